@@ -1,0 +1,21 @@
+//! The Risk agent: turns signals into order intents — or rejections with a logged reason —
+//! under the trading state.
+//!
+//! - Trading state: `Active`; `ReduceOnly` (only orders that shrink a position; a signal to
+//!   flip becomes a close); `Halted` (circuit breaker: no new orders). Every change is
+//!   logged with who asked and why.
+//! - Sizing: a fixed quantity or a fraction of equity, scaled by the regime's factor and
+//!   rounded down to the quantity step.
+//! - Pre-trade checks on any order that adds exposure: single position ≤ `max_position_pct`
+//!   of equity, gross exposure ≤ `max_gross_exposure_pct` of equity, equity positive.
+//!   An order that only reduces exposure is never blocked.
+//!
+//! Before deciding, the agent asks the Execution agent for the book (position, open orders,
+//! equity) *in stream order*: Execution has then processed exactly the bars up to the
+//! signal, so replays decide the same way however the threads are scheduled.
+
+mod agent;
+mod policy;
+
+pub use agent::{ExecutionLinks, RiskAgent};
+pub use policy::{Decision, decide};

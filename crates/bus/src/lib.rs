@@ -1,0 +1,20 @@
+//! The messages vigil's agents exchange, and the small actor helpers they share.
+//!
+//! Market data moves in batches (a [`Flow`] of [`BarBatch`] → [`RegimeBatch`] →
+//! [`SignalBatch`] → [`Segment`]) so that a million bars cost a thousand messages, not six
+//! million; every message that belongs to a decision chain carries its trace id. The
+//! Data agent keeps at most `max_in_flight_batches` unacknowledged ([`BatchDone`]), which
+//! bounds every mailbox on the path.
+//!
+//! Agents never name each other's types: they hold `Recipient`s of these messages, wired by
+//! the system builder.
+
+mod messages;
+mod timer;
+
+pub use messages::{
+    AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, Command, CommandTarget, Flow,
+    Heartbeat, OpenOrderView, OrderIntent, RegimeBatch, Segment, SessionSummary, SetPaused,
+    SetTradingState, Shutdown, SignalBatch, StageReport, StopReason,
+};
+pub use timer::run_every;

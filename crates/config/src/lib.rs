@@ -1,0 +1,21 @@
+//! Vigil's configuration: one TOML file, documented defaults, and a validation pass that
+//! reports every problem at once, each with its dotted key path, before any actor starts.
+//!
+//! ```
+//! let cfg = vigil_config::VigilConfig::embedded_default();
+//! assert!(cfg.validate().is_ok());
+//! ```
+
+mod model;
+mod validate;
+
+pub use model::BUNDLED_PREFIX;
+pub use model::{
+    DataConfig, ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig, MonitorConfig,
+    OrderTypeConfig, RegimeConfig, RegimeFactors, RiskConfig, RuntimeConfig, SessionConfig,
+    SignalConfig, Sizing, Speed, VigilConfig,
+};
+pub use validate::{ConfigError, ConfigIssue};
+
+/// The embedded paper-trading default (`config/vigil.toml`), as text.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../../config/vigil.toml");

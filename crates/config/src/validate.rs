@@ -1,0 +1,393 @@
+//! The validation pass: every problem, with its dotted path, before anything starts.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use crate::model::{BUNDLED_PREFIX, Sizing, Speed, VigilConfig};
+
+/// One problem in a config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path (`risk.max_position_pct`); empty for a whole-file problem.
+    pub path: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl ConfigIssue {
+    /// Creates an issue.
+    pub fn new(path: &str, message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in one config.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// Where the config came from.
+    pub origin: String,
+    /// The problems, in document order where known.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl ConfigError {
+    /// Creates an error.
+    pub fn new(origin: &str, issues: Vec<ConfigIssue>) -> Self {
+        Self {
+            origin: origin.to_string(),
+            issues,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.issues.len();
+        write!(
+            f,
+            "{}: {n} problem{}",
+            self.origin,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for issue in &self.issues {
+            write!(f, "\n  - {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Checker(Vec<ConfigIssue>);
+
+impl Checker {
+    fn fail(&mut self, path: &str, message: String) {
+        self.0.push(ConfigIssue::new(path, message));
+    }
+
+    fn dec_in(&mut self, path: &str, v: Decimal, lo: Decimal, lo_open: bool, hi: Decimal) {
+        let low_ok = if lo_open { v > lo } else { v >= lo };
+        if !low_ok || v > hi {
+            let open = if lo_open { "(" } else { "[" };
+            self.fail(path, format!("must be in {open}{lo}, {hi}], got {v}"));
+        }
+    }
+
+    fn usize_min(&mut self, path: &str, v: usize, min: usize) {
+        if v < min {
+            self.fail(path, format!("must be at least {min}, got {v}"));
+        }
+    }
+}
+
+pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
+    let mut c = Checker(Vec::new());
+    let zero = Decimal::ZERO;
+    let one = Decimal::ONE;
+
+    if cfg.session.initial_cash <= zero {
+        c.fail(
+            "session.initial_cash",
+            format!("must be positive, got {}", cfg.session.initial_cash),
+        );
+    }
+    if cfg.session.name.trim().is_empty() {
+        c.fail("session.name", "must not be empty".into());
+    }
+
+    if cfg.data.instruments.is_empty() {
+        c.fail(
+            "data.instruments",
+            "must list at least one instrument ({ symbol, path })".into(),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, inst) in cfg.data.instruments.iter().enumerate() {
+        if inst.symbol.trim().is_empty() {
+            c.fail(
+                &format!("data.instruments[{i}].symbol"),
+                "must not be empty".into(),
+            );
+        } else if !seen.insert(inst.symbol.clone()) {
+            c.fail(
+                &format!("data.instruments[{i}].symbol"),
+                format!("{:?} is listed twice", inst.symbol),
+            );
+        }
+        if inst.path.trim().is_empty() || inst.path.trim() == BUNDLED_PREFIX {
+            c.fail(
+                &format!("data.instruments[{i}].path"),
+                "must not be empty".into(),
+            );
+        }
+    }
+    if let Speed::Factor(x) = cfg.data.speed
+        && !(x.is_finite() && x > 0.0)
+    {
+        c.fail(
+            "data.speed",
+            format!("must be \"max\" or a positive number, got {x}"),
+        );
+    }
+    if cfg.data.batch_size == 0 || cfg.data.batch_size > 65_536 {
+        c.fail(
+            "data.batch_size",
+            format!("must be in [1, 65536], got {}", cfg.data.batch_size),
+        );
+    }
+    c.usize_min(
+        "data.max_in_flight_batches",
+        cfg.data.max_in_flight_batches,
+        1,
+    );
+
+    let r = &cfg.regime;
+    c.usize_min("regime.short_window", r.short_window, 2);
+    if r.long_window <= r.short_window {
+        c.fail(
+            "regime.long_window",
+            format!(
+                "must be greater than regime.short_window ({}), got {}",
+                r.short_window, r.long_window
+            ),
+        );
+    }
+    if !(r.volatility_ratio.is_finite() && r.volatility_ratio > 0.0) {
+        c.fail(
+            "regime.volatility_ratio",
+            format!("must be positive, got {}", r.volatility_ratio),
+        );
+    }
+    if !(r.trend_threshold > 0.0 && r.trend_threshold < 1.0) {
+        c.fail(
+            "regime.trend_threshold",
+            format!("must be in (0, 1), got {}", r.trend_threshold),
+        );
+    }
+
+    let s = &cfg.signal;
+    if s.model != "ema_cross" {
+        c.fail(
+            "signal.model",
+            format!("unknown model {:?}; built in: \"ema_cross\"", s.model),
+        );
+    }
+    c.usize_min("signal.fast_span", s.fast_span, 1);
+    if s.slow_span <= s.fast_span {
+        c.fail(
+            "signal.slow_span",
+            format!(
+                "must be greater than signal.fast_span ({}), got {}",
+                s.fast_span, s.slow_span
+            ),
+        );
+    }
+
+    let k = &cfg.risk;
+    c.dec_in("risk.max_position_pct", k.max_position_pct, zero, true, one);
+    c.dec_in(
+        "risk.max_gross_exposure_pct",
+        k.max_gross_exposure_pct,
+        zero,
+        true,
+        Decimal::TEN,
+    );
+    if k.sizing == Sizing::PercentOfEquity {
+        c.dec_in("risk.position_pct", k.position_pct, zero, true, one);
+        if k.position_pct > k.max_position_pct {
+            c.fail(
+                "risk.position_pct",
+                format!(
+                    "{} exceeds risk.max_position_pct ({}): every order would be rejected",
+                    k.position_pct, k.max_position_pct
+                ),
+            );
+        }
+    }
+    if k.fixed_quantity <= zero {
+        c.fail(
+            "risk.fixed_quantity",
+            format!("must be positive, got {}", k.fixed_quantity),
+        );
+    }
+    if k.quantity_step <= zero {
+        c.fail(
+            "risk.quantity_step",
+            format!("must be positive, got {}", k.quantity_step),
+        );
+    }
+    let f = &k.regime_size_factor;
+    for (name, v) in [
+        ("unknown", f.unknown),
+        ("trending", f.trending),
+        ("ranging", f.ranging),
+        ("volatile", f.volatile),
+    ] {
+        c.dec_in(
+            &format!("risk.regime_size_factor.{name}"),
+            v,
+            zero,
+            false,
+            one,
+        );
+    }
+
+    let e = &cfg.execution;
+    c.dec_in(
+        "execution.slippage_bps",
+        e.slippage_bps,
+        zero,
+        false,
+        Decimal::from(1000),
+    );
+    c.dec_in(
+        "execution.commission_bps",
+        e.commission_bps,
+        zero,
+        false,
+        Decimal::from(1000),
+    );
+    if e.commission_min < zero {
+        c.fail(
+            "execution.commission_min",
+            format!("must not be negative, got {}", e.commission_min),
+        );
+    }
+    c.dec_in(
+        "execution.max_volume_participation",
+        e.max_volume_participation,
+        zero,
+        true,
+        one,
+    );
+    c.dec_in(
+        "execution.limit_offset_bps",
+        e.limit_offset_bps,
+        zero,
+        false,
+        Decimal::from(1000),
+    );
+
+    let m = &cfg.monitor;
+    if m.heartbeat_interval_ms == 0 {
+        c.fail("monitor.heartbeat_interval_ms", "must be positive".into());
+    }
+    if m.heartbeat_timeout_ms <= m.heartbeat_interval_ms {
+        c.fail(
+            "monitor.heartbeat_timeout_ms",
+            format!(
+                "must be greater than monitor.heartbeat_interval_ms ({}), got {}",
+                m.heartbeat_interval_ms, m.heartbeat_timeout_ms
+            ),
+        );
+    }
+
+    let l = &cfg.log;
+    if l.dir.as_os_str().is_empty() {
+        c.fail("log.dir", "must not be empty".into());
+    }
+    for name in l.service_levels.keys() {
+        if !vigil_core::AgentId::ALL
+            .iter()
+            .any(|a| a.service() == name || a.as_str() == name)
+            && name != "vigil"
+        {
+            c.fail(
+                &format!("log.service_levels.{name}"),
+                "unknown service; expected data_agent, regime_agent, signal_agent, risk_agent, execution_agent, monitor_agent or vigil".into(),
+            );
+        }
+    }
+    if l.flush_interval_ms == 0 {
+        c.fail("log.flush_interval_ms", "must be positive".into());
+    }
+    c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::VigilConfig;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let cfg = VigilConfig::from_toml_str(crate::EMBEDDED_DEFAULT, "default")
+            .expect("embedded default must validate");
+        assert!(!cfg.data.instruments.is_empty());
+    }
+
+    #[test]
+    fn lists_every_problem_with_its_dotted_path() {
+        let text = r#"
+[session]
+initial_cash = "-5"
+colour = "blue"
+
+[data]
+instruments = [{ symbol = "GOOG", path = "a.csv" }, { symbol = "GOOG", path = "b.csv" }]
+batch_size = 0
+
+[risk]
+max_position_pct = "1.5"
+position_pct = "0.2"
+typo_limit = 3
+
+[signal]
+fast_span = 30
+slow_span = 10
+"#;
+        let err = VigilConfig::from_toml_str(text, "bad.toml").expect_err("invalid");
+        let report = err.to_string();
+        for needle in [
+            "session.colour: unknown key",
+            "risk.typo_limit: unknown key",
+            "session.initial_cash: must be positive, got -5",
+            "data.instruments[1].symbol: \"GOOG\" is listed twice",
+            "data.batch_size: must be in [1, 65536], got 0",
+            "risk.max_position_pct: must be in (0, 1], got 1.5",
+            "signal.slow_span: must be greater than signal.fast_span (30), got 10",
+        ] {
+            assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
+        }
+        assert!(report.starts_with("bad.toml: "), "{report}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_line() {
+        let err = VigilConfig::from_toml_str("[risk]\nmax_position_pct = true\n", "t.toml")
+            .expect_err("type error");
+        let report = err.to_string();
+        assert!(report.contains("line 2"), "{report}");
+        assert!(report.contains("max_position_pct"), "{report}");
+    }
+
+    #[test]
+    fn speed_accepts_max_or_a_factor() {
+        let cfg = VigilConfig::from_toml_str(
+            "[data]\nspeed = 60\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(cfg.data.speed, crate::Speed::Factor(60.0));
+        let err = VigilConfig::from_toml_str(
+            "[data]\nspeed = \"fast\"\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n",
+            "t",
+        )
+        .expect_err("bad speed");
+        assert!(
+            err.to_string().contains("line 2") && err.to_string().contains("\"fast\""),
+            "{err}"
+        );
+    }
+}

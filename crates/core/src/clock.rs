@@ -1,0 +1,301 @@
+//! The injected clock. Logic never calls `Utc::now()`; it asks a [`Clock`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use chrono::{DateTime, Duration, Utc};
+use parking_lot::Mutex;
+
+/// A point in time, always UTC inside vigil.
+pub type Timestamp = DateTime<Utc>;
+
+/// A future that completes at a deadline of the clock that made it.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A clock shared between agents.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The source of time for all vigil code.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Returns the current time.
+    fn now(&self) -> Timestamp;
+
+    /// Returns the time to stamp on an event caused by market data stamped `market_time`.
+    ///
+    /// A live clock answers the processing time; a simulated clock answers the market time
+    /// itself (a zero-latency model), so a replay stamps the same times however the agents
+    /// happen to be scheduled.
+    fn stamp(&self, market_time: Timestamp) -> Timestamp;
+
+    /// Returns a future that completes once the clock reaches `deadline`.
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep;
+
+    /// Tells whether this clock is simulated (driven by a test or by replayed data).
+    fn is_simulated(&self) -> bool;
+}
+
+/// The wall clock, for live trading and for supervision in a real process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Utc::now()
+    }
+
+    fn stamp(&self, _market_time: Timestamp) -> Timestamp {
+        Utc::now()
+    }
+
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
+        let wait = (deadline - Utc::now()).to_std().unwrap_or_default();
+        Box::pin(tokio::time::sleep(wait))
+    }
+
+    fn is_simulated(&self) -> bool {
+        false
+    }
+}
+
+/// A clock that moves only when told to: by a test, or by the replay driving a backtest.
+///
+/// Cloning gives another handle to the same clock. Time never moves backwards: an
+/// `advance_to` an earlier instant is ignored. Timers fire in deadline order as time passes
+/// them.
+#[derive(Clone)]
+pub struct SimClock {
+    inner: Arc<SimInner>,
+}
+
+struct SimInner {
+    now_ns: AtomicI64,
+    /// Earliest registered deadline, `i64::MAX` when none; lets `advance_to` skip the lock.
+    next_deadline_ns: AtomicI64,
+    timers: Mutex<BTreeMap<(i64, u64), Waker>>,
+    next_timer_id: AtomicU64,
+}
+
+impl fmt::Debug for SimClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimClock")
+            .field("now", &self.now())
+            .finish()
+    }
+}
+
+fn to_ns(t: Timestamp) -> i64 {
+    // Every instant vigil handles (1677..2262) fits; saturate rather than panic beyond.
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+fn from_ns(ns: i64) -> Timestamp {
+    DateTime::from_timestamp_nanos(ns)
+}
+
+impl SimClock {
+    /// Creates a simulated clock standing at `start`.
+    pub fn starting_at(start: Timestamp) -> Self {
+        Self {
+            inner: Arc::new(SimInner {
+                now_ns: AtomicI64::new(to_ns(start)),
+                next_deadline_ns: AtomicI64::new(i64::MAX),
+                timers: Mutex::new(BTreeMap::new()),
+                next_timer_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Moves the clock forward to `t` and wakes every timer due by then. Returns `false`
+    /// (and changes nothing) when `t` is not later than the current time.
+    pub fn advance_to(&self, t: Timestamp) -> bool {
+        let ns = to_ns(t);
+        let prev = self.inner.now_ns.fetch_max(ns, Ordering::AcqRel);
+        if ns <= prev {
+            return false;
+        }
+        if ns >= self.inner.next_deadline_ns.load(Ordering::Acquire) {
+            self.fire_due(ns);
+        }
+        true
+    }
+
+    /// Moves the clock forward by `d` (see [`SimClock::advance_to`]).
+    pub fn advance_by(&self, d: Duration) {
+        let now = self.now();
+        self.advance_to(now + d);
+    }
+
+    /// Returns the number of timers waiting for a later time.
+    pub fn pending_timers(&self) -> usize {
+        self.inner.timers.lock().len()
+    }
+
+    /// Returns the earliest deadline a timer is waiting for, if any.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let ns = self.inner.next_deadline_ns.load(Ordering::Acquire);
+        (ns != i64::MAX).then(|| from_ns(ns))
+    }
+
+    fn fire_due(&self, now_ns: i64) {
+        let due: Vec<Waker> = {
+            let mut timers = self.inner.timers.lock();
+            let later = timers.split_off(&(now_ns.saturating_add(1), 0));
+            let due = std::mem::replace(&mut *timers, later);
+            let next = timers.keys().next().map_or(i64::MAX, |k| k.0);
+            self.inner.next_deadline_ns.store(next, Ordering::Release);
+            due.into_values().collect()
+        };
+        for w in due {
+            w.wake();
+        }
+    }
+
+    fn register(&self, deadline_ns: i64, id: u64, waker: &Waker) {
+        let mut timers = self.inner.timers.lock();
+        timers.insert((deadline_ns, id), waker.clone());
+        self.inner
+            .next_deadline_ns
+            .fetch_min(deadline_ns, Ordering::AcqRel);
+    }
+
+    fn deregister(&self, deadline_ns: i64, id: u64) {
+        let mut timers = self.inner.timers.lock();
+        timers.remove(&(deadline_ns, id));
+        let next = timers.keys().next().map_or(i64::MAX, |k| k.0);
+        self.inner.next_deadline_ns.store(next, Ordering::Release);
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        from_ns(self.inner.now_ns.load(Ordering::Acquire))
+    }
+
+    fn stamp(&self, market_time: Timestamp) -> Timestamp {
+        market_time
+    }
+
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
+        let id = self.inner.next_timer_id.fetch_add(1, Ordering::Relaxed);
+        Box::pin(SimSleep {
+            clock: self.clone(),
+            deadline_ns: to_ns(deadline),
+            id,
+            registered: false,
+        })
+    }
+
+    fn is_simulated(&self) -> bool {
+        true
+    }
+}
+
+struct SimSleep {
+    clock: SimClock,
+    deadline_ns: i64,
+    id: u64,
+    registered: bool,
+}
+
+impl Future for SimSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.clock.inner.now_ns.load(Ordering::Acquire) >= self.deadline_ns {
+            if self.registered {
+                self.clock.deregister(self.deadline_ns, self.id);
+                self.registered = false;
+            }
+            return Poll::Ready(());
+        }
+        self.clock.register(self.deadline_ns, self.id, cx.waker());
+        self.registered = true;
+        // The clock may have passed the deadline between the check and the registration.
+        if self.clock.inner.now_ns.load(Ordering::Acquire) >= self.deadline_ns {
+            self.clock.deregister(self.deadline_ns, self.id);
+            self.registered = false;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for SimSleep {
+    fn drop(&mut self) {
+        if self.registered {
+            self.clock.deregister(self.deadline_ns, self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("test timestamp")
+    }
+
+    #[test]
+    fn sim_clock_never_moves_backwards() {
+        let c = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        assert!(c.advance_to(t("2024-01-02T00:00:00Z")));
+        assert!(!c.advance_to(t("2024-01-01T12:00:00Z")));
+        assert_eq!(c.now(), t("2024-01-02T00:00:00Z"));
+    }
+
+    #[tokio::test]
+    async fn sim_sleep_completes_only_when_time_passes_its_deadline() {
+        let c = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = done.clone();
+        let sleep = c.sleep_until(t("2024-01-01T00:00:10Z"));
+        let task = tokio::spawn(async move {
+            sleep.await;
+            d2.store(true, Ordering::SeqCst);
+        });
+        tokio::task::yield_now().await;
+        c.advance_by(Duration::seconds(5));
+        tokio::task::yield_now().await;
+        assert!(!done.load(Ordering::SeqCst));
+        assert_eq!(c.pending_timers(), 1);
+        c.advance_by(Duration::seconds(5));
+        task.await.expect("sleep task");
+        assert!(done.load(Ordering::SeqCst));
+        assert_eq!(c.pending_timers(), 0);
+        assert_eq!(c.next_deadline(), None);
+    }
+
+    #[test]
+    fn dropped_sleep_deregisters_its_timer() {
+        let c = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        let mut sleep = c.sleep_until(t("2024-01-01T01:00:00Z"));
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(c.pending_timers(), 1);
+        drop(sleep);
+        assert_eq!(c.pending_timers(), 0);
+    }
+
+    #[test]
+    fn stamp_is_market_time_in_simulation() {
+        let c = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+        assert_eq!(
+            c.stamp(t("2024-01-01T00:00:00Z")),
+            t("2024-01-01T00:00:00Z")
+        );
+        assert!(c.is_simulated());
+        assert!(!SystemClock.is_simulated());
+    }
+}

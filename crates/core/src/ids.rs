@@ -1,0 +1,126 @@
+//! Identities of decision chains and orders.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+
+/// Identifies one decision chain, from the signal through the risk check, the order, the
+/// venue's acknowledgement and every fill. Created where the chain starts.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TraceId(Arc<str>);
+
+impl TraceId {
+    /// Builds the trace id of the signal on `symbol` at market time `at`.
+    ///
+    /// The id is a pure function of its inputs (`tx_20240115T093000_GOOG`), so replaying the
+    /// same data after a restart yields the same ids.
+    pub fn for_signal(symbol: &str, at: Timestamp) -> Self {
+        Self(format!("tx_{}_{}", at.format("%Y%m%dT%H%M%S"), sanitize(symbol)).into())
+    }
+
+    /// Builds a trace id for a chain started by an operator or a rule rather than a signal.
+    pub fn for_command(kind: &str, at: Timestamp) -> Self {
+        Self(format!("tx_{}_{}", at.format("%Y%m%dT%H%M%S%.3f"), sanitize(kind)).into())
+    }
+
+    /// Returns the id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Returns the signal id that belongs to this trace (`sig_…`).
+    pub fn signal_id(&self) -> String {
+        format!("sig_{}", self.0.strip_prefix("tx_").unwrap_or(&self.0))
+    }
+}
+
+impl From<&str> for TraceId {
+    fn from(s: &str) -> Self {
+        Self(s.into())
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({})", self.0)
+    }
+}
+
+/// The client order id vigil gives the venue. Deterministic in the trace and the leg, so
+/// that a venue which deduplicates on it (every real one does) can never see a second order
+/// for the same intent.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientOrderId(Arc<str>);
+
+impl ClientOrderId {
+    /// Builds the id of order `leg` (1-based) of decision chain `trace`.
+    pub fn for_intent(trace: &TraceId, leg: u32) -> Self {
+        Self(format!("{}-{leg}", trace.as_str()).into())
+    }
+
+    /// Returns the id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ClientOrderId {
+    fn from(s: &str) -> Self {
+        Self(s.into())
+    }
+}
+
+impl fmt::Display for ClientOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ClientOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientOrderId({})", self.0)
+    }
+}
+
+/// Keeps ids to characters every venue accepts in a client order id.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_venue_safe() {
+        let at: Timestamp = "2024-01-15T09:30:00Z".parse().expect("ts");
+        let a = TraceId::for_signal("EUR/USD", at);
+        let b = TraceId::for_signal("EUR/USD", at);
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "tx_20240115T093000_EUR_USD");
+        assert_eq!(a.signal_id(), "sig_20240115T093000_EUR_USD");
+        assert_eq!(
+            ClientOrderId::for_intent(&a, 1).as_str(),
+            "tx_20240115T093000_EUR_USD-1"
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! Vigil's domain vocabulary: the plain types every other crate speaks.
+//!
+//! - [`Bar`], [`SymbolId`] and [`SymbolTable`]: market data as the agents see it.
+//! - [`OrderRequest`], [`Fill`], [`ExecutionReport`], [`Portfolio`]: orders and the book,
+//!   with money and quantities in [`rust_decimal::Decimal`], never `f64`.
+//! - [`TraceId`] and [`ClientOrderId`]: a decision chain's identity, deterministic so that a
+//!   replayed intent can never become a second order.
+//! - [`Clock`], [`SystemClock`], [`SimClock`]: the only way vigil code reads the time, so
+//!   tests and backtests run days of market time in seconds.
+//!
+//! ```
+//! use vigil_core::{Clock, SimClock};
+//! let clock = SimClock::starting_at("2024-01-15T09:30:00Z".parse().unwrap());
+//! clock.advance_by(chrono::Duration::minutes(1));
+//! assert_eq!(clock.now().to_rfc3339(), "2024-01-15T09:31:00+00:00");
+//! ```
+
+mod agent;
+mod clock;
+mod ids;
+mod level;
+mod market;
+mod order;
+mod portfolio;
+mod signal;
+
+pub use agent::{AgentId, AgentState, TradingState};
+pub use clock::{Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp};
+pub use ids::{ClientOrderId, TraceId};
+pub use level::Level;
+pub use market::{Bar, BarError, MarketDataEvent, Symbol, SymbolId, SymbolTable};
+pub use order::{
+    ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType, Side, VenueOrder,
+};
+pub use portfolio::{Portfolio, Position};
+pub use signal::{Direction, Regime, Signal};
+
+pub use rust_decimal::Decimal;

@@ -1,0 +1,234 @@
+//! The event catalogue and the typed log event.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use vigil_core::{Level, Regime, Timestamp, TraceId};
+
+macro_rules! catalogue {
+    ($($variant:ident => $name:literal, $level:ident, $doc:literal;)*) => {
+        /// Every event vigil logs. The names are a contract: tools and runbooks match on them.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub enum Event {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl Event {
+            /// Every event, in catalogue order.
+            pub const ALL: &'static [Event] = &[$(Event::$variant,)*];
+
+            /// Returns the event's name as written in the `event` field.
+            pub fn name(self) -> &'static str {
+                match self { $(Event::$variant => $name,)* }
+            }
+
+            /// Returns the level the event is normally logged at.
+            pub fn level(self) -> Level {
+                match self { $(Event::$variant => Level::$level,)* }
+            }
+
+            /// Returns a one-line description.
+            pub fn description(self) -> &'static str {
+                match self { $(Event::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+catalogue! {
+    SessionStarted => "session_started", Info, "A trading session started: config, data, venue.";
+    SessionStopped => "session_stopped", Info, "A trading session stopped: why, and the summary figures.";
+    AgentStarted => "agent_started", Info, "An agent started.";
+    AgentStopped => "agent_stopped", Info, "An agent stopped after finishing its input.";
+    AgentFailed => "agent_failed", Critical, "An agent hit an error it cannot continue from.";
+    HeartbeatMissed => "heartbeat_missed", Critical, "An agent sent no heartbeat within the timeout.";
+    HeartbeatRecovered => "heartbeat_recovered", Warn, "An agent that had missed heartbeats reported again.";
+    CommandReceived => "command_received", Info, "The Monitor received an operator or rule command.";
+    AgentPaused => "agent_paused", Warn, "An agent was paused (the Signal agent stops emitting).";
+    AgentResumed => "agent_resumed", Info, "A paused agent resumed.";
+    DataSourceConnected => "data_source_connected", Info, "A data provider connected and subscribed.";
+    DataSourceExhausted => "data_source_exhausted", Info, "A replayed data source delivered its last bar.";
+    DataParseFailed => "data_parse_failed", Error, "Market data could not be parsed; the message names file, line and column.";
+    BarRejected => "bar_rejected", Error, "A bar failed validation (impossible prices, time going backwards) and was not used.";
+    RegimeChanged => "regime_changed", Info, "The Regime agent's label for a symbol changed.";
+    SignalGenerated => "signal_generated", Info, "A model asked for a new target position; starts a decision chain.";
+    SignalSuppressed => "signal_suppressed", Warn, "A signal was not emitted because the Signal agent is paused.";
+    RiskApproved => "risk_approved", Info, "The Risk agent approved an order intent.";
+    RiskRejected => "risk_rejected", Warn, "The Risk agent rejected a signal's order; data.reason says why.";
+    TradingStateChanged => "trading_state_changed", Warn, "The trading state (active, reduce_only, halted) changed.";
+    BreakerTripped => "breaker_tripped", Critical, "The circuit breaker tripped: no new orders.";
+    BreakerReset => "breaker_reset", Warn, "The circuit breaker was reset: trading may resume.";
+    OrderSubmitted => "order_submitted", Info, "An order was sent to the venue.";
+    OrderAccepted => "order_accepted", Info, "The venue acknowledged an order.";
+    OrderRejected => "order_rejected", Warn, "The venue refused an order.";
+    OrderCancelRequested => "order_cancel_requested", Info, "Vigil asked the venue to cancel an order.";
+    OrderCancelled => "order_cancelled", Info, "The venue cancelled an order.";
+    FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete).";
+    OrderFilled => "order_filled", Info, "An order is completely filled.";
+    VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";
+}
+
+/// A typed value in a log line's `data`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Text known at compile time, or owned.
+    Str(Cow<'static, str>),
+    /// Shared text (symbols, ids) without a copy.
+    Shared(Arc<str>),
+    /// An exact decimal, written as a JSON number with its digits.
+    Dec(Decimal),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A statistic.
+    F64(f64),
+    /// A flag.
+    Bool(bool),
+    /// An instant, written in RFC 3339 with milliseconds.
+    Ts(Timestamp),
+}
+
+impl From<&'static str> for Value {
+    fn from(s: &'static str) -> Self {
+        Value::Str(Cow::Borrowed(s))
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(Cow::Owned(s))
+    }
+}
+impl From<Arc<str>> for Value {
+    fn from(s: Arc<str>) -> Self {
+        Value::Shared(s)
+    }
+}
+impl From<Decimal> for Value {
+    fn from(d: Decimal) -> Self {
+        Value::Dec(d)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::I64(v)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::U64(v)
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::U64(v as u64)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::F64(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<Timestamp> for Value {
+    fn from(v: Timestamp) -> Self {
+        Value::Ts(v)
+    }
+}
+
+/// The basis of a decision, carried on every line of its chain that knows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogContext {
+    /// The signal that started the chain.
+    pub signal_id: Option<String>,
+    /// Its strength.
+    pub signal_strength: Option<f64>,
+    /// The regime at the time.
+    pub regime: Option<Regime>,
+    /// The model that produced the signal.
+    pub model_version: Option<&'static str>,
+    /// Equity when the decision was taken.
+    pub portfolio_value: Option<Decimal>,
+}
+
+/// One structured log event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEvent {
+    /// When it happened (from the producer's clock).
+    pub timestamp: Timestamp,
+    /// Severity.
+    pub level: Level,
+    /// Producing service (`execution_agent`).
+    pub service: &'static str,
+    /// The decision chain, if the event belongs to one.
+    pub trace_id: Option<TraceId>,
+    /// What happened.
+    pub event: Event,
+    /// Facts of the event.
+    pub data: Vec<(&'static str, Value)>,
+    /// Basis of the decision.
+    pub context: Option<Box<LogContext>>,
+}
+
+impl LogEvent {
+    /// Creates an event at the event's default level.
+    pub fn new(timestamp: Timestamp, service: &'static str, event: Event) -> Self {
+        Self {
+            timestamp,
+            level: event.level(),
+            service,
+            trace_id: None,
+            event,
+            data: Vec::new(),
+            context: None,
+        }
+    }
+
+    /// Sets the level.
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Sets the trace id.
+    pub fn trace(mut self, trace_id: &TraceId) -> Self {
+        self.trace_id = Some(trace_id.clone());
+        self
+    }
+
+    /// Adds a `data` field.
+    pub fn with(mut self, key: &'static str, value: impl Into<Value>) -> Self {
+        self.data.push((key, value.into()));
+        self
+    }
+
+    /// Sets the decision context.
+    pub fn context(mut self, context: LogContext) -> Self {
+        self.context = Some(Box::new(context));
+        self
+    }
+
+    /// Returns a `data` field by key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for e in Event::ALL {
+            assert!(seen.insert(e.name()), "duplicate {}", e.name());
+            assert!(e.name().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

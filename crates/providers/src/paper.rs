@@ -1,0 +1,914 @@
+//! An in-process venue that fills market and limit orders on bar data, with slippage,
+//! commission and a cap on the share of a bar's volume it may take.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use vigil_core::{
+    Bar, ClientOrderId, ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType,
+    Portfolio, SharedClock, Side, SymbolId, Timestamp, VenueOrder,
+};
+
+use crate::traits::{Account, ExecutionVenue, VenueError, VenuePosition};
+
+/// Basis points per unit.
+const BPS_PER_UNIT: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
+
+/// When and at what price a market order fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillModel {
+    /// At the open of the next bar the venue sees, with slippage: the order cannot trade on
+    /// the bar that produced its signal.
+    NextBarOpen,
+    /// At once, at the close of the last bar seen (the signal bar), with slippage; a limit
+    /// order fills at once when that close is at or better than its limit.
+    SignalBarClose,
+}
+
+/// How a [`PaperVenue`] fills and charges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaperVenueConfig {
+    /// The venue's name in logs and errors.
+    pub name: String,
+    /// When market orders fill.
+    pub fill_model: FillModel,
+    /// Price concession on market fills, in basis points (buys pay more, sells get less).
+    pub slippage_bps: Decimal,
+    /// Commission on a fill's notional, in basis points.
+    pub commission_bps: Decimal,
+    /// Smallest commission charged per fill.
+    pub commission_min: Decimal,
+    /// Largest share of a bar's volume the venue's fills on that bar may take together
+    /// (`1` = all of it; zero or less fills nothing).
+    pub max_volume_participation: Decimal,
+    /// Cash the venue's book starts with.
+    pub initial_cash: Decimal,
+}
+
+impl Default for PaperVenueConfig {
+    fn default() -> Self {
+        Self {
+            name: "paper".into(),
+            fill_model: FillModel::NextBarOpen,
+            slippage_bps: Decimal::ONE,
+            commission_bps: Decimal::ONE,
+            commission_min: Decimal::ZERO,
+            max_volume_participation: Decimal::ONE,
+            initial_cash: Decimal::from(100_000),
+        }
+    }
+}
+
+/// An in-process [`ExecutionVenue`] that fills orders on the bars it is shown through
+/// [`ExecutionVenue::on_market_data`], and keeps its own book.
+///
+/// On each bar, the symbol's open orders fill in submission order: a market order at the
+/// open with slippage; a buy limit at the open if the open is at or below the limit, else
+/// at the limit if the low reaches it (sells mirror this), without slippage. The fills on
+/// one bar together take at most `max_volume_participation` of its volume; what is left
+/// stays open. An order never fills on a bar at or before the last bar the venue had seen
+/// when it arrived. Short sales are allowed and there is no buying-power check: the venue
+/// models execution, not a broker's risk limits.
+#[derive(Debug)]
+pub struct PaperVenue {
+    config: PaperVenueConfig,
+    clock: SharedClock,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The venue's own book.
+    portfolio: Portfolio,
+    /// Every order ever submitted, rejected ones included, in submission order.
+    orders: Vec<Order>,
+    by_id: HashMap<ClientOrderId, usize>,
+    /// Per symbol, indexed by `SymbolId`.
+    symbols: Vec<SymbolState>,
+    reports: Vec<ExecutionReport>,
+    next_order: u64,
+    next_fill: u64,
+}
+
+#[derive(Debug, Default)]
+struct SymbolState {
+    /// Indices into `State::orders` of the open orders, in submission order.
+    open: Vec<usize>,
+    last_bar: Option<Bar>,
+    /// Volume of the last bar still available to fills.
+    volume_left: Decimal,
+}
+
+#[derive(Debug)]
+struct Order {
+    request: OrderRequest,
+    ack: OrderAck,
+    status: OrderStatus,
+    filled: Decimal,
+    /// The limit price; `None` for a market order.
+    limit: Option<Decimal>,
+    /// The symbol's last bar when the order arrived: only later bars may fill it.
+    after: Option<Timestamp>,
+}
+
+/// The price an order gets on `bar`, if it trades there at all.
+fn bar_price(order: &Order, bar: &Bar, slippage_bps: Decimal) -> Option<Decimal> {
+    let side = order.request.side;
+    match (order.limit, side) {
+        (None, _) => Some(slipped(bar.open, side, slippage_bps)),
+        (Some(limit), Side::Buy) if bar.open <= limit => Some(bar.open),
+        (Some(limit), Side::Buy) if bar.low <= limit => Some(limit),
+        (Some(limit), Side::Sell) if bar.open >= limit => Some(bar.open),
+        (Some(limit), Side::Sell) if bar.high >= limit => Some(limit),
+        (Some(_), _) => None,
+    }
+}
+
+/// `price` moved against the taker by `bps` basis points.
+fn slipped(price: Decimal, side: Side, bps: Decimal) -> Decimal {
+    price * (Decimal::ONE + side.sign() * bps / BPS_PER_UNIT)
+}
+
+/// The borrowed parts of the state a fill touches, so that fills can run while the
+/// symbol's open-order list is borrowed separately.
+struct Book<'a> {
+    config: &'a PaperVenueConfig,
+    portfolio: &'a mut Portfolio,
+    reports: &'a mut Vec<ExecutionReport>,
+    next_fill: &'a mut u64,
+}
+
+impl Book<'_> {
+    /// Fills as much of `order` at `price` as `volume_left` allows and returns the quantity
+    /// filled.
+    fn fill(
+        &mut self,
+        order: &mut Order,
+        price: Decimal,
+        volume_left: Decimal,
+        ts: Timestamp,
+    ) -> Decimal {
+        let leaves = order.request.quantity - order.filled;
+        let quantity = leaves.min(volume_left);
+        if quantity <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        let leaves = leaves - quantity;
+        order.filled += quantity;
+        order.status = if leaves.is_zero() {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        let commission = self
+            .config
+            .commission_min
+            .max((quantity * price).abs() * self.config.commission_bps / BPS_PER_UNIT);
+        *self.next_fill += 1;
+        let fill = Fill {
+            client_order_id: order.request.client_order_id.clone(),
+            fill_id: format!("F-{:06}", *self.next_fill),
+            symbol: order.request.symbol,
+            side: order.request.side,
+            quantity,
+            price,
+            commission,
+            leaves_quantity: leaves,
+            ts,
+        };
+        self.portfolio.apply_fill(&fill);
+        self.reports.push(ExecutionReport::Fill(fill));
+        quantity
+    }
+}
+
+impl State {
+    fn symbol_mut(&mut self, symbol: SymbolId) -> &mut SymbolState {
+        let i = symbol.index();
+        if i >= self.symbols.len() {
+            self.symbols.resize_with(i + 1, SymbolState::default);
+        }
+        &mut self.symbols[i]
+    }
+}
+
+/// Why a request cannot be accepted, if it cannot.
+fn rejection(order: &OrderRequest, last_bar: Option<&Bar>) -> Option<String> {
+    if order.quantity <= Decimal::ZERO {
+        return Some(format!("quantity {} is not positive", order.quantity));
+    }
+    match order.order_type {
+        OrderType::Limit => match order.limit_price {
+            None => Some("limit order without a limit price".into()),
+            Some(limit) if limit <= Decimal::ZERO => {
+                Some(format!("limit price {limit} is not positive"))
+            }
+            Some(_) => None,
+        },
+        OrderType::Market if last_bar.is_none() => {
+            Some(format!("no market data for symbol {} yet", order.symbol.0))
+        }
+        OrderType::Market => None,
+    }
+}
+
+impl PaperVenue {
+    /// Creates a venue with an empty book holding `config.initial_cash`; cancellations are
+    /// stamped with `clock`'s time, fills with their bar's.
+    pub fn new(config: PaperVenueConfig, clock: SharedClock) -> Self {
+        let portfolio = Portfolio::new(config.initial_cash);
+        Self {
+            config,
+            clock,
+            state: Mutex::new(State {
+                portfolio,
+                orders: Vec::new(),
+                by_id: HashMap::new(),
+                symbols: Vec::new(),
+                reports: Vec::new(),
+                next_order: 0,
+                next_fill: 0,
+            }),
+        }
+    }
+
+    /// Returns the venue's configuration.
+    pub fn config(&self) -> &PaperVenueConfig {
+        &self.config
+    }
+
+    fn unknown_order(&self, id: &ClientOrderId) -> VenueError {
+        VenueError::UnknownOrder {
+            venue: self.config.name.clone(),
+            client_order_id: id.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl ExecutionVenue for PaperVenue {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    async fn submit_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if let Some(&existing) = state.by_id.get(&request.client_order_id) {
+            return Ok(state.orders[existing].ack.clone());
+        }
+        let symbol = state.symbol_mut(request.symbol);
+        let last_bar = symbol.last_bar;
+        let index = state.orders.len();
+        if let Some(reason) = rejection(request, last_bar.as_ref()) {
+            let ack = OrderAck::Rejected { reason };
+            // Kept so that a resubmission gets the same answer.
+            state.orders.push(Order {
+                request: request.clone(),
+                ack: ack.clone(),
+                status: OrderStatus::Rejected,
+                filled: Decimal::ZERO,
+                limit: None,
+                after: None,
+            });
+            state.by_id.insert(request.client_order_id.clone(), index);
+            return Ok(ack);
+        }
+        state.next_order += 1;
+        let ack = OrderAck::Accepted {
+            venue_order_id: format!("P-{:06}", state.next_order),
+        };
+        let limit = match request.order_type {
+            OrderType::Market => None,
+            OrderType::Limit => request.limit_price,
+        };
+        let mut order = Order {
+            request: request.clone(),
+            ack: ack.clone(),
+            status: OrderStatus::Accepted,
+            filled: Decimal::ZERO,
+            limit,
+            after: last_bar.map(|b| b.ts),
+        };
+        if let (FillModel::SignalBarClose, Some(bar)) = (self.config.fill_model, last_bar) {
+            let price = match (limit, request.side) {
+                (None, side) => Some(slipped(bar.close, side, self.config.slippage_bps)),
+                (Some(l), Side::Buy) if bar.close <= l => Some(bar.close),
+                (Some(l), Side::Sell) if bar.close >= l => Some(bar.close),
+                (Some(_), _) => None,
+            };
+            if let Some(price) = price {
+                let volume_left = state.symbols[request.symbol.index()].volume_left;
+                let mut book = Book {
+                    config: &self.config,
+                    portfolio: &mut state.portfolio,
+                    reports: &mut state.reports,
+                    next_fill: &mut state.next_fill,
+                };
+                let filled = book.fill(&mut order, price, volume_left, bar.ts);
+                state.symbols[request.symbol.index()].volume_left -= filled;
+            }
+        }
+        if order.status.is_open() {
+            state.symbols[request.symbol.index()].open.push(index);
+        }
+        state.orders.push(order);
+        state.by_id.insert(request.client_order_id.clone(), index);
+        Ok(ack)
+    }
+
+    async fn cancel_order(&self, id: &ClientOrderId) -> Result<(), VenueError> {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let Some(&index) = state.by_id.get(id) else {
+            return Err(self.unknown_order(id));
+        };
+        let order = &mut state.orders[index];
+        if !order.status.is_open() {
+            // Filled, cancelled or rejected already: nothing left to cancel.
+            return Ok(());
+        }
+        order.status = OrderStatus::Cancelled;
+        let symbol = order.request.symbol;
+        let open = &mut state.symbols[symbol.index()].open;
+        if let Some(at) = open.iter().position(|&i| i == index) {
+            open.remove(at);
+        }
+        state.reports.push(ExecutionReport::Cancelled {
+            client_order_id: id.clone(),
+            reason: "cancelled by request".into(),
+            ts: self.clock.now(),
+        });
+        Ok(())
+    }
+
+    async fn open_orders(&self) -> Result<Vec<VenueOrder>, VenueError> {
+        let state = self.state.lock();
+        Ok(state
+            .orders
+            .iter()
+            .filter(|o| o.status.is_open())
+            .map(|o| VenueOrder {
+                request: o.request.clone(),
+                status: o.status,
+                filled_quantity: o.filled,
+            })
+            .collect())
+    }
+
+    async fn positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
+        let state = self.state.lock();
+        Ok(state
+            .portfolio
+            .positions()
+            .map(|(symbol, p)| VenuePosition {
+                symbol,
+                quantity: p.quantity,
+                avg_price: p.avg_price,
+            })
+            .collect())
+    }
+
+    async fn account(&self) -> Result<Account, VenueError> {
+        let state = self.state.lock();
+        Ok(Account {
+            cash: state.portfolio.cash(),
+            equity: state.portfolio.equity(),
+        })
+    }
+
+    fn drain_reports(&self, out: &mut Vec<ExecutionReport>) {
+        out.append(&mut self.state.lock().reports);
+    }
+
+    fn on_market_data(&self, bar: &Bar) {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let i = bar.symbol.index();
+        if i >= state.symbols.len() {
+            // First bar of a new symbol: the only allocation on this path.
+            state.symbols.resize_with(i + 1, SymbolState::default);
+        }
+        let symbol = &mut state.symbols[i];
+        symbol.last_bar = Some(*bar);
+        let mut volume_left = self.config.max_volume_participation * bar.volume;
+        if !symbol.open.is_empty() {
+            let mut book = Book {
+                config: &self.config,
+                portfolio: &mut state.portfolio,
+                reports: &mut state.reports,
+                next_fill: &mut state.next_fill,
+            };
+            let orders = &mut state.orders;
+            symbol.open.retain(|&index| {
+                let order = &mut orders[index];
+                if order.after.is_some_and(|after| bar.ts <= after) {
+                    return true;
+                }
+                if let Some(price) = bar_price(order, bar, self.config.slippage_bps) {
+                    volume_left -= book.fill(order, price, volume_left, bar.ts);
+                }
+                order.status.is_open()
+            });
+        }
+        symbol.volume_left = volume_left;
+        state.portfolio.mark(bar.symbol, bar.close);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use std::sync::Arc;
+    use vigil_core::SimClock;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("test timestamp")
+    }
+
+    fn day(d: u32) -> Timestamp {
+        t(&format!("2024-01-{d:02}T00:00:00Z"))
+    }
+
+    fn venue(config: PaperVenueConfig) -> (PaperVenue, SimClock) {
+        let clock = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        let shared: SharedClock = Arc::new(clock.clone());
+        (PaperVenue::new(config, shared), clock)
+    }
+
+    fn free() -> PaperVenueConfig {
+        PaperVenueConfig {
+            slippage_bps: Decimal::ZERO,
+            commission_bps: Decimal::ZERO,
+            ..PaperVenueConfig::default()
+        }
+    }
+
+    fn bar(symbol: u32, d: u32, ohlc: [Decimal; 4], volume: Decimal) -> Bar {
+        let [open, high, low, close] = ohlc;
+        Bar {
+            symbol: SymbolId(symbol),
+            ts: day(d),
+            open,
+            high,
+            low,
+            close,
+            volume,
+        }
+    }
+
+    fn flat(symbol: u32, d: u32, price: Decimal) -> Bar {
+        bar(symbol, d, [price; 4], dec!(1000000))
+    }
+
+    fn order(
+        id: &str,
+        symbol: u32,
+        side: Side,
+        qty: Decimal,
+        limit: Option<Decimal>,
+    ) -> OrderRequest {
+        OrderRequest {
+            client_order_id: ClientOrderId::from(id),
+            symbol: SymbolId(symbol),
+            side,
+            quantity: qty,
+            order_type: if limit.is_some() {
+                OrderType::Limit
+            } else {
+                OrderType::Market
+            },
+            limit_price: limit,
+            submitted_at: day(1),
+        }
+    }
+
+    fn fills(venue: &PaperVenue) -> Vec<Fill> {
+        let mut reports = Vec::new();
+        venue.drain_reports(&mut reports);
+        reports
+            .into_iter()
+            .map(|r| match r {
+                ExecutionReport::Fill(f) => f,
+                other => panic!("expected a fill, got {other:?}"),
+            })
+            .collect()
+    }
+
+    async fn accepted(venue: &PaperVenue, request: &OrderRequest) -> String {
+        match venue.submit_order(request).await.expect("submit") {
+            OrderAck::Accepted { venue_order_id } => venue_order_id,
+            OrderAck::Rejected { reason } => panic!("rejected: {reason}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn next_bar_open_fills_with_exact_slippage_and_commission() {
+        let (venue, _) = venue(PaperVenueConfig {
+            slippage_bps: dec!(10),
+            commission_bps: dec!(5),
+            commission_min: dec!(1),
+            ..PaperVenueConfig::default()
+        });
+        venue.on_market_data(&flat(0, 1, dec!(100)));
+        let id = accepted(&venue, &order("b", 0, Side::Buy, dec!(100), None)).await;
+        assert_eq!(id, "P-000001");
+        assert!(
+            fills(&venue).is_empty(),
+            "nothing fills before the next bar"
+        );
+
+        venue.on_market_data(&bar(
+            0,
+            2,
+            [dec!(101), dec!(103), dec!(100), dec!(102)],
+            dec!(1e6),
+        ));
+        let f = fills(&venue);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].fill_id, "F-000001");
+        assert_eq!(f[0].price, dec!(101.101)); // 101 × (1 + 10/10000)
+        assert_eq!(f[0].commission, dec!(5.05505)); // 100 × 101.101 × 5/10000
+        assert_eq!(f[0].leaves_quantity, dec!(0));
+        assert_eq!(f[0].ts, day(2));
+
+        accepted(&venue, &order("s", 0, Side::Sell, dec!(10), None)).await;
+        venue.on_market_data(&flat(0, 3, dec!(102)));
+        let f = fills(&venue);
+        assert_eq!(f[0].price, dec!(101.898)); // 102 × (1 − 10/10000)
+        assert_eq!(f[0].commission, dec!(1)); // 0.50949 is below the minimum
+
+        let account = venue.account().await.expect("account");
+        assert_eq!(
+            account.cash,
+            dec!(100000) - dec!(10110.1) - dec!(5.05505) + dec!(1018.98) - dec!(1)
+        );
+        assert_eq!(account.equity, account.cash + dec!(90) * dec!(102));
+        assert_eq!(
+            venue.positions().await.expect("positions"),
+            vec![VenuePosition {
+                symbol: SymbolId(0),
+                quantity: dec!(90),
+                avg_price: dec!(101.101),
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn signal_bar_close_fills_at_once_at_the_last_close() {
+        let (venue, _) = venue(PaperVenueConfig {
+            fill_model: FillModel::SignalBarClose,
+            slippage_bps: dec!(2),
+            ..free()
+        });
+        venue.on_market_data(&bar(
+            0,
+            1,
+            [dec!(48), dec!(51), dec!(47), dec!(50)],
+            dec!(1000),
+        ));
+        accepted(&venue, &order("m", 0, Side::Buy, dec!(10), None)).await;
+        let f = fills(&venue);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].price, dec!(50.01)); // 50 × (1 + 2/10000)
+        assert_eq!(f[0].ts, day(1));
+        assert!(venue.open_orders().await.expect("open").is_empty());
+
+        // A limit at or better than the close fills at the close, without slippage.
+        accepted(&venue, &order("l1", 0, Side::Sell, dec!(5), Some(dec!(50)))).await;
+        assert_eq!(fills(&venue)[0].price, dec!(50));
+        // A limit worse than the close rests, and fills on a later bar by the bar rules.
+        accepted(&venue, &order("l2", 0, Side::Buy, dec!(5), Some(dec!(49)))).await;
+        assert!(fills(&venue).is_empty());
+        assert_eq!(venue.open_orders().await.expect("open").len(), 1);
+        venue.on_market_data(&bar(
+            0,
+            2,
+            [dec!(50), dec!(50), dec!(48), dec!(49)],
+            dec!(1000),
+        ));
+        let f = fills(&venue);
+        assert_eq!((f[0].price, f[0].ts), (dec!(49), day(2)));
+    }
+
+    #[tokio::test]
+    async fn limit_orders_fill_at_the_open_when_it_gaps_through_else_at_the_limit() {
+        let (venue, _) = venue(free());
+        venue.on_market_data(&flat(0, 1, dec!(100)));
+        accepted(
+            &venue,
+            &order("buy-rests", 0, Side::Buy, dec!(1), Some(dec!(95))),
+        )
+        .await;
+        accepted(
+            &venue,
+            &order("sell-rests", 0, Side::Sell, dec!(1), Some(dec!(105))),
+        )
+        .await;
+        venue.on_market_data(&bar(
+            0,
+            2,
+            [dec!(100), dec!(104), dec!(96), dec!(100)],
+            dec!(1000),
+        ));
+        assert!(fills(&venue).is_empty(), "neither limit was reached");
+
+        // Intrabar touch: fills at the limit.
+        venue.on_market_data(&bar(
+            0,
+            3,
+            [dec!(100), dec!(106), dec!(94), dec!(100)],
+            dec!(1000),
+        ));
+        let f = fills(&venue);
+        assert_eq!(
+            f.iter().map(|f| (f.side, f.price)).collect::<Vec<_>>(),
+            vec![(Side::Buy, dec!(95)), (Side::Sell, dec!(105))]
+        );
+
+        // Gap through the limit at the open: fills at the (better) open.
+        accepted(
+            &venue,
+            &order("buy-gap", 0, Side::Buy, dec!(1), Some(dec!(95))),
+        )
+        .await;
+        accepted(
+            &venue,
+            &order("sell-gap", 0, Side::Sell, dec!(1), Some(dec!(85))),
+        )
+        .await;
+        venue.on_market_data(&bar(
+            0,
+            4,
+            [dec!(90), dec!(91), dec!(89), dec!(90)],
+            dec!(1000),
+        ));
+        let f = fills(&venue);
+        assert_eq!(
+            f.iter().map(|f| (f.side, f.price)).collect::<Vec<_>>(),
+            vec![(Side::Buy, dec!(90)), (Side::Sell, dec!(90))]
+        );
+    }
+
+    #[tokio::test]
+    async fn participation_cap_fills_partially_across_bars() {
+        let (venue, _) = venue(PaperVenueConfig {
+            max_volume_participation: dec!(0.5),
+            ..free()
+        });
+        venue.on_market_data(&flat(0, 1, dec!(10)));
+        accepted(&venue, &order("big", 0, Side::Buy, dec!(120), None)).await;
+        let mut leaves = Vec::new();
+        for d in 2..=4 {
+            venue.on_market_data(&bar(0, d, [dec!(10); 4], dec!(100)));
+            let f = fills(&venue);
+            assert_eq!(f.len(), 1);
+            leaves.push((f[0].quantity, f[0].leaves_quantity));
+            if d == 2 {
+                let open = venue.open_orders().await.expect("open");
+                assert_eq!(open[0].status, OrderStatus::PartiallyFilled);
+                assert_eq!(open[0].filled_quantity, dec!(50));
+            }
+        }
+        assert_eq!(
+            leaves,
+            vec![
+                (dec!(50), dec!(70)),
+                (dec!(50), dec!(20)),
+                (dec!(20), dec!(0))
+            ]
+        );
+        assert!(venue.open_orders().await.expect("open").is_empty());
+    }
+
+    #[tokio::test]
+    async fn orders_on_one_bar_share_its_volume_cap_in_submission_order() {
+        let (venue, _) = venue(PaperVenueConfig {
+            max_volume_participation: dec!(0.1),
+            ..free()
+        });
+        venue.on_market_data(&flat(0, 1, dec!(10)));
+        accepted(&venue, &order("first", 0, Side::Buy, dec!(8), None)).await;
+        accepted(&venue, &order("second", 0, Side::Buy, dec!(8), None)).await;
+        venue.on_market_data(&bar(0, 2, [dec!(10); 4], dec!(100)));
+        let f = fills(&venue);
+        assert_eq!(
+            f.iter()
+                .map(|f| (f.client_order_id.as_str(), f.quantity))
+                .collect::<Vec<_>>(),
+            vec![("first", dec!(8)), ("second", dec!(2))]
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_volume_bar_fills_nothing() {
+        let (venue, _) = venue(free());
+        venue.on_market_data(&flat(0, 1, dec!(10)));
+        accepted(&venue, &order("o", 0, Side::Buy, dec!(5), None)).await;
+        venue.on_market_data(&bar(0, 2, [dec!(10); 4], dec!(0)));
+        assert!(fills(&venue).is_empty());
+        assert_eq!(
+            venue.open_orders().await.expect("open")[0].status,
+            OrderStatus::Accepted
+        );
+        venue.on_market_data(&bar(0, 3, [dec!(11); 4], dec!(10)));
+        assert_eq!(fills(&venue)[0].price, dec!(11));
+    }
+
+    #[tokio::test]
+    async fn an_order_never_fills_on_a_bar_it_has_already_seen() {
+        let (venue, _) = venue(free());
+        venue.on_market_data(&flat(0, 2, dec!(10)));
+        accepted(&venue, &order("o", 0, Side::Buy, dec!(5), None)).await;
+        // The same bar delivered again (a replay overlap) is not the next bar.
+        venue.on_market_data(&flat(0, 2, dec!(10)));
+        assert!(fills(&venue).is_empty());
+        venue.on_market_data(&flat(0, 3, dec!(12)));
+        assert_eq!(fills(&venue)[0].price, dec!(12));
+    }
+
+    #[tokio::test]
+    async fn resubmitting_a_client_order_id_returns_the_original_ack() {
+        let (venue, _) = venue(free());
+        venue.on_market_data(&flat(0, 1, dec!(10)));
+        let request = order("dup", 0, Side::Buy, dec!(5), None);
+        let first = venue.submit_order(&request).await.expect("first");
+        let again = venue
+            .submit_order(&OrderRequest {
+                quantity: dec!(500),
+                ..request.clone()
+            })
+            .await
+            .expect("again");
+        assert_eq!(first, again);
+        assert_eq!(venue.open_orders().await.expect("open").len(), 1);
+        venue.on_market_data(&flat(0, 2, dec!(10)));
+        let f = fills(&venue);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].quantity, dec!(5));
+        // After the fill too: the same ack, and nothing new.
+        assert_eq!(venue.submit_order(&request).await.expect("later"), first);
+        venue.on_market_data(&flat(0, 3, dec!(10)));
+        assert!(fills(&venue).is_empty());
+    }
+
+    #[tokio::test]
+    async fn invalid_orders_are_rejected_with_a_reason() {
+        let (venue, _) = venue(free());
+        let cases = [
+            (
+                order("q0", 0, Side::Buy, dec!(0), None),
+                "quantity 0 is not positive",
+            ),
+            (
+                order("qn", 0, Side::Buy, dec!(-1), None),
+                "quantity -1 is not positive",
+            ),
+            (
+                OrderRequest {
+                    order_type: OrderType::Limit,
+                    ..order("nolimit", 0, Side::Buy, dec!(1), None)
+                },
+                "limit order without a limit price",
+            ),
+            (
+                order("l0", 0, Side::Buy, dec!(1), Some(dec!(0))),
+                "limit price 0 is not positive",
+            ),
+            (
+                order("nodata", 7, Side::Buy, dec!(1), None),
+                "no market data for symbol 7 yet",
+            ),
+        ];
+        let expected = |reason: &str| OrderAck::Rejected {
+            reason: reason.into(),
+        };
+        for (request, reason) in &cases {
+            assert_eq!(
+                venue.submit_order(request).await.expect("submit"),
+                expected(reason)
+            );
+        }
+        // Idempotent too: the same id gets the same answer, even once data has arrived.
+        venue.on_market_data(&flat(7, 1, dec!(10)));
+        for (request, reason) in &cases {
+            assert_eq!(
+                venue.submit_order(request).await.expect("again"),
+                expected(reason)
+            );
+        }
+        assert!(venue.open_orders().await.expect("open").is_empty());
+        // A limit order needs no market data.
+        accepted(&venue, &order("lim", 3, Side::Buy, dec!(1), Some(dec!(5)))).await;
+    }
+
+    #[tokio::test]
+    async fn cancel_closes_open_orders_only_once_and_knows_its_orders() {
+        let (venue, clock) = venue(free());
+        venue.on_market_data(&flat(0, 1, dec!(10)));
+        accepted(&venue, &order("c", 0, Side::Buy, dec!(5), Some(dec!(9)))).await;
+        clock.advance_to(t("2024-01-01T12:00:00Z"));
+        venue
+            .cancel_order(&ClientOrderId::from("c"))
+            .await
+            .expect("cancel");
+        let mut reports = Vec::new();
+        venue.drain_reports(&mut reports);
+        assert_eq!(
+            reports,
+            vec![ExecutionReport::Cancelled {
+                client_order_id: ClientOrderId::from("c"),
+                reason: "cancelled by request".into(),
+                ts: t("2024-01-01T12:00:00Z"),
+            }]
+        );
+        assert!(venue.open_orders().await.expect("open").is_empty());
+        // A cancelled order no longer fills, and cancelling it again changes nothing.
+        venue.on_market_data(&flat(0, 2, dec!(8)));
+        venue
+            .cancel_order(&ClientOrderId::from("c"))
+            .await
+            .expect("again");
+        venue.drain_reports(&mut reports);
+        assert_eq!(reports.len(), 1);
+
+        // A filled order: no-op.
+        accepted(&venue, &order("f", 0, Side::Buy, dec!(5), None)).await;
+        venue.on_market_data(&flat(0, 3, dec!(8)));
+        venue
+            .cancel_order(&ClientOrderId::from("f"))
+            .await
+            .expect("filled");
+        assert_eq!(fills(&venue).len(), 1);
+
+        let err = venue
+            .cancel_order(&ClientOrderId::from("nope"))
+            .await
+            .expect_err("unknown");
+        assert!(matches!(err, VenueError::UnknownOrder { .. }), "{err:?}");
+        assert_eq!(err.to_string(), "venue paper: unknown order nope");
+    }
+
+    #[tokio::test]
+    async fn account_equity_matches_a_recomputation_after_many_fills() {
+        let (venue, _) = venue(PaperVenueConfig {
+            slippage_bps: dec!(3),
+            commission_bps: dec!(2),
+            commission_min: dec!(0.35),
+            max_volume_participation: dec!(0.3),
+            ..PaperVenueConfig::default()
+        });
+        let mut closes = [Decimal::ZERO; 2];
+        for d in 1..=20u32 {
+            for s in 0..2u32 {
+                let base = Decimal::from(100 + (d * 7 + s * 13) % 23);
+                let b = bar(
+                    s,
+                    d,
+                    [base, base + dec!(2), base - dec!(2), base + dec!(0.5)],
+                    dec!(40),
+                );
+                venue.on_market_data(&b);
+                closes[s as usize] = b.close;
+                let side = if (d + s) % 3 == 0 {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                };
+                let limit = (d % 2 == 0).then(|| base + dec!(1));
+                let id = format!("o-{d}-{s}");
+                accepted(
+                    &venue,
+                    &order(&id, s, side, Decimal::from(5 + d % 11), limit),
+                )
+                .await;
+            }
+        }
+        let all = fills(&venue);
+        assert!(
+            all.len() > 20,
+            "the sequence should trade: {} fills",
+            all.len()
+        );
+        let account = venue.account().await.expect("account");
+        let positions = venue.positions().await.expect("positions");
+        let marked: Decimal = positions
+            .iter()
+            .map(|p| p.quantity * closes[p.symbol.index()])
+            .sum();
+        assert_eq!(account.equity, account.cash + marked);
+        assert_eq!(
+            account.equity,
+            venue.state.lock().portfolio.recomputed_equity()
+        );
+        // Cash is the initial cash less every fill's signed notional and commission.
+        let spent: Decimal = all
+            .iter()
+            .map(|f| f.side.sign() * f.quantity * f.price + f.commission)
+            .sum();
+        assert_eq!(account.cash, dec!(100000) - spent);
+    }
+}

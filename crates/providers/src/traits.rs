@@ -1,0 +1,184 @@
+//! The two seams between vigil and the outside world.
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use vigil_core::{
+    Bar, ClientOrderId, ExecutionReport, MarketDataEvent, OrderAck, OrderRequest, Symbol, SymbolId,
+    Timestamp, VenueOrder,
+};
+
+/// Why a data provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The source could not be reached or opened.
+    #[error("data provider {provider}: cannot connect: {reason}")]
+    Connect {
+        /// The provider's name.
+        provider: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A symbol was asked for that the provider does not serve.
+    #[error("data provider {provider}: unknown symbol {symbol}")]
+    UnknownSymbol {
+        /// The provider's name.
+        provider: String,
+        /// The symbol.
+        symbol: String,
+    },
+    /// The provider delivered something that is not valid market data. Fatal for a replay:
+    /// the message names the file, line and column.
+    #[error("{0}")]
+    Malformed(String),
+    /// The stream broke.
+    #[error("data provider {provider}: {reason}")]
+    Stream {
+        /// The provider's name.
+        provider: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A provider's own view of its health.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ProviderHealth {
+    /// Connected and streaming.
+    pub connected: bool,
+    /// Market time of the last event delivered.
+    pub last_event_at: Option<Timestamp>,
+    /// Events delivered so far.
+    pub events: u64,
+    /// Malformed messages seen so far.
+    pub errors: u64,
+}
+
+/// A source of market data.
+#[async_trait]
+pub trait DataProvider: Send {
+    /// Returns the provider's name for logs (`csv:GOOG_1d.csv`).
+    fn name(&self) -> &str;
+
+    /// Opens the source.
+    ///
+    /// # Errors
+    /// Fails when the source cannot be reached or opened.
+    async fn connect(&mut self) -> Result<(), ProviderError>;
+
+    /// Subscribes to bars of `symbols` (ids index the session's symbol table).
+    ///
+    /// # Errors
+    /// Fails for a symbol the provider does not serve.
+    async fn subscribe(&mut self, symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError>;
+
+    /// Appends up to `max` events, in time order, to `out`. Returns `Ok(false)` when the
+    /// stream has ended and nothing more will come.
+    ///
+    /// # Errors
+    /// Fails on malformed data or a broken stream; the error says where.
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<MarketDataEvent>,
+    ) -> Result<bool, ProviderError>;
+
+    /// Reports the provider's health.
+    fn health(&self) -> ProviderHealth;
+}
+
+/// Why a venue call failed (as opposed to the venue answering "rejected").
+#[derive(Debug, thiserror::Error)]
+pub enum VenueError {
+    /// The venue could not be reached.
+    #[error("venue {venue}: unreachable: {reason}")]
+    Unreachable {
+        /// The venue's name.
+        venue: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The venue does not know the order.
+    #[error("venue {venue}: unknown order {client_order_id}")]
+    UnknownOrder {
+        /// The venue's name.
+        venue: String,
+        /// The order.
+        client_order_id: ClientOrderId,
+    },
+    /// The venue answered something vigil cannot understand.
+    #[error("venue {venue}: bad response: {reason}")]
+    BadResponse {
+        /// The venue's name.
+        venue: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// A position as the venue holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VenuePosition {
+    /// The instrument.
+    pub symbol: SymbolId,
+    /// Signed quantity.
+    pub quantity: Decimal,
+    /// Average entry price.
+    pub avg_price: Decimal,
+}
+
+/// The account as the venue holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Cash balance.
+    pub cash: Decimal,
+    /// Cash plus positions at the venue's marks.
+    pub equity: Decimal,
+}
+
+/// A place orders go: a broker, an exchange, or the in-process paper venue.
+///
+/// Methods take `&self` so that a venue can be shared by the futures that call it; venues
+/// keep their own state behind interior mutability.
+#[async_trait]
+pub trait ExecutionVenue: Send + Sync {
+    /// Returns the venue's name for logs.
+    fn name(&self) -> &str;
+
+    /// Submits an order. Submitting a client order id the venue already holds returns the
+    /// existing order's acknowledgement and creates nothing (idempotency).
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached; a refusal is `Ok(OrderAck::Rejected)`.
+    async fn submit_order(&self, order: &OrderRequest) -> Result<OrderAck, VenueError>;
+
+    /// Cancels an open order.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached or does not know the order.
+    async fn cancel_order(&self, id: &ClientOrderId) -> Result<(), VenueError>;
+
+    /// Lists the venue's open orders.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached.
+    async fn open_orders(&self) -> Result<Vec<VenueOrder>, VenueError>;
+
+    /// Lists the venue's positions.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached.
+    async fn positions(&self) -> Result<Vec<VenuePosition>, VenueError>;
+
+    /// Returns the venue's account.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached.
+    async fn account(&self) -> Result<Account, VenueError>;
+
+    /// Moves the reports (fills, cancels) that arrived since the last call into `out`.
+    /// Never blocks.
+    fn drain_reports(&self, out: &mut Vec<ExecutionReport>);
+
+    /// Shows a simulated venue the market. Real venues have their own prices and ignore it.
+    fn on_market_data(&self, _bar: &Bar) {}
+}

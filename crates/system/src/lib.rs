@@ -1,0 +1,21 @@
+//! Builds the six-agent system from a [`VigilConfig`] and runs a session.
+//!
+//! - [`run`]: the whole session on a fresh actix system, returning its [`SessionOutcome`]
+//!   (what `vigil run` does).
+//! - [`Session::start`] inside a running actix system, with a [`SessionControl`] to send
+//!   commands (pause, breaker) and stop it: for tests and embedding.
+//! - [`bundled`]: the market data compiled into the binary.
+//!
+//! Threads: the five pipeline agents share one arbiter by default (see
+//! `runtime.isolate_agents`); the Monitor and the log writer each have their own, so a
+//! stuck pipeline cannot silence supervision or the log.
+
+mod bundled;
+mod session;
+
+pub use bundled::{BUNDLED_FILES, bundled};
+pub use session::{
+    Session, SessionControl, SessionOptions, SessionOutcome, SystemError, run, run_with,
+};
+pub use vigil_bus::{Command, CommandTarget, SessionSummary};
+pub use vigil_config::VigilConfig;

@@ -1,0 +1,523 @@
+//! Building, running and stopping a session.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use vigil_bus::{Command, SessionSummary, Shutdown, StopReason};
+use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilConfig};
+use vigil_core::{
+    AgentId, Bar, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
+};
+use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing};
+use vigil_execution_agent::ExecutionAgent;
+use vigil_log::{Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle};
+use vigil_monitor_agent::{MonitorAgent, MonitorLinks};
+use vigil_providers::{
+    CsvBarReader, CsvReplayProvider, CsvSource, ExecutionVenue, FillModel, PaperVenue,
+    PaperVenueConfig,
+};
+use vigil_regime_agent::RegimeAgent;
+use vigil_risk_agent::{ExecutionLinks, RiskAgent};
+use vigil_signal_agent::SignalAgent;
+
+use crate::bundled::{BUNDLED_FILES, bundled};
+
+/// What a session needs besides its config.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// The validated configuration.
+    pub config: VigilConfig,
+    /// Wall clock for supervision (heartbeats, timeouts), replay pacing and log flushing.
+    /// Tests pass a simulated clock.
+    pub supervision_clock: SharedClock,
+    /// Stop gracefully on Ctrl-C (a second Ctrl-C exits at once).
+    pub handle_ctrl_c: bool,
+}
+
+impl SessionOptions {
+    /// Creates options for `config` on the system clock, without a Ctrl-C handler.
+    pub fn new(config: VigilConfig) -> Self {
+        Self {
+            config,
+            supervision_clock: Arc::new(SystemClock),
+            handle_ctrl_c: false,
+        }
+    }
+}
+
+/// Why a session could not be started or finished.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemError {
+    /// The configuration has problems.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Market data could not be opened or its first rows are bad.
+    #[error("{0}")]
+    Data(String),
+    /// The log could not be opened or written.
+    #[error("{0}")]
+    Log(#[from] LogWriterError),
+    /// The actor system failed.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// The result of a finished session.
+#[derive(Clone, Debug)]
+pub struct SessionOutcome {
+    /// The figures.
+    pub summary: SessionSummary,
+    /// The log file written.
+    pub log_file: PathBuf,
+    /// Log lines written.
+    pub log_lines: u64,
+    /// Wall time from start to the last log flush, in seconds.
+    pub wall_seconds: f64,
+}
+
+impl SessionOutcome {
+    /// Returns bars processed per wall-clock second.
+    pub fn bars_per_second(&self) -> f64 {
+        if self.wall_seconds > 0.0 {
+            self.summary.bars as f64 / self.wall_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Tells whether the session ended on an error.
+    pub fn failed(&self) -> bool {
+        self.summary.error.is_some()
+    }
+}
+
+/// Commands into a running session.
+#[derive(Clone, Debug)]
+pub struct SessionControl {
+    commands: Recipient<Command>,
+    shutdown: Recipient<Shutdown>,
+}
+
+impl SessionControl {
+    /// Sends a command to the Monitor and returns its answer.
+    ///
+    /// # Errors
+    /// Returns the Monitor's refusal, or that the session is no longer running.
+    pub async fn command(&self, cmd: Command) -> Result<(), String> {
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|e| format!("session is not running: {e}"))?
+    }
+
+    /// Asks the session to stop gracefully: the Data agent stops reading and the pipeline
+    /// drains in order.
+    pub fn shutdown(&self) {
+        self.shutdown.do_send(Shutdown {
+            reason: StopReason::Interrupted,
+        });
+    }
+}
+
+/// A running session.
+#[derive(Debug)]
+pub struct Session {
+    control: SessionControl,
+    done: oneshot::Receiver<SessionSummary>,
+    log: LogWriterHandle,
+    arbiters: Vec<Arbiter>,
+    wall: SharedClock,
+    started: Timestamp,
+}
+
+fn sources(cfg: &VigilConfig) -> Result<(SymbolTable, Vec<CsvSource>), SystemError> {
+    let symbols = SymbolTable::new(
+        cfg.data
+            .instruments
+            .iter()
+            .map(|i| Symbol::from(i.symbol.as_str())),
+    );
+    let mut out = Vec::new();
+    for (i, inst) in cfg.data.instruments.iter().enumerate() {
+        let id = vigil_core::SymbolId(i as u32);
+        let src = match inst.path.strip_prefix(BUNDLED_PREFIX) {
+            Some(name) => {
+                let bytes = bundled(name).ok_or_else(|| {
+                    SystemError::Data(format!(
+                        "data.instruments[{i}].path: no bundled file {name:?}; bundled: {}",
+                        BUNDLED_FILES.join(", ")
+                    ))
+                })?;
+                CsvSource::bytes(id, inst.path.clone(), bytes)
+            }
+            None => CsvSource::file(id, PathBuf::from(&inst.path)),
+        };
+        out.push(src);
+    }
+    Ok((symbols, out))
+}
+
+/// Reads the first bar of every source: fails fast on a missing file or a bad header, and
+/// finds where the replay's market clock starts.
+fn first_bar_time(sources: &[CsvSource]) -> Result<Option<Timestamp>, SystemError> {
+    let mut first: Option<Timestamp> = None;
+    let mut buf: Vec<Bar> = Vec::with_capacity(1);
+    for src in sources {
+        let mut reader = CsvBarReader::open(src).map_err(|e| SystemError::Data(e.to_string()))?;
+        buf.clear();
+        reader
+            .read_batch(1, &mut buf)
+            .map_err(|e| SystemError::Data(e.to_string()))?;
+        if let Some(b) = buf.first() {
+            first = Some(first.map_or(b.ts, |f| f.min(b.ts)));
+        }
+    }
+    Ok(first)
+}
+
+fn buffer(cfg: &VigilConfig, sink: &LogSink, service: &'static str) -> LogBuffer {
+    let level = cfg
+        .log
+        .service_levels
+        .get(service)
+        .copied()
+        .unwrap_or(cfg.log.min_level);
+    LogBuffer::new(sink.clone(), service, level)
+}
+
+/// An agent's mailbox made before the agent, so that agents that talk to each other in a
+/// circle (Monitor ↔ Signal/Risk, Data ↔ Execution) can be given each other's addresses.
+struct Mailbox<A: Actor<Context = Context<A>>> {
+    addr: Addr<A>,
+    rx: actix::dev::channel::AddressReceiver<A>,
+}
+
+impl<A: Actor<Context = Context<A>> + Send> Mailbox<A> {
+    fn new() -> Self {
+        // 16 is actix's default; it bounds only `send`, and agents choose `send` on purpose.
+        let (tx, rx) = actix::dev::channel::channel(16);
+        Self {
+            addr: Addr::new(tx),
+            rx,
+        }
+    }
+
+    /// Starts `actor` on `arbiter` (or on the current one when `None`).
+    fn start(self, actor: A, arbiter: Option<&ArbiterHandle>) -> Result<(), SystemError> {
+        let rx = self.rx;
+        match arbiter {
+            None => {
+                Context::with_receiver(rx).run(actor);
+                Ok(())
+            }
+            Some(h) => {
+                if h.spawn_fn(move || {
+                    Context::with_receiver(rx).run(actor);
+                }) {
+                    Ok(())
+                } else {
+                    Err(SystemError::Runtime(
+                        "an arbiter stopped before its agent could start".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Builds the system and starts every agent. Must be called inside a running actix
+    /// system (see [`run`]).
+    ///
+    /// # Errors
+    /// Fails on an invalid config, unreadable data, or a log that cannot be opened —
+    /// before any agent starts.
+    pub fn start(opts: SessionOptions) -> Result<Self, SystemError> {
+        let cfg = opts.config;
+        cfg.validate()?;
+        let wall = opts.supervision_clock;
+        let started = wall.now();
+        let (symbols, sources) = sources(&cfg)?;
+        let start = first_bar_time(&sources)?.unwrap_or(started);
+        let market = SimClock::starting_at(start);
+        let clock: SharedClock = Arc::new(market.clone());
+
+        let log_arbiter = Arbiter::new();
+        let writer = LogWriter::open(
+            &cfg.log.dir,
+            wall.clone(),
+            Duration::from_millis(cfg.log.flush_interval_ms),
+        )?;
+        let log = writer.start_on(&log_arbiter.handle());
+        let sink = log.sink();
+
+        let venue_cfg = PaperVenueConfig {
+            name: "paper".into(),
+            fill_model: match cfg.execution.fill_model {
+                FillModelConfig::NextBarOpen => FillModel::NextBarOpen,
+                FillModelConfig::SignalBarClose => FillModel::SignalBarClose,
+            },
+            slippage_bps: cfg.execution.slippage_bps,
+            commission_bps: cfg.execution.commission_bps,
+            commission_min: cfg.execution.commission_min,
+            max_volume_participation: cfg.execution.max_volume_participation,
+            initial_cash: cfg.session.initial_cash,
+        };
+        let venue: Arc<dyn ExecutionVenue> = Arc::new(PaperVenue::new(venue_cfg, clock.clone()));
+        let provider = CsvReplayProvider::new(sources, cfg.data.batch_size);
+
+        let mut session_log = buffer(&cfg, &sink, "vigil");
+        session_log.emit(
+            LogEvent::new(clock.now(), "vigil", Event::SessionStarted)
+                .with("session", cfg.session.name.clone())
+                .with(
+                    "instruments",
+                    cfg.data
+                        .instruments
+                        .iter()
+                        .map(|i| format!("{}={}", i.symbol, i.path))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .with("initial_cash", cfg.session.initial_cash)
+                .with("speed", cfg.data.speed.to_string())
+                .with("venue", venue.name().to_string())
+                .with("fill_model", format!("{:?}", cfg.execution.fill_model))
+                .with("wall_start", started),
+        );
+        session_log.flush();
+
+        let heartbeat = Duration::from_millis(cfg.monitor.heartbeat_interval_ms);
+        let monitor_box = Mailbox::<MonitorAgent>::new();
+        let exec_box = Mailbox::<ExecutionAgent>::new();
+        let risk_box = Mailbox::<RiskAgent>::new();
+        let signal_box = Mailbox::<SignalAgent>::new();
+        let regime_box = Mailbox::<RegimeAgent>::new();
+        let data_box = Mailbox::<DataAgent>::new();
+        let monitor = monitor_box.addr.clone();
+        let exec = exec_box.addr.clone();
+        let risk = risk_box.addr.clone();
+        let signal = signal_box.addr.clone();
+        let regime = regime_box.addr.clone();
+        let data = data_box.addr.clone();
+
+        let (done_tx, done_rx) = oneshot::channel();
+        let monitor_agent = MonitorAgent::new(
+            cfg.monitor.clone(),
+            cfg.session.name.clone(),
+            wall.clone(),
+            clock.clone(),
+            buffer(&cfg, &sink, AgentId::Monitor.service()),
+            MonitorLinks {
+                signal: signal.clone().recipient(),
+                risk: risk.clone().recipient(),
+            },
+            done_tx,
+        );
+        let exec_agent = ExecutionAgent::new(
+            venue,
+            cfg.session.initial_cash,
+            symbols.clone(),
+            clock.clone(),
+            wall.clone(),
+            heartbeat,
+            buffer(&cfg, &sink, AgentId::Execution.service()),
+            data.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+        );
+        let risk_agent = RiskAgent::new(
+            cfg.risk.clone(),
+            cfg.execution.order_type,
+            cfg.execution.limit_offset_bps,
+            symbols.clone(),
+            clock.clone(),
+            wall.clone(),
+            heartbeat,
+            buffer(&cfg, &sink, AgentId::Risk.service()),
+            ExecutionLinks {
+                segments: exec.clone().recipient(),
+                book: exec.clone().recipient(),
+                intents: exec.clone().recipient(),
+            },
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+        );
+        let signal_agent = SignalAgent::new(
+            &cfg.signal,
+            symbols.clone(),
+            clock.clone(),
+            wall.clone(),
+            heartbeat,
+            buffer(&cfg, &sink, AgentId::Signal.service()),
+            risk.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+        );
+        let regime_agent = RegimeAgent::new(
+            &cfg.regime,
+            symbols.clone(),
+            clock.clone(),
+            wall.clone(),
+            heartbeat,
+            buffer(&cfg, &sink, AgentId::Regime.service()),
+            signal.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+        );
+        let data_agent = DataAgent::new(
+            DataAgentConfig {
+                batch_size: cfg.data.batch_size,
+                max_in_flight: cfg.data.max_in_flight_batches,
+                pacing: match cfg.data.speed {
+                    Speed::Max => Pacing::Max,
+                    Speed::Factor(f) => Pacing::Factor(f),
+                },
+                heartbeat_interval: heartbeat,
+            },
+            Box::new(provider),
+            symbols,
+            Some(market),
+            clock.clone(),
+            wall.clone(),
+            buffer(&cfg, &sink, AgentId::Data.service()),
+            regime.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+            monitor.clone().recipient(),
+        );
+
+        // Start sinks before sources: Monitor, then Execution back to Data. The stop order is
+        // the reverse, carried by the end-of-stream marker.
+        let monitor_arbiter = Arbiter::new();
+        monitor_box.start(monitor_agent, Some(&monitor_arbiter.handle()))?;
+        let mut arbiters = vec![monitor_arbiter, log_arbiter];
+        let mut place = || -> Option<ArbiterHandle> {
+            cfg.runtime.isolate_agents.then(|| {
+                let arbiter = Arbiter::new();
+                let handle = arbiter.handle();
+                arbiters.push(arbiter);
+                handle
+            })
+        };
+        exec_box.start(exec_agent, place().as_ref())?;
+        risk_box.start(risk_agent, place().as_ref())?;
+        signal_box.start(signal_agent, place().as_ref())?;
+        regime_box.start(regime_agent, place().as_ref())?;
+        data_box.start(data_agent, place().as_ref())?;
+
+        let control = SessionControl {
+            commands: monitor.recipient(),
+            shutdown: data.recipient(),
+        };
+        if opts.handle_ctrl_c {
+            install_stop_signals(control.clone(), &cfg.session.name)?;
+        }
+
+        Ok(Self {
+            control,
+            done: done_rx,
+            log,
+            arbiters,
+            wall,
+            started,
+        })
+    }
+
+    /// Returns a handle for commands and shutdown.
+    pub fn control(&self) -> SessionControl {
+        self.control.clone()
+    }
+
+    /// Waits for the session to end, flushes the log and stops the helper threads.
+    ///
+    /// # Errors
+    /// Fails when the Monitor vanished without a summary or the log cannot be flushed.
+    pub async fn wait(self) -> Result<SessionOutcome, SystemError> {
+        let summary = self.done.await.map_err(|_| {
+            SystemError::Runtime("the monitor stopped before reporting the session summary".into())
+        })?;
+        let stats = self.log.flush().await?;
+        let wall_seconds = (self.wall.now() - self.started)
+            .num_microseconds()
+            .unwrap_or(0) as f64
+            / 1e6;
+        for arbiter in &self.arbiters {
+            // `false` only means the arbiter had already stopped.
+            if !arbiter.stop() {
+                eprintln!("vigil: an arbiter had stopped before shutdown");
+            }
+        }
+        if stats.errors > 0 {
+            eprintln!(
+                "vigil: CRITICAL: {} log write error(s) during the session; see messages above",
+                stats.errors
+            );
+        }
+        Ok(SessionOutcome {
+            summary,
+            log_file: self.log.path().to_path_buf(),
+            log_lines: stats.lines,
+            wall_seconds,
+        })
+    }
+}
+
+/// Stops the session gracefully on SIGINT (Ctrl-C) or SIGTERM (systemd, `kill`); a second
+/// signal exits at once. The handlers are registered before this returns, so the ready
+/// line it prints is true.
+fn install_stop_signals(ctl: SessionControl, name: &str) -> Result<(), SystemError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| SystemError::Runtime(format!("cannot listen for SIGINT: {e}")))?;
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| SystemError::Runtime(format!("cannot listen for SIGTERM: {e}")))?;
+    actix_rt::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("vigil: stopping: draining the pipeline (signal again to exit at once)");
+        ctl.shutdown();
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("vigil: second signal: exiting without draining");
+        std::process::exit(130);
+    });
+    eprintln!("vigil: session {name} running; Ctrl-C or SIGTERM stops it gracefully");
+    Ok(())
+}
+
+/// Runs a whole session on a new actix system and returns its outcome.
+///
+/// # Errors
+/// See [`Session::start`] and [`Session::wait`].
+pub fn run(opts: SessionOptions) -> Result<SessionOutcome, SystemError> {
+    run_with(opts, |_| async {})
+}
+
+/// Runs a session and, alongside it, `driver` with the session's control handle (tests
+/// use it to pause, trip the breaker or stop mid-run).
+///
+/// # Errors
+/// See [`Session::start`] and [`Session::wait`].
+pub fn run_with<F, Fut>(opts: SessionOptions, driver: F) -> Result<SessionOutcome, SystemError>
+where
+    F: FnOnce(SessionControl) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let system = actix::System::new();
+    system.block_on(async move {
+        let session = Session::start(opts)?;
+        actix_rt::spawn(driver(session.control()));
+        session.wait().await
+    })
+}

@@ -1,0 +1,203 @@
+//! Command-line interface.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use vigil_config::{InstrumentConfig, Speed, VigilConfig};
+use vigil_system::{SessionOptions, run};
+
+use crate::summary::{print_json, print_text};
+use crate::synth::{SynthSpec, write_bars};
+
+/// Vigil keeps an automated trading system running correctly when nobody is watching.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a paper-trading session: replay market data through all six agents.
+    Run(RunArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCmd,
+    },
+    /// Market-data tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCmd,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Config file (default: the embedded paper config, config/vigil.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Replay this CSV instead of the config's instruments (columns by header name).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Symbol for --data (default: the file name up to the first '_' or '.').
+    #[arg(long, requires = "data")]
+    symbol: Option<String>,
+    /// Replay speed: `max`, or a factor of real time (1 = real time, 60 = a minute a second).
+    #[arg(long)]
+    speed: Option<Speed>,
+    /// Log folder (default: the config's log.dir).
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCmd {
+    /// Validate a config file and list every problem with its dotted key path.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the embedded default config.
+    Default,
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCmd {
+    /// Write synthetic one-minute OHLCV bars (a seeded random walk) for tests and benchmarks.
+    Synth {
+        /// Number of bars.
+        #[arg(long, default_value_t = 1_000_000)]
+        bars: u64,
+        /// Random seed; the same seed always writes the same file.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Run(args) => run_cmd(args),
+        Cmd::Config {
+            command: ConfigCmd::Check { file },
+        } => config_check(&file),
+        Cmd::Config {
+            command: ConfigCmd::Default,
+        } => {
+            print!("{}", vigil_config::EMBEDDED_DEFAULT);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Data {
+            command: DataCmd::Synth { bars, seed, out },
+        } => {
+            let spec = SynthSpec::minute_bars(bars, seed);
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            write_bars(&spec, std::io::BufWriter::new(file))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "vigil: wrote {bars} bars (seed {seed}) to {}",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
+    match VigilConfig::load(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn default_symbol(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "DATA".into());
+    name.split(['_', '.'])
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("DATA")
+        .to_string()
+}
+
+fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => match VigilConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => VigilConfig::embedded_default(),
+    };
+    if let Some(data) = &args.data {
+        if !data.exists() {
+            bail!("--data {}: no such file", data.display());
+        }
+        config.data.instruments = vec![InstrumentConfig {
+            symbol: args.symbol.clone().unwrap_or_else(|| default_symbol(data)),
+            path: data.display().to_string(),
+        }];
+    }
+    if let Some(speed) = args.speed {
+        config.data.speed = speed;
+    }
+    if let Some(dir) = &args.log_dir {
+        config.log.dir = dir.clone();
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("{e}");
+        return Ok(ExitCode::from(2));
+    }
+    let opts = SessionOptions {
+        handle_ctrl_c: true,
+        ..SessionOptions::new(config)
+    };
+    let outcome = match run(opts) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vigil: cannot start the session: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if args.json {
+        print_json(&outcome)?;
+    } else {
+        print_text(&outcome);
+    }
+    if let Some(err) = &outcome.summary.error {
+        eprintln!("vigil: session failed: {err}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_symbol_is_the_file_stem_before_underscore() {
+        assert_eq!(default_symbol(Path::new("/x/GOOG_1d.csv")), "GOOG");
+        assert_eq!(default_symbol(Path::new("bars.csv")), "bars");
+    }
+}

@@ -1,0 +1,115 @@
+//! Printing a session's outcome.
+
+use rust_decimal::Decimal;
+use vigil_system::SessionOutcome;
+
+fn pct(d: Decimal) -> String {
+    format!("{:.2}%", d * Decimal::ONE_HUNDRED)
+}
+
+fn ts(t: Option<vigil_core::Timestamp>) -> String {
+    t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// Prints the summary for a person.
+pub(crate) fn print_text(o: &SessionOutcome) {
+    let s = &o.summary;
+    let pnl = s.pnl();
+    let ret = if s.initial_cash.is_zero() {
+        Decimal::ZERO
+    } else {
+        pnl / s.initial_cash
+    };
+    println!("vigil session summary: {}", s.name);
+    println!("  stopped         {}", s.stop_reason);
+    if let Some(e) = &s.error {
+        println!("  error           {e}");
+    }
+    println!("  data            {}", s.source);
+    println!(
+        "  period          {} .. {}",
+        ts(s.first_bar),
+        ts(s.last_bar)
+    );
+    println!(
+        "  bars            {} ({} rejected)",
+        s.bars, s.bars_rejected
+    );
+    println!("  regime changes  {}", s.regime_changes);
+    println!(
+        "  signals         {} ({} held while paused)",
+        s.signals, s.signals_suppressed
+    );
+    println!(
+        "  risk            {} approved, {} rejected, state {}",
+        s.risk_approved, s.risk_rejected, s.trading_state
+    );
+    println!(
+        "  orders          {} ({} filled, {} rejected by venue, {} cancelled)",
+        s.orders, s.orders_filled, s.venue_rejects, s.orders_cancelled
+    );
+    println!("  fills           {}", s.fills);
+    println!("  commissions     {:.2}", s.commissions);
+    println!("  final equity    {:.2}", s.final_equity);
+    println!("  P&L             {:+.2} ({})", pnl, pct(ret));
+    println!("  max drawdown    {}", pct(s.max_drawdown));
+    if s.positions.is_empty() {
+        println!("  positions       flat");
+    } else {
+        let p: Vec<String> = s
+            .positions
+            .iter()
+            .map(|(sym, q)| format!("{sym} {q}"))
+            .collect();
+        println!("  positions       {}", p.join(", "));
+    }
+    println!(
+        "  wall time       {:.3} s ({:.0} bars/s)",
+        o.wall_seconds,
+        o.bars_per_second()
+    );
+    println!(
+        "  log             {} ({} lines)",
+        o.log_file.display(),
+        o.log_lines
+    );
+}
+
+/// Prints the summary as one JSON object (money as strings: exact).
+pub(crate) fn print_json(o: &SessionOutcome) -> anyhow::Result<()> {
+    let s = &o.summary;
+    let v = serde_json::json!({
+        "session": s.name,
+        "stop_reason": s.stop_reason,
+        "error": s.error,
+        "source": s.source,
+        "first_bar": s.first_bar.map(|t| t.to_rfc3339()),
+        "last_bar": s.last_bar.map(|t| t.to_rfc3339()),
+        "bars": s.bars,
+        "bars_rejected": s.bars_rejected,
+        "regime_changes": s.regime_changes,
+        "signals": s.signals,
+        "signals_suppressed": s.signals_suppressed,
+        "risk_approved": s.risk_approved,
+        "risk_rejected": s.risk_rejected,
+        "orders": s.orders,
+        "orders_filled": s.orders_filled,
+        "venue_rejects": s.venue_rejects,
+        "orders_cancelled": s.orders_cancelled,
+        "fills": s.fills,
+        "initial_cash": s.initial_cash.to_string(),
+        "final_equity": s.final_equity.to_string(),
+        "final_cash": s.final_cash.to_string(),
+        "pnl": s.pnl().to_string(),
+        "commissions": s.commissions.to_string(),
+        "max_drawdown": s.max_drawdown.to_string(),
+        "trading_state": s.trading_state.as_str(),
+        "positions": s.positions.iter().map(|(k, q)| serde_json::json!({"symbol": k, "quantity": q.to_string()})).collect::<Vec<_>>(),
+        "wall_seconds": o.wall_seconds,
+        "bars_per_second": o.bars_per_second(),
+        "log_file": o.log_file.display().to_string(),
+        "log_lines": o.log_lines,
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
