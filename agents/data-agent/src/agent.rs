@@ -56,12 +56,16 @@ pub struct DataAgent {
     in_flight: usize,
     next_batch_id: u64,
     events: Vec<MarketDataEvent>,
+    /// Bar buffers handed back by the Execution agent, reused for the next batches.
+    pool: Vec<Vec<Bar>>,
     last_ts: Vec<Option<Timestamp>>,
     bars: u64,
     rejected: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     pace_origin: Option<(Timestamp, Timestamp)>,
+    /// The provider already checks OHLC consistency; do not pay for it twice.
+    provider_validates: bool,
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -94,6 +98,7 @@ impl DataAgent {
         faults: Recipient<AgentFault>,
     ) -> Self {
         let provider_name = provider.name().to_string();
+        let provider_validates = provider.validates_bars();
         let n = symbols.len();
         Self {
             cfg,
@@ -115,12 +120,14 @@ impl DataAgent {
             in_flight: 0,
             next_batch_id: 0,
             events: Vec::new(),
+            pool: Vec::new(),
             last_ts: vec![None; n],
             bars: 0,
             rejected: 0,
             first: None,
             last: None,
             pace_origin: None,
+            provider_validates,
         }
     }
 
@@ -235,7 +242,8 @@ impl DataAgent {
             self.end(reason, ctx);
             return;
         }
-        let mut bars: Vec<Bar> = Vec::with_capacity(events.len());
+        let mut bars: Vec<Bar> = self.pool.pop().unwrap_or_default();
+        bars.clear();
         for ev in &events {
             let MarketDataEvent::Bar(bar) = ev;
             if self.accept(bar) {
@@ -301,7 +309,10 @@ impl DataAgent {
     fn accept(&mut self, bar: &Bar) -> bool {
         let reason = if self.symbols.symbol(bar.symbol).is_none() {
             Some(format!("unknown symbol id {}", bar.symbol.0))
-        } else if let Err(e) = bar.check() {
+        } else if let Some(e) = (!self.provider_validates)
+            .then(|| bar.check().err())
+            .flatten()
+        {
             Some(format!("impossible bar: {e}"))
         } else {
             self.last_ts[bar.symbol.index()]
@@ -319,7 +330,7 @@ impl DataAgent {
             let now = self.clock.stamp(bar.ts);
             self.log.emit(
                 LogEvent::new(now, SERVICE, Event::BarRejected)
-                    .with("symbol", self.symbols.name(bar.symbol).to_string())
+                    .with("symbol", self.symbols.shared(bar.symbol))
                     .with("bar_time", bar.ts)
                     .with("reason", reason),
             );
@@ -344,7 +355,7 @@ impl DataAgent {
         // Bounded by flow control: at most `max_in_flight` batches are unacknowledged.
         self.downstream.do_send(Flow::Data(BarBatch {
             id,
-            bars: bars.into(),
+            bars: std::sync::Arc::new(bars),
         }));
     }
 
@@ -419,8 +430,14 @@ impl Actor for DataAgent {
 impl Handler<BatchDone> for DataAgent {
     type Result = ();
 
-    fn handle(&mut self, _msg: BatchDone, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: BatchDone, ctx: &mut Self::Context) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        // Every other holder has dropped the batch by now; if not, it is simply freed.
+        if let Some(bars) = std::sync::Arc::into_inner(msg.bars)
+            && self.pool.len() < self.cfg.max_in_flight
+        {
+            self.pool.push(bars);
+        }
         self.pull(ctx);
     }
 }

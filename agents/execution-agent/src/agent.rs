@@ -33,6 +33,7 @@ struct OrderRecord {
 /// The Execution agent actor.
 pub struct ExecutionAgent {
     venue: Arc<dyn ExecutionVenue>,
+    venue_name: Arc<str>,
     portfolio: Portfolio,
     open: HashMap<ClientOrderId, OrderRecord>,
     symbols: SymbolTable,
@@ -81,6 +82,7 @@ impl ExecutionAgent {
         faults: Recipient<AgentFault>,
     ) -> Self {
         Self {
+            venue_name: Arc::from(venue.name()),
             venue,
             portfolio: Portfolio::new(initial_cash),
             open: HashMap::new(),
@@ -125,12 +127,19 @@ impl ExecutionAgent {
         for bar in bars {
             self.now_market = Some(bar.ts);
             self.venue.on_market_data(bar);
-            self.drain_reports();
+            // Fills come only for open orders; anything unexpected is still drained below.
+            if !self.open.is_empty() {
+                self.drain_reports();
+            }
             self.portfolio.mark(bar.symbol, bar.close);
         }
+        self.drain_reports();
         self.log.flush();
         if seg.last {
-            self.data_ack.do_send(BatchDone { id: seg.batch_id });
+            self.data_ack.do_send(BatchDone {
+                id: seg.batch_id,
+                bars: seg.bars,
+            });
         }
     }
 
@@ -156,7 +165,7 @@ impl ExecutionAgent {
 
     fn on_fill(&mut self, fill: &Fill) {
         let ts = self.clock.stamp(fill.ts);
-        let symbol = self.symbols.name(fill.symbol).to_string();
+        let symbol = self.symbols.shared(fill.symbol);
         let Some(order) = self.open.get_mut(&fill.client_order_id) else {
             // A fill for an order this agent does not track: the book still takes it (the
             // venue is the source of truth), and a person must look.
@@ -169,7 +178,7 @@ impl ExecutionAgent {
             self.log.emit(
                 LogEvent::new(ts, SERVICE, Event::FillReceived)
                     .level(Level::Error)
-                    .with("order_id", fill.client_order_id.as_str().to_string())
+                    .with("order_id", fill.client_order_id.shared())
                     .with("error", error.clone()),
             );
             self.faults.do_send(AgentFault {
@@ -204,7 +213,7 @@ impl ExecutionAgent {
                 .with("price", fill.price)
                 .with("commission", fill.commission)
                 .with("leaves_quantity", fill.leaves_quantity)
-                .with("order_id", fill.client_order_id.as_str().to_string())
+                .with("order_id", fill.client_order_id.shared())
                 .with("fill_id", fill.fill_id.clone())
                 .with("slippage_bps", slippage_bps)
                 .context(context.clone()),
@@ -224,7 +233,7 @@ impl ExecutionAgent {
                     .with("side", order.side.as_str())
                     .with("quantity", order.quantity)
                     .with("avg_price", avg)
-                    .with("order_id", fill.client_order_id.as_str().to_string())
+                    .with("order_id", fill.client_order_id.shared())
                     .with("position", self.portfolio.position(fill.symbol).quantity)
                     .context(context),
             );
@@ -242,8 +251,8 @@ impl ExecutionAgent {
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderCancelled)
                         .trace(&order.trace_id)
-                        .with("symbol", self.symbols.name(order.symbol).to_string())
-                        .with("order_id", id.as_str().to_string())
+                        .with("symbol", self.symbols.shared(order.symbol))
+                        .with("order_id", id.shared())
                         .with("filled_quantity", order.filled)
                         .with("reason", reason.to_string()),
                 );
@@ -251,7 +260,7 @@ impl ExecutionAgent {
             None => self.log.emit(
                 LogEvent::new(ts, SERVICE, Event::OrderCancelled)
                     .level(Level::Warn)
-                    .with("order_id", id.as_str().to_string())
+                    .with("order_id", id.shared())
                     .with("reason", reason.to_string())
                     .with("note", "cancel report for an order not tracked as open"),
             ),
@@ -282,7 +291,7 @@ impl ExecutionAgent {
     fn on_intent(&mut self, intent: OrderIntent, ctx: &mut Context<Self>) {
         self.now_market = Some(intent.at);
         let ts = self.stamp();
-        let symbol = self.symbols.name(intent.symbol).to_string();
+        let symbol = self.symbols.shared(intent.symbol);
         let cancels: Vec<ClientOrderId> = if intent.cancel_open {
             self.open
                 .iter()
@@ -297,7 +306,7 @@ impl ExecutionAgent {
                 LogEvent::new(ts, SERVICE, Event::OrderCancelRequested)
                     .trace(&intent.trace_id)
                     .with("symbol", symbol.clone())
-                    .with("order_id", id.as_str().to_string())
+                    .with("order_id", id.shared())
                     .with("reason", "replaced by a newer intent"),
             );
         }
@@ -318,7 +327,7 @@ impl ExecutionAgent {
             .with("quantity", intent.quantity)
             .with("price", intent.reference_price)
             .with("order_type", intent.order_type.as_str())
-            .with("order_id", intent.client_order_id.as_str().to_string());
+            .with("order_id", intent.client_order_id.shared());
         if let Some(limit) = intent.limit_price {
             submitted = submitted.with("limit_price", limit);
         }
@@ -366,7 +375,7 @@ impl ExecutionAgent {
         let ts = self.stamp();
         self.log.emit(
             LogEvent::new(ts, SERVICE, Event::VenueError)
-                .with("venue", self.venue.name().to_string())
+                .with("venue", self.venue_name.clone())
                 .with("during", during)
                 .with("error", e.to_string()),
         );
@@ -390,9 +399,9 @@ impl ExecutionAgent {
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderAccepted)
                         .trace(&order.trace_id)
-                        .with("order_id", id.as_str().to_string())
+                        .with("order_id", id.shared())
                         .with("venue_order_id", venue_order_id)
-                        .with("venue", self.venue.name().to_string()),
+                        .with("venue", self.venue_name.clone()),
                 );
             }
             Ok(OrderAck::Rejected { reason }) => {
@@ -402,8 +411,8 @@ impl ExecutionAgent {
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .trace(&trace)
-                        .with("order_id", id.as_str().to_string())
-                        .with("venue", self.venue.name().to_string())
+                        .with("order_id", id.shared())
+                        .with("venue", self.venue_name.clone())
                         .with("reason", reason),
                 );
             }
@@ -417,7 +426,7 @@ impl ExecutionAgent {
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .level(Level::Error)
                         .trace(&trace)
-                        .with("order_id", id.as_str().to_string())
+                        .with("order_id", id.shared())
                         .with("reason", format!("submission failed: {e}")),
                 );
                 self.venue_error(&e, "submit");
@@ -469,7 +478,7 @@ impl Actor for ExecutionAgent {
         let ts = self.clock.now();
         self.log.emit(
             LogEvent::new(ts, SERVICE, Event::AgentStarted)
-                .with("venue", self.venue.name().to_string())
+                .with("venue", self.venue_name.clone())
                 .with("initial_cash", self.portfolio.initial_cash()),
         );
         self.log.flush();

@@ -121,7 +121,7 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
                         let ts = self.clock.stamp(bar.ts);
                         self.log.emit(
                             LogEvent::new(ts, SERVICE, Event::RegimeChanged)
-                                .with("symbol", self.symbols.name(bar.symbol).to_string())
+                                .with("symbol", self.symbols.shared(bar.symbol))
                                 .with("from", self.current[i].as_str())
                                 .with("to", reading.regime.as_str())
                                 .with("volatility_short", reading.vol_short)

@@ -81,6 +81,10 @@ pub struct Classifier {
     ratio: f64,
     trend: f64,
     prev_close: Option<f64>,
+    confirm: usize,
+    published: Regime,
+    candidate: Regime,
+    streak: usize,
 }
 
 impl Classifier {
@@ -95,6 +99,10 @@ impl Classifier {
             ratio: cfg.volatility_ratio,
             trend: cfg.trend_threshold,
             prev_close: None,
+            confirm: cfg.confirm_bars.max(1),
+            published: Regime::Unknown,
+            candidate: Regime::Unknown,
+            streak: 0,
         }
     }
 
@@ -121,7 +129,7 @@ impl Classifier {
             }
             _ => 0.0,
         };
-        let regime = if !self.long.full() {
+        let raw = if !self.long.full() {
             Regime::Unknown
         } else if vol_long > 0.0 && vol_short > self.ratio * vol_long {
             Regime::Volatile
@@ -130,8 +138,18 @@ impl Classifier {
         } else {
             Regime::Ranging
         };
+        // Hysteresis: publish a new label only once it has held `confirm` bars in a row.
+        if raw == self.candidate {
+            self.streak += 1;
+        } else {
+            self.candidate = raw;
+            self.streak = 1;
+        }
+        if raw != self.published && self.streak >= self.confirm {
+            self.published = raw;
+        }
         RegimeReading {
-            regime,
+            regime: self.published,
             vol_short,
             vol_long,
             efficiency,
@@ -149,6 +167,7 @@ mod tests {
             long_window: 40,
             volatility_ratio: 1.5,
             trend_threshold: 0.3,
+            confirm_bars: 1,
         }
     }
 
@@ -183,6 +202,22 @@ mod tests {
         let r = last.expect("reading");
         assert_eq!(r.regime, Regime::Ranging);
         assert!(r.efficiency < 0.3);
+    }
+
+    #[test]
+    fn a_label_must_hold_confirm_bars_before_it_is_published() {
+        let mut c = Classifier::new(&RegimeConfig {
+            confirm_bars: 3,
+            ..cfg()
+        });
+        let mut labels = Vec::new();
+        for i in 0..43 {
+            labels.push(c.update(100.0 + i as f64).regime);
+        }
+        // Raw labels start at bar 41 (long window full); published two bars later.
+        assert_eq!(labels[40], Regime::Unknown);
+        assert_eq!(labels[41], Regime::Unknown);
+        assert_ne!(labels[42], Regime::Unknown);
     }
 
     #[test]

@@ -209,9 +209,9 @@ impl RiskAgent {
             book,
         );
         let ts = self.clock.stamp(signal.at);
-        let symbol = self.symbols.name(signal.symbol).to_string();
+        let symbol = self.symbols.shared(signal.symbol);
         let context = LogContext {
-            signal_id: Some(signal.trace_id.signal_id()),
+            signal_id: Some(signal.signal_id.clone()),
             signal_strength: Some(signal.strength),
             regime: Some(signal.regime),
             model_version: Some(signal.model_version),

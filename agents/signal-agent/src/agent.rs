@@ -101,8 +101,9 @@ impl SignalAgent {
                 continue;
             }
             let regime = batch.regimes.get(idx).copied().unwrap_or_default();
-            let symbol = self.symbols.name(bar.symbol);
-            let trace_id = TraceId::for_signal(symbol, bar.ts);
+            let symbol = self.symbols.shared(bar.symbol);
+            let trace_id = TraceId::for_signal(&symbol, bar.ts);
+            let signal_id = trace_id.signal_id();
             // Strength: the EMA gap as a fraction of price, 1% of price = full strength.
             let strength = if slow > 0.0 {
                 ((fast - slow).abs() / slow / 0.01).min(1.0)
@@ -111,7 +112,7 @@ impl SignalAgent {
             };
             let ts = self.clock.stamp(bar.ts);
             let context = LogContext {
-                signal_id: Some(trace_id.signal_id()),
+                signal_id: Some(signal_id.clone()),
                 signal_strength: Some(strength),
                 regime: Some(regime),
                 model_version: Some(MODEL_VERSION),
@@ -122,7 +123,7 @@ impl SignalAgent {
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::SignalSuppressed)
                         .trace(&trace_id)
-                        .with("symbol", symbol.to_string())
+                        .with("symbol", symbol.clone())
                         .with("direction", target.as_str())
                         .with("reason", "signal agent paused")
                         .context(context),
@@ -134,7 +135,7 @@ impl SignalAgent {
             self.log.emit(
                 LogEvent::new(ts, SERVICE, Event::SignalGenerated)
                     .trace(&trace_id)
-                    .with("symbol", symbol.to_string())
+                    .with("symbol", symbol.clone())
                     .with("direction", target.as_str())
                     .with("price", bar.close)
                     .with("fast_ema", fast)
@@ -145,6 +146,7 @@ impl SignalAgent {
                 idx,
                 Signal {
                     trace_id,
+                    signal_id,
                     symbol: bar.symbol,
                     at: bar.ts,
                     direction: target,

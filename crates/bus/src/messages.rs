@@ -51,7 +51,7 @@ pub struct BarBatch {
     /// Sequence number of the batch (for flow control).
     pub id: u64,
     /// The bars, in time order.
-    pub bars: Arc<[Bar]>,
+    pub bars: Arc<Vec<Bar>>,
 }
 
 /// Bars with the regime of each, Regime → Signal.
@@ -60,7 +60,7 @@ pub struct RegimeBatch {
     /// Sequence number of the batch.
     pub id: u64,
     /// The bars.
-    pub bars: Arc<[Bar]>,
+    pub bars: Arc<Vec<Bar>>,
     /// The regime of each bar's symbol after that bar.
     pub regimes: Arc<[Regime]>,
 }
@@ -71,7 +71,7 @@ pub struct SignalBatch {
     /// Sequence number of the batch.
     pub id: u64,
     /// The bars.
-    pub bars: Arc<[Bar]>,
+    pub bars: Arc<Vec<Bar>>,
     /// The regime of each bar.
     pub regimes: Arc<[Regime]>,
     /// Signals, each with the index of the bar that produced it, in bar order.
@@ -86,7 +86,7 @@ pub struct Segment {
     /// The batch the bars belong to.
     pub batch_id: u64,
     /// The batch's bars.
-    pub bars: Arc<[Bar]>,
+    pub bars: Arc<Vec<Bar>>,
     /// The part of `bars` in this segment.
     pub range: Range<usize>,
     /// This is the batch's last segment: acknowledge the batch after it.
@@ -101,12 +101,16 @@ pub struct Shutdown {
     pub reason: StopReason,
 }
 
-/// The Execution agent acknowledges a whole batch to the Data agent (flow control).
-#[derive(Message, Clone, Copy, Debug)]
+/// The Execution agent acknowledges a whole batch to the Data agent (flow control), and
+/// hands the bar buffer back: by then every agent has dropped its reference, so the Data
+/// agent reuses the allocation instead of faulting in fresh pages for every batch.
+#[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct BatchDone {
     /// The batch.
     pub id: u64,
+    /// The batch's bars, for reuse.
+    pub bars: Arc<Vec<Bar>>,
 }
 
 /// An open order as the Execution agent tracks it.

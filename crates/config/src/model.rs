@@ -253,6 +253,9 @@ pub struct RegimeConfig {
     pub volatility_ratio: f64,
     /// Efficiency ratio (0..1) that means "trending".
     pub trend_threshold: f64,
+    /// Consecutive bars a new label must hold before it replaces the current one
+    /// (hysteresis: without it a label flickers on noise).
+    pub confirm_bars: usize,
 }
 
 impl Default for RegimeConfig {
@@ -262,6 +265,7 @@ impl Default for RegimeConfig {
             long_window: 100,
             volatility_ratio: 1.5,
             trend_threshold: 0.3,
+            confirm_bars: 3,
         }
     }
 }

@@ -177,6 +177,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
+    c.usize_min("regime.confirm_bars", r.confirm_bars, 1);
+
     let s = &cfg.signal;
     if s.model != "ema_cross" {
         c.fail(

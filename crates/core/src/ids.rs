@@ -19,7 +19,22 @@ impl TraceId {
     /// The id is a pure function of its inputs (`tx_20240115T093000_GOOG`), so replaying the
     /// same data after a restart yields the same ids.
     pub fn for_signal(symbol: &str, at: Timestamp) -> Self {
-        Self(format!("tx_{}_{}", at.format("%Y%m%dT%H%M%S"), sanitize(symbol)).into())
+        use chrono::{Datelike, Timelike};
+        use std::fmt::Write;
+        let mut s = String::with_capacity(24 + symbol.len());
+        write!(
+            s,
+            "tx_{:04}{:02}{:02}T{:02}{:02}{:02}_",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        )
+        .expect("writing to a String cannot fail");
+        s.push_str(&sanitize(symbol));
+        Self(s.into())
     }
 
     /// Builds a trace id for a chain started by an operator or a rule rather than a signal.
@@ -33,8 +48,8 @@ impl TraceId {
     }
 
     /// Returns the signal id that belongs to this trace (`sig_…`).
-    pub fn signal_id(&self) -> String {
-        format!("sig_{}", self.0.strip_prefix("tx_").unwrap_or(&self.0))
+    pub fn signal_id(&self) -> Arc<str> {
+        format!("sig_{}", self.0.strip_prefix("tx_").unwrap_or(&self.0)).into()
     }
 }
 
@@ -72,6 +87,11 @@ impl ClientOrderId {
     /// Returns the id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Returns the id as shared text (no copy), for log fields.
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
     }
 }
 
@@ -117,7 +137,7 @@ mod tests {
         let b = TraceId::for_signal("EUR/USD", at);
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "tx_20240115T093000_EUR_USD");
-        assert_eq!(a.signal_id(), "sig_20240115T093000_EUR_USD");
+        assert_eq!(&*a.signal_id(), "sig_20240115T093000_EUR_USD");
         assert_eq!(
             ClientOrderId::for_intent(&a, 1).as_str(),
             "tx_20240115T093000_EUR_USD-1"

@@ -19,6 +19,11 @@ impl Symbol {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Returns the ticker as shared text (no copy), for log fields.
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
 }
 
 impl From<&str> for Symbol {
@@ -77,6 +82,13 @@ impl SymbolTable {
     /// programming error; it is shown as `?` rather than panicking in a log path.
     pub fn name(&self, id: SymbolId) -> &str {
         self.symbols.get(id.index()).map_or("?", Symbol::as_str)
+    }
+
+    /// Returns the ticker of `id` as shared text (no copy), for log fields.
+    pub fn shared(&self, id: SymbolId) -> Arc<str> {
+        self.symbols
+            .get(id.index())
+            .map_or_else(|| Arc::from("?"), Symbol::shared)
     }
 
     /// Returns the symbol of `id`, if it is in the table.

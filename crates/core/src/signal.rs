@@ -79,6 +79,8 @@ impl fmt::Display for Regime {
 pub struct Signal {
     /// The chain this signal starts.
     pub trace_id: TraceId,
+    /// The signal's own id (`sig_…`), computed once.
+    pub signal_id: std::sync::Arc<str>,
     /// The instrument.
     pub symbol: SymbolId,
     /// Market time of the bar that produced it.

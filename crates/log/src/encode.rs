@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use chrono::SecondsFormat;
+use chrono::{Datelike, SecondsFormat, Timelike};
 use vigil_core::Timestamp;
 
 use crate::event::{LogEvent, Value};
@@ -11,6 +11,12 @@ use crate::event::{LogEvent, Value};
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most text (symbols, ids, reasons) needs no escaping: copy it in one go.
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: Option<&[u8]> = match b {
@@ -36,9 +42,54 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `"YYYY-MM-DDTHH:MM:SS.mmmZ"` without going through `fmt` or allocating.
 fn push_ts(out: &mut Vec<u8>, ts: &Timestamp) {
+    let date = ts.date_naive();
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        // Outside what the fast path writes; never seen in market data, kept correct.
+        out.push(b'"');
+        out.extend_from_slice(ts.to_rfc3339_opts(SecondsFormat::Millis, true).as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let secs = ts.num_seconds_from_midnight();
+    let millis = ts.timestamp_subsec_millis().min(999);
+    let digits = |n: u32, w: usize, out: &mut Vec<u8>| {
+        let mut buf = [b'0'; 4];
+        let mut n = n;
+        for i in (0..w).rev() {
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend_from_slice(&buf[..w]);
+    };
     out.push(b'"');
-    out.extend_from_slice(ts.to_rfc3339_opts(SecondsFormat::Millis, true).as_bytes());
+    digits(year as u32, 4, out);
+    out.push(b'-');
+    digits(date.month(), 2, out);
+    out.push(b'-');
+    digits(date.day(), 2, out);
+    out.push(b'T');
+    digits(secs / 3600, 2, out);
+    out.push(b':');
+    digits(secs / 60 % 60, 2, out);
+    out.push(b':');
+    digits(secs % 60, 2, out);
+    out.push(b'.');
+    digits(millis, 3, out);
+    out.extend_from_slice(b"Z\"");
+}
+
+/// Appends a name vigil defines itself (event, level, service, field key): plain
+/// identifiers that need no escaping.
+fn push_ident(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(
+        s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "{s:?} is not a plain identifier"
+    );
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
     out.push(b'"');
 }
 
@@ -47,13 +98,35 @@ fn push_value(out: &mut Vec<u8>, v: &Value) {
         Value::Str(s) => push_str(out, s),
         Value::Shared(s) => push_str(out, s),
         Value::Dec(d) => write!(out, "{}", d.normalize()).expect("write to Vec"),
-        Value::I64(i) => write!(out, "{i}").expect("write to Vec"),
-        Value::U64(u) => write!(out, "{u}").expect("write to Vec"),
-        Value::F64(f) if f.is_finite() => write!(out, "{f}").expect("write to Vec"),
+        Value::I64(i) => {
+            if *i < 0 {
+                out.push(b'-');
+            }
+            push_u64(out, i.unsigned_abs());
+        }
+        Value::U64(u) => push_u64(out, *u),
+        Value::F64(f) if f.is_finite() => {
+            let mut buf = ryu::Buffer::new();
+            out.extend_from_slice(buf.format_finite(*f).as_bytes());
+        }
         Value::F64(_) => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Ts(t) => push_ts(out, t),
     }
+}
+
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends `event` as one JSON line (with its `seq` and a trailing newline) to `out`.
@@ -63,7 +136,7 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"level\":\"");
     out.extend_from_slice(event.level.as_str().as_bytes());
     out.extend_from_slice(b"\",\"service\":");
-    push_str(out, event.service);
+    push_ident(out, event.service);
     out.extend_from_slice(b",\"trace_id\":");
     match &event.trace_id {
         Some(t) => push_str(out, t.as_str()),
@@ -76,7 +149,7 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
         if i > 0 {
             out.push(b',');
         }
-        push_str(out, k);
+        push_ident(out, k);
         out.push(b':');
         push_value(out, v);
     }
@@ -89,7 +162,7 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
                 out.push(b',');
             }
             first = false;
-            push_str(out, key);
+            push_ident(out, key);
             out.push(b':');
         };
         if let Some(s) = &ctx.signal_id {
@@ -114,12 +187,27 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
         }
         out.push(b'}');
     }
-    writeln!(out, ",\"seq\":{seq}}}").expect("write to Vec");
+    out.extend_from_slice(b",\"seq\":");
+    push_u64(out, seq);
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_timestamps_match_chrono() {
+        let mut t: Timestamp = "1995-01-01T00:00:00Z".parse().expect("ts");
+        let step = chrono::Duration::milliseconds(7_777_777_777 / 1000 + 13);
+        for _ in 0..20_000 {
+            let mut out = Vec::new();
+            push_ts(&mut out, &t);
+            let want = format!("\"{}\"", t.to_rfc3339_opts(SecondsFormat::Millis, true));
+            assert_eq!(String::from_utf8(out).expect("utf8"), want);
+            t += step;
+        }
+    }
     use crate::event::{Event, LogContext};
     use rust_decimal::Decimal;
     use std::str::FromStr;

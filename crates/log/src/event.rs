@@ -145,7 +145,7 @@ impl From<Timestamp> for Value {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogContext {
     /// The signal that started the chain.
-    pub signal_id: Option<String>,
+    pub signal_id: Option<Arc<str>>,
     /// Its strength.
     pub signal_strength: Option<f64>,
     /// The regime at the time.

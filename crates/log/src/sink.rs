@@ -114,7 +114,7 @@ impl LogBuffer {
             sink,
             service,
             min_level,
-            buf: Vec::with_capacity(FLUSH_AT),
+            buf: Vec::new(),
         }
     }
 
@@ -143,8 +143,9 @@ impl LogBuffer {
     /// Hands every queued event to the writer.
     pub fn flush(&mut self) {
         if !self.buf.is_empty() {
-            let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT));
-            self.sink.send(batch);
+            // No capacity up front: most batches hold a few events, and a large empty buffer
+            // per flush costs fresh pages on this thread when the writer frees it on its own.
+            self.sink.send(std::mem::take(&mut self.buf));
         }
     }
 }

@@ -997,6 +997,11 @@ impl DataProvider for CsvReplayProvider {
         }
     }
 
+    fn validates_bars(&self) -> bool {
+        // Every row goes through `Bar::check` in `CsvBarReader::next_bar`.
+        true
+    }
+
     fn health(&self) -> ProviderHealth {
         self.health.clone()
     }

@@ -84,6 +84,13 @@ pub trait DataProvider: Send {
 
     /// Reports the provider's health.
     fn health(&self) -> ProviderHealth;
+
+    /// Tells whether every bar this provider delivers has already passed
+    /// [`Bar::check`](vigil_core::Bar::check), so the Data agent need not repeat it. Time
+    /// order and symbols are checked by the Data agent regardless.
+    fn validates_bars(&self) -> bool {
+        false
+    }
 }
 
 /// Why a venue call failed (as opposed to the venue answering "rejected").

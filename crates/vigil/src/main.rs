@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Agents allocate log events on the pipeline thread and the log writer frees them on its
+// own; glibc malloc serialises that on an arena lock (measured: 7% of the pipeline thread
+// in lock wake-ups). mimalloc frees cross-thread without the lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::dispatch(args) {
