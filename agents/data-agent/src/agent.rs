@@ -456,3 +456,590 @@ impl Handler<Shutdown> for DataAgent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use rust_decimal::Decimal;
+    use rust_decimal_macros::dec;
+    use vigil_core::{Level, Symbol, SymbolId};
+    use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_providers::{CsvReplayProvider, CsvSource, ProviderError, ProviderHealth};
+
+    use super::*;
+
+    /// Bounds every wait: each round lets the runtime run every ready task once.
+    const MAX_YIELDS: usize = 100_000;
+
+    /// Everything the Data agent sent, in arrival order.
+    #[derive(Debug)]
+    enum Got {
+        Batch(BarBatch),
+        End(StopReason),
+        Heartbeat(Heartbeat),
+        Report(StageReport),
+        Fault(AgentFault),
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct Seen(Arc<Mutex<Vec<Got>>>);
+
+    impl Seen {
+        fn push(&self, got: Got) {
+            self.0.lock().expect("collector lock").push(got);
+        }
+
+        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
+            f(&self.0.lock().expect("collector lock"))
+        }
+
+        fn batches(&self) -> Vec<BarBatch> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Batch(b) => Some(b.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        /// Removes the batches, so that the test holds the only reference to their bars.
+        fn take_batches(&self) -> Vec<BarBatch> {
+            let mut got = self.0.lock().expect("collector lock");
+            let mut out = Vec::new();
+            got.retain_mut(|g| match g {
+                Got::Batch(b) => {
+                    out.push(b.clone());
+                    false
+                }
+                _ => true,
+            });
+            out
+        }
+
+        fn ends(&self) -> Vec<StopReason> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::End(r) => Some(r.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        fn faults(&self) -> Vec<AgentFault> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Fault(f) => Some(f.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        fn reports(&self) -> Vec<StageReport> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Report(r) => Some(r.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        fn heartbeats(&self) -> Vec<Heartbeat> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Heartbeat(h) => Some(h.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
+            for _ in 0..MAX_YIELDS {
+                if self.with(&pred) {
+                    return;
+                }
+                actix_rt::task::yield_now().await;
+            }
+            panic!("gave up waiting for {what}; received {:?}", self.0);
+        }
+
+        async fn wait_for_batches(&self, n: usize) {
+            self.wait_until(&format!("{n} batch(es)"), |got| {
+                got.iter().filter(|g| matches!(g, Got::Batch(_))).count() >= n
+            })
+            .await;
+        }
+
+        async fn wait_for_end(&self) {
+            // The stage report is sent right after the end marker.
+            self.wait_until("the end marker and the stage report", |got| {
+                got.iter().any(|g| matches!(g, Got::End(_)))
+                    && got.iter().any(|g| matches!(g, Got::Report(_)))
+            })
+            .await;
+        }
+    }
+
+    /// Stands in for the Regime agent and the Monitor.
+    struct Collector(Seen);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Flow<BarBatch>> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Flow<BarBatch>, _ctx: &mut Context<Self>) {
+            self.0.push(match msg {
+                Flow::Data(b) => Got::Batch(b),
+                Flow::End(r) => Got::End(r),
+            });
+        }
+    }
+
+    impl Handler<Heartbeat> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Heartbeat(msg));
+        }
+    }
+
+    impl Handler<StageReport> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Report(msg));
+        }
+    }
+
+    impl Handler<AgentFault> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: AgentFault, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Fault(msg));
+        }
+    }
+
+    /// Asks the agent for its flow-control figures; answered after every message before it.
+    #[derive(Message)]
+    #[rtype(result = "(usize, bool)")]
+    struct Probe;
+
+    impl Handler<Probe> for DataAgent {
+        type Result = MessageResult<Probe>;
+        fn handle(&mut self, _msg: Probe, _ctx: &mut Context<Self>) -> Self::Result {
+            MessageResult((self.in_flight, self.pulling))
+        }
+    }
+
+    /// A provider of a fixed list of events that leaves bar validation to the agent.
+    struct VecProvider {
+        events: VecDeque<MarketDataEvent>,
+    }
+
+    #[async_trait]
+    impl DataProvider for VecProvider {
+        fn name(&self) -> &str {
+            "vec"
+        }
+
+        async fn connect(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn subscribe(
+            &mut self,
+            _symbols: &[(SymbolId, Symbol)],
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn next_batch(
+            &mut self,
+            max: usize,
+            out: &mut Vec<MarketDataEvent>,
+        ) -> Result<bool, ProviderError> {
+            let n = max.min(self.events.len());
+            out.extend(self.events.drain(..n));
+            Ok(!self.events.is_empty())
+        }
+
+        fn health(&self) -> ProviderHealth {
+            ProviderHealth::default()
+        }
+
+        fn validates_bars(&self) -> bool {
+            false
+        }
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("test timestamp")
+    }
+
+    fn day(d: u32) -> Timestamp {
+        t(&format!("2024-01-{d:02}T00:00:00Z"))
+    }
+
+    fn bar(d: u32, close: Decimal) -> Bar {
+        Bar {
+            symbol: SymbolId(0),
+            ts: day(d),
+            open: close,
+            high: close + dec!(1),
+            low: close - dec!(1),
+            close,
+            volume: dec!(1000),
+        }
+    }
+
+    /// A CSV of `rows` daily bars from 2024-01-01, closes 100, 101, …
+    fn csv(rows: u32) -> String {
+        let mut text = String::from("timestamp,open,high,low,close,volume\n");
+        for i in 0..rows {
+            let c = 100 + i;
+            text.push_str(&format!(
+                "2024-01-{:02},{c},{},{},{c},1000\n",
+                i + 1,
+                c + 1,
+                c - 1
+            ));
+        }
+        text
+    }
+
+    fn csv_provider(name: &str, text: String, batch_size: usize) -> Box<dyn DataProvider> {
+        Box::new(CsvReplayProvider::new(
+            vec![CsvSource::bytes(SymbolId(0), name, text.into_bytes())],
+            batch_size,
+        ))
+    }
+
+    struct Harness {
+        addr: Addr<DataAgent>,
+        seen: Seen,
+        log: MemoryLog,
+        market: SimClock,
+        wall: SimClock,
+    }
+
+    fn start(provider: Box<dyn DataProvider>, batch_size: usize, max_in_flight: usize) -> Harness {
+        let market = SimClock::starting_at(t("2023-12-31T00:00:00Z"));
+        let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+        let (sink, log) = LogSink::memory();
+        let seen = Seen::default();
+        let collector = Collector(seen.clone()).start();
+        let agent = DataAgent::new(
+            DataAgentConfig {
+                batch_size,
+                max_in_flight,
+                pacing: Pacing::Max,
+                heartbeat_interval: Duration::from_secs(1),
+            },
+            provider,
+            SymbolTable::new([Symbol::from("TEST")]),
+            Some(market.clone()),
+            Arc::new(market.clone()),
+            Arc::new(wall.clone()),
+            LogBuffer::new(sink, SERVICE, Level::Debug),
+            collector.clone().recipient(),
+            collector.clone().recipient(),
+            collector.clone().recipient(),
+            collector.recipient(),
+        );
+        Harness {
+            addr: agent.start(),
+            seen,
+            log,
+            market,
+            wall,
+        }
+    }
+
+    fn text(ev: &LogEvent, key: &str) -> String {
+        match ev.get(key) {
+            Some(Value::Str(s)) => s.to_string(),
+            Some(Value::Shared(s)) => s.to_string(),
+            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
+        }
+    }
+
+    fn events(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
+        log.events()
+            .into_iter()
+            .filter(|e| e.event == event)
+            .collect()
+    }
+
+    fn closes(batch: &BarBatch) -> Vec<Decimal> {
+        batch.bars.iter().map(|b| b.close).collect()
+    }
+
+    #[actix_rt::test]
+    async fn csv_bars_reach_downstream_in_batches_of_batch_size_then_end_of_data() {
+        let h = start(csv_provider("TEST.csv", csv(7), 3), 3, 4);
+        h.seen.wait_for_end().await;
+
+        let batches = h.seen.batches();
+        assert_eq!(
+            batches.iter().map(|b| b.id).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            batches.iter().map(|b| b.bars.len()).collect::<Vec<_>>(),
+            vec![3, 3, 1]
+        );
+        assert_eq!(closes(&batches[0]), vec![dec!(100), dec!(101), dec!(102)]);
+        assert_eq!(closes(&batches[2]), vec![dec!(106)]);
+        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        // The end marker travels behind every batch.
+        h.seen.with(|got| {
+            assert!(matches!(got.iter().rfind(|g| matches!(g, Got::Batch(_) | Got::End(_))), Some(Got::End(_))));
+        });
+        match h.seen.reports().as_slice() {
+            [
+                StageReport::Data {
+                    bars,
+                    rejected,
+                    first,
+                    last,
+                    source,
+                },
+            ] => {
+                assert_eq!((*bars, *rejected), (7, 0));
+                assert_eq!(*first, Some(day(1)));
+                assert_eq!(*last, Some(day(7)));
+                assert_eq!(source, "csv:TEST.csv");
+            }
+            other => panic!("expected one data report, got {other:?}"),
+        }
+        assert_eq!(h.market.now(), day(7), "market clock at the last bar");
+        assert!(h.seen.faults().is_empty());
+        let names = h.log.names();
+        for name in [
+            "agent_started",
+            "data_source_connected",
+            "data_source_exhausted",
+            "agent_stopped",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        let stopped = &events(&h.log, Event::AgentStopped)[0];
+        assert_eq!(text(stopped, "reason"), "end_of_data");
+        assert_eq!(stopped.get("bars"), Some(&Value::U64(7)));
+    }
+
+    #[actix_rt::test]
+    async fn with_one_batch_in_flight_no_second_batch_is_sent_before_batch_done() {
+        let h = start(csv_provider("TEST.csv", csv(5), 2), 2, 1);
+        h.seen.wait_for_batches(1).await;
+
+        // Everything the agent had to do before the probe is done: it is waiting.
+        let (in_flight, pulling) = h.addr.send(Probe).await.expect("probe");
+        assert_eq!((in_flight, pulling), (1, false));
+        for _ in 0..100 {
+            actix_rt::task::yield_now().await;
+        }
+        assert_eq!(h.seen.batches().len(), 1, "second batch sent before the ack");
+
+        // Hand the bars back, as the Execution agent does: the buffer is reused.
+        let first = h.seen.take_batches().remove(0);
+        let buffer = first.bars.as_ptr();
+        h.addr.do_send(BatchDone {
+            id: first.id,
+            bars: first.bars,
+        });
+        h.seen.wait_for_batches(1).await;
+        let second = h.seen.take_batches().remove(0);
+        assert_eq!(second.id, 1);
+        assert_eq!(closes(&second), vec![dec!(102), dec!(103)]);
+        assert_eq!(second.bars.as_ptr(), buffer, "the handed-back buffer is reused");
+        let (in_flight, _) = h.addr.send(Probe).await.expect("probe");
+        assert_eq!(in_flight, 1);
+        assert!(h.seen.ends().is_empty());
+
+        h.addr.do_send(BatchDone {
+            id: second.id,
+            bars: second.bars,
+        });
+        h.seen.wait_for_batches(1).await;
+        let third = h.seen.take_batches().remove(0);
+        assert_eq!((third.id, closes(&third)), (2, vec![dec!(104)]));
+        // The source is exhausted, but the end waits for the last ack too.
+        assert!(h.seen.ends().is_empty());
+        h.addr.do_send(BatchDone {
+            id: third.id,
+            bars: third.bars,
+        });
+        h.seen.wait_for_end().await;
+        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        assert_eq!(h.market.now(), day(5));
+    }
+
+    #[actix_rt::test]
+    async fn malformed_csv_row_is_logged_reported_as_fatal_and_ends_the_stream_failed() {
+        let data = "timestamp,open,high,low,close,volume\n\
+                    2024-01-01,100,101,99,100,1000\n\
+                    2024-01-02,101,102,100,101,1000\n\
+                    2024-01-03,102,103,101,abc,1000\n\
+                    2024-01-04,103,104,102,103,1000\n"
+            .to_string();
+        let h = start(csv_provider("BAD.csv", data, 3), 3, 4);
+        h.seen.wait_for_end().await;
+
+        let expected = "BAD.csv:4: column 'close': cannot parse \"abc\" as a decimal";
+        // The bars read before the bad row are delivered first.
+        let batches = h.seen.batches();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(closes(&batches[0]), vec![dec!(100), dec!(101)]);
+
+        let failed = events(&h.log, Event::DataParseFailed);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].level, Level::Error);
+        assert_eq!(text(&failed[0], "error"), expected);
+        assert_eq!(text(&failed[0], "provider"), "csv:BAD.csv");
+
+        let faults = h.seen.faults();
+        assert_eq!(faults.len(), 1);
+        assert_eq!(faults[0].agent, AgentId::Data);
+        assert!(faults[0].fatal);
+        assert_eq!(faults[0].error, expected);
+
+        assert_eq!(h.seen.ends(), vec![StopReason::Failed(expected.into())]);
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Data { bars: 2, rejected: 0, .. }]
+        ));
+        assert_eq!(h.market.now(), day(2));
+        let stopped = &events(&h.log, Event::AgentStopped)[0];
+        assert_eq!(text(stopped, "reason"), "failed");
+    }
+
+    #[actix_rt::test]
+    async fn bar_going_back_in_time_is_rejected_logged_and_not_forwarded() {
+        let mut back = bar(2, dec!(150));
+        back.ts = t("2024-01-01T12:00:00Z");
+        let provider = VecProvider {
+            events: [bar(1, dec!(100)), bar(2, dec!(101)), back, bar(3, dec!(102))]
+                .into_iter()
+                .map(MarketDataEvent::Bar)
+                .collect(),
+        };
+        let h = start(Box::new(provider), 10, 4);
+        h.seen.wait_for_end().await;
+
+        let batches = h.seen.batches();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(
+            closes(&batches[0]),
+            vec![dec!(100), dec!(101), dec!(102)],
+            "the backwards bar is not forwarded"
+        );
+        let rejected = events(&h.log, Event::BarRejected);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].level, Level::Error);
+        assert_eq!(text(&rejected[0], "symbol"), "TEST");
+        assert_eq!(rejected[0].get("bar_time"), Some(&Value::Ts(back.ts)));
+        let reason = text(&rejected[0], "reason");
+        assert!(
+            reason.contains("is not after the previous bar's 2024-01-02T00:00:00+00:00"),
+            "{reason}"
+        );
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Data { bars: 3, rejected: 1, .. }]
+        ));
+        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        assert_eq!(h.market.now(), day(3));
+        assert!(h.seen.faults().is_empty(), "a rejected bar is not a fault");
+    }
+
+    #[actix_rt::test]
+    async fn impossible_bar_from_a_provider_that_does_not_validate_is_rejected() {
+        let mut impossible = bar(2, dec!(101));
+        impossible.high = dec!(90); // below the low
+        let provider = VecProvider {
+            events: [bar(1, dec!(100)), impossible, bar(3, dec!(102))]
+                .into_iter()
+                .map(MarketDataEvent::Bar)
+                .collect(),
+        };
+        let h = start(Box::new(provider), 10, 4);
+        h.seen.wait_for_end().await;
+
+        assert_eq!(
+            closes(&h.seen.batches()[0]),
+            vec![dec!(100), dec!(102)]
+        );
+        let rejected = events(&h.log, Event::BarRejected);
+        assert_eq!(rejected.len(), 1);
+        let reason = text(&rejected[0], "reason");
+        assert!(reason.starts_with("impossible bar: high 90 is below low"), "{reason}");
+    }
+
+    #[actix_rt::test]
+    async fn shutdown_ends_the_stream_as_interrupted() {
+        let provider = VecProvider {
+            events: (1..=6)
+                .map(|d| MarketDataEvent::Bar(bar(d, Decimal::from(100 + d))))
+                .collect(),
+        };
+        // One batch in flight: the agent waits for an ack that never comes.
+        let h = start(Box::new(provider), 2, 1);
+        h.seen.wait_for_batches(1).await;
+        h.addr
+            .send(Shutdown {
+                reason: StopReason::Interrupted,
+            })
+            .await
+            .expect("shutdown");
+        h.seen.wait_for_end().await;
+
+        assert_eq!(h.seen.batches().len(), 1);
+        assert_eq!(h.seen.ends(), vec![StopReason::Interrupted]);
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Data { bars: 2, last: Some(last), .. }] if *last == day(2)
+        ));
+        assert_eq!(h.market.now(), day(2), "market clock at the last forwarded bar");
+        let stopped = &events(&h.log, Event::AgentStopped)[0];
+        assert_eq!(text(stopped, "reason"), "interrupted");
+        assert!(h.seen.faults().is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn heartbeats_follow_the_supervision_clock() {
+        let provider = VecProvider {
+            events: (1..=4)
+                .map(|d| MarketDataEvent::Bar(bar(d, Decimal::from(100 + d))))
+                .collect(),
+        };
+        let h = start(Box::new(provider), 2, 1);
+        h.seen.wait_for_batches(1).await;
+        let first = h.seen.heartbeats();
+        assert_eq!(first.len(), 1, "one heartbeat at start");
+        assert_eq!(first[0].agent, AgentId::Data);
+        assert_eq!(first[0].at, h.wall.now());
+
+        h.wall.advance_by(chrono::Duration::seconds(1));
+        h.seen
+            .wait_until("a second heartbeat", |got| {
+                got.iter().filter(|g| matches!(g, Got::Heartbeat(_))).count() >= 2
+            })
+            .await;
+        let hb = h.seen.heartbeats().remove(1);
+        assert_eq!(hb.at, t("2030-01-01T00:00:01Z"));
+        assert_eq!(hb.state, AgentState::Running);
+        assert_eq!(hb.processed, 2);
+    }
+}

@@ -232,3 +232,30 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    #[test]
+    fn docs_events_md_matches_the_catalogue() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/events.md");
+        let text = std::fs::read_to_string(path).expect("docs/events.md");
+        let documented: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((name.to_string(), cells.get(2)?.to_string()))
+            })
+            .collect();
+        let code: Vec<(String, String)> = Event::ALL
+            .iter()
+            .map(|e| (e.name().to_string(), e.level().as_str().to_string()))
+            .collect();
+        assert_eq!(
+            documented, code,
+            "docs/events.md and vigil_log::Event differ; regenerate the table"
+        );
+    }
+}

@@ -19,3 +19,4 @@ pub use session::{
 };
 pub use vigil_bus::{Command, CommandTarget, SessionSummary};
 pub use vigil_config::VigilConfig;
+pub use vigil_providers::{DataProvider, MarketDataEvent, ProviderError, ProviderHealth};

@@ -17,8 +17,8 @@ use vigil_execution_agent::ExecutionAgent;
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle};
 use vigil_monitor_agent::{MonitorAgent, MonitorLinks};
 use vigil_providers::{
-    CsvBarReader, CsvReplayProvider, CsvSource, ExecutionVenue, FillModel, PaperVenue,
-    PaperVenueConfig,
+    CsvBarReader, CsvReplayProvider, CsvSource, DataProvider, ExecutionVenue, FillModel,
+    PaperVenue, PaperVenueConfig,
 };
 use vigil_regime_agent::RegimeAgent;
 use vigil_risk_agent::{ExecutionLinks, RiskAgent};
@@ -27,25 +27,50 @@ use vigil_signal_agent::SignalAgent;
 use crate::bundled::{BUNDLED_FILES, bundled};
 
 /// What a session needs besides its config.
-#[derive(Clone, Debug)]
 pub struct SessionOptions {
     /// The validated configuration.
     pub config: VigilConfig,
     /// Wall clock for supervision (heartbeats, timeouts), replay pacing and log flushing.
     /// Tests pass a simulated clock.
     pub supervision_clock: SharedClock,
-    /// Stop gracefully on Ctrl-C (a second Ctrl-C exits at once).
+    /// Stop gracefully on SIGINT / SIGTERM (a second signal exits at once).
     pub handle_ctrl_c: bool,
+    /// A data provider of your own instead of the config's CSV files. Its bars must use
+    /// the symbol ids of `config.data.instruments`, in that order.
+    pub provider: Option<Box<dyn DataProvider>>,
+    /// Where the replay's market clock starts when `provider` is set (it moves to each
+    /// bar's time as bars pass; it never moves backwards). Default: the Unix epoch.
+    pub market_start: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("session", &self.config.session.name)
+            .field("supervision_clock", &self.supervision_clock)
+            .field("handle_ctrl_c", &self.handle_ctrl_c)
+            .field("provider", &self.provider.as_ref().map(|p| p.name().to_string()))
+            .finish()
+    }
 }
 
 impl SessionOptions {
-    /// Creates options for `config` on the system clock, without a Ctrl-C handler.
+    /// Creates options for `config` on the system clock, without a signal handler.
     pub fn new(config: VigilConfig) -> Self {
         Self {
             config,
             supervision_clock: Arc::new(SystemClock),
             handle_ctrl_c: false,
+            provider: None,
+            market_start: None,
         }
+    }
+
+    /// Replays `provider` instead of the config's CSV files.
+    pub fn with_provider(mut self, provider: Box<dyn DataProvider>, market_start: Timestamp) -> Self {
+        self.provider = Some(provider);
+        self.market_start = Some(market_start);
+        self
     }
 }
 
@@ -134,13 +159,17 @@ pub struct Session {
     started: Timestamp,
 }
 
-fn sources(cfg: &VigilConfig) -> Result<(SymbolTable, Vec<CsvSource>), SystemError> {
-    let symbols = SymbolTable::new(
+fn symbol_table(cfg: &VigilConfig) -> SymbolTable {
+    SymbolTable::new(
         cfg.data
             .instruments
             .iter()
             .map(|i| Symbol::from(i.symbol.as_str())),
-    );
+    )
+}
+
+fn sources(cfg: &VigilConfig) -> Result<(SymbolTable, Vec<CsvSource>), SystemError> {
+    let symbols = symbol_table(cfg);
     let mut out = Vec::new();
     for (i, inst) in cfg.data.instruments.iter().enumerate() {
         let id = vigil_core::SymbolId(i as u32);
@@ -241,8 +270,22 @@ impl Session {
         cfg.validate()?;
         let wall = opts.supervision_clock;
         let started = wall.now();
-        let (symbols, sources) = sources(&cfg)?;
-        let start = first_bar_time(&sources)?.unwrap_or(started);
+        let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
+            Some(p) => (
+                symbol_table(&cfg),
+                p,
+                opts.market_start.unwrap_or(Timestamp::UNIX_EPOCH),
+            ),
+            None => {
+                let (symbols, sources) = sources(&cfg)?;
+                let start = first_bar_time(&sources)?.unwrap_or(started);
+                (
+                    symbols,
+                    Box::new(CsvReplayProvider::new(sources, cfg.data.batch_size)),
+                    start,
+                )
+            }
+        };
         let market = SimClock::starting_at(start);
         let clock: SharedClock = Arc::new(market.clone());
 
@@ -268,7 +311,6 @@ impl Session {
             initial_cash: cfg.session.initial_cash,
         };
         let venue: Arc<dyn ExecutionVenue> = Arc::new(PaperVenue::new(venue_cfg, clock.clone()));
-        let provider = CsvReplayProvider::new(sources, cfg.data.batch_size);
 
         let mut session_log = buffer(&cfg, &sink, "vigil");
         session_log.emit(
@@ -381,7 +423,7 @@ impl Session {
                 },
                 heartbeat_interval: heartbeat,
             },
-            Box::new(provider),
+            provider,
             symbols,
             Some(market),
             clock.clone(),
