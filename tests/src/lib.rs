@@ -5,17 +5,19 @@ use std::path::Path;
 use serde_json::Value;
 use vigil_config::{InstrumentConfig, VigilConfig};
 
-/// Reads every line of a log file as JSON; panics (failing the test) on a malformed line.
-pub fn read_log(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading log {}: {e}", path.display()));
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{}:{}: not JSON ({e}): {l}", path.display(), i + 1))
-        })
-        .collect()
+/// Reads every line of every log file of a folder, in write order, and checks the folder
+/// verifies clean (hash chain, gap-free sequence); panics (failing the test) otherwise.
+pub fn read_log(dir: &Path) -> Vec<Value> {
+    let report = vigil_log::verify_dir(dir).expect("verify log folder");
+    assert!(
+        report.is_clean(),
+        "log folder does not verify: {:?}",
+        report.problems
+    );
+    let mut lines = Vec::new();
+    vigil_log::read_lines(dir, |_, _, v| lines.push(v))
+        .unwrap_or_else(|e| panic!("reading log {}: {e}", dir.display()));
+    lines
 }
 
 /// Returns the lines whose `event` is `name`.

@@ -106,7 +106,7 @@ fn parity_run_matches_an_independent_ema_cross_on_real_data() {
     );
     assert!(expected.len() > 20, "the data should cross many times");
 
-    let log = read_log(&outcome.log_file);
+    let log = read_log(&outcome.log_dir);
     let orders: Vec<Expected> = events(&log, "order_submitted")
         .iter()
         .map(|v| Expected {
@@ -168,7 +168,7 @@ fn every_order_ack_and_fill_line_carries_a_signal_trace_id() {
     let outcome = run(SessionOptions::new(cfg)).expect("session runs");
     assert_eq!(outcome.summary.error, None);
     assert_eq!(outcome.summary.bars, 5000);
-    let log = read_log(&outcome.log_file);
+    let log = read_log(&outcome.log_dir);
     let signal_traces: HashSet<&str> = events(&log, "signal_generated")
         .iter()
         .map(|v| v["trace_id"].as_str().expect("signal has a trace id"))
@@ -241,7 +241,7 @@ fn default_paper_session_runs_to_the_end_and_the_books_add_up() {
     .expect("dec");
     let held: Decimal = s.positions.iter().map(|(_, q)| *q).sum();
     assert_eq!(s.final_equity, s.final_cash + held * last_close);
-    let log = read_log(&outcome.log_file);
+    let log = read_log(&outcome.log_dir);
     let last = log.last().expect("lines");
     assert_eq!(last["event"], "session_stopped");
     // Agents stop in pipeline order: data, regime, signal, risk, execution.
@@ -291,7 +291,7 @@ fn a_malformed_row_stops_the_session_with_file_line_and_column() {
         outcome.summary.bars, 20,
         "every good row before the bad one is used"
     );
-    let log = read_log(&outcome.log_file);
+    let log = read_log(&outcome.log_dir);
     let parse = events(&log, "data_parse_failed");
     assert_eq!(parse.len(), 1);
     assert_eq!(parse[0]["level"], "ERROR");
@@ -388,7 +388,7 @@ fn monitor_commands_pause_signals_and_the_breaker_halts_orders() {
         s.signals_suppressed > 0,
         "signals were held while paused: {s:?}"
     );
-    let log = read_log(&outcome.log_file);
+    let log = read_log(&outcome.log_dir);
     let pos = |name: &str| {
         log.iter()
             .position(|v| v["event"] == name)

@@ -305,12 +305,16 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             .iter()
             .any(|a| a.service() == name || a.as_str() == name)
             && name != "vigil"
+            && name != "library"
         {
             c.fail(
                 &format!("log.service_levels.{name}"),
-                "unknown service; expected data_agent, regime_agent, signal_agent, risk_agent, execution_agent, monitor_agent or vigil".into(),
+                "unknown service; expected data_agent, regime_agent, signal_agent, risk_agent, execution_agent, monitor_agent, vigil or library".into(),
             );
         }
+    }
+    if l.max_file_mb == 0 {
+        c.fail("log.max_file_mb", "must be positive".into());
     }
     if l.flush_interval_ms == 0 {
         c.fail("log.flush_interval_ms", "must be positive".into());
@@ -372,6 +376,14 @@ slow_span = 10
         let report = err.to_string();
         assert!(report.contains("line 2"), "{report}");
         assert!(report.contains("max_position_pct"), "{report}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = crate::Secret::new("hunter2-api-key");
+        assert_eq!(format!("{s} {s:?}"), "[REDACTED] [REDACTED]");
+        assert_eq!(s.expose(), "hunter2-api-key");
+        assert_eq!(serde_json::to_string(&s).expect("json"), "\"[REDACTED]\"");
     }
 
     #[test]

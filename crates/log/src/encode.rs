@@ -7,6 +7,7 @@ use chrono::{Datelike, SecondsFormat, Timelike};
 use vigil_core::Timestamp;
 
 use crate::event::{LogEvent, Value};
+use crate::redact::Redactor;
 
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -93,10 +94,18 @@ fn push_ident(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn push_value(out: &mut Vec<u8>, v: &Value) {
+fn push_text(out: &mut Vec<u8>, s: &str, redactor: &Redactor) {
+    if redactor.is_empty() {
+        push_str(out, s);
+    } else {
+        push_str(out, &redactor.redact(s));
+    }
+}
+
+fn push_value(out: &mut Vec<u8>, v: &Value, redactor: &Redactor) {
     match v {
-        Value::Str(s) => push_str(out, s),
-        Value::Shared(s) => push_str(out, s),
+        Value::Str(s) => push_text(out, s, redactor),
+        Value::Shared(s) => push_text(out, s, redactor),
         Value::Dec(d) => write!(out, "{}", d.normalize()).expect("write to Vec"),
         Value::I64(i) => {
             if *i < 0 {
@@ -129,8 +138,16 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// Appends `event` as one JSON line (with its `seq` and a trailing newline) to `out`.
+/// Appends `event` as one JSON line (with its `seq` and a trailing newline, without the
+/// hash chain) to `out`.
 pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
+    encode_body(event, seq, &Redactor::default(), out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends `event` up to and including its `seq`, without the closing brace, redacting
+/// secrets from every text value: the writer adds the hash chain after it.
+pub(crate) fn encode_body(event: &LogEvent, seq: u64, redactor: &Redactor, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"timestamp\":");
     push_ts(out, &event.timestamp);
     out.extend_from_slice(b",\"level\":\"");
@@ -139,7 +156,7 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
     push_ident(out, event.service);
     out.extend_from_slice(b",\"trace_id\":");
     match &event.trace_id {
-        Some(t) => push_str(out, t.as_str()),
+        Some(t) => push_text(out, t.as_str(), redactor),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"event\":\"");
@@ -151,7 +168,7 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
         }
         push_ident(out, k);
         out.push(b':');
-        push_value(out, v);
+        push_value(out, v, redactor);
     }
     out.push(b'}');
     if let Some(ctx) = &event.context {
@@ -167,11 +184,11 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
         };
         if let Some(s) = &ctx.signal_id {
             sep(out, "signal_id");
-            push_str(out, s);
+            push_text(out, s, redactor);
         }
         if let Some(s) = ctx.signal_strength {
             sep(out, "signal_strength");
-            push_value(out, &Value::F64(s));
+            push_value(out, &Value::F64(s), redactor);
         }
         if let Some(r) = ctx.regime {
             sep(out, "regime");
@@ -183,13 +200,12 @@ pub fn encode_line(event: &LogEvent, seq: u64, out: &mut Vec<u8>) {
         }
         if let Some(p) = ctx.portfolio_value {
             sep(out, "portfolio_value");
-            push_value(out, &Value::Dec(p));
+            push_value(out, &Value::Dec(p), redactor);
         }
         out.push(b'}');
     }
     out.extend_from_slice(b",\"seq\":");
     push_u64(out, seq);
-    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ catalogue! {
     AgentResumed => "agent_resumed", Info, "A paused agent resumed.";
     DataSourceConnected => "data_source_connected", Info, "A data provider connected and subscribed.";
     DataSourceExhausted => "data_source_exhausted", Info, "A replayed data source delivered its last bar.";
+    DataSourceFailed => "data_source_failed", Error, "A data provider could not connect, or its stream broke.";
     DataParseFailed => "data_parse_failed", Error, "Market data could not be parsed; the message names file, line and column.";
     BarRejected => "bar_rejected", Error, "A bar failed validation (impossible prices, time going backwards) and was not used.";
     RegimeChanged => "regime_changed", Info, "The Regime agent's label for a symbol changed.";
@@ -67,6 +68,7 @@ catalogue! {
     FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete).";
     OrderFilled => "order_filled", Info, "An order is completely filled.";
     VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";
+    LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
 }
 
 /// A typed value in a log line's `data`.

@@ -6,8 +6,9 @@ use actix::Recipient;
 use parking_lot::Mutex;
 use vigil_core::Level;
 
-use crate::encode::encode_line;
+use crate::encode::encode_body;
 use crate::event::LogEvent;
+use crate::redact::Redactor;
 use crate::writer::LogBatch;
 
 /// Where log events go: the writer actor, or memory (for tests of a single agent).
@@ -18,14 +19,14 @@ pub struct LogSink {
 
 #[derive(Clone)]
 enum SinkInner {
-    Writer(Recipient<LogBatch>),
+    Writer(Recipient<LogBatch>, Arc<Redactor>),
     Memory(MemoryLog),
 }
 
 impl std::fmt::Debug for LogSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
-            SinkInner::Writer(_) => f.write_str("LogSink(writer)"),
+            SinkInner::Writer(..) => f.write_str("LogSink(writer)"),
             SinkInner::Memory(_) => f.write_str("LogSink(memory)"),
         }
     }
@@ -48,9 +49,9 @@ impl MemoryLog {
 }
 
 impl LogSink {
-    pub(crate) fn writer(recipient: Recipient<LogBatch>) -> Self {
+    pub(crate) fn writer(recipient: Recipient<LogBatch>, redactor: Arc<Redactor>) -> Self {
         Self {
-            inner: SinkInner::Writer(recipient),
+            inner: SinkInner::Writer(recipient, redactor),
         }
     }
 
@@ -76,13 +77,14 @@ impl LogSink {
         }
         match &self.inner {
             SinkInner::Memory(m) => m.0.lock().extend(batch),
-            SinkInner::Writer(r) => {
+            SinkInner::Writer(r, redactor) => {
                 if r.connected() {
                     r.do_send(LogBatch(batch));
                 } else {
                     let mut out = Vec::new();
                     for e in &batch {
-                        encode_line(e, 0, &mut out);
+                        encode_body(e, 0, redactor, &mut out);
+                        out.extend_from_slice(b"}\n");
                     }
                     eprint!(
                         "vigil: log writer stopped; event(s) follow on stderr\n{}",

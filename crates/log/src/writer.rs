@@ -1,15 +1,26 @@
-//! The log writer actor: numbers, encodes and writes every event, in arrival order.
+//! The log writer actor: numbers, redacts, hash-chains and writes every event, in arrival
+//! order, to rotating files.
+//!
+//! Backpressure policy: producers never wait and the writer never drops. The mailbox is
+//! unbounded on purpose — a trading decision must not stall on the disk — so a disk slower
+//! than the producers shows up as memory held by queued events (measured in
+//! `docs/benchmarks.md`), never as a lost line.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use vigil_core::{Level, SharedClock};
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+use vigil_core::{Level, SharedClock, Timestamp};
 
-use crate::encode::encode_line;
+use crate::encode::encode_body;
 use crate::event::LogEvent;
+use crate::files::{file_name, list_log_files};
+use crate::redact::Redactor;
 use crate::sink::LogSink;
 
 /// A batch of events from one producer.
@@ -17,7 +28,7 @@ use crate::sink::LogSink;
 #[rtype(result = "()")]
 pub(crate) struct LogBatch(pub(crate) Vec<LogEvent>);
 
-/// Asks the writer to push everything to disk and report its figures.
+/// Asks the writer to push everything to disk (with fsync) and report its figures.
 #[derive(Message, Debug)]
 #[rtype(result = "Result<WriterStats, LogWriterError>")]
 struct Flush;
@@ -31,14 +42,16 @@ pub struct WriterStats {
     pub bytes: u64,
     /// The next sequence number.
     pub next_seq: u64,
-    /// Write or flush failures since start.
+    /// Write, flush or rotation failures since start.
     pub errors: u64,
+    /// Files opened since start (1 plus rotations).
+    pub files: u64,
 }
 
 /// Why the log could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum LogWriterError {
-    /// The log file could not be opened or created.
+    /// The log file could not be opened, created or read.
     #[error("cannot open log file {path}: {source}")]
     Open {
         /// The file.
@@ -59,15 +72,45 @@ pub enum LogWriterError {
     Stopped,
 }
 
-/// The actor that owns the log file. It runs on an arbiter of its own: its blocking file
+/// How the writer runs.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Buffered lines reach the disk at least this often (ERROR and above at once).
+    pub flush_interval: Duration,
+    /// A file is closed and a new one opened beyond this size.
+    pub max_file_bytes: u64,
+    /// Texts that must never appear in a line (API keys, tokens, passwords …).
+    pub secrets: Vec<String>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            flush_interval: Duration::from_millis(200),
+            max_file_bytes: 64 * 1024 * 1024,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// The hash a chain starts from.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The actor that owns the log files. It runs on an arbiter of its own: its blocking file
 /// writes then never stall an agent.
 pub struct LogWriter {
+    dir: PathBuf,
     path: PathBuf,
     file: File,
+    file_number: u64,
+    file_date: NaiveDate,
+    file_bytes: u64,
     buf: Vec<u8>,
+    prev_hash: [u8; 64],
     stats: WriterStats,
     clock: SharedClock,
-    flush_interval: Duration,
+    opts: WriterOptions,
+    redactor: Arc<Redactor>,
 }
 
 impl std::fmt::Debug for LogWriter {
@@ -83,29 +126,105 @@ impl std::fmt::Debug for LogWriter {
 #[derive(Clone, Debug)]
 pub struct LogWriterHandle {
     addr: Addr<LogWriter>,
-    path: PathBuf,
+    dir: PathBuf,
+    redactor: Arc<Redactor>,
 }
 
-const FILE_NAME: &str = "vigil.jsonl";
 const BUF_FLUSH_AT: usize = 1 << 20;
 
+/// The exchange (America/New_York) date of an instant: files rotate when it changes.
+pub(crate) fn exchange_date(t: Timestamp) -> NaiveDate {
+    t.with_timezone(&chrono_tz::America::New_York).date_naive()
+}
+
+/// Where an existing log left off.
+struct Tail {
+    seq: u64,
+    hash: [u8; 64],
+    /// The last file ends cleanly (with a newline after a complete line).
+    clean: bool,
+}
+
+fn read_tail(path: &Path) -> Result<Option<Tail>, LogWriterError> {
+    let open_err = |source| LogWriterError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(open_err)?;
+    let len = file.metadata().map_err(open_err)?.len();
+    // A line is far shorter than this; the last complete one is inside the tail.
+    let tail = len.min(256 * 1024);
+    file.seek(SeekFrom::Start(len - tail)).map_err(open_err)?;
+    let mut buf = Vec::with_capacity(tail as usize);
+    file.read_to_end(&mut buf).map_err(open_err)?;
+    let clean = buf.last().is_none_or(|b| *b == b'\n');
+    let text = String::from_utf8_lossy(&buf);
+    for line in text.lines().rev() {
+        if let Some(parsed) = crate::verify::parse_chained(line) {
+            let mut hash = [0u8; 64];
+            hash.copy_from_slice(parsed.hash.as_bytes());
+            return Ok(Some(Tail {
+                seq: parsed.seq,
+                hash,
+                clean,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn hex_into(digest: &[u8], out: &mut [u8; 64]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 0xf) as usize];
+    }
+}
+
 impl LogWriter {
-    /// Opens (or creates) `dir/vigil.jsonl` for appending and continues its sequence
-    /// numbers from the last line.
+    /// Opens the log folder `dir`: continues the newest file's sequence numbers and hash
+    /// chain (or starts a chain at [`GENESIS_HASH`]), appending to that file when it is of
+    /// today's exchange date, under the size limit and cleanly ended, else opening the next.
     ///
     /// # Errors
-    /// Fails when the folder or file cannot be created or read.
+    /// Fails when the folder or a file cannot be created or read.
     pub fn open(
         dir: &Path,
         clock: SharedClock,
-        flush_interval: Duration,
+        opts: WriterOptions,
     ) -> Result<Self, LogWriterError> {
-        let path = dir.join(FILE_NAME);
         std::fs::create_dir_all(dir).map_err(|source| LogWriterError::Open {
-            path: path.clone(),
+            path: dir.to_path_buf(),
             source,
         })?;
-        let next_seq = last_seq(&path)?.map_or(0, |s| s + 1);
+        let files = list_log_files(dir).map_err(|source| LogWriterError::Open {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut tail = None;
+        for f in files.iter().rev() {
+            if let Some(t) = read_tail(&f.path)? {
+                tail = Some(t);
+                break;
+            }
+        }
+        let today = exchange_date(clock.now());
+        let newest = files.last();
+        let reuse = match (newest, &tail) {
+            (Some(f), Some(t)) => {
+                let size = std::fs::metadata(&f.path).map_or(u64::MAX, |m| m.len());
+                (f.date == today && t.clean && size < opts.max_file_bytes)
+                    .then(|| (f.number, f.date, f.path.clone(), size))
+            }
+            _ => None,
+        };
+        let (number, date, path, size) = match reuse {
+            Some(r) => r,
+            None => {
+                let number = newest.map_or(1, |f| f.number + 1);
+                (number, today, dir.join(file_name(number, today)), 0)
+            }
+        };
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -114,29 +233,56 @@ impl LogWriter {
                 path: path.clone(),
                 source,
             })?;
+        let mut prev_hash = [b'0'; 64];
+        let mut next_seq = 0;
+        if let Some(t) = tail {
+            prev_hash = t.hash;
+            next_seq = t.seq + 1;
+        }
+        let (redactor, short) = Redactor::new(opts.secrets.iter().cloned());
+        if !short.is_empty() {
+            // Never print the value itself.
+            eprintln!(
+                "vigil: WARN: {} secret(s) shorter than {} characters cannot be redacted reliably and were ignored",
+                short.len(),
+                Redactor::MIN_LEN
+            );
+        }
         Ok(Self {
+            dir: dir.to_path_buf(),
             path,
             file,
+            file_number: number,
+            file_date: date,
+            file_bytes: size,
             buf: Vec::with_capacity(BUF_FLUSH_AT + 4096),
+            prev_hash,
             stats: WriterStats {
                 next_seq,
+                files: 1,
                 ..WriterStats::default()
             },
             clock,
-            flush_interval,
+            opts,
+            redactor: Arc::new(redactor),
         })
     }
 
-    /// Returns the file the writer appends to.
+    /// Returns the file the writer appends to now.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Starts the writer on an arbiter and returns its handle.
     pub fn start_on(self, arbiter: &ArbiterHandle) -> LogWriterHandle {
-        let path = self.path.clone();
+        let dir = self.dir.clone();
+        let redactor = self.redactor.clone();
         let addr = LogWriter::start_in_arbiter(arbiter, |_| self);
-        LogWriterHandle { addr, path }
+        LogWriterHandle {
+            addr,
+            dir,
+            redactor,
+        }
     }
 
     fn write_out(&mut self) -> Result<(), LogWriterError> {
@@ -148,6 +294,7 @@ impl LogWriter {
             .write_all(&self.buf)
             .and_then(|()| self.file.flush());
         self.stats.bytes += self.buf.len() as u64;
+        self.file_bytes += self.buf.len() as u64;
         self.buf.clear();
         res.map_err(|source| {
             self.stats.errors += 1;
@@ -158,53 +305,77 @@ impl LogWriter {
         })
     }
 
+    fn sync(&mut self) -> Result<(), LogWriterError> {
+        self.write_out()?;
+        self.file.sync_data().map_err(|source| {
+            self.stats.errors += 1;
+            LogWriterError::Write {
+                path: self.path.clone(),
+                source,
+            }
+        })
+    }
+
+    /// Closes the current file and opens the next one; the chain continues across.
+    fn rotate(&mut self, date: NaiveDate) -> Result<(), LogWriterError> {
+        self.sync()?;
+        let number = self.file_number + 1;
+        let path = self.dir.join(file_name(number, date));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| {
+                self.stats.errors += 1;
+                LogWriterError::Open {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        self.file = file;
+        self.path = path;
+        self.file_number = number;
+        self.file_date = date;
+        self.file_bytes = 0;
+        self.stats.files += 1;
+        Ok(())
+    }
+
     fn report_write_error(&self, err: &LogWriterError) {
         // The log itself is what failed, so the only place left to say so is stderr.
         eprintln!("vigil: CRITICAL: {err}");
     }
 
+    /// Appends one chained line to the buffer.
+    fn encode(&mut self, event: &LogEvent) {
+        let start = self.buf.len();
+        encode_body(event, self.stats.next_seq, &self.redactor, &mut self.buf);
+        self.buf.extend_from_slice(b",\"prev_hash\":\"");
+        self.buf.extend_from_slice(&self.prev_hash);
+        self.buf.push(b'"');
+        let digest = Sha256::digest(&self.buf[start..]);
+        hex_into(&digest, &mut self.prev_hash);
+        self.buf.extend_from_slice(b",\"hash\":\"");
+        self.buf.extend_from_slice(&self.prev_hash);
+        self.buf.extend_from_slice(b"\"}\n");
+        self.stats.next_seq += 1;
+        self.stats.lines += 1;
+    }
+
     fn schedule_flush(&self, ctx: &mut Context<Self>) {
         let deadline = self.clock.now()
-            + chrono::Duration::from_std(self.flush_interval)
+            + chrono::Duration::from_std(self.opts.flush_interval)
                 .unwrap_or(chrono::Duration::milliseconds(200));
         let sleep = self.clock.sleep_until(deadline);
-        ctx.spawn(sleep.into_actor(self).map(|(), act, ctx| {
-            if let Err(e) = act.write_out() {
-                act.report_write_error(&e);
-            }
-            act.schedule_flush(ctx);
-        }));
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {
+                if let Err(e) = act.write_out() {
+                    act.report_write_error(&e);
+                }
+                act.schedule_flush(ctx);
+            }),
+        );
     }
-}
-
-fn last_seq(path: &Path) -> Result<Option<u64>, LogWriterError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(LogWriterError::Open {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut last = None;
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|source| LogWriterError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if let Some(pos) = line.rfind("\"seq\":") {
-            let digits: String = line[pos + 6..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            if let Ok(seq) = digits.parse::<u64>() {
-                last = Some(seq);
-            }
-        }
-    }
-    Ok(last)
 }
 
 impl Actor for LogWriter {
@@ -215,7 +386,7 @@ impl Actor for LogWriter {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        if let Err(e) = self.write_out() {
+        if let Err(e) = self.sync() {
             self.report_write_error(&e);
         }
     }
@@ -225,30 +396,34 @@ impl Handler<LogBatch> for LogWriter {
     type Result = ();
 
     fn handle(&mut self, msg: LogBatch, _ctx: &mut Self::Context) {
+        let today = exchange_date(self.clock.now());
+        if today != self.file_date
+            && let Err(e) = self.rotate(today)
+        {
+            self.report_write_error(&e);
+        }
         let mut urgent = false;
         for event in &msg.0 {
-            encode_line(event, self.stats.next_seq, &mut self.buf);
-            self.stats.next_seq += 1;
-            self.stats.lines += 1;
+            if self.file_bytes + self.buf.len() as u64 >= self.opts.max_file_bytes {
+                let date = self.file_date;
+                if let Err(e) = self.rotate(date) {
+                    self.report_write_error(&e);
+                }
+            }
+            self.encode(event);
             urgent |= event.level >= Level::Error;
         }
-        if urgent || self.buf.len() >= BUF_FLUSH_AT {
-            let res = self.write_out().and_then(|()| {
-                if urgent {
-                    // ERROR and CRITICAL lines must survive a crash right after them.
-                    self.file
-                        .sync_data()
-                        .map_err(|source| LogWriterError::Write {
-                            path: self.path.clone(),
-                            source,
-                        })
-                } else {
-                    Ok(())
-                }
-            });
-            if let Err(e) = res {
-                self.report_write_error(&e);
-            }
+        // ERROR and CRITICAL lines reach the disk (fsync) before the writer takes its next
+        // message: they must survive a crash right after them.
+        let res = if urgent {
+            self.sync()
+        } else if self.buf.len() >= BUF_FLUSH_AT {
+            self.write_out()
+        } else {
+            Ok(())
+        };
+        if let Err(e) = res {
+            self.report_write_error(&e);
         }
     }
 }
@@ -257,13 +432,7 @@ impl Handler<Flush> for LogWriter {
     type Result = Result<WriterStats, LogWriterError>;
 
     fn handle(&mut self, _msg: Flush, _ctx: &mut Self::Context) -> Self::Result {
-        self.write_out()?;
-        self.file
-            .sync_data()
-            .map_err(|source| LogWriterError::Write {
-                path: self.path.clone(),
-                source,
-            })?;
+        self.sync()?;
         Ok(self.stats)
     }
 }
@@ -271,12 +440,18 @@ impl Handler<Flush> for LogWriter {
 impl LogWriterHandle {
     /// Returns a sink producers send to.
     pub fn sink(&self) -> LogSink {
-        LogSink::writer(self.addr.clone().recipient())
+        LogSink::writer(self.addr.clone().recipient(), self.redactor.clone())
     }
 
-    /// Returns the file being written.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Returns the log folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Returns `text` with the writer's secrets redacted, for output outside the log
+    /// (error messages, summaries).
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text).into_owned()
     }
 
     /// Writes everything received so far to disk (with fsync) and returns the figures.
@@ -296,20 +471,20 @@ impl LogWriterHandle {
 mod tests {
     use super::*;
     use crate::event::Event;
-    use vigil_core::{SystemClock, Timestamp};
+    use vigil_core::{SimClock, SystemClock, Timestamp};
+
+    fn start(dir: &Path, clock: SharedClock, opts: WriterOptions) -> LogWriterHandle {
+        LogWriter::open(dir, clock, opts)
+            .expect("open")
+            .start_on(&Arbiter::current())
+    }
 
     #[actix_rt::test]
-    async fn writes_every_event_in_order_and_continues_seq_after_reopen() {
+    async fn writes_every_event_in_order_and_continues_seq_and_chain_after_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ts: Timestamp = "2024-01-15T09:30:00Z".parse().expect("ts");
         for round in 0..2u64 {
-            let writer = LogWriter::open(
-                dir.path(),
-                std::sync::Arc::new(SystemClock),
-                Duration::from_millis(50),
-            )
-            .expect("open");
-            let handle = writer.start_on(&Arbiter::current());
+            let handle = start(dir.path(), Arc::new(SystemClock), WriterOptions::default());
             let sink = handle.sink();
             for i in 0..10u64 {
                 sink.send(vec![
@@ -319,15 +494,51 @@ mod tests {
             let stats = handle.flush().await.expect("flush");
             assert_eq!(stats.next_seq, (round + 1) * 10);
         }
-        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).expect("read");
-        let seqs: Vec<u64> = text
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).expect("json");
-                assert_eq!(v["data"]["i"], v["seq"]);
-                v["seq"].as_u64().expect("seq")
-            })
-            .collect();
-        assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+        let report = crate::verify::verify_dir(dir.path()).expect("verify");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.lines, 20);
+        let files = list_log_files(dir.path()).expect("list");
+        assert_eq!(files.len(), 1, "same day, same file");
+        let text = std::fs::read_to_string(&files[0].path).expect("read");
+        for (i, l) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            assert_eq!(v["data"]["i"], v["seq"]);
+            assert_eq!(v["seq"], i as u64);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn rotates_by_size_and_by_exchange_date_and_the_chain_spans_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 03:00 UTC on Jan 16 is still Jan 15 in New York.
+        let clock = SimClock::starting_at("2024-01-16T03:00:00Z".parse().expect("ts"));
+        let handle = start(
+            dir.path(),
+            Arc::new(clock.clone()),
+            WriterOptions {
+                max_file_bytes: 4_000,
+                ..WriterOptions::default()
+            },
+        );
+        let sink = handle.sink();
+        let ts: Timestamp = "2024-01-15T15:00:00Z".parse().expect("ts");
+        for i in 0..40u64 {
+            sink.send(vec![
+                LogEvent::new(ts, "test", Event::AgentStarted).with("i", i),
+            ]);
+        }
+        handle.flush().await.expect("flush");
+        clock.advance_by(chrono::Duration::hours(3)); // 01:00 in New York, Jan 16
+        sink.send(vec![LogEvent::new(ts, "test", Event::AgentStopped)]);
+        let stats = handle.flush().await.expect("flush");
+        let files = list_log_files(dir.path()).expect("list");
+        assert!(files.len() >= 3, "size rotation happened: {files:?}");
+        assert_eq!(stats.files as usize, files.len());
+        assert_eq!(files[0].date.to_string(), "2024-01-15");
+        assert_eq!(files.last().expect("file").date.to_string(), "2024-01-16");
+        let report = crate::verify::verify_dir(dir.path()).expect("verify");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.lines, 41);
+        assert_eq!(report.files, files.len());
     }
 }

@@ -10,11 +10,14 @@ use tokio::sync::oneshot;
 use vigil_bus::{Command, SessionSummary, Shutdown, StopReason};
 use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilConfig};
 use vigil_core::{
-    AgentId, Bar, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
+    AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
 };
 use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing};
 use vigil_execution_agent::ExecutionAgent;
-use vigil_log::{Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle};
+use vigil_log::{
+    Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle,
+    VigilTracingLayer, WriterOptions,
+};
 use vigil_monitor_agent::{MonitorAgent, MonitorLinks};
 use vigil_providers::{
     CsvBarReader, CsvReplayProvider, CsvSource, DataProvider, ExecutionVenue, FillModel,
@@ -41,6 +44,9 @@ pub struct SessionOptions {
     /// Where the replay's market clock starts when `provider` is set (it moves to each
     /// bar's time as bars pass; it never moves backwards). Default: the Unix epoch.
     pub market_start: Option<Timestamp>,
+    /// Texts to redact from every log line besides the config's own secrets: credentials
+    /// your own provider or venue holds.
+    pub secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -49,7 +55,10 @@ impl std::fmt::Debug for SessionOptions {
             .field("session", &self.config.session.name)
             .field("supervision_clock", &self.supervision_clock)
             .field("handle_ctrl_c", &self.handle_ctrl_c)
-            .field("provider", &self.provider.as_ref().map(|p| p.name().to_string()))
+            .field(
+                "provider",
+                &self.provider.as_ref().map(|p| p.name().to_string()),
+            )
             .finish()
     }
 }
@@ -63,11 +72,16 @@ impl SessionOptions {
             handle_ctrl_c: false,
             provider: None,
             market_start: None,
+            secrets: Vec::new(),
         }
     }
 
     /// Replays `provider` instead of the config's CSV files.
-    pub fn with_provider(mut self, provider: Box<dyn DataProvider>, market_start: Timestamp) -> Self {
+    pub fn with_provider(
+        mut self,
+        provider: Box<dyn DataProvider>,
+        market_start: Timestamp,
+    ) -> Self {
         self.provider = Some(provider);
         self.market_start = Some(market_start);
         self
@@ -96,7 +110,9 @@ pub enum SystemError {
 pub struct SessionOutcome {
     /// The figures.
     pub summary: SessionSummary,
-    /// The log file written.
+    /// The log folder.
+    pub log_dir: PathBuf,
+    /// The log file being written at the end.
     pub log_file: PathBuf,
     /// Log lines written.
     pub log_lines: u64,
@@ -290,13 +306,27 @@ impl Session {
         let clock: SharedClock = Arc::new(market.clone());
 
         let log_arbiter = Arbiter::new();
+        let mut secrets = cfg.secrets();
+        secrets.extend(opts.secrets);
         let writer = LogWriter::open(
             &cfg.log.dir,
             wall.clone(),
-            Duration::from_millis(cfg.log.flush_interval_ms),
+            WriterOptions {
+                flush_interval: Duration::from_millis(cfg.log.flush_interval_ms),
+                max_file_bytes: cfg.log.max_file_mb.saturating_mul(1024 * 1024),
+                secrets,
+            },
         )?;
         let log = writer.start_on(&log_arbiter.handle());
         let sink = log.sink();
+        let library_level = cfg
+            .log
+            .service_levels
+            .get("library")
+            .copied()
+            .unwrap_or(cfg.log.min_level);
+        let bridge =
+            VigilTracingLayer::new(sink.clone(), clock.clone(), library_level).install_global();
 
         let venue_cfg = PaperVenueConfig {
             name: "paper".into(),
@@ -331,6 +361,17 @@ impl Session {
                 .with("fill_model", format!("{:?}", cfg.execution.fill_model))
                 .with("wall_start", started),
         );
+        if let Err(e) = bridge {
+            session_log.emit(
+                LogEvent::new(clock.now(), "vigil", Event::LibraryLog)
+                    .level(Level::Warn)
+                    .with("target", "vigil_system")
+                    .with(
+                        "message",
+                        format!("library logs do not reach this log: {e}"),
+                    ),
+            );
+        }
         session_log.flush();
 
         let heartbeat = Duration::from_millis(cfg.monitor.heartbeat_interval_ms);
@@ -482,10 +523,24 @@ impl Session {
     /// # Errors
     /// Fails when the Monitor vanished without a summary or the log cannot be flushed.
     pub async fn wait(self) -> Result<SessionOutcome, SystemError> {
-        let summary = self.done.await.map_err(|_| {
+        let mut summary = self.done.await.map_err(|_| {
             SystemError::Runtime("the monitor stopped before reporting the session summary".into())
         })?;
+        // The error text goes to people too (the CLI prints it): no secret in it either.
+        summary.error = summary.error.map(|e| self.log.redact(&e));
         let stats = self.log.flush().await?;
+        VigilTracingLayer::uninstall_global();
+        let log_file = match vigil_log::list_log_files(self.log.dir()) {
+            Ok(files) => files.last().map(|f| f.path.clone()),
+            Err(e) => {
+                eprintln!(
+                    "vigil: cannot list the log folder {}: {e}",
+                    self.log.dir().display()
+                );
+                None
+            }
+        }
+        .unwrap_or_else(|| self.log.dir().to_path_buf());
         let wall_seconds = (self.wall.now() - self.started)
             .num_microseconds()
             .unwrap_or(0) as f64
@@ -504,7 +559,8 @@ impl Session {
         }
         Ok(SessionOutcome {
             summary,
-            log_file: self.log.path().to_path_buf(),
+            log_dir: self.log.dir().to_path_buf(),
+            log_file,
             log_lines: stats.lines,
             wall_seconds,
         })

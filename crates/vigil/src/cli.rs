@@ -28,6 +28,8 @@ enum Cmd {
         #[command(subcommand)]
         command: ConfigCmd,
     },
+    /// Query the trading log, follow a decision chain, verify the hash chain.
+    Logs(crate::logs::LogsArgs),
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -87,6 +89,7 @@ enum DataCmd {
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
+        Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Config {
             command: ConfigCmd::Check { file },
         } => config_check(&file),

@@ -3,6 +3,7 @@
 //! A thin shell: parse arguments, load and validate config, start the system, print.
 
 mod cli;
+mod logs;
 mod summary;
 mod synth;
 

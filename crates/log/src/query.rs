@@ -1,0 +1,201 @@
+//! Reading and filtering a log folder, for `vigil logs`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use vigil_core::Level;
+
+use crate::files::list_log_files;
+
+/// Why a query could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A time filter could not be read.
+    #[error(
+        "cannot read time {text:?}: expected RFC 3339 (2024-01-15T09:30:00Z) or an age like 30m, 2h, 7d"
+    )]
+    BadTime {
+        /// What was given.
+        text: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not JSON.
+    #[error("{path}:{line}: not a JSON log line: {error}")]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The parse error.
+        error: String,
+    },
+}
+
+/// Parses `--since`/`--until`: RFC 3339, or an age (`90s`, `30m`, `2h`, `7d`) before `now`.
+///
+/// # Errors
+/// Fails on anything else.
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, QueryError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let bad = || QueryError::BadTime {
+        text: text.to_string(),
+    };
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "s" => Duration::seconds(n),
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        _ => return Err(bad()),
+    };
+    Ok(now - d)
+}
+
+/// Filters for log lines; every set filter must match.
+#[derive(Clone, Debug, Default)]
+pub struct LogQuery {
+    /// Exact trace id.
+    pub trace: Option<String>,
+    /// Exact event name.
+    pub event: Option<String>,
+    /// Lowest level.
+    pub min_level: Option<Level>,
+    /// Exact service.
+    pub service: Option<String>,
+    /// `data.symbol`.
+    pub symbol: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// At or before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl LogQuery {
+    /// Tells whether `line` passes every filter.
+    pub fn matches(&self, line: &Value) -> bool {
+        let s = |k: &str| line[k].as_str();
+        if self
+            .trace
+            .as_deref()
+            .is_some_and(|t| s("trace_id") != Some(t))
+            || self.event.as_deref().is_some_and(|e| s("event") != Some(e))
+            || self
+                .service
+                .as_deref()
+                .is_some_and(|v| s("service") != Some(v))
+            || self
+                .symbol
+                .as_deref()
+                .is_some_and(|v| line["data"]["symbol"].as_str() != Some(v))
+        {
+            return false;
+        }
+        if let Some(min) = self.min_level {
+            match s("level").and_then(|l| l.parse::<Level>().ok()) {
+                Some(l) if l >= min => {}
+                _ => return false,
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Some(t) = s("timestamp")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+            else {
+                return false;
+            };
+            if self.since.is_some_and(|x| t < x) || self.until.is_some_and(|x| t > x) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Calls `f` with every line of every log file of `dir`, in write order.
+///
+/// # Errors
+/// Fails on an unreadable file or a line that is not JSON (naming file and line).
+pub fn read_lines(dir: &Path, mut f: impl FnMut(&Path, u64, Value)) -> Result<(), QueryError> {
+    let files = list_log_files(dir).map_err(|source| QueryError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for file in files {
+        let reader = std::fs::File::open(&file.path)
+            .map(BufReader::new)
+            .map_err(|source| QueryError::Read {
+                path: file.path.clone(),
+                source,
+            })?;
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.map_err(|source| QueryError::Read {
+                path: file.path.clone(),
+                source,
+            })?;
+            let v: Value = serde_json::from_str(&line).map_err(|e| QueryError::BadLine {
+                path: file.path.clone(),
+                line: i as u64 + 1,
+                error: e.to_string(),
+            })?;
+            f(&file.path, i as u64 + 1, v);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_rfc3339_or_an_age() {
+        let now: DateTime<Utc> = "2024-01-15T12:00:00Z".parse().expect("ts");
+        assert_eq!(
+            parse_since("2h", now).expect("age"),
+            "2024-01-15T10:00:00Z".parse::<DateTime<Utc>>().expect("ts")
+        );
+        assert_eq!(
+            parse_since("2024-01-15T09:30:00+01:00", now).expect("rfc"),
+            "2024-01-15T08:30:00Z".parse::<DateTime<Utc>>().expect("ts")
+        );
+        assert!(parse_since("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn filters_combine() {
+        let line: Value = serde_json::json!({
+            "timestamp": "2024-01-15T09:30:00.000Z", "level": "WARN", "service": "risk_agent",
+            "trace_id": "tx_1", "event": "risk_rejected", "data": {"symbol": "GOOG"}
+        });
+        let q = LogQuery {
+            trace: Some("tx_1".into()),
+            min_level: Some(Level::Warn),
+            symbol: Some("GOOG".into()),
+            since: Some("2024-01-15T09:00:00Z".parse().expect("ts")),
+            ..LogQuery::default()
+        };
+        assert!(q.matches(&line));
+        let q2 = LogQuery {
+            min_level: Some(Level::Error),
+            ..LogQuery::default()
+        };
+        assert!(!q2.matches(&line));
+        let q3 = LogQuery {
+            event: Some("order_submitted".into()),
+            ..LogQuery::default()
+        };
+        assert!(!q3.matches(&line));
+    }
+}

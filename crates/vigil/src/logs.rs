@@ -1,0 +1,224 @@
+//! `vigil logs`: query, follow a decision chain, verify.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::Value;
+use vigil_core::{Clock, Level, SystemClock};
+use vigil_log::{LogQuery, parse_since, read_lines, verify_dir};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct LogsArgs {
+    #[command(subcommand)]
+    command: Option<LogsCmd>,
+    #[command(flatten)]
+    filter: FilterArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum LogsCmd {
+    /// Print one decision chain in order — signal, risk check, order, ack, fills — with
+    /// the time between steps.
+    Trace {
+        /// The trace id (`tx_…`).
+        id: String,
+        /// Log folder.
+        #[arg(long, default_value = "logs")]
+        dir: PathBuf,
+    },
+    /// Check every file: hashes, chain links, gap-free sequence numbers, missing or
+    /// reordered files. Exits 1 when anything is wrong.
+    Verify {
+        /// Log folder.
+        #[arg(long, default_value = "logs")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// One JSON object per line, as stored.
+    Json,
+    /// Aligned columns for a person.
+    Table,
+}
+
+#[derive(Debug, Args)]
+struct FilterArgs {
+    /// Log folder.
+    #[arg(long, default_value = "logs")]
+    dir: PathBuf,
+    /// Only this decision chain.
+    #[arg(long)]
+    trace: Option<String>,
+    /// Only this event (`order_submitted` …; see docs/events.md).
+    #[arg(long)]
+    event: Option<String>,
+    /// Only this level and above (DEBUG, INFO, WARN, ERROR, CRITICAL).
+    #[arg(long)]
+    level: Option<Level>,
+    /// Only this service (`risk_agent` …).
+    #[arg(long)]
+    service: Option<String>,
+    /// Only lines about this symbol.
+    #[arg(long)]
+    symbol: Option<String>,
+    /// From this time: RFC 3339, or an age such as 30m, 2h, 7d.
+    #[arg(long)]
+    since: Option<String>,
+    /// Up to this time: RFC 3339, or an age.
+    #[arg(long)]
+    until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+pub(crate) fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(LogsCmd::Trace { id, dir }) => trace(&dir, &id),
+        Some(LogsCmd::Verify { dir }) => verify(&dir),
+        None => query(args.filter),
+    }
+}
+
+fn query(f: FilterArgs) -> anyhow::Result<ExitCode> {
+    let now = SystemClock.now();
+    let time = |t: &Option<String>| -> anyhow::Result<Option<DateTime<Utc>>> {
+        t.as_deref()
+            .map(|t| parse_since(t, now))
+            .transpose()
+            .map_err(Into::into)
+    };
+    let q = LogQuery {
+        trace: f.trace,
+        event: f.event,
+        min_level: f.level,
+        service: f.service,
+        symbol: f.symbol,
+        since: time(&f.since)?,
+        until: time(&f.until)?,
+    };
+    let mut n = 0u64;
+    read_lines(&f.dir, |_, _, v| {
+        if q.matches(&v) {
+            n += 1;
+            match f.format {
+                Format::Json => println!("{v}"),
+                Format::Table => println!("{}", row(&v)),
+            }
+        }
+    })?;
+    eprintln!("vigil: {n} line(s) matched in {}", f.dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn data_summary(v: &Value) -> String {
+    v["data"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn row(v: &Value) -> String {
+    format!(
+        "{:<24} {:<8} {:<16} {:<22} {:<28} {}",
+        text(&v["timestamp"]),
+        text(&v["level"]),
+        text(&v["service"]),
+        text(&v["event"]),
+        v["trace_id"].as_str().unwrap_or("-"),
+        data_summary(v)
+    )
+}
+
+fn trace(dir: &Path, id: &str) -> anyhow::Result<ExitCode> {
+    let mut lines: Vec<Value> = Vec::new();
+    read_lines(dir, |_, _, v| {
+        if v["trace_id"].as_str() == Some(id) {
+            lines.push(v);
+        }
+    })?;
+    if lines.is_empty() {
+        eprintln!("vigil: no line with trace id {id} in {}", dir.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    let ts = |v: &Value| {
+        v["timestamp"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let first = ts(&lines[0]);
+    let last = ts(&lines[lines.len() - 1]);
+    let total = match (first, last) {
+        (Some(a), Some(b)) => format!("{:.3} s", (b - a).num_milliseconds() as f64 / 1000.0),
+        _ => "?".into(),
+    };
+    println!(
+        "trace {id}: {} step(s), {total} from first to last",
+        lines.len()
+    );
+    let mut prev = first;
+    for v in &lines {
+        let t = ts(v);
+        let step = match (prev, t) {
+            (Some(a), Some(b)) => format!("+{:.3}s", (b - a).num_milliseconds() as f64 / 1000.0),
+            _ => "?".into(),
+        };
+        prev = t.or(prev);
+        println!(
+            "  {:>10}  {:<24} {:<16} {:<22} {}",
+            step,
+            text(&v["timestamp"]),
+            text(&v["service"]),
+            text(&v["event"]),
+            data_summary(v)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
+    let report = verify_dir(dir)?;
+    for p in &report.problems {
+        println!("{p}");
+    }
+    if report.files == 0 {
+        println!("{}: no log files", dir.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    if report.is_clean() {
+        println!(
+            "{}: ok ({} file(s), {} line(s), chain intact)",
+            dir.display(),
+            report.files,
+            report.lines
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{}: {} problem(s) in {} file(s), {} line(s)",
+            dir.display(),
+            report.problems.len(),
+            report.files,
+            report.lines
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
