@@ -176,7 +176,7 @@ impl DataAgent {
                     act.log.flush();
                     act.pull(ctx);
                 }
-                Err(e) => act.fail(e.to_string(), Event::DataSourceConnected, ctx),
+                Err(e) => act.fail(e.to_string(), Event::DataSourceFailed, ctx),
             }
         }));
     }
@@ -233,7 +233,11 @@ impl DataAgent {
                 // Bars read before the error were delivered in earlier batches; this one
                 // carries none (the provider reports the error on its own).
                 self.events = events;
-                self.fail(e.to_string(), Event::DataParseFailed, ctx);
+                let event = match e {
+                    vigil_providers::ProviderError::Malformed(_) => Event::DataParseFailed,
+                    _ => Event::DataSourceFailed,
+                };
+                self.fail(e.to_string(), event, ctx);
                 return;
             }
         };
@@ -471,8 +475,10 @@ mod tests {
 
     use super::*;
 
-    /// Bounds every wait: each round lets the runtime run every ready task once.
-    const MAX_YIELDS: usize = 100_000;
+    /// Bounds every wait: each round lets the runtime run every ready task once. Generous,
+    /// because the CSV provider parses on a thread of its own; a passing wait takes far
+    /// fewer rounds, and only a failing test ever reaches the bound.
+    const MAX_YIELDS: usize = 1_000_000;
 
     /// Everything the Data agent sent, in arrival order.
     #[derive(Debug)]
@@ -734,6 +740,15 @@ mod tests {
     }
 
     fn start(provider: Box<dyn DataProvider>, batch_size: usize, max_in_flight: usize) -> Harness {
+        start_paced(provider, batch_size, max_in_flight, Pacing::Max)
+    }
+
+    fn start_paced(
+        provider: Box<dyn DataProvider>,
+        batch_size: usize,
+        max_in_flight: usize,
+        pacing: Pacing,
+    ) -> Harness {
         let market = SimClock::starting_at(t("2023-12-31T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let (sink, log) = LogSink::memory();
@@ -743,7 +758,7 @@ mod tests {
             DataAgentConfig {
                 batch_size,
                 max_in_flight,
-                pacing: Pacing::Max,
+                pacing,
                 heartbeat_interval: Duration::from_secs(1),
             },
             provider,
@@ -804,7 +819,11 @@ mod tests {
         assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
         // The end marker travels behind every batch.
         h.seen.with(|got| {
-            assert!(matches!(got.iter().rfind(|g| matches!(g, Got::Batch(_) | Got::End(_))), Some(Got::End(_))));
+            assert!(matches!(
+                got.iter()
+                    .rfind(|g| matches!(g, Got::Batch(_) | Got::End(_))),
+                Some(Got::End(_))
+            ));
         });
         match h.seen.reports().as_slice() {
             [
@@ -850,7 +869,11 @@ mod tests {
         for _ in 0..100 {
             actix_rt::task::yield_now().await;
         }
-        assert_eq!(h.seen.batches().len(), 1, "second batch sent before the ack");
+        assert_eq!(
+            h.seen.batches().len(),
+            1,
+            "second batch sent before the ack"
+        );
 
         // Hand the bars back, as the Execution agent does: the buffer is reused.
         let first = h.seen.take_batches().remove(0);
@@ -863,7 +886,11 @@ mod tests {
         let second = h.seen.take_batches().remove(0);
         assert_eq!(second.id, 1);
         assert_eq!(closes(&second), vec![dec!(102), dec!(103)]);
-        assert_eq!(second.bars.as_ptr(), buffer, "the handed-back buffer is reused");
+        assert_eq!(
+            second.bars.as_ptr(),
+            buffer,
+            "the handed-back buffer is reused"
+        );
         let (in_flight, _) = h.addr.send(Probe).await.expect("probe");
         assert_eq!(in_flight, 1);
         assert!(h.seen.ends().is_empty());
@@ -918,7 +945,11 @@ mod tests {
         assert_eq!(h.seen.ends(), vec![StopReason::Failed(expected.into())]);
         assert!(matches!(
             h.seen.reports().as_slice(),
-            [StageReport::Data { bars: 2, rejected: 0, .. }]
+            [StageReport::Data {
+                bars: 2,
+                rejected: 0,
+                ..
+            }]
         ));
         assert_eq!(h.market.now(), day(2));
         let stopped = &events(&h.log, Event::AgentStopped)[0];
@@ -930,10 +961,15 @@ mod tests {
         let mut back = bar(2, dec!(150));
         back.ts = t("2024-01-01T12:00:00Z");
         let provider = VecProvider {
-            events: [bar(1, dec!(100)), bar(2, dec!(101)), back, bar(3, dec!(102))]
-                .into_iter()
-                .map(MarketDataEvent::Bar)
-                .collect(),
+            events: [
+                bar(1, dec!(100)),
+                bar(2, dec!(101)),
+                back,
+                bar(3, dec!(102)),
+            ]
+            .into_iter()
+            .map(MarketDataEvent::Bar)
+            .collect(),
         };
         let h = start(Box::new(provider), 10, 4);
         h.seen.wait_for_end().await;
@@ -957,7 +993,11 @@ mod tests {
         );
         assert!(matches!(
             h.seen.reports().as_slice(),
-            [StageReport::Data { bars: 3, rejected: 1, .. }]
+            [StageReport::Data {
+                bars: 3,
+                rejected: 1,
+                ..
+            }]
         ));
         assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
         assert_eq!(h.market.now(), day(3));
@@ -965,11 +1005,14 @@ mod tests {
     }
 
     #[actix_rt::test]
-    async fn impossible_bar_from_a_provider_that_does_not_validate_is_rejected() {
+    async fn impossible_bars_and_unknown_symbols_from_a_provider_that_does_not_validate_are_rejected()
+     {
         let mut impossible = bar(2, dec!(101));
         impossible.high = dec!(90); // below the low
+        let mut stranger = bar(3, dec!(50));
+        stranger.symbol = SymbolId(5);
         let provider = VecProvider {
-            events: [bar(1, dec!(100)), impossible, bar(3, dec!(102))]
+            events: [bar(1, dec!(100)), impossible, stranger, bar(3, dec!(102))]
                 .into_iter()
                 .map(MarketDataEvent::Bar)
                 .collect(),
@@ -977,14 +1020,161 @@ mod tests {
         let h = start(Box::new(provider), 10, 4);
         h.seen.wait_for_end().await;
 
-        assert_eq!(
-            closes(&h.seen.batches()[0]),
-            vec![dec!(100), dec!(102)]
-        );
+        assert_eq!(closes(&h.seen.batches()[0]), vec![dec!(100), dec!(102)]);
         let rejected = events(&h.log, Event::BarRejected);
-        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected.len(), 2);
         let reason = text(&rejected[0], "reason");
-        assert!(reason.starts_with("impossible bar: high 90 is below low"), "{reason}");
+        assert!(
+            reason.starts_with("impossible bar: high 90 is below low"),
+            "{reason}"
+        );
+        assert_eq!(text(&rejected[1], "reason"), "unknown symbol id 5");
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Data {
+                bars: 2,
+                rejected: 2,
+                ..
+            }]
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn paced_replay_hands_bars_over_one_at_a_time_as_the_wall_clock_passes_their_offset() {
+        let minute = |m: i64| t("2024-01-02T09:30:00Z") + chrono::Duration::minutes(m);
+        let provider = VecProvider {
+            events: (0..3)
+                .map(|m| {
+                    let mut b = bar(2, Decimal::from(100 + m));
+                    b.ts = minute(m);
+                    MarketDataEvent::Bar(b)
+                })
+                .collect(),
+        };
+        // Sixty times real time: one market minute is one wall second.
+        let h = start_paced(Box::new(provider), 100, 4, Pacing::Factor(60.0));
+        h.seen.wait_for_batches(1).await;
+        assert_eq!(closes(&h.seen.batches()[0]), vec![dec!(100)]);
+
+        h.wall.advance_by(chrono::Duration::milliseconds(999));
+        let (_, pulling) = h.addr.send(Probe).await.expect("probe");
+        assert!(pulling, "waiting for the next bar's time");
+        for _ in 0..100 {
+            actix_rt::task::yield_now().await;
+        }
+        assert_eq!(h.seen.batches().len(), 1, "the second bar is not due yet");
+        assert_eq!(h.market.now(), minute(0));
+
+        h.wall.advance_by(chrono::Duration::milliseconds(1));
+        h.seen.wait_for_batches(2).await;
+        let batches = h.seen.batches();
+        assert_eq!(batches[1].bars.len(), 1, "paced batches hold one bar");
+        assert_eq!(closes(&batches[1]), vec![dec!(101)]);
+        assert_eq!(h.market.now(), minute(1));
+
+        h.wall.advance_by(chrono::Duration::seconds(1));
+        h.seen.wait_for_end().await;
+        assert_eq!(h.seen.batches().len(), 3);
+        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        assert_eq!(h.market.now(), minute(2));
+    }
+
+    #[actix_rt::test]
+    async fn shutdown_during_a_paced_wait_ends_the_stream_without_the_waiting_bar() {
+        let provider = VecProvider {
+            events: (1..=3)
+                .map(|d| MarketDataEvent::Bar(bar(d, Decimal::from(100 + d))))
+                .collect(),
+        };
+        // One market day per wall second.
+        let h = start_paced(Box::new(provider), 100, 4, Pacing::Factor(86_400.0));
+        h.seen.wait_for_batches(1).await;
+        let (_, pulling) = h.addr.send(Probe).await.expect("probe");
+        assert!(pulling, "waiting for the second bar's time");
+
+        h.addr
+            .send(Shutdown {
+                reason: StopReason::Interrupted,
+            })
+            .await
+            .expect("shutdown");
+        h.seen.wait_for_end().await;
+        assert_eq!(h.seen.ends(), vec![StopReason::Interrupted]);
+
+        // The bar that was waiting never goes out, even once its time comes.
+        h.wall.advance_by(chrono::Duration::seconds(5));
+        for _ in 0..100 {
+            actix_rt::task::yield_now().await;
+        }
+        assert_eq!(h.seen.batches().len(), 1);
+        assert_eq!(h.market.now(), day(1));
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Data { bars: 1, .. }]
+        ));
+    }
+
+    /// A provider whose source cannot be opened.
+    struct Unreachable;
+
+    #[async_trait]
+    impl DataProvider for Unreachable {
+        fn name(&self) -> &str {
+            "feed"
+        }
+
+        async fn connect(&mut self) -> Result<(), ProviderError> {
+            Err(ProviderError::Connect {
+                provider: "feed".into(),
+                reason: "connection refused".into(),
+            })
+        }
+
+        async fn subscribe(
+            &mut self,
+            _symbols: &[(SymbolId, Symbol)],
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn next_batch(
+            &mut self,
+            _max: usize,
+            _out: &mut Vec<MarketDataEvent>,
+        ) -> Result<bool, ProviderError> {
+            unreachable!("never connected")
+        }
+
+        fn health(&self) -> ProviderHealth {
+            ProviderHealth::default()
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_provider_that_cannot_connect_is_a_fatal_fault_and_ends_the_stream_failed() {
+        let h = start(Box::new(Unreachable), 10, 4);
+        h.seen.wait_for_end().await;
+
+        let expected = "data provider feed: cannot connect: connection refused";
+        let faults = h.seen.faults();
+        assert_eq!(faults.len(), 1);
+        assert!(faults[0].fatal);
+        assert_eq!(faults[0].error, expected);
+        assert_eq!(h.seen.ends(), vec![StopReason::Failed(expected.into())]);
+        assert!(h.seen.batches().is_empty());
+        let failed: Vec<LogEvent> = h
+            .log
+            .events()
+            .into_iter()
+            .filter(|e| e.level == Level::Error)
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(text(&failed[0], "error"), expected);
+        assert!(
+            !h.log.names().contains(&"data_source_connected"),
+            "a failed connection is not logged as a connection: {:?}",
+            h.log.names()
+        );
     }
 
     #[actix_rt::test]
@@ -1011,7 +1201,11 @@ mod tests {
             h.seen.reports().as_slice(),
             [StageReport::Data { bars: 2, last: Some(last), .. }] if *last == day(2)
         ));
-        assert_eq!(h.market.now(), day(2), "market clock at the last forwarded bar");
+        assert_eq!(
+            h.market.now(),
+            day(2),
+            "market clock at the last forwarded bar"
+        );
         let stopped = &events(&h.log, Event::AgentStopped)[0];
         assert_eq!(text(stopped, "reason"), "interrupted");
         assert!(h.seen.faults().is_empty());
@@ -1034,7 +1228,10 @@ mod tests {
         h.wall.advance_by(chrono::Duration::seconds(1));
         h.seen
             .wait_until("a second heartbeat", |got| {
-                got.iter().filter(|g| matches!(g, Got::Heartbeat(_))).count() >= 2
+                got.iter()
+                    .filter(|g| matches!(g, Got::Heartbeat(_)))
+                    .count()
+                    >= 2
             })
             .await;
         let hb = h.seen.heartbeats().remove(1);

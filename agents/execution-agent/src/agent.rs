@@ -518,3 +518,563 @@ impl Handler<OrderIntent> for ExecutionAgent {
         self.on_intent(msg, ctx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use rust_decimal_macros::dec;
+    use vigil_core::{Bar, OrderType, Regime, SimClock, Symbol};
+    use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_providers::{FillModel, PaperVenue, PaperVenueConfig};
+
+    use super::*;
+
+    const MAX_YIELDS: usize = 10_000;
+
+    /// What the Execution agent sent to the Data agent and the Monitor, in arrival order.
+    #[derive(Debug)]
+    enum Got {
+        Done(BatchDone),
+        Heartbeat(Heartbeat),
+        Report(StageReport),
+        Fault(AgentFault),
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct Seen(Arc<Mutex<Vec<Got>>>);
+
+    impl Seen {
+        fn push(&self, got: Got) {
+            self.0.lock().expect("collector lock").push(got);
+        }
+
+        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
+            f(&self.0.lock().expect("collector lock"))
+        }
+
+        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
+            for _ in 0..MAX_YIELDS {
+                if self.with(&pred) {
+                    return;
+                }
+                actix_rt::task::yield_now().await;
+            }
+            panic!("gave up waiting for {what}; received {:?}", self.0);
+        }
+
+        fn done(&self) -> Vec<BatchDone> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Done(d) => Some(d.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        fn faults(&self) -> Vec<AgentFault> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Fault(f) => Some(f.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        /// Waits for the stage report, the agent's last message.
+        async fn report(&self) -> StageReport {
+            self.wait_until("the execution stage report", |got| {
+                got.iter().any(|g| matches!(g, Got::Report(_)))
+            })
+            .await;
+            self.with(|got| {
+                got.iter()
+                    .find_map(|g| match g {
+                        Got::Report(r) => Some(r.clone()),
+                        _ => None,
+                    })
+                    .expect("report")
+            })
+        }
+    }
+
+    /// Stands in for the Data agent (batch acknowledgements) and the Monitor.
+    struct Collector(Seen);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<BatchDone> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: BatchDone, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Done(msg));
+        }
+    }
+
+    impl Handler<Heartbeat> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Heartbeat(msg));
+        }
+    }
+
+    impl Handler<StageReport> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Report(msg));
+        }
+    }
+
+    impl Handler<AgentFault> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: AgentFault, _ctx: &mut Context<Self>) {
+            self.0.push(Got::Fault(msg));
+        }
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("test timestamp")
+    }
+
+    fn day(d: u32) -> Timestamp {
+        t(&format!("2024-01-{d:02}T00:00:00Z"))
+    }
+
+    fn bar(d: u32, open: Decimal, close: Decimal) -> Bar {
+        Bar {
+            symbol: SymbolId(0),
+            ts: day(d),
+            open,
+            high: open.max(close) + dec!(1),
+            low: open.min(close) - dec!(1),
+            close,
+            volume: dec!(100000),
+        }
+    }
+
+    /// Day 2 is the signal bar (close 99); day 3 opens at 100; day 4 closes at 104.
+    fn four_bars() -> Arc<Vec<Bar>> {
+        Arc::new(vec![
+            bar(1, dec!(100), dec!(100)),
+            bar(2, dec!(100), dec!(99)),
+            bar(3, dec!(100), dec!(102)),
+            bar(4, dec!(103), dec!(104)),
+        ])
+    }
+
+    fn segment(
+        batch_id: u64,
+        bars: &Arc<Vec<Bar>>,
+        range: Range<usize>,
+        last: bool,
+    ) -> Flow<Segment> {
+        Flow::Data(Segment {
+            batch_id,
+            bars: bars.clone(),
+            range,
+            last,
+        })
+    }
+
+    fn intent(signal_bar: &Bar, side: Side, quantity: Decimal) -> OrderIntent {
+        let trace_id = TraceId::for_signal("TEST", signal_bar.ts);
+        OrderIntent {
+            client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+            context: LogContext {
+                signal_id: Some(trace_id.signal_id()),
+                signal_strength: Some(0.5),
+                regime: Some(Regime::Trending),
+                model_version: Some("ema_cross@1"),
+                portfolio_value: Some(dec!(100000)),
+            },
+            trace_id,
+            symbol: SymbolId(0),
+            side,
+            quantity,
+            order_type: OrderType::Market,
+            limit_price: None,
+            reference_price: signal_bar.close,
+            at: signal_bar.ts,
+            cancel_open: false,
+        }
+    }
+
+    use std::ops::Range;
+
+    struct Harness {
+        addr: Addr<ExecutionAgent>,
+        venue: Arc<PaperVenue>,
+        seen: Seen,
+        log: MemoryLog,
+    }
+
+    fn start() -> Harness {
+        let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+        let clock: SharedClock = Arc::new(market);
+        let venue = Arc::new(PaperVenue::new(
+            PaperVenueConfig {
+                name: "paper".into(),
+                fill_model: FillModel::NextBarOpen,
+                slippage_bps: dec!(10),
+                commission_bps: dec!(5),
+                commission_min: dec!(0),
+                max_volume_participation: dec!(1),
+                initial_cash: dec!(100000),
+            },
+            clock.clone(),
+        ));
+        let (sink, log) = LogSink::memory();
+        let seen = Seen::default();
+        let collector = Collector(seen.clone()).start();
+        let agent = ExecutionAgent::new(
+            venue.clone(),
+            dec!(100000),
+            SymbolTable::new([Symbol::from("TEST")]),
+            clock,
+            Arc::new(wall),
+            Duration::from_secs(1),
+            LogBuffer::new(sink, SERVICE, Level::Debug),
+            collector.clone().recipient(),
+            collector.clone().recipient(),
+            collector.clone().recipient(),
+            collector.recipient(),
+        );
+        Harness {
+            addr: agent.start(),
+            venue,
+            seen,
+            log,
+        }
+    }
+
+    async fn book(h: &Harness) -> BookSnapshot {
+        h.addr
+            .send(BookQuery {
+                symbol: SymbolId(0),
+            })
+            .await
+            .expect("book query")
+    }
+
+    fn text(ev: &LogEvent, key: &str) -> String {
+        match ev.get(key) {
+            Some(Value::Str(s)) => s.to_string(),
+            Some(Value::Shared(s)) => s.to_string(),
+            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
+        }
+    }
+
+    fn dec_field(ev: &LogEvent, key: &str) -> Decimal {
+        match ev.get(key) {
+            Some(Value::Dec(d)) => *d,
+            other => panic!(
+                "field {key} of {} is not a decimal: {other:?}",
+                ev.event.name()
+            ),
+        }
+    }
+
+    fn logged(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
+        log.events()
+            .into_iter()
+            .filter(|e| e.event == event)
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn an_intent_is_submitted_accepted_and_filled_at_the_next_bar_open_under_its_trace_id() {
+        let h = start();
+        let bars = four_bars();
+        let order = intent(&bars[1], Side::Buy, dec!(10));
+        let trace = order.trace_id.clone();
+        let id = order.client_order_id.clone();
+
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        h.addr.do_send(order);
+        let before = book(&h).await;
+        assert_eq!(before.position, dec!(0));
+        assert_eq!(before.mark, dec!(99));
+        assert_eq!(
+            before.open_orders,
+            vec![OpenOrderView {
+                client_order_id: id.clone(),
+                symbol: SymbolId(0),
+                side: Side::Buy,
+                leaves_quantity: dec!(10),
+            }]
+        );
+        let submitted = logged(&h.log, Event::OrderSubmitted);
+        assert_eq!(submitted.len(), 1);
+        assert_eq!(submitted[0].trace_id.as_ref(), Some(&trace));
+        assert_eq!(submitted[0].timestamp, bars[1].ts);
+        assert_eq!(text(&submitted[0], "symbol"), "TEST");
+        assert_eq!(text(&submitted[0], "side"), "BUY");
+        assert_eq!(text(&submitted[0], "order_type"), "MARKET");
+        assert_eq!(text(&submitted[0], "order_id"), id.as_str());
+        assert_eq!(dec_field(&submitted[0], "quantity"), dec!(10));
+        assert_eq!(dec_field(&submitted[0], "price"), dec!(99));
+        assert_eq!(
+            submitted[0]
+                .context
+                .as_deref()
+                .and_then(|c| c.signal_id.clone()),
+            Some(trace.signal_id())
+        );
+        let accepted = logged(&h.log, Event::OrderAccepted);
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(accepted[0].trace_id.as_ref(), Some(&trace));
+        assert_eq!(text(&accepted[0], "venue_order_id"), "P-000001");
+        assert_eq!(text(&accepted[0], "venue"), "paper");
+        assert!(
+            logged(&h.log, Event::FillReceived).is_empty(),
+            "nothing fills on the signal bar"
+        );
+
+        h.addr.do_send(segment(0, &bars, 2..4, true));
+        let after = book(&h).await;
+        // 100 × (1 + 10 bps) = 100.1; commission 5 bps of 1001 = 0.5005.
+        let cash = dec!(100000) - dec!(1001) - dec!(0.5005);
+        assert_eq!(after.position, dec!(10));
+        assert_eq!(after.cash, cash);
+        assert_eq!(after.mark, dec!(104));
+        assert_eq!(after.equity, cash + dec!(10) * dec!(104));
+        assert_eq!(after.gross_exposure, dec!(1040));
+        assert!(after.open_orders.is_empty());
+
+        let fills = logged(&h.log, Event::FillReceived);
+        assert_eq!(fills.len(), 1);
+        assert_eq!(fills[0].level, Level::Info);
+        assert_eq!(fills[0].trace_id.as_ref(), Some(&trace));
+        assert_eq!(
+            fills[0].timestamp, bars[2].ts,
+            "stamped with the fill bar's time"
+        );
+        assert_eq!(dec_field(&fills[0], "price"), dec!(100.1));
+        assert_eq!(dec_field(&fills[0], "quantity"), dec!(10));
+        assert_eq!(dec_field(&fills[0], "commission"), dec!(0.5005));
+        assert_eq!(dec_field(&fills[0], "leaves_quantity"), dec!(0));
+        // (100.1 − 99) / 99 in bps, worse than the reference.
+        assert_eq!(dec_field(&fills[0], "slippage_bps"), dec!(111.11));
+        assert_eq!(text(&fills[0], "fill_id"), "F-000001");
+        let filled = logged(&h.log, Event::OrderFilled);
+        assert_eq!(filled.len(), 1);
+        assert_eq!(filled[0].trace_id.as_ref(), Some(&trace));
+        assert_eq!(dec_field(&filled[0], "avg_price"), dec!(100.1));
+        assert_eq!(dec_field(&filled[0], "position"), dec!(10));
+        let ctx = filled[0].context.as_deref().expect("context");
+        assert_eq!(ctx.regime, Some(Regime::Trending));
+        assert!(ctx.portfolio_value.is_some());
+
+        // Only the batch's last segment is acknowledged, with the batch's own bars.
+        h.seen
+            .wait_until("the batch ack", |got| {
+                got.iter().any(|g| matches!(g, Got::Done(_)))
+            })
+            .await;
+        let done = h.seen.done();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].id, 0);
+        assert!(Arc::ptr_eq(&done[0].bars, &bars));
+
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        match h.seen.report().await {
+            StageReport::Execution {
+                reason,
+                orders,
+                filled,
+                venue_rejects,
+                cancelled,
+                fills,
+                initial_cash,
+                equity,
+                cash: final_cash,
+                commissions,
+                positions,
+                ..
+            } => {
+                assert_eq!(reason, StopReason::EndOfData);
+                assert_eq!(
+                    (orders, filled, venue_rejects, cancelled, fills),
+                    (1, 1, 0, 0, 1)
+                );
+                assert_eq!(initial_cash, dec!(100000));
+                assert_eq!(final_cash, cash);
+                assert_eq!(equity, cash + dec!(1040));
+                assert_eq!(commissions, dec!(0.5005));
+                assert_eq!(positions, vec![("TEST".to_string(), dec!(10))]);
+            }
+            other => panic!("expected an execution report, got {other:?}"),
+        }
+        assert!(h.seen.faults().is_empty());
+        h.seen.with(|got| {
+            assert!(matches!(
+                got.first(),
+                Some(Got::Heartbeat(Heartbeat {
+                    agent: AgentId::Execution,
+                    state: AgentState::Running,
+                    ..
+                }))
+            ));
+        });
+    }
+
+    #[actix_rt::test]
+    async fn batch_done_is_sent_only_after_a_segment_marked_last() {
+        let h = start();
+        let first = four_bars();
+        let second = Arc::new(vec![bar(5, dec!(104), dec!(105))]);
+        h.addr.do_send(segment(0, &first, 0..1, false));
+        h.addr.do_send(segment(0, &first, 1..3, false));
+        h.addr.do_send(segment(0, &first, 3..4, true));
+        h.addr.do_send(segment(1, &second, 0..1, true));
+        h.seen
+            .wait_until("two batch acks", |got| {
+                got.iter().filter(|g| matches!(g, Got::Done(_))).count() >= 2
+            })
+            .await;
+        // The mailbox is FIFO: an ack for a non-last segment would have arrived first.
+        let done = h.seen.done();
+        assert_eq!(done.iter().map(|d| d.id).collect::<Vec<_>>(), vec![0, 1]);
+        assert!(Arc::ptr_eq(&done[0].bars, &first));
+        assert!(Arc::ptr_eq(&done[1].bars, &second));
+        assert_eq!(book(&h).await.mark, dec!(105), "every bar was marked");
+    }
+
+    #[actix_rt::test]
+    async fn a_venue_rejection_is_logged_as_order_rejected() {
+        let h = start();
+        let bars = four_bars();
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        let order = intent(&bars[1], Side::Sell, dec!(0));
+        let trace = order.trace_id.clone();
+        h.addr.do_send(order);
+        let snapshot = book(&h).await;
+        assert!(
+            snapshot.open_orders.is_empty(),
+            "a rejected order is not open"
+        );
+
+        let rejected = logged(&h.log, Event::OrderRejected);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].level, Level::Warn);
+        assert_eq!(rejected[0].trace_id.as_ref(), Some(&trace));
+        assert_eq!(text(&rejected[0], "reason"), "quantity 0 is not positive");
+        assert_eq!(text(&rejected[0], "venue"), "paper");
+        assert!(logged(&h.log, Event::OrderAccepted).is_empty());
+
+        h.addr.do_send(segment(0, &bars, 2..4, true));
+        h.addr.do_send(Flow::End(StopReason::Interrupted));
+        assert!(matches!(
+            h.seen.report().await,
+            StageReport::Execution {
+                reason: StopReason::Interrupted,
+                orders: 1,
+                filled: 0,
+                venue_rejects: 1,
+                fills: 0,
+                ..
+            }
+        ));
+        assert!(logged(&h.log, Event::FillReceived).is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn a_replacing_intent_cancels_the_open_order_of_its_symbol_first() {
+        let h = start();
+        let bars = four_bars();
+        h.addr.do_send(segment(0, &bars, 0..1, false));
+        // A buy limit far below the market: it stays open.
+        let mut resting = intent(&bars[0], Side::Buy, dec!(10));
+        resting.order_type = OrderType::Limit;
+        resting.limit_price = Some(dec!(50));
+        let resting_trace = resting.trace_id.clone();
+        let resting_id = resting.client_order_id.clone();
+        h.addr.do_send(resting);
+        h.addr.do_send(segment(0, &bars, 1..2, false));
+        assert_eq!(book(&h).await.open_orders.len(), 1);
+
+        let mut replacing = intent(&bars[1], Side::Buy, dec!(5));
+        replacing.cancel_open = true;
+        let replacing_trace = replacing.trace_id.clone();
+        h.addr.do_send(replacing);
+        h.addr.do_send(segment(0, &bars, 2..4, true));
+        let snapshot = book(&h).await;
+        assert_eq!(snapshot.position, dec!(5));
+        assert!(snapshot.open_orders.is_empty());
+
+        let requested = logged(&h.log, Event::OrderCancelRequested);
+        assert_eq!(requested.len(), 1);
+        assert_eq!(requested[0].trace_id.as_ref(), Some(&replacing_trace));
+        assert_eq!(text(&requested[0], "order_id"), resting_id.as_str());
+        let cancelled = logged(&h.log, Event::OrderCancelled);
+        assert_eq!(cancelled.len(), 1);
+        assert_eq!(cancelled[0].trace_id.as_ref(), Some(&resting_trace));
+        assert_eq!(text(&cancelled[0], "reason"), "cancelled by request");
+        let names = h.log.names();
+        let at = |n: &str| names.iter().position(|x| *x == n).expect(n);
+        assert!(at("order_cancel_requested") < at("order_cancelled"));
+        assert!(at("order_cancelled") < at("order_filled"));
+
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        assert!(matches!(
+            h.seen.report().await,
+            StageReport::Execution {
+                orders: 2,
+                filled: 1,
+                cancelled: 1,
+                fills: 1,
+                ..
+            }
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn a_fill_for_an_untracked_order_is_booked_logged_as_an_error_and_reported() {
+        let h = start();
+        let bars = four_bars();
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        book(&h).await;
+        // An order the agent never sent (someone used the account by hand).
+        let ack = h
+            .venue
+            .submit_order(&OrderRequest {
+                client_order_id: ClientOrderId::from("manual-1"),
+                symbol: SymbolId(0),
+                side: Side::Sell,
+                quantity: dec!(3),
+                order_type: OrderType::Market,
+                limit_price: None,
+                submitted_at: bars[1].ts,
+            })
+            .await
+            .expect("submit");
+        assert!(matches!(ack, OrderAck::Accepted { .. }));
+        h.addr.do_send(segment(0, &bars, 2..4, true));
+        assert_eq!(
+            book(&h).await.position,
+            dec!(-3),
+            "the venue is the source of truth"
+        );
+
+        let fills = logged(&h.log, Event::FillReceived);
+        assert_eq!(fills.len(), 1);
+        assert_eq!(fills[0].level, Level::Error);
+        assert_eq!(text(&fills[0], "order_id"), "manual-1");
+        assert!(text(&fills[0], "error").contains("for unknown order manual-1"));
+        h.seen
+            .wait_until("the fault", |got| {
+                got.iter().any(|g| matches!(g, Got::Fault(_)))
+            })
+            .await;
+        let faults = h.seen.faults();
+        assert_eq!(faults.len(), 1);
+        assert_eq!(faults[0].agent, AgentId::Execution);
+        assert!(!faults[0].fatal);
+    }
+}

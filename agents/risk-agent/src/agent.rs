@@ -392,3 +392,615 @@ impl RiskAgent {
         self.log.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use rust_decimal_macros::dec;
+    use vigil_core::{Bar, Direction, Regime, SimClock, Symbol, SymbolId, TraceId};
+    use vigil_log::{LogSink, MemoryLog, Value};
+
+    use super::*;
+
+    const MAX_YIELDS: usize = 10_000;
+
+    /// What reached the fake Execution agent and the Monitor, in arrival order.
+    #[derive(Debug)]
+    enum Got {
+        Segment(Segment),
+        End(StopReason),
+        Query(SymbolId),
+        Intent(OrderIntent),
+        Heartbeat(Heartbeat),
+        Report(StageReport),
+        Fault(AgentFault),
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct Seen(Arc<Mutex<Vec<Got>>>);
+
+    impl Seen {
+        fn push(&self, got: Got) {
+            self.0.lock().expect("collector lock").push(got);
+        }
+
+        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
+            f(&self.0.lock().expect("collector lock"))
+        }
+
+        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
+            for _ in 0..MAX_YIELDS {
+                if self.with(&pred) {
+                    return;
+                }
+                actix_rt::task::yield_now().await;
+            }
+            panic!("gave up waiting for {what}; received {:?}", self.0);
+        }
+
+        /// Waits for the stage report, which the agent sends last.
+        async fn wait_for_report(&self) {
+            self.wait_until("the risk stage report", |got| {
+                got.iter().any(|g| matches!(g, Got::Report(_)))
+            })
+            .await;
+        }
+
+        /// The Execution side of the conversation, in order, in short form.
+        fn exec_trace(&self) -> Vec<String> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Segment(s) => Some(format!(
+                            "segment {}:{}..{}{}",
+                            s.batch_id,
+                            s.range.start,
+                            s.range.end,
+                            if s.last { " last" } else { "" }
+                        )),
+                        Got::End(r) => Some(format!("end {}", r.as_str())),
+                        Got::Query(s) => Some(format!("query {}", s.0)),
+                        Got::Intent(i) => Some(format!(
+                            "intent {} {} {}",
+                            i.client_order_id, i.side, i.quantity
+                        )),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        fn intents(&self) -> Vec<OrderIntent> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Intent(i) => Some(i.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+
+        fn reports(&self) -> Vec<StageReport> {
+            self.with(|got| {
+                got.iter()
+                    .filter_map(|g| match g {
+                        Got::Report(r) => Some(r.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    /// Stands in for the Execution agent (answers book queries with a fixed book) and for
+    /// the Monitor.
+    struct FakeExecution {
+        seen: Seen,
+        book: BookSnapshot,
+    }
+
+    impl Actor for FakeExecution {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Flow<Segment>> for FakeExecution {
+        type Result = ();
+        fn handle(&mut self, msg: Flow<Segment>, _ctx: &mut Context<Self>) {
+            self.seen.push(match msg {
+                Flow::Data(s) => Got::Segment(s),
+                Flow::End(r) => Got::End(r),
+            });
+        }
+    }
+
+    impl Handler<BookQuery> for FakeExecution {
+        type Result = MessageResult<BookQuery>;
+        fn handle(&mut self, msg: BookQuery, _ctx: &mut Context<Self>) -> Self::Result {
+            self.seen.push(Got::Query(msg.symbol));
+            MessageResult(self.book.clone())
+        }
+    }
+
+    impl Handler<OrderIntent> for FakeExecution {
+        type Result = ();
+        fn handle(&mut self, msg: OrderIntent, _ctx: &mut Context<Self>) {
+            self.seen.push(Got::Intent(msg));
+        }
+    }
+
+    impl Handler<Heartbeat> for FakeExecution {
+        type Result = ();
+        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
+            self.seen.push(Got::Heartbeat(msg));
+        }
+    }
+
+    impl Handler<StageReport> for FakeExecution {
+        type Result = ();
+        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
+            self.seen.push(Got::Report(msg));
+        }
+    }
+
+    impl Handler<AgentFault> for FakeExecution {
+        type Result = ();
+        fn handle(&mut self, msg: AgentFault, _ctx: &mut Context<Self>) {
+            self.seen.push(Got::Fault(msg));
+        }
+    }
+
+    /// An actor that stops as soon as it starts: an Execution agent that is gone.
+    struct Gone;
+
+    impl Actor for Gone {
+        type Context = Context<Self>;
+        fn started(&mut self, ctx: &mut Context<Self>) {
+            ctx.stop();
+        }
+    }
+
+    impl Handler<BookQuery> for Gone {
+        type Result = MessageResult<BookQuery>;
+        fn handle(&mut self, _msg: BookQuery, _ctx: &mut Context<Self>) -> Self::Result {
+            unreachable!("a stopped actor handles nothing")
+        }
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("test timestamp")
+    }
+
+    fn day(d: usize) -> Timestamp {
+        t("2024-01-01T00:00:00Z") + chrono::Duration::days(d as i64)
+    }
+
+    fn flat_book() -> BookSnapshot {
+        BookSnapshot {
+            cash: dec!(100000),
+            equity: dec!(100000),
+            gross_exposure: dec!(0),
+            position: dec!(0),
+            mark: dec!(100),
+            open_orders: vec![],
+        }
+    }
+
+    fn cfg() -> RiskConfig {
+        RiskConfig {
+            // 5% of 100,000 at 100 = 50 shares.
+            position_pct: dec!(0.05),
+            ..RiskConfig::default()
+        }
+    }
+
+    /// `n` daily bars, all closing at 100.
+    fn bars(first_day: usize, n: usize) -> Arc<Vec<Bar>> {
+        Arc::new(
+            (0..n)
+                .map(|i| Bar {
+                    symbol: SymbolId(0),
+                    ts: day(first_day + i),
+                    open: dec!(100),
+                    high: dec!(101),
+                    low: dec!(99),
+                    close: dec!(100),
+                    volume: dec!(1000),
+                })
+                .collect(),
+        )
+    }
+
+    fn signal(bar: &Bar, direction: Direction) -> Signal {
+        let trace_id = TraceId::for_signal("TEST", bar.ts);
+        Signal {
+            signal_id: trace_id.signal_id(),
+            trace_id,
+            symbol: bar.symbol,
+            at: bar.ts,
+            direction,
+            strength: 0.5,
+            reference_price: bar.close,
+            regime: Regime::Trending,
+            model_version: "ema_cross@1",
+        }
+    }
+
+    fn batch(id: u64, bars: Arc<Vec<Bar>>, signals: &[(usize, Direction)]) -> Flow<SignalBatch> {
+        let regimes: Arc<[Regime]> = vec![Regime::Trending; bars.len()].into();
+        let signals = signals
+            .iter()
+            .map(|&(i, d)| (i, signal(&bars[i], d)))
+            .collect();
+        Flow::Data(SignalBatch {
+            id,
+            bars,
+            regimes,
+            signals,
+        })
+    }
+
+    struct Harness {
+        addr: Addr<RiskAgent>,
+        seen: Seen,
+        log: MemoryLog,
+    }
+
+    fn start_with(book: Option<Recipient<BookQuery>>) -> Harness {
+        let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+        let (sink, log) = LogSink::memory();
+        let seen = Seen::default();
+        let exec = FakeExecution {
+            seen: seen.clone(),
+            book: flat_book(),
+        }
+        .start();
+        let agent = RiskAgent::new(
+            cfg(),
+            OrderTypeConfig::Market,
+            dec!(5),
+            SymbolTable::new([Symbol::from("TEST")]),
+            Arc::new(market),
+            Arc::new(wall),
+            Duration::from_secs(1),
+            LogBuffer::new(sink, SERVICE, Level::Debug),
+            ExecutionLinks {
+                segments: exec.clone().recipient(),
+                book: book.unwrap_or_else(|| exec.clone().recipient()),
+                intents: exec.clone().recipient(),
+            },
+            exec.clone().recipient(),
+            exec.clone().recipient(),
+            exec.recipient(),
+        );
+        Harness {
+            addr: agent.start(),
+            seen,
+            log,
+        }
+    }
+
+    fn start() -> Harness {
+        start_with(None)
+    }
+
+    fn text(ev: &LogEvent, key: &str) -> String {
+        match ev.get(key) {
+            Some(Value::Str(s)) => s.to_string(),
+            Some(Value::Shared(s)) => s.to_string(),
+            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
+        }
+    }
+
+    fn logged(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
+        log.events()
+            .into_iter()
+            .filter(|e| e.event == event)
+            .collect()
+    }
+
+    async fn set_state(h: &Harness, state: TradingState, actor: &str, reason: &str) {
+        h.addr
+            .send(SetTradingState {
+                state,
+                actor: actor.into(),
+                reason: reason.into(),
+            })
+            .await
+            .expect("set trading state");
+    }
+
+    #[actix_rt::test]
+    async fn a_signal_cuts_the_batch_into_segments_with_the_intent_between_them() {
+        let h = start();
+        let bars = bars(0, 5);
+        h.addr
+            .do_send(batch(3, bars.clone(), &[(2, Direction::Long)]));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for_report().await;
+
+        let trace = TraceId::for_signal("TEST", bars[2].ts);
+        assert_eq!(
+            h.seen.exec_trace(),
+            vec![
+                "segment 3:0..3".to_string(),
+                "query 0".into(),
+                format!("intent {trace}-1 BUY 50"),
+                "segment 3:3..5 last".into(),
+                "end end_of_data".into(),
+            ]
+        );
+        let intent = h.seen.intents().remove(0);
+        assert_eq!(intent.trace_id, trace);
+        assert_eq!(intent.client_order_id.as_str(), format!("{trace}-1"));
+        assert_eq!(intent.symbol, SymbolId(0));
+        assert_eq!(intent.side, Side::Buy);
+        assert_eq!(intent.quantity, dec!(50));
+        assert_eq!(intent.order_type, OrderType::Market);
+        assert_eq!(intent.limit_price, None);
+        assert_eq!(intent.reference_price, dec!(100));
+        assert_eq!(intent.at, bars[2].ts);
+        assert!(!intent.cancel_open);
+        assert_eq!(intent.context.signal_id, Some(trace.signal_id()));
+        assert_eq!(intent.context.regime, Some(Regime::Trending));
+        assert_eq!(intent.context.portfolio_value, Some(dec!(100000)));
+        h.seen.with(|got| {
+            // Every segment shares the batch's bars.
+            for g in got {
+                if let Got::Segment(s) = g {
+                    assert!(Arc::ptr_eq(&s.bars, &bars));
+                }
+            }
+        });
+
+        let approved = logged(&h.log, Event::RiskApproved);
+        assert_eq!(approved.len(), 1);
+        assert_eq!(approved[0].level, Level::Info);
+        assert_eq!(approved[0].trace_id.as_ref(), Some(&trace));
+        assert_eq!(approved[0].timestamp, bars[2].ts);
+        assert_eq!(text(&approved[0], "side"), "BUY");
+        assert_eq!(approved[0].get("quantity"), Some(&Value::Dec(dec!(50))));
+        assert_eq!(text(&approved[0], "trading_state"), "active");
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Risk {
+                approved: 1,
+                rejected: 0,
+                state: TradingState::Active
+            }]
+        ));
+        h.seen.with(|got| {
+            assert!(matches!(
+                got.first(),
+                Some(Got::Heartbeat(Heartbeat {
+                    agent: AgentId::Risk,
+                    state: AgentState::Running,
+                    processed: 0,
+                    ..
+                }))
+            ));
+        });
+    }
+
+    #[actix_rt::test]
+    async fn several_signals_are_decided_one_at_a_time_in_stream_order() {
+        let h = start();
+        let first = bars(0, 5);
+        let second = bars(5, 3);
+        h.addr.do_send(batch(
+            0,
+            first.clone(),
+            &[(1, Direction::Long), (3, Direction::Short)],
+        ));
+        // A signal on a batch's last bar: the batch still ends with a `last` segment.
+        h.addr
+            .do_send(batch(1, second.clone(), &[(2, Direction::Long)]));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for_report().await;
+
+        let id = |b: &Bar| ClientOrderId::for_intent(&TraceId::for_signal("TEST", b.ts), 1);
+        assert_eq!(
+            h.seen.exec_trace(),
+            vec![
+                "segment 0:0..2".to_string(),
+                "query 0".into(),
+                format!("intent {} BUY 50", id(&first[1])),
+                "segment 0:2..4".into(),
+                "query 0".into(),
+                // The fake book stays flat: short 50 from flat.
+                format!("intent {} SELL 50", id(&first[3])),
+                "segment 0:4..5 last".into(),
+                "segment 1:0..3".into(),
+                "query 0".into(),
+                format!("intent {} BUY 50", id(&second[2])),
+                "segment 1:3..3 last".into(),
+                "end end_of_data".into(),
+            ]
+        );
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Risk {
+                approved: 3,
+                rejected: 0,
+                ..
+            }]
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn halting_trips_the_breaker_and_the_next_signal_is_rejected_without_an_intent() {
+        let h = start();
+        set_state(&h, TradingState::Halted, "ops", "manual halt").await;
+        let tripped = logged(&h.log, Event::BreakerTripped);
+        assert_eq!(tripped.len(), 1);
+        assert_eq!(tripped[0].level, Level::Critical);
+        assert_eq!(text(&tripped[0], "from"), "active");
+        assert_eq!(text(&tripped[0], "to"), "halted");
+        assert_eq!(text(&tripped[0], "actor"), "ops");
+        assert_eq!(text(&tripped[0], "reason"), "manual halt");
+
+        let bars = bars(0, 4);
+        h.addr
+            .do_send(batch(0, bars.clone(), &[(1, Direction::Long)]));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for_report().await;
+
+        assert_eq!(
+            h.seen.exec_trace(),
+            vec![
+                "segment 0:0..2",
+                "query 0",
+                "segment 0:2..4 last",
+                "end end_of_data"
+            ],
+            "no intent while halted"
+        );
+        let rejected = logged(&h.log, Event::RiskRejected);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].level, Level::Warn);
+        assert_eq!(
+            rejected[0].trace_id.as_ref(),
+            Some(&TraceId::for_signal("TEST", bars[1].ts))
+        );
+        let reason = text(&rejected[0], "reason");
+        assert!(reason.contains("halted"), "{reason}");
+        assert_eq!(text(&rejected[0], "trading_state"), "halted");
+        assert!(logged(&h.log, Event::RiskApproved).is_empty());
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Risk {
+                approved: 0,
+                rejected: 1,
+                state: TradingState::Halted
+            }]
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn setting_the_same_trading_state_twice_logs_once() {
+        let h = start();
+        for _ in 0..2 {
+            set_state(&h, TradingState::Halted, "ops", "halt").await;
+        }
+        for _ in 0..2 {
+            set_state(&h, TradingState::Active, "ops", "all clear").await;
+        }
+        for _ in 0..2 {
+            set_state(&h, TradingState::ReduceOnly, "rule", "drawdown").await;
+        }
+        let changes: Vec<(&str, String, String)> = h
+            .log
+            .events()
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    Event::BreakerTripped | Event::BreakerReset | Event::TradingStateChanged
+                )
+            })
+            .map(|e| (e.event.name(), text(&e, "from"), text(&e, "to")))
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("breaker_tripped", "active".into(), "halted".into()),
+                ("breaker_reset", "halted".into(), "active".into()),
+                (
+                    "trading_state_changed",
+                    "active".into(),
+                    "reduce_only".into()
+                ),
+            ]
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_stream_halts_trading_before_the_stage_report() {
+        let h = start();
+        let error = "GOOG.csv:7: column 'close': cannot parse \"x\" as a decimal";
+        h.addr.do_send(Flow::End(StopReason::Failed(error.into())));
+        h.seen.wait_for_report().await;
+
+        let tripped = logged(&h.log, Event::BreakerTripped);
+        assert_eq!(tripped.len(), 1);
+        assert_eq!(text(&tripped[0], "actor"), "risk_agent");
+        assert_eq!(
+            text(&tripped[0], "reason"),
+            format!("market data stream failed: {error}")
+        );
+        let names = h.log.names();
+        let at = |n: &str| names.iter().position(|x| *x == n).expect(n);
+        assert!(at("breaker_tripped") < at("agent_stopped"), "{names:?}");
+        let stopped = logged(&h.log, Event::AgentStopped);
+        assert_eq!(text(&stopped[0], "trading_state"), "halted");
+        assert_eq!(
+            h.seen.exec_trace(),
+            vec!["end failed"],
+            "the end marker goes on to Execution"
+        );
+        h.seen.with(|got| {
+            assert!(
+                got.iter()
+                    .any(|g| matches!(g, Got::End(StopReason::Failed(e)) if e == error))
+            );
+        });
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Risk {
+                state: TradingState::Halted,
+                ..
+            }]
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_book_query_is_a_non_fatal_fault_and_no_intent_is_sent() {
+        let gone = Gone.start();
+        for _ in 0..MAX_YIELDS {
+            if !gone.connected() {
+                break;
+            }
+            actix_rt::task::yield_now().await;
+        }
+        assert!(!gone.connected(), "the stand-in stopped");
+        let h = start_with(Some(gone.recipient()));
+        h.addr
+            .do_send(batch(0, bars(0, 3), &[(1, Direction::Long)]));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for_report().await;
+
+        assert!(h.seen.intents().is_empty());
+        h.seen.with(|got| {
+            let faults: Vec<&AgentFault> = got
+                .iter()
+                .filter_map(|g| match g {
+                    Got::Fault(f) => Some(f),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(faults.len(), 1);
+            assert_eq!(faults[0].agent, AgentId::Risk);
+            assert!(!faults[0].fatal);
+            assert!(
+                faults[0]
+                    .error
+                    .starts_with("book query to execution agent failed for tx_"),
+                "{}",
+                faults[0].error
+            );
+        });
+        let failed = logged(&h.log, Event::AgentFailed);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].level, Level::Error);
+        assert!(matches!(
+            h.seen.reports().as_slice(),
+            [StageReport::Risk {
+                approved: 0,
+                rejected: 1,
+                ..
+            }]
+        ));
+    }
+}
