@@ -32,6 +32,48 @@ pub struct VigilConfig {
     pub log: LogConfig,
     /// Thread placement of the agents.
     pub runtime: RuntimeConfig,
+    /// The exchange calendar, operator overrides and the daily automation schedule.
+    pub calendar: CalendarConfig,
+}
+
+/// The exchange calendar and the automated day.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CalendarConfig {
+    /// The exchange: `XNYS` (NYSE) is built in.
+    pub exchange: String,
+    /// Extra closures and early closes (the next surprise closure needs no release).
+    pub overrides: vigil_calendar::CalendarOverrides,
+    /// Phase times relative to each session's open and close.
+    pub schedule: vigil_calendar::ScheduleConfig,
+}
+
+impl Default for CalendarConfig {
+    fn default() -> Self {
+        Self {
+            exchange: "XNYS".into(),
+            overrides: vigil_calendar::CalendarOverrides::default(),
+            schedule: vigil_calendar::ScheduleConfig::default(),
+        }
+    }
+}
+
+impl CalendarConfig {
+    /// Builds the calendar with the overrides applied.
+    ///
+    /// # Errors
+    /// Fails on an unknown exchange or invalid overrides (validation reports them first).
+    pub fn calendar(&self) -> Result<vigil_calendar::Calendar, String> {
+        if self.exchange != "XNYS" {
+            return Err(format!(
+                "unknown exchange {:?}; built in: \"XNYS\"",
+                self.exchange
+            ));
+        }
+        vigil_calendar::Calendar::xnys()
+            .with_overrides(&self.overrides)
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl VigilConfig {

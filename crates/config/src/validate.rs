@@ -313,6 +313,26 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             );
         }
     }
+    let k = &cfg.calendar;
+    if k.exchange != "XNYS" {
+        c.fail(
+            "calendar.exchange",
+            format!("unknown exchange {:?}; built in: \"XNYS\"", k.exchange),
+        );
+    }
+    for issue in vigil_calendar::Calendar::xnys().override_issues(&k.overrides) {
+        c.fail(
+            &format!("calendar.overrides.{}", issue.key),
+            issue.problem.clone(),
+        );
+    }
+    for issue in k.schedule.issues() {
+        c.fail(
+            &format!("calendar.schedule.{}", issue.key),
+            issue.problem.clone(),
+        );
+    }
+
     if l.max_file_mb == 0 {
         c.fail("log.max_file_mb", "must be positive".into());
     }

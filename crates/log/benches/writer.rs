@@ -15,6 +15,11 @@ use rust_decimal::Decimal;
 use vigil_core::{Level, Regime, SystemClock, Timestamp, TraceId};
 use vigil_log::{Event, LogBuffer, LogContext, LogEvent, LogWriter, WriterOptions, verify_dir};
 
+// As in the `vigil` binary: events are allocated by producers and freed by the writer's
+// thread; glibc serialises that on an arena lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let n: u64 = std::env::var("EVENTS")
         .ok()

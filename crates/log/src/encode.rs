@@ -106,7 +106,7 @@ fn push_value(out: &mut Vec<u8>, v: &Value, redactor: &Redactor) {
     match v {
         Value::Str(s) => push_text(out, s, redactor),
         Value::Shared(s) => push_text(out, s, redactor),
-        Value::Dec(d) => write!(out, "{}", d.normalize()).expect("write to Vec"),
+        Value::Dec(d) => push_decimal(out, *d),
         Value::I64(i) => {
             if *i < 0 {
                 out.push(b'-');
@@ -121,6 +121,41 @@ fn push_value(out: &mut Vec<u8>, v: &Value, redactor: &Redactor) {
         Value::F64(_) => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Ts(t) => push_ts(out, t),
+    }
+}
+
+/// Writes a decimal with its exact digits, trailing zeros dropped, without `fmt`.
+fn push_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
+    let d = d.normalize();
+    let mantissa = d.mantissa();
+    let scale = d.scale() as usize;
+    if mantissa < 0 {
+        out.push(b'-');
+    }
+    // 2^96 < 10^29: the mantissa has at most 29 digits.
+    let mut digits = [0u8; 40];
+    let mut n = mantissa.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = &digits[i..];
+    if scale == 0 {
+        out.extend_from_slice(digits);
+    } else if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    } else {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
+        out.extend_from_slice(digits);
     }
 }
 
@@ -211,6 +246,29 @@ pub(crate) fn encode_body(event: &LogEvent, seq: u64, redactor: &Redactor, out: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_exactly() {
+        for (text, want) in [
+            ("180.50", "180.5"),
+            ("-0.000123", "-0.000123"),
+            ("100", "100"),
+            ("0", "0"),
+            (
+                "79228162514264337593543950335",
+                "79228162514264337593543950335",
+            ),
+            (
+                "0.0000000000000000000000000001",
+                "0.0000000000000000000000000001",
+            ),
+            ("-12.340", "-12.34"),
+        ] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, Decimal::from_str(text).expect("dec"));
+            assert_eq!(String::from_utf8(out).expect("utf8"), want);
+        }
+    }
 
     #[test]
     fn fast_timestamps_match_chrono() {

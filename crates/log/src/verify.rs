@@ -44,11 +44,10 @@ pub(crate) fn parse_chained(line: &str) -> Option<Chained<'_>> {
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn sha256_hex(bytes: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    crate::writer::hex_into(&Sha256::digest(bytes), &mut out);
+    out
 }
 
 /// What is wrong.
@@ -198,7 +197,7 @@ pub fn verify_dir(dir: &Path) -> std::io::Result<VerifyReport> {
                 problem(line_no, ProblemKind::Malformed);
                 continue;
             };
-            let kind = if sha256_hex(c.body.as_bytes()) != c.hash {
+            let kind = if sha256_hex(c.body.as_bytes()) != c.hash.as_bytes() {
                 Some(ProblemKind::EditedLine)
             } else {
                 match expect_seq {

@@ -96,28 +96,25 @@ impl Default for WriterOptions {
 /// The hash a chain starts from.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The actor that owns the log files. It runs on an arbiter of its own: its blocking file
-/// writes then never stall an agent.
+/// The actor that numbers, redacts and encodes events (stage 1). It absorbs each line's body
+/// into a SHA-256 state, so the chain thread (stage 2, [`ChainWriter`]) only finishes each
+/// hash with the previous line's hash — about two blocks — before writing. SHA-256 absorbs
+/// input block by block, so this is exactly the hash of the whole line; the split lets the
+/// bulk of the hashing run off the strictly sequential chain.
 pub struct LogWriter {
     dir: PathBuf,
-    path: PathBuf,
-    file: File,
-    file_number: u64,
-    file_date: NaiveDate,
-    file_bytes: u64,
-    buf: Vec<u8>,
-    prev_hash: [u8; 64],
-    stats: WriterStats,
+    next_seq: u64,
     clock: SharedClock,
     opts: WriterOptions,
     redactor: Arc<Redactor>,
+    stage2: Option<ChainHandle>,
 }
 
 impl std::fmt::Debug for LogWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogWriter")
-            .field("path", &self.path)
-            .field("stats", &self.stats)
+            .field("dir", &self.dir)
+            .field("next_seq", &self.next_seq)
             .finish()
     }
 }
@@ -173,11 +170,176 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, LogWriterError> {
     Ok(None)
 }
 
-fn hex_into(digest: &[u8], out: &mut [u8; 64]) {
+pub(crate) fn hex_into(digest: &[u8], out: &mut [u8; 64]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in digest.iter().enumerate() {
         out[2 * i] = HEX[(b >> 4) as usize];
         out[2 * i + 1] = HEX[(b & 0xf) as usize];
+    }
+}
+
+/// Encoded lines on their way to the chain thread.
+struct Encoded {
+    /// The bodies, back to back (each up to and including `,"prev_hash":"`).
+    bytes: Vec<u8>,
+    /// Per line: end offset in `bytes`, the hash state after the body, its level.
+    lines: Vec<(usize, Sha256, Level)>,
+    /// The exchange date when the batch was encoded (drives date rotation).
+    date: NaiveDate,
+}
+
+enum ChainCmd {
+    Lines(Encoded),
+    /// Write the buffer to the OS (the periodic flush).
+    Drain,
+    /// Write and fsync, then answer with the figures.
+    Sync(std::sync::mpsc::Sender<Result<WriterStats, LogWriterError>>),
+}
+
+struct ChainHandle {
+    tx: std::sync::mpsc::SyncSender<ChainCmd>,
+    /// Emptied batches coming back for reuse: no fresh pages per batch.
+    spare: std::sync::mpsc::Receiver<Encoded>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Stage 2: owns the files; finishes each hash, links the chain, writes, rotates, fsyncs.
+/// A plain thread: its file I/O blocks, and nothing else runs on it.
+struct ChainWriter {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    file_number: u64,
+    file_date: NaiveDate,
+    file_bytes: u64,
+    max_file_bytes: u64,
+    buf: Vec<u8>,
+    prev_hash: [u8; 64],
+    stats: WriterStats,
+    spare: std::sync::mpsc::SyncSender<Encoded>,
+}
+
+impl ChainWriter {
+    fn write_out(&mut self) -> Result<(), LogWriterError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let res = self
+            .file
+            .write_all(&self.buf)
+            .and_then(|()| self.file.flush());
+        self.stats.bytes += self.buf.len() as u64;
+        self.file_bytes += self.buf.len() as u64;
+        self.buf.clear();
+        res.map_err(|source| {
+            self.stats.errors += 1;
+            LogWriterError::Write {
+                path: self.path.clone(),
+                source,
+            }
+        })
+    }
+
+    fn sync(&mut self) -> Result<(), LogWriterError> {
+        self.write_out()?;
+        self.file.sync_data().map_err(|source| {
+            self.stats.errors += 1;
+            LogWriterError::Write {
+                path: self.path.clone(),
+                source,
+            }
+        })
+    }
+
+    /// Closes the current file and opens the next one; the chain continues across.
+    fn rotate(&mut self, date: NaiveDate) -> Result<(), LogWriterError> {
+        self.sync()?;
+        let number = self.file_number + 1;
+        let path = self.dir.join(file_name(number, date));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| {
+                self.stats.errors += 1;
+                LogWriterError::Open {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        self.file = file;
+        self.path = path;
+        self.file_number = number;
+        self.file_date = date;
+        self.file_bytes = 0;
+        self.stats.files += 1;
+        Ok(())
+    }
+
+    fn append(&mut self, mut batch: Encoded) -> Result<(), LogWriterError> {
+        if batch.date != self.file_date {
+            self.rotate(batch.date)?;
+        }
+        let mut urgent = false;
+        let mut start = 0;
+        for (end, mut hasher, level) in batch.lines.drain(..) {
+            if self.file_bytes + self.buf.len() as u64 >= self.max_file_bytes {
+                let date = self.file_date;
+                self.rotate(date)?;
+            }
+            hasher.update(self.prev_hash);
+            hasher.update(b"\"");
+            self.buf.extend_from_slice(&batch.bytes[start..end]);
+            self.buf.extend_from_slice(&self.prev_hash);
+            hex_into(&hasher.finalize(), &mut self.prev_hash);
+            self.buf.extend_from_slice(b"\",\"hash\":\"");
+            self.buf.extend_from_slice(&self.prev_hash);
+            self.buf.extend_from_slice(b"\"}\n");
+            self.stats.lines += 1;
+            self.stats.next_seq += 1;
+            urgent |= level >= Level::Error;
+            start = end;
+        }
+        batch.bytes.clear();
+        match self.spare.try_send(batch) {
+            // Pool full, or the encoder is gone at shutdown: the batch is simply freed.
+            Ok(())
+            | Err(std::sync::mpsc::TrySendError::Full(_))
+            | Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+        }
+        // ERROR and CRITICAL lines reach the disk (fsync) before the next batch: they
+        // must survive a crash right after them.
+        if urgent {
+            self.sync()
+        } else if self.buf.len() >= BUF_FLUSH_AT {
+            self.write_out()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn run(mut self, rx: std::sync::mpsc::Receiver<ChainCmd>) {
+        for cmd in rx {
+            let res = match cmd {
+                ChainCmd::Lines(batch) => self.append(batch),
+                ChainCmd::Drain => self.write_out(),
+                ChainCmd::Sync(reply) => {
+                    let res = self.sync().map(|()| self.stats);
+                    if reply.send(res).is_err() {
+                        // The caller gave up waiting; the data is on disk regardless.
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(e) = res {
+                // The log itself is what failed, so the only place left to say so is stderr.
+                eprintln!("vigil: CRITICAL: {e}");
+            }
+        }
+        // Every sender is gone: the session is over.
+        if let Err(e) = self.sync() {
+            eprintln!("vigil: CRITICAL: {e}");
+        }
     }
 }
 
@@ -248,13 +410,15 @@ impl LogWriter {
                 Redactor::MIN_LEN
             );
         }
-        Ok(Self {
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel(8);
+        let chain = ChainWriter {
             dir: dir.to_path_buf(),
             path,
             file,
             file_number: number,
             file_date: date,
             file_bytes: size,
+            max_file_bytes: opts.max_file_bytes,
             buf: Vec::with_capacity(BUF_FLUSH_AT + 4096),
             prev_hash,
             stats: WriterStats {
@@ -262,15 +426,26 @@ impl LogWriter {
                 files: 1,
                 ..WriterStats::default()
             },
+            spare: spare_tx,
+        };
+        // Bounded: a slow disk holds the encoder back, and the backlog stays in the
+        // encoder's (unbounded) mailbox, never in producers.
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let thread = std::thread::Builder::new()
+            .name("vigil-log-chain".into())
+            .spawn(move || chain.run(rx))
+            .map_err(|source| LogWriterError::Open {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            next_seq,
             clock,
             opts,
             redactor: Arc::new(redactor),
+            stage2: Some(ChainHandle { tx, spare, thread }),
         })
-    }
-
-    /// Returns the file the writer appends to now.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Starts the writer on an arbiter and returns its handle.
@@ -285,81 +460,9 @@ impl LogWriter {
         }
     }
 
-    fn write_out(&mut self) -> Result<(), LogWriterError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let res = self
-            .file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.flush());
-        self.stats.bytes += self.buf.len() as u64;
-        self.file_bytes += self.buf.len() as u64;
-        self.buf.clear();
-        res.map_err(|source| {
-            self.stats.errors += 1;
-            LogWriterError::Write {
-                path: self.path.clone(),
-                source,
-            }
-        })
-    }
-
-    fn sync(&mut self) -> Result<(), LogWriterError> {
-        self.write_out()?;
-        self.file.sync_data().map_err(|source| {
-            self.stats.errors += 1;
-            LogWriterError::Write {
-                path: self.path.clone(),
-                source,
-            }
-        })
-    }
-
-    /// Closes the current file and opens the next one; the chain continues across.
-    fn rotate(&mut self, date: NaiveDate) -> Result<(), LogWriterError> {
-        self.sync()?;
-        let number = self.file_number + 1;
-        let path = self.dir.join(file_name(number, date));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| {
-                self.stats.errors += 1;
-                LogWriterError::Open {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        self.file = file;
-        self.path = path;
-        self.file_number = number;
-        self.file_date = date;
-        self.file_bytes = 0;
-        self.stats.files += 1;
-        Ok(())
-    }
-
-    fn report_write_error(&self, err: &LogWriterError) {
-        // The log itself is what failed, so the only place left to say so is stderr.
-        eprintln!("vigil: CRITICAL: {err}");
-    }
-
-    /// Appends one chained line to the buffer.
-    fn encode(&mut self, event: &LogEvent) {
-        let start = self.buf.len();
-        encode_body(event, self.stats.next_seq, &self.redactor, &mut self.buf);
-        self.buf.extend_from_slice(b",\"prev_hash\":\"");
-        self.buf.extend_from_slice(&self.prev_hash);
-        self.buf.push(b'"');
-        let digest = Sha256::digest(&self.buf[start..]);
-        hex_into(&digest, &mut self.prev_hash);
-        self.buf.extend_from_slice(b",\"hash\":\"");
-        self.buf.extend_from_slice(&self.prev_hash);
-        self.buf.extend_from_slice(b"\"}\n");
-        self.stats.next_seq += 1;
-        self.stats.lines += 1;
+    fn to_chain(&self, cmd: ChainCmd) -> Result<(), LogWriterError> {
+        let stage2 = self.stage2.as_ref().ok_or(LogWriterError::Stopped)?;
+        stage2.tx.send(cmd).map_err(|_| LogWriterError::Stopped)
     }
 
     fn schedule_flush(&self, ctx: &mut Context<Self>) {
@@ -369,8 +472,8 @@ impl LogWriter {
         let sleep = self.clock.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {
-                if let Err(e) = act.write_out() {
-                    act.report_write_error(&e);
+                if let Err(e) = act.to_chain(ChainCmd::Drain) {
+                    eprintln!("vigil: CRITICAL: log chain thread: {e}");
                 }
                 act.schedule_flush(ctx);
             }),
@@ -386,8 +489,14 @@ impl Actor for LogWriter {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        if let Err(e) = self.sync() {
-            self.report_write_error(&e);
+        if let Some(stage2) = self.stage2.take() {
+            // Closing the channel makes the chain thread drain, fsync and exit.
+            drop(stage2.tx);
+            if stage2.thread.join().is_err() {
+                eprintln!(
+                    "vigil: CRITICAL: the log chain thread panicked; recent lines may be lost"
+                );
+            }
         }
     }
 }
@@ -396,34 +505,32 @@ impl Handler<LogBatch> for LogWriter {
     type Result = ();
 
     fn handle(&mut self, msg: LogBatch, _ctx: &mut Self::Context) {
-        let today = exchange_date(self.clock.now());
-        if today != self.file_date
-            && let Err(e) = self.rotate(today)
-        {
-            self.report_write_error(&e);
-        }
-        let mut urgent = false;
-        for event in &msg.0 {
-            if self.file_bytes + self.buf.len() as u64 >= self.opts.max_file_bytes {
-                let date = self.file_date;
-                if let Err(e) = self.rotate(date) {
-                    self.report_write_error(&e);
-                }
-            }
-            self.encode(event);
-            urgent |= event.level >= Level::Error;
-        }
-        // ERROR and CRITICAL lines reach the disk (fsync) before the writer takes its next
-        // message: they must survive a crash right after them.
-        let res = if urgent {
-            self.sync()
-        } else if self.buf.len() >= BUF_FLUSH_AT {
-            self.write_out()
-        } else {
-            Ok(())
+        let (mut bytes, mut lines) = match self.stage2.as_ref().map(|s| s.spare.try_recv()) {
+            Some(Ok(spare)) => (spare.bytes, spare.lines),
+            _ => (
+                Vec::with_capacity(msg.0.len() * 512),
+                Vec::with_capacity(msg.0.len()),
+            ),
         };
-        if let Err(e) = res {
-            self.report_write_error(&e);
+        for event in &msg.0 {
+            let start = bytes.len();
+            encode_body(event, self.next_seq, &self.redactor, &mut bytes);
+            bytes.extend_from_slice(b",\"prev_hash\":\"");
+            let mut hasher = Sha256::new();
+            hasher.update(&bytes[start..]);
+            lines.push((bytes.len(), hasher, event.level));
+            self.next_seq += 1;
+        }
+        let batch = Encoded {
+            bytes,
+            lines,
+            date: exchange_date(self.clock.now()),
+        };
+        if let Err(e) = self.to_chain(ChainCmd::Lines(batch)) {
+            eprintln!(
+                "vigil: CRITICAL: log chain thread: {e}; {} line(s) not written",
+                msg.0.len()
+            );
         }
     }
 }
@@ -432,8 +539,11 @@ impl Handler<Flush> for LogWriter {
     type Result = Result<WriterStats, LogWriterError>;
 
     fn handle(&mut self, _msg: Flush, _ctx: &mut Self::Context) -> Self::Result {
-        self.sync()?;
-        Ok(self.stats)
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.to_chain(ChainCmd::Sync(tx))?;
+        // Blocks this arbiter until the disk has it: the writer's thread does nothing else,
+        // and `flush` is for shutdown and tests.
+        rx.recv().map_err(|_| LogWriterError::Stopped)?
     }
 }
 

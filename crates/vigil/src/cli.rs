@@ -28,6 +28,16 @@ enum Cmd {
         #[command(subcommand)]
         command: ConfigCmd,
     },
+    /// The exchange calendar: sessions, open or closed, next open/close, trading days.
+    Calendar {
+        #[command(subcommand)]
+        command: crate::calendar_cmd::CalendarCmd,
+    },
+    /// The automated trading day: show a day's phases, install systemd units.
+    Schedule {
+        #[command(subcommand)]
+        command: crate::calendar_cmd::ScheduleCmd,
+    },
     /// Query the trading log, follow a decision chain, verify the hash chain.
     Logs(crate::logs::LogsArgs),
     /// Market-data tools.
@@ -90,6 +100,8 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
         Cmd::Logs(args) => crate::logs::run(args),
+        Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
+        Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),
         Cmd::Config {
             command: ConfigCmd::Check { file },
         } => config_check(&file),

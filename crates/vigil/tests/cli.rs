@@ -195,3 +195,277 @@ fn sigint_stops_a_paced_session_gracefully_with_its_summary() {
         ]
     );
 }
+
+/// Runs the default session into `dir` and returns the trace id of its last signal.
+fn session_into(dir: &Path) -> String {
+    let out = vigil()
+        .args(["run", "--log-dir"])
+        .arg(dir)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let q = vigil()
+        .args([
+            "logs",
+            "--event",
+            "signal_generated",
+            "--format",
+            "json",
+            "--dir",
+        ])
+        .arg(dir)
+        .output()
+        .expect("logs");
+    assert!(q.status.success());
+    let last = String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .last()
+        .expect("a signal line")
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).expect("json");
+    v["trace_id"].as_str().expect("trace").to_string()
+}
+
+#[test]
+fn logs_query_filters_and_trace_prints_the_chain_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = session_into(dir.path());
+    let q = vigil()
+        .args(["logs", "--trace", &trace, "--format", "json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("logs");
+    let events: Vec<String> = String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            assert_eq!(v["trace_id"], trace.as_str());
+            v["event"].as_str().expect("event").to_string()
+        })
+        .collect();
+    assert_eq!(
+        events[..4],
+        [
+            "signal_generated",
+            "risk_approved",
+            "order_submitted",
+            "order_accepted"
+        ]
+    );
+    let t = vigil()
+        .args(["logs", "trace", &trace, "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("trace");
+    assert!(t.status.success());
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(text.starts_with(&format!("trace {trace}: ")), "{text}");
+    assert!(text.contains("+0.000s"), "{text}");
+    // Level and time filters.
+    let warn = vigil()
+        .args(["logs", "--level", "WARN", "--format", "json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("logs");
+    for l in String::from_utf8_lossy(&warn.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("json");
+        assert!(["WARN", "ERROR", "CRITICAL"].contains(&v["level"].as_str().expect("level")));
+    }
+    let window = vigil()
+        .args([
+            "logs",
+            "--event",
+            "order_filled",
+            "--since",
+            "2012-01-01T00:00:00Z",
+            "--until",
+            "2012-12-31T23:59:59Z",
+            "--format",
+            "json",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("logs");
+    let n = String::from_utf8_lossy(&window.stdout).lines().count();
+    assert!(n > 0 && n < 20, "{n} fills in 2012");
+    let bad = vigil()
+        .args(["logs", "--since", "last tuesday", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("logs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
+
+#[test]
+fn logs_verify_is_clean_then_names_the_edited_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    session_into(dir.path());
+    let ok = vigil()
+        .args(["logs", "verify", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("verify");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("chain intact"));
+    let file = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("log file");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let edited = lines[10].replacen("\"INFO\"", "\"WARN\"", 1);
+    lines[10] = &edited;
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write");
+    let bad = vigil()
+        .args(["logs", "verify", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("verify");
+    assert_eq!(bad.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        report.contains(&format!(
+            "{}:11: content does not match its hash",
+            file.display()
+        )),
+        "{report}"
+    );
+}
+
+fn stdout(args: &[&str]) -> (Option<i32>, String) {
+    let out = vigil().args(args).output().expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn calendar_commands_keep_their_exact_contract() {
+    let (code, csv) = stdout(&[
+        "calendar",
+        "sessions",
+        "--from",
+        "2024-11-26",
+        "--to",
+        "2024-12-02",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        csv,
+        "date,open,close,early_close\n2024-11-26,09:30,16:00,false\n2024-11-27,09:30,16:00,false\n2024-11-29,09:30,13:00,true\n2024-12-02,09:30,16:00,false\n"
+    );
+    assert_eq!(
+        stdout(&["calendar", "is-open", "--at", "2024-11-29T17:59:59Z"]),
+        (Some(0), "open\n".into())
+    );
+    assert_eq!(
+        stdout(&["calendar", "is-open", "--at", "2025-01-09T15:00:00Z"]),
+        (Some(0), "closed\n".into())
+    );
+    assert_eq!(
+        stdout(&["calendar", "next", "--at", "2024-11-29T18:00:00Z"]),
+        (
+            Some(0),
+            "open 2024-12-02T14:30:00Z\nclose 2024-12-02T21:00:00Z\n".into()
+        )
+    );
+    assert_eq!(
+        stdout(&["calendar", "is-trading-day", "--date", "2024-11-29"]).0,
+        Some(0)
+    );
+    assert_eq!(
+        stdout(&["calendar", "is-trading-day", "--date", "2012-10-30"]).0,
+        Some(1)
+    );
+    assert_eq!(
+        stdout(&["calendar", "is-trading-day", "--date", "2040-01-03"]).0,
+        Some(255)
+    );
+    let (code, text) = stdout(&["schedule", "show", "--date", "2024-11-29"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("12:50 ET  close_only"), "{text}");
+    assert!(text.contains("13:30 ET  auto_stop"), "{text}");
+}
+
+#[test]
+fn an_override_closure_in_the_config_closes_the_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\ninstruments = [{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }]\n\
+         [calendar.overrides]\nclosures = [{ date = \"2026-12-31\", reason = \"exchange outage drill\" }]\n",
+    )
+    .expect("write");
+    let cfg = cfg.display().to_string();
+    assert_eq!(
+        stdout(&["calendar", "is-trading-day", "--date", "2026-12-31"]).0,
+        Some(0)
+    );
+    assert_eq!(
+        stdout(&[
+            "calendar",
+            "is-trading-day",
+            "--date",
+            "2026-12-31",
+            "--config",
+            &cfg
+        ])
+        .0,
+        Some(1)
+    );
+}
+
+#[test]
+fn install_systemd_writes_units_that_systemd_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/vigil.toml");
+    let out = vigil()
+        .args(["schedule", "install-systemd", "--dir"])
+        .arg(dir.path())
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_vigil"))
+        .arg("--config")
+        .arg(cfg.canonicalize().expect("config"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let service = std::fs::read_to_string(dir.path().join("vigil.service")).expect("service");
+    let timer = std::fs::read_to_string(dir.path().join("vigil-start.timer")).expect("timer");
+    assert!(
+        service.contains("calendar is-trading-day --today"),
+        "{service}"
+    );
+    assert!(timer.contains("America/New_York"), "{timer}");
+    if Path::new("/usr/bin/systemd-analyze").exists() || Path::new("/bin/systemd-analyze").exists()
+    {
+        let v = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(dir.path().join("vigil.service"))
+            .arg(dir.path().join("vigil-start.timer"))
+            .output()
+            .expect("systemd-analyze");
+        assert!(
+            v.status.success(),
+            "systemd-analyze verify: {}{}",
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr)
+        );
+    } else {
+        eprintln!("SKIPPED: systemd-analyze not found; unit files not verified");
+    }
+}
