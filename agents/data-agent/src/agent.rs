@@ -2,13 +2,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use vigil_bus::{
-    AgentFault, BarBatch, BatchDone, Flow, Heartbeat, Shutdown, StageReport, StopReason, run_every,
+    AgentFault, BarBatch, BatchDone, Flow, Heartbeat, PhaseMark, Shutdown, StageReport, StopReason,
+    run_every,
 };
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, MarketDataEvent, SharedClock, SimClock, SymbolTable, Timestamp,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::DataProvider;
+
+use crate::scheduler::Scheduler;
 
 /// How the replay is paced against the wall clock.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,6 +69,8 @@ pub struct DataAgent {
     pace_origin: Option<(Timestamp, Timestamp)>,
     /// The provider already checks OHLC consistency; do not pay for it twice.
     provider_validates: bool,
+    /// The automated trading day, when on.
+    scheduler: Option<Scheduler>,
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -128,7 +133,52 @@ impl DataAgent {
             last: None,
             pace_origin: None,
             provider_validates,
+            scheduler: None,
         }
+    }
+
+    /// Drives the automated trading day: phases are marked in band as bars pass them.
+    pub fn with_scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// Finds the phases that begin within `bars` and logs each.
+    fn phase_marks(&mut self, bars: &[Bar]) -> Vec<PhaseMark> {
+        let Some(scheduler) = &mut self.scheduler else {
+            return Vec::new();
+        };
+        let mut marks = Vec::new();
+        let mut failed = None;
+        for (i, bar) in bars.iter().enumerate() {
+            if let Err(e) = scheduler.marks_before(i, bar.ts, &mut marks) {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+        for m in &marks {
+            let session = scheduler.calendar().local_date(m.at);
+            self.log.emit(
+                LogEvent::new(self.clock.stamp(m.at), SERVICE, Event::PhaseChanged)
+                    .with("phase", m.phase.as_str())
+                    .with("session", session.to_string())
+                    .with("at", m.at),
+            );
+        }
+        if let Some(error) = failed {
+            // Out of the calendar's range: stop automating rather than guess.
+            self.scheduler = None;
+            let now = self.now();
+            self.log.emit(
+                LogEvent::new(now, SERVICE, Event::ScheduleFailed).with("error", error.clone()),
+            );
+            self.faults.do_send(AgentFault {
+                agent: AgentId::Data,
+                error: format!("schedule: {error}"),
+                fatal: false,
+            });
+        }
+        marks
     }
 
     fn batch_size(&self) -> usize {
@@ -353,6 +403,7 @@ impl DataAgent {
         self.first = self.first.or(bars.first().map(|b| b.ts));
         self.last = bars.last().map(|b| b.ts).or(self.last);
         self.bars += bars.len() as u64;
+        let phases = self.phase_marks(&bars);
         let id = self.next_batch_id;
         self.next_batch_id += 1;
         self.in_flight += 1;
@@ -360,6 +411,7 @@ impl DataAgent {
         self.downstream.do_send(Flow::Data(BarBatch {
             id,
             bars: std::sync::Arc::new(bars),
+            phases: phases.into(),
         }));
     }
 

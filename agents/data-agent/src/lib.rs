@@ -6,9 +6,13 @@
 //!   data that could not be read.
 //! - A bar that parses but is impossible (high below low, time going backwards) is rejected,
 //!   logged at ERROR and counted; it never reaches a model.
+//! - With automation on, the phases of the trading day (close-only, the close …) are marked
+//!   in band at the exact bar where they begin, so every agent applies them at that point.
 //! - At most `max_in_flight_batches` batches are unacknowledged at a time, which bounds
 //!   every mailbox downstream.
 
 mod agent;
+mod scheduler;
 
 pub use agent::{DataAgent, DataAgentConfig, Pacing};
+pub use scheduler::Scheduler;

@@ -8,6 +8,7 @@ use vigil_bus::{
     AgentFault, BatchDone, BookQuery, BookSnapshot, Flow, Heartbeat, OpenOrderView, OrderIntent,
     Segment, StageReport, StopReason, run_every,
 };
+use vigil_calendar::Phase;
 use vigil_core::{
     AgentId, AgentState, ClientOrderId, ExecutionReport, Fill, Level, OrderAck, OrderRequest,
     OrderStatus, Portfolio, SharedClock, Side, SymbolId, SymbolTable, Timestamp, TraceId,
@@ -122,9 +123,33 @@ impl ExecutionAgent {
         }
     }
 
+    /// Logs the book as it stands at the close: positions, cash, equity.
+    fn snapshot(&mut self, at: Timestamp) {
+        let positions = self
+            .portfolio
+            .positions()
+            .map(|(id, p)| format!("{}={}", self.symbols.name(id), p.quantity))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.log.emit(
+            LogEvent::new(self.clock.stamp(at), SERVICE, Event::PositionsSnapshot)
+                .with("positions", positions)
+                .with("cash", self.portfolio.cash())
+                .with("equity", self.portfolio.equity())
+                .with("pnl", self.portfolio.pnl())
+                .with("open_orders", self.open.len()),
+        );
+    }
+
     fn on_segment(&mut self, seg: Segment) {
-        let bars = &seg.bars[seg.range.clone()];
-        for bar in bars {
+        for i in seg.range.clone() {
+            let bar = &seg.bars[i];
+            // Phases are rare: most batches carry none.
+            for mark in seg.phases.iter().filter(|m| m.before == i) {
+                if mark.phase == Phase::FinalSnapshot {
+                    self.snapshot(mark.at);
+                }
+            }
             self.now_market = Some(bar.ts);
             self.venue.on_market_data(bar);
             // Fills come only for open orders; anything unexpected is still drained below.
@@ -678,6 +703,7 @@ mod tests {
             bars: bars.clone(),
             range,
             last,
+            phases: Arc::from([]),
         })
     }
 

@@ -139,6 +139,7 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
                     id: batch.id,
                     bars: batch.bars,
                     regimes: regimes.into(),
+                    phases: batch.phases,
                 }));
             }
             Flow::End(reason) => {
@@ -375,6 +376,7 @@ mod tests {
         h.addr.do_send(Flow::Data(BarBatch {
             id: 7,
             bars: bars.clone(),
+            phases: Arc::from([]),
         }));
         h.seen
             .wait_until("the regime batch", |got| {
@@ -430,10 +432,12 @@ mod tests {
         h.addr.do_send(Flow::Data(BarBatch {
             id: 0,
             bars: Arc::new(bars.clone()),
+            phases: Arc::from([]),
         }));
         h.addr.do_send(Flow::Data(BarBatch {
             id: 1,
             bars: Arc::new(second.clone()),
+            phases: Arc::from([]),
         }));
         h.seen
             .wait_until("two regime batches", |got| {
@@ -473,6 +477,7 @@ mod tests {
         h.addr.do_send(Flow::Data(BarBatch {
             id: 0,
             bars: Arc::new(bars),
+            phases: Arc::from([]),
         }));
         let reason = StopReason::Failed("GOOG.csv:9: bad row".into());
         h.addr.do_send(Flow::End(reason.clone()));

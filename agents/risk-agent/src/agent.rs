@@ -4,9 +4,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, BookQuery, BookSnapshot, Flow, Heartbeat, OrderIntent, Segment, SetTradingState,
-    SignalBatch, StageReport, StopReason, run_every,
+    AgentFault, BookQuery, BookSnapshot, Flow, Heartbeat, OrderIntent, PhaseMark, Segment,
+    SetTradingState, SignalBatch, StageReport, StopReason, run_every,
 };
+use vigil_calendar::Phase;
 use vigil_config::{OrderTypeConfig, RiskConfig};
 use vigil_core::{
     AgentId, AgentState, ClientOrderId, Level, OrderType, SharedClock, Side, Signal, SymbolTable,
@@ -36,6 +37,7 @@ enum Pending {
         batch: SignalBatch,
         next_signal: usize,
         cursor: usize,
+        next_phase: usize,
     },
     End(StopReason),
 }
@@ -57,6 +59,9 @@ pub struct RiskAgent {
     faults: Recipient<AgentFault>,
     queue: VecDeque<Pending>,
     waiting: bool,
+    /// Driven by the schedule: the phase of the trading day (None: outside a session).
+    automation: bool,
+    phase: Option<Phase>,
     agent_state: AgentState,
     approved: u64,
     rejected: u64,
@@ -106,11 +111,60 @@ impl RiskAgent {
             faults,
             queue: VecDeque::new(),
             waiting: false,
+            automation: false,
+            phase: None,
             agent_state: AgentState::Starting,
             approved: 0,
             rejected: 0,
             last_ts: None,
         }
+    }
+
+    /// Lets the schedule drive trading: reduce-only from close-only, no new orders outside
+    /// a session, active again at the open.
+    pub fn with_automation(mut self) -> Self {
+        self.automation = true;
+        self
+    }
+
+    /// What the schedule allows now, as a label for logs.
+    fn session_label(&self) -> &'static str {
+        match (self.automation, self.phase) {
+            (false, _) | (true, Some(Phase::TradingActive)) => "open",
+            (true, Some(Phase::CloseOnly)) => "close_only",
+            (true, _) => "closed",
+        }
+    }
+
+    /// Applies the schedule phases of `phases[from..]` that begin at or before bar `upto`.
+    /// Returns the index of the first phase not yet applied.
+    fn apply_phases(&mut self, phases: &[PhaseMark], from: usize, upto: usize) -> usize {
+        let mut i = from;
+        while let Some(mark) = phases.get(i).filter(|m| m.before <= upto) {
+            let before = self.session_label();
+            self.phase = match mark.phase {
+                Phase::TradingActive | Phase::CloseOnly => Some(mark.phase),
+                // Before the open and after the close no new order may go out.
+                _ => None,
+            };
+            let after = self.session_label();
+            if before != after {
+                self.log.emit(
+                    LogEvent::new(
+                        self.clock.stamp(mark.at),
+                        SERVICE,
+                        Event::TradingStateChanged,
+                    )
+                    .with("from", before)
+                    .with("to", after)
+                    .with("actor", "schedule")
+                    .with("reason", format!("{} phase", mark.phase.as_str()))
+                    .with("trading_state", self.state.as_str()),
+                );
+            }
+            i += 1;
+        }
+        i
     }
 
     fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
@@ -139,16 +193,22 @@ impl RiskAgent {
                     batch,
                     next_signal,
                     cursor,
+                    next_phase,
                 } => {
                     let Some((idx, signal)) = batch.signals.get(*next_signal).cloned() else {
                         // No signal left: the rest of the batch goes out as its last segment.
+                        let phases = batch.phases.clone();
+                        let from = *next_phase;
                         self.exec.segments.do_send(Flow::Data(Segment {
                             batch_id: batch.id,
                             bars: batch.bars.clone(),
                             range: *cursor..batch.bars.len(),
                             last: true,
+                            phases: batch.phases.clone(),
                         }));
-                        self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
+                        let last = batch.bars.last().map(|b| b.ts);
+                        self.last_ts = last.or(self.last_ts);
+                        self.apply_phases(&phases, from, usize::MAX);
                         self.queue.pop_front();
                         continue;
                     };
@@ -158,9 +218,17 @@ impl RiskAgent {
                         bars: batch.bars.clone(),
                         range: *cursor..idx + 1,
                         last: false,
+                        phases: batch.phases.clone(),
                     }));
                     *cursor = idx + 1;
                     *next_signal += 1;
+                    // The schedule as it stands at the signal's bar.
+                    let phases = batch.phases.clone();
+                    let from = *next_phase;
+                    let applied = self.apply_phases(&phases, from, idx);
+                    if let Some(Pending::Batch { next_phase, .. }) = self.queue.front_mut() {
+                        *next_phase = applied;
+                    }
                     self.waiting = true;
                     let query = self.exec.book.send(BookQuery {
                         symbol: signal.symbol,
@@ -200,14 +268,26 @@ impl RiskAgent {
     }
 
     fn on_signal(&mut self, signal: &Signal, book: &BookSnapshot) {
-        let decision = decide(
-            &self.cfg,
-            self.state,
-            signal.direction,
-            signal.reference_price,
-            signal.regime,
-            book,
-        );
+        let decision = match self.session_label() {
+            "closed" if self.state != TradingState::Halted => Decision::Reject {
+                reason: "market closed: outside the trading session (schedule)".into(),
+            },
+            label => {
+                let state = if label == "close_only" && self.state == TradingState::Active {
+                    TradingState::ReduceOnly
+                } else {
+                    self.state
+                };
+                decide(
+                    &self.cfg,
+                    state,
+                    signal.direction,
+                    signal.reference_price,
+                    signal.regime,
+                    book,
+                )
+            }
+        };
         let ts = self.clock.stamp(signal.at);
         let symbol = self.symbols.shared(signal.symbol);
         let context = LogContext {
@@ -354,6 +434,7 @@ impl Handler<Flow<SignalBatch>> for RiskAgent {
                 batch,
                 next_signal: 0,
                 cursor: 0,
+                next_phase: 0,
             },
             Flow::End(reason) => Pending::End(reason),
         });
@@ -638,6 +719,7 @@ mod tests {
             bars,
             regimes,
             signals,
+            phases: Arc::from([]),
         })
     }
 

@@ -164,6 +164,7 @@ impl SignalAgent {
             bars: batch.bars,
             regimes: batch.regimes,
             signals,
+            phases: batch.phases,
         }));
     }
 }
@@ -384,6 +385,7 @@ mod tests {
             id,
             bars: Arc::new(bars),
             regimes,
+            phases: Arc::from([]),
         })
     }
 

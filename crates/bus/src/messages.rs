@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix::Message;
 use rust_decimal::Decimal;
+use vigil_calendar::Phase;
 use vigil_core::{
     AgentId, AgentState, Bar, ClientOrderId, OrderType, Regime, Side, Signal, SymbolId, Timestamp,
     TraceId, TradingState,
@@ -45,6 +46,18 @@ pub enum Flow<T> {
     End(StopReason),
 }
 
+/// A phase of the automated trading day that begins before a bar of the batch, carried in
+/// band so that every agent applies it at exactly that point of the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhaseMark {
+    /// The phase starts before `bars[before]`.
+    pub before: usize,
+    /// Which phase.
+    pub phase: Phase,
+    /// When it started (market time).
+    pub at: Timestamp,
+}
+
 /// Validated bars, Data → Regime.
 #[derive(Clone, Debug)]
 pub struct BarBatch {
@@ -52,6 +65,8 @@ pub struct BarBatch {
     pub id: u64,
     /// The bars, in time order.
     pub bars: Arc<Vec<Bar>>,
+    /// Schedule phases that begin within the batch (usually none).
+    pub phases: Arc<[PhaseMark]>,
 }
 
 /// Bars with the regime of each, Regime → Signal.
@@ -63,6 +78,8 @@ pub struct RegimeBatch {
     pub bars: Arc<Vec<Bar>>,
     /// The regime of each bar's symbol after that bar.
     pub regimes: Arc<[Regime]>,
+    /// Schedule phases that begin within the batch.
+    pub phases: Arc<[PhaseMark]>,
 }
 
 /// Bars, regimes and the signals they produced, Signal → Risk.
@@ -76,6 +93,8 @@ pub struct SignalBatch {
     pub regimes: Arc<[Regime]>,
     /// Signals, each with the index of the bar that produced it, in bar order.
     pub signals: Vec<(usize, Signal)>,
+    /// Schedule phases that begin within the batch.
+    pub phases: Arc<[PhaseMark]>,
 }
 
 /// A run of bars for the Execution agent (and the venue), Risk → Execution. Risk cuts a
@@ -91,6 +110,8 @@ pub struct Segment {
     pub range: Range<usize>,
     /// This is the batch's last segment: acknowledge the batch after it.
     pub last: bool,
+    /// The batch's schedule phases (the Execution agent applies those in `range`).
+    pub phases: Arc<[PhaseMark]>,
 }
 
 /// Asks the Data agent to stop reading; the end marker then drains the pipeline.

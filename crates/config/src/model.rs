@@ -46,6 +46,10 @@ pub struct CalendarConfig {
     pub overrides: vigil_calendar::CalendarOverrides,
     /// Phase times relative to each session's open and close.
     pub schedule: vigil_calendar::ScheduleConfig,
+    /// Drive the agents by the schedule: reduce-only from close-only, no new orders
+    /// outside the session, a position snapshot at the close. For intraday data and live
+    /// trading; leave off for daily bars (stamped at midnight, outside every session).
+    pub automation: bool,
 }
 
 impl Default for CalendarConfig {
@@ -54,6 +58,7 @@ impl Default for CalendarConfig {
             exchange: "XNYS".into(),
             overrides: vigil_calendar::CalendarOverrides::default(),
             schedule: vigil_calendar::ScheduleConfig::default(),
+            automation: false,
         }
     }
 }

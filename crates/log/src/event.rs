@@ -68,6 +68,9 @@ catalogue! {
     FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete).";
     OrderFilled => "order_filled", Info, "An order is completely filled.";
     VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";
+    PhaseChanged => "phase_changed", Info, "The automated trading day entered a phase (auto_start … auto_stop); data.phase and data.session.";
+    PositionsSnapshot => "positions_snapshot", Info, "The final position snapshot of a session (at the close): positions, cash, equity.";
+    ScheduleFailed => "schedule_failed", Error, "The automation schedule could not be computed (date outside the calendar); automation is off.";
     LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
 }
 

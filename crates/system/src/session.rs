@@ -12,7 +12,7 @@ use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilCon
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
 };
-use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing};
+use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing, Scheduler};
 use vigil_execution_agent::ExecutionAgent;
 use vigil_log::{
     Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle,
@@ -414,7 +414,7 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
         );
-        let risk_agent = RiskAgent::new(
+        let mut risk_agent = RiskAgent::new(
             cfg.risk.clone(),
             cfg.execution.order_type,
             cfg.execution.limit_offset_bps,
@@ -454,7 +454,7 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
         );
-        let data_agent = DataAgent::new(
+        let mut data_agent = DataAgent::new(
             DataAgentConfig {
                 batch_size: cfg.data.batch_size,
                 max_in_flight: cfg.data.max_in_flight_batches,
@@ -475,6 +475,18 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
         );
+
+        if cfg.calendar.automation {
+            let calendar = cfg.calendar.calendar().map_err(|e| {
+                SystemError::Config(vigil_config::ConfigError::new(
+                    "config",
+                    vec![vigil_config::ConfigIssue::new("calendar", e)],
+                ))
+            })?;
+            data_agent =
+                data_agent.with_scheduler(Scheduler::new(calendar, cfg.calendar.schedule.clone()));
+            risk_agent = risk_agent.with_automation();
+        }
 
         // Start sinks before sources: Monitor, then Execution back to Data. The stop order is
         // the reverse, carried by the end-of-stream marker.

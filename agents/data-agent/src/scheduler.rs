@@ -1,0 +1,117 @@
+//! The automated trading day, applied in band: the Data agent advances the market clock bar
+//! by bar, so it is the one that sees each phase begin, and it marks the exact point in the
+//! stream where it does.
+
+use vigil_bus::PhaseMark;
+use vigil_calendar::{Calendar, CalendarError, Phase, ScheduleConfig};
+use vigil_core::Timestamp;
+
+/// Finds the schedule phases that begin between bars.
+#[derive(Debug)]
+pub struct Scheduler {
+    calendar: Calendar,
+    config: ScheduleConfig,
+    next: Option<(Phase, Timestamp)>,
+    started: bool,
+}
+
+impl Scheduler {
+    /// Creates a scheduler for `calendar` with the phase times of `config`.
+    pub fn new(calendar: Calendar, config: ScheduleConfig) -> Self {
+        Self {
+            calendar,
+            config,
+            next: None,
+            started: false,
+        }
+    }
+
+    /// Returns the calendar.
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    /// Appends to `out` the phases that begin at or before `ts`, placed before bar `index`.
+    /// The first call also marks the phase already in effect (a start mid-session).
+    ///
+    /// # Errors
+    /// Fails when `ts` is outside the calendar's range.
+    pub fn marks_before(
+        &mut self,
+        index: usize,
+        ts: Timestamp,
+        out: &mut Vec<PhaseMark>,
+    ) -> Result<(), CalendarError> {
+        if !self.started {
+            self.started = true;
+            let today = self.calendar.local_date(ts);
+            if let Some((phase, at)) = self
+                .config
+                .schedule(&self.calendar, today)?
+                .into_iter()
+                .rev()
+                .find(|(_, t)| *t <= ts)
+            {
+                out.push(PhaseMark {
+                    before: index,
+                    phase,
+                    at,
+                });
+            }
+            self.next = self.config.next_transition(&self.calendar, ts)?;
+        }
+        while let Some((phase, at)) = self.next.filter(|(_, at)| *at <= ts) {
+            out.push(PhaseMark {
+                before: index,
+                phase,
+                at,
+            });
+            self.next = self.config.next_transition(&self.calendar, at)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().expect("ts")
+    }
+
+    #[test]
+    fn marks_each_phase_once_before_the_first_bar_after_it() {
+        let mut s = Scheduler::new(Calendar::xnys(), ScheduleConfig::default());
+        let mut out = Vec::new();
+        // Friday after Thanksgiving 2024: a 13:00 ET (18:00 UTC) close.
+        s.marks_before(0, t("2024-11-29T14:31:00Z"), &mut out)
+            .expect("in range");
+        assert_eq!(
+            out.iter().map(|m| m.phase).collect::<Vec<_>>(),
+            [Phase::TradingActive]
+        );
+        out.clear();
+        s.marks_before(5, t("2024-11-29T17:55:00Z"), &mut out)
+            .expect("in range");
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].phase, out[0].before), (Phase::CloseOnly, 5));
+        assert_eq!(out[0].at, t("2024-11-29T17:50:00Z"));
+        out.clear();
+        // Monday's first bar: the rest of Friday, then Monday's morning phases.
+        s.marks_before(0, t("2024-12-02T14:30:00Z"), &mut out)
+            .expect("in range");
+        let phases: Vec<Phase> = out.iter().map(|m| m.phase).collect();
+        assert_eq!(
+            phases,
+            [
+                Phase::FinalSnapshot,
+                Phase::PostClose,
+                Phase::AutoStop,
+                Phase::AutoStart,
+                Phase::PremarketValidation,
+                Phase::TradingActive
+            ]
+        );
+    }
+}
