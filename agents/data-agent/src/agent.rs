@@ -70,7 +70,7 @@ pub struct DataAgent {
     /// The provider already checks OHLC consistency; do not pay for it twice.
     provider_validates: bool,
     /// The automated trading day, when on.
-    scheduler: Option<Scheduler>,
+    pub(crate) scheduler: Option<Scheduler>,
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -229,6 +229,14 @@ impl DataAgent {
                 Err(e) => act.fail(e.to_string(), Event::DataSourceFailed, ctx),
             }
         }));
+    }
+
+    pub(crate) fn market_now(&self) -> Timestamp {
+        self.now()
+    }
+
+    pub(crate) fn log_mut(&mut self) -> &mut LogBuffer {
+        &mut self.log
     }
 
     fn now(&self) -> Timestamp {

@@ -12,6 +12,7 @@
 //!   every mailbox downstream.
 
 mod agent;
+mod reload;
 mod scheduler;
 
 pub use agent::{DataAgent, DataAgentConfig, Pacing};

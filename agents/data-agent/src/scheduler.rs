@@ -31,6 +31,40 @@ impl Scheduler {
         &self.calendar
     }
 
+    /// Takes a new calendar and phase times (overrides reloaded at runtime). The phase in
+    /// effect is marked again before the next bar, so a closure added for today closes the
+    /// session at once.
+    pub fn replace(&mut self, calendar: Calendar, config: ScheduleConfig) {
+        self.calendar = calendar;
+        self.config = config;
+        self.next = None;
+        self.started = false;
+    }
+
+    /// The last phase that began at or before `ts`, looking back over a week of days (a
+    /// closed day's phase in effect is the last session's `auto_stop`).
+    fn phase_in_effect(&self, ts: Timestamp) -> Result<Option<(Phase, Timestamp)>, CalendarError> {
+        let today = self.calendar.local_date(ts);
+        for back in 0..8 {
+            let Some(day) = today.checked_sub_days(chrono::Days::new(back)) else {
+                break;
+            };
+            if day < self.calendar.first_date() {
+                break;
+            }
+            if let Some(found) = self
+                .config
+                .schedule(&self.calendar, day)?
+                .into_iter()
+                .rev()
+                .find(|(_, t)| *t <= ts)
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
     /// Appends to `out` the phases that begin at or before `ts`, placed before bar `index`.
     /// The first call also marks the phase already in effect (a start mid-session).
     ///
@@ -44,14 +78,7 @@ impl Scheduler {
     ) -> Result<(), CalendarError> {
         if !self.started {
             self.started = true;
-            let today = self.calendar.local_date(ts);
-            if let Some((phase, at)) = self
-                .config
-                .schedule(&self.calendar, today)?
-                .into_iter()
-                .rev()
-                .find(|(_, t)| *t <= ts)
-            {
+            if let Some((phase, at)) = self.phase_in_effect(ts)? {
                 out.push(PhaseMark {
                     before: index,
                     phase,
@@ -78,6 +105,27 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().expect("ts")
+    }
+
+    #[test]
+    fn a_reloaded_closure_for_today_closes_the_session_at_the_next_bar() {
+        let mut s = Scheduler::new(Calendar::xnys(), ScheduleConfig::default());
+        let mut out = Vec::new();
+        s.marks_before(0, t("2026-12-30T15:00:00Z"), &mut out)
+            .expect("in range");
+        assert_eq!(out.last().map(|m| m.phase), Some(Phase::TradingActive));
+        let overrides: vigil_calendar::CalendarOverrides =
+            toml::from_str("closures = [{ date = \"2026-12-30\", reason = \"exchange outage\" }]")
+                .expect("overrides");
+        let closed = Calendar::xnys().with_overrides(&overrides).expect("valid");
+        s.replace(closed, ScheduleConfig::default());
+        out.clear();
+        s.marks_before(3, t("2026-12-30T15:01:00Z"), &mut out)
+            .expect("in range");
+        // The phase in effect is now the previous session's auto_stop: closed.
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].phase, out[0].before), (Phase::AutoStop, 3));
+        assert_eq!(out[0].at, t("2026-12-29T21:30:00Z"));
     }
 
     #[test]

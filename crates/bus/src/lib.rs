@@ -14,7 +14,7 @@ mod timer;
 
 pub use messages::{
     AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, Command, CommandTarget, Flow,
-    Heartbeat, OpenOrderView, OrderIntent, PhaseMark, RegimeBatch, Segment, SessionSummary,
-    SetPaused, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason,
+    Heartbeat, OpenOrderView, OrderIntent, PhaseMark, RegimeBatch, ReloadCalendar, Segment,
+    SessionSummary, SetPaused, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason,
 };
 pub use timer::run_every;

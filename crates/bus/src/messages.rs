@@ -340,6 +340,21 @@ pub enum Command {
     },
 }
 
+/// A new exchange calendar (reloaded overrides) and phase times for the Data agent's
+/// scheduler, from an operator.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct ReloadCalendar {
+    /// The calendar with the new overrides applied.
+    pub calendar: vigil_calendar::Calendar,
+    /// The phase times.
+    pub schedule: vigil_calendar::ScheduleConfig,
+    /// Who asked (`operator (SIGHUP)`).
+    pub actor: String,
+    /// What changed, for the audit line.
+    pub change: String,
+}
+
 /// Monitor → Signal: stop or restart emitting.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]

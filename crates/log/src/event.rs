@@ -71,6 +71,8 @@ catalogue! {
     PhaseChanged => "phase_changed", Info, "The automated trading day entered a phase (auto_start … auto_stop); data.phase and data.session.";
     PositionsSnapshot => "positions_snapshot", Info, "The final position snapshot of a session (at the close): positions, cash, equity.";
     ScheduleFailed => "schedule_failed", Error, "The automation schedule could not be computed (date outside the calendar); automation is off.";
+    CalendarReloaded => "calendar_reloaded", Warn, "Calendar overrides or phase times were reloaded at runtime: who, and what changed.";
+    ConfigReloadFailed => "config_reload_failed", Error, "A config reload was refused (every problem listed); the running calendar stays.";
     LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
 }
 

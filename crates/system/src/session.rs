@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vigil_bus::{Command, SessionSummary, Shutdown, StopReason};
+use vigil_bus::{Command, ReloadCalendar, SessionSummary, Shutdown, StopReason};
 use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilConfig};
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
@@ -47,6 +47,9 @@ pub struct SessionOptions {
     /// Texts to redact from every log line besides the config's own secrets: credentials
     /// your own provider or venue holds.
     pub secrets: Vec<String>,
+    /// The config file, re-read on SIGHUP to reload calendar overrides (with
+    /// `handle_ctrl_c`); `None` for the embedded default.
+    pub config_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -73,6 +76,7 @@ impl SessionOptions {
             provider: None,
             market_start: None,
             secrets: Vec::new(),
+            config_path: None,
         }
     }
 
@@ -509,9 +513,17 @@ impl Session {
 
         let control = SessionControl {
             commands: monitor.recipient(),
-            shutdown: data.recipient(),
+            shutdown: data.clone().recipient(),
         };
         if opts.handle_ctrl_c {
+            // SIGHUP first: the stop handlers print the ready line, and every handler must
+            // be in place when it appears (SIGHUP's default action ends the process).
+            install_reload_signal(
+                opts.config_path,
+                data.clone().recipient(),
+                buffer(&cfg, &sink, "vigil"),
+                clock.clone(),
+            )?;
             install_stop_signals(control.clone(), &cfg.session.name)?;
         }
 
@@ -581,7 +593,7 @@ impl Session {
 
 /// Stops the session gracefully on SIGINT (Ctrl-C) or SIGTERM (systemd, `kill`); a second
 /// signal exits at once. The handlers are registered before this returns, so the ready
-/// line it prints is true.
+/// line it prints is true (install every other handler before calling it).
 fn install_stop_signals(ctl: SessionControl, name: &str) -> Result<(), SystemError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())
@@ -603,6 +615,89 @@ fn install_stop_signals(ctl: SessionControl, name: &str) -> Result<(), SystemErr
         std::process::exit(130);
     });
     eprintln!("vigil: session {name} running; Ctrl-C or SIGTERM stops it gracefully");
+    Ok(())
+}
+
+fn overrides_summary(cfg: &VigilConfig) -> String {
+    let o = &cfg.calendar.overrides;
+    let closures: Vec<String> = o
+        .closures
+        .iter()
+        .map(|c| format!("{} ({})", c.date, c.reason))
+        .collect();
+    let early: Vec<String> = o
+        .early_closes
+        .iter()
+        .map(|c| format!("{} {} ({})", c.date, c.close, c.reason))
+        .collect();
+    format!(
+        "closures: [{}]; early closes: [{}]",
+        closures.join(", "),
+        early.join(", ")
+    )
+}
+
+/// On SIGHUP, re-reads the config file and hands the Data agent the calendar with the new
+/// overrides; an invalid file is refused with every problem logged, and the running
+/// calendar stays.
+fn install_reload_signal(
+    path: Option<PathBuf>,
+    data: Recipient<ReloadCalendar>,
+    mut log: LogBuffer,
+    clock: SharedClock,
+) -> Result<(), SystemError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| SystemError::Runtime(format!("cannot listen for SIGHUP: {e}")))?;
+    actix_rt::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(path) = &path else {
+                log.emit(
+                    LogEvent::new(clock.now(), "vigil", Event::ConfigReloadFailed).with(
+                        "error",
+                        "running on the embedded default: no config file to reload",
+                    ),
+                );
+                log.flush();
+                continue;
+            };
+            match VigilConfig::load(path) {
+                Ok(cfg) => match cfg.calendar.calendar() {
+                    Ok(calendar) => {
+                        let change = format!("{}: {}", path.display(), overrides_summary(&cfg));
+                        // The operator who sent the signal sees the result where they are.
+                        eprintln!("vigil: calendar reloaded from {change}");
+                        data.do_send(ReloadCalendar {
+                            calendar,
+                            schedule: cfg.calendar.schedule.clone(),
+                            actor: "operator (SIGHUP)".into(),
+                            change,
+                        });
+                    }
+                    Err(e) => {
+                        eprintln!("vigil: config reload refused: {e}");
+                        log.emit(
+                            LogEvent::new(clock.now(), "vigil", Event::ConfigReloadFailed)
+                                .with("file", path.display().to_string())
+                                .with("error", e),
+                        );
+                    }
+                },
+                Err(e) => {
+                    eprintln!(
+                        "vigil: config reload refused, the running calendar stays: {}",
+                        e.to_string().replace("\n", " ")
+                    );
+                    log.emit(
+                        LogEvent::new(clock.now(), "vigil", Event::ConfigReloadFailed)
+                            .with("file", path.display().to_string())
+                            .with("error", e.to_string()),
+                    );
+                }
+            }
+            log.flush();
+        }
+    });
     Ok(())
 }
 

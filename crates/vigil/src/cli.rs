@@ -185,6 +185,7 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let opts = SessionOptions {
         handle_ctrl_c: true,
+        config_path: args.config.clone(),
         ..SessionOptions::new(config)
     };
     let outcome = match run(opts) {

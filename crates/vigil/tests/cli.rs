@@ -469,3 +469,113 @@ fn install_systemd_writes_units_that_systemd_accepts() {
         eprintln!("SKIPPED: systemd-analyze not found; unit files not verified");
     }
 }
+
+#[test]
+fn sighup_reloads_calendar_overrides_and_logs_who_and_what() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("live.toml");
+    let write = |closures: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+                 speed = 1\n[log]\ndir = \"{}\"\n[calendar.overrides]\nclosures = [{closures}]\n",
+                dir.path().join("logs").display()
+            ),
+        )
+        .expect("write config");
+    };
+    write("");
+    let mut child = vigil()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    let guard_pid = pid.clone();
+    let guard = std::thread::spawn(move || {
+        if watchdog.recv_timeout(Duration::from_secs(60)).is_err() {
+            let killed = Command::new("kill").args(["-KILL", &guard_pid]).status();
+            eprintln!("watchdog: vigil did not stop within 60 s; killed: {killed:?}");
+        }
+    });
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    while !lines
+        .next()
+        .expect("output")
+        .expect("read")
+        .contains("stops it gracefully")
+    {}
+    // A surprise closure, then a broken edit: the first is applied, the second refused.
+    write("{ date = \"2026-12-31\", reason = \"surprise closure\" }");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let mut wait_for = |needle: &str| loop {
+        let line = lines.next().expect("vigil kept running").expect("read");
+        if line.contains(needle) {
+            break line;
+        }
+    };
+    let line = wait_for("calendar reloaded");
+    assert!(line.contains("2026-12-31 (surprise closure)"), "{line}");
+    write("{ date = \"2026-13-45\", reason = \"typo\" }");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let line = wait_for("config reload refused");
+    assert!(line.contains("2026-13-45"), "{line}");
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    done.send(()).expect("watchdog alive");
+    guard.join().expect("watchdog");
+    assert!(out.status.success());
+    // The audit trail, flushed at shutdown: who, what, and the refusal.
+    let log = vigil_log_lines(&dir.path().join("logs"));
+    let reloaded = log
+        .iter()
+        .find(|v| v["event"] == "calendar_reloaded")
+        .expect("calendar_reloaded logged");
+    assert_eq!(reloaded["data"]["actor"], "operator (SIGHUP)");
+    assert!(
+        reloaded["data"]["change"]
+            .as_str()
+            .expect("change")
+            .contains("2026-12-31 (surprise closure)")
+    );
+    let failed = log
+        .iter()
+        .find(|v| v["event"] == "config_reload_failed")
+        .expect("config_reload_failed logged");
+    assert_eq!(failed["level"], "ERROR");
+}
+
+fn vigil_log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for e in entries.flatten() {
+        if let Ok(text) = std::fs::read_to_string(e.path()) {
+            lines.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+    }
+    lines
+}

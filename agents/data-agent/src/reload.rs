@@ -1,0 +1,38 @@
+//! Calendar overrides reloaded at runtime: the next surprise closure needs no restart.
+
+use actix::prelude::*;
+use vigil_bus::ReloadCalendar;
+use vigil_log::{Event, LogEvent};
+
+use crate::agent::DataAgent;
+use crate::scheduler::Scheduler;
+
+impl Handler<ReloadCalendar> for DataAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReloadCalendar, _ctx: &mut Self::Context) {
+        let automated = match self.scheduler_mut() {
+            Some(s) => {
+                s.replace(msg.calendar, msg.schedule);
+                true
+            }
+            None => false,
+        };
+        let now = self.market_now();
+        let log = self.log_mut();
+        // The audit record: in the hash-chained log, with who and what.
+        log.emit(
+            LogEvent::new(now, "data_agent", Event::CalendarReloaded)
+                .with("actor", msg.actor)
+                .with("change", msg.change)
+                .with("automation", automated),
+        );
+        log.flush();
+    }
+}
+
+impl DataAgent {
+    fn scheduler_mut(&mut self) -> Option<&mut Scheduler> {
+        self.scheduler.as_mut()
+    }
+}
