@@ -63,6 +63,7 @@ fn a_holiday_week_and_an_early_close_drive_the_phases_and_the_risk_state() {
     std::fs::write(&data, session_bars(from, to)).expect("write");
     let mut cfg = config_for(&data, "TEST", &dir.path().join("logs"));
     cfg.calendar.automation = true;
+    cfg.checklist.dir = dir.path().join("reports");
     cfg.signal.fast_span = 3;
     cfg.signal.slow_span = 8;
     cfg.risk.regime_size_factor.volatile = rust_decimal::Decimal::ONE;
@@ -166,4 +167,51 @@ fn a_holiday_week_and_an_early_close_drive_the_phases_and_the_risk_state() {
             .any(|v| ts(v) == "2024-11-29T18:00:00Z".parse::<Timestamp>().expect("ts")),
         "{snap:?}"
     );
+}
+
+#[test]
+fn a_failed_premarket_checklist_keeps_the_session_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("week_1m.csv");
+    let from = NaiveDate::from_ymd_opt(2024, 11, 25).expect("date");
+    let to = NaiveDate::from_ymd_opt(2024, 11, 27).expect("date");
+    std::fs::write(&data, session_bars(from, to)).expect("write");
+    let mut cfg = config_for(&data, "TEST", &dir.path().join("logs"));
+    cfg.calendar.automation = true;
+    cfg.signal.fast_span = 3;
+    cfg.signal.slow_span = 8;
+    cfg.checklist.dir = dir.path().join("reports");
+    // No disk is this large: every pre-market check fails.
+    cfg.checklist.warn_free_disk_gb = 1_000_000_000;
+    cfg.checklist.fail_free_disk_gb = 1_000_000_000;
+    let outcome = run(SessionOptions::new(cfg)).expect("session runs");
+    assert_eq!(outcome.summary.error, None);
+    assert!(outcome.summary.signals > 10, "the model kept signalling");
+    assert_eq!(
+        outcome.summary.orders, 0,
+        "no order in a session whose checklist failed"
+    );
+    let log = read_log(&outcome.log_dir);
+    let failed = events(&log, "checklist_failed");
+    // Monday's at the start (mid-session), Tuesday's and Wednesday's at 09:25 ET.
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    for f in &failed {
+        assert_eq!(f["level"], "ERROR");
+        assert!(
+            f["data"]["failed"]
+                .as_str()
+                .expect("failed")
+                .contains("disk_space")
+        );
+    }
+    assert!(events(&log, "risk_approved").is_empty());
+    let stays_closed = events(&log, "trading_state_changed")
+        .iter()
+        .filter(|v| v["level"] == "ERROR" && v["data"]["to"] == "closed")
+        .count();
+    assert!(stays_closed >= 3);
+    let reports = std::fs::read_dir(dir.path().join("reports"))
+        .expect("reports")
+        .count();
+    assert_eq!(reports, 3, "each pre-market report is stored");
 }

@@ -13,6 +13,16 @@ use vigil_providers::DataProvider;
 
 use crate::scheduler::Scheduler;
 
+/// The pre-market checks, run when the pre-market phase begins. `Err` names what failed;
+/// the session then does not open for trading.
+pub trait PremarketGate: Send {
+    /// Runs the checks for the session about to open at market time `at`.
+    ///
+    /// # Errors
+    /// Returns the failed checks, as one line for the log.
+    fn check(&mut self, at: Timestamp) -> Result<String, String>;
+}
+
 /// How the replay is paced against the wall clock.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Pacing {
@@ -71,6 +81,8 @@ pub struct DataAgent {
     provider_validates: bool,
     /// The automated trading day, when on.
     pub(crate) scheduler: Option<Scheduler>,
+    /// Pre-market checks run at the pre-market phase.
+    gate: Option<Box<dyn PremarketGate>>,
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -134,7 +146,14 @@ impl DataAgent {
             pace_origin: None,
             provider_validates,
             scheduler: None,
+            gate: None,
         }
+    }
+
+    /// Runs `gate` when each pre-market phase begins; a failure keeps that session closed.
+    pub fn with_premarket_gate(mut self, gate: Box<dyn PremarketGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Drives the automated trading day: phases are marked in band as bars pass them.
@@ -156,8 +175,34 @@ impl DataAgent {
                 break;
             }
         }
-        for m in &marks {
-            let session = scheduler.calendar().local_date(m.at);
+        let sessions: Vec<_> = marks
+            .iter()
+            .map(|m| scheduler.calendar().local_date(m.at))
+            .collect();
+        for (m, session) in marks.iter_mut().zip(&sessions) {
+            if m.phase == vigil_calendar::Phase::PremarketValidation
+                && let Some(gate) = self.gate.as_mut()
+            {
+                let stamp = self.clock.stamp(m.at);
+                match gate.check(m.at) {
+                    Ok(report) => self.log.emit(
+                        LogEvent::new(stamp, SERVICE, Event::ChecklistCompleted)
+                            .with("checklist", "premarket")
+                            .with("session", session.to_string())
+                            .with("report", report),
+                    ),
+                    Err(failures) => {
+                        m.blocked = true;
+                        self.log.emit(
+                            LogEvent::new(stamp, SERVICE, Event::ChecklistFailed)
+                                .with("checklist", "premarket")
+                                .with("session", session.to_string())
+                                .with("failed", failures)
+                                .with("action", "trading does not open this session"),
+                        );
+                    }
+                }
+            }
             self.log.emit(
                 LogEvent::new(self.clock.stamp(m.at), SERVICE, Event::PhaseChanged)
                     .with("phase", m.phase.as_str())
@@ -524,7 +569,7 @@ impl Handler<Shutdown> for DataAgent {
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use async_trait::async_trait;
     use rust_decimal::Decimal;
@@ -532,168 +577,21 @@ mod tests {
     use vigil_core::{Level, Symbol, SymbolId};
     use vigil_log::{LogSink, MemoryLog, Value};
     use vigil_providers::{CsvReplayProvider, CsvSource, ProviderError, ProviderHealth};
+    use vigil_testkit::{Recorder, logged, record_enum, settle, text, timestamp as t};
 
     use super::*;
 
-    /// Bounds every wait: each round lets the runtime run every ready task once. Generous,
-    /// because the CSV provider parses on a thread of its own; a passing wait takes far
-    /// fewer rounds, and only a failing test ever reaches the bound.
-    const MAX_YIELDS: usize = 1_000_000;
-
-    /// Everything the Data agent sent, in arrival order.
-    #[derive(Debug)]
-    enum Got {
-        Batch(BarBatch),
-        End(StopReason),
-        Heartbeat(Heartbeat),
-        Report(StageReport),
-        Fault(AgentFault),
-    }
-
-    #[derive(Clone, Debug, Default)]
-    struct Seen(Arc<Mutex<Vec<Got>>>);
-
-    impl Seen {
-        fn push(&self, got: Got) {
-            self.0.lock().expect("collector lock").push(got);
+    record_enum! {
+        /// Everything the Data agent sent, in arrival order.
+        #[derive(Debug)]
+        enum Got {
+            Batch(BarBatch),
+            End(StopReason),
+            Heartbeat(Heartbeat),
+            Report(StageReport),
+            Fault(AgentFault),
         }
-
-        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
-            f(&self.0.lock().expect("collector lock"))
-        }
-
-        fn batches(&self) -> Vec<BarBatch> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Batch(b) => Some(b.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        /// Removes the batches, so that the test holds the only reference to their bars.
-        fn take_batches(&self) -> Vec<BarBatch> {
-            let mut got = self.0.lock().expect("collector lock");
-            let mut out = Vec::new();
-            got.retain_mut(|g| match g {
-                Got::Batch(b) => {
-                    out.push(b.clone());
-                    false
-                }
-                _ => true,
-            });
-            out
-        }
-
-        fn ends(&self) -> Vec<StopReason> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::End(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        fn faults(&self) -> Vec<AgentFault> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Fault(f) => Some(f.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        fn reports(&self) -> Vec<StageReport> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Report(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        fn heartbeats(&self) -> Vec<Heartbeat> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Heartbeat(h) => Some(h.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
-            for _ in 0..MAX_YIELDS {
-                if self.with(&pred) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("gave up waiting for {what}; received {:?}", self.0);
-        }
-
-        async fn wait_for_batches(&self, n: usize) {
-            self.wait_until(&format!("{n} batch(es)"), |got| {
-                got.iter().filter(|g| matches!(g, Got::Batch(_))).count() >= n
-            })
-            .await;
-        }
-
-        async fn wait_for_end(&self) {
-            // The stage report is sent right after the end marker.
-            self.wait_until("the end marker and the stage report", |got| {
-                got.iter().any(|g| matches!(g, Got::End(_)))
-                    && got.iter().any(|g| matches!(g, Got::Report(_)))
-            })
-            .await;
-        }
-    }
-
-    /// Stands in for the Regime agent and the Monitor.
-    struct Collector(Seen);
-
-    impl Actor for Collector {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Flow<BarBatch>> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Flow<BarBatch>, _ctx: &mut Context<Self>) {
-            self.0.push(match msg {
-                Flow::Data(b) => Got::Batch(b),
-                Flow::End(r) => Got::End(r),
-            });
-        }
-    }
-
-    impl Handler<Heartbeat> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Heartbeat(msg));
-        }
-    }
-
-    impl Handler<StageReport> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Report(msg));
-        }
-    }
-
-    impl Handler<AgentFault> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: AgentFault, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Fault(msg));
-        }
+        Flow<BarBatch> => Batch, End;
     }
 
     /// Asks the agent for its flow-control figures; answered after every message before it.
@@ -749,10 +647,6 @@ mod tests {
         }
     }
 
-    fn t(s: &str) -> Timestamp {
-        s.parse().expect("test timestamp")
-    }
-
     fn day(d: u32) -> Timestamp {
         t(&format!("2024-01-{d:02}T00:00:00Z"))
     }
@@ -793,7 +687,7 @@ mod tests {
 
     struct Harness {
         addr: Addr<DataAgent>,
-        seen: Seen,
+        seen: Recorder<Got>,
         log: MemoryLog,
         market: SimClock,
         wall: SimClock,
@@ -812,8 +706,9 @@ mod tests {
         let market = SimClock::starting_at(t("2023-12-31T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let (sink, log) = LogSink::memory();
-        let seen = Seen::default();
-        let collector = Collector(seen.clone()).start();
+        let seen = Recorder::new();
+        // Stands in for the Regime agent and the Monitor.
+        let collector = seen.start_actor();
         let agent = DataAgent::new(
             DataAgentConfig {
                 batch_size,
@@ -841,19 +736,16 @@ mod tests {
         }
     }
 
-    fn text(ev: &LogEvent, key: &str) -> String {
-        match ev.get(key) {
-            Some(Value::Str(s)) => s.to_string(),
-            Some(Value::Shared(s)) => s.to_string(),
-            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
+    impl Harness {
+        async fn wait_for_end(&self) {
+            // The stage report is sent right after the end marker.
+            self.seen
+                .wait_until("the end marker and the stage report", |got| {
+                    got.iter().any(|g| matches!(g, Got::End(_)))
+                        && got.iter().any(|g| matches!(g, Got::Report(_)))
+                })
+                .await;
         }
-    }
-
-    fn events(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
-        log.events()
-            .into_iter()
-            .filter(|e| e.event == event)
-            .collect()
     }
 
     fn closes(batch: &BarBatch) -> Vec<Decimal> {
@@ -863,9 +755,9 @@ mod tests {
     #[actix_rt::test]
     async fn csv_bars_reach_downstream_in_batches_of_batch_size_then_end_of_data() {
         let h = start(csv_provider("TEST.csv", csv(7), 3), 3, 4);
-        h.seen.wait_for_end().await;
+        h.wait_for_end().await;
 
-        let batches = h.seen.batches();
+        let batches = h.seen.all::<BarBatch>();
         assert_eq!(
             batches.iter().map(|b| b.id).collect::<Vec<_>>(),
             vec![0, 1, 2]
@@ -876,7 +768,7 @@ mod tests {
         );
         assert_eq!(closes(&batches[0]), vec![dec!(100), dec!(101), dec!(102)]);
         assert_eq!(closes(&batches[2]), vec![dec!(106)]);
-        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        assert_eq!(h.seen.all::<StopReason>(), vec![StopReason::EndOfData]);
         // The end marker travels behind every batch.
         h.seen.with(|got| {
             assert!(matches!(
@@ -885,7 +777,7 @@ mod tests {
                 Some(Got::End(_))
             ));
         });
-        match h.seen.reports().as_slice() {
+        match h.seen.all::<StageReport>().as_slice() {
             [
                 StageReport::Data {
                     bars,
@@ -903,7 +795,7 @@ mod tests {
             other => panic!("expected one data report, got {other:?}"),
         }
         assert_eq!(h.market.now(), day(7), "market clock at the last bar");
-        assert!(h.seen.faults().is_empty());
+        assert!(h.seen.all::<AgentFault>().is_empty());
         let names = h.log.names();
         for name in [
             "agent_started",
@@ -913,7 +805,7 @@ mod tests {
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
-        let stopped = &events(&h.log, Event::AgentStopped)[0];
+        let stopped = &logged(&h.log, Event::AgentStopped)[0];
         assert_eq!(text(stopped, "reason"), "end_of_data");
         assert_eq!(stopped.get("bars"), Some(&Value::U64(7)));
     }
@@ -921,29 +813,27 @@ mod tests {
     #[actix_rt::test]
     async fn with_one_batch_in_flight_no_second_batch_is_sent_before_batch_done() {
         let h = start(csv_provider("TEST.csv", csv(5), 2), 2, 1);
-        h.seen.wait_for_batches(1).await;
+        h.seen.wait_for::<BarBatch>(1).await;
 
         // Everything the agent had to do before the probe is done: it is waiting.
         let (in_flight, pulling) = h.addr.send(Probe).await.expect("probe");
         assert_eq!((in_flight, pulling), (1, false));
-        for _ in 0..100 {
-            actix_rt::task::yield_now().await;
-        }
+        settle().await;
         assert_eq!(
-            h.seen.batches().len(),
+            h.seen.all::<BarBatch>().len(),
             1,
             "second batch sent before the ack"
         );
 
         // Hand the bars back, as the Execution agent does: the buffer is reused.
-        let first = h.seen.take_batches().remove(0);
+        let first = h.seen.take_all::<BarBatch>().remove(0);
         let buffer = first.bars.as_ptr();
         h.addr.do_send(BatchDone {
             id: first.id,
             bars: first.bars,
         });
-        h.seen.wait_for_batches(1).await;
-        let second = h.seen.take_batches().remove(0);
+        h.seen.wait_for::<BarBatch>(1).await;
+        let second = h.seen.take_all::<BarBatch>().remove(0);
         assert_eq!(second.id, 1);
         assert_eq!(closes(&second), vec![dec!(102), dec!(103)]);
         assert_eq!(
@@ -953,23 +843,23 @@ mod tests {
         );
         let (in_flight, _) = h.addr.send(Probe).await.expect("probe");
         assert_eq!(in_flight, 1);
-        assert!(h.seen.ends().is_empty());
+        assert!(h.seen.all::<StopReason>().is_empty());
 
         h.addr.do_send(BatchDone {
             id: second.id,
             bars: second.bars,
         });
-        h.seen.wait_for_batches(1).await;
-        let third = h.seen.take_batches().remove(0);
+        h.seen.wait_for::<BarBatch>(1).await;
+        let third = h.seen.take_all::<BarBatch>().remove(0);
         assert_eq!((third.id, closes(&third)), (2, vec![dec!(104)]));
         // The source is exhausted, but the end waits for the last ack too.
-        assert!(h.seen.ends().is_empty());
+        assert!(h.seen.all::<StopReason>().is_empty());
         h.addr.do_send(BatchDone {
             id: third.id,
             bars: third.bars,
         });
-        h.seen.wait_for_end().await;
-        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        h.wait_for_end().await;
+        assert_eq!(h.seen.all::<StopReason>(), vec![StopReason::EndOfData]);
         assert_eq!(h.market.now(), day(5));
     }
 
@@ -982,29 +872,32 @@ mod tests {
                     2024-01-04,103,104,102,103,1000\n"
             .to_string();
         let h = start(csv_provider("BAD.csv", data, 3), 3, 4);
-        h.seen.wait_for_end().await;
+        h.wait_for_end().await;
 
         let expected = "BAD.csv:4: column 'close': cannot parse \"abc\" as a decimal";
         // The bars read before the bad row are delivered first.
-        let batches = h.seen.batches();
+        let batches = h.seen.all::<BarBatch>();
         assert_eq!(batches.len(), 1);
         assert_eq!(closes(&batches[0]), vec![dec!(100), dec!(101)]);
 
-        let failed = events(&h.log, Event::DataParseFailed);
+        let failed = logged(&h.log, Event::DataParseFailed);
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].level, Level::Error);
         assert_eq!(text(&failed[0], "error"), expected);
         assert_eq!(text(&failed[0], "provider"), "csv:BAD.csv");
 
-        let faults = h.seen.faults();
+        let faults = h.seen.all::<AgentFault>();
         assert_eq!(faults.len(), 1);
         assert_eq!(faults[0].agent, AgentId::Data);
         assert!(faults[0].fatal);
         assert_eq!(faults[0].error, expected);
 
-        assert_eq!(h.seen.ends(), vec![StopReason::Failed(expected.into())]);
+        assert_eq!(
+            h.seen.all::<StopReason>(),
+            vec![StopReason::Failed(expected.into())]
+        );
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Data {
                 bars: 2,
                 rejected: 0,
@@ -1012,7 +905,7 @@ mod tests {
             }]
         ));
         assert_eq!(h.market.now(), day(2));
-        let stopped = &events(&h.log, Event::AgentStopped)[0];
+        let stopped = &logged(&h.log, Event::AgentStopped)[0];
         assert_eq!(text(stopped, "reason"), "failed");
     }
 
@@ -1032,16 +925,16 @@ mod tests {
             .collect(),
         };
         let h = start(Box::new(provider), 10, 4);
-        h.seen.wait_for_end().await;
+        h.wait_for_end().await;
 
-        let batches = h.seen.batches();
+        let batches = h.seen.all::<BarBatch>();
         assert_eq!(batches.len(), 1);
         assert_eq!(
             closes(&batches[0]),
             vec![dec!(100), dec!(101), dec!(102)],
             "the backwards bar is not forwarded"
         );
-        let rejected = events(&h.log, Event::BarRejected);
+        let rejected = logged(&h.log, Event::BarRejected);
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].level, Level::Error);
         assert_eq!(text(&rejected[0], "symbol"), "TEST");
@@ -1052,16 +945,19 @@ mod tests {
             "{reason}"
         );
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Data {
                 bars: 3,
                 rejected: 1,
                 ..
             }]
         ));
-        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        assert_eq!(h.seen.all::<StopReason>(), vec![StopReason::EndOfData]);
         assert_eq!(h.market.now(), day(3));
-        assert!(h.seen.faults().is_empty(), "a rejected bar is not a fault");
+        assert!(
+            h.seen.all::<AgentFault>().is_empty(),
+            "a rejected bar is not a fault"
+        );
     }
 
     #[actix_rt::test]
@@ -1078,10 +974,13 @@ mod tests {
                 .collect(),
         };
         let h = start(Box::new(provider), 10, 4);
-        h.seen.wait_for_end().await;
+        h.wait_for_end().await;
 
-        assert_eq!(closes(&h.seen.batches()[0]), vec![dec!(100), dec!(102)]);
-        let rejected = events(&h.log, Event::BarRejected);
+        assert_eq!(
+            closes(&h.seen.all::<BarBatch>()[0]),
+            vec![dec!(100), dec!(102)]
+        );
+        let rejected = logged(&h.log, Event::BarRejected);
         assert_eq!(rejected.len(), 2);
         let reason = text(&rejected[0], "reason");
         assert!(
@@ -1090,7 +989,7 @@ mod tests {
         );
         assert_eq!(text(&rejected[1], "reason"), "unknown symbol id 5");
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Data {
                 bars: 2,
                 rejected: 2,
@@ -1113,29 +1012,31 @@ mod tests {
         };
         // Sixty times real time: one market minute is one wall second.
         let h = start_paced(Box::new(provider), 100, 4, Pacing::Factor(60.0));
-        h.seen.wait_for_batches(1).await;
-        assert_eq!(closes(&h.seen.batches()[0]), vec![dec!(100)]);
+        h.seen.wait_for::<BarBatch>(1).await;
+        assert_eq!(closes(&h.seen.all::<BarBatch>()[0]), vec![dec!(100)]);
 
         h.wall.advance_by(chrono::Duration::milliseconds(999));
         let (_, pulling) = h.addr.send(Probe).await.expect("probe");
         assert!(pulling, "waiting for the next bar's time");
-        for _ in 0..100 {
-            actix_rt::task::yield_now().await;
-        }
-        assert_eq!(h.seen.batches().len(), 1, "the second bar is not due yet");
+        settle().await;
+        assert_eq!(
+            h.seen.all::<BarBatch>().len(),
+            1,
+            "the second bar is not due yet"
+        );
         assert_eq!(h.market.now(), minute(0));
 
         h.wall.advance_by(chrono::Duration::milliseconds(1));
-        h.seen.wait_for_batches(2).await;
-        let batches = h.seen.batches();
+        h.seen.wait_for::<BarBatch>(2).await;
+        let batches = h.seen.all::<BarBatch>();
         assert_eq!(batches[1].bars.len(), 1, "paced batches hold one bar");
         assert_eq!(closes(&batches[1]), vec![dec!(101)]);
         assert_eq!(h.market.now(), minute(1));
 
         h.wall.advance_by(chrono::Duration::seconds(1));
-        h.seen.wait_for_end().await;
-        assert_eq!(h.seen.batches().len(), 3);
-        assert_eq!(h.seen.ends(), vec![StopReason::EndOfData]);
+        h.wait_for_end().await;
+        assert_eq!(h.seen.all::<BarBatch>().len(), 3);
+        assert_eq!(h.seen.all::<StopReason>(), vec![StopReason::EndOfData]);
         assert_eq!(h.market.now(), minute(2));
     }
 
@@ -1148,7 +1049,7 @@ mod tests {
         };
         // One market day per wall second.
         let h = start_paced(Box::new(provider), 100, 4, Pacing::Factor(86_400.0));
-        h.seen.wait_for_batches(1).await;
+        h.seen.wait_for::<BarBatch>(1).await;
         let (_, pulling) = h.addr.send(Probe).await.expect("probe");
         assert!(pulling, "waiting for the second bar's time");
 
@@ -1158,18 +1059,16 @@ mod tests {
             })
             .await
             .expect("shutdown");
-        h.seen.wait_for_end().await;
-        assert_eq!(h.seen.ends(), vec![StopReason::Interrupted]);
+        h.wait_for_end().await;
+        assert_eq!(h.seen.all::<StopReason>(), vec![StopReason::Interrupted]);
 
         // The bar that was waiting never goes out, even once its time comes.
         h.wall.advance_by(chrono::Duration::seconds(5));
-        for _ in 0..100 {
-            actix_rt::task::yield_now().await;
-        }
-        assert_eq!(h.seen.batches().len(), 1);
+        settle().await;
+        assert_eq!(h.seen.all::<BarBatch>().len(), 1);
         assert_eq!(h.market.now(), day(1));
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Data { bars: 1, .. }]
         ));
     }
@@ -1213,15 +1112,18 @@ mod tests {
     #[actix_rt::test]
     async fn a_provider_that_cannot_connect_is_a_fatal_fault_and_ends_the_stream_failed() {
         let h = start(Box::new(Unreachable), 10, 4);
-        h.seen.wait_for_end().await;
+        h.wait_for_end().await;
 
         let expected = "data provider feed: cannot connect: connection refused";
-        let faults = h.seen.faults();
+        let faults = h.seen.all::<AgentFault>();
         assert_eq!(faults.len(), 1);
         assert!(faults[0].fatal);
         assert_eq!(faults[0].error, expected);
-        assert_eq!(h.seen.ends(), vec![StopReason::Failed(expected.into())]);
-        assert!(h.seen.batches().is_empty());
+        assert_eq!(
+            h.seen.all::<StopReason>(),
+            vec![StopReason::Failed(expected.into())]
+        );
+        assert!(h.seen.all::<BarBatch>().is_empty());
         let failed: Vec<LogEvent> = h
             .log
             .events()
@@ -1246,19 +1148,19 @@ mod tests {
         };
         // One batch in flight: the agent waits for an ack that never comes.
         let h = start(Box::new(provider), 2, 1);
-        h.seen.wait_for_batches(1).await;
+        h.seen.wait_for::<BarBatch>(1).await;
         h.addr
             .send(Shutdown {
                 reason: StopReason::Interrupted,
             })
             .await
             .expect("shutdown");
-        h.seen.wait_for_end().await;
+        h.wait_for_end().await;
 
-        assert_eq!(h.seen.batches().len(), 1);
-        assert_eq!(h.seen.ends(), vec![StopReason::Interrupted]);
+        assert_eq!(h.seen.all::<BarBatch>().len(), 1);
+        assert_eq!(h.seen.all::<StopReason>(), vec![StopReason::Interrupted]);
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Data { bars: 2, last: Some(last), .. }] if *last == day(2)
         ));
         assert_eq!(
@@ -1266,9 +1168,9 @@ mod tests {
             day(2),
             "market clock at the last forwarded bar"
         );
-        let stopped = &events(&h.log, Event::AgentStopped)[0];
+        let stopped = &logged(&h.log, Event::AgentStopped)[0];
         assert_eq!(text(stopped, "reason"), "interrupted");
-        assert!(h.seen.faults().is_empty());
+        assert!(h.seen.all::<AgentFault>().is_empty());
     }
 
     #[actix_rt::test]
@@ -1279,8 +1181,8 @@ mod tests {
                 .collect(),
         };
         let h = start(Box::new(provider), 2, 1);
-        h.seen.wait_for_batches(1).await;
-        let first = h.seen.heartbeats();
+        h.seen.wait_for::<BarBatch>(1).await;
+        let first = h.seen.all::<Heartbeat>();
         assert_eq!(first.len(), 1, "one heartbeat at start");
         assert_eq!(first[0].agent, AgentId::Data);
         assert_eq!(first[0].at, h.wall.now());
@@ -1294,7 +1196,7 @@ mod tests {
                     >= 2
             })
             .await;
-        let hb = h.seen.heartbeats().remove(1);
+        let hb = h.seen.all::<Heartbeat>().remove(1);
         assert_eq!(hb.at, t("2030-01-01T00:00:01Z"));
         assert_eq!(hb.state, AgentState::Running);
         assert_eq!(hb.processed, 2);

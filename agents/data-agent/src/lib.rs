@@ -15,5 +15,5 @@ mod agent;
 mod reload;
 mod scheduler;
 
-pub use agent::{DataAgent, DataAgentConfig, Pacing};
+pub use agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate};
 pub use scheduler::Scheduler;

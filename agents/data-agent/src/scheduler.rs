@@ -79,10 +79,21 @@ impl Scheduler {
         if !self.started {
             self.started = true;
             if let Some((phase, at)) = self.phase_in_effect(ts)? {
+                // Starting (or restarting) mid-session: the pre-market checks of this
+                // session have not run in this process, so they run now, before any order.
+                if matches!(phase, Phase::TradingActive | Phase::CloseOnly) {
+                    out.push(PhaseMark {
+                        before: index,
+                        phase: Phase::PremarketValidation,
+                        at: ts,
+                        blocked: false,
+                    });
+                }
                 out.push(PhaseMark {
                     before: index,
                     phase,
                     at,
+                    blocked: false,
                 });
             }
             self.next = self.config.next_transition(&self.calendar, ts)?;
@@ -92,6 +103,7 @@ impl Scheduler {
                 before: index,
                 phase,
                 at,
+                blocked: false,
             });
             self.next = self.config.next_transition(&self.calendar, at)?;
         }
@@ -137,7 +149,7 @@ mod tests {
             .expect("in range");
         assert_eq!(
             out.iter().map(|m| m.phase).collect::<Vec<_>>(),
-            [Phase::TradingActive]
+            [Phase::PremarketValidation, Phase::TradingActive]
         );
         out.clear();
         s.marks_before(5, t("2024-11-29T17:55:00Z"), &mut out)

@@ -546,124 +546,23 @@ impl Handler<OrderIntent> for ExecutionAgent {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use rust_decimal_macros::dec;
     use vigil_core::{Bar, OrderType, Regime, SimClock, Symbol};
     use vigil_log::{LogSink, MemoryLog, Value};
     use vigil_providers::{FillModel, PaperVenue, PaperVenueConfig};
+    use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
 
     use super::*;
 
-    const MAX_YIELDS: usize = 10_000;
-
-    /// What the Execution agent sent to the Data agent and the Monitor, in arrival order.
-    #[derive(Debug)]
-    enum Got {
-        Done(BatchDone),
-        Heartbeat(Heartbeat),
-        Report(StageReport),
-        Fault(AgentFault),
-    }
-
-    #[derive(Clone, Debug, Default)]
-    struct Seen(Arc<Mutex<Vec<Got>>>);
-
-    impl Seen {
-        fn push(&self, got: Got) {
-            self.0.lock().expect("collector lock").push(got);
+    record_enum! {
+        /// What the Execution agent sent to the Data agent and the Monitor, in arrival order.
+        #[derive(Debug)]
+        enum Got {
+            Done(BatchDone),
+            Heartbeat(Heartbeat),
+            Report(StageReport),
+            Fault(AgentFault),
         }
-
-        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
-            f(&self.0.lock().expect("collector lock"))
-        }
-
-        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
-            for _ in 0..MAX_YIELDS {
-                if self.with(&pred) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("gave up waiting for {what}; received {:?}", self.0);
-        }
-
-        fn done(&self) -> Vec<BatchDone> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Done(d) => Some(d.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        fn faults(&self) -> Vec<AgentFault> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Fault(f) => Some(f.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        /// Waits for the stage report, the agent's last message.
-        async fn report(&self) -> StageReport {
-            self.wait_until("the execution stage report", |got| {
-                got.iter().any(|g| matches!(g, Got::Report(_)))
-            })
-            .await;
-            self.with(|got| {
-                got.iter()
-                    .find_map(|g| match g {
-                        Got::Report(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .expect("report")
-            })
-        }
-    }
-
-    /// Stands in for the Data agent (batch acknowledgements) and the Monitor.
-    struct Collector(Seen);
-
-    impl Actor for Collector {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<BatchDone> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: BatchDone, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Done(msg));
-        }
-    }
-
-    impl Handler<Heartbeat> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Heartbeat(msg));
-        }
-    }
-
-    impl Handler<StageReport> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Report(msg));
-        }
-    }
-
-    impl Handler<AgentFault> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: AgentFault, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Fault(msg));
-        }
-    }
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().expect("test timestamp")
     }
 
     fn day(d: u32) -> Timestamp {
@@ -735,7 +634,7 @@ mod tests {
     struct Harness {
         addr: Addr<ExecutionAgent>,
         venue: Arc<PaperVenue>,
-        seen: Seen,
+        seen: Recorder<Got>,
         log: MemoryLog,
     }
 
@@ -756,8 +655,9 @@ mod tests {
             clock.clone(),
         ));
         let (sink, log) = LogSink::memory();
-        let seen = Seen::default();
-        let collector = Collector(seen.clone()).start();
+        let seen = Recorder::new();
+        // Stands in for the Data agent (batch acknowledgements) and the Monitor.
+        let collector = seen.start_actor();
         let agent = ExecutionAgent::new(
             venue.clone(),
             dec!(100000),
@@ -788,14 +688,6 @@ mod tests {
             .expect("book query")
     }
 
-    fn text(ev: &LogEvent, key: &str) -> String {
-        match ev.get(key) {
-            Some(Value::Str(s)) => s.to_string(),
-            Some(Value::Shared(s)) => s.to_string(),
-            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
-        }
-    }
-
     fn dec_field(ev: &LogEvent, key: &str) -> Decimal {
         match ev.get(key) {
             Some(Value::Dec(d)) => *d,
@@ -804,13 +696,6 @@ mod tests {
                 ev.event.name()
             ),
         }
-    }
-
-    fn logged(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
-        log.events()
-            .into_iter()
-            .filter(|e| e.event == event)
-            .collect()
     }
 
     #[actix_rt::test]
@@ -903,13 +788,13 @@ mod tests {
                 got.iter().any(|g| matches!(g, Got::Done(_)))
             })
             .await;
-        let done = h.seen.done();
+        let done = h.seen.all::<BatchDone>();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].id, 0);
         assert!(Arc::ptr_eq(&done[0].bars, &bars));
 
         h.addr.do_send(Flow::End(StopReason::EndOfData));
-        match h.seen.report().await {
+        match h.seen.wait_for_first::<StageReport>().await {
             StageReport::Execution {
                 reason,
                 orders,
@@ -937,7 +822,7 @@ mod tests {
             }
             other => panic!("expected an execution report, got {other:?}"),
         }
-        assert!(h.seen.faults().is_empty());
+        assert!(h.seen.all::<AgentFault>().is_empty());
         h.seen.with(|got| {
             assert!(matches!(
                 got.first(),
@@ -965,7 +850,7 @@ mod tests {
             })
             .await;
         // The mailbox is FIFO: an ack for a non-last segment would have arrived first.
-        let done = h.seen.done();
+        let done = h.seen.all::<BatchDone>();
         assert_eq!(done.iter().map(|d| d.id).collect::<Vec<_>>(), vec![0, 1]);
         assert!(Arc::ptr_eq(&done[0].bars, &first));
         assert!(Arc::ptr_eq(&done[1].bars, &second));
@@ -997,7 +882,7 @@ mod tests {
         h.addr.do_send(segment(0, &bars, 2..4, true));
         h.addr.do_send(Flow::End(StopReason::Interrupted));
         assert!(matches!(
-            h.seen.report().await,
+            h.seen.wait_for_first::<StageReport>().await,
             StageReport::Execution {
                 reason: StopReason::Interrupted,
                 orders: 1,
@@ -1049,7 +934,7 @@ mod tests {
 
         h.addr.do_send(Flow::End(StopReason::EndOfData));
         assert!(matches!(
-            h.seen.report().await,
+            h.seen.wait_for_first::<StageReport>().await,
             StageReport::Execution {
                 orders: 2,
                 filled: 1,
@@ -1098,7 +983,7 @@ mod tests {
                 got.iter().any(|g| matches!(g, Got::Fault(_)))
             })
             .await;
-        let faults = h.seen.faults();
+        let faults = h.seen.all::<AgentFault>();
         assert_eq!(faults.len(), 1);
         assert_eq!(faults[0].agent, AgentId::Execution);
         assert!(!faults[0].fatal);

@@ -431,82 +431,27 @@ impl Handler<Command> for MonitorAgent {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use rust_decimal_macros::dec;
     use vigil_core::{Clock, SimClock};
     use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t, yield_until};
 
     use super::*;
 
-    const MAX_YIELDS: usize = 10_000;
-
-    /// What the Monitor sent to the Signal and Risk agents.
-    #[derive(Debug)]
-    enum Got {
-        Paused(SetPaused),
-        Trading(SetTradingState),
-    }
-
-    #[derive(Clone, Debug, Default)]
-    struct Seen(Arc<Mutex<Vec<Got>>>);
-
-    impl Seen {
-        fn push(&self, got: Got) {
-            self.0.lock().expect("collector lock").push(got);
+    record_enum! {
+        /// What the Monitor sent to the Signal and Risk agents.
+        #[derive(Debug)]
+        enum Got {
+            Paused(SetPaused),
+            Trading(SetTradingState),
         }
-
-        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
-            f(&self.0.lock().expect("collector lock"))
-        }
-
-        async fn wait_for(&self, n: usize) {
-            for _ in 0..MAX_YIELDS {
-                if self.with(|got| got.len() >= n) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("gave up waiting for {n} command(s); received {:?}", self.0);
-        }
-
-        /// Lets every message already sent reach the collector, then returns the count.
-        async fn settled_len(&self) -> usize {
-            for _ in 0..100 {
-                actix_rt::task::yield_now().await;
-            }
-            self.with(<[Got]>::len)
-        }
-    }
-
-    /// Stands in for the Signal agent (pause switch) and the Risk agent (trading state).
-    struct Collector(Seen);
-
-    impl Actor for Collector {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<SetPaused> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: SetPaused, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Paused(msg));
-        }
-    }
-
-    impl Handler<SetTradingState> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: SetTradingState, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Trading(msg));
-        }
-    }
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().expect("test timestamp")
     }
 
     struct Harness {
         addr: Addr<MonitorAgent>,
-        seen: Seen,
+        seen: Recorder<Got>,
         log: MemoryLog,
         wall: SimClock,
         done: oneshot::Receiver<SessionSummary>,
@@ -516,8 +461,9 @@ mod tests {
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let market = SimClock::starting_at(t("2024-01-15T09:30:00Z"));
         let (sink, log) = LogSink::memory();
-        let seen = Seen::default();
-        let collector = Collector(seen.clone()).start();
+        let seen = Recorder::new();
+        // Stands in for the Signal agent (pause switch) and the Risk agent (trading state).
+        let collector = seen.start_actor();
         let (done_tx, done) = oneshot::channel();
         let agent = MonitorAgent::new(
             MonitorConfig {
@@ -550,13 +496,10 @@ mod tests {
         async fn tick(&self) {
             self.wall.advance_by(chrono::Duration::seconds(1));
             let now = self.wall.now();
-            for _ in 0..MAX_YIELDS {
-                if self.wall.next_deadline().is_some_and(|d| d > now) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("the monitor did not run its heartbeat check at {now}");
+            yield_until(&format!("the monitor's heartbeat check at {now}"), || {
+                self.wall.next_deadline().is_some_and(|d| d > now)
+            })
+            .await;
         }
 
         async fn heartbeat(&self, agent: AgentId) {
@@ -585,21 +528,6 @@ mod tests {
                 .await
                 .expect("fault");
         }
-    }
-
-    fn text(ev: &LogEvent, key: &str) -> String {
-        match ev.get(key) {
-            Some(Value::Str(s)) => s.to_string(),
-            Some(Value::Shared(s)) => s.to_string(),
-            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
-        }
-    }
-
-    fn logged(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
-        log.events()
-            .into_iter()
-            .filter(|e| e.event == event)
-            .collect()
     }
 
     const PIPELINE: [AgentId; 5] = [
@@ -697,7 +625,7 @@ mod tests {
         })
         .await
         .expect("resume");
-        h.seen.wait_for(2).await;
+        h.seen.wait_for_len(2).await;
         h.seen.with(|got| {
             assert!(
                 matches!(&got[0], Got::Paused(SetPaused { paused: true, actor, reason }) if actor == "ops" && reason == "news"),
@@ -749,7 +677,7 @@ mod tests {
         })
         .await
         .expect("reset");
-        h.seen.wait_for(2).await;
+        h.seen.wait_for_len(2).await;
         h.seen.with(|got| {
             assert!(
                 matches!(&got[0], Got::Trading(SetTradingState { state: TradingState::Halted, actor, reason }) if actor == "ops" && reason == "runaway losses"),
@@ -769,7 +697,7 @@ mod tests {
     async fn a_fatal_fault_trips_the_breaker() {
         let h = start(true);
         h.fault(AgentId::Data, "GOOG.csv:7: bad row", true).await;
-        h.seen.wait_for(1).await;
+        h.seen.wait_for_len(1).await;
         h.seen.with(|got| {
             assert!(
                 matches!(&got[0], Got::Trading(SetTradingState { state: TradingState::Halted, actor, reason })
@@ -900,12 +828,7 @@ mod tests {
         assert!(stopped[0].get("error").is_none());
 
         // The Monitor's work is done: it stops.
-        for _ in 0..MAX_YIELDS {
-            if !h.addr.connected() {
-                break;
-            }
-            actix_rt::task::yield_now().await;
-        }
+        yield_until("the monitor to stop", || !h.addr.connected()).await;
         assert!(!h.addr.connected());
     }
 

@@ -165,88 +165,26 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use rust_decimal::Decimal;
     use vigil_bus::StopReason;
     use vigil_core::{Bar, Level, SimClock, Symbol, SymbolId};
     use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
 
     use super::*;
 
-    const MAX_YIELDS: usize = 10_000;
-
-    #[derive(Debug)]
-    enum Got {
-        Batch(RegimeBatch),
-        End(StopReason),
-        Heartbeat(Heartbeat),
-        Report(StageReport),
-    }
-
-    #[derive(Clone, Debug, Default)]
-    struct Seen(Arc<Mutex<Vec<Got>>>);
-
-    impl Seen {
-        fn push(&self, got: Got) {
-            self.0.lock().expect("collector lock").push(got);
+    record_enum! {
+        /// What reached the stand-in for the Signal agent and the Monitor, in arrival order.
+        #[derive(Debug)]
+        enum Got {
+            Batch(RegimeBatch),
+            End(StopReason),
+            Heartbeat(Heartbeat),
+            Report(StageReport),
         }
-
-        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
-            f(&self.0.lock().expect("collector lock"))
-        }
-
-        fn batches(&self) -> Vec<RegimeBatch> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Batch(b) => Some(b.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
-            for _ in 0..MAX_YIELDS {
-                if self.with(&pred) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("gave up waiting for {what}; received {:?}", self.0);
-        }
-    }
-
-    /// Stands in for the Signal agent and the Monitor.
-    struct Collector(Seen);
-
-    impl Actor for Collector {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Flow<RegimeBatch>> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Flow<RegimeBatch>, _ctx: &mut Context<Self>) {
-            self.0.push(match msg {
-                Flow::Data(b) => Got::Batch(b),
-                Flow::End(r) => Got::End(r),
-            });
-        }
-    }
-
-    impl Handler<Heartbeat> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Heartbeat(msg));
-        }
-    }
-
-    impl Handler<StageReport> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Report(msg));
-        }
+        Flow<RegimeBatch> => Batch, End;
     }
 
     fn cfg() -> RegimeConfig {
@@ -257,10 +195,6 @@ mod tests {
             trend_threshold: 0.3,
             confirm_bars: 1,
         }
-    }
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().expect("test timestamp")
     }
 
     fn at(i: usize) -> Timestamp {
@@ -293,7 +227,7 @@ mod tests {
 
     struct Harness {
         addr: Addr<RegimeAgent>,
-        seen: Seen,
+        seen: Recorder<Got>,
         log: MemoryLog,
     }
 
@@ -301,8 +235,8 @@ mod tests {
         let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let (sink, log) = LogSink::memory();
-        let seen = Seen::default();
-        let collector = Collector(seen.clone()).start();
+        let seen = Recorder::new();
+        let collector = seen.start_actor();
         let agent = RegimeAgent::new(
             &cfg(),
             SymbolTable::new(symbols.iter().map(|s| Symbol::from(*s))),
@@ -342,21 +276,6 @@ mod tests {
         (labels, changes)
     }
 
-    fn text(ev: &LogEvent, key: &str) -> String {
-        match ev.get(key) {
-            Some(Value::Str(s)) => s.to_string(),
-            Some(Value::Shared(s)) => s.to_string(),
-            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
-        }
-    }
-
-    fn changes_logged(log: &MemoryLog) -> Vec<LogEvent> {
-        log.events()
-            .into_iter()
-            .filter(|e| e.event == Event::RegimeChanged)
-            .collect()
-    }
-
     #[actix_rt::test]
     async fn a_batch_produces_one_regime_per_bar_from_that_symbols_history() {
         let h = start(&["TREND", "RANGE"]);
@@ -384,7 +303,7 @@ mod tests {
             })
             .await;
 
-        let batch = h.seen.batches().remove(0);
+        let batch = h.seen.all::<RegimeBatch>().remove(0);
         assert_eq!(batch.id, 7);
         assert!(
             Arc::ptr_eq(&batch.bars, &bars),
@@ -403,7 +322,7 @@ mod tests {
             };
             assert_eq!(*r, want, "bar {i}");
         }
-        let logged: Vec<(String, String, String)> = changes_logged(&h.log)
+        let logged: Vec<(String, String, String)> = logged(&h.log, Event::RegimeChanged)
             .iter()
             .map(|e| (text(e, "symbol"), text(e, "from"), text(e, "to")))
             .collect();
@@ -446,7 +365,7 @@ mod tests {
             .await;
 
         let all: Vec<Bar> = bars.iter().chain(&second).copied().collect();
-        let logged = changes_logged(&h.log);
+        let logged = logged(&h.log, Event::RegimeChanged);
         assert_eq!(logged.len(), expected.len());
         for (ev, (i, from, to)) in logged.iter().zip(&expected) {
             assert_eq!(ev.level, Level::Info);
@@ -512,12 +431,7 @@ mod tests {
             assert_eq!(heartbeats[0].agent, AgentId::Regime);
             assert_eq!(heartbeats[0].state, AgentState::Running);
         });
-        let stopped: Vec<LogEvent> = h
-            .log
-            .events()
-            .into_iter()
-            .filter(|e| e.event == Event::AgentStopped)
-            .collect();
+        let stopped = logged(&h.log, Event::AgentStopped);
         assert_eq!(stopped.len(), 1);
         assert_eq!(text(&stopped[0], "reason"), "failed");
         assert_eq!(

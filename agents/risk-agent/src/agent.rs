@@ -62,6 +62,8 @@ pub struct RiskAgent {
     /// Driven by the schedule: the phase of the trading day (None: outside a session).
     automation: bool,
     phase: Option<Phase>,
+    /// Today's pre-market checklist failed: the session does not open.
+    session_blocked: bool,
     agent_state: AgentState,
     approved: u64,
     rejected: u64,
@@ -113,6 +115,7 @@ impl RiskAgent {
             waiting: false,
             automation: false,
             phase: None,
+            session_blocked: false,
             agent_state: AgentState::Starting,
             approved: 0,
             rejected: 0,
@@ -142,7 +145,31 @@ impl RiskAgent {
         let mut i = from;
         while let Some(mark) = phases.get(i).filter(|m| m.before <= upto) {
             let before = self.session_label();
+            if mark.phase == Phase::PremarketValidation {
+                self.session_blocked = mark.blocked;
+            }
             self.phase = match mark.phase {
+                Phase::TradingActive | Phase::CloseOnly if self.session_blocked => {
+                    self.log.emit(
+                        LogEvent::new(
+                            self.clock.stamp(mark.at),
+                            SERVICE,
+                            Event::TradingStateChanged,
+                        )
+                        .level(Level::Error)
+                        .with("from", before)
+                        .with("to", "closed")
+                        .with("actor", "schedule")
+                        .with(
+                            "reason",
+                            format!(
+                                "{}: the pre-market checklist failed; this session stays closed",
+                                mark.phase.as_str()
+                            ),
+                        ),
+                    );
+                    None
+                }
                 Phase::TradingActive | Phase::CloseOnly => Some(mark.phase),
                 // Before the open and after the close no new order may go out.
                 _ => None,
@@ -476,159 +503,74 @@ impl RiskAgent {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use rust_decimal_macros::dec;
     use vigil_core::{Bar, Direction, Regime, SimClock, Symbol, SymbolId, TraceId};
     use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_testkit::{
+        Recorder, RecordingActor, logged, record_enum, text, timestamp as t, yield_until,
+    };
 
     use super::*;
 
-    const MAX_YIELDS: usize = 10_000;
-
-    /// What reached the fake Execution agent and the Monitor, in arrival order.
-    #[derive(Debug)]
-    enum Got {
-        Segment(Segment),
-        End(StopReason),
-        Query(SymbolId),
-        Intent(OrderIntent),
-        Heartbeat(Heartbeat),
-        Report(StageReport),
-        Fault(AgentFault),
+    record_enum! {
+        /// What reached the fake Execution agent and the Monitor, in arrival order.
+        #[derive(Debug)]
+        enum Got {
+            Segment(Segment),
+            End(StopReason),
+            Query(Queried),
+            Intent(OrderIntent),
+            Heartbeat(Heartbeat),
+            Report(StageReport),
+            Fault(AgentFault),
+        }
+        Flow<Segment> => Segment, End;
     }
 
-    #[derive(Clone, Debug, Default)]
-    struct Seen(Arc<Mutex<Vec<Got>>>);
+    /// A book query the fake Execution agent answered, for the symbol asked about.
+    #[derive(Message, Debug)]
+    #[rtype(result = "()")]
+    struct Queried(SymbolId);
 
-    impl Seen {
-        fn push(&self, got: Got) {
-            self.0.lock().expect("collector lock").push(got);
-        }
-
-        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
-            f(&self.0.lock().expect("collector lock"))
-        }
-
-        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
-            for _ in 0..MAX_YIELDS {
-                if self.with(&pred) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("gave up waiting for {what}; received {:?}", self.0);
-        }
-
-        /// Waits for the stage report, which the agent sends last.
-        async fn wait_for_report(&self) {
-            self.wait_until("the risk stage report", |got| {
-                got.iter().any(|g| matches!(g, Got::Report(_)))
-            })
-            .await;
-        }
-
-        /// The Execution side of the conversation, in order, in short form.
-        fn exec_trace(&self) -> Vec<String> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Segment(s) => Some(format!(
-                            "segment {}:{}..{}{}",
-                            s.batch_id,
-                            s.range.start,
-                            s.range.end,
-                            if s.last { " last" } else { "" }
-                        )),
-                        Got::End(r) => Some(format!("end {}", r.as_str())),
-                        Got::Query(s) => Some(format!("query {}", s.0)),
-                        Got::Intent(i) => Some(format!(
-                            "intent {} {} {}",
-                            i.client_order_id, i.side, i.quantity
-                        )),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        fn intents(&self) -> Vec<OrderIntent> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Intent(i) => Some(i.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        fn reports(&self) -> Vec<StageReport> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Report(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
+    /// The Execution side of the conversation, in order, in short form.
+    fn exec_trace(seen: &Recorder<Got>) -> Vec<String> {
+        seen.filter_map(|g| match g {
+            Got::Segment(s) => Some(format!(
+                "segment {}:{}..{}{}",
+                s.batch_id,
+                s.range.start,
+                s.range.end,
+                if s.last { " last" } else { "" }
+            )),
+            Got::End(r) => Some(format!("end {}", r.as_str())),
+            Got::Query(Queried(s)) => Some(format!("query {}", s.0)),
+            Got::Intent(i) => Some(format!(
+                "intent {} {} {}",
+                i.client_order_id, i.side, i.quantity
+            )),
+            _ => None,
+        })
     }
 
-    /// Stands in for the Execution agent (answers book queries with a fixed book) and for
-    /// the Monitor.
-    struct FakeExecution {
-        seen: Seen,
+    /// Stands in for the Execution agent's book: answers book queries with a fixed book,
+    /// and records each query through the recorder's mailbox, so that it stays in order
+    /// with the segments sent before it and the intent sent after its answer.
+    struct FakeBook {
+        seen: Addr<RecordingActor<Got>>,
         book: BookSnapshot,
     }
 
-    impl Actor for FakeExecution {
+    impl Actor for FakeBook {
         type Context = Context<Self>;
     }
 
-    impl Handler<Flow<Segment>> for FakeExecution {
-        type Result = ();
-        fn handle(&mut self, msg: Flow<Segment>, _ctx: &mut Context<Self>) {
-            self.seen.push(match msg {
-                Flow::Data(s) => Got::Segment(s),
-                Flow::End(r) => Got::End(r),
-            });
-        }
-    }
-
-    impl Handler<BookQuery> for FakeExecution {
+    impl Handler<BookQuery> for FakeBook {
         type Result = MessageResult<BookQuery>;
         fn handle(&mut self, msg: BookQuery, _ctx: &mut Context<Self>) -> Self::Result {
-            self.seen.push(Got::Query(msg.symbol));
+            self.seen.do_send(Queried(msg.symbol));
             MessageResult(self.book.clone())
-        }
-    }
-
-    impl Handler<OrderIntent> for FakeExecution {
-        type Result = ();
-        fn handle(&mut self, msg: OrderIntent, _ctx: &mut Context<Self>) {
-            self.seen.push(Got::Intent(msg));
-        }
-    }
-
-    impl Handler<Heartbeat> for FakeExecution {
-        type Result = ();
-        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
-            self.seen.push(Got::Heartbeat(msg));
-        }
-    }
-
-    impl Handler<StageReport> for FakeExecution {
-        type Result = ();
-        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
-            self.seen.push(Got::Report(msg));
-        }
-    }
-
-    impl Handler<AgentFault> for FakeExecution {
-        type Result = ();
-        fn handle(&mut self, msg: AgentFault, _ctx: &mut Context<Self>) {
-            self.seen.push(Got::Fault(msg));
         }
     }
 
@@ -647,10 +589,6 @@ mod tests {
         fn handle(&mut self, _msg: BookQuery, _ctx: &mut Context<Self>) -> Self::Result {
             unreachable!("a stopped actor handles nothing")
         }
-    }
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().expect("test timestamp")
     }
 
     fn day(d: usize) -> Timestamp {
@@ -725,7 +663,7 @@ mod tests {
 
     struct Harness {
         addr: Addr<RiskAgent>,
-        seen: Seen,
+        seen: Recorder<Got>,
         log: MemoryLog,
     }
 
@@ -733,9 +671,11 @@ mod tests {
         let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let (sink, log) = LogSink::memory();
-        let seen = Seen::default();
-        let exec = FakeExecution {
-            seen: seen.clone(),
+        let seen = Recorder::new();
+        // Stands in for the Execution agent's inputs and for the Monitor.
+        let exec = seen.start_actor();
+        let fake_book = FakeBook {
+            seen: exec.clone(),
             book: flat_book(),
         }
         .start();
@@ -750,7 +690,7 @@ mod tests {
             LogBuffer::new(sink, SERVICE, Level::Debug),
             ExecutionLinks {
                 segments: exec.clone().recipient(),
-                book: book.unwrap_or_else(|| exec.clone().recipient()),
+                book: book.unwrap_or_else(|| fake_book.recipient()),
                 intents: exec.clone().recipient(),
             },
             exec.clone().recipient(),
@@ -766,21 +706,6 @@ mod tests {
 
     fn start() -> Harness {
         start_with(None)
-    }
-
-    fn text(ev: &LogEvent, key: &str) -> String {
-        match ev.get(key) {
-            Some(Value::Str(s)) => s.to_string(),
-            Some(Value::Shared(s)) => s.to_string(),
-            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
-        }
-    }
-
-    fn logged(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
-        log.events()
-            .into_iter()
-            .filter(|e| e.event == event)
-            .collect()
     }
 
     async fn set_state(h: &Harness, state: TradingState, actor: &str, reason: &str) {
@@ -801,11 +726,11 @@ mod tests {
         h.addr
             .do_send(batch(3, bars.clone(), &[(2, Direction::Long)]));
         h.addr.do_send(Flow::End(StopReason::EndOfData));
-        h.seen.wait_for_report().await;
+        h.seen.wait_for::<StageReport>(1).await;
 
         let trace = TraceId::for_signal("TEST", bars[2].ts);
         assert_eq!(
-            h.seen.exec_trace(),
+            exec_trace(&h.seen),
             vec![
                 "segment 3:0..3".to_string(),
                 "query 0".into(),
@@ -814,7 +739,7 @@ mod tests {
                 "end end_of_data".into(),
             ]
         );
-        let intent = h.seen.intents().remove(0);
+        let intent = h.seen.all::<OrderIntent>().remove(0);
         assert_eq!(intent.trace_id, trace);
         assert_eq!(intent.client_order_id.as_str(), format!("{trace}-1"));
         assert_eq!(intent.symbol, SymbolId(0));
@@ -846,7 +771,7 @@ mod tests {
         assert_eq!(approved[0].get("quantity"), Some(&Value::Dec(dec!(50))));
         assert_eq!(text(&approved[0], "trading_state"), "active");
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Risk {
                 approved: 1,
                 rejected: 0,
@@ -880,11 +805,11 @@ mod tests {
         h.addr
             .do_send(batch(1, second.clone(), &[(2, Direction::Long)]));
         h.addr.do_send(Flow::End(StopReason::EndOfData));
-        h.seen.wait_for_report().await;
+        h.seen.wait_for::<StageReport>(1).await;
 
         let id = |b: &Bar| ClientOrderId::for_intent(&TraceId::for_signal("TEST", b.ts), 1);
         assert_eq!(
-            h.seen.exec_trace(),
+            exec_trace(&h.seen),
             vec![
                 "segment 0:0..2".to_string(),
                 "query 0".into(),
@@ -902,7 +827,7 @@ mod tests {
             ]
         );
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Risk {
                 approved: 3,
                 rejected: 0,
@@ -927,10 +852,10 @@ mod tests {
         h.addr
             .do_send(batch(0, bars.clone(), &[(1, Direction::Long)]));
         h.addr.do_send(Flow::End(StopReason::EndOfData));
-        h.seen.wait_for_report().await;
+        h.seen.wait_for::<StageReport>(1).await;
 
         assert_eq!(
-            h.seen.exec_trace(),
+            exec_trace(&h.seen),
             vec![
                 "segment 0:0..2",
                 "query 0",
@@ -951,7 +876,7 @@ mod tests {
         assert_eq!(text(&rejected[0], "trading_state"), "halted");
         assert!(logged(&h.log, Event::RiskApproved).is_empty());
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Risk {
                 approved: 0,
                 rejected: 1,
@@ -1003,7 +928,7 @@ mod tests {
         let h = start();
         let error = "GOOG.csv:7: column 'close': cannot parse \"x\" as a decimal";
         h.addr.do_send(Flow::End(StopReason::Failed(error.into())));
-        h.seen.wait_for_report().await;
+        h.seen.wait_for::<StageReport>(1).await;
 
         let tripped = logged(&h.log, Event::BreakerTripped);
         assert_eq!(tripped.len(), 1);
@@ -1018,7 +943,7 @@ mod tests {
         let stopped = logged(&h.log, Event::AgentStopped);
         assert_eq!(text(&stopped[0], "trading_state"), "halted");
         assert_eq!(
-            h.seen.exec_trace(),
+            exec_trace(&h.seen),
             vec!["end failed"],
             "the end marker goes on to Execution"
         );
@@ -1029,7 +954,7 @@ mod tests {
             );
         });
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Risk {
                 state: TradingState::Halted,
                 ..
@@ -1040,20 +965,15 @@ mod tests {
     #[actix_rt::test]
     async fn a_failed_book_query_is_a_non_fatal_fault_and_no_intent_is_sent() {
         let gone = Gone.start();
-        for _ in 0..MAX_YIELDS {
-            if !gone.connected() {
-                break;
-            }
-            actix_rt::task::yield_now().await;
-        }
+        yield_until("the stand-in to stop", || !gone.connected()).await;
         assert!(!gone.connected(), "the stand-in stopped");
         let h = start_with(Some(gone.recipient()));
         h.addr
             .do_send(batch(0, bars(0, 3), &[(1, Direction::Long)]));
         h.addr.do_send(Flow::End(StopReason::EndOfData));
-        h.seen.wait_for_report().await;
+        h.seen.wait_for::<StageReport>(1).await;
 
-        assert!(h.seen.intents().is_empty());
+        assert!(h.seen.all::<OrderIntent>().is_empty());
         h.seen.with(|got| {
             let faults: Vec<&AgentFault> = got
                 .iter()
@@ -1077,7 +997,7 @@ mod tests {
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].level, Level::Error);
         assert!(matches!(
-            h.seen.reports().as_slice(),
+            h.seen.all::<StageReport>().as_slice(),
             [StageReport::Risk {
                 approved: 0,
                 rejected: 1,

@@ -250,95 +250,26 @@ impl Handler<SetPaused> for SignalAgent {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use rust_decimal::Decimal;
     use vigil_bus::StopReason;
     use vigil_core::{Bar, Level, Regime, SimClock, Symbol, SymbolId};
     use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
 
     use super::*;
 
-    const MAX_YIELDS: usize = 10_000;
-
-    #[derive(Debug)]
-    enum Got {
-        Batch(SignalBatch),
-        End(StopReason),
-        Heartbeat(Heartbeat),
-        Report(StageReport),
-    }
-
-    #[derive(Clone, Debug, Default)]
-    struct Seen(Arc<Mutex<Vec<Got>>>);
-
-    impl Seen {
-        fn push(&self, got: Got) {
-            self.0.lock().expect("collector lock").push(got);
+    record_enum! {
+        /// What reached the stand-in for the Risk agent and the Monitor, in arrival order.
+        #[derive(Debug)]
+        enum Got {
+            Batch(SignalBatch),
+            End(StopReason),
+            Heartbeat(Heartbeat),
+            Report(StageReport),
         }
-
-        fn with<R>(&self, f: impl FnOnce(&[Got]) -> R) -> R {
-            f(&self.0.lock().expect("collector lock"))
-        }
-
-        fn batches(&self) -> Vec<SignalBatch> {
-            self.with(|got| {
-                got.iter()
-                    .filter_map(|g| match g {
-                        Got::Batch(b) => Some(b.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-        }
-
-        async fn wait_until(&self, what: &str, pred: impl Fn(&[Got]) -> bool) {
-            for _ in 0..MAX_YIELDS {
-                if self.with(&pred) {
-                    return;
-                }
-                actix_rt::task::yield_now().await;
-            }
-            panic!("gave up waiting for {what}; received {:?}", self.0);
-        }
-
-        async fn wait_for_batches(&self, n: usize) {
-            self.wait_until(&format!("{n} signal batch(es)"), |got| {
-                got.iter().filter(|g| matches!(g, Got::Batch(_))).count() >= n
-            })
-            .await;
-        }
-    }
-
-    /// Stands in for the Risk agent and the Monitor.
-    struct Collector(Seen);
-
-    impl Actor for Collector {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Flow<SignalBatch>> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Flow<SignalBatch>, _ctx: &mut Context<Self>) {
-            self.0.push(match msg {
-                Flow::Data(b) => Got::Batch(b),
-                Flow::End(r) => Got::End(r),
-            });
-        }
-    }
-
-    impl Handler<Heartbeat> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Heartbeat, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Heartbeat(msg));
-        }
-    }
-
-    impl Handler<StageReport> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: StageReport, _ctx: &mut Context<Self>) {
-            self.0.push(Got::Report(msg));
-        }
+        Flow<SignalBatch> => Batch, End;
     }
 
     fn cfg(warmup: usize) -> SignalConfig {
@@ -349,10 +280,6 @@ mod tests {
             warmup_bars: Some(warmup),
             allow_short: true,
         }
-    }
-
-    fn t(s: &str) -> Timestamp {
-        s.parse().expect("test timestamp")
     }
 
     fn day(d: usize) -> Timestamp {
@@ -394,7 +321,7 @@ mod tests {
 
     struct Harness {
         addr: Addr<SignalAgent>,
-        seen: Seen,
+        seen: Recorder<Got>,
         log: MemoryLog,
     }
 
@@ -402,8 +329,8 @@ mod tests {
         let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let (sink, log) = LogSink::memory();
-        let seen = Seen::default();
-        let collector = Collector(seen.clone()).start();
+        let seen = Recorder::new();
+        let collector = seen.start_actor();
         let agent = SignalAgent::new(
             cfg,
             SymbolTable::new([Symbol::from("TEST")]),
@@ -420,21 +347,6 @@ mod tests {
             seen,
             log,
         }
-    }
-
-    fn text(ev: &LogEvent, key: &str) -> String {
-        match ev.get(key) {
-            Some(Value::Str(s)) => s.to_string(),
-            Some(Value::Shared(s)) => s.to_string(),
-            other => panic!("field {key} of {} is not text: {other:?}", ev.event.name()),
-        }
-    }
-
-    fn logged(log: &MemoryLog, event: Event) -> Vec<LogEvent> {
-        log.events()
-            .into_iter()
-            .filter(|e| e.event == event)
-            .collect()
     }
 
     fn directions(batch: &SignalBatch) -> Vec<(usize, Direction)> {
@@ -460,9 +372,9 @@ mod tests {
         let input = bars(0, &RISE_THEN_FALL);
         h.addr
             .do_send(regime_batch(4, input.clone(), Regime::Trending));
-        h.seen.wait_for_batches(1).await;
+        h.seen.wait_for::<SignalBatch>(1).await;
 
-        let batch = h.seen.batches().remove(0);
+        let batch = h.seen.all::<SignalBatch>().remove(0);
         assert_eq!(batch.id, 4);
         assert_eq!(batch.bars.len(), input.len());
         assert_eq!(batch.regimes.len(), input.len());
@@ -519,9 +431,9 @@ mod tests {
         ));
         h.addr
             .do_send(regime_batch(1, bars(8, &[108, 109]), Regime::Unknown));
-        h.seen.wait_for_batches(2).await;
+        h.seen.wait_for::<SignalBatch>(2).await;
 
-        let batches = h.seen.batches();
+        let batches = h.seen.all::<SignalBatch>();
         assert!(batches[0].signals.is_empty(), "{:?}", batches[0].signals);
         // The ninth bar is the first after the warm-up; the tenth changes nothing.
         assert_eq!(directions(&batches[1]), vec![(0, Direction::Long)]);
@@ -538,8 +450,11 @@ mod tests {
             bars(0, &RISE_THEN_FALL[..6]),
             Regime::Trending,
         ));
-        h.seen.wait_for_batches(1).await;
-        assert_eq!(directions(&h.seen.batches()[0]), vec![(3, Direction::Long)]);
+        h.seen.wait_for::<SignalBatch>(1).await;
+        assert_eq!(
+            directions(&h.seen.all::<SignalBatch>()[0]),
+            vec![(3, Direction::Long)]
+        );
 
         for _ in 0..2 {
             // Twice: the second changes nothing.
@@ -562,8 +477,8 @@ mod tests {
         let falling = bars(6, &RISE_THEN_FALL[6..10]);
         h.addr
             .do_send(regime_batch(1, falling.clone(), Regime::Volatile));
-        h.seen.wait_for_batches(2).await;
-        let held = h.seen.batches().remove(1);
+        h.seen.wait_for::<SignalBatch>(2).await;
+        let held = h.seen.all::<SignalBatch>().remove(1);
         assert_eq!(held.id, 1);
         assert_eq!(held.bars.len(), 4, "the bars still flow");
         assert!(held.signals.is_empty(), "{:?}", held.signals);
@@ -611,7 +526,7 @@ mod tests {
                 got.iter().any(|g| matches!(g, Got::Report(_)))
             })
             .await;
-        let batches = h.seen.batches();
+        let batches = h.seen.all::<SignalBatch>();
         assert_eq!(directions(&batches[2]), vec![(0, Direction::Short)]);
         assert_eq!(
             batches[2].signals[0].1.trace_id,

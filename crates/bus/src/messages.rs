@@ -56,6 +56,8 @@ pub struct PhaseMark {
     pub phase: Phase,
     /// When it started (market time).
     pub at: Timestamp,
+    /// For the pre-market phase: a check failed, so this session must not open.
+    pub blocked: bool,
 }
 
 /// Validated bars, Data → Regime.

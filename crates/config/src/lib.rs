@@ -11,9 +11,9 @@ mod validate;
 
 pub use model::BUNDLED_PREFIX;
 pub use model::{
-    CalendarConfig, DataConfig, ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig,
-    MonitorConfig, OrderTypeConfig, RegimeConfig, RegimeFactors, RiskConfig, RuntimeConfig, Secret,
-    SessionConfig, SignalConfig, Sizing, Speed, VigilConfig,
+    CalendarConfig, ChecklistConfig, DataConfig, ExecutionConfig, FillModelConfig,
+    InstrumentConfig, LogConfig, MonitorConfig, OrderTypeConfig, RegimeConfig, RegimeFactors,
+    RiskConfig, RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, VigilConfig,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

@@ -34,6 +34,30 @@ pub struct VigilConfig {
     pub runtime: RuntimeConfig,
     /// The exchange calendar, operator overrides and the daily automation schedule.
     pub calendar: CalendarConfig,
+    /// The daily, weekly and monthly checklists.
+    pub checklist: ChecklistConfig,
+}
+
+/// The checklists (`vigil checklist …`, and the pre-market gate in `vigil run`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChecklistConfig {
+    /// Folder where every report is stored as JSON (relative to the working directory).
+    pub dir: PathBuf,
+    /// Free space on the log volume below this, in GB, is a warning.
+    pub warn_free_disk_gb: u64,
+    /// Free space below this, in GB, fails the pre-market check (trading does not open).
+    pub fail_free_disk_gb: u64,
+}
+
+impl Default for ChecklistConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("checklists"),
+            warn_free_disk_gb: 10,
+            fail_free_disk_gb: 1,
+        }
+    }
 }
 
 /// The exchange calendar and the automated day.

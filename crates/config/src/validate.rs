@@ -333,6 +333,16 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
+    if cfg.checklist.fail_free_disk_gb > cfg.checklist.warn_free_disk_gb {
+        c.fail(
+            "checklist.fail_free_disk_gb",
+            format!(
+                "must not exceed checklist.warn_free_disk_gb ({}), got {}",
+                cfg.checklist.warn_free_disk_gb, cfg.checklist.fail_free_disk_gb
+            ),
+        );
+    }
+
     if l.max_file_mb == 0 {
         c.fail("log.max_file_mb", "must be positive".into());
     }

@@ -73,6 +73,8 @@ catalogue! {
     ScheduleFailed => "schedule_failed", Error, "The automation schedule could not be computed (date outside the calendar); automation is off.";
     CalendarReloaded => "calendar_reloaded", Warn, "Calendar overrides or phase times were reloaded at runtime: who, and what changed.";
     ConfigReloadFailed => "config_reload_failed", Error, "A config reload was refused (every problem listed); the running calendar stays.";
+    ChecklistCompleted => "checklist_completed", Info, "A checklist ran and nothing failed; data.report names the stored report.";
+    ChecklistFailed => "checklist_failed", Error, "A checklist check failed; before the open, trading does not open that session.";
     LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
 }
 

@@ -11,9 +11,13 @@
 //! stuck pipeline cannot silence supervision or the log.
 
 mod bundled;
+mod checklist;
 mod session;
 
 pub use bundled::{BUNDLED_FILES, bundled};
+pub use checklist::{
+    CheckResult, CheckStatus, ChecklistKind, ChecklistReport, premarket_gate, run_checklist,
+};
 pub use session::{
     Session, SessionControl, SessionOptions, SessionOutcome, SystemError, run, run_with,
 };

@@ -12,7 +12,7 @@ use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilCon
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
 };
-use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing, Scheduler};
+use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate, Scheduler};
 use vigil_execution_agent::ExecutionAgent;
 use vigil_log::{
     Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle,
@@ -236,6 +236,33 @@ fn buffer(cfg: &VigilConfig, sink: &LogSink, service: &'static str) -> LogBuffer
         .copied()
         .unwrap_or(cfg.log.min_level);
     LogBuffer::new(sink.clone(), service, level)
+}
+
+/// The pre-market checks inside `vigil run`; every report is stored.
+struct ChecklistGate {
+    cfg: VigilConfig,
+}
+
+impl PremarketGate for ChecklistGate {
+    fn check(&mut self, at: Timestamp) -> Result<String, String> {
+        let report = crate::checklist::premarket_gate(&self.cfg, at);
+        // Not being able to keep the record is itself a reason not to open.
+        let stored = report.store(&self.cfg.checklist.dir).map_err(|e| {
+            format!(
+                "cannot store the report in {}: {e}",
+                self.cfg.checklist.dir.display()
+            )
+        })?;
+        if report.status() == crate::checklist::CheckStatus::Fail {
+            Err(format!(
+                "{} (report {})",
+                report.failures(),
+                stored.display()
+            ))
+        } else {
+            Ok(stored.display().to_string())
+        }
+    }
 }
 
 /// An agent's mailbox made before the agent, so that agents that talk to each other in a
@@ -487,8 +514,9 @@ impl Session {
                     vec![vigil_config::ConfigIssue::new("calendar", e)],
                 ))
             })?;
-            data_agent =
-                data_agent.with_scheduler(Scheduler::new(calendar, cfg.calendar.schedule.clone()));
+            data_agent = data_agent
+                .with_scheduler(Scheduler::new(calendar, cfg.calendar.schedule.clone()))
+                .with_premarket_gate(Box::new(ChecklistGate { cfg: cfg.clone() }));
             risk_agent = risk_agent.with_automation();
         }
 

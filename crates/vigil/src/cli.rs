@@ -38,6 +38,18 @@ enum Cmd {
         #[command(subcommand)]
         command: crate::calendar_cmd::ScheduleCmd,
     },
+    /// Run a checklist: pass / warn / fail with a reason each; the report is stored.
+    Checklist {
+        /// Which checklist.
+        #[arg(value_enum)]
+        kind: KindArg,
+        /// Config (log folder, data, thresholds); default: embedded.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Query the trading log, follow a decision chain, verify the hash chain.
     Logs(crate::logs::LogsArgs),
     /// Market-data tools.
@@ -67,6 +79,18 @@ struct RunArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    /// Before the open: data, risk parameters, disk, log, reconciliation, alert channels.
+    Premarket,
+    /// After the close: P&L, the closing snapshot, log verification, alert summary.
+    Postmarket,
+    /// The last 7 days: performance, resources, alert statistics, drill reminder.
+    Weekly,
+    /// The last 30 days: as weekly.
+    Monthly,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +124,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
         Cmd::Logs(args) => crate::logs::run(args),
+        Cmd::Checklist { kind, config, json } => checklist(kind, config.as_deref(), json),
         Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
         Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),
         Cmd::Config {
@@ -126,6 +151,35 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn checklist(kind: KindArg, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    use vigil_system::{CheckStatus, ChecklistKind, run_checklist};
+    let cfg = match config {
+        Some(p) => VigilConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => VigilConfig::embedded_default(),
+    };
+    let kind = match kind {
+        KindArg::Premarket => ChecklistKind::Premarket,
+        KindArg::Postmarket => ChecklistKind::Postmarket,
+        KindArg::Weekly => ChecklistKind::Weekly,
+        KindArg::Monthly => ChecklistKind::Monthly,
+    };
+    let report = run_checklist(kind, &cfg, vigil_core::Clock::now(&vigil_core::SystemClock));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    let stored = report
+        .store(&cfg.checklist.dir)
+        .with_context(|| format!("storing the report in {}", cfg.checklist.dir.display()))?;
+    eprintln!("vigil: report stored in {}", stored.display());
+    Ok(if report.status() == CheckStatus::Fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn config_check(file: &Path) -> anyhow::Result<ExitCode> {

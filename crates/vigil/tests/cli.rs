@@ -579,3 +579,47 @@ fn vigil_log_lines(dir: &Path) -> Vec<serde_json::Value> {
     }
     lines
 }
+
+#[test]
+fn a_failing_checklist_exits_non_zero_and_is_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             [log]\ndir = \"{logs}\"\n[checklist]\ndir = \"{reports}\"\n\
+             warn_free_disk_gb = 1000000000\nfail_free_disk_gb = 1000000000\n",
+            logs = dir.path().join("logs").display(),
+            reports = dir.path().join("reports").display()
+        ),
+    )
+    .expect("write");
+    let out = vigil()
+        .args(["checklist", "premarket", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["status"], "fail");
+    let disk = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "disk_space")
+        .expect("disk check");
+    assert_eq!(disk["status"], "fail");
+    assert!(
+        disk["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("below 1000000000 GB")
+    );
+    let stored: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .expect("reports stored")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("premarket-"), "{stored:?}");
+}

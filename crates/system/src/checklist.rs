@@ -1,0 +1,507 @@
+//! The seed's checklists: pre-market, post-market, weekly, monthly. Each check is pass,
+//! warn or fail with a reason a person can act on; every report is stored as JSON.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use vigil_config::{BUNDLED_PREFIX, VigilConfig};
+use vigil_core::Timestamp;
+
+/// Which checklist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecklistKind {
+    /// Before the open: can trading start?
+    Premarket,
+    /// After the close: is the day accounted for?
+    Postmarket,
+    /// The week in review.
+    Weekly,
+    /// The month in review.
+    Monthly,
+}
+
+impl ChecklistKind {
+    /// Returns the name used on the command line and in file names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecklistKind::Premarket => "premarket",
+            ChecklistKind::Postmarket => "postmarket",
+            ChecklistKind::Weekly => "weekly",
+            ChecklistKind::Monthly => "monthly",
+        }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckStatus {
+    /// Fine.
+    Pass,
+    /// Degraded; a person should look, trading may go on.
+    Warn,
+    /// Not fit to trade (pre-market: trading does not open).
+    Fail,
+}
+
+impl CheckStatus {
+    /// Returns the status as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckResult {
+    /// What was checked (`disk_space`).
+    pub name: &'static str,
+    /// The outcome.
+    pub status: CheckStatus,
+    /// Why, with the figures.
+    pub reason: String,
+}
+
+/// A checklist run.
+#[derive(Clone, Debug)]
+pub struct ChecklistReport {
+    /// Which checklist.
+    pub kind: ChecklistKind,
+    /// When it ran.
+    pub at: Timestamp,
+    /// Every check, in order.
+    pub results: Vec<CheckResult>,
+}
+
+impl ChecklistReport {
+    /// Returns the worst status.
+    pub fn status(&self) -> CheckStatus {
+        self.results
+            .iter()
+            .map(|r| r.status)
+            .max()
+            .unwrap_or(CheckStatus::Pass)
+    }
+
+    /// Returns the failed checks as one line (for logs and errors).
+    pub fn failures(&self) -> String {
+        self.results
+            .iter()
+            .filter(|r| r.status == CheckStatus::Fail)
+            .map(|r| format!("{}: {}", r.name, r.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Renders the report for a person.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{} checklist at {}: {}\n",
+            self.kind.as_str(),
+            self.at.format("%Y-%m-%d %H:%M UTC"),
+            self.status().as_str().to_uppercase()
+        );
+        for r in &self.results {
+            writeln!(
+                out,
+                "  [{:<4}] {:<22} {}",
+                r.status.as_str(),
+                r.name,
+                r.reason
+            )
+            .expect("writing to a String cannot fail");
+        }
+        out
+    }
+
+    /// Renders the report as JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "checklist": self.kind.as_str(),
+            "at": self.at.to_rfc3339(),
+            "status": self.status().as_str(),
+            "checks": self.results.iter().map(|r| json!({
+                "name": r.name, "status": r.status.as_str(), "reason": r.reason,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Stores the report as `DIR/<kind>-<YYYYMMDDTHHMMSSZ>.json` and returns the path.
+    ///
+    /// # Errors
+    /// Fails when the folder or file cannot be written.
+    pub fn store(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!(
+            "{}-{}.json",
+            self.kind.as_str(),
+            self.at.format("%Y%m%dT%H%M%SZ")
+        ));
+        let text = serde_json::to_string_pretty(&self.to_json()).map_err(std::io::Error::other)?;
+        std::fs::write(&path, text + "\n")?;
+        Ok(path)
+    }
+}
+
+fn check(name: &'static str, status: CheckStatus, reason: impl Into<String>) -> CheckResult {
+    CheckResult {
+        name,
+        status,
+        reason: reason.into(),
+    }
+}
+
+/// Free space on the volume holding `path`, in bytes (the longest matching mount point).
+fn free_space(path: &Path) -> Result<u64, String> {
+    let abs =
+        std::path::absolute(path).map_err(|e| format!("resolving {}: {e}", path.display()))?;
+    let disks =
+        sysinfo::Disks::new_with_refreshed_list().map_err(|e| format!("listing disks: {e}"))?;
+    disks
+        .iter()
+        .filter(|d| abs.starts_with(d.mount_point()))
+        .max_by_key(|d| d.mount_point().as_os_str().len())
+        .map(|d| d.available_space())
+        .ok_or_else(|| format!("no mounted volume holds {}", abs.display()))
+}
+
+/// Disk space on the log volume against the configured thresholds.
+pub(crate) fn disk_check(cfg: &VigilConfig) -> CheckResult {
+    let gb = 1_000_000_000u64;
+    match free_space(&cfg.log.dir) {
+        Ok(free) if free < cfg.checklist.fail_free_disk_gb * gb => check(
+            "disk_space",
+            CheckStatus::Fail,
+            format!(
+                "{:.1} GB free on the log volume, below {} GB",
+                free as f64 / gb as f64,
+                cfg.checklist.fail_free_disk_gb
+            ),
+        ),
+        Ok(free) if free < cfg.checklist.warn_free_disk_gb * gb => check(
+            "disk_space",
+            CheckStatus::Warn,
+            format!(
+                "{:.1} GB free on the log volume, below {} GB",
+                free as f64 / gb as f64,
+                cfg.checklist.warn_free_disk_gb
+            ),
+        ),
+        Ok(free) => check(
+            "disk_space",
+            CheckStatus::Pass,
+            format!("{:.1} GB free on the log volume", free as f64 / gb as f64),
+        ),
+        Err(e) => check("disk_space", CheckStatus::Fail, format!("cannot tell: {e}")),
+    }
+}
+
+fn data_sources(cfg: &VigilConfig) -> CheckResult {
+    let mut problems = Vec::new();
+    for inst in &cfg.data.instruments {
+        if let Some(name) = inst.path.strip_prefix(BUNDLED_PREFIX) {
+            if crate::bundled(name).is_none() {
+                problems.push(format!("{}: no bundled file {name}", inst.symbol));
+            }
+            continue;
+        }
+        let src = vigil_providers::CsvSource::file(vigil_core::SymbolId(0), &inst.path);
+        let mut bars = Vec::new();
+        match vigil_providers::CsvBarReader::open(&src).and_then(|mut r| r.read_batch(1, &mut bars))
+        {
+            Ok(_) if bars.is_empty() => {
+                problems.push(format!("{}: {} has no bars", inst.symbol, inst.path))
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("{}: {e}", inst.symbol)),
+        }
+    }
+    if problems.is_empty() {
+        check(
+            "data_sources",
+            CheckStatus::Pass,
+            format!("{} source(s) open and readable", cfg.data.instruments.len()),
+        )
+    } else {
+        check("data_sources", CheckStatus::Fail, problems.join("; "))
+    }
+}
+
+fn log_writable(cfg: &VigilConfig) -> CheckResult {
+    let probe = cfg.log.dir.join(".vigil-write-probe");
+    let res = std::fs::create_dir_all(&cfg.log.dir)
+        .and_then(|()| std::fs::write(&probe, b"probe"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match res {
+        Ok(()) => check(
+            "log_writable",
+            CheckStatus::Pass,
+            format!("{} is writable", cfg.log.dir.display()),
+        ),
+        Err(e) => check(
+            "log_writable",
+            CheckStatus::Fail,
+            format!("cannot write to {}: {e}", cfg.log.dir.display()),
+        ),
+    }
+}
+
+fn log_chain(cfg: &VigilConfig) -> CheckResult {
+    match vigil_log::verify_dir(&cfg.log.dir) {
+        Ok(r) if r.files == 0 => check("logs_verified", CheckStatus::Pass, "no log yet"),
+        Ok(r) if r.is_clean() => check(
+            "logs_verified",
+            CheckStatus::Pass,
+            format!("{} file(s), {} line(s), chain intact", r.files, r.lines),
+        ),
+        Ok(r) => check(
+            "logs_verified",
+            CheckStatus::Fail,
+            format!(
+                "{} problem(s), first: {}",
+                r.problems.len(),
+                r.problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ),
+        ),
+        Err(e) => check(
+            "logs_verified",
+            CheckStatus::Fail,
+            format!("cannot read the log: {e}"),
+        ),
+    }
+}
+
+fn log_folder_size(dir: &Path) -> Result<u64, String> {
+    let files = vigil_log::list_log_files(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut total = 0;
+    for f in files {
+        total += std::fs::metadata(&f.path)
+            .map_err(|e| format!("cannot read {}: {e}", f.path.display()))?
+            .len();
+    }
+    Ok(total)
+}
+
+/// Every log line of the folder, as JSON, in write order.
+fn log_lines(cfg: &VigilConfig) -> Result<Vec<Value>, String> {
+    let mut lines = Vec::new();
+    vigil_log::read_lines(&cfg.log.dir, |_, _, v| lines.push(v)).map_err(|e| e.to_string())?;
+    Ok(lines)
+}
+
+fn ts_of(v: &Value) -> Option<Timestamp> {
+    v["timestamp"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The pre-market checks that run inside `vigil run` at the pre-market phase: cheap and
+/// local (no log walk, no data re-read), so the trading thread is held for milliseconds.
+pub fn premarket_gate(cfg: &VigilConfig, now: Timestamp) -> ChecklistReport {
+    let mut results = vec![match cfg.validate() {
+        Ok(()) => check("risk_parameters", CheckStatus::Pass, "loaded and valid"),
+        Err(e) => check(
+            "risk_parameters",
+            CheckStatus::Fail,
+            e.to_string().replace('\n', " "),
+        ),
+    }];
+    results.push(disk_check(cfg));
+    results.push(log_writable(cfg));
+    ChecklistReport {
+        kind: ChecklistKind::Premarket,
+        at: now,
+        results,
+    }
+}
+
+/// Runs a checklist against the config and the log folder at `now`.
+pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> ChecklistReport {
+    let mut results = Vec::new();
+    match kind {
+        ChecklistKind::Premarket => {
+            results.push(match cfg.validate() {
+                Ok(()) => check(
+                    "risk_parameters",
+                    CheckStatus::Pass,
+                    format!(
+                        "loaded and valid: max position {}% of equity, gross exposure {}%",
+                        cfg.risk.max_position_pct * rust_decimal::Decimal::ONE_HUNDRED,
+                        cfg.risk.max_gross_exposure_pct * rust_decimal::Decimal::ONE_HUNDRED
+                    ),
+                ),
+                Err(e) => check(
+                    "risk_parameters",
+                    CheckStatus::Fail,
+                    e.to_string().replace('\n', " "),
+                ),
+            });
+            results.push(
+                match cfg.calendar.calendar().and_then(|c| {
+                    let day = c.local_date(now);
+                    c.explain(day)
+                        .map(|e| (e.status != vigil_calendar::DayStatus::Closed, e.to_string()))
+                        .map_err(|e| e.to_string())
+                }) {
+                    Ok((true, text)) => check("calendar", CheckStatus::Pass, text),
+                    Ok((false, text)) => check(
+                        "calendar",
+                        CheckStatus::Warn,
+                        format!("no session today: {text}"),
+                    ),
+                    Err(e) => check("calendar", CheckStatus::Fail, e),
+                },
+            );
+            results.push(data_sources(cfg));
+            results.push(disk_check(cfg));
+            results.push(log_writable(cfg));
+            results.push(log_chain(cfg));
+            results.push(check(
+                "positions_reconciled",
+                CheckStatus::Pass,
+                "the paper venue runs in-process: its book is the session's book",
+            ));
+            results.push(check(
+                "alert_channels",
+                CheckStatus::Warn,
+                "no alert channels configured: nobody is paged on failure (check the log)",
+            ));
+        }
+        ChecklistKind::Postmarket => {
+            match log_lines(cfg) {
+                Err(e) => results.push(check(
+                    "pnl_computed",
+                    CheckStatus::Fail,
+                    format!("cannot read the log: {e}"),
+                )),
+                Ok(lines) => {
+                    let session_start = lines
+                        .iter()
+                        .rposition(|v| v["event"] == "session_started")
+                        .unwrap_or(0);
+                    let session = &lines[session_start..];
+                    results.push(
+                        match session
+                            .iter()
+                            .rev()
+                            .find(|v| v["event"] == "session_stopped")
+                        {
+                            Some(v) => check(
+                                "pnl_computed",
+                                CheckStatus::Pass,
+                                format!(
+                                    "last session ({}): P&L {}, equity {}, max drawdown {}",
+                                    v["data"]["reason"].as_str().unwrap_or("?"),
+                                    v["data"]["pnl"],
+                                    v["data"]["final_equity"],
+                                    v["data"]["max_drawdown"]
+                                ),
+                            ),
+                            None => check(
+                                "pnl_computed",
+                                CheckStatus::Warn,
+                                "the last session has not stopped (still running?)",
+                            ),
+                        },
+                    );
+                    results.push(match session.iter().rev().find(|v| v["event"] == "positions_snapshot") {
+                    Some(v) => check("positions_snapshot", CheckStatus::Pass, format!(
+                        "at {}: positions [{}], equity {}",
+                        v["timestamp"].as_str().unwrap_or("?"),
+                        v["data"]["positions"].as_str().unwrap_or(""), v["data"]["equity"]
+                    )),
+                    None => check("positions_snapshot", CheckStatus::Warn, "no closing snapshot in the last session (calendar.automation is off?)"),
+                });
+                    let count = |lvl: &str| session.iter().filter(|v| v["level"] == lvl).count();
+                    let (w, e, c) = (count("WARN"), count("ERROR"), count("CRITICAL"));
+                    results.push(check(
+                        "alert_summary",
+                        if e + c > 0 {
+                            CheckStatus::Warn
+                        } else {
+                            CheckStatus::Pass
+                        },
+                        format!("last session: {c} CRITICAL, {e} ERROR, {w} WARN line(s)"),
+                    ));
+                    results.push(log_chain(cfg));
+                }
+            }
+        }
+        ChecklistKind::Weekly | ChecklistKind::Monthly => {
+            let days = if kind == ChecklistKind::Weekly { 7 } else { 30 };
+            match log_lines(cfg) {
+                Err(e) => results.push(check(
+                    "performance",
+                    CheckStatus::Fail,
+                    format!("cannot read the log: {e}"),
+                )),
+                Ok(lines) => {
+                    // Stamps are market time; the period ends at the newest line.
+                    let end = lines.iter().filter_map(ts_of).max().unwrap_or(now);
+                    let start = end - Duration::days(days);
+                    let period: Vec<&Value> = lines
+                        .iter()
+                        .filter(|v| ts_of(v).is_some_and(|t| t >= start))
+                        .collect();
+                    let sessions: Vec<&&Value> = period
+                        .iter()
+                        .filter(|v| v["event"] == "session_stopped")
+                        .collect();
+                    let pnl: f64 = sessions
+                        .iter()
+                        .filter_map(|v| v["data"]["pnl"].as_f64())
+                        .sum();
+                    let orders: u64 = sessions
+                        .iter()
+                        .filter_map(|v| v["data"]["orders"].as_u64())
+                        .sum();
+                    results.push(check("performance", CheckStatus::Pass, format!(
+                        "{} session(s) in the {days} days to {}: P&L {pnl:.2}, {orders} order(s)",
+                        sessions.len(), end.format("%Y-%m-%d")
+                    )));
+                    let count = |lvl: &str| period.iter().filter(|v| v["level"] == lvl).count();
+                    results.push(check(
+                        "alert_statistics",
+                        CheckStatus::Pass,
+                        format!(
+                            "{} CRITICAL, {} ERROR, {} WARN line(s) in the period",
+                            count("CRITICAL"),
+                            count("ERROR"),
+                            count("WARN")
+                        ),
+                    ));
+                }
+            }
+            let disk = disk_check(cfg);
+            results.push(match log_folder_size(&cfg.log.dir) {
+                Ok(size) => check(
+                    "resource_usage",
+                    disk.status,
+                    format!("log folder {:.1} MB; {}", size as f64 / 1e6, disk.reason),
+                ),
+                Err(e) => check("resource_usage", CheckStatus::Fail, e),
+            });
+            results.push(log_chain(cfg));
+            results.push(check(
+                "dr_drill",
+                CheckStatus::Warn,
+                "reminder: rehearse disaster recovery — restore config and logs on a spare machine, start a session, verify the log",
+            ));
+        }
+    }
+    ChecklistReport {
+        kind,
+        at: now,
+        results,
+    }
+}

@@ -1,0 +1,55 @@
+//! What the agents' actor-level tests share: a stand-in actor that records whatever it is
+//! sent, the ordered log it records into, bounded waits, and small readers of the memory
+//! log.
+//!
+//! A test names what it expects to receive as one enum (see [`record_enum!`]), starts a
+//! [`RecordingActor`] over a [`Recorder`] of that enum, and wires the agent under test to
+//! the actor's recipients: because one actor receives every message, the recorder keeps
+//! their relative order (a stage report after the end marker, a heartbeat before both).
+//!
+//! Every wait is bounded by a number of yields to the runtime, never by the wall clock:
+//! a passing wait takes a few rounds, and only a failing test reaches the bound, where it
+//! panics with what it was waiting for and what it received instead.
+//!
+//! ```
+//! use actix::Message;
+//! use vigil_testkit::{Recorder, record_enum};
+//!
+//! #[derive(Message, Debug, Clone)]
+//! #[rtype(result = "()")]
+//! struct Ping(u32);
+//!
+//! record_enum! {
+//!     /// What the stand-in received.
+//!     #[derive(Debug)]
+//!     enum Got {
+//!         Ping(Ping),
+//!     }
+//! }
+//!
+//! #[actix_rt::main]
+//! async fn main() {
+//!     let seen = Recorder::<Got>::new();
+//!     let actor = seen.start_actor();
+//!     actor.do_send(Ping(1));
+//!     actor.do_send(Ping(2));
+//!     seen.wait_for::<Ping>(2).await;
+//!     let pings: Vec<u32> = seen.all::<Ping>().iter().map(|p| p.0).collect();
+//!     assert_eq!(pings, vec![1, 2]);
+//! }
+//! ```
+
+mod logs;
+mod macros;
+mod recorder;
+mod wait;
+
+pub use logs::{logged, text, timestamp};
+pub use recorder::{Recorder, RecordingActor, Variant};
+pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};
+
+/// What [`record_enum!`] expands to refers to; not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    pub use vigil_bus::Flow;
+}
