@@ -1,4 +1,4 @@
-//! The Data agent: pulls market data from a [`DataProvider`], validates every bar, drives the
+//! The Data agent: pulls market data from a [`DataProvider`](vigil_providers::DataProvider), validates every bar, drives the
 //! market clock of a replay, and fans validated bars out to the Regime agent in batches.
 //!
 //! - A provider error (a malformed CSV row, a broken stream) is logged at ERROR with its

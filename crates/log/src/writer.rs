@@ -97,7 +97,7 @@ impl Default for WriterOptions {
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The actor that numbers, redacts and encodes events (stage 1). It absorbs each line's body
-/// into a SHA-256 state, so the chain thread (stage 2, [`ChainWriter`]) only finishes each
+/// into a SHA-256 state, so the chain thread (stage 2, `ChainWriter`) only finishes each
 /// hash with the previous line's hash — about two blocks — before writing. SHA-256 absorbs
 /// input block by block, so this is exactly the hash of the whole line; the split lets the
 /// bulk of the hashing run off the strictly sequential chain.
