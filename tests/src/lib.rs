@@ -15,7 +15,7 @@ pub fn read_log(dir: &Path) -> Vec<Value> {
         report.problems
     );
     let mut lines = Vec::new();
-    vigil_log::read_lines(dir, |_, _, v| lines.push(v))
+    vigil_log::read_lines(dir, |_, _, _, v| lines.push(v))
         .unwrap_or_else(|e| panic!("reading log {}: {e}", dir.display()));
     lines
 }

@@ -123,11 +123,15 @@ impl LogQuery {
     }
 }
 
-/// Calls `f` with every line of every log file of `dir`, in write order.
+/// Calls `f` with every line of every log file of `dir`, in write order: the file, the
+/// 1-based line number, the line exactly as stored, and the line parsed.
 ///
 /// # Errors
 /// Fails on an unreadable file or a line that is not JSON (naming file and line).
-pub fn read_lines(dir: &Path, mut f: impl FnMut(&Path, u64, Value)) -> Result<(), QueryError> {
+pub fn read_lines(
+    dir: &Path,
+    mut f: impl FnMut(&Path, u64, &str, Value),
+) -> Result<(), QueryError> {
     let files = list_log_files(dir).map_err(|source| QueryError::Read {
         path: dir.to_path_buf(),
         source,
@@ -149,7 +153,7 @@ pub fn read_lines(dir: &Path, mut f: impl FnMut(&Path, u64, Value)) -> Result<()
                 line: i as u64 + 1,
                 error: e.to_string(),
             })?;
-            f(&file.path, i as u64 + 1, v);
+            f(&file.path, i as u64 + 1, &line, v);
         }
     }
     Ok(())

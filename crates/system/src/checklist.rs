@@ -294,7 +294,7 @@ fn log_folder_size(dir: &Path) -> Result<u64, String> {
 /// Every log line of the folder, as JSON, in write order.
 fn log_lines(cfg: &VigilConfig) -> Result<Vec<Value>, String> {
     let mut lines = Vec::new();
-    vigil_log::read_lines(&cfg.log.dir, |_, _, v| lines.push(v)).map_err(|e| e.to_string())?;
+    vigil_log::read_lines(&cfg.log.dir, |_, _, _, v| lines.push(v)).map_err(|e| e.to_string())?;
     Ok(lines)
 }
 

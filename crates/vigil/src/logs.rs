@@ -103,11 +103,12 @@ fn query(f: FilterArgs) -> anyhow::Result<ExitCode> {
         until: time(&f.until)?,
     };
     let mut n = 0u64;
-    read_lines(&f.dir, |_, _, v| {
+    read_lines(&f.dir, |_, _, raw, v| {
         if q.matches(&v) {
             n += 1;
             match f.format {
-                Format::Json => println!("{v}"),
+                // Exactly as stored: key order and decimal digits untouched.
+                Format::Json => println!("{raw}"),
                 Format::Table => println!("{}", row(&v)),
             }
         }
@@ -149,7 +150,7 @@ fn row(v: &Value) -> String {
 
 fn trace(dir: &Path, id: &str) -> anyhow::Result<ExitCode> {
     let mut lines: Vec<Value> = Vec::new();
-    read_lines(dir, |_, _, v| {
+    read_lines(dir, |_, _, _, v| {
         if v["trace_id"].as_str() == Some(id) {
             lines.push(v);
         }
