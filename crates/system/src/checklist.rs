@@ -457,18 +457,43 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
                         .iter()
                         .filter(|v| v["event"] == "session_stopped")
                         .collect();
-                    let pnl: f64 = sessions
-                        .iter()
-                        .filter_map(|v| v["data"]["pnl"].as_f64())
-                        .sum();
+                    // Money is summed as decimals, from each figure's written digits; a
+                    // figure that does not read is counted and reported, not skipped.
+                    let mut pnl = rust_decimal::Decimal::ZERO;
+                    let mut unreadable = 0;
+                    for v in &sessions {
+                        match v["data"]["pnl"]
+                            .to_string()
+                            .parse::<rust_decimal::Decimal>()
+                        {
+                            Ok(x) => pnl += x,
+                            Err(_) => unreadable += 1,
+                        }
+                    }
                     let orders: u64 = sessions
                         .iter()
                         .filter_map(|v| v["data"]["orders"].as_u64())
                         .sum();
-                    results.push(check("performance", CheckStatus::Pass, format!(
-                        "{} session(s) in the {days} days to {}: P&L {pnl:.2}, {orders} order(s)",
-                        sessions.len(), end.format("%Y-%m-%d")
-                    )));
+                    let (status, note) = if unreadable > 0 {
+                        (
+                            CheckStatus::Warn,
+                            format!(
+                                " ({unreadable} session P&L figure(s) unreadable, not counted)"
+                            ),
+                        )
+                    } else {
+                        (CheckStatus::Pass, String::new())
+                    };
+                    results.push(check(
+                        "performance",
+                        status,
+                        format!(
+                            "{} session(s) in the {days} days to {}: P&L {}, {orders} order(s){note}",
+                            sessions.len(),
+                            end.format("%Y-%m-%d"),
+                            pnl.round_dp(2)
+                        ),
+                    ));
                     let count = |lvl: &str| period.iter().filter(|v| v["level"] == lvl).count();
                     results.push(check(
                         "alert_statistics",
