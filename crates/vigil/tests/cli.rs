@@ -15,6 +15,72 @@ fn repo(path: &str) -> std::path::PathBuf {
         .join(path)
 }
 
+/// A `vigil run` in the background, read from its ready line on, with a watchdog that
+/// SIGKILLs it after 60 s so a regression cannot hang the suite.
+struct Running {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    done: std::sync::mpsc::Sender<()>,
+    guard: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(args: &[&std::ffi::OsStr]) -> Self {
+        let mut child = vigil()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id().to_string();
+        let (done, watchdog) = std::sync::mpsc::channel::<()>();
+        let guard = std::thread::spawn(move || {
+            if watchdog.recv_timeout(Duration::from_secs(60)).is_err() {
+                let killed = Command::new("kill").args(["-KILL", &pid]).status();
+                eprintln!("watchdog: vigil did not stop within 60 s; killed: {killed:?}");
+            }
+        });
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut run = Self {
+            child,
+            lines,
+            done,
+            guard,
+        };
+        run.wait_for("stops it gracefully");
+        run
+    }
+
+    /// Reads standard error until a line contains `needle`, and returns that line.
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .next()
+                .expect("vigil kept running")
+                .expect("read");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {sig}");
+    }
+
+    fn finish(self) -> std::process::Output {
+        let out = self.child.wait_with_output().expect("wait");
+        self.done.send(()).expect("watchdog alive");
+        self.guard.join().expect("watchdog");
+        out
+    }
+}
+
 #[test]
 fn config_check_accepts_every_shipped_config() {
     for entry in std::fs::read_dir(repo("config")).expect("config dir") {
@@ -128,40 +194,15 @@ fn run_json_reports_the_default_session() {
 fn sigint_stops_a_paced_session_gracefully_with_its_summary() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Real-time pace on daily bars: without the signal this would run for years.
-    let mut child = vigil()
-        .args(["run", "--speed", "1", "--log-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id();
-    // A watchdog so a regression cannot hang the suite: SIGKILL after 60 s.
-    let (done, watchdog) = std::sync::mpsc::channel::<()>();
-    let guard = std::thread::spawn(move || {
-        if watchdog.recv_timeout(Duration::from_secs(60)).is_err() {
-            let killed = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            eprintln!("watchdog: vigil did not stop within 60 s; killed: {killed:?}");
-        }
-    });
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines.next().expect("vigil printed nothing").expect("read");
-        if line.contains("stops it gracefully") {
-            break;
-        }
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let out = child.wait_with_output().expect("wait");
-    done.send(()).expect("watchdog alive");
-    guard.join().expect("watchdog");
+    let run = Running::start(&[
+        "run".as_ref(),
+        "--speed".as_ref(),
+        "1".as_ref(),
+        "--log-dir".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    run.signal("-INT");
+    let out = run.finish();
     assert!(out.status.success(), "exit {:?}", out.status);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("stopped         interrupted"), "{summary}");
@@ -486,66 +527,18 @@ fn sighup_reloads_calendar_overrides_and_logs_who_and_what() {
         .expect("write config");
     };
     write("");
-    let mut child = vigil()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id().to_string();
-    let (done, watchdog) = std::sync::mpsc::channel::<()>();
-    let guard_pid = pid.clone();
-    let guard = std::thread::spawn(move || {
-        if watchdog.recv_timeout(Duration::from_secs(60)).is_err() {
-            let killed = Command::new("kill").args(["-KILL", &guard_pid]).status();
-            eprintln!("watchdog: vigil did not stop within 60 s; killed: {killed:?}");
-        }
-    });
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    while !lines
-        .next()
-        .expect("output")
-        .expect("read")
-        .contains("stops it gracefully")
-    {}
+    let mut run = Running::start(&["run".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
     // A surprise closure, then a broken edit: the first is applied, the second refused.
     write("{ date = \"2026-12-31\", reason = \"surprise closure\" }");
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let mut wait_for = |needle: &str| loop {
-        let line = lines.next().expect("vigil kept running").expect("read");
-        if line.contains(needle) {
-            break line;
-        }
-    };
-    let line = wait_for("calendar reloaded");
+    run.signal("-HUP");
+    let line = run.wait_for("calendar reloaded");
     assert!(line.contains("2026-12-31 (surprise closure)"), "{line}");
     write("{ date = \"2026-13-45\", reason = \"typo\" }");
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let line = wait_for("config reload refused");
+    run.signal("-HUP");
+    let line = run.wait_for("config reload refused");
     assert!(line.contains("2026-13-45"), "{line}");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let out = child.wait_with_output().expect("wait");
-    done.send(()).expect("watchdog alive");
-    guard.join().expect("watchdog");
+    run.signal("-INT");
+    let out = run.finish();
     assert!(out.status.success());
     // The audit trail, flushed at shutdown: who, what, and the refusal.
     let log = vigil_log_lines(&dir.path().join("logs"));
