@@ -68,6 +68,18 @@ impl DataProvider for WaveProvider {
         Ok(())
     }
 
+    /// The wave is computed in process: it answers while connected.
+    async fn ping(&mut self) -> Result<(), ProviderError> {
+        if self.connected {
+            Ok(())
+        } else {
+            Err(ProviderError::Connect {
+                provider: "wave".into(),
+                reason: "not connected".into(),
+            })
+        }
+    }
+
     async fn subscribe(&mut self, symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError> {
         match symbols {
             [(id, _)] => {

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use vigil_bus::{
-    AgentFault, BarBatch, BatchDone, Flow, Heartbeat, PhaseMark, Shutdown, StageReport, StopReason,
-    run_every,
+    AgentFault, Backlogs, BarBatch, BatchDone, Figures, Flow, Heartbeat, PhaseMark, Ping,
+    Reachability, Shutdown, StageReport, StopReason, run_every,
 };
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, MarketDataEvent, SharedClock, SimClock, SymbolTable, Timestamp,
@@ -83,6 +83,13 @@ pub struct DataAgent {
     pub(crate) scheduler: Option<Scheduler>,
     /// Pre-market checks run at the pre-market phase.
     gate: Option<Box<dyn PremarketGate>>,
+    /// The source's connection, as the pings and fetches found it.
+    source: Reachability,
+    /// Supervision time the last bar arrived.
+    last_update_at: Option<Timestamp>,
+    /// Ping the source before the next fetch.
+    ping_due: bool,
+    backlogs: Backlogs,
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -147,7 +154,91 @@ impl DataAgent {
             provider_validates,
             scheduler: None,
             gate: None,
+            source: Reachability::default(),
+            last_update_at: None,
+            ping_due: false,
+            backlogs: Backlogs::default(),
         }
+    }
+
+    /// Counts this agent's messages to the Regime agent, and its own mailbox, in the
+    /// session's backlogs.
+    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
+        self.backlogs = backlogs;
+        self
+    }
+
+    /// Records a ping of the source: its round trip, or why it failed. Logs the moments
+    /// the source goes down and comes back.
+    fn record_ping(
+        &mut self,
+        res: Result<(), vigil_providers::ProviderError>,
+        took: chrono::Duration,
+    ) {
+        let was_up = self.source.up;
+        match res {
+            Ok(()) => {
+                self.source.up = true;
+                self.source.calls_ok += 1;
+                self.source.error = None;
+                self.source.latency_s =
+                    Some(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                if !was_up && self.source.calls_failed > 0 {
+                    let now = self.now();
+                    self.log.emit(
+                        LogEvent::new(now, SERVICE, Event::DataSourceConnected)
+                            .with("provider", self.provider_name.clone())
+                            .with("note", "answering pings again"),
+                    );
+                }
+            }
+            Err(e) => {
+                self.source.up = false;
+                self.source.calls_failed += 1;
+                let text = e.to_string();
+                if was_up || self.source.error.is_none() {
+                    let now = self.now();
+                    self.log.emit(
+                        LogEvent::new(now, SERVICE, Event::DataSourceFailed)
+                            .with("provider", self.provider_name.clone())
+                            .with("probe", "ping")
+                            .with("error", text.clone()),
+                    );
+                    self.log.flush();
+                }
+                self.source.error = Some(text);
+            }
+        }
+    }
+
+    /// Pings the source now if it is idle, or before the next fetch otherwise.
+    fn ping_source(&mut self, ctx: &mut Context<Self>) {
+        if self.ended || self.state == AgentState::Failed {
+            return;
+        }
+        if self.pulling || self.provider.is_none() {
+            self.ping_due = true;
+            return;
+        }
+        let Some(mut provider) = self.provider.take() else {
+            return;
+        };
+        self.pulling = true;
+        let wall = self.wall.clone();
+        let fut = async move {
+            let t0 = wall.now();
+            let res = provider.ping().await;
+            let took = wall.now() - t0;
+            (provider, res, took)
+        };
+        ctx.spawn(fut.into_actor(self).map(|(provider, res, took), act, ctx| {
+            act.provider = Some(provider);
+            act.pulling = false;
+            act.record_ping(res, took);
+            if act.state == AgentState::Running {
+                act.pull(ctx);
+            }
+        }));
     }
 
     /// Runs `gate` when each pre-market phase begins; a failure keeps that session closed.
@@ -234,13 +325,24 @@ impl DataAgent {
         }
     }
 
-    fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         self.monitor.do_send(Heartbeat {
             agent: AgentId::Data,
             state: self.state,
             at: self.wall.now(),
             processed: self.bars,
+            figures: Figures::Data {
+                last_bar_at: self.last,
+                last_update_at: self.last_update_at,
+                bars: self.bars,
+                rejected: self.rejected,
+                ended: self.ended,
+                source: self.source.clone(),
+            },
         });
+        if self.state != AgentState::Starting {
+            self.ping_source(ctx);
+        }
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
@@ -262,6 +364,8 @@ impl DataAgent {
             match res {
                 Ok(()) => {
                     act.state = AgentState::Running;
+                    act.source.up = true;
+                    act.source.calls_ok += 1;
                     let now = act.now();
                     act.log.emit(
                         LogEvent::new(now, SERVICE, Event::DataSourceConnected)
@@ -310,15 +414,27 @@ impl DataAgent {
         events.clear();
         let max = self.batch_size();
         self.pulling = true;
+        let ping = std::mem::take(&mut self.ping_due).then(|| self.wall.clone());
         let fut = async move {
+            let probe = match ping {
+                Some(wall) => {
+                    let t0 = wall.now();
+                    let res = provider.ping().await;
+                    Some((res, wall.now() - t0))
+                }
+                None => None,
+            };
             let res = provider.next_batch(max, &mut events).await;
-            (provider, events, res)
+            (provider, events, res, probe)
         };
         ctx.spawn(
             fut.into_actor(self)
-                .map(|(provider, events, res), act, ctx| {
+                .map(|(provider, events, res, probe), act, ctx| {
                     act.provider = Some(provider);
                     act.pulling = false;
+                    if let Some((ping, took)) = probe {
+                        act.record_ping(ping, took);
+                    }
                     act.on_events(events, res, ctx);
                 }),
         );
@@ -331,8 +447,12 @@ impl DataAgent {
         ctx: &mut Context<Self>,
     ) {
         let more = match res {
-            Ok(more) => more,
+            Ok(more) => {
+                self.source.calls_ok += 1;
+                more
+            }
             Err(e) => {
+                self.source.calls_failed += 1;
                 // Bars read before the error were delivered in earlier batches; this one
                 // carries none (the provider reports the error on its own).
                 self.events = events;
@@ -456,11 +576,15 @@ impl DataAgent {
         self.first = self.first.or(bars.first().map(|b| b.ts));
         self.last = bars.last().map(|b| b.ts).or(self.last);
         self.bars += bars.len() as u64;
+        if !bars.is_empty() {
+            self.last_update_at = Some(self.wall.now());
+        }
         let phases = self.phase_marks(&bars);
         let id = self.next_batch_id;
         self.next_batch_id += 1;
         self.in_flight += 1;
         // Bounded by flow control: at most `max_in_flight` batches are unacknowledged.
+        self.backlogs.sent(AgentId::Regime);
         self.downstream.do_send(Flow::Data(BarBatch {
             id,
             bars: std::sync::Arc::new(bars),
@@ -501,6 +625,7 @@ impl DataAgent {
                 .with("bars", self.bars),
         );
         self.log.flush();
+        self.backlogs.sent(AgentId::Regime);
         self.downstream.do_send(Flow::End(reason.clone()));
         self.reports.do_send(StageReport::Data {
             bars: self.bars,
@@ -536,10 +661,17 @@ impl Actor for DataAgent {
     }
 }
 
+impl Handler<Ping> for DataAgent {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
+}
+
 impl Handler<BatchDone> for DataAgent {
     type Result = ();
 
     fn handle(&mut self, msg: BatchDone, ctx: &mut Self::Context) {
+        self.backlogs.taken(AgentId::Data);
         self.in_flight = self.in_flight.saturating_sub(1);
         // Every other holder has dropped the batch by now; if not, it is simply freed.
         if let Some(bars) = std::sync::Arc::into_inner(msg.bars)
@@ -625,6 +757,10 @@ mod tests {
             &mut self,
             _symbols: &[(SymbolId, Symbol)],
         ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn ping(&mut self) -> Result<(), ProviderError> {
             Ok(())
         }
 
@@ -1080,6 +1216,13 @@ mod tests {
     impl DataProvider for Unreachable {
         fn name(&self) -> &str {
             "feed"
+        }
+
+        async fn ping(&mut self) -> Result<(), ProviderError> {
+            Err(ProviderError::Connect {
+                provider: "feed".into(),
+                reason: "connection refused".into(),
+            })
         }
 
         async fn connect(&mut self) -> Result<(), ProviderError> {

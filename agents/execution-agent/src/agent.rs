@@ -5,9 +5,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, BatchDone, BookQuery, BookSnapshot, Flow, Heartbeat, OpenOrderView, OrderIntent,
-    Segment, StageReport, StopReason, run_every,
+    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, Figures, Flow, Heartbeat,
+    OpenOrderView, OrderIntent, Ping, Reachability, Segment, StageReport, StopReason, run_every,
 };
+use vigil_config::RuleConfig;
+use vigil_monitoring::Transition;
+
+use crate::business::BusinessWatch;
 use vigil_calendar::Phase;
 use vigil_core::{
     AgentId, AgentState, ClientOrderId, ExecutionReport, Fill, Level, OrderAck, OrderRequest,
@@ -54,6 +58,14 @@ pub struct ExecutionAgent {
     venue_rejects: u64,
     cancelled: u64,
     fills: u64,
+    /// Business metrics and their rules (None with monitoring off).
+    business: Option<BusinessWatch>,
+    transitions: Vec<Transition>,
+    venue_link: Reachability,
+    pinging: bool,
+    slippage_sum_bps: f64,
+    slippage_fills: u64,
+    backlogs: Backlogs,
 }
 
 impl std::fmt::Debug for ExecutionAgent {
@@ -104,16 +116,102 @@ impl ExecutionAgent {
             venue_rejects: 0,
             cancelled: 0,
             fills: 0,
+            business: None,
+            transitions: Vec::new(),
+            venue_link: Reachability::default(),
+            pinging: false,
+            slippage_sum_bps: 0.0,
+            slippage_fills: 0,
+            backlogs: Backlogs::default(),
         }
     }
 
-    fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
+    /// Watches the business metrics (drawdowns, trade size, trading frequency) against
+    /// `rules`, bar by bar on the market clock.
+    pub fn with_business_rules(mut self, rules: &[RuleConfig], frequency_days: u32) -> Self {
+        self.business = Some(BusinessWatch::new(rules, frequency_days));
+        self
+    }
+
+    /// Counts this agent's mailbox and its acknowledgements to the Data agent in the
+    /// session's backlogs.
+    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
+        self.backlogs = backlogs;
+        self
+    }
+
+    fn log_transitions(&mut self) {
+        if self.transitions.is_empty() {
+            return;
+        }
+        let ts = self.stamp();
+        for t in self.transitions.drain(..) {
+            self.log.emit(t.event(ts, SERVICE));
+        }
+        self.log.flush();
+    }
+
+    /// Pings the venue off the order path and records the round trip.
+    fn ping_venue(&mut self, ctx: &mut Context<Self>) {
+        if self.pinging || self.state != AgentState::Running {
+            return;
+        }
+        self.pinging = true;
+        let venue = self.venue.clone();
+        let wall = self.wall.clone();
+        let fut = async move {
+            let t0 = wall.now();
+            let res = venue.ping().await;
+            (res, wall.now() - t0)
+        };
+        ctx.spawn(fut.into_actor(self).map(|(res, took), act, _ctx| {
+            act.pinging = false;
+            let was_up = act.venue_link.up;
+            match res {
+                Ok(()) => {
+                    act.venue_link.up = true;
+                    act.venue_link.calls_ok += 1;
+                    act.venue_link.error = None;
+                    act.venue_link.latency_s =
+                        Some(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                }
+                Err(e) => {
+                    act.venue_link.up = false;
+                    act.venue_link.calls_failed += 1;
+                    if was_up || act.venue_link.error.is_none() {
+                        act.venue_error(&e, "ping");
+                    }
+                    act.venue_link.error = Some(e.to_string());
+                }
+            }
+        }));
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         self.monitor.do_send(Heartbeat {
             agent: AgentId::Execution,
             state: self.state,
             at: self.wall.now(),
             processed: self.orders,
+            figures: Figures::Execution {
+                orders: self.orders,
+                filled: self.filled,
+                rejected: self.venue_rejects,
+                cancelled: self.cancelled,
+                open: self.open.len() as u64,
+                fills: self.fills,
+                slippage_bps: (self.slippage_fills > 0)
+                    .then(|| self.slippage_sum_bps / self.slippage_fills as f64),
+                equity: self.portfolio.equity(),
+                venue: self.venue_link.clone(),
+                business: self
+                    .business
+                    .as_ref()
+                    .map(BusinessWatch::figures)
+                    .unwrap_or_default(),
+            },
         });
+        self.ping_venue(ctx);
     }
 
     fn stamp(&self) -> Timestamp {
@@ -157,10 +255,15 @@ impl ExecutionAgent {
                 self.drain_reports();
             }
             self.portfolio.mark(bar.symbol, bar.close);
+            if let Some(b) = &mut self.business {
+                b.on_bar(bar.ts, self.portfolio.equity(), &mut self.transitions);
+            }
         }
         self.drain_reports();
+        self.log_transitions();
         self.log.flush();
         if seg.last {
+            self.backlogs.sent(AgentId::Data);
             self.data_ack.do_send(BatchDone {
                 id: seg.batch_id,
                 bars: seg.bars,
@@ -189,6 +292,18 @@ impl ExecutionAgent {
     }
 
     fn on_fill(&mut self, fill: &Fill) {
+        if let Some(b) = &mut self.business {
+            let before = self.portfolio.position(fill.symbol).quantity;
+            let after = before + fill.quantity * fill.side.sign();
+            b.on_fill(
+                fill.ts,
+                before,
+                after,
+                fill.price,
+                self.portfolio.equity(),
+                &mut self.transitions,
+            );
+        }
         let ts = self.clock.stamp(fill.ts);
         let symbol = self.symbols.shared(fill.symbol);
         let Some(order) = self.open.get_mut(&fill.client_order_id) else {
@@ -227,6 +342,10 @@ impl ExecutionAgent {
                 * fill.side.sign())
             .round_dp(2)
         };
+        if let Some(bps) = rust_decimal::prelude::ToPrimitive::to_f64(&slippage_bps) {
+            self.slippage_sum_bps += bps;
+            self.slippage_fills += 1;
+        }
         let mut context = order.context.clone();
         context.portfolio_value = Some(self.portfolio.equity());
         self.log.emit(
@@ -372,6 +491,7 @@ impl ExecutionAgent {
             },
         );
         let venue = self.venue.clone();
+        let calls = cancels.len() as u64 + 1;
         let fut = async move {
             let mut cancel_errors = Vec::new();
             for id in cancels {
@@ -385,7 +505,10 @@ impl ExecutionAgent {
         // `wait`: the next segment must not reach the venue before this order has.
         ctx.wait(
             fut.into_actor(self)
-                .map(|(id, cancel_errors, ack), act, _ctx| {
+                .map(move |(id, cancel_errors, ack), act, _ctx| {
+                    let failed = cancel_errors.len() as u64 + u64::from(ack.is_err());
+                    act.venue_link.calls_failed += failed;
+                    act.venue_link.calls_ok += calls - failed;
                     for e in cancel_errors {
                         act.venue_error(&e, "cancel");
                     }
@@ -517,10 +640,17 @@ impl Actor for ExecutionAgent {
     }
 }
 
+impl Handler<Ping> for ExecutionAgent {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
+}
+
 impl Handler<Flow<Segment>> for ExecutionAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Flow<Segment>, ctx: &mut Self::Context) {
+        self.backlogs.taken(AgentId::Execution);
         match msg {
             Flow::Data(seg) => self.on_segment(seg),
             Flow::End(reason) => self.finish(reason, ctx),

@@ -7,5 +7,7 @@
 //! orders, so the cost per fill does not grow with history.
 
 mod agent;
+mod business;
 
 pub use agent::ExecutionAgent;
+pub use business::BUSINESS_METRICS;

@@ -4,9 +4,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use vigil_bus::{
-    AgentFault, Command, CommandTarget, Heartbeat, SessionSummary, SetPaused, SetTradingState,
-    StageReport, StopReason, run_every,
+    AgentFault, Command, CommandTarget, Figures, Heartbeat, Ping, SessionSummary, SetPaused,
+    SetTradingState, StageReport, StopReason, run_every,
 };
+use vigil_monitoring::{Status, SystemSampler, Transition};
+
+use crate::health::{Health, HealthLinks, agent_view, endpoint, figures_json};
 use vigil_config::MonitorConfig;
 use vigil_core::{AgentId, AgentState, Level, SharedClock, Timestamp, TradingState};
 use vigil_log::{Event, LogBuffer, LogEvent};
@@ -42,6 +45,14 @@ pub struct MonitorAgent {
     agents: BTreeMap<AgentId, AgentStatus>,
     summary: SessionSummary,
     done: Option<oneshot::Sender<SessionSummary>>,
+    /// Measurement, rules and the health board (None: heartbeats only).
+    health: Option<Health>,
+    transitions: Vec<Transition>,
+    started_at: Timestamp,
+    ext_pinging: bool,
+    ext_failing: bool,
+    /// A probe failure already reported, by probe name (reported again once it clears).
+    probe_failing: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for MonitorAgent {
@@ -92,7 +103,295 @@ impl MonitorAgent {
                 ..SessionSummary::default()
             },
             done: Some(done),
+            health: None,
+            transitions: Vec::new(),
+            started_at: now,
+            ext_pinging: false,
+            ext_failing: false,
+            probe_failing: Vec::new(),
         }
+    }
+
+    /// Measures the four levels, evaluates the threshold rules, runs the dead-man's switch
+    /// and publishes `/status` and `/metrics` on `links.board`.
+    pub fn with_health(mut self, links: HealthLinks) -> Self {
+        let now = self.wall.now();
+        self.health = Some(Health::new(&self.cfg, links, now));
+        self
+    }
+
+    fn probe_failed(&mut self, probe: &'static str, error: String) {
+        if self.probe_failing.contains(&probe) {
+            return;
+        }
+        self.probe_failing.push(probe);
+        self.log.emit(
+            LogEvent::new(self.clock.now(), SERVICE, Event::MonitorProbeFailed)
+                .with("probe", probe)
+                .with("error", error),
+        );
+    }
+
+    fn probe_ok(&mut self, probe: &'static str) {
+        self.probe_failing.retain(|p| *p != probe);
+    }
+
+    /// One round of measurement: system, mailboxes, log growth, rules, board.
+    fn probe(&mut self, ctx: &mut Context<Self>) {
+        let now = self.wall.now();
+        let enabled = self.cfg.enabled;
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
+        let mut failures: Vec<(&'static str, String)> = Vec::new();
+        let mut oks: Vec<&'static str> = Vec::new();
+        let mut to_ping = Vec::new();
+        if enabled {
+            if h.sampler.is_none() {
+                match SystemSampler::new(h.links.disk_path.clone()) {
+                    Ok(s) => h.sampler = Some(s),
+                    Err(e) => failures.push(("system", e)),
+                }
+            }
+            if let Some(sampler) = h.sampler.as_mut() {
+                let sample = sampler.sample();
+                match &sample.disk_free_bytes {
+                    Ok(_) => oks.push("disk"),
+                    Err(e) => failures.push(("disk", e.clone())),
+                }
+                h.last_sample = Some(sample);
+            }
+            for (agent, rcp) in h.links.pings.clone() {
+                let finished = self
+                    .agents
+                    .get(&agent)
+                    .is_some_and(|s| matches!(s.state, AgentState::Stopped | AgentState::Failed));
+                let ah = h.agents.entry(agent).or_default();
+                if finished || ah.ping_sent.is_some() {
+                    continue;
+                }
+                ah.ping_sent = Some(now);
+                to_ping.push((agent, rcp));
+            }
+        }
+        // The dead-man's switch: the log folder must grow.
+        let market_now = self.clock.now();
+        let open = h.market_open(market_now);
+        let window_s = if open {
+            self.cfg.dead_man.silence_trading_s
+        } else {
+            self.cfg.dead_man.silence_closed_s
+        };
+        let mut dead_man: Option<LogEvent> = None;
+        match h.log.look(now) {
+            Ok(grew) => {
+                oks.push("log_folder");
+                let silent_s = (now - h.log.last_growth).num_seconds();
+                if grew && h.log.silent {
+                    h.log.silent = false;
+                    dead_man = Some(
+                        LogEvent::new(market_now, SERVICE, Event::LogResumed)
+                            .with("silent_s", silent_s),
+                    );
+                } else if !grew && !h.log.silent && silent_s > window_s as i64 {
+                    h.log.silent = true;
+                    eprintln!(
+                        "vigil: CRITICAL log_silent: no log line reached {} for {silent_s} s (window {window_s} s, market {})",
+                        h.links.log_dir.display(),
+                        if open { "open" } else { "closed" }
+                    );
+                    dead_man = Some(
+                        LogEvent::new(market_now, SERVICE, Event::LogSilent)
+                            .with("silent_s", silent_s)
+                            .with("window_s", window_s)
+                            .with("market_open", open)
+                            .with("log_dir", h.links.log_dir.display().to_string()),
+                    );
+                }
+            }
+            Err(e) => failures.push(("log_folder", e)),
+        }
+        if enabled {
+            h.measure(now, &mut self.transitions);
+        }
+        if let Some(ev) = dead_man {
+            self.log.emit(ev);
+        }
+        for (probe, e) in failures {
+            self.probe_failed(probe, e);
+        }
+        for probe in oks {
+            self.probe_ok(probe);
+        }
+        for t in std::mem::take(&mut self.transitions) {
+            self.log.emit(t.event(market_now, SERVICE));
+        }
+        self.log.flush();
+        self.publish(now);
+        for (agent, rcp) in to_ping {
+            let wall = self.wall.clone();
+            ctx.spawn(rcp.send(Ping).into_actor(self).map(move |res, act, _ctx| {
+                let Some(h) = act.health.as_mut() else { return };
+                let ah = h.agents.entry(agent).or_default();
+                if let (Ok(()), Some(sent)) = (res, ah.ping_sent) {
+                    let took = wall.now() - sent;
+                    ah.response_s = Some(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                }
+                // An agent that stopped cannot answer; it is not slow.
+                ah.ping_sent = None;
+            }));
+        }
+    }
+
+    /// Builds the status from what the Monitor knows.
+    fn status(&self, now: Timestamp) -> Option<Status> {
+        let h = self.health.as_ref()?;
+        let mut st = Status {
+            session: self.summary.name.clone(),
+            started_at: Some(self.started_at),
+            updated_at: Some(now),
+            market_time: Some(self.clock.now()),
+            trading_state: self.trading_state().as_str().to_string(),
+            market_open: h.market_open(self.clock.now()),
+            log_silent_ms: (now - h.log.last_growth).num_milliseconds(),
+            metrics: h.metrics.clone(),
+            breaches: h.engine.active(),
+            ..Status::default()
+        };
+        let mut source = None;
+        let mut venue = None;
+        for (agent, s) in &self.agents {
+            let ah = h.agents.get(agent);
+            let mut v = agent_view(*agent);
+            v.state = s.state.as_str().to_string();
+            v.healthy = !s.missing && s.state != AgentState::Failed;
+            v.last_heartbeat = Some(s.last_heartbeat);
+            v.heartbeat_age_ms = (now - s.last_heartbeat).num_milliseconds();
+            v.processed = s.processed;
+            v.backlog = h.links.backlogs.waiting(*agent);
+            if let Some(ah) = ah {
+                v.response_ms = ah.response_s.map(|r| r * 1000.0);
+                v.figures = figures_json(&ah.figures);
+                match &ah.figures {
+                    Figures::Data {
+                        source: r, ended, ..
+                    } => {
+                        source = Some(r.clone());
+                        st.data_ended = *ended;
+                    }
+                    Figures::Execution { venue: r, .. } => venue = Some(r.clone()),
+                    _ => {}
+                }
+            }
+            st.agents.push(v);
+        }
+        st.data_source = endpoint(&h.links.source_name, source.as_ref());
+        st.venue = endpoint(&h.links.venue_name, venue.as_ref());
+        Some(st)
+    }
+
+    fn trading_state(&self) -> TradingState {
+        self.health
+            .as_ref()
+            .and_then(|h| h.agents.get(&AgentId::Risk))
+            .and_then(|a| match &a.figures {
+                Figures::Risk { state, .. } => Some(*state),
+                _ => None,
+            })
+            .unwrap_or(self.summary.trading_state)
+    }
+
+    fn publish(&mut self, now: Timestamp) {
+        let Some(st) = self.status(now) else { return };
+        let silent_s = st.log_silent_ms as f64 / 1000.0;
+        if let Some(h) = self.health.as_mut() {
+            h.export(&st, silent_s);
+            h.links.board.publish(st);
+        }
+    }
+
+    /// The log's pulse: a line with the key figures, whether or not anything else happens.
+    fn snapshot(&mut self, _ctx: &mut Context<Self>) {
+        let now = self.wall.now();
+        let Some(st) = self.status(now) else { return };
+        let reasons = st.not_ready();
+        let mut ev = LogEvent::new(self.clock.now(), SERVICE, Event::HealthSnapshot)
+            .with("ready", reasons.is_empty())
+            .with("trading_state", st.trading_state.clone())
+            .with("market_open", st.market_open)
+            .with("data_source_up", st.data_source.up)
+            .with("venue_up", st.venue.up)
+            .with("rules_firing", st.breaches.len())
+            .with(
+                "agents",
+                st.agents
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}={}",
+                            a.agent,
+                            if a.healthy { &a.state } else { "unhealthy" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        if !reasons.is_empty() {
+            ev = ev.with("not_ready", reasons.join("; "));
+        }
+        for key in ["cpu_usage_ratio", "memory_usage_ratio", "disk_free_bytes"] {
+            if let Some(v) = st.metrics.get(key) {
+                ev = ev.with(key, *v);
+            }
+        }
+        self.log.emit(ev);
+        self.log.flush();
+    }
+
+    /// Pings the outside heartbeat URL while vigil is healthy; an outside service notices
+    /// when the pings stop.
+    fn external_ping(&mut self, ctx: &mut Context<Self>) {
+        let Some(url) = self.cfg.dead_man.heartbeat_url.clone() else {
+            return;
+        };
+        let healthy = !self
+            .agents
+            .values()
+            .any(|s| s.missing || s.state == AgentState::Failed)
+            && !self.health.as_ref().is_some_and(|h| h.log.silent);
+        if !healthy || self.ext_pinging {
+            return;
+        }
+        self.ext_pinging = true;
+        let method = self.cfg.dead_man.heartbeat_method.clone();
+        let timeout = Duration::from_millis(self.cfg.dead_man.heartbeat_timeout_ms);
+        let fut = tokio::task::spawn_blocking(move || ping_url(url.expose(), &method, timeout));
+        ctx.spawn(fut.into_actor(self).map(|res, act, _ctx| {
+            act.ext_pinging = false;
+            let res = res
+                .map_err(|e| format!("ping task failed: {e}"))
+                .and_then(|r| r);
+            match res {
+                Ok(()) => {
+                    if act.ext_failing {
+                        act.ext_failing = false;
+                        act.log.emit(
+                            LogEvent::new(act.clock.now(), SERVICE, Event::ExternalHeartbeatFailed)
+                                .level(Level::Info)
+                                .with("recovered", true),
+                        );
+                    }
+                }
+                Err(e) => {
+                    act.ext_failing = true;
+                    act.log.emit(
+                        LogEvent::new(act.clock.now(), SERVICE, Event::ExternalHeartbeatFailed)
+                            .with("error", e),
+                    );
+                    act.log.flush();
+                }
+            }
+        }));
     }
 
     fn check_heartbeats(&mut self, _ctx: &mut Context<Self>) {
@@ -289,6 +588,29 @@ impl Actor for MonitorAgent {
             Duration::from_millis(self.cfg.heartbeat_interval_ms),
             Self::check_heartbeats,
         );
+        if self.health.is_some() {
+            self.probe(ctx);
+            run_every(
+                ctx,
+                self.wall.clone(),
+                Duration::from_millis(self.cfg.probe_interval_ms),
+                Self::probe,
+            );
+            run_every(
+                ctx,
+                self.wall.clone(),
+                Duration::from_secs(self.cfg.snapshot_interval_s),
+                Self::snapshot,
+            );
+            if self.cfg.dead_man.heartbeat_url.is_some() {
+                run_every(
+                    ctx,
+                    self.wall.clone(),
+                    Duration::from_secs(self.cfg.dead_man.heartbeat_interval_s),
+                    Self::external_ping,
+                );
+            }
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -300,6 +622,9 @@ impl Handler<Heartbeat> for MonitorAgent {
     type Result = ();
 
     fn handle(&mut self, hb: Heartbeat, _ctx: &mut Self::Context) {
+        if let Some(h) = self.health.as_mut() {
+            h.agents.entry(hb.agent).or_default().figures = hb.figures.clone();
+        }
         let Some(status) = self.agents.get_mut(&hb.agent) else {
             return;
         };
@@ -429,6 +754,28 @@ impl Handler<Command> for MonitorAgent {
     }
 }
 
+/// One healthchecks-style ping. The URL is a secret: errors never include it.
+fn ping_url(url: &str, method: &str, timeout: Duration) -> Result<(), String> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(true)
+        .build()
+        .new_agent();
+    let res = if method == "POST" {
+        agent.post(url).send("vigil alive")
+    } else {
+        agent.get(url).call()
+    };
+    res.map(|_| ()).map_err(|e| match e {
+        ureq::Error::StatusCode(code) => format!("the heartbeat URL answered HTTP {code}"),
+        ureq::Error::Timeout(_) => format!("no answer within {} ms", timeout.as_millis()),
+        other => format!(
+            "request failed: {}",
+            other.to_string().replace(url, "[REDACTED]")
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -470,6 +817,7 @@ mod tests {
                 heartbeat_interval_ms: 1_000,
                 heartbeat_timeout_ms: 5_000,
                 trip_breaker_on_agent_failure,
+                ..MonitorConfig::default()
             },
             "test-session".into(),
             Arc::new(wall.clone()),
@@ -509,6 +857,7 @@ mod tests {
                     state: AgentState::Running,
                     at: self.wall.now(),
                     processed: 0,
+                    figures: Figures::None,
                 })
                 .await
                 .expect("heartbeat");

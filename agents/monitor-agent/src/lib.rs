@@ -10,5 +10,7 @@
 //!   runs the session.
 
 mod agent;
+mod health;
 
 pub use agent::{MonitorAgent, MonitorLinks};
+pub use health::HealthLinks;

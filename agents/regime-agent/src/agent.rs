@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
-use vigil_bus::{BarBatch, Flow, Heartbeat, RegimeBatch, StageReport, run_every};
+use vigil_bus::{
+    Backlogs, BarBatch, Figures, Flow, Heartbeat, Ping, RegimeBatch, StageReport, run_every,
+};
 use vigil_config::RegimeConfig;
 use vigil_core::{AgentId, AgentState, Regime, SharedClock, SymbolTable, Timestamp};
 use vigil_log::{Event, LogBuffer, LogEvent};
@@ -27,6 +29,13 @@ pub struct RegimeAgent {
     bars: u64,
     changes: u64,
     last_ts: Option<Timestamp>,
+    volatility_ratio: f64,
+    /// The latest reading, of whichever symbol.
+    last_reading: Option<crate::classifier::RegimeReading>,
+    /// Classification time and bars since the last heartbeat.
+    spent: chrono::Duration,
+    spent_bars: u64,
+    backlogs: Backlogs,
 }
 
 impl std::fmt::Debug for RegimeAgent {
@@ -68,6 +77,37 @@ impl RegimeAgent {
             bars: 0,
             changes: 0,
             last_ts: None,
+            volatility_ratio: cfg.volatility_ratio,
+            last_reading: None,
+            spent: chrono::Duration::zero(),
+            spent_bars: 0,
+            backlogs: Backlogs::default(),
+        }
+    }
+
+    /// Counts this agent's mailbox and its messages to the Signal agent in the session's
+    /// backlogs.
+    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
+        self.backlogs = backlogs;
+        self
+    }
+
+    /// How clearly a reading is its label, 0..1: the efficiency ratio for a trend, its
+    /// complement for a range, the volatility ratio against its threshold for a volatile
+    /// market.
+    fn confidence(&self, r: &crate::classifier::RegimeReading) -> f64 {
+        let c = match r.regime {
+            Regime::Trending => r.efficiency,
+            Regime::Ranging => 1.0 - r.efficiency,
+            Regime::Volatile if r.vol_long > 0.0 && self.volatility_ratio > 0.0 => {
+                r.vol_short / (r.vol_long * self.volatility_ratio)
+            }
+            _ => 0.0,
+        };
+        if c.is_finite() {
+            c.clamp(0.0, 1.0)
+        } else {
+            0.0
         }
     }
 
@@ -77,7 +117,18 @@ impl RegimeAgent {
             state: self.state,
             at: self.wall.now(),
             processed: self.bars,
+            figures: Figures::Regime {
+                changes: self.changes,
+                detection_latency_s: (self.spent_bars > 0).then(|| {
+                    self.spent.num_nanoseconds().unwrap_or(i64::MAX) as f64
+                        / 1e9
+                        / self.spent_bars as f64
+                }),
+                confidence: self.last_reading.map(|r| self.confidence(&r)),
+            },
         });
+        self.spent = chrono::Duration::zero();
+        self.spent_bars = 0;
     }
 }
 
@@ -101,12 +152,20 @@ impl Actor for RegimeAgent {
     }
 }
 
+impl Handler<Ping> for RegimeAgent {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
+}
+
 impl Handler<Flow<BarBatch>> for RegimeAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Flow<BarBatch>, ctx: &mut Self::Context) {
+        self.backlogs.taken(AgentId::Regime);
         match msg {
             Flow::Data(batch) => {
+                let t0 = self.wall.now();
                 let mut regimes = Vec::with_capacity(batch.bars.len());
                 for bar in batch.bars.iter() {
                     let i = bar.symbol.index();
@@ -131,10 +190,14 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
                         self.current[i] = reading.regime;
                     }
                     regimes.push(reading.regime);
+                    self.last_reading = Some(reading);
                 }
+                self.spent += self.wall.now() - t0;
+                self.spent_bars += batch.bars.len() as u64;
                 self.bars += batch.bars.len() as u64;
                 self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
                 self.log.flush();
+                self.backlogs.sent(AgentId::Signal);
                 self.downstream.do_send(Flow::Data(RegimeBatch {
                     id: batch.id,
                     bars: batch.bars,
@@ -153,6 +216,7 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
                         .with("regime_changes", self.changes),
                 );
                 self.log.flush();
+                self.backlogs.sent(AgentId::Signal);
                 self.downstream.do_send(Flow::End(reason.clone()));
                 self.reports.do_send(StageReport::Regime {
                     changes: self.changes,

@@ -4,8 +4,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, BookQuery, BookSnapshot, Flow, Heartbeat, OrderIntent, PhaseMark, Segment,
-    SetTradingState, SignalBatch, StageReport, StopReason, run_every,
+    AgentFault, Backlogs, BookQuery, BookSnapshot, Figures, Flow, Heartbeat, OrderIntent,
+    PhaseMark, Ping, Segment, SetTradingState, SignalBatch, StageReport, StopReason, run_every,
 };
 use vigil_calendar::Phase;
 use vigil_config::{OrderTypeConfig, RiskConfig};
@@ -68,6 +68,26 @@ pub struct RiskAgent {
     approved: u64,
     rejected: u64,
     last_ts: Option<Timestamp>,
+    /// Rejections by kind.
+    triggers: Vec<(&'static str, u64)>,
+    backlogs: Backlogs,
+}
+
+/// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
+fn trigger_kind(reason: &str) -> &'static str {
+    const KINDS: [(&str, &str); 7] = [
+        ("halted", "halted"),
+        ("market closed", "market_closed"),
+        ("reduce-only", "reduce_only"),
+        ("gross exposure", "gross_exposure"),
+        ("of equity", "position_limit"),
+        ("reference price", "bad_price"),
+        ("equity", "bad_equity"),
+    ];
+    KINDS
+        .iter()
+        .find(|(needle, _)| reason.contains(needle))
+        .map_or("other", |(_, kind)| kind)
 }
 
 impl std::fmt::Debug for RiskAgent {
@@ -120,6 +140,8 @@ impl RiskAgent {
             approved: 0,
             rejected: 0,
             last_ts: None,
+            triggers: Vec::new(),
+            backlogs: Backlogs::default(),
         }
     }
 
@@ -200,7 +222,28 @@ impl RiskAgent {
             state: self.agent_state,
             at: self.wall.now(),
             processed: self.approved + self.rejected,
+            figures: Figures::Risk {
+                approved: self.approved,
+                rejected: self.rejected,
+                triggers: self.triggers.clone(),
+                state: self.state,
+            },
         });
+    }
+
+    /// Counts this agent's mailbox and its messages to the Execution agent in the
+    /// session's backlogs.
+    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
+        self.backlogs = backlogs;
+        self
+    }
+
+    fn count_trigger(&mut self, reason: &str) {
+        let kind = trigger_kind(reason);
+        match self.triggers.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.triggers.push((kind, 1)),
+        }
     }
 
     /// Works through the queue until it is empty or a book query is outstanding.
@@ -226,6 +269,7 @@ impl RiskAgent {
                         // No signal left: the rest of the batch goes out as its last segment.
                         let phases = batch.phases.clone();
                         let from = *next_phase;
+                        self.backlogs.sent(AgentId::Execution);
                         self.exec.segments.do_send(Flow::Data(Segment {
                             batch_id: batch.id,
                             bars: batch.bars.clone(),
@@ -240,6 +284,7 @@ impl RiskAgent {
                         continue;
                     };
                     // Bars up to and including the signal's bar reach Execution first.
+                    self.backlogs.sent(AgentId::Execution);
                     self.exec.segments.do_send(Flow::Data(Segment {
                         batch_id: batch.id,
                         bars: batch.bars.clone(),
@@ -327,6 +372,7 @@ impl RiskAgent {
         match decision {
             Decision::Reject { reason } => {
                 self.rejected += 1;
+                self.count_trigger(&reason);
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::RiskRejected)
                         .trace(&signal.trace_id)
@@ -419,6 +465,7 @@ impl RiskAgent {
                 .with("trading_state", self.state.as_str()),
         );
         self.log.flush();
+        self.backlogs.sent(AgentId::Execution);
         self.exec.segments.do_send(Flow::End(reason.clone()));
         self.reports.do_send(StageReport::Risk {
             approved: self.approved,
@@ -452,10 +499,17 @@ impl Actor for RiskAgent {
     }
 }
 
+impl Handler<Ping> for RiskAgent {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
+}
+
 impl Handler<Flow<SignalBatch>> for RiskAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Flow<SignalBatch>, ctx: &mut Self::Context) {
+        self.backlogs.taken(AgentId::Risk);
         self.queue.push_back(match msg {
             Flow::Data(batch) => Pending::Batch {
                 batch,

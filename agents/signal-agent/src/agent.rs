@@ -2,7 +2,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
-use vigil_bus::{Flow, Heartbeat, RegimeBatch, SetPaused, SignalBatch, StageReport, run_every};
+use vigil_bus::{
+    Backlogs, Figures, Flow, Heartbeat, Ping, RegimeBatch, SetPaused, SignalBatch, StageReport,
+    run_every,
+};
 use vigil_config::SignalConfig;
 use vigil_core::{
     AgentId, AgentState, Direction, SharedClock, Signal, SymbolTable, Timestamp, TraceId,
@@ -31,6 +34,13 @@ pub struct SignalAgent {
     signals: u64,
     suppressed: u64,
     last_ts: Option<Timestamp>,
+    batches: u64,
+    /// Bars whose price the model could not take.
+    failures: u64,
+    /// Model time and batches since the last heartbeat.
+    spent: chrono::Duration,
+    spent_batches: u64,
+    backlogs: Backlogs,
 }
 
 impl std::fmt::Debug for SignalAgent {
@@ -76,7 +86,19 @@ impl SignalAgent {
             signals: 0,
             suppressed: 0,
             last_ts: None,
+            batches: 0,
+            failures: 0,
+            spent: chrono::Duration::zero(),
+            spent_batches: 0,
+            backlogs: Backlogs::default(),
         }
+    }
+
+    /// Counts this agent's mailbox and its messages to the Risk agent in the session's
+    /// backlogs.
+    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
+        self.backlogs = backlogs;
+        self
     }
 
     fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
@@ -85,17 +107,37 @@ impl SignalAgent {
             state: self.state,
             at: self.wall.now(),
             processed: self.signals,
+            figures: Figures::Signal {
+                signals: self.signals,
+                suppressed: self.suppressed,
+                batches: self.batches,
+                failures: self.failures,
+                generation_latency_s: (self.spent_batches > 0).then(|| {
+                    self.spent.num_nanoseconds().unwrap_or(i64::MAX) as f64
+                        / 1e9
+                        / self.spent_batches as f64
+                }),
+                paused: self.paused,
+            },
         });
+        self.spent = chrono::Duration::zero();
+        self.spent_batches = 0;
     }
 
     fn run_batch(&mut self, batch: RegimeBatch) {
+        let t0 = self.wall.now();
         let mut signals = Vec::new();
         for (idx, bar) in batch.bars.iter().enumerate() {
             let i = bar.symbol.index();
             let Some(model) = self.models.get_mut(i) else {
                 continue;
             };
-            let (fast, slow, target) = model.update(bar.close.to_f64().unwrap_or(0.0));
+            let Some(close) = bar.close.to_f64() else {
+                // A Decimal always has an f64 neighbour; counted should that ever change.
+                self.failures += 1;
+                continue;
+            };
+            let (fast, slow, target) = model.update(close);
             let Some(target) = target else { continue };
             if model.bars() <= self.warmup || self.emitted[i] == Some(target) {
                 continue;
@@ -159,6 +201,10 @@ impl SignalAgent {
         }
         self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
         self.log.flush();
+        self.batches += 1;
+        self.spent += self.wall.now() - t0;
+        self.spent_batches += 1;
+        self.backlogs.sent(AgentId::Risk);
         self.downstream.do_send(Flow::Data(SignalBatch {
             id: batch.id,
             bars: batch.bars,
@@ -191,10 +237,17 @@ impl Actor for SignalAgent {
     }
 }
 
+impl Handler<Ping> for SignalAgent {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
+}
+
 impl Handler<Flow<RegimeBatch>> for SignalAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Flow<RegimeBatch>, ctx: &mut Self::Context) {
+        self.backlogs.taken(AgentId::Signal);
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
@@ -208,6 +261,7 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
                         .with("signals", self.signals),
                 );
                 self.log.flush();
+                self.backlogs.sent(AgentId::Risk);
                 self.downstream.do_send(Flow::End(reason.clone()));
                 self.reports.do_send(StageReport::Signal {
                     signals: self.signals,

@@ -9,9 +9,11 @@
 //! Agents never name each other's types: they hold `Recipient`s of these messages, wired by
 //! the system builder.
 
+mod health;
 mod messages;
 mod timer;
 
+pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
 pub use messages::{
     AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, Command, CommandTarget, Flow,
     Heartbeat, OpenOrderView, OrderIntent, PhaseMark, RegimeBatch, ReloadCalendar, Segment,

@@ -214,6 +214,8 @@ pub struct Heartbeat {
     pub at: Timestamp,
     /// Units of work done so far (bars, signals, orders …).
     pub processed: u64,
+    /// The agent's own figures.
+    pub figures: crate::Figures,
 }
 
 /// An agent's final figures, to the Monitor, when its input ends.

@@ -11,9 +11,10 @@ mod validate;
 
 pub use model::BUNDLED_PREFIX;
 pub use model::{
-    CalendarConfig, ChecklistConfig, DataConfig, ExecutionConfig, FillModelConfig,
-    InstrumentConfig, LogConfig, MonitorConfig, OrderTypeConfig, RegimeConfig, RegimeFactors,
-    RiskConfig, RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, VigilConfig,
+    CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,
+    ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig, MonitorConfig, OrderTypeConfig,
+    RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
+    SessionConfig, SignalConfig, Sizing, Speed, VigilConfig, default_rules,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

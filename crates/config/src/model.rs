@@ -36,6 +36,29 @@ pub struct VigilConfig {
     pub calendar: CalendarConfig,
     /// The daily, weekly and monthly checklists.
     pub checklist: ChecklistConfig,
+    /// The control address: health endpoints and metrics over HTTP.
+    pub control: ControlConfig,
+}
+
+/// The control address (`/healthz`, `/readyz`, `/status`, `/metrics`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlConfig {
+    /// Serve it at all.
+    pub enabled: bool,
+    /// `host:port`. Loopback only until the control API has authentication; port 0 picks a
+    /// free port. The bound address is written to `<log.dir>/control.addr`, where
+    /// `vigil status` finds it.
+    pub address: String,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            address: "127.0.0.1:0".into(),
+        }
+    }
 }
 
 /// The checklists (`vigil checklist …`, and the pre-market gate in `vigil run`).
@@ -502,7 +525,7 @@ impl Default for ExecutionConfig {
     }
 }
 
-/// Supervision.
+/// Supervision, monitoring and health.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MonitorConfig {
@@ -512,6 +535,27 @@ pub struct MonitorConfig {
     pub heartbeat_timeout_ms: u64,
     /// Trip the circuit breaker when an agent fails.
     pub trip_breaker_on_agent_failure: bool,
+    /// Collect metrics and evaluate the threshold rules (agents' figures, probes, system
+    /// samples, business figures). Heartbeats and the dead-man's switch run regardless.
+    pub enabled: bool,
+    /// How often the Monitor samples the system, probes every agent's mailbox, the data
+    /// source and the venue, and evaluates its rules, in milliseconds.
+    pub probe_interval_ms: u64,
+    /// How often the Monitor writes a `health_snapshot` line, in seconds. It is the log's
+    /// pulse: the dead-man's switch relies on it when nothing else happens.
+    pub snapshot_interval_s: u64,
+    /// Window of the API success rate, in seconds.
+    pub success_rate_window_s: u64,
+    /// Trading days in the rolling mean that trading frequency is compared with.
+    pub trade_frequency_days: u32,
+    /// A folder on the volume whose free space is watched (default: the log folder).
+    pub disk_path: Option<PathBuf>,
+    /// The dead-man's switch.
+    pub dead_man: DeadManConfig,
+    /// Threshold rules on top of [`default_rules`]: a rule named like a default replaces
+    /// it (`enabled = false` turns it off), other names are added. See
+    /// [`MonitorConfig::effective_rules`].
+    pub rules: Vec<RuleConfig>,
 }
 
 impl Default for MonitorConfig {
@@ -520,7 +564,292 @@ impl Default for MonitorConfig {
             heartbeat_interval_ms: 1_000,
             heartbeat_timeout_ms: 30_000,
             trip_breaker_on_agent_failure: true,
+            enabled: true,
+            probe_interval_ms: 5_000,
+            snapshot_interval_s: 60,
+            success_rate_window_s: 300,
+            trade_frequency_days: 20,
+            disk_path: None,
+            dead_man: DeadManConfig::default(),
+            rules: Vec::new(),
         }
+    }
+}
+
+impl MonitorConfig {
+    /// Returns the rules in force: the defaults, each replaced by a configured rule of the
+    /// same name, then the configured rules with new names; disabled rules left out.
+    pub fn effective_rules(&self) -> Vec<RuleConfig> {
+        let mut out = default_rules();
+        for r in &self.rules {
+            match out.iter_mut().find(|d| d.name == r.name) {
+                Some(d) => *d = r.clone(),
+                None => out.push(r.clone()),
+            }
+        }
+        out.retain(|r| r.enabled);
+        out
+    }
+}
+
+/// No log lines for too long raises Critical; an outside service is pinged while vigil is
+/// healthy, so that it notices when vigil itself is dead.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeadManConfig {
+    /// Silence of the log during trading hours that raises Critical, in seconds.
+    pub silence_trading_s: u64,
+    /// The same outside trading hours (nights, weekends, holidays), in seconds.
+    pub silence_closed_s: u64,
+    /// A healthchecks-style URL pinged while vigil is healthy. It often holds a key: it is
+    /// a secret, redacted from every log line.
+    pub heartbeat_url: Option<Secret>,
+    /// `GET` or `POST`.
+    pub heartbeat_method: String,
+    /// How often to ping, in seconds.
+    pub heartbeat_interval_s: u64,
+    /// Time limit of one ping, in milliseconds.
+    pub heartbeat_timeout_ms: u64,
+}
+
+impl Default for DeadManConfig {
+    fn default() -> Self {
+        Self {
+            silence_trading_s: 300,
+            silence_closed_s: 4 * 3600,
+            heartbeat_url: None,
+            heartbeat_method: "GET".into(),
+            heartbeat_interval_s: 60,
+            heartbeat_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// How a metric is compared with its threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    /// Breached when the value is above the threshold.
+    #[serde(rename = ">")]
+    Above,
+    /// At or above.
+    #[serde(rename = ">=")]
+    AtLeast,
+    /// Below.
+    #[serde(rename = "<")]
+    Below,
+    /// At or below.
+    #[serde(rename = "<=")]
+    AtMost,
+}
+
+impl Comparison {
+    /// Tells whether `value` breaches `threshold`. NaN never does.
+    pub fn breached(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Above => value > threshold,
+            Comparison::AtLeast => value >= threshold,
+            Comparison::Below => value < threshold,
+            Comparison::AtMost => value <= threshold,
+        }
+    }
+
+    /// Returns the operator as written in config (`>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Above => ">",
+            Comparison::AtLeast => ">=",
+            Comparison::Below => "<",
+            Comparison::AtMost => "<=",
+        }
+    }
+}
+
+/// One threshold rule: `metric op value`, held `for` a duration, raises an event at
+/// `level`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// The rule's name (its runbook is `docs/runbooks/<name>.md`).
+    pub name: String,
+    /// The metric, one of [`RULE_METRICS`] (docs/monitoring.md).
+    pub metric: String,
+    /// `>`, `>=`, `<` or `<=`.
+    pub op: Comparison,
+    /// The threshold.
+    pub value: f64,
+    /// How long the condition must hold before the rule fires: `"0s"`, `"90s"`, `"5m"`.
+    #[serde(rename = "for", default, with = "duration_text")]
+    pub for_s: u64,
+    /// The level of the breach event (WARN, CRITICAL …).
+    pub level: Level,
+    /// Off switch.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn rule(
+    name: &str,
+    metric: &str,
+    op: Comparison,
+    value: f64,
+    for_s: u64,
+    level: Level,
+) -> RuleConfig {
+    RuleConfig {
+        name: name.into(),
+        metric: metric.into(),
+        op,
+        value,
+        for_s,
+        level,
+        enabled: true,
+    }
+}
+
+/// Every metric a threshold rule can watch (docs/monitoring.md describes each).
+pub const RULE_METRICS: &[&str] = &[
+    "network_latency_seconds",
+    "cpu_usage_ratio",
+    "memory_usage_ratio",
+    "disk_free_bytes",
+    "data_source_connected",
+    "api_success_ratio",
+    "agent_backlog_messages",
+    "agent_response_latency_seconds",
+    "daily_drawdown_ratio",
+    "weekly_drawdown_ratio",
+    "trade_exposure_ratio",
+    "trade_frequency_deviation",
+];
+
+/// The seed's table of thresholds (docs/monitoring.md).
+pub fn default_rules() -> Vec<RuleConfig> {
+    use Comparison::{Above, Below};
+    use Level::{Critical, Warn};
+    vec![
+        rule(
+            "network_latency_high",
+            "network_latency_seconds",
+            Above,
+            0.2,
+            0,
+            Warn,
+        ),
+        rule("cpu_high", "cpu_usage_ratio", Above, 0.8, 300, Warn),
+        rule("memory_high", "memory_usage_ratio", Above, 0.9, 0, Critical),
+        rule("disk_low", "disk_free_bytes", Below, 10e9, 0, Warn),
+        rule(
+            "data_source_disconnected",
+            "data_source_connected",
+            Below,
+            1.0,
+            60,
+            Critical,
+        ),
+        rule(
+            "api_success_rate_low",
+            "api_success_ratio",
+            Below,
+            0.95,
+            0,
+            Warn,
+        ),
+        rule(
+            "agent_backlog_high",
+            "agent_backlog_messages",
+            Above,
+            100.0,
+            0,
+            Warn,
+        ),
+        rule(
+            "agent_response_slow",
+            "agent_response_latency_seconds",
+            Above,
+            5.0,
+            0,
+            Warn,
+        ),
+        rule(
+            "daily_drawdown_high",
+            "daily_drawdown_ratio",
+            Above,
+            0.03,
+            0,
+            Warn,
+        ),
+        rule(
+            "weekly_drawdown_high",
+            "weekly_drawdown_ratio",
+            Above,
+            0.05,
+            0,
+            Critical,
+        ),
+        rule(
+            "trade_size_high",
+            "trade_exposure_ratio",
+            Above,
+            0.10,
+            0,
+            Critical,
+        ),
+        rule(
+            "trade_frequency_off",
+            "trade_frequency_deviation",
+            Above,
+            3.0,
+            0,
+            Warn,
+        ),
+    ]
+}
+
+/// Durations in rules: `"5m"`, `"90s"`, `"1h"`, or a number of seconds.
+mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(s: &u64, ser: S) -> Result<S::Ok, S::Error> {
+        if *s > 0 && s.is_multiple_of(3600) {
+            ser.serialize_str(&format!("{}h", s / 3600))
+        } else if *s > 0 && s.is_multiple_of(60) {
+            ser.serialize_str(&format!("{}m", s / 60))
+        } else {
+            ser.serialize_str(&format!("{s}s"))
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+        match Raw::deserialize(de)? {
+            Raw::Seconds(s) => Ok(s),
+            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+
+    fn parse(t: &str) -> Result<u64, String> {
+        let t = t.trim();
+        let bad = || format!("bad duration {t:?}: expected a number then s, m or h (\"5m\")");
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let mult = match unit {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(mult).ok_or_else(bad)
     }
 }
 
@@ -603,9 +932,12 @@ impl Serialize for Secret {
 
 impl VigilConfig {
     /// Returns the value of every [`Secret`] in the config, for the log writer to redact.
-    /// (No section holds one yet; alert channels, the control token and broker keys will.)
     pub fn secrets(&self) -> Vec<String> {
-        Vec::new()
+        let mut out = Vec::new();
+        if let Some(url) = &self.monitor.dead_man.heartbeat_url {
+            out.push(url.expose().to_string());
+        }
+        out
     }
 
     pub(crate) fn issues(&self) -> Vec<ConfigIssue> {

@@ -296,6 +296,109 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
+    for (key, v) in [
+        ("monitor.probe_interval_ms", m.probe_interval_ms),
+        ("monitor.snapshot_interval_s", m.snapshot_interval_s),
+        ("monitor.success_rate_window_s", m.success_rate_window_s),
+        (
+            "monitor.trade_frequency_days",
+            u64::from(m.trade_frequency_days),
+        ),
+        (
+            "monitor.dead_man.silence_trading_s",
+            m.dead_man.silence_trading_s,
+        ),
+        (
+            "monitor.dead_man.silence_closed_s",
+            m.dead_man.silence_closed_s,
+        ),
+        (
+            "monitor.dead_man.heartbeat_interval_s",
+            m.dead_man.heartbeat_interval_s,
+        ),
+        (
+            "monitor.dead_man.heartbeat_timeout_ms",
+            m.dead_man.heartbeat_timeout_ms,
+        ),
+    ] {
+        if v == 0 {
+            c.fail(key, "must be positive".into());
+        }
+    }
+    if !matches!(m.dead_man.heartbeat_method.as_str(), "GET" | "POST") {
+        c.fail(
+            "monitor.dead_man.heartbeat_method",
+            format!(
+                "expected GET or POST, got {:?}",
+                m.dead_man.heartbeat_method
+            ),
+        );
+    }
+    if let Some(url) = &m.dead_man.heartbeat_url {
+        let u = url.expose();
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            // The URL is a secret: say what is wrong without showing it.
+            c.fail(
+                "monitor.dead_man.heartbeat_url",
+                "must start with http:// or https://".into(),
+            );
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, r) in m.rules.iter().enumerate() {
+        let key = format!("monitor.rules[{i}]");
+        if r.name.is_empty()
+            || !r
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+        {
+            c.fail(
+                &format!("{key}.name"),
+                format!(
+                    "must be lower_snake_case (it names the runbook), got {:?}",
+                    r.name
+                ),
+            );
+        }
+        if !names.insert(r.name.as_str()) {
+            c.fail(
+                &format!("{key}.name"),
+                format!("duplicate rule {:?}", r.name),
+            );
+        }
+        if !crate::model::RULE_METRICS.contains(&r.metric.as_str()) {
+            c.fail(
+                &format!("{key}.metric"),
+                format!(
+                    "unknown metric {:?}; expected one of {}",
+                    r.metric,
+                    crate::model::RULE_METRICS.join(", ")
+                ),
+            );
+        }
+        if !r.value.is_finite() {
+            c.fail(
+                &format!("{key}.value"),
+                format!("must be a finite number, got {}", r.value),
+            );
+        }
+    }
+
+    match cfg.control.address.parse::<std::net::SocketAddr>() {
+        Ok(addr) if !addr.ip().is_loopback() => c.fail(
+            "control.address",
+            format!(
+                "{addr} is not a loopback address; the control address has no authentication yet, so it binds 127.0.0.1 or ::1 only"
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => c.fail(
+            "control.address",
+            format!("expected host:port such as 127.0.0.1:7317, got {:?}: {e}", cfg.control.address),
+        ),
+    }
+
     let l = &cfg.log;
     if l.dir.as_os_str().is_empty() {
         c.fail("log.dir", "must not be empty".into());

@@ -75,6 +75,13 @@ catalogue! {
     ConfigReloadFailed => "config_reload_failed", Error, "A config reload was refused (every problem listed); the running calendar stays.";
     ChecklistCompleted => "checklist_completed", Info, "A checklist ran and nothing failed; data.report names the stored report.";
     ChecklistFailed => "checklist_failed", Error, "A checklist check failed; before the open, trading does not open that session.";
+    ThresholdBreached => "threshold_breached", Warn, "A monitoring rule fired: data.rule, metric, label, value, threshold, op, for_s, since; logged at the rule's level.";
+    ThresholdRecovered => "threshold_recovered", Info, "A firing monitoring rule's condition cleared: data.rule, metric, value, threshold, breached_s.";
+    HealthSnapshot => "health_snapshot", Info, "The Monitor's periodic pulse: agents, endpoints and key metrics. Its absence is what the dead-man's switch notices.";
+    LogSilent => "log_silent", Critical, "No log line reached the disk for longer than the dead-man's window: the writer or the disk is stuck.";
+    LogResumed => "log_resumed", Warn, "The log grows again after a silence; data.silent_s says how long.";
+    ExternalHeartbeatFailed => "external_heartbeat_failed", Error, "The outside heartbeat URL could not be pinged; data.error says why (the URL is redacted).";
+    MonitorProbeFailed => "monitor_probe_failed", Error, "The Monitor could not take a reading (system figures, disk, log folder); data.probe and data.error.";
     LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
 }
 

@@ -885,6 +885,18 @@ impl DataProvider for CsvReplayProvider {
         &self.name
     }
 
+    /// Stats every file source (bundled bytes always answer): a replay's "connection" is
+    /// its files being there.
+    async fn ping(&mut self) -> Result<(), ProviderError> {
+        for source in &self.sources {
+            if let SourceData::File(path) = &source.data {
+                std::fs::metadata(path)
+                    .map_err(|e| self.connect_error(format_args!("{}: {e}", path.display())))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn connect(&mut self) -> Result<(), ProviderError> {
         if self.stream.is_some() {
             return Err(self.connect_error("already connected (a replay runs once)"));

@@ -71,6 +71,14 @@ pub trait DataProvider: Send {
     /// Fails for a symbol the provider does not serve.
     async fn subscribe(&mut self, symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError>;
 
+    /// Makes one real round trip to the source (an API status call, a file stat …) and
+    /// reports whether it answered. The Data agent times it: that is the data source's
+    /// network latency, and a failing ping is a disconnected source.
+    ///
+    /// # Errors
+    /// Fails when the source does not answer.
+    async fn ping(&mut self) -> Result<(), ProviderError>;
+
     /// Appends up to `max` events, in time order, to `out`. Returns `Ok(false)` when the
     /// stream has ended and nothing more will come.
     ///
@@ -181,6 +189,16 @@ pub trait ExecutionVenue: Send + Sync {
     /// # Errors
     /// Fails when the venue cannot be reached.
     async fn account(&self) -> Result<Account, VenueError>;
+
+    /// Makes one real round trip to the venue; the Execution agent times it (the venue's
+    /// network latency) and counts a failure as the venue unreachable. The default asks
+    /// for the account, the cheapest call every venue has.
+    ///
+    /// # Errors
+    /// Fails when the venue does not answer.
+    async fn ping(&self) -> Result<(), VenueError> {
+        self.account().await.map(|_| ())
+    }
 
     /// Moves the reports (fills, cancels) that arrived since the last call into `out`.
     /// Never blocks.

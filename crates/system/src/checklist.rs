@@ -156,19 +156,7 @@ fn check(name: &'static str, status: CheckStatus, reason: impl Into<String>) -> 
     }
 }
 
-/// Free space on the volume holding `path`, in bytes (the longest matching mount point).
-fn free_space(path: &Path) -> Result<u64, String> {
-    let abs =
-        std::path::absolute(path).map_err(|e| format!("resolving {}: {e}", path.display()))?;
-    let disks =
-        sysinfo::Disks::new_with_refreshed_list().map_err(|e| format!("listing disks: {e}"))?;
-    disks
-        .iter()
-        .filter(|d| abs.starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len())
-        .map(|d| d.available_space())
-        .ok_or_else(|| format!("no mounted volume holds {}", abs.display()))
-}
+use vigil_monitoring::free_space;
 
 /// Disk space on the log volume against the configured thresholds.
 pub(crate) fn disk_check(cfg: &VigilConfig) -> CheckResult {

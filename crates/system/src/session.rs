@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vigil_bus::{Command, ReloadCalendar, SessionSummary, Shutdown, StopReason};
+use vigil_bus::{Backlogs, Command, ReloadCalendar, SessionSummary, Shutdown, StopReason};
 use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilConfig};
+use vigil_control::ControlServer;
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
 };
@@ -18,7 +19,8 @@ use vigil_log::{
     Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle,
     VigilTracingLayer, WriterOptions,
 };
-use vigil_monitor_agent::{MonitorAgent, MonitorLinks};
+use vigil_monitor_agent::{HealthLinks, MonitorAgent, MonitorLinks};
+use vigil_monitoring::HealthBoard;
 use vigil_providers::{
     CsvBarReader, CsvReplayProvider, CsvSource, DataProvider, ExecutionVenue, FillModel,
     PaperVenue, PaperVenueConfig,
@@ -104,10 +106,16 @@ pub enum SystemError {
     /// The log could not be opened or written.
     #[error("{0}")]
     Log(#[from] LogWriterError),
+    /// The control address could not be opened.
+    #[error("{0}")]
+    Control(#[from] vigil_control::ControlError),
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
 }
+
+/// The file in the log folder that holds the bound control address while a session runs.
+pub const CONTROL_ADDR_FILE: &str = "control.addr";
 
 /// The result of a finished session.
 #[derive(Clone, Debug)]
@@ -177,6 +185,8 @@ pub struct Session {
     arbiters: Vec<Arbiter>,
     wall: SharedClock,
     started: Timestamp,
+    board: HealthBoard,
+    server: Option<(ControlServer, PathBuf)>,
 }
 
 fn symbol_table(cfg: &VigilConfig) -> SymbolTable {
@@ -420,6 +430,10 @@ impl Session {
         let data = data_box.addr.clone();
 
         let (done_tx, done_rx) = oneshot::channel();
+        let board = HealthBoard::new();
+        let backlogs = Backlogs::default();
+        let source_name = provider.name().to_string();
+        let venue_name = venue.name().to_string();
         let monitor_agent = MonitorAgent::new(
             cfg.monitor.clone(),
             cfg.session.name.clone(),
@@ -431,7 +445,27 @@ impl Session {
                 risk: risk.clone().recipient(),
             },
             done_tx,
-        );
+        )
+        .with_health(HealthLinks {
+            board: board.clone(),
+            backlogs: backlogs.clone(),
+            pings: vec![
+                (AgentId::Data, data.clone().recipient()),
+                (AgentId::Regime, regime.clone().recipient()),
+                (AgentId::Signal, signal.clone().recipient()),
+                (AgentId::Risk, risk.clone().recipient()),
+                (AgentId::Execution, exec.clone().recipient()),
+            ],
+            calendar: cfg.calendar.calendar().ok(),
+            log_dir: cfg.log.dir.clone(),
+            disk_path: cfg
+                .monitor
+                .disk_path
+                .clone()
+                .unwrap_or_else(|| cfg.log.dir.clone()),
+            source_name,
+            venue_name,
+        });
         let exec_agent = ExecutionAgent::new(
             venue,
             cfg.session.initial_cash,
@@ -444,7 +478,16 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
             monitor.clone().recipient(),
-        );
+        )
+        .with_backlogs(backlogs.clone());
+        let exec_agent = if cfg.monitor.enabled {
+            exec_agent.with_business_rules(
+                &cfg.monitor.effective_rules(),
+                cfg.monitor.trade_frequency_days,
+            )
+        } else {
+            exec_agent
+        };
         let mut risk_agent = RiskAgent::new(
             cfg.risk.clone(),
             cfg.execution.order_type,
@@ -462,7 +505,8 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
             monitor.clone().recipient(),
-        );
+        )
+        .with_backlogs(backlogs.clone());
         let signal_agent = SignalAgent::new(
             &cfg.signal,
             symbols.clone(),
@@ -473,7 +517,8 @@ impl Session {
             risk.clone().recipient(),
             monitor.clone().recipient(),
             monitor.clone().recipient(),
-        );
+        )
+        .with_backlogs(backlogs.clone());
         let regime_agent = RegimeAgent::new(
             &cfg.regime,
             symbols.clone(),
@@ -484,7 +529,8 @@ impl Session {
             signal.clone().recipient(),
             monitor.clone().recipient(),
             monitor.clone().recipient(),
-        );
+        )
+        .with_backlogs(backlogs.clone());
         let mut data_agent = DataAgent::new(
             DataAgentConfig {
                 batch_size: cfg.data.batch_size,
@@ -505,7 +551,8 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
             monitor.clone().recipient(),
-        );
+        )
+        .with_backlogs(backlogs);
 
         if cfg.calendar.automation {
             let calendar = cfg.calendar.calendar().map_err(|e| {
@@ -543,6 +590,20 @@ impl Session {
             commands: monitor.recipient(),
             shutdown: data.clone().recipient(),
         };
+        let server = if cfg.control.enabled {
+            let server = ControlServer::start(&cfg.control.address, board.clone())?;
+            let file = cfg.log.dir.join(CONTROL_ADDR_FILE);
+            std::fs::write(&file, format!("{}\n", server.addr())).map_err(|e| {
+                SystemError::Runtime(format!("cannot write {}: {e}", file.display()))
+            })?;
+            eprintln!(
+                "vigil: control address http://{} (/healthz /readyz /status /metrics)",
+                server.addr()
+            );
+            Some((server, file))
+        } else {
+            None
+        };
         if opts.handle_ctrl_c {
             // SIGHUP first: the stop handlers print the ready line, and every handler must
             // be in place when it appears (SIGHUP's default action ends the process).
@@ -562,7 +623,19 @@ impl Session {
             arbiters,
             wall,
             started,
+            board,
+            server,
         })
+    }
+
+    /// Returns the health board the Monitor publishes to.
+    pub fn board(&self) -> HealthBoard {
+        self.board.clone()
+    }
+
+    /// Returns the control address, when it is served.
+    pub fn control_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(|(s, _)| s.addr())
     }
 
     /// Returns a handle for commands and shutdown.
@@ -582,6 +655,12 @@ impl Session {
         summary.error = summary.error.map(|e| self.log.redact(&e));
         let stats = self.log.flush().await?;
         VigilTracingLayer::uninstall_global();
+        if let Some((server, file)) = self.server {
+            server.stop().await;
+            if let Err(e) = std::fs::remove_file(&file) {
+                eprintln!("vigil: cannot remove {}: {e}", file.display());
+            }
+        }
         let log_file = match vigil_log::list_log_files(self.log.dir()) {
             Ok(files) => files.last().map(|f| f.path.clone()),
             Err(e) => {

@@ -52,6 +52,8 @@ enum Cmd {
     },
     /// Query the trading log, follow a decision chain, verify the hash chain.
     Logs(crate::logs::LogsArgs),
+    /// The running session's health: readiness, agents, endpoints, firing rules.
+    Status(crate::status::StatusArgs),
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -76,6 +78,10 @@ struct RunArgs {
     /// Log folder (default: the config's log.dir).
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Control address for the health endpoints (default: the config's control.address;
+    /// `127.0.0.1:0` picks a free port).
+    #[arg(long)]
+    control: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -124,6 +130,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
         Cmd::Logs(args) => crate::logs::run(args),
+        Cmd::Status(args) => crate::status::run(args),
         Cmd::Checklist { kind, config, json } => checklist(kind, config.as_deref(), json),
         Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
         Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),
@@ -232,6 +239,9 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = &args.log_dir {
         config.log.dir = dir.clone();
+    }
+    if let Some(addr) = &args.control {
+        config.control.address = addr.clone();
     }
     if let Err(e) = config.validate() {
         eprintln!("{e}");

@@ -5,6 +5,7 @@
 mod calendar_cmd;
 mod cli;
 mod logs;
+mod status;
 mod summary;
 mod synth;
 

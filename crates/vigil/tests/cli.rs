@@ -22,6 +22,8 @@ struct Running {
     lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
     done: std::sync::mpsc::Sender<()>,
     guard: std::thread::JoinHandle<()>,
+    /// The control address it printed (`127.0.0.1:PORT`).
+    control: Option<String>,
 }
 
 impl Running {
@@ -46,7 +48,14 @@ impl Running {
             lines,
             done,
             guard,
+            control: None,
         };
+        let line = run.wait_for("vigil: control address http://");
+        run.control = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string);
         run.wait_for("stops it gracefully");
         run
     }
@@ -615,4 +624,147 @@ fn a_failing_checklist_exits_non_zero_and_is_stored() {
         .collect();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].starts_with("premarket-"), "{stored:?}");
+}
+
+/// GETs `path` from a running vigil: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    let mut res = agent
+        .get(format!("http://{addr}{path}"))
+        .call()
+        .expect("vigil answers on its control address");
+    let code = res.status().as_u16();
+    (code, res.body_mut().read_to_string().expect("body"))
+}
+
+#[test]
+fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let cfg = dir.path().join("vigil.toml");
+    // Probe often so the test does not wait for the 5 s default.
+    std::fs::write(
+        &cfg,
+        "[data]\ninstruments = [{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }]\n\
+         [monitor]\nprobe_interval_ms = 100\nheartbeat_interval_ms = 100\n",
+    )
+    .expect("write config");
+    let run = Running::start(&[
+        "run".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--speed".as_ref(),
+        "86400".as_ref(),
+        "--control".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log-dir".as_ref(),
+        logs.as_os_str(),
+    ]);
+    let addr = run.control.clone().expect("control address printed");
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert_eq!(
+        std::fs::read_to_string(logs.join("control.addr"))
+            .expect("address file")
+            .trim(),
+        addr
+    );
+
+    let (code, body) = http_get(&addr, "/healthz");
+    assert_eq!(code, 200, "{body}");
+    // Ready once every agent has reported and the data source and venue answered a ping:
+    // a condition on the running process, polled with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, body) = http_get(&addr, "/readyz");
+        if code == 200 {
+            break;
+        }
+        assert_eq!(code, 503, "{body}");
+        assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, body) = http_get(&addr, "/status");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("status is JSON");
+    assert_eq!(v["ready"], true, "{body}");
+    assert_eq!(v["venue"]["name"], "paper");
+    let agents: Vec<&str> = v["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| a["agent"].as_str().expect("name"))
+        .collect();
+    assert_eq!(agents, ["data", "regime", "signal", "risk", "execution"]);
+
+    let out = vigil()
+        .args(["status", "--control", &addr])
+        .output()
+        .expect("vigil status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("READY") && text.contains("execution"),
+        "{text}"
+    );
+
+    let (code, metrics) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    for name in [
+        "vigil_agent_up{agent=\"signal\"} 1",
+        "vigil_ready 1",
+        "# TYPE vigil_data_bars_total counter",
+        "vigil_system_memory_usage_ratio",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    match Command::new("promtool").arg("--version").output() {
+        Ok(_) => {
+            let mut check = Command::new("promtool")
+                .args(["check", "metrics"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("promtool");
+            std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), metrics.as_bytes())
+                .expect("pipe the scrape");
+            let out = check.wait_with_output().expect("promtool ran");
+            assert!(
+                out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+                "promtool check metrics complained:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Err(_) => eprintln!(
+            "SKIPPED: promtool not installed (apt-get install prometheus); the /metrics scrape was not linted"
+        ),
+    }
+
+    run.signal("-INT");
+    let out = run.finish();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !logs.join("control.addr").exists(),
+        "the address file goes with the process"
+    );
+    let out = vigil()
+        .args(["status", "--log-dir"])
+        .arg(&logs)
+        .output()
+        .expect("vigil status");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("vigil is not running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,0 +1,665 @@
+//! The Monitor's four levels of measurement: what it reads (agents' figures, mailbox pings,
+//! system samples, the log's growth), the metrics it derives, and the rules it evaluates.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use actix::Recipient;
+use chrono::Duration;
+use metrics::{describe_counter, describe_gauge, gauge};
+use vigil_bus::{Backlogs, Figures, Ping, Reachability};
+use vigil_calendar::Calendar;
+use vigil_config::MonitorConfig;
+use vigil_core::{AgentId, Timestamp};
+use vigil_monitoring::{
+    AgentView, EndpointView, HealthBoard, RuleEngine, Status, SystemSample, SystemSampler,
+    Transition,
+};
+
+/// The metrics the Monitor measures itself (the Execution agent measures the business ones).
+pub(crate) const MONITOR_METRICS: [&str; 8] = [
+    "network_latency_seconds",
+    "cpu_usage_ratio",
+    "memory_usage_ratio",
+    "disk_free_bytes",
+    "data_source_connected",
+    "api_success_ratio",
+    "agent_backlog_messages",
+    "agent_response_latency_seconds",
+];
+
+/// What the Monitor needs to measure beyond heartbeats.
+pub struct HealthLinks {
+    /// Where `/status` and `/metrics` are published.
+    pub board: HealthBoard,
+    /// Messages waiting per agent.
+    pub backlogs: Backlogs,
+    /// Each pipeline agent's mailbox, for the ping.
+    pub pings: Vec<(AgentId, Recipient<Ping>)>,
+    /// The exchange calendar: trading hours choose the dead-man's window.
+    pub calendar: Option<Calendar>,
+    /// The log folder, watched for growth.
+    pub log_dir: PathBuf,
+    /// A folder on the volume whose free space is watched.
+    pub disk_path: PathBuf,
+    /// The data source's and the venue's names.
+    pub source_name: String,
+    /// The venue's name.
+    pub venue_name: String,
+}
+
+impl std::fmt::Debug for HealthLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthLinks")
+            .field("log_dir", &self.log_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Call counts at an instant, for success rates over a window.
+#[derive(Clone, Copy, Debug)]
+struct CallMark {
+    at: Timestamp,
+    ok: u64,
+    failed: u64,
+}
+
+/// The growth of the log folder: the newest file and its length.
+#[derive(Debug)]
+pub(crate) struct LogWatch {
+    dir: PathBuf,
+    last: Option<(PathBuf, u64)>,
+    pub(crate) last_growth: Timestamp,
+    pub(crate) silent: bool,
+}
+
+impl LogWatch {
+    pub(crate) fn new(dir: PathBuf, now: Timestamp) -> Self {
+        Self {
+            dir,
+            last: None,
+            last_growth: now,
+            silent: false,
+        }
+    }
+
+    /// Looks at the folder; returns whether the log grew since the last look.
+    pub(crate) fn look(&mut self, now: Timestamp) -> Result<bool, String> {
+        let newest = newest_log(&self.dir)?;
+        let grew = newest.is_some() && newest != self.last;
+        if grew {
+            self.last = newest;
+            self.last_growth = now;
+        }
+        Ok(grew)
+    }
+}
+
+/// The newest `vigil-*.jsonl` file of `dir` and its length.
+fn newest_log(dir: &Path) -> Result<Option<(PathBuf, u64)>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("reading log folder {}: {e}", dir.display()))?;
+    let mut newest: Option<(PathBuf, u64)> = None;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("reading log folder {}: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("vigil-") && name.ends_with(".jsonl")) {
+            continue;
+        }
+        if newest.as_ref().is_none_or(|(p, _)| path > *p) {
+            let len = entry
+                .metadata()
+                .map_err(|e| format!("reading {}: {e}", path.display()))?
+                .len();
+            newest = Some((path, len));
+        }
+    }
+    Ok(newest)
+}
+
+/// Per-agent measurements beyond the heartbeat.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AgentHealth {
+    pub(crate) figures: Figures,
+    pub(crate) ping_sent: Option<Timestamp>,
+    pub(crate) response_s: Option<f64>,
+}
+
+/// The measuring half of the Monitor.
+pub(crate) struct Health {
+    pub(crate) links: HealthLinks,
+    pub(crate) engine: RuleEngine,
+    pub(crate) sampler: Option<SystemSampler>,
+    pub(crate) agents: BTreeMap<AgentId, AgentHealth>,
+    pub(crate) log: LogWatch,
+    pub(crate) last_sample: Option<SystemSample>,
+    calls: BTreeMap<&'static str, VecDeque<CallMark>>,
+    window: Duration,
+    pub(crate) metrics: BTreeMap<String, f64>,
+    described: bool,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("links", &self.links)
+            .finish_non_exhaustive()
+    }
+}
+
+fn label(key: &str, value: &str) -> String {
+    format!("{key}={value}")
+}
+
+impl Health {
+    pub(crate) fn new(cfg: &MonitorConfig, links: HealthLinks, now: Timestamp) -> Self {
+        let rules = cfg.effective_rules();
+        let engine = RuleEngine::new(&rules, &MONITOR_METRICS);
+        let log = LogWatch::new(links.log_dir.clone(), now);
+        Self {
+            engine,
+            sampler: None,
+            agents: BTreeMap::new(),
+            log,
+            last_sample: None,
+            calls: BTreeMap::new(),
+            window: Duration::seconds(cfg.success_rate_window_s as i64),
+            metrics: BTreeMap::new(),
+            described: false,
+            links,
+        }
+    }
+
+    /// Trading hours at market time `at` (closed when the calendar cannot say).
+    pub(crate) fn market_open(&self, at: Timestamp) -> bool {
+        self.links
+            .calendar
+            .as_ref()
+            .is_some_and(|c| c.is_open(at).unwrap_or(false))
+    }
+
+    fn observe(
+        &mut self,
+        now: Timestamp,
+        metric: &str,
+        lbl: &str,
+        value: f64,
+        out: &mut Vec<Transition>,
+    ) {
+        let key = if lbl.is_empty() {
+            metric.to_string()
+        } else {
+            format!("{metric}{{{lbl}}}")
+        };
+        self.metrics.insert(key, value);
+        self.engine.observe(now, metric, lbl, value, out);
+    }
+
+    /// Success ratio of `api` over the window, from its running call counts.
+    fn success_ratio(
+        &mut self,
+        api: &'static str,
+        now: Timestamp,
+        link: &Reachability,
+    ) -> Option<f64> {
+        let marks = self.calls.entry(api).or_default();
+        marks.push_back(CallMark {
+            at: now,
+            ok: link.calls_ok,
+            failed: link.calls_failed,
+        });
+        while marks.len() > 2 && marks[1].at <= now - self.window {
+            marks.pop_front();
+        }
+        let first = marks.front()?;
+        let last = marks.back()?;
+        let ok = last.ok.saturating_sub(first.ok);
+        let failed = last.failed.saturating_sub(first.failed);
+        // Before any interval has passed, the counts since start are the window.
+        let (ok, failed) = if marks.len() == 1 {
+            (last.ok, last.failed)
+        } else {
+            (ok, failed)
+        };
+        (ok + failed > 0).then(|| ok as f64 / (ok + failed) as f64)
+    }
+
+    /// Takes every reading and evaluates the rules; returns the transitions.
+    pub(crate) fn measure(&mut self, now: Timestamp, out: &mut Vec<Transition>) {
+        if let Some(s) = self.last_sample.take() {
+            if let Some(cpu) = s.cpu_ratio {
+                self.observe(now, "cpu_usage_ratio", "", cpu, out);
+            }
+            self.observe(now, "memory_usage_ratio", "", s.memory_ratio, out);
+            if let Ok(free) = &s.disk_free_bytes {
+                self.observe(now, "disk_free_bytes", "", *free as f64, out);
+            }
+            self.last_sample = Some(s);
+        }
+        let agents: Vec<(AgentId, AgentHealth)> =
+            self.agents.iter().map(|(a, h)| (*a, h.clone())).collect();
+        for (agent, h) in agents {
+            let name = agent.as_str();
+            let backlog = self.links.backlogs.waiting(agent).max(0) as f64;
+            self.observe(
+                now,
+                "agent_backlog_messages",
+                &label("agent", name),
+                backlog,
+                out,
+            );
+            let response = match (h.ping_sent, h.response_s) {
+                // A ping still unanswered has taken at least this long.
+                (Some(sent), _) => Some(secs(now - sent)),
+                (None, r) => r,
+            };
+            if let Some(r) = response {
+                self.observe(
+                    now,
+                    "agent_response_latency_seconds",
+                    &label("agent", name),
+                    r,
+                    out,
+                );
+            }
+            match &h.figures {
+                Figures::Data { source, ended, .. } => {
+                    if !ended {
+                        self.observe(
+                            now,
+                            "data_source_connected",
+                            "",
+                            f64::from(u8::from(source.up)),
+                            out,
+                        );
+                    }
+                    if let Some(l) = source.latency_s {
+                        self.observe(now, "network_latency_seconds", "target=data_source", l, out);
+                    }
+                    if let Some(r) = self.success_ratio("data", now, source) {
+                        self.observe(now, "api_success_ratio", "api=data", r, out);
+                    }
+                }
+                Figures::Execution { venue, .. } => {
+                    if let Some(l) = venue.latency_s {
+                        self.observe(now, "network_latency_seconds", "target=venue", l, out);
+                    }
+                    if let Some(r) = self.success_ratio("venue", now, venue) {
+                        self.observe(now, "api_success_ratio", "api=venue", r, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes every metric into the board's Prometheus registry.
+    pub(crate) fn export(&mut self, status: &Status, log_lines_silent_s: f64) {
+        let board = self.links.board.clone();
+        let first = !self.described;
+        self.described = true;
+        board.record(|| {
+            if first {
+                describe_all();
+            }
+            gauge!("vigil_log_silence_seconds").set(log_lines_silent_s);
+            gauge!("vigil_trading_halted")
+                .set(f64::from(u8::from(status.trading_state == "halted")));
+            gauge!("vigil_ready").set(f64::from(u8::from(status.not_ready().is_empty())));
+            gauge!("vigil_rules_firing").set(status.breaches.len() as f64);
+            if let Some(s) = &self.last_sample {
+                if let Some(cpu) = s.cpu_ratio {
+                    gauge!("vigil_system_cpu_usage_ratio").set(cpu);
+                }
+                gauge!("vigil_system_memory_usage_ratio").set(s.memory_ratio);
+                if let Ok(free) = &s.disk_free_bytes {
+                    gauge!("vigil_system_disk_free_bytes").set(*free as f64);
+                }
+            }
+            for a in &status.agents {
+                let agent = a.agent.clone();
+                gauge!("vigil_agent_up", "agent" => agent.clone())
+                    .set(f64::from(u8::from(a.healthy)));
+                gauge!("vigil_agent_heartbeat_age_seconds", "agent" => agent.clone())
+                    .set(a.heartbeat_age_ms as f64 / 1000.0);
+                gauge!("vigil_agent_backlog_messages", "agent" => agent.clone())
+                    .set(a.backlog as f64);
+                if let Some(r) = a.response_ms {
+                    gauge!("vigil_agent_response_latency_seconds", "agent" => agent.clone())
+                        .set(r / 1000.0);
+                }
+                metrics::counter!("vigil_agent_processed_total", "agent" => agent)
+                    .absolute(a.processed);
+            }
+            for (target, e) in [
+                ("data_source", &status.data_source),
+                ("venue", &status.venue),
+            ] {
+                gauge!("vigil_endpoint_up", "target" => target).set(f64::from(u8::from(e.up)));
+                if let Some(l) = e.latency_ms {
+                    gauge!("vigil_network_latency_seconds", "target" => target).set(l / 1000.0);
+                }
+            }
+            for (api, ratio) in [
+                ("data", self.metrics.get("api_success_ratio{api=data}")),
+                ("venue", self.metrics.get("api_success_ratio{api=venue}")),
+            ] {
+                if let Some(r) = ratio {
+                    gauge!("vigil_api_success_ratio", "api" => api).set(*r);
+                }
+            }
+            for h in self.agents.values() {
+                export_figures(&h.figures);
+            }
+        });
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
+}
+
+fn export_figures(f: &Figures) {
+    use metrics::counter;
+    match f {
+        Figures::None => {}
+        Figures::Data { bars, rejected, .. } => {
+            counter!("vigil_data_bars_total").absolute(*bars);
+            counter!("vigil_data_bars_rejected_total").absolute(*rejected);
+        }
+        Figures::Regime {
+            changes,
+            detection_latency_s,
+            confidence,
+        } => {
+            counter!("vigil_regime_changes_total").absolute(*changes);
+            if let Some(l) = detection_latency_s {
+                gauge!("vigil_regime_detection_latency_seconds").set(*l);
+            }
+            if let Some(c) = confidence {
+                gauge!("vigil_regime_confidence_ratio").set(*c);
+            }
+        }
+        Figures::Signal {
+            signals,
+            suppressed,
+            batches,
+            failures,
+            generation_latency_s,
+            paused,
+        } => {
+            counter!("vigil_signal_signals_total").absolute(*signals);
+            counter!("vigil_signal_suppressed_total").absolute(*suppressed);
+            counter!("vigil_signal_batches_total").absolute(*batches);
+            counter!("vigil_signal_failures_total").absolute(*failures);
+            if let Some(l) = generation_latency_s {
+                gauge!("vigil_signal_generation_latency_seconds").set(*l);
+            }
+            gauge!("vigil_signal_paused").set(f64::from(u8::from(*paused)));
+        }
+        Figures::Risk {
+            approved,
+            rejected,
+            triggers,
+            ..
+        } => {
+            counter!("vigil_risk_approved_total").absolute(*approved);
+            counter!("vigil_risk_rejected_total").absolute(*rejected);
+            for (kind, n) in triggers {
+                counter!("vigil_risk_triggers_total", "kind" => *kind).absolute(*n);
+            }
+        }
+        Figures::Execution {
+            orders,
+            filled,
+            rejected,
+            cancelled,
+            open,
+            fills,
+            slippage_bps,
+            equity,
+            business,
+            ..
+        } => {
+            counter!("vigil_execution_orders_total").absolute(*orders);
+            counter!("vigil_execution_orders_filled_total").absolute(*filled);
+            counter!("vigil_execution_orders_rejected_total").absolute(*rejected);
+            counter!("vigil_execution_orders_cancelled_total").absolute(*cancelled);
+            counter!("vigil_execution_fills_total").absolute(*fills);
+            gauge!("vigil_execution_open_orders").set(*open as f64);
+            if let Some(s) = slippage_bps {
+                gauge!("vigil_execution_slippage_bps").set(*s);
+            }
+            let equity = rust_decimal::prelude::ToPrimitive::to_f64(equity).unwrap_or(f64::NAN);
+            gauge!("vigil_business_equity_dollars").set(equity);
+            gauge!("vigil_business_daily_drawdown_ratio").set(business.daily_drawdown);
+            gauge!("vigil_business_weekly_drawdown_ratio").set(business.weekly_drawdown);
+            gauge!("vigil_business_trade_exposure_max_ratio").set(business.max_trade_exposure);
+            gauge!("vigil_business_trades_today").set(business.trades_today as f64);
+        }
+    }
+}
+
+fn describe_all() {
+    describe_gauge!(
+        "vigil_log_silence_seconds",
+        "Seconds since the log folder last grew (dead-man's switch)."
+    );
+    describe_gauge!(
+        "vigil_trading_halted",
+        "1 when the circuit breaker has halted trading."
+    );
+    describe_gauge!(
+        "vigil_ready",
+        "1 when ready to trade: data live, venue reachable, breaker not tripped, agents healthy."
+    );
+    describe_gauge!("vigil_rules_firing", "Threshold rules firing now.");
+    describe_gauge!(
+        "vigil_system_cpu_usage_ratio",
+        "Whole-machine CPU use, 0..1."
+    );
+    describe_gauge!(
+        "vigil_system_memory_usage_ratio",
+        "Used over total memory, 0..1."
+    );
+    describe_gauge!(
+        "vigil_system_disk_free_bytes",
+        "Free bytes on the log volume."
+    );
+    describe_gauge!(
+        "vigil_agent_up",
+        "1 while the agent heartbeats and has not failed."
+    );
+    describe_gauge!(
+        "vigil_agent_heartbeat_age_seconds",
+        "Seconds since the agent's last heartbeat."
+    );
+    describe_gauge!(
+        "vigil_agent_backlog_messages",
+        "Messages waiting in the agent's mailbox."
+    );
+    describe_gauge!(
+        "vigil_agent_response_latency_seconds",
+        "Round trip of the Monitor's ping through the agent's mailbox."
+    );
+    describe_counter!(
+        "vigil_agent_processed_total",
+        "Units of work the agent has done (bars, signals, orders)."
+    );
+    describe_gauge!(
+        "vigil_endpoint_up",
+        "1 when the data source is connected or the venue answers."
+    );
+    describe_gauge!(
+        "vigil_network_latency_seconds",
+        "Last round trip to the data source or venue."
+    );
+    describe_gauge!(
+        "vigil_api_success_ratio",
+        "Successful calls over all calls in the window."
+    );
+    describe_counter!("vigil_data_bars_total", "Bars forwarded by the Data agent.");
+    describe_counter!(
+        "vigil_data_bars_rejected_total",
+        "Bars rejected by validation."
+    );
+    describe_counter!("vigil_regime_changes_total", "Regime label changes.");
+    describe_gauge!(
+        "vigil_regime_detection_latency_seconds",
+        "Mean classification time per bar over the last heartbeat interval."
+    );
+    describe_gauge!(
+        "vigil_regime_confidence_ratio",
+        "Confidence of the latest regime reading, 0..1."
+    );
+    describe_counter!("vigil_signal_signals_total", "Signals emitted.");
+    describe_counter!(
+        "vigil_signal_suppressed_total",
+        "Signals held back while paused."
+    );
+    describe_counter!("vigil_signal_batches_total", "Batches the model evaluated.");
+    describe_counter!(
+        "vigil_signal_failures_total",
+        "Bars the model could not evaluate."
+    );
+    describe_gauge!(
+        "vigil_signal_generation_latency_seconds",
+        "Mean model time per batch over the last heartbeat interval."
+    );
+    describe_gauge!("vigil_signal_paused", "1 while the Signal agent is paused.");
+    describe_counter!("vigil_risk_approved_total", "Order intents approved.");
+    describe_counter!("vigil_risk_rejected_total", "Signals rejected.");
+    describe_counter!("vigil_risk_triggers_total", "Rejections by kind.");
+    describe_counter!("vigil_execution_orders_total", "Orders sent.");
+    describe_counter!(
+        "vigil_execution_orders_filled_total",
+        "Orders completely filled."
+    );
+    describe_counter!(
+        "vigil_execution_orders_rejected_total",
+        "Orders the venue refused."
+    );
+    describe_counter!(
+        "vigil_execution_orders_cancelled_total",
+        "Orders cancelled."
+    );
+    describe_counter!("vigil_execution_fills_total", "Executions.");
+    describe_gauge!("vigil_execution_open_orders", "Orders open now.");
+    describe_gauge!(
+        "vigil_execution_slippage_bps",
+        "Mean signed slippage against the arrival price, basis points."
+    );
+    describe_gauge!(
+        "vigil_business_equity_dollars",
+        "Equity in the account currency."
+    );
+    describe_gauge!(
+        "vigil_business_daily_drawdown_ratio",
+        "Drawdown from today's equity peak."
+    );
+    describe_gauge!(
+        "vigil_business_weekly_drawdown_ratio",
+        "Drawdown from this week's equity peak."
+    );
+    describe_gauge!(
+        "vigil_business_trade_exposure_max_ratio",
+        "Largest exposure a single fill added today, over equity."
+    );
+    describe_gauge!("vigil_business_trades_today", "Fills today.");
+}
+
+/// Builds the status from the Monitor's view.
+pub(crate) fn endpoint(name: &str, link: Option<&Reachability>) -> EndpointView {
+    match link {
+        Some(r) => EndpointView {
+            name: name.to_string(),
+            up: r.up,
+            latency_ms: r.latency_s.map(|s| s * 1000.0),
+            error: r.error.clone(),
+        },
+        None => EndpointView {
+            name: name.to_string(),
+            ..EndpointView::default()
+        },
+    }
+}
+
+/// The JSON of an agent's figures, for `/status`.
+pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let v = match f {
+        Figures::None => json!({}),
+        Figures::Data {
+            last_bar_at,
+            last_update_at,
+            bars,
+            rejected,
+            ended,
+            source,
+        } => json!({
+            "last_bar_at": last_bar_at, "last_update_at": last_update_at, "bars": bars,
+            "rejected": rejected, "ended": ended, "source_up": source.up,
+            "quality": if *bars + *rejected > 0 { *bars as f64 / (*bars + *rejected) as f64 } else { 1.0 },
+        }),
+        Figures::Regime {
+            changes,
+            detection_latency_s,
+            confidence,
+        } => {
+            json!({"changes": changes, "detection_latency_s": detection_latency_s, "confidence": confidence})
+        }
+        Figures::Signal {
+            signals,
+            suppressed,
+            batches,
+            failures,
+            generation_latency_s,
+            paused,
+        } => json!({
+            "signals": signals, "suppressed": suppressed, "batches": batches, "failures": failures,
+            "success_rate": if *batches > 0 { 1.0 - *failures as f64 / (*batches as f64).max(*failures as f64) } else { 1.0 },
+            "generation_latency_s": generation_latency_s, "paused": paused,
+        }),
+        Figures::Risk {
+            approved,
+            rejected,
+            triggers,
+            state,
+        } => json!({
+            "approved": approved, "rejected": rejected, "state": state.as_str(),
+            "triggers": triggers.iter().map(|(k, n)| (k.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        }),
+        Figures::Execution {
+            orders,
+            filled,
+            rejected,
+            cancelled,
+            open,
+            fills,
+            slippage_bps,
+            equity,
+            business,
+            ..
+        } => json!({
+            "orders": orders, "filled": filled, "rejected": rejected, "cancelled": cancelled,
+            "open": open, "fills": fills, "slippage_bps": slippage_bps, "equity": equity.to_string(),
+            "daily_drawdown": business.daily_drawdown, "weekly_drawdown": business.weekly_drawdown,
+            "max_trade_exposure": business.max_trade_exposure, "trades_today": business.trades_today,
+            "trades_per_day_mean": business.trades_per_day_mean, "day_pnl": business.day_pnl.to_string(),
+        }),
+    };
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Builds an [`AgentView`] skeleton.
+pub(crate) fn agent_view(agent: AgentId) -> AgentView {
+    AgentView {
+        agent: agent.as_str().to_string(),
+        ..AgentView::default()
+    }
+}

@@ -1,0 +1,10 @@
+//! Monitoring: threshold rules evaluated on a clock, the system sampler, and the health
+//! board that the control address serves (`/healthz`, `/readyz`, `/status`, `/metrics`).
+
+mod board;
+mod rules;
+mod system;
+
+pub use board::{AgentView, EndpointView, HealthBoard, Status};
+pub use rules::{ActiveBreach, RuleEngine, Transition};
+pub use system::{SystemSample, SystemSampler, free_space};
