@@ -217,6 +217,29 @@ struct ChainWriter {
     prev_hash: [u8; 64],
     stats: WriterStats,
     spare: std::sync::mpsc::SyncSender<Encoded>,
+    /// Rotated files still being fsync'd off this thread: the chain does not stall on the
+    /// disk at each rotation. Every `sync` waits for them first, so a line is never durable
+    /// before the lines of the files before it.
+    closing: Vec<Closing>,
+}
+
+/// A rotated file being fsync'd by its own short-lived thread.
+struct Closing {
+    path: PathBuf,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// Syncs a rotated file, then drops its pages from the page cache: a closed log file is
+/// rarely read again, and keeping it cached would make the log grow the page cache by its
+/// whole volume, on fresh pages, evicting memory the trading process uses. Its pages are
+/// reused for the next file instead.
+fn close_rotated(file: &File) -> std::io::Result<()> {
+    file.sync_data()?;
+    if let Err(e) = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed) {
+        // Only advice: the data is on disk either way.
+        eprintln!("vigil: WARN: cannot drop a rotated log file from the page cache: {e}");
+    }
+    Ok(())
 }
 
 impl ChainWriter {
@@ -240,8 +263,38 @@ impl ChainWriter {
         })
     }
 
+    /// Waits for the fsync of rotated files: all of them, or (`all` false) those done.
+    fn reap_closing(&mut self, all: bool) -> Result<(), LogWriterError> {
+        let mut first_err = None;
+        let mut i = 0;
+        while i < self.closing.len() {
+            if !all && !self.closing[i].thread.is_finished() {
+                i += 1;
+                continue;
+            }
+            let closing = self.closing.remove(i);
+            let res = match closing.thread.join() {
+                Ok(res) => res,
+                Err(_) => Err(std::io::Error::other("the fsync thread panicked")),
+            };
+            if let Err(source) = res {
+                self.stats.errors += 1;
+                let err = LogWriterError::Write {
+                    path: closing.path,
+                    source,
+                };
+                match first_err {
+                    None => first_err = Some(err),
+                    Some(_) => eprintln!("vigil: CRITICAL: {err}"),
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
     fn sync(&mut self) -> Result<(), LogWriterError> {
         self.write_out()?;
+        self.reap_closing(true)?;
         self.file.sync_data().map_err(|source| {
             self.stats.errors += 1;
             LogWriterError::Write {
@@ -253,7 +306,7 @@ impl ChainWriter {
 
     /// Closes the current file and opens the next one; the chain continues across.
     fn rotate(&mut self, date: NaiveDate) -> Result<(), LogWriterError> {
-        self.sync()?;
+        self.write_out()?;
         let number = self.file_number + 1;
         let path = self.dir.join(file_name(number, date));
         let file = OpenOptions::new()
@@ -267,8 +320,32 @@ impl ChainWriter {
                     source,
                 }
             })?;
-        self.file = file;
-        self.path = path;
+        let old = std::mem::replace(&mut self.file, file);
+        let old_path = std::mem::replace(&mut self.path, path);
+        // The closed file reaches the disk in the background; `sync` waits for it.
+        let spawned = std::thread::Builder::new()
+            .name("vigil-log-fsync".into())
+            .spawn(move || close_rotated(&old));
+        match spawned {
+            Ok(thread) => self.closing.push(Closing {
+                path: old_path,
+                thread,
+            }),
+            Err(e) => {
+                eprintln!("vigil: WARN: no fsync thread ({e}); syncing the rotated file here");
+                // The old file is gone from `self`; sync it through a fresh handle.
+                let res = File::open(&old_path).and_then(|f| f.sync_data());
+                if let Err(source) = res {
+                    self.stats.errors += 1;
+                    return Err(LogWriterError::Write {
+                        path: old_path,
+                        source,
+                    });
+                }
+            }
+        }
+        // A disk slower than the log: at most a few files in flight.
+        self.reap_closing(self.closing.len() > 4)?;
         self.file_number = number;
         self.file_date = date;
         self.file_bytes = 0;
@@ -427,6 +504,7 @@ impl LogWriter {
                 ..WriterStats::default()
             },
             spare: spare_tx,
+            closing: Vec::new(),
         };
         // Bounded: a slow disk holds the encoder back, and the backlog stays in the
         // encoder's (unbounded) mailbox, never in producers.
