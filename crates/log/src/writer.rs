@@ -235,6 +235,7 @@ struct Closing {
 /// reused for the next file instead.
 fn close_rotated(file: &File) -> std::io::Result<()> {
     file.sync_data()?;
+    #[cfg(target_os = "linux")]
     if let Err(e) = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed) {
         // Only advice: the data is on disk either way.
         eprintln!("vigil: WARN: cannot drop a rotated log file from the page cache: {e}");
@@ -304,7 +305,8 @@ impl ChainWriter {
         })
     }
 
-    /// Closes the current file and opens the next one; the chain continues across.
+    /// Opens the next file and hands the current one to a thread that fsyncs it; the chain
+    /// continues across.
     fn rotate(&mut self, date: NaiveDate) -> Result<(), LogWriterError> {
         self.write_out()?;
         let number = self.file_number + 1;
