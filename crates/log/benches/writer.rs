@@ -27,7 +27,7 @@ fn main() {
         .unwrap_or(2_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let system = actix::System::new();
-    let (costs, produced, elapsed, stats) = system.block_on(async move {
+    let (costs, produced, elapsed, stats, cpu) = system.block_on(async move {
         let handle = LogWriter::open(dir.path(), Arc::new(SystemClock), WriterOptions::default())
             .expect("open");
         let handle = handle.start_on(&Arbiter::new().handle());
@@ -63,19 +63,22 @@ fn main() {
                     costs.push(t0.elapsed().as_nanos() as u64);
                 }
                 out.flush();
-                (costs, start.elapsed())
+                let cpu = thread_cpu_self();
+                (costs, start.elapsed(), cpu)
             })
             .expect("spawn producer");
-        let (costs, produced) =
+        let (costs, produced, producer_cpu) =
             actix_rt::task::spawn_blocking(move || producer.join().expect("producer"))
                 .await
                 .expect("join");
         let stats = handle.flush().await.expect("flush");
         let elapsed = start.elapsed();
+        let mut cpu = thread_cpu();
+        cpu.threads.push(("producer".into(), producer_cpu));
         let report = verify_dir(handle.dir()).expect("verify");
         assert!(report.is_clean(), "{:?}", report.problems.first());
         assert_eq!(report.lines, n, "lost events");
-        (costs, produced, elapsed, stats)
+        (costs, produced, elapsed, stats, cpu)
     });
     let mut costs = costs;
     costs.sort_unstable();
@@ -98,6 +101,63 @@ fn main() {
         produced.as_secs_f64(),
         peak_memory()
     );
+    let per_event = |secs: f64| secs * 1e9 / n as f64;
+    let mut threads: Vec<String> = cpu
+        .threads
+        .iter()
+        .filter(|(_, secs)| per_event(*secs) >= 5.0)
+        .map(|(name, secs)| format!("{name} {:.0} ns", per_event(*secs)))
+        .collect();
+    threads.sort();
+    println!(
+        "CPU per event: process {:.0} ns; {}",
+        per_event(cpu.process),
+        threads.join(", ")
+    );
+}
+
+/// CPU time (user + system, seconds) of the process and of each live thread, by name.
+struct Cpu {
+    process: f64,
+    threads: Vec<(String, f64)>,
+}
+
+/// The calling thread's CPU time in seconds.
+fn thread_cpu_self() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|t| parse_stat(&t))
+        .map_or(0.0, |(_, s)| s)
+}
+
+/// The name and CPU time (user + system, seconds) in a /proc stat line: utime and stime
+/// are fields 14 and 15, in clock ticks (100 per second on Linux); the name, in
+/// parentheses, may hold spaces.
+fn parse_stat(text: &str) -> Option<(String, f64)> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let fields: Vec<&str> = text[close + 2..].split(' ').collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((text[open + 1..close].to_string(), ticks as f64 / 100.0))
+}
+
+fn thread_cpu() -> Cpu {
+    let process = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|t| parse_stat(&t))
+        .map_or(0.0, |(_, s)| s);
+    let mut threads = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for entry in dir.flatten() {
+            if let Some(t) = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|t| parse_stat(&t))
+            {
+                threads.push(t);
+            }
+        }
+    }
+    Cpu { process, threads }
 }
 
 /// The process's peak resident memory, as the kernel reports it.
