@@ -129,6 +129,12 @@ pub struct LogWriterHandle {
 
 const BUF_FLUSH_AT: usize = 1 << 20;
 
+/// Encoded batches queued for the chain thread at most.
+const CHAIN_DEPTH: usize = 64;
+
+/// Bytes reserved per line in a fresh batch buffer: a fill line's body is about 480.
+const LINE_BYTES: usize = 640;
+
 /// The exchange (America/New_York) date of an instant: files rotate when it changes.
 pub(crate) fn exchange_date(t: Timestamp) -> NaiveDate {
     t.with_timezone(&chrono_tz::America::New_York).date_naive()
@@ -383,12 +389,20 @@ impl ChainWriter {
             start = end;
         }
         batch.bytes.clear();
+        if batch.bytes.capacity() > BUF_FLUSH_AT {
+            // A rare huge batch: not kept around.
+            return self.after_batch(urgent);
+        }
         match self.spare.try_send(batch) {
             // Pool full, or the encoder is gone at shutdown: the batch is simply freed.
             Ok(())
             | Err(std::sync::mpsc::TrySendError::Full(_))
             | Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
         }
+        self.after_batch(urgent)
+    }
+
+    fn after_batch(&mut self, urgent: bool) -> Result<(), LogWriterError> {
         // ERROR and CRITICAL lines reach the disk (fsync) before the next batch: they
         // must survive a crash right after them.
         if urgent {
@@ -492,7 +506,9 @@ impl LogWriter {
                 Redactor::MIN_LEN
             );
         }
-        let (spare_tx, spare) = std::sync::mpsc::sync_channel(8);
+        // Room for every batch in flight: a batch freed here would be allocated afresh
+        // (fresh pages) when the encoder next runs ahead.
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel(CHAIN_DEPTH + 8);
         let chain = ChainWriter {
             dir: dir.to_path_buf(),
             path,
@@ -513,7 +529,7 @@ impl LogWriter {
         };
         // Bounded: a slow disk holds the encoder back, and the backlog stays in the
         // encoder's (unbounded) mailbox, never in producers.
-        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_DEPTH);
         let thread = std::thread::Builder::new()
             .name("vigil-log-chain".into())
             .spawn(move || chain.run(rx))
@@ -591,7 +607,7 @@ impl Handler<LogBatch> for LogWriter {
         let (mut bytes, mut lines) = match self.stage2.as_ref().map(|s| s.spare.try_recv()) {
             Some(Ok(spare)) => (spare.bytes, spare.lines),
             _ => (
-                Vec::with_capacity(msg.0.len() * 512),
+                Vec::with_capacity(msg.0.len() * LINE_BYTES),
                 Vec::with_capacity(msg.0.len()),
             ),
         };
