@@ -302,14 +302,22 @@ impl ChainWriter {
 
     fn sync(&mut self) -> Result<(), LogWriterError> {
         self.write_out()?;
-        self.reap_closing(true)?;
-        self.file.sync_data().map_err(|source| {
+        let earlier = self.reap_closing(true);
+        let this = self.file.sync_data().map_err(|source| {
             self.stats.errors += 1;
             LogWriterError::Write {
                 path: self.path.clone(),
                 source,
             }
-        })
+        });
+        match (earlier, this) {
+            (Err(e), Err(this)) => {
+                eprintln!("vigil: CRITICAL: {e}");
+                Err(this)
+            }
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
+        }
     }
 
     /// Opens the next file and hands the current one to a thread that fsyncs it; the chain
@@ -331,7 +339,13 @@ impl ChainWriter {
             })?;
         let old = std::mem::replace(&mut self.file, file);
         let old_path = std::mem::replace(&mut self.path, path);
-        // The closed file reaches the disk in the background; `sync` waits for it.
+        self.file_number = number;
+        self.file_date = date;
+        self.file_bytes = 0;
+        self.stats.files += 1;
+        // The closed file reaches the disk in the background; `sync` waits for it. From
+        // here on the new file is in place: a failure below is the old file's, reported
+        // and counted, and does not stop this batch's lines.
         let spawned = std::thread::Builder::new()
             .name("vigil-log-fsync".into())
             .spawn(move || close_rotated(&old));
@@ -342,23 +356,21 @@ impl ChainWriter {
             }),
             Err(e) => {
                 eprintln!("vigil: WARN: no fsync thread ({e}); syncing the rotated file here");
-                // The old file is gone from `self`; sync it through a fresh handle.
-                let res = File::open(&old_path).and_then(|f| f.sync_data());
-                if let Err(source) = res {
+                // The old handle went with the closure; sync through a fresh one.
+                if let Err(source) = File::open(&old_path).and_then(|f| f.sync_data()) {
                     self.stats.errors += 1;
-                    return Err(LogWriterError::Write {
+                    let err = LogWriterError::Write {
                         path: old_path,
                         source,
-                    });
+                    };
+                    eprintln!("vigil: CRITICAL: {err}");
                 }
             }
         }
         // A disk slower than the log: at most a few files in flight.
-        self.reap_closing(self.closing.len() > 4)?;
-        self.file_number = number;
-        self.file_date = date;
-        self.file_bytes = 0;
-        self.stats.files += 1;
+        if let Err(e) = self.reap_closing(self.closing.len() > 4) {
+            eprintln!("vigil: CRITICAL: {e}");
+        }
         Ok(())
     }
 
