@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use chrono::{Datelike, SecondsFormat, Timelike};
+use chrono::SecondsFormat;
 use vigil_core::Timestamp;
 
 use crate::event::{LogEvent, Value};
@@ -12,8 +12,12 @@ use crate::redact::Redactor;
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    // Most text (symbols, ids, reasons) needs no escaping: copy it in one go.
-    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Most text (symbols, ids, reasons) needs no escaping: copy it in one go. The check
+    // does not stop early, so it runs on whole vectors of bytes.
+    let plain = !bytes.iter().fold(false, |esc, &b| {
+        esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -43,10 +47,26 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01
+/// (H. Hinnant's `civil_from_days`): a few multiplications instead of chrono's calendar
+/// lookups.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March first
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Appends `"YYYY-MM-DDTHH:MM:SS.mmmZ"` without going through `fmt` or allocating.
 fn push_ts(out: &mut Vec<u8>, ts: &Timestamp) {
-    let date = ts.date_naive();
-    let year = date.year();
+    let unix = ts.timestamp();
+    let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
     if !(0..=9999).contains(&year) {
         // Outside what the fast path writes; never seen in market data, kept correct.
         out.push(b'"');
@@ -54,32 +74,23 @@ fn push_ts(out: &mut Vec<u8>, ts: &Timestamp) {
         out.push(b'"');
         return;
     }
-    let secs = ts.num_seconds_from_midnight();
+    let secs = unix.rem_euclid(86_400) as u32;
     let millis = ts.timestamp_subsec_millis().min(999);
-    let digits = |n: u32, w: usize, out: &mut Vec<u8>| {
-        let mut buf = [b'0'; 4];
-        let mut n = n;
-        for i in (0..w).rev() {
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        out.extend_from_slice(&buf[..w]);
+    let mut text = *b"\"0000-00-00T00:00:00.000Z\"";
+    let mut put2 = |at: usize, n: u32| {
+        let pair = n as usize * 2;
+        text[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     };
-    out.push(b'"');
-    digits(year as u32, 4, out);
-    out.push(b'-');
-    digits(date.month(), 2, out);
-    out.push(b'-');
-    digits(date.day(), 2, out);
-    out.push(b'T');
-    digits(secs / 3600, 2, out);
-    out.push(b':');
-    digits(secs / 60 % 60, 2, out);
-    out.push(b':');
-    digits(secs % 60, 2, out);
-    out.push(b'.');
-    digits(millis, 3, out);
-    out.extend_from_slice(b"Z\"");
+    put2(1, year as u32 / 100);
+    put2(3, year as u32 % 100);
+    put2(6, month);
+    put2(9, day);
+    put2(12, secs / 3600);
+    put2(15, secs / 60 % 60);
+    put2(18, secs % 60);
+    put2(22, millis % 100);
+    text[21] = b'0' + (millis / 100) as u8;
+    out.extend_from_slice(&text);
 }
 
 /// Appends a name vigil defines itself (event, level, service, field key): plain
@@ -134,16 +145,24 @@ fn push_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
     }
     // 2^96 < 10^29: the mantissa has at most 29 digits.
     let mut digits = [0u8; 40];
-    let mut n = mantissa.unsigned_abs();
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    let n = mantissa.unsigned_abs();
+    let i = match u64::try_from(n) {
+        // Prices and quantities: 64-bit division, two digits at a time.
+        Ok(small) => u64_digits(small, &mut digits),
+        Err(_) => {
+            let mut n = n;
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            i
         }
-    }
+    };
     let digits = &digits[i..];
     if scale == 0 {
         out.extend_from_slice(digits);
@@ -159,17 +178,37 @@ fn push_decimal(out: &mut Vec<u8>, d: rust_decimal::Decimal) {
     }
 }
 
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes the decimal digits of `n` at the end of `buf` (20 or more bytes) and returns
+/// where they start.
+fn u64_digits(mut n: u64, buf: &mut [u8]) -> usize {
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    i
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let i = u64_digits(n, &mut buf);
     out.extend_from_slice(&buf[i..]);
 }
 
@@ -263,6 +302,12 @@ mod tests {
                 "0.0000000000000000000000000001",
             ),
             ("-12.340", "-12.34"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("18446744073709551616", "18446744073709551616"),
+            ("-1844674407370955.1616", "-1844674407370955.1616"),
+            ("9", "9"),
+            ("0.05", "0.05"),
+            ("99.010", "99.01"),
         ] {
             let mut out = Vec::new();
             push_decimal(&mut out, Decimal::from_str(text).expect("dec"));
@@ -271,7 +316,31 @@ mod tests {
     }
 
     #[test]
+    fn integers_are_written_exactly() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12_345,
+            1 << 40,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(String::from_utf8(out).expect("utf8"), n.to_string());
+        }
+    }
+
+    #[test]
     fn fast_timestamps_match_chrono() {
+        use chrono::Datelike;
         let mut t: Timestamp = "1995-01-01T00:00:00Z".parse().expect("ts");
         let step = chrono::Duration::milliseconds(7_777_777_777 / 1000 + 13);
         for _ in 0..20_000 {
@@ -280,6 +349,31 @@ mod tests {
             let want = format!("\"{}\"", t.to_rfc3339_opts(SecondsFormat::Millis, true));
             assert_eq!(String::from_utf8(out).expect("utf8"), want);
             t += step;
+        }
+        // Far years, century and leap days, before 1970, and the fallback outside 0..=9999.
+        let mut t: Timestamp = "0000-01-01T00:00:00.001Z".parse().expect("ts");
+        let step = chrono::Duration::milliseconds(86_400_000 * 37 + 3_600_000 * 5 + 61_001);
+        while t.year() < 10_001 {
+            let mut out = Vec::new();
+            push_ts(&mut out, &t);
+            let want = format!("\"{}\"", t.to_rfc3339_opts(SecondsFormat::Millis, true));
+            assert_eq!(String::from_utf8(out).expect("utf8"), want);
+            t += step;
+        }
+        for text in [
+            "1900-02-28T23:59:59.999Z",
+            "1900-03-01T00:00:00Z",
+            "1969-12-31T23:59:59.999Z",
+            "2000-02-29T12:00:00.5Z",
+            "2100-03-01T00:00:00Z",
+            "9999-12-31T23:59:59.999Z",
+            "-0001-12-31T23:59:59Z",
+        ] {
+            let t: Timestamp = text.parse().expect("ts");
+            let mut out = Vec::new();
+            push_ts(&mut out, &t);
+            let want = format!("\"{}\"", t.to_rfc3339_opts(SecondsFormat::Millis, true));
+            assert_eq!(String::from_utf8(out).expect("utf8"), want, "{text}");
         }
     }
     use crate::event::{Event, LogContext};

@@ -96,11 +96,11 @@ impl Default for WriterOptions {
 /// The hash a chain starts from.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The actor that numbers, redacts and encodes events (stage 1). It absorbs each line's body
-/// into a SHA-256 state, so the chain thread (stage 2, `ChainWriter`) only finishes each
-/// hash with the previous line's hash — about two blocks — before writing. SHA-256 absorbs
-/// input block by block, so this is exactly the hash of the whole line; the split lets the
-/// bulk of the hashing run off the strictly sequential chain.
+/// The actor that numbers, redacts and encodes events (stage 1). It absorbs the first half
+/// of each line's body into a SHA-256 state; the chain thread (stage 2, `ChainWriter`)
+/// absorbs the rest and the previous line's hash, then writes. SHA-256 absorbs input block
+/// by block, so this is exactly the hash of the whole line; the split gives the two stages
+/// about the same work (encoding costs about as much as half the hashing).
 pub struct LogWriter {
     dir: PathBuf,
     next_seq: u64,
@@ -128,6 +128,12 @@ pub struct LogWriterHandle {
 }
 
 const BUF_FLUSH_AT: usize = 1 << 20;
+
+/// Encoded batches queued for the chain thread at most.
+const CHAIN_DEPTH: usize = 64;
+
+/// Bytes reserved per line in a fresh batch buffer: a fill line's body is about 480.
+const LINE_BYTES: usize = 640;
 
 /// The exchange (America/New_York) date of an instant: files rotate when it changes.
 pub(crate) fn exchange_date(t: Timestamp) -> NaiveDate {
@@ -182,8 +188,9 @@ pub(crate) fn hex_into(digest: &[u8], out: &mut [u8; 64]) {
 struct Encoded {
     /// The bodies, back to back (each up to and including `,"prev_hash":"`).
     bytes: Vec<u8>,
-    /// Per line: end offset in `bytes`, the hash state after the body, its level.
-    lines: Vec<(usize, Sha256, Level)>,
+    /// Per line: end offset in `bytes`, its level, how far its hash has absorbed it, and
+    /// the hash state there.
+    lines: Vec<(usize, Level, usize, Sha256)>,
     /// The exchange date when the batch was encoded (drives date rotation).
     date: NaiveDate,
 }
@@ -217,6 +224,30 @@ struct ChainWriter {
     prev_hash: [u8; 64],
     stats: WriterStats,
     spare: std::sync::mpsc::SyncSender<Encoded>,
+    /// Rotated files still being fsync'd off this thread: the chain does not stall on the
+    /// disk at each rotation. Every `sync` waits for them first, so a line is never durable
+    /// before the lines of the files before it.
+    closing: Vec<Closing>,
+}
+
+/// A rotated file being fsync'd by its own short-lived thread.
+struct Closing {
+    path: PathBuf,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// Syncs a rotated file, then drops its pages from the page cache: a closed log file is
+/// rarely read again, and keeping it cached would make the log grow the page cache by its
+/// whole volume, on fresh pages, evicting memory the trading process uses. Its pages are
+/// reused for the next file instead.
+fn close_rotated(file: &File) -> std::io::Result<()> {
+    file.sync_data()?;
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed) {
+        // Only advice: the data is on disk either way.
+        eprintln!("vigil: WARN: cannot drop a rotated log file from the page cache: {e}");
+    }
+    Ok(())
 }
 
 impl ChainWriter {
@@ -240,20 +271,59 @@ impl ChainWriter {
         })
     }
 
+    /// Waits for the fsync of rotated files: all of them, or (`all` false) those done.
+    fn reap_closing(&mut self, all: bool) -> Result<(), LogWriterError> {
+        let mut first_err = None;
+        let mut i = 0;
+        while i < self.closing.len() {
+            if !all && !self.closing[i].thread.is_finished() {
+                i += 1;
+                continue;
+            }
+            let closing = self.closing.remove(i);
+            let res = match closing.thread.join() {
+                Ok(res) => res,
+                Err(_) => Err(std::io::Error::other("the fsync thread panicked")),
+            };
+            if let Err(source) = res {
+                self.stats.errors += 1;
+                let err = LogWriterError::Write {
+                    path: closing.path,
+                    source,
+                };
+                match first_err {
+                    None => first_err = Some(err),
+                    Some(_) => eprintln!("vigil: CRITICAL: {err}"),
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
     fn sync(&mut self) -> Result<(), LogWriterError> {
         self.write_out()?;
-        self.file.sync_data().map_err(|source| {
+        let earlier = self.reap_closing(true);
+        let this = self.file.sync_data().map_err(|source| {
             self.stats.errors += 1;
             LogWriterError::Write {
                 path: self.path.clone(),
                 source,
             }
-        })
+        });
+        match (earlier, this) {
+            (Err(e), Err(this)) => {
+                eprintln!("vigil: CRITICAL: {e}");
+                Err(this)
+            }
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
+        }
     }
 
-    /// Closes the current file and opens the next one; the chain continues across.
+    /// Opens the next file and hands the current one to a thread that fsyncs it; the chain
+    /// continues across.
     fn rotate(&mut self, date: NaiveDate) -> Result<(), LogWriterError> {
-        self.sync()?;
+        self.write_out()?;
         let number = self.file_number + 1;
         let path = self.dir.join(file_name(number, date));
         let file = OpenOptions::new()
@@ -267,12 +337,40 @@ impl ChainWriter {
                     source,
                 }
             })?;
-        self.file = file;
-        self.path = path;
+        let old = std::mem::replace(&mut self.file, file);
+        let old_path = std::mem::replace(&mut self.path, path);
         self.file_number = number;
         self.file_date = date;
         self.file_bytes = 0;
         self.stats.files += 1;
+        // The closed file reaches the disk in the background; `sync` waits for it. From
+        // here on the new file is in place: a failure below is the old file's, reported
+        // and counted, and does not stop this batch's lines.
+        let spawned = std::thread::Builder::new()
+            .name("vigil-log-fsync".into())
+            .spawn(move || close_rotated(&old));
+        match spawned {
+            Ok(thread) => self.closing.push(Closing {
+                path: old_path,
+                thread,
+            }),
+            Err(e) => {
+                eprintln!("vigil: WARN: no fsync thread ({e}); syncing the rotated file here");
+                // The old handle went with the closure; sync through a fresh one.
+                if let Err(source) = File::open(&old_path).and_then(|f| f.sync_data()) {
+                    self.stats.errors += 1;
+                    let err = LogWriterError::Write {
+                        path: old_path,
+                        source,
+                    };
+                    eprintln!("vigil: CRITICAL: {err}");
+                }
+            }
+        }
+        // A disk slower than the log: at most a few files in flight.
+        if let Err(e) = self.reap_closing(self.closing.len() > 4) {
+            eprintln!("vigil: CRITICAL: {e}");
+        }
         Ok(())
     }
 
@@ -282,14 +380,16 @@ impl ChainWriter {
         }
         let mut urgent = false;
         let mut start = 0;
-        for (end, mut hasher, level) in batch.lines.drain(..) {
+        for (end, level, absorbed, mut hasher) in batch.lines.drain(..) {
             if self.file_bytes + self.buf.len() as u64 >= self.max_file_bytes {
                 let date = self.file_date;
                 self.rotate(date)?;
             }
+            let body = &batch.bytes[start..end];
+            hasher.update(&batch.bytes[absorbed..end]);
             hasher.update(self.prev_hash);
             hasher.update(b"\"");
-            self.buf.extend_from_slice(&batch.bytes[start..end]);
+            self.buf.extend_from_slice(body);
             self.buf.extend_from_slice(&self.prev_hash);
             hex_into(&hasher.finalize(), &mut self.prev_hash);
             self.buf.extend_from_slice(b"\",\"hash\":\"");
@@ -301,12 +401,20 @@ impl ChainWriter {
             start = end;
         }
         batch.bytes.clear();
+        if batch.bytes.capacity() > BUF_FLUSH_AT {
+            // A rare huge batch: not kept around.
+            return self.after_batch(urgent);
+        }
         match self.spare.try_send(batch) {
             // Pool full, or the encoder is gone at shutdown: the batch is simply freed.
             Ok(())
             | Err(std::sync::mpsc::TrySendError::Full(_))
             | Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
         }
+        self.after_batch(urgent)
+    }
+
+    fn after_batch(&mut self, urgent: bool) -> Result<(), LogWriterError> {
         // ERROR and CRITICAL lines reach the disk (fsync) before the next batch: they
         // must survive a crash right after them.
         if urgent {
@@ -410,7 +518,9 @@ impl LogWriter {
                 Redactor::MIN_LEN
             );
         }
-        let (spare_tx, spare) = std::sync::mpsc::sync_channel(8);
+        // Room for every batch in flight: a batch freed here would be allocated afresh
+        // (fresh pages) when the encoder next runs ahead.
+        let (spare_tx, spare) = std::sync::mpsc::sync_channel(CHAIN_DEPTH + 8);
         let chain = ChainWriter {
             dir: dir.to_path_buf(),
             path,
@@ -427,10 +537,11 @@ impl LogWriter {
                 ..WriterStats::default()
             },
             spare: spare_tx,
+            closing: Vec::new(),
         };
         // Bounded: a slow disk holds the encoder back, and the backlog stays in the
         // encoder's (unbounded) mailbox, never in producers.
-        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_DEPTH);
         let thread = std::thread::Builder::new()
             .name("vigil-log-chain".into())
             .spawn(move || chain.run(rx))
@@ -508,7 +619,7 @@ impl Handler<LogBatch> for LogWriter {
         let (mut bytes, mut lines) = match self.stage2.as_ref().map(|s| s.spare.try_recv()) {
             Some(Ok(spare)) => (spare.bytes, spare.lines),
             _ => (
-                Vec::with_capacity(msg.0.len() * 512),
+                Vec::with_capacity(msg.0.len() * LINE_BYTES),
                 Vec::with_capacity(msg.0.len()),
             ),
         };
@@ -516,9 +627,12 @@ impl Handler<LogBatch> for LogWriter {
             let start = bytes.len();
             encode_body(event, self.next_seq, &self.redactor, &mut bytes);
             bytes.extend_from_slice(b",\"prev_hash\":\"");
+            // The first half of the body's whole 64-byte blocks; the chain thread absorbs
+            // the rest, then the previous hash.
+            let absorbed = start + (bytes.len() - start) / 128 * 64;
             let mut hasher = Sha256::new();
-            hasher.update(&bytes[start..]);
-            lines.push((bytes.len(), hasher, event.level));
+            hasher.update(&bytes[start..absorbed]);
+            lines.push((bytes.len(), event.level, absorbed, hasher));
             self.next_seq += 1;
         }
         let batch = Encoded {
