@@ -53,6 +53,8 @@ pub struct MonitorAgent {
     ext_failing: bool,
     /// A probe failure already reported, by probe name (reported again once it clears).
     probe_failing: Vec<&'static str>,
+    /// Ready to trade at the last publish: changes are announced on standard error.
+    was_ready: bool,
 }
 
 impl std::fmt::Debug for MonitorAgent {
@@ -109,6 +111,7 @@ impl MonitorAgent {
             ext_pinging: false,
             ext_failing: false,
             probe_failing: Vec::new(),
+            was_ready: false,
         }
     }
 
@@ -303,6 +306,15 @@ impl MonitorAgent {
 
     fn publish(&mut self, now: Timestamp) {
         let Some(st) = self.status(now) else { return };
+        let reasons = st.not_ready();
+        if reasons.is_empty() != self.was_ready {
+            self.was_ready = reasons.is_empty();
+            if self.was_ready {
+                eprintln!("vigil: ready to trade");
+            } else {
+                eprintln!("vigil: not ready to trade: {}", reasons.join("; "));
+            }
+        }
         let silent_s = st.log_silent_ms as f64 / 1000.0;
         if let Some(h) = self.health.as_mut() {
             h.export(&st, silent_s);

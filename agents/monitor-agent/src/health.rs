@@ -389,6 +389,7 @@ fn export_figures(f: &Figures) {
             failures,
             generation_latency_s,
             paused,
+            ..
         } => {
             counter!("vigil_signal_signals_total").absolute(*signals);
             counter!("vigil_signal_suppressed_total").absolute(*suppressed);
@@ -614,12 +615,14 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             signals,
             suppressed,
             batches,
+            bars,
             failures,
             generation_latency_s,
             paused,
         } => json!({
-            "signals": signals, "suppressed": suppressed, "batches": batches, "failures": failures,
-            "success_rate": if *batches > 0 { 1.0 - *failures as f64 / (*batches as f64).max(*failures as f64) } else { 1.0 },
+            "signals": signals, "suppressed": suppressed, "batches": batches, "bars": bars,
+            "failures": failures,
+            "success_rate": if *bars > 0 { bars.saturating_sub(*failures) as f64 / *bars as f64 } else { 1.0 },
             "generation_latency_s": generation_latency_s, "paused": paused,
         }),
         Figures::Risk {

@@ -35,6 +35,7 @@ pub struct SignalAgent {
     suppressed: u64,
     last_ts: Option<Timestamp>,
     batches: u64,
+    bars: u64,
     /// Bars whose price the model could not take.
     failures: u64,
     /// Model time and batches since the last heartbeat.
@@ -87,6 +88,7 @@ impl SignalAgent {
             suppressed: 0,
             last_ts: None,
             batches: 0,
+            bars: 0,
             failures: 0,
             spent: chrono::Duration::zero(),
             spent_batches: 0,
@@ -111,6 +113,7 @@ impl SignalAgent {
                 signals: self.signals,
                 suppressed: self.suppressed,
                 batches: self.batches,
+                bars: self.bars,
                 failures: self.failures,
                 generation_latency_s: (self.spent_batches > 0).then(|| {
                     self.spent.num_nanoseconds().unwrap_or(i64::MAX) as f64
@@ -202,6 +205,7 @@ impl SignalAgent {
         self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
         self.log.flush();
         self.batches += 1;
+        self.bars += batch.bars.len() as u64;
         self.spent += self.wall.now() - t0;
         self.spent_batches += 1;
         self.backlogs.sent(AgentId::Risk);

@@ -67,6 +67,8 @@ pub enum Figures {
         suppressed: u64,
         /// Batches the model evaluated.
         batches: u64,
+        /// Bars in those batches.
+        bars: u64,
         /// Bars the model could not evaluate (bad input).
         failures: u64,
         /// Mean model time per batch over the last interval, in seconds.
