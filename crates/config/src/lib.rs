@@ -6,9 +6,12 @@
 //! assert!(cfg.validate().is_ok());
 //! ```
 
+mod alerts;
+mod channels;
 mod model;
 mod validate;
 
+pub use alerts::{AlertsConfig, ChannelsConfig};
 pub use model::BUNDLED_PREFIX;
 pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use vigil_core::{Level, TradingState};
 
+use crate::alerts::AlertsConfig;
 use crate::validate::{ConfigError, ConfigIssue};
 
 /// The whole configuration of a vigil process.
@@ -38,6 +39,8 @@ pub struct VigilConfig {
     pub checklist: ChecklistConfig,
     /// The control address: health endpoints and metrics over HTTP.
     pub control: ControlConfig,
+    /// Alerting: routing, suppression and channels.
+    pub alerts: AlertsConfig,
 }
 
 /// The control address (`/healthz`, `/readyz`, `/status`, `/metrics`).

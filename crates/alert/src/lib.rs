@@ -1,0 +1,7 @@
+//! Alerts: the alert model, routing by severity, suppression, and the channels that carry a
+//! notification to a person (email, Slack, Microsoft Teams, SMS and phone through a
+//! Twilio-compatible API, PagerDuty Events v2, a generic JSON webhook).
+
+mod model;
+
+pub use model::{AlertStatus, Channel, DeliveryError, Message, Notification, Severity};
