@@ -1,25 +1,52 @@
 #!/usr/bin/env bash
 # Pipeline benchmark: N one-minute bars (default 1,000,000, seed 42) through all six agents
 # with logging on, `vigil run --speed max`, RUNS times; prints each run and the median.
-# Usage: scripts/bench-pipeline.sh            (BARS=…, RUNS=…, SEED=… to change)
+# MONITOR=on (default) runs the embedded config as shipped (monitoring and the control
+# address on); MONITOR=off turns both off; MONITOR=both alternates the two run by run and
+# prints both medians and their difference.
+# Usage: scripts/bench-pipeline.sh            (BARS=…, RUNS=…, SEED=…, MONITOR=… to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bars=${BARS:-1000000}
 runs=${RUNS:-5}
 seed=${SEED:-42}
+monitor=${MONITOR:-on}
+case "$monitor" in
+  on) modes=(on) ;;
+  off) modes=(off) ;;
+  both) modes=(on off) ;;
+  *) echo "MONITOR must be on, off or both, not '$monitor'" >&2; exit 2 ;;
+esac
 cargo build --release --locked -p vigil
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ./target/release/vigil data synth --bars "$bars" --seed "$seed" --out "$work/bars.csv"
-results=()
+# The embedded config with monitoring (probes, rules, sysinfo, pings) and the control
+# address turned off; heartbeats and the log stay on.
+sed -e '/^\[monitor\]/a enabled = false' config/vigil.toml > "$work/off.toml"
+printf '\n[control]\nenabled = false\n' >> "$work/off.toml"
+
+declare -A results
 for i in $(seq "$runs"); do
-  rm -rf "$work/logs"
-  json=$(./target/release/vigil run --data "$work/bars.csv" --speed max --log-dir "$work/logs" --json 2>/dev/null)
-  rate=$(printf '%s\n' "$json" | sed -n 's/.*"bars_per_second": *\([0-9.]*\).*/\1/p')
-  lines=$(printf '%s\n' "$json" | sed -n 's/.*"log_lines": *\([0-9]*\).*/\1/p')
-  secs=$(printf '%s\n' "$json" | sed -n 's/.*"wall_seconds": *\([0-9.]*\).*/\1/p')
-  printf 'run %d: %.0f bars/s (%.3f s, %s log lines)\n' "$i" "$rate" "$secs" "$lines"
-  results+=("$rate")
+  for mode in "${modes[@]}"; do
+    args=()
+    if [ "$mode" = off ]; then args=(--config "$work/off.toml"); fi
+    rm -rf "$work/logs"
+    json=$(./target/release/vigil run "${args[@]}" --data "$work/bars.csv" --speed max --log-dir "$work/logs" --json 2>/dev/null)
+    rate=$(printf '%s\n' "$json" | sed -n 's/.*"bars_per_second": *\([0-9.]*\).*/\1/p')
+    lines=$(printf '%s\n' "$json" | sed -n 's/.*"log_lines": *\([0-9]*\).*/\1/p')
+    secs=$(printf '%s\n' "$json" | sed -n 's/.*"wall_seconds": *\([0-9.]*\).*/\1/p')
+    printf 'run %d, monitoring %s: %.0f bars/s (%.3f s, %s log lines)\n' "$i" "$mode" "$rate" "$secs" "$lines"
+    results[$mode]+="$rate "
+  done
 done
-median=$(printf '%s\n' "${results[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-printf 'median: %.0f bars/s over %d runs of %d bars\n' "$median" "$runs" "$bars"
+declare -A medians
+for mode in "${modes[@]}"; do
+  # shellcheck disable=SC2086
+  medians[$mode]=$(printf '%s\n' ${results[$mode]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf 'median, monitoring %s: %.0f bars/s over %d runs of %d bars\n' "$mode" "${medians[$mode]}" "$runs" "$bars"
+done
+if [ "$monitor" = both ]; then
+  awk -v on="${medians[on]}" -v off="${medians[off]}" \
+    'BEGIN { printf "monitoring costs %.1f%% of the pipeline rate\n", (off - on) / off * 100 }'
+fi

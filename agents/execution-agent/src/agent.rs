@@ -144,9 +144,9 @@ impl ExecutionAgent {
         if self.transitions.is_empty() {
             return;
         }
-        let ts = self.stamp();
+        // Stamped with the bar or fill that caused it, not the end of the batch.
         for t in self.transitions.drain(..) {
-            self.log.emit(t.event(ts, SERVICE));
+            self.log.emit(t.event(self.clock.stamp(t.at()), SERVICE));
         }
         self.log.flush();
     }

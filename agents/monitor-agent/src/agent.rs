@@ -767,7 +767,7 @@ impl Handler<Command> for MonitorAgent {
 }
 
 /// One healthchecks-style ping. The URL is a secret: errors never include it.
-fn ping_url(url: &str, method: &str, timeout: Duration) -> Result<(), String> {
+pub(crate) fn ping_url(url: &str, method: &str, timeout: Duration) -> Result<(), String> {
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(true)

@@ -11,6 +11,8 @@
 
 mod agent;
 mod health;
+#[cfg(test)]
+mod health_tests;
 
 pub use agent::{MonitorAgent, MonitorLinks};
 pub use health::HealthLinks;

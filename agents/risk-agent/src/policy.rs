@@ -167,8 +167,12 @@ mod tests {
         }
     }
 
+    /// The defaults, sized at 10% of equity (round numbers for the arithmetic below).
     fn cfg() -> RiskConfig {
-        RiskConfig::default()
+        RiskConfig {
+            position_pct: dec!(0.10),
+            ..RiskConfig::default()
+        }
     }
 
     #[test]

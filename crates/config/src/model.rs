@@ -465,7 +465,7 @@ impl Default for RiskConfig {
             max_position_pct: Decimal::new(10, 2),
             max_gross_exposure_pct: Decimal::ONE,
             sizing: Sizing::PercentOfEquity,
-            position_pct: Decimal::new(10, 2),
+            position_pct: Decimal::new(8, 2),
             fixed_quantity: Decimal::from(100),
             quantity_step: Decimal::ONE,
             regime_size_factor: RegimeFactors::default(),

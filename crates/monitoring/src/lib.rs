@@ -6,5 +6,5 @@ mod rules;
 mod system;
 
 pub use board::{AgentView, EndpointView, HealthBoard, Status};
-pub use rules::{ActiveBreach, RuleEngine, Transition};
+pub use rules::{ActiveBreach, MetricId, RuleEngine, Transition};
 pub use system::{SystemSample, SystemSampler, free_space};

@@ -10,6 +10,8 @@ use vigil_log::{Event, LogEvent};
 pub enum Transition {
     /// The condition held for the rule's duration: the rule fires.
     Breached {
+        /// When the rule fired (the sample's time).
+        at: Timestamp,
         /// The rule's name.
         rule: String,
         /// The metric.
@@ -31,6 +33,8 @@ pub enum Transition {
     },
     /// A firing rule's condition no longer holds.
     Recovered {
+        /// When the rule recovered (the sample's time).
+        at: Timestamp,
         /// The rule's name.
         rule: String,
         /// The metric.
@@ -89,9 +93,16 @@ struct Track {
 /// Allocation-free for samples that change nothing, so it can run on every bar.
 #[derive(Debug)]
 pub struct RuleEngine {
-    rules: Vec<(RuleConfig, &'static str)>,
+    /// Each rule, its metric's name and the metric's index in `metrics`.
+    rules: Vec<(RuleConfig, &'static str, usize)>,
+    metrics: Vec<&'static str>,
     tracks: Vec<Track>,
 }
+
+/// A metric of an engine, resolved once by [`RuleEngine::metric`] so that a hot path
+/// observes it without comparing names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricId(usize);
 
 impl RuleEngine {
     /// Builds an engine for the rules whose metric is in `metrics` (an engine watches the
@@ -102,22 +113,29 @@ impl RuleEngine {
             .filter_map(|r| {
                 metrics
                     .iter()
-                    .find(|m| **m == r.metric)
-                    .map(|m| (r.clone(), *m))
+                    .position(|m| *m == r.metric)
+                    .map(|i| (r.clone(), metrics[i], i))
             })
             .collect();
         Self {
             rules,
+            metrics: metrics.to_vec(),
             tracks: Vec::new(),
         }
     }
 
     /// Tells whether any rule watches `metric`.
     pub fn watches(&self, metric: &str) -> bool {
-        self.rules.iter().any(|(_, m)| *m == metric)
+        self.rules.iter().any(|(_, m, _)| *m == metric)
     }
 
-    /// Compares one sample with every rule on its metric; pushes the transitions.
+    /// Resolves `metric` (one of the metrics given to [`RuleEngine::new`]).
+    pub fn metric(&self, metric: &str) -> Option<MetricId> {
+        self.metrics.iter().position(|m| *m == metric).map(MetricId)
+    }
+
+    /// Compares one sample with every rule on its metric; pushes the transitions. A metric
+    /// the engine was not built with is ignored.
     pub fn observe(
         &mut self,
         now: Timestamp,
@@ -126,9 +144,23 @@ impl RuleEngine {
         value: f64,
         out: &mut Vec<Transition>,
     ) {
+        if let Some(id) = self.metric(metric) {
+            self.observe_id(now, id, label, value, out);
+        }
+    }
+
+    /// [`RuleEngine::observe`] for a resolved metric: the hot-path form.
+    pub fn observe_id(
+        &mut self,
+        now: Timestamp,
+        metric: MetricId,
+        label: &str,
+        value: f64,
+        out: &mut Vec<Transition>,
+    ) {
         for i in 0..self.rules.len() {
-            let (rule, name) = &self.rules[i];
-            if *name != metric {
+            let (rule, name, m) = &self.rules[i];
+            if *m != metric.0 {
                 continue;
             }
             let breached = rule.op.breached(value, rule.value);
@@ -157,6 +189,7 @@ impl RuleEngine {
                     let t = self.tracks.swap_remove(at);
                     if t.phase == Phase::Firing {
                         out.push(Transition::Recovered {
+                            at: now,
                             rule: rule.name.clone(),
                             metric: name,
                             label: t.label.into(),
@@ -173,11 +206,12 @@ impl RuleEngine {
 
     fn maybe_fire(&mut self, at: usize, now: Timestamp, out: &mut Vec<Transition>) {
         let t = &mut self.tracks[at];
-        let (rule, metric) = &self.rules[t.rule];
+        let (rule, metric, _) = &self.rules[t.rule];
         let held = now - t.since;
         if t.phase == Phase::Pending && held >= Duration::seconds(rule.for_s as i64) {
             t.phase = Phase::Firing;
             out.push(Transition::Breached {
+                at: now,
                 rule: rule.name.clone(),
                 metric,
                 label: t.label.to_string(),
@@ -197,7 +231,7 @@ impl RuleEngine {
             .iter()
             .filter(|t| t.phase == Phase::Firing)
             .map(|t| {
-                let (rule, metric) = &self.rules[t.rule];
+                let (rule, metric, _) = &self.rules[t.rule];
                 ActiveBreach {
                     rule: rule.name.clone(),
                     metric: (*metric).to_string(),
@@ -213,10 +247,18 @@ impl RuleEngine {
 }
 
 impl Transition {
+    /// When it happened, on the clock the samples were taken on.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Transition::Breached { at, .. } | Transition::Recovered { at, .. } => *at,
+        }
+    }
+
     /// Returns the log line for this transition, stamped `at`, for `service`.
     pub fn event(&self, at: Timestamp, service: &'static str) -> LogEvent {
         match self {
             Transition::Breached {
+                at: _,
                 rule,
                 metric,
                 label,
@@ -237,6 +279,7 @@ impl Transition {
                 .with("for_s", *for_s)
                 .with("since", *since),
             Transition::Recovered {
+                at: _,
                 rule,
                 metric,
                 label,

@@ -679,7 +679,14 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
     // the Monitor announces the change on standard error.
     run.wait_for("vigil: ready to trade");
     let (code, body) = http_get(&addr, "/readyz");
-    assert_eq!(code, 200, "{body}");
+    if code != 200 {
+        // Seen twice under heavy load and not reproduced since: say all there is to say.
+        let (_, status) = http_get(&addr, "/status");
+        let next = run.wait_for("vigil:");
+        panic!(
+            "/readyz answered {code} after the ready line: {body}\n/status: {status}\nnext line on stderr: {next}"
+        );
+    }
     let (code, body) = http_get(&addr, "/status");
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).expect("status is JSON");
