@@ -694,25 +694,6 @@ fn default_true() -> bool {
     true
 }
 
-fn rule(
-    name: &str,
-    metric: &str,
-    op: Comparison,
-    value: f64,
-    for_s: u64,
-    level: Level,
-) -> RuleConfig {
-    RuleConfig {
-        name: name.into(),
-        metric: metric.into(),
-        op,
-        value,
-        for_s,
-        level,
-        enabled: true,
-    }
-}
-
 /// Every metric a threshold rule can watch (docs/monitoring.md describes each).
 pub const RULE_METRICS: &[&str] = &[
     "network_latency_seconds",
@@ -729,87 +710,20 @@ pub const RULE_METRICS: &[&str] = &[
     "trade_frequency_deviation",
 ];
 
-/// The seed's table of thresholds (docs/monitoring.md).
+/// The default rules, `config/rules.toml`, as text.
+pub(crate) const DEFAULT_RULES: &str = include_str!("../../../config/rules.toml");
+
+/// The seed's table of thresholds (docs/monitoring.md): `config/rules.toml`, built in.
 pub fn default_rules() -> Vec<RuleConfig> {
-    use Comparison::{Above, Below};
-    use Level::{Critical, Warn};
-    vec![
-        rule(
-            "network_latency_high",
-            "network_latency_seconds",
-            Above,
-            0.2,
-            0,
-            Warn,
-        ),
-        rule("cpu_high", "cpu_usage_ratio", Above, 0.8, 300, Warn),
-        rule("memory_high", "memory_usage_ratio", Above, 0.9, 0, Critical),
-        rule("disk_low", "disk_free_bytes", Below, 10e9, 0, Warn),
-        rule(
-            "data_source_disconnected",
-            "data_source_connected",
-            Below,
-            1.0,
-            60,
-            Critical,
-        ),
-        rule(
-            "api_success_rate_low",
-            "api_success_ratio",
-            Below,
-            0.95,
-            0,
-            Warn,
-        ),
-        rule(
-            "agent_backlog_high",
-            "agent_backlog_messages",
-            Above,
-            100.0,
-            0,
-            Warn,
-        ),
-        rule(
-            "agent_response_slow",
-            "agent_response_latency_seconds",
-            Above,
-            5.0,
-            0,
-            Warn,
-        ),
-        rule(
-            "daily_drawdown_high",
-            "daily_drawdown_ratio",
-            Above,
-            0.03,
-            0,
-            Warn,
-        ),
-        rule(
-            "weekly_drawdown_high",
-            "weekly_drawdown_ratio",
-            Above,
-            0.05,
-            0,
-            Critical,
-        ),
-        rule(
-            "trade_size_high",
-            "trade_exposure_ratio",
-            Above,
-            0.10,
-            0,
-            Critical,
-        ),
-        rule(
-            "trade_frequency_off",
-            "trade_frequency_deviation",
-            Above,
-            3.0,
-            0,
-            Warn,
-        ),
-    ]
+    #[derive(Deserialize)]
+    struct File {
+        rules: Vec<RuleConfig>,
+    }
+    match toml::from_str::<File>(DEFAULT_RULES) {
+        Ok(f) => f.rules,
+        // Provably unreachable: the file is compiled in and a unit test parses it.
+        Err(e) => panic!("config/rules.toml is built in and must parse: {e}"),
+    }
 }
 
 /// Durations in rules: `"5m"`, `"90s"`, `"1h"`, or a number of seconds.

@@ -460,6 +460,37 @@ mod tests {
     use crate::VigilConfig;
 
     #[test]
+    fn the_built_in_rules_parse_validate_and_hold_the_seed_table() {
+        use vigil_core::Level;
+        let rules = crate::default_rules();
+        let mut cfg = VigilConfig::embedded_default();
+        cfg.monitor.rules = rules.clone();
+        cfg.validate()
+            .expect("config/rules.toml validates as monitor.rules");
+        let got: Vec<(&str, &str, f64, u64, Level)> = rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.op.as_str(), r.value, r.for_s, r.level))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("network_latency_high", ">", 0.2, 0, Level::Warn),
+                ("cpu_high", ">", 0.8, 300, Level::Warn),
+                ("memory_high", ">", 0.9, 0, Level::Critical),
+                ("disk_low", "<", 10e9, 0, Level::Warn),
+                ("data_source_disconnected", "<", 1.0, 60, Level::Critical),
+                ("api_success_rate_low", "<", 0.95, 0, Level::Warn),
+                ("agent_backlog_high", ">", 100.0, 0, Level::Warn),
+                ("agent_response_slow", ">", 5.0, 0, Level::Warn),
+                ("daily_drawdown_high", ">", 0.03, 0, Level::Warn),
+                ("weekly_drawdown_high", ">", 0.05, 0, Level::Critical),
+                ("trade_size_high", ">", 0.10, 0, Level::Critical),
+                ("trade_frequency_off", ">", 3.0, 0, Level::Warn),
+            ]
+        );
+    }
+
+    #[test]
     fn embedded_default_is_valid() {
         let cfg = VigilConfig::from_toml_str(crate::EMBEDDED_DEFAULT, "default")
             .expect("embedded default must validate");
