@@ -2,6 +2,11 @@
 //! notification to a person (email, Slack, Microsoft Teams, SMS and phone through a
 //! Twilio-compatible API, PagerDuty Events v2, a generic JSON webhook).
 
+mod engine;
 mod model;
 
+pub use engine::{
+    Alert, AlertEngine, AlertError, Effect, EngineState, NoticeMark, Phase, Raise, Silence,
+    Suppression, exchange_date, fingerprint,
+};
 pub use model::{AlertStatus, Channel, DeliveryError, Message, Notification, Severity};

@@ -11,7 +11,10 @@ mod channels;
 mod model;
 mod validate;
 
-pub use alerts::{AlertsConfig, ChannelsConfig};
+pub use alerts::{
+    AlertRuleConfig, AlertsConfig, ChannelsConfig, DeliveryConfig, InhibitConfig,
+    MaintenanceConfig, RoutingConfig,
+};
 pub use model::BUNDLED_PREFIX;
 pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,

@@ -727,10 +727,10 @@ pub fn default_rules() -> Vec<RuleConfig> {
 }
 
 /// Durations in rules: `"5m"`, `"90s"`, `"1h"`, or a number of seconds.
-mod duration_text {
+pub(crate) mod duration_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(s: &u64, ser: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(s: &u64, ser: S) -> Result<S::Ok, S::Error> {
         if *s > 0 && s.is_multiple_of(3600) {
             ser.serialize_str(&format!("{}h", s / 3600))
         } else if *s > 0 && s.is_multiple_of(60) {
@@ -747,7 +747,7 @@ mod duration_text {
         Text(String),
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
         match Raw::deserialize(de)? {
             Raw::Seconds(s) => Ok(s),
             Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),

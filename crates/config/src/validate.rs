@@ -94,6 +94,7 @@ impl Checker {
 
 pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     let mut c = Checker(Vec::new());
+    crate::alerts::check(&cfg.alerts, &mut c.0);
     let zero = Decimal::ZERO;
     let one = Decimal::ONE;
 
