@@ -219,7 +219,7 @@ pub enum Effect {
 
 /// Why an operator's request was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AlertError {
+pub enum EngineError {
     /// No active alert has this id.
     #[error("no active alert {0}")]
     NoSuchAlert(String),
@@ -701,15 +701,15 @@ impl AlertEngine {
         id: &str,
         who: &str,
         out: &mut Vec<Effect>,
-    ) -> Result<(), AlertError> {
+    ) -> Result<(), EngineError> {
         let fp = self
             .alerts
             .values()
             .find(|a| a.id == id)
             .map(|a| a.fingerprint.clone())
-            .ok_or_else(|| AlertError::NoSuchAlert(id.to_string()))?;
+            .ok_or_else(|| EngineError::NoSuchAlert(id.to_string()))?;
         let Some(a) = self.alerts.get_mut(&fp) else {
-            return Err(AlertError::NoSuchAlert(id.to_string()));
+            return Err(EngineError::NoSuchAlert(id.to_string()));
         };
         if a.acked.is_some() {
             return Ok(());
@@ -742,9 +742,9 @@ impl AlertEngine {
         ends: Timestamp,
         created_by: &str,
         reason: &str,
-    ) -> Result<Silence, AlertError> {
+    ) -> Result<Silence, EngineError> {
         if ends <= starts {
-            return Err(AlertError::EmptySilence);
+            return Err(EngineError::EmptySilence);
         }
         let s = Silence {
             id: format!("s-{}", self.next_silence),
@@ -763,12 +763,12 @@ impl AlertEngine {
     ///
     /// # Errors
     /// When there is none with that id.
-    pub fn unsilence(&mut self, id: &str) -> Result<Silence, AlertError> {
+    pub fn unsilence(&mut self, id: &str) -> Result<Silence, EngineError> {
         let pos = self
             .silences
             .iter()
             .position(|s| s.id == id)
-            .ok_or_else(|| AlertError::NoSuchSilence(id.to_string()))?;
+            .ok_or_else(|| EngineError::NoSuchSilence(id.to_string()))?;
         Ok(self.silences.remove(pos))
     }
 
@@ -1111,7 +1111,7 @@ mod tests {
         e.unsilence("s-1").expect("unsilence");
         assert_eq!(
             e.unsilence("s-1"),
-            Err(AlertError::NoSuchSilence("s-1".into()))
+            Err(EngineError::NoSuchSilence("s-1".into()))
         );
     }
 
@@ -1157,7 +1157,7 @@ mod tests {
         );
         assert_eq!(
             e.ack(at(1), "a-nothing", "bob", &mut out),
-            Err(AlertError::NoSuchAlert("a-nothing".into()))
+            Err(EngineError::NoSuchAlert("a-nothing".into()))
         );
     }
 

@@ -6,7 +6,7 @@ mod engine;
 mod model;
 
 pub use engine::{
-    Alert, AlertEngine, AlertError, Effect, EngineState, NoticeMark, Phase, Raise, Silence,
+    Alert, AlertEngine, Effect, EngineError, EngineState, NoticeMark, Phase, Raise, Silence,
     Suppression, exchange_date, fingerprint,
 };
 pub use model::{AlertStatus, Channel, DeliveryError, Message, Notification, Severity};

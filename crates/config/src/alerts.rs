@@ -42,8 +42,6 @@ pub struct AlertsConfig {
     pub maintenance: Vec<MaintenanceConfig>,
     /// Inhibition: while a source alert fires, matching target alerts are not sent.
     pub inhibit: Vec<InhibitConfig>,
-    /// Deliveries: retries and backoff.
-    pub delivery: DeliveryConfig,
     /// The channels; a channel that is not configured is not used.
     pub channels: ChannelsConfig,
 }
@@ -66,7 +64,6 @@ impl Default for AlertsConfig {
                 target: BTreeMap::from([("rule".into(), "trade_frequency_off".into())]),
                 equal: Vec::new(),
             }],
-            delivery: DeliveryConfig::default(),
             channels: ChannelsConfig::default(),
         }
     }
@@ -180,28 +177,6 @@ pub struct InhibitConfig {
     pub equal: Vec<String>,
 }
 
-/// Retries of one delivery.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DeliveryConfig {
-    /// Attempts per channel before escalating.
-    pub attempts: u32,
-    /// First backoff, in milliseconds; doubles each attempt.
-    pub backoff_ms: u64,
-    /// Largest backoff, in milliseconds.
-    pub max_backoff_ms: u64,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            attempts: 3,
-            backoff_ms: 500,
-            max_backoff_ms: 30_000,
-        }
-    }
-}
-
 const CHANNEL_NAMES: [&str; 7] = [
     "email",
     "slack",
@@ -267,12 +242,6 @@ pub(crate) fn check(a: &AlertsConfig, out: &mut Vec<ConfigIssue>) {
                 "source and target must each match at least one label",
             ));
         }
-    }
-    if a.delivery.attempts == 0 {
-        out.push(ConfigIssue::new(
-            "alerts.delivery.attempts",
-            "must be at least 1",
-        ));
     }
     if a.group_interval == 0 {
         out.push(ConfigIssue::new(

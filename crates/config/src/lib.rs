@@ -12,8 +12,7 @@ mod model;
 mod validate;
 
 pub use alerts::{
-    AlertRuleConfig, AlertsConfig, ChannelsConfig, DeliveryConfig, InhibitConfig,
-    MaintenanceConfig, RoutingConfig,
+    AlertRuleConfig, AlertsConfig, ChannelsConfig, InhibitConfig, MaintenanceConfig, RoutingConfig,
 };
 pub use model::BUNDLED_PREFIX;
 pub use model::{
