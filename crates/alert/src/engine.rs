@@ -15,6 +15,18 @@ use vigil_core::{Level, Timestamp};
 
 use crate::model::{AlertStatus, Message, Notification, Severity};
 
+/// The alerts vigil raises besides the threshold rules of `config/rules.toml`; each has a
+/// runbook in `docs/runbooks/<rule>.md`.
+pub const BUILT_IN_RULES: &[&str] = &[
+    "heartbeat_missed",
+    "agent_failed",
+    "log_silent",
+    "breaker_tripped",
+    "checklist_failed",
+    "external_heartbeat_failed",
+    "alert_undeliverable",
+];
+
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,
 /// the checklist, the breaker.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,7 @@ mod engine;
 mod model;
 
 pub use engine::{
-    Alert, AlertEngine, Effect, EngineError, EngineState, NoticeMark, Phase, Raise, Silence,
-    Suppression, exchange_date, fingerprint,
+    Alert, AlertEngine, BUILT_IN_RULES, Effect, EngineError, EngineState, NoticeMark, Phase, Raise,
+    Silence, Suppression, exchange_date, fingerprint,
 };
 pub use model::{AlertStatus, Channel, DeliveryError, Message, Notification, Severity};
