@@ -100,6 +100,10 @@ impl Channels {
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn Channel>)> {
+        self.by_name.iter().map(|(k, v)| (k.as_str(), v))
+    }
 }
 
 /// Builds every configured channel; see [`Channels::from_config`].
