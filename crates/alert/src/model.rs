@@ -126,6 +126,54 @@ pub enum Message {
     },
 }
 
+/// The kind of a [`Message`], for logs and metrics.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// [`Message::Alert`].
+    Alert,
+    /// [`Message::Digest`].
+    Digest,
+    /// [`Message::Test`].
+    Test,
+}
+
+impl MessageKind {
+    /// Lower-case name: `alert`, `digest` or `test` (the webhook's `kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Alert => "alert",
+            MessageKind::Digest => "digest",
+            MessageKind::Test => "test",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Message {
+    /// Which kind of message this is.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Alert(_) => MessageKind::Alert,
+            Message::Digest { .. } => MessageKind::Digest,
+            Message::Test { .. } => MessageKind::Test,
+        }
+    }
+
+    /// The alert's id, for an alert.
+    pub fn alert_id(&self) -> Option<&str> {
+        match self {
+            Message::Alert(n) => Some(&n.alert_id),
+            Message::Digest { .. } | Message::Test { .. } => None,
+        }
+    }
+}
+
 /// Why a delivery failed. Every failure is logged, counted and escalated by the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

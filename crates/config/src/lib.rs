@@ -14,6 +14,12 @@ mod validate;
 pub use alerts::{
     AlertRuleConfig, AlertsConfig, ChannelsConfig, InhibitConfig, MaintenanceConfig, RoutingConfig,
 };
+pub use channels::{
+    DeliveryConfig, EmailConfig, PagerDutyConfig, SmtpTls, TwilioConfig, WebhookConfig,
+    WebhookUrlConfig, default_backoff_base_ms, default_backoff_max_ms, default_connect_timeout_ms,
+    default_delivery_attempts, default_pagerduty_events_url, default_pagerduty_source,
+    default_queue_capacity, default_timeout_ms, default_twilio_base_url,
+};
 pub use model::BUNDLED_PREFIX;
 pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,

@@ -141,8 +141,10 @@ impl VigilConfig {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let mut unknown = Vec::new();
         let de = toml::Deserializer::new(text);
-        let parsed: Result<VigilConfig, _> =
-            serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+        let parsed: Result<VigilConfig, _> = serde_ignored::deserialize(de, |path| {
+            // serde_ignored writes `?` for an `Option` (`alerts.channels.email.?.x`).
+            unknown.push(path.to_string().replace(".?", ""));
+        });
         let cfg = match parsed {
             Ok(cfg) => cfg,
             Err(e) => {
@@ -854,6 +856,7 @@ impl VigilConfig {
         if let Some(url) = &self.monitor.dead_man.heartbeat_url {
             out.push(url.expose().to_string());
         }
+        out.extend(self.alerts.channels.secrets());
         out
     }
 

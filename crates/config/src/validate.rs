@@ -453,6 +453,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     if l.flush_interval_ms == 0 {
         c.fail("log.flush_interval_ms", "must be positive".into());
     }
+    crate::channels::check(&cfg.alerts.channels, &mut c.0);
+
     c.0
 }
 
