@@ -490,13 +490,8 @@ impl AlertEngine {
                 .get(&fp)
                 .is_some_and(|a| a.phase != Phase::Pending && a.acked.is_none());
             if active {
-                self.notices.insert(
-                    fp.clone(),
-                    NoticeMark {
-                        at: mark.at - group,
-                        ..mark
-                    },
-                );
+                // Past the interval, so not grouped again; `notify` reads its count.
+                self.notices.insert(fp.clone(), mark);
                 self.notify(now, market_open, &fp, AlertStatus::Firing, out);
             } else {
                 let mut n = mark.last;

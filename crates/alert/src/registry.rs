@@ -15,15 +15,7 @@ use crate::twilio::{TwilioChannel, TwilioMode};
 use crate::webhook::WebhookChannel;
 
 /// Every channel name a route may use, whether configured or not.
-pub const CHANNEL_NAMES: [&str; 7] = [
-    "email",
-    "slack",
-    "teams",
-    "sms",
-    "call",
-    "pagerduty",
-    "webhook",
-];
+pub use vigil_config::CHANNEL_NAMES;
 
 /// The channels that can be used, by name (`email`, `slack`, `teams`, `sms`, `call`,
 /// `pagerduty`, `webhook`). Cloning is cheap: channels are shared.

@@ -177,7 +177,8 @@ pub struct InhibitConfig {
     pub equal: Vec<String>,
 }
 
-const CHANNEL_NAMES: [&str; 7] = [
+/// Every channel name a route may use, whether configured or not.
+pub const CHANNEL_NAMES: [&str; 7] = [
     "email",
     "slack",
     "teams",

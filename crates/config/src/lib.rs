@@ -12,7 +12,8 @@ mod model;
 mod validate;
 
 pub use alerts::{
-    AlertRuleConfig, AlertsConfig, ChannelsConfig, InhibitConfig, MaintenanceConfig, RoutingConfig,
+    AlertRuleConfig, AlertsConfig, CHANNEL_NAMES, ChannelsConfig, InhibitConfig, MaintenanceConfig,
+    RoutingConfig,
 };
 pub use channels::{
     DeliveryConfig, EmailConfig, PagerDutyConfig, SmtpTls, TwilioConfig, WebhookConfig,

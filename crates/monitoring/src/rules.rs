@@ -93,8 +93,8 @@ struct Track {
 /// Allocation-free for samples that change nothing, so it can run on every bar.
 #[derive(Debug)]
 pub struct RuleEngine {
-    /// Each rule, its metric's name and the metric's index in `metrics`.
-    rules: Vec<(RuleConfig, &'static str, usize)>,
+    /// Each rule and its metric's index in `metrics`.
+    rules: Vec<(RuleConfig, usize)>,
     metrics: Vec<&'static str>,
     tracks: Vec<Track>,
 }
@@ -114,7 +114,7 @@ impl RuleEngine {
                 metrics
                     .iter()
                     .position(|m| *m == r.metric)
-                    .map(|i| (r.clone(), metrics[i], i))
+                    .map(|i| (r.clone(), i))
             })
             .collect();
         Self {
@@ -126,7 +126,7 @@ impl RuleEngine {
 
     /// Tells whether any rule watches `metric`.
     pub fn watches(&self, metric: &str) -> bool {
-        self.rules.iter().any(|(_, m, _)| *m == metric)
+        self.rules.iter().any(|(_, i)| self.metrics[*i] == metric)
     }
 
     /// Resolves `metric` (one of the metrics given to [`RuleEngine::new`]).
@@ -159,10 +159,11 @@ impl RuleEngine {
         out: &mut Vec<Transition>,
     ) {
         for i in 0..self.rules.len() {
-            let (rule, name, m) = &self.rules[i];
+            let (rule, m) = &self.rules[i];
             if *m != metric.0 {
                 continue;
             }
+            let name = self.metrics[*m];
             let breached = rule.op.breached(value, rule.value);
             let pos = self
                 .tracks
@@ -206,7 +207,8 @@ impl RuleEngine {
 
     fn maybe_fire(&mut self, at: usize, now: Timestamp, out: &mut Vec<Transition>) {
         let t = &mut self.tracks[at];
-        let (rule, metric, _) = &self.rules[t.rule];
+        let (rule, m) = &self.rules[t.rule];
+        let metric = self.metrics[*m];
         let held = now - t.since;
         if t.phase == Phase::Pending && held >= Duration::seconds(rule.for_s as i64) {
             t.phase = Phase::Firing;
@@ -231,7 +233,8 @@ impl RuleEngine {
             .iter()
             .filter(|t| t.phase == Phase::Firing)
             .map(|t| {
-                let (rule, metric, _) = &self.rules[t.rule];
+                let (rule, m) = &self.rules[t.rule];
+                let metric = self.metrics[*m];
                 ActiveBreach {
                     rule: rule.name.clone(),
                     metric: (*metric).to_string(),
