@@ -267,6 +267,9 @@ pub struct EngineState {
     pub day: Vec<Notification>,
     /// The last notice per fingerprint (aggregation).
     pub notices: BTreeMap<String, NoticeMark>,
+    /// The number the next operator silence gets: ids are never reused.
+    #[serde(default)]
+    pub next_silence: u64,
 }
 
 fn severity_of(level: Level) -> Severity {
@@ -298,12 +301,13 @@ impl AlertEngine {
             .into_iter()
             .map(|a| (a.fingerprint.clone(), a))
             .collect();
-        self.next_silence = state
+        let after_last = state
             .silences
             .iter()
             .filter_map(|s| s.id.strip_prefix("s-")?.parse::<u64>().ok())
             .max()
             .map_or(1, |n| n + 1);
+        self.next_silence = state.next_silence.max(after_last);
         self.silences = state.silences;
         self.day = state.day;
         self.notices = state.notices;
@@ -316,6 +320,7 @@ impl AlertEngine {
             silences: self.silences.clone(),
             day: self.day.clone(),
             notices: self.notices.clone(),
+            next_silence: self.next_silence,
         }
     }
 

@@ -26,7 +26,7 @@ pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,
     ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig, MonitorConfig, OrderTypeConfig,
     RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
-    SessionConfig, SignalConfig, Sizing, Speed, VigilConfig, default_rules,
+    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, VigilConfig, default_rules,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

@@ -41,6 +41,8 @@ pub struct VigilConfig {
     pub control: ControlConfig,
     /// Alerting: routing, suppression and channels.
     pub alerts: AlertsConfig,
+    /// The durable store: alert state, silences and the notification log.
+    pub store: StoreConfig,
 }
 
 /// The control address (`/healthz`, `/readyz`, `/status`, `/metrics`).
@@ -82,6 +84,23 @@ impl Default for ChecklistConfig {
             dir: PathBuf::from("checklists"),
             warn_free_disk_gb: 10,
             fail_free_disk_gb: 1,
+        }
+    }
+}
+
+/// The durable store (`vigil-store`): a SQLite file shared by `vigil run` and the
+/// commands that read or change its state (`vigil alerts …`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    /// The SQLite file (relative to the working directory); created with its folder.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("state/vigil.db"),
         }
     }
 }

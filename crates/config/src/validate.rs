@@ -401,6 +401,9 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     }
 
     let l = &cfg.log;
+    if cfg.store.path.as_os_str().is_empty() {
+        c.fail("store.path", "must not be empty".into());
+    }
     if l.dir.as_os_str().is_empty() {
         c.fail("log.dir", "must not be empty".into());
     }
