@@ -133,6 +133,7 @@ pub fn run_wave_session(
         path: "custom:wave".into(),
     }];
     cfg.log.dir = log_dir.to_path_buf();
+    cfg.store.path = log_dir.join("state.db");
     let start = DateTime::from_timestamp(1_704_067_200, 0).unwrap_or_default(); // 2024-01-01
     let opts = vigil_system::SessionOptions::new(cfg)
         .with_provider(Box::new(WaveProvider::new(start, bars)), start);

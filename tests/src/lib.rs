@@ -33,6 +33,7 @@ pub fn config_for(data: &Path, symbol: &str, log_dir: &Path) -> VigilConfig {
         path: data.display().to_string(),
     }];
     cfg.log.dir = log_dir.to_path_buf();
+    cfg.store.path = log_dir.join("state.db");
     cfg
 }
 

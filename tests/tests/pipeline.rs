@@ -215,6 +215,7 @@ fn default_paper_session_runs_to_the_end_and_the_books_add_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = vigil_config::VigilConfig::embedded_default();
     cfg.log.dir = dir.path().to_path_buf();
+    cfg.store.path = dir.path().join("state.db");
     let outcome = run(SessionOptions::new(cfg)).expect("session runs");
     let s = &outcome.summary;
     assert_eq!(s.error, None);

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -9,6 +10,10 @@ use vigil_bus::{
 };
 use vigil_monitoring::{Status, SystemSampler, Transition};
 
+use crate::alerting::{
+    AlertLinks, Alerting, Delivered, Input, Logged, StoreFailed, alert_entry, entry, input_of,
+    level_of,
+};
 use crate::health::{Health, HealthLinks, agent_view, endpoint, figures_json};
 use vigil_config::MonitorConfig;
 use vigil_core::{AgentId, AgentState, Level, SharedClock, Timestamp, TradingState};
@@ -55,6 +60,10 @@ pub struct MonitorAgent {
     probe_failing: Vec<&'static str>,
     /// Ready to trade at the last publish: changes are announced on standard error.
     was_ready: bool,
+    /// Alerts (None: findings are logged only).
+    alerting: Option<Alerting>,
+    /// The highest operator request applied by this process.
+    last_request: i64,
 }
 
 impl std::fmt::Debug for MonitorAgent {
@@ -112,7 +121,15 @@ impl MonitorAgent {
             ext_failing: false,
             probe_failing: Vec::new(),
             was_ready: false,
+            alerting: None,
+            last_request: 0,
         }
+    }
+
+    /// Turns findings and other agents' logged events into alerts: see [`AlertLinks`].
+    pub fn with_alerts(mut self, links: AlertLinks) -> Self {
+        self.alerting = Some(Alerting::new(links));
+        self
     }
 
     /// Measures the four levels, evaluates the threshold rules, runs the dead-man's switch
@@ -218,7 +235,7 @@ impl MonitorAgent {
             h.measure(now, &mut self.transitions);
         }
         if let Some(ev) = dead_man {
-            self.log.emit(ev);
+            self.emit(ev);
         }
         for (probe, e) in failures {
             self.probe_failed(probe, e);
@@ -227,7 +244,7 @@ impl MonitorAgent {
             self.probe_ok(probe);
         }
         for t in std::mem::take(&mut self.transitions) {
-            self.log.emit(t.event(market_now, SERVICE));
+            self.emit(t.event(market_now, SERVICE));
         }
         self.log.flush();
         self.publish(now);
@@ -387,7 +404,7 @@ impl MonitorAgent {
                 Ok(()) => {
                     if act.ext_failing {
                         act.ext_failing = false;
-                        act.log.emit(
+                        act.emit(
                             LogEvent::new(act.clock.now(), SERVICE, Event::ExternalHeartbeatFailed)
                                 .level(Level::Info)
                                 .with("recovered", true),
@@ -396,7 +413,7 @@ impl MonitorAgent {
                 }
                 Err(e) => {
                     act.ext_failing = true;
-                    act.log.emit(
+                    act.emit(
                         LogEvent::new(act.clock.now(), SERVICE, Event::ExternalHeartbeatFailed)
                             .with("error", e),
                     );
@@ -406,8 +423,9 @@ impl MonitorAgent {
         }));
     }
 
-    fn check_heartbeats(&mut self, _ctx: &mut Context<Self>) {
+    fn check_heartbeats(&mut self, ctx: &mut Context<Self>) {
         let now = self.wall.now();
+        let mut missed = Vec::new();
         let timeout = chrono::Duration::milliseconds(self.cfg.heartbeat_timeout_ms as i64);
         for (agent, status) in &mut self.agents {
             let finished = matches!(status.state, AgentState::Stopped | AgentState::Failed);
@@ -417,7 +435,7 @@ impl MonitorAgent {
             let silent = now - status.last_heartbeat;
             if silent > timeout {
                 status.missing = true;
-                self.log.emit(
+                missed.push(
                     LogEvent::new(self.clock.now(), SERVICE, Event::HeartbeatMissed)
                         .with("agent", agent.as_str())
                         .with("last_heartbeat", status.last_heartbeat)
@@ -427,6 +445,11 @@ impl MonitorAgent {
                 );
             }
         }
+        for ev in missed {
+            self.emit(ev);
+        }
+        self.alert_tick();
+        self.read_requests(ctx);
         self.log.flush();
     }
 
@@ -569,6 +592,72 @@ impl MonitorAgent {
         }
         self.log.emit(ev);
         self.log.flush();
+        self.drain_alerts(ctx);
+    }
+
+    /// Sends what the session's alerting still owes (the day's summary), waits for the
+    /// dispatcher to deliver what it holds, then finishes the close (see [`CloseNow`]).
+    fn drain_alerts(&mut self, ctx: &mut Context<Self>) {
+        let Some(al) = self.alerting.as_mut() else {
+            self.finish_close(ctx);
+            return;
+        };
+        let date = vigil_alert::exchange_date(self.clock.now());
+        let summary = al.engine.day_summary(date);
+        if let Some(effect) = summary {
+            self.apply_alerts(vec![effect]);
+        }
+        let Some(dispatcher) = self.alerting.as_mut().and_then(|al| al.dispatcher.take()) else {
+            ctx.address().do_send(CloseNow);
+            return;
+        };
+        let drain = tokio::task::spawn_blocking(move || dispatcher.shutdown(DELIVERY_DRAIN));
+        ctx.wait(drain.into_actor(self).map(|res, act, ctx| {
+            let res = res
+                .map_err(|e| format!("delivery drain task failed: {e}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(e) = res {
+                eprintln!("vigil: ERROR alert deliveries not finished at shutdown: {e}");
+                act.log.emit(
+                    LogEvent::new(act.clock.now(), SERVICE, Event::AlertDeliveryFailed)
+                        .with("channel", "all")
+                        .with("error", e)
+                        .with("next", "shutdown: undelivered notices are in the alert log"),
+                );
+            }
+            // Through the mailbox: the delivery reports queued during the drain go first.
+            ctx.address().do_send(CloseNow);
+        }));
+    }
+
+    /// Saves the alert state, waits for the store to have it, hands over the summary and stops.
+    fn finish_close(&mut self, ctx: &mut Context<Self>) {
+        let persister = self.alerting.as_mut().and_then(|al| {
+            if let Err(e) = al.persist(self.wall.now()) {
+                self.log.emit(
+                    LogEvent::new(self.clock.now(), SERVICE, Event::AlertStoreFailed)
+                        .with("error", e),
+                );
+            }
+            al.persist = None; // closing the channel ends the persister once it is done
+            al.persister.take()
+        });
+        match persister {
+            Some(task) => {
+                ctx.wait(task.into_actor(self).map(|res, act, ctx| {
+                    if let Err(e) = res {
+                        act.store_failed(format!("the alert store task failed: {e}"));
+                    }
+                    act.hand_over(ctx);
+                }));
+            }
+            None => self.hand_over(ctx),
+        }
+    }
+
+    fn hand_over(&mut self, ctx: &mut Context<Self>) {
+        self.log.flush();
+        let now = self.clock.now();
         if let Some(done) = self.done.take()
             && done.send(self.summary.clone()).is_err()
         {
@@ -585,6 +674,520 @@ impl MonitorAgent {
     }
 }
 
+/// How long the session's end waits for the dispatcher to deliver what it holds.
+const DELIVERY_DRAIN: Duration = Duration::from_secs(10);
+
+/// Finish closing the session (sent through the mailbox, after queued delivery reports).
+#[derive(actix::Message, Debug)]
+#[rtype(result = "()")]
+struct CloseNow;
+
+impl MonitorAgent {
+    /// Logs one of the Monitor's own findings and hands it to alerting.
+    fn emit(&mut self, ev: LogEvent) {
+        let input = input_of(&ev);
+        self.log.emit(ev);
+        if let Some(input) = input {
+            self.alert_input(input);
+        }
+    }
+
+    fn market_open(&self) -> bool {
+        self.health
+            .as_ref()
+            .is_none_or(|h| h.market_open(self.clock.now()))
+    }
+
+    fn alert_input(&mut self, input: Input) {
+        let now = self.wall.now();
+        let open = self.market_open();
+        let market_date = vigil_alert::exchange_date(self.clock.now());
+        let Some(al) = self.alerting.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        match input {
+            Input::Raise(mut r) => {
+                if let Some((equity, pnl)) = &al.equity {
+                    r.details.push(("Equity".into(), equity.clone()));
+                    r.details.push(("Today's P&L".into(), pnl.clone()));
+                }
+                al.engine.raise(now, open, r, &mut out);
+            }
+            Input::Clear {
+                rule,
+                service,
+                labels,
+            } => al
+                .engine
+                .clear(now, open, &rule, &service, &labels, &mut out),
+            Input::PostClose(date) => {
+                let date = date.unwrap_or(market_date);
+                if al.summarized != Some(date) {
+                    al.summarized = Some(date);
+                    out.extend(al.engine.day_summary(date));
+                }
+            }
+        }
+        self.apply_alerts(out);
+    }
+
+    /// Moves alerts on in time: pending ones past `for` fire, cleared ones resolve, grouped
+    /// repeats go out.
+    fn alert_tick(&mut self) {
+        let now = self.wall.now();
+        let open = self.market_open();
+        let Some(al) = self.alerting.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        al.engine.tick(now, open, &mut out);
+        self.apply_alerts(out);
+    }
+
+    /// Acts on the engine's effects: logs them, trips the breaker, hands notices to the
+    /// dispatcher, and queues the state and the notification log for the store.
+    fn apply_alerts(&mut self, effects: Vec<vigil_alert::Effect>) {
+        use vigil_alert::Effect;
+        let now = self.wall.now();
+        let stamp = self.clock.now();
+        for effect in effects {
+            match effect {
+                Effect::Firing(a) => {
+                    metrics::counter!("vigil_alerts_fired_total", "severity" => a.severity.as_str())
+                        .increment(1);
+                    let labels: Vec<String> =
+                        a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    self.log.emit(
+                        LogEvent::new(stamp, SERVICE, Event::AlertFiring)
+                            .level(level_of(a.severity))
+                            .with("id", a.id.clone())
+                            .with("rule", a.rule.clone())
+                            .with("severity", a.severity.as_str())
+                            .with("service", a.service.clone())
+                            .with("labels", labels.join(","))
+                            .with("headline", a.event.clone()),
+                    );
+                    if let Some(al) = self.alerting.as_mut() {
+                        al.lines
+                            .push(alert_entry(now, "firing", &a, a.event.clone()));
+                    }
+                }
+                Effect::Resolved(a) => {
+                    let firing_s = (now - a.since).num_seconds();
+                    self.log.emit(
+                        LogEvent::new(stamp, SERVICE, Event::AlertResolved)
+                            .with("id", a.id.clone())
+                            .with("rule", a.rule.clone())
+                            .with("firing_s", firing_s),
+                    );
+                    if let Some(al) = self.alerting.as_mut() {
+                        al.lines.push(alert_entry(
+                            now,
+                            "resolved",
+                            &a,
+                            format!("cleared after {firing_s} s: {}", a.event),
+                        ));
+                    }
+                }
+                Effect::Suppressed { id, rule, why } => {
+                    let why = why.to_string();
+                    self.log.emit(
+                        LogEvent::new(stamp, SERVICE, Event::AlertSuppressed)
+                            .with("id", id.clone())
+                            .with("rule", rule.clone())
+                            .with("why", why.clone()),
+                    );
+                    if let Some(al) = self.alerting.as_mut() {
+                        al.lines.push(vigil_store::AlertLogEntry {
+                            alert_id: Some(id),
+                            rule: Some(rule),
+                            ..entry(now, "suppressed", why)
+                        });
+                    }
+                }
+                Effect::TripBreaker { rule, reason } => {
+                    let actor = format!("alert:{rule}");
+                    if let Err(e) =
+                        self.set_trading_state(TradingState::Halted, actor, reason.clone())
+                    {
+                        eprintln!("vigil: CRITICAL alert {rule} could not trip the breaker: {e}");
+                        self.log.emit(
+                            LogEvent::new(stamp, SERVICE, Event::AgentFailed)
+                                .level(Level::Critical)
+                                .with("agent", "risk")
+                                .with(
+                                    "error",
+                                    format!("alert {rule} could not trip the breaker: {e}"),
+                                ),
+                        );
+                    }
+                }
+                Effect::Notify { message, channels } => self.notify(stamp, now, message, &channels),
+            }
+        }
+        self.persist_alerts();
+    }
+
+    fn notify(
+        &mut self,
+        stamp: Timestamp,
+        now: Timestamp,
+        message: vigil_alert::Message,
+        channels: &[String],
+    ) {
+        let Some(al) = self.alerting.as_mut() else {
+            return;
+        };
+        let (status, severity, id, rule) = match &message {
+            vigil_alert::Message::Alert(n) => (
+                format!("{:?}", n.status).to_lowercase(),
+                n.severity.as_str().to_string(),
+                Some(n.alert_id.clone()),
+                Some(n.rule.clone()),
+            ),
+            vigil_alert::Message::Digest { items, .. } => (
+                format!("digest of {}", items.len()),
+                "LOW".into(),
+                None,
+                None,
+            ),
+            vigil_alert::Message::Test { .. } => ("test".into(), "LOW".into(), None, None),
+        };
+        let message = Arc::new(message);
+        let (deliveries, used, unrouted) = al.deliveries(&message, channels);
+        let mut refused = Vec::new();
+        if let Some(d) = al.dispatcher.as_ref() {
+            for delivery in deliveries {
+                if let Err(e) = d.submit(delivery) {
+                    refused.push(e.to_string());
+                }
+            }
+        }
+        let mut ev = LogEvent::new(stamp, SERVICE, Event::AlertNotified)
+            .with("status", status.clone())
+            .with("severity", severity.clone())
+            .with("channels", used.join(","));
+        if let Some(id) = &id {
+            ev = ev.with("id", id.clone());
+        }
+        if !unrouted.is_empty() {
+            ev = ev.level(Level::Warn).with("unrouted", unrouted.join(","));
+            if used.is_empty() {
+                ev = ev.with(
+                    "note",
+                    "no configured channel on this route: nobody was told; configure [alerts.channels]",
+                );
+            }
+        }
+        self.log.emit(ev);
+        for e in &refused {
+            metrics::counter!("vigil_alert_deliveries_total", "channel" => "dispatcher", "outcome" => "refused")
+                .increment(1);
+            self.log.emit(
+                LogEvent::new(stamp, SERVICE, Event::AlertDeliveryFailed)
+                    .with("channel", "dispatcher")
+                    .with("error", e.clone())
+                    .with("next", "gave up: the notice was not queued"),
+            );
+        }
+        let detail = format!(
+            "{status} {severity} to [{}]{}{}",
+            used.join(", "),
+            if unrouted.is_empty() {
+                String::new()
+            } else {
+                format!("; not configured: [{}]", unrouted.join(", "))
+            },
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!("; not queued: {}", refused.join("; "))
+            }
+        );
+        if let Some(al) = self.alerting.as_mut() {
+            al.lines.push(vigil_store::AlertLogEntry {
+                alert_id: id,
+                rule,
+                severity: Some(severity),
+                ..entry(now, "notified", detail)
+            });
+        }
+    }
+
+    fn persist_alerts(&mut self) {
+        let now = self.wall.now();
+        let res = match self.alerting.as_mut() {
+            Some(al) => al.persist(now),
+            None => Ok(()),
+        };
+        if let Err(e) = res {
+            self.store_failed(e);
+        }
+    }
+
+    fn store_failed(&mut self, error: String) {
+        metrics::counter!("vigil_alert_store_errors_total").increment(1);
+        eprintln!("vigil: CRITICAL alert store: {error}");
+        self.log.emit(
+            LogEvent::new(self.clock.now(), SERVICE, Event::AlertStoreFailed).with("error", error),
+        );
+        self.log.flush();
+    }
+
+    /// Reads the operator's pending requests from the store (one read at a time).
+    fn read_requests(&mut self, ctx: &mut Context<Self>) {
+        let Some(al) = self.alerting.as_mut() else {
+            return;
+        };
+        let Some(store) = al.store.clone() else {
+            return;
+        };
+        if al.reading_requests || al.persist.is_none() {
+            return;
+        }
+        al.reading_requests = true;
+        let read = async move { store.pending_requests().await };
+        ctx.spawn(read.into_actor(self).map(|res, act, _ctx| {
+            if let Some(al) = act.alerting.as_mut() {
+                al.reading_requests = false;
+            }
+            match res {
+                Ok(requests) => {
+                    for r in requests {
+                        act.apply_request(r);
+                    }
+                }
+                Err(e) => act.store_failed(e.to_string()),
+            }
+        }));
+    }
+
+    fn apply_request(&mut self, r: vigil_store::AlertRequest) {
+        use vigil_store::RequestKind;
+        if r.seq <= self.last_request {
+            return; // applied already; its result is on its way to the store
+        }
+        self.last_request = r.seq;
+        let now = self.wall.now();
+        let Some(al) = self.alerting.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        let id = r.body.get("id").and_then(|v| v.as_str());
+        let result: Result<String, String> = match r.kind {
+            RequestKind::Ack => match id {
+                Some(id) => al
+                    .engine
+                    .ack(now, id, &r.who, &mut out)
+                    .map(|()| format!("acknowledged {id}"))
+                    .map_err(|e| e.to_string()),
+                None => Err("the request has no \"id\"".into()),
+            },
+            RequestKind::Unsilence => match id {
+                Some(id) => al
+                    .engine
+                    .unsilence(id)
+                    .map(|s| format!("removed silence {} ({})", s.id, s.reason))
+                    .map_err(|e| e.to_string()),
+                None => Err("the request has no \"id\"".into()),
+            },
+            RequestKind::Silence => silence_args(&r.body).and_then(|(m, starts, ends, reason)| {
+                al.engine
+                    .silence(m, starts, ends, &r.who, &reason)
+                    .map(|s| s.id)
+                    .map_err(|e| e.to_string())
+            }),
+        };
+        let (ok, text) = match result {
+            Ok(t) => (true, t),
+            Err(e) => (false, e),
+        };
+        if let Err(e) = al.finish(r.seq, now, ok, text.clone()) {
+            self.store_failed(e);
+        }
+        self.log.emit(
+            LogEvent::new(self.clock.now(), SERVICE, Event::AlertRequestApplied)
+                .with("request", r.seq)
+                .with("who", r.who.clone())
+                .with("kind", r.kind.as_str())
+                .with("ok", ok)
+                .with("result", text.clone()),
+        );
+        if let Some(al) = self.alerting.as_mut() {
+            al.lines.push(vigil_store::AlertLogEntry {
+                alert_id: id.filter(|i| i.starts_with("a-")).map(str::to_string),
+                ..entry(
+                    now,
+                    r.kind.as_str(),
+                    format!(
+                        "{} by {}: {text}{}",
+                        if ok { "applied" } else { "refused" },
+                        r.who,
+                        r.body
+                            .get("reason")
+                            .and_then(|v| v.as_str())
+                            .map(|why| format!(" (reason: {why})"))
+                            .unwrap_or_default()
+                    ),
+                )
+            });
+        }
+        self.apply_alerts(out);
+        self.log.flush();
+    }
+}
+
+/// A silence request's matchers, start, end and reason.
+fn silence_args(
+    body: &serde_json::Value,
+) -> Result<(BTreeMap<String, String>, Timestamp, Timestamp, String), String> {
+    let matchers = body
+        .get("matchers")
+        .and_then(|m| m.as_object())
+        .ok_or("the request has no \"matchers\" object")?
+        .iter()
+        .map(|(k, v)| {
+            v.as_str()
+                .map(|v| (k.clone(), v.to_string()))
+                .ok_or_else(|| format!("matcher {k:?} is not a string"))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    if matchers.is_empty() {
+        return Err("a silence needs at least one matcher".into());
+    }
+    let time = |key: &str| -> Result<Timestamp, String> {
+        let text = body
+            .get(key)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("the request has no \"{key}\""))?;
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| format!("\"{key}\" is not an RFC 3339 time ({text:?}): {e}"))
+    };
+    let reason = body
+        .get("reason")
+        .and_then(|v| v.as_str())
+        .filter(|r| !r.trim().is_empty())
+        .ok_or("a silence needs a reason")?;
+    Ok((matchers, time("starts")?, time("ends")?, reason.to_string()))
+}
+
+impl Handler<Logged> for MonitorAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: Logged, _ctx: &mut Self::Context) {
+        // The Monitor's own findings reached alerting when it logged them.
+        if msg.0.service == SERVICE {
+            return;
+        }
+        if let Some(input) = input_of(&msg.0) {
+            self.alert_input(input);
+            self.log.flush();
+        }
+    }
+}
+
+impl Handler<Delivered> for MonitorAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: Delivered, _ctx: &mut Self::Context) {
+        let o = msg.0;
+        let now = self.wall.now();
+        let stamp = self.clock.now();
+        let level = Alerting::outcome_level(&o);
+        let mut ev;
+        let (kind, detail) = match (&o.result, &o.next) {
+            (Ok(()), _) => {
+                ev = LogEvent::new(stamp, SERVICE, Event::AlertDelivered);
+                ("delivered", format!("attempt {}", o.attempt))
+            }
+            (Err(e), next) => {
+                let next = match next {
+                    vigil_alert::NextStep::RetryIn(d) => format!("retry in {} ms", d.as_millis()),
+                    vigil_alert::NextStep::EscalatedTo(c) => format!("escalated to {c}"),
+                    vigil_alert::NextStep::GaveUp => "gave up: nobody was told".into(),
+                    vigil_alert::NextStep::Delivered => "delivered".into(),
+                };
+                ev = LogEvent::new(stamp, SERVICE, Event::AlertDeliveryFailed)
+                    .with("error", e.to_string())
+                    .with("next", next.clone());
+                (
+                    "delivery_failed",
+                    format!("attempt {}: {e}; {next}", o.attempt),
+                )
+            }
+        };
+        metrics::counter!(
+            "vigil_alert_deliveries_total",
+            "channel" => o.channel.clone(),
+            "outcome" => if o.is_ok() { "delivered" } else { "failed" }
+        )
+        .increment(1);
+        ev = ev
+            .level(level)
+            .with("channel", o.channel.clone())
+            .with("kind", o.kind.as_str())
+            .with("attempt", u64::from(o.attempt))
+            .with("elapsed_ms", o.elapsed.as_millis() as u64);
+        if let Some(id) = &o.alert_id {
+            ev = ev.with("id", id.clone());
+        }
+        self.log.emit(ev);
+        if let Some(al) = self.alerting.as_mut() {
+            al.lines.push(vigil_store::AlertLogEntry {
+                alert_id: o.alert_id.clone(),
+                channel: Some(o.channel.clone()),
+                ..entry(now, kind, detail)
+            });
+        }
+        let undeliverable = vigil_alert::Raise {
+            rule: "alert_undeliverable".into(),
+            level: Level::Error,
+            service: SERVICE.into(),
+            labels: BTreeMap::from([("channel".to_string(), o.channel.clone())]),
+            event: format!("the {} channel cannot deliver notices", o.channel),
+            details: vec![
+                ("Channel".into(), o.channel.clone()),
+                ("Error".into(), o.error_text().unwrap_or_default()),
+            ],
+            you_need_to: "Fix the channel's settings or the service behind it, then `vigil alerts test CHANNEL`.".into(),
+        };
+        match (&o.result, &o.next) {
+            (Err(e), vigil_alert::NextStep::GaveUp) => {
+                eprintln!(
+                    "vigil: ERROR a notice reached nobody: {} failed for good ({e}); see `vigil alerts history`",
+                    o.channel
+                );
+                self.alert_input(Input::Raise(undeliverable));
+            }
+            (Ok(()), _) => self.alert_input(Input::Clear {
+                rule: undeliverable.rule,
+                service: undeliverable.service,
+                labels: undeliverable.labels,
+            }),
+            _ => self.persist_alerts(),
+        }
+        self.log.flush();
+    }
+}
+
+impl Handler<StoreFailed> for MonitorAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: StoreFailed, _ctx: &mut Self::Context) {
+        self.store_failed(msg.0);
+    }
+}
+
+impl Handler<CloseNow> for MonitorAgent {
+    type Result = ();
+
+    fn handle(&mut self, _msg: CloseNow, ctx: &mut Self::Context) {
+        self.finish_close(ctx);
+    }
+}
+
 impl Actor for MonitorAgent {
     type Context = Context<Self>;
 
@@ -593,6 +1196,27 @@ impl Actor for MonitorAgent {
             LogEvent::new(self.clock.now(), SERVICE, Event::AgentStarted)
                 .with("heartbeat_timeout_ms", self.cfg.heartbeat_timeout_ms),
         );
+        let addr = ctx.address();
+        if let Some(al) = self.alerting.as_mut()
+            && let Err(e) = al.start(addr.clone().recipient(), addr.recipient())
+        {
+            eprintln!("vigil: CRITICAL {e}; alerts are logged but not delivered");
+            self.log.emit(
+                LogEvent::new(self.clock.now(), SERVICE, Event::AlertDeliveryFailed)
+                    .level(Level::Critical)
+                    .with("channel", "dispatcher")
+                    .with("error", e)
+                    .with("next", "alerts are logged but not delivered"),
+            );
+        }
+        let pending = self
+            .alerting
+            .as_mut()
+            .map(|al| std::mem::take(&mut al.pending))
+            .unwrap_or_default();
+        for r in pending {
+            self.apply_request(r);
+        }
         self.log.flush();
         run_every(
             ctx,
@@ -634,6 +1258,16 @@ impl Handler<Heartbeat> for MonitorAgent {
     type Result = ();
 
     fn handle(&mut self, hb: Heartbeat, _ctx: &mut Self::Context) {
+        if let (
+            Some(al),
+            Figures::Execution {
+                equity, business, ..
+            },
+        ) = (self.alerting.as_mut(), &hb.figures)
+        {
+            al.equity = Some((equity.to_string(), business.day_pnl.to_string()));
+        }
+        let mut recovered = None;
         if let Some(h) = self.health.as_mut() {
             h.agents.entry(hb.agent).or_default().figures = hb.figures.clone();
         }
@@ -642,7 +1276,7 @@ impl Handler<Heartbeat> for MonitorAgent {
         };
         if status.missing {
             status.missing = false;
-            self.log.emit(
+            recovered = Some(
                 LogEvent::new(self.clock.now(), SERVICE, Event::HeartbeatRecovered)
                     .with("agent", hb.agent.as_str())
                     .with(
@@ -650,12 +1284,15 @@ impl Handler<Heartbeat> for MonitorAgent {
                         (hb.at - status.last_heartbeat).num_milliseconds(),
                     ),
             );
-            self.log.flush();
         }
         status.last_heartbeat = hb.at;
         status.processed = hb.processed;
         if !matches!(status.state, AgentState::Stopped | AgentState::Failed) {
             status.state = hb.state;
+        }
+        if let Some(ev) = recovered {
+            self.emit(ev);
+            self.log.flush();
         }
     }
 }
@@ -686,7 +1323,7 @@ impl Handler<AgentFault> for MonitorAgent {
         } else {
             Level::Error
         };
-        self.log.emit(
+        self.emit(
             LogEvent::new(self.clock.now(), SERVICE, Event::AgentFailed)
                 .level(level)
                 .with("agent", fault.agent.as_str())
@@ -711,7 +1348,7 @@ impl Handler<AgentFault> for MonitorAgent {
                         .agents
                         .get(&AgentId::Risk)
                         .is_some_and(|s| s.state == AgentState::Stopped);
-                    self.log.emit(
+                    self.emit(
                         LogEvent::new(self.clock.now(), SERVICE, Event::AgentFailed)
                             .level(if risk_done {
                                 Level::Warn

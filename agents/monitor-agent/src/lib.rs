@@ -8,11 +8,17 @@
 //! - Trips the breaker itself when an agent reports a fatal fault.
 //! - Assembles the session summary from the agents' final reports and hands it to whoever
 //!   runs the session.
+//! - Alerts ([`AlertLinks`]): turns its own findings and what other agents log (through the
+//!   log writer's tap, [`TAPPED`]) into alerts, trips the breaker on Critical, delivers
+//!   notices off its thread, keeps alert state in the store and applies the operator's
+//!   `vigil alerts ack|silence|unsilence` requests.
 
 mod agent;
+mod alerting;
 mod health;
 #[cfg(test)]
 mod health_tests;
 
 pub use agent::{MonitorAgent, MonitorLinks};
+pub use alerting::{AlertLinks, Logged, TAPPED};
 pub use health::HealthLinks;

@@ -388,6 +388,15 @@ impl AlertEngine {
                     }
                     Phase::Firing | Phase::Pending => {}
                 }
+                if a.phase == Phase::Firing && a.severity == Severity::Critical {
+                    // Seen again (after a restart, or back within the hold-down, perhaps
+                    // after someone reset the breaker): no new notice, but the breaker acts
+                    // on every sighting.
+                    out.push(Effect::TripBreaker {
+                        rule: a.rule.clone(),
+                        reason: a.event.clone(),
+                    });
+                }
             }
             None => {
                 let alert = Alert {
@@ -930,6 +939,33 @@ mod tests {
             notices(&out)[0].2,
             names(&["sms", "call", "pagerduty", "slack", "teams", "webhook"])
         );
+    }
+
+    #[test]
+    fn a_critical_alert_trips_the_breaker_on_every_sighting_but_notifies_once() {
+        let trips = |out: &[Effect]| {
+            out.iter()
+                .filter(|e| matches!(e, Effect::TripBreaker { rule, .. } if rule == "daily_loss"))
+                .count()
+        };
+        let mut e = engine(|_| {});
+        let mut out = Vec::new();
+        e.raise(at(0), true, raise("daily_loss", Level::Critical), &mut out);
+        assert_eq!(trips(&out), 1);
+        assert_eq!(notices(&out).len(), 1);
+        // A restarted process restores the alert, then the rule sees the loss again.
+        let mut restarted = engine(|_| {});
+        restarted.restore(e.state());
+        let mut out = Vec::new();
+        restarted.raise(at(1), true, raise("daily_loss", Level::Critical), &mut out);
+        assert_eq!(trips(&out), 1, "the new process's breaker is tripped again");
+        assert!(notices(&out).is_empty(), "nobody is paged twice: {out:?}");
+        // A Warn alert seen again does nothing at all.
+        let mut out = Vec::new();
+        restarted.raise(at(2), true, raise("cpu_high", Level::Warn), &mut out);
+        restarted.raise(at(3), true, raise("cpu_high", Level::Warn), &mut out);
+        assert_eq!(notices(&out).len(), 1);
+        assert!(!out.iter().any(|e| matches!(e, Effect::TripBreaker { .. })));
     }
 
     #[test]

@@ -83,6 +83,14 @@ catalogue! {
     ExternalHeartbeatFailed => "external_heartbeat_failed", Error, "The outside heartbeat URL could not be pinged; data.error says why (the URL is redacted).";
     MonitorProbeFailed => "monitor_probe_failed", Error, "The Monitor could not take a reading (system figures, disk, log folder); data.probe and data.error.";
     LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
+    AlertFiring => "alert_firing", Warn, "An alert started firing: data.id, rule, severity, service, labels, headline; logged at its severity (LOW INFO, MEDIUM WARN, HIGH ERROR, CRITICAL CRITICAL).";
+    AlertResolved => "alert_resolved", Info, "A firing alert's condition cleared past its hold-down: data.id, rule, firing_s.";
+    AlertSuppressed => "alert_suppressed", Info, "A notice was not sent: data.why is silenced (by whom, why), inhibited, grouped (with the count), acknowledged, or digest (Low waits for the day's summary).";
+    AlertNotified => "alert_notified", Info, "A notice was handed to its channels: data.id, status, severity, channels; WARN with data.unrouted when a route names a channel that is not configured.";
+    AlertDelivered => "alert_delivered", Info, "A channel took a notice: data.channel, kind, id, attempt, elapsed_ms.";
+    AlertDeliveryFailed => "alert_delivery_failed", Error, "A channel failed to take a notice: data.channel, error, next (retry, escalated to another channel, or gave up: nobody was told).";
+    AlertRequestApplied => "alert_request_applied", Warn, "An operator's `vigil alerts ack|silence|unsilence` was applied (or refused): data.request, who, kind, ok, result.";
+    AlertStoreFailed => "alert_store_failed", Critical, "The alert state or notification log could not be saved or read: a restart could re-page or forget a silence; data.error.";
 }
 
 /// A typed value in a log line's `data`.

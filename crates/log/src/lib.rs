@@ -37,5 +37,5 @@ pub use sink::{LogBuffer, LogSink, MemoryLog};
 pub use tracing_layer::VigilTracingLayer;
 pub use verify::{Problem, ProblemKind, VerifyReport, verify_dir};
 pub use writer::{
-    GENESIS_HASH, LogWriter, LogWriterError, LogWriterHandle, WriterOptions, WriterStats,
+    GENESIS_HASH, LogTap, LogWriter, LogWriterError, LogWriterHandle, WriterOptions, WriterStats,
 };

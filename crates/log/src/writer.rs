@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use vigil_core::{Level, SharedClock, Timestamp};
 
 use crate::encode::encode_body;
-use crate::event::LogEvent;
+use crate::event::{Event, LogEvent, Value};
 use crate::files::{file_name, list_log_files};
 use crate::redact::Redactor;
 use crate::sink::LogSink;
@@ -81,6 +81,9 @@ pub struct WriterOptions {
     pub max_file_bytes: u64,
     /// Texts that must never appear in a line (API keys, tokens, passwords …).
     pub secrets: Vec<String>,
+    /// Hands chosen events, redacted, to someone else as they are written (the Monitor's
+    /// alerting).
+    pub tap: Option<LogTap>,
 }
 
 impl Default for WriterOptions {
@@ -89,7 +92,66 @@ impl Default for WriterOptions {
             flush_interval: Duration::from_millis(200),
             max_file_bytes: 64 * 1024 * 1024,
             secrets: Vec::new(),
+            tap: None,
         }
+    }
+}
+
+/// A copy of chosen events, taken by the writer as it encodes them: whatever any agent
+/// logs, the receiver sees, with secrets already redacted. Events not chosen cost one
+/// table lookup.
+#[derive(Clone)]
+pub struct LogTap {
+    wants: Arc<[bool]>,
+    send: Arc<dyn Fn(LogEvent) + Send + Sync>,
+}
+
+impl LogTap {
+    /// Calls `send` with every event whose kind is in `events`. `send` runs on the
+    /// writer's thread: it must only hand the event on (an actor's `do_send`, a channel).
+    pub fn new(events: &[Event], send: impl Fn(LogEvent) + Send + Sync + 'static) -> Self {
+        let mut wants = vec![false; Event::ALL.len()];
+        for e in events {
+            wants[*e as usize] = true;
+        }
+        Self {
+            wants: wants.into(),
+            send: Arc::new(send),
+        }
+    }
+
+    fn offer(&self, event: &LogEvent, redactor: &Redactor) {
+        if !self
+            .wants
+            .get(event.event as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            return;
+        }
+        let mut copy = event.clone();
+        if !redactor.is_empty() {
+            for (_, v) in &mut copy.data {
+                let redacted = match v {
+                    Value::Str(s) => redactor.redact(s).into_owned(),
+                    Value::Shared(s) => redactor.redact(s).into_owned(),
+                    _ => continue,
+                };
+                *v = Value::from(redacted);
+            }
+        }
+        (self.send)(copy);
+    }
+}
+
+impl std::fmt::Debug for LogTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let events: Vec<&str> = Event::ALL
+            .iter()
+            .filter(|e| self.wants.get(**e as usize).copied().unwrap_or(false))
+            .map(|e| e.name())
+            .collect();
+        f.debug_struct("LogTap").field("events", &events).finish()
     }
 }
 
@@ -624,6 +686,9 @@ impl Handler<LogBatch> for LogWriter {
             ),
         };
         for event in &msg.0 {
+            if let Some(tap) = &self.opts.tap {
+                tap.offer(event, &self.redactor);
+            }
             let start = bytes.len();
             encode_body(event, self.next_seq, &self.redactor, &mut bytes);
             bytes.extend_from_slice(b",\"prev_hash\":\"");
@@ -729,6 +794,47 @@ mod tests {
             assert_eq!(v["data"]["i"], v["seq"]);
             assert_eq!(v["seq"], i as u64);
         }
+    }
+
+    #[actix_rt::test]
+    async fn the_tap_gets_the_chosen_events_redacted_and_no_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = parking_lot::Mutex::new(tx);
+        let tap = LogTap::new(&[Event::AgentFailed, Event::LogSilent], move |e| {
+            tx.lock().send(e).expect("test receiver alive");
+        });
+        let handle = start(
+            dir.path(),
+            Arc::new(SystemClock),
+            WriterOptions {
+                secrets: vec!["hunter2-secret-token".into()],
+                tap: Some(tap),
+                ..WriterOptions::default()
+            },
+        );
+        let ts: Timestamp = "2024-01-15T09:30:00Z".parse().expect("ts");
+        handle.sink().send(vec![
+            LogEvent::new(ts, "test", Event::AgentStarted),
+            LogEvent::new(ts, "test", Event::AgentFailed).with(
+                "error",
+                "login with hunter2-secret-token refused".to_string(),
+            ),
+            LogEvent::new(ts, "test", Event::HealthSnapshot),
+            LogEvent::new(ts, "test", Event::LogSilent).with("silent_s", 301u64),
+        ]);
+        handle.flush().await.expect("flush");
+        let got: Vec<LogEvent> = rx.try_iter().collect();
+        assert_eq!(
+            got.iter().map(|e| e.event).collect::<Vec<_>>(),
+            vec![Event::AgentFailed, Event::LogSilent]
+        );
+        let error = got[0].get("error").expect("error field");
+        assert_eq!(
+            *error,
+            Value::from("login with [REDACTED] refused".to_string())
+        );
+        assert_eq!(got[1].get("silent_s"), Some(&Value::U64(301)));
     }
 
     #[actix_rt::test]

@@ -16,10 +16,10 @@ use vigil_core::{
 use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate, Scheduler};
 use vigil_execution_agent::ExecutionAgent;
 use vigil_log::{
-    Event, LogBuffer, LogEvent, LogSink, LogWriter, LogWriterError, LogWriterHandle,
+    Event, LogBuffer, LogEvent, LogSink, LogTap, LogWriter, LogWriterError, LogWriterHandle,
     VigilTracingLayer, WriterOptions,
 };
-use vigil_monitor_agent::{HealthLinks, MonitorAgent, MonitorLinks};
+use vigil_monitor_agent::{AlertLinks, HealthLinks, Logged, MonitorAgent, MonitorLinks, TAPPED};
 use vigil_monitoring::HealthBoard;
 use vigil_providers::{
     CsvBarReader, CsvReplayProvider, CsvSource, DataProvider, ExecutionVenue, FillModel,
@@ -109,6 +109,12 @@ pub enum SystemError {
     /// The control address could not be opened.
     #[error("{0}")]
     Control(#[from] vigil_control::ControlError),
+    /// The store could not be opened or read.
+    #[error("{0}")]
+    Store(#[from] vigil_store::StoreError),
+    /// The alert channels' settings are wrong.
+    #[error("alert channels: {0}")]
+    Alerts(#[from] vigil_alert::AlertError),
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -322,9 +328,14 @@ impl Session {
     /// # Errors
     /// Fails on an invalid config, unreadable data, or a log that cannot be opened —
     /// before any agent starts.
-    pub fn start(opts: SessionOptions) -> Result<Self, SystemError> {
+    pub async fn start(opts: SessionOptions) -> Result<Self, SystemError> {
         let cfg = opts.config;
         cfg.validate()?;
+        // Built without network I/O: a channel that is down does not stop the start.
+        let channels = vigil_alert::Channels::from_config(&cfg.alerts.channels)?;
+        let store = vigil_store::Store::open(&cfg.store.path).await?;
+        let restored = restore_alerts(&store).await?;
+        let pending = store.pending_requests().await?;
         let wall = opts.supervision_clock;
         let started = wall.now();
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
@@ -346,9 +357,11 @@ impl Session {
         let market = SimClock::starting_at(start);
         let clock: SharedClock = Arc::new(market.clone());
 
+        let monitor_box = Mailbox::<MonitorAgent>::new();
         let log_arbiter = Arbiter::new();
         let mut secrets = cfg.secrets();
         secrets.extend(opts.secrets);
+        let tapped = monitor_box.addr.clone();
         let writer = LogWriter::open(
             &cfg.log.dir,
             wall.clone(),
@@ -356,6 +369,10 @@ impl Session {
                 flush_interval: Duration::from_millis(cfg.log.flush_interval_ms),
                 max_file_bytes: cfg.log.max_file_mb.saturating_mul(1024 * 1024),
                 secrets,
+                tap: cfg
+                    .alerts
+                    .enabled
+                    .then(|| LogTap::new(TAPPED, move |ev| tapped.do_send(Logged(ev)))),
             },
         )?;
         let log = writer.start_on(&log_arbiter.handle());
@@ -416,7 +433,6 @@ impl Session {
         session_log.flush();
 
         let heartbeat = Duration::from_millis(cfg.monitor.heartbeat_interval_ms);
-        let monitor_box = Mailbox::<MonitorAgent>::new();
         let exec_box = Mailbox::<ExecutionAgent>::new();
         let risk_box = Mailbox::<RiskAgent>::new();
         let signal_box = Mailbox::<SignalAgent>::new();
@@ -466,6 +482,17 @@ impl Session {
             source_name,
             venue_name,
         });
+        let monitor_agent = if cfg.alerts.enabled {
+            monitor_agent.with_alerts(AlertLinks {
+                config: cfg.alerts.clone(),
+                channels,
+                store: Some(store),
+                restored,
+                pending,
+            })
+        } else {
+            monitor_agent
+        };
         let exec_agent = ExecutionAgent::new(
             venue,
             cfg.session.initial_cash,
@@ -808,6 +835,38 @@ fn install_reload_signal(
     Ok(())
 }
 
+/// The alert state a previous process saved. A state this build cannot read is moved
+/// aside into a file next to the store (nothing is lost) and alerting starts afresh.
+async fn restore_alerts(
+    store: &vigil_store::Store,
+) -> Result<Option<vigil_alert::EngineState>, SystemError> {
+    let Some(saved) = store.alert_state().await? else {
+        return Ok(None);
+    };
+    match serde_json::from_str(&saved.state) {
+        Ok(state) => Ok(Some(state)),
+        Err(e) => {
+            let aside = store.path().with_extension(format!(
+                "alert-state-{}.json",
+                saved.saved_at.format("%Y%m%dT%H%M%S")
+            ));
+            std::fs::write(&aside, &saved.state).map_err(|w| {
+                SystemError::Runtime(format!(
+                    "the saved alert state in {} is unreadable ({e}) and cannot be moved aside to {}: {w}",
+                    store.path().display(),
+                    aside.display()
+                ))
+            })?;
+            eprintln!(
+                "vigil: CRITICAL the saved alert state in {} is unreadable ({e}); it is kept in {} and alerting starts with no active alerts or silences",
+                store.path().display(),
+                aside.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// Runs a whole session on a new actix system and returns its outcome.
 ///
 /// # Errors
@@ -828,7 +887,7 @@ where
 {
     let system = actix::System::new();
     system.block_on(async move {
-        let session = Session::start(opts)?;
+        let session = Session::start(opts).await?;
         actix_rt::spawn(driver(session.control()));
         session.wait().await
     })

@@ -39,11 +39,13 @@
 //! }
 //! ```
 
+mod http;
 mod logs;
 mod macros;
 mod recorder;
 mod wait;
 
+pub use http::{HttpReceiver, Received};
 pub use logs::{logged, text, timestamp};
 pub use recorder::{Recorder, RecordingActor, Variant};
 pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};

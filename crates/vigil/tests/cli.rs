@@ -5,8 +5,17 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The binary, run in a folder of its own: what it keeps relative to the working
+/// directory (the store, `state/vigil.db`) is never shared between tests.
 fn vigil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("working folder");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.current_dir(dir);
+    cmd
 }
 
 fn repo(path: &str) -> std::path::PathBuf {

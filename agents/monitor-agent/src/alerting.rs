@@ -1,0 +1,506 @@
+//! The Monitor's alerting: what it hears (its own findings, and what other agents log,
+//! through the log writer's tap), the alert engine, the dispatcher that delivers off its
+//! thread, and the store that keeps the state across restarts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::NaiveDate;
+use vigil_alert::{
+    Alert, AlertEngine, Channels, Delivery, DeliveryOutcome, DispatchConfig, Dispatcher,
+    EngineState, Message as Notice, NextStep, Raise, Severity,
+};
+use vigil_config::AlertsConfig;
+use vigil_core::{Level, Timestamp};
+use vigil_log::{Event, LogEvent, Value};
+use vigil_store::{AlertLogEntry, Store};
+
+/// What the Monitor needs to alert.
+pub struct AlertLinks {
+    /// `[alerts]`.
+    pub config: AlertsConfig,
+    /// The configured channels (built without network I/O: a channel that is down does not
+    /// stop vigil from starting).
+    pub channels: Channels,
+    /// Where state, the notification log and operator requests live (`None`: memory only).
+    pub store: Option<Store>,
+    /// The state a previous process saved.
+    pub restored: Option<EngineState>,
+    /// Operator requests made while vigil was not running: applied before anything else.
+    pub pending: Vec<vigil_store::AlertRequest>,
+}
+
+impl std::fmt::Debug for AlertLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertLinks")
+            .field("channels", &self.channels.names())
+            .field("store", &self.store.as_ref().map(Store::path))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An event another agent logged, handed over by the log writer's tap (see [`TAPPED`]).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Logged(pub LogEvent);
+
+/// The events other agents log that alerting acts on. The Monitor's own findings
+/// (heartbeats, faults, the dead-man's switch, its threshold rules) reach alerting
+/// directly, so that a stuck log writer cannot hide the alert about itself.
+pub const TAPPED: &[Event] = &[
+    Event::ThresholdBreached,
+    Event::ThresholdRecovered,
+    Event::BreakerTripped,
+    Event::BreakerReset,
+    Event::ChecklistFailed,
+    Event::ChecklistCompleted,
+    Event::PhaseChanged,
+];
+
+/// A delivery attempt's outcome, from a dispatcher thread.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub(crate) struct Delivered(pub(crate) DeliveryOutcome);
+
+/// What an event means to alerting.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Input {
+    /// A condition holds.
+    Raise(Raise),
+    /// A condition cleared.
+    Clear {
+        rule: String,
+        service: String,
+        labels: BTreeMap<String, String>,
+    },
+    /// The post-close phase of this session date began: send the day's summary.
+    PostClose(Option<NaiveDate>),
+}
+
+/// A `data` value as text.
+pub(crate) fn text(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.to_string(),
+        Value::Shared(s) => s.to_string(),
+        Value::Dec(d) => d.to_string(),
+        Value::I64(i) => i.to_string(),
+        Value::U64(u) => u.to_string(),
+        Value::F64(f) => format!("{f}"),
+        Value::Bool(b) => b.to_string(),
+        Value::Ts(t) => t.to_rfc3339(),
+    }
+}
+
+fn field(ev: &LogEvent, key: &str) -> String {
+    ev.get(key).map(text).unwrap_or_default()
+}
+
+/// `agent=signal` → `{agent: signal}`; empty → none.
+fn label_map(label: &str) -> BTreeMap<String, String> {
+    label
+        .split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (!k.is_empty()).then(|| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn one(key: &str, value: String) -> BTreeMap<String, String> {
+    BTreeMap::from([(key.to_string(), value)])
+}
+
+/// Maps an event to alerting's input; `None` for the events alerting does not act on.
+pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
+    let service = ev.service.to_string();
+    let raise = |rule: &str, level: Level, labels, event: String, details, todo: &str| {
+        Some(Input::Raise(Raise {
+            rule: rule.into(),
+            level,
+            service: service.clone(),
+            labels,
+            event,
+            details,
+            you_need_to: todo.into(),
+        }))
+    };
+    let clear = |rule: &str, labels| {
+        Some(Input::Clear {
+            rule: rule.into(),
+            service: service.clone(),
+            labels,
+        })
+    };
+    match ev.event {
+        Event::ThresholdBreached => {
+            let rule = field(ev, "rule");
+            let label = field(ev, "label");
+            let headline = format!(
+                "{} {} {} {} (rule {rule})",
+                field(ev, "metric"),
+                field(ev, "value"),
+                field(ev, "op"),
+                field(ev, "threshold"),
+            );
+            let mut details = vec![
+                ("Current value".to_string(), field(ev, "value")),
+                (
+                    "Threshold".to_string(),
+                    format!("{} {}", field(ev, "op"), field(ev, "threshold")),
+                ),
+                ("Held for".to_string(), format!("{} s", field(ev, "for_s"))),
+            ];
+            if !label.is_empty() {
+                details.push(("Where".to_string(), label.clone()));
+            }
+            raise(
+                &rule,
+                ev.level,
+                label_map(&label),
+                headline,
+                details,
+                "Check the figure named above now, then follow the runbook for this rule.",
+            )
+        }
+        Event::ThresholdRecovered => clear(&field(ev, "rule"), label_map(&field(ev, "label"))),
+        Event::HeartbeatMissed => {
+            let agent = field(ev, "agent");
+            raise(
+                "heartbeat_missed",
+                // High: a late heartbeat pages a person; it does not halt trading by itself
+                // (a fatal fault does, `monitor.trip_breaker_on_agent_failure`). Raise it to
+                // critical with `[alerts.rules.heartbeat_missed] severity = "critical"`.
+                Level::Error,
+                one("agent", agent.clone()),
+                format!(
+                    "{agent} agent sent no heartbeat for {} ms",
+                    field(ev, "silent_ms")
+                ),
+                vec![
+                    ("Agent".into(), agent),
+                    ("Last heartbeat".into(), field(ev, "last_heartbeat")),
+                    ("Timeout".into(), format!("{} ms", field(ev, "timeout_ms"))),
+                ],
+                "Check whether the process is alive and the agent's thread is stuck (vigil status, the log); restart vigil if it does not recover.",
+            )
+        }
+        Event::HeartbeatRecovered => clear("heartbeat_missed", one("agent", field(ev, "agent"))),
+        Event::AgentFailed => {
+            let agent = field(ev, "agent");
+            raise(
+                "agent_failed",
+                ev.level,
+                one("agent", agent.clone()),
+                format!("{agent} agent failed: {}", field(ev, "error")),
+                vec![
+                    ("Agent".into(), agent),
+                    ("Error".into(), field(ev, "error")),
+                    ("Fatal".into(), field(ev, "fatal")),
+                ],
+                "Read the error, fix its cause, reconcile positions with the broker, then reset the breaker.",
+            )
+        }
+        Event::LogSilent => raise(
+            "log_silent",
+            ev.level,
+            BTreeMap::new(),
+            format!(
+                "no log line reached {} for {} s",
+                field(ev, "log_dir"),
+                field(ev, "silent_s")
+            ),
+            vec![
+                ("Silent for".into(), format!("{} s", field(ev, "silent_s"))),
+                ("Window".into(), format!("{} s", field(ev, "window_s"))),
+                ("Market open".into(), field(ev, "market_open")),
+            ],
+            "Check the disk and the vigil process now: a system that cannot log is not safe to trade.",
+        ),
+        Event::LogResumed => clear("log_silent", BTreeMap::new()),
+        Event::ExternalHeartbeatFailed => {
+            if matches!(ev.get("recovered"), Some(Value::Bool(true))) {
+                clear("external_heartbeat_failed", BTreeMap::new())
+            } else {
+                raise(
+                    "external_heartbeat_failed",
+                    ev.level,
+                    BTreeMap::new(),
+                    format!("outside heartbeat ping failed: {}", field(ev, "error")),
+                    vec![("Error".into(), field(ev, "error"))],
+                    "Check this host's network; the outside monitor will page if pings stay missing.",
+                )
+            }
+        }
+        Event::BreakerTripped => raise(
+            "breaker_tripped",
+            // High, not Critical: Critical trips the breaker, which is already tripped.
+            Level::Error,
+            BTreeMap::new(),
+            format!(
+                "circuit breaker tripped by {}: {}",
+                field(ev, "actor"),
+                field(ev, "reason")
+            ),
+            vec![
+                ("From".into(), field(ev, "from")),
+                ("Actor".into(), field(ev, "actor")),
+                ("Reason".into(), field(ev, "reason")),
+            ],
+            "Find out why (the reason above, the alert that tripped it), fix it, reconcile, then `vigil ctl breaker reset --reason …`.",
+        ),
+        Event::BreakerReset => clear("breaker_tripped", BTreeMap::new()),
+        Event::ChecklistFailed => {
+            let list = field(ev, "checklist");
+            raise(
+                "checklist_failed",
+                ev.level,
+                one("checklist", list.clone()),
+                format!("{list} checklist failed: {}", field(ev, "failed")),
+                vec![
+                    ("Checklist".into(), list.clone()),
+                    ("Session".into(), field(ev, "session")),
+                    ("Failed".into(), field(ev, "failed")),
+                    ("Action".into(), field(ev, "action")),
+                ],
+                "Fix what failed, then run `vigil checklist premarket` again before the open.",
+            )
+        }
+        Event::ChecklistCompleted => {
+            clear("checklist_failed", one("checklist", field(ev, "checklist")))
+        }
+        Event::PhaseChanged if field(ev, "phase") == "post_close" => Some(Input::PostClose(
+            field(ev, "session").parse::<NaiveDate>().ok(),
+        )),
+        _ => None,
+    }
+}
+
+/// The log level an alert at `severity` is logged at.
+pub(crate) fn level_of(severity: Severity) -> Level {
+    match severity {
+        Severity::Low => Level::Info,
+        Severity::Medium => Level::Warn,
+        Severity::High => Level::Error,
+        Severity::Critical => Level::Critical,
+    }
+}
+
+/// A line of the notification log.
+pub(crate) fn entry(at: Timestamp, kind: &str, detail: String) -> AlertLogEntry {
+    AlertLogEntry {
+        seq: 0,
+        at,
+        kind: kind.to_string(),
+        alert_id: None,
+        rule: None,
+        severity: None,
+        channel: None,
+        detail,
+    }
+}
+
+pub(crate) fn alert_entry(at: Timestamp, kind: &str, a: &Alert, detail: String) -> AlertLogEntry {
+    AlertLogEntry {
+        alert_id: Some(a.id.clone()),
+        rule: Some(a.rule.clone()),
+        severity: Some(a.severity.as_str().to_string()),
+        ..entry(at, kind, detail)
+    }
+}
+
+/// What the persister task writes, in order.
+#[derive(Debug)]
+pub(crate) enum Persist {
+    State(String, Timestamp),
+    Log(Vec<AlertLogEntry>),
+    Finish {
+        seq: i64,
+        at: Timestamp,
+        ok: bool,
+        result: String,
+    },
+}
+
+/// The store could not be written or read.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub(crate) struct StoreFailed(pub(crate) String);
+
+/// The alerting half of the Monitor.
+pub(crate) struct Alerting {
+    pub(crate) engine: AlertEngine,
+    pub(crate) config: AlertsConfig,
+    /// Until the Monitor starts the dispatcher (it needs the Monitor's address).
+    pub(crate) channels: Option<Channels>,
+    pub(crate) dispatcher: Option<Dispatcher>,
+    pub(crate) store: Option<Store>,
+    pub(crate) persist: Option<tokio::sync::mpsc::UnboundedSender<Persist>>,
+    pub(crate) persister: Option<tokio::task::JoinHandle<()>>,
+    /// The state as last handed to the persister.
+    saved: String,
+    /// Notification-log lines not handed to the persister yet.
+    pub(crate) lines: Vec<AlertLogEntry>,
+    pub(crate) reading_requests: bool,
+    /// The last session date whose summary was sent.
+    pub(crate) summarized: Option<NaiveDate>,
+    /// The latest equity and today's P&L, for the details of every alert.
+    pub(crate) equity: Option<(String, String)>,
+    /// Requests read before the start, applied first.
+    pub(crate) pending: Vec<vigil_store::AlertRequest>,
+}
+
+impl std::fmt::Debug for Alerting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerting")
+            .field("active", &self.engine.active().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Alerting {
+    pub(crate) fn new(links: AlertLinks) -> Self {
+        let mut engine = AlertEngine::new(links.config.clone());
+        if let Some(state) = links.restored {
+            engine.restore(state);
+        }
+        Self {
+            engine,
+            config: links.config,
+            channels: Some(links.channels),
+            dispatcher: None,
+            store: links.store,
+            persist: None,
+            persister: None,
+            saved: String::new(),
+            lines: Vec::new(),
+            reading_requests: false,
+            summarized: None,
+            equity: None,
+            pending: links.pending,
+        }
+    }
+
+    /// Starts the dispatcher (its sink reports to `monitor`) and the persister task.
+    pub(crate) fn start(
+        &mut self,
+        delivered: Recipient<Delivered>,
+        failed: Recipient<StoreFailed>,
+    ) -> Result<(), String> {
+        if let Some(store) = self.store.clone() {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Persist>();
+            self.persist = Some(tx);
+            self.persister = Some(actix::spawn(async move {
+                while let Some(p) = rx.recv().await {
+                    let res = match p {
+                        Persist::State(json, at) => store.save_alert_state(&json, at).await,
+                        Persist::Log(lines) => store.append_alert_log(&lines).await,
+                        Persist::Finish {
+                            seq,
+                            at,
+                            ok,
+                            result,
+                        } => store.finish_request(seq, at, ok, &result).await,
+                    };
+                    if let Err(e) = res {
+                        failed.do_send(StoreFailed(e.to_string()));
+                    }
+                }
+            }));
+        }
+        let channels = self.channels.take().unwrap_or_default();
+        let dispatcher = Dispatcher::start(
+            channels,
+            DispatchConfig::from(&self.config.channels.delivery),
+            move |outcome| delivered.do_send(Delivered(outcome)),
+        )
+        .map_err(|e| format!("cannot start the alert dispatcher: {e}"))?;
+        self.dispatcher = Some(dispatcher);
+        Ok(())
+    }
+
+    /// Hands changed state and new log lines to the persister.
+    pub(crate) fn persist(&mut self, now: Timestamp) -> Result<(), String> {
+        let Some(tx) = &self.persist else {
+            self.lines.clear();
+            return Ok(());
+        };
+        let state = serde_json::to_string(&self.engine.state())
+            .map_err(|e| format!("cannot encode the alert state: {e}"))?;
+        if !self.lines.is_empty() {
+            tx.send(Persist::Log(std::mem::take(&mut self.lines)))
+                .map_err(|_| "the alert store task has stopped".to_string())?;
+        }
+        if state != self.saved {
+            tx.send(Persist::State(state.clone(), now))
+                .map_err(|_| "the alert store task has stopped".to_string())?;
+            self.saved = state;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(
+        &self,
+        seq: i64,
+        at: Timestamp,
+        ok: bool,
+        result: String,
+    ) -> Result<(), String> {
+        match &self.persist {
+            Some(tx) => tx
+                .send(Persist::Finish {
+                    seq,
+                    at,
+                    ok,
+                    result,
+                })
+                .map_err(|_| "the alert store task has stopped".to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The deliveries for a notice: one per configured channel of `channels`, each
+    /// escalating along `[alerts.routing] escalation` when it fails for good. Returns the
+    /// channels used and the ones named but not configured.
+    pub(crate) fn deliveries(
+        &self,
+        message: &Arc<Notice>,
+        channels: &[String],
+    ) -> (Vec<Delivery>, Vec<String>, Vec<String>) {
+        let Some(d) = &self.dispatcher else {
+            return (Vec::new(), Vec::new(), channels.to_vec());
+        };
+        let configured = d.channels();
+        let mut used = Vec::new();
+        let mut unrouted = Vec::new();
+        let mut out = Vec::new();
+        for c in channels {
+            if !configured.contains(c) {
+                unrouted.push(c.clone());
+                continue;
+            }
+            let route: Vec<String> = std::iter::once(c.clone())
+                .chain(
+                    self.config
+                        .routing
+                        .escalation
+                        .iter()
+                        .filter(|e| *e != c && configured.contains(e))
+                        .cloned(),
+                )
+                .collect();
+            used.push(c.clone());
+            out.push(Delivery::new(Arc::clone(message), route));
+        }
+        (out, used, unrouted)
+    }
+
+    /// The severity a delivery outcome is logged at.
+    pub(crate) fn outcome_level(outcome: &DeliveryOutcome) -> Level {
+        match (&outcome.result, &outcome.next) {
+            (Ok(()), _) => Level::Info,
+            (Err(_), NextStep::RetryIn(_)) => Level::Warn,
+            (Err(_), _) => Level::Error,
+        }
+    }
+}
