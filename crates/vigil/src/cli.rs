@@ -54,6 +54,11 @@ enum Cmd {
     Logs(crate::logs::LogsArgs),
     /// The running session's health: readiness, agents, endpoints, firing rules.
     Status(crate::status::StatusArgs),
+    /// Alerts: list, history, ack, silence, unsilence, and a test through one channel.
+    Alerts {
+        #[command(subcommand)]
+        command: crate::alerts_cmd::AlertsCmd,
+    },
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -131,6 +136,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run(args) => run_cmd(args),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
+        Cmd::Alerts { command } => crate::alerts_cmd::run(command),
         Cmd::Checklist { kind, config, json } => checklist(kind, config.as_deref(), json),
         Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
         Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),

@@ -2,6 +2,7 @@
 //!
 //! A thin shell: parse arguments, load and validate config, start the system, print.
 
+mod alerts_cmd;
 mod calendar_cmd;
 mod cli;
 mod logs;
