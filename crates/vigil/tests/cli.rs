@@ -91,6 +91,19 @@ impl Running {
         assert!(status.success(), "kill {sig}");
     }
 
+    /// Stops it with Ctrl-C and checks that it exited cleanly.
+    fn interrupt(self) -> std::process::Output {
+        self.signal("-INT");
+        let out = self.finish();
+        assert!(
+            out.status.success(),
+            "exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     fn finish(self) -> std::process::Output {
         let out = self.child.wait_with_output().expect("wait");
         self.done.send(()).expect("watchdog alive");
@@ -221,9 +234,7 @@ fn sigint_stops_a_paced_session_gracefully_with_its_summary() {
         "--log-dir".as_ref(),
         dir.path().as_os_str(),
     ]);
-    run.signal("-INT");
-    let out = run.finish();
-    assert!(out.status.success(), "exit {:?}", out.status);
+    let out = run.interrupt();
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("stopped         interrupted"), "{summary}");
     let files: Vec<_> = std::fs::read_dir(dir.path())
@@ -557,9 +568,7 @@ fn sighup_reloads_calendar_overrides_and_logs_who_and_what() {
     run.signal("-HUP");
     let line = run.wait_for("config reload refused");
     assert!(line.contains("2026-13-45"), "{line}");
-    run.signal("-INT");
-    let out = run.finish();
-    assert!(out.status.success());
+    run.interrupt();
     // The audit trail, flushed at shutdown: who, what, and the refusal.
     let log = vigil_log_lines(&dir.path().join("logs"));
     let reloaded = log
@@ -757,13 +766,7 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
         ),
     }
 
-    run.signal("-INT");
-    let out = run.finish();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.interrupt();
     assert!(
         !logs.join("control.addr").exists(),
         "the address file goes with the process"
@@ -779,4 +782,87 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `vigil alerts silence` against a real running vigil: the Monitor picks the request up
+/// from the store within a heartbeat and answers with the silence's id; `list` and
+/// `history` show it; `unsilence` removes it.
+#[test]
+fn alerts_silence_reaches_a_running_vigil_and_is_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    let store = dir.path().join("state.db");
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             speed = 1\n[monitor]\nheartbeat_interval_ms = 100\n[store]\npath = \"{}\"\n",
+            store.display()
+        ),
+    )
+    .expect("write config");
+    let run = Running::start(&[
+        "run".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--control".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log-dir".as_ref(),
+        logs.as_os_str(),
+    ]);
+    let alerts = |args: &[&str]| {
+        let mut cmd = vigil();
+        cmd.arg("alerts").args(args).arg("--config").arg(&cfg);
+        if ["silence", "unsilence", "ack"].contains(&args[0]) {
+            cmd.arg("--log-dir").arg(&logs);
+        }
+        let out = cmd.output().expect("vigil alerts");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = alerts(&[
+        "silence",
+        "--match",
+        "rule=cpu_high",
+        "--for",
+        "2h",
+        "--reason",
+        "kernel upgrade",
+        "--who",
+        "ana",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("s-1"), "{text}");
+
+    let (code, text) = alerts(&["list", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("list --json");
+    let silences = v["silences"].as_array().expect("silences");
+    assert!(
+        silences.iter().any(|s| s["id"] == "s-1"
+            && s["created_by"] == "ana"
+            && s["reason"] == "kernel upgrade"),
+        "{v}"
+    );
+
+    let (code, text) = alerts(&["unsilence", "s-1", "--who", "ana"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = alerts(&["unsilence", "s-1", "--who", "ana"]);
+    assert_eq!(code, Some(1), "a second unsilence is refused: {text}");
+
+    let (code, text) = alerts(&["history", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let kinds: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["kind"].as_str().map(str::to_string))
+        .collect();
+    assert!(kinds.contains(&"silence".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"unsilence".to_string()), "{kinds:?}");
+
+    run.interrupt();
 }
