@@ -15,6 +15,8 @@
 
 mod agent;
 mod alerting;
+#[cfg(test)]
+mod alerting_tests;
 mod health;
 #[cfg(test)]
 mod health_tests;

@@ -1,0 +1,176 @@
+//! The Monitor's alerting with real channels on 127.0.0.1: the post-close digest goes out
+//! once per session date, and a channel that fails for good raises `alert_undeliverable`,
+//! which reaches a person through another channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use vigil_config::{AlertsConfig, MonitorConfig, Secret, WebhookConfig, WebhookUrlConfig};
+use vigil_core::{Level, SimClock};
+use vigil_log::{Event, LogBuffer, LogEvent, LogSink, MemoryLog};
+use vigil_testkit::{HttpReceiver, Received, logged, timestamp as t};
+
+use crate::{AlertLinks, Logged, MonitorAgent, MonitorLinks};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn slack(url: String) -> WebhookUrlConfig {
+    WebhookUrlConfig {
+        url: Secret::new(url),
+        connect_timeout_ms: 2_000,
+        timeout_ms: 5_000,
+    }
+}
+
+fn start(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog) {
+    let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+    let market = SimClock::starting_at(t("2024-01-16T15:00:00Z"));
+    let (sink, log) = LogSink::memory();
+    let (done, _) = oneshot::channel();
+    let nobody = vigil_testkit::Recorder::<Nothing>::new().start_actor();
+    let channels = vigil_alert::Channels::from_config(&cfg.channels).expect("channels");
+    let agent = MonitorAgent::new(
+        MonitorConfig::default(),
+        "test".into(),
+        Arc::new(wall),
+        Arc::new(market),
+        LogBuffer::new(sink, "monitor_agent", Level::Debug),
+        MonitorLinks {
+            signal: nobody.clone().recipient(),
+            risk: nobody.recipient(),
+        },
+        done,
+    )
+    .with_alerts(AlertLinks {
+        config: cfg,
+        channels,
+        store: None,
+        restored: None,
+        pending: Vec::new(),
+    });
+    (agent.start(), log)
+}
+
+vigil_testkit::record_enum! {
+    /// The Signal and Risk stand-in: nothing is expected of them here.
+    #[derive(Debug)]
+    enum Nothing {
+        Paused(vigil_bus::SetPaused),
+        Trading(vigil_bus::SetTradingState),
+    }
+}
+
+fn breach(rule: &str) -> Logged {
+    Logged(
+        LogEvent::new(
+            t("2024-01-16T15:00:00Z"),
+            "execution_agent",
+            Event::ThresholdBreached,
+        )
+        .level(Level::Warn)
+        .with("rule", rule.to_string())
+        .with("metric", "daily_pnl")
+        .with("label", "")
+        .with("value", -1200.0)
+        .with("threshold", -1000.0)
+        .with("op", "<")
+        .with("for_s", 0u64),
+    )
+}
+
+fn post_close(date: &str) -> Logged {
+    Logged(
+        LogEvent::new(t("2024-01-16T21:05:00Z"), "data_agent", Event::PhaseChanged)
+            .with("phase", "post_close")
+            .with("session", date.to_string()),
+    )
+}
+
+fn next(hook: &HttpReceiver) -> Received {
+    hook.next(WAIT).expect("a request within 10 s")
+}
+
+#[actix_rt::test]
+async fn the_post_close_digest_goes_out_once_per_session_date() {
+    let hook = HttpReceiver::start();
+    let mut cfg = AlertsConfig::default();
+    cfg.channels.slack = Some(slack(hook.url("/slack")));
+    cfg.routing.medium = vec!["slack".into()];
+    cfg.routing.digest = vec!["slack".into()];
+    let (addr, _log) = start(cfg);
+
+    addr.send(breach("pnl_low")).await.expect("sent");
+    let alert = next(&hook).json();
+    assert!(alert.to_string().contains("pnl_low"), "{alert}");
+
+    addr.send(post_close("2024-01-16")).await.expect("sent");
+    let digest = next(&hook).json().to_string();
+    assert!(
+        digest.contains("Alert summary for 2024-01-16: 1 notice"),
+        "{digest}"
+    );
+
+    // The same phase again (a reload, a replay): no second digest. The next thing the
+    // channel carries is the next alert.
+    addr.send(post_close("2024-01-16")).await.expect("sent");
+    addr.send(breach("other_rule")).await.expect("sent");
+    let after = next(&hook).json().to_string();
+    assert!(after.contains("other_rule"), "{after}");
+}
+
+#[actix_rt::test]
+async fn a_channel_that_fails_for_good_raises_alert_undeliverable_on_another_channel() {
+    let hook = HttpReceiver::start();
+    // A port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let mut cfg = AlertsConfig::default();
+    cfg.channels.webhook = Some(WebhookConfig {
+        url: Secret::new(format!("http://{dead}/hook/s3cr3t-token")),
+        headers: Default::default(),
+        secret_headers: Default::default(),
+        connect_timeout_ms: 500,
+        timeout_ms: 1_000,
+    });
+    cfg.channels.delivery.attempts = 1;
+    cfg.channels.slack = Some(slack(hook.url("/slack")));
+    cfg.routing.medium = vec!["webhook".into()];
+    cfg.routing.high = vec!["slack".into()];
+    cfg.routing.escalation = Vec::new();
+    let (addr, log) = start(cfg);
+
+    addr.send(breach("pnl_low")).await.expect("sent");
+    // The failure comes back to the Monitor, on this test's thread: wait off it.
+    let (hook, page) = actix_rt::task::spawn_blocking(move || {
+        let page = next(&hook);
+        (hook, page)
+    })
+    .await
+    .expect("wait task");
+    drop(hook);
+    let page = page.json().to_string();
+    assert!(page.contains("alert_undeliverable"), "{page}");
+    assert!(page.contains("webhook"), "{page}");
+    assert!(
+        !page.contains("s3cr3t-token"),
+        "the URL's path is a secret: {page}"
+    );
+
+    let failed = logged(&log, Event::AlertDeliveryFailed);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        vigil_testkit::text(&failed[0], "next"),
+        "gave up: nobody was told"
+    );
+    assert_eq!(failed[0].level, Level::Error);
+    let firing = logged(&log, Event::AlertFiring);
+    assert!(
+        firing
+            .iter()
+            .any(|e| vigil_testkit::text(e, "rule") == "alert_undeliverable"),
+        "{firing:?}"
+    );
+}
