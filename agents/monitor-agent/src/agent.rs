@@ -706,13 +706,19 @@ impl MonitorAgent {
             return;
         };
         let mut out = Vec::new();
+        let once = matches!(input, Input::Happened(_));
         match input {
-            Input::Raise(mut r) => {
+            Input::Raise(mut r) | Input::Happened(mut r) => {
                 if let Some((equity, pnl)) = &al.equity {
                     r.details.push(("Equity".into(), equity.clone()));
                     r.details.push(("Today's P&L".into(), pnl.clone()));
                 }
+                let (rule, service, labels) = (r.rule.clone(), r.service.clone(), r.labels.clone());
                 al.engine.raise(now, open, r, &mut out);
+                if once {
+                    al.engine
+                        .clear(now, open, &rule, &service, &labels, &mut out);
+                }
             }
             Input::Clear {
                 rule,

@@ -68,6 +68,10 @@ pub(crate) struct Delivered(pub(crate) DeliveryOutcome);
 pub(crate) enum Input {
     /// A condition holds.
     Raise(Raise),
+    /// Something happened that has no "cleared" event of its own (an agent's fault): raised
+    /// and cleared at once, so it resolves after `keep_firing_for` and the next one, later,
+    /// is told again — while repeats within the hold-down stay one alert.
+    Happened(Raise),
     /// A condition cleared.
     Clear {
         rule: String,
@@ -116,6 +120,17 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
     let service = ev.service.to_string();
     let raise = |rule: &str, level: Level, labels, event: String, details, todo: &str| {
         Some(Input::Raise(Raise {
+            rule: rule.into(),
+            level,
+            service: service.clone(),
+            labels,
+            event,
+            details,
+            you_need_to: todo.into(),
+        }))
+    };
+    let happened = |rule: &str, level: Level, labels, event: String, details, todo: &str| {
+        Some(Input::Happened(Raise {
             rule: rule.into(),
             level,
             service: service.clone(),
@@ -188,7 +203,7 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
         Event::HeartbeatRecovered => clear("heartbeat_missed", one("agent", field(ev, "agent"))),
         Event::AgentFailed => {
             let agent = field(ev, "agent");
-            raise(
+            happened(
                 "agent_failed",
                 ev.level,
                 one("agent", agent.clone()),

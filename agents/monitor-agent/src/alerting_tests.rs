@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use vigil_config::{AlertsConfig, MonitorConfig, Secret, WebhookConfig, WebhookUrlConfig};
-use vigil_core::{Level, SimClock};
+use vigil_core::{Clock, Level, SimClock};
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink, MemoryLog};
 use vigil_testkit::{HttpReceiver, Received, logged, timestamp as t};
 
@@ -25,6 +25,11 @@ fn slack(url: String) -> WebhookUrlConfig {
 }
 
 fn start(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog) {
+    let (addr, log, _) = start_at(cfg);
+    (addr, log)
+}
+
+fn start_at(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog, SimClock) {
     let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
     let market = SimClock::starting_at(t("2024-01-16T15:00:00Z"));
     let (sink, log) = LogSink::memory();
@@ -34,7 +39,7 @@ fn start(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog) {
     let agent = MonitorAgent::new(
         MonitorConfig::default(),
         "test".into(),
-        Arc::new(wall),
+        Arc::new(wall.clone()),
         Arc::new(market),
         LogBuffer::new(sink, "monitor_agent", Level::Debug),
         MonitorLinks {
@@ -50,7 +55,7 @@ fn start(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog) {
         restored: None,
         pending: Vec::new(),
     });
-    (agent.start(), log)
+    (agent.start(), log, wall)
 }
 
 vigil_testkit::record_enum! {
@@ -173,4 +178,42 @@ async fn a_channel_that_fails_for_good_raises_alert_undeliverable_on_another_cha
             .any(|e| vigil_testkit::text(e, "rule") == "alert_undeliverable"),
         "{firing:?}"
     );
+}
+
+#[actix_rt::test]
+async fn an_agent_fault_alerts_once_per_hold_down_and_again_after_it() {
+    let mut cfg = AlertsConfig::default();
+    cfg.routing.high = Vec::new();
+    let (addr, log, wall) = start_at(cfg);
+    let fault = || vigil_bus::AgentFault {
+        agent: vigil_core::AgentId::Data,
+        error: "venue timeout".into(),
+        fatal: false,
+    };
+    let fired = || {
+        logged(&log, Event::AlertFiring)
+            .iter()
+            .filter(|e| vigil_testkit::text(e, "rule") == "agent_failed")
+            .count()
+    };
+    addr.send(fault()).await.expect("sent");
+    addr.send(fault()).await.expect("sent");
+    assert_eq!(
+        fired(),
+        1,
+        "a repeat within the hold-down is the same alert"
+    );
+    // Past keep_firing_for (2 min): the Monitor's next check resolves it.
+    let later = wall.now() + chrono::Duration::minutes(3);
+    while wall.now() < later {
+        wall.advance_by(chrono::Duration::seconds(1));
+        let now = wall.now();
+        vigil_testkit::yield_until("the monitor's check", || {
+            wall.next_deadline().is_some_and(|d| d > now)
+        })
+        .await;
+    }
+    assert_eq!(logged(&log, Event::AlertResolved).len(), 1);
+    addr.send(fault()).await.expect("sent");
+    assert_eq!(fired(), 2, "a fault after the hold-down is told again");
 }
