@@ -359,11 +359,7 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
                 CheckStatus::Pass,
                 "the paper venue runs in-process: its book is the session's book",
             ));
-            results.push(check(
-                "alert_channels",
-                CheckStatus::Warn,
-                "no alert channels configured: nobody is paged on failure (check the log)",
-            ));
+            results.push(alert_channels(cfg));
         }
         ChecklistKind::Postmarket => {
             match log_lines(cfg) {
@@ -516,5 +512,58 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
         kind,
         at: now,
         results,
+    }
+}
+
+/// The configured alert channels (built without network I/O; `vigil alerts test NAME` proves
+/// one end to end).
+fn alert_channels(cfg: &VigilConfig) -> CheckResult {
+    match vigil_alert::Channels::from_config(&cfg.alerts.channels) {
+        Err(e) => check("alert_channels", CheckStatus::Fail, e.to_string()),
+        Ok(c) if c.is_empty() => check(
+            "alert_channels",
+            CheckStatus::Warn,
+            "no alert channels configured: nobody is paged on failure (check the log)",
+        ),
+        Ok(c) if !cfg.alerts.enabled => check(
+            "alert_channels",
+            CheckStatus::Warn,
+            format!(
+                "alerts.enabled = false: {} configured but nobody is paged",
+                c.names().join(", ")
+            ),
+        ),
+        Ok(c) => check(
+            "alert_channels",
+            CheckStatus::Pass,
+            format!(
+                "configured: {} (`vigil alerts test NAME` sends a test)",
+                c.names().join(", ")
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_channels_warn_when_none_and_pass_naming_the_configured_ones() {
+        let mut cfg = VigilConfig::embedded_default();
+        let none = alert_channels(&cfg);
+        assert_eq!(none.status, CheckStatus::Warn);
+        cfg.alerts.channels.webhook = Some(vigil_config::WebhookConfig {
+            url: vigil_config::Secret::new("http://127.0.0.1:9/hook"),
+            headers: Default::default(),
+            secret_headers: Default::default(),
+            connect_timeout_ms: 1_000,
+            timeout_ms: 1_000,
+        });
+        let one = alert_channels(&cfg);
+        assert_eq!(one.status, CheckStatus::Pass);
+        assert!(one.reason.contains("webhook"), "{}", one.reason);
+        cfg.alerts.enabled = false;
+        assert_eq!(alert_channels(&cfg).status, CheckStatus::Warn);
     }
 }
