@@ -45,11 +45,17 @@ pub struct HttpReceiver {
 }
 
 impl HttpReceiver {
-    /// Listens on a free port of 127.0.0.1.
+    /// Listens on a free port of 127.0.0.1 and answers `200`.
+    pub fn start() -> Self {
+        Self::answering(200)
+    }
+
+    /// Listens on a free port of 127.0.0.1 and answers every request with `status`, after
+    /// handing the request to the test.
     ///
     /// # Panics
     /// When the port cannot be bound (a test failure).
-    pub fn start() -> Self {
+    pub fn answering(status: u16) -> Self {
         let listener = match TcpListener::bind("127.0.0.1:0") {
             Ok(l) => l,
             Err(e) => panic!("cannot bind 127.0.0.1: {e}"),
@@ -66,8 +72,10 @@ impl HttpReceiver {
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }
-                if let Ok(stream) = stream {
-                    serve(stream, &tx);
+                if let Ok(stream) = stream
+                    && let Err(e) = serve(stream, status, &tx)
+                {
+                    eprintln!("test HTTP receiver: {e}");
                 }
             }
         });
@@ -77,6 +85,11 @@ impl HttpReceiver {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `http://127.0.0.1:PORT{path}`.
@@ -108,50 +121,61 @@ impl Drop for HttpReceiver {
     }
 }
 
-fn serve(stream: TcpStream, tx: &Sender<Received>) {
-    if stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .is_err()
-    {
-        return;
-    }
-    let mut reader = BufReader::new(&stream);
+fn serve(stream: TcpStream, status: u16, tx: &Sender<Received>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
+    reader.read_line(&mut line)?;
+    if line.is_empty() {
+        return Ok(()); // the wake-up connection of Drop
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
     let path = parts.next().unwrap_or_default().to_string();
-    let mut length = 0usize;
+    let mut length = None;
+    let mut chunked = false;
     loop {
         let mut header = String::new();
-        match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
+        reader.read_line(&mut header)?;
         let header = header.trim_end();
         if header.is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
+        if let Some((name, value)) = header.split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+            if name == "content-length" {
+                length = Some(value.parse::<usize>().map_err(std::io::Error::other)?);
+            } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
         }
     }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut out = &stream;
-    if out
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-        .is_ok()
-    {
-        // The test may have finished and dropped the receiver: nothing to report then.
-        if tx.send(Received { method, path, body }).is_err() {
-            eprintln!("a request arrived after the test stopped listening");
+    let mut body = Vec::new();
+    if let Some(len) = length {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    } else if chunked {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
         }
     }
+    // Handed over before the answer: a test that waits for the request sees it before the
+    // client sees the response. The test may have stopped listening; the answer still goes.
+    if tx.send(Received { method, path, body }).is_err() {
+        eprintln!("test HTTP receiver: nobody listens for requests any more");
+    }
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {status} Status\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    )?;
+    out.flush()
 }

@@ -6,13 +6,9 @@
 //! probe is the test's signal that the request is in the store: nothing polls or sleeps.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +18,7 @@ use vigil_alert::{AlertEngine, EngineState, Raise};
 use vigil_config::AlertsConfig;
 use vigil_core::Level;
 use vigil_store::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, Store};
+use vigil_testkit::HttpReceiver;
 
 /// The longest any test waits for something that should happen at once.
 const WAIT: Duration = Duration::from_secs(10);
@@ -191,130 +188,16 @@ fn seeded_state(now: DateTime<Utc>) -> (EngineState, String, String) {
     (e.state(), cpu, dd)
 }
 
-/// What an HTTP server on 127.0.0.1 received.
-#[derive(Debug)]
-struct Received {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with `status` and sends
-/// what it received to `tx` before answering.
-struct HttpServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl HttpServer {
-    fn start(status: u16, tx: Sender<Received>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    if let Err(e) = answer(stream, status, &tx) {
-                        eprintln!("test HTTP server: {e}");
-                    }
-                }
-            })
-        };
-        Self {
-            addr,
-            stop,
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        if TcpStream::connect(self.addr).is_ok()
-            && let Some(h) = self.handle.take()
-            && h.join().is_err()
-        {
-            eprintln!("test HTTP server thread panicked");
-        }
-    }
-}
-
-fn answer(stream: TcpStream, status: u16, tx: &Sender<Received>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(WAIT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    if line.is_empty() {
-        return Ok(()); // the wake-up connection
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut length = None;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':') {
-            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-            if name == "content-length" {
-                length = Some(value.parse::<usize>().expect("content-length"));
-            } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if let Some(len) = length {
-        body.resize(len, 0);
-        reader.read_exact(&mut body)?;
-    } else if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk)?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    }
-    // The test may have stopped listening (it got what it needed); the answer still goes out.
-    if tx.send(Received { method, path, body }).is_err() {
-        eprintln!("test HTTP server: nobody listens for requests any more");
-    }
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    out.flush()
-}
-
 /// Plays the running vigil's Monitor: once the CLI probes `/healthz` (after recording its
 /// request), applies the one pending request with (`ok`, `result`); returns it.
 fn monitor(
     store: PathBuf,
-    probes: Receiver<Received>,
+    probes: HttpReceiver,
     ok: bool,
     result: &'static str,
 ) -> JoinHandle<AlertRequest> {
     std::thread::spawn(move || {
-        let probe = probes.recv_timeout(WAIT).expect("the CLI probes /healthz");
+        let probe = probes.next(WAIT).expect("the CLI probes /healthz");
         assert_eq!(
             (probe.method.as_str(), probe.path.as_str()),
             ("GET", "/healthz")
@@ -885,10 +768,9 @@ fn a_control_address_nothing_answers_at_is_not_a_running_vigil() {
 fn a_running_vigil_applies_the_silence_and_the_cli_prints_its_id() {
     let env = Env::new();
     env.with_store(async |_| ()); // as `vigil run` has created it
-    let (tx, probes) = mpsc::channel();
-    let server = HttpServer::start(200, tx);
-    env.control_addr(server.addr);
-    let monitor = monitor(env.store.clone(), probes, true, "s-7");
+    let server = HttpReceiver::answering(200);
+    env.control_addr(server.addr());
+    let monitor = monitor(env.store.clone(), server, true, "s-7");
 
     let (code, out, err) = env.request(&[
         "silence",
@@ -919,12 +801,11 @@ fn a_running_vigil_applies_the_silence_and_the_cli_prints_its_id() {
 fn a_refusal_by_the_running_vigil_is_printed_and_exits_1() {
     let env = Env::new();
     env.with_store(async |_| ());
-    let (tx, probes) = mpsc::channel();
-    let server = HttpServer::start(200, tx);
-    env.control_addr(server.addr);
+    let server = HttpReceiver::answering(200);
+    env.control_addr(server.addr());
     let monitor = monitor(
         env.store.clone(),
-        probes,
+        server,
         false,
         "no active alert a-deadbeef",
     );
@@ -943,9 +824,8 @@ fn a_refusal_by_the_running_vigil_is_printed_and_exits_1() {
 fn a_request_the_running_vigil_does_not_apply_in_time_exits_4_and_stays_recorded() {
     let env = Env::new();
     env.with_store(async |_| ());
-    let (tx, probes) = mpsc::channel();
-    let server = HttpServer::start(200, tx);
-    env.control_addr(server.addr);
+    let server = HttpReceiver::answering(200);
+    env.control_addr(server.addr());
 
     let (code, out, err) = env.request(&["unsilence", "s-1", "--wait", "1"]);
     assert_eq!(code, Some(4), "{out}{err}");
@@ -953,7 +833,7 @@ fn a_request_the_running_vigil_does_not_apply_in_time_exits_4_and_stays_recorded
         err.contains("recorded as request #1") && err.contains("has not applied it within 1 s"),
         "{err}"
     );
-    assert_eq!(probes.recv_timeout(WAIT).expect("probed").path, "/healthz");
+    assert_eq!(server.next(WAIT).expect("probed").path, "/healthz");
     assert_eq!(env.pending().len(), 1);
 
     // --wait 0: recorded for the running vigil, not waited for.
@@ -970,10 +850,10 @@ fn a_request_the_running_vigil_does_not_apply_in_time_exits_4_and_stays_recorded
 // ---------------------------------------------------------------------------------------
 // test CHANNEL
 
-fn webhook_config(env: &Env, server: &HttpServer) -> String {
+fn webhook_config(env: &Env, server: &HttpReceiver) -> String {
     env.write_config(&format!(
         "[alerts.channels.webhook]\nurl = \"http://{}/hook?token=t0ps3cret\"\n",
-        server.addr
+        server.addr()
     ))
     .to_str()
     .expect("utf-8 path")
@@ -991,14 +871,13 @@ fn test_log(env: &Env) -> Vec<AlertLogEntry> {
 #[test]
 fn test_sends_a_test_message_through_the_webhook_and_logs_it() {
     let env = Env::new();
-    let (tx, received) = mpsc::channel();
-    let server = HttpServer::start(200, tx);
+    let server = HttpReceiver::answering(200);
     let config = webhook_config(&env, &server);
     // The config names the store; no --store needed (the helper adds the same path).
     let (code, out, err) = env.alerts(&["test", "webhook", "--config", &config]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(out, "test message delivered through webhook\n");
-    let req = received.recv_timeout(WAIT).expect("a POST");
+    let req = server.next(WAIT).expect("a POST");
     assert_eq!(req.method, "POST");
     assert_eq!(req.path, "/hook?token=t0ps3cret");
     let body: Value = serde_json::from_slice(&req.body).expect("JSON");
@@ -1018,14 +897,13 @@ fn test_sends_a_test_message_through_the_webhook_and_logs_it() {
 #[test]
 fn a_failed_test_delivery_prints_the_error_exits_1_and_is_logged() {
     let env = Env::new();
-    let (tx, received) = mpsc::channel();
-    let server = HttpServer::start(500, tx);
+    let server = HttpReceiver::answering(500);
     let config = webhook_config(&env, &server);
     let (code, out, err) = env.alerts(&["test", "webhook", "--config", &config]);
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(err.contains("webhook: refused (HTTP 500"), "{err}");
     assert!(!err.contains("t0ps3cret"), "the URL's token leaked: {err}");
-    assert_eq!(received.recv_timeout(WAIT).expect("a POST").method, "POST");
+    assert_eq!(server.next(WAIT).expect("a POST").method, "POST");
     let log = test_log(&env);
     assert_eq!(log.len(), 1);
     assert!(log[0].detail.contains("refused (HTTP 500"), "{:?}", log[0]);
@@ -1034,8 +912,7 @@ fn a_failed_test_delivery_prints_the_error_exits_1_and_is_logged() {
 #[test]
 fn test_of_an_unconfigured_or_unknown_channel_exits_2_with_the_names() {
     let env = Env::new();
-    let (tx, received) = mpsc::channel();
-    let server = HttpServer::start(200, tx);
+    let server = HttpReceiver::answering(200);
     let config = webhook_config(&env, &server);
     let (code, _, err) = env.alerts(&["test", "slack", "--config", &config]);
     assert_eq!(code, Some(2));
@@ -1052,6 +929,6 @@ fn test_of_an_unconfigured_or_unknown_channel_exits_2_with_the_names() {
         err.contains("email, slack, teams, sms, call, pagerduty, webhook"),
         "{err}"
     );
-    assert!(received.try_recv().is_err(), "nothing was sent");
+    assert!(server.taken().is_empty(), "nothing was sent");
     assert!(!env.store.exists(), "nothing was logged");
 }
