@@ -748,7 +748,11 @@ impl MonitorAgent {
         };
         let mut out = Vec::new();
         al.engine.tick(now, open, &mut out);
-        self.apply_alerts(out);
+        // Every second: nothing to save unless time moved an alert on (an expired silence
+        // is dropped on the next save; it no longer matches anyway).
+        if !out.is_empty() {
+            self.apply_alerts(out);
+        }
     }
 
     /// Acts on the engine's effects: logs them, trips the breaker, hands notices to the

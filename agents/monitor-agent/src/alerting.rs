@@ -82,22 +82,8 @@ pub(crate) enum Input {
     PostClose(Option<NaiveDate>),
 }
 
-/// A `data` value as text.
-pub(crate) fn text(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.to_string(),
-        Value::Shared(s) => s.to_string(),
-        Value::Dec(d) => d.to_string(),
-        Value::I64(i) => i.to_string(),
-        Value::U64(u) => u.to_string(),
-        Value::F64(f) => format!("{f}"),
-        Value::Bool(b) => b.to_string(),
-        Value::Ts(t) => t.to_rfc3339(),
-    }
-}
-
 fn field(ev: &LogEvent, key: &str) -> String {
-    ev.get(key).map(text).unwrap_or_default()
+    ev.get(key).map(ToString::to_string).unwrap_or_default()
 }
 
 /// `agent=signal` → `{agent: signal}`; empty → none.

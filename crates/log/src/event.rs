@@ -165,6 +165,23 @@ impl From<Timestamp> for Value {
     }
 }
 
+/// The value as a person reads it: text as is, numbers in full, instants in RFC 3339 with
+/// milliseconds (as the log writes them).
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Shared(s) => f.write_str(s),
+            Value::Dec(d) => write!(f, "{d}"),
+            Value::I64(i) => write!(f, "{i}"),
+            Value::U64(u) => write!(f, "{u}"),
+            Value::F64(x) => write!(f, "{x}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Ts(t) => f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        }
+    }
+}
+
 /// The basis of a decision, carried on every line of its chain that knows it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogContext {
