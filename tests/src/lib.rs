@@ -43,3 +43,15 @@ pub fn repo_data(name: &str) -> std::path::PathBuf {
         .join("../data")
         .join(name)
 }
+
+/// Moves a paced session's simulated wall clock on `seconds` seconds, one at a time, letting
+/// the agents run between steps (with `data.speed = 3600` each step lets one hourly bar
+/// through, and restart backoffs pass).
+pub async fn step_wall(wall: &vigil_core::SimClock, seconds: usize) {
+    for _ in 0..seconds {
+        wall.advance_by(chrono::Duration::seconds(1));
+        for _ in 0..20 {
+            actix_rt::task::yield_now().await;
+        }
+    }
+}

@@ -220,15 +220,25 @@ fn a_critical_alert_trips_the_breaker_risk_rejects_orders_and_a_restart_does_not
     assert!(kinds.contains(&"notified"), "{kinds:?}");
     rt.block_on(st.close());
 
-    // A restart: the same breach trips the new process's breaker, and pages nobody again.
+    // A restart: the new process starts halted (the breaker is saved in the store), and
+    // the same breach pages nobody again.
     let (outcome, log) = session(cfg);
     let start = log
         .iter()
         .rposition(|v| v["event"] == "session_started")
         .expect("second session");
     let log = &log[start..];
-    let trip = position(log, |v| v["event"] == "breaker_tripped");
-    assert_eq!(log[trip]["data"]["actor"], "alert:trade_size_high");
+    let restored = position(log, |v| {
+        v["event"] == "trading_state_changed" && v["data"]["actor"] == "restored"
+    });
+    assert_eq!(log[restored]["data"]["to"], "halted");
+    assert!(
+        log[restored]["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("alert:trade_size_high")),
+        "{}",
+        log[restored]
+    );
     assert_eq!(outcome.summary.trading_state, TradingState::Halted);
     let again = notices(&hook.taken());
     assert!(

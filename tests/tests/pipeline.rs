@@ -313,7 +313,7 @@ fn a_malformed_row_stops_the_session_with_file_line_and_column() {
 fn monitor_commands_pause_signals_and_the_breaker_halts_orders() {
     use std::sync::Arc;
     use vigil_core::{SimClock, Timestamp};
-    use vigil_system::{Command, CommandTarget, run_with};
+    use vigil_system::{Action, Command, CommandTarget, run_with};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config_for(&repo_data("EURUSD_1h.csv"), "EURUSD", dir.path());
@@ -324,58 +324,43 @@ fn monitor_commands_pause_signals_and_the_breaker_halts_orders() {
         ..SessionOptions::new(cfg)
     };
     let outcome = run_with(opts, move |ctl| async move {
-        let step = |n: usize| {
-            let wall = wall.clone();
-            async move {
-                for _ in 0..n {
-                    wall.advance_by(chrono::Duration::seconds(1));
-                    for _ in 0..20 {
-                        actix_rt::task::yield_now().await;
-                    }
-                }
-            }
-        };
+        let step = |n: usize| vigil_tests::step_wall(&wall, n);
         let who = || "test".to_string();
         step(300).await;
-        ctl.command(Command::Pause {
-            target: CommandTarget::Agent(vigil_core::AgentId::Signal),
-            actor: who(),
-            reason: "test pause".into(),
-        })
+        ctl.command(Command::new(
+            Action::Pause(CommandTarget::Agent(vigil_core::AgentId::Signal)),
+            who(),
+            "test pause",
+        ))
         .await
         .expect("pause accepted");
         step(800).await;
-        ctl.command(Command::Resume {
-            target: CommandTarget::All,
-            actor: who(),
-            reason: "test resume".into(),
-        })
+        ctl.command(Command::new(
+            Action::Resume(CommandTarget::All),
+            who(),
+            "test resume",
+        ))
         .await
         .expect("resume accepted");
         step(800).await;
-        ctl.command(Command::TripBreaker {
-            actor: who(),
-            reason: "test trip".into(),
-        })
-        .await
-        .expect("trip accepted");
+        ctl.command(Command::new(Action::TripBreaker, who(), "test trip"))
+            .await
+            .expect("trip accepted");
         step(800).await;
-        ctl.command(Command::ResetBreaker {
-            actor: who(),
-            reason: "test reset".into(),
-        })
-        .await
-        .expect("reset accepted");
+        ctl.command(Command::new(Action::ResetBreaker, who(), "test reset"))
+            .await
+            .expect("reset accepted");
         let refused = ctl
-            .command(Command::Pause {
-                target: CommandTarget::Agent(vigil_core::AgentId::Data),
-                actor: who(),
-                reason: "x".into(),
-            })
+            .command(Command::new(
+                Action::Pause(CommandTarget::Agent(vigil_core::AgentId::Data)),
+                who(),
+                "x",
+            ))
             .await;
         assert!(
             refused
                 .expect_err("data cannot pause")
+                .to_string()
                 .contains("cannot be paused")
         );
         // Let the rest of the file through.

@@ -1,9 +1,11 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use parking_lot::Mutex;
 use vigil_bus::{
-    AgentFault, Backlogs, BarBatch, BatchDone, Figures, Flow, Heartbeat, PhaseMark, Ping,
-    Reachability, Shutdown, StageReport, StopReason, run_every,
+    AgentFault, Backlogs, BarBatch, BatchDone, CommandError, Figures, Flow, Heartbeat, InjectPanic,
+    PhaseMark, Ping, Reachability, Shutdown, StageReport, StopReason, SwitchSource, run_every,
 };
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, MarketDataEvent, SharedClock, SimClock, SymbolTable, Timestamp,
@@ -90,6 +92,50 @@ pub struct DataAgent {
     /// Ping the source before the next fetch.
     ping_due: bool,
     backlogs: Backlogs,
+    /// Where a provider lent to a read comes back to if the read is dropped (a restart
+    /// after a crash drops the futures the agent had spawned).
+    home: Arc<Mutex<Option<Box<dyn DataProvider>>>>,
+}
+
+/// The provider, lent to a future (a read, a ping, the connection). Handed back by the
+/// future when it completes; if the future is dropped instead, the lease puts the
+/// provider back at home, where a restarted agent finds it: the connection survives a
+/// crash of the agent.
+struct Lease {
+    provider: Option<Box<dyn DataProvider>>,
+    home: Arc<Mutex<Option<Box<dyn DataProvider>>>>,
+}
+
+impl Lease {
+    fn new(
+        provider: Box<dyn DataProvider>,
+        home: &Arc<Mutex<Option<Box<dyn DataProvider>>>>,
+    ) -> Self {
+        Self {
+            provider: Some(provider),
+            home: home.clone(),
+        }
+    }
+
+    /// The provider lent.
+    fn get(&mut self) -> &mut dyn DataProvider {
+        // Infallible: only `give_back`, which consumes the lease, and `drop` take it.
+        self.provider
+            .as_deref_mut()
+            .expect("a lease holds its provider until it is handed back")
+    }
+
+    fn give_back(mut self) -> Option<Box<dyn DataProvider>> {
+        self.provider.take()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            *self.home.lock() = Some(p);
+        }
+    }
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -158,6 +204,7 @@ impl DataAgent {
             last_update_at: None,
             ping_due: false,
             backlogs: Backlogs::default(),
+            home: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -220,19 +267,20 @@ impl DataAgent {
             self.ping_due = true;
             return;
         }
-        let Some(mut provider) = self.provider.take() else {
+        let Some(provider) = self.provider.take() else {
             return;
         };
+        let mut lease = Lease::new(provider, &self.home);
         self.pulling = true;
         let wall = self.wall.clone();
         let fut = async move {
             let t0 = wall.now();
-            let res = provider.ping().await;
+            let res = lease.get().ping().await;
             let took = wall.now() - t0;
-            (provider, res, took)
+            (lease.give_back(), res, took)
         };
         ctx.spawn(fut.into_actor(self).map(|(provider, res, took), act, ctx| {
-            act.provider = Some(provider);
+            act.provider = provider;
             act.pulling = false;
             act.record_ping(res, took);
             if act.state == AgentState::Running {
@@ -346,20 +394,21 @@ impl DataAgent {
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        let Some(mut provider) = self.provider.take() else {
+        let Some(provider) = self.provider.take() else {
             return;
         };
+        let mut lease = Lease::new(provider, &self.home);
         let symbols: Vec<_> = self.symbols.iter().map(|(id, s)| (id, s.clone())).collect();
         self.pulling = true;
         let fut = async move {
-            let res = match provider.connect().await {
-                Ok(()) => provider.subscribe(&symbols).await,
+            let res = match lease.get().connect().await {
+                Ok(()) => lease.get().subscribe(&symbols).await,
                 Err(e) => Err(e),
             };
-            (provider, res)
+            (lease.give_back(), res)
         };
         ctx.spawn(fut.into_actor(self).map(|(provider, res), act, ctx| {
-            act.provider = Some(provider);
+            act.provider = provider;
             act.pulling = false;
             match res {
                 Ok(()) => {
@@ -407,9 +456,10 @@ impl DataAgent {
         if self.in_flight >= self.cfg.max_in_flight {
             return;
         }
-        let Some(mut provider) = self.provider.take() else {
+        let Some(provider) = self.provider.take() else {
             return;
         };
+        let mut lease = Lease::new(provider, &self.home);
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         let max = self.batch_size();
@@ -419,18 +469,18 @@ impl DataAgent {
             let probe = match ping {
                 Some(wall) => {
                     let t0 = wall.now();
-                    let res = provider.ping().await;
+                    let res = lease.get().ping().await;
                     Some((res, wall.now() - t0))
                 }
                 None => None,
             };
-            let res = provider.next_batch(max, &mut events).await;
-            (provider, events, res, probe)
+            let res = lease.get().next_batch(max, &mut events).await;
+            (lease.give_back(), events, res, probe)
         };
         ctx.spawn(
             fut.into_actor(self)
                 .map(|(provider, events, res, probe), act, ctx| {
-                    act.provider = Some(provider);
+                    act.provider = provider;
                     act.pulling = false;
                     if let Some((ping, took)) = probe {
                         act.record_ping(ping, took);
@@ -657,7 +707,48 @@ impl Actor for DataAgent {
             self.cfg.heartbeat_interval,
             Self::heartbeat,
         );
-        self.connect(ctx);
+        if self.state == AgentState::Running {
+            // Restarted after a crash: the connection stands; reading goes on.
+            self.pull(ctx);
+        } else {
+            self.connect(ctx);
+        }
+    }
+}
+
+impl actix::Supervised for DataAgent {
+    /// Keeps the connection (a read the crash interrupted hands its provider back through
+    /// the lease), the stream position, the last bar of each symbol (validation goes on
+    /// where it was) and the flow-control count (every batch in flight is acknowledged,
+    /// empty if an agent downstream lost it). The batch being read when the crash hit is
+    /// lost with the crash; the log says so.
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        self.pulling = false;
+        if self.provider.is_none() {
+            self.provider = self.home.lock().take();
+        }
+        let now = self.now();
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::AgentRebuilt)
+                .with("agent", "data")
+                .with(
+                    "rebuilt",
+                    "connection, stream position and per-symbol validation state kept",
+                )
+                .with("in_flight", self.in_flight)
+                .with("provider_kept", self.provider.is_some()),
+        );
+        self.log.flush();
+        if self.provider.is_none() && !self.ended {
+            self.fail(
+                format!(
+                    "restarted after a crash, but the data provider {} was lost with it",
+                    self.provider_name
+                ),
+                Event::DataSourceFailed,
+                ctx,
+            );
+        }
     }
 }
 
@@ -695,6 +786,31 @@ impl Handler<Shutdown> for DataAgent {
         if self.provider.is_some() {
             self.end(msg.reason, ctx);
         }
+    }
+}
+
+impl Handler<SwitchSource> for DataAgent {
+    type Result = Result<String, CommandError>;
+
+    /// One source is configured today (backups come with data failover): switching to it
+    /// is a no-op, any other name is refused with the names that exist.
+    fn handle(&mut self, msg: SwitchSource, _ctx: &mut Self::Context) -> Self::Result {
+        if msg.name == self.provider_name {
+            Ok(format!("already reading from {}", self.provider_name))
+        } else {
+            Err(CommandError::Invalid(format!(
+                "unknown data source {:?}; configured sources: {}",
+                msg.name, self.provider_name
+            )))
+        }
+    }
+}
+
+impl Handler<InjectPanic> for DataAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
+        panic!("injected panic in the data agent (asked by {})", msg.actor);
     }
 }
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, Figures, Flow, Heartbeat,
-    OpenOrderView, OrderIntent, Ping, Reachability, Segment, StageReport, StopReason, run_every,
+    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError, Figures,
+    Flow, Heartbeat, InjectPanic, OpenOrderView, OrderIntent, Ping, Reachability, Segment,
+    StageReport, StopReason, run_every,
 };
 use vigil_config::RuleConfig;
 use vigil_monitoring::Transition;
@@ -66,6 +67,8 @@ pub struct ExecutionAgent {
     slippage_sum_bps: f64,
     slippage_fills: u64,
     backlogs: Backlogs,
+    /// The segment being handled: (batch, last segment), for a restart after a crash.
+    in_hand: Option<(u64, bool)>,
 }
 
 impl std::fmt::Debug for ExecutionAgent {
@@ -123,6 +126,7 @@ impl ExecutionAgent {
             slippage_sum_bps: 0.0,
             slippage_fills: 0,
             backlogs: Backlogs::default(),
+            in_hand: None,
         }
     }
 
@@ -240,6 +244,7 @@ impl ExecutionAgent {
     }
 
     fn on_segment(&mut self, seg: Segment) {
+        self.in_hand = Some((seg.batch_id, seg.last));
         for i in seg.range.clone() {
             let bar = &seg.bars[i];
             // Phases are rare: most batches carry none.
@@ -262,6 +267,7 @@ impl ExecutionAgent {
         self.drain_reports();
         self.log_transitions();
         self.log.flush();
+        self.in_hand = None;
         if seg.last {
             self.backlogs.sent(AgentId::Data);
             self.data_ack.do_send(BatchDone {
@@ -269,6 +275,123 @@ impl ExecutionAgent {
                 bars: seg.bars,
             });
         }
+    }
+
+    /// After a crash: reads positions, cash and open orders back from the venue (the
+    /// source of truth) before the next message. Reports the crashed run had not read are
+    /// logged and close their orders, but are not booked twice: the venue's figures hold
+    /// them. A venue that cannot answer leaves a book nobody can trust: a fatal fault, so
+    /// the Monitor halts trading.
+    fn rebuild_from_venue(&mut self, ctx: &mut Context<Self>) {
+        self.venue.drain_reports(&mut self.report_buf);
+        let unread = std::mem::take(&mut self.report_buf);
+        let venue = self.venue.clone();
+        let fut = async move {
+            let positions = venue.positions().await;
+            let account = venue.account().await;
+            let open = venue.open_orders().await;
+            (positions, account, open)
+        };
+        ctx.wait(fut.into_actor(self).map(move |res, act, _ctx| {
+            let ts = act.stamp();
+            let (positions, account, open) = match res {
+                (Ok(p), Ok(a), Ok(o)) => (p, a, o),
+                (p, a, o) => {
+                    let error = [p.err(), a.err(), o.err()]
+                        .into_iter()
+                        .flatten()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let error = format!(
+                        "restarted, but the book cannot be rebuilt from the venue: {error}"
+                    );
+                    act.log.emit(
+                        LogEvent::new(ts, SERVICE, Event::AgentFailed)
+                            .level(Level::Critical)
+                            .with("agent", "execution")
+                            .with("error", error.clone()),
+                    );
+                    act.log.flush();
+                    act.faults.do_send(AgentFault {
+                        agent: AgentId::Execution,
+                        error,
+                        fatal: true,
+                    });
+                    return;
+                }
+            };
+            for r in &unread {
+                match r {
+                    ExecutionReport::Fill(fill) => act.on_fill(fill, false),
+                    ExecutionReport::Cancelled {
+                        client_order_id,
+                        reason,
+                        ts,
+                    } => act.on_cancelled(client_order_id, reason, *ts),
+                }
+            }
+            let differs = act.portfolio.resync(
+                account.cash,
+                positions
+                    .iter()
+                    .map(|p| (p.symbol, p.quantity, p.avg_price)),
+            );
+            let at_venue: std::collections::HashSet<&ClientOrderId> =
+                open.iter().map(|o| &o.request.client_order_id).collect();
+            let gone: Vec<ClientOrderId> = act
+                .open
+                .keys()
+                .filter(|id| !at_venue.contains(id))
+                .cloned()
+                .collect();
+            for id in &gone {
+                act.open.remove(id);
+            }
+            let mut adopted = 0;
+            for o in &open {
+                let r = &o.request;
+                if act.open.contains_key(&r.client_order_id) {
+                    continue;
+                }
+                adopted += 1;
+                act.open.insert(
+                    r.client_order_id.clone(),
+                    OrderRecord {
+                        trace_id: TraceId::for_command("adopted", r.submitted_at),
+                        symbol: r.symbol,
+                        side: r.side,
+                        quantity: r.quantity,
+                        filled: o.filled_quantity,
+                        notional: Decimal::ZERO,
+                        status: o.status,
+                        reference_price: r.limit_price.unwrap_or_default(),
+                        context: LogContext::default(),
+                    },
+                );
+            }
+            let differs: Vec<String> = differs
+                .iter()
+                .map(|id| act.symbols.name(*id).to_string())
+                .collect();
+            act.log.emit(
+                LogEvent::new(ts, SERVICE, Event::AgentRebuilt)
+                    .with("agent", "execution")
+                    .with(
+                        "rebuilt",
+                        format!("book, cash and open orders from venue {}", act.venue_name),
+                    )
+                    .with("positions", positions.len())
+                    .with("cash", act.portfolio.cash())
+                    .with("equity", act.portfolio.equity())
+                    .with("open_orders", act.open.len())
+                    .with("orders_no_longer_open", gone.len())
+                    .with("orders_adopted", adopted as u64)
+                    .with("unread_reports", unread.len())
+                    .with("positions_that_differed", differs.join(",")),
+            );
+            act.log.flush();
+        }));
     }
 
     fn drain_reports(&mut self) {
@@ -279,7 +402,7 @@ impl ExecutionAgent {
         let reports = std::mem::take(&mut self.report_buf);
         for r in &reports {
             match r {
-                ExecutionReport::Fill(fill) => self.on_fill(fill),
+                ExecutionReport::Fill(fill) => self.on_fill(fill, true),
                 ExecutionReport::Cancelled {
                     client_order_id,
                     reason,
@@ -291,8 +414,10 @@ impl ExecutionAgent {
         self.report_buf.clear();
     }
 
-    fn on_fill(&mut self, fill: &Fill) {
-        if let Some(b) = &mut self.business {
+    /// Books a fill; with `book` false (a fill the venue's positions and cash already hold,
+    /// read back after a restart) it only closes the order and is logged.
+    fn on_fill(&mut self, fill: &Fill, book: bool) {
+        if let Some(b) = self.business.as_mut().filter(|_| book) {
             let before = self.portfolio.position(fill.symbol).quantity;
             let after = before + fill.quantity * fill.side.sign();
             b.on_fill(
@@ -309,7 +434,9 @@ impl ExecutionAgent {
         let Some(order) = self.open.get_mut(&fill.client_order_id) else {
             // A fill for an order this agent does not track: the book still takes it (the
             // venue is the source of truth), and a person must look.
-            self.portfolio.apply_fill(fill);
+            if book {
+                self.portfolio.apply_fill(fill);
+            }
             self.fills += 1;
             let error = format!(
                 "fill {} for unknown order {} ({} {} {} at {})",
@@ -328,7 +455,9 @@ impl ExecutionAgent {
             });
             return;
         };
-        self.portfolio.apply_fill(fill);
+        if book {
+            self.portfolio.apply_fill(fill);
+        }
         self.fills += 1;
         order.filled += fill.quantity;
         order.notional += fill.quantity * fill.price;
@@ -640,6 +769,29 @@ impl Actor for ExecutionAgent {
     }
 }
 
+impl Supervised for ExecutionAgent {
+    /// Rebuilds from the venue, not from memory; a batch the crash interrupted is
+    /// acknowledged empty so that the Data agent's flow control continues.
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        self.pinging = false;
+        if let Some((batch, last)) = self.in_hand.take() {
+            self.log.emit(
+                LogEvent::new(self.stamp(), SERVICE, Event::BatchDropped)
+                    .with("agent", "execution")
+                    .with("batch", batch),
+            );
+            if last {
+                self.backlogs.sent(AgentId::Data);
+                self.data_ack.do_send(BatchDone {
+                    id: batch,
+                    bars: Arc::new(Vec::new()),
+                });
+            }
+        }
+        self.rebuild_from_venue(ctx);
+    }
+}
+
 impl Handler<Ping> for ExecutionAgent {
     type Result = ();
 
@@ -671,6 +823,76 @@ impl Handler<OrderIntent> for ExecutionAgent {
 
     fn handle(&mut self, msg: OrderIntent, ctx: &mut Self::Context) {
         self.on_intent(msg, ctx);
+    }
+}
+
+impl Handler<CancelAll> for ExecutionAgent {
+    type Result = ResponseActFuture<Self, Result<String, CommandError>>;
+
+    /// Asks the venue to cancel every open order. The venue's cancel reports close the
+    /// orders (as for any cancel); a cancel the venue refuses is logged and counted.
+    fn handle(&mut self, msg: CancelAll, _ctx: &mut Self::Context) -> Self::Result {
+        let ts = self.stamp();
+        let mut ids: Vec<ClientOrderId> = self.open.keys().cloned().collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        for id in &ids {
+            let order = &self.open[id];
+            self.log.emit(
+                LogEvent::new(ts, SERVICE, Event::OrderCancelRequested)
+                    .level(Level::Warn)
+                    .trace(&order.trace_id)
+                    .with("symbol", self.symbols.shared(order.symbol))
+                    .with("order_id", id.shared())
+                    .with("actor", msg.actor.clone())
+                    .with("reason", format!("cancel all: {}", msg.reason)),
+            );
+        }
+        self.log.flush();
+        let venue = self.venue.clone();
+        let fut = async move {
+            let mut failed = Vec::new();
+            for id in &ids {
+                if let Err(e) = venue.cancel_order(id).await {
+                    failed.push(e);
+                }
+            }
+            (ids.len(), failed)
+        };
+        Box::pin(fut.into_actor(self).map(|(asked, failed), act, _ctx| {
+            let n_failed = failed.len();
+            act.venue_link.calls_failed += n_failed as u64;
+            act.venue_link.calls_ok += (asked - n_failed) as u64;
+            for e in &failed {
+                act.venue_error(e, "cancel");
+            }
+            act.drain_reports();
+            act.log.flush();
+            if asked == 0 {
+                Ok("no open orders to cancel".to_string())
+            } else if n_failed == 0 {
+                Ok(format!("cancel sent for {asked} open order(s)"))
+            } else {
+                Err(CommandError::Unavailable(format!(
+                    "{n_failed} of {asked} cancel(s) failed at the venue: {}",
+                    failed
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )))
+            }
+        }))
+    }
+}
+
+impl Handler<InjectPanic> for ExecutionAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
+        panic!(
+            "injected panic in the execution agent (asked by {})",
+            msg.actor
+        );
     }
 }
 

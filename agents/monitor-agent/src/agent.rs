@@ -5,8 +5,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use vigil_bus::{
-    AgentFault, Command, CommandTarget, Figures, Heartbeat, Ping, SessionSummary, SetPaused,
-    SetTradingState, StageReport, StopReason, run_every,
+    Action, AgentFault, CancelAll, Command, CommandError, CommandTarget, DefaultRegime, Figures,
+    Flatten, Heartbeat, InjectPanic, Ping, SessionSummary, SetPaused, SetTradingState, Shutdown,
+    StageReport, StopReason, Supervision, SwitchSource, run_every,
 };
 use vigil_monitoring::{Status, SystemSampler, Transition};
 
@@ -21,6 +22,9 @@ use vigil_log::{Event, LogBuffer, LogEvent};
 
 const SERVICE: &str = "monitor_agent";
 
+/// An agent's answer to a command.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, CommandError>>>>;
+
 /// The agents the Monitor commands.
 #[derive(Clone, Debug)]
 pub struct MonitorLinks {
@@ -28,6 +32,22 @@ pub struct MonitorLinks {
     pub signal: Recipient<SetPaused>,
     /// The Risk agent's trading state.
     pub risk: Recipient<SetTradingState>,
+    /// The Risk agent closes every position.
+    pub flatten: Recipient<Flatten>,
+    /// The Execution agent cancels every open order.
+    pub cancel_all: Recipient<CancelAll>,
+    /// The Data agent switches its source.
+    pub switch_source: Recipient<SwitchSource>,
+    /// The Regime agent falls back to its default label.
+    pub default_regime: Recipient<DefaultRegime>,
+    /// The Data agent stops reading (the pipeline then drains).
+    pub shutdown: Recipient<Shutdown>,
+    /// Every agent's panic switch, answered only with fault injection on (testing).
+    pub panics: Vec<(AgentId, Recipient<InjectPanic>)>,
+    /// `[control] fault_injection`: honour `InjectPanic` commands.
+    pub fault_injection: bool,
+    /// The breaker's fast path to the Risk agent (see [`vigil_bus::HaltLatch`]).
+    pub halt: vigil_bus::HaltLatch,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -453,6 +473,8 @@ impl MonitorAgent {
         self.log.flush();
     }
 
+    /// Halts or resets trading on the Monitor's own authority (an alert, a failed agent,
+    /// supervision): fire and forget, since the Risk agent logs the change itself.
     fn set_trading_state(
         &mut self,
         state: TradingState,
@@ -463,6 +485,9 @@ impl MonitorAgent {
         if !links.risk.connected() {
             return Err("risk agent is not running".into());
         }
+        if state == TradingState::Halted {
+            links.halt.trip(&actor, &reason);
+        }
         links.risk.do_send(SetTradingState {
             state,
             actor,
@@ -471,31 +496,125 @@ impl MonitorAgent {
         Ok(())
     }
 
-    fn set_paused(
-        &mut self,
-        target: CommandTarget,
-        paused: bool,
-        actor: String,
-        reason: String,
-    ) -> Result<(), String> {
-        match target {
-            CommandTarget::Agent(AgentId::Signal) | CommandTarget::All => {}
-            CommandTarget::Agent(other) => {
-                return Err(format!(
-                    "agent {other} cannot be paused; pausable agents: signal (or all)"
-                ));
-            }
-        }
-        let links = self.links.as_ref().ok_or("monitor is not wired")?;
-        if !links.signal.connected() {
-            return Err("signal agent is not running".into());
-        }
-        links.signal.do_send(SetPaused {
-            paused,
+    /// Sends an operator's command to the agent that carries it out; the future is the
+    /// agent's answer.
+    fn route(&mut self, cmd: Command) -> Result<Answer, CommandError> {
+        let links = self
+            .links
+            .as_ref()
+            .ok_or_else(|| CommandError::Unavailable("the monitor is not wired".into()))?;
+        let Command {
+            action,
             actor,
             reason,
-        });
-        Ok(())
+        } = cmd;
+        fn ask<M>(agent: &'static str, to: &Recipient<M>, msg: M) -> Answer
+        where
+            M: Message<Result = Result<String, CommandError>> + Send + 'static,
+        {
+            let sent = to.send(msg);
+            Box::pin(async move {
+                sent.await.map_err(|e| {
+                    CommandError::Unavailable(format!("the {agent} agent is not running ({e})"))
+                })?
+            })
+        }
+        Ok(match action {
+            Action::Pause(target) | Action::Resume(target) => {
+                let paused = matches!(action, Action::Pause(_));
+                match target {
+                    CommandTarget::Agent(AgentId::Signal) | CommandTarget::All => {}
+                    CommandTarget::Agent(other) => {
+                        return Err(CommandError::Invalid(format!(
+                            "agent {other} cannot be paused; pausable agents: signal (or all)"
+                        )));
+                    }
+                }
+                ask(
+                    "signal",
+                    &links.signal,
+                    SetPaused {
+                        paused,
+                        actor,
+                        reason,
+                    },
+                )
+            }
+            Action::TripBreaker | Action::ResetBreaker => {
+                if action == Action::TripBreaker {
+                    links.halt.trip(&actor, &reason);
+                } else {
+                    links.halt.clear();
+                }
+                ask(
+                    "risk",
+                    &links.risk,
+                    SetTradingState {
+                        state: if action == Action::TripBreaker {
+                            TradingState::Halted
+                        } else {
+                            TradingState::Active
+                        },
+                        actor,
+                        reason,
+                    },
+                )
+            }
+            Action::CancelAll => ask("execution", &links.cancel_all, CancelAll { actor, reason }),
+            Action::Flatten => ask("risk", &links.flatten, Flatten { actor, reason }),
+            Action::SwitchSource(name) => ask(
+                "data",
+                &links.switch_source,
+                SwitchSource {
+                    name,
+                    actor,
+                    reason,
+                },
+            ),
+            Action::DefaultRegime => ask(
+                "regime",
+                &links.default_regime,
+                DefaultRegime { actor, reason },
+            ),
+            Action::Shutdown => {
+                if !links.shutdown.connected() {
+                    return Ok(Box::pin(async {
+                        Ok("already stopping: the data agent has stopped reading".to_string())
+                    }));
+                }
+                links.shutdown.do_send(Shutdown {
+                    reason: StopReason::Interrupted,
+                });
+                Box::pin(async {
+                    Ok(
+                        "stopping: the data agent stops reading and the pipeline drains in order"
+                            .to_string(),
+                    )
+                })
+            }
+            Action::InjectPanic { agent, times } => {
+                if !links.fault_injection {
+                    return Err(CommandError::Invalid(
+                        "fault injection is off; it is for tests only ([control] fault_injection = true)"
+                            .into(),
+                    ));
+                }
+                let to = links
+                    .panics
+                    .iter()
+                    .find(|(a, _)| *a == agent)
+                    .map(|(_, r)| r.clone())
+                    .ok_or_else(|| {
+                        CommandError::Invalid(format!("agent {agent} cannot be made to panic"))
+                    })?;
+                for _ in 0..times {
+                    to.do_send(InjectPanic {
+                        actor: actor.clone(),
+                    });
+                }
+                Box::pin(async move { Ok(format!("{times} panic(s) injected into {agent}")) })
+            }
+        })
     }
 
     fn fold(&mut self, report: StageReport) -> Option<AgentId> {
@@ -755,6 +874,13 @@ impl MonitorAgent {
         }
     }
 
+    /// Counts on the health board's metrics (nothing to count into with health off).
+    fn count(&self, f: impl FnOnce()) {
+        if let Some(h) = &self.health {
+            h.links.board.record(f);
+        }
+    }
+
     /// Acts on the engine's effects: logs them, trips the breaker, hands notices to the
     /// dispatcher, and queues the state and the notification log for the store.
     fn apply_alerts(&mut self, effects: Vec<vigil_alert::Effect>) {
@@ -764,8 +890,8 @@ impl MonitorAgent {
         for effect in effects {
             match effect {
                 Effect::Firing(a) => {
-                    metrics::counter!("vigil_alerts_fired_total", "severity" => a.severity.as_str())
-                        .increment(1);
+                    self.count(|| metrics::counter!("vigil_alerts_fired_total", "severity" => a.severity.as_str())
+                        .increment(1));
                     let labels: Vec<String> =
                         a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     self.log.emit(
@@ -892,8 +1018,8 @@ impl MonitorAgent {
         }
         self.log.emit(ev);
         for e in &refused {
-            metrics::counter!("vigil_alert_deliveries_total", "channel" => "dispatcher", "outcome" => "refused")
-                .increment(1);
+            self.count(|| metrics::counter!("vigil_alert_deliveries_total", "channel" => "dispatcher", "outcome" => "refused")
+                .increment(1));
             self.log.emit(
                 LogEvent::new(stamp, SERVICE, Event::AlertDeliveryFailed)
                     .with("channel", "dispatcher")
@@ -937,7 +1063,7 @@ impl MonitorAgent {
     }
 
     fn store_failed(&mut self, error: String) {
-        metrics::counter!("vigil_alert_store_errors_total").increment(1);
+        self.count(|| metrics::counter!("vigil_alert_store_errors_total").increment(1));
         eprintln!("vigil: CRITICAL alert store: {error}");
         self.log.emit(
             LogEvent::new(self.clock.now(), SERVICE, Event::AlertStoreFailed).with("error", error),
@@ -1128,12 +1254,14 @@ impl Handler<Delivered> for MonitorAgent {
                 )
             }
         };
-        metrics::counter!(
-            "vigil_alert_deliveries_total",
-            "channel" => o.channel.clone(),
-            "outcome" => if o.is_ok() { "delivered" } else { "failed" }
-        )
-        .increment(1);
+        self.count(|| {
+            metrics::counter!(
+                "vigil_alert_deliveries_total",
+                "channel" => o.channel.clone(),
+                "outcome" => if o.is_ok() { "delivered" } else { "failed" }
+            )
+            .increment(1)
+        });
         ev = ev
             .level(level)
             .with("channel", o.channel.clone())
@@ -1324,6 +1452,74 @@ impl Handler<StageReport> for MonitorAgent {
     }
 }
 
+impl Handler<Supervision> for MonitorAgent {
+    type Result = ();
+
+    /// Counts crashes and restarts (the supervisor has logged them); a crash loop trips
+    /// the breaker and raises `restart_intensity_exceeded` (Critical).
+    fn handle(&mut self, msg: Supervision, _ctx: &mut Self::Context) {
+        match msg {
+            Supervision::Crashed {
+                agent,
+                panic,
+                recent,
+                backoff,
+                escalate,
+                policy,
+            } => {
+                self.count(|| {
+                    metrics::counter!("vigil_agent_crashes_total", "agent" => agent.as_str())
+                        .increment(1);
+                });
+                if let Some(status) = self.agents.get_mut(&agent) {
+                    status.state = AgentState::Failed;
+                }
+                if escalate {
+                    let reason = format!(
+                        "{agent} agent crashed {recent} times ({policy}); last panic: {panic}"
+                    );
+                    // Halt first, then tell (the Critical alert would trip it too, but the
+                    // record should name supervision as the actor).
+                    if let Err(e) = self.set_trading_state(
+                        TradingState::Halted,
+                        "supervisor".into(),
+                        reason.clone(),
+                    ) {
+                        eprintln!("vigil: CRITICAL supervision could not trip the breaker: {e}");
+                        self.emit(
+                            LogEvent::new(self.clock.now(), SERVICE, Event::AgentFailed)
+                                .level(Level::Critical)
+                                .with("agent", "risk")
+                                .with("error", format!("could not trip the breaker: {e}")),
+                        );
+                    }
+                    self.emit(
+                        LogEvent::new(self.clock.now(), SERVICE, Event::RestartIntensityExceeded)
+                            .with("agent", agent.as_str())
+                            .with("crashes_in_window", u64::from(recent))
+                            .with("policy", policy)
+                            .with("panic", panic)
+                            .with(
+                                "action",
+                                format!(
+                                    "breaker tripped; the agent is restarted every {} s while it keeps crashing",
+                                    backoff.as_secs()
+                                ),
+                            ),
+                    );
+                }
+            }
+            Supervision::Restarted { agent } => {
+                self.count(|| {
+                    metrics::counter!("vigil_agent_restarts_total", "agent" => agent.as_str())
+                        .increment(1);
+                });
+            }
+        }
+        self.log.flush();
+    }
+}
+
 impl Handler<AgentFault> for MonitorAgent {
     type Result = ();
 
@@ -1376,40 +1572,41 @@ impl Handler<AgentFault> for MonitorAgent {
 }
 
 impl Handler<Command> for MonitorAgent {
-    type Result = Result<(), String>;
+    type Result = ResponseActFuture<Self, Result<String, CommandError>>;
 
     fn handle(&mut self, cmd: Command, _ctx: &mut Self::Context) -> Self::Result {
-        let (name, actor, reason) = match &cmd {
-            Command::Pause { actor, reason, .. } => ("pause", actor, reason),
-            Command::Resume { actor, reason, .. } => ("resume", actor, reason),
-            Command::TripBreaker { actor, reason } => ("breaker_trip", actor, reason),
-            Command::ResetBreaker { actor, reason } => ("breaker_reset", actor, reason),
-        };
-        self.log.emit(
-            LogEvent::new(self.clock.now(), SERVICE, Event::CommandReceived)
-                .with("command", name)
-                .with("actor", actor.clone())
-                .with("reason", reason.clone()),
-        );
-        self.log.flush();
-        match cmd {
-            Command::Pause {
-                target,
-                actor,
-                reason,
-            } => self.set_paused(target, true, actor, reason),
-            Command::Resume {
-                target,
-                actor,
-                reason,
-            } => self.set_paused(target, false, actor, reason),
-            Command::TripBreaker { actor, reason } => {
-                self.set_trading_state(TradingState::Halted, actor, reason)
-            }
-            Command::ResetBreaker { actor, reason } => {
-                self.set_trading_state(TradingState::Active, actor, reason)
-            }
+        let name = cmd.action.name();
+        let argument = cmd.action.argument();
+        let actor = cmd.actor.clone();
+        let reason = cmd.reason.clone();
+        let mut received = LogEvent::new(self.clock.now(), SERVICE, Event::CommandReceived)
+            .with("command", name)
+            .with("actor", actor.clone())
+            .with("reason", reason.clone());
+        if let Some(arg) = &argument {
+            received = received.with("argument", arg.clone());
         }
+        self.log.emit(received);
+        self.log.flush();
+        let answer = match self.route(cmd) {
+            Ok(fut) => fut,
+            Err(e) => Box::pin(async move { Err(e) }),
+        };
+        Box::pin(answer.into_actor(self).map(move |res, act, _ctx| {
+            let ev = match &res {
+                Ok(outcome) => LogEvent::new(act.clock.now(), SERVICE, Event::CommandApplied)
+                    .with("outcome", outcome.clone()),
+                Err(e) => LogEvent::new(act.clock.now(), SERVICE, Event::CommandRefused)
+                    .with("error", e.to_string()),
+            };
+            act.log.emit(
+                ev.with("command", name)
+                    .with("actor", actor)
+                    .with("reason", reason),
+            );
+            act.log.flush();
+            res
+        }))
     }
 }
 
@@ -1442,18 +1639,11 @@ mod tests {
     use rust_decimal_macros::dec;
     use vigil_core::{Clock, SimClock};
     use vigil_log::{LogSink, MemoryLog, Value};
-    use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t, yield_until};
+    use vigil_testkit::{Recorder, logged, text, timestamp as t, yield_until};
 
     use super::*;
 
-    record_enum! {
-        /// What the Monitor sent to the Signal and Risk agents.
-        #[derive(Debug)]
-        enum Got {
-            Paused(SetPaused),
-            Trading(SetTradingState),
-        }
-    }
+    use crate::test_links::{Sent as Got, links};
 
     struct Harness {
         addr: Addr<MonitorAgent>,
@@ -1469,7 +1659,6 @@ mod tests {
         let (sink, log) = LogSink::memory();
         let seen = Recorder::new();
         // Stands in for the Signal agent (pause switch) and the Risk agent (trading state).
-        let collector = seen.start_actor();
         let (done_tx, done) = oneshot::channel();
         let agent = MonitorAgent::new(
             MonitorConfig {
@@ -1482,10 +1671,7 @@ mod tests {
             Arc::new(wall.clone()),
             Arc::new(market),
             LogBuffer::new(sink, SERVICE, Level::Debug),
-            MonitorLinks {
-                signal: collector.clone().recipient(),
-                risk: collector.recipient(),
-            },
+            links(&seen, false),
             done_tx,
         );
         Harness {
@@ -1522,7 +1708,7 @@ mod tests {
                 .expect("heartbeat");
         }
 
-        async fn command(&self, cmd: Command) -> Result<(), String> {
+        async fn command(&self, cmd: Command) -> Result<String, CommandError> {
             self.addr.send(cmd).await.expect("command delivered")
         }
 
@@ -1619,18 +1805,18 @@ mod tests {
     #[actix_rt::test]
     async fn pause_and_resume_commands_reach_the_signal_agent() {
         let h = start(true);
-        h.command(Command::Pause {
-            target: CommandTarget::Agent(AgentId::Signal),
-            actor: "ops".into(),
-            reason: "news".into(),
-        })
+        h.command(Command::new(
+            Action::Pause(CommandTarget::Agent(AgentId::Signal)),
+            "ops",
+            "news",
+        ))
         .await
         .expect("pause");
-        h.command(Command::Resume {
-            target: CommandTarget::All,
-            actor: "ops".into(),
-            reason: "calm".into(),
-        })
+        h.command(Command::new(
+            Action::Resume(CommandTarget::All),
+            "ops",
+            "calm",
+        ))
         .await
         .expect("resume");
         h.seen.wait_for_len(2).await;
@@ -1656,13 +1842,14 @@ mod tests {
     async fn pausing_an_agent_that_cannot_pause_is_refused() {
         let h = start(true);
         let err = h
-            .command(Command::Pause {
-                target: CommandTarget::Agent(AgentId::Data),
-                actor: "ops".into(),
-                reason: "test".into(),
-            })
+            .command(Command::new(
+                Action::Pause(CommandTarget::Agent(AgentId::Data)),
+                "ops",
+                "test",
+            ))
             .await
-            .expect_err("data cannot pause");
+            .expect_err("data cannot pause")
+            .to_string();
         assert!(err.contains("cannot be paused"), "{err}");
         assert!(err.contains("data"), "{err}");
         assert_eq!(h.seen.settled_len().await, 0, "nothing was sent");
@@ -1673,18 +1860,12 @@ mod tests {
     #[actix_rt::test]
     async fn breaker_commands_reach_the_risk_agent() {
         let h = start(true);
-        h.command(Command::TripBreaker {
-            actor: "ops".into(),
-            reason: "runaway losses".into(),
-        })
-        .await
-        .expect("trip");
-        h.command(Command::ResetBreaker {
-            actor: "ops".into(),
-            reason: "reviewed".into(),
-        })
-        .await
-        .expect("reset");
+        h.command(Command::new(Action::TripBreaker, "ops", "runaway losses"))
+            .await
+            .expect("trip");
+        h.command(Command::new(Action::ResetBreaker, "ops", "reviewed"))
+            .await
+            .expect("reset");
         h.seen.wait_for_len(2).await;
         h.seen.with(|got| {
             assert!(

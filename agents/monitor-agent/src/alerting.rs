@@ -56,6 +56,7 @@ pub const TAPPED: &[Event] = &[
     Event::ChecklistFailed,
     Event::ChecklistCompleted,
     Event::PhaseChanged,
+    Event::AgentCrashed,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -200,6 +201,48 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
                     ("Fatal".into(), field(ev, "fatal")),
                 ],
                 "Read the error, fix its cause, reconcile positions with the broker, then reset the breaker.",
+            )
+        }
+        Event::AgentCrashed => {
+            let agent = field(ev, "agent");
+            happened(
+                "agent_crashed",
+                // High: the supervisor restarts the agent by itself; a crash loop escalates
+                // to `restart_intensity_exceeded`, which is Critical.
+                Level::Error,
+                one("agent", agent.clone()),
+                format!("{agent} agent crashed: {}", field(ev, "panic")),
+                vec![
+                    ("Agent".into(), agent),
+                    ("Panic".into(), field(ev, "panic")),
+                    ("Where".into(), field(ev, "location")),
+                    ("Crashes in window".into(), field(ev, "crashes_in_window")),
+                    (
+                        "Restart in".into(),
+                        format!("{} ms", field(ev, "backoff_ms")),
+                    ),
+                ],
+                "The agent restarts by itself. Read the panic in the log and report it; if it crashes again, expect restart_intensity_exceeded and a halt.",
+            )
+        }
+        Event::RestartIntensityExceeded => {
+            let agent = field(ev, "agent");
+            happened(
+                "restart_intensity_exceeded",
+                ev.level,
+                one("agent", agent.clone()),
+                format!(
+                    "{agent} agent is in a crash loop ({} crashes, {}): breaker tripped",
+                    field(ev, "crashes_in_window"),
+                    field(ev, "policy")
+                ),
+                vec![
+                    ("Agent".into(), agent),
+                    ("Last panic".into(), field(ev, "panic")),
+                    ("Policy".into(), field(ev, "policy")),
+                    ("Action taken".into(), field(ev, "action")),
+                ],
+                "Trading is halted. Read the panics in the log, stop vigil (`vigil ctl shutdown`), fix or roll back, restart, reconcile, then `vigil ctl breaker reset --reason …`.",
             )
         }
         Event::LogSilent => raise(

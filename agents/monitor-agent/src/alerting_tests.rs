@@ -12,7 +12,7 @@ use vigil_core::{Clock, Level, SimClock};
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink, MemoryLog};
 use vigil_testkit::{HttpReceiver, Received, logged, timestamp as t};
 
-use crate::{AlertLinks, Logged, MonitorAgent, MonitorLinks};
+use crate::{AlertLinks, Logged, MonitorAgent};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,7 +34,7 @@ fn start_at(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog, SimClock) {
     let market = SimClock::starting_at(t("2024-01-16T15:00:00Z"));
     let (sink, log) = LogSink::memory();
     let (done, _) = oneshot::channel();
-    let nobody = vigil_testkit::Recorder::<Nothing>::new().start_actor();
+    let nobody = vigil_testkit::Recorder::<crate::test_links::Sent>::new();
     let channels = vigil_alert::Channels::from_config(&cfg.channels).expect("channels");
     let agent = MonitorAgent::new(
         MonitorConfig::default(),
@@ -42,10 +42,7 @@ fn start_at(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog, SimClock) {
         Arc::new(wall.clone()),
         Arc::new(market),
         LogBuffer::new(sink, "monitor_agent", Level::Debug),
-        MonitorLinks {
-            signal: nobody.clone().recipient(),
-            risk: nobody.recipient(),
-        },
+        crate::test_links::links(&nobody, false),
         done,
     )
     .with_alerts(AlertLinks {
@@ -56,15 +53,6 @@ fn start_at(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog, SimClock) {
         pending: Vec::new(),
     });
     (agent.start(), log, wall)
-}
-
-vigil_testkit::record_enum! {
-    /// The Signal and Risk stand-in: nothing is expected of them here.
-    #[derive(Debug)]
-    enum Nothing {
-        Paused(vigil_bus::SetPaused),
-        Trading(vigil_bus::SetTradingState),
-    }
 }
 
 fn breach(rule: &str) -> Logged {

@@ -489,6 +489,14 @@ fn describe_all() {
         "vigil_agent_processed_total",
         "Units of work the agent has done (bars, signals, orders)."
     );
+    describe_counter!(
+        "vigil_agent_crashes_total",
+        "Panics caught in the agent by its supervisor."
+    );
+    describe_counter!(
+        "vigil_agent_restarts_total",
+        "Restarts of the agent by its supervisor."
+    );
     describe_gauge!(
         "vigil_endpoint_up",
         "1 when the data source is connected or the venue answers."

@@ -19,7 +19,7 @@ use vigil_log::{Event, LogBuffer, LogEvent, LogSink, MemoryLog, Value};
 use vigil_monitoring::HealthBoard;
 use vigil_testkit::{logged, text, timestamp as t, yield_until};
 
-use crate::agent::{MonitorAgent, MonitorLinks};
+use crate::agent::MonitorAgent;
 use crate::health::HealthLinks;
 
 const SERVICE: &str = "monitor_agent";
@@ -77,7 +77,7 @@ fn rig_stepping(market: &str, cfg: MonitorConfig, step_s: u32) -> Rig {
     let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
     let market = SimClock::starting_at(t(market));
     let (sink, log) = LogSink::memory();
-    let collector = Commands.start();
+    let seen = vigil_testkit::Recorder::<crate::test_links::Sent>::new();
     let (done_tx, done) = oneshot::channel();
     let (release, release_rx) = watch::channel(true);
     let answered = Arc::new(AtomicUsize::new(0));
@@ -111,10 +111,7 @@ fn rig_stepping(market: &str, cfg: MonitorConfig, step_s: u32) -> Rig {
         Arc::new(wall.clone()),
         Arc::new(market),
         LogBuffer::new(sink, SERVICE, Level::Debug),
-        MonitorLinks {
-            signal: collector.clone().recipient(),
-            risk: collector.recipient(),
-        },
+        crate::test_links::links(&seen, false),
         done_tx,
     )
     .with_health(links);
@@ -133,22 +130,6 @@ fn rig_stepping(market: &str, cfg: MonitorConfig, step_s: u32) -> Rig {
 }
 
 /// Takes the Monitor's commands to the Signal and Risk agents (not under test here).
-struct Commands;
-
-impl Actor for Commands {
-    type Context = Context<Self>;
-}
-
-impl Handler<vigil_bus::SetPaused> for Commands {
-    type Result = ();
-    fn handle(&mut self, _: vigil_bus::SetPaused, _: &mut Self::Context) {}
-}
-
-impl Handler<vigil_bus::SetTradingState> for Commands {
-    type Result = ();
-    fn handle(&mut self, _: vigil_bus::SetTradingState, _: &mut Self::Context) {}
-}
-
 impl Rig {
     /// Moves the supervision clock `secs` seconds on, one probe interval at a time, letting
     /// the Monitor run every probe due on the way.

@@ -20,6 +20,8 @@ mod alerting_tests;
 mod health;
 #[cfg(test)]
 mod health_tests;
+#[cfg(test)]
+mod test_links;
 
 pub use agent::{MonitorAgent, MonitorLinks};
 pub use alerting::{AlertLinks, Logged, TAPPED};

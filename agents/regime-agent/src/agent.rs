@@ -3,7 +3,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use vigil_bus::{
-    Backlogs, BarBatch, Figures, Flow, Heartbeat, Ping, RegimeBatch, StageReport, run_every,
+    Backlogs, BarBatch, CommandError, DefaultRegime, Figures, Flow, Heartbeat, InjectPanic,
+    PhaseMark, Ping, RegimeBatch, StageReport, run_every,
 };
 use vigil_config::RegimeConfig;
 use vigil_core::{AgentId, AgentState, Regime, SharedClock, SymbolTable, Timestamp};
@@ -15,6 +16,7 @@ const SERVICE: &str = "regime_agent";
 
 /// The Regime agent actor.
 pub struct RegimeAgent {
+    cfg: RegimeConfig,
     classifiers: Vec<Classifier>,
     current: Vec<Regime>,
     symbols: SymbolTable,
@@ -36,6 +38,8 @@ pub struct RegimeAgent {
     spent: chrono::Duration,
     spent_bars: u64,
     backlogs: Backlogs,
+    /// The batch being handled, for a restart after a crash.
+    in_hand: Option<(u64, std::sync::Arc<[PhaseMark]>)>,
 }
 
 impl std::fmt::Debug for RegimeAgent {
@@ -63,6 +67,7 @@ impl RegimeAgent {
     ) -> Self {
         let n = symbols.len();
         Self {
+            cfg: cfg.clone(),
             classifiers: (0..n).map(|_| Classifier::new(cfg)).collect(),
             current: vec![Regime::Unknown; n],
             symbols,
@@ -82,6 +87,7 @@ impl RegimeAgent {
             spent: chrono::Duration::zero(),
             spent_bars: 0,
             backlogs: Backlogs::default(),
+            in_hand: None,
         }
     }
 
@@ -109,6 +115,29 @@ impl RegimeAgent {
         } else {
             0.0
         }
+    }
+
+    /// Forgets every reading: each symbol is back at the default label (`unknown`) and its
+    /// classifier learns afresh from the next bars. Returns how many labels changed.
+    fn reset(&mut self, actor: &str, reason: &str) -> usize {
+        let n = self.symbols.len();
+        self.classifiers = (0..n).map(|_| Classifier::new(&self.cfg)).collect();
+        let changed = self
+            .current
+            .iter()
+            .filter(|r| **r != Regime::Unknown)
+            .count();
+        self.current = vec![Regime::Unknown; n];
+        self.last_reading = None;
+        self.log.emit(
+            LogEvent::new(self.clock.now(), SERVICE, Event::RegimeReset)
+                .with("to", Regime::Unknown.as_str())
+                .with("labels_changed", changed)
+                .with("actor", actor.to_string())
+                .with("reason", reason.to_string()),
+        );
+        self.log.flush();
+        changed
     }
 
     fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
@@ -152,6 +181,37 @@ impl Actor for RegimeAgent {
     }
 }
 
+impl actix::Supervised for RegimeAgent {
+    /// Falls back to the default label for every symbol and classifies afresh; a batch the
+    /// crash interrupted goes on empty, so that flow control continues.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        if let Some((batch, phases)) = self.in_hand.take() {
+            self.log.emit(
+                LogEvent::new(self.clock.now(), SERVICE, Event::BatchDropped)
+                    .with("agent", "regime")
+                    .with("batch", batch),
+            );
+            self.backlogs.sent(AgentId::Signal);
+            self.downstream.do_send(Flow::Data(RegimeBatch {
+                id: batch,
+                bars: std::sync::Arc::new(Vec::new()),
+                regimes: std::sync::Arc::from([]),
+                phases: PhaseMark::all_at_start(&phases),
+            }));
+        }
+        self.reset("supervisor", "restarted after a crash");
+        self.log.emit(
+            LogEvent::new(self.clock.now(), SERVICE, Event::AgentRebuilt)
+                .with("agent", "regime")
+                .with(
+                    "rebuilt",
+                    "classifiers reset; every symbol at the default label",
+                ),
+        );
+        self.log.flush();
+    }
+}
+
 impl Handler<Ping> for RegimeAgent {
     type Result = ();
 
@@ -165,6 +225,7 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
         self.backlogs.taken(AgentId::Regime);
         match msg {
             Flow::Data(batch) => {
+                self.in_hand = Some((batch.id, batch.phases.clone()));
                 let t0 = self.wall.now();
                 let mut regimes = Vec::with_capacity(batch.bars.len());
                 for bar in batch.bars.iter() {
@@ -197,6 +258,7 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
                 self.bars += batch.bars.len() as u64;
                 self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
                 self.log.flush();
+                self.in_hand = None;
                 self.backlogs.sent(AgentId::Signal);
                 self.downstream.do_send(Flow::Data(RegimeBatch {
                     id: batch.id,
@@ -224,6 +286,28 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
                 ctx.stop();
             }
         }
+    }
+}
+
+impl Handler<DefaultRegime> for RegimeAgent {
+    type Result = Result<String, CommandError>;
+
+    fn handle(&mut self, msg: DefaultRegime, _ctx: &mut Self::Context) -> Self::Result {
+        let changed = self.reset(&msg.actor, &msg.reason);
+        Ok(format!(
+            "every symbol is back at the default regime (unknown); {changed} label(s) changed"
+        ))
+    }
+}
+
+impl Handler<InjectPanic> for RegimeAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
+        panic!(
+            "injected panic in the regime agent (asked by {})",
+            msg.actor
+        );
     }
 }
 

@@ -4,14 +4,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, Backlogs, BookQuery, BookSnapshot, Figures, Flow, Heartbeat, OrderIntent,
-    PhaseMark, Ping, Segment, SetTradingState, SignalBatch, StageReport, StopReason, run_every,
+    AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, Figures, Flatten, Flow, Heartbeat,
+    InjectPanic, OrderIntent, PhaseMark, Ping, Segment, SetTradingState, SignalBatch, StageReport,
+    StopReason, TradingStateRecord, run_every,
 };
 use vigil_calendar::Phase;
 use vigil_config::{OrderTypeConfig, RiskConfig};
 use vigil_core::{
-    AgentId, AgentState, ClientOrderId, Level, OrderType, SharedClock, Side, Signal, SymbolTable,
-    Timestamp, TradingState,
+    AgentId, AgentState, ClientOrderId, Level, OrderType, SharedClock, Side, Signal, SymbolId,
+    SymbolTable, Timestamp, TraceId, TradingState,
 };
 use vigil_log::{Event, LogBuffer, LogContext, LogEvent};
 
@@ -71,6 +72,13 @@ pub struct RiskAgent {
     /// Rejections by kind.
     triggers: Vec<(&'static str, u64)>,
     backlogs: Backlogs,
+    /// Every change of the trading state goes here to be saved (the breaker survives a
+    /// restart).
+    saved: Option<tokio::sync::mpsc::UnboundedSender<TradingStateRecord>>,
+    /// The state a previous process saved, announced when the agent starts.
+    restored: Option<TradingStateRecord>,
+    /// The breaker's fast path from the Monitor.
+    halt: vigil_bus::HaltLatch,
 }
 
 /// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
@@ -142,7 +150,32 @@ impl RiskAgent {
             last_ts: None,
             triggers: Vec::new(),
             backlogs: Backlogs::default(),
+            saved: None,
+            restored: None,
+            halt: vigil_bus::HaltLatch::default(),
         }
+    }
+
+    /// Checks `halt` before every decision: a trip there halts at once, whatever waits in
+    /// the mailbox.
+    pub fn with_halt_latch(mut self, halt: vigil_bus::HaltLatch) -> Self {
+        self.halt = halt;
+        self
+    }
+
+    /// Starts in the state a previous process saved (`restored`) and sends every change to
+    /// `saved`, so that a tripped breaker survives a restart.
+    pub fn with_saved_state(
+        mut self,
+        restored: Option<TradingStateRecord>,
+        saved: tokio::sync::mpsc::UnboundedSender<TradingStateRecord>,
+    ) -> Self {
+        if let Some(r) = &restored {
+            self.state = r.state;
+        }
+        self.restored = restored;
+        self.saved = Some(saved);
+        self
     }
 
     /// Lets the schedule drive trading: reduce-only from close-only, no new orders outside
@@ -340,6 +373,9 @@ impl RiskAgent {
     }
 
     fn on_signal(&mut self, signal: &Signal, book: &BookSnapshot) {
+        if let Some((actor, reason)) = self.halt.take() {
+            self.change_state(TradingState::Halted, actor, reason);
+        }
         let decision = match self.session_label() {
             "closed" if self.state != TradingState::Halted => Decision::Reject {
                 reason: "market closed: outside the trading session (schedule)".into(),
@@ -482,6 +518,27 @@ impl Actor for RiskAgent {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.agent_state = AgentState::Running;
         let now = self.clock.now();
+        if let Some(r) = self.restored.take() {
+            let level = if r.state == TradingState::Active {
+                Level::Info
+            } else {
+                Level::Warn
+            };
+            self.log.emit(
+                LogEvent::new(now, SERVICE, Event::TradingStateChanged)
+                    .level(level)
+                    .with("from", "unknown")
+                    .with("to", r.state.as_str())
+                    .with("actor", "restored")
+                    .with(
+                        "reason",
+                        format!(
+                            "saved by the previous process: set by {} at {}: {}",
+                            r.actor, r.at, r.reason
+                        ),
+                    ),
+            );
+        }
         self.log.emit(
             LogEvent::new(now, SERVICE, Event::AgentStarted)
                 .with("trading_state", self.state.as_str())
@@ -496,6 +553,39 @@ impl Actor for RiskAgent {
             self.heartbeat_interval,
             Self::heartbeat,
         );
+        // After a restart: the batches that waited.
+        self.process(ctx);
+    }
+}
+
+impl Supervised for RiskAgent {
+    /// Decides nothing from memory: every decision reads the book from the Execution agent
+    /// anyway. The queue (input not yet decided) and the trading state (an operator's or a
+    /// rule's command) stay; the signal being decided when the crash hit is dropped, and
+    /// the queue goes on when the agent starts again.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        if self.waiting {
+            self.log.emit(
+                LogEvent::new(self.clock.now(), SERVICE, Event::BatchDropped)
+                    .with("agent", "risk")
+                    .with(
+                        "note",
+                        "the signal being decided when the crash hit was not decided",
+                    ),
+            );
+        }
+        self.waiting = false;
+        self.log.emit(
+            LogEvent::new(self.clock.now(), SERVICE, Event::AgentRebuilt)
+                .with("agent", "risk")
+                .with(
+                    "rebuilt",
+                    "queue kept; the book is read from the execution agent for every decision",
+                )
+                .with("queued_batches", self.queue.len())
+                .with("trading_state", self.state.as_str()),
+        );
+        self.log.flush();
     }
 }
 
@@ -524,18 +614,157 @@ impl Handler<Flow<SignalBatch>> for RiskAgent {
 }
 
 impl Handler<SetTradingState> for RiskAgent {
+    type Result = Result<String, CommandError>;
+
+    fn handle(&mut self, msg: SetTradingState, _ctx: &mut Self::Context) -> Self::Result {
+        let from = self.state;
+        Ok(if self.change_state(msg.state, msg.actor, msg.reason) {
+            format!("trading state is now {} (was {from})", msg.state)
+        } else {
+            format!("trading state was already {from}")
+        })
+    }
+}
+
+impl Handler<Flatten> for RiskAgent {
+    type Result = ResponseFuture<Result<String, CommandError>>;
+
+    /// Goes reduce-only and sends one market order per open position that brings it to
+    /// zero (replacing the symbol's open orders). Held in stream order: no batch is decided
+    /// while the books are read.
+    fn handle(&mut self, msg: Flatten, ctx: &mut Self::Context) -> Self::Result {
+        if self.state == TradingState::Halted {
+            return Box::pin(async {
+                Err(CommandError::Conflict(
+                    "the breaker is tripped (halted): no order may go out, only cancels; \
+                     reset the breaker first, then flatten"
+                        .into(),
+                ))
+            });
+        }
+        if self.state == TradingState::Active {
+            self.change_state(
+                TradingState::ReduceOnly,
+                msg.actor.clone(),
+                format!("flatten: {}", msg.reason),
+            );
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ids: Vec<SymbolId> = self.symbols.iter().map(|(id, _)| id).collect();
+        let book = self.exec.book.clone();
+        let fut = async move {
+            let mut books = Vec::with_capacity(ids.len());
+            for id in ids {
+                books.push(book.send(BookQuery { symbol: id }).await.map(|b| (id, b)));
+            }
+            books
+        };
+        ctx.wait(fut.into_actor(self).map(move |books, act, _ctx| {
+            let answer = act.flatten(books, &msg);
+            act.log.flush();
+            // The caller may have gone; the orders are logged either way.
+            if tx.send(answer).is_err() {
+                act.log.emit(
+                    LogEvent::new(act.clock.now(), SERVICE, Event::CommandRefused)
+                        .level(Level::Warn)
+                        .with("command", "flatten")
+                        .with("error", "the caller stopped waiting for the answer"),
+                );
+            }
+        }));
+        Box::pin(async move {
+            rx.await.map_err(|_| {
+                CommandError::Unavailable("the risk agent stopped before flattening".into())
+            })?
+        })
+    }
+}
+
+impl Handler<InjectPanic> for RiskAgent {
     type Result = ();
 
-    fn handle(&mut self, msg: SetTradingState, _ctx: &mut Self::Context) {
-        self.change_state(msg.state, msg.actor, msg.reason);
+    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
+        panic!("injected panic in the risk agent (asked by {})", msg.actor);
     }
 }
 
 impl RiskAgent {
-    fn change_state(&mut self, state: TradingState, actor: String, reason: String) {
+    /// Sends the closing orders for `books`; see [`Flatten`].
+    fn flatten(
+        &mut self,
+        books: Vec<Result<(SymbolId, BookSnapshot), MailboxError>>,
+        msg: &Flatten,
+    ) -> Result<String, CommandError> {
+        let at = self.last_ts.unwrap_or_else(|| self.clock.now());
+        let ts = self.clock.stamp(at);
+        let mut sent = Vec::new();
+        for res in books {
+            let (symbol, book) = res.map_err(|e| {
+                CommandError::Unavailable(format!(
+                    "the execution agent did not answer a book query: {e}"
+                ))
+            })?;
+            if book.position.is_zero() {
+                continue;
+            }
+            let name = self.symbols.shared(symbol);
+            let trace_id = TraceId::for_command(&format!("flatten_{name}"), at);
+            let side = if book.position.is_sign_positive() {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let quantity = book.position.abs();
+            self.approved += 1;
+            self.log.emit(
+                LogEvent::new(ts, SERVICE, Event::RiskApproved)
+                    .level(Level::Warn)
+                    .trace(&trace_id)
+                    .with("symbol", name.clone())
+                    .with("side", side.as_str())
+                    .with("quantity", quantity)
+                    .with("target_position", Decimal::ZERO)
+                    .with("position", book.position)
+                    .with("price", book.mark)
+                    .with("equity", book.equity)
+                    .with("trading_state", self.state.as_str())
+                    .with("actor", msg.actor.clone())
+                    .with("reason", format!("flatten: {}", msg.reason)),
+            );
+            self.exec.intents.do_send(OrderIntent {
+                client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+                trace_id,
+                symbol,
+                side,
+                quantity,
+                order_type: OrderType::Market,
+                limit_price: None,
+                reference_price: book.mark,
+                at,
+                cancel_open: !book.open_orders.is_empty(),
+                context: LogContext {
+                    portfolio_value: Some(book.equity),
+                    ..LogContext::default()
+                },
+            });
+            sent.push(format!("{side} {quantity} {name}"));
+        }
+        Ok(if sent.is_empty() {
+            format!("no open position; trading state {}", self.state)
+        } else {
+            format!(
+                "closing order(s) sent: {}; trading state {}",
+                sent.join(", "),
+                self.state
+            )
+        })
+    }
+
+    /// Moves to `state`; returns false when it already held (commands are idempotent).
+    fn change_state(&mut self, state: TradingState, actor: String, reason: String) -> bool {
         let from = self.state;
         if from == state {
-            return; // idempotent: the state is already what was asked
+            return false; // idempotent: the state is already what was asked
         }
         self.state = state;
         let now = self.clock.now();
@@ -548,10 +777,36 @@ impl RiskAgent {
             LogEvent::new(now, SERVICE, event)
                 .with("from", from.as_str())
                 .with("to", state.as_str())
-                .with("actor", actor)
-                .with("reason", reason),
+                .with("actor", actor.clone())
+                .with("reason", reason.clone()),
         );
         self.log.flush();
+        if let Some(saved) = &self.saved {
+            let record = TradingStateRecord {
+                state,
+                actor,
+                reason,
+                at: self.wall.now(),
+            };
+            if saved.send(record).is_err() {
+                let error = "the trading state cannot be saved: its writer has stopped; \
+                             a restart would not remember this change"
+                    .to_string();
+                self.log.emit(
+                    LogEvent::new(now, SERVICE, Event::AgentFailed)
+                        .level(Level::Critical)
+                        .with("agent", "risk")
+                        .with("error", error.clone()),
+                );
+                self.log.flush();
+                self.faults.do_send(AgentFault {
+                    agent: AgentId::Risk,
+                    error,
+                    fatal: false,
+                });
+            }
+        }
+        true
     }
 }
 
@@ -770,7 +1025,8 @@ mod tests {
                 reason: reason.into(),
             })
             .await
-            .expect("set trading state");
+            .expect("set trading state")
+            .expect("the agent answers");
     }
 
     #[actix_rt::test]

@@ -3,8 +3,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use vigil_bus::{
-    Backlogs, Figures, Flow, Heartbeat, Ping, RegimeBatch, SetPaused, SignalBatch, StageReport,
-    run_every,
+    Backlogs, CommandError, Figures, Flow, Heartbeat, InjectPanic, PhaseMark, Ping, RegimeBatch,
+    SetPaused, SignalBatch, StageReport, run_every,
 };
 use vigil_config::SignalConfig;
 use vigil_core::{
@@ -42,6 +42,10 @@ pub struct SignalAgent {
     spent: chrono::Duration,
     spent_batches: u64,
     backlogs: Backlogs,
+    /// The model parameters, to rebuild the models after a crash.
+    cfg: SignalConfig,
+    /// The batch being handled, for a restart after a crash.
+    in_hand: Option<(u64, std::sync::Arc<[PhaseMark]>)>,
 }
 
 impl std::fmt::Debug for SignalAgent {
@@ -93,6 +97,8 @@ impl SignalAgent {
             spent: chrono::Duration::zero(),
             spent_batches: 0,
             backlogs: Backlogs::default(),
+            cfg: cfg.clone(),
+            in_hand: None,
         }
     }
 
@@ -128,6 +134,7 @@ impl SignalAgent {
     }
 
     fn run_batch(&mut self, batch: RegimeBatch) {
+        self.in_hand = Some((batch.id, batch.phases.clone()));
         let t0 = self.wall.now();
         let mut signals = Vec::new();
         for (idx, bar) in batch.bars.iter().enumerate() {
@@ -208,6 +215,7 @@ impl SignalAgent {
         self.bars += batch.bars.len() as u64;
         self.spent += self.wall.now() - t0;
         self.spent_batches += 1;
+        self.in_hand = None;
         self.backlogs.sent(AgentId::Risk);
         self.downstream.do_send(Flow::Data(SignalBatch {
             id: batch.id,
@@ -238,6 +246,46 @@ impl Actor for SignalAgent {
             self.heartbeat_interval,
             Self::heartbeat,
         );
+    }
+}
+
+impl actix::Supervised for SignalAgent {
+    /// Rebuilds the models from their parameters (they warm up again on the next bars,
+    /// so no signal comes from half-updated averages); the pause switch, an operator's
+    /// command, stays. A batch the crash interrupted goes on empty, so that flow control
+    /// continues.
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        let n = self.symbols.len();
+        self.models = (0..n)
+            .map(|_| EmaCross::new(self.cfg.fast_span, self.cfg.slow_span, self.cfg.allow_short))
+            .collect();
+        self.emitted = vec![None; n];
+        let now = self.clock.now();
+        if let Some((batch, phases)) = self.in_hand.take() {
+            self.log.emit(
+                LogEvent::new(now, SERVICE, Event::BatchDropped)
+                    .with("agent", "signal")
+                    .with("batch", batch),
+            );
+            self.backlogs.sent(AgentId::Risk);
+            self.downstream.do_send(Flow::Data(SignalBatch {
+                id: batch,
+                bars: std::sync::Arc::new(Vec::new()),
+                regimes: std::sync::Arc::from([]),
+                signals: Vec::new(),
+                phases: PhaseMark::all_at_start(&phases),
+            }));
+        }
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::AgentRebuilt)
+                .with("agent", "signal")
+                .with(
+                    "rebuilt",
+                    format!("models reset; they warm up again over {} bars", self.warmup),
+                )
+                .with("paused", self.paused),
+        );
+        self.log.flush();
     }
 }
 
@@ -278,11 +326,12 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
 }
 
 impl Handler<SetPaused> for SignalAgent {
-    type Result = ();
+    type Result = Result<String, CommandError>;
 
-    fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: SetPaused, _ctx: &mut Self::Context) -> Self::Result {
+        let word = if msg.paused { "paused" } else { "running" };
         if msg.paused == self.paused {
-            return; // idempotent
+            return Ok(format!("the signal agent was already {word}")); // idempotent
         }
         self.paused = msg.paused;
         self.state = if msg.paused {
@@ -303,6 +352,18 @@ impl Handler<SetPaused> for SignalAgent {
                 .with("reason", msg.reason),
         );
         self.log.flush();
+        Ok(format!("the signal agent is {word}"))
+    }
+}
+
+impl Handler<InjectPanic> for SignalAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
+        panic!(
+            "injected panic in the signal agent (asked by {})",
+            msg.actor
+        );
     }
 }
 
@@ -523,7 +584,8 @@ mod tests {
                     reason: "maintenance".into(),
                 })
                 .await
-                .expect("pause");
+                .expect("pause")
+                .expect("the agent answers");
         }
         let paused = logged(&h.log, Event::AgentPaused);
         assert_eq!(paused.len(), 1, "pausing twice logs once");
@@ -569,7 +631,8 @@ mod tests {
                 reason: "done".into(),
             })
             .await
-            .expect("resume");
+            .expect("resume")
+            .expect("the agent answers");
         let resumed = logged(&h.log, Event::AgentResumed);
         assert_eq!(resumed.len(), 1);
         assert_eq!(text(&resumed[0], "reason"), "done");

@@ -15,8 +15,10 @@ mod timer;
 
 pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
 pub use messages::{
-    AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, Command, CommandTarget, Flow,
-    Heartbeat, OpenOrderView, OrderIntent, PhaseMark, RegimeBatch, ReloadCalendar, Segment,
-    SessionSummary, SetPaused, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason,
+    Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,
+    CommandError, CommandTarget, DefaultRegime, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic,
+    OpenOrderView, OrderIntent, PhaseMark, RegimeBatch, ReloadCalendar, Segment, SessionSummary,
+    SetPaused, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision,
+    SwitchSource, TradingStateRecord,
 };
 pub use timer::run_every;

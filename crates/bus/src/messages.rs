@@ -60,6 +60,17 @@ pub struct PhaseMark {
     pub blocked: bool,
 }
 
+impl PhaseMark {
+    /// The phases of a batch whose bars were lost in a crash, all moved to its (now empty)
+    /// start, so that every agent downstream still applies them.
+    pub fn all_at_start(phases: &[PhaseMark]) -> Arc<[PhaseMark]> {
+        phases
+            .iter()
+            .map(|m| PhaseMark { before: 0, ..*m })
+            .collect()
+    }
+}
+
 /// Validated bars, Data → Regime.
 #[derive(Clone, Debug)]
 pub struct BarBatch {
@@ -306,42 +317,113 @@ pub enum CommandTarget {
     All,
 }
 
-/// A command to the Monitor, from an operator or a rule.
-#[derive(Message, Clone, Debug)]
-#[rtype(result = "Result<(), String>")]
-pub enum Command {
-    /// Pause agent(s).
-    Pause {
-        /// Which.
-        target: CommandTarget,
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-    },
+/// What a command asks for. Each row of the collaboration table: the Monitor forwards it to
+/// the agent that owns the state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Pause agent(s): the Signal agent stops emitting signals.
+    Pause(CommandTarget),
     /// Resume agent(s).
-    Resume {
-        /// Which.
-        target: CommandTarget,
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-    },
-    /// Trip the circuit breaker: Risk goes Halted.
-    TripBreaker {
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-    },
+    Resume(CommandTarget),
+    /// Trip the circuit breaker: Risk goes Halted (no new order except cancels).
+    TripBreaker,
     /// Reset the breaker: Risk goes back to Active.
-    ResetBreaker {
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
+    ResetBreaker,
+    /// The Execution agent cancels every open order at the venue.
+    CancelAll,
+    /// Close every position: Risk goes ReduceOnly and sends closing orders through Execution.
+    Flatten,
+    /// The Data agent switches to the named source.
+    SwitchSource(String),
+    /// The Regime agent falls back to its default label for every symbol.
+    DefaultRegime,
+    /// Stop the session gracefully (the pipeline drains in order).
+    Shutdown,
+    /// Testing only (`[control] fault_injection = true`): the agent panics in a handler,
+    /// `times` times in a row, to exercise supervision.
+    InjectPanic {
+        /// Which agent.
+        agent: AgentId,
+        /// How many panics.
+        times: u32,
     },
+}
+
+impl Action {
+    /// Returns the command's name as the API and the audit spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Pause(_) => "pause",
+            Action::Resume(_) => "resume",
+            Action::TripBreaker => "breaker_trip",
+            Action::ResetBreaker => "breaker_reset",
+            Action::CancelAll => "cancel_all",
+            Action::Flatten => "flatten",
+            Action::SwitchSource(_) => "switch_source",
+            Action::DefaultRegime => "default_regime",
+            Action::Shutdown => "shutdown",
+            Action::InjectPanic { .. } => "inject_panic",
+        }
+    }
+
+    /// Returns the command's argument for logs and the audit (`signal`, a source name …).
+    pub fn argument(&self) -> Option<String> {
+        match self {
+            Action::Pause(t) | Action::Resume(t) => Some(t.to_string()),
+            Action::SwitchSource(name) => Some(name.clone()),
+            Action::InjectPanic { agent, times } => Some(format!("{agent} x{times}")),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CommandTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandTarget::Agent(a) => write!(f, "{a}"),
+            CommandTarget::All => f.write_str("all"),
+        }
+    }
+}
+
+/// Why a command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The command makes no sense as asked (unknown agent, agent that cannot pause …): the
+    /// control API answers 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// The command cannot be carried out in the current state (flatten while Halted …):
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The agent that would carry it out is not running: 503.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A command to the Monitor, from an operator or a rule. Commands are idempotent: asking
+/// for the state that already holds succeeds and says so.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct Command {
+    /// What to do.
+    pub action: Action,
+    /// Who asked: an operator's name or a rule's (`alert:trade_size_high`).
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Command {
+    /// Builds a command.
+    pub fn new(action: Action, actor: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            action,
+            actor: actor.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// A new exchange calendar (reloaded overrides) and phase times for the Data agent's
@@ -359,9 +441,9 @@ pub struct ReloadCalendar {
     pub change: String,
 }
 
-/// Monitor → Signal: stop or restart emitting.
+/// Monitor → Signal: stop or restart emitting. Answers what it did.
 #[derive(Message, Clone, Debug)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<String, CommandError>")]
 pub struct SetPaused {
     /// Paused or not.
     pub paused: bool,
@@ -371,9 +453,9 @@ pub struct SetPaused {
     pub reason: String,
 }
 
-/// Monitor → Risk: change the trading state.
+/// Monitor → Risk: change the trading state. Answers what it did.
 #[derive(Message, Clone, Debug)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<String, CommandError>")]
 pub struct SetTradingState {
     /// The new state.
     pub state: TradingState,
@@ -381,6 +463,128 @@ pub struct SetTradingState {
     pub actor: String,
     /// Why.
     pub reason: String,
+}
+
+/// Monitor → Execution: cancel every open order at the venue.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct CancelAll {
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → Risk: close every position (Risk goes ReduceOnly and sends closing orders).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct Flatten {
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → Data: read from the named source from now on.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct SwitchSource {
+    /// The source's name.
+    pub name: String,
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → Regime: fall back to the default label for every symbol.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct DefaultRegime {
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → any agent, testing only: panic inside the handler, so that supervision can be
+/// exercised end to end.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct InjectPanic {
+    /// Who asked.
+    pub actor: String,
+}
+
+/// A supervisor → the Monitor: an agent crashed (a panic was caught in one of its
+/// handlers) and will be restarted after `backoff`, or has been restarted.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum Supervision {
+    /// A panic was caught.
+    Crashed {
+        /// Who.
+        agent: AgentId,
+        /// The panic's message and where it happened.
+        panic: String,
+        /// Crashes within the restart window, this one included.
+        recent: u32,
+        /// The wait before the restart.
+        backoff: std::time::Duration,
+        /// More than the allowed restarts within the window: trip the breaker.
+        escalate: bool,
+        /// The policy, for the message (`3 restarts in 60 s`).
+        policy: String,
+    },
+    /// The agent runs again, its state rebuilt.
+    Restarted {
+        /// Who.
+        agent: AgentId,
+    },
+}
+
+/// The breaker's fast path: the Monitor trips it here at once, besides sending
+/// `SetTradingState`, and the Risk agent checks it before every decision. A halt thus holds
+/// even while the Risk agent's mailbox is full, or while it waits out a restart backoff with
+/// batches queued ahead of the message.
+#[derive(Clone, Debug, Default)]
+pub struct HaltLatch(Arc<std::sync::Mutex<Option<(String, String)>>>);
+
+impl HaltLatch {
+    /// Trips it: (actor, reason).
+    pub fn trip(&self, actor: &str, reason: &str) {
+        *self.lock() = Some((actor.to_string(), reason.to_string()));
+    }
+
+    /// Clears it (the breaker was reset).
+    pub fn clear(&self) {
+        *self.lock() = None;
+    }
+
+    /// Takes a pending trip, if any.
+    pub fn take(&self) -> Option<(String, String)> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
+        // A poisoned latch still holds a valid Option: a halt is never lost to a panic.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The trading state with who set it, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TradingStateRecord {
+    /// The state.
+    pub state: TradingState,
+    /// Who set it.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When (wall clock).
+    pub at: Timestamp,
 }
 
 /// The figures of a finished session, assembled by the Monitor from the stage reports.

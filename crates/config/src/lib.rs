@@ -21,12 +21,13 @@ pub use channels::{
     default_delivery_attempts, default_pagerduty_events_url, default_pagerduty_source,
     default_queue_capacity, default_timeout_ms, default_twilio_base_url,
 };
-pub use model::BUNDLED_PREFIX;
+pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,
     ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig, MonitorConfig, OrderTypeConfig,
     RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
-    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, VigilConfig, default_rules,
+    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VigilConfig,
+    default_rules,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

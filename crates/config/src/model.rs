@@ -45,16 +45,31 @@ pub struct VigilConfig {
     pub store: StoreConfig,
 }
 
-/// The control address (`/healthz`, `/readyz`, `/status`, `/metrics`).
+/// The control address: health endpoints, metrics and operator commands over HTTP(S), every
+/// request authenticated with a bearer token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ControlConfig {
     /// Serve it at all.
     pub enabled: bool,
-    /// `host:port`. Loopback only until the control API has authentication; port 0 picks a
-    /// free port. The bound address is written to `<log.dir>/control.addr`, where
-    /// `vigil status` finds it.
+    /// `host:port`; port 0 picks a free port. The bound address is written to
+    /// `<log.dir>/control.addr`, where `vigil status` and `vigil ctl` find it. A
+    /// non-loopback address needs `tls_cert` and `tls_key`, or `allow_insecure_remote`.
     pub address: String,
+    /// The bearer token's file, created on first start (mode 0600, 32 random bytes as hex);
+    /// refused at start when group or others may read it. Default: `control.token` in the
+    /// store's folder (`state/control.token`). Relative to the working directory.
+    pub token_file: Option<PathBuf>,
+    /// The server's certificate chain (PEM): with `tls_key`, the API is served over HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Accept plain HTTP on a non-loopback address (the token then crosses the network in
+    /// clear text). Logged at CRITICAL and printed at every start.
+    pub allow_insecure_remote: bool,
+    /// Testing only: honour `inject_panic` commands (an agent panics in a handler, to
+    /// exercise supervision). Never on in production.
+    pub fault_injection: bool,
 }
 
 impl Default for ControlConfig {
@@ -62,6 +77,30 @@ impl Default for ControlConfig {
         Self {
             enabled: true,
             address: "127.0.0.1:0".into(),
+            token_file: None,
+            tls_cert: None,
+            tls_key: None,
+            allow_insecure_remote: false,
+            fault_injection: false,
+        }
+    }
+}
+
+/// The token file's name when `control.token_file` is not set: next to the store.
+pub const DEFAULT_TOKEN_FILE_NAME: &str = "control.token";
+
+impl VigilConfig {
+    /// Returns the control API's token file: `control.token_file`, or `control.token` in
+    /// the store's folder.
+    pub fn control_token_file(&self) -> PathBuf {
+        match &self.control.token_file {
+            Some(path) => path.clone(),
+            None => self
+                .store
+                .path
+                .parent()
+                .map_or_else(PathBuf::new, std::path::Path::to_path_buf)
+                .join(DEFAULT_TOKEN_FILE_NAME),
         }
     }
 }
@@ -580,6 +619,36 @@ pub struct MonitorConfig {
     /// it (`enabled = false` turns it off), other names are added. See
     /// [`MonitorConfig::effective_rules`].
     pub rules: Vec<RuleConfig>,
+    /// Restarting agents that crash (a panic caught in a handler).
+    pub supervision: SupervisionConfig,
+}
+
+/// `[monitor.supervision]`: an agent that panics is restarted after a backoff; more than
+/// `max_restarts` crashes within `within_s` trips the breaker (Critical), and the agent is
+/// still restarted, at the longest backoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SupervisionConfig {
+    /// Restarts allowed within the window; one more crash escalates.
+    pub max_restarts: u32,
+    /// The window, in seconds.
+    pub within_s: u64,
+    /// Wait before the first restart, in milliseconds; doubled per further crash in the
+    /// window.
+    pub backoff_initial_ms: u64,
+    /// The longest wait, in milliseconds.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 3,
+            within_s: 60,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+        }
+    }
 }
 
 impl Default for MonitorConfig {
@@ -596,6 +665,7 @@ impl Default for MonitorConfig {
             disk_path: None,
             dead_man: DeadManConfig::default(),
             rules: Vec::new(),
+            supervision: SupervisionConfig::default(),
         }
     }
 }

@@ -284,6 +284,25 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     );
 
     let m = &cfg.monitor;
+    let sup = &m.supervision;
+    if sup.within_s == 0 {
+        c.fail("monitor.supervision.within_s", "must be positive".into());
+    }
+    if sup.backoff_initial_ms == 0 {
+        c.fail(
+            "monitor.supervision.backoff_initial_ms",
+            "must be positive".into(),
+        );
+    }
+    if sup.backoff_max_ms < sup.backoff_initial_ms {
+        c.fail(
+            "monitor.supervision.backoff_max_ms",
+            format!(
+                "must be at least monitor.supervision.backoff_initial_ms ({}), got {}",
+                sup.backoff_initial_ms, sup.backoff_max_ms
+            ),
+        );
+    }
     if m.heartbeat_interval_ms == 0 {
         c.fail("monitor.heartbeat_interval_ms", "must be positive".into());
     }
@@ -386,19 +405,7 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         }
     }
 
-    match cfg.control.address.parse::<std::net::SocketAddr>() {
-        Ok(addr) if !addr.ip().is_loopback() => c.fail(
-            "control.address",
-            format!(
-                "{addr} is not a loopback address; the control address has no authentication yet, so it binds 127.0.0.1 or ::1 only"
-            ),
-        ),
-        Ok(_) => {}
-        Err(e) => c.fail(
-            "control.address",
-            format!("expected host:port such as 127.0.0.1:7317, got {:?}: {e}", cfg.control.address),
-        ),
-    }
+    check_control(cfg, &mut c);
 
     let l = &cfg.log;
     if cfg.store.path.as_os_str().is_empty() {
@@ -413,10 +420,11 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             .any(|a| a.service() == name || a.as_str() == name)
             && name != "vigil"
             && name != "library"
+            && name != "control"
         {
             c.fail(
                 &format!("log.service_levels.{name}"),
-                "unknown service; expected data_agent, regime_agent, signal_agent, risk_agent, execution_agent, monitor_agent, vigil or library".into(),
+                "unknown service; expected data_agent, regime_agent, signal_agent, risk_agent, execution_agent, monitor_agent, vigil, control or library".into(),
             );
         }
     }
@@ -459,6 +467,62 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     crate::channels::check(&cfg.alerts.channels, &mut c.0);
 
     c.0
+}
+
+/// `[control]`: the address parses; a non-loopback address is served over TLS unless the
+/// operator explicitly accepts plain HTTP on the network; the TLS files come as a pair.
+fn check_control(cfg: &VigilConfig, c: &mut Checker) {
+    let k = &cfg.control;
+    let tls = match (&k.tls_cert, &k.tls_key) {
+        (Some(_), Some(_)) => true,
+        (None, None) => false,
+        (Some(_), None) => {
+            c.fail(
+                "control.tls_key",
+                "required with control.tls_cert: the certificate's private key (PEM)".into(),
+            );
+            true
+        }
+        (None, Some(_)) => {
+            c.fail(
+                "control.tls_cert",
+                "required with control.tls_key: the certificate chain (PEM)".into(),
+            );
+            true
+        }
+    };
+    for (key, path) in [
+        ("control.tls_cert", &k.tls_cert),
+        ("control.tls_key", &k.tls_key),
+    ] {
+        if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            c.fail(key, "must not be empty".into());
+        }
+    }
+    if k.token_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        c.fail("control.token_file", "must not be empty".into());
+    }
+    match k.address.parse::<std::net::SocketAddr>() {
+        Ok(addr) if !addr.ip().is_loopback() && !tls && !k.allow_insecure_remote => c.fail(
+            "control.address",
+            format!(
+                "{addr} is not a loopback address: serve the control API over TLS \
+                 (control.tls_cert and control.tls_key), or set control.allow_insecure_remote = true \
+                 to accept plain HTTP on the network (the bearer token then travels in clear text)"
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => c.fail(
+            "control.address",
+            format!(
+                "expected host:port such as 127.0.0.1:7317, got {:?}: {e}",
+                k.address
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -572,6 +636,54 @@ slow_span = 10
         assert!(
             err.to_string().contains("line 2") && err.to_string().contains("\"fast\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_non_loopback_control_address_needs_tls_or_an_explicit_override() {
+        let base = "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n[control]\n";
+        let err = VigilConfig::from_toml_str(&format!("{base}address = \"0.0.0.0:7317\"\n"), "t")
+            .expect_err("plain HTTP on every interface");
+        let report = err.to_string();
+        assert!(
+            report.contains("control.address: 0.0.0.0:7317 is not a loopback address")
+                && report.contains("control.tls_cert")
+                && report.contains("allow_insecure_remote"),
+            "{report}"
+        );
+        for ok in [
+            "address = \"0.0.0.0:7317\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+            "address = \"0.0.0.0:7317\"\nallow_insecure_remote = true\n",
+            "address = \"[::1]:7317\"\n",
+        ] {
+            VigilConfig::from_toml_str(&format!("{base}{ok}"), "t")
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err = VigilConfig::from_toml_str(&format!("{base}tls_cert = \"c.pem\"\n"), "t")
+            .expect_err("a certificate without its key");
+        assert!(
+            err.to_string()
+                .contains("control.tls_key: required with control.tls_cert"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_token_file_defaults_to_the_store_folder() {
+        let mut cfg = VigilConfig::embedded_default();
+        assert_eq!(
+            cfg.control_token_file(),
+            std::path::PathBuf::from("state/control.token")
+        );
+        cfg.store.path = "/srv/vigil/db/vigil.db".into();
+        assert_eq!(
+            cfg.control_token_file(),
+            std::path::PathBuf::from("/srv/vigil/db/control.token")
+        );
+        cfg.control.token_file = Some("/etc/vigil/token".into());
+        assert_eq!(
+            cfg.control_token_file(),
+            std::path::PathBuf::from("/etc/vigil/token")
         );
     }
 }

@@ -184,6 +184,42 @@ impl Portfolio {
             .map(|(i, p)| (SymbolId(i as u32), p))
     }
 
+    /// Replaces cash and positions with what the venue holds (the venue is the source of
+    /// truth), keeping the marks and the session's figures (commission, drawdown); a
+    /// position the venue holds at no mark yet is marked at its average price. Returns the
+    /// symbols whose quantity differed from this book.
+    pub fn resync(
+        &mut self,
+        cash: Decimal,
+        held: impl IntoIterator<Item = (SymbolId, Decimal, Decimal)>,
+    ) -> Vec<SymbolId> {
+        let before: Vec<Decimal> = self.positions.iter().map(|p| p.quantity).collect();
+        let mut after = vec![Decimal::ZERO; self.positions.len()];
+        for p in &mut self.positions {
+            p.quantity = Decimal::ZERO;
+            p.avg_price = Decimal::ZERO;
+        }
+        for (symbol, quantity, avg_price) in held {
+            let i = self.slot(symbol);
+            after.resize(self.positions.len(), Decimal::ZERO);
+            self.positions[i].quantity = quantity;
+            self.positions[i].avg_price = avg_price;
+            after[i] = quantity;
+            if self.marks[i].is_zero() {
+                self.marks[i] = avg_price;
+            }
+        }
+        self.cash = cash;
+        self.equity = self.recomputed_equity();
+        self.track_drawdown();
+        after
+            .iter()
+            .enumerate()
+            .filter(|(i, q)| before.get(*i).copied().unwrap_or_default() != **q)
+            .map(|(i, _)| SymbolId(i as u32))
+            .collect()
+    }
+
     /// Recomputes equity from scratch (a check on the incremental figure).
     pub fn recomputed_equity(&self) -> Decimal {
         self.cash
@@ -193,6 +229,46 @@ impl Portfolio {
                 .zip(&self.marks)
                 .map(|(p, m)| p.quantity * m)
                 .sum::<Decimal>()
+    }
+}
+
+#[cfg(test)]
+mod resync_tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    #[test]
+    fn resync_takes_the_venues_cash_and_positions_and_keeps_marks_and_figures() {
+        let mut book = Portfolio::new(dec!(1000));
+        book.mark(SymbolId(0), dec!(10));
+        book.mark(SymbolId(1), dec!(20));
+        let differs = book.resync(
+            dec!(700),
+            [
+                (SymbolId(0), dec!(30), dec!(9)),
+                (SymbolId(2), dec!(-5), dec!(4)),
+            ],
+        );
+        assert_eq!(differs, vec![SymbolId(0), SymbolId(2)]);
+        assert_eq!(book.cash(), dec!(700));
+        assert_eq!(book.position(SymbolId(0)).quantity, dec!(30));
+        assert_eq!(book.position(SymbolId(0)).avg_price, dec!(9));
+        // Marked at 10 already; symbol 2 had no mark, so its average price stands in.
+        assert_eq!(book.equity(), dec!(700) + dec!(300) - dec!(20));
+        assert_eq!(book.equity(), book.recomputed_equity());
+        assert_eq!(book.initial_cash(), dec!(1000));
+        // Nothing differs the second time.
+        assert!(
+            book.resync(
+                dec!(700),
+                [
+                    (SymbolId(0), dec!(30), dec!(9)),
+                    (SymbolId(2), dec!(-5), dec!(4))
+                ]
+            )
+            .is_empty()
+        );
     }
 }
 

@@ -45,6 +45,14 @@ catalogue! {
     HeartbeatMissed => "heartbeat_missed", Critical, "An agent sent no heartbeat within the timeout.";
     HeartbeatRecovered => "heartbeat_recovered", Warn, "An agent that had missed heartbeats reported again.";
     CommandReceived => "command_received", Info, "The Monitor received an operator or rule command.";
+    CommandApplied => "command_applied", Warn, "An operator or rule command was carried out; data.outcome says what changed.";
+    CommandRefused => "command_refused", Warn, "An operator or rule command was refused; data.error says why.";
+    ControlCommand => "control_command", Warn, "An operator's command over the control API was carried out or refused: data.who, command, argument, reason, remote, status, outcome or error; kept in the store's audit (data.audit_seq).";
+    ControlUnauthorized => "control_unauthorized", Warn, "A control API request without a valid bearer token was refused (401): data.remote, method, path, why; the presented token is never logged.";
+    ControlRequestInvalid => "control_request_invalid", Warn, "An authenticated control API request was malformed (400): data.remote, method, path, error.";
+    ControlTokenRotated => "control_token_rotated", Warn, "The control API's bearer token was replaced; only the new one is accepted: data.who, remote, file.";
+    ControlAuditFailed => "control_audit_failed", Error, "A control API command could not be recorded in the store's audit: data.command, error (the command is refused when it cannot be recorded first).";
+    ControlInsecureRemote => "control_insecure_remote", Critical, "The control API serves plain HTTP on a non-loopback address (control.allow_insecure_remote): the bearer token crosses the network in clear text.";
     AgentPaused => "agent_paused", Warn, "An agent was paused (the Signal agent stops emitting).";
     AgentResumed => "agent_resumed", Info, "A paused agent resumed.";
     DataSourceConnected => "data_source_connected", Info, "A data provider connected and subscribed.";
@@ -53,6 +61,7 @@ catalogue! {
     DataParseFailed => "data_parse_failed", Error, "Market data could not be parsed; the message names file, line and column.";
     BarRejected => "bar_rejected", Error, "A bar failed validation (impossible prices, time going backwards) and was not used.";
     RegimeChanged => "regime_changed", Info, "The Regime agent's label for a symbol changed.";
+    RegimeReset => "regime_reset", Warn, "The Regime agent fell back to the default label for every symbol (command or restart).";
     SignalGenerated => "signal_generated", Info, "A model asked for a new target position; starts a decision chain.";
     SignalSuppressed => "signal_suppressed", Warn, "A signal was not emitted because the Signal agent is paused.";
     RiskApproved => "risk_approved", Info, "The Risk agent approved an order intent.";
@@ -91,6 +100,11 @@ catalogue! {
     AlertDeliveryFailed => "alert_delivery_failed", Error, "A channel failed to take a notice: data.channel, error, next (retry, escalated to another channel, or gave up: nobody was told).";
     AlertRequestApplied => "alert_request_applied", Warn, "An operator's `vigil alerts ack|silence|unsilence` was applied (or refused): data.request, who, kind, ok, result.";
     AlertStoreFailed => "alert_store_failed", Critical, "The alert state or notification log could not be saved or read: a restart could re-page or forget a silence; data.error.";
+    AgentCrashed => "agent_crashed", Error, "A panic was caught in an agent; data.panic and data.location say what and where. The supervisor restarts it after data.backoff_ms.";
+    AgentRestarted => "agent_restarted", Warn, "The supervisor restarted a crashed agent on the same mailbox.";
+    AgentRebuilt => "agent_rebuilt", Warn, "A restarted agent rebuilt its state; data.rebuilt says from what.";
+    BatchDropped => "batch_dropped", Error, "An agent crashed while handling a batch: its bars were not processed by that agent (flow control continues with an empty batch).";
+    RestartIntensityExceeded => "restart_intensity_exceeded", Critical, "An agent crashed more often than its restart policy allows: the breaker is tripped.";
 }
 
 /// A typed value in a log line's `data`.

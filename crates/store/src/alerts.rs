@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::{Store, StoreError, stamp};
+use crate::{Store, StoreError, sql_limit, stamp};
 
 /// The alert engine's state as last saved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,11 +191,6 @@ impl Store {
     /// # Errors
     /// When the query fails or a row is unreadable.
     pub async fn alert_log(&self, q: &AlertLogQuery) -> Result<Vec<AlertLogEntry>, StoreError> {
-        let limit = if q.limit == 0 {
-            i64::MAX
-        } else {
-            i64::from(q.limit)
-        };
         let rows = sqlx::query(
             "SELECT seq, at, kind, alert_id, rule, severity, channel, detail FROM alert_log \
              WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR rule = ?2) \
@@ -205,7 +200,7 @@ impl Store {
         .bind(q.since.map(stamp))
         .bind(&q.rule)
         .bind(&q.alert_id)
-        .bind(limit)
+        .bind(sql_limit(q.limit))
         .fetch_all(&self.pool)
         .await
         .map_err(self.query_err("reading the alert log"))?;

@@ -9,12 +9,17 @@
 //!   and [`Store::save_alert_state`];
 //! - the notification log, append-only: [`Store::append_alert_log`], [`Store::alert_log`];
 //! - the operator's requests (`ack`, `silence`, `unsilence`), applied once by the Monitor:
-//!   [`Store::request`], [`Store::pending_requests`], [`Store::finish_request`].
+//!   [`Store::request`], [`Store::pending_requests`], [`Store::finish_request`];
+//! - the control API's audit of operator commands, append-only:
+//!   [`Store::begin_control_command`], [`Store::finish_control_command`],
+//!   [`Store::control_audit`].
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
 
 mod alerts;
+mod control;
+mod trading;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -25,6 +30,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
+pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
+pub use trading::SavedTradingState;
 
 /// Why the store could not do what was asked. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +152,11 @@ impl Store {
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| self.corrupt(what(), format!("bad time {text:?}: {e}")))
     }
+}
+
+/// A `LIMIT` for "at most `n` rows, 0: all".
+fn sql_limit(n: u32) -> i64 {
+    if n == 0 { i64::MAX } else { i64::from(n) }
 }
 
 /// RFC 3339 with milliseconds, in UTC: sorts as text in time order.

@@ -22,6 +22,6 @@ pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError, run,
     run_with,
 };
-pub use vigil_bus::{Command, CommandTarget, SessionSummary};
+pub use vigil_bus::{Action, Command, CommandError, CommandTarget, SessionSummary};
 pub use vigil_config::VigilConfig;
 pub use vigil_providers::{DataProvider, MarketDataEvent, ProviderError, ProviderHealth};

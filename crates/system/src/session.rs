@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vigil_bus::{Backlogs, Command, ReloadCalendar, SessionSummary, Shutdown, StopReason};
+use vigil_bus::{
+    AgentFault, Backlogs, Command, CommandError, ReloadCalendar, SessionSummary, Shutdown,
+    StopReason,
+};
 use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilConfig};
-use vigil_control::ControlServer;
+use vigil_control::{ControlOptions, ControlServer};
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
 };
@@ -28,6 +31,7 @@ use vigil_providers::{
 use vigil_regime_agent::RegimeAgent;
 use vigil_risk_agent::{ExecutionLinks, RiskAgent};
 use vigil_signal_agent::SignalAgent;
+use vigil_supervisor::{ChildSpec, ChildSupervisor, RestartPolicy};
 
 use crate::bundled::{BUNDLED_FILES, bundled};
 
@@ -166,11 +170,11 @@ impl SessionControl {
     ///
     /// # Errors
     /// Returns the Monitor's refusal, or that the session is no longer running.
-    pub async fn command(&self, cmd: Command) -> Result<(), String> {
+    pub async fn command(&self, cmd: Command) -> Result<String, CommandError> {
         self.commands
             .send(cmd)
             .await
-            .map_err(|e| format!("session is not running: {e}"))?
+            .map_err(|e| CommandError::Unavailable(format!("session is not running: {e}")))?
     }
 
     /// Asks the session to stop gracefully: the Data agent stops reading and the pipeline
@@ -193,6 +197,8 @@ pub struct Session {
     started: Timestamp,
     board: HealthBoard,
     server: Option<(ControlServer, PathBuf)>,
+    /// Saves trading-state changes; ends when the Risk agent has stopped.
+    state_writer: actix_rt::task::JoinHandle<()>,
 }
 
 fn symbol_table(cfg: &VigilConfig) -> SymbolTable {
@@ -298,6 +304,20 @@ impl<A: Actor<Context = Context<A>> + Send> Mailbox<A> {
         }
     }
 
+    /// Starts `actor` under a supervisor (see [`ChildSupervisor`]) on `arbiter` (or on the
+    /// current one when `None`).
+    fn supervise(
+        self,
+        spec: ChildSpec,
+        actor: A,
+        arbiter: Option<&ArbiterHandle>,
+    ) -> Result<(), SystemError>
+    where
+        A: actix::Supervised,
+    {
+        ChildSupervisor::start(spec, actor, self.rx, arbiter).map_err(SystemError::Runtime)
+    }
+
     /// Starts `actor` on `arbiter` (or on the current one when `None`).
     fn start(self, actor: A, arbiter: Option<&ArbiterHandle>) -> Result<(), SystemError> {
         let rx = self.rx;
@@ -336,6 +356,8 @@ impl Session {
         let store = vigil_store::Store::open(&cfg.store.path).await?;
         let restored = restore_alerts(&store).await?;
         let pending = store.pending_requests().await?;
+        let trading_state = store.trading_state().await?;
+        let store_for_state = store.clone();
         let wall = opts.supervision_clock;
         let started = wall.now();
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
@@ -446,6 +468,7 @@ impl Session {
         let data = data_box.addr.clone();
 
         let (done_tx, done_rx) = oneshot::channel();
+        let halt = vigil_bus::HaltLatch::default();
         let board = HealthBoard::new();
         let backlogs = Backlogs::default();
         let source_name = provider.name().to_string();
@@ -459,6 +482,20 @@ impl Session {
             MonitorLinks {
                 signal: signal.clone().recipient(),
                 risk: risk.clone().recipient(),
+                flatten: risk.clone().recipient(),
+                cancel_all: exec.clone().recipient(),
+                switch_source: data.clone().recipient(),
+                default_regime: regime.clone().recipient(),
+                shutdown: data.clone().recipient(),
+                panics: vec![
+                    (AgentId::Data, data.clone().recipient()),
+                    (AgentId::Regime, regime.clone().recipient()),
+                    (AgentId::Signal, signal.clone().recipient()),
+                    (AgentId::Risk, risk.clone().recipient()),
+                    (AgentId::Execution, exec.clone().recipient()),
+                ],
+                fault_injection: cfg.control.fault_injection,
+                halt: halt.clone(),
             },
             done_tx,
         )
@@ -581,6 +618,44 @@ impl Session {
         )
         .with_backlogs(backlogs);
 
+        // Every change of the trading state is saved, in order, so that a tripped breaker
+        // survives a restart of the process.
+        let (state_tx, mut state_rx) = tokio::sync::mpsc::unbounded_channel();
+        let state_store = store_for_state.clone();
+        let state_faults: Recipient<AgentFault> = monitor.clone().recipient();
+        let state_writer = actix_rt::spawn(async move {
+            while let Some(r) = state_rx.recv().await {
+                let r: vigil_bus::TradingStateRecord = r;
+                let saved = vigil_store::SavedTradingState {
+                    state: r.state,
+                    actor: r.actor,
+                    reason: r.reason,
+                    at: r.at,
+                };
+                if let Err(e) = state_store.save_trading_state(&saved).await {
+                    let error = format!(
+                        "the trading state ({}) was not saved, a restart would not remember it: {e}",
+                        saved.state
+                    );
+                    eprintln!("vigil: CRITICAL {error}");
+                    state_faults.do_send(AgentFault {
+                        agent: AgentId::Risk,
+                        error,
+                        fatal: false,
+                    });
+                }
+            }
+        });
+        risk_agent = risk_agent.with_halt_latch(halt).with_saved_state(
+            trading_state.map(|s| vigil_bus::TradingStateRecord {
+                state: s.state,
+                actor: s.actor,
+                reason: s.reason,
+                at: s.at,
+            }),
+            state_tx,
+        );
+
         if cfg.calendar.automation {
             let calendar = cfg.calendar.calendar().map_err(|e| {
                 SystemError::Config(vigil_config::ConfigError::new(
@@ -607,25 +682,50 @@ impl Session {
                 handle
             })
         };
-        exec_box.start(exec_agent, place().as_ref())?;
-        risk_box.start(risk_agent, place().as_ref())?;
-        signal_box.start(signal_agent, place().as_ref())?;
-        regime_box.start(regime_agent, place().as_ref())?;
-        data_box.start(data_agent, place().as_ref())?;
+        // Every pipeline agent runs under a supervisor that catches its panics and
+        // restarts it on the same mailbox (see vigil-supervisor).
+        let sup = cfg.monitor.supervision;
+        let policy = RestartPolicy {
+            max_restarts: sup.max_restarts,
+            within: Duration::from_secs(sup.within_s),
+            backoff_initial: Duration::from_millis(sup.backoff_initial_ms),
+            backoff_max: Duration::from_millis(sup.backoff_max_ms),
+        };
+        let spec = |agent: AgentId| ChildSpec {
+            agent,
+            policy,
+            wall: wall.clone(),
+            clock: clock.clone(),
+            log: buffer(&cfg, &sink, "supervisor"),
+            monitor: monitor.clone().recipient(),
+        };
+        exec_box.supervise(spec(AgentId::Execution), exec_agent, place().as_ref())?;
+        risk_box.supervise(spec(AgentId::Risk), risk_agent, place().as_ref())?;
+        signal_box.supervise(spec(AgentId::Signal), signal_agent, place().as_ref())?;
+        regime_box.supervise(spec(AgentId::Regime), regime_agent, place().as_ref())?;
+        data_box.supervise(spec(AgentId::Data), data_agent, place().as_ref())?;
 
         let control = SessionControl {
             commands: monitor.recipient(),
             shutdown: data.clone().recipient(),
         };
         let server = if cfg.control.enabled {
-            let server = ControlServer::start(&cfg.control.address, board.clone())?;
+            // The audit's own handle on the store: the Monitor's goes into its alerting.
+            let audit = vigil_store::Store::open(&cfg.store.path).await?;
+            let server = ControlServer::start(
+                ControlOptions::from_config(&cfg, board.clone(), sink.clone())
+                    .with_clocks(clock.clone(), wall.clone())
+                    .with_commands(control.commands.clone(), audit),
+            )?;
             let file = cfg.log.dir.join(CONTROL_ADDR_FILE);
-            std::fs::write(&file, format!("{}\n", server.addr())).map_err(|e| {
+            std::fs::write(&file, format!("{}\n", server.url())).map_err(|e| {
                 SystemError::Runtime(format!("cannot write {}: {e}", file.display()))
             })?;
             eprintln!(
-                "vigil: control address http://{} (/healthz /readyz /status /metrics)",
-                server.addr()
+                "vigil: control address {} (/healthz /readyz /status /metrics /v1/commands; \
+                 bearer token in {})",
+                server.url(),
+                cfg.control_token_file().display()
             );
             Some((server, file))
         } else {
@@ -652,6 +752,7 @@ impl Session {
             started,
             board,
             server,
+            state_writer,
         })
     }
 
@@ -680,6 +781,15 @@ impl Session {
         })?;
         // The error text goes to people too (the CLI prints it): no secret in it either.
         summary.error = summary.error.map(|e| self.log.redact(&e));
+        // The Risk agent has stopped (the pipeline ends before the summary): its last
+        // trading-state change is saved before the process may exit.
+        match tokio::time::timeout(Duration::from_secs(10), self.state_writer).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("vigil: CRITICAL the trading-state writer failed: {e}"),
+            Err(_) => eprintln!(
+                "vigil: CRITICAL the trading state was still being saved after 10 s; the last change may be lost"
+            ),
+        }
         let stats = self.log.flush().await?;
         VigilTracingLayer::uninstall_global();
         if let Some((server, file)) = self.server {

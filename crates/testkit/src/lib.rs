@@ -47,7 +47,7 @@ mod wait;
 
 pub use http::{HttpReceiver, Received};
 pub use logs::{logged, text, timestamp};
-pub use recorder::{Recorder, RecordingActor, Variant};
+pub use recorder::{AnsweringActor, Recorder, RecordingActor, Variant};
 pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};
 
 /// What [`record_enum!`] expands to refers to; not for direct use.

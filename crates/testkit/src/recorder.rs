@@ -250,6 +250,37 @@ where
     }
 }
 
+/// A stand-in for an agent that answers commands: it records every message it is sent
+/// (like [`RecordingActor`]) and answers each `Ok` with a note saying it was recorded.
+#[derive(Debug)]
+pub struct AnsweringActor<T> {
+    recorder: Recorder<T>,
+}
+
+impl<T> AnsweringActor<T> {
+    /// Creates the actor; it records into `recorder`.
+    pub fn new(recorder: Recorder<T>) -> Self {
+        Self { recorder }
+    }
+}
+
+impl<T: 'static> Actor for AnsweringActor<T> {
+    type Context = Context<Self>;
+}
+
+impl<T, M> Handler<M> for AnsweringActor<T>
+where
+    T: From<M> + 'static,
+    M: Message<Result = Result<String, vigil_bus::CommandError>> + 'static,
+{
+    type Result = Result<String, vigil_bus::CommandError>;
+
+    fn handle(&mut self, msg: M, _ctx: &mut Context<Self>) -> Self::Result {
+        self.recorder.push(T::from(msg));
+        Ok("recorded by a stand-in".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix::{Message, Recipient};

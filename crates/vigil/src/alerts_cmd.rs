@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use vigil_alert::{AlertEngine, CHANNEL_NAMES, Channels, EngineState, Message};
 use vigil_config::VigilConfig;
 use vigil_store::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, Store};
-use vigil_system::CONTROL_ADDR_FILE;
+
+use crate::control_client::{ControlArgs, Failure, Located};
 
 /// Exit code: the running vigil refused the request, or a test message was not delivered.
 const REFUSED: u8 = 1;
@@ -174,23 +175,14 @@ pub(crate) fn run(cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
 
 /// The config, or `None` after printing why it cannot be loaded.
 fn load_config(args: &StoreArgs) -> Option<VigilConfig> {
-    match &args.config {
-        Some(path) => match VigilConfig::load(path) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("{e}");
-                None
-            }
-        },
-        None => Some(VigilConfig::embedded_default()),
-    }
+    crate::control_client::load_config(args.config.as_deref())
 }
 
 fn store_path(args: &StoreArgs, cfg: &VigilConfig) -> PathBuf {
     args.store.clone().unwrap_or_else(|| cfg.store.path.clone())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -198,7 +190,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// For the commands that only read: a store that does not exist is not created.
-fn existing_store(path: &Path) -> Option<()> {
+pub(crate) fn existing_store(path: &Path) -> Option<()> {
     if path.exists() {
         return Some(());
     }
@@ -211,7 +203,7 @@ fn existing_store(path: &Path) -> Option<()> {
 }
 
 /// UTC, to the second.
-fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -438,7 +430,7 @@ fn pending_table(pending: &[AlertRequest]) -> String {
 
 /// Aligned columns, two spaces apart; the last column is not padded. Line breaks and tabs
 /// in a cell become spaces.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| (*h).to_string()).collect())
         .chain(rows)
         .map(|r: Vec<String>| {
@@ -609,7 +601,12 @@ fn default_who() -> String {
 }
 
 fn who(args: &RequestArgs) -> Result<String, String> {
-    match &args.who {
+    who_from(args.who.as_deref())
+}
+
+/// `--who`, or the login name; a blank `--who` is refused.
+pub(crate) fn who_from(flag: Option<&str>) -> Result<String, String> {
+    match flag {
         None => Ok(default_who()),
         Some(w) if w.trim().is_empty() => Err(format!("--who {w:?}: a name is required")),
         Some(w) => Ok(w.trim().to_string()),
@@ -765,32 +762,22 @@ fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where the running vigil's control server is, if it is running: the address in
+/// Where the running vigil's control API is, if it is running: the address in
 /// `<log dir>/control.addr`, when something answers `GET /healthz` there.
-fn running_vigil(log_dir: &Path) -> anyhow::Result<Option<String>> {
-    let file = log_dir.join(CONTROL_ADDR_FILE);
-    let addr = match std::fs::read_to_string(&file) {
-        Ok(text) => text.trim().to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => bail!("cannot read {}: {e}", file.display()),
+fn running_vigil(log_dir: &Path, cfg: &VigilConfig) -> anyhow::Result<Option<String>> {
+    let target = ControlArgs {
+        log_dir: Some(log_dir.to_path_buf()),
+        ..ControlArgs::default()
     };
-    if addr.is_empty() {
+    let Located::Running(client) = target.locate(cfg)? else {
         return Ok(None);
-    }
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(3)))
-        .build()
-        .new_agent();
-    // Any answer will do: 503 means it is starting, and it will read the store once started.
-    match agent.get(format!("http://{addr}/healthz")).call() {
-        Ok(_) => Ok(Some(addr)),
-        Err(e) => {
-            // A file left behind by a vigil that did not stop cleanly.
-            eprintln!(
-                "vigil: {} names {addr}, but nothing answers there ({e}): vigil is not running",
-                file.display()
-            );
+    };
+    // Any answer will do: 503 means it is starting (it reads the store once started), and
+    // 401 is a vigil with another token.
+    match client.get("/healthz") {
+        Ok(_) => Ok(Some(client.url().to_string())),
+        Err(Failure::NotRunning(why) | Failure::NoAnswer(why) | Failure::Other(why)) => {
+            eprintln!("vigil: {why}");
             Ok(None)
         }
     }
@@ -830,7 +817,7 @@ fn submit(
         );
     }
     // After recording: a vigil that starts meanwhile reads the request when it starts.
-    let Some(addr) = running_vigil(&log_dir)? else {
+    let Some(addr) = running_vigil(&log_dir, &cfg)? else {
         rt.block_on(store.close());
         println!(
             "recorded as request #{seq}; vigil is not running — it will be applied when vigil run next starts"

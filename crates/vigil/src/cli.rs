@@ -54,6 +54,13 @@ enum Cmd {
     Logs(crate::logs::LogsArgs),
     /// The running session's health: readiness, agents, endpoints, firing rules.
     Status(crate::status::StatusArgs),
+    /// Operator commands to the running vigil over its control API: pause, resume, the
+    /// breaker, cancel-all, flatten, switch-source, shutdown, rotate-token; and the audit.
+    ///
+    /// Exit codes: 0 done, 1 refused (the server's reason is printed; status: not ready),
+    /// 2 bad arguments, 3 vigil not running, 4 no answer in time, 5 the token was refused or
+    /// cannot be read.
+    Ctl(crate::ctl_cmd::CtlArgs),
     /// Alerts: list, history, ack, silence, unsilence, and a test through one channel.
     Alerts {
         #[command(subcommand)]
@@ -83,8 +90,8 @@ struct RunArgs {
     /// Log folder (default: the config's log.dir).
     #[arg(long)]
     log_dir: Option<PathBuf>,
-    /// Control address for the health endpoints (default: the config's control.address;
-    /// `127.0.0.1:0` picks a free port).
+    /// Control API address (default: the config's control.address; `127.0.0.1:0` picks a
+    /// free port).
     #[arg(long)]
     control: Option<String>,
     /// Print the summary as JSON.
@@ -137,6 +144,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),
+        Cmd::Ctl(args) => crate::ctl_cmd::run(args),
         Cmd::Checklist { kind, config, json } => checklist(kind, config.as_deref(), json),
         Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
         Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),

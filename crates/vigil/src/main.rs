@@ -5,6 +5,8 @@
 mod alerts_cmd;
 mod calendar_cmd;
 mod cli;
+mod control_client;
+mod ctl_cmd;
 mod logs;
 mod status;
 mod summary;

@@ -1,93 +1,69 @@
-//! `vigil status`: the running session's health, from its control address.
+//! `vigil status`: the running session's health, from its control API.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde_json::Value;
-use vigil_config::VigilConfig;
-use vigil_system::CONTROL_ADDR_FILE;
+
+use crate::control_client::{
+    Client, ControlArgs, Located, NOT_RUNNING, REFUSED, UNAUTHORIZED, USAGE,
+};
 
 /// Where to find the running vigil.
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
-    /// The control address (`127.0.0.1:7317`); default: read from `<log dir>/control.addr`.
-    #[arg(long)]
-    control: Option<String>,
-    /// The running session's log folder (default: the config's log.dir).
-    #[arg(long)]
-    log_dir: Option<PathBuf>,
-    /// The running session's config file (for its log.dir).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    target: ControlArgs,
     /// Print the status as JSON, exactly as `/status` serves it.
     #[arg(long)]
     json: bool,
 }
 
-/// Exit code when no vigil answers.
-const NOT_RUNNING: u8 = 3;
-
+/// Exit codes: 0 ready, 1 not ready, 2 bad arguments, 3 not running, 4 no answer in time,
+/// 5 the token was refused or cannot be read.
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let addr = match &args.control {
-        Some(a) => a.clone(),
-        None => {
-            let dir = match (&args.log_dir, &args.config) {
-                (Some(d), _) => d.clone(),
-                (None, Some(c)) => match VigilConfig::load(c) {
-                    Ok(cfg) => cfg.log.dir,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return Ok(ExitCode::from(2));
-                    }
-                },
-                (None, None) => VigilConfig::embedded_default().log.dir,
-            };
-            let file = dir.join(CONTROL_ADDR_FILE);
-            match std::fs::read_to_string(&file) {
-                Ok(text) => text.trim().to_string(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    eprintln!(
-                        "vigil is not running: {} does not exist (a running session writes its control address there; pass --log-dir or --control)",
-                        file.display()
-                    );
-                    return Ok(ExitCode::from(NOT_RUNNING));
-                }
-                Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
-            }
-        }
+    let Some(cfg) = args.target.config() else {
+        return Ok(ExitCode::from(USAGE));
     };
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .new_agent();
-    let mut res = match agent.get(format!("http://{addr}/status")).call() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("vigil is not running at {addr}: {e}");
-            return Ok(ExitCode::from(NOT_RUNNING));
+    match args.target.locate(&cfg)? {
+        Located::NotRunning(why) => {
+            eprintln!("{why}");
+            Ok(ExitCode::from(NOT_RUNNING))
         }
-    };
-    let body = res
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| anyhow::anyhow!("reading the answer of {addr}: {e}"))?;
-    if !res.status().is_success() {
-        anyhow::bail!("{addr} answered HTTP {}: {body}", res.status());
+        Located::Running(client) => show(&client, args.json),
     }
-    let v: Value = serde_json::from_str(&body)
-        .map_err(|e| anyhow::anyhow!("{addr}/status is not JSON: {e}"))?;
+}
+
+/// Fetches `/v1/status` and prints it (`vigil status`, `vigil ctl status`).
+pub(crate) fn show(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
+    if let Err(why) = client.token() {
+        eprintln!("vigil: {why}");
+        return Ok(ExitCode::from(UNAUTHORIZED));
+    }
+    let reply = match client.get("/v1/status") {
+        Ok(r) => r,
+        Err(f) => return Ok(f.report()),
+    };
+    if reply.status == 401 {
+        eprintln!("{}", client.unauthorized(&reply));
+        return Ok(ExitCode::from(UNAUTHORIZED));
+    }
+    let url = client.url();
+    if !(200..300).contains(&reply.status) {
+        anyhow::bail!("{url} answered HTTP {}: {}", reply.status, reply.error());
+    }
+    let v = reply
+        .json()
+        .map_err(|e| anyhow::anyhow!("{url}/v1/status: {e}"))?;
     let ready = v["ready"].as_bool().unwrap_or(false);
-    if args.json {
-        println!("{body}");
+    if json {
+        println!("{}", reply.body);
     } else {
-        print!("{}", render(&v, &addr));
+        print!("{}", render(&v, url));
     }
     Ok(if ready {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        ExitCode::from(REFUSED)
     })
 }
 

@@ -840,7 +840,7 @@ fn a_request_the_running_vigil_does_not_apply_in_time_exits_4_and_stays_recorded
     let (code, out, err) = env.request(&["unsilence", "s-2", "--wait", "0"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.starts_with("recorded as request #2; the running vigil at 127.0.0.1:")
+        out.starts_with("recorded as request #2; the running vigil at http://127.0.0.1:")
             && out.contains("applies it when its Monitor next reads the store"),
         "{out}"
     );

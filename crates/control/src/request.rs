@@ -1,0 +1,342 @@
+//! The bodies of `POST /v1/commands` and `POST /v1/token/rotate`, checked field by field so
+//! that every refusal names the field and says what is expected.
+
+use serde_json::{Map, Value};
+use vigil_bus::{Action, CommandTarget};
+use vigil_core::AgentId;
+
+/// The commands `POST /v1/commands` takes, as `Action::name` spells them.
+pub const COMMANDS: [&str; 10] = [
+    "pause",
+    "resume",
+    "breaker_trip",
+    "breaker_reset",
+    "cancel_all",
+    "flatten",
+    "switch_source",
+    "default_regime",
+    "shutdown",
+    "inject_panic",
+];
+
+const COMMAND_FIELDS: [&str; 7] = [
+    "command",
+    "agent",
+    "source",
+    "times",
+    "reason",
+    "who",
+    "request_id",
+];
+const ROTATE_FIELDS: [&str; 2] = ["who", "reason"];
+
+const MAX_TEXT: usize = 1000;
+const MAX_NAME: usize = 200;
+const MAX_REQUEST_ID: usize = 128;
+const MAX_PANICS: u64 = 100;
+
+/// A well-formed command request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CommandRequest {
+    pub(crate) action: Action,
+    pub(crate) who: String,
+    pub(crate) reason: String,
+    pub(crate) request_id: Option<String>,
+}
+
+/// A well-formed token rotation request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RotateRequest {
+    pub(crate) who: String,
+    pub(crate) reason: String,
+}
+
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn parse(body: &[u8], allowed: &[&str]) -> Result<Self, String> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let Value::Object(map) = value else {
+            return Err(format!(
+                "the body must be a JSON object with the fields {}",
+                allowed.join(", ")
+            ));
+        };
+        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field {unknown:?}; expected {}",
+                allowed.join(", ")
+            ));
+        }
+        Ok(Self(map))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// A text field; `None` when absent. Blank or too long is refused.
+    fn text(&self, key: &str, max: usize) -> Result<Option<String>, String> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Err(format!("field {key:?} is blank")),
+            Some(Value::String(s)) if s.chars().count() > max => {
+                Err(format!("field {key:?} is longer than {max} characters"))
+            }
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(other) => Err(format!("field {key:?} must be a string, got {other}")),
+        }
+    }
+
+    fn required(&self, key: &str, max: usize, why: &str) -> Result<String, String> {
+        self.text(key, max)?
+            .ok_or_else(|| format!("missing field {key:?}: {why}"))
+    }
+}
+
+/// The agent a command names; `all` only where `all` is allowed.
+fn agent(f: &Fields, command: &str, all: bool) -> Result<Option<AgentId>, String> {
+    let expected = if all {
+        "data, regime, signal, risk, execution or all"
+    } else {
+        "data, regime, signal, risk or execution"
+    };
+    let name = f
+        .text("agent", MAX_NAME)?
+        .ok_or_else(|| format!("missing field \"agent\": {command} needs one of {expected}"))?;
+    if all && name == "all" {
+        return Ok(None);
+    }
+    match name.parse::<AgentId>() {
+        Ok(a) if a != AgentId::Monitor => Ok(Some(a)),
+        _ => Err(format!(
+            "field \"agent\": unknown agent {name:?}; expected {expected}"
+        )),
+    }
+}
+
+fn target(f: &Fields, command: &str) -> Result<CommandTarget, String> {
+    Ok(agent(f, command, true)?.map_or(CommandTarget::All, CommandTarget::Agent))
+}
+
+fn panic_action(f: &Fields, command: &str) -> Result<Action, String> {
+    let Some(agent) = agent(f, command, false)? else {
+        return Err(format!("field \"agent\": {command} needs one agent"));
+    };
+    let times = match f.0.get("times") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=MAX_PANICS).contains(n))
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                format!("field \"times\" must be a whole number from 1 to {MAX_PANICS}, got {v}")
+            })?,
+    };
+    Ok(Action::InjectPanic { agent, times })
+}
+
+/// Reads a `POST /v1/commands` body.
+pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
+    let f = Fields::parse(body, &COMMAND_FIELDS)?;
+    let command = f.required(
+        "command",
+        MAX_NAME,
+        &format!("one of {}", COMMANDS.join(", ")),
+    )?;
+    let uses: &[&str] = match command.as_str() {
+        "pause" | "resume" => &["agent"],
+        "switch_source" => &["source"],
+        "inject_panic" => &["agent", "times"],
+        "breaker_trip" | "breaker_reset" | "cancel_all" | "flatten" | "default_regime"
+        | "shutdown" => &[],
+        other => {
+            return Err(format!(
+                "field \"command\": unknown command {other:?}; expected one of {}",
+                COMMANDS.join(", ")
+            ));
+        }
+    };
+    if let Some(extra) = ["agent", "source", "times"]
+        .into_iter()
+        .find(|k| f.has(k) && !uses.contains(k))
+    {
+        return Err(format!(
+            "field {extra:?} does not apply to {command}{}",
+            if uses.is_empty() {
+                String::new()
+            } else {
+                format!(" (it takes {})", uses.join(", "))
+            }
+        ));
+    }
+    let action = match command.as_str() {
+        "pause" => Action::Pause(target(&f, &command)?),
+        "resume" => Action::Resume(target(&f, &command)?),
+        "breaker_trip" => Action::TripBreaker,
+        "breaker_reset" => Action::ResetBreaker,
+        "cancel_all" => Action::CancelAll,
+        "flatten" => Action::Flatten,
+        "default_regime" => Action::DefaultRegime,
+        "shutdown" => Action::Shutdown,
+        "switch_source" => Action::SwitchSource(f.required(
+            "source",
+            MAX_NAME,
+            "switch_source needs the name of the source to read from",
+        )?),
+        _ => panic_action(&f, &command)?,
+    };
+    Ok(CommandRequest {
+        action,
+        who: f.required("who", MAX_NAME, "who is asking (kept in the audit)")?,
+        reason: f.required(
+            "reason",
+            MAX_TEXT,
+            "say why (it is logged and kept in the audit)",
+        )?,
+        request_id: f.text("request_id", MAX_REQUEST_ID)?,
+    })
+}
+
+/// Reads a `POST /v1/token/rotate` body.
+pub(crate) fn rotate_request(body: &[u8]) -> Result<RotateRequest, String> {
+    let f = Fields::parse(body, &ROTATE_FIELDS)?;
+    Ok(RotateRequest {
+        who: f.required("who", MAX_NAME, "who is asking (kept in the audit)")?,
+        reason: f
+            .text("reason", MAX_TEXT)?
+            .unwrap_or_else(|| "token rotation".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &str) -> CommandRequest {
+        command_request(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"))
+    }
+
+    fn refused(body: &str) -> String {
+        command_request(body.as_bytes()).expect_err(body)
+    }
+
+    #[test]
+    fn every_command_reads_into_its_action() {
+        let base = r#""reason":"news","who":"ana""#;
+        for (body, action) in [
+            (
+                r#""command":"pause","agent":"signal""#,
+                Action::Pause(CommandTarget::Agent(AgentId::Signal)),
+            ),
+            (
+                r#""command":"resume","agent":"all""#,
+                Action::Resume(CommandTarget::All),
+            ),
+            (r#""command":"breaker_trip""#, Action::TripBreaker),
+            (r#""command":"breaker_reset""#, Action::ResetBreaker),
+            (r#""command":"cancel_all""#, Action::CancelAll),
+            (r#""command":"flatten""#, Action::Flatten),
+            (r#""command":"default_regime""#, Action::DefaultRegime),
+            (r#""command":"shutdown""#, Action::Shutdown),
+            (
+                r#""command":"switch_source","source":"csv:backup""#,
+                Action::SwitchSource("csv:backup".into()),
+            ),
+            (
+                r#""command":"inject_panic","agent":"risk","times":3"#,
+                Action::InjectPanic {
+                    agent: AgentId::Risk,
+                    times: 3,
+                },
+            ),
+            (
+                r#""command":"inject_panic","agent":"data""#,
+                Action::InjectPanic {
+                    agent: AgentId::Data,
+                    times: 1,
+                },
+            ),
+        ] {
+            let got = ok(&format!("{{{body},{base}}}"));
+            assert_eq!(got.action, action, "{body}");
+            assert_eq!((got.who.as_str(), got.reason.as_str()), ("ana", "news"));
+        }
+        let with_id = ok(r#"{"command":"flatten","reason":"r","who":"w","request_id":"abc"}"#);
+        assert_eq!(with_id.request_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn every_refusal_names_the_field() {
+        for (body, needle) in [
+            ("not json", "the body is not JSON"),
+            ("[1]", "must be a JSON object"),
+            (
+                r#"{"command":"pause","agent":"signal","reason":"r","who":"w","colour":1}"#,
+                "unknown field \"colour\"",
+            ),
+            (r#"{"reason":"r","who":"w"}"#, "missing field \"command\""),
+            (
+                r#"{"command":"explode","reason":"r","who":"w"}"#,
+                "unknown command \"explode\"",
+            ),
+            (
+                r#"{"command":"pause","reason":"r","who":"w"}"#,
+                "missing field \"agent\"",
+            ),
+            (
+                r#"{"command":"pause","agent":"bob","reason":"r","who":"w"}"#,
+                "unknown agent \"bob\"",
+            ),
+            (
+                r#"{"command":"pause","agent":"signal","who":"w"}"#,
+                "missing field \"reason\"",
+            ),
+            (
+                r#"{"command":"pause","agent":"signal","reason":"  ","who":"w"}"#,
+                "field \"reason\" is blank",
+            ),
+            (
+                r#"{"command":"pause","agent":"signal","reason":"r"}"#,
+                "missing field \"who\"",
+            ),
+            (
+                r#"{"command":"breaker_trip","agent":"risk","reason":"r","who":"w"}"#,
+                "field \"agent\" does not apply to breaker_trip",
+            ),
+            (
+                r#"{"command":"switch_source","reason":"r","who":"w"}"#,
+                "missing field \"source\"",
+            ),
+            (
+                r#"{"command":"inject_panic","agent":"all","reason":"r","who":"w"}"#,
+                "unknown agent \"all\"",
+            ),
+            (
+                r#"{"command":"inject_panic","agent":"risk","times":0,"reason":"r","who":"w"}"#,
+                "field \"times\" must be a whole number",
+            ),
+            (
+                r#"{"command":"pause","agent":7,"reason":"r","who":"w"}"#,
+                "field \"agent\" must be a string",
+            ),
+        ] {
+            let e = refused(body);
+            assert!(e.contains(needle), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_rotation_needs_who_and_may_say_why() {
+        let r = rotate_request(br#"{"who":"ana"}"#).expect("ok");
+        assert_eq!(
+            (r.who.as_str(), r.reason.as_str()),
+            ("ana", "token rotation")
+        );
+        let e = rotate_request(br#"{"who":"ana","token":"x"}"#).expect_err("unknown");
+        assert!(e.contains("unknown field \"token\""), "{e}");
+        let e = rotate_request(b"{}").expect_err("who");
+        assert!(e.contains("missing field \"who\""), "{e}");
+    }
+}

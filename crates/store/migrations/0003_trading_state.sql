@@ -1,0 +1,8 @@
+-- The Risk agent's trading state (the circuit breaker), so that a halt survives a restart.
+CREATE TABLE trading_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
+);

@@ -1,0 +1,184 @@
+//! Helpers shared by the tests of the `vigil` binary: running it in a folder of its own, a
+//! `vigil run` in the background, the control API over HTTP, the log.
+
+#![allow(dead_code)] // each test binary uses some of them
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The binary, run in a folder of its own: what it keeps relative to the working
+/// directory (the store, `state/vigil.db`) is never shared between tests.
+pub(crate) fn vigil() -> Command {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("working folder");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// A path in the repository.
+pub(crate) fn repo(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// A `vigil run` in the background, read from its ready line on, with a watchdog that
+/// SIGKILLs it after 60 s so a regression cannot hang the suite.
+pub(crate) struct Running {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    done: std::sync::mpsc::Sender<()>,
+    guard: std::thread::JoinHandle<()>,
+    /// The control address it printed, without the scheme (`127.0.0.1:PORT`).
+    pub(crate) control: Option<String>,
+}
+
+impl Running {
+    pub(crate) fn start(args: &[&std::ffi::OsStr]) -> Self {
+        let mut child = vigil()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id().to_string();
+        let (done, watchdog) = std::sync::mpsc::channel::<()>();
+        let guard = std::thread::spawn(move || {
+            if watchdog.recv_timeout(Duration::from_secs(60)).is_err() {
+                let killed = Command::new("kill").args(["-KILL", &pid]).status();
+                eprintln!("watchdog: vigil did not stop within 60 s; killed: {killed:?}");
+            }
+        });
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut run = Self {
+            child,
+            lines,
+            done,
+            guard,
+            control: None,
+        };
+        let line = run.wait_for("vigil: control address ");
+        run.control = line
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string);
+        run.wait_for("stops it gracefully");
+        run
+    }
+
+    /// Reads standard error until a line contains `needle`, and returns that line.
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .next()
+                .expect("vigil kept running")
+                .expect("read");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    pub(crate) fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {sig}");
+    }
+
+    /// Stops it with Ctrl-C and checks that it exited cleanly.
+    pub(crate) fn interrupt(self) -> std::process::Output {
+        self.signal("-INT");
+        self.finish_ok()
+    }
+
+    /// Waits for it to end and checks that it exited 0.
+    pub(crate) fn finish_ok(self) -> std::process::Output {
+        let out = self.finish();
+        assert!(
+            out.status.success(),
+            "exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub(crate) fn finish(self) -> std::process::Output {
+        let out = self.child.wait_with_output().expect("wait");
+        self.done.send(()).expect("watchdog alive");
+        self.guard.join().expect("watchdog");
+        out
+    }
+}
+
+/// Sends a request to a running vigil's control API, with `token` as the bearer token:
+/// (status code, body).
+pub(crate) fn http_call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(15)))
+        .build()
+        .new_agent();
+    let url = format!("http://{addr}{path}");
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let sent = if method == "POST" {
+        let mut req = agent.post(&url);
+        if let Some(a) = &auth {
+            req = req.header("Authorization", a);
+        }
+        req.content_type("application/json")
+            .send(body.unwrap_or_default())
+    } else {
+        let mut req = agent.get(&url);
+        if let Some(a) = &auth {
+            req = req.header("Authorization", a);
+        }
+        req.call()
+    };
+    let mut res = sent.expect("vigil answers on its control address");
+    let code = res.status().as_u16();
+    (code, res.body_mut().read_to_string().expect("body"))
+}
+
+/// GETs `path` from a running vigil with its token: (status code, body).
+pub(crate) fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    http_call(addr, "GET", path, Some(token), None)
+}
+
+/// The bearer token in `file`.
+pub(crate) fn token(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("token file {}: {e}", file.display()))
+        .trim()
+        .to_string()
+}
+
+/// Every line of every log file in `dir`, file by file (one file in these tests).
+pub(crate) fn vigil_log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for e in entries.flatten() {
+        if let Ok(text) = std::fs::read_to_string(e.path()) {
+            lines.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+    }
+    lines
+}
