@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Pipeline benchmark: N one-minute bars (default 1,000,000, seed 42) through all six agents
 # with logging on, `vigil run --speed max`, RUNS times; prints each run and the median.
-# MONITOR=on (default) runs the embedded config as shipped (monitoring and the control
-# address on); MONITOR=off turns both off; MONITOR=both alternates the two run by run and
+# MONITOR=on (default) runs the embedded config (monitoring and the control address on,
+# the drawdown control line out of reach); MONITOR=off turns both off; MONITOR=both alternates the two run by run and
 # prints both medians and their difference.
 # Usage: scripts/bench-pipeline.sh            (BARS=…, RUNS=…, SEED=…, MONITOR=… to change)
 set -euo pipefail
@@ -21,17 +21,23 @@ cargo build --release --locked -p vigil
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ./target/release/vigil data synth --bars "$bars" --seed "$seed" --out "$work/bars.csv"
-# The embedded config with monitoring (probes, rules, sysinfo, pings) and the control
-# address turned off; heartbeats and the log stay on.
-sed -e '/^\[monitor\]/a enabled = false' config/vigil.toml > "$work/off.toml"
+# The embedded config with the drawdown control line out of reach: the random walk pays
+# commission on ~37k round trips and falls 10% from its peak, and a line that engages would
+# stop the trading this benchmark measures. The sensor still runs on every bar.
+sed -e 's/^line_pct = .*/line_pct = "0.99"/' config/vigil.toml > "$work/on.toml"
+# Each run starts from an empty store: a trading state saved by one run (a tripped breaker)
+# would carry over into the next.
+printf '\n[store]\npath = "%s/state/vigil.db"\n' "$work" >> "$work/on.toml"
+# The same with monitoring (probes, rules, sysinfo, pings) and the control address turned
+# off; heartbeats and the log stay on.
+sed -e '/^\[monitor\]/a enabled = false' "$work/on.toml" > "$work/off.toml"
 printf '\n[control]\nenabled = false\n' >> "$work/off.toml"
 
 declare -A results
 for i in $(seq "$runs"); do
   for mode in "${modes[@]}"; do
-    args=()
-    if [ "$mode" = off ]; then args=(--config "$work/off.toml"); fi
-    rm -rf "$work/logs"
+    args=(--config "$work/$mode.toml")
+    rm -rf "$work/logs" "$work/state"
     json=$(./target/release/vigil run "${args[@]}" --data "$work/bars.csv" --speed max --log-dir "$work/logs" --json 2>/dev/null)
     rate=$(printf '%s\n' "$json" | sed -n 's/.*"bars_per_second": *\([0-9.]*\).*/\1/p')
     lines=$(printf '%s\n' "$json" | sed -n 's/.*"log_lines": *\([0-9]*\).*/\1/p')

@@ -245,7 +245,8 @@ fn default_paper_session_runs_to_the_end_and_the_books_add_up() {
     let log = read_log(&outcome.log_dir);
     let last = log.last().expect("lines");
     assert_eq!(last["event"], "session_stopped");
-    // Agents stop in pipeline order: data, regime, signal, risk, execution.
+    // Agents stop in pipeline order, but Risk last: it answers the Execution agent's
+    // drawdown reports until the Execution agent has finished.
     let stops: Vec<&str> = events(&log, "agent_stopped")
         .iter()
         .map(|v| v["service"].as_str().expect("service"))
@@ -256,8 +257,8 @@ fn default_paper_session_runs_to_the_end_and_the_books_add_up() {
             "data_agent",
             "regime_agent",
             "signal_agent",
-            "risk_agent",
-            "execution_agent"
+            "execution_agent",
+            "risk_agent"
         ]
     );
 }

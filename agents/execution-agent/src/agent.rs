@@ -5,14 +5,15 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError, Figures,
-    Flow, Heartbeat, InjectPanic, OpenOrderView, OrderIntent, Ping, Reachability, Segment,
-    StageReport, StopReason, run_every,
+    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError,
+    DrawdownReport, Figures, Flow, Heartbeat, InjectPanic, NextReport, OpenOrderView, OrderIntent,
+    Ping, PositionView, Reachability, RearmDrawdown, Segment, StageReport, StopReason, run_every,
 };
 use vigil_config::RuleConfig;
 use vigil_monitoring::Transition;
 
 use crate::business::BusinessWatch;
+use crate::drawdown::{Breach, DrawdownWatch};
 use vigil_calendar::Phase;
 use vigil_core::{
     AgentId, AgentState, ClientOrderId, ExecutionReport, Fill, Level, OrderAck, OrderRequest,
@@ -69,6 +70,8 @@ pub struct ExecutionAgent {
     backlogs: Backlogs,
     /// The segment being handled: (batch, last segment), for a restart after a crash.
     in_hand: Option<(u64, bool)>,
+    /// The drawdown control line's sensor, and the Risk agent that decides on a breach.
+    drawdown: Option<(DrawdownWatch, Recipient<DrawdownReport>)>,
 }
 
 impl std::fmt::Debug for ExecutionAgent {
@@ -127,7 +130,15 @@ impl ExecutionAgent {
             slippage_fills: 0,
             backlogs: Backlogs::default(),
             in_hand: None,
+            drawdown: None,
         }
+    }
+
+    /// Reports to `risk`, in band, every bar at which equity is more than `line` (a
+    /// fraction) below its peak and a report is due (see [`DrawdownReport`]).
+    pub fn with_drawdown_control(mut self, line: Decimal, risk: Recipient<DrawdownReport>) -> Self {
+        self.drawdown = Some((DrawdownWatch::new(line), risk));
+        self
     }
 
     /// Watches the business metrics (drawdowns, trade size, trading frequency) against
@@ -243,10 +254,12 @@ impl ExecutionAgent {
         );
     }
 
-    fn on_segment(&mut self, seg: Segment) {
+    /// Handles `seg` from bar `from` on. A bar beyond the drawdown control line hands the
+    /// rest to [`Self::report_drawdown`], which goes on after the Risk agent's answer.
+    fn run_segment(&mut self, seg: Segment, from: usize, ctx: &mut Context<Self>) {
         self.in_hand = Some((seg.batch_id, seg.last));
-        for i in seg.range.clone() {
-            let bar = &seg.bars[i];
+        let bars = seg.bars.clone();
+        for (i, bar) in bars.iter().enumerate().take(seg.range.end).skip(from) {
             // Phases are rare: most batches carry none.
             for mark in seg.phases.iter().filter(|m| m.before == i) {
                 if mark.phase == Phase::FinalSnapshot {
@@ -260,8 +273,17 @@ impl ExecutionAgent {
                 self.drain_reports();
             }
             self.portfolio.mark(bar.symbol, bar.close);
+            let equity = self.portfolio.equity();
             if let Some(b) = &mut self.business {
-                b.on_bar(bar.ts, self.portfolio.equity(), &mut self.transitions);
+                b.on_bar(bar.ts, equity, &mut self.transitions);
+            }
+            if let Some((breach, risk)) = self
+                .drawdown
+                .as_mut()
+                .and_then(|(w, risk)| w.on_bar(bar.ts, equity).map(|b| (b, risk.clone())))
+            {
+                self.report_drawdown(breach, &risk, bar.ts, seg, i + 1, ctx);
+                return;
             }
         }
         self.drain_reports();
@@ -275,6 +297,74 @@ impl ExecutionAgent {
                 bars: seg.bars,
             });
         }
+    }
+
+    /// Equity is beyond the drawdown control line after the bar at `at`: asks the Risk
+    /// agent, holding this mailbox until it answers, sends the orders it answers with, then
+    /// goes on with `seg` from bar `resume`. The orders thus reach the venue before the
+    /// next bar, as a signal's do.
+    fn report_drawdown(
+        &mut self,
+        breach: Breach,
+        risk: &Recipient<DrawdownReport>,
+        at: Timestamp,
+        seg: Segment,
+        resume: usize,
+        ctx: &mut Context<Self>,
+    ) {
+        self.drain_reports();
+        self.log_transitions();
+        self.log.flush();
+        let report = DrawdownReport {
+            arming: breach.arming,
+            at,
+            equity: self.portfolio.equity(),
+            peak: breach.peak,
+            drawdown: breach.drawdown,
+            day_pnl: breach.day_pnl,
+            gross_exposure: self.portfolio.gross_exposure(),
+            positions: self
+                .portfolio
+                .positions()
+                .filter(|(_, p)| !p.quantity.is_zero())
+                .map(|(symbol, p)| PositionView {
+                    symbol,
+                    quantity: p.quantity,
+                    mark: self.portfolio.mark_price(symbol),
+                })
+                .collect(),
+        };
+        let ask = risk.send(report);
+        ctx.wait(ask.into_actor(self).then(move |answer, act, _ctx| {
+            let orders = match answer {
+                Ok(answer) => {
+                    if let Some((w, _)) = act.drawdown.as_mut() {
+                        w.answered(answer.next);
+                    }
+                    answer.orders
+                }
+                Err(e) => {
+                    // Asked again at the next bar beyond the line.
+                    if let Some((w, _)) = act.drawdown.as_mut() {
+                        w.answered(NextReport::NotBefore(at));
+                    }
+                    act.fault(format!(
+                        "the risk agent did not answer the drawdown report at {at}: {e}; \
+                         asked again at the next bar beyond the control line"
+                    ));
+                    Vec::new()
+                }
+            };
+            // One after the other, in the answer's order, each reaching the venue before
+            // the next; then the rest of the segment.
+            let mut chain: std::pin::Pin<Box<dyn ActorFuture<Self, Output = ()>>> =
+                Box::pin(fut::ready(()));
+            for order in orders {
+                let submit = act.submit(order);
+                chain = Box::pin(chain.then(move |(), _, _| submit));
+            }
+            chain.map(move |(), act, ctx| act.run_segment(seg, resume, ctx))
+        }));
     }
 
     /// After a crash: reads positions, cash and open orders back from the venue (the
@@ -562,6 +652,14 @@ impl ExecutionAgent {
     }
 
     fn on_intent(&mut self, intent: OrderIntent, ctx: &mut Context<Self>) {
+        let submit = self.submit(intent);
+        // `wait`: the next segment must not reach the venue before this order has.
+        ctx.wait(submit);
+    }
+
+    /// Books `intent` as an open order and returns the venue calls (cancels of the orders
+    /// it replaces, then the order) with their outcome's handling.
+    fn submit(&mut self, intent: OrderIntent) -> impl ActorFuture<Self, Output = ()> + 'static {
         self.now_market = Some(intent.at);
         let ts = self.stamp();
         let symbol = self.symbols.shared(intent.symbol);
@@ -631,21 +729,34 @@ impl ExecutionAgent {
             let ack = venue.submit_order(&request).await;
             (request.client_order_id, cancel_errors, ack)
         };
-        // `wait`: the next segment must not reach the venue before this order has.
-        ctx.wait(
-            fut.into_actor(self)
-                .map(move |(id, cancel_errors, ack), act, _ctx| {
-                    let failed = cancel_errors.len() as u64 + u64::from(ack.is_err());
-                    act.venue_link.calls_failed += failed;
-                    act.venue_link.calls_ok += calls - failed;
-                    for e in cancel_errors {
-                        act.venue_error(&e, "cancel");
-                    }
-                    act.on_ack(&id, ack);
-                    act.drain_reports();
-                    act.log.flush();
-                }),
+        fut.into_actor(self)
+            .map(move |(id, cancel_errors, ack), act, _ctx| {
+                let failed = cancel_errors.len() as u64 + u64::from(ack.is_err());
+                act.venue_link.calls_failed += failed;
+                act.venue_link.calls_ok += calls - failed;
+                for e in cancel_errors {
+                    act.venue_error(&e, "cancel");
+                }
+                act.on_ack(&id, ack);
+                act.drain_reports();
+                act.log.flush();
+            })
+    }
+
+    /// A non-fatal fault: logged, and reported to the Monitor (counted, alerted).
+    fn fault(&mut self, error: String) {
+        self.log.emit(
+            LogEvent::new(self.stamp(), SERVICE, Event::AgentFailed)
+                .level(Level::Error)
+                .with("agent", "execution")
+                .with("error", error.clone()),
         );
+        self.log.flush();
+        self.faults.do_send(AgentFault {
+            agent: AgentId::Execution,
+            error,
+            fatal: false,
+        });
     }
 
     fn venue_error(&mut self, e: &VenueError, during: &'static str) {
@@ -804,8 +915,22 @@ impl Handler<Flow<Segment>> for ExecutionAgent {
     fn handle(&mut self, msg: Flow<Segment>, ctx: &mut Self::Context) {
         self.backlogs.taken(AgentId::Execution);
         match msg {
-            Flow::Data(seg) => self.on_segment(seg),
+            Flow::Data(seg) => {
+                let from = seg.range.start;
+                self.run_segment(seg, from, ctx);
+            }
             Flow::End(reason) => self.finish(reason, ctx),
+        }
+    }
+}
+
+impl Handler<RearmDrawdown> for ExecutionAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: RearmDrawdown, _ctx: &mut Self::Context) {
+        let equity = self.portfolio.equity();
+        if let Some((w, _)) = self.drawdown.as_mut() {
+            w.rearm(msg.arming, equity);
         }
     }
 }
@@ -991,6 +1116,10 @@ mod tests {
     }
 
     fn start() -> Harness {
+        start_with(|agent| agent)
+    }
+
+    fn start_with(setup: impl FnOnce(ExecutionAgent) -> ExecutionAgent) -> Harness {
         let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let clock: SharedClock = Arc::new(market);
@@ -1024,7 +1153,7 @@ mod tests {
             collector.recipient(),
         );
         Harness {
-            addr: agent.start(),
+            addr: setup(agent).start(),
             venue,
             seen,
             log,
@@ -1339,5 +1468,105 @@ mod tests {
         assert_eq!(faults.len(), 1);
         assert_eq!(faults[0].agent, AgentId::Execution);
         assert!(!faults[0].fatal);
+    }
+
+    /// Stands in for the Risk agent: keeps each drawdown report and answers the first
+    /// with an order that closes the position.
+    struct FakeRisk {
+        reports: Arc<std::sync::Mutex<Vec<DrawdownReport>>>,
+    }
+
+    impl Actor for FakeRisk {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<DrawdownReport> for FakeRisk {
+        type Result = MessageResult<DrawdownReport>;
+        fn handle(&mut self, msg: DrawdownReport, _ctx: &mut Context<Self>) -> Self::Result {
+            let trace_id = TraceId::for_command("deleverage_TEST", msg.at);
+            let orders = vec![OrderIntent {
+                client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+                trace_id,
+                symbol: SymbolId(0),
+                side: Side::Sell,
+                quantity: msg.positions[0].quantity,
+                order_type: OrderType::Market,
+                limit_price: None,
+                reference_price: msg.positions[0].mark,
+                at: msg.at,
+                cancel_open: true,
+                context: LogContext::default(),
+            }];
+            let mut reports = self.reports.lock().expect("reports");
+            reports.push(msg);
+            MessageResult(vigil_bus::DrawdownAnswer {
+                orders: if reports.len() == 1 {
+                    orders
+                } else {
+                    Vec::new()
+                },
+                next: NextReport::AfterRearm,
+            })
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_bar_beyond_the_drawdown_line_is_reported_in_band_and_the_answer_fills_at_the_next_open()
+     {
+        let reports = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let risk = FakeRisk {
+            reports: reports.clone(),
+        }
+        .start();
+        let h = start_with(|agent| agent.with_drawdown_control(dec!(0.04), risk.recipient()));
+        // 100 shares bought at the day-3 open; day 4 closes at 40 (6% of equity lost), day
+        // 5 opens at 41, day 6 at 60.
+        let bars = Arc::new(vec![
+            bar(1, dec!(100), dec!(100)),
+            bar(2, dec!(100), dec!(100)),
+            bar(3, dec!(100), dec!(100)),
+            bar(4, dec!(100), dec!(40)),
+            bar(5, dec!(41), dec!(41)),
+            bar(6, dec!(60), dec!(60)),
+        ]);
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        h.addr.do_send(intent(&bars[1], Side::Buy, dec!(100)));
+        // One segment from day 3 to day 6: the report stops it at day 4.
+        h.addr.do_send(segment(0, &bars, 2..6, true));
+        h.seen.wait_for::<BatchDone>(1).await;
+
+        let reports = reports.lock().expect("reports").clone();
+        assert_eq!(reports.len(), 1, "quiet after the answer: {reports:?}");
+        let r = &reports[0];
+        assert_eq!(r.at, day(4));
+        assert_eq!(r.arming, 0);
+        assert_eq!(r.positions.len(), 1);
+        assert_eq!(
+            (r.positions[0].quantity, r.positions[0].mark),
+            (dec!(100), dec!(40))
+        );
+        // Bought at 100.1 plus 5.005 commission: equity = cash + 100 × 40.
+        let equity = dec!(100000) - dec!(10010) - dec!(5.005) + dec!(4000);
+        assert_eq!(r.equity, equity);
+        assert_eq!(r.peak, dec!(100000));
+        assert_eq!(r.drawdown, (dec!(100000) - equity) / dec!(100000));
+        assert_eq!(r.gross_exposure, dec!(4000));
+
+        let fills = logged(&h.log, Event::FillReceived);
+        assert_eq!(fills.len(), 2);
+        assert_eq!(
+            fills[1].timestamp,
+            day(5),
+            "filled at the next bar, not the batch's end"
+        );
+        assert_eq!(text(&fills[1], "side"), "SELL");
+        assert_eq!(
+            dec_field(&fills[1], "price"),
+            dec!(40.959),
+            "41 less 10 bps"
+        );
+        let after = book(&h).await;
+        assert_eq!(after.position, dec!(0));
+        assert_eq!(after.mark, dec!(60), "the rest of the segment was marked");
     }
 }

@@ -8,6 +8,7 @@
 
 mod agent;
 mod business;
+mod drawdown;
 
 pub use agent::ExecutionAgent;
 pub use business::BUSINESS_METRICS;

@@ -69,6 +69,9 @@ pub struct MonitorAgent {
     links: Option<MonitorLinks>,
     agents: BTreeMap<AgentId, AgentStatus>,
     summary: SessionSummary,
+    /// The last two stages have reported: the session closes when both have.
+    risk_reported: bool,
+    execution_reported: bool,
     done: Option<oneshot::Sender<SessionSummary>>,
     /// Measurement, rules and the health board (None: heartbeats only).
     health: Option<Health>,
@@ -133,6 +136,8 @@ impl MonitorAgent {
                 name: session_name,
                 ..SessionSummary::default()
             },
+            risk_reported: false,
+            execution_reported: false,
             done: Some(done),
             health: None,
             transitions: Vec::new(),
@@ -1445,7 +1450,14 @@ impl Handler<StageReport> for MonitorAgent {
             {
                 status.state = AgentState::Stopped;
             }
-            if agent == AgentId::Execution {
+            // Execution reports when its input ends; Risk right after, since it answers
+            // the Execution agent's drawdown reports until then.
+            match agent {
+                AgentId::Execution => self.execution_reported = true,
+                AgentId::Risk => self.risk_reported = true,
+                _ => {}
+            }
+            if self.execution_reported && self.risk_reported {
                 self.close_session(ctx);
             }
         }
@@ -1514,6 +1526,12 @@ impl Handler<Supervision> for MonitorAgent {
                     metrics::counter!("vigil_agent_restarts_total", "agent" => agent.as_str())
                         .increment(1);
                 });
+                // Failed while it was down; its heartbeats say how it is doing from now.
+                if let Some(status) = self.agents.get_mut(&agent)
+                    && status.state == AgentState::Failed
+                {
+                    status.state = AgentState::Starting;
+                }
             }
         }
         self.log.flush();

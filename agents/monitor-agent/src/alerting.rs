@@ -40,6 +40,21 @@ impl std::fmt::Debug for AlertLinks {
     }
 }
 
+/// A ratio as logged (`0.1234`) shown as a percentage (`12.34%`); other text as it is.
+fn ratio_pct(v: &str) -> String {
+    v.parse::<rust_decimal::Decimal>().map_or_else(
+        |_| v.to_string(),
+        |d| {
+            format!(
+                "{}%",
+                (d * rust_decimal::Decimal::ONE_HUNDRED)
+                    .round_dp(2)
+                    .normalize()
+            )
+        },
+    )
+}
+
 /// An event another agent logged, handed over by the log writer's tap (see [`TAPPED`]).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -57,6 +72,8 @@ pub const TAPPED: &[Event] = &[
     Event::ChecklistCompleted,
     Event::PhaseChanged,
     Event::AgentCrashed,
+    Event::DrawdownControlEngaged,
+    Event::DrawdownControlRearmed,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -294,6 +311,29 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
             "Find out why (the reason above, the alert that tripped it), fix it, reconcile, then `vigil ctl breaker reset --reason …`.",
         ),
         Event::BreakerReset => clear("breaker_tripped", BTreeMap::new()),
+        Event::DrawdownControlEngaged => raise(
+            "drawdown_control_engaged",
+            // High, not Critical: Critical trips the breaker, and a halt would stop the
+            // deleveraging this control is doing. High still pages (sms, call, pagerduty).
+            // `[alerts.rules.drawdown_control_engaged] severity = "critical"` halts instead.
+            Level::Error,
+            BTreeMap::new(),
+            format!(
+                "drawdown {} crossed the {} control line: no new position, deleveraging",
+                ratio_pct(&field(ev, "drawdown")),
+                ratio_pct(&field(ev, "line"))
+            ),
+            vec![
+                ("Drawdown".into(), ratio_pct(&field(ev, "drawdown"))),
+                ("Control line".into(), ratio_pct(&field(ev, "line"))),
+                ("Today's P&L".into(), field(ev, "day_pnl")),
+                ("Equity".into(), field(ev, "equity")),
+                ("Peak equity".into(), field(ev, "peak_equity")),
+                ("Actions taken".into(), field(ev, "actions")),
+            ],
+            "Check positions against the broker and why the strategy lost; deleveraging goes on by itself while the drawdown stays beyond the line. To trade normally again, `vigil ctl breaker reset --reason …` (re-arms the line from today's equity).",
+        ),
+        Event::DrawdownControlRearmed => clear("drawdown_control_engaged", BTreeMap::new()),
         Event::ChecklistFailed => {
             let list = field(ev, "checklist");
             raise(

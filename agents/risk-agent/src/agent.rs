@@ -4,9 +4,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, Figures, Flatten, Flow, Heartbeat,
-    InjectPanic, OrderIntent, PhaseMark, Ping, Segment, SetTradingState, SignalBatch, StageReport,
-    StopReason, TradingStateRecord, run_every,
+    AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, DrawdownAnswer, DrawdownReport,
+    Figures, Flatten, Flow, Heartbeat, InjectPanic, NextReport, OrderIntent, PhaseMark, Ping,
+    RearmDrawdown, Segment, SetTradingState, SignalBatch, StageReport, StopReason,
+    TradingStateRecord, run_every,
 };
 use vigil_calendar::Phase;
 use vigil_config::{OrderTypeConfig, RiskConfig};
@@ -16,7 +17,7 @@ use vigil_core::{
 };
 use vigil_log::{Event, LogBuffer, LogContext, LogEvent};
 
-use crate::policy::{Decision, decide};
+use crate::policy::{Decision, decide, deleverage_step};
 
 const SERVICE: &str = "risk_agent";
 
@@ -29,6 +30,41 @@ pub struct ExecutionLinks {
     pub book: Recipient<BookQuery>,
     /// Approved intents.
     pub intents: Recipient<OrderIntent>,
+    /// Re-arming of the drawdown control line.
+    pub rearm: Recipient<RearmDrawdown>,
+}
+
+/// The drawdown control line, as the Risk agent holds it.
+#[derive(Debug, Default)]
+struct DrawdownControl {
+    /// Bumped when trading is set active again while engaged; reports of older armings
+    /// are answered with nothing.
+    arming: u64,
+    engaged: Option<Engaged>,
+}
+
+/// Since the line was crossed.
+#[derive(Debug)]
+struct Engaged {
+    /// Steps that sent orders.
+    steps: u64,
+    /// |position| per symbol when the line was crossed: what a step is a share of.
+    sizes: Vec<(SymbolId, Decimal)>,
+}
+
+/// An order the Risk agent decides by itself; see `RiskAgent::market_order`.
+struct ForcedOrder {
+    /// Names the trace: `flatten`, `deleverage`.
+    kind: &'static str,
+    symbol: SymbolId,
+    side: Side,
+    quantity: Decimal,
+    /// The position before the order.
+    position: Decimal,
+    price: Decimal,
+    equity: Decimal,
+    /// Market time of the decision.
+    at: Timestamp,
 }
 
 /// Work waiting in stream order.
@@ -59,7 +95,9 @@ pub struct RiskAgent {
     reports: Recipient<StageReport>,
     faults: Recipient<AgentFault>,
     queue: VecDeque<Pending>,
-    waiting: bool,
+    /// Answers the queue waits for (a book query, a flatten's book reads): while any is
+    /// outstanding no batch is decided, but commands and drawdown reports still are.
+    holds: u32,
     /// Driven by the schedule: the phase of the trading day (None: outside a session).
     automation: bool,
     phase: Option<Phase>,
@@ -79,6 +117,9 @@ pub struct RiskAgent {
     restored: Option<TradingStateRecord>,
     /// The breaker's fast path from the Monitor.
     halt: vigil_bus::HaltLatch,
+    drawdown: DrawdownControl,
+    /// The input ended; the agent stops once the Execution agent has the end too.
+    ending: Option<StopReason>,
 }
 
 /// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
@@ -140,7 +181,7 @@ impl RiskAgent {
             reports,
             faults,
             queue: VecDeque::new(),
-            waiting: false,
+            holds: 0,
             automation: false,
             phase: None,
             session_blocked: false,
@@ -153,6 +194,8 @@ impl RiskAgent {
             saved: None,
             restored: None,
             halt: vigil_bus::HaltLatch::default(),
+            drawdown: DrawdownControl::default(),
+            ending: None,
         }
     }
 
@@ -281,7 +324,7 @@ impl RiskAgent {
 
     /// Works through the queue until it is empty or a book query is outstanding.
     fn process(&mut self, ctx: &mut Context<Self>) {
-        while !self.waiting {
+        while self.holds == 0 {
             let Some(front) = self.queue.front_mut() else {
                 return;
             };
@@ -334,14 +377,16 @@ impl RiskAgent {
                     if let Some(Pending::Batch { next_phase, .. }) = self.queue.front_mut() {
                         *next_phase = applied;
                     }
-                    self.waiting = true;
+                    self.holds += 1;
                     let query = self.exec.book.send(BookQuery {
                         symbol: signal.symbol,
                     });
-                    // `wait` holds this mailbox until the answer is in: decisions stay in
-                    // stream order.
-                    ctx.wait(query.into_actor(self).map(move |res, act, ctx| {
-                        act.waiting = false;
+                    // The hold keeps the queue until the answer is in: decisions stay in
+                    // stream order. `spawn`, not `wait`: the mailbox stays open, because
+                    // the Execution agent may need this agent's answer to a drawdown
+                    // report before it reaches the query.
+                    ctx.spawn(query.into_actor(self).map(move |res, act, ctx| {
+                        act.holds -= 1;
                         match res {
                             Ok(book) => act.on_signal(&signal, &book),
                             Err(e) => act.fault(format!(
@@ -489,6 +534,32 @@ impl RiskAgent {
                 format!("market data stream failed: {error}"),
             );
         }
+        self.backlogs.sent(AgentId::Execution);
+        self.ending = Some(reason.clone());
+        // The Execution agent may still be working through the segments ahead of the end,
+        // and a drawdown report from one of them needs this agent's answer: it stops only
+        // once the Execution agent has handled the end (or is gone).
+        let end = self.exec.segments.send(Flow::End(reason));
+        ctx.spawn(end.into_actor(self).map(|res, act, ctx| {
+            if let Err(e) = res {
+                act.log.emit(
+                    LogEvent::new(act.clock.now(), SERVICE, Event::AgentStopped)
+                        .level(Level::Warn)
+                        .with(
+                            "note",
+                            format!("the execution agent did not take the end of the stream: {e}"),
+                        ),
+                );
+            }
+            act.stop(ctx);
+        }));
+    }
+
+    /// The last of [`Self::finish`]: the figures, then stop.
+    fn stop(&mut self, ctx: &mut Context<Self>) {
+        let Some(reason) = self.ending.take() else {
+            return;
+        };
         self.agent_state = AgentState::Stopped;
         let now = self
             .last_ts
@@ -501,8 +572,6 @@ impl RiskAgent {
                 .with("trading_state", self.state.as_str()),
         );
         self.log.flush();
-        self.backlogs.sent(AgentId::Execution);
-        self.exec.segments.do_send(Flow::End(reason.clone()));
         self.reports.do_send(StageReport::Risk {
             approved: self.approved,
             rejected: self.rejected,
@@ -553,7 +622,12 @@ impl Actor for RiskAgent {
             self.heartbeat_interval,
             Self::heartbeat,
         );
-        // After a restart: the batches that waited.
+        // After a restart: the batches that waited; or, if the crash came after the end of
+        // the input, the stop it was waiting for.
+        if self.ending.is_some() {
+            self.stop(ctx);
+            return;
+        }
         self.process(ctx);
     }
 }
@@ -564,7 +638,7 @@ impl Supervised for RiskAgent {
     /// rule's command) stay; the signal being decided when the crash hit is dropped, and
     /// the queue goes on when the agent starts again.
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        if self.waiting {
+        if self.holds > 0 {
             self.log.emit(
                 LogEvent::new(self.clock.now(), SERVICE, Event::BatchDropped)
                     .with("agent", "risk")
@@ -574,7 +648,7 @@ impl Supervised for RiskAgent {
                     ),
             );
         }
-        self.waiting = false;
+        self.holds = 0;
         self.log.emit(
             LogEvent::new(self.clock.now(), SERVICE, Event::AgentRebuilt)
                 .with("agent", "risk")
@@ -659,9 +733,12 @@ impl Handler<Flatten> for RiskAgent {
             }
             books
         };
-        ctx.wait(fut.into_actor(self).map(move |books, act, _ctx| {
+        self.holds += 1;
+        ctx.spawn(fut.into_actor(self).map(move |books, act, ctx| {
+            act.holds -= 1;
             let answer = act.flatten(books, &msg);
             act.log.flush();
+            act.process(ctx);
             // The caller may have gone; the orders are logged either way.
             if tx.send(answer).is_err() {
                 act.log.emit(
@@ -680,6 +757,19 @@ impl Handler<Flatten> for RiskAgent {
     }
 }
 
+impl Handler<DrawdownReport> for RiskAgent {
+    type Result = MessageResult<DrawdownReport>;
+
+    fn handle(&mut self, msg: DrawdownReport, _ctx: &mut Self::Context) -> Self::Result {
+        if let Some((actor, reason)) = self.halt.take() {
+            self.change_state(TradingState::Halted, actor, reason);
+        }
+        let answer = self.on_drawdown(&msg);
+        self.log.flush();
+        MessageResult(answer)
+    }
+}
+
 impl Handler<InjectPanic> for RiskAgent {
     type Result = ();
 
@@ -689,6 +779,50 @@ impl Handler<InjectPanic> for RiskAgent {
 }
 
 impl RiskAgent {
+    /// A market order the agent decides by itself (a flatten, a deleveraging step), logged
+    /// as approved at WARN with who asked and why. It replaces whatever is open for the
+    /// symbol when it arrives, including an order decided meanwhile.
+    fn market_order(&mut self, o: ForcedOrder, actor: String, reason: String) -> OrderIntent {
+        let name = self.symbols.shared(o.symbol);
+        let trace_id = TraceId::for_command(&format!("{}_{name}", o.kind), o.at);
+        let signed = match o.side {
+            Side::Buy => o.quantity,
+            Side::Sell => -o.quantity,
+        };
+        self.approved += 1;
+        self.log.emit(
+            LogEvent::new(self.clock.stamp(o.at), SERVICE, Event::RiskApproved)
+                .level(Level::Warn)
+                .trace(&trace_id)
+                .with("symbol", name)
+                .with("side", o.side.as_str())
+                .with("quantity", o.quantity)
+                .with("target_position", o.position + signed)
+                .with("position", o.position)
+                .with("price", o.price)
+                .with("equity", o.equity)
+                .with("trading_state", self.state.as_str())
+                .with("actor", actor)
+                .with("reason", reason),
+        );
+        OrderIntent {
+            client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+            trace_id,
+            symbol: o.symbol,
+            side: o.side,
+            quantity: o.quantity,
+            order_type: OrderType::Market,
+            limit_price: None,
+            reference_price: o.price,
+            at: o.at,
+            cancel_open: true,
+            context: LogContext {
+                portfolio_value: Some(o.equity),
+                ..LogContext::default()
+            },
+        }
+    }
+
     /// Sends the closing orders for `books`; see [`Flatten`].
     fn flatten(
         &mut self,
@@ -696,7 +830,6 @@ impl RiskAgent {
         msg: &Flatten,
     ) -> Result<String, CommandError> {
         let at = self.last_ts.unwrap_or_else(|| self.clock.now());
-        let ts = self.clock.stamp(at);
         let mut sent = Vec::new();
         for res in books {
             let (symbol, book) = res.map_err(|e| {
@@ -707,46 +840,28 @@ impl RiskAgent {
             if book.position.is_zero() {
                 continue;
             }
-            let name = self.symbols.shared(symbol);
-            let trace_id = TraceId::for_command(&format!("flatten_{name}"), at);
             let side = if book.position.is_sign_positive() {
                 Side::Sell
             } else {
                 Side::Buy
             };
             let quantity = book.position.abs();
-            self.approved += 1;
-            self.log.emit(
-                LogEvent::new(ts, SERVICE, Event::RiskApproved)
-                    .level(Level::Warn)
-                    .trace(&trace_id)
-                    .with("symbol", name.clone())
-                    .with("side", side.as_str())
-                    .with("quantity", quantity)
-                    .with("target_position", Decimal::ZERO)
-                    .with("position", book.position)
-                    .with("price", book.mark)
-                    .with("equity", book.equity)
-                    .with("trading_state", self.state.as_str())
-                    .with("actor", msg.actor.clone())
-                    .with("reason", format!("flatten: {}", msg.reason)),
-            );
-            self.exec.intents.do_send(OrderIntent {
-                client_order_id: ClientOrderId::for_intent(&trace_id, 1),
-                trace_id,
-                symbol,
-                side,
-                quantity,
-                order_type: OrderType::Market,
-                limit_price: None,
-                reference_price: book.mark,
-                at,
-                cancel_open: !book.open_orders.is_empty(),
-                context: LogContext {
-                    portfolio_value: Some(book.equity),
-                    ..LogContext::default()
+            let name = self.symbols.shared(symbol);
+            let intent = self.market_order(
+                ForcedOrder {
+                    kind: "flatten",
+                    symbol,
+                    side,
+                    quantity,
+                    position: book.position,
+                    price: book.mark,
+                    equity: book.equity,
+                    at,
                 },
-            });
+                msg.actor.clone(),
+                format!("flatten: {}", msg.reason),
+            );
+            self.exec.intents.do_send(intent);
             sent.push(format!("{side} {quantity} {name}"));
         }
         Ok(if sent.is_empty() {
@@ -760,14 +875,174 @@ impl RiskAgent {
         })
     }
 
+    /// Equity is beyond the drawdown control line: the first time, no new position from
+    /// now on (reduce-only) and the first step; then a step per interval while it stays
+    /// beyond. A step waits while trading is halted or the market is closed.
+    fn on_drawdown(&mut self, r: &DrawdownReport) -> DrawdownAnswer {
+        let cfg = self.cfg.drawdown_control;
+        if r.arming != self.drawdown.arming {
+            // Measured against a line an operator has since re-armed; the new one is on
+            // its way to the Execution agent.
+            return DrawdownAnswer {
+                orders: Vec::new(),
+                next: NextReport::AfterRearm,
+            };
+        }
+        let ts = self.clock.stamp(r.at);
+        let pct = |d: Decimal| format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(2).normalize());
+        let mut actions = Vec::new();
+        let first = self.drawdown.engaged.is_none();
+        if first {
+            self.drawdown.engaged = Some(Engaged {
+                steps: 0,
+                sizes: r
+                    .positions
+                    .iter()
+                    .map(|p| (p.symbol, p.quantity.abs()))
+                    .collect(),
+            });
+            let from = self.state;
+            if from == TradingState::Active {
+                self.change_state_at(
+                    ts,
+                    TradingState::ReduceOnly,
+                    "drawdown_control".into(),
+                    format!(
+                        "drawdown {} from the equity peak {} is beyond the {} control line",
+                        pct(r.drawdown),
+                        r.peak.round_dp(2),
+                        pct(cfg.line_pct)
+                    ),
+                );
+                actions.push("trading state active -> reduce_only: no new position".to_string());
+            } else {
+                actions.push(format!("trading state stays {from}: no new position"));
+            }
+        }
+        let blocked = if self.state == TradingState::Halted {
+            Some("trading is halted (breaker): no order may go out until it is reset")
+        } else if self.session_label() == "closed" {
+            Some("the market is closed (schedule)")
+        } else {
+            None
+        };
+        let cuts = match (blocked, &self.drawdown.engaged) {
+            (None, Some(e)) => {
+                deleverage_step(cfg.step_pct, self.cfg.quantity_step, &e.sizes, &r.positions)
+            }
+            _ => Vec::new(),
+        };
+        let steps_total = if cfg.step_pct.is_zero() {
+            0
+        } else {
+            (Decimal::ONE / cfg.step_pct)
+                .ceil()
+                .try_into()
+                .unwrap_or(u64::MAX)
+        };
+        let mut orders = Vec::with_capacity(cuts.len());
+        let mut sent = Vec::with_capacity(cuts.len());
+        let step = match self.drawdown.engaged.as_mut() {
+            Some(e) if !cuts.is_empty() => {
+                e.steps += 1;
+                e.steps
+            }
+            Some(e) => e.steps,
+            None => 0,
+        };
+        for (symbol, side, quantity) in cuts {
+            let (position, price) = r
+                .positions
+                .iter()
+                .find(|p| p.symbol == symbol)
+                .map_or((Decimal::ZERO, Decimal::ZERO), |p| (p.quantity, p.mark));
+            let name = self.symbols.shared(symbol);
+            sent.push(format!("{side} {quantity} {name}"));
+            orders.push(self.market_order(
+                ForcedOrder {
+                    kind: "deleverage",
+                    symbol,
+                    side,
+                    quantity,
+                    position,
+                    price,
+                    equity: r.equity,
+                    at: r.at,
+                },
+                "drawdown_control".into(),
+                format!("deleverage step {step}"),
+            ));
+        }
+        let next_at =
+            r.at + chrono::Duration::seconds(cfg.step_interval_s.try_into().unwrap_or(i64::MAX));
+        let next = if cfg.step_pct.is_zero() || r.positions.is_empty() {
+            NextReport::AfterRearm
+        } else {
+            NextReport::NotBefore(next_at)
+        };
+        if !sent.is_empty() {
+            actions.push(format!(
+                "deleverage step {step} of {steps_total} ({} of each position at the line, market): {}",
+                pct(cfg.step_pct),
+                sent.join(", ")
+            ));
+        } else if let Some(why) = blocked {
+            actions.push(format!("no deleveraging now: {why}"));
+        } else if r.positions.is_empty() {
+            actions.push("no open position to cut".into());
+        } else if cfg.step_pct.is_zero() {
+            actions.push("no deleveraging: risk.drawdown_control.step_pct is 0".into());
+        }
+        if let NextReport::NotBefore(t) = next {
+            actions.push(format!(
+                "next step no earlier than {} while the drawdown stays beyond the line",
+                t.format("%Y-%m-%dT%H:%M:%SZ")
+            ));
+        }
+        let event = if first {
+            Some(Event::DrawdownControlEngaged)
+        } else if !sent.is_empty() {
+            Some(Event::DeleverageStep)
+        } else {
+            None
+        };
+        if let Some(event) = event {
+            self.log.emit(
+                LogEvent::new(ts, SERVICE, event)
+                    .with("drawdown", r.drawdown.round_dp(6))
+                    .with("line", cfg.line_pct)
+                    .with("day_pnl", r.day_pnl.round_dp(2))
+                    .with("equity", r.equity.round_dp(2))
+                    .with("peak_equity", r.peak.round_dp(2))
+                    .with("gross_exposure", r.gross_exposure.round_dp(2))
+                    .with("step", step)
+                    .with("orders", sent.len())
+                    .with("trading_state", self.state.as_str())
+                    .with("actions", actions.join("; ")),
+            );
+        }
+        DrawdownAnswer { orders, next }
+    }
+
     /// Moves to `state`; returns false when it already held (commands are idempotent).
     fn change_state(&mut self, state: TradingState, actor: String, reason: String) -> bool {
+        let now = self.clock.now();
+        self.change_state_at(now, state, actor, reason)
+    }
+
+    /// [`Self::change_state`] logged at `now` (the market time of the bar that caused it).
+    fn change_state_at(
+        &mut self,
+        now: Timestamp,
+        state: TradingState,
+        actor: String,
+        reason: String,
+    ) -> bool {
         let from = self.state;
         if from == state {
             return false; // idempotent: the state is already what was asked
         }
         self.state = state;
-        let now = self.clock.now();
         let event = match (from, state) {
             (_, TradingState::Halted) => Event::BreakerTripped,
             (TradingState::Halted, _) => Event::BreakerReset,
@@ -780,6 +1055,20 @@ impl RiskAgent {
                 .with("actor", actor.clone())
                 .with("reason", reason.clone()),
         );
+        if state == TradingState::Active && self.drawdown.engaged.take().is_some() {
+            // The operator has seen the drawdown and set trading active: the line is
+            // measured afresh from the equity at this moment.
+            self.drawdown.arming += 1;
+            self.exec.rearm.do_send(RearmDrawdown {
+                arming: self.drawdown.arming,
+            });
+            self.log.emit(
+                LogEvent::new(now, SERVICE, Event::DrawdownControlRearmed)
+                    .with("actor", actor.clone())
+                    .with("reason", reason.clone())
+                    .with("line", self.cfg.drawdown_control.line_pct),
+            );
+        }
         self.log.flush();
         if let Some(saved) = &self.saved {
             let record = TradingStateRecord {
@@ -834,6 +1123,7 @@ mod tests {
             Heartbeat(Heartbeat),
             Report(StageReport),
             Fault(AgentFault),
+            Rearm(RearmDrawdown),
         }
         Flow<Segment> => Segment, End;
     }
@@ -1001,6 +1291,7 @@ mod tests {
                 segments: exec.clone().recipient(),
                 book: book.unwrap_or_else(|| fake_book.recipient()),
                 intents: exec.clone().recipient(),
+                rearm: exec.clone().recipient(),
             },
             exec.clone().recipient(),
             exec.clone().recipient(),
@@ -1314,5 +1605,159 @@ mod tests {
                 ..
             }]
         ));
+    }
+
+    fn report(arming: u64, d: usize, position: Decimal, equity: Decimal) -> DrawdownReport {
+        DrawdownReport {
+            arming,
+            at: day(d),
+            equity,
+            peak: dec!(100000),
+            drawdown: (dec!(100000) - equity) / dec!(100000),
+            day_pnl: dec!(-1500),
+            gross_exposure: position.abs() * dec!(90),
+            positions: vec![vigil_bus::PositionView {
+                symbol: SymbolId(0),
+                quantity: position,
+                mark: dec!(90),
+            }],
+        }
+    }
+
+    fn dec_of(ev: &LogEvent, key: &str) -> Decimal {
+        match ev.get(key) {
+            Some(Value::Dec(d)) => *d,
+            other => panic!("{key} is not a decimal: {other:?}"),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_drawdown_line_stops_new_positions_and_deleverages_in_steps_until_rearmed() {
+        let h = start();
+        // Past the 10% line: reduce-only, and a quarter of the 100 shares goes.
+        let a = h
+            .addr
+            .send(report(0, 10, dec!(100), dec!(88000)))
+            .await
+            .expect("answer");
+        let sells: Vec<_> = a.orders.iter().map(|o| (o.side, o.quantity)).collect();
+        assert_eq!(sells, vec![(Side::Sell, dec!(25))]);
+        assert_eq!(a.orders[0].order_type, OrderType::Market);
+        assert!(
+            a.orders[0].cancel_open,
+            "a step replaces the symbol's open orders"
+        );
+        assert_eq!(a.next, NextReport::NotBefore(day(11)), "a step a day");
+        let changed = logged(&h.log, Event::TradingStateChanged);
+        assert_eq!(text(&changed[0], "to"), "reduce_only");
+        assert_eq!(text(&changed[0], "actor"), "drawdown_control");
+        let engaged = logged(&h.log, Event::DrawdownControlEngaged);
+        assert_eq!(engaged.len(), 1);
+        let e = &engaged[0];
+        assert_eq!(e.level, Level::Critical);
+        assert_eq!(e.timestamp, day(10));
+        assert_eq!(dec_of(e, "drawdown"), dec!(0.12));
+        assert_eq!(dec_of(e, "line"), dec!(0.10));
+        assert_eq!(dec_of(e, "day_pnl"), dec!(-1500));
+        assert_eq!(dec_of(e, "equity"), dec!(88000));
+        let actions = text(e, "actions");
+        for needle in [
+            "active -> reduce_only",
+            "step 1 of 4",
+            "SELL 25 TEST",
+            "next step no earlier than 2024-01-12",
+        ] {
+            assert!(actions.contains(needle), "{needle} not in {actions}");
+        }
+
+        // A signal to add is refused now.
+        h.addr
+            .do_send(batch(0, bars(10, 3), &[(1, Direction::Long)]));
+        yield_until("the signal is decided", || {
+            !logged(&h.log, Event::RiskRejected).is_empty()
+        })
+        .await;
+        let rejected = logged(&h.log, Event::RiskRejected);
+        assert!(text(&rejected[0], "reason").contains("reduce-only"));
+
+        // The next step cuts a quarter of the size at the line again, not of what is left.
+        let a = h
+            .addr
+            .send(report(0, 11, dec!(75), dec!(87000)))
+            .await
+            .expect("answer");
+        assert_eq!(a.orders[0].quantity, dec!(25));
+        let step = logged(&h.log, Event::DeleverageStep);
+        assert_eq!(step.len(), 1);
+        assert_eq!(step[0].level, Level::Warn);
+        assert_eq!(step[0].get("step"), Some(&Value::U64(2)));
+        assert_eq!(
+            logged(&h.log, Event::DrawdownControlEngaged).len(),
+            1,
+            "engaged once"
+        );
+
+        // The operator sets trading active: the line is re-armed from the equity at hand,
+        // and a report measured against the old line is answered with nothing.
+        set_state(
+            &h,
+            TradingState::Active,
+            "operator",
+            "reviewed the drawdown",
+        )
+        .await;
+        h.seen.wait_for::<RearmDrawdown>(1).await;
+        assert_eq!(h.seen.all::<RearmDrawdown>()[0].arming, 1);
+        let rearmed = logged(&h.log, Event::DrawdownControlRearmed);
+        assert_eq!(text(&rearmed[0], "actor"), "operator");
+        let a = h
+            .addr
+            .send(report(0, 12, dec!(50), dec!(86000)))
+            .await
+            .expect("answer");
+        assert!(a.orders.is_empty());
+        assert_eq!(a.next, NextReport::AfterRearm);
+        // Beyond the re-armed line: engaged afresh, a quarter of the 50 held now.
+        let a = h
+            .addr
+            .send(report(1, 20, dec!(50), dec!(77000)))
+            .await
+            .expect("answer");
+        assert_eq!(
+            a.orders[0].quantity,
+            dec!(13),
+            "12.5 rounded up to a whole share"
+        );
+        assert_eq!(logged(&h.log, Event::DrawdownControlEngaged).len(), 2);
+    }
+
+    #[actix_rt::test]
+    async fn while_halted_the_line_engages_but_no_order_goes_out() {
+        let h = start();
+        set_state(&h, TradingState::Halted, "operator", "checking the venue").await;
+        let a = h
+            .addr
+            .send(report(0, 10, dec!(100), dec!(88000)))
+            .await
+            .expect("answer");
+        assert!(a.orders.is_empty());
+        assert_eq!(
+            a.next,
+            NextReport::NotBefore(day(11)),
+            "tried again a day later"
+        );
+        let engaged = logged(&h.log, Event::DrawdownControlEngaged);
+        let actions = text(&engaged[0], "actions");
+        assert!(actions.contains("stays halted"), "{actions}");
+        assert!(
+            actions.contains("no deleveraging now: trading is halted"),
+            "{actions}"
+        );
+        // Still halted a day later: nothing more is logged.
+        h.addr
+            .send(report(0, 11, dec!(100), dec!(87000)))
+            .await
+            .expect("answer");
+        assert!(logged(&h.log, Event::DeleverageStep).is_empty());
     }
 }

@@ -9,6 +9,11 @@
 //! - Pre-trade checks on any order that adds exposure: single position ≤ `max_position_pct`
 //!   of equity, gross exposure ≤ `max_gross_exposure_pct` of equity, equity positive.
 //!   An order that only reduces exposure is never blocked.
+//! - The drawdown control line (`[risk.drawdown_control]`): when the Execution agent
+//!   reports equity beyond the line, no new position (reduce-only) and the book is cut in
+//!   steps of `step_pct`, one per `step_interval_s` of market time, while the drawdown
+//!   stays beyond the line. Setting trading active again re-arms the line from the equity
+//!   at that moment.
 //!
 //! Before deciding, the agent asks the Execution agent for the book (position, open orders,
 //! equity) *in stream order*: Execution has then processed exactly the bars up to the
@@ -18,4 +23,4 @@ mod agent;
 mod policy;
 
 pub use agent::{ExecutionLinks, RiskAgent};
-pub use policy::{Decision, decide};
+pub use policy::{Decision, decide, deleverage_step};

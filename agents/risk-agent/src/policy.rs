@@ -1,9 +1,9 @@
 //! The pure decision: signal + book + limits → order or rejection.
 
 use rust_decimal::Decimal;
-use vigil_bus::BookSnapshot;
+use vigil_bus::{BookSnapshot, PositionView};
 use vigil_config::{RiskConfig, Sizing};
-use vigil_core::{Direction, Regime, Side, TradingState};
+use vigil_core::{Direction, Regime, Side, SymbolId, TradingState};
 
 /// What the Risk agent decided about a signal.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,6 +148,44 @@ pub fn decide(
         quantity: delta.abs(),
         target,
     }
+}
+
+/// One step of deleveraging under the drawdown control line: each open position is cut by
+/// `step_pct` of its size when the line was crossed (`sizes`; the current size for a symbol
+/// not in it), rounded up to `quantity_step` so that every step makes progress, and never
+/// past flat. Returns (symbol, side, quantity) for every position to cut, in `positions`'
+/// order.
+pub fn deleverage_step(
+    step_pct: Decimal,
+    quantity_step: Decimal,
+    sizes: &[(SymbolId, Decimal)],
+    positions: &[PositionView],
+) -> Vec<(SymbolId, Side, Decimal)> {
+    positions
+        .iter()
+        .filter(|p| !p.quantity.is_zero())
+        .filter_map(|p| {
+            let held = p.quantity.abs();
+            let base = sizes
+                .iter()
+                .find(|(s, _)| *s == p.symbol)
+                .map_or(held, |(_, q)| *q);
+            let cut = round_up(base * step_pct, quantity_step).min(held);
+            let side = if p.quantity.is_sign_positive() {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            (cut > Decimal::ZERO).then_some((p.symbol, side, cut))
+        })
+        .collect()
+}
+
+fn round_up(qty: Decimal, step: Decimal) -> Decimal {
+    if step <= Decimal::ZERO {
+        return qty;
+    }
+    (qty / step).ceil() * step
 }
 
 #[cfg(test)]
@@ -356,5 +394,45 @@ mod tests {
                 prop_assert_eq!(quantity, (target - b.position).abs());
             }
         }
+    }
+
+    fn held(symbol: u32, quantity: Decimal) -> PositionView {
+        PositionView {
+            symbol: SymbolId(symbol),
+            quantity,
+            mark: dec!(100),
+        }
+    }
+
+    #[test]
+    fn a_deleverage_step_cuts_each_position_by_a_share_of_its_size_at_the_line() {
+        let sizes = [(SymbolId(0), dec!(100)), (SymbolId(1), dec!(30))];
+        // 25% of 100 = 25; 25% of 30 = 7.5, rounded up to 8; a short is bought back.
+        let step = deleverage_step(
+            dec!(0.25),
+            dec!(1),
+            &sizes,
+            &[held(0, dec!(100)), held(1, dec!(-30))],
+        );
+        assert_eq!(
+            step,
+            vec![
+                (SymbolId(0), Side::Sell, dec!(25)),
+                (SymbolId(1), Side::Buy, dec!(8))
+            ]
+        );
+        // The fourth step: what is left, never past flat; a flat symbol gets no order.
+        let step = deleverage_step(
+            dec!(0.25),
+            dec!(1),
+            &sizes,
+            &[held(0, dec!(20)), held(1, dec!(0))],
+        );
+        assert_eq!(step, vec![(SymbolId(0), Side::Sell, dec!(20))]);
+        // A symbol not held at the line is cut by a share of its current size.
+        let step = deleverage_step(dec!(0.5), dec!(1), &sizes, &[held(7, dec!(11))]);
+        assert_eq!(step, vec![(SymbolId(7), Side::Sell, dec!(6))]);
+        // No step size: only new positions stop.
+        assert!(deleverage_step(dec!(0), dec!(1), &sizes, &[held(0, dec!(100))]).is_empty());
     }
 }

@@ -25,6 +25,9 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "checklist_failed",
     "external_heartbeat_failed",
     "alert_undeliverable",
+    "agent_crashed",
+    "restart_intensity_exceeded",
+    "drawdown_control_engaged",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

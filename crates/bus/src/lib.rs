@@ -16,9 +16,10 @@ mod timer;
 pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
 pub use messages::{
     Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,
-    CommandError, CommandTarget, DefaultRegime, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic,
-    OpenOrderView, OrderIntent, PhaseMark, RegimeBatch, ReloadCalendar, Segment, SessionSummary,
-    SetPaused, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision,
-    SwitchSource, TradingStateRecord,
+    CommandError, CommandTarget, DefaultRegime, DrawdownAnswer, DrawdownReport, Flatten, Flow,
+    HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView, OrderIntent, PhaseMark,
+    PositionView, RearmDrawdown, RegimeBatch, ReloadCalendar, Segment, SessionSummary, SetPaused,
+    SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision, SwitchSource,
+    TradingStateRecord,
 };
 pub use timer::run_every;

@@ -213,6 +213,69 @@ pub struct OrderIntent {
     pub context: LogContext,
 }
 
+/// A position as the Execution agent holds it, in a [`DrawdownReport`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PositionView {
+    /// Instrument.
+    pub symbol: SymbolId,
+    /// Signed quantity (never zero in a report).
+    pub quantity: Decimal,
+    /// Latest mark.
+    pub mark: Decimal,
+}
+
+/// Execution → Risk, in band: after the bar at `at`, equity is beyond the drawdown control
+/// line. The Execution agent holds the rest of its stream until the answer, so that the
+/// answer's orders reach the venue before the next bar, as a signal's would.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "DrawdownAnswer")]
+pub struct DrawdownReport {
+    /// Which arming of the line this was measured against (see [`RearmDrawdown`]).
+    pub arming: u64,
+    /// Market time of the bar.
+    pub at: Timestamp,
+    /// Equity after the bar.
+    pub equity: Decimal,
+    /// The equity peak the drawdown is measured from.
+    pub peak: Decimal,
+    /// (peak − equity) / peak.
+    pub drawdown: Decimal,
+    /// Equity now minus equity after the exchange day's first bar.
+    pub day_pnl: Decimal,
+    /// Σ |position value|.
+    pub gross_exposure: Decimal,
+    /// The open positions.
+    pub positions: Vec<PositionView>,
+}
+
+/// When the Execution agent reports the drawdown again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextReport {
+    /// At the first bar at or after this market time that is still beyond the line.
+    NotBefore(Timestamp),
+    /// Not until the line is re-armed.
+    AfterRearm,
+}
+
+/// The Risk agent's answer to a [`DrawdownReport`]: the orders to send now (each an
+/// [`OrderIntent`] of its own trace) and when to report again.
+#[derive(Debug, actix::MessageResponse)]
+pub struct DrawdownAnswer {
+    /// Position-reducing orders, sent in this order.
+    pub orders: Vec<OrderIntent>,
+    /// When to report again.
+    pub next: NextReport,
+}
+
+/// Risk → Execution: measure the drawdown afresh, from the equity at hand, under arming
+/// `arming` (an operator set trading active again).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct RearmDrawdown {
+    /// The new arming; reports of older ones are answered with nothing.
+    pub arming: u64,
+}
+
 /// An agent's periodic "I am alive", to the Monitor.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]

@@ -24,10 +24,10 @@ pub use channels::{
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,
-    ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig, MonitorConfig, OrderTypeConfig,
-    RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
-    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VigilConfig,
-    default_rules,
+    DrawdownControlConfig, ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig,
+    MonitorConfig, OrderTypeConfig, RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig,
+    RuleConfig, RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,
+    SupervisionConfig, VigilConfig, default_rules,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

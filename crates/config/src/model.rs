@@ -517,6 +517,36 @@ pub struct RiskConfig {
     pub regime_size_factor: RegimeFactors,
     /// Trading state at start.
     pub initial_state: TradingState,
+    /// The drawdown control line: past it no new position, and the book is cut in steps.
+    pub drawdown_control: DrawdownControlConfig,
+}
+
+/// `[risk.drawdown_control]`: when equity falls `line_pct` below its peak, the Risk agent
+/// goes reduce-only and cuts every position by `step_pct` of its size at that moment, one
+/// step per `step_interval_s` of market time while the drawdown stays beyond the line.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrawdownControlConfig {
+    /// Watch the line at all.
+    pub enabled: bool,
+    /// The control line: fall from the equity peak, as a fraction, in (0, 1).
+    pub line_pct: Decimal,
+    /// Each step cuts a position by this fraction of its size when the line was crossed,
+    /// in [0, 1]; 0 only stops new positions.
+    pub step_pct: Decimal,
+    /// Market time between two steps, in seconds.
+    pub step_interval_s: u64,
+}
+
+impl Default for DrawdownControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            line_pct: Decimal::new(10, 2),
+            step_pct: Decimal::new(25, 2),
+            step_interval_s: 86_400,
+        }
+    }
 }
 
 impl Default for RiskConfig {
@@ -530,6 +560,7 @@ impl Default for RiskConfig {
             quantity_step: Decimal::ONE,
             regime_size_factor: RegimeFactors::default(),
             initial_state: TradingState::Active,
+            drawdown_control: DrawdownControlConfig::default(),
         }
     }
 }

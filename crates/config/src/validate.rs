@@ -247,6 +247,23 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
+    let d = &k.drawdown_control;
+    if d.enabled {
+        if d.line_pct <= zero || d.line_pct >= one {
+            c.fail(
+                "risk.drawdown_control.line_pct",
+                format!("must be in (0, 1), got {}", d.line_pct),
+            );
+        }
+        c.dec_in(
+            "risk.drawdown_control.step_pct",
+            d.step_pct,
+            zero,
+            false,
+            one,
+        );
+    }
+
     let e = &cfg.execution;
     c.dec_in(
         "execution.slippage_bps",
@@ -582,6 +599,7 @@ batch_size = 0
 max_position_pct = "1.5"
 position_pct = "0.2"
 typo_limit = 3
+drawdown_control = { line_pct = "1", step_pct = "1.5" }
 
 [signal]
 fast_span = 30
@@ -596,6 +614,8 @@ slow_span = 10
             "data.instruments[1].symbol: \"GOOG\" is listed twice",
             "data.batch_size: must be in [1, 65536], got 0",
             "risk.max_position_pct: must be in (0, 1], got 1.5",
+            "risk.drawdown_control.line_pct: must be in (0, 1), got 1",
+            "risk.drawdown_control.step_pct: must be in [0, 1], got 1.5",
             "signal.slow_span: must be greater than signal.fast_span (30), got 10",
         ] {
             assert!(report.contains(needle), "missing {needle:?} in:\n{report}");

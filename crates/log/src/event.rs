@@ -105,6 +105,9 @@ catalogue! {
     AgentRebuilt => "agent_rebuilt", Warn, "A restarted agent rebuilt its state; data.rebuilt says from what.";
     BatchDropped => "batch_dropped", Error, "An agent crashed while handling a batch: its bars were not processed by that agent (flow control continues with an empty batch).";
     RestartIntensityExceeded => "restart_intensity_exceeded", Critical, "An agent crashed more often than its restart policy allows: the breaker is tripped.";
+    DrawdownControlEngaged => "drawdown_control_engaged", Critical, "Equity fell past the drawdown control line: no new position (reduce-only) and the first deleveraging step; data.drawdown, line, day_pnl, equity, peak_equity, actions.";
+    DeleverageStep => "deleverage_step", Warn, "A further deleveraging step while the drawdown stays beyond the control line: data.step, drawdown, orders.";
+    DrawdownControlRearmed => "drawdown_control_rearmed", Warn, "Trading was set active again: the drawdown control line is measured afresh from the equity at that moment.";
 }
 
 /// A typed value in a log line's `data`.

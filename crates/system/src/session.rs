@@ -544,6 +544,12 @@ impl Session {
             monitor.clone().recipient(),
         )
         .with_backlogs(backlogs.clone());
+        let dd = cfg.risk.drawdown_control;
+        let exec_agent = if dd.enabled {
+            exec_agent.with_drawdown_control(dd.line_pct, risk.clone().recipient())
+        } else {
+            exec_agent
+        };
         let exec_agent = if cfg.monitor.enabled {
             exec_agent.with_business_rules(
                 &cfg.monitor.effective_rules(),
@@ -565,6 +571,7 @@ impl Session {
                 segments: exec.clone().recipient(),
                 book: exec.clone().recipient(),
                 intents: exec.clone().recipient(),
+                rearm: exec.clone().recipient(),
             },
             monitor.clone().recipient(),
             monitor.clone().recipient(),

@@ -157,8 +157,8 @@ fn sigint_stops_a_paced_session_gracefully_with_its_summary() {
             "data_agent",
             "regime_agent",
             "signal_agent",
-            "risk_agent",
-            "execution_agent"
+            "execution_agent",
+            "risk_agent"
         ]
     );
 }

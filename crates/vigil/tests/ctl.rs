@@ -23,6 +23,12 @@ impl Env {
     /// Random-walk minute bars replayed at 50 ms a bar, one bar a batch, with fast EMAs so
     /// that a signal comes every few bars.
     fn new() -> Self {
+        Self::with("")
+    }
+
+    /// [`Env::new`] with `extra` appended to the config: its first lines land in the
+    /// `[control]` table, which comes last.
+    fn with(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let bars = dir.path().join("SYN_1m.csv");
         let out = vigil()
@@ -61,6 +67,7 @@ path = "{store}"
 
 [control]
 address = "127.0.0.1:0"
+{extra}
 "#,
                 bars = bars.display(),
                 logs = dir.path().join("logs").display(),
@@ -81,6 +88,24 @@ address = "127.0.0.1:0"
 
     fn ctl(&self, args: &[&str]) -> (Option<i32>, String, String) {
         ctl(&self.cfg, args)
+    }
+
+    /// Polls `vigil ctl status` (exit 0 when ready, 1 when not) until its output holds
+    /// `needle`; returns that output.
+    fn wait_status(&self, needle: &str) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let (code, status, err) = self.ctl(&["status"]);
+            assert!(matches!(code, Some(0 | 1)), "status failed: {err}");
+            if status.contains(needle) {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "gave up after {DEADLINE:?} waiting for {needle:?} in the status:\n{status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Polls the log until `done` holds; returns the lines then.
@@ -356,6 +381,92 @@ fn an_operator_drives_a_running_vigil_with_vigil_ctl() {
         !all.contains(&tok) && !all.contains(&new),
         "a token reached the log"
     );
+}
+
+/// Supervision through real processes: a panic injected into a running agent is caught, the
+/// agent restarts and trading goes on; a panic loop exceeds the restart intensity, which
+/// trips the breaker and is logged CRITICAL, and the Risk agent approves nothing after.
+#[test]
+fn an_injected_panic_is_survived_and_a_panic_loop_halts_trading() {
+    let env = Env::with(
+        "fault_injection = true\n\n[monitor.supervision]\nbackoff_initial_ms = 100\nbackoff_max_ms = 1000\n",
+    );
+    let cfg = env.cfg.as_os_str();
+    let run = Running::start(&["run".as_ref(), "--config".as_ref(), cfg]);
+    env.wait_log("a first fill", |l| index_of(l, "fill_received").is_some());
+
+    // One panic in the Signal agent: caught, logged with its message, restarted.
+    let out = ok(env.ctl(&["inject-panic", "signal", "--reason", "supervision test"]));
+    assert!(out.contains("inject-panic signal"), "{out}");
+    let log = env.wait_log("the signal agent restarted and trading again", |l| {
+        index_of(l, "agent_restarted").is_some_and(|r| {
+            count_after(l, r, "signal_generated") >= 1 && count_after(l, r, "fill_received") >= 1
+        })
+    });
+    let crashed = &log[index_of(&log, "agent_crashed").expect("crash logged")];
+    assert_eq!(crashed["level"], "ERROR");
+    assert_eq!(crashed["data"]["agent"], "signal");
+    let panic = crashed["data"]["panic"].as_str().expect("panic message");
+    assert!(
+        panic.contains("injected panic in the signal agent"),
+        "{panic}"
+    );
+    assert!(
+        crashed["data"]["location"]
+            .as_str()
+            .is_some_and(|l| l.contains(".rs:"))
+    );
+    // Back in service: the status shows the agent running again, not failed.
+    let status = env.wait_status("\n  READY");
+    let line = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("signal "))
+        .expect("the signal agent's line");
+    assert!(line.contains("running"), "{status}");
+
+    // A panic loop in the Risk agent: four crashes against three restarts a minute.
+    ok(env.ctl(&[
+        "inject-panic",
+        "risk",
+        "--times",
+        "4",
+        "--reason",
+        "crash loop test",
+    ]));
+    let log = env.wait_log("the breaker tripped after the crash loop", |l| {
+        index_of(l, "restart_intensity_exceeded")
+            .is_some_and(|x| count_after(l, x, "breaker_tripped") >= 1)
+    });
+    let x = index_of(&log, "restart_intensity_exceeded").expect("escalated");
+    assert_eq!(log[x]["level"], "CRITICAL");
+    assert_eq!(log[x]["data"]["agent"], "risk");
+    let risk_crashes = log
+        .iter()
+        .filter(|v| v["event"] == "agent_crashed" && v["data"]["agent"] == "risk")
+        .count();
+    assert_eq!(risk_crashes, 4);
+    // Halted: the Risk agent, restarted once more, rejects and approves nothing.
+    let log = env.wait_log("a signal rejected while halted", |l| {
+        l.iter()
+            .position(|v| v["event"] == "breaker_tripped")
+            .is_some_and(|t| {
+                l[t..].iter().any(|v| {
+                    v["event"] == "risk_rejected"
+                        && v["data"]["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("halted"))
+                })
+            })
+    });
+    let tripped = log
+        .iter()
+        .position(|v| v["event"] == "breaker_tripped")
+        .expect("tripped");
+    assert_eq!(count_after(&log, tripped, "risk_approved"), 0);
+    env.wait_status("trading halted");
+
+    ok(env.ctl(&["shutdown", "--reason", "end of the test"]));
+    run.finish_ok();
 }
 
 /// HTTPS: `vigil ctl` trusts the certificate named by the config's `control.tls_cert`.
