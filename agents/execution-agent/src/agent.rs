@@ -21,6 +21,7 @@ use vigil_core::{
 };
 use vigil_log::{Event, LogBuffer, LogContext, LogEvent};
 use vigil_providers::{ExecutionVenue, VenueError};
+use vigil_store::{Journal, JournalEntry, JournalFill, JournalOrder, JournalStatus};
 
 const SERVICE: &str = "execution_agent";
 
@@ -72,6 +73,8 @@ pub struct ExecutionAgent {
     in_hand: Option<(u64, bool)>,
     /// The drawdown control line's sensor, and the Risk agent that decides on a breach.
     drawdown: Option<(DrawdownWatch, Recipient<DrawdownReport>)>,
+    /// The execution journal, and whether an intent must be committed before it is sent.
+    journal: Option<(Journal, bool)>,
 }
 
 impl std::fmt::Debug for ExecutionAgent {
@@ -131,7 +134,64 @@ impl ExecutionAgent {
             backlogs: Backlogs::default(),
             in_hand: None,
             drawdown: None,
+            journal: None,
         }
+    }
+
+    /// Journals every intent, venue answer and fill, with the positions and cash they leave.
+    /// With `write_ahead` (a venue that outlives this process), an intent is committed
+    /// before the order goes to the venue; otherwise entries are queued and committed in
+    /// groups (the in-process paper venue dies with the process anyway).
+    pub fn with_journal(mut self, journal: Journal, write_ahead: bool) -> Self {
+        self.journal = Some((journal, write_ahead));
+        self
+    }
+
+    /// Queues `entry` in the journal, if there is one. A stopped writer is a fatal fault:
+    /// nothing more could be recovered after a crash.
+    fn journal(&mut self, entry: JournalEntry) {
+        let Some((journal, _)) = &self.journal else {
+            return;
+        };
+        if let Err(e) = journal.append(entry) {
+            self.fault_fatal(format!("journal: {e}"));
+        }
+    }
+
+    fn journal_status(
+        &mut self,
+        id: &ClientOrderId,
+        status: JournalStatus,
+        venue_order_id: Option<Arc<str>>,
+        filled_quantity: Option<Decimal>,
+        reason: Option<String>,
+    ) {
+        self.journal(JournalEntry::Status {
+            client_order_id: id.shared(),
+            status,
+            venue_order_id,
+            filled_quantity,
+            reason,
+        });
+    }
+
+    fn journal_fill(&mut self, fill: &Fill) {
+        if self.journal.is_none() {
+            return;
+        }
+        let position = self.portfolio.position(fill.symbol);
+        self.journal(JournalEntry::Fill(JournalFill {
+            fill_id: fill.fill_id.as_str().into(),
+            client_order_id: fill.client_order_id.shared(),
+            symbol: self.symbols.shared(fill.symbol),
+            side: fill.side,
+            quantity: fill.quantity,
+            price: fill.price,
+            commission: fill.commission,
+            filled_at: fill.ts,
+            position_after: (position.quantity, position.avg_price),
+            cash_after: self.portfolio.cash(),
+        }));
     }
 
     /// Reports to `risk`, in band, every bar at which equity is more than `line` (a
@@ -527,6 +587,7 @@ impl ExecutionAgent {
             if book {
                 self.portfolio.apply_fill(fill);
             }
+            self.journal_fill(fill);
             self.fills += 1;
             let error = format!(
                 "fill {} for unknown order {} ({} {} {} at {})",
@@ -550,6 +611,11 @@ impl ExecutionAgent {
         }
         self.fills += 1;
         order.filled += fill.quantity;
+        let filled = order.filled;
+        self.journal_fill(fill);
+        let Some(order) = self.open.get_mut(&fill.client_order_id) else {
+            return;
+        };
         order.notional += fill.quantity * fill.price;
         // Execution quality: signed slippage against the price the decision used, in bps
         // (positive = worse than the reference).
@@ -601,8 +667,22 @@ impl ExecutionAgent {
                     .context(context),
             );
             self.open.remove(&fill.client_order_id);
+            self.journal_status(
+                &fill.client_order_id,
+                JournalStatus::Filled,
+                None,
+                Some(filled),
+                None,
+            );
         } else {
             order.status = OrderStatus::PartiallyFilled;
+            self.journal_status(
+                &fill.client_order_id,
+                JournalStatus::PartiallyFilled,
+                None,
+                Some(filled),
+                None,
+            );
         }
     }
 
@@ -611,6 +691,13 @@ impl ExecutionAgent {
         match self.open.remove(id) {
             Some(order) => {
                 self.cancelled += 1;
+                self.journal_status(
+                    id,
+                    JournalStatus::Cancelled,
+                    None,
+                    Some(order.filled),
+                    Some(reason.to_string()),
+                );
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderCancelled)
                         .trace(&order.trace_id)
@@ -681,6 +768,17 @@ impl ExecutionAgent {
                     .with("reason", "replaced by a newer intent"),
             );
         }
+        let intent_order = JournalOrder {
+            client_order_id: intent.client_order_id.shared(),
+            trace_id: intent.trace_id.as_str().into(),
+            symbol: symbol.clone(),
+            side: intent.side,
+            quantity: intent.quantity,
+            order_type: intent.order_type,
+            limit_price: intent.limit_price,
+            reference_price: intent.reference_price,
+            decided_at: intent.at,
+        };
         let request = OrderRequest {
             client_order_id: intent.client_order_id.clone(),
             symbol: intent.symbol,
@@ -717,9 +815,16 @@ impl ExecutionAgent {
                 context: intent.context,
             },
         );
+        let commit = self.journal_intent(intent_order);
         let venue = self.venue.clone();
         let calls = cancels.len() as u64 + 1;
         let fut = async move {
+            // Write-ahead: not a word to the venue before the intent is durable.
+            if let Some(commit) = commit
+                && let Err(e) = commit.await
+            {
+                return (request.client_order_id, Vec::new(), Err(e));
+            }
             let mut cancel_errors = Vec::new();
             for id in cancels {
                 if let Err(e) = venue.cancel_order(&id).await {
@@ -727,10 +832,17 @@ impl ExecutionAgent {
                 }
             }
             let ack = venue.submit_order(&request).await;
-            (request.client_order_id, cancel_errors, ack)
+            (request.client_order_id, cancel_errors, Ok(ack))
         };
         fut.into_actor(self)
             .map(move |(id, cancel_errors, ack), act, _ctx| {
+                let ack = match ack {
+                    Ok(ack) => ack,
+                    Err(journal_error) => {
+                        act.not_journaled(&id, journal_error);
+                        return;
+                    }
+                };
                 let failed = cancel_errors.len() as u64 + u64::from(ack.is_err());
                 act.venue_link.calls_failed += failed;
                 act.venue_link.calls_ok += calls - failed;
@@ -743,11 +855,58 @@ impl ExecutionAgent {
             })
     }
 
+    /// Journals `intent`; with write-ahead, returns the commit to wait for before sending.
+    fn journal_intent(
+        &mut self,
+        intent: JournalOrder,
+    ) -> Option<impl std::future::Future<Output = Result<(), String>> + use<>> {
+        let entry = JournalEntry::Intent(intent);
+        match &self.journal {
+            Some((journal, true)) => Some(journal.append_durable(entry)),
+            Some((_, false)) => {
+                self.journal(entry);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// An intent that could not be committed was not sent: the order is dropped, and the
+    /// fault is fatal (a journal that cannot be written cannot recover anything).
+    fn not_journaled(&mut self, id: &ClientOrderId, error: String) {
+        self.venue_rejects += 1;
+        if let Some(order) = self.open.remove(id) {
+            self.log.emit(
+                LogEvent::new(self.stamp(), SERVICE, Event::OrderRejected)
+                    .level(Level::Error)
+                    .trace(&order.trace_id)
+                    .with("order_id", id.shared())
+                    .with(
+                        "reason",
+                        format!("not sent: the intent could not be journaled: {error}"),
+                    ),
+            );
+        }
+        self.fault_fatal(format!(
+            "journal: intent {id} not committed, not sent: {error}"
+        ));
+    }
+
+    /// A fatal fault: logged at CRITICAL and reported; the Monitor halts trading.
+    fn fault_fatal(&mut self, error: String) {
+        self.report_fault(error, true);
+    }
+
     /// A non-fatal fault: logged, and reported to the Monitor (counted, alerted).
     fn fault(&mut self, error: String) {
+        self.report_fault(error, false);
+    }
+
+    fn report_fault(&mut self, error: String, fatal: bool) {
+        let level = if fatal { Level::Critical } else { Level::Error };
         self.log.emit(
             LogEvent::new(self.stamp(), SERVICE, Event::AgentFailed)
-                .level(Level::Error)
+                .level(level)
                 .with("agent", "execution")
                 .with("error", error.clone()),
         );
@@ -755,7 +914,7 @@ impl ExecutionAgent {
         self.faults.do_send(AgentFault {
             agent: AgentId::Execution,
             error,
-            fatal: false,
+            fatal,
         });
     }
 
@@ -788,8 +947,15 @@ impl ExecutionAgent {
                     LogEvent::new(ts, SERVICE, Event::OrderAccepted)
                         .trace(&order.trace_id)
                         .with("order_id", id.shared())
-                        .with("venue_order_id", venue_order_id)
+                        .with("venue_order_id", venue_order_id.clone())
                         .with("venue", self.venue_name.clone()),
+                );
+                self.journal_status(
+                    id,
+                    JournalStatus::Accepted,
+                    Some(venue_order_id.as_str().into()),
+                    None,
+                    None,
                 );
             }
             Ok(OrderAck::Rejected { reason }) => {
@@ -801,8 +967,9 @@ impl ExecutionAgent {
                         .trace(&trace)
                         .with("order_id", id.shared())
                         .with("venue", self.venue_name.clone())
-                        .with("reason", reason),
+                        .with("reason", reason.clone()),
                 );
+                self.journal_status(id, JournalStatus::Rejected, None, None, Some(reason));
             }
             Err(e) => {
                 // Not sent, as far as vigil can tell. Recovery (a later stage) looks it up
@@ -816,6 +983,15 @@ impl ExecutionAgent {
                         .trace(&trace)
                         .with("order_id", id.shared())
                         .with("reason", format!("submission failed: {e}")),
+                );
+                // Possibly at the venue after all: it stays an unanswered intent, which
+                // recovery looks up by client order id.
+                self.journal_status(
+                    id,
+                    JournalStatus::Intent,
+                    None,
+                    None,
+                    Some(format!("submission failed: {e}")),
                 );
                 self.venue_error(&e, "submit");
             }

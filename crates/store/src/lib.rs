@@ -10,6 +10,8 @@
 //! - the notification log, append-only: [`Store::append_alert_log`], [`Store::alert_log`];
 //! - the operator's requests (`ack`, `silence`, `unsilence`), applied once by the Monitor:
 //!   [`Store::request`], [`Store::pending_requests`], [`Store::finish_request`];
+//! - the execution journal (order intents before they are sent, the venue's answers, fills,
+//!   positions and cash), written in groups by a [`Journal`] task;
 //! - the control API's audit of operator commands, append-only:
 //!   [`Store::begin_control_command`], [`Store::finish_control_command`],
 //!   [`Store::control_audit`].
@@ -19,6 +21,7 @@
 
 mod alerts;
 mod control;
+mod journal;
 mod trading;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
+pub use journal::{
+    Journal, JournalEntry, JournalFailure, JournalFill, JournalOrder, JournalStatus,
+    JournalStopped, JournaledBook, JournaledOrder,
+};
 pub use trading::SavedTradingState;
 
 /// Why the store could not do what was asked. Every variant names the file.
