@@ -10,7 +10,8 @@ use vigil_tests::{config_for, events, read_log, repo_data};
 #[test]
 fn a_session_journals_every_order_and_fill_and_ends_with_the_same_book() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config_for(&repo_data("GOOG_1d.csv"), "GOOG", dir.path());
+    let mut cfg = config_for(&repo_data("GOOG_1d.csv"), "GOOG", dir.path());
+    cfg.store.journal_paper_venue = true;
     let store_path = cfg.store.path.clone();
     let outcome = run(SessionOptions::new(cfg)).expect("session runs");
     let s = &outcome.summary;

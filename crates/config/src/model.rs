@@ -134,12 +134,17 @@ impl Default for ChecklistConfig {
 pub struct StoreConfig {
     /// The SQLite file (relative to the working directory); created with its folder.
     pub path: PathBuf,
+    /// Journal the in-process paper venue's orders and fills too. Off by default: that
+    /// venue dies with the process, so there is nothing to recover, and a full-speed replay
+    /// would wait on the journal.
+    pub journal_paper_venue: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("state/vigil.db"),
+            journal_paper_venue: false,
         }
     }
 }

@@ -199,8 +199,8 @@ pub struct Session {
     server: Option<(ControlServer, PathBuf)>,
     /// Saves trading-state changes; ends when the Risk agent has stopped.
     state_writer: actix_rt::task::JoinHandle<()>,
-    /// Commits the execution journal; ends when the Execution agent has stopped.
-    journal_writer: tokio::task::JoinHandle<()>,
+    /// Commits the execution journal, if kept; ends when the Execution agent has stopped.
+    journal_writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn symbol_table(cfg: &VigilConfig) -> SymbolTable {
@@ -546,44 +546,51 @@ impl Session {
             monitor.clone().recipient(),
         )
         .with_backlogs(backlogs.clone());
-        // The execution journal. The in-process paper venue starts a new book every session
-        // (it dies with the process), so its entries are committed in groups without holding
-        // up the orders.
-        let book = format!(
-            "paper:{}",
-            started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        );
-        let (journal_failures, mut journal_failed) = tokio::sync::mpsc::unbounded_channel();
-        let journal_wall = wall.clone();
-        let (journal, journal_writer) = vigil_store::Journal::start(
-            store_for_state.clone(),
-            book,
-            move || journal_wall.now(),
-            journal_failures,
-        );
-        if let Err(e) = journal.append(vigil_store::JournalEntry::OpenBook {
-            cash: cfg.session.initial_cash,
-        }) {
-            return Err(SystemError::Runtime(format!("the execution journal: {e}")));
-        }
-        let journal_faults: Recipient<AgentFault> = monitor.clone().recipient();
-        actix_rt::spawn(async move {
-            while let Some(f) = journal_failed.recv().await {
-                let f: vigil_store::JournalFailure = f;
-                let error = format!(
-                    "journal: {} entries were not committed: {}",
-                    f.entries, f.error
-                );
-                eprintln!("vigil: CRITICAL {error}");
-                // Fatal: what is not journaled cannot be recovered after a crash.
-                journal_faults.do_send(AgentFault {
-                    agent: AgentId::Execution,
-                    error,
-                    fatal: true,
-                });
+        // The execution journal. The in-process paper venue dies with the process, so its
+        // journal is optional (`store.journal_paper_venue`); when kept, it is a new book every
+        // session, committed in groups without holding up the orders.
+        let (exec_agent, journal_writer) = if cfg.store.journal_paper_venue {
+            let book = format!(
+                "paper:{}",
+                started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+            let (journal_failures, mut journal_failed) = tokio::sync::mpsc::unbounded_channel();
+            let journal_wall = wall.clone();
+            let (journal, journal_writer) = vigil_store::Journal::start(
+                store_for_state.clone(),
+                book,
+                move || journal_wall.now(),
+                journal_failures,
+            );
+            if let Err(e) = journal.append(vigil_store::JournalEntry::OpenBook {
+                cash: cfg.session.initial_cash,
+            }) {
+                return Err(SystemError::Runtime(format!("the execution journal: {e}")));
             }
-        });
-        let exec_agent = exec_agent.with_journal(journal, false);
+            let journal_faults: Recipient<AgentFault> = monitor.clone().recipient();
+            actix_rt::spawn(async move {
+                while let Some(f) = journal_failed.recv().await {
+                    let f: vigil_store::JournalFailure = f;
+                    let error = format!(
+                        "journal: {} entries were not committed: {}",
+                        f.entries, f.error
+                    );
+                    eprintln!("vigil: CRITICAL {error}");
+                    // Fatal: what is not journaled cannot be recovered after a crash.
+                    journal_faults.do_send(AgentFault {
+                        agent: AgentId::Execution,
+                        error,
+                        fatal: true,
+                    });
+                }
+            });
+            (
+                exec_agent.with_journal(journal, false),
+                Some(journal_writer),
+            )
+        } else {
+            (exec_agent, None)
+        };
         let dd = cfg.risk.drawdown_control;
         let exec_agent = if dd.enabled {
             exec_agent.with_drawdown_control(dd.line_pct, risk.clone().recipient())
@@ -839,12 +846,14 @@ impl Session {
             ),
         }
         // The Execution agent has stopped: the journal's last entries are committed.
-        match tokio::time::timeout(Duration::from_secs(10), self.journal_writer).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("vigil: CRITICAL the journal writer failed: {e}"),
-            Err(_) => eprintln!(
-                "vigil: CRITICAL the journal was still being written after 10 s; its last entries may be lost"
-            ),
+        if let Some(writer) = self.journal_writer {
+            match tokio::time::timeout(Duration::from_secs(10), writer).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("vigil: CRITICAL the journal writer failed: {e}"),
+                Err(_) => eprintln!(
+                    "vigil: CRITICAL the journal was still being written after 10 s; its last entries may be lost"
+                ),
+            }
         }
         let stats = self.log.flush().await?;
         VigilTracingLayer::uninstall_global();
