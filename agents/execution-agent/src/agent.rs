@@ -612,6 +612,8 @@ impl ExecutionAgent {
         self.fills += 1;
         order.filled += fill.quantity;
         let filled = order.filled;
+        // Journaled with the position it leaves; the order is borrowed again after (nothing
+        // in between removes it).
         self.journal_fill(fill);
         let Some(order) = self.open.get_mut(&fill.client_order_id) else {
             return;
