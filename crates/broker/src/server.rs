@@ -170,13 +170,28 @@ fn unprocessable(message: impl Into<String>) -> HttpResponse {
     error(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
+/// An answer that is not a success, before it becomes a response: a status and Alpaca's
+/// message.
+#[derive(Debug)]
+struct Failure(StatusCode, String);
+
+impl Failure {
+    fn unprocessable(message: impl Into<String>) -> Self {
+        Self(StatusCode::UNPROCESSABLE_ENTITY, message.into())
+    }
+
+    fn into_response(self) -> HttpResponse {
+        error(self.0, self.1)
+    }
+}
+
 fn header<'r>(req: &'r HttpRequest, name: &str) -> &'r [u8] {
     req.headers().get(name).map_or(&[], |v| v.as_bytes())
 }
 
 impl Shared {
     /// Checks the API key, in time that does not depend on where a wrong one differs.
-    fn authorize(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+    fn authorize(&self, req: &HttpRequest) -> Result<(), Failure> {
         let Some(c) = &self.credentials else {
             return Ok(());
         };
@@ -185,13 +200,16 @@ impl Shared {
         if bool::from(id_ok & secret_ok) {
             Ok(())
         } else {
-            Err(error(StatusCode::UNAUTHORIZED, "request is not authorized"))
+            Err(Failure(
+                StatusCode::UNAUTHORIZED,
+                "request is not authorized".into(),
+            ))
         }
     }
 
     /// Authenticates; for a trading endpoint, applies the wall-time faults; takes the book
     /// and moves its clock to the request's market time.
-    async fn enter(&self, req: &HttpRequest, trading: bool) -> Result<Turn<'_>, HttpResponse> {
+    async fn enter(&self, req: &HttpRequest, trading: bool) -> Result<Turn<'_>, Failure> {
         self.authorize(req)?;
         if trading {
             let (down, slow) = {
@@ -202,16 +220,16 @@ impl Shared {
                 actix_web::rt::time::sleep(slow).await;
             }
             if down {
-                return Err(error(
+                return Err(Failure(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "the broker is down (fault injection)",
+                    "the broker is down (fault injection)".into(),
                 ));
             }
         }
         let at = market_time(req)?;
         let mut broker = self.broker.lock().await;
         if let Some(why) = &broker.poisoned {
-            return Err(error(
+            return Err(Failure(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!(
                     "the broker's state could not be read back after a failed save; restart it: {why}"
@@ -227,14 +245,14 @@ impl Shared {
 }
 
 /// The request's market time, if it carries one.
-fn market_time(req: &HttpRequest) -> Result<Option<Timestamp>, HttpResponse> {
+fn market_time(req: &HttpRequest) -> Result<Option<Timestamp>, Failure> {
     let Some(value) = req.headers().get(MARKET_TIME_HEADER) else {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default();
     parse_time(MARKET_TIME_HEADER, text)
         .map(Some)
-        .map_err(|m| error(StatusCode::BAD_REQUEST, m))
+        .map_err(|m| Failure(StatusCode::BAD_REQUEST, m))
 }
 
 fn parse_time(what: &str, text: &str) -> Result<Timestamp, String> {
@@ -245,36 +263,36 @@ fn parse_time(what: &str, text: &str) -> Result<Timestamp, String> {
 
 type Params = HashMap<String, String>;
 
-fn params(req: &HttpRequest) -> Result<Params, HttpResponse> {
+fn params(req: &HttpRequest) -> Result<Params, Failure> {
     web::Query::<Params>::from_query(req.query_string())
         .map(web::Query::into_inner)
-        .map_err(|e| unprocessable(format!("bad query string: {e}")))
+        .map_err(|e| Failure::unprocessable(format!("bad query string: {e}")))
 }
 
-fn param_u32(p: &Params, key: &str, default: u32, max: u32) -> Result<u32, HttpResponse> {
+fn param_u32(p: &Params, key: &str, default: u32, max: u32) -> Result<u32, Failure> {
     match p.get(key) {
         None => Ok(default),
         Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(unprocessable(format!(
+            _ => Err(Failure::unprocessable(format!(
                 "{key}: {v:?} is not a number from 1 to {max}"
             ))),
         },
     }
 }
 
-fn param_time(p: &Params, key: &str) -> Result<Option<Timestamp>, HttpResponse> {
+fn param_time(p: &Params, key: &str) -> Result<Option<Timestamp>, Failure> {
     p.get(key)
-        .map(|v| parse_time(key, v).map_err(unprocessable))
+        .map(|v| parse_time(key, v).map_err(Failure::unprocessable))
         .transpose()
 }
 
 /// `direction`: `asc` (true) or `desc` (false, the default).
-fn param_ascending(p: &Params) -> Result<bool, HttpResponse> {
+fn param_ascending(p: &Params) -> Result<bool, Failure> {
     match p.get("direction").map(String::as_str) {
         None | Some("desc") => Ok(false),
         Some("asc") => Ok(true),
-        Some(other) => Err(unprocessable(format!(
+        Some(other) => Err(Failure::unprocessable(format!(
             "direction: {other:?} is not asc or desc"
         ))),
     }
@@ -284,8 +302,9 @@ fn json<T: Serialize>(value: &T) -> HttpResponse {
     HttpResponse::Ok().json(value)
 }
 
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, HttpResponse> {
-    serde_json::from_slice(bytes).map_err(|e| unprocessable(format!("invalid {what}: {e}")))
+fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, Failure> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure::unprocessable(format!("invalid {what}: {e}")))
 }
 
 fn failed(e: &BrokerError) -> HttpResponse {
@@ -296,24 +315,27 @@ fn failed(e: &BrokerError) -> HttpResponse {
 fn order_spec(
     order: wire::NewOrder,
     generated_id: impl FnOnce() -> String,
-) -> Result<OrderSpec, HttpResponse> {
-    let side = parse_side(&order.side)
-        .ok_or_else(|| unprocessable(format!("side: {:?} is not buy or sell", order.side)))?;
+) -> Result<OrderSpec, Failure> {
+    let side = parse_side(&order.side).ok_or_else(|| {
+        Failure::unprocessable(format!("side: {:?} is not buy or sell", order.side))
+    })?;
     let order_type = parse_type(&order.order_type).ok_or_else(|| {
-        unprocessable(format!(
+        Failure::unprocessable(format!(
             "type: {:?} is not supported by the paper broker (market or limit)",
             order.order_type
         ))
     })?;
     if !matches!(order.time_in_force.as_str(), "day" | "gtc") {
-        return Err(unprocessable(format!(
+        return Err(Failure::unprocessable(format!(
             "time_in_force: {:?} is not supported by the paper broker (day or gtc)",
             order.time_in_force
         )));
     }
     let client_order_id = match order.client_order_id {
         Some(id) if id.is_empty() || id.len() > 128 => {
-            return Err(unprocessable("client_order_id must be 1 to 128 characters"));
+            return Err(Failure::unprocessable(
+                "client_order_id must be 1 to 128 characters",
+            ));
         }
         Some(id) => id,
         None => generated_id(),
@@ -332,11 +354,11 @@ fn order_spec(
 async fn post_order(req: HttpRequest, s: web::Data<Shared>, bytes: web::Bytes) -> HttpResponse {
     let order: wire::NewOrder = match body(&bytes, "order") {
         Ok(o) => o,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let mut turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let spec = match order_spec(order, || {
         format!(
@@ -345,7 +367,7 @@ async fn post_order(req: HttpRequest, s: web::Data<Shared>, bytes: web::Bytes) -
         )
     }) {
         Ok(spec) => spec,
-        Err(r) => return turn.finish(r).await,
+        Err(f) => return turn.finish(f.into_response()).await,
     };
     match turn
         .broker
@@ -372,11 +394,11 @@ async fn post_order(req: HttpRequest, s: web::Data<Shared>, bytes: web::Bytes) -
 async fn list_orders(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
     let query = match order_query(&req) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let mut turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let answer = match turn.broker.store.orders(&query).await {
         Ok(rows) => {
@@ -389,14 +411,14 @@ async fn list_orders(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
     turn.finish(answer).await
 }
 
-fn order_query(req: &HttpRequest) -> Result<OrderQuery, HttpResponse> {
+fn order_query(req: &HttpRequest) -> Result<OrderQuery, Failure> {
     let p = params(req)?;
     let status = match p.get("status").map(String::as_str) {
         None | Some("open") => StatusFilter::Open,
         Some("closed") => StatusFilter::Closed,
         Some("all") => StatusFilter::All,
         Some(other) => {
-            return Err(unprocessable(format!(
+            return Err(Failure::unprocessable(format!(
                 "status: {other:?} is not open, closed or all"
             )));
         }
@@ -436,7 +458,7 @@ async fn one_order(
 async fn get_order(req: HttpRequest, s: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
     let turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let found = turn.broker.store.order_by_id(&id).await;
     one_order(turn, found, id.into_inner()).await
@@ -448,11 +470,11 @@ async fn order_by_client_id(req: HttpRequest, s: web::Data<Shared>) -> HttpRespo
             Some(id) => id.clone(),
             None => return unprocessable("client_order_id is required"),
         },
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let found = turn.broker.store.order_by_client_id(&id).await;
     one_order(turn, found, format!("client_order_id {id}")).await
@@ -465,7 +487,7 @@ async fn cancel_order(
 ) -> HttpResponse {
     let mut turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let mut changes = std::mem::take(&mut turn.changes);
     let cancelled = turn.engine().cancel(&id, &mut changes);
@@ -487,7 +509,7 @@ async fn cancel_order(
 async fn positions(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
     let mut turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let answer = json(&turn.engine().positions());
     turn.finish(answer).await
@@ -496,13 +518,13 @@ async fn positions(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
 async fn account(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
     let mut turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let answer = json(&turn.engine().account());
     turn.finish(answer).await
 }
 
-fn fill_query(req: &HttpRequest) -> Result<FillQuery, HttpResponse> {
+fn fill_query(req: &HttpRequest) -> Result<FillQuery, Failure> {
     let p = params(req)?;
     Ok(FillQuery {
         page_token: p.get("page_token").cloned(),
@@ -516,11 +538,11 @@ fn fill_query(req: &HttpRequest) -> Result<FillQuery, HttpResponse> {
 async fn fills(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
     let query = match fill_query(&req) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let turn = match s.enter(&req, true).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let answer = match turn.broker.store.fills(&query).await {
         Ok(Some(rows)) => {
@@ -546,7 +568,7 @@ struct Clock {
 async fn get_clock(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
     let turn = match s.enter(&req, false).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let answer = json(&Clock {
         now: turn.broker.engine.clock(),
@@ -557,14 +579,14 @@ async fn get_clock(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
 async fn set_clock(req: HttpRequest, s: web::Data<Shared>, bytes: web::Bytes) -> HttpResponse {
     let asked: Clock = match body(&bytes, "clock") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let Some(to) = asked.now else {
         return unprocessable("now is required");
     };
     let mut turn = match s.enter(&req, false).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let mut changes = std::mem::take(&mut turn.changes);
     turn.engine().advance(to, &mut changes);
@@ -613,15 +635,15 @@ async fn faults_view(s: &Shared) -> FaultsView {
 }
 
 async fn get_faults(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = s.authorize(&req) {
-        return r;
+    if let Err(f) = s.authorize(&req) {
+        return f.into_response();
     }
     json(&faults_view(&s).await)
 }
 
 async fn clear_faults(req: HttpRequest, s: web::Data<Shared>) -> HttpResponse {
-    if let Err(r) = s.authorize(&req) {
-        return r;
+    if let Err(f) = s.authorize(&req) {
+        return f.into_response();
     }
     *s.wall.lock() = WallFaults::default();
     s.broker.lock().await.engine.faults = Default::default();
@@ -677,8 +699,8 @@ async fn set_fault(
     fault: web::Path<String>,
     bytes: web::Bytes,
 ) -> HttpResponse {
-    if let Err(r) = s.authorize(&req) {
-        return r;
+    if let Err(f) = s.authorize(&req) {
+        return f.into_response();
     }
     let outcome = match fault.as_str() {
         "down" => body::<Down>(&bytes, "down").map(|d| {
@@ -702,9 +724,9 @@ async fn set_fault(
             Err(e) => Err(e),
         },
         "partial" => match body::<Partial>(&bytes, "partial") {
-            Ok(Partial { fraction: Some(f) }) if f <= Decimal::ZERO || f > Decimal::ONE => {
-                Err(unprocessable(format!("fraction: {f} is not in (0, 1]")))
-            }
+            Ok(Partial { fraction: Some(f) }) if f <= Decimal::ZERO || f > Decimal::ONE => Err(
+                Failure::unprocessable(format!("fraction: {f} is not in (0, 1]")),
+            ),
             Ok(p) => {
                 s.broker.lock().await.engine.faults.partial = p.fraction;
                 Ok(())
@@ -712,28 +734,28 @@ async fn set_fault(
             Err(e) => Err(e),
         },
         "manual_trade" => return manual_trade(&req, &s, &bytes).await,
-        other => Err(error(
+        other => Err(Failure(
             StatusCode::NOT_FOUND,
             format!("no fault {other:?}; faults: down, slow, reject_next, partial, manual_trade"),
         )),
     };
     match outcome {
         Ok(()) => json(&faults_view(&s).await),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
 async fn manual_trade(req: &HttpRequest, s: &Shared, bytes: &[u8]) -> HttpResponse {
     let t: ManualTradeBody = match body(bytes, "manual_trade") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let Some(side) = parse_side(&t.side) else {
         return unprocessable(format!("side: {:?} is not buy or sell", t.side));
     };
     let mut turn = match s.enter(req, false).await {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let trade = ManualTrade {
         symbol: t.symbol,

@@ -4,9 +4,9 @@
 //! Calls are blocking `ureq` requests, each with a time limit, run on tokio's blocking pool
 //! so that no agent's thread waits on the network. Fills arrive by polling
 //! `GET /v2/account/activities/FILL` for the activities after the last one seen, on a
-//! thread of the venue's own: every `poll_interval`, and at once when a bar with a later
-//! market time is shown to [`ExecutionVenue::on_market_data`]. The thread ends when the
-//! venue is dropped.
+//! thread of the venue's own: every `poll_interval`, at once when a bar with a later
+//! market time is shown to [`ExecutionVenue::on_market_data`], and at every
+//! [`ExecutionVenue::ping`]. The thread ends when the venue is dropped.
 //!
 //! Every request carries the latest market time seen in the [`MARKET_TIME_HEADER`]: the
 //! paper broker moves its clock (and fills what is due) to it; Alpaca ignores it.
@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -93,6 +93,10 @@ impl fmt::Debug for AlpacaVenue {
         f.debug_struct("AlpacaVenue")
             .field("name", &self.inner.name)
             .field("base_url", &self.inner.base)
+            .field(
+                "failed_polls",
+                &self.inner.failed_polls.load(Ordering::Relaxed),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -108,12 +112,13 @@ struct Inner {
     market_time: AtomicI64,
     ids: Mutex<OrderIds>,
     reports: Mutex<Vec<ExecutionReport>>,
-    /// The id of the last fill activity taken.
+    /// The id of the last fill activity taken; held through a whole poll, so that the
+    /// poller and a ping never take the same fill twice.
     last_seen: Mutex<Option<String>>,
-    /// Why the latest poll failed, if it did.
-    poll_error: Mutex<Option<String>>,
     /// Fills skipped because they cannot be booked, reported once by the next ping.
     dropped: Mutex<Vec<String>>,
+    /// The poller's failures in a row.
+    failed_polls: AtomicU64,
 }
 
 /// The broker's order ids and vigil's client order ids, both ways.
@@ -558,17 +563,12 @@ impl Inner {
         Ok(newest.into_iter().next().map(|a| a.id))
     }
 
-    /// Polls once; remembers the outcome for [`ExecutionVenue::ping`].
-    fn poll(&self) {
-        let outcome = self.poll_fills();
-        *self.poll_error.lock() = outcome.err().map(|e| format!("polling fills: {e}"));
-    }
-
-    /// Queues every fill after the last one seen, page by page.
+    /// Queues every fill after the last one seen, page by page. A failure leaves the
+    /// rest for the next poll.
     fn poll_fills(&self) -> Result<(), VenueError> {
+        let mut last_seen = self.last_seen.lock();
         loop {
-            let after = self.last_seen.lock().clone();
-            let page = self.fill_page(after.as_deref(), MarketTime::Latest)?;
+            let page = self.fill_page(last_seen.as_deref(), MarketTime::Latest)?;
             let full = page.len() >= FILL_PAGE;
             for activity in page {
                 match self.fill(&activity) {
@@ -576,7 +576,7 @@ impl Inner {
                     Err(Unbookable::Skip(why)) => self.dropped.lock().push(why),
                     Err(Unbookable::Retry(e)) => return Err(e),
                 }
-                *self.last_seen.lock() = Some(activity.id);
+                *last_seen = Some(activity.id);
             }
             if !full {
                 return Ok(());
@@ -676,8 +676,8 @@ impl AlpacaVenue {
             ids: Mutex::new(OrderIds::default()),
             reports: Mutex::new(Vec::new()),
             last_seen: Mutex::new(None),
-            poll_error: Mutex::new(None),
             dropped: Mutex::new(Vec::new()),
+            failed_polls: AtomicU64::new(0),
         });
         let newest = blocking(&inner, |i| {
             i.account()?;
@@ -723,7 +723,16 @@ async fn blocking<T: Send + 'static>(
 fn poll_loop(inner: &Inner, woken: &Receiver<()>, interval: Duration) {
     loop {
         match woken.recv_timeout(interval) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => inner.poll(),
+            // A failure is counted and the fills are asked for again at the next poll; the
+            // Execution agent's next ping polls too and reports why.
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {
+                let failed = inner.poll_fills().is_err();
+                if failed {
+                    inner.failed_polls.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    inner.failed_polls.store(0, Ordering::Relaxed);
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
@@ -765,20 +774,23 @@ impl ExecutionVenue for AlpacaVenue {
         self.call(Inner::account).await
     }
 
-    /// Asks for the account; then fails if the latest fill poll failed or fills were
-    /// skipped since the last ping (each skipped fill is reported once).
+    /// Asks for the account and polls for fills; fails when either fails, or when fills
+    /// were skipped since the last ping because they cannot be booked (each is reported
+    /// once).
     async fn ping(&self) -> Result<(), VenueError> {
-        self.account().await?;
+        self.call(|i| {
+            i.account()?;
+            i.poll_fills()
+        })
+        .await?;
         let dropped = std::mem::take(&mut *self.inner.dropped.lock());
-        if !dropped.is_empty() {
-            return Err(self.inner.bad(format!(
+        if dropped.is_empty() {
+            Ok(())
+        } else {
+            Err(self.inner.bad(format!(
                 "fills that cannot be booked were skipped: {}",
                 dropped.join("; ")
-            )));
-        }
-        match self.inner.poll_error.lock().clone() {
-            Some(e) => Err(self.inner.unreachable(e)),
-            None => Ok(()),
+            )))
         }
     }
 
