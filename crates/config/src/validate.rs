@@ -544,6 +544,50 @@ fn check_control(cfg: &VigilConfig, c: &mut Checker) {
     }
 }
 
+/// The broker keys, checked when orders go to a broker (`venue = "alpaca"`).
+fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
+    if e.venue != VenueKind::Alpaca {
+        return;
+    }
+    match e.broker_url.as_deref() {
+        None => c.fail(
+            "execution.broker_url",
+            "is required with venue = \"alpaca\" (the broker's base URL, http://HOST:PORT)".into(),
+        ),
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => c.fail(
+            "execution.broker_url",
+            format!("must start with http:// or https://, got {url:?}"),
+        ),
+        Some(_) => {}
+    }
+    match (&e.broker_key_id, &e.broker_secret_file) {
+        (Some(_), None) => c.fail(
+            "execution.broker_secret_file",
+            "is required with broker_key_id".into(),
+        ),
+        (None, Some(_)) => c.fail(
+            "execution.broker_key_id",
+            "is required with broker_secret_file".into(),
+        ),
+        (Some(id), Some(_)) if id.trim().is_empty() => {
+            c.fail("execution.broker_key_id", "must not be empty".into())
+        }
+        _ => {}
+    }
+    if !(1..=60_000).contains(&e.broker_poll_interval_ms) {
+        c.fail(
+            "execution.broker_poll_interval_ms",
+            format!("must be in [1, 60000], got {}", e.broker_poll_interval_ms),
+        );
+    }
+    if !(100..=60_000).contains(&e.broker_timeout_ms) {
+        c.fail(
+            "execution.broker_timeout_ms",
+            format!("must be in [100, 60000], got {}", e.broker_timeout_ms),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::VigilConfig;
@@ -749,50 +793,6 @@ slow_span = 10
         assert_eq!(
             cfg.control_token_file(),
             std::path::PathBuf::from("/etc/vigil/token")
-        );
-    }
-}
-
-/// The broker keys, checked when orders go to a broker (`venue = "alpaca"`).
-fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
-    if e.venue != VenueKind::Alpaca {
-        return;
-    }
-    match e.broker_url.as_deref() {
-        None => c.fail(
-            "execution.broker_url",
-            "is required with venue = \"alpaca\" (the broker's base URL, http://HOST:PORT)".into(),
-        ),
-        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => c.fail(
-            "execution.broker_url",
-            format!("must start with http:// or https://, got {url:?}"),
-        ),
-        Some(_) => {}
-    }
-    match (&e.broker_key_id, &e.broker_secret_file) {
-        (Some(_), None) => c.fail(
-            "execution.broker_secret_file",
-            "is required with broker_key_id".into(),
-        ),
-        (None, Some(_)) => c.fail(
-            "execution.broker_key_id",
-            "is required with broker_secret_file".into(),
-        ),
-        (Some(id), Some(_)) if id.trim().is_empty() => {
-            c.fail("execution.broker_key_id", "must not be empty".into())
-        }
-        _ => {}
-    }
-    if !(1..=60_000).contains(&e.broker_poll_interval_ms) {
-        c.fail(
-            "execution.broker_poll_interval_ms",
-            format!("must be in [1, 60000], got {}", e.broker_poll_interval_ms),
-        );
-    }
-    if !(100..=60_000).contains(&e.broker_timeout_ms) {
-        c.fail(
-            "execution.broker_timeout_ms",
-            format!("must be in [100, 60000], got {}", e.broker_timeout_ms),
         );
     }
 }
