@@ -27,7 +27,7 @@ pub use model::{
     DrawdownControlConfig, ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig,
     MonitorConfig, OrderTypeConfig, RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig,
     RuleConfig, RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,
-    SupervisionConfig, VigilConfig, default_rules,
+    SupervisionConfig, VenueKind, VigilConfig, default_rules,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

@@ -590,10 +590,35 @@ pub enum OrderTypeConfig {
     Limit,
 }
 
+/// Where orders go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueKind {
+    /// The in-process paper venue.
+    #[default]
+    Paper,
+    /// A broker speaking Alpaca's trading API v2 over HTTP: the paper broker process
+    /// (`vigil broker`) or Alpaca's paper endpoint.
+    Alpaca,
+}
+
 /// The Execution agent and the paper venue.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExecutionConfig {
+    /// Where orders go: the in-process paper venue or a broker over HTTP.
+    pub venue: VenueKind,
+    /// With `venue = "alpaca"`: the broker's base URL, without `/v2`
+    /// (`http://127.0.0.1:8300`).
+    pub broker_url: Option<String>,
+    /// The broker's API key id (`APCA-API-KEY-ID`); with `broker_secret_file`.
+    pub broker_key_id: Option<String>,
+    /// The file holding the API secret key (`APCA-API-SECRET-KEY`), trimmed; read at start.
+    pub broker_secret_file: Option<PathBuf>,
+    /// How often fills are polled for, in milliseconds of wall time.
+    pub broker_poll_interval_ms: u64,
+    /// The time limit of one request to the broker, in milliseconds.
+    pub broker_timeout_ms: u64,
     /// Fill timing of market orders at the paper venue.
     pub fill_model: FillModelConfig,
     /// Adverse slippage on market fills, in basis points.
@@ -613,6 +638,12 @@ pub struct ExecutionConfig {
 impl Default for ExecutionConfig {
     fn default() -> Self {
         Self {
+            venue: VenueKind::Paper,
+            broker_url: None,
+            broker_key_id: None,
+            broker_secret_file: None,
+            broker_poll_interval_ms: 100,
+            broker_timeout_ms: 5000,
             fill_model: FillModelConfig::NextBarOpen,
             slippage_bps: Decimal::ONE,
             commission_bps: Decimal::ONE,

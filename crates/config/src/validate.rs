@@ -4,7 +4,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use crate::model::{BUNDLED_PREFIX, Sizing, Speed, VigilConfig};
+use crate::model::{BUNDLED_PREFIX, ExecutionConfig, Sizing, Speed, VenueKind, VigilConfig};
 
 /// One problem in a config.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,6 +300,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         Decimal::from(1000),
     );
 
+    check_broker(e, &mut c);
+
     let m = &cfg.monitor;
     let sup = &m.supervision;
     if sup.within_s == 0 {
@@ -542,6 +544,50 @@ fn check_control(cfg: &VigilConfig, c: &mut Checker) {
     }
 }
 
+/// The broker keys, checked when orders go to a broker (`venue = "alpaca"`).
+fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
+    if e.venue != VenueKind::Alpaca {
+        return;
+    }
+    match e.broker_url.as_deref() {
+        None => c.fail(
+            "execution.broker_url",
+            "is required with venue = \"alpaca\" (the broker's base URL, http://HOST:PORT)".into(),
+        ),
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => c.fail(
+            "execution.broker_url",
+            format!("must start with http:// or https://, got {url:?}"),
+        ),
+        Some(_) => {}
+    }
+    match (&e.broker_key_id, &e.broker_secret_file) {
+        (Some(_), None) => c.fail(
+            "execution.broker_secret_file",
+            "is required with broker_key_id".into(),
+        ),
+        (None, Some(_)) => c.fail(
+            "execution.broker_key_id",
+            "is required with broker_secret_file".into(),
+        ),
+        (Some(id), Some(_)) if id.trim().is_empty() => {
+            c.fail("execution.broker_key_id", "must not be empty".into())
+        }
+        _ => {}
+    }
+    if !(1..=60_000).contains(&e.broker_poll_interval_ms) {
+        c.fail(
+            "execution.broker_poll_interval_ms",
+            format!("must be in [1, 60000], got {}", e.broker_poll_interval_ms),
+        );
+    }
+    if !(100..=60_000).contains(&e.broker_timeout_ms) {
+        c.fail(
+            "execution.broker_timeout_ms",
+            format!("must be in [100, 60000], got {}", e.broker_timeout_ms),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::VigilConfig;
@@ -575,6 +621,49 @@ mod tests {
                 ("trade_frequency_off", ">", 3.0, 0, Level::Warn),
             ]
         );
+    }
+
+    #[test]
+    fn the_broker_keys_are_checked_only_for_the_alpaca_venue() {
+        let cfg = VigilConfig::embedded_default();
+        assert_eq!(cfg.execution.venue, crate::VenueKind::Paper);
+        let issues = |text: &str| -> Vec<String> {
+            match VigilConfig::from_toml_str(text, "t") {
+                Ok(_) => Vec::new(),
+                Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+            }
+        };
+        let base = "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n";
+        assert!(issues(&format!("{base}[execution]\nbroker_poll_interval_ms = 0\n")).is_empty());
+        assert_eq!(
+            issues(&format!(
+                "{base}[execution]\nvenue = \"alpaca\"\nbroker_key_id = \"k\"\n\
+                 broker_poll_interval_ms = 0\nbroker_timeout_ms = 1\nbroker_urll = \"x\"\n"
+            )),
+            vec![
+                "execution.broker_urll: unknown key".to_string(),
+                "execution.broker_url: is required with venue = \"alpaca\" (the broker's base \
+                 URL, http://HOST:PORT)"
+                    .to_string(),
+                "execution.broker_secret_file: is required with broker_key_id".to_string(),
+                "execution.broker_poll_interval_ms: must be in [1, 60000], got 0".to_string(),
+                "execution.broker_timeout_ms: must be in [100, 60000], got 1".to_string(),
+            ]
+        );
+        assert_eq!(
+            issues(&format!(
+                "{base}[execution]\nvenue = \"alpaca\"\nbroker_url = \"127.0.0.1:1\"\n"
+            )),
+            vec![
+                "execution.broker_url: must start with http:// or https://, got \"127.0.0.1:1\""
+                    .to_string()
+            ]
+        );
+        let ok = issues(&format!(
+            "{base}[execution]\nvenue = \"alpaca\"\nbroker_url = \"http://127.0.0.1:1\"\n\
+             broker_key_id = \"k\"\nbroker_secret_file = \"s\"\n"
+        ));
+        assert!(ok.is_empty(), "{ok:?}");
     }
 
     #[test]

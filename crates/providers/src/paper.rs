@@ -113,10 +113,19 @@ struct Order {
     after: Option<Timestamp>,
 }
 
-/// The price an order gets on `bar`, if it trades there at all.
-fn bar_price(order: &Order, bar: &Bar, slippage_bps: Decimal) -> Option<Decimal> {
-    let side = order.request.side;
-    match (order.limit, side) {
+/// The price an order of `side` (with `limit`, `None` for a market order) gets on `bar`,
+/// if it trades there at all: a market order at the open moved against it by
+/// `slippage_bps`; a buy limit at the open if the open is at or below the limit, else at the
+/// limit if the low reaches it (sells mirror this), without slippage.
+///
+/// Shared with the paper broker process (`vigil broker`), so that both fill alike.
+pub fn bar_fill_price(
+    side: Side,
+    limit: Option<Decimal>,
+    bar: &Bar,
+    slippage_bps: Decimal,
+) -> Option<Decimal> {
+    match (limit, side) {
         (None, _) => Some(slipped(bar.open, side, slippage_bps)),
         (Some(limit), Side::Buy) if bar.open <= limit => Some(bar.open),
         (Some(limit), Side::Buy) if bar.low <= limit => Some(limit),
@@ -124,6 +133,17 @@ fn bar_price(order: &Order, bar: &Bar, slippage_bps: Decimal) -> Option<Decimal>
         (Some(limit), Side::Sell) if bar.high >= limit => Some(limit),
         (Some(_), _) => None,
     }
+}
+
+/// The commission on a fill of `quantity` at `price`: `bps` basis points of the notional,
+/// at least `min`.
+pub fn fill_commission(quantity: Decimal, price: Decimal, bps: Decimal, min: Decimal) -> Decimal {
+    min.max((quantity * price).abs() * bps / BPS_PER_UNIT)
+}
+
+/// The price an order gets on `bar`, if it trades there at all.
+fn bar_price(order: &Order, bar: &Bar, slippage_bps: Decimal) -> Option<Decimal> {
+    bar_fill_price(order.request.side, order.limit, bar, slippage_bps)
 }
 
 /// `price` moved against the taker by `bps` basis points.
@@ -162,10 +182,12 @@ impl Book<'_> {
         } else {
             OrderStatus::PartiallyFilled
         };
-        let commission = self
-            .config
-            .commission_min
-            .max((quantity * price).abs() * self.config.commission_bps / BPS_PER_UNIT);
+        let commission = fill_commission(
+            quantity,
+            price,
+            self.config.commission_bps,
+            self.config.commission_min,
+        );
         *self.next_fill += 1;
         let fill = Fill {
             client_order_id: order.request.client_order_id.clone(),

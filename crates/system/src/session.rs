@@ -11,7 +11,7 @@ use vigil_bus::{
     AgentFault, Backlogs, Command, CommandError, ReloadCalendar, SessionSummary, Shutdown,
     StopReason,
 };
-use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VigilConfig};
+use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VenueKind, VigilConfig};
 use vigil_control::{ControlOptions, ControlServer};
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
@@ -25,8 +25,8 @@ use vigil_log::{
 use vigil_monitor_agent::{AlertLinks, HealthLinks, Logged, MonitorAgent, MonitorLinks, TAPPED};
 use vigil_monitoring::HealthBoard;
 use vigil_providers::{
-    CsvBarReader, CsvReplayProvider, CsvSource, DataProvider, ExecutionVenue, FillModel,
-    PaperVenue, PaperVenueConfig,
+    AlpacaVenue, AlpacaVenueConfig, CsvBarReader, CsvReplayProvider, CsvSource, DataProvider,
+    ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig,
 };
 use vigil_regime_agent::RegimeAgent;
 use vigil_risk_agent::{ExecutionLinks, RiskAgent};
@@ -119,6 +119,9 @@ pub enum SystemError {
     /// The alert channels' settings are wrong.
     #[error("alert channels: {0}")]
     Alerts(#[from] vigil_alert::AlertError),
+    /// The broker (`execution.venue = "alpaca"`) cannot be reached or its secret read.
+    #[error("execution venue: {0}")]
+    Venue(String),
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -252,6 +255,74 @@ fn first_bar_time(sources: &[CsvSource]) -> Result<Option<Timestamp>, SystemErro
     Ok(first)
 }
 
+/// The broker's API secret, read from `execution.broker_secret_file` (trimmed), when orders
+/// go to a broker with credentials.
+fn broker_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
+    let e = &cfg.execution;
+    let Some(path) = e
+        .broker_secret_file
+        .as_ref()
+        .filter(|_| e.venue == VenueKind::Alpaca)
+    else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        SystemError::Venue(format!(
+            "execution.broker_secret_file {}: cannot read: {err}",
+            path.display()
+        ))
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(SystemError::Venue(format!(
+            "execution.broker_secret_file {}: is empty",
+            path.display()
+        )));
+    }
+    Ok(Some(secret.to_string()))
+}
+
+/// Where the orders go: the in-process paper venue, or a broker over HTTP (connected
+/// here: a broker that cannot be reached stops the start).
+async fn venue(
+    cfg: &VigilConfig,
+    symbols: &SymbolTable,
+    clock: SharedClock,
+    secret: Option<String>,
+) -> Result<Arc<dyn ExecutionVenue>, SystemError> {
+    let e = &cfg.execution;
+    match e.venue {
+        VenueKind::Paper => {
+            let venue_cfg = PaperVenueConfig {
+                name: "paper".into(),
+                fill_model: match e.fill_model {
+                    FillModelConfig::NextBarOpen => FillModel::NextBarOpen,
+                    FillModelConfig::SignalBarClose => FillModel::SignalBarClose,
+                },
+                slippage_bps: e.slippage_bps,
+                commission_bps: e.commission_bps,
+                commission_min: e.commission_min,
+                max_volume_participation: e.max_volume_participation,
+                initial_cash: cfg.session.initial_cash,
+            };
+            Ok(Arc::new(PaperVenue::new(venue_cfg, clock)))
+        }
+        VenueKind::Alpaca => {
+            let config = AlpacaVenueConfig {
+                name: "alpaca".into(),
+                base_url: e.broker_url.clone().unwrap_or_default(),
+                credentials: e.broker_key_id.clone().zip(secret),
+                poll_interval: Duration::from_millis(e.broker_poll_interval_ms),
+                timeout: Duration::from_millis(e.broker_timeout_ms),
+            };
+            let venue = AlpacaVenue::connect(config, symbols.clone(), clock)
+                .await
+                .map_err(|err| SystemError::Venue(err.to_string()))?;
+            Ok(Arc::new(venue))
+        }
+    }
+}
+
 fn buffer(cfg: &VigilConfig, sink: &LogSink, service: &'static str) -> LogBuffer {
     let level = cfg
         .log
@@ -380,11 +451,14 @@ impl Session {
         };
         let market = SimClock::starting_at(start);
         let clock: SharedClock = Arc::new(market.clone());
+        let broker_secret = broker_secret(&cfg)?;
+        let venue = venue(&cfg, &symbols, clock.clone(), broker_secret.clone()).await?;
 
         let monitor_box = Mailbox::<MonitorAgent>::new();
         let log_arbiter = Arbiter::new();
         let mut secrets = cfg.secrets();
         secrets.extend(opts.secrets);
+        secrets.extend(broker_secret);
         let tapped = monitor_box.addr.clone();
         let writer = LogWriter::open(
             &cfg.log.dir,
@@ -409,20 +483,6 @@ impl Session {
             .unwrap_or(cfg.log.min_level);
         let bridge =
             VigilTracingLayer::new(sink.clone(), clock.clone(), library_level).install_global();
-
-        let venue_cfg = PaperVenueConfig {
-            name: "paper".into(),
-            fill_model: match cfg.execution.fill_model {
-                FillModelConfig::NextBarOpen => FillModel::NextBarOpen,
-                FillModelConfig::SignalBarClose => FillModel::SignalBarClose,
-            },
-            slippage_bps: cfg.execution.slippage_bps,
-            commission_bps: cfg.execution.commission_bps,
-            commission_min: cfg.execution.commission_min,
-            max_volume_participation: cfg.execution.max_volume_participation,
-            initial_cash: cfg.session.initial_cash,
-        };
-        let venue: Arc<dyn ExecutionVenue> = Arc::new(PaperVenue::new(venue_cfg, clock.clone()));
 
         let mut session_log = buffer(&cfg, &sink, "vigil");
         session_log.emit(
@@ -549,11 +609,21 @@ impl Session {
         // The execution journal. The in-process paper venue dies with the process, so its
         // journal is optional (`store.journal_paper_venue`); when kept, it is a new book every
         // session, committed in groups without holding up the orders.
-        let (exec_agent, journal_writer) = if cfg.store.journal_paper_venue {
-            let book = format!(
-                "paper:{}",
-                started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            );
+        // A broker outlives the process: its book is kept across sessions, and every intent
+        // is committed before it is sent (write-ahead).
+        let external = cfg.execution.venue == VenueKind::Alpaca;
+        let (exec_agent, journal_writer) = if external || cfg.store.journal_paper_venue {
+            let book = if external {
+                format!(
+                    "broker:{}",
+                    cfg.execution.broker_url.as_deref().unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "paper:{}",
+                    started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                )
+            };
             let (journal_failures, mut journal_failed) = tokio::sync::mpsc::unbounded_channel();
             let journal_wall = wall.clone();
             let (journal, journal_writer) = vigil_store::Journal::start(
@@ -562,9 +632,12 @@ impl Session {
                 move || journal_wall.now(),
                 journal_failures,
             );
-            if let Err(e) = journal.append(vigil_store::JournalEntry::OpenBook {
-                cash: cfg.session.initial_cash,
-            }) {
+            // A paper book starts with the configured cash; a broker's cash is the broker's.
+            if !external
+                && let Err(e) = journal.append(vigil_store::JournalEntry::OpenBook {
+                    cash: cfg.session.initial_cash,
+                })
+            {
                 return Err(SystemError::Runtime(format!("the execution journal: {e}")));
             }
             let journal_faults: Recipient<AgentFault> = monitor.clone().recipient();
@@ -585,7 +658,7 @@ impl Session {
                 }
             });
             (
-                exec_agent.with_journal(journal, false),
+                exec_agent.with_journal(journal, external),
                 Some(journal_writer),
             )
         } else {

@@ -66,6 +66,10 @@ enum Cmd {
         #[command(subcommand)]
         command: crate::alerts_cmd::AlertsCmd,
     },
+    /// A paper broker as its own process: an HTTP API shaped like Alpaca's trading API v2,
+    /// its state in a SQLite file, prices from the same CSV files as the feed, fault
+    /// injection for tests (see docs/broker.md). Runs until SIGINT or SIGTERM.
+    Broker(crate::broker_cmd::BrokerArgs),
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -141,6 +145,7 @@ enum DataCmd {
 pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
+        Cmd::Broker(args) => crate::broker_cmd::run(args),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),

@@ -3,6 +3,7 @@
 //! A thin shell: parse arguments, load and validate config, start the system, print.
 
 mod alerts_cmd;
+mod broker_cmd;
 mod calendar_cmd;
 mod cli;
 mod control_client;
