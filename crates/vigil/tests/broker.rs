@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{Running, repo, vigil};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use vigil_testkit::http_json;
 
 const KEY_ID: &str = "vigil-test";
 const SECRET: &str = "a-secret-of-the-test-0123456789";
@@ -79,42 +80,12 @@ impl Drop for BrokerProcess {
 }
 
 fn http(base: &str, method: &str, path: &str, body: Option<Value>, auth: bool) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    let url = format!("{base}{path}");
     let headers: &[(&str, &str)] = if auth {
         &[("APCA-API-KEY-ID", KEY_ID), ("APCA-API-SECRET-KEY", SECRET)]
     } else {
         &[]
     };
-    let sent = match method {
-        "POST" => {
-            let mut req = agent.post(&url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.content_type("application/json")
-                .send(body.unwrap_or_default().to_string())
-        }
-        _ => {
-            let mut req = if method == "DELETE" {
-                agent.delete(&url)
-            } else {
-                agent.get(&url)
-            };
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.call()
-        }
-    };
-    let mut res = sent.expect("the broker answers");
-    let status = res.status().as_u16();
-    let text = res.body_mut().read_to_string().expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    http_json(base, method, path, headers, body.as_ref())
 }
 
 fn dec(v: &Value) -> Decimal {
@@ -170,7 +141,7 @@ fn the_broker_process_keeps_its_book_through_kill_9_and_its_faults_work() {
         Some(json!({"now": "2004-08-24T00:00:00Z"})),
     );
     let before = book(&broker);
-    // Filled at the open of 2004-08-23 (108.31... no: the first bar after 08-20) with 1 bp.
+    // Filled at the open of the first bar after 2004-08-20.
     assert_eq!(dec(&before[1][0]["qty"]), Decimal::from(10));
     assert_eq!(before[3].as_array().map(Vec::len), Some(1));
 
