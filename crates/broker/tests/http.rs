@@ -162,6 +162,15 @@ fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
     let (_, open) = api.get("/v2/orders");
     assert_eq!(open, json!([]));
 
+    let (status, body) = api.get_at("/v2/account", "yesterday");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(
+            |m| m.starts_with("X-Vigil-Market-Time: \"yesterday\" is not an RFC 3339 time")
+        ),
+        "{body}"
+    );
+
     // The clock never goes back.
     let (_, clock) = api.post("/v2/_sim/clock", json!({"now": day(2)}));
     assert_eq!(clock["now"], "2024-01-04T00:00:00Z");
