@@ -327,3 +327,31 @@ address = "127.0.0.1:0"
     assert_eq!(theirs, ours);
     assert_eq!(dec(&account["equity"]), dec(&summary["final_equity"]));
 }
+
+#[test]
+fn a_vigil_run_whose_broker_cannot_be_reached_does_not_start_and_says_where() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             [execution]\nvenue = \"alpaca\"\nbroker_url = \"http://127.0.0.1:9\"\n\
+             broker_timeout_ms = 2000\n[log]\ndir = \"{logs}\"\n[store]\npath = \"{store}\"\n",
+            logs = dir.path().join("logs").display(),
+            store = dir.path().join("state/vigil.db").display(),
+        ),
+    )
+    .expect("write config");
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("vigil run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot start the session: execution venue: venue alpaca: unreachable: GET /v2/account at http://127.0.0.1:9"),
+        "{err}"
+    );
+}
