@@ -255,6 +255,34 @@ async fn refusals_outages_and_bad_credentials_are_named() {
     api.delete("/v2/_faults");
     venue.ping().await.expect("up again");
     drop(venue);
+
+    // A session that does not trade X cannot book a fill or a position in it: said, not
+    // skipped silently.
+    let clock: SharedClock = Arc::new(SimClock::starting_at(t(&day(2))));
+    let other = AlpacaVenue::connect(
+        config(&broker.url, true),
+        SymbolTable::new([Symbol::from("Y")]),
+        clock,
+    )
+    .await
+    .expect("connect");
+    api.post(
+        "/v2/_faults/manual_trade",
+        json!({"symbol": "X", "qty": "1", "side": "buy", "price": "100"}),
+    );
+    let err = other.ping().await.expect_err("an unbookable fill");
+    assert!(
+        err.to_string()
+            .contains("fills that cannot be booked were skipped")
+            && err
+                .to_string()
+                .contains("is in X, a symbol this session does not trade"),
+        "{err}"
+    );
+    other.ping().await.expect("reported once");
+    let err = other.positions().await.expect_err("a position in X");
+    assert!(err.to_string().contains("a position is in X"), "{err}");
+    drop(other);
     drop(broker);
 
     // Nobody listening: unreachable, naming the address.
