@@ -772,6 +772,16 @@ mod tests {
         bar(symbol, d, [price; 4], dec!(1000000))
     }
 
+    /// A bar of `X` (symbol 0) on day `d`, volume 1000.
+    fn x_bar(d: u32, ohlc: [Decimal; 4]) -> Bar {
+        bar(0, d, ohlc, dec!(1000))
+    }
+
+    /// An engine pricing `X` alone from `bars`.
+    fn x_engine(config: EngineConfig, bars: Vec<Bar>) -> Engine {
+        engine(config, vec![("X", bars)])
+    }
+
     fn engine(config: EngineConfig, series: Vec<(&str, Vec<Bar>)>) -> Engine {
         let market = Market::from_bars(
             series
@@ -948,25 +958,22 @@ mod tests {
 
     #[test]
     fn a_market_order_fills_at_the_next_bars_open_with_slippage_and_commission() {
-        let mut e = engine(
+        let mut e = x_engine(
             EngineConfig {
                 slippage_bps: dec!(10),
                 commission_bps: dec!(5),
                 commission_min: dec!(1),
                 ..EngineConfig::default()
             },
-            vec![(
-                "X",
-                vec![
-                    flat(0, 1, dec!(100)),
-                    bar(
-                        0,
-                        2,
-                        [dec!(101), dec!(103), dec!(100), dec!(102)],
-                        dec!(1e6),
-                    ),
-                ],
-            )],
+            vec![
+                flat(0, 1, dec!(100)),
+                bar(
+                    0,
+                    2,
+                    [dec!(101), dec!(103), dec!(100), dec!(102)],
+                    dec!(1e6),
+                ),
+            ],
         );
         // Before any bar: no market data, rejected and kept.
         let (early, refused) = submit(&mut e, &spec("early", "X", Side::Buy, dec!(1), None));
@@ -994,31 +1001,18 @@ mod tests {
 
     #[test]
     fn limit_orders_gap_through_at_the_open_else_fill_at_the_limit() {
-        let mut e = engine(
+        let mut e = x_engine(
             EngineConfig {
                 slippage_bps: Decimal::ZERO,
                 commission_bps: Decimal::ZERO,
                 ..EngineConfig::default()
             },
-            vec![(
-                "X",
-                vec![
-                    flat(0, 1, dec!(100)),
-                    bar(
-                        0,
-                        2,
-                        [dec!(100), dec!(104), dec!(96), dec!(100)],
-                        dec!(1000),
-                    ),
-                    bar(
-                        0,
-                        3,
-                        [dec!(100), dec!(106), dec!(94), dec!(100)],
-                        dec!(1000),
-                    ),
-                    bar(0, 4, [dec!(90), dec!(91), dec!(89), dec!(90)], dec!(1000)),
-                ],
-            )],
+            vec![
+                flat(0, 1, dec!(100)),
+                x_bar(2, [dec!(100), dec!(104), dec!(96), dec!(100)]),
+                x_bar(3, [dec!(100), dec!(106), dec!(94), dec!(100)]),
+                x_bar(4, [dec!(90), dec!(91), dec!(89), dec!(90)]),
+            ],
         );
         advance(&mut e, 1);
         submit(&mut e, &spec("b", "X", Side::Buy, dec!(1), Some(dec!(95))));
@@ -1041,9 +1035,9 @@ mod tests {
 
     #[test]
     fn a_partial_fault_fills_a_fraction_per_bar_and_the_rest_stays_open() {
-        let mut e = engine(
+        let mut e = x_engine(
             EngineConfig::default(),
-            vec![("X", (1..=4).map(|d| flat(0, d, dec!(10))).collect())],
+            (1..=4).map(|d| flat(0, d, dec!(10))).collect(),
         );
         e.faults.partial = Some(dec!(0.4));
         advance(&mut e, 1);
@@ -1067,10 +1061,7 @@ mod tests {
 
     #[test]
     fn reject_next_rejects_that_many_orders_then_accepts_again() {
-        let mut e = engine(
-            EngineConfig::default(),
-            vec![("X", vec![flat(0, 1, dec!(10))])],
-        );
+        let mut e = x_engine(EngineConfig::default(), vec![flat(0, 1, dec!(10))]);
         advance(&mut e, 1);
         e.faults.reject_next = Some((2, "no".into()));
         for id in ["a", "b"] {
@@ -1088,12 +1079,12 @@ mod tests {
 
     #[test]
     fn a_manual_trade_moves_position_and_cash_under_an_id_vigil_never_made() {
-        let mut e = engine(
+        let mut e = x_engine(
             EngineConfig {
                 commission_bps: Decimal::ZERO,
                 ..EngineConfig::default()
             },
-            vec![("X", vec![flat(0, 1, dec!(10))])],
+            vec![flat(0, 1, dec!(10))],
         );
         advance(&mut e, 1);
         let mut ch = Changes::default();
@@ -1134,9 +1125,9 @@ mod tests {
 
     #[test]
     fn cancel_closes_a_working_order_once() {
-        let mut e = engine(
+        let mut e = x_engine(
             EngineConfig::default(),
-            vec![("X", vec![flat(0, 1, dec!(10)), flat(0, 2, dec!(8))])],
+            vec![flat(0, 1, dec!(10)), flat(0, 2, dec!(8))],
         );
         advance(&mut e, 1);
         let (o, _) = submit(&mut e, &spec("c", "X", Side::Buy, dec!(1), Some(dec!(5))));

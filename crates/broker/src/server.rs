@@ -249,7 +249,12 @@ fn market_time(req: &HttpRequest) -> Result<Option<Timestamp>, Failure> {
     let Some(value) = req.headers().get(MARKET_TIME_HEADER) else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or_default();
+    let text = value.to_str().map_err(|e| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            format!("{MARKET_TIME_HEADER}: not text: {e}"),
+        )
+    })?;
     parse_time(MARKET_TIME_HEADER, text)
         .map(Some)
         .map_err(|m| Failure(StatusCode::BAD_REQUEST, m))

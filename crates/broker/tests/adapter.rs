@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Broker, KEY_ID, SECRET, call, day};
+use common::{Broker, KEY_ID, SECRET, day};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use vigil_core::{
@@ -102,6 +102,7 @@ fn fill(r: &ExecutionReport) -> &Fill {
 async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::start(dir.path(), true);
+    let api = broker.api(true);
     let venue = connect(&broker.url, true).await;
     venue.ping().await.expect("ping");
 
@@ -154,14 +155,7 @@ async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
     assert_eq!(account.cash, dec!(100000) - dec!(1011.01) - dec!(1));
     assert_eq!(account.equity, account.cash + dec!(10) * dec!(102));
     assert!(venue.open_orders().await.expect("open").is_empty());
-    let (_, by_id) = call(
-        &broker.url,
-        "GET",
-        &format!("/v2/orders/{venue_order_id}"),
-        None,
-        None,
-        true,
-    );
+    let (_, by_id) = api.get(&format!("/v2/orders/{venue_order_id}"));
     assert_eq!(by_id["status"], "filled");
 
     // Cancel: a resting limit order once, with a report; then a no-op; unknown: an error.
@@ -190,13 +184,9 @@ async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
     assert!(matches!(err, VenueError::UnknownOrder { .. }), "{err}");
 
     // A trade made outside vigil arrives as a fill for an order vigil never made.
-    let (status, _) = call(
-        &broker.url,
-        "POST",
+    let (status, _) = api.post(
         "/v2/_faults/manual_trade",
-        None,
-        Some(json!({"symbol": "X", "qty": "2", "side": "sell", "price": "110"})),
-        true,
+        json!({"symbol": "X", "qty": "2", "side": "sell", "price": "110"}),
     );
     assert_eq!(status, 200);
     let got = reports(&venue, 1).await;
@@ -216,6 +206,7 @@ async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
 async fn refusals_outages_and_bad_credentials_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::start(dir.path(), true);
+    let api = broker.api(true);
 
     let clock: SharedClock = Arc::new(SimClock::starting_at(t(&day(2))));
     let mut wrong = config(&broker.url, true);
@@ -233,13 +224,9 @@ async fn refusals_outages_and_bad_credentials_are_named() {
 
     let venue = connect(&broker.url, true).await;
     venue.on_market_data(&bar(2));
-    call(
-        &broker.url,
-        "POST",
+    api.post(
         "/v2/_faults/reject_next",
-        None,
-        Some(json!({"reason": "insufficient buying power"})),
-        true,
+        json!({"reason": "insufficient buying power"}),
     );
     let request = order("r-1", Side::Buy, dec!(1), None, 2);
     let ack = venue.submit_order(&request).await.expect("answered");
@@ -260,21 +247,42 @@ async fn refusals_outages_and_bad_credentials_are_named() {
         }
     );
 
-    call(
-        &broker.url,
-        "POST",
-        "/v2/_faults/down",
-        None,
-        Some(json!({})),
-        true,
-    );
+    api.post("/v2/_faults/down", json!({}));
     let err = venue.account().await.expect_err("down");
     assert!(matches!(err, VenueError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("HTTP 503"), "{err}");
     assert!(venue.ping().await.is_err());
-    call(&broker.url, "DELETE", "/v2/_faults", None, None, true);
+    api.delete("/v2/_faults");
     venue.ping().await.expect("up again");
     drop(venue);
+
+    // A session that does not trade X cannot book a fill or a position in it: said, not
+    // skipped silently.
+    let clock: SharedClock = Arc::new(SimClock::starting_at(t(&day(2))));
+    let other = AlpacaVenue::connect(
+        config(&broker.url, true),
+        SymbolTable::new([Symbol::from("Y")]),
+        clock,
+    )
+    .await
+    .expect("connect");
+    api.post(
+        "/v2/_faults/manual_trade",
+        json!({"symbol": "X", "qty": "1", "side": "buy", "price": "100"}),
+    );
+    let err = other.ping().await.expect_err("an unbookable fill");
+    assert!(
+        err.to_string()
+            .contains("fills that cannot be booked were skipped")
+            && err
+                .to_string()
+                .contains("is in X, a symbol this session does not trade"),
+        "{err}"
+    );
+    other.ping().await.expect("reported once");
+    let err = other.positions().await.expect_err("a position in X");
+    assert!(err.to_string().contains("a position is in X"), "{err}");
+    drop(other);
     drop(broker);
 
     // Nobody listening: unreachable, naming the address.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Broker, call, day};
+use common::{Broker, day};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
@@ -33,46 +33,26 @@ fn order(id: &str, qty: &str, side: &str, limit: Option<&str>) -> Value {
 fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::start(dir.path(), true);
-    let base = broker.url.clone();
+    let api = broker.api(true);
+    let anon = broker.api(false);
 
-    let (status, body) = call(&base, "GET", "/v2/account", None, None, false);
+    let (status, body) = anon.get("/v2/account");
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["message"], "request is not authorized");
 
     // Before any bar: a market order has nothing to fill against.
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("early", "1", "buy", None)),
-        true,
-    );
+    let (status, body) = api.post("/v2/orders", order("early", "1", "buy", None));
     assert_eq!(
         (status, body["message"].as_str()),
         (422, Some("no market data for symbol X yet"))
     );
 
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/v2/_sim/clock",
-        None,
-        Some(json!({"now": day(2)})),
-        true,
-    );
+    let (status, body) = api.post("/v2/_sim/clock", json!({"now": day(2)}));
     assert_eq!(
         (status, body["now"].as_str()),
         (200, Some("2024-01-02T00:00:00Z"))
     );
-    let (status, placed) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("c1", "10", "buy", None)),
-        true,
-    );
+    let (status, placed) = api.post("/v2/orders", order("c1", "10", "buy", None));
     assert_eq!(status, 200, "{placed}");
     assert_eq!(
         (placed["status"].as_str(), placed["qty"].as_str()),
@@ -80,19 +60,12 @@ fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
     );
 
     // The same client order id again: Alpaca's 422, and nothing new.
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("c1", "99", "buy", None)),
-        true,
-    );
+    let (status, body) = api.post("/v2/orders", order("c1", "99", "buy", None));
     assert_eq!(
         (status, body["message"].as_str()),
         (422, Some("client_order_id must be unique"))
     );
-    let (_, all) = call(&base, "GET", "/v2/orders?status=all", None, None, true);
+    let (_, all) = api.get("/v2/orders?status=all");
     let ids: Vec<&str> = all
         .as_array()
         .expect("list")
@@ -100,27 +73,13 @@ fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
         .filter_map(|o| o["client_order_id"].as_str())
         .collect();
     assert_eq!(ids, vec!["c1", "early"]);
-    let (status, found) = call(
-        &base,
-        "GET",
-        "/v2/orders:by_client_order_id?client_order_id=c1",
-        None,
-        None,
-        true,
-    );
+    let (status, found) = api.get("/v2/orders:by_client_order_id?client_order_id=c1");
     assert_eq!((status, &found["id"]), (200, &placed["id"]));
 
     // The next bar's open, 101, plus 10 bps; commission 5 bps of 1011.01 is below the 1 minimum.
-    let (_, account) = call(&base, "GET", "/v2/account", Some(&day(3)), None, true);
+    let (_, account) = api.get_at("/v2/account", &day(3));
     assert_eq!(dec(&account["cash"]), dec!(98987.99));
-    let (_, fills) = call(
-        &base,
-        "GET",
-        "/v2/account/activities/FILL",
-        None,
-        None,
-        true,
-    );
+    let (_, fills) = api.get("/v2/account/activities/FILL");
     let f = &fills[0];
     assert_eq!(
         (
@@ -144,7 +103,7 @@ fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
         (&f["order_id"], f["transaction_time"].as_str()),
         (&placed["id"], Some("2024-01-03T00:00:00Z"))
     );
-    let (_, positions) = call(&base, "GET", "/v2/positions", None, None, true);
+    let (_, positions) = api.get("/v2/positions");
     assert_eq!(
         (
             positions[0]["qty"].as_str(),
@@ -154,151 +113,66 @@ fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
     );
 
     // Paging: fills after the last one seen.
-    call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("c2", "4", "sell", None)),
-        true,
-    );
-    call(
-        &base,
-        "POST",
-        "/v2/_sim/clock",
-        None,
-        Some(json!({"now": day(4)})),
-        true,
-    );
-    let (_, first) = call(
-        &base,
-        "GET",
-        "/v2/account/activities/FILL?direction=asc&page_size=1",
-        None,
-        None,
-        true,
-    );
+    api.post("/v2/orders", order("c2", "4", "sell", None));
+    api.post("/v2/_sim/clock", json!({"now": day(4)}));
+    let (_, first) = api.get("/v2/account/activities/FILL?direction=asc&page_size=1");
     let token = first[0]["id"].as_str().expect("id");
-    let (_, next) = call(
-        &base,
-        "GET",
-        &format!("/v2/account/activities/FILL?direction=asc&page_token={token}"),
-        None,
-        None,
-        true,
-    );
+    let (_, next) = api.get(&format!(
+        "/v2/account/activities/FILL?direction=asc&page_token={token}"
+    ));
     assert_eq!(
         (next.as_array().map(Vec::len), next[0]["side"].as_str()),
         (Some(1), Some("sell"))
     );
     let last = next[0]["id"].as_str().expect("id");
-    let (_, none) = call(
-        &base,
-        "GET",
-        &format!("/v2/account/activities/FILL?direction=asc&page_token={last}"),
-        None,
-        None,
-        true,
-    );
+    let (_, none) = api.get(&format!(
+        "/v2/account/activities/FILL?direction=asc&page_token={last}"
+    ));
     assert_eq!(none, json!([]));
-    let (status, _) = call(
-        &base,
-        "GET",
-        "/v2/account/activities/FILL?page_token=nope",
-        None,
-        None,
-        true,
-    );
+    let (status, _) = api.get("/v2/account/activities/FILL?page_token=nope");
     assert_eq!(status, 422);
 
     // Refusals: kept when the order itself is understood, not when it is malformed.
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("q0", "0", "buy", None)),
-        true,
-    );
+    let (status, body) = api.post("/v2/orders", order("q0", "0", "buy", None));
     assert_eq!(
         (status, body["message"].as_str()),
         (422, Some("qty 0 is not positive"))
     );
-    let (_, kept) = call(
-        &base,
-        "GET",
-        "/v2/orders:by_client_order_id?client_order_id=q0",
-        None,
-        None,
-        true,
-    );
+    let (_, kept) = api.get("/v2/orders:by_client_order_id?client_order_id=q0");
     assert_eq!(kept["status"], "rejected");
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(
+    let (status, body) = api.post("/v2/orders", 
             json!({"symbol": "X", "qty": "1", "side": "buy", "type": "stop", "time_in_force": "day", "client_order_id": "st"}),
-        ),
-        true,
-    );
+        );
     assert_eq!(status, 422, "{body}");
-    let (status, _) = call(
-        &base,
-        "GET",
-        "/v2/orders:by_client_order_id?client_order_id=st",
-        None,
-        None,
-        true,
-    );
+    let (status, _) = api.get("/v2/orders:by_client_order_id?client_order_id=st");
     assert_eq!(status, 404);
 
     // Cancels: a working order once; a filled one is not cancelable; an unknown one is 404.
-    let (_, resting) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("rest", "1", "buy", Some("50"))),
-        true,
-    );
+    let (_, resting) = api.post("/v2/orders", order("rest", "1", "buy", Some("50")));
     let rid = resting["id"].as_str().expect("id");
-    let (status, _) = call(
-        &base,
-        "DELETE",
-        &format!("/v2/orders/{rid}"),
-        None,
-        None,
-        true,
-    );
+    let (status, _) = api.delete(&format!("/v2/orders/{rid}"));
     assert_eq!(status, 204);
-    let (status, body) = call(
-        &base,
-        "DELETE",
-        &format!("/v2/orders/{rid}"),
-        None,
-        None,
-        true,
-    );
+    let (status, body) = api.delete(&format!("/v2/orders/{rid}"));
     assert_eq!(
         (status, body["message"].as_str()),
         (422, Some("order is already in \"canceled\" state"))
     );
-    let (status, _) = call(&base, "DELETE", "/v2/orders/nope", None, None, true);
+    let (status, _) = api.delete("/v2/orders/nope");
     assert_eq!(status, 404);
-    let (_, open) = call(&base, "GET", "/v2/orders", None, None, true);
+    let (_, open) = api.get("/v2/orders");
     assert_eq!(open, json!([]));
 
-    // The clock never goes back.
-    let (_, clock) = call(
-        &base,
-        "POST",
-        "/v2/_sim/clock",
-        None,
-        Some(json!({"now": day(2)})),
-        true,
+    let (status, body) = api.get_at("/v2/account", "yesterday");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(
+            |m| m.starts_with("X-Vigil-Market-Time: \"yesterday\" is not an RFC 3339 time")
+        ),
+        "{body}"
     );
+
+    // The clock never goes back.
+    let (_, clock) = api.post("/v2/_sim/clock", json!({"now": day(2)}));
     assert_eq!(clock["now"], "2024-01-04T00:00:00Z");
     drop(broker);
 }
@@ -307,279 +181,132 @@ fn orders_are_idempotent_by_client_id_and_fill_at_the_next_open() {
 fn faults_down_slow_reject_partial_and_a_manual_trade() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::start(dir.path(), false);
-    let base = broker.url.clone();
-    call(
-        &base,
-        "POST",
-        "/v2/_sim/clock",
-        None,
-        Some(json!({"now": day(2)})),
-        false,
-    );
+    let api = broker.api(false);
+    api.post("/v2/_sim/clock", json!({"now": day(2)}));
 
-    let (status, view) = call(
-        &base,
-        "POST",
-        "/v2/_faults/down",
-        None,
-        Some(json!({})),
-        false,
-    );
+    let (status, view) = api.post("/v2/_faults/down", json!({}));
     assert_eq!((status, &view["down"]), (200, &json!(true)));
-    let (status, body) = call(&base, "GET", "/v2/account", Some(&day(3)), None, false);
+    let (status, body) = api.get_at("/v2/account", &day(3));
     assert_eq!(
         (status, body["message"].as_str()),
         (503, Some("the broker is down (fault injection)"))
     );
     // Down, the clock did not move.
-    let (_, clock) = call(&base, "GET", "/v2/_sim/clock", None, None, false);
+    let (_, clock) = api.get("/v2/_sim/clock");
     assert_eq!(clock["now"], "2024-01-02T00:00:00Z");
-    let (status, _) = call(&base, "DELETE", "/v2/_faults", None, None, false);
+    let (status, _) = api.delete("/v2/_faults");
     assert_eq!(status, 200);
-    assert_eq!(call(&base, "GET", "/v2/account", None, None, false).0, 200);
+    assert_eq!(api.get("/v2/account").0, 200);
 
     // Down for a while: back by itself.
-    call(
-        &base,
-        "POST",
-        "/v2/_faults/down",
-        None,
-        Some(json!({"for_ms": 200})),
-        false,
-    );
-    assert_eq!(call(&base, "GET", "/v2/account", None, None, false).0, 503);
+    api.post("/v2/_faults/down", json!({"for_ms": 200}));
+    assert_eq!(api.get("/v2/account").0, 503);
     let end = Instant::now() + Duration::from_secs(5);
-    while call(&base, "GET", "/v2/account", None, None, false).0 == 503 {
+    while api.get("/v2/account").0 == 503 {
         assert!(Instant::now() < end, "still down after 5 s");
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    call(
-        &base,
-        "POST",
-        "/v2/_faults/slow",
-        None,
-        Some(json!({"delay_ms": 150})),
-        false,
-    );
+    api.post("/v2/_faults/slow", json!({"delay_ms": 150}));
     let t0 = Instant::now();
-    assert_eq!(
-        call(&base, "GET", "/v2/positions", None, None, false).0,
-        200
-    );
+    assert_eq!(api.get("/v2/positions").0, 200);
     assert!(
         t0.elapsed() >= Duration::from_millis(150),
         "{:?}",
         t0.elapsed()
     );
-    call(
-        &base,
-        "POST",
-        "/v2/_faults/slow",
-        None,
-        Some(json!({"delay_ms": 0})),
-        false,
-    );
+    api.post("/v2/_faults/slow", json!({"delay_ms": 0}));
 
-    call(
-        &base,
-        "POST",
+    api.post(
         "/v2/_faults/reject_next",
-        None,
-        Some(json!({"count": 1, "reason": "insufficient buying power"})),
-        false,
+        json!({"count": 1, "reason": "insufficient buying power"}),
     );
-    let (status, body) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("r1", "1", "buy", None)),
-        false,
-    );
+    let (status, body) = api.post("/v2/orders", order("r1", "1", "buy", None));
     assert_eq!(
         (status, body["message"].as_str()),
         (403, Some("insufficient buying power"))
     );
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("r2", "1", "buy", None)),
-        false,
-    );
+    let (status, _) = api.post("/v2/orders", order("r2", "1", "buy", None));
     assert_eq!(status, 200);
 
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/v2/_faults/partial",
-        None,
-        Some(json!({"fraction": "0.5"})),
-        false,
-    );
+    let (status, _) = api.post("/v2/_faults/partial", json!({"fraction": "0.5"}));
     assert_eq!(status, 200);
-    let (_, placed) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("p", "10", "buy", None)),
-        false,
-    );
-    call(&base, "GET", "/v2/account", Some(&day(3)), None, false);
-    let (_, working) = call(
-        &base,
-        "GET",
-        &format!("/v2/orders/{}", placed["id"].as_str().expect("id")),
-        None,
-        None,
-        false,
-    );
+    let (_, placed) = api.post("/v2/orders", order("p", "10", "buy", None));
+    api.get_at("/v2/account", &day(3));
+    let (_, working) = api.get(&format!(
+        "/v2/orders/{}",
+        placed["id"].as_str().expect("id")
+    ));
     assert_eq!(
         (working["status"].as_str(), dec(&working["filled_qty"])),
         (Some("partially_filled"), dec!(5))
     );
-    call(&base, "GET", "/v2/account", Some(&day(4)), None, false);
-    let (_, done) = call(
-        &base,
-        "GET",
-        "/v2/orders:by_client_order_id?client_order_id=p",
-        None,
-        None,
-        false,
-    );
+    api.get_at("/v2/account", &day(4));
+    let (_, done) = api.get("/v2/orders:by_client_order_id?client_order_id=p");
     assert_eq!(
         (done["status"].as_str(), dec(&done["filled_qty"])),
         (Some("filled"), dec!(10))
     );
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/v2/_faults/partial",
-        None,
-        Some(json!({"fraction": "2"})),
-        false,
-    );
+    let (status, _) = api.post("/v2/_faults/partial", json!({"fraction": "2"}));
     assert_eq!(status, 422);
 
-    let (status, fill) = call(
-        &base,
-        "POST",
+    let (status, fill) = api.post(
         "/v2/_faults/manual_trade",
-        None,
-        Some(json!({"symbol": "X", "qty": "3", "side": "sell", "price": "120"})),
-        false,
+        json!({"symbol": "X", "qty": "3", "side": "sell", "price": "120"}),
     );
     assert_eq!(status, 200, "{fill}");
-    let (_, by_id) = call(
-        &base,
-        "GET",
-        &format!(
-            "/v2/orders/{}",
-            fill["order_id"].as_str().expect("order id")
-        ),
-        None,
-        None,
-        false,
-    );
+    let (_, by_id) = api.get(&format!(
+        "/v2/orders/{}",
+        fill["order_id"].as_str().expect("order id")
+    ));
     assert!(
         by_id["client_order_id"]
             .as_str()
             .is_some_and(|c| c.starts_with("manual-")),
         "{by_id}"
     );
-    let (_, positions) = call(&base, "GET", "/v2/positions", None, None, false);
+    let (_, positions) = api.get("/v2/positions");
     // 1 (r2) + 10 (p) − 3 (manual).
     assert_eq!(dec(&positions[0]["qty"]), dec!(8));
-    let (_, newest) = call(
-        &base,
-        "GET",
-        "/v2/account/activities/FILL?page_size=1",
-        None,
-        None,
-        false,
-    );
+    let (_, newest) = api.get("/v2/account/activities/FILL?page_size=1");
     assert_eq!(newest[0]["id"], fill["id"]);
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/v2/_faults/nope",
-        None,
-        Some(json!({})),
-        false,
-    );
+    let (status, _) = api.post("/v2/_faults/nope", json!({}));
     assert_eq!(status, 404);
     drop(broker);
+}
+
+/// Everything the broker shows of its book.
+fn book(api: &common::Api<'_>) -> Vec<Value> {
+    [
+        "/v2/account",
+        "/v2/positions",
+        "/v2/orders?status=all",
+        "/v2/account/activities/FILL",
+        "/v2/_sim/clock",
+    ]
+    .iter()
+    .map(|p| api.get(p).1)
+    .collect()
 }
 
 #[test]
 fn a_restarted_broker_reads_its_book_back_from_the_state_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = Broker::start(dir.path(), false);
-    let base = broker.url.clone();
-    call(
-        &base,
-        "POST",
-        "/v2/_sim/clock",
-        None,
-        Some(json!({"now": day(2)})),
-        false,
-    );
-    call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("a", "10", "buy", None)),
-        false,
-    );
-    call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("b", "2", "sell", Some("500"))),
-        false,
-    );
-    call(&base, "GET", "/v2/account", Some(&day(3)), None, false);
-    let before: Vec<Value> = [
-        "/v2/account",
-        "/v2/positions",
-        "/v2/orders?status=all",
-        "/v2/account/activities/FILL",
-        "/v2/_sim/clock",
-    ]
-    .iter()
-    .map(|p| call(&base, "GET", p, None, None, false).1)
-    .collect();
+    let api = broker.api(false);
+    api.post("/v2/_sim/clock", json!({"now": day(2)}));
+    api.post("/v2/orders", order("a", "10", "buy", None));
+    api.post("/v2/orders", order("b", "2", "sell", Some("500")));
+    api.get_at("/v2/account", &day(3));
+    let before = book(&api);
     drop(broker);
 
     let again = Broker::start(dir.path(), false);
-    let base = again.url.clone();
-    let after: Vec<Value> = [
-        "/v2/account",
-        "/v2/positions",
-        "/v2/orders?status=all",
-        "/v2/account/activities/FILL",
-        "/v2/_sim/clock",
-    ]
-    .iter()
-    .map(|p| call(&base, "GET", p, None, None, false).1)
-    .collect();
-    assert_eq!(after, before);
+    let api = again.api(false);
+    assert_eq!(book(&api), before);
     // The working limit order is still working and the duplicate check still holds.
-    let (status, _) = call(
-        &base,
-        "POST",
-        "/v2/orders",
-        None,
-        Some(order("a", "10", "buy", None)),
-        false,
-    );
+    let (status, _) = api.post("/v2/orders", order("a", "10", "buy", None));
     assert_eq!(status, 422);
-    let (_, open) = call(&base, "GET", "/v2/orders", None, None, false);
+    let (_, open) = api.get("/v2/orders");
     assert_eq!(open[0]["client_order_id"], "b");
-    drop(again);
 }

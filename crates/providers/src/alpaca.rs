@@ -588,8 +588,14 @@ impl Inner {
     fn fill(&self, a: &wire::FillActivity) -> Result<Fill, Unbookable> {
         let what = format!("fill {}", a.id);
         let skip = |e: VenueError| Unbookable::Skip(e.to_string());
+        // The broker not answering is worth another try; an answer that names no order
+        // will not change.
+        let client_order_id = self.client_of(&a.order_id).map_err(|e| match e {
+            VenueError::Unreachable { .. } => Unbookable::Retry(e),
+            other => Unbookable::Skip(format!("{what}: {other}")),
+        })?;
         Ok(Fill {
-            client_order_id: self.client_of(&a.order_id).map_err(Unbookable::Retry)?,
+            client_order_id,
             fill_id: a.id.clone(),
             symbol: self.symbol_id(&a.symbol, &what).map_err(skip)?,
             side: self.side(&a.side, &what).map_err(skip)?,

@@ -39,12 +39,14 @@
 //! }
 //! ```
 
+mod client;
 mod http;
 mod logs;
 mod macros;
 mod recorder;
 mod wait;
 
+pub use client::http_json;
 pub use http::{HttpReceiver, Received};
 pub use logs::{logged, text, timestamp};
 pub use recorder::{AnsweringActor, Recorder, RecordingActor, Variant};

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{Running, repo, vigil};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use vigil_testkit::http_json;
 
 const KEY_ID: &str = "vigil-test";
 const SECRET: &str = "a-secret-of-the-test-0123456789";
@@ -79,42 +80,12 @@ impl Drop for BrokerProcess {
 }
 
 fn http(base: &str, method: &str, path: &str, body: Option<Value>, auth: bool) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    let url = format!("{base}{path}");
     let headers: &[(&str, &str)] = if auth {
         &[("APCA-API-KEY-ID", KEY_ID), ("APCA-API-SECRET-KEY", SECRET)]
     } else {
         &[]
     };
-    let sent = match method {
-        "POST" => {
-            let mut req = agent.post(&url);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.content_type("application/json")
-                .send(body.unwrap_or_default().to_string())
-        }
-        _ => {
-            let mut req = if method == "DELETE" {
-                agent.delete(&url)
-            } else {
-                agent.get(&url)
-            };
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            req.call()
-        }
-    };
-    let mut res = sent.expect("the broker answers");
-    let status = res.status().as_u16();
-    let text = res.body_mut().read_to_string().expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    http_json(base, method, path, headers, body.as_ref())
 }
 
 fn dec(v: &Value) -> Decimal {
@@ -170,7 +141,7 @@ fn the_broker_process_keeps_its_book_through_kill_9_and_its_faults_work() {
         Some(json!({"now": "2004-08-24T00:00:00Z"})),
     );
     let before = book(&broker);
-    // Filled at the open of 2004-08-23 (108.31... no: the first bar after 08-20) with 1 bp.
+    // Filled at the open of the first bar after 2004-08-20.
     assert_eq!(dec(&before[1][0]["qty"]), Decimal::from(10));
     assert_eq!(before[3].as_array().map(Vec::len), Some(1));
 
@@ -355,4 +326,32 @@ address = "127.0.0.1:0"
         .collect();
     assert_eq!(theirs, ours);
     assert_eq!(dec(&account["equity"]), dec(&summary["final_equity"]));
+}
+
+#[test]
+fn a_vigil_run_whose_broker_cannot_be_reached_does_not_start_and_says_where() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             [execution]\nvenue = \"alpaca\"\nbroker_url = \"http://127.0.0.1:9\"\n\
+             broker_timeout_ms = 2000\n[log]\ndir = \"{logs}\"\n[store]\npath = \"{store}\"\n",
+            logs = dir.path().join("logs").display(),
+            store = dir.path().join("state/vigil.db").display(),
+        ),
+    )
+    .expect("write config");
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("vigil run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot start the session: execution venue: venue alpaca: unreachable: GET /v2/account at http://127.0.0.1:9"),
+        "{err}"
+    );
 }

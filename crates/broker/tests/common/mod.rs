@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use serde_json::Value;
 use vigil_broker::{BrokerOptions, BrokerServer, Credentials, EngineConfig};
+use vigil_testkit::http_json;
 
 pub(crate) const KEY_ID: &str = "test-key";
 pub(crate) const SECRET: &str = "test-secret-0123456789";
@@ -63,6 +65,14 @@ pub(crate) struct Broker {
 }
 
 impl Broker {
+    /// A client, with the test's key or without.
+    pub(crate) fn api(&self, auth: bool) -> Api<'_> {
+        Api {
+            url: &self.url,
+            auth,
+        }
+    }
+
     pub(crate) fn start(dir: &Path, credentials: bool) -> Self {
         Self::with(options(dir, credentials))
     }
@@ -100,53 +110,45 @@ impl Drop for Broker {
     }
 }
 
-/// A plain HTTP call: (status, JSON body or `null`). `time` is sent as the market time.
-pub(crate) fn call(
-    base: &str,
-    method: &str,
-    path: &str,
-    time: Option<&str>,
-    body: Option<serde_json::Value>,
+/// A client of a broker, with the test's key or without.
+pub(crate) struct Api<'a> {
+    url: &'a str,
     auth: bool,
-) -> (u16, serde_json::Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    let url = format!("{base}{path}");
-    let mut headers: Vec<(&str, &str)> = Vec::new();
-    if auth {
-        headers.push(("APCA-API-KEY-ID", KEY_ID));
-        headers.push(("APCA-API-SECRET-KEY", SECRET));
-    }
-    if let Some(t) = time {
-        headers.push(("X-Vigil-Market-Time", t));
-    }
-    let sent = match (method, body) {
-        ("POST", body) => {
-            let mut req = agent.post(&url);
-            for (k, v) in &headers {
-                req = req.header(*k, *v);
-            }
-            req.content_type("application/json")
-                .send(body.unwrap_or_default().to_string())
+}
+
+impl Api<'_> {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        time: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut headers = Vec::new();
+        if self.auth {
+            headers.push(("APCA-API-KEY-ID", KEY_ID));
+            headers.push(("APCA-API-SECRET-KEY", SECRET));
         }
-        (m, _) => {
-            let mut req = if m == "DELETE" {
-                agent.delete(&url)
-            } else {
-                agent.get(&url)
-            };
-            for (k, v) in &headers {
-                req = req.header(*k, *v);
-            }
-            req.call()
+        if let Some(t) = time {
+            headers.push(("X-Vigil-Market-Time", t));
         }
-    };
-    let mut res = sent.expect("the broker answers");
-    let status = res.status().as_u16();
-    let text = res.body_mut().read_to_string().expect("body");
-    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    (status, value)
+        http_json(self.url, method, path, &headers, body)
+    }
+
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path, None, None)
+    }
+
+    /// A GET that moves the broker's clock to `time` first.
+    pub(crate) fn get_at(&self, path: &str, time: &str) -> (u16, Value) {
+        self.send("GET", path, Some(time), None)
+    }
+
+    pub(crate) fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send("POST", path, None, Some(&body))
+    }
+
+    pub(crate) fn delete(&self, path: &str) -> (u16, Value) {
+        self.send("DELETE", path, None, None)
+    }
 }
