@@ -164,14 +164,17 @@ impl ExecutionAgent {
         status: JournalStatus,
         venue_order_id: Option<Arc<str>>,
         filled_quantity: Option<Decimal>,
-        reason: Option<String>,
+        reason: Option<&str>,
     ) {
+        if self.journal.is_none() {
+            return;
+        }
         self.journal(JournalEntry::Status {
             client_order_id: id.shared(),
             status,
             venue_order_id,
             filled_quantity,
-            reason,
+            reason: reason.map(str::to_string),
         });
     }
 
@@ -698,7 +701,7 @@ impl ExecutionAgent {
                     JournalStatus::Cancelled,
                     None,
                     Some(order.filled),
-                    Some(reason.to_string()),
+                    Some(reason),
                 );
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderCancelled)
@@ -945,6 +948,7 @@ impl ExecutionAgent {
                 if order.status == OrderStatus::New {
                     order.status = OrderStatus::Accepted;
                 }
+                let venue_order_id: Arc<str> = venue_order_id.into();
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderAccepted)
                         .trace(&order.trace_id)
@@ -955,7 +959,7 @@ impl ExecutionAgent {
                 self.journal_status(
                     id,
                     JournalStatus::Accepted,
-                    Some(venue_order_id.as_str().into()),
+                    Some(venue_order_id),
                     None,
                     None,
                 );
@@ -964,14 +968,14 @@ impl ExecutionAgent {
                 self.venue_rejects += 1;
                 let trace = order.trace_id.clone();
                 self.open.remove(id);
+                self.journal_status(id, JournalStatus::Rejected, None, None, Some(&reason));
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .trace(&trace)
                         .with("order_id", id.shared())
                         .with("venue", self.venue_name.clone())
-                        .with("reason", reason.clone()),
+                        .with("reason", reason),
                 );
-                self.journal_status(id, JournalStatus::Rejected, None, None, Some(reason));
             }
             Err(e) => {
                 // Not sent, as far as vigil can tell. Recovery (a later stage) looks it up
@@ -979,21 +983,16 @@ impl ExecutionAgent {
                 self.venue_rejects += 1;
                 let trace = order.trace_id.clone();
                 self.open.remove(id);
+                let why = format!("submission failed: {e}");
+                // Possibly at the venue after all: it stays an unanswered intent, which
+                // recovery looks up by client order id.
+                self.journal_status(id, JournalStatus::Intent, None, None, Some(&why));
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .level(Level::Error)
                         .trace(&trace)
                         .with("order_id", id.shared())
-                        .with("reason", format!("submission failed: {e}")),
-                );
-                // Possibly at the venue after all: it stays an unanswered intent, which
-                // recovery looks up by client order id.
-                self.journal_status(
-                    id,
-                    JournalStatus::Intent,
-                    None,
-                    None,
-                    Some(format!("submission failed: {e}")),
+                        .with("reason", why),
                 );
                 self.venue_error(&e, "submit");
             }

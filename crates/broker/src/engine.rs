@@ -748,6 +748,7 @@ mod tests {
     use rust_decimal_macros::dec;
     use vigil_core::{ExecutionReport, OrderAck, OrderRequest, SharedClock, SimClock};
     use vigil_providers::{ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig};
+    use vigil_testkit::{bar, flat_bar};
 
     fn day(d: u32) -> Timestamp {
         format!("2024-01-{d:02}T00:00:00Z")
@@ -755,21 +756,8 @@ mod tests {
             .expect("test time")
     }
 
-    fn bar(symbol: u32, d: u32, ohlc: [Decimal; 4], volume: Decimal) -> Bar {
-        let [open, high, low, close] = ohlc;
-        Bar {
-            symbol: SymbolId(symbol),
-            ts: day(d),
-            open,
-            high,
-            low,
-            close,
-            volume,
-        }
-    }
-
     fn flat(symbol: u32, d: u32, price: Decimal) -> Bar {
-        bar(symbol, d, [price; 4], dec!(1000000))
+        flat_bar(symbol, d, price)
     }
 
     /// A bar of `X` (symbol 0) on day `d`, volume 1000.

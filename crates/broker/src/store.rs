@@ -1,17 +1,14 @@
 //! The broker's state file: SQLite in WAL mode with full fsync, its schema kept by
-//! migrations (as `vigil-store` opens its own). Every request's changes are committed in one
+//! migrations (opened by `vigil_store::open_sqlite`, as every vigil database). Every request's changes are committed in one
 //! transaction before the answer, so a broker killed at any moment restarts with every
 //! answer it gave.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 use vigil_core::Timestamp;
 
@@ -91,27 +88,13 @@ impl Store {
     /// The file cannot be opened or created, a migration fails, or no random id can be had
     /// for a new file.
     pub async fn open(path: &Path, initial_cash: Decimal) -> Result<Self, BrokerError> {
-        let open_err = |reason: String| BrokerError::State {
-            path: path.to_path_buf(),
-            what: "cannot open".into(),
-            reason,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
-        }
-        let opts = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| open_err(e.to_string()))?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
+        let pool = vigil_store::open_sqlite(path)
             .await
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(|e| BrokerError::State {
+                path: path.to_path_buf(),
+                what: "cannot open".into(),
+                reason: e.to_string(),
+            })?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await

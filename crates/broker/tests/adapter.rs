@@ -10,8 +10,8 @@ use common::{Broker, KEY_ID, SECRET, day};
 use rust_decimal_macros::dec;
 use serde_json::json;
 use vigil_core::{
-    Bar, ClientOrderId, ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType,
-    SharedClock, Side, SimClock, Symbol, SymbolId, SymbolTable, Timestamp,
+    Bar, ClientOrderId, ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, SharedClock,
+    Side, SimClock, Symbol, SymbolId, SymbolTable, Timestamp,
 };
 use vigil_providers::{AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, VenueError};
 
@@ -60,19 +60,7 @@ fn order(
     limit: Option<rust_decimal::Decimal>,
     d: u32,
 ) -> OrderRequest {
-    OrderRequest {
-        client_order_id: ClientOrderId::from(id),
-        symbol: SymbolId(0),
-        side,
-        quantity: qty,
-        order_type: if limit.is_some() {
-            OrderType::Limit
-        } else {
-            OrderType::Market
-        },
-        limit_price: limit,
-        submitted_at: t(&day(d)),
-    }
+    vigil_testkit::order_request(id, 0, side, qty, limit, t(&day(d)))
 }
 
 /// Drains reports until `n` have come, for at most 10 s.

@@ -446,6 +446,7 @@ mod tests {
     use rust_decimal_macros::dec;
     use std::sync::Arc;
     use vigil_core::SimClock;
+    use vigil_testkit::{bar, flat_bar, order_request};
 
     fn t(s: &str) -> Timestamp {
         s.parse().expect("test timestamp")
@@ -469,21 +470,8 @@ mod tests {
         }
     }
 
-    fn bar(symbol: u32, d: u32, ohlc: [Decimal; 4], volume: Decimal) -> Bar {
-        let [open, high, low, close] = ohlc;
-        Bar {
-            symbol: SymbolId(symbol),
-            ts: day(d),
-            open,
-            high,
-            low,
-            close,
-            volume,
-        }
-    }
-
     fn flat(symbol: u32, d: u32, price: Decimal) -> Bar {
-        bar(symbol, d, [price; 4], dec!(1000000))
+        flat_bar(symbol, d, price)
     }
 
     fn order(
@@ -493,19 +481,7 @@ mod tests {
         qty: Decimal,
         limit: Option<Decimal>,
     ) -> OrderRequest {
-        OrderRequest {
-            client_order_id: ClientOrderId::from(id),
-            symbol: SymbolId(symbol),
-            side,
-            quantity: qty,
-            order_type: if limit.is_some() {
-                OrderType::Limit
-            } else {
-                OrderType::Market
-            },
-            limit_price: limit,
-            submitted_at: day(1),
-        }
+        order_request(id, symbol, side, qty, limit, day(1))
     }
 
     fn fills(venue: &PaperVenue) -> Vec<Fill> {

@@ -81,6 +81,35 @@ pub enum StoreError {
     },
 }
 
+/// Opens (or creates, with its folder) the SQLite file at `path` the way every vigil
+/// database is opened: WAL mode, full fsync, a 10 s busy timeout, foreign keys on. The
+/// caller applies its own migrations.
+///
+/// # Errors
+/// When the folder or file cannot be created or opened.
+pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, StoreError> {
+    let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+    }
+    let opts = SqliteConnectOptions::from_str("sqlite:")
+        .map_err(|e| open_err(Box::new(e)))?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .map_err(|e| open_err(Box::new(e)))
+}
+
 /// An open store; cheap to clone (the connections are shared).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -95,26 +124,7 @@ impl Store {
     /// # Errors
     /// When the folder or file cannot be created or opened, or a migration fails.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
-        }
-        let opts = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| open_err(Box::new(e)))?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|e| open_err(Box::new(e)))?;
+        let pool = open_sqlite(path).await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await

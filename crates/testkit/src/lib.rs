@@ -43,12 +43,14 @@ mod client;
 mod http;
 mod logs;
 mod macros;
+mod market;
 mod recorder;
 mod wait;
 
 pub use client::http_json;
 pub use http::{HttpReceiver, Received};
 pub use logs::{logged, text, timestamp};
+pub use market::{bar, flat_bar, jan, order_request};
 pub use recorder::{AnsweringActor, Recorder, RecordingActor, Variant};
 pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};
 
