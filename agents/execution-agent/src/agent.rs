@@ -23,6 +23,11 @@ use vigil_log::{Event, LogBuffer, LogContext, LogEvent};
 use vigil_providers::{ExecutionVenue, VenueError};
 use vigil_store::{Journal, JournalEntry, JournalFill, JournalOrder, JournalStatus};
 
+mod watch;
+
+use watch::{Held, Outage, Watch};
+pub use watch::{ReconcileLinks, reconciliation_events};
+
 const SERVICE: &str = "execution_agent";
 
 #[derive(Debug)]
@@ -75,6 +80,15 @@ pub struct ExecutionAgent {
     drawdown: Option<(DrawdownWatch, Recipient<DrawdownReport>)>,
     /// The execution journal, and whether an intent must be committed before it is sent.
     journal: Option<(Journal, bool)>,
+    /// Bars at or before this time were handled by the previous run: they warm the models
+    /// up upstream, and are neither booked nor shown to the venue here.
+    resume_after: Option<Timestamp>,
+    /// Reconciliation with the venue during the session, and the outage handling.
+    watch: Option<Watch>,
+    /// Orders held while the venue is unreachable, oldest first.
+    held: Vec<Held>,
+    /// The venue outage under way.
+    outage: Option<Outage>,
 }
 
 impl std::fmt::Debug for ExecutionAgent {
@@ -135,6 +149,10 @@ impl ExecutionAgent {
             in_hand: None,
             drawdown: None,
             journal: None,
+            resume_after: None,
+            watch: None,
+            held: Vec::new(),
+            outage: None,
         }
     }
 
@@ -323,6 +341,9 @@ impl ExecutionAgent {
         self.in_hand = Some((seg.batch_id, seg.last));
         let bars = seg.bars.clone();
         for (i, bar) in bars.iter().enumerate().take(seg.range.end).skip(from) {
+            if self.resume_after.is_some_and(|t| bar.ts <= t) {
+                continue;
+            }
             // Phases are rare: most batches carry none.
             for mark in seg.phases.iter().filter(|m| m.before == i) {
                 if mark.phase == Phase::FinalSnapshot {
@@ -350,6 +371,7 @@ impl ExecutionAgent {
             }
         }
         self.drain_reports();
+        self.mark_handled(&seg);
         self.log_transitions();
         self.log.flush();
         self.in_hand = None;
@@ -607,6 +629,7 @@ impl ExecutionAgent {
                 error,
                 fatal: false,
             });
+            self.external_fill(fill);
             return;
         };
         if book {
@@ -823,26 +846,36 @@ impl ExecutionAgent {
         let commit = self.journal_intent(intent_order);
         let venue = self.venue.clone();
         let calls = cancels.len() as u64 + 1;
+        // The venue is down: the order waits (journaled) for it to come back.
+        let hold = self.outage.is_some();
         let fut = async move {
             // Write-ahead: not a word to the venue before the intent is durable.
             if let Some(commit) = commit
                 && let Err(e) = commit.await
             {
-                return (request.client_order_id, Vec::new(), Err(e));
+                return (request, cancels, Vec::new(), Err(e));
+            }
+            if hold {
+                return (request, cancels, Vec::new(), Ok(None));
             }
             let mut cancel_errors = Vec::new();
-            for id in cancels {
-                if let Err(e) = venue.cancel_order(&id).await {
+            for id in &cancels {
+                if let Err(e) = venue.cancel_order(id).await {
                     cancel_errors.push(e);
                 }
             }
             let ack = venue.submit_order(&request).await;
-            (request.client_order_id, cancel_errors, Ok(ack))
+            (request, cancels, cancel_errors, Ok(Some(ack)))
         };
         fut.into_actor(self)
-            .map(move |(id, cancel_errors, ack), act, _ctx| {
+            .map(move |(request, cancels, cancel_errors, ack), act, ctx| {
+                let id = request.client_order_id.clone();
                 let ack = match ack {
-                    Ok(ack) => ack,
+                    Ok(Some(ack)) => ack,
+                    Ok(None) => {
+                        act.hold(request, cancels);
+                        return;
+                    }
                     Err(journal_error) => {
                         act.not_journaled(&id, journal_error);
                         return;
@@ -851,8 +884,18 @@ impl ExecutionAgent {
                 let failed = cancel_errors.len() as u64 + u64::from(ack.is_err());
                 act.venue_link.calls_failed += failed;
                 act.venue_link.calls_ok += calls - failed;
-                for e in cancel_errors {
-                    act.venue_error(&e, "cancel");
+                for e in &cancel_errors {
+                    act.venue_error(e, "cancel");
+                }
+                if let Err(e @ VenueError::Unreachable { .. }) = &ack
+                    && act.watch.is_some()
+                {
+                    // Held, journaled as an intent, and tried again when the venue answers
+                    // (looked up by its client order id first: never sent twice).
+                    act.venue_error(e, "submit");
+                    act.hold(request, cancels);
+                    act.begin_outage(e, ctx);
+                    return;
                 }
                 act.on_ack(&id, ack);
                 act.drain_reports();
@@ -948,21 +991,22 @@ impl ExecutionAgent {
                 if order.status == OrderStatus::New {
                     order.status = OrderStatus::Accepted;
                 }
-                let venue_order_id: Arc<str> = venue_order_id.into();
+                // Empty: found at the venue by client order id after an outage.
+                let venue_order_id: Option<Arc<str>> =
+                    (!venue_order_id.is_empty()).then(|| venue_order_id.into());
                 self.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderAccepted)
                         .trace(&order.trace_id)
                         .with("order_id", id.shared())
-                        .with("venue_order_id", venue_order_id.clone())
+                        .with(
+                            "venue_order_id",
+                            venue_order_id
+                                .clone()
+                                .unwrap_or_else(|| "(by client id)".into()),
+                        )
                         .with("venue", self.venue_name.clone()),
                 );
-                self.journal_status(
-                    id,
-                    JournalStatus::Accepted,
-                    Some(venue_order_id),
-                    None,
-                    None,
-                );
+                self.journal_status(id, JournalStatus::Accepted, venue_order_id, None, None);
             }
             Ok(OrderAck::Rejected { reason }) => {
                 self.venue_rejects += 1;
@@ -1054,6 +1098,7 @@ impl Actor for ExecutionAgent {
             self.heartbeat_interval,
             Self::heartbeat,
         );
+        self.start_watch(ctx);
     }
 }
 
@@ -1135,6 +1180,10 @@ impl Handler<CancelAll> for ExecutionAgent {
     /// orders (as for any cancel); a cancel the venue refuses is logged and counted.
     fn handle(&mut self, msg: CancelAll, _ctx: &mut Self::Context) -> Self::Result {
         let ts = self.stamp();
+        let dropped = self.drop_held(&format!(
+            "cancel all while the venue is down: {}",
+            msg.reason
+        ));
         let mut ids: Vec<ClientOrderId> = self.open.keys().cloned().collect();
         ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         for id in &ids {
@@ -1160,7 +1209,7 @@ impl Handler<CancelAll> for ExecutionAgent {
             }
             (ids.len(), failed)
         };
-        Box::pin(fut.into_actor(self).map(|(asked, failed), act, _ctx| {
+        Box::pin(fut.into_actor(self).map(move |(asked, failed), act, _ctx| {
             let n_failed = failed.len();
             act.venue_link.calls_failed += n_failed as u64;
             act.venue_link.calls_ok += (asked - n_failed) as u64;
@@ -1169,7 +1218,11 @@ impl Handler<CancelAll> for ExecutionAgent {
             }
             act.drain_reports();
             act.log.flush();
-            if asked == 0 {
+            if asked == 0 && dropped > 0 {
+                Ok(format!(
+                    "{dropped} held order(s) dropped (never sent: the venue is down)"
+                ))
+            } else if asked == 0 {
                 Ok("no open orders to cancel".to_string())
             } else if n_failed == 0 {
                 Ok(format!("cancel sent for {asked} open order(s)"))

@@ -9,6 +9,7 @@
 mod agent;
 mod business;
 mod drawdown;
+pub mod recovery;
 
-pub use agent::ExecutionAgent;
+pub use agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
 pub use business::BUSINESS_METRICS;

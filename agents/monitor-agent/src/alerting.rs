@@ -74,6 +74,9 @@ pub const TAPPED: &[Event] = &[
     Event::AgentCrashed,
     Event::DrawdownControlEngaged,
     Event::DrawdownControlRearmed,
+    Event::ReconciliationMismatch,
+    Event::OrdersPaused,
+    Event::OrdersResumed,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -334,6 +337,40 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
             "Check positions against the broker and why the strategy lost; deleveraging goes on by itself while the drawdown stays beyond the line. To trade normally again, `vigil ctl breaker reset --reason …` (re-arms the line from today's equity).",
         ),
         Event::DrawdownControlRearmed => clear("drawdown_control_engaged", BTreeMap::new()),
+        Event::ReconciliationMismatch => happened(
+            "reconciliation_mismatch",
+            // High, not Critical: Critical trips the breaker, and `on_mismatch` already says
+            // how far trading is restricted (reduce-only by default, so positions can still
+            // be cut). `[alerts.rules.reconciliation_mismatch] severity = "critical"` halts.
+            Level::Error,
+            BTreeMap::new(),
+            format!(
+                "the books differ from the broker's: trading is {}",
+                field(ev, "trading_state")
+            ),
+            vec![
+                ("Differences".into(), field(ev, "differences")),
+                ("Trading".into(), field(ev, "trading_state")),
+                ("When".into(), field(ev, "trigger")),
+            ],
+            "Compare with the broker (`vigil reconcile`); find who traded or moved cash; when the books are right, `vigil ctl breaker reset --reason …`.",
+        ),
+        Event::OrdersPaused => raise(
+            "orders_paused",
+            Level::Error,
+            BTreeMap::new(),
+            format!(
+                "venue {} unreachable: new orders are held and retried",
+                field(ev, "venue")
+            ),
+            vec![
+                ("Venue".into(), field(ev, "venue")),
+                ("Error".into(), field(ev, "error")),
+                ("Orders held".into(), field(ev, "pending")),
+            ],
+            "Check the broker's status page and this host's network; vigil retries with backoff, reconciles when the broker answers, then sends the held orders. `vigil ctl cancel-all` drops the held orders.",
+        ),
+        Event::OrdersResumed => clear("orders_paused", BTreeMap::new()),
         Event::ChecklistFailed => {
             let list = field(ev, "checklist");
             raise(

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use vigil_bus::{
     AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, DrawdownAnswer, DrawdownReport,
     Figures, Flatten, Flow, Heartbeat, InjectPanic, NextReport, OrderIntent, PhaseMark, Ping,
-    RearmDrawdown, Segment, SetTradingState, SignalBatch, StageReport, StopReason,
+    RearmDrawdown, RestrictTrading, Segment, SetTradingState, SignalBatch, StageReport, StopReason,
     TradingStateRecord, run_every,
 };
 use vigil_calendar::Phase;
@@ -98,6 +98,9 @@ pub struct RiskAgent {
     /// Answers the queue waits for (a book query, a flatten's book reads): while any is
     /// outstanding no batch is decided, but commands and drawdown reports still are.
     holds: u32,
+    /// Signals at or before this time were decided by the previous run (after a restart):
+    /// their bars warm the models up, and they are not decided again.
+    resume_after: Option<Timestamp>,
     /// Driven by the schedule: the phase of the trading day (None: outside a session).
     automation: bool,
     phase: Option<Phase>,
@@ -182,6 +185,7 @@ impl RiskAgent {
             faults,
             queue: VecDeque::new(),
             holds: 0,
+            resume_after: None,
             automation: false,
             phase: None,
             session_blocked: false,
@@ -218,6 +222,13 @@ impl RiskAgent {
         }
         self.restored = restored;
         self.saved = Some(saved);
+        self
+    }
+
+    /// After a restart: signals at or before `at` (the last bar the previous run handled)
+    /// are not decided again; their bars only warm the models up.
+    pub fn with_resume_after(mut self, at: Option<Timestamp>) -> Self {
+        self.resume_after = at;
         self
     }
 
@@ -341,6 +352,16 @@ impl RiskAgent {
                     cursor,
                     next_phase,
                 } => {
+                    let resume_after = self.resume_after;
+                    if batch
+                        .signals
+                        .get(*next_signal)
+                        .is_some_and(|(_, s)| resume_after.is_some_and(|t| s.at <= t))
+                    {
+                        // Decided by the previous run: its bar only warms the models up.
+                        *next_signal += 1;
+                        continue;
+                    }
                     let Some((idx, signal)) = batch.signals.get(*next_signal).cloned() else {
                         // No signal left: the rest of the batch goes out as its last segment.
                         let phases = batch.phases.clone();
@@ -697,6 +718,23 @@ impl Handler<SetTradingState> for RiskAgent {
         } else {
             format!("trading state was already {from}")
         })
+    }
+}
+
+impl Handler<RestrictTrading> for RiskAgent {
+    type Result = ();
+
+    /// Tightens trading to at least `msg.state`; never loosens it.
+    fn handle(&mut self, msg: RestrictTrading, _ctx: &mut Self::Context) {
+        let rank = |s: TradingState| match s {
+            TradingState::Active => 0,
+            TradingState::ReduceOnly => 1,
+            TradingState::Halted => 2,
+        };
+        if rank(msg.state) > rank(self.state) {
+            self.change_state(msg.state, msg.actor, msg.reason);
+            self.log.flush();
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "agent_crashed",
     "restart_intensity_exceeded",
     "drawdown_control_engaged",
+    "reconciliation_mismatch",
+    "orders_paused",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

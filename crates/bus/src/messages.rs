@@ -528,6 +528,19 @@ pub struct SetTradingState {
     pub reason: String,
 }
 
+/// Execution → Risk: trading must be at least this strict (reconciliation found books that
+/// differ): Active becomes ReduceOnly or Halted, a stricter state stays.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct RestrictTrading {
+    /// The least strict state allowed.
+    pub state: TradingState,
+    /// Who (`reconciliation`).
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// Monitor → Execution: cancel every open order at the venue.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "Result<String, CommandError>")]

@@ -25,9 +25,10 @@ pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use model::{
     CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,
     DrawdownControlConfig, ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig,
-    MonitorConfig, OrderTypeConfig, RULE_METRICS, RegimeConfig, RegimeFactors, RiskConfig,
-    RuleConfig, RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,
-    SupervisionConfig, VenueKind, VigilConfig, default_rules,
+    MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, RULE_METRICS,
+    ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
+    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
+    VigilConfig, default_rules,
 };
 pub use validate::{ConfigError, ConfigIssue};
 

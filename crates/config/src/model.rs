@@ -633,6 +633,62 @@ pub struct ExecutionConfig {
     pub order_type: OrderTypeConfig,
     /// For limit orders: how far through the reference price, in basis points.
     pub limit_offset_bps: Decimal,
+    /// Reconciliation with a broker (`venue = "alpaca"`): at start, on an interval, and
+    /// when the broker comes back after an outage.
+    pub reconcile: ReconcileConfig,
+}
+
+/// `[execution.reconcile]`: the broker is the source of truth (see docs/recovery.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileConfig {
+    /// Seconds of wall time between reconciliations during the session; 0: only at start
+    /// and after an outage.
+    pub interval_s: u64,
+    /// What becomes of vigil's own orders still open at the broker after a restart.
+    pub open_orders: OpenOrdersPolicy,
+    /// Where trading stays when the books differ in a way a crash does not explain (a
+    /// trade made at the broker by hand): until a person resets the breaker.
+    pub on_mismatch: MismatchPolicy,
+    /// After a failed submission, the first wait before the broker is asked again, in
+    /// milliseconds; it doubles up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    /// The longest wait between attempts, in milliseconds.
+    pub retry_max_ms: u64,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 60,
+            open_orders: OpenOrdersPolicy::Adopt,
+            on_mismatch: MismatchPolicy::ReduceOnly,
+            retry_initial_ms: 500,
+            retry_max_ms: 30_000,
+        }
+    }
+}
+
+/// `[execution.reconcile] open_orders`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenOrdersPolicy {
+    /// Keep working and track them again.
+    #[default]
+    Adopt,
+    /// Cancel them: the restarted strategy decides afresh.
+    Cancel,
+}
+
+/// `[execution.reconcile] on_mismatch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MismatchPolicy {
+    /// Orders that shrink positions only.
+    #[default]
+    ReduceOnly,
+    /// No order at all (cancels only).
+    Halt,
 }
 
 impl Default for ExecutionConfig {
@@ -651,6 +707,7 @@ impl Default for ExecutionConfig {
             max_volume_participation: Decimal::ONE,
             order_type: OrderTypeConfig::Market,
             limit_offset_bps: Decimal::from(5),
+            reconcile: ReconcileConfig::default(),
         }
     }
 }

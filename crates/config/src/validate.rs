@@ -586,6 +586,34 @@ fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
             format!("must be in [100, 60000], got {}", e.broker_timeout_ms),
         );
     }
+    let r = &e.reconcile;
+    if r.interval_s > 86_400 {
+        c.fail(
+            "execution.reconcile.interval_s",
+            format!(
+                "must be at most 86400 (a day; 0 turns it off), got {}",
+                r.interval_s
+            ),
+        );
+    }
+    if r.retry_initial_ms == 0 || r.retry_initial_ms > r.retry_max_ms {
+        c.fail(
+            "execution.reconcile.retry_initial_ms",
+            format!(
+                "must be at least 1 and at most retry_max_ms ({}), got {}",
+                r.retry_max_ms, r.retry_initial_ms
+            ),
+        );
+    }
+    if r.retry_max_ms > 600_000 {
+        c.fail(
+            "execution.reconcile.retry_max_ms",
+            format!(
+                "must be at most 600000 (10 minutes), got {}",
+                r.retry_max_ms
+            ),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,11 @@ catalogue! {
     RestartIntensityExceeded => "restart_intensity_exceeded", Critical, "An agent crashed more often than its restart policy allows: the breaker is tripped.";
     DrawdownControlEngaged => "drawdown_control_engaged", Critical, "Equity fell past the drawdown control line: no new position (reduce-only) and the first deleveraging step; data.drawdown, line, day_pnl, equity, peak_equity, actions.";
     DeleverageStep => "deleverage_step", Warn, "A further deleveraging step while the drawdown stays beyond the control line: data.step, drawdown, orders.";
+    ReconciliationCompleted => "reconciliation_completed", Info, "The journal was reconciled with the venue (the source of truth): data.trigger (start, interval, venue_returned), book, fills_journaled, fills_recovered, differences, mismatches, passed, took_ms.";
+    ReconcileDifference => "reconcile_difference", Warn, "One thing the journal and the venue disagreed on: data.kind, subject, journal, venue, action; ERROR with data.mismatch = true when a crash does not explain it.";
+    ReconciliationMismatch => "reconciliation_mismatch", Critical, "The books differed in a way a crash does not explain (a trade at the broker by hand, cash that moved): the venue's figures were taken and trading stays data.trading_state until a person resets the breaker; data.differences.";
+    OrdersPaused => "orders_paused", Error, "The venue could not be reached with an order: new orders are held (journaled) and retried with backoff; data.venue, error, pending, retry_in_ms.";
+    OrdersResumed => "orders_resumed", Warn, "The venue answers again: reconciled, and the held orders were sent; data.venue, down_s, sent.";
     DrawdownControlRearmed => "drawdown_control_rearmed", Warn, "Trading was set active again: the drawdown control line is measured afresh from the equity at that moment.";
 }
 

@@ -475,7 +475,7 @@ impl Inner {
     }
 
     fn venue_order(&self, o: &wire::Order) -> Result<VenueOrder, VenueError> {
-        let what = || format!("open order {}", o.id);
+        let what = || format!("order {}", o.id);
         let client = ClientOrderId::from(o.client_order_id.as_str());
         self.ids.lock().remember(&o.id, &client);
         let order_type = match o.kind.as_str() {
@@ -800,8 +800,30 @@ impl ExecutionVenue for AlpacaVenue {
         }
     }
 
+    async fn order(&self, id: &ClientOrderId) -> Result<Option<VenueOrder>, VenueError> {
+        let client = id.clone();
+        self.call(move |i| {
+            i.by_client_id(&client)?
+                .map(|o| i.venue_order(&o))
+                .transpose()
+        })
+        .await
+    }
+
     fn drain_reports(&self, out: &mut Vec<ExecutionReport>) {
         out.append(&mut self.inner.reports.lock());
+    }
+
+    fn resume_reports_after(&self, fill_id: Option<&str>) {
+        *self.inner.last_seen.lock() = fill_id.map(str::to_string);
+    }
+
+    async fn newest_fill_id(&self) -> Result<Option<String>, VenueError> {
+        self.call(Inner::newest_fill).await
+    }
+
+    async fn sync_reports(&self) -> Result<(), VenueError> {
+        self.call(Inner::poll_fills).await
     }
 
     /// Keeps the bar's time for the next request, and wakes the poller when it is later

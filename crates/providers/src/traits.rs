@@ -200,9 +200,48 @@ pub trait ExecutionVenue: Send + Sync {
         self.account().await.map(|_| ())
     }
 
+    /// Returns the order with client order id `id` in whatever state the venue holds it
+    /// (open, filled, cancelled, rejected), or `None` when the venue never received it.
+    /// Recovery asks this of every intent the journal holds unanswered: an intent is
+    /// adopted or marked failed, never sent twice. The default looks among the open
+    /// orders, for venues that forget closed ones.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached.
+    async fn order(&self, id: &ClientOrderId) -> Result<Option<VenueOrder>, VenueError> {
+        Ok(self
+            .open_orders()
+            .await?
+            .into_iter()
+            .find(|o| &o.request.client_order_id == id))
+    }
+
     /// Moves the reports (fills, cancels) that arrived since the last call into `out`.
     /// Never blocks.
     fn drain_reports(&self, out: &mut Vec<ExecutionReport>);
+
+    /// Makes the next reports start after the fill `fill_id` (the last one the journal
+    /// holds; `None`: from the venue's first), so that the fills made while vigil was down
+    /// are reported too. Venues that live and die with the process have nothing to resume.
+    fn resume_reports_after(&self, _fill_id: Option<&str>) {}
+
+    /// The id of the newest fill the venue holds (`None`: none yet): a new book's fills
+    /// are the ones after it.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached.
+    async fn newest_fill_id(&self) -> Result<Option<String>, VenueError> {
+        Ok(None)
+    }
+
+    /// Fetches every report the venue holds now, so that the next
+    /// [`drain_reports`](Self::drain_reports) returns them all.
+    ///
+    /// # Errors
+    /// Fails when the venue cannot be reached.
+    async fn sync_reports(&self) -> Result<(), VenueError> {
+        Ok(())
+    }
 
     /// Shows a simulated venue the market. Real venues have their own prices and ignore it.
     fn on_market_data(&self, _bar: &Bar) {}

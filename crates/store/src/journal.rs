@@ -126,6 +126,8 @@ pub enum JournalEntry {
     OpenBook {
         /// Cash.
         cash: Decimal,
+        /// The venue's newest fill at that moment (fills after it are the book's).
+        fill_cursor: Option<Arc<str>>,
     },
     /// An order about to be sent.
     Intent(JournalOrder),
@@ -144,6 +146,80 @@ pub enum JournalEntry {
     },
     /// A fill, and the position and cash after it.
     Fill(JournalFill),
+    /// Reconciliation set a position or the cash to the venue's figure.
+    Adjust(Adjustment),
+    /// The market time of the last bar handled: a restart resumes after it.
+    Mark {
+        /// The bar's time.
+        last_bar_at: Timestamp,
+    },
+}
+
+/// A change reconciliation made so that the book agrees with the venue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Adjustment {
+    /// A position set to the venue's.
+    Position {
+        /// Instrument.
+        symbol: Arc<str>,
+        /// The journal's signed quantity.
+        before: Decimal,
+        /// The venue's.
+        after: Decimal,
+        /// The venue's average price.
+        avg_price: Decimal,
+        /// Why.
+        reason: String,
+    },
+    /// The cash set to the venue's.
+    Cash {
+        /// The journal's.
+        before: Decimal,
+        /// The venue's.
+        after: Decimal,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A fill as the journal holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedFill {
+    /// The venue's id of the execution.
+    pub fill_id: String,
+    /// The order.
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Quantity, positive.
+    pub quantity: Decimal,
+    /// Price.
+    pub price: Decimal,
+    /// Commission.
+    pub commission: Decimal,
+}
+
+/// Everything recovery reads back from the journal of one book.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalRecovery {
+    /// Cash, positions and fill count as journaled.
+    pub book: JournaledBook,
+    /// The cash the book opened with (None: never opened, or opened before it was kept).
+    pub opening_cash: Option<Decimal>,
+    /// The sum of the cash adjustments reconciliation made (after - before).
+    pub cash_adjusted: Decimal,
+    /// The market time of the last bar handled: the later of the last bar journaled as
+    /// handled and the last decision journaled (an intent is committed before its bar's
+    /// mark, and must not be decided twice).
+    pub last_bar_at: Option<Timestamp>,
+    /// The venue's newest fill when the book opened.
+    pub opening_fill_cursor: Option<String>,
+    /// Every fill, in the order journaled.
+    pub fills: Vec<RecordedFill>,
+    /// The orders that are, or may be, open at the venue.
+    pub open_orders: Vec<JournaledOrder>,
 }
 
 /// An order as the journal holds it.
@@ -189,13 +265,15 @@ impl Store {
             .map_err(self.query_err("beginning a journal transaction"))?;
         for entry in entries {
             match entry {
-                JournalEntry::OpenBook { cash } => {
+                JournalEntry::OpenBook { cash, fill_cursor } => {
                     sqlx::query(
-                        "INSERT INTO journal_cash (book, cash, updated_at) VALUES (?1, ?2, ?3) \
+                        "INSERT INTO journal_cash (book, cash, opening_cash, \
+                         opening_fill_cursor, updated_at) VALUES (?1, ?2, ?2, ?3, ?4) \
                          ON CONFLICT (book) DO NOTHING",
                     )
                     .bind(book)
                     .bind(cash.to_string())
+                    .bind(fill_cursor.as_deref())
                     .bind(&now)
                     .execute(&mut *tx)
                     .await
@@ -249,6 +327,18 @@ impl Store {
                     .map_err(self.query_err("journaling an order's status"))?;
                 }
                 JournalEntry::Fill(f) => self.journal_fill(&mut tx, book, f, &now).await?,
+                JournalEntry::Adjust(a) => self.journal_adjust(&mut tx, book, a, &now).await?,
+                JournalEntry::Mark { last_bar_at } => {
+                    sqlx::query(
+                        "UPDATE journal_cash SET last_bar_at = ?2 WHERE book = ?1 \
+                         AND (last_bar_at IS NULL OR last_bar_at < ?2)",
+                    )
+                    .bind(book)
+                    .bind(stamp(*last_bar_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("journaling the last bar handled"))?;
+                }
             }
         }
         tx.commit()
@@ -308,6 +398,177 @@ impl Store {
         .await
         .map_err(self.query_err("journaling cash"))?;
         Ok(())
+    }
+
+    async fn journal_adjust(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        book: &str,
+        a: &Adjustment,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let (kind, symbol, before, after, avg, reason) = match a {
+            Adjustment::Position {
+                symbol,
+                before,
+                after,
+                avg_price,
+                reason,
+            } => (
+                "position",
+                Some(&**symbol),
+                before,
+                after,
+                Some(avg_price),
+                reason,
+            ),
+            Adjustment::Cash {
+                before,
+                after,
+                reason,
+            } => ("cash", None, before, after, None, reason),
+        };
+        sqlx::query(
+            "INSERT INTO journal_adjustments (book, kind, symbol, before, after, avg_price, \
+             reason, journaled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(book)
+        .bind(kind)
+        .bind(symbol)
+        .bind(before.to_string())
+        .bind(after.to_string())
+        .bind(avg.map(|p| p.to_string()))
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.query_err("journaling an adjustment"))?;
+        match a {
+            Adjustment::Position {
+                symbol,
+                after,
+                avg_price,
+                ..
+            } => sqlx::query(
+                "INSERT INTO journal_positions (book, symbol, quantity, avg_price, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (book, symbol) DO UPDATE SET \
+                 quantity = excluded.quantity, avg_price = excluded.avg_price, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(book)
+            .bind(&**symbol)
+            .bind(after.to_string())
+            .bind(avg_price.to_string())
+            .bind(now),
+            Adjustment::Cash { after, .. } => sqlx::query(
+                "INSERT INTO journal_cash (book, cash, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (book) DO UPDATE SET cash = excluded.cash, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(book)
+            .bind(after.to_string())
+            .bind(now),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(self.query_err("journaling an adjusted book"))?;
+        Ok(())
+    }
+
+    /// Everything recovery needs of `book`: the book, its opening cash and adjustments, the
+    /// last bar handled, every fill and the orders that may be open.
+    ///
+    /// # Errors
+    /// When a read fails or a row cannot be understood.
+    pub async fn journal_recovery(&self, book: &str) -> Result<JournalRecovery, StoreError> {
+        let journaled = self.journal_book(book).await?;
+        let row = sqlx::query(
+            "SELECT opening_cash, last_bar_at, opening_fill_cursor FROM journal_cash \
+             WHERE book = ?1",
+        )
+        .bind(book)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.query_err("reading the journal's opening cash"))?;
+        let (opening_cash, last_bar_at, opening_fill_cursor) = match row {
+            Some(row) => {
+                let opening: Option<String> = row.get(0);
+                let last: Option<String> = row.get(1);
+                (
+                    opening
+                        .map(|c| self.decimal("journal_cash.opening_cash".into(), &c))
+                        .transpose()?,
+                    last.map(|t| self.time(|| "journal_cash.last_bar_at".into(), &t))
+                        .transpose()?,
+                    row.get(2),
+                )
+            }
+            None => (None, None, None),
+        };
+        let decided: Option<String> =
+            sqlx::query("SELECT MAX(decided_at) FROM journal_orders WHERE book = ?1")
+                .bind(book)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's last decision"))?
+                .get(0);
+        let decided = decided
+            .map(|t| self.time(|| "journal_orders.decided_at".into(), &t))
+            .transpose()?;
+        let last_bar_at = last_bar_at.max(decided);
+        let mut cash_adjusted = Decimal::ZERO;
+        let rows = sqlx::query(
+            "SELECT before, after FROM journal_adjustments WHERE book = ?1 AND kind = 'cash'",
+        )
+        .bind(book)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.query_err("reading the journal's cash adjustments"))?;
+        for row in &rows {
+            let before = self.decimal(
+                "journal_adjustments.before".into(),
+                &row.get::<String, _>(0),
+            )?;
+            let after =
+                self.decimal("journal_adjustments.after".into(), &row.get::<String, _>(1))?;
+            cash_adjusted += after - before;
+        }
+        let rows = sqlx::query(
+            "SELECT fill_id, client_order_id, symbol, side, quantity, price, commission \
+             FROM journal_fills WHERE book = ?1 ORDER BY seq",
+        )
+        .bind(book)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.query_err("reading the journal's fills"))?;
+        let mut fills = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let fill_id: String = row.get(0);
+            let what = |col: &str| format!("journal_fills.{col} of {fill_id}");
+            let side: String = row.get(3);
+            fills.push(RecordedFill {
+                client_order_id: row.get(1),
+                symbol: row.get(2),
+                side: match side.as_str() {
+                    "BUY" => Side::Buy,
+                    "SELL" => Side::Sell,
+                    other => return Err(self.corrupt(what("side"), format!("{other:?}"))),
+                },
+                quantity: self.decimal(what("quantity"), &row.get::<String, _>(4))?,
+                price: self.decimal(what("price"), &row.get::<String, _>(5))?,
+                commission: self.decimal(what("commission"), &row.get::<String, _>(6))?,
+                fill_id,
+            });
+        }
+        Ok(JournalRecovery {
+            book: journaled,
+            opening_cash,
+            cash_adjusted,
+            last_bar_at,
+            opening_fill_cursor,
+            fills,
+            open_orders: self.journal_open_orders(book).await?,
+        })
     }
 
     /// The orders of `book` that are, or may be, open at the venue (intents the venue never
@@ -594,6 +855,7 @@ mod tests {
         journal
             .append(JournalEntry::OpenBook {
                 cash: Decimal::from(100_000),
+                fill_cursor: None,
             })
             .expect("append");
         for id in ["a", "b", "c"] {

@@ -35,8 +35,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
 pub use journal::{
-    Journal, JournalEntry, JournalFailure, JournalFill, JournalOrder, JournalStatus,
-    JournalStopped, JournaledBook, JournaledOrder,
+    Adjustment, Journal, JournalEntry, JournalFailure, JournalFill, JournalOrder, JournalRecovery,
+    JournalStatus, JournalStopped, JournaledBook, JournaledOrder, RecordedFill,
 };
 pub use trading::SavedTradingState;
 

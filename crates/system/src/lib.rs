@@ -19,8 +19,8 @@ pub use checklist::{
     CheckResult, CheckStatus, ChecklistKind, ChecklistReport, premarket_gate, run_checklist,
 };
 pub use session::{
-    CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError, run,
-    run_with,
+    CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
+    reconcile_now, run, run_with,
 };
 pub use vigil_bus::{Action, Command, CommandError, CommandTarget, SessionSummary};
 pub use vigil_config::VigilConfig;

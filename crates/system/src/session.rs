@@ -11,13 +11,18 @@ use vigil_bus::{
     AgentFault, Backlogs, Command, CommandError, ReloadCalendar, SessionSummary, Shutdown,
     StopReason,
 };
-use vigil_config::{BUNDLED_PREFIX, ConfigError, FillModelConfig, Speed, VenueKind, VigilConfig};
+use vigil_config::{
+    BUNDLED_PREFIX, ConfigError, FillModelConfig, MismatchPolicy, OpenOrdersPolicy, Speed,
+    VenueKind, VigilConfig,
+};
 use vigil_control::{ControlOptions, ControlServer};
 use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
+    TradingState,
 };
 use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate, Scheduler};
-use vigil_execution_agent::ExecutionAgent;
+use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
+use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
 use vigil_log::{
     Event, LogBuffer, LogEvent, LogSink, LogTap, LogWriter, LogWriterError, LogWriterHandle,
     VigilTracingLayer, WriterOptions,
@@ -592,6 +597,68 @@ impl Session {
         } else {
             monitor_agent
         };
+        // A broker outlives the process: before anything trades, the journal is reconciled
+        // with it (the source of truth), and the book starts from the broker's figures.
+        let external = cfg.execution.venue == VenueKind::Alpaca;
+        let book_name = format!(
+            "broker:{}",
+            cfg.execution.broker_url.as_deref().unwrap_or_default()
+        );
+        let rc = cfg.execution.reconcile;
+        let on_mismatch = match rc.on_mismatch {
+            MismatchPolicy::ReduceOnly => TradingState::ReduceOnly,
+            MismatchPolicy::Halt => TradingState::Halted,
+        };
+        let mut trading_state = trading_state;
+        let recovered = if external {
+            let t0 = wall.now();
+            let rec = reconcile(
+                &store_for_state,
+                &book_name,
+                &*venue,
+                &symbols,
+                ReconcileOptions {
+                    open_orders: match rc.open_orders {
+                        OpenOrdersPolicy::Adopt => OpenOrderPolicy::Adopt,
+                        OpenOrdersPolicy::Cancel => OpenOrderPolicy::Cancel,
+                    },
+                    dry_run: false,
+                },
+                t0,
+            )
+            .await
+            .map_err(|e| SystemError::Venue(format!("{e}; nothing was traded")))?;
+            let took_ms = (wall.now() - t0).num_milliseconds().max(0) as u64;
+            let restrict = (!rec.passed()).then_some(on_mismatch);
+            if let Some(state) = restrict {
+                // Trading opens no wider than this until a person resets the breaker; a
+                // stricter saved state (a halt) stays.
+                let stricter = trading_state
+                    .as_ref()
+                    .is_some_and(|s| s.state == TradingState::Halted);
+                if !stricter {
+                    let saved = vigil_store::SavedTradingState {
+                        state,
+                        actor: "reconciliation".into(),
+                        reason: format!(
+                            "the books differ from the broker's at start: {}",
+                            rec.mismatches()
+                        ),
+                        at: t0,
+                    };
+                    store_for_state.save_trading_state(&saved).await?;
+                    trading_state = Some(saved);
+                }
+            }
+            let mut out = buffer(&cfg, &sink, AgentId::Execution.service());
+            for ev in reconciliation_events(clock.now(), &rec, took_ms, restrict) {
+                out.emit(ev);
+            }
+            out.flush();
+            Some(rec)
+        } else {
+            None
+        };
         let exec_agent = ExecutionAgent::new(
             venue,
             cfg.session.initial_cash,
@@ -611,13 +678,9 @@ impl Session {
         // session, committed in groups without holding up the orders.
         // A broker outlives the process: its book is kept across sessions, and every intent
         // is committed before it is sent (write-ahead).
-        let external = cfg.execution.venue == VenueKind::Alpaca;
         let (exec_agent, journal_writer) = if external || cfg.store.journal_paper_venue {
             let book = if external {
-                format!(
-                    "broker:{}",
-                    cfg.execution.broker_url.as_deref().unwrap_or_default()
-                )
+                book_name.clone()
             } else {
                 format!(
                     "paper:{}",
@@ -636,6 +699,7 @@ impl Session {
             if !external
                 && let Err(e) = journal.append(vigil_store::JournalEntry::OpenBook {
                     cash: cfg.session.initial_cash,
+                    fill_cursor: None,
                 })
             {
                 return Err(SystemError::Runtime(format!("the execution journal: {e}")));
@@ -663,6 +727,18 @@ impl Session {
             )
         } else {
             (exec_agent, None)
+        };
+        let exec_agent = match &recovered {
+            Some(rec) => exec_agent
+                .with_recovered(rec)
+                .with_reconciliation(ReconcileLinks {
+                    risk: risk.clone().recipient(),
+                    on_mismatch,
+                    interval: (rc.interval_s > 0).then(|| Duration::from_secs(rc.interval_s)),
+                    retry_initial: Duration::from_millis(rc.retry_initial_ms),
+                    retry_max: Duration::from_millis(rc.retry_max_ms),
+                }),
+            None => exec_agent,
         };
         let dd = cfg.risk.drawdown_control;
         let exec_agent = if dd.enabled {
@@ -697,7 +773,8 @@ impl Session {
             monitor.clone().recipient(),
             monitor.clone().recipient(),
         )
-        .with_backlogs(backlogs.clone());
+        .with_backlogs(backlogs.clone())
+        .with_resume_after(recovered.as_ref().and_then(|r| r.last_bar_at));
         let signal_agent = SignalAgent::new(
             &cfg.signal,
             symbols.clone(),
@@ -1113,6 +1190,56 @@ async fn restore_alerts(
             Ok(None)
         }
     }
+}
+
+/// Reconciles the journal with the configured broker without changing either: what
+/// `vigil reconcile` prints. The next `vigil run` applies the same findings before it trades.
+///
+/// # Errors
+/// With the in-process paper venue (nothing outlives a session), or when the store or the
+/// broker cannot be read.
+pub fn reconcile_now(
+    cfg: &VigilConfig,
+) -> Result<vigil_execution_agent::recovery::Reconciliation, SystemError> {
+    if cfg.execution.venue != VenueKind::Alpaca {
+        return Err(SystemError::Venue(
+            "execution.venue is \"paper\": the in-process paper venue lives and dies with \
+             `vigil run`, there is no broker to reconcile with; set venue = \"alpaca\""
+                .into(),
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SystemError::Runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let store = vigil_store::Store::open(&cfg.store.path).await?;
+        let symbols = symbol_table(cfg);
+        let clock: SharedClock = Arc::new(SystemClock);
+        let venue = venue(cfg, &symbols, clock.clone(), broker_secret(cfg)?).await?;
+        let book = format!(
+            "broker:{}",
+            cfg.execution.broker_url.as_deref().unwrap_or_default()
+        );
+        let rec = reconcile(
+            &store,
+            &book,
+            &*venue,
+            &symbols,
+            ReconcileOptions {
+                open_orders: match cfg.execution.reconcile.open_orders {
+                    OpenOrdersPolicy::Adopt => OpenOrderPolicy::Adopt,
+                    OpenOrdersPolicy::Cancel => OpenOrderPolicy::Cancel,
+                },
+                dry_run: true,
+            },
+            clock.now(),
+        )
+        .await
+        .map_err(|e| SystemError::Venue(e.to_string()))?;
+        store.close().await;
+        Ok(rec)
+    })
 }
 
 /// Runs a whole session on a new actix system and returns its outcome.

@@ -70,6 +70,12 @@ enum Cmd {
     /// its state in a SQLite file, prices from the same CSV files as the feed, fault
     /// injection for tests (see docs/broker.md). Runs until SIGINT or SIGTERM.
     Broker(crate::broker_cmd::BrokerArgs),
+    /// Reconcile the journal with the broker now, changing neither: print every
+    /// difference and what the next start would do about it (see docs/recovery.md).
+    ///
+    /// Exit codes: 0 the books agree (or differ only as a crash explains), 1 a mismatch,
+    /// 2 bad config or the store or broker cannot be read.
+    Reconcile(crate::reconcile_cmd::ReconcileArgs),
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -146,6 +152,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
         Cmd::Broker(args) => crate::broker_cmd::run(args),
+        Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),

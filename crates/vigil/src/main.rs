@@ -9,6 +9,7 @@ mod cli;
 mod control_client;
 mod ctl_cmd;
 mod logs;
+mod reconcile_cmd;
 mod status;
 mod summary;
 mod synth;

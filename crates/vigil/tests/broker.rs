@@ -4,95 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::Duration;
-
+use common::broker::{BrokerProcess, KEY_ID, dec, goog_slice, http};
 use common::{Running, repo, vigil};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use vigil_testkit::http_json;
-
-const KEY_ID: &str = "vigil-test";
-const SECRET: &str = "a-secret-of-the-test-0123456789";
-
-/// A `vigil broker` child process; SIGKILLed when dropped.
-struct BrokerProcess {
-    child: Child,
-    url: String,
-}
-
-impl BrokerProcess {
-    /// Starts `vigil broker` on a free port over GOOG's bundled bars, with the test's key,
-    /// and waits (at most 20 s) for the address it prints.
-    fn start(dir: &Path, data: &Path) -> Self {
-        let secret = dir.join("broker.secret");
-        std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
-        let mut child = vigil()
-            .args(["broker", "--listen", "127.0.0.1:0", "--state"])
-            .arg(dir.join("broker/state.db"))
-            .arg("--data")
-            .arg(format!("GOOG={}", data.display()))
-            .args(["--key-id", KEY_ID, "--secret-file"])
-            .arg(&secret)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn vigil broker");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("http://") {
-                    let url = line[at..].split_whitespace().next().unwrap_or_default();
-                    if tx.send(url.to_string()).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("vigil broker printed its address within 20 s");
-        Self { child, url }
-    }
-
-    /// `kill -9`, and waits for the process to be gone.
-    fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    /// A request with the test's key: (status, JSON body or `null`).
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        http(&self.url, method, path, body, true)
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.child.kill().expect("SIGKILL");
-            self.child.wait().expect("reaped");
-        }
-    }
-}
-
-fn http(base: &str, method: &str, path: &str, body: Option<Value>, auth: bool) -> (u16, Value) {
-    let headers: &[(&str, &str)] = if auth {
-        &[("APCA-API-KEY-ID", KEY_ID), ("APCA-API-SECRET-KEY", SECRET)]
-    } else {
-        &[]
-    };
-    http_json(base, method, path, headers, body.as_ref())
-}
-
-fn dec(v: &Value) -> Decimal {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not a decimal string: {v}"))
-}
 
 fn market_order(id: &str, qty: &str, side: &str) -> Value {
     json!({"symbol": "GOOG", "qty": qty, "side": side, "type": "market",
@@ -189,24 +104,6 @@ fn the_broker_process_keeps_its_book_through_kill_9_and_its_faults_work() {
     broker.kill9();
     let broker = BrokerProcess::start(dir.path(), &data);
     assert_eq!(book(&broker), after);
-}
-
-/// The first `rows` bars of GOOG's bundled file, then its next `flat` trading days at the
-/// last close: the EMAs settle on the flat tail, so the last order fills well before the
-/// end. (A fill due at the very last bars may reach the broker after the Execution agent's
-/// last drain: see docs/broker.md.)
-fn goog_slice(dir: &Path, rows: usize, flat: usize) -> PathBuf {
-    let text = std::fs::read_to_string(repo("data/GOOG_1d.csv")).expect("GOOG_1d.csv");
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out: Vec<String> = lines[..=rows].iter().map(|l| l.to_string()).collect();
-    let close = lines[rows].split(',').nth(4).expect("close column");
-    for line in &lines[rows + 1..=rows + flat] {
-        let date = line.split(',').next().expect("date column");
-        out.push(format!("{date},{close},{close},{close},{close},1000000"));
-    }
-    let path = dir.join("GOOG_1d.csv");
-    std::fs::write(&path, out.join("\n") + "\n").expect("write slice");
-    path
 }
 
 #[test]

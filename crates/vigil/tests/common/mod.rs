@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses some of them
 
+pub(crate) mod broker;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

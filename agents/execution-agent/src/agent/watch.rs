@@ -1,0 +1,548 @@
+//! The Execution agent and the venue as the source of truth, during the session:
+//! - the book recovered at start ([`ExecutionAgent::with_recovered`]);
+//! - reconciliation on an interval, which takes the venue's positions and cash when they
+//!   differ and restricts trading (a trade made at the broker by hand);
+//! - a fill of an order that is not vigil's, handled the same way;
+//! - a venue outage: orders are held (their intents stay journaled), the venue is asked
+//!   again with backoff, and when it answers the books are reconciled before the held
+//!   orders go out, each looked up by client order id first so that none is sent twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use vigil_bus::RestrictTrading;
+use vigil_core::{
+    ClientOrderId, Fill, Level, OrderAck, OrderRequest, OrderStatus, SymbolId, Timestamp, TraceId,
+    TradingState,
+};
+use vigil_log::{Event, LogContext, LogEvent};
+use vigil_providers::{Account, VenueError, VenuePosition};
+use vigil_store::{Adjustment, JournalEntry, JournalStatus};
+
+use super::{ExecutionAgent, OrderRecord, SERVICE};
+use crate::recovery::{Difference, Reconciliation};
+
+/// What reconciliation during the session needs: where to restrict trading, how strictly,
+/// how often, and the outage's backoff.
+#[derive(Clone, Debug)]
+pub struct ReconcileLinks {
+    /// The Risk agent, which holds the trading state.
+    pub risk: Recipient<RestrictTrading>,
+    /// The state a mismatch leaves trading in (ReduceOnly or Halted).
+    pub on_mismatch: TradingState,
+    /// Wall time between reconciliations; `None`: only after an outage.
+    pub interval: Option<Duration>,
+    /// First wait before the venue is asked again after a failed submission.
+    pub retry_initial: Duration,
+    /// Longest wait between attempts.
+    pub retry_max: Duration,
+}
+
+pub(super) struct Watch {
+    links: ReconcileLinks,
+    /// A check is under way.
+    checking: bool,
+    /// Differences seen once in a symbol with an order working, confirmed at the next check
+    /// (the venue may have filled it between two reads): symbol → the venue's quantity.
+    suspects: HashMap<Option<SymbolId>, Decimal>,
+}
+
+/// An order held while the venue is unreachable, with the cancels that go before it.
+#[derive(Debug)]
+pub(super) struct Held {
+    pub(super) request: OrderRequest,
+    pub(super) cancels: Vec<ClientOrderId>,
+}
+
+/// An outage under way.
+#[derive(Debug)]
+pub(super) struct Outage {
+    since: DateTime<Utc>,
+    backoff: Duration,
+    retrying: bool,
+}
+
+/// Vigil's own orders: their client order ids come from a decision chain (`tx_…`).
+fn is_vigils(id: &ClientOrderId) -> bool {
+    id.as_str().starts_with("tx_")
+}
+
+impl ExecutionAgent {
+    /// Starts from the book `rec` recovered from the venue: its cash, positions and open
+    /// orders; bars up to the last one the previous run handled are skipped.
+    pub fn with_recovered(mut self, rec: &Reconciliation) -> Self {
+        self.portfolio = vigil_core::Portfolio::new(rec.cash);
+        self.portfolio
+            .resync(rec.cash, rec.positions.iter().copied());
+        for a in &rec.open_orders {
+            let r = &a.order.request;
+            self.open.insert(
+                r.client_order_id.clone(),
+                OrderRecord {
+                    trace_id: a
+                        .trace_id
+                        .as_deref()
+                        .map(TraceId::from)
+                        .unwrap_or_else(|| TraceId::for_command("adopted", r.submitted_at)),
+                    symbol: r.symbol,
+                    side: r.side,
+                    quantity: r.quantity,
+                    filled: a.order.filled_quantity,
+                    notional: Decimal::ZERO,
+                    status: a.order.status,
+                    reference_price: a.reference_price,
+                    context: LogContext::default(),
+                },
+            );
+        }
+        self.resume_after = rec.last_bar_at;
+        self
+    }
+
+    /// Reconciles with the venue during the session and holds orders through an outage.
+    pub fn with_reconciliation(mut self, links: ReconcileLinks) -> Self {
+        self.watch = Some(Watch {
+            links,
+            checking: false,
+            suspects: HashMap::new(),
+        });
+        self
+    }
+
+    /// Starts the interval checks (from `started`).
+    pub(super) fn start_watch(&mut self, ctx: &mut Context<Self>) {
+        let Some(every) = self.watch.as_ref().and_then(|w| w.links.interval) else {
+            return;
+        };
+        vigil_bus::run_every(ctx, self.wall.clone(), every, |act, ctx| {
+            act.check_venue(ctx, "interval");
+        });
+    }
+
+    /// Journals the last bar handled, so that a restart resumes after it.
+    pub(super) fn mark_handled(&mut self, seg: &vigil_bus::Segment) {
+        if self.journal.is_none() || seg.range.is_empty() {
+            return;
+        }
+        if let Some(bar) = seg.bars.get(seg.range.end - 1) {
+            self.journal(JournalEntry::Mark {
+                last_bar_at: bar.ts,
+            });
+        }
+    }
+
+    /// Reads the venue's positions and cash, holding the mailbox meanwhile (no order goes
+    /// out and no bar is booked while the two books are compared).
+    pub(super) fn check_venue(&mut self, ctx: &mut Context<Self>, trigger: &'static str) {
+        let Some(w) = self.watch.as_mut() else { return };
+        if w.checking || self.outage.is_some() || self.state != vigil_core::AgentState::Running {
+            return;
+        }
+        w.checking = true;
+        let venue = self.venue.clone();
+        let wall = self.wall.clone();
+        let fut = async move {
+            let t0 = wall.now();
+            let read = async {
+                // Fills first: the positions read after them hold them.
+                venue.sync_reports().await?;
+                let positions = venue.positions().await?;
+                let account = venue.account().await?;
+                Ok::<_, VenueError>((positions, account))
+            }
+            .await;
+            (read, wall.now() - t0)
+        };
+        ctx.wait(fut.into_actor(self).map(move |(read, took), act, _ctx| {
+            if let Some(w) = act.watch.as_mut() {
+                w.checking = false;
+            }
+            match read {
+                Ok((positions, account)) => {
+                    let ms = took.num_milliseconds().max(0) as u64;
+                    act.compare_with_venue(&positions, &account, trigger, ms);
+                }
+                Err(e) => act.venue_error(&e, "reconcile"),
+            }
+            act.log.flush();
+        }));
+    }
+
+    fn compare_with_venue(
+        &mut self,
+        positions: &[VenuePosition],
+        account: &Account,
+        trigger: &'static str,
+        took_ms: u64,
+    ) {
+        self.drain_reports();
+        let working: std::collections::HashSet<SymbolId> =
+            self.open.values().map(|o| o.symbol).collect();
+        let theirs: HashMap<SymbolId, (Decimal, Decimal)> = positions
+            .iter()
+            .map(|p| (p.symbol, (p.quantity, p.avg_price)))
+            .collect();
+        let mut symbols: Vec<SymbolId> = self
+            .portfolio
+            .positions()
+            .filter(|(_, p)| !p.quantity.is_zero())
+            .map(|(id, _)| id)
+            .chain(theirs.keys().copied())
+            .collect();
+        symbols.sort_unstable_by_key(|id| id.0);
+        symbols.dedup();
+        let Some(w) = self.watch.as_mut() else { return };
+        let before = std::mem::take(&mut w.suspects);
+        let mut differences = Vec::new();
+        let mut entries = Vec::new();
+        let confirmed = |key: Option<SymbolId>, venue: Decimal, busy: bool, w: &mut Watch| {
+            // With an order working, a difference may be a fill between two reads: it
+            // counts when the next check sees the same.
+            if busy && before.get(&key) != Some(&venue) {
+                w.suspects.insert(key, venue);
+                false
+            } else {
+                true
+            }
+        };
+        for id in symbols {
+            let ours = self.portfolio.position(id).quantity;
+            let (venue_qty, venue_avg) = theirs.get(&id).copied().unwrap_or_default();
+            if ours == venue_qty || !confirmed(Some(id), venue_qty, working.contains(&id), w) {
+                continue;
+            }
+            let name = self.symbols.shared(id);
+            differences.push(Difference {
+                kind: "position",
+                subject: name.to_string(),
+                journal: ours.to_string(),
+                venue: venue_qty.to_string(),
+                action: "took the venue's".into(),
+                mismatch: true,
+            });
+            entries.push(JournalEntry::Adjust(Adjustment::Position {
+                symbol: name,
+                before: ours,
+                after: venue_qty,
+                avg_price: venue_avg,
+                reason: format!("reconciliation ({trigger}): the venue's position"),
+            }));
+        }
+        let cash = self.portfolio.cash();
+        let cash_differs =
+            cash != account.cash && confirmed(None, account.cash, !self.open.is_empty(), w);
+        if cash_differs {
+            differences.push(Difference {
+                kind: "cash",
+                subject: "cash".into(),
+                journal: cash.to_string(),
+                venue: account.cash.to_string(),
+                action: "took the venue's".into(),
+                mismatch: true,
+            });
+            entries.push(JournalEntry::Adjust(Adjustment::Cash {
+                before: cash,
+                after: account.cash,
+                reason: format!("reconciliation ({trigger}): the venue's cash"),
+            }));
+        }
+        if !differences.is_empty() {
+            self.portfolio.resync(
+                account.cash,
+                positions
+                    .iter()
+                    .map(|p| (p.symbol, p.quantity, p.avg_price)),
+            );
+            for e in entries {
+                self.journal(e);
+            }
+        }
+        let ts = self.stamp();
+        self.log.emit(
+            LogEvent::new(ts, SERVICE, Event::ReconciliationCompleted)
+                .with("trigger", trigger)
+                .with("venue", self.venue_name.clone())
+                .with("differences", differences.len())
+                .with("mismatches", differences.len())
+                .with("passed", differences.is_empty())
+                .with("took_ms", took_ms),
+        );
+        self.on_differences(&differences, trigger);
+    }
+
+    /// Logs each difference, and on a mismatch the CRITICAL event and the restriction of
+    /// trading (the venue's figures are already taken).
+    pub(super) fn on_differences(&mut self, differences: &[Difference], trigger: &str) {
+        let ts = self.stamp();
+        for d in differences {
+            self.log.emit(difference_event(ts, d));
+        }
+        let mismatches: Vec<String> = differences
+            .iter()
+            .filter(|d| d.mismatch)
+            .map(|d| {
+                format!(
+                    "{} {}: journal {}, venue {} ({})",
+                    d.kind, d.subject, d.journal, d.venue, d.action
+                )
+            })
+            .collect();
+        if mismatches.is_empty() {
+            return;
+        }
+        let Some(w) = self.watch.as_ref() else { return };
+        let state = w.links.on_mismatch;
+        let text = mismatches.join("; ");
+        self.log.emit(
+            LogEvent::new(ts, SERVICE, Event::ReconciliationMismatch)
+                .with("trigger", trigger.to_string())
+                .with("differences", text.clone())
+                .with("trading_state", state.as_str()),
+        );
+        self.log.flush();
+        w.links.risk.do_send(RestrictTrading {
+            state,
+            actor: "reconciliation".into(),
+            reason: format!("the books differ from the venue's ({trigger}): {text}"),
+        });
+    }
+
+    /// A fill of an order vigil does not know (already booked: the venue holds it). One
+    /// of vigil's own (a fill racing a cancel) is only logged; anyone else's is drift.
+    pub(super) fn external_fill(&mut self, fill: &Fill) {
+        if is_vigils(&fill.client_order_id) || self.watch.is_none() {
+            return;
+        }
+        let d = Difference {
+            kind: "external_fill",
+            subject: fill.fill_id.clone(),
+            journal: "no such order".into(),
+            venue: format!(
+                "{} {} {} at {} for order {} (not vigil's)",
+                fill.side,
+                fill.quantity,
+                self.symbols.name(fill.symbol),
+                fill.price,
+                fill.client_order_id
+            ),
+            action: "journaled and booked: the venue's position holds it".into(),
+            mismatch: true,
+        };
+        self.on_differences(&[d], "fill");
+    }
+
+    /// The venue could not be reached with an order: from now on orders are held, and
+    /// the venue is asked again with backoff.
+    pub(super) fn begin_outage(&mut self, e: &VenueError, ctx: &mut Context<Self>) {
+        let Some(w) = self.watch.as_ref() else { return };
+        if self.outage.is_none() {
+            let backoff = w.links.retry_initial;
+            self.outage = Some(Outage {
+                since: self.wall.now(),
+                backoff,
+                retrying: false,
+            });
+            self.log.emit(
+                LogEvent::new(self.stamp(), SERVICE, Event::OrdersPaused)
+                    .with("venue", self.venue_name.clone())
+                    .with("error", e.to_string())
+                    .with("pending", self.held.len())
+                    .with("retry_in_ms", backoff.as_millis() as u64),
+            );
+            self.log.flush();
+            self.schedule_retry(ctx);
+        }
+    }
+
+    /// Keeps `request` (journaled, not sent) until the venue answers.
+    pub(super) fn hold(&mut self, request: OrderRequest, cancels: Vec<ClientOrderId>) {
+        if let Some(o) = self.open.get_mut(&request.client_order_id) {
+            o.status = OrderStatus::New;
+        }
+        self.held.push(Held { request, cancels });
+    }
+
+    fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
+        let Some(outage) = self.outage.as_mut() else {
+            return;
+        };
+        if outage.retrying {
+            return;
+        }
+        outage.retrying = true;
+        let wait = chrono::Duration::from_std(outage.backoff).unwrap_or(chrono::Duration::MAX);
+        let sleep = self.wall.sleep_until(self.wall.now() + wait);
+        ctx.spawn(fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.retry(ctx)));
+    }
+
+    /// Asks the venue again; when it answers: reconcile, then send what was held.
+    fn retry(&mut self, ctx: &mut Context<Self>) {
+        let venue = self.venue.clone();
+        ctx.spawn(venue_ping(venue).into_actor(self).map(|res, act, ctx| {
+            let Some(outage) = act.outage.as_mut() else {
+                return;
+            };
+            outage.retrying = false;
+            match res {
+                Ok(()) => act.end_outage(ctx),
+                Err(e) => {
+                    let max = act
+                        .watch
+                        .as_ref()
+                        .map_or(outage.backoff, |w| w.links.retry_max);
+                    outage.backoff = (outage.backoff * 2).min(max);
+                    act.venue_link.up = false;
+                    act.venue_link.error = Some(e.to_string());
+                    act.schedule_retry(ctx);
+                }
+            }
+        }));
+    }
+
+    /// The venue answers: each held order is looked up by its client order id (the first
+    /// attempt may have reached the venue) and sent only when the venue does not have it;
+    /// then the books are reconciled.
+    fn end_outage(&mut self, ctx: &mut Context<Self>) {
+        let held = std::mem::take(&mut self.held);
+        let venue = self.venue.clone();
+        let count = held.len();
+        let fut = async move {
+            let mut out = Vec::with_capacity(held.len());
+            for h in held {
+                let mut cancel_errors = Vec::new();
+                for id in &h.cancels {
+                    if let Err(e) = venue.cancel_order(id).await {
+                        cancel_errors.push(e);
+                    }
+                }
+                let ack = match venue.order(&h.request.client_order_id).await {
+                    // The first attempt reached the venue after all: not sent again.
+                    Ok(Some(_)) => Ok(OrderAck::Accepted {
+                        venue_order_id: String::new(),
+                    }),
+                    Ok(None) => venue.submit_order(&h.request).await,
+                    Err(e) => Err(e),
+                };
+                out.push((h, cancel_errors, ack));
+            }
+            out
+        };
+        ctx.wait(fut.into_actor(self).map(move |acks, act, ctx| {
+            let since = act.outage.take().map(|o| o.since);
+            for (h, cancel_errors, ack) in acks {
+                for e in &cancel_errors {
+                    act.venue_error(e, "cancel");
+                }
+                if let Err(e @ VenueError::Unreachable { .. }) = &ack {
+                    // Gone again: held until the next attempt.
+                    act.begin_outage(e, ctx);
+                    act.held.push(h);
+                    continue;
+                }
+                act.on_ack(&h.request.client_order_id, ack);
+            }
+            if act.outage.is_some() {
+                return;
+            }
+            let down_s = since.map_or(0, |s| (act.wall.now() - s).num_seconds().max(0));
+            act.venue_link.up = true;
+            act.log.emit(
+                LogEvent::new(act.stamp(), SERVICE, Event::OrdersResumed)
+                    .with("venue", act.venue_name.clone())
+                    .with("down_s", down_s as u64)
+                    .with("sent", count as u64),
+            );
+            act.drain_reports();
+            act.log.flush();
+            act.check_venue(ctx, "venue_returned");
+        }));
+    }
+
+    /// Drops the held orders (`vigil ctl cancel-all` during an outage): they never
+    /// reached the venue. Returns how many.
+    pub(super) fn drop_held(&mut self, why: &str) -> usize {
+        let held = std::mem::take(&mut self.held);
+        let ts = self.stamp();
+        for h in &held {
+            let id = &h.request.client_order_id;
+            if let Some(order) = self.open.remove(id) {
+                self.cancelled += 1;
+                self.journal_status(id, JournalStatus::Cancelled, None, None, Some(why));
+                self.log.emit(
+                    LogEvent::new(ts, SERVICE, Event::OrderCancelled)
+                        .trace(&order.trace_id)
+                        .with("symbol", self.symbols.shared(order.symbol))
+                        .with("order_id", id.shared())
+                        .with("filled_quantity", Decimal::ZERO)
+                        .with("reason", why.to_string()),
+                );
+            }
+        }
+        held.len()
+    }
+}
+
+async fn venue_ping(
+    venue: std::sync::Arc<dyn vigil_providers::ExecutionVenue>,
+) -> Result<(), VenueError> {
+    venue.ping().await
+}
+
+fn difference_event(ts: Timestamp, d: &Difference) -> LogEvent {
+    LogEvent::new(ts, SERVICE, Event::ReconcileDifference)
+        .level(if d.mismatch {
+            Level::Error
+        } else {
+            Level::Warn
+        })
+        .with("kind", d.kind)
+        .with("subject", d.subject.clone())
+        .with("journal", d.journal.clone())
+        .with("venue", d.venue.clone())
+        .with("action", d.action.clone())
+        .with("mismatch", d.mismatch)
+}
+
+/// The events a reconciliation at start logs: one per difference, the summary, and the
+/// CRITICAL mismatch when trading stays restricted.
+pub fn reconciliation_events(
+    ts: Timestamp,
+    rec: &Reconciliation,
+    took_ms: u64,
+    restricted: Option<TradingState>,
+) -> Vec<LogEvent> {
+    let mut out: Vec<LogEvent> = rec
+        .differences
+        .iter()
+        .map(|d| difference_event(ts, d))
+        .collect();
+    let mismatches = rec.differences.iter().filter(|d| d.mismatch).count();
+    let mut done = LogEvent::new(ts, SERVICE, Event::ReconciliationCompleted)
+        .with("trigger", "start")
+        .with("book", rec.book.clone())
+        .with("opened", rec.opened)
+        .with("fills_journaled", rec.fills_journaled)
+        .with("fills_recovered", rec.fills_recovered)
+        .with("open_orders_adopted", rec.open_orders.len())
+        .with("differences", rec.differences.len())
+        .with("mismatches", mismatches)
+        .with("passed", rec.passed())
+        .with("cash", rec.cash)
+        .with("took_ms", took_ms);
+    if let Some(t) = rec.last_bar_at {
+        done = done.with("resume_after", t.to_rfc3339());
+    }
+    out.push(done);
+    if let Some(state) = restricted.filter(|_| !rec.passed()) {
+        out.push(
+            LogEvent::new(ts, SERVICE, Event::ReconciliationMismatch)
+                .with("trigger", "start")
+                .with("differences", rec.mismatches())
+                .with("trading_state", state.as_str()),
+        );
+    }
+    out
+}

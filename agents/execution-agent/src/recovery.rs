@@ -1,0 +1,561 @@
+//! Recovery and reconciliation: the journal (what vigil knew) against the venue (the source
+//! of truth).
+//!
+//! [`reconcile`] runs before any trading when a session starts on a venue that outlives the
+//! process (a broker), and on demand (`vigil reconcile`). In order:
+//! 1. the fills the venue made after the last one journaled (while vigil was down, or
+//!    between the venue's fill and its journal commit) are fetched and journaled with the
+//!    positions and cash they leave; a fill of an order the journal does not hold (a trade
+//!    made at the broker by hand) is an *external fill*;
+//! 2. every order the journal holds as open, or as an intent the venue never answered, is
+//!    looked up at the venue by client order id: adopted (or cancelled, per policy) when it
+//!    is open there, closed as the venue says otherwise, marked failed when the venue never
+//!    received it — never sent again;
+//! 3. the venue's open orders the journal does not know are reported and left alone;
+//! 4. positions: each symbol where the journal differs from the venue takes the venue's
+//!    figure, journaled as an adjustment;
+//! 5. cash: recomputed from the opening cash, every fill and every adjustment, compared with
+//!    the journal's own figure (a journal that does not add up) and with the venue's account;
+//!    the venue's figure is taken.
+//!
+//! Every finding is a [`Difference`]. Those that a crash explains (a fill that was not yet
+//! journaled, an intent the venue did or did not receive) are resolved; the others
+//! ([`Difference::mismatch`]) mean somebody or something changed the account behind vigil's
+//! back, and trading does not open until a person has looked (see `docs/recovery.md`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use vigil_core::{
+    ClientOrderId, ExecutionReport, Fill, OrderStatus, Portfolio, Side, SymbolId, SymbolTable,
+    Timestamp, VenueOrder,
+};
+use vigil_providers::{ExecutionVenue, VenueError};
+use vigil_store::{
+    Adjustment, JournalEntry, JournalFill, JournalRecovery, JournalStatus, Store, StoreError,
+};
+
+/// What to do with an order of vigil's that is still open at the venue after a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenOrderPolicy {
+    /// Keep it working and track it again.
+    Adopt,
+    /// Cancel it: the restarted strategy decides afresh.
+    Cancel,
+}
+
+/// How a reconciliation is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReconcileOptions {
+    /// What becomes of vigil's orders still open at the venue.
+    pub open_orders: OpenOrderPolicy,
+    /// Only look: journal nothing, cancel nothing (`vigil reconcile`).
+    pub dry_run: bool,
+}
+
+/// One thing the journal and the venue disagreed on, and what was done about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// What kind: `fill_recovered`, `external_fill`, `intent_adopted`, `intent_failed`,
+    /// `order_closed`, `order_cancelled`, `order_unknown_at_venue`, `unknown_open_order`,
+    /// `position`, `cash`, `journal_cash`.
+    pub kind: &'static str,
+    /// The symbol, order or fill it is about.
+    pub subject: String,
+    /// What the journal held.
+    pub journal: String,
+    /// What the venue holds.
+    pub venue: String,
+    /// What was done (or, in a dry run, would be done).
+    pub action: String,
+    /// Not explained by a crash: the account changed behind vigil's back, or the journal
+    /// does not add up. Trading stays closed until a person looks.
+    pub mismatch: bool,
+}
+
+/// An order of vigil's that is open at the venue and tracked again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdoptedOrder {
+    /// The order as the venue holds it.
+    pub order: VenueOrder,
+    /// The decision chain it came from, as journaled.
+    pub trace_id: Option<Arc<str>>,
+    /// The price the decision used.
+    pub reference_price: Decimal,
+}
+
+/// The outcome: the book to trade from (the venue's), and the differences.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// The journal's book.
+    pub book: String,
+    /// The book was new: opened from the venue's account, nothing compared.
+    pub opened: bool,
+    /// Cash to trade from (the venue's).
+    pub cash: Decimal,
+    /// Positions to trade from (the venue's): (symbol, signed quantity, average price).
+    pub positions: Vec<(SymbolId, Decimal, Decimal)>,
+    /// Vigil's orders open at the venue, tracked again.
+    pub open_orders: Vec<AdoptedOrder>,
+    /// The market time of the last bar the previous run handled.
+    pub last_bar_at: Option<Timestamp>,
+    /// Fills the journal held before.
+    pub fills_journaled: u64,
+    /// Fills fetched from the venue and journaled now.
+    pub fills_recovered: u64,
+    /// Everything that differed.
+    pub differences: Vec<Difference>,
+}
+
+impl Reconciliation {
+    /// Passed: nothing differed that a crash does not explain.
+    pub fn passed(&self) -> bool {
+        !self.differences.iter().any(|d| d.mismatch)
+    }
+
+    /// The mismatches, one line each, for the CRITICAL event and the alert.
+    pub fn mismatches(&self) -> String {
+        self.differences
+            .iter()
+            .filter(|d| d.mismatch)
+            .map(|d| {
+                format!(
+                    "{} {}: journal {}, venue {} ({})",
+                    d.kind, d.subject, d.journal, d.venue, d.action
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Why a reconciliation could not be run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The journal could not be read or written.
+    #[error("reconciliation: {0}")]
+    Store(#[from] StoreError),
+    /// The venue could not be asked.
+    #[error("reconciliation: {0}")]
+    Venue(#[from] VenueError),
+    /// The journal holds something this session cannot trade or understand.
+    #[error("reconciliation: {0}")]
+    Journal(String),
+}
+
+/// Reconciles `book` of `store` with `venue` (see the module's documentation), journaling
+/// what it finds at wall time `at` unless `opts.dry_run`.
+///
+/// # Errors
+/// When the journal cannot be read or written or the venue cannot be asked: nothing is
+/// known then, and trading must not open.
+pub async fn reconcile(
+    store: &Store,
+    book: &str,
+    venue: &dyn ExecutionVenue,
+    symbols: &SymbolTable,
+    opts: ReconcileOptions,
+    at: DateTime<Utc>,
+) -> Result<Reconciliation, ReconcileError> {
+    let journal = store.journal_recovery(book).await?;
+    let mut entries = Vec::new();
+    let outcome = if journal.book.cash.is_none() {
+        open_book(book, venue, symbols, &mut entries).await?
+    } else {
+        compare(book, journal, venue, symbols, opts, &mut entries).await?
+    };
+    if !opts.dry_run && !entries.is_empty() {
+        store.journal(book, &entries, at).await?;
+    }
+    Ok(outcome)
+}
+
+/// A new book: it opens with the venue's cash and positions, and its fills are the ones
+/// after the venue's newest.
+async fn open_book(
+    book: &str,
+    venue: &dyn ExecutionVenue,
+    symbols: &SymbolTable,
+    entries: &mut Vec<JournalEntry>,
+) -> Result<Reconciliation, ReconcileError> {
+    let cursor = venue.newest_fill_id().await?;
+    venue.resume_reports_after(cursor.as_deref());
+    let account = venue.account().await?;
+    let positions = venue.positions().await?;
+    let open = venue.open_orders().await?;
+    entries.push(JournalEntry::OpenBook {
+        cash: account.cash,
+        fill_cursor: cursor.map(Arc::from),
+    });
+    let mut differences = Vec::new();
+    for p in &positions {
+        entries.push(JournalEntry::Adjust(Adjustment::Position {
+            symbol: symbols.shared(p.symbol),
+            before: Decimal::ZERO,
+            after: p.quantity,
+            avg_price: p.avg_price,
+            reason: "the book opened with the venue's position".into(),
+        }));
+    }
+    for o in &open {
+        differences.push(unknown_open_order(o, symbols));
+    }
+    Ok(Reconciliation {
+        book: book.to_string(),
+        opened: true,
+        cash: account.cash,
+        positions: positions
+            .iter()
+            .map(|p| (p.symbol, p.quantity, p.avg_price))
+            .collect(),
+        open_orders: Vec::new(),
+        last_bar_at: None,
+        fills_journaled: 0,
+        fills_recovered: 0,
+        differences,
+    })
+}
+
+fn unknown_open_order(o: &VenueOrder, symbols: &SymbolTable) -> Difference {
+    let r = &o.request;
+    Difference {
+        kind: "unknown_open_order",
+        subject: r.client_order_id.to_string(),
+        journal: "no such order".into(),
+        venue: format!(
+            "open {} {} {} ({} filled)",
+            r.side,
+            r.quantity,
+            symbols.name(r.symbol),
+            o.filled_quantity
+        ),
+        action: "left alone: not vigil's order".into(),
+        mismatch: true,
+    }
+}
+
+fn status_text(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::New | OrderStatus::Accepted => "accepted",
+        OrderStatus::PartiallyFilled => "partially_filled",
+        OrderStatus::Filled => "filled",
+        OrderStatus::Cancelled => "cancelled",
+        OrderStatus::Rejected => "rejected",
+    }
+}
+
+fn journal_status(s: OrderStatus) -> JournalStatus {
+    match s {
+        OrderStatus::New | OrderStatus::Accepted => JournalStatus::Accepted,
+        OrderStatus::PartiallyFilled => JournalStatus::PartiallyFilled,
+        OrderStatus::Filled => JournalStatus::Filled,
+        OrderStatus::Cancelled => JournalStatus::Cancelled,
+        OrderStatus::Rejected => JournalStatus::Rejected,
+    }
+}
+
+async fn compare(
+    book: &str,
+    journal: JournalRecovery,
+    venue: &dyn ExecutionVenue,
+    symbols: &SymbolTable,
+    opts: ReconcileOptions,
+    entries: &mut Vec<JournalEntry>,
+) -> Result<Reconciliation, ReconcileError> {
+    let mut differences = Vec::new();
+    let journal_cash = journal.book.cash.unwrap_or_default();
+    // The journal's book, in a portfolio that books the recovered fills as the agent would.
+    let mut held = Vec::with_capacity(journal.book.positions.len());
+    for (name, qty, avg) in &journal.book.positions {
+        let id = symbols.id(name).ok_or_else(|| {
+            ReconcileError::Journal(format!(
+                "book {book}: the journal holds a position of {qty} {name}, a symbol this \
+                 session does not trade; add it to [data] instruments or close it by hand"
+            ))
+        })?;
+        held.push((id, *qty, *avg));
+    }
+    let mut portfolio = Portfolio::new(journal_cash);
+    portfolio.resync(journal_cash, held.iter().copied());
+
+    // 1. Fills after the last one journaled.
+    let cursor = journal
+        .fills
+        .last()
+        .map(|f| f.fill_id.clone())
+        .or(journal.opening_fill_cursor.clone());
+    venue.resume_reports_after(cursor.as_deref());
+    venue.sync_reports().await?;
+    let mut reports = Vec::new();
+    venue.drain_reports(&mut reports);
+    let known: HashSet<&str> = journal.fills.iter().map(|f| f.fill_id.as_str()).collect();
+    let ours: HashMap<&str, &vigil_store::JournaledOrder> = journal
+        .open_orders
+        .iter()
+        .map(|o| (&*o.order.client_order_id, o))
+        .collect();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut recovered_cash_flow = Decimal::ZERO;
+    let mut fills_recovered = 0;
+    for r in &reports {
+        let ExecutionReport::Fill(fill) = r else {
+            continue;
+        };
+        if known.contains(fill.fill_id.as_str()) || !taken.insert(fill.fill_id.clone()) {
+            continue;
+        }
+        fills_recovered += 1;
+        portfolio.apply_fill(fill);
+        recovered_cash_flow -= fill.side.sign() * fill.quantity * fill.price + fill.commission;
+        let position = portfolio.position(fill.symbol);
+        entries.push(JournalEntry::Fill(JournalFill {
+            fill_id: fill.fill_id.as_str().into(),
+            client_order_id: fill.client_order_id.shared(),
+            symbol: symbols.shared(fill.symbol),
+            side: fill.side,
+            quantity: fill.quantity,
+            price: fill.price,
+            commission: fill.commission,
+            filled_at: fill.ts,
+            position_after: (position.quantity, position.avg_price),
+            cash_after: portfolio.cash(),
+        }));
+        differences.push(fill_difference(
+            fill,
+            symbols,
+            ours.contains_key(fill.client_order_id.as_str()),
+        ));
+    }
+
+    // 2. The journal's open orders and unanswered intents, looked up one by one.
+    let mut adopted = Vec::new();
+    let mut tracked: HashSet<ClientOrderId> = HashSet::new();
+    for o in &journal.open_orders {
+        let id = ClientOrderId::from(&*o.order.client_order_id);
+        tracked.insert(id.clone());
+        let was = o.status.as_str();
+        let Some(at_venue) = venue.order(&id).await? else {
+            let never_answered = o.status == JournalStatus::Intent;
+            differences.push(Difference {
+                kind: if never_answered {
+                    "intent_failed"
+                } else {
+                    "order_unknown_at_venue"
+                },
+                subject: id.to_string(),
+                journal: was.into(),
+                venue: "no such order".into(),
+                action: "marked failed; not sent again".into(),
+                mismatch: !never_answered,
+            });
+            entries.push(JournalEntry::Status {
+                client_order_id: id.shared(),
+                status: JournalStatus::Failed,
+                venue_order_id: None,
+                filled_quantity: None,
+                reason: Some("recovery: the venue never received it".into()),
+            });
+            continue;
+        };
+        let filled = at_venue.filled_quantity;
+        if at_venue.status.is_open() {
+            match opts.open_orders {
+                OpenOrderPolicy::Adopt => {
+                    if o.status == JournalStatus::Intent {
+                        differences.push(Difference {
+                            kind: "intent_adopted",
+                            subject: id.to_string(),
+                            journal: was.into(),
+                            venue: status_text(at_venue.status).into(),
+                            action: "adopted: tracked as open".into(),
+                            mismatch: false,
+                        });
+                    }
+                    entries.push(JournalEntry::Status {
+                        client_order_id: id.shared(),
+                        status: journal_status(at_venue.status),
+                        venue_order_id: None,
+                        filled_quantity: Some(filled),
+                        reason: None,
+                    });
+                    adopted.push(AdoptedOrder {
+                        order: at_venue,
+                        trace_id: Some(o.order.trace_id.clone()),
+                        reference_price: o.order.reference_price,
+                    });
+                }
+                OpenOrderPolicy::Cancel => {
+                    if !opts.dry_run {
+                        venue.cancel_order(&id).await?;
+                    }
+                    differences.push(Difference {
+                        kind: "order_cancelled",
+                        subject: id.to_string(),
+                        journal: was.into(),
+                        venue: status_text(at_venue.status).into(),
+                        action: "cancelled at the venue (open orders policy: cancel)".into(),
+                        mismatch: false,
+                    });
+                    entries.push(JournalEntry::Status {
+                        client_order_id: id.shared(),
+                        status: JournalStatus::Cancelled,
+                        venue_order_id: None,
+                        filled_quantity: Some(filled),
+                        reason: Some("recovery: cancelled after a restart".into()),
+                    });
+                }
+            }
+        } else {
+            differences.push(Difference {
+                kind: "order_closed",
+                subject: id.to_string(),
+                journal: was.into(),
+                venue: format!("{} ({filled} filled)", status_text(at_venue.status)),
+                action: "closed as the venue says".into(),
+                mismatch: false,
+            });
+            entries.push(JournalEntry::Status {
+                client_order_id: id.shared(),
+                status: journal_status(at_venue.status),
+                venue_order_id: None,
+                filled_quantity: Some(filled),
+                reason: Some("recovery: closed while vigil was down".into()),
+            });
+        }
+    }
+
+    // 3. Open orders at the venue that are not vigil's.
+    let open = venue.open_orders().await?;
+    for o in &open {
+        if !tracked.contains(&o.request.client_order_id) {
+            differences.push(unknown_open_order(o, symbols));
+        }
+    }
+
+    // 4. Positions.
+    let positions = venue.positions().await?;
+    let theirs: HashMap<SymbolId, (Decimal, Decimal)> = positions
+        .iter()
+        .map(|p| (p.symbol, (p.quantity, p.avg_price)))
+        .collect();
+    let mut all: Vec<SymbolId> = portfolio
+        .positions()
+        .filter(|(_, p)| !p.quantity.is_zero())
+        .map(|(id, _)| id)
+        .chain(theirs.keys().copied())
+        .collect();
+    all.sort_unstable_by_key(|id| id.0);
+    all.dedup();
+    for id in all {
+        let ours = portfolio.position(id).quantity;
+        let (venue_qty, venue_avg) = theirs.get(&id).copied().unwrap_or_default();
+        if ours != venue_qty {
+            let name = symbols.shared(id);
+            differences.push(Difference {
+                kind: "position",
+                subject: name.to_string(),
+                journal: ours.to_string(),
+                venue: venue_qty.to_string(),
+                action: "took the venue's".into(),
+                mismatch: true,
+            });
+            entries.push(JournalEntry::Adjust(Adjustment::Position {
+                symbol: name,
+                before: ours,
+                after: venue_qty,
+                avg_price: venue_avg,
+                reason: "reconciliation: the venue's position".into(),
+            }));
+        }
+    }
+
+    // 5. Cash: the journal must add up, and agree with the venue.
+    let after_fills = portfolio.cash();
+    if let Some(opening) = journal.opening_cash {
+        let recomputed = opening
+            + journal.cash_adjusted
+            + journal
+                .fills
+                .iter()
+                .map(|f| {
+                    let signed = match f.side {
+                        Side::Buy => f.quantity,
+                        Side::Sell => -f.quantity,
+                    };
+                    -(signed * f.price + f.commission)
+                })
+                .sum::<Decimal>()
+            + recovered_cash_flow;
+        if recomputed != after_fills {
+            differences.push(Difference {
+                kind: "journal_cash",
+                subject: "cash".into(),
+                journal: after_fills.to_string(),
+                venue: format!("recomputed from the fills: {recomputed}"),
+                action: "reported: the journal's cash does not add up".into(),
+                mismatch: true,
+            });
+        }
+    }
+    let account = venue.account().await?;
+    if account.cash != after_fills {
+        differences.push(Difference {
+            kind: "cash",
+            subject: "cash".into(),
+            journal: after_fills.to_string(),
+            venue: account.cash.to_string(),
+            action: "took the venue's".into(),
+            mismatch: true,
+        });
+        entries.push(JournalEntry::Adjust(Adjustment::Cash {
+            before: after_fills,
+            after: account.cash,
+            reason: "reconciliation: the venue's cash".into(),
+        }));
+    }
+    Ok(Reconciliation {
+        book: book.to_string(),
+        opened: false,
+        cash: account.cash,
+        positions: positions
+            .iter()
+            .map(|p| (p.symbol, p.quantity, p.avg_price))
+            .collect(),
+        open_orders: adopted,
+        last_bar_at: journal.last_bar_at,
+        fills_journaled: journal.fills.len() as u64,
+        fills_recovered,
+        differences,
+    })
+}
+
+fn fill_difference(fill: &Fill, symbols: &SymbolTable, ours: bool) -> Difference {
+    let what = format!(
+        "{} {} {} at {}",
+        fill.side,
+        fill.quantity,
+        symbols.name(fill.symbol),
+        fill.price
+    );
+    if ours {
+        Difference {
+            kind: "fill_recovered",
+            subject: fill.fill_id.clone(),
+            journal: "not journaled".into(),
+            venue: format!("{what} for {}", fill.client_order_id),
+            action: "journaled and booked".into(),
+            mismatch: false,
+        }
+    } else {
+        Difference {
+            kind: "external_fill",
+            subject: fill.fill_id.clone(),
+            journal: "no such order".into(),
+            venue: format!("{what} for order {} (not vigil's)", fill.client_order_id),
+            action: "journaled and booked: the venue's position holds it".into(),
+            mismatch: true,
+        }
+    }
+}
