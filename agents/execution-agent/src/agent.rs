@@ -1022,8 +1022,8 @@ impl ExecutionAgent {
                 );
             }
             Err(e) => {
-                // Not sent, as far as vigil can tell. Recovery (a later stage) looks it up
-                // by client order id before anything is resent.
+                // Not sent, as far as vigil can tell (with reconciliation on, an unreachable
+                // venue holds the order instead: see `watch`).
                 self.venue_rejects += 1;
                 let trace = order.trace_id.clone();
                 self.open.remove(id);

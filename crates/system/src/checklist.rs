@@ -354,11 +354,7 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
             results.push(disk_check(cfg));
             results.push(log_writable(cfg));
             results.push(log_chain(cfg));
-            results.push(check(
-                "positions_reconciled",
-                CheckStatus::Pass,
-                "the paper venue runs in-process: its book is the session's book",
-            ));
+            results.push(positions_reconciled(cfg));
             results.push(alert_channels(cfg));
         }
         ChecklistKind::Postmarket => {
@@ -541,6 +537,40 @@ fn alert_channels(cfg: &VigilConfig) -> CheckResult {
                 c.names().join(", ")
             ),
         ),
+    }
+}
+
+/// The journal against the broker: a dry run of the reconciliation `vigil run` does before
+/// it trades (see docs/recovery.md).
+fn positions_reconciled(cfg: &VigilConfig) -> CheckResult {
+    const NAME: &str = "positions_reconciled";
+    if cfg.execution.venue != vigil_config::VenueKind::Alpaca {
+        return check(
+            NAME,
+            CheckStatus::Pass,
+            "the paper venue runs in-process: its book is the session's book",
+        );
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Inside `vigil run`: it reconciled before trading opened and does so every
+        // `execution.reconcile.interval_s`.
+        return check(
+            NAME,
+            CheckStatus::Pass,
+            "reconciled with the broker by the running session (at start and on its interval)",
+        );
+    }
+    match crate::session::reconcile_now(cfg) {
+        Ok(rec) if rec.passed() => check(
+            NAME,
+            CheckStatus::Pass,
+            format!(
+                "the journal agrees with the broker ({} difference(s) a restart resolves)",
+                rec.differences.len()
+            ),
+        ),
+        Ok(rec) => check(NAME, CheckStatus::Fail, rec.mismatches()),
+        Err(e) => check(NAME, CheckStatus::Fail, e.to_string()),
     }
 }
 

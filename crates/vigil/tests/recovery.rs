@@ -261,6 +261,7 @@ fn crash_loop(kills: usize) {
 
     // What the restarts found, for docs/recovery.md.
     let mut found: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut starts, mut adopted, mut recovered) = (0, 0, 0);
     for line in vigil_log_lines(&dir.path().join("logs")) {
         if line["event"] == "reconcile_difference" {
             let kind = line["data"]["kind"]
@@ -269,10 +270,18 @@ fn crash_loop(kills: usize) {
                 .to_string();
             *found.entry(kind).or_default() += 1;
         }
+        if line["event"] == "reconciliation_completed" && line["data"]["trigger"] == "start" {
+            starts += 1;
+            adopted += line["data"]["open_orders_adopted"].as_u64().unwrap_or(0);
+            recovered += line["data"]["fills_recovered"].as_u64().unwrap_or(0);
+            assert_eq!(line["data"]["passed"], true, "{line:#}");
+        }
     }
+    assert!(starts >= 2, "restarts reconciled: {starts}");
     eprintln!(
-        "crash loop: {kills} kills, {} orders, {} fills, differences found {found:?}, \
-         duplicates 0, fills lost 0, took {:.1} s",
+        "crash loop: {kills} kills, {starts} reconciliations at start, {} orders, {} fills, \
+         open orders adopted {adopted}, fills recovered {recovered}, differences found \
+         {found:?}, duplicates 0, fills lost 0, took {:.1} s",
         ids.len(),
         b.fills.len(),
         took.as_secs_f64()
@@ -292,4 +301,149 @@ fn the_extended_crash_loop() {
         .and_then(|k| k.parse().ok())
         .unwrap_or(50);
     crash_loop(kills);
+}
+
+/// The events of `name` in the run's log.
+fn events(dir: &Path, name: &str) -> Vec<Value> {
+    vigil_log_lines(&dir.join("logs"))
+        .into_iter()
+        .filter(|l| l["event"] == name)
+        .collect()
+}
+
+fn positions_of(summary: &Value) -> Vec<(String, Decimal)> {
+    summary["positions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["symbol"].as_str().unwrap_or_default().to_string(),
+                dec(&p["quantity"]),
+            )
+        })
+        .filter(|(_, q)| !q.is_zero())
+        .collect()
+}
+
+#[test]
+fn a_trade_made_at_the_broker_by_hand_is_caught_taken_and_restricts_trading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = goog_slice(dir.path(), 300, 40);
+    let broker = BrokerProcess::start(dir.path(), &data);
+    let cfg = write_config(dir.path(), &data, &broker, "");
+    let manual = json!({"symbol": "GOOG", "side": "buy", "qty": "7", "price": "300"});
+
+    // While vigil trades: the fill of an order that is not vigil's.
+    let run = Running::start(&run_args(&cfg));
+    let (status, body) = broker.call("POST", "/v2/_faults/manual_trade", Some(manual.clone()));
+    assert_eq!(status, 200, "{body}");
+    let out = run.finish_ok();
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the JSON summary");
+    let drift: Vec<Value> = events(dir.path(), "reconcile_difference")
+        .into_iter()
+        .filter(|e| e["data"]["kind"] == "external_fill")
+        .collect();
+    assert_eq!(drift.len(), 1, "one external fill: {drift:#?}");
+    assert_eq!(drift[0]["level"], "ERROR");
+    let mismatch = events(dir.path(), "reconciliation_mismatch");
+    assert_eq!(mismatch.len(), 1, "{mismatch:#?}");
+    assert_eq!(mismatch[0]["level"], "CRITICAL");
+    assert!(
+        mismatch[0]["data"]["differences"]
+            .as_str()
+            .is_some_and(|d| d.contains("BUY 7 GOOG at 300")),
+        "{mismatch:#?}"
+    );
+    assert_eq!(summary["trading_state"], "reduce_only", "{summary:#}");
+    let b = broker_book(&broker);
+    assert_eq!(
+        positions_of(&summary),
+        b.positions,
+        "the broker's position, manual trade included"
+    );
+    assert_eq!(dec(&summary["final_cash"]), b.cash);
+
+    // While vigil is down: `vigil reconcile` sees it, and the next start takes it and stays
+    // restricted.
+    let (status, body) = broker.call("POST", "/v2/_faults/manual_trade", Some(manual));
+    assert_eq!(status, 200, "{body}");
+    let (code, rec) = reconcile(&cfg);
+    assert_eq!(code, 1, "a mismatch: {rec:#}");
+    let kinds: Vec<&str> = rec["differences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["external_fill"], "{rec:#}");
+    let out = Running::start(&run_args(&cfg)).finish_ok();
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the JSON summary");
+    let at_start: Vec<Value> = events(dir.path(), "reconciliation_completed")
+        .into_iter()
+        .filter(|e| e["data"]["trigger"] == "start")
+        .collect();
+    let last = at_start.last().expect("a reconciliation at start");
+    assert_eq!(last["data"]["passed"], false, "{last:#}");
+    assert_eq!(last["data"]["fills_recovered"], 1, "{last:#}");
+    assert_eq!(summary["trading_state"], "reduce_only", "{summary:#}");
+    let b = broker_book(&broker);
+    assert_eq!(positions_of(&summary), b.positions);
+    assert_eq!(dec(&summary["final_cash"]), b.cash);
+    // Taken: nothing is left to reconcile.
+    let (code, rec) = reconcile(&cfg);
+    assert_eq!(code, 0, "{rec:#}");
+    assert_eq!(rec["differences"], json!([]), "{rec:#}");
+}
+
+#[test]
+fn orders_are_held_through_a_broker_outage_and_sent_once_when_it_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = goog_slice(dir.path(), 300, 40);
+    let broker = BrokerProcess::start(dir.path(), &data);
+    let cfg = write_config(dir.path(), &data, &broker, "");
+    let run = Running::start(&run_args(&cfg));
+    // Down for 1.5 s of the run's 3.4: the orders decided meanwhile are held.
+    let (status, body) = broker.call("POST", "/v2/_faults/down", Some(json!({"for_ms": 1500})));
+    assert_eq!(status, 200, "{body}");
+    let out = run.finish_ok();
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the JSON summary");
+
+    let paused = events(dir.path(), "orders_paused");
+    assert_eq!(paused.len(), 1, "one outage: {paused:#?}");
+    let resumed = events(dir.path(), "orders_resumed");
+    assert_eq!(resumed.len(), 1, "{resumed:#?}");
+    assert!(
+        resumed[0]["data"]["sent"].as_u64().is_some_and(|n| n >= 1),
+        "{resumed:#?}"
+    );
+    let after: Vec<Value> = events(dir.path(), "reconciliation_completed")
+        .into_iter()
+        .filter(|e| e["data"]["trigger"] == "venue_returned")
+        .collect();
+    assert_eq!(
+        after.len(),
+        1,
+        "reconciled when the broker returned: {after:#?}"
+    );
+    assert_eq!(after[0]["data"]["passed"], true, "{after:#?}");
+
+    let b = broker_book(&broker);
+    let ids: Vec<&str> = b
+        .orders
+        .iter()
+        .map(|o| o["client_order_id"].as_str().unwrap_or_default())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a client order id twice: {ids:?}");
+    assert_eq!(
+        summary["orders"].as_u64(),
+        Some(ids.len() as u64),
+        "every order once: {summary:#}"
+    );
+    assert_eq!(positions_of(&summary), b.positions);
+    assert_eq!(dec(&summary["final_cash"]), b.cash);
+    assert_eq!(summary["trading_state"], "active", "{summary:#}");
+    let journaled = journal_fill_ids(&dir.path().join("state/vigil.db"));
+    assert_eq!(journaled.len(), b.fills.len());
 }
