@@ -237,19 +237,7 @@ fn crash_loop(kills: usize) {
     );
     // The final book is the broker's.
     assert_eq!(dec(&summary["final_cash"]), b.cash, "cash: {summary:#}");
-    let ours: Vec<(String, Decimal)> = summary["positions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            (
-                p["symbol"].as_str().unwrap_or_default().to_string(),
-                dec(&p["quantity"]),
-            )
-        })
-        .filter(|(_, q)| !q.is_zero())
-        .collect();
-    assert_eq!(ours, b.positions);
+    assert_eq!(positions_of(&summary), b.positions);
     assert_eq!(
         summary["trading_state"], "active",
         "no mismatch ever: {summary:#}"
