@@ -20,7 +20,8 @@
 //! `Store::open` (as a restarted process opens it), `AlpacaVenue::connect` (account and
 //! newest fill), and `reconcile` with `dry_run: false`. Each run must pass with no
 //! mismatch. Then the same with the journal file dropped from the page cache first (the
-//! machine rebooted, not just the process), and `journal_recovery` alone.
+//! machine rebooted, not just the process); then reconcile's two parts apart:
+//! `journal_recovery` on a freshly opened copy, and the venue calls it makes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use vigil_core::{
     ClientOrderId, Fill, OrderType, Portfolio, Side, Symbol, SymbolId, SymbolTable, SystemClock,
 };
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
-use vigil_providers::{AlpacaVenue, AlpacaVenueConfig, fill_commission};
+use vigil_providers::{AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, fill_commission};
 use vigil_store::{JournalEntry, JournalFill, JournalOrder, JournalStatus, Store};
 
 const SYMBOLS: [&str; 4] = ["GOOG", "AAPL", "MSFT", "AMZN"];
@@ -485,6 +486,38 @@ async fn restart(books: &Books, url: &str, path: &Path, symbols: &SymbolTable) -
     }
 }
 
+/// The venue calls `reconcile` makes here: the fills after the last journaled, each of the
+/// six journaled open orders by client order id, the open orders, positions and account.
+async fn venue_round_trips(books: &Books, url: &str, symbols: &SymbolTable) -> Duration {
+    let venue = AlpacaVenue::connect(
+        AlpacaVenueConfig {
+            name: "alpaca".into(),
+            base_url: url.into(),
+            credentials: None,
+            poll_interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
+        },
+        symbols.clone(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("connect to the broker");
+    let newest = venue.newest_fill_id().await.expect("newest fill");
+    let start = Instant::now();
+    venue.resume_reports_after(newest.as_deref());
+    venue.sync_reports().await.expect("fills");
+    for seq in books.fills + 1..=books.fills + 6 {
+        venue
+            .order(&ClientOrderId::from(format!("o-{seq:06}").as_str()))
+            .await
+            .expect("order");
+    }
+    venue.open_orders().await.expect("open orders");
+    venue.positions().await.expect("positions");
+    venue.account().await.expect("account");
+    start.elapsed()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -501,27 +534,22 @@ fn spread(xs: impl Iterator<Item = Duration>) -> String {
     )
 }
 
+fn line(label: &str, xs: impl Iterator<Item = Duration>) {
+    println!("  {label:<34} {}", spread(xs));
+}
+
 fn report(what: &str, runs: &[Run]) {
     println!("{what}, {} runs: median (min – max)", runs.len());
-    println!(
-        "  Store::open            {}",
-        spread(runs.iter().map(|r| r.open))
+    line("Store::open", runs.iter().map(|r| r.open));
+    line("AlpacaVenue::connect", runs.iter().map(|r| r.connect));
+    line("reconcile", runs.iter().map(|r| r.reconcile));
+    line(
+        "open + reconcile",
+        runs.iter().map(|r| r.open + r.reconcile),
     );
-    println!(
-        "  AlpacaVenue::connect   {}",
-        spread(runs.iter().map(|r| r.connect))
-    );
-    println!(
-        "  reconcile              {}",
-        spread(runs.iter().map(|r| r.reconcile))
-    );
-    println!(
-        "  open + reconcile       {}",
-        spread(runs.iter().map(|r| r.open + r.reconcile))
-    );
-    println!(
-        "  open + connect + reconcile {}",
-        spread(runs.iter().map(|r| r.open + r.connect + r.reconcile))
+    line(
+        "open + connect + reconcile",
+        runs.iter().map(|r| r.open + r.connect + r.reconcile),
     );
 }
 
@@ -566,26 +594,31 @@ fn main() {
         }
         report(what, &out);
     }
-    // The journal's part of reconcile: reading it all back, warm.
-    copy_journal(&books.journal, &run_path, false);
-    let times: Vec<Duration> = rt.block_on(async {
-        let store = Store::open(&run_path).await.expect("open the journal");
-        let mut times = Vec::new();
-        for _ in 0..runs {
+    // Reconcile's two parts apart: reading the journal back (each time on a fresh copy,
+    // freshly opened, page cache warm), and the venue's round trips it makes.
+    let mut read = Vec::new();
+    let mut venue_calls = Vec::new();
+    for _ in 0..runs {
+        copy_journal(&books.journal, &run_path, false);
+        read.push(rt.block_on(async {
+            let store = Store::open(&run_path).await.expect("open the journal");
             let start = Instant::now();
-            let read = store
+            let journal = store
                 .journal_recovery(&books.book)
                 .await
                 .expect("journal_recovery");
-            times.push(start.elapsed());
-            assert_eq!(read.fills.len() as u64, books.fills);
-        }
-        closed(store).await;
-        times
-    });
-    println!(
-        "journal_recovery alone (warm)  {}",
-        spread(times.into_iter())
+            let took = start.elapsed();
+            assert_eq!(journal.fills.len() as u64, books.fills);
+            closed(store).await;
+            took
+        }));
+        venue_calls.push(rt.block_on(venue_round_trips(&books, &broker.url, &symbols)));
+    }
+    println!("reconcile's parts, {runs} runs: median (min – max)");
+    line("Store::journal_recovery", read.into_iter());
+    line(
+        "the venue's calls (10 round trips)",
+        venue_calls.into_iter(),
     );
     drop(broker);
 }
