@@ -117,18 +117,88 @@ impl Reconciliation {
 
     /// The mismatches, one line each, for the CRITICAL event and the alert.
     pub fn mismatches(&self) -> String {
-        self.differences
-            .iter()
-            .filter(|d| d.mismatch)
-            .map(|d| {
-                format!(
-                    "{} {}: journal {}, venue {} ({})",
-                    d.kind, d.subject, d.journal, d.venue, d.action
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        mismatch_text(&self.differences)
     }
+}
+
+/// The mismatches among `differences`, one clause each; empty when there are none.
+pub(crate) fn mismatch_text(differences: &[Difference]) -> String {
+    differences
+        .iter()
+        .filter(|d| d.mismatch)
+        .map(|d| {
+            format!(
+                "{} {}: journal {}, venue {} ({})",
+                d.kind, d.subject, d.journal, d.venue, d.action
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Every symbol held in `portfolio` or at the venue (`theirs`), in id order.
+pub(crate) fn held_symbols(
+    portfolio: &Portfolio,
+    theirs: &HashMap<SymbolId, (Decimal, Decimal)>,
+) -> Vec<SymbolId> {
+    let mut all: Vec<SymbolId> = portfolio
+        .positions()
+        .filter(|(_, p)| !p.quantity.is_zero())
+        .map(|(id, _)| id)
+        .chain(theirs.keys().copied())
+        .collect();
+    all.sort_unstable_by_key(|id| id.0);
+    all.dedup();
+    all
+}
+
+/// A position that differs from the venue's, and the adjustment that takes the venue's.
+pub(crate) fn take_position(
+    symbol: Arc<str>,
+    ours: Decimal,
+    (venue, avg_price): (Decimal, Decimal),
+    reason: String,
+) -> (Difference, JournalEntry) {
+    (
+        Difference {
+            kind: "position",
+            subject: symbol.to_string(),
+            journal: ours.to_string(),
+            venue: venue.to_string(),
+            action: "took the venue's".into(),
+            mismatch: true,
+        },
+        JournalEntry::Adjust(Adjustment::Position {
+            symbol,
+            before: ours,
+            after: venue,
+            avg_price,
+            reason,
+        }),
+    )
+}
+
+/// Cash that differs from the venue's, and the adjustment that takes the venue's.
+pub(crate) fn take_cash(
+    ours: Decimal,
+    venue: Decimal,
+    reason: String,
+) -> (Difference, JournalEntry) {
+    (
+        Difference {
+            kind: "cash",
+            subject: "cash".into(),
+            journal: ours.to_string(),
+            venue: venue.to_string(),
+            action: "took the venue's".into(),
+            mismatch: true,
+        },
+        JournalEntry::Adjust(Adjustment::Cash {
+            before: ours,
+            after: venue,
+            reason,
+        }),
+    )
 }
 
 /// Why a reconciliation could not be run to the end.
@@ -440,34 +510,18 @@ async fn compare(
         .iter()
         .map(|p| (p.symbol, (p.quantity, p.avg_price)))
         .collect();
-    let mut all: Vec<SymbolId> = portfolio
-        .positions()
-        .filter(|(_, p)| !p.quantity.is_zero())
-        .map(|(id, _)| id)
-        .chain(theirs.keys().copied())
-        .collect();
-    all.sort_unstable_by_key(|id| id.0);
-    all.dedup();
-    for id in all {
+    for id in held_symbols(&portfolio, &theirs) {
         let ours = portfolio.position(id).quantity;
-        let (venue_qty, venue_avg) = theirs.get(&id).copied().unwrap_or_default();
-        if ours != venue_qty {
-            let name = symbols.shared(id);
-            differences.push(Difference {
-                kind: "position",
-                subject: name.to_string(),
-                journal: ours.to_string(),
-                venue: venue_qty.to_string(),
-                action: "took the venue's".into(),
-                mismatch: true,
-            });
-            entries.push(JournalEntry::Adjust(Adjustment::Position {
-                symbol: name,
-                before: ours,
-                after: venue_qty,
-                avg_price: venue_avg,
-                reason: "reconciliation: the venue's position".into(),
-            }));
+        let venue_pos = theirs.get(&id).copied().unwrap_or_default();
+        if ours != venue_pos.0 {
+            let (d, e) = take_position(
+                symbols.shared(id),
+                ours,
+                venue_pos,
+                "reconciliation: the venue's position".into(),
+            );
+            differences.push(d);
+            entries.push(e);
         }
     }
 
@@ -501,19 +555,13 @@ async fn compare(
     }
     let account = venue.account().await?;
     if account.cash != after_fills {
-        differences.push(Difference {
-            kind: "cash",
-            subject: "cash".into(),
-            journal: after_fills.to_string(),
-            venue: account.cash.to_string(),
-            action: "took the venue's".into(),
-            mismatch: true,
-        });
-        entries.push(JournalEntry::Adjust(Adjustment::Cash {
-            before: after_fills,
-            after: account.cash,
-            reason: "reconciliation: the venue's cash".into(),
-        }));
+        let (d, e) = take_cash(
+            after_fills,
+            account.cash,
+            "reconciliation: the venue's cash".into(),
+        );
+        differences.push(d);
+        entries.push(e);
     }
     Ok(Reconciliation {
         book: book.to_string(),

@@ -151,6 +151,18 @@ fn broker_book(b: &BrokerProcess) -> BrokerBook {
     }
 }
 
+/// The broker's client order ids, each asserted to appear once: no order was sent twice.
+fn client_order_ids_once(b: &BrokerBook) -> Vec<&str> {
+    let ids: Vec<&str> = b
+        .orders
+        .iter()
+        .map(|o| o["client_order_id"].as_str().unwrap_or_default())
+        .collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a client order id twice: {ids:?}");
+    ids
+}
+
 /// The fill ids the journal holds for the broker's book.
 fn journal_fill_ids(store: &Path) -> HashSet<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -210,13 +222,7 @@ fn crash_loop(kills: usize) {
 
     let b = broker_book(&broker);
     // No order was sent twice: every client order id once, and one order per decision.
-    let ids: Vec<&str> = b
-        .orders
-        .iter()
-        .map(|o| o["client_order_id"].as_str().unwrap_or_default())
-        .collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "a client order id twice: {ids:?}");
+    let ids = client_order_ids_once(&b);
     assert!(ids.len() >= 5, "too few orders to mean anything: {ids:?}");
     // Every broker fill is in the journal.
     let journaled = journal_fill_ids(&dir.path().join("state/vigil.db"));
@@ -417,13 +423,7 @@ fn orders_are_held_through_a_broker_outage_and_sent_once_when_it_returns() {
     assert_eq!(after[0]["data"]["passed"], true, "{after:#?}");
 
     let b = broker_book(&broker);
-    let ids: Vec<&str> = b
-        .orders
-        .iter()
-        .map(|o| o["client_order_id"].as_str().unwrap_or_default())
-        .collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "a client order id twice: {ids:?}");
+    let ids = client_order_ids_once(&b);
     assert_eq!(
         summary["orders"].as_u64(),
         Some(ids.len() as u64),

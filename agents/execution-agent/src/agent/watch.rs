@@ -20,10 +20,12 @@ use vigil_core::{
 };
 use vigil_log::{Event, LogContext, LogEvent};
 use vigil_providers::{Account, VenueError, VenuePosition};
-use vigil_store::{Adjustment, JournalEntry, JournalStatus};
+use vigil_store::{JournalEntry, JournalStatus};
 
 use super::{ExecutionAgent, OrderRecord, SERVICE};
-use crate::recovery::{Difference, Reconciliation};
+use crate::recovery::{
+    Difference, Reconciliation, held_symbols, mismatch_text, take_cash, take_position,
+};
 
 /// What reconciliation during the session needs: where to restrict trading, how strictly,
 /// how often, and the outage's backoff.
@@ -185,15 +187,7 @@ impl ExecutionAgent {
             .iter()
             .map(|p| (p.symbol, (p.quantity, p.avg_price)))
             .collect();
-        let mut symbols: Vec<SymbolId> = self
-            .portfolio
-            .positions()
-            .filter(|(_, p)| !p.quantity.is_zero())
-            .map(|(id, _)| id)
-            .chain(theirs.keys().copied())
-            .collect();
-        symbols.sort_unstable_by_key(|id| id.0);
-        symbols.dedup();
+        let symbols = held_symbols(&self.portfolio, &theirs);
         let Some(w) = self.watch.as_mut() else { return };
         let before = std::mem::take(&mut w.suspects);
         let mut differences = Vec::new();
@@ -210,44 +204,30 @@ impl ExecutionAgent {
         };
         for id in symbols {
             let ours = self.portfolio.position(id).quantity;
-            let (venue_qty, venue_avg) = theirs.get(&id).copied().unwrap_or_default();
-            if ours == venue_qty || !confirmed(Some(id), venue_qty, working.contains(&id), w) {
+            let venue_pos = theirs.get(&id).copied().unwrap_or_default();
+            if ours == venue_pos.0 || !confirmed(Some(id), venue_pos.0, working.contains(&id), w) {
                 continue;
             }
-            let name = self.symbols.shared(id);
-            differences.push(Difference {
-                kind: "position",
-                subject: name.to_string(),
-                journal: ours.to_string(),
-                venue: venue_qty.to_string(),
-                action: "took the venue's".into(),
-                mismatch: true,
-            });
-            entries.push(JournalEntry::Adjust(Adjustment::Position {
-                symbol: name,
-                before: ours,
-                after: venue_qty,
-                avg_price: venue_avg,
-                reason: format!("reconciliation ({trigger}): the venue's position"),
-            }));
+            let (d, e) = take_position(
+                self.symbols.shared(id),
+                ours,
+                venue_pos,
+                format!("reconciliation ({trigger}): the venue's position"),
+            );
+            differences.push(d);
+            entries.push(e);
         }
         let cash = self.portfolio.cash();
         let cash_differs =
             cash != account.cash && confirmed(None, account.cash, !self.open.is_empty(), w);
         if cash_differs {
-            differences.push(Difference {
-                kind: "cash",
-                subject: "cash".into(),
-                journal: cash.to_string(),
-                venue: account.cash.to_string(),
-                action: "took the venue's".into(),
-                mismatch: true,
-            });
-            entries.push(JournalEntry::Adjust(Adjustment::Cash {
-                before: cash,
-                after: account.cash,
-                reason: format!("reconciliation ({trigger}): the venue's cash"),
-            }));
+            let (d, e) = take_cash(
+                cash,
+                account.cash,
+                format!("reconciliation ({trigger}): the venue's cash"),
+            );
+            differences.push(d);
+            entries.push(e);
         }
         if !differences.is_empty() {
             self.portfolio.resync(
@@ -280,22 +260,12 @@ impl ExecutionAgent {
         for d in differences {
             self.log.emit(difference_event(ts, d));
         }
-        let mismatches: Vec<String> = differences
-            .iter()
-            .filter(|d| d.mismatch)
-            .map(|d| {
-                format!(
-                    "{} {}: journal {}, venue {} ({})",
-                    d.kind, d.subject, d.journal, d.venue, d.action
-                )
-            })
-            .collect();
-        if mismatches.is_empty() {
+        let text = mismatch_text(differences);
+        if text.is_empty() {
             return;
         }
         let Some(w) = self.watch.as_ref() else { return };
         let state = w.links.on_mismatch;
-        let text = mismatches.join("; ");
         self.log.emit(
             LogEvent::new(ts, SERVICE, Event::ReconciliationMismatch)
                 .with("trigger", trigger.to_string())
