@@ -200,8 +200,14 @@ impl ExecutionAgent {
         if self.journal.is_none() {
             return;
         }
-        let position = self.portfolio.position(fill.symbol);
-        self.journal(JournalEntry::Fill(JournalFill {
+        let entry = self.fill_entry(fill, &self.portfolio);
+        self.journal(entry);
+    }
+
+    /// The journal entry of `fill`, with the position and cash `book` holds after it.
+    fn fill_entry(&self, fill: &Fill, book: &Portfolio) -> JournalEntry {
+        let position = book.position(fill.symbol);
+        JournalEntry::Fill(JournalFill {
             fill_id: fill.fill_id.as_str().into(),
             client_order_id: fill.client_order_id.shared(),
             symbol: self.symbols.shared(fill.symbol),
@@ -211,8 +217,8 @@ impl ExecutionAgent {
             commission: fill.commission,
             filled_at: fill.ts,
             position_after: (position.quantity, position.avg_price),
-            cash_after: self.portfolio.cash(),
-        }));
+            cash_after: book.cash(),
+        })
     }
 
     /// Reports to `risk`, in band, every bar at which equity is more than `line` (a
@@ -336,8 +342,10 @@ impl ExecutionAgent {
     }
 
     /// Handles `seg` from bar `from` on. A bar beyond the drawdown control line hands the
-    /// rest to [`Self::report_drawdown`], which goes on after the Risk agent's answer.
-    fn run_segment(&mut self, seg: Segment, from: usize, ctx: &mut Context<Self>) {
+    /// rest to [`Self::report_drawdown`], which goes on after the Risk agent's answer; fills
+    /// waiting for their journal commit (write-ahead) hand the rest of the bar to
+    /// [`Self::after_market_data`] once it is durable.
+    fn run_segment(&mut self, mut seg: Segment, from: usize, ctx: &mut Context<Self>) {
         self.in_hand = Some((seg.batch_id, seg.last));
         let bars = seg.bars.clone();
         for (i, bar) in bars.iter().enumerate().take(seg.range.end).skip(from) {
@@ -354,23 +362,53 @@ impl ExecutionAgent {
             self.venue.on_market_data(bar);
             // Fills come only for open orders; anything unexpected is still drained below.
             if !self.open.is_empty() {
-                self.drain_reports();
+                if let Some(commit) = self.take_reports() {
+                    ctx.wait(commit.into_actor(self).map(move |committed, act, ctx| {
+                        act.book_committed(committed);
+                        if let Some(seg) = act.after_market_data(seg, i, ctx) {
+                            act.run_segment(seg, i + 1, ctx);
+                        }
+                    }));
+                    return;
+                }
+                self.book_reports(false);
             }
-            self.portfolio.mark(bar.symbol, bar.close);
-            let equity = self.portfolio.equity();
-            if let Some(b) = &mut self.business {
-                b.on_bar(bar.ts, equity, &mut self.transitions);
-            }
-            if let Some((breach, risk)) = self
-                .drawdown
-                .as_mut()
-                .and_then(|(w, risk)| w.on_bar(bar.ts, equity).map(|b| (b, risk.clone())))
-            {
-                self.report_drawdown(breach, &risk, bar.ts, seg, i + 1, ctx);
-                return;
+            match self.after_market_data(seg, i, ctx) {
+                Some(s) => seg = s,
+                None => return,
             }
         }
-        self.drain_reports();
+        self.drain_reports_then(ctx, move |act, _| act.end_segment(seg));
+    }
+
+    /// The rest of bar `i` once the venue's reports are booked: marks, business metrics,
+    /// the drawdown control line. Gives `seg` back unless the drawdown report took it.
+    fn after_market_data(
+        &mut self,
+        seg: Segment,
+        i: usize,
+        ctx: &mut Context<Self>,
+    ) -> Option<Segment> {
+        let bar = &seg.bars[i];
+        let (ts, symbol, close) = (bar.ts, bar.symbol, bar.close);
+        self.portfolio.mark(symbol, close);
+        let equity = self.portfolio.equity();
+        if let Some(b) = &mut self.business {
+            b.on_bar(ts, equity, &mut self.transitions);
+        }
+        if let Some((breach, risk)) = self
+            .drawdown
+            .as_mut()
+            .and_then(|(w, risk)| w.on_bar(ts, equity).map(|b| (b, risk.clone())))
+        {
+            self.report_drawdown(breach, risk, ts, seg, i + 1, ctx);
+            return None;
+        }
+        Some(seg)
+    }
+
+    /// `seg` is handled: marks it in the journal, acknowledges its batch when it is the last.
+    fn end_segment(&mut self, seg: Segment) {
         self.mark_handled(&seg);
         self.log_transitions();
         self.log.flush();
@@ -391,13 +429,27 @@ impl ExecutionAgent {
     fn report_drawdown(
         &mut self,
         breach: Breach,
+        risk: Recipient<DrawdownReport>,
+        at: Timestamp,
+        seg: Segment,
+        resume: usize,
+        ctx: &mut Context<Self>,
+    ) {
+        self.drain_reports_then(ctx, move |act, ctx| {
+            act.ask_risk(breach, &risk, at, seg, resume, ctx);
+        });
+    }
+
+    /// [`Self::report_drawdown`] once the venue's reports are booked.
+    fn ask_risk(
+        &mut self,
+        breach: Breach,
         risk: &Recipient<DrawdownReport>,
         at: Timestamp,
         seg: Segment,
         resume: usize,
         ctx: &mut Context<Self>,
     ) {
-        self.drain_reports();
         self.log_transitions();
         self.log.flush();
         let report = DrawdownReport {
@@ -498,7 +550,7 @@ impl ExecutionAgent {
             };
             for r in &unread {
                 match r {
-                    ExecutionReport::Fill(fill) => act.on_fill(fill, false),
+                    ExecutionReport::Fill(fill) => act.on_fill(fill, false, false),
                     ExecutionReport::Cancelled {
                         client_order_id,
                         reason,
@@ -569,15 +621,90 @@ impl ExecutionAgent {
         }));
     }
 
-    fn drain_reports(&mut self) {
+    /// Books the venue's reports, then calls `then`. Under write-ahead, fills are committed
+    /// to the journal first, each with the position and cash it leaves, and booked only once
+    /// durable: the mailbox waits for the commit meanwhile.
+    fn drain_reports_then(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
+        match self.take_reports() {
+            None => {
+                self.book_reports(false);
+                then(self, ctx);
+            }
+            Some(commit) => ctx.wait(commit.into_actor(self).map(move |committed, act, ctx| {
+                act.book_committed(committed);
+                act.log.flush();
+                then(act, ctx);
+            })),
+        }
+    }
+
+    /// Books the reports whose fills' journal commit came back as `committed`.
+    fn book_committed(&mut self, committed: Result<(), String>) {
+        let journaled = match committed {
+            Ok(()) => true,
+            Err(e) => {
+                // The venue filled them all the same: booked, and queued again with the
+                // book (idempotent by fill id); trading halts.
+                self.fault_fatal(format!(
+                    "journal: fills not committed before booking them: {e}"
+                ));
+                false
+            }
+        };
+        self.book_reports(journaled);
+    }
+
+    /// Books the venue's reports now (nothing follows that depends on them).
+    fn drain_reports(&mut self, ctx: &mut Context<Self>) {
+        self.drain_reports_then(ctx, |_, _| ());
+    }
+
+    /// Takes the venue's reports into `report_buf`. Under write-ahead, when they hold
+    /// fills, queues each fill with the position and cash it will leave and returns the
+    /// commit of the last (the writer commits in order: the earlier ones are durable then).
+    fn take_reports(
+        &mut self,
+    ) -> Option<impl std::future::Future<Output = Result<(), String>> + use<>> {
         self.venue.drain_reports(&mut self.report_buf);
+        if !matches!(self.journal, Some((_, true))) {
+            return None;
+        }
+        let mut book: Option<Portfolio> = None;
+        let mut entries = Vec::new();
+        for r in &self.report_buf {
+            if let ExecutionReport::Fill(fill) = r {
+                // Booked below exactly as `on_fill` books it.
+                let book = book.get_or_insert_with(|| self.portfolio.clone());
+                book.apply_fill(fill);
+                entries.push(self.fill_entry(fill, book));
+            }
+        }
+        let last = entries.pop()?;
+        let Some((journal, _)) = &self.journal else {
+            return None;
+        };
+        let queued: Result<(), _> = entries.into_iter().try_for_each(|e| journal.append(e));
+        let commit = journal.append_durable(last);
+        if let Err(e) = queued {
+            self.fault_fatal(format!("journal: {e}"));
+        }
+        Some(commit)
+    }
+
+    /// Books the reports in `report_buf`; `journaled`: their fills are in the journal
+    /// already (write-ahead).
+    fn book_reports(&mut self, journaled: bool) {
         if self.report_buf.is_empty() {
             return;
         }
         let reports = std::mem::take(&mut self.report_buf);
         for r in &reports {
             match r {
-                ExecutionReport::Fill(fill) => self.on_fill(fill, true),
+                ExecutionReport::Fill(fill) => self.on_fill(fill, true, journaled),
                 ExecutionReport::Cancelled {
                     client_order_id,
                     reason,
@@ -590,8 +717,9 @@ impl ExecutionAgent {
     }
 
     /// Books a fill; with `book` false (a fill the venue's positions and cash already hold,
-    /// read back after a restart) it only closes the order and is logged.
-    fn on_fill(&mut self, fill: &Fill, book: bool) {
+    /// read back after a restart) it only closes the order and is logged. `journaled`: it
+    /// was committed before (write-ahead), so it is not queued again.
+    fn on_fill(&mut self, fill: &Fill, book: bool, journaled: bool) {
         if let Some(b) = self.business.as_mut().filter(|_| book) {
             let before = self.portfolio.position(fill.symbol).quantity;
             let after = before + fill.quantity * fill.side.sign();
@@ -612,7 +740,9 @@ impl ExecutionAgent {
             if book {
                 self.portfolio.apply_fill(fill);
             }
-            self.journal_fill(fill);
+            if !journaled {
+                self.journal_fill(fill);
+            }
             self.fills += 1;
             let error = format!(
                 "fill {} for unknown order {} ({} {} {} at {})",
@@ -640,7 +770,9 @@ impl ExecutionAgent {
         let filled = order.filled;
         // Journaled with the position it leaves; the order is borrowed again after (nothing
         // in between removes it).
-        self.journal_fill(fill);
+        if !journaled {
+            self.journal_fill(fill);
+        }
         let Some(order) = self.open.get_mut(&fill.client_order_id) else {
             return;
         };
@@ -898,7 +1030,7 @@ impl ExecutionAgent {
                     return;
                 }
                 act.on_ack(&id, ack);
-                act.drain_reports();
+                act.drain_reports(ctx);
                 act.log.flush();
             })
     }
@@ -1141,7 +1273,19 @@ impl Handler<Flow<Segment>> for ExecutionAgent {
                 let from = seg.range.start;
                 self.run_segment(seg, from, ctx);
             }
-            Flow::End(reason) => self.finish(reason, ctx),
+            Flow::End(reason) => {
+                // The last fills the venue holds are booked (and journaled) before the
+                // final report; a venue that cannot answer is logged, the rest is
+                // reconciled at the next start.
+                let venue = self.venue.clone();
+                let sync = async move { venue.sync_reports().await };
+                ctx.wait(sync.into_actor(self).map(move |synced, act, ctx| {
+                    if let Err(e) = synced {
+                        act.venue_error(&e, "final sync");
+                    }
+                    act.drain_reports_then(ctx, move |act, ctx| act.finish(reason, ctx));
+                }));
+            }
         }
     }
 }
@@ -1209,14 +1353,14 @@ impl Handler<CancelAll> for ExecutionAgent {
             }
             (ids.len(), failed)
         };
-        Box::pin(fut.into_actor(self).map(move |(asked, failed), act, _ctx| {
+        Box::pin(fut.into_actor(self).map(move |(asked, failed), act, ctx| {
             let n_failed = failed.len();
             act.venue_link.calls_failed += n_failed as u64;
             act.venue_link.calls_ok += (asked - n_failed) as u64;
             for e in &failed {
                 act.venue_error(e, "cancel");
             }
-            act.drain_reports();
+            act.drain_reports(ctx);
             act.log.flush();
             if asked == 0 && dropped > 0 {
                 Ok(format!(
@@ -1544,6 +1688,60 @@ mod tests {
                 }))
             ));
         });
+    }
+
+    /// Under write-ahead a fill is durable before the book moves: while the journal file's
+    /// write lock is held elsewhere the fill's commit waits, and so does every question to
+    /// the agent; once the commit lands, the book and the journal agree.
+    #[actix_rt::test]
+    async fn under_write_ahead_a_fill_is_committed_before_the_book_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vigil.db");
+        let store = vigil_store::Store::open(&path).await.expect("store");
+        let (failures, mut failed) = tokio::sync::mpsc::unbounded_channel();
+        let (journal, _writer) = Journal::start(
+            store.clone(),
+            "paper".into(),
+            || t("2030-01-01T00:00:00Z"),
+            failures,
+        );
+        let h = start_with(|agent| agent.with_journal(journal, true));
+        let bars = four_bars();
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        h.addr.do_send(intent(&bars[1], Side::Buy, dec!(10)));
+        assert_eq!(book(&h).await.open_orders.len(), 1, "the order is working");
+
+        // Another writer holds the file: no commit can land until it lets go.
+        let other = vigil_store::open_sqlite(&path).await.expect("second pool");
+        let mut lock = other.acquire().await.expect("connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *lock)
+            .await
+            .expect("take the write lock");
+        h.addr.do_send(segment(0, &bars, 2..4, true));
+        let mut asked = std::pin::pin!(h.addr.send(BookQuery {
+            symbol: SymbolId(0),
+        }));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut asked)
+                .await
+                .is_err(),
+            "the book answered while its fill was not yet committed"
+        );
+        sqlx::query("ROLLBACK")
+            .execute(&mut *lock)
+            .await
+            .expect("let go of the write lock");
+        let after = asked.await.expect("book query");
+        assert_eq!(after.position, dec!(10));
+        // The answer came after the commit: the journal holds the fill and its position.
+        let journaled = store.journal_book("paper").await.expect("journal book");
+        assert_eq!(journaled.fills, 1);
+        assert_eq!(
+            journaled.positions,
+            vec![("TEST".to_string(), dec!(10), dec!(100.1))]
+        );
+        assert!(failed.try_recv().is_err(), "no journal commit failed");
     }
 
     #[actix_rt::test]

@@ -158,14 +158,17 @@ impl ExecutionAgent {
             .await;
             (read, wall.now() - t0)
         };
-        ctx.wait(fut.into_actor(self).map(move |(read, took), act, _ctx| {
+        ctx.wait(fut.into_actor(self).map(move |(read, took), act, ctx| {
             if let Some(w) = act.watch.as_mut() {
                 w.checking = false;
             }
             match read {
                 Ok((positions, account)) => {
                     let ms = took.num_milliseconds().max(0) as u64;
-                    act.compare_with_venue(&positions, &account, trigger, ms);
+                    // The fills read before the positions are booked first.
+                    act.drain_reports_then(ctx, move |act, _| {
+                        act.compare_with_venue(&positions, &account, trigger, ms);
+                    });
                 }
                 Err(e) => act.venue_error(&e, "reconcile"),
             }
@@ -180,7 +183,6 @@ impl ExecutionAgent {
         trigger: &'static str,
         took_ms: u64,
     ) {
-        self.drain_reports();
         let working: std::collections::HashSet<SymbolId> =
             self.open.values().map(|o| o.symbol).collect();
         let theirs: HashMap<SymbolId, (Decimal, Decimal)> = positions
@@ -425,9 +427,10 @@ impl ExecutionAgent {
                     .with("down_s", down_s as u64)
                     .with("sent", count as u64),
             );
-            act.drain_reports();
-            act.log.flush();
-            act.check_venue(ctx, "venue_returned");
+            act.drain_reports_then(ctx, |act, ctx| {
+                act.log.flush();
+                act.check_venue(ctx, "venue_returned");
+            });
         }));
     }
 
