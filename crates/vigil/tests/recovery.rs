@@ -195,17 +195,67 @@ fn delays(n: usize, lo: u64, hi: u64) -> Vec<u64> {
         .collect()
 }
 
-fn crash_loop(kills: usize) {
+/// The client order ids of the broker's open orders.
+fn open_at_broker(b: &BrokerProcess) -> HashSet<String> {
+    let (status, open) = b.call("GET", "/v2/orders?status=open", None);
+    assert_eq!(status, 200, "{open}");
+    open.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["client_order_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// While vigil is down, the market moves on at the broker: its clock goes 4 days on, and
+/// orders still working there fill behind vigil's back. Returns the fills that made.
+fn market_moves_on(b: &BrokerProcess) -> usize {
+    let fills_before = broker_book(b).fills.len();
+    let (status, clock) = b.call("GET", "/v2/_sim/clock", None);
+    assert_eq!(status, 200, "{clock}");
+    let Some(now) = clock["now"].as_str() else {
+        return 0;
+    };
+    let now: chrono::DateTime<chrono::Utc> = now.parse().expect("the broker's clock");
+    let to = now + chrono::Duration::days(4);
+    let (status, moved) = b.call("POST", "/v2/_sim/clock", Some(json!({ "now": to })));
+    assert_eq!(status, 200, "{moved}");
+    broker_book(b).fills.len() - fills_before
+}
+
+/// How each run is killed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kill {
+    /// At a random point after it is up.
+    Anywhere,
+    /// As soon as an order is seen working at the broker (or at a random point if none
+    /// shows within 3 s). Then, every other time, the broker's market moves on while vigil
+    /// is down (the order fills behind its back); otherwise the order is still working at
+    /// the next start.
+    WhileWorking,
+}
+
+fn crash_loop(kills: usize, how: Kill) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = goog_slice(dir.path(), 300, 40);
     let broker = BrokerProcess::start(dir.path(), &data);
     let cfg = write_config(dir.path(), &data, &broker, "");
     let t0 = Instant::now();
+    let (mut behind_back, mut behind_back_tries, mut left_working) = (0, 0, 0);
     for (i, ms) in delays(kills, 300, 2500).into_iter().enumerate() {
         let run = Running::start(&run_args(&cfg));
         // Killed at a random point after it is up: in the warm-up, while trading, or
         // after its end (then the kill finds it gone, which is fine too).
-        std::thread::sleep(Duration::from_millis(ms));
+        match how {
+            Kill::Anywhere => std::thread::sleep(Duration::from_millis(ms)),
+            Kill::WhileWorking => {
+                // An order this run sent (one left working by the last is not enough: this
+                // run must first have reconciled and adopted it).
+                let before = open_at_broker(&broker);
+                std::thread::sleep(Duration::from_millis(ms / 10));
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while open_at_broker(&broker).is_subset(&before) && Instant::now() < deadline {}
+            }
+        }
         // A process that already ended is a zombie until reaped: the signal still lands.
         run.signal("-KILL");
         let out = run.finish();
@@ -214,6 +264,15 @@ fn crash_loop(kills: usize) {
             "run {i} failed before it was killed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if how == Kill::WhileWorking && !open_at_broker(&broker).is_empty() {
+            // Every other time the order is still working at the next start, to be adopted.
+            if behind_back_tries == left_working {
+                behind_back_tries += 1;
+                behind_back += market_moves_on(&broker);
+            } else {
+                left_working += 1;
+            }
+        }
     }
     // The last run goes to the end of the data.
     let out = Running::start(&run_args(&cfg)).finish_ok();
@@ -272,10 +331,24 @@ fn crash_loop(kills: usize) {
         }
     }
     assert!(starts >= 2, "restarts reconciled: {starts}");
+    if how == Kill::WhileWorking {
+        // The fills made while vigil was down were found at the next start, journaled
+        // and booked (the checks above: every broker fill journaled, the same book).
+        assert!(behind_back > 0, "no order filled behind vigil's back");
+        assert!(
+            adopted >= left_working,
+            "orders left working {left_working}, adopted at start {adopted}"
+        );
+        assert!(
+            recovered >= behind_back as u64,
+            "fills recovered at start {recovered}, filled while down {behind_back}"
+        );
+    }
     eprintln!(
-        "crash loop: {kills} kills, {starts} reconciliations at start, {} orders, {} fills, \
-         open orders adopted {adopted}, fills recovered {recovered}, differences found \
-         {found:?}, duplicates 0, fills lost 0, took {:.1} s",
+        "crash loop ({how:?}): {kills} kills, {starts} reconciliations at start, {} orders, \
+         {} fills, filled while vigil was down {behind_back}, left working \
+         {left_working}, open orders adopted {adopted}, fills recovered {recovered}, differences found {found:?}, duplicates \
+         0, fills lost 0, took {:.1} s",
         ids.len(),
         b.fills.len(),
         took.as_secs_f64()
@@ -284,7 +357,12 @@ fn crash_loop(kills: usize) {
 
 #[test]
 fn killed_with_sigkill_at_random_points_vigil_recovers_without_duplicates_or_lost_fills() {
-    crash_loop(4);
+    crash_loop(4, Kill::Anywhere);
+}
+
+#[test]
+fn killed_while_orders_work_that_then_fill_behind_its_back_vigil_journals_those_fills() {
+    crash_loop(6, Kill::WhileWorking);
 }
 
 #[test]
@@ -294,7 +372,8 @@ fn the_extended_crash_loop() {
         .ok()
         .and_then(|k| k.parse().ok())
         .unwrap_or(50);
-    crash_loop(kills);
+    crash_loop(kills, Kill::Anywhere);
+    crash_loop(kills, Kill::WhileWorking);
 }
 
 /// The events of `name` in the run's log.
