@@ -131,6 +131,7 @@ pub fn run_wave_session(
     cfg.data.instruments = vec![vigil_config::InstrumentConfig {
         symbol: "WAVE".into(),
         path: "custom:wave".into(),
+        check_gaps: None,
     }];
     cfg.log.dir = log_dir.to_path_buf();
     cfg.store.path = log_dir.join("state.db");

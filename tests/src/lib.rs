@@ -31,6 +31,7 @@ pub fn config_for(data: &Path, symbol: &str, log_dir: &Path) -> VigilConfig {
     cfg.data.instruments = vec![InstrumentConfig {
         symbol: symbol.into(),
         path: data.display().to_string(),
+        check_gaps: None,
     }];
     cfg.log.dir = log_dir.to_path_buf();
     cfg.store.path = log_dir.join("state.db");

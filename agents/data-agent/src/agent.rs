@@ -8,11 +8,13 @@ use vigil_bus::{
     PhaseMark, Ping, Reachability, Shutdown, StageReport, StopReason, SwitchSource, run_every,
 };
 use vigil_core::{
-    AgentId, AgentState, Bar, Clock, MarketDataEvent, SharedClock, SimClock, SymbolTable, Timestamp,
+    AgentId, AgentState, Bar, Clock, Level, MarketDataEvent, SharedClock, SimClock, SymbolTable,
+    Timestamp,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::DataProvider;
 
+use crate::gaps::GapWatch;
 use crate::scheduler::Scheduler;
 
 /// The pre-market checks, run when the pre-market phase begins. `Err` names what failed;
@@ -83,6 +85,10 @@ pub struct DataAgent {
     provider_validates: bool,
     /// The automated trading day, when on.
     pub(crate) scheduler: Option<Scheduler>,
+    /// Sessions with no bar (data completeness), when configured.
+    gaps: Option<GapWatch>,
+    gaps_found: u64,
+    missing_bars: u64,
     /// Pre-market checks run at the pre-market phase.
     gate: Option<Box<dyn PremarketGate>>,
     /// The source's connection, as the pings and fetches found it.
@@ -199,6 +205,9 @@ impl DataAgent {
             pace_origin: None,
             provider_validates,
             scheduler: None,
+            gaps: None,
+            gaps_found: 0,
+            missing_bars: 0,
             gate: None,
             source: Reachability::default(),
             last_update_at: None,
@@ -301,6 +310,53 @@ impl DataAgent {
         self
     }
 
+    /// Checks every accepted bar for sessions of the exchange calendar with no bar.
+    pub fn with_gap_watch(mut self, gaps: GapWatch) -> Self {
+        self.gaps = Some(gaps);
+        self
+    }
+
+    /// Logs the sessions missing before `bar`, if any (`data_gap`, ERROR, alerted).
+    fn check_gap(&mut self, bar: &Bar) {
+        let Some(watch) = &mut self.gaps else { return };
+        let found = watch.on_bar(bar.symbol, bar.ts);
+        let now = self.clock.stamp(bar.ts);
+        let symbol = self.symbols.shared(bar.symbol);
+        match found {
+            Ok(None) => {}
+            Ok(Some(gap)) => {
+                self.gaps_found += 1;
+                self.missing_bars += gap.missing.len() as u64;
+                const SHOWN: usize = 10;
+                let mut sessions: Vec<String> = gap
+                    .missing
+                    .iter()
+                    .take(SHOWN)
+                    .map(|d| d.to_string())
+                    .collect();
+                if gap.missing.len() > SHOWN {
+                    sessions.push(format!("… {} more", gap.missing.len() - SHOWN));
+                }
+                self.log.emit(
+                    LogEvent::new(now, SERVICE, Event::DataGap)
+                        .with("symbol", symbol)
+                        .with("provider", self.provider_name.clone())
+                        .with("after", gap.after.to_string())
+                        .with("before", gap.before.to_string())
+                        .with("missing", gap.missing.len() as u64)
+                        .with("sessions", sessions.join(",")),
+                );
+            }
+            Err(e) => self.log.emit(
+                LogEvent::new(now, SERVICE, Event::DataGap)
+                    .level(Level::Warn)
+                    .with("symbol", symbol)
+                    .with("provider", self.provider_name.clone())
+                    .with("error", e.to_string()),
+            ),
+        }
+    }
+
     /// Finds the phases that begin within `bars` and logs each.
     fn phase_marks(&mut self, bars: &[Bar]) -> Vec<PhaseMark> {
         let Some(scheduler) = &mut self.scheduler else {
@@ -384,6 +440,8 @@ impl DataAgent {
                 last_update_at: self.last_update_at,
                 bars: self.bars,
                 rejected: self.rejected,
+                gaps: self.gaps_found,
+                missing_bars: self.missing_bars,
                 ended: self.ended,
                 source: self.source.clone(),
             },
@@ -614,6 +672,7 @@ impl DataAgent {
             return false;
         }
         self.last_ts[bar.symbol.index()] = Some(bar.ts);
+        self.check_gap(bar);
         true
     }
 
@@ -955,6 +1014,16 @@ mod tests {
         max_in_flight: usize,
         pacing: Pacing,
     ) -> Harness {
+        start_with(provider, batch_size, max_in_flight, pacing, |agent| agent)
+    }
+
+    fn start_with(
+        provider: Box<dyn DataProvider>,
+        batch_size: usize,
+        max_in_flight: usize,
+        pacing: Pacing,
+        setup: impl FnOnce(DataAgent) -> DataAgent,
+    ) -> Harness {
         let market = SimClock::starting_at(t("2023-12-31T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let (sink, log) = LogSink::memory();
@@ -980,7 +1049,7 @@ mod tests {
             collector.recipient(),
         );
         Harness {
-            addr: agent.start(),
+            addr: setup(agent).start(),
             seen,
             log,
             market,
@@ -1159,6 +1228,46 @@ mod tests {
         assert_eq!(h.market.now(), day(2));
         let stopped = &logged(&h.log, Event::AgentStopped)[0];
         assert_eq!(text(stopped, "reason"), "failed");
+    }
+
+    /// Thursday 4 and Friday 5 January 2024 are NYSE sessions with no bar: one gap, logged
+    /// at ERROR with the missing sessions; every bar that did come is forwarded as it is.
+    #[actix_rt::test]
+    async fn sessions_with_no_bar_are_a_logged_gap_and_nothing_is_invented() {
+        let provider = VecProvider {
+            events: [bar(2, dec!(100)), bar(3, dec!(101)), bar(8, dec!(102))]
+                .into_iter()
+                .map(MarketDataEvent::Bar)
+                .collect(),
+        };
+        let h = start_with(Box::new(provider), 10, 4, Pacing::Max, |agent| {
+            agent.with_gap_watch(GapWatch::new(
+                vigil_calendar::Calendar::xnys(),
+                vec![true],
+                None,
+            ))
+        });
+        h.wait_for_end().await;
+
+        let batches = h.seen.all::<BarBatch>();
+        assert_eq!(closes(&batches[0]), vec![dec!(100), dec!(101), dec!(102)]);
+        let gaps = logged(&h.log, Event::DataGap);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].level, Level::Error);
+        assert_eq!(
+            gaps[0].timestamp,
+            day(8),
+            "stamped with the bar after the gap"
+        );
+        assert_eq!(text(&gaps[0], "symbol"), "TEST");
+        assert_eq!(text(&gaps[0], "after"), "2024-01-03");
+        assert_eq!(text(&gaps[0], "before"), "2024-01-08");
+        assert_eq!(gaps[0].get("missing"), Some(&Value::U64(2)));
+        assert_eq!(text(&gaps[0], "sessions"), "2024-01-04,2024-01-05");
+        assert!(
+            h.seen.all::<AgentFault>().is_empty(),
+            "a gap is not a fault"
+        );
     }
 
     #[actix_rt::test]

@@ -6,14 +6,19 @@
 //!   data that could not be read.
 //! - A bar that parses but is impossible (high below low, time going backwards) is rejected,
 //!   logged at ERROR and counted; it never reaches a model.
+//! - A session of the exchange calendar with no bar for a symbol (or, after a restart, no
+//!   bar between the last one handled and the first new one) is a gap: `data_gap` at ERROR,
+//!   counted and alerted. The bars are not invented: the models see the hole.
 //! - With automation on, the phases of the trading day (close-only, the close …) are marked
 //!   in band at the exact bar where they begin, so every agent applies them at that point.
 //! - At most `max_in_flight_batches` batches are unacknowledged at a time, which bounds
 //!   every mailbox downstream.
 
 mod agent;
+mod gaps;
 mod reload;
 mod scheduler;
 
 pub use agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate};
+pub use gaps::{Gap, GapError, GapWatch};
 pub use scheduler::Scheduler;

@@ -77,6 +77,7 @@ pub const TAPPED: &[Event] = &[
     Event::ReconciliationMismatch,
     Event::OrdersPaused,
     Event::OrdersResumed,
+    Event::DataGap,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -371,6 +372,25 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
             "Check the broker's status page and this host's network; vigil retries with backoff, reconciles when the broker answers, then sends the held orders. `vigil ctl cancel-all` drops the held orders.",
         ),
         Event::OrdersResumed => clear("orders_paused", BTreeMap::new()),
+        // The WARN form (the calendar cannot say) is in the log only.
+        Event::DataGap if ev.level == Level::Error => happened(
+            "data_gap",
+            Level::Error,
+            one("symbol", field(ev, "symbol")),
+            format!(
+                "{}: {} session(s) with no bar between {} and {}",
+                field(ev, "symbol"),
+                field(ev, "missing"),
+                field(ev, "after"),
+                field(ev, "before")
+            ),
+            vec![
+                ("Symbol".into(), field(ev, "symbol")),
+                ("Source".into(), field(ev, "provider")),
+                ("Missing sessions".into(), field(ev, "sessions")),
+            ],
+            "Check the data source for those sessions (`vigil logs --event data_gap`); the models ran across the hole. If the bars exist upstream, fill them into the source; if trading across the hole is not acceptable, `vigil ctl pause signal --reason …` until the models have warmed up again.",
+        ),
         Event::ChecklistFailed => {
             let list = field(ev, "checklist");
             raise(

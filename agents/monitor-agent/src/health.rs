@@ -365,9 +365,17 @@ fn export_figures(f: &Figures) {
     use metrics::counter;
     match f {
         Figures::None => {}
-        Figures::Data { bars, rejected, .. } => {
+        Figures::Data {
+            bars,
+            rejected,
+            gaps,
+            missing_bars,
+            ..
+        } => {
             counter!("vigil_data_bars_total").absolute(*bars);
             counter!("vigil_data_bars_rejected_total").absolute(*rejected);
+            counter!("vigil_data_gaps_total").absolute(*gaps);
+            counter!("vigil_data_missing_bars_total").absolute(*missing_bars);
         }
         Figures::Regime {
             changes,
@@ -514,6 +522,14 @@ fn describe_all() {
         "vigil_data_bars_rejected_total",
         "Bars rejected by validation."
     );
+    describe_counter!(
+        "vigil_data_gaps_total",
+        "Gaps found: runs of exchange sessions with no bar for a symbol."
+    );
+    describe_counter!(
+        "vigil_data_missing_bars_total",
+        "Sessions with no bar, per symbol, in the gaps found."
+    );
     describe_counter!("vigil_regime_changes_total", "Regime label changes.");
     describe_gauge!(
         "vigil_regime_detection_latency_seconds",
@@ -605,11 +621,14 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             last_update_at,
             bars,
             rejected,
+            gaps,
+            missing_bars,
             ended,
             source,
         } => json!({
             "last_bar_at": last_bar_at, "last_update_at": last_update_at, "bars": bars,
-            "rejected": rejected, "ended": ended, "source_up": source.up,
+            "rejected": rejected, "gaps": gaps, "missing_bars": missing_bars,
+            "ended": ended, "source_up": source.up,
             "quality": if *bars + *rejected > 0 { *bars as f64 / (*bars + *rejected) as f64 } else { 1.0 },
         }),
         Figures::Regime {

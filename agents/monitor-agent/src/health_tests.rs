@@ -200,6 +200,8 @@ fn data_figures(up: bool) -> Figures {
         last_update_at: None,
         bars: 0,
         rejected: 0,
+        gaps: 0,
+        missing_bars: 0,
         ended: false,
         source: Reachability {
             up,

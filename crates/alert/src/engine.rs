@@ -30,6 +30,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "drawdown_control_engaged",
     "reconciliation_mismatch",
     "orders_paused",
+    "data_gap",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

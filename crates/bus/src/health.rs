@@ -45,6 +45,10 @@ pub enum Figures {
         bars: u64,
         /// Bars rejected by validation.
         rejected: u64,
+        /// Gaps found: runs of calendar sessions with no bar for a symbol.
+        gaps: u64,
+        /// Sessions missing in those gaps (one per symbol and session).
+        missing_bars: u64,
         /// The source delivered its last bar.
         ended: bool,
         /// The source's connection.

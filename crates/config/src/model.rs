@@ -307,6 +307,11 @@ pub struct InstrumentConfig {
     pub symbol: String,
     /// A CSV file (relative to the config file), or `bundled:NAME` for data in the binary.
     pub path: String,
+    /// Check this instrument's bars for sessions of `[calendar] exchange` with no bar
+    /// (unset: `[data] check_gaps`). Off for an instrument that trades on another
+    /// exchange's days, or around the clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_gaps: Option<bool>,
 }
 
 /// How fast a replay runs.
@@ -378,6 +383,9 @@ pub struct DataConfig {
     pub batch_size: usize,
     /// Batches in flight before the Data agent waits (bounds every mailbox).
     pub max_in_flight_batches: usize,
+    /// Find sessions of the exchange calendar with no bar (`data_gap`, alerted); after a
+    /// restart against a broker, from the last bar the previous run handled.
+    pub check_gaps: bool,
 }
 
 /// Default batch size: 1024 bars.
@@ -397,6 +405,7 @@ impl Default for DataConfig {
             speed: Speed::Max,
             batch_size: default_batch_size(),
             max_in_flight_batches: default_max_in_flight_batches(),
+            check_gaps: true,
         }
     }
 }

@@ -20,7 +20,7 @@ use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
     TradingState,
 };
-use vigil_data_agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate, Scheduler};
+use vigil_data_agent::{DataAgent, DataAgentConfig, GapWatch, Pacing, PremarketGate, Scheduler};
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
 use vigil_log::{
@@ -871,6 +871,30 @@ impl Session {
                 .with_scheduler(Scheduler::new(calendar, cfg.calendar.schedule.clone()))
                 .with_premarket_gate(Box::new(ChecklistGate { cfg: cfg.clone() }));
             risk_agent = risk_agent.with_automation();
+        }
+
+        if cfg.data.check_gaps
+            || cfg
+                .data
+                .instruments
+                .iter()
+                .any(|i| i.check_gaps == Some(true))
+        {
+            let calendar = cfg.calendar.calendar().map_err(|e| {
+                SystemError::Config(vigil_config::ConfigError::new(
+                    "config",
+                    vec![vigil_config::ConfigIssue::new("calendar", e)],
+                ))
+            })?;
+            // Symbol ids follow the instruments' order.
+            let checked = cfg
+                .data
+                .instruments
+                .iter()
+                .map(|i| i.check_gaps.unwrap_or(cfg.data.check_gaps))
+                .collect();
+            let seen_until = recovered.as_ref().and_then(|r| r.last_bar_at);
+            data_agent = data_agent.with_gap_watch(GapWatch::new(calendar, checked, seen_until));
         }
 
         // Start sinks before sources: Monitor, then Execution back to Data. The stop order is

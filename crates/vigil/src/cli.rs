@@ -258,6 +258,7 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.data.instruments = vec![InstrumentConfig {
             symbol: args.symbol.clone().unwrap_or_else(|| default_symbol(data)),
             path: data.display().to_string(),
+            check_gaps: None,
         }];
     }
     if let Some(speed) = args.speed {

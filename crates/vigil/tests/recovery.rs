@@ -399,6 +399,52 @@ fn positions_of(summary: &Value) -> Vec<(String, Decimal)> {
         .collect()
 }
 
+/// GOOG's bundled header and rows 1..=`to`, with rows `skip` left out.
+fn goog_rows(dir: &Path, name: &str, to: usize, skip: std::ops::Range<usize>) -> PathBuf {
+    let text = std::fs::read_to_string(common::repo("data/GOOG_1d.csv")).expect("GOOG_1d.csv");
+    let lines: Vec<&str> = text.lines().collect();
+    let kept: Vec<&str> = (0..=to)
+        .filter(|i| !skip.contains(i))
+        .map(|i| lines[i])
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, kept.join("\n") + "\n").expect("write rows");
+    path
+}
+
+#[test]
+fn after_a_restart_sessions_missing_since_the_last_bar_handled_are_a_data_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = goog_rows(dir.path(), "full.csv", 320, 0..0);
+    let broker = BrokerProcess::start(dir.path(), &full);
+    // The first run sees the data up to row 300 and ends there.
+    let data = dir.path().join("GOOG_1d.csv");
+    std::fs::copy(goog_rows(dir.path(), "first.csv", 300, 0..0), &data).expect("first data");
+    let cfg = write_config(dir.path(), &data, &broker, "");
+    Running::start(&run_args(&cfg)).finish_ok();
+    assert_eq!(events(dir.path(), "data_gap"), Vec::<Value>::new());
+
+    // The source comes back at row 304 (as a live feed does, from "now"): rows 301..=303
+    // are three sessions nobody saw, found only against the journal's last bar.
+    std::fs::copy(goog_rows(dir.path(), "second.csv", 320, 1..304), &data).expect("data");
+    Running::start(&run_args(&cfg)).finish_ok();
+    let gaps = events(dir.path(), "data_gap");
+    assert_eq!(gaps.len(), 1, "{gaps:#?}");
+    let text = std::fs::read_to_string(&full).expect("full");
+    let date = |row: usize| text.lines().nth(row).expect("row")[..10].to_string();
+    let g = &gaps[0];
+    assert_eq!(g["level"], "ERROR");
+    assert_eq!(g["data"]["symbol"], "GOOG");
+    assert_eq!(g["data"]["after"], date(300), "{g:#}");
+    assert_eq!(g["data"]["before"], date(304), "{g:#}");
+    assert_eq!(g["data"]["missing"], 3, "{g:#}");
+    assert_eq!(
+        g["data"]["sessions"],
+        [date(301), date(302), date(303)].join(","),
+        "{g:#}"
+    );
+}
+
 #[test]
 fn a_trade_made_at_the_broker_by_hand_is_caught_taken_and_restricts_trading() {
     let dir = tempfile::tempdir().expect("tempdir");
