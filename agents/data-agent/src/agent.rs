@@ -5,7 +5,8 @@ use actix::prelude::*;
 use parking_lot::Mutex;
 use vigil_bus::{
     AgentFault, Backlogs, BarBatch, BatchDone, CommandError, Figures, Flow, Heartbeat, InjectPanic,
-    PhaseMark, Ping, Reachability, Shutdown, StageReport, StopReason, SwitchSource, run_every,
+    PhaseMark, Ping, QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport,
+    StopReason, SwitchSource, run_every,
 };
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, Level, MarketDataEvent, SharedClock, SimClock, SymbolTable,
@@ -14,6 +15,7 @@ use vigil_core::{
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::DataProvider;
 
+use crate::anomaly::{AnomalyWatch, Verdict};
 use crate::gaps::GapWatch;
 use crate::scheduler::Scheduler;
 
@@ -89,6 +91,10 @@ pub struct DataAgent {
     gaps: Option<GapWatch>,
     gaps_found: u64,
     missing_bars: u64,
+    /// Anomaly quarantine, and the Risk agent it tells.
+    anomalies: Option<(AnomalyWatch, Recipient<QuarantineChanged>)>,
+    /// Bars withheld from the models (their symbol in quarantine).
+    withheld: u64,
     /// Pre-market checks run at the pre-market phase.
     gate: Option<Box<dyn PremarketGate>>,
     /// The source's connection, as the pings and fetches found it.
@@ -208,6 +214,8 @@ impl DataAgent {
             gaps: None,
             gaps_found: 0,
             missing_bars: 0,
+            anomalies: None,
+            withheld: 0,
             gate: None,
             source: Reachability::default(),
             last_update_at: None,
@@ -314,6 +322,56 @@ impl DataAgent {
     pub fn with_gap_watch(mut self, gaps: GapWatch) -> Self {
         self.gaps = Some(gaps);
         self
+    }
+
+    /// Puts a symbol whose price jumps beyond `watch`'s bounds in quarantine: its bars are
+    /// withheld from the models, and `risk` blocks new orders in it until it is released.
+    pub fn with_anomaly_watch(
+        mut self,
+        watch: AnomalyWatch,
+        risk: Recipient<QuarantineChanged>,
+    ) -> Self {
+        self.anomalies = Some((watch, risk));
+        self
+    }
+
+    /// Screens an accepted bar for anomalies; says whether it goes on to the models.
+    fn screen(&mut self, bar: &Bar) -> bool {
+        let Some((watch, risk)) = &mut self.anomalies else {
+            return true;
+        };
+        let verdict = watch.on_bar(bar);
+        let (on, reason) = match verdict {
+            Verdict::Pass => return true,
+            Verdict::Held => {
+                self.withheld += 1;
+                return false;
+            }
+            Verdict::Quarantined(why) => (true, why),
+            Verdict::Released(why) => (false, why),
+        };
+        // Risk hears it before the batch this bar would be in: no signal of a later bar
+        // reaches it first.
+        risk.do_send(QuarantineChanged {
+            symbol: bar.symbol,
+            on,
+            reason: reason.clone(),
+        });
+        let now = self.clock.stamp(bar.ts);
+        let event = if on {
+            self.withheld += 1;
+            LogEvent::new(now, SERVICE, Event::SymbolQuarantined).with("close", bar.close)
+        } else {
+            LogEvent::new(now, SERVICE, Event::SymbolReleased)
+        };
+        self.log.emit(
+            event
+                .with("symbol", self.symbols.shared(bar.symbol))
+                .with("bar_time", bar.ts)
+                .with("actor", "anomaly_rule")
+                .with("reason", reason),
+        );
+        !on
     }
 
     /// Logs the sessions missing before `bar`, if any (`data_gap`, ERROR, alerted).
@@ -442,6 +500,11 @@ impl DataAgent {
                 rejected: self.rejected,
                 gaps: self.gaps_found,
                 missing_bars: self.missing_bars,
+                quarantined: self
+                    .anomalies
+                    .as_ref()
+                    .map_or(0, |(w, _)| w.quarantined().count() as u64),
+                withheld: self.withheld,
                 ended: self.ended,
                 source: self.source.clone(),
             },
@@ -673,7 +736,7 @@ impl DataAgent {
         }
         self.last_ts[bar.symbol.index()] = Some(bar.ts);
         self.check_gap(bar);
-        true
+        self.screen(bar)
     }
 
     fn send(&mut self, bars: Vec<Bar>) {
@@ -865,6 +928,73 @@ impl Handler<SwitchSource> for DataAgent {
     }
 }
 
+impl Handler<SetQuarantine> for DataAgent {
+    type Result = Result<String, CommandError>;
+
+    /// An operator's quarantine (lifted only by command) or release of a symbol.
+    fn handle(&mut self, msg: SetQuarantine, _ctx: &mut Self::Context) -> Self::Result {
+        let Some(symbol) = self.symbols.id(&msg.symbol) else {
+            return Err(CommandError::Invalid(format!(
+                "unknown symbol {:?}; symbols: {}",
+                msg.symbol,
+                self.symbols
+                    .iter()
+                    .map(|(id, _)| self.symbols.name(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let Some((watch, risk)) = &mut self.anomalies else {
+            return Err(CommandError::Conflict(
+                "anomaly quarantine is off ([data.anomaly] enabled = false)".into(),
+            ));
+        };
+        let changed = if msg.on {
+            watch.quarantine(symbol)
+        } else {
+            watch.release(symbol)
+        };
+        if !changed {
+            return Ok(format!(
+                "{} {} already",
+                msg.symbol,
+                if msg.on {
+                    "in quarantine"
+                } else {
+                    "not in quarantine"
+                }
+            ));
+        }
+        risk.do_send(QuarantineChanged {
+            symbol,
+            on: msg.on,
+            reason: msg.reason.clone(),
+        });
+        let now = self.now();
+        let event = if msg.on {
+            Event::SymbolQuarantined
+        } else {
+            Event::SymbolReleased
+        };
+        self.log.emit(
+            LogEvent::new(now, SERVICE, event)
+                .with("symbol", self.symbols.shared(symbol))
+                .with("actor", msg.actor)
+                .with("reason", msg.reason),
+        );
+        self.log.flush();
+        Ok(if msg.on {
+            format!(
+                "{} in quarantine: its bars are withheld and no new order goes out in it until \
+                 `vigil ctl release {}`",
+                msg.symbol, msg.symbol
+            )
+        } else {
+            format!("{} released: its bars reach the models again", msg.symbol)
+        })
+    }
+}
+
 impl Handler<InjectPanic> for DataAgent {
     type Result = ();
 
@@ -897,6 +1027,7 @@ mod tests {
             Heartbeat(Heartbeat),
             Report(StageReport),
             Fault(AgentFault),
+            Quarantine(QuarantineChanged),
         }
         Flow<BarBatch> => Batch, End;
     }
@@ -1014,7 +1145,9 @@ mod tests {
         max_in_flight: usize,
         pacing: Pacing,
     ) -> Harness {
-        start_with(provider, batch_size, max_in_flight, pacing, |agent| agent)
+        start_with(provider, batch_size, max_in_flight, pacing, |agent, _| {
+            agent
+        })
     }
 
     fn start_with(
@@ -1022,7 +1155,7 @@ mod tests {
         batch_size: usize,
         max_in_flight: usize,
         pacing: Pacing,
-        setup: impl FnOnce(DataAgent) -> DataAgent,
+        setup: impl FnOnce(DataAgent, Recipient<QuarantineChanged>) -> DataAgent,
     ) -> Harness {
         let market = SimClock::starting_at(t("2023-12-31T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
@@ -1030,6 +1163,7 @@ mod tests {
         let seen = Recorder::new();
         // Stands in for the Regime agent and the Monitor.
         let collector = seen.start_actor();
+        let risk = collector.clone().recipient();
         let agent = DataAgent::new(
             DataAgentConfig {
                 batch_size,
@@ -1049,7 +1183,7 @@ mod tests {
             collector.recipient(),
         );
         Harness {
-            addr: setup(agent).start(),
+            addr: setup(agent, risk).start(),
             seen,
             log,
             market,
@@ -1071,6 +1205,10 @@ mod tests {
 
     fn closes(batch: &BarBatch) -> Vec<Decimal> {
         batch.bars.iter().map(|b| b.close).collect()
+    }
+
+    fn closes_of(batches: &[BarBatch]) -> Vec<Decimal> {
+        batches.iter().flat_map(closes).collect()
     }
 
     #[actix_rt::test]
@@ -1240,7 +1378,7 @@ mod tests {
                 .map(MarketDataEvent::Bar)
                 .collect(),
         };
-        let h = start_with(Box::new(provider), 10, 4, Pacing::Max, |agent| {
+        let h = start_with(Box::new(provider), 10, 4, Pacing::Max, |agent, _| {
             agent.with_gap_watch(GapWatch::new(
                 vigil_calendar::Calendar::xnys(),
                 vec![true],
@@ -1268,6 +1406,120 @@ mod tests {
             h.seen.all::<AgentFault>().is_empty(),
             "a gap is not a fault"
         );
+    }
+
+    /// A close 60 % above the last is a bad tick: the symbol goes into quarantine, Risk hears
+    /// it, the bar and the next ones are withheld until three calm bars in a row lift it.
+    #[actix_rt::test]
+    async fn a_price_spike_quarantines_its_symbol_until_calm_bars_release_it() {
+        let closes = [100, 101, 160, 101, 102, 103, 104];
+        let provider = VecProvider {
+            events: closes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| MarketDataEvent::Bar(bar(i as u32 + 1, Decimal::from(*c))))
+                .collect(),
+        };
+        let bounds = crate::AnomalyBounds {
+            max_jump: Some(dec!(0.25)),
+            k_sigma: None,
+            min_sigma: 0.0,
+            window: 20,
+            release_after: 3,
+        };
+        let h = start_with(Box::new(provider), 10, 4, Pacing::Max, |agent, risk| {
+            agent.with_anomaly_watch(crate::AnomalyWatch::new(bounds, 1), risk)
+        });
+        h.wait_for_end().await;
+
+        // 160 (the spike), then 101 (back: another jump) and 102, 103 (calm 1, 2) are
+        // withheld; 104 is the third calm bar and goes on.
+        let batches = h.seen.all::<BarBatch>();
+        assert_eq!(
+            closes_of(&batches),
+            vec![dec!(100), dec!(101), dec!(104)],
+            "the quarantined bars never reach the models"
+        );
+        let told: Vec<(bool, String)> = h
+            .seen
+            .all::<QuarantineChanged>()
+            .into_iter()
+            .map(|q| (q.on, q.reason))
+            .collect();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told[0].0 && told[0].1.contains("moved +58.42%"), "{told:?}");
+        assert_eq!(told[1], (false, "3 bars in a row within the bounds".into()));
+        let on = logged(&h.log, Event::SymbolQuarantined);
+        assert_eq!(on.len(), 1);
+        assert_eq!(on[0].level, Level::Error);
+        assert_eq!(on[0].timestamp, day(3));
+        assert_eq!(text(&on[0], "symbol"), "TEST");
+        assert_eq!(text(&on[0], "actor"), "anomaly_rule");
+        let off = logged(&h.log, Event::SymbolReleased);
+        assert_eq!(off.len(), 1);
+        assert_eq!(off[0].timestamp, day(7));
+        assert!(
+            h.seen.all::<AgentFault>().is_empty(),
+            "a quarantine is not a fault"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn an_operator_quarantines_and_releases_a_symbol_and_an_unknown_one_is_refused() {
+        let bounds = crate::AnomalyBounds {
+            max_jump: Some(dec!(0.25)),
+            k_sigma: None,
+            min_sigma: 0.0,
+            window: 20,
+            release_after: 3,
+        };
+        // Paced on a wall clock nobody moves: the second bar waits, the agent stays up.
+        let h = start_with(
+            Box::new(VecProvider {
+                events: [bar(1, dec!(100)), bar(5, dec!(100))]
+                    .into_iter()
+                    .map(MarketDataEvent::Bar)
+                    .collect(),
+            }),
+            1,
+            4,
+            Pacing::Factor(1.0),
+            |agent, risk| agent.with_anomaly_watch(crate::AnomalyWatch::new(bounds, 1), risk),
+        );
+        let ask = |symbol: &str, on: bool| SetQuarantine {
+            symbol: symbol.into(),
+            on,
+            actor: "ops".into(),
+            reason: "exchange halted it".into(),
+        };
+        let unknown = h.addr.send(ask("AAPL", true)).await.expect("answered");
+        assert!(
+            matches!(&unknown, Err(CommandError::Invalid(m)) if m.contains("unknown symbol \"AAPL\"; symbols: TEST")),
+            "{unknown:?}"
+        );
+        let on = h.addr.send(ask("TEST", true)).await.expect("answered");
+        assert!(
+            on.as_ref().is_ok_and(|m| m.contains("TEST in quarantine")),
+            "{on:?}"
+        );
+        let again = h.addr.send(ask("TEST", true)).await.expect("answered");
+        assert_eq!(again, Ok("TEST in quarantine already".to_string()));
+        let off = h.addr.send(ask("TEST", false)).await.expect("answered");
+        assert!(
+            off.as_ref().is_ok_and(|m| m.contains("released")),
+            "{off:?}"
+        );
+        let told: Vec<bool> = h
+            .seen
+            .all::<QuarantineChanged>()
+            .into_iter()
+            .map(|q| q.on)
+            .collect();
+        assert_eq!(told, vec![true, false], "Risk told once each way");
+        let logged_on = logged(&h.log, Event::SymbolQuarantined);
+        assert_eq!(logged_on.len(), 1);
+        assert_eq!(text(&logged_on[0], "actor"), "ops");
+        assert_eq!(logged(&h.log, Event::SymbolReleased).len(), 1);
     }
 
     #[actix_rt::test]

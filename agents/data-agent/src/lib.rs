@@ -15,10 +15,12 @@
 //!   every mailbox downstream.
 
 mod agent;
+mod anomaly;
 mod gaps;
 mod reload;
 mod scheduler;
 
 pub use agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate};
+pub use anomaly::{AnomalyBounds, AnomalyWatch, Verdict};
 pub use gaps::{Gap, GapError, GapWatch};
 pub use scheduler::Scheduler;

@@ -6,8 +6,8 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use vigil_bus::{
     Action, AgentFault, CancelAll, Command, CommandError, CommandTarget, DefaultRegime, Figures,
-    Flatten, Heartbeat, InjectPanic, Ping, SessionSummary, SetPaused, SetTradingState, Shutdown,
-    StageReport, StopReason, Supervision, SwitchSource, run_every,
+    Flatten, Heartbeat, InjectPanic, Ping, SessionSummary, SetPaused, SetQuarantine,
+    SetTradingState, Shutdown, StageReport, StopReason, Supervision, SwitchSource, run_every,
 };
 use vigil_monitoring::{Status, SystemSampler, Transition};
 
@@ -38,6 +38,8 @@ pub struct MonitorLinks {
     pub cancel_all: Recipient<CancelAll>,
     /// The Data agent switches its source.
     pub switch_source: Recipient<SwitchSource>,
+    /// The Data agent puts a symbol in quarantine or releases it.
+    pub quarantine: Recipient<SetQuarantine>,
     /// The Regime agent falls back to its default label.
     pub default_regime: Recipient<DefaultRegime>,
     /// The Data agent stops reading (the pipeline then drains).
@@ -572,6 +574,26 @@ impl MonitorAgent {
                 &links.switch_source,
                 SwitchSource {
                     name,
+                    actor,
+                    reason,
+                },
+            ),
+            Action::Quarantine(symbol) => ask(
+                "data",
+                &links.quarantine,
+                SetQuarantine {
+                    on: true,
+                    symbol,
+                    actor,
+                    reason,
+                },
+            ),
+            Action::Release(symbol) => ask(
+                "data",
+                &links.quarantine,
+                SetQuarantine {
+                    on: false,
+                    symbol,
                     actor,
                     reason,
                 },

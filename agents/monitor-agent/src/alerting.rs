@@ -78,6 +78,8 @@ pub const TAPPED: &[Event] = &[
     Event::OrdersPaused,
     Event::OrdersResumed,
     Event::DataGap,
+    Event::SymbolQuarantined,
+    Event::SymbolReleased,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -372,6 +374,22 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
             "Check the broker's status page and this host's network; vigil retries with backoff, reconciles when the broker answers, then sends the held orders. `vigil ctl cancel-all` drops the held orders.",
         ),
         Event::OrdersResumed => clear("orders_paused", BTreeMap::new()),
+        Event::SymbolQuarantined => raise(
+            "symbol_quarantined",
+            Level::Error,
+            one("symbol", field(ev, "symbol")),
+            format!(
+                "{} in quarantine: no new order in it, its bars are withheld",
+                field(ev, "symbol")
+            ),
+            vec![
+                ("Symbol".into(), field(ev, "symbol")),
+                ("Why".into(), field(ev, "reason")),
+                ("By".into(), field(ev, "actor")),
+            ],
+            "Compare the price with another source or the exchange: a bad tick lifts by itself after release_after_bars calm bars; a real move too. To trade it now, `vigil ctl release SYMBOL --reason …`; to keep it out, `vigil ctl quarantine SYMBOL --reason …` (lifted only by command).",
+        ),
+        Event::SymbolReleased => clear("symbol_quarantined", one("symbol", field(ev, "symbol"))),
         // The WARN form (the calendar cannot say) is in the log only.
         Event::DataGap if ev.level == Level::Error => happened(
             "data_gap",

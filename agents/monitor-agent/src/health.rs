@@ -370,12 +370,16 @@ fn export_figures(f: &Figures) {
             rejected,
             gaps,
             missing_bars,
+            quarantined,
+            withheld,
             ..
         } => {
             counter!("vigil_data_bars_total").absolute(*bars);
             counter!("vigil_data_bars_rejected_total").absolute(*rejected);
             counter!("vigil_data_gaps_total").absolute(*gaps);
             counter!("vigil_data_missing_bars_total").absolute(*missing_bars);
+            gauge!("vigil_data_quarantined_symbols").set(*quarantined as f64);
+            counter!("vigil_data_withheld_bars_total").absolute(*withheld);
         }
         Figures::Regime {
             changes,
@@ -530,6 +534,14 @@ fn describe_all() {
         "vigil_data_missing_bars_total",
         "Sessions with no bar, per symbol, in the gaps found."
     );
+    describe_gauge!(
+        "vigil_data_quarantined_symbols",
+        "Symbols in quarantine: their bars are withheld and no new order goes out in them."
+    );
+    describe_counter!(
+        "vigil_data_withheld_bars_total",
+        "Bars withheld from the models because their symbol was in quarantine."
+    );
     describe_counter!("vigil_regime_changes_total", "Regime label changes.");
     describe_gauge!(
         "vigil_regime_detection_latency_seconds",
@@ -623,11 +635,14 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             rejected,
             gaps,
             missing_bars,
+            quarantined,
+            withheld,
             ended,
             source,
         } => json!({
             "last_bar_at": last_bar_at, "last_update_at": last_update_at, "bars": bars,
             "rejected": rejected, "gaps": gaps, "missing_bars": missing_bars,
+            "quarantined": quarantined, "withheld": withheld,
             "ended": ended, "source_up": source.up,
             "quality": if *bars + *rejected > 0 { *bars as f64 / (*bars + *rejected) as f64 } else { 1.0 },
         }),

@@ -202,6 +202,8 @@ fn data_figures(up: bool) -> Figures {
         rejected: 0,
         gaps: 0,
         missing_bars: 0,
+        quarantined: 0,
+        withheld: 0,
         ended: false,
         source: Reachability {
             up,

@@ -2,8 +2,8 @@
 
 use actix::Actor;
 use vigil_bus::{
-    CancelAll, DefaultRegime, Flatten, InjectPanic, SetPaused, SetTradingState, Shutdown,
-    SwitchSource,
+    CancelAll, DefaultRegime, Flatten, InjectPanic, SetPaused, SetQuarantine, SetTradingState,
+    Shutdown, SwitchSource,
 };
 use vigil_core::AgentId;
 use vigil_testkit::{AnsweringActor, Recorder};
@@ -19,6 +19,7 @@ vigil_testkit::record_enum! {
         Flatten(Flatten),
         CancelAll(CancelAll),
         Switch(SwitchSource),
+        Quarantine(SetQuarantine),
         Regime(DefaultRegime),
         Shutdown(Shutdown),
         Panic(InjectPanic),
@@ -35,6 +36,7 @@ pub(crate) fn links(seen: &Recorder<Sent>, fault_injection: bool) -> MonitorLink
         flatten: answers.clone().recipient(),
         cancel_all: answers.clone().recipient(),
         switch_source: answers.clone().recipient(),
+        quarantine: answers.clone().recipient(),
         default_regime: answers.recipient(),
         shutdown: records.clone().recipient(),
         panics: vec![(AgentId::Signal, records.recipient())],

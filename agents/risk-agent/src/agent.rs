@@ -1,4 +1,4 @@
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 use vigil_bus::{
     AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, DrawdownAnswer, DrawdownReport,
     Figures, Flatten, Flow, Heartbeat, InjectPanic, NextReport, OrderIntent, PhaseMark, Ping,
-    RearmDrawdown, RestrictTrading, Segment, SetTradingState, SignalBatch, StageReport, StopReason,
-    TradingStateRecord, run_every,
+    QuarantineChanged, RearmDrawdown, RestrictTrading, Segment, SetTradingState, SignalBatch,
+    StageReport, StopReason, TradingStateRecord, run_every,
 };
 use vigil_calendar::Phase;
 use vigil_config::{OrderTypeConfig, RiskConfig};
@@ -101,6 +101,8 @@ pub struct RiskAgent {
     /// Signals at or before this time were decided by the previous run (after a restart):
     /// their bars warm the models up, and they are not decided again.
     resume_after: Option<Timestamp>,
+    /// Symbols in quarantine (a data anomaly, or an operator), and why: no new order in them.
+    quarantined: HashMap<SymbolId, String>,
     /// Driven by the schedule: the phase of the trading day (None: outside a session).
     automation: bool,
     phase: Option<Phase>,
@@ -186,6 +188,7 @@ impl RiskAgent {
             queue: VecDeque::new(),
             holds: 0,
             resume_after: None,
+            quarantined: HashMap::new(),
             automation: false,
             phase: None,
             session_blocked: false,
@@ -443,6 +446,12 @@ impl RiskAgent {
             self.change_state(TradingState::Halted, actor, reason);
         }
         let decision = match self.session_label() {
+            _ if self.quarantined.contains_key(&signal.symbol) => Decision::Reject {
+                reason: format!(
+                    "symbol in quarantine (data anomaly): {}",
+                    self.quarantined[&signal.symbol]
+                ),
+            },
             "closed" if self.state != TradingState::Halted => Decision::Reject {
                 reason: "market closed: outside the trading session (schedule)".into(),
             },
@@ -718,6 +727,19 @@ impl Handler<SetTradingState> for RiskAgent {
         } else {
             format!("trading state was already {from}")
         })
+    }
+}
+
+impl Handler<QuarantineChanged> for RiskAgent {
+    type Result = ();
+
+    /// Blocks (or unblocks) new orders in a symbol whose data is in quarantine.
+    fn handle(&mut self, msg: QuarantineChanged, _ctx: &mut Self::Context) {
+        if msg.on {
+            self.quarantined.insert(msg.symbol, msg.reason);
+        } else {
+            self.quarantined.remove(&msg.symbol);
+        }
     }
 }
 
@@ -1522,6 +1544,58 @@ mod tests {
                 state: TradingState::Halted
             }]
         ));
+    }
+
+    /// While its symbol is in quarantine a signal makes no order; once released, it does.
+    #[actix_rt::test]
+    async fn a_quarantined_symbol_gets_no_new_order_until_released() {
+        let h = start();
+        let bars = bars(0, 6);
+        let quarantine = |on: bool| QuarantineChanged {
+            symbol: SymbolId(0),
+            on,
+            reason: "close 250 moved +110% from the previous 119 (bound 25%)".into(),
+        };
+        h.addr.do_send(quarantine(true));
+        h.addr
+            .do_send(batch(0, bars.clone(), &[(1, Direction::Long)]));
+        // Applied when it arrives (a signal still queued then is decided under it).
+        h.seen
+            .wait_until("batch 0 handed on", |got| {
+                got.iter()
+                    .any(|g| matches!(g, Got::Segment(s) if s.batch_id == 0 && s.last))
+            })
+            .await;
+        h.addr.do_send(quarantine(false));
+        h.addr
+            .do_send(batch(1, bars.clone(), &[(3, Direction::Long)]));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for::<StageReport>(1).await;
+
+        let rejected = logged(&h.log, Event::RiskRejected);
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert_eq!(
+            text(&rejected[0], "reason"),
+            "symbol in quarantine (data anomaly): close 250 moved +110% from the previous 119 \
+             (bound 25%)"
+        );
+        assert_eq!(
+            rejected[0].trace_id.as_ref(),
+            Some(&TraceId::for_signal("TEST", bars[1].ts))
+        );
+        let approved: Vec<_> = logged(&h.log, Event::RiskApproved)
+            .into_iter()
+            .filter(|e| e.level == Level::Info)
+            .collect();
+        assert_eq!(
+            approved.len(),
+            1,
+            "the signal after the release is approved"
+        );
+        assert_eq!(
+            approved[0].trace_id.as_ref(),
+            Some(&TraceId::for_signal("TEST", bars[3].ts))
+        );
     }
 
     #[actix_rt::test]

@@ -31,6 +31,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "reconciliation_mismatch",
     "orders_paused",
     "data_gap",
+    "symbol_quarantined",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

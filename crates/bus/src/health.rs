@@ -49,6 +49,10 @@ pub enum Figures {
         gaps: u64,
         /// Sessions missing in those gaps (one per symbol and session).
         missing_bars: u64,
+        /// Symbols in quarantine now (a price jump beyond the bounds, or an operator).
+        quarantined: u64,
+        /// Bars withheld from the models because their symbol was in quarantine.
+        withheld: u64,
         /// The source delivered its last bar.
         ended: bool,
         /// The source's connection.

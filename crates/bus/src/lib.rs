@@ -18,8 +18,8 @@ pub use messages::{
     Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,
     CommandError, CommandTarget, DefaultRegime, DrawdownAnswer, DrawdownReport, Flatten, Flow,
     HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView, OrderIntent, PhaseMark,
-    PositionView, RearmDrawdown, RegimeBatch, ReloadCalendar, RestrictTrading, Segment,
-    SessionSummary, SetPaused, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason,
-    Supervision, SwitchSource, TradingStateRecord,
+    PositionView, QuarantineChanged, RearmDrawdown, RegimeBatch, ReloadCalendar, RestrictTrading,
+    Segment, SessionSummary, SetPaused, SetQuarantine, SetTradingState, Shutdown, SignalBatch,
+    StageReport, StopReason, Supervision, SwitchSource, TradingStateRecord,
 };
 pub use timer::run_every;

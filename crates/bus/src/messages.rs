@@ -398,6 +398,11 @@ pub enum Action {
     Flatten,
     /// The Data agent switches to the named source.
     SwitchSource(String),
+    /// The Data agent puts the symbol in quarantine: its bars are withheld from the models
+    /// and Risk blocks new orders in it, until released by command.
+    Quarantine(String),
+    /// The Data agent lifts the symbol's quarantine.
+    Release(String),
     /// The Regime agent falls back to its default label for every symbol.
     DefaultRegime,
     /// Stop the session gracefully (the pipeline drains in order).
@@ -423,6 +428,8 @@ impl Action {
             Action::CancelAll => "cancel_all",
             Action::Flatten => "flatten",
             Action::SwitchSource(_) => "switch_source",
+            Action::Quarantine(_) => "quarantine",
+            Action::Release(_) => "release",
             Action::DefaultRegime => "default_regime",
             Action::Shutdown => "shutdown",
             Action::InjectPanic { .. } => "inject_panic",
@@ -433,7 +440,9 @@ impl Action {
     pub fn argument(&self) -> Option<String> {
         match self {
             Action::Pause(t) | Action::Resume(t) => Some(t.to_string()),
-            Action::SwitchSource(name) => Some(name.clone()),
+            Action::SwitchSource(name) | Action::Quarantine(name) | Action::Release(name) => {
+                Some(name.clone())
+            }
             Action::InjectPanic { agent, times } => Some(format!("{agent} x{times}")),
             _ => None,
         }
@@ -569,6 +578,33 @@ pub struct SwitchSource {
     pub name: String,
     /// Who asked.
     pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → Data: put a symbol in quarantine (`on`), or lift its quarantine.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct SetQuarantine {
+    /// The symbol's name.
+    pub symbol: String,
+    /// Quarantine (true) or release (false).
+    pub on: bool,
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Data → Risk: a symbol's quarantine began (`on`) or ended. No new order in it while on.
+/// Sent before the batch that follows, so it reaches Risk before any signal of a later bar.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct QuarantineChanged {
+    /// The symbol.
+    pub symbol: SymbolId,
+    /// In quarantine from now on (true), or no longer.
+    pub on: bool,
     /// Why.
     pub reason: String,
 }

@@ -21,15 +21,15 @@ pub use channels::{
     default_delivery_attempts, default_pagerduty_events_url, default_pagerduty_source,
     default_queue_capacity, default_timeout_ms, default_twilio_base_url,
 };
-pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use model::{
-    CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig,
-    DrawdownControlConfig, ExecutionConfig, FillModelConfig, InstrumentConfig, LogConfig,
-    MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, RULE_METRICS,
+    AnomalyConfig, CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig,
+    DeadManConfig, DrawdownControlConfig, ExecutionConfig, FillModelConfig, InstrumentConfig,
+    LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, RULE_METRICS,
     ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
     SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
     VigilConfig, default_rules,
 };
+pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use validate::{ConfigError, ConfigIssue};
 
 /// The embedded paper-trading default (`config/vigil.toml`), as text.

@@ -386,6 +386,41 @@ pub struct DataConfig {
     /// Find sessions of the exchange calendar with no bar (`data_gap`, alerted); after a
     /// restart against a broker, from the last bar the previous run handled.
     pub check_gaps: bool,
+    /// Anomaly quarantine: a price jump beyond these bounds withholds the symbol's bars
+    /// and blocks new orders in it.
+    pub anomaly: AnomalyConfig,
+}
+
+/// `[data.anomaly]`: when a close-to-close move puts its symbol in quarantine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnomalyConfig {
+    /// Screen every bar at all.
+    pub enabled: bool,
+    /// Largest move from one close to the next, in percent; 0: no percent bound.
+    pub max_jump_pct: Decimal,
+    /// Largest move in standard deviations of the last `window` returns; 0: no k-sigma bound.
+    pub k_sigma: f64,
+    /// The least standard deviation the k-sigma bound uses, in percent (a flat or steadily
+    /// trending series would otherwise make any move an outlier).
+    pub min_sigma_pct: Decimal,
+    /// Returns the standard deviation is taken over.
+    pub window: usize,
+    /// Bars in a row within the bounds that lift a quarantine; 0: only `vigil ctl release`.
+    pub release_after_bars: usize,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_jump_pct: Decimal::from(25),
+            k_sigma: 10.0,
+            min_sigma_pct: Decimal::new(5, 1),
+            window: 20,
+            release_after_bars: 3,
+        }
+    }
 }
 
 /// Default batch size: 1024 bars.
@@ -406,6 +441,7 @@ impl Default for DataConfig {
             batch_size: default_batch_size(),
             max_in_flight_batches: default_max_in_flight_batches(),
             check_gaps: true,
+            anomaly: AnomalyConfig::default(),
         }
     }
 }

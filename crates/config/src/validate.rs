@@ -153,6 +153,35 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         cfg.data.max_in_flight_batches,
         1,
     );
+    let a = &cfg.data.anomaly;
+    if a.max_jump_pct.is_sign_negative() {
+        c.fail(
+            "data.anomaly.max_jump_pct",
+            format!(
+                "must be 0 (off) or a positive percent, got {}",
+                a.max_jump_pct
+            ),
+        );
+    }
+    if !a.k_sigma.is_finite() || a.k_sigma < 0.0 {
+        c.fail(
+            "data.anomaly.k_sigma",
+            format!("must be 0 (off) or a positive number, got {}", a.k_sigma),
+        );
+    }
+    c.usize_min("data.anomaly.window", a.window, 2);
+    if a.min_sigma_pct.is_sign_negative() {
+        c.fail(
+            "data.anomaly.min_sigma_pct",
+            format!("must be 0 or a positive percent, got {}", a.min_sigma_pct),
+        );
+    }
+    if a.enabled && a.max_jump_pct.is_zero() && a.k_sigma == 0.0 {
+        c.fail(
+            "data.anomaly",
+            "enabled with neither bound: set max_jump_pct or k_sigma, or enabled = false".into(),
+        );
+    }
 
     let r = &cfg.regime;
     c.usize_min("regime.short_window", r.short_window, 2);

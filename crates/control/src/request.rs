@@ -6,7 +6,7 @@ use vigil_bus::{Action, CommandTarget};
 use vigil_core::AgentId;
 
 /// The commands `POST /v1/commands` takes, as `Action::name` spells them.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 12] = [
     "pause",
     "resume",
     "breaker_trip",
@@ -14,15 +14,18 @@ pub const COMMANDS: [&str; 10] = [
     "cancel_all",
     "flatten",
     "switch_source",
+    "quarantine",
+    "release",
     "default_regime",
     "shutdown",
     "inject_panic",
 ];
 
-const COMMAND_FIELDS: [&str; 7] = [
+const COMMAND_FIELDS: [&str; 8] = [
     "command",
     "agent",
     "source",
+    "symbol",
     "times",
     "reason",
     "who",
@@ -148,6 +151,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
     let uses: &[&str] = match command.as_str() {
         "pause" | "resume" => &["agent"],
         "switch_source" => &["source"],
+        "quarantine" | "release" => &["symbol"],
         "inject_panic" => &["agent", "times"],
         "breaker_trip" | "breaker_reset" | "cancel_all" | "flatten" | "default_regime"
         | "shutdown" => &[],
@@ -158,7 +162,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             ));
         }
     };
-    if let Some(extra) = ["agent", "source", "times"]
+    if let Some(extra) = ["agent", "source", "times", "symbol"]
         .into_iter()
         .find(|k| f.has(k) && !uses.contains(k))
     {
@@ -184,6 +188,16 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             "source",
             MAX_NAME,
             "switch_source needs the name of the source to read from",
+        )?),
+        "quarantine" => Action::Quarantine(f.required(
+            "symbol",
+            MAX_NAME,
+            "quarantine needs the symbol to put in quarantine",
+        )?),
+        "release" => Action::Release(f.required(
+            "symbol",
+            MAX_NAME,
+            "release needs the symbol to release from quarantine",
         )?),
         _ => panic_action(&f, &command)?,
     };
@@ -243,6 +257,14 @@ mod tests {
             (
                 r#""command":"switch_source","source":"csv:backup""#,
                 Action::SwitchSource("csv:backup".into()),
+            ),
+            (
+                r#""command":"quarantine","symbol":"GOOG""#,
+                Action::Quarantine("GOOG".into()),
+            ),
+            (
+                r#""command":"release","symbol":"GOOG""#,
+                Action::Release("GOOG".into()),
             ),
             (
                 r#""command":"inject_panic","agent":"risk","times":3"#,

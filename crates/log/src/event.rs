@@ -60,6 +60,8 @@ catalogue! {
     DataSourceFailed => "data_source_failed", Error, "A data provider could not connect, or its stream broke.";
     DataParseFailed => "data_parse_failed", Error, "Market data could not be parsed; the message names file, line and column.";
     BarRejected => "bar_rejected", Error, "A bar failed validation (impossible prices, time going backwards) and was not used.";
+    SymbolQuarantined => "symbol_quarantined", Error, "A symbol is in quarantine: its close jumped beyond [data.anomaly]'s bounds (actor anomaly_rule), or an operator put it there; its bars are withheld from the models and Risk blocks new orders in it; data.symbol, reason, actor.";
+    SymbolReleased => "symbol_released", Warn, "A symbol's quarantine lifted: release_after bars in a row moved within the bounds (actor anomaly_rule), or an operator released it; its bars reach the models again; data.symbol, reason, actor.";
     DataGap => "data_gap", Error, "Sessions of the exchange calendar had no bar for a symbol (after a restart: between the last bar handled and the first new one); nothing was invented, the models see the hole; data.symbol, after, before, missing, sessions (WARN with data.error: the calendar cannot say, the symbol is no longer checked).";
     RegimeChanged => "regime_changed", Info, "The Regime agent's label for a symbol changed.";
     RegimeReset => "regime_reset", Warn, "The Regime agent fell back to the default label for every symbol (command or restart).";

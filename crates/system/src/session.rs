@@ -20,7 +20,10 @@ use vigil_core::{
     AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
     TradingState,
 };
-use vigil_data_agent::{DataAgent, DataAgentConfig, GapWatch, Pacing, PremarketGate, Scheduler};
+use vigil_data_agent::{
+    AnomalyBounds, AnomalyWatch, DataAgent, DataAgentConfig, GapWatch, Pacing, PremarketGate,
+    Scheduler,
+};
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
 use vigil_log::{
@@ -552,6 +555,7 @@ impl Session {
                 flatten: risk.clone().recipient(),
                 cancel_all: exec.clone().recipient(),
                 switch_source: data.clone().recipient(),
+                quarantine: data.clone().recipient(),
                 default_regime: regime.clone().recipient(),
                 shutdown: data.clone().recipient(),
                 panics: vec![
@@ -895,6 +899,23 @@ impl Session {
                 .collect();
             let seen_until = recovered.as_ref().and_then(|r| r.last_bar_at);
             data_agent = data_agent.with_gap_watch(GapWatch::new(calendar, checked, seen_until));
+        }
+        let a = &cfg.data.anomaly;
+        if a.enabled {
+            let bounds = AnomalyBounds {
+                max_jump: (!a.max_jump_pct.is_zero())
+                    .then(|| a.max_jump_pct / rust_decimal::Decimal::ONE_HUNDRED),
+                k_sigma: (a.k_sigma > 0.0).then_some(a.k_sigma),
+                min_sigma: rust_decimal::prelude::ToPrimitive::to_f64(&a.min_sigma_pct)
+                    .unwrap_or(0.0)
+                    / 100.0,
+                window: a.window,
+                release_after: a.release_after_bars,
+            };
+            data_agent = data_agent.with_anomaly_watch(
+                AnomalyWatch::new(bounds, cfg.data.instruments.len()),
+                risk_box.addr.clone().recipient(),
+            );
         }
 
         // Start sinks before sources: Monitor, then Execution back to Data. The stop order is

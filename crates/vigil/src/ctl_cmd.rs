@@ -69,6 +69,17 @@ enum CtlCmd {
         /// The source's name (as in `vigil ctl status`).
         name: String,
     },
+    /// Put a symbol in quarantine: its bars are withheld from the models and no new order
+    /// goes out in it, until `vigil ctl release`.
+    Quarantine {
+        /// The symbol (as in the config).
+        symbol: String,
+    },
+    /// Lift a symbol's quarantine (set by the anomaly rule or by `vigil ctl quarantine`).
+    Release {
+        /// The symbol.
+        symbol: String,
+    },
     /// The Regime agent falls back to its default label for every symbol.
     DefaultRegime,
     /// Stop the session gracefully: the pipeline drains and `vigil run` exits 0.
@@ -133,6 +144,14 @@ pub(crate) fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCmd::SwitchSource { name } => {
             body.insert("source".into(), json!(name));
             (format!("switch-source {name}"), "switch_source")
+        }
+        CtlCmd::Quarantine { symbol } => {
+            body.insert("symbol".into(), json!(symbol));
+            (format!("quarantine {symbol}"), "quarantine")
+        }
+        CtlCmd::Release { symbol } => {
+            body.insert("symbol".into(), json!(symbol));
+            (format!("release {symbol}"), "release")
         }
         CtlCmd::InjectPanic { agent, times } => {
             body.insert("agent".into(), json!(agent));

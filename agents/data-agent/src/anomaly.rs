@@ -1,0 +1,364 @@
+//! Anomaly quarantine: a price jump beyond a bound puts its symbol in quarantine.
+//!
+//! Each bar's close is compared with the symbol's previous close. The move is anomalous when
+//! it exceeds `max_jump` (a fraction), or `k_sigma` standard deviations of the symbol's last
+//! `window` accepted returns. A quarantined symbol's bars are withheld from the models (the
+//! Signal agent never sees them) and the Risk agent blocks new orders in it. The quarantine
+//! lifts by rule, after `release_after` bars in a row that move within the bounds (a bad tick
+//! that reverts, or a real move that holds at its new level), or by an operator's command.
+//! One an operator set lifts only by command.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use vigil_core::{Bar, SymbolId};
+
+/// The bounds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AnomalyBounds {
+    /// Largest move from one close to the next, as a fraction (0.25 = 25 %); `None`: off.
+    pub max_jump: Option<Decimal>,
+    /// Largest move in standard deviations of the recent returns; `None`: off.
+    pub k_sigma: Option<f64>,
+    /// The least standard deviation the k-sigma check uses (a fraction): a series that
+    /// barely moved (flat, or a steady trend) would otherwise make any move an outlier.
+    pub min_sigma: f64,
+    /// Returns the standard deviation is taken over (the k-sigma check waits for a full
+    /// window).
+    pub window: usize,
+    /// Bars in a row within the bounds that lift a quarantine; 0: only a command does.
+    pub release_after: usize,
+}
+
+/// What became of a bar.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Forward it.
+    Pass,
+    /// It put its symbol in quarantine (withheld); the reason says how far it moved.
+    Quarantined(String),
+    /// Its symbol is in quarantine: withheld.
+    Held,
+    /// It lifted its symbol's quarantine (forwarded); the reason says why.
+    Released(String),
+}
+
+#[derive(Debug)]
+struct Quarantine {
+    /// Bars in a row within the bounds since.
+    calm: usize,
+    /// Set by an operator: lifts only by command.
+    by_operator: bool,
+}
+
+#[derive(Debug)]
+struct SymbolState {
+    last_close: Option<Decimal>,
+    /// The last accepted returns, a ring of `window` slots.
+    returns: Box<[f64]>,
+    filled: usize,
+    next: usize,
+    quarantine: Option<Quarantine>,
+}
+
+/// Watches every symbol's moves.
+#[derive(Debug)]
+pub struct AnomalyWatch {
+    bounds: AnomalyBounds,
+    symbols: Vec<SymbolState>,
+}
+
+impl AnomalyWatch {
+    /// Watches `symbols` symbols (ids `0..symbols`) within `bounds`.
+    pub fn new(bounds: AnomalyBounds, symbols: usize) -> Self {
+        let window = bounds.window.max(2);
+        Self {
+            bounds,
+            symbols: (0..symbols)
+                .map(|_| SymbolState {
+                    last_close: None,
+                    returns: vec![0.0; window].into_boxed_slice(),
+                    filled: 0,
+                    next: 0,
+                    quarantine: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes the next accepted bar; says whether it goes on.
+    pub fn on_bar(&mut self, bar: &Bar) -> Verdict {
+        let bounds = self.bounds;
+        let Some(s) = self.symbols.get_mut(bar.symbol.index()) else {
+            return Verdict::Pass;
+        };
+        let prev = s.last_close.replace(bar.close);
+        let Some(prev) = prev.filter(|p| !p.is_zero()) else {
+            return match s.quarantine {
+                Some(_) => Verdict::Held,
+                None => Verdict::Pass,
+            };
+        };
+        let change = (bar.close - prev) / prev;
+        let jump = bounds
+            .max_jump
+            .filter(|max| change.abs() > *max)
+            .map(|max| {
+                format!(
+                    "close {} moved {:+}% from the previous {} (bound {}%)",
+                    bar.close,
+                    (change * Decimal::ONE_HUNDRED).round_dp(2),
+                    prev,
+                    (max * Decimal::ONE_HUNDRED).normalize()
+                )
+            });
+        let r = change.to_f64().unwrap_or(f64::INFINITY);
+        let sigma = s.sigma();
+        let outlier = jump.or_else(|| {
+            let k = bounds.k_sigma?;
+            let sd = sigma?.max(bounds.min_sigma);
+            if sd <= 0.0 {
+                return None;
+            }
+            (r.abs() > k * sd).then(|| {
+                format!(
+                    "close {} moved {:+}% from the previous {}: {:.1} standard deviations of the \
+                     last {} returns (bound {k})",
+                    bar.close,
+                    (change * Decimal::ONE_HUNDRED).round_dp(2),
+                    prev,
+                    r.abs() / sd,
+                    s.returns.len()
+                )
+            })
+        });
+        match (&mut s.quarantine, outlier) {
+            (None, None) => {
+                s.push(r);
+                Verdict::Pass
+            }
+            (None, Some(why)) => {
+                s.quarantine = Some(Quarantine {
+                    calm: 0,
+                    by_operator: false,
+                });
+                Verdict::Quarantined(why)
+            }
+            (Some(q), Some(_)) => {
+                q.calm = 0;
+                Verdict::Held
+            }
+            (Some(q), None) => {
+                q.calm += 1;
+                if !q.by_operator && bounds.release_after > 0 && q.calm >= bounds.release_after {
+                    let why = format!("{} bars in a row within the bounds", q.calm);
+                    s.quarantine = None;
+                    s.push(r);
+                    Verdict::Released(why)
+                } else {
+                    Verdict::Held
+                }
+            }
+        }
+    }
+
+    /// An operator's quarantine: lifts only by [`Self::release`]. Returns false when the
+    /// symbol already was in quarantine (it then stays, lifted only by command).
+    pub fn quarantine(&mut self, symbol: SymbolId) -> bool {
+        let Some(s) = self.symbols.get_mut(symbol.index()) else {
+            return false;
+        };
+        let new = s.quarantine.is_none();
+        s.quarantine = Some(Quarantine {
+            calm: 0,
+            by_operator: true,
+        });
+        new
+    }
+
+    /// Lifts a quarantine; false when there was none.
+    pub fn release(&mut self, symbol: SymbolId) -> bool {
+        self.symbols
+            .get_mut(symbol.index())
+            .and_then(|s| s.quarantine.take())
+            .is_some()
+    }
+
+    /// The symbols in quarantine.
+    pub fn quarantined(&self) -> impl Iterator<Item = SymbolId> + '_ {
+        self.symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.quarantine.is_some())
+            .map(|(i, _)| SymbolId(i as u32))
+    }
+}
+
+impl SymbolState {
+    fn push(&mut self, r: f64) {
+        if !r.is_finite() {
+            return;
+        }
+        self.returns[self.next] = r;
+        self.next = (self.next + 1) % self.returns.len();
+        self.filled = (self.filled + 1).min(self.returns.len());
+    }
+
+    /// The population standard deviation of a full window.
+    fn sigma(&self) -> Option<f64> {
+        if self.filled < self.returns.len() {
+            return None;
+        }
+        let n = self.returns.len() as f64;
+        let mean = self.returns.iter().sum::<f64>() / n;
+        let var = self.returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+        Some(var.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use vigil_testkit::timestamp as t;
+
+    fn bar(day: u32, close: Decimal) -> Bar {
+        Bar {
+            symbol: SymbolId(0),
+            ts: t(&format!("2024-03-{day:02}T00:00:00Z")),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: dec!(1000),
+        }
+    }
+
+    fn bounds(max_jump: Option<Decimal>, k_sigma: Option<f64>) -> AnomalyBounds {
+        AnomalyBounds {
+            max_jump,
+            k_sigma,
+            min_sigma: 0.0,
+            window: 5,
+            release_after: 3,
+        }
+    }
+
+    /// A steady 1 % a day for weeks has a σ near zero: the floor keeps a 4 % fall (after
+    /// the trend breaks) from counting as hundreds of σ.
+    #[test]
+    fn the_sigma_floor_keeps_a_steady_trend_from_making_every_move_an_outlier() {
+        // After 10 days of +1 %, a fall of `pct`: quarantined?
+        let after_trend = |pct: Decimal| {
+            let mut w = AnomalyWatch::new(
+                AnomalyBounds {
+                    min_sigma: 0.005,
+                    ..bounds(None, Some(10.0))
+                },
+                1,
+            );
+            let mut price = dec!(100);
+            for d in 1..=10 {
+                assert_eq!(w.on_bar(&bar(d, price)), Verdict::Pass);
+                price = (price * dec!(1.01)).round_dp(2);
+            }
+            matches!(
+                w.on_bar(&bar(11, price * (Decimal::ONE - pct))),
+                Verdict::Quarantined(_)
+            )
+        };
+        // σ is ~0.003 %: without the floor 4 % would be over 1000σ. With it, the bound is
+        // 10 × 0.5 % = 5 %.
+        assert!(!after_trend(dec!(0.04)));
+        assert!(after_trend(dec!(0.06)));
+    }
+
+    #[test]
+    fn a_jump_past_the_bound_quarantines_and_three_calm_bars_release() {
+        let mut w = AnomalyWatch::new(bounds(Some(dec!(0.2)), None), 1);
+        assert_eq!(w.on_bar(&bar(1, dec!(100))), Verdict::Pass);
+        assert_eq!(
+            w.on_bar(&bar(2, dec!(119))),
+            Verdict::Pass,
+            "19 % is within 20 %"
+        );
+        match w.on_bar(&bar(3, dec!(250))) {
+            Verdict::Quarantined(why) => assert!(
+                why.contains("close 250 moved +110.08% from the previous 119 (bound 20%)"),
+                "{why}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.quarantined().collect::<Vec<_>>(), vec![SymbolId(0)]);
+        // The bad tick reverts: that move is anomalous too, and the count starts over.
+        assert_eq!(w.on_bar(&bar(4, dec!(120))), Verdict::Held);
+        assert_eq!(w.on_bar(&bar(5, dec!(121))), Verdict::Held);
+        assert_eq!(w.on_bar(&bar(6, dec!(122))), Verdict::Held);
+        match w.on_bar(&bar(7, dec!(121))) {
+            Verdict::Released(why) => assert_eq!(why, "3 bars in a row within the bounds"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.on_bar(&bar(8, dec!(122))), Verdict::Pass);
+    }
+
+    #[test]
+    fn k_sigma_waits_for_a_full_window_then_catches_an_outlier() {
+        let mut w = AnomalyWatch::new(bounds(None, Some(4.0)), 1);
+        // Returns alternate ±1 %: σ = 1 %.
+        let closes = [
+            dec!(100),
+            dec!(101),
+            dec!(99.99),
+            dec!(100.9899),
+            dec!(99.979801),
+        ];
+        for (i, c) in closes.iter().enumerate() {
+            assert_eq!(w.on_bar(&bar(i as u32 + 1, *c)), Verdict::Pass);
+        }
+        // Only 4 returns so far: a 10 % move is not judged by σ yet.
+        assert_eq!(w.on_bar(&bar(6, dec!(109.98))), Verdict::Pass);
+        // The window is full now (σ ≈ 4.1 %): 20 % is 4.9σ.
+        match w.on_bar(&bar(7, dec!(131.976))) {
+            Verdict::Quarantined(why) => assert!(why.contains("standard deviations"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_operator_s_quarantine_lifts_only_by_command() {
+        let mut w = AnomalyWatch::new(bounds(Some(dec!(0.2)), None), 2);
+        assert!(w.quarantine(SymbolId(0)));
+        for d in 1..=6 {
+            assert_eq!(w.on_bar(&bar(d, dec!(100))), Verdict::Held);
+        }
+        assert!(w.release(SymbolId(0)));
+        assert!(!w.release(SymbolId(0)), "nothing left to release");
+        assert_eq!(w.on_bar(&bar(7, dec!(100))), Verdict::Pass);
+    }
+
+    /// The bundled GOOG file (2004–2013, a +20 % earnings day included) stays clear of the
+    /// default bounds: 25 % and 10σ of 20 returns.
+    #[test]
+    fn the_bundled_goog_file_passes_the_default_bounds() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/GOOG_1d.csv"
+        ))
+        .expect("GOOG_1d.csv");
+        let mut w = AnomalyWatch::new(
+            AnomalyBounds {
+                max_jump: Some(dec!(0.25)),
+                k_sigma: Some(10.0),
+                min_sigma: 0.005,
+                window: 20,
+                release_after: 3,
+            },
+            1,
+        );
+        for (i, line) in text.lines().skip(1).enumerate() {
+            let close: Decimal = line.split(',').nth(4).expect("close").parse().expect("dec");
+            let mut b = bar(1, close);
+            b.ts = t("2004-08-19T00:00:00Z") + chrono::Duration::days(i as i64);
+            assert_eq!(w.on_bar(&b), Verdict::Pass, "row {}: {line}", i + 1);
+        }
+    }
+}
