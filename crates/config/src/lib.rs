@@ -28,7 +28,7 @@ pub use model::{
     MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, RULE_METRICS,
     ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
     SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
-    VigilConfig, default_rules,
+    VigilConfig, default_rules, redact_url,
 };
 pub use validate::{ConfigError, ConfigIssue};
 
