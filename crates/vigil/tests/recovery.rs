@@ -16,6 +16,7 @@ use common::broker::{BrokerProcess, KEY_ID, dec, goog_slice};
 use common::{Running, vigil, vigil_log_lines};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use vigil_store::StateStore as _;
 
 /// A paced broker session: a trading day in 10 ms, fills polled every 20 ms, reconciled
 /// every second of wall time.
