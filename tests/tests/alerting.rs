@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vigil_config::VigilConfig;
 use vigil_core::TradingState;
+use vigil_store::StateStore as _;
 use vigil_system::{SessionOptions, SessionOutcome, run};
 use vigil_testkit::{HttpReceiver, Received};
 use vigil_tests::{events, read_log};

@@ -36,7 +36,7 @@ use vigil_core::{
 };
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_providers::{AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, fill_commission};
-use vigil_store::{JournalEntry, JournalFill, JournalOrder, JournalStatus, Store};
+use vigil_store::{JournalEntry, JournalFill, JournalOrder, JournalStatus, StateStore as _, Store};
 
 const SYMBOLS: [&str; 4] = ["GOOG", "AAPL", "MSFT", "AMZN"];
 const OPENING_CASH: i64 = 1_000_000;

@@ -648,7 +648,7 @@ impl ExecutionAgent {
             Ok(()) => true,
             Err(e) => {
                 // The venue filled them all the same: booked, and queued again with the
-                // book (idempotent by fill id); trading halts.
+                // book (the failed transaction left none of them); trading halts.
                 self.fault_fatal(format!(
                     "journal: fills not committed before booking them: {e}"
                 ));
@@ -1700,7 +1700,7 @@ mod tests {
         let store = vigil_store::Store::open(&path).await.expect("store");
         let (failures, mut failed) = tokio::sync::mpsc::unbounded_channel();
         let (journal, _writer) = Journal::start(
-            store.clone(),
+            Arc::new(store.clone()),
             "paper".into(),
             || t("2030-01-01T00:00:00Z"),
             failures,
@@ -1735,7 +1735,9 @@ mod tests {
         let after = asked.await.expect("book query");
         assert_eq!(after.position, dec!(10));
         // The answer came after the commit: the journal holds the fill and its position.
-        let journaled = store.journal_book("paper").await.expect("journal book");
+        let journaled = vigil_store::StateStore::journal_book(&store, "paper")
+            .await
+            .expect("journal book");
         assert_eq!(journaled.fills, 1);
         assert_eq!(
             journaled.positions,

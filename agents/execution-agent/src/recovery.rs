@@ -34,7 +34,7 @@ use vigil_core::{
 };
 use vigil_providers::{ExecutionVenue, VenueError};
 use vigil_store::{
-    Adjustment, JournalEntry, JournalFill, JournalRecovery, JournalStatus, Store, StoreError,
+    Adjustment, JournalEntry, JournalFill, JournalRecovery, JournalStatus, StateStore, StoreError,
 };
 
 /// What to do with an order of vigil's that is still open at the venue after a restart.
@@ -215,14 +215,14 @@ pub enum ReconcileError {
     Journal(String),
 }
 
-/// Reconciles `book` of `store` with `venue` (see the module's documentation), journaling
-/// what it finds at wall time `at` unless `opts.dry_run`.
+/// Reconciles `book` of `store` (either backend) with `venue` (see the module's
+/// documentation), journaling what it finds at wall time `at` unless `opts.dry_run`.
 ///
 /// # Errors
 /// When the journal cannot be read or written or the venue cannot be asked: nothing is
 /// known then, and trading must not open.
 pub async fn reconcile(
-    store: &Store,
+    store: &dyn StateStore,
     book: &str,
     venue: &dyn ExecutionVenue,
     symbols: &SymbolTable,

@@ -14,7 +14,7 @@ use vigil_alert::{
 use vigil_config::AlertsConfig;
 use vigil_core::{Level, Timestamp};
 use vigil_log::{Event, LogEvent, Value};
-use vigil_store::{AlertLogEntry, Store};
+use vigil_store::{AlertLogEntry, SharedStore};
 
 /// What the Monitor needs to alert.
 pub struct AlertLinks {
@@ -24,7 +24,7 @@ pub struct AlertLinks {
     /// stop vigil from starting).
     pub channels: Channels,
     /// Where state, the notification log and operator requests live (`None`: memory only).
-    pub store: Option<Store>,
+    pub store: Option<SharedStore>,
     /// The state a previous process saved.
     pub restored: Option<EngineState>,
     /// Operator requests made while vigil was not running: applied before anything else.
@@ -35,7 +35,7 @@ impl std::fmt::Debug for AlertLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlertLinks")
             .field("channels", &self.channels.names())
-            .field("store", &self.store.as_ref().map(Store::path))
+            .field("store", &self.store.as_ref().map(|s| s.location()))
             .finish_non_exhaustive()
     }
 }
@@ -493,7 +493,7 @@ pub(crate) struct Alerting {
     /// Until the Monitor starts the dispatcher (it needs the Monitor's address).
     pub(crate) channels: Option<Channels>,
     pub(crate) dispatcher: Option<Dispatcher>,
-    pub(crate) store: Option<Store>,
+    pub(crate) store: Option<SharedStore>,
     pub(crate) persist: Option<tokio::sync::mpsc::UnboundedSender<Persist>>,
     pub(crate) persister: Option<tokio::task::JoinHandle<()>>,
     /// The state as last handed to the persister.

@@ -27,7 +27,7 @@ pub use model::{
     LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, RULE_METRICS,
     ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
     SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
-    VigilConfig, default_rules,
+    VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use validate::{ConfigError, ConfigIssue};

@@ -127,13 +127,19 @@ impl Default for ChecklistConfig {
     }
 }
 
-/// The durable store (`vigil-store`): a SQLite file shared by `vigil run` and the
-/// commands that read or change its state (`vigil alerts …`).
+/// The durable store (`vigil-store`), shared by `vigil run` and the commands that read or
+/// change its state (`vigil alerts …`, `vigil ctl audit`, `vigil reconcile`): a SQLite file
+/// (`path`, the default) or a PostgreSQL database (`url`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StoreConfig {
-    /// The SQLite file (relative to the working directory); created with its folder.
+    /// The SQLite file (relative to the working directory); created with its folder. Not
+    /// used when `url` is set.
     pub path: PathBuf,
+    /// A PostgreSQL database, `postgres://[user[:password]@]host[:port]/database`: when set,
+    /// the store is there and `path` is not used. A secret (it may hold a password):
+    /// messages name it without the password ([`redact_url`]).
+    pub url: Option<Secret>,
     /// Journal the in-process paper venue's orders and fills too. Off by default: that
     /// venue dies with the process, so there is nothing to recover, and a full-speed replay
     /// would wait on the journal.
@@ -144,9 +150,77 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("state/vigil.db"),
+            url: None,
             journal_paper_venue: false,
         }
     }
+}
+
+/// `url` without its password, for messages and logs: the password of the user info is
+/// dropped (`postgres://ana:secret@db:5432/vigil` → `postgres://ana@db:5432/vigil`), and so
+/// is a `password` or `sslpassword` query parameter.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match authority.rfind('@') {
+        Some(at) => {
+            let user = &authority[..at];
+            out.push_str(user.split_once(':').map_or(user, |(name, _)| name));
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| !is_password_parameter(pair))
+                .collect();
+            if !kept.is_empty() {
+                out.push('?');
+                out.push_str(&kept.join("&"));
+            }
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+/// The passwords `url` holds (its user info's, its `password` parameters'), as written.
+fn url_passwords(url: &str) -> Vec<String> {
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let mut out = Vec::new();
+    if let Some((_, password)) = authority
+        .rfind('@')
+        .and_then(|at| authority[..at].split_once(':'))
+        && !password.is_empty()
+    {
+        out.push(password.to_string());
+    }
+    if let Some((_, query)) = tail.split_once('?') {
+        out.extend(
+            query
+                .split('&')
+                .filter(|pair| is_password_parameter(pair))
+                .filter_map(|pair| pair.split_once('=').map(|(_, v)| v.to_string()))
+                .filter(|v| !v.is_empty()),
+        );
+    }
+    out
+}
+
+fn is_password_parameter(pair: &str) -> bool {
+    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
 }
 
 /// The exchange calendar and the automated day.
@@ -1115,6 +1189,10 @@ impl VigilConfig {
             out.push(url.expose().to_string());
         }
         out.extend(self.alerts.channels.secrets());
+        if let Some(url) = &self.store.url {
+            // The URL itself is named in messages, without its password.
+            out.extend(url_passwords(url.expose()));
+        }
         out
     }
 

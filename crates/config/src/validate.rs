@@ -72,6 +72,30 @@ impl fmt::Display for ConfigError {
 
 struct Checker(Vec<ConfigIssue>);
 
+/// `store.url` must be a PostgreSQL URL. It may hold a password: the message shows at most
+/// its scheme.
+fn check_store_url(url: &str, c: &mut Checker) {
+    const EXPECTED: &str = "must be a PostgreSQL URL, postgres://[user[:password]@]host[:port]/database \
+                            (leave store.url out to keep the store in the SQLite file store.path)";
+    match url.split_once("://") {
+        Some(("postgres" | "postgresql", rest)) => {
+            if rest.is_empty() || rest.starts_with(['/', '?']) {
+                c.fail("store.url", format!("names no server: {EXPECTED}"));
+            }
+        }
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "+-.".contains(ch)) =>
+        {
+            c.fail("store.url", format!("{EXPECTED}; got a {scheme}:// URL"));
+        }
+        _ if url.is_empty() => c.fail("store.url", format!("is empty: {EXPECTED}")),
+        _ => c.fail("store.url", format!("{EXPECTED}; got no scheme")),
+    }
+}
+
 impl Checker {
     fn fail(&mut self, path: &str, message: String) {
         self.0.push(ConfigIssue::new(path, message));
@@ -458,6 +482,9 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     let l = &cfg.log;
     if cfg.store.path.as_os_str().is_empty() {
         c.fail("store.path", "must not be empty".into());
+    }
+    if let Some(url) = &cfg.store.url {
+        check_store_url(url.expose(), &mut c);
     }
     if l.dir.as_os_str().is_empty() {
         c.fail("log.dir", "must not be empty".into());
@@ -851,5 +878,76 @@ slow_span = 10
             cfg.control_token_file(),
             std::path::PathBuf::from("/etc/vigil/token")
         );
+    }
+
+    #[test]
+    fn store_url_selects_postgresql_and_anything_else_is_refused_without_showing_it() {
+        let base = "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n[store]\n";
+        for ok in [
+            "url = \"postgres://127.0.0.1:5432/test\"\n",
+            "url = \"postgresql://ana:s3cret@db.internal/vigil?sslmode=require\"\n",
+        ] {
+            let cfg = VigilConfig::from_toml_str(&format!("{base}{ok}"), "t")
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(cfg.store.url.is_some());
+        }
+        for (bad, says) in [
+            (
+                "url = \"mysql://ana:s3cret@db/vigil\"\n",
+                "got a mysql:// URL",
+            ),
+            ("url = \"ana:s3cret@db/vigil\"\n", "got no scheme"),
+            ("url = \"postgres://\"\n", "names no server"),
+            ("url = \"\"\n", "is empty"),
+        ] {
+            let err = VigilConfig::from_toml_str(&format!("{base}{bad}"), "t")
+                .expect_err("not a PostgreSQL URL");
+            let report = err.to_string();
+            assert!(
+                report.contains("store.url: ") && report.contains(says),
+                "{bad}: {report}"
+            );
+            assert!(!report.contains("s3cret"), "{report}");
+        }
+        let cfg = VigilConfig::from_toml_str(
+            &format!("{base}url = \"postgres://ana:s3cret@db/vigil?password=other\"\n"),
+            "t",
+        )
+        .expect("valid");
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "Debug shows no secret"
+        );
+        let secrets = cfg.secrets();
+        assert!(
+            secrets.contains(&"s3cret".to_string()) && secrets.contains(&"other".to_string()),
+            "the log writer redacts the passwords: {secrets:?}"
+        );
+    }
+
+    #[test]
+    fn a_redacted_url_has_no_password() {
+        for (url, shown) in [
+            (
+                "postgres://ana:s3cret@db:5432/vigil",
+                "postgres://ana@db:5432/vigil",
+            ),
+            ("postgres://ana@db/vigil", "postgres://ana@db/vigil"),
+            (
+                "postgres://127.0.0.1:5432/test?options[search_path]=x",
+                "postgres://127.0.0.1:5432/test?options[search_path]=x",
+            ),
+            (
+                "postgres://db/vigil?user=ana&password=s3cret&sslmode=require",
+                "postgres://db/vigil?user=ana&sslmode=require",
+            ),
+            (
+                "postgres://db/vigil?sslpassword=s3cret",
+                "postgres://db/vigil",
+            ),
+            ("ana:s3cret@db", "ana@db"),
+        ] {
+            assert_eq!(crate::redact_url(url), shown, "{url}");
+        }
     }
 }

@@ -19,7 +19,7 @@ use vigil_config::VigilConfig;
 use vigil_core::{Level, SharedClock, SystemClock};
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink};
 use vigil_monitoring::HealthBoard;
-use vigil_store::{AuditStart, ControlAuditEntry, NewControlCommand, Store};
+use vigil_store::{AuditStart, ControlAuditEntry, NewControlCommand, SharedStore};
 
 use crate::ControlError;
 use crate::request::{CommandRequest, command_request, rotate_request};
@@ -69,7 +69,7 @@ pub struct ControlOptions {
     log_level: Level,
     clock: SharedClock,
     wall: SharedClock,
-    commands: Option<(Recipient<Command>, Store)>,
+    commands: Option<(Recipient<Command>, SharedStore)>,
     command_timeout: Duration,
 }
 
@@ -144,7 +144,7 @@ impl ControlOptions {
     }
 
     /// Takes commands (`POST /v1/commands`) to `monitor`, each recorded in `audit` first.
-    pub fn with_commands(mut self, monitor: Recipient<Command>, audit: Store) -> Self {
+    pub fn with_commands(mut self, monitor: Recipient<Command>, audit: SharedStore) -> Self {
         self.commands = Some((monitor, audit));
         self
     }
@@ -181,7 +181,7 @@ struct State {
     clock: SharedClock,
     wall: SharedClock,
     monitor: Option<Recipient<Command>>,
-    audit: Option<Store>,
+    audit: Option<SharedStore>,
     command_timeout: Duration,
 }
 

@@ -12,7 +12,7 @@ use vigil_control::{ControlOptions, ControlServer, TlsFiles, read_token};
 use vigil_core::AgentId;
 use vigil_log::{LogSink, MemoryLog};
 use vigil_monitoring::{EndpointView, HealthBoard, Status};
-use vigil_store::Store;
+use vigil_store::{StateStore as _, Store};
 use vigil_testkit::{Recorder, yield_until};
 
 // ---------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ impl Harness {
             board.clone(),
             sink,
         )
-        .with_commands(monitor, store.clone());
+        .with_commands(monitor, std::sync::Arc::new(store.clone()));
         let server = ControlServer::start(f(opts)).expect("start");
         let token = read_token(&dir.path().join("state/control.token"))
             .expect("token made at start")

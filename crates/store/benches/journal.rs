@@ -25,7 +25,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 use vigil_core::{OrderType, Side};
-use vigil_store::{Journal, JournalEntry, JournalFill, JournalOrder, Store};
+use vigil_store::{Journal, JournalEntry, JournalFill, JournalOrder, StateStore, Store};
 
 const BOOK: &str = "broker:bench";
 const SYMBOLS: [&str; 4] = ["GOOG", "AAPL", "MSFT", "AMZN"];
@@ -126,7 +126,7 @@ fn writer(store: &Store) -> (Journal, tokio::task::JoinHandle<()>, Arc<AtomicU64
     let counted = commits.clone();
     let (failures, _) = mpsc::unbounded_channel();
     let (journal, task) = Journal::start(
-        store.clone(),
+        Arc::new(store.clone()),
         BOOK.into(),
         move || {
             counted.fetch_add(1, Ordering::Relaxed);

@@ -1,36 +1,51 @@
-//! The durable store: one SQLite file in WAL mode, its schema kept by migrations.
+//! The durable store: the alert state, the notification log, the operator's requests, the
+//! control audit, the trading state and the execution journal, behind one trait,
+//! [`StateStore`], with two backends:
+//! - [`Store`], one SQLite file in WAL mode with full fsync (`store.path`, the default). `vigil
+//!   run` and the commands that read or change a running system's state (`vigil alerts …`)
+//!   open the same file; SQLite's WAL lets one process write while others read, and a busy
+//!   timeout makes a second writer wait instead of failing.
+//! - [`PgStore`], a PostgreSQL database (`store.url`), with `synchronous_commit = on`.
 //!
-//! `vigil run` and the commands that read or change a running system's state (`vigil alerts
-//! …`) open the same file; SQLite's WAL lets one process write while others read, and a
-//! busy timeout makes a second writer wait instead of failing.
+//! [`open_store`] opens the configured one as a [`SharedStore`]. Each backend keeps its
+//! schema by migrations (`migrations/`, `migrations-pg/`: the same tables and columns; money
+//! and times are TEXT in both, so that every figure reads back exactly as written), and both
+//! run the same SQL (see `backend.rs`).
 //!
-//! What it holds today:
-//! - the alert engine's state (active alerts, silences, the day's notices): [`Store::alert_state`]
-//!   and [`Store::save_alert_state`];
-//! - the notification log, append-only: [`Store::append_alert_log`], [`Store::alert_log`];
+//! What it holds:
+//! - the alert engine's state (active alerts, silences, the day's notices):
+//!   [`StateStore::alert_state`] and [`StateStore::save_alert_state`];
+//! - the notification log, append-only: [`StateStore::append_alert_log`],
+//!   [`StateStore::alert_log`];
 //! - the operator's requests (`ack`, `silence`, `unsilence`), applied once by the Monitor:
-//!   [`Store::request`], [`Store::pending_requests`], [`Store::finish_request`];
+//!   [`StateStore::request`], [`StateStore::pending_requests`],
+//!   [`StateStore::finish_request`];
 //! - the execution journal (order intents before they are sent, the venue's answers, fills,
 //!   positions and cash), written in groups by a [`Journal`] task;
 //! - the control API's audit of operator commands, append-only:
-//!   [`Store::begin_control_command`], [`Store::finish_control_command`],
-//!   [`Store::control_audit`].
+//!   [`StateStore::begin_control_command`], [`StateStore::finish_control_command`],
+//!   [`StateStore::control_audit`].
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
 
 mod alerts;
+mod backend;
 mod control;
 mod journal;
+mod pg;
 mod trading;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use vigil_config::StoreConfig;
 
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
@@ -38,47 +53,234 @@ pub use journal::{
     Adjustment, Journal, JournalEntry, JournalFailure, JournalFill, JournalOrder, JournalRecovery,
     JournalStatus, JournalStopped, JournaledBook, JournaledOrder, RecordedFill,
 };
+pub use pg::{PgStore, PgTestSchema};
 pub use trading::SavedTradingState;
 
-/// Why the store could not do what was asked. Every variant names the file.
+/// Why the store could not do what was asked. Every variant names the store: its file, or
+/// its URL without the password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The file or its folder could not be created or opened.
-    #[error("store {path}: cannot open: {source}")]
+    /// The file or its folder, or the database, could not be created, opened or reached.
+    #[error("store {location}: cannot open: {source}")]
     Open {
-        /// The file.
-        path: PathBuf,
+        /// The file, or the URL without the password.
+        location: String,
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The schema could not be brought up to date.
-    #[error("store {path}: migration failed: {source}")]
+    #[error("store {location}: migration failed: {source}")]
     Migrate {
-        /// The file.
-        path: PathBuf,
+        /// The file, or the URL without the password.
+        location: String,
         /// Why.
         source: sqlx::migrate::MigrateError,
     },
     /// A query failed.
-    #[error("store {path}: {what}: {source}")]
+    #[error("store {location}: {what}: {source}")]
     Query {
-        /// The file.
-        path: PathBuf,
+        /// The file, or the URL without the password.
+        location: String,
         /// What was being done.
         what: &'static str,
         /// Why.
         source: sqlx::Error,
     },
     /// A stored row could not be read back (a bad timestamp, bad JSON).
-    #[error("store {path}: {what}: {detail}")]
+    #[error("store {location}: {what}: {detail}")]
     Corrupt {
-        /// The file.
-        path: PathBuf,
+        /// The file, or the URL without the password.
+        location: String,
         /// Which table and row.
         what: String,
         /// What is wrong with it.
         detail: String,
     },
+}
+
+/// Every operation the rest of vigil asks of its durable store, whichever the backend.
+///
+/// Used as a [`SharedStore`] (`Arc<dyn StateStore>`): one handle, cloned cheaply, shared by
+/// the agents, the control server and the commands. Both implementations ([`Store`],
+/// [`PgStore`]) pass the same conformance suite (`crates/store/tests/backends.rs`).
+#[async_trait]
+pub trait StateStore: std::fmt::Debug + Send + Sync {
+    /// Where the store is, for messages: the SQLite file, or the PostgreSQL URL without its
+    /// password.
+    fn location(&self) -> &str;
+
+    /// The SQLite file, when the store is one (`None`: a database server).
+    fn file(&self) -> Option<&Path>;
+
+    /// Closes every connection (for SQLite, checkpointing the WAL).
+    async fn close(&self);
+
+    /// The alert engine's state as last saved, if ever.
+    ///
+    /// # Errors
+    /// When the query fails or the saved time is unreadable.
+    async fn alert_state(&self) -> Result<Option<StoredAlertState>, StoreError>;
+
+    /// Replaces the alert engine's saved state.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn save_alert_state(&self, state: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Appends lines to the notification log, in one transaction.
+    ///
+    /// # Errors
+    /// When the write fails (nothing is written then).
+    async fn append_alert_log(&self, entries: &[AlertLogEntry]) -> Result<(), StoreError>;
+
+    /// Reads the notification log, oldest first.
+    ///
+    /// # Errors
+    /// When the query fails or a row is unreadable.
+    async fn alert_log(&self, q: &AlertLogQuery) -> Result<Vec<AlertLogEntry>, StoreError>;
+
+    /// Records an operator's request; returns its number.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn request(
+        &self,
+        at: DateTime<Utc>,
+        who: &str,
+        kind: RequestKind,
+        body: &serde_json::Value,
+    ) -> Result<i64, StoreError>;
+
+    /// The requests not applied yet, oldest first.
+    ///
+    /// # Errors
+    /// When the query fails or a row is unreadable.
+    async fn pending_requests(&self) -> Result<Vec<AlertRequest>, StoreError>;
+
+    /// One request, applied or not.
+    ///
+    /// # Errors
+    /// When the query fails or the row is unreadable.
+    async fn request_by_seq(&self, seq: i64) -> Result<Option<AlertRequest>, StoreError>;
+
+    /// Marks request `seq` applied, with its result (a request is applied once: a second
+    /// result does not overwrite the first).
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn finish_request(
+        &self,
+        seq: i64,
+        at: DateTime<Utc>,
+        ok: bool,
+        result: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records a control command before it is carried out. With a request id already
+    /// recorded, it writes nothing and returns the earlier row.
+    ///
+    /// # Errors
+    /// When the write or the read fails.
+    async fn begin_control_command(
+        &self,
+        cmd: &NewControlCommand,
+    ) -> Result<AuditStart, StoreError>;
+
+    /// Completes audit row `seq` with the answer: `text` is the outcome when `ok`, else the
+    /// error. A row is answered once: a second answer does not overwrite the first.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn finish_control_command(
+        &self,
+        seq: i64,
+        at: DateTime<Utc>,
+        ok: bool,
+        status: u16,
+        text: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The newest `limit` rows of the control audit (0: all), oldest first.
+    ///
+    /// # Errors
+    /// When the query fails or a row is unreadable.
+    async fn control_audit(&self, limit: u32) -> Result<Vec<ControlAuditEntry>, StoreError>;
+
+    /// The trading state last saved, if any.
+    ///
+    /// # Errors
+    /// When the read fails or the saved row cannot be understood.
+    async fn trading_state(&self) -> Result<Option<SavedTradingState>, StoreError>;
+
+    /// Replaces the saved trading state.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn save_trading_state(&self, saved: &SavedTradingState) -> Result<(), StoreError>;
+
+    /// Writes `entries` for `book` in one transaction, at wall time `at`.
+    ///
+    /// The position and cash a fill leaves are not written one fill at a time: the last of
+    /// each symbol's positions and the last cash are written once, before the next entry
+    /// that reads or writes the book's cash or positions (an opening, an adjustment, a
+    /// mark) and at the end. The transaction leaves the same rows, with one statement per
+    /// fill instead of three.
+    ///
+    /// A fill id is unique per book: journaling one again fails the whole transaction
+    /// (`journaling a fill`), and nothing of it is kept.
+    ///
+    /// # Errors
+    /// When the transaction fails; nothing of it is kept then.
+    async fn journal(
+        &self,
+        book: &str,
+        entries: &[JournalEntry],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Everything recovery needs of `book`: the book, its opening cash and adjustments, the
+    /// last bar handled, every fill and the orders that may be open.
+    ///
+    /// # Errors
+    /// When a read fails or a row cannot be understood.
+    async fn journal_recovery(&self, book: &str) -> Result<JournalRecovery, StoreError>;
+
+    /// The orders of `book` that are, or may be, open at the venue (intents the venue never
+    /// answered included), oldest first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn journal_open_orders(&self, book: &str) -> Result<Vec<JournaledOrder>, StoreError>;
+
+    /// The book's cash, positions (by symbol) and fill count as journaled.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn journal_book(&self, book: &str) -> Result<JournaledBook, StoreError>;
+
+    /// The books the journal holds, oldest first.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn journal_books(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// A store of either backend, shared: cloning it clones an `Arc`, and both backends' pools
+/// are shared by their clones anyway.
+pub type SharedStore = Arc<dyn StateStore>;
+
+/// Opens the store `[store]` configures: the PostgreSQL database at `store.url` when it is
+/// set (`store.path` is not used then), else the SQLite file at `store.path`. Missing
+/// migrations are applied either way.
+///
+/// # Errors
+/// When the store cannot be opened or reached, or a migration fails; the error names the
+/// file, or the URL without its password.
+pub async fn open_store(cfg: &StoreConfig) -> Result<SharedStore, StoreError> {
+    Ok(match &cfg.url {
+        Some(url) => Arc::new(PgStore::open(url.expose()).await?),
+        None => Arc::new(Store::open(&cfg.path).await?),
+    })
 }
 
 /// Opens (or creates, with its folder) the SQLite file at `path` the way every vigil
@@ -89,7 +291,7 @@ pub enum StoreError {
 /// When the folder or file cannot be created or opened.
 pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, StoreError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-        path: path.to_path_buf(),
+        location: path.display().to_string(),
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -110,11 +312,13 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, StoreError> {
         .map_err(|e| open_err(Box::new(e)))
 }
 
-/// An open store; cheap to clone (the connections are shared).
+/// The SQLite backend: one file; cheap to clone (the connections are shared).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// The path as text, for messages.
+    location: String,
 }
 
 impl Store {
@@ -125,16 +329,18 @@ impl Store {
     /// When the folder or file cannot be created or opened, or a migration fails.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let pool = open_sqlite(path).await?;
+        let location = path.display().to_string();
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
+                location: location.clone(),
                 source,
             })?;
         Ok(Self {
             pool,
             path: path.to_path_buf(),
+            location,
         })
     }
 
@@ -143,33 +349,17 @@ impl Store {
         &self.path
     }
 
-    /// Closes every connection (checkpointing the WAL).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    fn query_err(&self, what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-        move |source| StoreError::Query {
-            path: self.path.clone(),
-            what,
-            source,
-        }
-    }
-
-    fn corrupt(&self, what: String, detail: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            what,
-            detail: detail.to_string(),
-        }
-    }
-
-    fn time(&self, what: impl FnOnce() -> String, text: &str) -> Result<DateTime<Utc>, StoreError> {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| self.corrupt(what(), format!("bad time {text:?}: {e}")))
+    fn file_path(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 }
+
+backend::sql_backend!(
+    Store,
+    row = sqlx::sqlite::SqliteRow,
+    conn = sqlx::SqliteConnection,
+    insertion_order = "rowid"
+);
 
 /// A `LIMIT` for "at most `n` rows, 0: all".
 fn sql_limit(n: u32) -> i64 {

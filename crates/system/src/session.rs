@@ -434,8 +434,8 @@ impl Session {
         cfg.validate()?;
         // Built without network I/O: a channel that is down does not stop the start.
         let channels = vigil_alert::Channels::from_config(&cfg.alerts.channels)?;
-        let store = vigil_store::Store::open(&cfg.store.path).await?;
-        let restored = restore_alerts(&store).await?;
+        let store = vigil_store::open_store(&cfg.store).await?;
+        let restored = restore_alerts(&*store, &cfg).await?;
         let pending = store.pending_requests().await?;
         let trading_state = store.trading_state().await?;
         let store_for_state = store.clone();
@@ -617,7 +617,7 @@ impl Session {
         let recovered = if external {
             let t0 = wall.now();
             let rec = reconcile(
-                &store_for_state,
+                &*store_for_state,
                 &book_name,
                 &*venue,
                 &symbols,
@@ -960,7 +960,7 @@ impl Session {
         };
         let server = if cfg.control.enabled {
             // The audit's own handle on the store: the Monitor's goes into its alerting.
-            let audit = vigil_store::Store::open(&cfg.store.path).await?;
+            let audit = vigil_store::open_store(&cfg.store).await?;
             let server = ControlServer::start(
                 ControlOptions::from_config(&cfg, board.clone(), sink.clone())
                     .with_clocks(clock.clone(), wall.clone())
@@ -1206,9 +1206,11 @@ fn install_reload_signal(
 }
 
 /// The alert state a previous process saved. A state this build cannot read is moved
-/// aside into a file next to the store (nothing is lost) and alerting starts afresh.
+/// aside into a file (nothing is lost) and alerting starts afresh: next to the store's
+/// SQLite file, or in the log folder when the store is a database server.
 async fn restore_alerts(
-    store: &vigil_store::Store,
+    store: &dyn vigil_store::StateStore,
+    cfg: &VigilConfig,
 ) -> Result<Option<vigil_alert::EngineState>, SystemError> {
     let Some(saved) = store.alert_state().await? else {
         return Ok(None);
@@ -1216,20 +1218,29 @@ async fn restore_alerts(
     match serde_json::from_str(&saved.state) {
         Ok(state) => Ok(Some(state)),
         Err(e) => {
-            let aside = store.path().with_extension(format!(
+            let name = format!(
                 "alert-state-{}.json",
                 saved.saved_at.format("%Y%m%dT%H%M%S")
-            ));
-            std::fs::write(&aside, &saved.state).map_err(|w| {
+            );
+            let aside = match store.file() {
+                Some(file) => file.with_extension(name),
+                None => cfg.log.dir.join(format!("vigil.{name}")),
+            };
+            let kept = aside
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&aside, &saved.state));
+            kept.map_err(|w| {
                 SystemError::Runtime(format!(
                     "the saved alert state in {} is unreadable ({e}) and cannot be moved aside to {}: {w}",
-                    store.path().display(),
+                    store.location(),
                     aside.display()
                 ))
             })?;
             eprintln!(
                 "vigil: CRITICAL the saved alert state in {} is unreadable ({e}); it is kept in {} and alerting starts with no active alerts or silences",
-                store.path().display(),
+                store.location(),
                 aside.display()
             );
             Ok(None)
@@ -1258,7 +1269,7 @@ pub fn reconcile_now(
         .build()
         .map_err(|e| SystemError::Runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let store = vigil_store::Store::open(&cfg.store.path).await?;
+        let store = vigil_store::open_store(&cfg.store).await?;
         let symbols = symbol_table(cfg);
         let clock: SharedClock = Arc::new(SystemClock);
         let venue = venue(cfg, &symbols, clock.clone(), broker_secret(cfg)?).await?;
@@ -1267,7 +1278,7 @@ pub fn reconcile_now(
             cfg.execution.broker_url.as_deref().unwrap_or_default()
         );
         let rec = reconcile(
-            &store,
+            &*store,
             &book,
             &*venue,
             &symbols,

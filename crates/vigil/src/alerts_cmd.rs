@@ -2,7 +2,8 @@
 //! applied), the notification log, the operator's requests (`ack`, `silence`, `unsilence`)
 //! and a test message through one channel.
 //!
-//! Everything goes through the store (`store.path`, a SQLite file shared with `vigil run`).
+//! Everything goes through the store shared with `vigil run` (the config's `store.url`, a
+//! PostgreSQL database, or its `store.path`, a SQLite file).
 //! A request is a row in the store; the running vigil's Monitor applies it when it next reads
 //! the store and writes the result back, which this command waits for.
 
@@ -17,8 +18,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use vigil_alert::{AlertEngine, CHANNEL_NAMES, Channels, EngineState, Message};
-use vigil_config::VigilConfig;
-use vigil_store::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, Store};
+use vigil_config::{StoreConfig, VigilConfig, redact_url};
+use vigil_store::{
+    AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, SharedStore, StoreError, open_store,
+};
 
 use crate::control_client::{ControlArgs, Failure, Located};
 
@@ -88,7 +91,7 @@ pub(crate) struct StoreArgs {
     /// Config file (default: the embedded default config).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The store's SQLite file (default: the config's store.path).
+    /// The store's SQLite file (default: the config's store.url, else its store.path).
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
 }
@@ -178,8 +181,40 @@ fn load_config(args: &StoreArgs) -> Option<VigilConfig> {
     crate::control_client::load_config(args.config.as_deref())
 }
 
-fn store_path(args: &StoreArgs, cfg: &VigilConfig) -> PathBuf {
-    args.store.clone().unwrap_or_else(|| cfg.store.path.clone())
+fn store_target(args: &StoreArgs, cfg: &VigilConfig) -> StoreTarget {
+    StoreTarget::new(args.store.as_ref(), cfg)
+}
+
+/// The store a command opens: the SQLite file `--store` names, else the config's `[store]`
+/// (its PostgreSQL `url`, or its file `path`).
+pub(crate) struct StoreTarget(StoreConfig);
+
+impl StoreTarget {
+    pub(crate) fn new(file: Option<&PathBuf>, cfg: &VigilConfig) -> Self {
+        let mut store = cfg.store.clone();
+        if let Some(file) = file {
+            store.path = file.clone();
+            store.url = None;
+        }
+        Self(store)
+    }
+
+    /// The file, or the URL without its password.
+    pub(crate) fn name(&self) -> String {
+        match &self.0.url {
+            Some(url) => redact_url(url.expose()),
+            None => self.0.path.display().to_string(),
+        }
+    }
+
+    /// A SQLite file that does not exist (yet); a database server is always there to ask.
+    fn missing(&self) -> bool {
+        self.0.url.is_none() && !self.0.path.exists()
+    }
+
+    pub(crate) async fn open(&self) -> Result<SharedStore, StoreError> {
+        open_store(&self.0).await
+    }
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -189,15 +224,15 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime for the store")
 }
 
-/// For the commands that only read: a store that does not exist is not created.
-pub(crate) fn existing_store(path: &Path) -> Option<()> {
-    if path.exists() {
+/// For the commands that only read: a store file that does not exist is not created.
+pub(crate) fn existing_store(target: &StoreTarget) -> Option<()> {
+    if !target.missing() {
         return Some(());
     }
     eprintln!(
         "vigil: no store at {}: `vigil run` creates it (with the config's store.path); \
          pass --store FILE or --config FILE to read another",
-        path.display()
+        target.name()
     );
     None
 }
@@ -219,12 +254,12 @@ fn list(args: &StoreArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     let Some(cfg) = load_config(args) else {
         return Ok(ExitCode::from(USAGE));
     };
-    let path = store_path(args, &cfg);
-    if existing_store(&path).is_none() {
+    let target = store_target(args, &cfg);
+    if existing_store(&target).is_none() {
         return Ok(ExitCode::from(USAGE));
     }
     let (saved, pending) = runtime()?.block_on(async {
-        let store = Store::open(&path).await?;
+        let store = target.open().await?;
         let saved = store.alert_state().await?;
         let pending = store.pending_requests().await?;
         store.close().await;
@@ -236,7 +271,7 @@ fn list(args: &StoreArgs, json_out: bool) -> anyhow::Result<ExitCode> {
             let state: EngineState = serde_json::from_str(&saved.state).with_context(|| {
                 format!(
                     "store {}: the saved alert state is not readable",
-                    path.display()
+                    target.name()
                 )
             })?;
             let mut engine = AlertEngine::new(cfg.alerts.clone());
@@ -283,7 +318,7 @@ fn list(args: &StoreArgs, json_out: bool) -> anyhow::Result<ExitCode> {
                 out,
                 "alert state saved {} ({})",
                 time(*saved_at),
-                path.display()
+                target.name()
             )?;
             out.push('\n');
             out.push_str(&alerts_table(alerts));
@@ -479,8 +514,8 @@ fn history(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(USAGE));
         }
     };
-    let path = store_path(&args.store, &cfg);
-    if existing_store(&path).is_none() {
+    let target = store_target(&args.store, &cfg);
+    if existing_store(&target).is_none() {
         return Ok(ExitCode::from(USAGE));
     }
     let query = AlertLogQuery {
@@ -490,7 +525,7 @@ fn history(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
         limit: args.limit,
     };
     let entries = runtime()?.block_on(async {
-        let store = Store::open(&path).await?;
+        let store = target.open().await?;
         let entries = store.alert_log(&query).await?;
         store.close().await;
         anyhow::Ok(entries)
@@ -801,19 +836,19 @@ fn submit(
     let Some(cfg) = load_config(&args.store) else {
         return Ok(ExitCode::from(USAGE));
     };
-    let path = store_path(&args.store, &cfg);
+    let target = store_target(&args.store, &cfg);
     let log_dir = args.log_dir.clone().unwrap_or_else(|| cfg.log.dir.clone());
-    let created = !path.exists();
+    let created = target.missing();
     let rt = runtime()?;
     let (store, seq) = rt.block_on(async {
-        let store = Store::open(&path).await?;
+        let store = target.open().await?;
         let seq = store.request(Utc::now(), &who, kind, &body).await?;
         anyhow::Ok((store, seq))
     })?;
     if created {
         eprintln!(
             "vigil: created the store {} (it did not exist)",
-            path.display()
+            target.name()
         );
     }
     // After recording: a vigil that starts meanwhile reads the request when it starts.
@@ -930,10 +965,10 @@ fn test(channel: &str, args: &StoreArgs) -> anyhow::Result<ExitCode> {
             Err(e) => e.to_string(),
         },
     };
-    let path = store_path(args, &cfg);
+    let target = store_target(args, &cfg);
     let logged = runtime().and_then(|rt| {
         rt.block_on(async {
-            let store = Store::open(&path).await?;
+            let store = target.open().await?;
             store.append_alert_log(&[entry]).await?;
             store.close().await;
             anyhow::Ok(())

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
-use vigil_store::{ControlAuditEntry, Store};
+use vigil_store::ControlAuditEntry;
 
-use crate::alerts_cmd::{existing_store, runtime, table, time, who_from};
+use crate::alerts_cmd::{StoreTarget, existing_store, runtime, table, time, who_from};
 use crate::control_client::{
     Client, ControlArgs, Failure, Located, NOT_RUNNING, REFUSED, UNAUTHORIZED, USAGE,
 };
@@ -93,7 +93,7 @@ enum CtlCmd {
         /// At most this many, the newest (0: all).
         #[arg(long, default_value_t = 50, value_name = "N")]
         limit: u32,
-        /// The store's SQLite file (default: the config's store.path).
+        /// The store's SQLite file (default: the config's store.url, else its store.path).
         #[arg(long, value_name = "PATH")]
         store: Option<PathBuf>,
     },
@@ -307,12 +307,12 @@ fn audit(args: &CtlArgs, limit: u32, store: Option<&PathBuf>) -> anyhow::Result<
     let Some(cfg) = args.target.config() else {
         return Ok(ExitCode::from(USAGE));
     };
-    let path = store.cloned().unwrap_or_else(|| cfg.store.path.clone());
-    if existing_store(&path).is_none() {
+    let target = StoreTarget::new(store, &cfg);
+    if existing_store(&target).is_none() {
         return Ok(ExitCode::from(USAGE));
     }
     let rows = runtime()?.block_on(async {
-        let store = Store::open(&path).await?;
+        let store = target.open().await?;
         let rows = store.control_audit(limit).await;
         store.close().await;
         anyhow::Ok(rows?)
@@ -324,7 +324,7 @@ fn audit(args: &CtlArgs, limit: u32, store: Option<&PathBuf>) -> anyhow::Result<
         }
         print!("{out}");
     } else if rows.is_empty() {
-        println!("no control commands in the audit ({})", path.display());
+        println!("no control commands in the audit ({})", target.name());
     } else {
         print!("{}", audit_table(&rows));
     }

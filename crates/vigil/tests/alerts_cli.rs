@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use vigil_alert::{AlertEngine, EngineState, Raise};
 use vigil_config::AlertsConfig;
 use vigil_core::Level;
-use vigil_store::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, Store};
+use vigil_store::{
+    AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StateStore as _, Store,
+};
 use vigil_testkit::HttpReceiver;
 
 /// The longest any test waits for something that should happen at once.

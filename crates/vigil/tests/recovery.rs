@@ -3,8 +3,10 @@
 //! hand is caught; an outage of the broker holds orders and resumes. Every wait is a bounded
 //! poll of a real child process.
 //!
-//! The default test run kills 4 times; `VIGIL_CRASH_KILLS=50 cargo test -p vigil --test
-//! recovery -- --ignored` is the extended suite (docs/recovery.md has its figures).
+//! The default test run kills 4 times, with the store in the SQLite file and again with it in
+//! PostgreSQL (`store.url`; skipped, saying so, without a server at 127.0.0.1:5432);
+//! `VIGIL_CRASH_KILLS=50 cargo test -p vigil --test recovery -- --ignored` is the extended
+//! suite (docs/recovery.md has its figures).
 
 mod common;
 
@@ -16,10 +18,18 @@ use common::broker::{BrokerProcess, KEY_ID, dec, goog_slice};
 use common::{Running, vigil, vigil_log_lines};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use vigil_store::PgTestSchema;
 
 /// A paced broker session: a trading day in 10 ms, fills polled every 20 ms, reconciled
 /// every second of wall time.
-fn write_config(dir: &Path, data: &Path, broker: &BrokerProcess, extra: &str) -> PathBuf {
+/// The store is the SQLite file `state/vigil.db`, or the PostgreSQL schema `pg`.
+fn write_config(
+    dir: &Path,
+    data: &Path,
+    broker: &BrokerProcess,
+    pg: Option<&PgTestSchema>,
+    extra: &str,
+) -> PathBuf {
     let cfg = dir.join("vigil.toml");
     std::fs::write(
         &cfg,
@@ -56,6 +66,7 @@ dir = "{logs}"
 
 [store]
 path = "{store}"
+{store_url}
 
 [control]
 address = "127.0.0.1:0"
@@ -66,6 +77,7 @@ address = "127.0.0.1:0"
             secret = dir.join("broker.secret").display(),
             logs = dir.join("logs").display(),
             store = dir.join("state/vigil.db").display(),
+            store_url = pg.map_or(String::new(), |s| format!("url = \"{}\"", s.url())),
         ),
     )
     .expect("write config");
@@ -164,13 +176,18 @@ fn client_order_ids_once(b: &BrokerBook) -> Vec<&str> {
 }
 
 /// The fill ids the journal holds for the broker's book.
-fn journal_fill_ids(store: &Path) -> HashSet<String> {
+fn journal_fill_ids(dir: &Path, pg: Option<&PgTestSchema>) -> HashSet<String> {
+    let store = vigil_config::StoreConfig {
+        path: dir.join("state/vigil.db"),
+        url: pg.map(|s| vigil_config::Secret::new(s.url())),
+        ..vigil_config::StoreConfig::default()
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store = vigil_store::Store::open(store)
+        let store = vigil_store::open_store(&store)
             .await
             .expect("open the store");
         let books = store.journal_books().await.expect("books");
@@ -234,11 +251,11 @@ enum Kill {
     WhileWorking,
 }
 
-fn crash_loop(kills: usize, how: Kill) {
+fn crash_loop(kills: usize, how: Kill, pg: Option<&PgTestSchema>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = goog_slice(dir.path(), 300, 40);
     let broker = BrokerProcess::start(dir.path(), &data);
-    let cfg = write_config(dir.path(), &data, &broker, "");
+    let cfg = write_config(dir.path(), &data, &broker, pg, "");
     let t0 = Instant::now();
     let (mut behind_back, mut behind_back_tries, mut left_working) = (0, 0, 0);
     for (i, ms) in delays(kills, 300, 2500).into_iter().enumerate() {
@@ -284,7 +301,13 @@ fn crash_loop(kills: usize, how: Kill) {
     let ids = client_order_ids_once(&b);
     assert!(ids.len() >= 5, "too few orders to mean anything: {ids:?}");
     // Every broker fill is in the journal.
-    let journaled = journal_fill_ids(&dir.path().join("state/vigil.db"));
+    let journaled = journal_fill_ids(dir.path(), pg);
+    if pg.is_some() {
+        assert!(
+            !dir.path().join("state/vigil.db").exists(),
+            "store.path is not used with store.url"
+        );
+    }
     let missing: Vec<&str> = b
         .fills
         .iter()
@@ -345,10 +368,11 @@ fn crash_loop(kills: usize, how: Kill) {
         );
     }
     eprintln!(
-        "crash loop ({how:?}): {kills} kills, {starts} reconciliations at start, {} orders, \
-         {} fills, filled while vigil was down {behind_back}, left working \
-         {left_working}, open orders adopted {adopted}, fills recovered {recovered}, differences found {found:?}, duplicates \
-         0, fills lost 0, took {:.1} s",
+        "crash loop ({how:?}, {}): {kills} kills, {starts} reconciliations at start, {} \
+         orders, {} fills, filled while vigil was down {behind_back}, left working \
+         {left_working}, open orders adopted {adopted}, fills recovered {recovered}, \
+         differences found {found:?}, duplicates 0, fills lost 0, took {:.1} s",
+        if pg.is_some() { "PostgreSQL" } else { "SQLite" },
         ids.len(),
         b.fills.len(),
         took.as_secs_f64()
@@ -357,12 +381,30 @@ fn crash_loop(kills: usize, how: Kill) {
 
 #[test]
 fn killed_with_sigkill_at_random_points_vigil_recovers_without_duplicates_or_lost_fills() {
-    crash_loop(4, Kill::Anywhere);
+    crash_loop(4, Kill::Anywhere, None);
 }
 
 #[test]
 fn killed_while_orders_work_that_then_fill_behind_its_back_vigil_journals_those_fills() {
-    crash_loop(6, Kill::WhileWorking);
+    crash_loop(6, Kill::WhileWorking, None);
+}
+
+#[test]
+fn with_the_store_in_postgresql_killed_vigil_recovers_the_same_way() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let Some(schema) = rt
+        .block_on(PgTestSchema::create(
+            "with_the_store_in_postgresql_killed_vigil_recovers_the_same_way",
+        ))
+        .expect("a schema for the test")
+    else {
+        return;
+    };
+    crash_loop(6, Kill::WhileWorking, Some(&schema));
+    rt.block_on(schema.drop_schema()).expect("drop the schema");
 }
 
 #[test]
@@ -372,8 +414,8 @@ fn the_extended_crash_loop() {
         .ok()
         .and_then(|k| k.parse().ok())
         .unwrap_or(50);
-    crash_loop(kills, Kill::Anywhere);
-    crash_loop(kills, Kill::WhileWorking);
+    crash_loop(kills, Kill::Anywhere, None);
+    crash_loop(kills, Kill::WhileWorking, None);
 }
 
 /// The events of `name` in the run's log.
@@ -420,7 +462,7 @@ fn after_a_restart_sessions_missing_since_the_last_bar_handled_are_a_data_gap() 
     // The first run sees the data up to row 300 and ends there.
     let data = dir.path().join("GOOG_1d.csv");
     std::fs::copy(goog_rows(dir.path(), "first.csv", 300, 0..0), &data).expect("first data");
-    let cfg = write_config(dir.path(), &data, &broker, "");
+    let cfg = write_config(dir.path(), &data, &broker, None, "");
     Running::start(&run_args(&cfg)).finish_ok();
     assert_eq!(events(dir.path(), "data_gap"), Vec::<Value>::new());
 
@@ -450,7 +492,7 @@ fn a_trade_made_at_the_broker_by_hand_is_caught_taken_and_restricts_trading() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = goog_slice(dir.path(), 300, 40);
     let broker = BrokerProcess::start(dir.path(), &data);
-    let cfg = write_config(dir.path(), &data, &broker, "");
+    let cfg = write_config(dir.path(), &data, &broker, None, "");
     let manual = json!({"symbol": "GOOG", "side": "buy", "qty": "7", "price": "300"});
 
     // While vigil trades: the fill of an order that is not vigil's.
@@ -520,7 +562,7 @@ fn orders_are_held_through_a_broker_outage_and_sent_once_when_it_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = goog_slice(dir.path(), 300, 40);
     let broker = BrokerProcess::start(dir.path(), &data);
-    let cfg = write_config(dir.path(), &data, &broker, "");
+    let cfg = write_config(dir.path(), &data, &broker, None, "");
     let run = Running::start(&run_args(&cfg));
     // Down for 1.5 s of the run's 3.4: the orders decided meanwhile are held.
     let (status, body) = broker.call("POST", "/v2/_faults/down", Some(json!({"for_ms": 1500})));
@@ -557,6 +599,6 @@ fn orders_are_held_through_a_broker_outage_and_sent_once_when_it_returns() {
     assert_eq!(positions_of(&summary), b.positions);
     assert_eq!(dec(&summary["final_cash"]), b.cash);
     assert_eq!(summary["trading_state"], "active", "{summary:#}");
-    let journaled = journal_fill_ids(&dir.path().join("state/vigil.db"));
+    let journaled = journal_fill_ids(dir.path(), None);
     assert_eq!(journaled.len(), b.fills.len());
 }

@@ -1,0 +1,929 @@
+//! The SQL both backends run, written once: [`sql_backend!`] implements
+//! [`StateStore`](crate::StateStore) for a store type over its sqlx driver.
+//!
+//! The two schemas (`migrations/` for SQLite, `migrations-pg/` for PostgreSQL) have the same
+//! tables and columns, and every statement here is valid in both dialects: parameters are
+//! `$1`, `$2` … (sqlx's SQLite driver reads `$N` as the N-th argument, as PostgreSQL does),
+//! money and times are TEXT in both, flags are read as `bool` and HTTP statuses as `i32`.
+//! What differs is passed in: the row and connection types, and the column that keeps the
+//! order rows were inserted in (SQLite's implicit `rowid`; PostgreSQL's `seq`, an identity
+//! column).
+//!
+//! A macro rather than code generic over `sqlx::Database`: generic code needs a
+//! higher-ranked bound for every type it binds or reads and for the executors, on every
+//! function, and such bounds are a known source of `Send` errors in the futures a trait
+//! object returns. The macro compiles the same text against each driver's concrete types.
+
+/// Implements [`StateStore`](crate::StateStore) for `$store`, a struct with a `pool` (the
+/// driver's pool) and a `location` (the file, or the URL without its password) and an
+/// inherent `fn file_path(&self) -> Option<&Path>`.
+macro_rules! sql_backend {
+    ($store:ty, row = $row:ty, conn = $conn:ty, insertion_order = $order:literal) => {
+        impl $store {
+            fn query_err(
+                &self,
+                what: &'static str,
+            ) -> impl FnOnce(sqlx::Error) -> $crate::StoreError + '_ {
+                move |source| $crate::StoreError::Query {
+                    location: self.location.clone(),
+                    what,
+                    source,
+                }
+            }
+
+            fn corrupt(&self, what: String, detail: impl std::fmt::Display) -> $crate::StoreError {
+                $crate::StoreError::Corrupt {
+                    location: self.location.clone(),
+                    what,
+                    detail: detail.to_string(),
+                }
+            }
+
+            fn time(
+                &self,
+                what: impl FnOnce() -> String,
+                text: &str,
+            ) -> Result<chrono::DateTime<chrono::Utc>, $crate::StoreError> {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|e| self.corrupt(what(), format!("bad time {text:?}: {e}")))
+            }
+
+            fn decimal(
+                &self,
+                what: String,
+                text: &str,
+            ) -> Result<rust_decimal::Decimal, $crate::StoreError> {
+                <rust_decimal::Decimal as std::str::FromStr>::from_str(text)
+                    .map_err(|e| self.corrupt(what, format!("bad decimal {text:?}: {e}")))
+            }
+
+            fn side(&self, what: String, text: &str) -> Result<vigil_core::Side, $crate::StoreError> {
+                match text {
+                    "BUY" => Ok(vigil_core::Side::Buy),
+                    "SELL" => Ok(vigil_core::Side::Sell),
+                    other => Err(self.corrupt(what, format!("{other:?}"))),
+                }
+            }
+
+            fn log_entry(&self, r: &$row) -> Result<$crate::AlertLogEntry, $crate::StoreError> {
+                use sqlx::Row as _;
+                let seq: i64 = r.get(0);
+                let at: String = r.get(1);
+                Ok($crate::AlertLogEntry {
+                    seq,
+                    at: self.time(|| format!("alert_log seq {seq}"), &at)?,
+                    kind: r.get(2),
+                    alert_id: r.get(3),
+                    rule: r.get(4),
+                    severity: r.get(5),
+                    channel: r.get(6),
+                    detail: r.get(7),
+                })
+            }
+
+            fn request_row(&self, r: &$row) -> Result<$crate::AlertRequest, $crate::StoreError> {
+                use sqlx::Row as _;
+                let seq: i64 = r.get(0);
+                let what = || format!("alert_requests seq {seq}");
+                let at: String = r.get(1);
+                let kind: String = r.get(3);
+                let body: String = r.get(4);
+                let applied: Option<String> = r.get(5);
+                Ok($crate::AlertRequest {
+                    seq,
+                    at: self.time(what, &at)?,
+                    who: r.get(2),
+                    kind: kind.parse().map_err(|e| self.corrupt(what(), e))?,
+                    body: serde_json::from_str(&body).map_err(|e| self.corrupt(what(), e))?,
+                    applied_at: applied.map(|a| self.time(what, &a)).transpose()?,
+                    ok: r.get(6),
+                    result: r.get(7),
+                })
+            }
+
+            fn audit_row(
+                &self,
+                r: &$row,
+            ) -> Result<$crate::ControlAuditEntry, $crate::StoreError> {
+                use sqlx::Row as _;
+                let seq: i64 = r.get(0);
+                let what = || format!("control_audit seq {seq}");
+                let at: String = r.get(1);
+                let finished: Option<String> = r.get(8);
+                let status: Option<i32> = r.get(10);
+                Ok($crate::ControlAuditEntry {
+                    seq,
+                    asked: $crate::NewControlCommand {
+                        at: self.time(what, &at)?,
+                        who: r.get(2),
+                        remote: r.get(3),
+                        command: r.get(4),
+                        argument: r.get(5),
+                        reason: r.get(6),
+                        request_id: r.get(7),
+                    },
+                    finished_at: finished.map(|f| self.time(what, &f)).transpose()?,
+                    ok: r.get(9),
+                    status: status
+                        .map(|s| u16::try_from(s).map_err(|e| self.corrupt(what(), e)))
+                        .transpose()?,
+                    outcome: r.get(11),
+                    error: r.get(12),
+                })
+            }
+
+            async fn journal_fill(
+                &self,
+                tx: &mut $conn,
+                book: &str,
+                f: &$crate::JournalFill,
+                now: &str,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO journal_fills (book, fill_id, client_order_id, symbol, side, \
+                     quantity, price, commission, filled_at, journaled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(book)
+                .bind(&*f.fill_id)
+                .bind(&*f.client_order_id)
+                .bind(&*f.symbol)
+                .bind(f.side.as_str())
+                .bind(f.quantity.to_string())
+                .bind(f.price.to_string())
+                .bind(f.commission.to_string())
+                .bind($crate::stamp(f.filled_at))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err("journaling a fill"))?;
+                Ok(())
+            }
+
+            /// Writes the positions and cash the fills noted in `after` left, and forgets
+            /// them.
+            async fn write_after_fills(
+                &self,
+                tx: &mut $conn,
+                book: &str,
+                after: &mut $crate::journal::AfterFills,
+                now: &str,
+            ) -> Result<(), $crate::StoreError> {
+                for (symbol, (qty, avg)) in after.positions.drain(..) {
+                    sqlx::query($crate::backend::UPSERT_POSITION)
+                        .bind(book)
+                        .bind(&*symbol)
+                        .bind(qty.to_string())
+                        .bind(avg.to_string())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.query_err("journaling a position"))?;
+                }
+                if let Some(cash) = after.cash.take() {
+                    sqlx::query($crate::backend::UPSERT_CASH)
+                        .bind(book)
+                        .bind(cash.to_string())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.query_err("journaling cash"))?;
+                }
+                Ok(())
+            }
+
+            async fn journal_adjust(
+                &self,
+                tx: &mut $conn,
+                book: &str,
+                a: &$crate::Adjustment,
+                now: &str,
+            ) -> Result<(), $crate::StoreError> {
+                use $crate::Adjustment;
+                let (kind, symbol, before, after, avg, reason) = match a {
+                    Adjustment::Position {
+                        symbol,
+                        before,
+                        after,
+                        avg_price,
+                        reason,
+                    } => (
+                        "position",
+                        Some(&**symbol),
+                        before,
+                        after,
+                        Some(avg_price),
+                        reason,
+                    ),
+                    Adjustment::Cash {
+                        before,
+                        after,
+                        reason,
+                    } => ("cash", None, before, after, None, reason),
+                };
+                sqlx::query(
+                    "INSERT INTO journal_adjustments (book, kind, symbol, before, after, \
+                     avg_price, reason, journaled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(book)
+                .bind(kind)
+                .bind(symbol)
+                .bind(before.to_string())
+                .bind(after.to_string())
+                .bind(avg.map(|p| p.to_string()))
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err("journaling an adjustment"))?;
+                match a {
+                    Adjustment::Position {
+                        symbol,
+                        after,
+                        avg_price,
+                        ..
+                    } => sqlx::query($crate::backend::UPSERT_POSITION)
+                        .bind(book)
+                        .bind(&**symbol)
+                        .bind(after.to_string())
+                        .bind(avg_price.to_string())
+                        .bind(now),
+                    Adjustment::Cash { after, .. } => sqlx::query($crate::backend::UPSERT_CASH)
+                        .bind(book)
+                        .bind(after.to_string())
+                        .bind(now),
+                }
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err("journaling an adjusted book"))?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::StateStore for $store {
+            fn location(&self) -> &str {
+                &self.location
+            }
+
+            fn file(&self) -> Option<&std::path::Path> {
+                self.file_path()
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn alert_state(
+                &self,
+            ) -> Result<Option<$crate::StoredAlertState>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query("SELECT state, saved_at FROM alert_state WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(self.query_err("reading the alert state"))?;
+                let Some(row) = row else { return Ok(None) };
+                let saved: String = row.get(1);
+                Ok(Some($crate::StoredAlertState {
+                    state: row.get(0),
+                    saved_at: self.time(|| "alert_state.saved_at".into(), &saved)?,
+                }))
+            }
+
+            async fn save_alert_state(
+                &self,
+                state: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO alert_state (id, state, saved_at) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                     saved_at = excluded.saved_at",
+                )
+                .bind(state)
+                .bind($crate::stamp(at))
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("saving the alert state"))?;
+                Ok(())
+            }
+
+            async fn append_alert_log(
+                &self,
+                entries: &[$crate::AlertLogEntry],
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(self.query_err("appending to the alert log"))?;
+                for e in entries {
+                    sqlx::query(
+                        "INSERT INTO alert_log (at, kind, alert_id, rule, severity, channel, \
+                         detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind($crate::stamp(e.at))
+                    .bind(&e.kind)
+                    .bind(&e.alert_id)
+                    .bind(&e.rule)
+                    .bind(&e.severity)
+                    .bind(&e.channel)
+                    .bind(&e.detail)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("appending to the alert log"))?;
+                }
+                tx.commit()
+                    .await
+                    .map_err(self.query_err("appending to the alert log"))?;
+                Ok(())
+            }
+
+            async fn alert_log(
+                &self,
+                q: &$crate::AlertLogQuery,
+            ) -> Result<Vec<$crate::AlertLogEntry>, $crate::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT seq, at, kind, alert_id, rule, severity, channel, detail \
+                     FROM alert_log WHERE ($1 IS NULL OR at >= $1) \
+                     AND ($2 IS NULL OR rule = $2) AND ($3 IS NULL OR alert_id = $3) \
+                     ORDER BY seq DESC LIMIT $4",
+                )
+                .bind(q.since.map($crate::stamp))
+                .bind(&q.rule)
+                .bind(&q.alert_id)
+                .bind($crate::sql_limit(q.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the alert log"))?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| self.log_entry(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.reverse();
+                Ok(out)
+            }
+
+            async fn request(
+                &self,
+                at: chrono::DateTime<chrono::Utc>,
+                who: &str,
+                kind: $crate::RequestKind,
+                body: &serde_json::Value,
+            ) -> Result<i64, $crate::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "INSERT INTO alert_requests (at, who, kind, body) VALUES ($1, $2, $3, $4) \
+                     RETURNING seq",
+                )
+                .bind($crate::stamp(at))
+                .bind(who)
+                .bind(kind.as_str())
+                .bind(body.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("recording an alert request"))?;
+                Ok(row.get(0))
+            }
+
+            async fn pending_requests(
+                &self,
+            ) -> Result<Vec<$crate::AlertRequest>, $crate::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT seq, at, who, kind, body, applied_at, ok, result FROM alert_requests \
+                     WHERE applied_at IS NULL ORDER BY seq",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading pending alert requests"))?;
+                rows.iter().map(|r| self.request_row(r)).collect()
+            }
+
+            async fn request_by_seq(
+                &self,
+                seq: i64,
+            ) -> Result<Option<$crate::AlertRequest>, $crate::StoreError> {
+                let row = sqlx::query(
+                    "SELECT seq, at, who, kind, body, applied_at, ok, result FROM alert_requests \
+                     WHERE seq = $1",
+                )
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_err("reading an alert request"))?;
+                row.as_ref().map(|r| self.request_row(r)).transpose()
+            }
+
+            async fn finish_request(
+                &self,
+                seq: i64,
+                at: chrono::DateTime<chrono::Utc>,
+                ok: bool,
+                result: &str,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "UPDATE alert_requests SET applied_at = $2, ok = $3, result = $4 \
+                     WHERE seq = $1 AND applied_at IS NULL",
+                )
+                .bind(seq)
+                .bind($crate::stamp(at))
+                .bind(ok)
+                .bind(result)
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("recording an alert request's result"))?;
+                Ok(())
+            }
+
+            async fn begin_control_command(
+                &self,
+                cmd: &$crate::NewControlCommand,
+            ) -> Result<$crate::AuditStart, $crate::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "INSERT INTO control_audit (at, who, remote, command, argument, reason, \
+                     request_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (request_id) DO NOTHING RETURNING seq",
+                )
+                .bind($crate::stamp(cmd.at))
+                .bind(&cmd.who)
+                .bind(&cmd.remote)
+                .bind(&cmd.command)
+                .bind(&cmd.argument)
+                .bind(&cmd.reason)
+                .bind(&cmd.request_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_err("recording a control command"))?;
+                if let Some(row) = row {
+                    return Ok($crate::AuditStart::New(row.get(0)));
+                }
+                let earlier = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::backend::audit_columns!(),
+                    " FROM control_audit WHERE request_id = $1"
+                ))
+                .bind(&cmd.request_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("reading a repeated control command"))?;
+                Ok($crate::AuditStart::Repeat(Box::new(self.audit_row(&earlier)?)))
+            }
+
+            async fn finish_control_command(
+                &self,
+                seq: i64,
+                at: chrono::DateTime<chrono::Utc>,
+                ok: bool,
+                status: u16,
+                text: &str,
+            ) -> Result<(), $crate::StoreError> {
+                let (outcome, error) = if ok {
+                    (Some(text), None)
+                } else {
+                    (None, Some(text))
+                };
+                sqlx::query(
+                    "UPDATE control_audit SET finished_at = $2, ok = $3, status = $4, \
+                     outcome = $5, error = $6 WHERE seq = $1 AND finished_at IS NULL",
+                )
+                .bind(seq)
+                .bind($crate::stamp(at))
+                .bind(ok)
+                .bind(i32::from(status))
+                .bind(outcome)
+                .bind(error)
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("recording a control command's answer"))?;
+                Ok(())
+            }
+
+            async fn control_audit(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::ControlAuditEntry>, $crate::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    $crate::backend::audit_columns!(),
+                    " FROM control_audit ORDER BY seq DESC LIMIT $1"
+                ))
+                .bind($crate::sql_limit(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the control audit"))?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| self.audit_row(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.reverse();
+                Ok(out)
+            }
+
+            async fn trading_state(
+                &self,
+            ) -> Result<Option<$crate::SavedTradingState>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use vigil_core::TradingState;
+                let row =
+                    sqlx::query("SELECT state, actor, reason, at FROM trading_state WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(self.query_err("reading the trading state"))?;
+                let Some(row) = row else { return Ok(None) };
+                let state: String = row.get(0);
+                let at: String = row.get(3);
+                let state = match state.as_str() {
+                    "active" => TradingState::Active,
+                    "reduce_only" => TradingState::ReduceOnly,
+                    "halted" => TradingState::Halted,
+                    other => {
+                        return Err(self.corrupt(
+                            "trading_state.state".into(),
+                            format!("{other:?} is not active, reduce_only or halted"),
+                        ));
+                    }
+                };
+                Ok(Some($crate::SavedTradingState {
+                    state,
+                    actor: row.get(1),
+                    reason: row.get(2),
+                    at: self.time(|| "trading_state.at".into(), &at)?,
+                }))
+            }
+
+            async fn save_trading_state(
+                &self,
+                saved: &$crate::SavedTradingState,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO trading_state (id, state, actor, reason, at) \
+                     VALUES (1, $1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                     actor = excluded.actor, reason = excluded.reason, at = excluded.at",
+                )
+                .bind(saved.state.as_str())
+                .bind(&saved.actor)
+                .bind(&saved.reason)
+                .bind($crate::stamp(saved.at))
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("saving the trading state"))?;
+                Ok(())
+            }
+
+            async fn journal(
+                &self,
+                book: &str,
+                entries: &[$crate::JournalEntry],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                use $crate::JournalEntry;
+                let now = $crate::stamp(at);
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(self.query_err("beginning a journal transaction"))?;
+                let mut after_fills = $crate::journal::AfterFills::default();
+                for entry in entries {
+                    if matches!(
+                        entry,
+                        JournalEntry::OpenBook { .. }
+                            | JournalEntry::Adjust(_)
+                            | JournalEntry::Mark { .. }
+                    ) {
+                        self.write_after_fills(&mut tx, book, &mut after_fills, &now)
+                            .await?;
+                    }
+                    match entry {
+                        JournalEntry::OpenBook { cash, fill_cursor } => {
+                            sqlx::query(
+                                "INSERT INTO journal_cash (book, cash, opening_cash, \
+                                 opening_fill_cursor, updated_at) VALUES ($1, $2, $2, $3, $4) \
+                                 ON CONFLICT (book) DO NOTHING",
+                            )
+                            .bind(book)
+                            .bind(cash.to_string())
+                            .bind(fill_cursor.as_deref())
+                            .bind(&now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(self.query_err("journaling a book's starting cash"))?;
+                        }
+                        JournalEntry::Intent(o) => {
+                            sqlx::query(
+                                "INSERT INTO journal_orders (book, client_order_id, trace_id, \
+                                 symbol, side, quantity, order_type, limit_price, \
+                                 reference_price, decided_at, status, journaled_at, updated_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'intent', \
+                                 $11, $11)",
+                            )
+                            .bind(book)
+                            .bind(&*o.client_order_id)
+                            .bind(&*o.trace_id)
+                            .bind(&*o.symbol)
+                            .bind(o.side.as_str())
+                            .bind(o.quantity.to_string())
+                            .bind(o.order_type.as_str())
+                            .bind(o.limit_price.map(|p| p.to_string()))
+                            .bind(o.reference_price.to_string())
+                            .bind($crate::stamp(o.decided_at))
+                            .bind(&now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(self.query_err("journaling an order intent"))?;
+                        }
+                        JournalEntry::Status {
+                            client_order_id,
+                            status,
+                            venue_order_id,
+                            filled_quantity,
+                            reason,
+                        } => {
+                            sqlx::query(
+                                "UPDATE journal_orders SET status = $3, \
+                                 venue_order_id = COALESCE($4, venue_order_id), \
+                                 filled_quantity = COALESCE($5, filled_quantity), \
+                                 reason = COALESCE($6, reason), updated_at = $7 \
+                                 WHERE book = $1 AND client_order_id = $2",
+                            )
+                            .bind(book)
+                            .bind(&**client_order_id)
+                            .bind(status.as_str())
+                            .bind(venue_order_id.as_deref())
+                            .bind(filled_quantity.map(|q| q.to_string()))
+                            .bind(reason.as_deref())
+                            .bind(&now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(self.query_err("journaling an order's status"))?;
+                        }
+                        JournalEntry::Fill(f) => {
+                            self.journal_fill(&mut tx, book, f, &now).await?;
+                            after_fills.note(f);
+                        }
+                        JournalEntry::Adjust(a) => {
+                            self.journal_adjust(&mut tx, book, a, &now).await?;
+                        }
+                        JournalEntry::Mark { last_bar_at } => {
+                            sqlx::query(
+                                "UPDATE journal_cash SET last_bar_at = $2 WHERE book = $1 \
+                                 AND (last_bar_at IS NULL OR last_bar_at < $2)",
+                            )
+                            .bind(book)
+                            .bind($crate::stamp(*last_bar_at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(self.query_err("journaling the last bar handled"))?;
+                        }
+                    }
+                }
+                self.write_after_fills(&mut tx, book, &mut after_fills, &now)
+                    .await?;
+                tx.commit()
+                    .await
+                    .map_err(self.query_err("committing a journal transaction"))
+            }
+
+            async fn journal_recovery(
+                &self,
+                book: &str,
+            ) -> Result<$crate::JournalRecovery, $crate::StoreError> {
+                use sqlx::Row as _;
+                let journaled = self.journal_book(book).await?;
+                let row = sqlx::query(
+                    "SELECT opening_cash, last_bar_at, opening_fill_cursor FROM journal_cash \
+                     WHERE book = $1",
+                )
+                .bind(book)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's opening cash"))?;
+                let (opening_cash, last_bar_at, opening_fill_cursor) = match row {
+                    Some(row) => {
+                        let opening: Option<String> = row.get(0);
+                        let last: Option<String> = row.get(1);
+                        (
+                            opening
+                                .map(|c| self.decimal("journal_cash.opening_cash".into(), &c))
+                                .transpose()?,
+                            last.map(|t| self.time(|| "journal_cash.last_bar_at".into(), &t))
+                                .transpose()?,
+                            row.get(2),
+                        )
+                    }
+                    None => (None, None, None),
+                };
+                let decided: Option<String> =
+                    sqlx::query("SELECT MAX(decided_at) FROM journal_orders WHERE book = $1")
+                        .bind(book)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(self.query_err("reading the journal's last decision"))?
+                        .get(0);
+                let decided = decided
+                    .map(|t| self.time(|| "journal_orders.decided_at".into(), &t))
+                    .transpose()?;
+                let last_bar_at = last_bar_at.max(decided);
+                let mut cash_adjusted = rust_decimal::Decimal::ZERO;
+                let rows = sqlx::query(
+                    "SELECT before, after FROM journal_adjustments \
+                     WHERE book = $1 AND kind = 'cash'",
+                )
+                .bind(book)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's cash adjustments"))?;
+                for row in &rows {
+                    let before = self.decimal(
+                        "journal_adjustments.before".into(),
+                        &row.get::<String, _>(0),
+                    )?;
+                    let after = self
+                        .decimal("journal_adjustments.after".into(), &row.get::<String, _>(1))?;
+                    cash_adjusted += after - before;
+                }
+                let rows = sqlx::query(
+                    "SELECT fill_id, client_order_id, symbol, side, quantity, price, commission \
+                     FROM journal_fills WHERE book = $1 ORDER BY seq",
+                )
+                .bind(book)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's fills"))?;
+                let mut fills = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let fill_id: String = row.get(0);
+                    let what = |col: &str| format!("journal_fills.{col} of {fill_id}");
+                    fills.push($crate::RecordedFill {
+                        client_order_id: row.get(1),
+                        symbol: row.get(2),
+                        side: self.side(what("side"), &row.get::<String, _>(3))?,
+                        quantity: self.decimal(what("quantity"), &row.get::<String, _>(4))?,
+                        price: self.decimal(what("price"), &row.get::<String, _>(5))?,
+                        commission: self.decimal(what("commission"), &row.get::<String, _>(6))?,
+                        fill_id,
+                    });
+                }
+                Ok($crate::JournalRecovery {
+                    book: journaled,
+                    opening_cash,
+                    cash_adjusted,
+                    last_bar_at,
+                    opening_fill_cursor,
+                    fills,
+                    open_orders: self.journal_open_orders(book).await?,
+                })
+            }
+
+            async fn journal_open_orders(
+                &self,
+                book: &str,
+            ) -> Result<Vec<$crate::JournaledOrder>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use vigil_core::OrderType;
+                let rows = sqlx::query(concat!(
+                    "SELECT client_order_id, trace_id, symbol, side, quantity, order_type, \
+                     limit_price, reference_price, decided_at, status, venue_order_id, \
+                     filled_quantity FROM journal_orders WHERE book = $1 \
+                     AND status IN ('intent', 'accepted', 'partially_filled') ORDER BY ",
+                    $order
+                ))
+                .bind(book)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's open orders"))?;
+                rows.iter()
+                    .map(|row| {
+                        let id: String = row.get(0);
+                        let what = |col: &str| format!("journal_orders.{col} of {id}");
+                        let order_type: String = row.get(5);
+                        let status: String = row.get(9);
+                        let limit: Option<String> = row.get(6);
+                        Ok($crate::JournaledOrder {
+                            order: $crate::JournalOrder {
+                                client_order_id: id.as_str().into(),
+                                trace_id: row.get::<String, _>(1).into(),
+                                symbol: row.get::<String, _>(2).into(),
+                                side: self.side(what("side"), &row.get::<String, _>(3))?,
+                                quantity: self
+                                    .decimal(what("quantity"), &row.get::<String, _>(4))?,
+                                order_type: match order_type.as_str() {
+                                    "MARKET" => OrderType::Market,
+                                    "LIMIT" => OrderType::Limit,
+                                    other => {
+                                        return Err(
+                                            self.corrupt(what("order_type"), format!("{other:?}"))
+                                        );
+                                    }
+                                },
+                                limit_price: limit
+                                    .map(|l| self.decimal(what("limit_price"), &l))
+                                    .transpose()?,
+                                reference_price: self.decimal(
+                                    what("reference_price"),
+                                    &row.get::<String, _>(7),
+                                )?,
+                                decided_at: self
+                                    .time(|| what("decided_at"), &row.get::<String, _>(8))?,
+                            },
+                            status: $crate::JournalStatus::parse(&status).ok_or_else(|| {
+                                self.corrupt(what("status"), format!("{status:?}"))
+                            })?,
+                            venue_order_id: row.get(10),
+                            filled_quantity: self
+                                .decimal(what("filled_quantity"), &row.get::<String, _>(11))?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn journal_book(
+                &self,
+                book: &str,
+            ) -> Result<$crate::JournaledBook, $crate::StoreError> {
+                use sqlx::Row as _;
+                let cash: Option<String> =
+                    sqlx::query("SELECT cash FROM journal_cash WHERE book = $1")
+                        .bind(book)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(self.query_err("reading the journal's cash"))?
+                        .map(|r| r.get(0));
+                let rows = sqlx::query(
+                    "SELECT symbol, quantity, avg_price FROM journal_positions WHERE book = $1 \
+                     ORDER BY symbol",
+                )
+                .bind(book)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's positions"))?;
+                let mut positions = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let symbol: String = row.get(0);
+                    let qty = self.decimal(
+                        format!("journal_positions.quantity of {symbol}"),
+                        &row.get::<String, _>(1),
+                    )?;
+                    let avg = self.decimal(
+                        format!("journal_positions.avg_price of {symbol}"),
+                        &row.get::<String, _>(2),
+                    )?;
+                    if !qty.is_zero() {
+                        positions.push((symbol, qty, avg));
+                    }
+                }
+                let fills: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM journal_fills WHERE book = $1")
+                        .bind(book)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(self.query_err("counting the journal's fills"))?
+                        .get(0);
+                Ok($crate::JournaledBook {
+                    cash: cash
+                        .map(|c| self.decimal("journal_cash.cash".into(), &c))
+                        .transpose()?,
+                    positions,
+                    fills: u64::try_from(fills)
+                        .map_err(|e| self.corrupt("journal_fills count".into(), e))?,
+                })
+            }
+
+            async fn journal_books(&self) -> Result<Vec<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(concat!("SELECT book FROM journal_cash ORDER BY ", $order))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(self.query_err("listing the journal's books"))?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_backend;
+
+/// The control audit's columns, in the order `audit_row` reads them (a macro, for
+/// `concat!`).
+macro_rules! audit_columns {
+    () => {
+        "seq, at, who, remote, command, argument, reason, request_id, finished_at, ok, status, \
+         outcome, error"
+    };
+}
+
+pub(crate) use audit_columns;
+
+/// A symbol's position, replaced whole.
+pub(crate) const UPSERT_POSITION: &str = "INSERT INTO journal_positions (book, symbol, quantity, avg_price, updated_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (book, symbol) DO UPDATE SET \
+     quantity = excluded.quantity, avg_price = excluded.avg_price, \
+     updated_at = excluded.updated_at";
+
+/// A book's cash, replaced (its opening figures stay).
+pub(crate) const UPSERT_CASH: &str = "INSERT INTO journal_cash (book, cash, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (book) DO UPDATE SET cash = excluded.cash, \
+     updated_at = excluded.updated_at";

@@ -1,0 +1,902 @@
+//! The conformance suite: every test runs against both backends, the SQLite file ([`Store`])
+//! and PostgreSQL ([`PgStore`]), through the one trait the rest of vigil uses
+//! ([`StateStore`], as a [`SharedStore`]).
+//!
+//! Each PostgreSQL test works in a schema of its own ([`PgTestSchema`]), dropped at its
+//! end; without a server at 127.0.0.1:5432 it prints `SKIPPED: …` and passes, unless
+//! `VIGIL_TEST_PG_REQUIRED` is set (CI sets it).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+use tokio::sync::mpsc;
+use vigil_core::{OrderType, Side, TradingState};
+use vigil_store::{
+    Adjustment, AlertLogEntry, AlertLogQuery, AuditStart, Journal, JournalEntry, JournalFill,
+    JournalOrder, JournalStatus, JournaledBook, NewControlCommand, PgStore, PgTestSchema,
+    RecordedFill, RequestKind, SavedTradingState, SharedStore, StateStore, Store,
+};
+
+/// Where a test's store lives; [`Place::open`] opens it again as a restarted process would.
+enum Place {
+    Sqlite(tempfile::TempDir, PathBuf),
+    Pg(PgTestSchema),
+}
+
+impl Place {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/vigil.db");
+        Self::Sqlite(dir, path)
+    }
+
+    /// `None` (after `SKIPPED: …`) without a server.
+    async fn pg(test: &str) -> Option<Self> {
+        PgTestSchema::create(test)
+            .await
+            .expect("a schema for the test")
+            .map(Self::Pg)
+    }
+
+    async fn open(&self) -> SharedStore {
+        match self {
+            Self::Sqlite(_, path) => Arc::new(Store::open(path).await.expect("open the file")),
+            Self::Pg(schema) => Arc::new(PgStore::open(schema.url()).await.expect("connect")),
+        }
+    }
+
+    async fn finish(self) {
+        match self {
+            Self::Sqlite(dir, _) => dir.close().expect("remove the folder"),
+            Self::Pg(schema) => schema.drop_schema().await.expect("drop the schema"),
+        }
+    }
+}
+
+/// Runs each named test (an `async fn(&Place)`) once per backend: `sqlite::name`, `pg::name`.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let place = super::Place::sqlite();
+                    super::$test(&place).await;
+                    place.finish().await;
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(place) = super::Place::pg(concat!("pg::", stringify!($test))).await
+                    else {
+                        return;
+                    };
+                    super::$test(&place).await;
+                    place.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    alert_state_log_and_requests_survive_reopening,
+    control_commands_are_recorded_before_and_completed_after,
+    a_repeated_request_id_returns_the_earlier_row_and_writes_nothing,
+    the_trading_state_survives_reopening,
+    the_journal_round_trips_with_adjustments_marks_and_the_fill_cursor,
+    a_transaction_leaves_the_book_its_entries_leave_in_order,
+    a_fill_journaled_twice_fails_its_whole_transaction_and_keeps_the_first,
+    open_orders_and_books_come_back_in_the_order_they_were_journaled,
+    the_group_commit_writer_keeps_open_orders_and_the_book_across_reopening,
+    money_reads_back_exactly_as_written,
+);
+
+// ---------------------------------------------------------------------------------------
+// Alerting
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 5, h, m, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn log_line(at: DateTime<Utc>, kind: &str, rule: &str) -> AlertLogEntry {
+    AlertLogEntry {
+        seq: 0,
+        at,
+        kind: kind.into(),
+        alert_id: Some(format!("a-{rule}")),
+        rule: Some(rule.into()),
+        severity: Some("HIGH".into()),
+        channel: None,
+        detail: format!("{rule} {kind}"),
+    }
+}
+
+async fn alert_state_log_and_requests_survive_reopening(place: &Place) {
+    let store = place.open().await;
+    assert_eq!(store.alert_state().await.expect("read"), None);
+    store
+        .save_alert_state(r#"{"alerts":[]}"#, at(14, 0))
+        .await
+        .expect("save");
+    store
+        .save_alert_state(r#"{"alerts":[1]}"#, at(14, 5))
+        .await
+        .expect("save again");
+    store
+        .append_alert_log(&[
+            log_line(at(14, 0), "firing", "drawdown"),
+            log_line(at(14, 1), "delivered", "drawdown"),
+            log_line(at(14, 2), "firing", "cpu_high"),
+        ])
+        .await
+        .expect("append");
+    let seq = store
+        .request(at(14, 3), "ana", RequestKind::Ack, &json!({"id": "a-1"}))
+        .await
+        .expect("request");
+    assert_eq!(seq, 1);
+    store.close().await;
+
+    let store = place.open().await;
+    let saved = store.alert_state().await.expect("read").expect("saved");
+    assert_eq!(saved.state, r#"{"alerts":[1]}"#);
+    assert_eq!(saved.saved_at, at(14, 5));
+
+    let all = store
+        .alert_log(&AlertLogQuery::default())
+        .await
+        .expect("log");
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        all[0],
+        AlertLogEntry {
+            seq: 1,
+            ..log_line(at(14, 0), "firing", "drawdown")
+        },
+        "read back as written"
+    );
+    let by_rule = store
+        .alert_log(&AlertLogQuery {
+            rule: Some("drawdown".into()),
+            ..AlertLogQuery::default()
+        })
+        .await
+        .expect("by rule");
+    assert_eq!(by_rule.len(), 2);
+    let by_alert = store
+        .alert_log(&AlertLogQuery {
+            alert_id: Some("a-cpu_high".into()),
+            ..AlertLogQuery::default()
+        })
+        .await
+        .expect("by alert");
+    assert_eq!(by_alert.len(), 1);
+    let newest = store
+        .alert_log(&AlertLogQuery {
+            limit: 1,
+            ..AlertLogQuery::default()
+        })
+        .await
+        .expect("newest");
+    assert_eq!(newest[0].detail, "cpu_high firing");
+    let since = store
+        .alert_log(&AlertLogQuery {
+            since: Some(at(14, 1)),
+            ..AlertLogQuery::default()
+        })
+        .await
+        .expect("since");
+    assert_eq!(since.len(), 2);
+
+    let pending = store.pending_requests().await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].who, "ana");
+    assert_eq!(pending[0].kind, RequestKind::Ack);
+    assert_eq!(pending[0].body, json!({"id": "a-1"}));
+    assert_eq!((pending[0].applied_at, pending[0].ok), (None, None));
+    store
+        .finish_request(1, at(14, 4), false, "no active alert a-1")
+        .await
+        .expect("finish");
+    // Applied once: a second result does not overwrite the first.
+    store
+        .finish_request(1, at(14, 5), true, "late")
+        .await
+        .expect("finish again");
+    assert!(store.pending_requests().await.expect("pending").is_empty());
+    let done = store.request_by_seq(1).await.expect("get").expect("exists");
+    assert_eq!(done.ok, Some(false));
+    assert_eq!(done.result.as_deref(), Some("no active alert a-1"));
+    assert_eq!(done.applied_at, Some(at(14, 4)));
+    assert_eq!(store.request_by_seq(2).await.expect("get"), None);
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Control audit
+
+fn second(s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 5, 14, 0, s)
+        .single()
+        .expect("valid time")
+}
+
+fn command(name: &str, request_id: Option<&str>) -> NewControlCommand {
+    NewControlCommand {
+        at: second(0),
+        who: "ana".into(),
+        remote: "127.0.0.1:5000".into(),
+        command: name.into(),
+        argument: Some("signal".into()),
+        reason: "news at 14:30".into(),
+        request_id: request_id.map(str::to_string),
+    }
+}
+
+/// Records a command that must be new; returns its row's number.
+async fn begin(store: &dyn StateStore, c: &NewControlCommand) -> i64 {
+    match store.begin_control_command(c).await.expect("begin") {
+        AuditStart::New(seq) => seq,
+        other => panic!("a new command, got {other:?}"),
+    }
+}
+
+async fn control_commands_are_recorded_before_and_completed_after(place: &Place) {
+    let store = place.open().await;
+    let first = begin(&*store, &command("pause", None)).await;
+    store
+        .finish_control_command(first, second(1), true, 200, "paused")
+        .await
+        .expect("finish");
+    let next = begin(&*store, &command("flatten", None)).await;
+    store
+        .finish_control_command(next, second(2), false, 409, "already flat")
+        .await
+        .expect("finish");
+    // Answered once: a second answer does not overwrite the first.
+    store
+        .finish_control_command(next, second(3), true, 200, "late")
+        .await
+        .expect("finish again");
+    store
+        .begin_control_command(&command("resume", None))
+        .await
+        .expect("begin, never finished");
+    store.close().await;
+
+    let store = place.open().await;
+    let all = store.control_audit(0).await.expect("audit");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].asked, command("pause", None), "read back as written");
+    assert_eq!(
+        (
+            all[0].seq,
+            all[0].ok,
+            all[0].status,
+            all[0].outcome.as_deref()
+        ),
+        (1, Some(true), Some(200), Some("paused"))
+    );
+    assert_eq!(all[0].finished_at, Some(second(1)));
+    assert_eq!(
+        (
+            all[1].ok,
+            all[1].status,
+            all[1].error.as_deref(),
+            all[1].outcome.as_deref()
+        ),
+        (Some(false), Some(409), Some("already flat"), None)
+    );
+    assert_eq!((all[2].asked.command.as_str(), all[2].ok), ("resume", None));
+    assert_eq!((all[2].finished_at, all[2].status), (None, None));
+    let newest = store.control_audit(1).await.expect("newest");
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].seq, 3);
+    store.close().await;
+}
+
+async fn a_repeated_request_id_returns_the_earlier_row_and_writes_nothing(place: &Place) {
+    let store = place.open().await;
+    let seq = begin(&*store, &command("pause", Some("r-1"))).await;
+    store
+        .finish_control_command(seq, second(1), true, 200, "paused")
+        .await
+        .expect("finish");
+    let again = store
+        .begin_control_command(&command("pause", Some("r-1")))
+        .await
+        .expect("begin again");
+    let AuditStart::Repeat(row) = again else {
+        panic!("a repeat: {again:?}");
+    };
+    assert_eq!((row.seq, row.outcome.as_deref()), (seq, Some("paused")));
+    assert_eq!(store.control_audit(0).await.expect("audit").len(), 1);
+    // Commands without a request id are never repeats of each other.
+    begin(&*store, &command("pause", None)).await;
+    begin(&*store, &command("pause", None)).await;
+    assert_eq!(store.control_audit(0).await.expect("audit").len(), 3);
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Trading state
+
+async fn the_trading_state_survives_reopening(place: &Place) {
+    let store = place.open().await;
+    assert_eq!(store.trading_state().await.expect("read"), None);
+    let saved = SavedTradingState {
+        state: TradingState::Halted,
+        actor: "ops".into(),
+        reason: "runaway losses".into(),
+        at: t("2030-01-01T00:00:00Z"),
+    };
+    store.save_trading_state(&saved).await.expect("save");
+    store
+        .save_trading_state(&SavedTradingState {
+            reason: "still runaway".into(),
+            ..saved.clone()
+        })
+        .await
+        .expect("save again");
+    store.close().await;
+    let store = place.open().await;
+    let back = store.trading_state().await.expect("read").expect("saved");
+    assert_eq!(
+        back,
+        SavedTradingState {
+            reason: "still runaway".into(),
+            ..saved
+        }
+    );
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The journal
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("time")
+}
+
+fn order(id: &str) -> JournalOrder {
+    JournalOrder {
+        client_order_id: id.into(),
+        trace_id: format!("tx_{id}").into(),
+        symbol: "GOOG".into(),
+        side: Side::Buy,
+        quantity: Decimal::from(10),
+        order_type: OrderType::Limit,
+        limit_price: Some(Decimal::new(10125, 2)),
+        reference_price: Decimal::from(101),
+        decided_at: t("2024-01-02T15:00:00Z"),
+    }
+}
+
+fn status(id: &str, status: JournalStatus) -> JournalEntry {
+    JournalEntry::Status {
+        client_order_id: id.into(),
+        status,
+        venue_order_id: Some(format!("V-{id}").into()),
+        filled_quantity: None,
+        reason: None,
+    }
+}
+
+fn fill(id: &str, fill_id: &str) -> JournalEntry {
+    JournalEntry::Fill(JournalFill {
+        fill_id: fill_id.into(),
+        client_order_id: id.into(),
+        symbol: "GOOG".into(),
+        side: Side::Buy,
+        quantity: Decimal::from(10),
+        price: Decimal::from(101),
+        commission: Decimal::new(5, 1),
+        filled_at: t("2024-01-03T14:30:00Z"),
+        position_after: (Decimal::from(10), Decimal::from(101)),
+        cash_after: Decimal::new(989_895, 1),
+    })
+}
+
+fn fill_of(symbol: &str, fill_id: &str, position: i64, cash: i64) -> JournalEntry {
+    JournalEntry::Fill(JournalFill {
+        symbol: symbol.into(),
+        position_after: (Decimal::from(position), Decimal::from(100)),
+        cash_after: Decimal::from(cash),
+        ..match fill("c", fill_id) {
+            JournalEntry::Fill(f) => f,
+            _ => unreachable!("fill() makes a fill"),
+        }
+    })
+}
+
+fn open_book(cash: i64, cursor: Option<&str>) -> JournalEntry {
+    JournalEntry::OpenBook {
+        cash: Decimal::from(cash),
+        fill_cursor: cursor.map(Into::into),
+    }
+}
+
+const WALL: &str = "2030-01-01T00:00:00Z";
+
+async fn the_journal_round_trips_with_adjustments_marks_and_the_fill_cursor(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:http://127.0.0.1:1";
+    assert_eq!(
+        store.journal_recovery(book).await.expect("empty"),
+        Default::default(),
+        "a book never opened"
+    );
+    store
+        .journal(
+            book,
+            &[
+                open_book(100_000, Some("F-0")),
+                JournalEntry::Intent(order("a")),
+                status("a", JournalStatus::Filled),
+                fill("a", "F-1"),
+                JournalEntry::Mark {
+                    last_bar_at: t("2024-01-03T14:30:00Z"),
+                },
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    // A second opening changes nothing; a mark older than the last one does not move it
+    // back; reconciliation sets the cash and a position to the venue's.
+    store
+        .journal(
+            book,
+            &[
+                open_book(5, Some("F-9")),
+                JournalEntry::Mark {
+                    last_bar_at: t("2024-01-03T14:00:00Z"),
+                },
+                JournalEntry::Adjust(Adjustment::Cash {
+                    before: Decimal::new(989_895, 1),
+                    after: Decimal::new(989_900, 1),
+                    reason: "the broker's cash".into(),
+                }),
+                JournalEntry::Adjust(Adjustment::Position {
+                    symbol: "MSFT".into(),
+                    before: Decimal::ZERO,
+                    after: Decimal::from(-3),
+                    avg_price: Decimal::new(41_050, 2),
+                    reason: "the broker's position".into(),
+                }),
+                JournalEntry::Intent(JournalOrder {
+                    decided_at: t("2024-01-03T15:00:00Z"),
+                    ..order("b")
+                }),
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    store.close().await;
+
+    let store = place.open().await;
+    let rec = store.journal_recovery(book).await.expect("recovery");
+    assert_eq!(
+        rec.book,
+        JournaledBook {
+            cash: Some(Decimal::new(989_900, 1)),
+            positions: vec![
+                ("GOOG".into(), Decimal::from(10), Decimal::from(101)),
+                ("MSFT".into(), Decimal::from(-3), Decimal::new(41_050, 2)),
+            ],
+            fills: 1,
+        }
+    );
+    assert_eq!(rec.opening_cash, Some(Decimal::from(100_000)));
+    assert_eq!(rec.opening_fill_cursor.as_deref(), Some("F-0"));
+    assert_eq!(rec.cash_adjusted, Decimal::new(5, 1));
+    assert_eq!(
+        rec.last_bar_at,
+        Some(t("2024-01-03T15:00:00Z")),
+        "the later of the last mark and the last decision"
+    );
+    assert_eq!(
+        rec.fills,
+        [RecordedFill {
+            fill_id: "F-1".into(),
+            client_order_id: "a".into(),
+            symbol: "GOOG".into(),
+            side: Side::Buy,
+            quantity: Decimal::from(10),
+            price: Decimal::from(101),
+            commission: Decimal::new(5, 1),
+        }]
+    );
+    let open: Vec<(&str, JournalStatus)> = rec
+        .open_orders
+        .iter()
+        .map(|o| (&*o.order.client_order_id, o.status))
+        .collect();
+    assert_eq!(open, [("b", JournalStatus::Intent)]);
+    assert_eq!(
+        rec.open_orders[0].order,
+        JournalOrder {
+            decided_at: t("2024-01-03T15:00:00Z"),
+            ..order("b")
+        },
+        "read back as written"
+    );
+    assert_eq!(rec.open_orders[0].filled_quantity, Decimal::ZERO);
+    assert_eq!(
+        store.journal_book(book).await.expect("book"),
+        rec.book,
+        "journal_book reads the same book"
+    );
+    store.close().await;
+}
+
+async fn a_transaction_leaves_the_book_its_entries_leave_in_order(place: &Place) {
+    let store = place.open().await;
+    store
+        .journal(
+            "a",
+            &[
+                open_book(1000, None),
+                fill_of("GOOG", "F-1", 10, 900),
+                fill_of("AAPL", "F-2", 5, 800),
+                fill_of("GOOG", "F-3", 20, 700),
+                // Taken after the fills before it, and overtaken by the ones after.
+                JournalEntry::Adjust(Adjustment::Position {
+                    symbol: "GOOG".into(),
+                    before: Decimal::from(20),
+                    after: Decimal::from(25),
+                    avg_price: Decimal::from(99),
+                    reason: "test".into(),
+                }),
+                fill_of("AAPL", "F-4", 0, 850),
+                JournalEntry::Mark {
+                    last_bar_at: t("2024-01-03T14:30:00Z"),
+                },
+                fill_of("MSFT", "F-5", -3, 950),
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    let read = store.journal_recovery("a").await.expect("read");
+    assert_eq!(read.book.cash, Some(Decimal::from(950)));
+    assert_eq!(
+        read.book.positions,
+        [
+            ("GOOG".to_string(), Decimal::from(25), Decimal::from(99)),
+            ("MSFT".to_string(), Decimal::from(-3), Decimal::from(100)),
+        ],
+        "AAPL closed by its last fill"
+    );
+    assert_eq!(read.book.fills, 5);
+    assert_eq!(
+        read.fills.iter().map(|f| &*f.fill_id).collect::<Vec<_>>(),
+        ["F-1", "F-2", "F-3", "F-4", "F-5"],
+        "fills in the order journaled"
+    );
+    assert_eq!(read.opening_cash, Some(Decimal::from(1000)));
+    assert_eq!(read.last_bar_at, Some(t("2024-01-03T14:30:00Z")));
+
+    // A fill before the opening in the same transaction: the book existed already, and the
+    // opening changes nothing, as when every fill wrote its cash at once.
+    store
+        .journal(
+            "b",
+            &[fill_of("GOOG", "F-1", 10, 900), open_book(1000, None)],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    let read = store.journal_recovery("b").await.expect("read");
+    assert_eq!(read.book.cash, Some(Decimal::from(900)));
+    assert_eq!(read.opening_cash, None);
+    store.close().await;
+}
+
+async fn a_fill_journaled_twice_fails_its_whole_transaction_and_keeps_the_first(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:x";
+    store
+        .journal(
+            book,
+            &[
+                open_book(100_000, None),
+                JournalEntry::Intent(order("a")),
+                fill("a", "F-1"),
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    let before = store.journal_recovery(book).await.expect("read");
+    let err = store
+        .journal(
+            book,
+            &[
+                JournalEntry::Intent(order("b")),
+                fill_of("AAPL", "F-2", 7, 1),
+                fill("a", "F-1"),
+            ],
+            t(WALL),
+        )
+        .await
+        .expect_err("a fill id is unique per book");
+    let text = err.to_string();
+    assert!(
+        text.contains("journaling a fill") && text.contains(store.location()),
+        "{text}"
+    );
+    assert_eq!(
+        store.journal_recovery(book).await.expect("read"),
+        before,
+        "nothing of the failed transaction is kept"
+    );
+    // The same fill id in another book is another fill.
+    store
+        .journal("broker:y", &[fill("a", "F-1")], t(WALL))
+        .await
+        .expect("another book");
+    assert_eq!(store.journal_book("broker:y").await.expect("y").fills, 1);
+    store.close().await;
+}
+
+async fn open_orders_and_books_come_back_in_the_order_they_were_journaled(place: &Place) {
+    let store = place.open().await;
+    // Names that sort otherwise than they were journaled.
+    for book in ["paper:z", "broker:m", "paper:a"] {
+        store
+            .journal(book, &[open_book(1, None)], t(WALL))
+            .await
+            .expect("open");
+    }
+    let mut entries: Vec<JournalEntry> = ["c", "a", "e", "b", "d", "f"]
+        .into_iter()
+        .map(|id| JournalEntry::Intent(order(id)))
+        .collect();
+    entries.extend([
+        status("a", JournalStatus::Accepted),
+        JournalEntry::Status {
+            client_order_id: "e".into(),
+            status: JournalStatus::PartiallyFilled,
+            venue_order_id: None,
+            filled_quantity: Some(Decimal::new(25, 1)),
+            reason: None,
+        },
+        status("b", JournalStatus::Filled),
+        JournalEntry::Status {
+            client_order_id: "d".into(),
+            status: JournalStatus::Rejected,
+            venue_order_id: None,
+            filled_quantity: None,
+            reason: Some("no buying power".into()),
+        },
+        status("f", JournalStatus::Cancelled),
+    ]);
+    store
+        .journal("paper:z", &entries, t(WALL))
+        .await
+        .expect("journal");
+    store.close().await;
+
+    let store = place.open().await;
+    assert_eq!(
+        store.journal_books().await.expect("books"),
+        ["paper:z", "broker:m", "paper:a"],
+        "oldest first"
+    );
+    let open = store.journal_open_orders("paper:z").await.expect("open");
+    let ids: Vec<(&str, JournalStatus, Option<&str>, Decimal)> = open
+        .iter()
+        .map(|o| {
+            (
+                &*o.order.client_order_id,
+                o.status,
+                o.venue_order_id.as_deref(),
+                o.filled_quantity,
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("c", JournalStatus::Intent, None, Decimal::ZERO),
+            ("a", JournalStatus::Accepted, Some("V-a"), Decimal::ZERO),
+            (
+                "e",
+                JournalStatus::PartiallyFilled,
+                None,
+                Decimal::new(25, 1)
+            ),
+        ]
+    );
+    assert!(
+        store
+            .journal_open_orders("paper:a")
+            .await
+            .expect("open")
+            .is_empty(),
+        "books are apart"
+    );
+    store.close().await;
+}
+
+async fn the_group_commit_writer_keeps_open_orders_and_the_book_across_reopening(place: &Place) {
+    let store = place.open().await;
+    let (failures, mut failed) = mpsc::unbounded_channel();
+    let (journal, task) = Journal::start(store.clone(), "broker:test".into(), || t(WALL), failures);
+    journal.append(open_book(100_000, None)).expect("append");
+    for id in ["a", "b", "c"] {
+        journal
+            .append(JournalEntry::Intent(order(id)))
+            .expect("append");
+    }
+    journal
+        .append(status("b", JournalStatus::Accepted))
+        .expect("append");
+    journal
+        .append(status("c", JournalStatus::Filled))
+        .expect("append");
+    // Durable: answered once the group holding it is committed.
+    journal
+        .append_durable(fill("c", "F-1"))
+        .await
+        .expect("committed");
+    // The same fill id again: the whole group fails, and says so.
+    let again = journal.append_durable(fill("c", "F-1")).await;
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(|e| e.contains("journaling a fill")),
+        "{again:?}"
+    );
+    let failure = failed.recv().await.expect("a failure");
+    assert_eq!(failure.entries, 1);
+    assert!(failure.error.contains(store.location()), "{failure:?}");
+    drop(journal);
+    task.await
+        .expect("writer ends when every handle is dropped");
+    store.close().await;
+
+    let store = place.open().await;
+    let open = store
+        .journal_open_orders("broker:test")
+        .await
+        .expect("read");
+    let ids: Vec<(&str, JournalStatus)> = open
+        .iter()
+        .map(|o| (&*o.order.client_order_id, o.status))
+        .collect();
+    assert_eq!(
+        ids,
+        [("a", JournalStatus::Intent), ("b", JournalStatus::Accepted)]
+    );
+    assert_eq!(open[0].order, order("a"), "read back as written");
+    assert_eq!(open[1].venue_order_id.as_deref(), Some("V-b"));
+    let book = store.journal_book("broker:test").await.expect("book");
+    assert_eq!(book.cash, Some(Decimal::new(989_895, 1)));
+    assert_eq!(
+        book.positions,
+        [("GOOG".to_string(), Decimal::from(10), Decimal::from(101))]
+    );
+    assert_eq!(book.fills, 1);
+    assert_eq!(
+        store.journal_book("paper:other").await.expect("book"),
+        JournaledBook::default(),
+        "books are apart"
+    );
+    store.close().await;
+}
+
+async fn money_reads_back_exactly_as_written(place: &Place) {
+    let store = place.open().await;
+    // The extremes of rust_decimal, trailing zeros (the scale is kept), and figures that
+    // f64 cannot hold exactly.
+    let figures = [
+        Decimal::MAX,
+        Decimal::MIN,
+        Decimal::new(1, 28),
+        Decimal::new(10_500, 3),
+        "0.1".parse::<Decimal>().expect("decimal"),
+        "123456789012345678.123456789".parse().expect("decimal"),
+    ];
+    for (i, x) in figures.iter().enumerate() {
+        let book = format!("book-{i}");
+        let f = match fill("a", &format!("F-{i}")) {
+            JournalEntry::Fill(f) => f,
+            _ => unreachable!("fill() makes a fill"),
+        };
+        store
+            .journal(
+                &book,
+                &[
+                    open_book(0, None),
+                    JournalEntry::Fill(JournalFill {
+                        quantity: *x,
+                        price: *x,
+                        commission: *x,
+                        position_after: (*x, *x),
+                        cash_after: *x,
+                        ..f
+                    }),
+                ],
+                t(WALL),
+            )
+            .await
+            .expect("journal");
+        let rec = store.journal_recovery(&book).await.expect("read");
+        let exact = |d: Decimal| d.to_string();
+        assert_eq!(rec.book.cash.map(exact), Some(exact(*x)));
+        let (_, qty, avg) = &rec.book.positions[0];
+        assert_eq!((exact(*qty), exact(*avg)), (exact(*x), exact(*x)));
+        let f = &rec.fills[0];
+        assert_eq!(
+            (exact(f.quantity), exact(f.price), exact(f.commission)),
+            (exact(*x), exact(*x), exact(*x))
+        );
+    }
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend-specific
+
+#[tokio::test]
+async fn a_sqlite_file_that_is_not_a_database_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("vigil.db");
+    std::fs::write(
+        &path,
+        "this is not sqlite, it is a text file long enough to matter",
+    )
+    .expect("write");
+    let err = Store::open(&path).await.expect_err("not a database");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+}
+
+#[tokio::test]
+async fn a_postgresql_server_that_cannot_be_reached_is_named_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let err = PgStore::open("postgres://vigil:hunter2@127.0.0.1:1/test")
+        .await
+        .expect_err("nothing listens on port 1");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("store postgres://vigil@127.0.0.1:1/test: cannot open: "),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn a_pg_store_reports_no_file_and_a_sqlite_store_its_file() {
+    let place = Place::sqlite();
+    let store = place.open().await;
+    let Place::Sqlite(_, path) = &place else {
+        unreachable!("a SQLite place")
+    };
+    assert_eq!(store.file(), Some(path.as_path()));
+    assert_eq!(store.location(), path.display().to_string());
+    store.close().await;
+    place.finish().await;
+
+    let Some(place) = Place::pg("a_pg_store_reports_no_file_and_a_sqlite_store_its_file").await
+    else {
+        return;
+    };
+    let store = place.open().await;
+    assert_eq!(store.file(), None);
+    assert!(store.location().starts_with("postgres://"), "{store:?}");
+    store.close().await;
+    place.finish().await;
+}
