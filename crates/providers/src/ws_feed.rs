@@ -387,6 +387,7 @@ impl WsFeedProvider {
                 Some(Some(Ok(message))) => self.on_message(message),
             };
             if result.is_err() {
+                // The connection is down and `down` says why: the next call reports it.
                 return;
             }
         }
@@ -434,7 +435,7 @@ impl WsFeedProvider {
 
     /// Waits for `expected`; any other control message (an `error` above all) fails the
     /// step naming it.
-    async fn expect(
+    async fn await_control(
         &mut self,
         deadline: Instant,
         step: &str,
@@ -461,7 +462,7 @@ impl WsFeedProvider {
         })
         .await?;
         let Control::Subscription(confirmed) = self
-            .expect(deadline, "subscribing", |c| {
+            .await_control(deadline, "subscribing", |c| {
                 matches!(c, Control::Subscription(_))
             })
             .await?
@@ -503,7 +504,7 @@ impl WsFeedProvider {
         self.down = None;
         self.controls.clear();
         self.ping = None;
-        self.expect(deadline, "waiting for \"connected\"", |c| {
+        self.await_control(deadline, "waiting for \"connected\"", |c| {
             matches!(c, Control::Connected)
         })
         .await?;
@@ -512,7 +513,7 @@ impl WsFeedProvider {
             secret: self.config.secret.clone(),
         })
         .await?;
-        self.expect(deadline, "authenticating", |c| {
+        self.await_control(deadline, "authenticating", |c| {
             matches!(c, Control::Authenticated)
         })
         .await?;

@@ -97,9 +97,11 @@ impl Feed {
                 url_tx
                     .send((server.stream_url(), server.control_url()))
                     .expect("test alive");
-                // Wait for the stop without blocking this system's thread.
+                // Wait for the stop without blocking this system's thread. Nothing is sent:
+                // the test drops its sender, which ends the wait with RecvError.
                 let stopped = actix_web::rt::task::spawn_blocking(move || stop_rx.recv());
-                let _stopped = stopped.await;
+                let waited = stopped.await.expect("the stop wait ran");
+                assert!(waited.is_err(), "nothing is sent on the stop channel");
                 server.stop().await;
             });
         });
