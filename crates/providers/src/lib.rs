@@ -8,6 +8,9 @@
 //!   order); a malformed row is an error naming `FILE:LINE` and the column, never a skip.
 //! - [`PaperVenue`]: an in-process venue filling market and limit orders on bar data with
 //!   slippage and commission.
+//! - [`WsFeedProvider`]: market data over a WebSocket speaking Alpaca's market-data stream
+//!   v2 (the feed process `vigil feed`); [`feed_wire`] holds the strict parser both sides
+//!   share. A message it cannot trust is an error the caller sees, never a skip.
 //! - [`AlpacaVenue`]: a venue over HTTP speaking Alpaca's trading API v2 (the paper broker
 //!   process `vigil broker`, or Alpaca's paper endpoint); [`alpaca_wire`] holds the JSON
 //!   shapes both sides share.
@@ -17,8 +20,10 @@
 mod alpaca;
 pub mod alpaca_wire;
 mod csv_reader;
+pub mod feed_wire;
 mod paper;
 mod traits;
+mod ws_feed;
 
 pub use alpaca::{AlpacaVenue, AlpacaVenueConfig};
 pub use csv_reader::{CsvBarReader, CsvError, CsvReplayProvider, CsvSource};
@@ -27,3 +32,4 @@ pub use traits::{
     Account, DataProvider, ExecutionVenue, ProviderError, ProviderHealth, VenueError, VenuePosition,
 };
 pub use vigil_core::MarketDataEvent;
+pub use ws_feed::{RejectionCounts, WsFeedConfig, WsFeedProvider};

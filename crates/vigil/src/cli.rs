@@ -70,6 +70,10 @@ enum Cmd {
     /// its state in a SQLite file, prices from the same CSV files as the feed, fault
     /// injection for tests (see docs/broker.md). Runs until SIGINT or SIGTERM.
     Broker(crate::broker_cmd::BrokerArgs),
+    /// A market-data feed as its own process: replays bars CSV files over a WebSocket
+    /// speaking Alpaca's market-data stream v2, one bar per interval, with fault injection
+    /// for tests (see docs/feed.md). Runs until SIGINT or SIGTERM.
+    Feed(crate::feed_cmd::FeedArgs),
     /// Reconcile the journal with the broker now, changing neither: print every
     /// difference and what the next start would do about it (see docs/recovery.md).
     ///
@@ -152,6 +156,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run(args) => run_cmd(args),
         Cmd::Broker(args) => crate::broker_cmd::run(args),
+        Cmd::Feed(args) => crate::feed_cmd::run(args),
         Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),

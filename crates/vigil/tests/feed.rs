@@ -1,0 +1,192 @@
+//! `vigil feed` as a real child process: the provider reads its bars, its faults answer and
+//! are logged on standard error, SIGTERM stops it, bad arguments are refused. Every wait is
+//! for an actual line or message, bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{repo, vigil};
+use serde_json::Value;
+use vigil_core::{MarketDataEvent, SymbolId};
+use vigil_providers::{
+    CsvBarReader, CsvSource, DataProvider, ProviderError, WsFeedConfig, WsFeedProvider,
+};
+use vigil_testkit::http_json;
+
+const KEY_ID: &str = "feed-test";
+const SECRET: &str = "a-feed-secret-0123456789";
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A `vigil feed` child process; SIGKILLed when dropped.
+struct FeedProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stream_url: String,
+    control_url: String,
+}
+
+impl FeedProcess {
+    fn start(dir: &std::path::Path) -> Self {
+        let secret = dir.join("feed.secret");
+        std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
+        let mut child = vigil()
+            .args(["feed", "--listen", "127.0.0.1:0", "--csv"])
+            .arg(repo("data/GOOG_1d.csv"))
+            .args(["--manual", "--key-id", KEY_ID, "--secret-file"])
+            .arg(&secret)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vigil feed");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut feed = Self {
+            child,
+            lines,
+            stream_url: String::new(),
+            control_url: String::new(),
+        };
+        let ready = feed.wait_for("listening on ");
+        let word = |scheme: &str| {
+            ready
+                .split_whitespace()
+                .find(|w| w.starts_with(scheme))
+                .map(|w| {
+                    w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                        .to_string()
+                })
+                .unwrap_or_else(|| panic!("no {scheme} in {ready:?}"))
+        };
+        feed.stream_url = word("ws://");
+        feed.control_url = word("http://");
+        assert!(
+            ready.contains("serving GOOG from ") && ready.contains("a bar per step"),
+            "{ready}"
+        );
+        feed
+    }
+
+    /// Reads standard error until a line contains `needle`.
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|e| panic!("no line with {needle:?} from vigil feed: {e}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn post(&self, path: &str) -> Value {
+        let (status, body) = http_json(
+            &self.control_url,
+            "POST",
+            path,
+            &[("APCA-API-KEY-ID", KEY_ID), ("APCA-API-SECRET-KEY", SECRET)],
+            None,
+        );
+        assert_eq!(status, 200, "POST {path}: {body}");
+        body
+    }
+}
+
+impl Drop for FeedProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.child.kill().expect("SIGKILL");
+            self.child.wait().expect("reaped");
+        }
+    }
+}
+
+fn block_on<T>(rt: &tokio::runtime::Runtime, f: impl std::future::Future<Output = T>) -> T {
+    rt.block_on(async { tokio::time::timeout(PATIENCE, f).await })
+        .expect("an answer in time")
+}
+
+#[test]
+fn the_feed_process_streams_bars_injects_faults_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut feed = FeedProcess::start(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut p = WsFeedProvider::new(WsFeedConfig::new(&feed.stream_url, KEY_ID, SECRET));
+    block_on(&rt, p.connect()).expect("connect");
+    block_on(&rt, p.subscribe(&[(SymbolId(0), "GOOG".into())])).expect("subscribe");
+    feed.wait_for("subscribed to [\"GOOG\"]");
+
+    assert_eq!(feed.post("/_feed/step?n=3")["sent"], 3);
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        block_on(&rt, p.next_batch(3 - events.len(), &mut events)).expect("bars");
+    }
+    let mut reader =
+        CsvBarReader::open(&CsvSource::file(SymbolId(0), repo("data/GOOG_1d.csv"))).expect("csv");
+    let mut expected = Vec::new();
+    reader.read_batch(3, &mut expected).expect("csv bars");
+    let got: Vec<_> = events
+        .into_iter()
+        .map(|e| match e {
+            MarketDataEvent::Bar(b) => b,
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    let answer = feed.post("/_faults/format?kind=strings");
+    assert_eq!(answer["faults"]["format"], "strings");
+    feed.wait_for("vigil feed: fault format: bars go out in a changed format (strings)");
+    feed.post("/_feed/step");
+    let err = block_on(&rt, p.next_batch(8, &mut Vec::new())).expect_err("changed format");
+    assert!(
+        matches!(&err, ProviderError::Malformed(t) if t.contains(r#"field "o": expected a number, found a string"#)),
+        "{err:?}"
+    );
+    assert_eq!(p.health().errors, 1);
+
+    feed.post("/_faults/disconnect");
+    feed.wait_for("vigil feed: fault disconnect: closed 1 connection(s)");
+    let err = block_on(&rt, p.next_batch(8, &mut Vec::new())).expect_err("disconnected");
+    assert!(matches!(err, ProviderError::Stream { .. }), "{err:?}");
+    assert!(!p.health().connected);
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &feed.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    feed.wait_for("vigil feed: stopped");
+    let status = feed.child.wait().expect("exit");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn the_feed_refuses_a_missing_file_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("NOPE_1d.csv");
+    let out = vigil()
+        .args(["feed", "--listen", "127.0.0.1:0", "--csv"])
+        .arg(&missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("vigil feed") && stderr.contains(&missing.display().to_string()),
+        "{stderr}"
+    );
+}
