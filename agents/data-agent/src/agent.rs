@@ -85,6 +85,13 @@ pub struct DataAgent {
     pace_origin: Option<(Timestamp, Timestamp)>,
     /// The provider already checks OHLC consistency; do not pay for it twice.
     provider_validates: bool,
+    /// The provider's `Malformed` is one rejected message of a stream that goes on.
+    provider_rejects: bool,
+    /// Messages the provider rejected (each an ERROR line with its payload).
+    parse_errors: u64,
+    /// Rejected in a row, and how many in a row fail the source.
+    rejected_in_a_row: u32,
+    max_rejected_in_a_row: u32,
     /// The automated trading day, when on.
     pub(crate) scheduler: Option<Scheduler>,
     /// Sessions with no bar (data completeness), when configured.
@@ -181,6 +188,7 @@ impl DataAgent {
     ) -> Self {
         let provider_name = provider.name().to_string();
         let provider_validates = provider.validates_bars();
+        let provider_rejects = provider.rejects_messages();
         let n = symbols.len();
         Self {
             cfg,
@@ -210,6 +218,10 @@ impl DataAgent {
             last: None,
             pace_origin: None,
             provider_validates,
+            provider_rejects,
+            parse_errors: 0,
+            rejected_in_a_row: 0,
+            max_rejected_in_a_row: 5,
             scheduler: None,
             gaps: None,
             gaps_found: 0,
@@ -315,6 +327,13 @@ impl DataAgent {
     /// Drives the automated trading day: phases are marked in band as bars pass them.
     pub fn with_scheduler(mut self, scheduler: Scheduler) -> Self {
         self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// How many messages a streaming provider may reject in a row (no good bar between)
+    /// before the source counts as failed (default 5).
+    pub fn with_rejection_limit(mut self, in_a_row: u32) -> Self {
+        self.max_rejected_in_a_row = in_a_row.max(1);
         self
     }
 
@@ -498,6 +517,7 @@ impl DataAgent {
                 last_update_at: self.last_update_at,
                 bars: self.bars,
                 rejected: self.rejected,
+                parse_errors: self.parse_errors,
                 gaps: self.gaps_found,
                 missing_bars: self.missing_bars,
                 quarantined: self
@@ -622,6 +642,34 @@ impl DataAgent {
                 self.source.calls_ok += 1;
                 more
             }
+            Err(vigil_providers::ProviderError::Malformed(detail)) if self.provider_rejects => {
+                // One message of a stream that goes on: never skipped silently, and a
+                // source that sends nothing else fails.
+                self.events = events;
+                self.parse_errors += 1;
+                self.rejected_in_a_row += 1;
+                let now = self.now();
+                self.log.emit(
+                    LogEvent::new(now, SERVICE, Event::DataParseFailed)
+                        .level(vigil_core::Level::Error)
+                        .with("provider", self.provider_name.clone())
+                        .with("rejected_in_a_row", u64::from(self.rejected_in_a_row))
+                        .with("error", detail.clone()),
+                );
+                self.log.flush();
+                if self.rejected_in_a_row >= self.max_rejected_in_a_row {
+                    self.source.calls_failed += 1;
+                    let error = format!(
+                        "{} messages in a row rejected by the feed's parser (the format \
+                         changed?); the last: {detail}",
+                        self.rejected_in_a_row
+                    );
+                    self.fail(error, Event::DataSourceFailed, ctx);
+                } else {
+                    self.after_send(true, ctx);
+                }
+                return;
+            }
             Err(e) => {
                 self.source.calls_failed += 1;
                 // Bars read before the error were delivered in earlier batches; this one
@@ -651,6 +699,7 @@ impl DataAgent {
         self.events = events;
         self.log.flush();
         if !bars.is_empty() {
+            self.rejected_in_a_row = 0;
             match self.cfg.pacing {
                 Pacing::Factor(f) => self.send_paced(bars, f, more, ctx),
                 Pacing::Max => {
@@ -1089,6 +1138,65 @@ mod tests {
         }
     }
 
+    /// A stream that goes on after a rejected message (as a network feed does): bars, and
+    /// `Err` for a message its parser rejected.
+    struct Script {
+        items: VecDeque<Result<Bar, String>>,
+    }
+
+    #[async_trait]
+    impl DataProvider for Script {
+        fn name(&self) -> &str {
+            "script"
+        }
+
+        async fn connect(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn subscribe(
+            &mut self,
+            _symbols: &[(SymbolId, Symbol)],
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn ping(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn next_batch(
+            &mut self,
+            max: usize,
+            out: &mut Vec<MarketDataEvent>,
+        ) -> Result<bool, ProviderError> {
+            while out.len() < max {
+                match self.items.front() {
+                    Some(Ok(bar)) => {
+                        out.push(MarketDataEvent::Bar(*bar));
+                        self.items.pop_front();
+                    }
+                    Some(Err(_)) if !out.is_empty() => break,
+                    Some(Err(e)) => {
+                        let e = e.clone();
+                        self.items.pop_front();
+                        return Err(ProviderError::Malformed(e));
+                    }
+                    None => break,
+                }
+            }
+            Ok(!self.items.is_empty())
+        }
+
+        fn health(&self) -> ProviderHealth {
+            ProviderHealth::default()
+        }
+
+        fn rejects_messages(&self) -> bool {
+            true
+        }
+    }
+
     fn day(d: u32) -> Timestamp {
         t(&format!("2024-01-{d:02}T00:00:00Z"))
     }
@@ -1520,6 +1628,49 @@ mod tests {
         assert_eq!(logged_on.len(), 1);
         assert_eq!(text(&logged_on[0], "actor"), "ops");
         assert_eq!(logged(&h.log, Event::SymbolReleased).len(), 1);
+    }
+
+    /// A feed's rejected message is an ERROR line with its text, and the stream goes on; a
+    /// good bar resets the count, and the limit in a row fails the source.
+    #[actix_rt::test]
+    async fn a_feed_s_rejected_messages_are_logged_and_read_past_until_too_many_in_a_row() {
+        let bad = |n: u32| {
+            Err(format!(
+                "message rejected: unknown type; raw: {{\"type\":{n}}}"
+            ))
+        };
+        let provider = Script {
+            items: [
+                Ok(bar(1, dec!(100))),
+                bad(1),
+                Ok(bar(2, dec!(101))),
+                bad(2),
+                bad(3),
+                Ok(bar(3, dec!(102))),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let h = start_with(Box::new(provider), 10, 4, Pacing::Max, |agent, _| {
+            agent.with_rejection_limit(2)
+        });
+        h.wait_for_end().await;
+
+        let parse = logged(&h.log, Event::DataParseFailed);
+        assert_eq!(parse.len(), 3);
+        assert!(parse.iter().all(|e| e.level == Level::Error));
+        assert!(text(&parse[0], "error").contains(r#"raw: {"type":1}"#));
+        assert_eq!(parse[2].get("rejected_in_a_row"), Some(&Value::U64(2)));
+        // Two in a row: the source failed (fatal), after the bars before.
+        let batches = h.seen.all::<BarBatch>();
+        assert_eq!(closes_of(&batches), vec![dec!(100), dec!(101)]);
+        let failed = logged(&h.log, Event::DataSourceFailed);
+        assert_eq!(failed.len(), 1);
+        assert!(text(&failed[0], "error").contains("2 messages in a row rejected"));
+        assert!(matches!(
+            h.seen.all::<AgentFault>().as_slice(),
+            [AgentFault { fatal: true, .. }]
+        ));
     }
 
     #[actix_rt::test]

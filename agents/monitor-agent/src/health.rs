@@ -368,6 +368,7 @@ fn export_figures(f: &Figures) {
         Figures::Data {
             bars,
             rejected,
+            parse_errors,
             gaps,
             missing_bars,
             quarantined,
@@ -376,6 +377,7 @@ fn export_figures(f: &Figures) {
         } => {
             counter!("vigil_data_bars_total").absolute(*bars);
             counter!("vigil_data_bars_rejected_total").absolute(*rejected);
+            counter!("vigil_data_parse_errors_total").absolute(*parse_errors);
             counter!("vigil_data_gaps_total").absolute(*gaps);
             counter!("vigil_data_missing_bars_total").absolute(*missing_bars);
             gauge!("vigil_data_quarantined_symbols").set(*quarantined as f64);
@@ -527,6 +529,10 @@ fn describe_all() {
         "Bars rejected by validation."
     );
     describe_counter!(
+        "vigil_data_parse_errors_total",
+        "Messages a streaming data source sent that did not parse (each an ERROR line)."
+    );
+    describe_counter!(
         "vigil_data_gaps_total",
         "Gaps found: runs of exchange sessions with no bar for a symbol."
     );
@@ -633,6 +639,7 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             last_update_at,
             bars,
             rejected,
+            parse_errors,
             gaps,
             missing_bars,
             quarantined,
@@ -641,7 +648,7 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             source,
         } => json!({
             "last_bar_at": last_bar_at, "last_update_at": last_update_at, "bars": bars,
-            "rejected": rejected, "gaps": gaps, "missing_bars": missing_bars,
+            "rejected": rejected, "parse_errors": parse_errors, "gaps": gaps, "missing_bars": missing_bars,
             "quarantined": quarantined, "withheld": withheld,
             "ended": ended, "source_up": source.up,
             "quality": if *bars + *rejected > 0 { *bars as f64 / (*bars + *rejected) as f64 } else { 1.0 },

@@ -200,6 +200,7 @@ fn data_figures(up: bool) -> Figures {
         last_update_at: None,
         bars: 0,
         rejected: 0,
+        parse_errors: 0,
         gaps: 0,
         missing_bars: 0,
         quarantined: 0,

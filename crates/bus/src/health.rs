@@ -45,6 +45,8 @@ pub enum Figures {
         bars: u64,
         /// Bars rejected by validation.
         rejected: u64,
+        /// Messages a streaming source sent that did not parse (each an ERROR line).
+        parse_errors: u64,
         /// Gaps found: runs of calendar sessions with no bar for a symbol.
         gaps: u64,
         /// Sessions missing in those gaps (one per symbol and session).

@@ -23,11 +23,11 @@ pub use channels::{
 };
 pub use model::{
     AnomalyConfig, CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig,
-    DeadManConfig, DrawdownControlConfig, ExecutionConfig, FillModelConfig, InstrumentConfig,
-    LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, RULE_METRICS,
-    ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
-    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
-    VigilConfig, default_rules, redact_url,
+    DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig, FillModelConfig,
+    InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig,
+    RULE_METRICS, ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig,
+    RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,
+    SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use validate::{ConfigError, ConfigIssue};

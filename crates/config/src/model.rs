@@ -380,6 +380,8 @@ pub struct InstrumentConfig {
     /// The ticker (`GOOG`).
     pub symbol: String,
     /// A CSV file (relative to the config file), or `bundled:NAME` for data in the binary.
+    /// Not used (and may be left out) when `[data.feed]` is set.
+    #[serde(default)]
     pub path: String,
     /// Check this instrument's bars for sessions of `[calendar] exchange` with no bar
     /// (unset: `[data] check_gaps`). Off for an instrument that trades on another
@@ -463,6 +465,32 @@ pub struct DataConfig {
     /// Anomaly quarantine: a price jump beyond these bounds withholds the symbol's bars
     /// and blocks new orders in it.
     pub anomaly: AnomalyConfig,
+    /// A network feed (Alpaca's market-data stream format over WebSocket) instead of the
+    /// instruments' CSV files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed: Option<FeedConfig>,
+}
+
+/// `[data.feed]`: bars from a WebSocket feed (`vigil feed`, or a service speaking Alpaca's
+/// market-data stream v2), for the instruments listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FeedConfig {
+    /// `ws://HOST:PORT/stream`.
+    pub url: String,
+    /// The API key id sent in the `auth` message.
+    pub key_id: String,
+    /// A file holding the API secret (one line).
+    pub secret_file: std::path::PathBuf,
+    /// Rejected messages in a row (no good bar between) after which the source counts as
+    /// failed: the session stops reading and trading halts. Each one is an ERROR line with
+    /// its payload whatever this says.
+    #[serde(default = "default_max_rejected_in_a_row")]
+    pub max_rejected_in_a_row: u32,
+}
+
+/// Default: 5 rejected messages in a row fail the source.
+fn default_max_rejected_in_a_row() -> u32 {
+    5
 }
 
 /// `[data.anomaly]`: when a close-to-close move puts its symbol in quarantine.
@@ -516,6 +544,7 @@ impl Default for DataConfig {
             max_in_flight_batches: default_max_in_flight_batches(),
             check_gaps: true,
             anomaly: AnomalyConfig::default(),
+            feed: None,
         }
     }
 }

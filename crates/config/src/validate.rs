@@ -151,7 +151,9 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
                 format!("{:?} is listed twice", inst.symbol),
             );
         }
-        if inst.path.trim().is_empty() || inst.path.trim() == BUNDLED_PREFIX {
+        if cfg.data.feed.is_none()
+            && (inst.path.trim().is_empty() || inst.path.trim() == BUNDLED_PREFIX)
+        {
             c.fail(
                 &format!("data.instruments[{i}].path"),
                 "must not be empty".into(),
@@ -177,6 +179,26 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         cfg.data.max_in_flight_batches,
         1,
     );
+    if let Some(f) = &cfg.data.feed {
+        if !f.url.starts_with("ws://") {
+            c.fail(
+                "data.feed.url",
+                format!(
+                    "must be a ws:// URL (wss:// is not supported yet), got {:?}",
+                    f.url
+                ),
+            );
+        }
+        if f.key_id.trim().is_empty() {
+            c.fail("data.feed.key_id", "must not be empty".into());
+        }
+        if f.max_rejected_in_a_row == 0 {
+            c.fail(
+                "data.feed.max_rejected_in_a_row",
+                "must be at least 1".into(),
+            );
+        }
+    }
     let a = &cfg.data.anomaly;
     if a.max_jump_pct.is_sign_negative() {
         c.fail(

@@ -99,6 +99,14 @@ pub trait DataProvider: Send {
     fn validates_bars(&self) -> bool {
         false
     }
+
+    /// Tells whether a [`ProviderError::Malformed`] from [`Self::next_batch`] is one
+    /// rejected message of a stream that goes on (a network feed), rather than the end of a
+    /// source that cannot be read further (a file). The Data agent logs each at ERROR with
+    /// its payload, counts it, and reads on — up to its limit of rejections in a row.
+    fn rejects_messages(&self) -> bool {
+        false
+    }
 }
 
 /// Why a venue call failed (as opposed to the venue answering "rejected").

@@ -684,4 +684,9 @@ impl DataProvider for WsFeedProvider {
     fn validates_bars(&self) -> bool {
         true
     }
+
+    /// A rejected message is one message: the stream goes on after it.
+    fn rejects_messages(&self) -> bool {
+        true
+    }
 }

@@ -34,7 +34,7 @@ use vigil_monitor_agent::{AlertLinks, HealthLinks, Logged, MonitorAgent, Monitor
 use vigil_monitoring::HealthBoard;
 use vigil_providers::{
     AlpacaVenue, AlpacaVenueConfig, CsvBarReader, CsvReplayProvider, CsvSource, DataProvider,
-    ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig,
+    ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig, WsFeedConfig, WsFeedProvider,
 };
 use vigil_regime_agent::RegimeAgent;
 use vigil_risk_agent::{ExecutionLinks, RiskAgent};
@@ -290,6 +290,28 @@ fn broker_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
     Ok(Some(secret.to_string()))
 }
 
+/// The `[data.feed]` secret, read from its file (None without a feed).
+fn feed_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
+    let Some(feed) = &cfg.data.feed else {
+        return Ok(None);
+    };
+    let path = &feed.secret_file;
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        SystemError::Data(format!(
+            "data.feed.secret_file {}: cannot read: {err}",
+            path.display()
+        ))
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(SystemError::Data(format!(
+            "data.feed.secret_file {}: is empty",
+            path.display()
+        )));
+    }
+    Ok(Some(secret.to_string()))
+}
+
 /// Where the orders go: the in-process paper venue, or a broker over HTTP (connected
 /// here: a broker that cannot be reached stops the start).
 async fn venue(
@@ -441,12 +463,33 @@ impl Session {
         let store_for_state = store.clone();
         let wall = opts.supervision_clock;
         let started = wall.now();
+        let feed_secret = feed_secret(&cfg)?;
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
             Some(p) => (
                 symbol_table(&cfg),
                 p,
                 opts.market_start.unwrap_or(Timestamp::UNIX_EPOCH),
             ),
+            // A live feed: the market clock starts at its first bar.
+            None if cfg.data.feed.is_some() => {
+                let (feed, secret) =
+                    cfg.data
+                        .feed
+                        .as_ref()
+                        .zip(feed_secret.clone())
+                        .ok_or_else(|| {
+                            SystemError::Data("data.feed: its secret was not read".into())
+                        })?;
+                (
+                    symbol_table(&cfg),
+                    Box::new(WsFeedProvider::new(WsFeedConfig::new(
+                        feed.url.clone(),
+                        feed.key_id.clone(),
+                        secret,
+                    ))),
+                    Timestamp::UNIX_EPOCH,
+                )
+            }
             None => {
                 let (symbols, sources) = sources(&cfg)?;
                 let start = first_bar_time(&sources)?.unwrap_or(started);
@@ -467,6 +510,7 @@ impl Session {
         let mut secrets = cfg.secrets();
         secrets.extend(opts.secrets);
         secrets.extend(broker_secret);
+        secrets.extend(feed_secret);
         let tapped = monitor_box.addr.clone();
         let writer = LogWriter::open(
             &cfg.log.dir,
@@ -807,7 +851,9 @@ impl Session {
             DataAgentConfig {
                 batch_size: cfg.data.batch_size,
                 max_in_flight: cfg.data.max_in_flight_batches,
+                // A feed paces itself.
                 pacing: match cfg.data.speed {
+                    _ if cfg.data.feed.is_some() => Pacing::Max,
                     Speed::Max => Pacing::Max,
                     Speed::Factor(f) => Pacing::Factor(f),
                 },
@@ -825,6 +871,9 @@ impl Session {
             monitor.clone().recipient(),
         )
         .with_backlogs(backlogs);
+        if let Some(feed) = &cfg.data.feed {
+            data_agent = data_agent.with_rejection_limit(feed.max_rejected_in_a_row);
+        }
 
         // Every change of the trading state is saved, in order, so that a tripped breaker
         // survives a restart of the process.

@@ -190,3 +190,134 @@ fn the_feed_refuses_a_missing_file_naming_it() {
         "{stderr}"
     );
 }
+
+/// `vigil run` reading `[data.feed]` from the feed process. Forty good bars are traded on;
+/// then the feed's format changes (the weekend incident): every bad message is an ERROR
+/// line with its payload, three in a row fail the source, trading halts, the session ends
+/// with exit 1, and every order was decided on a good bar.
+#[test]
+fn vigil_run_on_a_feed_whose_format_changes_logs_every_bad_message_and_stops_trading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut feed = FeedProcess::start(dir.path());
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[data]
+instruments = [{{ symbol = "GOOG" }}]
+
+[data.feed]
+url = "{url}"
+key_id = "{KEY_ID}"
+secret_file = "{secret}"
+max_rejected_in_a_row = 3
+
+[signal]
+fast_span = 3
+slow_span = 8
+
+[log]
+dir = "{logs}"
+
+[store]
+path = "{store}"
+
+[control]
+address = "127.0.0.1:0"
+"#,
+            url = feed.stream_url,
+            secret = dir.path().join("feed.secret").display(),
+            logs = dir.path().join("logs").display(),
+            store = dir.path().join("state/vigil.db").display(),
+        ),
+    )
+    .expect("config");
+    let run = common::Running::start(&[
+        "run".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    feed.wait_for("subscribed to [\"GOOG\"]");
+    assert_eq!(feed.post("/_feed/step?n=40")["sent"], 40);
+    // The good bars are traded on before the format changes (a bounded poll of the log).
+    let logs = dir.path().join("logs");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !common::vigil_log_lines(&logs)
+        .iter()
+        .any(|l| l["event"] == "order_submitted")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no order on the good bars within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    feed.post("/_faults/format?kind=renamed");
+    feed.wait_for("fault format");
+    // vigil may hang up after the third, before the last are queued.
+    let sent = feed.post("/_feed/step?n=5")["sent"].as_u64().unwrap_or(0);
+    assert!(sent >= 3, "{sent}");
+    let out = run.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the session failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let log = common::vigil_log_lines(&dir.path().join("logs"));
+    let bad: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["event"] == "data_parse_failed")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        bad.len(),
+        3,
+        "three rejected messages, then the source failed"
+    );
+    for &i in &bad {
+        let l = &log[i];
+        assert_eq!(l["level"], "ERROR");
+        let error = l["data"]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("raw (") && error.contains("\"sym\":\"GOOG\""),
+            "the payload is in the line: {l:#}"
+        );
+    }
+    let failed: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["event"] == "data_source_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(
+        failed[0]["data"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("3 messages in a row rejected")),
+        "{:#}",
+        failed[0]
+    );
+    assert!(
+        log.iter().any(|l| l["event"] == "breaker_tripped"),
+        "trading halted"
+    );
+    // Every order was decided on one of the 40 good bars (the pipeline may still be busy
+    // with them when the first bad message is logged): none on a bad message.
+    let text = std::fs::read_to_string(repo("data/GOOG_1d.csv")).expect("GOOG_1d.csv");
+    let last_good = text.lines().nth(40).expect("row 40")[..10].to_string();
+    let orders: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["event"] == "order_submitted")
+        .collect();
+    assert!(!orders.is_empty(), "the good bars were traded on");
+    for o in &orders {
+        let at = o["timestamp"].as_str().unwrap_or_default();
+        assert!(
+            at[..10] <= *last_good,
+            "an order after the good bars: {o:#}"
+        );
+    }
+}
