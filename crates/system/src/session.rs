@@ -267,49 +267,31 @@ fn first_bar_time(sources: &[CsvSource]) -> Result<Option<Timestamp>, SystemErro
 /// go to a broker with credentials.
 fn broker_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
     let e = &cfg.execution;
-    let Some(path) = e
-        .broker_secret_file
+    e.broker_secret_file
         .as_ref()
         .filter(|_| e.venue == VenueKind::Alpaca)
-    else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        SystemError::Venue(format!(
-            "execution.broker_secret_file {}: cannot read: {err}",
-            path.display()
-        ))
-    })?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(SystemError::Venue(format!(
-            "execution.broker_secret_file {}: is empty",
-            path.display()
-        )));
-    }
-    Ok(Some(secret.to_string()))
+        .map(|path| read_secret("execution.broker_secret_file", path).map_err(SystemError::Venue))
+        .transpose()
 }
 
 /// The `[data.feed]` secret, read from its file (None without a feed).
 fn feed_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
-    let Some(feed) = &cfg.data.feed else {
-        return Ok(None);
-    };
-    let path = &feed.secret_file;
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        SystemError::Data(format!(
-            "data.feed.secret_file {}: cannot read: {err}",
-            path.display()
-        ))
-    })?;
+    cfg.data
+        .feed
+        .as_ref()
+        .map(|f| read_secret("data.feed.secret_file", &f.secret_file).map_err(SystemError::Data))
+        .transpose()
+}
+
+/// A secret file's one line, trimmed; the error names the config key and the file.
+fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("{key} {}: cannot read: {err}", path.display()))?;
     let secret = text.trim();
     if secret.is_empty() {
-        return Err(SystemError::Data(format!(
-            "data.feed.secret_file {}: is empty",
-            path.display()
-        )));
+        return Err(format!("{key} {}: is empty", path.display()));
     }
-    Ok(Some(secret.to_string()))
+    Ok(secret.to_string())
 }
 
 /// Where the orders go: the in-process paper venue, or a broker over HTTP (connected
