@@ -87,6 +87,8 @@ pub struct DataAgent {
     provider_validates: bool,
     /// The provider's `Malformed` is one rejected message of a stream that goes on.
     provider_rejects: bool,
+    /// The provider is live (its silence while the exchange is open is missing data).
+    provider_live: bool,
     /// Messages the provider rejected (each an ERROR line with its payload).
     parse_errors: u64,
     /// Rejected in a row, and how many in a row fail the source.
@@ -189,6 +191,7 @@ impl DataAgent {
         let provider_name = provider.name().to_string();
         let provider_validates = provider.validates_bars();
         let provider_rejects = provider.rejects_messages();
+        let provider_live = provider.live();
         let n = symbols.len();
         Self {
             cfg,
@@ -219,6 +222,7 @@ impl DataAgent {
             pace_origin: None,
             provider_validates,
             provider_rejects,
+            provider_live,
             parse_errors: 0,
             rejected_in_a_row: 0,
             max_rejected_in_a_row: 5,
@@ -525,6 +529,7 @@ impl DataAgent {
                     .as_ref()
                     .map_or(0, |(w, _)| w.quarantined().count() as u64),
                 withheld: self.withheld,
+                live: self.provider_live,
                 ended: self.ended,
                 source: self.source.clone(),
             },

@@ -17,12 +17,13 @@ use vigil_monitoring::{
 };
 
 /// The metrics the Monitor measures itself (the Execution agent measures the business ones).
-pub(crate) const MONITOR_METRICS: [&str; 8] = [
+pub(crate) const MONITOR_METRICS: [&str; 9] = [
     "network_latency_seconds",
     "cpu_usage_ratio",
     "memory_usage_ratio",
     "disk_free_bytes",
     "data_source_connected",
+    "data_staleness_seconds",
     "api_success_ratio",
     "agent_backlog_messages",
     "agent_response_latency_seconds",
@@ -139,6 +140,8 @@ pub(crate) struct Health {
     window: Duration,
     pub(crate) metrics: BTreeMap<String, f64>,
     described: bool,
+    /// When a live source was first measured: its staleness before any bar counts from here.
+    live_since: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Health {
@@ -168,6 +171,7 @@ impl Health {
             window: Duration::seconds(cfg.success_rate_window_s as i64),
             metrics: BTreeMap::new(),
             described: false,
+            live_since: None,
             links,
         }
     }
@@ -265,7 +269,33 @@ impl Health {
                 );
             }
             match &h.figures {
-                Figures::Data { source, ended, .. } => {
+                Figures::Data {
+                    source,
+                    ended,
+                    live,
+                    last_update_at,
+                    ..
+                } => {
+                    // A live source silent while the exchange is open (by the wall clock:
+                    // the market clock stops with the data).
+                    let open = self
+                        .links
+                        .calendar
+                        .as_ref()
+                        .is_some_and(|c| c.is_open(now).unwrap_or(false));
+                    if *live && !ended {
+                        let since = *self.live_since.get_or_insert(now);
+                        if open {
+                            let last = last_update_at.unwrap_or(since);
+                            self.observe(
+                                now,
+                                "data_staleness_seconds",
+                                "",
+                                secs(now - last).max(0.0),
+                                out,
+                            );
+                        }
+                    }
                     if !ended {
                         self.observe(
                             now,
@@ -644,12 +674,13 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             missing_bars,
             quarantined,
             withheld,
+            live,
             ended,
             source,
         } => json!({
             "last_bar_at": last_bar_at, "last_update_at": last_update_at, "bars": bars,
             "rejected": rejected, "parse_errors": parse_errors, "gaps": gaps, "missing_bars": missing_bars,
-            "quarantined": quarantined, "withheld": withheld,
+            "quarantined": quarantined, "withheld": withheld, "live": live,
             "ended": ended, "source_up": source.up,
             "quality": if *bars + *rejected > 0 { *bars as f64 / (*bars + *rejected) as f64 } else { 1.0 },
         }),

@@ -74,7 +74,12 @@ fn rig(market: &str, cfg: MonitorConfig) -> Rig {
 
 /// [`rig`] whose probes and heartbeat checks run every `step_s` seconds.
 fn rig_stepping(market: &str, cfg: MonitorConfig, step_s: u32) -> Rig {
-    let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+    rig_full(market, "2030-01-01T00:00:00Z", cfg, step_s)
+}
+
+/// [`rig_stepping`] with the supervision (wall) clock starting at `wall`.
+fn rig_full(market: &str, wall: &str, cfg: MonitorConfig, step_s: u32) -> Rig {
+    let wall = SimClock::starting_at(t(wall));
     let market = SimClock::starting_at(t(market));
     let (sink, log) = LogSink::memory();
     let seen = vigil_testkit::Recorder::<crate::test_links::Sent>::new();
@@ -205,6 +210,7 @@ fn data_figures(up: bool) -> Figures {
         missing_bars: 0,
         quarantined: 0,
         withheld: 0,
+        live: false,
         ended: false,
         source: Reachability {
             up,
@@ -289,6 +295,84 @@ async fn a_data_source_disconnected_for_a_minute_is_critical_and_recovers_on_rec
         r.rule_events(Event::ThresholdBreached, "data_source_disconnected")
             .len(),
         1
+    );
+}
+
+/// A live feed that stops sending while the exchange is open is stale after a minute
+/// (CRITICAL); the same silence after the close is not measured.
+#[actix_rt::test]
+async fn a_live_feed_silent_for_a_minute_while_the_market_is_open_is_critical() {
+    // Tuesday 16 January 2024, 15:58 New York: two minutes before the close.
+    let r = rig_full(
+        "2024-01-16T20:58:00Z",
+        "2024-01-16T20:58:00Z",
+        MonitorConfig::default(),
+        1,
+    );
+    r.grow_log(1);
+    let live = |last: &str| match data_figures(true) {
+        Figures::Data {
+            last_bar_at,
+            bars,
+            rejected,
+            parse_errors,
+            gaps,
+            missing_bars,
+            quarantined,
+            withheld,
+            ended,
+            source,
+            ..
+        } => Figures::Data {
+            last_bar_at,
+            last_update_at: Some(t(last)),
+            bars,
+            rejected,
+            parse_errors,
+            gaps,
+            missing_bars,
+            quarantined,
+            withheld,
+            live: true,
+            ended,
+            source,
+        },
+        other => other,
+    };
+    r.heartbeat(AgentId::Data, live("2024-01-16T20:58:00Z"))
+        .await;
+    r.pass(60).await;
+    assert!(
+        r.rule_events(Event::ThresholdBreached, "data_stale")
+            .is_empty(),
+        "60 s is not more than a minute"
+    );
+    r.pass(2).await;
+    let breached = r.rule_events(Event::ThresholdBreached, "data_stale");
+    assert_eq!(breached.len(), 1, "{breached:?}");
+    assert_eq!(breached[0].level, Level::Critical);
+    // A bar arrives: fresh again.
+    r.heartbeat(AgentId::Data, live("2024-01-16T20:59:02Z"))
+        .await;
+    r.pass(1).await;
+    assert_eq!(
+        r.rule_events(Event::ThresholdRecovered, "data_stale").len(),
+        1
+    );
+    // After the 16:00 close the silence is not measured: no second breach.
+    r.pass(180).await;
+    assert_eq!(
+        r.rule_events(Event::ThresholdBreached, "data_stale").len(),
+        1
+    );
+    // A replay (not live) is never measured.
+    r.heartbeat(AgentId::Data, data_figures(true)).await;
+    assert!(
+        !r.board
+            .status()
+            .breaches
+            .iter()
+            .any(|b| b.rule == "data_stale")
     );
 }
 

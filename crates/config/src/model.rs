@@ -1064,6 +1064,7 @@ pub const RULE_METRICS: &[&str] = &[
     "memory_usage_ratio",
     "disk_free_bytes",
     "data_source_connected",
+    "data_staleness_seconds",
     "api_success_ratio",
     "agent_backlog_messages",
     "agent_response_latency_seconds",

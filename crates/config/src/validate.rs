@@ -718,6 +718,7 @@ mod tests {
                 ("memory_high", ">", 0.9, 0, Level::Critical),
                 ("disk_low", "<", 10e9, 0, Level::Warn),
                 ("data_source_disconnected", "<", 1.0, 60, Level::Critical),
+                ("data_stale", ">", 60.0, 0, Level::Critical),
                 ("api_success_rate_low", "<", 0.95, 0, Level::Warn),
                 ("agent_backlog_high", ">", 100.0, 0, Level::Warn),
                 ("agent_response_slow", ">", 5.0, 0, Level::Warn),

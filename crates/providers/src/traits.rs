@@ -107,6 +107,12 @@ pub trait DataProvider: Send {
     fn rejects_messages(&self) -> bool {
         false
     }
+
+    /// Tells whether the source is live (bars arrive as the market makes them), so that a
+    /// silence while the exchange is open means data is missing. A replay is not.
+    fn live(&self) -> bool {
+        false
+    }
 }
 
 /// Why a venue call failed (as opposed to the venue answering "rejected").

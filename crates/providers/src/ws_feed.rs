@@ -689,4 +689,9 @@ impl DataProvider for WsFeedProvider {
     fn rejects_messages(&self) -> bool {
         true
     }
+
+    /// Bars arrive as the feed sends them.
+    fn live(&self) -> bool {
+        true
+    }
 }
