@@ -200,9 +200,14 @@ fn append(path: &Path, n: usize) {
 }
 
 fn data_figures(up: bool) -> Figures {
+    source_figures(up, None)
+}
+
+/// A Data agent's figures; `live_since_bar`: a live source whose last bar came then.
+fn source_figures(up: bool, live_since_bar: Option<&str>) -> Figures {
     Figures::Data {
         last_bar_at: None,
-        last_update_at: None,
+        last_update_at: live_since_bar.map(t),
         bars: 0,
         rejected: 0,
         parse_errors: 0,
@@ -210,7 +215,7 @@ fn data_figures(up: bool) -> Figures {
         missing_bars: 0,
         quarantined: 0,
         withheld: 0,
-        live: false,
+        live: live_since_bar.is_some(),
         ended: false,
         source: Reachability {
             up,
@@ -310,35 +315,7 @@ async fn a_live_feed_silent_for_a_minute_while_the_market_is_open_is_critical() 
         1,
     );
     r.grow_log(1);
-    let live = |last: &str| match data_figures(true) {
-        Figures::Data {
-            last_bar_at,
-            bars,
-            rejected,
-            parse_errors,
-            gaps,
-            missing_bars,
-            quarantined,
-            withheld,
-            ended,
-            source,
-            ..
-        } => Figures::Data {
-            last_bar_at,
-            last_update_at: Some(t(last)),
-            bars,
-            rejected,
-            parse_errors,
-            gaps,
-            missing_bars,
-            quarantined,
-            withheld,
-            live: true,
-            ended,
-            source,
-        },
-        other => other,
-    };
+    let live = |last: &str| source_figures(true, Some(last));
     r.heartbeat(AgentId::Data, live("2024-01-16T20:58:00Z"))
         .await;
     r.pass(60).await;
