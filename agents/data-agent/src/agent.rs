@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,6 +117,15 @@ pub struct DataAgent {
     /// Where a provider lent to a read comes back to if the read is dropped (a restart
     /// after a crash drops the futures the agent had spawned).
     home: Arc<Mutex<Option<Box<dyn DataProvider>>>>,
+    /// Backup sources, in order of preference (a failed source goes to the back).
+    standby: VecDeque<Box<dyn DataProvider>>,
+    /// Switches since the last good bar: every source failed once it reaches their count.
+    switches_in_a_row: usize,
+    /// Since the last switch, bars the previous source already delivered are skipped (a
+    /// backup starts where it starts); counted here until the first new one.
+    catching_up: Option<u64>,
+    /// An operator's switch waiting for the read in flight: (source, actor, reason).
+    pending_switch: Option<(String, String, String)>,
 }
 
 /// The provider, lent to a future (a read, a ping, the connection). Handed back by the
@@ -238,6 +248,10 @@ impl DataAgent {
             ping_due: false,
             backlogs: Backlogs::default(),
             home: Arc::new(Mutex::new(None)),
+            standby: VecDeque::new(),
+            switches_in_a_row: 0,
+            catching_up: None,
+            pending_switch: None,
         }
     }
 
@@ -332,6 +346,69 @@ impl DataAgent {
     pub fn with_scheduler(mut self, scheduler: Scheduler) -> Self {
         self.scheduler = Some(scheduler);
         self
+    }
+
+    /// Backup sources, in order of preference: when the source in use fails (cannot connect,
+    /// its stream breaks, too many rejected messages in a row), the next one takes over
+    /// (`data_source_switched`, alerted). Only when every source has failed since the last
+    /// good bar does the agent fail (fatal: trading halts).
+    pub fn with_backups(mut self, backups: Vec<Box<dyn DataProvider>>) -> Self {
+        self.standby = backups.into();
+        self
+    }
+
+    /// The source in use failed with `error`: switches to the next backup, or fails the
+    /// agent when there is none left to try.
+    fn source_failed(&mut self, error: String, event: Event, ctx: &mut Context<Self>) {
+        let sources = self.standby.len() + 1;
+        let next = if self.switches_in_a_row + 1 < sources {
+            self.standby.pop_front()
+        } else {
+            None
+        };
+        match next {
+            Some(next) => self.switch_to(next, &error, "failover", ctx),
+            None if sources > 1 => self.fail(
+                format!("every data source failed ({sources} configured); the last: {error}"),
+                event,
+                ctx,
+            ),
+            None => self.fail(error, event, ctx),
+        }
+    }
+
+    /// Puts `next` in use (the one in use goes to the back of the standby list), logs the
+    /// switch and connects it.
+    fn switch_to(
+        &mut self,
+        next: Box<dyn DataProvider>,
+        why: &str,
+        actor: &str,
+        ctx: &mut Context<Self>,
+    ) {
+        let from = std::mem::take(&mut self.provider_name);
+        if let Some(failed) = self.provider.take() {
+            self.standby.push_back(failed);
+        }
+        self.switches_in_a_row += 1;
+        self.provider_name = next.name().to_string();
+        self.provider_validates = next.validates_bars();
+        self.provider_rejects = next.rejects_messages();
+        self.provider_live = next.live();
+        self.provider = Some(next);
+        self.rejected_in_a_row = 0;
+        self.catching_up = Some(0);
+        self.source.up = false;
+        let now = self.now();
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::DataSourceSwitched)
+                .with("from", from)
+                .with("to", self.provider_name.clone())
+                .with("actor", actor.to_string())
+                .with("reason", why.to_string()),
+        );
+        self.log.flush();
+        self.connect(ctx);
     }
 
     /// How many messages a streaming provider may reject in a row (no good bar between)
@@ -570,7 +647,7 @@ impl DataAgent {
                     act.log.flush();
                     act.pull(ctx);
                 }
-                Err(e) => act.fail(e.to_string(), Event::DataSourceFailed, ctx),
+                Err(e) => act.source_failed(e.to_string(), Event::DataSourceFailed, ctx),
             }
         }));
     }
@@ -593,6 +670,15 @@ impl DataAgent {
     /// Reads the next batch if flow control allows.
     fn pull(&mut self, ctx: &mut Context<Self>) {
         if self.pulling || self.ended {
+            return;
+        }
+        if let Some((name, actor, reason)) = self.pending_switch.take()
+            && let Some(i) = self.standby.iter().position(|p| p.name() == name)
+            && let Some(next) = self.standby.remove(i)
+        {
+            // The operator chose it: it counts as a fresh start, not a failover.
+            self.switch_to(next, &reason, &actor, ctx);
+            self.switches_in_a_row = 0;
             return;
         }
         if let Some(reason) = self.stop_requested.clone() {
@@ -669,7 +755,7 @@ impl DataAgent {
                          changed?); the last: {detail}",
                         self.rejected_in_a_row
                     );
-                    self.fail(error, Event::DataSourceFailed, ctx);
+                    self.source_failed(error, Event::DataSourceFailed, ctx);
                 } else {
                     self.after_send(true, ctx);
                 }
@@ -684,7 +770,7 @@ impl DataAgent {
                     vigil_providers::ProviderError::Malformed(_) => Event::DataParseFailed,
                     _ => Event::DataSourceFailed,
                 };
-                self.fail(e.to_string(), event, ctx);
+                self.source_failed(e.to_string(), event, ctx);
                 return;
             }
         };
@@ -705,6 +791,7 @@ impl DataAgent {
         self.log.flush();
         if !bars.is_empty() {
             self.rejected_in_a_row = 0;
+            self.switches_in_a_row = 0;
             match self.cfg.pacing {
                 Pacing::Factor(f) => self.send_paced(bars, f, more, ctx),
                 Pacing::Max => {
@@ -759,6 +846,22 @@ impl DataAgent {
 
     /// Validates one bar: possible prices, known symbol, time strictly ahead per symbol.
     fn accept(&mut self, bar: &Bar) -> bool {
+        if let Some(skipped) = &mut self.catching_up {
+            // A backup that starts behind: what the last source delivered is not news.
+            if self.last_ts[bar.symbol.index()].is_some_and(|p| bar.ts <= p) {
+                *skipped += 1;
+                return false;
+            }
+            let skipped = *skipped;
+            self.catching_up = None;
+            let now = self.clock.stamp(bar.ts);
+            self.log.emit(
+                LogEvent::new(now, SERVICE, Event::DataSourceConnected)
+                    .with("provider", self.provider_name.clone())
+                    .with("first_new_bar", bar.ts)
+                    .with("skipped_already_seen", skipped),
+            );
+        }
         let reason = if self.symbols.symbol(bar.symbol).is_none() {
             Some(format!("unknown symbol id {}", bar.symbol.0))
         } else if let Some(e) = (!self.provider_validates)
@@ -968,17 +1071,34 @@ impl Handler<Shutdown> for DataAgent {
 impl Handler<SwitchSource> for DataAgent {
     type Result = Result<String, CommandError>;
 
-    /// One source is configured today (backups come with data failover): switching to it
-    /// is a no-op, any other name is refused with the names that exist.
-    fn handle(&mut self, msg: SwitchSource, _ctx: &mut Self::Context) -> Self::Result {
+    /// Switches to a configured backup (or back to the primary) by name. The switch
+    /// happens once the read in flight returns; an unknown name is refused with the names
+    /// that exist.
+    fn handle(&mut self, msg: SwitchSource, ctx: &mut Self::Context) -> Self::Result {
         if msg.name == self.provider_name {
-            Ok(format!("already reading from {}", self.provider_name))
-        } else {
-            Err(CommandError::Invalid(format!(
-                "unknown data source {:?}; configured sources: {}",
-                msg.name, self.provider_name
-            )))
+            return Ok(format!("already reading from {}", self.provider_name));
         }
+        if !self.standby.iter().any(|p| p.name() == msg.name) {
+            let mut names = vec![self.provider_name.clone()];
+            names.extend(self.standby.iter().map(|p| p.name().to_string()));
+            return Err(CommandError::Invalid(format!(
+                "unknown data source {:?}; configured sources: {}",
+                msg.name,
+                names.join(", ")
+            )));
+        }
+        if self.ended {
+            return Err(CommandError::Conflict(
+                "the data agent has stopped reading".into(),
+            ));
+        }
+        let answer = format!(
+            "switching from {} to {} (after the read in flight)",
+            self.provider_name, msg.name
+        );
+        self.pending_switch = Some((msg.name, msg.actor, msg.reason));
+        self.pull(ctx);
+        Ok(answer)
     }
 }
 
@@ -1146,13 +1266,14 @@ mod tests {
     /// A stream that goes on after a rejected message (as a network feed does): bars, and
     /// `Err` for a message its parser rejected.
     struct Script {
-        items: VecDeque<Result<Bar, String>>,
+        name: &'static str,
+        items: VecDeque<Result<Bar, ProviderError>>,
     }
 
     #[async_trait]
     impl DataProvider for Script {
         fn name(&self) -> &str {
-            "script"
+            self.name
         }
 
         async fn connect(&mut self) -> Result<(), ProviderError> {
@@ -1182,10 +1303,10 @@ mod tests {
                         self.items.pop_front();
                     }
                     Some(Err(_)) if !out.is_empty() => break,
-                    Some(Err(e)) => {
-                        let e = e.clone();
-                        self.items.pop_front();
-                        return Err(ProviderError::Malformed(e));
+                    Some(Err(_)) => {
+                        if let Some(Err(e)) = self.items.pop_front() {
+                            return Err(e);
+                        }
                     }
                     None => break,
                 }
@@ -1635,16 +1756,96 @@ mod tests {
         assert_eq!(logged(&h.log, Event::SymbolReleased).len(), 1);
     }
 
+    fn broken(name: &str) -> Result<Bar, ProviderError> {
+        Err(ProviderError::Stream {
+            provider: name.into(),
+            reason: "connection reset".into(),
+        })
+    }
+
+    /// The primary's stream breaks: the backup takes over (`data_source_switched`), the
+    /// bars the primary already delivered are skipped, the new ones flow. When the backup
+    /// breaks too before any good bar came after the switch back, every source has failed:
+    /// the agent fails (fatal).
+    #[actix_rt::test]
+    async fn a_failing_source_switches_to_the_backup_and_every_source_failing_is_fatal() {
+        let primary = Script {
+            name: "primary",
+            items: [
+                Ok(bar(1, dec!(100))),
+                Ok(bar(2, dec!(101))),
+                broken("primary"),
+                broken("primary"),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let backup = Script {
+            name: "backup",
+            items: [
+                Ok(bar(1, dec!(100))),
+                Ok(bar(2, dec!(101))),
+                Ok(bar(3, dec!(102))),
+                Ok(bar(4, dec!(103))),
+                broken("backup"),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let h = start_with(Box::new(primary), 10, 4, Pacing::Max, |agent, _| {
+            agent.with_backups(vec![Box::new(backup)])
+        });
+        h.wait_for_end().await;
+
+        let batches = h.seen.all::<BarBatch>();
+        assert_eq!(
+            closes_of(&batches),
+            vec![dec!(100), dec!(101), dec!(102), dec!(103)],
+            "nothing twice, nothing lost"
+        );
+        assert!(
+            logged(&h.log, Event::BarRejected).is_empty(),
+            "the bars seen already are skipped, not rejected"
+        );
+        let switched = logged(&h.log, Event::DataSourceSwitched);
+        let hops: Vec<(String, String)> = switched
+            .iter()
+            .map(|e| (text(e, "from"), text(e, "to")))
+            .collect();
+        assert_eq!(
+            hops,
+            vec![
+                ("primary".to_string(), "backup".to_string()),
+                ("backup".to_string(), "primary".to_string())
+            ]
+        );
+        assert_eq!(switched[0].level, Level::Error);
+        assert_eq!(text(&switched[0], "actor"), "failover");
+        assert!(text(&switched[0], "reason").contains("connection reset"));
+        // Back on the primary, it breaks again before a good bar: both failed.
+        let failed = logged(&h.log, Event::DataSourceFailed);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            text(&failed[0], "error").contains("every data source failed (2 configured)"),
+            "{failed:?}"
+        );
+        assert!(matches!(
+            h.seen.all::<AgentFault>().as_slice(),
+            [AgentFault { fatal: true, .. }]
+        ));
+    }
+
     /// A feed's rejected message is an ERROR line with its text, and the stream goes on; a
     /// good bar resets the count, and the limit in a row fails the source.
     #[actix_rt::test]
     async fn a_feed_s_rejected_messages_are_logged_and_read_past_until_too_many_in_a_row() {
         let bad = |n: u32| {
-            Err(format!(
+            Err(ProviderError::Malformed(format!(
                 "message rejected: unknown type; raw: {{\"type\":{n}}}"
-            ))
+            )))
         };
         let provider = Script {
+            name: "script",
             items: [
                 Ok(bar(1, dec!(100))),
                 bad(1),

@@ -80,6 +80,7 @@ pub const TAPPED: &[Event] = &[
     Event::DataGap,
     Event::SymbolQuarantined,
     Event::SymbolReleased,
+    Event::DataSourceSwitched,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -390,6 +391,23 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
             "Compare the price with another source or the exchange: a bad tick lifts by itself after release_after_bars calm bars; a real move too. To trade it now, `vigil ctl release SYMBOL --reason …`; to keep it out, `vigil ctl quarantine SYMBOL --reason …` (lifted only by command).",
         ),
         Event::SymbolReleased => clear("symbol_quarantined", one("symbol", field(ev, "symbol"))),
+        Event::DataSourceSwitched => happened(
+            "data_source_switched",
+            Level::Error,
+            BTreeMap::new(),
+            format!(
+                "market data now from {} (was {})",
+                field(ev, "to"),
+                field(ev, "from")
+            ),
+            vec![
+                ("From".into(), field(ev, "from")),
+                ("To".into(), field(ev, "to")),
+                ("By".into(), field(ev, "actor")),
+                ("Why".into(), field(ev, "reason")),
+            ],
+            "Find out why the source failed (`vigil logs --event data_parse_failed`, the provider's status); trading goes on from the backup. When the primary is sound again, `vigil ctl switch-source NAME --reason …` switches back.",
+        ),
         // The WARN form (the calendar cannot say) is in the log only.
         Event::DataGap if ev.level == Level::Error => happened(
             "data_gap",

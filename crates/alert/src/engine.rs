@@ -32,6 +32,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "orders_paused",
     "data_gap",
     "symbol_quarantined",
+    "data_source_switched",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

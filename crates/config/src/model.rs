@@ -486,6 +486,11 @@ pub struct FeedConfig {
     /// its payload whatever this says.
     #[serde(default = "default_max_rejected_in_a_row")]
     pub max_rejected_in_a_row: u32,
+    /// Backup feeds, in order of preference (their own `backups` and
+    /// `max_rejected_in_a_row` are not used): when the feed in use fails, the next takes
+    /// over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<FeedConfig>,
 }
 
 /// Default: 5 rejected messages in a row fail the source.

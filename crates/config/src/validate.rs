@@ -180,17 +180,25 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         1,
     );
     if let Some(f) = &cfg.data.feed {
-        if !f.url.starts_with("ws://") {
-            c.fail(
-                "data.feed.url",
-                format!(
-                    "must be a ws:// URL (wss:// is not supported yet), got {:?}",
-                    f.url
-                ),
-            );
-        }
-        if f.key_id.trim().is_empty() {
-            c.fail("data.feed.key_id", "must not be empty".into());
+        let feeds = std::iter::once(("data.feed".to_string(), f)).chain(
+            f.backups
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (format!("data.feed.backups[{i}]"), b)),
+        );
+        for (key, feed) in feeds {
+            if !feed.url.starts_with("ws://") {
+                c.fail(
+                    &format!("{key}.url"),
+                    format!(
+                        "must be a ws:// URL (wss:// is not supported yet), got {:?}",
+                        feed.url
+                    ),
+                );
+            }
+            if feed.key_id.trim().is_empty() {
+                c.fail(&format!("{key}.key_id"), "must not be empty".into());
+            }
         }
         if f.max_rejected_in_a_row == 0 {
             c.fail(

@@ -58,6 +58,7 @@ catalogue! {
     DataSourceConnected => "data_source_connected", Info, "A data provider connected and subscribed.";
     DataSourceExhausted => "data_source_exhausted", Info, "A replayed data source delivered its last bar.";
     DataSourceFailed => "data_source_failed", Error, "A data provider could not connect, or its stream broke.";
+    DataSourceSwitched => "data_source_switched", Error, "The Data agent reads from another source: the one in use failed (actor failover: it could not connect, its stream broke, or it sent too many bad messages in a row) or an operator switched (vigil ctl switch-source); data.from, to, actor, reason.";
     DataParseFailed => "data_parse_failed", Error, "Market data could not be parsed: a file's row (data.error names file, line and column; the source fails), or one message of a feed (data.error has the reason and the payload; counted, the stream goes on up to data.feed.max_rejected_in_a_row in a row).";
     BarRejected => "bar_rejected", Error, "A bar failed validation (impossible prices, time going backwards) and was not used.";
     SymbolQuarantined => "symbol_quarantined", Error, "A symbol is in quarantine: its close jumped beyond [data.anomaly]'s bounds (actor anomaly_rule), or an operator put it there; its bars are withheld from the models and Risk blocks new orders in it; data.symbol, reason, actor.";

@@ -274,13 +274,33 @@ fn broker_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
         .transpose()
 }
 
-/// The `[data.feed]` secret, read from its file (None without a feed).
-fn feed_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
-    cfg.data
-        .feed
-        .as_ref()
-        .map(|f| read_secret("data.feed.secret_file", &f.secret_file).map_err(SystemError::Data))
-        .transpose()
+/// The `[data.feed]` secrets, read from their files: the feed's, then each backup's
+/// (none without a feed).
+fn feed_secrets(cfg: &VigilConfig) -> Result<Vec<String>, SystemError> {
+    let Some(f) = &cfg.data.feed else {
+        return Ok(Vec::new());
+    };
+    let mut out =
+        vec![read_secret("data.feed.secret_file", &f.secret_file).map_err(SystemError::Data)?];
+    for (i, b) in f.backups.iter().enumerate() {
+        out.push(
+            read_secret(
+                &format!("data.feed.backups[{i}].secret_file"),
+                &b.secret_file,
+            )
+            .map_err(SystemError::Data)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The provider of one feed.
+fn feed_provider(feed: &vigil_config::FeedConfig, secret: &str) -> Box<dyn DataProvider> {
+    Box::new(WsFeedProvider::new(WsFeedConfig::new(
+        feed.url.clone(),
+        feed.key_id.clone(),
+        secret,
+    )))
 }
 
 /// A secret file's one line, trimmed; the error names the config key and the file.
@@ -445,7 +465,7 @@ impl Session {
         let store_for_state = store.clone();
         let wall = opts.supervision_clock;
         let started = wall.now();
-        let feed_secret = feed_secret(&cfg)?;
+        let feed_secrets = feed_secrets(&cfg)?;
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
             Some(p) => (
                 symbol_table(&cfg),
@@ -454,21 +474,17 @@ impl Session {
             ),
             // A live feed: the market clock starts at its first bar.
             None if cfg.data.feed.is_some() => {
-                let (feed, secret) =
-                    cfg.data
-                        .feed
-                        .as_ref()
-                        .zip(feed_secret.clone())
-                        .ok_or_else(|| {
-                            SystemError::Data("data.feed: its secret was not read".into())
-                        })?;
+                let (feed, secret) = cfg
+                    .data
+                    .feed
+                    .as_ref()
+                    .zip(feed_secrets.first())
+                    .ok_or_else(|| {
+                        SystemError::Data("data.feed: its secret was not read".into())
+                    })?;
                 (
                     symbol_table(&cfg),
-                    Box::new(WsFeedProvider::new(WsFeedConfig::new(
-                        feed.url.clone(),
-                        feed.key_id.clone(),
-                        secret,
-                    ))),
+                    feed_provider(feed, secret),
                     Timestamp::UNIX_EPOCH,
                 )
             }
@@ -492,7 +508,7 @@ impl Session {
         let mut secrets = cfg.secrets();
         secrets.extend(opts.secrets);
         secrets.extend(broker_secret);
-        secrets.extend(feed_secret);
+        secrets.extend(feed_secrets.iter().cloned());
         let tapped = monitor_box.addr.clone();
         let writer = LogWriter::open(
             &cfg.log.dir,
@@ -854,7 +870,15 @@ impl Session {
         )
         .with_backlogs(backlogs);
         if let Some(feed) = &cfg.data.feed {
-            data_agent = data_agent.with_rejection_limit(feed.max_rejected_in_a_row);
+            let backups = feed
+                .backups
+                .iter()
+                .zip(feed_secrets.iter().skip(1))
+                .map(|(b, secret)| feed_provider(b, secret))
+                .collect();
+            data_agent = data_agent
+                .with_rejection_limit(feed.max_rejected_in_a_row)
+                .with_backups(backups);
         }
 
         // Every change of the trading state is saved, in order, so that a tripped breaker

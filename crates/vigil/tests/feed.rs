@@ -199,61 +199,12 @@ fn the_feed_refuses_a_missing_file_naming_it() {
 fn vigil_run_on_a_feed_whose_format_changes_logs_every_bad_message_and_stops_trading() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut feed = FeedProcess::start(dir.path());
-    let cfg = dir.path().join("vigil.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG" }}]
-
-[data.feed]
-url = "{url}"
-key_id = "{KEY_ID}"
-secret_file = "{secret}"
-max_rejected_in_a_row = 3
-
-[signal]
-fast_span = 3
-slow_span = 8
-
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-"#,
-            url = feed.stream_url,
-            secret = dir.path().join("feed.secret").display(),
-            logs = dir.path().join("logs").display(),
-            store = dir.path().join("state/vigil.db").display(),
-        ),
-    )
-    .expect("config");
-    let run = common::Running::start(&[
-        "run".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let cfg = feed_config(dir.path(), &feed.stream_url, &[]);
+    let run = run_on(&cfg);
     feed.wait_for("subscribed to [\"GOOG\"]");
     assert_eq!(feed.post("/_feed/step?n=40")["sent"], 40);
-    // The good bars are traded on before the format changes (a bounded poll of the log).
-    let logs = dir.path().join("logs");
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !common::vigil_log_lines(&logs)
-        .iter()
-        .any(|l| l["event"] == "order_submitted")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no order on the good bars within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The good bars are traded on before the format changes.
+    wait_for_event(dir.path(), "order_submitted");
     feed.post("/_faults/format?kind=renamed");
     feed.wait_for("fault format");
     // vigil may hang up after the third, before the last are queued.
@@ -320,4 +271,155 @@ address = "127.0.0.1:0"
             "an order after the good bars: {o:#}"
         );
     }
+}
+
+/// A `vigil run` config reading `[data.feed]` at `primary`, with `backups`.
+fn feed_config(dir: &std::path::Path, primary: &str, backups: &[&str]) -> std::path::PathBuf {
+    let secret = dir.join("feed.secret");
+    let backups: Vec<String> = backups
+        .iter()
+        .map(|url| {
+            format!(
+                "{{ url = \"{url}\", key_id = \"{KEY_ID}\", secret_file = \"{}\" }}",
+                secret.display()
+            )
+        })
+        .collect();
+    let cfg = dir.join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[data]
+instruments = [{{ symbol = "GOOG" }}]
+
+[data.feed]
+url = "{primary}"
+key_id = "{KEY_ID}"
+secret_file = "{secret}"
+max_rejected_in_a_row = 3
+backups = [{backups}]
+
+[signal]
+fast_span = 3
+slow_span = 8
+
+[log]
+dir = "{logs}"
+
+[store]
+path = "{store}"
+
+[control]
+address = "127.0.0.1:0"
+"#,
+            secret = secret.display(),
+            backups = backups.join(", "),
+            logs = dir.join("logs").display(),
+            store = dir.join("state/vigil.db").display(),
+        ),
+    )
+    .expect("config");
+    cfg
+}
+
+fn run_on(cfg: &std::path::Path) -> common::Running {
+    common::Running::start(&[
+        "run".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--json".as_ref(),
+    ])
+}
+
+/// Waits (bounded) until the run's log holds an `event` line; returns it.
+fn wait_for_event(dir: &std::path::Path, event: &str) -> Value {
+    wait_for_line(dir, event, |_| true)
+}
+
+/// Waits (bounded) until the run's log holds an `event` line that `pred` accepts.
+fn wait_for_line(dir: &std::path::Path, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(line) = common::vigil_log_lines(&dir.join("logs"))
+            .into_iter()
+            .find(|l| l["event"] == event && pred(l))
+        {
+            return line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {event} within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The primary feed's format changes: after three bad messages vigil switches to the
+/// backup (`data_source_switched`, alerted), skips the bars it has already seen there, and
+/// trades on; nothing failed, and SIGTERM ends the run cleanly.
+#[test]
+fn vigil_run_fails_over_to_the_backup_feed_when_the_primary_s_format_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut primary = FeedProcess::start(dir.path());
+    let mut backup = FeedProcess::start(dir.path());
+    let cfg = feed_config(dir.path(), &primary.stream_url, &[&backup.stream_url]);
+    let run = run_on(&cfg);
+    primary.wait_for("subscribed to [\"GOOG\"]");
+    assert_eq!(primary.post("/_feed/step?n=40")["sent"], 40);
+    wait_for_event(dir.path(), "order_submitted");
+    primary.post("/_faults/format?kind=strings");
+    primary.wait_for("fault format");
+    let sent = primary.post("/_feed/step?n=3")["sent"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(sent, 3);
+
+    let switched = wait_for_event(dir.path(), "data_source_switched");
+    assert_eq!(switched["level"], "ERROR");
+    assert_eq!(
+        switched["data"]["from"],
+        format!("feed:{}", primary.stream_url)
+    );
+    assert_eq!(
+        switched["data"]["to"],
+        format!("feed:{}", backup.stream_url)
+    );
+    assert_eq!(switched["data"]["actor"], "failover");
+    // The backup starts at the first bar: the 40 already seen are skipped, 5 new ones flow
+    // (the 3 the primary garbled among them).
+    backup.wait_for("subscribed to [\"GOOG\"]");
+    assert_eq!(backup.post("/_feed/step?n=45")["sent"], 45);
+    let first_new = wait_for_line(dir.path(), "data_source_connected", |l| {
+        l["data"]["first_new_bar"].is_string()
+    });
+    assert_eq!(
+        first_new["data"]["skipped_already_seen"], 40,
+        "{first_new:#}"
+    );
+    let text = std::fs::read_to_string(repo("data/GOOG_1d.csv")).expect("GOOG_1d.csv");
+    let row41 = &text.lines().nth(41).expect("row 41")[..10];
+    assert!(
+        first_new["data"]["first_new_bar"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(row41)),
+        "{first_new:#}"
+    );
+
+    run.signal("-TERM");
+    let out = run.finish();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = common::vigil_log_lines(&dir.path().join("logs"));
+    assert!(log.iter().all(|l| l["event"] != "data_source_failed"));
+    assert!(log.iter().all(|l| l["event"] != "breaker_tripped"));
+    assert_eq!(
+        log.iter()
+            .filter(|l| l["event"] == "data_parse_failed")
+            .count(),
+        3
+    );
 }
