@@ -80,6 +80,13 @@ enum Cmd {
     /// Exit codes: 0 the books agree (or differ only as a crash explains), 1 a mismatch,
     /// 2 bad config or the store or broker cannot be read.
     Reconcile(crate::reconcile_cmd::ReconcileArgs),
+    /// Rehearse an incident against the running stack and print a pass/fail report.
+    /// `data-format-change`: the feed changes its message format; the first bad message
+    /// must be an ERROR line with its payload, vigil must fail over or halt, and no order
+    /// may be decided on unvalidated data (see docs/feed.md).
+    ///
+    /// Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not run.
+    Drill(crate::drill_cmd::DrillArgs),
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -158,6 +165,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Broker(args) => crate::broker_cmd::run(args),
         Cmd::Feed(args) => crate::feed_cmd::run(args),
         Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
+        Cmd::Drill(args) => crate::drill_cmd::run(args),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),

@@ -8,6 +8,7 @@ mod calendar_cmd;
 mod cli;
 mod control_client;
 mod ctl_cmd;
+mod drill_cmd;
 mod feed_cmd;
 mod logs;
 mod reconcile_cmd;

@@ -423,3 +423,71 @@ fn vigil_run_fails_over_to_the_backup_feed_when_the_primary_s_format_changes() {
         3
     );
 }
+
+/// `vigil drill data-format-change` against a running stack: with a backup feed it reports
+/// the failover, without one the breaker; every check passes either way.
+#[test]
+fn the_data_format_change_drill_passes_against_a_running_stack() {
+    for with_backup in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut primary = FeedProcess::start(dir.path());
+        let backup = FeedProcess::start(dir.path());
+        let backups: Vec<&str> = if with_backup {
+            vec![backup.stream_url.as_str()]
+        } else {
+            Vec::new()
+        };
+        let cfg = feed_config(dir.path(), &primary.stream_url, &backups);
+        let run = run_on(&cfg);
+        primary.wait_for("subscribed to [\"GOOG\"]");
+        assert_eq!(primary.post("/_feed/step?n=40")["sent"], 40);
+        wait_for_event(dir.path(), "order_submitted");
+
+        let out = vigil()
+            .args(["drill", "data-format-change", "--config"])
+            .arg(&cfg)
+            .args(["--step", "5", "--timeout-s", "20"])
+            .output()
+            .expect("run vigil drill");
+        let report = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{report}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(report.contains("result: PASS (3 checks)"), "{report}");
+        assert!(
+            report.contains("PASS the first bad message is an ERROR line with its payload"),
+            "{report}"
+        );
+        let reaction = if with_backup {
+            "PASS failover or the breaker: switched from feed:"
+        } else {
+            "PASS failover or the breaker: breaker tripped"
+        };
+        assert!(report.contains(reaction), "{report}");
+        assert!(
+            report.contains("PASS no order on unvalidated data"),
+            "{report}"
+        );
+        // The drill put the feed back.
+        assert_eq!(
+            primary.post("/_faults/clear")["faults"]["format"],
+            Value::Null
+        );
+
+        run.signal("-TERM");
+        let out = run.finish();
+        if with_backup {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(1), "the source failed: exit 1");
+        }
+    }
+}
