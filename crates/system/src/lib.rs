@@ -20,7 +20,7 @@ pub use checklist::{
 };
 pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
-    reconcile_now, run, run_with,
+    read_secret, reconcile_now, run, run_with,
 };
 pub use vigil_bus::{Action, Command, CommandError, CommandTarget, SessionSummary};
 pub use vigil_config::VigilConfig;

@@ -303,8 +303,11 @@ fn feed_provider(feed: &vigil_config::FeedConfig, secret: &str) -> Box<dyn DataP
     )))
 }
 
-/// A secret file's one line, trimmed; the error names the config key and the file.
-fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
+/// A secret file's one line, trimmed; the error names the config key (or flag) and the file.
+///
+/// # Errors
+/// The file cannot be read, or holds nothing but whitespace.
+pub fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| format!("{key} {}: cannot read: {err}", path.display()))?;
     let secret = text.trim();

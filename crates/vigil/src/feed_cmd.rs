@@ -77,15 +77,10 @@ fn credentials(args: &FeedArgs) -> anyhow::Result<Option<Credentials>> {
     let (Some(key_id), Some(file)) = (&args.key_id, &args.secret_file) else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("--secret-file {}: cannot read", file.display()))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        bail!("--secret-file {}: is empty", file.display());
-    }
+    let secret = vigil_system::read_secret("--secret-file", file).map_err(anyhow::Error::msg)?;
     Ok(Some(Credentials {
         key_id: key_id.clone(),
-        secret: secret.to_string(),
+        secret,
     }))
 }
 
