@@ -5,9 +5,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use parking_lot::Mutex;
 use vigil_bus::{
-    AgentFault, Backlogs, BarBatch, BatchDone, CommandError, Figures, Flow, Heartbeat, InjectPanic,
-    PhaseMark, Ping, QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport,
-    StopReason, SwitchSource, run_every,
+    AgentFault, Backlogs, BarBatch, BatchDone, CommandError, DataOutage, Figures, Flow, Heartbeat,
+    InjectPanic, PhaseMark, Ping, QuarantineChanged, Reachability, SetQuarantine, Shutdown,
+    StageReport, StopReason, SwitchSource, VerifyData, run_every,
 };
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, Level, MarketDataEvent, SharedClock, SimClock, SymbolTable,
@@ -126,6 +126,96 @@ pub struct DataAgent {
     catching_up: Option<u64>,
     /// An operator's switch waiting for the read in flight: (source, actor, reason).
     pending_switch: Option<(String, String, String)>,
+    /// The first source configured: the one an automatic switch back returns to.
+    primary_name: String,
+    /// The parse-error rate of the source in use, when watched.
+    parse_rate: Option<ParseRate>,
+    /// The automatic switch back to the primary, when configured.
+    switch_back: Option<SwitchBack>,
+    /// What to do when no source is healthy; `None`: the agent fails (fatal).
+    outage_links: Option<OutageLinks>,
+    /// No source healthy: trading halted, the sources tried again with backoff.
+    outage: Option<OutageState>,
+}
+
+/// When no source is healthy (a live feed): trading halts, the sources are tried again with
+/// backoff, and when good bars come back the books are verified before trading resumes.
+#[derive(Clone, Debug)]
+pub struct OutageLinks {
+    /// The Risk agent: the breaker trips at the outage ([`DataOutage`]).
+    pub risk: Recipient<DataOutage>,
+    /// The Execution agent: verifies the books when good bars come back ([`VerifyData`]).
+    pub execution: Recipient<VerifyData>,
+    /// First wait before the sources are tried again.
+    pub reconnect_initial: Duration,
+    /// Longest wait between attempts.
+    pub reconnect_max: Duration,
+    /// An operator resets the breaker even when the verification passes.
+    pub operator_resumes: bool,
+}
+
+/// An outage under way.
+#[derive(Debug)]
+struct OutageState {
+    /// Wall time it began.
+    since: Timestamp,
+    /// The next wait before an attempt.
+    backoff: Duration,
+    /// Attempts that failed.
+    attempts: u32,
+    /// Missing bars counted when it began (gaps found across it fail the verification).
+    missing_at_start: u64,
+}
+
+/// The share of rejected messages among the last `window` a source sent.
+#[derive(Debug)]
+pub(crate) struct ParseRate {
+    window: usize,
+    max_pct: f64,
+    recent: VecDeque<bool>,
+    rejected: usize,
+}
+
+impl ParseRate {
+    pub(crate) fn new(window: usize, max_pct: f64) -> Self {
+        Self {
+            window: window.max(1),
+            max_pct,
+            recent: VecDeque::with_capacity(window.max(1)),
+            rejected: 0,
+        }
+    }
+
+    /// Counts one message; says, once the window is full and the share of rejected ones is
+    /// above the bound, how many of how many were rejected.
+    pub(crate) fn push(&mut self, rejected: bool) -> Option<(usize, usize)> {
+        if self.recent.len() == self.window && self.recent.pop_front() == Some(true) {
+            self.rejected -= 1;
+        }
+        self.recent.push_back(rejected);
+        self.rejected += usize::from(rejected);
+        let full = self.recent.len() == self.window;
+        (full && self.rejected as f64 * 100.0 > self.max_pct * self.window as f64)
+            .then_some((self.rejected, self.window))
+    }
+
+    fn reset(&mut self) {
+        self.recent.clear();
+        self.rejected = 0;
+    }
+}
+
+/// The automatic switch back to the primary after a backup has run for a stable period.
+#[derive(Debug)]
+struct SwitchBack {
+    /// The configured period.
+    base: Duration,
+    /// The period now (doubled each time the primary failed again before a good bar).
+    current: Duration,
+    /// When the primary is tried again (wall clock).
+    due: Option<Timestamp>,
+    /// The primary is back on trial: its first good bar ends the trial.
+    trial: bool,
 }
 
 /// The provider, lent to a future (a read, a ping, the connection). Handed back by the
@@ -206,7 +296,7 @@ impl DataAgent {
         Self {
             cfg,
             provider: Some(provider),
-            provider_name,
+            provider_name: provider_name.clone(),
             symbols,
             market,
             clock,
@@ -252,7 +342,38 @@ impl DataAgent {
             switches_in_a_row: 0,
             catching_up: None,
             pending_switch: None,
+            primary_name: provider_name,
+            parse_rate: None,
+            switch_back: None,
+            outage_links: None,
+            outage: None,
         }
+    }
+
+    /// Fails the source in use when more than `max_pct` percent of its last `window`
+    /// messages were rejected (a streaming provider's; 0: off).
+    pub fn with_parse_error_rate(mut self, window: usize, max_pct: f64) -> Self {
+        self.parse_rate = (max_pct > 0.0).then(|| ParseRate::new(window, max_pct));
+        self
+    }
+
+    /// After a failover, tries the primary again once the backup has run `after` without
+    /// failing (the period doubles each time the primary fails again before a good bar).
+    pub fn with_switch_back(mut self, after: Duration) -> Self {
+        self.switch_back = (!after.is_zero()).then_some(SwitchBack {
+            base: after,
+            current: after,
+            due: None,
+            trial: false,
+        });
+        self
+    }
+
+    /// When no source is healthy, halts trading and tries the sources again with backoff
+    /// instead of failing; good bars again are verified before trading resumes.
+    pub fn with_outage_handling(mut self, links: OutageLinks) -> Self {
+        self.outage_links = Some(links);
+        self
     }
 
     /// Counts this agent's messages to the Regime agent, and its own mailbox, in the
@@ -360,6 +481,18 @@ impl DataAgent {
     /// The source in use failed with `error`: switches to the next backup, or fails the
     /// agent when there is none left to try.
     fn source_failed(&mut self, error: String, event: Event, ctx: &mut Context<Self>) {
+        if let Some(sb) = &mut self.switch_back
+            && sb.trial
+            && self.provider_name == self.primary_name
+        {
+            // Back too soon: the backup's next stable period before another try is longer.
+            sb.trial = false;
+            sb.current = (sb.current * 2).min(Duration::from_secs(24 * 3600));
+        }
+        if self.outage.is_some() {
+            self.retry_later(error, ctx);
+            return;
+        }
         let sources = self.standby.len() + 1;
         let next = if self.switches_in_a_row + 1 < sources {
             self.standby.pop_front()
@@ -368,6 +501,7 @@ impl DataAgent {
         };
         match next {
             Some(next) => self.switch_to(next, &error, "failover", ctx),
+            None if self.outage_links.is_some() => self.begin_outage(error, ctx),
             None if sources > 1 => self.fail(
                 format!("every data source failed ({sources} configured); the last: {error}"),
                 event,
@@ -386,19 +520,13 @@ impl DataAgent {
         actor: &str,
         ctx: &mut Context<Self>,
     ) {
-        let from = std::mem::take(&mut self.provider_name);
-        if let Some(failed) = self.provider.take() {
-            self.standby.push_back(failed);
-        }
+        let from = self.install(next);
         self.switches_in_a_row += 1;
-        self.provider_name = next.name().to_string();
-        self.provider_validates = next.validates_bars();
-        self.provider_rejects = next.rejects_messages();
-        self.provider_live = next.live();
-        self.provider = Some(next);
-        self.rejected_in_a_row = 0;
-        self.catching_up = Some(0);
-        self.source.up = false;
+        let wall_now = self.wall.now();
+        if let Some(sb) = &mut self.switch_back {
+            sb.due = (actor == "failover" && self.provider_name != self.primary_name)
+                .then(|| wall_now + chrono::Duration::from_std(sb.current).unwrap_or_default());
+        }
         let now = self.now();
         self.log.emit(
             LogEvent::new(now, SERVICE, Event::DataSourceSwitched)
@@ -409,6 +537,188 @@ impl DataAgent {
         );
         self.log.flush();
         self.connect(ctx);
+    }
+
+    /// Puts `next` in use; the one in use goes to the back of the standby list. Returns the
+    /// name of the one it replaces.
+    fn install(&mut self, next: Box<dyn DataProvider>) -> String {
+        let from = std::mem::take(&mut self.provider_name);
+        if let Some(failed) = self.provider.take() {
+            self.standby.push_back(failed);
+        }
+        self.provider_name = next.name().to_string();
+        self.provider_validates = next.validates_bars();
+        self.provider_rejects = next.rejects_messages();
+        self.provider_live = next.live();
+        self.provider = Some(next);
+        self.rejected_in_a_row = 0;
+        self.catching_up = Some(0);
+        self.source.up = false;
+        if let Some(rate) = &mut self.parse_rate {
+            rate.reset();
+        }
+        from
+    }
+
+    /// No source is healthy: trips the breaker (through Risk), logs the outage and tries
+    /// the sources again after the first backoff.
+    fn begin_outage(&mut self, error: String, ctx: &mut Context<Self>) {
+        let Some(links) = &self.outage_links else {
+            return;
+        };
+        let sources = self.standby.len() + 1;
+        let reason = format!("no data source is healthy ({sources} configured); the last: {error}");
+        links.risk.do_send(DataOutage {
+            reason: reason.clone(),
+            operator_resumes: links.operator_resumes,
+        });
+        let backoff = links.reconnect_initial;
+        let resume = if links.operator_resumes {
+            "operator"
+        } else {
+            "verify"
+        };
+        self.outage = Some(OutageState {
+            since: self.wall.now(),
+            backoff,
+            attempts: 0,
+            missing_at_start: self.missing_bars,
+        });
+        self.source.up = false;
+        self.source.error = Some(error.clone());
+        let now = self.now();
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::DataOutage)
+                .with("provider", self.provider_name.clone())
+                .with("sources", sources)
+                .with("error", error)
+                .with("received_at", self.wall.now())
+                .with("retry_in_ms", backoff.as_millis() as u64)
+                .with("resume", resume)
+                .with(
+                    "action",
+                    "trading halted (breaker); the sources are tried again with backoff",
+                ),
+        );
+        self.log.flush();
+        self.schedule_reconnect(ctx);
+    }
+
+    /// An attempt during the outage failed: the next source is tried after a longer wait.
+    fn retry_later(&mut self, error: String, ctx: &mut Context<Self>) {
+        let Some(o) = &mut self.outage else { return };
+        o.attempts += 1;
+        let attempt = o.attempts;
+        let wait = o.backoff;
+        let now = self.now();
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::DataSourceFailed)
+                .level(Level::Warn)
+                .with("provider", self.provider_name.clone())
+                .with("attempt", u64::from(attempt))
+                .with("error", error)
+                .with("retry_in_ms", wait.as_millis() as u64),
+        );
+        self.log.flush();
+        if let Some(next) = self.standby.pop_front() {
+            self.install(next);
+        }
+        self.schedule_reconnect(ctx);
+    }
+
+    /// Connects the source in use after the outage's backoff, which then doubles.
+    fn schedule_reconnect(&mut self, ctx: &mut Context<Self>) {
+        let (Some(o), Some(links)) = (&mut self.outage, &self.outage_links) else {
+            return;
+        };
+        let wait = o.backoff;
+        o.backoff = (o.backoff * 2).min(links.reconnect_max);
+        let deadline = self.wall.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        // The provider stays in hand: a stop meanwhile ends the stream at once.
+        self.pulling = true;
+        let sleep = self.wall.sleep_until(deadline);
+        ctx.spawn(
+            actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {
+                act.pulling = false;
+                if act.ended {
+                    return;
+                }
+                if let Some(reason) = act.stop_requested.clone() {
+                    act.end(reason, ctx);
+                    return;
+                }
+                act.connect(ctx);
+            }),
+        );
+    }
+
+    /// Good bars again after an outage: logs it and asks the Execution agent to verify the
+    /// books before trading resumes (sent before the bars, so it is under way first).
+    fn end_outage(&mut self, first_bar: Timestamp) {
+        let Some(o) = self.outage.take() else { return };
+        let outage_s = (self.wall.now() - o.since).num_seconds();
+        let missing_bars = self.missing_bars - o.missing_at_start;
+        let now = self.now();
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::DataRecovered)
+                .with("provider", self.provider_name.clone())
+                .with("outage_s", outage_s)
+                .with("attempts", u64::from(o.attempts))
+                .with("first_bar", first_bar)
+                .with("missing_bars", missing_bars)
+                .with(
+                    "action",
+                    "the books are verified with the venue before trading resumes",
+                ),
+        );
+        self.log.flush();
+        if let Some(links) = &self.outage_links {
+            links.execution.do_send(VerifyData {
+                source: self.provider_name.clone(),
+                outage_s,
+                first_bar,
+                missing_bars,
+            });
+        }
+        let wall_now = self.wall.now();
+        if let Some(sb) = &mut self.switch_back
+            && self.provider_name != self.primary_name
+        {
+            sb.due = Some(wall_now + chrono::Duration::from_std(sb.current).unwrap_or_default());
+        }
+    }
+
+    /// On each heartbeat: once the backup in use has run its stable period, the primary is
+    /// tried again (after the read in flight).
+    fn check_switch_back(&mut self, ctx: &mut Context<Self>) {
+        let now = self.wall.now();
+        let Some(sb) = &mut self.switch_back else {
+            return;
+        };
+        if self.outage.is_some()
+            || self.pending_switch.is_some()
+            || self.ended
+            || sb.due.is_none_or(|due| now < due)
+        {
+            return;
+        }
+        sb.due = None;
+        if self.provider_name == self.primary_name
+            || !self.standby.iter().any(|p| p.name() == self.primary_name)
+        {
+            return;
+        }
+        sb.trial = true;
+        self.pending_switch = Some((
+            self.primary_name.clone(),
+            "switch_back".into(),
+            format!(
+                "{} ran {} s without failing ([data.feed] switch_back_after_s)",
+                self.provider_name,
+                sb.current.as_secs()
+            ),
+        ));
+        self.pull(ctx);
     }
 
     /// How many messages a streaming provider may reject in a row (no good bar between)
@@ -614,6 +924,7 @@ impl DataAgent {
         if self.state != AgentState::Starting {
             self.ping_source(ctx);
         }
+        self.check_switch_back(ctx);
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
@@ -748,12 +1059,20 @@ impl DataAgent {
                         .with("error", detail.clone()),
                 );
                 self.log.flush();
+                let rate = self.parse_rate.as_mut().and_then(|r| r.push(true));
                 if self.rejected_in_a_row >= self.max_rejected_in_a_row {
                     self.source.calls_failed += 1;
                     let error = format!(
                         "{} messages in a row rejected by the feed's parser (the format \
                          changed?); the last: {detail}",
                         self.rejected_in_a_row
+                    );
+                    self.source_failed(error, Event::DataSourceFailed, ctx);
+                } else if let Some((rejected, window)) = rate {
+                    self.source.calls_failed += 1;
+                    let error = format!(
+                        "{rejected} of the last {window} messages rejected by the feed's parser \
+                         (above [data.feed] max_parse_error_pct); the last: {detail}"
                     );
                     self.source_failed(error, Event::DataSourceFailed, ctx);
                 } else {
@@ -781,6 +1100,14 @@ impl DataAgent {
         }
         let mut bars: Vec<Bar> = self.pool.pop().unwrap_or_default();
         bars.clear();
+        if let Some(rate) = &mut self.parse_rate
+            && self.provider_rejects
+        {
+            for _ in &events {
+                // A good message cannot push the rate over its bound.
+                rate.push(false);
+            }
+        }
         for ev in &events {
             let MarketDataEvent::Bar(bar) = ev;
             if self.accept(bar) {
@@ -792,6 +1119,17 @@ impl DataAgent {
         if !bars.is_empty() {
             self.rejected_in_a_row = 0;
             self.switches_in_a_row = 0;
+            if self.outage.is_some() {
+                self.end_outage(bars[0].ts);
+            }
+            if let Some(sb) = &mut self.switch_back
+                && sb.trial
+                && self.provider_name == self.primary_name
+            {
+                // The primary delivers again: the period is back to its configured length.
+                sb.trial = false;
+                sb.current = sb.base;
+            }
             match self.cfg.pacing {
                 Pacing::Factor(f) => self.send_paced(bars, f, more, ctx),
                 Pacing::Max => {
@@ -1202,6 +1540,8 @@ mod tests {
             Report(StageReport),
             Fault(AgentFault),
             Quarantine(QuarantineChanged),
+            Outage(DataOutage),
+            Verify(VerifyData),
         }
         Flow<BarBatch> => Batch, End;
     }
@@ -1389,7 +1729,7 @@ mod tests {
         batch_size: usize,
         max_in_flight: usize,
         pacing: Pacing,
-        setup: impl FnOnce(DataAgent, Recipient<QuarantineChanged>) -> DataAgent,
+        setup: impl FnOnce(DataAgent, &Addr<vigil_testkit::RecordingActor<Got>>) -> DataAgent,
     ) -> Harness {
         let market = SimClock::starting_at(t("2023-12-31T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
@@ -1397,7 +1737,7 @@ mod tests {
         let seen = Recorder::new();
         // Stands in for the Regime agent and the Monitor.
         let collector = seen.start_actor();
-        let risk = collector.clone().recipient();
+        let others = collector.clone();
         let agent = DataAgent::new(
             DataAgentConfig {
                 batch_size,
@@ -1417,7 +1757,7 @@ mod tests {
             collector.recipient(),
         );
         Harness {
-            addr: setup(agent, risk).start(),
+            addr: setup(agent, &others).start(),
             seen,
             log,
             market,
@@ -1662,7 +2002,10 @@ mod tests {
             release_after: 3,
         };
         let h = start_with(Box::new(provider), 10, 4, Pacing::Max, |agent, risk| {
-            agent.with_anomaly_watch(crate::AnomalyWatch::new(bounds, 1), risk)
+            agent.with_anomaly_watch(
+                crate::AnomalyWatch::new(bounds, 1),
+                risk.clone().recipient(),
+            )
         });
         h.wait_for_end().await;
 
@@ -1718,7 +2061,12 @@ mod tests {
             1,
             4,
             Pacing::Factor(1.0),
-            |agent, risk| agent.with_anomaly_watch(crate::AnomalyWatch::new(bounds, 1), risk),
+            |agent, risk| {
+                agent.with_anomaly_watch(
+                    crate::AnomalyWatch::new(bounds, 1),
+                    risk.clone().recipient(),
+                )
+            },
         );
         let ask = |symbol: &str, on: bool| SetQuarantine {
             symbol: symbol.into(),
@@ -1833,6 +2181,246 @@ mod tests {
             h.seen.all::<AgentFault>().as_slice(),
             [AgentFault { fatal: true, .. }]
         ));
+    }
+
+    fn outage_links(to: &Addr<vigil_testkit::RecordingActor<Got>>) -> OutageLinks {
+        OutageLinks {
+            risk: to.clone().recipient(),
+            execution: to.clone().recipient(),
+            reconnect_initial: Duration::from_millis(1000),
+            reconnect_max: Duration::from_millis(2500),
+            operator_resumes: false,
+        }
+    }
+
+    /// With outage handling, a lone source that breaks halts trading (through Risk) instead
+    /// of failing the agent; it is tried again with doubling backoff on the wall clock, and
+    /// its first good bar asks the Execution agent to verify before the bar goes on.
+    #[actix_rt::test]
+    async fn a_lone_source_that_breaks_halts_trading_reconnects_with_backoff_and_asks_to_verify() {
+        let feed = Script {
+            name: "feed",
+            items: [
+                Ok(bar(1, dec!(100))),
+                Ok(bar(2, dec!(101))),
+                broken("feed"),
+                broken("feed"),
+                Ok(bar(3, dec!(102))),
+                Ok(bar(4, dec!(103))),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let h = start_with(Box::new(feed), 10, 8, Pacing::Max, |agent, to| {
+            agent.with_outage_handling(outage_links(to))
+        });
+        h.seen
+            .wait_until("the outage", |got| {
+                got.iter().any(|g| matches!(g, Got::Outage(_)))
+            })
+            .await;
+        settle().await;
+        let outage = logged(&h.log, Event::DataOutage);
+        assert_eq!(outage.len(), 1);
+        assert_eq!(outage[0].level, Level::Critical);
+        assert!(text(&outage[0], "error").contains("connection reset"));
+        assert_eq!(outage[0].get("retry_in_ms"), Some(&Value::U64(1000)));
+        let told = h.seen.all::<DataOutage>();
+        assert!(
+            told[0]
+                .reason
+                .contains("no data source is healthy (1 configured)")
+        );
+        assert!(!told[0].operator_resumes);
+        assert!(h.seen.all::<AgentFault>().is_empty(), "not fatal");
+        assert!(h.seen.all::<StopReason>().is_empty(), "the stream goes on");
+        assert_eq!(
+            closes_of(&h.seen.all::<BarBatch>()),
+            vec![dec!(100), dec!(101)]
+        );
+
+        // Nothing is tried before the backoff has passed on the wall clock.
+        h.wall.advance_by(chrono::Duration::milliseconds(999));
+        settle().await;
+        assert!(logged(&h.log, Event::DataSourceFailed).is_empty());
+        // The first attempt breaks again: a WARN line, and the wait doubles.
+        h.wall.advance_by(chrono::Duration::milliseconds(1));
+        vigil_testkit::yield_until("DataSourceFailed x1", || {
+            !logged(&h.log, Event::DataSourceFailed).is_empty()
+        })
+        .await;
+        let failed = logged(&h.log, Event::DataSourceFailed);
+        assert_eq!(failed[0].level, Level::Warn);
+        assert_eq!(failed[0].get("attempt"), Some(&Value::U64(1)));
+        assert_eq!(failed[0].get("retry_in_ms"), Some(&Value::U64(2000)));
+        assert!(h.seen.all::<VerifyData>().is_empty());
+
+        // The second attempt brings good bars: verification is asked before they go on.
+        h.wall.advance_by(chrono::Duration::milliseconds(2000));
+        h.wait_for_end().await;
+        h.seen.with(|got| {
+            let verify = got.iter().position(|g| matches!(g, Got::Verify(_)));
+            let bar3 = got
+                .iter()
+                .position(|g| matches!(g, Got::Batch(b) if b.bars.iter().any(|b| b.ts == day(3))));
+            assert!(verify.is_some() && verify < bar3, "{got:?}");
+        });
+        let verify = &h.seen.all::<VerifyData>()[0];
+        assert_eq!(verify.first_bar, day(3));
+        assert_eq!(verify.outage_s, 3);
+        assert_eq!(verify.missing_bars, 0);
+        let recovered = logged(&h.log, Event::DataRecovered);
+        assert_eq!(recovered[0].get("attempts"), Some(&Value::U64(1)));
+        assert_eq!(
+            closes_of(&h.seen.all::<BarBatch>()),
+            vec![dec!(100), dec!(101), dec!(102), dec!(103)],
+            "nothing lost, nothing twice"
+        );
+    }
+
+    /// A source fed by the test, message by message: a read waits for the next one, as a
+    /// live feed's does.
+    struct Live {
+        name: &'static str,
+        rx: tokio::sync::mpsc::UnboundedReceiver<Result<Bar, ProviderError>>,
+    }
+
+    #[async_trait]
+    impl DataProvider for Live {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        async fn connect(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn subscribe(
+            &mut self,
+            _symbols: &[(SymbolId, Symbol)],
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn ping(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn next_batch(
+            &mut self,
+            _max: usize,
+            out: &mut Vec<MarketDataEvent>,
+        ) -> Result<bool, ProviderError> {
+            match self.rx.recv().await {
+                Some(Ok(bar)) => {
+                    out.push(MarketDataEvent::Bar(bar));
+                    Ok(true)
+                }
+                Some(Err(e)) => Err(e),
+                None => Ok(false),
+            }
+        }
+
+        fn health(&self) -> ProviderHealth {
+            ProviderHealth::default()
+        }
+
+        fn rejects_messages(&self) -> bool {
+            true
+        }
+
+        fn live(&self) -> bool {
+            true
+        }
+    }
+
+    fn live(
+        name: &'static str,
+    ) -> (
+        Box<dyn DataProvider>,
+        tokio::sync::mpsc::UnboundedSender<Result<Bar, ProviderError>>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Box::new(Live { name, rx }), tx)
+    }
+
+    /// After a failover, the backup runs its stable period and the primary is tried again;
+    /// the switch waits for the read in flight.
+    #[actix_rt::test]
+    async fn after_the_stable_period_on_the_backup_the_primary_is_tried_again() {
+        let (primary, p) = live("primary");
+        let (backup, b) = live("backup");
+        let h = start_with(primary, 10, 8, Pacing::Max, |agent, _| {
+            agent
+                .with_backups(vec![backup])
+                .with_switch_back(Duration::from_secs(10))
+        });
+        let send = |tx: &tokio::sync::mpsc::UnboundedSender<_>, item| {
+            tx.send(item).expect("the agent reads on");
+        };
+        send(&p, Ok(bar(1, dec!(100))));
+        h.seen.wait_for::<BarBatch>(1).await;
+        send(&p, broken("primary"));
+        vigil_testkit::yield_until("DataSourceSwitched x1", || {
+            !logged(&h.log, Event::DataSourceSwitched).is_empty()
+        })
+        .await;
+        send(&b, Ok(bar(1, dec!(100))));
+        send(&b, Ok(bar(2, dec!(101))));
+        h.seen.wait_for::<BarBatch>(2).await;
+
+        // Not before the period.
+        h.wall.advance_by(chrono::Duration::seconds(9));
+        settle().await;
+        assert_eq!(logged(&h.log, Event::DataSourceSwitched).len(), 1);
+        h.wall.advance_by(chrono::Duration::seconds(2));
+        settle().await;
+        // Due, but the backup's read is in flight: the switch follows its next message.
+        send(&b, Ok(bar(3, dec!(102))));
+        vigil_testkit::yield_until("DataSourceSwitched x2", || {
+            logged(&h.log, Event::DataSourceSwitched).len() >= 2
+        })
+        .await;
+        send(&p, Ok(bar(4, dec!(103))));
+        h.seen.wait_for::<BarBatch>(4).await;
+        let switched = logged(&h.log, Event::DataSourceSwitched);
+        assert_eq!(
+            switched
+                .iter()
+                .map(|e| (text(e, "to"), text(e, "actor")))
+                .collect::<Vec<_>>(),
+            vec![
+                ("backup".to_string(), "failover".to_string()),
+                ("primary".to_string(), "switch_back".to_string())
+            ]
+        );
+        assert!(text(&switched[1], "reason").contains("ran 10 s without failing"));
+        assert_eq!(
+            closes_of(&h.seen.all::<BarBatch>()),
+            vec![dec!(100), dec!(101), dec!(102), dec!(103)]
+        );
+        drop((p, b));
+        h.wait_for_end().await;
+    }
+
+    #[test]
+    fn the_parse_error_rate_counts_over_a_full_window_only() {
+        let mut rate = ParseRate::new(10, 20.0);
+        for _ in 0..3 {
+            assert_eq!(rate.push(true), None, "the window is not full yet");
+        }
+        for _ in 0..6 {
+            assert_eq!(rate.push(false), None);
+        }
+        // 3 of 10: above 20 %.
+        assert_eq!(rate.push(false), Some((3, 10)));
+        // The three rejections slide out of the window: none of the last 10.
+        for _ in 0..3 {
+            assert_eq!(rate.push(false), None);
+        }
+        assert_eq!(rate.push(true), None);
+        assert_eq!(rate.push(true), None, "2 of 10 is not above 20 %");
+        assert_eq!(rate.push(true), Some((3, 10)));
     }
 
     /// A feed's rejected message is an ERROR line with its text, and the stream goes on; a

@@ -20,7 +20,7 @@ mod gaps;
 mod reload;
 mod scheduler;
 
-pub use agent::{DataAgent, DataAgentConfig, Pacing, PremarketGate};
+pub use agent::{DataAgent, DataAgentConfig, OutageLinks, Pacing, PremarketGate};
 pub use anomaly::{AnomalyBounds, AnomalyWatch, Verdict};
 pub use gaps::{Gap, GapError, GapWatch};
 pub use scheduler::Scheduler;

@@ -85,6 +85,8 @@ pub struct ExecutionAgent {
     resume_after: Option<Timestamp>,
     /// Reconciliation with the venue during the session, and the outage handling.
     watch: Option<Watch>,
+    /// Where the verification after a data outage is answered (the Risk agent).
+    verify_to: Option<Recipient<vigil_bus::DataVerified>>,
     /// Orders held while the venue is unreachable, oldest first.
     held: Vec<Held>,
     /// The venue outage under way.
@@ -151,6 +153,7 @@ impl ExecutionAgent {
             journal: None,
             resume_after: None,
             watch: None,
+            verify_to: None,
             held: Vec::new(),
             outage: None,
         }
@@ -1257,6 +1260,14 @@ impl Supervised for ExecutionAgent {
     }
 }
 
+impl Handler<vigil_bus::VerifyData> for ExecutionAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: vigil_bus::VerifyData, ctx: &mut Self::Context) {
+        self.verify_data(msg, ctx);
+    }
+}
+
 impl Handler<Ping> for ExecutionAgent {
     type Result = ();
 
@@ -1413,6 +1424,56 @@ mod tests {
             Heartbeat(Heartbeat),
             Report(StageReport),
             Fault(AgentFault),
+            Verified(vigil_bus::DataVerified),
+            Restrict(vigil_bus::RestrictTrading),
+        }
+    }
+
+    /// After a data outage the books are verified: by a reconciliation with the venue when
+    /// one is configured (the paper venue agrees with a fresh book), else trivially (an
+    /// in-process venue); bars missing across the outage fail it whatever the books say.
+    #[actix_rt::test]
+    async fn data_back_after_an_outage_is_verified_against_the_venue_and_for_missing_bars() {
+        for (reconcile, missing_bars, passed, says) in [
+            (
+                true,
+                0,
+                true,
+                "the books agree with the venue's (0 position(s), cash 100000)",
+            ),
+            (false, 0, true, "the venue runs in-process"),
+            (true, 3, false, "3 bar(s) of exchange sessions missing"),
+        ] {
+            let verdicts = Recorder::<Got>::new();
+            let to = verdicts.start_actor();
+            let h = start_with(|agent| {
+                let agent = agent.with_data_verification(to.clone().recipient());
+                if reconcile {
+                    agent.with_reconciliation(ReconcileLinks {
+                        risk: to.recipient(),
+                        on_mismatch: vigil_core::TradingState::ReduceOnly,
+                        interval: None,
+                        retry_initial: Duration::from_millis(100),
+                        retry_max: Duration::from_secs(1),
+                    })
+                } else {
+                    agent
+                }
+            });
+            h.addr.do_send(vigil_bus::VerifyData {
+                source: "feed:ws://127.0.0.1:1/stream".into(),
+                outage_s: 120,
+                first_bar: day(3),
+                missing_bars,
+            });
+            let verdict = verdicts.wait_for_first::<vigil_bus::DataVerified>().await;
+            assert_eq!(verdict.passed, passed, "{verdict:?}");
+            assert!(verdict.report.contains(says), "{verdict:?}");
+            assert_eq!(logged(&h.log, Event::DataVerifying).len(), 1);
+            assert_eq!(
+                logged(&h.log, Event::ReconciliationCompleted).len(),
+                usize::from(reconcile)
+            );
         }
     }
 

@@ -81,6 +81,9 @@ pub const TAPPED: &[Event] = &[
     Event::SymbolQuarantined,
     Event::SymbolReleased,
     Event::DataSourceSwitched,
+    Event::DataOutage,
+    Event::DataRecovered,
+    Event::DataVerified,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -407,6 +410,32 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
                 ("Why".into(), field(ev, "reason")),
             ],
             "Find out why the source failed (`vigil logs --event data_parse_failed`, the provider's status); trading goes on from the backup. When the primary is sound again, `vigil ctl switch-source NAME --reason …` switches back.",
+        ),
+        Event::DataOutage => raise(
+            "data_outage",
+            Level::Critical,
+            BTreeMap::new(),
+            "no market data source is healthy: trading halted".to_string(),
+            vec![
+                ("Last source".into(), field(ev, "provider")),
+                ("Sources".into(), field(ev, "sources")),
+                ("Error".into(), field(ev, "error")),
+                ("When it resumes".into(), field(ev, "resume")),
+            ],
+            "Check the feed's status and this host's network (`vigil logs --event data_source_failed`); vigil tries every source again with backoff. When good bars come back it reconciles the books with the broker; with after_outage = verify trading resumes if that passes, otherwise reset the breaker yourself after checking.",
+        ),
+        Event::DataRecovered => clear("data_outage", BTreeMap::new()),
+        Event::DataVerified => happened(
+            "data_verified",
+            ev.level,
+            BTreeMap::new(),
+            format!("market data back after an outage: {}", field(ev, "action")),
+            vec![
+                ("Passed".into(), field(ev, "passed")),
+                ("Report".into(), field(ev, "report")),
+                ("Action".into(), field(ev, "action")),
+            ],
+            "If trading did not resume: read the report (`vigil logs --event data_verified`), check the books with `vigil reconcile`, then `vigil ctl breaker reset --reason …`.",
         ),
         // The WARN form (the calendar cannot say) is in the log only.
         Event::DataGap if ev.level == Level::Error => happened(

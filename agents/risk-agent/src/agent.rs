@@ -4,10 +4,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
-    AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, DrawdownAnswer, DrawdownReport,
-    Figures, Flatten, Flow, Heartbeat, InjectPanic, NextReport, OrderIntent, PhaseMark, Ping,
-    QuarantineChanged, RearmDrawdown, RestrictTrading, Segment, SetTradingState, SignalBatch,
-    StageReport, StopReason, TradingStateRecord, run_every,
+    AgentFault, Backlogs, BookQuery, BookSnapshot, CommandError, DataOutage, DataVerified,
+    DrawdownAnswer, DrawdownReport, Figures, Flatten, Flow, Heartbeat, InjectPanic, NextReport,
+    OrderIntent, PhaseMark, Ping, QuarantineChanged, RearmDrawdown, RestrictTrading, Segment,
+    SetTradingState, SignalBatch, StageReport, StopReason, TradingStateRecord, run_every,
 };
 use vigil_calendar::Phase;
 use vigil_config::{OrderTypeConfig, RiskConfig};
@@ -103,6 +103,9 @@ pub struct RiskAgent {
     resume_after: Option<Timestamp>,
     /// Symbols in quarantine (a data anomaly, or an operator), and why: no new order in them.
     quarantined: HashMap<SymbolId, String>,
+    /// The breaker tripped because no data source was healthy: lifted when the data is back
+    /// and verified, unless anything else asked for a halt meanwhile.
+    outage_hold: Option<OutageHold>,
     /// Driven by the schedule: the phase of the trading day (None: outside a session).
     automation: bool,
     phase: Option<Phase>,
@@ -125,6 +128,23 @@ pub struct RiskAgent {
     drawdown: DrawdownControl,
     /// The input ended; the agent stops once the Execution agent has the end too.
     ending: Option<StopReason>,
+}
+
+/// A halt for a data outage.
+#[derive(Debug)]
+struct OutageHold {
+    /// The state before it, restored when the verification passes.
+    before: TradingState,
+    /// `[data.feed] after_outage = "operator"`: an operator resets the breaker.
+    operator: bool,
+    /// Whatever else asked for a halt (or a stricter state) meanwhile: an operator must
+    /// look at those.
+    others: Vec<String>,
+}
+
+/// The actors of a data outage's halt: the Data agent, and the Critical alert it raises.
+fn is_outage_actor(actor: &str) -> bool {
+    actor == "data_outage" || actor == "alert:data_outage"
 }
 
 /// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
@@ -189,6 +209,7 @@ impl RiskAgent {
             holds: 0,
             resume_after: None,
             quarantined: HashMap::new(),
+            outage_hold: None,
             automation: false,
             phase: None,
             session_blocked: false,
@@ -743,6 +764,89 @@ impl Handler<QuarantineChanged> for RiskAgent {
     }
 }
 
+impl Handler<DataOutage> for RiskAgent {
+    type Result = ();
+
+    /// Trips the breaker: no data source is healthy.
+    fn handle(&mut self, msg: DataOutage, _ctx: &mut Self::Context) {
+        if self.outage_hold.is_none() {
+            let others = if self.state == TradingState::Halted {
+                vec!["the breaker was already tripped when the outage began".to_string()]
+            } else {
+                Vec::new()
+            };
+            self.outage_hold = Some(OutageHold {
+                before: self.state,
+                operator: msg.operator_resumes,
+                others,
+            });
+        }
+        self.change_state(TradingState::Halted, "data_outage".into(), msg.reason);
+        self.log.flush();
+    }
+}
+
+impl Handler<DataVerified> for RiskAgent {
+    type Result = ();
+
+    /// The data is back and was verified (or not): lifts the outage's halt when it passed,
+    /// `after_outage` allows it, and nothing else asked for a halt meanwhile.
+    fn handle(&mut self, msg: DataVerified, _ctx: &mut Self::Context) {
+        // A trip still on the fast path is a request like any other.
+        if let Some((actor, reason)) = self.halt.take() {
+            self.change_state(TradingState::Halted, actor, reason);
+        }
+        let hold = self.outage_hold.take();
+        let (resume, action) = match &hold {
+            None => (
+                None,
+                "no outage halt to lift (the breaker was reset meanwhile)".to_string(),
+            ),
+            Some(_) if !msg.passed => (
+                None,
+                "the breaker stays tripped: read the report, fix or accept what failed, then `vigil ctl breaker reset --reason …`"
+                    .to_string(),
+            ),
+            Some(h) if h.operator => (
+                None,
+                "[data.feed] after_outage = \"operator\": check, then `vigil ctl breaker reset --reason …`"
+                    .to_string(),
+            ),
+            Some(h) if !h.others.is_empty() => (
+                None,
+                format!(
+                    "the breaker stays tripped: also asked meanwhile by {}; check, then `vigil ctl breaker reset --reason …`",
+                    h.others.join("; ")
+                ),
+            ),
+            Some(h) => (
+                Some(h.before),
+                format!("trading resumes ({})", h.before.as_str()),
+            ),
+        };
+        let now = self.clock.now();
+        self.log.emit(
+            LogEvent::new(now, SERVICE, Event::DataVerified)
+                .level(if resume.is_some() {
+                    Level::Info
+                } else {
+                    Level::Error
+                })
+                .with("passed", msg.passed)
+                .with("report", msg.report.clone())
+                .with("action", action),
+        );
+        if let Some(state) = resume {
+            self.change_state(
+                state,
+                "data_verify".into(),
+                format!("the data is back and verified: {}", msg.report),
+            );
+        }
+        self.log.flush();
+    }
+}
+
 impl Handler<RestrictTrading> for RiskAgent {
     type Result = ();
 
@@ -1099,6 +1203,14 @@ impl RiskAgent {
         reason: String,
     ) -> bool {
         let from = self.state;
+        if let Some(hold) = &mut self.outage_hold {
+            if state != TradingState::Active && !is_outage_actor(&actor) {
+                hold.others.push(format!("{actor} ({reason})"));
+            } else if state != TradingState::Halted && from == TradingState::Halted {
+                // Reset meanwhile (an operator): the outage's halt is over.
+                self.outage_hold = None;
+            }
+        }
         if from == state {
             return false; // idempotent: the state is already what was asked
         }
@@ -1544,6 +1656,109 @@ mod tests {
                 state: TradingState::Halted
             }]
         ));
+    }
+
+    /// A data outage trips the breaker; a passing verification resets it, and the signal
+    /// after that is approved. One decided during the outage is not.
+    #[actix_rt::test]
+    async fn a_data_outage_halts_until_the_verification_passes() {
+        let h = start();
+        let bars = bars(0, 6);
+        h.addr.do_send(DataOutage {
+            reason: "no data source is healthy (1 configured)".into(),
+            operator_resumes: false,
+        });
+        h.addr
+            .do_send(batch(0, bars.clone(), &[(1, Direction::Long)]));
+        h.seen
+            .wait_until("batch 0 handed on", |got| {
+                got.iter()
+                    .any(|g| matches!(g, Got::Segment(s) if s.batch_id == 0 && s.last))
+            })
+            .await;
+        h.addr
+            .send(DataVerified {
+                passed: true,
+                report: "the books agree with the venue's".into(),
+            })
+            .await
+            .expect("verified");
+        h.addr
+            .do_send(batch(1, bars.clone(), &[(3, Direction::Long)]));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for::<StageReport>(1).await;
+
+        let tripped = logged(&h.log, Event::BreakerTripped);
+        assert_eq!(text(&tripped[0], "actor"), "data_outage");
+        let reset = logged(&h.log, Event::BreakerReset);
+        assert_eq!(reset.len(), 1);
+        assert_eq!(text(&reset[0], "actor"), "data_verify");
+        assert_eq!(text(&reset[0], "to"), "active");
+        let verified = logged(&h.log, Event::DataVerified);
+        assert_eq!(verified[0].level, Level::Info);
+        assert_eq!(text(&verified[0], "action"), "trading resumes (active)");
+        let approved: Vec<_> = logged(&h.log, Event::RiskApproved)
+            .into_iter()
+            .filter(|e| e.level == Level::Info)
+            .collect();
+        assert_eq!(approved.len(), 1);
+        assert_eq!(
+            approved[0].trace_id.as_ref(),
+            Some(&TraceId::for_signal("TEST", bars[3].ts))
+        );
+    }
+
+    /// The verification does not lift a halt anyone else asked for meanwhile, nor one the
+    /// config leaves to an operator, nor after a failed check.
+    #[actix_rt::test]
+    async fn the_outage_halt_stays_when_another_halt_came_the_check_failed_or_an_operator_must_reset()
+     {
+        for (operator, other, passed, expect) in [
+            (
+                false,
+                true,
+                true,
+                "also asked meanwhile by ops (runaway losses)",
+            ),
+            (true, false, true, "after_outage = \"operator\""),
+            (
+                false,
+                false,
+                false,
+                "the breaker stays tripped: read the report",
+            ),
+        ] {
+            let h = start();
+            h.addr.do_send(DataOutage {
+                reason: "no data source is healthy".into(),
+                operator_resumes: operator,
+            });
+            if other {
+                set_state(&h, TradingState::Halted, "ops", "runaway losses").await;
+                // The Critical alert of the outage itself does not count as another halt.
+                set_state(&h, TradingState::Halted, "alert:data_outage", "outage").await;
+            }
+            h.addr
+                .send(DataVerified {
+                    passed,
+                    report: "2 difference(s) with the venue's books".into(),
+                })
+                .await
+                .expect("verified");
+            h.addr.do_send(Flow::End(StopReason::EndOfData));
+            h.seen.wait_for::<StageReport>(1).await;
+            assert!(logged(&h.log, Event::BreakerReset).is_empty(), "{expect}");
+            let verified = logged(&h.log, Event::DataVerified);
+            assert_eq!(verified[0].level, Level::Error);
+            assert!(
+                text(&verified[0], "action").contains(expect),
+                "{verified:?}"
+            );
+            assert!(
+                !text(&verified[0], "action").contains("alert:data_outage"),
+                "{verified:?}"
+            );
+        }
     }
 
     /// While its symbol is in quarantine a signal makes no order; once released, it does.

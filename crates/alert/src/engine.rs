@@ -33,6 +33,8 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "data_gap",
     "symbol_quarantined",
     "data_source_switched",
+    "data_outage",
+    "data_verified",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

@@ -16,10 +16,11 @@ mod timer;
 pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
 pub use messages::{
     Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,
-    CommandError, CommandTarget, DefaultRegime, DrawdownAnswer, DrawdownReport, Flatten, Flow,
-    HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView, OrderIntent, PhaseMark,
-    PositionView, QuarantineChanged, RearmDrawdown, RegimeBatch, ReloadCalendar, RestrictTrading,
-    Segment, SessionSummary, SetPaused, SetQuarantine, SetTradingState, Shutdown, SignalBatch,
-    StageReport, StopReason, Supervision, SwitchSource, TradingStateRecord,
+    CommandError, CommandTarget, DataOutage, DataVerified, DefaultRegime, DrawdownAnswer,
+    DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView,
+    OrderIntent, PhaseMark, PositionView, QuarantineChanged, RearmDrawdown, RegimeBatch,
+    ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused, SetQuarantine,
+    SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision, SwitchSource,
+    TradingStateRecord, VerifyData,
 };
 pub use timer::run_every;

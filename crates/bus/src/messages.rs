@@ -609,6 +609,43 @@ pub struct QuarantineChanged {
     pub reason: String,
 }
 
+/// Data → Risk: no data source is healthy. The breaker trips (actor `data_outage`) and stays
+/// tripped until the data is back and verified ([`DataVerified`]), or an operator resets it.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct DataOutage {
+    /// What failed last, with the number of sources tried.
+    pub reason: String,
+    /// An operator must reset the breaker even when the verification passes.
+    pub operator_resumes: bool,
+}
+
+/// Data → Execution: good bars again after an outage. Before the first of them is sent on,
+/// the books are reconciled with the venue; the outcome goes to Risk as [`DataVerified`].
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct VerifyData {
+    /// The source the bars come from.
+    pub source: String,
+    /// How long no source was healthy (wall clock).
+    pub outage_s: i64,
+    /// The first good bar's time.
+    pub first_bar: Timestamp,
+    /// Bars of exchange sessions missing across the outage (data gaps).
+    pub missing_bars: u64,
+}
+
+/// Execution → Risk: the verification after a data outage. Passed: the books agree with the
+/// venue and no session's data is missing.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct DataVerified {
+    /// Every check passed.
+    pub passed: bool,
+    /// What was checked, with the figures (or what failed).
+    pub report: String,
+}
+
 /// Monitor → Regime: fall back to the default label for every symbol.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "Result<String, CommandError>")]

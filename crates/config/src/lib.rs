@@ -22,8 +22,8 @@ pub use channels::{
     default_queue_capacity, default_timeout_ms, default_twilio_base_url,
 };
 pub use model::{
-    AnomalyConfig, CalendarConfig, ChecklistConfig, Comparison, ControlConfig, DataConfig,
-    DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig, FillModelConfig,
+    AfterOutage, AnomalyConfig, CalendarConfig, ChecklistConfig, Comparison, ControlConfig,
+    DataConfig, DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig, FillModelConfig,
     InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig,
     RULE_METRICS, ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig,
     RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,

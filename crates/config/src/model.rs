@@ -491,11 +491,66 @@ pub struct FeedConfig {
     /// over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backups: Vec<FeedConfig>,
+    /// Rejected messages, in percent of the last `parse_error_window` messages, above which
+    /// the source counts as failed (a source that sends bad messages between good ones);
+    /// 0: off.
+    #[serde(default = "default_max_parse_error_pct")]
+    pub max_parse_error_pct: f64,
+    /// Messages the parse-error rate is taken over.
+    #[serde(default = "default_parse_error_window")]
+    pub parse_error_window: u32,
+    /// Seconds a backup must run without failing before the primary is tried again; 0: the
+    /// switch back is only by `vigil ctl switch-source`. Doubles each time the primary
+    /// fails again before its first good bar.
+    #[serde(default)]
+    pub switch_back_after_s: u64,
+    /// First wait before the sources are tried again when none is healthy (an outage).
+    #[serde(default = "default_reconnect_initial_ms")]
+    pub reconnect_initial_ms: u64,
+    /// Longest wait between attempts (the wait doubles after each failed one).
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+    /// When good bars come again after an outage: `verify` (the books are reconciled with
+    /// the venue and the data checked for missing sessions; trading resumes if both pass)
+    /// or `operator` (the same checks, then an operator resets the breaker).
+    #[serde(default)]
+    pub after_outage: AfterOutage,
+}
+
+/// What ends a data outage's halt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterOutage {
+    /// Trading resumes when the verification passes.
+    #[default]
+    Verify,
+    /// An operator resets the breaker (`vigil ctl breaker reset`).
+    Operator,
 }
 
 /// Default: 5 rejected messages in a row fail the source.
 fn default_max_rejected_in_a_row() -> u32 {
     5
+}
+
+/// Default: over 20 % of the last messages rejected fails the source.
+fn default_max_parse_error_pct() -> f64 {
+    20.0
+}
+
+/// Default: the rate is taken over the last 100 messages.
+fn default_parse_error_window() -> u32 {
+    100
+}
+
+/// Default: the first reconnect after 1 s.
+fn default_reconnect_initial_ms() -> u64 {
+    1000
+}
+
+/// Default: at most a minute between reconnects.
+fn default_reconnect_max_ms() -> u64 {
+    60_000
 }
 
 /// `[data.anomaly]`: when a close-to-close move puts its symbol in quarantine.

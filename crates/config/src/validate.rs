@@ -206,6 +206,31 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
                 "must be at least 1".into(),
             );
         }
+        if !(0.0..=100.0).contains(&f.max_parse_error_pct) {
+            c.fail(
+                "data.feed.max_parse_error_pct",
+                format!(
+                    "must be a percent from 0 (off) to 100, got {}",
+                    f.max_parse_error_pct
+                ),
+            );
+        }
+        if f.parse_error_window < 10 {
+            c.fail(
+                "data.feed.parse_error_window",
+                format!("must be at least 10 messages, got {}", f.parse_error_window),
+            );
+        }
+        if f.reconnect_initial_ms == 0 || f.reconnect_max_ms < f.reconnect_initial_ms {
+            c.fail(
+                "data.feed.reconnect_max_ms",
+                format!(
+                    "reconnect_initial_ms must be at least 1 and reconnect_max_ms at least \
+                     as long, got {} and {}",
+                    f.reconnect_initial_ms, f.reconnect_max_ms
+                ),
+            );
+        }
     }
     let a = &cfg.data.anomaly;
     if a.max_jump_pct.is_sign_negative() {

@@ -21,8 +21,8 @@ use vigil_core::{
     TradingState,
 };
 use vigil_data_agent::{
-    AnomalyBounds, AnomalyWatch, DataAgent, DataAgentConfig, GapWatch, Pacing, PremarketGate,
-    Scheduler,
+    AnomalyBounds, AnomalyWatch, DataAgent, DataAgentConfig, GapWatch, OutageLinks, Pacing,
+    PremarketGate, Scheduler,
 };
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
@@ -789,6 +789,7 @@ impl Session {
                 }),
             None => exec_agent,
         };
+        let exec_agent = exec_agent.with_data_verification(risk.clone().recipient());
         let dd = cfg.risk.drawdown_control;
         let exec_agent = if dd.enabled {
             exec_agent.with_drawdown_control(dd.line_pct, risk.clone().recipient())
@@ -881,7 +882,16 @@ impl Session {
                 .collect();
             data_agent = data_agent
                 .with_rejection_limit(feed.max_rejected_in_a_row)
-                .with_backups(backups);
+                .with_parse_error_rate(feed.parse_error_window as usize, feed.max_parse_error_pct)
+                .with_switch_back(Duration::from_secs(feed.switch_back_after_s))
+                .with_backups(backups)
+                .with_outage_handling(OutageLinks {
+                    risk: risk.clone().recipient(),
+                    execution: exec.clone().recipient(),
+                    reconnect_initial: Duration::from_millis(feed.reconnect_initial_ms),
+                    reconnect_max: Duration::from_millis(feed.reconnect_max_ms),
+                    operator_resumes: feed.after_outage == vigil_config::AfterOutage::Operator,
+                });
         }
 
         // Every change of the trading state is saved, in order, so that a tripped breaker

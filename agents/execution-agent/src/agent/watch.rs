@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use vigil_bus::RestrictTrading;
+use vigil_bus::{DataVerified, RestrictTrading, VerifyData};
 use vigil_core::{
     ClientOrderId, Fill, Level, OrderAck, OrderRequest, OrderStatus, SymbolId, Timestamp, TraceId,
     TradingState,
@@ -50,6 +50,8 @@ pub(super) struct Watch {
     /// Differences seen once in a symbol with an order working, confirmed at the next check
     /// (the venue may have filled it between two reads): symbol → the venue's quantity.
     suspects: HashMap<Option<SymbolId>, Decimal>,
+    /// A verification after a data outage, answered when the check under way completes.
+    verify: Option<VerifyData>,
 }
 
 /// An order held while the venue is unreachable, with the cancels that go before it.
@@ -104,12 +106,19 @@ impl ExecutionAgent {
         self
     }
 
+    /// Answers the verification after a data outage ([`VerifyData`]) to `risk`.
+    pub fn with_data_verification(mut self, risk: Recipient<DataVerified>) -> Self {
+        self.verify_to = Some(risk);
+        self
+    }
+
     /// Reconciles with the venue during the session and holds orders through an outage.
     pub fn with_reconciliation(mut self, links: ReconcileLinks) -> Self {
         self.watch = Some(Watch {
             links,
             checking: false,
             suspects: HashMap::new(),
+            verify: None,
         });
         self
     }
@@ -167,22 +176,38 @@ impl ExecutionAgent {
                     let ms = took.num_milliseconds().max(0) as u64;
                     // The fills read before the positions are booked first.
                     act.drain_reports_then(ctx, move |act, _| {
-                        act.compare_with_venue(&positions, &account, trigger, ms);
+                        let differences = act.compare_with_venue(&positions, &account, trigger, ms);
+                        act.answer_verify(if differences == 0 {
+                            Ok(format!(
+                                "the books agree with the venue's ({} position(s), cash {})",
+                                positions.len(),
+                                account.cash
+                            ))
+                        } else {
+                            Err(format!(
+                                "{differences} difference(s) with the venue's books (taken from \
+                                 the venue; see reconciliation_mismatch)"
+                            ))
+                        });
                     });
                 }
-                Err(e) => act.venue_error(&e, "reconcile"),
+                Err(e) => {
+                    act.venue_error(&e, "reconcile");
+                    act.answer_verify(Err(format!("the venue could not be read: {e}")));
+                }
             }
             act.log.flush();
         }));
     }
 
+    /// Compares the books with the venue's; returns the differences found (and taken).
     fn compare_with_venue(
         &mut self,
         positions: &[VenuePosition],
         account: &Account,
         trigger: &'static str,
         took_ms: u64,
-    ) {
+    ) -> usize {
         let working: std::collections::HashSet<SymbolId> =
             self.open.values().map(|o| o.symbol).collect();
         let theirs: HashMap<SymbolId, (Decimal, Decimal)> = positions
@@ -190,7 +215,9 @@ impl ExecutionAgent {
             .map(|p| (p.symbol, (p.quantity, p.avg_price)))
             .collect();
         let symbols = held_symbols(&self.portfolio, &theirs);
-        let Some(w) = self.watch.as_mut() else { return };
+        let Some(w) = self.watch.as_mut() else {
+            return 0;
+        };
         let before = std::mem::take(&mut w.suspects);
         let mut differences = Vec::new();
         let mut entries = Vec::new();
@@ -253,6 +280,70 @@ impl ExecutionAgent {
                 .with("took_ms", took_ms),
         );
         self.on_differences(&differences, trigger);
+        differences.len()
+    }
+
+    /// Data came back after an outage: reconciles the books with the venue (holding the
+    /// mailbox, as every check does) and tells Risk whether trading may resume. Bars missing
+    /// across the outage fail the verification whatever the books say.
+    pub(super) fn verify_data(&mut self, msg: VerifyData, ctx: &mut Context<Self>) {
+        let ts = self.stamp();
+        self.log.emit(
+            LogEvent::new(ts, SERVICE, Event::DataVerifying)
+                .with("source", msg.source.clone())
+                .with("outage_s", msg.outage_s)
+                .with("first_bar", msg.first_bar)
+                .with("missing_bars", msg.missing_bars),
+        );
+        self.log.flush();
+        let Some(w) = self.watch.as_mut() else {
+            self.send_verdict(
+                msg,
+                Ok("the venue runs in-process: its book is the session's book".into()),
+            );
+            return;
+        };
+        if self.outage.is_some() || self.state != vigil_core::AgentState::Running {
+            self.send_verdict(
+                msg,
+                Err(
+                    "the venue is unreachable too (orders held): the books cannot be reconciled"
+                        .into(),
+                ),
+            );
+            return;
+        }
+        w.verify = Some(msg);
+        if !w.checking {
+            self.check_venue(ctx, "data_recovered");
+        }
+    }
+
+    /// Answers the verification waiting, if any, with the reconciliation's outcome.
+    fn answer_verify(&mut self, books: Result<String, String>) {
+        if let Some(msg) = self.watch.as_mut().and_then(|w| w.verify.take()) {
+            self.send_verdict(msg, books);
+        }
+    }
+
+    /// Tells Risk the verification's outcome: the books' (`books`) and the data's.
+    fn send_verdict(&self, msg: VerifyData, books: Result<String, String>) {
+        let Some(to) = self.verify_to.as_ref() else {
+            return;
+        };
+        let gaps = (msg.missing_bars > 0).then(|| {
+            format!(
+                "{} bar(s) of exchange sessions missing across the outage (see data_gap)",
+                msg.missing_bars
+            )
+        });
+        let (passed, report) = match (books, gaps) {
+            (Ok(books), None) => (true, format!("{books}; no session's data missing")),
+            (Ok(books), Some(gaps)) => (false, format!("{books}; but {gaps}")),
+            (Err(books), None) => (false, books),
+            (Err(books), Some(gaps)) => (false, format!("{books}; and {gaps}")),
+        };
+        to.do_send(DataVerified { passed, report });
     }
 
     /// Logs each difference, and on a mismatch the CRITICAL event and the restriction of
