@@ -1,0 +1,838 @@
+//! The seed incident, replayed end to end in simulated time (issue 9, item 6): the market
+//! closes on Friday at 16:00, the feed changes its message format over the weekend while
+//! the process keeps running, and the automated day starts again on Monday at 09:15.
+//!
+//! A real session reads real feeds (`vigil_feed::FeedServer` on 127.0.0.1, stepped by hand)
+//! and alerts a real webhook on 127.0.0.1. The market clock follows the bars; the
+//! supervision clock (heartbeats, the Monitor, alerting, log flushing) is a `SimClock` the
+//! test moves from Friday 15:59 ET through the weekend to Monday 09:15 ET, letting the
+//! agents run between steps. No test sleeps for behaviour: every wait is for an actual log
+//! line, notice or feed answer, bounded in real time.
+//!
+//! The frozen-process part of the incident (the weekend silence detected from outside) is
+//! `crates/vigil/tests/incident.rs`: it needs a process to SIGSTOP.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveTime, TimeZone as _};
+use serde_json::Value;
+use vigil_config::VigilConfig;
+use vigil_core::{Clock as _, SimClock, Timestamp};
+use vigil_feed::{FeedOptions, FeedServer, Pacing};
+use vigil_system::{Session, SessionOptions, SessionOutcome};
+use vigil_testkit::{HttpReceiver, Received, http_json, settle};
+
+/// The bound on every wait for something to happen: only a failing test reaches it.
+const PATIENCE: Duration = Duration::from_secs(15);
+const SYMBOL: &str = "TEST";
+const KEY_ID: &str = "incident-key";
+const SECRET: &str = "incident-feed-secret-0123456789";
+/// The supervision clock walks the weekend ten minutes at a time (the Monitor's timers are
+/// set to match, see [`config`]).
+const STEP: chrono::Duration = chrono::Duration::minutes(10);
+/// Rejected messages in a row that fail a source.
+const MAX_REJECTED: u64 = 3;
+
+/// Friday 2024-11-22 (a regular session) and the Monday after it.
+fn friday() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 11, 22).expect("date")
+}
+fn monday() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 11, 25).expect("date")
+}
+
+/// `date` at `h:m` in New York, as UTC.
+fn et(date: NaiveDate, h: u32, m: u32) -> Timestamp {
+    let local = date.and_time(NaiveTime::from_hms_opt(h, m, 0).expect("time"));
+    chrono_tz::America::New_York
+        .from_local_datetime(&local)
+        .single()
+        .expect("one local time")
+        .to_utc()
+}
+
+fn ts(v: &Value) -> Timestamp {
+    v["timestamp"]
+        .as_str()
+        .expect("timestamp")
+        .parse()
+        .expect("rfc3339")
+}
+
+/// The bars of the replay.
+struct Bars {
+    /// Friday 14:00–16:04 ET, minute bars: traded on before the weekend; the last five are
+    /// after the close (extended hours), so the market clock ends the week closed.
+    friday: Vec<Timestamp>,
+    /// Monday 04:00–04:02 ET: the pre-market messages the primary sends in its changed
+    /// format. Only the primary has them, so that nothing stamped at these times can ever
+    /// come from a validated bar.
+    premarket: Vec<Timestamp>,
+    /// Monday 09:30–10:29 ET.
+    monday: Vec<Timestamp>,
+}
+
+impl Bars {
+    fn new() -> Self {
+        let minutes = |from: Timestamp, n: i64| -> Vec<Timestamp> {
+            (0..n)
+                .map(|i| from + chrono::Duration::minutes(i))
+                .collect()
+        };
+        Self {
+            friday: minutes(et(friday(), 14, 0), 125),
+            premarket: minutes(et(monday(), 4, 0), MAX_REJECTED as i64),
+            monday: minutes(et(monday(), 9, 30), 60),
+        }
+    }
+
+    /// Writes a bars CSV of `times`: a seeded zig-zag walk that makes a fast EMA cross a
+    /// slow one often.
+    fn write(path: &Path, times: &[Timestamp]) {
+        let mut csv = String::from("timestamp,open,high,low,close,volume\n");
+        let mut price: i64 = 10_000; // cents
+        let mut state: u64 = 11;
+        let cents = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+        for t in times {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let step = ((state >> 33) % 41) as i64 - 20; // -20..=20 cents
+            let open = price;
+            price = (price + step).max(1_000);
+            let (hi, lo) = (open.max(price) + 3, open.min(price) - 3);
+            writeln!(
+                csv,
+                "{},{},{},{},{},1000",
+                t.format("%Y-%m-%dT%H:%M:%SZ"),
+                cents(open),
+                cents(hi),
+                cents(lo),
+                cents(price)
+            )
+            .expect("write");
+        }
+        std::fs::write(path, csv).expect("write bars");
+    }
+}
+
+/// A feed on 127.0.0.1 in manual mode, serving on a thread of its own (its own actix
+/// system), so that the test may call its control endpoints with blocking HTTP while the
+/// session runs on the test's thread. Stopped when dropped.
+struct Feed {
+    stream_url: String,
+    control_url: String,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Feed {
+    fn start(csv: PathBuf) -> Self {
+        let opts = FeedOptions {
+            listen: "127.0.0.1:0".into(),
+            sources: vec![(SYMBOL.into(), csv)],
+            pacing: Pacing::Manual,
+            credentials: Some(vigil_feed::Credentials {
+                key_id: KEY_ID.into(),
+                secret: SECRET.into(),
+            }),
+        };
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let server = FeedServer::start(opts).await.expect("feed starts");
+                url_tx
+                    .send((server.stream_url(), server.control_url()))
+                    .expect("test alive");
+                // The test drops its sender to stop the feed.
+                let stopped = actix_rt::task::spawn_blocking(move || stop_rx.recv());
+                let waited = stopped.await.expect("the stop wait ran");
+                assert!(waited.is_err(), "nothing is sent on the stop channel");
+                server.stop().await;
+            });
+        });
+        let (stream_url, control_url) = url_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the feed started within 20 s");
+        Self {
+            stream_url,
+            control_url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str) -> Value {
+        let (status, body) = http_json(
+            &self.control_url,
+            method,
+            path,
+            &[("APCA-API-KEY-ID", KEY_ID), ("APCA-API-SECRET-KEY", SECRET)],
+            None,
+        );
+        assert_eq!(status, 200, "{method} {path}: {body}");
+        body
+    }
+
+    /// `POST /_feed/step?n=N`: answers once the bars are queued on every subscribed
+    /// connection. Returns how many went out.
+    fn step(&self, n: usize) -> u64 {
+        self.call("POST", &format!("/_feed/step?n={n}"))["sent"]
+            .as_u64()
+            .expect("sent")
+    }
+
+    fn fault(&self, path: &str) {
+        self.call("POST", path);
+    }
+
+    fn subscribed(&self) -> u64 {
+        self.call("GET", "/_feed")["subscribed"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+            && !std::thread::panicking()
+        {
+            panic!("the feed's thread panicked");
+        }
+    }
+}
+
+/// The session's log read as it is written: ERROR lines reach the disk at once, others
+/// at the writer's flush interval (supervision time).
+struct LogTail {
+    dir: PathBuf,
+    read: Vec<(PathBuf, u64)>,
+    lines: Vec<Value>,
+}
+
+impl LogTail {
+    fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            read: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Reads the complete lines written since the last call.
+    fn poll(&mut self) -> &[Value] {
+        let files = vigil_log::list_log_files(&self.dir).expect("list log files");
+        for f in files {
+            let at = match self.read.iter().position(|(p, _)| *p == f.path) {
+                Some(i) => i,
+                None => {
+                    self.read.push((f.path.clone(), 0));
+                    self.read.len() - 1
+                }
+            };
+            let mut file = std::fs::File::open(&f.path).expect("open log file");
+            file.seek(SeekFrom::Start(self.read[at].1)).expect("seek");
+            let mut text = String::new();
+            file.read_to_string(&mut text).expect("read log file");
+            // Only whole lines: the writer may be half way through one.
+            let whole = text.rfind('\n').map_or(0, |i| i + 1);
+            for line in text[..whole].lines().filter(|l| !l.is_empty()) {
+                self.lines
+                    .push(serde_json::from_str(line).expect("a log line is JSON"));
+            }
+            self.read[at].1 += whole as u64;
+        }
+        &self.lines
+    }
+
+    fn find(&mut self, pred: impl Fn(&Value) -> bool) -> Option<(usize, Value)> {
+        self.poll()
+            .iter()
+            .enumerate()
+            .find(|(_, v)| pred(v))
+            .map(|(i, v)| (i, v.clone()))
+    }
+}
+
+/// Lets the agents run until `f` gives an answer, bounded by [`PATIENCE`] of real time;
+/// the supervision clock does not move.
+async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what} after {PATIENCE:?}"
+        );
+        for _ in 0..20 {
+            actix_rt::task::yield_now().await;
+        }
+    }
+}
+
+/// Moves the supervision clock to `to` in steps of `step`; after each, waits until every
+/// timer the step fired has been handled and set again (the agents' heartbeats, the
+/// Monitor's probes and snapshots, the log's flush: all repeat), so that the clock never
+/// runs ahead of the actors, unless the session has ended (it sets no more timers).
+/// `each` is asked after every step and may end the walk early (returns `true`).
+async fn walk(
+    run: &Running,
+    to: Timestamp,
+    step: chrono::Duration,
+    mut each: impl FnMut() -> bool,
+) {
+    let wall = &run.wall;
+    while wall.now() < to {
+        let timers = wall.pending_timers();
+        let next = (wall.now() + step).min(to);
+        wall.advance_to(next);
+        until("the timers of a step to be set again", || {
+            (wall.pending_timers() >= timers || run.ended.get()).then_some(())
+        })
+        .await;
+        settle().await;
+        if each() {
+            return;
+        }
+    }
+}
+
+/// A session running on the test's thread, with its supervision clock.
+struct Running {
+    wall: SimClock,
+    control: vigil_system::SessionControl,
+    ended: Rc<Cell<bool>>,
+    waiting: actix_rt::task::JoinHandle<Result<SessionOutcome, vigil_system::SystemError>>,
+}
+
+impl Running {
+    /// Starts a session on `cfg` with the supervision clock at `wall`.
+    async fn start(cfg: VigilConfig, wall: &SimClock) -> Self {
+        let opts = SessionOptions {
+            supervision_clock: Arc::new(wall.clone()),
+            ..SessionOptions::new(cfg)
+        };
+        let session = Session::start(opts).await.expect("the session starts");
+        let control = session.control();
+        let ended = Rc::new(Cell::new(false));
+        let flag = ended.clone();
+        let waiting = actix_rt::spawn(async move {
+            let outcome = session.wait().await;
+            flag.set(true);
+            outcome
+        });
+        Self {
+            wall: wall.clone(),
+            control,
+            ended,
+            waiting,
+        }
+    }
+
+    /// Stops the session (if it still runs) and returns its outcome.
+    async fn finish(self) -> SessionOutcome {
+        self.control.shutdown();
+        self.waiting
+            .await
+            .expect("the session's task")
+            .expect("the session ends cleanly")
+    }
+}
+
+/// The alert notices the webhook received: (rule, severity, status, the whole body).
+fn notices(got: &[Received]) -> Vec<(String, String, String, Value)> {
+    got.iter()
+        .map(Received::json)
+        .filter(|v| v["kind"] == "alert")
+        .map(|v| {
+            let a = &v["alert"];
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            (s("rule"), s("severity"), s("status"), v.clone())
+        })
+        .collect()
+}
+
+/// The session's config: the feed (and its backups), the automated day, the webhook.
+fn config(dir: &Path, primary: &str, backups: &[&str], webhook: &str) -> VigilConfig {
+    let secret = dir.join("feed.secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
+    let backups: Vec<String> = backups
+        .iter()
+        .map(|url| {
+            format!(
+                "{{ url = \"{url}\", key_id = \"{KEY_ID}\", secret_file = \"{}\" }}",
+                secret.display()
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"
+[data]
+instruments = [{{ symbol = "{SYMBOL}" }}]
+
+[data.feed]
+url = "{primary}"
+key_id = "{KEY_ID}"
+secret_file = "{secret}"
+max_rejected_in_a_row = {MAX_REJECTED}
+backups = [{backups}]
+
+[signal]
+fast_span = 3
+slow_span = 8
+
+[calendar]
+automation = true
+
+[checklist]
+dir = "{reports}"
+
+[log]
+dir = "{logs}"
+
+[store]
+path = "{store}"
+
+[control]
+enabled = false
+
+[alerts.channels.webhook]
+url = "{webhook}"
+"#,
+        secret = secret.display(),
+        backups = backups.join(", "),
+        reports = dir.join("reports").display(),
+        logs = dir.join("logs").display(),
+        store = dir.join("state.db").display(),
+    );
+    let file = dir.join("vigil.toml");
+    std::fs::write(&file, text).expect("write config");
+    let mut cfg = VigilConfig::load(&file).expect("valid config");
+    cfg.risk.regime_size_factor.volatile = rust_decimal::Decimal::ONE;
+    // The supervision clock walks the weekend ten minutes at a time: heartbeats, probes
+    // and snapshots every step, a heartbeat missing only after an hour.
+    cfg.monitor.heartbeat_interval_ms = 10 * 60_000;
+    cfg.monitor.heartbeat_timeout_ms = 60 * 60_000;
+    cfg.monitor.probe_interval_ms = 10 * 60_000;
+    cfg.monitor.snapshot_interval_s = 10 * 60;
+    // Quiet hours would turn every notice but a Critical one into the Monday digest
+    // (16:05 ET, after the open): this desk wants a weekend failover paged at once.
+    cfg.alerts.quiet_outside_trading_hours = false;
+    cfg
+}
+
+/// Waits until the session is subscribed to `feed`.
+async fn subscribed(feed: &Feed) {
+    until("the session's subscription", || {
+        (feed.subscribed() == 1).then_some(())
+    })
+    .await;
+}
+
+/// Friday: the session trades on the primary's good bars, and the supervision clock moves
+/// past the close (16:00 ET), letting the pipeline work through them.
+async fn friday_close(primary: &Feed, bars: &Bars, run: &Running) {
+    subscribed(primary).await;
+    assert_eq!(primary.step(bars.friday.len()), bars.friday.len() as u64);
+    walk(
+        run,
+        et(friday(), 16, 5),
+        chrono::Duration::seconds(30),
+        || false,
+    )
+    .await;
+}
+
+/// Puts the primary under the changed format on Saturday and steps it message by message:
+/// each rejected message is an ERROR line with its payload, logged with no supervision
+/// time passing. Returns the log index of the first.
+async fn format_changes(primary: &Feed, bars: &Bars, wall: &SimClock, tail: &mut LogTail) -> usize {
+    primary.fault("/_faults/format?kind=renamed");
+    let mut first = None;
+    for (n, at) in bars.premarket.iter().enumerate() {
+        let before = wall.now();
+        assert_eq!(primary.step(1), 1, "message {n} sent");
+        let (i, line) = until(&format!("data_parse_failed #{}", n + 1), || {
+            tail.find(|v| {
+                v["event"] == "data_parse_failed"
+                    && v["data"]["rejected_in_a_row"] == (n as u64 + 1)
+            })
+        })
+        .await;
+        assert_eq!(
+            wall.now(),
+            before,
+            "the line came with no supervision time passing"
+        );
+        assert_eq!(line["level"], "ERROR", "{line}");
+        let error = line["data"]["error"].as_str().expect("error");
+        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        assert!(
+            error.contains("raw (")
+                && error.contains(r#""type":"bar""#)
+                && error.contains(&format!(r#""sym":"{SYMBOL}""#))
+                && error.contains(&stamp),
+            "the renamed payload is in the line: {line}"
+        );
+        assert!(error.contains("unknown field"), "{line}");
+        first.get_or_insert(i);
+    }
+    first.expect("a first bad message")
+}
+
+/// The weekend, with a backup feed. Friday's good bars are traded on; on Saturday the
+/// primary's format changes: the first bad message is an ERROR line with its payload at
+/// once, three in a row fail the primary, the session switches to the backup, and the
+/// switch's High alert reaches the webhook on Saturday. On Monday the automated day starts,
+/// the pre-market checklist passes, and trading goes on from the backup's validated bars.
+/// No order was ever decided on a bar that was not validated.
+#[test]
+fn a_weekend_format_change_fails_over_to_the_backup_and_monday_trades_on_validated_bars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bars = Bars::new();
+    let primary_csv = dir.path().join("primary.csv");
+    let backup_csv = dir.path().join("backup.csv");
+    let mut primary_times = bars.friday.clone();
+    primary_times.extend(&bars.premarket);
+    Bars::write(&primary_csv, &primary_times);
+    let mut backup_times = bars.friday.clone();
+    backup_times.extend(&bars.monday);
+    Bars::write(&backup_csv, &backup_times);
+    let primary = Feed::start(primary_csv);
+    let backup = Feed::start(backup_csv);
+    let hook = HttpReceiver::start();
+    let cfg = config(
+        dir.path(),
+        &primary.stream_url,
+        &[&backup.stream_url],
+        &hook.url("/hook"),
+    );
+    let wall = SimClock::starting_at(et(friday(), 15, 59));
+    let logs = dir.path().join("logs");
+
+    let (outcome, switch_notice_at) = actix_rt::System::new().block_on(async {
+        let run = Running::start(cfg, &wall).await;
+        let mut tail = LogTail::new(&logs);
+        friday_close(&primary, &bars, &run).await;
+
+        // Saturday morning: the format changes.
+        walk(
+            &run,
+            et(friday(), 16, 5) + chrono::Duration::hours(18),
+            STEP,
+            || false,
+        )
+        .await;
+        format_changes(&primary, &bars, &wall, &mut tail).await;
+        let (_, switched) = until("data_source_switched", || {
+            tail.find(|v| v["event"] == "data_source_switched")
+        })
+        .await;
+        assert_eq!(switched["level"], "ERROR");
+        assert_eq!(switched["data"]["actor"], "failover");
+        assert_eq!(
+            switched["data"]["from"],
+            format!("feed:{}", primary.stream_url)
+        );
+        assert_eq!(
+            switched["data"]["to"],
+            format!("feed:{}", backup.stream_url)
+        );
+        subscribed(&backup).await;
+
+        // The switch is paged over the weekend: the notice reaches the webhook while the
+        // supervision clock is still on Saturday.
+        let mut got = Vec::new();
+        let seen = |got: &mut Vec<Received>| {
+            got.extend(hook.taken());
+            notices(got)
+                .iter()
+                .any(|(rule, _, status, _)| rule == "data_source_switched" && status == "firing")
+        };
+        // Handed to the webhook at once: the supervision clock does not move meanwhile.
+        until("the switch's notice", || seen(&mut got).then_some(())).await;
+        let notice_at = wall.now();
+        assert!(seen(&mut got), "the switch was paged before Monday");
+        let (_, severity, _, body) = notices(&got)
+            .into_iter()
+            .find(|(rule, _, _, _)| rule == "data_source_switched")
+            .expect("notice");
+        assert_eq!(severity, "high", "{body}");
+        assert!(
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("docs/runbooks/data_source_switched.md")),
+            "{body}"
+        );
+
+        // Monday 09:15 ET: the automated day starts; the backup's bars flow.
+        walk(&run, et(monday(), 9, 15), STEP, || false).await;
+        let total = bars.friday.len() + bars.monday.len();
+        assert_eq!(backup.step(total), total as u64);
+        // The bars have all been read once a line is stamped at the last one (the Monitor's
+        // snapshot, every ten minutes, carries the market time).
+        let last = *bars.monday.last().expect("bars");
+        let mut read = || {
+            tail.find(|v| {
+                v["timestamp"]
+                    .as_str()
+                    .is_some_and(|t| t.parse::<Timestamp>().is_ok_and(|t| t >= last))
+            })
+            .is_some()
+        };
+        walk(
+            &run,
+            et(monday(), 9, 29),
+            chrono::Duration::minutes(1),
+            &mut read,
+        )
+        .await;
+        assert!(read(), "Monday's bars were read before the open");
+        let outcome = run.finish().await;
+        (outcome, notice_at)
+    });
+    assert!(
+        switch_notice_at < et(monday(), 0, 0),
+        "paged at {switch_notice_at}"
+    );
+    assert_eq!(outcome.summary.error, None, "{:?}", outcome.summary);
+    let log = vigil_tests::read_log(&outcome.log_dir);
+    let index = |pred: &dyn Fn(&Value) -> bool| -> usize {
+        log.iter().position(pred).expect("line present")
+    };
+
+    // The backup started at its first bar: Friday's were skipped, Monday's are new.
+    let first_new =
+        index(&|v| v["event"] == "data_source_connected" && v["data"]["first_new_bar"].is_string());
+    assert_eq!(
+        log[first_new]["data"]["skipped_already_seen"],
+        bars.friday.len() as u64
+    );
+    assert_eq!(
+        log[first_new]["data"]["first_new_bar"]
+            .as_str()
+            .map(|t| t.parse::<Timestamp>().expect("ts")),
+        Some(bars.monday[0])
+    );
+    assert!(
+        vigil_tests::events(&log, "data_source_failed").is_empty(),
+        "the backup took over: no source failed for good"
+    );
+    assert!(
+        vigil_tests::events(&log, "breaker_tripped").is_empty(),
+        "the failover kept trading open"
+    );
+    for quiet in ["log_silent", "heartbeat_missed"] {
+        assert!(vigil_tests::events(&log, quiet).is_empty(), "{quiet}");
+    }
+
+    // No decision on data that was not validated: every signal, approval and order is
+    // stamped at a bar the session accepted (Friday's from the primary, Monday's from the
+    // backup), none at a rejected message's time. (Decisions are stamped with their bar's
+    // time; each agent's lines are in order among themselves, not across agents.)
+    let accepted: BTreeSet<Timestamp> = bars.friday.iter().chain(&bars.monday).copied().collect();
+    let decisions = ["signal_generated", "risk_approved", "order_submitted"];
+    let mut decided = 0;
+    for v in &log {
+        if decisions.contains(&v["event"].as_str().unwrap_or_default()) {
+            decided += 1;
+            let t = ts(v);
+            assert!(
+                accepted.contains(&t),
+                "a decision on a bar not accepted: {v}"
+            );
+            assert!(!bars.premarket.contains(&t), "{v}");
+        }
+    }
+    assert!(decided > 0);
+    let orders = vigil_tests::events(&log, "order_submitted");
+    let monday_open = et(monday(), 9, 30);
+    assert!(
+        orders.iter().any(|o| ts(o) < monday_open),
+        "Friday's good bars were traded on"
+    );
+    assert!(
+        orders.iter().any(|o| ts(o) >= monday_open),
+        "Monday trades on the backup's bars"
+    );
+
+    // Monday: nothing trades before the pre-market checklist passed and the schedule
+    // opened the session. The Data agent runs the checklist before it marks the open; the
+    // Risk agent opens at the mark and approves nothing before.
+    let session = monday().to_string();
+    let on_monday = |v: &Value| v["data"]["session"] == session.as_str();
+    assert!(
+        !log.iter()
+            .any(|v| v["event"] == "checklist_failed" && on_monday(v)),
+        "Monday's checklist passed"
+    );
+    let checklist = index(&|v| v["event"] == "checklist_completed" && on_monday(v));
+    let active = index(&|v| {
+        v["event"] == "phase_changed" && v["data"]["phase"] == "trading_active" && on_monday(v)
+    });
+    assert!(checklist < active, "the checklist ran before the open");
+    let opened = index(&|v| {
+        v["event"] == "trading_state_changed"
+            && v["data"]["actor"] == "schedule"
+            && v["data"]["to"] == "open"
+            && ts(v) == monday_open
+    });
+    for (i, v) in log.iter().enumerate() {
+        if v["event"] == "risk_approved" && ts(v) >= et(monday(), 0, 0) {
+            assert!(i > opened, "a Monday approval before the open: {v}");
+        }
+    }
+    for o in &orders {
+        let t = ts(o);
+        assert!(t < et(friday(), 16, 0) || t >= monday_open, "{o}");
+    }
+    for phase in ["auto_start", "premarket_validation", "trading_active"] {
+        assert!(
+            log.iter().any(|v| v["event"] == "phase_changed"
+                && v["data"]["phase"] == phase
+                && v["data"]["session"] == session.as_str()),
+            "Monday's {phase} was marked"
+        );
+    }
+}
+
+/// The weekend, with no backup: the changed format fails the only source; the breaker
+/// trips and the Critical alert reaches the webhook on Saturday, long before Monday's open;
+/// no order is sent after.
+#[test]
+fn a_weekend_format_change_without_a_backup_trips_the_breaker_and_pages_before_monday() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bars = Bars::new();
+    let csv = dir.path().join("primary.csv");
+    let mut times = bars.friday.clone();
+    times.extend(&bars.premarket);
+    times.extend(&bars.monday);
+    Bars::write(&csv, &times);
+    let primary = Feed::start(csv);
+    let hook = HttpReceiver::start();
+    let cfg = config(dir.path(), &primary.stream_url, &[], &hook.url("/hook"));
+    let wall = SimClock::starting_at(et(friday(), 15, 59));
+    let logs = dir.path().join("logs");
+
+    let (outcome, critical_at) = actix_rt::System::new().block_on(async {
+        let run = Running::start(cfg, &wall).await;
+        let mut tail = LogTail::new(&logs);
+        friday_close(&primary, &bars, &run).await;
+        walk(
+            &run,
+            et(friday(), 16, 5) + chrono::Duration::hours(18),
+            STEP,
+            || false,
+        )
+        .await;
+        let first_bad = format_changes(&primary, &bars, &wall, &mut tail).await;
+
+        let (failed_at, failed) = until("data_source_failed", || {
+            tail.find(|v| v["event"] == "data_source_failed")
+        })
+        .await;
+        assert!(failed_at > first_bad);
+        assert_eq!(failed["level"], "ERROR");
+        assert!(
+            failed["data"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(&format!("{MAX_REJECTED} messages in a row rejected"))),
+            "{failed}"
+        );
+        let (_, tripped) = until("breaker_tripped", || {
+            tail.find(|v| v["event"] == "breaker_tripped")
+        })
+        .await;
+        assert_eq!(tripped["level"], "CRITICAL");
+
+        // The Critical alert is paged on Saturday.
+        let mut got = Vec::new();
+        let critical = |got: &mut Vec<Received>| {
+            got.extend(hook.taken());
+            notices(got)
+                .into_iter()
+                .find(|(rule, severity, status, _)| {
+                    severity == "critical" && status == "firing" && rule != "log_silent"
+                })
+        };
+        // Handed to the webhook at once: the supervision clock does not move meanwhile.
+        until("a Critical notice", || critical(&mut got).map(|_| ())).await;
+        let critical_at = wall.now();
+        let (rule, _, _, body) = critical(&mut got).expect("a Critical notice before Monday");
+        assert!(
+            body["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("[CRITICAL]")),
+            "{body}"
+        );
+        assert!(
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("docs/runbooks/{rule}.md"))),
+            "{body}"
+        );
+
+        // ---- After the breaker tripped: TODAY'S BEHAVIOUR --------------------------------
+        // Today every source failing is fatal: the Data agent ends the stream and the
+        // session stops by itself; its agents set no more timers, so the walk to Monday
+        // does not wait for them. (Planned: the session keeps running
+        // with trading held (breaker tripped by actor `data_outage`), reconnects with
+        // backoff, and verifies (reconciles) before trading resumes. Change this block
+        // then: put the feed right
+        // (`/_faults/clear`), step Monday's bars, and assert the verification comes before
+        // any order.) Nothing here asserts that the session ended.
+        walk(&run, et(monday(), 9, 15), STEP, || false).await;
+        // Nobody is subscribed any more today: the feed holds its bars.
+        let sent = primary.step(bars.monday.len());
+        assert!(sent <= bars.monday.len() as u64);
+        walk(&run, et(monday(), 9, 29), STEP, || false).await;
+        // ---- End of the block ------------------------------------------------------------
+
+        let outcome = run.finish().await;
+        (outcome, critical_at)
+    });
+    assert!(
+        critical_at < et(monday(), 0, 0),
+        "paged at {critical_at}, before Monday"
+    );
+    assert_eq!(
+        outcome.summary.trading_state,
+        vigil_core::TradingState::Halted
+    );
+    let log = vigil_tests::read_log(&outcome.log_dir);
+    assert!(
+        vigil_tests::events(&log, "log_silent").is_empty(),
+        "the log grew all weekend"
+    );
+    let tripped = log
+        .iter()
+        .position(|v| v["event"] == "breaker_tripped")
+        .expect("breaker_tripped");
+    let orders = vigil_tests::events(&log, "order_submitted");
+    assert!(!orders.is_empty(), "Friday's good bars were traded on");
+    let last_friday = *bars.friday.last().expect("bars");
+    for o in &orders {
+        assert!(ts(o) <= last_friday, "an order on a bar not validated: {o}");
+    }
+    assert_eq!(
+        log[tripped..]
+            .iter()
+            .filter(|v| v["event"] == "order_submitted" || v["event"] == "risk_approved")
+            .count(),
+        0,
+        "nothing is approved or sent after the breaker tripped"
+    );
+}
