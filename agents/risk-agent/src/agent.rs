@@ -142,9 +142,13 @@ struct OutageHold {
     others: Vec<String>,
 }
 
-/// The actors of a data outage's halt: the Data agent, and the Critical alert it raises.
+/// The actors of a data outage's halt: the Data agent, and the Critical alerts the outage
+/// itself raises (the outage, the source disconnected, no data while the exchange is open).
 fn is_outage_actor(actor: &str) -> bool {
-    actor == "data_outage" || actor == "alert:data_outage"
+    matches!(
+        actor,
+        "data_outage" | "alert:data_outage" | "alert:data_source_disconnected" | "alert:data_stale"
+    )
 }
 
 /// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
