@@ -439,10 +439,10 @@ impl CrossCheckReader {
     /// Hands `bars` to the Data agent (waiting for it to take them), then reads on.
     fn deliver(&mut self, bars: Vec<Bar>, more: bool, ctx: &mut Context<Self>) {
         if !more {
-            self.failed("the reference ended its stream".into(), ctx);
             if !bars.is_empty() {
                 self.data.do_send(ReferenceBars { bars });
             }
+            self.failed("the reference ended its stream".into(), ctx);
             return;
         }
         if bars.is_empty() {
@@ -454,7 +454,21 @@ impl CrossCheckReader {
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sent).map(|res, act, ctx| match res {
                 Ok(()) => act.read(ctx),
-                Err(e) => act.stop(&format!("the data agent did not take the bars: {e}"), ctx),
+                // A crash of the Data agent loses the message it was handling; the
+                // supervisor restarts it on the same mailbox: read on.
+                Err(e) if act.data.connected() => {
+                    act.failures += 1;
+                    act.log.emit(
+                        LogEvent::new(act.clock.now(), READER, Event::CrossCheckFailed)
+                            .with("reference", act.name.clone())
+                            .with("error", format!("the data agent lost reference bars: {e}"))
+                            .with("failures", act.failures)
+                            .with("action", "those bars are not compared; reading on"),
+                    );
+                    act.log.flush();
+                    act.read(ctx);
+                }
+                Err(e) => act.stop(&format!("the data agent is gone: {e}"), ctx),
             }),
         );
     }
@@ -671,5 +685,161 @@ mod tests {
         assert_eq!(w.disagree(s, "apart".into()), Verdict::Held);
         assert!(w.release(s));
         assert_eq!(w.quarantined().count(), 0);
+    }
+
+    /// The reference: fails to connect `refusals` times, then streams `script` (an `Err`
+    /// breaks the stream), then stays quiet.
+    struct Reference {
+        refusals: u32,
+        script: std::collections::VecDeque<Result<Bar, ()>>,
+    }
+
+    #[async_trait::async_trait]
+    impl DataProvider for Reference {
+        fn name(&self) -> &str {
+            "feed:reference"
+        }
+
+        async fn connect(&mut self) -> Result<(), ProviderError> {
+            if self.refusals > 0 {
+                self.refusals -= 1;
+                return Err(ProviderError::Connect {
+                    provider: "feed:reference".into(),
+                    reason: "connection refused".into(),
+                });
+            }
+            Ok(())
+        }
+
+        async fn subscribe(
+            &mut self,
+            _symbols: &[(SymbolId, Symbol)],
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn ping(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn next_batch(
+            &mut self,
+            _max: usize,
+            out: &mut Vec<MarketDataEvent>,
+        ) -> Result<bool, ProviderError> {
+            match self.script.pop_front() {
+                Some(Ok(bar)) => {
+                    out.push(MarketDataEvent::Bar(bar));
+                    Ok(true)
+                }
+                Some(Err(())) => Err(ProviderError::Stream {
+                    provider: "feed:reference".into(),
+                    reason: "the feed dropped the connection".into(),
+                }),
+                None => std::future::pending().await,
+            }
+        }
+
+        fn health(&self) -> vigil_providers::ProviderHealth {
+            vigil_providers::ProviderHealth::default()
+        }
+    }
+
+    /// Stands in for the Data agent.
+    struct Taker(std::sync::Arc<parking_lot::Mutex<Vec<Bar>>>);
+
+    impl Actor for Taker {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ReferenceBars> for Taker {
+        type Result = ();
+        fn handle(&mut self, msg: ReferenceBars, _ctx: &mut Context<Self>) {
+            self.0.lock().extend(msg.bars);
+        }
+    }
+
+    /// Waits (bounded, yielding to the actors) until `done`.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..100_000 {
+            if done() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("never: {what}");
+    }
+
+    /// A reference that refuses, then breaks: each failure logged and counted, retried after
+    /// a backoff on the wall clock (doubling, back to the first after a good connect); its
+    /// bars reach the Data agent.
+    #[actix_rt::test]
+    async fn the_reader_reconnects_with_backoff_on_the_wall_clock_and_hands_the_bars_over() {
+        use vigil_core::{Clock, SimClock};
+        use vigil_log::{LogSink, Value};
+        use vigil_testkit::logged;
+
+        let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
+        let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
+        let (sink, log) = LogSink::memory();
+        let got = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let taker = Taker(got.clone()).start();
+        let provider = Reference {
+            refusals: 2,
+            script: [
+                Ok(bar(0, 1, dec!(100))),
+                Ok(bar(0, 2, dec!(101))),
+                Err(()),
+                Ok(bar(0, 3, dec!(102))),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let _reader = CrossCheckReader::new(
+            Box::new(provider),
+            &SymbolTable::new([Symbol::from("GOOG")]),
+            std::sync::Arc::new(market.clone()),
+            std::sync::Arc::new(wall.clone()),
+            LogBuffer::new(sink, READER, vigil_core::Level::Debug),
+            taker.recipient(),
+        )
+        .start();
+        let failed = |n: usize| {
+            let log = log.clone();
+            move || logged(&log, Event::CrossCheckFailed).len() >= n
+        };
+        let retry = |i: usize| match logged(&log, Event::CrossCheckFailed)[i].get("retry_in_ms") {
+            Some(Value::U64(ms)) => *ms,
+            other => panic!("{other:?}"),
+        };
+        until("the first refusal", failed(1)).await;
+        assert_eq!(retry(0), 500);
+        assert!(got.lock().is_empty());
+        wall.advance_by(chrono::Duration::milliseconds(499));
+        tokio::task::yield_now().await;
+        assert_eq!(
+            logged(&log, Event::CrossCheckFailed).len(),
+            1,
+            "not before the backoff"
+        );
+        wall.advance_by(chrono::Duration::milliseconds(1));
+        until("the second refusal", failed(2)).await;
+        assert_eq!(retry(1), 1000, "doubled");
+        wall.advance_by(chrono::Duration::milliseconds(1000));
+        until("the broken stream", failed(3)).await;
+        assert_eq!(retry(2), 500, "back to the first after a good connect");
+        assert_eq!(logged(&log, Event::CrossCheckConnected).len(), 1);
+        wall.advance_by(chrono::Duration::milliseconds(500));
+        until("three bars", || got.lock().len() == 3).await;
+        let closes: Vec<Decimal> = got.lock().iter().map(|b| b.close).collect();
+        assert_eq!(closes, vec![dec!(100), dec!(101), dec!(102)]);
+        assert_eq!(logged(&log, Event::CrossCheckConnected).len(), 2);
+        let last = &logged(&log, Event::CrossCheckFailed)[2];
+        assert_eq!(last.level, vigil_core::Level::Warn);
+        assert!(
+            matches!(last.get("failures"), Some(Value::U64(3))),
+            "{last:?}"
+        );
+        assert_eq!(wall.now(), t("2030-01-01T00:00:02Z"));
     }
 }
