@@ -631,6 +631,7 @@ impl DataAgent {
                     .as_ref()
                     .map_or(0, |(w, _)| w.quarantined().count() as u64),
                 withheld: self.withheld,
+                disagreements: self.cross.as_ref().map_or(0, CrossCheck::disagreements),
                 live: self.provider_live,
                 ended: self.ended,
                 source: self.source.clone(),
