@@ -290,6 +290,32 @@ fn a_spike_on_the_source_in_use_only_quarantines_the_symbol_by_the_cross_check()
     assert_eq!(off["data"]["actor"], "cross_check");
     assert_eq!(off["level"], "WARN");
 
+    // Bars 41–43 were withheld (42–43 only if the reference's bar 41 came after the
+    // source's: checked on arrival, quarantined from then on); one disagreement (the Data
+    // agent's figures in /status, refreshed each heartbeat).
+    let addr = run.control.clone().expect("control address");
+    let token = common::token(&dir.path().join("state").join("control.token"));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (code, body) = common::http_get(&addr, "/status", &token);
+        assert_eq!(code, 200, "{body}");
+        let status: Value = serde_json::from_str(&body).expect("status is JSON");
+        let data = status["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["agent"] == "data"))
+            .map(|a| a["figures"].clone())
+            .unwrap_or_default();
+        let withheld = data["withheld"].as_u64().unwrap_or_default();
+        if (2..=3).contains(&withheld) && data["disagreements"] == 1 && data["quarantined"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the data figures: {data:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     run.signal("-TERM");
     let out = run.finish();
     assert!(
