@@ -17,6 +17,7 @@ use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::DataProvider;
 
 use crate::anomaly::{AnomalyWatch, Verdict};
+use crate::crosscheck::{CrossCheck, ReferenceBars, Settle};
 use crate::gaps::GapWatch;
 use crate::scheduler::Scheduler;
 
@@ -105,6 +106,8 @@ pub struct DataAgent {
     anomalies: Option<(AnomalyWatch, Recipient<QuarantineChanged>)>,
     /// Bars withheld from the models (their symbol in quarantine).
     withheld: u64,
+    /// The comparison with a reference source (quarantines through `anomalies`).
+    cross: Option<CrossCheck>,
     /// Pre-market checks run at the pre-market phase.
     gate: Option<Box<dyn PremarketGate>>,
     /// The source's connection, as the pings and fetches found it.
@@ -332,6 +335,7 @@ impl DataAgent {
             missing_bars: 0,
             anomalies: None,
             withheld: 0,
+            cross: None,
             gate: None,
             source: Reachability::default(),
             last_update_at: None,
@@ -745,8 +749,29 @@ impl DataAgent {
         self
     }
 
+    /// Compares the accepted bars with a reference source's (see [`CrossCheck`]): a
+    /// disagreement puts the symbol in quarantine through the anomaly watch (which must be
+    /// set too; with neither bound it only holds what the cross-check and operators put in).
+    pub fn with_cross_check(mut self, check: CrossCheck) -> Self {
+        self.cross = Some(check);
+        self
+    }
+
     /// Screens an accepted bar for anomalies; says whether it goes on to the models.
     fn screen(&mut self, bar: &Bar) -> bool {
+        if let (Some(cross), Some((watch, risk))) = (&mut self.cross, &mut self.anomalies)
+            && let Some(pair) = cross.on_primary(&self.provider_name, bar)
+        {
+            let release_after = cross.release_after();
+            Settle {
+                watch,
+                risk,
+                log: &mut self.log,
+                symbols: &self.symbols,
+                service: SERVICE,
+            }
+            .apply(pair, release_after, self.clock.stamp(bar.ts));
+        }
         let Some((watch, risk)) = &mut self.anomalies else {
             return true;
         };
@@ -916,6 +941,7 @@ impl DataAgent {
                     .as_ref()
                     .map_or(0, |(w, _)| w.quarantined().count() as u64),
                 withheld: self.withheld,
+                disagreements: self.cross.as_ref().map_or(0, CrossCheck::disagreements),
                 live: self.provider_live,
                 ended: self.ended,
                 source: self.source.clone(),
@@ -1504,6 +1530,34 @@ impl Handler<SetQuarantine> for DataAgent {
         } else {
             format!("{} released: its bars reach the models again", msg.symbol)
         })
+    }
+}
+
+impl Handler<ReferenceBars> for DataAgent {
+    type Result = ();
+
+    /// Pairs the reference source's bars with the source's; a disagreement found now (the
+    /// source's bar already forwarded) quarantines the symbol from now on.
+    fn handle(&mut self, msg: ReferenceBars, _ctx: &mut Self::Context) {
+        let now = self.now();
+        // The session builds the reader only with the check and its watch.
+        let (Some(cross), Some((watch, risk))) = (&mut self.cross, &mut self.anomalies) else {
+            return;
+        };
+        let release_after = cross.release_after();
+        let mut settle = Settle {
+            watch,
+            risk,
+            log: &mut self.log,
+            symbols: &self.symbols,
+            service: SERVICE,
+        };
+        for bar in &msg.bars {
+            if let Some(pair) = cross.on_reference(bar) {
+                settle.apply(pair, release_after, now);
+            }
+        }
+        self.log.flush();
     }
 }
 
@@ -2765,5 +2819,198 @@ mod tests {
         assert_eq!(hb.at, t("2030-01-01T00:00:01Z"));
         assert_eq!(hb.state, AgentState::Running);
         assert_eq!(hb.processed, 2);
+    }
+
+    /// Asks the agent how many bars it has withheld.
+    #[derive(Message)]
+    #[rtype(result = "u64")]
+    struct Withheld;
+
+    impl Handler<Withheld> for DataAgent {
+        type Result = u64;
+        fn handle(&mut self, _msg: Withheld, _ctx: &mut Context<Self>) -> u64 {
+            self.withheld
+        }
+    }
+
+    /// A live source the test feeds bar by bar; it never ends.
+    struct Pushed {
+        bars: tokio::sync::mpsc::UnboundedReceiver<Bar>,
+    }
+
+    #[async_trait]
+    impl DataProvider for Pushed {
+        fn name(&self) -> &str {
+            "feed:primary"
+        }
+
+        async fn connect(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn subscribe(
+            &mut self,
+            _symbols: &[(SymbolId, Symbol)],
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn ping(&mut self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+
+        async fn next_batch(
+            &mut self,
+            _max: usize,
+            out: &mut Vec<MarketDataEvent>,
+        ) -> Result<bool, ProviderError> {
+            match self.bars.recv().await {
+                Some(bar) => out.push(MarketDataEvent::Bar(bar)),
+                None => std::future::pending::<()>().await,
+            }
+            Ok(true)
+        }
+
+        fn health(&self) -> ProviderHealth {
+            ProviderHealth::default()
+        }
+    }
+
+    /// The source's close disagrees with the reference's: the symbol goes into quarantine
+    /// (Risk told, bars withheld) until three agreeing pairs in a row; a reference bar that
+    /// comes after the source's was forwarded quarantines from then on; an operator releases.
+    #[actix_rt::test]
+    async fn a_disagreement_with_the_reference_withholds_the_symbol_and_tells_risk_until_released()
+    {
+        let (push, bars) = tokio::sync::mpsc::unbounded_channel();
+        let bounds = crate::AnomalyBounds {
+            max_jump: Some(dec!(0.5)),
+            k_sigma: None,
+            min_sigma: 0.0,
+            window: 20,
+            release_after: 3,
+        };
+        let h = start_with(
+            Box::new(Pushed { bars }),
+            1,
+            10,
+            Pacing::Max,
+            |agent, risk| {
+                agent
+                    .with_anomaly_watch(
+                        crate::AnomalyWatch::new(bounds, 1),
+                        risk.clone().recipient(),
+                    )
+                    .with_cross_check(crate::CrossCheck::new("feed:reference", dec!(2), 3, 1))
+            },
+        );
+        let reference = |closes: &[(u32, Decimal)]| ReferenceBars {
+            bars: closes.iter().map(|(d, c)| bar(*d, *c)).collect(),
+        };
+        let forwarded = |n: usize| {
+            let seen = h.seen.clone();
+            async move {
+                seen.wait_until(&format!("{n} batches"), |got| {
+                    got.iter().filter(|g| matches!(g, Got::Batch(_))).count() >= n
+                })
+                .await;
+            }
+        };
+        let told = || -> Vec<bool> {
+            h.seen
+                .all::<QuarantineChanged>()
+                .into_iter()
+                .map(|q| q.on)
+                .collect()
+        };
+
+        // The reference first: the source's day 2 is 5 % above it, held on arrival.
+        h.addr
+            .send(reference(&[(1, dec!(100)), (2, dec!(100))]))
+            .await
+            .expect("taken");
+        push.send(bar(1, dec!(100))).expect("agent reads");
+        forwarded(1).await;
+        push.send(bar(2, dec!(105))).expect("agent reads");
+        h.seen
+            .wait_until("Risk told", |got| {
+                got.iter().any(|g| matches!(g, Got::Quarantine(_)))
+            })
+            .await;
+        // Days 3 and 4 agree but are held; day 5 is the third agreeing pair and goes on.
+        h.addr
+            .send(reference(&[(3, dec!(100)), (4, dec!(101)), (5, dec!(100))]))
+            .await
+            .expect("taken");
+        for d in 3..=5 {
+            push.send(bar(d, dec!(100))).expect("agent reads");
+        }
+        forwarded(2).await;
+        assert_eq!(told(), vec![true, false]);
+
+        // The source's day 6 is forwarded before the reference has it; the reference's
+        // disagrees when it arrives: quarantined from then on (day 7 held).
+        push.send(bar(6, dec!(100))).expect("agent reads");
+        forwarded(3).await;
+        h.addr
+            .send(reference(&[(6, dec!(110))]))
+            .await
+            .expect("taken");
+        assert_eq!(told(), vec![true, false, true]);
+        push.send(bar(7, dec!(100))).expect("agent reads");
+        // Days 2, 3, 4 and 7 withheld (a bounded wait for the agent to read day 7).
+        let mut withheld = 0;
+        for _ in 0..100_000 {
+            withheld = h.addr.send(Withheld).await.expect("answered");
+            if withheld >= 4 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(withheld, 4);
+        // An operator releases it; day 8 goes on.
+        let off = h
+            .addr
+            .send(SetQuarantine {
+                symbol: "TEST".into(),
+                on: false,
+                actor: "ops".into(),
+                reason: "checked at the exchange".into(),
+            })
+            .await
+            .expect("answered");
+        assert!(off.is_ok_and(|m| m.contains("released")));
+        push.send(bar(8, dec!(100))).expect("agent reads");
+        forwarded(4).await;
+
+        let batches = h.seen.all::<BarBatch>();
+        let days: Vec<Timestamp> = batches
+            .iter()
+            .flat_map(|b| b.bars.iter().map(|bar| bar.ts))
+            .collect();
+        assert_eq!(
+            days,
+            vec![day(1), day(5), day(6), day(8)],
+            "the quarantined bars never reach the models"
+        );
+        assert_eq!(told(), vec![true, false, true, false]);
+        let on = logged(&h.log, Event::SymbolQuarantined);
+        assert_eq!(on.len(), 2);
+        assert_eq!(text(&on[0], "actor"), "cross_check");
+        assert_eq!(on[0].timestamp, day(2));
+        assert_eq!(
+            text(&on[0], "reason"),
+            "close 105 from feed:primary and 100 from the reference feed:reference are 5% \
+             apart (bound 2%)"
+        );
+        // Found when the reference's day 6 came: stamped at the market's time then.
+        assert_eq!(text(&on[1], "actor"), "cross_check");
+        assert_eq!(on[1].timestamp, day(6));
+        let off = logged(&h.log, Event::SymbolReleased);
+        assert_eq!(off.len(), 2);
+        assert_eq!(text(&off[0], "actor"), "cross_check");
+        assert_eq!(off[0].timestamp, day(5));
+        assert_eq!(text(&off[1], "actor"), "ops");
+        assert!(h.seen.all::<AgentFault>().is_empty());
     }
 }

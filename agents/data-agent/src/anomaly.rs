@@ -7,6 +7,10 @@
 //! lifts by rule, after `release_after` bars in a row that move within the bounds (a bad tick
 //! that reverts, or a real move that holds at its new level), or by an operator's command.
 //! One an operator set lifts only by command.
+//!
+//! A symbol may be held for more than one reason at once: the jump rule, a disagreement
+//! with the reference source ([`crate::CrossCheck`]), an operator. Each rule lifts only its
+//! own hold; the quarantine lifts when none is left (an operator's release lifts them all).
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -42,12 +46,21 @@ pub enum Verdict {
     Released(String),
 }
 
-#[derive(Debug)]
+/// Why a symbol is in quarantine; it stays while any of these holds.
+#[derive(Debug, Default)]
 struct Quarantine {
-    /// Bars in a row within the bounds since.
-    calm: usize,
+    /// The jump rule's hold: bars in a row within the bounds since.
+    jump: Option<usize>,
+    /// The cross-check's hold: pairs of closes in a row that agreed since.
+    disagreement: Option<usize>,
     /// Set by an operator: lifts only by command.
     by_operator: bool,
+}
+
+impl Quarantine {
+    fn holds(&self) -> bool {
+        self.jump.is_some() || self.disagreement.is_some() || self.by_operator
+    }
 }
 
 #[derive(Debug)]
@@ -138,27 +151,88 @@ impl AnomalyWatch {
             }
             (None, Some(why)) => {
                 s.quarantine = Some(Quarantine {
-                    calm: 0,
-                    by_operator: false,
+                    jump: Some(0),
+                    ..Quarantine::default()
                 });
                 Verdict::Quarantined(why)
             }
             (Some(q), Some(_)) => {
-                q.calm = 0;
+                // Held already (for this or another reason): the jump rule holds it too,
+                // and its count starts over.
+                q.jump = Some(0);
                 Verdict::Held
             }
             (Some(q), None) => {
-                q.calm += 1;
-                if !q.by_operator && bounds.release_after > 0 && q.calm >= bounds.release_after {
-                    let why = format!("{} bars in a row within the bounds", q.calm);
-                    s.quarantine = None;
-                    s.push(r);
-                    Verdict::Released(why)
-                } else {
-                    Verdict::Held
+                let Some(calm) = q.jump.as_mut() else {
+                    // Held for another reason only: the jump rule has nothing to lift.
+                    return Verdict::Held;
+                };
+                *calm += 1;
+                if bounds.release_after == 0 || *calm < bounds.release_after {
+                    return Verdict::Held;
                 }
+                let why = format!("{calm} bars in a row within the bounds");
+                q.jump = None;
+                if q.holds() {
+                    return Verdict::Held;
+                }
+                s.quarantine = None;
+                s.push(r);
+                Verdict::Released(why)
             }
         }
+    }
+
+    /// The symbol's close disagreed with the reference source's (`why` says how): the
+    /// cross-check holds it, and its count of agreeing pairs starts over. `Quarantined`
+    /// when the symbol was not in quarantine before, `Held` otherwise.
+    pub fn disagree(&mut self, symbol: SymbolId, why: String) -> Verdict {
+        let Some(s) = self.symbols.get_mut(symbol.index()) else {
+            return Verdict::Pass;
+        };
+        match &mut s.quarantine {
+            Some(q) => {
+                q.disagreement = Some(0);
+                Verdict::Held
+            }
+            None => {
+                s.quarantine = Some(Quarantine {
+                    disagreement: Some(0),
+                    ..Quarantine::default()
+                });
+                Verdict::Quarantined(why)
+            }
+        }
+    }
+
+    /// The symbol's close agreed with the reference source's. The cross-check's hold lifts
+    /// after `release_after` agreeing pairs in a row (0: never by rule); `Released` when
+    /// that lifted the quarantine, `Held` while it stays (for this or another reason),
+    /// `Pass` when the symbol was not in quarantine.
+    pub fn agree(&mut self, symbol: SymbolId, release_after: usize) -> Verdict {
+        let Some(q) = self
+            .symbols
+            .get_mut(symbol.index())
+            .and_then(|s| s.quarantine.as_mut())
+        else {
+            return Verdict::Pass;
+        };
+        let Some(agreed) = q.disagreement.as_mut() else {
+            return Verdict::Held;
+        };
+        *agreed += 1;
+        if release_after == 0 || *agreed < release_after {
+            return Verdict::Held;
+        }
+        let why = format!("{agreed} pairs of closes in a row agreed with the reference");
+        q.disagreement = None;
+        if q.holds() {
+            return Verdict::Held;
+        }
+        if let Some(s) = self.symbols.get_mut(symbol.index()) {
+            s.quarantine = None;
+        }
+        Verdict::Released(why)
     }
 
     /// An operator's quarantine: lifts only by [`Self::release`]. Returns false when the
@@ -167,11 +241,9 @@ impl AnomalyWatch {
         let Some(s) = self.symbols.get_mut(symbol.index()) else {
             return false;
         };
-        let new = s.quarantine.is_none();
-        s.quarantine = Some(Quarantine {
-            calm: 0,
-            by_operator: true,
-        });
+        let q = s.quarantine.get_or_insert_with(Quarantine::default);
+        let new = !q.holds();
+        q.by_operator = true;
         new
     }
 

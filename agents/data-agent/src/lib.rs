@@ -9,6 +9,9 @@
 //! - A session of the exchange calendar with no bar for a symbol (or, after a restart, no
 //!   bar between the last one handled and the first new one) is a gap: `data_gap` at ERROR,
 //!   counted and alerted. The bars are not invented: the models see the hole.
+//! - A price jump beyond `[data.anomaly]`'s bounds, or a close that disagrees with a
+//!   reference source's (`[data.cross_check]`, see [`CrossCheck`]), puts the symbol in
+//!   quarantine: its bars are withheld and the Risk agent blocks new orders in it.
 //! - With automation on, the phases of the trading day (close-only, the close …) are marked
 //!   in band at the exact bar where they begin, so every agent applies them at that point.
 //! - At most `max_in_flight_batches` batches are unacknowledged at a time, which bounds
@@ -16,11 +19,15 @@
 
 mod agent;
 mod anomaly;
+mod crosscheck;
 mod gaps;
 mod reload;
 mod scheduler;
 
 pub use agent::{DataAgent, DataAgentConfig, OutageLinks, Pacing, PremarketGate};
 pub use anomaly::{AnomalyBounds, AnomalyWatch, Verdict};
+pub use crosscheck::{
+    Compared, CrossCheck, CrossCheckReader, Outcome, PENDING_DEPTH, ReferenceBars,
+};
 pub use gaps::{Gap, GapError, GapWatch};
 pub use scheduler::Scheduler;

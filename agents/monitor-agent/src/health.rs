@@ -403,6 +403,7 @@ fn export_figures(f: &Figures) {
             missing_bars,
             quarantined,
             withheld,
+            disagreements,
             ..
         } => {
             counter!("vigil_data_bars_total").absolute(*bars);
@@ -412,6 +413,7 @@ fn export_figures(f: &Figures) {
             counter!("vigil_data_missing_bars_total").absolute(*missing_bars);
             gauge!("vigil_data_quarantined_symbols").set(*quarantined as f64);
             counter!("vigil_data_withheld_bars_total").absolute(*withheld);
+            counter!("vigil_data_disagreements_total").absolute(*disagreements);
         }
         Figures::Regime {
             changes,
@@ -578,6 +580,10 @@ fn describe_all() {
         "vigil_data_withheld_bars_total",
         "Bars withheld from the models because their symbol was in quarantine."
     );
+    describe_counter!(
+        "vigil_data_disagreements_total",
+        "Pairs of closes that disagreed with the [data.cross_check] reference beyond the bound."
+    );
     describe_counter!("vigil_regime_changes_total", "Regime label changes.");
     describe_gauge!(
         "vigil_regime_detection_latency_seconds",
@@ -674,13 +680,14 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             missing_bars,
             quarantined,
             withheld,
+            disagreements,
             live,
             ended,
             source,
         } => json!({
             "last_bar_at": last_bar_at, "last_update_at": last_update_at, "bars": bars,
             "rejected": rejected, "parse_errors": parse_errors, "gaps": gaps, "missing_bars": missing_bars,
-            "quarantined": quarantined, "withheld": withheld, "live": live,
+            "quarantined": quarantined, "withheld": withheld, "disagreements": disagreements, "live": live,
             "ended": ended, "source_up": source.up,
             "quality": if *bars + *rejected > 0 { *bars as f64 / (*bars + *rejected) as f64 } else { 1.0 },
         }),

@@ -215,6 +215,7 @@ fn source_figures(up: bool, live_since_bar: Option<&str>) -> Figures {
         missing_bars: 0,
         quarantined: 0,
         withheld: 0,
+        disagreements: 0,
         live: live_since_bar.is_some(),
         ended: false,
         source: Reachability {

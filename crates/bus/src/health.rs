@@ -55,6 +55,8 @@ pub enum Figures {
         quarantined: u64,
         /// Bars withheld from the models because their symbol was in quarantine.
         withheld: u64,
+        /// Pairs of closes that disagreed with the reference source (`[data.cross_check]`).
+        disagreements: u64,
         /// The source is live: a silence while the exchange is open is missing data.
         live: bool,
         /// The source delivered its last bar.

@@ -469,6 +469,41 @@ pub struct DataConfig {
     /// instruments' CSV files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feed: Option<FeedConfig>,
+    /// A reference feed read alongside the source in use (not a backup): a close that
+    /// disagrees with the reference's close of the same bar beyond a bound puts the symbol
+    /// in quarantine. Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_check: Option<CrossCheckConfig>,
+}
+
+/// `[data.cross_check]`: a reference feed whose closes the bars in use are compared with.
+/// Not part of the failover: a reference that is down only turns the check off meanwhile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CrossCheckConfig {
+    /// `ws://HOST:PORT/stream`, a feed other than `[data.feed]` and its backups.
+    pub url: String,
+    /// The API key id sent in the `auth` message.
+    pub key_id: String,
+    /// A file holding the API secret (one line).
+    pub secret_file: std::path::PathBuf,
+    /// Largest gap between the two closes of the same bar, in percent of the reference's
+    /// close, before the symbol goes into quarantine.
+    #[serde(default = "default_max_disagreement_pct")]
+    pub max_disagreement_pct: Decimal,
+    /// Agreeing pairs of closes in a row that lift a quarantine the disagreement set; 0:
+    /// only `vigil ctl release`.
+    #[serde(default = "default_cross_release_after_bars")]
+    pub release_after_bars: usize,
+}
+
+/// Default: closes more than 2 % apart disagree.
+fn default_max_disagreement_pct() -> Decimal {
+    Decimal::new(20, 1)
+}
+
+/// Default: three agreeing pairs in a row lift the quarantine.
+fn default_cross_release_after_bars() -> usize {
+    3
 }
 
 /// `[data.feed]`: bars from a WebSocket feed (`vigil feed`, or a service speaking Alpaca's
@@ -605,6 +640,7 @@ impl Default for DataConfig {
             check_gaps: true,
             anomaly: AnomalyConfig::default(),
             feed: None,
+            cross_check: None,
         }
     }
 }

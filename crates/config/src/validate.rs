@@ -232,6 +232,59 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             );
         }
     }
+    if let Some(x) = &cfg.data.cross_check {
+        match &cfg.data.feed {
+            None => c.fail(
+                "data.cross_check",
+                "needs [data.feed]: the reference is compared with a live feed's bars".into(),
+            ),
+            Some(f) => {
+                let same = std::iter::once(("data.feed.url".to_string(), &f.url)).chain(
+                    f.backups
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (format!("data.feed.backups[{i}].url"), &b.url)),
+                );
+                for (key, url) in same {
+                    if url.trim() == x.url.trim() {
+                        c.fail(
+                            "data.cross_check.url",
+                            format!(
+                                "must be a source of its own, got {key}'s {:?} (a source compared \
+                                 with itself never disagrees)",
+                                x.url
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if !x.url.starts_with("ws://") {
+            c.fail(
+                "data.cross_check.url",
+                format!(
+                    "must be a ws:// URL (wss:// is not supported yet), got {:?}",
+                    x.url
+                ),
+            );
+        }
+        if x.key_id.trim().is_empty() {
+            c.fail("data.cross_check.key_id", "must not be empty".into());
+        }
+        if x.secret_file.as_os_str().is_empty() {
+            c.fail("data.cross_check.secret_file", "must not be empty".into());
+        }
+        if x.max_disagreement_pct <= Decimal::ZERO || x.max_disagreement_pct >= Decimal::ONE_HUNDRED
+        {
+            c.fail(
+                "data.cross_check.max_disagreement_pct",
+                format!(
+                    "must be a percent in (0, 100), got {}",
+                    x.max_disagreement_pct
+                ),
+            );
+        }
+    }
     let a = &cfg.data.anomaly;
     if a.max_jump_pct.is_sign_negative() {
         c.fail(
@@ -804,6 +857,59 @@ mod tests {
              broker_key_id = \"k\"\nbroker_secret_file = \"s\"\n"
         ));
         assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn the_cross_check_is_validated_naming_each_key() {
+        let issues = |text: &str| -> Vec<String> {
+            match VigilConfig::from_toml_str(text, "t") {
+                Ok(_) => Vec::new(),
+                Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+            }
+        };
+        let feed = "[data]\ninstruments = [{ symbol = \"X\" }]\n[data.feed]\n\
+                    url = \"ws://127.0.0.1:1/stream\"\nkey_id = \"k\"\nsecret_file = \"s\"\n\
+                    backups = [{ url = \"ws://127.0.0.1:2/stream\", key_id = \"k\", \
+                    secret_file = \"s\" }]\n";
+        let ok = format!(
+            "{feed}[data.cross_check]\nurl = \"ws://127.0.0.1:3/stream\"\nkey_id = \"r\"\n\
+             secret_file = \"r.secret\"\n"
+        );
+        assert!(issues(&ok).is_empty(), "{:?}", issues(&ok));
+        let cfg = VigilConfig::from_toml_str(&ok, "t").expect("valid");
+        let x = cfg.data.cross_check.expect("on");
+        assert_eq!(x.max_disagreement_pct, rust_decimal::Decimal::new(2, 0));
+        assert_eq!(x.release_after_bars, 3);
+        assert_eq!(
+            issues(&format!(
+                "{feed}[data.cross_check]\nurl = \"ws://127.0.0.1:2/stream\"\nkey_id = \" \"\n\
+                 secret_file = \"r\"\nmax_disagreement_pct = \"0\"\nrelease_after = 2\n"
+            )),
+            vec![
+                "data.cross_check.release_after: unknown key".to_string(),
+                "data.cross_check.url: must be a source of its own, got \
+                 data.feed.backups[0].url's \"ws://127.0.0.1:2/stream\" (a source compared with \
+                 itself never disagrees)"
+                    .to_string(),
+                "data.cross_check.key_id: must not be empty".to_string(),
+                "data.cross_check.max_disagreement_pct: must be a percent in (0, 100), got 0"
+                    .to_string(),
+            ]
+        );
+        assert_eq!(
+            issues(
+                "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n\
+                 [data.cross_check]\nurl = \"http://x\"\nkey_id = \"r\"\nsecret_file = \"r\"\n"
+            ),
+            vec![
+                "data.cross_check: needs [data.feed]: the reference is compared with a live \
+                 feed's bars"
+                    .to_string(),
+                "data.cross_check.url: must be a ws:// URL (wss:// is not supported yet), got \
+                 \"http://x\""
+                    .to_string(),
+            ]
+        );
     }
 
     #[test]

@@ -21,8 +21,8 @@ use vigil_core::{
     TradingState,
 };
 use vigil_data_agent::{
-    AnomalyBounds, AnomalyWatch, DataAgent, DataAgentConfig, GapWatch, OutageLinks, Pacing,
-    PremarketGate, Scheduler,
+    AnomalyBounds, AnomalyWatch, CrossCheck, CrossCheckReader, DataAgent, DataAgentConfig,
+    GapWatch, OutageLinks, Pacing, PremarketGate, Scheduler,
 };
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
@@ -294,6 +294,25 @@ fn feed_secrets(cfg: &VigilConfig) -> Result<Vec<String>, SystemError> {
     Ok(out)
 }
 
+/// The `[data.cross_check]` reference feed, and its secret (for the log to redact).
+type Reference = (Box<dyn DataProvider>, String);
+
+/// The `[data.cross_check]` reference feed, with its secret read from its file (none when
+/// the cross-check is off).
+fn cross_check_reference(cfg: &VigilConfig) -> Result<Option<Reference>, SystemError> {
+    let Some(x) = &cfg.data.cross_check else {
+        return Ok(None);
+    };
+    let secret =
+        read_secret("data.cross_check.secret_file", &x.secret_file).map_err(SystemError::Data)?;
+    let provider: Box<dyn DataProvider> = Box::new(WsFeedProvider::new(WsFeedConfig::new(
+        x.url.clone(),
+        x.key_id.clone(),
+        &secret,
+    )));
+    Ok(Some((provider, secret)))
+}
+
 /// The provider of one feed.
 fn feed_provider(feed: &vigil_config::FeedConfig, secret: &str) -> Box<dyn DataProvider> {
     Box::new(WsFeedProvider::new(WsFeedConfig::new(
@@ -469,6 +488,7 @@ impl Session {
         let wall = opts.supervision_clock;
         let started = wall.now();
         let feed_secrets = feed_secrets(&cfg)?;
+        let reference = cross_check_reference(&cfg)?;
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
             Some(p) => (
                 symbol_table(&cfg),
@@ -512,6 +532,7 @@ impl Session {
         secrets.extend(opts.secrets);
         secrets.extend(broker_secret);
         secrets.extend(feed_secrets.iter().cloned());
+        secrets.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
         let tapped = monitor_box.addr.clone();
         let writer = LogWriter::open(
             &cfg.log.dir,
@@ -849,6 +870,7 @@ impl Session {
             monitor.clone().recipient(),
         )
         .with_backlogs(backlogs.clone());
+        let reader_symbols = symbols.clone();
         let mut data_agent = DataAgent::new(
             DataAgentConfig {
                 batch_size: cfg.data.batch_size,
@@ -969,11 +991,13 @@ impl Session {
             data_agent = data_agent.with_gap_watch(GapWatch::new(calendar, checked, seen_until));
         }
         let a = &cfg.data.anomaly;
-        if a.enabled {
+        // The cross-check quarantines through the same watch: with the jump rule off, its
+        // bounds are off too.
+        if a.enabled || reference.is_some() {
             let bounds = AnomalyBounds {
-                max_jump: (!a.max_jump_pct.is_zero())
+                max_jump: (a.enabled && !a.max_jump_pct.is_zero())
                     .then(|| a.max_jump_pct / rust_decimal::Decimal::ONE_HUNDRED),
-                k_sigma: (a.k_sigma > 0.0).then_some(a.k_sigma),
+                k_sigma: (a.enabled && a.k_sigma > 0.0).then_some(a.k_sigma),
                 min_sigma: rust_decimal::prelude::ToPrimitive::to_f64(&a.min_sigma_pct)
                     .unwrap_or(0.0)
                     / 100.0,
@@ -984,6 +1008,23 @@ impl Session {
                 AnomalyWatch::new(bounds, cfg.data.instruments.len()),
                 risk_box.addr.clone().recipient(),
             );
+        }
+        let mut reader = None;
+        if let (Some(x), Some((provider, _))) = (&cfg.data.cross_check, reference) {
+            data_agent = data_agent.with_cross_check(CrossCheck::new(
+                provider.name(),
+                x.max_disagreement_pct,
+                x.release_after_bars,
+                cfg.data.instruments.len(),
+            ));
+            reader = Some(CrossCheckReader::new(
+                provider,
+                &reader_symbols,
+                clock.clone(),
+                wall.clone(),
+                buffer(&cfg, &sink, "cross_check"),
+                data.clone().recipient(),
+            ));
         }
 
         // Start sinks before sources: Monitor, then Execution back to Data. The stop order is
@@ -1021,6 +1062,10 @@ impl Session {
         signal_box.supervise(spec(AgentId::Signal), signal_agent, place().as_ref())?;
         regime_box.supervise(spec(AgentId::Regime), regime_agent, place().as_ref())?;
         data_box.supervise(spec(AgentId::Data), data_agent, place().as_ref())?;
+        if let Some(reader) = reader {
+            // Alive while it reads or waits to reconnect; stops when the Data agent is gone.
+            reader.start();
+        }
 
         let control = SessionControl {
             commands: monitor.recipient(),
