@@ -223,7 +223,7 @@ impl MonitorAgent {
         }
         // The dead-man's switch: the log folder must grow.
         let market_now = self.clock.now();
-        let open = h.market_open(market_now);
+        let open = h.hours_open(market_now, now);
         let window_s = if open {
             self.cfg.dead_man.silence_trading_s
         } else {
@@ -299,7 +299,7 @@ impl MonitorAgent {
             updated_at: Some(now),
             market_time: Some(self.clock.now()),
             trading_state: self.trading_state().as_str().to_string(),
-            market_open: h.market_open(self.clock.now()),
+            market_open: h.hours_open(self.clock.now(), now),
             log_silent_ms: (now - h.log.last_growth).num_milliseconds(),
             metrics: h.metrics.clone(),
             breaches: h.engine.active(),
@@ -841,7 +841,7 @@ impl MonitorAgent {
     fn market_open(&self) -> bool {
         self.health
             .as_ref()
-            .is_none_or(|h| h.market_open(self.clock.now()))
+            .is_none_or(|h| h.hours_open(self.clock.now(), self.wall.now()))
     }
 
     fn alert_input(&mut self, input: Input) {

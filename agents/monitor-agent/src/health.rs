@@ -176,6 +176,18 @@ impl Health {
         }
     }
 
+    /// Trading hours now, for the person on call (quiet hours, the dead-man's window,
+    /// `/status`): by the wall clock once a live source reports (the market clock stops with
+    /// its data, at Friday's last bar over a weekend), else by the market clock (a replay's
+    /// simulated day).
+    pub(crate) fn hours_open(&self, market_now: Timestamp, wall_now: Timestamp) -> bool {
+        self.market_open(if self.live_since.is_some() {
+            wall_now
+        } else {
+            market_now
+        })
+    }
+
     /// Trading hours at market time `at` (closed when the calendar cannot say).
     pub(crate) fn market_open(&self, at: Timestamp) -> bool {
         self.links

@@ -414,6 +414,33 @@ async fn over_a_closed_weekend_the_longer_window_applies_and_silence_is_still_ca
     assert_eq!(silent[0].get("window_s"), Some(&Value::U64(14_400)));
 }
 
+/// With a live feed the market clock stops at the last bar: Friday 15:59 all weekend. The
+/// hours for the person on call follow the wall clock then: Saturday is closed, the 4-hour
+/// window applies, and ten quiet minutes page nobody.
+#[actix_rt::test]
+async fn with_a_live_feed_the_weekend_is_judged_by_the_wall_clock_not_the_last_bar() {
+    let r = rig_full(
+        "2024-01-19T20:59:00Z",
+        "2024-01-20T17:00:00Z",
+        dead_man(300, 14_400),
+        60,
+    );
+    r.armed().await;
+    r.grow_log(10);
+    r.heartbeat(
+        AgentId::Data,
+        source_figures(true, Some("2024-01-19T20:59:00Z")),
+    )
+    .await;
+    r.pass(60).await;
+    r.pass(600).await;
+    assert!(
+        logged(&r.log, Event::LogSilent).is_empty(),
+        "a quiet Saturday is not a silent log"
+    );
+    assert!(!r.board.status().market_open, "closed on Saturday");
+}
+
 /// A healthchecks-style receiver on 127.0.0.1: answers each request with `status` and
 /// reports its request line.
 fn receiver(status: u16, max: usize) -> (String, mpsc::UnboundedReceiver<String>) {
