@@ -1434,15 +1434,30 @@ mod tests {
     /// in-process venue); bars missing across the outage fail it whatever the books say.
     #[actix_rt::test]
     async fn data_back_after_an_outage_is_verified_against_the_venue_and_for_missing_bars() {
-        for (reconcile, missing_bars, passed, says) in [
+        for (reconcile, missing_bars, external, passed, says) in [
+            (
+                true,
+                0,
+                false,
+                true,
+                "the books agree with the venue's (0 position(s), cash 100000, 0 working order(s))",
+            ),
+            (false, 0, false, true, "the venue runs in-process"),
+            (
+                true,
+                3,
+                false,
+                false,
+                "3 bar(s) of exchange sessions missing",
+            ),
             (
                 true,
                 0,
                 true,
-                "the books agree with the venue's (0 position(s), cash 100000)",
+                false,
+                "the working orders differ from the venue's: by-hand-1 working at the venue, \
+                 unknown to vigil",
             ),
-            (false, 0, true, "the venue runs in-process"),
-            (true, 3, false, "3 bar(s) of exchange sessions missing"),
         ] {
             let verdicts = Recorder::<Got>::new();
             let to = verdicts.start_actor();
@@ -1460,6 +1475,20 @@ mod tests {
                     agent
                 }
             });
+            if external {
+                // Someone placed an order at the broker by hand during the outage.
+                h.venue
+                    .submit_order(&vigil_testkit::order_request(
+                        "by-hand-1",
+                        0,
+                        Side::Buy,
+                        dec!(5),
+                        Some(dec!(1)),
+                        day(2),
+                    ))
+                    .await
+                    .expect("the venue takes it");
+            }
             h.addr.do_send(vigil_bus::VerifyData {
                 source: "feed:ws://127.0.0.1:1/stream".into(),
                 outage_s: 120,

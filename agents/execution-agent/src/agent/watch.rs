@@ -153,6 +153,8 @@ impl ExecutionAgent {
             return;
         }
         w.checking = true;
+        // A verification compares the working orders too.
+        let with_orders = w.verify.is_some();
         let venue = self.venue.clone();
         let wall = self.wall.clone();
         let fut = async move {
@@ -162,7 +164,11 @@ impl ExecutionAgent {
                 venue.sync_reports().await?;
                 let positions = venue.positions().await?;
                 let account = venue.account().await?;
-                Ok::<_, VenueError>((positions, account))
+                let orders = match with_orders {
+                    true => Some(venue.open_orders().await?),
+                    false => None,
+                };
+                Ok::<_, VenueError>((positions, account, orders))
             }
             .await;
             (read, wall.now() - t0)
@@ -172,23 +178,13 @@ impl ExecutionAgent {
                 w.checking = false;
             }
             match read {
-                Ok((positions, account)) => {
+                Ok((positions, account, orders)) => {
                     let ms = took.num_milliseconds().max(0) as u64;
                     // The fills read before the positions are booked first.
                     act.drain_reports_then(ctx, move |act, _| {
                         let differences = act.compare_with_venue(&positions, &account, trigger, ms);
-                        act.answer_verify(if differences == 0 {
-                            Ok(format!(
-                                "the books agree with the venue's ({} position(s), cash {})",
-                                positions.len(),
-                                account.cash
-                            ))
-                        } else {
-                            Err(format!(
-                                "{differences} difference(s) with the venue's books (taken from \
-                                 the venue; see reconciliation_mismatch)"
-                            ))
-                        });
+                        let books = act.books_verdict(differences, &positions, &account, orders);
+                        act.answer_verify(books);
                     });
                 }
                 Err(e) => {
@@ -281,6 +277,55 @@ impl ExecutionAgent {
         );
         self.on_differences(&differences, trigger);
         differences.len()
+    }
+
+    /// The books' part of a verification: the positions and cash compared (and taken from
+    /// the venue when they differed), then the working orders, vigil's against the venue's
+    /// (after its reports are booked).
+    fn books_verdict(
+        &self,
+        differences: usize,
+        positions: &[VenuePosition],
+        account: &Account,
+        orders: Option<Vec<vigil_core::VenueOrder>>,
+    ) -> Result<String, String> {
+        if differences > 0 {
+            return Err(format!(
+                "{differences} difference(s) with the venue's books (taken from the venue; see \
+                 reconciliation_mismatch)"
+            ));
+        }
+        let orders = orders.unwrap_or_default();
+        let theirs: std::collections::HashSet<&ClientOrderId> = orders
+            .iter()
+            .filter(|o| o.status.is_open())
+            .map(|o| &o.request.client_order_id)
+            .collect();
+        let mut odd: Vec<String> = self
+            .open
+            .keys()
+            .filter(|id| !theirs.contains(id))
+            .map(|id| format!("{id} open in vigil's book, not working at the venue"))
+            .chain(
+                theirs
+                    .iter()
+                    .filter(|id| !self.open.contains_key(**id))
+                    .map(|id| format!("{id} working at the venue, unknown to vigil")),
+            )
+            .collect();
+        odd.sort();
+        if !odd.is_empty() {
+            return Err(format!(
+                "the working orders differ from the venue's: {}",
+                odd.join("; ")
+            ));
+        }
+        Ok(format!(
+            "the books agree with the venue's ({} position(s), cash {}, {} working order(s))",
+            positions.len(),
+            account.cash,
+            theirs.len()
+        ))
     }
 
     /// Data came back after an outage: reconciles the books with the venue (holding the
