@@ -1208,11 +1208,11 @@ impl RiskAgent {
     ) -> bool {
         let from = self.state;
         if let Some(hold) = &mut self.outage_hold {
-            if state != TradingState::Active && !is_outage_actor(&actor) {
-                hold.others.push(format!("{actor} ({reason})"));
-            } else if state != TradingState::Halted && from == TradingState::Halted {
+            if from == TradingState::Halted && state != TradingState::Halted {
                 // Reset meanwhile (an operator): the outage's halt is over.
                 self.outage_hold = None;
+            } else if state != TradingState::Active && !is_outage_actor(&actor) {
+                hold.others.push(format!("{actor} ({reason})"));
             }
         }
         if from == state {
