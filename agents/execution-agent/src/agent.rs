@@ -1506,6 +1506,114 @@ mod tests {
         }
     }
 
+    /// The paper venue behind a switch: while `down`, every call is `Unreachable`.
+    struct Switched {
+        paper: Arc<PaperVenue>,
+        down: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Switched {
+        fn check(&self) -> Result<(), VenueError> {
+            match self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                true => Err(VenueError::Unreachable {
+                    venue: "paper".into(),
+                    reason: "connection refused".into(),
+                }),
+                false => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ExecutionVenue for Switched {
+        fn name(&self) -> &str {
+            "paper"
+        }
+        async fn submit_order(&self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
+            self.check()?;
+            self.paper.submit_order(order).await
+        }
+        async fn cancel_order(&self, id: &ClientOrderId) -> Result<(), VenueError> {
+            self.check()?;
+            self.paper.cancel_order(id).await
+        }
+        async fn open_orders(&self) -> Result<Vec<vigil_core::VenueOrder>, VenueError> {
+            self.check()?;
+            self.paper.open_orders().await
+        }
+        async fn positions(&self) -> Result<Vec<vigil_providers::VenuePosition>, VenueError> {
+            self.check()?;
+            self.paper.positions().await
+        }
+        async fn account(&self) -> Result<vigil_providers::Account, VenueError> {
+            self.check()?;
+            self.paper.account().await
+        }
+        async fn ping(&self) -> Result<(), VenueError> {
+            self.check()
+        }
+        fn drain_reports(&self, out: &mut Vec<ExecutionReport>) {
+            self.paper.drain_reports(out);
+        }
+    }
+
+    /// Every outside connection lost: the data comes back while the broker is still down.
+    /// The verification waits for the broker (asked again with backoff) and is answered by
+    /// the reconciliation at its return.
+    #[actix_rt::test]
+    async fn with_the_broker_down_too_the_verification_waits_for_its_return() {
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let verdicts = Recorder::<Got>::new();
+        let to = verdicts.start_actor();
+        let switch = down.clone();
+        let h = start_on(
+            move |paper| {
+                Arc::new(Switched {
+                    paper,
+                    down: switch,
+                })
+            },
+            |agent| {
+                agent
+                    .with_data_verification(to.clone().recipient())
+                    .with_reconciliation(ReconcileLinks {
+                        risk: to.recipient(),
+                        on_mismatch: vigil_core::TradingState::ReduceOnly,
+                        interval: None,
+                        retry_initial: Duration::from_millis(100),
+                        retry_max: Duration::from_secs(1),
+                    })
+            },
+        );
+        h.addr.do_send(vigil_bus::VerifyData {
+            source: "feed:ws://127.0.0.1:1/stream".into(),
+            outage_s: 120,
+            first_bar: day(3),
+            missing_bars: 0,
+        });
+        vigil_testkit::yield_until("orders paused", || {
+            !logged(&h.log, Event::OrdersPaused).is_empty()
+        })
+        .await;
+        vigil_testkit::settle().await;
+        assert!(
+            verdicts.all::<vigil_bus::DataVerified>().is_empty(),
+            "it waits"
+        );
+        // Still down at the first retry; back before the second.
+        h.wall.advance_by(chrono::Duration::milliseconds(100));
+        vigil_testkit::settle().await;
+        assert!(verdicts.all::<vigil_bus::DataVerified>().is_empty());
+        down.store(false, std::sync::atomic::Ordering::SeqCst);
+        h.wall.advance_by(chrono::Duration::milliseconds(200));
+        let verdict = verdicts.wait_for_first::<vigil_bus::DataVerified>().await;
+        assert!(verdict.passed, "{verdict:?}");
+        assert!(verdict.report.contains("0 working order(s)"), "{verdict:?}");
+        let checks = logged(&h.log, Event::ReconciliationCompleted);
+        assert_eq!(checks.len(), 1, "{checks:?}");
+        assert_eq!(text(&checks[0], "trigger"), "venue_returned");
+    }
+
     fn day(d: u32) -> Timestamp {
         t(&format!("2024-01-{d:02}T00:00:00Z"))
     }
@@ -1577,6 +1685,7 @@ mod tests {
         venue: Arc<PaperVenue>,
         seen: Recorder<Got>,
         log: MemoryLog,
+        wall: SimClock,
     }
 
     fn start() -> Harness {
@@ -1584,6 +1693,14 @@ mod tests {
     }
 
     fn start_with(setup: impl FnOnce(ExecutionAgent) -> ExecutionAgent) -> Harness {
+        start_on(|paper| paper, setup)
+    }
+
+    /// [`start_with`] on the venue `wrap` makes of the paper venue.
+    fn start_on(
+        wrap: impl FnOnce(Arc<PaperVenue>) -> Arc<dyn ExecutionVenue>,
+        setup: impl FnOnce(ExecutionAgent) -> ExecutionAgent,
+    ) -> Harness {
         let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let clock: SharedClock = Arc::new(market);
@@ -1604,11 +1721,11 @@ mod tests {
         // Stands in for the Data agent (batch acknowledgements) and the Monitor.
         let collector = seen.start_actor();
         let agent = ExecutionAgent::new(
-            venue.clone(),
+            wrap(venue.clone()),
             dec!(100000),
             SymbolTable::new([Symbol::from("TEST")]),
             clock,
-            Arc::new(wall),
+            Arc::new(wall.clone()),
             Duration::from_secs(1),
             LogBuffer::new(sink, SERVICE, Level::Debug),
             collector.clone().recipient(),
@@ -1621,6 +1738,7 @@ mod tests {
             venue,
             seen,
             log,
+            wall,
         }
     }
 

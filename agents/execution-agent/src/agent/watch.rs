@@ -181,15 +181,30 @@ impl ExecutionAgent {
                 Ok((positions, account, orders)) => {
                     let ms = took.num_milliseconds().max(0) as u64;
                     // The fills read before the positions are booked first.
-                    act.drain_reports_then(ctx, move |act, _| {
+                    act.drain_reports_then(ctx, move |act, ctx| {
                         let differences = act.compare_with_venue(&positions, &account, trigger, ms);
+                        if orders.is_none()
+                            && act.watch.as_ref().is_some_and(|w| w.verify.is_some())
+                        {
+                            // A check begun before the verification was asked did not read
+                            // the working orders: one more.
+                            act.check_venue(ctx, "data_recovered");
+                            return;
+                        }
                         let books = act.books_verdict(differences, &positions, &account, orders);
                         act.answer_verify(books);
                     });
                 }
                 Err(e) => {
                     act.venue_error(&e, "reconcile");
-                    act.answer_verify(Err(format!("the venue could not be read: {e}")));
+                    let verifying = act.watch.as_ref().is_some_and(|w| w.verify.is_some());
+                    if verifying && matches!(e, VenueError::Unreachable { .. }) {
+                        // Every outside connection is down: the verification waits for the
+                        // broker, asked again with backoff; its return reconciles.
+                        act.begin_outage(&e, ctx);
+                    } else {
+                        act.answer_verify(Err(format!("the venue could not be read: {e}")));
+                    }
                 }
             }
             act.log.flush();
@@ -333,13 +348,18 @@ impl ExecutionAgent {
     /// across the outage fail the verification whatever the books say.
     pub(super) fn verify_data(&mut self, msg: VerifyData, ctx: &mut Context<Self>) {
         let ts = self.stamp();
-        self.log.emit(
-            LogEvent::new(ts, SERVICE, Event::DataVerifying)
-                .with("source", msg.source.clone())
-                .with("outage_s", msg.outage_s)
-                .with("first_bar", msg.first_bar)
-                .with("missing_bars", msg.missing_bars),
-        );
+        let mut line = LogEvent::new(ts, SERVICE, Event::DataVerifying)
+            .with("source", msg.source.clone())
+            .with("outage_s", msg.outage_s)
+            .with("first_bar", msg.first_bar)
+            .with("missing_bars", msg.missing_bars);
+        if self.watch.is_some() && self.outage.is_some() {
+            line = line.level(Level::Warn).with(
+                "waiting_for",
+                "the broker (unreachable): verified when it answers",
+            );
+        }
+        self.log.emit(line);
         self.log.flush();
         let Some(w) = self.watch.as_mut() else {
             self.send_verdict(
@@ -348,18 +368,17 @@ impl ExecutionAgent {
             );
             return;
         };
-        if self.outage.is_some() || self.state != vigil_core::AgentState::Running {
+        if self.state != vigil_core::AgentState::Running {
             self.send_verdict(
                 msg,
-                Err(
-                    "the venue is unreachable too (orders held): the books cannot be reconciled"
-                        .into(),
-                ),
+                Err("the execution agent has stopped: the books cannot be reconciled".into()),
             );
             return;
         }
         w.verify = Some(msg);
-        if !w.checking {
+        // With the broker down too, its return reconciles (`venue_returned`), and that
+        // check answers the verification.
+        if self.outage.is_none() && !w.checking {
             self.check_venue(ctx, "data_recovered");
         }
     }
