@@ -1,6 +1,9 @@
-//! Helpers for vigil's end-to-end tests: reading the JSON-lines log and building configs.
+//! Helpers for vigil's end-to-end tests: reading the JSON-lines log and building configs;
+//! [`sim`], a real session in simulated time against real feeds on 127.0.0.1.
 
 use std::path::Path;
+
+pub mod sim;
 
 use serde_json::Value;
 use vigil_config::{InstrumentConfig, VigilConfig};
