@@ -465,8 +465,8 @@ fn a_price_spike_quarantines_the_symbol_until_calm_bars_release_it() {
         let mut got = Vec::new();
         paged(&rig.hook, &mut got, "symbol_quarantined", "high").await;
 
-        // Calm bars: the rule lets go after three in a row within the bounds. (Withheld
-        // bars do not move the market clock: the release is waited for by its line.)
+        // Calm bars: the rule lets go after three in a row within the bounds (the release
+        // is waited for by its line).
         assert_eq!(rig.feed.step(5), 5);
         sent += 5;
         let (_, line) = walk_until_after(

@@ -112,8 +112,10 @@ pub struct DataAgent {
     gate: Option<Box<dyn PremarketGate>>,
     /// The source's connection, as the pings and fetches found it.
     source: Reachability,
-    /// Supervision time the last bar arrived.
+    /// Supervision time the last valid bar arrived (forwarded or withheld).
     last_update_at: Option<Timestamp>,
+    /// The first valid bar of the batch being read, if any.
+    fresh: Option<Timestamp>,
     /// Ping the source before the next fetch.
     ping_due: bool,
     backlogs: Backlogs,
@@ -339,6 +341,7 @@ impl DataAgent {
             gate: None,
             source: Reachability::default(),
             last_update_at: None,
+            fresh: None,
             ping_due: false,
             backlogs: Backlogs::default(),
             home: Arc::new(Mutex::new(None)),
@@ -1142,11 +1145,13 @@ impl DataAgent {
         }
         self.events = events;
         self.log.flush();
-        if !bars.is_empty() {
+        // The source delivers valid bars (forwarded, or withheld by a quarantine).
+        if let Some(first) = self.fresh.take() {
+            self.last_update_at = Some(self.wall.now());
             self.rejected_in_a_row = 0;
             self.switches_in_a_row = 0;
             if self.outage.is_some() {
-                self.end_outage(bars[0].ts);
+                self.end_outage(first);
             }
             if let Some(sb) = &mut self.switch_back
                 && sb.trial
@@ -1156,6 +1161,8 @@ impl DataAgent {
                 sb.trial = false;
                 sb.current = sb.base;
             }
+        }
+        if !bars.is_empty() {
             match self.cfg.pacing {
                 Pacing::Factor(f) => self.send_paced(bars, f, more, ctx),
                 Pacing::Max => {
@@ -1257,7 +1264,14 @@ impl DataAgent {
         }
         self.last_ts[bar.symbol.index()] = Some(bar.ts);
         self.check_gap(bar);
-        self.screen(bar)
+        // Valid data arrived, withheld or not: the source is not stale, and market time
+        // moves on with it.
+        self.fresh = self.fresh.or(Some(bar.ts));
+        let forward = self.screen(bar);
+        if !forward && let Some(market) = &self.market {
+            market.advance_to(bar.ts);
+        }
+        forward
     }
 
     fn send(&mut self, bars: Vec<Bar>) {
@@ -2455,6 +2469,65 @@ mod tests {
         );
         drop((p, b));
         h.wait_for_end().await;
+    }
+
+    /// Asks the agent when valid data last arrived (wall clock) and where market time is.
+    #[derive(Message)]
+    #[rtype(result = "(Option<Timestamp>, Timestamp)")]
+    struct Freshness;
+
+    impl Handler<Freshness> for DataAgent {
+        type Result = MessageResult<Freshness>;
+        fn handle(&mut self, _msg: Freshness, _ctx: &mut Context<Self>) -> Self::Result {
+            MessageResult((self.last_update_at, self.market_now()))
+        }
+    }
+
+    /// A bar withheld by a quarantine is data all the same: the source is not stale (the
+    /// staleness rule reads `last_update_at`) and market time moves on with it.
+    #[actix_rt::test]
+    async fn a_bar_withheld_by_a_quarantine_still_counts_as_fresh_data() {
+        let (feed, tx) = live("feed");
+        let bounds = crate::AnomalyBounds {
+            max_jump: Some(dec!(0.25)),
+            k_sigma: None,
+            min_sigma: 0.0,
+            window: 20,
+            release_after: 0,
+        };
+        let h = start_with(feed, 10, 8, Pacing::Max, |agent, risk| {
+            agent.with_anomaly_watch(
+                crate::AnomalyWatch::new(bounds, 1),
+                risk.clone().recipient(),
+            )
+        });
+        tx.send(Ok(bar(1, dec!(100)))).expect("the agent reads on");
+        h.seen.wait_for::<BarBatch>(1).await;
+        let (first, _) = h.addr.send(Freshness).await.expect("freshness");
+        assert_eq!(first, Some(h.wall.now()));
+
+        h.addr
+            .send(SetQuarantine {
+                symbol: "TEST".into(),
+                on: true,
+                actor: "ops".into(),
+                reason: "checking the vendor".into(),
+            })
+            .await
+            .expect("quarantine")
+            .expect("known symbol");
+        h.wall.advance_by(chrono::Duration::seconds(45));
+        tx.send(Ok(bar(2, dec!(101)))).expect("the agent reads on");
+        let wall_then = h.wall.now();
+        vigil_testkit::yield_until("the withheld bar read", || h.market.now() == day(2)).await;
+        let (fresh, market) = h.addr.send(Freshness).await.expect("freshness");
+        assert_eq!(fresh, Some(wall_then), "the withheld bar is fresh data");
+        assert_eq!(market, day(2), "market time moved on with it");
+        assert_eq!(
+            h.seen.all::<BarBatch>().len(),
+            1,
+            "withheld from the models"
+        );
     }
 
     #[test]
