@@ -5,111 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{repo, vigil};
+use common::feed::{FeedProcess, KEY_ID, PATIENCE};
+use common::repo;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use vigil_testkit::http_json;
-
-const KEY_ID: &str = "xcheck-test";
-const SECRET: &str = "a-cross-check-secret-0123456789";
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A `vigil feed --manual` child process serving GOOG; SIGKILLed when dropped.
-struct FeedProcess {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stream_url: String,
-    control_url: String,
-}
-
-impl FeedProcess {
-    fn start(dir: &std::path::Path) -> Self {
-        let secret = dir.join("feed.secret");
-        std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
-        let mut child = vigil()
-            .args(["feed", "--listen", "127.0.0.1:0", "--csv"])
-            .arg(repo("data/GOOG_1d.csv"))
-            .args(["--manual", "--key-id", KEY_ID, "--secret-file"])
-            .arg(&secret)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn vigil feed");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut feed = Self {
-            child,
-            lines,
-            stream_url: String::new(),
-            control_url: String::new(),
-        };
-        let ready = feed.wait_for("listening on ");
-        let word = |scheme: &str| {
-            ready
-                .split_whitespace()
-                .find(|w| w.starts_with(scheme))
-                .map(|w| {
-                    w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                        .to_string()
-                })
-                .unwrap_or_else(|| panic!("no {scheme} in {ready:?}"))
-        };
-        feed.stream_url = word("ws://");
-        feed.control_url = word("http://");
-        feed
-    }
-
-    /// Reads standard error until a line contains `needle`.
-    fn wait_for(&mut self, needle: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(PATIENCE)
-                .unwrap_or_else(|e| panic!("no line with {needle:?} from vigil feed: {e}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn post(&self, path: &str) -> Value {
-        let (status, body) = http_json(
-            &self.control_url,
-            "POST",
-            path,
-            &[("APCA-API-KEY-ID", KEY_ID), ("APCA-API-SECRET-KEY", SECRET)],
-            None,
-        );
-        assert_eq!(status, 200, "POST {path}: {body}");
-        body
-    }
-
-    /// Sends the next `n` bars; every one goes.
-    fn step(&self, n: u64) {
-        assert_eq!(self.post(&format!("/_feed/step?n={n}"))["sent"], n);
-    }
-}
-
-impl Drop for FeedProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.child.kill().expect("SIGKILL");
-            self.child.wait().expect("reaped");
-        }
-    }
-}
 
 /// Waits (bounded) until the run's log holds an `event` line that `pred` accepts.
 fn wait_for_line(dir: &std::path::Path, event: &str, pred: impl Fn(&Value) -> bool) -> Value {

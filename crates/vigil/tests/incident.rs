@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -36,15 +35,7 @@ impl Frozen {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn vigil run");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = common::stderr_lines(&mut child);
         let mut run = Self { child, lines };
         run.wait_for("stops it gracefully");
         run

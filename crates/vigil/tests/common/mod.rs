@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses some of them
 
 pub(crate) mod broker;
+pub(crate) mod feed;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -28,6 +29,21 @@ pub(crate) fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(path)
+}
+
+/// The child's standard error, line by line, read on a thread of its own (a bounded wait
+/// is then `recv_timeout`).
+pub(crate) fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
 }
 
 /// A `vigil run` in the background, read from its ready line on, with a watchdog that
