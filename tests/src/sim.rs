@@ -447,3 +447,33 @@ pub async fn subscribed(feed: &Feed) {
     })
     .await;
 }
+
+/// From the trip to the verification, in the Risk agent's own order, nothing is approved.
+pub fn risk_approved_nothing_during_the_outage(log: &[Value]) {
+    let risk: Vec<&Value> = log
+        .iter()
+        .filter(|v| v["service"] == "risk_agent")
+        .collect();
+    let tripped = risk
+        .iter()
+        .position(|v| v["event"] == "breaker_tripped")
+        .expect("breaker_tripped");
+    assert_eq!(risk[tripped]["data"]["actor"], "data_outage");
+    let verified = risk
+        .iter()
+        .position(|v| v["event"] == "data_verified")
+        .expect("data_verified");
+    assert!(tripped < verified);
+    assert!(
+        risk[..tripped]
+            .iter()
+            .any(|v| v["event"] == "risk_approved"),
+        "the warm-up bars were traded on"
+    );
+    assert!(
+        risk[tripped..verified]
+            .iter()
+            .all(|v| v["event"] != "risk_approved"),
+        "nothing is approved before the data is verified"
+    );
+}

@@ -25,8 +25,8 @@ use vigil_config::VigilConfig;
 use vigil_core::{Clock as _, SimClock, Timestamp, TradingState};
 use vigil_testkit::{HttpReceiver, Received};
 use vigil_tests::sim::{
-    Feed, LogTail, MAX_REJECTED, Running, SYMBOL, config, et, minutes, notices, subscribed, ts,
-    until, walk, walk_until, write_bars,
+    Feed, LogTail, MAX_REJECTED, Running, SYMBOL, config, et, minutes, notices,
+    risk_approved_nothing_during_the_outage, subscribed, ts, until, walk, walk_until, write_bars,
 };
 
 /// Tuesday 2024-11-26, a regular session.
@@ -175,36 +175,6 @@ async fn recovers(
     assert_eq!(verified["level"], "INFO", "{verified}");
     let (_, reset) = walk_until(run, tail, by, |v| v["event"] == "breaker_reset").await;
     assert_eq!(reset["data"]["actor"], "data_verify", "{reset}");
-}
-
-/// From the trip to the verification, in the Risk agent's own order, nothing is approved.
-fn risk_approved_nothing_during_the_outage(log: &[Value]) {
-    let risk: Vec<&Value> = log
-        .iter()
-        .filter(|v| v["service"] == "risk_agent")
-        .collect();
-    let tripped = risk
-        .iter()
-        .position(|v| v["event"] == "breaker_tripped")
-        .expect("breaker_tripped");
-    assert_eq!(risk[tripped]["data"]["actor"], "data_outage");
-    let verified = risk
-        .iter()
-        .position(|v| v["event"] == "data_verified")
-        .expect("data_verified");
-    assert!(tripped < verified);
-    assert!(
-        risk[..tripped]
-            .iter()
-            .any(|v| v["event"] == "risk_approved"),
-        "the warm-up bars were traded on"
-    );
-    assert!(
-        risk[tripped..verified]
-            .iter()
-            .all(|v| v["event"] != "risk_approved"),
-        "nothing is approved before the data is verified"
-    );
 }
 
 /// A stall during trading hours: the feed stays connected and sends nothing. After more

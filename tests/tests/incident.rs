@@ -20,8 +20,8 @@ use serde_json::Value;
 use vigil_core::{Clock as _, SimClock, Timestamp};
 use vigil_testkit::{HttpReceiver, Received};
 use vigil_tests::sim::{
-    Feed, LogTail, MAX_REJECTED, Running, SYMBOL, config, et, minutes, notices, subscribed, ts,
-    until, walk, walk_until, write_bars,
+    Feed, LogTail, MAX_REJECTED, Running, SYMBOL, config, et, minutes, notices,
+    risk_approved_nothing_during_the_outage, subscribed, ts, until, walk, walk_until, write_bars,
 };
 
 /// The supervision clock walks the weekend ten minutes at a time (the Monitor's timers are
@@ -474,23 +474,5 @@ fn a_weekend_format_change_without_a_backup_trips_the_breaker_and_pages_before_m
     }
     // The Risk agent's own lines are in its order: from the trip to the verification it
     // approved nothing.
-    let risk: Vec<&Value> = log
-        .iter()
-        .filter(|v| v["service"] == "risk_agent")
-        .collect();
-    let tripped = risk
-        .iter()
-        .position(|v| v["event"] == "breaker_tripped")
-        .expect("breaker_tripped");
-    let verified = risk
-        .iter()
-        .position(|v| v["event"] == "data_verified")
-        .expect("data_verified");
-    assert_eq!(risk[tripped]["data"]["actor"], "data_outage");
-    assert!(
-        risk[tripped..verified]
-            .iter()
-            .all(|v| v["event"] != "risk_approved"),
-        "nothing is approved before the data is verified"
-    );
+    risk_approved_nothing_during_the_outage(&log);
 }

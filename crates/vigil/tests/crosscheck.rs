@@ -7,28 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::feed::{FeedProcess, KEY_ID, PATIENCE};
+use common::feed::{FeedProcess, KEY_ID, PATIENCE, wait_for_line};
 use common::repo;
 use rust_decimal::Decimal;
 use serde_json::Value;
-
-/// Waits (bounded) until the run's log holds an `event` line that `pred` accepts.
-fn wait_for_line(dir: &std::path::Path, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(line) = common::vigil_log_lines(&dir.join("logs"))
-            .into_iter()
-            .find(|l| l["event"] == event && pred(l))
-        {
-            return line;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {event} within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A `vigil run` config reading GOOG from `primary`, cross-checked against `reference`.
 fn config(dir: &std::path::Path, primary: &str, reference: &str) -> std::path::PathBuf {

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::feed::{FeedProcess, KEY_ID, PATIENCE, SECRET};
+use common::feed::{FeedProcess, KEY_ID, PATIENCE, SECRET, wait_for_event, wait_for_line};
 use common::{repo, vigil};
 use serde_json::Value;
 use vigil_core::{MarketDataEvent, SymbolId};
@@ -345,29 +343,6 @@ fn run_on(cfg: &std::path::Path) -> common::Running {
         cfg.as_os_str(),
         "--json".as_ref(),
     ])
-}
-
-/// Waits (bounded) until the run's log holds an `event` line; returns it.
-fn wait_for_event(dir: &std::path::Path, event: &str) -> Value {
-    wait_for_line(dir, event, |_| true)
-}
-
-/// Waits (bounded) until the run's log holds an `event` line that `pred` accepts.
-fn wait_for_line(dir: &std::path::Path, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(line) = common::vigil_log_lines(&dir.join("logs"))
-            .into_iter()
-            .find(|l| l["event"] == event && pred(l))
-        {
-            return line;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {event} within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The primary feed's format changes: after three bad messages vigil switches to the

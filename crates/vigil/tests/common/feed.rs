@@ -101,3 +101,31 @@ impl Drop for FeedProcess {
         }
     }
 }
+
+/// Polls (bounded by [`PATIENCE`]) the log of a `vigil run` working in `dir` (its `logs`
+/// folder, written by the child process) until it holds an `event` line; returns it.
+pub(crate) fn wait_for_event(dir: &std::path::Path, event: &str) -> Value {
+    wait_for_line(dir, event, |_| true)
+}
+
+/// [`wait_for_event`] for a line `pred` accepts.
+pub(crate) fn wait_for_line(
+    dir: &std::path::Path,
+    event: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(line) = super::vigil_log_lines(&dir.join("logs"))
+            .into_iter()
+            .find(|l| l["event"] == event && pred(l))
+        {
+            return line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {event} within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
