@@ -779,37 +779,33 @@ impl DataAgent {
             return true;
         };
         let verdict = watch.on_bar(bar);
-        let (on, reason) = match verdict {
-            Verdict::Pass => return true,
-            Verdict::Held => {
-                self.withheld += 1;
-                return false;
-            }
-            Verdict::Quarantined(why) => (true, why),
-            Verdict::Released(why) => (false, why),
-        };
+        if verdict == Verdict::Held {
+            self.withheld += 1;
+            return false;
+        }
         // Risk hears it before the batch this bar would be in: no signal of a later bar
         // reaches it first.
-        risk.do_send(QuarantineChanged {
-            symbol: bar.symbol,
-            on,
-            reason: reason.clone(),
-        });
-        let now = self.clock.stamp(bar.ts);
-        let event = if on {
-            self.withheld += 1;
-            LogEvent::new(now, SERVICE, Event::SymbolQuarantined).with("close", bar.close)
-        } else {
-            LogEvent::new(now, SERVICE, Event::SymbolReleased)
-        };
-        self.log.emit(
-            event
-                .with("symbol", self.symbols.shared(bar.symbol))
-                .with("bar_time", bar.ts)
-                .with("actor", "anomaly_rule")
-                .with("reason", reason),
+        let on = Settle {
+            watch,
+            risk,
+            log: &mut self.log,
+            symbols: &self.symbols,
+            service: SERVICE,
+        }
+        .announce(
+            verdict,
+            bar.symbol,
+            bar.ts,
+            self.clock.stamp(bar.ts),
+            "anomaly_rule",
+            bar.close,
+            None,
         );
-        !on
+        if on == Some(true) {
+            self.withheld += 1;
+            return false;
+        }
+        true
     }
 
     /// Logs the sessions missing before `bar`, if any (`data_gap`, ERROR, alerted).

@@ -260,30 +260,58 @@ impl Settle<'_> {
                 verdict
             }
         };
+        self.announce(
+            verdict,
+            c.symbol,
+            c.ts,
+            at,
+            ACTOR,
+            c.close,
+            Some(c.reference_close),
+        );
+    }
+
+    /// A quarantine that began or ended (`verdict`) on the bar of `symbol` at `bar_time`:
+    /// Risk hears it first, then it is logged (`symbol_quarantined` / `symbol_released` by
+    /// `actor`, stamped `at`). Returns whether the symbol is now held (`None`: no change).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn announce(
+        &mut self,
+        verdict: Verdict,
+        symbol: SymbolId,
+        bar_time: Timestamp,
+        at: Timestamp,
+        actor: &'static str,
+        close: Decimal,
+        reference_close: Option<Decimal>,
+    ) -> Option<bool> {
         let (on, reason) = match verdict {
-            Verdict::Pass | Verdict::Held => return,
+            Verdict::Pass | Verdict::Held => return None,
             Verdict::Quarantined(why) => (true, why),
             Verdict::Released(why) => (false, why),
         };
         self.risk.do_send(QuarantineChanged {
-            symbol: c.symbol,
+            symbol,
             on,
             reason: reason.clone(),
         });
         let event = if on {
-            LogEvent::new(at, self.service, Event::SymbolQuarantined)
-                .with("close", c.close)
-                .with("reference_close", c.reference_close)
+            let ev = LogEvent::new(at, self.service, Event::SymbolQuarantined).with("close", close);
+            match reference_close {
+                Some(r) => ev.with("reference_close", r),
+                None => ev,
+            }
         } else {
             LogEvent::new(at, self.service, Event::SymbolReleased)
         };
         self.log.emit(
             event
-                .with("symbol", self.symbols.shared(c.symbol))
-                .with("bar_time", c.ts)
-                .with("actor", ACTOR)
+                .with("symbol", self.symbols.shared(symbol))
+                .with("bar_time", bar_time)
+                .with("actor", actor)
                 .with("reason", reason),
         );
+        Some(on)
     }
 }
 
