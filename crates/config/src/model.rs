@@ -465,6 +465,9 @@ pub struct DataConfig {
     /// Anomaly quarantine: a price jump beyond these bounds withholds the symbol's bars
     /// and blocks new orders in it.
     pub anomaly: AnomalyConfig,
+    /// How far ahead of the wall clock a bar's time may be, in seconds (clock skew); a bar
+    /// later than that is rejected (`bar_rejected`, ERROR) and moves no clock.
+    pub future_tolerance_s: u64,
     /// A network feed (Alpaca's market-data stream format over WebSocket) instead of the
     /// instruments' CSV files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -588,7 +591,8 @@ fn default_reconnect_max_ms() -> u64 {
     60_000
 }
 
-/// `[data.anomaly]`: when a close-to-close move puts its symbol in quarantine.
+/// `[data.anomaly]`: when a move of a bar's open, high, low or close from the previous close
+/// puts its symbol in quarantine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AnomalyConfig {
@@ -639,6 +643,7 @@ impl Default for DataConfig {
             max_in_flight_batches: default_max_in_flight_batches(),
             check_gaps: true,
             anomaly: AnomalyConfig::default(),
+            future_tolerance_s: 60,
             feed: None,
             cross_check: None,
         }

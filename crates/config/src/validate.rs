@@ -179,6 +179,15 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         cfg.data.max_in_flight_batches,
         1,
     );
+    if cfg.data.future_tolerance_s > 86_400 {
+        c.fail(
+            "data.future_tolerance_s",
+            format!(
+                "must be in [0, 86400] (a day), got {}",
+                cfg.data.future_tolerance_s
+            ),
+        );
+    }
     if let Some(f) = &cfg.data.feed {
         let feeds = std::iter::once(("data.feed".to_string(), f)).chain(
             f.backups
