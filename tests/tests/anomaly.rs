@@ -109,7 +109,7 @@ fn a_bar_with_an_absurd_open_and_low_is_quarantined_and_never_becomes_a_fill() {
     );
     let reason = on[0]["data"]["reason"].as_str().unwrap_or_default();
     assert!(
-        reason.starts_with("open 0.01 moved -99.99% from the previous 132.58"),
+        reason.starts_with("low 0.01 moved -99.99% from the previous 132.58"),
         "{:#}",
         on[0]
     );

@@ -1,7 +1,8 @@
 //! Anomaly quarantine: a price jump beyond a bound puts its symbol in quarantine.
 //!
-//! Each bar's close, then its open, high and low, are compared with the symbol's previous
-//! close (the open, high and low with a k-sigma bound 1.5 times as wide). A move is anomalous when
+//! Each bar's close, then its high and low (which bound its open), are compared with the
+//! symbol's previous close (the high and low with a k-sigma bound 1.5 times as wide). A
+//! move is anomalous when
 //! it exceeds `max_jump` (a fraction), or `k_sigma` standard deviations of the symbol's last
 //! `window` accepted returns. A quarantined symbol's bars are withheld from the models (the
 //! Signal agent never sees them) and the Risk agent blocks new orders in it. The quarantine
@@ -14,7 +15,7 @@
 //! own hold; the quarantine lifts when none is left (an operator's release lifts them all).
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use vigil_core::{Bar, SymbolId};
 
 /// The bounds.
@@ -115,17 +116,22 @@ impl AnomalyWatch {
         let change = (bar.close - prev) / prev;
         let r = change.to_f64().unwrap_or(f64::INFINITY);
         let sigma = s.sigma().map(|sd| sd.max(bounds.min_sigma));
-        // The close first, then the bar's other prices: an open, high or low far from the
-        // previous close is as absurd as a close there (a print of 0.01 in a 135 market),
-        // and it would fill an order at that price.
-        let outlier = [
-            ("close", bar.close, 1.0),
-            ("open", bar.open, RANGE_SIGMA_FACTOR),
-            ("high", bar.high, RANGE_SIGMA_FACTOR),
-            ("low", bar.low, RANGE_SIGMA_FACTOR),
-        ]
-        .into_iter()
-        .find_map(|(field, price, factor)| bounds.judge(field, price, prev, sigma, factor));
+        // The close first, then the bar's extremes (they bound its open): a high or low far
+        // from the previous close is as absurd as a close there (a print of 0.01 in a 135
+        // market), and it would fill an order at that price. The extremes cost a
+        // subtraction each unless they stray past the widest move allowed.
+        let outlier = bounds
+            .judge("close", bar.close, change, prev, sigma, 1.0)
+            .or_else(|| {
+                let widest = bounds.widest(prev, sigma)?;
+                [("high", bar.high), ("low", bar.low)]
+                    .into_iter()
+                    .filter(|(_, price)| (*price - prev).abs() > widest)
+                    .find_map(|(field, price)| {
+                        let change = (price - prev) / prev;
+                        bounds.judge(field, price, change, prev, sigma, RANGE_SIGMA_FACTOR)
+                    })
+            });
         match (&mut s.quarantine, outlier) {
             (None, None) => {
                 s.push(r);
@@ -247,24 +253,38 @@ impl AnomalyWatch {
     }
 }
 
-/// A bar's open, high and low stray further from the previous close than its close does:
-/// their k-sigma bound is this many times `k_sigma` (the percent bound is the same).
+/// A bar's high and low stray further from the previous close than its close does: their
+/// k-sigma bound is this many times `k_sigma` (the percent bound is the same).
 const RANGE_SIGMA_FACTOR: f64 = 1.5;
 
 impl AnomalyBounds {
-    /// Why `price` (the bar's `field`) is an outlier against the previous close `prev`
-    /// (non-zero) and the recent returns' standard deviation `sigma` (floored; `None`
-    /// until the window is full), the k-sigma bound widened by `factor`; `None` when it
-    /// is within the bounds.
+    /// The widest move from `prev` a bar's high or low may make, in price: the tighter of
+    /// the percent bound and the widened k-sigma bound; `None` when neither applies.
+    fn widest(&self, prev: Decimal, sigma: Option<f64>) -> Option<Decimal> {
+        let by_sigma = self
+            .k_sigma
+            .zip(sigma.filter(|sd| *sd > 0.0))
+            .and_then(|(k, sd)| Decimal::from_f64(k * RANGE_SIGMA_FACTOR * sd));
+        let fraction = match (self.max_jump, by_sigma) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(fraction * prev)
+    }
+
+    /// Why `price` (the bar's `field`, `change` from the previous close `prev`, non-zero)
+    /// is an outlier against the recent returns' standard deviation `sigma` (floored;
+    /// `None` until the window is full), the k-sigma bound widened by `factor`; `None`
+    /// when it is within the bounds.
     fn judge(
         &self,
         field: &str,
         price: Decimal,
+        change: Decimal,
         prev: Decimal,
         sigma: Option<f64>,
         factor: f64,
     ) -> Option<String> {
-        let change = (price - prev) / prev;
         let pct = (change * Decimal::ONE_HUNDRED).round_dp(2);
         if let Some(max) = self.max_jump.filter(|max| change.abs() > *max) {
             return Some(format!(
@@ -366,10 +386,10 @@ mod tests {
     }
 
     /// The bar that became a fill at 0.010001: its close is normal, its open and low are
-    /// a print of 0.01. Every price is judged against the previous close, not the close
-    /// alone; the open, high and low by a k-sigma bound 1.5 times as wide.
+    /// a print of 0.01. The bar's extremes (which bound its open) are judged against the
+    /// previous close too, not the close alone, by a k-sigma bound 1.5 times as wide.
     #[test]
-    fn an_absurd_open_high_or_low_quarantines_though_the_close_is_normal() {
+    fn an_absurd_high_or_low_quarantines_though_the_close_is_normal() {
         let ohlc = |day, [open, high, low, close]: [Decimal; 4]| Bar {
             open,
             high,
@@ -384,7 +404,7 @@ mod tests {
         )) {
             Verdict::Quarantined(why) => assert_eq!(
                 why,
-                "open 0.01 moved -99.99% from the previous 135.06 (bound 25%)"
+                "low 0.01 moved -99.99% from the previous 135.06 (bound 25%)"
             ),
             other => panic!("{other:?}"),
         }

@@ -591,7 +591,7 @@ fn default_reconnect_max_ms() -> u64 {
     60_000
 }
 
-/// `[data.anomaly]`: when a move of a bar's open, high, low or close from the previous close
+/// `[data.anomaly]`: when a move of a bar's close, high or low from the previous close
 /// puts its symbol in quarantine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
