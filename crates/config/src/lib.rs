@@ -7,8 +7,10 @@
 //! ```
 
 mod alerts;
+mod bounds;
 mod channels;
 mod model;
+mod parse;
 mod validate;
 
 pub use alerts::{
@@ -30,6 +32,7 @@ pub use model::{
     SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
+pub use bounds::{BOUNDS, Bound, Num};
 pub use validate::{ConfigError, ConfigIssue};
 
 /// The embedded paper-trading default (`config/vigil.toml`), as text.
