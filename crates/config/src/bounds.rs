@@ -234,12 +234,22 @@ pub const BOUNDS: &[Bound] = &[
     ),
     closed("data.batch_size", ONE, int(65_536), "bars"),
     closed("data.max_in_flight_batches", ONE, int(64), "batches"),
-    closed("data.feed.max_rejected_in_a_row", ONE, int(10_000), "messages"),
+    closed(
+        "data.feed.max_rejected_in_a_row",
+        ONE,
+        int(10_000),
+        "messages",
+    ),
     noted(
         closed("data.feed.max_parse_error_pct", ZERO, HUNDRED, "%"),
         "0: off",
     ),
-    closed("data.feed.parse_error_window", int(10), WINDOW_MAX, "messages"),
+    closed(
+        "data.feed.parse_error_window",
+        int(10),
+        WINDOW_MAX,
+        "messages",
+    ),
     noted(
         closed("data.feed.switch_back_after_s", ZERO, WEEK_S, "s"),
         "0: only by command",
@@ -251,7 +261,12 @@ pub const BOUNDS: &[Bound] = &[
         ..open("data.cross_check.max_disagreement_pct", ZERO, HUNDRED)
     },
     noted(
-        closed("data.cross_check.release_after_bars", ZERO, WINDOW_MAX, "bars"),
+        closed(
+            "data.cross_check.release_after_bars",
+            ZERO,
+            WINDOW_MAX,
+            "bars",
+        ),
         "0: only by command",
     ),
     noted(
@@ -299,7 +314,12 @@ pub const BOUNDS: &[Bound] = &[
         closed("execution.reconcile.interval_s", ZERO, DAY_S, "s"),
         "0: only at start and after an outage",
     ),
-    closed("execution.reconcile.retry_initial_ms", ONE, int(600_000), "ms"),
+    closed(
+        "execution.reconcile.retry_initial_ms",
+        ONE,
+        int(600_000),
+        "ms",
+    ),
     closed("execution.reconcile.retry_max_ms", ONE, int(600_000), "ms"),
     closed("monitor.heartbeat_interval_ms", int(10), HOUR_MS, "ms"),
     closed("monitor.heartbeat_timeout_ms", ONE, DAY_MS, "ms"),
@@ -310,7 +330,12 @@ pub const BOUNDS: &[Bound] = &[
     closed("monitor.dead_man.silence_trading_s", ONE, WEEK_S, "s"),
     closed("monitor.dead_man.silence_closed_s", ONE, WEEK_S, "s"),
     closed("monitor.dead_man.heartbeat_interval_s", ONE, DAY_S, "s"),
-    closed("monitor.dead_man.heartbeat_timeout_ms", ONE, int(300_000), "ms"),
+    closed(
+        "monitor.dead_man.heartbeat_timeout_ms",
+        ONE,
+        int(300_000),
+        "ms",
+    ),
     closed("monitor.rules[].for", ZERO, WEEK_S, "s"),
     closed("monitor.supervision.max_restarts", ZERO, int(1_000), ""),
     closed("monitor.supervision.within_s", ONE, DAY_S, "s"),
@@ -326,10 +351,30 @@ pub const BOUNDS: &[Bound] = &[
     closed("alerts.rules.*.for", ZERO, WEEK_S, "s"),
     closed("alerts.rules.*.keep_firing_for", ZERO, WEEK_S, "s"),
     closed("alerts.channels.delivery.attempts", ONE, int(20), ""),
-    closed("alerts.channels.delivery.backoff_base_ms", ONE, HOUR_MS, "ms"),
-    closed("alerts.channels.delivery.backoff_max_ms", ONE, HOUR_MS, "ms"),
-    closed("alerts.channels.delivery.queue_capacity", ONE, int(1_000_000), ""),
-    closed("alerts.channels.*.connect_timeout_ms", ONE, int(300_000), "ms"),
+    closed(
+        "alerts.channels.delivery.backoff_base_ms",
+        ONE,
+        HOUR_MS,
+        "ms",
+    ),
+    closed(
+        "alerts.channels.delivery.backoff_max_ms",
+        ONE,
+        HOUR_MS,
+        "ms",
+    ),
+    closed(
+        "alerts.channels.delivery.queue_capacity",
+        ONE,
+        int(1_000_000),
+        "",
+    ),
+    closed(
+        "alerts.channels.*.connect_timeout_ms",
+        ONE,
+        int(300_000),
+        "ms",
+    ),
     closed("alerts.channels.*.timeout_ms", ONE, int(300_000), "ms"),
     closed("alerts.channels.email.port", ONE, int(65_535), ""),
 ];
@@ -353,7 +398,10 @@ mod tests {
         assert!(!step.admits(Num::Dec(tiny)));
         assert_eq!(
             check("data.speed", "data.speed", 1e-300).map(|i| i.to_string()),
-            Some("data.speed: must be in [1, 1000000000] × real time (or \"max\"), got 1e-300".into())
+            Some(
+                "data.speed: must be in [1, 1000000000] × real time (or \"max\"), got 1e-300"
+                    .into()
+            )
         );
         assert!(check("data.speed", "data.speed", f64::NAN).is_some());
         assert!(check("data.speed", "data.speed", 60.0).is_none());
@@ -492,13 +540,20 @@ timeout_ms = 10000
     fn value_at<'a>(table: &'a mut toml::Table, path: &str) -> &'a mut toml::Value {
         let mut parts = path.split('.');
         let first = parts.next().expect("a key");
-        let mut v = table.get_mut(first).unwrap_or_else(|| panic!("{path}: no {first}"));
+        let mut v = table
+            .get_mut(first)
+            .unwrap_or_else(|| panic!("{path}: no {first}"));
         for part in parts {
             let (name, index) = match part.split_once('[') {
-                Some((n, i)) => (n, Some(i.trim_end_matches(']').parse::<usize>().expect("index"))),
+                Some((n, i)) => (
+                    n,
+                    Some(i.trim_end_matches(']').parse::<usize>().expect("index")),
+                ),
                 None => (part, None),
             };
-            v = v.get_mut(name).unwrap_or_else(|| panic!("{path}: no {name}"));
+            v = v
+                .get_mut(name)
+                .unwrap_or_else(|| panic!("{path}: no {name}"));
             if let Some(i) = index {
                 v = v.get_mut(i).unwrap_or_else(|| panic!("{path}: no [{i}]"));
             }
@@ -526,8 +581,16 @@ timeout_ms = 10000
             toml::Value::Float(_) => {
                 let max = b.max.to_f64().expect("bound");
                 let min = b.min.to_f64().expect("bound");
-                out.push(toml::Value::Float(if b.max_open { max } else { max * 1.000_001 + 1e-9 }));
-                out.push(toml::Value::Float(if b.min_open { min } else { min - 1e-6 }));
+                out.push(toml::Value::Float(if b.max_open {
+                    max
+                } else {
+                    max * 1.000_001 + 1e-9
+                }));
+                out.push(toml::Value::Float(if b.min_open {
+                    min
+                } else {
+                    min - 1e-6
+                }));
             }
             toml::Value::String(_) => {
                 let above = if b.max_open { b.max } else { b.max + tiny };
@@ -575,15 +638,18 @@ timeout_ms = 10000
             // Decimals are written as strings, durations as "5m".
             toml::Value::String(s)
                 if s.parse::<Decimal>().is_ok()
-                    || s
-                        .strip_suffix(['s', 'm', 'h'])
+                    || s.strip_suffix(['s', 'm', 'h'])
                         .is_some_and(|n| n.parse::<u64>().is_ok()) =>
             {
                 out.push(path.to_string())
             }
             toml::Value::Table(t) => {
                 for (k, v) in t {
-                    let key = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let key = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     numbers(v, &key, out);
                 }
             }
@@ -611,13 +677,51 @@ timeout_ms = 10000
                     .replace("regime_size_factor.trending", "regime_size_factor.*")
                     .replace("regime_size_factor.ranging", "regime_size_factor.*")
                     .replace("alerts.rules.cpu_high", "alerts.rules.*")
-                    .replace("channels.email.connect_timeout_ms", "channels.*.connect_timeout_ms")
+                    .replace(
+                        "channels.email.connect_timeout_ms",
+                        "channels.*.connect_timeout_ms",
+                    )
                     .replace("channels.email.timeout_ms", "channels.*.timeout_ms")
             })
             // A rule's threshold is any finite number; the calendar checks its schedule.
             .filter(|p| p != "monitor.rules[].value" && !p.starts_with("calendar.schedule."))
             .filter(|p| !BOUNDS.iter().any(|b| b.key == p))
             .collect();
-        assert!(unbounded.is_empty(), "numeric keys without a bound: {unbounded:?}");
+        assert!(
+            unbounded.is_empty(),
+            "numeric keys without a bound: {unbounded:?}"
+        );
+    }
+
+    /// The table of docs/configuration.md, between its `bounds` markers.
+    fn markdown() -> String {
+        let mut out = String::from("| key | allowed | unit | note |\n| --- | --- | --- | --- |\n");
+        for b in BOUNDS {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                b.key,
+                b.range(),
+                b.unit,
+                b.note.replace('"', "`")
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn docs_configuration_md_shows_every_bound() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let text = std::fs::read_to_string(path).expect("docs/configuration.md");
+        let documented = text
+            .split_once("<!-- bounds:start -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- bounds:end -->"))
+            .map(|(table, _)| table)
+            .expect("the bounds markers in docs/configuration.md");
+        assert_eq!(
+            documented,
+            markdown(),
+            "docs/configuration.md and vigil_config::BOUNDS differ; the table should read:\n{}",
+            markdown()
+        );
     }
 }

@@ -449,11 +449,9 @@ fn check_timeouts(
     fail: &mut impl FnMut(String, String),
 ) {
     for (name, v) in [("connect_timeout_ms", connect_ms), ("timeout_ms", total_ms)] {
-        if let Some(issue) = crate::bounds::check(
-            &format!("{PREFIX}.*.{name}"),
-            &format!("{key}.{name}"),
-            v,
-        ) {
+        if let Some(issue) =
+            crate::bounds::check(&format!("{PREFIX}.*.{name}"), &format!("{key}.{name}"), v)
+        {
             fail(issue.path, issue.message);
         }
     }

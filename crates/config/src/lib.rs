@@ -17,6 +17,7 @@ pub use alerts::{
     AlertRuleConfig, AlertsConfig, CHANNEL_NAMES, ChannelsConfig, InhibitConfig, MaintenanceConfig,
     RoutingConfig,
 };
+pub use bounds::{BOUNDS, Bound, Num};
 pub use channels::{
     DeliveryConfig, EmailConfig, PagerDutyConfig, SmtpTls, TwilioConfig, WebhookConfig,
     WebhookUrlConfig, default_backoff_base_ms, default_backoff_max_ms, default_connect_timeout_ms,
@@ -32,7 +33,6 @@ pub use model::{
     SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
-pub use bounds::{BOUNDS, Bound, Num};
 pub use validate::{ConfigError, ConfigIssue};
 
 /// The embedded paper-trading default (`config/vigil.toml`), as text.

@@ -1287,16 +1287,28 @@ impl<'de> Deserialize<'de> for Secret {
                 Ok(Secret(v))
             }
             fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
-                Err(E::invalid_type(serde::de::Unexpected::Other("a boolean"), &self))
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a boolean"),
+                    &self,
+                ))
             }
             fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
-                Err(E::invalid_type(serde::de::Unexpected::Other("a number"), &self))
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a number"),
+                    &self,
+                ))
             }
             fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
-                Err(E::invalid_type(serde::de::Unexpected::Other("a number"), &self))
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a number"),
+                    &self,
+                ))
             }
             fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
-                Err(E::invalid_type(serde::de::Unexpected::Other("a number"), &self))
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a number"),
+                    &self,
+                ))
             }
         }
         d.deserialize_str(Text)

@@ -330,7 +330,9 @@ fn expected_in_words(expected: &str) -> String {
         "i64" | "i32" => "a whole number".into(),
         "a sequence" => "an array".into(),
         e if e.starts_with("struct ") || e == "a map" => "a table".into(),
-        e if e.starts_with("a Decimal") => "a decimal number, written as a string (\"0.10\")".into(),
+        e if e.starts_with("a Decimal") => {
+            "a decimal number, written as a string (\"0.10\")".into()
+        }
         other => other.into(),
     }
 }
@@ -445,6 +447,9 @@ username = "u"
             "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\nbatch_size = 0\ncolour = 1\n",
         );
         assert!(report.contains("data.colour: unknown key"), "{report}");
-        assert!(report.contains("data.batch_size: must be in [1, 65536]"), "{report}");
+        assert!(
+            report.contains("data.batch_size: must be in [1, 65536]"),
+            "{report}"
+        );
     }
 }

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 use crate::bounds::Num;
 use crate::model::{BUNDLED_PREFIX, ExecutionConfig, Sizing, Speed, VenueKind, VigilConfig};
 
@@ -234,7 +233,10 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         if x.secret_file.as_os_str().is_empty() {
             c.fail("data.cross_check.secret_file", "must not be empty".into());
         }
-        c.within("data.cross_check.max_disagreement_pct", x.max_disagreement_pct);
+        c.within(
+            "data.cross_check.max_disagreement_pct",
+            x.max_disagreement_pct,
+        );
         c.within("data.cross_check.release_after_bars", x.release_after_bars);
     }
     let a = &cfg.data.anomaly;
@@ -502,8 +504,14 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
-    c.within("checklist.warn_free_disk_gb", cfg.checklist.warn_free_disk_gb);
-    c.within("checklist.fail_free_disk_gb", cfg.checklist.fail_free_disk_gb);
+    c.within(
+        "checklist.warn_free_disk_gb",
+        cfg.checklist.warn_free_disk_gb,
+    );
+    c.within(
+        "checklist.fail_free_disk_gb",
+        cfg.checklist.fail_free_disk_gb,
+    );
     if cfg.checklist.fail_free_disk_gb > cfg.checklist.warn_free_disk_gb {
         c.fail(
             "checklist.fail_free_disk_gb",
@@ -739,8 +747,7 @@ mod tests {
                  itself never disagrees)"
                     .to_string(),
                 "data.cross_check.key_id: must not be empty".to_string(),
-                "data.cross_check.max_disagreement_pct: must be in (0, 100) %, got 0"
-                    .to_string(),
+                "data.cross_check.max_disagreement_pct: must be in (0, 100) %, got 0".to_string(),
             ]
         );
         assert_eq!(
@@ -803,6 +810,66 @@ slow_span = 10
             assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
         }
         assert!(report.starts_with("bad.toml: "), "{report}");
+    }
+
+    /// The configs issue 19 found `config check` calling ok, then panicking, hanging or
+    /// aborting at start.
+    #[test]
+    fn the_configs_that_passed_the_check_then_crashed_are_refused_naming_key_value_and_range() {
+        let base = "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n";
+        for (section, line, says) in [
+            (
+                "risk",
+                "quantity_step = \"0.0000000000000000000000000001\"",
+                "risk.quantity_step: must be in [0.00000001, 1000000], got 0.0000000000000000000000000001",
+            ),
+            (
+                "session",
+                "initial_cash = \"79228162514264337593543950335\"",
+                "session.initial_cash: must be in (0, 1000000000000000], got 79228162514264337593543950335",
+            ),
+            (
+                "execution",
+                "commission_min = \"79228162514264337593543950335\"",
+                "execution.commission_min: must be in [0, 1000000000000000], got 79228162514264337593543950335",
+            ),
+            (
+                "monitor",
+                "probe_interval_ms = 9223372036854775807",
+                "monitor.probe_interval_ms: must be in [10, 86400000] ms, got 9223372036854775807",
+            ),
+            (
+                "log",
+                "flush_interval_ms = 9223372036854775807",
+                "log.flush_interval_ms: must be in [10, 60000] ms, got 9223372036854775807",
+            ),
+            (
+                "regime",
+                "long_window = 1000000000000",
+                "regime.long_window: must be in [3, 100000] bars, got 1000000000000",
+            ),
+            (
+                "data.anomaly",
+                "window = 1000000000000",
+                "data.anomaly.window: must be in [2, 100000] returns, got 1000000000000",
+            ),
+        ] {
+            let text = format!("{base}[{section}]\n{line}\n");
+            let err = VigilConfig::from_toml_str(&text, "t").expect_err(line);
+            assert!(
+                err.issues.iter().any(|i| i.to_string() == says),
+                "{line}: want {says:?} in\n{err}"
+            );
+        }
+        let err = VigilConfig::from_toml_str(
+            "[data]\nspeed = 1e-300\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n",
+            "t",
+        )
+        .expect_err("a replay that never delivers a bar");
+        assert_eq!(
+            err.issues[0].to_string(),
+            "data.speed: must be in [1, 1000000000] × real time (or \"max\"), got 1e-300"
+        );
     }
 
     #[test]
