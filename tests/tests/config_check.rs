@@ -280,6 +280,62 @@ fn start_run_stop(cfg: VigilConfig) -> Result<vigil_system::SessionSummary, Stri
     })
 }
 
+/// Applies `changes` to `table` (each with a folder of its own for its log, store and
+/// reports) and checks the result; when the check accepts it, runs a session on it.
+/// `Ok(false)`: refused by the check; `Ok(true)`: accepted and ran cleanly; `Err`: accepted,
+/// then failed, hung or panicked.
+fn try_config(
+    table: &toml::Table,
+    keys: &[(Bound, String)],
+    changes: &[(usize, Change)],
+) -> Result<bool, String> {
+    let mut t = table.clone();
+    let case = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for (section, key, name) in [
+        ("log", "dir", "logs"),
+        ("store", "path", "state.db"),
+        ("checklist", "dir", "reports"),
+    ] {
+        if let Some(s) = t.get_mut(section).and_then(toml::Value::as_table_mut) {
+            s.insert(
+                key.into(),
+                toml::Value::String(case.path().join(name).display().to_string()),
+            );
+        }
+    }
+    let mut what = Vec::new();
+    for (k, c) in changes {
+        let (b, path) = &keys[*k];
+        let Some((holder, last)) = slot(&mut t, path) else {
+            continue;
+        };
+        let current = holder[&last].clone();
+        match value(b, &current, c) {
+            Some(v) => {
+                what.push(format!("{path} = {v}"));
+                holder.insert(last, v);
+            }
+            None => {
+                what.push(format!("{path} taken out"));
+                holder.remove(&last);
+            }
+        }
+    }
+    let text = toml::to_string(&t).map_err(|e| e.to_string())?;
+    let Ok(cfg) = VigilConfig::from_toml_str(&text, "generated") else {
+        return Ok(false);
+    };
+    let panics = PANICS.load(Ordering::SeqCst);
+    let outcome = start_run_stop(cfg);
+    let panicked = PANICS.load(Ordering::SeqCst) - panics;
+    if panicked > 0 {
+        return Err(format!("check ok, but {panicked} panic(s) with {what:?}"));
+    }
+    outcome
+        .map(|_| true)
+        .map_err(|e| format!("check ok, but {e} with {what:?}"))
+}
+
 #[test]
 fn every_config_the_check_accepts_starts_runs_and_stops_without_a_panic() {
     let previous = std::panic::take_hook();
@@ -317,6 +373,32 @@ fn every_config_the_check_accepts_starts_runs_and_stops_without_a_panic() {
         keys.len()
     );
 
+    // Each key alone at each end of its bound: the check accepts it (unless another key's
+    // bound depends on it) and the session runs.
+    let (mut tried, mut ends, mut refused) = (0, 0, Vec::new());
+    for (k, (b, _)) in keys.iter().enumerate() {
+        // An open end is outside by definition.
+        for low in [true, false]
+            .into_iter()
+            .filter(|low| !if *low { b.min_open } else { b.max_open })
+        {
+            tried += 1;
+            match try_config(&table, &keys, &[(k, Change::Edge(low))]) {
+                Ok(true) => ends += 1,
+                Ok(false) => refused.push(format!("{} {}", b.key, if low { "min" } else { "max" })),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    eprintln!(
+        "{ends} of {tried} closed bound ends passed the check and ran; refused by a check \
+         between keys: {refused:?}"
+    );
+    assert!(
+        ends * 10 >= tried * 8,
+        "only {ends} of {tried} closed bound ends pass the check"
+    );
+
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -330,56 +412,14 @@ fn every_config_the_check_accepts_starts_runs_and_stops_without_a_panic() {
     let strategy = proptest::collection::vec((0..keys.len(), change()), 1..4);
     let counted = accepted.clone();
     let result = runner.run(&strategy, |changes| {
-        let mut t = table.clone();
-        // A folder of its own for each case: its log, store and reports.
-        let case = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
-        for (section, key, name) in [
-            ("log", "dir", "logs"),
-            ("store", "path", "state.db"),
-            ("checklist", "dir", "reports"),
-        ] {
-            if let Some(s) = t.get_mut(section).and_then(toml::Value::as_table_mut) {
-                s.insert(
-                    key.into(),
-                    toml::Value::String(case.path().join(name).display().to_string()),
-                );
+        match try_config(&table, &keys, &changes) {
+            Ok(true) => {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(())
             }
+            Ok(false) => Ok(()),
+            Err(e) => Err(TestCaseError::fail(e)),
         }
-        let mut what = Vec::new();
-        for (k, c) in &changes {
-            let (b, path) = &keys[*k];
-            let Some((holder, last)) = slot(&mut t, path) else {
-                continue;
-            };
-            let current = holder[&last].clone();
-            match value(b, &current, c) {
-                Some(v) => {
-                    what.push(format!("{path} = {v}"));
-                    holder.insert(last, v);
-                }
-                None => {
-                    what.push(format!("{path} taken out"));
-                    holder.remove(&last);
-                }
-            }
-        }
-        let text = toml::to_string(&t).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let cfg = match VigilConfig::from_toml_str(&text, "generated") {
-            Ok(cfg) => cfg,
-            Err(_) => return Ok(()),
-        };
-        counted.fetch_add(1, Ordering::SeqCst);
-        let panics = PANICS.load(Ordering::SeqCst);
-        let outcome = start_run_stop(cfg);
-        let panicked = PANICS.load(Ordering::SeqCst) - panics;
-        if panicked > 0 {
-            return Err(TestCaseError::fail(format!(
-                "check ok, but {panicked} panic(s) with {what:?}"
-            )));
-        }
-        outcome
-            .map(drop)
-            .map_err(|e| TestCaseError::fail(format!("check ok, but {e} with {what:?}")))
     });
     if let Err(e) = result {
         panic!("{e}");

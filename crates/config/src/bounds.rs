@@ -8,6 +8,7 @@
 //! - **Quantities**: `risk.quantity_step` at least 10^-8 (a quantity divided by its step
 //!   cannot overflow), `risk.fixed_quantity` at most 10^12.
 //! - **Windows and counts** at most 100 000: each is a buffer per symbol, allocated at start.
+//! - **Disk space** in GB at most 10^9: times 10^9 bytes it still fits a `u64`.
 //! - **Durations**: at least what does not busy-loop, at most a day (timers), a week
 //!   (windows of time) or a year (market time), so that a deadline is always a time the
 //!   clocks can hold.
@@ -343,8 +344,18 @@ pub const BOUNDS: &[Bound] = &[
     closed("monitor.supervision.backoff_max_ms", ONE, HOUR_MS, "ms"),
     closed("log.flush_interval_ms", int(10), int(60_000), "ms"),
     closed("log.max_file_mb", ONE, int(1_048_576), "MiB"),
-    closed("checklist.warn_free_disk_gb", ZERO, int(1_000_000), "GB"),
-    closed("checklist.fail_free_disk_gb", ZERO, int(1_000_000), "GB"),
+    closed(
+        "checklist.warn_free_disk_gb",
+        ZERO,
+        int(1_000_000_000),
+        "GB",
+    ),
+    closed(
+        "checklist.fail_free_disk_gb",
+        ZERO,
+        int(1_000_000_000),
+        "GB",
+    ),
     closed("alerts.for", ZERO, WEEK_S, "s"),
     closed("alerts.keep_firing_for", ZERO, WEEK_S, "s"),
     closed("alerts.group_interval", ONE, WEEK_S, "s"),
