@@ -272,15 +272,17 @@ fn path_of_line(text: &str, line: usize) -> String {
         let name = inner[..end].trim();
         is_key(name).then(|| name.replace([' ', '"', '\''], ""))
     };
-    if here.trim_start().starts_with('[') {
-        return header(here).unwrap_or_default();
+    if let Some(h) = header(here) {
+        return h;
     }
     let table = lines[..line.saturating_sub(1)]
         .iter()
         .rev()
-        .find(|l| l.trim_start().starts_with('['))
-        .and_then(|l| header(l));
+        .find_map(|l| header(l));
+    // A header gone wrong (`[step_pct = 1`) may still name a key.
     let key = here
+        .trim_start()
+        .trim_start_matches('[')
         .split_once('=')
         .map(|(k, _)| k.trim())
         .filter(|k| is_key(k))
@@ -364,6 +366,9 @@ mod tests {
         assert_eq!(path_of_line(text, 2), "risk");
         assert_eq!(path_of_line(text, 4), "monitor.rules.name");
         assert_eq!(path_of_line(text, 5), "data");
+        let text = "[risk]\nx = 1\n[step_pct = \"0.25\"\n\"\n";
+        assert_eq!(path_of_line(text, 3), "risk.step_pct");
+        assert_eq!(path_of_line(text, 4), "risk");
         assert_eq!(line_column("a\nbc", 3), (2, 2));
     }
 }
