@@ -646,7 +646,7 @@ impl DataAgent {
         };
         let wait = o.backoff;
         o.backoff = (o.backoff * 2).min(links.reconnect_max);
-        let deadline = self.wall.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(wait));
         // The provider stays in hand: a stop meanwhile ends the stream at once.
         self.pulling = true;
         let sleep = self.wall.sleep_until(deadline);
@@ -1197,8 +1197,13 @@ impl DataAgent {
         let (wall0, market0) = *self
             .pace_origin
             .get_or_insert_with(|| (self.wall.now(), first));
+        // Saturating: a factor or a gap the clock cannot hold is a deadline that never comes,
+        // not a panic.
         let offset_ms = ((first - market0).num_milliseconds() as f64 / factor).round() as i64;
-        let deadline = wall0 + chrono::Duration::milliseconds(offset_ms);
+        let deadline = vigil_core::later(
+            wall0,
+            chrono::Duration::try_milliseconds(offset_ms).unwrap_or(chrono::Duration::MAX),
+        );
         self.pulling = true;
         let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(

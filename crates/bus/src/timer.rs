@@ -15,8 +15,7 @@ pub fn run_every<A>(
 ) where
     A: Actor<Context = Context<A>>,
 {
-    let step = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::seconds(1));
-    let deadline = clock.now() + step;
+    let deadline = vigil_core::later(clock.now(), vigil_core::span(interval));
     let sleep = clock.sleep_until(deadline);
     ctx.spawn(
         actix::fut::wrap_future::<_, A>(sleep).map(move |(), act, ctx| {

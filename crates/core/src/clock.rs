@@ -39,6 +39,32 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn is_simulated(&self) -> bool;
 }
 
+/// `t` moved by `d`, or the latest (earliest) time a [`Timestamp`] holds when that is beyond
+/// it: a deadline that far away never comes, and computing it never panics, whatever a
+/// configured duration says.
+pub fn later(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_add_signed(d).unwrap_or(if d < Duration::zero() {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// A [`std::time::Duration`] as a [`Duration`], the longest one when it is longer.
+pub fn span(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// `n` seconds, at most the longest [`Duration`].
+pub fn seconds(n: u64) -> Duration {
+    span(std::time::Duration::from_secs(n))
+}
+
+/// `n` milliseconds, at most the longest [`Duration`].
+pub fn millis(n: u64) -> Duration {
+    span(std::time::Duration::from_millis(n))
+}
+
 /// The wall clock, for live trading and for supervision in a real process.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -244,6 +270,16 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().expect("test timestamp")
+    }
+
+    #[test]
+    fn far_deadlines_saturate_instead_of_panicking() {
+        let now = t("2024-01-01T00:00:00Z");
+        assert_eq!(later(now, millis(u64::MAX)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(later(now, seconds(u64::MAX)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(later(now, -Duration::MAX), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(later(now, seconds(60)), t("2024-01-01T00:01:00Z"));
+        assert_eq!(span(std::time::Duration::MAX), Duration::MAX);
     }
 
     #[test]

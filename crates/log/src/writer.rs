@@ -639,9 +639,8 @@ impl LogWriter {
     }
 
     fn schedule_flush(&self, ctx: &mut Context<Self>) {
-        let deadline = self.clock.now()
-            + chrono::Duration::from_std(self.opts.flush_interval)
-                .unwrap_or(chrono::Duration::milliseconds(200));
+        let deadline =
+            vigil_core::later(self.clock.now(), vigil_core::span(self.opts.flush_interval));
         let sleep = self.clock.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {

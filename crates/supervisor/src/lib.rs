@@ -241,8 +241,8 @@ where
             escalate,
             policy: self.spec.policy.to_string(),
         });
-        let step = chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::MAX);
-        self.backoff = Some(self.spec.wall.sleep_until(now + step));
+        let deadline = vigil_core::later(now, vigil_core::span(backoff));
+        self.backoff = Some(self.spec.wall.sleep_until(deadline));
     }
 
     fn restarted(&mut self) {

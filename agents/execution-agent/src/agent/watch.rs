@@ -580,8 +580,8 @@ impl ExecutionAgent {
             return;
         }
         outage.retrying = true;
-        let wait = chrono::Duration::from_std(outage.backoff).unwrap_or(chrono::Duration::MAX);
-        let sleep = self.wall.sleep_until(self.wall.now() + wait);
+        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(outage.backoff));
+        let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.retry(ctx)));
     }
 
