@@ -153,10 +153,16 @@ impl Redactor {
         }
         let hex: Vec<u8> = part
             .iter()
-            .flat_map(|b| [HEX_DIGITS[usize::from(b >> 4)], HEX_DIGITS[usize::from(b & 15)]])
+            .flat_map(|b| {
+                [
+                    HEX_DIGITS[usize::from(b >> 4)],
+                    HEX_DIGITS[usize::from(b & 15)],
+                ]
+            })
             .collect();
         for w in hex.windows(HEX_WINDOW) {
-            self.hex.insert(w.iter().fold(0u128, |acc, &c| acc << 8 | u128::from(c)));
+            self.hex
+                .insert(w.iter().fold(0u128, |acc, &c| acc << 8 | u128::from(c)));
         }
     }
 
@@ -219,7 +225,9 @@ impl Redactor {
             self.hex_pieces(bytes, spans);
             if bytes.iter().any(|&b| b == b'%' || b == b'\\') {
                 let (decoded, from) = unescape(bytes);
-                self.each_window(&decoded, |i| spans.push((from[i].0, from[i + WINDOW - 1].1)));
+                self.each_window(&decoded, |i| {
+                    spans.push((from[i].0, from[i + WINDOW - 1].1))
+                });
             }
             if bytes.contains(&b',') {
                 decimal_runs(bytes, |decoded, from| {
@@ -233,7 +241,10 @@ impl Redactor {
             if !always && spans.is_empty() {
                 continue;
             }
-            spans.extend(text.match_indices(s.as_str()).map(|(i, m)| (i, i + m.len())));
+            spans.extend(
+                text.match_indices(s.as_str())
+                    .map(|(i, m)| (i, i + m.len())),
+            );
         }
     }
 
@@ -520,7 +531,10 @@ mod tests {
         for p in pieces() {
             assert!(!text.contains(p), "{p:?} survives in {text:?}");
             let hex: String = p.bytes().map(|b| format!("{b:02x}")).collect();
-            assert!(!squeezed.contains(&hex), "hex of {p:?} survives in {text:?}");
+            assert!(
+                !squeezed.contains(&hex),
+                "hex of {p:?} survives in {text:?}"
+            );
         }
     }
 
@@ -600,7 +614,10 @@ mod tests {
         for lead in ["", "a", "7b22", "7b2"] {
             let text: String = format!(
                 "payload: 0x{lead}{}00ff",
-                SECRET.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+                SECRET
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
             );
             let out = r.redact(&text);
             assert_clean(&out);
@@ -615,7 +632,10 @@ mod tests {
         let percent: String = piece.bytes().map(|b| format!("%{b:02X}")).collect();
         let escaped: String = piece.bytes().map(|b| format!("\\x{b:02x}")).collect();
         let bytes = format!("{:?}", piece.as_bytes());
-        let unicode: String = piece.chars().map(|c| format!("\\u{{{:x}}}", c as u32)).collect();
+        let unicode: String = piece
+            .chars()
+            .map(|c| format!("\\u{{{:x}}}", c as u32))
+            .collect();
         for text in [
             format!("GET /x?key={percent}&a=1"),
             format!("b\"{escaped}\""),
@@ -662,7 +682,10 @@ mod tests {
     fn a_url_secret_is_replaced_whole_and_in_pieces_but_its_host_is_not() {
         let url = "https://hooks.example.com/services/T0001/B0002/abcdefghijklmnop";
         let (r, _) = Redactor::new([url.to_string()]);
-        assert_eq!(r.redact(&format!("posting to {url}")), "posting to [REDACTED]");
+        assert_eq!(
+            r.redact(&format!("posting to {url}")),
+            "posting to [REDACTED]"
+        );
         let out = r.redact("POST /services/T0001/B0002/abcdefgh split");
         assert!(!out.contains("B0002/abcdefgh"), "{out}");
         assert_eq!(
@@ -670,7 +693,10 @@ mod tests {
             "see https://hooks.example.com/status"
         );
         let (r, _) = Redactor::new(["postgres://ana:pa55-w0rd-long@db/x".to_string()]);
-        assert_eq!(r.redact("auth pa55-w0rd-long failed"), "auth [REDACTED] failed");
+        assert_eq!(
+            r.redact("auth pa55-w0rd-long failed"),
+            "auth [REDACTED] failed"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::subscriber::Interest;
 use tracing::{Event as TracingEvent, Metadata, Subscriber};
+use tracing_log::NormalizeEvent as _;
 use tracing_subscriber::layer::{Context, Layer};
 use vigil_core::{Level, SharedClock};
 
@@ -91,8 +92,17 @@ struct Fields {
     extra: Vec<(String, String)>,
 }
 
+/// The fields `tracing-log` adds to a `log` record (its target, module, file, line): the
+/// target is written as the line's target, the rest is noise.
+fn from_log_bridge(field: &Field) -> bool {
+    field.name().starts_with("log.")
+}
+
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if from_log_bridge(field) {
+            return;
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         write!(text, "{value:?}").expect("write to String");
@@ -104,6 +114,9 @@ impl Visit for Fields {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        if from_log_bridge(field) {
+            return;
+        }
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
@@ -204,15 +217,17 @@ impl VigilTracingLayer {
     }
 
     fn forward(&self, event: &TracingEvent<'_>) {
-        let Some(lvl) = level(event.metadata().level()).filter(|_| self.wants(event.metadata()))
-        else {
+        // A `log` record arrives as an event of target "log", its own target in fields.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let Some(lvl) = level(meta.level()).filter(|_| self.wants(meta)) else {
             return;
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut ev = LogEvent::new(self.clock.now(), "library", Event::LibraryLog)
             .level(lvl)
-            .with("target", event.metadata().target().to_string())
+            .with("target", meta.target().to_string())
             .with("message", fields.message);
         if !fields.extra.is_empty() {
             let joined = fields
@@ -283,5 +298,48 @@ mod tests {
         assert_eq!(kept.len(), 3, "{kept:?}");
         assert!(kept[0].contains("info from the wire"), "{kept:?}");
         assert!(kept[1].contains("debug from elsewhere"), "{kept:?}");
+    }
+
+    #[test]
+    fn log_crate_records_are_filtered_and_named_by_their_own_target() {
+        use tracing_log::log;
+        let (sink, mem) = LogSink::memory();
+        let layer = VigilTracingLayer::new(sink, Arc::new(SystemClock), Level::Debug);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let record = |level: log::Level, target: &str, text: &str| {
+            let sent = tracing_log::format_trace(
+                &log::Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("{text}"))
+                    .build(),
+            );
+            assert!(sent.is_ok(), "{sent:?}");
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            record(log::Level::Trace, "ureq_proto::util", "4150 4341 APCA");
+            record(
+                log::Level::Debug,
+                "ureq::unversioned::transport",
+                "Connected",
+            );
+            record(log::Level::Trace, "sqlx::query", "trace elsewhere");
+            record(log::Level::Debug, "sqlx::query", "SELECT 1");
+        });
+        let events = mem.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].get("target"),
+            Some(&Value::from("sqlx::query".to_string()))
+        );
+        assert_eq!(
+            events[0].get("message"),
+            Some(&Value::from("SELECT 1".to_string()))
+        );
+        assert_eq!(
+            events[0].get("fields"),
+            None,
+            "the bridge's own fields are dropped"
+        );
     }
 }
