@@ -273,7 +273,7 @@ fn an_operator_drives_a_running_vigil_with_vigil_ctl() {
     let (code, answer) = http_call(&addr, "POST", "/v1/commands", Some(&wrong), Some(body));
     assert_eq!(code, 401, "{answer}");
     let other = env.dir.path().join("other.token");
-    std::fs::write(&other, format!("{wrong}\n")).expect("write");
+    vigil_testkit::write_secret_file(&other, format!("{wrong}\n"));
     let (code, _, err) = env.ctl(&["status", "--token-file", other.to_str().expect("utf-8")]);
     assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("unauthorized"), "{err}");
