@@ -34,7 +34,7 @@ pub use files::{LogFile, list_log_files};
 pub use query::{LogQuery, QueryError, parse_since, read_lines};
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
-pub use tracing_layer::VigilTracingLayer;
+pub use tracing_layer::{VigilTracingLayer, WIRE_TARGETS};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify_dir};
 pub use writer::{
     GENESIS_HASH, LogTap, LogWriter, LogWriterError, LogWriterHandle, WriterOptions, WriterStats,

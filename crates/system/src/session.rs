@@ -133,6 +133,21 @@ pub enum SystemError {
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// Any of the above whose text held a secret: the text, with the secret redacted.
+    #[error("{0}")]
+    Redacted(String),
+}
+
+impl SystemError {
+    /// This error, or its text with every secret `redactor` knows replaced if it held one.
+    #[must_use]
+    pub fn redacted(self, redactor: &vigil_log::Redactor) -> Self {
+        let text = self.to_string();
+        match redactor.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => self,
+            std::borrow::Cow::Owned(clean) => Self::Redacted(clean),
+        }
+    }
 }
 
 /// The file in the log folder that holds the bound control address while a session runs.
@@ -335,17 +350,14 @@ fn future_tolerance(cfg: &VigilConfig) -> chrono::Duration {
 }
 
 /// A secret file's one line, trimmed; the error names the config key (or flag) and the file.
+/// Every secret file goes through [`vigil_config::read_secret_file`]: one that group or
+/// others may read is refused.
 ///
 /// # Errors
-/// The file cannot be read, or holds nothing but whitespace.
+/// The file cannot be read, group or others may read it, or it holds nothing but
+/// whitespace.
 pub fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{key} {}: cannot read: {err}", path.display()))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(format!("{key} {}: is empty", path.display()));
-    }
-    Ok(secret.to_string())
+    vigil_config::read_secret_file(key, path)
 }
 
 /// Where the orders go: the in-process paper venue, or a broker over HTTP (connected
@@ -486,8 +498,24 @@ impl Session {
     ///
     /// # Errors
     /// Fails on an invalid config, unreadable data, or a log that cannot be opened —
-    /// before any agent starts.
+    /// before any agent starts. The error's text never holds a secret: every secret known
+    /// by then (the config's, `opts.secrets`, the secret files read) is redacted from it.
     pub async fn start(opts: SessionOptions) -> Result<Self, SystemError> {
+        let mut secrets = opts.config.secrets();
+        secrets.extend(opts.secrets.iter().cloned());
+        let mut read = Vec::new();
+        let started = Self::start_reading(opts, &mut read).await;
+        started.map_err(|e| {
+            secrets.extend(read);
+            e.redacted(&vigil_log::Redactor::new(secrets).0)
+        })
+    }
+
+    /// [`Session::start`]; the secrets it reads from files go to `read` as they are read.
+    async fn start_reading(
+        opts: SessionOptions,
+        read: &mut Vec<String>,
+    ) -> Result<Self, SystemError> {
         let cfg = opts.config;
         cfg.validate()?;
         // Built without network I/O: a channel that is down does not stop the start.
@@ -500,7 +528,9 @@ impl Session {
         let wall = opts.supervision_clock;
         let started = wall.now();
         let feed_secrets = feed_secrets(&cfg)?;
+        read.extend(feed_secrets.iter().cloned());
         let reference = cross_check_reference(&cfg, &wall)?;
+        read.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
             Some(p) => (
                 symbol_table(&cfg),
@@ -536,6 +566,7 @@ impl Session {
         let market = SimClock::starting_at(start);
         let clock: SharedClock = Arc::new(market.clone());
         let broker_secret = broker_secret(&cfg)?;
+        read.extend(broker_secret.clone());
         let venue = venue(&cfg, &symbols, clock.clone(), broker_secret.clone()).await?;
 
         let monitor_box = Mailbox::<MonitorAgent>::new();
