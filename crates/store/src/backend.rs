@@ -905,6 +905,22 @@ macro_rules! sql_backend {
                 })
             }
 
+            async fn journal_order_ids(
+                &self,
+                book: &str,
+            ) -> Result<Vec<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(concat!(
+                    "SELECT client_order_id FROM journal_orders WHERE book = $1 ORDER BY ",
+                    $order
+                ))
+                .bind(book)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's order ids"))?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            }
+
             async fn check_integrity(&self) -> Result<Vec<String>, $crate::StoreError> {
                 self.integrity_report().await
             }

@@ -513,23 +513,32 @@ mod tests {
                 Some(&identity("abc")),
                 path,
                 Some(&f),
-                &[full.clone()]
+                std::slice::from_ref(&full)
             )
             .is_empty()
         );
         assert!(after_open("db", None, path, None, &[]).is_empty());
         // An identity in the store but no file (the file was deleted): nothing is lost.
-        assert!(after_open("db", Some(&identity("abc")), path, None, &[full.clone()]).is_empty());
+        assert!(
+            after_open(
+                "db",
+                Some(&identity("abc")),
+                path,
+                None,
+                std::slice::from_ref(&full)
+            )
+            .is_empty()
+        );
         // The file names another store, or the store has none.
         let lost = after_open(
             "db",
             Some(&identity("zzz")),
             path,
             Some(&f),
-            &[full.clone()],
+            std::slice::from_ref(&full),
         );
         assert!(lost[0].contains("another store"), "{lost:?}");
-        let lost = after_open("db", None, path, Some(&f), &[full.clone()]);
+        let lost = after_open("db", None, path, Some(&f), std::slice::from_ref(&full));
         assert!(lost[0].contains("has no identity"), "{lost:?}");
         // Emptied journal tables: below the high-water mark, and below the file's record.
         let emptied = book("broker:x", (0, 0, false), (5, 4));

@@ -24,7 +24,12 @@
 //!   positions and cash), written in groups by a [`Journal`] task;
 //! - the control API's audit of operator commands, append-only:
 //!   [`StateStore::begin_control_command`], [`StateStore::finish_control_command`],
-//!   [`StateStore::control_audit`].
+//!   [`StateStore::control_audit`];
+//! - whether vigil ran with it before: its identity ([`StateStore::record_start`]), the
+//!   journal's high-water marks ([`StateStore::journal_history`]), the rebuilds from the
+//!   broker ([`StateStore::record_rebuild`]), and the identity file beside it
+//!   ([`IdentityFile`]); see `identity.rs`. [`open_store_checked`] runs the database's
+//!   integrity check first.
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
@@ -268,6 +273,13 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// When the read fails or a row cannot be understood.
     async fn journal_open_orders(&self, book: &str) -> Result<Vec<JournaledOrder>, StoreError>;
 
+    /// The client order ids of every order `book`'s journal holds, whatever its status,
+    /// in the order journaled.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn journal_order_ids(&self, book: &str) -> Result<Vec<String>, StoreError>;
+
     /// The book's cash, positions (by symbol) and fill count as journaled.
     ///
     /// # Errors
@@ -470,25 +482,36 @@ impl Store {
     /// `PRAGMA quick_check`'s lines other than `ok`, at most [`INTEGRITY_REPORT_LINES`]. A
     /// file too damaged for the check to run is a report of its error.
     async fn integrity_report(&self) -> Result<Vec<String>, StoreError> {
+        use futures_util::StreamExt as _;
         use sqlx::Row as _;
-        let limit = INTEGRITY_REPORT_LINES.to_string();
-        match sqlx::query(&format!("PRAGMA quick_check({limit})"))
-            .fetch_all(&self.pool)
-            .await
-        {
-            Ok(rows) => Ok(rows
-                .iter()
-                .map(|r| r.get::<String, _>(0))
-                .filter(|line| line != "ok")
-                .collect()),
-            // SQLITE_CORRUPT / SQLITE_NOTADB: the check itself could not read the file.
-            Err(sqlx::Error::Database(e)) => Ok(vec![e.to_string()]),
-            Err(source) => Err(StoreError::Query {
-                location: self.location.clone(),
-                what: "running the integrity check",
-                source,
-            }),
+        let query = format!("PRAGMA quick_check({INTEGRITY_REPORT_LINES})");
+        let mut rows = sqlx::query(&query).fetch(&self.pool);
+        let mut report = Vec::new();
+        // Row by row: a check that stops on damage it cannot read past has said where first.
+        while let Some(row) = rows.next().await {
+            match row {
+                Ok(row) => report.extend(
+                    row.get::<String, _>(0)
+                        .lines()
+                        .filter(|line| *line != "ok")
+                        .map(str::to_string),
+                ),
+                // SQLITE_CORRUPT / SQLITE_NOTADB: the check could read no further.
+                Err(sqlx::Error::Database(e)) => {
+                    report.push(e.to_string());
+                    break;
+                }
+                Err(source) => {
+                    return Err(StoreError::Query {
+                        location: self.location.clone(),
+                        what: "running the integrity check",
+                        source,
+                    });
+                }
+            }
         }
+        report.truncate(INTEGRITY_REPORT_LINES);
+        Ok(report)
     }
 
     /// The file.

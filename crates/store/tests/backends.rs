@@ -565,6 +565,11 @@ async fn the_journal_round_trips_with_adjustments_marks_and_the_fill_cursor(plac
         rec.book,
         "journal_book reads the same book"
     );
+    assert_eq!(
+        store.journal_order_ids(book).await.expect("ids"),
+        ["a", "b"],
+        "every order, whatever its status, in the order journaled"
+    );
     store.close().await;
 }
 
