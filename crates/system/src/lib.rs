@@ -12,6 +12,7 @@
 
 mod bundled;
 mod checklist;
+mod history;
 mod session;
 
 pub use bundled::{BUNDLED_FILES, bundled};

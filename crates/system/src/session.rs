@@ -64,6 +64,10 @@ pub struct SessionOptions {
     /// The config file, re-read on SIGHUP to reload calendar overrides (with
     /// `handle_ctrl_c`); `None` for the embedded default.
     pub config_path: Option<PathBuf>,
+    /// The operator asked for the broker's book to be rebuilt from the broker because the
+    /// store lost its history (`vigil run --rebuild-journal-from-broker`; see
+    /// docs/recovery.md). Refused when nothing was lost.
+    pub rebuild_journal: bool,
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -76,6 +80,7 @@ impl std::fmt::Debug for SessionOptions {
                 "provider",
                 &self.provider.as_ref().map(|p| p.name().to_string()),
             )
+            .field("rebuild_journal", &self.rebuild_journal)
             .finish()
     }
 }
@@ -91,6 +96,7 @@ impl SessionOptions {
             market_start: None,
             secrets: Vec::new(),
             config_path: None,
+            rebuild_journal: false,
         }
     }
 
@@ -124,6 +130,10 @@ pub enum SystemError {
     /// The store could not be opened or read.
     #[error("{0}")]
     Store(#[from] vigil_store::StoreError),
+    /// The store lost its history (or failed its integrity check): refused, with what was
+    /// found and how to recover (see docs/recovery.md).
+    #[error("{0}")]
+    History(String),
     /// The alert channels' settings are wrong.
     #[error("alert channels: {0}")]
     Alerts(#[from] vigil_alert::AlertError),
@@ -227,6 +237,8 @@ pub struct Session {
     state_writer: actix_rt::task::JoinHandle<()>,
     /// Commits the execution journal, if kept; ends when the Execution agent has stopped.
     journal_writer: Option<tokio::task::JoinHandle<()>>,
+    /// Writes the store's identity file again at the end, with the journal's final figures.
+    identity: crate::history::Keeper,
 }
 
 fn symbol_table(cfg: &VigilConfig) -> SymbolTable {
@@ -498,8 +510,10 @@ impl Session {
     ///
     /// # Errors
     /// Fails on an invalid config, unreadable data, or a log that cannot be opened —
-    /// before any agent starts. The error's text never holds a secret: every secret known
-    /// by then (the config's, `opts.secrets`, the secret files read) is redacted from it.
+    /// before any agent starts; [`SystemError::History`] when the store lost its history or
+    /// fails its integrity check (see docs/recovery.md), before anything is sent. The
+    /// error's text never holds a secret: every secret known by then (the config's,
+    /// `opts.secrets`, the secret files read) is redacted from it.
     pub async fn start(opts: SessionOptions) -> Result<Self, SystemError> {
         let mut secrets = opts.config.secrets();
         secrets.extend(opts.secrets.iter().cloned());
@@ -520,7 +534,9 @@ impl Session {
         cfg.validate()?;
         // Built without network I/O: a channel that is down does not stop the start.
         let channels = vigil_alert::Channels::from_config(&cfg.alerts.channels)?;
-        let store = vigil_store::open_store(&cfg.store).await?;
+        // A store that lost its history is never a fresh start (see history.rs).
+        let mut opened = crate::history::open_store(&cfg, opts.rebuild_journal).await?;
+        let store = opened.store.clone();
         let restored = restore_alerts(&*store, &cfg).await?;
         let pending = store.pending_requests().await?;
         let trading_state = store.trading_state().await?;
@@ -568,6 +584,8 @@ impl Session {
         let broker_secret = broker_secret(&cfg)?;
         read.extend(broker_secret.clone());
         let venue = venue(&cfg, &symbols, clock.clone(), broker_secret.clone()).await?;
+        // What the log and the broker remember, read before this session writes to the log.
+        let evidence = opened.evidence(&cfg, &*venue, &symbols).await?;
 
         let monitor_box = Mailbox::<MonitorAgent>::new();
         let log_arbiter = Arbiter::new();
@@ -632,6 +650,28 @@ impl Session {
             );
         }
         session_log.flush();
+        let settled = opened
+            .settle(
+                &cfg,
+                evidence,
+                &*venue,
+                &symbols,
+                wall.now(),
+                clock.now(),
+                &mut session_log,
+            )
+            .await;
+        let (identity, _rebuilt) = match settled {
+            Ok(settled) => settled,
+            Err(e) => {
+                // The refusal is in the log before the process says so.
+                if let Err(flush) = log.flush().await {
+                    eprintln!("vigil: the log could not be flushed: {flush}");
+                }
+                VigilTracingLayer::uninstall_global();
+                return Err(e);
+            }
+        };
 
         let heartbeat = Duration::from_millis(cfg.monitor.heartbeat_interval_ms);
         let exec_box = Mailbox::<ExecutionAgent>::new();
@@ -713,10 +753,7 @@ impl Session {
         // A broker outlives the process: before anything trades, the journal is reconciled
         // with it (the source of truth), and the book starts from the broker's figures.
         let external = cfg.execution.venue == VenueKind::Alpaca;
-        let book_name = format!(
-            "broker:{}",
-            cfg.execution.broker_url.as_deref().unwrap_or_default()
-        );
+        let book_name = crate::history::broker_book(&cfg);
         let rc = cfg.execution.reconcile;
         let on_mismatch = match rc.on_mismatch {
             MismatchPolicy::ReduceOnly => TradingState::ReduceOnly,
@@ -1160,6 +1197,7 @@ impl Session {
             server,
             state_writer,
             journal_writer,
+            identity,
         })
     }
 
@@ -1206,6 +1244,11 @@ impl Session {
                     "vigil: CRITICAL the journal was still being written after 10 s; its last entries may be lost"
                 ),
             }
+        }
+        // The identity file records what the journal holds now: a store that later holds
+        // less lost it.
+        if let Err(e) = self.identity.write(self.wall.now()).await {
+            eprintln!("vigil: CRITICAL the store's identity file was not updated: {e}");
         }
         let stats = self.log.flush().await?;
         VigilTracingLayer::uninstall_global();
@@ -1430,10 +1473,7 @@ pub fn reconcile_now(
         let symbols = symbol_table(cfg);
         let clock: SharedClock = Arc::new(SystemClock);
         let venue = venue(cfg, &symbols, clock.clone(), broker_secret(cfg)?).await?;
-        let book = format!(
-            "broker:{}",
-            cfg.execution.broker_url.as_deref().unwrap_or_default()
-        );
+        let book = crate::history::broker_book(cfg);
         let rec = reconcile(
             &*store,
             &book,
