@@ -1739,7 +1739,7 @@ mod tests {
             high: close + dec!(1),
             low: close - dec!(1),
             close,
-            volume: dec!(1000),
+            volume: Some(dec!(1000)),
         }
     }
 

@@ -301,7 +301,7 @@ mod tests {
             high: close,
             low: close,
             close,
-            volume: dec!(1000),
+            volume: Some(dec!(1000)),
         }
     }
 

@@ -1400,7 +1400,7 @@ mod tests {
                     high: dec!(101),
                     low: dec!(99),
                     close: dec!(100),
-                    volume: dec!(1000),
+                    volume: Some(dec!(1000)),
                 })
                 .collect(),
         )
