@@ -665,12 +665,14 @@ impl MonitorAgent {
             StageReport::Data {
                 bars,
                 rejected,
+                parse_errors,
                 first,
                 last,
                 source,
             } => {
                 s.bars = bars;
                 s.bars_rejected = rejected;
+                s.messages_rejected = parse_errors;
                 s.first_bar = first;
                 s.last_bar = last;
                 s.source = source;
@@ -740,6 +742,8 @@ impl MonitorAgent {
         let mut ev = LogEvent::new(now, SERVICE, Event::SessionStopped)
             .with("reason", s.stop_reason.clone())
             .with("bars", s.bars)
+            .with("bars_rejected", s.bars_rejected)
+            .with("messages_rejected", s.messages_rejected)
             .with("signals", s.signals)
             .with("orders", s.orders)
             .with("fills", s.fills)
@@ -1838,6 +1842,7 @@ mod tests {
             .send(StageReport::Data {
                 bars: 10,
                 rejected: 0,
+                parse_errors: 0,
                 first: None,
                 last: None,
                 source: "csv:TEST.csv".into(),
@@ -2061,6 +2066,7 @@ mod tests {
             StageReport::Data {
                 bars: 250,
                 rejected: 2,
+                parse_errors: 5,
                 first: Some(first),
                 last: Some(last),
                 source: "csv:TEST.csv".into(),
@@ -2099,6 +2105,7 @@ mod tests {
                 last_bar: Some(last),
                 bars: 250,
                 bars_rejected: 2,
+                messages_rejected: 5,
                 regime_changes: 7,
                 signals: 9,
                 signals_suppressed: 3,
@@ -2148,6 +2155,7 @@ mod tests {
             StageReport::Data {
                 bars: 2,
                 rejected: 0,
+                parse_errors: 0,
                 first: None,
                 last: None,
                 source: "csv:BAD.csv".into(),

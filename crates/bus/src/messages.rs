@@ -302,6 +302,9 @@ pub enum StageReport {
         bars: u64,
         /// Bars rejected by validation.
         rejected: u64,
+        /// Messages the source's parser rejected (a feed's bad messages, bars that go back
+        /// in time among them; each an ERROR `data_parse_failed` line).
+        parse_errors: u64,
         /// First bar's time.
         first: Option<Timestamp>,
         /// Last bar's time.
@@ -778,6 +781,8 @@ pub struct SessionSummary {
     pub bars: u64,
     /// Bars rejected by validation.
     pub bars_rejected: u64,
+    /// Messages the data source's parser rejected (a feed's).
+    pub messages_rejected: u64,
     /// Regime label changes.
     pub regime_changes: u64,
     /// Signals emitted.
