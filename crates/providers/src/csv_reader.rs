@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
-use vigil_core::{Bar, MarketDataEvent, Symbol, SymbolId, Timestamp};
+use vigil_core::{Bar, MarketDataEvent, Symbol, SymbolId, Timestamp, escape_controls};
 
 use crate::traits::{DataProvider, ProviderError, ProviderHealth};
 
@@ -422,7 +422,8 @@ fn resolve_header(name: &str, line: u64, header: &csv::ByteRecord) -> Result<Col
                  (line endings must be \\n or \\r\\n)",
             ));
         }
-        names.push(String::from_utf8_lossy(field).into_owned());
+        // For messages: a control character in the file is shown escaped, never raw.
+        names.push(escape_controls(&String::from_utf8_lossy(field)).into_owned());
         let Some(role) = role_of(field) else { continue };
         if let Some(first) = found[role] {
             return Err(CsvError::at(
@@ -582,7 +583,7 @@ impl CsvBarReader {
                     "column '{}': cannot parse \"{}\" as a timestamp \
                      (expected RFC 3339, ISO 8601 or YYYY-MM-DD)",
                     c.names[c.ts],
-                    String::from_utf8_lossy(raw_ts)
+                    escape_controls(&String::from_utf8_lossy(raw_ts))
                 ),
             ));
         };
@@ -596,7 +597,7 @@ impl CsvBarReader {
                     format_args!(
                         "column '{}': cannot parse \"{}\" as a decimal",
                         c.names[col],
-                        String::from_utf8_lossy(raw)
+                        escape_controls(&String::from_utf8_lossy(raw))
                     ),
                 )
             })
@@ -1271,6 +1272,20 @@ mod tests {
             e.to_string(),
             "t.csv:2: column 'volume': cannot parse \"\" as a decimal"
         );
+    }
+
+    /// The raw text quoted in a message reaches terminals (`vigil run`'s standard error, the
+    /// log read by `vigil logs`): a control character in the file is shown escaped.
+    #[test]
+    fn control_characters_quoted_from_the_file_are_escaped() {
+        let e = error_of(&format!("{HEADER}2024-01-01,1,2,1,2\u{1b}[2J\r,10\n"));
+        assert_eq!(
+            e.to_string(),
+            "t.csv:2: column 'close': cannot parse \"2\\x1b[2J\" as a decimal"
+        );
+        let e = error_of("timestamp,open,high,low,cl\u{1b}]0;x\u{7}ose\n");
+        assert!(e.to_string().contains("cl\\x1b]0;x\\x07ose"), "{e}");
+        assert!(!e.to_string().chars().any(vigil_core::is_control), "{e}");
     }
 
     #[test]
