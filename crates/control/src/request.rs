@@ -384,6 +384,29 @@ mod tests {
     }
 
     #[test]
+    fn a_key_given_twice_is_refused_at_any_depth_and_values_read_as_serde_json_does() {
+        for (body, key) in [
+            (r#"{"who":"a","who":"b"}"#, "who"),
+            (r#"{"x":{"k":1,"k":2}}"#, "k"),
+            (r#"{"x":[{"k":1},{"j":2,"j":3}]}"#, "j"),
+        ] {
+            let e = parse_body(body.as_bytes()).expect_err(body);
+            assert!(
+                e.starts_with(&format!(
+                    "field \"{key}\" is given twice (each field may appear once)"
+                )),
+                "{body}: {e}"
+            );
+        }
+        let body = r#"{"s":"x\u001by","n":-1,"u":18446744073709551615,"f":1.5,"b":true,"z":null,"a":[1,{"k":"v"}]}"#;
+        assert_eq!(
+            parse_body(body.as_bytes()).expect("read"),
+            serde_json::from_str::<Value>(body).expect("read")
+        );
+        assert!(parse_body(b"{\"a\":").expect_err("cut").starts_with("the body is not JSON"));
+    }
+
+    #[test]
     fn every_refusal_names_the_field() {
         for (body, needle) in [
             ("not json", "the body is not JSON"),
