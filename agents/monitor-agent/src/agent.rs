@@ -2003,7 +2003,11 @@ mod tests {
         let h = with_stopped_risk(TradingState::Halted).await;
         h.fault(AgentId::Data, "GOOG.csv:7: bad row", true).await;
         let failed = logged(&h.log, Event::AgentFailed);
-        assert_eq!(failed.len(), 1, "only the data agent's own failure: {failed:?}");
+        assert_eq!(
+            failed.len(),
+            1,
+            "only the data agent's own failure: {failed:?}"
+        );
         assert_eq!(text(&failed[0], "agent"), "data");
     }
 
@@ -2012,7 +2016,8 @@ mod tests {
     #[actix_rt::test]
     async fn a_halt_a_stopped_risk_agent_cannot_take_is_still_critical() {
         let h = with_stopped_risk(TradingState::Active).await;
-        h.fault(AgentId::Execution, "journal: disk full", true).await;
+        h.fault(AgentId::Execution, "journal: disk full", true)
+            .await;
         let failed = logged(&h.log, Event::AgentFailed);
         assert_eq!(failed.len(), 2, "{failed:?}");
         assert_eq!(text(&failed[1], "agent"), "risk");

@@ -1508,7 +1508,11 @@ mod tests {
     async fn a_signal_cuts_the_batch_into_segments_with_the_intent_between_them() {
         let h = start();
         yield_until("the agent posts its state", || h.halt.held().is_some()).await;
-        assert_eq!(h.halt.held(), Some(TradingState::Active), "posted when it starts");
+        assert_eq!(
+            h.halt.held(),
+            Some(TradingState::Active),
+            "posted when it starts"
+        );
         let bars = bars(0, 5);
         h.addr
             .do_send(batch(3, bars.clone(), &[(2, Direction::Long)]));

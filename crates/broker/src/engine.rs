@@ -451,9 +451,7 @@ impl Engine {
 
     fn on_bar(&mut self, bar: &Bar, ch: &mut Changes) {
         // A bar whose volume is unknown (a CSV file without a volume column) has no cap.
-        let mut volume_left = bar
-            .volume
-            .map(|v| self.config.max_volume_participation * v);
+        let mut volume_left = bar.volume.map(|v| self.config.max_volume_participation * v);
         let name = self.market.name(bar.symbol).to_string();
         let mut i = 0;
         while i < self.open.len() {

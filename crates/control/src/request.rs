@@ -403,7 +403,11 @@ mod tests {
             parse_body(body.as_bytes()).expect("read"),
             serde_json::from_str::<Value>(body).expect("read")
         );
-        assert!(parse_body(b"{\"a\":").expect_err("cut").starts_with("the body is not JSON"));
+        assert!(
+            parse_body(b"{\"a\":")
+                .expect_err("cut")
+                .starts_with("the body is not JSON")
+        );
     }
 
     #[test]

@@ -507,7 +507,12 @@ async fn malformed_commands_are_400_naming_the_field_and_reach_nobody() {
         ),
     ] {
         let (code, text) = h
-            .call("POST", "/v1/token/rotate", Some(&h.token), Some(body.clone()))
+            .call(
+                "POST",
+                "/v1/token/rotate",
+                Some(&h.token),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(code, 400, "{body}: {text}");
         let v: Value = serde_json::from_str(&text).expect("JSON");

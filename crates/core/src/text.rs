@@ -69,7 +69,13 @@ mod tests {
             escape_controls("a\u{1b}[31mb\rc\nd\te\u{0}f\u{7f}g\u{9b}h\u{202e}i"),
             "a\\x1b[31mb\\rc\\nd\\te\\x00f\\x7fg\\u{9b}h\\u{202e}i"
         );
-        for ok in ["", "GOOG 1.5", "café ünïcode 日本", "back\\slash", "\u{a0}nbsp"] {
+        for ok in [
+            "",
+            "GOOG 1.5",
+            "café ünïcode 日本",
+            "back\\slash",
+            "\u{a0}nbsp",
+        ] {
             assert!(matches!(escape_controls(ok), Cow::Borrowed(_)), "{ok:?}");
         }
     }

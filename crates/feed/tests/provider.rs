@@ -404,11 +404,7 @@ fn a_feed_of_two_symbols_sends_each_client_what_it_subscribed() {
 fn a_csv_file_without_a_volume_column_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("novol.csv");
-    std::fs::write(
-        &path,
-        "timestamp,open,high,low,close\n2024-01-02,1,2,1,2\n",
-    )
-    .expect("write");
+    std::fs::write(&path, "timestamp,open,high,low,close\n2024-01-02,1,2,1,2\n").expect("write");
     let opts = options(vec![("GOOG".into(), path.clone())], Pacing::Manual);
     let err = actix_web::rt::System::new()
         .block_on(async move { FeedServer::start(opts).await.map(|_| ()) })

@@ -1213,8 +1213,16 @@ mod tests {
         let bars = read_all(text).expect("read");
         assert_eq!(bars[0].volume, None);
         let bars = read_all(&format!("{HEADER}2024-01-15,1,2,1,2,0\n")).expect("read");
-        assert_eq!(bars[0].volume, Some(Decimal::ZERO), "a real zero stays zero");
-        assert!(CsvBarReader::open(&source(HEADER)).expect("open").has_volume());
+        assert_eq!(
+            bars[0].volume,
+            Some(Decimal::ZERO),
+            "a real zero stays zero"
+        );
+        assert!(
+            CsvBarReader::open(&source(HEADER))
+                .expect("open")
+                .has_volume()
+        );
     }
 
     #[test]
@@ -1422,8 +1430,14 @@ mod tests {
     #[test]
     fn a_last_line_without_a_line_end_is_refused_as_cut_short() {
         for (text, line) in [
-            (format!("{HEADER}2024-01-01,1,2,1,2,10\n2024-01-02,1,2,1,2,1"), 3),
-            (format!("{HEADER}2024-01-01,1,2,1,2,10\r\n2024-01-02,1,2"), 3),
+            (
+                format!("{HEADER}2024-01-01,1,2,1,2,10\n2024-01-02,1,2,1,2,1"),
+                3,
+            ),
+            (
+                format!("{HEADER}2024-01-01,1,2,1,2,10\r\n2024-01-02,1,2"),
+                3,
+            ),
             ("timestamp,open,high,low,close".to_string(), 1),
             (format!("{HEADER}2024-01-01,1,2,1,2,10\n\n  "), 4),
         ] {
@@ -1450,7 +1464,9 @@ mod tests {
 
     #[test]
     fn nul_bytes_and_endless_lines_are_refused_at_once_with_their_line() {
-        let e = error_of(&format!("{HEADER}2024-01-01,1,2,1,2,10\n2024-01-02,1\0,2,1,2,10\n"));
+        let e = error_of(&format!(
+            "{HEADER}2024-01-01,1,2,1,2,10\n2024-01-02,1\0,2,1,2,10\n"
+        ));
         assert_eq!(
             e.to_string(),
             "t.csv:3: a NUL byte: binary data, not CSV text (a file allocated but never written?)"
@@ -1459,7 +1475,10 @@ mod tests {
         assert_eq!(e.line(), Some(1), "{e}");
         // A line just under the bound is read (and refused for what it holds); one over is
         // refused for its length, without reading it whole.
-        let long = format!("{HEADER}2024-01-01,1,2,1,2,10{}\n", " ".repeat(MAX_LINE_BYTES - 30));
+        let long = format!(
+            "{HEADER}2024-01-01,1,2,1,2,10{}\n",
+            " ".repeat(MAX_LINE_BYTES - 30)
+        );
         assert!(read_all(&long).is_ok(), "trailing spaces are trimmed");
         let e = error_of(&format!("{HEADER}{}", "9".repeat(10 * MAX_LINE_BYTES)));
         assert_eq!(
@@ -1611,7 +1630,12 @@ mod tests {
         let bars = drain(&mut provider, 1).await.expect("replay");
         let order: Vec<(u32, u32)> = bars
             .iter()
-            .map(|b| (b.volume.expect("volume").try_into().expect("day"), b.symbol.0))
+            .map(|b| {
+                (
+                    b.volume.expect("volume").try_into().expect("day"),
+                    b.symbol.0,
+                )
+            })
             .collect();
         assert_eq!(
             order,

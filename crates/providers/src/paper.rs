@@ -438,9 +438,7 @@ impl ExecutionVenue for PaperVenue {
         }
         let symbol = &mut state.symbols[i];
         symbol.last_bar = Some(*bar);
-        let mut volume_left = bar
-            .volume
-            .map(|v| self.config.max_volume_participation * v);
+        let mut volume_left = bar.volume.map(|v| self.config.max_volume_participation * v);
         if !symbol.open.is_empty() {
             let mut book = Book {
                 config: &self.config,

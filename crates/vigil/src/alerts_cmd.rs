@@ -627,9 +627,7 @@ fn default_who() -> String {
     for key in ["USER", "LOGNAME"] {
         match std::env::var(key) {
             Ok(v) if let Some(c) = vigil_core::first_control(&v) => {
-                eprintln!(
-                    "vigil: ${key} holds a control character ({c}); not using it as --who"
-                );
+                eprintln!("vigil: ${key} holds a control character ({c}); not using it as --who");
             }
             Ok(v) if !v.trim().is_empty() => return v.trim().to_string(),
             Ok(_) | Err(std::env::VarError::NotPresent) => {}

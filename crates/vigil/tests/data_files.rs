@@ -169,10 +169,7 @@ fn nul_bytes_and_endless_lines_are_refused_with_file_and_line() {
             .expect("run");
         assert_eq!(out.status.code(), Some(1), "{}", data.display());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(&format!("{}:{want}", data.display())),
-            "{err}"
-        );
+        assert!(err.contains(&format!("{}:{want}", data.display())), "{err}");
     }
 }
 
@@ -199,10 +196,7 @@ fn a_last_line_cut_short_is_refused_not_traded_on() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&want), "{err}");
     assert_eq!(v["stop_reason"], "failed");
-    assert!(
-        v["error"].as_str().expect("error").contains(&want),
-        "{v}"
-    );
+    assert!(v["error"].as_str().expect("error").contains(&want), "{v}");
     // The rows before it were read; the cut one never reached the models.
     assert_eq!(v["bars"].as_u64(), Some(lines as u64 - 2), "{v}");
     assert!(

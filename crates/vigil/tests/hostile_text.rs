@@ -24,7 +24,11 @@ fn assert_plain(what: &str, out: &str) {
 }
 
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = vigil().current_dir(dir).args(args).output().expect("run vigil");
+    let out = vigil()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run vigil");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -103,13 +107,13 @@ fn the_audit_and_the_notification_log_are_printed_with_control_characters_escape
     let row: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
     assert_eq!(row["who"], WHO);
 
-    let (code, history, err) = run(
-        dir.path(),
-        &["alerts", "history", "--store", store_arg],
-    );
+    let (code, history, err) = run(dir.path(), &["alerts", "history", "--store", store_arg]);
     assert_eq!(code, Some(0), "{err}");
     assert_plain("vigil alerts history", &history);
-    assert!(history.contains("silenced by ana\\x1b]0;owned"), "{history}");
+    assert!(
+        history.contains("silenced by ana\\x1b]0;owned"),
+        "{history}"
+    );
 }
 
 #[test]
@@ -151,10 +155,7 @@ fn vigil_logs_prints_stored_text_escaped_and_json_as_stored() {
     assert_plain("vigil logs trace", &trace);
     assert!(trace.contains("who=ana\\x1b]0;owned"), "{trace}");
     // --format json prints each line exactly as stored (JSON has escaped them already).
-    let (code, json, _) = run(
-        dir.path(),
-        &["logs", "--format", "json", "--dir", dir_arg],
-    );
+    let (code, json, _) = run(dir.path(), &["logs", "--format", "json", "--dir", dir_arg]);
     assert_eq!(code, Some(0));
     assert_eq!(json.trim(), line.to_string());
 }
@@ -174,10 +175,7 @@ fn a_who_or_reason_holding_a_control_character_is_refused() {
         "{err}"
     );
     assert_plain("the refusal", &err);
-    let (code, _, err) = run(
-        dir.path(),
-        &["ctl", "breaker", "trip", "--reason", REASON],
-    );
+    let (code, _, err) = run(dir.path(), &["ctl", "breaker", "trip", "--reason", REASON]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("holds a control character (U+000D)"), "{err}");
     let store = dir.path().join("state/vigil.db");
