@@ -149,35 +149,43 @@ impl<R: Read> Checked<R> {
     }
 
     /// Scans `buf` (just read) and returns how many of its bytes may be passed on; a
-    /// problem found is kept for the next read.
+    /// problem found is kept for the next read. Vectorised searches (`memchr`): the reader
+    /// parses millions of rows a second, and a byte-by-byte loop here would halve that.
     fn scan(&mut self, buf: &[u8]) -> usize {
-        for (i, &b) in buf.iter().enumerate() {
-            match b {
-                b'\n' => {
-                    self.line += 1;
-                    self.line_len = 0;
-                    self.line_cr = false;
-                    continue;
-                }
-                0 => {
-                    self.problem = Some(self.fail(
-                        "a NUL byte: binary data, not CSV text (a file allocated but never \
-                         written?)",
-                    ));
-                    return i;
-                }
-                b'\r' => self.line_cr = true,
-                _ => {}
+        let mut start = 0;
+        // Line ends and NUL bytes in one pass.
+        for at in memchr::memchr2_iter(b'\n', 0, buf) {
+            if self.line_len + (at - start) > MAX_LINE_BYTES {
+                return self.too_long(start);
             }
-            self.line_len += 1;
-            if self.line_len > MAX_LINE_BYTES {
-                self.problem = Some(self.fail(format_args!(
-                    "line longer than {MAX_LINE_BYTES} bytes: not CSV bar data"
-                )));
-                return i;
+            if buf[at] == 0 {
+                self.line_len += at - start;
+                self.problem = Some(self.fail(
+                    "a NUL byte: binary data, not CSV text (a file allocated but never written?)",
+                ));
+                return at;
             }
+            self.line += 1;
+            self.line_len = 0;
+            self.line_cr = false;
+            start = at + 1;
         }
+        let tail = &buf[start..];
+        if self.line_len + tail.len() > MAX_LINE_BYTES {
+            return self.too_long(start);
+        }
+        self.line_len += tail.len();
+        self.line_cr |= memchr::memchr(b'\r', tail).is_some();
         buf.len()
+    }
+
+    /// The current line, which began before `at` in the buffer just read, is too long: the
+    /// bytes before it are passed on.
+    fn too_long(&mut self, at: usize) -> usize {
+        self.problem = Some(self.fail(format_args!(
+            "line longer than {MAX_LINE_BYTES} bytes: not CSV bar data"
+        )));
+        at
     }
 }
 
@@ -1485,6 +1493,51 @@ mod tests {
             e.to_string(),
             format!("t.csv:2: line longer than {MAX_LINE_BYTES} bytes: not CSV bar data")
         );
+    }
+
+    /// The bound holds across reads of any size: a line of exactly `MAX_LINE_BYTES` passes,
+    /// one byte more is refused with its line, and the bytes before it are passed on.
+    #[test]
+    fn the_line_bound_is_exact_whatever_the_read_sizes() {
+        fn read_through(text: &[u8], chunk: usize) -> (Vec<u8>, Option<CsvError>) {
+            let mut checked = Checked::new(std::io::Cursor::new(text.to_vec()), "t.csv");
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; chunk];
+            loop {
+                match checked.read(&mut buf) {
+                    Ok(0) => return (out, None),
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) => {
+                        let found = e
+                            .get_ref()
+                            .and_then(|e| e.downcast_ref::<CsvError>())
+                            .cloned();
+                        return (out, found);
+                    }
+                }
+            }
+        }
+        for chunk in [1, 7, 4096, 64 * 1024, 300 * 1024] {
+            let ok = format!("a\n{}\nb\n", "x".repeat(MAX_LINE_BYTES));
+            let (out, e) = read_through(ok.as_bytes(), chunk);
+            assert_eq!((out.len(), e), (ok.len(), None), "chunk {chunk}");
+            let long = format!("a\n{}\nb\n", "x".repeat(MAX_LINE_BYTES + 1));
+            let (out, e) = read_through(long.as_bytes(), chunk);
+            assert_eq!(
+                e.map(|e| e.to_string()),
+                Some(format!(
+                    "t.csv:2: line longer than {MAX_LINE_BYTES} bytes: not CSV bar data"
+                )),
+                "chunk {chunk}"
+            );
+            assert!(
+                out.starts_with(b"a\n") && !out.contains(&b'b'),
+                "chunk {chunk}"
+            );
+            let (out, e) = read_through(b"a\nbb\0c\n", chunk);
+            assert_eq!(e.and_then(|e| e.line()), Some(2), "chunk {chunk}");
+            assert_eq!(out, b"a\nbb", "chunk {chunk}");
+        }
     }
 
     #[test]

@@ -1066,6 +1066,9 @@ mod tests {
             &["WHO", "WHY"],
             vec![vec!["ana\u{1b}[2J\u{1b}[H".into(), "ok\r\u{9b}31m".into()]],
         );
-        assert_eq!(t, "WHO  WHY\nana\\x1b[2J\\x1b[H  ok\\r\\u{9b}31m\n");
+        assert_eq!(
+            t,
+            "WHO               WHY\nana\\x1b[2J\\x1b[H  ok\\r\\u{9b}31m\n"
+        );
     }
 }
