@@ -996,6 +996,31 @@ mod tests {
         assert_eq!(a.equity, a.cash + dec!(100) * dec!(102));
     }
 
+    /// A file without a volume column: the volume is unknown, not zero, so the cap does not
+    /// apply (it used to make every order wait for ever), and the market says which symbols.
+    #[test]
+    fn bars_of_unknown_volume_fill_without_the_cap() {
+        let unknown = |d| Bar {
+            volume: None,
+            ..flat(0, d, dec!(100))
+        };
+        let mut e = x_engine(
+            EngineConfig {
+                max_volume_participation: dec!(0.1),
+                ..EngineConfig::default()
+            },
+            vec![unknown(1), unknown(2)],
+        );
+        assert_eq!(e.market.unknown_volume().collect::<Vec<_>>(), ["X"]);
+        assert!(advance(&mut e, 1).is_empty());
+        submit(&mut e, &spec("b", "X", Side::Buy, dec!(500), None));
+        let f = advance(&mut e, 2);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].cum_qty, f[0].leaves_qty), (dec!(500), dec!(0)));
+        let known = x_engine(EngineConfig::default(), vec![flat(0, 1, dec!(100))]);
+        assert_eq!(known.market.unknown_volume().count(), 0);
+    }
+
     #[test]
     fn limit_orders_gap_through_at_the_open_else_fill_at_the_limit() {
         let mut e = x_engine(
