@@ -257,10 +257,11 @@ fn value(b: &Bound, current: &toml::Value, c: &Change) -> Option<toml::Value> {
 /// minute at speed 1), stops it; every step bounded in real time. Returns the summary.
 fn start_run_stop(cfg: VigilConfig) -> Result<vigil_system::SessionSummary, String> {
     actix_rt::System::new().block_on(async move {
+        // After the bars (09:30–10:09): none is from the future.
         let wall = SimClock::starting_at(et(
             chrono::NaiveDate::from_ymd_opt(2024, 11, 26).expect("date"),
             10,
-            0,
+            10,
         ));
         let run = Running::start(cfg, &wall).await;
         for _ in 0..20 {
