@@ -532,7 +532,7 @@ impl DataAgent {
         let wall_now = self.wall.now();
         if let Some(sb) = &mut self.switch_back {
             sb.due = (actor == "failover" && self.provider_name != self.primary_name)
-                .then(|| wall_now + chrono::Duration::from_std(sb.current).unwrap_or_default());
+                .then(|| vigil_core::later_by(wall_now, sb.current));
         }
         let now = self.now();
         self.log.emit(
@@ -640,7 +640,7 @@ impl DataAgent {
         };
         let wait = o.backoff;
         o.backoff = (o.backoff * 2).min(links.reconnect_max);
-        let deadline = self.wall.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        let deadline = vigil_core::later_by(self.wall.now(), wait);
         // The provider stays in hand: a stop meanwhile ends the stream at once.
         self.pulling = true;
         let sleep = self.wall.sleep_until(deadline);
@@ -691,7 +691,7 @@ impl DataAgent {
         if let Some(sb) = &mut self.switch_back
             && self.provider_name != self.primary_name
         {
-            sb.due = Some(wall_now + chrono::Duration::from_std(sb.current).unwrap_or_default());
+            sb.due = Some(vigil_core::later_by(wall_now, sb.current));
         }
     }
 

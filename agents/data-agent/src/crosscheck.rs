@@ -519,8 +519,9 @@ impl CrossCheckReader {
                 ),
         );
         self.log.flush();
-        let step = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
-        let sleep = self.wall.sleep_until(self.wall.now() + step);
+        let sleep = self
+            .wall
+            .sleep_until(vigil_core::later_by(self.wall.now(), wait));
         ctx.spawn(actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.connect(ctx)));
     }
 

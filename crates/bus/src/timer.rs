@@ -15,8 +15,8 @@ pub fn run_every<A>(
 ) where
     A: Actor<Context = Context<A>>,
 {
-    let step = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::seconds(1));
-    let deadline = clock.now() + step;
+    // Saturates: an interval too long to represent is a call that never comes, not a panic.
+    let deadline = vigil_core::later_by(clock.now(), interval);
     let sleep = clock.sleep_until(deadline);
     ctx.spawn(
         actix::fut::wrap_future::<_, A>(sleep).map(move |(), act, ctx| {

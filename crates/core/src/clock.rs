@@ -20,6 +20,16 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// A clock shared between agents.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// `t` plus `d`, saturating at the latest instant a [`Timestamp`] can hold instead of
+/// panicking: a configured interval of any size (`u64::MAX` milliseconds) is a deadline that
+/// never comes, not a crash.
+pub fn later_by(t: Timestamp, d: std::time::Duration) -> Timestamp {
+    Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The source of time for all vigil code.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Returns the current time.
@@ -67,12 +77,18 @@ impl Clock for SystemClock {
 /// Cloning gives another handle to the same clock. Time never moves backwards: an
 /// `advance_to` an earlier instant is ignored. Timers fire in deadline order as time passes
 /// them.
+///
+/// A clock made by [`SimClock::unset`] has no time of its own until the first
+/// `advance_to`: until then it answers another clock's time (a live feed's market clock
+/// tells the wall time until the first bar gives it market time).
 #[derive(Clone)]
 pub struct SimClock {
     inner: Arc<SimInner>,
 }
 
 struct SimInner {
+    /// Answers `now` until the first `advance_to`, for a clock made by [`SimClock::unset`].
+    before: Option<(SharedClock, std::sync::atomic::AtomicBool)>,
     now_ns: AtomicI64,
     /// Earliest registered deadline, `i64::MAX` when none; lets `advance_to` skip the lock.
     next_deadline_ns: AtomicI64,
@@ -104,9 +120,25 @@ fn from_ns(ns: i64) -> Timestamp {
 impl SimClock {
     /// Creates a simulated clock standing at `start`.
     pub fn starting_at(start: Timestamp) -> Self {
+        Self::make(to_ns(start), None)
+    }
+
+    /// Creates a simulated clock without a time of its own: it answers `before`'s time
+    /// until the first [`SimClock::advance_to`], which sets it to that instant (whether
+    /// earlier or later than `before`'s), and from then on it moves as any simulated clock.
+    /// Its timers wait for that first move.
+    pub fn unset(before: SharedClock) -> Self {
+        Self::make(
+            i64::MIN,
+            Some((before, std::sync::atomic::AtomicBool::new(false))),
+        )
+    }
+
+    fn make(now_ns: i64, before: Option<(SharedClock, std::sync::atomic::AtomicBool)>) -> Self {
         Self {
             inner: Arc::new(SimInner {
-                now_ns: AtomicI64::new(to_ns(start)),
+                before,
+                now_ns: AtomicI64::new(now_ns),
                 next_deadline_ns: AtomicI64::new(i64::MAX),
                 timers: Mutex::new(BTreeMap::new()),
                 next_timer_id: AtomicU64::new(0),
@@ -121,6 +153,9 @@ impl SimClock {
         let prev = self.inner.now_ns.fetch_max(ns, Ordering::AcqRel);
         if ns <= prev {
             return false;
+        }
+        if let Some((_, set)) = &self.inner.before {
+            set.store(true, Ordering::Release);
         }
         if ns >= self.inner.next_deadline_ns.load(Ordering::Acquire) {
             self.fire_due(ns);
@@ -177,6 +212,11 @@ impl SimClock {
 
 impl Clock for SimClock {
     fn now(&self) -> Timestamp {
+        if let Some((before, set)) = &self.inner.before
+            && !set.load(Ordering::Acquire)
+        {
+            return before.now();
+        }
         from_ns(self.inner.now_ns.load(Ordering::Acquire))
     }
 
@@ -286,6 +326,37 @@ mod tests {
         assert_eq!(c.pending_timers(), 1);
         drop(sleep);
         assert_eq!(c.pending_timers(), 0);
+    }
+
+    #[test]
+    fn later_by_saturates_instead_of_panicking() {
+        let now = t("2024-01-01T00:00:00Z");
+        assert_eq!(
+            later_by(now, std::time::Duration::from_millis(1_500)),
+            t("2024-01-01T00:00:01.5Z")
+        );
+        for huge in [
+            std::time::Duration::from_millis(i64::MAX as u64),
+            std::time::Duration::from_millis(u64::MAX),
+            std::time::Duration::MAX,
+        ] {
+            assert_eq!(later_by(now, huge), DateTime::<Utc>::MAX_UTC);
+        }
+    }
+
+    #[test]
+    fn an_unset_clock_tells_the_other_clock_until_its_first_move() {
+        let wall = SimClock::starting_at(t("2030-06-01T12:00:00Z"));
+        let market = SimClock::unset(Arc::new(wall.clone()));
+        assert_eq!(market.now(), t("2030-06-01T12:00:00Z"));
+        wall.advance_by(Duration::seconds(5));
+        assert_eq!(market.now(), t("2030-06-01T12:00:05Z"), "follows it");
+        // The first bar is older than the wall clock: market time starts there all the same.
+        assert!(market.advance_to(t("2004-08-19T00:00:00Z")));
+        assert_eq!(market.now(), t("2004-08-19T00:00:00Z"));
+        wall.advance_by(Duration::seconds(5));
+        assert_eq!(market.now(), t("2004-08-19T00:00:00Z"), "its own time now");
+        assert!(!market.advance_to(t("2004-08-18T00:00:00Z")));
     }
 
     #[test]

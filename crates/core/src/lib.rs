@@ -25,7 +25,7 @@ mod portfolio;
 mod signal;
 
 pub use agent::{AgentId, AgentState, TradingState};
-pub use clock::{Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp};
+pub use clock::{Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp, later_by};
 pub use ids::{ClientOrderId, TraceId};
 pub use level::Level;
 pub use market::{Bar, BarError, MarketDataEvent, Symbol, SymbolId, SymbolTable};

@@ -241,8 +241,11 @@ where
             escalate,
             policy: self.spec.policy.to_string(),
         });
-        let step = chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::MAX);
-        self.backoff = Some(self.spec.wall.sleep_until(now + step));
+        self.backoff = Some(
+            self.spec
+                .wall
+                .sleep_until(vigil_core::later_by(now, backoff)),
+        );
     }
 
     fn restarted(&mut self) {

@@ -500,8 +500,9 @@ impl ExecutionAgent {
             return;
         }
         outage.retrying = true;
-        let wait = chrono::Duration::from_std(outage.backoff).unwrap_or(chrono::Duration::MAX);
-        let sleep = self.wall.sleep_until(self.wall.now() + wait);
+        let sleep = self
+            .wall
+            .sleep_until(vigil_core::later_by(self.wall.now(), outage.backoff));
         ctx.spawn(fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.retry(ctx)));
     }
 
