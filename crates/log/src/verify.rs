@@ -231,7 +231,8 @@ impl fmt::Display for Problem {
                 at(anchor)
             ),
             ProblemKind::Truncated { anchor, last_seq } => {
-                let end = last_seq.map_or("holds no line".to_string(), |s| format!("ends at seq {s}"));
+                let end =
+                    last_seq.map_or("holds no line".to_string(), |s| format!("ends at seq {s}"));
                 write!(
                     f,
                     "the log {end}, but {} says seq {} was written: lines were cut from its end",
@@ -501,7 +502,9 @@ pub fn verify_dir_with(dir: &Path, opts: &VerifyOptions) -> std::io::Result<Veri
              vouches for them",
             anchor.seq,
             anchor.kind.as_str(),
-            anchor.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            anchor
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         )),
         _ => {}
     }
@@ -547,6 +550,8 @@ fn check_anchors(
     let mut missing_files = HashSet::new();
     // A flush and the stop may anchor one line: one report per line.
     let mut reported = HashSet::new();
+    // A cut end is told once, at the newest line known to have been written.
+    let newest = set.anchors.iter().map(|a| a.seq).max();
     let mut last_good: Option<u64> = None;
     for anchor in &set.anchors {
         if reported.contains(&anchor.seq) {
@@ -579,14 +584,18 @@ fn check_anchors(
                     )
                 })
             }
-            None if last_seq.is_none_or(|l| l < anchor.seq) => Some((
-                dir.join(&anchor.file),
-                0,
-                ProblemKind::Truncated {
-                    anchor: anchor.clone(),
-                    last_seq,
-                },
-            )),
+            None if last_seq.is_none_or(|l| l < anchor.seq) => {
+                (Some(anchor.seq) == newest).then(|| {
+                    (
+                        dir.join(&anchor.file),
+                        0,
+                        ProblemKind::Truncated {
+                            anchor: anchor.clone(),
+                            last_seq,
+                        },
+                    )
+                })
+            }
             None => Some((
                 dir.join(&anchor.file),
                 0,

@@ -583,7 +583,10 @@ impl ChainWriter {
         }
     }
 
-    fn run(mut self, rx: std::sync::mpsc::Receiver<ChainCmd>) -> Result<WriterStats, LogWriterError> {
+    fn run(
+        mut self,
+        rx: std::sync::mpsc::Receiver<ChainCmd>,
+    ) -> Result<WriterStats, LogWriterError> {
         // Where this writer continues the chain from.
         self.anchor(AnchorKind::Start);
         for cmd in rx {

@@ -170,7 +170,10 @@ fn the_writer_anchors_its_start_flushes_and_stop_under_the_chains_first_line() {
             .into_iter()
             .find(|l| l.contains(&format!("\"seq\":{},", a.seq)))
             .unwrap_or_else(|| panic!("seq {} in {}", a.seq, a.file));
-        assert!(line.ends_with(&format!("\"hash\":\"{}\"}}", a.hash)), "{line}");
+        assert!(
+            line.ends_with(&format!("\"hash\":\"{}\"}}", a.hash)),
+            "{line}"
+        );
     }
     let r = verify(dir.path(), &anchors, None);
     assert!(r.is_clean(), "{:?}", r.problems);
@@ -213,8 +216,9 @@ fn cutting_the_end_deleting_or_emptying_the_newest_file_and_appending_are_found(
     std::fs::remove_file(&gone).expect("remove");
     let r = verify(dir.path(), &anchors, None);
     assert!(
-        r.problems.iter().any(|p| p.file == gone
-            && matches!(p.kind, ProblemKind::AnchoredFileMissing { .. })),
+        r.problems
+            .iter()
+            .any(|p| p.file == gone && matches!(p.kind, ProblemKind::AnchoredFileMissing { .. })),
         "{:?}",
         r.problems
     );
@@ -278,7 +282,10 @@ fn cutting_the_end_deleting_or_emptying_the_newest_file_and_appending_are_found(
     )
     .expect("verify");
     assert!(
-        matches!(kinds(&r)[..], [ProblemKind::ChainNotAnchored { others: 1, .. }]),
+        matches!(
+            kinds(&r)[..],
+            [ProblemKind::ChainNotAnchored { others: 1, .. }]
+        ),
         "{:?}",
         r.problems
     );

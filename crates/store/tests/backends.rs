@@ -394,7 +394,13 @@ async fn log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned(pl
     store.anchor_log(&a[..4]).await.expect("anchor");
     store.anchor_log(&a[4..]).await.expect("anchor");
     store
-        .anchor_log(&[anchor("b", f1, u64::from(u32::MAX) * 4, Stop, "2024-01-16T00:00:00Z")])
+        .anchor_log(&[anchor(
+            "b",
+            f1,
+            u64::from(u32::MAX) * 4,
+            Stop,
+            "2024-01-16T00:00:00Z",
+        )])
         .await
         .expect("anchor another chain");
     store.close().await;
