@@ -945,6 +945,8 @@ impl Handler<Close> for LogWriter {
         // reported by the chain thread), not reported again as a writer that died.
         let res = self.finish();
         self.closed = true;
+        // Nothing more to report: the owner's channels close, its listeners end.
+        self.opts.reports = None;
         res
     }
 }

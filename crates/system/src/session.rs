@@ -458,17 +458,18 @@ async fn halt_on_log_failure(
 ) {
     while let Some(error) = failures.recv().await {
         let reason = format!("the log writer failed: {error}");
-        eprintln!(
-            "vigil: CRITICAL: {reason}; trading is halted and the session stops: nothing may \
-             trade without its log"
-        );
         let first = {
             let mut r = locked(&record);
             let first = r.is_none();
             r.get_or_insert_with(|| reason.clone());
             first
         };
+        // Later failures are the writer's own lines on standard error.
         if first {
+            eprintln!(
+                "vigil: CRITICAL: {reason}; trading is halted and the session stops: nothing \
+                 may trade without its log"
+            );
             halt.trip("log_writer", &reason);
             risk.do_send(vigil_bus::SetTradingState {
                 state: TradingState::Halted,
