@@ -17,11 +17,7 @@ fn a_log_writer_that_fails_mid_session_halts_trading_and_ends_the_session() {
     // One hourly bar per second of the simulated wall clock.
     cfg.data.speed = vigil_config::Speed::Factor(3600.0);
     // 23:50 in New York: the log rotates to the next day's file ten minutes in.
-    let wall = SimClock::starting_at(
-        "2030-01-02T04:50:00Z"
-            .parse::<Timestamp>()
-            .expect("ts"),
-    );
+    let wall = SimClock::starting_at("2030-01-02T04:50:00Z".parse::<Timestamp>().expect("ts"));
     let opts = SessionOptions {
         supervision_clock: Arc::new(wall.clone()),
         ..SessionOptions::new(cfg.clone())

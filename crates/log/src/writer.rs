@@ -805,7 +805,7 @@ impl LogWriter {
         }
     }
 
-    fn to_chain(&mut self, cmd: ChainCmd) -> Result<(), LogWriterError> {
+    fn send_chain(&mut self, cmd: ChainCmd) -> Result<(), LogWriterError> {
         let stage2 = self.stage2.as_ref().ok_or(LogWriterError::Stopped)?;
         if stage2.tx.send(cmd).is_err() {
             // The chain thread is gone (it panicked, it said so): nothing is written any
@@ -838,7 +838,7 @@ impl LogWriter {
         let sleep = self.clock.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {
-                if act.stage2.is_some() && act.to_chain(ChainCmd::Drain).is_ok() {
+                if act.stage2.is_some() && act.send_chain(ChainCmd::Drain).is_ok() {
                     act.schedule_flush(ctx);
                 }
             }),
@@ -918,7 +918,7 @@ impl Handler<LogBatch> for LogWriter {
             lines,
             date: exchange_date(self.clock.now()),
         };
-        if self.stage2.is_none() || self.to_chain(ChainCmd::Lines(batch)).is_err() {
+        if self.stage2.is_none() || self.send_chain(ChainCmd::Lines(batch)).is_err() {
             // Not written: they go to standard error rather than vanish.
             crate::sink::spill(&msg.0, &self.redactor);
         }
@@ -930,7 +930,7 @@ impl Handler<Flush> for LogWriter {
 
     fn handle(&mut self, _msg: Flush, _ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.to_chain(ChainCmd::Sync(tx))?;
+        self.send_chain(ChainCmd::Sync(tx))?;
         // Blocks this arbiter until the disk has it: the writer's thread does nothing else,
         // and `flush` is for shutdown and tests.
         rx.recv().map_err(|_| LogWriterError::Stopped)?
