@@ -72,3 +72,57 @@ fn a_bad_tick_quarantines_its_symbol_alerts_and_no_signal_comes_from_it() {
         .collect();
     assert_eq!(firing.len(), 1, "{firing:#?}");
 }
+
+/// The bar that became a fill at 0.010001 (issue 19): open and low printed at 0.01, the
+/// close normal. Every price of a bar is judged against the previous close, so GOOG goes
+/// into quarantine, the venue never sees the bar, and no order fills at an absurd price.
+#[test]
+fn a_bar_with_an_absurd_open_and_low_is_quarantined_and_never_becomes_a_fill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(repo_data("GOOG_1d.csv")).expect("GOOG_1d.csv");
+    let (mut lines, mut found) = (Vec::new(), false);
+    for line in text.lines() {
+        if line.starts_with("2004-10-04,") {
+            found = true;
+            lines.push("2004-10-04,0.01,136.87,0.01,135.06,6517900".to_string());
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    assert!(found, "GOOG_1d.csv has 2004-10-04");
+    let data = dir.path().join("GOOG_1d.csv");
+    std::fs::write(&data, lines.join("\n") + "\n").expect("write data");
+
+    let cfg = config_for(&data, "GOOG", &dir.path().join("run"));
+    let outcome = run(SessionOptions::new(cfg)).expect("session runs");
+    assert_eq!(outcome.summary.error, None);
+    let log = read_log(&outcome.log_dir);
+
+    let on = events(&log, "symbol_quarantined");
+    assert_eq!(on.len(), 1, "{on:#?}");
+    assert!(
+        on[0]["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2004-10-04")),
+        "{:#}",
+        on[0]
+    );
+    let reason = on[0]["data"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("low 0.01 moved -99.99% from the previous 132.58"),
+        "{:#}",
+        on[0]
+    );
+    // GOOG never traded below 95 in these years: every fill is at a true price.
+    let fills = events(&log, "fill_received");
+    assert!(!fills.is_empty(), "the session traded");
+    for f in fills {
+        let price: rust_decimal::Decimal = f["data"]["price"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| f["data"]["price"].to_string())
+            .parse()
+            .expect("a price");
+        assert!(price > rust_decimal::Decimal::from(90), "{f:#}");
+    }
+}

@@ -71,7 +71,9 @@ impl Rig {
             feed,
             hook,
             cfg,
-            wall: SimClock::starting_at(et(tuesday(), 10, 0)),
+            // After the last bar: a live feed's bars are never ahead of the clock (one more
+            // than `[data] future_tolerance_s` ahead is rejected).
+            wall: SimClock::starting_at(et(tuesday(), 12, 31)),
             logs,
             times,
         }

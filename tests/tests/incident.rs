@@ -140,12 +140,16 @@ fn a_weekend_format_change_fails_over_to_the_backup_and_monday_trades_on_validat
     let primary = Feed::start(primary_csv);
     let backup = Feed::start(backup_csv);
     let hook = HttpReceiver::start();
-    let cfg = config(
+    let mut cfg = config(
         dir.path(),
         &primary.stream_url,
         &[&backup.stream_url],
         &hook.url("/hook"),
     );
+    // The weekend is replayed compressed: each feed is stepped ahead of the simulated
+    // clock (Friday's last bars at 15:59, Monday's before the open), which a live feed
+    // never is; allow a day rather than reject them as from the future.
+    cfg.data.future_tolerance_s = 86_400;
     let wall = SimClock::starting_at(et(friday(), 15, 59));
     let logs = dir.path().join("logs");
 
@@ -351,7 +355,11 @@ fn a_weekend_format_change_without_a_backup_trips_the_breaker_and_pages_before_m
     Bars::write(&csv, &times);
     let primary = Feed::start(csv);
     let hook = HttpReceiver::start();
-    let cfg = config(dir.path(), &primary.stream_url, &[], &hook.url("/hook"));
+    let mut cfg = config(dir.path(), &primary.stream_url, &[], &hook.url("/hook"));
+    // The weekend is replayed compressed: each feed is stepped ahead of the simulated
+    // clock (Friday's last bars at 15:59, Monday's before the open), which a live feed
+    // never is; allow a day rather than reject them as from the future.
+    cfg.data.future_tolerance_s = 86_400;
     let wall = SimClock::starting_at(et(friday(), 15, 59));
     let logs = dir.path().join("logs");
 

@@ -10,8 +10,8 @@ use vigil_bus::{
     StageReport, StopReason, SwitchSource, VerifyData, run_every,
 };
 use vigil_core::{
-    AgentId, AgentState, Bar, Clock, Level, MarketDataEvent, SharedClock, SimClock, SymbolTable,
-    Timestamp,
+    AgentId, AgentState, Bar, Clock, FutureGuard, Level, MarketDataEvent, SharedClock, SimClock,
+    SymbolTable, Timestamp,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::DataProvider;
@@ -51,6 +51,8 @@ pub struct DataAgentConfig {
     pub pacing: Pacing,
     /// Heartbeat interval on the supervision clock.
     pub heartbeat_interval: Duration,
+    /// How far ahead of the wall clock a bar's time may be; a later bar is rejected.
+    pub future_tolerance: chrono::Duration,
 }
 
 /// The Data agent actor.
@@ -65,6 +67,8 @@ pub struct DataAgent {
     clock: SharedClock,
     /// Wall/supervision clock: heartbeats and pacing.
     wall: SharedClock,
+    /// Rejects bars from the future (against `wall`), before they move any clock.
+    future: FutureGuard,
     log: LogBuffer,
     downstream: Recipient<Flow<BarBatch>>,
     monitor: Recipient<Heartbeat>,
@@ -298,7 +302,9 @@ impl DataAgent {
         let provider_rejects = provider.rejects_messages();
         let provider_live = provider.live();
         let n = symbols.len();
+        let future = FutureGuard::new(wall.clone(), cfg.future_tolerance);
         Self {
+            future,
             cfg,
             provider: Some(provider),
             provider_name: provider_name.clone(),
@@ -532,7 +538,7 @@ impl DataAgent {
         let wall_now = self.wall.now();
         if let Some(sb) = &mut self.switch_back {
             sb.due = (actor == "failover" && self.provider_name != self.primary_name)
-                .then(|| vigil_core::later_by(wall_now, sb.current));
+                .then(|| vigil_core::later(wall_now, vigil_core::span(sb.current)));
         }
         let now = self.now();
         self.log.emit(
@@ -640,7 +646,7 @@ impl DataAgent {
         };
         let wait = o.backoff;
         o.backoff = (o.backoff * 2).min(links.reconnect_max);
-        let deadline = vigil_core::later_by(self.wall.now(), wait);
+        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(wait));
         // The provider stays in hand: a stop meanwhile ends the stream at once.
         self.pulling = true;
         let sleep = self.wall.sleep_until(deadline);
@@ -691,7 +697,7 @@ impl DataAgent {
         if let Some(sb) = &mut self.switch_back
             && self.provider_name != self.primary_name
         {
-            sb.due = Some(vigil_core::later_by(wall_now, sb.current));
+            sb.due = Some(vigil_core::later(wall_now, vigil_core::span(sb.current)));
         }
     }
 
@@ -1191,8 +1197,13 @@ impl DataAgent {
         let (wall0, market0) = *self
             .pace_origin
             .get_or_insert_with(|| (self.wall.now(), first));
+        // Saturating: a factor or a gap the clock cannot hold is a deadline that never comes,
+        // not a panic.
         let offset_ms = ((first - market0).num_milliseconds() as f64 / factor).round() as i64;
-        let deadline = wall0 + chrono::Duration::milliseconds(offset_ms);
+        let deadline = vigil_core::later(
+            wall0,
+            chrono::Duration::try_milliseconds(offset_ms).unwrap_or(chrono::Duration::MAX),
+        );
         self.pulling = true;
         let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(
@@ -1236,6 +1247,8 @@ impl DataAgent {
             .flatten()
         {
             Some(format!("impossible bar: {e}"))
+        } else if let Err(e) = self.future.check(bar.ts) {
+            Some(format!("from the future: {e}"))
         } else {
             self.last_ts[bar.symbol.index()]
                 .filter(|p| bar.ts <= *p)
@@ -1249,7 +1262,9 @@ impl DataAgent {
         };
         if let Some(reason) = reason {
             self.rejected += 1;
-            let now = self.clock.stamp(bar.ts);
+            // Stamped with the time the agent stands at, not the bar's: a rejected bar's
+            // time may be anything (2099).
+            let now = self.now();
             self.log.emit(
                 LogEvent::new(now, SERVICE, Event::BarRejected)
                     .with("symbol", self.symbols.shared(bar.symbol))
@@ -1808,6 +1823,7 @@ mod tests {
                 max_in_flight,
                 pacing,
                 heartbeat_interval: Duration::from_secs(1),
+                future_tolerance: chrono::Duration::seconds(60),
             },
             provider,
             SymbolTable::new([Symbol::from("TEST")]),
@@ -2638,6 +2654,46 @@ mod tests {
         assert!(
             h.seen.all::<AgentFault>().is_empty(),
             "a rejected bar is not a fault"
+        );
+    }
+
+    /// One bar stamped 2099 (the wall clock reads 2030): rejected with an ERROR line, it
+    /// moves no clock, and the true bars after it are taken.
+    #[actix_rt::test]
+    async fn a_bar_from_the_future_is_rejected_and_moves_no_clock() {
+        let mut future = bar(2, dec!(101));
+        future.ts = t("2099-01-01T00:00:00Z");
+        let provider = VecProvider {
+            events: [
+                bar(1, dec!(100)),
+                future,
+                bar(2, dec!(102)),
+                bar(3, dec!(103)),
+            ]
+            .into_iter()
+            .map(MarketDataEvent::Bar)
+            .collect(),
+        };
+        let h = start(Box::new(provider), 10, 4);
+        h.wait_for_end().await;
+
+        assert_eq!(
+            closes_of(&h.seen.all::<BarBatch>()),
+            vec![dec!(100), dec!(102), dec!(103)]
+        );
+        let rejected = logged(&h.log, Event::BarRejected);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].level, Level::Error);
+        assert_eq!(rejected[0].get("bar_time"), Some(&Value::Ts(future.ts)));
+        assert_eq!(
+            text(&rejected[0], "reason"),
+            "from the future: timestamp 2099-01-01T00:00:00Z is 25202 days ahead of the clock \
+             (2030-01-01T00:00:00Z; tolerance 60s)"
+        );
+        assert_eq!(h.market.now(), day(3), "the market clock never saw 2099");
+        assert!(
+            h.log.events().iter().all(|e| e.timestamp < future.ts),
+            "no line is stamped in the future"
         );
     }
 

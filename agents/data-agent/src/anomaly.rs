@@ -1,6 +1,8 @@
 //! Anomaly quarantine: a price jump beyond a bound puts its symbol in quarantine.
 //!
-//! Each bar's close is compared with the symbol's previous close. The move is anomalous when
+//! Each bar's close, then its high and low (which bound its open), are compared with the
+//! symbol's previous close (the high and low with a k-sigma bound 1.5 times as wide). A
+//! move is anomalous when
 //! it exceeds `max_jump` (a fraction), or `k_sigma` standard deviations of the symbol's last
 //! `window` accepted returns. A quarantined symbol's bars are withheld from the models (the
 //! Signal agent never sees them) and the Risk agent blocks new orders in it. The quarantine
@@ -13,7 +15,7 @@
 //! own hold; the quarantine lifts when none is left (an operator's release lifts them all).
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use vigil_core::{Bar, SymbolId};
 
 /// The bounds.
@@ -112,38 +114,24 @@ impl AnomalyWatch {
             };
         };
         let change = (bar.close - prev) / prev;
-        let jump = bounds
-            .max_jump
-            .filter(|max| change.abs() > *max)
-            .map(|max| {
-                format!(
-                    "close {} moved {:+}% from the previous {} (bound {}%)",
-                    bar.close,
-                    (change * Decimal::ONE_HUNDRED).round_dp(2),
-                    prev,
-                    (max * Decimal::ONE_HUNDRED).normalize()
-                )
-            });
         let r = change.to_f64().unwrap_or(f64::INFINITY);
-        let sigma = s.sigma();
-        let outlier = jump.or_else(|| {
-            let k = bounds.k_sigma?;
-            let sd = sigma?.max(bounds.min_sigma);
-            if sd <= 0.0 {
-                return None;
-            }
-            (r.abs() > k * sd).then(|| {
-                format!(
-                    "close {} moved {:+}% from the previous {}: {:.1} standard deviations of the \
-                     last {} returns (bound {k})",
-                    bar.close,
-                    (change * Decimal::ONE_HUNDRED).round_dp(2),
-                    prev,
-                    r.abs() / sd,
-                    s.returns.len()
-                )
-            })
-        });
+        let sigma = s.sigma().map(|sd| sd.max(bounds.min_sigma));
+        // The close first, then the bar's extremes (they bound its open): a high or low far
+        // from the previous close is as absurd as a close there (a print of 0.01 in a 135
+        // market), and it would fill an order at that price. The extremes cost a
+        // subtraction each unless they stray past the widest move allowed.
+        let outlier = bounds
+            .judge("close", bar.close, change, prev, sigma, 1.0)
+            .or_else(|| {
+                let widest = bounds.widest(prev, sigma)?;
+                [("high", bar.high), ("low", bar.low)]
+                    .into_iter()
+                    .filter(|(_, price)| (*price - prev).abs() > widest)
+                    .find_map(|(field, price)| {
+                        let change = (price - prev) / prev;
+                        bounds.judge(field, price, change, prev, sigma, RANGE_SIGMA_FACTOR)
+                    })
+            });
         match (&mut s.quarantine, outlier) {
             (None, None) => {
                 s.push(r);
@@ -265,6 +253,59 @@ impl AnomalyWatch {
     }
 }
 
+/// A bar's high and low stray further from the previous close than its close does: their
+/// k-sigma bound is this many times `k_sigma` (the percent bound is the same).
+const RANGE_SIGMA_FACTOR: f64 = 1.5;
+
+impl AnomalyBounds {
+    /// The widest move from `prev` a bar's high or low may make, in price: the tighter of
+    /// the percent bound and the widened k-sigma bound; `None` when neither applies.
+    fn widest(&self, prev: Decimal, sigma: Option<f64>) -> Option<Decimal> {
+        let by_sigma = self
+            .k_sigma
+            .zip(sigma.filter(|sd| *sd > 0.0))
+            .and_then(|(k, sd)| Decimal::from_f64(k * RANGE_SIGMA_FACTOR * sd));
+        let fraction = match (self.max_jump, by_sigma) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(fraction * prev)
+    }
+
+    /// Why `price` (the bar's `field`, `change` from the previous close `prev`, non-zero)
+    /// is an outlier against the recent returns' standard deviation `sigma` (floored;
+    /// `None` until the window is full), the k-sigma bound widened by `factor`; `None`
+    /// when it is within the bounds.
+    fn judge(
+        &self,
+        field: &str,
+        price: Decimal,
+        change: Decimal,
+        prev: Decimal,
+        sigma: Option<f64>,
+        factor: f64,
+    ) -> Option<String> {
+        let pct = (change * Decimal::ONE_HUNDRED).round_dp(2);
+        if let Some(max) = self.max_jump.filter(|max| change.abs() > *max) {
+            return Some(format!(
+                "{field} {price} moved {pct:+}% from the previous {prev} (bound {}%)",
+                (max * Decimal::ONE_HUNDRED).normalize()
+            ));
+        }
+        let k = self.k_sigma? * factor;
+        let sd = sigma.filter(|sd| *sd > 0.0)?;
+        let r = change.to_f64().unwrap_or(f64::INFINITY);
+        (r.abs() > k * sd).then(|| {
+            format!(
+                "{field} {price} moved {pct:+}% from the previous {prev}: {:.1} standard \
+                 deviations of the last {} returns (bound {k})",
+                r.abs() / sd,
+                self.window.max(2)
+            )
+        })
+    }
+}
+
 impl SymbolState {
     fn push(&mut self, r: f64) {
         if !r.is_finite() {
@@ -342,6 +383,50 @@ mod tests {
         // 10 × 0.5 % = 5 %.
         assert!(!after_trend(dec!(0.04)));
         assert!(after_trend(dec!(0.06)));
+    }
+
+    /// The bar that became a fill at 0.010001: its close is normal, its open and low are
+    /// a print of 0.01. The bar's extremes (which bound its open) are judged against the
+    /// previous close too, not the close alone, by a k-sigma bound 1.5 times as wide.
+    #[test]
+    fn an_absurd_high_or_low_quarantines_though_the_close_is_normal() {
+        let ohlc = |day, [open, high, low, close]: [Decimal; 4]| Bar {
+            open,
+            high,
+            low,
+            ..bar(day, close)
+        };
+        let mut w = AnomalyWatch::new(bounds(Some(dec!(0.25)), None), 1);
+        assert_eq!(w.on_bar(&bar(1, dec!(135.06))), Verdict::Pass);
+        match w.on_bar(&ohlc(
+            2,
+            [dec!(0.01), dec!(136.87), dec!(0.01), dec!(135.06)],
+        )) {
+            Verdict::Quarantined(why) => assert_eq!(
+                why,
+                "low 0.01 moved -99.99% from the previous 135.06 (bound 25%)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A high far above, by k-sigma: σ of 1 % over the window, k = 10, so a close may
+        // move 10 % and a high 15 %.
+        let mut w = AnomalyWatch::new(bounds(None, Some(10.0)), 1);
+        let mut prev = dec!(100);
+        for d in 1..=6 {
+            prev *= if d % 2 == 0 { dec!(1.01) } else { dec!(0.99) };
+            assert_eq!(w.on_bar(&bar(d, prev)), Verdict::Pass);
+        }
+        let within = ohlc(7, [prev, prev * dec!(1.13), prev, prev]);
+        assert_eq!(
+            w.on_bar(&within),
+            Verdict::Pass,
+            "a 13 % high is within 15σ"
+        );
+        let beyond = ohlc(8, [prev, prev * dec!(1.2), prev, prev]);
+        match w.on_bar(&beyond) {
+            Verdict::Quarantined(why) => assert!(why.starts_with("high "), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

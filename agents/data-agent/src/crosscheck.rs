@@ -519,9 +519,8 @@ impl CrossCheckReader {
                 ),
         );
         self.log.flush();
-        let sleep = self
-            .wall
-            .sleep_until(vigil_core::later_by(self.wall.now(), wait));
+        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(wait));
+        let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.connect(ctx)));
     }
 

@@ -1008,7 +1008,7 @@ impl ExecutionAgent {
                 let ack = match ack {
                     Ok(Some(ack)) => ack,
                     Ok(None) => {
-                        act.hold(request, cancels);
+                        act.hold(request, cancels, false);
                         return;
                     }
                     Err(journal_error) => {
@@ -1028,7 +1028,7 @@ impl ExecutionAgent {
                     // Held, journaled as an intent, and tried again when the venue answers
                     // (looked up by its client order id first: never sent twice).
                     act.venue_error(e, "submit");
-                    act.hold(request, cancels);
+                    act.hold(request, cancels, true);
                     act.begin_outage(e, ctx);
                     return;
                 }
@@ -1510,6 +1510,8 @@ mod tests {
     struct Switched {
         paper: Arc<PaperVenue>,
         down: Arc<std::sync::atomic::AtomicBool>,
+        /// The client order ids of the orders that reached the venue.
+        submitted: Arc<std::sync::Mutex<Vec<String>>>,
     }
 
     impl Switched {
@@ -1531,11 +1533,22 @@ mod tests {
         }
         async fn submit_order(&self, order: &OrderRequest) -> Result<OrderAck, VenueError> {
             self.check()?;
+            self.submitted
+                .lock()
+                .expect("the lock")
+                .push(order.client_order_id.as_str().to_string());
             self.paper.submit_order(order).await
         }
         async fn cancel_order(&self, id: &ClientOrderId) -> Result<(), VenueError> {
             self.check()?;
             self.paper.cancel_order(id).await
+        }
+        async fn order(
+            &self,
+            id: &ClientOrderId,
+        ) -> Result<Option<vigil_core::VenueOrder>, VenueError> {
+            self.check()?;
+            self.paper.order(id).await
         }
         async fn open_orders(&self) -> Result<Vec<vigil_core::VenueOrder>, VenueError> {
             self.check()?;
@@ -1555,6 +1568,9 @@ mod tests {
         fn drain_reports(&self, out: &mut Vec<ExecutionReport>) {
             self.paper.drain_reports(out);
         }
+        fn on_market_data(&self, bar: &Bar) {
+            self.paper.on_market_data(bar);
+        }
     }
 
     /// Every outside connection lost: the data comes back while the broker is still down.
@@ -1571,6 +1587,7 @@ mod tests {
                 Arc::new(Switched {
                     paper,
                     down: switch,
+                    submitted: Arc::default(),
                 })
             },
             |agent| {
@@ -1612,6 +1629,97 @@ mod tests {
         let checks = logged(&h.log, Event::ReconciliationCompleted);
         assert_eq!(checks.len(), 1, "{checks:?}");
         assert_eq!(text(&checks[0], "trigger"), "venue_returned");
+    }
+
+    /// An order is sent only if it is still wanted: of three orders decided while the
+    /// broker is down, each replacing the one before, only the last reaches it when it
+    /// returns (a venue that fills market orders at once would otherwise trade all three).
+    /// The first was sent once before the outage was known: it is looked up, not re-sent.
+    #[actix_rt::test]
+    async fn held_orders_replaced_while_the_venue_is_down_are_never_sent() {
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let submitted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (switch, seen) = (down.clone(), submitted.clone());
+        let risk = Recorder::<Got>::new();
+        let to = risk.start_actor();
+        let h = start_filling(
+            FillModel::SignalBarClose,
+            move |paper| {
+                Arc::new(Switched {
+                    paper,
+                    down: switch,
+                    submitted: seen,
+                })
+            },
+            |agent| {
+                agent.with_reconciliation(ReconcileLinks {
+                    risk: to.recipient(),
+                    on_mismatch: vigil_core::TradingState::ReduceOnly,
+                    interval: None,
+                    retry_initial: Duration::from_millis(100),
+                    retry_max: Duration::from_secs(1),
+                })
+            },
+        );
+        let bars = four_bars();
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        let mut ids = Vec::new();
+        for (i, quantity) in [dec!(10), dec!(7), dec!(4)].into_iter().enumerate() {
+            let mut order = intent(&bars[1], Side::Buy, quantity);
+            order.client_order_id = ClientOrderId::for_intent(&order.trace_id, i as u32 + 1);
+            order.cancel_open = i > 0;
+            ids.push(order.client_order_id.as_str().to_string());
+            h.addr.do_send(order);
+        }
+        vigil_testkit::yield_until("orders paused", || {
+            !logged(&h.log, Event::OrdersPaused).is_empty()
+        })
+        .await;
+        assert_eq!(
+            book(&h).await.open_orders.len(),
+            2,
+            "the first attempt's fate is unknown"
+        );
+        down.store(false, std::sync::atomic::Ordering::SeqCst);
+        h.wall.advance_by(chrono::Duration::milliseconds(100));
+        vigil_testkit::yield_until("the wanted order filled", || {
+            !logged(&h.log, Event::OrderFilled).is_empty()
+        })
+        .await;
+        let snapshot = book(&h).await;
+
+        assert_eq!(
+            *submitted.lock().expect("the lock"),
+            vec![ids[2].clone()],
+            "only the wanted order is sent"
+        );
+        assert_eq!(snapshot.position, dec!(4));
+        assert!(
+            snapshot.open_orders.is_empty(),
+            "{:?}",
+            snapshot.open_orders
+        );
+        let resumed = logged(&h.log, Event::OrdersResumed);
+        assert_eq!(resumed[0].get("sent"), Some(&Value::U64(1)));
+        assert_eq!(resumed[0].get("withdrawn"), Some(&Value::U64(2)));
+        let cancelled = logged(&h.log, Event::OrderCancelled);
+        let reasons: Vec<(String, String)> = cancelled
+            .iter()
+            .map(|e| (text(e, "order_id"), text(e, "reason")))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (
+                    ids[1].clone(),
+                    "replaced by a newer intent while the venue was down: never sent".to_string()
+                ),
+                (
+                    ids[0].clone(),
+                    "replaced while the venue was down: never reached it".to_string()
+                ),
+            ]
+        );
     }
 
     fn day(d: u32) -> Timestamp {
@@ -1701,13 +1809,22 @@ mod tests {
         wrap: impl FnOnce(Arc<PaperVenue>) -> Arc<dyn ExecutionVenue>,
         setup: impl FnOnce(ExecutionAgent) -> ExecutionAgent,
     ) -> Harness {
+        start_filling(FillModel::NextBarOpen, wrap, setup)
+    }
+
+    /// [`start_on`] a paper venue that fills by `fill_model`.
+    fn start_filling(
+        fill_model: FillModel,
+        wrap: impl FnOnce(Arc<PaperVenue>) -> Arc<dyn ExecutionVenue>,
+        setup: impl FnOnce(ExecutionAgent) -> ExecutionAgent,
+    ) -> Harness {
         let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let clock: SharedClock = Arc::new(market);
         let venue = Arc::new(PaperVenue::new(
             PaperVenueConfig {
                 name: "paper".into(),
-                fill_model: FillModel::NextBarOpen,
+                fill_model,
                 slippage_bps: dec!(10),
                 commission_bps: dec!(5),
                 commission_min: dec!(0),

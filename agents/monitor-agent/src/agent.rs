@@ -453,7 +453,7 @@ impl MonitorAgent {
     fn check_heartbeats(&mut self, ctx: &mut Context<Self>) {
         let now = self.wall.now();
         let mut missed = Vec::new();
-        let timeout = chrono::Duration::milliseconds(self.cfg.heartbeat_timeout_ms as i64);
+        let timeout = vigil_core::millis(self.cfg.heartbeat_timeout_ms);
         for (agent, status) in &mut self.agents {
             let finished = matches!(status.state, AgentState::Stopped | AgentState::Failed);
             if finished || status.missing {

@@ -168,7 +168,7 @@ impl Health {
             log,
             last_sample: None,
             calls: BTreeMap::new(),
-            window: Duration::seconds(cfg.success_rate_window_s as i64),
+            window: vigil_core::seconds(cfg.success_rate_window_s),
             metrics: BTreeMap::new(),
             described: false,
             live_since: None,

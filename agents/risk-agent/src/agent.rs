@@ -1141,8 +1141,7 @@ impl RiskAgent {
                 format!("deleverage step {step}"),
             ));
         }
-        let next_at =
-            r.at + chrono::Duration::seconds(cfg.step_interval_s.try_into().unwrap_or(i64::MAX));
+        let next_at = vigil_core::later(r.at, vigil_core::seconds(cfg.step_interval_s));
         let next = if cfg.step_pct.is_zero() || r.positions.is_empty() {
             NextReport::AfterRearm
         } else {

@@ -39,11 +39,20 @@ fn factor(cfg: &RiskConfig, regime: Regime) -> Decimal {
     }
 }
 
+/// `qty` rounded down to a multiple of `step`; `qty` itself when the multiple cannot be
+/// computed (a step too fine for the size overflows `Decimal`; validation keeps
+/// `risk.quantity_step` at 10^-8 or more, this is the guard behind it).
 fn round_down(qty: Decimal, step: Decimal) -> Decimal {
+    to_step(qty, step, Decimal::floor)
+}
+
+fn to_step(qty: Decimal, step: Decimal, round: fn(&Decimal) -> Decimal) -> Decimal {
     if step <= Decimal::ZERO {
         return qty;
     }
-    (qty / step).floor() * step
+    qty.checked_div(step)
+        .and_then(|n| round(&n).checked_mul(step))
+        .unwrap_or(qty)
 }
 
 /// Decides on a signal for `direction` at `price` given the book and the trading state.
@@ -182,10 +191,7 @@ pub fn deleverage_step(
 }
 
 fn round_up(qty: Decimal, step: Decimal) -> Decimal {
-    if step <= Decimal::ZERO {
-        return qty;
-    }
-    (qty / step).ceil() * step
+    to_step(qty, step, Decimal::ceil)
 }
 
 #[cfg(test)]
@@ -193,6 +199,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_step_too_fine_for_the_size_leaves_the_size_as_it_is_instead_of_panicking() {
+        let step = Decimal::new(1, 28);
+        assert_eq!(round_down(dec!(8000.5), step), dec!(8000.5));
+        assert_eq!(round_up(dec!(8000.5), step), dec!(8000.5));
+        assert_eq!(round_down(dec!(8000.5), dec!(0.25)), dec!(8000.5));
+        assert_eq!(round_down(dec!(8000.6), dec!(0.25)), dec!(8000.5));
+        assert_eq!(round_up(dec!(8000.6), dec!(0.25)), dec!(8000.75));
+    }
 
     fn book(position: Decimal, equity: Decimal, mark: Decimal) -> BookSnapshot {
         BookSnapshot {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use chrono_tz::America::New_York;
 use serde::{Deserialize, Serialize};
 use vigil_config::AlertsConfig;
@@ -473,16 +473,16 @@ impl AlertEngine {
     pub fn tick(&mut self, now: Timestamp, market_open: bool, out: &mut Vec<Effect>) {
         let mut to_fire = Vec::new();
         let mut to_resolve = Vec::new();
-        let group = Duration::seconds(self.cfg.group_interval as i64);
+        let group = vigil_core::seconds(self.cfg.group_interval);
         for (fp, a) in &self.alerts {
             let (_, for_s, keep) = self.rule_cfg(&a.rule);
             match a.phase {
-                Phase::Pending if now - a.since >= Duration::seconds(for_s as i64) => {
+                Phase::Pending if now - a.since >= vigil_core::seconds(for_s) => {
                     to_fire.push(fp.clone());
                 }
                 Phase::Clearing
                     if a.cleared_at
-                        .is_some_and(|c| now - c >= Duration::seconds(keep as i64)) =>
+                        .is_some_and(|c| now - c >= vigil_core::seconds(keep)) =>
                 {
                     to_resolve.push(fp.clone());
                 }
@@ -589,7 +589,7 @@ impl AlertEngine {
             if a.acked.is_some() {
                 return Some(Suppression::Acknowledged);
             }
-            let group = Duration::seconds(self.cfg.group_interval as i64);
+            let group = vigil_core::seconds(self.cfg.group_interval);
             if let Some(mark) = self.notices.get(&a.fingerprint)
                 && now - mark.at < group
             {
@@ -833,6 +833,7 @@ pub fn exchange_date(t: Timestamp) -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Duration;
     use vigil_config::{AlertRuleConfig, MaintenanceConfig};
 
     use super::*;

@@ -15,8 +15,7 @@ pub fn run_every<A>(
 ) where
     A: Actor<Context = Context<A>>,
 {
-    // Saturates: an interval too long to represent is a call that never comes, not a panic.
-    let deadline = vigil_core::later_by(clock.now(), interval);
+    let deadline = vigil_core::later(clock.now(), vigil_core::span(interval));
     let sleep = clock.sleep_until(deadline);
     ctx.spawn(
         actix::fut::wrap_future::<_, A>(sleep).map(move |(), act, ctx| {

@@ -244,10 +244,25 @@ pub(crate) fn check(a: &AlertsConfig, out: &mut Vec<ConfigIssue>) {
             ));
         }
     }
-    if a.group_interval == 0 {
-        out.push(ConfigIssue::new(
-            "alerts.group_interval",
-            "must be more than 0s",
-        ));
+    for (key, v) in [
+        ("alerts.for", a.for_s),
+        ("alerts.keep_firing_for", a.keep_firing_for),
+        ("alerts.group_interval", a.group_interval),
+    ] {
+        out.extend(crate::bounds::check(key, key, v));
+    }
+    for (name, rule) in &a.rules {
+        for (key, v) in [
+            ("for", rule.for_s),
+            ("keep_firing_for", rule.keep_firing_for),
+        ] {
+            if let Some(v) = v {
+                out.extend(crate::bounds::check(
+                    &format!("alerts.rules.*.{key}"),
+                    &format!("alerts.rules.{name}.{key}"),
+                    v,
+                ));
+            }
+        }
     }
 }

@@ -289,15 +289,16 @@ pub(crate) fn check(cfg: &ChannelsConfig, issues: &mut Vec<ConfigIssue>) {
 
     let d = &cfg.delivery;
     let key = format!("{PREFIX}.delivery");
-    if d.attempts == 0 || d.attempts > 20 {
-        fail(
-            format!("{key}.attempts"),
-            format!("must be in [1, 20], got {}", d.attempts),
-        );
-    }
-    if d.backoff_base_ms == 0 {
-        fail(format!("{key}.backoff_base_ms"), "must be positive".into());
-    }
+    let mut within = |name: &str, v: crate::bounds::Num| {
+        let path = format!("{key}.{name}");
+        if let Some(issue) = crate::bounds::check(&path, &path, v) {
+            fail(issue.path, issue.message);
+        }
+    };
+    within("attempts", d.attempts.into());
+    within("backoff_base_ms", d.backoff_base_ms.into());
+    within("backoff_max_ms", d.backoff_max_ms.into());
+    within("queue_capacity", d.queue_capacity.into());
     if d.backoff_max_ms < d.backoff_base_ms {
         fail(
             format!("{key}.backoff_max_ms"),
@@ -306,9 +307,6 @@ pub(crate) fn check(cfg: &ChannelsConfig, issues: &mut Vec<ConfigIssue>) {
                 d.backoff_base_ms, d.backoff_max_ms
             ),
         );
-    }
-    if d.queue_capacity == 0 {
-        fail(format!("{key}.queue_capacity"), "must be positive".into());
     }
 
     if let Some(e) = &cfg.email {
@@ -321,8 +319,11 @@ pub(crate) fn check(cfg: &ChannelsConfig, issues: &mut Vec<ConfigIssue>) {
                 format!("expected a host name or IP address, got {:?}", e.host),
             );
         }
-        if e.port == Some(0) {
-            fail(format!("{key}.port"), "must be in [1, 65535], got 0".into());
+        if let Some(issue) = e
+            .port
+            .and_then(|p| crate::bounds::check(&format!("{key}.port"), &format!("{key}.port"), p))
+        {
+            fail(issue.path, issue.message);
         }
         match (&e.username, &e.password) {
             (Some(_), None) => fail(
@@ -448,11 +449,10 @@ fn check_timeouts(
     fail: &mut impl FnMut(String, String),
 ) {
     for (name, v) in [("connect_timeout_ms", connect_ms), ("timeout_ms", total_ms)] {
-        if v == 0 || v > 300_000 {
-            fail(
-                format!("{key}.{name}"),
-                format!("must be in [1, 300000] (5 minutes), got {v}"),
-            );
+        if let Some(issue) =
+            crate::bounds::check(&format!("{PREFIX}.*.{name}"), &format!("{key}.{name}"), v)
+        {
+            fail(issue.path, issue.message);
         }
     }
 }
@@ -678,13 +678,13 @@ secret_headers = { Authorization = "line\nbreak" }
         for needle in [
             "alerts.channels.delivery.attempts: must be in [1, 20], got 0",
             "alerts.channels.delivery.backoff_max_ms: must be at least alerts.channels.delivery.backoff_base_ms (1000), got 10",
-            "alerts.channels.delivery.queue_capacity: must be positive",
+            "alerts.channels.delivery.queue_capacity: must be in [1, 1000000], got 0",
             "alerts.channels.email.host: must not be empty",
             "alerts.channels.email.port: must be in [1, 65535], got 0",
             "alerts.channels.email.password: must be set when username is",
             "alerts.channels.email.from: expected user@domain or Name <user@domain>, got \"not-an-address\"",
             "alerts.channels.email.to: must list at least one recipient",
-            "alerts.channels.email.timeout_ms: must be in [1, 300000] (5 minutes), got 0",
+            "alerts.channels.email.timeout_ms: must be in [1, 300000] ms, got 0",
             "alerts.channels.email.colour: unknown key",
             "alerts.channels.slack.url: must start with http:// or https://",
             "alerts.channels.teams.url: has no host after the scheme",

@@ -7,14 +7,17 @@
 //! ```
 
 mod alerts;
+mod bounds;
 mod channels;
 mod model;
+mod parse;
 mod validate;
 
 pub use alerts::{
     AlertRuleConfig, AlertsConfig, CHANNEL_NAMES, ChannelsConfig, InhibitConfig, MaintenanceConfig,
     RoutingConfig,
 };
+pub use bounds::{BOUNDS, Bound, Num};
 pub use channels::{
     DeliveryConfig, EmailConfig, PagerDutyConfig, SmtpTls, TwilioConfig, WebhookConfig,
     WebhookUrlConfig, default_backoff_base_ms, default_backoff_max_ms, default_connect_timeout_ms,

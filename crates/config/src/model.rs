@@ -269,38 +269,32 @@ impl CalendarConfig {
 }
 
 impl VigilConfig {
-    /// Parses a TOML document. Unknown keys are collected (all of them) and reported as
-    /// errors together with every validation problem.
+    /// Parses a TOML document. Every syntax error, every type error and every unknown key
+    /// is reported (each with its dotted key path; syntax and type errors with their line
+    /// and column, never with a string of the file); when there are none, every value is
+    /// checked against its bounds and the others.
     ///
     /// # Errors
     /// Returns every problem found, each with its dotted key path; `origin` (a file name)
     /// prefixes the report.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let mut unknown = Vec::new();
-        let de = toml::Deserializer::new(text);
-        let parsed: Result<VigilConfig, _> = serde_ignored::deserialize(de, |path| {
-            // serde_ignored writes `?` for an `Option` (`alerts.channels.email.?.x`).
-            unknown.push(path.to_string().replace(".?", ""));
-        });
-        let cfg = match parsed {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                return Err(ConfigError::new(
-                    origin,
-                    vec![ConfigIssue::new("", e.to_string().trim_end())],
-                ));
+        let parsed = crate::parse::parse::<VigilConfig>(text);
+        let mut issues = parsed.errors;
+        issues.extend(
+            parsed
+                .unknown
+                .iter()
+                .map(|path| ConfigIssue::new(path, "unknown key")),
+        );
+        // Bounds and consistency are checked once the file reads without syntax or type
+        // errors: until then some values are missing, and their defaults would be judged.
+        if let Some(cfg) = parsed.value {
+            issues.extend(cfg.issues());
+            if issues.is_empty() {
+                return Ok(cfg);
             }
-        };
-        let mut issues: Vec<ConfigIssue> = unknown
-            .into_iter()
-            .map(|path| ConfigIssue::new(&path, "unknown key"))
-            .collect();
-        issues.extend(cfg.issues());
-        if issues.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError::new(origin, issues))
         }
+        Err(ConfigError::new(origin, issues))
     }
 
     /// Reads and validates a config file.
@@ -465,6 +459,9 @@ pub struct DataConfig {
     /// Anomaly quarantine: a price jump beyond these bounds withholds the symbol's bars
     /// and blocks new orders in it.
     pub anomaly: AnomalyConfig,
+    /// How far ahead of the wall clock a bar's time may be, in seconds (clock skew); a bar
+    /// later than that is rejected (`bar_rejected`, ERROR) and moves no clock.
+    pub future_tolerance_s: u64,
     /// A network feed (Alpaca's market-data stream format over WebSocket) instead of the
     /// instruments' CSV files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -588,7 +585,8 @@ fn default_reconnect_max_ms() -> u64 {
     60_000
 }
 
-/// `[data.anomaly]`: when a close-to-close move puts its symbol in quarantine.
+/// `[data.anomaly]`: when a move of a bar's close, high or low from the previous close
+/// puts its symbol in quarantine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AnomalyConfig {
@@ -639,6 +637,7 @@ impl Default for DataConfig {
             max_in_flight_batches: default_max_in_flight_batches(),
             check_gaps: true,
             anomaly: AnomalyConfig::default(),
+            future_tolerance_s: 60,
             feed: None,
             cross_check: None,
         }
@@ -1278,9 +1277,53 @@ pub struct RuntimeConfig {
 /// A value that must never be shown: API keys, tokens, passwords, webhook URLs. Its
 /// `Debug` and `Display` print `[REDACTED]`, it serialises as `[REDACTED]`, and every
 /// secret of a config is handed to the log writer, which redacts it from every line.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    /// Accepts a string only; the error for anything else says what was found without the
+    /// value (a numeric password is still a password).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a boolean"),
+                    &self,
+                ))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a number"),
+                    &self,
+                ))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a number"),
+                    &self,
+                ))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::invalid_type(
+                    serde::de::Unexpected::Other("a number"),
+                    &self,
+                ))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
 
 impl Secret {
     /// Wraps a value.

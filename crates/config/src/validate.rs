@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use rust_decimal::Decimal;
-
+use crate::bounds::Num;
 use crate::model::{BUNDLED_PREFIX, ExecutionConfig, Sizing, Speed, VenueKind, VigilConfig};
 
 /// One problem in a config.
@@ -101,33 +100,23 @@ impl Checker {
         self.0.push(ConfigIssue::new(path, message));
     }
 
-    fn dec_in(&mut self, path: &str, v: Decimal, lo: Decimal, lo_open: bool, hi: Decimal) {
-        let low_ok = if lo_open { v > lo } else { v >= lo };
-        if !low_ok || v > hi {
-            let open = if lo_open { "(" } else { "[" };
-            self.fail(path, format!("must be in {open}{lo}, {hi}], got {v}"));
-        }
+    /// Checks `v` against the bound of `key` ([`crate::bounds::BOUNDS`]).
+    fn within(&mut self, key: &str, v: impl Into<Num>) {
+        self.within_at(key, key, v);
     }
 
-    fn usize_min(&mut self, path: &str, v: usize, min: usize) {
-        if v < min {
-            self.fail(path, format!("must be at least {min}, got {v}"));
-        }
+    /// The same for a key whose path has an index or a name: `key` is its pattern
+    /// (`monitor.rules[].for`), `path` the key itself (`monitor.rules[2].for`).
+    fn within_at(&mut self, key: &str, path: &str, v: impl Into<Num>) {
+        self.0.extend(crate::bounds::check(key, path, v));
     }
 }
 
 pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     let mut c = Checker(Vec::new());
     crate::alerts::check(&cfg.alerts, &mut c.0);
-    let zero = Decimal::ZERO;
-    let one = Decimal::ONE;
 
-    if cfg.session.initial_cash <= zero {
-        c.fail(
-            "session.initial_cash",
-            format!("must be positive, got {}", cfg.session.initial_cash),
-        );
-    }
+    c.within("session.initial_cash", cfg.session.initial_cash);
     if cfg.session.name.trim().is_empty() {
         c.fail("session.name", "must not be empty".into());
     }
@@ -160,25 +149,12 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             );
         }
     }
-    if let Speed::Factor(x) = cfg.data.speed
-        && !(x.is_finite() && x > 0.0)
-    {
-        c.fail(
-            "data.speed",
-            format!("must be \"max\" or a positive number, got {x}"),
-        );
+    if let Speed::Factor(x) = cfg.data.speed {
+        c.within("data.speed", x);
     }
-    if cfg.data.batch_size == 0 || cfg.data.batch_size > 65_536 {
-        c.fail(
-            "data.batch_size",
-            format!("must be in [1, 65536], got {}", cfg.data.batch_size),
-        );
-    }
-    c.usize_min(
-        "data.max_in_flight_batches",
-        cfg.data.max_in_flight_batches,
-        1,
-    );
+    c.within("data.batch_size", cfg.data.batch_size);
+    c.within("data.max_in_flight_batches", cfg.data.max_in_flight_batches);
+    c.within("data.future_tolerance_s", cfg.data.future_tolerance_s);
     if let Some(f) = &cfg.data.feed {
         let feeds = std::iter::once(("data.feed".to_string(), f)).chain(
             f.backups
@@ -200,33 +176,17 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
                 c.fail(&format!("{key}.key_id"), "must not be empty".into());
             }
         }
-        if f.max_rejected_in_a_row == 0 {
-            c.fail(
-                "data.feed.max_rejected_in_a_row",
-                "must be at least 1".into(),
-            );
-        }
-        if !(0.0..=100.0).contains(&f.max_parse_error_pct) {
-            c.fail(
-                "data.feed.max_parse_error_pct",
-                format!(
-                    "must be a percent from 0 (off) to 100, got {}",
-                    f.max_parse_error_pct
-                ),
-            );
-        }
-        if f.parse_error_window < 10 {
-            c.fail(
-                "data.feed.parse_error_window",
-                format!("must be at least 10 messages, got {}", f.parse_error_window),
-            );
-        }
-        if f.reconnect_initial_ms == 0 || f.reconnect_max_ms < f.reconnect_initial_ms {
+        c.within("data.feed.max_rejected_in_a_row", f.max_rejected_in_a_row);
+        c.within("data.feed.max_parse_error_pct", f.max_parse_error_pct);
+        c.within("data.feed.parse_error_window", f.parse_error_window);
+        c.within("data.feed.switch_back_after_s", f.switch_back_after_s);
+        c.within("data.feed.reconnect_initial_ms", f.reconnect_initial_ms);
+        c.within("data.feed.reconnect_max_ms", f.reconnect_max_ms);
+        if f.reconnect_max_ms < f.reconnect_initial_ms {
             c.fail(
                 "data.feed.reconnect_max_ms",
                 format!(
-                    "reconnect_initial_ms must be at least 1 and reconnect_max_ms at least \
-                     as long, got {} and {}",
+                    "must be at least data.feed.reconnect_initial_ms ({}), got {}",
                     f.reconnect_initial_ms, f.reconnect_max_ms
                 ),
             );
@@ -274,40 +234,18 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         if x.secret_file.as_os_str().is_empty() {
             c.fail("data.cross_check.secret_file", "must not be empty".into());
         }
-        if x.max_disagreement_pct <= Decimal::ZERO || x.max_disagreement_pct >= Decimal::ONE_HUNDRED
-        {
-            c.fail(
-                "data.cross_check.max_disagreement_pct",
-                format!(
-                    "must be a percent in (0, 100), got {}",
-                    x.max_disagreement_pct
-                ),
-            );
-        }
+        c.within(
+            "data.cross_check.max_disagreement_pct",
+            x.max_disagreement_pct,
+        );
+        c.within("data.cross_check.release_after_bars", x.release_after_bars);
     }
     let a = &cfg.data.anomaly;
-    if a.max_jump_pct.is_sign_negative() {
-        c.fail(
-            "data.anomaly.max_jump_pct",
-            format!(
-                "must be 0 (off) or a positive percent, got {}",
-                a.max_jump_pct
-            ),
-        );
-    }
-    if !a.k_sigma.is_finite() || a.k_sigma < 0.0 {
-        c.fail(
-            "data.anomaly.k_sigma",
-            format!("must be 0 (off) or a positive number, got {}", a.k_sigma),
-        );
-    }
-    c.usize_min("data.anomaly.window", a.window, 2);
-    if a.min_sigma_pct.is_sign_negative() {
-        c.fail(
-            "data.anomaly.min_sigma_pct",
-            format!("must be 0 or a positive percent, got {}", a.min_sigma_pct),
-        );
-    }
+    c.within("data.anomaly.max_jump_pct", a.max_jump_pct);
+    c.within("data.anomaly.k_sigma", a.k_sigma);
+    c.within("data.anomaly.window", a.window);
+    c.within("data.anomaly.min_sigma_pct", a.min_sigma_pct);
+    c.within("data.anomaly.release_after_bars", a.release_after_bars);
     if a.enabled && a.max_jump_pct.is_zero() && a.k_sigma == 0.0 {
         c.fail(
             "data.anomaly",
@@ -316,7 +254,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     }
 
     let r = &cfg.regime;
-    c.usize_min("regime.short_window", r.short_window, 2);
+    c.within("regime.short_window", r.short_window);
+    c.within("regime.long_window", r.long_window);
     if r.long_window <= r.short_window {
         c.fail(
             "regime.long_window",
@@ -326,20 +265,9 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             ),
         );
     }
-    if !(r.volatility_ratio.is_finite() && r.volatility_ratio > 0.0) {
-        c.fail(
-            "regime.volatility_ratio",
-            format!("must be positive, got {}", r.volatility_ratio),
-        );
-    }
-    if !(r.trend_threshold > 0.0 && r.trend_threshold < 1.0) {
-        c.fail(
-            "regime.trend_threshold",
-            format!("must be in (0, 1), got {}", r.trend_threshold),
-        );
-    }
-
-    c.usize_min("regime.confirm_bars", r.confirm_bars, 1);
+    c.within("regime.volatility_ratio", r.volatility_ratio);
+    c.within("regime.trend_threshold", r.trend_threshold);
+    c.within("regime.confirm_bars", r.confirm_bars);
 
     let s = &cfg.signal;
     if s.model != "ema_cross" {
@@ -348,7 +276,11 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             format!("unknown model {:?}; built in: \"ema_cross\"", s.model),
         );
     }
-    c.usize_min("signal.fast_span", s.fast_span, 1);
+    c.within("signal.fast_span", s.fast_span);
+    c.within("signal.slow_span", s.slow_span);
+    if let Some(w) = s.warmup_bars {
+        c.within("signal.warmup_bars", w);
+    }
     if s.slow_span <= s.fast_span {
         c.fail(
             "signal.slow_span",
@@ -360,16 +292,10 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     }
 
     let k = &cfg.risk;
-    c.dec_in("risk.max_position_pct", k.max_position_pct, zero, true, one);
-    c.dec_in(
-        "risk.max_gross_exposure_pct",
-        k.max_gross_exposure_pct,
-        zero,
-        true,
-        Decimal::TEN,
-    );
+    c.within("risk.max_position_pct", k.max_position_pct);
+    c.within("risk.max_gross_exposure_pct", k.max_gross_exposure_pct);
     if k.sizing == Sizing::PercentOfEquity {
-        c.dec_in("risk.position_pct", k.position_pct, zero, true, one);
+        c.within("risk.position_pct", k.position_pct);
         if k.position_pct > k.max_position_pct {
             c.fail(
                 "risk.position_pct",
@@ -380,18 +306,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             );
         }
     }
-    if k.fixed_quantity <= zero {
-        c.fail(
-            "risk.fixed_quantity",
-            format!("must be positive, got {}", k.fixed_quantity),
-        );
-    }
-    if k.quantity_step <= zero {
-        c.fail(
-            "risk.quantity_step",
-            format!("must be positive, got {}", k.quantity_step),
-        );
-    }
+    c.within("risk.fixed_quantity", k.fixed_quantity);
+    c.within("risk.quantity_step", k.quantity_step);
     let f = &k.regime_size_factor;
     for (name, v) in [
         ("unknown", f.unknown),
@@ -399,81 +315,41 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         ("ranging", f.ranging),
         ("volatile", f.volatile),
     ] {
-        c.dec_in(
+        c.within_at(
+            "risk.regime_size_factor.*",
             &format!("risk.regime_size_factor.{name}"),
             v,
-            zero,
-            false,
-            one,
         );
     }
 
     let d = &k.drawdown_control;
     if d.enabled {
-        if d.line_pct <= zero || d.line_pct >= one {
-            c.fail(
-                "risk.drawdown_control.line_pct",
-                format!("must be in (0, 1), got {}", d.line_pct),
-            );
-        }
-        c.dec_in(
-            "risk.drawdown_control.step_pct",
-            d.step_pct,
-            zero,
-            false,
-            one,
-        );
+        c.within("risk.drawdown_control.line_pct", d.line_pct);
+        c.within("risk.drawdown_control.step_pct", d.step_pct);
+        c.within("risk.drawdown_control.step_interval_s", d.step_interval_s);
     }
 
     let e = &cfg.execution;
-    c.dec_in(
-        "execution.slippage_bps",
-        e.slippage_bps,
-        zero,
-        false,
-        Decimal::from(1000),
-    );
-    c.dec_in(
-        "execution.commission_bps",
-        e.commission_bps,
-        zero,
-        false,
-        Decimal::from(1000),
-    );
-    if e.commission_min < zero {
-        c.fail(
-            "execution.commission_min",
-            format!("must not be negative, got {}", e.commission_min),
-        );
-    }
-    c.dec_in(
+    c.within("execution.slippage_bps", e.slippage_bps);
+    c.within("execution.commission_bps", e.commission_bps);
+    c.within("execution.commission_min", e.commission_min);
+    c.within(
         "execution.max_volume_participation",
         e.max_volume_participation,
-        zero,
-        true,
-        one,
     );
-    c.dec_in(
-        "execution.limit_offset_bps",
-        e.limit_offset_bps,
-        zero,
-        false,
-        Decimal::from(1000),
-    );
+    c.within("execution.limit_offset_bps", e.limit_offset_bps);
 
     check_broker(e, &mut c);
 
     let m = &cfg.monitor;
     let sup = &m.supervision;
-    if sup.within_s == 0 {
-        c.fail("monitor.supervision.within_s", "must be positive".into());
-    }
-    if sup.backoff_initial_ms == 0 {
-        c.fail(
-            "monitor.supervision.backoff_initial_ms",
-            "must be positive".into(),
-        );
-    }
+    c.within("monitor.supervision.max_restarts", sup.max_restarts);
+    c.within("monitor.supervision.within_s", sup.within_s);
+    c.within(
+        "monitor.supervision.backoff_initial_ms",
+        sup.backoff_initial_ms,
+    );
+    c.within("monitor.supervision.backoff_max_ms", sup.backoff_max_ms);
     if sup.backoff_max_ms < sup.backoff_initial_ms {
         c.fail(
             "monitor.supervision.backoff_max_ms",
@@ -483,9 +359,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             ),
         );
     }
-    if m.heartbeat_interval_ms == 0 {
-        c.fail("monitor.heartbeat_interval_ms", "must be positive".into());
-    }
+    c.within("monitor.heartbeat_interval_ms", m.heartbeat_interval_ms);
+    c.within("monitor.heartbeat_timeout_ms", m.heartbeat_timeout_ms);
     if m.heartbeat_timeout_ms <= m.heartbeat_interval_ms {
         c.fail(
             "monitor.heartbeat_timeout_ms",
@@ -521,9 +396,7 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             m.dead_man.heartbeat_timeout_ms,
         ),
     ] {
-        if v == 0 {
-            c.fail(key, "must be positive".into());
-        }
+        c.within(key, v);
     }
     if !matches!(m.dead_man.heartbeat_method.as_str(), "GET" | "POST") {
         c.fail(
@@ -583,6 +456,7 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
                 format!("must be a finite number, got {}", r.value),
             );
         }
+        c.within_at("monitor.rules[].for", &format!("{key}.for"), r.for_s);
     }
 
     check_control(cfg, &mut c);
@@ -640,6 +514,14 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
+    c.within(
+        "checklist.warn_free_disk_gb",
+        cfg.checklist.warn_free_disk_gb,
+    );
+    c.within(
+        "checklist.fail_free_disk_gb",
+        cfg.checklist.fail_free_disk_gb,
+    );
     if cfg.checklist.fail_free_disk_gb > cfg.checklist.warn_free_disk_gb {
         c.fail(
             "checklist.fail_free_disk_gb",
@@ -650,12 +532,8 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
-    if l.max_file_mb == 0 {
-        c.fail("log.max_file_mb", "must be positive".into());
-    }
-    if l.flush_interval_ms == 0 {
-        c.fail("log.flush_interval_ms", "must be positive".into());
-    }
+    c.within("log.max_file_mb", l.max_file_mb);
+    c.within("log.flush_interval_ms", l.flush_interval_ms);
     crate::channels::check(&cfg.alerts.channels, &mut c.0);
 
     c.0
@@ -747,43 +625,21 @@ fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
         }
         _ => {}
     }
-    if !(1..=60_000).contains(&e.broker_poll_interval_ms) {
-        c.fail(
-            "execution.broker_poll_interval_ms",
-            format!("must be in [1, 60000], got {}", e.broker_poll_interval_ms),
-        );
-    }
-    if !(100..=60_000).contains(&e.broker_timeout_ms) {
-        c.fail(
-            "execution.broker_timeout_ms",
-            format!("must be in [100, 60000], got {}", e.broker_timeout_ms),
-        );
-    }
+    c.within(
+        "execution.broker_poll_interval_ms",
+        e.broker_poll_interval_ms,
+    );
+    c.within("execution.broker_timeout_ms", e.broker_timeout_ms);
     let r = &e.reconcile;
-    if r.interval_s > 86_400 {
-        c.fail(
-            "execution.reconcile.interval_s",
-            format!(
-                "must be at most 86400 (a day; 0 turns it off), got {}",
-                r.interval_s
-            ),
-        );
-    }
-    if r.retry_initial_ms == 0 || r.retry_initial_ms > r.retry_max_ms {
+    c.within("execution.reconcile.interval_s", r.interval_s);
+    c.within("execution.reconcile.retry_initial_ms", r.retry_initial_ms);
+    c.within("execution.reconcile.retry_max_ms", r.retry_max_ms);
+    if r.retry_initial_ms > r.retry_max_ms {
         c.fail(
             "execution.reconcile.retry_initial_ms",
             format!(
-                "must be at least 1 and at most retry_max_ms ({}), got {}",
+                "must be at most execution.reconcile.retry_max_ms ({}), got {}",
                 r.retry_max_ms, r.retry_initial_ms
-            ),
-        );
-    }
-    if r.retry_max_ms > 600_000 {
-        c.fail(
-            "execution.reconcile.retry_max_ms",
-            format!(
-                "must be at most 600000 (10 minutes), got {}",
-                r.retry_max_ms
             ),
         );
     }
@@ -848,8 +704,8 @@ mod tests {
                  URL, http://HOST:PORT)"
                     .to_string(),
                 "execution.broker_secret_file: is required with broker_key_id".to_string(),
-                "execution.broker_poll_interval_ms: must be in [1, 60000], got 0".to_string(),
-                "execution.broker_timeout_ms: must be in [100, 60000], got 1".to_string(),
+                "execution.broker_poll_interval_ms: must be in [1, 60000] ms, got 0".to_string(),
+                "execution.broker_timeout_ms: must be in [100, 60000] ms, got 1".to_string(),
             ]
         );
         assert_eq!(
@@ -901,8 +757,7 @@ mod tests {
                  itself never disagrees)"
                     .to_string(),
                 "data.cross_check.key_id: must not be empty".to_string(),
-                "data.cross_check.max_disagreement_pct: must be a percent in (0, 100), got 0"
-                    .to_string(),
+                "data.cross_check.max_disagreement_pct: must be in (0, 100) %, got 0".to_string(),
             ]
         );
         assert_eq!(
@@ -954,17 +809,77 @@ slow_span = 10
         for needle in [
             "session.colour: unknown key",
             "risk.typo_limit: unknown key",
-            "session.initial_cash: must be positive, got -5",
+            "session.initial_cash: must be in (0, 1000000000000000], got -5",
             "data.instruments[1].symbol: \"GOOG\" is listed twice",
-            "data.batch_size: must be in [1, 65536], got 0",
+            "data.batch_size: must be in [1, 65536] bars, got 0",
             "risk.max_position_pct: must be in (0, 1], got 1.5",
             "risk.drawdown_control.line_pct: must be in (0, 1), got 1",
-            "risk.drawdown_control.step_pct: must be in [0, 1], got 1.5",
+            "risk.drawdown_control.step_pct: must be in [0, 1] (0: only stops new positions), got 1.5",
             "signal.slow_span: must be greater than signal.fast_span (30), got 10",
         ] {
             assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
         }
         assert!(report.starts_with("bad.toml: "), "{report}");
+    }
+
+    /// The configs issue 19 found `config check` calling ok, then panicking, hanging or
+    /// aborting at start.
+    #[test]
+    fn the_configs_that_passed_the_check_then_crashed_are_refused_naming_key_value_and_range() {
+        let base = "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n";
+        for (section, line, says) in [
+            (
+                "risk",
+                "quantity_step = \"0.0000000000000000000000000001\"",
+                "risk.quantity_step: must be in [0.00000001, 1000000], got 0.0000000000000000000000000001",
+            ),
+            (
+                "session",
+                "initial_cash = \"79228162514264337593543950335\"",
+                "session.initial_cash: must be in (0, 1000000000000000], got 79228162514264337593543950335",
+            ),
+            (
+                "execution",
+                "commission_min = \"79228162514264337593543950335\"",
+                "execution.commission_min: must be in [0, 1000000000000000], got 79228162514264337593543950335",
+            ),
+            (
+                "monitor",
+                "probe_interval_ms = 9223372036854775807",
+                "monitor.probe_interval_ms: must be in [10, 86400000] ms, got 9223372036854775807",
+            ),
+            (
+                "log",
+                "flush_interval_ms = 9223372036854775807",
+                "log.flush_interval_ms: must be in [10, 60000] ms, got 9223372036854775807",
+            ),
+            (
+                "regime",
+                "long_window = 1000000000000",
+                "regime.long_window: must be in [3, 100000] bars, got 1000000000000",
+            ),
+            (
+                "data.anomaly",
+                "window = 1000000000000",
+                "data.anomaly.window: must be in [2, 100000] returns, got 1000000000000",
+            ),
+        ] {
+            let text = format!("{base}[{section}]\n{line}\n");
+            let err = VigilConfig::from_toml_str(&text, "t").expect_err(line);
+            assert!(
+                err.issues.iter().any(|i| i.to_string() == says),
+                "{line}: want {says:?} in\n{err}"
+            );
+        }
+        let err = VigilConfig::from_toml_str(
+            "[data]\nspeed = 1e-300\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n",
+            "t",
+        )
+        .expect_err("a replay that never delivers a bar");
+        assert_eq!(
+            err.issues[0].to_string(),
+            "data.speed: must be in [1, 1000000000] × real time (or \"max\"), got 1e-300"
+        );
     }
 
     #[test]

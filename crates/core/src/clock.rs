@@ -20,16 +20,6 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// A clock shared between agents.
 pub type SharedClock = Arc<dyn Clock>;
 
-/// `t` plus `d`, saturating at the latest instant a [`Timestamp`] can hold instead of
-/// panicking: a configured interval of any size (`u64::MAX` milliseconds) is a deadline that
-/// never comes, not a crash.
-pub fn later_by(t: Timestamp, d: std::time::Duration) -> Timestamp {
-    Duration::from_std(d)
-        .ok()
-        .and_then(|d| t.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 /// The source of time for all vigil code.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Returns the current time.
@@ -47,6 +37,32 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
     /// Tells whether this clock is simulated (driven by a test or by replayed data).
     fn is_simulated(&self) -> bool;
+}
+
+/// `t` moved by `d`, or the latest (earliest) time a [`Timestamp`] holds when that is beyond
+/// it: a deadline that far away never comes, and computing it never panics, whatever a
+/// configured duration says.
+pub fn later(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_add_signed(d).unwrap_or(if d < Duration::zero() {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// A [`std::time::Duration`] as a [`Duration`], the longest one when it is longer.
+pub fn span(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// `n` seconds, at most the longest [`Duration`].
+pub fn seconds(n: u64) -> Duration {
+    span(std::time::Duration::from_secs(n))
+}
+
+/// `n` milliseconds, at most the longest [`Duration`].
+pub fn millis(n: u64) -> Duration {
+    span(std::time::Duration::from_millis(n))
 }
 
 /// The wall clock, for live trading and for supervision in a real process.
@@ -287,6 +303,16 @@ mod tests {
     }
 
     #[test]
+    fn far_deadlines_saturate_instead_of_panicking() {
+        let now = t("2024-01-01T00:00:00Z");
+        assert_eq!(later(now, millis(u64::MAX)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(later(now, seconds(u64::MAX)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(later(now, -Duration::MAX), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(later(now, seconds(60)), t("2024-01-01T00:01:00Z"));
+        assert_eq!(span(std::time::Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
     fn sim_clock_never_moves_backwards() {
         let c = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         assert!(c.advance_to(t("2024-01-02T00:00:00Z")));
@@ -326,22 +352,6 @@ mod tests {
         assert_eq!(c.pending_timers(), 1);
         drop(sleep);
         assert_eq!(c.pending_timers(), 0);
-    }
-
-    #[test]
-    fn later_by_saturates_instead_of_panicking() {
-        let now = t("2024-01-01T00:00:00Z");
-        assert_eq!(
-            later_by(now, std::time::Duration::from_millis(1_500)),
-            t("2024-01-01T00:00:01.5Z")
-        );
-        for huge in [
-            std::time::Duration::from_millis(i64::MAX as u64),
-            std::time::Duration::from_millis(u64::MAX),
-            std::time::Duration::MAX,
-        ] {
-            assert_eq!(later_by(now, huge), DateTime::<Utc>::MAX_UTC);
-        }
     }
 
     #[test]

@@ -25,10 +25,14 @@ mod portfolio;
 mod signal;
 
 pub use agent::{AgentId, AgentState, TradingState};
-pub use clock::{Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp, later_by};
+pub use clock::{
+    Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp, later, millis, seconds, span,
+};
 pub use ids::{ClientOrderId, TraceId};
 pub use level::Level;
-pub use market::{Bar, BarError, MarketDataEvent, Symbol, SymbolId, SymbolTable};
+pub use market::{
+    Bar, BarError, FutureBar, FutureGuard, MarketDataEvent, Symbol, SymbolId, SymbolTable,
+};
 pub use order::{
     ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType, Side, VenueOrder,
 };

@@ -215,6 +215,79 @@ impl Bar {
     }
 }
 
+/// Refuses bars stamped later than a clock's now plus a tolerance: a bar from the future
+/// is a broken source (a wrong year, a unit error), and taken as it is it would move every
+/// clock behind it past the present and make each true bar after it look old.
+///
+/// The clock is read only when a bar comes near the present: `horizon` is the furthest
+/// time a past reading allowed, and clocks do not go back.
+#[derive(Clone, Debug)]
+pub struct FutureGuard {
+    clock: crate::SharedClock,
+    tolerance: chrono::Duration,
+    horizon: Timestamp,
+}
+
+/// A bar stamped beyond the clock's now plus the tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "timestamp {} is {} ahead of the clock ({}; tolerance {}s)",
+    ts.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    ahead(*ts - *now),
+    now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    tolerance.num_seconds()
+)]
+pub struct FutureBar {
+    /// The bar's time.
+    pub ts: Timestamp,
+    /// The clock's time when it was checked.
+    pub now: Timestamp,
+    /// The tolerance allowed.
+    pub tolerance: chrono::Duration,
+}
+
+/// `d` in seconds, or in days when it is two days or more.
+fn ahead(d: chrono::Duration) -> String {
+    match d.num_days() {
+        days @ 2.. => format!("{days} days"),
+        _ => format!("{}s", d.num_seconds()),
+    }
+}
+
+impl FutureGuard {
+    /// Refuses bars later than `clock`'s now plus `tolerance`.
+    pub fn new(clock: crate::SharedClock, tolerance: chrono::Duration) -> Self {
+        Self {
+            clock,
+            tolerance,
+            horizon: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        }
+    }
+
+    /// Checks a bar's time.
+    ///
+    /// # Errors
+    /// [`FutureBar`] when `ts` lies beyond the clock's now plus the tolerance.
+    pub fn check(&mut self, ts: Timestamp) -> Result<(), FutureBar> {
+        if ts <= self.horizon {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        self.horizon = now
+            .checked_add_signed(self.tolerance)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        if ts <= self.horizon {
+            Ok(())
+        } else {
+            Err(FutureBar {
+                ts,
+                now,
+                tolerance: self.tolerance,
+            })
+        }
+    }
+}
+
 /// What a data provider delivers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MarketDataEvent {
@@ -226,6 +299,41 @@ pub enum MarketDataEvent {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_bar_beyond_the_clock_and_its_tolerance_is_refused_and_moves_nothing() {
+        let at = |s: &str| -> Timestamp { s.parse().expect("a time") };
+        let clock = crate::SimClock::starting_at(at("2026-12-04T15:00:00Z"));
+        let mut guard = FutureGuard::new(
+            std::sync::Arc::new(clock.clone()),
+            chrono::Duration::seconds(60),
+        );
+        assert_eq!(guard.check(at("2026-12-04T14:59:00Z")), Ok(()));
+        assert_eq!(
+            guard.check(at("2026-12-04T15:01:00Z")),
+            Ok(()),
+            "within the tolerance"
+        );
+        let refused = guard
+            .check(at("2099-01-01T00:00:00Z"))
+            .expect_err("from the future");
+        assert_eq!(
+            refused.to_string(),
+            "timestamp 2099-01-01T00:00:00Z is 26325 days ahead of the clock \
+             (2026-12-04T15:00:00Z; tolerance 60s)"
+        );
+        assert_eq!(
+            guard
+                .check(at("2026-12-04T15:01:01Z"))
+                .map_err(|e| e.to_string()),
+            Err("timestamp 2026-12-04T15:01:01Z is 61s ahead of the clock \
+                 (2026-12-04T15:00:00Z; tolerance 60s)"
+                .to_string())
+        );
+        // The clock moves on: the same time is the present now.
+        clock.advance_to(at("2026-12-04T15:02:00Z"));
+        assert_eq!(guard.check(at("2026-12-04T15:01:01Z")), Ok(()));
+    }
 
     fn bar(o: Decimal, h: Decimal, l: Decimal, c: Decimal) -> Bar {
         Bar {

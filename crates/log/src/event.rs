@@ -124,7 +124,7 @@ catalogue! {
     ReconcileDifference => "reconcile_difference", Warn, "One thing the journal and the venue disagreed on: data.kind, subject, journal, venue, action; ERROR with data.mismatch = true when a crash does not explain it.";
     ReconciliationMismatch => "reconciliation_mismatch", Critical, "The books differed in a way a crash does not explain (a trade at the broker by hand, cash that moved): the venue's figures were taken and trading stays data.trading_state until a person resets the breaker; data.differences.";
     OrdersPaused => "orders_paused", Error, "The venue could not be reached with an order: new orders are held (journaled) and retried with backoff; data.venue, error, pending, retry_in_ms.";
-    OrdersResumed => "orders_resumed", Warn, "The venue answers again: reconciled, and the held orders were sent; data.venue, down_s, sent.";
+    OrdersResumed => "orders_resumed", Warn, "The venue answers again: reconciled, and the held orders still wanted were sent; data.venue, down_s, sent, withdrawn (replaced or cancelled during the outage: never sent).";
     DrawdownControlRearmed => "drawdown_control_rearmed", Warn, "Trading was set active again: the drawdown control line is measured afresh from the equity at that moment.";
 }
 

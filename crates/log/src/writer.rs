@@ -834,7 +834,8 @@ impl LogWriter {
     fn schedule_flush(&self, ctx: &mut Context<Self>) {
         // Saturates: an interval too long to represent never flushes by time (lines still
         // reach the disk when the buffer fills, at ERROR lines and at the stop).
-        let deadline = vigil_core::later_by(self.clock.now(), self.opts.flush_interval);
+        let deadline =
+            vigil_core::later(self.clock.now(), vigil_core::span(self.opts.flush_interval));
         let sleep = self.clock.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {

@@ -1,6 +1,5 @@
 //! Threshold rules evaluated on a clock: `metric op value`, held `for` a duration.
 
-use chrono::Duration;
 use vigil_config::{Comparison, RuleConfig};
 use vigil_core::{Level, Timestamp};
 use vigil_log::{Event, LogEvent};
@@ -210,7 +209,7 @@ impl RuleEngine {
         let (rule, m) = &self.rules[t.rule];
         let metric = self.metrics[*m];
         let held = now - t.since;
-        if t.phase == Phase::Pending && held >= Duration::seconds(rule.for_s as i64) {
+        if t.phase == Phase::Pending && held >= vigil_core::seconds(rule.for_s) {
             t.phase = Phase::Firing;
             out.push(Transition::Breached {
                 at: now,
@@ -305,6 +304,7 @@ impl Transition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
     use vigil_config::default_rules;
 
     fn t0() -> Timestamp {

@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer as _, Serialize};
 use serde_json::value::RawValue;
-use vigil_core::{Bar, BarError, SymbolId, Timestamp};
+use vigil_core::{Bar, BarError, FutureGuard, SymbolId, Timestamp};
 
 /// The most bytes of a rejected payload a [`WireError`] keeps (cut on a character boundary).
 pub const RAW_EXCERPT_MAX: usize = 256;
@@ -213,6 +213,14 @@ pub enum WireProblem {
         /// The previous bar's time.
         previous: String,
     },
+    /// The bar's time lies beyond the clock's now and the tolerance.
+    #[error("field \"t\": {symbol} bar from the future: {detail}")]
+    Future {
+        /// The symbol.
+        symbol: String,
+        /// How far ahead, of which clock.
+        detail: String,
+    },
     /// A second bar of the symbol with the same time.
     #[error("field \"t\": duplicate {symbol} bar at {ts}")]
     Duplicate {
@@ -235,9 +243,10 @@ impl WireProblem {
             | Self::ImpossibleBar { field, .. } => Some(field),
             Self::UnknownField { field } => Some(field),
             Self::UnknownType { .. } => Some("T"),
-            Self::BadTimestamp { .. } | Self::Backwards { .. } | Self::Duplicate { .. } => {
-                Some("t")
-            }
+            Self::BadTimestamp { .. }
+            | Self::Backwards { .. }
+            | Self::Duplicate { .. }
+            | Self::Future { .. } => Some("t"),
             Self::UnsubscribedSymbol { .. } => Some("S"),
             Self::NotJson { .. }
             | Self::Binary { .. }
@@ -997,12 +1006,15 @@ fn timestamp(raw: &str) -> Result<Timestamp, WireProblem> {
 
 /// Rejects, per symbol, a bar whose time is not after the symbol's previous bar: a
 /// duplicate (the same time again) or a time that goes backwards, counted apart. An older
-/// bar sent again shows as backwards. Bars that pass become each symbol's previous bar.
+/// bar sent again shows as backwards. With a [`FutureGuard`], a bar from the future is
+/// rejected too. Bars that pass become each symbol's previous bar; a rejected one never
+/// does.
 #[derive(Debug, Default, Clone)]
 pub struct BarValidator {
     last: Vec<Option<Timestamp>>,
     backwards: u64,
     duplicates: u64,
+    future: Option<FutureGuard>,
 }
 
 impl BarValidator {
@@ -1011,17 +1023,31 @@ impl BarValidator {
         Self::default()
     }
 
+    /// Also rejects bars that `guard` finds in the future.
+    pub fn with_future_guard(mut self, guard: FutureGuard) -> Self {
+        self.future = Some(guard);
+        self
+    }
+
     /// Checks the bar of `symbol` (named `name` in messages) at `ts`, and remembers `ts`
     /// when it passes.
     ///
     /// # Errors
-    /// [`WireProblem::Duplicate`] or [`WireProblem::Backwards`].
+    /// [`WireProblem::Future`], [`WireProblem::Duplicate`] or [`WireProblem::Backwards`].
     pub fn check(
         &mut self,
         symbol: SymbolId,
         name: &str,
         ts: Timestamp,
     ) -> Result<(), WireProblem> {
+        if let Some(guard) = &mut self.future
+            && let Err(e) = guard.check(ts)
+        {
+            return Err(WireProblem::Future {
+                symbol: name.to_owned(),
+                detail: e.to_string(),
+            });
+        }
         let i = symbol.index();
         if self.last.len() <= i {
             self.last.resize(i + 1, None);
@@ -1513,6 +1539,30 @@ mod tests {
         assert_eq!(v.check(msft, "MSFT", t("2024-01-02T00:00:00Z")), Ok(()));
         assert_eq!((v.backwards(), v.duplicates()), (1, 1));
         assert_eq!(v.last(SymbolId(9)), None);
+    }
+
+    /// The feed's own check: a bar stamped 2099 is a malformed message, and it does not
+    /// become the symbol's previous bar (every true bar after it would look old).
+    #[test]
+    fn validator_with_a_future_guard_rejects_a_bar_from_the_future_and_forgets_it() {
+        let clock = vigil_core::SimClock::starting_at(t("2026-12-04T15:00:00Z"));
+        let mut v = BarValidator::new().with_future_guard(FutureGuard::new(
+            std::sync::Arc::new(clock),
+            chrono::Duration::seconds(60),
+        ));
+        let goog = SymbolId(0);
+        assert_eq!(v.check(goog, "GOOG", t("2026-12-04T14:58:00Z")), Ok(()));
+        let future = v
+            .check(goog, "GOOG", t("2099-01-01T00:00:00Z"))
+            .expect_err("from the future");
+        assert_eq!(
+            future.to_string(),
+            "field \"t\": GOOG bar from the future: timestamp 2099-01-01T00:00:00Z is 26325 \
+             days ahead of the clock (2026-12-04T15:00:00Z; tolerance 60s)"
+        );
+        assert_eq!(future.field(), Some("t"));
+        assert_eq!(v.last(goog), Some(t("2026-12-04T14:58:00Z")));
+        assert_eq!(v.check(goog, "GOOG", t("2026-12-04T14:59:00Z")), Ok(()));
     }
 
     #[test]

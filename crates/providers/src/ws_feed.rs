@@ -12,7 +12,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use vigil_core::{Bar, MarketDataEvent, Symbol, SymbolId};
+use vigil_core::{Bar, FutureGuard, MarketDataEvent, Symbol, SymbolId};
 
 use crate::feed_wire::{
     self, BarValidator, ClientMessage, FrameItem, ServerMessage, WireError, WireProblem,
@@ -39,6 +39,8 @@ pub struct WsFeedConfig {
     pub max_wait: Duration,
     /// The largest message accepted; a larger one breaks the connection.
     pub max_message_bytes: usize,
+    /// Rejects bars from the future (none: not checked here).
+    pub future: Option<FutureGuard>,
 }
 
 impl WsFeedConfig {
@@ -57,7 +59,14 @@ impl WsFeedConfig {
             ping_timeout: Duration::from_secs(5),
             max_wait: Duration::from_secs(1),
             max_message_bytes: 1 << 20,
+            future: None,
         }
+    }
+
+    /// Rejects bars stamped beyond `guard`'s clock and tolerance, as malformed messages.
+    pub fn with_future_guard(mut self, guard: FutureGuard) -> Self {
+        self.future = Some(guard);
+        self
     }
 }
 
@@ -71,6 +80,7 @@ impl fmt::Debug for WsFeedConfig {
             .field("ping_timeout", &self.ping_timeout)
             .field("max_wait", &self.max_wait)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("future", &self.future)
             .finish()
     }
 }
@@ -187,6 +197,10 @@ impl WsFeedProvider {
     /// Creates a provider for the feed at `config.url`, named `feed:URL` in logs. Nothing
     /// is opened until `connect`.
     pub fn new(config: WsFeedConfig) -> Self {
+        let validator = match config.future.clone() {
+            Some(guard) => BarValidator::new().with_future_guard(guard),
+            None => BarValidator::new(),
+        };
         Self {
             name: format!("feed:{}", config.url),
             config,
@@ -194,7 +208,7 @@ impl WsFeedProvider {
             down: Some("not connected yet".into()),
             symbols: Vec::new(),
             ids: HashMap::new(),
-            validator: BarValidator::new(),
+            validator,
             pending: VecDeque::new(),
             controls: VecDeque::new(),
             awaiting: false,

@@ -241,11 +241,8 @@ where
             escalate,
             policy: self.spec.policy.to_string(),
         });
-        self.backoff = Some(
-            self.spec
-                .wall
-                .sleep_until(vigil_core::later_by(now, backoff)),
-        );
+        let deadline = vigil_core::later(now, vigil_core::span(backoff));
+        self.backoff = Some(self.spec.wall.sleep_until(deadline));
     }
 
     fn restarted(&mut self) {

@@ -17,8 +17,8 @@ use vigil_config::{
 };
 use vigil_control::{ControlOptions, ControlServer};
 use vigil_core::{
-    AgentId, Bar, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock, Timestamp,
-    TradingState,
+    AgentId, Bar, FutureGuard, Level, SharedClock, SimClock, Symbol, SymbolTable, SystemClock,
+    Timestamp, TradingState,
 };
 use vigil_data_agent::{
     AnomalyBounds, AnomalyWatch, CrossCheck, CrossCheckReader, DataAgent, DataAgentConfig,
@@ -304,27 +304,39 @@ type Reference = (Box<dyn DataProvider>, String);
 
 /// The `[data.cross_check]` reference feed, with its secret read from its file (none when
 /// the cross-check is off).
-fn cross_check_reference(cfg: &VigilConfig) -> Result<Option<Reference>, SystemError> {
+fn cross_check_reference(
+    cfg: &VigilConfig,
+    wall: &SharedClock,
+) -> Result<Option<Reference>, SystemError> {
     let Some(x) = &cfg.data.cross_check else {
         return Ok(None);
     };
     let secret =
         read_secret("data.cross_check.secret_file", &x.secret_file).map_err(SystemError::Data)?;
-    let provider: Box<dyn DataProvider> = Box::new(WsFeedProvider::new(WsFeedConfig::new(
-        x.url.clone(),
-        x.key_id.clone(),
-        &secret,
-    )));
+    let provider: Box<dyn DataProvider> = Box::new(WsFeedProvider::new(
+        WsFeedConfig::new(x.url.clone(), x.key_id.clone(), &secret)
+            .with_future_guard(FutureGuard::new(wall.clone(), future_tolerance(cfg))),
+    ));
     Ok(Some((provider, secret)))
 }
 
-/// The provider of one feed.
-fn feed_provider(feed: &vigil_config::FeedConfig, secret: &str) -> Box<dyn DataProvider> {
-    Box::new(WsFeedProvider::new(WsFeedConfig::new(
-        feed.url.clone(),
-        feed.key_id.clone(),
-        secret,
-    )))
+/// The provider of one feed; it rejects bars from the future by `wall`.
+fn feed_provider(
+    feed: &vigil_config::FeedConfig,
+    secret: &str,
+    cfg: &VigilConfig,
+    wall: &SharedClock,
+) -> Box<dyn DataProvider> {
+    Box::new(WsFeedProvider::new(
+        WsFeedConfig::new(feed.url.clone(), feed.key_id.clone(), secret)
+            .with_future_guard(FutureGuard::new(wall.clone(), future_tolerance(cfg))),
+    ))
+}
+
+/// How far ahead of the wall clock a bar may be (`data.future_tolerance_s`).
+fn future_tolerance(cfg: &VigilConfig) -> chrono::Duration {
+    // Validated to at most a day.
+    chrono::Duration::seconds(i64::try_from(cfg.data.future_tolerance_s).unwrap_or(86_400))
 }
 
 /// A secret file's one line, trimmed; the error names the config key (or flag) and the file.
@@ -635,7 +647,7 @@ impl Session {
         let wall = opts.supervision_clock;
         let started = wall.now();
         let feed_secrets = feed_secrets(&cfg)?;
-        let reference = cross_check_reference(&cfg)?;
+        let reference = cross_check_reference(&cfg, &wall)?;
         // Where market time starts: the first bar's time, known before the start for CSV
         // files; for a feed (or a provider without a start), market time is the wall time
         // until the first bar sets it, so that nothing is stamped 1970.
@@ -651,7 +663,11 @@ impl Session {
                     .ok_or_else(|| {
                         SystemError::Data("data.feed: its secret was not read".into())
                     })?;
-                (symbol_table(&cfg), feed_provider(feed, secret), None)
+                (
+                    symbol_table(&cfg),
+                    feed_provider(feed, secret, &cfg, &wall),
+                    None,
+                )
             }
             None => {
                 let (symbols, sources) = sources(&cfg)?;
@@ -1057,6 +1073,7 @@ impl Session {
                     Speed::Factor(f) => Pacing::Factor(f),
                 },
                 heartbeat_interval: heartbeat,
+                future_tolerance: future_tolerance(&cfg),
             },
             provider,
             symbols,
@@ -1075,7 +1092,7 @@ impl Session {
                 .backups
                 .iter()
                 .zip(feed_secrets.iter().skip(1))
-                .map(|(b, secret)| feed_provider(b, secret))
+                .map(|(b, secret)| feed_provider(b, secret, &cfg, &wall))
                 .collect();
             data_agent = data_agent
                 .with_rejection_limit(feed.max_rejected_in_a_row)

@@ -591,10 +591,30 @@ fn orders_are_held_through_a_broker_outage_and_sent_once_when_it_returns() {
 
     let b = broker_book(&broker);
     let ids = client_order_ids_once(&b);
+    // An order replaced by a newer decision while the broker was down is withdrawn: never
+    // sent. Every other order reached the broker once.
+    let withdrawn: Vec<String> = events(dir.path(), "order_cancelled")
+        .iter()
+        .filter(|e| {
+            e["data"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("while the venue was down: never"))
+        })
+        .filter_map(|e| e["data"]["order_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        resumed[0]["data"]["withdrawn"].as_u64(),
+        Some(withdrawn.len() as u64),
+        "{resumed:#?}"
+    );
+    assert!(
+        withdrawn.iter().all(|id| !ids.contains(&id.as_str())),
+        "a withdrawn order reached the broker: {withdrawn:?}"
+    );
     assert_eq!(
         summary["orders"].as_u64(),
-        Some(ids.len() as u64),
-        "every order once: {summary:#}"
+        Some((ids.len() + withdrawn.len()) as u64),
+        "every order once, or withdrawn unsent: {summary:#}"
     );
     assert_eq!(positions_of(&summary), b.positions);
     assert_eq!(dec(&summary["final_cash"]), b.cash);

@@ -59,6 +59,12 @@ pub(super) struct Watch {
 pub(super) struct Held {
     pub(super) request: OrderRequest,
     pub(super) cancels: Vec<ClientOrderId>,
+    /// It was sent once and the answer was lost: the venue may have it.
+    pub(super) attempted: bool,
+    /// Still wanted. An order replaced or cancelled while the venue was down is not sent
+    /// when it returns; one that was `attempted` stays here so that it is looked up and,
+    /// if the venue has it after all, cancelled there.
+    pub(super) wanted: bool,
 }
 
 /// An outage under way.
@@ -67,6 +73,8 @@ pub(super) struct Outage {
     since: DateTime<Utc>,
     backoff: Duration,
     retrying: bool,
+    /// Held orders no longer wanted (replaced or cancelled), not sent.
+    withdrawn: u64,
 }
 
 /// Vigil's own orders: their client order ids come from a decision chain (`tx_…`).
@@ -471,6 +479,7 @@ impl ExecutionAgent {
                 since: self.wall.now(),
                 backoff,
                 retrying: false,
+                withdrawn: 0,
             });
             self.log.emit(
                 LogEvent::new(self.stamp(), SERVICE, Event::OrdersPaused)
@@ -484,12 +493,83 @@ impl ExecutionAgent {
         }
     }
 
-    /// Keeps `request` (journaled, not sent) until the venue answers.
-    pub(super) fn hold(&mut self, request: OrderRequest, cancels: Vec<ClientOrderId>) {
+    /// Keeps `request` (journaled, not sent) until the venue answers; `attempted` when it
+    /// was sent once and the answer was lost.
+    ///
+    /// An order is sent only if it is still wanted: an order held earlier that `request`
+    /// replaces (one of its `cancels`) is withdrawn here, never sent, and the cancels that
+    /// order carried pass to `request`.
+    pub(super) fn hold(
+        &mut self,
+        request: OrderRequest,
+        cancels: Vec<ClientOrderId>,
+        attempted: bool,
+    ) {
         if let Some(o) = self.open.get_mut(&request.client_order_id) {
             o.status = OrderStatus::New;
         }
-        self.held.push(Held { request, cancels });
+        let mut at_venue = Vec::with_capacity(cancels.len());
+        for id in cancels {
+            match self
+                .held
+                .iter()
+                .position(|h| h.request.client_order_id == id)
+            {
+                // Withdrawn already: looked up (and cancelled) at the venue's return.
+                Some(i) if !self.held[i].wanted => {}
+                Some(i) => {
+                    let why = "replaced by a newer intent while the venue was down: never sent";
+                    for carried in self.withdraw(i, why) {
+                        if !at_venue.contains(&carried) {
+                            at_venue.push(carried);
+                        }
+                    }
+                }
+                None => at_venue.push(id),
+            }
+        }
+        self.held.push(Held {
+            request,
+            cancels: at_venue,
+            attempted,
+            wanted: true,
+        });
+    }
+
+    /// Withdraws the held order at `index`: no longer wanted, it is not sent when the venue
+    /// returns. One never sent is closed now (journaled cancelled, `order_cancelled` with
+    /// reason `why`); one `attempted` stays held, unwanted, to be looked up at the venue's
+    /// return.
+    /// Returns the cancels it carried (orders at the venue it was to replace).
+    fn withdraw(&mut self, index: usize, why: &str) -> Vec<ClientOrderId> {
+        if let Some(o) = self.outage.as_mut() {
+            o.withdrawn += 1;
+        }
+        let h = &mut self.held[index];
+        h.wanted = false;
+        let cancels = std::mem::take(&mut h.cancels);
+        if !h.attempted {
+            let h = self.held.remove(index);
+            self.close_unsent(&h.request.client_order_id, why);
+        }
+        cancels
+    }
+
+    /// Closes an order that never reached the venue: journaled cancelled, logged, counted.
+    fn close_unsent(&mut self, id: &ClientOrderId, why: &str) {
+        let Some(order) = self.open.remove(id) else {
+            return;
+        };
+        self.cancelled += 1;
+        self.journal_status(id, JournalStatus::Cancelled, None, None, Some(why));
+        self.log.emit(
+            LogEvent::new(self.stamp(), SERVICE, Event::OrderCancelled)
+                .trace(&order.trace_id)
+                .with("symbol", self.symbols.shared(order.symbol))
+                .with("order_id", id.shared())
+                .with("filled_quantity", Decimal::ZERO)
+                .with("reason", why.to_string()),
+        );
     }
 
     fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
@@ -500,9 +580,8 @@ impl ExecutionAgent {
             return;
         }
         outage.retrying = true;
-        let sleep = self
-            .wall
-            .sleep_until(vigil_core::later_by(self.wall.now(), outage.backoff));
+        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(outage.backoff));
+        let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.retry(ctx)));
     }
 
@@ -531,12 +610,12 @@ impl ExecutionAgent {
     }
 
     /// The venue answers: each held order is looked up by its client order id (the first
-    /// attempt may have reached the venue) and sent only when the venue does not have it;
-    /// then the books are reconciled.
+    /// attempt may have reached the venue) and sent only when the venue does not have it
+    /// and it is still wanted; one no longer wanted is cancelled if the venue has it. Then
+    /// the books are reconciled.
     fn end_outage(&mut self, ctx: &mut Context<Self>) {
         let held = std::mem::take(&mut self.held);
         let venue = self.venue.clone();
-        let count = held.len();
         let fut = async move {
             let mut out = Vec::with_capacity(held.len());
             for h in held {
@@ -546,42 +625,81 @@ impl ExecutionAgent {
                         cancel_errors.push(e);
                     }
                 }
-                let ack = match venue.order(&h.request.client_order_id).await {
+                let found = venue.order(&h.request.client_order_id).await;
+                let outcome = match (h.wanted, found) {
+                    (_, Err(e)) => Resumed::Failed(e),
                     // The first attempt reached the venue after all: not sent again.
-                    Ok(Some(_)) => Ok(OrderAck::Accepted {
+                    (true, Ok(Some(_))) => Resumed::Sent(Ok(OrderAck::Accepted {
                         venue_order_id: String::new(),
-                    }),
-                    Ok(None) => venue.submit_order(&h.request).await,
-                    Err(e) => Err(e),
+                    })),
+                    (true, Ok(None)) => Resumed::Sent(venue.submit_order(&h.request).await),
+                    (false, Ok(Some(o))) if o.status.is_open() => {
+                        match venue.cancel_order(&h.request.client_order_id).await {
+                            Ok(()) => Resumed::Withdrawn { reached: true },
+                            Err(e) => Resumed::Failed(e),
+                        }
+                    }
+                    (false, Ok(Some(_))) => Resumed::Withdrawn { reached: true },
+                    (false, Ok(None)) => Resumed::Withdrawn { reached: false },
                 };
-                out.push((h, cancel_errors, ack));
+                out.push((h, cancel_errors, outcome));
             }
             out
         };
-        ctx.wait(fut.into_actor(self).map(move |acks, act, ctx| {
-            let since = act.outage.take().map(|o| o.since);
-            for (h, cancel_errors, ack) in acks {
+        ctx.wait(fut.into_actor(self).map(move |outcomes, act, ctx| {
+            let Some(outage) = act.outage.take() else {
+                return;
+            };
+            let mut sent = 0_u64;
+            for (mut h, cancel_errors, outcome) in outcomes {
                 for e in &cancel_errors {
                     act.venue_error(e, "cancel");
                 }
-                if let Err(e @ VenueError::Unreachable { .. }) = &ack {
-                    // Gone again: held until the next attempt.
-                    act.begin_outage(e, ctx);
-                    act.held.push(h);
-                    continue;
+                let id = h.request.client_order_id.clone();
+                match outcome {
+                    Resumed::Failed(e @ VenueError::Unreachable { .. })
+                    | Resumed::Sent(Err(e @ VenueError::Unreachable { .. })) => {
+                        // Gone again: held until the next attempt; it may have reached the
+                        // venue, and the cancels already sent are not sent again.
+                        act.begin_outage(&e, ctx);
+                        h.attempted = true;
+                        h.cancels.clear();
+                        act.held.push(h);
+                    }
+                    Resumed::Failed(e) if h.wanted => act.on_ack(&id, Err(e)),
+                    Resumed::Failed(e) => {
+                        // Not wanted, and the venue could not say or cancel it: the
+                        // reconciliation below reports what the venue holds.
+                        act.venue_error(&e, "cancel");
+                    }
+                    Resumed::Sent(ack) => {
+                        sent += 1;
+                        act.on_ack(&id, ack);
+                    }
+                    // Its cancel report closes it, as any cancel does.
+                    Resumed::Withdrawn { reached: true } => {}
+                    Resumed::Withdrawn { reached: false } => {
+                        act.close_unsent(
+                            &id,
+                            "replaced while the venue was down: never reached it",
+                        );
+                    }
                 }
-                act.on_ack(&h.request.client_order_id, ack);
             }
-            if act.outage.is_some() {
+            if let Some(again) = act.outage.as_mut() {
+                // Down again: this outage goes on.
+                again.since = outage.since;
+                again.withdrawn += outage.withdrawn;
                 return;
             }
-            let down_s = since.map_or(0, |s| (act.wall.now() - s).num_seconds().max(0));
+            let down_s = (act.wall.now() - outage.since).num_seconds().max(0);
             act.venue_link.up = true;
             act.log.emit(
                 LogEvent::new(act.stamp(), SERVICE, Event::OrdersResumed)
                     .with("venue", act.venue_name.clone())
                     .with("down_s", down_s as u64)
-                    .with("sent", count as u64),
+                    .with("sent", sent)
+                    .with("withdrawn", outage.withdrawn),
             );
             act.drain_reports_then(ctx, |act, ctx| {
                 act.log.flush();
@@ -590,28 +708,38 @@ impl ExecutionAgent {
         }));
     }
 
-    /// Drops the held orders (`vigil ctl cancel-all` during an outage): they never
-    /// reached the venue. Returns how many.
+    /// Drops the held orders (`vigil ctl cancel-all` during an outage): they are not sent
+    /// when the venue returns (one whose first attempt may have reached it is looked up
+    /// and cancelled there). Returns how many.
     pub(super) fn drop_held(&mut self, why: &str) -> usize {
-        let held = std::mem::take(&mut self.held);
-        let ts = self.stamp();
-        for h in &held {
-            let id = &h.request.client_order_id;
-            if let Some(order) = self.open.remove(id) {
-                self.cancelled += 1;
-                self.journal_status(id, JournalStatus::Cancelled, None, None, Some(why));
-                self.log.emit(
-                    LogEvent::new(ts, SERVICE, Event::OrderCancelled)
-                        .trace(&order.trace_id)
-                        .with("symbol", self.symbols.shared(order.symbol))
-                        .with("order_id", id.shared())
-                        .with("filled_quantity", Decimal::ZERO)
-                        .with("reason", why.to_string()),
-                );
+        let mut dropped = 0;
+        let mut i = 0;
+        while i < self.held.len() {
+            if !self.held[i].wanted {
+                i += 1;
+                continue;
+            }
+            dropped += 1;
+            let attempted = self.held[i].attempted;
+            // What it was to replace stays for the cancel-all itself to cancel.
+            self.withdraw(i, why);
+            if attempted {
+                i += 1;
             }
         }
-        held.len()
+        dropped
     }
+}
+
+/// What became of a held order when the venue returned.
+enum Resumed {
+    /// Sent (or found at the venue, so not sent again), with the venue's answer.
+    Sent(Result<OrderAck, VenueError>),
+    /// No longer wanted, and not sent: `reached` when the first attempt had reached the
+    /// venue (and it was cancelled there).
+    Withdrawn { reached: bool },
+    /// The venue could not be asked.
+    Failed(VenueError),
 }
 
 async fn venue_ping(

@@ -1,0 +1,740 @@
+//! The bounds of every numeric key, written once: what the code that uses each value can run
+//! with. Validation reads them from [`BOUNDS`], and docs/configuration.md shows the same
+//! table (a test compares the two).
+//!
+//! Why these limits:
+//! - **Money** (`session.initial_cash`, `execution.commission_min`) at most 10^15: sums and
+//!   products of money, quantities and prices stay far inside `Decimal`'s 7.9 × 10^28.
+//! - **Quantities**: `risk.quantity_step` at least 10^-8 (a quantity divided by its step
+//!   cannot overflow), `risk.fixed_quantity` at most 10^12.
+//! - **Windows and counts** at most 100 000: each is a buffer per symbol, allocated at start.
+//! - **Disk space** in GB at most 10^9: times 10^9 bytes it still fits a `u64`.
+//! - **Durations**: at least what does not busy-loop, at most a day (timers), a week
+//!   (windows of time) or a year (market time), so that a deadline is always a time the
+//!   clocks can hold.
+//! - **Speed**: a replay paced at least as fast as real time (slower never delivers a bar
+//!   in useful time), at most 10^9 (`"max"` is faster still).
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use crate::validate::ConfigIssue;
+
+/// The allowed range of one numeric key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bound {
+    /// The dotted key; `[]` stands for any index, `*` for any name.
+    pub key: &'static str,
+    /// The least value.
+    pub min: Decimal,
+    /// `min` itself is not allowed.
+    pub min_open: bool,
+    /// The greatest value.
+    pub max: Decimal,
+    /// `max` itself is not allowed.
+    pub max_open: bool,
+    /// The unit (`ms`, `s`, `bars`, `%` …), empty for a plain number.
+    pub unit: &'static str,
+    /// What a special value means (`0: off`), empty when none.
+    pub note: &'static str,
+}
+
+impl Bound {
+    /// The range as written in messages and docs: `[1, 65536]`, `(0, 1]`.
+    pub fn range(&self) -> String {
+        format!(
+            "{}{}, {}{}",
+            if self.min_open { '(' } else { '[' },
+            self.min,
+            self.max,
+            if self.max_open { ')' } else { ']' }
+        )
+    }
+
+    /// Tells whether `v` is within the bounds (NaN and infinities never are).
+    pub fn admits(&self, v: Num) -> bool {
+        let (above_min, below_max) = match v {
+            Num::Int(i) => {
+                let d = Decimal::from(i);
+                (d.cmp(&self.min), d.cmp(&self.max))
+            }
+            Num::Dec(d) => (d.cmp(&self.min), d.cmp(&self.max)),
+            Num::Float(f) => {
+                use rust_decimal::prelude::ToPrimitive as _;
+                let (Some(lo), Some(hi)) = (self.min.to_f64(), self.max.to_f64()) else {
+                    return false;
+                };
+                match (f.partial_cmp(&lo), f.partial_cmp(&hi)) {
+                    (Some(a), Some(b)) if f.is_finite() => (a, b),
+                    _ => return false,
+                }
+            }
+        };
+        use std::cmp::Ordering::{Greater, Less};
+        let low_ok = if self.min_open {
+            above_min == Greater
+        } else {
+            above_min != Less
+        };
+        let high_ok = if self.max_open {
+            below_max == Less
+        } else {
+            below_max != Greater
+        };
+        low_ok && high_ok
+    }
+
+    /// The message for a value outside: `must be in [1, 65536] bars, got 0`.
+    pub fn message(&self, v: Num) -> String {
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.unit)
+        };
+        let note = if self.note.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.note)
+        };
+        format!("must be in {}{unit}{note}, got {v}", self.range())
+    }
+}
+
+/// A number from a config, of whichever type its key has.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    /// An unsigned integer.
+    Int(u64),
+    /// An exact decimal.
+    Dec(Decimal),
+    /// A float.
+    Float(f64),
+}
+
+impl From<u64> for Num {
+    fn from(v: u64) -> Self {
+        Num::Int(v)
+    }
+}
+
+impl From<u32> for Num {
+    fn from(v: u32) -> Self {
+        Num::Int(u64::from(v))
+    }
+}
+
+impl From<u16> for Num {
+    fn from(v: u16) -> Self {
+        Num::Int(u64::from(v))
+    }
+}
+
+impl From<usize> for Num {
+    fn from(v: usize) -> Self {
+        // usize is at most 64 bits on every supported target.
+        Num::Int(u64::try_from(v).unwrap_or(u64::MAX))
+    }
+}
+
+impl From<Decimal> for Num {
+    fn from(v: Decimal) -> Self {
+        Num::Dec(v)
+    }
+}
+
+impl From<f64> for Num {
+    fn from(v: f64) -> Self {
+        Num::Float(v)
+    }
+}
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Num::Int(i) => write!(f, "{i}"),
+            Num::Dec(d) => write!(f, "{d}"),
+            // 1e-300 as 1e-300, not 300 zeros.
+            Num::Float(x) if *x != 0.0 && !(1e-4..1e15).contains(&x.abs()) => write!(f, "{x:e}"),
+            Num::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// Checks `value` of the key at `path` against the bound of `key` (`path` with any index
+/// replaced by `[]`, or a name by `*`, as in [`BOUNDS`]).
+pub(crate) fn check(key: &str, path: &str, value: impl Into<Num>) -> Option<ConfigIssue> {
+    let value = value.into();
+    match BOUNDS.iter().find(|b| b.key == key) {
+        Some(b) if b.admits(value) => None,
+        Some(b) => Some(ConfigIssue::new(path, b.message(value))),
+        None => Some(ConfigIssue::new(
+            path,
+            format!("no bound is defined for {key} (a bug in vigil: please report it)"),
+        )),
+    }
+}
+
+const fn int(n: u64) -> Decimal {
+    Decimal::from_parts(n as u32, (n >> 32) as u32, 0, false, 0)
+}
+
+const fn frac(n: u32, scale: u32) -> Decimal {
+    Decimal::from_parts(n, 0, 0, false, scale)
+}
+
+const ZERO: Decimal = int(0);
+const ONE: Decimal = int(1);
+const HUNDRED: Decimal = int(100);
+const MONEY_MAX: Decimal = int(1_000_000_000_000_000);
+const WINDOW_MAX: Decimal = int(100_000);
+const SECOND_MS: u64 = 1_000;
+const HOUR_MS: Decimal = int(3_600 * SECOND_MS);
+const DAY_MS: Decimal = int(86_400 * SECOND_MS);
+const DAY_S: Decimal = int(86_400);
+const WEEK_S: Decimal = int(7 * 86_400);
+const YEAR_S: Decimal = int(365 * 86_400);
+
+const fn closed(key: &'static str, min: Decimal, max: Decimal, unit: &'static str) -> Bound {
+    Bound {
+        key,
+        min,
+        min_open: false,
+        max,
+        max_open: false,
+        unit,
+        note: "",
+    }
+}
+
+const fn noted(bound: Bound, note: &'static str) -> Bound {
+    Bound { note, ..bound }
+}
+
+const fn above_zero(key: &'static str, max: Decimal, unit: &'static str) -> Bound {
+    Bound {
+        min_open: true,
+        ..closed(key, ZERO, max, unit)
+    }
+}
+
+const fn open(key: &'static str, min: Decimal, max: Decimal) -> Bound {
+    Bound {
+        min_open: true,
+        max_open: true,
+        ..closed(key, min, max, "")
+    }
+}
+
+/// Every numeric key's bounds.
+pub const BOUNDS: &[Bound] = &[
+    above_zero("session.initial_cash", MONEY_MAX, ""),
+    noted(
+        closed("data.speed", ONE, int(1_000_000_000), "× real time"),
+        "or \"max\"",
+    ),
+    closed("data.batch_size", ONE, int(65_536), "bars"),
+    closed("data.max_in_flight_batches", ONE, int(64), "batches"),
+    closed("data.future_tolerance_s", ZERO, DAY_S, "s"),
+    closed(
+        "data.feed.max_rejected_in_a_row",
+        ONE,
+        int(10_000),
+        "messages",
+    ),
+    noted(
+        closed("data.feed.max_parse_error_pct", ZERO, HUNDRED, "%"),
+        "0: off",
+    ),
+    closed(
+        "data.feed.parse_error_window",
+        int(10),
+        WINDOW_MAX,
+        "messages",
+    ),
+    noted(
+        closed("data.feed.switch_back_after_s", ZERO, WEEK_S, "s"),
+        "0: only by command",
+    ),
+    closed("data.feed.reconnect_initial_ms", int(10), HOUR_MS, "ms"),
+    closed("data.feed.reconnect_max_ms", int(10), HOUR_MS, "ms"),
+    Bound {
+        unit: "%",
+        ..open("data.cross_check.max_disagreement_pct", ZERO, HUNDRED)
+    },
+    noted(
+        closed(
+            "data.cross_check.release_after_bars",
+            ZERO,
+            WINDOW_MAX,
+            "bars",
+        ),
+        "0: only by command",
+    ),
+    noted(
+        closed("data.anomaly.max_jump_pct", ZERO, int(10_000), "%"),
+        "0: no percent bound",
+    ),
+    noted(
+        closed("data.anomaly.k_sigma", ZERO, int(1_000), "σ"),
+        "0: no k-sigma bound",
+    ),
+    closed("data.anomaly.min_sigma_pct", ZERO, HUNDRED, "%"),
+    closed("data.anomaly.window", int(2), WINDOW_MAX, "returns"),
+    noted(
+        closed("data.anomaly.release_after_bars", ZERO, WINDOW_MAX, "bars"),
+        "0: only by command",
+    ),
+    closed("regime.short_window", int(2), WINDOW_MAX, "bars"),
+    closed("regime.long_window", int(3), WINDOW_MAX, "bars"),
+    above_zero("regime.volatility_ratio", int(1_000), ""),
+    open("regime.trend_threshold", ZERO, ONE),
+    closed("regime.confirm_bars", ONE, WINDOW_MAX, "bars"),
+    closed("signal.fast_span", ONE, WINDOW_MAX, "bars"),
+    closed("signal.slow_span", int(2), WINDOW_MAX, "bars"),
+    closed("signal.warmup_bars", ZERO, int(1_000_000), "bars"),
+    above_zero("risk.max_position_pct", ONE, ""),
+    above_zero("risk.max_gross_exposure_pct", int(10), ""),
+    above_zero("risk.position_pct", ONE, ""),
+    above_zero("risk.fixed_quantity", int(1_000_000_000_000), ""),
+    closed("risk.quantity_step", frac(1, 8), int(1_000_000), ""),
+    closed("risk.regime_size_factor.*", ZERO, ONE, ""),
+    open("risk.drawdown_control.line_pct", ZERO, ONE),
+    noted(
+        closed("risk.drawdown_control.step_pct", ZERO, ONE, ""),
+        "0: only stops new positions",
+    ),
+    closed("risk.drawdown_control.step_interval_s", ONE, YEAR_S, "s"),
+    closed("execution.slippage_bps", ZERO, int(1_000), "bps"),
+    closed("execution.commission_bps", ZERO, int(1_000), "bps"),
+    closed("execution.commission_min", ZERO, MONEY_MAX, ""),
+    above_zero("execution.max_volume_participation", ONE, ""),
+    closed("execution.limit_offset_bps", ZERO, int(1_000), "bps"),
+    closed("execution.broker_poll_interval_ms", ONE, int(60_000), "ms"),
+    closed("execution.broker_timeout_ms", int(100), int(60_000), "ms"),
+    noted(
+        closed("execution.reconcile.interval_s", ZERO, DAY_S, "s"),
+        "0: only at start and after an outage",
+    ),
+    closed(
+        "execution.reconcile.retry_initial_ms",
+        ONE,
+        int(600_000),
+        "ms",
+    ),
+    closed("execution.reconcile.retry_max_ms", ONE, int(600_000), "ms"),
+    closed("monitor.heartbeat_interval_ms", int(10), HOUR_MS, "ms"),
+    closed("monitor.heartbeat_timeout_ms", ONE, DAY_MS, "ms"),
+    closed("monitor.probe_interval_ms", int(10), DAY_MS, "ms"),
+    closed("monitor.snapshot_interval_s", ONE, DAY_S, "s"),
+    closed("monitor.success_rate_window_s", ONE, WEEK_S, "s"),
+    closed("monitor.trade_frequency_days", ONE, int(1_000), "days"),
+    closed("monitor.dead_man.silence_trading_s", ONE, WEEK_S, "s"),
+    closed("monitor.dead_man.silence_closed_s", ONE, WEEK_S, "s"),
+    closed("monitor.dead_man.heartbeat_interval_s", ONE, DAY_S, "s"),
+    closed(
+        "monitor.dead_man.heartbeat_timeout_ms",
+        ONE,
+        int(300_000),
+        "ms",
+    ),
+    closed("monitor.rules[].for", ZERO, WEEK_S, "s"),
+    closed("monitor.supervision.max_restarts", ZERO, int(1_000), ""),
+    closed("monitor.supervision.within_s", ONE, DAY_S, "s"),
+    closed("monitor.supervision.backoff_initial_ms", ONE, HOUR_MS, "ms"),
+    closed("monitor.supervision.backoff_max_ms", ONE, HOUR_MS, "ms"),
+    closed("log.flush_interval_ms", int(10), int(60_000), "ms"),
+    closed("log.max_file_mb", ONE, int(1_048_576), "MiB"),
+    closed(
+        "checklist.warn_free_disk_gb",
+        ZERO,
+        int(1_000_000_000),
+        "GB",
+    ),
+    closed(
+        "checklist.fail_free_disk_gb",
+        ZERO,
+        int(1_000_000_000),
+        "GB",
+    ),
+    closed("alerts.for", ZERO, WEEK_S, "s"),
+    closed("alerts.keep_firing_for", ZERO, WEEK_S, "s"),
+    closed("alerts.group_interval", ONE, WEEK_S, "s"),
+    closed("alerts.rules.*.for", ZERO, WEEK_S, "s"),
+    closed("alerts.rules.*.keep_firing_for", ZERO, WEEK_S, "s"),
+    closed("alerts.channels.delivery.attempts", ONE, int(20), ""),
+    closed(
+        "alerts.channels.delivery.backoff_base_ms",
+        ONE,
+        HOUR_MS,
+        "ms",
+    ),
+    closed(
+        "alerts.channels.delivery.backoff_max_ms",
+        ONE,
+        HOUR_MS,
+        "ms",
+    ),
+    closed(
+        "alerts.channels.delivery.queue_capacity",
+        ONE,
+        int(1_000_000),
+        "",
+    ),
+    closed(
+        "alerts.channels.*.connect_timeout_ms",
+        ONE,
+        int(300_000),
+        "ms",
+    ),
+    closed("alerts.channels.*.timeout_ms", ONE, int(300_000), "ms"),
+    closed("alerts.channels.email.port", ONE, int(65_535), ""),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_one_bound_and_messages_say_the_range() {
+        let mut keys: Vec<&str> = BOUNDS.iter().map(|b| b.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), BOUNDS.len(), "a key is listed twice");
+        let step = BOUNDS
+            .iter()
+            .find(|b| b.key == "risk.quantity_step")
+            .expect("listed");
+        assert_eq!(step.range(), "[0.00000001, 1000000]");
+        let tiny = Decimal::from_i128_with_scale(1, 28);
+        assert!(!step.admits(Num::Dec(tiny)));
+        assert_eq!(
+            check("data.speed", "data.speed", 1e-300).map(|i| i.to_string()),
+            Some(
+                "data.speed: must be in [1, 1000000000] × real time (or \"max\"), got 1e-300"
+                    .into()
+            )
+        );
+        assert!(check("data.speed", "data.speed", f64::NAN).is_some());
+        assert!(check("data.speed", "data.speed", 60.0).is_none());
+        assert!(check("no.such.key", "x", 1u64).is_some());
+    }
+
+    /// A config that sets every section with a numeric key, valid.
+    pub(crate) const FULL: &str = r#"
+[session]
+initial_cash = "100000"
+
+[data]
+instruments = [{ symbol = "X", path = "x.csv" }]
+speed = 60
+batch_size = 1024
+max_in_flight_batches = 4
+future_tolerance_s = 60
+
+[data.feed]
+url = "ws://127.0.0.1:1/stream"
+key_id = "k"
+secret_file = "k.secret"
+max_rejected_in_a_row = 5
+max_parse_error_pct = 20.0
+parse_error_window = 100
+switch_back_after_s = 60
+reconnect_initial_ms = 1000
+reconnect_max_ms = 60000
+
+[data.cross_check]
+url = "ws://127.0.0.1:2/stream"
+key_id = "r"
+secret_file = "r.secret"
+max_disagreement_pct = "2"
+release_after_bars = 3
+
+[data.anomaly]
+max_jump_pct = "25"
+k_sigma = 10.0
+min_sigma_pct = "0.5"
+window = 20
+release_after_bars = 3
+
+[regime]
+short_window = 20
+long_window = 100
+volatility_ratio = 1.5
+trend_threshold = 0.3
+confirm_bars = 3
+
+[signal]
+fast_span = 10
+slow_span = 30
+warmup_bars = 30
+
+[risk]
+max_position_pct = "0.10"
+max_gross_exposure_pct = "1"
+position_pct = "0.08"
+fixed_quantity = "100"
+quantity_step = "1"
+regime_size_factor = { unknown = "1", trending = "1", ranging = "1", volatile = "0.5" }
+drawdown_control = { line_pct = "0.10", step_pct = "0.25", step_interval_s = 86400 }
+
+[execution]
+venue = "alpaca"
+broker_url = "http://127.0.0.1:3"
+broker_key_id = "b"
+broker_secret_file = "b.secret"
+broker_poll_interval_ms = 100
+broker_timeout_ms = 5000
+slippage_bps = "1"
+commission_bps = "1"
+commission_min = "0"
+max_volume_participation = "1"
+limit_offset_bps = "5"
+reconcile = { interval_s = 60, retry_initial_ms = 500, retry_max_ms = 30000 }
+
+[monitor]
+heartbeat_interval_ms = 1000
+heartbeat_timeout_ms = 30000
+probe_interval_ms = 5000
+snapshot_interval_s = 60
+success_rate_window_s = 300
+trade_frequency_days = 20
+dead_man = { silence_trading_s = 300, silence_closed_s = 14400, heartbeat_interval_s = 60, heartbeat_timeout_ms = 5000 }
+supervision = { max_restarts = 3, within_s = 60, backoff_initial_ms = 500, backoff_max_ms = 30000 }
+
+[[monitor.rules]]
+name = "cpu_high"
+metric = "cpu_usage_ratio"
+op = ">"
+value = 0.8
+for = 300
+level = "WARN"
+
+[log]
+flush_interval_ms = 200
+max_file_mb = 64
+
+[checklist]
+warn_free_disk_gb = 10
+fail_free_disk_gb = 1
+
+[alerts]
+for = 0
+keep_firing_for = 120
+group_interval = 300
+
+[alerts.rules.cpu_high]
+for = 60
+keep_firing_for = 120
+
+[alerts.channels.delivery]
+attempts = 3
+backoff_base_ms = 500
+backoff_max_ms = 30000
+queue_capacity = 1024
+
+[alerts.channels.email]
+host = "smtp.example.com"
+port = 25
+from = "a@example.com"
+to = ["b@example.com"]
+connect_timeout_ms = 10000
+timeout_ms = 10000
+"#;
+
+    /// `key` of [`BOUNDS`] as a path of [`FULL`].
+    fn concrete(key: &str) -> String {
+        key.replace("[]", "[0]")
+            .replace("regime_size_factor.*", "regime_size_factor.volatile")
+            .replace("alerts.rules.*", "alerts.rules.cpu_high")
+            .replace("channels.*", "channels.email")
+    }
+
+    fn value_at<'a>(table: &'a mut toml::Table, path: &str) -> &'a mut toml::Value {
+        let mut parts = path.split('.');
+        let first = parts.next().expect("a key");
+        let mut v = table
+            .get_mut(first)
+            .unwrap_or_else(|| panic!("{path}: no {first}"));
+        for part in parts {
+            let (name, index) = match part.split_once('[') {
+                Some((n, i)) => (
+                    n,
+                    Some(i.trim_end_matches(']').parse::<usize>().expect("index")),
+                ),
+                None => (part, None),
+            };
+            v = v
+                .get_mut(name)
+                .unwrap_or_else(|| panic!("{path}: no {name}"));
+            if let Some(i) = index {
+                v = v.get_mut(i).unwrap_or_else(|| panic!("{path}: no [{i}]"));
+            }
+        }
+        v
+    }
+
+    /// Values just outside `b`, written as the key's current value is (integer, float or
+    /// decimal string).
+    fn outside(b: &Bound, current: &toml::Value) -> Vec<toml::Value> {
+        use rust_decimal::prelude::ToPrimitive as _;
+        let tiny = Decimal::new(1, 8);
+        let mut out = Vec::new();
+        match current {
+            toml::Value::Integer(_) => {
+                let max = b.max.to_i64().expect("an integer bound");
+                let min = b.min.to_i64().expect("an integer bound");
+                out.push(toml::Value::Integer(if b.max_open { max } else { max + 1 }));
+                if b.min_open {
+                    out.push(toml::Value::Integer(min));
+                } else if min > 0 {
+                    out.push(toml::Value::Integer(min - 1));
+                }
+            }
+            toml::Value::Float(_) => {
+                let max = b.max.to_f64().expect("bound");
+                let min = b.min.to_f64().expect("bound");
+                out.push(toml::Value::Float(if b.max_open {
+                    max
+                } else {
+                    max * 1.000_001 + 1e-9
+                }));
+                out.push(toml::Value::Float(if b.min_open {
+                    min
+                } else {
+                    min - 1e-6
+                }));
+            }
+            toml::Value::String(_) => {
+                let above = if b.max_open { b.max } else { b.max + tiny };
+                let below = if b.min_open { b.min } else { b.min - tiny };
+                out.push(toml::Value::String(above.to_string()));
+                out.push(toml::Value::String(below.to_string()));
+            }
+            other => panic!("{}: not a number: {other}", b.key),
+        }
+        out
+    }
+
+    #[test]
+    fn every_bound_is_checked_at_its_key_on_both_sides() {
+        let full: toml::Table = FULL.parse().expect("FULL parses");
+        crate::VigilConfig::from_toml_str(FULL, "full").expect("FULL is valid");
+        for b in BOUNDS {
+            let path = concrete(b.key);
+            let mut table = full.clone();
+            let current = value_at(&mut table, &path).clone();
+            for v in outside(b, &current) {
+                let mut table = full.clone();
+                *value_at(&mut table, &path) = v.clone();
+                let text = toml::to_string(&table).expect("serialise");
+                let err = crate::VigilConfig::from_toml_str(&text, "t")
+                    .expect_err(&format!("{path} = {v} is outside {}", b.range()));
+                // Beyond its Rust type (a port above 65535) it is a type error instead.
+                let want = format!("{path}: must be in {}", b.range());
+                let typed = format!("{path}: expected a whole number");
+                assert!(
+                    err.issues.iter().any(|i| {
+                        let i = i.to_string();
+                        i.starts_with(&want) || i.starts_with(&typed)
+                    }),
+                    "{path} = {v}: no {want:?} in\n{err}"
+                );
+            }
+        }
+    }
+
+    /// Every number of a config: integers, floats and decimals (written as strings).
+    fn numbers(v: &toml::Value, path: &str, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Integer(_) | toml::Value::Float(_) => out.push(path.to_string()),
+            // Decimals are written as strings, durations as "5m".
+            toml::Value::String(s)
+                if s.parse::<Decimal>().is_ok()
+                    || s.strip_suffix(['s', 'm', 'h'])
+                        .is_some_and(|n| n.parse::<u64>().is_ok()) =>
+            {
+                out.push(path.to_string())
+            }
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    numbers(v, &key, out);
+                }
+            }
+            toml::Value::Array(a) => {
+                for v in a {
+                    numbers(v, &format!("{path}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_numeric_key_of_the_config_has_a_bound() {
+        let cfg = crate::VigilConfig::from_toml_str(FULL, "full").expect("FULL is valid");
+        let value = toml::Value::try_from(&cfg).expect("serialise");
+        let mut found = Vec::new();
+        numbers(&value, "", &mut found);
+        assert!(found.len() > 70, "{found:?}");
+        let unbounded: Vec<String> = found
+            .into_iter()
+            .map(|p| {
+                p.replace("regime_size_factor.volatile", "regime_size_factor.*")
+                    .replace("regime_size_factor.unknown", "regime_size_factor.*")
+                    .replace("regime_size_factor.trending", "regime_size_factor.*")
+                    .replace("regime_size_factor.ranging", "regime_size_factor.*")
+                    .replace("alerts.rules.cpu_high", "alerts.rules.*")
+                    .replace(
+                        "channels.email.connect_timeout_ms",
+                        "channels.*.connect_timeout_ms",
+                    )
+                    .replace("channels.email.timeout_ms", "channels.*.timeout_ms")
+            })
+            // A rule's threshold is any finite number; the calendar checks its schedule.
+            .filter(|p| p != "monitor.rules[].value" && !p.starts_with("calendar.schedule."))
+            .filter(|p| !BOUNDS.iter().any(|b| b.key == p))
+            .collect();
+        assert!(
+            unbounded.is_empty(),
+            "numeric keys without a bound: {unbounded:?}"
+        );
+    }
+
+    /// The table of docs/configuration.md, between its `bounds` markers.
+    fn markdown() -> String {
+        let mut out = String::from("| key | allowed | unit | note |\n| --- | --- | --- | --- |\n");
+        for b in BOUNDS {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                b.key,
+                b.range(),
+                b.unit,
+                b.note.replace('"', "`")
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn docs_configuration_md_shows_every_bound() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let text = std::fs::read_to_string(path).expect("docs/configuration.md");
+        let documented = text
+            .split_once("<!-- bounds:start -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- bounds:end -->"))
+            .map(|(table, _)| table)
+            .expect("the bounds markers in docs/configuration.md");
+        assert_eq!(
+            documented,
+            markdown(),
+            "docs/configuration.md and vigil_config::BOUNDS differ; the table should read:\n{}",
+            markdown()
+        );
+    }
+}
