@@ -16,6 +16,10 @@ fn a_log_writer_that_fails_mid_session_halts_trading_and_ends_the_session() {
     cfg.store.path = dir.path().join("state.db");
     // One hourly bar per second of the simulated wall clock.
     cfg.data.speed = vigil_config::Speed::Factor(3600.0);
+    // The dead-man's switch would trip the breaker too once the log stays silent: this test
+    // is about the writer's own report, so the switch waits longer than the test runs.
+    cfg.monitor.dead_man.silence_trading_s = 86_400;
+    cfg.monitor.dead_man.silence_closed_s = 86_400;
     // 23:50 in New York: the log rotates to the next day's file ten minutes in.
     let wall = SimClock::starting_at("2030-01-02T04:50:00Z".parse::<Timestamp>().expect("ts"));
     let opts = SessionOptions {

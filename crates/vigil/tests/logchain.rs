@@ -44,7 +44,7 @@ instruments = [{{ symbol = "GOOG", path = "bundled:GOOG_1d.csv" }}]
 
 [log]
 dir = "{logs}"
-flush_interval_ms = 1
+flush_interval_ms = 10
 max_file_mb = 1
 {key}
 [store]
