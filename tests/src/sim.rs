@@ -374,7 +374,7 @@ pub fn notices(got: &[Received]) -> Vec<(String, String, String, Value)> {
 /// The session's config: the feed (and its backups), the automated day, the webhook.
 pub fn config(dir: &Path, primary: &str, backups: &[&str], webhook: &str) -> VigilConfig {
     let secret = dir.join("feed.secret");
-    std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
+    vigil_testkit::write_secret_file(&secret, format!("{SECRET}\n"));
     let backups: Vec<String> = backups
         .iter()
         .map(|url| {

@@ -62,3 +62,20 @@ fn a_secret_in_paths_errors_and_library_logs_never_reaches_the_log() {
     let report = vigil_log::verify_dir(&logs).expect("verify");
     assert!(report.is_clean(), "{:?}", report.problems);
 }
+
+#[test]
+fn a_start_error_never_shows_a_secret() {
+    let root = tempfile::tempdir().expect("tempdir");
+    // A secret in the path of a data file that is not there: the start fails naming it.
+    let data = root.path().join(SECRET).join("missing.csv");
+    let mut opts = SessionOptions::new(config_for(&data, "KEYED", &root.path().join("logs")));
+    opts.secrets = vec![SECRET.to_string()];
+    let err = run_with(opts, |_ctl| async {})
+        .expect_err("no data file")
+        .to_string();
+    assert!(!err.contains(SECRET), "{err}");
+    assert!(
+        err.contains("[REDACTED]") && err.contains("missing.csv"),
+        "{err}"
+    );
+}

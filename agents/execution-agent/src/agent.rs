@@ -1156,6 +1156,36 @@ impl ExecutionAgent {
                         .with("reason", reason),
                 );
             }
+            Ok(OrderAck::Duplicate {
+                venue_order_id,
+                status,
+                filled_quantity,
+            }) => {
+                // The venue already holds an order with this id and created nothing: the
+                // same decision was placed before (by a run whose journal this one does not
+                // have). Never booked as accepted: it is not working, and that order's
+                // fills are not this one's.
+                self.venue_rejects += 1;
+                let trace = order.trace_id.clone();
+                self.open.remove(id);
+                let reason = format!(
+                    "duplicate client order id: the venue already holds order \
+                     {venue_order_id} ({}, {filled_quantity} filled); nothing was created \
+                     and it is not sent again",
+                    status.as_str()
+                );
+                self.journal_status(id, JournalStatus::Rejected, None, None, Some(&reason));
+                self.log.emit(
+                    LogEvent::new(ts, SERVICE, Event::OrderRejected)
+                        .level(Level::Error)
+                        .trace(&trace)
+                        .with("order_id", id.shared())
+                        .with("venue", self.venue_name.clone())
+                        .with("reason", reason.clone()),
+                );
+                // The books and the venue disagree on what was decided before.
+                self.fault(format!("order {id}: {reason}"));
+            }
             Err(e) => {
                 // Not sent, as far as vigil can tell (with reconciliation on, an unreachable
                 // venue holds the order instead: see `watch`).
@@ -2129,6 +2159,91 @@ mod tests {
             }
         ));
         assert!(logged(&h.log, Event::FillReceived).is_empty());
+    }
+
+    /// The same decision placed before, by a run whose journal this one does not hold (a
+    /// store that lost its history): the venue refuses it as a duplicate and creates
+    /// nothing. It is journaled and logged as rejected, reported as a fault, and never
+    /// tracked as an open order (issue 19: refused duplicates were journaled `accepted`, and
+    /// every later intent asked to cancel them).
+    #[actix_rt::test]
+    async fn a_duplicate_refused_by_the_venue_is_journaled_rejected_never_accepted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = vigil_store::Store::open(&dir.path().join("vigil.db"))
+            .await
+            .expect("store");
+        let (failures, mut failed) = tokio::sync::mpsc::unbounded_channel();
+        let (journal, _writer) = Journal::start(
+            Arc::new(store.clone()),
+            "paper".into(),
+            || t("2030-01-01T00:00:00Z"),
+            failures,
+        );
+        let h = start_with(|agent| agent.with_journal(journal, true));
+        let bars = four_bars();
+        h.addr.do_send(segment(0, &bars, 0..2, false));
+        let order = intent(&bars[1], Side::Buy, dec!(10));
+        let id = order.client_order_id.clone();
+        // The venue has seen the bars (the agent answers after handling them).
+        book(&h).await;
+        // An earlier life of this decision is at the venue already.
+        let earlier = h
+            .venue
+            .submit_order(&vigil_testkit::order_request(
+                id.as_str(),
+                0,
+                Side::Buy,
+                dec!(10),
+                None,
+                bars[1].ts,
+            ))
+            .await
+            .expect("the venue takes the earlier order");
+        assert!(matches!(earlier, OrderAck::Accepted { .. }), "{earlier:?}");
+        h.addr.do_send(order);
+        assert!(
+            book(&h).await.open_orders.is_empty(),
+            "a duplicate is not an open order of this run"
+        );
+        assert!(logged(&h.log, Event::OrderAccepted).is_empty());
+        let rejected = logged(&h.log, Event::OrderRejected);
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert_eq!(rejected[0].level, Level::Error);
+        let reason = text(&rejected[0], "reason");
+        assert!(reason.starts_with("duplicate client order id"), "{reason}");
+        h.seen
+            .wait_until("the duplicate reported as a fault", |got| {
+                got.iter().any(
+                    |g| matches!(g, Got::Fault(f) if !f.fatal && f.error.contains("duplicate")),
+                )
+            })
+            .await;
+        // The journal holds it as rejected, with the reason: not open, not accepted.
+        h.addr.do_send(segment(0, &bars, 2..4, true));
+        h.addr.do_send(Flow::End(StopReason::EndOfData));
+        h.seen.wait_for_first::<StageReport>().await;
+        let open = vigil_store::StateStore::journal_open_orders(&store, "paper")
+            .await
+            .expect("journal");
+        assert!(open.is_empty(), "{open:?}");
+        let status: (String, Option<String>) =
+            sqlx::query_as("SELECT status, reason FROM journal_orders WHERE client_order_id = $1")
+                .bind(id.as_str())
+                .fetch_one(
+                    &vigil_store::open_sqlite(&dir.path().join("vigil.db"))
+                        .await
+                        .expect("pool"),
+                )
+                .await
+                .expect("the order's row");
+        assert_eq!(status.0, "rejected");
+        assert!(
+            status
+                .1
+                .is_some_and(|r| r.starts_with("duplicate client order id")),
+            "the reason is journaled"
+        );
+        assert!(failed.try_recv().is_err(), "no journal commit failed");
     }
 
     #[actix_rt::test]

@@ -100,7 +100,8 @@ async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
     let OrderAck::Accepted { venue_order_id } = &ack else {
         panic!("rejected: {ack:?}");
     };
-    // Resubmitted (a retry after a lost answer): the same ack, nothing new.
+    // Resubmitted: the broker refuses it as a duplicate and creates nothing; never taken
+    // for an acceptance (issue 19: 46 refused duplicates were journaled as accepted).
     let again = venue
         .submit_order(&OrderRequest {
             quantity: dec!(99),
@@ -108,7 +109,14 @@ async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
         })
         .await
         .expect("resubmit");
-    assert_eq!(again, ack);
+    assert_eq!(
+        again,
+        OrderAck::Duplicate {
+            venue_order_id: venue_order_id.clone(),
+            status: OrderStatus::Accepted,
+            filled_quantity: dec!(0),
+        }
+    );
     let open = venue.open_orders().await.expect("open orders");
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].request.client_order_id, request.client_order_id);
@@ -145,6 +153,17 @@ async fn submits_idempotently_and_books_fills_that_arrive_by_polling() {
     assert!(venue.open_orders().await.expect("open").is_empty());
     let (_, by_id) = api.get(&format!("/v2/orders/{venue_order_id}"));
     assert_eq!(by_id["status"], "filled");
+    // The same decision again once its order has filled (a replay that forgot it): a
+    // duplicate of the filled order, nothing new at the broker.
+    assert_eq!(
+        venue.submit_order(&request).await.expect("after the fill"),
+        OrderAck::Duplicate {
+            venue_order_id: venue_order_id.clone(),
+            status: OrderStatus::Filled,
+            filled_quantity: dec!(10),
+        }
+    );
+    assert!(venue.open_orders().await.expect("open").is_empty());
 
     // Cancel: a resting limit order once, with a report; then a no-op; unknown: an error.
     let resting = order("v-rest", Side::Buy, dec!(1), Some(dec!(50)), 3);

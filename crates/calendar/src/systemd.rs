@@ -43,6 +43,9 @@ ExecCondition={bin} {TRADING_DAY_CONDITION} --config {cfg}
 ExecStart={bin} run --config {cfg}
 Restart=on-failure
 RestartSec=30
+# Exit 3: the store lost its history; a restart would be refused the same way. See
+# docs/recovery.md.
+RestartPreventExitStatus=3
 # vigil drains on SIGTERM: the data stream ends, agents flush, the log is synced.
 KillSignal=SIGTERM
 KillMode=mixed
@@ -120,6 +123,7 @@ mod tests {
             "ExecCondition=/usr/local/bin/vigil calendar is-trading-day --today --config /etc/vigil/vigil.toml",
             "ExecStart=/usr/local/bin/vigil run --config /etc/vigil/vigil.toml",
             "Restart=on-failure",
+            "RestartPreventExitStatus=3",
             "KillSignal=SIGTERM",
             "TimeoutStopSec=120",
         ] {

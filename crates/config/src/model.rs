@@ -194,7 +194,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The passwords `url` holds (its user info's, its `password` parameters'), as written.
-fn url_passwords(url: &str) -> Vec<String> {
+pub(crate) fn url_passwords(url: &str) -> Vec<String> {
     let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
@@ -309,7 +309,9 @@ impl VigilConfig {
                 vec![ConfigIssue::new("", format!("cannot read: {e}"))],
             )
         })?;
-        let mut cfg = Self::from_toml_str(&text, &origin)?;
+        // A parser's message shows the line it stopped at: never a password in it.
+        let mut cfg =
+            Self::from_toml_str(&text, &origin).map_err(|e| e.without_secrets_of(&text))?;
         cfg.resolve_relative_to(path.parent().unwrap_or(std::path::Path::new(".")));
         Ok(cfg)
     }

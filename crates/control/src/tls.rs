@@ -40,6 +40,12 @@ pub(crate) fn server_config(files: &TlsFiles) -> Result<ServerConfig, ControlErr
     if certs.is_empty() {
         return Err(tls_err(&files.cert, "holds no CERTIFICATE block"));
     }
+    // A private key is a secret: only its owner may read the file.
+    let meta = std::fs::metadata(&files.key)
+        .map_err(|e| tls_err(&files.key, format!("cannot read: {e}")))?;
+    if let Some(problem) = vigil_config::private_file_problem(&files.key, &meta) {
+        return Err(tls_err(&files.key, problem));
+    }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| tls_err(&files.key, format!("cannot read a PEM private key: {e}")))?;
     ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

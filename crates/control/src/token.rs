@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
@@ -92,16 +92,10 @@ pub fn load_or_create_token(path: &Path) -> Result<Token, ControlError> {
             if !meta.is_file() {
                 return Err(token_err(path, "is not a regular file"));
             }
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if let Some(problem) = vigil_config::private_file_problem(path, &meta) {
                 return Err(token_err(
                     path,
-                    format!(
-                        "has mode {mode:04o}: group or others may read the control token; \
-                         run `chmod 600 {}` (and consider the token leaked: \
-                         `vigil ctl rotate-token`)",
-                        path.display()
-                    ),
+                    format!("{problem} (and consider the token leaked: `vigil ctl rotate-token`)"),
                 ));
             }
             read_token(path).map_err(|e| match e {
@@ -134,10 +128,19 @@ pub fn load_or_create_token(path: &Path) -> Result<Token, ControlError> {
 /// Reads the token from `path` without making one: what a client does.
 ///
 /// # Errors
-/// When the file cannot be read or holds no usable token.
+/// When the file cannot be read, group or others may read it, or it holds no usable token.
 pub fn read_token(path: &Path) -> Result<Token, ControlError> {
-    let text =
-        fs::read_to_string(path).map_err(|e| token_err(path, format!("cannot read: {e}")))?;
+    let mut file =
+        fs::File::open(path).map_err(|e| token_err(path, format!("cannot read: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| token_err(path, format!("cannot read: {e}")))?;
+    if let Some(problem) = vigil_config::private_file_problem(path, &meta) {
+        return Err(token_err(path, problem));
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| token_err(path, format!("cannot read: {e}")))?;
     Token::parse(path, &text)
 }
 
@@ -233,7 +236,14 @@ mod tests {
         assert!(
             text.contains(&path.display().to_string())
                 && text.contains("0640")
-                && text.contains(&format!("chmod 600 {}", path.display())),
+                && text.contains(&format!("chmod 600 {}", path.display()))
+                && text.contains("rotate-token"),
+            "{text}"
+        );
+        // A client refuses it too.
+        let text = read_token(&path).expect_err("group-readable").to_string();
+        assert!(
+            text.contains("0640") && text.contains(&format!("chmod 600 {}", path.display())),
             "{text}"
         );
     }

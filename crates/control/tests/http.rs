@@ -695,7 +695,7 @@ fn self_signed(dir: &Path) -> (TlsFiles, String) {
         key: dir.join("key.pem"),
     };
     std::fs::write(&files.cert, &pem).expect("cert");
-    std::fs::write(&files.key, cert.key_pair.serialize_pem()).expect("key");
+    vigil_testkit::write_secret_file(&files.key, cert.key_pair.serialize_pem());
     (files, pem)
 }
 
@@ -768,6 +768,18 @@ async fn unusable_token_and_tls_files_and_a_taken_address_are_clear_errors() {
     };
     let err = ControlServer::start(opts("127.0.0.1:0").with_tls(missing)).expect_err("no cert");
     assert!(err.to_string().contains("nope.pem"), "{err}");
+    // The private key is a secret: a key file others may read is refused.
+    let (files, _) = self_signed(dir.path());
+    std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let err = ControlServer::start(opts("127.0.0.1:0").with_tls(files.clone()))
+        .expect_err("a key others may read");
+    let text = err.to_string();
+    assert!(
+        text.contains(&files.key.display().to_string())
+            && text.contains("0640")
+            && text.contains(&format!("chmod 600 {}", files.key.display())),
+        "{text}"
+    );
 
     let first = ControlServer::start(opts("127.0.0.1:0")).expect("start");
     let taken = first.addr().to_string();

@@ -51,6 +51,22 @@ impl TraceId {
     pub fn signal_id(&self) -> Arc<str> {
         format!("sig_{}", self.0.strip_prefix("tx_").unwrap_or(&self.0)).into()
     }
+
+    /// The market time of the decision this trace stands for, as its id says
+    /// (`tx_20240115T093000_GOOG`, `tx_20240115T093000.123_flatten`); `None` for an id
+    /// that is not one of vigil's.
+    pub fn decided_at(&self) -> Option<Timestamp> {
+        decision_time(&self.0)
+    }
+}
+
+/// The time in a vigil id (`tx_<%Y%m%dT%H%M%S[.%3f]>_…`), UTC.
+fn decision_time(id: &str) -> Option<Timestamp> {
+    let rest = id.strip_prefix("tx_")?;
+    let time = rest.split('_').next()?;
+    chrono::NaiveDateTime::parse_from_str(time, "%Y%m%dT%H%M%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 impl From<&str> for TraceId {
@@ -92,6 +108,12 @@ impl ClientOrderId {
     /// Returns the id as shared text (no copy), for log fields.
     pub fn shared(&self) -> Arc<str> {
         self.0.clone()
+    }
+
+    /// The market time of the decision this order came from, as its id says (see
+    /// [`TraceId::decided_at`]); `None` for an order that is not vigil's.
+    pub fn decided_at(&self) -> Option<Timestamp> {
+        decision_time(&self.0)
     }
 }
 
@@ -138,6 +160,17 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "tx_20240115T093000_EUR_USD");
         assert_eq!(&*a.signal_id(), "sig_20240115T093000_EUR_USD");
+        // The decision time reads back from the ids, and only from vigil's.
+        assert_eq!(a.decided_at(), Some(at));
+        assert_eq!(ClientOrderId::for_intent(&a, 2).decided_at(), Some(at));
+        let cmd_at: Timestamp = "2024-01-15T09:30:00.250Z".parse().expect("ts");
+        let cmd = TraceId::for_command("flatten all", cmd_at);
+        assert_eq!(
+            ClientOrderId::for_intent(&cmd, 1).decided_at(),
+            Some(cmd_at)
+        );
+        assert_eq!(ClientOrderId::from("by-hand-1").decided_at(), None);
+        assert_eq!(ClientOrderId::from("tx_garbage_X-1").decided_at(), None);
         assert_eq!(
             ClientOrderId::for_intent(&a, 1).as_str(),
             "tx_20240115T093000_EUR_USD-1"

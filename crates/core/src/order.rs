@@ -135,6 +135,18 @@ pub enum OrderAck {
         /// The venue's reason.
         reason: String,
     },
+    /// Refused as a duplicate: the venue already holds an order with this client order id,
+    /// and nothing was created. Never an acceptance: the order it holds was placed earlier
+    /// (by an earlier attempt, or an earlier life of the same decision), and its fills, if
+    /// any, are that order's.
+    Duplicate {
+        /// The venue's id of the order it already holds.
+        venue_order_id: String,
+        /// Where that order stands.
+        status: OrderStatus,
+        /// How much of it has filled.
+        filled_quantity: Decimal,
+    },
 }
 
 /// One execution, partial or complete.

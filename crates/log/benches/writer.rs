@@ -6,6 +6,8 @@
 //! - events/s sustained to disk (first emit → final fsync'd flush);
 //! - producer cost per event (building + `emit`, timed per event): median, p99, p99.9, max;
 //! - lost events (must be 0: `verify` walks the chain and counts the lines).
+//!
+//! `SECRETS=1` gives the writer three secrets to redact from every line.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,8 +30,22 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let system = actix::System::new();
     let (costs, produced, elapsed, stats, cpu) = system.block_on(async move {
-        let handle = LogWriter::open(dir.path(), Arc::new(SystemClock), WriterOptions::default())
-            .expect("open");
+        // SECRETS=1: with secrets to redact, as a session with a broker, a feed and a
+        // PostgreSQL password has.
+        let secrets = if std::env::var_os("SECRETS").is_some() {
+            vec![
+                "PKq7pLx2Vb9RtKw4Ns8Hd3Fg6Jm1Yc5Ue0aBc".to_string(),
+                "a-feed-secret-0123456789".to_string(),
+                "pa55-w0rd-long".to_string(),
+            ]
+        } else {
+            Vec::new()
+        };
+        let opts = WriterOptions {
+            secrets,
+            ..WriterOptions::default()
+        };
+        let handle = LogWriter::open(dir.path(), Arc::new(SystemClock), opts).expect("open");
         let handle = handle.start_on(&Arbiter::new().handle());
         let sink = handle.sink();
         let start = Instant::now();

@@ -36,7 +36,7 @@ pub use files::{LogFile, list_log_files};
 pub use query::{LogQuery, QueryError, parse_since, read_lines, read_lines_while};
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
-pub use tracing_layer::VigilTracingLayer;
+pub use tracing_layer::{VigilTracingLayer, WIRE_TARGETS};
 pub use verify::{
     AnchorSet, Problem, ProblemKind, VerifyOptions, VerifyReport, verify_dir, verify_dir_with,
 };

@@ -1,5 +1,13 @@
 //! A `tracing` layer: library code that logs with `tracing` macros reaches the same writer,
 //! so nothing logs around the trading log.
+//!
+//! Not everything a library logs is fit for the log. TRACE is where libraries dump the bytes
+//! they send and receive (an HTTP client's request in 16-byte hex lines, a WebSocket's
+//! frames): headers with API secrets, split so that no line holds a whole one. So library
+//! TRACE events are never written, and libraries that handle bytes on the wire
+//! ([`WIRE_TARGETS`]) are written from INFO up whatever the configured level. Such events
+//! are filtered before they are formatted. The redactor still reads every line that is
+//! written, as the backstop.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
@@ -7,7 +15,10 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event as TracingEvent, Subscriber};
+use tracing::level_filters::LevelFilter;
+use tracing::subscriber::Interest;
+use tracing::{Event as TracingEvent, Metadata, Subscriber};
+use tracing_log::NormalizeEvent as _;
 use tracing_subscriber::layer::{Context, Layer};
 use vigil_core::{Level, SharedClock};
 
@@ -33,13 +44,46 @@ impl VigilTracingLayer {
     }
 }
 
-fn level(l: &tracing::Level) -> Level {
+/// The log level of a library event; `None` for TRACE, which is never written.
+fn level(l: &tracing::Level) -> Option<Level> {
     match *l {
-        tracing::Level::ERROR => Level::Error,
-        tracing::Level::WARN => Level::Warn,
-        tracing::Level::INFO => Level::Info,
-        _ => Level::Debug,
+        tracing::Level::ERROR => Some(Level::Error),
+        tracing::Level::WARN => Some(Level::Warn),
+        tracing::Level::INFO => Some(Level::Info),
+        tracing::Level::DEBUG => Some(Level::Debug),
+        _ => None,
     }
+}
+
+/// Libraries that move bytes on the wire (HTTP, TLS, WebSocket, SMTP, sockets): below
+/// INFO they describe requests, headers and frames, so their events are written from INFO
+/// up whatever `log.min_level` says. A name matches its crate and every module in it.
+pub const WIRE_TARGETS: &[&str] = &[
+    "ureq",
+    "ureq_proto",
+    "rustls",
+    "tokio_rustls",
+    "webpki",
+    "tungstenite",
+    "tokio_tungstenite",
+    "actix_http",
+    "actix_ws",
+    "awc",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "http",
+    "httparse",
+    "lettre",
+    "mio",
+    "want",
+];
+
+/// Tells whether `target` is one of [`WIRE_TARGETS`] or a module of one.
+fn on_the_wire(target: &str) -> bool {
+    let krate = target.split("::").next().unwrap_or(target);
+    WIRE_TARGETS.contains(&krate)
 }
 
 #[derive(Default)]
@@ -48,8 +92,17 @@ struct Fields {
     extra: Vec<(String, String)>,
 }
 
+/// The fields `tracing-log` adds to a `log` record (its target, module, file, line): the
+/// target is written as the line's target, the rest is noise.
+fn from_log_bridge(field: &Field) -> bool {
+    field.name().starts_with("log.")
+}
+
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if from_log_bridge(field) {
+            return;
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         write!(text, "{value:?}").expect("write to String");
@@ -61,6 +114,9 @@ impl Visit for Fields {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        if from_log_bridge(field) {
+            return;
+        }
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
@@ -80,6 +136,22 @@ static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 struct GlobalBridge;
 
 impl<S: Subscriber> Layer<S> for GlobalBridge {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        // Which events are wanted depends on the session running at the time.
+        Interest::sometimes()
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        GLOBAL
+            .get()
+            .and_then(|slot| slot.read().as_ref().map(|layer| layer.wants(metadata)))
+            .unwrap_or(false)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::DEBUG)
+    }
+
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
         if let Some(slot) = GLOBAL.get()
             && let Some(layer) = slot.read().as_ref()
@@ -110,7 +182,8 @@ impl VigilTracingLayer {
                     ),
                 )
                 .map_err(|e| format!("a tracing subscriber is already installed: {e}"))?;
-                tracing_log::LogTracer::init()
+                // `log::trace!` then costs one comparison: nothing at TRACE is written.
+                tracing_log::LogTracer::init_with_filter(tracing_log::log::LevelFilter::Debug)
                     .map_err(|e| format!("a `log` logger is already installed: {e}"))
             })
             .clone()
@@ -125,22 +198,36 @@ impl VigilTracingLayer {
 }
 
 impl<S: Subscriber> Layer<S> for VigilTracingLayer {
+    fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        self.wants(metadata)
+    }
+
     fn on_event(&self, event: &TracingEvent<'_>, _ctx: Context<'_, S>) {
         self.forward(event);
     }
 }
 
 impl VigilTracingLayer {
+    /// Tells whether an event is written: at or above the configured level, never TRACE,
+    /// and from INFO up for [`WIRE_TARGETS`].
+    fn wants(&self, metadata: &Metadata<'_>) -> bool {
+        level(metadata.level()).is_some_and(|lvl| {
+            lvl >= self.min_level && (lvl >= Level::Info || !on_the_wire(metadata.target()))
+        })
+    }
+
     fn forward(&self, event: &TracingEvent<'_>) {
-        let lvl = level(event.metadata().level());
-        if lvl < self.min_level {
+        // A `log` record arrives as an event of target "log", its own target in fields.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let Some(lvl) = level(meta.level()).filter(|_| self.wants(meta)) else {
             return;
-        }
+        };
         let mut fields = Fields::default();
         event.record(&mut fields);
         let mut ev = LogEvent::new(self.clock.now(), "library", Event::LibraryLog)
             .level(lvl)
-            .with("target", event.metadata().target().to_string())
+            .with("target", meta.target().to_string())
             .with("message", fields.message);
         if !fields.extra.is_empty() {
             let joined = fields
@@ -183,6 +270,76 @@ mod tests {
         assert_eq!(
             e.get("fields"),
             Some(&Value::from("venue=paper attempt=3".to_string()))
+        );
+    }
+
+    #[test]
+    fn trace_and_wire_level_debug_never_reach_the_log() {
+        let (sink, mem) = LogSink::memory();
+        let layer = VigilTracingLayer::new(sink, Arc::new(SystemClock), Level::Debug);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!("4150 4341 2d41 5049 APCA-API");
+            tracing::trace!(target: "my_app", "trace from anyone");
+            tracing::debug!(target: "ureq_proto::util", "a request's bytes");
+            tracing::debug!(target: "ureq", "Request {{ headers: … }}");
+            tracing::debug!(target: "tungstenite::protocol", "Sending frame");
+            tracing::debug!(target: "rustls::client::hs", "handshake");
+            tracing::info!(target: "rustls::client::hs", "info from the wire is kept");
+            tracing::debug!(target: "sqlx::query", "debug from elsewhere is kept");
+            // Same prefix, another crate: not on the list.
+            tracing::debug!(target: "ureqx", "kept");
+        });
+        let kept: Vec<String> = mem
+            .events()
+            .iter()
+            .map(|e| format!("{:?}", e.get("message")))
+            .collect();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(kept[0].contains("info from the wire"), "{kept:?}");
+        assert!(kept[1].contains("debug from elsewhere"), "{kept:?}");
+    }
+
+    #[test]
+    fn log_crate_records_are_filtered_and_named_by_their_own_target() {
+        use tracing_log::log;
+        let (sink, mem) = LogSink::memory();
+        let layer = VigilTracingLayer::new(sink, Arc::new(SystemClock), Level::Debug);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let record = |level: log::Level, target: &str, text: &str| {
+            let sent = tracing_log::format_trace(
+                &log::Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("{text}"))
+                    .build(),
+            );
+            assert!(sent.is_ok(), "{sent:?}");
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            record(log::Level::Trace, "ureq_proto::util", "4150 4341 APCA");
+            record(
+                log::Level::Debug,
+                "ureq::unversioned::transport",
+                "Connected",
+            );
+            record(log::Level::Trace, "sqlx::query", "trace elsewhere");
+            record(log::Level::Debug, "sqlx::query", "SELECT 1");
+        });
+        let events = mem.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].get("target"),
+            Some(&Value::from("sqlx::query".to_string()))
+        );
+        assert_eq!(
+            events[0].get("message"),
+            Some(&Value::from("SELECT 1".to_string()))
+        );
+        assert_eq!(
+            events[0].get("fields"),
+            None,
+            "the bridge's own fields are dropped"
         );
     }
 }

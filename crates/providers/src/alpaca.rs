@@ -384,7 +384,17 @@ impl Inner {
                         order.client_order_id
                     ))
                 })?;
-                Ok(self.ack(&placed, &order.client_order_id))
+                // The broker kept a refusal: the same id gets the same answer.
+                if placed.status == "rejected" {
+                    return Ok(self.ack(&placed, &order.client_order_id));
+                }
+                // Refused as a duplicate: nothing was created, whatever the order it holds.
+                self.ids.lock().remember(&placed.id, &order.client_order_id);
+                Ok(OrderAck::Duplicate {
+                    venue_order_id: placed.id.clone(),
+                    status: order_status(&placed.status),
+                    filled_quantity: placed.filled_qty,
+                })
             }
             (403 | 422, reason) => Ok(OrderAck::Rejected { reason }),
             _ => Err(self.refused(&call, &reply)),

@@ -279,7 +279,17 @@ impl ExecutionVenue for PaperVenue {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         if let Some(&existing) = state.by_id.get(&request.client_order_id) {
-            return Ok(state.orders[existing].ack.clone());
+            // Nothing new is created: a refusal is answered again, anything else is a
+            // duplicate (never an acceptance).
+            let order = &state.orders[existing];
+            return Ok(match &order.ack {
+                OrderAck::Accepted { venue_order_id } => OrderAck::Duplicate {
+                    venue_order_id: venue_order_id.clone(),
+                    status: order.status,
+                    filled_quantity: order.filled,
+                },
+                other => other.clone(),
+            });
         }
         let symbol = state.symbol_mut(request.symbol);
         let last_bar = symbol.last_bar;
@@ -499,7 +509,7 @@ mod tests {
     async fn accepted(venue: &PaperVenue, request: &OrderRequest) -> String {
         match venue.submit_order(request).await.expect("submit") {
             OrderAck::Accepted { venue_order_id } => venue_order_id,
-            OrderAck::Rejected { reason } => panic!("rejected: {reason}"),
+            other => panic!("not accepted: {other:?}"),
         }
     }
 
@@ -729,11 +739,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn resubmitting_a_client_order_id_returns_the_original_ack() {
+    async fn resubmitting_a_client_order_id_is_a_duplicate_never_an_acceptance() {
         let (venue, _) = venue(free());
         venue.on_market_data(&flat(0, 1, dec!(10)));
         let request = order("dup", 0, Side::Buy, dec!(5), None);
         let first = venue.submit_order(&request).await.expect("first");
+        let OrderAck::Accepted { venue_order_id } = &first else {
+            panic!("the first is accepted: {first:?}");
+        };
         let again = venue
             .submit_order(&OrderRequest {
                 quantity: dec!(500),
@@ -741,14 +754,28 @@ mod tests {
             })
             .await
             .expect("again");
-        assert_eq!(first, again);
+        assert_eq!(
+            again,
+            OrderAck::Duplicate {
+                venue_order_id: venue_order_id.clone(),
+                status: OrderStatus::Accepted,
+                filled_quantity: dec!(0),
+            }
+        );
         assert_eq!(venue.open_orders().await.expect("open").len(), 1);
         venue.on_market_data(&flat(0, 2, dec!(10)));
         let f = fills(&venue);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].quantity, dec!(5));
-        // After the fill too: the same ack, and nothing new.
-        assert_eq!(venue.submit_order(&request).await.expect("later"), first);
+        // After the fill too: a duplicate of the filled order, and nothing new.
+        assert_eq!(
+            venue.submit_order(&request).await.expect("later"),
+            OrderAck::Duplicate {
+                venue_order_id: venue_order_id.clone(),
+                status: OrderStatus::Filled,
+                filled_quantity: dec!(5),
+            }
+        );
         venue.on_market_data(&flat(0, 3, dec!(10)));
         assert!(fills(&venue).is_empty());
     }

@@ -173,8 +173,10 @@ pub trait ExecutionVenue: Send + Sync {
     /// Returns the venue's name for logs.
     fn name(&self) -> &str;
 
-    /// Submits an order. Submitting a client order id the venue already holds returns the
-    /// existing order's acknowledgement and creates nothing (idempotency).
+    /// Submits an order. Submitting a client order id the venue already holds creates
+    /// nothing (idempotency) and is answered `OrderAck::Duplicate` with the order it holds
+    /// (or, when that order was refused, the same `OrderAck::Rejected` again): never
+    /// `Accepted`, since nothing new is working.
     ///
     /// # Errors
     /// Fails when the venue cannot be reached; a refusal is `Ok(OrderAck::Rejected)`.

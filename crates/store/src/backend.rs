@@ -587,7 +587,9 @@ macro_rules! sql_backend {
                     .await
                     .map_err(self.query_err("beginning a journal transaction"))?;
                 let mut after_fills = $crate::journal::AfterFills::default();
+                let mut high = $crate::backend::HighWater::default();
                 for entry in entries {
+                    high.note(entry);
                     if matches!(
                         entry,
                         JournalEntry::OpenBook { .. }
@@ -668,7 +670,7 @@ macro_rules! sql_backend {
                             self.journal_adjust(&mut tx, book, a, &now).await?;
                         }
                         JournalEntry::Mark { last_bar_at } => {
-                            sqlx::query(
+                            let moved = sqlx::query(
                                 "UPDATE journal_cash SET last_bar_at = $2 WHERE book = $1 \
                                  AND (last_bar_at IS NULL OR last_bar_at < $2)",
                             )
@@ -677,11 +679,22 @@ macro_rules! sql_backend {
                             .execute(&mut *tx)
                             .await
                             .map_err(self.query_err("journaling the last bar handled"))?;
+                            if moved.rows_affected() > 0 {
+                                high.moved_to(*last_bar_at);
+                            }
                         }
                     }
                 }
                 self.write_after_fills(&mut tx, book, &mut after_fills, &now)
                     .await?;
+                sqlx::query($crate::backend::UPSERT_HIGH_WATER)
+                    .bind(book)
+                    .bind(high.orders)
+                    .bind(high.fills)
+                    .bind(high.last_bar_at.map($crate::stamp))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("keeping the journal's high-water mark"))?;
                 tx.commit()
                     .await
                     .map_err(self.query_err("committing a journal transaction"))
@@ -892,6 +905,165 @@ macro_rules! sql_backend {
                 })
             }
 
+            async fn journal_order_ids(
+                &self,
+                book: &str,
+            ) -> Result<Vec<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(concat!(
+                    "SELECT client_order_id FROM journal_orders WHERE book = $1 ORDER BY ",
+                    $order
+                ))
+                .bind(book)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's order ids"))?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            }
+
+            async fn check_integrity(&self) -> Result<Vec<String>, $crate::StoreError> {
+                self.integrity_report().await
+            }
+
+            async fn identity(
+                &self,
+            ) -> Result<Option<$crate::StoreIdentity>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT install_id, created_at, runs, last_started_at FROM store_identity \
+                     WHERE id = 1",
+                )
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_err("reading the store's identity"))?;
+                let Some(row) = row else { return Ok(None) };
+                let created: String = row.get(1);
+                let last: Option<String> = row.get(3);
+                Ok(Some($crate::StoreIdentity {
+                    install_id: row.get(0),
+                    created_at: self.time(|| "store_identity.created_at".into(), &created)?,
+                    runs: row.get(2),
+                    last_started_at: last
+                        .map(|l| self.time(|| "store_identity.last_started_at".into(), &l))
+                        .transpose()?,
+                }))
+            }
+
+            async fn record_start(
+                &self,
+                install_id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::StoreIdentity, $crate::StoreError> {
+                let now = $crate::stamp(at);
+                sqlx::query(
+                    "INSERT INTO store_identity (id, install_id, created_at, runs, \
+                     last_started_at) VALUES (1, $1, $2, 1, $2) ON CONFLICT (id) DO UPDATE \
+                     SET runs = store_identity.runs + 1, last_started_at = excluded.last_started_at",
+                )
+                .bind(install_id)
+                .bind(&now)
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("recording a start in the store's identity"))?;
+                self.identity().await?.ok_or_else(|| {
+                    self.corrupt(
+                        "store_identity".into(),
+                        "the identity just written is not there",
+                    )
+                })
+            }
+
+            async fn journal_history(
+                &self,
+            ) -> Result<Vec<$crate::BookHistory>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT h.book, h.orders, h.fills, h.last_bar_at, \
+                     (SELECT COUNT(*) FROM journal_orders o WHERE o.book = h.book), \
+                     (SELECT COUNT(*) FROM journal_fills f WHERE f.book = h.book), \
+                     (SELECT c.last_bar_at FROM journal_cash c WHERE c.book = h.book), \
+                     (SELECT MAX(o.decided_at) FROM journal_orders o WHERE o.book = h.book), \
+                     (SELECT COUNT(*) FROM journal_cash c WHERE c.book = h.book) \
+                     FROM store_high_water h ORDER BY h.book",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's history"))?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let book: String = row.get(0);
+                    let count = |i: usize, what: &str| {
+                        u64::try_from(row.get::<i64, _>(i))
+                            .map_err(|e| self.corrupt(format!("{what} of book {book}"), e))
+                    };
+                    let time = |i: usize, what: &str| {
+                        row.get::<Option<String>, _>(i)
+                            .map(|t| self.time(|| format!("{what} of book {book}"), &t))
+                            .transpose()
+                    };
+                    let mark = time(6, "journal_cash.last_bar_at")?;
+                    let decided = time(7, "journal_orders.decided_at")?;
+                    out.push($crate::BookHistory {
+                        high_orders: count(1, "store_high_water.orders")?,
+                        high_fills: count(2, "store_high_water.fills")?,
+                        high_last_bar_at: time(3, "store_high_water.last_bar_at")?,
+                        orders: count(4, "journal_orders count")?,
+                        fills: count(5, "journal_fills count")?,
+                        last_bar_at: mark.max(decided),
+                        opened: count(8, "journal_cash count")? > 0,
+                        book,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn record_rebuild(
+                &self,
+                book: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                reason: &str,
+                summary: &str,
+            ) -> Result<i64, $crate::StoreError> {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "INSERT INTO journal_rebuilds (book, at, reason, summary) \
+                     VALUES ($1, $2, $3, $4) RETURNING seq",
+                )
+                .bind(book)
+                .bind($crate::stamp(at))
+                .bind(reason)
+                .bind(summary)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("recording a journal rebuild"))?;
+                Ok(row.get(0))
+            }
+
+            async fn journal_rebuilds(
+                &self,
+            ) -> Result<Vec<$crate::JournalRebuild>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT seq, book, at, reason, summary FROM journal_rebuilds ORDER BY seq",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal rebuilds"))?;
+                rows.iter()
+                    .map(|row| {
+                        let seq: i64 = row.get(0);
+                        let at: String = row.get(2);
+                        Ok($crate::JournalRebuild {
+                            seq,
+                            book: row.get(1),
+                            at: self.time(|| format!("journal_rebuilds seq {seq}"), &at)?,
+                            reason: row.get(3),
+                            summary: row.get(4),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn journal_books(&self) -> Result<Vec<String>, $crate::StoreError> {
                 use sqlx::Row as _;
                 let rows = sqlx::query(concat!("SELECT book FROM journal_cash ORDER BY ", $order))
@@ -1020,3 +1192,41 @@ pub(crate) const UPSERT_POSITION: &str = "INSERT INTO journal_positions (book, s
 pub(crate) const UPSERT_CASH: &str = "INSERT INTO journal_cash (book, cash, updated_at) \
      VALUES ($1, $2, $3) ON CONFLICT (book) DO UPDATE SET cash = excluded.cash, \
      updated_at = excluded.updated_at";
+
+/// A book's high-water mark, raised by what a journal transaction adds (never lowered).
+pub(crate) const UPSERT_HIGH_WATER: &str = "INSERT INTO store_high_water (book, orders, fills, last_bar_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (book) DO UPDATE SET \
+     orders = store_high_water.orders + excluded.orders, \
+     fills = store_high_water.fills + excluded.fills, \
+     last_bar_at = CASE WHEN excluded.last_bar_at IS NOT NULL \
+     AND (store_high_water.last_bar_at IS NULL \
+     OR excluded.last_bar_at > store_high_water.last_bar_at) \
+     THEN excluded.last_bar_at ELSE store_high_water.last_bar_at END";
+
+/// What one journal transaction adds to its book's high-water mark.
+#[derive(Debug, Default)]
+pub(crate) struct HighWater {
+    pub(crate) orders: i64,
+    pub(crate) fills: i64,
+    pub(crate) last_bar_at: Option<vigil_core::Timestamp>,
+}
+
+impl HighWater {
+    /// Counts an intent (and its decision time) or a fill.
+    pub(crate) fn note(&mut self, entry: &crate::JournalEntry) {
+        use crate::JournalEntry;
+        match entry {
+            JournalEntry::Intent(o) => {
+                self.orders += 1;
+                self.moved_to(o.decided_at);
+            }
+            JournalEntry::Fill(_) => self.fills += 1,
+            _ => {}
+        }
+    }
+
+    /// The book's last bar moved to `at` (a mark the journal took).
+    pub(crate) fn moved_to(&mut self, at: vigil_core::Timestamp) {
+        self.last_bar_at = self.last_bar_at.max(Some(at));
+    }
+}

@@ -25,6 +25,11 @@
 //! - the control API's audit of operator commands, append-only:
 //!   [`StateStore::begin_control_command`], [`StateStore::finish_control_command`],
 //!   [`StateStore::control_audit`];
+//! - whether vigil ran with it before: its identity ([`StateStore::record_start`]), the
+//!   journal's high-water marks ([`StateStore::journal_history`]), the rebuilds from the
+//!   broker ([`StateStore::record_rebuild`]), and the identity file beside it
+//!   ([`IdentityFile`]); see `identity.rs`. [`open_store_checked`] runs the database's
+//!   integrity check first;
 //! - the log chain's anchors, append-only (older ones thinned): [`StateStore::anchor_log`],
 //!   [`StateStore::log_anchors`], [`StateStore::log_chains`],
 //!   [`StateStore::thin_log_anchors`].
@@ -36,6 +41,7 @@ mod alerts;
 mod anchors;
 mod backend;
 mod control;
+mod identity;
 mod journal;
 mod pg;
 mod trading;
@@ -54,6 +60,10 @@ use vigil_config::StoreConfig;
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
 pub use anchors::{LogAnchor, LogAnchorKind};
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
+pub use identity::{
+    BookHistory, IDENTITY_NOTE, IdentityBook, IdentityError, IdentityFile, JournalRebuild,
+    StoreFile, StoreIdentity, after_open, before_open, identity_file, new_install_id,
+};
 pub use journal::{
     Adjustment, Journal, JournalEntry, JournalFailure, JournalFill, JournalOrder, JournalRecovery,
     JournalStatus, JournalStopped, JournaledBook, JournaledOrder, RecordedFill,
@@ -90,6 +100,17 @@ pub enum StoreError {
         what: &'static str,
         /// Why.
         source: sqlx::Error,
+    },
+    /// The database's own integrity check found damage (SQLite's `PRAGMA quick_check`).
+    #[error(
+        "store {location}: the integrity check failed; the file was left as it is:\n  {}",
+        report.join("\n  ")
+    )]
+    Integrity {
+        /// The file.
+        location: String,
+        /// The check's first lines.
+        report: Vec<String>,
     },
     /// A stored row could not be read back (a bad timestamp, bad JSON).
     #[error("store {location}: {what}: {detail}")]
@@ -257,6 +278,13 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// When the read fails or a row cannot be understood.
     async fn journal_open_orders(&self, book: &str) -> Result<Vec<JournaledOrder>, StoreError>;
 
+    /// The client order ids of every order `book`'s journal holds, whatever its status,
+    /// in the order journaled.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn journal_order_ids(&self, book: &str) -> Result<Vec<String>, StoreError>;
+
     /// The book's cash, positions (by symbol) and fill count as journaled.
     ///
     /// # Errors
@@ -293,7 +321,64 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// # Errors
     /// When the write fails.
     async fn thin_log_anchors(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The database's integrity check: empty when it passed, else its first lines (at most
+    /// [`INTEGRITY_REPORT_LINES`]). SQLite: `PRAGMA quick_check`, every page and row read
+    /// and checked. PostgreSQL has no such check: every table of the store is read in full
+    /// (which fails on a damaged page when the cluster has data checksums) and the server's
+    /// own checks are the operator's (see docs/recovery.md).
+    ///
+    /// # Errors
+    /// When the check cannot be run at all.
+    async fn check_integrity(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The store's identity, if it has been given one (see [`StoreIdentity`]).
+    ///
+    /// # Errors
+    /// When the read fails or the row cannot be understood.
+    async fn identity(&self) -> Result<Option<StoreIdentity>, StoreError>;
+
+    /// Counts a start at wall time `at`: gives the store `install_id` as its identity when
+    /// it has none (an identity, once given, is never replaced), adds one to its starts.
+    /// Returns the identity as it now stands.
+    ///
+    /// # Errors
+    /// When the write or the read fails.
+    async fn record_start(
+        &self,
+        install_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<StoreIdentity, StoreError>;
+
+    /// Every book the journal ever held, by name: what it holds now and its high-water
+    /// mark (the most it ever held), for telling a journal that lost rows.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn journal_history(&self) -> Result<Vec<BookHistory>, StoreError>;
+
+    /// Records a rebuild of `book`'s journal from the broker at wall time `at`, why, and
+    /// what it found; returns its number.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn record_rebuild(
+        &self,
+        book: &str,
+        at: DateTime<Utc>,
+        reason: &str,
+        summary: &str,
+    ) -> Result<i64, StoreError>;
+
+    /// Every rebuild recorded, oldest first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn journal_rebuilds(&self) -> Result<Vec<JournalRebuild>, StoreError>;
 }
+
+/// At most this many lines of a failed integrity check are kept.
+pub const INTEGRITY_REPORT_LINES: usize = 10;
 
 /// A store of either backend, shared: cloning it clones an `Arc`, and both backends' pools
 /// are shared by their clones anyway.
@@ -310,6 +395,31 @@ pub async fn open_store(cfg: &StoreConfig) -> Result<SharedStore, StoreError> {
     Ok(match &cfg.url {
         Some(url) => Arc::new(PgStore::open(url.expose()).await?),
         None => Arc::new(Store::open(&cfg.path).await?),
+    })
+}
+
+/// Opens the store as [`open_store`] does, and runs its integrity check
+/// ([`StateStore::check_integrity`]) before anything else is done with it: for SQLite,
+/// before any migration writes to the file.
+///
+/// # Errors
+/// As [`open_store`]; [`StoreError::Integrity`] when the check finds damage (the store is
+/// closed then, and the file left as it is).
+pub async fn open_store_checked(cfg: &StoreConfig) -> Result<SharedStore, StoreError> {
+    Ok(match &cfg.url {
+        Some(url) => {
+            let store = PgStore::open(url.expose()).await?;
+            let report = store.integrity_report().await?;
+            if !report.is_empty() {
+                store.close().await;
+                return Err(StoreError::Integrity {
+                    location: store.location().to_string(),
+                    report,
+                });
+            }
+            Arc::new(store)
+        }
+        None => Arc::new(Store::open_checked(&cfg.path).await?),
     })
 }
 
@@ -358,20 +468,80 @@ impl Store {
     /// # Errors
     /// When the folder or file cannot be created or opened, or a migration fails.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, false).await
+    }
+
+    /// Opens the file as [`Store::open`] does, after SQLite's integrity check
+    /// (`PRAGMA quick_check`) has passed: a damaged file is closed again before any
+    /// migration writes to it.
+    ///
+    /// # Errors
+    /// As [`Store::open`]; [`StoreError::Integrity`] with the check's first lines.
+    pub async fn open_checked(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, true).await
+    }
+
+    async fn open_with(path: &Path, check: bool) -> Result<Self, StoreError> {
         let pool = open_sqlite(path).await?;
         let location = path.display().to_string();
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                location: location.clone(),
-                source,
-            })?;
-        Ok(Self {
+        let store = Self {
             pool,
             path: path.to_path_buf(),
             location,
-        })
+        };
+        if check {
+            let report = store.integrity_report().await?;
+            if !report.is_empty() {
+                store.pool.close().await;
+                return Err(StoreError::Integrity {
+                    location: store.location,
+                    report,
+                });
+            }
+        }
+        sqlx::migrate!("./migrations")
+            .run(&store.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                location: store.location.clone(),
+                source,
+            })?;
+        Ok(store)
+    }
+
+    /// `PRAGMA quick_check`'s lines other than `ok`, at most [`INTEGRITY_REPORT_LINES`]. A
+    /// file too damaged for the check to run is a report of its error.
+    async fn integrity_report(&self) -> Result<Vec<String>, StoreError> {
+        use futures_util::StreamExt as _;
+        use sqlx::Row as _;
+        let query = format!("PRAGMA quick_check({INTEGRITY_REPORT_LINES})");
+        let mut rows = sqlx::query(&query).fetch(&self.pool);
+        let mut report = Vec::new();
+        // Row by row: a check that stops on damage it cannot read past has said where first.
+        while let Some(row) = rows.next().await {
+            match row {
+                Ok(row) => report.extend(
+                    row.get::<String, _>(0)
+                        .lines()
+                        .filter(|line| *line != "ok")
+                        .map(str::to_string),
+                ),
+                // SQLITE_CORRUPT / SQLITE_NOTADB: the check could read no further.
+                Err(sqlx::Error::Database(e)) => {
+                    report.push(e.to_string());
+                    break;
+                }
+                Err(source) => {
+                    return Err(StoreError::Query {
+                        location: self.location.clone(),
+                        what: "running the integrity check",
+                        source,
+                    });
+                }
+            }
+        }
+        report.truncate(INTEGRITY_REPORT_LINES);
+        Ok(report)
     }
 
     /// The file.

@@ -15,10 +15,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use vigil_core::{OrderType, Side, TradingState};
 use vigil_store::{
-    Adjustment, AlertLogEntry, AlertLogQuery, AuditStart, Journal, JournalEntry, JournalFill,
-    JournalOrder, JournalStatus, JournaledBook, LogAnchor, LogAnchorKind, NewControlCommand,
-    PgStore, PgTestSchema, RecordedFill, RequestKind, SavedTradingState, SharedStore, StateStore,
-    Store,
+    Adjustment, AlertLogEntry, AlertLogQuery, AuditStart, BookHistory, Journal, JournalEntry,
+    JournalFill, JournalOrder, JournalStatus, JournaledBook, LogAnchor, LogAnchorKind,
+    NewControlCommand, PgStore, PgTestSchema, RecordedFill, RequestKind, SavedTradingState,
+    SharedStore, StateStore, Store, StoreIdentity,
 };
 
 /// Where a test's store lives; [`Place::open`] opens it again as a restarted process would.
@@ -46,6 +46,28 @@ impl Place {
         match self {
             Self::Sqlite(_, path) => Arc::new(Store::open(path).await.expect("open the file")),
             Self::Pg(schema) => Arc::new(PgStore::open(schema.url()).await.expect("connect")),
+        }
+    }
+
+    /// Runs `sql` on the store's tables behind vigil's back, as an operator at a SQL prompt
+    /// would (the `;`-separated statements one by one).
+    async fn behind_the_back(&self, sql: &str) {
+        let statements = sql.split(';').map(str::trim).filter(|q| !q.is_empty());
+        match self {
+            Self::Sqlite(_, path) => {
+                let pool = vigil_store::open_sqlite(path).await.expect("a pool");
+                for q in statements {
+                    sqlx::query(q).execute(&pool).await.expect(q);
+                }
+                pool.close().await;
+            }
+            Self::Pg(schema) => {
+                let pool = sqlx::PgPool::connect(schema.url()).await.expect("a pool");
+                for q in statements {
+                    sqlx::query(q).execute(&pool).await.expect(q);
+                }
+                pool.close().await;
+            }
         }
     }
 
@@ -97,6 +119,11 @@ on_both_backends!(
     open_orders_and_books_come_back_in_the_order_they_were_journaled,
     the_group_commit_writer_keeps_open_orders_and_the_book_across_reopening,
     money_reads_back_exactly_as_written,
+    the_identity_is_given_once_and_every_start_is_counted,
+    the_high_water_mark_stands_when_journal_rows_are_emptied,
+    the_identity_migration_marks_the_books_an_older_store_already_holds,
+    a_journal_rebuild_is_recorded,
+    a_sound_store_passes_the_integrity_check,
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
 );
 
@@ -606,6 +633,11 @@ async fn the_journal_round_trips_with_adjustments_marks_and_the_fill_cursor(plac
         rec.book,
         "journal_book reads the same book"
     );
+    assert_eq!(
+        store.journal_order_ids(book).await.expect("ids"),
+        ["a", "b"],
+        "every order, whatever its status, in the order journaled"
+    );
     store.close().await;
 }
 
@@ -914,6 +946,321 @@ async fn money_reads_back_exactly_as_written(place: &Place) {
         );
     }
     store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity: whether vigil ran with this store before (docs/recovery.md)
+
+async fn the_identity_is_given_once_and_every_start_is_counted(place: &Place) {
+    let store = place.open().await;
+    assert_eq!(
+        store.identity().await.expect("read"),
+        None,
+        "a new store has none"
+    );
+    let first = store
+        .record_start("id-one", t("2030-01-01T00:00:00Z"))
+        .await
+        .expect("first start");
+    assert_eq!(
+        first,
+        StoreIdentity {
+            install_id: "id-one".into(),
+            created_at: t("2030-01-01T00:00:00Z"),
+            runs: 1,
+            last_started_at: Some(t("2030-01-01T00:00:00Z")),
+        }
+    );
+    store.close().await;
+    let store = place.open().await;
+    // Given once: a later start with another id counts, and keeps the first.
+    let second = store
+        .record_start("id-two", t("2030-01-02T00:00:00Z"))
+        .await
+        .expect("second start");
+    assert_eq!(
+        second,
+        StoreIdentity {
+            runs: 2,
+            last_started_at: Some(t("2030-01-02T00:00:00Z")),
+            ..first
+        }
+    );
+    assert_eq!(store.identity().await.expect("read"), Some(second));
+    store.close().await;
+}
+
+async fn the_high_water_mark_stands_when_journal_rows_are_emptied(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:http://127.0.0.1:1";
+    store
+        .journal(
+            book,
+            &[
+                open_book(100_000, None),
+                JournalEntry::Intent(order("a")),
+                status("a", JournalStatus::Filled),
+                fill("a", "F-1"),
+                JournalEntry::Intent(order("b")),
+                JournalEntry::Mark {
+                    last_bar_at: t("2024-01-04T00:00:00Z"),
+                },
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    // A mark older than the last does not lower it; a failed transaction raises nothing.
+    store
+        .journal(
+            book,
+            &[JournalEntry::Mark {
+                last_bar_at: t("2024-01-03T00:00:00Z"),
+            }],
+            t(WALL),
+        )
+        .await
+        .expect("an older mark");
+    store
+        .journal(
+            book,
+            &[JournalEntry::Intent(order("c")), fill("a", "F-1")],
+            t(WALL),
+        )
+        .await
+        .expect_err("a fill journaled twice");
+    // A mark for a book never opened does not move it.
+    store
+        .journal(
+            "broker:never-opened",
+            &[JournalEntry::Mark {
+                last_bar_at: t("2024-01-09T00:00:00Z"),
+            }],
+            t(WALL),
+        )
+        .await
+        .expect("a mark without a book");
+    let whole = BookHistory {
+        book: book.into(),
+        orders: 2,
+        fills: 1,
+        opened: true,
+        last_bar_at: Some(t("2024-01-04T00:00:00Z")),
+        high_orders: 2,
+        high_fills: 1,
+        high_last_bar_at: Some(t("2024-01-04T00:00:00Z")),
+    };
+    let history = store.journal_history().await.expect("history");
+    assert_eq!(
+        history,
+        [
+            whole.clone(),
+            BookHistory {
+                book: "broker:never-opened".into(),
+                ..BookHistory::default()
+            }
+        ]
+    );
+    let path = std::path::Path::new("x.identity");
+    assert!(vigil_store::after_open("x", None, path, None, &history).is_empty());
+    store.close().await;
+
+    // Emptied behind vigil's back: the journal holds nothing, its mark stands.
+    place
+        .behind_the_back(
+            "DELETE FROM journal_orders; DELETE FROM journal_fills; \
+             DELETE FROM journal_positions; DELETE FROM journal_cash; \
+             DELETE FROM journal_adjustments",
+        )
+        .await;
+    let store = place.open().await;
+    let history = store.journal_history().await.expect("history");
+    assert_eq!(
+        history[0],
+        BookHistory {
+            orders: 0,
+            fills: 0,
+            opened: false,
+            last_bar_at: None,
+            ..whole
+        }
+    );
+    let lost = vigil_store::after_open("x", None, path, None, &history);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(
+        lost[0].contains("2 of its 2 orders, 1 of its 1 fills, its last bar"),
+        "{lost:?}"
+    );
+    store.close().await;
+}
+
+async fn the_identity_migration_marks_the_books_an_older_store_already_holds(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:old";
+    store
+        .journal(
+            book,
+            &[
+                open_book(100_000, None),
+                JournalEntry::Intent(order("a")),
+                fill("a", "F-1"),
+                fill("a", "F-2"),
+                JournalEntry::Mark {
+                    last_bar_at: t("2024-01-01T00:00:00Z"),
+                },
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    store.close().await;
+    // The store as a build before migration 0006 left it.
+    place
+        .behind_the_back(
+            "DROP TABLE store_identity; DROP TABLE store_high_water; \
+             DROP TABLE journal_rebuilds; DELETE FROM _sqlx_migrations WHERE version = 6",
+        )
+        .await;
+    let store = place.open().await;
+    assert_eq!(store.identity().await.expect("read"), None);
+    assert_eq!(
+        store.journal_history().await.expect("history"),
+        [BookHistory {
+            book: book.into(),
+            orders: 1,
+            fills: 2,
+            opened: true,
+            // The later of the mark and the decision.
+            last_bar_at: Some(t("2024-01-02T15:00:00Z")),
+            high_orders: 1,
+            high_fills: 2,
+            high_last_bar_at: Some(t("2024-01-02T15:00:00Z")),
+        }]
+    );
+    store.close().await;
+}
+
+async fn a_journal_rebuild_is_recorded(place: &Place) {
+    let store = place.open().await;
+    assert!(store.journal_rebuilds().await.expect("none").is_empty());
+    let seq = store
+        .record_rebuild("broker:x", t(WALL), "the store file is missing", "47 fills")
+        .await
+        .expect("record");
+    store.close().await;
+    let store = place.open().await;
+    let all = store.journal_rebuilds().await.expect("read");
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (
+            all[0].seq,
+            all[0].book.as_str(),
+            all[0].at,
+            all[0].reason.as_str(),
+            all[0].summary.as_str()
+        ),
+        (
+            seq,
+            "broker:x",
+            t(WALL),
+            "the store file is missing",
+            "47 fills"
+        )
+    );
+    store.close().await;
+}
+
+async fn a_sound_store_passes_the_integrity_check(place: &Place) {
+    let store = place.open().await;
+    store
+        .journal("paper:x", &[open_book(1, None)], t(WALL))
+        .await
+        .expect("journal");
+    assert_eq!(
+        store.check_integrity().await.expect("check"),
+        Vec::<String>::new()
+    );
+    store.close().await;
+}
+
+/// A page of the notification log (outside the journal) overwritten with garbage: the
+/// integrity check finds it, the checked open refuses the file with the check's first lines,
+/// and the file is left byte for byte as it was (issue 19: a malformed page was accepted).
+#[tokio::test]
+async fn a_damaged_page_outside_the_journal_fails_the_integrity_check_and_is_left_as_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("vigil.db");
+    let store = Store::open(&path).await.expect("open");
+    let lines: Vec<AlertLogEntry> = (0..2000)
+        .map(|i| log_line(at(9, 0), "fired", &format!("rule-{i}-{}", "x".repeat(40))))
+        .collect();
+    store.append_alert_log(&lines).await.expect("log");
+    // The pages of the table, and the page size, before the file is closed.
+    let (page_size, pages): (i64, Vec<i64>) = {
+        use sqlx::Row as _;
+        let pool = vigil_store::open_sqlite(&path).await.expect("pool");
+        let size: i64 = sqlx::query("PRAGMA page_size")
+            .fetch_one(&pool)
+            .await
+            .expect("page size")
+            .get(0);
+        let pages = sqlx::query(
+            "SELECT pageno FROM dbstat WHERE name = 'alert_log' AND pagetype = 'leaf' \
+             ORDER BY pageno",
+        )
+        .fetch_all(&pool)
+        .await
+        .map(|rows| rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+        .unwrap_or_default();
+        pool.close().await;
+        (size, pages)
+    };
+    store.close().await;
+    assert_eq!(
+        Store::open_checked(&path)
+            .await
+            .expect("sound")
+            .check_integrity()
+            .await
+            .expect("check"),
+        Vec::<String>::new()
+    );
+    // The leaf pages from dbstat when SQLite has it, else the table's root page.
+    let page = match pages.get(pages.len() / 2) {
+        Some(p) => *p,
+        None => {
+            use sqlx::Row as _;
+            let pool = vigil_store::open_sqlite(&path).await.expect("pool");
+            let root: i64 =
+                sqlx::query("SELECT rootpage FROM sqlite_master WHERE name = 'alert_log'")
+                    .fetch_one(&pool)
+                    .await
+                    .expect("root page")
+                    .get(0);
+            pool.close().await;
+            root
+        }
+    };
+    let mut bytes = std::fs::read(&path).expect("read the file");
+    let start = usize::try_from((page - 1) * page_size).expect("offset");
+    for (i, b) in bytes[start..start + 64].iter_mut().enumerate() {
+        *b = 0xA5 ^ (i as u8);
+    }
+    std::fs::write(&path, &bytes).expect("write garbage into a page");
+
+    let err = Store::open_checked(&path).await.expect_err("damaged");
+    let text = err.to_string();
+    assert!(
+        matches!(&err, vigil_store::StoreError::Integrity { report, .. } if !report.is_empty()),
+        "{text}"
+    );
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("integrity check failed"), "{text}");
+    assert_eq!(
+        std::fs::read(&path).expect("read again"),
+        bytes,
+        "the damaged file is left as it is"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

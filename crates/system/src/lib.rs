@@ -12,6 +12,7 @@
 
 mod bundled;
 mod checklist;
+mod history;
 mod logcheck;
 mod session;
 

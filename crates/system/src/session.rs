@@ -65,6 +65,10 @@ pub struct SessionOptions {
     /// The config file, re-read on SIGHUP to reload calendar overrides (with
     /// `handle_ctrl_c`); `None` for the embedded default.
     pub config_path: Option<PathBuf>,
+    /// The operator asked for the broker's book to be rebuilt from the broker because the
+    /// store lost its history (`vigil run --rebuild-journal-from-broker`; see
+    /// docs/recovery.md). Refused when nothing was lost.
+    pub rebuild_journal: bool,
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -77,6 +81,7 @@ impl std::fmt::Debug for SessionOptions {
                 "provider",
                 &self.provider.as_ref().map(|p| p.name().to_string()),
             )
+            .field("rebuild_journal", &self.rebuild_journal)
             .finish()
     }
 }
@@ -92,6 +97,7 @@ impl SessionOptions {
             market_start: None,
             secrets: Vec::new(),
             config_path: None,
+            rebuild_journal: false,
         }
     }
 
@@ -125,6 +131,10 @@ pub enum SystemError {
     /// The store could not be opened or read.
     #[error("{0}")]
     Store(#[from] vigil_store::StoreError),
+    /// The store lost its history (or failed its integrity check): refused, with what was
+    /// found and how to recover (see docs/recovery.md).
+    #[error("{0}")]
+    History(String),
     /// The alert channels' settings are wrong.
     #[error("alert channels: {0}")]
     Alerts(#[from] vigil_alert::AlertError),
@@ -134,6 +144,21 @@ pub enum SystemError {
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
+    /// Any of the above whose text held a secret: the text, with the secret redacted.
+    #[error("{0}")]
+    Redacted(String),
+}
+
+impl SystemError {
+    /// This error, or its text with every secret `redactor` knows replaced if it held one.
+    #[must_use]
+    pub fn redacted(self, redactor: &vigil_log::Redactor) -> Self {
+        let text = self.to_string();
+        match redactor.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => self,
+            std::borrow::Cow::Owned(clean) => Self::Redacted(clean),
+        }
+    }
 }
 
 /// The file in the log folder that holds the bound control address while a session runs.
@@ -217,6 +242,8 @@ pub struct Session {
     anchor_writer: actix_rt::task::JoinHandle<()>,
     /// Why the log writer failed, if it did: the session then halted and stopped.
     log_failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// Writes the store's identity file again at the end, with the journal's final figures.
+    identity: crate::history::Keeper,
 }
 
 fn symbol_table(cfg: &VigilConfig) -> SymbolTable {
@@ -340,17 +367,14 @@ fn future_tolerance(cfg: &VigilConfig) -> chrono::Duration {
 }
 
 /// A secret file's one line, trimmed; the error names the config key (or flag) and the file.
+/// Every secret file goes through [`vigil_config::read_secret_file`]: one that group or
+/// others may read is refused.
 ///
 /// # Errors
-/// The file cannot be read, or holds nothing but whitespace.
+/// The file cannot be read, group or others may read it, or it holds nothing but
+/// whitespace.
 pub fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{key} {}: cannot read: {err}", path.display()))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(format!("{key} {}: is empty", path.display()));
-    }
-    Ok(secret.to_string())
+    vigil_config::read_secret_file(key, path)
 }
 
 /// The key of a keyed log chain, read from `log.hmac_key_file`, and its text (for the log
@@ -633,13 +657,33 @@ impl Session {
     ///
     /// # Errors
     /// Fails on an invalid config, unreadable data, or a log that cannot be opened —
-    /// before any agent starts.
+    /// before any agent starts; [`SystemError::History`] when the store lost its history or
+    /// fails its integrity check (see docs/recovery.md), before anything is sent. The
+    /// error's text never holds a secret: every secret known by then (the config's,
+    /// `opts.secrets`, the secret files read) is redacted from it.
     pub async fn start(opts: SessionOptions) -> Result<Self, SystemError> {
+        let mut secrets = opts.config.secrets();
+        secrets.extend(opts.secrets.iter().cloned());
+        let mut read = Vec::new();
+        let started = Self::start_reading(opts, &mut read).await;
+        started.map_err(|e| {
+            secrets.extend(read);
+            e.redacted(&vigil_log::Redactor::new(secrets).0)
+        })
+    }
+
+    /// [`Session::start`]; the secrets it reads from files go to `read` as they are read.
+    async fn start_reading(
+        opts: SessionOptions,
+        read: &mut Vec<String>,
+    ) -> Result<Self, SystemError> {
         let cfg = opts.config;
         cfg.validate()?;
         // Built without network I/O: a channel that is down does not stop the start.
         let channels = vigil_alert::Channels::from_config(&cfg.alerts.channels)?;
-        let store = vigil_store::open_store(&cfg.store).await?;
+        // A store that lost its history is never a fresh start (see history.rs).
+        let mut opened = crate::history::open_store(&cfg, opts.rebuild_journal).await?;
+        let store = opened.store.clone();
         let restored = restore_alerts(&*store, &cfg).await?;
         let pending = store.pending_requests().await?;
         let trading_state = store.trading_state().await?;
@@ -647,7 +691,9 @@ impl Session {
         let wall = opts.supervision_clock;
         let started = wall.now();
         let feed_secrets = feed_secrets(&cfg)?;
+        read.extend(feed_secrets.iter().cloned());
         let reference = cross_check_reference(&cfg, &wall)?;
+        read.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
         // Where market time starts: the first bar's time, known before the start for CSV
         // files; for a feed (or a provider without a start), market time is the wall time
         // until the first bar sets it, so that nothing is stamped 1970.
@@ -685,7 +731,10 @@ impl Session {
         };
         let clock: SharedClock = Arc::new(market.clone());
         let broker_secret = broker_secret(&cfg)?;
+        read.extend(broker_secret.clone());
         let venue = venue(&cfg, &symbols, clock.clone(), broker_secret.clone()).await?;
+        // What the log and the broker remember, read before this session writes to the log.
+        let evidence = opened.evidence(&cfg, &*venue, &symbols).await?;
 
         let monitor_box = Mailbox::<MonitorAgent>::new();
         let log_arbiter = Arbiter::new();
@@ -695,6 +744,7 @@ impl Session {
         secrets.extend(feed_secrets.iter().cloned());
         secrets.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
         let key = log_key(&cfg)?;
+        read.extend(key.as_ref().map(|(_, text)| text.clone()));
         secrets.extend(key.as_ref().map(|(_, text)| text.clone()));
         let tapped = monitor_box.addr.clone();
         // The writer's anchors go to the store, its failures halt the session (both below):
@@ -780,6 +830,28 @@ impl Session {
             );
         }
         session_log.flush();
+        let settled = opened
+            .settle(
+                &cfg,
+                evidence,
+                &*venue,
+                &symbols,
+                wall.now(),
+                clock.now(),
+                &mut session_log,
+            )
+            .await;
+        let (identity, _rebuilt) = match settled {
+            Ok(settled) => settled,
+            Err(e) => {
+                // The refusal is in the log before the process says so.
+                if let Err(flush) = log.flush().await {
+                    eprintln!("vigil: the log could not be flushed: {flush}");
+                }
+                VigilTracingLayer::uninstall_global();
+                return Err(e);
+            }
+        };
 
         let heartbeat = Duration::from_millis(cfg.monitor.heartbeat_interval_ms);
         let exec_box = Mailbox::<ExecutionAgent>::new();
@@ -861,10 +933,7 @@ impl Session {
         // A broker outlives the process: before anything trades, the journal is reconciled
         // with it (the source of truth), and the book starts from the broker's figures.
         let external = cfg.execution.venue == VenueKind::Alpaca;
-        let book_name = format!(
-            "broker:{}",
-            cfg.execution.broker_url.as_deref().unwrap_or_default()
-        );
+        let book_name = crate::history::broker_book(&cfg);
         let rc = cfg.execution.reconcile;
         let on_mismatch = match rc.on_mismatch {
             MismatchPolicy::ReduceOnly => TradingState::ReduceOnly,
@@ -1318,6 +1387,7 @@ impl Session {
             journal_writer,
             anchor_writer,
             log_failure,
+            identity,
         })
     }
 
@@ -1364,6 +1434,11 @@ impl Session {
                     "vigil: CRITICAL the journal was still being written after 10 s; its last entries may be lost"
                 ),
             }
+        }
+        // The identity file records what the journal holds now: a store that later holds
+        // less lost it.
+        if let Err(e) = self.identity.write(self.wall.now()).await {
+            eprintln!("vigil: CRITICAL the store's identity file was not updated: {e}");
         }
         VigilTracingLayer::uninstall_global();
         if let Some((server, file)) = self.server {
@@ -1610,10 +1685,7 @@ pub fn reconcile_now(
         let symbols = symbol_table(cfg);
         let clock: SharedClock = Arc::new(SystemClock);
         let venue = venue(cfg, &symbols, clock.clone(), broker_secret(cfg)?).await?;
-        let book = format!(
-            "broker:{}",
-            cfg.execution.broker_url.as_deref().unwrap_or_default()
-        );
+        let book = crate::history::broker_book(cfg);
         let rec = reconcile(
             &*store,
             &book,

@@ -40,6 +40,7 @@
 //! ```
 
 mod client;
+mod files;
 mod http;
 mod logs;
 mod macros;
@@ -48,6 +49,7 @@ mod recorder;
 mod wait;
 
 pub use client::http_json;
+pub use files::write_secret_file;
 pub use http::{HttpReceiver, Received};
 pub use logs::{logged, text, timestamp};
 pub use market::{bar, flat_bar, jan, order_request};

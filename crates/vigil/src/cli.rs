@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use vigil_config::{InstrumentConfig, Speed, VigilConfig};
-use vigil_system::{SessionOptions, run};
+use vigil_system::{SessionOptions, SystemError, run};
 
 use crate::summary::{print_json, print_text};
 use crate::synth::{SynthSpec, write_bars};
@@ -22,6 +22,10 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run a paper-trading session: replay market data through all six agents.
+    ///
+    /// Exit codes: 0 ran to the end or was stopped and drained, 1 the session failed, 2 it
+    /// could not start (config, data, log, store, broker), 3 refused: the store lost its
+    /// history or failed its integrity check (the message says what and how to recover).
     Run(RunArgs),
     /// Configuration tools.
     Config {
@@ -118,6 +122,13 @@ struct RunArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Rebuild the broker's book in the journal from the broker, once, after vigil refused
+    /// to start because the store lost its history (exit 3): cash, positions, open orders
+    /// and the broker's fills are journaled, and the session resumes after the latest
+    /// decision the journal, the broker, the log or the identity file remember, so nothing
+    /// past is decided or sent again. Refused when nothing was lost. See docs/recovery.md.
+    #[arg(long)]
+    rebuild_journal_from_broker: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -290,10 +301,17 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
     let opts = SessionOptions {
         handle_ctrl_c: true,
         config_path: args.config.clone(),
+        rebuild_journal: args.rebuild_journal_from_broker,
         ..SessionOptions::new(config)
     };
     let outcome = match run(opts) {
         Ok(o) => o,
+        // Refused: the store lost its history. Its own code, so that a supervisor that
+        // restarts on failure can be told not to (systemd: RestartPreventExitStatus=3).
+        Err(e @ SystemError::History(_)) => {
+            eprintln!("vigil: cannot start the session: {e}");
+            return Ok(ExitCode::from(3));
+        }
         Err(e) => {
             eprintln!("vigil: cannot start the session: {e}");
             return Ok(ExitCode::from(2));

@@ -95,11 +95,10 @@ fn data_format_change(args: &DrillArgs) -> Result<Vec<Check>, String> {
         Some(c) => c.trim_end_matches('/').to_string(),
         None => control_of(&feed.url)?,
     };
-    let secret = std::fs::read_to_string(&feed.secret_file)
-        .map_err(|e| format!("data.feed.secret_file {}: {e}", feed.secret_file.display()))?;
+    let secret = vigil_system::read_secret("data.feed.secret_file", &feed.secret_file)?;
     let auth = [
         ("APCA-API-KEY-ID", feed.key_id.clone()),
-        ("APCA-API-SECRET-KEY", secret.trim().to_string()),
+        ("APCA-API-SECRET-KEY", secret),
     ];
     let log_dir = cfg.log.dir.clone();
     let patience = Duration::from_secs(args.timeout_s);

@@ -273,7 +273,7 @@ fn an_operator_drives_a_running_vigil_with_vigil_ctl() {
     let (code, answer) = http_call(&addr, "POST", "/v1/commands", Some(&wrong), Some(body));
     assert_eq!(code, 401, "{answer}");
     let other = env.dir.path().join("other.token");
-    std::fs::write(&other, format!("{wrong}\n")).expect("write");
+    vigil_testkit::write_secret_file(&other, format!("{wrong}\n"));
     let (code, _, err) = env.ctl(&["status", "--token-file", other.to_str().expect("utf-8")]);
     assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("unauthorized"), "{err}");
@@ -476,7 +476,7 @@ fn vigil_ctl_talks_https_to_a_vigil_with_a_certificate() {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
     let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_file, cert.cert.pem()).expect("cert");
-    std::fs::write(&key_file, cert.key_pair.serialize_pem()).expect("key");
+    vigil_testkit::write_secret_file(&key_file, cert.key_pair.serialize_pem());
     let cfg = dir.path().join("vigil.toml");
     std::fs::write(
         &cfg,

@@ -25,7 +25,7 @@ impl BrokerProcess {
     /// and waits (at most 20 s) for the address it prints.
     pub(crate) fn start(dir: &Path, data: &Path) -> Self {
         let secret = dir.join("broker.secret");
-        std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
+        vigil_testkit::write_secret_file(&secret, format!("{SECRET}\n"));
         let mut child = vigil()
             .args(["broker", "--listen", "127.0.0.1:0", "--state"])
             .arg(dir.join("broker/state.db"))

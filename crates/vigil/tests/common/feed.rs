@@ -25,7 +25,7 @@ pub(crate) struct FeedProcess {
 impl FeedProcess {
     pub(crate) fn start(dir: &std::path::Path) -> Self {
         let secret = dir.join("feed.secret");
-        std::fs::write(&secret, format!("{SECRET}\n")).expect("secret file");
+        vigil_testkit::write_secret_file(&secret, format!("{SECRET}\n"));
         let mut child = vigil()
             .args(["feed", "--listen", "127.0.0.1:0", "--csv"])
             .arg(repo("data/GOOG_1d.csv"))

@@ -55,6 +55,8 @@ pub(crate) struct Running {
     guard: std::thread::JoinHandle<()>,
     /// The control address it printed, without the scheme (`127.0.0.1:PORT`).
     pub(crate) control: Option<String>,
+    /// The lines of standard error read so far.
+    seen: Vec<String>,
 }
 
 impl Running {
@@ -80,6 +82,7 @@ impl Running {
             done,
             guard,
             control: None,
+            seen: Vec::new(),
         };
         let line = run.wait_for("vigil: control address ");
         run.control = line
@@ -99,6 +102,7 @@ impl Running {
                 .next()
                 .expect("vigil kept running")
                 .expect("read");
+            self.seen.push(line.clone());
             if line.contains(needle) {
                 return line;
             }
@@ -117,6 +121,15 @@ impl Running {
     pub(crate) fn interrupt(self) -> std::process::Output {
         self.signal("-INT");
         self.finish_ok()
+    }
+
+    /// Stops it with Ctrl-C, checks that it exited cleanly, and returns its output with
+    /// everything it wrote to standard error from the start.
+    pub(crate) fn interrupt_with_stderr(mut self) -> (std::process::Output, String) {
+        self.signal("-INT");
+        let mut all = std::mem::take(&mut self.seen);
+        all.extend(self.lines.by_ref().map_while(Result::ok));
+        (self.finish_ok(), all.join("\n"))
     }
 
     /// Waits for it to end and checks that it exited 0.
