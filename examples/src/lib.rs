@@ -52,7 +52,7 @@ impl WaveProvider {
             high: open.max(close) + Decimal::new(5, 2),
             low: open.min(close) - Decimal::new(5, 2),
             close,
-            volume: Decimal::from(10_000),
+            volume: Some(Decimal::from(10_000)),
         }
     }
 }

@@ -1348,6 +1348,7 @@ impl DataAgent {
         self.reports.do_send(StageReport::Data {
             bars: self.bars,
             rejected: self.rejected,
+            parse_errors: self.parse_errors,
             first: self.first,
             last: self.last,
             source: self.provider_name.clone(),
@@ -1754,7 +1755,7 @@ mod tests {
             high: close + dec!(1),
             low: close - dec!(1),
             close,
-            volume: dec!(1000),
+            volume: Some(dec!(1000)),
         }
     }
 
@@ -1895,12 +1896,13 @@ mod tests {
                 StageReport::Data {
                     bars,
                     rejected,
+                    parse_errors,
                     first,
                     last,
                     source,
                 },
             ] => {
-                assert_eq!((*bars, *rejected), (7, 0));
+                assert_eq!((*bars, *rejected, *parse_errors), (7, 0, 0));
                 assert_eq!(*first, Some(day(1)));
                 assert_eq!(*last, Some(day(7)));
                 assert_eq!(source, "csv:TEST.csv");

@@ -342,7 +342,7 @@ mod tests {
             high: close,
             low: close,
             close,
-            volume: dec!(1000),
+            volume: Some(dec!(1000)),
         }
     }
 

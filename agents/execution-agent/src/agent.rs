@@ -65,6 +65,8 @@ pub struct ExecutionAgent {
     filled: u64,
     venue_rejects: u64,
     cancelled: u64,
+    /// Times a bar left an open order nothing to take (zero volume, or its share spent).
+    unfilled: u64,
     fills: u64,
     /// Business metrics and their rules (None with monitoring off).
     business: Option<BusinessWatch>,
@@ -140,6 +142,7 @@ impl ExecutionAgent {
             filled: 0,
             venue_rejects: 0,
             cancelled: 0,
+            unfilled: 0,
             fills: 0,
             business: None,
             transitions: Vec::new(),
@@ -303,6 +306,7 @@ impl ExecutionAgent {
                 filled: self.filled,
                 rejected: self.venue_rejects,
                 cancelled: self.cancelled,
+                unfilled: self.unfilled,
                 open: self.open.len() as u64,
                 fills: self.fills,
                 slippage_bps: (self.slippage_fills > 0)
@@ -559,6 +563,11 @@ impl ExecutionAgent {
                         reason,
                         ts,
                     } => act.on_cancelled(client_order_id, reason, *ts),
+                    ExecutionReport::Unfilled {
+                        client_order_id,
+                        reason,
+                        ts,
+                    } => act.on_unfilled(client_order_id, reason, *ts),
                 }
             }
             let differs = act.portfolio.resync(
@@ -713,6 +722,11 @@ impl ExecutionAgent {
                     reason,
                     ts,
                 } => self.on_cancelled(client_order_id, reason, *ts),
+                ExecutionReport::Unfilled {
+                    client_order_id,
+                    reason,
+                    ts,
+                } => self.on_unfilled(client_order_id, reason, *ts),
             }
         }
         self.report_buf = reports;
@@ -878,6 +892,23 @@ impl ExecutionAgent {
                     .with("note", "cancel report for an order not tracked as open"),
             ),
         }
+    }
+
+    /// A bar reached the order's price but the venue had no volume left to fill it: the
+    /// order stays open, and the log says why (never a silent wait).
+    fn on_unfilled(&mut self, id: &ClientOrderId, reason: &str, ts: Timestamp) {
+        let ts = self.clock.stamp(ts);
+        self.unfilled += 1;
+        let mut ev = LogEvent::new(ts, SERVICE, Event::OrderUnfilled)
+            .with("order_id", id.shared())
+            .with("reason", reason.to_string());
+        if let Some(order) = self.open.get(id) {
+            ev = ev
+                .trace(&order.trace_id)
+                .with("symbol", self.symbols.shared(order.symbol))
+                .with("leaves_quantity", order.quantity - order.filled);
+        }
+        self.log.emit(ev);
     }
 
     fn book(&self, symbol: SymbolId) -> BookSnapshot {
@@ -1764,7 +1795,7 @@ mod tests {
             high: open.max(close) + dec!(1),
             low: open.min(close) - dec!(1),
             close,
-            volume: dec!(100000),
+            volume: Some(dec!(100000)),
         }
     }
 

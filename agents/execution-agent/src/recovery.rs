@@ -705,7 +705,7 @@ pub async fn venue_history(venue: &dyn ExecutionVenue) -> Result<VenueHistory, R
         .into_iter()
         .filter_map(|r| match r {
             ExecutionReport::Fill(f) => Some(f),
-            ExecutionReport::Cancelled { .. } => None,
+            ExecutionReport::Cancelled { .. } | ExecutionReport::Unfilled { .. } => None,
         })
         .filter(|f| seen.insert(f.fill_id.clone()))
         .collect();

@@ -482,6 +482,11 @@ impl MonitorAgent {
 
     /// Halts or resets trading on the Monitor's own authority (an alert, a failed agent,
     /// supervision): fire and forget, since the Risk agent logs the change itself.
+    ///
+    /// A halt asked of a Risk agent that has stopped is done already when the breaker it
+    /// left is tripped (a bad-data run: the Risk agent halts in band at the failed end of
+    /// the stream, then stops, and the alert about the failure arrives after): `Ok`, not a
+    /// failure. Otherwise the request cannot be carried out: `Err`, for the caller to page.
     fn set_trading_state(
         &mut self,
         state: TradingState,
@@ -490,7 +495,17 @@ impl MonitorAgent {
     ) -> Result<(), String> {
         let links = self.links.as_ref().ok_or("monitor is not wired")?;
         if !links.risk.connected() {
-            return Err("risk agent is not running".into());
+            return match links.halt.held() {
+                Some(held) if held == state => Ok(()),
+                Some(held) => Err(format!(
+                    "the risk agent has stopped with trading {}: {} is not applied, and the \
+                     saved state stays {}",
+                    held.as_str(),
+                    state.as_str(),
+                    held.as_str()
+                )),
+                None => Err("risk agent is not running".into()),
+            };
         }
         if state == TradingState::Halted {
             links.halt.trip(&actor, &reason);
@@ -650,12 +665,14 @@ impl MonitorAgent {
             StageReport::Data {
                 bars,
                 rejected,
+                parse_errors,
                 first,
                 last,
                 source,
             } => {
                 s.bars = bars;
                 s.bars_rejected = rejected;
+                s.messages_rejected = parse_errors;
                 s.first_bar = first;
                 s.last_bar = last;
                 s.source = source;
@@ -725,6 +742,8 @@ impl MonitorAgent {
         let mut ev = LogEvent::new(now, SERVICE, Event::SessionStopped)
             .with("reason", s.stop_reason.clone())
             .with("bars", s.bars)
+            .with("bars_rejected", s.bars_rejected)
+            .with("messages_rejected", s.messages_rejected)
             .with("signals", s.signals)
             .with("orders", s.orders)
             .with("fills", s.fills)
@@ -1590,17 +1609,10 @@ impl Handler<AgentFault> for MonitorAgent {
                 if let Err(e) =
                     self.set_trading_state(TradingState::Halted, "monitor".into(), reason)
                 {
-                    let risk_done = self
-                        .agents
-                        .get(&AgentId::Risk)
-                        .is_some_and(|s| s.state == AgentState::Stopped);
+                    eprintln!("vigil: CRITICAL could not trip the breaker: {e}");
                     self.emit(
                         LogEvent::new(self.clock.now(), SERVICE, Event::AgentFailed)
-                            .level(if risk_done {
-                                Level::Warn
-                            } else {
-                                Level::Critical
-                            })
+                            .level(Level::Critical)
                             .with("agent", "risk")
                             .with("error", format!("could not trip the breaker: {e}")),
                     );
@@ -1694,6 +1706,14 @@ mod tests {
     }
 
     fn start(trip_breaker_on_agent_failure: bool) -> Harness {
+        start_with(trip_breaker_on_agent_failure, |links| links)
+    }
+
+    /// [`start`], with the stand-in links changed by `wire`.
+    fn start_with(
+        trip_breaker_on_agent_failure: bool,
+        wire: impl FnOnce(MonitorLinks) -> MonitorLinks,
+    ) -> Harness {
         let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
         let market = SimClock::starting_at(t("2024-01-15T09:30:00Z"));
         let (sink, log) = LogSink::memory();
@@ -1711,7 +1731,7 @@ mod tests {
             Arc::new(wall.clone()),
             Arc::new(market),
             LogBuffer::new(sink, SERVICE, Level::Debug),
-            links(&seen, false),
+            wire(links(&seen, false)),
             done_tx,
         );
         Harness {
@@ -1822,6 +1842,7 @@ mod tests {
             .send(StageReport::Data {
                 bars: 10,
                 rejected: 0,
+                parse_errors: 0,
                 first: None,
                 last: None,
                 source: "csv:TEST.csv".into(),
@@ -1942,6 +1963,72 @@ mod tests {
         assert_eq!(text(&failed[0], "error"), "GOOG.csv:7: bad row");
     }
 
+    /// A Risk agent that has stopped (its address no longer takes messages).
+    struct StoppedRisk;
+
+    impl Actor for StoppedRisk {
+        type Context = actix::Context<Self>;
+
+        fn started(&mut self, ctx: &mut Self::Context) {
+            ctx.stop();
+        }
+    }
+
+    impl Handler<SetTradingState> for StoppedRisk {
+        type Result = Result<String, CommandError>;
+
+        fn handle(&mut self, _msg: SetTradingState, _ctx: &mut Self::Context) -> Self::Result {
+            Err(CommandError::Unavailable("stopped".into()))
+        }
+    }
+
+    /// The Monitor wired to a Risk agent that has stopped holding `held`.
+    async fn with_stopped_risk(held: TradingState) -> Harness {
+        let risk = StoppedRisk.start();
+        yield_until("the stand-in risk agent stopped", || !risk.connected()).await;
+        start_with(true, move |links| {
+            links.halt.hold(held);
+            MonitorLinks {
+                risk: risk.recipient(),
+                ..links
+            }
+        })
+    }
+
+    /// A bad-data run: the Risk agent halts in band when the stream ends on the failure and
+    /// stops; the fault (or the Critical alert about it) reaches the Monitor after. The halt
+    /// it asks for is there already: not a failure, nothing more is paged.
+    #[actix_rt::test]
+    async fn a_halt_asked_of_a_risk_agent_that_stopped_halted_is_not_a_failure() {
+        let h = with_stopped_risk(TradingState::Halted).await;
+        h.fault(AgentId::Data, "GOOG.csv:7: bad row", true).await;
+        let failed = logged(&h.log, Event::AgentFailed);
+        assert_eq!(
+            failed.len(),
+            1,
+            "only the data agent's own failure: {failed:?}"
+        );
+        assert_eq!(text(&failed[0], "agent"), "data");
+    }
+
+    /// A Risk agent that stopped with trading active cannot take the halt any more: a real
+    /// failure, still paged (CRITICAL), saying what is left as it was.
+    #[actix_rt::test]
+    async fn a_halt_a_stopped_risk_agent_cannot_take_is_still_critical() {
+        let h = with_stopped_risk(TradingState::Active).await;
+        h.fault(AgentId::Execution, "journal: disk full", true)
+            .await;
+        let failed = logged(&h.log, Event::AgentFailed);
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert_eq!(text(&failed[1], "agent"), "risk");
+        assert_eq!(failed[1].level, Level::Critical);
+        assert_eq!(
+            text(&failed[1], "error"),
+            "could not trip the breaker: the risk agent has stopped with trading active: \
+             halted is not applied, and the saved state stays active"
+        );
+    }
+
     #[actix_rt::test]
     async fn a_non_fatal_fault_or_a_disabled_rule_does_not_trip_the_breaker() {
         let h = start(true);
@@ -1984,6 +2071,7 @@ mod tests {
             StageReport::Data {
                 bars: 250,
                 rejected: 2,
+                parse_errors: 5,
                 first: Some(first),
                 last: Some(last),
                 source: "csv:TEST.csv".into(),
@@ -2022,6 +2110,7 @@ mod tests {
                 last_bar: Some(last),
                 bars: 250,
                 bars_rejected: 2,
+                messages_rejected: 5,
                 regime_changes: 7,
                 signals: 9,
                 signals_suppressed: 3,
@@ -2071,6 +2160,7 @@ mod tests {
             StageReport::Data {
                 bars: 2,
                 rejected: 0,
+                parse_errors: 0,
                 first: None,
                 last: None,
                 source: "csv:BAD.csv".into(),

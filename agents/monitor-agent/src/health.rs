@@ -475,6 +475,7 @@ fn export_figures(f: &Figures) {
             filled,
             rejected,
             cancelled,
+            unfilled,
             open,
             fills,
             slippage_bps,
@@ -486,6 +487,7 @@ fn export_figures(f: &Figures) {
             counter!("vigil_execution_orders_filled_total").absolute(*filled);
             counter!("vigil_execution_orders_rejected_total").absolute(*rejected);
             counter!("vigil_execution_orders_cancelled_total").absolute(*cancelled);
+            counter!("vigil_execution_orders_unfilled_total").absolute(*unfilled);
             counter!("vigil_execution_fills_total").absolute(*fills);
             gauge!("vigil_execution_open_orders").set(*open as f64);
             if let Some(s) = slippage_bps {
@@ -636,6 +638,10 @@ fn describe_all() {
         "vigil_execution_orders_cancelled_total",
         "Orders cancelled."
     );
+    describe_counter!(
+        "vigil_execution_orders_unfilled_total",
+        "Times a bar reached an open order's price but left it nothing to take (zero volume, or the venue's share of it spent): the order stays open (order_unfilled)."
+    );
     describe_counter!("vigil_execution_fills_total", "Executions.");
     describe_gauge!("vigil_execution_open_orders", "Orders open now.");
     describe_gauge!(
@@ -738,6 +744,7 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             filled,
             rejected,
             cancelled,
+            unfilled,
             open,
             fills,
             slippage_bps,
@@ -746,6 +753,7 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             ..
         } => json!({
             "orders": orders, "filled": filled, "rejected": rejected, "cancelled": cancelled,
+            "unfilled": unfilled,
             "open": open, "fills": fills, "slippage_bps": slippage_bps, "equity": equity.to_string(),
             "daily_drawdown": business.daily_drawdown, "weekly_drawdown": business.weekly_drawdown,
             "max_trade_exposure": business.max_trade_exposure, "trades_today": business.trades_today,

@@ -641,6 +641,7 @@ impl Actor for RiskAgent {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.agent_state = AgentState::Running;
+        self.halt.hold(self.state);
         let now = self.clock.now();
         if let Some(r) = self.restored.take() {
             let level = if r.state == TradingState::Active {
@@ -1218,6 +1219,9 @@ impl RiskAgent {
             return false; // idempotent: the state is already what was asked
         }
         self.state = state;
+        // Before anything else: the Monitor reads it to know a trip found the breaker
+        // tripped, even once this agent has stopped.
+        self.halt.hold(state);
         let event = match (from, state) {
             (_, TradingState::Halted) => Event::BreakerTripped,
             (TradingState::Halted, _) => Event::BreakerReset,
@@ -1399,7 +1403,7 @@ mod tests {
                     high: dec!(101),
                     low: dec!(99),
                     close: dec!(100),
-                    volume: dec!(1000),
+                    volume: Some(dec!(1000)),
                 })
                 .collect(),
         )
@@ -1439,6 +1443,8 @@ mod tests {
         addr: Addr<RiskAgent>,
         seen: Recorder<Got>,
         log: MemoryLog,
+        /// The breaker's fast path, shared with the agent.
+        halt: vigil_bus::HaltLatch,
     }
 
     fn start_with(book: Option<Recipient<BookQuery>>) -> Harness {
@@ -1472,10 +1478,12 @@ mod tests {
             exec.clone().recipient(),
             exec.recipient(),
         );
+        let halt = vigil_bus::HaltLatch::default();
         Harness {
-            addr: agent.start(),
+            addr: agent.with_halt_latch(halt.clone()).start(),
             seen,
             log,
+            halt,
         }
     }
 
@@ -1498,6 +1506,12 @@ mod tests {
     #[actix_rt::test]
     async fn a_signal_cuts_the_batch_into_segments_with_the_intent_between_them() {
         let h = start();
+        yield_until("the agent posts its state", || h.halt.held().is_some()).await;
+        assert_eq!(
+            h.halt.held(),
+            Some(TradingState::Active),
+            "posted when it starts"
+        );
         let bars = bars(0, 5);
         h.addr
             .do_send(batch(3, bars.clone(), &[(2, Direction::Long)]));
@@ -1860,6 +1874,8 @@ mod tests {
         let error = "GOOG.csv:7: column 'close': cannot parse \"x\" as a decimal";
         h.addr.do_send(Flow::End(StopReason::Failed(error.into())));
         h.seen.wait_for::<StageReport>(1).await;
+        // Posted where the Monitor reads it: a halt asked after the stop finds it tripped.
+        assert_eq!(h.halt.held(), Some(TradingState::Halted));
 
         let tripped = logged(&h.log, Event::BreakerTripped);
         assert_eq!(tripped.len(), 1);

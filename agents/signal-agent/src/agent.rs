@@ -419,7 +419,7 @@ mod tests {
                     high: close,
                     low: close,
                     close,
-                    volume: Decimal::ONE,
+                    volume: Some(Decimal::ONE),
                 }
             })
             .collect()

@@ -6,8 +6,9 @@
 //! ([`Portfolio`]): on each bar, the symbol's open orders fill in submission order, a
 //! market order at the open moved against it by the slippage, a limit order at the open
 //! when it gaps through the limit, else at the limit when the bar reaches it; the fills on
-//! one bar together take at most `max_volume_participation` of its volume. An order never
-//! fills on a bar at or before the market time at which it arrived.
+//! one bar together take at most `max_volume_participation` of its volume (no cap when the
+//! volume is unknown: a CSV file without a volume column). An order never fills on a bar at
+//! or before the market time at which it arrived.
 
 use std::sync::Arc;
 
@@ -449,7 +450,8 @@ impl Engine {
     }
 
     fn on_bar(&mut self, bar: &Bar, ch: &mut Changes) {
-        let mut volume_left = self.config.max_volume_participation * bar.volume;
+        // A bar whose volume is unknown (a CSV file without a volume column) has no cap.
+        let mut volume_left = bar.volume.map(|v| self.config.max_volume_participation * v);
         let name = self.market.name(bar.symbol).to_string();
         let mut i = 0;
         while i < self.open.len() {
@@ -465,9 +467,13 @@ impl Engine {
             {
                 let mut cap = volume_left;
                 if let Some(fraction) = self.faults.partial {
-                    cap = cap.min(o.qty * fraction);
+                    let most = o.qty * fraction;
+                    cap = Some(cap.map_or(most, |c| c.min(most)));
                 }
-                volume_left -= self.fill(i, bar.symbol, price, cap, bar.ts, ch);
+                let filled = self.fill(i, bar.symbol, price, cap, bar.ts, ch);
+                if let Some(left) = &mut volume_left {
+                    *left -= filled;
+                }
             }
             if self.open[i].status.is_open() {
                 i += 1;
@@ -478,19 +484,20 @@ impl Engine {
         self.portfolio.mark(bar.symbol, bar.close);
     }
 
-    /// Fills as much of open order `i` at `price` as `cap` allows; returns the quantity.
+    /// Fills as much of open order `i` at `price` as `cap` allows (`None`: no cap); returns
+    /// the quantity.
     fn fill(
         &mut self,
         i: usize,
         symbol: SymbolId,
         price: Decimal,
-        cap: Decimal,
+        cap: Option<Decimal>,
         ts: Timestamp,
         ch: &mut Changes,
     ) -> Decimal {
         let order = &mut self.open[i];
         let leaves = order.qty - order.filled_qty;
-        let quantity = leaves.min(cap);
+        let quantity = cap.map_or(leaves, |cap| leaves.min(cap));
         if quantity <= Decimal::ZERO {
             return Decimal::ZERO;
         }
@@ -679,7 +686,7 @@ impl Engine {
         self.open.push(order);
         let i = self.open.len() - 1;
         let now = self.now();
-        self.fill(i, id, t.price, t.qty, now, ch);
+        self.fill(i, id, t.price, Some(t.qty), now, ch);
         self.open.remove(i);
         ch.fills
             .last()
@@ -895,15 +902,17 @@ mod tests {
         venue.drain_reports(&mut reports);
         let paper: Vec<(Side, Decimal, Decimal, Decimal, Decimal, Timestamp)> = reports
             .iter()
-            .map(|r| match r {
-                ExecutionReport::Fill(f) => (
+            .filter_map(|r| match r {
+                ExecutionReport::Fill(f) => Some((
                     f.side,
                     f.quantity,
                     f.price,
                     f.commission,
                     f.leaves_quantity,
                     f.ts,
-                ),
+                )),
+                // The venue's notice that a spent cap left an order waiting: no fill.
+                ExecutionReport::Unfilled { .. } => None,
                 other => panic!("unexpected report {other:?}"),
             })
             .collect();
@@ -985,6 +994,31 @@ mod tests {
         let a = e.account();
         assert_eq!(a.cash, dec!(100000) - dec!(10110.1) - dec!(5.05505));
         assert_eq!(a.equity, a.cash + dec!(100) * dec!(102));
+    }
+
+    /// A file without a volume column: the volume is unknown, not zero, so the cap does not
+    /// apply (it used to make every order wait for ever), and the market says which symbols.
+    #[test]
+    fn bars_of_unknown_volume_fill_without_the_cap() {
+        let unknown = |d| Bar {
+            volume: None,
+            ..flat(0, d, dec!(100))
+        };
+        let mut e = x_engine(
+            EngineConfig {
+                max_volume_participation: dec!(0.1),
+                ..EngineConfig::default()
+            },
+            vec![unknown(1), unknown(2)],
+        );
+        assert_eq!(e.market.unknown_volume().collect::<Vec<_>>(), ["X"]);
+        assert!(advance(&mut e, 1).is_empty());
+        submit(&mut e, &spec("b", "X", Side::Buy, dec!(500), None));
+        let f = advance(&mut e, 2);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].cum_qty, f[0].leaves_qty), (dec!(500), dec!(0)));
+        let known = x_engine(EngineConfig::default(), vec![flat(0, 1, dec!(100))]);
+        assert_eq!(known.market.unknown_volume().count(), 0);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Market {
 struct Series {
     name: String,
     bars: Vec<Bar>,
+    /// Whether the file has a volume column (else every bar's volume is unknown).
+    has_volume: bool,
 }
 
 impl Market {
@@ -35,9 +37,11 @@ impl Market {
                 return Err(BrokerError::Data(format!("symbol {name} is given twice")));
             }
             let source = CsvSource::file(SymbolId(i as u32), path.clone());
+            let (bars, has_volume) = read_all(&source)?;
             series.push(Series {
                 name: name.clone(),
-                bars: read_all(&source)?,
+                bars,
+                has_volume,
             });
         }
         Ok(Self { series })
@@ -49,7 +53,11 @@ impl Market {
         Self {
             series: series
                 .into_iter()
-                .map(|(name, bars)| Series { name, bars })
+                .map(|(name, bars)| Series {
+                    has_volume: bars.iter().all(|b| b.volume.is_some()),
+                    name,
+                    bars,
+                })
                 .collect(),
         }
     }
@@ -65,6 +73,14 @@ impl Market {
     /// The name of `id`.
     pub fn name(&self, id: SymbolId) -> &str {
         self.series.get(id.index()).map_or("", |s| s.name.as_str())
+    }
+
+    /// The names of the symbols whose file has no volume column.
+    pub fn unknown_volume(&self) -> impl Iterator<Item = &str> {
+        self.series
+            .iter()
+            .filter(|s| !s.has_volume)
+            .map(|s| s.name.as_str())
     }
 
     /// The ids of every symbol.
@@ -96,12 +112,13 @@ impl Market {
     }
 }
 
-fn read_all(source: &CsvSource) -> Result<Vec<Bar>, BrokerError> {
+/// The bars of `source`, and whether it has a volume column.
+fn read_all(source: &CsvSource) -> Result<(Vec<Bar>, bool), BrokerError> {
     let data = |e: vigil_providers::CsvError| BrokerError::Data(e.to_string());
     let mut reader = CsvBarReader::open(source).map_err(data)?;
     let mut bars = Vec::new();
     while reader.read_batch(READ_BATCH, &mut bars).map_err(data)? > 0 {}
-    Ok(bars)
+    Ok((bars, reader.has_volume()))
 }
 
 #[cfg(test)]
@@ -121,7 +138,7 @@ mod tests {
             high: Decimal::ONE,
             low: Decimal::ONE,
             close: Decimal::ONE,
-            volume: Decimal::ONE,
+            volume: Some(Decimal::ONE),
         }
     }
 

@@ -74,6 +74,8 @@ pub struct BrokerServer {
     handle: ServerHandle,
     addr: SocketAddr,
     done: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    /// The symbols whose file has no volume column.
+    unknown_volume: Vec<String>,
 }
 
 /// Faults measured in wall time.
@@ -794,6 +796,7 @@ impl BrokerServer {
     /// cannot be bound.
     pub async fn start(opts: BrokerOptions) -> Result<Self, BrokerError> {
         let market = Arc::new(Market::load(&opts.data)?);
+        let unknown_volume = market.unknown_volume().map(str::to_string).collect();
         let store = Store::open(&opts.state, opts.engine.initial_cash).await?;
         let saved = store.load().await?;
         let engine =
@@ -856,7 +859,18 @@ impl BrokerServer {
         let server = server.run();
         let handle = server.handle();
         let done = actix_web::rt::spawn(server);
-        Ok(Self { handle, addr, done })
+        Ok(Self {
+            handle,
+            addr,
+            done,
+            unknown_volume,
+        })
+    }
+
+    /// The symbols whose CSV file has no volume column: their bars' volume is unknown and
+    /// fills on them are not capped by `max_volume_participation`.
+    pub fn unknown_volume(&self) -> &[String] {
+        &self.unknown_volume
     }
 
     /// The bound address.

@@ -49,7 +49,7 @@ fn bar(d: u32) -> Bar {
         high: dec!(1),
         low: dec!(1),
         close: dec!(1),
-        volume: dec!(1),
+        volume: Some(dec!(1)),
     }
 }
 

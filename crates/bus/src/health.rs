@@ -111,6 +111,9 @@ pub enum Figures {
         rejected: u64,
         /// Orders cancelled.
         cancelled: u64,
+        /// Times a bar reached an open order's price but left it nothing to take (the bar
+        /// traded no volume, or earlier orders took the venue's share of it).
+        unfilled: u64,
         /// Orders open now.
         open: u64,
         /// Executions.

@@ -302,6 +302,9 @@ pub enum StageReport {
         bars: u64,
         /// Bars rejected by validation.
         rejected: u64,
+        /// Messages the source's parser rejected (a feed's bad messages, bars that go back
+        /// in time among them; each an ERROR `data_parse_failed` line).
+        parse_errors: u64,
         /// First bar's time.
         first: Option<Timestamp>,
         /// Last bar's time.
@@ -696,27 +699,50 @@ pub enum Supervision {
 /// `SetTradingState`, and the Risk agent checks it before every decision. A halt thus holds
 /// even while the Risk agent's mailbox is full, or while it waits out a restart backoff with
 /// batches queued ahead of the message.
+///
+/// The Risk agent also posts here the trading state it holds, on every change and when it
+/// starts, so that the Monitor can tell a trip request that finds the breaker already
+/// tripped (nothing to do, even after the Risk agent has stopped) from one that cannot be
+/// carried out.
 #[derive(Clone, Debug, Default)]
-pub struct HaltLatch(Arc<std::sync::Mutex<Option<(String, String)>>>);
+pub struct HaltLatch(Arc<std::sync::Mutex<Latch>>);
+
+#[derive(Debug, Default)]
+struct Latch {
+    /// A trip not yet taken by the Risk agent: (actor, reason).
+    pending: Option<(String, String)>,
+    /// The state the Risk agent holds (`None` until it has posted one).
+    held: Option<TradingState>,
+}
 
 impl HaltLatch {
     /// Trips it: (actor, reason).
     pub fn trip(&self, actor: &str, reason: &str) {
-        *self.lock() = Some((actor.to_string(), reason.to_string()));
+        self.lock().pending = Some((actor.to_string(), reason.to_string()));
     }
 
     /// Clears it (the breaker was reset).
     pub fn clear(&self) {
-        *self.lock() = None;
+        self.lock().pending = None;
     }
 
     /// Takes a pending trip, if any.
     pub fn take(&self) -> Option<(String, String)> {
-        self.lock().take()
+        self.lock().pending.take()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
-        // A poisoned latch still holds a valid Option: a halt is never lost to a panic.
+    /// The Risk agent: the trading state it holds now.
+    pub fn hold(&self, state: TradingState) {
+        self.lock().held = Some(state);
+    }
+
+    /// The trading state the Risk agent last said it holds (`None`: it never said).
+    pub fn held(&self) -> Option<TradingState> {
+        self.lock().held
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latch> {
+        // A poisoned latch still holds valid data: a halt is never lost to a panic.
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -755,6 +781,8 @@ pub struct SessionSummary {
     pub bars: u64,
     /// Bars rejected by validation.
     pub bars_rejected: u64,
+    /// Messages the data source's parser rejected (a feed's).
+    pub messages_rejected: u64,
     /// Regime label changes.
     pub regime_changes: u64,
     /// Signals emitted.

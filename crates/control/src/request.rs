@@ -1,6 +1,9 @@
 //! The bodies of `POST /v1/commands` and `POST /v1/token/rotate`, checked field by field so
 //! that every refusal names the field and says what is expected.
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use vigil_bus::{Action, CommandTarget};
 use vigil_core::AgentId;
@@ -54,12 +57,97 @@ pub(crate) struct RotateRequest {
     pub(crate) reason: String,
 }
 
+/// A JSON value read so that no object, at any depth, names a key twice. `serde_json`
+/// keeps the last of two equal keys, so `{"who":"ana","who":"bob"}` would be taken as bob's
+/// while a proxy, a log or a person reading the body sees ana's: every request body is
+/// read through this instead, and such a body is refused.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "field {key:?} is given twice (each field may appear once)"
+                )));
+            }
+            let Unique(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Reads a request body as JSON, refusing a key given twice in any object.
+fn parse_body(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice::<Unique>(body)
+        .map(|Unique(v)| v)
+        .map_err(|e| {
+            if e.is_data() {
+                // A key given twice: the body is JSON, but not a request.
+                e.to_string()
+            } else {
+                format!("the body is not JSON: {e}")
+            }
+        })
+}
+
 struct Fields(Map<String, Value>);
 
 impl Fields {
     fn parse(body: &[u8], allowed: &[&str]) -> Result<Self, String> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let value = parse_body(body)?;
         let Value::Object(map) = value else {
             return Err(format!(
                 "the body must be a JSON object with the fields {}",
@@ -79,7 +167,9 @@ impl Fields {
         self.0.contains_key(key)
     }
 
-    /// A text field; `None` when absent. Blank or too long is refused.
+    /// A text field; `None` when absent. Blank, too long, or holding a control character
+    /// (an ESC that would drive the terminal of whoever reads the audit, a CR or LF that
+    /// would forge a line) is refused.
     fn text(&self, key: &str, max: usize) -> Result<Option<String>, String> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -87,6 +177,10 @@ impl Fields {
             Some(Value::String(s)) if s.chars().count() > max => {
                 Err(format!("field {key:?} is longer than {max} characters"))
             }
+            Some(Value::String(s)) if let Some(c) = vigil_core::first_control(s) => Err(format!(
+                "field {key:?} holds a control character ({c}): write it on one line, in \
+                 plain text (no escape sequences, line breaks or tabs)"
+            )),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
             Some(other) => Err(format!("field {key:?} must be a string, got {other}")),
         }
@@ -287,6 +381,33 @@ mod tests {
         }
         let with_id = ok(r#"{"command":"flatten","reason":"r","who":"w","request_id":"abc"}"#);
         assert_eq!(with_id.request_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth_and_values_read_as_serde_json_does() {
+        for (body, key) in [
+            (r#"{"who":"a","who":"b"}"#, "who"),
+            (r#"{"x":{"k":1,"k":2}}"#, "k"),
+            (r#"{"x":[{"k":1},{"j":2,"j":3}]}"#, "j"),
+        ] {
+            let e = parse_body(body.as_bytes()).expect_err(body);
+            assert!(
+                e.starts_with(&format!(
+                    "field \"{key}\" is given twice (each field may appear once)"
+                )),
+                "{body}: {e}"
+            );
+        }
+        let body = r#"{"s":"x\u001by","n":-1,"u":18446744073709551615,"f":1.5,"b":true,"z":null,"a":[1,{"k":"v"}]}"#;
+        assert_eq!(
+            parse_body(body.as_bytes()).expect("read"),
+            serde_json::from_str::<Value>(body).expect("read")
+        );
+        assert!(
+            parse_body(b"{\"a\":")
+                .expect_err("cut")
+                .starts_with("the body is not JSON")
+        );
     }
 
     #[test]

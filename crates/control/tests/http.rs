@@ -464,6 +464,28 @@ async fn malformed_commands_are_400_naming_the_field_and_reach_nobody() {
             json!({"command": "switch_source", "reason": "r", "who": "ana"}).to_string(),
             "missing field \"source\"",
         ),
+        // A key given twice: the last would win for vigil while a reader sees the first.
+        (
+            r#"{"command":"pause","agent":"signal","reason":"r","who":"ana","who":"bob"}"#
+                .to_string(),
+            "field \"who\" is given twice (each field may appear once)",
+        ),
+        (
+            r#"{"command":"breaker_reset","command":"breaker_trip","reason":"r","who":"ana"}"#
+                .to_string(),
+            "field \"command\" is given twice",
+        ),
+        // Control characters would drive the terminal of whoever reads the audit or the log.
+        (
+            json!({"command": "pause", "agent": "signal", "reason": "r", "who": "ana\u{1b}[2J"})
+                .to_string(),
+            "field \"who\" holds a control character (U+001B)",
+        ),
+        (
+            json!({"command": "pause", "agent": "signal", "reason": "ok\r\nforged line", "who": "ana"})
+                .to_string(),
+            "field \"reason\" holds a control character (U+000D)",
+        ),
     ] {
         let (code, text) = h
             .call("POST", "/v1/commands", Some(&h.token), Some(body.clone()))
@@ -473,13 +495,36 @@ async fn malformed_commands_are_400_naming_the_field_and_reach_nobody() {
         assert_eq!(v["ok"], false);
         assert_error(&v, needle);
     }
+    // Every request body is read the same way: the token rotation too.
+    for (body, needle) in [
+        (
+            r#"{"who":"ana","who":"bob"}"#.to_string(),
+            "field \"who\" is given twice",
+        ),
+        (
+            json!({"who": "ana", "reason": "\u{7}bell"}).to_string(),
+            "field \"reason\" holds a control character (U+0007)",
+        ),
+    ] {
+        let (code, text) = h
+            .call(
+                "POST",
+                "/v1/token/rotate",
+                Some(&h.token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(code, 400, "{body}: {text}");
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        assert_error(&v, needle);
+    }
     assert!(h.got.is_empty(), "nothing reached the Monitor");
     assert!(h.store.control_audit(0).await.expect("audit").is_empty());
     let invalid = h.logged("control_request_invalid");
-    assert_eq!(invalid.len(), 6);
+    assert_eq!(invalid.len(), 12);
     assert!(field(&invalid[1], "error").contains("explode"));
     let (_, metrics) = h.get("/metrics").await;
-    assert_eq!(counter(&metrics, "invalid"), 6);
+    assert_eq!(counter(&metrics, "invalid"), 12);
     h.stop().await;
 }
 

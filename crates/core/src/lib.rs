@@ -7,6 +7,7 @@
 //!   replayed intent can never become a second order.
 //! - [`Clock`], [`SystemClock`], [`SimClock`]: the only way vigil code reads the time, so
 //!   tests and backtests run days of market time in seconds.
+//! - [`escape_controls`]: outside text made safe to print on a terminal.
 //!
 //! ```
 //! use vigil_core::{Clock, SimClock};
@@ -23,6 +24,7 @@ mod market;
 mod order;
 mod portfolio;
 mod signal;
+mod text;
 
 pub use agent::{AgentId, AgentState, TradingState};
 pub use clock::{
@@ -38,5 +40,6 @@ pub use order::{
 };
 pub use portfolio::{Portfolio, Position};
 pub use signal::{Direction, Regime, Signal};
+pub use text::{escape_controls, first_control, is_control};
 
 pub use rust_decimal::Decimal;

@@ -135,8 +135,9 @@ pub struct Bar {
     pub low: Decimal,
     /// Closing price.
     pub close: Decimal,
-    /// Traded volume (fractional for some instruments).
-    pub volume: Decimal,
+    /// Traded volume (fractional for some instruments); `None` when the source gives none
+    /// (a CSV file without a volume column), which is not the same as a real zero.
+    pub volume: Option<Decimal>,
 }
 
 /// Why a bar is impossible.
@@ -208,8 +209,10 @@ impl Bar {
                 });
             }
         }
-        if self.volume < Decimal::ZERO {
-            return Err(BarError::NegativeVolume(self.volume));
+        if let Some(volume) = self.volume
+            && volume < Decimal::ZERO
+        {
+            return Err(BarError::NegativeVolume(volume));
         }
         Ok(())
     }
@@ -343,7 +346,7 @@ mod tests {
             high: h,
             low: l,
             close: c,
-            volume: dec!(1),
+            volume: Some(dec!(1)),
         }
     }
 

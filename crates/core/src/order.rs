@@ -186,6 +186,16 @@ pub enum ExecutionReport {
         /// When.
         ts: Timestamp,
     },
+    /// A bar reached the order's price but left it nothing to take (the bar traded no
+    /// volume, or earlier orders took the share the venue may fill): the order stays open.
+    Unfilled {
+        /// The order.
+        client_order_id: ClientOrderId,
+        /// Why, for the log.
+        reason: String,
+        /// The bar's time.
+        ts: Timestamp,
+    },
 }
 
 /// An order as the venue holds it (for open-order queries and reconciliation).

@@ -83,26 +83,30 @@ pub(crate) fn encode(
     let mut text = String::with_capacity(160);
     match format {
         None => feed_wire::write_bar_frame(&mut text, symbol, bar)?,
-        Some(FormatChange::Renamed) => write!(
-            text,
-            r#"[{{"type":"bar","sym":"{symbol}","open":{},"high":{},"low":{},"close":{},"volume":{},"timestamp":"{}"}}]"#,
-            bar.open,
-            bar.high,
-            bar.low,
-            bar.close,
-            bar.volume,
-            bar.ts.format(RFC3339_UTC)
-        )?,
-        Some(FormatChange::Strings) => write!(
-            text,
-            r#"[{{"T":"b","S":"{symbol}","o":"{}","h":"{}","l":"{}","c":"{}","v":"{}","t":"{}"}}]"#,
-            bar.open,
-            bar.high,
-            bar.low,
-            bar.close,
-            bar.volume,
-            bar.ts.format(RFC3339_UTC)
-        )?,
+        // The feed serves only files with a volume column (`FeedServer::start`); a bar
+        // without one would go out without its volume field, as `write_bar_frame` does.
+        Some(FormatChange::Renamed) => {
+            write!(
+                text,
+                r#"[{{"type":"bar","sym":"{symbol}","open":{},"high":{},"low":{},"close":{},"#,
+                bar.open, bar.high, bar.low, bar.close,
+            )?;
+            if let Some(v) = bar.volume {
+                write!(text, r#""volume":{v},"#)?;
+            }
+            write!(text, r#""timestamp":"{}"}}]"#, bar.ts.format(RFC3339_UTC))?;
+        }
+        Some(FormatChange::Strings) => {
+            write!(
+                text,
+                r#"[{{"T":"b","S":"{symbol}","o":"{}","h":"{}","l":"{}","c":"{}","#,
+                bar.open, bar.high, bar.low, bar.close,
+            )?;
+            if let Some(v) = bar.volume {
+                write!(text, r#""v":"{v}","#)?;
+            }
+            write!(text, r#""t":"{}"}}]"#, bar.ts.format(RFC3339_UTC))?;
+        }
     }
     Ok(match garbage.map(|seq| seq % 3) {
         None => Frame::Text(text.into()),
@@ -134,7 +138,7 @@ mod tests {
             high: dec!(104.06),
             low: dec!(95.96),
             close: dec!(100.5),
-            volume: dec!(22351900),
+            volume: Some(dec!(22351900)),
         }
     }
 
@@ -185,7 +189,7 @@ mod tests {
                 dec!(156.09),
                 dec!(143.94),
                 dec!(150.75),
-                dec!(22351900)
+                Some(dec!(22351900))
             )
         );
         assert!(up.check().is_ok());

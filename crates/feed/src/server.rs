@@ -18,7 +18,7 @@ use tokio::sync::{Notify, watch};
 use vigil_core::{MarketDataEvent, SymbolId};
 use vigil_providers::alpaca_wire::{KEY_ID_HEADER, SECRET_KEY_HEADER};
 use vigil_providers::feed_wire::{self, ClientMessage};
-use vigil_providers::{CsvReplayProvider, CsvSource, DataProvider as _};
+use vigil_providers::{CsvBarReader, CsvReplayProvider, CsvSource, DataProvider as _};
 
 use crate::FeedError;
 use crate::faults::{Faults, FormatChange, Frame, Spike, encode, spiked};
@@ -749,7 +749,8 @@ impl FeedServer {
     ///
     /// # Errors
     /// A symbol given twice or that the stream cannot carry, a CSV file that cannot be
-    /// opened or lacks a column, or an address that cannot be bound.
+    /// opened or lacks a column (the volume included: the stream carries it), or an address
+    /// that cannot be bound.
     pub async fn start(opts: FeedOptions) -> Result<Self, FeedError> {
         if opts.sources.is_empty() {
             return Err(FeedError::Data("no CSV file to serve".into()));
@@ -764,7 +765,17 @@ impl FeedServer {
             }
             symbols.push(symbol.clone());
             let id = u32::try_from(i).map_err(|_| FeedError::Data("too many symbols".into()))?;
-            sources.push(CsvSource::file(SymbolId(id), path.clone()));
+            let source = CsvSource::file(SymbolId(id), path.clone());
+            // The stream carries every bar's volume (`v`): a file without one cannot be
+            // served truthfully, and a made-up zero would stop every fill downstream.
+            let reader = CsvBarReader::open(&source).map_err(|e| FeedError::Data(e.to_string()))?;
+            if !reader.has_volume() {
+                return Err(FeedError::Data(format!(
+                    "{}: no volume column: the stream sends every bar's volume (`v`); add one",
+                    source.display_name()
+                )));
+            }
+            sources.push(source);
         }
         let mut source = CsvReplayProvider::new(sources, 1);
         source

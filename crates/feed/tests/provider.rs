@@ -13,7 +13,7 @@ use common::{
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_core::SymbolId;
-use vigil_feed::Pacing;
+use vigil_feed::{FeedServer, Pacing};
 use vigil_providers::{DataProvider, ProviderError, RejectionCounts, WsFeedConfig, WsFeedProvider};
 
 #[test]
@@ -33,7 +33,10 @@ fn streams_the_csv_bars_exactly_one_per_step() {
     for (got, want) in bars.iter().zip(&expected) {
         // The same digits: nothing went through a float on the way.
         assert_eq!(got.close.to_string(), want.close.to_string());
-        assert_eq!(got.volume.to_string(), want.volume.to_string());
+        assert_eq!(
+            got.volume.map(|v| v.to_string()),
+            want.volume.map(|v| v.to_string())
+        );
     }
     let health = p.health();
     assert_eq!(
@@ -391,5 +394,26 @@ fn a_feed_of_two_symbols_sends_each_client_what_it_subscribed() {
             .iter()
             .map(|b| (SymbolId(7), b.ts))
             .collect::<Vec<_>>()
+    );
+}
+
+/// The stream carries every bar's volume: a CSV file without a volume column is refused at
+/// start, naming the file, rather than served with a made-up zero that no order could fill
+/// against downstream.
+#[test]
+fn a_csv_file_without_a_volume_column_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("novol.csv");
+    std::fs::write(&path, "timestamp,open,high,low,close\n2024-01-02,1,2,1,2\n").expect("write");
+    let opts = options(vec![("GOOG".into(), path.clone())], Pacing::Manual);
+    let err = actix_web::rt::System::new()
+        .block_on(async move { FeedServer::start(opts).await.map(|_| ()) })
+        .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "market data: {}: no volume column: the stream sends every bar's volume (`v`); add one",
+            path.display()
+        )
     );
 }

@@ -57,6 +57,7 @@ catalogue! {
     AgentResumed => "agent_resumed", Info, "A paused agent resumed.";
     DataSourceConnected => "data_source_connected", Info, "A data provider connected and subscribed.";
     DataSourceExhausted => "data_source_exhausted", Info, "A replayed data source delivered its last bar.";
+    DataVolumeUnknown => "data_volume_unknown", Warn, "A data file has no volume column: its bars' volume is unknown (not zero), and the paper venue fills on them without a volume cap (execution.max_volume_participation does not apply); logged once per file at start; data.symbol, source.";
     DataSourceFailed => "data_source_failed", Error, "A data provider could not connect, or its stream broke.";
     DataSourceSwitched => "data_source_switched", Error, "The Data agent reads from another source: the one in use failed (actor failover: it could not connect, its stream broke, or it sent too many bad messages in a row) or an operator switched (vigil ctl switch-source); data.from, to, actor, reason.";
     DataOutage => "data_outage", Critical, "No data source is healthy (every configured source failed since the last good bar, or the lone one did): the breaker trips (actor data_outage), the sources are tried again with backoff; data.error, sources, retry_in_ms, resume (verify or operator).";
@@ -86,6 +87,7 @@ catalogue! {
     OrderRejected => "order_rejected", Warn, "The venue refused an order.";
     OrderCancelRequested => "order_cancel_requested", Info, "Vigil asked the venue to cancel an order.";
     OrderCancelled => "order_cancelled", Info, "The venue cancelled an order.";
+    OrderUnfilled => "order_unfilled", Warn, "A bar reached an open order's price but the venue had nothing left to fill it with: the bar traded no volume, or earlier orders took the share of its volume the venue fills (execution.max_volume_participation); the order stays open; data.order_id, symbol, reason, leaves_quantity.";
     FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete).";
     OrderFilled => "order_filled", Info, "An order is completely filled.";
     VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";

@@ -390,7 +390,7 @@ impl WireBar<'_> {
             high: self.high,
             low: self.low,
             close: self.close,
-            volume: self.volume,
+            volume: Some(self.volume),
         }
     }
 }
@@ -1098,21 +1098,22 @@ fn rfc3339(ts: Timestamp) -> String {
 
 /// Appends the frame of one bar, `[{"T":"b","S":…,"o":…,…,"t":"…"}]`, to `out`: prices and
 /// volume as JSON numbers with their exact digits, the time in RFC 3339 UTC. `symbol` must
-/// pass [`check_symbol`] (it is written without escaping).
+/// pass [`check_symbol`] (it is written without escaping). A bar whose volume is unknown is
+/// written without `v`, which [`parse_frame`] refuses: the stream carries every bar's volume
+/// (the feed process refuses a CSV file without a volume column).
 ///
 /// # Errors
 /// Only when a value's formatting fails, which writing to a `String` does not.
 pub fn write_bar_frame(out: &mut String, symbol: &str, bar: &Bar) -> fmt::Result {
     write!(
         out,
-        r#"[{{"T":"b","S":"{symbol}","o":{},"h":{},"l":{},"c":{},"v":{},"t":"{}"}}]"#,
-        bar.open,
-        bar.high,
-        bar.low,
-        bar.close,
-        bar.volume,
-        bar.ts.format(RFC3339_UTC)
-    )
+        r#"[{{"T":"b","S":"{symbol}","o":{},"h":{},"l":{},"c":{},"#,
+        bar.open, bar.high, bar.low, bar.close,
+    )?;
+    if let Some(volume) = bar.volume {
+        write!(out, r#""v":{volume},"#)?;
+    }
+    write!(out, r#""t":"{}"}}]"#, bar.ts.format(RFC3339_UTC))
 }
 
 /// The times the stream writes: RFC 3339 in UTC, fractions of a second only when there are
@@ -1277,7 +1278,7 @@ mod tests {
             high: dec!(104.06),
             low: dec!(95.96),
             close: dec!(100.34),
-            volume: dec!(22351900),
+            volume: Some(dec!(22351900)),
         };
         let mut frame = String::new();
         write_bar_frame(&mut frame, "GOOG", &bar).expect("write");

@@ -26,7 +26,7 @@ mod traits;
 mod ws_feed;
 
 pub use alpaca::{AlpacaVenue, AlpacaVenueConfig};
-pub use csv_reader::{CsvBarReader, CsvError, CsvReplayProvider, CsvSource};
+pub use csv_reader::{CsvBarReader, CsvError, CsvReplayProvider, CsvSource, MAX_LINE_BYTES};
 pub use paper::{FillModel, PaperVenue, PaperVenueConfig, bar_fill_price, fill_commission};
 pub use traits::{
     Account, DataProvider, ExecutionVenue, ProviderError, ProviderHealth, VenueError, VenuePosition,

@@ -41,7 +41,8 @@ pub struct PaperVenueConfig {
     /// Smallest commission charged per fill.
     pub commission_min: Decimal,
     /// Largest share of a bar's volume the venue's fills on that bar may take together
-    /// (`1` = all of it; zero or less fills nothing).
+    /// (`1` = all of it; zero or less fills nothing). A bar whose volume is unknown (a CSV
+    /// file without a volume column) has no cap.
     pub max_volume_participation: Decimal,
     /// Cash the venue's book starts with.
     pub initial_cash: Decimal,
@@ -67,8 +68,9 @@ impl Default for PaperVenueConfig {
 /// On each bar, the symbol's open orders fill in submission order: a market order at the
 /// open with slippage; a buy limit at the open if the open is at or below the limit, else
 /// at the limit if the low reaches it (sells mirror this), without slippage. The fills on
-/// one bar together take at most `max_volume_participation` of its volume; what is left
-/// stays open. An order never fills on a bar at or before the last bar the venue had seen
+/// one bar together take at most `max_volume_participation` of its volume (no cap when the
+/// bar's volume is unknown); what is left stays open, and an order the bar would have traded
+/// but left nothing to take gets an [`ExecutionReport::Unfilled`]. An order never fills on a bar at or before the last bar the venue had seen
 /// when it arrived. Short sales are allowed and there is no buying-power check: the venue
 /// models execution, not a broker's risk limits.
 #[derive(Debug)]
@@ -97,8 +99,9 @@ struct SymbolState {
     /// Indices into `State::orders` of the open orders, in submission order.
     open: Vec<usize>,
     last_bar: Option<Bar>,
-    /// Volume of the last bar still available to fills.
-    volume_left: Decimal,
+    /// Volume of the last bar still available to fills; `None`: no cap (its volume is
+    /// unknown).
+    volume_left: Option<Decimal>,
 }
 
 #[derive(Debug)]
@@ -161,18 +164,36 @@ struct Book<'a> {
 }
 
 impl Book<'_> {
-    /// Fills as much of `order` at `price` as `volume_left` allows and returns the quantity
-    /// filled.
+    /// Fills as much of `order` at `price` on `bar` as `volume_left` allows (`None`: no
+    /// cap) and returns the quantity filled. Nothing left to take is reported
+    /// ([`ExecutionReport::Unfilled`]), never silent.
     fn fill(
         &mut self,
         order: &mut Order,
         price: Decimal,
-        volume_left: Decimal,
-        ts: Timestamp,
+        volume_left: Option<Decimal>,
+        bar: &Bar,
     ) -> Decimal {
+        let ts = bar.ts;
         let leaves = order.request.quantity - order.filled;
-        let quantity = leaves.min(volume_left);
+        let quantity = volume_left.map_or(leaves, |left| leaves.min(left));
         if quantity <= Decimal::ZERO {
+            if leaves > Decimal::ZERO {
+                let reason = match bar.volume {
+                    Some(v) if v.is_zero() => "the bar traded no volume".to_string(),
+                    Some(v) => format!(
+                        "earlier orders took the share of the bar's volume the venue fills \
+                         ({} of {v})",
+                        self.config.max_volume_participation
+                    ),
+                    None => "nothing left to take".to_string(),
+                };
+                self.reports.push(ExecutionReport::Unfilled {
+                    client_order_id: order.request.client_order_id.clone(),
+                    reason: format!("{reason}; {leaves} still to fill, the order stays open"),
+                    ts,
+                });
+            }
             return Decimal::ZERO;
         }
         let leaves = leaves - quantity;
@@ -339,8 +360,10 @@ impl ExecutionVenue for PaperVenue {
                     reports: &mut state.reports,
                     next_fill: &mut state.next_fill,
                 };
-                let filled = book.fill(&mut order, price, volume_left, bar.ts);
-                state.symbols[request.symbol.index()].volume_left -= filled;
+                let filled = book.fill(&mut order, price, volume_left, &bar);
+                if let Some(left) = &mut state.symbols[request.symbol.index()].volume_left {
+                    *left -= filled;
+                }
             }
         }
         if order.status.is_open() {
@@ -425,7 +448,7 @@ impl ExecutionVenue for PaperVenue {
         }
         let symbol = &mut state.symbols[i];
         symbol.last_bar = Some(*bar);
-        let mut volume_left = self.config.max_volume_participation * bar.volume;
+        let mut volume_left = bar.volume.map(|v| self.config.max_volume_participation * v);
         if !symbol.open.is_empty() {
             let mut book = Book {
                 config: &self.config,
@@ -440,7 +463,10 @@ impl ExecutionVenue for PaperVenue {
                     return true;
                 }
                 if let Some(price) = bar_price(order, bar, self.config.slippage_bps) {
-                    volume_left -= book.fill(order, price, volume_left, bar.ts);
+                    let filled = book.fill(order, price, volume_left, bar);
+                    if let Some(left) = &mut volume_left {
+                        *left -= filled;
+                    }
                 }
                 order.status.is_open()
             });
@@ -494,13 +520,15 @@ mod tests {
         order_request(id, symbol, side, qty, limit, day(1))
     }
 
+    /// The fills reported since the last call (an order left unfilled is not one).
     fn fills(venue: &PaperVenue) -> Vec<Fill> {
         let mut reports = Vec::new();
         venue.drain_reports(&mut reports);
         reports
             .into_iter()
-            .map(|r| match r {
-                ExecutionReport::Fill(f) => f,
+            .filter_map(|r| match r {
+                ExecutionReport::Fill(f) => Some(f),
+                ExecutionReport::Unfilled { .. } => None,
                 other => panic!("expected a fill, got {other:?}"),
             })
             .collect()
@@ -712,12 +740,85 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn zero_volume_bar_fills_nothing() {
+    async fn a_bar_of_unknown_volume_fills_without_a_cap_and_the_spent_cap_is_reported() {
+        let (capped, _) = venue(PaperVenueConfig {
+            max_volume_participation: dec!(0.1),
+            ..free()
+        });
+        capped.on_market_data(&flat(0, 1, dec!(10)));
+        accepted(&capped, &order("first", 0, Side::Buy, dec!(8), None)).await;
+        accepted(&capped, &order("second", 0, Side::Buy, dec!(8), None)).await;
+        // A CSV file without a volume column: the volume is unknown, not zero.
+        let unknown = Bar {
+            volume: None,
+            ..flat(0, 2, dec!(10))
+        };
+        capped.on_market_data(&unknown);
+        let f = fills(&capped);
+        assert_eq!(
+            f.iter()
+                .map(|f| (f.client_order_id.as_str(), f.quantity))
+                .collect::<Vec<_>>(),
+            vec![("first", dec!(8)), ("second", dec!(8))]
+        );
+        // With the signal bar's close too.
+        let (at_close, _) = venue(PaperVenueConfig {
+            fill_model: FillModel::SignalBarClose,
+            max_volume_participation: dec!(0.1),
+            ..free()
+        });
+        at_close.on_market_data(&unknown);
+        accepted(&at_close, &order("close", 0, Side::Buy, dec!(8), None)).await;
+        assert_eq!(fills(&at_close)[0].quantity, dec!(8));
+        // A known volume whose share is spent: the next order is told, not left silent.
+        let (spent, _) = venue(PaperVenueConfig {
+            max_volume_participation: dec!(0.1),
+            ..free()
+        });
+        spent.on_market_data(&flat(0, 1, dec!(10)));
+        accepted(&spent, &order("big", 0, Side::Buy, dec!(10), None)).await;
+        accepted(&spent, &order("late", 0, Side::Buy, dec!(1), None)).await;
+        spent.on_market_data(&bar(0, 2, [dec!(10); 4], dec!(100)));
+        let mut reports = Vec::new();
+        spent.drain_reports(&mut reports);
+        assert!(
+            matches!(
+                &reports[..],
+                [
+                    ExecutionReport::Fill(_),
+                    ExecutionReport::Unfilled { client_order_id, reason, .. },
+                ] if client_order_id.as_str() == "late"
+                    && reason.starts_with("earlier orders took the share of the bar's volume the venue fills (0.1 of 100)")
+            ),
+            "{reports:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_volume_bar_fills_nothing_and_says_so() {
         let (venue, _) = venue(free());
         venue.on_market_data(&flat(0, 1, dec!(10)));
         accepted(&venue, &order("o", 0, Side::Buy, dec!(5), None)).await;
         venue.on_market_data(&bar(0, 2, [dec!(10); 4], dec!(0)));
-        assert!(fills(&venue).is_empty());
+        let mut reports = Vec::new();
+        venue.drain_reports(&mut reports);
+        match reports.as_slice() {
+            [
+                ExecutionReport::Unfilled {
+                    client_order_id,
+                    reason,
+                    ts,
+                },
+            ] => {
+                assert_eq!(client_order_id.as_str(), "o");
+                assert_eq!(*ts, day(2));
+                assert_eq!(
+                    reason,
+                    "the bar traded no volume; 5 still to fill, the order stays open"
+                );
+            }
+            other => panic!("expected one unfilled report, got {other:?}"),
+        }
         assert_eq!(
             venue.open_orders().await.expect("open")[0].status,
             OrderStatus::Accepted

@@ -133,7 +133,10 @@ async fn outcomes(p: &mut WsFeedProvider, n: usize) -> Vec<Got> {
                 Ok(more) => {
                     assert!(more, "a live stream does not end");
                     for MarketDataEvent::Bar(b) in events {
-                        got.push(Got::Bar(b.symbol.0, b.volume.try_into().expect("day")));
+                        got.push(Got::Bar(
+                            b.symbol.0,
+                            b.volume.expect("volume").try_into().expect("day"),
+                        ));
                     }
                 }
                 Err(ProviderError::Malformed(text)) => got.push(Got::Malformed(text)),

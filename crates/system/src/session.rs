@@ -277,13 +277,25 @@ fn sources(cfg: &VigilConfig) -> Result<(SymbolTable, Vec<CsvSource>), SystemErr
     Ok((symbols, out))
 }
 
-/// Reads the first bar of every source: fails fast on a missing file or a bad header, and
-/// finds where the replay's market clock starts.
-fn first_bar_time(sources: &[CsvSource]) -> Result<Option<Timestamp>, SystemError> {
+/// What the start learns from the first bar of every source.
+struct FirstBars {
+    /// Where the replay's market clock starts (none: no source has a bar).
+    at: Option<Timestamp>,
+    /// The sources without a volume column: (symbol, source name).
+    unknown_volume: Vec<(vigil_core::SymbolId, String)>,
+}
+
+/// Reads the first bar of every source: fails fast on a missing file or a bad header, finds
+/// where the replay's market clock starts, and which sources have no volume column.
+fn first_bars(sources: &[CsvSource]) -> Result<FirstBars, SystemError> {
     let mut first: Option<Timestamp> = None;
+    let mut unknown_volume = Vec::new();
     let mut buf: Vec<Bar> = Vec::with_capacity(1);
     for src in sources {
         let mut reader = CsvBarReader::open(src).map_err(|e| SystemError::Data(e.to_string()))?;
+        if !reader.has_volume() {
+            unknown_volume.push((src.symbol(), src.display_name().to_string()));
+        }
         buf.clear();
         reader
             .read_batch(1, &mut buf)
@@ -292,7 +304,10 @@ fn first_bar_time(sources: &[CsvSource]) -> Result<Option<Timestamp>, SystemErro
             first = Some(first.map_or(b.ts, |f| f.min(b.ts)));
         }
     }
-    Ok(first)
+    Ok(FirstBars {
+        at: first,
+        unknown_volume,
+    })
 }
 
 /// The broker's API secret, read from `execution.broker_secret_file` (trimmed), when orders
@@ -694,6 +709,7 @@ impl Session {
         read.extend(feed_secrets.iter().cloned());
         let reference = cross_check_reference(&cfg, &wall)?;
         read.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
+        let mut unknown_volume = Vec::new();
         // Where market time starts: the first bar's time, known before the start for CSV
         // files; for a feed (or a provider without a start), market time is the wall time
         // until the first bar sets it, so that nothing is stamped 1970.
@@ -717,7 +733,9 @@ impl Session {
             }
             None => {
                 let (symbols, sources) = sources(&cfg)?;
-                let start = first_bar_time(&sources)?.unwrap_or(started);
+                let first = first_bars(&sources)?;
+                unknown_volume = first.unknown_volume;
+                let start = first.at.unwrap_or(started);
                 (
                     symbols,
                     Box::new(CsvReplayProvider::new(sources, cfg.data.batch_size)),
@@ -818,6 +836,27 @@ impl Session {
                 .with("fill_model", format!("{:?}", cfg.execution.fill_model))
                 .with("wall_start", started),
         );
+        for (symbol, source) in &unknown_volume {
+            // Once per file: its bars' volume is unknown, not zero (a zero would stop every
+            // fill), so nothing caps the fills on them.
+            session_log.emit(
+                LogEvent::new(clock.now(), "vigil", Event::DataVolumeUnknown)
+                    .with("symbol", symbols.name(*symbol).to_string())
+                    .with("source", source.clone())
+                    .with(
+                        "effect",
+                        match cfg.execution.venue {
+                            VenueKind::Paper => {
+                                "no volume column: fills are not capped by volume \
+                                 (execution.max_volume_participation does not apply)"
+                            }
+                            VenueKind::Alpaca => {
+                                "no volume column: the broker fills by its own data"
+                            }
+                        },
+                    ),
+            );
+        }
         if let Err(e) = bridge {
             session_log.emit(
                 LogEvent::new(clock.now(), "vigil", Event::LibraryLog)

@@ -61,3 +61,21 @@ pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};
 pub mod __private {
     pub use vigil_bus::Flow;
 }
+
+/// The environment switch that makes a test fail instead of skip when an outside tool it
+/// needs (promtool, systemd-analyze, an SMTP server) is missing. CI sets it (`.ci/run`), so
+/// nothing is skipped there; PostgreSQL has its own, `VIGIL_TEST_PG_REQUIRED`.
+pub const TOOLS_REQUIRED: &str = "VIGIL_TEST_TOOLS_REQUIRED";
+
+/// A test cannot run because `what` is missing: prints a loud `SKIPPED: …` line on the
+/// process's standard error (the harness would swallow a passing test's `eprintln!`), or
+/// panics when [`TOOLS_REQUIRED`] is set.
+pub fn skip_or_require(what: &str) {
+    if std::env::var_os(TOOLS_REQUIRED).is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{TOOLS_REQUIRED} is set, and {what}");
+    }
+    let line = format!("SKIPPED: {what}");
+    if std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes()).is_err() {
+        eprintln!("{line}");
+    }
+}

@@ -20,7 +20,7 @@ pub fn bar(symbol: u32, d: u32, ohlc: [Decimal; 4], volume: Decimal) -> Bar {
         high,
         low,
         close,
-        volume,
+        volume: Some(volume),
     }
 }
 

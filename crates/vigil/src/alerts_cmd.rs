@@ -463,14 +463,15 @@ fn pending_table(pending: &[AlertRequest]) -> String {
     )
 }
 
-/// Aligned columns, two spaces apart; the last column is not padded. Line breaks and tabs
-/// in a cell become spaces.
+/// Aligned columns, two spaces apart; the last column is not padded. Every cell is shown
+/// with its control characters escaped (`\x1b`, `\n` …): the text comes from the store, the
+/// log or a broker, and a raw ESC, CR or LF would drive the reader's terminal or forge a row.
 pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| (*h).to_string()).collect())
         .chain(rows)
         .map(|r: Vec<String>| {
             r.into_iter()
-                .map(|c| c.replace(['\n', '\r', '\t'], " "))
+                .map(|c| vigil_core::escape_controls(&c).into_owned())
                 .collect()
         })
         .collect();
@@ -625,6 +626,9 @@ fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
 fn default_who() -> String {
     for key in ["USER", "LOGNAME"] {
         match std::env::var(key) {
+            Ok(v) if let Some(c) = vigil_core::first_control(&v) => {
+                eprintln!("vigil: ${key} holds a control character ({c}); not using it as --who");
+            }
             Ok(v) if !v.trim().is_empty() => return v.trim().to_string(),
             Ok(_) | Err(std::env::VarError::NotPresent) => {}
             Err(std::env::VarError::NotUnicode(raw)) => {
@@ -639,12 +643,24 @@ fn who(args: &RequestArgs) -> Result<String, String> {
     who_from(args.who.as_deref())
 }
 
-/// `--who`, or the login name; a blank `--who` is refused.
+/// `--who`, or the login name; a blank `--who`, or one holding a control character, is
+/// refused.
 pub(crate) fn who_from(flag: Option<&str>) -> Result<String, String> {
     match flag {
         None => Ok(default_who()),
         Some(w) if w.trim().is_empty() => Err(format!("--who {w:?}: a name is required")),
-        Some(w) => Ok(w.trim().to_string()),
+        Some(w) => plain("--who", w).map(|w| w.trim().to_string()),
+    }
+}
+
+/// `text` of `flag`, refused when it holds a control character: it is stored and shown to
+/// people on terminals (the server refuses it too).
+pub(crate) fn plain<'a>(flag: &str, text: &'a str) -> Result<&'a str, String> {
+    match vigil_core::first_control(text) {
+        Some(c) => Err(format!(
+            "{flag} {text:?}: holds a control character ({c}); write it on one line, in plain text"
+        )),
+        None => Ok(text),
     }
 }
 
@@ -722,7 +738,7 @@ fn silence_body(args: &SilenceArgs, now: DateTime<Utc>) -> Result<Value, String>
         Some(r) if r.trim().is_empty() => {
             return Err(format!("--reason {r:?}: say why (it is blank)"));
         }
-        Some(r) => r.clone(),
+        Some(r) => plain("--reason", r)?.to_string(),
     };
     let rfc3339 = |flag: &str, text: &str| {
         DateTime::parse_from_rfc3339(text)
@@ -897,10 +913,13 @@ fn submit(
     };
     let result = r.result.unwrap_or_default();
     if r.ok == Some(true) {
-        println!("{}", applied(&result));
+        println!("{}", vigil_core::escape_controls(&applied(&result)));
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("vigil: request #{seq} ({kind}) refused: {result}");
+        eprintln!(
+            "vigil: request #{seq} ({kind}) refused: {}",
+            vigil_core::escape_controls(&result)
+        );
         Ok(ExitCode::from(REFUSED))
     }
 }
@@ -1042,6 +1061,14 @@ mod tests {
                 vec!["a-12345".into(), "two\nlines".into()],
             ],
         );
-        assert_eq!(t, "ID       WHAT\na-1      one\na-12345  two lines\n");
+        assert_eq!(t, "ID       WHAT\na-1      one\na-12345  two\\nlines\n");
+        let t = table(
+            &["WHO", "WHY"],
+            vec![vec!["ana\u{1b}[2J\u{1b}[H".into(), "ok\r\u{9b}31m".into()]],
+        );
+        assert_eq!(
+            t,
+            "WHO               WHY\nana\\x1b[2J\\x1b[H  ok\\r\\u{9b}31m\n"
+        );
     }
 }

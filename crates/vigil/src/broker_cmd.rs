@@ -111,6 +111,12 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
     };
     let state = args.state.display().to_string();
     vigil_broker::run(opts, |server| {
+        for symbol in server.unknown_volume() {
+            eprintln!(
+                "vigil broker: WARN {symbol}: no volume column: fills on its bars are not \
+                 capped by volume (--max-volume-participation does not apply)"
+            );
+        }
         eprintln!(
             "vigil broker: listening on {} (state {state}); SIGINT or SIGTERM stops it",
             server.url()

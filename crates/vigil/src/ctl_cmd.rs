@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
+use vigil_core::escape_controls;
 use vigil_store::ControlAuditEntry;
 
 use crate::alerts_cmd::{StoreTarget, existing_store, runtime, table, time, who_from};
@@ -171,7 +172,7 @@ fn reason(args: &CtlArgs, what: &str) -> Result<String, String> {
              in the audit)"
         )),
         Some(r) if r.trim().is_empty() => Err(format!("--reason {r:?}: say why (it is blank)")),
-        Some(r) => Ok(r.trim().to_string()),
+        Some(r) => crate::alerts_cmd::plain("--reason", r).map(|r| r.trim().to_string()),
     }
 }
 
@@ -219,7 +220,7 @@ fn report(
         if !args.json {
             match reply.json() {
                 Ok(v) => {
-                    let outcome = v["outcome"].as_str().unwrap_or("done");
+                    let outcome = escape_controls(v["outcome"].as_str().unwrap_or("done"));
                     match v["audit_seq"].as_i64() {
                         Some(seq) => println!("{what}: {outcome} (audit #{seq})"),
                         None => println!("{what}: {outcome}"),
@@ -233,7 +234,7 @@ fn report(
         eprintln!(
             "vigil: {what} refused (HTTP {}): {}",
             reply.status,
-            reply.error()
+            escape_controls(&reply.error())
         );
         ExitCode::from(REFUSED)
     }

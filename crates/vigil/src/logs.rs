@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 use vigil_config::VigilConfig;
-use vigil_core::{Clock, Level, SystemClock};
+use vigil_core::{Clock, Level, SystemClock, escape_controls};
 use vigil_log::{LogQuery, parse_since, read_lines, read_lines_while};
 use vigil_system::{AnchorSource, LogCheck, LogCheckError, verify_log};
 
@@ -140,10 +140,13 @@ fn query(f: FilterArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A stored value as text for a person: control characters escaped (`\x1b`, `\r`, `\n` …),
+/// since a line's text may come from outside (an operator's reason, a feed's payload, a
+/// broker's error) and a raw ESC, CR or LF would drive the terminal or forge a line.
 fn text(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => escape_controls(s).into_owned(),
+        other => escape_controls(&other.to_string()).into_owned(),
     }
 }
 
@@ -152,7 +155,7 @@ fn data_summary(v: &Value) -> String {
         .as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| format!("{k}={}", text(v)))
+                .map(|(k, v)| format!("{}={}", escape_controls(k), text(v)))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -166,7 +169,7 @@ fn row(v: &Value) -> String {
         text(&v["level"]),
         text(&v["service"]),
         text(&v["event"]),
-        v["trace_id"].as_str().unwrap_or("-"),
+        escape_controls(v["trace_id"].as_str().unwrap_or("-")),
         data_summary(v)
     )
 }
@@ -179,7 +182,11 @@ fn trace(dir: &Path, id: &str) -> anyhow::Result<ExitCode> {
         }
     })?;
     if lines.is_empty() {
-        eprintln!("vigil: no line with trace id {id} in {}", dir.display());
+        eprintln!(
+            "vigil: no line with trace id {} in {}",
+            escape_controls(id),
+            dir.display()
+        );
         return Ok(ExitCode::FAILURE);
     }
     let ts = |v: &Value| {
@@ -195,7 +202,8 @@ fn trace(dir: &Path, id: &str) -> anyhow::Result<ExitCode> {
         _ => "?".into(),
     };
     println!(
-        "trace {id}: {} step(s), {total} from first to last",
+        "trace {}: {} step(s), {total} from first to last",
+        escape_controls(id),
         lines.len()
     );
     let mut prev = first;
@@ -264,7 +272,7 @@ fn verify(
         Err(e) => return Err(e.into()),
     };
     for p in &report.problems {
-        println!("{p}");
+        println!("{}", escape_controls(&p.to_string()));
     }
     for note in &report.unchecked {
         println!("{}: not checked: {note}", dir.display());

@@ -91,13 +91,16 @@ pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 "KIND", "SUBJECT", "JOURNAL", "BROKER"
             );
             for d in &rec.differences {
+                // What the broker says is shown escaped: a raw control character would
+                // drive the terminal.
+                let shown = |s: &str| vigil_core::escape_controls(s).into_owned();
                 println!(
                     "{:<24} {:<32} {:<20} {:<40} {}{}",
                     d.kind,
-                    d.subject,
-                    d.journal,
-                    d.venue,
-                    d.action,
+                    shown(&d.subject),
+                    shown(&d.journal),
+                    shown(&d.venue),
+                    shown(&d.action),
                     if d.mismatch { "  [MISMATCH]" } else { "" }
                 );
             }

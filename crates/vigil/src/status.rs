@@ -67,11 +67,12 @@ pub(crate) fn show(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A status value as text for a person, control characters escaped (`\x1b` …).
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => vigil_core::escape_controls(s).into_owned(),
+        other => vigil_core::escape_controls(&other.to_string()).into_owned(),
     }
 }
 
@@ -109,9 +110,10 @@ fn render(v: &Value, addr: &str) -> String {
             } else {
                 "DOWN"
             },
-            e["error"]
-                .as_str()
-                .map_or(String::new(), |err| format!("  ({err})")),
+            e["error"].as_str().map_or(String::new(), |err| format!(
+                "  ({})",
+                vigil_core::escape_controls(err)
+            )),
         ));
     }
     out.push_str("  agents       state      heartbeat  backlog  ping\n");

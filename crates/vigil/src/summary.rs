@@ -11,6 +11,20 @@ fn ts(t: Option<vigil_core::Timestamp>) -> String {
     t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
+/// The bars line: those used, and every one rejected on the way, by vigil's validation or
+/// by the feed's parser (a bad message is a bar lost just as well).
+fn bars(s: &vigil_system::SessionSummary) -> String {
+    let rejected = s.bars_rejected + s.messages_rejected;
+    if s.messages_rejected == 0 {
+        format!("{} ({rejected} rejected)", s.bars)
+    } else {
+        format!(
+            "{} ({rejected} rejected: {} bar(s) by validation, {} feed message(s) by the parser)",
+            s.bars, s.bars_rejected, s.messages_rejected
+        )
+    }
+}
+
 /// Prints the summary for a person.
 pub(crate) fn print_text(o: &SessionOutcome) {
     let s = &o.summary;
@@ -31,10 +45,7 @@ pub(crate) fn print_text(o: &SessionOutcome) {
         ts(s.first_bar),
         ts(s.last_bar)
     );
-    println!(
-        "  bars            {} ({} rejected)",
-        s.bars, s.bars_rejected
-    );
+    println!("  bars            {}", bars(s));
     println!("  regime changes  {}", s.regime_changes);
     println!(
         "  signals         {} ({} held while paused)",
@@ -87,6 +98,7 @@ pub(crate) fn print_json(o: &SessionOutcome) -> anyhow::Result<()> {
         "last_bar": s.last_bar.map(|t| t.to_rfc3339()),
         "bars": s.bars,
         "bars_rejected": s.bars_rejected,
+        "messages_rejected": s.messages_rejected,
         "regime_changes": s.regime_changes,
         "signals": s.signals,
         "signals_suppressed": s.signals_suppressed,
@@ -112,4 +124,24 @@ pub(crate) fn print_json(o: &SessionOutcome) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bars_line_counts_what_the_feed_s_parser_rejected_too() {
+        let mut s = vigil_system::SessionSummary {
+            bars: 120,
+            bars_rejected: 2,
+            ..Default::default()
+        };
+        assert_eq!(bars(&s), "120 (2 rejected)");
+        s.messages_rejected = 3;
+        assert_eq!(
+            bars(&s),
+            "120 (5 rejected: 2 bar(s) by validation, 3 feed message(s) by the parser)"
+        );
+    }
 }

@@ -464,7 +464,7 @@ fn install_systemd_writes_units_that_systemd_accepts() {
             String::from_utf8_lossy(&v.stderr)
         );
     } else {
-        eprintln!("SKIPPED: systemd-analyze not found; unit files not verified");
+        vigil_testkit::skip_or_require("systemd-analyze not found; unit files not verified");
     }
 }
 
@@ -683,8 +683,8 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        Err(_) => eprintln!(
-            "SKIPPED: promtool not installed (apt-get install prometheus); the /metrics scrape was not linted"
+        Err(_) => vigil_testkit::skip_or_require(
+            "promtool not installed (apt-get install prometheus); the /metrics scrape was not linted",
         ),
     }
 

@@ -136,6 +136,10 @@ fn vigil_run_on_a_feed_whose_format_changes_halts_reconnects_and_resumes_only_af
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The summary counts the messages the parser rejected (it said "0 rejected" before).
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the JSON summary");
+    assert_eq!(summary["messages_rejected"], 3, "{summary:#}");
+    assert_eq!(summary["bars_rejected"], 0, "{summary:#}");
 
     let log = common::vigil_log_lines(&dir.path().join("logs"));
     // The Risk agent's own lines are in its order: between the outage's trip and the
