@@ -81,8 +81,9 @@ impl Rig {
 }
 
 /// Steps the feed `n` bars (all go out) and walks the clock until the session has read
-/// them: a line (the Monitor's snapshot) is stamped at the last one's market time. Returns
-/// the bars' times.
+/// them: a line (the Monitor's snapshot) is stamped at the last one's market time. (Not
+/// "at or after": the lines before the first bar carry the wall time, here after the first
+/// bars' times.) Returns the bars' times.
 async fn trade(
     run: &Running,
     rig: &Rig,
@@ -97,7 +98,7 @@ async fn trade(
     let by = rig.wall.now() + chrono::Duration::seconds(120);
     let mut found = false;
     walk(run, by, chrono::Duration::milliseconds(250), || {
-        found = tail.find(|v| ts(v) >= last).is_some();
+        found = tail.find(|v| ts(v) == last).is_some();
         found
     })
     .await;

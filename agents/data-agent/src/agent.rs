@@ -538,7 +538,7 @@ impl DataAgent {
         let wall_now = self.wall.now();
         if let Some(sb) = &mut self.switch_back {
             sb.due = (actor == "failover" && self.provider_name != self.primary_name)
-                .then(|| wall_now + chrono::Duration::from_std(sb.current).unwrap_or_default());
+                .then(|| vigil_core::later(wall_now, vigil_core::span(sb.current)));
         }
         let now = self.now();
         self.log.emit(
@@ -697,7 +697,7 @@ impl DataAgent {
         if let Some(sb) = &mut self.switch_back
             && self.provider_name != self.primary_name
         {
-            sb.due = Some(wall_now + chrono::Duration::from_std(sb.current).unwrap_or_default());
+            sb.due = Some(vigil_core::later(wall_now, vigil_core::span(sb.current)));
         }
     }
 

@@ -519,8 +519,8 @@ impl CrossCheckReader {
                 ),
         );
         self.log.flush();
-        let step = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
-        let sleep = self.wall.sleep_until(self.wall.now() + step);
+        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(wait));
+        let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.connect(ctx)));
     }
 

@@ -84,6 +84,7 @@ pub const TAPPED: &[Event] = &[
     Event::DataOutage,
     Event::DataRecovered,
     Event::DataVerified,
+    Event::LogAnchorFailed,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.
@@ -289,6 +290,22 @@ pub(crate) fn input_of(ev: &LogEvent) -> Option<Input> {
             "Check the disk and the vigil process now: a system that cannot log is not safe to trade.",
         ),
         Event::LogResumed => clear("log_silent", BTreeMap::new()),
+        Event::LogAnchorFailed => happened(
+            "log_anchor_failed",
+            ev.level,
+            BTreeMap::new(),
+            format!(
+                "the log's anchor (seq {} in {}) was not recorded in the store: {}",
+                field(ev, "seq"),
+                field(ev, "file"),
+                field(ev, "error")
+            ),
+            vec![
+                ("Error".into(), field(ev, "error")),
+                ("Failures this session".into(), field(ev, "failures")),
+            ],
+            "Check the store (disk, database server); until anchors are recorded again, `vigil logs verify` cannot detect lines cut from the end of the log or re-hashed.",
+        ),
         Event::ExternalHeartbeatFailed => {
             if matches!(ev.get("recovered"), Some(Value::Bool(true))) {
                 clear("external_heartbeat_failed", BTreeMap::new())

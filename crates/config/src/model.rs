@@ -1246,6 +1246,10 @@ pub struct LogConfig {
     /// A log file is closed and the next opened beyond this size, in MiB (files also
     /// rotate when the exchange date changes).
     pub max_file_mb: u64,
+    /// A secret file whose one line (32 bytes or more) keys the chain: each line's hash is
+    /// then an HMAC-SHA256 with it (the `hmac` field), which only a holder of the key can
+    /// forge. Off (plain SHA-256) by default.
+    pub hmac_key_file: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
@@ -1256,6 +1260,7 @@ impl Default for LogConfig {
             service_levels: BTreeMap::new(),
             flush_interval_ms: 200,
             max_file_mb: 64,
+            hmac_key_file: None,
         }
     }
 }

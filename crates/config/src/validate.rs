@@ -471,6 +471,15 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     if l.dir.as_os_str().is_empty() {
         c.fail("log.dir", "must not be empty".into());
     }
+    if l.hmac_key_file
+        .as_ref()
+        .is_some_and(|f| f.as_os_str().is_empty())
+    {
+        c.fail(
+            "log.hmac_key_file",
+            "must not be empty (leave it out for a plain chain)".into(),
+        );
+    }
     for name in l.service_levels.keys() {
         if !vigil_core::AgentId::ALL
             .iter()

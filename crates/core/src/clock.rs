@@ -93,12 +93,18 @@ impl Clock for SystemClock {
 /// Cloning gives another handle to the same clock. Time never moves backwards: an
 /// `advance_to` an earlier instant is ignored. Timers fire in deadline order as time passes
 /// them.
+///
+/// A clock made by [`SimClock::unset`] has no time of its own until the first
+/// `advance_to`: until then it answers another clock's time (a live feed's market clock
+/// tells the wall time until the first bar gives it market time).
 #[derive(Clone)]
 pub struct SimClock {
     inner: Arc<SimInner>,
 }
 
 struct SimInner {
+    /// Answers `now` until the first `advance_to`, for a clock made by [`SimClock::unset`].
+    before: Option<(SharedClock, std::sync::atomic::AtomicBool)>,
     now_ns: AtomicI64,
     /// Earliest registered deadline, `i64::MAX` when none; lets `advance_to` skip the lock.
     next_deadline_ns: AtomicI64,
@@ -130,9 +136,25 @@ fn from_ns(ns: i64) -> Timestamp {
 impl SimClock {
     /// Creates a simulated clock standing at `start`.
     pub fn starting_at(start: Timestamp) -> Self {
+        Self::make(to_ns(start), None)
+    }
+
+    /// Creates a simulated clock without a time of its own: it answers `before`'s time
+    /// until the first [`SimClock::advance_to`], which sets it to that instant (whether
+    /// earlier or later than `before`'s), and from then on it moves as any simulated clock.
+    /// Its timers wait for that first move.
+    pub fn unset(before: SharedClock) -> Self {
+        Self::make(
+            i64::MIN,
+            Some((before, std::sync::atomic::AtomicBool::new(false))),
+        )
+    }
+
+    fn make(now_ns: i64, before: Option<(SharedClock, std::sync::atomic::AtomicBool)>) -> Self {
         Self {
             inner: Arc::new(SimInner {
-                now_ns: AtomicI64::new(to_ns(start)),
+                before,
+                now_ns: AtomicI64::new(now_ns),
                 next_deadline_ns: AtomicI64::new(i64::MAX),
                 timers: Mutex::new(BTreeMap::new()),
                 next_timer_id: AtomicU64::new(0),
@@ -147,6 +169,9 @@ impl SimClock {
         let prev = self.inner.now_ns.fetch_max(ns, Ordering::AcqRel);
         if ns <= prev {
             return false;
+        }
+        if let Some((_, set)) = &self.inner.before {
+            set.store(true, Ordering::Release);
         }
         if ns >= self.inner.next_deadline_ns.load(Ordering::Acquire) {
             self.fire_due(ns);
@@ -203,6 +228,11 @@ impl SimClock {
 
 impl Clock for SimClock {
     fn now(&self) -> Timestamp {
+        if let Some((before, set)) = &self.inner.before
+            && !set.load(Ordering::Acquire)
+        {
+            return before.now();
+        }
         from_ns(self.inner.now_ns.load(Ordering::Acquire))
     }
 
@@ -322,6 +352,21 @@ mod tests {
         assert_eq!(c.pending_timers(), 1);
         drop(sleep);
         assert_eq!(c.pending_timers(), 0);
+    }
+
+    #[test]
+    fn an_unset_clock_tells_the_other_clock_until_its_first_move() {
+        let wall = SimClock::starting_at(t("2030-06-01T12:00:00Z"));
+        let market = SimClock::unset(Arc::new(wall.clone()));
+        assert_eq!(market.now(), t("2030-06-01T12:00:00Z"));
+        wall.advance_by(Duration::seconds(5));
+        assert_eq!(market.now(), t("2030-06-01T12:00:05Z"), "follows it");
+        // The first bar is older than the wall clock: market time starts there all the same.
+        assert!(market.advance_to(t("2004-08-19T00:00:00Z")));
+        assert_eq!(market.now(), t("2004-08-19T00:00:00Z"));
+        wall.advance_by(Duration::seconds(5));
+        assert_eq!(market.now(), t("2004-08-19T00:00:00Z"), "its own time now");
+        assert!(!market.advance_to(t("2004-08-18T00:00:00Z")));
     }
 
     #[test]

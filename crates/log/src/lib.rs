@@ -18,6 +18,7 @@
 //! "prev_hash":"…","hash":"…"}` where `hash` is SHA-256 over the line's bytes before
 //! `,"hash"`.
 
+mod chain;
 mod encode;
 mod event;
 mod files;
@@ -28,14 +29,17 @@ mod tracing_layer;
 mod verify;
 mod writer;
 
+pub use chain::{Anchor, AnchorKind, ChainKey, WriterReport, WriterReports, chain_id};
 pub use encode::encode_line;
 pub use event::{Event, LogContext, LogEvent, Value};
 pub use files::{LogFile, list_log_files};
-pub use query::{LogQuery, QueryError, parse_since, read_lines};
+pub use query::{LogQuery, QueryError, parse_since, read_lines, read_lines_while};
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
 pub use tracing_layer::{VigilTracingLayer, WIRE_TARGETS};
-pub use verify::{Problem, ProblemKind, VerifyReport, verify_dir};
+pub use verify::{
+    AnchorSet, Problem, ProblemKind, VerifyOptions, VerifyReport, verify_dir, verify_dir_with,
+};
 pub use writer::{
     GENESIS_HASH, LogTap, LogWriter, LogWriterError, LogWriterHandle, WriterOptions, WriterStats,
 };

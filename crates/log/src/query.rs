@@ -132,6 +132,20 @@ pub fn read_lines(
     dir: &Path,
     mut f: impl FnMut(&Path, u64, &str, Value),
 ) -> Result<(), QueryError> {
+    read_lines_while(dir, |path, n, raw, v| {
+        f(path, n, raw, v);
+        true
+    })
+}
+
+/// As [`read_lines`], and stops early when `f` returns `false` (its reader has gone).
+///
+/// # Errors
+/// Fails on an unreadable file or a line that is not JSON (naming file and line).
+pub fn read_lines_while(
+    dir: &Path,
+    mut f: impl FnMut(&Path, u64, &str, Value) -> bool,
+) -> Result<(), QueryError> {
     let files = list_log_files(dir).map_err(|source| QueryError::Read {
         path: dir.to_path_buf(),
         source,
@@ -153,7 +167,9 @@ pub fn read_lines(
                 line: i as u64 + 1,
                 error: e.to_string(),
             })?;
-            f(&file.path, i as u64 + 1, &line, v);
+            if !f(&file.path, i as u64 + 1, &line, v) {
+                return Ok(());
+            }
         }
     }
     Ok(())

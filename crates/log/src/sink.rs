@@ -81,19 +81,25 @@ impl LogSink {
                 if r.connected() {
                     r.do_send(LogBatch(batch));
                 } else {
-                    let mut out = Vec::new();
-                    for e in &batch {
-                        encode_body(e, 0, redactor, &mut out);
-                        out.extend_from_slice(b"}\n");
-                    }
-                    eprint!(
-                        "vigil: log writer stopped; event(s) follow on stderr\n{}",
-                        String::from_utf8_lossy(&out)
-                    );
+                    spill(&batch, redactor);
                 }
             }
         }
     }
+}
+
+/// Writes events the log cannot take to standard error (redacted, without the chain),
+/// rather than let them vanish.
+pub(crate) fn spill(batch: &[LogEvent], redactor: &Redactor) {
+    let mut out = Vec::new();
+    for e in batch {
+        encode_body(e, 0, redactor, &mut out);
+        out.extend_from_slice(b"}\n");
+    }
+    eprint!(
+        "vigil: log writer stopped; event(s) follow on stderr\n{}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 /// An agent's outbox: events are batched and handed over at [`LogBuffer::flush`] (agents

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::NaiveDate;
-use sha2::{Digest, Sha256};
 use vigil_core::{Level, SharedClock, Timestamp};
 
+use crate::chain::{Anchor, AnchorKind, ChainKey, LineHasher, WriterReport, WriterReports};
 use crate::encode::encode_body;
 use crate::event::{Event, LogEvent, Value};
 use crate::files::{file_name, list_log_files};
@@ -32,6 +32,11 @@ pub(crate) struct LogBatch(pub(crate) Vec<LogEvent>);
 #[derive(Message, Debug)]
 #[rtype(result = "Result<WriterStats, LogWriterError>")]
 struct Flush;
+
+/// Asks the writer to write and fsync everything, record the stop anchor and stop writing.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<WriterStats, LogWriterError>")]
+struct Close;
 
 /// The writer's figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,6 +75,21 @@ pub enum LogWriterError {
     /// The writer actor is gone.
     #[error("log writer is not running")]
     Stopped,
+    /// The folder's chain is keyed and no key is configured, or the reverse: one folder
+    /// holds one kind of chain.
+    #[error(
+        "log folder {dir}: its chain is {found} but log.hmac_key_file {configured}; a folder \
+         holds one kind of chain: verify the old folder (vigil logs verify), move it aside and \
+         start the new chain in an empty folder"
+    )]
+    ChainKind {
+        /// The folder.
+        dir: PathBuf,
+        /// What the newest line is (`keyed (HMAC)` or `plain (SHA-256)`).
+        found: &'static str,
+        /// What the config says (`is set` or `is not set`).
+        configured: &'static str,
+    },
 }
 
 /// How the writer runs.
@@ -84,6 +104,10 @@ pub struct WriterOptions {
     /// Hands chosen events, redacted, to someone else as they are written (the Monitor's
     /// alerting).
     pub tap: Option<LogTap>,
+    /// Makes each line's hash an HMAC-SHA256 with this key (`"hmac"` instead of `"hash"`).
+    pub key: Option<ChainKey>,
+    /// Where the chain's anchors and the writer's failures go (see [`WriterReport`]).
+    pub reports: Option<WriterReports>,
 }
 
 impl Default for WriterOptions {
@@ -93,6 +117,8 @@ impl Default for WriterOptions {
             max_file_bytes: 64 * 1024 * 1024,
             secrets: Vec::new(),
             tap: None,
+            key: None,
+            reports: None,
         }
     }
 }
@@ -170,6 +196,12 @@ pub struct LogWriter {
     opts: WriterOptions,
     redactor: Arc<Redactor>,
     stage2: Option<ChainHandle>,
+    /// Each line's hash starts as a copy of this (keyed or not).
+    hasher: LineHasher,
+    /// Closed on purpose ([`LogWriterHandle::close`]): stopping is then no failure.
+    closed: bool,
+    /// A failure was reported already (once is enough; stderr says the rest).
+    failed: bool,
 }
 
 impl std::fmt::Debug for LogWriter {
@@ -208,6 +240,8 @@ struct Tail {
     hash: [u8; 64],
     /// The last file ends cleanly (with a newline after a complete line).
     clean: bool,
+    /// The line is keyed (`"hmac"`).
+    keyed: bool,
 }
 
 fn read_tail(path: &Path) -> Result<Option<Tail>, LogWriterError> {
@@ -232,6 +266,7 @@ fn read_tail(path: &Path) -> Result<Option<Tail>, LogWriterError> {
                 seq: parsed.seq,
                 hash,
                 clean,
+                keyed: parsed.keyed,
             }));
         }
     }
@@ -252,7 +287,7 @@ struct Encoded {
     bytes: Vec<u8>,
     /// Per line: end offset in `bytes`, its level, how far its hash has absorbed it, and
     /// the hash state there.
-    lines: Vec<(usize, Level, usize, Sha256)>,
+    lines: Vec<(usize, Level, usize, LineHasher)>,
     /// The exchange date when the batch was encoded (drives date rotation).
     date: NaiveDate,
 }
@@ -269,7 +304,8 @@ struct ChainHandle {
     tx: std::sync::mpsc::SyncSender<ChainCmd>,
     /// Emptied batches coming back for reuse: no fresh pages per batch.
     spare: std::sync::mpsc::Receiver<Encoded>,
-    thread: std::thread::JoinHandle<()>,
+    /// Ends with the last sync's result and the figures.
+    thread: std::thread::JoinHandle<Result<WriterStats, LogWriterError>>,
 }
 
 /// Stage 2: owns the files; finishes each hash, links the chain, writes, rotates, fsyncs.
@@ -290,6 +326,18 @@ struct ChainWriter {
     /// disk at each rotation. Every `sync` waits for them first, so a line is never durable
     /// before the lines of the files before it.
     closing: Vec<Closing>,
+    /// The current file's name.
+    name: String,
+    /// The chain's identity (its first line's hash); known once a line exists.
+    chain: Option<String>,
+    /// The file holding the newest line.
+    head_file: String,
+    /// The newest line anchored so far.
+    anchored: Option<u64>,
+    /// Where anchors and failures go.
+    reports: Option<WriterReports>,
+    /// The clock anchors are stamped with.
+    clock: SharedClock,
 }
 
 /// A rotated file being fsync'd by its own short-lived thread.
@@ -330,7 +378,41 @@ impl ChainWriter {
                 path: self.path.clone(),
                 source,
             }
-        })
+        })?;
+        self.anchor(AnchorKind::Flush);
+        Ok(())
+    }
+
+    /// Hands the chain's head (the newest line) to the reports, to be recorded outside the
+    /// log; a flush anchor only when there is a line since the last anchor.
+    fn anchor(&mut self, kind: AnchorKind) {
+        let (Some(reports), Some(chain)) = (&self.reports, &self.chain) else {
+            return;
+        };
+        let Some(seq) = self.stats.next_seq.checked_sub(1) else {
+            return;
+        };
+        if kind == AnchorKind::Flush && self.anchored == Some(seq) {
+            return;
+        }
+        self.anchored = Some(seq);
+        reports.send(WriterReport::Anchor(Anchor {
+            chain: chain.clone(),
+            file: self.head_file.clone(),
+            seq,
+            hash: String::from_utf8_lossy(&self.prev_hash).into_owned(),
+            kind,
+            at: self.clock.now(),
+        }));
+    }
+
+    /// Says on stderr (the log itself is what failed) and to the reports that lines may be
+    /// lost.
+    fn failed(&self, e: &LogWriterError) {
+        eprintln!("vigil: CRITICAL: {e}");
+        if let Some(reports) = &self.reports {
+            reports.send(WriterReport::Failed(e.to_string()));
+        }
     }
 
     /// Waits for the fsync of rotated files: all of them, or (`all` false) those done.
@@ -355,7 +437,7 @@ impl ChainWriter {
                 };
                 match first_err {
                     None => first_err = Some(err),
-                    Some(_) => eprintln!("vigil: CRITICAL: {err}"),
+                    Some(_) => self.failed(&err),
                 }
             }
         }
@@ -374,7 +456,7 @@ impl ChainWriter {
         });
         match (earlier, this) {
             (Err(e), Err(this)) => {
-                eprintln!("vigil: CRITICAL: {e}");
+                self.failed(&e);
                 Err(this)
             }
             (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
@@ -401,6 +483,7 @@ impl ChainWriter {
             })?;
         let old = std::mem::replace(&mut self.file, file);
         let old_path = std::mem::replace(&mut self.path, path);
+        self.name = file_name(number, date);
         self.file_number = number;
         self.file_date = date;
         self.file_bytes = 0;
@@ -425,13 +508,13 @@ impl ChainWriter {
                         path: old_path,
                         source,
                     };
-                    eprintln!("vigil: CRITICAL: {err}");
+                    self.failed(&err);
                 }
             }
         }
         // A disk slower than the log: at most a few files in flight.
         if let Err(e) = self.reap_closing(self.closing.len() > 4) {
-            eprintln!("vigil: CRITICAL: {e}");
+            self.failed(&e);
         }
         Ok(())
     }
@@ -447,16 +530,28 @@ impl ChainWriter {
                 let date = self.file_date;
                 self.rotate(date)?;
             }
+            if self.head_file != self.name {
+                self.head_file.clone_from(&self.name);
+            }
             let body = &batch.bytes[start..end];
             hasher.update(&batch.bytes[absorbed..end]);
-            hasher.update(self.prev_hash);
+            hasher.update(&self.prev_hash);
             hasher.update(b"\"");
             self.buf.extend_from_slice(body);
             self.buf.extend_from_slice(&self.prev_hash);
-            hex_into(&hasher.finalize(), &mut self.prev_hash);
-            self.buf.extend_from_slice(b"\",\"hash\":\"");
+            let tag: &[u8] = if hasher.keyed() {
+                b"\",\"hmac\":\""
+            } else {
+                b"\",\"hash\":\""
+            };
+            hasher.finish_hex(&mut self.prev_hash);
+            self.buf.extend_from_slice(tag);
             self.buf.extend_from_slice(&self.prev_hash);
             self.buf.extend_from_slice(b"\"}\n");
+            if self.chain.is_none() {
+                // The chain's first line: its hash names the chain from now on.
+                self.chain = Some(String::from_utf8_lossy(&self.prev_hash).into_owned());
+            }
             self.stats.lines += 1;
             self.stats.next_seq += 1;
             urgent |= level >= Level::Error;
@@ -488,13 +583,21 @@ impl ChainWriter {
         }
     }
 
-    fn run(mut self, rx: std::sync::mpsc::Receiver<ChainCmd>) {
+    fn run(
+        mut self,
+        rx: std::sync::mpsc::Receiver<ChainCmd>,
+    ) -> Result<WriterStats, LogWriterError> {
+        // Where this writer continues the chain from.
+        self.anchor(AnchorKind::Start);
         for cmd in rx {
             let res = match cmd {
                 ChainCmd::Lines(batch) => self.append(batch),
                 ChainCmd::Drain => self.write_out(),
                 ChainCmd::Sync(reply) => {
                     let res = self.sync().map(|()| self.stats);
+                    if let Err(e) = &res {
+                        self.failed(e);
+                    }
                     if reply.send(res).is_err() {
                         // The caller gave up waiting; the data is on disk regardless.
                     }
@@ -503,12 +606,19 @@ impl ChainWriter {
             };
             if let Err(e) = res {
                 // The log itself is what failed, so the only place left to say so is stderr.
-                eprintln!("vigil: CRITICAL: {e}");
+                self.failed(&e);
             }
         }
         // Every sender is gone: the session is over.
-        if let Err(e) = self.sync() {
-            eprintln!("vigil: CRITICAL: {e}");
+        match self.sync() {
+            Ok(()) => {
+                self.anchor(AnchorKind::Stop);
+                Ok(self.stats)
+            }
+            Err(e) => {
+                self.failed(&e);
+                Err(e)
+            }
         }
     }
 }
@@ -534,12 +644,44 @@ impl LogWriter {
             source,
         })?;
         let mut tail = None;
+        let mut head_file = String::new();
         for f in files.iter().rev() {
             if let Some(t) = read_tail(&f.path)? {
                 tail = Some(t);
+                head_file = f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 break;
             }
         }
+        if let Some(t) = &tail
+            && t.keyed != opts.key.is_some()
+        {
+            return Err(LogWriterError::ChainKind {
+                dir: dir.to_path_buf(),
+                found: if t.keyed {
+                    "keyed (HMAC)"
+                } else {
+                    "plain (SHA-256)"
+                },
+                configured: if opts.key.is_some() {
+                    "is set"
+                } else {
+                    "is not set"
+                },
+            });
+        }
+        // The chain's identity: its first line's hash (a new chain's is known at its first
+        // line).
+        let chain = match &tail {
+            Some(_) => crate::chain::chain_id(dir).map_err(|source| LogWriterError::Open {
+                path: dir.to_path_buf(),
+                source,
+            })?,
+            None => None,
+        };
         let today = exchange_date(clock.now());
         let newest = files.last();
         let reuse = match (newest, &tail) {
@@ -557,6 +699,7 @@ impl LogWriter {
                 (number, today, dir.join(file_name(number, today)), 0)
             }
         };
+        let name = file_name(number, date);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -600,17 +743,43 @@ impl LogWriter {
             },
             spare: spare_tx,
             closing: Vec::new(),
+            name,
+            chain,
+            head_file,
+            anchored: None,
+            reports: opts.reports.clone(),
+            clock: clock.clone(),
         };
         // Bounded: a slow disk holds the encoder back, and the backlog stays in the
         // encoder's (unbounded) mailbox, never in producers.
         let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_DEPTH);
+        let reports = opts.reports.clone();
         let thread = std::thread::Builder::new()
             .name("vigil-log-chain".into())
-            .spawn(move || chain.run(rx))
+            .spawn(move || {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| chain.run(rx))) {
+                    Ok(res) => res,
+                    Err(_) => {
+                        let e = LogWriterError::Stopped;
+                        eprintln!(
+                            "vigil: CRITICAL: the log chain thread panicked; lines not yet \
+                             written are lost"
+                        );
+                        if let Some(r) = &reports {
+                            r.send(WriterReport::Failed(
+                                "the log chain thread panicked; lines not yet written are lost"
+                                    .into(),
+                            ));
+                        }
+                        Err(e)
+                    }
+                }
+            })
             .map_err(|source| LogWriterError::Open {
                 path: dir.to_path_buf(),
                 source,
             })?;
+        let hasher = LineHasher::new(opts.key.as_ref());
         Ok(Self {
             dir: dir.to_path_buf(),
             next_seq,
@@ -618,6 +787,9 @@ impl LogWriter {
             opts,
             redactor: Arc::new(redactor),
             stage2: Some(ChainHandle { tx, spare, thread }),
+            hasher,
+            closed: false,
+            failed: false,
         })
     }
 
@@ -633,23 +805,58 @@ impl LogWriter {
         }
     }
 
-    fn to_chain(&self, cmd: ChainCmd) -> Result<(), LogWriterError> {
+    fn send_chain(&mut self, cmd: ChainCmd) -> Result<(), LogWriterError> {
         let stage2 = self.stage2.as_ref().ok_or(LogWriterError::Stopped)?;
-        stage2.tx.send(cmd).map_err(|_| LogWriterError::Stopped)
+        if stage2.tx.send(cmd).is_err() {
+            // The chain thread is gone (it panicked, it said so): nothing is written any
+            // more.
+            self.stage2 = None;
+            self.fail("the log chain thread is gone; lines are no longer written".into());
+            return Err(LogWriterError::Stopped);
+        }
+        Ok(())
+    }
+
+    /// Reports the writer's failure, once (stderr says the rest, line by line), to an owner
+    /// that listens for reports: an owner that does not (a test, a tool) stops the writer by
+    /// dropping it.
+    fn fail(&mut self, error: String) {
+        if self.failed || self.closed || self.opts.reports.is_none() {
+            return;
+        }
+        self.failed = true;
+        eprintln!("vigil: CRITICAL: {error}");
+        if let Some(r) = &self.opts.reports {
+            r.send(WriterReport::Failed(error));
+        }
     }
 
     fn schedule_flush(&self, ctx: &mut Context<Self>) {
+        // Saturates: an interval too long to represent never flushes by time (lines still
+        // reach the disk when the buffer fills, at ERROR lines and at the stop).
         let deadline =
             vigil_core::later(self.clock.now(), vigil_core::span(self.opts.flush_interval));
         let sleep = self.clock.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {
-                if let Err(e) = act.to_chain(ChainCmd::Drain) {
-                    eprintln!("vigil: CRITICAL: log chain thread: {e}");
+                if act.stage2.is_some() && act.send_chain(ChainCmd::Drain).is_ok() {
+                    act.schedule_flush(ctx);
                 }
-                act.schedule_flush(ctx);
             }),
         );
+    }
+
+    /// Stops the chain thread (it writes, fsyncs and records the stop anchor) and waits
+    /// for it.
+    fn finish(&mut self) -> Result<WriterStats, LogWriterError> {
+        let stage2 = self.stage2.take().ok_or(LogWriterError::Stopped)?;
+        // Closing the channel makes the chain thread drain, fsync and exit.
+        drop(stage2.tx);
+        match stage2.thread.join() {
+            Ok(res) => res,
+            // Unreachable in practice: the thread catches its own panics and says so.
+            Err(_) => Err(LogWriterError::Stopped),
+        }
     }
 }
 
@@ -661,14 +868,22 @@ impl Actor for LogWriter {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        if let Some(stage2) = self.stage2.take() {
-            // Closing the channel makes the chain thread drain, fsync and exit.
-            drop(stage2.tx);
-            if stage2.thread.join().is_err() {
-                eprintln!(
-                    "vigil: CRITICAL: the log chain thread panicked; recent lines may be lost"
-                );
+        if self.stage2.is_some() {
+            match self.finish() {
+                Ok(_) if self.closed => {}
+                Ok(_) => self.fail("the log writer stopped before the session closed it".into()),
+                Err(e) => self.fail(format!("the log writer stopped: {e}")),
             }
+        }
+    }
+}
+
+impl Drop for LogWriter {
+    /// An actor that panicked or whose thread went away is dropped without `stopped`: the
+    /// owner must hear that nothing is written any more.
+    fn drop(&mut self) {
+        if !self.closed {
+            self.fail("the log writer stopped; from now on lines go to standard error only".into());
         }
     }
 }
@@ -694,7 +909,7 @@ impl Handler<LogBatch> for LogWriter {
             // The first half of the body's whole 64-byte blocks; the chain thread absorbs
             // the rest, then the previous hash.
             let absorbed = start + (bytes.len() - start) / 128 * 64;
-            let mut hasher = Sha256::new();
+            let mut hasher = self.hasher.clone();
             hasher.update(&bytes[start..absorbed]);
             lines.push((bytes.len(), event.level, absorbed, hasher));
             self.next_seq += 1;
@@ -704,11 +919,9 @@ impl Handler<LogBatch> for LogWriter {
             lines,
             date: exchange_date(self.clock.now()),
         };
-        if let Err(e) = self.to_chain(ChainCmd::Lines(batch)) {
-            eprintln!(
-                "vigil: CRITICAL: log chain thread: {e}; {} line(s) not written",
-                msg.0.len()
-            );
+        if self.stage2.is_none() || self.send_chain(ChainCmd::Lines(batch)).is_err() {
+            // Not written: they go to standard error rather than vanish.
+            crate::sink::spill(&msg.0, &self.redactor);
         }
     }
 }
@@ -718,10 +931,24 @@ impl Handler<Flush> for LogWriter {
 
     fn handle(&mut self, _msg: Flush, _ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.to_chain(ChainCmd::Sync(tx))?;
+        self.send_chain(ChainCmd::Sync(tx))?;
         // Blocks this arbiter until the disk has it: the writer's thread does nothing else,
         // and `flush` is for shutdown and tests.
         rx.recv().map_err(|_| LogWriterError::Stopped)?
+    }
+}
+
+impl Handler<Close> for LogWriter {
+    type Result = Result<WriterStats, LogWriterError>;
+
+    fn handle(&mut self, _msg: Close, _ctx: &mut Self::Context) -> Self::Result {
+        // Closed on purpose, whatever the outcome: a failure below is returned (and was
+        // reported by the chain thread), not reported again as a writer that died.
+        let res = self.finish();
+        self.closed = true;
+        // Nothing more to report: the owner's channels close, its listeners end.
+        self.opts.reports = None;
+        res
     }
 }
 
@@ -750,6 +977,19 @@ impl LogWriterHandle {
     pub async fn flush(&self) -> Result<WriterStats, LogWriterError> {
         self.addr
             .send(Flush)
+            .await
+            .map_err(|_| LogWriterError::Stopped)?
+    }
+
+    /// Writes everything received so far to disk (with fsync), records the stop anchor
+    /// (the chain's last line: nothing may follow it until the next start) and stops
+    /// writing; events sent afterwards go to standard error. Returns the figures.
+    ///
+    /// # Errors
+    /// Fails when the disk write fails or the writer is gone.
+    pub async fn close(&self) -> Result<WriterStats, LogWriterError> {
+        self.addr
+            .send(Close)
             .await
             .map_err(|_| LogWriterError::Stopped)?
     }

@@ -1072,6 +1072,99 @@ macro_rules! sql_backend {
                     .map_err(self.query_err("listing the journal's books"))?;
                 Ok(rows.iter().map(|r| r.get(0)).collect())
             }
+
+            async fn anchor_log(
+                &self,
+                anchors: &[$crate::LogAnchor],
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self
+                    .pool
+                    .begin()
+                    .await
+                    .map_err(self.query_err("recording log anchors"))?;
+                for a in anchors {
+                    let seq = i64::try_from(a.seq).map_err(|e| {
+                        self.corrupt(format!("log anchor of {} seq {}", a.file, a.seq), e)
+                    })?;
+                    sqlx::query(
+                        "INSERT INTO log_anchors (chain, file, seq, hash, kind, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&a.chain)
+                    .bind(&a.file)
+                    .bind(seq)
+                    .bind(&a.hash)
+                    .bind(a.kind.as_str())
+                    .bind($crate::stamp(a.at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("recording a log anchor"))?;
+                }
+                tx.commit()
+                    .await
+                    .map_err(self.query_err("recording log anchors"))?;
+                Ok(())
+            }
+
+            async fn log_anchors(
+                &self,
+                chain: &str,
+            ) -> Result<Vec<$crate::LogAnchor>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT id, file, seq, hash, kind, at FROM log_anchors \
+                     WHERE chain = $1 ORDER BY id",
+                )
+                .bind(chain)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the log anchors"))?;
+                rows.iter()
+                    .map(|r| {
+                        let id: i64 = r.get(0);
+                        let what = || format!("log_anchors id {id}");
+                        let seq: i64 = r.get(2);
+                        let kind: String = r.get(4);
+                        let at: String = r.get(5);
+                        Ok($crate::LogAnchor {
+                            chain: chain.to_string(),
+                            file: r.get(1),
+                            seq: u64::try_from(seq).map_err(|e| self.corrupt(what(), e))?,
+                            hash: r.get(3),
+                            kind: kind.parse().map_err(|e| self.corrupt(what(), e))?,
+                            at: self.time(what, &at)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn log_chains(&self) -> Result<Vec<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT chain FROM log_anchors GROUP BY chain ORDER BY MIN(id)",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("listing the anchored log chains"))?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            }
+
+            async fn thin_log_anchors(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                // `at` is RFC 3339 UTC text: its first 13 characters are the hour.
+                let done = sqlx::query(
+                    "DELETE FROM log_anchors WHERE kind = 'flush' AND at < $1 AND id NOT IN \
+                     (SELECT MAX(id) FROM log_anchors WHERE kind = 'flush' AND at < $1 \
+                     GROUP BY chain, file, substr(at, 1, 13))",
+                )
+                .bind($crate::stamp(before))
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("thinning the log anchors"))?;
+                Ok(done.rows_affected())
+            }
         }
     };
 }

@@ -29,12 +29,16 @@
 //!   journal's high-water marks ([`StateStore::journal_history`]), the rebuilds from the
 //!   broker ([`StateStore::record_rebuild`]), and the identity file beside it
 //!   ([`IdentityFile`]); see `identity.rs`. [`open_store_checked`] runs the database's
-//!   integrity check first.
+//!   integrity check first;
+//! - the log chain's anchors, append-only (older ones thinned): [`StateStore::anchor_log`],
+//!   [`StateStore::log_anchors`], [`StateStore::log_chains`],
+//!   [`StateStore::thin_log_anchors`].
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
 
 mod alerts;
+mod anchors;
 mod backend;
 mod control;
 mod identity;
@@ -54,6 +58,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use vigil_config::StoreConfig;
 
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
+pub use anchors::{LogAnchor, LogAnchorKind};
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
 pub use identity::{
     BookHistory, IDENTITY_NOTE, IdentityBook, IdentityError, IdentityFile, JournalRebuild,
@@ -291,6 +296,31 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// # Errors
     /// When the read fails.
     async fn journal_books(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Appends log chain anchors, in one transaction, in order.
+    ///
+    /// # Errors
+    /// When the write fails (nothing is written then).
+    async fn anchor_log(&self, anchors: &[LogAnchor]) -> Result<(), StoreError>;
+
+    /// The anchors of `chain`, in the order they were recorded.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn log_anchors(&self, chain: &str) -> Result<Vec<LogAnchor>, StoreError>;
+
+    /// Every chain anchored, in the order first anchored.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn log_chains(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Thins the flush anchors taken before `before` to the last of each chain, file and
+    /// hour (start and stop anchors all stay); returns how many were removed.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn thin_log_anchors(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The database's integrity check: empty when it passed, else its first lines (at most
     /// [`INTEGRITY_REPORT_LINES`]). SQLite: `PRAGMA quick_check`, every page and row read

@@ -16,9 +16,9 @@ use tokio::sync::mpsc;
 use vigil_core::{OrderType, Side, TradingState};
 use vigil_store::{
     Adjustment, AlertLogEntry, AlertLogQuery, AuditStart, BookHistory, Journal, JournalEntry,
-    JournalFill, JournalOrder, JournalStatus, JournaledBook, NewControlCommand, PgStore,
-    PgTestSchema, RecordedFill, RequestKind, SavedTradingState, SharedStore, StateStore, Store,
-    StoreIdentity,
+    JournalFill, JournalOrder, JournalStatus, JournaledBook, LogAnchor, LogAnchorKind,
+    NewControlCommand, PgStore, PgTestSchema, RecordedFill, RequestKind, SavedTradingState,
+    SharedStore, StateStore, Store, StoreIdentity,
 };
 
 /// Where a test's store lives; [`Place::open`] opens it again as a restarted process would.
@@ -124,6 +124,7 @@ on_both_backends!(
     the_identity_migration_marks_the_books_an_older_store_already_holds,
     a_journal_rebuild_is_recorded,
     a_sound_store_passes_the_integrity_check,
+    log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -385,6 +386,73 @@ async fn the_trading_state_survives_reopening(place: &Place) {
             ..saved
         }
     );
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Log anchors
+
+fn anchor(chain: &str, file: &str, seq: u64, kind: LogAnchorKind, at: &str) -> LogAnchor {
+    LogAnchor {
+        chain: chain.into(),
+        file: file.into(),
+        seq,
+        hash: format!("{seq:064x}"),
+        kind,
+        at: t(at),
+    }
+}
+
+async fn log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned(place: &Place) {
+    use LogAnchorKind::{Flush, Start, Stop};
+    let store = place.open().await;
+    let f1 = "vigil-000001-20240115.jsonl";
+    let f2 = "vigil-000002-20240115.jsonl";
+    let a = vec![
+        anchor("a", f1, 9, Flush, "2024-01-15T14:00:01Z"),
+        anchor("a", f1, 19, Flush, "2024-01-15T14:30:00Z"),
+        anchor("a", f1, 29, Flush, "2024-01-15T14:59:59Z"),
+        anchor("a", f2, 39, Flush, "2024-01-15T14:59:59.500Z"),
+        anchor("a", f2, 49, Flush, "2024-01-15T15:10:00Z"),
+        anchor("a", f2, 49, Stop, "2024-01-15T15:10:00Z"),
+        anchor("a", f2, 49, Start, "2024-01-15T16:00:00Z"),
+        anchor("a", f2, 59, Flush, "2024-01-15T16:00:01Z"),
+    ];
+    store.anchor_log(&a[..4]).await.expect("anchor");
+    store.anchor_log(&a[4..]).await.expect("anchor");
+    store
+        .anchor_log(&[anchor(
+            "b",
+            f1,
+            u64::from(u32::MAX) * 4,
+            Stop,
+            "2024-01-16T00:00:00Z",
+        )])
+        .await
+        .expect("anchor another chain");
+    store.close().await;
+    let store = place.open().await;
+    assert_eq!(store.log_anchors("a").await.expect("read"), a);
+    assert_eq!(store.log_chains().await.expect("chains"), ["a", "b"]);
+    assert_eq!(
+        store.log_anchors("b").await.expect("read")[0].seq,
+        u64::from(u32::MAX) * 4,
+        "sequence numbers beyond 32 bits"
+    );
+    // Before 16:00: of each file's hour, the last flush stays; starts and stops all stay.
+    let removed = store
+        .thin_log_anchors(t("2024-01-15T16:00:00Z"))
+        .await
+        .expect("thin");
+    assert_eq!(removed, 2);
+    let kept: Vec<u64> = store
+        .log_anchors("a")
+        .await
+        .expect("read")
+        .iter()
+        .map(|a| a.seq)
+        .collect();
+    assert_eq!(kept, [29, 39, 49, 49, 49, 59]);
     store.close().await;
 }
 

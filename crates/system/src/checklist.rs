@@ -240,12 +240,34 @@ fn log_writable(cfg: &VigilConfig) -> CheckResult {
 }
 
 fn log_chain(cfg: &VigilConfig) -> CheckResult {
-    match vigil_log::verify_dir(&cfg.log.dir) {
+    // The chain, its key and the anchors in the store (a store not made yet: the chain).
+    let verified = crate::logcheck::verify_log(&crate::logcheck::LogCheck {
+        dir: cfg.log.dir.clone(),
+        anchors: crate::logcheck::AnchorSource::Config {
+            store: cfg.store.clone(),
+            required: false,
+        },
+        key_file: cfg
+            .log
+            .hmac_key_file
+            .clone()
+            .map(|f| ("log.hmac_key_file".to_string(), f)),
+    });
+    match verified {
         Ok(r) if r.files == 0 => check("logs_verified", CheckStatus::Pass, "no log yet"),
         Ok(r) if r.is_clean() => check(
             "logs_verified",
             CheckStatus::Pass,
-            format!("{} file(s), {} line(s), chain intact", r.files, r.lines),
+            format!(
+                "{} file(s), {} line(s), chain intact, {} anchor(s) match{}",
+                r.files,
+                r.lines,
+                r.anchors,
+                r.unchecked
+                    .first()
+                    .map(|n| format!("; not checked: {n}"))
+                    .unwrap_or_default()
+            ),
         ),
         Ok(r) => check(
             "logs_verified",

@@ -13,12 +13,14 @@
 mod bundled;
 mod checklist;
 mod history;
+mod logcheck;
 mod session;
 
 pub use bundled::{BUNDLED_FILES, bundled};
 pub use checklist::{
     CheckResult, CheckStatus, ChecklistKind, ChecklistReport, premarket_gate, run_checklist,
 };
+pub use logcheck::{AnchorSource, LogCheck, LogCheckError, verify_log};
 pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
     read_secret, reconcile_now, run, run_with,

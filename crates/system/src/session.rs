@@ -27,8 +27,8 @@ use vigil_data_agent::{
 use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
 use vigil_log::{
-    Event, LogBuffer, LogEvent, LogSink, LogTap, LogWriter, LogWriterError, LogWriterHandle,
-    VigilTracingLayer, WriterOptions,
+    Anchor, AnchorKind, ChainKey, Event, LogBuffer, LogEvent, LogSink, LogTap, LogWriter,
+    LogWriterError, LogWriterHandle, VigilTracingLayer, WriterOptions, WriterReport, WriterReports,
 };
 use vigil_monitor_agent::{AlertLinks, HealthLinks, Logged, MonitorAgent, MonitorLinks, TAPPED};
 use vigil_monitoring::HealthBoard;
@@ -56,7 +56,8 @@ pub struct SessionOptions {
     /// the symbol ids of `config.data.instruments`, in that order.
     pub provider: Option<Box<dyn DataProvider>>,
     /// Where the replay's market clock starts when `provider` is set (it moves to each
-    /// bar's time as bars pass; it never moves backwards). Default: the Unix epoch.
+    /// bar's time as bars pass; it never moves backwards). Default: it tells the wall time
+    /// until the first bar sets it.
     pub market_start: Option<Timestamp>,
     /// Texts to redact from every log line besides the config's own secrets: credentials
     /// your own provider or venue holds.
@@ -237,6 +238,10 @@ pub struct Session {
     state_writer: actix_rt::task::JoinHandle<()>,
     /// Commits the execution journal, if kept; ends when the Execution agent has stopped.
     journal_writer: Option<tokio::task::JoinHandle<()>>,
+    /// Records the log's anchors in the store; ends after the stop anchor.
+    anchor_writer: actix_rt::task::JoinHandle<()>,
+    /// Why the log writer failed, if it did: the session then halted and stopped.
+    log_failure: Arc<std::sync::Mutex<Option<String>>>,
     /// Writes the store's identity file again at the end, with the journal's final figures.
     identity: crate::history::Keeper,
 }
@@ -385,6 +390,148 @@ fn future_tolerance(cfg: &VigilConfig) -> chrono::Duration {
 /// whitespace.
 pub fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
     vigil_config::read_secret_file(key, path)
+}
+
+/// The key of a keyed log chain, read from `log.hmac_key_file`, and its text (for the log
+/// to redact).
+fn log_key(cfg: &VigilConfig) -> Result<Option<(ChainKey, String)>, SystemError> {
+    let Some(path) = &cfg.log.hmac_key_file else {
+        return Ok(None);
+    };
+    let text = read_secret("log.hmac_key_file", path).map_err(SystemError::Runtime)?;
+    let key = ChainKey::new(text.as_bytes())
+        .map_err(|e| SystemError::Runtime(format!("log.hmac_key_file {}: {e}", path.display())))?;
+    Ok(Some((key, text)))
+}
+
+/// A mutex's value, also after a panic elsewhere left it poisoned (an `Option` is valid
+/// either way).
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Flush anchors older than this are thinned (the last of each file and hour stays).
+const ANCHORS_KEPT_WHOLE: chrono::Duration = chrono::Duration::hours(1);
+
+/// The anchors thinned again after this many are recorded.
+const THIN_ANCHORS_EVERY: u64 = 1_000;
+
+/// Records the log writer's anchors in the store, off the writer's threads and without
+/// ever holding up trading: when the store is slower than the flushes, only the newest
+/// waiting flush anchor is recorded (starts and stops always are). Ends after the stop
+/// anchor, or when the writer is gone. A failure is an ERROR line (`log_anchor_failed`,
+/// alerted), on standard error too, counted; the next anchor is tried all the same.
+async fn record_anchors(
+    store: vigil_store::SharedStore,
+    mut anchors: tokio::sync::mpsc::UnboundedReceiver<Anchor>,
+    mut log: LogBuffer,
+    wall: SharedClock,
+) {
+    let thin = |store: vigil_store::SharedStore, wall: SharedClock| async move {
+        if let Err(e) = store
+            .thin_log_anchors(wall.now() - ANCHORS_KEPT_WHOLE)
+            .await
+        {
+            eprintln!("vigil: WARN: old log anchors were not thinned: {e}");
+        }
+    };
+    thin(store.clone(), wall.clone()).await;
+    let mut recorded = 0u64;
+    let mut failures = 0u64;
+    while let Some(first) = anchors.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(more) = anchors.try_recv() {
+            waiting.push(more);
+        }
+        let newest_flush = waiting.iter().rposition(|a| a.kind == AnchorKind::Flush);
+        let batch: Vec<vigil_store::LogAnchor> = waiting
+            .into_iter()
+            .enumerate()
+            .filter(|(i, a)| a.kind != AnchorKind::Flush || Some(*i) == newest_flush)
+            .map(|(_, a)| vigil_store::LogAnchor {
+                chain: a.chain,
+                file: a.file,
+                seq: a.seq,
+                hash: a.hash,
+                kind: match a.kind {
+                    AnchorKind::Start => vigil_store::LogAnchorKind::Start,
+                    AnchorKind::Flush => vigil_store::LogAnchorKind::Flush,
+                    AnchorKind::Stop => vigil_store::LogAnchorKind::Stop,
+                },
+                at: a.at,
+            })
+            .collect();
+        let stop = batch
+            .iter()
+            .any(|a| a.kind == vigil_store::LogAnchorKind::Stop);
+        match store.anchor_log(&batch).await {
+            Ok(()) => {
+                let before = recorded / THIN_ANCHORS_EVERY;
+                recorded += batch.len() as u64;
+                if recorded / THIN_ANCHORS_EVERY > before {
+                    thin(store.clone(), wall.clone()).await;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                let newest = batch.last();
+                let (file, seq) = newest.map_or((String::new(), 0), |a| (a.file.clone(), a.seq));
+                eprintln!(
+                    "vigil: ERROR: the log anchor (seq {seq} in {file}) was not recorded in the \
+                     store ({failures} failure(s) this session): {e}"
+                );
+                log.emit(
+                    LogEvent::new(wall.now(), "vigil", Event::LogAnchorFailed)
+                        .with("file", file)
+                        .with("seq", seq)
+                        .with("error", e.to_string())
+                        .with("failures", failures),
+                );
+                log.flush();
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+}
+
+/// A session never trades without its log: when the writer fails (it cannot write, it
+/// stopped, its thread died), the breaker trips at once (actor `log_writer`), the Risk agent
+/// halts, the pipeline drains and stops, and the session ends failed. Said on standard
+/// error, since the log cannot say it.
+async fn halt_on_log_failure(
+    mut failures: tokio::sync::mpsc::UnboundedReceiver<String>,
+    record: Arc<std::sync::Mutex<Option<String>>>,
+    halt: vigil_bus::HaltLatch,
+    risk: Recipient<vigil_bus::SetTradingState>,
+    data: Recipient<Shutdown>,
+) {
+    while let Some(error) = failures.recv().await {
+        let reason = format!("the log writer failed: {error}");
+        let first = {
+            let mut r = locked(&record);
+            let first = r.is_none();
+            r.get_or_insert_with(|| reason.clone());
+            first
+        };
+        // Later failures are the writer's own lines on standard error.
+        if first {
+            eprintln!(
+                "vigil: CRITICAL: {reason}; trading is halted and the session stops: nothing \
+                 may trade without its log"
+            );
+            halt.trip("log_writer", &reason);
+            risk.do_send(vigil_bus::SetTradingState {
+                state: TradingState::Halted,
+                actor: "log_writer".into(),
+                reason: reason.clone(),
+            });
+            data.do_send(Shutdown {
+                reason: StopReason::Failed(reason),
+            });
+        }
+    }
 }
 
 /// Where the orders go: the in-process paper venue, or a broker over HTTP (connected
@@ -563,12 +710,11 @@ impl Session {
         let reference = cross_check_reference(&cfg, &wall)?;
         read.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
         let mut unknown_volume = Vec::new();
+        // Where market time starts: the first bar's time, known before the start for CSV
+        // files; for a feed (or a provider without a start), market time is the wall time
+        // until the first bar sets it, so that nothing is stamped 1970.
         let (symbols, provider, start): (_, Box<dyn DataProvider>, _) = match opts.provider {
-            Some(p) => (
-                symbol_table(&cfg),
-                p,
-                opts.market_start.unwrap_or(Timestamp::UNIX_EPOCH),
-            ),
+            Some(p) => (symbol_table(&cfg), p, opts.market_start),
             // A live feed: the market clock starts at its first bar.
             None if cfg.data.feed.is_some() => {
                 let (feed, secret) = cfg
@@ -582,7 +728,7 @@ impl Session {
                 (
                     symbol_table(&cfg),
                     feed_provider(feed, secret, &cfg, &wall),
-                    Timestamp::UNIX_EPOCH,
+                    None,
                 )
             }
             None => {
@@ -593,11 +739,14 @@ impl Session {
                 (
                     symbols,
                     Box::new(CsvReplayProvider::new(sources, cfg.data.batch_size)),
-                    start,
+                    Some(start),
                 )
             }
         };
-        let market = SimClock::starting_at(start);
+        let market = match start {
+            Some(start) => SimClock::starting_at(start),
+            None => SimClock::unset(wall.clone()),
+        };
         let clock: SharedClock = Arc::new(market.clone());
         let broker_secret = broker_secret(&cfg)?;
         read.extend(broker_secret.clone());
@@ -612,7 +761,30 @@ impl Session {
         secrets.extend(broker_secret);
         secrets.extend(feed_secrets.iter().cloned());
         secrets.extend(reference.as_ref().map(|(_, secret)| secret.clone()));
+        let key = log_key(&cfg)?;
+        read.extend(key.as_ref().map(|(_, text)| text.clone()));
+        secrets.extend(key.as_ref().map(|(_, text)| text.clone()));
         let tapped = monitor_box.addr.clone();
+        // The writer's anchors go to the store, its failures halt the session (both below):
+        // handed over here, from the writer's threads, without waiting.
+        let (anchor_tx, anchor_rx) = tokio::sync::mpsc::unbounded_channel::<Anchor>();
+        let (failed_tx, failed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let reports = WriterReports::new(move |report| match report {
+            WriterReport::Anchor(a) => {
+                if let Err(e) = anchor_tx.send(a) {
+                    eprintln!(
+                        "vigil: ERROR: the log anchor of seq {} was not recorded: the anchor \
+                         writer has stopped",
+                        e.0.seq
+                    );
+                }
+            }
+            WriterReport::Failed(error) => {
+                if let Err(e) = failed_tx.send(error) {
+                    eprintln!("vigil: CRITICAL: the log writer failed: {}", e.0);
+                }
+            }
+        });
         let writer = LogWriter::open(
             &cfg.log.dir,
             wall.clone(),
@@ -624,10 +796,18 @@ impl Session {
                     .alerts
                     .enabled
                     .then(|| LogTap::new(TAPPED, move |ev| tapped.do_send(Logged(ev)))),
+                key: key.map(|(key, _)| key),
+                reports: Some(reports),
             },
         )?;
         let log = writer.start_on(&log_arbiter.handle());
         let sink = log.sink();
+        let anchor_writer = actix_rt::spawn(record_anchors(
+            store.clone(),
+            anchor_rx,
+            buffer(&cfg, &sink, "vigil"),
+            wall.clone(),
+        ));
         let library_level = cfg
             .log
             .service_levels
@@ -1064,6 +1244,14 @@ impl Session {
                 }
             }
         });
+        let log_failure = Arc::new(std::sync::Mutex::new(None));
+        actix_rt::spawn(halt_on_log_failure(
+            failed_rx,
+            log_failure.clone(),
+            halt.clone(),
+            risk.clone().recipient(),
+            data.clone().recipient(),
+        ));
         risk_agent = risk_agent.with_halt_latch(halt).with_saved_state(
             trading_state.map(|s| vigil_bus::TradingStateRecord {
                 state: s.state,
@@ -1236,6 +1424,8 @@ impl Session {
             server,
             state_writer,
             journal_writer,
+            anchor_writer,
+            log_failure,
             identity,
         })
     }
@@ -1289,7 +1479,6 @@ impl Session {
         if let Err(e) = self.identity.write(self.wall.now()).await {
             eprintln!("vigil: CRITICAL the store's identity file was not updated: {e}");
         }
-        let stats = self.log.flush().await?;
         VigilTracingLayer::uninstall_global();
         if let Some((server, file)) = self.server {
             server.stop().await;
@@ -1297,6 +1486,29 @@ impl Session {
                 eprintln!("vigil: cannot remove {}: {e}", file.display());
             }
         }
+        // The log's last line, fsynced, then its stop anchor recorded: nothing may follow it.
+        let stats = match self.log.close().await {
+            Ok(stats) => Some(stats),
+            Err(e) => {
+                let error = format!("the log could not be closed: {e}");
+                eprintln!("vigil: CRITICAL: {error}");
+                locked(&self.log_failure).get_or_insert(error);
+                None
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(10), self.anchor_writer).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("vigil: ERROR: the log anchor writer failed: {e}"),
+            Err(_) => eprintln!(
+                "vigil: ERROR: the log's stop anchor was still being recorded after 10 s; \
+                 `vigil logs verify` will take the end of this session as unanchored"
+            ),
+        }
+        // A dead log writer fails the session whatever else happened.
+        if let Some(error) = locked(&self.log_failure).clone() {
+            summary.error.get_or_insert(error);
+        }
+        let stats = stats.unwrap_or_default();
         let log_file = match vigil_log::list_log_files(self.log.dir()) {
             Ok(files) => files.last().map(|f| f.path.clone()),
             Err(e) => {

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
+use vigil_config::VigilConfig;
 use vigil_core::{Clock, Level, SystemClock, escape_controls};
-use vigil_log::{LogQuery, parse_since, read_lines, verify_dir};
+use vigil_log::{LogQuery, parse_since, read_lines, read_lines_while};
+use vigil_system::{AnchorSource, LogCheck, LogCheckError, verify_log};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -29,12 +31,26 @@ enum LogsCmd {
         #[arg(long, default_value = "logs")]
         dir: PathBuf,
     },
-    /// Check every file: hashes, chain links, gap-free sequence numbers, missing or
-    /// reordered files. Exits 1 when anything is wrong.
+    /// Check every file: hashes (or HMACs), chain links, gap-free sequence numbers, missing
+    /// or reordered files; and the log against the anchors its sessions recorded in the
+    /// store: lines cut from the end, the newest files deleted or emptied, lines appended
+    /// after the stop, edits re-hashed. Says what it could not check. Exits 1 when anything
+    /// is wrong, 2 when it cannot run.
     Verify {
-        /// Log folder.
-        #[arg(long, default_value = "logs")]
-        dir: PathBuf,
+        /// Log folder (default: the config's `log.dir`, else `logs`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The config the log was written with: its `log.dir`, its store (the anchors) and
+        /// its `log.hmac_key_file`. Without it: the embedded default's store
+        /// (`state/vigil.db`), when that file exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The SQLite store holding the anchors, instead of the config's.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// The key file of a keyed chain, instead of the config's `log.hmac_key_file`.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -80,7 +96,12 @@ struct FilterArgs {
 pub(crate) fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(LogsCmd::Trace { id, dir }) => trace(&dir, &id),
-        Some(LogsCmd::Verify { dir }) => verify(&dir),
+        Some(LogsCmd::Verify {
+            dir,
+            config,
+            store,
+            key_file,
+        }) => verify(dir, config.as_deref(), store, key_file),
         None => query(args.filter),
     }
 }
@@ -103,7 +124,8 @@ fn query(f: FilterArgs) -> anyhow::Result<ExitCode> {
         until: time(&f.until)?,
     };
     let mut n = 0u64;
-    read_lines(&f.dir, |_, _, raw, v| {
+    // Until the reader goes away (`vigil logs | head`).
+    read_lines_while(&f.dir, |_, _, raw, v| {
         if q.matches(&v) {
             n += 1;
             match f.format {
@@ -112,6 +134,7 @@ fn query(f: FilterArgs) -> anyhow::Result<ExitCode> {
                 Format::Table => println!("{}", row(&v)),
             }
         }
+        !crate::out::stdout_closed()
     })?;
     eprintln!("vigil: {n} line(s) matched in {}", f.dir.display());
     Ok(ExitCode::SUCCESS)
@@ -203,10 +226,56 @@ fn trace(dir: &Path, id: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
-    let report = verify_dir(dir)?;
+fn verify(
+    dir: Option<PathBuf>,
+    config: Option<&Path>,
+    store: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = match config {
+        Some(p) => VigilConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => VigilConfig::embedded_default(),
+    };
+    let dir = dir.unwrap_or_else(|| cfg.log.dir.clone());
+    let anchors = match store {
+        Some(path) => AnchorSource::Config {
+            store: vigil_config::StoreConfig {
+                path,
+                url: None,
+                ..cfg.store.clone()
+            },
+            required: true,
+        },
+        None => AnchorSource::Config {
+            store: cfg.store.clone(),
+            required: config.is_some(),
+        },
+    };
+    let key_file = match key_file {
+        Some(f) => Some(("--key-file".to_string(), f)),
+        None => cfg
+            .log
+            .hmac_key_file
+            .clone()
+            .map(|f| ("log.hmac_key_file".to_string(), f)),
+    };
+    let report = match verify_log(&LogCheck {
+        dir: dir.clone(),
+        anchors,
+        key_file,
+    }) {
+        Ok(r) => r,
+        Err(e @ LogCheckError::StoreMissing(_)) => {
+            println!("{}: {e}", dir.display());
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     for p in &report.problems {
         println!("{}", escape_controls(&p.to_string()));
+    }
+    for note in &report.unchecked {
+        println!("{}: not checked: {note}", dir.display());
     }
     if report.files == 0 {
         println!("{}: no log files", dir.display());
@@ -214,10 +283,11 @@ fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
     }
     if report.is_clean() {
         println!(
-            "{}: ok ({} file(s), {} line(s), chain intact)",
+            "{}: ok ({} file(s), {} line(s), chain intact, {} anchor(s) match)",
             dir.display(),
             report.files,
-            report.lines
+            report.lines,
+            report.anchors
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -2,6 +2,10 @@
 //!
 //! A thin shell: parse arguments, load and validate config, start the system, print.
 
+// First: its `println!` and kin shadow the standard ones in every module below.
+#[macro_use]
+mod out;
+
 mod alerts_cmd;
 mod broker_cmd;
 mod calendar_cmd;
@@ -28,11 +32,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match cli::dispatch(args) {
+    let code = match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vigil: error: {e:#}");
             ExitCode::from(2)
         }
+    };
+    // A reader that went away is no error; a standard output that failed otherwise is.
+    match out::failure() {
+        Some(e) => {
+            eprintln!("vigil: error: cannot write to standard output: {e}");
+            ExitCode::from(2)
+        }
+        None => code,
     }
 }
