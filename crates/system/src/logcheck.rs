@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use vigil_config::StoreConfig;
-use vigil_log::{AnchorKind, AnchorSet, ChainKey, VerifyOptions, VerifyReport};
+use vigil_log::{AnchorSet, ChainKey, VerifyOptions, VerifyReport};
 
 /// Where the anchors are read from.
 #[derive(Clone, Debug)]
@@ -118,21 +118,7 @@ fn read_anchors(dir: &Path, store: &StoreConfig) -> Result<AnchorSet, LogCheckEr
         store.close().await;
         let other_chains = chains.iter().filter(|c| Some(*c) != chain.as_ref()).count();
         Ok(AnchorSet {
-            anchors: anchors
-                .into_iter()
-                .map(|a| vigil_log::Anchor {
-                    chain: a.chain,
-                    file: a.file,
-                    seq: a.seq,
-                    hash: a.hash,
-                    kind: match a.kind {
-                        vigil_store::LogAnchorKind::Start => AnchorKind::Start,
-                        vigil_store::LogAnchorKind::Flush => AnchorKind::Flush,
-                        vigil_store::LogAnchorKind::Stop => AnchorKind::Stop,
-                    },
-                    at: a.at,
-                })
-                .collect(),
+            anchors,
             other_chains,
         })
     })

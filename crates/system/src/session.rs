@@ -448,22 +448,9 @@ async fn record_anchors(
             .into_iter()
             .enumerate()
             .filter(|(i, a)| a.kind != AnchorKind::Flush || Some(*i) == newest_flush)
-            .map(|(_, a)| vigil_store::LogAnchor {
-                chain: a.chain,
-                file: a.file,
-                seq: a.seq,
-                hash: a.hash,
-                kind: match a.kind {
-                    AnchorKind::Start => vigil_store::LogAnchorKind::Start,
-                    AnchorKind::Flush => vigil_store::LogAnchorKind::Flush,
-                    AnchorKind::Stop => vigil_store::LogAnchorKind::Stop,
-                },
-                at: a.at,
-            })
+            .map(|(_, a)| a)
             .collect();
-        let stop = batch
-            .iter()
-            .any(|a| a.kind == vigil_store::LogAnchorKind::Stop);
+        let stop = batch.iter().any(|a| a.kind == AnchorKind::Stop);
         match store.anchor_log(&batch).await {
             Ok(()) => {
                 let before = recorded / THIN_ANCHORS_EVERY;
