@@ -15,7 +15,7 @@
 //! own hold; the quarantine lifts when none is left (an operator's release lifts them all).
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use vigil_core::{Bar, SymbolId};
 
 /// The bounds.
@@ -79,6 +79,8 @@ struct SymbolState {
 #[derive(Debug)]
 pub struct AnomalyWatch {
     bounds: AnomalyBounds,
+    /// `bounds.max_jump` as a float, for the screen of the high and low.
+    max_jump: Option<f64>,
     symbols: Vec<SymbolState>,
 }
 
@@ -88,6 +90,7 @@ impl AnomalyWatch {
         let window = bounds.window.max(2);
         Self {
             bounds,
+            max_jump: bounds.max_jump.and_then(|m| m.to_f64()),
             symbols: (0..symbols)
                 .map(|_| SymbolState {
                     last_close: None,
@@ -102,7 +105,7 @@ impl AnomalyWatch {
 
     /// Takes the next accepted bar; says whether it goes on.
     pub fn on_bar(&mut self, bar: &Bar) -> Verdict {
-        let bounds = self.bounds;
+        let (bounds, max_jump) = (self.bounds, self.max_jump);
         let Some(s) = self.symbols.get_mut(bar.symbol.index()) else {
             return Verdict::Pass;
         };
@@ -118,18 +121,22 @@ impl AnomalyWatch {
         let sigma = s.sigma().map(|sd| sd.max(bounds.min_sigma));
         // The close first, then the bar's extremes (they bound its open): a high or low far
         // from the previous close is as absurd as a close there (a print of 0.01 in a 135
-        // market), and it would fill an order at that price. The extremes cost a
-        // subtraction each unless they stray past the widest move allowed.
+        // market), and it would fill an order at that price. The extremes are screened in
+        // floating point against the widest move allowed (a hair inside it, so that rounding
+        // never lets one through), and judged exactly only past it: the screen costs no
+        // Decimal arithmetic.
         let outlier = bounds
-            .judge("close", bar.close, change, prev, sigma, 1.0)
+            .judge("close", bar.close, (change, r), prev, sigma, 1.0)
             .or_else(|| {
-                let widest = bounds.widest(prev, sigma)?;
+                let widest = widest_move(max_jump, bounds.k_sigma, sigma)? * (1.0 - 1e-9);
+                let prev_f = approx(prev);
                 [("high", bar.high), ("low", bar.low)]
                     .into_iter()
-                    .filter(|(_, price)| (*price - prev).abs() > widest)
+                    .filter(|(_, price)| ((approx(*price) - prev_f) / prev_f).abs() > widest)
                     .find_map(|(field, price)| {
                         let change = (price - prev) / prev;
-                        bounds.judge(field, price, change, prev, sigma, RANGE_SIGMA_FACTOR)
+                        let r = change.to_f64().unwrap_or(f64::INFINITY);
+                        bounds.judge(field, price, (change, r), prev, sigma, RANGE_SIGMA_FACTOR)
                     })
             });
         match (&mut s.quarantine, outlier) {
@@ -257,48 +264,58 @@ impl AnomalyWatch {
 /// k-sigma bound is this many times `k_sigma` (the percent bound is the same).
 const RANGE_SIGMA_FACTOR: f64 = 1.5;
 
-impl AnomalyBounds {
-    /// The widest move from `prev` a bar's high or low may make, in price: the tighter of
-    /// the percent bound and the widened k-sigma bound; `None` when neither applies.
-    fn widest(&self, prev: Decimal, sigma: Option<f64>) -> Option<Decimal> {
-        let by_sigma = self
-            .k_sigma
-            .zip(sigma.filter(|sd| *sd > 0.0))
-            .and_then(|(k, sd)| Decimal::from_f64(k * RANGE_SIGMA_FACTOR * sd));
-        let fraction = match (self.max_jump, by_sigma) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
-        Some(fraction * prev)
-    }
+/// `d` as a float, to about 1e-15 relative: its mantissa over a power of ten (the exact
+/// `to_f64` divides 96-bit integers, too slow for a screen run on every bar).
+fn approx(d: Decimal) -> f64 {
+    const POW10: [f64; 29] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+    ];
+    d.mantissa() as f64 / POW10[(d.scale() as usize).min(28)]
+}
 
-    /// Why `price` (the bar's `field`, `change` from the previous close `prev`, non-zero)
-    /// is an outlier against the recent returns' standard deviation `sigma` (floored;
+/// The widest move from the previous close a bar's high or low may make, as a fraction: the
+/// tighter of the percent bound `max_jump` and the widened k-sigma bound; `None` when
+/// neither applies.
+fn widest_move(max_jump: Option<f64>, k_sigma: Option<f64>, sigma: Option<f64>) -> Option<f64> {
+    let by_sigma = k_sigma
+        .zip(sigma.filter(|sd| *sd > 0.0))
+        .map(|(k, sd)| k * RANGE_SIGMA_FACTOR * sd);
+    match (max_jump, by_sigma) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl AnomalyBounds {
+    /// Why `price` (the bar's `field`, `change` from the previous close `prev`, non-zero,
+    /// and `r` the same as a float) is an outlier against the recent returns' standard deviation `sigma` (floored;
     /// `None` until the window is full), the k-sigma bound widened by `factor`; `None`
     /// when it is within the bounds.
     fn judge(
         &self,
         field: &str,
         price: Decimal,
-        change: Decimal,
+        (change, r): (Decimal, f64),
         prev: Decimal,
         sigma: Option<f64>,
         factor: f64,
     ) -> Option<String> {
-        let pct = (change * Decimal::ONE_HUNDRED).round_dp(2);
+        let pct = || (change * Decimal::ONE_HUNDRED).round_dp(2);
         if let Some(max) = self.max_jump.filter(|max| change.abs() > *max) {
             return Some(format!(
-                "{field} {price} moved {pct:+}% from the previous {prev} (bound {}%)",
+                "{field} {price} moved {:+}% from the previous {prev} (bound {}%)",
+                pct(),
                 (max * Decimal::ONE_HUNDRED).normalize()
             ));
         }
         let k = self.k_sigma? * factor;
         let sd = sigma.filter(|sd| *sd > 0.0)?;
-        let r = change.to_f64().unwrap_or(f64::INFINITY);
         (r.abs() > k * sd).then(|| {
             format!(
-                "{field} {price} moved {pct:+}% from the previous {prev}: {:.1} standard \
+                "{field} {price} moved {:+}% from the previous {prev}: {:.1} standard \
                  deviations of the last {} returns (bound {k})",
+                pct(),
                 r.abs() / sd,
                 self.window.max(2)
             )

@@ -270,7 +270,10 @@ fn crash_loop(kills: usize, how: Kill, pg: Option<&PgTestSchema>) {
                 let before = open_at_broker(&broker);
                 std::thread::sleep(Duration::from_millis(ms / 10));
                 let deadline = Instant::now() + Duration::from_secs(3);
-                while open_at_broker(&broker).is_subset(&before) && Instant::now() < deadline {}
+                // A bounded poll of the broker (a child process: no simulated clock).
+                while open_at_broker(&broker).is_subset(&before) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
         }
         // A process that already ended is a zombie until reaped: the signal still lands.
