@@ -242,7 +242,7 @@ fn last_segment(key: &str) -> String {
 impl crate::ConfigError {
     /// This error with every secret-looking value of `source`, the config text it comes
     /// from, replaced by `[REDACTED]`: a TOML parser's message shows the line it stopped
-    /// at, and that line may hold a password (see [`secret_values`] for what is hidden).
+    /// at, and that line may hold a password (see `secret_values` for what is hidden).
     #[must_use]
     pub fn without_secrets_of(mut self, source: &str) -> Self {
         let secrets = secret_values(source);
