@@ -154,6 +154,26 @@ pub(crate) fn held_symbols(
 }
 
 /// A position that differs from the venue's, and the adjustment that takes the venue's.
+/// The symbols whose position in `portfolio` differs from the venue's `positions`: each with
+/// ours and the venue's (quantity, average price), in symbol order.
+fn position_gaps(
+    portfolio: &Portfolio,
+    positions: &[VenuePosition],
+) -> Vec<(SymbolId, Decimal, (Decimal, Decimal))> {
+    let theirs: HashMap<SymbolId, (Decimal, Decimal)> = positions
+        .iter()
+        .map(|p| (p.symbol, (p.quantity, p.avg_price)))
+        .collect();
+    held_symbols(portfolio, &theirs)
+        .into_iter()
+        .map(|id| {
+            let venue = theirs.get(&id).copied().unwrap_or_default();
+            (id, portfolio.position(id).quantity, venue)
+        })
+        .filter(|(_, ours, venue)| *ours != venue.0)
+        .collect()
+}
+
 pub(crate) fn take_position(
     symbol: Arc<str>,
     ours: Decimal,
@@ -507,23 +527,15 @@ async fn compare(
 
     // 4. Positions.
     let positions = venue.positions().await?;
-    let theirs: HashMap<SymbolId, (Decimal, Decimal)> = positions
-        .iter()
-        .map(|p| (p.symbol, (p.quantity, p.avg_price)))
-        .collect();
-    for id in held_symbols(&portfolio, &theirs) {
-        let ours = portfolio.position(id).quantity;
-        let venue_pos = theirs.get(&id).copied().unwrap_or_default();
-        if ours != venue_pos.0 {
-            let (d, e) = take_position(
-                symbols.shared(id),
-                ours,
-                venue_pos,
-                "reconciliation: the venue's position".into(),
-            );
-            differences.push(d);
-            entries.push(e);
-        }
+    for (id, ours, venue_pos) in position_gaps(&portfolio, &positions) {
+        let (d, e) = take_position(
+            symbols.shared(id),
+            ours,
+            venue_pos,
+            "reconciliation: the venue's position".into(),
+        );
+        differences.push(d);
+        entries.push(e);
     }
 
     // 5. Cash: the journal must add up, and agree with the venue.
@@ -917,26 +929,17 @@ pub async fn rebuild_journal(
         report.open_orders += 1;
     }
     // Positions and cash that the fills do not explain take the venue's.
-    let theirs: HashMap<SymbolId, (Decimal, Decimal)> = history
-        .positions
-        .iter()
-        .map(|p| (p.symbol, (p.quantity, p.avg_price)))
-        .collect();
-    for id in held_symbols(&portfolio, &theirs) {
-        let ours = portfolio.position(id).quantity;
-        let venue_pos = theirs.get(&id).copied().unwrap_or_default();
-        if ours != venue_pos.0 {
-            let (_, e) = take_position(
-                symbols.shared(id),
-                ours,
-                venue_pos,
-                "rebuild from the broker: the broker's position".into(),
-            );
-            entries.push(e);
-            report
-                .positions
-                .push((symbols.name(id).to_string(), ours, venue_pos.0));
-        }
+    for (id, ours, venue_pos) in position_gaps(&portfolio, &history.positions) {
+        let (_, e) = take_position(
+            symbols.shared(id),
+            ours,
+            venue_pos,
+            "rebuild from the broker: the broker's position".into(),
+        );
+        entries.push(e);
+        report
+            .positions
+            .push((symbols.name(id).to_string(), ours, venue_pos.0));
     }
     if portfolio.cash() != history.account.cash {
         let (_, e) = take_cash(
