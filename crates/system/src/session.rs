@@ -984,6 +984,19 @@ impl Session {
             )
             .await
             .map_err(|e| SystemError::Venue(format!("{e}; nothing was traded")))?;
+            // The last bar the journal handled is where this run resumes: one from the
+            // future would skip every true bar until then, and nothing would trade.
+            if let Some(last) = rec.last_bar_at
+                && let Err(e) = FutureGuard::new(wall.clone(), future_tolerance(&cfg)).check(last)
+            {
+                return Err(SystemError::History(format!(
+                    "the journal's last bar for book {book_name} is from the future ({e}): \
+                     this run would skip every bar until then and trade nothing; vigil \
+                     refuses to start: nothing was sent. Check the machine's clock; if it is \
+                     right, restore the store from a backup taken before that bar was \
+                     journaled (see docs/recovery.md)"
+                )));
+            }
             let took_ms = (wall.now() - t0).num_milliseconds().max(0) as u64;
             let restrict = (!rec.passed()).then_some(on_mismatch);
             if let Some(state) = restrict {

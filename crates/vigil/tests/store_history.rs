@@ -294,6 +294,31 @@ fn emptied_journal_tables_are_refused() {
     assert_eq!(lost[0]["level"], "CRITICAL");
 }
 
+/// The journal's last bar moved to 2099 (as a bar from the future did before vigil refused
+/// them): the run would skip every true bar, so it is refused, with the clock to check.
+#[test]
+fn a_journal_whose_last_bar_is_from_the_future_is_refused() {
+    let t = traded(300, 300, None);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let pool = vigil_store::open_sqlite(&t.store()).await.expect("pool");
+        for table in ["journal_cash", "store_high_water"] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET last_bar_at = '2099-01-01T00:00:00.000Z'"
+            ))
+            .execute(&pool)
+            .await
+            .expect(table);
+        }
+        pool.close().await;
+    });
+    let stderr = t.refused(&["is from the future", "Check the machine's clock"]);
+    assert!(stderr.contains("2099-01-01T00:00:00Z"), "{stderr}");
+}
+
 /// A page of the notification log (outside the journal) overwritten with garbage: SQLite's
 /// integrity check fails, and the start is refused with its first lines.
 #[test]
