@@ -79,7 +79,9 @@ probe_interval_ms = 5000
 snapshot_interval_s = 60
 success_rate_window_s = 300
 trade_frequency_days = 20
-dead_man = {{ silence_trading_s = 300, silence_closed_s = 14400, heartbeat_interval_s = 60, heartbeat_timeout_ms = 5000 }}
+# Longer than the 20 simulated minutes a run walks: on a loaded machine the clock may step
+# ahead of the replay, and a silent log would halt the base run before it trades.
+dead_man = {{ silence_trading_s = 3600, silence_closed_s = 14400, heartbeat_interval_s = 60, heartbeat_timeout_ms = 5000 }}
 supervision = {{ max_restarts = 3, within_s = 60, backoff_initial_ms = 500, backoff_max_ms = 30000 }}
 
 [[monitor.rules]]
@@ -253,9 +255,9 @@ fn value(b: &Bound, current: &toml::Value, c: &Change) -> Option<toml::Value> {
     })
 }
 
-/// Starts a session on `cfg`, walks its supervision clock 20 simulated minutes (a bar a
+/// Starts a session on `cfg`, walks its supervision clock `minutes` simulated minutes (a bar a
 /// minute at speed 1), stops it; every step bounded in real time. Returns the summary.
-fn start_run_stop(cfg: VigilConfig) -> Result<vigil_system::SessionSummary, String> {
+fn start_run_stop(cfg: VigilConfig, minutes: u32) -> Result<vigil_system::SessionSummary, String> {
     actix_rt::System::new().block_on(async move {
         // After the bars (09:30–10:09): none is from the future.
         let wall = SimClock::starting_at(et(
@@ -264,7 +266,7 @@ fn start_run_stop(cfg: VigilConfig) -> Result<vigil_system::SessionSummary, Stri
             10,
         ));
         let run = Running::start(cfg, &wall).await;
-        for _ in 0..20 {
+        for _ in 0..minutes {
             if run.ended.get() {
                 break;
             }
@@ -327,7 +329,7 @@ fn try_config(
         return Ok(false);
     };
     let panics = PANICS.load(Ordering::SeqCst);
-    let outcome = start_run_stop(cfg);
+    let outcome = start_run_stop(cfg, 20);
     let panicked = PANICS.load(Ordering::SeqCst) - panics;
     if panicked > 0 {
         return Err(format!("check ok, but {panicked} panic(s) with {what:?}"));
@@ -358,7 +360,12 @@ fn every_config_the_check_accepts_starts_runs_and_stops_without_a_panic() {
     let table: toml::Table = text.parse().expect("the base parses");
     // The base itself runs the pipeline: every bar through, orders sent.
     let summary =
-        start_run_stop(VigilConfig::from_toml_str(&text, "base").expect("the base is valid"))
+        // Up to four simulated hours, stopping at its end: on a loaded machine the replay may
+        // first pull its bars (which fixes its pacing) after the clock has walked a while.
+        start_run_stop(
+            VigilConfig::from_toml_str(&text, "base").expect("the base is valid"),
+            240,
+        )
             .expect("the base runs");
     assert_eq!(summary.bars, times.len() as u64, "{summary:?}");
     assert!(summary.orders > 0, "{summary:?}");
