@@ -33,7 +33,7 @@ pub use chain::{Anchor, AnchorKind, ChainKey, WriterReport, WriterReports, chain
 pub use encode::encode_line;
 pub use event::{Event, LogContext, LogEvent, Value};
 pub use files::{LogFile, list_log_files};
-pub use query::{LogQuery, QueryError, parse_since, read_lines, read_lines_while};
+pub use query::{LogQuery, QueryError, parse_duration, parse_since, read_lines, read_lines_while};
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
 pub use tracing_layer::{VigilTracingLayer, WIRE_TARGETS};

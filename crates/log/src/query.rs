@@ -13,12 +13,12 @@ use crate::files::list_log_files;
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// A time filter could not be read.
-    #[error(
-        "cannot read time {text:?}: expected RFC 3339 (2024-01-15T09:30:00Z) or an age like 30m, 2h, 7d"
-    )]
+    #[error("{text}: {reason}; or give an RFC 3339 time such as 2024-01-15T09:30:00Z")]
     BadTime {
         /// What was given.
         text: String,
+        /// Why it is not an age.
+        reason: String,
     },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -40,27 +40,63 @@ pub enum QueryError {
     },
 }
 
-/// Parses `--since`/`--until`: RFC 3339, or an age (`90s`, `30m`, `2h`, `7d`) before `now`.
+/// Parses `--since`/`--until` (for `vigil logs` and `vigil alerts history` alike): RFC 3339,
+/// or an age before `now` ([`parse_duration`]: `90s`, `30m`, `2h`, `7d`, `1h30m`).
 ///
 /// # Errors
-/// Fails on anything else.
+/// Fails on anything else, and on an age further back than time goes.
 pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, QueryError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let bad = || QueryError::BadTime {
+    let bad = |reason: String| QueryError::BadTime {
         text: text.to_string(),
+        reason,
     };
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "s" => Duration::seconds(n),
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        _ => return Err(bad()),
-    };
-    Ok(now - d)
+    let d = parse_duration(text).map_err(bad)?;
+    now.checked_sub_signed(d)
+        .ok_or_else(|| bad("too far back".into()))
+}
+
+/// A duration: one or more `<number><unit>`, unit `s`, `m`, `h` or `d` (`90s`, `30m`, `2h`,
+/// `1d`, `1h30m`). Zero is accepted here; callers decide. Never panics: a number or a sum
+/// too large is an error.
+///
+/// # Errors
+/// The reason, starting "expected a duration" for text that is not one.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration such as 90s, 30m, 2h, 1d or 1h30m";
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(EXPECTED.into());
+    }
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(EXPECTED.into()),
+        };
+        if digits.is_empty() {
+            return Err(EXPECTED.into());
+        }
+        let n: i64 = digits.parse().map_err(|_| "the number is too large")?;
+        let secs = n.checked_mul(unit).ok_or("the duration is too long")?;
+        let part = Duration::try_seconds(secs).ok_or("the duration is too long")?;
+        total = total.checked_add(&part).ok_or("the duration is too long")?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(format!("{EXPECTED} (a unit is required)"));
+    }
+    Ok(total)
 }
 
 /// Filters for log lines; every set filter must match.
@@ -191,6 +227,16 @@ mod tests {
             "2024-01-15T08:30:00Z".parse::<DateTime<Utc>>().expect("ts")
         );
         assert!(parse_since("yesterday", now).is_err());
+        // The same ages as `vigil alerts history --since` (one parser): sums, and numbers
+        // too large refused, never a panic.
+        assert_eq!(
+            parse_since("1h30m", now).expect("a sum"),
+            "2024-01-15T10:30:00Z".parse::<DateTime<Utc>>().expect("ts")
+        );
+        for huge in ["99999999999999h", "9999999999999999d", "99999999999999999999s"] {
+            let e = parse_since(huge, now).expect_err("too long").to_string();
+            assert!(e.starts_with(&format!("{huge}: ")), "{e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use vigil_alert::{AlertEngine, CHANNEL_NAMES, Channels, EngineState, Message};
 use vigil_config::{StoreConfig, VigilConfig, redact_url};
+use vigil_log::{parse_duration, parse_since};
 use vigil_store::{
     AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, SharedStore, StoreError, open_store,
 };
@@ -571,55 +572,6 @@ fn history_table(entries: &[AlertLogEntry]) -> String {
     )
 }
 
-/// `2h`-style ages (now minus them) or an RFC 3339 time. The error starts with the value.
-fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let d = parse_duration(text).map_err(|e| {
-        format!("{text}: {e}; or give an RFC 3339 time such as 2026-03-05T14:30:00Z")
-    })?;
-    now.checked_sub_signed(d)
-        .ok_or_else(|| format!("{text}: too far back"))
-}
-
-/// A positive duration: one or more `<number><unit>`, unit `s`, `m`, `h` or `d`
-/// (`90s`, `30m`, `2h`, `1d`, `1h30m`). Zero is accepted here; callers decide.
-fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
-    const EXPECTED: &str = "expected a duration such as 90s, 30m, 2h, 1d or 1h30m";
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(EXPECTED.into());
-    }
-    let mut total = chrono::Duration::zero();
-    let mut digits = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(EXPECTED.into()),
-        };
-        if digits.is_empty() {
-            return Err(EXPECTED.into());
-        }
-        let n: i64 = digits.parse().map_err(|_| "the number is too large")?;
-        let secs = n.checked_mul(unit).ok_or("the duration is too long")?;
-        let part = chrono::Duration::try_seconds(secs).ok_or("the duration is too long")?;
-        total = total.checked_add(&part).ok_or("the duration is too long")?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return Err(format!("{EXPECTED} (a unit is required)"));
-    }
-    Ok(total)
-}
-
 // ---------------------------------------------------------------------------------------
 // requests
 
@@ -1046,9 +998,21 @@ mod tests {
     #[test]
     fn since_is_an_age_or_a_time() {
         let now = t0();
-        assert_eq!(parse_since("2h", now), Ok(now - chrono::Duration::hours(2)));
-        assert_eq!(parse_since("2026-03-05T09:00:00-05:00", now), Ok(now));
-        let err = parse_since("yesterday", now).expect_err("not a time");
+        assert_eq!(
+            parse_since("2h", now).ok(),
+            Some(now - chrono::Duration::hours(2))
+        );
+        assert_eq!(
+            parse_since("1h30m", now).ok(),
+            Some(now - chrono::Duration::minutes(90))
+        );
+        assert_eq!(
+            parse_since("2026-03-05T09:00:00-05:00", now).ok(),
+            Some(now)
+        );
+        let err = parse_since("yesterday", now)
+            .expect_err("not a time")
+            .to_string();
         assert!(err.starts_with("yesterday: expected a duration"), "{err}");
     }
 
