@@ -233,7 +233,11 @@ mod tests {
             parse_since("1h30m", now).expect("a sum"),
             "2024-01-15T10:30:00Z".parse::<DateTime<Utc>>().expect("ts")
         );
-        for huge in ["99999999999999h", "9999999999999999d", "99999999999999999999s"] {
+        for huge in [
+            "99999999999999h",
+            "9999999999999999d",
+            "99999999999999999999s",
+        ] {
             let e = parse_since(huge, now).expect_err("too long").to_string();
             assert!(e.starts_with(&format!("{huge}: ")), "{e}");
         }
