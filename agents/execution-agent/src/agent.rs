@@ -21,7 +21,7 @@ use vigil_core::{
 };
 use vigil_log::{Event, LogBuffer, LogContext, LogEvent};
 use vigil_providers::{ExecutionVenue, VenueError};
-use vigil_store::{Journal, JournalEntry, JournalFill, JournalOrder, JournalStatus};
+use vigil_store::{Journal, JournalEntry, JournalOrder, JournalStatus};
 
 mod watch;
 
@@ -212,19 +212,7 @@ impl ExecutionAgent {
 
     /// The journal entry of `fill`, with the position and cash `book` holds after it.
     fn fill_entry(&self, fill: &Fill, book: &Portfolio) -> JournalEntry {
-        let position = book.position(fill.symbol);
-        JournalEntry::Fill(JournalFill {
-            fill_id: fill.fill_id.as_str().into(),
-            client_order_id: fill.client_order_id.shared(),
-            symbol: self.symbols.shared(fill.symbol),
-            side: fill.side,
-            quantity: fill.quantity,
-            price: fill.price,
-            commission: fill.commission,
-            filled_at: fill.ts,
-            position_after: (position.quantity, position.avg_price),
-            cash_after: book.cash(),
-        })
+        crate::recovery::fill_entry(fill, self.symbols.shared(fill.symbol), book)
     }
 
     /// Reports to `risk`, in band, every bar at which equity is more than `line` (a

@@ -174,6 +174,24 @@ fn position_gaps(
         .collect()
 }
 
+/// The journal entry of `fill` (of `symbol`), with the position and cash `book` holds after
+/// it: one shape for the fills booked in the session, recovered at start and rebuilt.
+pub(crate) fn fill_entry(fill: &Fill, symbol: Arc<str>, book: &Portfolio) -> JournalEntry {
+    let position = book.position(fill.symbol);
+    JournalEntry::Fill(JournalFill {
+        fill_id: fill.fill_id.as_str().into(),
+        client_order_id: fill.client_order_id.shared(),
+        symbol,
+        side: fill.side,
+        quantity: fill.quantity,
+        price: fill.price,
+        commission: fill.commission,
+        filled_at: fill.ts,
+        position_after: (position.quantity, position.avg_price),
+        cash_after: book.cash(),
+    })
+}
+
 pub(crate) fn take_position(
     symbol: Arc<str>,
     ours: Decimal,
@@ -400,19 +418,7 @@ async fn compare(
         fills_recovered += 1;
         portfolio.apply_fill(fill);
         recovered_cash_flow -= fill.side.sign() * fill.quantity * fill.price + fill.commission;
-        let position = portfolio.position(fill.symbol);
-        entries.push(JournalEntry::Fill(JournalFill {
-            fill_id: fill.fill_id.as_str().into(),
-            client_order_id: fill.client_order_id.shared(),
-            symbol: symbols.shared(fill.symbol),
-            side: fill.side,
-            quantity: fill.quantity,
-            price: fill.price,
-            commission: fill.commission,
-            filled_at: fill.ts,
-            position_after: (position.quantity, position.avg_price),
-            cash_after: portfolio.cash(),
-        }));
+        entries.push(fill_entry(fill, symbols.shared(fill.symbol), &portfolio));
         differences.push(fill_difference(
             fill,
             symbols,
@@ -894,19 +900,7 @@ pub async fn rebuild_journal(
             report.orders += 1;
         }
         portfolio.apply_fill(fill);
-        let position = portfolio.position(fill.symbol);
-        entries.push(JournalEntry::Fill(JournalFill {
-            fill_id: fill.fill_id.as_str().into(),
-            client_order_id: id.shared(),
-            symbol: symbols.shared(fill.symbol),
-            side: fill.side,
-            quantity: fill.quantity,
-            price: fill.price,
-            commission: fill.commission,
-            filled_at: fill.ts,
-            position_after: (position.quantity, position.avg_price),
-            cash_after: portfolio.cash(),
-        }));
+        entries.push(fill_entry(fill, symbols.shared(fill.symbol), &portfolio));
         report.fills += 1;
     }
     for o in &history.open_orders {
