@@ -56,10 +56,8 @@ impl DispatchConfig {
     /// The wait after failed attempt number `attempt` (1-based): `backoff_base ×
     /// 2^(attempt-1)`, at most `backoff_max`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.saturating_sub(1).min(30);
-        self.backoff_base
-            .saturating_mul(factor)
-            .min(self.backoff_max)
+        vigil_core::Backoff::new(self.backoff_base, self.backoff_max)
+            .delay(attempt.saturating_sub(1))
     }
 }
 

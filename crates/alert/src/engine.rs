@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::NaiveDate;
-use chrono_tz::America::New_York;
 use serde::{Deserialize, Serialize};
 use vigil_config::AlertsConfig;
 use vigil_core::{Level, Timestamp};
@@ -826,10 +825,8 @@ impl AlertEngine {
     }
 }
 
-/// The exchange (New York) date of `t`.
-pub fn exchange_date(t: Timestamp) -> NaiveDate {
-    t.with_timezone(&New_York).date_naive()
-}
+/// The exchange (New York) date of `t` (see [`vigil_core::exchange_date`]).
+pub use vigil_core::exchange_date;
 
 #[cfg(test)]
 mod tests {

@@ -120,6 +120,12 @@ impl fmt::Debug for SimClock {
     }
 }
 
+/// The exchange's (America/New_York) calendar date of an instant: the day a log file, an
+/// alert digest or a session belongs to.
+pub fn exchange_date(t: Timestamp) -> chrono::NaiveDate {
+    t.with_timezone(&chrono_tz::America::New_York).date_naive()
+}
+
 fn to_ns(t: Timestamp) -> i64 {
     // Every instant vigil handles (1677..2262) fits; saturate rather than panic beyond.
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {

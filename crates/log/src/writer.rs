@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::NaiveDate;
-use vigil_core::{Level, SharedClock, Timestamp};
+use vigil_core::{Level, SharedClock};
 
 use crate::chain::{Anchor, AnchorKind, ChainKey, LineHasher, WriterReport, WriterReports};
 use crate::encode::encode_body;
@@ -229,10 +229,8 @@ const CHAIN_DEPTH: usize = 64;
 /// Bytes reserved per line in a fresh batch buffer: a fill line's body is about 480.
 const LINE_BYTES: usize = 640;
 
-/// The exchange (America/New_York) date of an instant: files rotate when it changes.
-pub(crate) fn exchange_date(t: Timestamp) -> NaiveDate {
-    t.with_timezone(&chrono_tz::America::New_York).date_naive()
-}
+// Files rotate when the exchange date changes.
+use vigil_core::exchange_date;
 
 /// Where an existing log left off.
 struct Tail {

@@ -58,10 +58,8 @@ impl RestartPolicy {
         if escalated {
             return self.backoff_max;
         }
-        let doublings = recent.saturating_sub(1).min(20);
-        self.backoff_initial
-            .saturating_mul(1 << doublings)
-            .min(self.backoff_max)
+        vigil_core::Backoff::new(self.backoff_initial, self.backoff_max)
+            .delay(recent.saturating_sub(1))
     }
 }
 
