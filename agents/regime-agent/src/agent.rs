@@ -3,8 +3,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use vigil_bus::{
-    Backlogs, BarBatch, CommandError, DefaultRegime, Figures, Flow, Heartbeat, InjectPanic,
-    PhaseMark, Ping, RegimeBatch, StageReport, run_every,
+    Backlogs, BarBatch, CommandError, DefaultRegime, Figures, Flow, Heartbeat, PhaseMark,
+    RegimeBatch, StageReport, batch_dropped, rebuilt, run_every,
 };
 use vigil_config::RegimeConfig;
 use vigil_core::{AgentId, AgentState, Regime, SharedClock, SymbolTable, Timestamp};
@@ -186,11 +186,8 @@ impl actix::Supervised for RegimeAgent {
     /// crash interrupted goes on empty, so that flow control continues.
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         if let Some((batch, phases)) = self.in_hand.take() {
-            self.log.emit(
-                LogEvent::new(self.clock.now(), SERVICE, Event::BatchDropped)
-                    .with("agent", "regime")
-                    .with("batch", batch),
-            );
+            self.log
+                .emit(batch_dropped(self.clock.now(), AgentId::Regime, batch));
             self.backlogs.sent(AgentId::Signal);
             self.downstream.do_send(Flow::Data(RegimeBatch {
                 id: batch,
@@ -200,22 +197,13 @@ impl actix::Supervised for RegimeAgent {
             }));
         }
         self.reset("supervisor", "restarted after a crash");
-        self.log.emit(
-            LogEvent::new(self.clock.now(), SERVICE, Event::AgentRebuilt)
-                .with("agent", "regime")
-                .with(
-                    "rebuilt",
-                    "classifiers reset; every symbol at the default label",
-                ),
-        );
+        self.log.emit(rebuilt(
+            self.clock.now(),
+            AgentId::Regime,
+            "classifiers reset; every symbol at the default label",
+        ));
         self.log.flush();
     }
-}
-
-impl Handler<Ping> for RegimeAgent {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
 }
 
 impl Handler<Flow<BarBatch>> for RegimeAgent {
@@ -300,16 +288,7 @@ impl Handler<DefaultRegime> for RegimeAgent {
     }
 }
 
-impl Handler<InjectPanic> for RegimeAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
-        panic!(
-            "injected panic in the regime agent (asked by {})",
-            msg.actor
-        );
-    }
-}
+vigil_bus::agent_skeleton!(RegimeAgent, "regime");
 
 #[cfg(test)]
 mod tests {

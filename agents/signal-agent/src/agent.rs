@@ -3,8 +3,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use vigil_bus::{
-    Backlogs, CommandError, Figures, Flow, Heartbeat, InjectPanic, PhaseMark, Ping, RegimeBatch,
-    SetPaused, SignalBatch, StageReport, run_every,
+    Backlogs, CommandError, Figures, Flow, Heartbeat, PhaseMark, RegimeBatch, SetPaused,
+    SignalBatch, StageReport, batch_dropped, rebuilt, run_every,
 };
 use vigil_config::SignalConfig;
 use vigil_core::{
@@ -262,11 +262,7 @@ impl actix::Supervised for SignalAgent {
         self.emitted = vec![None; n];
         let now = self.clock.now();
         if let Some((batch, phases)) = self.in_hand.take() {
-            self.log.emit(
-                LogEvent::new(now, SERVICE, Event::BatchDropped)
-                    .with("agent", "signal")
-                    .with("batch", batch),
-            );
+            self.log.emit(batch_dropped(now, AgentId::Signal, batch));
             self.backlogs.sent(AgentId::Risk);
             self.downstream.do_send(Flow::Data(SignalBatch {
                 id: batch,
@@ -277,22 +273,15 @@ impl actix::Supervised for SignalAgent {
             }));
         }
         self.log.emit(
-            LogEvent::new(now, SERVICE, Event::AgentRebuilt)
-                .with("agent", "signal")
-                .with(
-                    "rebuilt",
-                    format!("models reset; they warm up again over {} bars", self.warmup),
-                )
-                .with("paused", self.paused),
+            rebuilt(
+                now,
+                AgentId::Signal,
+                &format!("models reset; they warm up again over {} bars", self.warmup),
+            )
+            .with("paused", self.paused),
         );
         self.log.flush();
     }
-}
-
-impl Handler<Ping> for SignalAgent {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
 }
 
 impl Handler<Flow<RegimeBatch>> for SignalAgent {
@@ -356,16 +345,7 @@ impl Handler<SetPaused> for SignalAgent {
     }
 }
 
-impl Handler<InjectPanic> for SignalAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
-        panic!(
-            "injected panic in the signal agent (asked by {})",
-            msg.actor
-        );
-    }
-}
+vigil_bus::agent_skeleton!(SignalAgent, "signal");
 
 #[cfg(test)]
 mod tests {

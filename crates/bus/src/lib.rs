@@ -11,6 +11,7 @@
 
 mod health;
 mod messages;
+mod skeleton;
 mod timer;
 
 pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
@@ -23,4 +24,5 @@ pub use messages::{
     SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision, SwitchSource,
     TradingStateRecord, VerifyData,
 };
+pub use skeleton::{batch_dropped, rebuilt};
 pub use timer::run_every;
