@@ -7,15 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{Mutex, MutexGuard};
 use vigil_core::Timestamp;
+use vigil_http::{HttpService, StopMode};
 use vigil_providers::alpaca_wire::{
     self as wire, DUPLICATE_CLIENT_ORDER_ID, KEY_ID_HEADER, MARKET_TIME_HEADER, SECRET_KEY_HEADER,
 };
@@ -71,9 +71,7 @@ pub struct BrokerOptions {
 /// A running broker.
 #[derive(Debug)]
 pub struct BrokerServer {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    done: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    service: HttpService,
     /// The symbols whose file has no volume column.
     unknown_volume: Vec<String>,
 }
@@ -818,9 +816,8 @@ impl BrokerServer {
             wall: parking_lot::Mutex::new(WallFaults::default()),
             credentials: opts.credentials,
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
+        let service = HttpService::start(&opts.listen, StopMode::Graceful, move |cfg| {
+            cfg.app_data(shared.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route("/v2/orders", web::post().to(post_order))
                 .route("/v2/orders", web::get().to(list_orders))
@@ -838,31 +835,10 @@ impl BrokerServer {
                 .route("/v2/_faults", web::get().to(get_faults))
                 .route("/v2/_faults", web::delete().to(clear_faults))
                 .route("/v2/_faults/{fault}", web::post().to(set_fault))
-                .default_service(web::to(not_found))
-        })
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .bind(&opts.listen)
-        .map_err(|source| BrokerError::Bind {
-            addr: opts.listen.clone(),
-            source,
+                .default_service(web::to(not_found));
         })?;
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| BrokerError::Bind {
-                addr: opts.listen.clone(),
-                source: std::io::Error::other("no address bound"),
-            })?;
-        let server = server.run();
-        let handle = server.handle();
-        let done = actix_web::rt::spawn(server);
         Ok(Self {
-            handle,
-            addr,
-            done,
+            service,
             unknown_volume,
         })
     }
@@ -875,17 +851,17 @@ impl BrokerServer {
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.service.addr()
     }
 
     /// `http://HOST:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.service.addr())
     }
 
     /// Stops serving (requests under way are answered first).
     pub async fn stop(self) {
-        self.handle.stop(true).await;
+        self.service.stop().await;
     }
 
     /// Serves until SIGINT or SIGTERM, then stops gracefully.
@@ -893,19 +869,6 @@ impl BrokerServer {
     /// # Errors
     /// The signal handlers cannot be installed, or the server failed.
     pub async fn serve_until_signal(self) -> Result<(), BrokerError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let signal_err = |e: std::io::Error| BrokerError::Runtime(format!("signal handler: {e}"));
-        let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        self.handle.stop(true).await;
-        match self.done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(BrokerError::Runtime(format!("server: {e}"))),
-            Err(e) => Err(BrokerError::Runtime(format!("server task: {e}"))),
-        }
+        Ok(self.service.serve_until_signal().await?)
     }
 }

@@ -23,17 +23,10 @@ pub enum FeedError {
     /// The market data or the symbols cannot be served.
     #[error("market data: {0}")]
     Data(String),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The runtime failed.
-    #[error("runtime: {0}")]
-    Runtime(String),
+    /// The listen address could not be bound, a signal handler could not be installed,
+    /// or the server failed.
+    #[error(transparent)]
+    Http(#[from] vigil_http::HttpError),
 }
 
 /// Starts a feed in an actix system of its own, calls `ready` with it once it listens,

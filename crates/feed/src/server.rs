@@ -7,15 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use rust_decimal::Decimal;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{Notify, watch};
 use vigil_core::{MarketDataEvent, SymbolId};
+use vigil_http::{HttpService, StopMode};
 use vigil_providers::alpaca_wire::{KEY_ID_HEADER, SECRET_KEY_HEADER};
 use vigil_providers::feed_wire::{self, ClientMessage};
 use vigil_providers::{CsvBarReader, CsvReplayProvider, CsvSource, DataProvider as _};
@@ -96,9 +96,7 @@ pub struct FeedOptions {
 /// A running feed.
 #[derive(Debug)]
 pub struct FeedServer {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    done: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    service: HttpService,
     pacer: Option<actix_web::rt::task::JoinHandle<()>>,
 }
 
@@ -800,58 +798,34 @@ impl FeedServer {
             kick,
         });
         let app_data = shared.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(app_data.clone())
+        // WebSocket connections never finish on their own: stop without waiting for them.
+        let service = HttpService::start(&opts.listen, StopMode::Immediate, move |cfg| {
+            cfg.app_data(app_data.clone())
                 .route("/stream", web::get().to(stream))
                 .route("/_feed", web::get().to(get_status))
                 .route("/_feed/step", web::post().to(step))
                 .route("/_faults", web::get().to(get_faults))
                 .route("/_faults/{fault}", web::post().to(set_fault))
-                .default_service(web::to(not_found))
-        })
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .bind(&opts.listen)
-        .map_err(|source| FeedError::Bind {
-            addr: opts.listen.clone(),
-            source,
+                .default_service(web::to(not_found));
         })?;
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| FeedError::Bind {
-                addr: opts.listen.clone(),
-                source: std::io::Error::other("no address bound"),
-            })?;
-        let server = server.run();
-        let handle = server.handle();
-        let done = actix_web::rt::spawn(server);
         let pacer = (opts.pacing != Pacing::Manual)
             .then(|| actix_web::rt::spawn(pace(shared.into_inner())));
-        Ok(Self {
-            handle,
-            addr,
-            done,
-            pacer,
-        })
+        Ok(Self { service, pacer })
     }
 
     /// Returns the bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.service.addr()
     }
 
     /// Returns the stream's URL, `ws://HOST:PORT/stream`.
     pub fn stream_url(&self) -> String {
-        format!("ws://{}/stream", self.addr)
+        format!("ws://{}/stream", self.service.addr())
     }
 
     /// Returns the control base URL, `http://HOST:PORT` (`/_feed`, `/_faults`).
     pub fn control_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.service.addr())
     }
 
     /// Stops the replay and the server.
@@ -859,7 +833,7 @@ impl FeedServer {
         if let Some(pacer) = &self.pacer {
             pacer.abort();
         }
-        self.handle.stop(false).await;
+        self.service.stop().await;
     }
 
     /// Serves until SIGINT or SIGTERM, then stops.
@@ -867,23 +841,10 @@ impl FeedServer {
     /// # Errors
     /// The signal handlers cannot be installed, or the server failed.
     pub async fn serve_until_signal(self) -> Result<(), FeedError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let signal_err = |e: std::io::Error| FeedError::Runtime(format!("signal handler: {e}"));
-        let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        vigil_http::wait_for_stop_signal().await?;
         if let Some(pacer) = &self.pacer {
             pacer.abort();
         }
-        // WebSocket connections never finish on their own: stop without waiting for them.
-        self.handle.stop(false).await;
-        match self.done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(FeedError::Runtime(format!("server: {e}"))),
-            Err(e) => Err(FeedError::Runtime(format!("server task: {e}"))),
-        }
+        Ok(self.service.shutdown().await?)
     }
 }
