@@ -29,9 +29,9 @@ pub use model::{
     AfterOutage, AnomalyConfig, CalendarConfig, ChecklistConfig, Comparison, ControlConfig,
     DataConfig, DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig, FillModelConfig,
     InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig,
-    RULE_METRICS, ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig,
-    RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,
-    SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
+    ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
+    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
+    VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use secrets::{check_private_file, private_file_problem, read_secret_file};

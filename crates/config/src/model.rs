@@ -1134,7 +1134,7 @@ impl Comparison {
 pub struct RuleConfig {
     /// The rule's name (its runbook is `docs/runbooks/<name>.md`).
     pub name: String,
-    /// The metric, one of [`RULE_METRICS`] (docs/monitoring.md).
+    /// The metric, one of [`vigil_core::RuleMetric`] (docs/monitoring.md).
     pub metric: String,
     /// `>`, `>=`, `<` or `<=`.
     pub op: Comparison,
@@ -1153,23 +1153,6 @@ pub struct RuleConfig {
 fn default_true() -> bool {
     true
 }
-
-/// Every metric a threshold rule can watch (docs/monitoring.md describes each).
-pub const RULE_METRICS: &[&str] = &[
-    "network_latency_seconds",
-    "cpu_usage_ratio",
-    "memory_usage_ratio",
-    "disk_free_bytes",
-    "data_source_connected",
-    "data_staleness_seconds",
-    "api_success_ratio",
-    "agent_backlog_messages",
-    "agent_response_latency_seconds",
-    "daily_drawdown_ratio",
-    "weekly_drawdown_ratio",
-    "trade_exposure_ratio",
-    "trade_frequency_deviation",
-];
 
 /// The default rules, `config/rules.toml`, as text.
 pub(crate) const DEFAULT_RULES: &str = include_str!("../../../config/rules.toml");

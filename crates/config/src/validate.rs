@@ -440,13 +440,17 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
                 format!("duplicate rule {:?}", r.name),
             );
         }
-        if !crate::model::RULE_METRICS.contains(&r.metric.as_str()) {
+        if vigil_core::RuleMetric::from_name(&r.metric).is_none() {
             c.fail(
                 &format!("{key}.metric"),
                 format!(
                     "unknown metric {:?}; expected one of {}",
                     r.metric,
-                    crate::model::RULE_METRICS.join(", ")
+                    vigil_core::RuleMetric::ALL
+                        .iter()
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             );
         }

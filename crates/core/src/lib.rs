@@ -7,6 +7,8 @@
 //!   replayed intent can never become a second order.
 //! - [`Clock`], [`SystemClock`], [`SimClock`]: the only way vigil code reads the time, so
 //!   tests and backtests run days of market time in seconds.
+//! - [`RuleMetric`]: the metric catalogue (name, unit, kind, who measures it).
+//! - [`Backoff`]: the exponential backoff of every retry.
 //! - [`escape_controls`]: outside text made safe to print on a terminal.
 //!
 //! ```
@@ -17,24 +19,29 @@
 //! ```
 
 mod agent;
+mod backoff;
 mod clock;
 mod ids;
 mod level;
 mod market;
+mod metric;
 mod order;
 mod portfolio;
 mod signal;
 mod text;
 
 pub use agent::{AgentId, AgentState, TradingState};
+pub use backoff::Backoff;
 pub use clock::{
-    Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp, later, millis, seconds, span,
+    Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp, exchange_date, later, millis,
+    seconds, span,
 };
 pub use ids::{ClientOrderId, TraceId};
 pub use level::Level;
 pub use market::{
     Bar, BarError, FutureBar, FutureGuard, MarketDataEvent, Symbol, SymbolId, SymbolTable,
 };
+pub use metric::{MetricKind, RuleMetric, Unit};
 pub use order::{
     ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType, Side, VenueOrder,
 };
