@@ -18,9 +18,25 @@
 //! Before deciding, the agent asks the Execution agent for the book (position, open orders,
 //! equity) *in stream order*: Execution has then processed exactly the bars up to the
 //! signal, so replays decide the same way however the threads are scheduled.
+//!
+//! Where things live: the actor and its handlers in `agent.rs` (operator commands in
+//! `agent/commands.rs`); trading-state transitions, each returning its audit record, in
+//! `trading_state.rs`; the sizing and limits in `policy.rs`; a signal's verdict in
+//! `signal.rs`; the stream-order queue in `queue.rs`; the schedule in `schedule.rs`; the
+//! drawdown control line in `drawdown.rs`; flatten in `flatten.rs`, and the market orders
+//! the agent decides by itself in `forced.rs`.
 
 mod agent;
+mod drawdown;
+#[cfg(test)]
+mod fixtures;
+mod flatten;
+mod forced;
 mod policy;
+mod queue;
+mod schedule;
+mod signal;
+mod trading_state;
 
 pub use agent::{ExecutionLinks, RiskAgent};
 pub use policy::{Decision, decide, deleverage_step};

@@ -316,6 +316,18 @@ impl VigilConfig {
         Ok(cfg)
     }
 
+    /// Reads and validates the config file at `path`, or returns the embedded default when
+    /// there is none: what every command taking `--config FILE` loads.
+    ///
+    /// # Errors
+    /// As [`Self::load`]: the message starts with the path and lists every problem.
+    pub fn load_or_default(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => Self::load(path),
+            None => Ok(Self::embedded_default()),
+        }
+    }
+
     /// Returns the embedded paper-trading default.
     pub fn embedded_default() -> Self {
         Self::from_toml_str(crate::EMBEDDED_DEFAULT, "embedded config/vigil.toml")
@@ -1370,5 +1382,24 @@ impl VigilConfig {
         } else {
             Err(ConfigError::new("config", issues))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_or_default_falls_back_to_the_embedded_config_and_names_the_file_it_cannot_read() {
+        let cfg = VigilConfig::load_or_default(None).expect("embedded");
+        assert_eq!(cfg.log.dir, VigilConfig::embedded_default().log.dir);
+        let missing = std::path::Path::new("/nonexistent/vigil-test/vigil.toml");
+        let e = VigilConfig::load_or_default(Some(missing)).expect_err("no such file");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("/nonexistent/vigil-test/vigil.toml: 1 problem"),
+            "{text}"
+        );
+        assert!(text.contains("cannot read"), "{text}");
     }
 }

@@ -14,6 +14,7 @@
 //! - [`AlpacaVenue`]: a venue over HTTP speaking Alpaca's trading API v2 (the paper broker
 //!   process `vigil broker`, or Alpaca's paper endpoint); [`alpaca_wire`] holds the JSON
 //!   shapes both sides share.
+//! - [`write_bars`]: synthetic bars, a seeded random walk reproducible byte for byte.
 //!
 //! Agents only ever see these traits and `vigil-core` types, never a vendor's.
 
@@ -22,12 +23,14 @@ pub mod alpaca_wire;
 mod csv_reader;
 pub mod feed_wire;
 mod paper;
+mod synth;
 mod traits;
 mod ws_feed;
 
 pub use alpaca::{AlpacaVenue, AlpacaVenueConfig};
 pub use csv_reader::{CsvBarReader, CsvError, CsvReplayProvider, CsvSource, MAX_LINE_BYTES};
 pub use paper::{FillModel, PaperVenue, PaperVenueConfig, bar_fill_price, fill_commission};
+pub use synth::{SynthSpec, write_bars};
 pub use traits::{
     Account, DataProvider, ExecutionVenue, ProviderError, ProviderHealth, VenueError, VenuePosition,
 };

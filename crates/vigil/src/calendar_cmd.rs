@@ -105,10 +105,7 @@ pub(crate) enum ScheduleCmd {
 }
 
 fn load(cfg: &ConfigArg) -> anyhow::Result<(VigilConfig, Calendar)> {
-    let config = match &cfg.config {
-        Some(p) => VigilConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => VigilConfig::embedded_default(),
-    };
+    let config = VigilConfig::load_or_default(cfg.config.as_deref())?;
     let calendar = config
         .calendar
         .calendar()

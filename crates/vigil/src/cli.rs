@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use vigil_config::{InstrumentConfig, Speed, VigilConfig};
+use vigil_providers::{SynthSpec, write_bars};
 use vigil_system::{SessionOptions, SystemError, run};
 
 use crate::summary::{print_json, print_text};
-use crate::synth::{SynthSpec, write_bars};
 
 /// Vigil keeps an automated trading system running correctly when nobody is watching.
 #[derive(Debug, Parser)]
@@ -212,10 +212,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn checklist(kind: KindArg, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     use vigil_system::{CheckStatus, ChecklistKind, run_checklist};
-    let cfg = match config {
-        Some(p) => VigilConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => VigilConfig::embedded_default(),
-    };
+    let cfg = VigilConfig::load_or_default(config)?;
     let kind = match kind {
         KindArg::Premarket => ChecklistKind::Premarket,
         KindArg::Postmarket => ChecklistKind::Postmarket,
@@ -265,15 +262,12 @@ fn default_symbol(path: &Path) -> String {
 }
 
 fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
-        Some(path) => match VigilConfig::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::from(2));
-            }
-        },
-        None => VigilConfig::embedded_default(),
+    let mut config = match VigilConfig::load_or_default(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     if let Some(data) = &args.data {
         if !data.exists() {

@@ -52,15 +52,12 @@ pub(crate) struct ControlArgs {
 /// The config at `path`, or the embedded default; `None` after printing why it cannot be
 /// loaded.
 pub(crate) fn load_config(path: Option<&Path>) -> Option<VigilConfig> {
-    match path {
-        Some(path) => match VigilConfig::load(path) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("{e}");
-                None
-            }
-        },
-        None => Some(VigilConfig::embedded_default()),
+    match VigilConfig::load_or_default(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
     }
 }
 

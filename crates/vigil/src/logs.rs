@@ -232,10 +232,7 @@ fn verify(
     store: Option<PathBuf>,
     key_file: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = match config {
-        Some(p) => VigilConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => VigilConfig::embedded_default(),
-    };
+    let cfg = VigilConfig::load_or_default(config)?;
     let dir = dir.unwrap_or_else(|| cfg.log.dir.clone());
     let anchors = match store {
         Some(path) => AnchorSource::Config {

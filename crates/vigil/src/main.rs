@@ -18,7 +18,6 @@ mod logs;
 mod reconcile_cmd;
 mod status;
 mod summary;
-mod synth;
 
 use std::process::ExitCode;
 

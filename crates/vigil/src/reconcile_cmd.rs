@@ -17,15 +17,12 @@ pub(crate) struct ReconcileArgs {
 }
 
 pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let cfg = match &args.config {
-        Some(path) => match VigilConfig::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::from(2));
-            }
-        },
-        None => VigilConfig::embedded_default(),
+    let cfg = match VigilConfig::load_or_default(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     if let Err(e) = cfg.validate() {
         eprintln!("{e}");

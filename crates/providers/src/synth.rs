@@ -1,5 +1,6 @@
-//! Synthetic bars: a seeded geometric random walk, byte-for-byte reproducible on any
-//! machine (splitmix64, no library RNG whose stream could change between versions).
+//! Synthetic bars for tests and benchmarks (`vigil data synth`): a seeded geometric random
+//! walk, byte-for-byte reproducible on any machine (splitmix64, no library RNG whose stream
+//! could change between versions).
 
 use std::io::{self, Write};
 
@@ -7,19 +8,24 @@ use chrono::{DateTime, Duration, Utc};
 
 /// What to generate.
 #[derive(Clone, Debug)]
-pub(crate) struct SynthSpec {
-    pub(crate) bars: u64,
-    pub(crate) seed: u64,
-    pub(crate) start: DateTime<Utc>,
-    pub(crate) step: Duration,
-    pub(crate) start_price_cents: i64,
+pub struct SynthSpec {
+    /// Number of bars.
+    pub bars: u64,
+    /// Random seed: the same seed always writes the same bars.
+    pub seed: u64,
+    /// Time of the first bar.
+    pub start: DateTime<Utc>,
+    /// Time between bars.
+    pub step: Duration,
+    /// Open of the first bar, in cents.
+    pub start_price_cents: i64,
     /// Standard deviation of one bar's log return.
-    pub(crate) sigma: f64,
+    pub sigma: f64,
 }
 
 impl SynthSpec {
     /// One-minute bars from 2020-01-01T00:00Z, starting at 100.00, 0.1% per bar.
-    pub(crate) fn minute_bars(bars: u64, seed: u64) -> Self {
+    pub fn minute_bars(bars: u64, seed: u64) -> Self {
         Self {
             bars,
             seed,
@@ -58,8 +64,11 @@ fn cents(out: &mut impl Write, c: i64) -> io::Result<()> {
     write!(out, "{}.{:02}", c / 100, c % 100)
 }
 
-/// Writes the CSV (`timestamp,open,high,low,close,volume`).
-pub(crate) fn write_bars(spec: &SynthSpec, mut out: impl Write) -> io::Result<()> {
+/// Writes the CSV (`timestamp,open,high,low,close,volume`) of `spec` to `out`.
+///
+/// # Errors
+/// Fails when `out` cannot be written.
+pub fn write_bars(spec: &SynthSpec, mut out: impl Write) -> io::Result<()> {
     let mut rng = SplitMix(spec.seed);
     writeln!(out, "timestamp,open,high,low,close,volume")?;
     let mut close = spec.start_price_cents;

@@ -1,0 +1,294 @@
+//! A signal, decided: the policy's decision under the trading state, the schedule and the
+//! quarantine, turned into the log line and the intent for the Execution agent; and the
+//! counts of what was approved and rejected, by kind.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use vigil_bus::{BookSnapshot, OrderIntent};
+use vigil_config::{OrderTypeConfig, RiskConfig};
+use vigil_core::{ClientOrderId, Level, OrderType, Side, Signal, Timestamp, TradingState};
+use vigil_log::{Event, LogContext, LogEvent};
+
+use crate::agent::SERVICE;
+use crate::policy::{Decision, decide};
+use crate::schedule::Session;
+
+/// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
+fn trigger_kind(reason: &str) -> &'static str {
+    const KINDS: [(&str, &str); 7] = [
+        ("halted", "halted"),
+        ("market closed", "market_closed"),
+        ("reduce-only", "reduce_only"),
+        ("gross exposure", "gross_exposure"),
+        ("of equity", "position_limit"),
+        ("reference price", "bad_price"),
+        ("equity", "bad_equity"),
+    ];
+    KINDS
+        .iter()
+        .find(|(needle, _)| reason.contains(needle))
+        .map_or("other", |(_, kind)| kind)
+}
+
+/// What the agent approved and rejected.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) approved: u64,
+    pub(crate) rejected: u64,
+    /// Rejections by kind.
+    pub(crate) triggers: Vec<(&'static str, u64)>,
+}
+
+impl Tally {
+    /// Counts a rejection for `reason`, by its kind.
+    pub(crate) fn reject(&mut self, reason: &str) {
+        self.rejected += 1;
+        let kind = trigger_kind(reason);
+        match self.triggers.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => self.triggers.push((kind, 1)),
+        }
+    }
+}
+
+/// How orders are priced.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pricing {
+    pub(crate) order_type: OrderTypeConfig,
+    /// A limit order's distance from the reference price, in basis points.
+    pub(crate) limit_offset_bps: Decimal,
+}
+
+/// What the agent does about a signal.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    /// The decision's log line.
+    pub(crate) event: LogEvent,
+    /// The order for the Execution agent, when approved.
+    pub(crate) intent: Option<OrderIntent>,
+    /// The rejection's reason, when rejected.
+    pub(crate) rejected: Option<String>,
+}
+
+/// Decides on `signal` given the book, the trading state, what the schedule allows and
+/// the quarantine of its symbol (why, when it is in one). `ts` stamps the log line and
+/// `symbol` names it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn on_signal(
+    cfg: &RiskConfig,
+    pricing: Pricing,
+    state: TradingState,
+    session: Session,
+    quarantine: Option<&String>,
+    signal: &Signal,
+    book: &BookSnapshot,
+    ts: Timestamp,
+    symbol: Arc<str>,
+) -> Verdict {
+    let decision = match session {
+        _ if quarantine.is_some() => Decision::Reject {
+            reason: format!(
+                "symbol in quarantine (data anomaly): {}",
+                quarantine.map_or("", String::as_str)
+            ),
+        },
+        Session::Closed if state != TradingState::Halted => Decision::Reject {
+            reason: "market closed: outside the trading session (schedule)".into(),
+        },
+        session => {
+            let state = if session == Session::CloseOnly && state == TradingState::Active {
+                TradingState::ReduceOnly
+            } else {
+                state
+            };
+            decide(
+                cfg,
+                state,
+                signal.direction,
+                signal.reference_price,
+                signal.regime,
+                book,
+            )
+        }
+    };
+    let context = LogContext {
+        signal_id: Some(signal.signal_id.clone()),
+        signal_strength: Some(signal.strength),
+        regime: Some(signal.regime),
+        model_version: Some(signal.model_version),
+        portfolio_value: Some(book.equity),
+    };
+    match decision {
+        Decision::Reject { reason } => Verdict {
+            event: LogEvent::new(ts, SERVICE, Event::RiskRejected)
+                .trace(&signal.trace_id)
+                .with("symbol", symbol)
+                .with("direction", signal.direction.as_str())
+                .with("price", signal.reference_price)
+                .with("position", book.position)
+                .with("trading_state", state.as_str())
+                .with("reason", reason.clone())
+                .context(context),
+            intent: None,
+            rejected: Some(reason),
+        },
+        Decision::NoChange { target } => Verdict {
+            event: LogEvent::new(ts, SERVICE, Event::RiskApproved)
+                .level(Level::Debug)
+                .trace(&signal.trace_id)
+                .with("symbol", symbol)
+                .with("target_position", target)
+                .with("position", book.position)
+                .with("note", "book already at target; no order")
+                .context(context),
+            intent: None,
+            rejected: None,
+        },
+        Decision::Order {
+            side,
+            quantity,
+            target,
+        } => {
+            let (order_type, limit_price) = match pricing.order_type {
+                OrderTypeConfig::Market => (OrderType::Market, None),
+                OrderTypeConfig::Limit => {
+                    let offset = pricing.limit_offset_bps / Decimal::from(10_000);
+                    let px = match side {
+                        Side::Buy => signal.reference_price * (Decimal::ONE + offset),
+                        Side::Sell => signal.reference_price * (Decimal::ONE - offset),
+                    };
+                    (OrderType::Limit, Some(px.round_dp(8)))
+                }
+            };
+            let event = LogEvent::new(ts, SERVICE, Event::RiskApproved)
+                .trace(&signal.trace_id)
+                .with("symbol", symbol)
+                .with("side", side.as_str())
+                .with("quantity", quantity)
+                .with("target_position", target)
+                .with("position", book.position)
+                .with("price", signal.reference_price)
+                .with("equity", book.equity)
+                .with("trading_state", state.as_str())
+                .context(context.clone());
+            let intent = OrderIntent {
+                trace_id: signal.trace_id.clone(),
+                client_order_id: ClientOrderId::for_intent(&signal.trace_id, 1),
+                symbol: signal.symbol,
+                side,
+                quantity,
+                order_type,
+                limit_price,
+                reference_price: signal.reference_price,
+                at: signal.at,
+                cancel_open: !book.open_orders.is_empty(),
+                context,
+            };
+            Verdict {
+                event,
+                intent: Some(intent),
+                rejected: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+    use vigil_core::Direction;
+    use vigil_testkit::text;
+
+    use super::*;
+    use crate::fixtures::{bars, flat_book, signal};
+
+    fn verdict(
+        order_type: OrderTypeConfig,
+        state: TradingState,
+        session: Session,
+        quarantine: Option<&String>,
+    ) -> Verdict {
+        let s = signal(&bars(1, 1)[0], Direction::Long);
+        on_signal(
+            &RiskConfig {
+                position_pct: dec!(0.05),
+                ..RiskConfig::default()
+            },
+            Pricing {
+                order_type,
+                limit_offset_bps: dec!(10),
+            },
+            state,
+            session,
+            quarantine,
+            &s,
+            &flat_book(),
+            s.at,
+            "TEST".into(),
+        )
+    }
+
+    #[test]
+    fn an_approved_limit_order_is_priced_off_the_reference_price() {
+        let v = verdict(
+            OrderTypeConfig::Limit,
+            TradingState::Active,
+            Session::Open,
+            None,
+        );
+        let intent = v.intent.expect("approved");
+        assert_eq!(intent.side, Side::Buy);
+        assert_eq!(intent.quantity, dec!(50));
+        assert_eq!(intent.limit_price, Some(dec!(100.1)));
+        assert_eq!(v.event.event, Event::RiskApproved);
+        assert!(v.rejected.is_none());
+    }
+
+    #[test]
+    fn quarantine_and_a_closed_market_reject_and_close_only_refuses_to_add() {
+        let why = "a spike".to_string();
+        let v = verdict(
+            OrderTypeConfig::Market,
+            TradingState::Active,
+            Session::Open,
+            Some(&why),
+        );
+        assert_eq!(
+            v.rejected.as_deref(),
+            Some("symbol in quarantine (data anomaly): a spike")
+        );
+        let v = verdict(
+            OrderTypeConfig::Market,
+            TradingState::Active,
+            Session::Closed,
+            None,
+        );
+        assert_eq!(
+            text(&v.event, "reason"),
+            "market closed: outside the trading session (schedule)"
+        );
+        let v = verdict(
+            OrderTypeConfig::Market,
+            TradingState::Active,
+            Session::CloseOnly,
+            None,
+        );
+        assert!(v.intent.is_none());
+        assert!(v.rejected.expect("rejected").contains("reduce-only"));
+    }
+
+    #[test]
+    fn rejections_are_counted_by_kind() {
+        let mut tally = Tally::default();
+        tally.reject("trading halted: circuit breaker tripped");
+        tally.reject("trading halted: circuit breaker tripped");
+        tally.reject("market closed: outside the trading session (schedule)");
+        tally.reject("something new");
+        assert_eq!(tally.rejected, 4);
+        assert_eq!(
+            tally.triggers,
+            vec![("halted", 2), ("market_closed", 1), ("other", 1)]
+        );
+    }
+}
