@@ -1,0 +1,1 @@
+//! Alerting without actix.

@@ -1,0 +1,1 @@
+//! Measurement without actix.
