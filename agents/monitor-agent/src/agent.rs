@@ -19,12 +19,12 @@ use vigil_core::{Level, SharedClock, Timestamp, TradingState};
 use vigil_log::{Event, LogBuffer, LogEvent};
 
 use crate::SERVICE;
-use crate::alerting::{AlertLinks, Alerting, Count, Delivered, Logged, Moment, Step, StoreFailed};
+use crate::alerting::{AlertLinks, Alerting, Delivered, Logged, StoreFailed};
 use crate::commands::MonitorLinks;
 use crate::commands::{answered, received};
 use crate::health::{Health, HealthLinks};
 use crate::probe::{Session, ping_url, snapshot};
-use crate::roster::Roster;
+use crate::roster::{Roster, crash_loop};
 use crate::summary::SessionBook;
 
 /// The Monitor agent actor.
@@ -53,14 +53,6 @@ impl std::fmt::Debug for MonitorAgent {
             .finish()
     }
 }
-
-/// How long the session's end waits for the dispatcher to deliver what it holds.
-const DELIVERY_DRAIN: Duration = Duration::from_secs(10);
-
-/// Finish closing the session (sent through the mailbox, after queued delivery reports).
-#[derive(actix::Message, Debug)]
-#[rtype(result = "()")]
-struct CloseNow;
 
 impl MonitorAgent {
     /// Creates the Monitor. The summary is sent on `done` when the Execution agent, the
@@ -104,62 +96,6 @@ impl MonitorAgent {
         self
     }
 
-    /// Logs one of the Monitor's own findings and hands it to alerting.
-    fn emit(&mut self, ev: LogEvent) {
-        let input = routing::route(&ev);
-        self.log.emit(ev);
-        if let Some(input) = input {
-            let at = self.moment();
-            if let Some(steps) = self.alerting.as_mut().map(|al| al.hear(input, at)) {
-                self.run(steps);
-            }
-        }
-    }
-
-    /// Now, for alerting.
-    fn moment(&self) -> Moment {
-        let (wall, market) = (self.wall.now(), self.clock.now());
-        Moment {
-            wall,
-            market,
-            open: self.health.as_ref().is_none_or(|h| h.hours_open(market, wall)),
-        }
-    }
-
-    /// Carries out what alerting decided, in order.
-    fn run(&mut self, steps: Vec<Step>) {
-        for step in steps {
-            match step {
-                Step::Log(ev) => self.log.emit(ev),
-                Step::Count(c) => self.count(|| match c {
-                    Count::Fired(severity) => {
-                        metrics::counter!("vigil_alerts_fired_total", "severity" => severity.as_str())
-                            .increment(1);
-                    }
-                    Count::Delivery { channel, outcome } => {
-                        metrics::counter!("vigil_alert_deliveries_total", "channel" => channel, "outcome" => outcome)
-                            .increment(1);
-                    }
-                }),
-                Step::Halt { rule, reason } => {
-                    let actor = format!("alert:{rule}");
-                    let res = self
-                        .links
-                        .set_trading_state(TradingState::Halted, actor, reason);
-                    if let Err(e) = res {
-                        eprintln!("vigil: CRITICAL alert {rule} could not trip the breaker: {e}");
-                        self.log.emit(breaker_failed(
-                            self.clock.now(),
-                            format!("alert {rule} could not trip the breaker: {e}"),
-                        ));
-                    }
-                }
-                Step::StoreFailed(e) => self.store_failed(e),
-                Step::Stderr(line) => eprintln!("{line}"),
-            }
-        }
-    }
-
     /// Counts on the health board's metrics (nothing to count into with health off).
     fn count(&self, f: impl FnOnce()) {
         if let Some(h) = &self.health {
@@ -180,15 +116,6 @@ impl MonitorAgent {
                 format!("could not trip the breaker: {e}"),
             ));
         }
-    }
-
-    fn store_failed(&mut self, error: String) {
-        self.count(|| metrics::counter!("vigil_alert_store_errors_total").increment(1));
-        eprintln!("vigil: CRITICAL alert store: {error}");
-        self.log.emit(
-            LogEvent::new(self.clock.now(), SERVICE, Event::AlertStoreFailed).with("error", error),
-        );
-        self.log.flush();
     }
 
     /// One round of measurement: system, mailboxes, log growth, rules, board.
@@ -295,120 +222,6 @@ impl MonitorAgent {
         self.log.flush();
     }
 
-    /// Reads the operator's pending requests from the store (one read at a time).
-    fn read_requests(&mut self, ctx: &mut Context<Self>) {
-        let Some(al) = self.alerting.as_mut() else {
-            return;
-        };
-        let Some(store) = al.store.clone() else {
-            return;
-        };
-        if al.reading_requests || al.persist.is_none() {
-            return;
-        }
-        al.reading_requests = true;
-        let read = async move { store.pending_requests().await };
-        ctx.spawn(read.into_actor(self).map(|res, act, _ctx| {
-            if let Some(al) = act.alerting.as_mut() {
-                al.reading_requests = false;
-            }
-            match res {
-                Ok(requests) => act.apply_requests(requests),
-                Err(e) => act.store_failed(e.to_string()),
-            }
-        }));
-    }
-
-    fn apply_requests(&mut self, requests: Vec<vigil_store::AlertRequest>) {
-        for r in requests {
-            let at = self.moment();
-            if let Some(steps) = self.alerting.as_mut().map(|al| al.apply_request(r, at)) {
-                self.run(steps);
-                self.log.flush();
-            }
-        }
-    }
-
-    /// Logs the session's last line, then drains alerting and hands the summary over.
-    fn close_session(&mut self, ctx: &mut Context<Self>) {
-        self.log.emit(self.book.stopped_event(self.clock.as_ref()));
-        self.log.flush();
-        self.drain_alerts(ctx);
-    }
-
-    /// Sends what the session's alerting still owes (the day's summary), waits for the
-    /// dispatcher to deliver what it holds, then finishes the close (see [`CloseNow`]).
-    fn drain_alerts(&mut self, ctx: &mut Context<Self>) {
-        let at = self.moment();
-        let Some(al) = self.alerting.as_mut() else {
-            self.finish_close(ctx);
-            return;
-        };
-        let steps = al.closing_summary(at);
-        let dispatcher = al.dispatcher.take();
-        self.run(steps);
-        let Some(dispatcher) = dispatcher else {
-            ctx.address().do_send(CloseNow);
-            return;
-        };
-        let drain = tokio::task::spawn_blocking(move || dispatcher.shutdown(DELIVERY_DRAIN));
-        ctx.wait(drain.into_actor(self).map(|res, act, ctx| {
-            let res = res
-                .map_err(|e| format!("delivery drain task failed: {e}"))
-                .and_then(|r| r.map_err(|e| e.to_string()));
-            if let Err(e) = res {
-                eprintln!("vigil: ERROR alert deliveries not finished at shutdown: {e}");
-                act.log.emit(
-                    LogEvent::new(act.clock.now(), SERVICE, Event::AlertDeliveryFailed)
-                        .with("channel", "all")
-                        .with("error", e)
-                        .with("next", "shutdown: undelivered notices are in the alert log"),
-                );
-            }
-            // Through the mailbox: the delivery reports queued during the drain go first.
-            ctx.address().do_send(CloseNow);
-        }));
-    }
-
-    /// Saves the alert state, waits for the store to have it, hands over the summary and stops.
-    fn finish_close(&mut self, ctx: &mut Context<Self>) {
-        let persister = self.alerting.as_mut().and_then(|al| {
-            if let Err(e) = al.persist(self.wall.now()) {
-                self.log.emit(
-                    LogEvent::new(self.clock.now(), SERVICE, Event::AlertStoreFailed)
-                        .with("error", e),
-                );
-            }
-            al.persist = None; // closing the channel ends the persister once it is done
-            al.persister.take()
-        });
-        let Some(task) = persister else {
-            self.hand_over(ctx);
-            return;
-        };
-        ctx.wait(task.into_actor(self).map(|res, act, ctx| {
-            if let Err(e) = res {
-                act.store_failed(format!("the alert store task failed: {e}"));
-            }
-            act.hand_over(ctx);
-        }));
-    }
-
-    fn hand_over(&mut self, ctx: &mut Context<Self>) {
-        self.log.flush();
-        let now = self.clock.now();
-        if let Some(done) = self.done.take()
-            && done.send(self.book.summary.clone()).is_err()
-        {
-            // Whoever ran the session is gone; the summary is in the log line above.
-            self.log.emit(
-                LogEvent::new(now, SERVICE, Event::AgentStopped)
-                    .level(Level::Warn)
-                    .with("note", "session runner was gone before the summary"),
-            );
-        }
-        ctx.stop();
-    }
 }
 
 /// The Critical line for a halt the Risk agent could not be asked for.
@@ -511,14 +324,6 @@ impl Handler<StoreFailed> for MonitorAgent {
     }
 }
 
-impl Handler<CloseNow> for MonitorAgent {
-    type Result = ();
-
-    fn handle(&mut self, _msg: CloseNow, ctx: &mut Self::Context) {
-        self.finish_close(ctx);
-    }
-}
-
 impl Handler<Heartbeat> for MonitorAgent {
     type Result = ();
 
@@ -569,26 +374,18 @@ impl Handler<Supervision> for MonitorAgent {
                 });
                 self.agents.failed(agent);
                 if escalate {
-                    let reason = format!(
-                        "{agent} agent crashed {recent} times ({policy}); last panic: {panic}"
+                    let (reason, ev) = crash_loop(
+                        agent,
+                        recent,
+                        &policy,
+                        panic,
+                        backoff,
+                        self.clock.now(),
                     );
                     // Halt first, then tell (the Critical alert would trip it too, but the
                     // record should name supervision as the actor).
                     self.halt("supervisor", reason, "supervision ");
-                    self.emit(
-                        LogEvent::new(self.clock.now(), SERVICE, Event::RestartIntensityExceeded)
-                            .with("agent", agent.as_str())
-                            .with("crashes_in_window", u64::from(recent))
-                            .with("policy", policy)
-                            .with("panic", panic)
-                            .with(
-                                "action",
-                                format!(
-                                    "breaker tripped; the agent is restarted every {} s while it keeps crashing",
-                                    backoff.as_secs()
-                                ),
-                            ),
-                    );
+                    self.emit(ev);
                 }
             }
             Supervision::Restarted { agent } => {
@@ -654,5 +451,7 @@ impl Handler<Command> for MonitorAgent {
     }
 }
 
+mod alerts;
+mod closing;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ use vigil_store::{AlertLogEntry, SharedStore};
 mod effects;
 mod requests;
 
-pub(crate) use effects::{Count, Moment, Step};
+pub(crate) use effects::{Moment, Step};
 
 /// What the Monitor needs to alert.
 pub struct AlertLinks {

@@ -152,6 +152,32 @@ impl Roster {
     }
 }
 
+/// A crash loop (more crashes in the window than the policy allows): the reason the
+/// breaker is tripped, and the Critical `restart_intensity_exceeded` line, stamped `stamp`.
+pub(crate) fn crash_loop(
+    agent: AgentId,
+    recent: u32,
+    policy: &str,
+    panic: String,
+    backoff: std::time::Duration,
+    stamp: Timestamp,
+) -> (String, LogEvent) {
+    let reason = format!("{agent} agent crashed {recent} times ({policy}); last panic: {panic}");
+    let ev = LogEvent::new(stamp, SERVICE, Event::RestartIntensityExceeded)
+        .with("agent", agent.as_str())
+        .with("crashes_in_window", u64::from(recent))
+        .with("policy", policy.to_string())
+        .with("panic", panic)
+        .with(
+            "action",
+            format!(
+                "breaker tripped; the agent is restarted every {} s while it keeps crashing",
+                backoff.as_secs()
+            ),
+        );
+    (reason, ev)
+}
+
 #[cfg(test)]
 mod tests {
     use vigil_bus::Figures;
@@ -194,6 +220,27 @@ mod tests {
                 start
             )
             .is_none()
+        );
+    }
+
+    #[test]
+    fn a_crash_loop_names_the_agent_the_policy_and_the_restart_pace() {
+        let (reason, ev) = crash_loop(
+            AgentId::Signal,
+            3,
+            "3 restarts in 60 s",
+            "boom".into(),
+            std::time::Duration::from_secs(30),
+            t("2024-01-16T15:00:00Z"),
+        );
+        assert_eq!(
+            reason,
+            "signal agent crashed 3 times (3 restarts in 60 s); last panic: boom"
+        );
+        assert_eq!(ev.event, Event::RestartIntensityExceeded);
+        assert_eq!(
+            ev.get("action").map(ToString::to_string).as_deref(),
+            Some("breaker tripped; the agent is restarted every 30 s while it keeps crashing")
         );
     }
 

@@ -883,7 +883,8 @@ fn submit(
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "vigil: request #{seq} ({kind}) refused: {}",
+            "vigil: request #{seq} ({}) refused: {}",
+            command.kind(),
             vigil_core::escape_controls(&result)
         );
         Ok(ExitCode::from(REFUSED))

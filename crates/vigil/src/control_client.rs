@@ -57,21 +57,6 @@ pub(crate) fn load_config(path: Option<&Path>) -> Option<VigilConfig> {
     }
 }
 
-/// The config at `path`, or the embedded default; `None` after printing why it cannot be
-/// loaded.
-pub(crate) fn load_config(path: Option<&Path>) -> Option<VigilConfig> {
-    match path {
-        Some(path) => match VigilConfig::load(path) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("{e}");
-                None
-            }
-        },
-        None => Some(VigilConfig::embedded_default()),
-    }
-}
-
 impl ControlArgs {
     /// The config, or `None` after printing why it cannot be loaded.
     pub(crate) fn config(&self) -> Option<VigilConfig> {

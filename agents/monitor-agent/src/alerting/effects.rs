@@ -37,6 +37,22 @@ pub(crate) enum Count {
     },
 }
 
+impl Count {
+    /// Increments the counter (on the recorder in force: the health board's).
+    pub(crate) fn record(self) {
+        match self {
+            Count::Fired(severity) => {
+                metrics::counter!("vigil_alerts_fired_total", "severity" => severity.as_str())
+                    .increment(1);
+            }
+            Count::Delivery { channel, outcome } => {
+                metrics::counter!("vigil_alert_deliveries_total", "channel" => channel, "outcome" => outcome)
+                    .increment(1);
+            }
+        }
+    }
+}
+
 /// One thing for the actor to do, in order.
 #[derive(Debug)]
 pub(crate) enum Step {
