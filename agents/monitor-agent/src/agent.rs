@@ -155,7 +155,9 @@ impl MonitorAgent {
 
     fn publish(&mut self, now: Timestamp) {
         let Some(st) = self.status(now) else { return };
-        let Some(h) = self.health.as_mut() else { return };
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
         if let Some(line) = h.readiness(&st) {
             eprintln!("{line}");
         }
@@ -221,7 +223,6 @@ impl MonitorAgent {
         self.read_requests(ctx);
         self.log.flush();
     }
-
 }
 
 /// The Critical line for a halt the Risk agent could not be asked for.
@@ -374,14 +375,8 @@ impl Handler<Supervision> for MonitorAgent {
                 });
                 self.agents.failed(agent);
                 if escalate {
-                    let (reason, ev) = crash_loop(
-                        agent,
-                        recent,
-                        &policy,
-                        panic,
-                        backoff,
-                        self.clock.now(),
-                    );
+                    let (reason, ev) =
+                        crash_loop(agent, recent, &policy, panic, backoff, self.clock.now());
                     // Halt first, then tell (the Critical alert would trip it too, but the
                     // record should name supervision as the actor).
                     self.halt("supervisor", reason, "supervision ");

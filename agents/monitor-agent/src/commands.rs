@@ -12,7 +12,8 @@ use vigil_log::{Event, LogEvent};
 use crate::SERVICE;
 
 /// An agent's answer to a command.
-pub(crate) type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, CommandError>>>>;
+pub(crate) type Answer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, CommandError>>>>;
 
 /// The agents the Monitor commands.
 #[derive(Clone, Debug)]

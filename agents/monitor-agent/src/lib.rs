@@ -34,8 +34,8 @@ mod summary;
 mod test_links;
 
 pub use agent::MonitorAgent;
-pub use commands::MonitorLinks;
 pub use alerting::{AlertLinks, Logged, TAPPED};
+pub use commands::MonitorLinks;
 pub use health::HealthLinks;
 
 /// The Monitor's name in the log.

@@ -254,10 +254,7 @@ impl Health {
             Ok(()) => None,
             Err(e) => {
                 self.ext_failing = true;
-                Some(
-                    LogEvent::new(stamp, SERVICE, Event::ExternalHeartbeatFailed)
-                        .with("error", e),
-                )
+                Some(LogEvent::new(stamp, SERVICE, Event::ExternalHeartbeatFailed).with("error", e))
             }
         }
     }

@@ -213,7 +213,10 @@ mod tests {
             )
             .expect("recovered");
         assert_eq!(back.event, Event::HeartbeatRecovered);
-        assert_eq!(back.get("silent_ms").map(ToString::to_string), Some("10000".into()));
+        assert_eq!(
+            back.get("silent_ms").map(ToString::to_string),
+            Some("10000".into())
+        );
         assert!(
             r.heartbeat(
                 &beat(AgentId::Data, "2030-01-01T00:00:11Z", AgentState::Running),

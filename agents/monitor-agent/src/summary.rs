@@ -41,9 +41,7 @@ impl SessionBook {
 
     /// Keeps the first error that ended the session.
     pub(crate) fn failed(&mut self, error: &str) {
-        self.summary
-            .error
-            .get_or_insert_with(|| error.to_string());
+        self.summary.error.get_or_insert_with(|| error.to_string());
     }
 
     /// Folds one stage's final report into the summary.

@@ -162,7 +162,10 @@ mod tests {
         let ack = AlertCommand::Ack {
             id: "a-1f2e3d4c".into(),
         };
-        assert_eq!((ack.kind(), ack.body()), ("ack", json!({"id": "a-1f2e3d4c"})));
+        assert_eq!(
+            (ack.kind(), ack.body()),
+            ("ack", json!({"id": "a-1f2e3d4c"}))
+        );
         assert_eq!(AlertCommand::parse("ack", &ack.body()), Ok(ack));
         let un = AlertCommand::Unsilence { id: "s-3".into() };
         assert_eq!((un.kind(), un.body()), ("unsilence", json!({"id": "s-3"})));
@@ -208,12 +211,28 @@ mod tests {
             "reason": "why",
         });
         for (key, value, want) in [
-            ("matchers", json!({}), "a silence needs at least one matcher"),
-            ("matchers", json!({"rule": 1}), "matcher \"rule\" is not a string"),
-            ("matchers", json!([]), "the request has no \"matchers\" object"),
+            (
+                "matchers",
+                json!({}),
+                "a silence needs at least one matcher",
+            ),
+            (
+                "matchers",
+                json!({"rule": 1}),
+                "matcher \"rule\" is not a string",
+            ),
+            (
+                "matchers",
+                json!([]),
+                "the request has no \"matchers\" object",
+            ),
             ("reason", json!("  "), "a silence needs a reason"),
             ("ends", json!(null), "the request has no \"ends\""),
-            ("starts", json!("soon"), "\"starts\" is not an RFC 3339 time"),
+            (
+                "starts",
+                json!("soon"),
+                "\"starts\" is not an RFC 3339 time",
+            ),
         ] {
             let mut body = good.clone();
             body[key] = value;

@@ -552,7 +552,9 @@ pub fn undeliverable(service: &str, channel: &str, error: String) -> Raise {
         labels: undeliverable_labels(channel),
         event: format!("the {channel} channel cannot deliver notices"),
         details: vec![("Channel".into(), channel.into()), ("Error".into(), error)],
-        you_need_to: "Fix the channel's settings or the service behind it, then `vigil alerts test CHANNEL`.".into(),
+        you_need_to:
+            "Fix the channel's settings or the service behind it, then `vigil alerts test CHANNEL`."
+                .into(),
     }
 }
 
@@ -608,7 +610,9 @@ impl Route {
         };
         let labels = match self.labels {
             Labels::None => BTreeMap::new(),
-            Labels::One { name, field: key } => BTreeMap::from([(name.to_string(), field(ev, key))]),
+            Labels::One { name, field: key } => {
+                BTreeMap::from([(name.to_string(), field(ev, key))])
+            }
             Labels::Written(key) => label_map(&field(ev, key)),
         };
         let raise = || Raise {

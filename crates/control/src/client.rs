@@ -130,15 +130,22 @@ fn base_url(text: &str) -> Result<String, String> {
 
 /// The certificates in a PEM file, to trust.
 fn trusted(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientError> {
-    let pem = std::fs::read(path)
-        .map_err(|e| ClientError(format!("cannot read the certificate {}: {e}", path.display())))?;
+    let pem = std::fs::read(path).map_err(|e| {
+        ClientError(format!(
+            "cannot read the certificate {}: {e}",
+            path.display()
+        ))
+    })?;
     let mut out = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
             Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
             Ok(_) => {}
             Err(e) => {
-                return Err(ClientError(format!("certificate {}: bad PEM: {e}", path.display())));
+                return Err(ClientError(format!(
+                    "certificate {}: bad PEM: {e}",
+                    path.display()
+                )));
             }
         }
     }
@@ -183,7 +190,9 @@ impl Target {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         return Ok(not_running());
                     }
-                    Err(e) => return Err(ClientError(format!("cannot read {}: {e}", file.display()))),
+                    Err(e) => {
+                        return Err(ClientError(format!("cannot read {}: {e}", file.display())));
+                    }
                 }
             }
         };

@@ -30,7 +30,10 @@ impl MonitorAgent {
         Moment {
             wall,
             market,
-            open: self.health.as_ref().is_none_or(|h| h.hours_open(market, wall)),
+            open: self
+                .health
+                .as_ref()
+                .is_none_or(|h| h.hours_open(market, wall)),
         }
     }
 

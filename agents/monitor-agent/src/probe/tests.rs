@@ -43,7 +43,11 @@ fn the_status_names_every_agent_and_a_missing_one_is_unhealthy() {
     assert_eq!(st.session, "test");
     assert_eq!(st.trading_state, "active");
     assert_eq!(st.agents.len(), 5);
-    assert!(st.agents.iter().all(|a| !a.healthy && a.heartbeat_age_ms == 10_000));
+    assert!(
+        st.agents
+            .iter()
+            .all(|a| !a.healthy && a.heartbeat_age_ms == 10_000)
+    );
     assert!(!st.market_open, "no calendar: closed");
 }
 
@@ -92,7 +96,10 @@ fn the_outside_ping_runs_one_at_a_time_and_reports_failure_and_recovery_once() {
     assert!(h.ping_due(&roster));
     assert!(!h.ping_due(&roster), "one under way");
     let failed = h.external_pinged(Err("HTTP 500".into()), stamp);
-    assert_eq!(failed.map(|e| e.event), Some(Event::ExternalHeartbeatFailed));
+    assert_eq!(
+        failed.map(|e| e.event),
+        Some(Event::ExternalHeartbeatFailed)
+    );
     assert!(h.ping_due(&roster));
     let back = h.external_pinged(Ok(()), stamp).expect("recovered");
     assert_eq!(back.get("recovered"), Some(&Value::Bool(true)));

@@ -144,7 +144,10 @@ fn faults_and_crashes_are_raised_and_cleared_at_once() {
         .with("fatal", true)
         .with("error", "disk full");
     let r = happened(route(&failed));
-    assert_eq!((r.rule.as_str(), r.level), ("agent_failed", Level::Critical));
+    assert_eq!(
+        (r.rule.as_str(), r.level),
+        ("agent_failed", Level::Critical)
+    );
     assert_eq!(r.event, "data agent failed: disk full");
     assert_eq!(
         r.details,

@@ -83,7 +83,10 @@ fn every_alert_carries_the_latest_equity() {
     al.hear(raise("orders_paused", Level::Error), at());
     let active = al.engine.active();
     let details = &active.first().expect("an alert").details;
-    assert!(details.contains(&("Equity".into(), "101000".into())), "{details:?}");
+    assert!(
+        details.contains(&("Equity".into(), "101000".into())),
+        "{details:?}"
+    );
     assert!(details.contains(&("Today's P&L".into(), "1000".into())));
 }
 
@@ -126,7 +129,10 @@ fn a_request_is_applied_once_and_a_refused_one_says_why() {
         _ => None,
     });
     let applied = applied.expect("logged");
-    assert_eq!(applied.get("ok").map(ToString::to_string), Some("false".into()));
+    assert_eq!(
+        applied.get("ok").map(ToString::to_string),
+        Some("false".into())
+    );
     assert_eq!(al.lines.len(), 0, "handed to the (absent) store");
     assert!(
         al.apply_request(request(1, RequestKind::Ack, json!({"id": "a-0"})), at())
@@ -172,7 +178,11 @@ fn a_channel_that_gave_up_raises_alert_undeliverable_and_clears_when_it_delivers
         reason: "refused".into(),
     };
     let steps = al.delivered(outcome(Err(failed), NextStep::GaveUp), at());
-    assert!(steps.iter().any(|s| matches!(s, Step::Stderr(line) if line.contains("a notice reached nobody"))));
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::Stderr(line) if line.contains("a notice reached nobody")))
+    );
     assert!(steps.iter().any(|s| matches!(
         s,
         Step::Count(Count::Delivery { channel, outcome: "failed" }) if channel == "slack"
@@ -208,6 +218,9 @@ fn the_tap_carries_every_routed_event_the_monitor_does_not_find_itself() {
         );
     }
     for event in TAPPED {
-        assert!(routed_events().contains(event), "{event:?} is tapped but routes nowhere");
+        assert!(
+            routed_events().contains(event),
+            "{event:?} is tapped but routes nowhere"
+        );
     }
 }
