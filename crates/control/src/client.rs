@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vigil_config::VigilConfig;
 
-use crate::Token;
+use crate::{ControlError, Token};
 
 /// The file in the log folder where a running vigil writes its control address.
 pub const CONTROL_ADDR_FILE: &str = "control.addr";
@@ -29,12 +29,6 @@ pub struct Target {
     /// PEM certificates to trust for HTTPS (default: the config's control.tls_cert).
     pub ca_file: Option<PathBuf>,
 }
-
-/// The running vigil cannot be looked for: the address file or the certificate to trust
-/// cannot be read, or the address is malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClientError(String);
 
 /// How long one request may take (a command waits up to 10 s for the Monitor).
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -129,9 +123,9 @@ fn base_url(text: &str) -> Result<String, String> {
 }
 
 /// The certificates in a PEM file, to trust.
-fn trusted(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientError> {
+fn trusted(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ControlError> {
     let pem = std::fs::read(path).map_err(|e| {
-        ClientError(format!(
+        ControlError::Locate(format!(
             "cannot read the certificate {}: {e}",
             path.display()
         ))
@@ -142,7 +136,7 @@ fn trusted(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientEr
             Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
             Ok(_) => {}
             Err(e) => {
-                return Err(ClientError(format!(
+                return Err(ControlError::Locate(format!(
                     "certificate {}: bad PEM: {e}",
                     path.display()
                 )));
@@ -150,7 +144,7 @@ fn trusted(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, ClientEr
         }
     }
     if out.is_empty() {
-        return Err(ClientError(format!(
+        return Err(ControlError::Locate(format!(
             "certificate {}: no CERTIFICATE block",
             path.display()
         )));
@@ -171,7 +165,7 @@ impl Target {
     /// # Errors
     /// When control.addr cannot be read, the address is malformed, or the certificate to
     /// trust cannot be read.
-    pub fn locate(&self, cfg: &VigilConfig) -> Result<Located, ClientError> {
+    pub fn locate(&self, cfg: &VigilConfig) -> Result<Located, ControlError> {
         let (text, source) = match &self.control {
             Some(c) => (c.trim().to_string(), "--control".to_string()),
             None => {
@@ -191,13 +185,17 @@ impl Target {
                         return Ok(not_running());
                     }
                     Err(e) => {
-                        return Err(ClientError(format!("cannot read {}: {e}", file.display())));
+                        return Err(ControlError::Locate(format!(
+                            "cannot read {}: {e}",
+                            file.display()
+                        )));
                     }
                 }
             }
         };
-        let url = base_url(&text)
-            .map_err(|e| ClientError(format!("control address {text:?} (from {source}): {e}")))?;
+        let url = base_url(&text).map_err(|e| {
+            ControlError::Locate(format!("control address {text:?} (from {source}): {e}"))
+        })?;
         let mut tls = ureq::tls::TlsConfig::builder();
         if url.starts_with("https://")
             && let Some(ca) = self.ca_file.as_ref().or(cfg.control.tls_cert.as_ref())

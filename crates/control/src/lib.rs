@@ -64,6 +64,10 @@ pub enum ControlError {
         /// What is wrong, and what to do.
         problem: String,
     },
+    /// The running vigil cannot be looked for ([`client::Target::locate`]): the address
+    /// file or the certificate to trust cannot be read, or the address is malformed.
+    #[error("{0}")]
+    Locate(String),
     /// A TLS file is unusable.
     #[error("control TLS file {path}: {problem}")]
     Tls {

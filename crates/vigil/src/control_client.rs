@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use vigil_config::VigilConfig;
+use vigil_control::ControlError;
+use vigil_control::client::Target;
 pub(crate) use vigil_control::client::{Client, Failure, Located, Reply};
-use vigil_control::client::{ClientError, Target};
 
 /// Exit code: the running vigil refused (or the status is not ready).
 pub(crate) const REFUSED: u8 = 1;
@@ -79,7 +80,7 @@ impl ControlArgs {
     }
 
     /// Finds the running vigil's address; see [`Target::locate`].
-    pub(crate) fn locate(&self, cfg: &VigilConfig) -> Result<Located, ClientError> {
+    pub(crate) fn locate(&self, cfg: &VigilConfig) -> Result<Located, ControlError> {
         self.target().locate(cfg)
     }
 }
