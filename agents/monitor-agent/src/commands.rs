@@ -251,3 +251,64 @@ pub(crate) fn answered(
         .with("actor", actor)
         .with("reason", reason)
 }
+
+#[cfg(test)]
+mod tests {
+    use vigil_log::Value;
+    use vigil_testkit::timestamp as t;
+
+    use super::*;
+
+    fn text(ev: &LogEvent, key: &str) -> Option<String> {
+        ev.get(key).map(ToString::to_string)
+    }
+
+    #[test]
+    fn a_command_is_logged_with_its_argument_before_it_is_carried_out() {
+        let cmd = Command {
+            action: Action::Quarantine("AAPL".into()),
+            actor: "ana".into(),
+            reason: "bad tick".into(),
+        };
+        let ev = received(&cmd, t("2024-01-16T15:00:00Z"));
+        assert_eq!(ev.event, Event::CommandReceived);
+        assert_eq!(text(&ev, "command").as_deref(), Some("quarantine"));
+        assert_eq!(text(&ev, "argument").as_deref(), Some("AAPL"));
+        assert_eq!(text(&ev, "actor").as_deref(), Some("ana"));
+        let flatten = Command {
+            action: Action::Flatten,
+            ..cmd
+        };
+        assert_eq!(
+            received(&flatten, t("2024-01-16T15:00:00Z")).get("argument"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_answer_is_logged_as_applied_or_refused_with_why() {
+        let at = t("2024-01-16T15:00:00Z");
+        let ok = answered(
+            &Ok("paused".into()),
+            "pause",
+            "ana".into(),
+            "news".into(),
+            at,
+        );
+        assert_eq!(ok.event, Event::CommandApplied);
+        assert_eq!(ok.get("outcome"), Some(&Value::from("paused".to_string())));
+        let refused = answered(
+            &Err(CommandError::Invalid("agent data cannot be paused".into())),
+            "pause",
+            "ana".into(),
+            "news".into(),
+            at,
+        );
+        assert_eq!(refused.event, Event::CommandRefused);
+        assert_eq!(
+            text(&refused, "error").as_deref(),
+            Some("agent data cannot be paused")
+        );
+        assert_eq!(text(&refused, "reason").as_deref(), Some("news"));
+    }
+}
