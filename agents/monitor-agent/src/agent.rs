@@ -20,8 +20,7 @@ use vigil_log::{Event, LogBuffer, LogEvent};
 
 use crate::SERVICE;
 use crate::alerting::{AlertLinks, Alerting, Delivered, Logged, StoreFailed};
-use crate::commands::MonitorLinks;
-use crate::commands::{answered, received};
+use crate::commands::{MonitorLinks, answered, received};
 use crate::health::{Health, HealthLinks};
 use crate::probe::{Session, ping_url, snapshot};
 use crate::roster::{Roster, crash_loop};
@@ -103,14 +102,14 @@ impl MonitorAgent {
         }
     }
 
-    /// Halts trading on the Monitor's own authority; a halt that cannot be applied is
-    /// printed and raised (Critical).
-    fn halt(&mut self, actor: &str, reason: String, what: &str) {
+    /// Halts trading on the Monitor's own authority (`actor`); a halt that cannot be applied
+    /// is printed (after `who`, such as `"supervision "`) and raised (Critical).
+    fn halt(&mut self, actor: &str, reason: String, who: &str) {
         if let Err(e) = self
             .links
             .set_trading_state(TradingState::Halted, actor.into(), reason)
         {
-            eprintln!("vigil: CRITICAL {what}could not trip the breaker: {e}");
+            eprintln!("vigil: CRITICAL {who}could not trip the breaker: {e}");
             self.emit(breaker_failed(
                 self.clock.now(),
                 format!("could not trip the breaker: {e}"),
