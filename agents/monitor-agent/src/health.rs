@@ -142,6 +142,14 @@ pub(crate) struct Health {
     described: bool,
     /// When a live source was first measured: its staleness before any bar counts from here.
     live_since: Option<Timestamp>,
+    /// A probe failure already reported, by probe name (reported again once it clears).
+    pub(crate) probe_failing: Vec<&'static str>,
+    /// Ready to trade at the last publish: changes are announced on standard error.
+    pub(crate) was_ready: bool,
+    /// An outside heartbeat ping is under way.
+    pub(crate) ext_pinging: bool,
+    /// The last outside heartbeat ping failed.
+    pub(crate) ext_failing: bool,
 }
 
 impl std::fmt::Debug for Health {
@@ -172,6 +180,10 @@ impl Health {
             metrics: BTreeMap::new(),
             described: false,
             live_since: None,
+            probe_failing: Vec::new(),
+            was_ready: false,
+            ext_pinging: false,
+            ext_failing: false,
             links,
         }
     }

@@ -523,7 +523,7 @@ async fn a_healthy_vigil_pings_the_outside_heartbeat_url_on_its_interval() {
 #[test]
 fn the_ping_reports_a_refusal_or_an_unreachable_url_without_revealing_it() {
     let (url, mut requests) = receiver(503, 1);
-    let err = crate::agent::ping_url(&url, "GET", StdDuration::from_secs(5))
+    let err = crate::probe::ping_url(&url, "GET", StdDuration::from_secs(5))
         .expect_err("503 is a failure");
     assert_eq!(err, "the heartbeat URL answered HTTP 503");
     assert_eq!(
@@ -531,7 +531,7 @@ fn the_ping_reports_a_refusal_or_an_unreachable_url_without_revealing_it() {
         Some("GET /ping/abc-uuid HTTP/1.1 ")
     );
     // Nothing listens on the port any more: unreachable, and the URL stays secret.
-    let err = crate::agent::ping_url(&url, "GET", StdDuration::from_secs(5))
+    let err = crate::probe::ping_url(&url, "GET", StdDuration::from_secs(5))
         .expect_err("nothing listens");
     assert!(err.starts_with("request failed"), "{err}");
     assert!(!err.contains("abc-uuid"), "{err}");

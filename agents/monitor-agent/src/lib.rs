@@ -11,18 +11,32 @@
 //! - Alerts ([`AlertLinks`]): turns its own findings and what other agents log (through the
 //!   log writer's tap, [`TAPPED`]) into alerts, trips the breaker on Critical, delivers
 //!   notices off its thread, keeps alert state in the store and applies the operator's
-//!   `vigil alerts ack|silence|unsilence` requests.
+//!   `vigil alerts ack|silence|unsilence` requests. Which event becomes which alert is
+//!   [`vigil_alert::routing`].
+//!
+//! Where things are: the actor (`agent`) does the I/O over components that return what
+//! changed — `roster` (supervision), `commands` (command routing and the breaker),
+//! `summary` (the session summary), `health` and `probe` (measurement, `/status`, the
+//! dead-man's switch), `alerting` (the engine, its effects, the operator's requests).
 
 mod agent;
 mod alerting;
 #[cfg(test)]
 mod alerting_tests;
+mod commands;
 mod health;
 #[cfg(test)]
 mod health_tests;
+mod probe;
+mod roster;
+mod summary;
 #[cfg(test)]
 mod test_links;
 
-pub use agent::{MonitorAgent, MonitorLinks};
+pub use agent::MonitorAgent;
 pub use alerting::{AlertLinks, Logged, TAPPED};
+pub use commands::MonitorLinks;
 pub use health::HealthLinks;
+
+/// The Monitor's name in the log.
+pub(crate) const SERVICE: &str = "monitor_agent";

@@ -45,6 +45,12 @@
 //! # }
 //! ```
 //!
+//! Which logged event becomes which alert is one table, [`routing::ROUTES`], beside the
+//! built-in rules ([`BUILT_IN_RULES`]).
+//!
+//! [`AlertCommand`]: an operator's `vigil alerts ack|silence|unsilence`, as the command
+//! records it and the Monitor applies it.
+//!
 //! `vigil alerts test CHANNEL` calls [`Channel::deliver`] with a [`Message::Test`] directly.
 
 mod dispatch;
@@ -55,6 +61,8 @@ mod http;
 mod model;
 mod pagerduty;
 mod registry;
+mod request;
+pub mod routing;
 mod slack;
 mod teams;
 mod template;
@@ -73,6 +81,7 @@ pub use model::{
 };
 pub use pagerduty::{PagerDutyChannel, pagerduty_severity};
 pub use registry::{CHANNEL_NAMES, Channels, build_channels};
+pub use request::{AlertCommand, SilenceRequest};
 pub use slack::SlackChannel;
 pub use teams::TeamsChannel;
 pub use template::{

@@ -18,7 +18,10 @@
 //!   refused unless `allow_insecure_remote` is set, which is logged CRITICAL at every start.
 //!
 //! It binds 127.0.0.1 by default; see docs/control.md.
+//!
+//! [`client`] is the other end: how the `vigil` command finds a running vigil and talks to it.
 
+pub mod client;
 mod request;
 mod server;
 mod tls;
@@ -26,6 +29,7 @@ mod token;
 
 use std::path::PathBuf;
 
+pub use client::CONTROL_ADDR_FILE;
 pub use request::COMMANDS;
 pub use server::{ControlOptions, ControlServer, REQUEST_OUTCOMES, SERVICE};
 pub use tls::TlsFiles;
@@ -60,6 +64,10 @@ pub enum ControlError {
         /// What is wrong, and what to do.
         problem: String,
     },
+    /// The running vigil cannot be looked for ([`client::Target::locate`]): the address
+    /// file or the certificate to trust cannot be read, or the address is malformed.
+    #[error("{0}")]
+    Locate(String),
     /// A TLS file is unusable.
     #[error("control TLS file {path}: {problem}")]
     Tls {

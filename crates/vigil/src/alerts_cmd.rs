@@ -17,7 +17,9 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use vigil_alert::{AlertEngine, CHANNEL_NAMES, Channels, EngineState, Message};
+use vigil_alert::{
+    AlertCommand, AlertEngine, CHANNEL_NAMES, Channels, EngineState, Message, SilenceRequest,
+};
 use vigil_config::{StoreConfig, VigilConfig, redact_url};
 use vigil_log::{parse_duration, parse_since};
 use vigil_store::{
@@ -623,7 +625,7 @@ fn ack(id: &str, args: &RequestArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
-    submit(args, RequestKind::Ack, json!({ "id": id }), |result| {
+    submit(args, AlertCommand::Ack { id: id.into() }, |result| {
         result.to_string()
     })
 }
@@ -642,16 +644,13 @@ fn unsilence(id: &str, args: &RequestArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(USAGE));
     }
-    submit(
-        args,
-        RequestKind::Unsilence,
-        json!({ "id": id }),
-        |result| result.to_string(),
-    )
+    submit(args, AlertCommand::Unsilence { id: id.into() }, |result| {
+        result.to_string()
+    })
 }
 
-/// A silence request's body, or the first bad argument (naming the flag and value).
-fn silence_body(args: &SilenceArgs, now: DateTime<Utc>) -> Result<Value, String> {
+/// A silence request, or the first bad argument (naming the flag and value).
+fn silence_request(args: &SilenceArgs, now: DateTime<Utc>) -> Result<SilenceRequest, String> {
     if args.matchers.is_empty() {
         return Err(
             "--match KEY=VALUE is required: which alerts to silence (e.g. --match rule=cpu_high)"
@@ -738,31 +737,45 @@ fn silence_body(args: &SilenceArgs, now: DateTime<Utc>) -> Result<Value, String>
             stamp(ends)
         ));
     }
-    Ok(json!({
-        "matchers": matchers,
-        "starts": stamp(starts),
-        "ends": stamp(ends),
-        "reason": reason,
-    }))
+    Ok(SilenceRequest {
+        matchers,
+        starts,
+        ends,
+        reason,
+    })
 }
 
 fn silence(args: &SilenceArgs) -> anyhow::Result<ExitCode> {
-    let body = match silence_body(args, Utc::now()) {
-        Ok(b) => b,
+    let request = match silence_request(args, Utc::now()) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("vigil: {e}");
             return Ok(ExitCode::from(USAGE));
         }
     };
+    let matchers: Vec<String> = request
+        .matchers
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let what = format!(
         "{} from {} until {}",
-        labels_text(&body["matchers"], &[]),
-        time_field(&body, "starts"),
-        time_field(&body, "ends"),
+        matchers.join(","),
+        time(request.starts),
+        time(request.ends),
     );
-    submit(&args.request, RequestKind::Silence, body, |id| {
+    submit(&args.request, AlertCommand::Silence(request), |id| {
         format!("silence {id} in force: {what}")
     })
+}
+
+/// The store's name for the kind of `command`.
+fn request_kind(command: &AlertCommand) -> RequestKind {
+    match command {
+        AlertCommand::Ack { .. } => RequestKind::Ack,
+        AlertCommand::Silence(_) => RequestKind::Silence,
+        AlertCommand::Unsilence { .. } => RequestKind::Unsilence,
+    }
 }
 
 /// Where the running vigil's control API is, if it is running: the address in
@@ -790,8 +803,7 @@ fn running_vigil(log_dir: &Path, cfg: &VigilConfig) -> anyhow::Result<Option<Str
 /// turns the result of a successful request into what to print.
 fn submit(
     args: &RequestArgs,
-    kind: RequestKind,
-    body: Value,
+    command: AlertCommand,
     applied: impl FnOnce(&str) -> String,
 ) -> anyhow::Result<ExitCode> {
     let who = match who(args) {
@@ -810,7 +822,9 @@ fn submit(
     let rt = runtime()?;
     let (store, seq) = rt.block_on(async {
         let store = target.open().await?;
-        let seq = store.request(Utc::now(), &who, kind, &body).await?;
+        let seq = store
+            .request(Utc::now(), &who, request_kind(&command), &command.body())
+            .await?;
         anyhow::Ok((store, seq))
     })?;
     if created {
@@ -869,7 +883,8 @@ fn submit(
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "vigil: request #{seq} ({kind}) refused: {}",
+            "vigil: request #{seq} ({}) refused: {}",
+            command.kind(),
             vigil_core::escape_controls(&result)
         );
         Ok(ExitCode::from(REFUSED))
@@ -961,78 +976,4 @@ fn test(channel: &str, args: &StoreArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 5, 14, 0, 0)
-            .single()
-            .expect("valid time")
-    }
-
-    #[test]
-    fn durations_take_units_and_sums_and_refuse_the_rest() {
-        let secs = |s: &str| parse_duration(s).map(|d| d.num_seconds());
-        assert_eq!(secs("90s"), Ok(90));
-        assert_eq!(secs("30m"), Ok(1800));
-        assert_eq!(secs("2h"), Ok(7200));
-        assert_eq!(secs("1d"), Ok(86_400));
-        assert_eq!(secs("1h30m"), Ok(5400));
-        assert_eq!(secs("0s"), Ok(0));
-        for bad in [
-            "",
-            "5",
-            "h",
-            "2x",
-            "-2h",
-            "1.5h",
-            "2 h",
-            "99999999999999999999s",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn since_is_an_age_or_a_time() {
-        let now = t0();
-        assert_eq!(
-            parse_since("2h", now).ok(),
-            Some(now - chrono::Duration::hours(2))
-        );
-        assert_eq!(
-            parse_since("1h30m", now).ok(),
-            Some(now - chrono::Duration::minutes(90))
-        );
-        assert_eq!(
-            parse_since("2026-03-05T09:00:00-05:00", now).ok(),
-            Some(now)
-        );
-        let err = parse_since("yesterday", now)
-            .expect_err("not a time")
-            .to_string();
-        assert!(err.starts_with("yesterday: expected a duration"), "{err}");
-    }
-
-    #[test]
-    fn tables_align_every_column_but_the_last() {
-        let t = table(
-            &["ID", "WHAT"],
-            vec![
-                vec!["a-1".into(), "one".into()],
-                vec!["a-12345".into(), "two\nlines".into()],
-            ],
-        );
-        assert_eq!(t, "ID       WHAT\na-1      one\na-12345  two\\nlines\n");
-        let t = table(
-            &["WHO", "WHY"],
-            vec![vec!["ana\u{1b}[2J\u{1b}[H".into(), "ok\r\u{9b}31m".into()]],
-        );
-        assert_eq!(
-            t,
-            "WHO               WHY\nana\\x1b[2J\\x1b[H  ok\\r\\u{9b}31m\n"
-        );
-    }
-}
+mod tests;

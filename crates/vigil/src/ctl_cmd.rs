@@ -15,6 +15,7 @@ use vigil_core::escape_controls;
 use vigil_store::ControlAuditEntry;
 
 use crate::alerts_cmd::{StoreTarget, existing_store, runtime, table, time, who_from};
+use crate::control_client::Report as _;
 use crate::control_client::{
     Client, ControlArgs, Failure, Located, NOT_RUNNING, REFUSED, UNAUTHORIZED, USAGE,
 };

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
+use crate::control_client::Report as _;
 use crate::control_client::{
     Client, ControlArgs, Located, NOT_RUNNING, REFUSED, UNAUTHORIZED, USAGE,
 };

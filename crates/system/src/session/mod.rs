@@ -163,7 +163,7 @@ impl SystemError {
 }
 
 /// The file in the log folder that holds the bound control address while a session runs.
-pub const CONTROL_ADDR_FILE: &str = "control.addr";
+pub use vigil_control::CONTROL_ADDR_FILE;
 
 /// The result of a finished session.
 #[derive(Clone, Debug)]
