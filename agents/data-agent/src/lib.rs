@@ -21,13 +21,20 @@ mod agent;
 mod anomaly;
 mod crosscheck;
 mod gaps;
+mod pacing;
+mod parse_errors;
+mod phases;
+mod quarantine;
 mod reload;
 mod scheduler;
+mod screening;
 
-pub use agent::{DataAgent, DataAgentConfig, OutageLinks, Pacing, PremarketGate};
+pub use agent::{DataAgent, DataAgentConfig, OutageLinks};
 pub use anomaly::{AnomalyBounds, AnomalyWatch, Verdict};
 pub use crosscheck::{
     Compared, CrossCheck, CrossCheckReader, Outcome, PENDING_DEPTH, ReferenceBars,
 };
 pub use gaps::{Gap, GapError, GapWatch};
+pub use pacing::Pacing;
+pub use phases::PremarketGate;
 pub use scheduler::Scheduler;

@@ -5,13 +5,12 @@ use vigil_bus::ReloadCalendar;
 use vigil_log::{Event, LogEvent};
 
 use crate::agent::DataAgent;
-use crate::scheduler::Scheduler;
 
 impl Handler<ReloadCalendar> for DataAgent {
     type Result = ();
 
     fn handle(&mut self, msg: ReloadCalendar, _ctx: &mut Self::Context) {
-        let automated = match self.scheduler_mut() {
+        let automated = match self.phases_mut().scheduler_mut() {
             Some(s) => {
                 s.replace(msg.calendar, msg.schedule);
                 true
@@ -28,11 +27,5 @@ impl Handler<ReloadCalendar> for DataAgent {
                 .with("automation", automated),
         );
         log.flush();
-    }
-}
-
-impl DataAgent {
-    fn scheduler_mut(&mut self) -> Option<&mut Scheduler> {
-        self.scheduler.as_mut()
     }
 }
