@@ -33,11 +33,11 @@ use self::lease::Home;
 use crate::anomaly::AnomalyWatch;
 use crate::crosscheck::{CrossCheck, ReferenceBars};
 use crate::gaps::{Completeness, GapWatch};
-use crate::pacing::Pacing;
 use crate::pacing::Pacer;
+use crate::pacing::Pacing;
 use crate::parse_errors::ParseErrors;
-use crate::phases::PremarketGate;
 use crate::phases::Phases;
+use crate::phases::PremarketGate;
 use crate::quarantine::Quarantine;
 use crate::scheduler::Scheduler;
 use crate::screening::Screening;
@@ -494,8 +494,9 @@ impl Handler<SetQuarantine> for DataAgent {
     /// An operator's quarantine (lifted only by command) or release of a symbol.
     fn handle(&mut self, msg: SetQuarantine, _ctx: &mut Self::Context) -> Self::Result {
         let answer = self.quarantine.command(msg, self.now(), &self.symbols);
-        self.publish_quarantine();
-        self.log.flush();
+        if self.publish_quarantine() {
+            self.log.flush();
+        }
         answer
     }
 }
@@ -507,9 +508,11 @@ impl Handler<ReferenceBars> for DataAgent {
     /// source's bar already forwarded) quarantines the symbol from now on.
     fn handle(&mut self, msg: ReferenceBars, _ctx: &mut Self::Context) {
         let now = self.now();
-        self.quarantine.on_reference(&msg.bars, now, &self.symbols);
-        self.publish_quarantine();
-        self.log.flush();
+        // The session builds the reader only with the check and its watch.
+        if self.quarantine.on_reference(&msg.bars, now, &self.symbols) {
+            self.publish_quarantine();
+            self.log.flush();
+        }
     }
 }
 

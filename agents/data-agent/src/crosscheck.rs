@@ -25,7 +25,6 @@ use vigil_core::{Bar, MarketDataEvent, SharedClock, Symbol, SymbolId, SymbolTabl
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::{DataProvider, ProviderError};
 
-
 /// Bars kept per symbol and side while they wait for their pair: enough for one side to
 /// run a few minutes of one-minute bars ahead of the other.
 pub const PENDING_DEPTH: usize = 64;

@@ -70,7 +70,10 @@ mod tests {
     fn at_max_speed_bars_go_in_batches_and_are_due_at_once() {
         let mut p = Pacer::new(Pacing::Max, 50);
         assert_eq!(p.batch_size(), 50);
-        assert_eq!(p.due(t("2024-01-02T00:00:00Z"), t("2030-01-01T00:00:00Z")), None);
+        assert_eq!(
+            p.due(t("2024-01-02T00:00:00Z"), t("2030-01-01T00:00:00Z")),
+            None
+        );
     }
 
     #[test]
@@ -91,6 +94,9 @@ mod tests {
         let mut p = Pacer::new(Pacing::Factor(1e-12), 1);
         let wall0 = t("2030-01-01T00:00:00Z");
         p.due(t("2024-01-01T00:00:00Z"), wall0);
-        assert!(p.due(t("2024-06-01T00:00:00Z"), wall0).is_some_and(|d| d > wall0));
+        assert!(
+            p.due(t("2024-06-01T00:00:00Z"), wall0)
+                .is_some_and(|d| d > wall0)
+        );
     }
 }

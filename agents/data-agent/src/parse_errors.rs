@@ -184,6 +184,10 @@ mod tests {
         let failed = p.rejected("b").expect("2 of 4 is above 25 %");
         assert!(failed.starts_with("2 of the last 4 messages"), "{failed}");
         p.switched();
-        assert_eq!(p.rejected("c"), None, "a new source starts with an empty window");
+        assert_eq!(
+            p.rejected("c"),
+            None,
+            "a new source starts with an empty window"
+        );
     }
 }

@@ -160,7 +160,11 @@ mod tests {
         future.ts = t("2099-01-01T00:00:00Z");
         assert!(rejected(s.screen(&future, &symbols)).starts_with("from the future"));
         assert_eq!(s.rejected(), 3);
-        assert_eq!(s.screen(&bar(0, 3), &symbols), valid(), "the clock did not move");
+        assert_eq!(
+            s.screen(&bar(0, 3), &symbols),
+            valid(),
+            "the clock did not move"
+        );
     }
 
     #[test]

@@ -339,8 +339,7 @@ impl<S: Source> Failover<S> {
         let Some(sb) = &mut self.switch_back else {
             return false;
         };
-        if self.outage.is_some() || self.pending.is_some() || sb.due.is_none_or(|due| now < due)
-        {
+        if self.outage.is_some() || self.pending.is_some() || sb.due.is_none_or(|due| now < due) {
             return false;
         }
         sb.due = None;

@@ -235,9 +235,11 @@ impl DataAgent {
         forward
     }
 
-    /// Sends and logs what the quarantine changed, in order.
-    pub(super) fn publish_quarantine(&mut self) {
+    /// Sends and logs what the quarantine changed, in order; says whether anything did.
+    pub(super) fn publish_quarantine(&mut self) -> bool {
+        let mut any = false;
         for notice in self.quarantine.drain() {
+            any = true;
             match notice {
                 Notice::Risk(change) => {
                     if let Some(risk) = &self.quarantine_risk {
@@ -247,6 +249,7 @@ impl DataAgent {
                 Notice::Log(line) => self.log.emit(line),
             }
         }
+        any
     }
 
     fn send(&mut self, bars: Vec<Bar>) {

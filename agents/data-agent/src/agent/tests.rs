@@ -56,10 +56,7 @@ impl DataProvider for VecProvider {
         Ok(())
     }
 
-    async fn subscribe(
-        &mut self,
-        _symbols: &[(SymbolId, Symbol)],
-    ) -> Result<(), ProviderError> {
+    async fn subscribe(&mut self, _symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -103,10 +100,7 @@ impl DataProvider for Script {
         Ok(())
     }
 
-    async fn subscribe(
-        &mut self,
-        _symbols: &[(SymbolId, Symbol)],
-    ) -> Result<(), ProviderError> {
+    async fn subscribe(&mut self, _symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -780,10 +774,7 @@ impl DataProvider for Live {
         Ok(())
     }
 
-    async fn subscribe(
-        &mut self,
-        _symbols: &[(SymbolId, Symbol)],
-    ) -> Result<(), ProviderError> {
+    async fn subscribe(&mut self, _symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -1083,8 +1074,7 @@ async fn a_bar_from_the_future_is_rejected_and_moves_no_clock() {
 }
 
 #[actix_rt::test]
-async fn impossible_bars_and_unknown_symbols_from_a_provider_that_does_not_validate_are_rejected()
- {
+async fn impossible_bars_and_unknown_symbols_from_a_provider_that_does_not_validate_are_rejected() {
     let mut impossible = bar(2, dec!(101));
     impossible.high = dec!(90); // below the low
     let mut stranger = bar(3, dec!(50));
@@ -1218,10 +1208,7 @@ impl DataProvider for Unreachable {
         })
     }
 
-    async fn subscribe(
-        &mut self,
-        _symbols: &[(SymbolId, Symbol)],
-    ) -> Result<(), ProviderError> {
+    async fn subscribe(&mut self, _symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -1358,10 +1345,7 @@ impl DataProvider for Pushed {
         Ok(())
     }
 
-    async fn subscribe(
-        &mut self,
-        _symbols: &[(SymbolId, Symbol)],
-    ) -> Result<(), ProviderError> {
+    async fn subscribe(&mut self, _symbols: &[(SymbolId, Symbol)]) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -1390,8 +1374,7 @@ impl DataProvider for Pushed {
 /// (Risk told, bars withheld) until three agreeing pairs in a row; a reference bar that
 /// comes after the source's was forwarded quarantines from then on; an operator releases.
 #[actix_rt::test]
-async fn a_disagreement_with_the_reference_withholds_the_symbol_and_tells_risk_until_released()
-{
+async fn a_disagreement_with_the_reference_withholds_the_symbol_and_tells_risk_until_released() {
     let (push, bars) = tokio::sync::mpsc::unbounded_channel();
     let bounds = crate::AnomalyBounds {
         max_jump: Some(dec!(0.5)),
