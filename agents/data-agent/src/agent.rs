@@ -30,6 +30,7 @@ use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::{DataProvider, Failover};
 
 use self::lease::Home;
+use crate::SERVICE;
 use crate::anomaly::AnomalyWatch;
 use crate::crosscheck::{CrossCheck, ReferenceBars};
 use crate::gaps::{Completeness, GapWatch};
@@ -140,8 +141,6 @@ impl std::fmt::Debug for DataAgent {
             .finish()
     }
 }
-
-const SERVICE: &str = "data_agent";
 
 impl DataAgent {
     /// Creates the agent. `market` is the replay's simulated clock (advanced bar by bar);

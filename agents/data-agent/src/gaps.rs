@@ -11,8 +11,7 @@ use vigil_calendar::{Calendar, CalendarError};
 use vigil_core::{Bar, Level, SymbolId, SymbolTable, Timestamp};
 use vigil_log::{Event, LogEvent};
 
-/// The service named in the log lines.
-const SERVICE: &str = "data_agent";
+use crate::SERVICE;
 
 /// Sessions with no bar, between two bars of one symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]

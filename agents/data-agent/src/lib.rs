@@ -29,6 +29,9 @@ mod reload;
 mod scheduler;
 mod screening;
 
+/// The service named in the Data agent's log lines.
+const SERVICE: &str = "data_agent";
+
 pub use agent::{DataAgent, DataAgentConfig, OutageLinks};
 pub use anomaly::{AnomalyBounds, AnomalyWatch, Verdict};
 pub use crosscheck::{

@@ -9,10 +9,8 @@ use vigil_bus::PhaseMark;
 use vigil_core::{Bar, Clock, Timestamp};
 use vigil_log::{Event, LogEvent};
 
+use crate::SERVICE;
 use crate::scheduler::Scheduler;
-
-/// The service named in the log lines.
-const SERVICE: &str = "data_agent";
 
 /// The pre-market checks, run when the pre-market phase begins. `Err` names what failed;
 /// the session then does not open for trading.

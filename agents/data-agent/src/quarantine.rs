@@ -12,11 +12,9 @@ use vigil_bus::{CommandError, QuarantineChanged, SetQuarantine};
 use vigil_core::{Bar, SymbolId, SymbolTable, Timestamp};
 use vigil_log::{Event, LogEvent};
 
+use crate::SERVICE;
 use crate::anomaly::{AnomalyWatch, Verdict};
 use crate::crosscheck::{ACTOR as CROSS_CHECK, Compared, CrossCheck, Outcome};
-
-/// The service named in the log lines.
-const SERVICE: &str = "data_agent";
 
 /// The actor named when the jump rule quarantines or releases a symbol.
 const ANOMALY_RULE: &str = "anomaly_rule";

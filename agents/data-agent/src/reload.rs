@@ -4,6 +4,7 @@ use actix::prelude::*;
 use vigil_bus::ReloadCalendar;
 use vigil_log::{Event, LogEvent};
 
+use crate::SERVICE;
 use crate::agent::DataAgent;
 
 impl Handler<ReloadCalendar> for DataAgent {
@@ -21,7 +22,7 @@ impl Handler<ReloadCalendar> for DataAgent {
         let log = self.log_mut();
         // The audit record: in the hash-chained log, with who and what.
         log.emit(
-            LogEvent::new(now, "data_agent", Event::CalendarReloaded)
+            LogEvent::new(now, SERVICE, Event::CalendarReloaded)
                 .with("actor", msg.actor)
                 .with("change", msg.change)
                 .with("automation", automated),
