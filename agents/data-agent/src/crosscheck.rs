@@ -5,7 +5,7 @@
 //! ([`ReferenceBars`]). The agent's [`CrossCheck`] pairs them with the source's bars of the
 //! same symbol and timestamp: when the two closes are more than `max_disagreement_pct`
 //! apart (in percent of the reference's close), the symbol goes into quarantine through the
-//! same [`AnomalyWatch`] as the jump rule (bars withheld from the models, Risk told,
+//! same [`AnomalyWatch`](crate::AnomalyWatch) as the jump rule (bars withheld from the models, Risk told,
 //! `symbol_quarantined` with actor `cross_check`). `release_after` agreeing pairs in a row
 //! lift the cross-check's hold, or `vigil ctl release SYMBOL`.
 //!
@@ -21,19 +21,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
-use vigil_bus::QuarantineChanged;
 use vigil_core::{Bar, MarketDataEvent, SharedClock, Symbol, SymbolId, SymbolTable, Timestamp};
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::{DataProvider, ProviderError};
-
-use crate::anomaly::{AnomalyWatch, Verdict};
 
 /// Bars kept per symbol and side while they wait for their pair: enough for one side to
 /// run a few minutes of one-minute bars ahead of the other.
 pub const PENDING_DEPTH: usize = 64;
 
 /// The actor named in the log lines of the cross-check's quarantines.
-const ACTOR: &str = "cross_check";
+pub(crate) const ACTOR: &str = "cross_check";
 
 /// The bars the reference feed delivered, for the Data agent to compare.
 #[derive(Message, Debug)]
@@ -228,91 +225,6 @@ fn push(side: &mut VecDeque<(Timestamp, Decimal)>, ts: Timestamp, close: Decimal
     }
     side.push_back((ts, close));
     dropped
-}
-
-/// What the Data agent lends to settle a comparison: the quarantine, the Risk agent it
-/// tells, its log.
-pub(crate) struct Settle<'a> {
-    pub(crate) watch: &'a mut AnomalyWatch,
-    pub(crate) risk: &'a Recipient<QuarantineChanged>,
-    pub(crate) log: &'a mut LogBuffer,
-    pub(crate) symbols: &'a SymbolTable,
-    pub(crate) service: &'static str,
-}
-
-impl Settle<'_> {
-    /// Applies a comparison to the quarantine, stamped `at`: a disagreement holds the
-    /// symbol, agreeing pairs lift the hold. Risk hears a change first, then it is logged.
-    pub(crate) fn apply(&mut self, c: Compared, release_after: usize, at: Timestamp) {
-        let verdict = match c.outcome {
-            Outcome::Agree => self.watch.agree(c.symbol, release_after),
-            Outcome::Disagree(why) => {
-                let verdict = self.watch.disagree(c.symbol, why.clone());
-                if verdict == Verdict::Held {
-                    // In quarantine already: the alert stands; the log still says why.
-                    self.log.emit(
-                        LogEvent::new(at, self.service, Event::SourcesDisagreed)
-                            .with("symbol", self.symbols.shared(c.symbol))
-                            .with("bar_time", c.ts)
-                            .with("reason", why),
-                    );
-                }
-                verdict
-            }
-        };
-        self.announce(
-            verdict,
-            c.symbol,
-            c.ts,
-            at,
-            ACTOR,
-            c.close,
-            Some(c.reference_close),
-        );
-    }
-
-    /// A quarantine that began or ended (`verdict`) on the bar of `symbol` at `bar_time`:
-    /// Risk hears it first, then it is logged (`symbol_quarantined` / `symbol_released` by
-    /// `actor`, stamped `at`). Returns whether the symbol is now held (`None`: no change).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn announce(
-        &mut self,
-        verdict: Verdict,
-        symbol: SymbolId,
-        bar_time: Timestamp,
-        at: Timestamp,
-        actor: &'static str,
-        close: Decimal,
-        reference_close: Option<Decimal>,
-    ) -> Option<bool> {
-        let (on, reason) = match verdict {
-            Verdict::Pass | Verdict::Held => return None,
-            Verdict::Quarantined(why) => (true, why),
-            Verdict::Released(why) => (false, why),
-        };
-        self.risk.do_send(QuarantineChanged {
-            symbol,
-            on,
-            reason: reason.clone(),
-        });
-        let event = if on {
-            let ev = LogEvent::new(at, self.service, Event::SymbolQuarantined).with("close", close);
-            match reference_close {
-                Some(r) => ev.with("reference_close", r),
-                None => ev,
-            }
-        } else {
-            LogEvent::new(at, self.service, Event::SymbolReleased)
-        };
-        self.log.emit(
-            event
-                .with("symbol", self.symbols.shared(symbol))
-                .with("bar_time", bar_time)
-                .with("actor", actor)
-                .with("reason", reason),
-        );
-        Some(on)
-    }
 }
 
 /// How long the reader waits before it reconnects: doubling from the first, up to the last.
@@ -548,6 +460,7 @@ impl Actor for CrossCheckReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anomaly::{AnomalyWatch, Verdict};
     use rust_decimal_macros::dec;
     use vigil_testkit::timestamp as t;
 

@@ -8,7 +8,10 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use vigil_calendar::{Calendar, CalendarError};
-use vigil_core::{SymbolId, Timestamp};
+use vigil_core::{Bar, Level, SymbolId, SymbolTable, Timestamp};
+use vigil_log::{Event, LogEvent};
+
+use crate::SERVICE;
 
 /// Sessions with no bar, between two bars of one symbol.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +88,81 @@ impl GapWatch {
                 self.checked[i] = false;
                 Err(GapError { symbol, source })
             }
+        }
+    }
+}
+
+/// The gap watch of the Data agent, with its counts: says what to log for each bar.
+#[derive(Debug, Default)]
+pub(crate) struct Completeness {
+    watch: Option<GapWatch>,
+    /// Gaps found so far.
+    found: u64,
+    /// Sessions missing in them.
+    missing: u64,
+}
+
+impl Completeness {
+    /// Checks every accepted bar with `watch`.
+    pub(crate) fn set_watch(&mut self, watch: GapWatch) {
+        self.watch = Some(watch);
+    }
+
+    /// Gaps found so far.
+    pub(crate) fn found(&self) -> u64 {
+        self.found
+    }
+
+    /// Bars (sessions) missing so far.
+    pub(crate) fn missing(&self) -> u64 {
+        self.missing
+    }
+
+    /// Takes an accepted bar of the source named `provider`, stamped `at`: the line to log
+    /// when sessions are missing before it (`data_gap`, ERROR, alerted), or when the
+    /// calendar cannot say (WARN).
+    pub(crate) fn on_bar(
+        &mut self,
+        bar: &Bar,
+        at: Timestamp,
+        symbols: &SymbolTable,
+        provider: &str,
+    ) -> Option<LogEvent> {
+        let watch = self.watch.as_mut()?;
+        let found = watch.on_bar(bar.symbol, bar.ts);
+        let symbol = symbols.shared(bar.symbol);
+        match found {
+            Ok(None) => None,
+            Ok(Some(gap)) => {
+                self.found += 1;
+                self.missing += gap.missing.len() as u64;
+                const SHOWN: usize = 10;
+                let mut sessions: Vec<String> = gap
+                    .missing
+                    .iter()
+                    .take(SHOWN)
+                    .map(|d| d.to_string())
+                    .collect();
+                if gap.missing.len() > SHOWN {
+                    sessions.push(format!("… {} more", gap.missing.len() - SHOWN));
+                }
+                Some(
+                    LogEvent::new(at, SERVICE, Event::DataGap)
+                        .with("symbol", symbol)
+                        .with("provider", provider.to_string())
+                        .with("after", gap.after.to_string())
+                        .with("before", gap.before.to_string())
+                        .with("missing", gap.missing.len() as u64)
+                        .with("sessions", sessions.join(",")),
+                )
+            }
+            Err(e) => Some(
+                LogEvent::new(at, SERVICE, Event::DataGap)
+                    .level(Level::Warn)
+                    .with("symbol", symbol)
+                    .with("provider", provider.to_string())
+                    .with("error", e.to_string()),
+            ),
         }
     }
 }

@@ -16,18 +16,37 @@
 //!   in band at the exact bar where they begin, so every agent applies them at that point.
 //! - At most `max_in_flight_batches` batches are unacknowledged at a time, which bounds
 //!   every mailbox downstream.
+//! - A source that fails (cannot connect, breaks, rejects too many messages) hands over to
+//!   the next backup; with none left, trading halts and the sources are retried with backoff.
+//!
+//! Where each concern lives: the actor in `agent.rs` (its read loop in `agent/stream.rs`,
+//! its side of the failover in `agent/failover.rs`); the failover state machine itself in
+//! [`vigil_providers::failover`]; the bar screen in `screening.rs`; rejected messages in
+//! `parse_errors.rs`; gaps in `gaps.rs`; the quarantine (anomaly rule, cross-check,
+//! operators) in `quarantine.rs`, `anomaly.rs` and `crosscheck.rs`; the phases of the day
+//! and the pre-market gate in `phases.rs` and `scheduler.rs`; pacing in `pacing.rs`.
 
 mod agent;
 mod anomaly;
 mod crosscheck;
 mod gaps;
+mod pacing;
+mod parse_errors;
+mod phases;
+mod quarantine;
 mod reload;
 mod scheduler;
+mod screening;
 
-pub use agent::{DataAgent, DataAgentConfig, OutageLinks, Pacing, PremarketGate};
+/// The service named in the Data agent's log lines.
+const SERVICE: &str = "data_agent";
+
+pub use agent::{DataAgent, DataAgentConfig, OutageLinks};
 pub use anomaly::{AnomalyBounds, AnomalyWatch, Verdict};
 pub use crosscheck::{
     Compared, CrossCheck, CrossCheckReader, Outcome, PENDING_DEPTH, ReferenceBars,
 };
 pub use gaps::{Gap, GapError, GapWatch};
+pub use pacing::Pacing;
+pub use phases::PremarketGate;
 pub use scheduler::Scheduler;

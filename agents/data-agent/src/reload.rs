@@ -4,14 +4,14 @@ use actix::prelude::*;
 use vigil_bus::ReloadCalendar;
 use vigil_log::{Event, LogEvent};
 
+use crate::SERVICE;
 use crate::agent::DataAgent;
-use crate::scheduler::Scheduler;
 
 impl Handler<ReloadCalendar> for DataAgent {
     type Result = ();
 
     fn handle(&mut self, msg: ReloadCalendar, _ctx: &mut Self::Context) {
-        let automated = match self.scheduler_mut() {
+        let automated = match self.phases_mut().scheduler_mut() {
             Some(s) => {
                 s.replace(msg.calendar, msg.schedule);
                 true
@@ -22,17 +22,11 @@ impl Handler<ReloadCalendar> for DataAgent {
         let log = self.log_mut();
         // The audit record: in the hash-chained log, with who and what.
         log.emit(
-            LogEvent::new(now, "data_agent", Event::CalendarReloaded)
+            LogEvent::new(now, SERVICE, Event::CalendarReloaded)
                 .with("actor", msg.actor)
                 .with("change", msg.change)
                 .with("automation", automated),
         );
         log.flush();
-    }
-}
-
-impl DataAgent {
-    fn scheduler_mut(&mut self) -> Option<&mut Scheduler> {
-        self.scheduler.as_mut()
     }
 }

@@ -15,12 +15,15 @@
 //!   process `vigil broker`, or Alpaca's paper endpoint); [`alpaca_wire`] holds the JSON
 //!   shapes both sides share.
 //! - [`write_bars`]: synthetic bars, a seeded random walk reproducible byte for byte.
+//! - [`Failover`]: the data-source failover (primary, backups, outage and reconnect, switch
+//!   back), a pure state machine the Data agent owns and drives.
 //!
 //! Agents only ever see these traits and `vigil-core` types, never a vendor's.
 
 mod alpaca;
 pub mod alpaca_wire;
 mod csv_reader;
+pub mod failover;
 pub mod feed_wire;
 mod paper;
 mod synth;
@@ -29,6 +32,7 @@ mod ws_feed;
 
 pub use alpaca::{AlpacaVenue, AlpacaVenueConfig};
 pub use csv_reader::{CsvBarReader, CsvError, CsvReplayProvider, CsvSource, MAX_LINE_BYTES};
+pub use failover::{Failover, Failure, Recovered, Switch, SwitchCheck, Switched};
 pub use paper::{FillModel, PaperVenue, PaperVenueConfig, bar_fill_price, fill_commission};
 pub use synth::{SynthSpec, write_bars};
 pub use traits::{

@@ -1,0 +1,192 @@
+//! The phases of the automated trading day, marked in band, and the pre-market gate.
+//!
+//! [`Phases`] finds the phases that begin within a batch of bars (through the
+//! [`Scheduler`]), runs the pre-market checks when the pre-market phase begins (a failure
+//! keeps that session closed), and returns the marks with the lines to log. When the
+//! calendar cannot say (a date out of its range), automation stops rather than guess.
+
+use vigil_bus::PhaseMark;
+use vigil_core::{Bar, Clock, Timestamp};
+use vigil_log::{Event, LogEvent};
+
+use crate::SERVICE;
+use crate::scheduler::Scheduler;
+
+/// The pre-market checks, run when the pre-market phase begins. `Err` names what failed;
+/// the session then does not open for trading.
+pub trait PremarketGate: Send {
+    /// Runs the checks for the session about to open at market time `at`.
+    ///
+    /// # Errors
+    /// Returns the failed checks, as one line for the log.
+    fn check(&mut self, at: Timestamp) -> Result<String, String>;
+}
+
+/// What the bars of a batch passed.
+#[derive(Debug, Default)]
+pub(crate) struct Marked {
+    /// The phases that begin within the batch, in order.
+    pub(crate) marks: Vec<PhaseMark>,
+    /// The lines to log, in order.
+    pub(crate) logs: Vec<LogEvent>,
+    /// The calendar could not say: automation stopped, for this reason.
+    pub(crate) failed: Option<String>,
+}
+
+/// The automated day, when on, and the pre-market gate.
+#[derive(Default)]
+pub(crate) struct Phases {
+    scheduler: Option<Scheduler>,
+    gate: Option<Box<dyn PremarketGate>>,
+}
+
+impl std::fmt::Debug for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phases")
+            .field("scheduler", &self.scheduler)
+            .field("gate", &self.gate.is_some())
+            .finish()
+    }
+}
+
+impl Phases {
+    /// Drives the automated day with `scheduler`.
+    pub(crate) fn set_scheduler(&mut self, scheduler: Scheduler) {
+        self.scheduler = Some(scheduler);
+    }
+
+    /// Runs `gate` when each pre-market phase begins.
+    pub(crate) fn set_gate(&mut self, gate: Box<dyn PremarketGate>) {
+        self.gate = Some(gate);
+    }
+
+    /// The scheduler, when the day is automated.
+    pub(crate) fn scheduler_mut(&mut self) -> Option<&mut Scheduler> {
+        self.scheduler.as_mut()
+    }
+
+    /// Finds the phases that begin within `bars`; `clock` stamps the lines.
+    pub(crate) fn marks(&mut self, bars: &[Bar], clock: &dyn Clock) -> Marked {
+        let Some(scheduler) = &mut self.scheduler else {
+            return Marked::default();
+        };
+        let mut out = Marked::default();
+        for (i, bar) in bars.iter().enumerate() {
+            if let Err(e) = scheduler.marks_before(i, bar.ts, &mut out.marks) {
+                out.failed = Some(e.to_string());
+                break;
+            }
+        }
+        let sessions: Vec<_> = out
+            .marks
+            .iter()
+            .map(|m| scheduler.calendar().local_date(m.at))
+            .collect();
+        for (m, session) in out.marks.iter_mut().zip(&sessions) {
+            if m.phase == vigil_calendar::Phase::PremarketValidation
+                && let Some(gate) = self.gate.as_mut()
+            {
+                let stamp = clock.stamp(m.at);
+                out.logs.push(match gate.check(m.at) {
+                    Ok(report) => LogEvent::new(stamp, SERVICE, Event::ChecklistCompleted)
+                        .with("checklist", "premarket")
+                        .with("session", session.to_string())
+                        .with("report", report),
+                    Err(failures) => {
+                        m.blocked = true;
+                        LogEvent::new(stamp, SERVICE, Event::ChecklistFailed)
+                            .with("checklist", "premarket")
+                            .with("session", session.to_string())
+                            .with("failed", failures)
+                            .with("action", "trading does not open this session")
+                    }
+                });
+            }
+            out.logs.push(
+                LogEvent::new(clock.stamp(m.at), SERVICE, Event::PhaseChanged)
+                    .with("phase", m.phase.as_str())
+                    .with("session", session.to_string())
+                    .with("at", m.at),
+            );
+        }
+        if out.failed.is_some() {
+            // Out of the calendar's range: stop automating rather than guess.
+            self.scheduler = None;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+    use vigil_calendar::{Calendar, Phase, ScheduleConfig};
+    use vigil_core::{SimClock, SymbolId};
+    use vigil_testkit::timestamp as t;
+
+    use super::*;
+
+    struct Refuse;
+
+    impl PremarketGate for Refuse {
+        fn check(&mut self, _at: Timestamp) -> Result<String, String> {
+            Err("cash below minimum".into())
+        }
+    }
+
+    fn bar(ts: &str) -> Bar {
+        Bar {
+            symbol: SymbolId(0),
+            ts: t(ts),
+            open: dec!(1),
+            high: dec!(1),
+            low: dec!(1),
+            close: dec!(1),
+            volume: None,
+        }
+    }
+
+    #[test]
+    fn off_no_bar_passes_a_phase() {
+        let clock = SimClock::starting_at(t("2024-11-29T14:31:00Z"));
+        let out = Phases::default().marks(&[bar("2024-11-29T14:31:00Z")], &clock);
+        assert!(out.marks.is_empty() && out.logs.is_empty() && out.failed.is_none());
+    }
+
+    #[test]
+    fn a_failed_premarket_gate_blocks_its_session_and_every_phase_is_logged() {
+        let clock = SimClock::starting_at(t("2024-11-29T14:31:00Z"));
+        let mut phases = Phases::default();
+        phases.set_scheduler(Scheduler::new(Calendar::xnys(), ScheduleConfig::default()));
+        phases.set_gate(Box::new(Refuse));
+        let out = phases.marks(&[bar("2024-11-29T14:31:00Z")], &clock);
+        assert_eq!(
+            out.marks
+                .iter()
+                .map(|m| (m.phase, m.blocked))
+                .collect::<Vec<_>>(),
+            [
+                (Phase::PremarketValidation, true),
+                (Phase::TradingActive, false)
+            ]
+        );
+        assert_eq!(
+            out.logs.iter().map(|l| l.event).collect::<Vec<_>>(),
+            [
+                Event::ChecklistFailed,
+                Event::PhaseChanged,
+                Event::PhaseChanged
+            ]
+        );
+    }
+
+    #[test]
+    fn a_date_outside_the_calendar_stops_automation() {
+        let clock = SimClock::starting_at(t("2024-11-29T14:31:00Z"));
+        let mut phases = Phases::default();
+        phases.set_scheduler(Scheduler::new(Calendar::xnys(), ScheduleConfig::default()));
+        let out = phases.marks(&[bar("2300-01-02T14:31:00Z")], &clock);
+        assert!(out.failed.is_some());
+        assert!(phases.scheduler_mut().is_none());
+    }
+}
