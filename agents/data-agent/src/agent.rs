@@ -19,8 +19,8 @@ use actix::prelude::*;
 use parking_lot::Mutex;
 use vigil_bus::{
     AgentFault, Backlogs, BarBatch, BatchDone, CommandError, DataOutage, Figures, Flow, Heartbeat,
-    InjectPanic, Ping, QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport,
-    StopReason, VerifyData, run_every,
+    QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport, StopReason, VerifyData,
+    run_every,
 };
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, FutureGuard, MarketDataEvent, SharedClock, SimClock,
@@ -427,14 +427,13 @@ impl actix::Supervised for DataAgent {
         }
         let now = self.now();
         self.log.emit(
-            LogEvent::new(now, SERVICE, Event::AgentRebuilt)
-                .with("agent", "data")
-                .with(
-                    "rebuilt",
-                    "connection, stream position and per-symbol validation state kept",
-                )
-                .with("in_flight", self.in_flight)
-                .with("provider_kept", self.sources.in_hand().is_some()),
+            vigil_bus::rebuilt(
+                now,
+                AgentId::Data,
+                "connection, stream position and per-symbol validation state kept",
+            )
+            .with("in_flight", self.in_flight)
+            .with("provider_kept", self.sources.in_hand().is_some()),
         );
         self.log.flush();
         if self.sources.in_hand().is_none() && !self.ended {
@@ -448,12 +447,6 @@ impl actix::Supervised for DataAgent {
             );
         }
     }
-}
-
-impl Handler<Ping> for DataAgent {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
 }
 
 impl Handler<BatchDone> for DataAgent {
@@ -515,10 +508,4 @@ impl Handler<ReferenceBars> for DataAgent {
     }
 }
 
-impl Handler<InjectPanic> for DataAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
-        panic!("injected panic in the data agent (asked by {})", msg.actor);
-    }
-}
+vigil_bus::agent_skeleton!(DataAgent, "data");

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
-use vigil_core::{Bar, MarketDataEvent, SharedClock, Symbol, SymbolId, SymbolTable, Timestamp};
+use vigil_core::{
+    Backoff, Bar, MarketDataEvent, SharedClock, Symbol, SymbolId, SymbolTable, Timestamp,
+};
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::{DataProvider, ProviderError};
 
@@ -249,7 +251,7 @@ pub struct CrossCheckReader {
     log: LogBuffer,
     data: Recipient<ReferenceBars>,
     events: Vec<MarketDataEvent>,
-    backoff: Duration,
+    backoff: Backoff,
     /// Failures so far (connections refused or broken, messages rejected).
     failures: u64,
     /// Bars handed to the Data agent so far.
@@ -286,7 +288,7 @@ impl CrossCheckReader {
             log,
             data,
             events: Vec::new(),
-            backoff: BACKOFF_FIRST,
+            backoff: Backoff::new(BACKOFF_FIRST, BACKOFF_MAX),
             failures: 0,
             bars: 0,
         }
@@ -308,7 +310,7 @@ impl CrossCheckReader {
             act.provider = Some(provider);
             match res {
                 Ok(()) => {
-                    act.backoff = BACKOFF_FIRST;
+                    act.backoff.reset();
                     act.log.emit(
                         LogEvent::new(act.clock.now(), READER, Event::CrossCheckConnected)
                             .with("reference", act.name.clone())
@@ -417,8 +419,7 @@ impl CrossCheckReader {
     /// after the backoff.
     fn failed(&mut self, error: String, ctx: &mut Context<Self>) {
         self.failures += 1;
-        let wait = self.backoff;
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        let wait = self.backoff.next_delay();
         self.log.emit(
             LogEvent::new(self.clock.now(), READER, Event::CrossCheckFailed)
                 .with("reference", self.name.clone())

@@ -10,8 +10,8 @@ use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
     AgentFault, Backlogs, BookQuery, BookSnapshot, DrawdownAnswer, DrawdownReport, Figures, Flow,
-    Heartbeat, InjectPanic, OrderIntent, PhaseMark, Ping, RearmDrawdown, Segment, SignalBatch,
-    StageReport, StopReason, TradingStateRecord, run_every,
+    Heartbeat, OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport,
+    StopReason, TradingStateRecord, run_every,
 };
 use vigil_config::{OrderTypeConfig, RiskConfig};
 use vigil_core::{
@@ -476,23 +476,16 @@ impl Supervised for RiskAgent {
         }
         self.holds = 0;
         self.log.emit(
-            LogEvent::new(self.clock.now(), SERVICE, Event::AgentRebuilt)
-                .with("agent", "risk")
-                .with(
-                    "rebuilt",
-                    "queue kept; the book is read from the execution agent for every decision",
-                )
-                .with("queued_batches", self.queue.len())
-                .with("trading_state", self.trading.state().as_str()),
+            vigil_bus::rebuilt(
+                self.clock.now(),
+                AgentId::Risk,
+                "queue kept; the book is read from the execution agent for every decision",
+            )
+            .with("queued_batches", self.queue.len())
+            .with("trading_state", self.trading.state().as_str()),
         );
         self.log.flush();
     }
-}
-
-impl Handler<Ping> for RiskAgent {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
 }
 
 impl Handler<Flow<SignalBatch>> for RiskAgent {
@@ -538,13 +531,7 @@ impl Handler<DrawdownReport> for RiskAgent {
     }
 }
 
-impl Handler<InjectPanic> for RiskAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
-        panic!("injected panic in the risk agent (asked by {})", msg.actor);
-    }
-}
+vigil_bus::agent_skeleton!(RiskAgent, "risk");
 
 mod commands;
 #[cfg(test)]

@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use vigil_core::{Timestamp, later, span};
+use vigil_core::{Backoff, Timestamp, later, span};
 
 use crate::DataProvider;
 
@@ -147,8 +147,8 @@ struct Reconnect {
 struct Outage {
     /// Wall time it began.
     since: Timestamp,
-    /// The next wait before an attempt.
-    backoff: Duration,
+    /// The waits before the attempts.
+    backoff: Backoff,
     /// Attempts that failed.
     attempts: u32,
 }
@@ -262,9 +262,9 @@ impl<S: Source> Failover<S> {
                 self.install(next);
             }
             let (attempt, wait) = match (&mut self.outage, self.reconnect) {
-                (Some(o), Some(r)) => {
+                (Some(o), Some(_)) => {
                     o.attempts += 1;
-                    (o.attempts, next_wait(o, r.max))
+                    (o.attempts, o.backoff.next_delay())
                 }
                 // An outage only begins with reconnecting on.
                 _ => (0, Duration::ZERO),
@@ -287,10 +287,10 @@ impl<S: Source> Failover<S> {
             (None, Some(r)) => {
                 let mut outage = Outage {
                     since: now,
-                    backoff: r.initial,
+                    backoff: Backoff::new(r.initial, r.max),
                     attempts: 0,
                 };
-                let wait = next_wait(&mut outage, r.max);
+                let wait = outage.backoff.next_delay();
                 self.outage = Some(outage);
                 Failure::OutageBegan {
                     reason: format!(
@@ -414,13 +414,6 @@ impl<S: Source> Failover<S> {
         }
         from
     }
-}
-
-/// The wait before the next attempt; the one after doubles, up to `max`.
-fn next_wait(o: &mut Outage, max: Duration) -> Duration {
-    let wait = o.backoff;
-    o.backoff = (o.backoff * 2).min(max);
-    wait
 }
 
 #[cfg(test)]
