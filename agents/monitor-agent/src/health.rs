@@ -10,24 +10,11 @@ use metrics::{describe_counter, describe_gauge, gauge};
 use vigil_bus::{Backlogs, Figures, Ping, Reachability};
 use vigil_calendar::Calendar;
 use vigil_config::MonitorConfig;
-use vigil_core::{AgentId, Timestamp};
+use vigil_core::{AgentId, RuleMetric, Timestamp};
 use vigil_monitoring::{
     AgentView, EndpointView, HealthBoard, RuleEngine, Status, SystemSample, SystemSampler,
     Transition,
 };
-
-/// The metrics the Monitor measures itself (the Execution agent measures the business ones).
-pub(crate) const MONITOR_METRICS: [&str; 9] = [
-    "network_latency_seconds",
-    "cpu_usage_ratio",
-    "memory_usage_ratio",
-    "disk_free_bytes",
-    "data_source_connected",
-    "data_staleness_seconds",
-    "api_success_ratio",
-    "agent_backlog_messages",
-    "agent_response_latency_seconds",
-];
 
 /// What the Monitor needs to measure beyond heartbeats.
 pub struct HealthLinks {
@@ -167,7 +154,7 @@ fn label(key: &str, value: &str) -> String {
 impl Health {
     pub(crate) fn new(cfg: &MonitorConfig, links: HealthLinks, now: Timestamp) -> Self {
         let rules = cfg.effective_rules();
-        let engine = RuleEngine::new(&rules, &MONITOR_METRICS);
+        let engine = RuleEngine::for_agent(&rules, AgentId::Monitor);
         let log = LogWatch::new(links.log_dir.clone(), now);
         Self {
             engine,
@@ -258,11 +245,11 @@ impl Health {
     pub(crate) fn measure(&mut self, now: Timestamp, out: &mut Vec<Transition>) {
         if let Some(s) = self.last_sample.take() {
             if let Some(cpu) = s.cpu_ratio {
-                self.observe(now, "cpu_usage_ratio", "", cpu, out);
+                self.observe(now, RuleMetric::CpuUsage.name(), "", cpu, out);
             }
-            self.observe(now, "memory_usage_ratio", "", s.memory_ratio, out);
+            self.observe(now, RuleMetric::MemoryUsage.name(), "", s.memory_ratio, out);
             if let Ok(free) = &s.disk_free_bytes {
-                self.observe(now, "disk_free_bytes", "", *free as f64, out);
+                self.observe(now, RuleMetric::DiskFree.name(), "", *free as f64, out);
             }
             self.last_sample = Some(s);
         }
@@ -273,7 +260,7 @@ impl Health {
             let backlog = self.links.backlogs.waiting(agent).max(0) as f64;
             self.observe(
                 now,
-                "agent_backlog_messages",
+                RuleMetric::AgentBacklog.name(),
                 &label("agent", name),
                 backlog,
                 out,
@@ -286,7 +273,7 @@ impl Health {
             if let Some(r) = response {
                 self.observe(
                     now,
-                    "agent_response_latency_seconds",
+                    RuleMetric::AgentResponseLatency.name(),
                     &label("agent", name),
                     r,
                     out,
@@ -313,7 +300,7 @@ impl Health {
                             let last = last_update_at.unwrap_or(since);
                             self.observe(
                                 now,
-                                "data_staleness_seconds",
+                                RuleMetric::DataStaleness.name(),
                                 "",
                                 secs(now - last).max(0.0),
                                 out,
@@ -323,25 +310,37 @@ impl Health {
                     if !ended {
                         self.observe(
                             now,
-                            "data_source_connected",
+                            RuleMetric::DataSourceConnected.name(),
                             "",
                             f64::from(u8::from(source.up)),
                             out,
                         );
                     }
                     if let Some(l) = source.latency_s {
-                        self.observe(now, "network_latency_seconds", "target=data_source", l, out);
+                        self.observe(
+                            now,
+                            RuleMetric::NetworkLatency.name(),
+                            "target=data_source",
+                            l,
+                            out,
+                        );
                     }
                     if let Some(r) = self.success_ratio("data", now, source) {
-                        self.observe(now, "api_success_ratio", "api=data", r, out);
+                        self.observe(now, RuleMetric::ApiSuccess.name(), "api=data", r, out);
                     }
                 }
                 Figures::Execution { venue, .. } => {
                     if let Some(l) = venue.latency_s {
-                        self.observe(now, "network_latency_seconds", "target=venue", l, out);
+                        self.observe(
+                            now,
+                            RuleMetric::NetworkLatency.name(),
+                            "target=venue",
+                            l,
+                            out,
+                        );
                     }
                     if let Some(r) = self.success_ratio("venue", now, venue) {
-                        self.observe(now, "api_success_ratio", "api=venue", r, out);
+                        self.observe(now, RuleMetric::ApiSuccess.name(), "api=venue", r, out);
                     }
                 }
                 _ => {}

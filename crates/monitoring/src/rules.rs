@@ -123,6 +123,12 @@ impl RuleEngine {
         }
     }
 
+    /// Builds an engine for the rules on the metrics `agent` measures (see
+    /// [`vigil_core::RuleMetric::measured_by`]).
+    pub fn for_agent(rules: &[RuleConfig], agent: vigil_core::AgentId) -> Self {
+        Self::new(rules, &vigil_core::RuleMetric::names_measured_by(agent))
+    }
+
     /// Tells whether any rule watches `metric`.
     pub fn watches(&self, metric: &str) -> bool {
         self.rules.iter().any(|(_, i)| self.metrics[*i] == metric)
