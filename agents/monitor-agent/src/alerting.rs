@@ -196,6 +196,8 @@ impl Alerting {
         failed: Recipient<StoreFailed>,
     ) -> Result<(), String> {
         if let Some(store) = self.store.clone() {
+            // Unbounded on purpose: the Monitor never waits on the store, alert changes are
+            // rare, and none may be dropped.
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Persist>();
             self.persist = Some(tx);
             self.persister = Some(actix::spawn(async move {

@@ -289,6 +289,8 @@ impl Journal {
         wall: impl Fn() -> DateTime<Utc> + Send + 'static,
         failures: mpsc::UnboundedSender<JournalFailure>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        // Unbounded on purpose: an order never waits on a group commit, and the pipeline's
+        // flow control (batches in flight) bounds what can be waiting here.
         let (tx, mut rx) = mpsc::unbounded_channel::<(JournalEntry, Option<Waiter>)>();
         let task = tokio::spawn(async move {
             let mut entries = Vec::new();

@@ -61,6 +61,7 @@ pub(super) fn start_journal(
     book: JournalBook,
     wall: &SharedClock,
 ) -> Result<StartedJournal, SystemError> {
+    // Unbounded: the journal's task reports a failed commit without waiting; one per group.
     let (tx, failures) = unbounded_channel();
     let journal_wall = wall.clone();
     let (name, paper) = match book {
