@@ -24,8 +24,7 @@ use vigil_data_agent::{
     AnomalyBounds, AnomalyWatch, CrossCheck, CrossCheckReader, DataAgent, DataAgentConfig,
     GapWatch, OutageLinks, Pacing, PremarketGate, Scheduler,
 };
-use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
-use vigil_execution_agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
+use vigil_execution_agent::{ExecutionAgent, ReconcileLinks};
 use vigil_log::{
     Anchor, AnchorKind, ChainKey, Event, LogBuffer, LogEvent, LogSink, LogTap, LogWriter,
     LogWriterError, LogWriterHandle, VigilTracingLayer, WriterOptions, WriterReport, WriterReports,
@@ -36,6 +35,7 @@ use vigil_providers::{
     AlpacaVenue, AlpacaVenueConfig, CsvBarReader, CsvReplayProvider, CsvSource, DataProvider,
     ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig, WsFeedConfig, WsFeedProvider,
 };
+use vigil_recovery::{OpenOrderPolicy, ReconcileOptions, reconcile, reconciliation_events};
 use vigil_regime_agent::RegimeAgent;
 use vigil_risk_agent::{ExecutionLinks, RiskAgent};
 use vigil_signal_agent::SignalAgent;
@@ -1705,9 +1705,7 @@ async fn restore_alerts(
 /// # Errors
 /// With the in-process paper venue (nothing outlives a session), or when the store or the
 /// broker cannot be read.
-pub fn reconcile_now(
-    cfg: &VigilConfig,
-) -> Result<vigil_execution_agent::recovery::Reconciliation, SystemError> {
+pub fn reconcile_now(cfg: &VigilConfig) -> Result<vigil_recovery::Reconciliation, SystemError> {
     if cfg.execution.venue != VenueKind::Alpaca {
         return Err(SystemError::Venue(
             "execution.venue is \"paper\": the in-process paper venue lives and dies with \
