@@ -38,3 +38,6 @@ pub use reconcile::{
 /// The service the reconciliation's log lines are written under: the Execution agent,
 /// which owns the book.
 const SERVICE: &str = "execution_agent";
+
+#[cfg(test)]
+mod tests;

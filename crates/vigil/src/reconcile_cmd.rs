@@ -18,6 +18,8 @@ struct ReconcileJson<'a> {
     fills_journaled: u64,
     fills_to_recover: u64,
     open_orders_at_venue: usize,
+    // Strings, as always: the exact digits.
+    #[serde(with = "rust_decimal::serde::str")]
     cash: Decimal,
     positions: Vec<PositionJson<'a>>,
     differences: &'a [Difference],
@@ -27,7 +29,10 @@ struct ReconcileJson<'a> {
 #[derive(Serialize)]
 struct PositionJson<'a> {
     symbol: Option<&'a str>,
+    // Strings, as always: the exact digits.
+    #[serde(with = "rust_decimal::serde::str")]
     quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     avg_price: Decimal,
 }
 
@@ -143,4 +148,56 @@ pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use vigil_core::ClientOrderId;
+
+    use super::*;
+
+    /// The shape `vigil reconcile --json` has always printed, built by hand as it was.
+    #[test]
+    fn the_json_keeps_its_keys_and_strings() {
+        let differences = [Difference::IntentFailed {
+            order: ClientOrderId::from("tx_1"),
+        }];
+        let out = ReconcileJson {
+            book: "main",
+            new_book: false,
+            passed: true,
+            fills_journaled: 3,
+            fills_to_recover: 1,
+            open_orders_at_venue: 0,
+            cash: Decimal::new(9950, 2),
+            positions: vec![PositionJson {
+                symbol: Some("GOOG"),
+                quantity: Decimal::new(-2, 0),
+                avg_price: Decimal::new(10025, 2),
+            }],
+            differences: &differences,
+        };
+        assert_eq!(
+            serde_json::to_value(&out).expect("serialises"),
+            json!({
+                "book": "main",
+                "new_book": false,
+                "passed": true,
+                "fills_journaled": 3,
+                "fills_to_recover": 1,
+                "open_orders_at_venue": 0,
+                "cash": "99.50",
+                "positions": [{"symbol": "GOOG", "quantity": "-2", "avg_price": "100.25"}],
+                "differences": [{
+                    "kind": "intent_failed",
+                    "subject": "tx_1",
+                    "journal": "intent",
+                    "venue": "no such order",
+                    "action": "marked failed; not sent again",
+                    "mismatch": false,
+                }],
+            })
+        );
+    }
 }
