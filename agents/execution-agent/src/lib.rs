@@ -5,11 +5,19 @@
 //! Every line of an order's life carries the trace id of the signal that caused it, and
 //! the decision context. Order lookup is by client order id in a hash map holding only open
 //! orders, so the cost per fill does not grow with history.
+//!
+//! The actor (`agent`) owns the mailbox and the I/O; the logic lives in the components it
+//! owns: the open orders (`order_book`), the write-ahead journal gateway
+//! (`journal_gateway`), the venue outage (`venue_outage`), the business metrics and the
+//! drawdown sensor. Recovery at start and reconciliation with the venue are in
+//! `vigil-recovery`.
 
 mod agent;
 mod business;
 mod drawdown;
-pub mod recovery;
+mod journal_gateway;
+mod order_book;
+mod venue_outage;
 
-pub use agent::{ExecutionAgent, ReconcileLinks, reconciliation_events};
+pub use agent::{ExecutionAgent, ReconcileLinks};
 pub use business::BUSINESS_METRICS;

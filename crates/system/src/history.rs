@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use vigil_config::VigilConfig;
 use vigil_core::{ClientOrderId, Level, SymbolTable, Timestamp, TraceId};
-use vigil_execution_agent::recovery::{Rebuild, VenueHistory, rebuild_journal, venue_history};
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_providers::ExecutionVenue;
+use vigil_recovery::{Rebuild, VenueHistory, rebuild_journal, venue_history};
 use vigil_store::{
     BookHistory, IDENTITY_NOTE, IdentityBook, IdentityFile, SharedStore, StoreError, StoreFile,
     StoreIdentity,

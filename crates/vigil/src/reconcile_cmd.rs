@@ -3,7 +3,38 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use rust_decimal::Decimal;
+use serde::Serialize;
+use vigil_recovery::Difference;
 use vigil_system::VigilConfig;
+
+/// `vigil reconcile --json`.
+#[derive(Serialize)]
+struct ReconcileJson<'a> {
+    book: &'a str,
+    /// The journal holds no such book: the next run opens it from the broker.
+    new_book: bool,
+    passed: bool,
+    fills_journaled: u64,
+    fills_to_recover: u64,
+    open_orders_at_venue: usize,
+    // Strings, as always: the exact digits.
+    #[serde(with = "rust_decimal::serde::str")]
+    cash: Decimal,
+    positions: Vec<PositionJson<'a>>,
+    differences: &'a [Difference],
+}
+
+/// A position of the broker's, in `vigil reconcile --json`.
+#[derive(Serialize)]
+struct PositionJson<'a> {
+    symbol: Option<&'a str>,
+    // Strings, as always: the exact digits.
+    #[serde(with = "rust_decimal::serde::str")]
+    quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    avg_price: Decimal,
+}
 
 /// `vigil reconcile` arguments.
 #[derive(Debug, clap::Args)]
@@ -36,36 +67,34 @@ pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.json {
-        let differences: Vec<serde_json::Value> = rec
-            .differences
-            .iter()
-            .map(|d| {
-                serde_json::json!({
-                    "kind": d.kind,
-                    "subject": d.subject,
-                    "journal": d.journal,
-                    "venue": d.venue,
-                    "action": d.action,
-                    "mismatch": d.mismatch,
+        let out = ReconcileJson {
+            book: &rec.book,
+            new_book: rec.opened,
+            passed: rec.passed(),
+            fills_journaled: rec.fills_journaled,
+            fills_to_recover: rec.fills_recovered,
+            open_orders_at_venue: rec.open_orders.len(),
+            cash: rec.cash,
+            positions: rec
+                .positions
+                .iter()
+                .map(|p| PositionJson {
+                    symbol: cfg
+                        .data
+                        .instruments
+                        .get(p.symbol.0 as usize)
+                        .map(|i| i.symbol.as_str()),
+                    quantity: p.quantity,
+                    avg_price: p.avg_price,
                 })
-            })
-            .collect();
-        let out = serde_json::json!({
-            "book": rec.book,
-            "new_book": rec.opened,
-            "passed": rec.passed(),
-            "fills_journaled": rec.fills_journaled,
-            "fills_to_recover": rec.fills_recovered,
-            "open_orders_at_venue": rec.open_orders.len(),
-            "cash": rec.cash.to_string(),
-            "positions": rec.positions.iter().map(|(id, q, avg)| serde_json::json!({
-                "symbol": cfg.data.instruments.get(id.0 as usize).map(|i| i.symbol.clone()),
-                "quantity": q.to_string(),
-                "avg_price": avg.to_string(),
-            })).collect::<Vec<_>>(),
-            "differences": differences,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+                .collect(),
+            differences: &rec.differences,
+        };
+        // Through a `Value`, whose keys are sorted: the order this output has always had.
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&out)?)?
+        );
     } else {
         println!("book {}", rec.book);
         if rec.opened {
@@ -87,7 +116,7 @@ pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 "{:<24} {:<32} {:<20} {:<40} ACTION AT THE NEXT START",
                 "KIND", "SUBJECT", "JOURNAL", "BROKER"
             );
-            for d in &rec.differences {
+            for d in rec.differences.iter().map(Difference::record) {
                 // What the broker says is shown escaped: a raw control character would
                 // drive the terminal.
                 let shown = |s: &str| vigil_core::escape_controls(s).into_owned();
@@ -116,4 +145,56 @@ pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use vigil_core::ClientOrderId;
+
+    use super::*;
+
+    /// The shape `vigil reconcile --json` has always printed, built by hand as it was.
+    #[test]
+    fn the_json_keeps_its_keys_and_strings() {
+        let differences = [Difference::IntentFailed {
+            order: ClientOrderId::from("tx_1"),
+        }];
+        let out = ReconcileJson {
+            book: "main",
+            new_book: false,
+            passed: true,
+            fills_journaled: 3,
+            fills_to_recover: 1,
+            open_orders_at_venue: 0,
+            cash: Decimal::new(9950, 2),
+            positions: vec![PositionJson {
+                symbol: Some("GOOG"),
+                quantity: Decimal::new(-2, 0),
+                avg_price: Decimal::new(10025, 2),
+            }],
+            differences: &differences,
+        };
+        assert_eq!(
+            serde_json::to_value(&out).expect("serialises"),
+            json!({
+                "book": "main",
+                "new_book": false,
+                "passed": true,
+                "fills_journaled": 3,
+                "fills_to_recover": 1,
+                "open_orders_at_venue": 0,
+                "cash": "99.50",
+                "positions": [{"symbol": "GOOG", "quantity": "-2", "avg_price": "100.25"}],
+                "differences": [{
+                    "kind": "intent_failed",
+                    "subject": "tx_1",
+                    "journal": "intent",
+                    "venue": "no such order",
+                    "action": "marked failed; not sent again",
+                    "mismatch": false,
+                }],
+            })
+        );
+    }
 }

@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use vigil_config::{FillModelConfig, MismatchPolicy, OpenOrdersPolicy, VenueKind, VigilConfig};
 use vigil_core::{FutureGuard, SharedClock, SymbolTable, SystemClock, Timestamp, TradingState};
-use vigil_execution_agent::reconciliation_events;
-use vigil_execution_agent::recovery::{
-    OpenOrderPolicy, ReconcileOptions, Reconciliation, reconcile,
-};
 use vigil_log::LogBuffer;
 use vigil_providers::{
     AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig,
+};
+use vigil_recovery::{
+    OpenOrderPolicy, ReconcileOptions, Reconciliation, reconcile, reconciliation_events,
 };
 use vigil_store::{SavedTradingState, StateStore};
 

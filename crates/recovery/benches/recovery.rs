@@ -1,4 +1,4 @@
-//! Crash → trading-ready with a long journal: `cargo bench -p vigil-execution-agent --bench
+//! Crash → trading-ready with a long journal: `cargo bench -p vigil-recovery --bench
 //! recovery`.
 //!
 //! Set-up (not timed):
@@ -34,8 +34,8 @@ use vigil_broker::{BrokerOptions, BrokerServer, EngineConfig};
 use vigil_core::{
     ClientOrderId, Fill, OrderType, Portfolio, Side, Symbol, SymbolId, SymbolTable, SystemClock,
 };
-use vigil_execution_agent::recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_providers::{AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, fill_commission};
+use vigil_recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
 use vigil_store::{JournalEntry, JournalFill, JournalOrder, JournalStatus, StateStore as _, Store};
 
 const SYMBOLS: [&str; 4] = ["GOOG", "AAPL", "MSFT", "AMZN"];
@@ -475,7 +475,7 @@ async fn restart(books: &Books, url: &str, path: &Path, symbols: &SymbolTable) -
         5,
         "four accepted orders and one intent adopted"
     );
-    let mut kinds: Vec<&str> = rec.differences.iter().map(|d| d.kind).collect();
+    let mut kinds: Vec<&str> = rec.differences.iter().map(|d| d.kind()).collect();
     kinds.sort_unstable();
     assert_eq!(kinds, ["intent_adopted", "intent_failed"]);
     closed(store).await;

@@ -1,0 +1,75 @@
+//! The agent's health: the heartbeat to the Monitor with its figures, and the venue's
+//! round trip, pinged off the order path.
+
+use actix::prelude::*;
+use vigil_bus::{Figures, Heartbeat};
+use vigil_core::{AgentId, AgentState};
+
+use super::ExecutionAgent;
+use crate::business::BusinessWatch;
+
+impl ExecutionAgent {
+    /// Pings the venue off the order path and records the round trip.
+    fn ping_venue(&mut self, ctx: &mut Context<Self>) {
+        if self.pinging || self.state != AgentState::Running {
+            return;
+        }
+        self.pinging = true;
+        let venue = self.venue.clone();
+        let wall = self.wall.clone();
+        let fut = async move {
+            let t0 = wall.now();
+            let res = venue.ping().await;
+            (res, wall.now() - t0)
+        };
+        ctx.spawn(fut.into_actor(self).map(|(res, took), act, _ctx| {
+            act.pinging = false;
+            let was_up = act.venue_link.up;
+            match res {
+                Ok(()) => {
+                    act.venue_link.up = true;
+                    act.venue_link.calls_ok += 1;
+                    act.venue_link.error = None;
+                    act.venue_link.latency_s =
+                        Some(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                }
+                Err(e) => {
+                    act.venue_link.up = false;
+                    act.venue_link.calls_failed += 1;
+                    if was_up || act.venue_link.error.is_none() {
+                        act.venue_error(&e, "ping");
+                    }
+                    act.venue_link.error = Some(e.to_string());
+                }
+            }
+        }));
+    }
+
+    pub(super) fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        self.monitor.do_send(Heartbeat {
+            agent: AgentId::Execution,
+            state: self.state,
+            at: self.wall.now(),
+            processed: self.orders,
+            figures: Figures::Execution {
+                orders: self.orders,
+                filled: self.filled,
+                rejected: self.venue_rejects,
+                cancelled: self.cancelled,
+                unfilled: self.unfilled,
+                open: self.open.len() as u64,
+                fills: self.fills,
+                slippage_bps: (self.slippage_fills > 0)
+                    .then(|| self.slippage_sum_bps / self.slippage_fills as f64),
+                equity: self.portfolio.equity(),
+                venue: self.venue_link.clone(),
+                business: self
+                    .business
+                    .as_ref()
+                    .map(BusinessWatch::figures)
+                    .unwrap_or_default(),
+            },
+        });
+        self.ping_venue(ctx);
+    }
+}
