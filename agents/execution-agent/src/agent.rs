@@ -15,8 +15,8 @@ use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_bus::{
     AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError,
-    DrawdownReport, Flow, Heartbeat, InjectPanic, OrderIntent, Ping, Reachability, RearmDrawdown,
-    Segment, StageReport, StopReason, run_every,
+    DrawdownReport, Flow, Heartbeat, OrderIntent, Reachability, RearmDrawdown, Segment,
+    StageReport, StopReason, run_every,
 };
 use vigil_config::RuleConfig;
 use vigil_core::{
@@ -376,11 +376,11 @@ impl Supervised for ExecutionAgent {
     fn restarting(&mut self, ctx: &mut Context<Self>) {
         self.pinging = false;
         if let Some((batch, last)) = self.in_hand.take() {
-            self.log.emit(
-                LogEvent::new(self.stamp(), SERVICE, Event::BatchDropped)
-                    .with("agent", "execution")
-                    .with("batch", batch),
-            );
+            self.log.emit(vigil_bus::batch_dropped(
+                self.stamp(),
+                AgentId::Execution,
+                batch,
+            ));
             if last {
                 self.backlogs.sent(AgentId::Data);
                 self.data_ack.do_send(BatchDone {
@@ -399,12 +399,6 @@ impl Handler<vigil_bus::VerifyData> for ExecutionAgent {
     fn handle(&mut self, msg: vigil_bus::VerifyData, ctx: &mut Self::Context) {
         self.verify_data(msg, ctx);
     }
-}
-
-impl Handler<Ping> for ExecutionAgent {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
 }
 
 impl Handler<Flow<Segment>> for ExecutionAgent {
@@ -473,16 +467,7 @@ impl Handler<CancelAll> for ExecutionAgent {
     }
 }
 
-impl Handler<InjectPanic> for ExecutionAgent {
-    type Result = ();
-
-    fn handle(&mut self, msg: InjectPanic, _ctx: &mut Self::Context) {
-        panic!(
-            "injected panic in the execution agent (asked by {})",
-            msg.actor
-        );
-    }
-}
+vigil_bus::agent_skeleton!(ExecutionAgent, "execution");
 
 #[cfg(test)]
 mod tests;

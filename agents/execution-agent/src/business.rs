@@ -10,15 +10,16 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use vigil_bus::BusinessFigures;
 use vigil_config::RuleConfig;
-use vigil_core::Timestamp;
+use vigil_core::{RuleMetric, Timestamp};
 use vigil_monitoring::{MetricId, RuleEngine, Transition};
 
-/// The metrics this module measures.
-pub const BUSINESS_METRICS: [&str; 4] = [
-    "daily_drawdown_ratio",
-    "weekly_drawdown_ratio",
-    "trade_exposure_ratio",
-    "trade_frequency_deviation",
+/// The metrics this module measures, in the catalogue's order (see
+/// [`vigil_core::RuleMetric`]).
+const BUSINESS_METRICS: [RuleMetric; 4] = [
+    RuleMetric::DailyDrawdown,
+    RuleMetric::WeeklyDrawdown,
+    RuleMetric::TradeExposure,
+    RuleMetric::TradeFrequencyDeviation,
 ];
 
 /// Indexes into [`BUSINESS_METRICS`].
@@ -58,8 +59,8 @@ pub(crate) struct BusinessWatch {
 
 impl BusinessWatch {
     pub(crate) fn new(rules: &[RuleConfig], window_days: u32) -> Self {
-        let engine = RuleEngine::new(rules, &BUSINESS_METRICS);
-        let ids = BUSINESS_METRICS.map(|m| engine.metric(m));
+        let engine = RuleEngine::for_agent(rules, vigil_core::AgentId::Execution);
+        let ids = BUSINESS_METRICS.map(|m| engine.metric(m.name()));
         Self {
             engine,
             ids,

@@ -20,4 +20,3 @@ mod order_book;
 mod venue_outage;
 
 pub use agent::{ExecutionAgent, ReconcileLinks};
-pub use business::BUSINESS_METRICS;

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use vigil_core::{ClientOrderId, OrderRequest};
+use vigil_core::{Backoff, ClientOrderId, OrderRequest};
 
 /// An order held while the venue is unreachable, with the cancels that go before it.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub(crate) struct Held {
 #[derive(Debug)]
 pub(crate) struct Outage {
     pub(crate) since: DateTime<Utc>,
-    backoff: Duration,
+    backoff: Backoff,
     retrying: bool,
     /// Held orders no longer wanted (replaced or cancelled), not sent.
     pub(crate) withdrawn: u64,
@@ -54,8 +54,9 @@ impl VenueOutage {
     }
 
     /// The venue could not be reached at `now`: begins an outage unless one is under way.
-    /// Returns the first wait before the venue is asked again when one began.
-    pub(crate) fn begin(&mut self, now: DateTime<Utc>, backoff: Duration) -> Option<Duration> {
+    /// Returns the first wait before the venue is asked again when one began; the waits
+    /// follow `backoff`.
+    pub(crate) fn begin(&mut self, now: DateTime<Utc>, backoff: Backoff) -> Option<Duration> {
         if self.outage.is_some() {
             return None;
         }
@@ -65,7 +66,7 @@ impl VenueOutage {
             retrying: false,
             withdrawn: 0,
         });
-        Some(backoff)
+        Some(backoff.peek())
     }
 
     /// Keeps `request` (journaled, not sent) until the venue answers; `attempted` when it
@@ -159,7 +160,7 @@ impl VenueOutage {
     pub(crate) fn schedule_retry(&mut self) -> Option<Duration> {
         let outage = self.outage.as_mut().filter(|o| !o.retrying)?;
         outage.retrying = true;
-        Some(outage.backoff)
+        Some(outage.backoff.peek())
     }
 
     /// The scheduled attempt came back; `false` when no outage is under way any more.
@@ -173,10 +174,10 @@ impl VenueOutage {
         }
     }
 
-    /// The attempt failed: the wait doubles, up to `max`.
-    pub(crate) fn back_off(&mut self, max: Duration) {
+    /// The attempt failed: the wait doubles, up to the backoff's maximum.
+    pub(crate) fn back_off(&mut self) {
         if let Some(o) = self.outage.as_mut() {
-            o.backoff = (o.backoff * 2).min(max);
+            o.backoff.next_delay();
         }
     }
 
@@ -231,7 +232,10 @@ mod tests {
     fn down() -> VenueOutage {
         let mut o = VenueOutage::default();
         assert_eq!(
-            o.begin(Timestamp::UNIX_EPOCH, Duration::from_millis(100)),
+            o.begin(
+                Timestamp::UNIX_EPOCH,
+                Backoff::new(Duration::from_millis(100), Duration::from_millis(300))
+            ),
             Some(Duration::from_millis(100))
         );
         o
@@ -273,14 +277,20 @@ mod tests {
     #[test]
     fn the_wait_doubles_up_to_the_max_and_one_attempt_is_scheduled_at_a_time() {
         let mut o = down();
-        assert_eq!(o.begin(Timestamp::UNIX_EPOCH, Duration::from_secs(9)), None);
+        assert_eq!(
+            o.begin(
+                Timestamp::UNIX_EPOCH,
+                Backoff::new(Duration::from_secs(9), Duration::from_secs(9))
+            ),
+            None
+        );
         assert_eq!(o.schedule_retry(), Some(Duration::from_millis(100)));
         assert_eq!(o.schedule_retry(), None);
         assert!(o.attempted());
-        o.back_off(Duration::from_millis(300));
+        o.back_off();
         assert_eq!(o.schedule_retry(), Some(Duration::from_millis(200)));
         assert!(o.attempted());
-        o.back_off(Duration::from_millis(300));
+        o.back_off();
         assert_eq!(o.schedule_retry(), Some(Duration::from_millis(300)));
         assert!(o.end().is_some());
         assert!(!o.attempted());
@@ -295,7 +305,10 @@ mod tests {
         let ended = o.end().expect("under way");
         assert!(!o.goes_on(&ended));
         let later = Timestamp::UNIX_EPOCH + chrono::TimeDelta::seconds(5);
-        o.begin(later, Duration::from_millis(100));
+        o.begin(
+            later,
+            Backoff::new(Duration::from_millis(100), Duration::from_millis(300)),
+        );
         o.hold_again(Held {
             request: request("b"),
             cancels: vec!["x".into()],

@@ -28,7 +28,10 @@ impl ExecutionAgent {
     /// the venue is asked again with backoff.
     pub(super) fn begin_outage(&mut self, e: &VenueError, ctx: &mut Context<Self>) {
         let Some(w) = self.watch.as_ref() else { return };
-        let Some(backoff) = self.outage.begin(self.wall.now(), w.links.retry_initial) else {
+        let Some(backoff) = self.outage.begin(
+            self.wall.now(),
+            vigil_core::Backoff::new(w.links.retry_initial, w.links.retry_max),
+        ) else {
             return;
         };
         self.log.emit(
@@ -95,8 +98,8 @@ impl ExecutionAgent {
             match res {
                 Ok(()) => act.end_outage(ctx),
                 Err(e) => {
-                    if let Some(w) = act.watch.as_ref() {
-                        act.outage.back_off(w.links.retry_max);
+                    if act.watch.is_some() {
+                        act.outage.back_off();
                     }
                     act.venue_link.up = false;
                     act.venue_link.error = Some(e.to_string());
