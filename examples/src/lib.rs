@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use vigil_core::{Bar, Symbol, SymbolId};
-use vigil_system::{DataProvider, MarketDataEvent, ProviderError, ProviderHealth};
+use vigil_session::{DataProvider, MarketDataEvent, ProviderError, ProviderHealth};
 
 /// A provider that makes `bars` hourly bars of a wave around 100 for one symbol.
 #[derive(Debug)]
@@ -121,11 +121,11 @@ impl DataProvider for WaveProvider {
 /// Runs a session on the wave and returns its outcome (what the example prints).
 ///
 /// # Errors
-/// Fails when the session cannot start (see `vigil_system::Session::start`).
+/// Fails when the session cannot start (see `vigil_session::Session::start`).
 pub fn run_wave_session(
     log_dir: &std::path::Path,
     bars: u64,
-) -> Result<vigil_system::SessionOutcome, vigil_system::SystemError> {
+) -> Result<vigil_session::SessionOutcome, vigil_session::SystemError> {
     let mut cfg = vigil_config::VigilConfig::embedded_default();
     cfg.session.name = "wave-example".into();
     cfg.data.instruments = vec![vigil_config::InstrumentConfig {
@@ -136,9 +136,9 @@ pub fn run_wave_session(
     cfg.log.dir = log_dir.to_path_buf();
     cfg.store.path = log_dir.join("state.db");
     let start = DateTime::from_timestamp(1_704_067_200, 0).unwrap_or_default(); // 2024-01-01
-    let opts = vigil_system::SessionOptions::new(cfg)
+    let opts = vigil_session::SessionOptions::new(cfg)
         .with_provider(Box::new(WaveProvider::new(start, bars)), start);
-    vigil_system::run(opts)
+    vigil_session::run(opts)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A real session in simulated time against real feeds on 127.0.0.1: the helpers the
 //! end-to-end fault tests share (`tests/tests/incident.rs`, `tests/tests/feed_faults.rs`).
 //!
-//! A session (`vigil_system::Session`) runs on the test's thread with a `SimClock` as its
+//! A session (`vigil_session::Session`) runs on the test's thread with a `SimClock` as its
 //! supervision clock (heartbeats, the Monitor, alerting, log flushing); the market clock
 //! follows the bars. Feeds are `vigil_feed::FeedServer`s in manual mode on 127.0.0.1, each on
 //! a thread of its own, stepped by hand. The test moves the supervision clock with [`walk`],
@@ -22,7 +22,7 @@ use serde_json::Value;
 use vigil_config::VigilConfig;
 use vigil_core::{Clock as _, SimClock, Timestamp};
 use vigil_feed::{FeedOptions, FeedServer, Pacing};
-use vigil_system::{Session, SessionOptions, SessionOutcome};
+use vigil_session::{Session, SessionOptions, SessionOutcome};
 use vigil_testkit::{Received, http_json, settle};
 
 /// The bound on every wait for something to happen: only a failing test reaches it.
@@ -318,10 +318,10 @@ pub struct Running {
     /// The supervision clock.
     pub wall: SimClock,
     /// Commands to the session.
-    pub control: vigil_system::SessionControl,
+    pub control: vigil_session::SessionControl,
     /// Set when the session has ended.
     pub ended: Rc<Cell<bool>>,
-    waiting: actix_rt::task::JoinHandle<Result<SessionOutcome, vigil_system::SystemError>>,
+    waiting: actix_rt::task::JoinHandle<Result<SessionOutcome, vigil_session::SystemError>>,
 }
 
 impl Running {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vigil_config::VigilConfig;
 use vigil_core::TradingState;
+use vigil_session::{SessionOptions, SessionOutcome, run};
 use vigil_store::StateStore as _;
-use vigil_system::{SessionOptions, SessionOutcome, run};
 use vigil_testkit::{HttpReceiver, Received};
 use vigil_tests::{events, read_log};
 

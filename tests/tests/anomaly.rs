@@ -1,7 +1,7 @@
 //! Anomaly quarantine in a real session: a bad tick in GOOG's bars puts GOOG in quarantine,
 //! alerts, keeps the bar (and the ones until calm returns) from the models, then lifts.
 
-use vigil_system::{SessionOptions, run};
+use vigil_session::{SessionOptions, run};
 use vigil_tests::{config_for, events, read_log, repo_data};
 
 #[test]

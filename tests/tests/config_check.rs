@@ -2,7 +2,7 @@
 //! valid one — every numeric key of [`vigil_config::BOUNDS`] set at, inside, just outside or
 //! far outside its bounds, to 0, to the largest integer or decimal, to 10^-300, to a value of
 //! the wrong type, or taken out — are checked; each one the check accepts runs a real
-//! session (`vigil_system::Session`) on a small CSV under a simulated supervision clock,
+//! session (`vigil_session::Session`) on a small CSV under a simulated supervision clock,
 //! which is walked forward and then asked to stop. The session must start, run, stop within
 //! [`PATIENCE`] and panic nowhere (a panic hook counts every panic of every thread, the
 //! ones the supervisor catches in an agent too); the process must not abort.
@@ -257,7 +257,7 @@ fn value(b: &Bound, current: &toml::Value, c: &Change) -> Option<toml::Value> {
 
 /// Starts a session on `cfg`, walks its supervision clock `minutes` simulated minutes (a bar a
 /// minute at speed 1), stops it; every step bounded in real time. Returns the summary.
-fn start_run_stop(cfg: VigilConfig, minutes: u32) -> Result<vigil_system::SessionSummary, String> {
+fn start_run_stop(cfg: VigilConfig, minutes: u32) -> Result<vigil_session::SessionSummary, String> {
     actix_rt::System::new().block_on(async move {
         // After the bars (09:30–10:09): none is from the future.
         let wall = SimClock::starting_at(et(

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use vigil_config::{Comparison, RuleConfig, VigilConfig};
 use vigil_core::{Level, TradingState};
-use vigil_system::{SessionOptions, run};
+use vigil_session::{SessionOptions, run};
 use vigil_tests::{config_for, events, read_log, repo_data};
 
 fn dec(v: &Value) -> Decimal {

@@ -1,5 +1,5 @@
 //! Each fault the feed injects, and how vigil handles it (issue 9): a real session in
-//! process (`vigil_system::Session`) reads a real `vigil_feed::FeedServer` on 127.0.0.1
+//! process (`vigil_session::Session`) reads a real `vigil_feed::FeedServer` on 127.0.0.1
 //! (manual mode, stepped by hand) and alerts a real webhook on 127.0.0.1. The supervision
 //! clock is a `SimClock` inside NYSE hours (Tuesday 2024-11-26, from 10:00 ET), moved by the
 //! test ([`walk`]); the market clock follows the minute bars (from 09:30 ET).

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use rust_decimal::Decimal;
 use vigil_config::{Secret, VigilConfig};
+use vigil_session::{SessionOptions, run};
 use vigil_store::PgTestSchema;
-use vigil_system::{SessionOptions, run};
 use vigil_tests::{config_for, events, read_log, repo_data};
 
 fn runtime() -> tokio::runtime::Runtime {

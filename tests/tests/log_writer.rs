@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use vigil_core::{SimClock, Timestamp, TradingState};
-use vigil_system::{SessionOptions, run_with};
+use vigil_session::{SessionOptions, run_with};
 use vigil_tests::{config_for, repo_data};
 
 #[test]

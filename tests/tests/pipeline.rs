@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use vigil_config::{FillModelConfig, Sizing};
 use vigil_core::TradingState;
-use vigil_system::{SessionOptions, run};
+use vigil_session::{SessionOptions, run};
 use vigil_tests::{config_for, events, read_log, repo_data};
 
 /// One expected order of the EMA cross, computed here without any vigil code.
@@ -324,7 +324,7 @@ fn a_malformed_row_stops_the_session_with_file_line_and_column() {
 fn monitor_commands_pause_signals_and_the_breaker_halts_orders() {
     use std::sync::Arc;
     use vigil_core::{SimClock, Timestamp};
-    use vigil_system::{Action, Command, CommandTarget, run_with};
+    use vigil_session::{Action, Command, CommandTarget, run_with};
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config_for(&repo_data("EURUSD_1h.csv"), "EURUSD", dir.path());

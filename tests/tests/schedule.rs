@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{Duration, NaiveDate};
 use vigil_calendar::Calendar;
 use vigil_core::Timestamp;
-use vigil_system::{SessionOptions, run};
+use vigil_session::{SessionOptions, run};
 use vigil_tests::{config_for, events, read_log};
 
 /// Minute bars for every NYSE session from `from` to `to`, a seeded zig-zag walk that

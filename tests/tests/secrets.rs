@@ -1,7 +1,7 @@
 //! Secrets never appear: a secret fed through every path that can log is redacted from
 //! every line and from the error handed back.
 
-use vigil_system::{SessionOptions, run_with};
+use vigil_session::{SessionOptions, run_with};
 use vigil_tests::config_for;
 
 const SECRET: &str = "s3cr3t-API-KEY-9f8e7d";

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use vigil_core::{AgentId, SimClock, Timestamp};
-use vigil_system::{Action, Command, SessionOptions, run_with};
+use vigil_session::{Action, Command, SessionOptions, run_with};
 use vigil_tests::{config_for, read_log, repo_data};
 
 /// Drives a paced session on a simulated wall clock: each second of wall time lets one
@@ -131,7 +131,7 @@ fn injected_panics_restart_the_agent_and_a_crash_loop_trips_the_breaker() {
     let again = tempfile::tempdir().expect("tempdir");
     let mut cfg = config_for(&repo_data("EURUSD_1h.csv"), "EURUSD", again.path());
     cfg.store.path = dir.path().join("state.db");
-    let outcome = vigil_system::run(SessionOptions::new(cfg)).expect("second session runs");
+    let outcome = vigil_session::run(SessionOptions::new(cfg)).expect("second session runs");
     assert_eq!(
         outcome.summary.trading_state,
         vigil_core::TradingState::Halted

@@ -17,16 +17,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use parking_lot::Mutex;
-use vigil_bus::{
-    AgentFault, Backlogs, BarBatch, BatchDone, CommandError, DataOutage, Figures, Flow, Heartbeat,
-    QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport, StopReason, VerifyData,
-    run_every,
-};
 use vigil_core::{
     AgentId, AgentState, Bar, Clock, FutureGuard, MarketDataEvent, SharedClock, SimClock,
     SymbolTable, Timestamp,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
+use vigil_messages::{
+    AgentFault, Backlogs, BarBatch, BatchDone, CommandError, DataOutage, Figures, Flow, Heartbeat,
+    QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport, StopReason, VerifyData,
+    run_every,
+};
 use vigil_providers::{DataProvider, Failover};
 
 use self::lease::Home;
@@ -427,7 +427,7 @@ impl actix::Supervised for DataAgent {
         }
         let now = self.now();
         self.log.emit(
-            vigil_bus::rebuilt(
+            vigil_messages::rebuilt(
                 now,
                 AgentId::Data,
                 "connection, stream position and per-symbol validation state kept",
@@ -508,4 +508,4 @@ impl Handler<ReferenceBars> for DataAgent {
     }
 }
 
-vigil_bus::agent_skeleton!(DataAgent, "data");
+vigil_messages::agent_skeleton!(DataAgent, "data");

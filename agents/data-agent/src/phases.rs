@@ -5,9 +5,9 @@
 //! keeps that session closed), and returns the marks with the lines to log. When the
 //! calendar cannot say (a date out of its range), automation stops rather than guess.
 
-use vigil_bus::PhaseMark;
 use vigil_core::{Bar, Clock, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::PhaseMark;
 
 use crate::SERVICE;
 use crate::scheduler::Scheduler;

@@ -8,9 +8,9 @@
 //! the sending and logging.
 
 use rust_decimal::Decimal;
-use vigil_bus::{CommandError, QuarantineChanged, SetQuarantine};
 use vigil_core::{Bar, SymbolId, SymbolTable, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{CommandError, QuarantineChanged, SetQuarantine};
 
 use crate::SERVICE;
 use crate::anomaly::{AnomalyWatch, Verdict};

@@ -1,8 +1,8 @@
 //! Calendar overrides reloaded at runtime: the next surprise closure needs no restart.
 
 use actix::prelude::*;
-use vigil_bus::ReloadCalendar;
 use vigil_log::{Event, LogEvent};
+use vigil_messages::ReloadCalendar;
 
 use crate::SERVICE;
 use crate::agent::DataAgent;

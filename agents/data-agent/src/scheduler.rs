@@ -2,9 +2,9 @@
 //! by bar, so it is the one that sees each phase begin, and it marks the exact point in the
 //! stream where it does.
 
-use vigil_bus::PhaseMark;
 use vigil_calendar::{Calendar, CalendarError, Phase, ScheduleConfig};
 use vigil_core::Timestamp;
+use vigil_messages::PhaseMark;
 
 /// Finds the schedule phases that begin between bars.
 #[derive(Debug)]

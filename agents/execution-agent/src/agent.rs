@@ -13,17 +13,17 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
-use vigil_bus::{
-    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError,
-    DrawdownReport, Flow, Heartbeat, OrderIntent, Reachability, RearmDrawdown, Segment,
-    StageReport, StopReason, run_every,
-};
 use vigil_config::RuleConfig;
 use vigil_core::{
     AgentId, AgentState, ExecutionReport, Level, Portfolio, SharedClock, SymbolId, SymbolTable,
     Timestamp, TraceId,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
+use vigil_messages::{
+    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError,
+    DrawdownReport, Flow, Heartbeat, OrderIntent, Reachability, RearmDrawdown, Segment,
+    StageReport, StopReason, run_every,
+};
 use vigil_monitoring::Transition;
 use vigil_providers::{ExecutionVenue, VenueError};
 use vigil_recovery::Reconciliation;
@@ -93,7 +93,7 @@ pub struct ExecutionAgent {
     /// Reconciliation with the venue during the session, and the outage handling.
     watch: Option<Watch>,
     /// Where the verification after a data outage is answered (the Risk agent).
-    verify_to: Option<Recipient<vigil_bus::DataVerified>>,
+    verify_to: Option<Recipient<vigil_messages::DataVerified>>,
     /// Orders held while the venue is unreachable, and the outage under way.
     outage: VenueOutage,
 }
@@ -376,7 +376,7 @@ impl Supervised for ExecutionAgent {
     fn restarting(&mut self, ctx: &mut Context<Self>) {
         self.pinging = false;
         if let Some((batch, last)) = self.in_hand.take() {
-            self.log.emit(vigil_bus::batch_dropped(
+            self.log.emit(vigil_messages::batch_dropped(
                 self.stamp(),
                 AgentId::Execution,
                 batch,
@@ -393,10 +393,10 @@ impl Supervised for ExecutionAgent {
     }
 }
 
-impl Handler<vigil_bus::VerifyData> for ExecutionAgent {
+impl Handler<vigil_messages::VerifyData> for ExecutionAgent {
     type Result = ();
 
-    fn handle(&mut self, msg: vigil_bus::VerifyData, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: vigil_messages::VerifyData, ctx: &mut Self::Context) {
         self.verify_data(msg, ctx);
     }
 }
@@ -467,7 +467,7 @@ impl Handler<CancelAll> for ExecutionAgent {
     }
 }
 
-vigil_bus::agent_skeleton!(ExecutionAgent, "execution");
+vigil_messages::agent_skeleton!(ExecutionAgent, "execution");
 
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,9 @@ use chrono::{Datelike, Duration, NaiveDate, TimeZone};
 use chrono_tz::America::New_York;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use vigil_bus::BusinessFigures;
 use vigil_config::RuleConfig;
 use vigil_core::{RuleMetric, Timestamp};
+use vigil_messages::BusinessFigures;
 use vigil_monitoring::{MetricId, RuleEngine, Transition};
 
 /// The metrics this module measures, in the catalogue's order (see

@@ -4,8 +4,8 @@
 //! (about 40 instructions); the exact amounts decide only within a hair of the line.
 
 use rust_decimal::Decimal;
-use vigil_bus::NextReport;
 use vigil_core::Timestamp;
+use vigil_messages::NextReport;
 
 use crate::business::{ExchangeDay, approx_f64};
 

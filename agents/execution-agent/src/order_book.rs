@@ -6,9 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
-use vigil_bus::{OpenOrderView, OrderIntent};
 use vigil_core::{ClientOrderId, Fill, OrderStatus, Side, SymbolId, TraceId, VenueOrder};
 use vigil_log::LogContext;
+use vigil_messages::{OpenOrderView, OrderIntent};
 
 /// An order open at the venue (or on its way there).
 #[derive(Debug)]

@@ -10,13 +10,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use vigil_alert::routing;
-use vigil_bus::{
-    AgentFault, Command, CommandError, Heartbeat, Ping, SessionSummary, StageReport, Supervision,
-    run_every,
-};
 use vigil_config::MonitorConfig;
 use vigil_core::{Level, SharedClock, Timestamp, TradingState};
 use vigil_log::{Event, LogBuffer, LogEvent};
+use vigil_messages::{
+    AgentFault, Command, CommandError, Heartbeat, Ping, SessionSummary, StageReport, Supervision,
+    run_every,
+};
 
 use crate::SERVICE;
 use crate::alerting::{AlertLinks, Alerting, Delivered, Logged, StoreFailed};

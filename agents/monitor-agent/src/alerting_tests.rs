@@ -173,7 +173,7 @@ async fn an_agent_fault_alerts_once_per_hold_down_and_again_after_it() {
     let mut cfg = AlertsConfig::default();
     cfg.routing.high = Vec::new();
     let (addr, log, wall) = start_at(cfg);
-    let fault = || vigil_bus::AgentFault {
+    let fault = || vigil_messages::AgentFault {
         agent: vigil_core::AgentId::Data,
         error: "venue timeout".into(),
         fatal: false,

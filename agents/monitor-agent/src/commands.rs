@@ -2,12 +2,12 @@
 //! command, and the breaker the Monitor trips on its own authority.
 
 use actix::prelude::*;
-use vigil_bus::{
+use vigil_core::{AgentId, Timestamp, TradingState};
+use vigil_log::{Event, LogEvent};
+use vigil_messages::{
     Action, CancelAll, Command, CommandError, CommandTarget, DefaultRegime, Flatten, InjectPanic,
     SetPaused, SetQuarantine, SetTradingState, Shutdown, StopReason, SwitchSource,
 };
-use vigil_core::{AgentId, Timestamp, TradingState};
-use vigil_log::{Event, LogEvent};
 
 use crate::SERVICE;
 
@@ -38,8 +38,8 @@ pub struct MonitorLinks {
     pub panics: Vec<(AgentId, Recipient<InjectPanic>)>,
     /// `[control] fault_injection`: honour `InjectPanic` commands.
     pub fault_injection: bool,
-    /// The breaker's fast path to the Risk agent (see [`vigil_bus::HaltLatch`]).
-    pub halt: vigil_bus::HaltLatch,
+    /// The breaker's fast path to the Risk agent (see [`vigil_messages::HaltLatch`]).
+    pub halt: vigil_messages::HaltLatch,
 }
 
 impl MonitorLinks {

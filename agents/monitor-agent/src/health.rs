@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use actix::Recipient;
 use chrono::Duration;
 use metrics::{describe_counter, describe_gauge, gauge};
-use vigil_bus::{Backlogs, Figures, Ping, Reachability};
 use vigil_calendar::Calendar;
 use vigil_config::MonitorConfig;
 use vigil_core::{AgentId, RuleMetric, Timestamp};
+use vigil_messages::{Backlogs, Figures, Ping, Reachability};
 use vigil_monitoring::{
     AgentView, EndpointView, HealthBoard, RuleEngine, Status, SystemSample, SystemSampler,
     Transition,

@@ -11,11 +11,11 @@ use std::time::Duration as StdDuration;
 
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot, watch};
-use vigil_bus::{Backlogs, Figures, Heartbeat, Ping, Reachability};
 use vigil_calendar::Calendar;
 use vigil_config::{DeadManConfig, MonitorConfig, Secret};
 use vigil_core::{AgentId, AgentState, Clock, Level, SimClock};
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink, MemoryLog, Value};
+use vigil_messages::{Backlogs, Figures, Heartbeat, Ping, Reachability};
 use vigil_monitoring::HealthBoard;
 use vigil_testkit::{logged, text, timestamp as t, yield_until};
 
@@ -63,7 +63,7 @@ struct Rig {
     step_s: u32,
     /// Timers the Monitor keeps armed: heartbeat check, probe, snapshot, outside ping.
     timers: usize,
-    _done: oneshot::Receiver<vigil_bus::SessionSummary>,
+    _done: oneshot::Receiver<vigil_messages::SessionSummary>,
 }
 
 /// A Monitor with health measurement on: probes every second, the Signal agent's mailbox

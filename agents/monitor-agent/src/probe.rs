@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use actix::Recipient;
-use vigil_bus::{Figures, Ping};
 use vigil_config::MonitorConfig;
 use vigil_core::{AgentId, AgentState, Level, Timestamp, TradingState};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{Figures, Ping};
 use vigil_monitoring::{Status, SystemSampler};
 
 use crate::SERVICE;

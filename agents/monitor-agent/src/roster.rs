@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use vigil_bus::Heartbeat;
 use vigil_core::{AgentId, AgentState, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::Heartbeat;
 
 use crate::SERVICE;
 
@@ -180,7 +180,7 @@ pub(crate) fn crash_loop(
 
 #[cfg(test)]
 mod tests {
-    use vigil_bus::Figures;
+    use vigil_messages::Figures;
     use vigil_testkit::timestamp as t;
 
     use super::*;

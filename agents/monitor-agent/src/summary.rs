@@ -1,9 +1,9 @@
 //! The session summary: the stages' final reports folded into one, whether the session can
 //! close, and the `session_stopped` line that closes it.
 
-use vigil_bus::{SessionSummary, StageReport, StopReason};
 use vigil_core::{AgentId, Clock, Level};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{SessionSummary, StageReport, StopReason};
 
 use crate::SERVICE;
 

@@ -1,11 +1,11 @@
 //! Stand-ins for the agents the Monitor commands, shared by the Monitor's tests.
 
 use actix::Actor;
-use vigil_bus::{
+use vigil_core::AgentId;
+use vigil_messages::{
     CancelAll, DefaultRegime, Flatten, InjectPanic, SetPaused, SetQuarantine, SetTradingState,
     Shutdown, SwitchSource,
 };
-use vigil_core::AgentId;
 use vigil_testkit::{AnsweringActor, Recorder};
 
 use crate::MonitorLinks;
@@ -41,6 +41,6 @@ pub(crate) fn links(seen: &Recorder<Sent>, fault_injection: bool) -> MonitorLink
         shutdown: records.clone().recipient(),
         panics: vec![(AgentId::Signal, records.recipient())],
         fault_injection,
-        halt: vigil_bus::HaltLatch::default(),
+        halt: vigil_messages::HaltLatch::default(),
     }
 }

@@ -2,13 +2,13 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
-use vigil_bus::{
-    Backlogs, BarBatch, CommandError, DefaultRegime, Figures, Flow, Heartbeat, PhaseMark,
-    RegimeBatch, StageReport, batch_dropped, rebuilt, run_every,
-};
 use vigil_config::RegimeConfig;
 use vigil_core::{AgentId, AgentState, Regime, SharedClock, SymbolTable, Timestamp};
 use vigil_log::{Event, LogBuffer, LogEvent};
+use vigil_messages::{
+    Backlogs, BarBatch, CommandError, DefaultRegime, Figures, Flow, Heartbeat, PhaseMark,
+    RegimeBatch, StageReport, batch_dropped, rebuilt, run_every,
+};
 
 use crate::classifier::Classifier;
 
@@ -288,16 +288,16 @@ impl Handler<DefaultRegime> for RegimeAgent {
     }
 }
 
-vigil_bus::agent_skeleton!(RegimeAgent, "regime");
+vigil_messages::agent_skeleton!(RegimeAgent, "regime");
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use rust_decimal::Decimal;
-    use vigil_bus::StopReason;
     use vigil_core::{Bar, Level, SimClock, Symbol, SymbolId};
     use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_messages::StopReason;
     use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
 
     use super::*;

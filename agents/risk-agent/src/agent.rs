@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
-use vigil_bus::{
-    AgentFault, Backlogs, BookQuery, BookSnapshot, DrawdownAnswer, DrawdownReport, Figures, Flow,
-    Heartbeat, OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport,
-    StopReason, TradingStateRecord, run_every,
-};
 use vigil_config::{OrderTypeConfig, RiskConfig};
 use vigil_core::{
     AgentId, AgentState, Level, SharedClock, Signal, SymbolId, SymbolTable, Timestamp, TradingState,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
+use vigil_messages::{
+    AgentFault, Backlogs, BookQuery, BookSnapshot, DrawdownAnswer, DrawdownReport, Figures, Flow,
+    Heartbeat, OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport,
+    StopReason, TradingStateRecord, run_every,
+};
 
 use crate::drawdown::{self, DrawdownControl};
 use crate::forced::ForcedOrder;
@@ -73,7 +73,7 @@ pub struct RiskAgent {
     /// The state a previous process saved, announced when the agent starts.
     restored: Option<TradingStateRecord>,
     /// The breaker's fast path from the Monitor.
-    halt: vigil_bus::HaltLatch,
+    halt: vigil_messages::HaltLatch,
     drawdown: DrawdownControl,
     /// The input ended; the agent stops once the Execution agent has the end too.
     ending: Option<StopReason>,
@@ -132,7 +132,7 @@ impl RiskAgent {
             backlogs: Backlogs::default(),
             saved: None,
             restored: None,
-            halt: vigil_bus::HaltLatch::default(),
+            halt: vigil_messages::HaltLatch::default(),
             drawdown: DrawdownControl::default(),
             ending: None,
         }
@@ -140,7 +140,7 @@ impl RiskAgent {
 
     /// Checks `halt` before every decision: a trip there halts at once, whatever waits in
     /// the mailbox.
-    pub fn with_halt_latch(mut self, halt: vigil_bus::HaltLatch) -> Self {
+    pub fn with_halt_latch(mut self, halt: vigil_messages::HaltLatch) -> Self {
         self.halt = halt;
         self
     }
@@ -476,7 +476,7 @@ impl Supervised for RiskAgent {
         }
         self.holds = 0;
         self.log.emit(
-            vigil_bus::rebuilt(
+            vigil_messages::rebuilt(
                 self.clock.now(),
                 AgentId::Risk,
                 "queue kept; the book is read from the execution agent for every decision",
@@ -531,7 +531,7 @@ impl Handler<DrawdownReport> for RiskAgent {
     }
 }
 
-vigil_bus::agent_skeleton!(RiskAgent, "risk");
+vigil_messages::agent_skeleton!(RiskAgent, "risk");
 
 mod commands;
 #[cfg(test)]

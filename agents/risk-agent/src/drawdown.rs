@@ -6,10 +6,10 @@
 //! re-arms the line (see [`DrawdownControl::rearm`]).
 
 use rust_decimal::Decimal;
-use vigil_bus::{DrawdownReport, NextReport, RearmDrawdown};
 use vigil_config::RiskConfig;
 use vigil_core::{SymbolId, SymbolTable, Timestamp, TradingState};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{DrawdownReport, NextReport, RearmDrawdown};
 
 use crate::agent::SERVICE;
 use crate::forced::ForcedOrder;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use vigil_bus::{BookSnapshot, DrawdownReport};
 use vigil_core::{Bar, Direction, Regime, Signal, SymbolId, Timestamp, TraceId};
+use vigil_messages::{BookSnapshot, DrawdownReport};
 use vigil_testkit::timestamp as t;
 
 /// Midnight of day `d` after 2024-01-01.
@@ -69,7 +69,7 @@ pub(crate) fn report(arming: u64, d: usize, position: Decimal, equity: Decimal) 
         drawdown: (dec!(100000) - equity) / dec!(100000),
         day_pnl: dec!(-1500),
         gross_exposure: position.abs() * dec!(90),
-        positions: vec![vigil_bus::PositionView {
+        positions: vec![vigil_messages::PositionView {
             symbol: SymbolId(0),
             quantity: position,
             mark: dec!(90),

@@ -2,8 +2,8 @@
 //! actor reads the books from the Execution agent; this module decides what goes out and
 //! what the operator is told.
 
-use vigil_bus::{BookSnapshot, CommandError, Flatten};
 use vigil_core::{Side, SymbolId, SymbolTable, Timestamp, TradingState};
+use vigil_messages::{BookSnapshot, CommandError, Flatten};
 
 use crate::forced::ForcedOrder;
 

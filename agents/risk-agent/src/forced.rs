@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use vigil_bus::OrderIntent;
 use vigil_core::{
     ClientOrderId, Level, OrderType, Side, SymbolId, Timestamp, TraceId, TradingState,
 };
 use vigil_log::{Event, LogContext, LogEvent};
+use vigil_messages::OrderIntent;
 
 use crate::agent::SERVICE;
 

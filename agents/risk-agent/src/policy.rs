@@ -1,9 +1,9 @@
 //! The pure decision: signal + book + limits → order or rejection.
 
 use rust_decimal::Decimal;
-use vigil_bus::{BookSnapshot, PositionView};
 use vigil_config::{RiskConfig, Sizing};
 use vigil_core::{Direction, Regime, Side, SymbolId, TradingState};
+use vigil_messages::{BookSnapshot, PositionView};
 
 /// What the Risk agent decided about a signal.
 #[derive(Clone, Debug, PartialEq)]

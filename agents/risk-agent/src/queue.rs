@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
-use vigil_bus::{Flow, PhaseMark, Segment, SignalBatch, StopReason};
 use vigil_core::{Signal, Timestamp};
+use vigil_messages::{Flow, PhaseMark, Segment, SignalBatch, StopReason};
 
 /// Work waiting in stream order.
 #[derive(Debug)]

@@ -1,10 +1,10 @@
 //! The trading day as the schedule drives it: which phase marks apply at a bar, what the
 //! schedule allows now (open, close-only, closed), and the log lines of each change.
 
-use vigil_bus::PhaseMark;
 use vigil_calendar::Phase;
 use vigil_core::{Level, SharedClock, TradingState};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::PhaseMark;
 
 use crate::agent::SERVICE;
 

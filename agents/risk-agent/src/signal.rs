@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use vigil_bus::{BookSnapshot, OrderIntent};
 use vigil_config::{OrderTypeConfig, RiskConfig};
 use vigil_core::{ClientOrderId, Level, OrderType, Side, Signal, Timestamp, TradingState};
 use vigil_log::{Event, LogContext, LogEvent};
+use vigil_messages::{BookSnapshot, OrderIntent};
 
 use crate::agent::SERVICE;
 use crate::policy::{Decision, decide};

@@ -7,9 +7,9 @@
 //! reset it, and whatever else asked for a halt meanwhile, so that the verification that
 //! follows the outage lifts the halt only when nothing else wants it.
 
-use vigil_bus::TradingStateRecord;
 use vigil_core::{Level, Timestamp, TradingState};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::TradingStateRecord;
 
 use crate::agent::SERVICE;
 

@@ -2,15 +2,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
-use vigil_bus::{
-    Backlogs, CommandError, Figures, Flow, Heartbeat, PhaseMark, RegimeBatch, SetPaused,
-    SignalBatch, StageReport, batch_dropped, rebuilt, run_every,
-};
 use vigil_config::SignalConfig;
 use vigil_core::{
     AgentId, AgentState, Direction, SharedClock, Signal, SymbolTable, Timestamp, TraceId,
 };
 use vigil_log::{Event, LogBuffer, LogContext, LogEvent};
+use vigil_messages::{
+    Backlogs, CommandError, Figures, Flow, Heartbeat, PhaseMark, RegimeBatch, SetPaused,
+    SignalBatch, StageReport, batch_dropped, rebuilt, run_every,
+};
 
 use crate::ema::{EmaCross, MODEL_VERSION};
 
@@ -345,16 +345,16 @@ impl Handler<SetPaused> for SignalAgent {
     }
 }
 
-vigil_bus::agent_skeleton!(SignalAgent, "signal");
+vigil_messages::agent_skeleton!(SignalAgent, "signal");
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use rust_decimal::Decimal;
-    use vigil_bus::StopReason;
     use vigil_core::{Bar, Level, Regime, SimClock, Symbol, SymbolId};
     use vigil_log::{LogSink, MemoryLog, Value};
+    use vigil_messages::StopReason;
     use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
 
     use super::*;

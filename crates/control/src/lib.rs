@@ -9,7 +9,7 @@
 //! - `GET /healthz`, `/readyz`, `/status` (also `/v1/status`), `/metrics`: the Monitor's
 //!   health board.
 //! - `POST /v1/commands`: `{"command": "pause", "agent": "signal", "reason": "…", "who":
-//!   "…"}` goes to the Monitor as a [`vigil_bus::Command`]; its answer maps to 200, or 400
+//!   "…"}` goes to the Monitor as a [`vigil_messages::Command`]; its answer maps to 200, or 400
 //!   (invalid), 409 (conflict), 503 (unavailable). Each command is recorded in the store's
 //!   audit before it is carried out, completed with the answer, and logged
 //!   (`control_command`). A repeated `request_id` is answered from the audit, not run again.

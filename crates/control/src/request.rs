@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use vigil_bus::{Action, CommandTarget};
 use vigil_core::AgentId;
+use vigil_messages::{Action, CommandTarget};
 
 /// The commands `POST /v1/commands` takes, as `Action::name` spells them.
 pub const COMMANDS: [&str; 12] = [

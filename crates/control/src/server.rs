@@ -14,10 +14,10 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
-use vigil_bus::{Command, CommandError};
 use vigil_config::VigilConfig;
 use vigil_core::{Level, SharedClock, SystemClock};
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink};
+use vigil_messages::{Command, CommandError};
 use vigil_monitoring::HealthBoard;
 use vigil_store::{AuditStart, ControlAuditEntry, NewControlCommand, SharedStore};
 

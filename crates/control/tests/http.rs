@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
-use vigil_bus::{Action, Command, CommandError, CommandTarget};
 use vigil_control::{ControlOptions, ControlServer, TlsFiles, read_token};
 use vigil_core::AgentId;
 use vigil_log::{LogSink, MemoryLog};
+use vigil_messages::{Action, Command, CommandError, CommandTarget};
 use vigil_monitoring::{EndpointView, HealthBoard, Status};
 use vigil_store::{StateStore as _, Store};
 use vigil_testkit::{Recorder, yield_until};

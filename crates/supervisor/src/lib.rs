@@ -34,9 +34,9 @@ use std::time::Duration;
 use actix::dev::ContextFut;
 use actix::dev::channel::AddressReceiver;
 use actix::prelude::*;
-use vigil_bus::Supervision;
 use vigil_core::{AgentId, Level, SharedClock, Sleep, Timestamp};
 use vigil_log::{Event, LogBuffer, LogEvent};
+use vigil_messages::Supervision;
 
 /// How often an agent may crash before the supervisor escalates, and how long it waits
 /// before each restart.

@@ -2,9 +2,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use vigil_bus::Supervision;
 use vigil_core::{AgentId, Clock, SimClock};
 use vigil_log::{Event, LogBuffer, LogSink, Value};
+use vigil_messages::Supervision;
 use vigil_testkit::{Recorder, logged, text, timestamp as t, yield_until};
 
 use super::*;

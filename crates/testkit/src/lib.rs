@@ -59,7 +59,7 @@ pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};
 /// What [`record_enum!`] expands to refers to; not for direct use.
 #[doc(hidden)]
 pub mod __private {
-    pub use vigil_bus::Flow;
+    pub use vigil_messages::Flow;
 }
 
 /// The environment switch that makes a test fail instead of skip when an outside tool it

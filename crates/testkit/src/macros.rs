@@ -10,12 +10,12 @@
 /// variants' types must differ.
 ///
 /// A trailing `Flow<Data> => DataVariant, EndVariant;` also records a
-/// [`Flow<Data>`](vigil_bus::Flow), the stream of an agent's output, as the two variants:
-/// the data it carries, and the end marker's [`StopReason`](vigil_bus::StopReason).
+/// [`Flow<Data>`](vigil_messages::Flow), the stream of an agent's output, as the two variants:
+/// the data it carries, and the end marker's [`StopReason`](vigil_messages::StopReason).
 ///
 /// ```
 /// use actix::Message;
-/// use vigil_bus::{Flow, StopReason};
+/// use vigil_messages::{Flow, StopReason};
 /// use vigil_testkit::{Variant, record_enum};
 ///
 /// #[derive(Message, Debug)]

@@ -271,9 +271,9 @@ impl<T: 'static> Actor for AnsweringActor<T> {
 impl<T, M> Handler<M> for AnsweringActor<T>
 where
     T: From<M> + 'static,
-    M: Message<Result = Result<String, vigil_bus::CommandError>> + 'static,
+    M: Message<Result = Result<String, vigil_messages::CommandError>> + 'static,
 {
-    type Result = Result<String, vigil_bus::CommandError>;
+    type Result = Result<String, vigil_messages::CommandError>;
 
     fn handle(&mut self, msg: M, _ctx: &mut Context<Self>) -> Self::Result {
         self.recorder.push(T::from(msg));
@@ -284,7 +284,7 @@ where
 #[cfg(test)]
 mod tests {
     use actix::{Message, Recipient};
-    use vigil_bus::{Flow, StopReason};
+    use vigil_messages::{Flow, StopReason};
 
     use super::*;
 

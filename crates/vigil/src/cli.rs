@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use vigil_config::{InstrumentConfig, Speed, VigilConfig};
 use vigil_providers::{SynthSpec, write_bars};
-use vigil_system::{SessionOptions, SystemError, run};
+use vigil_session::{SessionOptions, SystemError, run};
 
 use crate::summary::{print_json, print_text};
 
@@ -211,7 +211,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn checklist(kind: KindArg, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
-    use vigil_system::{CheckStatus, ChecklistKind, run_checklist};
+    use vigil_session::{CheckStatus, ChecklistKind, run_checklist};
     let cfg = VigilConfig::load_or_default(config)?;
     let kind = match kind {
         KindArg::Premarket => ChecklistKind::Premarket,

@@ -1,11 +1,11 @@
 //! `vigil drill data-format-change`: the weekend incident, rehearsed against a running stack
-//! (the drill itself: `vigil_system::data_format_change`). Prints a pass/fail report. Exit
+//! (the drill itself: `vigil_session::data_format_change`). Prints a pass/fail report. Exit
 //! codes: 0 every check passed, 1 a check failed, 2 the drill could not run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use vigil_system::{DrillOptions, VigilConfig, data_format_change};
+use vigil_session::{DrillOptions, VigilConfig, data_format_change};
 
 /// The drills.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

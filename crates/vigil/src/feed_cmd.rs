@@ -77,7 +77,7 @@ fn credentials(args: &FeedArgs) -> anyhow::Result<Option<Credentials>> {
     let (Some(key_id), Some(file)) = (&args.key_id, &args.secret_file) else {
         return Ok(None);
     };
-    let secret = vigil_system::read_secret("--secret-file", file).map_err(anyhow::Error::msg)?;
+    let secret = vigil_session::read_secret("--secret-file", file).map_err(anyhow::Error::msg)?;
     Ok(Some(Credentials {
         key_id: key_id.clone(),
         secret,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use vigil_config::VigilConfig;
 use vigil_core::{Clock, Level, SystemClock, escape_controls};
 use vigil_log::{LogQuery, parse_since, read_lines, read_lines_while};
-use vigil_system::{AnchorSource, LogCheck, LogCheckError, verify_log};
+use vigil_session::{AnchorSource, LogCheck, LogCheckError, verify_log};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]

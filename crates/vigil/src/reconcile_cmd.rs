@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use vigil_recovery::Difference;
-use vigil_system::VigilConfig;
+use vigil_session::VigilConfig;
 
 /// `vigil reconcile --json`.
 #[derive(Serialize)]
@@ -59,7 +59,7 @@ pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{e}");
         return Ok(ExitCode::from(2));
     }
-    let rec = match vigil_system::reconcile_now(&cfg) {
+    let rec = match vigil_session::reconcile_now(&cfg) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vigil reconcile: {e}");

@@ -1,7 +1,7 @@
 //! Printing a session's outcome.
 
 use rust_decimal::Decimal;
-use vigil_system::SessionOutcome;
+use vigil_session::SessionOutcome;
 
 fn pct(d: Decimal) -> String {
     format!("{:.2}%", d * Decimal::ONE_HUNDRED)
@@ -13,7 +13,7 @@ fn ts(t: Option<vigil_core::Timestamp>) -> String {
 
 /// The bars line: those used, and every one rejected on the way, by vigil's validation or
 /// by the feed's parser (a bad message is a bar lost just as well).
-fn bars(s: &vigil_system::SessionSummary) -> String {
+fn bars(s: &vigil_session::SessionSummary) -> String {
     let rejected = s.bars_rejected + s.messages_rejected;
     if s.messages_rejected == 0 {
         format!("{} ({rejected} rejected)", s.bars)
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn the_bars_line_counts_what_the_feed_s_parser_rejected_too() {
-        let mut s = vigil_system::SessionSummary {
+        let mut s = vigil_session::SessionSummary {
             bars: 120,
             bars_rejected: 2,
             ..Default::default()

@@ -4,9 +4,9 @@
 //! verified when good bars come back).
 
 use actix::prelude::*;
-use vigil_bus::{CommandError, DataOutage, SwitchSource, VerifyData};
 use vigil_core::{AgentState, Level, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{CommandError, DataOutage, SwitchSource, VerifyData};
 use vigil_providers::{Failure, ProviderError, Recovered, Switch, SwitchCheck, Switched};
 
 use super::lease::Lease;

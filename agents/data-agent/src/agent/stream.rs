@@ -3,9 +3,9 @@
 //! with the phases of the day they pass.
 
 use actix::prelude::*;
-use vigil_bus::{AgentFault, BarBatch, Flow, StopReason};
 use vigil_core::{AgentId, Bar, MarketDataEvent, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{AgentFault, BarBatch, Flow, StopReason};
 use vigil_providers::ProviderError;
 
 use super::lease::Lease;

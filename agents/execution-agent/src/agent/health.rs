@@ -2,8 +2,8 @@
 //! round trip, pinged off the order path.
 
 use actix::prelude::*;
-use vigil_bus::{Figures, Heartbeat};
 use vigil_core::{AgentId, AgentState};
+use vigil_messages::{Figures, Heartbeat};
 
 use super::ExecutionAgent;
 use crate::business::BusinessWatch;

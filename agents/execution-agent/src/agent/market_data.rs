@@ -3,10 +3,10 @@
 //! drawdown control line see the equity; a bar beyond the line asks the Risk agent in band.
 
 use actix::prelude::*;
-use vigil_bus::{BatchDone, DrawdownReport, NextReport, PositionView, Segment};
 use vigil_calendar::Phase;
 use vigil_core::{AgentId, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{BatchDone, DrawdownReport, NextReport, PositionView, Segment};
 use vigil_store::JournalEntry;
 
 use super::{ExecutionAgent, SERVICE};

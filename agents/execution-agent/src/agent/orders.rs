@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use vigil_bus::{CancelAll, CommandError, OrderIntent};
 use vigil_core::{ClientOrderId, Level, OrderAck, OrderRequest};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{CancelAll, CommandError, OrderIntent};
 use vigil_providers::VenueError;
 use vigil_store::{JournalOrder, JournalStatus};
 

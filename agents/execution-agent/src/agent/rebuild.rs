@@ -2,9 +2,9 @@
 //! book back from the venue (the source of truth), not from memory.
 
 use actix::prelude::*;
-use vigil_bus::AgentFault;
 use vigil_core::{AgentId, Level};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::AgentFault;
 
 use super::{ExecutionAgent, SERVICE};
 

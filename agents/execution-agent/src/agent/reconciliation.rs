@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use vigil_bus::{DataVerified, RestrictTrading, VerifyData};
 use vigil_core::{AgentState, ClientOrderId, Fill, Level, TradingState};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::{DataVerified, RestrictTrading, VerifyData};
 use vigil_providers::VenueError;
 use vigil_recovery::{
     Difference, SessionReconciler, books_verdict, difference_event, mismatch_text, verification,
@@ -72,7 +72,7 @@ impl ExecutionAgent {
         let Some(every) = self.watch.as_ref().and_then(|w| w.links.interval) else {
             return;
         };
-        vigil_bus::run_every(ctx, self.wall.clone(), every, |act, ctx| {
+        vigil_messages::run_every(ctx, self.wall.clone(), every, |act, ctx| {
             act.check_venue(ctx, "interval");
         });
     }

@@ -3,9 +3,9 @@
 //! committed to the journal before they are booked.
 
 use actix::prelude::*;
-use vigil_bus::AgentFault;
 use vigil_core::{AgentId, ClientOrderId, ExecutionReport, Fill, Level, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::AgentFault;
 use vigil_store::JournalStatus;
 
 use super::{ExecutionAgent, SERVICE};

@@ -4,9 +4,9 @@ use vigil_log::{LogSink, MemoryLog, Value};
 use vigil_providers::{FillModel, PaperVenue, PaperVenueConfig};
 use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
 
-use vigil_bus::{NextReport, OpenOrderView};
 use vigil_core::{ClientOrderId, OrderAck, OrderRequest, Side};
 use vigil_log::LogContext;
+use vigil_messages::{NextReport, OpenOrderView};
 
 use super::*;
 
@@ -18,8 +18,8 @@ record_enum! {
         Heartbeat(Heartbeat),
         Report(StageReport),
         Fault(AgentFault),
-        Verified(vigil_bus::DataVerified),
-        Restrict(vigil_bus::RestrictTrading),
+        Verified(vigil_messages::DataVerified),
+        Restrict(vigil_messages::RestrictTrading),
     }
 }
 
@@ -83,13 +83,15 @@ async fn data_back_after_an_outage_is_verified_against_the_venue_and_for_missing
                 .await
                 .expect("the venue takes it");
         }
-        h.addr.do_send(vigil_bus::VerifyData {
+        h.addr.do_send(vigil_messages::VerifyData {
             source: "feed:ws://127.0.0.1:1/stream".into(),
             outage_s: 120,
             first_bar: day(3),
             missing_bars,
         });
-        let verdict = verdicts.wait_for_first::<vigil_bus::DataVerified>().await;
+        let verdict = verdicts
+            .wait_for_first::<vigil_messages::DataVerified>()
+            .await;
         assert_eq!(verdict.passed, passed, "{verdict:?}");
         assert!(verdict.report.contains(says), "{verdict:?}");
         assert_eq!(logged(&h.log, Event::DataVerifying).len(), 1);
@@ -196,7 +198,7 @@ async fn with_the_broker_down_too_the_verification_waits_for_its_return() {
                 })
         },
     );
-    h.addr.do_send(vigil_bus::VerifyData {
+    h.addr.do_send(vigil_messages::VerifyData {
         source: "feed:ws://127.0.0.1:1/stream".into(),
         outage_s: 120,
         first_bar: day(3),
@@ -208,16 +210,18 @@ async fn with_the_broker_down_too_the_verification_waits_for_its_return() {
     .await;
     vigil_testkit::settle().await;
     assert!(
-        verdicts.all::<vigil_bus::DataVerified>().is_empty(),
+        verdicts.all::<vigil_messages::DataVerified>().is_empty(),
         "it waits"
     );
     // Still down at the first retry; back before the second.
     h.wall.advance_by(chrono::Duration::milliseconds(100));
     vigil_testkit::settle().await;
-    assert!(verdicts.all::<vigil_bus::DataVerified>().is_empty());
+    assert!(verdicts.all::<vigil_messages::DataVerified>().is_empty());
     down.store(false, std::sync::atomic::Ordering::SeqCst);
     h.wall.advance_by(chrono::Duration::milliseconds(200));
-    let verdict = verdicts.wait_for_first::<vigil_bus::DataVerified>().await;
+    let verdict = verdicts
+        .wait_for_first::<vigil_messages::DataVerified>()
+        .await;
     assert!(verdict.passed, "{verdict:?}");
     assert!(verdict.report.contains("0 working order(s)"), "{verdict:?}");
     let checks = logged(&h.log, Event::ReconciliationCompleted);
@@ -927,7 +931,7 @@ impl Handler<DrawdownReport> for FakeRisk {
         }];
         let mut reports = self.reports.lock().expect("reports");
         reports.push(msg);
-        MessageResult(vigil_bus::DrawdownAnswer {
+        MessageResult(vigil_messages::DrawdownAnswer {
             orders: if reports.len() == 1 {
                 orders
             } else {

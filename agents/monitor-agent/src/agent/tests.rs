@@ -7,8 +7,8 @@ use vigil_core::{Clock, SimClock};
 use vigil_log::{LogSink, MemoryLog, Value};
 use vigil_testkit::{Recorder, logged, text, timestamp as t, yield_until};
 
-use vigil_bus::{Action, CommandTarget, Figures, SetPaused, SetTradingState, StopReason};
 use vigil_core::{AgentId, AgentState};
+use vigil_messages::{Action, CommandTarget, Figures, SetPaused, SetTradingState, StopReason};
 
 use super::*;
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use vigil_alert::routing::AlertInput;
 use vigil_alert::{DeliveryOutcome, Effect, Message as Notice, NextStep, Severity};
-use vigil_bus::Figures;
 use vigil_core::{Level, Timestamp};
 use vigil_log::{Event, LogEvent};
+use vigil_messages::Figures;
 use vigil_store::AlertLogEntry;
 
 use super::{Alerting, alert_entry, entry, level_of};

@@ -1,8 +1,8 @@
 //! Measurement without actix: the status, readiness, the log's pulse and the outside ping.
 
-use vigil_bus::Backlogs;
 use vigil_core::TradingState;
 use vigil_log::Value;
+use vigil_messages::Backlogs;
 use vigil_monitoring::HealthBoard;
 use vigil_testkit::timestamp as t;
 

@@ -2,12 +2,12 @@
 //! or a rule, quarantine, the data outage and its verification, and flatten.
 
 use actix::prelude::*;
-use vigil_bus::{
+use vigil_core::{Level, SymbolId, TradingState};
+use vigil_log::{Event, LogEvent};
+use vigil_messages::{
     BookQuery, CommandError, DataOutage, DataVerified, Flatten, QuarantineChanged, RestrictTrading,
     SetTradingState,
 };
-use vigil_core::{Level, SymbolId, TradingState};
-use vigil_log::{Event, LogEvent};
 
 use super::{RiskAgent, SERVICE};
 use crate::flatten;

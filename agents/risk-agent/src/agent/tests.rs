@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use rust_decimal_macros::dec;
-use vigil_bus::{
-    DataOutage, DataVerified, NextReport, QuarantineChanged, RearmDrawdown, SetTradingState,
-};
 use vigil_core::{
     Bar, ClientOrderId, Direction, OrderType, Regime, Side, SimClock, Symbol, SymbolId, TraceId,
 };
 use vigil_log::{LogSink, MemoryLog, Value};
+use vigil_messages::{
+    DataOutage, DataVerified, NextReport, QuarantineChanged, RearmDrawdown, SetTradingState,
+};
 use vigil_testkit::{
     Recorder, RecordingActor, logged, record_enum, text, timestamp as t, yield_until,
 };
@@ -123,7 +123,7 @@ struct Harness {
     seen: Recorder<Got>,
     log: MemoryLog,
     /// The breaker's fast path, shared with the agent.
-    halt: vigil_bus::HaltLatch,
+    halt: vigil_messages::HaltLatch,
 }
 
 fn start_with(book: Option<Recipient<BookQuery>>) -> Harness {
@@ -157,7 +157,7 @@ fn start_with(book: Option<Recipient<BookQuery>>) -> Harness {
         exec.clone().recipient(),
         exec.recipient(),
     );
-    let halt = vigil_bus::HaltLatch::default();
+    let halt = vigil_messages::HaltLatch::default();
     Harness {
         addr: agent.with_halt_latch(halt.clone()).start(),
         seen,

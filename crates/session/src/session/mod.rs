@@ -30,11 +30,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vigil_bus::{Command, CommandError, SessionSummary, Shutdown, StopReason};
 use vigil_config::{ConfigError, VigilConfig};
 use vigil_control::ControlServer;
 use vigil_core::{AgentId, SharedClock, SystemClock, Timestamp};
 use vigil_log::{LogTap, LogWriterError, LogWriterHandle, VigilTracingLayer};
+use vigil_messages::{Command, CommandError, SessionSummary, Shutdown, StopReason};
 use vigil_monitor_agent::{Logged, TAPPED};
 use vigil_monitoring::HealthBoard;
 use vigil_providers::DataProvider;
@@ -383,7 +383,7 @@ impl Session {
         };
         let (state_changes, state_writer) =
             persisters::start_state_writer(restored.store.clone(), monitor.clone().recipient());
-        let halt = vigil_bus::HaltLatch::default();
+        let halt = vigil_messages::HaltLatch::default();
         let log_failure = Arc::new(std::sync::Mutex::new(None));
         actix_rt::spawn(log::halt_on_log_failure(
             started_log.failures,

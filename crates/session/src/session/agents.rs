@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use vigil_bus::{Backlogs, HaltLatch, SessionSummary};
 use vigil_config::{AfterOutage, Speed, VigilConfig};
 use vigil_core::{AgentId, SharedClock, SimClock, Timestamp};
 use vigil_data_agent::{
@@ -20,6 +19,7 @@ use vigil_data_agent::{
 };
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks};
 use vigil_log::LogSink;
+use vigil_messages::{Backlogs, HaltLatch, SessionSummary};
 use vigil_monitor_agent::{AlertLinks, HealthLinks, MonitorAgent, MonitorLinks};
 use vigil_monitoring::HealthBoard;
 use vigil_providers::ExecutionVenue;

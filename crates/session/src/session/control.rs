@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 
 use actix::prelude::*;
-use vigil_bus::ReloadCalendar;
 use vigil_config::VigilConfig;
 use vigil_control::{ControlOptions, ControlServer};
 use vigil_core::SharedClock;
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink};
+use vigil_messages::ReloadCalendar;
 use vigil_monitoring::HealthBoard;
 
 use super::{CONTROL_ADDR_FILE, SessionControl, SystemError};

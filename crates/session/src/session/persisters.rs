@@ -4,9 +4,9 @@
 
 use actix::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use vigil_bus::{AgentFault, TradingStateRecord};
 use vigil_config::VigilConfig;
 use vigil_core::{AgentId, SharedClock, Timestamp};
+use vigil_messages::{AgentFault, TradingStateRecord};
 use vigil_store::{Journal, JournalEntry, JournalFailure, SavedTradingState, SharedStore};
 
 use super::SystemError;

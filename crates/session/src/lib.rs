@@ -28,6 +28,6 @@ pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
     read_secret, reconcile_now, run, run_with,
 };
-pub use vigil_bus::{Action, Command, CommandError, CommandTarget, SessionSummary};
 pub use vigil_config::VigilConfig;
+pub use vigil_messages::{Action, Command, CommandError, CommandTarget, SessionSummary};
 pub use vigil_providers::{DataProvider, MarketDataEvent, ProviderError, ProviderHealth};

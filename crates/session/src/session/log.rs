@@ -299,9 +299,9 @@ pub(super) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T>
 pub(super) async fn halt_on_log_failure(
     mut failures: UnboundedReceiver<String>,
     record: Arc<std::sync::Mutex<Option<String>>>,
-    halt: vigil_bus::HaltLatch,
-    risk: Recipient<vigil_bus::SetTradingState>,
-    data: Recipient<vigil_bus::Shutdown>,
+    halt: vigil_messages::HaltLatch,
+    risk: Recipient<vigil_messages::SetTradingState>,
+    data: Recipient<vigil_messages::Shutdown>,
 ) {
     while let Some(error) = failures.recv().await {
         let reason = format!("the log writer failed: {error}");
@@ -318,13 +318,13 @@ pub(super) async fn halt_on_log_failure(
                  may trade without its log"
             );
             halt.trip("log_writer", &reason);
-            risk.do_send(vigil_bus::SetTradingState {
+            risk.do_send(vigil_messages::SetTradingState {
                 state: TradingState::Halted,
                 actor: "log_writer".into(),
                 reason: reason.clone(),
             });
-            data.do_send(vigil_bus::Shutdown {
-                reason: vigil_bus::StopReason::Failed(reason),
+            data.do_send(vigil_messages::Shutdown {
+                reason: vigil_messages::StopReason::Failed(reason),
             });
         }
     }
