@@ -4,7 +4,10 @@
 # MONITOR=on (default) runs the embedded config (monitoring and the control address on,
 # the drawdown control line out of reach); MONITOR=off turns both off; MONITOR=both alternates the two run by run and
 # prints both medians and their difference.
-# Usage: scripts/bench-pipeline.sh            (BARS=…, RUNS=…, SEED=…, MONITOR=… to change)
+# BASELINE=path/to/an/older/vigil alternates that binary ("old") with this tree's ("new"),
+# run by run on the same data and config (monitoring on), and prints both medians and their
+# difference: how a change is checked against the binary before it.
+# Usage: scripts/bench-pipeline.sh            (BARS=…, RUNS=…, SEED=…, MONITOR=…, BASELINE=…)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bars=${BARS:-1000000}
@@ -17,6 +20,11 @@ case "$monitor" in
   both) modes=(on off) ;;
   *) echo "MONITOR must be on, off or both, not '$monitor'" >&2; exit 2 ;;
 esac
+baseline=${BASELINE:-}
+if [ -n "$baseline" ]; then
+  [ -x "$baseline" ] || { echo "BASELINE=$baseline is not an executable" >&2; exit 2; }
+  modes=(new old)
+fi
 cargo build --release --locked -p vigil
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,13 +44,21 @@ printf '\n[control]\nenabled = false\n' >> "$work/off.toml"
 declare -A results
 for i in $(seq "$runs"); do
   for mode in "${modes[@]}"; do
-    args=(--config "$work/$mode.toml")
+    bin=./target/release/vigil
+    config=$mode
+    case "$mode" in
+      new) config=on ;;
+      old) config=on; bin=$baseline ;;
+    esac
+    args=(--config "$work/$config.toml")
     rm -rf "$work/logs" "$work/state"
-    json=$(./target/release/vigil run "${args[@]}" --data "$work/bars.csv" --speed max --log-dir "$work/logs" --json 2>/dev/null)
+    json=$("$bin" run "${args[@]}" --data "$work/bars.csv" --speed max --log-dir "$work/logs" --json 2>/dev/null)
     rate=$(printf '%s\n' "$json" | sed -n 's/.*"bars_per_second": *\([0-9.]*\).*/\1/p')
     lines=$(printf '%s\n' "$json" | sed -n 's/.*"log_lines": *\([0-9]*\).*/\1/p')
     secs=$(printf '%s\n' "$json" | sed -n 's/.*"wall_seconds": *\([0-9.]*\).*/\1/p')
-    printf 'run %d, monitoring %s: %.0f bars/s (%.3f s, %s log lines)\n' "$i" "$mode" "$rate" "$secs" "$lines"
+    label="monitoring $mode"
+    [ -n "$baseline" ] && label="$mode binary"
+    printf 'run %d, %s: %.0f bars/s (%.3f s, %s log lines)\n' "$i" "$label" "$rate" "$secs" "$lines"
     results[$mode]+="$rate "
   done
 done
@@ -50,9 +66,14 @@ declare -A medians
 for mode in "${modes[@]}"; do
   # shellcheck disable=SC2086
   medians[$mode]=$(printf '%s\n' ${results[$mode]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf 'median, monitoring %s: %.0f bars/s over %d runs of %d bars\n' "$mode" "${medians[$mode]}" "$runs" "$bars"
+  label="monitoring $mode"
+  [ -n "$baseline" ] && label="$mode binary"
+  printf 'median, %s: %.0f bars/s over %d runs of %d bars\n' "$label" "${medians[$mode]}" "$runs" "$bars"
 done
-if [ "$monitor" = both ]; then
+if [ -n "$baseline" ]; then
+  awk -v new="${medians[new]}" -v old="${medians[old]}" \
+    'BEGIN { printf "new against old: %+.1f%%\n", (new - old) / old * 100 }'
+elif [ "$monitor" = both ]; then
   awk -v on="${medians[on]}" -v off="${medians[off]}" \
     'BEGIN { printf "monitoring costs %.1f%% of the pipeline rate\n", (off - on) / off * 100 }'
 fi
