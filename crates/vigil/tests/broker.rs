@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::broker::{BrokerProcess, KEY_ID, dec, goog_slice, http};
+use common::broker::{BrokerProcess, dec, goog_slice, http};
 use common::{Running, repo, vigil};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -115,29 +115,7 @@ fn a_vigil_run_trades_through_the_broker_process_and_ends_with_its_book() {
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG", path = "{data}" }}]
-# A trading day in 10 ms: the broker's clock moves with the feed.
-speed = 8640000
-batch_size = 1
-
-[signal]
-fast_span = 5
-slow_span = 15
-
-[risk]
-sizing = "fixed_quantity"
-fixed_quantity = "10"
-regime_size_factor = {{ unknown = "1", trending = "1", ranging = "1", volatile = "1" }}
-
-[execution]
-venue = "alpaca"
-broker_url = "{url}"
-broker_key_id = "{KEY_ID}"
-broker_secret_file = "{secret}"
-broker_poll_interval_ms = 20
-
+            r#"{sections}
 [log]
 dir = "{logs}"
 
@@ -147,9 +125,7 @@ path = "{store}"
 [control]
 address = "127.0.0.1:0"
 "#,
-            data = data.display(),
-            url = broker.url,
-            secret = dir.path().join("broker.secret").display(),
+            sections = broker.run_sections(dir.path(), &data),
             logs = dir.path().join("logs").display(),
             store = dir.path().join("state/vigil.db").display(),
         ),

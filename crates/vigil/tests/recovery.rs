@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::broker::{BrokerProcess, KEY_ID, dec, goog_slice};
+use common::broker::{BrokerProcess, dec, goog_slice};
 use common::{Running, vigil, vigil_log_lines};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -34,28 +34,7 @@ fn write_config(
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG", path = "{data}" }}]
-speed = 8640000
-batch_size = 1
-
-[signal]
-fast_span = 5
-slow_span = 15
-
-[risk]
-sizing = "fixed_quantity"
-fixed_quantity = "10"
-regime_size_factor = {{ unknown = "1", trending = "1", ranging = "1", volatile = "1" }}
-
-[execution]
-venue = "alpaca"
-broker_url = "{url}"
-broker_key_id = "{KEY_ID}"
-broker_secret_file = "{secret}"
-broker_poll_interval_ms = 20
-
+            r#"{sections}
 [execution.reconcile]
 interval_s = 1
 retry_initial_ms = 50
@@ -72,9 +51,7 @@ path = "{store}"
 address = "127.0.0.1:0"
 {extra}
 "#,
-            data = data.display(),
-            url = broker.url,
-            secret = dir.join("broker.secret").display(),
+            sections = broker.run_sections(dir, data),
             logs = dir.join("logs").display(),
             store = dir.join("state/vigil.db").display(),
             store_url = pg.map_or(String::new(), |s| format!("url = \"{}\"", s.url())),

@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use common::broker::{BrokerProcess, KEY_ID};
+use common::broker::BrokerProcess;
 use common::{Running, repo, vigil, vigil_log_lines};
 use serde_json::Value;
 use vigil_store::PgTestSchema;
@@ -22,28 +22,7 @@ fn write_config(dir: &Path, data: &Path, broker: &BrokerProcess, pg: Option<&str
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG", path = "{data}" }}]
-speed = 8640000
-batch_size = 1
-
-[signal]
-fast_span = 5
-slow_span = 15
-
-[risk]
-sizing = "fixed_quantity"
-fixed_quantity = "10"
-regime_size_factor = {{ unknown = "1", trending = "1", ranging = "1", volatile = "1" }}
-
-[execution]
-venue = "alpaca"
-broker_url = "{url}"
-broker_key_id = "{KEY_ID}"
-broker_secret_file = "{secret}"
-broker_poll_interval_ms = 20
-
+            r#"{sections}
 [execution.reconcile]
 interval_s = 1
 
@@ -57,9 +36,7 @@ path = "{store}"
 [control]
 address = "127.0.0.1:0"
 "#,
-            data = data.display(),
-            url = broker.url,
-            secret = dir.join("broker.secret").display(),
+            sections = broker.run_sections(dir, data),
             logs = dir.join("logs").display(),
             store = dir.join("state/vigil.db").display(),
             store_url = pg.map_or(String::new(), |url| format!("url = \"{url}\"")),

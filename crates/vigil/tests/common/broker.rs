@@ -55,6 +55,40 @@ impl BrokerProcess {
         Self { child, url }
     }
 
+    /// The `[data]`, `[signal]`, `[risk]` and `[execution]` sections of a `vigil run` that
+    /// trades GOOG's bars in `data` through this broker (started in `dir`): a trading day in
+    /// 10 ms (the broker's clock moves with the bars), a fast EMA cross, 10 shares a trade.
+    pub(crate) fn run_sections(&self, dir: &Path, data: &Path) -> String {
+        format!(
+            r#"
+[data]
+instruments = [{{ symbol = "GOOG", path = "{data}" }}]
+# A trading day in 10 ms: the broker's clock moves with the feed.
+speed = 8640000
+batch_size = 1
+
+[signal]
+fast_span = 5
+slow_span = 15
+
+[risk]
+sizing = "fixed_quantity"
+fixed_quantity = "10"
+regime_size_factor = {{ unknown = "1", trending = "1", ranging = "1", volatile = "1" }}
+
+[execution]
+venue = "alpaca"
+broker_url = "{url}"
+broker_key_id = "{KEY_ID}"
+broker_secret_file = "{secret}"
+broker_poll_interval_ms = 20
+"#,
+            data = data.display(),
+            url = self.url,
+            secret = dir.join("broker.secret").display(),
+        )
+    }
+
     /// `kill -9`, and waits for the process to be gone.
     pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");
