@@ -12,7 +12,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq as _;
 use tokio::sync::{Mutex, MutexGuard};
 use vigil_core::Timestamp;
 use vigil_http::{HttpService, StopMode};
@@ -35,23 +34,7 @@ const ORDERS_MAX: u32 = 500;
 /// Fills per page when no `page_size` is given, and the most (Alpaca's).
 const FILLS_MAX: u32 = 100;
 
-/// The API key a client must present.
-#[derive(Clone)]
-pub struct Credentials {
-    /// `APCA-API-KEY-ID`.
-    pub key_id: String,
-    /// `APCA-API-SECRET-KEY`.
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("key_id", &self.key_id)
-            .field("secret", &"[REDACTED]")
-            .finish()
-    }
-}
+pub use vigil_http::Credentials;
 
 /// What a broker needs to start.
 #[derive(Clone, Debug)]
@@ -195,9 +178,7 @@ impl Shared {
         let Some(c) = &self.credentials else {
             return Ok(());
         };
-        let id_ok = c.key_id.as_bytes().ct_eq(header(req, KEY_ID_HEADER));
-        let secret_ok = c.secret.as_bytes().ct_eq(header(req, SECRET_KEY_HEADER));
-        if bool::from(id_ok & secret_ok) {
+        if c.accept(header(req, KEY_ID_HEADER), header(req, SECRET_KEY_HEADER)) {
             Ok(())
         } else {
             Err(Failure(

@@ -12,7 +12,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use rust_decimal::Decimal;
 use serde_json::json;
-use subtle::ConstantTimeEq as _;
 use tokio::sync::{Notify, watch};
 use vigil_core::{MarketDataEvent, SymbolId};
 use vigil_http::{HttpService, StopMode};
@@ -30,34 +29,7 @@ const MAX_STEP: u64 = 100_000;
 /// The longest slow-fault delay, in milliseconds.
 const MAX_SLOW_MS: u64 = 60_000;
 
-/// The API key a client must present in its `auth` message (and on the control endpoints,
-/// as Alpaca's `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` headers).
-#[derive(Clone)]
-pub struct Credentials {
-    /// The key id.
-    pub key_id: String,
-    /// The secret.
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("key_id", &self.key_id)
-            .field("secret", &"[REDACTED]")
-            .finish()
-    }
-}
-
-impl Credentials {
-    /// Tells, in time that does not depend on where a wrong one differs, whether `key_id`
-    /// and `secret` are these.
-    fn accept(&self, key_id: &[u8], secret: &[u8]) -> bool {
-        let id_ok = self.key_id.as_bytes().ct_eq(key_id);
-        let secret_ok = self.secret.as_bytes().ct_eq(secret);
-        bool::from(id_ok & secret_ok)
-    }
-}
+pub use vigil_http::Credentials;
 
 /// How the replay moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,13 +5,15 @@
 //!   two workers, without actix's own signal handling (the caller decides when to stop);
 //! - [`HttpService::serve_until_signal`]: serves until SIGINT or SIGTERM, then stops
 //!   gracefully;
+//! - [`Credentials`]: the API key a client presents, checked in constant time;
 //! - [`HttpService::stop`] / [`HttpService::shutdown`]: stops, gracefully or not
 //!   ([`StopMode`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vigil_http::HttpError> {
 //! use actix_web::{HttpResponse, web};
-//! let service = vigil_http::HttpService::start("127.0.0.1:0", StopMode::Graceful, |cfg| {
+//! use vigil_http::{HttpService, StopMode};
+//! let service = HttpService::start("127.0.0.1:0", StopMode::Graceful, |cfg| {
 //!     cfg.route("/ping", web::get().to(|| async { HttpResponse::Ok().body("pong") }));
 //! })?;
 //! println!("listening on {}", service.addr());
@@ -23,6 +25,7 @@ use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
+use subtle::ConstantTimeEq as _;
 
 /// Why a service cannot start or go on; each variant names what and where.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,35 @@ pub enum HttpError {
     /// The signal handlers could not be installed, or the server failed.
     #[error("runtime: {0}")]
     Runtime(String),
+}
+
+/// The API key a client must present (Alpaca's `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY`
+/// on HTTP, the `auth` message on the feed's WebSocket).
+#[derive(Clone)]
+pub struct Credentials {
+    /// The key id.
+    pub key_id: String,
+    /// The secret.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("key_id", &self.key_id)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Tells, in time that does not depend on where a wrong one differs, whether `key_id`
+    /// and `secret` are these.
+    pub fn accept(&self, key_id: &[u8], secret: &[u8]) -> bool {
+        let id_ok = self.key_id.as_bytes().ct_eq(key_id);
+        let secret_ok = self.secret.as_bytes().ct_eq(secret);
+        bool::from(id_ok & secret_ok)
+    }
 }
 
 /// How a service stops.
@@ -150,6 +182,18 @@ mod tests {
     use actix_web::HttpResponse;
 
     use super::*;
+
+    #[test]
+    fn credentials_accept_only_both_halves_and_never_print_the_secret() {
+        let c = Credentials {
+            key_id: "k".into(),
+            secret: "s3cret".into(),
+        };
+        assert!(c.accept(b"k", b"s3cret"));
+        assert!(!c.accept(b"k", b"s3cre"));
+        assert!(!c.accept(b"x", b"s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
 
     #[actix_web::test]
     async fn serves_the_configured_routes_on_loopback_and_stops() {

@@ -84,8 +84,13 @@ fn engine(args: &BrokerArgs) -> anyhow::Result<EngineConfig> {
     })
 }
 
-fn credentials(args: &BrokerArgs) -> anyhow::Result<Option<Credentials>> {
-    let (Some(key_id), Some(file)) = (&args.key_id, &args.secret_file) else {
+/// The API key of `vigil broker` and `vigil feed`: `--key-id` with the secret read from
+/// `--secret-file` (none without both).
+pub(crate) fn api_credentials(
+    key_id: &Option<String>,
+    secret_file: &Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<Credentials>> {
+    let (Some(key_id), Some(file)) = (key_id, secret_file) else {
         return Ok(None);
     };
     let secret = vigil_session::read_secret("--secret-file", file).map_err(anyhow::Error::msg)?;
@@ -107,7 +112,7 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
         state: args.state.clone(),
         data,
         engine: engine(&args)?,
-        credentials: credentials(&args)?,
+        credentials: api_credentials(&args.key_id, &args.secret_file)?,
     };
     let state = args.state.display().to_string();
     vigil_broker::run(opts, |server| {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use vigil_feed::{Credentials, FeedOptions, Pacing};
+use vigil_feed::{FeedOptions, Pacing};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct FeedArgs {
@@ -73,17 +73,6 @@ fn sources(args: &FeedArgs) -> anyhow::Result<Vec<(String, PathBuf)>> {
         .collect())
 }
 
-fn credentials(args: &FeedArgs) -> anyhow::Result<Option<Credentials>> {
-    let (Some(key_id), Some(file)) = (&args.key_id, &args.secret_file) else {
-        return Ok(None);
-    };
-    let secret = vigil_session::read_secret("--secret-file", file).map_err(anyhow::Error::msg)?;
-    Ok(Some(Credentials {
-        key_id: key_id.clone(),
-        secret,
-    }))
-}
-
 fn pacing(args: &FeedArgs) -> Pacing {
     match (args.manual, args.interval_ms) {
         (true, _) => Pacing::Manual,
@@ -104,7 +93,7 @@ pub(crate) fn run(args: FeedArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen.clone(),
         sources,
         pacing,
-        credentials: credentials(&args)?,
+        credentials: crate::broker_cmd::api_credentials(&args.key_id, &args.secret_file)?,
     };
     vigil_feed::run(opts, |server| {
         eprintln!(

@@ -5,7 +5,7 @@
 mod common;
 
 use common::broker::{BrokerProcess, dec, goog_slice, http};
-use common::{Running, repo, vigil};
+use common::{repo, vigil};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -131,12 +131,7 @@ address = "127.0.0.1:0"
         ),
     )
     .expect("write config");
-    let run = Running::start(&[
-        "run".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let run = common::run_on(&cfg);
     let out = run.finish_ok();
     let summary: Value = serde_json::from_slice(&out.stdout).expect("the JSON summary");
     let (_, fills) = broker.call("GET", "/v2/account/activities/FILL?direction=asc", None);

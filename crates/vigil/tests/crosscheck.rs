@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::feed::{FeedProcess, KEY_ID, PATIENCE, wait_for_line};
-use common::repo;
+use common::{repo, run_on};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -59,15 +59,6 @@ address = "127.0.0.1:0"
     )
     .expect("config");
     cfg
-}
-
-fn run_on(cfg: &std::path::Path) -> common::Running {
-    common::Running::start(&[
-        "run".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--json".as_ref(),
-    ])
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::feed::{FeedProcess, KEY_ID, PATIENCE, SECRET, wait_for_event, wait_for_line};
-use common::{repo, vigil};
+use common::{repo, run_on, vigil};
 use serde_json::Value;
 use vigil_core::{MarketDataEvent, SymbolId};
 use vigil_providers::{
@@ -338,15 +338,6 @@ address = "127.0.0.1:0"
     )
     .expect("config");
     cfg
-}
-
-fn run_on(cfg: &std::path::Path) -> common::Running {
-    common::Running::start(&[
-        "run".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--json".as_ref(),
-    ])
 }
 
 /// The primary feed's format changes: after three bad messages vigil switches to the

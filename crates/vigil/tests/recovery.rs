@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::broker::{BrokerProcess, dec, goog_slice};
-use common::{Running, vigil, vigil_log_lines};
+use common::{Running, run_args, vigil, vigil_log_lines};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use vigil_store::PgTestSchema;
@@ -59,15 +59,6 @@ address = "127.0.0.1:0"
     )
     .expect("write config");
     cfg
-}
-
-fn run_args(cfg: &Path) -> Vec<&std::ffi::OsStr> {
-    vec![
-        "run".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--json".as_ref(),
-    ]
 }
 
 /// `vigil reconcile --json` against the broker.

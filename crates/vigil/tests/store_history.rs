@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use common::broker::BrokerProcess;
-use common::{Running, repo, vigil, vigil_log_lines};
+use common::{Running, repo, run_args, vigil, vigil_log_lines};
 use serde_json::Value;
 use vigil_store::PgTestSchema;
 
@@ -53,15 +53,6 @@ fn goog_rows(dir: &Path, name: &str, to: usize) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, kept.join("\n") + "\n").expect("write rows");
     path
-}
-
-fn run_args(cfg: &Path) -> Vec<&std::ffi::OsStr> {
-    vec![
-        "run".as_ref(),
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--json".as_ref(),
-    ]
 }
 
 /// The broker's orders: (client order id, status), oldest first.

@@ -24,6 +24,21 @@ pub(crate) fn vigil() -> Command {
     cmd
 }
 
+/// The arguments of `vigil run --config CFG --json`.
+pub(crate) fn run_args(cfg: &Path) -> Vec<&std::ffi::OsStr> {
+    vec![
+        "run".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--json".as_ref(),
+    ]
+}
+
+/// `vigil run --config CFG --json` in the background.
+pub(crate) fn run_on(cfg: &Path) -> Running {
+    Running::start(&run_args(cfg))
+}
+
 /// A path in the repository.
 pub(crate) fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
