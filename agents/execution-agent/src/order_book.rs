@@ -96,19 +96,19 @@ impl OrderBook {
         let cancels = if intent.cancel_open {
             self.open
                 .iter()
-                .filter(|(_, o)| o.symbol == intent.symbol)
+                .filter(|(_, o)| o.symbol == intent.order.symbol)
                 .map(|(id, _)| id.clone())
                 .collect()
         } else {
             Vec::new()
         };
         self.open.insert(
-            intent.client_order_id.clone(),
+            intent.order.client_order_id.clone(),
             OpenOrder {
                 trace_id: intent.trace_id.clone(),
-                symbol: intent.symbol,
-                side: intent.side,
-                quantity: intent.quantity,
+                symbol: intent.order.symbol,
+                side: intent.order.side,
+                quantity: intent.order.quantity,
                 filled: Decimal::ZERO,
                 notional: Decimal::ZERO,
                 status: OrderStatus::New,
@@ -243,21 +243,23 @@ impl OrderBook {
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
-    use vigil_core::{OrderType, Timestamp};
+    use vigil_core::{OrderRequest, OrderType, Timestamp};
 
     use super::*;
 
     fn intent(id: &str, symbol: u32, cancel_open: bool) -> OrderIntent {
         OrderIntent {
             trace_id: TraceId::from("sig-1"),
-            client_order_id: ClientOrderId::from(id),
-            symbol: SymbolId(symbol),
-            side: Side::Buy,
-            quantity: dec!(10),
-            order_type: OrderType::Market,
-            limit_price: None,
+            order: OrderRequest {
+                client_order_id: ClientOrderId::from(id),
+                symbol: SymbolId(symbol),
+                side: Side::Buy,
+                quantity: dec!(10),
+                order_type: OrderType::Market,
+                limit_price: None,
+                submitted_at: Timestamp::UNIX_EPOCH,
+            },
             reference_price: dec!(100),
-            at: Timestamp::UNIX_EPOCH,
             cancel_open,
             context: LogContext::default(),
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use vigil_core::{
-    ClientOrderId, Level, OrderType, Side, SymbolId, Timestamp, TraceId, TradingState,
+    ClientOrderId, Level, OrderRequest, OrderType, Side, SymbolId, Timestamp, TraceId, TradingState,
 };
 use vigil_log::{Event, LogContext, LogEvent};
 use vigil_messages::OrderIntent;
@@ -62,15 +62,17 @@ impl ForcedOrder {
             .with("actor", self.actor)
             .with("reason", self.reason);
         let intent = OrderIntent {
-            client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+            order: OrderRequest {
+                client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+                symbol: self.symbol,
+                side: self.side,
+                quantity: self.quantity,
+                order_type: OrderType::Market,
+                limit_price: None,
+                submitted_at: self.at,
+            },
             trace_id,
-            symbol: self.symbol,
-            side: self.side,
-            quantity: self.quantity,
-            order_type: OrderType::Market,
-            limit_price: None,
             reference_price: self.price,
-            at: self.at,
             cancel_open: true,
             context: LogContext {
                 portfolio_value: Some(self.equity),

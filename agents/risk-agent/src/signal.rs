@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use vigil_config::{OrderTypeConfig, RiskConfig};
-use vigil_core::{ClientOrderId, Level, OrderType, Side, Signal, Timestamp, TradingState};
+use vigil_core::{
+    ClientOrderId, Level, OrderRequest, OrderType, Side, Signal, Timestamp, TradingState,
+};
 use vigil_log::{Event, LogContext, LogEvent};
 use vigil_messages::{BookSnapshot, OrderIntent};
 
@@ -174,14 +176,16 @@ pub(crate) fn on_signal(
                 .context(context.clone());
             let intent = OrderIntent {
                 trace_id: signal.trace_id.clone(),
-                client_order_id: ClientOrderId::for_intent(&signal.trace_id, 1),
-                symbol: signal.symbol,
-                side,
-                quantity,
-                order_type,
-                limit_price,
+                order: OrderRequest {
+                    client_order_id: ClientOrderId::for_intent(&signal.trace_id, 1),
+                    symbol: signal.symbol,
+                    side,
+                    quantity,
+                    order_type,
+                    limit_price,
+                    submitted_at: signal.at,
+                },
                 reference_price: signal.reference_price,
-                at: signal.at,
                 cancel_open: !book.open_orders.is_empty(),
                 context,
             };
@@ -238,9 +242,9 @@ mod tests {
             None,
         );
         let intent = v.intent.expect("approved");
-        assert_eq!(intent.side, Side::Buy);
-        assert_eq!(intent.quantity, dec!(50));
-        assert_eq!(intent.limit_price, Some(dec!(100.1)));
+        assert_eq!(intent.order.side, Side::Buy);
+        assert_eq!(intent.order.quantity, dec!(50));
+        assert_eq!(intent.order.limit_price, Some(dec!(100.1)));
         assert_eq!(v.event.event, Event::RiskApproved);
         assert!(v.rejected.is_none());
     }

@@ -7,8 +7,8 @@ use actix::Message;
 use rust_decimal::Decimal;
 use vigil_calendar::Phase;
 use vigil_core::{
-    AgentId, AgentState, Bar, ClientOrderId, OrderType, Regime, Side, Signal, SymbolId, Timestamp,
-    TraceId, TradingState,
+    AgentId, AgentState, Bar, ClientOrderId, OrderRequest, Regime, Side, Signal, SymbolId,
+    Timestamp, TraceId, TradingState,
 };
 use vigil_log::LogContext;
 
@@ -191,22 +191,11 @@ pub struct BookQuery {
 pub struct OrderIntent {
     /// The decision chain.
     pub trace_id: TraceId,
-    /// Deterministic id of the order.
-    pub client_order_id: ClientOrderId,
-    /// Instrument.
-    pub symbol: SymbolId,
-    /// Side.
-    pub side: Side,
-    /// Quantity, positive.
-    pub quantity: Decimal,
-    /// Market or limit.
-    pub order_type: OrderType,
-    /// Limit price for a limit order.
-    pub limit_price: Option<Decimal>,
+    /// The order as the venue will get it; its `submitted_at` is the market time of the
+    /// decision.
+    pub order: OrderRequest,
     /// The price risk checks used (arrival price for execution quality).
     pub reference_price: Decimal,
-    /// Market time of the decision.
-    pub at: Timestamp,
     /// Cancel the symbol's open orders before sending this one (the intent replaces them).
     pub cancel_open: bool,
     /// The decision's basis, for the log lines of the rest of the chain.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use vigil_core::{ClientOrderId, Level, OrderAck, OrderRequest};
+use vigil_core::{ClientOrderId, Level, OrderAck};
 use vigil_log::{Event, LogEvent};
 use vigil_messages::{CancelAll, CommandError, OrderIntent};
 use vigil_providers::VenueError;
@@ -20,9 +20,9 @@ impl ExecutionAgent {
         &mut self,
         intent: OrderIntent,
     ) -> impl ActorFuture<Self, Output = ()> + 'static {
-        self.now_market = Some(intent.at);
+        self.now_market = Some(intent.order.submitted_at);
         let ts = self.stamp();
-        let symbol = self.symbols.shared(intent.symbol);
+        let symbol = self.symbols.shared(intent.order.symbol);
         let cancels = self.open.submit(&intent);
         for id in &cancels {
             self.log.emit(
@@ -34,35 +34,27 @@ impl ExecutionAgent {
             );
         }
         let intent_order = JournalOrder {
-            client_order_id: intent.client_order_id.shared(),
+            client_order_id: intent.order.client_order_id.shared(),
             trace_id: intent.trace_id.as_str().into(),
             symbol: symbol.clone(),
-            side: intent.side,
-            quantity: intent.quantity,
-            order_type: intent.order_type,
-            limit_price: intent.limit_price,
+            side: intent.order.side,
+            quantity: intent.order.quantity,
+            order_type: intent.order.order_type,
+            limit_price: intent.order.limit_price,
             reference_price: intent.reference_price,
-            decided_at: intent.at,
+            decided_at: intent.order.submitted_at,
         };
-        let request = OrderRequest {
-            client_order_id: intent.client_order_id.clone(),
-            symbol: intent.symbol,
-            side: intent.side,
-            quantity: intent.quantity,
-            order_type: intent.order_type,
-            limit_price: intent.limit_price,
-            submitted_at: intent.at,
-        };
+        let request = intent.order.clone();
         self.orders += 1;
         let mut submitted = LogEvent::new(ts, SERVICE, Event::OrderSubmitted)
             .trace(&intent.trace_id)
             .with("symbol", symbol)
-            .with("side", intent.side.as_str())
-            .with("quantity", intent.quantity)
+            .with("side", intent.order.side.as_str())
+            .with("quantity", intent.order.quantity)
             .with("price", intent.reference_price)
-            .with("order_type", intent.order_type.as_str())
-            .with("order_id", intent.client_order_id.shared());
-        if let Some(limit) = intent.limit_price {
+            .with("order_type", intent.order.order_type.as_str())
+            .with("order_id", intent.order.client_order_id.shared());
+        if let Some(limit) = intent.order.limit_price {
             submitted = submitted.with("limit_price", limit);
         }
         self.log.emit(submitted.context(intent.context));

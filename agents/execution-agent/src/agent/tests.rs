@@ -264,9 +264,9 @@ async fn held_orders_replaced_while_the_venue_is_down_are_never_sent() {
     let mut ids = Vec::new();
     for (i, quantity) in [dec!(10), dec!(7), dec!(4)].into_iter().enumerate() {
         let mut order = intent(&bars[1], Side::Buy, quantity);
-        order.client_order_id = ClientOrderId::for_intent(&order.trace_id, i as u32 + 1);
+        order.order.client_order_id = ClientOrderId::for_intent(&order.trace_id, i as u32 + 1);
         order.cancel_open = i > 0;
-        ids.push(order.client_order_id.as_str().to_string());
+        ids.push(order.order.client_order_id.as_str().to_string());
         h.addr.do_send(order);
     }
     vigil_testkit::yield_until("orders paused", || {
@@ -359,7 +359,15 @@ fn segment(batch_id: u64, bars: &Arc<Vec<Bar>>, range: Range<usize>, last: bool)
 fn intent(signal_bar: &Bar, side: Side, quantity: Decimal) -> OrderIntent {
     let trace_id = TraceId::for_signal("TEST", signal_bar.ts);
     OrderIntent {
-        client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+        order: OrderRequest {
+            client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+            symbol: SymbolId(0),
+            side,
+            quantity,
+            order_type: OrderType::Market,
+            limit_price: None,
+            submitted_at: signal_bar.ts,
+        },
         context: LogContext {
             signal_id: Some(trace_id.signal_id()),
             signal_strength: Some(0.5),
@@ -368,13 +376,7 @@ fn intent(signal_bar: &Bar, side: Side, quantity: Decimal) -> OrderIntent {
             portfolio_value: Some(dec!(100000)),
         },
         trace_id,
-        symbol: SymbolId(0),
-        side,
-        quantity,
-        order_type: OrderType::Market,
-        limit_price: None,
         reference_price: signal_bar.close,
-        at: signal_bar.ts,
         cancel_open: false,
     }
 }
@@ -477,7 +479,7 @@ async fn an_intent_is_submitted_accepted_and_filled_at_the_next_bar_open_under_i
     let bars = four_bars();
     let order = intent(&bars[1], Side::Buy, dec!(10));
     let trace = order.trace_id.clone();
-    let id = order.client_order_id.clone();
+    let id = order.order.client_order_id.clone();
 
     h.addr.do_send(segment(0, &bars, 0..2, false));
     h.addr.do_send(order);
@@ -746,7 +748,7 @@ async fn a_duplicate_refused_by_the_venue_is_journaled_rejected_never_accepted()
     let bars = four_bars();
     h.addr.do_send(segment(0, &bars, 0..2, false));
     let order = intent(&bars[1], Side::Buy, dec!(10));
-    let id = order.client_order_id.clone();
+    let id = order.order.client_order_id.clone();
     // The venue has seen the bars (the agent answers after handling them).
     book(&h).await;
     // An earlier life of this decision is at the venue already.
@@ -815,10 +817,10 @@ async fn a_replacing_intent_cancels_the_open_order_of_its_symbol_first() {
     h.addr.do_send(segment(0, &bars, 0..1, false));
     // A buy limit far below the market: it stays open.
     let mut resting = intent(&bars[0], Side::Buy, dec!(10));
-    resting.order_type = OrderType::Limit;
-    resting.limit_price = Some(dec!(50));
+    resting.order.order_type = OrderType::Limit;
+    resting.order.limit_price = Some(dec!(50));
     let resting_trace = resting.trace_id.clone();
-    let resting_id = resting.client_order_id.clone();
+    let resting_id = resting.order.client_order_id.clone();
     h.addr.do_send(resting);
     h.addr.do_send(segment(0, &bars, 1..2, false));
     assert_eq!(book(&h).await.open_orders.len(), 1);
@@ -917,15 +919,17 @@ impl Handler<DrawdownReport> for FakeRisk {
     fn handle(&mut self, msg: DrawdownReport, _ctx: &mut Context<Self>) -> Self::Result {
         let trace_id = TraceId::for_command("deleverage_TEST", msg.at);
         let orders = vec![OrderIntent {
-            client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+            order: OrderRequest {
+                client_order_id: ClientOrderId::for_intent(&trace_id, 1),
+                symbol: SymbolId(0),
+                side: Side::Sell,
+                quantity: msg.positions[0].quantity,
+                order_type: OrderType::Market,
+                limit_price: None,
+                submitted_at: msg.at,
+            },
             trace_id,
-            symbol: SymbolId(0),
-            side: Side::Sell,
-            quantity: msg.positions[0].quantity,
-            order_type: OrderType::Market,
-            limit_price: None,
             reference_price: msg.positions[0].mark,
-            at: msg.at,
             cancel_open: true,
             context: LogContext::default(),
         }];

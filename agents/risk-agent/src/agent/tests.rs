@@ -52,7 +52,7 @@ fn exec_trace(seen: &Recorder<Got>) -> Vec<String> {
         Got::Query(Queried(s)) => Some(format!("query {}", s.0)),
         Got::Intent(i) => Some(format!(
             "intent {} {} {}",
-            i.client_order_id, i.side, i.quantity
+            i.order.client_order_id, i.order.side, i.order.quantity
         )),
         _ => None,
     })
@@ -210,14 +210,14 @@ async fn a_signal_cuts_the_batch_into_segments_with_the_intent_between_them() {
     );
     let intent = h.seen.all::<OrderIntent>().remove(0);
     assert_eq!(intent.trace_id, trace);
-    assert_eq!(intent.client_order_id.as_str(), format!("{trace}-1"));
-    assert_eq!(intent.symbol, SymbolId(0));
-    assert_eq!(intent.side, Side::Buy);
-    assert_eq!(intent.quantity, dec!(50));
-    assert_eq!(intent.order_type, OrderType::Market);
-    assert_eq!(intent.limit_price, None);
+    assert_eq!(intent.order.client_order_id.as_str(), format!("{trace}-1"));
+    assert_eq!(intent.order.symbol, SymbolId(0));
+    assert_eq!(intent.order.side, Side::Buy);
+    assert_eq!(intent.order.quantity, dec!(50));
+    assert_eq!(intent.order.order_type, OrderType::Market);
+    assert_eq!(intent.order.limit_price, None);
     assert_eq!(intent.reference_price, dec!(100));
-    assert_eq!(intent.at, bars[2].ts);
+    assert_eq!(intent.order.submitted_at, bars[2].ts);
     assert!(!intent.cancel_open);
     assert_eq!(intent.context.signal_id, Some(trace.signal_id()));
     assert_eq!(intent.context.regime, Some(Regime::Trending));
@@ -647,9 +647,13 @@ async fn the_drawdown_line_stops_new_positions_and_deleverages_in_steps_until_re
         .send(report(0, 10, dec!(100), dec!(88000)))
         .await
         .expect("answer");
-    let sells: Vec<_> = a.orders.iter().map(|o| (o.side, o.quantity)).collect();
+    let sells: Vec<_> = a
+        .orders
+        .iter()
+        .map(|o| (o.order.side, o.order.quantity))
+        .collect();
     assert_eq!(sells, vec![(Side::Sell, dec!(25))]);
-    assert_eq!(a.orders[0].order_type, OrderType::Market);
+    assert_eq!(a.orders[0].order.order_type, OrderType::Market);
     assert!(
         a.orders[0].cancel_open,
         "a step replaces the symbol's open orders"
@@ -693,7 +697,7 @@ async fn the_drawdown_line_stops_new_positions_and_deleverages_in_steps_until_re
         .send(report(0, 11, dec!(75), dec!(87000)))
         .await
         .expect("answer");
-    assert_eq!(a.orders[0].quantity, dec!(25));
+    assert_eq!(a.orders[0].order.quantity, dec!(25));
     let step = logged(&h.log, Event::DeleverageStep);
     assert_eq!(step.len(), 1);
     assert_eq!(step[0].level, Level::Warn);
@@ -731,7 +735,7 @@ async fn the_drawdown_line_stops_new_positions_and_deleverages_in_steps_until_re
         .await
         .expect("answer");
     assert_eq!(
-        a.orders[0].quantity,
+        a.orders[0].order.quantity,
         dec!(13),
         "12.5 rounded up to a whole share"
     );
