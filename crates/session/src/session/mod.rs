@@ -7,13 +7,15 @@
 //!    history is refused);
 //! 2. [`provider`]: choose the data provider and where market time starts;
 //! 3. [`venue`]: choose the venue; the log's and the broker's memory (`Evidence`) is read
-//!    before the log starts, and the journal is reconciled with a broker into a
-//!    `Reconciled`, without which no agent can be built (reconcile before trading);
-//! 4. [`log`]: start the log writer, its anchors and the library-log bridge;
-//! 5. [`persisters`]: the execution journal and the trading-state writer;
-//! 6. [`agents`]: build and wire the six agents and start them in `START_ORDER`, sinks
+//!    before the log starts;
+//! 4. [`log`]: start the log writer, its anchors and the library-log bridge, and settle the
+//!    store's history against the evidence;
+//! 5. [`venue`] again: the journal is reconciled with a broker into a `Reconciled`, without
+//!    which no agent can be built (reconcile before trading);
+//! 6. [`persisters`]: the execution journal and the trading-state writer;
+//! 7. [`agents`]: build and wire the six agents and start them in `START_ORDER`, sinks
 //!    before sources (the launcher refuses any other order);
-//! 7. [`control`]: the control API and the operator's signals, once everything runs.
+//! 8. [`control`]: the control API and the operator's signals, once everything runs.
 
 mod agents;
 mod control;
