@@ -228,21 +228,7 @@ impl DataAgent {
     fn reconnect_after(&mut self, wait: std::time::Duration, ctx: &mut Context<Self>) {
         let deadline = vigil_core::later(self.wall.now(), vigil_core::span(wait));
         // The provider stays in hand: a stop meanwhile ends the stream at once.
-        self.pulling = true;
-        let sleep = self.wall.sleep_until(deadline);
-        ctx.spawn(
-            actix::fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| {
-                act.pulling = false;
-                if act.ended {
-                    return;
-                }
-                if let Some(reason) = act.stop_requested.clone() {
-                    act.end(reason, ctx);
-                    return;
-                }
-                act.connect(ctx);
-            }),
-        );
+        self.wait_then(deadline, ctx, |act, ctx| act.connect(ctx));
     }
 
     /// Good bars again after an outage (`first_bar` the first): logs it and asks the

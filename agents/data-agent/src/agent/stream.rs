@@ -165,8 +165,22 @@ impl DataAgent {
 
     /// Sends `bars` when the wall clock reaches `due` (a paced replay).
     fn send_at(&mut self, due: Timestamp, bars: Vec<Bar>, more: bool, ctx: &mut Context<Self>) {
+        self.wait_then(due, ctx, move |act, ctx| {
+            act.send(bars);
+            act.after_send(more, ctx);
+        });
+    }
+
+    /// Waits on the wall clock until `deadline` with the provider in hand, then runs `then`
+    /// — unless the stream ended meanwhile, or a stop was asked (which ends it now).
+    pub(super) fn wait_then(
+        &mut self,
+        deadline: Timestamp,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
         self.pulling = true;
-        let sleep = self.wall.sleep_until(due);
+        let sleep = self.wall.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(move |(), act, ctx| {
                 act.pulling = false;
@@ -177,8 +191,7 @@ impl DataAgent {
                     act.end(reason, ctx);
                     return;
                 }
-                act.send(bars);
-                act.after_send(more, ctx);
+                then(act, ctx);
             }),
         );
     }
