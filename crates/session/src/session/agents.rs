@@ -1,4 +1,4 @@
-//! Stage 5 of the start: build the six agents from the config, wire them to each other,
+//! Stage 7 of the start: build the six agents from the config, wire them to each other,
 //! and start them — sinks before sources.
 //!
 //! Every mailbox is made before any agent ([`Mailboxes`]), so that agents that talk in a
@@ -37,7 +37,7 @@ use super::store::Restored;
 use super::venue::Reconciled;
 
 /// The order agents start in: each after every agent it sends market data, signals or
-/// orders to (sinks before sources). The stop order is the reverse, carried by the
+/// orders to (sinks before sources; a test checks it against the pipeline's flow). The stop order is the reverse, carried by the
 /// end-of-stream marker.
 pub(super) const START_ORDER: [AgentId; 6] = [
     AgentId::Monitor,
@@ -46,22 +46,6 @@ pub(super) const START_ORDER: [AgentId; 6] = [
     AgentId::Signal,
     AgentId::Regime,
     AgentId::Data,
-];
-
-/// The pipeline's flow (sender, receiver): bars, regimes, signals, intents, and every
-/// agent's heartbeats, metrics and faults to the Monitor. Commands and credits that flow
-/// back (Monitor → Risk, Execution → Data) wait in mailboxes made before any agent starts.
-pub(super) const FLOW: [(AgentId, AgentId); 10] = [
-    (AgentId::Data, AgentId::Regime),
-    (AgentId::Regime, AgentId::Signal),
-    (AgentId::Signal, AgentId::Risk),
-    (AgentId::Risk, AgentId::Execution),
-    (AgentId::Data, AgentId::Monitor),
-    (AgentId::Regime, AgentId::Monitor),
-    (AgentId::Signal, AgentId::Monitor),
-    (AgentId::Risk, AgentId::Monitor),
-    (AgentId::Execution, AgentId::Monitor),
-    (AgentId::Data, AgentId::Risk),
 ];
 
 /// An agent's mailbox made before the agent.
@@ -136,19 +120,14 @@ impl Launcher {
         }
     }
 
-    /// Checks that `agent` is the next to start, and that every agent it sends to (see
-    /// [`FLOW`]) already runs.
+    /// Checks that `agent` is the next to start in [`START_ORDER`].
     fn turn(&mut self, agent: AgentId) -> Result<(), SystemError> {
-        let started = &START_ORDER[..self.next.min(START_ORDER.len())];
-        let waiting = FLOW
-            .iter()
-            .find(|(sender, receiver)| *sender == agent && !started.contains(receiver));
-        match (START_ORDER.get(self.next), waiting) {
-            (Some(next), None) if *next == agent => {
+        match START_ORDER.get(self.next) {
+            Some(next) if *next == agent => {
                 self.next += 1;
                 Ok(())
             }
-            (expected, _) => Err(SystemError::Runtime(format!(
+            expected => Err(SystemError::Runtime(format!(
                 "the {agent:?} agent was started out of order (expected {expected:?}): sinks \
                  start before sources"
             ))),
@@ -617,6 +596,22 @@ pub(super) fn build_and_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pipeline's flow (sender, receiver): bars, regimes, signals, intents, and every
+    /// agent's heartbeats, metrics and faults to the Monitor. Commands and credits that flow
+    /// back (Monitor → Risk, Execution → Data) wait in mailboxes made before any agent starts.
+    const FLOW: [(AgentId, AgentId); 10] = [
+        (AgentId::Data, AgentId::Regime),
+        (AgentId::Regime, AgentId::Signal),
+        (AgentId::Signal, AgentId::Risk),
+        (AgentId::Risk, AgentId::Execution),
+        (AgentId::Data, AgentId::Monitor),
+        (AgentId::Regime, AgentId::Monitor),
+        (AgentId::Signal, AgentId::Monitor),
+        (AgentId::Risk, AgentId::Monitor),
+        (AgentId::Execution, AgentId::Monitor),
+        (AgentId::Data, AgentId::Risk),
+    ];
 
     #[test]
     fn every_agent_starts_after_those_it_sends_to() {

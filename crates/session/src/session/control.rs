@@ -1,4 +1,4 @@
-//! Stage 7 of the start: open the control API and listen for the operator's signals.
+//! Stage 8 of the start: open the control API and listen for the operator's signals.
 //!
 //! Last, once every agent runs: a command that arrives is never lost in a half-built
 //! session. The bound address is written to `control.addr` in the log folder; SIGHUP

@@ -1,4 +1,4 @@
-//! Stage 3 of the start: choose the execution venue, and reconcile the journal with a
+//! Stages 3 and 5 of the start: choose the execution venue, and reconcile the journal with a
 //! broker before anything trades.
 //!
 //! A broker outlives the process: its figures are the truth. [`reconcile_at_start`] is the
