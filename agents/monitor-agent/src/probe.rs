@@ -56,14 +56,14 @@ impl Health {
             if self.sampler.is_none() {
                 match SystemSampler::new(self.links.disk_path.clone()) {
                     Ok(s) => self.sampler = Some(s),
-                    Err(e) => failures.push(("system", e)),
+                    Err(e) => failures.push(("system", e.to_string())),
                 }
             }
             if let Some(sampler) = self.sampler.as_mut() {
                 let sample = sampler.sample();
                 match &sample.disk_free_bytes {
                     Ok(_) => oks.push("disk"),
-                    Err(e) => failures.push(("disk", e.clone())),
+                    Err(e) => failures.push(("disk", e.to_string())),
                 }
                 self.last_sample = Some(sample);
             }

@@ -18,6 +18,17 @@ use crate::verify::parse_chained;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChainKey(Arc<[u8]>);
 
+/// A log chain key too short to be one (the message says its length, never the key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the log chain key has {len} byte(s); it needs at least {min} (e.g. `openssl rand -hex 32`)",
+    min = ChainKey::MIN_LEN
+)]
+pub struct ShortKey {
+    /// How many bytes it has.
+    pub len: usize,
+}
+
 impl ChainKey {
     /// The fewest bytes a key may have (a 256-bit key written as 32 characters or more;
     /// `openssl rand -hex 32` writes 64).
@@ -27,13 +38,9 @@ impl ChainKey {
     ///
     /// # Errors
     /// When it is shorter than [`ChainKey::MIN_LEN`] bytes (the message never shows it).
-    pub fn new(key: &[u8]) -> Result<Self, String> {
+    pub fn new(key: &[u8]) -> Result<Self, ShortKey> {
         if key.len() < Self::MIN_LEN {
-            return Err(format!(
-                "the log chain key has {} byte(s); it needs at least {} (e.g. `openssl rand -hex 32`)",
-                key.len(),
-                Self::MIN_LEN
-            ));
+            return Err(ShortKey { len: key.len() });
         }
         Ok(Self(key.into()))
     }

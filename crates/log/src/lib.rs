@@ -29,11 +29,13 @@ mod tracing_layer;
 mod verify;
 mod writer;
 
-pub use chain::{Anchor, AnchorKind, ChainKey, WriterReport, WriterReports, chain_id};
+pub use chain::{Anchor, AnchorKind, ChainKey, ShortKey, WriterReport, WriterReports, chain_id};
 pub use encode::encode_line;
 pub use event::{Event, LogContext, LogEvent, Value};
 pub use files::{LogFile, list_log_files};
-pub use query::{LogQuery, QueryError, parse_duration, parse_since, read_lines, read_lines_while};
+pub use query::{
+    DurationError, LogQuery, QueryError, parse_duration, parse_since, read_lines, read_lines_while,
+};
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
 pub use tracing_layer::{VigilTracingLayer, WIRE_TARGETS};

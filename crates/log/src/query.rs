@@ -53,9 +53,26 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Quer
         text: text.to_string(),
         reason,
     };
-    let d = parse_duration(text).map_err(bad)?;
+    let d = parse_duration(text).map_err(|e| bad(e.to_string()))?;
     now.checked_sub_signed(d)
         .ok_or_else(|| bad("too far back".into()))
+}
+
+/// Why a text is not a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not of the form `<number><unit>`….
+    #[error("expected a duration such as 90s, 30m, 2h, 1d or 1h30m")]
+    Expected,
+    /// Digits at the end without a unit.
+    #[error("expected a duration such as 90s, 30m, 2h, 1d or 1h30m (a unit is required)")]
+    NoUnit,
+    /// A number that does not fit in 64 bits.
+    #[error("the number is too large")]
+    NumberTooLarge,
+    /// A sum longer than a `chrono::Duration` holds.
+    #[error("the duration is too long")]
+    TooLong,
 }
 
 /// A duration: one or more `<number><unit>`, unit `s`, `m`, `h` or `d` (`90s`, `30m`, `2h`,
@@ -64,11 +81,10 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Quer
 ///
 /// # Errors
 /// The reason, starting "expected a duration" for text that is not one.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a duration such as 90s, 30m, 2h, 1d or 1h30m";
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(EXPECTED.into());
+        return Err(DurationError::Expected);
     }
     let mut total = Duration::zero();
     let mut digits = String::new();
@@ -82,19 +98,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(EXPECTED.into()),
+            _ => return Err(DurationError::Expected),
         };
         if digits.is_empty() {
-            return Err(EXPECTED.into());
+            return Err(DurationError::Expected);
         }
-        let n: i64 = digits.parse().map_err(|_| "the number is too large")?;
-        let secs = n.checked_mul(unit).ok_or("the duration is too long")?;
-        let part = Duration::try_seconds(secs).ok_or("the duration is too long")?;
-        total = total.checked_add(&part).ok_or("the duration is too long")?;
+        let n: i64 = digits.parse().map_err(|_| DurationError::NumberTooLarge)?;
+        let secs = n.checked_mul(unit).ok_or(DurationError::TooLong)?;
+        let part = Duration::try_seconds(secs).ok_or(DurationError::TooLong)?;
+        total = total.checked_add(&part).ok_or(DurationError::TooLong)?;
         digits.clear();
     }
     if !digits.is_empty() {
-        return Err(format!("{EXPECTED} (a unit is required)"));
+        return Err(DurationError::NoUnit);
     }
     Ok(total)
 }

@@ -7,4 +7,4 @@ mod system;
 
 pub use board::{AgentView, EndpointView, HealthBoard, Status};
 pub use rules::{ActiveBreach, MetricId, RuleEngine, Transition};
-pub use system::{SystemSample, SystemSampler, free_space};
+pub use system::{SampleError, SystemSample, SystemSampler, free_space};

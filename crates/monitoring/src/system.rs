@@ -13,7 +13,29 @@ pub struct SystemSample {
     /// Used memory over total memory, 0..1.
     pub memory_ratio: f64,
     /// Free bytes on the watched volume, or why it could not be read.
-    pub disk_free_bytes: Result<u64, String>,
+    pub disk_free_bytes: Result<u64, SampleError>,
+}
+
+/// Why the machine or a volume could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SampleError {
+    /// The platform's system information cannot be read.
+    #[error("reading system information: {0}")]
+    System(String),
+    /// The path cannot be made absolute.
+    #[error("resolving {path}: {reason}")]
+    Resolve {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The mounted volumes cannot be listed.
+    #[error("listing disks: {0}")]
+    Disks(String),
+    /// No mounted volume holds the path.
+    #[error("no mounted volume holds {}", .0.display())]
+    NoVolume(PathBuf),
 }
 
 /// Samples the machine; keeps the previous CPU counters between calls.
@@ -29,9 +51,9 @@ impl SystemSampler {
     ///
     /// # Errors
     /// Fails when the platform's system information cannot be read.
-    pub fn new(disk_path: PathBuf) -> Result<Self, String> {
+    pub fn new(disk_path: PathBuf) -> Result<Self, SampleError> {
         let sys = System::new_with_specifics(RefreshKind::nothing())
-            .map_err(|e| format!("reading system information: {e}"))?;
+            .map_err(|e| SampleError::System(e.to_string()))?;
         Ok(Self {
             sys,
             disk_path,
@@ -66,17 +88,19 @@ impl SystemSampler {
 ///
 /// # Errors
 /// Fails when the path cannot be resolved or no mounted volume holds it.
-pub fn free_space(path: &Path) -> Result<u64, String> {
-    let abs =
-        std::path::absolute(path).map_err(|e| format!("resolving {}: {e}", path.display()))?;
+pub fn free_space(path: &Path) -> Result<u64, SampleError> {
+    let abs = std::path::absolute(path).map_err(|e| SampleError::Resolve {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let disks =
-        sysinfo::Disks::new_with_refreshed_list().map_err(|e| format!("listing disks: {e}"))?;
+        sysinfo::Disks::new_with_refreshed_list().map_err(|e| SampleError::Disks(e.to_string()))?;
     disks
         .iter()
         .filter(|d| abs.starts_with(d.mount_point()))
         .max_by_key(|d| d.mount_point().as_os_str().len())
         .map(|d| d.available_space())
-        .ok_or_else(|| format!("no mounted volume holds {}", abs.display()))
+        .ok_or(SampleError::NoVolume(abs))
 }
 
 #[cfg(test)]

@@ -448,12 +448,11 @@ impl Keeper {
     /// # Errors
     /// When the journal cannot be read or the file cannot be written: the error names the
     /// store or the file.
-    pub(crate) async fn write(&self, at: DateTime<Utc>) -> Result<(), String> {
+    pub(crate) async fn write(&self, at: DateTime<Utc>) -> Result<(), KeeperError> {
         let books = self
             .store
             .journal_history()
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .filter(|b| kept(&b.book))
             .map(|b| {
@@ -476,7 +475,18 @@ impl Keeper {
             runs: self.identity.runs,
             books,
         }
-        .write(&self.path)
-        .map_err(|e| e.to_string())
+        .write(&self.path)?;
+        Ok(())
     }
+}
+
+/// Why the identity file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeeperError {
+    /// The journal could not be read.
+    #[error("{0}")]
+    Store(#[from] vigil_store::StoreError),
+    /// The file could not be written.
+    #[error("{0}")]
+    File(#[from] vigil_store::IdentityError),
 }

@@ -138,6 +138,14 @@ where
     backoff: Option<Sleep>,
 }
 
+/// Why a supervised agent could not start.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    /// The arbiter it was to run on had already stopped.
+    #[error("an arbiter stopped before its agent could start")]
+    ArbiterStopped,
+}
+
 impl<A> std::fmt::Debug for ChildSupervisor<A>
 where
     A: Supervised + Actor<Context = Context<A>>,
@@ -165,7 +173,7 @@ where
         actor: A,
         rx: AddressReceiver<A>,
         arbiter: Option<&ArbiterHandle>,
-    ) -> Result<(), String>
+    ) -> Result<(), StartError>
     where
         A: Send,
     {
@@ -190,7 +198,7 @@ where
                 if h.spawn_fn(run) {
                     Ok(())
                 } else {
-                    Err("an arbiter stopped before its agent could start".into())
+                    Err(StartError::ArbiterStopped)
                 }
             }
         }

@@ -26,7 +26,7 @@ use vigil_store::{
     AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, SharedStore, StoreError, open_store,
 };
 
-use crate::control_client::{ControlArgs, Failure, Located};
+use crate::control_client::{ControlArgs, Failure, Located, load_config};
 
 /// Exit code: the running vigil refused the request, or a test message was not delivered.
 const REFUSED: u8 = 1;
@@ -179,11 +179,6 @@ pub(crate) fn run(cmd: AlertsCmd) -> anyhow::Result<ExitCode> {
 // ---------------------------------------------------------------------------------------
 // Config, store, runtime
 
-/// The config, or `None` after printing why it cannot be loaded.
-fn load_config(args: &StoreArgs) -> Option<VigilConfig> {
-    crate::control_client::load_config(args.config.as_deref())
-}
-
 fn store_target(args: &StoreArgs, cfg: &VigilConfig) -> StoreTarget {
     StoreTarget::new(args.store.as_ref(), cfg)
 }
@@ -254,7 +249,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 // list
 
 fn list(args: &StoreArgs, json_out: bool) -> anyhow::Result<ExitCode> {
-    let Some(cfg) = load_config(args) else {
+    let Some(cfg) = load_config(args.config.as_deref()) else {
         return Ok(ExitCode::from(USAGE));
     };
     let target = store_target(args, &cfg);
@@ -506,7 +501,7 @@ pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 // history
 
 fn history(args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let Some(cfg) = load_config(&args.store) else {
+    let Some(cfg) = load_config(args.store.config.as_deref()) else {
         return Ok(ExitCode::from(USAGE));
     };
     let now = Utc::now();
@@ -813,7 +808,7 @@ fn submit(
             return Ok(ExitCode::from(USAGE));
         }
     };
-    let Some(cfg) = load_config(&args.store) else {
+    let Some(cfg) = load_config(args.store.config.as_deref()) else {
         return Ok(ExitCode::from(USAGE));
     };
     let target = store_target(&args.store, &cfg);
@@ -895,7 +890,7 @@ fn submit(
 // test
 
 fn test(channel: &str, args: &StoreArgs) -> anyhow::Result<ExitCode> {
-    let Some(cfg) = load_config(args) else {
+    let Some(cfg) = load_config(args.config.as_deref()) else {
         return Ok(ExitCode::from(USAGE));
     };
     if !CHANNEL_NAMES.contains(&channel) {

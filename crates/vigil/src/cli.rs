@@ -262,12 +262,8 @@ fn default_symbol(path: &Path) -> String {
 }
 
 fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match VigilConfig::load_or_default(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some(mut config) = crate::control_client::load_config(args.config.as_deref()) else {
+        return Ok(ExitCode::from(crate::control_client::USAGE));
     };
     if let Some(data) = &args.data {
         if !data.exists() {

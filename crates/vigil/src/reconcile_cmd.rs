@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use vigil_recovery::Difference;
-use vigil_session::VigilConfig;
 
 /// `vigil reconcile --json`.
 #[derive(Serialize)]
@@ -48,12 +47,8 @@ pub(crate) struct ReconcileArgs {
 }
 
 pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    let cfg = match VigilConfig::load_or_default(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some(cfg) = crate::control_client::load_config(args.config.as_deref()) else {
+        return Ok(ExitCode::from(crate::control_client::USAGE));
     };
     if let Err(e) = cfg.validate() {
         eprintln!("{e}");

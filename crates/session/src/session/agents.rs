@@ -181,7 +181,7 @@ impl Launcher {
         self.turn(spec.agent)?;
         let arbiter = self.place();
         ChildSupervisor::start(spec, actor, mailbox.rx, arbiter.as_ref())
-            .map_err(SystemError::Runtime)
+            .map_err(|e| SystemError::Runtime(e.to_string()))
     }
 
     /// The arbiters started, to stop at the end.
