@@ -115,6 +115,13 @@ impl ClientOrderId {
     pub fn decided_at(&self) -> Option<Timestamp> {
         decision_time(&self.0)
     }
+
+    /// Whether vigil sent this order: its id names a decision chain with its time
+    /// (`tx_<time>_…-<leg>`, see [`ClientOrderId::for_intent`]). The one test of "ours" for
+    /// the in-session reconciler and for recovery alike.
+    pub fn is_vigils(&self) -> bool {
+        self.decided_at().is_some()
+    }
 }
 
 impl From<&str> for ClientOrderId {
@@ -151,6 +158,31 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// "Ours" is one test everywhere: an id that names a decision chain with its time. An
+    /// order someone placed by hand with a look-alike id (`tx_by_hand-1`) is not vigil's:
+    /// the in-session reconciler used to take any `tx_` prefix as vigil's and so would have
+    /// let such a fill pass as a race with a cancel instead of reporting drift.
+    #[test]
+    fn an_order_is_vigils_only_when_its_id_names_a_decision_time() {
+        let at: Timestamp = "2024-01-15T09:30:00Z".parse().expect("ts");
+        for trace in [
+            TraceId::for_signal("GOOG", at),
+            TraceId::for_command("flatten", at),
+        ] {
+            let id = ClientOrderId::for_intent(&trace, 2);
+            assert!(id.is_vigils(), "{id:?}");
+            assert_eq!(id.decided_at(), Some(at));
+        }
+        for other in [
+            "tx_by_hand-1",
+            "tx_",
+            "by-hand-1",
+            "TX_20240115T093000_GOOG-1",
+        ] {
+            assert!(!ClientOrderId::from(other).is_vigils(), "{other}");
+        }
+    }
 
     #[test]
     fn ids_are_deterministic_and_venue_safe() {

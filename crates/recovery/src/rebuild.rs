@@ -17,11 +17,6 @@ use crate::ReconcileError;
 use crate::books::{fill_entry, position_gaps, take_cash, take_position};
 use crate::reconcile::journal_status;
 
-/// Vigil's own orders: their client order ids come from a decision chain (`tx_…`).
-fn is_vigils(id: &ClientOrderId) -> bool {
-    id.decided_at().is_some()
-}
-
 /// What the venue holds of the account's past: every fill it reports, its open orders, its
 /// positions and its cash. Read to tell a first start from a journal that lost its history,
 /// and to rebuild one ([`rebuild_journal`]).
@@ -56,17 +51,17 @@ impl VenueHistory {
             .fills
             .iter()
             .map(|f| &f.client_order_id)
-            .filter(|id| is_vigils(id))
+            .filter(|id| id.is_vigils())
             .collect();
         let fills = self
             .fills
             .iter()
-            .filter(|f| is_vigils(&f.client_order_id))
+            .filter(|f| f.client_order_id.is_vigils())
             .count();
         let open = self
             .open_orders
             .iter()
-            .filter(|o| is_vigils(&o.request.client_order_id))
+            .filter(|o| o.request.client_order_id.is_vigils())
             .count();
         let mut parts = Vec::new();
         if fills > 0 {
@@ -277,7 +272,7 @@ pub async fn rebuild_journal(
     };
     for fill in new_fills {
         let id = &fill.client_order_id;
-        if !is_vigils(id) {
+        if !id.is_vigils() {
             report.external_fills += 1;
         } else if known_orders.insert(id.to_string()) {
             let at_venue = venue.order(id).await?;
@@ -295,7 +290,7 @@ pub async fn rebuild_journal(
     }
     for o in &history.open_orders {
         let r = &o.request;
-        if !is_vigils(&r.client_order_id) || !known_orders.insert(r.client_order_id.to_string()) {
+        if !r.client_order_id.is_vigils() || !known_orders.insert(r.client_order_id.to_string()) {
             continue;
         }
         entries.extend(rebuilt_order(

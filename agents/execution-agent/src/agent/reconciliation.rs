@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use vigil_core::{AgentState, ClientOrderId, Fill, Level, TradingState};
+use vigil_core::{AgentState, Fill, Level, TradingState};
 use vigil_log::{Event, LogEvent};
 use vigil_messages::{DataVerified, RestrictTrading, VerifyData};
 use vigil_providers::VenueError;
@@ -42,11 +42,6 @@ pub(super) struct Watch {
     reconciler: SessionReconciler,
     /// A verification after a data outage, answered when the check under way completes.
     verify: Option<VerifyData>,
-}
-
-/// Vigil's own orders: their client order ids come from a decision chain (`tx_…`).
-fn is_vigils(id: &ClientOrderId) -> bool {
-    id.as_str().starts_with("tx_")
 }
 
 impl ExecutionAgent {
@@ -282,7 +277,7 @@ impl ExecutionAgent {
     /// A fill of an order vigil does not know (already booked: the venue holds it). One
     /// of vigil's own (a fill racing a cancel) is only logged; anyone else's is drift.
     pub(super) fn external_fill(&mut self, fill: &Fill) {
-        if is_vigils(&fill.client_order_id) || self.watch.is_none() {
+        if fill.client_order_id.is_vigils() || self.watch.is_none() {
             return;
         }
         let d = Difference::fill(fill, &self.symbols, false);
