@@ -280,11 +280,10 @@ impl ExecutionAgent {
             .positions()
             .map(|(id, p)| (self.symbols.name(id).to_string(), p.quantity))
             .collect();
-        let ts = self.stamp();
         // Our last line is handed to the writer before the Monitor can close the session.
         self.core.stopped(
-            LogEvent::new(ts, SERVICE, Event::AgentStopped)
-                .with("reason", reason.as_str().to_string())
+            self.core
+                .stop_line(self.now_market, &reason)
                 .with("orders", self.orders)
                 .with("fills", self.fills)
                 .with("open_orders", self.open.len())
@@ -312,9 +311,9 @@ impl Actor for ExecutionAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let ts = self.core.clock.now();
         self.core.started(
-            LogEvent::new(ts, SERVICE, Event::AgentStarted)
+            self.core
+                .start_line()
                 .with("venue", self.venue_name.clone())
                 .with("initial_cash", self.portfolio.initial_cash()),
         );

@@ -179,10 +179,8 @@ impl Actor for RegimeAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let now = self.core.clock.now();
-        self.core.started(
-            LogEvent::new(now, SERVICE, Event::AgentStarted).with("symbols", self.symbols.len()),
-        );
+        self.core
+            .started(self.core.start_line().with("symbols", self.symbols.len()));
         self.heartbeat(ctx);
         self.core.heartbeat_every(ctx, Self::heartbeat);
     }
@@ -211,10 +209,9 @@ impl Handler<Flow<BarBatch>> for RegimeAgent {
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
-                let now = self.core.last_or_now(self.last_ts);
                 self.core.stopped(
-                    LogEvent::new(now, SERVICE, Event::AgentStopped)
-                        .with("reason", reason.as_str().to_string())
+                    self.core
+                        .stop_line(self.last_ts, &reason)
                         .with("regime_changes", self.changes),
                 );
                 self.downstream.end(reason);

@@ -313,10 +313,9 @@ impl RiskAgent {
         let Some(reason) = self.ending.take() else {
             return;
         };
-        let now = self.core.last_or_now(self.last_ts);
         self.core.stopped(
-            LogEvent::new(now, SERVICE, Event::AgentStopped)
-                .with("reason", reason.as_str().to_string())
+            self.core
+                .stop_line(self.last_ts, &reason)
                 .with("approved", self.tally.approved)
                 .with("rejected", self.tally.rejected)
                 .with("trading_state", self.trading.state().as_str()),
@@ -387,6 +386,7 @@ impl Actor for RiskAgent {
         if let Some(r) = self.restored.take() {
             self.core.log.emit(trading_state::restored_event(&r, now));
         }
+        // At the same instant as the restored state's line.
         self.core.started(
             LogEvent::new(now, SERVICE, Event::AgentStarted)
                 .with("trading_state", state.as_str())

@@ -198,9 +198,9 @@ impl Actor for SignalAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let now = self.core.clock.now();
         self.core.started(
-            LogEvent::new(now, SERVICE, Event::AgentStarted)
+            self.core
+                .start_line()
                 .with("model", MODEL_VERSION)
                 .with("warmup_bars", self.warmup),
         );
@@ -242,10 +242,9 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
-                let now = self.core.last_or_now(self.last_ts);
                 self.core.stopped(
-                    LogEvent::new(now, SERVICE, Event::AgentStopped)
-                        .with("reason", reason.as_str().to_string())
+                    self.core
+                        .stop_line(self.last_ts, &reason)
                         .with("signals", self.signals),
                 );
                 self.downstream.end(reason);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use vigil_core::{AgentId, AgentState, SharedClock, Timestamp};
-use vigil_log::{LogBuffer, LogEvent};
+use vigil_log::{Event, LogBuffer, LogEvent};
 
 use crate::{
     AgentFault, Backlogs, Figures, Flow, Heartbeat, PhaseMark, RegimeBatch, SignalBatch,
@@ -87,6 +87,11 @@ impl AgentCore {
         }
     }
 
+    /// The agent's `agent_started` line, now; the agent adds its own fields.
+    pub fn start_line(&self) -> LogEvent {
+        LogEvent::new(self.clock.now(), self.agent.service(), Event::AgentStarted)
+    }
+
     /// The agent is running: logs `line` (its `agent_started`) and hands it to the writer.
     pub fn started(&mut self, line: LogEvent) {
         self.state = AgentState::Running;
@@ -124,6 +129,17 @@ impl AgentCore {
     /// when there is none yet.
     pub fn last_or_now(&self, last: Option<Timestamp>) -> Timestamp {
         last.map_or_else(|| self.clock.now(), |t| self.clock.stamp(t))
+    }
+
+    /// The agent's `agent_stopped` line for `reason`, stamped with the last bar handled
+    /// (`last`) or now; the agent adds its own figures.
+    pub fn stop_line(&self, last: Option<Timestamp>, reason: &StopReason) -> LogEvent {
+        LogEvent::new(
+            self.last_or_now(last),
+            self.agent.service(),
+            Event::AgentStopped,
+        )
+        .with("reason", reason.as_str().to_string())
     }
 
     /// The agent has stopped: logs `line` (its `agent_stopped`) and hands it to the writer.
