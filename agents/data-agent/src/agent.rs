@@ -18,14 +18,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use parking_lot::Mutex;
 use vigil_core::{
-    AgentId, AgentState, Bar, Clock, FutureGuard, MarketDataEvent, SharedClock, SimClock,
-    SymbolTable, Timestamp,
+    AgentId, AgentState, Bar, Clock, FutureGuard, MarketDataEvent, SimClock, SymbolTable, Timestamp,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_messages::{
-    AgentFault, Backlogs, BarBatch, BatchDone, CommandError, DataOutage, Figures, Flow, Heartbeat,
-    QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport, StopReason, VerifyData,
-    run_every,
+    AgentCore, AgentWiring, BarBatch, BatchDone, CommandError, DataOutage, Downstream, Figures,
+    Flow, QuarantineChanged, Reachability, SetQuarantine, Shutdown, StageReport, StopReason,
+    VerifyData,
 };
 use vigil_providers::{DataProvider, Failover};
 
@@ -52,8 +51,6 @@ pub struct DataAgentConfig {
     pub max_in_flight: usize,
     /// Replay pacing.
     pub pacing: Pacing,
-    /// Heartbeat interval on the supervision clock.
-    pub heartbeat_interval: Duration,
     /// How far ahead of the wall clock a bar's time may be; a later bar is rejected.
     pub future_tolerance: chrono::Duration,
 }
@@ -84,16 +81,11 @@ pub struct DataAgent {
     symbols: SymbolTable,
     /// The replay's market clock, advanced to each bar as it passes.
     market: Option<SimClock>,
-    /// The clock for stamps when not replaying.
-    clock: SharedClock,
-    /// Wall/supervision clock: heartbeats and pacing.
-    wall: SharedClock,
-    log: LogBuffer,
-    downstream: Recipient<Flow<BarBatch>>,
-    monitor: Recipient<Heartbeat>,
-    reports: Recipient<StageReport>,
-    faults: Recipient<AgentFault>,
-    state: AgentState,
+    /// The clock for stamps when not replaying, the wall clock (heartbeats and pacing),
+    /// the log, the state and the links to the Monitor.
+    core: AgentCore,
+    /// The Regime agent.
+    downstream: Downstream<BarBatch>,
     pulling: bool,
     ended: bool,
     stop_requested: Option<StopReason>,
@@ -125,7 +117,6 @@ pub struct DataAgent {
     fresh: Option<Timestamp>,
     /// Ping the source before the next fetch.
     ping_due: bool,
-    backlogs: Backlogs,
     /// What to do when no source is healthy; `None`: the agent fails (fatal).
     outage_links: Option<OutageLinks>,
     /// Missing bars counted when the outage began (gaps across it fail the verification).
@@ -136,7 +127,7 @@ impl std::fmt::Debug for DataAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DataAgent")
             .field("provider", &self.sources.name())
-            .field("state", &self.state)
+            .field("state", &self.core.state)
             .field("bars", &self.bars)
             .finish()
     }
@@ -144,22 +135,20 @@ impl std::fmt::Debug for DataAgent {
 
 impl DataAgent {
     /// Creates the agent. `market` is the replay's simulated clock (advanced bar by bar);
-    /// `clock` stamps its log lines; `wall` paces a replay and times heartbeats.
-    #[allow(clippy::too_many_arguments)]
+    /// the `wiring`'s clock stamps its log lines (to `log`) when not replaying, its wall
+    /// clock paces a replay and times heartbeats. The bars go to the Regime agent through
+    /// `downstream`.
     pub fn new(
         cfg: DataAgentConfig,
         provider: Box<dyn DataProvider>,
         symbols: SymbolTable,
         market: Option<SimClock>,
-        clock: SharedClock,
-        wall: SharedClock,
+        wiring: AgentWiring,
         log: LogBuffer,
         downstream: Recipient<Flow<BarBatch>>,
-        monitor: Recipient<Heartbeat>,
-        reports: Recipient<StageReport>,
-        faults: Recipient<AgentFault>,
     ) -> Self {
-        let future = FutureGuard::new(wall.clone(), cfg.future_tolerance);
+        let core = AgentCore::new(AgentId::Data, wiring, log);
+        let future = FutureGuard::new(core.wall.clone(), cfg.future_tolerance);
         let screening = Screening::new(future, symbols.len(), provider.validates_bars());
         Self {
             pacer: Pacer::new(cfg.pacing, cfg.batch_size),
@@ -171,14 +160,8 @@ impl DataAgent {
             cfg,
             symbols,
             market,
-            clock,
-            wall,
-            log,
-            downstream,
-            monitor,
-            reports,
-            faults,
-            state: AgentState::Starting,
+            downstream: core.downstream(downstream, AgentId::Regime),
+            core,
             pulling: false,
             ended: false,
             stop_requested: None,
@@ -198,7 +181,6 @@ impl DataAgent {
             last_update_at: None,
             fresh: None,
             ping_due: false,
-            backlogs: Backlogs::default(),
             outage_links: None,
             missing_at_outage: 0,
         }
@@ -240,13 +222,6 @@ impl DataAgent {
     /// before the source counts as failed (default 5).
     pub fn with_rejection_limit(mut self, in_a_row: u32) -> Self {
         self.parse.set_limit(in_a_row);
-        self
-    }
-
-    /// Counts this agent's messages to the Regime agent, and its own mailbox, in the
-    /// session's backlogs.
-    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
-        self.backlogs = backlogs;
         self
     }
 
@@ -297,23 +272,20 @@ impl DataAgent {
     }
 
     pub(crate) fn log_mut(&mut self) -> &mut LogBuffer {
-        &mut self.log
+        &mut self.core.log
     }
 
     fn now(&self) -> Timestamp {
         match &self.market {
             Some(m) => m.now(),
-            None => self.clock.now(),
+            None => self.core.clock.now(),
         }
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        self.monitor.do_send(Heartbeat {
-            agent: AgentId::Data,
-            state: self.state,
-            at: self.wall.now(),
-            processed: self.bars,
-            figures: Figures::Data {
+        self.core.heartbeat(
+            self.bars,
+            Figures::Data {
                 last_bar_at: self.last,
                 last_update_at: self.last_update_at,
                 bars: self.bars,
@@ -328,32 +300,28 @@ impl DataAgent {
                 ended: self.ended,
                 source: self.source.clone(),
             },
-        });
-        if self.state != AgentState::Starting {
+        );
+        if self.core.state != AgentState::Starting {
             self.ping_source(ctx);
         }
         // Once the backup in use has run its stable period, the primary is tried again
         // (after the read in flight).
-        if !self.ended && self.sources.tick(self.wall.now()) {
+        if !self.ended && self.sources.tick(self.core.wall.now()) {
             self.pull(ctx);
         }
     }
 
     fn fail(&mut self, error: String, event: Event, ctx: &mut Context<Self>) {
         let now = self.now();
-        self.state = AgentState::Failed;
-        self.log.emit(
+        self.core.state = AgentState::Failed;
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, event)
                 .level(vigil_core::Level::Error)
                 .with("provider", self.sources.name().to_string())
                 .with("error", error.clone()),
         );
-        self.log.flush();
-        self.faults.do_send(AgentFault {
-            agent: AgentId::Data,
-            error: error.clone(),
-            fatal: true,
-        });
+        self.core.log.flush();
+        self.core.fault(error.clone(), true);
         self.end(StopReason::Failed(error), ctx);
     }
 
@@ -362,19 +330,18 @@ impl DataAgent {
             return;
         }
         self.ended = true;
-        if self.state != AgentState::Failed {
-            self.state = AgentState::Stopped;
+        if self.core.state != AgentState::Failed {
+            self.core.state = AgentState::Stopped;
         }
         let now = self.now();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::AgentStopped)
                 .with("reason", reason.as_str().to_string())
                 .with("bars", self.bars),
         );
-        self.log.flush();
-        self.backlogs.sent(AgentId::Regime);
-        self.downstream.do_send(Flow::End(reason.clone()));
-        self.reports.do_send(StageReport::Data {
+        self.core.log.flush();
+        self.downstream.end(reason);
+        self.core.report(StageReport::Data {
             bars: self.bars,
             rejected: self.screening.rejected(),
             parse_errors: self.parse.count(),
@@ -393,19 +360,14 @@ impl Actor for DataAgent {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let now = self.now();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::AgentStarted)
                 .with("provider", self.sources.name().to_string())
                 .with("batch_size", self.pacer.batch_size()),
         );
         self.heartbeat(ctx);
-        run_every(
-            ctx,
-            self.wall.clone(),
-            self.cfg.heartbeat_interval,
-            Self::heartbeat,
-        );
-        if self.state == AgentState::Running {
+        self.core.heartbeat_every(ctx, Self::heartbeat);
+        if self.core.state == AgentState::Running {
             // Restarted after a crash: the connection stands; reading goes on.
             self.pull(ctx);
         } else {
@@ -426,7 +388,7 @@ impl actix::Supervised for DataAgent {
             self.sources.give_back(self.home.lock().take());
         }
         let now = self.now();
-        self.log.emit(
+        self.core.log.emit(
             vigil_messages::rebuilt(
                 now,
                 AgentId::Data,
@@ -435,7 +397,7 @@ impl actix::Supervised for DataAgent {
             .with("in_flight", self.in_flight)
             .with("provider_kept", self.sources.in_hand().is_some()),
         );
-        self.log.flush();
+        self.core.log.flush();
         if self.sources.in_hand().is_none() && !self.ended {
             self.fail(
                 format!(
@@ -453,7 +415,7 @@ impl Handler<BatchDone> for DataAgent {
     type Result = ();
 
     fn handle(&mut self, msg: BatchDone, ctx: &mut Self::Context) {
-        self.backlogs.taken(AgentId::Data);
+        self.core.taken();
         self.in_flight = self.in_flight.saturating_sub(1);
         // Every other holder has dropped the batch by now; if not, it is simply freed.
         if let Some(bars) = std::sync::Arc::into_inner(msg.bars)
@@ -487,7 +449,7 @@ impl Handler<SetQuarantine> for DataAgent {
     fn handle(&mut self, msg: SetQuarantine, _ctx: &mut Self::Context) -> Self::Result {
         let answer = self.quarantine.command(msg, self.now(), &self.symbols);
         if self.publish_quarantine() {
-            self.log.flush();
+            self.core.log.flush();
         }
         answer
     }
@@ -503,7 +465,7 @@ impl Handler<ReferenceBars> for DataAgent {
         // The session builds the reader only with the check and its watch.
         if self.quarantine.on_reference(&msg.bars, now, &self.symbols) {
             self.publish_quarantine();
-            self.log.flush();
+            self.core.log.flush();
         }
     }
 }

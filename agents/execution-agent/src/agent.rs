@@ -9,20 +9,18 @@
 //! - `venue_outage`: orders held while the venue is unreachable.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_config::RuleConfig;
 use vigil_core::{
-    AgentId, AgentState, ExecutionReport, Level, Portfolio, SharedClock, SymbolId, SymbolTable,
-    Timestamp, TraceId,
+    AgentId, ExecutionReport, Level, Portfolio, SymbolId, SymbolTable, Timestamp, TraceId,
 };
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_messages::{
-    AgentFault, Backlogs, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError,
-    DrawdownReport, Flow, Heartbeat, OrderIntent, Reachability, RearmDrawdown, Segment,
-    StageReport, StopReason, run_every,
+    AgentCore, AgentWiring, BatchDone, BookQuery, BookSnapshot, CancelAll, CommandError,
+    DrawdownReport, Flow, OrderIntent, Reachability, RearmDrawdown, Segment, StageReport,
+    StopReason,
 };
 use vigil_monitoring::Transition;
 use vigil_providers::{ExecutionVenue, VenueError};
@@ -55,16 +53,9 @@ pub struct ExecutionAgent {
     portfolio: Portfolio,
     open: OrderBook,
     symbols: SymbolTable,
-    clock: SharedClock,
-    wall: SharedClock,
-    heartbeat_interval: Duration,
-    log: LogBuffer,
+    core: AgentCore,
     data_ack: Recipient<BatchDone>,
-    monitor: Recipient<Heartbeat>,
-    reports: Recipient<StageReport>,
-    faults: Recipient<AgentFault>,
     report_buf: Vec<ExecutionReport>,
-    state: AgentState,
     now_market: Option<Timestamp>,
     orders: u64,
     filled: u64,
@@ -80,7 +71,6 @@ pub struct ExecutionAgent {
     pinging: bool,
     slippage_sum_bps: f64,
     slippage_fills: u64,
-    backlogs: Backlogs,
     /// The segment being handled: (batch, last segment), for a restart after a crash.
     in_hand: Option<(u64, bool)>,
     /// The drawdown control line's sensor, and the Risk agent that decides on a breach.
@@ -109,20 +99,16 @@ impl std::fmt::Debug for ExecutionAgent {
 }
 
 impl ExecutionAgent {
-    /// Creates the agent trading on `venue` with a book starting at `initial_cash`.
-    #[allow(clippy::too_many_arguments)]
+    /// Creates the agent trading on `venue` with a book starting at `initial_cash`, wired
+    /// by `wiring` and logging to `log`; batches are acknowledged to the Data agent through
+    /// `data_ack`.
     pub fn new(
         venue: Arc<dyn ExecutionVenue>,
         initial_cash: Decimal,
         symbols: SymbolTable,
-        clock: SharedClock,
-        wall: SharedClock,
-        heartbeat_interval: Duration,
+        wiring: AgentWiring,
         log: LogBuffer,
         data_ack: Recipient<BatchDone>,
-        monitor: Recipient<Heartbeat>,
-        reports: Recipient<StageReport>,
-        faults: Recipient<AgentFault>,
     ) -> Self {
         Self {
             venue_name: Arc::from(venue.name()),
@@ -130,16 +116,9 @@ impl ExecutionAgent {
             portfolio: Portfolio::new(initial_cash),
             open: OrderBook::default(),
             symbols,
-            clock,
-            wall,
-            heartbeat_interval,
-            log,
+            core: AgentCore::new(AgentId::Execution, wiring, log),
             data_ack,
-            monitor,
-            reports,
-            faults,
             report_buf: Vec::new(),
-            state: AgentState::Starting,
             now_market: None,
             orders: 0,
             filled: 0,
@@ -153,7 +132,6 @@ impl ExecutionAgent {
             pinging: false,
             slippage_sum_bps: 0.0,
             slippage_fills: 0,
-            backlogs: Backlogs::default(),
             in_hand: None,
             drawdown: None,
             journal: JournalGateway::default(),
@@ -210,13 +188,6 @@ impl ExecutionAgent {
         self
     }
 
-    /// Counts this agent's mailbox and its acknowledgements to the Data agent in the
-    /// session's backlogs.
-    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
-        self.backlogs = backlogs;
-        self
-    }
-
     /// Queues `entry` in the journal, if there is one. A stopped writer is a fatal fault:
     /// nothing more could be recovered after a crash.
     fn journal(&mut self, entry: JournalEntry) {
@@ -247,16 +218,15 @@ impl ExecutionAgent {
         }
         // Stamped with the bar or fill that caused it, not the end of the batch.
         for t in self.transitions.drain(..) {
-            self.log.emit(t.event(self.clock.stamp(t.at()), SERVICE));
+            self.core
+                .log
+                .emit(t.event(self.core.clock.stamp(t.at()), SERVICE));
         }
-        self.log.flush();
+        self.core.log.flush();
     }
 
     fn stamp(&self) -> Timestamp {
-        match self.now_market {
-            Some(t) => self.clock.stamp(t),
-            None => self.clock.now(),
-        }
+        self.core.last_or_now(self.now_market)
     }
 
     fn book(&self, symbol: SymbolId) -> BookSnapshot {
@@ -282,54 +252,44 @@ impl ExecutionAgent {
 
     fn report_fault(&mut self, error: String, fatal: bool) {
         let level = if fatal { Level::Critical } else { Level::Error };
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(self.stamp(), SERVICE, Event::AgentFailed)
                 .level(level)
                 .with("agent", "execution")
                 .with("error", error.clone()),
         );
-        self.log.flush();
-        self.faults.do_send(AgentFault {
-            agent: AgentId::Execution,
-            error,
-            fatal,
-        });
+        self.core.log.flush();
+        self.core.fault(error, fatal);
     }
 
     fn venue_error(&mut self, e: &VenueError, during: &'static str) {
         let ts = self.stamp();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(ts, SERVICE, Event::VenueError)
                 .with("venue", self.venue_name.clone())
                 .with("during", during)
                 .with("error", e.to_string()),
         );
-        self.faults.do_send(AgentFault {
-            agent: AgentId::Execution,
-            error: format!("venue {during} failed: {e}"),
-            fatal: false,
-        });
+        self.core
+            .fault(format!("venue {during} failed: {e}"), false);
     }
 
     fn finish(&mut self, reason: StopReason, ctx: &mut Context<Self>) {
-        self.state = AgentState::Stopped;
         let positions = self
             .portfolio
             .positions()
             .map(|(id, p)| (self.symbols.name(id).to_string(), p.quantity))
             .collect();
-        let ts = self.stamp();
-        self.log.emit(
-            LogEvent::new(ts, SERVICE, Event::AgentStopped)
-                .with("reason", reason.as_str().to_string())
+        // Our last line is handed to the writer before the Monitor can close the session.
+        self.core.stopped(
+            self.core
+                .stop_line(self.now_market, &reason)
                 .with("orders", self.orders)
                 .with("fills", self.fills)
                 .with("open_orders", self.open.len())
                 .with("equity", self.portfolio.equity()),
         );
-        // Our last line is handed to the writer before the Monitor can close the session.
-        self.log.flush();
-        self.reports.do_send(StageReport::Execution {
+        self.core.report(StageReport::Execution {
             reason: reason.clone(),
             orders: self.orders,
             filled: self.filled,
@@ -351,21 +311,14 @@ impl Actor for ExecutionAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.state = AgentState::Running;
-        let ts = self.clock.now();
-        self.log.emit(
-            LogEvent::new(ts, SERVICE, Event::AgentStarted)
+        self.core.started(
+            self.core
+                .start_line()
                 .with("venue", self.venue_name.clone())
                 .with("initial_cash", self.portfolio.initial_cash()),
         );
-        self.log.flush();
         self.heartbeat(ctx);
-        run_every(
-            ctx,
-            self.wall.clone(),
-            self.heartbeat_interval,
-            Self::heartbeat,
-        );
+        self.core.heartbeat_every(ctx, Self::heartbeat);
         self.start_watch(ctx);
     }
 }
@@ -376,13 +329,13 @@ impl Supervised for ExecutionAgent {
     fn restarting(&mut self, ctx: &mut Context<Self>) {
         self.pinging = false;
         if let Some((batch, last)) = self.in_hand.take() {
-            self.log.emit(vigil_messages::batch_dropped(
+            self.core.log.emit(vigil_messages::batch_dropped(
                 self.stamp(),
                 AgentId::Execution,
                 batch,
             ));
             if last {
-                self.backlogs.sent(AgentId::Data);
+                self.core.backlogs.sent(AgentId::Data);
                 self.data_ack.do_send(BatchDone {
                     id: batch,
                     bars: Arc::new(Vec::new()),
@@ -405,7 +358,7 @@ impl Handler<Flow<Segment>> for ExecutionAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Flow<Segment>, ctx: &mut Self::Context) {
-        self.backlogs.taken(AgentId::Execution);
+        self.core.taken();
         match msg {
             Flow::Data(seg) => {
                 let from = seg.range.start;

@@ -4,19 +4,16 @@
 //! [`crate::flatten`]).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use actix::prelude::*;
 use rust_decimal::Decimal;
 use vigil_config::{OrderTypeConfig, RiskConfig};
-use vigil_core::{
-    AgentId, AgentState, Level, SharedClock, Signal, SymbolId, SymbolTable, Timestamp, TradingState,
-};
+use vigil_core::{AgentId, Level, Signal, SymbolId, SymbolTable, Timestamp, TradingState};
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_messages::{
-    AgentFault, Backlogs, BookQuery, BookSnapshot, DrawdownAnswer, DrawdownReport, Figures, Flow,
-    Heartbeat, OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport,
-    StopReason, TradingStateRecord, run_every,
+    AgentCore, AgentWiring, BookQuery, BookSnapshot, DrawdownAnswer, DrawdownReport, Figures, Flow,
+    OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport, StopReason,
+    TradingStateRecord,
 };
 
 use crate::drawdown::{self, DrawdownControl};
@@ -48,14 +45,8 @@ pub struct RiskAgent {
     pricing: Pricing,
     trading: TradingControl,
     symbols: SymbolTable,
-    clock: SharedClock,
-    wall: SharedClock,
-    heartbeat_interval: Duration,
-    log: LogBuffer,
+    core: AgentCore,
     exec: ExecutionLinks,
-    monitor: Recipient<Heartbeat>,
-    reports: Recipient<StageReport>,
-    faults: Recipient<AgentFault>,
     queue: StreamQueue,
     /// Answers the queue waits for (a book query, a flatten's book reads): while any is
     /// outstanding no batch is decided, but commands and drawdown reports still are.
@@ -63,10 +54,8 @@ pub struct RiskAgent {
     /// Symbols in quarantine (a data anomaly, or an operator), and why: no new order in them.
     quarantined: HashMap<SymbolId, String>,
     schedule: Schedule,
-    agent_state: AgentState,
     tally: Tally,
     last_ts: Option<Timestamp>,
-    backlogs: Backlogs,
     /// Every change of the trading state goes here to be saved (the breaker survives a
     /// restart).
     saved: Option<tokio::sync::mpsc::UnboundedSender<TradingStateRecord>>,
@@ -90,21 +79,16 @@ impl std::fmt::Debug for RiskAgent {
 }
 
 impl RiskAgent {
-    /// Creates the agent.
-    #[allow(clippy::too_many_arguments)]
+    /// Creates the agent, wired by `wiring` and logging to `log`; its output goes to the
+    /// Execution agent through `exec`.
     pub fn new(
         cfg: RiskConfig,
         order_type: OrderTypeConfig,
         limit_offset_bps: Decimal,
         symbols: SymbolTable,
-        clock: SharedClock,
-        wall: SharedClock,
-        heartbeat_interval: Duration,
+        wiring: AgentWiring,
         log: LogBuffer,
         exec: ExecutionLinks,
-        monitor: Recipient<Heartbeat>,
-        reports: Recipient<StageReport>,
-        faults: Recipient<AgentFault>,
     ) -> Self {
         Self {
             trading: TradingControl::new(cfg.initial_state),
@@ -114,22 +98,14 @@ impl RiskAgent {
                 limit_offset_bps,
             },
             symbols,
-            clock,
-            wall,
-            heartbeat_interval,
-            log,
+            core: AgentCore::new(AgentId::Risk, wiring, log),
             exec,
-            monitor,
-            reports,
-            faults,
             queue: StreamQueue::default(),
             holds: 0,
             quarantined: HashMap::new(),
             schedule: Schedule::default(),
-            agent_state: AgentState::Starting,
             tally: Tally::default(),
             last_ts: None,
-            backlogs: Backlogs::default(),
             saved: None,
             restored: None,
             halt: vigil_messages::HaltLatch::default(),
@@ -174,26 +150,16 @@ impl RiskAgent {
         self
     }
 
-    /// Counts this agent's mailbox and its messages to the Execution agent in the
-    /// session's backlogs.
-    pub fn with_backlogs(mut self, backlogs: Backlogs) -> Self {
-        self.backlogs = backlogs;
-        self
-    }
-
     fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
-        self.monitor.do_send(Heartbeat {
-            agent: AgentId::Risk,
-            state: self.agent_state,
-            at: self.wall.now(),
-            processed: self.tally.approved + self.tally.rejected,
-            figures: Figures::Risk {
+        self.core.heartbeat(
+            self.tally.approved + self.tally.rejected,
+            Figures::Risk {
                 approved: self.tally.approved,
                 rejected: self.tally.rejected,
                 triggers: self.tally.triggers.clone(),
                 state: self.trading.state(),
             },
-        });
+        );
     }
 
     /// Works through the queue until it is empty or a book query is outstanding.
@@ -226,13 +192,13 @@ impl RiskAgent {
 
     /// Sends `segment` on to the Execution agent, then applies the schedule's `marks`.
     fn hand_on(&mut self, segment: Segment, marks: &[PhaseMark]) {
-        self.backlogs.sent(AgentId::Execution);
+        self.core.backlogs.sent(AgentId::Execution);
         self.exec.segments.do_send(Flow::Data(segment));
         let events = self
             .schedule
-            .apply(marks, self.trading.state(), &self.clock);
+            .apply(marks, self.trading.state(), &self.core.clock);
         for event in events {
-            self.log.emit(event);
+            self.core.log.emit(event);
         }
     }
 
@@ -254,24 +220,20 @@ impl RiskAgent {
                     signal.trace_id
                 )),
             }
-            act.log.flush();
+            act.core.log.flush();
             act.process(ctx);
         }));
     }
 
     fn fault(&mut self, error: String) {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         self.tally.rejected += 1;
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::AgentFailed)
                 .level(Level::Error)
                 .with("error", error.clone()),
         );
-        self.faults.do_send(AgentFault {
-            agent: AgentId::Risk,
-            error,
-            fatal: false,
-        });
+        self.core.fault(error, false);
     }
 
     /// A trip waiting on the fast path from the Monitor, applied before anything is decided.
@@ -291,7 +253,7 @@ impl RiskAgent {
             self.quarantined.get(&signal.symbol),
             signal,
             book,
-            self.clock.stamp(signal.at),
+            self.core.clock.stamp(signal.at),
             self.symbols.shared(signal.symbol),
         );
         if let Some(reason) = &verdict.rejected {
@@ -300,7 +262,7 @@ impl RiskAgent {
         if verdict.intent.is_some() {
             self.tally.approved += 1;
         }
-        self.log.emit(verdict.event);
+        self.core.log.emit(verdict.event);
         if let Some(intent) = verdict.intent {
             self.exec.intents.do_send(intent);
         }
@@ -310,9 +272,9 @@ impl RiskAgent {
     fn forced(&mut self, order: ForcedOrder) -> OrderIntent {
         self.tally.approved += 1;
         let name = self.symbols.shared(order.symbol);
-        let ts = self.clock.stamp(order.at);
+        let ts = self.core.clock.stamp(order.at);
         let (event, intent) = order.approve(name, ts, self.trading.state());
-        self.log.emit(event);
+        self.core.log.emit(event);
         intent
     }
 
@@ -325,7 +287,7 @@ impl RiskAgent {
                 format!("market data stream failed: {error}"),
             );
         }
-        self.backlogs.sent(AgentId::Execution);
+        self.core.backlogs.sent(AgentId::Execution);
         self.ending = Some(reason.clone());
         // The Execution agent may still be working through the segments ahead of the end,
         // and a drawdown report from one of them needs this agent's answer: it stops only
@@ -333,8 +295,8 @@ impl RiskAgent {
         let end = self.exec.segments.send(Flow::End(reason));
         ctx.spawn(end.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
-                act.log.emit(
-                    LogEvent::new(act.clock.now(), SERVICE, Event::AgentStopped)
+                act.core.log.emit(
+                    LogEvent::new(act.core.clock.now(), SERVICE, Event::AgentStopped)
                         .level(Level::Warn)
                         .with(
                             "note",
@@ -351,19 +313,14 @@ impl RiskAgent {
         let Some(reason) = self.ending.take() else {
             return;
         };
-        self.agent_state = AgentState::Stopped;
-        let now = self
-            .last_ts
-            .map_or_else(|| self.clock.now(), |t| self.clock.stamp(t));
-        self.log.emit(
-            LogEvent::new(now, SERVICE, Event::AgentStopped)
-                .with("reason", reason.as_str().to_string())
+        self.core.stopped(
+            self.core
+                .stop_line(self.last_ts, &reason)
                 .with("approved", self.tally.approved)
                 .with("rejected", self.tally.rejected)
                 .with("trading_state", self.trading.state().as_str()),
         );
-        self.log.flush();
-        self.reports.do_send(StageReport::Risk {
+        self.core.report(StageReport::Risk {
             approved: self.tally.approved,
             rejected: self.tally.rejected,
             state: self.trading.state(),
@@ -374,7 +331,7 @@ impl RiskAgent {
     /// Moves to `state`; returns false when it already held (commands are idempotent).
     fn change_state(&mut self, state: TradingState, actor: String, reason: String) -> bool {
         let change = self.trading.update(state, actor, reason);
-        self.record(self.clock.now(), change)
+        self.record(self.core.clock.now(), change)
     }
 
     /// Does what a change of the trading state asks, logged at `now` (the market time of
@@ -388,35 +345,31 @@ impl RiskAgent {
         // Before anything else: the Monitor reads it to know a trip found the breaker
         // tripped, even once this agent has stopped.
         self.halt.hold(change.to);
-        self.log.emit(change.log_event(now));
+        self.core.log.emit(change.log_event(now));
         if let Some((rearm, event)) = self.drawdown.rearm(&change, now, &self.cfg) {
             self.exec.rearm.do_send(rearm);
-            self.log.emit(event);
+            self.core.log.emit(event);
         }
-        self.log.flush();
+        self.core.log.flush();
         if let Some(saved) = &self.saved {
             let record = TradingStateRecord {
                 state: change.to,
                 actor: change.actor,
                 reason: change.reason,
-                at: self.wall.now(),
+                at: self.core.wall.now(),
             };
             if saved.send(record).is_err() {
                 let error = "the trading state cannot be saved: its writer has stopped; \
                              a restart would not remember this change"
                     .to_string();
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(now, SERVICE, Event::AgentFailed)
                         .level(Level::Critical)
                         .with("agent", "risk")
                         .with("error", error.clone()),
                 );
-                self.log.flush();
-                self.faults.do_send(AgentFault {
-                    agent: AgentId::Risk,
-                    error,
-                    fatal: false,
-                });
+                self.core.log.flush();
+                self.core.fault(error, false);
             }
         }
         true
@@ -427,27 +380,21 @@ impl Actor for RiskAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.agent_state = AgentState::Running;
         let state = self.trading.state();
         self.halt.hold(state);
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         if let Some(r) = self.restored.take() {
-            self.log.emit(trading_state::restored_event(&r, now));
+            self.core.log.emit(trading_state::restored_event(&r, now));
         }
-        self.log.emit(
+        // At the same instant as the restored state's line.
+        self.core.started(
             LogEvent::new(now, SERVICE, Event::AgentStarted)
                 .with("trading_state", state.as_str())
                 .with("max_position_pct", self.cfg.max_position_pct)
                 .with("max_gross_exposure_pct", self.cfg.max_gross_exposure_pct),
         );
-        self.log.flush();
         self.heartbeat(ctx);
-        run_every(
-            ctx,
-            self.wall.clone(),
-            self.heartbeat_interval,
-            Self::heartbeat,
-        );
+        self.core.heartbeat_every(ctx, Self::heartbeat);
         // After a restart: the batches that waited; or, if the crash came after the end of
         // the input, the stop it was waiting for.
         if self.ending.is_some() {
@@ -465,8 +412,8 @@ impl Supervised for RiskAgent {
     /// the queue goes on when the agent starts again.
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         if self.holds > 0 {
-            self.log.emit(
-                LogEvent::new(self.clock.now(), SERVICE, Event::BatchDropped)
+            self.core.log.emit(
+                LogEvent::new(self.core.clock.now(), SERVICE, Event::BatchDropped)
                     .with("agent", "risk")
                     .with(
                         "note",
@@ -475,16 +422,16 @@ impl Supervised for RiskAgent {
             );
         }
         self.holds = 0;
-        self.log.emit(
+        self.core.log.emit(
             vigil_messages::rebuilt(
-                self.clock.now(),
+                self.core.clock.now(),
                 AgentId::Risk,
                 "queue kept; the book is read from the execution agent for every decision",
             )
             .with("queued_batches", self.queue.len())
             .with("trading_state", self.trading.state().as_str()),
         );
-        self.log.flush();
+        self.core.log.flush();
     }
 }
 
@@ -492,7 +439,7 @@ impl Handler<Flow<SignalBatch>> for RiskAgent {
     type Result = ();
 
     fn handle(&mut self, msg: Flow<SignalBatch>, ctx: &mut Self::Context) {
-        self.backlogs.taken(AgentId::Risk);
+        self.core.taken();
         self.queue.push(msg);
         self.process(ctx);
     }
@@ -504,7 +451,7 @@ impl Handler<DrawdownReport> for RiskAgent {
     /// Equity is beyond the drawdown control line: does what the line (`drawdown.rs`) decides.
     fn handle(&mut self, msg: DrawdownReport, _ctx: &mut Self::Context) -> Self::Result {
         self.take_halt();
-        let ts = self.clock.stamp(msg.at);
+        let ts = self.core.clock.stamp(msg.at);
         let plan = self.drawdown.on_report(
             &self.cfg,
             &msg,
@@ -521,9 +468,9 @@ impl Handler<DrawdownReport> for RiskAgent {
         }
         let orders = plan.orders.into_iter().map(|o| self.forced(o)).collect();
         if let Some(event) = plan.event {
-            self.log.emit(event);
+            self.core.log.emit(event);
         }
-        self.log.flush();
+        self.core.log.flush();
         MessageResult(DrawdownAnswer {
             orders,
             next: plan.next,

@@ -7,13 +7,17 @@
 //! bounds every mailbox on the path.
 //!
 //! Agents never name each other's types: they hold `Recipient`s of these messages, wired by
-//! the system builder.
+//! the system builder. What every pipeline agent's actor has alike (clocks, log, state,
+//! backlogs, its links to the Monitor, the next stage) is an [`AgentCore`] and a
+//! [`Downstream`], built from the session's [`AgentWiring`].
 
+mod agent_core;
 mod health;
 mod messages;
 mod skeleton;
 mod timer;
 
+pub use agent_core::{AgentCore, AgentWiring, Downstream, EmptyBatch};
 pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
 pub use messages::{
     Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,

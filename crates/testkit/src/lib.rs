@@ -1,6 +1,6 @@
 //! What the agents' actor-level tests share: a stand-in actor that records whatever it is
-//! sent, the ordered log it records into, bounded waits, and small readers of the memory
-//! log.
+//! sent, the ordered log it records into, bounded waits, small readers of the memory log,
+//! and the wiring of an agent under test ([`wiring`]).
 //!
 //! A test names what it expects to receive as one enum (see [`record_enum!`]), starts a
 //! [`RecordingActor`] over a [`Recorder`] of that enum, and wires the agent under test to
@@ -47,6 +47,7 @@ mod macros;
 mod market;
 mod recorder;
 mod wait;
+mod wiring;
 
 pub use client::http_json;
 pub use files::write_secret_file;
@@ -55,6 +56,7 @@ pub use logs::{logged, text, timestamp};
 pub use market::{bar, flat_bar, jan, order_request};
 pub use recorder::{AnsweringActor, Recorder, RecordingActor, Variant};
 pub use wait::{MAX_YIELDS, SETTLE_YIELDS, settle, yield_until};
+pub use wiring::wiring;
 
 /// What [`record_enum!`] expands to refers to; not for direct use.
 #[doc(hidden)]

@@ -33,16 +33,16 @@ impl DataAgent {
             act.pulling = false;
             match res {
                 Ok(()) => {
-                    act.state = AgentState::Running;
+                    act.core.state = AgentState::Running;
                     act.source.up = true;
                     act.source.calls_ok += 1;
                     let now = act.now();
-                    act.log.emit(
+                    act.core.log.emit(
                         LogEvent::new(now, SERVICE, Event::DataSourceConnected)
                             .with("provider", act.sources.name().to_string())
                             .with("symbols", act.symbols.len()),
                     );
-                    act.log.flush();
+                    act.core.log.flush();
                     act.pull(ctx);
                 }
                 Err(e) => act.source_failed(e.to_string(), Event::DataSourceFailed, ctx),
@@ -52,7 +52,7 @@ impl DataAgent {
 
     /// Pings the source now if it is idle, or before the next fetch otherwise.
     pub(super) fn ping_source(&mut self, ctx: &mut Context<Self>) {
-        if self.ended || self.state == AgentState::Failed {
+        if self.ended || self.core.state == AgentState::Failed {
             return;
         }
         if self.pulling || self.sources.in_hand().is_none() {
@@ -64,7 +64,7 @@ impl DataAgent {
         };
         let mut lease = Lease::new(provider, &self.home);
         self.pulling = true;
-        let wall = self.wall.clone();
+        let wall = self.core.wall.clone();
         let fut = async move {
             let t0 = wall.now();
             let res = lease.get().ping().await;
@@ -75,7 +75,7 @@ impl DataAgent {
             act.sources.give_back(provider);
             act.pulling = false;
             act.record_ping(res, took);
-            if act.state == AgentState::Running {
+            if act.core.state == AgentState::Running {
                 act.pull(ctx);
             }
         }));
@@ -94,7 +94,7 @@ impl DataAgent {
                     Some(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
                 if !was_up && self.source.calls_failed > 0 {
                     let now = self.now();
-                    self.log.emit(
+                    self.core.log.emit(
                         LogEvent::new(now, SERVICE, Event::DataSourceConnected)
                             .with("provider", self.sources.name().to_string())
                             .with("note", "answering pings again"),
@@ -107,13 +107,13 @@ impl DataAgent {
                 let text = e.to_string();
                 if was_up || self.source.error.is_none() {
                     let now = self.now();
-                    self.log.emit(
+                    self.core.log.emit(
                         LogEvent::new(now, SERVICE, Event::DataSourceFailed)
                             .with("provider", self.sources.name().to_string())
                             .with("probe", "ping")
                             .with("error", text.clone()),
                     );
-                    self.log.flush();
+                    self.core.log.flush();
                 }
                 self.source.error = Some(text);
             }
@@ -123,7 +123,10 @@ impl DataAgent {
     /// The source in use failed with `error`: switches to the next backup, begins or goes
     /// on with an outage, or fails the agent (`event`) when there is nothing left to try.
     pub(super) fn source_failed(&mut self, error: String, event: Event, ctx: &mut Context<Self>) {
-        match self.sources.source_failed(error.clone(), self.wall.now()) {
+        match self
+            .sources
+            .source_failed(error.clone(), self.core.wall.now())
+        {
             Failure::Switched(switched) => self.switched(switched, ctx),
             Failure::OutageBegan {
                 reason,
@@ -137,7 +140,7 @@ impl DataAgent {
                 switched,
             } => {
                 let now = self.now();
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(now, SERVICE, Event::DataSourceFailed)
                         .level(Level::Warn)
                         .with("provider", failed)
@@ -145,7 +148,7 @@ impl DataAgent {
                         .with("error", error)
                         .with("retry_in_ms", wait.as_millis() as u64),
                 );
-                self.log.flush();
+                self.core.log.flush();
                 if switched {
                     self.installed();
                 }
@@ -159,14 +162,14 @@ impl DataAgent {
     pub(super) fn switched(&mut self, s: Switched, ctx: &mut Context<Self>) {
         self.installed();
         let now = self.now();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::DataSourceSwitched)
                 .with("from", s.from)
                 .with("to", s.to)
                 .with("actor", s.actor)
                 .with("reason", s.reason),
         );
-        self.log.flush();
+        self.core.log.flush();
         self.connect(ctx);
     }
 
@@ -207,12 +210,12 @@ impl DataAgent {
         self.source.up = false;
         self.source.error = Some(error.clone());
         let now = self.now();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::DataOutage)
                 .with("provider", self.sources.name().to_string())
                 .with("sources", sources)
                 .with("error", error)
-                .with("received_at", self.wall.now())
+                .with("received_at", self.core.wall.now())
                 .with("retry_in_ms", wait.as_millis() as u64)
                 .with("resume", resume)
                 .with(
@@ -220,13 +223,13 @@ impl DataAgent {
                     "trading halted (breaker); the sources are tried again with backoff",
                 ),
         );
-        self.log.flush();
+        self.core.log.flush();
         self.reconnect_after(wait, ctx);
     }
 
     /// Connects the source in use after `wait`, on the wall clock.
     fn reconnect_after(&mut self, wait: std::time::Duration, ctx: &mut Context<Self>) {
-        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(wait));
+        let deadline = vigil_core::later(self.core.wall.now(), vigil_core::span(wait));
         // The provider stays in hand: a stop meanwhile ends the stream at once.
         self.wait_then(deadline, ctx, |act, ctx| act.connect(ctx));
     }
@@ -237,7 +240,7 @@ impl DataAgent {
     pub(super) fn recovered(&mut self, r: Recovered, first_bar: Timestamp) {
         let missing_bars = self.gaps.missing() - self.missing_at_outage;
         let now = self.now();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::DataRecovered)
                 .with("provider", self.sources.name().to_string())
                 .with("outage_s", r.outage_s)
@@ -249,7 +252,7 @@ impl DataAgent {
                     "the books are verified with the venue before trading resumes",
                 ),
         );
-        self.log.flush();
+        self.core.log.flush();
         if let Some(links) = &self.outage_links {
             links.execution.do_send(VerifyData {
                 source: self.sources.name().to_string(),

@@ -3,9 +3,9 @@
 //! with the phases of the day they pass.
 
 use actix::prelude::*;
-use vigil_core::{AgentId, Bar, MarketDataEvent, Timestamp};
+use vigil_core::{Bar, MarketDataEvent, Timestamp};
 use vigil_log::{Event, LogEvent};
-use vigil_messages::{AgentFault, BarBatch, Flow, StopReason};
+use vigil_messages::{BarBatch, StopReason};
 use vigil_providers::ProviderError;
 
 use super::lease::Lease;
@@ -20,7 +20,7 @@ impl DataAgent {
         if self.pulling || self.ended {
             return;
         }
-        if let Some(switched) = self.sources.take_switch(self.wall.now()) {
+        if let Some(switched) = self.sources.take_switch(self.core.wall.now()) {
             self.switched(switched, ctx);
             return;
         }
@@ -39,7 +39,7 @@ impl DataAgent {
         events.clear();
         let max = self.pacer.batch_size();
         self.pulling = true;
-        let ping = std::mem::take(&mut self.ping_due).then(|| self.wall.clone());
+        let ping = std::mem::take(&mut self.ping_due).then(|| self.core.wall.clone());
         let fut = async move {
             let probe = match ping {
                 Some(wall) => {
@@ -82,14 +82,14 @@ impl DataAgent {
                 self.events = events;
                 let failed = self.parse.rejected(&detail);
                 let now = self.now();
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(now, SERVICE, Event::DataParseFailed)
                         .level(vigil_core::Level::Error)
                         .with("provider", self.sources.name().to_string())
                         .with("rejected_in_a_row", u64::from(self.parse.in_a_row()))
                         .with("error", detail),
                 );
-                self.log.flush();
+                self.core.log.flush();
                 match failed {
                     Some(error) => {
                         self.source.calls_failed += 1;
@@ -129,18 +129,18 @@ impl DataAgent {
             }
         }
         self.events = events;
-        self.log.flush();
+        self.core.log.flush();
         // The source delivers valid bars (forwarded, or withheld by a quarantine).
         if let Some(first) = self.fresh.take() {
-            self.last_update_at = Some(self.wall.now());
+            self.last_update_at = Some(self.core.wall.now());
             self.parse.bars_arrived();
-            if let Some(recovered) = self.sources.bars_arrived(self.wall.now()) {
+            if let Some(recovered) = self.sources.bars_arrived(self.core.wall.now()) {
                 self.recovered(recovered, first);
             }
         }
         if bars.is_empty() {
             self.after_send(more, ctx);
-        } else if let Some(due) = self.pacer.due(bars[0].ts, self.wall.now()) {
+        } else if let Some(due) = self.pacer.due(bars[0].ts, self.core.wall.now()) {
             self.send_at(due, bars, more, ctx);
         } else {
             self.send(bars);
@@ -153,7 +153,7 @@ impl DataAgent {
             self.pull(ctx);
         } else {
             let now = self.now();
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(now, SERVICE, Event::DataSourceExhausted)
                     .with("provider", self.sources.name().to_string())
                     .with("bars", self.bars)
@@ -180,7 +180,7 @@ impl DataAgent {
         then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
     ) {
         self.pulling = true;
-        let sleep = self.wall.sleep_until(deadline);
+        let sleep = self.core.wall.sleep_until(deadline);
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(sleep).map(move |(), act, ctx| {
                 act.pulling = false;
@@ -206,8 +206,8 @@ impl DataAgent {
             } => (caught_up, rejected),
         };
         if let Some(skipped) = caught_up {
-            let now = self.clock.stamp(bar.ts);
-            self.log.emit(
+            let now = self.core.clock.stamp(bar.ts);
+            self.core.log.emit(
                 LogEvent::new(now, SERVICE, Event::DataSourceConnected)
                     .with("provider", self.sources.name().to_string())
                     .with("first_new_bar", bar.ts)
@@ -218,7 +218,7 @@ impl DataAgent {
             // Stamped with the time the agent stands at, not the bar's: a rejected bar's
             // time may be anything (2099).
             let now = self.now();
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(now, SERVICE, Event::BarRejected)
                     .with("symbol", self.symbols.shared(bar.symbol))
                     .with("bar_time", bar.ts)
@@ -226,12 +226,12 @@ impl DataAgent {
             );
             return false;
         }
-        let at = self.clock.stamp(bar.ts);
+        let at = self.core.clock.stamp(bar.ts);
         if let Some(gap) = self
             .gaps
             .on_bar(bar, at, &self.symbols, self.sources.name())
         {
-            self.log.emit(gap);
+            self.core.log.emit(gap);
         }
         // Valid data arrived, withheld or not: the source is not stale, and market time
         // moves on with it.
@@ -259,7 +259,7 @@ impl DataAgent {
                         risk.do_send(change);
                     }
                 }
-                Notice::Log(line) => self.log.emit(line),
+                Notice::Log(line) => self.core.log.emit(line),
             }
         }
         any
@@ -275,36 +275,31 @@ impl DataAgent {
         self.last = bars.last().map(|b| b.ts).or(self.last);
         self.bars += bars.len() as u64;
         if !bars.is_empty() {
-            self.last_update_at = Some(self.wall.now());
+            self.last_update_at = Some(self.core.wall.now());
         }
         let Marked {
             marks,
             logs,
             failed,
-        } = self.phases.marks(&bars, self.clock.as_ref());
+        } = self.phases.marks(&bars, self.core.clock.as_ref());
         for line in logs {
-            self.log.emit(line);
+            self.core.log.emit(line);
         }
         if let Some(error) = failed {
             let now = self.now();
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(now, SERVICE, Event::ScheduleFailed).with("error", error.clone()),
             );
-            self.faults.do_send(AgentFault {
-                agent: AgentId::Data,
-                error: format!("schedule: {error}"),
-                fatal: false,
-            });
+            self.core.fault(format!("schedule: {error}"), false);
         }
         let id = self.next_batch_id;
         self.next_batch_id += 1;
         self.in_flight += 1;
         // Bounded by flow control: at most `max_in_flight` batches are unacknowledged.
-        self.backlogs.sent(AgentId::Regime);
-        self.downstream.do_send(Flow::Data(BarBatch {
+        self.downstream.send(BarBatch {
             id,
             bars: std::sync::Arc::new(bars),
             phases: marks.into(),
-        }));
+        });
     }
 }

@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use vigil_core::{Level, Symbol, SymbolId};
 use vigil_log::{LogSink, MemoryLog, Value};
+use vigil_messages::{AgentFault, Heartbeat};
 use vigil_providers::{CsvReplayProvider, CsvSource, ProviderError, ProviderHealth};
-use vigil_testkit::{Recorder, logged, record_enum, settle, text, timestamp as t};
+use vigil_testkit::{Recorder, logged, record_enum, settle, text, timestamp as t, wiring};
 
 use super::*;
 
@@ -220,18 +221,13 @@ fn start_with(
             batch_size,
             max_in_flight,
             pacing,
-            heartbeat_interval: Duration::from_secs(1),
             future_tolerance: chrono::Duration::seconds(60),
         },
         provider,
         SymbolTable::new([Symbol::from("TEST")]),
         Some(market.clone()),
-        Arc::new(market.clone()),
-        Arc::new(wall.clone()),
+        wiring(Arc::new(market.clone()), Arc::new(wall.clone()), &collector),
         LogBuffer::new(sink, SERVICE, Level::Debug),
-        collector.clone().recipient(),
-        collector.clone().recipient(),
-        collector.clone().recipient(),
         collector.recipient(),
     );
     Harness {

@@ -2,8 +2,8 @@
 //! round trip, pinged off the order path.
 
 use actix::prelude::*;
-use vigil_core::{AgentId, AgentState};
-use vigil_messages::{Figures, Heartbeat};
+use vigil_core::AgentState;
+use vigil_messages::Figures;
 
 use super::ExecutionAgent;
 use crate::business::BusinessWatch;
@@ -11,12 +11,12 @@ use crate::business::BusinessWatch;
 impl ExecutionAgent {
     /// Pings the venue off the order path and records the round trip.
     fn ping_venue(&mut self, ctx: &mut Context<Self>) {
-        if self.pinging || self.state != AgentState::Running {
+        if self.pinging || self.core.state != AgentState::Running {
             return;
         }
         self.pinging = true;
         let venue = self.venue.clone();
-        let wall = self.wall.clone();
+        let wall = self.core.wall.clone();
         let fut = async move {
             let t0 = wall.now();
             let res = venue.ping().await;
@@ -46,12 +46,9 @@ impl ExecutionAgent {
     }
 
     pub(super) fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        self.monitor.do_send(Heartbeat {
-            agent: AgentId::Execution,
-            state: self.state,
-            at: self.wall.now(),
-            processed: self.orders,
-            figures: Figures::Execution {
+        self.core.heartbeat(
+            self.orders,
+            Figures::Execution {
                 orders: self.orders,
                 filled: self.filled,
                 rejected: self.venue_rejects,
@@ -69,7 +66,7 @@ impl ExecutionAgent {
                     .map(BusinessWatch::figures)
                     .unwrap_or_default(),
             },
-        });
+        );
         self.ping_venue(ctx);
     }
 }

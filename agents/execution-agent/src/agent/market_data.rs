@@ -21,8 +21,8 @@ impl ExecutionAgent {
             .map(|(id, p)| format!("{}={}", self.symbols.name(id), p.quantity))
             .collect::<Vec<_>>()
             .join(",");
-        self.log.emit(
-            LogEvent::new(self.clock.stamp(at), SERVICE, Event::PositionsSnapshot)
+        self.core.log.emit(
+            LogEvent::new(self.core.clock.stamp(at), SERVICE, Event::PositionsSnapshot)
                 .with("positions", positions)
                 .with("cash", self.portfolio.cash())
                 .with("equity", self.portfolio.equity())
@@ -101,10 +101,10 @@ impl ExecutionAgent {
     fn end_segment(&mut self, seg: Segment) {
         self.mark_handled(&seg);
         self.log_transitions();
-        self.log.flush();
+        self.core.log.flush();
         self.in_hand = None;
         if seg.last {
-            self.backlogs.sent(AgentId::Data);
+            self.core.backlogs.sent(AgentId::Data);
             self.data_ack.do_send(BatchDone {
                 id: seg.batch_id,
                 bars: seg.bars,
@@ -141,7 +141,7 @@ impl ExecutionAgent {
         ctx: &mut Context<Self>,
     ) {
         self.log_transitions();
-        self.log.flush();
+        self.core.log.flush();
         let report = DrawdownReport {
             arming: breach.arming,
             at,

@@ -25,7 +25,7 @@ impl ExecutionAgent {
         let symbol = self.symbols.shared(intent.order.symbol);
         let cancels = self.open.submit(&intent);
         for id in &cancels {
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(ts, SERVICE, Event::OrderCancelRequested)
                     .trace(&intent.trace_id)
                     .with("symbol", symbol.clone())
@@ -57,7 +57,7 @@ impl ExecutionAgent {
         if let Some(limit) = intent.order.limit_price {
             submitted = submitted.with("limit_price", limit);
         }
-        self.log.emit(submitted.context(intent.context));
+        self.core.log.emit(submitted.context(intent.context));
         let commit = match self.journal.intent(intent_order) {
             Ok(commit) => commit,
             Err(e) => {
@@ -120,7 +120,7 @@ impl ExecutionAgent {
                 }
                 act.on_ack(&id, ack);
                 act.drain_reports(ctx);
-                act.log.flush();
+                act.core.log.flush();
             })
     }
 
@@ -129,7 +129,7 @@ impl ExecutionAgent {
     fn not_journaled(&mut self, id: &ClientOrderId, error: String) {
         self.venue_rejects += 1;
         if let Some(order) = self.open.remove(id) {
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(self.stamp(), SERVICE, Event::OrderRejected)
                     .level(Level::Error)
                     .trace(&order.trace_id)
@@ -156,7 +156,7 @@ impl ExecutionAgent {
             // Empty: found at the venue by client order id after an outage.
             let venue_order_id: Option<Arc<str>> =
                 (!venue_order_id.is_empty()).then(|| venue_order_id.into());
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(ts, SERVICE, Event::OrderAccepted)
                     .trace(&order.trace_id)
                     .with("order_id", id.shared())
@@ -180,7 +180,7 @@ impl ExecutionAgent {
             Ok(OrderAck::Accepted { .. }) => {}
             Ok(OrderAck::Rejected { reason }) => {
                 self.journal_status(id, JournalStatus::Rejected, None, None, Some(&reason));
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .trace(&trace)
                         .with("order_id", id.shared())
@@ -204,7 +204,7 @@ impl ExecutionAgent {
                     status.as_str()
                 );
                 self.journal_status(id, JournalStatus::Rejected, None, None, Some(&reason));
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .level(Level::Error)
                         .trace(&trace)
@@ -222,7 +222,7 @@ impl ExecutionAgent {
                 // Possibly at the venue after all: it stays an unanswered intent, which
                 // recovery looks up by client order id.
                 self.journal_status(id, JournalStatus::Intent, None, None, Some(&why));
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderRejected)
                         .level(Level::Error)
                         .trace(&trace)
@@ -249,7 +249,7 @@ impl ExecutionAgent {
             let Some(order) = self.open.get(id) else {
                 continue;
             };
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(ts, SERVICE, Event::OrderCancelRequested)
                     .level(Level::Warn)
                     .trace(&order.trace_id)
@@ -259,7 +259,7 @@ impl ExecutionAgent {
                     .with("reason", format!("cancel all: {}", msg.reason)),
             );
         }
-        self.log.flush();
+        self.core.log.flush();
         let venue = self.venue.clone();
         let fut = async move {
             let mut failed = Vec::new();
@@ -278,7 +278,7 @@ impl ExecutionAgent {
                 act.venue_error(e, "cancel");
             }
             act.drain_reports(ctx);
-            act.log.flush();
+            act.core.log.flush();
             if asked == 0 && dropped > 0 {
                 Ok(format!(
                     "{dropped} held order(s) dropped (never sent: the venue is down)"

@@ -2,9 +2,8 @@
 //! book back from the venue (the source of truth), not from memory.
 
 use actix::prelude::*;
-use vigil_core::{AgentId, Level};
+use vigil_core::Level;
 use vigil_log::{Event, LogEvent};
-use vigil_messages::AgentFault;
 
 use super::{ExecutionAgent, SERVICE};
 
@@ -38,18 +37,14 @@ impl ExecutionAgent {
                     let error = format!(
                         "restarted, but the book cannot be rebuilt from the venue: {error}"
                     );
-                    act.log.emit(
+                    act.core.log.emit(
                         LogEvent::new(ts, SERVICE, Event::AgentFailed)
                             .level(Level::Critical)
                             .with("agent", "execution")
                             .with("error", error.clone()),
                     );
-                    act.log.flush();
-                    act.faults.do_send(AgentFault {
-                        agent: AgentId::Execution,
-                        error,
-                        fatal: true,
-                    });
+                    act.core.log.flush();
+                    act.core.fault(error, true);
                     return;
                 }
             };
@@ -65,7 +60,7 @@ impl ExecutionAgent {
                 .iter()
                 .map(|id| act.symbols.name(*id).to_string())
                 .collect();
-            act.log.emit(
+            act.core.log.emit(
                 LogEvent::new(ts, SERVICE, Event::AgentRebuilt)
                     .with("agent", "execution")
                     .with(
@@ -81,7 +76,7 @@ impl ExecutionAgent {
                     .with("unread_reports", unread.len())
                     .with("positions_that_differed", differs.join(",")),
             );
-            act.log.flush();
+            act.core.log.flush();
         }));
     }
 }

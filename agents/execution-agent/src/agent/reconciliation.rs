@@ -67,7 +67,7 @@ impl ExecutionAgent {
         let Some(every) = self.watch.as_ref().and_then(|w| w.links.interval) else {
             return;
         };
-        vigil_messages::run_every(ctx, self.wall.clone(), every, |act, ctx| {
+        vigil_messages::run_every(ctx, self.core.wall.clone(), every, |act, ctx| {
             act.check_venue(ctx, "interval");
         });
     }
@@ -76,14 +76,14 @@ impl ExecutionAgent {
     /// out and no bar is booked while the two books are compared).
     pub(super) fn check_venue(&mut self, ctx: &mut Context<Self>, trigger: &'static str) {
         let Some(w) = self.watch.as_mut() else { return };
-        if w.checking || self.outage.is_down() || self.state != AgentState::Running {
+        if w.checking || self.outage.is_down() || self.core.state != AgentState::Running {
             return;
         }
         w.checking = true;
         // A verification compares the working orders too.
         let with_orders = w.verify.is_some();
         let venue = self.venue.clone();
-        let wall = self.wall.clone();
+        let wall = self.core.wall.clone();
         let fut = async move {
             let t0 = wall.now();
             let read = async {
@@ -140,7 +140,7 @@ impl ExecutionAgent {
                     }
                 }
             }
-            act.log.flush();
+            act.core.log.flush();
         }));
     }
 
@@ -178,7 +178,7 @@ impl ExecutionAgent {
         }
         let differences = found.differences;
         let ts = self.stamp();
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(ts, SERVICE, Event::ReconciliationCompleted)
                 .with("trigger", trigger)
                 .with("venue", self.venue_name.clone())
@@ -207,8 +207,8 @@ impl ExecutionAgent {
                 "the broker (unreachable): verified when it answers",
             );
         }
-        self.log.emit(line);
-        self.log.flush();
+        self.core.log.emit(line);
+        self.core.log.flush();
         let Some(w) = self.watch.as_mut() else {
             self.send_verdict(
                 msg,
@@ -216,7 +216,7 @@ impl ExecutionAgent {
             );
             return;
         };
-        if self.state != AgentState::Running {
+        if self.core.state != AgentState::Running {
             self.send_verdict(
                 msg,
                 Err("the execution agent has stopped: the books cannot be reconciled".into()),
@@ -252,7 +252,7 @@ impl ExecutionAgent {
     fn on_differences(&mut self, differences: &[Difference], trigger: &str) {
         let ts = self.stamp();
         for d in differences {
-            self.log.emit(difference_event(ts, d));
+            self.core.log.emit(difference_event(ts, d));
         }
         let text = mismatch_text(differences);
         if text.is_empty() {
@@ -260,13 +260,13 @@ impl ExecutionAgent {
         }
         let Some(w) = self.watch.as_ref() else { return };
         let state = w.links.on_mismatch;
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(ts, SERVICE, Event::ReconciliationMismatch)
                 .with("trigger", trigger.to_string())
                 .with("differences", text.clone())
                 .with("trading_state", state.as_str()),
         );
-        self.log.flush();
+        self.core.log.flush();
         w.links.risk.do_send(RestrictTrading {
             state,
             actor: "reconciliation".into(),

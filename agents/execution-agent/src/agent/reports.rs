@@ -3,9 +3,8 @@
 //! committed to the journal before they are booked.
 
 use actix::prelude::*;
-use vigil_core::{AgentId, ClientOrderId, ExecutionReport, Fill, Level, Timestamp};
+use vigil_core::{ClientOrderId, ExecutionReport, Fill, Level, Timestamp};
 use vigil_log::{Event, LogEvent};
-use vigil_messages::AgentFault;
 use vigil_store::JournalStatus;
 
 use super::{ExecutionAgent, SERVICE};
@@ -27,7 +26,7 @@ impl ExecutionAgent {
             }
             Some(commit) => ctx.wait(commit.into_actor(self).map(move |committed, act, ctx| {
                 act.book_committed(committed);
-                act.log.flush();
+                act.core.log.flush();
                 then(act, ctx);
             })),
         }
@@ -116,7 +115,7 @@ impl ExecutionAgent {
                 &mut self.transitions,
             );
         }
-        let ts = self.clock.stamp(fill.ts);
+        let ts = self.core.clock.stamp(fill.ts);
         let symbol = self.symbols.shared(fill.symbol);
         // The venue is the source of truth: the book takes every fill, one of an order this
         // agent does not track too.
@@ -135,17 +134,13 @@ impl ExecutionAgent {
                 "fill {} for unknown order {} ({} {} {} at {})",
                 fill.fill_id, fill.client_order_id, fill.side, fill.quantity, symbol, fill.price
             );
-            self.log.emit(
+            self.core.log.emit(
                 LogEvent::new(ts, SERVICE, Event::FillReceived)
                     .level(Level::Error)
                     .with("order_id", fill.client_order_id.shared())
                     .with("error", error.clone()),
             );
-            self.faults.do_send(AgentFault {
-                agent: AgentId::Execution,
-                error,
-                fatal: false,
-            });
+            self.core.fault(error, false);
             self.external_fill(fill);
             return;
         };
@@ -156,7 +151,7 @@ impl ExecutionAgent {
         }
         let mut context = order.context;
         context.portfolio_value = Some(self.portfolio.equity());
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(ts, SERVICE, Event::FillReceived)
                 .trace(&order.trace_id)
                 .with("symbol", symbol.clone())
@@ -173,7 +168,7 @@ impl ExecutionAgent {
         let status = match order.completed {
             Some(avg) => {
                 self.filled += 1;
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderFilled)
                         .trace(&order.trace_id)
                         .with("symbol", symbol)
@@ -198,7 +193,7 @@ impl ExecutionAgent {
     }
 
     pub(super) fn on_cancelled(&mut self, id: &ClientOrderId, reason: &str, ts: Timestamp) {
-        let ts = self.clock.stamp(ts);
+        let ts = self.core.clock.stamp(ts);
         match self.open.remove(id) {
             Some(order) => {
                 self.cancelled += 1;
@@ -209,7 +204,7 @@ impl ExecutionAgent {
                     Some(order.filled),
                     Some(reason),
                 );
-                self.log.emit(
+                self.core.log.emit(
                     LogEvent::new(ts, SERVICE, Event::OrderCancelled)
                         .trace(&order.trace_id)
                         .with("symbol", self.symbols.shared(order.symbol))
@@ -218,7 +213,7 @@ impl ExecutionAgent {
                         .with("reason", reason.to_string()),
                 );
             }
-            None => self.log.emit(
+            None => self.core.log.emit(
                 LogEvent::new(ts, SERVICE, Event::OrderCancelled)
                     .level(Level::Warn)
                     .with("order_id", id.shared())
@@ -231,7 +226,7 @@ impl ExecutionAgent {
     /// A bar reached the order's price but the venue had no volume left to fill it: the
     /// order stays open, and the log says why (never a silent wait).
     fn on_unfilled(&mut self, id: &ClientOrderId, reason: &str, ts: Timestamp) {
-        let ts = self.clock.stamp(ts);
+        let ts = self.core.clock.stamp(ts);
         self.unfilled += 1;
         let mut ev = LogEvent::new(ts, SERVICE, Event::OrderUnfilled)
             .with("order_id", id.shared())
@@ -242,6 +237,6 @@ impl ExecutionAgent {
                 .with("symbol", self.symbols.shared(order.symbol))
                 .with("leaves_quantity", order.quantity - order.filled);
         }
-        self.log.emit(ev);
+        self.core.log.emit(ev);
     }
 }

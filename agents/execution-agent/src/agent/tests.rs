@@ -1,12 +1,14 @@
+use std::time::Duration;
+
 use rust_decimal_macros::dec;
-use vigil_core::{Bar, OrderType, Regime, SimClock, Symbol};
+use vigil_core::{AgentState, Bar, OrderType, Regime, SharedClock, SimClock, Symbol};
 use vigil_log::{LogSink, MemoryLog, Value};
 use vigil_providers::{FillModel, PaperVenue, PaperVenueConfig};
-use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t};
+use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t, wiring};
 
 use vigil_core::{ClientOrderId, OrderAck, OrderRequest, Side};
 use vigil_log::LogContext;
-use vigil_messages::{NextReport, OpenOrderView};
+use vigil_messages::{AgentFault, Heartbeat, NextReport, OpenOrderView};
 
 use super::*;
 
@@ -436,13 +438,8 @@ fn start_filling(
         wrap(venue.clone()),
         dec!(100000),
         SymbolTable::new([Symbol::from("TEST")]),
-        clock,
-        Arc::new(wall.clone()),
-        Duration::from_secs(1),
+        wiring(clock, Arc::new(wall.clone()), &collector),
         LogBuffer::new(sink, SERVICE, Level::Debug),
-        collector.clone().recipient(),
-        collector.clone().recipient(),
-        collector.clone().recipient(),
         collector.recipient(),
     );
     Harness {

@@ -29,19 +29,19 @@ impl ExecutionAgent {
     pub(super) fn begin_outage(&mut self, e: &VenueError, ctx: &mut Context<Self>) {
         let Some(w) = self.watch.as_ref() else { return };
         let Some(backoff) = self.outage.begin(
-            self.wall.now(),
+            self.core.wall.now(),
             vigil_core::Backoff::new(w.links.retry_initial, w.links.retry_max),
         ) else {
             return;
         };
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(self.stamp(), SERVICE, Event::OrdersPaused)
                 .with("venue", self.venue_name.clone())
                 .with("error", e.to_string())
                 .with("pending", self.outage.held())
                 .with("retry_in_ms", backoff.as_millis() as u64),
         );
-        self.log.flush();
+        self.core.log.flush();
         self.schedule_retry(ctx);
     }
 
@@ -68,7 +68,7 @@ impl ExecutionAgent {
         };
         self.cancelled += 1;
         self.journal_status(id, JournalStatus::Cancelled, None, None, Some(why));
-        self.log.emit(
+        self.core.log.emit(
             LogEvent::new(self.stamp(), SERVICE, Event::OrderCancelled)
                 .trace(&order.trace_id)
                 .with("symbol", self.symbols.shared(order.symbol))
@@ -82,8 +82,8 @@ impl ExecutionAgent {
         let Some(backoff) = self.outage.schedule_retry() else {
             return;
         };
-        let deadline = vigil_core::later(self.wall.now(), vigil_core::span(backoff));
-        let sleep = self.wall.sleep_until(deadline);
+        let deadline = vigil_core::later(self.core.wall.now(), vigil_core::span(backoff));
+        let sleep = self.core.wall.sleep_until(deadline);
         ctx.spawn(fut::wrap_future::<_, Self>(sleep).map(|(), act, ctx| act.retry(ctx)));
     }
 
@@ -186,9 +186,9 @@ impl ExecutionAgent {
             if act.outage.goes_on(&outage) {
                 return;
             }
-            let down_s = (act.wall.now() - outage.since).num_seconds().max(0);
+            let down_s = (act.core.wall.now() - outage.since).num_seconds().max(0);
             act.venue_link.up = true;
-            act.log.emit(
+            act.core.log.emit(
                 LogEvent::new(act.stamp(), SERVICE, Event::OrdersResumed)
                     .with("venue", act.venue_name.clone())
                     .with("down_s", down_s as u64)
@@ -196,7 +196,7 @@ impl ExecutionAgent {
                     .with("withdrawn", outage.withdrawn),
             );
             act.drain_reports_then(ctx, |act, ctx| {
-                act.log.flush();
+                act.core.log.flush();
                 act.check_venue(ctx, "venue_returned");
             });
         }));

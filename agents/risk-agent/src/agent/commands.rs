@@ -44,8 +44,8 @@ impl Handler<DataOutage> for RiskAgent {
     /// Trips the breaker: no data source is healthy.
     fn handle(&mut self, msg: DataOutage, _ctx: &mut Self::Context) {
         let change = self.trading.outage(msg.operator_resumes, msg.reason);
-        self.record(self.clock.now(), change);
-        self.log.flush();
+        self.record(self.core.clock.now(), change);
+        self.core.log.flush();
     }
 }
 
@@ -58,11 +58,12 @@ impl Handler<DataVerified> for RiskAgent {
         // A trip still on the fast path is a request like any other.
         self.take_halt();
         let verification = self.trading.data_verified(msg.passed, &msg.report);
-        let now = self.clock.now();
-        self.log
+        let now = self.core.clock.now();
+        self.core
+            .log
             .emit(verification.log_event(now, msg.passed, &msg.report));
-        self.record(self.clock.now(), verification.change);
-        self.log.flush();
+        self.record(self.core.clock.now(), verification.change);
+        self.core.log.flush();
     }
 }
 
@@ -72,8 +73,8 @@ impl Handler<RestrictTrading> for RiskAgent {
     /// Tightens trading to at least `msg.state`; never loosens it.
     fn handle(&mut self, msg: RestrictTrading, _ctx: &mut Self::Context) {
         let change = self.trading.restrict(msg.state, msg.actor, msg.reason);
-        if self.record(self.clock.now(), change) {
-            self.log.flush();
+        if self.record(self.core.clock.now(), change) {
+            self.core.log.flush();
         }
     }
 }
@@ -108,18 +109,18 @@ impl Handler<Flatten> for RiskAgent {
         self.holds += 1;
         ctx.spawn(fut.into_actor(self).map(move |books, act, ctx| {
             act.holds -= 1;
-            let at = act.last_ts.unwrap_or_else(|| act.clock.now());
+            let at = act.last_ts.unwrap_or_else(|| act.core.clock.now());
             let plan = flatten::close_positions(books, at, act.trading.state(), &act.symbols, &msg);
             for order in plan.orders {
                 let intent = act.forced(order);
                 act.exec.intents.do_send(intent);
             }
-            act.log.flush();
+            act.core.log.flush();
             act.process(ctx);
             // The caller may have gone; the orders are logged either way.
             if tx.send(plan.answer).is_err() {
-                act.log.emit(
-                    LogEvent::new(act.clock.now(), SERVICE, Event::CommandRefused)
+                act.core.log.emit(
+                    LogEvent::new(act.core.clock.now(), SERVICE, Event::CommandRefused)
                         .level(Level::Warn)
                         .with("command", "flatten")
                         .with("error", "the caller stopped waiting for the answer"),

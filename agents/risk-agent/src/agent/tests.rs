@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use rust_decimal_macros::dec;
 use vigil_core::{
-    Bar, ClientOrderId, Direction, OrderType, Regime, Side, SimClock, Symbol, SymbolId, TraceId,
+    AgentState, Bar, ClientOrderId, Direction, OrderType, Regime, Side, SimClock, Symbol, SymbolId,
+    TraceId,
 };
 use vigil_log::{LogSink, MemoryLog, Value};
 use vigil_messages::{
-    DataOutage, DataVerified, NextReport, QuarantineChanged, RearmDrawdown, SetTradingState,
+    AgentFault, DataOutage, DataVerified, Heartbeat, NextReport, QuarantineChanged, RearmDrawdown,
+    SetTradingState,
 };
 use vigil_testkit::{
-    Recorder, RecordingActor, logged, record_enum, text, timestamp as t, yield_until,
+    Recorder, RecordingActor, logged, record_enum, text, timestamp as t, wiring, yield_until,
 };
 
 use super::*;
@@ -143,19 +145,14 @@ fn start_with(book: Option<Recipient<BookQuery>>) -> Harness {
         OrderTypeConfig::Market,
         dec!(5),
         SymbolTable::new([Symbol::from("TEST")]),
-        Arc::new(market),
-        Arc::new(wall),
-        Duration::from_secs(1),
+        wiring(Arc::new(market), Arc::new(wall), &exec),
         LogBuffer::new(sink, SERVICE, Level::Debug),
         ExecutionLinks {
             segments: exec.clone().recipient(),
             book: book.unwrap_or_else(|| fake_book.recipient()),
             intents: exec.clone().recipient(),
-            rearm: exec.clone().recipient(),
+            rearm: exec.recipient(),
         },
-        exec.clone().recipient(),
-        exec.clone().recipient(),
-        exec.recipient(),
     );
     let halt = vigil_messages::HaltLatch::default();
     Harness {

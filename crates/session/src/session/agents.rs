@@ -19,7 +19,7 @@ use vigil_data_agent::{
 };
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks};
 use vigil_log::LogSink;
-use vigil_messages::{Backlogs, HaltLatch, SessionSummary};
+use vigil_messages::{AgentWiring, Backlogs, HaltLatch, SessionSummary};
 use vigil_monitor_agent::{AlertLinks, HealthLinks, MonitorAgent, MonitorLinks};
 use vigil_monitoring::HealthBoard;
 use vigil_providers::ExecutionVenue;
@@ -323,7 +323,6 @@ pub(super) fn build_and_start(
         board,
         done,
     } = inputs;
-    let heartbeat = Duration::from_millis(cfg.monitor.heartbeat_interval_ms);
     let resume_after = reconciled.resume_after();
     let monitor = boxes.monitor.addr.clone();
     let exec = boxes.exec.addr.clone();
@@ -333,13 +332,24 @@ pub(super) fn build_and_start(
     let data = boxes.data.addr.clone();
     let backlogs = Backlogs::default();
     let symbols = chosen.symbols.clone();
+    // What every pipeline agent is wired to alike; each gets its own log outbox.
+    let wiring = AgentWiring {
+        clock: clock.clone(),
+        wall: wall.clone(),
+        heartbeat_interval: Duration::from_millis(cfg.monitor.heartbeat_interval_ms),
+        monitor: monitor.clone().recipient(),
+        reports: monitor.clone().recipient(),
+        faults: monitor.clone().recipient(),
+        backlogs: backlogs.clone(),
+    };
+    let log = |agent: AgentId| buffer(&cfg, &sink, agent.service());
 
     let monitor_agent = MonitorAgent::new(
         cfg.monitor.clone(),
         cfg.session.name.clone(),
         wall.clone(),
         clock.clone(),
-        buffer(&cfg, &sink, AgentId::Monitor.service()),
+        log(AgentId::Monitor),
         MonitorLinks {
             signal: signal.clone().recipient(),
             risk: risk.clone().recipient(),
@@ -398,16 +408,10 @@ pub(super) fn build_and_start(
         venue,
         cfg.session.initial_cash,
         symbols.clone(),
-        clock.clone(),
-        wall.clone(),
-        heartbeat,
-        buffer(&cfg, &sink, AgentId::Execution.service()),
+        wiring.clone(),
+        log(AgentId::Execution),
         data.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-    )
-    .with_backlogs(backlogs.clone());
+    );
     let exec_agent = match journal {
         Some((journal, external)) => exec_agent.with_journal(journal, external),
         None => exec_agent,
@@ -445,21 +449,15 @@ pub(super) fn build_and_start(
         cfg.execution.order_type,
         cfg.execution.limit_offset_bps,
         symbols.clone(),
-        clock.clone(),
-        wall.clone(),
-        heartbeat,
-        buffer(&cfg, &sink, AgentId::Risk.service()),
+        wiring.clone(),
+        log(AgentId::Risk),
         ExecutionLinks {
             segments: exec.clone().recipient(),
             book: exec.clone().recipient(),
             intents: exec.clone().recipient(),
             rearm: exec.clone().recipient(),
         },
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
     )
-    .with_backlogs(backlogs.clone())
     .with_resume_after(resume_after)
     .with_halt_latch(halt)
     .with_saved_state(
@@ -472,27 +470,17 @@ pub(super) fn build_and_start(
     let signal_agent = SignalAgent::new(
         &cfg.signal,
         symbols.clone(),
-        clock.clone(),
-        wall.clone(),
-        heartbeat,
-        buffer(&cfg, &sink, AgentId::Signal.service()),
+        wiring.clone(),
+        log(AgentId::Signal),
         risk.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-    )
-    .with_backlogs(backlogs.clone());
+    );
     let regime_agent = RegimeAgent::new(
         &cfg.regime,
         symbols.clone(),
-        clock.clone(),
-        wall.clone(),
-        heartbeat,
-        buffer(&cfg, &sink, AgentId::Regime.service()),
+        wiring.clone(),
+        log(AgentId::Regime),
         signal.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-    )
-    .with_backlogs(backlogs.clone());
+    );
 
     let ChosenProvider {
         provider,
@@ -505,21 +493,15 @@ pub(super) fn build_and_start(
             batch_size: cfg.data.batch_size,
             max_in_flight: cfg.data.max_in_flight_batches,
             pacing: pacing(&cfg),
-            heartbeat_interval: heartbeat,
             future_tolerance: future_tolerance(&cfg),
         },
         provider,
         symbols.clone(),
         Some(market),
-        clock.clone(),
-        wall.clone(),
-        buffer(&cfg, &sink, AgentId::Data.service()),
+        wiring,
+        log(AgentId::Data),
         regime.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-        monitor.clone().recipient(),
-    )
-    .with_backlogs(backlogs);
+    );
     if let Some(feed) = &cfg.data.feed {
         data_agent = data_agent
             .with_rejection_limit(feed.max_rejected_in_a_row)
