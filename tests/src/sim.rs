@@ -375,27 +375,12 @@ pub fn notices(got: &[Received]) -> Vec<(String, String, String, Value)> {
 pub fn config(dir: &Path, primary: &str, backups: &[&str], webhook: &str) -> VigilConfig {
     let secret = dir.join("feed.secret");
     vigil_testkit::write_secret_file(&secret, format!("{SECRET}\n"));
-    let backups: Vec<String> = backups
-        .iter()
-        .map(|url| {
-            format!(
-                "{{ url = \"{url}\", key_id = \"{KEY_ID}\", secret_file = \"{}\" }}",
-                secret.display()
-            )
-        })
-        .collect();
+    let feed_extra = format!(
+        "max_rejected_in_a_row = {MAX_REJECTED}\n{}",
+        vigil_testkit::config::feed_backups(backups, KEY_ID, &secret)
+    );
     let text = format!(
-        r#"
-[data]
-instruments = [{{ symbol = "{SYMBOL}" }}]
-
-[data.feed]
-url = "{primary}"
-key_id = "{KEY_ID}"
-secret_file = "{secret}"
-max_rejected_in_a_row = {MAX_REJECTED}
-backups = [{backups}]
-
+        r#"{feed}
 [signal]
 fast_span = 3
 slow_span = 8
@@ -418,8 +403,7 @@ enabled = false
 [alerts.channels.webhook]
 url = "{webhook}"
 "#,
-        secret = secret.display(),
-        backups = backups.join(", "),
+        feed = vigil_testkit::config::feed_sections(SYMBOL, primary, KEY_ID, &secret, &feed_extra),
         reports = dir.join("reports").display(),
         logs = dir.join("logs").display(),
         store = dir.join("state.db").display(),

@@ -1,12 +1,15 @@
-//! A blocking HTTP client for tests that talk JSON to a server on loopback.
+//! A blocking HTTP client for tests that talk to a server on loopback.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
+/// How long a request may wait for its answer before it fails the test.
+const ANSWER_WITHIN: Duration = Duration::from_secs(15);
+
 /// Sends `method` (`GET`, `POST` or `DELETE`) to `base` + `path` with `headers` and, for a
 /// `POST`, `body` as JSON; returns the status and the answer as JSON (`null` when it is not
-/// JSON). Any status is an answer; 10 s without one fails the test.
+/// JSON). Any status is an answer; 15 s without one fails the test.
 ///
 /// # Panics
 /// When no answer comes (a test failure).
@@ -17,9 +20,26 @@ pub fn http_json(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (u16, Value) {
+    let body = body.map(Value::to_string);
+    let (status, text) = http_text(base, method, path, headers, body.as_deref());
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// [`http_json`] with the body sent as it is (`application/json`, even when it is not JSON:
+/// a test of how a server takes a bad body) and the answer returned as text.
+///
+/// # Panics
+/// When no answer comes (a test failure).
+pub fn http_text(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(ANSWER_WITHIN))
         .build()
         .new_agent();
     let url = format!("{base}{path}");
@@ -30,7 +50,7 @@ pub fn http_json(
                 req = req.header(*k, *v);
             }
             req.content_type("application/json")
-                .send(body.map(Value::to_string).unwrap_or_default())
+                .send(body.unwrap_or_default())
         }
         _ => {
             let mut req = match method {
@@ -49,5 +69,5 @@ pub fn http_json(
         .body_mut()
         .read_to_string()
         .unwrap_or_else(|e| panic!("{method} {url}: unreadable body: {e}"));
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    (status, text)
 }

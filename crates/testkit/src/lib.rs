@@ -1,6 +1,7 @@
 //! What the agents' actor-level tests share: a stand-in actor that records whatever it is
 //! sent, the ordered log it records into, bounded waits, small readers of the memory log,
-//! and the wiring of an agent under test ([`wiring`]).
+//! the wiring of an agent under test ([`wiring`]), and the TOML sections of test sessions'
+//! configs ([`config`]).
 //!
 //! A test names what it expects to receive as one enum (see [`record_enum!`]), starts a
 //! [`RecordingActor`] over a [`Recorder`] of that enum, and wires the agent under test to
@@ -40,6 +41,7 @@
 //! ```
 
 mod client;
+pub mod config;
 mod files;
 mod http;
 mod logs;
@@ -49,7 +51,7 @@ mod recorder;
 mod wait;
 mod wiring;
 
-pub use client::http_json;
+pub use client::{http_json, http_text};
 pub use files::write_secret_file;
 pub use http::{HttpReceiver, Received};
 pub use logs::{logged, text, timestamp};

@@ -115,19 +115,9 @@ fn a_vigil_run_trades_through_the_broker_process_and_ends_with_its_book() {
     std::fs::write(
         &cfg,
         format!(
-            r#"{sections}
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-"#,
-            sections = broker.run_sections(dir.path(), &data),
-            logs = dir.path().join("logs").display(),
-            store = dir.path().join("state/vigil.db").display(),
+            "{}{}",
+            broker.run_sections(dir.path(), &data),
+            vigil_testkit::config::home_sections(dir.path(), "", ""),
         ),
     )
     .expect("write config");

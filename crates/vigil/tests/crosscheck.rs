@@ -11,22 +11,16 @@ use common::feed::{FeedProcess, KEY_ID, PATIENCE, wait_for_line};
 use common::{repo, run_on};
 use rust_decimal::Decimal;
 use serde_json::Value;
+use vigil_testkit::config;
 
 /// A `vigil run` config reading GOOG from `primary`, cross-checked against `reference`.
 fn config(dir: &std::path::Path, primary: &str, reference: &str) -> std::path::PathBuf {
     let cfg = dir.join("vigil.toml");
+    let secret = dir.join("feed.secret");
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG" }}]
-
-[data.feed]
-url = "{primary}"
-key_id = "{KEY_ID}"
-secret_file = "{secret}"
-
+            r#"{feed}
 [data.cross_check]
 url = "{reference}"
 key_id = "{KEY_ID}"
@@ -42,19 +36,10 @@ k_sigma = 1000
 [signal]
 fast_span = 3
 slow_span = 8
-
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-"#,
-            secret = dir.join("feed.secret").display(),
-            logs = dir.join("logs").display(),
-            store = dir.join("state/vigil.db").display(),
+{home}"#,
+            feed = config::feed_sections("GOOG", primary, KEY_ID, &secret, ""),
+            secret = secret.display(),
+            home = config::home_sections(dir, "", ""),
         ),
     )
     .expect("config");

@@ -59,19 +59,10 @@ slow_span = 4
 probe_interval_ms = 100
 heartbeat_interval_ms = 100
 
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-{extra}
+{home}{extra}
 "#,
                 bars = bars.display(),
-                logs = dir.path().join("logs").display(),
-                store = dir.path().join("state/vigil.db").display(),
+                home = vigil_testkit::config::home_sections(dir.path(), "", ""),
             ),
         )
         .expect("write config");

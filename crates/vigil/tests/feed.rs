@@ -11,6 +11,7 @@ use vigil_core::{MarketDataEvent, SymbolId};
 use vigil_providers::{
     CsvBarReader, CsvSource, DataProvider, ProviderError, WsFeedConfig, WsFeedProvider,
 };
+use vigil_testkit::config;
 
 fn block_on<T>(rt: &tokio::runtime::Runtime, f: impl std::future::Future<Output = T>) -> T {
     rt.block_on(async { tokio::time::timeout(PATIENCE, f).await })
@@ -293,47 +294,21 @@ fn trading_on_a_lone_feed(dir: &std::path::Path) -> (FeedProcess, common::Runnin
 /// A `vigil run` config reading `[data.feed]` at `primary`, with `backups`.
 fn feed_config(dir: &std::path::Path, primary: &str, backups: &[&str]) -> std::path::PathBuf {
     let secret = dir.join("feed.secret");
-    let backups: Vec<String> = backups
-        .iter()
-        .map(|url| {
-            format!(
-                "{{ url = \"{url}\", key_id = \"{KEY_ID}\", secret_file = \"{}\" }}",
-                secret.display()
-            )
-        })
-        .collect();
+    let feed_extra = format!(
+        "max_rejected_in_a_row = 3\n{}",
+        config::feed_backups(backups, KEY_ID, &secret)
+    );
     let cfg = dir.join("vigil.toml");
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG" }}]
-
-[data.feed]
-url = "{primary}"
-key_id = "{KEY_ID}"
-secret_file = "{secret}"
-max_rejected_in_a_row = 3
-backups = [{backups}]
-
+            r#"{feed}
 [signal]
 fast_span = 3
 slow_span = 8
-
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-"#,
-            secret = secret.display(),
-            backups = backups.join(", "),
-            logs = dir.join("logs").display(),
-            store = dir.join("state/vigil.db").display(),
+{home}"#,
+            feed = config::feed_sections("GOOG", primary, KEY_ID, &secret, &feed_extra),
+            home = config::home_sections(dir, "", ""),
         ),
     )
     .expect("config");

@@ -445,32 +445,14 @@ fn no_line_of_a_live_feed_session_is_stamped_1970() {
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG" }}]
-
-[data.feed]
-url = "{url}"
-key_id = "{KEY_ID}"
-secret_file = "{secret}"
-
+            r#"{feed}
 [signal]
 fast_span = 3
 slow_span = 8
-
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-"#,
-            url = feed.stream_url,
-            secret = secret.display(),
-            logs = dir.path().join("logs").display(),
-            store = dir.path().join("state/vigil.db").display(),
+{home}"#,
+            feed =
+                vigil_testkit::config::feed_sections("GOOG", &feed.stream_url, KEY_ID, &secret, ""),
+            home = vigil_testkit::config::home_sections(dir.path(), "", ""),
         ),
     )
     .expect("config");

@@ -40,21 +40,14 @@ interval_s = 1
 retry_initial_ms = 50
 retry_max_ms = 400
 
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-{store_url}
-
-[control]
-address = "127.0.0.1:0"
-{extra}
+{home}{extra}
 "#,
             sections = broker.run_sections(dir, data),
-            logs = dir.join("logs").display(),
-            store = dir.join("state/vigil.db").display(),
-            store_url = pg.map_or(String::new(), |s| format!("url = \"{}\"", s.url())),
+            home = vigil_testkit::config::home_sections(
+                dir,
+                "",
+                &pg.map_or(String::new(), |s| format!("url = \"{}\"", s.url()))
+            ),
         ),
     )
     .expect("write config");

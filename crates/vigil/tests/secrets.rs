@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::broker::{BrokerProcess, KEY_ID as BROKER_KEY, SECRET as BROKER_SECRET};
+use common::broker::{BrokerProcess, SECRET as BROKER_SECRET};
 use common::feed::{FeedProcess, KEY_ID as FEED_KEY, SECRET as FEED_SECRET, wait_for_event};
 use common::{Running, repo, vigil};
+use vigil_testkit::config;
 
 /// The control token the run is given (not hex: a hex token's pieces would turn up by
 /// chance in the log's hex hashes).
@@ -79,48 +80,24 @@ fn a_debug_session_with_a_feed_and_a_broker_leaves_no_piece_of_a_secret_in_the_l
     std::fs::write(
         &cfg,
         format!(
-            r#"
-[data]
-instruments = [{{ symbol = "GOOG" }}]
-
-[data.feed]
-url = "{stream}"
-key_id = "{FEED_KEY}"
-secret_file = "{feed_secret}"
-
+            r#"{feed}
 [signal]
 fast_span = 3
 slow_span = 8
-
-[risk]
-sizing = "fixed_quantity"
-fixed_quantity = "10"
-regime_size_factor = {{ unknown = "1", trending = "1", ranging = "1", volatile = "1" }}
-
-[execution]
-venue = "alpaca"
-broker_url = "{broker}"
-broker_key_id = "{BROKER_KEY}"
-broker_secret_file = "{broker_secret}"
-broker_poll_interval_ms = 20
-
-[log]
-dir = "{logs}"
-min_level = "DEBUG"
-service_levels = {{ library = "DEBUG" }}
-
-[store]
-path = "{store}"
-
-[control]
-address = "127.0.0.1:0"
-"#,
-            stream = feed.stream_url,
-            feed_secret = dir.join("feed.secret").display(),
-            broker = broker.url,
-            broker_secret = dir.join("broker.secret").display(),
-            logs = dir.join("logs").display(),
-            store = dir.join("state/vigil.db").display(),
+{execution}{home}"#,
+            feed = config::feed_sections(
+                "GOOG",
+                &feed.stream_url,
+                FEED_KEY,
+                &dir.join("feed.secret"),
+                ""
+            ),
+            execution = broker.execution_sections(dir),
+            home = config::home_sections(
+                dir,
+                "min_level = \"DEBUG\"\nservice_levels = { library = \"DEBUG\" }",
+                ""
+            ),
         ),
     )
     .expect("write config");

@@ -26,20 +26,13 @@ fn write_config(dir: &Path, data: &Path, broker: &BrokerProcess, pg: Option<&str
 [execution.reconcile]
 interval_s = 1
 
-[log]
-dir = "{logs}"
-
-[store]
-path = "{store}"
-{store_url}
-
-[control]
-address = "127.0.0.1:0"
-"#,
+{home}"#,
             sections = broker.run_sections(dir, data),
-            logs = dir.join("logs").display(),
-            store = dir.join("state/vigil.db").display(),
-            store_url = pg.map_or(String::new(), |url| format!("url = \"{url}\"")),
+            home = vigil_testkit::config::home_sections(
+                dir,
+                "",
+                &pg.map_or(String::new(), |url| format!("url = \"{url}\""))
+            ),
         ),
     )
     .expect("write config");

@@ -70,7 +70,17 @@ batch_size = 1
 [signal]
 fast_span = 5
 slow_span = 15
+{execution}"#,
+            data = data.display(),
+            execution = self.execution_sections(dir),
+        )
+    }
 
+    /// `[risk]` (ten shares a trade, whatever the regime) and `[execution]` trading through
+    /// this broker with the secret in `dir/broker.secret`.
+    pub(crate) fn execution_sections(&self, dir: &Path) -> String {
+        format!(
+            r#"
 [risk]
 sizing = "fixed_quantity"
 fixed_quantity = "10"
@@ -83,7 +93,6 @@ broker_key_id = "{KEY_ID}"
 broker_secret_file = "{secret}"
 broker_poll_interval_ms = 20
 "#,
-            data = data.display(),
             url = self.url,
             secret = dir.join("broker.secret").display(),
         )

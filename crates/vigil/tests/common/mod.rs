@@ -176,30 +176,9 @@ pub(crate) fn http_call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(15)))
-        .build()
-        .new_agent();
-    let url = format!("http://{addr}{path}");
     let auth = token.map(|t| format!("Bearer {t}"));
-    let sent = if method == "POST" {
-        let mut req = agent.post(&url);
-        if let Some(a) = &auth {
-            req = req.header("Authorization", a);
-        }
-        req.content_type("application/json")
-            .send(body.unwrap_or_default())
-    } else {
-        let mut req = agent.get(&url);
-        if let Some(a) = &auth {
-            req = req.header("Authorization", a);
-        }
-        req.call()
-    };
-    let mut res = sent.expect("vigil answers on its control address");
-    let code = res.status().as_u16();
-    (code, res.body_mut().read_to_string().expect("body"))
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    vigil_testkit::http_text(&format!("http://{addr}"), method, path, &headers, body)
 }
 
 /// GETs `path` from a running vigil with its token: (status code, body).
