@@ -15,18 +15,17 @@ use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{NaiveDate, NaiveTime, TimeZone as _};
 use serde_json::Value;
 use vigil_config::VigilConfig;
 use vigil_core::{Clock as _, SimClock, Timestamp};
-use vigil_feed::{FeedOptions, FeedServer, Pacing};
+use vigil_feed::{FeedOptions, FeedThread, Pacing};
 use vigil_session::{Session, SessionOptions, SessionOutcome};
 use vigil_testkit::{Received, http_json, settle};
 
-/// The bound on every wait for something to happen: only a failing test reaches it.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+pub use vigil_testkit::PATIENCE;
 /// The one instrument of the sessions and their feeds.
 pub const SYMBOL: &str = "TEST";
 /// The API key id the feeds require (and the sessions send, with [`SECRET`]).
@@ -91,23 +90,22 @@ pub fn write_bars(path: &Path, times: &[Timestamp]) {
     std::fs::write(path, csv).expect("write bars");
 }
 
-/// A feed on 127.0.0.1 in manual mode, serving on a thread of its own (its own actix
-/// system), so that the test may call its control endpoints with blocking HTTP while the
-/// session runs on the test's thread. Stopped when dropped.
+/// A feed on 127.0.0.1 in manual mode, serving on a thread of its own ([`FeedThread`]), so
+/// that the test may call its control endpoints with blocking HTTP while the session runs
+/// on the test's thread. Stopped when dropped.
 #[derive(Debug)]
 pub struct Feed {
     /// `ws://127.0.0.1:PORT/stream`.
     pub stream_url: String,
     /// `http://127.0.0.1:PORT`, for the control endpoints.
     pub control_url: String,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<FeedThread>,
 }
 
 impl Feed {
     /// Starts a feed serving `csv` as [`SYMBOL`], requiring [`KEY_ID`] and [`SECRET`].
     pub fn start(csv: PathBuf) -> Self {
-        let opts = FeedOptions {
+        let thread = FeedThread::start(FeedOptions {
             listen: "127.0.0.1:0".into(),
             sources: vec![(SYMBOL.into(), csv)],
             pacing: Pacing::Manual,
@@ -115,29 +113,11 @@ impl Feed {
                 key_id: KEY_ID.into(),
                 secret: SECRET.into(),
             }),
-        };
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let server = FeedServer::start(opts).await.expect("feed starts");
-                url_tx
-                    .send((server.stream_url(), server.control_url()))
-                    .expect("test alive");
-                // The test drops its sender to stop the feed.
-                let stopped = actix_rt::task::spawn_blocking(move || stop_rx.recv());
-                let waited = stopped.await.expect("the stop wait ran");
-                assert!(waited.is_err(), "nothing is sent on the stop channel");
-                server.stop().await;
-            });
-        });
-        let (stream_url, control_url) = url_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the feed started within 20 s");
+        })
+        .expect("feed starts");
         Self {
-            stream_url,
-            control_url,
-            stop: Some(stop),
+            stream_url: thread.stream_url().to_string(),
+            control_url: thread.control_url().to_string(),
             thread: Some(thread),
         }
     }
@@ -178,12 +158,10 @@ impl Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take()
-            && t.join().is_err()
+        if let Some(Err(e)) = self.thread.take().map(FeedThread::stop)
             && !std::thread::panicking()
         {
-            panic!("the feed's thread panicked");
+            panic!("{e}");
         }
     }
 }

@@ -14,8 +14,10 @@
 
 mod faults;
 mod server;
+mod thread;
 
 pub use server::{Credentials, FeedOptions, FeedServer, Pacing};
+pub use thread::FeedThread;
 
 /// Why the feed cannot start or go on. Every variant names what and where.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use vigil_core::{MarketDataEvent, SymbolId};
 use vigil_providers::feed_wire::{self, ClientMessage};
 use vigil_providers::{DataProvider, ProviderError, RejectionCounts, WsFeedConfig, WsFeedProvider};
 
-const PATIENCE: Duration = Duration::from_secs(10);
+use vigil_testkit::PATIENCE;
 
 /// What the test tells the scripted server to do.
 enum Out {

@@ -66,6 +66,10 @@ pub mod __private {
     pub use vigil_messages::Flow;
 }
 
+/// The bound on every wait of a test that runs servers or processes (a log line, an
+/// answer, a process's exit), in real time: only a failing test reaches it.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The environment switch that makes a test fail instead of skip when an outside tool it
 /// needs (promtool, systemd-analyze, an SMTP server) is missing. CI sets it (`.ci/run`), so
 /// nothing is skipped there; PostgreSQL has its own, `VIGIL_TEST_PG_REQUIRED`.

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{Running, http_call, token, vigil, vigil_log_lines};
 use serde_json::Value;
-
-/// How long a wait for something the running vigil should do soon may take.
-const DEADLINE: Duration = Duration::from_secs(20);
+use vigil_testkit::PATIENCE;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -84,7 +82,7 @@ heartbeat_interval_ms = 100
     /// Polls `vigil ctl status` (exit 0 when ready, 1 when not) until its output holds
     /// `needle`; returns that output.
     fn wait_status(&self, needle: &str) -> String {
-        let end = Instant::now() + DEADLINE;
+        let end = Instant::now() + PATIENCE;
         loop {
             let (code, status, err) = self.ctl(&["status"]);
             assert!(matches!(code, Some(0 | 1)), "status failed: {err}");
@@ -93,7 +91,7 @@ heartbeat_interval_ms = 100
             }
             assert!(
                 Instant::now() < end,
-                "gave up after {DEADLINE:?} waiting for {needle:?} in the status:\n{status}"
+                "gave up after {PATIENCE:?} waiting for {needle:?} in the status:\n{status}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -101,7 +99,7 @@ heartbeat_interval_ms = 100
 
     /// Polls the log until `done` holds; returns the lines then.
     fn wait_log(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let end = Instant::now() + DEADLINE;
+        let end = Instant::now() + PATIENCE;
         loop {
             let lines = vigil_log_lines(&self.logs());
             if done(&lines) {
@@ -109,7 +107,7 @@ heartbeat_interval_ms = 100
             }
             assert!(
                 Instant::now() < end,
-                "gave up after {DEADLINE:?} waiting for {what}; last lines: {:#?}",
+                "gave up after {PATIENCE:?} waiting for {what}; last lines: {:#?}",
                 &lines[lines.len().saturating_sub(5)..]
             );
             std::thread::sleep(Duration::from_millis(50));

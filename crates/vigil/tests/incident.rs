@@ -17,7 +17,7 @@ use vigil_testkit::HttpReceiver;
 /// The ping interval: the shortest `heartbeat_interval_s` allows.
 const INTERVAL: Duration = Duration::from_secs(1);
 /// The bound on every wait for something that must happen.
-const PATIENCE: Duration = Duration::from_secs(15);
+use vigil_testkit::PATIENCE;
 
 /// A `vigil run` child: thawed, SIGKILLed and reaped when dropped, on every path (a failed
 /// assertion included).

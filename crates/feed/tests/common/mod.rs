@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vigil_core::{Bar, MarketDataEvent, SymbolId};
-use vigil_feed::{Credentials, FeedOptions, FeedServer, Pacing};
+use vigil_feed::{Credentials, FeedOptions, FeedThread, Pacing};
 use vigil_providers::{
     CsvBarReader, CsvSource, DataProvider, ProviderError, WsFeedConfig, WsFeedProvider,
 };
@@ -18,8 +18,7 @@ use vigil_testkit::http_json;
 pub(crate) const KEY_ID: &str = "feed-key";
 pub(crate) const SECRET: &str = "feed-secret-0123456789";
 
-/// The bound on every wait for a message: only a failing test reaches it.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) use vigil_testkit::PATIENCE;
 
 /// The repository's GOOG daily bars.
 pub(crate) fn goog() -> PathBuf {
@@ -70,16 +69,15 @@ pub(crate) fn options(sources: Vec<(String, PathBuf)>, pacing: Pacing) -> FeedOp
     }
 }
 
-/// A feed serving on a thread of its own (its own actix system), so that a test may call
-/// it with blocking HTTP; stopped when dropped.
+/// A feed serving on a thread of its own ([`FeedThread`]), so that a test may call it with
+/// blocking HTTP; stopped when dropped.
 pub(crate) struct Feed {
     /// `ws://127.0.0.1:PORT/stream`.
     pub(crate) stream_url: String,
     /// `http://127.0.0.1:PORT`.
     pub(crate) control_url: String,
     auth: bool,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<FeedThread>,
 }
 
 impl Feed {
@@ -89,30 +87,11 @@ impl Feed {
 
     pub(crate) fn start(opts: FeedOptions) -> Self {
         let auth = opts.credentials.is_some();
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = FeedServer::start(opts).await.expect("feed starts");
-                url_tx
-                    .send((server.stream_url(), server.control_url()))
-                    .expect("test alive");
-                // Wait for the stop without blocking this system's thread. Nothing is sent:
-                // the test drops its sender, which ends the wait with RecvError.
-                let stopped = actix_web::rt::task::spawn_blocking(move || stop_rx.recv());
-                let waited = stopped.await.expect("the stop wait ran");
-                assert!(waited.is_err(), "nothing is sent on the stop channel");
-                server.stop().await;
-            });
-        });
-        let (stream_url, control_url) = url_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the feed started within 20 s");
+        let thread = FeedThread::start(opts).expect("feed starts");
         Self {
-            stream_url,
-            control_url,
+            stream_url: thread.stream_url().to_string(),
+            control_url: thread.control_url().to_string(),
             auth,
-            stop: Some(stop),
             thread: Some(thread),
         }
     }
@@ -170,9 +149,10 @@ impl Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            t.join().expect("feed thread");
+        if let Some(Err(e)) = self.thread.take().map(FeedThread::stop)
+            && !std::thread::panicking()
+        {
+            panic!("{e}");
         }
     }
 }

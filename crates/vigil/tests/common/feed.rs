@@ -12,7 +12,7 @@ use super::{repo, vigil};
 
 pub(crate) const KEY_ID: &str = "feed-test";
 pub(crate) const SECRET: &str = "a-feed-secret-0123456789";
-pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) use vigil_testkit::PATIENCE;
 
 /// A `vigil feed` child process; SIGKILLed when dropped.
 pub(crate) struct FeedProcess {
