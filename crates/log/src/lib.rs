@@ -38,7 +38,7 @@ pub use query::{
 };
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
-pub use tracing_layer::{VigilTracingLayer, WIRE_TARGETS};
+pub use tracing_layer::{BridgeError, VigilTracingLayer, WIRE_TARGETS};
 pub use verify::{
     AnchorSet, Problem, ProblemKind, VerifyOptions, VerifyReport, verify_dir, verify_dir_with,
 };

@@ -130,7 +130,18 @@ impl Visit for Fields {
 static GLOBAL: OnceLock<RwLock<Option<Arc<VigilTracingLayer>>>> = OnceLock::new();
 
 /// Whether the process-wide subscriber and `log` bridge could be installed (once).
-static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+static INSTALLED: OnceLock<Result<(), BridgeError>> = OnceLock::new();
+
+/// Why the process-wide bridge could not be installed: the embedding program has its own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BridgeError {
+    /// A `tracing` subscriber is already installed.
+    #[error("a tracing subscriber is already installed: {0}")]
+    Subscriber(String),
+    /// A `log` logger is already installed.
+    #[error("a `log` logger is already installed: {0}")]
+    Logger(String),
+}
 
 /// A layer that forwards to whichever session is running (see [`VigilTracingLayer::install_global`]).
 struct GlobalBridge;
@@ -170,7 +181,7 @@ impl VigilTracingLayer {
     /// # Errors
     /// Fails when the embedding program has installed a `tracing` subscriber or a `log`
     /// logger of its own; add a `VigilTracingLayer` to that subscriber instead.
-    pub fn install_global(self) -> Result<(), String> {
+    pub fn install_global(self) -> Result<(), BridgeError> {
         let slot = GLOBAL.get_or_init(|| RwLock::new(None));
         *slot.write() = Some(Arc::new(self));
         INSTALLED
@@ -181,10 +192,10 @@ impl VigilTracingLayer {
                         GlobalBridge,
                     ),
                 )
-                .map_err(|e| format!("a tracing subscriber is already installed: {e}"))?;
+                .map_err(|e| BridgeError::Subscriber(e.to_string()))?;
                 // `log::trace!` then costs one comparison: nothing at TRACE is written.
                 tracing_log::LogTracer::init_with_filter(tracing_log::log::LevelFilter::Debug)
-                    .map_err(|e| format!("a `log` logger is already installed: {e}"))
+                    .map_err(|e| BridgeError::Logger(e.to_string()))
             })
             .clone()
     }

@@ -61,7 +61,7 @@ pub(super) struct StartedLog {
     /// Why the writer failed, as it reports it (see `persisters::halt_on_log_failure`).
     pub(super) failures: UnboundedReceiver<String>,
     /// Why library logs do not reach this log, if they do not (said after the first lines).
-    pub(super) unbridged: Option<String>,
+    pub(super) unbridged: Option<vigil_log::BridgeError>,
 }
 
 /// Opens the log writer on its own arbiter with every known secret to redact (the keyed
@@ -186,7 +186,7 @@ pub(super) fn session_started(
 }
 
 /// The warning that library logs do not reach this log (another subscriber holds them).
-pub(super) fn unbridged(at: Timestamp, error: &str) -> LogEvent {
+pub(super) fn unbridged(at: Timestamp, error: &vigil_log::BridgeError) -> LogEvent {
     LogEvent::new(at, "vigil", Event::LibraryLog)
         .level(Level::Warn)
         .with("target", "vigil_system")
