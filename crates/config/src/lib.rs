@@ -26,12 +26,12 @@ pub use channels::{
     default_queue_capacity, default_timeout_ms, default_twilio_base_url,
 };
 pub use model::{
-    AfterOutage, AnomalyConfig, CalendarConfig, ChecklistConfig, Comparison, ControlConfig,
-    DataConfig, DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig, FillModelConfig,
-    InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig,
-    ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig, RuntimeConfig, Secret,
-    SessionConfig, SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind,
-    VigilConfig, default_rules, redact_url,
+    AfterOutage, AnomalyConfig, CalendarChoiceError, CalendarConfig, ChecklistConfig, Comparison,
+    ControlConfig, DataConfig, DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig,
+    FillModelConfig, InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy,
+    OrderTypeConfig, ReconcileConfig, RegimeConfig, RegimeFactors, RiskConfig, RuleConfig,
+    RuntimeConfig, Secret, SessionConfig, SignalConfig, Sizing, Speed, StoreConfig,
+    SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use secrets::{check_private_file, private_file_problem, read_secret_file};

@@ -255,17 +255,23 @@ impl CalendarConfig {
     ///
     /// # Errors
     /// Fails on an unknown exchange or invalid overrides (validation reports them first).
-    pub fn calendar(&self) -> Result<vigil_calendar::Calendar, String> {
+    pub fn calendar(&self) -> Result<vigil_calendar::Calendar, CalendarChoiceError> {
         if self.exchange != "XNYS" {
-            return Err(format!(
-                "unknown exchange {:?}; built in: \"XNYS\"",
-                self.exchange
-            ));
+            return Err(CalendarChoiceError::UnknownExchange(self.exchange.clone()));
         }
-        vigil_calendar::Calendar::xnys()
-            .with_overrides(&self.overrides)
-            .map_err(|e| e.to_string())
+        Ok(vigil_calendar::Calendar::xnys().with_overrides(&self.overrides)?)
     }
+}
+
+/// Why `[calendar]` does not make a calendar.
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarChoiceError {
+    /// An exchange vigil has no calendar of.
+    #[error("unknown exchange {0:?}; built in: \"XNYS\"")]
+    UnknownExchange(String),
+    /// Overrides the calendar refuses.
+    #[error("{0}")]
+    Overrides(#[from] vigil_calendar::CalendarError),
 }
 
 impl VigilConfig {

@@ -357,12 +357,16 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
                 ),
             });
             results.push(
-                match cfg.calendar.calendar().and_then(|c| {
-                    let day = c.local_date(now);
-                    c.explain(day)
-                        .map(|e| (e.status != vigil_calendar::DayStatus::Closed, e.to_string()))
-                        .map_err(|e| e.to_string())
-                }) {
+                match cfg
+                    .calendar
+                    .calendar()
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| {
+                        let day = c.local_date(now);
+                        c.explain(day)
+                            .map(|e| (e.status != vigil_calendar::DayStatus::Closed, e.to_string()))
+                            .map_err(|e| e.to_string())
+                    }) {
                     Ok((true, text)) => check("calendar", CheckStatus::Pass, text),
                     Ok((false, text)) => check(
                         "calendar",

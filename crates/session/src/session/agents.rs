@@ -244,7 +244,7 @@ fn calendar(cfg: &VigilConfig) -> Result<vigil_calendar::Calendar, SystemError> 
     cfg.calendar.calendar().map_err(|e| {
         SystemError::Config(vigil_config::ConfigError::new(
             "config",
-            vec![vigil_config::ConfigIssue::new("calendar", e)],
+            vec![vigil_config::ConfigIssue::new("calendar", e.to_string())],
         ))
     })
 }

@@ -158,7 +158,7 @@ fn install_reload_signal(
                         log.emit(
                             LogEvent::new(clock.now(), "vigil", Event::ConfigReloadFailed)
                                 .with("file", path.display().to_string())
-                                .with("error", e),
+                                .with("error", e.to_string()),
                         );
                     }
                 },
