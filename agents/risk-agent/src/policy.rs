@@ -122,28 +122,29 @@ pub fn decide(
                 reason: format!("equity {} is not positive", book.equity),
             };
         }
+        // For the reasons: a value as a share of equity, and a limit, in percent.
+        let of_equity = |v: Decimal| (v / book.equity * Decimal::ONE_HUNDRED).round_dp(2);
+        let percent = |share: Decimal| (share * Decimal::ONE_HUNDRED).normalize();
         let value = (target * price).abs();
-        let limit = cfg.max_position_pct * book.equity;
-        if value > limit {
+        if value > cfg.max_position_pct * book.equity {
             return Decision::Reject {
                 reason: format!(
                     "position {target} at {price} = {} would be {}% of equity {}, limit {}%",
                     value.round_dp(2),
-                    (value / book.equity * Decimal::ONE_HUNDRED).round_dp(2),
+                    of_equity(value),
                     book.equity.round_dp(2),
-                    (cfg.max_position_pct * Decimal::ONE_HUNDRED).normalize()
+                    percent(cfg.max_position_pct)
                 ),
             };
         }
         let gross_after = book.gross_exposure - (current * book.mark).abs() + value;
-        let gross_limit = cfg.max_gross_exposure_pct * book.equity;
-        if gross_after > gross_limit {
+        if gross_after > cfg.max_gross_exposure_pct * book.equity {
             return Decision::Reject {
                 reason: format!(
                     "gross exposure would be {} ({}% of equity), limit {}%",
                     gross_after.round_dp(2),
-                    (gross_after / book.equity * Decimal::ONE_HUNDRED).round_dp(2),
-                    (cfg.max_gross_exposure_pct * Decimal::ONE_HUNDRED).normalize()
+                    of_equity(gross_after),
+                    percent(cfg.max_gross_exposure_pct)
                 ),
             };
         }

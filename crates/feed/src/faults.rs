@@ -80,21 +80,18 @@ pub(crate) fn encode(
     format: Option<FormatChange>,
     garbage: Option<u64>,
 ) -> Result<Frame, fmt::Error> {
+    /// The "renamed" format: the same frame with long field names.
+    const RENAMED: feed_wire::FrameKeys = feed_wire::FrameKeys {
+        kind: ("type", "bar"),
+        fields: ["sym", "open", "high", "low", "close", "volume", "timestamp"],
+    };
     let mut text = String::with_capacity(160);
     match format {
         None => feed_wire::write_bar_frame(&mut text, symbol, bar)?,
         // The feed serves only files with a volume column (`FeedServer::start`); a bar
         // without one would go out without its volume field, as `write_bar_frame` does.
         Some(FormatChange::Renamed) => {
-            write!(
-                text,
-                r#"[{{"type":"bar","sym":"{symbol}","open":{},"high":{},"low":{},"close":{},"#,
-                bar.open, bar.high, bar.low, bar.close,
-            )?;
-            if let Some(v) = bar.volume {
-                write!(text, r#""volume":{v},"#)?;
-            }
-            write!(text, r#""timestamp":"{}"}}]"#, bar.ts.format(RFC3339_UTC))?;
+            feed_wire::write_bar_frame_keyed(&mut text, &RENAMED, symbol, bar)?;
         }
         Some(FormatChange::Strings) => {
             write!(

@@ -1105,15 +1105,48 @@ fn rfc3339(ts: Timestamp) -> String {
 /// # Errors
 /// Only when a value's formatting fails, which writing to a `String` does not.
 pub fn write_bar_frame(out: &mut String, symbol: &str, bar: &Bar) -> fmt::Result {
+    write_bar_frame_keyed(out, &FrameKeys::ALPACA, symbol, bar)
+}
+
+/// The names a bar frame gives its fields: Alpaca's ([`FrameKeys::ALPACA`]), or others (the
+/// feed's "renamed format" fault writes the same frame under other names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameKeys {
+    /// The key of the message type, and its value for a bar.
+    pub kind: (&'static str, &'static str),
+    /// Symbol, open, high, low, close, volume and time.
+    pub fields: [&'static str; 7],
+}
+
+impl FrameKeys {
+    /// Alpaca's market-data stream v2: `{"T":"b","S":…,"o":…,"h":…,"l":…,"c":…,"v":…,"t":…}`.
+    pub const ALPACA: Self = Self {
+        kind: ("T", "b"),
+        fields: ["S", "o", "h", "l", "c", "v", "t"],
+    };
+}
+
+/// [`write_bar_frame`] under the field names `keys`.
+///
+/// # Errors
+/// Only when a value's formatting fails, which writing to a `String` does not.
+pub fn write_bar_frame_keyed(
+    out: &mut String,
+    keys: &FrameKeys,
+    symbol: &str,
+    bar: &Bar,
+) -> fmt::Result {
+    let (kind, bar_kind) = keys.kind;
+    let [s, o, h, l, c, v, t] = keys.fields;
     write!(
         out,
-        r#"[{{"T":"b","S":"{symbol}","o":{},"h":{},"l":{},"c":{},"#,
+        r#"[{{"{kind}":"{bar_kind}","{s}":"{symbol}","{o}":{},"{h}":{},"{l}":{},"{c}":{},"#,
         bar.open, bar.high, bar.low, bar.close,
     )?;
     if let Some(volume) = bar.volume {
-        write!(out, r#""v":{volume},"#)?;
+        write!(out, r#""{v}":{volume},"#)?;
     }
-    write!(out, r#""t":"{}"}}]"#, bar.ts.format(RFC3339_UTC))
+    write!(out, r#""{t}":"{}"}}]"#, bar.ts.format(RFC3339_UTC))
 }
 
 /// The times the stream writes: RFC 3339 in UTC, fractions of a second only when there are

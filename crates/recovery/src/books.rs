@@ -29,6 +29,30 @@ pub fn held_symbols(
 }
 
 /// The venue's `positions` by symbol: (quantity, average price).
+/// The journal's positions of `book` by symbol id: (id, signed quantity, average price).
+///
+/// # Errors
+/// A position in a symbol this session does not trade; the message ends with `what_to_do`.
+pub(crate) fn journal_positions(
+    book: &str,
+    positions: &[(String, Decimal, Decimal)],
+    symbols: &vigil_core::SymbolTable,
+    what_to_do: &str,
+) -> Result<Vec<(SymbolId, Decimal, Decimal)>, crate::ReconcileError> {
+    positions
+        .iter()
+        .map(|(name, qty, avg)| {
+            let id = symbols.id(name).ok_or_else(|| {
+                crate::ReconcileError::Journal(format!(
+                    "book {book}: the journal holds a position of {qty} {name}, a symbol this \
+                     session does not trade; {what_to_do}"
+                ))
+            })?;
+            Ok((id, *qty, *avg))
+        })
+        .collect()
+}
+
 pub(crate) fn by_symbol(positions: &[VenuePosition]) -> HashMap<SymbolId, (Decimal, Decimal)> {
     positions
         .iter()

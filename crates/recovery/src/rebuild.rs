@@ -14,7 +14,7 @@ use vigil_providers::{Account, ExecutionVenue, VenuePosition};
 use vigil_store::{JournalEntry, JournalOrder, JournalStatus, StateStore};
 
 use crate::ReconcileError;
-use crate::books::{fill_entry, position_gaps, take_cash, take_position};
+use crate::books::{fill_entry, journal_positions, position_gaps, take_cash, take_position};
 use crate::reconcile::journal_status;
 
 /// What the venue holds of the account's past: every fill it reports, its open orders, its
@@ -243,16 +243,12 @@ pub async fn rebuild_journal(
         Portfolio::new(opening)
     } else {
         let cash = journal.book.cash.unwrap_or_default();
-        let mut held = Vec::with_capacity(journal.book.positions.len());
-        for (name, qty, avg) in &journal.book.positions {
-            let id = symbols.id(name).ok_or_else(|| {
-                ReconcileError::Journal(format!(
-                    "book {book}: the journal holds a position of {qty} {name}, a symbol this \
-                     session does not trade; add it to [data] instruments"
-                ))
-            })?;
-            held.push((id, *qty, *avg));
-        }
+        let held = journal_positions(
+            book,
+            &journal.book.positions,
+            symbols,
+            "add it to [data] instruments",
+        )?;
         let mut p = Portfolio::new(cash);
         p.resync(cash, held.iter().copied());
         p

@@ -31,7 +31,7 @@ use vigil_store::{
 };
 
 use crate::Difference;
-use crate::books::{fill_entry, position_gaps, take_cash, take_position};
+use crate::books::{fill_entry, journal_positions, position_gaps, take_cash, take_position};
 
 /// What to do with an order of vigil's that is still open at the venue after a restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,16 +203,12 @@ async fn compare(
     let mut differences = Vec::new();
     let journal_cash = journal.book.cash.unwrap_or_default();
     // The journal's book, in a portfolio that books the recovered fills as the agent would.
-    let mut held = Vec::with_capacity(journal.book.positions.len());
-    for (name, qty, avg) in &journal.book.positions {
-        let id = symbols.id(name).ok_or_else(|| {
-            ReconcileError::Journal(format!(
-                "book {book}: the journal holds a position of {qty} {name}, a symbol this \
-                 session does not trade; add it to [data] instruments or close it by hand"
-            ))
-        })?;
-        held.push((id, *qty, *avg));
-    }
+    let held = journal_positions(
+        book,
+        &journal.book.positions,
+        symbols,
+        "add it to [data] instruments or close it by hand",
+    )?;
     let mut portfolio = Portfolio::new(journal_cash);
     portfolio.resync(journal_cash, held.iter().copied());
 

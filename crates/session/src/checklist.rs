@@ -161,31 +161,21 @@ use vigil_monitoring::free_space;
 /// Disk space on the log volume against the configured thresholds.
 pub(crate) fn disk_check(cfg: &VigilConfig) -> CheckResult {
     let gb = 1_000_000_000u64;
-    match free_space(&cfg.log.dir) {
-        Ok(free) if free < cfg.checklist.fail_free_disk_gb * gb => check(
-            "disk_space",
-            CheckStatus::Fail,
-            format!(
-                "{:.1} GB free on the log volume, below {} GB",
-                free as f64 / gb as f64,
-                cfg.checklist.fail_free_disk_gb
-            ),
-        ),
-        Ok(free) if free < cfg.checklist.warn_free_disk_gb * gb => check(
-            "disk_space",
-            CheckStatus::Warn,
-            format!(
-                "{:.1} GB free on the log volume, below {} GB",
-                free as f64 / gb as f64,
-                cfg.checklist.warn_free_disk_gb
-            ),
-        ),
-        Ok(free) => check(
-            "disk_space",
-            CheckStatus::Pass,
-            format!("{:.1} GB free on the log volume", free as f64 / gb as f64),
-        ),
-        Err(e) => check("disk_space", CheckStatus::Fail, format!("cannot tell: {e}")),
+    let free = match free_space(&cfg.log.dir) {
+        Ok(free) => free,
+        Err(e) => return check("disk_space", CheckStatus::Fail, format!("cannot tell: {e}")),
+    };
+    let text = format!("{:.1} GB free on the log volume", free as f64 / gb as f64);
+    // The first threshold the free space is below, failing before warning.
+    let below = [
+        (CheckStatus::Fail, cfg.checklist.fail_free_disk_gb),
+        (CheckStatus::Warn, cfg.checklist.warn_free_disk_gb),
+    ]
+    .into_iter()
+    .find(|(_, limit)| free < limit * gb);
+    match below {
+        Some((status, limit)) => check("disk_space", status, format!("{text}, below {limit} GB")),
+        None => check("disk_space", CheckStatus::Pass, text),
     }
 }
 
