@@ -198,11 +198,12 @@ impl Health {
     fn observe(
         &mut self,
         now: Timestamp,
-        metric: &str,
+        metric: RuleMetric,
         lbl: &str,
         value: f64,
         out: &mut Vec<Transition>,
     ) {
+        let metric = metric.name();
         let key = if lbl.is_empty() {
             metric.to_string()
         } else {
@@ -210,6 +211,29 @@ impl Health {
         };
         self.metrics.insert(key, value);
         self.engine.observe(now, metric, lbl, value, out);
+    }
+
+    /// An endpoint's round trip (`target=…`) and its calls' success ratio over the window
+    /// (`api=…`), named `(target, api)`.
+    fn observe_link(
+        &mut self,
+        now: Timestamp,
+        (target, api): (&str, &'static str),
+        link: &Reachability,
+        out: &mut Vec<Transition>,
+    ) {
+        if let Some(l) = link.latency_s {
+            self.observe(
+                now,
+                RuleMetric::NetworkLatency,
+                &label("target", target),
+                l,
+                out,
+            );
+        }
+        if let Some(r) = self.success_ratio(api, now, link) {
+            self.observe(now, RuleMetric::ApiSuccess, &label("api", api), r, out);
+        }
     }
 
     /// Success ratio of `api` over the window, from its running call counts.
@@ -245,11 +269,11 @@ impl Health {
     pub(crate) fn measure(&mut self, now: Timestamp, out: &mut Vec<Transition>) {
         if let Some(s) = self.last_sample.take() {
             if let Some(cpu) = s.cpu_ratio {
-                self.observe(now, RuleMetric::CpuUsage.name(), "", cpu, out);
+                self.observe(now, RuleMetric::CpuUsage, "", cpu, out);
             }
-            self.observe(now, RuleMetric::MemoryUsage.name(), "", s.memory_ratio, out);
+            self.observe(now, RuleMetric::MemoryUsage, "", s.memory_ratio, out);
             if let Ok(free) = &s.disk_free_bytes {
-                self.observe(now, RuleMetric::DiskFree.name(), "", *free as f64, out);
+                self.observe(now, RuleMetric::DiskFree, "", *free as f64, out);
             }
             self.last_sample = Some(s);
         }
@@ -260,7 +284,7 @@ impl Health {
             let backlog = self.links.backlogs.waiting(agent).max(0) as f64;
             self.observe(
                 now,
-                RuleMetric::AgentBacklog.name(),
+                RuleMetric::AgentBacklog,
                 &label("agent", name),
                 backlog,
                 out,
@@ -273,7 +297,7 @@ impl Health {
             if let Some(r) = response {
                 self.observe(
                     now,
-                    RuleMetric::AgentResponseLatency.name(),
+                    RuleMetric::AgentResponseLatency,
                     &label("agent", name),
                     r,
                     out,
@@ -300,7 +324,7 @@ impl Health {
                             let last = last_update_at.unwrap_or(since);
                             self.observe(
                                 now,
-                                RuleMetric::DataStaleness.name(),
+                                RuleMetric::DataStaleness,
                                 "",
                                 secs(now - last).max(0.0),
                                 out,
@@ -310,38 +334,16 @@ impl Health {
                     if !ended {
                         self.observe(
                             now,
-                            RuleMetric::DataSourceConnected.name(),
+                            RuleMetric::DataSourceConnected,
                             "",
                             f64::from(u8::from(source.up)),
                             out,
                         );
                     }
-                    if let Some(l) = source.latency_s {
-                        self.observe(
-                            now,
-                            RuleMetric::NetworkLatency.name(),
-                            "target=data_source",
-                            l,
-                            out,
-                        );
-                    }
-                    if let Some(r) = self.success_ratio("data", now, source) {
-                        self.observe(now, RuleMetric::ApiSuccess.name(), "api=data", r, out);
-                    }
+                    self.observe_link(now, ("data_source", "data"), source, out);
                 }
                 Figures::Execution { venue, .. } => {
-                    if let Some(l) = venue.latency_s {
-                        self.observe(
-                            now,
-                            RuleMetric::NetworkLatency.name(),
-                            "target=venue",
-                            l,
-                            out,
-                        );
-                    }
-                    if let Some(r) = self.success_ratio("venue", now, venue) {
-                        self.observe(now, RuleMetric::ApiSuccess.name(), "api=venue", r, out);
-                    }
+                    self.observe_link(now, ("venue", "venue"), venue, out);
                 }
                 _ => {}
             }
@@ -364,11 +366,11 @@ impl Health {
             gauge!("vigil_rules_firing").set(status.breaches.len() as f64);
             if let Some(s) = &self.last_sample {
                 if let Some(cpu) = s.cpu_ratio {
-                    gauge!("vigil_system_cpu_usage_ratio").set(cpu);
+                    gauge!(CPU_SERIES).set(cpu);
                 }
-                gauge!("vigil_system_memory_usage_ratio").set(s.memory_ratio);
+                gauge!(MEMORY_SERIES).set(s.memory_ratio);
                 if let Ok(free) = &s.disk_free_bytes {
-                    gauge!("vigil_system_disk_free_bytes").set(*free as f64);
+                    gauge!(DISK_SERIES).set(*free as f64);
                 }
             }
             for a in &status.agents {
@@ -377,11 +379,9 @@ impl Health {
                     .set(f64::from(u8::from(a.healthy)));
                 gauge!("vigil_agent_heartbeat_age_seconds", "agent" => agent.clone())
                     .set(a.heartbeat_age_ms as f64 / 1000.0);
-                gauge!("vigil_agent_backlog_messages", "agent" => agent.clone())
-                    .set(a.backlog as f64);
+                gauge!(BACKLOG_SERIES, "agent" => agent.clone()).set(a.backlog as f64);
                 if let Some(r) = a.response_ms {
-                    gauge!("vigil_agent_response_latency_seconds", "agent" => agent.clone())
-                        .set(r / 1000.0);
+                    gauge!(RESPONSE_SERIES, "agent" => agent.clone()).set(r / 1000.0);
                 }
                 metrics::counter!("vigil_agent_processed_total", "agent" => agent)
                     .absolute(a.processed);
@@ -392,7 +392,7 @@ impl Health {
             ] {
                 gauge!("vigil_endpoint_up", "target" => target).set(f64::from(u8::from(e.up)));
                 if let Some(l) = e.latency_ms {
-                    gauge!("vigil_network_latency_seconds", "target" => target).set(l / 1000.0);
+                    gauge!(LATENCY_SERIES, "target" => target).set(l / 1000.0);
                 }
             }
             for (api, ratio) in [
@@ -400,7 +400,7 @@ impl Health {
                 ("venue", self.metrics.get("api_success_ratio{api=venue}")),
             ] {
                 if let Some(r) = ratio {
-                    gauge!("vigil_api_success_ratio", "api" => api).set(*r);
+                    gauge!(API_SUCCESS_SERIES, "api" => api).set(*r);
                 }
             }
             for h in self.agents.values() {
@@ -409,6 +409,26 @@ impl Health {
         });
     }
 }
+
+/// The `/metrics` series of a catalogue metric (its name comes from the catalogue, never
+/// written here again); evaluated at compile time, so an unexported metric fails the build.
+const fn series(metric: RuleMetric) -> &'static str {
+    match metric.series() {
+        Some(series) => series,
+        None => panic!("a rule metric without a /metrics series"),
+    }
+}
+
+const CPU_SERIES: &str = series(RuleMetric::CpuUsage);
+const MEMORY_SERIES: &str = series(RuleMetric::MemoryUsage);
+const DISK_SERIES: &str = series(RuleMetric::DiskFree);
+const BACKLOG_SERIES: &str = series(RuleMetric::AgentBacklog);
+const RESPONSE_SERIES: &str = series(RuleMetric::AgentResponseLatency);
+const LATENCY_SERIES: &str = series(RuleMetric::NetworkLatency);
+const API_SUCCESS_SERIES: &str = series(RuleMetric::ApiSuccess);
+const DAILY_DRAWDOWN_SERIES: &str = series(RuleMetric::DailyDrawdown);
+const WEEKLY_DRAWDOWN_SERIES: &str = series(RuleMetric::WeeklyDrawdown);
+const TRADE_EXPOSURE_SERIES: &str = series(RuleMetric::TradeExposure);
 
 fn secs(d: Duration) -> f64 {
     d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
@@ -506,9 +526,9 @@ fn export_figures(f: &Figures) {
             }
             let equity = rust_decimal::prelude::ToPrimitive::to_f64(equity).unwrap_or(f64::NAN);
             gauge!("vigil_business_equity_dollars").set(equity);
-            gauge!("vigil_business_daily_drawdown_ratio").set(business.daily_drawdown);
-            gauge!("vigil_business_weekly_drawdown_ratio").set(business.weekly_drawdown);
-            gauge!("vigil_business_trade_exposure_max_ratio").set(business.max_trade_exposure);
+            gauge!(DAILY_DRAWDOWN_SERIES).set(business.daily_drawdown);
+            gauge!(WEEKLY_DRAWDOWN_SERIES).set(business.weekly_drawdown);
+            gauge!(TRADE_EXPOSURE_SERIES).set(business.max_trade_exposure);
             gauge!("vigil_business_trades_today").set(business.trades_today as f64);
         }
     }
@@ -528,18 +548,9 @@ fn describe_all() {
         "1 when ready to trade: data live, venue reachable, breaker not tripped, agents healthy."
     );
     describe_gauge!("vigil_rules_firing", "Threshold rules firing now.");
-    describe_gauge!(
-        "vigil_system_cpu_usage_ratio",
-        "Whole-machine CPU use, 0..1."
-    );
-    describe_gauge!(
-        "vigil_system_memory_usage_ratio",
-        "Used over total memory, 0..1."
-    );
-    describe_gauge!(
-        "vigil_system_disk_free_bytes",
-        "Free bytes on the log volume."
-    );
+    describe_gauge!(CPU_SERIES, "Whole-machine CPU use, 0..1.");
+    describe_gauge!(MEMORY_SERIES, "Used over total memory, 0..1.");
+    describe_gauge!(DISK_SERIES, "Free bytes on the log volume.");
     describe_gauge!(
         "vigil_agent_up",
         "1 while the agent heartbeats and has not failed."
@@ -548,12 +559,9 @@ fn describe_all() {
         "vigil_agent_heartbeat_age_seconds",
         "Seconds since the agent's last heartbeat."
     );
+    describe_gauge!(BACKLOG_SERIES, "Messages waiting in the agent's mailbox.");
     describe_gauge!(
-        "vigil_agent_backlog_messages",
-        "Messages waiting in the agent's mailbox."
-    );
-    describe_gauge!(
-        "vigil_agent_response_latency_seconds",
+        RESPONSE_SERIES,
         "Round trip of the Monitor's ping through the agent's mailbox."
     );
     describe_counter!(
@@ -573,11 +581,11 @@ fn describe_all() {
         "1 when the data source is connected or the venue answers."
     );
     describe_gauge!(
-        "vigil_network_latency_seconds",
+        LATENCY_SERIES,
         "Last round trip to the data source or venue."
     );
     describe_gauge!(
-        "vigil_api_success_ratio",
+        API_SUCCESS_SERIES,
         "Successful calls over all calls in the window."
     );
     describe_counter!("vigil_data_bars_total", "Bars forwarded by the Data agent.");
@@ -663,16 +671,13 @@ fn describe_all() {
         "vigil_business_equity_dollars",
         "Equity in the account currency."
     );
+    describe_gauge!(DAILY_DRAWDOWN_SERIES, "Drawdown from today's equity peak.");
     describe_gauge!(
-        "vigil_business_daily_drawdown_ratio",
-        "Drawdown from today's equity peak."
-    );
-    describe_gauge!(
-        "vigil_business_weekly_drawdown_ratio",
+        WEEKLY_DRAWDOWN_SERIES,
         "Drawdown from this week's equity peak."
     );
     describe_gauge!(
-        "vigil_business_trade_exposure_max_ratio",
+        TRADE_EXPOSURE_SERIES,
         "Largest exposure a single fill added today, over equity."
     );
     describe_gauge!("vigil_business_trades_today", "Fills today.");

@@ -43,7 +43,7 @@ macro_rules! catalogue {
             pub const ALL: &'static [RuleMetric] = &[$(RuleMetric::$variant),*];
 
             /// Returns its name in rules (`[[monitor.rules]] metric = "…"`).
-            pub fn name(self) -> &'static str {
+            pub const fn name(self) -> &'static str {
                 match self { $(RuleMetric::$variant => $name,)* }
             }
 
@@ -63,7 +63,7 @@ macro_rules! catalogue {
             }
 
             /// Returns the Prometheus series `/metrics` exports it as, if it is exported.
-            pub fn series(self) -> Option<&'static str> {
+            pub const fn series(self) -> Option<&'static str> {
                 match self { $(RuleMetric::$variant => $series,)* }
             }
         }
