@@ -110,6 +110,32 @@ impl Checker {
     fn within_at(&mut self, key: &str, path: &str, v: impl Into<Num>) {
         self.0.extend(crate::bounds::check(key, path, v));
     }
+
+    /// Checks that `key`'s value `v` stands in `order` to `other`'s value `o`; the message
+    /// names both ("must be greater than regime.short_window (20), got 10").
+    fn ordered<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        (key, v): (&str, T),
+        order: Order,
+        (other, o): (&str, T),
+    ) {
+        let (holds, words) = match order {
+            Order::AtLeast => (v >= o, "at least"),
+            Order::GreaterThan => (v > o, "greater than"),
+            Order::AtMost => (v <= o, "at most"),
+        };
+        if !holds {
+            self.fail(key, format!("must be {words} {other} ({o}), got {v}"));
+        }
+    }
+}
+
+/// How one key's value must stand to another's ([`Checker::ordered`]).
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    AtLeast,
+    GreaterThan,
+    AtMost,
 }
 
 pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
@@ -182,15 +208,11 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         c.within("data.feed.switch_back_after_s", f.switch_back_after_s);
         c.within("data.feed.reconnect_initial_ms", f.reconnect_initial_ms);
         c.within("data.feed.reconnect_max_ms", f.reconnect_max_ms);
-        if f.reconnect_max_ms < f.reconnect_initial_ms {
-            c.fail(
-                "data.feed.reconnect_max_ms",
-                format!(
-                    "must be at least data.feed.reconnect_initial_ms ({}), got {}",
-                    f.reconnect_initial_ms, f.reconnect_max_ms
-                ),
-            );
-        }
+        c.ordered(
+            ("data.feed.reconnect_max_ms", f.reconnect_max_ms),
+            Order::AtLeast,
+            ("data.feed.reconnect_initial_ms", f.reconnect_initial_ms),
+        );
     }
     if let Some(x) = &cfg.data.cross_check {
         match &cfg.data.feed {
@@ -256,15 +278,11 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     let r = &cfg.regime;
     c.within("regime.short_window", r.short_window);
     c.within("regime.long_window", r.long_window);
-    if r.long_window <= r.short_window {
-        c.fail(
-            "regime.long_window",
-            format!(
-                "must be greater than regime.short_window ({}), got {}",
-                r.short_window, r.long_window
-            ),
-        );
-    }
+    c.ordered(
+        ("regime.long_window", r.long_window),
+        Order::GreaterThan,
+        ("regime.short_window", r.short_window),
+    );
     c.within("regime.volatility_ratio", r.volatility_ratio);
     c.within("regime.trend_threshold", r.trend_threshold);
     c.within("regime.confirm_bars", r.confirm_bars);
@@ -281,15 +299,11 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     if let Some(w) = s.warmup_bars {
         c.within("signal.warmup_bars", w);
     }
-    if s.slow_span <= s.fast_span {
-        c.fail(
-            "signal.slow_span",
-            format!(
-                "must be greater than signal.fast_span ({}), got {}",
-                s.fast_span, s.slow_span
-            ),
-        );
-    }
+    c.ordered(
+        ("signal.slow_span", s.slow_span),
+        Order::GreaterThan,
+        ("signal.fast_span", s.fast_span),
+    );
 
     let k = &cfg.risk;
     c.within("risk.max_position_pct", k.max_position_pct);
@@ -350,26 +364,21 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         sup.backoff_initial_ms,
     );
     c.within("monitor.supervision.backoff_max_ms", sup.backoff_max_ms);
-    if sup.backoff_max_ms < sup.backoff_initial_ms {
-        c.fail(
-            "monitor.supervision.backoff_max_ms",
-            format!(
-                "must be at least monitor.supervision.backoff_initial_ms ({}), got {}",
-                sup.backoff_initial_ms, sup.backoff_max_ms
-            ),
-        );
-    }
+    c.ordered(
+        ("monitor.supervision.backoff_max_ms", sup.backoff_max_ms),
+        Order::AtLeast,
+        (
+            "monitor.supervision.backoff_initial_ms",
+            sup.backoff_initial_ms,
+        ),
+    );
     c.within("monitor.heartbeat_interval_ms", m.heartbeat_interval_ms);
     c.within("monitor.heartbeat_timeout_ms", m.heartbeat_timeout_ms);
-    if m.heartbeat_timeout_ms <= m.heartbeat_interval_ms {
-        c.fail(
-            "monitor.heartbeat_timeout_ms",
-            format!(
-                "must be greater than monitor.heartbeat_interval_ms ({}), got {}",
-                m.heartbeat_interval_ms, m.heartbeat_timeout_ms
-            ),
-        );
-    }
+    c.ordered(
+        ("monitor.heartbeat_timeout_ms", m.heartbeat_timeout_ms),
+        Order::GreaterThan,
+        ("monitor.heartbeat_interval_ms", m.heartbeat_interval_ms),
+    );
 
     for (key, v) in [
         ("monitor.probe_interval_ms", m.probe_interval_ms),
@@ -638,15 +647,11 @@ fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
     c.within("execution.reconcile.interval_s", r.interval_s);
     c.within("execution.reconcile.retry_initial_ms", r.retry_initial_ms);
     c.within("execution.reconcile.retry_max_ms", r.retry_max_ms);
-    if r.retry_initial_ms > r.retry_max_ms {
-        c.fail(
-            "execution.reconcile.retry_initial_ms",
-            format!(
-                "must be at most execution.reconcile.retry_max_ms ({}), got {}",
-                r.retry_max_ms, r.retry_initial_ms
-            ),
-        );
-    }
+    c.ordered(
+        ("execution.reconcile.retry_initial_ms", r.retry_initial_ms),
+        Order::AtMost,
+        ("execution.reconcile.retry_max_ms", r.retry_max_ms),
+    );
 }
 
 #[cfg(test)]
@@ -824,6 +829,57 @@ slow_span = 10
             assert!(report.contains(needle), "missing {needle:?} in:\n{report}");
         }
         assert!(report.starts_with("bad.toml: "), "{report}");
+    }
+
+    /// Every pair of keys whose values must stand in order is checked, each message naming
+    /// both keys and both values; equal values pass where "at least" or "at most" is asked.
+    #[test]
+    fn keys_that_must_stand_in_order_name_both_keys() {
+        let base = "[data]\ninstruments = [{ symbol = \"X\", path = \"x.csv\" }]\n";
+        for (extra, says) in [
+            (
+                "[regime]\nshort_window = 20\nlong_window = 20\n",
+                Some("regime.long_window: must be greater than regime.short_window (20), got 20"),
+            ),
+            (
+                "[monitor]\nheartbeat_interval_ms = 2000\nheartbeat_timeout_ms = 1000\n",
+                Some(
+                    "monitor.heartbeat_timeout_ms: must be greater than monitor.heartbeat_interval_ms (2000), got 1000",
+                ),
+            ),
+            (
+                "[monitor.supervision]\nbackoff_initial_ms = 500\nbackoff_max_ms = 100\n",
+                Some(
+                    "monitor.supervision.backoff_max_ms: must be at least monitor.supervision.backoff_initial_ms (500), got 100",
+                ),
+            ),
+            (
+                "[monitor.supervision]\nbackoff_initial_ms = 500\nbackoff_max_ms = 500\n",
+                None,
+            ),
+            (
+                "[execution]\nvenue = \"alpaca\"\nbroker_url = \"http://127.0.0.1:1\"\nbroker_key_id = \"k\"\nbroker_secret_file = \"k.secret\"\n[execution.reconcile]\nretry_initial_ms = 900\nretry_max_ms = 800\n",
+                Some(
+                    "execution.reconcile.retry_initial_ms: must be at most execution.reconcile.retry_max_ms (800), got 900",
+                ),
+            ),
+            (
+                "[execution]\nvenue = \"alpaca\"\nbroker_url = \"http://127.0.0.1:1\"\nbroker_key_id = \"k\"\nbroker_secret_file = \"k.secret\"\n[execution.reconcile]\nretry_initial_ms = 800\nretry_max_ms = 800\n",
+                None,
+            ),
+        ] {
+            let text = format!("{base}{extra}");
+            let got = VigilConfig::from_toml_str(&text, "c.toml");
+            match says {
+                Some(says) => {
+                    let report = got.expect_err(extra).to_string();
+                    assert!(report.contains(says), "missing {says:?} in:\n{report}");
+                }
+                None => {
+                    got.expect(extra);
+                }
+            }
+        }
     }
 
     /// The configs issue 19 found `config check` calling ok, then panicking, hanging or
