@@ -34,7 +34,7 @@ pub use model::{
     SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
-pub use secrets::{check_private_file, private_file_problem, read_secret_file};
+pub use secrets::{SecretFileError, check_private_file, private_file_problem, read_secret_file};
 pub use validate::{ConfigError, ConfigIssue};
 
 /// The embedded paper-trading default (`config/vigil.toml`), as text.

@@ -5,7 +5,7 @@
 
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why the file `path` (with metadata `meta`) may not hold a secret: group or others may
 /// read or write it. The message names the mode and the fix, never the content.
@@ -19,17 +19,70 @@ pub fn private_file_problem(path: &Path, meta: &std::fs::Metadata) -> Option<Str
     })
 }
 
+/// Why a file may not be used as a secret file. Every message starts with the config key
+/// (or flag) that names the file and the path, and never holds the secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretFileError {
+    /// The file cannot be opened, examined or read.
+    #[error("{key} {}: cannot read: {reason}", path.display())]
+    Unreadable {
+        /// The config key or flag naming the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// Group or others may read or write it ([`private_file_problem`]); `read` when its
+    /// secret was about to be read, which asks for the secret to be replaced as well.
+    #[error(
+        "{key} {}: {problem}{}",
+        path.display(),
+        if *read { " (and replace the secret if someone else may have read it)" } else { "" }
+    )]
+    Exposed {
+        /// The config key or flag naming the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// The mode and the fix.
+        problem: String,
+        /// Whether the secret was being read.
+        read: bool,
+    },
+    /// It holds nothing but whitespace.
+    #[error("{key} {}: is empty", path.display())]
+    Empty {
+        /// The config key or flag naming the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
 /// Checks that only the owner of `path` may read it (see [`private_file_problem`]).
 ///
 /// # Errors
 /// The file cannot be examined, or group or others may read it; the message starts with
 /// `key` (the config key or flag that names the file) and the path.
-pub fn check_private_file(key: &str, path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|err| format!("{key} {}: cannot read: {err}", path.display()))?;
+pub fn check_private_file(key: &str, path: &Path) -> Result<(), SecretFileError> {
+    let meta = std::fs::metadata(path).map_err(|err| unreadable(key, path, &err))?;
     match private_file_problem(path, &meta) {
-        Some(problem) => Err(format!("{key} {}: {problem}", path.display())),
+        Some(problem) => Err(SecretFileError::Exposed {
+            key: key.to_string(),
+            path: path.to_path_buf(),
+            problem,
+            read: false,
+        }),
         None => Ok(()),
+    }
+}
+
+fn unreadable(key: &str, path: &Path, err: &std::io::Error) -> SecretFileError {
+    SecretFileError::Unreadable {
+        key: key.to_string(),
+        path: path.to_path_buf(),
+        reason: err.to_string(),
     }
 }
 
@@ -40,22 +93,27 @@ pub fn check_private_file(key: &str, path: &Path) -> Result<(), String> {
 /// The file cannot be read, group or others may read it, or it holds nothing but
 /// whitespace. The message names `key` (the config key or flag) and the file, never the
 /// secret.
-pub fn read_secret_file(key: &str, path: &Path) -> Result<String, String> {
-    let cannot = |err: std::io::Error| format!("{key} {}: cannot read: {err}", path.display());
+pub fn read_secret_file(key: &str, path: &Path) -> Result<String, SecretFileError> {
+    let cannot = |err: std::io::Error| unreadable(key, path, &err);
     let mut file = std::fs::File::open(path).map_err(cannot)?;
     // The mode of the file opened, not of whatever the path names a moment later.
     let meta = file.metadata().map_err(cannot)?;
     if let Some(problem) = private_file_problem(path, &meta) {
-        return Err(format!(
-            "{key} {}: {problem} (and replace the secret if someone else may have read it)",
-            path.display()
-        ));
+        return Err(SecretFileError::Exposed {
+            key: key.to_string(),
+            path: path.to_path_buf(),
+            problem,
+            read: true,
+        });
     }
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(cannot)?;
     let secret = text.trim();
     if secret.is_empty() {
-        return Err(format!("{key} {}: is empty", path.display()));
+        return Err(SecretFileError::Empty {
+            key: key.to_string(),
+            path: path.to_path_buf(),
+        });
     }
     Ok(secret.to_string())
 }

@@ -61,7 +61,7 @@ pub enum DrillError {
     },
     /// The feed's secret cannot be read.
     #[error("{0}")]
-    Secret(String),
+    Secret(#[from] vigil_config::SecretFileError),
     /// The log folder cannot be read.
     #[error("log folder {}: {error}", dir.display())]
     Log {
@@ -102,8 +102,7 @@ pub fn data_format_change(
         Some(c) => c.trim_end_matches('/').to_string(),
         None => control_of(&feed.url)?,
     };
-    let secret = crate::read_secret("data.feed.secret_file", &feed.secret_file)
-        .map_err(DrillError::Secret)?;
+    let secret = crate::read_secret("data.feed.secret_file", &feed.secret_file)?;
     let auth = [
         ("APCA-API-KEY-ID", feed.key_id.clone()),
         ("APCA-API-SECRET-KEY", secret),

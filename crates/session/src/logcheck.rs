@@ -59,7 +59,8 @@ pub enum LogCheckError {
 pub fn verify_log(check: &LogCheck) -> Result<VerifyReport, LogCheckError> {
     let key = match &check.key_file {
         Some((name, path)) => {
-            let text = crate::read_secret(name, path).map_err(LogCheckError::Key)?;
+            let text =
+                crate::read_secret(name, path).map_err(|e| LogCheckError::Key(e.to_string()))?;
             Some(
                 ChainKey::new(text.as_bytes())
                     .map_err(|e| LogCheckError::Key(format!("{name} {}: {e}", path.display())))?,

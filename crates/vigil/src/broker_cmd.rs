@@ -93,7 +93,7 @@ pub(crate) fn api_credentials(
     let (Some(key_id), Some(file)) = (key_id, secret_file) else {
         return Ok(None);
     };
-    let secret = vigil_session::read_secret("--secret-file", file).map_err(anyhow::Error::msg)?;
+    let secret = vigil_session::read_secret("--secret-file", file)?;
     Ok(Some(Credentials {
         key_id: key_id.clone(),
         secret,

@@ -26,7 +26,8 @@ fn a_secret_file_group_or_others_may_read_is_refused_with_the_fix() {
     for mode in [0o640, 0o604, 0o644, 0o660, 0o606, 0o610] {
         let path = write(dir.path(), mode, "s3cr3t-value\n");
         let err = read_secret_file("execution.broker_secret_file", &path)
-            .expect_err("readable by others");
+            .expect_err("readable by others")
+            .to_string();
         assert!(
             err.starts_with(&format!(
                 "execution.broker_secret_file {}: has mode {mode:04o}",
@@ -42,10 +43,12 @@ fn a_secret_file_group_or_others_may_read_is_refused_with_the_fix() {
 #[test]
 fn a_missing_or_empty_secret_file_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = read_secret_file("k", &dir.path().join("none")).expect_err("missing");
+    let err = read_secret_file("k", &dir.path().join("none"))
+        .expect_err("missing")
+        .to_string();
     assert!(err.contains("cannot read"), "{err}");
     let path = write(dir.path(), 0o600, " \n");
-    let err = read_secret_file("k", &path).expect_err("empty");
+    let err = read_secret_file("k", &path).expect_err("empty").to_string();
     assert!(err.ends_with("is empty"), "{err}");
 }
 

@@ -42,7 +42,8 @@ fn log_key(cfg: &VigilConfig) -> Result<Option<(ChainKey, String)>, SystemError>
     let Some(path) = &cfg.log.hmac_key_file else {
         return Ok(None);
     };
-    let text = read_secret("log.hmac_key_file", path).map_err(SystemError::Runtime)?;
+    let text =
+        read_secret("log.hmac_key_file", path).map_err(|e| SystemError::Runtime(e.to_string()))?;
     let key = ChainKey::new(text.as_bytes())
         .map_err(|e| SystemError::Runtime(format!("log.hmac_key_file {}: {e}", path.display())))?;
     Ok(Some((key, text)))

@@ -197,15 +197,17 @@ fn feed_secrets(cfg: &VigilConfig) -> Result<Vec<String>, SystemError> {
     let Some(f) = &cfg.data.feed else {
         return Ok(Vec::new());
     };
-    let mut out =
-        vec![read_secret("data.feed.secret_file", &f.secret_file).map_err(SystemError::Data)?];
+    let mut out = vec![
+        read_secret("data.feed.secret_file", &f.secret_file)
+            .map_err(|e| SystemError::Data(e.to_string()))?,
+    ];
     for (i, b) in f.backups.iter().enumerate() {
         out.push(
             read_secret(
                 &format!("data.feed.backups[{i}].secret_file"),
                 &b.secret_file,
             )
-            .map_err(SystemError::Data)?,
+            .map_err(|e| SystemError::Data(e.to_string()))?,
         );
     }
     Ok(out)
@@ -221,8 +223,8 @@ fn cross_check_reference(
     let Some(x) = &cfg.data.cross_check else {
         return Ok(None);
     };
-    let secret =
-        read_secret("data.cross_check.secret_file", &x.secret_file).map_err(SystemError::Data)?;
+    let secret = read_secret("data.cross_check.secret_file", &x.secret_file)
+        .map_err(|e| SystemError::Data(e.to_string()))?;
     let provider: Box<dyn DataProvider> = Box::new(WsFeedProvider::new(
         WsFeedConfig::new(x.url.clone(), x.key_id.clone(), &secret)
             .with_future_guard(FutureGuard::new(wall.clone(), future_tolerance(cfg))),
@@ -257,7 +259,10 @@ pub(super) fn future_tolerance(cfg: &VigilConfig) -> chrono::Duration {
 /// # Errors
 /// The file cannot be read, group or others may read it, or it holds nothing but
 /// whitespace.
-pub fn read_secret(key: &str, path: &std::path::Path) -> Result<String, String> {
+pub fn read_secret(
+    key: &str,
+    path: &std::path::Path,
+) -> Result<String, vigil_config::SecretFileError> {
     vigil_config::read_secret_file(key, path)
 }
 

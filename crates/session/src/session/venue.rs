@@ -46,7 +46,10 @@ fn broker_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
     e.broker_secret_file
         .as_ref()
         .filter(|_| e.venue == VenueKind::Alpaca)
-        .map(|path| read_secret("execution.broker_secret_file", path).map_err(SystemError::Venue))
+        .map(|path| {
+            read_secret("execution.broker_secret_file", path)
+                .map_err(|e| SystemError::Venue(e.to_string()))
+        })
         .transpose()
 }
 
