@@ -1,0 +1,388 @@
+//! The figures a backtest reports, from its per-bar returns, its equity curve and its
+//! closed trades. Statistics, so `f64` (money stays `Decimal` where it is booked).
+//!
+//! A ratio computed on too little data is worse than none (a Sharpe of 183 on 18 days): below
+//! [`MinimumSample`] every ratio is [`Figure::Withheld`] with the reason, and serialises as
+//! `null` beside it. The probabilistic and deflated Sharpe ratios follow Bailey and López de
+//! Prado ("The Sharpe Ratio Efficient Frontier", 2012; "The Deflated Sharpe Ratio", 2014).
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// The Euler–Mascheroni constant, in the expected maximum of the deflated Sharpe ratio.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+
+/// The least data a ratio is computed on.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MinimumSample {
+    /// Calendar days from the first bar to the last.
+    pub days: f64,
+    /// Closed trades.
+    pub trades: u64,
+}
+
+impl Default for MinimumSample {
+    /// Three months and 30 trades.
+    fn default() -> Self {
+        Self {
+            days: 90.0,
+            trades: 30,
+        }
+    }
+}
+
+/// A figure, or why it is withheld.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Figure {
+    /// The value.
+    Value(f64),
+    /// Not computed, and why.
+    Withheld(String),
+}
+
+impl Figure {
+    /// The value, if there is one.
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            Self::Value(v) => Some(*v),
+            Self::Withheld(_) => None,
+        }
+    }
+
+    fn finite(value: f64, what: &str) -> Self {
+        if value.is_finite() {
+            Self::Value(value)
+        } else {
+            Self::Withheld(format!("{what} is not finite"))
+        }
+    }
+}
+
+/// `{"value": 1.23}` or `{"value": null, "withheld": "18 days of data, fewer than 90"}`.
+impl Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("Figure", 2)?;
+        match self {
+            Self::Value(v) => {
+                st.serialize_field("value", v)?;
+                st.skip_field("withheld")?;
+            }
+            Self::Withheld(why) => {
+                st.serialize_field("value", &None::<f64>)?;
+                st.serialize_field("withheld", why)?;
+            }
+        }
+        st.end()
+    }
+}
+
+/// What a backtest produced, for its metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    /// The strategy's return over each bar, net of costs.
+    pub returns: &'a [f64],
+    /// Bars a year ([`crate::periods_per_year`]).
+    pub periods_per_year: f64,
+    /// Calendar days from the first bar to the last.
+    pub days: f64,
+    /// The profit or loss of each closed trade.
+    pub trades: &'a [f64],
+    /// Bars in the market (a position held).
+    pub exposed_bars: u64,
+    /// The sum over bars of |position change| as a fraction of equity.
+    pub turnover: f64,
+    /// How many backtests of this model were recorded, this one included (the deflated
+    /// Sharpe ratio's trials).
+    pub trials: u64,
+}
+
+/// Every metric of one backtest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// Compounded return over the run.
+    pub total_return: f64,
+    /// Compounded return a year.
+    pub annual_return: Figure,
+    /// Sharpe ratio, annualised (no risk-free rate).
+    pub sharpe: Figure,
+    /// Sortino ratio, annualised (downside deviation against zero).
+    pub sortino: Figure,
+    /// Deepest fall of equity from a peak, as a fraction of the peak.
+    pub max_drawdown: f64,
+    /// Longest run of bars spent below an earlier peak.
+    pub max_drawdown_bars: u64,
+    /// Annual return over the maximum drawdown.
+    pub calmar: Figure,
+    /// Share of closed trades that made money.
+    pub win_rate: Figure,
+    /// Gross profit over gross loss of the closed trades.
+    pub profit_factor: Figure,
+    /// Turnover a year: position changes as a fraction of equity.
+    pub turnover: f64,
+    /// Share of bars in the market.
+    pub exposure: f64,
+    /// Probability that the true Sharpe ratio is above zero.
+    pub probabilistic_sharpe: Figure,
+    /// The probabilistic Sharpe ratio against the best Sharpe ratio expected from `trials`
+    /// tries of luck alone.
+    pub deflated_sharpe: Figure,
+    /// Bars, days and trades the figures rest on.
+    pub bars: u64,
+    /// Calendar days.
+    pub days: f64,
+    /// Closed trades.
+    pub trades: u64,
+}
+
+/// Every metric of `sample`; the ratios withheld when it is smaller than `minimum`.
+pub fn summarise(sample: &Sample<'_>, minimum: &MinimumSample) -> Summary {
+    let n = sample.returns.len();
+    let total_return = compounded(sample.returns);
+    let (max_drawdown, max_drawdown_bars) = drawdown(sample.returns);
+    let too_small = too_small(sample, minimum);
+    let ratio = |f: &dyn Fn() -> Figure| match &too_small {
+        Some(why) => Figure::Withheld(why.clone()),
+        None => f(),
+    };
+    let annual_return = ratio(&|| {
+        if n == 0 {
+            return Figure::Withheld("no bars".into());
+        }
+        Figure::finite(
+            (1.0 + total_return).powf(sample.periods_per_year / n as f64) - 1.0,
+            "the annual return",
+        )
+    });
+    let per_bar_sharpe = sharpe(sample.returns);
+    let scale = sample.periods_per_year.sqrt();
+    let sharpe_figure = ratio(&|| match per_bar_sharpe {
+        Some(s) => Figure::finite(s * scale, "the Sharpe ratio"),
+        None => Figure::Withheld("the returns do not vary".into()),
+    });
+    let sortino = ratio(&|| match sortino(sample.returns) {
+        Some(s) => Figure::finite(s * scale, "the Sortino ratio"),
+        None => Figure::Withheld("no bar lost".into()),
+    });
+    let calmar = ratio(&|| match (&annual_return, max_drawdown > 0.0) {
+        (Figure::Value(a), true) => Figure::finite(a / max_drawdown, "the Calmar ratio"),
+        (Figure::Value(_), false) => Figure::Withheld("equity never fell".into()),
+        (Figure::Withheld(why), _) => Figure::Withheld(why.clone()),
+    });
+    let wins = sample.trades.iter().filter(|p| **p > 0.0).count();
+    let win_rate = ratio(&|| {
+        if sample.trades.is_empty() {
+            Figure::Withheld("no closed trade".into())
+        } else {
+            Figure::Value(wins as f64 / sample.trades.len() as f64)
+        }
+    });
+    let profit_factor = ratio(&|| {
+        let gain: f64 = sample.trades.iter().filter(|p| **p > 0.0).sum();
+        let loss: f64 = -sample.trades.iter().filter(|p| **p < 0.0).sum::<f64>();
+        if loss > 0.0 {
+            Figure::finite(gain / loss, "the profit factor")
+        } else {
+            Figure::Withheld("no losing trade".into())
+        }
+    });
+    let psr = ratio(&|| match per_bar_sharpe {
+        Some(s) => probabilistic_sharpe(sample.returns, s, 0.0),
+        None => Figure::Withheld("the returns do not vary".into()),
+    });
+    let dsr = ratio(&|| match per_bar_sharpe {
+        Some(s) => {
+            let benchmark = expected_max_sharpe(sample.returns, s, sample.trials);
+            probabilistic_sharpe(sample.returns, s, benchmark)
+        }
+        None => Figure::Withheld("the returns do not vary".into()),
+    });
+    let years = n as f64 / sample.periods_per_year;
+    Summary {
+        total_return,
+        annual_return,
+        sharpe: sharpe_figure,
+        sortino,
+        max_drawdown,
+        max_drawdown_bars,
+        calmar,
+        win_rate,
+        profit_factor,
+        turnover: if years > 0.0 {
+            sample.turnover / years
+        } else {
+            0.0
+        },
+        exposure: if n > 0 {
+            sample.exposed_bars as f64 / n as f64
+        } else {
+            0.0
+        },
+        probabilistic_sharpe: psr,
+        deflated_sharpe: dsr,
+        bars: n as u64,
+        days: sample.days,
+        trades: sample.trades.len() as u64,
+    }
+}
+
+/// Why the sample is too small for a ratio, if it is.
+fn too_small(sample: &Sample<'_>, minimum: &MinimumSample) -> Option<String> {
+    if sample.days < minimum.days {
+        return Some(format!(
+            "{:.0} days of data, fewer than the {:.0} a ratio needs",
+            sample.days, minimum.days
+        ));
+    }
+    let trades = sample.trades.len() as u64;
+    (trades < minimum.trades).then(|| {
+        format!(
+            "{trades} closed trades, fewer than the {} a ratio needs",
+            minimum.trades
+        )
+    })
+}
+
+/// The compounded return of `returns`.
+pub fn compounded(returns: &[f64]) -> f64 {
+    returns.iter().fold(1.0, |acc, r| acc * (1.0 + r)) - 1.0
+}
+
+/// Mean and sample standard deviation (n − 1).
+fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((mean, var.sqrt()))
+}
+
+/// The Sharpe ratio of one bar: mean over sample standard deviation; `None` when the
+/// returns do not vary (or there are fewer than two).
+pub fn sharpe(returns: &[f64]) -> Option<f64> {
+    let (mean, std) = mean_std(returns)?;
+    (std > 0.0).then(|| mean / std)
+}
+
+/// The Sortino ratio of one bar: mean over the downside deviation
+/// `sqrt(mean(min(r, 0)²))`; `None` when no bar lost.
+pub fn sortino(returns: &[f64]) -> Option<f64> {
+    if returns.is_empty() {
+        return None;
+    }
+    let n = returns.len() as f64;
+    let mean = returns.iter().sum::<f64>() / n;
+    let downside = (returns.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt();
+    (downside > 0.0).then(|| mean / downside)
+}
+
+/// The deepest drawdown of the equity `returns` compound into, as a fraction of its peak,
+/// and the longest run of bars spent below an earlier peak.
+pub fn drawdown(returns: &[f64]) -> (f64, u64) {
+    let (mut equity, mut peak) = (1.0_f64, 1.0_f64);
+    let (mut deepest, mut longest, mut since_peak) = (0.0_f64, 0_u64, 0_u64);
+    for r in returns {
+        equity *= 1.0 + r;
+        if equity >= peak {
+            peak = equity;
+            since_peak = 0;
+        } else {
+            since_peak += 1;
+            deepest = deepest.max(1.0 - equity / peak);
+        }
+        longest = longest.max(since_peak);
+    }
+    (deepest, longest)
+}
+
+/// Sample skewness and kurtosis (not excess) of `xs`, by their moments.
+fn moments(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let m2 = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    let m3 = xs.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / n;
+    let m4 = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n;
+    (m3 / m2.powf(1.5), m4 / (m2 * m2))
+}
+
+/// The variance of the per-bar Sharpe ratio estimate `sr` over `returns`' length, with
+/// their skewness and kurtosis (Mertens' formula, over n − 1).
+fn sharpe_variance(returns: &[f64], sr: f64) -> f64 {
+    let (skew, kurt) = moments(returns);
+    (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr) / (returns.len() as f64 - 1.0)
+}
+
+/// The probability that the true per-bar Sharpe ratio exceeds `benchmark`, given the
+/// estimate `sr` from `returns`.
+fn probabilistic_sharpe(returns: &[f64], sr: f64, benchmark: f64) -> Figure {
+    let var = sharpe_variance(returns, sr);
+    if var.is_nan() || var <= 0.0 {
+        return Figure::Withheld("the Sharpe ratio's variance is not positive".into());
+    }
+    Figure::finite(
+        Normal::standard().cdf((sr - benchmark) / var.sqrt()),
+        "the probabilistic Sharpe ratio",
+    )
+}
+
+/// The per-bar Sharpe ratio the best of `trials` strategies with no skill would be
+/// expected to show: `sqrt(V) · ((1 − γ) Φ⁻¹(1 − 1/N) + γ Φ⁻¹(1 − 1/(N e)))`, with the
+/// variance `V` of the estimate; zero for one trial.
+fn expected_max_sharpe(returns: &[f64], sr: f64, trials: u64) -> f64 {
+    if trials < 2 {
+        return 0.0;
+    }
+    let n = trials as f64;
+    let z = Normal::standard();
+    let var = sharpe_variance(returns, sr).max(0.0);
+    var.sqrt()
+        * ((1.0 - EULER_GAMMA) * z.inverse_cdf(1.0 - 1.0 / n)
+            + EULER_GAMMA * z.inverse_cdf(1.0 - 1.0 / (n * std::f64::consts::E)))
+}
+
+/// The information coefficient: Spearman's rank correlation of a model's outputs with the
+/// next bar's returns, pair by pair; `None` when either side does not vary.
+pub fn information_coefficient(outputs: &[f64], next_returns: &[f64]) -> Option<f64> {
+    let n = outputs.len().min(next_returns.len());
+    if n < 2 {
+        return None;
+    }
+    let (a, b) = (ranks(&outputs[..n]), ranks(&next_returns[..n]));
+    let (ma, sa) = mean_std(&a)?;
+    let (mb, sb) = mean_std(&b)?;
+    if sa == 0.0 || sb == 0.0 {
+        return None;
+    }
+    let cov = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / (n as f64 - 1.0);
+    Some(cov / (sa * sb))
+}
+
+/// Ranks from 1, ties sharing their mean rank.
+fn ranks(xs: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    order.sort_by(|&i, &j| xs[i].total_cmp(&xs[j]));
+    let mut out = vec![0.0; xs.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && xs[order[j + 1]] == xs[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for k in &order[i..=j] {
+            out[*k] = rank;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
