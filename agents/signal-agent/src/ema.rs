@@ -1,34 +1,10 @@
 //! The EMA-cross model.
 
 use vigil_core::Direction;
+use vigil_model::Ema;
 
 /// Name and version of the built-in model, as logged.
 pub const MODEL_VERSION: &str = "ema_cross@1";
-
-/// An exponential moving average seeded with the first value.
-#[derive(Clone, Copy, Debug)]
-struct Ema {
-    alpha: f64,
-    value: Option<f64>,
-}
-
-impl Ema {
-    fn new(span: usize) -> Self {
-        Self {
-            alpha: 2.0 / (span as f64 + 1.0),
-            value: None,
-        }
-    }
-
-    fn update(&mut self, x: f64) -> f64 {
-        let v = match self.value {
-            None => x,
-            Some(prev) => self.alpha * x + (1.0 - self.alpha) * prev,
-        };
-        self.value = Some(v);
-        v
-    }
-}
 
 /// One symbol's EMA-cross state.
 #[derive(Clone, Debug)]
