@@ -91,6 +91,11 @@ enum Cmd {
     ///
     /// Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not run.
     Drill(crate::drill_cmd::DrillArgs),
+    /// Backtest a model artifact on a bars file: every metric, ratios withheld below a
+    /// minimum sample, and two bias probes (the signal a bar late, costs doubled).
+    ///
+    /// Exit codes: 0 it ran, 2 it could not (model, data, config).
+    Backtest(crate::backtest_cmd::BacktestArgs),
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -177,6 +182,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Feed(args) => crate::feed_cmd::run(args),
         Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
         Cmd::Drill(args) => crate::drill_cmd::run(args),
+        Cmd::Backtest(args) => crate::backtest_cmd::run_cmd(args),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),

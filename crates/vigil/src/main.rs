@@ -7,6 +7,7 @@
 mod out;
 
 mod alerts_cmd;
+mod backtest_cmd;
 mod broker_cmd;
 mod calendar_cmd;
 mod cli;
