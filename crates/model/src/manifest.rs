@@ -62,6 +62,16 @@ pub enum Kind {
     Onnx,
 }
 
+impl Kind {
+    /// Its name in a manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmaCross => "ema_cross",
+            Self::Onnx => "onnx",
+        }
+    }
+}
+
 /// A feature vigil computes from the bars, named as a manifest writes it: `return_5`,
 /// `ema_ratio_10_30`, `volatility_20`, `rsi_14`, `regime`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -96,6 +96,11 @@ enum Cmd {
     ///
     /// Exit codes: 0 it ran, 2 it could not (model, data, config).
     Backtest(crate::backtest_cmd::BacktestArgs),
+    /// Model artifacts: check one; write the features vigil computes, to train on.
+    Model {
+        #[command(subcommand)]
+        command: crate::model_cmd::ModelCmd,
+    },
     /// Market-data tools.
     Data {
         #[command(subcommand)]
@@ -183,6 +188,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
         Cmd::Drill(args) => crate::drill_cmd::run(args),
         Cmd::Backtest(args) => crate::backtest_cmd::run_cmd(args),
+        Cmd::Model { command } => crate::model_cmd::run(command),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),

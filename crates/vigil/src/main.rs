@@ -16,6 +16,7 @@ mod ctl_cmd;
 mod drill_cmd;
 mod feed_cmd;
 mod logs;
+mod model_cmd;
 mod reconcile_cmd;
 mod status;
 mod summary;

@@ -108,3 +108,53 @@ fn a_tampered_model_or_missing_data_is_refused_with_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/bars.csv"), "{err}");
 }
+
+/// `vigil model check` verifies the bundled artifact; `vigil model features` writes the
+/// features vigil computes, a row a bar once every window is full.
+#[test]
+fn model_check_and_the_features_to_train_on() {
+    let out = vigil()
+        .args(["model", "check"])
+        .arg(repo("models/ema_cross"))
+        .output()
+        .expect("vigil model check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ema_cross@1.0.0 (ema_cross)"));
+    let out = vigil()
+        .args([
+            "model",
+            "features",
+            "--features",
+            "return_5,rsi_14",
+            "--data",
+        ])
+        .arg(repo("data/GOOG_1d.csv"))
+        .output()
+        .expect("vigil model features");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("timestamp,close,return_5,rsi_14"));
+    let bars = std::fs::read_to_string(repo("data/GOOG_1d.csv"))
+        .expect("GOOG")
+        .lines()
+        .count()
+        - 1;
+    // RSI over 14 changes needs 15 bars: the first 14 have no row.
+    assert_eq!(lines.count(), bars - 14);
+    let out = vigil()
+        .args(["model", "features", "--features", "macd", "--data"])
+        .arg(repo("data/GOOG_1d.csv"))
+        .output()
+        .expect("vigil model features");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown feature \"macd\""));
+}
