@@ -428,3 +428,51 @@ fn monitor_commands_pause_signals_and_the_breaker_halts_orders() {
     assert_eq!(log[tripped]["data"]["actor"], "test");
     assert_eq!(log[tripped]["data"]["reason"], "test trip");
 }
+
+/// `[signal] model = "models/goog_forest"`: the ONNX forest trades through the real
+/// pipeline, and its name and version are on every signal, order and fill line.
+#[test]
+fn an_onnx_model_trades_with_its_version_on_every_signal_order_and_fill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config_for(&repo_data("GOOG_1d.csv"), "GOOG", dir.path());
+    cfg.signal.model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/goog_forest")
+        .display()
+        .to_string();
+    let outcome = run(SessionOptions::new(cfg)).expect("session runs");
+    assert_eq!(outcome.summary.error, None);
+    assert!(outcome.summary.fills > 100, "{}", outcome.summary.fills);
+    let log = read_log(&outcome.log_dir);
+    let start = events(&log, "agent_started")
+        .into_iter()
+        .find(|l| l["service"] == "signal_agent")
+        .expect("the signal agent's start line");
+    assert_eq!(start["data"]["model"], "goog_forest@1.0.0");
+    for event in ["signal_generated", "order_submitted", "fill_received"] {
+        let lines = events(&log, event);
+        assert!(lines.len() > 100, "{event}: {}", lines.len());
+        for line in lines {
+            assert_eq!(
+                line["context"]["model_version"], "goog_forest@1.0.0",
+                "{line}"
+            );
+        }
+    }
+}
+
+/// A model directory that does not validate stops the session before anything starts,
+/// naming the file.
+#[test]
+fn a_bad_model_directory_is_refused_before_the_session_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config_for(&repo_data("GOOG_1d.csv"), "GOOG", dir.path());
+    cfg.signal.model = dir.path().join("no_such_model").display().to_string();
+    let err = run(SessionOptions::new(cfg)).expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("model: ") && text.contains("no_such_model/model.toml"),
+        "{text}"
+    );
+    // Nothing was written: no log line, no store.
+    assert!(!dir.path().join("state.db").exists());
+}

@@ -1,5 +1,5 @@
 //! The Signal agent actor: its state, its handlers and the I/O of what its models decide
-//! ([`crate::ema`]).
+//! ([`crate::model`]).
 
 use actix::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
@@ -11,13 +11,16 @@ use vigil_messages::{
     SignalBatch, StageReport, rebuilt,
 };
 
-use crate::ema::{EmaCross, MODEL_VERSION};
+use vigil_model::Predictor;
+
+use crate::model::ActiveModel;
 
 const SERVICE: &str = "signal_agent";
 
 /// The Signal agent actor.
 pub struct SignalAgent {
-    models: Vec<EmaCross>,
+    models: Vec<Predictor>,
+    model: ActiveModel,
     emitted: Vec<Option<Direction>>,
     warmup: usize,
     symbols: SymbolTable,
@@ -52,6 +55,7 @@ impl SignalAgent {
     /// its batches go to the Risk agent through `downstream`.
     pub fn new(
         cfg: &SignalConfig,
+        model: ActiveModel,
         symbols: SymbolTable,
         wiring: AgentWiring,
         log: LogBuffer,
@@ -60,11 +64,10 @@ impl SignalAgent {
         let n = symbols.len();
         let core = AgentCore::new(AgentId::Signal, wiring, log);
         Self {
-            models: (0..n)
-                .map(|_| EmaCross::new(cfg.fast_span, cfg.slow_span, cfg.allow_short))
-                .collect(),
+            models: (0..n).map(|_| model.predictor(cfg)).collect(),
             emitted: vec![None; n],
-            warmup: cfg.warmup(),
+            warmup: model.warmup(cfg),
+            model,
             symbols,
             downstream: core.downstream(downstream, AgentId::Risk),
             core,
@@ -116,27 +119,41 @@ impl SignalAgent {
                 self.failures += 1;
                 continue;
             };
-            let (fast, slow, target) = model.update(close);
-            let Some(target) = target else { continue };
-            if model.bars() <= self.warmup || self.emitted[i] == Some(target) {
+            let regime = batch.regimes.get(idx).copied().unwrap_or_default();
+            let prediction = match model.update(close, f64::from(regime.code())) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The model failed on this bar: no signal from it, and a fault the
+                    // Monitor escalates (a model that cannot run must not trade silently).
+                    self.failures += 1;
+                    self.core
+                        .fault(format!("model {}: {e}", self.model.label()), false);
+                    continue;
+                }
+            };
+            let Some(prediction) = prediction else {
+                continue;
+            };
+            let target = match prediction.position {
+                Some(p) if p > 0.0 => Direction::Long,
+                Some(p) if p < 0.0 => Direction::Short,
+                Some(_) => Direction::Flat,
+                None => continue,
+            };
+            if self.emitted[i] == Some(target) {
                 continue;
             }
-            let regime = batch.regimes.get(idx).copied().unwrap_or_default();
             let symbol = self.symbols.shared(bar.symbol);
             let trace_id = TraceId::for_signal(&symbol, bar.ts);
             let signal_id = trace_id.signal_id();
-            // Strength: the EMA gap as a fraction of price, 1% of price = full strength.
-            let strength = if slow > 0.0 {
-                ((fast - slow).abs() / slow / 0.01).min(1.0)
-            } else {
-                0.0
-            };
+            // Strength: for the EMA cross, the gap as a fraction of price (1% = full).
+            let strength = prediction.strength;
             let ts = self.core.clock.stamp(bar.ts);
             let context = LogContext {
                 signal_id: Some(signal_id.clone()),
                 signal_strength: Some(strength),
                 regime: Some(regime),
-                model_version: Some(MODEL_VERSION),
+                model_version: Some(self.model.label()),
                 portfolio_value: None,
             };
             if self.paused {
@@ -159,8 +176,7 @@ impl SignalAgent {
                     .with("symbol", symbol.clone())
                     .with("direction", target.as_str())
                     .with("price", bar.close)
-                    .with("fast_ema", fast)
-                    .with("slow_ema", slow)
+                    .with("model_output", prediction.output)
                     .context(context),
             );
             signals.push((
@@ -174,7 +190,7 @@ impl SignalAgent {
                     strength,
                     reference_price: bar.close,
                     regime,
-                    model_version: MODEL_VERSION,
+                    model_version: self.model.label(),
                 },
             ));
         }
@@ -201,7 +217,7 @@ impl Actor for SignalAgent {
         self.core.started(
             self.core
                 .start_line()
-                .with("model", MODEL_VERSION)
+                .with("model", self.model.label())
                 .with("warmup_bars", self.warmup),
         );
         self.heartbeat(ctx);
@@ -216,9 +232,7 @@ impl actix::Supervised for SignalAgent {
     /// continues.
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         let n = self.symbols.len();
-        self.models = (0..n)
-            .map(|_| EmaCross::new(self.cfg.fast_span, self.cfg.slow_span, self.cfg.allow_short))
-            .collect();
+        self.models = (0..n).map(|_| self.model.predictor(&self.cfg)).collect();
         self.emitted = vec![None; n];
         self.downstream.restarting(&mut self.core);
         let now = self.core.clock.now();

@@ -1,14 +1,15 @@
 //! The Signal agent: runs the active model on every bar and emits a signal — the start of a
 //! decision chain, with its own trace id — whenever the model's target position changes.
 //!
-//! The built-in model is an EMA cross: EMAs of the close with alpha = 2/(n+1), seeded with
-//! the first close; the target is long when fast > slow and short (or flat, when shorting
-//! is off) when fast < slow. No signal is emitted during the warm-up, nor while the agent
-//! is paused (each held-back signal is logged); after a resume the next bar re-aligns the
-//! target.
+//! The model is the built-in EMA cross (EMAs of the close with alpha = 2/(n+1), seeded with
+//! the first close; long when fast > slow, short — or flat, when shorting is off — when
+//! fast < slow) or any model artifact (`[signal] model = "models/…"`, see vigil-model): the
+//! same predictor the backtest layers run. No signal is emitted during the warm-up, nor
+//! while the agent is paused (each held-back signal is logged); after a resume the next bar
+//! re-aligns the target.
 
 mod agent;
-mod ema;
+mod model;
 
 pub use agent::SignalAgent;
-pub use ema::{EmaCross, MODEL_VERSION};
+pub use model::{ActiveModel, MODEL_VERSION};

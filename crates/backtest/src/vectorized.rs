@@ -1,15 +1,17 @@
 //! The vectorized layer: features → model output → positions → returns net of costs, over
 //! whole columns, with no order path. Its figures are what the model earns if every target
 //! position were taken at the close it was decided on, less costs per unit of position
-//! changed; the OMS layer (issue 21, next) measures what the real order path leaves of it.
+//! changed; the OMS layer ([`crate::oms`]) measures what the real order path leaves of it.
 
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive as _;
+use vigil_config::RegimeConfig;
 use vigil_core::SymbolId;
-use vigil_model::{Artifact, Ema, Kind, Output};
+use vigil_model::{Artifact, Ema, Feature, FeatureSet, Kind, Onnx, Output};
 use vigil_providers::{CsvBarReader, CsvSource};
+use vigil_regime_agent::Classifier;
 
 /// One instrument's closes and their times, read once.
 #[derive(Clone, Debug, Default)]
@@ -26,14 +28,9 @@ pub enum VectorizedError {
     /// The data cannot be read.
     #[error("{0}")]
     Data(String),
-    /// The model's kind has no runtime here yet.
-    #[error("model {model}: kind {kind} has no runtime in the vectorized layer yet (issue 21)")]
-    Runtime {
-        /// `name@version`.
-        model: String,
-        /// Its kind.
-        kind: String,
-    },
+    /// The model failed on the data.
+    #[error(transparent)]
+    Model(#[from] vigil_model::RuntimeError),
 }
 
 impl Bars {
@@ -42,6 +39,14 @@ impl Bars {
     /// # Errors
     /// The file cannot be opened or a row is bad; the message names the file and the row.
     pub fn read(path: &Path) -> Result<Self, VectorizedError> {
+        Self::read_with(path, |_| {})
+    }
+
+    /// As [`Bars::read`], telling `progress` the bars read so far after each batch.
+    ///
+    /// # Errors
+    /// As [`Bars::read`].
+    pub fn read_with(path: &Path, mut progress: impl FnMut(u64)) -> Result<Self, VectorizedError> {
         let mut reader = CsvBarReader::open(&CsvSource::file(SymbolId(0), path))
             .map_err(|e| VectorizedError::Data(e.to_string()))?;
         let mut out = Self::default();
@@ -66,6 +71,7 @@ impl Bars {
                 out.times.push(bar.ts);
                 out.closes.push(close);
             }
+            progress(out.closes.len() as u64);
         }
         Ok(out)
     }
@@ -80,6 +86,18 @@ impl Bars {
         gaps.sort_unstable();
         Some(gaps[gaps.len() / 2])
     }
+
+    /// Calendar days from bar `from` to bar `to` (exclusive), as a ratio's minimum sample
+    /// counts them.
+    pub fn days(&self, from: usize, to: usize) -> f64 {
+        match (
+            self.times.get(from),
+            to.checked_sub(1).and_then(|t| self.times.get(t)),
+        ) {
+            (Some(a), Some(b)) => (*b - *a).num_seconds() as f64 / 86_400.0,
+            _ => 0.0,
+        }
+    }
 }
 
 /// Costs a unit of position change pays, in basis points of its value.
@@ -92,9 +110,39 @@ pub struct Costs {
 }
 
 impl Costs {
+    /// No costs (the parity mode).
+    pub const FREE: Self = Self {
+        commission_bps: 0.0,
+        slippage_bps: 0.0,
+    };
+
     fn per_unit(&self) -> f64 {
         (self.commission_bps + self.slippage_bps) / 10_000.0
     }
+
+    /// Both costs doubled (the cost probe).
+    pub fn doubled(&self) -> Self {
+        Self {
+            commission_bps: self.commission_bps * 2.0,
+            slippage_bps: self.slippage_bps * 2.0,
+        }
+    }
+}
+
+/// How outputs become returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Setup {
+    /// How an output becomes a target position.
+    pub output: Output,
+    /// Whether a short is taken (otherwise flat).
+    pub allow_short: bool,
+    /// The costs.
+    pub costs: Costs,
+    /// The fraction of equity a whole unit of position is (`[risk] position_pct` when sized
+    /// as a percent of equity; 1 for the whole account).
+    pub exposure: f64,
+    /// Bars each position is delayed (0; 1 is the look-ahead probe).
+    pub lag: usize,
 }
 
 /// The columns a vectorized run produces, for [`crate::summarise`].
@@ -103,103 +151,169 @@ pub struct Run {
     /// The strategy's return over each bar, net of costs (the first bar's is only the cost
     /// of the position taken at its close).
     pub returns: Vec<f64>,
-    /// The target position decided at each bar's close (−1, 0 or +1).
+    /// The target position held after each bar's close (−1, 0 or +1 units).
     pub positions: Vec<f64>,
-    /// Each closed trade's compounded return, net of costs.
+    /// Each closed trade's compounded return on the equity it used, net of costs.
     pub trades: Vec<f64>,
+    /// The bar at which each closed trade ended.
+    pub trade_ends: Vec<usize>,
     /// Times the position changed.
     pub position_changes: u64,
     /// Bars with a position held.
     pub exposed_bars: u64,
-    /// The sum of |position change|.
+    /// The sum of |position change| × exposure, as a fraction of equity.
     pub turnover: f64,
+    /// The fraction of equity one unit of position is ([`Setup::exposure`]).
+    pub exposure: f64,
+    /// Profit per unit of the instrument held, in price (the parity mode's measure): the sum
+    /// of position × close change, before costs.
+    pub pnl_per_unit: f64,
 }
 
-/// The model's output at each bar (`None` while it warms up), for the kinds that run here.
+impl Run {
+    /// The sample of bars `from..to`, for [`crate::summarise`].
+    pub fn sample<'a>(
+        &'a self,
+        bars: &Bars,
+        from: usize,
+        to: usize,
+        periods_per_year: f64,
+        trials: u64,
+        scratch: &'a mut Vec<f64>,
+    ) -> crate::Sample<'a> {
+        scratch.clear();
+        scratch.extend(
+            self.trades
+                .iter()
+                .zip(&self.trade_ends)
+                .filter(|(_, end)| (from..to).contains(*end))
+                .map(|(t, _)| *t),
+        );
+        let positions = &self.positions[from.min(to)..to];
+        let before = from.checked_sub(1).map_or(0.0, |f| self.positions[f]);
+        let exposed = std::iter::once(before)
+            .chain(positions.iter().copied())
+            .take(positions.len())
+            .filter(|p| *p != 0.0)
+            .count() as u64;
+        let turnover = std::iter::once(before)
+            .chain(positions.iter().copied())
+            .collect::<Vec<_>>()
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .sum::<f64>()
+            * self.exposure;
+        crate::Sample {
+            returns: &self.returns[from.min(to)..to],
+            periods_per_year,
+            days: bars.days(from, to),
+            trades: scratch,
+            exposed_bars: exposed,
+            turnover,
+            trials,
+        }
+    }
+}
+
+/// The Regime agent's label at each bar, as the number the `regime` feature is
+/// ([`vigil_core::Regime::code`]): the agent's own classifier on the same closes.
+pub fn regimes(closes: &[f64], cfg: &RegimeConfig) -> Vec<f64> {
+    let mut classifier = Classifier::new(cfg);
+    closes
+        .iter()
+        .map(|c| f64::from(classifier.update(*c).regime.code()))
+        .collect()
+}
+
+/// The model's output at each bar (`None` while it warms up): the same feature code and
+/// runtime as live, over whole columns (an ONNX graph in batches).
 ///
 /// # Errors
-/// A kind without a runtime here.
+/// The graph failed.
 pub fn outputs(
     model: &Artifact,
+    graph: Option<&Onnx>,
     closes: &[f64],
-    allow_short: bool,
+    regime: &RegimeConfig,
 ) -> Result<Vec<Option<f64>>, VectorizedError> {
-    match model.manifest.kind {
-        Kind::EmaCross => {
-            let span = |key: &str| {
-                model
-                    .manifest
-                    .parameters
-                    .get(key)
-                    .and_then(toml_integer)
-                    // `Artifact::load` refused a manifest without both spans.
-                    .unwrap_or(1)
-            };
-            let (mut fast, mut slow) = (Ema::new(span("fast_span")), Ema::new(span("slow_span")));
+    match (model.manifest.kind, graph) {
+        (Kind::Onnx, Some(graph)) => {
+            let labels = model
+                .features
+                .contains(&Feature::Regime)
+                .then(|| regimes(closes, regime));
+            let width = model.features.len();
+            let mut set = FeatureSet::new(&model.features);
+            let mut rows: Vec<f32> = Vec::with_capacity(closes.len() * width);
+            let mut ready = Vec::with_capacity(closes.len());
+            for (i, c) in closes.iter().enumerate() {
+                let label = labels.as_ref().map_or(0.0, |l| l[i]);
+                match set.update(*c, label) {
+                    Some(values) => {
+                        rows.extend(values.iter().map(|v| *v as f32));
+                        ready.push(true);
+                    }
+                    None => ready.push(false),
+                }
+            }
+            let mut predicted = Vec::with_capacity(rows.len() / width.max(1));
+            for chunk in rows.chunks(65_536 * width.max(1)) {
+                predicted.extend(graph.predict(chunk)?);
+            }
+            let mut values = predicted.into_iter();
+            Ok(ready
+                .into_iter()
+                .map(|r| if r { values.next() } else { None })
+                .collect())
+        }
+        _ => {
+            let (fast, slow) = model.ema_spans();
+            let (mut fast, mut slow) = (Ema::new(fast), Ema::new(slow));
+            // Silent for the warm-up, as the live predictor ([`Artifact::warmup`]).
+            let warmup = model.warmup();
             Ok(closes
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(i, c)| {
                     let d = fast.update(*c) - slow.update(*c);
-                    // Flat instead of short when shorts are not allowed, as the live model.
-                    Some(if allow_short { d } else { d.max(0.0) })
+                    (i >= warmup).then_some(d)
                 })
                 .collect())
         }
-        Kind::Onnx => Err(VectorizedError::Runtime {
-            model: model.label(),
-            kind: "onnx".into(),
-        }),
     }
 }
 
-fn toml_integer(v: &toml::Value) -> Option<usize> {
-    v.as_integer().and_then(|n| usize::try_from(n).ok())
-}
-
-/// The position an output asks for.
-fn position(output: &Output, value: Option<f64>) -> f64 {
-    match (output, value) {
-        (_, None) => 0.0,
-        (Output::Sign, Some(v)) => {
-            if v > 0.0 {
-                1.0
-            } else if v < 0.0 {
-                -1.0
-            } else {
-                0.0
+/// The target position (in units) each output asks for: [`Output::position`], the same
+/// rule as live, a `None` keeping the position held.
+pub fn targets(outputs: &[Option<f64>], output: &Output, allow_short: bool) -> Vec<f64> {
+    let mut held = 0.0;
+    outputs
+        .iter()
+        .map(|o| {
+            if let Some(p) = o.and_then(|v| output.position(v, allow_short)) {
+                held = p;
             }
-        }
-        (Output::Threshold { long, short }, Some(v)) => {
-            if v > *long {
-                1.0
-            } else if v < *short {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-    }
+            held
+        })
+        .collect()
 }
 
 /// Runs the columns: the position decided at bar `t`'s close (delayed `lag` bars, the
 /// look-ahead probe) earns bar `t + 1`'s return; each change pays its costs at the bar it
 /// is made.
-pub fn run(
-    closes: &[f64],
-    outputs: &[Option<f64>],
-    output: &Output,
-    costs: &Costs,
-    lag: usize,
-) -> Run {
+pub fn run(closes: &[f64], outputs: &[Option<f64>], setup: &Setup) -> Run {
     let n = closes.len().min(outputs.len());
+    let wanted = targets(&outputs[..n], &setup.output, setup.allow_short);
+    let lag = setup.lag;
+    let held = |t: usize| if t >= lag { wanted[t - lag] } else { 0.0 };
     let mut out = Run {
         positions: Vec::with_capacity(n),
         returns: Vec::with_capacity(n),
+        exposure: setup.exposure,
         ..Run::default()
     };
-    let wanted: Vec<f64> = outputs[..n].iter().map(|o| position(output, *o)).collect();
-    let held = |t: usize| if t >= lag { wanted[t - lag] } else { 0.0 };
-    let cost = costs.per_unit();
+    let cost = setup.costs.per_unit();
+    let x = setup.exposure;
     let mut trade = 1.0;
     let mut previous = 0.0;
     for t in 0..n {
@@ -207,21 +321,23 @@ pub fn run(
         out.positions.push(pos);
         let change = (pos - previous).abs();
         let market = if t > 0 {
+            out.pnl_per_unit += previous * (closes[t] - closes[t - 1]);
             closes[t] / closes[t - 1] - 1.0
         } else {
             0.0
         };
-        out.returns.push(previous * market - cost * change);
+        out.returns.push(x * (previous * market - cost * change));
         if previous != 0.0 {
             out.exposed_bars += 1;
             trade *= 1.0 + previous * market;
         }
         if change > 0.0 {
             out.position_changes += 1;
-            out.turnover += change;
+            out.turnover += change * x;
             if previous != 0.0 {
                 // The trade that ends here, with its entry and exit costs.
                 out.trades.push(trade * (1.0 - cost) * (1.0 - cost) - 1.0);
+                out.trade_ends.push(t);
             }
             trade = 1.0;
         }

@@ -340,8 +340,14 @@ impl VigilConfig {
             .expect("the embedded default config is validated by this crate's tests")
     }
 
-    /// Makes relative instrument paths relative to `dir` (the config file's folder).
+    /// Makes relative instrument paths, and a relative model directory, relative to `dir`
+    /// (the config file's folder).
     pub fn resolve_relative_to(&mut self, dir: &std::path::Path) {
+        if self.signal.model != "ema_cross"
+            && std::path::Path::new(&self.signal.model).is_relative()
+        {
+            self.signal.model = dir.join(&self.signal.model).display().to_string();
+        }
         for inst in &mut self.data.instruments {
             if !inst.path.starts_with(crate::model::BUNDLED_PREFIX) {
                 let p = PathBuf::from(&inst.path);
@@ -699,7 +705,8 @@ impl Default for RegimeConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SignalConfig {
-    /// The model; `ema_cross` is built in.
+    /// The model: `ema_cross` (built in, on `fast_span` and `slow_span`) or a model
+    /// artifact's directory (`models/goog_forest`), relative to the config file.
     pub model: String,
     /// Fast EMA span (alpha = 2/(n+1)).
     pub fast_span: usize,

@@ -288,10 +288,13 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     c.within("regime.confirm_bars", r.confirm_bars);
 
     let s = &cfg.signal;
-    if s.model != "ema_cross" {
+    // A model directory is loaded and checked (manifest, hashes, graph) when the session
+    // starts, before anything else.
+    if s.model.trim().is_empty() {
         c.fail(
             "signal.model",
-            format!("unknown model {:?}; built in: \"ema_cross\"", s.model),
+            "empty; \"ema_cross\" (built in) or a model's directory (\"models/goog_forest\")"
+                .into(),
         );
     }
     c.within("signal.fast_span", s.fast_span);

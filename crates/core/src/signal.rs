@@ -57,6 +57,17 @@ pub enum Regime {
 }
 
 impl Regime {
+    /// The label as the number a model's `regime` feature reads: unknown 0, trending 1,
+    /// ranging 2, volatile 3.
+    pub const fn code(self) -> u8 {
+        match self {
+            Regime::Unknown => 0,
+            Regime::Trending => 1,
+            Regime::Ranging => 2,
+            Regime::Volatile => 3,
+        }
+    }
+
     /// Returns the label as text.
     pub fn as_str(self) -> &'static str {
         match self {

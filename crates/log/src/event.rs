@@ -131,6 +131,8 @@ catalogue! {
     OrdersPaused => "orders_paused", Error, "The venue could not be reached with an order: new orders are held (journaled) and retried with backoff; data.venue, error, pending, retry_in_ms.";
     OrdersResumed => "orders_resumed", Warn, "The venue answers again: reconciled, and the held orders still wanted were sent; data.venue, down_s, sent, withdrawn (replaced or cancelled during the outage: never sent).";
     DrawdownControlRearmed => "drawdown_control_rearmed", Warn, "Trading was set active again: the drawdown control line is measured afresh from the equity at that moment.";
+    GatePassed => "gate_passed", Info, "`vigil gate`: every check of both backtest layers passed; data.model, model_sha256, data_sha256, config_sha256, vigil_version, checks, artifact (the stored JSON result).";
+    GateFailed => "gate_failed", Error, "`vigil gate`: a check failed, so the model may not trade; data as gate_passed, with failed (each failed check, its value and threshold).";
 }
 
 /// A typed value in a log line's `data`.

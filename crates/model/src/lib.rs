@@ -1,8 +1,7 @@
 //! A model is a versioned artifact: a directory with a manifest (`model.toml`) that names it,
 //! versions it, says its kind, its parameters, the features it reads, how its output becomes
-//! a target position, and the SHA-256 of every file it needs (issue 21, in progress: the
-//! manifest and its checks, and the feature code ([`features`]); the runtimes and `[signal] model = "models/…"`
-//! come next).
+//! a target position, and the SHA-256 of every file it needs . [`runtime`] runs
+//! one: the built-in EMA cross, or an ONNX graph in-process (tract, pure Rust).
 //!
 //! [`Artifact::load`] refuses, before anything starts, a manifest that does not parse or
 //! validate, a file that is missing or whose hash does not match, naming the file and the
@@ -10,8 +9,10 @@
 
 pub mod features;
 mod manifest;
+pub mod runtime;
 
 pub use features::{Ema, FeatureSet};
 pub use manifest::{
     Artifact, BadFeature, Feature, Kind, MANIFEST, Manifest, ModelError, Output, Training,
 };
+pub use runtime::{Onnx, Prediction, Predictor, RuntimeError, open};

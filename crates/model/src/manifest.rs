@@ -184,15 +184,19 @@ pub struct Training {
     pub script: String,
     /// The SHA-256 of the training data.
     pub data_sha256: String,
+    /// The training data, relative to the repository.
+    pub data: Option<String>,
     /// The random seed.
     pub seed: u64,
+    /// The rows trained on (the first ones; the rest were held out).
+    pub rows: Option<u64>,
 }
 
 /// `model.toml`, as written.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The model's name (`ema_cross`, `goog_gbt`): letters, digits, `_` and `-`.
+    /// The model's name (`ema_cross`, `goog_forest`): letters, digits, `_` and `-`.
     pub name: String,
     /// Its semantic version (`1.2.0`).
     pub version: String,
@@ -355,6 +359,29 @@ impl Artifact {
             version,
             features,
         })
+    }
+
+    /// The EMA cross's `(fast_span, slow_span)` (`(1, 2)` for another kind; [`Artifact::load`]
+    /// refused an `ema_cross` manifest without both).
+    pub fn ema_spans(&self) -> (usize, usize) {
+        let span = |key: &str, default: usize| {
+            self.manifest
+                .parameters
+                .get(key)
+                .and_then(toml::Value::as_integer)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(default)
+        };
+        (span("fast_span", 1), span("slow_span", 2))
+    }
+
+    /// Bars the model stays silent for at the start: the EMA cross's slow span (its averages
+    /// are still mostly their seed); none for a model whose features say when they are ready.
+    pub fn warmup(&self) -> usize {
+        match self.manifest.kind {
+            Kind::EmaCross => self.ema_spans().1,
+            Kind::Onnx => 0,
+        }
     }
 
     /// `name@version`, as the log and `/metrics` carry it.

@@ -26,7 +26,7 @@ pub use drill::{DrillCheck, DrillError, DrillOptions, data_format_change};
 pub use logcheck::{AnchorSource, LogCheck, LogCheckError, verify_log};
 pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
-    read_secret, reconcile_now, run, run_with,
+    append_to_log, read_secret, reconcile_now, run, run_with,
 };
 pub use vigil_config::VigilConfig;
 pub use vigil_messages::{Action, Command, CommandError, CommandTarget, SessionSummary};

@@ -1106,6 +1106,35 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
+            async fn record_backtest(
+                &self,
+                model: &str,
+                version: &str,
+                data_sha256: &str,
+                command: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO backtests (model, version, data_sha256, command, at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(model)
+                .bind(version)
+                .bind(data_sha256)
+                .bind(command)
+                .bind($crate::stamp(at))
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("recording a backtest"))?;
+                let row = sqlx::query("SELECT COUNT(*) FROM backtests WHERE model = $1")
+                    .bind(model)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(self.query_err("counting a model's backtests"))?;
+                let n: i64 = sqlx::Row::get(&row, 0);
+                u64::try_from(n).map_err(|e| self.corrupt(format!("the backtests of {model}"), e))
+            }
+
             async fn log_anchors(
                 &self,
                 chain: &str,

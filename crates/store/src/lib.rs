@@ -32,7 +32,9 @@
 //!   integrity check first;
 //! - the log chain's anchors, append-only (older ones thinned): [`StateStore::anchor_log`],
 //!   [`StateStore::log_anchors`], [`StateStore::log_chains`],
-//!   [`StateStore::thin_log_anchors`].
+//!   [`StateStore::thin_log_anchors`];
+//! - the backtests run on each model, append-only, for the deflated Sharpe ratio's trial
+//!   count: [`StateStore::record_backtest`].
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
@@ -314,6 +316,21 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// # Errors
     /// When the read fails.
     async fn log_chains(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Records a backtest of model `model` (its name), version `version`, on data of hash
+    /// `data_sha256`, run by `command` (`backtest`, `gate`) at `at`; returns how many
+    /// backtests of that model name the store now holds, this one included.
+    ///
+    /// # Errors
+    /// When the write or the count fails.
+    async fn record_backtest(
+        &self,
+        model: &str,
+        version: &str,
+        data_sha256: &str,
+        command: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Thins the flush anchors taken before `before` to the last of each chain, file and
     /// hour (start and stop anchors all stay); returns how many were removed.

@@ -125,6 +125,7 @@ on_both_backends!(
     a_journal_rebuild_is_recorded,
     a_sound_store_passes_the_integrity_check,
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
+    backtests_are_counted_per_model_name_across_versions_and_reopening,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -453,6 +454,32 @@ async fn log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned(pl
         .map(|a| a.seq)
         .collect();
     assert_eq!(kept, [29, 39, 49, 49, 49, 59]);
+    store.close().await;
+}
+
+async fn backtests_are_counted_per_model_name_across_versions_and_reopening(place: &Place) {
+    let store = place.open().await;
+    let at = t("2026-12-04T10:00:00Z");
+    let record = async |model: &str, version: &str| {
+        store
+            .record_backtest(model, version, &"ab".repeat(32), "backtest", at)
+            .await
+            .expect("record")
+    };
+    assert_eq!(record("goog_forest", "1.0.0").await, 1);
+    assert_eq!(record("goog_forest", "1.0.0").await, 2);
+    assert_eq!(record("ema_cross", "1.0.0").await, 1);
+    // A new version is another trial of the same idea.
+    assert_eq!(record("goog_forest", "1.1.0").await, 3);
+    store.close().await;
+    let store = place.open().await;
+    assert_eq!(
+        store
+            .record_backtest("goog_forest", "1.1.0", &"cd".repeat(32), "gate", at)
+            .await
+            .expect("record"),
+        4
+    );
     store.close().await;
 }
 

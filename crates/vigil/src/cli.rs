@@ -91,11 +91,18 @@ enum Cmd {
     ///
     /// Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not run.
     Drill(crate::drill_cmd::DrillArgs),
-    /// Backtest a model artifact on a bars file: every metric, ratios withheld below a
-    /// minimum sample, and two bias probes (the signal a bar late, costs doubled).
+    /// Backtest a model artifact on a bars file through the vectorized layer, the OMS layer
+    /// (the real agents and the paper venue), or both side by side: every metric, an
+    /// in-sample / out-of-sample split, walk-forward folds and bias probes, ratios withheld
+    /// below a minimum sample.
     ///
     /// Exit codes: 0 it ran, 2 it could not (model, data, config).
     Backtest(crate::backtest_cmd::BacktestArgs),
+    /// Judge a model's backtests (both layers) against a gate file's thresholds: exit 0
+    /// only if every check passes; the result is stored as JSON and written to the log.
+    ///
+    /// Exit codes: 0 every check passed, 1 a check failed, 2 the gate could not run.
+    Gate(crate::gate_cmd::GateArgs),
     /// Model artifacts: check one; write the features vigil computes, to train on.
     Model {
         #[command(subcommand)]
@@ -188,6 +195,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
         Cmd::Drill(args) => crate::drill_cmd::run(args),
         Cmd::Backtest(args) => crate::backtest_cmd::run_cmd(args),
+        Cmd::Gate(args) => crate::gate_cmd::run_cmd(args),
         Cmd::Model { command } => crate::model_cmd::run(command),
         Cmd::Logs(args) => crate::logs::run(args),
         Cmd::Status(args) => crate::status::run(args),

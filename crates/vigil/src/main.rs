@@ -15,9 +15,12 @@ mod control_client;
 mod ctl_cmd;
 mod drill_cmd;
 mod feed_cmd;
+mod gate_cmd;
 mod logs;
 mod model_cmd;
+mod progress;
 mod reconcile_cmd;
+mod report;
 mod status;
 mod summary;
 

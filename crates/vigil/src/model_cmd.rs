@@ -79,15 +79,18 @@ pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<ExitCode> {
                     &"no feature: name some with --features, or a model that reads some",
                 );
             }
-            if features.contains(&Feature::Regime) {
-                return refuse(
-                    &"regime: the Regime agent's label is not computed from a bars file yet",
-                );
-            }
             let bars = match Bars::read(&data) {
                 Ok(b) => b,
                 Err(e) => return refuse(&e),
             };
+            // The Regime agent's label, by its own classifier on the same closes, with the
+            // embedded default's `[regime]` settings.
+            let labels = features.contains(&Feature::Regime).then(|| {
+                vigil_backtest::vectorized::regimes(
+                    &bars.closes,
+                    &vigil_config::VigilConfig::embedded_default().regime,
+                )
+            });
             let mut text = String::from("timestamp,close");
             for f in &features {
                 text.push(',');
@@ -95,8 +98,9 @@ pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<ExitCode> {
             }
             text.push('\n');
             let mut set = FeatureSet::new(&features);
-            for (t, c) in bars.times.iter().zip(&bars.closes) {
-                if let Some(values) = set.update(*c, 0.0) {
+            for (i, (t, c)) in bars.times.iter().zip(&bars.closes).enumerate() {
+                let regime = labels.as_ref().map_or(0.0, |l| l[i]);
+                if let Some(values) = set.update(*c, regime) {
                     text.push_str(&t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
                     text.push(',');
                     text.push_str(&c.to_string());

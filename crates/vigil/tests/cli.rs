@@ -12,8 +12,12 @@ fn config_check_accepts_every_shipped_config() {
     for entry in std::fs::read_dir(repo("config")).expect("config dir") {
         let path = entry.expect("entry").path();
         // rules.toml is the built-in rule table, not a session config (vigil-config's tests
-        // parse and check it).
-        if path.extension().is_some_and(|e| e == "toml") && !path.ends_with("rules.toml") {
+        // parse and check it); gate.toml is the model gate's thresholds (the gate tests run
+        // it).
+        if path.extension().is_some_and(|e| e == "toml")
+            && !path.ends_with("rules.toml")
+            && !path.ends_with("gate.toml")
+        {
             let out = vigil()
                 .args(["config", "check"])
                 .arg(&path)
@@ -661,6 +665,8 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
         "vigil_system_memory_usage_ratio",
         "# TYPE vigil_control_requests_total counter",
         "vigil_control_requests_total{outcome=\"unauthorized\"} 4",
+        // The model traded, so that performance can be tied to a version.
+        "vigil_model_info{model=\"ema_cross\",version=\"1\"} 1",
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }

@@ -7,6 +7,7 @@ use vigil_messages::{AgentFault, Heartbeat, StopReason};
 use vigil_testkit::{Recorder, logged, record_enum, text, timestamp as t, wiring};
 
 use super::*;
+use crate::MODEL_VERSION;
 
 record_enum! {
     /// What reached the stand-in for the Risk agent and the Monitor, in arrival order.
@@ -82,6 +83,7 @@ fn start(cfg: &SignalConfig) -> Harness {
     let collector = seen.start_actor();
     let agent = SignalAgent::new(
         cfg,
+        ActiveModel::built_in(),
         SymbolTable::new([Symbol::from("TEST")]),
         wiring(Arc::new(market), Arc::new(wall), &collector),
         LogBuffer::new(sink, SERVICE, Level::Debug),
@@ -104,10 +106,15 @@ fn directions(batch: &SignalBatch) -> Vec<(usize, Direction)> {
 
 /// The first bar (index) at which the model's target is short.
 fn first_short(closes: &[i64]) -> usize {
-    let mut m = EmaCross::new(2, 4, true);
+    let mut m = Predictor::ema_cross(2, 4, 0, true);
     closes
         .iter()
-        .position(|&c| m.update(c as f64).2 == Some(Direction::Short))
+        .position(|&c| {
+            m.update(c as f64, 0.0)
+                .expect("the EMA cross cannot fail")
+                .and_then(|p| p.position)
+                == Some(-1.0)
+        })
         .expect("the series turns short")
 }
 

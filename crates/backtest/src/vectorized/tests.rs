@@ -4,17 +4,29 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12
 }
 
+/// −1, 0, +1 outputs map to short, flat and long.
+const SIGNED: Output = Output::Threshold {
+    long: 0.5,
+    short: -0.5,
+};
+
+fn setup(output: Output, costs: Costs, lag: usize) -> Setup {
+    Setup {
+        output,
+        allow_short: true,
+        costs,
+        exposure: 1.0,
+        lag,
+    }
+}
+
 /// Closes 100, 110, 99, 99; the model says long at bar 0, short at bar 1, flat from bar 2.
 /// Bar 1 earns +10% long; bar 2 earns −(99/110 − 1) = +10% short; bar 3 nothing.
 #[test]
 fn positions_earn_the_next_bars_return() {
     let closes = [100.0, 110.0, 99.0, 99.0];
     let outs = [Some(1.0), Some(-1.0), Some(0.0), Some(0.0)];
-    let free = Costs {
-        commission_bps: 0.0,
-        slippage_bps: 0.0,
-    };
-    let r = run(&closes, &outs, &Output::Sign, &free, 0);
+    let r = run(&closes, &outs, &setup(SIGNED, Costs::FREE, 0));
     assert_eq!(r.positions, vec![1.0, -1.0, 0.0, 0.0]);
     assert_eq!(r.returns.len(), 4);
     assert!(close(r.returns[0], 0.0));
@@ -25,11 +37,15 @@ fn positions_earn_the_next_bars_return() {
     assert_eq!(r.turnover, 1.0 + 2.0 + 1.0);
     assert_eq!(r.exposed_bars, 2);
     assert_eq!(r.trades.len(), 2);
+    assert_eq!(r.trade_ends, vec![1, 2]);
     assert!(close(r.trades[0], 0.10) && close(r.trades[1], 0.10));
+    // Per unit: +10 long, then +11 short.
+    assert!(close(r.pnl_per_unit, 21.0));
 }
 
 /// Ten basis points a unit: the entry at bar 0 pays 10 bp, the flip at bar 1 (two units) 20
-/// bp, each in the return of the bar of the change.
+/// bp, each in the return of the bar of the change; at 8% of equity a unit, all of it
+/// scaled by 0.08.
 #[test]
 fn costs_are_paid_per_unit_changed() {
     let closes = [100.0, 110.0, 99.0];
@@ -38,10 +54,22 @@ fn costs_are_paid_per_unit_changed() {
         commission_bps: 6.0,
         slippage_bps: 4.0,
     };
-    let r = run(&closes, &outs, &Output::Sign, &costs, 0);
+    let r = run(&closes, &outs, &setup(SIGNED, costs, 0));
     assert!(close(r.returns[0], -0.001));
     assert!(close(r.returns[1], 0.10 - 0.001 * 2.0));
     assert!(close(r.returns[2], 0.10));
+    let part = run(
+        &closes,
+        &outs,
+        &Setup {
+            exposure: 0.08,
+            ..setup(SIGNED, costs, 0)
+        },
+    );
+    for (a, b) in part.returns.iter().zip(&r.returns) {
+        assert!(close(*a, b * 0.08));
+    }
+    assert!(close(part.turnover, 3.0 * 0.08));
 }
 
 /// Lagged one bar, the same outputs trade a bar late.
@@ -49,29 +77,28 @@ fn costs_are_paid_per_unit_changed() {
 fn the_lag_probe_delays_every_position() {
     let closes = [100.0, 110.0, 121.0];
     let outs = [Some(1.0), Some(1.0), Some(1.0)];
-    let free = Costs {
-        commission_bps: 0.0,
-        slippage_bps: 0.0,
-    };
-    let r = run(&closes, &outs, &Output::Sign, &free, 1);
+    let r = run(&closes, &outs, &setup(Output::Sign, Costs::FREE, 1));
     assert_eq!(r.positions, vec![0.0, 1.0, 1.0]);
     assert!(close(r.returns[1], 0.0) && close(r.returns[2], 0.10));
 }
 
+/// No opinion (a zero sign, a warm-up) keeps the position held; shorts become flat when
+/// they are not allowed.
 #[test]
-fn a_threshold_output_is_flat_between_its_bounds() {
-    let out = Output::Threshold {
-        long: 0.6,
-        short: 0.4,
-    };
-    assert_eq!(position(&out, Some(0.7)), 1.0);
-    assert_eq!(position(&out, Some(0.5)), 0.0);
-    assert_eq!(position(&out, Some(0.3)), -1.0);
-    assert_eq!(position(&out, None), 0.0);
+fn no_opinion_holds_and_shorts_can_be_turned_flat() {
+    let outs = [None, Some(2.0), Some(0.0), None, Some(-3.0)];
+    assert_eq!(
+        targets(&outs, &Output::Sign, true),
+        vec![0.0, 1.0, 1.0, 1.0, -1.0]
+    );
+    assert_eq!(
+        targets(&outs, &Output::Sign, false),
+        vec![0.0, 1.0, 1.0, 1.0, 0.0]
+    );
 }
 
-/// The bundled GOOG daily bars through the bundled EMA cross: a daily interval, and the
-/// EMA outputs change sign where the live model's do.
+/// The bundled GOOG daily bars through the bundled EMA cross: a daily interval, silent for
+/// the slow span, then the EMA gap of the live model's averages.
 #[test]
 fn the_bundled_model_runs_on_the_bundled_data() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -79,11 +106,36 @@ fn the_bundled_model_runs_on_the_bundled_data() {
     assert!(bars.closes.len() > 1000);
     assert_eq!(bars.interval(), Some(Duration::days(1)));
     let model = Artifact::load(&root.join("models/ema_cross")).expect("model");
-    let outs = outputs(&model, &bars.closes, true).expect("ema cross runs");
+    let outs = outputs(&model, None, &bars.closes, &RegimeConfig::default()).expect("runs");
     let mut fast = Ema::new(10);
     let mut slow = Ema::new(30);
-    for (c, o) in bars.closes.iter().zip(&outs) {
+    for (i, (c, o)) in bars.closes.iter().zip(&outs).enumerate() {
         let d = fast.update(*c) - slow.update(*c);
-        assert_eq!(*o, Some(d));
+        assert_eq!(*o, (i >= 30).then_some(d), "bar {i}");
     }
+}
+
+/// The ONNX model, over whole columns in batches, gives bar by bar what the live
+/// predictor gives.
+#[test]
+fn the_onnx_model_gives_the_same_outputs_in_columns_as_bar_by_bar() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bars = Bars::read(&root.join("data/GOOG_1d.csv")).expect("bars");
+    let (model, graph) = vigil_model::open(&root.join("models/goog_forest")).expect("model");
+    let outs = outputs(
+        &model,
+        graph.as_ref(),
+        &bars.closes,
+        &RegimeConfig::default(),
+    )
+    .expect("runs");
+    let mut live = vigil_model::Predictor::new(&model, graph.as_ref(), true);
+    let mut spoke = 0;
+    for (i, (c, o)) in bars.closes.iter().zip(&outs).enumerate() {
+        let p = live.update(*c, 0.0).expect("runs").map(|p| p.output);
+        assert_eq!(p, *o, "bar {i}");
+        spoke += usize::from(o.is_some());
+    }
+    // Every bar once the longest window (the 30-bar EMA) is full.
+    assert_eq!(spoke, bars.closes.len() - 29);
 }

@@ -293,6 +293,7 @@ pub(super) struct Inputs {
     pub(super) state_changes: StateChanges,
     pub(super) halt: HaltLatch,
     pub(super) board: HealthBoard,
+    pub(super) model: vigil_signal_agent::ActiveModel,
     pub(super) done: oneshot::Sender<SessionSummary>,
 }
 
@@ -321,6 +322,7 @@ pub(super) fn build_and_start(
         state_changes,
         halt,
         board,
+        model,
         done,
     } = inputs;
     let resume_after = reconciled.resume_after();
@@ -469,6 +471,7 @@ pub(super) fn build_and_start(
 
     let signal_agent = SignalAgent::new(
         &cfg.signal,
+        model,
         symbols.clone(),
         wiring.clone(),
         log(AgentId::Signal),

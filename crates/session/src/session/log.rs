@@ -331,6 +331,39 @@ pub(super) async fn halt_on_log_failure(
     }
 }
 
+/// Appends `events` to the log of `cfg` (its folder, its chain and key) from outside a
+/// session, as `vigil gate` records its verdict: the same writer, so the lines are chained,
+/// redacted and fsynced like a session's.
+///
+/// # Errors
+/// The key cannot be read, or the log cannot be opened or written.
+pub fn append_to_log(cfg: &VigilConfig, events: Vec<LogEvent>) -> Result<(), SystemError> {
+    let key = log_key(cfg)?;
+    let mut secrets = cfg.secrets();
+    if let Some((_, text)) = &key {
+        secrets.push(text.clone());
+    }
+    let system = actix::System::new();
+    system.block_on(async move {
+        let writer = LogWriter::open(
+            &cfg.log.dir,
+            Arc::new(vigil_core::SystemClock),
+            WriterOptions {
+                flush_interval: Duration::from_millis(cfg.log.flush_interval_ms),
+                max_file_bytes: cfg.log.max_file_mb.saturating_mul(1024 * 1024),
+                secrets,
+                tap: None,
+                key: key.map(|(key, _)| key),
+                reports: None,
+            },
+        )?;
+        let log = writer.start_on(&Arbiter::current());
+        log.sink().send(events);
+        log.close().await?;
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

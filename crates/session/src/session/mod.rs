@@ -26,7 +26,7 @@ mod store;
 mod venue;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ use vigil_monitoring::HealthBoard;
 use vigil_providers::DataProvider;
 
 use self::agents::{Launcher, Mailboxes};
+pub use self::log::append_to_log;
 use self::log::locked;
 pub use self::provider::read_secret;
 pub use self::venue::reconcile_now;
@@ -116,6 +117,17 @@ impl SessionOptions {
     }
 }
 
+/// `vigil_model_info{model, version} 1` on `/metrics`: the model being traded, so that
+/// performance can be tied to a version.
+fn model_info(model: &vigil_signal_agent::ActiveModel) {
+    let (name, version) = model.label().split_once('@').unwrap_or((model.label(), ""));
+    metrics::describe_gauge!(
+        "vigil_model_info",
+        "The model the Signal agent trades (always 1; its name and version are labels)"
+    );
+    metrics::gauge!("vigil_model_info", "model" => name, "version" => version).set(1.0);
+}
+
 /// Why a session could not be started or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum SystemError {
@@ -144,6 +156,9 @@ pub enum SystemError {
     /// The broker (`execution.venue = "alpaca"`) cannot be reached or its secret read.
     #[error("execution venue: {0}")]
     Venue(String),
+    /// The model (`[signal] model`) is not one vigil may run: the file and the reason.
+    #[error("model: {0}")]
+    Model(#[from] vigil_model::RuntimeError),
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -278,6 +293,8 @@ impl Session {
     ) -> Result<Self, SystemError> {
         let cfg = opts.config;
         cfg.validate()?;
+        // The model, loaded and checked (manifest, hashes, graph) before anything starts.
+        let model = vigil_signal_agent::ActiveModel::from_config(&cfg.signal, Path::new(""))?;
         // Built without network I/O: a channel that is down does not stop the start.
         let channels = vigil_alert::Channels::from_config(&cfg.alerts.channels)?;
         let wall = opts.supervision_clock;
@@ -398,6 +415,7 @@ impl Session {
         // 7. Build and wire the agents, and start them: sinks before sources.
         let (done_tx, done_rx) = oneshot::channel();
         let board = HealthBoard::new();
+        board.record(|| model_info(&model));
         let control = SessionControl {
             commands: monitor.recipient(),
             shutdown: boxes.data().recipient(),
@@ -420,6 +438,7 @@ impl Session {
                 state_changes,
                 halt,
                 board: board.clone(),
+                model,
                 done: done_tx,
             },
             boxes,

@@ -1,0 +1,55 @@
+use chrono::{Duration, TimeZone as _, Utc};
+use rust_decimal_macros::dec;
+
+use super::*;
+
+fn bars(closes: &[f64]) -> Bars {
+    let t0 = Utc
+        .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
+        .single()
+        .expect("time");
+    Bars {
+        times: (0..closes.len())
+            .map(|i| t0 + Duration::days(i as i64))
+            .collect(),
+        closes: closes.to_vec(),
+    }
+}
+
+fn fill(b: &Bars, t: usize, signed: Decimal, price: Decimal, commission: Decimal) -> Fill {
+    Fill {
+        at: b.times[t],
+        signed,
+        price,
+        commission,
+    }
+}
+
+/// Long one unit at bar 1, flipped short at bar 3, held to the end: the equity, the
+/// position and the closed trade as worked by hand.
+#[test]
+fn the_fills_rebuild_equity_positions_and_trades() {
+    let b = bars(&[10.0, 11.0, 12.0, 11.0, 10.0]);
+    let fills = [
+        fill(&b, 1, dec!(1), dec!(11), dec!(0.5)),
+        fill(&b, 3, dec!(-2), dec!(11), dec!(1)),
+    ];
+    let r = rebuild(&b, &fills, dec!(100));
+    // Equity: 100, 100 − 11 − 0.5 + 11, then +1, −1 − 1 (commission), +1.
+    let equity = [100.0, 99.5, 100.5, 98.5, 99.5];
+    let mut e = 100.0;
+    for (t, r) in r.returns.iter().enumerate() {
+        e *= 1.0 + r;
+        assert!((e - equity[t]).abs() < 1e-9, "bar {t}: {e}");
+    }
+    assert_eq!(r.position_changes, 2);
+    assert!((r.pnl_per_unit - 1.0).abs() < 1e-12, "{}", r.pnl_per_unit);
+    // One closed trade: bought at 11 (0.5 commission), sold at 11 (0.5 of the 1): −1 on 11.
+    assert_eq!(r.trade_ends, vec![3]);
+    assert!(
+        (r.trades[0] - (-1.0 / 11.0)).abs() < 1e-12,
+        "{:?}",
+        r.trades
+    );
+    assert!(r.positions[1] > 0.0 && r.positions[3] < 0.0 && r.positions[0] == 0.0);
+}
