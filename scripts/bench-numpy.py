@@ -6,7 +6,8 @@ point 8).
 What it computes, as vigil does: the closes as float64; two EMAs of the close with
 alpha = 2/(span + 1), seeded with the first close (pandas `ewm(span, adjust=False)`; fast
 span 10, slow 30, the spans of models/ema_cross); output = fast - slow; position =
-sign(output) (+1, -1, 0; shorts allowed, as `[signal] allow_short = true`); the position
+sign(output) (+1, -1, 0; shorts allowed, as `[signal] allow_short = true`), flat for the
+first `slow span` bars (the model's warm-up, as in vigil); the position
 decided at bar t's close earns bar t+1's return; the return of bar t is
 previous_position * (close[t]/close[t-1] - 1) - cost_per_unit * |position change|, with
 cost_per_unit = (commission_bps + slippage_bps) / 10000. Then the compounded total return,
@@ -68,6 +69,8 @@ def engine(closes, cost_per_unit, periods_per_year):
     fast = s.ewm(span=FAST_SPAN, adjust=False).mean().to_numpy()
     slow = s.ewm(span=SLOW_SPAN, adjust=False).mean().to_numpy()
     position = np.sign(fast - slow)
+    # Silent for the slow span's first bars, as vigil's EMA cross is (its warm-up).
+    position[:SLOW_SPAN] = 0.0
     previous = np.empty_like(position)
     previous[0] = 0.0
     previous[1:] = position[:-1]

@@ -429,14 +429,14 @@ fn monitor_commands_pause_signals_and_the_breaker_halts_orders() {
     assert_eq!(log[tripped]["data"]["reason"], "test trip");
 }
 
-/// `[signal] model = "models/goog_forest"`: the ONNX forest trades through the real
+/// `[signal] model = "models/goog_mlp"`: the ONNX network trades through the real
 /// pipeline, and its name and version are on every signal, order and fill line.
 #[test]
 fn an_onnx_model_trades_with_its_version_on_every_signal_order_and_fill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config_for(&repo_data("GOOG_1d.csv"), "GOOG", dir.path());
     cfg.signal.model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/goog_forest")
+        .join("../models/goog_mlp")
         .display()
         .to_string();
     let outcome = run(SessionOptions::new(cfg)).expect("session runs");
@@ -447,15 +447,12 @@ fn an_onnx_model_trades_with_its_version_on_every_signal_order_and_fill() {
         .into_iter()
         .find(|l| l["service"] == "signal_agent")
         .expect("the signal agent's start line");
-    assert_eq!(start["data"]["model"], "goog_forest@1.0.0");
+    assert_eq!(start["data"]["model"], "goog_mlp@1.0.0");
     for event in ["signal_generated", "order_submitted", "fill_received"] {
         let lines = events(&log, event);
         assert!(lines.len() > 100, "{event}: {}", lines.len());
         for line in lines {
-            assert_eq!(
-                line["context"]["model_version"], "goog_forest@1.0.0",
-                "{line}"
-            );
+            assert_eq!(line["context"]["model_version"], "goog_mlp@1.0.0", "{line}");
         }
     }
 }

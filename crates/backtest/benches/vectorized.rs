@@ -11,7 +11,7 @@
 //!   (total return, Sharpe, drawdown …);
 //! - `evaluate`: everything `vigil backtest --layer vectorized` computes once the bars are
 //!   read (the run, both probes, the split, four folds, the information coefficient);
-//! - ONNX: the bundled forest (`models/goog_forest`) on `ONNX_ROWS` feature rows (default
+//! - ONNX: the bundled network (`models/goog_mlp`) on `ONNX_ROWS` feature rows (default
 //!   100,000), as one batch of 65,536 rows at a time (the vectorized layer) and one row at a
 //!   time (a live bar).
 
@@ -128,11 +128,11 @@ fn main() {
         }),
     );
 
-    let (forest, graph) = vigil_model::open(&root.join("models/goog_forest")).expect("forest");
+    let (mlp, graph) = vigil_model::open(&root.join("models/goog_mlp")).expect("goog_mlp");
     let graph = graph.expect("an onnx model");
     let rows_wanted = env("ONNX_ROWS", 100_000).min(n);
-    let mut set = FeatureSet::new(&forest.features);
-    let width = forest.features.len();
+    let mut set = FeatureSet::new(&mlp.features);
+    let width = mlp.features.len();
     let mut rows: Vec<f32> = Vec::with_capacity(rows_wanted * width);
     for c in &bars.closes {
         if rows.len() / width >= rows_wanted {
@@ -144,7 +144,7 @@ fn main() {
     }
     let m = rows.len() / width;
     line(
-        "onnx forest: batches of 65,536 rows",
+        "onnx goog_mlp: batches of 65,536 rows",
         m,
         time(runs, || {
             rows.chunks(65_536 * width)
@@ -161,7 +161,7 @@ fn main() {
     });
     println!(
         "{:<44} best {:>9.2} µs  median {:>9.2} µs  per row ({one} rows)",
-        "onnx forest: one row at a time (live)",
+        "onnx goog_mlp: one row at a time (live)",
         best.as_secs_f64() * 1e6 / one as f64,
         median.as_secs_f64() * 1e6 / one as f64
     );

@@ -147,7 +147,6 @@ pub fn vectorized(
 ) -> Result<Evaluation, VectorizedError> {
     let outs = outputs(model, graph, &bars.closes, &cfg.regime)?;
     let base = setup(model, cfg, opts.parity);
-    let r = run(&bars.closes, &outs, &base);
     let m = |r: &Run| {
         Measure {
             run: r,
@@ -158,24 +157,37 @@ pub fn vectorized(
         }
         .summary_all()
     };
-    let probes = Probes {
-        lagged_one_bar: m(&run(&bars.closes, &outs, &Setup { lag: 1, ..base })),
-        costs_doubled: m(&run(
-            &bars.closes,
-            &outs,
-            &Setup {
-                costs: base.costs.doubled(),
-                ..base
-            },
-        )),
-    };
-    let (values, next): (Vec<f64>, Vec<f64>) = outs
-        .iter()
-        .zip(bars.closes.windows(2))
-        .filter_map(|(o, w)| o.map(|o| (o, w[1] / w[0] - 1.0)))
-        .unzip();
-    let ic = information_coefficient(&values, &next);
-    Ok(measure("vectorized", &r, bars, opts, Some(probes), ic))
+    // The probes and the information coefficient on a second thread while this one runs
+    // and measures the model itself: they only read the same columns.
+    let (mut evaluation, side) = std::thread::scope(|scope| {
+        let side = scope.spawn(|| {
+            let probes = Probes {
+                lagged_one_bar: m(&run(&bars.closes, &outs, &Setup { lag: 1, ..base })),
+                costs_doubled: m(&run(
+                    &bars.closes,
+                    &outs,
+                    &Setup {
+                        costs: base.costs.doubled(),
+                        ..base
+                    },
+                )),
+            };
+            let (values, next): (Vec<f64>, Vec<f64>) = outs
+                .iter()
+                .zip(bars.closes.windows(2))
+                .filter_map(|(o, w)| o.map(|o| (o, w[1] / w[0] - 1.0)))
+                .unzip();
+            (probes, information_coefficient(&values, &next))
+        });
+        let r = run(&bars.closes, &outs, &base);
+        let evaluation = measure("vectorized", &r, bars, opts, None, None);
+        (evaluation, side.join())
+    });
+    // A panic there is a bug here: carried on as this thread's.
+    let (probes, ic) = side.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    evaluation.probes = Some(probes);
+    evaluation.information_coefficient = ic;
+    Ok(evaluation)
 }
 
 /// The OMS layer's evaluation: `model_dir` through the real agents and the paper venue on

@@ -138,8 +138,7 @@ pub struct Summary {
 /// Every metric of `sample`; the ratios withheld when it is smaller than `minimum`.
 pub fn summarise(sample: &Sample<'_>, minimum: &MinimumSample) -> Summary {
     let n = sample.returns.len();
-    let total_return = compounded(sample.returns);
-    let (max_drawdown, max_drawdown_bars) = drawdown(sample.returns);
+    let (max_drawdown, max_drawdown_bars, total_return) = drawdown_and_return(sample.returns);
     let too_small = too_small(sample, minimum);
     let ratio = |f: &dyn Fn() -> Figure| match &too_small {
         Some(why) => Figure::Withheld(why.clone()),
@@ -154,13 +153,14 @@ pub fn summarise(sample: &Sample<'_>, minimum: &MinimumSample) -> Summary {
             "the annual return",
         )
     });
-    let per_bar_sharpe = sharpe(sample.returns);
+    let moments = Moments::of(sample.returns);
+    let per_bar_sharpe = moments.and_then(|m| m.sharpe());
     let scale = sample.periods_per_year.sqrt();
     let sharpe_figure = ratio(&|| match per_bar_sharpe {
         Some(s) => Figure::finite(s * scale, "the Sharpe ratio"),
         None => Figure::Withheld("the returns do not vary".into()),
     });
-    let sortino = ratio(&|| match sortino(sample.returns) {
+    let sortino = ratio(&|| match moments.and_then(|m| m.sortino()) {
         Some(s) => Figure::finite(s * scale, "the Sortino ratio"),
         None => Figure::Withheld("no bar lost".into()),
     });
@@ -186,16 +186,16 @@ pub fn summarise(sample: &Sample<'_>, minimum: &MinimumSample) -> Summary {
             Figure::Withheld("no losing trade".into())
         }
     });
-    let psr = ratio(&|| match per_bar_sharpe {
-        Some(s) => probabilistic_sharpe(sample.returns, s, 0.0),
-        None => Figure::Withheld("the returns do not vary".into()),
+    let psr = ratio(&|| match (per_bar_sharpe, moments) {
+        (Some(s), Some(m)) => probabilistic_sharpe(&m, s, 0.0),
+        _ => Figure::Withheld("the returns do not vary".into()),
     });
-    let dsr = ratio(&|| match per_bar_sharpe {
-        Some(s) => {
-            let benchmark = expected_max_sharpe(sample.returns, s, sample.trials);
-            probabilistic_sharpe(sample.returns, s, benchmark)
+    let dsr = ratio(&|| match (per_bar_sharpe, moments) {
+        (Some(s), Some(m)) => {
+            let benchmark = expected_max_sharpe(&m, s, sample.trials);
+            probabilistic_sharpe(&m, s, benchmark)
         }
-        None => Figure::Withheld("the returns do not vary".into()),
+        _ => Figure::Withheld("the returns do not vary".into()),
     });
     let years = n as f64 / sample.periods_per_year;
     Summary {
@@ -262,25 +262,24 @@ fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
 /// The Sharpe ratio of one bar: mean over sample standard deviation; `None` when the
 /// returns do not vary (or there are fewer than two).
 pub fn sharpe(returns: &[f64]) -> Option<f64> {
-    let (mean, std) = mean_std(returns)?;
-    (std > 0.0).then(|| mean / std)
+    Moments::of(returns)?.sharpe()
 }
 
 /// The Sortino ratio of one bar: mean over the downside deviation
-/// `sqrt(mean(min(r, 0)²))`; `None` when no bar lost.
+/// `sqrt(mean(min(r, 0)²))`; `None` when no bar lost (or there are fewer than two).
 pub fn sortino(returns: &[f64]) -> Option<f64> {
-    if returns.is_empty() {
-        return None;
-    }
-    let n = returns.len() as f64;
-    let mean = returns.iter().sum::<f64>() / n;
-    let downside = (returns.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt();
-    (downside > 0.0).then(|| mean / downside)
+    Moments::of(returns)?.sortino()
 }
 
 /// The deepest drawdown of the equity `returns` compound into, as a fraction of its peak,
 /// and the longest run of bars spent below an earlier peak.
 pub fn drawdown(returns: &[f64]) -> (f64, u64) {
+    let (deepest, longest, _) = drawdown_and_return(returns);
+    (deepest, longest)
+}
+
+/// [`drawdown`] and [`compounded`] in one pass.
+fn drawdown_and_return(returns: &[f64]) -> (f64, u64, f64) {
     let (mut equity, mut peak) = (1.0_f64, 1.0_f64);
     let (mut deepest, mut longest, mut since_peak) = (0.0_f64, 0_u64, 0_u64);
     for r in returns {
@@ -294,30 +293,80 @@ pub fn drawdown(returns: &[f64]) -> (f64, u64) {
         }
         longest = longest.max(since_peak);
     }
-    (deepest, longest)
+    (deepest, longest, equity - 1.0)
 }
 
-/// Sample skewness and kurtosis (not excess) of `xs`, by their moments.
-fn moments(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let m2 = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    let m3 = xs.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / n;
-    let m4 = xs.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n;
-    (m3 / m2.powf(1.5), m4 / (m2 * m2))
+/// What the ratios need of a return series, in two passes over it: the mean, then the
+/// central moments and the downside.
+#[derive(Clone, Copy, Debug)]
+struct Moments {
+    n: f64,
+    mean: f64,
+    /// Central moments over n.
+    m2: f64,
+    m3: f64,
+    m4: f64,
+    /// Mean of min(r, 0)².
+    downside: f64,
 }
 
-/// The variance of the per-bar Sharpe ratio estimate `sr` over `returns`' length, with
-/// their skewness and kurtosis (Mertens' formula, over n − 1).
-fn sharpe_variance(returns: &[f64], sr: f64) -> f64 {
-    let (skew, kurt) = moments(returns);
-    (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr) / (returns.len() as f64 - 1.0)
+impl Moments {
+    /// `None` for fewer than two returns.
+    fn of(xs: &[f64]) -> Option<Self> {
+        if xs.len() < 2 {
+            return None;
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let (mut m2, mut m3, mut m4, mut down) = (0.0, 0.0, 0.0, 0.0);
+        for x in xs {
+            let d = x - mean;
+            let d2 = d * d;
+            m2 += d2;
+            m3 += d2 * d;
+            m4 += d2 * d2;
+            let l = x.min(0.0);
+            down += l * l;
+        }
+        Some(Self {
+            n,
+            mean,
+            m2: m2 / n,
+            m3: m3 / n,
+            m4: m4 / n,
+            downside: down / n,
+        })
+    }
+
+    /// Mean over the sample standard deviation (n − 1); `None` when nothing varies.
+    fn sharpe(&self) -> Option<f64> {
+        let std = (self.m2 * self.n / (self.n - 1.0)).sqrt();
+        (std > 0.0).then(|| self.mean / std)
+    }
+
+    /// Mean over the downside deviation; `None` when no bar lost.
+    fn sortino(&self) -> Option<f64> {
+        let d = self.downside.sqrt();
+        (d > 0.0).then(|| self.mean / d)
+    }
+
+    /// Sample skewness and kurtosis (not excess).
+    fn skew_kurt(&self) -> (f64, f64) {
+        (self.m3 / self.m2.powf(1.5), self.m4 / (self.m2 * self.m2))
+    }
+}
+
+/// The variance of the per-bar Sharpe ratio estimate `sr`, with the returns' skewness and
+/// kurtosis (Mertens' formula, over n − 1).
+fn sharpe_variance(m: &Moments, sr: f64) -> f64 {
+    let (skew, kurt) = m.skew_kurt();
+    (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr) / (m.n - 1.0)
 }
 
 /// The probability that the true per-bar Sharpe ratio exceeds `benchmark`, given the
-/// estimate `sr` from `returns`.
-fn probabilistic_sharpe(returns: &[f64], sr: f64, benchmark: f64) -> Figure {
-    let var = sharpe_variance(returns, sr);
+/// estimate `sr` from returns with moments `m`.
+fn probabilistic_sharpe(m: &Moments, sr: f64, benchmark: f64) -> Figure {
+    let var = sharpe_variance(m, sr);
     if var.is_nan() || var <= 0.0 {
         return Figure::Withheld("the Sharpe ratio's variance is not positive".into());
     }
@@ -330,13 +379,13 @@ fn probabilistic_sharpe(returns: &[f64], sr: f64, benchmark: f64) -> Figure {
 /// The per-bar Sharpe ratio the best of `trials` strategies with no skill would be
 /// expected to show: `sqrt(V) · ((1 − γ) Φ⁻¹(1 − 1/N) + γ Φ⁻¹(1 − 1/(N e)))`, with the
 /// variance `V` of the estimate; zero for one trial.
-fn expected_max_sharpe(returns: &[f64], sr: f64, trials: u64) -> f64 {
+fn expected_max_sharpe(m: &Moments, sr: f64, trials: u64) -> f64 {
     if trials < 2 {
         return 0.0;
     }
     let n = trials as f64;
     let z = Normal::standard();
-    let var = sharpe_variance(returns, sr).max(0.0);
+    let var = sharpe_variance(m, sr).max(0.0);
     var.sqrt()
         * ((1.0 - EULER_GAMMA) * z.inverse_cdf(1.0 - 1.0 / n)
             + EULER_GAMMA * z.inverse_cdf(1.0 - 1.0 / (n * std::f64::consts::E)))
@@ -366,18 +415,29 @@ pub fn information_coefficient(outputs: &[f64], next_returns: &[f64]) -> Option<
 
 /// Ranks from 1, ties sharing their mean rank.
 fn ranks(xs: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..xs.len()).collect();
-    order.sort_by(|&i, &j| xs[i].total_cmp(&xs[j]));
+    // Sorted as (key, index) pairs side by side in memory, the key an integer in the
+    // order of `f64::total_cmp`: no lookup through the index while sorting. Ties share
+    // their mean rank, so an unstable sort gives the same ranks.
+    let key = |x: f64| {
+        let b = x.to_bits() as i64;
+        (b ^ (((b >> 63) as u64) >> 1) as i64) as u64 ^ (1 << 63)
+    };
+    let mut order: Vec<(u64, u32)> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (key(*x), i as u32))
+        .collect();
+    order.sort_unstable();
     let mut out = vec![0.0; xs.len()];
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && xs[order[j + 1]] == xs[order[i]] {
+        while j + 1 < order.len() && xs[order[j + 1].1 as usize] == xs[order[i].1 as usize] {
             j += 1;
         }
         let rank = (i + j) as f64 / 2.0 + 1.0;
-        for k in &order[i..=j] {
-            out[*k] = rank;
+        for (_, k) in &order[i..=j] {
+            out[*k as usize] = rank;
         }
         i = j + 1;
     }

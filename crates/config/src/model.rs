@@ -706,7 +706,7 @@ impl Default for RegimeConfig {
 #[serde(default)]
 pub struct SignalConfig {
     /// The model: `ema_cross` (built in, on `fast_span` and `slow_span`) or a model
-    /// artifact's directory (`models/goog_forest`), relative to the config file.
+    /// artifact's directory (`models/goog_mlp`), relative to the config file.
     pub model: String,
     /// Fast EMA span (alpha = 2/(n+1)).
     pub fast_span: usize,

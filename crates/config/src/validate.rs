@@ -293,8 +293,7 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     if s.model.trim().is_empty() {
         c.fail(
             "signal.model",
-            "empty; \"ema_cross\" (built in) or a model's directory (\"models/goog_forest\")"
-                .into(),
+            "empty; \"ema_cross\" (built in) or a model's directory (\"models/goog_mlp\")".into(),
         );
     }
     c.within("signal.fast_span", s.fast_span);

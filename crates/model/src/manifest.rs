@@ -196,7 +196,7 @@ pub struct Training {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The model's name (`ema_cross`, `goog_forest`): letters, digits, `_` and `-`.
+    /// The model's name (`ema_cross`, `goog_mlp`): letters, digits, `_` and `-`.
     pub name: String,
     /// Its semantic version (`1.2.0`).
     pub version: String,

@@ -703,8 +703,9 @@ fn parse_decimal_fast(raw: &[u8]) -> Option<Decimal> {
 }
 
 /// Parses a timestamp: RFC 3339 / ISO 8601 with a zone, ISO 8601 without one (taken as
-/// UTC), or a plain date (midnight UTC). `None` when it is none of those.
-fn parse_timestamp(raw: &[u8]) -> Option<Timestamp> {
+/// UTC), or a plain date (midnight UTC). `None` when it is none of those. (The backtest's
+/// column reader parses with it too.)
+pub fn parse_timestamp(raw: &[u8]) -> Option<Timestamp> {
     if let Some(ts) = parse_timestamp_fast(raw) {
         return Some(ts);
     }

@@ -31,7 +31,9 @@ mod traits;
 mod ws_feed;
 
 pub use alpaca::{AlpacaVenue, AlpacaVenueConfig};
-pub use csv_reader::{CsvBarReader, CsvError, CsvReplayProvider, CsvSource, MAX_LINE_BYTES};
+pub use csv_reader::{
+    CsvBarReader, CsvError, CsvReplayProvider, CsvSource, MAX_LINE_BYTES, parse_timestamp,
+};
 pub use failover::{Failover, Failure, Recovered, Switch, SwitchCheck, Switched};
 pub use paper::{FillModel, PaperVenue, PaperVenueConfig, bar_fill_price, fill_commission};
 pub use synth::{SynthSpec, write_bars};

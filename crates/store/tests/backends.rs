@@ -466,16 +466,16 @@ async fn backtests_are_counted_per_model_name_across_versions_and_reopening(plac
             .await
             .expect("record")
     };
-    assert_eq!(record("goog_forest", "1.0.0").await, 1);
-    assert_eq!(record("goog_forest", "1.0.0").await, 2);
+    assert_eq!(record("goog_mlp", "1.0.0").await, 1);
+    assert_eq!(record("goog_mlp", "1.0.0").await, 2);
     assert_eq!(record("ema_cross", "1.0.0").await, 1);
     // A new version is another trial of the same idea.
-    assert_eq!(record("goog_forest", "1.1.0").await, 3);
+    assert_eq!(record("goog_mlp", "1.1.0").await, 3);
     store.close().await;
     let store = place.open().await;
     assert_eq!(
         store
-            .record_backtest("goog_forest", "1.1.0", &"cd".repeat(32), "gate", at)
+            .record_backtest("goog_mlp", "1.1.0", &"cd".repeat(32), "gate", at)
             .await
             .expect("record"),
         4

@@ -5,10 +5,24 @@
 mod common;
 
 use common::{repo, vigil};
+use std::path::Path;
+
 use serde_json::Value;
 
 fn backtest(args: &[&str]) -> (i32, Value, String) {
     command("backtest", args)
+}
+
+/// `vigil backtest --model MODEL --data DATA EXTRA…`.
+fn backtest_on(model: &Path, data: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec![
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--data",
+        data.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    backtest(&args)
 }
 
 /// Runs `vigil NAME ARGS`; without a `--config`, with one whose store (the backtests are
@@ -33,13 +47,7 @@ fn command(name: &str, args: &[&str]) -> (i32, Value, String) {
 fn the_bundled_model_backtests_on_the_bundled_data_with_every_figure() {
     let model = repo("models/ema_cross");
     let data = repo("data/GOOG_1d.csv");
-    let (code, v, err) = backtest(&[
-        "--model",
-        model.to_str().expect("utf-8"),
-        "--data",
-        data.to_str().expect("utf-8"),
-        "--json",
-    ]);
+    let (code, v, err) = backtest_on(&model, &data, &["--json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["model"], "ema_cross@1.0.0");
     assert_eq!(v["interval_s"], 86_400);
@@ -86,20 +94,13 @@ fn the_bundled_model_backtests_on_the_bundled_data_with_every_figure() {
 /// Parity mode: fills at the signal bar's close, no costs, unlimited liquidity, one unit,
 /// always allowed short. Both layers give the same P&L per unit and the same number of
 /// position changes, to the cent, and the OMS layer's money P&L is that too — for the EMA
-/// cross (always in the market) and the ONNX forest (flat between its thresholds).
+/// cross (always in the market) and the ONNX network (flat between its thresholds).
 #[test]
 fn in_parity_mode_both_layers_give_the_same_pnl_to_the_cent() {
-    for (model, min_changes) in [("models/ema_cross", 40), ("models/goog_forest", 200)] {
+    for (model, min_changes) in [("models/ema_cross", 40), ("models/goog_mlp", 200)] {
         let model = repo(model);
         let data = repo("data/GOOG_1d.csv");
-        let (code, v, err) = backtest(&[
-            "--model",
-            model.to_str().expect("utf-8"),
-            "--data",
-            data.to_str().expect("utf-8"),
-            "--parity",
-            "--json",
-        ]);
+        let (code, v, err) = backtest_on(&model, &data, &["--parity", "--json"]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(v["parity"], true);
         let layers = v["layers"].as_array().expect("layers");
@@ -136,15 +137,7 @@ fn a_short_sample_withholds_every_ratio_with_the_reason() {
     let path = dir.path().join("short.csv");
     std::fs::write(&path, short.join("\n") + "\n").expect("write");
     let model = repo("models/ema_cross");
-    let (code, v, err) = backtest(&[
-        "--model",
-        model.to_str().expect("utf-8"),
-        "--data",
-        path.to_str().expect("utf-8"),
-        "--layer",
-        "vectorized",
-        "--json",
-    ]);
+    let (code, v, err) = backtest_on(&model, &path, &["--layer", "vectorized", "--json"]);
     assert_eq!(code, 0, "{err}");
     let sharpe = &v["layers"][0]["summary"]["sharpe"];
     assert!(sharpe["value"].is_null(), "{sharpe}");
@@ -168,21 +161,14 @@ fn a_tampered_model_or_missing_data_is_refused_with_exit_2() {
     .expect("manifest");
     std::fs::write(dir.path().join("w.bin"), b"weights").expect("file");
     let data = repo("data/GOOG_1d.csv");
-    let (code, _, err) = backtest(&[
-        "--model",
-        dir.path().to_str().expect("utf-8"),
-        "--data",
-        data.to_str().expect("utf-8"),
-    ]);
+    let (code, _, err) = backtest_on(dir.path(), &data, &[]);
     assert_eq!(code, 2);
     assert!(err.contains("w.bin: sha256 is"), "{err}");
-    let model = repo("models/ema_cross");
-    let (code, _, err) = backtest(&[
-        "--model",
-        model.to_str().expect("utf-8"),
-        "--data",
-        "/nonexistent/bars.csv",
-    ]);
+    let (code, _, err) = backtest_on(
+        &repo("models/ema_cross"),
+        Path::new("/nonexistent/bars.csv"),
+        &[],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/bars.csv"), "{err}");
 }
@@ -263,17 +249,17 @@ fn every_backtest_of_a_model_is_a_trial_of_the_deflated_sharpe() {
     let config = scratch_config(dir.path());
     let mut deflated = Vec::new();
     for n in 1..=3u64 {
-        let (code, v, err) = backtest(&[
-            "--model",
-            repo("models/ema_cross").to_str().expect("utf-8"),
-            "--data",
-            repo("data/GOOG_1d.csv").to_str().expect("utf-8"),
-            "--layer",
-            "vectorized",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--json",
-        ]);
+        let (code, v, err) = backtest_on(
+            &repo("models/ema_cross"),
+            &repo("data/GOOG_1d.csv"),
+            &[
+                "--layer",
+                "vectorized",
+                "--config",
+                config.to_str().expect("utf-8"),
+                "--json",
+            ],
+        );
         assert_eq!(code, 0, "{err}");
         assert_eq!(v["trials"], n);
         let s = &v["layers"][0]["summary"];
@@ -333,7 +319,7 @@ fn log_lines(dir: &std::path::Path) -> Vec<Value> {
     out
 }
 
-/// The CI step's check, as a test: the bundled forest is overfit, and the gate with
+/// The CI step's check, as a test: the bundled network is overfit, and the gate with
 /// config/gate.toml refuses it on its out-of-sample check in both layers (exit 1), stores
 /// the result with the hashes, and logs gate_failed; a lenient gate passes it (exit 0,
 /// gate_passed); a tampered model cannot be gated (exit 2).
@@ -341,7 +327,7 @@ fn log_lines(dir: &std::path::Path) -> Vec<Value> {
 fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
     let dir = tempfile::tempdir().expect("tempdir");
     let strict = std::fs::read_to_string(repo("config/gate.toml")).expect("config/gate.toml");
-    let (code, result, err) = gate(dir.path(), Some(&strict), "models/goog_forest");
+    let (code, result, err) = gate(dir.path(), Some(&strict), "models/goog_mlp");
     assert_eq!(code, 1, "{err}");
     assert_eq!(result["verdict"], "failed");
     let failed: Vec<(String, String)> = result["checks"]
@@ -365,7 +351,7 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
     for key in ["model_sha256", "data_sha256", "config_sha256"] {
         assert_eq!(result[key].as_str().map(str::len), Some(64), "{key}");
     }
-    assert_eq!(result["model"], "goog_forest@1.0.0");
+    assert_eq!(result["model"], "goog_mlp@1.0.0");
     let lines = log_lines(dir.path());
     let verdict = lines
         .iter()
@@ -382,7 +368,7 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
 
     // A gate that asks for less: every check passes.
     let lenient = "min_sharpe = 0.5\nmin_oos_is_ratio = -1.0\nmax_layer_gap = 1.0\nmin_psr = 0.5\n";
-    let (code, result, err) = gate(dir.path(), Some(lenient), "models/goog_forest");
+    let (code, result, err) = gate(dir.path(), Some(lenient), "models/goog_mlp");
     assert_eq!(code, 0, "{err}\n{result}");
     assert_eq!(result["verdict"], "passed");
     assert!(
@@ -405,7 +391,7 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
 
     // A model whose graph changed cannot be gated.
     let spoiled = tempfile::tempdir().expect("tempdir");
-    for entry in std::fs::read_dir(repo("models/goog_forest")).expect("model") {
+    for entry in std::fs::read_dir(repo("models/goog_mlp")).expect("model") {
         let entry = entry.expect("entry");
         std::fs::copy(entry.path(), spoiled.path().join(entry.file_name())).expect("copy");
     }
@@ -423,14 +409,11 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
 fn the_report_is_one_self_contained_page() {
     let dir = tempfile::tempdir().expect("tempdir");
     let page = dir.path().join("report.html");
-    let (code, _, err) = backtest(&[
-        "--model",
-        repo("models/ema_cross").to_str().expect("utf-8"),
-        "--data",
-        repo("data/GOOG_1d.csv").to_str().expect("utf-8"),
-        "--report",
-        page.to_str().expect("utf-8"),
-    ]);
+    let (code, _, err) = backtest_on(
+        &repo("models/ema_cross"),
+        &repo("data/GOOG_1d.csv"),
+        &["--report", page.to_str().expect("utf-8")],
+    );
     assert_eq!(code, 0, "{err}");
     let html = std::fs::read_to_string(&page).expect("report");
     assert!(html.matches("<svg").count() >= 3, "equity, drawdown, folds");

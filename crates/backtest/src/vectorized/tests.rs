@@ -121,7 +121,7 @@ fn the_bundled_model_runs_on_the_bundled_data() {
 fn the_onnx_model_gives_the_same_outputs_in_columns_as_bar_by_bar() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let bars = Bars::read(&root.join("data/GOOG_1d.csv")).expect("bars");
-    let (model, graph) = vigil_model::open(&root.join("models/goog_forest")).expect("model");
+    let (model, graph) = vigil_model::open(&root.join("models/goog_mlp")).expect("model");
     let outs = outputs(
         &model,
         graph.as_ref(),

@@ -41,7 +41,7 @@ graph = "model.onnx"
 "model.onnx" = "{hash}"
 
 [training]
-script = "models/goog_forest/train.py"
+script = "models/goog_mlp/train.py"
 data_sha256 = "00"
 seed = 7
 "#

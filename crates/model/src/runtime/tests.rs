@@ -20,7 +20,7 @@ fn copy_of(name: &str) -> tempfile::TempDir {
 
 #[test]
 fn the_onnx_model_gives_what_its_training_script_printed() {
-    let (artifact, graph) = open(&bundled("goog_forest")).expect("the bundled model loads");
+    let (artifact, graph) = open(&bundled("goog_mlp")).expect("the bundled model loads");
     let graph = graph.expect("an onnx model has a graph");
     let text = std::fs::read_to_string(artifact.dir.join("expected.csv")).expect("expected.csv");
     let mut rows = Vec::new();
@@ -54,7 +54,7 @@ fn the_onnx_model_gives_what_its_training_script_printed() {
 
 #[test]
 fn a_tampered_graph_is_refused_naming_the_file() {
-    let dir = copy_of("goog_forest");
+    let dir = copy_of("goog_mlp");
     let graph = dir.path().join("model.onnx");
     let mut bytes = std::fs::read(&graph).expect("read");
     let last = bytes.len() - 1;
@@ -70,7 +70,7 @@ fn a_tampered_graph_is_refused_naming_the_file() {
 
 #[test]
 fn a_graph_whose_inputs_do_not_match_the_features_is_refused() {
-    let dir = copy_of("goog_forest");
+    let dir = copy_of("goog_mlp");
     let manifest = dir.path().join("model.toml");
     let text = std::fs::read_to_string(&manifest).expect("read");
     let fewer = text.replace("\"rsi_14\"", "").replace(", ]", "]");
@@ -86,7 +86,7 @@ fn a_graph_whose_inputs_do_not_match_the_features_is_refused() {
 
 #[test]
 fn an_unknown_output_name_is_refused() {
-    let dir = copy_of("goog_forest");
+    let dir = copy_of("goog_mlp");
     let manifest = dir.path().join("model.toml");
     let text = std::fs::read_to_string(&manifest).expect("read");
     std::fs::write(
