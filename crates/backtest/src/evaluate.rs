@@ -68,6 +68,7 @@ pub struct Evaluation {
 /// the share of equity a whole unit of position is (1 for a fixed quantity, whose share the
 /// vectorized layer cannot know; the OMS layer books it exactly).
 pub fn setup(model: &Artifact, cfg: &VigilConfig, parity: bool) -> Setup {
+    // Every Decimal has an f64 neighbour: `to_f64` does not fail on config values.
     let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
     if parity {
         return Setup {

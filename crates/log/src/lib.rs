@@ -35,6 +35,7 @@ pub use event::{Event, LogContext, LogEvent, Value};
 pub use files::{LogFile, list_log_files};
 pub use query::{
     DurationError, LogQuery, QueryError, parse_duration, parse_since, read_lines, read_lines_while,
+    read_raw_lines,
 };
 pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};

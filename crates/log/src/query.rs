@@ -198,6 +198,33 @@ pub fn read_lines_while(
     dir: &Path,
     mut f: impl FnMut(&Path, u64, &str, Value) -> bool,
 ) -> Result<(), QueryError> {
+    let mut bad = None;
+    read_raw_lines(dir, |path, n, line| {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => f(path, n, line, v),
+            Err(e) => {
+                bad = Some(QueryError::BadLine {
+                    path: path.to_path_buf(),
+                    line: n,
+                    error: e.to_string(),
+                });
+                false
+            }
+        }
+    })?;
+    bad.map_or(Ok(()), Err)
+}
+
+/// Calls `f` with every line of every log file of `dir`, in write order, as stored and not
+/// parsed (the file, the 1-based line number, the line): for a reader that wants a few
+/// events of many lines and parses only those. Stops early when `f` returns `false`.
+///
+/// # Errors
+/// Fails on an unreadable file.
+pub fn read_raw_lines(
+    dir: &Path,
+    mut f: impl FnMut(&Path, u64, &str) -> bool,
+) -> Result<(), QueryError> {
     let files = list_log_files(dir).map_err(|source| QueryError::Read {
         path: dir.to_path_buf(),
         source,
@@ -214,12 +241,7 @@ pub fn read_lines_while(
                 path: file.path.clone(),
                 source,
             })?;
-            let v: Value = serde_json::from_str(&line).map_err(|e| QueryError::BadLine {
-                path: file.path.clone(),
-                line: i as u64 + 1,
-                error: e.to_string(),
-            })?;
-            if !f(&file.path, i as u64 + 1, &line, v) {
+            if !f(&file.path, i as u64 + 1, &line) {
                 return Ok(());
             }
         }

@@ -139,12 +139,16 @@ fn record(
 pub(crate) fn load(args: &RunArgs, parity: bool, command: &str) -> Result<Loaded, String> {
     let cfg = load_config(args.config.as_deref()).ok_or_else(String::new)?;
     let (model, graph) = vigil_model::open(&args.model).map_err(|e| e.to_string())?;
-    let data_sha256 = sha256_file(&args.data)?;
     let progress = crate::progress::Progress::new("reading bars");
-    let bars = Bars::read_with(&args.data, |n| {
-        progress.set_message(format!("reading bars: {n}"))
-    })
-    .map_err(|e| e.to_string())?;
+    // Read once: hashed (the store's record, the gate's artifact) and parsed.
+    let bytes = std::fs::read(&args.data)
+        .map_err(|e| format!("{}: cannot read: {e}", args.data.display()))?;
+    let data_sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let bars = Bars::parse(&bytes, &args.data).map_err(|e| e.to_string())?;
+    drop(bytes);
     progress.finish();
     let (Some(interval), Some(first), Some(last)) =
         (bars.interval(), bars.times.first(), bars.times.last())

@@ -17,11 +17,6 @@ impl Progress {
         Self(bar)
     }
 
-    /// Changes the message.
-    pub(crate) fn set_message(&self, message: impl Into<Cow<'static, str>>) {
-        self.0.set_message(message);
-    }
-
     /// Ends the step and clears its line.
     pub(crate) fn finish(self) {
         self.0.finish_and_clear();

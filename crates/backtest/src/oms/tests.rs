@@ -22,6 +22,8 @@ fn fill(b: &Bars, t: usize, signed: Decimal, price: Decimal, commission: Decimal
         signed,
         price,
         commission,
+        slippage: Decimal::ZERO,
+        partial: false,
     }
 }
 
@@ -52,4 +54,34 @@ fn the_fills_rebuild_equity_positions_and_trades() {
         r.trades
     );
     assert!(r.positions[1] > 0.0 && r.positions[3] < 0.0 && r.positions[0] == 0.0);
+}
+
+/// A fill line is read exactly, or refused with the key at fault: never taken as zero.
+#[test]
+fn a_fill_line_is_read_exactly_or_refused() {
+    let line = serde_json::json!({
+        "timestamp": "2024-01-02T00:00:00.000Z",
+        "event": "fill_received",
+        "data": {"side": "SELL", "quantity": 3, "price": 101.25, "commission": 0.5,
+                 "leaves_quantity": 1, "slippage_bps": 2},
+    });
+    let f = Fill::parse(&line).expect("a fill");
+    assert_eq!(
+        (f.signed, f.price, f.commission),
+        (dec!(-3), dec!(101.25), dec!(0.5))
+    );
+    assert_eq!(f.slippage, dec!(0.06075));
+    assert!(f.partial);
+    let mut bad = line.clone();
+    bad["data"]["price"] = serde_json::json!("n/a");
+    let e = Fill::parse(&bad).err().expect("refused");
+    assert!(e.contains("data.price") && e.contains("n/a"), "{e}");
+    let mut bad = line;
+    bad["data"]["side"] = serde_json::json!("HOLD");
+    assert!(
+        Fill::parse(&bad)
+            .err()
+            .expect("refused")
+            .contains("data.side")
+    );
 }

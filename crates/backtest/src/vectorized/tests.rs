@@ -139,3 +139,38 @@ fn the_onnx_model_gives_the_same_outputs_in_columns_as_bar_by_bar() {
     // Every bar once the longest window (the 30-bar EMA) is full.
     assert_eq!(spoke, bars.closes.len() - 29);
 }
+
+/// The reader takes the timestamp and close columns wherever they are, reads both halves
+/// of the file alike, and refuses a bad row with the file and its line number — in either
+/// half, and where the halves meet.
+#[test]
+fn the_reader_names_the_line_of_a_bad_row_in_either_half() {
+    let path = Path::new("bars.csv");
+    let rows = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{},2024-01-{:02}T00:00:00Z,{}", 1.0, 1 + i, 100 + i))
+            .collect()
+    };
+    let text = |rows: &[String]| format!("open,timestamp,close\n{}\n", rows.join("\n"));
+    let good = rows(20);
+    let b = Bars::parse(text(&good).as_bytes(), path).expect("good rows");
+    assert_eq!(b.closes, (0..20).map(|i| 100.0 + i as f64).collect::<Vec<_>>());
+    assert_eq!(b.times[19].to_rfc3339(), "2024-01-20T00:00:00+00:00");
+    for bad_row in [3, 17] {
+        let mut bad = good.clone();
+        bad[bad_row] = format!("1,2024-01-{:02}T00:00:00Z,-5", 1 + bad_row);
+        let e = Bars::parse(text(&bad).as_bytes(), path).expect_err("a negative close");
+        // The header is line 1: row r is line r + 2.
+        let want = format!("bars.csv:{}: close \"-5\"", bad_row + 2);
+        assert!(e.to_string().starts_with(&want), "{e} (wanted {want})");
+    }
+    // Every timestamp after the last, the middle of the file included.
+    for at in [5, 10, 11, 15] {
+        let mut bad = good.clone();
+        bad[at] = format!("1,2024-01-{:02}T00:00:00Z,150", at);
+        let e = Bars::parse(text(&bad).as_bytes(), path).expect_err("out of order");
+        assert!(e.to_string().contains("is not after the previous bar's"), "{e}");
+    }
+    let e = Bars::parse(b"timestamp,open\n2024-01-01,1\n", path).expect_err("no close");
+    assert!(e.to_string().contains("no `close` column"), "{e}");
+}
