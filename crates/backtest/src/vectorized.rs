@@ -89,8 +89,9 @@ impl Bars {
         let (first, second) = body.split_at(mid);
         let second_line = 2 + first.iter().filter(|b| **b == b'\n').count();
         let (a, b) = std::thread::scope(|scope| {
-            let later = scope.spawn(|| parse_rows(second, second_line, columns));
-            let earlier = parse_rows(first, 2, columns);
+            let later = scope.spawn(|| parse_rows(second, second_line, columns, second.len()));
+            // Room for both halves: the second is appended without moving the first.
+            let earlier = parse_rows(first, 2, columns, body.len());
             (earlier, later.join())
         });
         // A panic there is a bug here: carried on as this thread's.
@@ -144,12 +145,17 @@ struct Columns {
 }
 
 /// Parses rows (no header) whose first line is line `first_line` of the file; `Err` is the
-/// line and what is wrong with it.
-fn parse_rows(rows: &[u8], first_line: usize, columns: Columns) -> Result<Bars, (usize, String)> {
+/// line and what is wrong with it. `room` bytes of rows are expected in all (the columns' capacity, at ~40 bytes a row).
+fn parse_rows(
+    rows: &[u8],
+    first_line: usize,
+    columns: Columns,
+    room: usize,
+) -> Result<Bars, (usize, String)> {
     let last_col = columns.ts.max(columns.close);
     let mut out = Bars {
-        times: Vec::with_capacity(rows.len() / 40),
-        closes: Vec::with_capacity(rows.len() / 40),
+        times: Vec::with_capacity(room / 40 + 1),
+        closes: Vec::with_capacity(room / 40 + 1),
     };
     let text = |f: &[u8]| String::from_utf8_lossy(f).into_owned();
     for (i, line) in rows.split(|b| *b == b'\n').enumerate() {

@@ -154,7 +154,10 @@ fn the_reader_names_the_line_of_a_bad_row_in_either_half() {
     let text = |rows: &[String]| format!("open,timestamp,close\n{}\n", rows.join("\n"));
     let good = rows(20);
     let b = Bars::parse(text(&good).as_bytes(), path).expect("good rows");
-    assert_eq!(b.closes, (0..20).map(|i| 100.0 + i as f64).collect::<Vec<_>>());
+    assert_eq!(
+        b.closes,
+        (0..20).map(|i| 100.0 + i as f64).collect::<Vec<_>>()
+    );
     assert_eq!(b.times[19].to_rfc3339(), "2024-01-20T00:00:00+00:00");
     for bad_row in [3, 17] {
         let mut bad = good.clone();
@@ -169,7 +172,10 @@ fn the_reader_names_the_line_of_a_bad_row_in_either_half() {
         let mut bad = good.clone();
         bad[at] = format!("1,2024-01-{:02}T00:00:00Z,150", at);
         let e = Bars::parse(text(&bad).as_bytes(), path).expect_err("out of order");
-        assert!(e.to_string().contains("is not after the previous bar's"), "{e}");
+        assert!(
+            e.to_string().contains("is not after the previous bar's"),
+            "{e}"
+        );
     }
     let e = Bars::parse(b"timestamp,open\n2024-01-01,1\n", path).expect_err("no close");
     assert!(e.to_string().contains("no `close` column"), "{e}");
