@@ -258,7 +258,15 @@ fn checklist(kind: KindArg, config: Option<&Path>, json: bool) -> anyhow::Result
 
 fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
     match VigilConfig::load(file) {
-        Ok(_) => {
+        Ok(cfg) => {
+            // A model directory is checked as `vigil run` will load it: manifest, hashes,
+            // graph.
+            if cfg.signal.model != "ema_cross"
+                && let Err(e) = vigil_model::open(Path::new(&cfg.signal.model))
+            {
+                println!("{}: signal.model: {e}", file.display());
+                return Ok(ExitCode::FAILURE);
+            }
             println!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }

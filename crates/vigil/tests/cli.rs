@@ -33,6 +33,39 @@ fn config_check_accepts_every_shipped_config() {
     }
 }
 
+/// `[signal] model` names a model directory: `vigil config check` loads and checks it, as
+/// `vigil run` will, relative to the config file.
+#[test]
+fn config_check_checks_the_model_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(repo("config/vigil.toml")).expect("config");
+    let file = dir.path().join("model.toml");
+    let with = |model: &str| text.replace("model = \"ema_cross\"", &format!("model = {model:?}"));
+    std::fs::write(&file, with(&repo("models/goog_mlp").display().to_string())).expect("write");
+    let out = vigil()
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::write(&file, with("no_such_model")).expect("write");
+    let out = vigil()
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("signal.model") && text.contains("no_such_model/model.toml"),
+        "{text}"
+    );
+}
+
 #[test]
 fn config_check_lists_every_problem_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
