@@ -137,6 +137,20 @@ impl Bars {
     }
 }
 
+#[cfg(test)]
+impl Bars {
+    /// Daily bars from 2020-01-01 whose close at bar `i` is `close(i)` (the tests' wave).
+    pub(crate) fn daily(n: usize, close: impl Fn(f64) -> f64) -> Self {
+        let t0 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2020, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        Self {
+            times: (0..n).map(|i| t0 + Duration::days(i as i64)).collect(),
+            closes: (0..n).map(|i| close(i as f64)).collect(),
+        }
+    }
+}
+
 /// Where a bars file keeps the two columns a backtest reads.
 #[derive(Clone, Copy, Debug)]
 struct Columns {

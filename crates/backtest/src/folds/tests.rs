@@ -1,21 +1,10 @@
-use chrono::{Duration, TimeZone as _, Utc};
-
 use super::*;
 use crate::vectorized::{Costs, Setup, run};
 use vigil_model::Output;
 
+/// A wave, so that a sign-following model trades both ways.
 fn daily(n: usize) -> Bars {
-    let t0 = Utc
-        .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
-        .single()
-        .expect("time");
-    Bars {
-        times: (0..n).map(|i| t0 + Duration::days(i as i64)).collect(),
-        // A wave, so that a sign-following model trades both ways.
-        closes: (0..n)
-            .map(|i| 100.0 + 10.0 * (i as f64 / 7.0).sin() + i as f64 * 0.01)
-            .collect(),
-    }
+    Bars::daily(n, |i| 100.0 + 10.0 * (i / 7.0).sin() + i * 0.01)
 }
 
 #[test]

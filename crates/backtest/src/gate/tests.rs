@@ -1,5 +1,3 @@
-use chrono::{Duration, TimeZone as _, Utc};
-
 use super::*;
 use crate::MinimumSample;
 use crate::evaluate::{Options, measure};
@@ -9,17 +7,7 @@ use vigil_model::Output;
 /// Five years of a wave, and a model right about the next bar's sign six times in ten: a
 /// profitable run with losing trades and drawdowns, measured by the real code.
 fn evaluation(layer: &'static str) -> Evaluation {
-    let t0 = Utc
-        .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
-        .single()
-        .expect("time");
-    let n = 2000;
-    let bars = Bars {
-        times: (0..n).map(|i| t0 + Duration::days(i as i64)).collect(),
-        closes: (0..n)
-            .map(|i| 100.0 + 8.0 * (i as f64 / 5.0).sin() + (i as f64 / 1.3).cos())
-            .collect(),
-    };
+    let bars = Bars::daily(2000, |i| 100.0 + 8.0 * (i / 5.0).sin() + (i / 1.3).cos());
     let outs: Vec<Option<f64>> = bars
         .closes
         .windows(2)

@@ -1,19 +1,9 @@
-use chrono::{Duration, TimeZone as _, Utc};
 use rust_decimal_macros::dec;
 
 use super::*;
 
 fn bars(closes: &[f64]) -> Bars {
-    let t0 = Utc
-        .with_ymd_and_hms(2020, 1, 1, 0, 0, 0)
-        .single()
-        .expect("time");
-    Bars {
-        times: (0..closes.len())
-            .map(|i| t0 + Duration::days(i as i64))
-            .collect(),
-        closes: closes.to_vec(),
-    }
+    Bars::daily(closes.len(), |i| closes[i as usize])
 }
 
 fn fill(b: &Bars, t: usize, signed: Decimal, price: Decimal, commission: Decimal) -> Fill {
