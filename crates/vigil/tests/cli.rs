@@ -7,6 +7,15 @@ use std::process::{Command, Stdio};
 
 use common::{Running, http_get, repo, vigil, vigil_log_lines};
 
+/// `vigil config check FILE`.
+fn config_check(file: impl AsRef<std::ffi::OsStr>) -> std::process::Output {
+    vigil()
+        .args(["config", "check"])
+        .arg(file)
+        .output()
+        .expect("vigil config check")
+}
+
 #[test]
 fn config_check_accepts_every_shipped_config() {
     for entry in std::fs::read_dir(repo("config")).expect("config dir") {
@@ -18,11 +27,7 @@ fn config_check_accepts_every_shipped_config() {
             && !path.ends_with("rules.toml")
             && !path.ends_with("gate.toml")
         {
-            let out = vigil()
-                .args(["config", "check"])
-                .arg(&path)
-                .output()
-                .expect("run");
+            let out = config_check(&path);
             assert!(
                 out.status.success(),
                 "{}: {}",
@@ -42,22 +47,14 @@ fn config_check_checks_the_model_directory() {
     let file = dir.path().join("model.toml");
     let with = |model: &str| text.replace("model = \"ema_cross\"", &format!("model = {model:?}"));
     std::fs::write(&file, with(&repo("models/goog_mlp").display().to_string())).expect("write");
-    let out = vigil()
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let out = config_check(&file);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
     std::fs::write(&file, with("no_such_model")).expect("write");
-    let out = vigil()
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let out = config_check(&file);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -75,11 +72,7 @@ fn config_check_lists_every_problem_and_fails() {
         "[risk]\nmax_position_pct = \"1.5\"\nmystery = 1\n[signal]\nfast_span = 50\n",
     )
     .expect("write");
-    let out = vigil()
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let out = config_check(&file);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("4 problems"), "{text}");
@@ -108,11 +101,7 @@ fn config_check_lists_every_syntax_and_type_error_with_its_key_and_never_a_secre
          quantity_step = 0.1.2\n\n[monitor]\nprobe_interval_ms = \"often\"\n",
     )
     .expect("write");
-    let out = vigil()
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let out = config_check(&file);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let all = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
