@@ -40,6 +40,7 @@ Run:
     /work/venv/bin/pip install numpy pandas
     python3 scripts/bench-numpy.py FILE            # FILE: timestamp,open,high,low,close,volume
     python3 scripts/bench-numpy.py FILE --runs 5 --commission-bps 1 --slippage-bps 2
+    /usr/bin/time python3 scripts/bench-numpy.py FILE --once   # the whole process, once
 The one-minute file of the other benchmarks is made by
     vigil data synth --bars 1000000 --seed 42 --out /tmp/bench/bars.csv
 If FILE does not exist, the script writes one there (a seeded numpy random walk of --bars
@@ -159,6 +160,12 @@ def main():
         default=365.25 * 24 * 60,
         help="bars a year for the Sharpe ratio (default 525960: one-minute bars, all day)",
     )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="read and compute once, print the figures, no timings (for timing the whole "
+        "process from outside, as `/usr/bin/time` times `vigil backtest`)",
+    )
     p.add_argument("--bars", type=int, default=1_000_000, help="bars to write if FILE is absent")
     p.add_argument("--seed", type=int, default=42, help="seed of the file written if FILE is absent")
     a = p.parse_args()
@@ -173,6 +180,10 @@ def main():
         synthesise(a.file, a.bars, a.seed)
 
     cost = (a.commission_bps + a.slippage_bps) / 10_000.0
+    if a.once:
+        figures = end_to_end(a.file, cost, a.periods_per_year)
+        print(" ".join(f"{k}={v:.10g}" for k, v in figures.items()))
+        return
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs"

@@ -9,6 +9,8 @@
 //! - `engine`: the EMA-cross computation numpy's does, from the closes in memory to the
 //!   figures: the model's output column, positions, returns net of costs, and the summary
 //!   (total return, Sharpe, drawdown …);
+//! - `end to end`: `read` and `engine` in one: the CSV file to the figures, what the
+//!   numpy/pandas script's "end to end" times (`read_csv` of the close column and its engine);
 //! - `evaluate`: everything `vigil backtest --layer vectorized` computes once the bars are
 //!   read (the run, both probes, the split, four folds, the information coefficient);
 //! - ONNX: the bundled network (`models/goog_mlp`) on `ONNX_ROWS` feature rows (default
@@ -90,26 +92,31 @@ fn main() {
         lag: 0,
     };
     let minimum = MinimumSample::default();
-    let days = bars.days(0, n);
+    let engine = |bars: &Bars| {
+        let outs = outputs(&ema, None, &bars.closes, &regime).expect("runs");
+        let r = run(&bars.closes, &outs, &setup);
+        summarise(
+            &Sample {
+                returns: &r.returns,
+                periods_per_year: 525_960.0,
+                days: bars.days(0, bars.closes.len()),
+                trades: &r.trades,
+                exposed_bars: r.exposed_bars,
+                turnover: r.turnover,
+                trials: 1,
+            },
+            &minimum,
+        )
+    };
     line(
         "engine: closes to figures (EMA cross)",
         n,
-        time(runs, || {
-            let outs = outputs(&ema, None, &bars.closes, &regime).expect("runs");
-            let r = run(&bars.closes, &outs, &setup);
-            summarise(
-                &Sample {
-                    returns: &r.returns,
-                    periods_per_year: 525_960.0,
-                    days,
-                    trades: &r.trades,
-                    exposed_bars: r.exposed_bars,
-                    turnover: r.turnover,
-                    trials: 1,
-                },
-                &minimum,
-            )
-        }),
+        time(runs, || engine(&bars)),
+    );
+    line(
+        "end to end: CSV file to figures",
+        n,
+        time(runs, || engine(&Bars::read(&file).expect("read"))),
     );
     let cfg = VigilConfig::embedded_default();
     let opts = Options {

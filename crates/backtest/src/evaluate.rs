@@ -8,8 +8,8 @@ use vigil_config::{Sizing, VigilConfig};
 use vigil_model::{Artifact, Onnx};
 
 use crate::folds::{Measure, Segment};
-use crate::metrics::information_coefficient;
-use crate::vectorized::{Bars, Costs, Run, Setup, VectorizedError, outputs, run};
+use crate::metrics::spearman;
+use crate::vectorized::{Bars, Costs, Run, Setup, VectorizedError, outputs, run, run_into};
 use crate::{MinimumSample, Summary};
 
 /// How to evaluate.
@@ -162,23 +162,26 @@ pub fn vectorized(
     // and measures the model itself: they only read the same columns.
     let (mut evaluation, side) = std::thread::scope(|scope| {
         let side = scope.spawn(|| {
-            let probes = Probes {
-                lagged_one_bar: m(&run(&bars.closes, &outs, &Setup { lag: 1, ..base })),
-                costs_doubled: m(&run(
-                    &bars.closes,
-                    &outs,
-                    &Setup {
-                        costs: base.costs.doubled(),
-                        ..base
-                    },
-                )),
+            // Both probes in the same columns, one after the other.
+            let mut probe = Run::default();
+            run_into(&mut probe, &bars.closes, &outs, &Setup { lag: 1, ..base });
+            let lagged_one_bar = m(&probe);
+            let doubled = Setup {
+                costs: base.costs.doubled(),
+                ..base
             };
-            let (values, next): (Vec<f64>, Vec<f64>) = outs
+            run_into(&mut probe, &bars.closes, &outs, &doubled);
+            let probes = Probes {
+                lagged_one_bar,
+                costs_doubled: m(&probe),
+            };
+            drop(probe);
+            // Each output beside the next bar's return, walked in place (no columns).
+            let pairs = outs
                 .iter()
                 .zip(bars.closes.windows(2))
-                .filter_map(|(o, w)| o.map(|o| (o, w[1] / w[0] - 1.0)))
-                .unzip();
-            (probes, information_coefficient(&values, &next))
+                .filter_map(|(o, w)| o.map(|o| (o, w[1] / w[0] - 1.0)));
+            (probes, spearman(pairs))
         });
         let r = run(&bars.closes, &outs, &base);
         let evaluation = measure("vectorized", &r, bars, opts, None, None);

@@ -248,17 +248,6 @@ pub fn compounded(returns: &[f64]) -> f64 {
     returns.iter().fold(1.0, |acc, r| acc * (1.0 + r)) - 1.0
 }
 
-/// Mean and sample standard deviation (n − 1).
-fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
-    if xs.len() < 2 {
-        return None;
-    }
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    Some((mean, var.sqrt()))
-}
-
 /// The Sharpe ratio of one bar: mean over sample standard deviation; `None` when the
 /// returns do not vary (or there are fewer than two).
 pub fn sharpe(returns: &[f64]) -> Option<f64> {
@@ -394,53 +383,75 @@ fn expected_max_sharpe(m: &Moments, sr: f64, trials: u64) -> f64 {
 /// The information coefficient: Spearman's rank correlation of a model's outputs with the
 /// next bar's returns, pair by pair; `None` when either side does not vary.
 pub fn information_coefficient(outputs: &[f64], next_returns: &[f64]) -> Option<f64> {
-    let n = outputs.len().min(next_returns.len());
+    spearman(outputs.iter().copied().zip(next_returns.iter().copied()))
+}
+
+/// The Spearman rank correlation of the pairs (`None` for fewer than two, or when either
+/// side does not vary). The pairs are walked twice, never held.
+pub fn spearman(pairs: impl Iterator<Item = (f64, f64)> + Clone) -> Option<f64> {
+    // The first values' ranks in a column; the second's walked in their sorted order, each
+    // beside its pair's first rank: one sort buffer for both, no second column.
+    let mut order = Vec::new();
+    sort_by_value(pairs.clone().map(|p| p.0), &mut order);
+    let n = order.len();
     if n < 2 {
         return None;
     }
-    let (a, b) = (ranks(&outputs[..n]), ranks(&next_returns[..n]));
-    let (ma, sa) = mean_std(&a)?;
-    let (mb, sb) = mean_std(&b)?;
-    if sa == 0.0 || sb == 0.0 {
-        return None;
-    }
-    let cov = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - ma) * (y - mb))
-        .sum::<f64>()
-        / (n as f64 - 1.0);
-    Some(cov / (sa * sb))
+    let mut a = vec![0.0; n];
+    for_each_rank(&order, |i, r| a[i] = r);
+    sort_by_value(pairs.map(|p| p.1), &mut order);
+    // Ties share their mean rank, so the ranks' mean is (n + 1) / 2 exactly.
+    let mean = (n as f64 + 1.0) / 2.0;
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for_each_rank(&order, |i, r| {
+        let (x, y) = (a[i] - mean, r - mean);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    });
+    (aa > 0.0 && bb > 0.0).then(|| ab / (aa * bb).sqrt())
 }
 
-/// Ranks from 1, ties sharing their mean rank.
-fn ranks(xs: &[f64]) -> Vec<f64> {
-    // Sorted as (key, index) pairs side by side in memory, the key an integer in the
-    // order of `f64::total_cmp`: no lookup through the index while sorting. Ties share
-    // their mean rank, so an unstable sort gives the same ranks.
+/// Fills `order` with `(key, index)` of `xs`, sorted by value: the key is an integer in the
+/// order of `f64::total_cmp` (−0 taken as 0), so the sort compares integers side by side
+/// in memory, with no lookup through the index.
+fn sort_by_value(xs: impl Iterator<Item = f64>, order: &mut Vec<(u64, u32)>) {
     let key = |x: f64| {
-        let b = x.to_bits() as i64;
+        let b = (x + 0.0).to_bits() as i64;
         (b ^ (((b >> 63) as u64) >> 1) as i64) as u64 ^ (1 << 63)
     };
-    let mut order: Vec<(u64, u32)> = xs
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (key(*x), i as u32))
-        .collect();
-    order.sort_unstable();
-    let mut out = vec![0.0; xs.len()];
+    order.clear();
+    // Room for the most there can be: no copies as it grows.
+    let (least, most) = xs.size_hint();
+    order.reserve(most.unwrap_or(least));
+    order.extend(xs.enumerate().map(|(i, x)| (key(x), i as u32)));
+    // Equal keys are ties sharing their mean rank: their order does not matter.
+    order.sort_unstable_by_key(|(k, _)| *k);
+}
+
+/// Each index of a sorted `order` with its rank, from 1, ties sharing their mean rank.
+fn for_each_rank(order: &[(u64, u32)], mut f: impl FnMut(usize, f64)) {
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && xs[order[j + 1].1 as usize] == xs[order[i].1 as usize] {
+        while j + 1 < order.len() && order[j + 1].0 == order[i].0 {
             j += 1;
         }
         let rank = (i + j) as f64 / 2.0 + 1.0;
         for (_, k) in &order[i..=j] {
-            out[*k as usize] = rank;
+            f(*k as usize, rank);
         }
         i = j + 1;
     }
+}
+
+/// Ranks from 1, ties sharing their mean rank.
+#[cfg(test)]
+fn ranks(xs: &[f64]) -> Vec<f64> {
+    let mut order = Vec::new();
+    sort_by_value(xs.iter().copied(), &mut order);
+    let mut out = vec![0.0; xs.len()];
+    for_each_rank(&order, |i, r| out[i] = r);
     out
 }
 

@@ -3,6 +3,8 @@
 //! position were taken at the close it was decided on, less costs per unit of position
 //! changed; the OMS layer ([`crate::oms`]) measures what the real order path leaves of it.
 
+use std::collections::BTreeMap;
+use std::io::{Read, Seek as _, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
@@ -33,95 +35,89 @@ pub enum VectorizedError {
 impl Bars {
     /// Reads a bars CSV file: its timestamps and closes.
     ///
-    /// The file is read whole and only its `timestamp` and `close` columns are parsed (the
-    /// replay's timestamp parser, the standard library's float parser), its two halves on
-    /// two threads: a backtest needs no more, and this is what makes a million bars a
-    /// fraction of a second. Each bar's close must be a positive number and each timestamp
-    /// after the one before; a row that is not is refused with the file and its line.
+    /// Only the `timestamp` and `close` columns are parsed (the replay's timestamp parser,
+    /// the standard library's float parser), the file's two halves on two threads, each
+    /// streamed through a buffer of its own: a backtest needs no more, and this is what makes
+    /// a million bars a fraction of a second. Each bar's close must be a positive number and
+    /// each timestamp after the one before; a row that is not is refused with the file and
+    /// its line.
     ///
     /// # Errors
     /// The file cannot be read or a row is bad; the message names the file and the line.
     pub fn read(path: &Path) -> Result<Self, VectorizedError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| VectorizedError::Data(format!("{}: cannot read: {e}", path.display())))?;
-        Self::parse(&bytes, path)
+        Self::read_from(path, None)
     }
 
-    /// [`Bars::read`] on a file's bytes already read (`path` names it in errors).
+    /// [`Bars::read`], handing every byte of the file, in order, to `tap` as it is read (to
+    /// hash the file without reading it twice).
     ///
     /// # Errors
-    /// A row is bad; the message names the file and the line.
-    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, VectorizedError> {
-        let at = |line: usize, what: String| {
-            VectorizedError::Data(format!("{}:{line}: {what}", path.display()))
+    /// As [`Bars::read`].
+    pub fn read_with(path: &Path, mut tap: impl FnMut(&[u8])) -> Result<Self, VectorizedError> {
+        Self::read_from(path, Some(&mut tap))
+    }
+
+    fn read_from(path: &Path, tap: Option<Tap<'_>>) -> Result<Self, VectorizedError> {
+        let cannot = |e: std::io::Error| {
+            VectorizedError::Data(format!("{}: cannot read: {e}", path.display()))
         };
-        let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-        let header_end = bytes
-            .iter()
-            .position(|b| *b == b'\n')
-            .unwrap_or(bytes.len());
-        let header = std::str::from_utf8(&bytes[..header_end])
-            .map_err(|_| at(1, "the header is not UTF-8".into()))?;
-        let names: Vec<String> = header
-            .trim_end_matches('\r')
-            .split(',')
-            .map(|h| h.trim().to_ascii_lowercase())
-            .collect();
-        let column = |name: &str| {
-            names.iter().position(|h| h == name).ok_or_else(|| {
-                at(
-                    1,
-                    format!("no `{name}` column in the header ({})", names.join(",")),
-                )
-            })
+        let len = std::fs::metadata(path).map_err(cannot)?.len();
+        let open_at = |offset: u64| -> std::io::Result<std::fs::File> {
+            let mut file = std::fs::File::open(path)?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file)
         };
-        let columns = Columns {
-            ts: column("timestamp")?,
-            close: column("close")?,
+        read_columns(&open_at, len, path, tap, CHUNK)
+    }
+
+    /// [`Bars::read`] on a file's bytes in memory (`path` names it in errors), through
+    /// buffers of `chunk` bytes: the tests' files, and their lines across buffers.
+    #[cfg(test)]
+    fn parse_in_chunks(bytes: &[u8], path: &Path, chunk: usize) -> Result<Self, VectorizedError> {
+        let open_at = |offset: u64| -> std::io::Result<&[u8]> {
+            Ok(bytes.get(offset as usize..).unwrap_or_default())
         };
-        // The rows, cut in two at a line's end near the middle; the second half's first
-        // line number is found by counting the first half's lines.
-        let body = &bytes[(header_end + 1).min(bytes.len())..];
-        let mid = body[body.len() / 2..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(body.len(), |p| body.len() / 2 + p + 1);
-        let (first, second) = body.split_at(mid);
-        let second_line = 2 + first.iter().filter(|b| **b == b'\n').count();
-        let (a, b) = std::thread::scope(|scope| {
-            let later = scope.spawn(|| parse_rows(second, second_line, columns, second.len()));
-            // Room for both halves: the second is appended without moving the first.
-            let earlier = parse_rows(first, 2, columns, body.len());
-            (earlier, later.join())
-        });
-        // A panic there is a bug here: carried on as this thread's.
-        let b = b.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let (mut out, b) = match (a, b) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err((line, what)), _) | (Ok(_), Err((line, what))) => return Err(at(line, what)),
-        };
-        if let (Some(last), Some(next)) = (out.times.last(), b.times.first())
-            && next <= last
-        {
-            return Err(at(
-                second_line,
-                format!("timestamp {next} is not after the previous bar's {last}"),
-            ));
-        }
-        out.times.extend(b.times);
-        out.closes.extend(b.closes);
-        Ok(out)
+        read_columns(&open_at, bytes.len() as u64, path, None, chunk)
     }
 
     /// The bar interval: the median gap between bars (a weekend or a holiday does not make
     /// a daily file weekly).
     pub fn interval(&self) -> Option<Duration> {
-        let mut gaps: Vec<Duration> = self.times.windows(2).map(|w| w[1] - w[0]).collect();
-        if gaps.is_empty() {
-            return None;
+        // Each time to nanoseconds once (cheaper than a date difference per gap); the gaps
+        // counted by value, a run of equal gaps at a time: bars at a steady interval make a
+        // handful of entries, not a column to sort.
+        let nanos = |t: &DateTime<Utc>| {
+            i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
+        };
+        let mut counts: BTreeMap<i128, usize> = BTreeMap::new();
+        let mut times = self.times.iter().map(nanos);
+        let mut previous = times.next()?;
+        let mut run: Option<(i128, usize)> = None;
+        for t in times {
+            let gap = t - previous;
+            previous = t;
+            match run.as_mut() {
+                Some((g, count)) if *g == gap => *count += 1,
+                _ => {
+                    if let Some((g, count)) = run.replace((gap, 1)) {
+                        *counts.entry(g).or_default() += count;
+                    }
+                }
+            }
         }
-        gaps.sort_unstable();
-        Some(gaps[gaps.len() / 2])
+        let (g, count) = run?;
+        *counts.entry(g).or_default() += count;
+        // The gap a sort would put at index n / 2.
+        let half = (self.times.len() - 1) / 2;
+        let mut seen = 0;
+        let median = counts.into_iter().find_map(|(gap, count)| {
+            seen += count;
+            (seen > half).then_some(gap)
+        })?;
+        // A gap beyond ±292 years (what a `Duration` of nanoseconds holds) is held at the most.
+        Some(Duration::nanoseconds(
+            i64::try_from(median).unwrap_or(i64::MAX),
+        ))
     }
 
     /// Calendar days from bar `from` to bar `to` (exclusive), as a ratio's minimum sample
@@ -151,6 +147,13 @@ impl Bars {
     }
 }
 
+/// A reader's buffer: large enough that a read costs little, small enough to stay in the
+/// cache (the file is never held whole: no fresh pages to zero for it, no copy to make).
+const CHUNK: usize = 1 << 20;
+
+/// What sees every byte of a file as it is read (its hash).
+type Tap<'a> = &'a mut dyn FnMut(&[u8]);
+
 /// Where a bars file keeps the two columns a backtest reads.
 #[derive(Clone, Copy, Debug)]
 struct Columns {
@@ -158,26 +161,228 @@ struct Columns {
     close: usize,
 }
 
-/// Parses rows (no header) whose first line is line `first_line` of the file; `Err` is the
-/// line and what is wrong with it. `room` bytes of rows are expected in all (the columns' capacity, at ~40 bytes a row).
-fn parse_rows(
-    rows: &[u8],
-    first_line: usize,
-    columns: Columns,
-    room: usize,
-) -> Result<Bars, (usize, String)> {
-    let last_col = columns.ts.max(columns.close);
-    let mut out = Bars {
-        times: Vec::with_capacity(room / 40 + 1),
-        closes: Vec::with_capacity(room / 40 + 1),
+/// Why a part of the file was not read: a bad row (its index among the part's lines, and
+/// what is wrong), or the file itself.
+enum Fail {
+    Row(usize, String),
+    Io(std::io::Error),
+}
+
+/// Reads the bars file that `open_at` opens at a byte offset, `len` bytes long: the
+/// header, then the rows in two parts, the second on a thread of its own; `tap`, if any,
+/// sees every byte in order.
+fn read_columns<R: Read + Send>(
+    open_at: &(dyn Fn(u64) -> std::io::Result<R> + Sync),
+    len: u64,
+    path: &Path,
+    tap: Option<Tap<'_>>,
+    chunk: usize,
+) -> Result<Bars, VectorizedError> {
+    let at = |line: usize, what: String| {
+        VectorizedError::Data(format!("{}:{line}: {what}", path.display()))
     };
-    let text = |f: &[u8]| String::from_utf8_lossy(f).into_owned();
-    for (i, line) in rows.split(|b| *b == b'\n').enumerate() {
-        let number = first_line + i;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
+    let io =
+        |e: std::io::Error| VectorizedError::Data(format!("{}: cannot read: {e}", path.display()));
+    let (header, ended) = first_line(open_at(0).map_err(io)?, chunk).map_err(io)?;
+    let body_start = header.len() as u64 + u64::from(ended);
+    let header = header
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(&header);
+    let header =
+        std::str::from_utf8(header).map_err(|_| at(1, "the header is not UTF-8".into()))?;
+    let names: Vec<String> = header
+        .trim_end_matches('\r')
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let column = |name: &str| {
+        names.iter().position(|h| h == name).ok_or_else(|| {
+            at(
+                1,
+                format!("no `{name}` column in the header ({})", names.join(",")),
+            )
+        })
+    };
+    let columns = Columns {
+        ts: column("timestamp")?,
+        close: column("close")?,
+    };
+    // The second part starts at the first line that starts after the body's middle, or
+    // after three eighths of it when the first part's thread also taps the whole file
+    // (hashing a byte costs about a quarter of parsing it).
+    let body = len.saturating_sub(body_start);
+    let middle = body_start
+        + if tap.is_some() {
+            body / 8 * 3
+        } else {
+            body / 2
+        };
+    let split = match first_line(open_at(middle).map_err(io)?, chunk).map_err(io)? {
+        (rest, true) => middle + rest.len() as u64 + 1,
+        (_, false) => len,
+    };
+    // Room for both parts, at ~40 bytes a row: the second is appended without a move.
+    let room = len.saturating_sub(body_start) as usize / 40 + 1;
+    let (first, second) = std::thread::scope(|scope| {
+        let later = scope.spawn(|| {
+            let mut rows = Rows::new(columns, room / 2);
+            let src = open_at(split).map_err(Fail::Io)?;
+            stream(src, 0, u64::MAX, chunk, None, &mut |line| rows.row(line))?;
+            Ok::<_, Fail>(rows.out)
+        });
+        let earlier = (|| {
+            let mut rows = Rows::new(columns, room);
+            let src = open_at(0).map_err(Fail::Io)?;
+            let lines = stream(src, body_start, split, chunk, tap, &mut |line| {
+                rows.row(line)
+            })?;
+            Ok::<_, Fail>((rows.out, lines))
+        })();
+        (earlier, later.join())
+    });
+    // A panic there is a bug here: carried on as this thread's.
+    let second = second.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    // The header is line 1; the second part's first line follows the first part's last.
+    let (mut out, lines) = match first {
+        Ok(first) => first,
+        Err(Fail::Row(i, what)) => return Err(at(2 + i, what)),
+        Err(Fail::Io(e)) => return Err(io(e)),
+    };
+    let second_line = 2 + lines;
+    let b = match second {
+        Ok(b) => b,
+        Err(Fail::Row(i, what)) => return Err(at(second_line + i, what)),
+        Err(Fail::Io(e)) => return Err(io(e)),
+    };
+    if let (Some(last), Some(next)) = (out.times.last(), b.times.first())
+        && next <= last
+    {
+        return Err(at(
+            second_line,
+            format!("timestamp {next} is not after the previous bar's {last}"),
+        ));
+    }
+    out.times.extend(b.times);
+    out.closes.extend(b.closes);
+    Ok(out)
+}
+
+/// The bytes of `src` before its first `\n`, and whether a `\n` ended them.
+fn first_line(mut src: impl Read, chunk: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    let mut buf = vec![0; chunk.clamp(1, 64 << 10)];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok((out, false)),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            out.extend_from_slice(&buf[..i]);
+            return Ok((out, true));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Streams `src` through a buffer of `chunk` bytes (grown for a longer line): each line
+/// that starts at byte `from` or later and before byte `to` goes to `row` (without its
+/// `\n` or `\r`), and every byte read to `tap`, which reads on to the end. Returns the
+/// lines handed to `row`; a row's error is its index among them.
+fn stream(
+    mut src: impl Read,
+    from: u64,
+    to: u64,
+    chunk: usize,
+    mut tap: Option<Tap<'_>>,
+    row: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+) -> Result<usize, Fail> {
+    let mut buf = vec![0; chunk.max(1)];
+    // `buf[..filled]` starts at byte `offset` of `src`, at the start of a line.
+    let (mut filled, mut offset, mut count) = (0, 0u64, 0);
+    let mut rows = from < to;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match src.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fail::Io(e)),
+        };
+        if let Some(tap) = tap.as_mut() {
+            tap(&buf[filled..filled + n]);
+        }
+        if !rows {
+            if n == 0 || tap.is_none() {
+                return Ok(count);
+            }
             continue;
         }
+        let end = filled + n;
+        let mut start = 0;
+        while rows {
+            // Whole lines; at the end of the file, a last line without its `\n`.
+            let (line_end, last) = match memchr::memchr(b'\n', &buf[start..end]) {
+                Some(i) => (start + i, false),
+                None if n == 0 && start < end => (end, true),
+                None => break,
+            };
+            let at = offset + start as u64;
+            if at >= to {
+                rows = false;
+                break;
+            }
+            if at >= from {
+                let line = &buf[start..line_end];
+                row(line.strip_suffix(b"\r").unwrap_or(line))
+                    .map_err(|what| Fail::Row(count, what))?;
+                count += 1;
+            }
+            start = line_end + 1;
+            if last {
+                return Ok(count);
+            }
+        }
+        if n == 0 {
+            return Ok(count);
+        }
+        if rows {
+            buf.copy_within(start..end, 0);
+            offset += start as u64;
+            filled = end - start;
+        } else {
+            filled = 0;
+        }
+    }
+}
+
+/// The columns of the rows parsed so far.
+struct Rows {
+    columns: Columns,
+    out: Bars,
+}
+
+impl Rows {
+    fn new(columns: Columns, room: usize) -> Self {
+        Self {
+            columns,
+            out: Bars {
+                times: Vec::with_capacity(room),
+                closes: Vec::with_capacity(room),
+            },
+        }
+    }
+
+    /// Parses one row (an empty line is passed over); `Err` says what is wrong with it.
+    fn row(&mut self, line: &[u8]) -> Result<(), String> {
+        if line.is_empty() {
+            return Ok(());
+        }
+        let columns = self.columns;
+        let last_col = columns.ts.max(columns.close);
+        let text = |f: &[u8]| String::from_utf8_lossy(f).into_owned();
         let (mut ts, mut close) = (None, None);
         for (c, field) in line.splitn(last_col + 2, |b| *b == b',').enumerate() {
             if c == columns.ts {
@@ -188,33 +393,27 @@ fn parse_rows(
             }
         }
         let (Some(ts), Some(close)) = (ts, close) else {
-            return Err((number, format!("fewer than {} columns", last_col + 1)));
+            return Err(format!("fewer than {} columns", last_col + 1));
         };
         let time = vigil_providers::parse_timestamp(ts)
-            .ok_or_else(|| (number, format!("timestamp {:?} is not a time", text(ts))))?;
+            .ok_or_else(|| format!("timestamp {:?} is not a time", text(ts)))?;
         // Not a number and not a positive price are the same refusal, with the raw text.
         let value = std::str::from_utf8(close)
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v > 0.0)
-            .ok_or_else(|| {
-                (
-                    number,
-                    format!("close {:?} is not a positive price", text(close)),
-                )
-            })?;
-        if let Some(previous) = out.times.last()
+            .ok_or_else(|| format!("close {:?} is not a positive price", text(close)))?;
+        if let Some(previous) = self.out.times.last()
             && time <= *previous
         {
-            return Err((
-                number,
-                format!("timestamp {time} is not after the previous bar's {previous}"),
+            return Err(format!(
+                "timestamp {time} is not after the previous bar's {previous}"
             ));
         }
-        out.times.push(time);
-        out.closes.push(value);
+        self.out.times.push(time);
+        self.out.closes.push(value);
+        Ok(())
     }
-    Ok(out)
 }
 
 /// Costs a unit of position change pays, in basis points of its value.
@@ -421,14 +620,38 @@ pub fn targets(outputs: &[Option<f64>], output: &Output, allow_short: bool) -> V
 /// look-ahead probe) earns bar `t + 1`'s return; each change pays its costs at the bar it
 /// is made.
 pub fn run(closes: &[f64], outputs: &[Option<f64>], setup: &Setup) -> Run {
+    let mut out = Run::default();
+    run_into(&mut out, closes, outputs, setup);
+    out
+}
+
+/// [`run`] into `out`, its columns' memory reused (runs one after another touch no fresh
+/// pages).
+pub fn run_into(out: &mut Run, closes: &[f64], outputs: &[Option<f64>], setup: &Setup) {
     let n = closes.len().min(outputs.len());
     // The targets as [`targets`] makes them, on the fly; the last `lag + 1` in a ring.
     let lag = setup.lag;
     let mut ring = vec![0.0; lag + 1];
     let mut wanted = 0.0;
-    let mut out = Run {
-        positions: Vec::with_capacity(n),
-        returns: Vec::with_capacity(n),
+    let old = std::mem::take(out);
+    let column = |mut v: Vec<f64>| {
+        v.clear();
+        v.reserve(n);
+        v
+    };
+    *out = Run {
+        positions: column(old.positions),
+        returns: column(old.returns),
+        trades: {
+            let mut v = old.trades;
+            v.clear();
+            v
+        },
+        trade_ends: {
+            let mut v = old.trade_ends;
+            v.clear();
+            v
+        },
         exposure: setup.exposure,
         ..Run::default()
     };
@@ -471,7 +694,6 @@ pub fn run(closes: &[f64], outputs: &[Option<f64>], setup: &Setup) -> Run {
         }
         previous = pos;
     }
-    out
 }
 
 #[cfg(test)]

@@ -140,15 +140,11 @@ pub(crate) fn load(args: &RunArgs, parity: bool, command: &str) -> Result<Loaded
     let cfg = load_config(args.config.as_deref()).ok_or_else(String::new)?;
     let (model, graph) = vigil_model::open(&args.model).map_err(|e| e.to_string())?;
     let progress = crate::progress::Progress::new("reading bars");
-    // Read once: hashed (the store's record, the gate's artifact) and parsed.
-    let bytes = std::fs::read(&args.data)
-        .map_err(|e| format!("{}: cannot read: {e}", args.data.display()))?;
-    let data_sha256 = {
-        use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
-    let bars = Bars::parse(&bytes, &args.data).map_err(|e| e.to_string())?;
-    drop(bytes);
+    // Read once: hashed (the store's record, the gate's artifact) as it is parsed.
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let bars = Bars::read_with(&args.data, |bytes| sha2::Digest::update(&mut hasher, bytes))
+        .map_err(|e| e.to_string())?;
+    let data_sha256 = hex::encode(sha2::Digest::finalize(hasher));
     progress.finish();
     let (Some(interval), Some(first), Some(last)) =
         (bars.interval(), bars.times.first(), bars.times.last())

@@ -50,6 +50,52 @@ fn the_information_coefficient_is_a_rank_correlation() {
     let ic = information_coefficient(&[1.0, 2.0, 3.0], &[0.3, 0.2, 0.1]);
     assert!(close(ic.expect("varies"), -1.0));
     assert_eq!(information_coefficient(&[1.0, 1.0], &[0.1, 0.2]), None);
+    // −0 and 0 are one value.
+    assert_eq!(ranks(&[0.0, -0.0, -1.0]), vec![2.5, 2.5, 1.0]);
+}
+
+/// The information coefficient against a Spearman correlation computed here the slow way:
+/// each rank by counting (ties their mean), then Pearson's formula in two passes.
+#[test]
+fn the_information_coefficient_matches_a_spearman_counted_by_hand() {
+    let naive_ranks = |xs: &[f64]| -> Vec<f64> {
+        xs.iter()
+            .map(|x| {
+                let below = xs.iter().filter(|y| *y < x).count() as f64;
+                let equal = xs.iter().filter(|y| *y == x).count() as f64;
+                below + (equal + 1.0) / 2.0
+            })
+            .collect()
+    };
+    let pearson = |a: &[f64], b: &[f64]| {
+        let n = a.len() as f64;
+        let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+        let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+        let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+        cov / (va * vb).sqrt()
+    };
+    // A seeded walk of values with many ties (rounded to a few levels).
+    let mut s = 7_u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % 1000) as f64 / 1000.0
+    };
+    let xs: Vec<f64> = (0..500).map(|_| (next() * 20.0).round()).collect();
+    let ys: Vec<f64> = xs
+        .iter()
+        .map(|x| (x + next() * 15.0).round() - 7.0)
+        .collect();
+    let want = pearson(&naive_ranks(&xs), &naive_ranks(&ys));
+    let got = information_coefficient(&xs, &ys).expect("varies");
+    assert!((got - want).abs() < 1e-12, "{got} against {want}");
+    assert!(want > 0.5, "the pair is correlated: {want}");
+    // Hand-worked: x ranks 1, 2.5, 2.5, 4, 5; y ranks 2, 1, 5, 3.5, 3.5.
+    let got = information_coefficient(&[1.0, 2.0, 2.0, 3.0, 5.0], &[2.0, 1.0, 4.0, 3.0, 3.0]);
+    // Centred: x −2, −0.5, −0.5, 1, 2; y −1, −2, 2, 0.5, 0.5 → 3.5 / √(9.5 × 9.5).
+    assert!(close(got.expect("varies"), 3.5 / 9.5), "{got:?}");
 }
 
 fn sample<'a>(returns: &'a [f64], trades: &'a [f64], days: f64, trials: u64) -> Sample<'a> {

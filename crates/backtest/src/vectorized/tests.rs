@@ -146,37 +146,92 @@ fn the_onnx_model_gives_the_same_outputs_in_columns_as_bar_by_bar() {
 #[test]
 fn the_reader_names_the_line_of_a_bad_row_in_either_half() {
     let path = Path::new("bars.csv");
-    let rows = |n: usize| -> Vec<String> {
-        (0..n)
-            .map(|i| format!("{},2024-01-{:02}T00:00:00Z,{}", 1.0, 1 + i, 100 + i))
-            .collect()
-    };
-    let text = |rows: &[String]| format!("open,timestamp,close\n{}\n", rows.join("\n"));
-    let good = rows(20);
-    let b = Bars::parse(text(&good).as_bytes(), path).expect("good rows");
-    assert_eq!(
-        b.closes,
-        (0..20).map(|i| 100.0 + i as f64).collect::<Vec<_>>()
-    );
-    assert_eq!(b.times[19].to_rfc3339(), "2024-01-20T00:00:00+00:00");
-    for bad_row in [3, 17] {
-        let mut bad = good.clone();
-        bad[bad_row] = format!("1,2024-01-{:02}T00:00:00Z,-5", 1 + bad_row);
-        let e = Bars::parse(text(&bad).as_bytes(), path).expect_err("a negative close");
-        // The header is line 1: row r is line r + 2.
-        let want = format!("bars.csv:{}: close \"-5\"", bad_row + 2);
-        assert!(e.to_string().starts_with(&want), "{e} (wanted {want})");
-    }
-    // Every timestamp after the last, the middle of the file included.
-    for at in [5, 10, 11, 15] {
-        let mut bad = good.clone();
-        bad[at] = format!("1,2024-01-{:02}T00:00:00Z,150", at);
-        let e = Bars::parse(text(&bad).as_bytes(), path).expect_err("out of order");
-        assert!(
-            e.to_string().contains("is not after the previous bar's"),
-            "{e}"
+    // Lines across buffers, and longer than a buffer, too.
+    for chunk in [1, 7, 64, 1 << 20] {
+        let parse = |bytes: &[u8]| Bars::parse_in_chunks(bytes, path, chunk);
+        let rows = |n: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("{},2024-01-{:02}T00:00:00Z,{}", 1.0, 1 + i, 100 + i))
+                .collect()
+        };
+        let text = |rows: &[String]| format!("open,timestamp,close\n{}\n", rows.join("\n"));
+        let good = rows(20);
+        let b = parse(text(&good).as_bytes()).expect("good rows");
+        assert_eq!(
+            b.closes,
+            (0..20).map(|i| 100.0 + i as f64).collect::<Vec<_>>()
         );
+        assert_eq!(b.times[19].to_rfc3339(), "2024-01-20T00:00:00+00:00");
+        for bad_row in [3, 17] {
+            let mut bad = good.clone();
+            bad[bad_row] = format!("1,2024-01-{:02}T00:00:00Z,-5", 1 + bad_row);
+            let e = parse(text(&bad).as_bytes()).expect_err("a negative close");
+            // The header is line 1: row r is line r + 2.
+            let want = format!("bars.csv:{}: close \"-5\"", bad_row + 2);
+            assert!(e.to_string().starts_with(&want), "{e} (wanted {want})");
+        }
+        // Every timestamp after the last, the middle of the file included.
+        for at in [5, 10, 11, 15] {
+            let mut bad = good.clone();
+            bad[at] = format!("1,2024-01-{:02}T00:00:00Z,150", at);
+            let e = parse(text(&bad).as_bytes()).expect_err("out of order");
+            assert!(
+                e.to_string().contains("is not after the previous bar's"),
+                "{e}"
+            );
+        }
+        let e = parse(b"timestamp,open\n2024-01-01,1\n").expect_err("no close");
+        assert!(e.to_string().contains("no `close` column"), "{e}");
+        // Windows line ends, blank lines, a byte-order mark, no `\n` at the end.
+        let crlf = format!("\u{feff}{}", text(&good).replace('\n', "\r\n\r\n"));
+        let b = parse(crlf.trim_end().as_bytes()).expect("CRLF rows");
+        assert_eq!(b.closes.len(), 20, "chunk {chunk}");
+        assert_eq!(b.closes[19], 119.0);
+        // A bad row after blank lines is still named by its line in the file: the header
+        // is line 1, each row follows a blank line, row 5 (close 105) is line 3 + 2 × 5.
+        let e = parse(crlf.replace(",105\r", ",x\r").as_bytes()).expect_err("bad close");
+        assert!(e.to_string().starts_with("bars.csv:13: close \"x\""), "{e}");
     }
-    let e = Bars::parse(b"timestamp,open\n2024-01-01,1\n", path).expect_err("no close");
-    assert!(e.to_string().contains("no `close` column"), "{e}");
+}
+
+/// A file read hands every byte to the tap, in order (the file's hash, computed as it is
+/// read), and gives the same columns as its bytes parsed.
+#[test]
+fn a_file_read_taps_every_byte_in_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join("data/GOOG_1d.csv");
+    let mut seen = Vec::new();
+    let bars = Bars::read_with(&path, |b| seen.extend_from_slice(b)).expect("bars");
+    let bytes = std::fs::read(&path).expect("file");
+    assert_eq!(seen, bytes);
+    let parsed = Bars::parse_in_chunks(&bytes, &path, 4096).expect("parsed");
+    assert_eq!(bars.closes, parsed.closes);
+    assert_eq!(bars.times, parsed.times);
+    assert!(bars.closes.len() > 1000);
+    let e = Bars::read(&root.join("data/no-such-file.csv")).expect_err("missing");
+    assert!(
+        e.to_string().contains("no-such-file.csv: cannot read"),
+        "{e}"
+    );
+}
+
+/// The bar interval is the median gap: a weekend does not make daily bars weekly, and
+/// gaps out of order count by value.
+#[test]
+fn the_interval_is_the_median_gap() {
+    let at = |hours: &[i64]| Bars {
+        times: hours
+            .iter()
+            .map(|h| DateTime::<Utc>::UNIX_EPOCH + Duration::hours(*h))
+            .collect(),
+        closes: vec![1.0; hours.len()],
+    };
+    // Mon..Fri, Mon, Tue: gaps 24 ×4, 72, 24.
+    let days: Vec<i64> = [0, 1, 2, 3, 4, 7, 8].iter().map(|d| d * 24).collect();
+    assert_eq!(at(&days).interval(), Some(Duration::days(1)));
+    // Gaps 4, 1, 3, 2 hours: sorted 1, 2, 3, 4; the one at index 2.
+    assert_eq!(at(&[0, 4, 5, 8, 10]).interval(), Some(Duration::hours(3)));
+    assert_eq!(at(&[0, 5]).interval(), Some(Duration::hours(5)));
+    assert_eq!(at(&[0]).interval(), None);
+    assert_eq!(at(&[]).interval(), None);
 }
