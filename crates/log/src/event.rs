@@ -133,6 +133,10 @@ catalogue! {
     DrawdownControlRearmed => "drawdown_control_rearmed", Warn, "Trading was set active again: the drawdown control line is measured afresh from the equity at that moment.";
     GatePassed => "gate_passed", Info, "`vigil gate`: every check of both backtest layers passed; data.model, model_sha256, data_sha256, config_sha256, vigil_version, checks, artifact (the stored JSON result).";
     GateFailed => "gate_failed", Error, "`vigil gate`: a check failed, so the model may not trade; data as gate_passed, with failed (each failed check, its value and threshold).";
+    ModelRegistered => "model_registered", Info, "`vigil model register`: a model version entered the registry as a staging candidate; data.model, version, by, reason, artifact_sha256, gate (passed or skipped), parent.";
+    ModelPromoted => "model_promoted", Warn, "`vigil model promote`: a version became production (the one it replaced is last_stable); data.model, version, by, reason, detail.";
+    ModelRetired => "model_retired", Info, "`vigil model retire`: a version may never trade again; data.model, version, by, reason, detail.";
+    ModelRolledBack => "model_rolled_back", Warn, "`vigil model rollback`: production went back to last_stable and the version that failed was retired; data.model, version (now production), by, reason, detail.";
 }
 
 /// A typed value in a log line's `data`.

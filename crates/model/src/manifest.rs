@@ -228,6 +228,11 @@ pub struct Artifact {
     pub version: semver::Version,
     /// Its features, parsed.
     pub features: Vec<Feature>,
+    /// The artifact's content address (hex): the SHA-256 of its manifest's bytes, then of
+    /// each listed file's name and hash. Any change to the manifest or to a file it lists
+    /// changes it (the files being checked against their hashes at load). The gate's result
+    /// and the registry pin a model by it.
+    pub sha256: String,
 }
 
 impl Artifact {
@@ -353,11 +358,18 @@ impl Artifact {
                 });
             }
         }
+        let mut address = Sha256::new();
+        address.update(text.as_bytes());
+        for (file, sha) in &manifest.files {
+            address.update(file.as_bytes());
+            address.update(sha.as_bytes());
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
             version,
             features,
+            sha256: hex::encode(address.finalize()),
         })
     }
 

@@ -1135,6 +1135,176 @@ macro_rules! sql_backend {
                 u64::try_from(n).map_err(|e| self.corrupt(format!("the backtests of {model}"), e))
             }
 
+            async fn registry_entries(
+                &self,
+                name: Option<&str>,
+            ) -> Result<Vec<$crate::ModelEntry>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT name, version, created_at, created_by, status, artifact_path, \
+                     artifact_sha256, config_sha256, training_data_sha256, parent_version, \
+                     gate_skipped, gate_checks, gate_result_sha256 FROM model_registry \
+                     WHERE CAST($1 AS TEXT) IS NULL OR name = $1 ORDER BY id",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the model registry"))?;
+                rows.iter()
+                    .map(|r| {
+                        let name: String = r.get(0);
+                        let version: String = r.get(1);
+                        let what = || format!("model_registry {name} {version}");
+                        let at: String = r.get(2);
+                        let status: String = r.get(4);
+                        Ok($crate::ModelEntry {
+                            created_at: self.time(what, &at)?,
+                            created_by: r.get(3),
+                            status: $crate::ModelStatus::parse(&status).ok_or_else(|| {
+                                self.corrupt(what(), format!("unknown status {status:?}"))
+                            })?,
+                            artifact_path: r.get(5),
+                            artifact_sha256: r.get(6),
+                            config_sha256: r.get(7),
+                            training_data_sha256: r.get(8),
+                            parent_version: r.get(9),
+                            gate_skipped: r.get(10),
+                            gate_checks: r.get(11),
+                            gate_result_sha256: r.get(12),
+                            name,
+                            version,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn registry_aliases(
+                &self,
+                name: &str,
+            ) -> Result<Vec<(String, String)>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT alias, version FROM model_aliases WHERE name = $1 ORDER BY alias",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading a model's aliases"))?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            }
+
+            async fn registry_audit(
+                &self,
+                name: &str,
+            ) -> Result<Vec<$crate::ModelAudit>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT seq, at, actor, action, name, version, reason, detail \
+                     FROM model_audit WHERE name = $1 ORDER BY seq",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the model registry's audit"))?;
+                rows.iter()
+                    .map(|r| {
+                        let seq: i64 = r.get(0);
+                        let at: String = r.get(1);
+                        Ok($crate::ModelAudit {
+                            seq,
+                            at: self.time(|| format!("model_audit {seq}"), &at)?,
+                            actor: r.get(2),
+                            action: r.get(3),
+                            name: r.get(4),
+                            version: r.get(5),
+                            reason: r.get(6),
+                            detail: r.get(7),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn registry_apply(
+                &self,
+                write: &$crate::RegistryWrite,
+            ) -> Result<(), $crate::StoreError> {
+                let what = "changing the model registry";
+                let name = &write.audit.name;
+                let mut tx = self.pool.begin().await.map_err(self.query_err(what))?;
+                if let Some(e) = &write.insert {
+                    sqlx::query(
+                        "INSERT INTO model_registry (name, version, created_at, created_by, \
+                         status, artifact_path, artifact_sha256, config_sha256, \
+                         training_data_sha256, parent_version, gate_skipped, gate_checks, \
+                         gate_result_sha256) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(&e.name)
+                    .bind(&e.version)
+                    .bind($crate::stamp(e.created_at))
+                    .bind(&e.created_by)
+                    .bind(e.status.as_str())
+                    .bind(&e.artifact_path)
+                    .bind(&e.artifact_sha256)
+                    .bind(&e.config_sha256)
+                    .bind(&e.training_data_sha256)
+                    .bind(&e.parent_version)
+                    .bind(e.gate_skipped)
+                    .bind(&e.gate_checks)
+                    .bind(&e.gate_result_sha256)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("registering a model version"))?;
+                }
+                for (version, status) in &write.statuses {
+                    sqlx::query(
+                        "UPDATE model_registry SET status = $1 WHERE name = $2 AND version = $3",
+                    )
+                    .bind(status.as_str())
+                    .bind(name)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("changing a model version's status"))?;
+                }
+                for (alias, version) in &write.aliases {
+                    match version {
+                        Some(v) => sqlx::query(
+                            "INSERT INTO model_aliases (name, alias, version) VALUES ($1, $2, $3) \
+                             ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+                        )
+                        .bind(name)
+                        .bind(alias)
+                        .bind(v),
+                        None => sqlx::query(
+                            "DELETE FROM model_aliases WHERE name = $1 AND alias = $2",
+                        )
+                        .bind(name)
+                        .bind(alias),
+                    }
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("setting a model alias"))?;
+                }
+                let a = &write.audit;
+                sqlx::query(
+                    "INSERT INTO model_audit (at, actor, action, name, version, reason, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind($crate::stamp(a.at))
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.name)
+                .bind(&a.version)
+                .bind(&a.reason)
+                .bind(&a.detail)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err("auditing a registry change"))?;
+                tx.commit().await.map_err(self.query_err(what))?;
+                Ok(())
+            }
+
             async fn log_anchors(
                 &self,
                 chain: &str,

@@ -34,7 +34,9 @@
 //!   [`StateStore::log_anchors`], [`StateStore::log_chains`],
 //!   [`StateStore::thin_log_anchors`];
 //! - the backtests run on each model, append-only, for the deflated Sharpe ratio's trial
-//!   count: [`StateStore::record_backtest`].
+//!   count: [`StateStore::record_backtest`];
+//! - the model registry: each registered version, the aliases and the audit of every
+//!   change, changed whole by [`StateStore::registry_apply`] (see `registry.rs`).
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
@@ -46,6 +48,7 @@ mod control;
 mod identity;
 mod journal;
 mod pg;
+mod registry;
 mod trading;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +74,7 @@ pub use journal::{
     JournalStatus, JournalStopped, JournaledBook, JournaledOrder, RecordedFill,
 };
 pub use pg::{PgStore, PgTestSchema};
+pub use registry::{ModelAudit, ModelEntry, ModelStatus, RegistryWrite};
 pub use trading::SavedTradingState;
 
 /// Why the store could not do what was asked. Every variant names the store: its file, or
@@ -331,6 +335,31 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
         command: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// The registered versions of model `name` (of every model when `None`), oldest first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn registry_entries(&self, name: Option<&str>) -> Result<Vec<ModelEntry>, StoreError>;
+
+    /// Model `name`'s aliases, `(alias, version)`, by alias.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn registry_aliases(&self, name: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Model `name`'s registry audit, oldest first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn registry_audit(&self, name: &str) -> Result<Vec<ModelAudit>, StoreError>;
+
+    /// Applies one registry change whole, in one transaction (nothing of it when it fails:
+    /// a version registered twice is refused by the database).
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn registry_apply(&self, write: &RegistryWrite) -> Result<(), StoreError>;
 
     /// Thins the flush anchors taken before `before` to the last of each chain, file and
     /// hour (start and stop anchors all stay); returns how many were removed.

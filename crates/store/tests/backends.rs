@@ -126,6 +126,7 @@ on_both_backends!(
     a_sound_store_passes_the_integrity_check,
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
     backtests_are_counted_per_model_name_across_versions_and_reopening,
+    registry_changes_apply_whole_and_survive_reopening,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -479,6 +480,117 @@ async fn backtests_are_counted_per_model_name_across_versions_and_reopening(plac
             .await
             .expect("record"),
         4
+    );
+    store.close().await;
+}
+
+async fn registry_changes_apply_whole_and_survive_reopening(place: &Place) {
+    use vigil_store::{ModelAudit, ModelEntry, ModelStatus, RegistryWrite};
+    let store = place.open().await;
+    let at = t("2026-12-04T10:00:00Z");
+    let entry = |version: &str, gate: Option<&str>| ModelEntry {
+        name: "goog_mlp".into(),
+        version: version.into(),
+        created_at: at,
+        created_by: "ana".into(),
+        status: ModelStatus::Staging,
+        artifact_path: "/srv/models/goog_mlp".into(),
+        artifact_sha256: "ab".repeat(32),
+        config_sha256: "cd".repeat(32),
+        training_data_sha256: Some("ef".repeat(32)),
+        parent_version: None,
+        gate_skipped: gate.is_none(),
+        gate_checks: gate.map(str::to_string),
+        gate_result_sha256: gate.map(|_| "01".repeat(32)),
+    };
+    let audit = |action: &str, version: &str| ModelAudit {
+        seq: 0,
+        at,
+        actor: "ana".into(),
+        action: action.into(),
+        name: "goog_mlp".into(),
+        version: version.into(),
+        reason: format!("{action} it"),
+        detail: String::new(),
+    };
+    let register = |version: &str, gate: Option<&str>| RegistryWrite {
+        insert: Some(entry(version, gate)),
+        statuses: vec![],
+        aliases: vec![("candidate".into(), Some(version.into()))],
+        audit: audit("register", version),
+    };
+    store
+        .registry_apply(&register(
+            "v1.0.0-20261204",
+            Some(r#"[{"check":"sharpe"}]"#),
+        ))
+        .await
+        .expect("register");
+    store
+        .registry_apply(&register("v1.1.0-20261204", None))
+        .await
+        .expect("register another");
+    // The same version twice: refused whole (no audit row, the alias unchanged).
+    let mut again = register("v1.0.0-20261204", None);
+    again.aliases = vec![("candidate".into(), Some("v1.0.0-20261204".into()))];
+    store
+        .registry_apply(&again)
+        .await
+        .expect_err("registered twice");
+    store
+        .registry_apply(&RegistryWrite {
+            insert: None,
+            statuses: vec![("v1.0.0-20261204".into(), ModelStatus::Production)],
+            aliases: vec![
+                ("production".into(), Some("v1.0.0-20261204".into())),
+                ("candidate".into(), None),
+            ],
+            audit: audit("promote", "v1.0.0-20261204"),
+        })
+        .await
+        .expect("promote");
+    store.close().await;
+
+    let store = place.open().await;
+    let entries = store
+        .registry_entries(Some("goog_mlp"))
+        .await
+        .expect("read");
+    assert_eq!(entries.len(), 2);
+    let mut first = entry("v1.0.0-20261204", Some(r#"[{"check":"sharpe"}]"#));
+    first.status = ModelStatus::Production;
+    assert_eq!(entries[0], first);
+    assert_eq!(entries[1], entry("v1.1.0-20261204", None));
+    assert_eq!(
+        store.registry_entries(None).await.expect("all").len(),
+        2,
+        "every model"
+    );
+    assert!(
+        store
+            .registry_entries(Some("other"))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert_eq!(
+        store.registry_aliases("goog_mlp").await.expect("aliases"),
+        [("production".to_string(), "v1.0.0-20261204".to_string())]
+    );
+    let trail: Vec<(String, String)> = store
+        .registry_audit("goog_mlp")
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| (a.action, a.version))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("register".to_string(), "v1.0.0-20261204".to_string()),
+            ("register".into(), "v1.1.0-20261204".into()),
+            ("promote".into(), "v1.0.0-20261204".into()),
+        ]
     );
     store.close().await;
 }

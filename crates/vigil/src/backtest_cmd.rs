@@ -111,15 +111,8 @@ fn record(
     data_sha256: &str,
     command: &str,
 ) -> Result<u64, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("the store's runtime: {e}"))?;
-    runtime.block_on(async {
-        let store = vigil_store::open_store(&cfg.store)
-            .await
-            .map_err(|e| format!("recording the backtest in the store: {e}"))?;
-        let n = store
+    crate::control_client::with_store(cfg, async |store| {
+        store
             .record_backtest(
                 &model.manifest.name,
                 &model.manifest.version,
@@ -128,9 +121,7 @@ fn record(
                 vigil_core::Clock::now(&vigil_core::SystemClock),
             )
             .await
-            .map_err(|e| format!("recording the backtest in the store: {e}"));
-        store.close().await;
-        n
+            .map_err(|e| format!("recording the backtest in the store: {e}"))
     })
 }
 

@@ -103,7 +103,8 @@ enum Cmd {
     ///
     /// Exit codes: 0 every check passed, 1 a check failed, 2 the gate could not run.
     Gate(crate::gate_cmd::GateArgs),
-    /// Model artifacts: check one; write the features vigil computes, to train on.
+    /// Model artifacts: check one; write the features vigil computes, to train on; the
+    /// registry (register, list, show, promote, retire, rollback).
     Model {
         #[command(subcommand)]
         command: crate::model_cmd::ModelCmd,

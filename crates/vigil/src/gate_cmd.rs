@@ -19,31 +19,58 @@ use crate::backtest_cmd::{Layer, RunArgs, document, evaluate, load, refuse, sha2
 pub(crate) struct GateArgs {
     /// The gate's thresholds (default: the built-in ones, as in config/gate.toml).
     #[arg(long)]
-    gate: Option<PathBuf>,
+    pub(crate) gate: Option<PathBuf>,
     /// The model: a directory with its `model.toml`.
     #[arg(long)]
-    model: PathBuf,
+    pub(crate) model: PathBuf,
     /// A bars CSV file.
     #[arg(long)]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Config (costs, sizing, calendar, and the log the verdict is written to).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The instrument trades around the clock.
     #[arg(long)]
-    all_day: bool,
+    pub(crate) all_day: bool,
     /// Where to store the JSON result (default: `gate/<model>@<version>.json`).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Write a self-contained HTML report (equity, drawdown, folds, the gate table).
     #[arg(long)]
-    report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     /// Do not write the verdict to the log.
     #[arg(long)]
-    no_log: bool,
+    pub(crate) no_log: bool,
 }
 
 pub(crate) fn run_cmd(args: GateArgs) -> anyhow::Result<ExitCode> {
+    Ok(match judge_model(&args)? {
+        Ok(v) if v.passed => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(code) => code,
+    })
+}
+
+/// What a gate run decided, for `vigil gate` and `vigil model register`.
+pub(crate) struct Verdict {
+    /// Every check of both layers passed.
+    pub(crate) passed: bool,
+    /// The checks, as JSON.
+    pub(crate) checks: String,
+    /// Where the result is stored, and the SHA-256 of what was stored.
+    pub(crate) result: PathBuf,
+    pub(crate) result_sha256: String,
+    /// The SHA-256 of the config.
+    pub(crate) config_sha256: String,
+    /// The config, and the model judged.
+    pub(crate) cfg: vigil_config::VigilConfig,
+    pub(crate) model: vigil_model::Artifact,
+}
+
+/// Runs the gate as `vigil gate` does (the table printed, the result stored, the verdict
+/// logged); `Err` is the exit code of a gate that could not run, the reason printed.
+pub(crate) fn judge_model(args: &GateArgs) -> anyhow::Result<Result<Verdict, ExitCode>> {
+    let refuse = |command: &str, e: &str| Err(refuse(command, e));
     let gate = match &args.gate {
         Some(path) => match Gate::load(path) {
             Ok(g) => g,
@@ -72,24 +99,9 @@ pub(crate) fn run_cmd(args: GateArgs) -> anyhow::Result<ExitCode> {
     let checks = judge(&gate, &layers);
     let passed = checks.iter().all(|c| c.passed);
 
-    // The hashes: the model's manifest and every file it lists, the data, the config.
-    let mut model_hash = Sha256::new();
-    let manifest = loaded.model.dir.join(vigil_model::MANIFEST);
+    // The hashes: the model (its content address), the data, the config.
+    let model_sha256 = loaded.model.sha256.clone();
     let data_sha256 = loaded.data_sha256.clone();
-    match std::fs::read(&manifest) {
-        Ok(b) => model_hash.update(&b),
-        Err(e) => {
-            return Ok(refuse(
-                "gate",
-                &format!("{}: cannot read: {e}", manifest.display()),
-            ));
-        }
-    }
-    for (file, sha) in &loaded.model.manifest.files {
-        model_hash.update(file.as_bytes());
-        model_hash.update(sha.as_bytes());
-    }
-    let model_sha256 = hex::encode(model_hash.finalize());
     let config_sha256 = match &args.config {
         Some(p) => match sha256_file(p) {
             Ok(h) => h,
@@ -119,8 +131,10 @@ pub(crate) fn run_cmd(args: GateArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", parent.display()))?;
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&artifact)?)
+    let stored = serde_json::to_string_pretty(&artifact)?;
+    std::fs::write(&out, &stored)
         .map_err(|e| anyhow::anyhow!("{}: cannot write the gate result: {e}", out.display()))?;
+    let result_sha256 = hex::encode(Sha256::digest(stored.as_bytes()));
 
     // The table.
     println!(
@@ -170,7 +184,7 @@ pub(crate) fn run_cmd(args: GateArgs) -> anyhow::Result<ExitCode> {
             .with("model", loaded.model.label())
             .with("model_sha256", model_sha256)
             .with("data_sha256", data_sha256)
-            .with("config_sha256", config_sha256)
+            .with("config_sha256", config_sha256.clone())
             .with("vigil_version", vigil_version)
             .with("checks", checks.len() as u64)
             .with("artifact", out.display().to_string());
@@ -182,12 +196,16 @@ pub(crate) fn run_cmd(args: GateArgs) -> anyhow::Result<ExitCode> {
                 "vigil gate: the verdict could not be written to the log {}: {e}",
                 loaded.cfg.log.dir.display()
             );
-            return Ok(ExitCode::from(crate::control_client::USAGE));
+            return Ok(Err(ExitCode::from(crate::control_client::USAGE)));
         }
     }
-    Ok(if passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(Ok(Verdict {
+        passed,
+        checks: serde_json::to_string(&checks)?,
+        result: out,
+        result_sha256,
+        config_sha256,
+        cfg: loaded.cfg,
+        model: loaded.model,
+    }))
 }

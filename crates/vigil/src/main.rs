@@ -20,6 +20,7 @@ mod logs;
 mod model_cmd;
 mod progress;
 mod reconcile_cmd;
+mod registry_cmd;
 mod report;
 mod status;
 mod summary;

@@ -1,6 +1,7 @@
-//! `vigil model`: check a model artifact, and write the features vigil computes from a bars
+//! `vigil model`: check a model artifact, write the features vigil computes from a bars
 //! file (the numbers a model trained in Python must be trained on, so that it sees the same
-//! ones live). Exit codes: 0 done, 2 refused (the reason on standard error).
+//! ones live), and keep the model registry (`registry_cmd.rs`). Exit codes: 0 done, 1 the
+//! gate refused a version being registered, 2 refused (the reason on standard error).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,61 @@ pub(crate) enum ModelCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Register a model version in the registry (`[store]`): the gate runs first and a
+    /// version that fails it is not registered (exit 1); it enters as a staging candidate,
+    /// `v{major}.{minor}.{patch}-{YYYYMMDD}`, with its provenance, audited and logged.
+    Register(crate::registry_cmd::RegisterArgs),
+    /// The registered versions (of one model, or of all), with status and aliases.
+    List {
+        /// One model's name.
+        name: Option<String>,
+        /// Config (its `[store]` holds the registry).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One registered version with its provenance, its gate record and its audit.
+    Show {
+        /// The model's name.
+        name: String,
+        /// A version (`v1.0.0-20261204`) or an alias (`production`, `candidate`,
+        /// `last_stable`).
+        #[arg(default_value = "production")]
+        version: String,
+        /// Config (its `[store]` holds the registry).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a staging version production; the version it replaces becomes last_stable.
+    Promote {
+        /// The model's name.
+        name: String,
+        /// A version or an alias (`candidate`).
+        version: String,
+        #[command(flatten)]
+        change: crate::registry_cmd::ChangeArgs,
+    },
+    /// Retire a version that is not in production: it may never trade again.
+    Retire {
+        /// The model's name.
+        name: String,
+        /// A version or an alias.
+        version: String,
+        #[command(flatten)]
+        change: crate::registry_cmd::ChangeArgs,
+    },
+    /// Return production to last_stable at once; the version in production is retired.
+    Rollback {
+        /// The model's name.
+        name: String,
+        #[command(flatten)]
+        change: crate::registry_cmd::ChangeArgs,
+    },
 }
 
 pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<ExitCode> {
@@ -43,7 +99,31 @@ pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<ExitCode> {
         eprintln!("vigil model: {e}");
         Ok(ExitCode::from(USAGE))
     };
+    use crate::registry_cmd::{self as registry, Change};
     match cmd {
+        ModelCmd::Register(args) => registry::register(args),
+        ModelCmd::List { name, config, json } => {
+            Ok(registry::list(name.as_deref(), config.as_deref(), json))
+        }
+        ModelCmd::Show {
+            name,
+            version,
+            config,
+            json,
+        } => Ok(registry::show(&name, &version, config.as_deref(), json)),
+        ModelCmd::Promote {
+            name,
+            version,
+            change,
+        } => Ok(registry::apply(&name, Change::Promote(version), &change)),
+        ModelCmd::Retire {
+            name,
+            version,
+            change,
+        } => Ok(registry::apply(&name, Change::Retire(version), &change)),
+        ModelCmd::Rollback { name, change } => {
+            Ok(registry::apply(&name, Change::Rollback, &change))
+        }
         ModelCmd::Check { dir } => match Artifact::load(&dir) {
             Ok(a) => {
                 println!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{repo, vigil};
+use common::{repo, scratch_config, vigil, vigil_log_lines};
 use std::path::Path;
 
 use serde_json::Value;
@@ -224,24 +224,6 @@ fn model_check_and_the_features_to_train_on() {
 }
 
 /// The embedded default, its log and store in `dir`.
-fn scratch_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let config = dir.join("vigil.toml");
-    let text = std::fs::read_to_string(repo("config/vigil.toml")).expect("config/vigil.toml");
-    let text = text.replace(
-        "dir = \"logs\"",
-        &format!("dir = {:?}", dir.join("logs").display().to_string()),
-    );
-    std::fs::write(
-        &config,
-        format!(
-            "{text}\n[store]\npath = {:?}\n",
-            dir.join("state.db").display().to_string()
-        ),
-    )
-    .expect("config");
-    config
-}
-
 /// Each run is recorded in the store: the deflated Sharpe ratio's trials count them.
 #[test]
 fn every_backtest_of_a_model_is_a_trial_of_the_deflated_sharpe() {
@@ -306,19 +288,6 @@ fn gate(dir: &std::path::Path, gate_toml: Option<&str>, model: &str) -> (i32, Va
     (code, result, err)
 }
 
-/// The lines of the log folder `dir/logs`, parsed.
-fn log_lines(dir: &std::path::Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir.join("logs")).expect("logs") {
-        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("log");
-        out.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).expect("json")),
-        );
-    }
-    out
-}
-
 /// The CI step's check, as a test: the bundled network is overfit, and the gate with
 /// config/gate.toml refuses it on its out-of-sample check in both layers (exit 1), stores
 /// the result with the hashes, and logs gate_failed; a lenient gate passes it (exit 0,
@@ -352,7 +321,7 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
         assert_eq!(result[key].as_str().map(str::len), Some(64), "{key}");
     }
     assert_eq!(result["model"], "goog_mlp@1.0.0");
-    let lines = log_lines(dir.path());
+    let lines = vigil_log_lines(&dir.path().join("logs"));
     let verdict = lines
         .iter()
         .find(|l| l["event"] == "gate_failed")
@@ -372,7 +341,7 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
     assert_eq!(code, 0, "{err}\n{result}");
     assert_eq!(result["verdict"], "passed");
     assert!(
-        log_lines(dir.path())
+        vigil_log_lines(&dir.path().join("logs"))
             .iter()
             .any(|l| l["event"] == "gate_passed")
     );

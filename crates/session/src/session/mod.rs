@@ -25,6 +25,7 @@ mod provider;
 mod store;
 mod venue;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,6 +160,10 @@ pub enum SystemError {
     /// The model (`[signal] model`) is not one vigil may run: the file and the reason.
     #[error("model: {0}")]
     Model(#[from] vigil_model::RuntimeError),
+    /// The model is registered under its version with another content address: it changed
+    /// after it was registered.
+    #[error("model: {0}")]
+    Registry(#[from] vigil_deploy::registry::RegistryError),
     /// The actor system failed.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -303,6 +308,17 @@ impl Session {
         // 1. Open the store and restore what it remembers (a store that lost its history
         //    is refused here).
         let (mut opened, mut restored) = store::open(&cfg, opts.rebuild_journal).await?;
+        // A model registered under its version must be the artifact registered (see
+        // docs/deploy.md): one changed since is refused before anything trades.
+        if let Some(artifact) = model.artifact() {
+            let name = &artifact.manifest.name;
+            let registry = vigil_deploy::registry::Registry {
+                name: name.clone(),
+                entries: restored.store.registry_entries(Some(name)).await?,
+                aliases: BTreeMap::new(),
+            };
+            registry.check(artifact)?;
+        }
 
         // 2. Choose the provider and where market time starts.
         let own = opts.provider.map(|p| (p, opts.market_start));

@@ -207,3 +207,23 @@ pub(crate) fn vigil_log_lines(dir: &Path) -> Vec<serde_json::Value> {
     }
     lines
 }
+
+/// A copy of the embedded default config whose store (`state.db`) and log (`logs/`) are in
+/// `dir`.
+pub(crate) fn scratch_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("vigil.toml");
+    let text = std::fs::read_to_string(repo("config/vigil.toml")).expect("config/vigil.toml");
+    let text = text.replace(
+        "dir = \"logs\"",
+        &format!("dir = {:?}", dir.join("logs").display().to_string()),
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[store]\npath = {:?}\n",
+            dir.join("state.db").display().to_string()
+        ),
+    )
+    .expect("config");
+    config
+}

@@ -1,0 +1,246 @@
+//! `vigil model register | list | show | promote | retire | rollback`: the registry in the
+//! store, through the gate, audited and logged; and `vigil run` refusing a registered
+//! model whose artifact changed after it was registered.
+
+mod common;
+
+use std::path::Path;
+
+use common::{repo, scratch_config, vigil, vigil_log_lines};
+use serde_json::Value;
+
+/// `vigil model ARGS --config CFG`: (exit code, standard output, standard error).
+fn model(cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = vigil()
+        .arg("model")
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .expect("vigil model");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A copy of the bundled network in `to`, its manifest changed by `edit`.
+fn copy_model(to: &Path, edit: impl Fn(String) -> String) -> String {
+    std::fs::create_dir_all(to).expect("model folder");
+    for entry in std::fs::read_dir(repo("models/goog_mlp")).expect("model") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+    let manifest = to.join("model.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, edit(text)).expect("manifest");
+    to.to_str().expect("utf-8").to_string()
+}
+
+/// The whole life of two versions: the strict gate keeps the overfit network out; a
+/// lenient gate lets it in as a staging candidate with its provenance; a second version
+/// registered without the gate (recorded); promote, promote, roll back; the refusals; every
+/// change in the audit and in one verified log chain.
+#[test]
+fn versions_enter_through_the_gate_and_are_promoted_and_rolled_back_with_an_audit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let v1 = copy_model(&dir.path().join("v1"), |t| t);
+    let v2 = copy_model(&dir.path().join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+    });
+    let data = repo("data/GOOG_1d.csv");
+    let data = data.to_str().expect("utf-8");
+
+    // The default gate (config/gate.toml's thresholds) refuses it: exit 1, nothing kept.
+    let (code, _, err) = model(&cfg, &["register", &v1, "--data", data, "--reason", "try"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not registered: the gate failed"), "{err}");
+    let (code, out, err) = model(&cfg, &["list", "--json"]);
+    assert_eq!((code, json(&out)), (0, Value::Array(vec![])), "{err}");
+
+    // A gate that asks for less: registered, a staging candidate.
+    let gate = dir.path().join("gate.toml");
+    std::fs::write(
+        &gate,
+        "min_sharpe = 0.5\nmin_oos_is_ratio = -1.0\nmax_layer_gap = 1.0\nmin_psr = 0.5\n",
+    )
+    .expect("gate");
+    let gate = gate.to_str().expect("utf-8");
+    let register = ["register", &v1, "--data", data, "--gate", gate];
+    let (code, out, err) = model(
+        &cfg,
+        &[
+            &register[..],
+            &["--who", "ana", "--reason", "weekly release"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("registered (staging, candidate) by ana"),
+        "{out}"
+    );
+    let (code, out, err) = model(&cfg, &["show", "goog_mlp", "candidate", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let shown = json(&out);
+    let first = shown["entry"]["version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+    assert!(
+        first.starts_with("v1.0.0-") && first.len() == "v1.0.0-20261204".len(),
+        "{first}"
+    );
+    let e = &shown["entry"];
+    assert_eq!(e["status"], "staging");
+    assert_eq!(e["created_by"], "ana");
+    assert_eq!(e["gate_skipped"], false);
+    assert!(
+        e["gate_checks"]
+            .as_str()
+            .is_some_and(|c| c.contains("oos_is_sharpe"))
+    );
+    assert_eq!(e["gate_result_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(e["artifact_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(e["config_sha256"].as_str().map(str::len), Some(64));
+    let manifest = std::fs::read_to_string(repo("models/goog_mlp/model.toml")).expect("toml");
+    let trained = e["training_data_sha256"].as_str().expect("training hash");
+    assert!(
+        manifest.contains(trained),
+        "the manifest's training data hash"
+    );
+    assert_eq!(shown["audit"][0]["reason"], "weekly release");
+    // Registered twice the same day: refused.
+    let (code, _, err) = model(&cfg, &[&register[..], &["--reason", "again"]].concat());
+    assert_eq!(code, 2);
+    assert!(err.contains("is registered already"), "{err}");
+
+    // A second version without the gate: recorded as skipped; its parent is nothing yet.
+    let (code, _, err) = model(
+        &cfg,
+        &[
+            "register",
+            &v2,
+            "--skip-gate",
+            "--who",
+            "ci",
+            "--reason",
+            "hotfix, gate run by hand",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = model(&cfg, &["show", "goog_mlp", "candidate", "--json"]);
+    let second = json(&out)["entry"]["version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+    assert!(second.starts_with("v1.1.0-"), "{second}");
+    assert_eq!(json(&out)["entry"]["gate_skipped"], true);
+
+    // Promote the first, then the second: the first becomes last_stable.
+    let change = |args: &[&str]| model(&cfg, &[args, &["--reason", "release"]].concat());
+    let (code, out, err) = change(&["promote", "goog_mlp", &first]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(the first)"), "{out}");
+    let (code, _, err) = change(&["promote", "goog_mlp", "candidate"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = model(&cfg, &["list", "goog_mlp"]);
+    let line = |v: &str| {
+        out.lines()
+            .find(|l| l.contains(v))
+            .unwrap_or_else(|| panic!("{v} in {out}"))
+            .to_string()
+    };
+    assert!(line(&second).contains("production"), "{out}");
+    assert!(line(&first).contains("last_stable"), "{out}");
+
+    // Production cannot be retired; a rollback returns to the first at once.
+    let (code, _, err) = change(&["retire", "goog_mlp", "production"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("roll back before retiring it"), "{err}");
+    let (code, _, err) = change(&["rollback", "goog_mlp"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = model(&cfg, &["show", "goog_mlp", "--json"]);
+    assert_eq!(json(&out)["entry"]["version"], first.as_str(), "production");
+    let (_, out, _) = model(&cfg, &["show", "goog_mlp", &second, "--json"]);
+    assert_eq!(json(&out)["entry"]["status"], "retired");
+    // Nothing to roll back to now; a change without a reason is refused.
+    let (code, _, err) = change(&["rollback", "goog_mlp"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no last stable version"), "{err}");
+    let (code, _, _) = model(&cfg, &["promote", "goog_mlp", &second]);
+    assert_eq!(code, 2, "--reason is required");
+
+    // Every change in the log, in order, as one verified chain.
+    let logs = dir.path().join("logs");
+    let events: Vec<String> = vigil_log_lines(&logs)
+        .iter()
+        .filter_map(|l| l["event"].as_str())
+        .filter(|e| e.starts_with("model_"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "model_registered",
+            "model_registered",
+            "model_promoted",
+            "model_promoted",
+            "model_rolled_back"
+        ]
+    );
+    let out = vigil()
+        .args(["logs", "verify", "--dir"])
+        .arg(&logs)
+        .output()
+        .expect("vigil logs verify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// A registered model whose manifest changed after registration (its hashes still match
+/// its files) is not the artifact registered: `vigil run` refuses it before anything
+/// trades, naming the directory, both content addresses and what to do.
+#[test]
+fn vigil_run_refuses_a_registered_model_that_changed_since() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let copy = copy_model(&dir.path().join("goog_mlp"), |t| t);
+    let (code, _, err) = model(
+        &cfg,
+        &["register", &copy, "--skip-gate", "--reason", "for the test"],
+    );
+    assert_eq!(code, 0, "{err}");
+    // Edited by hand after registration: the threshold moved, the version did not.
+    let manifest = Path::new(&copy).join("model.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, text.replace("long = 0.55", "long = 0.51")).expect("edit");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(
+        &cfg,
+        text.replace("model = \"ema_cross\"", &format!("model = {copy:?}")),
+    )
+    .expect("config");
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("vigil run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is not the artifact registered as v1.0.0-")
+            && err.contains("register the change as a new version"),
+        "{err}"
+    );
+    assert!(err.contains(&copy), "{err}");
+}
