@@ -344,6 +344,7 @@ impl VigilConfig {
     /// (the config file's folder).
     pub fn resolve_relative_to(&mut self, dir: &std::path::Path) {
         if self.signal.model != "ema_cross"
+            && self.signal.registry_reference().is_none()
             && std::path::Path::new(&self.signal.model).is_relative()
         {
             self.signal.model = dir.join(&self.signal.model).display().to_string();
@@ -705,8 +706,10 @@ impl Default for RegimeConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SignalConfig {
-    /// The model: `ema_cross` (built in, on `fast_span` and `slow_span`) or a model
-    /// artifact's directory (`models/goog_mlp`), relative to the config file.
+    /// The model: `ema_cross` (built in, on `fast_span` and `slow_span`), a model
+    /// artifact's directory (`models/goog_mlp`), relative to the config file, or a version
+    /// in the model registry: `registry:NAME` (the version in production) or
+    /// `registry:NAME@VERSION` (a version or an alias).
     pub model: String,
     /// Fast EMA span (alpha = 2/(n+1)).
     pub fast_span: usize,
@@ -716,6 +719,18 @@ pub struct SignalConfig {
     pub warmup_bars: Option<usize>,
     /// When false, a bearish cross means flat instead of short.
     pub allow_short: bool,
+}
+
+/// How `[signal] model` names a version in the model registry.
+pub(crate) const REGISTRY_PREFIX: &str = "registry:";
+
+impl SignalConfig {
+    /// `(name, version or alias)` when the model is a registry reference (`registry:NAME`
+    /// is `(NAME, "production")`); `None` for the built-in model or a directory.
+    pub fn registry_reference(&self) -> Option<(&str, &str)> {
+        let rest = self.model.strip_prefix(REGISTRY_PREFIX)?;
+        Some(rest.split_once('@').unwrap_or((rest, "production")))
+    }
 }
 
 impl Default for SignalConfig {

@@ -293,8 +293,29 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     if s.model.trim().is_empty() {
         c.fail(
             "signal.model",
-            "empty; \"ema_cross\" (built in) or a model's directory (\"models/goog_mlp\")".into(),
+            "empty; \"ema_cross\" (built in), a model's directory (\"models/goog_mlp\") or \
+             \"registry:NAME\""
+                .into(),
         );
+    }
+    // A registry reference is resolved in the store when the session starts.
+    if let Some((name, version)) = s.registry_reference() {
+        let plain = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if !plain(name) || !plain(version) {
+            c.fail(
+                "signal.model",
+                format!(
+                    "{:?}: a registry reference is \"registry:NAME\" (the version in \
+                     production) or \"registry:NAME@VERSION\" (a version like \
+                     v1.0.0-20261204, or an alias: production, candidate, last_stable)",
+                    s.model
+                ),
+            );
+        }
     }
     c.within("signal.fast_span", s.fast_span);
     c.within("signal.slow_span", s.slow_span);

@@ -202,6 +202,24 @@ impl Registry {
             .collect()
     }
 
+    /// The version `[signal] model = "registry:NAME@SELECTOR"` trades: a version or an
+    /// alias, not retired.
+    ///
+    /// # Errors
+    /// No such version or alias, or it is retired.
+    pub fn tradable(&self, selector: &str) -> Result<&ModelEntry, RegistryError> {
+        let e = self.resolve(selector)?;
+        if e.status == ModelStatus::Retired {
+            return Err(RegistryError::Status {
+                name: self.name.clone(),
+                version: e.version.clone(),
+                status: e.status.as_str(),
+                what: "a retired version never trades; name another version",
+            });
+        }
+        Ok(e)
+    }
+
     /// The registry entry of `artifact` — one registered with its name and manifest version
     /// and its content address — or `None` when that version was never registered.
     ///
@@ -237,6 +255,24 @@ impl Registry {
             }))),
         }
     }
+}
+
+/// `artifact`, loaded from `entry`'s directory, is the artifact registered there.
+///
+/// # Errors
+/// Its content address differs: it changed after it was registered.
+pub fn same_artifact(entry: &ModelEntry, artifact: &Artifact) -> Result<(), RegistryError> {
+    if entry.artifact_sha256 == artifact.sha256 && entry.name == artifact.manifest.name {
+        return Ok(());
+    }
+    Err(RegistryError::Changed(Box::new(ArtifactChanged {
+        dir: artifact.dir.display().to_string(),
+        name: artifact.manifest.name.clone(),
+        semver: artifact.version.to_string(),
+        version: entry.version.clone(),
+        registered: entry.artifact_sha256.clone(),
+        actual: artifact.sha256.clone(),
+    })))
 }
 
 /// The registry version of an artifact registered at `at`: `v{major}.{minor}.{patch}-{YYYYMMDD}`.

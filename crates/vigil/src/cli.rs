@@ -262,6 +262,15 @@ fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
         Ok(cfg) => {
             // A model directory is checked as `vigil run` will load it: manifest, hashes,
             // graph.
+            // A registry reference is resolved in the store when the session starts.
+            if let Some((name, version)) = cfg.signal.registry_reference() {
+                println!(
+                    "{}: ok (signal.model: {name} {version} from the model registry when \
+                     `vigil run` starts; `vigil model show {name} {version}` shows it)",
+                    file.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             if cfg.signal.model != "ema_cross"
                 && let Err(e) = vigil_model::open(Path::new(&cfg.signal.model))
             {

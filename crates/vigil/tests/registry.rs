@@ -244,3 +244,70 @@ fn vigil_run_refuses_a_registered_model_that_changed_since() {
     );
     assert!(err.contains(&copy), "{err}");
 }
+
+/// `[signal] model = "registry:goog_mlp"` trades the version in production, loaded from
+/// the directory it was registered from: refused while nothing is in production, and with
+/// a malformed reference; traded, version on its log lines, once one is promoted.
+#[test]
+fn vigil_run_trades_the_production_version_a_registry_reference_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let copy = copy_model(&dir.path().join("goog_mlp"), |t| t);
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let with = |model: &str| {
+        std::fs::write(
+            &cfg,
+            text.replace("model = \"ema_cross\"", &format!("model = {model:?}")),
+        )
+        .expect("config");
+    };
+    let run = || {
+        let out = vigil()
+            .args(["run", "--json", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("vigil run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    with("registry:goog mlp");
+    let (code, err) = run();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("a registry reference is"), "{err}");
+
+    with("registry:goog_mlp");
+    let (code, err) = run();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("goog_mlp has no version or alias \"production\" (versions: none registered)"),
+        "{err}"
+    );
+
+    let (code, _, err) = model(
+        &cfg,
+        &["register", &copy, "--skip-gate", "--reason", "for the test"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = model(
+        &cfg,
+        &["promote", "goog_mlp", "candidate", "--reason", "go"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run();
+    assert_eq!(code, Some(0), "{err}");
+    let lines = vigil_log_lines(&dir.path().join("logs"));
+    let signals: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "signal_generated")
+        .collect();
+    assert!(!signals.is_empty(), "the registered model traded");
+    assert!(
+        signals
+            .iter()
+            .all(|l| l["context"]["model_version"] == "goog_mlp@1.0.0"),
+        "{:?}",
+        signals.first()
+    );
+}

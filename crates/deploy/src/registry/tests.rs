@@ -233,3 +233,29 @@ fn an_artifact_changed_after_registration_is_refused() {
     other.version = "7.0.0".parse().expect("semver");
     assert_eq!(reg.check(&other), Ok(None));
 }
+
+/// `registry:NAME@SELECTOR` trades a version or an alias that is not retired, and only the
+/// artifact registered under it.
+#[test]
+fn a_registry_reference_trades_what_is_registered_and_not_retired() {
+    let mlp = model("goog_mlp");
+    let reg = empty("goog_mlp");
+    let reg = applied(&reg, &register(&reg, new(&mlp), &ana(4)).expect("register"));
+    assert!(matches!(
+        reg.tradable(PRODUCTION),
+        Err(RegistryError::Unknown { .. })
+    ));
+    let reg = applied(&reg, &promote(&reg, CANDIDATE, &ana(4)).expect("promote"));
+    let entry = reg.tradable(PRODUCTION).expect("production");
+    assert_eq!(same_artifact(entry, &mlp), Ok(()));
+    let mut changed = mlp.clone();
+    changed.sha256 = "00".repeat(32);
+    assert!(matches!(
+        same_artifact(entry, &changed),
+        Err(RegistryError::Changed(_))
+    ));
+    let mut retired = reg.clone();
+    retired.entries[0].status = ModelStatus::Retired;
+    let e = retired.tradable(&entry.version).expect_err("retired");
+    assert!(e.to_string().contains("never trades"), "{e}");
+}

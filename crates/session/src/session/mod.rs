@@ -25,7 +25,6 @@ mod provider;
 mod store;
 mod venue;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,6 +171,55 @@ pub enum SystemError {
     Redacted(String),
 }
 
+/// `direct` (a model loaded from a directory, or the built-in one), checked against the
+/// registry when its version is registered; or, for a reference `(name, version or
+/// alias)`, the registered version's artifact, loaded from its directory and checked to be
+/// the one registered.
+///
+/// # Errors
+/// The store cannot be read, the reference names nothing tradable, the artifact does not
+/// load, or it is not the one registered.
+async fn registered_model(
+    store: &dyn vigil_store::StateStore,
+    signal: &vigil_config::SignalConfig,
+    reference: Option<(&str, &str)>,
+    direct: Option<vigil_signal_agent::ActiveModel>,
+) -> Result<vigil_signal_agent::ActiveModel, SystemError> {
+    use vigil_deploy::registry::{Registry, same_artifact};
+    let registry = async |name: &str| {
+        Ok::<_, SystemError>(Registry {
+            name: name.to_string(),
+            entries: store.registry_entries(Some(name)).await?,
+            aliases: store.registry_aliases(name).await?.into_iter().collect(),
+        })
+    };
+    match (direct, reference) {
+        (Some(model), _) => {
+            if let Some(artifact) = model.artifact() {
+                registry(&artifact.manifest.name).await?.check(artifact)?;
+            }
+            Ok(model)
+        }
+        (None, Some((name, selector))) => {
+            let registry = registry(name).await?;
+            let entry = registry.tradable(selector)?;
+            let dir = vigil_config::SignalConfig {
+                model: entry.artifact_path.clone(),
+                ..signal.clone()
+            };
+            let model = vigil_signal_agent::ActiveModel::from_config(&dir, Path::new(""))?;
+            if let Some(artifact) = model.artifact() {
+                same_artifact(entry, artifact)?;
+            }
+            Ok(model)
+        }
+        (None, None) => Ok(vigil_signal_agent::ActiveModel::from_config(
+            signal,
+            Path::new(""),
+        )?),
+    }
+}
+
 impl SystemError {
     /// This error, or its text with every secret `redactor` knows replaced if it held one.
     #[must_use]
@@ -298,8 +346,16 @@ impl Session {
     ) -> Result<Self, SystemError> {
         let cfg = opts.config;
         cfg.validate()?;
-        // The model, loaded and checked (manifest, hashes, graph) before anything starts.
-        let model = vigil_signal_agent::ActiveModel::from_config(&cfg.signal, Path::new(""))?;
+        // The model, loaded and checked (manifest, hashes, graph) before anything starts;
+        // a registry reference once the store is open (step 1).
+        let reference = cfg.signal.registry_reference();
+        let direct = match reference {
+            None => Some(vigil_signal_agent::ActiveModel::from_config(
+                &cfg.signal,
+                Path::new(""),
+            )?),
+            Some(_) => None,
+        };
         // Built without network I/O: a channel that is down does not stop the start.
         let channels = vigil_alert::Channels::from_config(&cfg.alerts.channels)?;
         let wall = opts.supervision_clock;
@@ -308,17 +364,9 @@ impl Session {
         // 1. Open the store and restore what it remembers (a store that lost its history
         //    is refused here).
         let (mut opened, mut restored) = store::open(&cfg, opts.rebuild_journal).await?;
-        // A model registered under its version must be the artifact registered (see
-        // docs/deploy.md): one changed since is refused before anything trades.
-        if let Some(artifact) = model.artifact() {
-            let name = &artifact.manifest.name;
-            let registry = vigil_deploy::registry::Registry {
-                name: name.clone(),
-                entries: restored.store.registry_entries(Some(name)).await?,
-                aliases: BTreeMap::new(),
-            };
-            registry.check(artifact)?;
-        }
+        // The model a registry reference names, and the registry's word on any model: one
+        // registered under its version must be the artifact registered (docs/deploy.md).
+        let model = registered_model(&*restored.store, &cfg.signal, reference, direct).await?;
 
         // 2. Choose the provider and where market time starts.
         let own = opts.provider.map(|p| (p, opts.market_start));
