@@ -89,23 +89,8 @@ fn mode_name(mode: TwilioMode) -> &'static str {
 pub fn twiml(message: &Message) -> String {
     format!(
         "<Response><Say>{}</Say></Response>",
-        xml_escape(&spoken_text(message))
+        vigil_core::escape_markup(&spoken_text(message))
     )
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Channel for TwilioChannel {

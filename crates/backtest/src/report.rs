@@ -10,6 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use vigil_core::escape_markup as escape;
 
 /// At most this many points of one layer's curve are drawn (plus its last point).
 pub const MAX_POINTS: usize = 2_000;
@@ -97,22 +98,6 @@ fn chart_error(chart: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Report
         chart,
         message: e.to_string(),
     }
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// One drawn curve: its label, the points drawn, and what was left out.

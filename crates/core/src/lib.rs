@@ -47,6 +47,6 @@ pub use order::{
 };
 pub use portfolio::{Portfolio, Position};
 pub use signal::{Direction, Regime, Signal};
-pub use text::{escape_controls, first_control, is_control};
+pub use text::{escape_controls, escape_markup, first_control, is_control};
 
 pub use rust_decimal::Decimal;

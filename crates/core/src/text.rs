@@ -4,6 +4,23 @@
 
 use std::borrow::Cow;
 
+/// `text` escaped for XML and HTML content and attribute values (`&`, `<`, `>`, `"`, `'`):
+/// the HTML report's text, the TwiML a phone call speaks.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Whether `c` can drive a terminal or hide text when printed as is: a C0 control
 /// (U+0000–U+001F, tab and line breaks included), DEL (U+007F), a C1 control
 /// (U+0080–U+009F), or a Unicode bidirectional formatting character (U+061C, U+200E, U+200F,

@@ -527,30 +527,5 @@ pub fn rollback(reg: &Registry, actor: &Actor<'_>) -> Result<RegistryWrite, Regi
     })
 }
 
-/// `write` applied to `reg` in memory, as the store applies it (for tests and for printing
-/// what a change leaves).
-pub fn applied(reg: &Registry, write: &RegistryWrite) -> Registry {
-    let mut out = reg.clone();
-    if let Some(e) = &write.insert {
-        out.entries.push(e.clone());
-    }
-    for (version, status) in &write.statuses {
-        if let Some(e) = out.entries.iter_mut().find(|e| &e.version == version) {
-            e.status = *status;
-        }
-    }
-    for (alias, version) in &write.aliases {
-        match version {
-            Some(v) => {
-                out.aliases.insert(alias.clone(), v.clone());
-            }
-            None => {
-                out.aliases.remove(alias);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests;

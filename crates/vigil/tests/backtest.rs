@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{repo, scratch_config, vigil, vigil_log_lines};
+use common::{copy_model, repo, scratch_config, vigil, vigil_log_lines};
 use std::path::Path;
 
 use serde_json::Value;
@@ -360,15 +360,12 @@ fn the_gate_refuses_the_overfit_model_and_records_its_verdict() {
 
     // A model whose graph changed cannot be gated.
     let spoiled = tempfile::tempdir().expect("tempdir");
-    for entry in std::fs::read_dir(repo("models/goog_mlp")).expect("model") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), spoiled.path().join(entry.file_name())).expect("copy");
-    }
+    let spoiled_dir = copy_model(spoiled.path(), |t| t);
     let graph = spoiled.path().join("model.onnx");
     let mut bytes = std::fs::read(&graph).expect("graph");
     bytes[100] ^= 0xff;
     std::fs::write(&graph, bytes).expect("write");
-    let (code, _, err) = gate(dir.path(), None, spoiled.path().to_str().expect("utf-8"));
+    let (code, _, err) = gate(dir.path(), None, &spoiled_dir);
     assert_eq!(code, 2);
     assert!(err.contains("model.onnx: sha256 is"), "{err}");
 }

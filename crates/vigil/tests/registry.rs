@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{repo, scratch_config, vigil, vigil_log_lines};
+use common::{copy_model, repo, scratch_config, vigil, vigil_log_lines};
 use serde_json::Value;
 
 /// `vigil model ARGS --config CFG`: (exit code, standard output, standard error).
@@ -27,19 +27,6 @@ fn model(cfg: &Path, args: &[&str]) -> (i32, String, String) {
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// A copy of the bundled network in `to`, its manifest changed by `edit`.
-fn copy_model(to: &Path, edit: impl Fn(String) -> String) -> String {
-    std::fs::create_dir_all(to).expect("model folder");
-    for entry in std::fs::read_dir(repo("models/goog_mlp")).expect("model") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
-    let manifest = to.join("model.toml");
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(&manifest, edit(text)).expect("manifest");
-    to.to_str().expect("utf-8").to_string()
 }
 
 /// The whole life of two versions: the strict gate keeps the overfit network out; a

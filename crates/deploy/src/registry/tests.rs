@@ -2,6 +2,30 @@ use std::path::Path;
 
 use super::*;
 
+/// `write` applied to `reg` in memory, as the store applies it.
+fn applied(reg: &Registry, write: &RegistryWrite) -> Registry {
+    let mut out = reg.clone();
+    if let Some(e) = &write.insert {
+        out.entries.push(e.clone());
+    }
+    for (version, status) in &write.statuses {
+        if let Some(e) = out.entries.iter_mut().find(|e| &e.version == version) {
+            e.status = *status;
+        }
+    }
+    for (alias, version) in &write.aliases {
+        match version {
+            Some(v) => {
+                out.aliases.insert(alias.clone(), v.clone());
+            }
+            None => {
+                out.aliases.remove(alias);
+            }
+        }
+    }
+    out
+}
+
 fn model(name: &str) -> Artifact {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models")

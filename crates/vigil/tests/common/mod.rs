@@ -227,3 +227,16 @@ pub(crate) fn scratch_config(dir: &std::path::Path) -> std::path::PathBuf {
     .expect("config");
     config
 }
+
+/// A copy of the bundled network in `to`, its manifest changed by `edit`.
+pub(crate) fn copy_model(to: &Path, edit: impl Fn(String) -> String) -> String {
+    std::fs::create_dir_all(to).expect("model folder");
+    for entry in std::fs::read_dir(repo("models/goog_mlp")).expect("model") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+    let manifest = to.join("model.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, edit(text)).expect("manifest");
+    to.to_str().expect("utf-8").to_string()
+}
