@@ -6,7 +6,7 @@
 //! are found at the first new bar. Only whole sessions are checked: a missing minute inside
 //! a session is not a gap here.
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use vigil_calendar::{Calendar, CalendarError};
 use vigil_core::{Bar, Level, SymbolId, SymbolTable, Timestamp};
 use vigil_log::{Event, LogEvent};
@@ -177,14 +177,9 @@ pub struct GapError {
     pub source: CalendarError,
 }
 
-/// The session a bar belongs to: a bar stamped at midnight UTC is a daily bar dated by its
-/// UTC date (the convention of daily data); any other is dated in the exchange's time zone.
+/// The session a bar belongs to ([`Calendar::bar_date`]).
 fn session_date(calendar: &Calendar, ts: Timestamp) -> NaiveDate {
-    if ts.time() == NaiveTime::MIN {
-        ts.date_naive()
-    } else {
-        calendar.local_date(ts)
-    }
+    calendar.bar_date(ts)
 }
 
 #[cfg(test)]

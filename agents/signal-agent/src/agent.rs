@@ -14,6 +14,8 @@ use vigil_messages::{
 use vigil_model::Predictor;
 
 use crate::model::ActiveModel;
+use crate::shadow::{Noted, Save, SaveFailed, Shadow, ShadowLinks, wanted};
+use vigil_deploy::shadow::Wanted;
 
 const SERVICE: &str = "signal_agent";
 
@@ -39,6 +41,11 @@ pub struct SignalAgent {
     spent_batches: u64,
     /// The model parameters, to rebuild the models after a crash.
     cfg: SignalConfig,
+    /// A release's candidate, run in shadow beside the model.
+    shadow: Option<Shadow>,
+    /// What production wanted on each bar of the batch, and its decision time (for the
+    /// shadow run; kept to reuse the allocation).
+    wanted: Vec<Option<Wanted>>,
 }
 
 impl std::fmt::Debug for SignalAgent {
@@ -81,7 +88,199 @@ impl SignalAgent {
             spent: chrono::Duration::zero(),
             spent_batches: 0,
             cfg: cfg.clone(),
+            shadow: None,
+            wanted: Vec::new(),
         }
+    }
+
+    /// Runs a release's candidate in shadow beside the model: on the same bars, through a
+    /// simulated venue, never an order.
+    #[must_use]
+    pub fn with_shadow(mut self, links: ShadowLinks) -> Self {
+        self.shadow = Some(Shadow::new(links, self.symbols.len(), &self.cfg));
+        self
+    }
+
+    /// The candidate's turn on the batch production just decided on.
+    fn run_shadow(&mut self, batch: &RegimeBatch, production_ns: i64) {
+        let Some(shadow) = self.shadow.as_mut() else {
+            return;
+        };
+        let t0 = self.core.wall.now();
+        let mut noted = Vec::new();
+        let mut decided = 0_u64;
+        for (idx, bar) in batch.bars.iter().enumerate() {
+            let Some(close) = bar.close.to_f64() else {
+                continue;
+            };
+            let regime = batch.regimes.get(idx).copied().unwrap_or_default();
+            let production = self.wanted.get(idx).copied().flatten();
+            decided += 1;
+            if let Some(n) = shadow.bar(
+                bar.ts,
+                bar.symbol.index(),
+                close,
+                f64::from(regime.code()),
+                production,
+            ) {
+                noted.push(n);
+            }
+        }
+        let now = self.core.wall.now();
+        let candidate_ns = (now - t0).num_nanoseconds().unwrap_or(0);
+        if decided > 0 {
+            shadow.tracker.timed(
+                production_ns as f64 / decided as f64,
+                candidate_ns as f64 / decided as f64,
+                decided,
+            );
+        }
+        let ts = self.core.clock.now();
+        for n in noted {
+            match n {
+                Noted::Ended(day, figures, at) => {
+                    let at = self.core.clock.stamp(at);
+                    let mut line = LogEvent::new(at, SERVICE, Event::ShadowSessionEnded)
+                        .with("release", shadow.release_id)
+                        .with("candidate", shadow.label)
+                        .with("session", day.to_string())
+                        .with("bars", figures.bars)
+                        .with("errors", figures.errors)
+                        .with("outliers", figures.outliers)
+                        .with("candidate_return", figures.candidate_return)
+                        .with("production_return", figures.production_return);
+                    if let Ok(c) = figures.pairs.correlation() {
+                        line = line.with("correlation", c);
+                    }
+                    self.core.log.emit(line);
+                    match shadow.row(day, &figures, now) {
+                        Ok(row) => shadow.pending.push(row),
+                        Err(e) => self
+                            .core
+                            .log
+                            .emit(save_failed(ts, shadow, &day.to_string(), &e)),
+                    }
+                }
+                Noted::Failed(day, e) => {
+                    self.failures += 1;
+                    self.core.log.emit(
+                        LogEvent::new(ts, SERVICE, Event::ShadowModelFailed)
+                            .with("release", shadow.release_id)
+                            .with("candidate", shadow.label)
+                            .with("session", day.to_string())
+                            .with("error", e.to_string()),
+                    );
+                }
+            }
+        }
+        match shadow.due(now) {
+            None => {}
+            Some(read) => {
+                if let Err(e) = read {
+                    self.failures += 1;
+                    self.core.log.emit(save_failed(
+                        ts,
+                        shadow,
+                        "-",
+                        &format!("resident memory: {e}"),
+                    ));
+                }
+                Self::save(shadow, now, None, &mut self.core.log, ts);
+            }
+        }
+    }
+
+    /// Hands the sessions ended since the last save and the running one's figures to the
+    /// saver task, as one write (logged when they cannot be encoded or the task is gone).
+    fn save(
+        shadow: &mut Shadow,
+        now: vigil_core::Timestamp,
+        done: Option<tokio::sync::oneshot::Sender<Option<SaveFailed>>>,
+        log: &mut LogBuffer,
+        ts: vigil_core::Timestamp,
+    ) {
+        let mut rows = std::mem::take(&mut shadow.pending);
+        if let Some((day, figures)) = shadow.tracker.current() {
+            match shadow.row(*day, figures, now) {
+                Ok(row) => rows.push(row),
+                Err(e) => log.emit(save_failed(ts, shadow, &day.to_string(), &e)),
+            }
+        }
+        let sessions = rows
+            .iter()
+            .map(|r| r.session.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sent = shadow.saver.as_ref().map(|tx| tx.send(Save { rows, done }));
+        match sent {
+            Some(Ok(())) => {}
+            Some(Err(_)) | None => log.emit(save_failed(
+                ts,
+                shadow,
+                &sessions,
+                "the saver task is not running",
+            )),
+        }
+    }
+
+    /// Starts the task that writes the shadow figures, in order, to the store.
+    fn start_saver(&mut self, ctx: &mut Context<Self>) {
+        let Some(shadow) = self.shadow.as_mut() else {
+            return;
+        };
+        if shadow.saver.is_some() {
+            return; // a restart after a crash: the task runs on
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Save>();
+        let store = shadow.store.clone();
+        let me = ctx.address().recipient::<SaveFailed>();
+        actix::spawn(async move {
+            while let Some(Save { rows, done }) = rx.recv().await {
+                let failed = if rows.is_empty() {
+                    None // nothing ran yet
+                } else {
+                    store
+                        .save_shadow_sessions(&rows)
+                        .await
+                        .err()
+                        .map(|e| SaveFailed {
+                            rows,
+                            error: e.to_string(),
+                        })
+                };
+                // The last save's outcome goes to the one waiting for it, others to the
+                // agent's mailbox.
+                match done {
+                    Some(done) => {
+                        if let Err(Some(failed)) = done.send(failed) {
+                            me.do_send(failed);
+                        }
+                    }
+                    None => {
+                        if let Some(failed) = failed {
+                            me.do_send(failed);
+                        }
+                    }
+                }
+            }
+        });
+        shadow.saver = Some(tx);
+        let now = self.core.clock.now();
+        let resume_after = shadow
+            .tracker
+            .current()
+            .and_then(|(_, s)| s.last_bar_at)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        self.core.log.emit(
+            LogEvent::new(now, SERVICE, Event::ShadowStarted)
+                .with("release", shadow.release_id)
+                .with("candidate", shadow.label)
+                .with("production", shadow.production.clone())
+                .with("sessions", shadow.resumed_sessions)
+                .with("resume_after", resume_after),
+        );
+        self.core.log.flush();
     }
 
     fn heartbeat(&mut self, _ctx: &mut Context<Self>) {
@@ -109,6 +308,11 @@ impl SignalAgent {
         self.downstream.hold(batch.id, &batch.phases);
         let t0 = self.core.wall.now();
         let mut signals = Vec::new();
+        let mut production_ns = 0_i64;
+        if self.shadow.is_some() {
+            self.wanted.clear();
+            self.wanted.resize(batch.bars.len(), None);
+        }
         for (idx, bar) in batch.bars.iter().enumerate() {
             let i = bar.symbol.index();
             let Some(model) = self.models.get_mut(i) else {
@@ -120,7 +324,15 @@ impl SignalAgent {
                 continue;
             };
             let regime = batch.regimes.get(idx).copied().unwrap_or_default();
-            let prediction = match model.update(close, f64::from(regime.code())) {
+            let timed = self.shadow.is_some().then(|| self.core.wall.now());
+            let decided = model.update(close, f64::from(regime.code()));
+            if let Some(t) = timed {
+                production_ns += (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
+                if let (Ok(Some(p)), Some(w)) = (&decided, self.wanted.get_mut(idx)) {
+                    *w = wanted(p);
+                }
+            }
+            let prediction = match decided {
                 Ok(p) => p,
                 Err(e) => {
                     // The model failed on this bar: no signal from it, and a fault the
@@ -195,6 +407,9 @@ impl SignalAgent {
             ));
         }
         self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
+        if self.shadow.is_some() {
+            self.run_shadow(&batch, production_ns);
+        }
         self.core.log.flush();
         self.batches += 1;
         self.bars += batch.bars.len() as u64;
@@ -220,8 +435,56 @@ impl Actor for SignalAgent {
                 .with("model", self.model.label())
                 .with("warmup_bars", self.warmup),
         );
+        self.start_saver(ctx);
         self.heartbeat(ctx);
         self.core.heartbeat_every(ctx, Self::heartbeat);
+    }
+}
+
+/// The `shadow_save_failed` line.
+fn save_failed(ts: vigil_core::Timestamp, shadow: &Shadow, session: &str, error: &str) -> LogEvent {
+    LogEvent::new(ts, SERVICE, Event::ShadowSaveFailed)
+        .with("release", shadow.release_id)
+        .with("session", session.to_string())
+        .with("error", error.to_string())
+}
+
+impl Handler<SaveFailed> for SignalAgent {
+    type Result = ();
+
+    /// Logs the failure and keeps the ended sessions' rows for the next save (the running
+    /// session's row is written afresh each time).
+    fn handle(&mut self, msg: SaveFailed, _ctx: &mut Self::Context) {
+        self.save_failed(msg);
+    }
+}
+
+impl SignalAgent {
+    /// Logs a failed save and keeps the ended sessions' rows for the next one.
+    fn save_failed(&mut self, msg: SaveFailed) {
+        self.failures += 1;
+        if let Some(shadow) = self.shadow.as_mut() {
+            let now = self.core.clock.now();
+            let sessions = msg
+                .rows
+                .iter()
+                .map(|r| r.session.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            self.core
+                .log
+                .emit(save_failed(now, shadow, &sessions, &msg.error));
+            self.core.log.flush();
+            let running = shadow.tracker.current().map(|(d, _)| d.to_string());
+            let mut kept: Vec<_> = msg
+                .rows
+                .into_iter()
+                .filter(|r| Some(&r.session) != running.as_ref())
+                .filter(|r| !shadow.pending.iter().any(|p| p.session == r.session))
+                .collect();
+            kept.append(&mut shadow.pending);
+            shadow.pending = kept;
+        }
     }
 }
 
@@ -233,6 +496,9 @@ impl actix::Supervised for SignalAgent {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         let n = self.symbols.len();
         self.models = (0..n).map(|_| self.model.predictor(&self.cfg)).collect();
+        if let Some(shadow) = self.shadow.as_mut() {
+            shadow.rebuild(&self.cfg);
+        }
         self.emitted = vec![None; n];
         self.downstream.restarting(&mut self.core);
         let now = self.core.clock.now();
@@ -256,19 +522,42 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
-                self.core.stopped(
-                    self.core
-                        .stop_line(self.last_ts, &reason)
-                        .with("signals", self.signals),
-                );
-                self.downstream.end(reason);
-                self.core.report(StageReport::Signal {
-                    signals: self.signals,
-                    suppressed: self.suppressed,
-                });
-                ctx.stop();
+                // The shadow run's last figures reach the store before the agent stops.
+                let now = self.core.clock.now();
+                let wall = self.core.wall.now();
+                if let Some(shadow) = self.shadow.as_mut() {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    Self::save(shadow, wall, Some(tx), &mut self.core.log, now);
+                    self.core.log.flush();
+                    ctx.wait(rx.into_actor(self).map(move |outcome, act, ctx| {
+                        // `Err`: the saver is gone, which was logged when sent.
+                        if let Ok(Some(failed)) = outcome {
+                            act.save_failed(failed);
+                        }
+                        act.finish(reason, ctx);
+                    }));
+                    return;
+                }
+                self.finish(reason, ctx);
             }
         }
+    }
+}
+
+impl SignalAgent {
+    /// The end of the flow: the stop line, the end downstream, the report.
+    fn finish(&mut self, reason: vigil_messages::StopReason, ctx: &mut Context<Self>) {
+        self.core.stopped(
+            self.core
+                .stop_line(self.last_ts, &reason)
+                .with("signals", self.signals),
+        );
+        self.downstream.end(reason);
+        self.core.report(StageReport::Signal {
+            signals: self.signals,
+            suppressed: self.suppressed,
+        });
+        ctx.stop();
     }
 }
 

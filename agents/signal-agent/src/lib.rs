@@ -7,9 +7,15 @@
 //! same predictor the backtest layers run. No signal is emitted during the warm-up, nor
 //! while the agent is paused (each held-back signal is logged); after a resume the next bar
 //! re-aligns the target.
+//!
+//! During a model's release the agent also runs the candidate in shadow
+//! ([`SignalAgent::with_shadow`]): on the same bars, through a simulated venue, never an
+//! order; its figures go to the store per exchange session.
 
 mod agent;
 mod model;
+mod shadow;
 
 pub use agent::SignalAgent;
 pub use model::{ActiveModel, MODEL_VERSION};
+pub use shadow::ShadowLinks;

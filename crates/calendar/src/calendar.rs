@@ -249,6 +249,17 @@ impl Calendar {
         at.with_timezone(&self.spec.zone).date_naive()
     }
 
+    /// The date of the session a bar belongs to: a bar stamped at midnight UTC is a daily bar
+    /// dated by its UTC date (the convention of daily data); any other is dated in the
+    /// exchange's time zone ([`Self::local_date`]).
+    pub fn bar_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        if at.time() == chrono::NaiveTime::MIN {
+            at.date_naive()
+        } else {
+            self.local_date(at)
+        }
+    }
+
     /// Lists every problem that would stop `overrides` from applying to this calendar, each
     /// keyed by its place in the overrides (`closures[0].date`); empty when they apply.
     pub fn override_issues(&self, overrides: &CalendarOverrides) -> Vec<Issue> {

@@ -43,6 +43,64 @@ pub struct VigilConfig {
     pub alerts: AlertsConfig,
     /// The durable store: alert state, silences and the notification log.
     pub store: StoreConfig,
+    /// Releasing a model: the shadow run's standards.
+    pub release: ReleaseConfig,
+}
+
+/// Releasing a model (docs/deploy.md).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReleaseConfig {
+    /// The shadow run: what it measures and the standards `vigil model shadow-report`
+    /// holds a candidate to.
+    pub shadow: ShadowConfig,
+}
+
+/// A shadow run: the candidate decides on every bar beside production, through a
+/// simulated venue, and never sends an order. Its standards (all must pass).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShadowConfig {
+    /// Exchange sessions (of the calendar, not wall days) it must have run.
+    pub min_sessions: u32,
+    /// The least correlation of the candidate's wanted positions with production's…
+    pub min_correlation: f64,
+    /// …unless it is a clear improvement: the t statistic of its paired per-session
+    /// simulated returns over production's is at least this.
+    pub improvement_t: f64,
+    /// Its decision time per bar, p99, at most this multiple of production's.
+    pub max_latency_ratio: f64,
+    /// Its mean decision time per bar at most this (the CPU budget).
+    pub cpu_budget_us: f64,
+    /// The process's resident memory with the candidate loaded at most this.
+    pub memory_budget_mb: u64,
+    /// An output further than this many standard deviations from the candidate's own
+    /// running mean is abnormal…
+    pub outlier_sigma: f64,
+    /// …and at most this share of its outputs may be (a normal tail beyond 3 σ is 0.27 %).
+    pub max_outlier_pct: f64,
+    /// The simulated venue's cost per unit of position changed, in basis points.
+    pub cost_bps: f64,
+    /// How often the running session's figures are written to the store (a crash loses
+    /// at most this much of the shadow run).
+    pub save_every_s: u64,
+}
+
+impl Default for ShadowConfig {
+    fn default() -> Self {
+        Self {
+            min_sessions: 5,
+            min_correlation: 0.9,
+            improvement_t: 2.0,
+            max_latency_ratio: 1.2,
+            cpu_budget_us: 1_000.0,
+            memory_budget_mb: 2_048,
+            outlier_sigma: 3.0,
+            max_outlier_pct: 1.0,
+            cost_bps: 1.0,
+            save_every_s: 30,
+        }
+    }
 }
 
 /// The control address: health endpoints, metrics and operator commands over HTTP(S), every

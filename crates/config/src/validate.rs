@@ -550,6 +550,18 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         );
     }
 
+    let sh = &cfg.release.shadow;
+    c.within("release.shadow.min_sessions", sh.min_sessions);
+    c.within("release.shadow.min_correlation", sh.min_correlation);
+    c.within("release.shadow.improvement_t", sh.improvement_t);
+    c.within("release.shadow.max_latency_ratio", sh.max_latency_ratio);
+    c.within("release.shadow.cpu_budget_us", sh.cpu_budget_us);
+    c.within("release.shadow.memory_budget_mb", sh.memory_budget_mb);
+    c.within("release.shadow.outlier_sigma", sh.outlier_sigma);
+    c.within("release.shadow.max_outlier_pct", sh.max_outlier_pct);
+    c.within("release.shadow.cost_bps", sh.cost_bps);
+    c.within("release.shadow.save_every_s", sh.save_every_s);
+
     c.within(
         "checklist.warn_free_disk_gb",
         cfg.checklist.warn_free_disk_gb,

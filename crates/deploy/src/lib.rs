@@ -7,5 +7,12 @@
 //! registered artifact has not changed since. Each rule takes the registry as the store
 //! holds it and returns the one change to apply whole ([`vigil_store::RegistryWrite`]),
 //! with its audit row, or the reason it is refused.
+//!
+//! A release ([`release`]) takes a staging version to production: it starts in shadow, where
+//! the candidate decides on every bar beside production and never sends an order
+//! ([`shadow`] keeps its figures and judges them), and ends when the candidate is promoted
+//! (completed) or aborted. Its state is a row in the store, changed with the registry.
 
 pub mod registry;
+pub mod release;
+pub mod shadow;

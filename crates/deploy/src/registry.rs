@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use vigil_model::Artifact;
-use vigil_store::{ModelAudit, ModelEntry, ModelStatus, RegistryWrite};
+use vigil_store::{ModelAudit, ModelEntry, ModelRelease, ModelStatus, RegistryWrite};
 
 /// The aliases a model's versions can have.
 pub const ALIASES: [&str; 3] = [PRODUCTION, CANDIDATE, LAST_STABLE];
@@ -32,6 +32,8 @@ pub struct Registry {
     pub entries: Vec<ModelEntry>,
     /// Its aliases: alias → version.
     pub aliases: BTreeMap<String, String>,
+    /// Its releases, oldest first ([`crate::release`]).
+    pub releases: Vec<ModelRelease>,
 }
 
 /// Who makes a change, when, and why (the audit row's).
@@ -136,6 +138,14 @@ pub enum RegistryError {
     /// The artifact is not the one registered under its version.
     #[error(transparent)]
     Changed(Box<ArtifactChanged>),
+    /// A release stands in the way, or the release asked for is not there.
+    #[error("{name}: {what}")]
+    Release {
+        /// The model.
+        name: String,
+        /// What stands in the way.
+        what: String,
+    },
 }
 
 /// An artifact that is not the one registered under its version.
@@ -191,6 +201,11 @@ impl Registry {
                         .join(", ")
                 },
             })
+    }
+
+    /// The release not yet over (running or paused), if any: at most one at a time.
+    pub fn open_release(&self) -> Option<&ModelRelease> {
+        self.releases.last().filter(|r| r.state.is_open())
     }
 
     /// The aliases naming `version`.
@@ -296,7 +311,7 @@ pub fn registry_version(artifact: &Artifact, at: DateTime<Utc>) -> Result<String
     ))
 }
 
-fn audit(
+pub(crate) fn audit(
     reg: &Registry,
     actor: &Actor<'_>,
     action: &str,
@@ -315,7 +330,7 @@ fn audit(
     }
 }
 
-fn attributed(actor: &Actor<'_>) -> Result<(), RegistryError> {
+pub(crate) fn attributed(actor: &Actor<'_>) -> Result<(), RegistryError> {
     if actor.who.trim().is_empty() {
         return Err(RegistryError::Unattributed("who (--by)"));
     }
@@ -352,8 +367,10 @@ pub fn register(
         } => (false, Some(checks), Some(result_sha256)),
         GateRecord::Skipped => (true, None, None),
     };
+    // While a release is open, `candidate` stays on the version being released.
+    let releasing = reg.open_release();
     let detail = format!(
-        "registered from {} (content address {}){}{}",
+        "registered from {} (content address {}){}{}{}",
         new.artifact_path,
         new.artifact.sha256,
         if skipped {
@@ -364,6 +381,12 @@ pub fn register(
         parent
             .as_ref()
             .map(|p| format!("; parent {p}"))
+            .unwrap_or_default(),
+        releasing
+            .map(|r| format!(
+                "; release {} of {} is open: {} stays the candidate",
+                r.id, r.candidate, r.candidate
+            ))
             .unwrap_or_default(),
     );
     let entry = ModelEntry {
@@ -388,8 +411,13 @@ pub fn register(
     };
     Ok(RegistryWrite {
         insert: Some(entry),
+        release: None,
         statuses: vec![],
-        aliases: vec![(CANDIDATE.into(), Some(version.clone()))],
+        aliases: if releasing.is_some() {
+            vec![]
+        } else {
+            vec![(CANDIDATE.into(), Some(version.clone()))]
+        },
         audit: audit(reg, actor, "register", &version, detail),
     })
 }
@@ -425,14 +453,39 @@ pub fn promote(
     if reg.aliases.get(CANDIDATE) == Some(&version) {
         aliases.push((CANDIDATE.into(), None));
     }
-    let detail = match &previous {
+    let mut detail = match &previous {
         Some(p) => format!("production {p} -> {version}; {p} is last_stable"),
         None => format!("production: {version} (the first)"),
+    };
+    let release = match reg.open_release() {
+        Some(r) if r.candidate == version => {
+            detail.push_str(&format!("; release {} completed", r.id));
+            Some(crate::release::changed(
+                r,
+                vigil_store::ReleaseState::Completed,
+                actor,
+                format!("completed: {version} promoted to production"),
+            ))
+        }
+        Some(r) => {
+            return Err(RegistryError::Release {
+                name: reg.name.clone(),
+                what: format!(
+                    "release {} of {} is {}; promote its candidate or abort it before \
+                     promoting {version}",
+                    r.id,
+                    r.candidate,
+                    r.state.as_str()
+                ),
+            });
+        }
+        None => None,
     };
     Ok(RegistryWrite {
         insert: None,
         statuses,
         aliases,
+        release,
         audit: audit(reg, actor, "promote", &version, detail),
     })
 }
@@ -478,10 +531,24 @@ pub fn retire(
                 .join(", ")
         )
     };
+    let mut detail = detail;
+    let release = reg
+        .open_release()
+        .filter(|r| r.candidate == e.version)
+        .map(|r| {
+            detail.push_str(&format!("; release {} aborted", r.id));
+            crate::release::changed(
+                r,
+                vigil_store::ReleaseState::Aborted,
+                actor,
+                format!("aborted: its candidate {} was retired", e.version),
+            )
+        });
     Ok(RegistryWrite {
         insert: None,
         statuses: vec![(e.version.clone(), ModelStatus::Retired)],
         aliases,
+        release,
         audit: audit(reg, actor, "retire", &e.version, detail),
     })
 }
@@ -523,9 +590,10 @@ pub fn rollback(reg: &Registry, actor: &Actor<'_>) -> Result<RegistryWrite, Regi
             (PRODUCTION.into(), Some(stable.version.clone())),
             (LAST_STABLE.into(), None),
         ],
+        release: None,
         audit: audit(reg, actor, "rollback", &stable.version, detail),
     })
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

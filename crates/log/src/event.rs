@@ -137,6 +137,13 @@ catalogue! {
     ModelPromoted => "model_promoted", Warn, "`vigil model promote`: a version became production (the one it replaced is last_stable); data.model, version, by, reason, detail.";
     ModelRetired => "model_retired", Info, "`vigil model retire`: a version may never trade again; data.model, version, by, reason, detail.";
     ModelRolledBack => "model_rolled_back", Warn, "`vigil model rollback`: production went back to last_stable and the version that failed was retired; data.model, version (now production), by, reason, detail.";
+    ModelReleaseStarted => "model_release_started", Warn, "`vigil model release start`: a staging version started its release in shadow (it runs beside production in every `vigil run` of the model, without orders); data.model, version, by, reason, detail.";
+    ModelReleaseChanged => "model_release_changed", Warn, "`vigil model release pause`, `resume` or `abort`: an operator held, resumed or ended a release (an abort is final); data.model, version, by, reason, detail (what changed, in words).";
+    ShadowStarted => "shadow_started", Info, "The Signal agent runs a release's candidate in shadow beside production: same bars, a simulated venue, no order; data.release, candidate, production, sessions (already run), resume_after (bars up to it were counted before a restart).";
+    ShadowSessionEnded => "shadow_session_ended", Info, "A shadow run finished an exchange session: its figures are in the store (`vigil model shadow-report`); data.release, session, bars, errors, outliers, candidate_return, production_return, correlation (of the session's wanted positions, when defined).";
+    ShadowSkipped => "shadow_skipped", Warn, "A model's release is open but its candidate does not run in this session: paused, changed since it was registered (ERROR), unloadable (ERROR), or the session trades the candidate itself; production trades on; data.release, candidate, reason.";
+    ShadowModelFailed => "shadow_model_failed", Warn, "A release's candidate failed on a bar in shadow (logged once per session, every failure counted; production trades on); data.release, candidate, session, error.";
+    ShadowSaveFailed => "shadow_save_failed", Error, "A shadow run's figures could not be written to the store (the run goes on and the next save retries them; the shadow report lags until one succeeds); data.release, session, error.";
 }
 
 /// A typed value in a log line's `data`.

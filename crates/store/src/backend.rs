@@ -1286,6 +1286,45 @@ macro_rules! sql_backend {
                     .await
                     .map_err(self.query_err("setting a model alias"))?;
                 }
+                if let Some(r) = &write.release {
+                    let done = if r.id == 0 {
+                        sqlx::query(
+                            "INSERT INTO model_releases (name, candidate, production, stage, \
+                             state, started_at, started_by, reason, updated_at, detail) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(&r.name)
+                        .bind(&r.candidate)
+                        .bind(&r.production)
+                        .bind(&r.stage)
+                        .bind(r.state.as_str())
+                        .bind($crate::stamp(r.started_at))
+                        .bind(&r.started_by)
+                        .bind(&r.reason)
+                        .bind($crate::stamp(r.updated_at))
+                        .bind(&r.detail)
+                    } else {
+                        sqlx::query(
+                            "UPDATE model_releases SET stage = $1, state = $2, updated_at = $3, \
+                             detail = $4 WHERE id = $5 AND name = $6",
+                        )
+                        .bind(&r.stage)
+                        .bind(r.state.as_str())
+                        .bind($crate::stamp(r.updated_at))
+                        .bind(&r.detail)
+                        .bind(r.id)
+                        .bind(&r.name)
+                    }
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err("recording a model release"))?;
+                    if done.rows_affected() != 1 {
+                        return Err(self.corrupt(
+                            format!("model_releases {} of {}", r.id, r.name),
+                            "the release to change is not in the store",
+                        ));
+                    }
+                }
                 let a = &write.audit;
                 sqlx::query(
                     "INSERT INTO model_audit (at, actor, action, name, version, reason, detail) \
@@ -1301,6 +1340,100 @@ macro_rules! sql_backend {
                 .execute(&mut *tx)
                 .await
                 .map_err(self.query_err("auditing a registry change"))?;
+                tx.commit().await.map_err(self.query_err(what))?;
+                Ok(())
+            }
+
+            async fn releases(
+                &self,
+                name: &str,
+            ) -> Result<Vec<$crate::ModelRelease>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT id, name, candidate, production, stage, state, started_at, \
+                     started_by, reason, updated_at, detail FROM model_releases \
+                     WHERE name = $1 ORDER BY id",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the model releases"))?;
+                rows.iter()
+                    .map(|r| {
+                        let id: i64 = r.get(0);
+                        let what = || format!("model_releases {id}");
+                        let state: String = r.get(5);
+                        let started: String = r.get(6);
+                        let updated: String = r.get(9);
+                        Ok($crate::ModelRelease {
+                            id,
+                            name: r.get(1),
+                            candidate: r.get(2),
+                            production: r.get(3),
+                            stage: r.get(4),
+                            state: $crate::ReleaseState::parse(&state).ok_or_else(|| {
+                                self.corrupt(what(), format!("unknown state {state:?}"))
+                            })?,
+                            started_at: self.time(what, &started)?,
+                            started_by: r.get(7),
+                            reason: r.get(8),
+                            updated_at: self.time(what, &updated)?,
+                            detail: r.get(10),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn shadow_sessions(
+                &self,
+                release_id: i64,
+            ) -> Result<Vec<$crate::ShadowSessionRow>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT session, updated_at, figures FROM model_shadow_sessions \
+                     WHERE release_id = $1 ORDER BY session",
+                )
+                .bind(release_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading a shadow run's sessions"))?;
+                rows.iter()
+                    .map(|r| {
+                        let session: String = r.get(0);
+                        let at: String = r.get(1);
+                        Ok($crate::ShadowSessionRow {
+                            release_id,
+                            updated_at: self.time(
+                                || format!("model_shadow_sessions {release_id} {session}"),
+                                &at,
+                            )?,
+                            session,
+                            figures: r.get(2),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn save_shadow_sessions(
+                &self,
+                rows: &[$crate::ShadowSessionRow],
+            ) -> Result<(), $crate::StoreError> {
+                let what = "saving a shadow run's sessions";
+                let mut tx = self.pool.begin().await.map_err(self.query_err(what))?;
+                for row in rows {
+                    sqlx::query(
+                        "INSERT INTO model_shadow_sessions (release_id, session, updated_at, \
+                         figures) VALUES ($1, $2, $3, $4) ON CONFLICT (release_id, session) \
+                         DO UPDATE SET updated_at = excluded.updated_at, figures = excluded.figures",
+                    )
+                    .bind(row.release_id)
+                    .bind(&row.session)
+                    .bind($crate::stamp(row.updated_at))
+                    .bind(&row.figures)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err(what))?;
+                }
                 tx.commit().await.map_err(self.query_err(what))?;
                 Ok(())
             }

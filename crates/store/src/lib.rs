@@ -36,7 +36,8 @@
 //! - the backtests run on each model, append-only, for the deflated Sharpe ratio's trial
 //!   count: [`StateStore::record_backtest`];
 //! - the model registry: each registered version, the aliases and the audit of every
-//!   change, changed whole by [`StateStore::registry_apply`] (see `registry.rs`).
+//!   change, changed whole by [`StateStore::registry_apply`] (see `registry.rs`);
+//!   the releases, changed with it, and each shadow run's figures per session.
 //!
 //! Every call is async (sqlx); the SQLite work runs on sqlx's own worker thread, never on the
 //! caller's.
@@ -74,7 +75,10 @@ pub use journal::{
     JournalStatus, JournalStopped, JournaledBook, JournaledOrder, RecordedFill,
 };
 pub use pg::{PgStore, PgTestSchema};
-pub use registry::{ModelAudit, ModelEntry, ModelStatus, RegistryWrite};
+pub use registry::{
+    ModelAudit, ModelEntry, ModelRelease, ModelStatus, RegistryWrite, ReleaseState,
+    ShadowSessionRow,
+};
 pub use trading::SavedTradingState;
 
 /// Why the store could not do what was asked. Every variant names the store: its file, or
@@ -360,6 +364,25 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// # Errors
     /// When the write fails.
     async fn registry_apply(&self, write: &RegistryWrite) -> Result<(), StoreError>;
+
+    /// Model `name`'s releases, oldest first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn releases(&self, name: &str) -> Result<Vec<ModelRelease>, StoreError>;
+
+    /// A release's shadow figures, by session.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn shadow_sessions(&self, release_id: i64) -> Result<Vec<ShadowSessionRow>, StoreError>;
+
+    /// Writes sessions' shadow figures in one transaction, each replacing what was written
+    /// for its session before.
+    ///
+    /// # Errors
+    /// When the write fails (nothing of it is kept).
+    async fn save_shadow_sessions(&self, rows: &[ShadowSessionRow]) -> Result<(), StoreError>;
 
     /// Thins the flush anchors taken before `before` to the last of each chain, file and
     /// hour (start and stop anchors all stay); returns how many were removed.

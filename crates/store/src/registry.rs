@@ -99,6 +99,90 @@ pub struct RegistryWrite {
     pub statuses: Vec<(String, ModelStatus)>,
     /// Aliases set to a version, or removed (`None`).
     pub aliases: Vec<(String, Option<String>)>,
+    /// A release started (`id` 0) or changed, with this change.
+    pub release: Option<ModelRelease>,
     /// Its audit row.
     pub audit: ModelAudit,
+}
+
+/// Where a release stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseState {
+    /// Going on.
+    Running,
+    /// Held by an operator: the candidate does not run until resumed.
+    Paused,
+    /// Stopped for good (a new release starts again).
+    Aborted,
+    /// The candidate was promoted to production.
+    Completed,
+}
+
+impl ReleaseState {
+    /// Its name, as stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Aborted => "aborted",
+            Self::Completed => "completed",
+        }
+    }
+
+    /// The state a stored name is.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "running" => Some(Self::Running),
+            "paused" => Some(Self::Paused),
+            "aborted" => Some(Self::Aborted),
+            "completed" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+
+    /// Running or paused: the release is not over.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
+    }
+}
+
+/// One release of a candidate version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelRelease {
+    /// Its number (0 for one being started).
+    pub id: i64,
+    /// The model.
+    pub name: String,
+    /// The version being released.
+    pub candidate: String,
+    /// The version in production when it started.
+    pub production: Option<String>,
+    /// Its stage: `shadow`.
+    pub stage: String,
+    /// Where it stands.
+    pub state: ReleaseState,
+    /// When it started, who started it and why.
+    pub started_at: DateTime<Utc>,
+    /// Who started it.
+    pub started_by: String,
+    /// Why.
+    pub reason: String,
+    /// Its last change.
+    pub updated_at: DateTime<Utc>,
+    /// The last change, in words.
+    pub detail: String,
+}
+
+/// A shadow run's figures for one exchange session, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShadowSessionRow {
+    /// The release.
+    pub release_id: i64,
+    /// The exchange session, `YYYY-MM-DD`.
+    pub session: String,
+    /// When the figures were last written.
+    pub updated_at: DateTime<Utc>,
+    /// The figures, as JSON (`vigil_deploy::shadow::ShadowSession`).
+    pub figures: String,
 }

@@ -127,6 +127,7 @@ on_both_backends!(
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
     backtests_are_counted_per_model_name_across_versions_and_reopening,
     registry_changes_apply_whole_and_survive_reopening,
+    releases_and_shadow_sessions_survive_reopening,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -517,6 +518,7 @@ async fn registry_changes_apply_whole_and_survive_reopening(place: &Place) {
         insert: Some(entry(version, gate)),
         statuses: vec![],
         aliases: vec![("candidate".into(), Some(version.into()))],
+        release: None,
         audit: audit("register", version),
     };
     store
@@ -545,6 +547,7 @@ async fn registry_changes_apply_whole_and_survive_reopening(place: &Place) {
                 ("production".into(), Some("v1.0.0-20261204".into())),
                 ("candidate".into(), None),
             ],
+            release: None,
             audit: audit("promote", "v1.0.0-20261204"),
         })
         .await
@@ -592,6 +595,114 @@ async fn registry_changes_apply_whole_and_survive_reopening(place: &Place) {
             ("promote".into(), "v1.0.0-20261204".into()),
         ]
     );
+    store.close().await;
+}
+
+async fn releases_and_shadow_sessions_survive_reopening(place: &Place) {
+    use vigil_store::{ModelAudit, ModelRelease, RegistryWrite, ReleaseState, ShadowSessionRow};
+    let store = place.open().await;
+    let at = t("2026-12-04T10:00:00Z");
+    let audit = |action: &str| ModelAudit {
+        seq: 0,
+        at,
+        actor: "ana".into(),
+        action: action.into(),
+        name: "goog_mlp".into(),
+        version: "v1.1.0-20261204".into(),
+        reason: "why".into(),
+        detail: String::new(),
+    };
+    let mut release = ModelRelease {
+        id: 0,
+        name: "goog_mlp".into(),
+        candidate: "v1.1.0-20261204".into(),
+        production: Some("v1.0.0-20261204".into()),
+        stage: "shadow".into(),
+        state: ReleaseState::Running,
+        started_at: at,
+        started_by: "ana".into(),
+        reason: "a better model".into(),
+        updated_at: at,
+        detail: "shadow started".into(),
+    };
+    let write = |release: &ModelRelease, action: &str| RegistryWrite {
+        insert: None,
+        statuses: vec![],
+        aliases: vec![],
+        release: Some(release.clone()),
+        audit: audit(action),
+    };
+    store
+        .registry_apply(&write(&release, "release_start"))
+        .await
+        .expect("start");
+    let stored = store.releases("goog_mlp").await.expect("read");
+    assert_eq!(stored.len(), 1);
+    release.id = stored[0].id;
+    assert_eq!(stored[0], release);
+
+    let row = |session: &str, figures: &str| ShadowSessionRow {
+        release_id: release.id,
+        session: session.into(),
+        updated_at: at,
+        figures: figures.into(),
+    };
+    store
+        .save_shadow_sessions(&[
+            row("2026-12-03", r#"{"bars":1}"#),
+            row("2026-12-04", r#"{"bars":2}"#),
+        ])
+        .await
+        .expect("save");
+    store
+        .save_shadow_sessions(&[row("2026-12-03", r#"{"bars":3}"#)])
+        .await
+        .expect("rewrite");
+    // A batch with a row of no release is refused whole.
+    let mut orphan = row("2026-12-05", "{}");
+    orphan.release_id += 100;
+    store
+        .save_shadow_sessions(&[row("2026-12-04", r#"{"bars":9}"#), orphan])
+        .await
+        .expect_err("no such release");
+
+    // Changing a release that is not there is refused, with nothing of the change kept.
+    let mut ghost = release.clone();
+    ghost.id += 100;
+    store
+        .registry_apply(&write(&ghost, "release_abort"))
+        .await
+        .expect_err("no such release");
+    release.state = ReleaseState::Aborted;
+    release.detail = "aborted".into();
+    store
+        .registry_apply(&write(&release, "release_abort"))
+        .await
+        .expect("abort");
+    store.close().await;
+
+    let store = place.open().await;
+    assert_eq!(
+        store.releases("goog_mlp").await.expect("read"),
+        [release.clone()]
+    );
+    assert!(store.releases("other").await.expect("none").is_empty());
+    let sessions = store.shadow_sessions(release.id).await.expect("sessions");
+    assert_eq!(
+        sessions,
+        [
+            row("2026-12-03", r#"{"bars":3}"#),
+            row("2026-12-04", r#"{"bars":2}"#)
+        ]
+    );
+    let actions: Vec<String> = store
+        .registry_audit("goog_mlp")
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(actions, ["release_start", "release_abort"]);
     store.close().await;
 }
 

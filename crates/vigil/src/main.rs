@@ -21,6 +21,7 @@ mod model_cmd;
 mod progress;
 mod reconcile_cmd;
 mod registry_cmd;
+mod release_cmd;
 mod report;
 mod status;
 mod summary;

@@ -92,6 +92,13 @@ pub(crate) enum ModelCmd {
         #[command(flatten)]
         change: crate::registry_cmd::ChangeArgs,
     },
+    /// A release: a staging version runs in shadow beside production before it is
+    /// promoted (start, pause, resume, abort, status).
+    #[command(subcommand)]
+    Release(crate::release_cmd::ReleaseCmd),
+    /// Judge a release's shadow run against `[release.shadow]`'s five standards (exit 0
+    /// when every one is met, 1 when not yet).
+    ShadowReport(crate::release_cmd::ShadowReportArgs),
 }
 
 pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<ExitCode> {
@@ -124,6 +131,8 @@ pub(crate) fn run(cmd: ModelCmd) -> anyhow::Result<ExitCode> {
         ModelCmd::Rollback { name, change } => {
             Ok(registry::apply(&name, Change::Rollback, &change))
         }
+        ModelCmd::Release(cmd) => Ok(crate::release_cmd::run(cmd)),
+        ModelCmd::ShadowReport(args) => Ok(crate::release_cmd::shadow_report(&args)),
         ModelCmd::Check { dir } => match Artifact::load(&dir) {
             Ok(a) => {
                 println!(

@@ -58,7 +58,7 @@ fn refuse(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 /// Model `name`'s registry as the store holds it.
-async fn read(store: &SharedStore, name: &str) -> Result<Registry, String> {
+pub(crate) async fn read(store: &SharedStore, name: &str) -> Result<Registry, String> {
     let entries = store
         .registry_entries(Some(name))
         .await
@@ -67,15 +67,17 @@ async fn read(store: &SharedStore, name: &str) -> Result<Registry, String> {
         .registry_aliases(name)
         .await
         .map_err(|e| e.to_string())?;
+    let releases = store.releases(name).await.map_err(|e| e.to_string())?;
     Ok(Registry {
         name: name.to_string(),
         entries,
         aliases: aliases.into_iter().collect(),
+        releases,
     })
 }
 
 /// Plans a change on the registry as it stands and applies it, then logs it as `event`.
-fn change(
+pub(crate) fn change(
     cfg: &VigilConfig,
     name: &str,
     event: Event,
@@ -113,7 +115,7 @@ fn change(
     Ok(write)
 }
 
-fn actor<'a>(args: &'a ChangeArgs, who: &'a str) -> Result<Actor<'a>, String> {
+pub(crate) fn actor<'a>(args: &'a ChangeArgs, who: &'a str) -> Result<Actor<'a>, String> {
     plain("--reason", &args.reason)?;
     Ok(Actor {
         who,

@@ -298,3 +298,219 @@ fn vigil_run_trades_the_production_version_a_registry_reference_names() {
         signals.first()
     );
 }
+
+/// `vigil model shadow-report --json` for goog_mlp: (exit code, the JSON).
+fn shadow_report(cfg: &Path) -> (i32, Value) {
+    let (code, out, err) = model(cfg, &["shadow-report", "goog_mlp", "--json"]);
+    assert!(code == 0 || code == 1, "{err}");
+    (code, json(&out))
+}
+
+/// A release in shadow: `vigil run` trading production runs the candidate beside it on the
+/// same bars and never trades it; the figures are in the store per exchange session; a
+/// restart goes on where the last run stopped (no bar counted twice); the report judges
+/// the five standards by `[release.shadow]`; pause, resume and a final abort.
+#[test]
+fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let v1 = copy_model(&dir.path().join("v1"), |t| t);
+    let v2 = copy_model(&dir.path().join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
+    });
+    // The first 600 daily bars, then all of them.
+    let all = std::fs::read_to_string(repo("data/GOOG_1d.csv")).expect("data");
+    let rows = all.lines().count() - 1;
+    let part = dir.path().join("part.csv");
+    let head: Vec<&str> = all.lines().take(601).collect();
+    std::fs::write(&part, head.join("\n") + "\n").expect("part");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let with = |data: &Path, extra: &str| {
+        let t = text
+            .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
+            .replace(
+                "path = \"bundled:GOOG_1d.csv\"",
+                &format!("path = {:?}", data.display().to_string()),
+            );
+        std::fs::write(&cfg, format!("{t}\n{extra}")).expect("config");
+    };
+    let change = |args: &[&str]| model(&cfg, &[args, &["--reason", "release"]].concat());
+    for args in [
+        &["register", &v1, "--skip-gate"][..],
+        &["promote", "goog_mlp", "candidate"],
+        &["register", &v2, "--skip-gate"],
+    ] {
+        let (code, _, err) = change(args);
+        assert_eq!(code, 0, "{err}");
+    }
+    // Nothing released yet: no report.
+    let (code, _, err) = model(&cfg, &["shadow-report", "goog_mlp"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no release"), "{err}");
+    let (code, out, err) = change(&["release", "start", "goog_mlp"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shadow started: v1.1.0-"), "{out}");
+    let (code, _, err) = change(&["release", "start", "goog_mlp"]);
+    assert_eq!(code, 2, "one release at a time");
+    assert!(err.contains("release 1 of v1.1.0-"), "{err}");
+
+    let run = || {
+        let out = vigil()
+            .args(["run", "--json", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("vigil run");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    with(&part, "");
+    run();
+    let logs = dir.path().join("logs");
+    let lines = vigil_log_lines(&logs);
+    let started: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "shadow_started")
+        .collect();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["data"]["candidate"], "goog_mlp@1.1.0");
+    assert_eq!(started[0]["data"]["sessions"], 0);
+    // Only production trades: every signal and order is its.
+    let traded: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "signal_generated" || l["event"] == "order_submitted")
+        .collect();
+    assert!(!traded.is_empty());
+    assert!(
+        traded
+            .iter()
+            .all(|l| l["context"]["model_version"] == "goog_mlp@1.0.0"),
+        "{traded:?}"
+    );
+    let (code, first) = shadow_report(&cfg);
+    assert_eq!(first["report"]["bars"], 600, "{first}");
+    assert_eq!(first["report"]["trading_sessions"], 600);
+    assert_eq!(first["report"]["errors"], 0);
+    assert!(first["report"]["correlation"].as_f64().is_some());
+    let standards = first["report"]["standards"].as_array().expect("standards");
+    assert_eq!(standards.len(), 5);
+    assert_eq!(
+        code,
+        if first["report"]["passed"] == true {
+            0
+        } else {
+            1
+        }
+    );
+
+    // A restart on the whole file: the sessions already counted are not counted again.
+    with(&repo("data/GOOG_1d.csv"), "");
+    run();
+    let lines = vigil_log_lines(&logs);
+    let started: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "shadow_started")
+        .collect();
+    assert_eq!(started[1]["data"]["sessions"], 600);
+    assert!(
+        started[1]["data"]["resume_after"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&head[600][..10])),
+        "{:?}",
+        started[1]
+    );
+    let (_, whole) = shadow_report(&cfg);
+    assert_eq!(whole["report"]["bars"], rows, "{}", whole["report"]);
+    assert_eq!(whole["report"]["trading_sessions"], rows);
+    assert_eq!(whole["sessions"].as_array().map(Vec::len), Some(rows));
+
+    // The standards are the config's: lenient ones pass every one (exit 0); a correlation
+    // the candidate does not reach, with no clear improvement, fails (exit 1).
+    let lenient = "[release.shadow]\nmax_latency_ratio = 10.0\ncpu_budget_us = 100000.0\n";
+    with(
+        &repo("data/GOOG_1d.csv"),
+        &format!("{lenient}min_correlation = 0.5\n"),
+    );
+    let (code, report) = shadow_report(&cfg);
+    assert_eq!(code, 0, "{}", report["report"]);
+    with(
+        &repo("data/GOOG_1d.csv"),
+        &format!("{lenient}min_correlation = 0.99\nimprovement_t = 100.0\n"),
+    );
+    let (code, report) = shadow_report(&cfg);
+    assert_eq!(code, 1, "{}", report["report"]);
+    assert_eq!(report["report"]["standards"][0]["name"], "correlation");
+    assert_eq!(report["report"]["standards"][0]["passed"], false);
+
+    // Paused: the next run trades on without the candidate and says why.
+    with(&part, "");
+    let (code, _, err) = change(&["release", "pause", "goog_mlp"]);
+    assert_eq!(code, 0, "{err}");
+    run();
+    let skipped = vigil_log_lines(&logs)
+        .into_iter()
+        .filter(|l| l["event"] == "shadow_skipped")
+        .collect::<Vec<_>>();
+    assert_eq!(skipped.len(), 1);
+    assert!(
+        skipped[0]["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("paused")),
+        "{:?}",
+        skipped[0]
+    );
+    // Resumed, then aborted: final.
+    for step in ["resume", "abort"] {
+        let (code, _, err) = change(&["release", step, "goog_mlp"]);
+        assert_eq!(code, 0, "{step}: {err}");
+    }
+    let (code, _, err) = change(&["release", "resume", "goog_mlp"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no release is open") && err.contains("aborted"),
+        "{err}"
+    );
+    let (code, out, err) = model(&cfg, &["release", "status", "goog_mlp", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let status = json(&out);
+    assert_eq!(status[0]["state"], "aborted");
+    // Every change audited and in the log.
+    let candidate = status[0]["candidate"].as_str().expect("candidate");
+    let (_, out, _) = model(&cfg, &["show", "goog_mlp", candidate, "--json"]);
+    let shown = json(&out);
+    let actions: Vec<&str> = shown["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "register",
+            "release_start",
+            "release_pause",
+            "release_resume",
+            "release_abort"
+        ]
+    );
+    let events: Vec<String> = vigil_log_lines(&logs)
+        .iter()
+        .filter_map(|l| l["event"].as_str())
+        .filter(|e| e.starts_with("model_release"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "model_release_started",
+            "model_release_changed",
+            "model_release_changed",
+            "model_release_changed"
+        ]
+    );
+}

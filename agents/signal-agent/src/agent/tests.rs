@@ -76,6 +76,11 @@ struct Harness {
 }
 
 fn start(cfg: &SignalConfig) -> Harness {
+    start_with(cfg, None)
+}
+
+/// The agent, with a candidate in shadow when `shadow` says which.
+fn start_with(cfg: &SignalConfig, shadow: Option<ShadowLinks>) -> Harness {
     let market = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
     let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
     let (sink, log) = LogSink::memory();
@@ -89,6 +94,10 @@ fn start(cfg: &SignalConfig) -> Harness {
         LogBuffer::new(sink, SERVICE, Level::Debug),
         collector.recipient(),
     );
+    let agent = match shadow {
+        Some(links) => agent.with_shadow(links),
+        None => agent,
+    };
     Harness {
         addr: agent.start(),
         seen,
@@ -298,4 +307,132 @@ async fn paused_agent_emits_nothing_logs_suppressed_signals_and_realigns_after_r
     let stopped = logged(&h.log, Event::AgentStopped);
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0].get("signals"), Some(&Value::U64(2)));
+}
+
+/// A store with release 1 of `m` open in shadow.
+async fn store_with_a_release(dir: &std::path::Path) -> vigil_store::SharedStore {
+    use vigil_store::{ModelAudit, ModelRelease, RegistryWrite, ReleaseState};
+    let store: vigil_store::SharedStore = Arc::new(
+        vigil_store::Store::open(&dir.join("state.db"))
+            .await
+            .expect("store"),
+    );
+    let at = t("2030-01-01T00:00:00Z");
+    store
+        .registry_apply(&RegistryWrite {
+            insert: None,
+            statuses: vec![],
+            aliases: vec![],
+            release: Some(ModelRelease {
+                id: 0,
+                name: "m".into(),
+                candidate: "v1.1.0-20300101".into(),
+                production: None,
+                stage: "shadow".into(),
+                state: ReleaseState::Running,
+                started_at: at,
+                started_by: "ana".into(),
+                reason: "test".into(),
+                updated_at: at,
+                detail: String::new(),
+            }),
+            audit: ModelAudit {
+                seq: 0,
+                at,
+                actor: "ana".into(),
+                action: "release_start".into(),
+                name: "m".into(),
+                version: "v1.1.0-20300101".into(),
+                reason: "test".into(),
+                detail: String::new(),
+            },
+        })
+        .await
+        .expect("release");
+    store
+}
+
+fn shadow_links(release_id: i64, store: vigil_store::SharedStore) -> ShadowLinks {
+    ShadowLinks {
+        release_id,
+        model: ActiveModel::built_in(),
+        production: MODEL_VERSION.into(),
+        stored: vec![],
+        config: vigil_config::ShadowConfig::default(),
+        calendar: vigil_calendar::Calendar::xnys(),
+        store,
+    }
+}
+
+/// The candidate runs on every bar and its figures, one row per session, are in the store
+/// before the agent reports its end; production's batch is unchanged by it.
+#[actix_rt::test]
+async fn a_shadow_candidate_decides_on_every_bar_and_its_sessions_are_stored_at_the_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_with_a_release(dir.path()).await;
+    let h = start_with(&cfg(3), Some(shadow_links(1, store.clone())));
+    // 2024-01-01 is a holiday, the 6th and 7th a weekend: the bars still count.
+    h.addr
+        .do_send(regime_batch(0, bars(0, &RISE_THEN_FALL), Regime::Trending));
+    h.seen.wait_for::<SignalBatch>(1).await;
+    h.addr
+        .do_send(Flow::<RegimeBatch>::End(StopReason::EndOfData));
+    h.seen.wait_for::<StageReport>(1).await;
+
+    let batch = h.seen.all::<SignalBatch>().remove(0);
+    assert_eq!(
+        directions(&batch),
+        vec![
+            (3, Direction::Long),
+            (first_short(&RISE_THEN_FALL), Direction::Short)
+        ],
+        "production's signals as without a shadow"
+    );
+    let rows = store.shadow_sessions(1).await.expect("rows");
+    assert_eq!(rows.len(), RISE_THEN_FALL.len(), "one session a day");
+    let figures: Vec<vigil_deploy::shadow::ShadowSession> = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.figures).expect("figures"))
+        .collect();
+    assert!(figures.iter().all(|f| f.bars == 1 && f.errors == 0));
+    // The same model beside itself: the same positions on every bar.
+    let pairs = figures.iter().fold(0, |n, f| n + f.pairs.n);
+    assert!(pairs > 0);
+    assert!(
+        figures
+            .iter()
+            .all(|f| (f.candidate_return - f.production_return).abs() < 1e-12)
+    );
+    assert_eq!(logged(&h.log, Event::ShadowStarted).len(), 1);
+    assert_eq!(
+        logged(&h.log, Event::ShadowSessionEnded).len(),
+        RISE_THEN_FALL.len() - 1,
+        "the last session is still running at the end"
+    );
+    assert!(logged(&h.log, Event::ShadowSaveFailed).is_empty());
+}
+
+/// A save the store refuses is logged at ERROR and counted; the agent goes on and ends.
+#[actix_rt::test]
+async fn a_shadow_save_the_store_refuses_is_logged_and_production_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_with_a_release(dir.path()).await;
+    // Release 7 is not in the store: every write of its figures is refused.
+    let h = start_with(&cfg(3), Some(shadow_links(7, store.clone())));
+    h.addr
+        .do_send(regime_batch(0, bars(0, &RISE_THEN_FALL), Regime::Trending));
+    h.seen.wait_for::<SignalBatch>(1).await;
+    h.addr
+        .do_send(Flow::<RegimeBatch>::End(StopReason::EndOfData));
+    h.seen.wait_for::<StageReport>(1).await;
+    assert_eq!(h.seen.all::<SignalBatch>()[0].signals.len(), 2);
+    let failed = logged(&h.log, Event::ShadowSaveFailed);
+    assert!(!failed.is_empty());
+    assert_eq!(failed[0].level, Level::Error);
+    assert!(
+        text(&failed[0], "error").contains("FOREIGN KEY"),
+        "{:?}",
+        failed[0]
+    );
+    assert!(store.shadow_sessions(7).await.expect("rows").is_empty());
 }

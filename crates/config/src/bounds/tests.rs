@@ -120,6 +120,18 @@ max_file_mb = 64
 warn_free_disk_gb = 10
 fail_free_disk_gb = 1
 
+[release.shadow]
+min_sessions = 5
+min_correlation = 0.9
+improvement_t = 2.0
+max_latency_ratio = 1.2
+cpu_budget_us = 1000.0
+memory_budget_mb = 2048
+outlier_sigma = 3.0
+max_outlier_pct = 1.0
+cost_bps = 1.0
+save_every_s = 30
+
 [alerts]
 for = 0
 keep_firing_for = 120

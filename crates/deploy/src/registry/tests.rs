@@ -3,7 +3,7 @@ use std::path::Path;
 use super::*;
 
 /// `write` applied to `reg` in memory, as the store applies it.
-fn applied(reg: &Registry, write: &RegistryWrite) -> Registry {
+pub(crate) fn applied(reg: &Registry, write: &RegistryWrite) -> Registry {
     let mut out = reg.clone();
     if let Some(e) = &write.insert {
         out.entries.push(e.clone());
@@ -23,21 +23,30 @@ fn applied(reg: &Registry, write: &RegistryWrite) -> Registry {
             }
         }
     }
+    if let Some(r) = &write.release {
+        match out.releases.iter_mut().find(|o| o.id == r.id && r.id != 0) {
+            Some(o) => *o = r.clone(),
+            None => out.releases.push(ModelRelease {
+                id: out.releases.len() as i64 + 1,
+                ..r.clone()
+            }),
+        }
+    }
     out
 }
 
-fn model(name: &str) -> Artifact {
+pub(crate) fn model(name: &str) -> Artifact {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models")
         .join(name);
     Artifact::load(&dir).expect("a bundled model")
 }
 
-fn at(day: u32) -> DateTime<Utc> {
+pub(crate) fn at(day: u32) -> DateTime<Utc> {
     format!("2026-12-{day:02}T10:00:00Z").parse().expect("time")
 }
 
-fn ana(day: u32) -> Actor<'static> {
+pub(crate) fn ana(day: u32) -> Actor<'static> {
     Actor {
         who: "ana",
         reason: "weekly release",
@@ -45,7 +54,7 @@ fn ana(day: u32) -> Actor<'static> {
     }
 }
 
-fn new(artifact: &Artifact) -> NewVersion<'_> {
+pub(crate) fn new(artifact: &Artifact) -> NewVersion<'_> {
     NewVersion {
         artifact,
         artifact_path: artifact.dir.display().to_string(),
@@ -58,7 +67,7 @@ fn new(artifact: &Artifact) -> NewVersion<'_> {
     }
 }
 
-fn empty(name: &str) -> Registry {
+pub(crate) fn empty(name: &str) -> Registry {
     Registry {
         name: name.into(),
         ..Registry::default()

@@ -294,6 +294,8 @@ pub(super) struct Inputs {
     pub(super) halt: HaltLatch,
     pub(super) board: HealthBoard,
     pub(super) model: vigil_signal_agent::ActiveModel,
+    /// A release's candidate, to run in shadow.
+    pub(super) shadow: Option<vigil_signal_agent::ShadowLinks>,
     pub(super) done: oneshot::Sender<SessionSummary>,
 }
 
@@ -323,6 +325,7 @@ pub(super) fn build_and_start(
         halt,
         board,
         model,
+        shadow,
         done,
     } = inputs;
     let resume_after = reconciled.resume_after();
@@ -477,6 +480,10 @@ pub(super) fn build_and_start(
         log(AgentId::Signal),
         risk.clone().recipient(),
     );
+    let signal_agent = match shadow {
+        Some(links) => signal_agent.with_shadow(links),
+        None => signal_agent,
+    };
     let regime_agent = RegimeAgent::new(
         &cfg.regime,
         symbols.clone(),

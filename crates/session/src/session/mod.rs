@@ -22,6 +22,7 @@ mod control;
 mod log;
 mod persisters;
 mod provider;
+mod release;
 mod store;
 mod venue;
 
@@ -191,6 +192,7 @@ async fn registered_model(
             name: name.to_string(),
             entries: store.registry_entries(Some(name)).await?,
             aliases: store.registry_aliases(name).await?.into_iter().collect(),
+            releases: store.releases(name).await?,
         })
     };
     match (direct, reference) {
@@ -367,6 +369,12 @@ impl Session {
         // The model a registry reference names, and the registry's word on any model: one
         // registered under its version must be the artifact registered (docs/deploy.md).
         let model = registered_model(&*restored.store, &cfg.signal, reference, direct).await?;
+        // A release of it open in shadow: its candidate runs beside it.
+        let (shadow, shadow_skipped) =
+            match release::shadow_links(&cfg, &restored.store, &model).await? {
+                Ok(links) => (links, None),
+                Err(skipped) => (None, Some(skipped)),
+            };
 
         // 2. Choose the provider and where market time starts.
         let own = opts.provider.map(|p| (p, opts.market_start));
@@ -410,6 +418,9 @@ impl Session {
             &chosen.unknown_volume,
         ) {
             session_log.emit(ev);
+        }
+        if let Some(skipped) = &shadow_skipped {
+            session_log.emit(skipped.line(clock.now()));
         }
         if let Some(error) = &started_log.unbridged {
             session_log.emit(log::unbridged(clock.now(), error));
@@ -503,6 +514,7 @@ impl Session {
                 halt,
                 board: board.clone(),
                 model,
+                shadow,
                 done: done_tx,
             },
             boxes,

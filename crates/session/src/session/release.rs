@@ -1,0 +1,139 @@
+//! A model's open release, found at start: when one is running in shadow for the model the
+//! session trades, the Signal agent runs its candidate beside it (docs/deploy.md). A
+//! candidate that cannot run (paused, changed since it was registered, unreadable figures)
+//! never stops production from trading: the session says why in its log and trades on.
+
+use chrono::NaiveDate;
+use vigil_config::VigilConfig;
+use vigil_core::{Level, Timestamp};
+use vigil_deploy::registry::same_artifact;
+use vigil_deploy::release::SHADOW;
+use vigil_deploy::shadow::ShadowSession;
+use vigil_log::{Event, LogEvent};
+use vigil_signal_agent::{ActiveModel, ShadowLinks};
+use vigil_store::{ReleaseState, SharedStore};
+
+/// Why a release's candidate does not run in this session.
+#[derive(Debug)]
+pub(super) struct Skipped {
+    release: i64,
+    candidate: String,
+    reason: String,
+    level: Level,
+}
+
+impl Skipped {
+    /// Its log line.
+    pub(super) fn line(&self, at: Timestamp) -> LogEvent {
+        LogEvent::new(at, "vigil", Event::ShadowSkipped)
+            .level(self.level)
+            .with("release", self.release)
+            .with("candidate", self.candidate.clone())
+            .with("reason", self.reason.clone())
+    }
+}
+
+/// The shadow run of `model`'s open release, if there is one to run.
+///
+/// # Errors
+/// The store cannot be read (the session does not start: the store is its memory).
+pub(super) async fn shadow_links(
+    cfg: &VigilConfig,
+    store: &SharedStore,
+    model: &ActiveModel,
+) -> Result<Result<Option<ShadowLinks>, Skipped>, vigil_store::StoreError> {
+    let Some(artifact) = model.artifact() else {
+        return Ok(Ok(None)); // the built-in model is never released
+    };
+    let name = &artifact.manifest.name;
+    let releases = store.releases(name).await?;
+    let Some(release) = releases.last().filter(|r| r.state.is_open()) else {
+        return Ok(Ok(None));
+    };
+    let skip = |reason: String, level: Level| Skipped {
+        release: release.id,
+        candidate: release.candidate.clone(),
+        reason,
+        level,
+    };
+    if release.state == ReleaseState::Paused {
+        return Ok(Err(skip(
+            "the release is paused (`vigil model release resume` lets it go on)".into(),
+            Level::Warn,
+        )));
+    }
+    if release.stage != SHADOW {
+        return Ok(Err(skip(
+            format!("stage {:?} is not one this vigil runs", release.stage),
+            Level::Error,
+        )));
+    }
+    let entries = store.registry_entries(Some(name)).await?;
+    let Some(entry) = entries.iter().find(|e| e.version == release.candidate) else {
+        return Ok(Err(skip(
+            format!("{name} {} is not in the registry", release.candidate),
+            Level::Error,
+        )));
+    };
+    if artifact.sha256 == entry.artifact_sha256 {
+        return Ok(Err(skip(
+            "the session trades the candidate itself: nothing to run it beside".into(),
+            Level::Warn,
+        )));
+    }
+    let dir = vigil_config::SignalConfig {
+        model: entry.artifact_path.clone(),
+        ..cfg.signal.clone()
+    };
+    let candidate = match ActiveModel::from_config(&dir, std::path::Path::new("")) {
+        Ok(m) => m,
+        Err(e) => {
+            return Ok(Err(skip(
+                format!("the candidate cannot be loaded: {e}"),
+                Level::Error,
+            )));
+        }
+    };
+    if let Some(a) = candidate.artifact()
+        && let Err(e) = same_artifact(entry, a)
+    {
+        return Ok(Err(skip(e.to_string(), Level::Error)));
+    }
+    let calendar = match cfg.calendar.calendar() {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(skip(format!("calendar: {e}"), Level::Error))),
+    };
+    let mut stored = Vec::new();
+    for row in store.shadow_sessions(release.id).await? {
+        let parsed = row
+            .session
+            .parse::<NaiveDate>()
+            .map_err(|e| format!("session {:?}: {e}", row.session))
+            .and_then(|d| {
+                serde_json::from_str::<ShadowSession>(&row.figures)
+                    .map(|f| (d, f))
+                    .map_err(|e| format!("the figures of {}: {e}", row.session))
+            });
+        match parsed {
+            Ok(p) => stored.push(p),
+            Err(e) => {
+                return Ok(Err(skip(
+                    format!(
+                        "release {}'s stored shadow run cannot be read: {e}",
+                        release.id
+                    ),
+                    Level::Error,
+                )));
+            }
+        }
+    }
+    Ok(Ok(Some(ShadowLinks {
+        release_id: release.id,
+        model: candidate,
+        production: model.label().to_string(),
+        stored,
+        config: cfg.release.shadow.clone(),
+        calendar,
+        store: store.clone(),
+    })))
+}

@@ -1,0 +1,307 @@
+//! `vigil model release start | pause | resume | abort | status` and `vigil model
+//! shadow-report`: a model's release, kept in the store with its registry (the rules are
+//! `vigil_deploy::release`'s), and the judgement of its shadow run against
+//! `[release.shadow]`. A `vigil run` picks a release's change up at its next start.
+//! Exit codes: 0 done (shadow-report: every standard met), 1 shadow-report: not (yet) met,
+//! 2 refused (the reason printed).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use vigil_deploy::release::{self, Action};
+use vigil_deploy::shadow::{self, ShadowReport, ShadowSession};
+use vigil_log::Event;
+use vigil_store::ModelRelease;
+
+use crate::alerts_cmd::who_from;
+use crate::control_client::{USAGE, load_config, with_store};
+use crate::registry_cmd::{ChangeArgs, actor, change, read};
+
+/// `vigil model release` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ReleaseCmd {
+    /// Start a staging version's release in shadow: every `vigil run` of the model runs it
+    /// beside production on the same bars, through a simulated venue, without orders.
+    Start {
+        /// The model's name.
+        name: String,
+        /// The version to release, or an alias (`candidate`).
+        #[arg(default_value = "candidate")]
+        version: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Hold the open release: its candidate does not run (from the next `vigil run`).
+    Pause {
+        /// The model's name.
+        name: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Let a paused release go on.
+    Resume {
+        /// The model's name.
+        name: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// End the open release for good (a new release starts again from nothing).
+    Abort {
+        /// The model's name.
+        name: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// The model's releases, the open one first.
+    Status {
+        /// The model's name.
+        name: String,
+        /// Config (its `[store]` holds the registry).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn refuse(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("vigil model: {e}");
+    ExitCode::from(USAGE)
+}
+
+/// `vigil model release …`.
+pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
+    let (name, args, action) = match cmd {
+        ReleaseCmd::Status { name, config, json } => {
+            return status(&name, config.as_deref(), json);
+        }
+        ReleaseCmd::Start {
+            name,
+            version,
+            change,
+        } => (name, change, Err(version)),
+        ReleaseCmd::Pause { name, change } => (name, change, Ok(Action::Pause)),
+        ReleaseCmd::Resume { name, change } => (name, change, Ok(Action::Resume)),
+        ReleaseCmd::Abort { name, change } => (name, change, Ok(Action::Abort)),
+    };
+    let who = match who_from(args.who.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return refuse(&e),
+    };
+    let actor = match actor(&args, &who) {
+        Ok(a) => a,
+        Err(e) => return refuse(&e),
+    };
+    let Some(cfg) = load_config(args.config.as_deref()) else {
+        return ExitCode::from(USAGE);
+    };
+    let event = match action {
+        Err(_) => Event::ModelReleaseStarted,
+        Ok(_) => Event::ModelReleaseChanged,
+    };
+    let result = change(&cfg, &name, event, |reg| match &action {
+        Err(version) => release::start(reg, version, &actor),
+        Ok(a) => release::act(reg, *a, &actor),
+    });
+    match result {
+        Ok(w) => {
+            println!("vigil model: {name}: {} by {who}", w.audit.detail);
+            ExitCode::SUCCESS
+        }
+        Err(e) => refuse(&e),
+    }
+}
+
+fn status(name: &str, config: Option<&Path>, json: bool) -> ExitCode {
+    let Some(cfg) = load_config(config) else {
+        return ExitCode::from(USAGE);
+    };
+    let releases = match with_store(&cfg, async |store| {
+        store.releases(name).await.map_err(|e| e.to_string())
+    }) {
+        Ok(r) => r,
+        Err(e) => return refuse(&e),
+    };
+    if json {
+        println!("{}", serde_json::json!(releases));
+        return ExitCode::SUCCESS;
+    }
+    if releases.is_empty() {
+        println!("{name}: no release");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "id  candidate            production           stage   state      started (UTC)     by         detail"
+    );
+    for r in releases.iter().rev() {
+        println!(
+            "{:<3} {:<20} {:<20} {:<7} {:<10} {} {:<10} {}",
+            r.id,
+            r.candidate,
+            r.production.as_deref().unwrap_or("-"),
+            r.stage,
+            r.state.as_str(),
+            r.started_at.format("%Y-%m-%d %H:%M"),
+            r.started_by,
+            r.detail
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `vigil model shadow-report` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShadowReportArgs {
+    /// The model's name.
+    pub(crate) name: String,
+    /// A release by its id (default: the last one).
+    #[arg(long)]
+    pub(crate) release: Option<i64>,
+    /// Config (its `[store]`; its `[release.shadow]` holds the standards).
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `vigil model shadow-report`.
+pub(crate) fn shadow_report(args: &ShadowReportArgs) -> ExitCode {
+    let Some(cfg) = load_config(args.config.as_deref()) else {
+        return ExitCode::from(USAGE);
+    };
+    let calendar = match cfg.calendar.calendar() {
+        Ok(c) => c,
+        Err(e) => return refuse(&format!("calendar: {e}")),
+    };
+    let read_all = with_store(&cfg, async |store| {
+        let reg = read(store, &args.name).await?;
+        let release = match args.release {
+            Some(id) => reg.releases.iter().find(|r| r.id == id),
+            None => reg.releases.last(),
+        }
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{}: {}",
+                args.name,
+                args.release.map_or_else(
+                    || "no release (`vigil model release start`)".to_string(),
+                    |id| format!("no release {id}")
+                )
+            )
+        })?;
+        let rows = store
+            .shadow_sessions(release.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((release, rows))
+    });
+    let (release, rows) = match read_all {
+        Ok(r) => r,
+        Err(e) => return refuse(&e),
+    };
+    let mut sessions: Vec<(NaiveDate, ShadowSession)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let date = match row.session.parse::<NaiveDate>() {
+            Ok(d) => d,
+            Err(e) => {
+                return refuse(&format!(
+                    "release {}: session {:?}: {e}",
+                    release.id, row.session
+                ));
+            }
+        };
+        match serde_json::from_str(&row.figures) {
+            Ok(f) => sessions.push((date, f)),
+            Err(e) => {
+                return refuse(&format!(
+                    "release {}: the figures of {}: {e}",
+                    release.id, row.session
+                ));
+            }
+        }
+    }
+    // A date outside the calendar's range is not a session it can vouch for.
+    let trading = |d: NaiveDate| matches!(calendar.is_trading_day(d), Ok(true));
+    let report = shadow::report(&sessions, trading, &cfg.release.shadow);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"release": release, "report": report, "sessions": sessions.iter().map(|(d, s)| serde_json::json!({"session": d, "figures": s})).collect::<Vec<_>>()})
+        );
+    } else {
+        print_report(&release, &report, &sessions);
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_report(
+    release: &ModelRelease,
+    report: &ShadowReport,
+    sessions: &[(NaiveDate, ShadowSession)],
+) {
+    println!(
+        "release {} of {} {} beside {} ({}, {}; started {} by {})",
+        release.id,
+        release.name,
+        release.candidate,
+        release.production.as_deref().unwrap_or("-"),
+        release.stage,
+        release.state.as_str(),
+        release.started_at.format("%Y-%m-%d %H:%M UTC"),
+        release.started_by
+    );
+    println!(
+        "{} bars in {} trading sessions; simulated return: candidate {:+.4}%, production {:+.4}%",
+        report.bars,
+        report.trading_sessions,
+        report.candidate_return * 100.0,
+        report.production_return * 100.0
+    );
+    const SHOWN: usize = 10;
+    if !sessions.is_empty() {
+        if sessions.len() > SHOWN {
+            println!(
+                "the last {SHOWN} of {} sessions (--json has every one):",
+                sessions.len()
+            );
+        }
+        println!("session      bars     errors  outliers  candidate    production");
+        for (d, s) in &sessions[sessions.len().saturating_sub(SHOWN)..] {
+            println!(
+                "{d}  {:<8} {:<7} {:<9} {:+.4}%    {:+.4}%",
+                s.bars,
+                s.errors,
+                s.outliers,
+                s.candidate_return * 100.0,
+                s.production_return * 100.0
+            );
+        }
+    }
+    for s in &report.standards {
+        let mark = match s.passed {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "WAIT",
+        };
+        println!(
+            "{mark}  {:<17} {}  (needs {})",
+            s.name, s.value, s.threshold
+        );
+    }
+    println!(
+        "{}",
+        if report.passed {
+            "every standard met: the candidate may go on (vigil model promote)"
+        } else {
+            "not every standard is met yet"
+        }
+    );
+}
