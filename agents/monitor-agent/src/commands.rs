@@ -6,7 +6,7 @@ use vigil_core::{AgentId, Timestamp, TradingState};
 use vigil_log::{Event, LogEvent};
 use vigil_messages::{
     Action, CancelAll, Command, CommandError, CommandTarget, DefaultRegime, Flatten, InjectPanic,
-    SetPaused, SetQuarantine, SetTradingState, Shutdown, StopReason, SwitchSource,
+    SetPaused, SetQuarantine, SetTradingState, Shutdown, StopReason, SwitchModel, SwitchSource,
 };
 
 use crate::SERVICE;
@@ -20,6 +20,8 @@ pub(crate) type Answer =
 pub struct MonitorLinks {
     /// The Signal agent's pause switch.
     pub signal: Recipient<SetPaused>,
+    /// The Signal agent switches the model it trades (blue-green).
+    pub switch_model: Recipient<SwitchModel>,
     /// The Risk agent's trading state.
     pub risk: Recipient<SetTradingState>,
     /// The Risk agent closes every position.
@@ -144,6 +146,11 @@ impl MonitorLinks {
             }
             Action::CancelAll => ask("execution", &links.cancel_all, CancelAll { actor, reason }),
             Action::Flatten => ask("risk", &links.flatten, Flatten { actor, reason }),
+            Action::SwitchModel(to) => ask(
+                "signal",
+                &links.switch_model,
+                SwitchModel { to, actor, reason },
+            ),
             Action::SwitchSource(name) => ask(
                 "data",
                 &links.switch_source,

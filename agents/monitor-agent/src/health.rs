@@ -478,8 +478,17 @@ fn export_figures(f: &Figures) {
             failures,
             generation_latency_s,
             paused,
+            model,
+            shadow,
             ..
         } => {
+            // 1: the model traded; 0: a model run beside it without trading.
+            for (label, on) in [(Some(*model), 1.0), (*shadow, 0.0)] {
+                if let Some(label) = label {
+                    let (name, version) = label.split_once('@').unwrap_or((label, ""));
+                    gauge!("vigil_model_info", "model" => name, "version" => version).set(on);
+                }
+            }
             counter!("vigil_signal_signals_total").absolute(*signals);
             counter!("vigil_signal_suppressed_total").absolute(*suppressed);
             counter!("vigil_signal_batches_total").absolute(*batches);
@@ -740,7 +749,10 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             failures,
             generation_latency_s,
             paused,
+            model,
+            shadow,
         } => json!({
+            "model": model, "shadow": shadow,
             "signals": signals, "suppressed": suppressed, "batches": batches, "bars": bars,
             "failures": failures,
             "success_rate": if *bars > 0 { bars.saturating_sub(*failures) as f64 / *bars as f64 } else { 1.0 },

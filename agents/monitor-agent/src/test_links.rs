@@ -4,7 +4,7 @@ use actix::Actor;
 use vigil_core::AgentId;
 use vigil_messages::{
     CancelAll, DefaultRegime, Flatten, InjectPanic, SetPaused, SetQuarantine, SetTradingState,
-    Shutdown, SwitchSource,
+    Shutdown, SwitchModel, SwitchSource,
 };
 use vigil_testkit::{AnsweringActor, Recorder};
 
@@ -19,6 +19,7 @@ vigil_testkit::record_enum! {
         Flatten(Flatten),
         CancelAll(CancelAll),
         Switch(SwitchSource),
+        Model(SwitchModel),
         Quarantine(SetQuarantine),
         Regime(DefaultRegime),
         Shutdown(Shutdown),
@@ -32,6 +33,7 @@ pub(crate) fn links(seen: &Recorder<Sent>, fault_injection: bool) -> MonitorLink
     let records = seen.start_actor();
     MonitorLinks {
         signal: answers.clone().recipient(),
+        switch_model: answers.clone().recipient(),
         risk: answers.clone().recipient(),
         flatten: answers.clone().recipient(),
         cancel_all: answers.clone().recipient(),

@@ -128,7 +128,7 @@ impl SignalAgent {
         }
         let now = self.core.wall.now();
         let candidate_ns = (now - t0).num_nanoseconds().unwrap_or(0);
-        if decided > 0 {
+        if decided > 0 && shadow.recording {
             shadow.tracker.timed(
                 production_ns as f64 / decided as f64,
                 candidate_ns as f64 / decided as f64,
@@ -298,6 +298,8 @@ impl SignalAgent {
                         / self.spent_batches as f64
                 }),
                 paused: self.paused,
+                model: self.model.label(),
+                shadow: self.shadow.as_ref().map(|s| s.label),
             },
         );
         self.spent = chrono::Duration::zero();
@@ -309,7 +311,8 @@ impl SignalAgent {
         let t0 = self.core.wall.now();
         let mut signals = Vec::new();
         let mut production_ns = 0_i64;
-        if self.shadow.is_some() {
+        let recording = self.shadow.as_ref().is_some_and(|s| s.recording);
+        if recording {
             self.wanted.clear();
             self.wanted.resize(batch.bars.len(), None);
         }
@@ -324,7 +327,7 @@ impl SignalAgent {
                 continue;
             };
             let regime = batch.regimes.get(idx).copied().unwrap_or_default();
-            let timed = self.shadow.is_some().then(|| self.core.wall.now());
+            let timed = recording.then(|| self.core.wall.now());
             let decided = model.update(close, f64::from(regime.code()));
             if let Some(t) = timed {
                 production_ns += (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
@@ -525,7 +528,7 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
                 // The shadow run's last figures reach the store before the agent stops.
                 let now = self.core.clock.now();
                 let wall = self.core.wall.now();
-                if let Some(shadow) = self.shadow.as_mut() {
+                if let Some(shadow) = self.shadow.as_mut().filter(|s| s.recording) {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     Self::save(shadow, wall, Some(tx), &mut self.core.log, now);
                     self.core.log.flush();
@@ -558,6 +561,58 @@ impl SignalAgent {
             suppressed: self.suppressed,
         });
         ctx.stop();
+    }
+}
+
+impl Handler<vigil_messages::SwitchModel> for SignalAgent {
+    type Result = Result<String, CommandError>;
+
+    /// Blue-green: trades the model it runs beside the traded one, from the next bar. Its
+    /// predictors are warm (they saw every bar), so no warm-up; the one it replaces runs on
+    /// beside it, warm, so that a switch back is as quick. Positions are carried over: the
+    /// new model's next target that differs from the last signal realigns them.
+    fn handle(
+        &mut self,
+        msg: vigil_messages::SwitchModel,
+        _ctx: &mut Self::Context,
+    ) -> Self::Result {
+        let from = self.model.label();
+        if msg.to == from {
+            return Ok(format!("the signal agent trades {from} already")); // idempotent
+        }
+        let Some(shadow) = self.shadow.as_mut() else {
+            return Err(CommandError::Conflict(format!(
+                "the session trades {from} and runs no other model; {} trades from the next \
+                 start",
+                msg.to
+            )));
+        };
+        if shadow.label != msg.to {
+            return Err(CommandError::Conflict(format!(
+                "the session trades {from} and runs {} beside it; {} trades from the next start",
+                shadow.label, msg.to
+            )));
+        }
+        let now = self.core.clock.now();
+        let wall = self.core.wall.now();
+        if shadow.recording {
+            // The shadow run's last figures, before it ends.
+            Self::save(shadow, wall, None, &mut self.core.log, now);
+        }
+        shadow.swap(&mut self.model, &mut self.models);
+        self.warmup = self.model.warmup(&self.cfg);
+        self.core.log.emit(
+            LogEvent::new(now, SERVICE, Event::ModelSwitched)
+                .with("from", from)
+                .with("to", self.model.label())
+                .with("actor", msg.actor)
+                .with("reason", msg.reason),
+        );
+        self.core.log.flush();
+        Ok(format!(
+            "the signal agent trades {} from the next bar; {from} runs on beside it for a switch back",
+            self.model.label()
+        ))
     }
 }
 

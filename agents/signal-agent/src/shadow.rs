@@ -83,6 +83,9 @@ pub(crate) struct Shadow {
     last_save: Option<Timestamp>,
     failed_in: Option<NaiveDate>,
     pub(crate) resumed_sessions: usize,
+    /// Its figures are kept: off once a switch made it the model traded (the release is
+    /// over; the model it replaced runs on warm, unrecorded).
+    pub(crate) recording: bool,
 }
 
 impl Shadow {
@@ -106,6 +109,7 @@ impl Shadow {
             last_save: None,
             failed_in: None,
             resumed_sessions: links.stored.len(),
+            recording: true,
         }
     }
 
@@ -113,6 +117,15 @@ impl Shadow {
     pub(crate) fn rebuild(&mut self, signal: &SignalConfig) {
         let n = self.predictors.len();
         self.predictors = (0..n).map(|_| self.model.predictor(signal)).collect();
+    }
+
+    /// Trades places with the model the agent trades: `model` and `predictors` become this
+    /// one's, warm, and this one runs on with the ones it gave up, unrecorded.
+    pub(crate) fn swap(&mut self, model: &mut ActiveModel, predictors: &mut Vec<Predictor>) {
+        std::mem::swap(&mut self.model, model);
+        std::mem::swap(&mut self.predictors, predictors);
+        self.label = self.model.label();
+        self.recording = false;
     }
 
     /// Runs the candidate on one bar beside production's `wanted`; returns what to log.
@@ -126,6 +139,9 @@ impl Shadow {
     ) -> Option<Noted> {
         let predictor = self.predictors.get_mut(symbol)?;
         let decided = predictor.update(close, regime);
+        if !self.recording {
+            return None; // kept warm for a switch back
+        }
         if self.tracker.counted(at) {
             return None; // counted before a restart: the predictor warms on it, no more
         }
@@ -168,7 +184,7 @@ impl Shadow {
     /// Whether the running session is due to be saved at `now`; notes the resident
     /// memory when it is (`Err`: it could not be read).
     pub(crate) fn due(&mut self, now: Timestamp) -> Option<Result<(), String>> {
-        if self.last_save.is_some_and(|t| now - t < self.every) {
+        if !self.recording || self.last_save.is_some_and(|t| now - t < self.every) {
             return None;
         }
         self.last_save = Some(now);

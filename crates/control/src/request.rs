@@ -9,7 +9,7 @@ use vigil_core::AgentId;
 use vigil_messages::{Action, CommandTarget};
 
 /// The commands `POST /v1/commands` takes, as `Action::name` spells them.
-pub const COMMANDS: [&str; 12] = [
+pub const COMMANDS: [&str; 13] = [
     "pause",
     "resume",
     "breaker_trip",
@@ -20,12 +20,14 @@ pub const COMMANDS: [&str; 12] = [
     "quarantine",
     "release",
     "default_regime",
+    "switch_model",
     "shutdown",
     "inject_panic",
 ];
 
-const COMMAND_FIELDS: [&str; 8] = [
+const COMMAND_FIELDS: [&str; 9] = [
     "command",
+    "model",
     "agent",
     "source",
     "symbol",
@@ -246,6 +248,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
         "pause" | "resume" => &["agent"],
         "switch_source" => &["source"],
         "quarantine" | "release" => &["symbol"],
+        "switch_model" => &["model"],
         "inject_panic" => &["agent", "times"],
         "breaker_trip" | "breaker_reset" | "cancel_all" | "flatten" | "default_regime"
         | "shutdown" => &[],
@@ -256,7 +259,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             ));
         }
     };
-    if let Some(extra) = ["agent", "source", "times", "symbol"]
+    if let Some(extra) = ["agent", "source", "times", "symbol", "model"]
         .into_iter()
         .find(|k| f.has(k) && !uses.contains(k))
     {
@@ -282,6 +285,11 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             "source",
             MAX_NAME,
             "switch_source needs the name of the source to read from",
+        )?),
+        "switch_model" => Action::SwitchModel(f.required(
+            "model",
+            MAX_NAME,
+            "switch_model needs the model to trade, name@version (`vigil ctl status` shows it)",
         )?),
         "quarantine" => Action::Quarantine(f.required(
             "symbol",

@@ -89,6 +89,11 @@ pub enum Figures {
         generation_latency_s: Option<f64>,
         /// Paused by an operator.
         paused: bool,
+        /// The model it trades, `name@version`.
+        model: &'static str,
+        /// The model it runs beside it without trading, if any: a release's candidate in
+        /// shadow, or the model it traded before a switch (kept warm for a rollback).
+        shadow: Option<&'static str>,
     },
     /// Risk agent: trigger counts and state.
     Risk {

@@ -25,8 +25,8 @@ pub use messages::{
     DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView,
     OrderIntent, PhaseMark, PositionView, QuarantineChanged, RearmDrawdown, RegimeBatch,
     ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused, SetQuarantine,
-    SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision, SwitchSource,
-    TradingStateRecord, VerifyData,
+    SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision, SwitchModel,
+    SwitchSource, TradingStateRecord, VerifyData,
 };
 pub use skeleton::{batch_dropped, rebuilt};
 pub use timer::run_every;

@@ -397,6 +397,9 @@ pub enum Action {
     Release(String),
     /// The Regime agent falls back to its default label for every symbol.
     DefaultRegime,
+    /// The Signal agent trades the named model (`name@version`) from the next bar: the
+    /// release's candidate it runs in shadow, or the model it traded before (blue-green).
+    SwitchModel(String),
     /// Stop the session gracefully (the pipeline drains in order).
     Shutdown,
     /// Testing only (`[control] fault_injection = true`): the agent panics in a handler,
@@ -423,6 +426,7 @@ impl Action {
             Action::Quarantine(_) => "quarantine",
             Action::Release(_) => "release",
             Action::DefaultRegime => "default_regime",
+            Action::SwitchModel(_) => "switch_model",
             Action::Shutdown => "shutdown",
             Action::InjectPanic { .. } => "inject_panic",
         }
@@ -432,9 +436,10 @@ impl Action {
     pub fn argument(&self) -> Option<String> {
         match self {
             Action::Pause(t) | Action::Resume(t) => Some(t.to_string()),
-            Action::SwitchSource(name) | Action::Quarantine(name) | Action::Release(name) => {
-                Some(name.clone())
-            }
+            Action::SwitchSource(name)
+            | Action::Quarantine(name)
+            | Action::Release(name)
+            | Action::SwitchModel(name) => Some(name.clone()),
             Action::InjectPanic { agent, times } => Some(format!("{agent} x{times}")),
             _ => None,
         }
@@ -511,6 +516,19 @@ pub struct ReloadCalendar {
 pub struct SetPaused {
     /// Paused or not.
     pub paused: bool,
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → Signal: trade another model from the next bar (blue-green). Answers what it
+/// did, or why it cannot.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct SwitchModel {
+    /// The model to trade, `name@version`.
+    pub to: String,
     /// Who asked.
     pub actor: String,
     /// Why.

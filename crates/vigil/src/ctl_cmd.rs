@@ -84,6 +84,13 @@ enum CtlCmd {
     },
     /// The Regime agent falls back to its default label for every symbol.
     DefaultRegime,
+    /// Blue-green: trade the model the session runs beside the traded one (a release's
+    /// candidate in shadow, or the model before a switch) from the next bar. `vigil model
+    /// promote` and `rollback` do it with the registry's change.
+    SwitchModel {
+        /// The model, `name@version` (as in `vigil ctl status`).
+        model: String,
+    },
     /// Stop the session gracefully: the pipeline drains and `vigil run` exits 0.
     Shutdown,
     /// A new bearer token: the running vigil writes it and accepts only it from then on;
@@ -146,6 +153,10 @@ pub(crate) fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCmd::SwitchSource { name } => {
             body.insert("source".into(), json!(name));
             (format!("switch-source {name}"), "switch_source")
+        }
+        CtlCmd::SwitchModel { model } => {
+            body.insert("model".into(), json!(model));
+            (format!("switch-model {model}"), "switch_model")
         }
         CtlCmd::Quarantine { symbol } => {
             body.insert("symbol".into(), json!(symbol));

@@ -255,9 +255,73 @@ pub(crate) fn apply(name: &str, what: Change, args: &ChangeArgs) -> ExitCode {
                 "vigil model: {name} {} {done} by {who}: {}",
                 w.audit.version, w.audit.detail
             );
+            if matches!(what, Change::Promote(_) | Change::Rollback) {
+                let label = format!("{name}@{}", semver_of(&w.audit.version));
+                switch_running(args, &cfg, &label, &who);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => refuse(&e),
+    }
+}
+
+/// The manifest version in a registry version: `1.1.0` of `v1.1.0-20261205`.
+fn semver_of(version: &str) -> &str {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    v.rsplit_once('-').map_or(v, |(semver, _)| semver)
+}
+
+/// Blue-green: asks the session running on `cfg`, if any, to trade `label` from its next
+/// bar (the registry's change is made either way; what the session answered is printed).
+fn switch_running(args: &ChangeArgs, cfg: &VigilConfig, label: &str, who: &str) {
+    let target = crate::control_client::ControlArgs {
+        config: args.config.clone(),
+        log_dir: None,
+        control: None,
+        token_file: None,
+        ca_file: None,
+    };
+    let client = match target.locate(cfg) {
+        Ok(crate::control_client::Located::Running(c)) => c,
+        Ok(crate::control_client::Located::NotRunning(_)) => {
+            println!("vigil model: no session is running; {label} trades from the next start");
+            return;
+        }
+        Err(e) => {
+            eprintln!(
+                "vigil model: cannot look for a running session ({e}); a running session \
+                 trades {label} from its next start"
+            );
+            return;
+        }
+    };
+    let body = serde_json::json!({
+        "command": "switch_model",
+        "model": label,
+        "who": who,
+        "reason": args.reason,
+    });
+    match client.post("/v1/commands", &body) {
+        Ok(reply) if (200..300).contains(&reply.status) => {
+            let outcome = reply
+                .json()
+                .map(|v| v["outcome"].as_str().unwrap_or("done").to_string())
+                .unwrap_or_else(|e| e);
+            println!("vigil model: the running session: {outcome}");
+        }
+        Ok(reply) => eprintln!(
+            "vigil model: the running session did not switch (HTTP {}): {}",
+            reply.status,
+            reply.error()
+        ),
+        Err(
+            crate::control_client::Failure::NotRunning(m)
+            | crate::control_client::Failure::NoAnswer(m)
+            | crate::control_client::Failure::Other(m),
+        ) => eprintln!(
+            "vigil model: the running session did not answer ({m}); it trades {label} from \
+             its next start"
+        ),
     }
 }
 

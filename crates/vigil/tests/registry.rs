@@ -514,3 +514,110 @@ fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_res
         ]
     );
 }
+
+/// Polls the log in `logs` until some line satisfies `found` (bounded: 40 s).
+fn wait_for_line(logs: &Path, what: &str, found: impl Fn(&Value) -> bool) -> Value {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        if let Some(l) = vigil_log_lines(logs).into_iter().find(|l| found(l)) {
+            return l;
+        }
+        assert!(std::time::Instant::now() < end, "no {what} in the log");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Blue-green: with a session running the release's candidate in shadow, `vigil model
+/// promote` switches it to the candidate from the next bar without a restart (its
+/// predictors are warm), and `vigil model rollback` switches it back at once; each switch
+/// logged, and every signal after it carries the model that traded it.
+#[test]
+fn promote_and_rollback_switch_a_running_session_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let v1 = copy_model(&dir.path().join("v1"), |t| t);
+    let v2 = copy_model(&dir.path().join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
+    });
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    // The whole file in about 45 s of wall time, one bar a batch: time to act mid-run.
+    let text = text
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
+        .replace("speed = \"max\"", "speed = 6000000")
+        .replace("batch_size = 1024", "batch_size = 1");
+    std::fs::write(&cfg, text).expect("config");
+    let change = |args: &[&str]| {
+        let (code, out, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+        (out, err)
+    };
+    change(&["register", &v1, "--skip-gate"]);
+    change(&["promote", "goog_mlp", "candidate"]);
+    change(&["register", &v2, "--skip-gate"]);
+    change(&["release", "start", "goog_mlp"]);
+
+    let running = common::run_on(&cfg);
+    let logs = dir.path().join("logs");
+    wait_for_line(&logs, "a signal of production", |l| {
+        l["event"] == "signal_generated" && l["context"]["model_version"] == "goog_mlp@1.0.0"
+    });
+    let (out, err) = change(&["promote", "goog_mlp", "candidate"]);
+    assert!(
+        out.contains(
+            "the running session: the signal agent trades goog_mlp@1.1.0 from the next bar"
+        ),
+        "{out}{err}"
+    );
+    let switched = wait_for_line(&logs, "the switch", |l| l["event"] == "model_switched");
+    assert_eq!(switched["data"]["from"], "goog_mlp@1.0.0");
+    assert_eq!(switched["data"]["to"], "goog_mlp@1.1.0");
+    let seq = switched["seq"].as_u64().expect("seq");
+    wait_for_line(&logs, "a signal of the candidate", |l| {
+        l["event"] == "signal_generated" && l["seq"].as_u64() > Some(seq)
+    });
+
+    let (out, err) = change(&["rollback", "goog_mlp"]);
+    assert!(
+        out.contains("the running session: the signal agent trades goog_mlp@1.0.0"),
+        "{out}{err}"
+    );
+    let back = wait_for_line(&logs, "the switch back", |l| {
+        l["event"] == "model_switched" && l["data"]["to"] == "goog_mlp@1.0.0"
+    });
+    let back_seq = back["seq"].as_u64().expect("seq");
+    // A model the session does not run cannot be switched to; the answer says what it runs.
+    let out = vigil()
+        .args([
+            "ctl",
+            "switch-model",
+            "goog_mlp@9.9.9",
+            "--reason",
+            "try",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .expect("vigil ctl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("trades goog_mlp@1.0.0 and runs goog_mlp@1.1.0 beside it"),
+        "{err}"
+    );
+    running.interrupt();
+
+    // Signals between the switches are the candidate's; before and after, production's.
+    for l in vigil_log_lines(&logs)
+        .iter()
+        .filter(|l| l["event"] == "signal_generated")
+    {
+        let s = l["seq"].as_u64().expect("seq");
+        let want = if s > seq && s < back_seq {
+            "goog_mlp@1.1.0"
+        } else {
+            "goog_mlp@1.0.0"
+        };
+        assert_eq!(l["context"]["model_version"], want, "{l}");
+    }
+}

@@ -361,6 +361,7 @@ pub(super) fn build_and_start(
             flatten: risk.clone().recipient(),
             cancel_all: exec.clone().recipient(),
             switch_source: data.clone().recipient(),
+            switch_model: signal.clone().recipient(),
             quarantine: data.clone().recipient(),
             default_regime: regime.clone().recipient(),
             shutdown: data.clone().recipient(),

@@ -119,12 +119,13 @@ impl SessionOptions {
 }
 
 /// `vigil_model_info{model, version} 1` on `/metrics`: the model being traded, so that
-/// performance can be tied to a version.
+/// performance can be tied to a version (the Monitor keeps it true from the Signal agent's
+/// heartbeats: 0 for a model run beside it without trading).
 fn model_info(model: &vigil_signal_agent::ActiveModel) {
     let (name, version) = model.label().split_once('@').unwrap_or((model.label(), ""));
     metrics::describe_gauge!(
         "vigil_model_info",
-        "The model the Signal agent trades (always 1; its name and version are labels)"
+        "The models the Signal agent runs: 1 the one it trades, 0 one it runs beside it without trading (a release's candidate in shadow, or the model before a switch); name and version are labels"
     );
     metrics::gauge!("vigil_model_info", "model" => name, "version" => version).set(1.0);
 }
