@@ -74,6 +74,7 @@ pub const TAPPED: &[Event] = &[
     Event::DataRecovered,
     Event::DataVerified,
     Event::LogAnchorFailed,
+    Event::ModelAutoRolledBack,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.

@@ -480,10 +480,11 @@ fn export_figures(f: &Figures) {
             paused,
             model,
             shadow,
+            stopped,
             ..
         } => {
-            // 1: the model traded; 0: a model run beside it without trading.
-            for (label, on) in [(Some(*model), 1.0), (*shadow, 0.0)] {
+            // 1: the model traded; 0: one run beside it without trading, or stopped.
+            for (label, on) in [(Some(*model), 1.0), (*shadow, 0.0), (*stopped, 0.0)] {
                 if let Some(label) = label {
                     let (name, version) = label.split_once('@').unwrap_or((label, ""));
                     gauge!("vigil_model_info", "model" => name, "version" => version).set(on);
@@ -751,8 +752,9 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             paused,
             model,
             shadow,
+            stopped,
         } => json!({
-            "model": model, "shadow": shadow,
+            "model": model, "shadow": shadow, "stopped": stopped,
             "signals": signals, "suppressed": suppressed, "batches": batches, "bars": bars,
             "failures": failures,
             "success_rate": if *bars > 0 { bars.saturating_sub(*failures) as f64 / *bars as f64 } else { 1.0 },

@@ -15,6 +15,7 @@ use vigil_model::Predictor;
 
 use crate::model::ActiveModel;
 use crate::shadow::{Noted, Save, SaveFailed, Shadow, ShadowLinks, wanted};
+use vigil_deploy::rollback::{Guard, Trigger};
 use vigil_deploy::shadow::Wanted;
 
 const SERVICE: &str = "signal_agent";
@@ -46,6 +47,15 @@ pub struct SignalAgent {
     /// What production wanted on each bar of the batch, and its decision time (for the
     /// shadow run; kept to reuse the allocation).
     wanted: Vec<Option<Wanted>>,
+    /// The model the session started with.
+    started_with: &'static str,
+    /// Automatic rollback: the guard over a model switched in, while the one it replaced
+    /// runs beside it.
+    guard: Option<Guard>,
+    /// The model an automatic rollback stopped.
+    stopped: Option<&'static str>,
+    /// Its own address, for answers from tasks it starts.
+    address: Option<Addr<SignalAgent>>,
 }
 
 impl std::fmt::Debug for SignalAgent {
@@ -69,6 +79,7 @@ impl SignalAgent {
         downstream: Recipient<Flow<SignalBatch>>,
     ) -> Self {
         let n = symbols.len();
+        let model_label = model.label();
         let core = AgentCore::new(AgentId::Signal, wiring, log);
         Self {
             models: (0..n).map(|_| model.predictor(cfg)).collect(),
@@ -90,6 +101,10 @@ impl SignalAgent {
             cfg: cfg.clone(),
             shadow: None,
             wanted: Vec::new(),
+            started_with: model_label,
+            guard: None,
+            stopped: None,
+            address: None,
         }
     }
 
@@ -300,6 +315,7 @@ impl SignalAgent {
                 paused: self.paused,
                 model: self.model.label(),
                 shadow: self.shadow.as_ref().map(|s| s.label),
+                stopped: self.stopped,
             },
         );
         self.spent = chrono::Duration::zero();
@@ -311,6 +327,7 @@ impl SignalAgent {
         let t0 = self.core.wall.now();
         let mut signals = Vec::new();
         let mut production_ns = 0_i64;
+        let mut trigger = None;
         let recording = self.shadow.as_ref().is_some_and(|s| s.recording);
         if recording {
             self.wanted.clear();
@@ -327,12 +344,28 @@ impl SignalAgent {
                 continue;
             };
             let regime = batch.regimes.get(idx).copied().unwrap_or_default();
-            let timed = recording.then(|| self.core.wall.now());
+            let timed = (recording || self.guard.is_some()).then(|| self.core.wall.now());
             let decided = model.update(close, f64::from(regime.code()));
             if let Some(t) = timed {
-                production_ns += (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
-                if let (Ok(Some(p)), Some(w)) = (&decided, self.wanted.get_mut(idx)) {
-                    *w = wanted(p);
+                let ns = (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
+                production_ns += ns;
+                let want = match &decided {
+                    Ok(Some(p)) => wanted(p),
+                    Ok(None) | Err(_) => None,
+                };
+                if let Some(w) = self.wanted.get_mut(idx) {
+                    *w = want;
+                }
+                if let Some(guard) = self.guard.as_mut()
+                    && trigger.is_none()
+                {
+                    trigger = guard.bar(
+                        i,
+                        close,
+                        decided.is_err(),
+                        ns as f64,
+                        want.map(|w| w.position),
+                    );
                 }
             }
             let prediction = match decided {
@@ -413,6 +446,9 @@ impl SignalAgent {
         if self.shadow.is_some() {
             self.run_shadow(&batch, production_ns);
         }
+        if let Some(trigger) = trigger {
+            self.roll_back(trigger);
+        }
         self.core.log.flush();
         self.batches += 1;
         self.bars += batch.bars.len() as u64;
@@ -432,6 +468,7 @@ impl Actor for SignalAgent {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.address = Some(ctx.address());
         self.core.started(
             self.core
                 .start_line()
@@ -601,6 +638,10 @@ impl Handler<vigil_messages::SwitchModel> for SignalAgent {
         }
         shadow.swap(&mut self.model, &mut self.models);
         self.warmup = self.model.warmup(&self.cfg);
+        // Guarded while it is not the model the session started with, the one it
+        // replaced running beside it for a switch back.
+        self.guard = (self.model.label() != self.started_with && shadow.rollback.enabled)
+            .then(|| Guard::new(&shadow.rollback, self.symbols.len()));
         self.core.log.emit(
             LogEvent::new(now, SERVICE, Event::ModelSwitched)
                 .with("from", from)
@@ -613,6 +654,129 @@ impl Handler<vigil_messages::SwitchModel> for SignalAgent {
             "the signal agent trades {} from the next bar; {from} runs on beside it for a switch back",
             self.model.label()
         ))
+    }
+}
+
+impl SignalAgent {
+    /// Automatic rollback: trades the model running beside the traded one again, from the
+    /// next bar; the failed one stops running; the registry records it (production back to
+    /// `last_stable`, the failed version retired) when its production is the failed one.
+    fn roll_back(&mut self, trigger: Trigger) {
+        let Some(mut shadow) = self.shadow.take() else {
+            return;
+        };
+        self.guard = None;
+        let from = self.model.label();
+        shadow.swap(&mut self.model, &mut self.models);
+        self.warmup = self.model.warmup(&self.cfg);
+        let to = self.model.label();
+        self.stopped = Some(from);
+        let now = self.core.clock.now();
+        self.core.log.emit(
+            LogEvent::new(now, SERVICE, Event::ModelAutoRolledBack)
+                .with("from", from)
+                .with("to", to)
+                .with("rule", trigger.rule)
+                .with("value", trigger.value.clone())
+                .with("threshold", trigger.threshold.clone()),
+        );
+        self.core.log.flush();
+        let store = shadow.store.clone();
+        let at = self.core.wall.now();
+        let me = self.address.clone();
+        let reason = format!(
+            "automatic rollback: {}: {} (threshold {})",
+            trigger.rule, trigger.value, trigger.threshold
+        );
+        actix::spawn(async move {
+            let outcome = record_rollback(&store, from, &reason, at).await;
+            if let Some(me) = me {
+                me.do_send(RollbackRecorded { from, outcome });
+            }
+        });
+    }
+}
+
+/// The registry's side of an automatic rollback, as `vigil model rollback` makes it.
+async fn record_rollback(
+    store: &vigil_store::SharedStore,
+    from: &str,
+    reason: &str,
+    at: vigil_core::Timestamp,
+) -> Result<vigil_store::RegistryWrite, String> {
+    use vigil_deploy::registry::{self, Actor, PRODUCTION, Registry};
+    let (name, semver) = from.split_once('@').unwrap_or((from, ""));
+    let err = |e: vigil_store::StoreError| e.to_string();
+    let reg = Registry {
+        name: name.to_string(),
+        entries: store.registry_entries(Some(name)).await.map_err(err)?,
+        aliases: store
+            .registry_aliases(name)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .collect(),
+        releases: store.releases(name).await.map_err(err)?,
+    };
+    match reg.alias(PRODUCTION) {
+        Some(p) if registry::semver_of(&p.version) == semver => {}
+        Some(p) => {
+            return Err(format!(
+                "the registry's production is {} {}, not {from} (switched by vigil ctl?): \
+                 left as it is",
+                name, p.version
+            ));
+        }
+        None => {
+            return Err(format!(
+                "{name} has no version in production: nothing to record"
+            ));
+        }
+    }
+    let actor = Actor {
+        who: "vigil",
+        reason,
+        at,
+    };
+    let write = registry::rollback(&reg, &actor).map_err(|e| e.to_string())?;
+    store.registry_apply(&write).await.map_err(err)?;
+    Ok(write)
+}
+
+/// What recording an automatic rollback in the registry came to.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RollbackRecorded {
+    from: &'static str,
+    outcome: Result<vigil_store::RegistryWrite, String>,
+}
+
+impl Handler<RollbackRecorded> for SignalAgent {
+    type Result = ();
+
+    fn handle(&mut self, msg: RollbackRecorded, _ctx: &mut Self::Context) {
+        let now = self.core.clock.now();
+        let (name, semver) = msg.from.split_once('@').unwrap_or((msg.from, ""));
+        let line = match msg.outcome {
+            Ok(w) => {
+                let a = &w.audit;
+                LogEvent::new(now, SERVICE, Event::ModelRolledBack)
+                    .with("model", a.name.clone())
+                    .with("version", a.version.clone())
+                    .with("by", a.actor.clone())
+                    .with("reason", a.reason.clone())
+                    .with("detail", a.detail.clone())
+            }
+            Err(reason) => {
+                self.failures += 1;
+                LogEvent::new(now, SERVICE, Event::ModelRollbackUnrecorded)
+                    .with("model", name.to_string())
+                    .with("version", semver.to_string())
+                    .with("reason", reason)
+            }
+        };
+        self.core.log.emit(line);
+        self.core.log.flush();
     }
 }
 

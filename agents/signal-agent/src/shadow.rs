@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use tokio::sync::{mpsc, oneshot};
 use vigil_calendar::Calendar;
-use vigil_config::{ShadowConfig, SignalConfig};
+use vigil_config::{RollbackConfig, ShadowConfig, SignalConfig};
 use vigil_core::Timestamp;
 use vigil_deploy::shadow::{ShadowSession, ShadowTracker, Wanted, resident_bytes};
 use vigil_model::{Prediction, Predictor, RuntimeError};
@@ -29,6 +29,8 @@ pub struct ShadowLinks {
     pub stored: Vec<(NaiveDate, ShadowSession)>,
     /// `[release.shadow]`.
     pub config: ShadowConfig,
+    /// `[release.rollback]`: the guard over the candidate once switched in.
+    pub rollback: RollbackConfig,
     /// The exchange calendar: which session a bar belongs to.
     pub calendar: Calendar,
     /// Where the figures go.
@@ -86,6 +88,7 @@ pub(crate) struct Shadow {
     /// Its figures are kept: off once a switch made it the model traded (the release is
     /// over; the model it replaced runs on warm, unrecorded).
     pub(crate) recording: bool,
+    pub(crate) rollback: RollbackConfig,
 }
 
 impl Shadow {
@@ -110,6 +113,7 @@ impl Shadow {
             failed_in: None,
             resumed_sessions: links.stored.len(),
             recording: true,
+            rollback: links.rollback,
         }
     }
 

@@ -35,6 +35,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "data_outage",
     "data_verified",
     "log_anchor_failed",
+    "model_rolled_back",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

@@ -531,6 +531,23 @@ pub const ROUTES: &[Route] = &[
             field: "checklist",
         },
     ),
+    Route {
+        event: Event::ModelAutoRolledBack,
+        when: When::Always,
+        action: Action::Happened,
+        rule: Rule::Named("model_rolled_back"),
+        level: LevelFrom::Fixed(Level::Critical),
+        labels: Labels::None,
+        headline: "model {from} rolled back to {to}: {rule}",
+        details: &[
+            d("From", "{from}"),
+            d("To", "{to}"),
+            d("Rule", "{rule}"),
+            d("Measured", "{value}"),
+            d("Threshold", "{threshold}"),
+        ],
+        you_need_to: "Trading goes on with {to}. Find out why {from} failed (`vigil logs --event model_auto_rolled_back`, `vigil model shadow-report`); it is retired in the registry (`vigil model show`): a fix is a new version, released again.",
+    },
     // Not an alert: the end of the trading day sends the day's summary.
     Route {
         when: When::FieldIs("phase", "post_close"),

@@ -30,8 +30,9 @@ pub use model::{
     ControlConfig, DataConfig, DeadManConfig, DrawdownControlConfig, ExecutionConfig, FeedConfig,
     FillModelConfig, InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy,
     OrderTypeConfig, ReconcileConfig, RegimeConfig, RegimeFactors, ReleaseConfig, RiskConfig,
-    RuleConfig, RuntimeConfig, Secret, SessionConfig, ShadowConfig, SignalConfig, Sizing, Speed,
-    StoreConfig, SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
+    RollbackConfig, RuleConfig, RuntimeConfig, Secret, SessionConfig, ShadowConfig, SignalConfig,
+    Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind, VigilConfig, default_rules,
+    redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use secrets::{SecretFileError, check_private_file, private_file_problem, read_secret_file};

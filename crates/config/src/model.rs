@@ -54,6 +54,44 @@ pub struct ReleaseConfig {
     /// The shadow run: what it measures and the standards `vigil model shadow-report`
     /// holds a candidate to.
     pub shadow: ShadowConfig,
+    /// Automatic rollback after a switch to a new model.
+    pub rollback: RollbackConfig,
+}
+
+/// Automatic rollback: after a running session switched to a new model (blue-green), the
+/// one it replaced runs on beside it, and the session switches back at once, with a
+/// Critical alert, when the new one fails these (docs/deploy.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RollbackConfig {
+    /// Watch at all.
+    pub enabled: bool,
+    /// The bars the error rate and the latency are measured over (the last ones).
+    pub window_bars: usize,
+    /// Bars the model failed on, at most this share of them.
+    pub max_error_pct: f64,
+    /// Its decision time per bar at p99 over them, at most this.
+    pub max_latency_p99_ms: f64,
+    /// The bars one rolling Sharpe is computed over.
+    pub sharpe_window_bars: usize,
+    /// Rolling Sharpe values averaged (the last ones), and needed before the rule applies.
+    pub sharpe_values: usize,
+    /// Their mean at least this.
+    pub min_sharpe: f64,
+}
+
+impl Default for RollbackConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_bars: 100,
+            max_error_pct: 5.0,
+            max_latency_p99_ms: 50.0,
+            sharpe_window_bars: 50,
+            sharpe_values: 20,
+            min_sharpe: -3.0,
+        }
+    }
 }
 
 /// A shadow run: the candidate decides on every bar beside production, through a

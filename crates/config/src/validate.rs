@@ -561,6 +561,13 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     c.within("release.shadow.max_outlier_pct", sh.max_outlier_pct);
     c.within("release.shadow.cost_bps", sh.cost_bps);
     c.within("release.shadow.save_every_s", sh.save_every_s);
+    let rb = &cfg.release.rollback;
+    c.within("release.rollback.window_bars", rb.window_bars);
+    c.within("release.rollback.max_error_pct", rb.max_error_pct);
+    c.within("release.rollback.max_latency_p99_ms", rb.max_latency_p99_ms);
+    c.within("release.rollback.sharpe_window_bars", rb.sharpe_window_bars);
+    c.within("release.rollback.sharpe_values", rb.sharpe_values);
+    c.within("release.rollback.min_sharpe", rb.min_sharpe);
 
     c.within(
         "checklist.warn_free_disk_gb",

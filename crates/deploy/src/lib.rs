@@ -15,4 +15,5 @@
 
 pub mod registry;
 pub mod release;
+pub mod rollback;
 pub mod shadow;

@@ -311,6 +311,12 @@ pub fn registry_version(artifact: &Artifact, at: DateTime<Utc>) -> Result<String
     ))
 }
 
+/// The manifest version in a registry version: `1.1.0` of `v1.1.0-20261205`.
+pub fn semver_of(version: &str) -> &str {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    v.rsplit_once('-').map_or(v, |(semver, _)| semver)
+}
+
 pub(crate) fn audit(
     reg: &Registry,
     actor: &Actor<'_>,

@@ -94,6 +94,8 @@ pub enum Figures {
         /// The model it runs beside it without trading, if any: a release's candidate in
         /// shadow, or the model it traded before a switch (kept warm for a rollback).
         shadow: Option<&'static str>,
+        /// A model it stopped running (rolled back automatically), if any.
+        stopped: Option<&'static str>,
     },
     /// Risk agent: trigger counts and state.
     Risk {

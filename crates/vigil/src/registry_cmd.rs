@@ -256,19 +256,13 @@ pub(crate) fn apply(name: &str, what: Change, args: &ChangeArgs) -> ExitCode {
                 w.audit.version, w.audit.detail
             );
             if matches!(what, Change::Promote(_) | Change::Rollback) {
-                let label = format!("{name}@{}", semver_of(&w.audit.version));
+                let label = format!("{name}@{}", registry::semver_of(&w.audit.version));
                 switch_running(args, &cfg, &label, &who);
             }
             ExitCode::SUCCESS
         }
         Err(e) => refuse(&e),
     }
-}
-
-/// The manifest version in a registry version: `1.1.0` of `v1.1.0-20261205`.
-fn semver_of(version: &str) -> &str {
-    let v = version.strip_prefix('v').unwrap_or(version);
-    v.rsplit_once('-').map_or(v, |(semver, _)| semver)
 }
 
 /// Blue-green: asks the session running on `cfg`, if any, to trade `label` from its next

@@ -621,3 +621,114 @@ fn promote_and_rollback_switch_a_running_session_without_a_restart() {
         assert_eq!(l["context"]["model_version"], want, "{l}");
     }
 }
+
+/// Automatic rollback: the candidate, promoted into a running session, breaks a rule of
+/// `[release.rollback]` (here a latency no model meets) and the session switches back to
+/// the version it replaced within the window: a Critical alert delivered to a webhook on
+/// loopback, the registry rolled back with an audit row by `vigil`, and every later signal
+/// production's.
+#[test]
+fn a_promoted_candidate_that_breaks_a_rule_is_rolled_back_by_itself_with_a_critical_alert() {
+    rolled_back_by_itself("max_latency_p99_ms = 0.000001", "latency_p99");
+}
+
+/// The same for a candidate whose rolling Sharpe stays below the minimum (here one no
+/// model reaches) over `sharpe_values` windows.
+#[test]
+fn a_promoted_candidate_whose_sharpe_decays_is_rolled_back_after_n_windows() {
+    rolled_back_by_itself(
+        "sharpe_window_bars = 5\nsharpe_values = 3\nmin_sharpe = 999",
+        "sharpe",
+    );
+}
+
+fn rolled_back_by_itself(rollback: &str, rule: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let v1 = copy_model(&dir.path().join("v1"), |t| t);
+    let v2 = copy_model(&dir.path().join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
+    });
+    let hook = vigil_testkit::HttpReceiver::start();
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
+        .replace("speed = \"max\"", "speed = 6000000")
+        .replace("batch_size = 1024", "batch_size = 1");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{text}\n[release.rollback]\n{rollback}\n\n\
+             [alerts.channels.webhook]\nurl = \"{}\"\n",
+            hook.url("/hook")
+        ),
+    )
+    .expect("config");
+    let change = |args: &[&str]| {
+        let (code, out, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+        (out, err)
+    };
+    change(&["register", &v1, "--skip-gate"]);
+    change(&["promote", "goog_mlp", "candidate"]);
+    change(&["register", &v2, "--skip-gate"]);
+    change(&["release", "start", "goog_mlp"]);
+
+    let running = common::run_on(&cfg);
+    let logs = dir.path().join("logs");
+    wait_for_line(&logs, "a signal of production", |l| {
+        l["event"] == "signal_generated"
+    });
+    change(&["promote", "goog_mlp", "candidate"]);
+    let back = wait_for_line(&logs, "the automatic rollback", |l| {
+        l["event"] == "model_auto_rolled_back"
+    });
+    assert_eq!(back["level"], "CRITICAL");
+    assert_eq!(back["data"]["from"], "goog_mlp@1.1.0");
+    assert_eq!(back["data"]["to"], "goog_mlp@1.0.0");
+    assert_eq!(back["data"]["rule"], rule);
+    let recorded = wait_for_line(&logs, "the registry's rollback", |l| {
+        l["event"] == "model_rolled_back" && l["data"]["by"] == "vigil"
+    });
+    assert!(
+        recorded["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&format!("automatic rollback: {rule}"))),
+        "{recorded}"
+    );
+    // The Critical alert, through the webhook.
+    let alert = hook
+        .next(std::time::Duration::from_secs(30))
+        .expect("the alert reached the webhook");
+    let body = String::from_utf8_lossy(&alert.body);
+    assert!(body.contains("model_rolled_back"), "{body}");
+    assert!(body.contains("goog_mlp@1.1.0"), "{body}");
+    running.interrupt();
+
+    // The registry: production is the first version again, the candidate retired.
+    let (_, out, _) = model(&cfg, &["list", "goog_mlp", "--json"]);
+    let listed = json(&out);
+    let status = |semver: &str| {
+        listed
+            .as_array()
+            .expect("entries")
+            .iter()
+            .find(|e| {
+                e["entry"]["version"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with(semver))
+            })
+            .map(|e| e["entry"]["status"].clone())
+    };
+    assert_eq!(status("v1.0.0-"), Some(Value::from("production")));
+    assert_eq!(status("v1.1.0-"), Some(Value::from("retired")));
+    // After the rollback, every signal is production's.
+    let seq = back["seq"].as_u64().expect("seq");
+    for l in vigil_log_lines(&logs)
+        .iter()
+        .filter(|l| l["event"] == "signal_generated" && l["seq"].as_u64() > Some(seq))
+    {
+        assert_eq!(l["context"]["model_version"], "goog_mlp@1.0.0", "{l}");
+    }
+}

@@ -359,6 +359,7 @@ fn shadow_links(release_id: i64, store: vigil_store::SharedStore) -> ShadowLinks
         production: MODEL_VERSION.into(),
         stored: vec![],
         config: vigil_config::ShadowConfig::default(),
+        rollback: vigil_config::RollbackConfig::default(),
         calendar: vigil_calendar::Calendar::xnys(),
         store,
     }

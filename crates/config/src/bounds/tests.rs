@@ -132,6 +132,15 @@ max_outlier_pct = 1.0
 cost_bps = 1.0
 save_every_s = 30
 
+[release.rollback]
+enabled = true
+window_bars = 100
+max_error_pct = 5.0
+max_latency_p99_ms = 50.0
+sharpe_window_bars = 50
+sharpe_values = 20
+min_sharpe = -3.0
+
 [alerts]
 for = 0
 keep_firing_for = 120

@@ -133,6 +133,7 @@ pub(super) async fn shadow_links(
         production: model.label().to_string(),
         stored,
         config: cfg.release.shadow.clone(),
+        rollback: cfg.release.rollback.clone(),
         calendar,
         store: store.clone(),
     })))
