@@ -6,7 +6,8 @@ use vigil_core::{AgentId, Timestamp, TradingState};
 use vigil_log::{Event, LogEvent};
 use vigil_messages::{
     Action, CancelAll, Command, CommandError, CommandTarget, DefaultRegime, Flatten, InjectPanic,
-    SetPaused, SetQuarantine, SetTradingState, Shutdown, StopReason, SwitchModel, SwitchSource,
+    ReleaseStep, SetPaused, SetQuarantine, SetTradingState, Shutdown, StopReason, SwitchModel,
+    SwitchSource,
 };
 
 use crate::SERVICE;
@@ -22,6 +23,8 @@ pub struct MonitorLinks {
     pub signal: Recipient<SetPaused>,
     /// The Signal agent switches the model it trades (blue-green).
     pub switch_model: Recipient<SwitchModel>,
+    /// The Signal agent takes a step of a model's release.
+    pub release_step: Recipient<ReleaseStep>,
     /// The Risk agent's trading state.
     pub risk: Recipient<SetTradingState>,
     /// The Risk agent closes every position.
@@ -146,6 +149,16 @@ impl MonitorLinks {
             }
             Action::CancelAll => ask("execution", &links.cancel_all, CancelAll { actor, reason }),
             Action::Flatten => ask("risk", &links.flatten, Flatten { actor, reason }),
+            Action::ModelRelease { model, step } => ask(
+                "signal",
+                &links.release_step,
+                ReleaseStep {
+                    model,
+                    step,
+                    actor,
+                    reason,
+                },
+            ),
             Action::SwitchModel(to) => ask(
                 "signal",
                 &links.switch_model,

@@ -481,8 +481,13 @@ fn export_figures(f: &Figures) {
             model,
             shadow,
             stopped,
+            release,
             ..
         } => {
+            if let Some((id, state)) = release {
+                gauge!("vigil_release_shadow_running", "release" => id.to_string())
+                    .set(f64::from(u8::from(*state == "running")));
+            }
             // 1: the model traded; 0: one run beside it without trading, or stopped.
             for (label, on) in [(Some(*model), 1.0), (*shadow, 0.0), (*stopped, 0.0)] {
                 if let Some(label) = label {
@@ -753,8 +758,10 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             model,
             shadow,
             stopped,
+            release,
         } => json!({
             "model": model, "shadow": shadow, "stopped": stopped,
+            "release": release.map(|(id, state)| json!({"id": id, "shadow": state})),
             "signals": signals, "suppressed": suppressed, "batches": batches, "bars": bars,
             "failures": failures,
             "success_rate": if *bars > 0 { bars.saturating_sub(*failures) as f64 / *bars as f64 } else { 1.0 },

@@ -3,8 +3,8 @@
 use actix::Actor;
 use vigil_core::AgentId;
 use vigil_messages::{
-    CancelAll, DefaultRegime, Flatten, InjectPanic, SetPaused, SetQuarantine, SetTradingState,
-    Shutdown, SwitchModel, SwitchSource,
+    CancelAll, DefaultRegime, Flatten, InjectPanic, ReleaseStep, SetPaused, SetQuarantine,
+    SetTradingState, Shutdown, SwitchModel, SwitchSource,
 };
 use vigil_testkit::{AnsweringActor, Recorder};
 
@@ -20,6 +20,7 @@ vigil_testkit::record_enum! {
         CancelAll(CancelAll),
         Switch(SwitchSource),
         Model(SwitchModel),
+        Step(ReleaseStep),
         Quarantine(SetQuarantine),
         Regime(DefaultRegime),
         Shutdown(Shutdown),
@@ -34,6 +35,7 @@ pub(crate) fn links(seen: &Recorder<Sent>, fault_injection: bool) -> MonitorLink
     MonitorLinks {
         signal: answers.clone().recipient(),
         switch_model: answers.clone().recipient(),
+        release_step: answers.clone().recipient(),
         risk: answers.clone().recipient(),
         flatten: answers.clone().recipient(),
         cancel_all: answers.clone().recipient(),

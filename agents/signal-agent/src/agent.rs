@@ -316,6 +316,14 @@ impl SignalAgent {
                 model: self.model.label(),
                 shadow: self.shadow.as_ref().map(|s| s.label),
                 stopped: self.stopped,
+                release: self.shadow.as_ref().map(|s| {
+                    let state = match (s.recording, s.paused) {
+                        (false, _) => "warm",
+                        (true, true) => "paused",
+                        (true, false) => "running",
+                    };
+                    (s.release_id, state)
+                }),
             },
         );
         self.spent = chrono::Duration::zero();
@@ -697,17 +705,13 @@ impl SignalAgent {
     }
 }
 
-/// The registry's side of an automatic rollback, as `vigil model rollback` makes it.
-async fn record_rollback(
+/// Model `name`'s registry as the store holds it.
+async fn read_registry(
     store: &vigil_store::SharedStore,
-    from: &str,
-    reason: &str,
-    at: vigil_core::Timestamp,
-) -> Result<vigil_store::RegistryWrite, String> {
-    use vigil_deploy::registry::{self, Actor, PRODUCTION, Registry};
-    let (name, semver) = from.split_once('@').unwrap_or((from, ""));
+    name: &str,
+) -> Result<vigil_deploy::registry::Registry, String> {
     let err = |e: vigil_store::StoreError| e.to_string();
-    let reg = Registry {
+    Ok(vigil_deploy::registry::Registry {
         name: name.to_string(),
         entries: store.registry_entries(Some(name)).await.map_err(err)?,
         aliases: store
@@ -717,7 +721,20 @@ async fn record_rollback(
             .into_iter()
             .collect(),
         releases: store.releases(name).await.map_err(err)?,
-    };
+    })
+}
+
+/// The registry's side of an automatic rollback, as `vigil model rollback` makes it.
+async fn record_rollback(
+    store: &vigil_store::SharedStore,
+    from: &str,
+    reason: &str,
+    at: vigil_core::Timestamp,
+) -> Result<vigil_store::RegistryWrite, String> {
+    use vigil_deploy::registry::{self, Actor, PRODUCTION};
+    let (name, semver) = from.split_once('@').unwrap_or((from, ""));
+    let err = |e: vigil_store::StoreError| e.to_string();
+    let reg = read_registry(store, name).await?;
     match reg.alias(PRODUCTION) {
         Some(p) if registry::semver_of(&p.version) == semver => {}
         Some(p) => {
@@ -741,6 +758,120 @@ async fn record_rollback(
     let write = registry::rollback(&reg, &actor).map_err(|e| e.to_string())?;
     store.registry_apply(&write).await.map_err(err)?;
     Ok(write)
+}
+
+/// A release step taken on the store: the release must be the one this session runs.
+async fn record_step(
+    store: &vigil_store::SharedStore,
+    name: &str,
+    release_id: i64,
+    action: vigil_deploy::release::Action,
+    actor: &vigil_deploy::registry::Actor<'_>,
+) -> Result<vigil_store::RegistryWrite, String> {
+    let reg = read_registry(store, name).await?;
+    match reg.open_release() {
+        Some(r) if r.id == release_id => {}
+        Some(r) => {
+            return Err(format!(
+                "{name}: the open release is {} (of {}), not release {release_id} that this \
+                 session runs; restart the session to run it",
+                r.id, r.candidate
+            ));
+        }
+        None => {}
+    }
+    let write = vigil_deploy::release::act(&reg, action, actor).map_err(|e| e.to_string())?;
+    store
+        .registry_apply(&write)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(write)
+}
+
+impl Handler<vigil_messages::ReleaseStep> for SignalAgent {
+    type Result = ResponseActFuture<Self, Result<String, CommandError>>;
+
+    /// Records the step in the registry (audited, as `vigil model release` does), then
+    /// applies it to the candidate: pause stops it, resume starts it afresh (new predictors
+    /// and simulated books: the bars missed would span a gap), abort stops it for good.
+    fn handle(
+        &mut self,
+        msg: vigil_messages::ReleaseStep,
+        _ctx: &mut Self::Context,
+    ) -> Self::Result {
+        use vigil_deploy::release::Action as Step;
+        let refuse = |e: CommandError| -> Self::Result { Box::pin(actix::fut::ready(Err(e))) };
+        let step = match msg.step.as_str() {
+            "pause" => Step::Pause,
+            "resume" => Step::Resume,
+            "abort" => Step::Abort,
+            other => {
+                return refuse(CommandError::Invalid(format!(
+                    "unknown release step {other:?}: pause, resume or abort"
+                )));
+            }
+        };
+        let Some(shadow) = self
+            .shadow
+            .as_ref()
+            .filter(|s| s.name == msg.model && s.recording)
+        else {
+            return refuse(CommandError::Conflict(format!(
+                "this session runs no release of {} in shadow; `vigil model release {}` changes \
+                 the store, and a session picks it up at its next start",
+                msg.model, msg.step
+            )));
+        };
+        let store = shadow.store.clone();
+        let release_id = shadow.release_id;
+        let at = self.core.wall.now();
+        let name = msg.model.clone();
+        let (who, why) = (msg.actor.clone(), msg.reason.clone());
+        let recorded = async move {
+            let actor = vigil_deploy::registry::Actor {
+                who: &who,
+                reason: &why,
+                at,
+            };
+            record_step(&store, &name, release_id, step, &actor).await
+        };
+        Box::pin(recorded.into_actor(self).map(move |res, act, _ctx| {
+            let write = res.map_err(CommandError::Invalid)?;
+            match step {
+                Step::Pause => {
+                    if let Some(s) = act.shadow.as_mut() {
+                        s.paused = true;
+                    }
+                }
+                Step::Resume => {
+                    if let Some(s) = act.shadow.as_mut() {
+                        s.resume(&act.cfg);
+                    }
+                }
+                Step::Abort => {
+                    // Its figures so far are in the store; the candidate stops for good.
+                    let now = act.core.clock.now();
+                    let wall = act.core.wall.now();
+                    if let Some(s) = act.shadow.as_mut() {
+                        Self::save(s, wall, None, &mut act.core.log, now);
+                    }
+                    act.shadow = None;
+                }
+            }
+            let a = &write.audit;
+            let now = act.core.clock.now();
+            act.core.log.emit(
+                LogEvent::new(now, SERVICE, Event::ModelReleaseChanged)
+                    .with("model", a.name.clone())
+                    .with("version", a.version.clone())
+                    .with("by", a.actor.clone())
+                    .with("reason", a.reason.clone())
+                    .with("detail", a.detail.clone()),
+            );
+            act.core.log.flush();
+            Ok(a.detail.clone())
+        }))
+    }
 }
 
 /// What recording an automatic rollback in the registry came to.

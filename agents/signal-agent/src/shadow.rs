@@ -71,6 +71,10 @@ pub(crate) enum Noted {
 /// The candidate's side of the Signal agent.
 pub(crate) struct Shadow {
     pub(crate) release_id: i64,
+    /// The model's name (the release's).
+    pub(crate) name: String,
+    /// Paused by an operator: the candidate does not run.
+    pub(crate) paused: bool,
     pub(crate) label: &'static str,
     pub(crate) production: String,
     model: ActiveModel,
@@ -96,6 +100,11 @@ impl Shadow {
         let tracker = ShadowTracker::resume(symbols, &links.config, &links.stored);
         Self {
             release_id: links.release_id,
+            name: links.model.artifact().map_or_else(
+                || links.model.label().to_string(),
+                |a| a.manifest.name.clone(),
+            ),
+            paused: false,
             label: links.model.label(),
             production: links.production,
             predictors: (0..symbols)
@@ -115,6 +124,14 @@ impl Shadow {
             recording: true,
             rollback: links.rollback,
         }
+    }
+
+    /// Resumes after a pause: fresh predictors and simulated books (the bars missed would
+    /// make the features and the returns span a gap).
+    pub(crate) fn resume(&mut self, signal: &SignalConfig) {
+        self.paused = false;
+        self.rebuild(signal);
+        self.tracker.forget_books();
     }
 
     /// Fresh predictors (after the agent crashed): they warm up again.
@@ -141,6 +158,9 @@ impl Shadow {
         regime: f64,
         production: Option<Wanted>,
     ) -> Option<Noted> {
+        if self.paused {
+            return None; // the candidate does not run
+        }
         let predictor = self.predictors.get_mut(symbol)?;
         let decided = predictor.update(close, regime);
         if !self.recording {

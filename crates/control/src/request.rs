@@ -9,7 +9,7 @@ use vigil_core::AgentId;
 use vigil_messages::{Action, CommandTarget};
 
 /// The commands `POST /v1/commands` takes, as `Action::name` spells them.
-pub const COMMANDS: [&str; 13] = [
+pub const COMMANDS: [&str; 14] = [
     "pause",
     "resume",
     "breaker_trip",
@@ -21,13 +21,15 @@ pub const COMMANDS: [&str; 13] = [
     "release",
     "default_regime",
     "switch_model",
+    "model_release",
     "shutdown",
     "inject_panic",
 ];
 
-const COMMAND_FIELDS: [&str; 9] = [
+const COMMAND_FIELDS: [&str; 10] = [
     "command",
     "model",
+    "step",
     "agent",
     "source",
     "symbol",
@@ -249,6 +251,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
         "switch_source" => &["source"],
         "quarantine" | "release" => &["symbol"],
         "switch_model" => &["model"],
+        "model_release" => &["model", "step"],
         "inject_panic" => &["agent", "times"],
         "breaker_trip" | "breaker_reset" | "cancel_all" | "flatten" | "default_regime"
         | "shutdown" => &[],
@@ -259,7 +262,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             ));
         }
     };
-    if let Some(extra) = ["agent", "source", "times", "symbol", "model"]
+    if let Some(extra) = ["agent", "source", "times", "symbol", "model", "step"]
         .into_iter()
         .find(|k| f.has(k) && !uses.contains(k))
     {
@@ -291,6 +294,28 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             MAX_NAME,
             "switch_model needs the model to trade, name@version (`vigil ctl status` shows it)",
         )?),
+        "model_release" => Action::ModelRelease {
+            model: f.required(
+                "model",
+                MAX_NAME,
+                "model_release needs the model's name (as in `vigil model list`)",
+            )?,
+            step: match f
+                .required(
+                    "step",
+                    MAX_NAME,
+                    "model_release needs a step: pause, resume or abort",
+                )?
+                .as_str()
+            {
+                s @ ("pause" | "resume" | "abort") => s.to_string(),
+                other => {
+                    return Err(format!(
+                        "field \"step\": unknown step {other:?}; expected pause, resume or abort"
+                    ));
+                }
+            },
+        },
         "quarantine" => Action::Quarantine(f.required(
             "symbol",
             MAX_NAME,

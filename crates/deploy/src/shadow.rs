@@ -250,6 +250,12 @@ impl ShadowTracker {
         }
     }
 
+    /// Forgets each symbol's last close and positions (after a pause: the next bar starts
+    /// afresh instead of earning the gap).
+    pub fn forget_books(&mut self) {
+        self.books.fill(Book::default());
+    }
+
     /// The session being counted.
     pub fn current(&self) -> Option<&(NaiveDate, ShadowSession)> {
         self.current.as_ref()

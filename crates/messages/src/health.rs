@@ -96,6 +96,9 @@ pub enum Figures {
         shadow: Option<&'static str>,
         /// A model it stopped running (rolled back automatically), if any.
         stopped: Option<&'static str>,
+        /// The release whose candidate runs in shadow, and how: `running`, `paused`, or
+        /// `warm` (switched: the model beside the traded one, kept for a switch back).
+        release: Option<(i64, &'static str)>,
     },
     /// Risk agent: trigger counts and state.
     Risk {

@@ -24,9 +24,9 @@ pub use messages::{
     CommandError, CommandTarget, DataOutage, DataVerified, DefaultRegime, DrawdownAnswer,
     DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView,
     OrderIntent, PhaseMark, PositionView, QuarantineChanged, RearmDrawdown, RegimeBatch,
-    ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused, SetQuarantine,
-    SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision, SwitchModel,
-    SwitchSource, TradingStateRecord, VerifyData,
+    ReleaseStep, ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused,
+    SetQuarantine, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision,
+    SwitchModel, SwitchSource, TradingStateRecord, VerifyData,
 };
 pub use skeleton::{batch_dropped, rebuilt};
 pub use timer::run_every;

@@ -400,6 +400,14 @@ pub enum Action {
     /// The Signal agent trades the named model (`name@version`) from the next bar: the
     /// release's candidate it runs in shadow, or the model it traded before (blue-green).
     SwitchModel(String),
+    /// A step of a model's release, for the store and the running session: `pause`,
+    /// `resume` or `abort` the release of the named model.
+    ModelRelease {
+        /// The model's name.
+        model: String,
+        /// `pause`, `resume` or `abort`.
+        step: String,
+    },
     /// Stop the session gracefully (the pipeline drains in order).
     Shutdown,
     /// Testing only (`[control] fault_injection = true`): the agent panics in a handler,
@@ -427,6 +435,7 @@ impl Action {
             Action::Release(_) => "release",
             Action::DefaultRegime => "default_regime",
             Action::SwitchModel(_) => "switch_model",
+            Action::ModelRelease { .. } => "model_release",
             Action::Shutdown => "shutdown",
             Action::InjectPanic { .. } => "inject_panic",
         }
@@ -441,6 +450,7 @@ impl Action {
             | Action::Release(name)
             | Action::SwitchModel(name) => Some(name.clone()),
             Action::InjectPanic { agent, times } => Some(format!("{agent} x{times}")),
+            Action::ModelRelease { model, step } => Some(format!("{model} {step}")),
             _ => None,
         }
     }
@@ -529,6 +539,22 @@ pub struct SetPaused {
 pub struct SwitchModel {
     /// The model to trade, `name@version`.
     pub to: String,
+    /// Who asked.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Monitor → Signal: a step of a model's release (`pause`, `resume`, `abort`), recorded in
+/// the store's registry (audited) and applied to the candidate the session runs. Answers
+/// what it did, or why it cannot.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<String, CommandError>")]
+pub struct ReleaseStep {
+    /// The model's name.
+    pub model: String,
+    /// `pause`, `resume` or `abort`.
+    pub step: String,
     /// Who asked.
     pub actor: String,
     /// Why.

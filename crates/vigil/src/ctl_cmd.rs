@@ -91,6 +91,14 @@ enum CtlCmd {
         /// The model, `name@version` (as in `vigil ctl status`).
         model: String,
     },
+    /// A step of the release the session runs in shadow: `pause` (the candidate stops),
+    /// `resume` (it starts afresh) or `abort` (final); recorded in the registry and audited.
+    ModelRelease {
+        /// The model's name.
+        model: String,
+        /// `pause`, `resume` or `abort`.
+        step: String,
+    },
     /// Stop the session gracefully: the pipeline drains and `vigil run` exits 0.
     Shutdown,
     /// A new bearer token: the running vigil writes it and accepts only it from then on;
@@ -157,6 +165,11 @@ pub(crate) fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCmd::SwitchModel { model } => {
             body.insert("model".into(), json!(model));
             (format!("switch-model {model}"), "switch_model")
+        }
+        CtlCmd::ModelRelease { model, step } => {
+            body.insert("model".into(), json!(model));
+            body.insert("step".into(), json!(step));
+            (format!("model-release {model} {step}"), "model_release")
         }
         CtlCmd::Quarantine { symbol } => {
             body.insert("symbol".into(), json!(symbol));

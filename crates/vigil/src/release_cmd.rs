@@ -97,6 +97,13 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
     let Some(cfg) = load_config(args.config.as_deref()) else {
         return ExitCode::from(USAGE);
     };
+    // A running session that runs this release takes the step itself (recorded in the
+    // store, audited in both audits, applied to the candidate at once).
+    if let Ok(step) = action
+        && let Some(code) = through_session(&args, &cfg, &name, step, &who)
+    {
+        return code;
+    }
     let event = match action {
         Err(_) => Event::ModelReleaseStarted,
         Ok(_) => Event::ModelReleaseChanged,
@@ -111,6 +118,65 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => refuse(&e),
+    }
+}
+
+/// Sends the step to the session running on `cfg`; `None` when there is none, or it runs
+/// no release of `name` (the store is then changed directly).
+fn through_session(
+    args: &ChangeArgs,
+    cfg: &vigil_config::VigilConfig,
+    name: &str,
+    step: Action,
+    who: &str,
+) -> Option<ExitCode> {
+    let target = crate::control_client::ControlArgs {
+        config: args.config.clone(),
+        log_dir: None,
+        control: None,
+        token_file: None,
+        ca_file: None,
+    };
+    let client = match target.locate(cfg) {
+        Ok(crate::control_client::Located::Running(c)) => c,
+        Ok(crate::control_client::Located::NotRunning(_)) => return None,
+        Err(e) => {
+            eprintln!("vigil model: cannot look for a running session ({e}); changing the store");
+            return None;
+        }
+    };
+    let word = match step {
+        Action::Pause => "pause",
+        Action::Resume => "resume",
+        Action::Abort => "abort",
+    };
+    let body = serde_json::json!({
+        "command": "model_release",
+        "model": name,
+        "step": word,
+        "who": who,
+        "reason": args.reason,
+    });
+    match client.post("/v1/commands", &body) {
+        Ok(reply) if (200..300).contains(&reply.status) => {
+            let outcome = reply
+                .json()
+                .map(|v| v["outcome"].as_str().unwrap_or("done").to_string())
+                .unwrap_or_else(|e| e);
+            println!("vigil model: {name}: {outcome} by {who} (the running session)");
+            Some(ExitCode::SUCCESS)
+        }
+        Ok(reply) if reply.status == 409 => None, // it runs no release of this model
+        Ok(reply) => Some(refuse(&format!(
+            "the running session refused (HTTP {}): {}",
+            reply.status,
+            reply.error()
+        ))),
+        Err(
+            crate::control_client::Failure::NotRunning(_)
+            | crate::control_client::Failure::NoAnswer(_)
+            | crate::control_client::Failure::Other(_),
+        ) => None,
     }
 }
 

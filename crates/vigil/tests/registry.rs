@@ -527,6 +527,34 @@ fn wait_for_line(logs: &Path, what: &str, found: impl Fn(&Value) -> bool) -> Val
     }
 }
 
+/// goog_mlp v1.0.0 in production and v1.1.0 (thresholds moved) released in shadow, in a
+/// scratch config whose replay of the GOOG daily bars takes about 45 s of wall time, one
+/// bar a batch (time to act mid-run); `extra` is appended to the config.
+fn released_in_shadow(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let cfg = scratch_config(dir);
+    let v1 = copy_model(&dir.join("v1"), |t| t);
+    let v2 = copy_model(&dir.join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
+    });
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
+        .replace("speed = \"max\"", "speed = 6000000")
+        .replace("batch_size = 1024", "batch_size = 1");
+    std::fs::write(&cfg, format!("{text}\n{extra}")).expect("config");
+    for args in [
+        &["register", &v1, "--skip-gate"][..],
+        &["promote", "goog_mlp", "candidate"],
+        &["register", &v2, "--skip-gate"],
+        &["release", "start", "goog_mlp"],
+    ] {
+        let (code, _, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    cfg
+}
+
 /// Blue-green: with a session running the release's candidate in shadow, `vigil model
 /// promote` switches it to the candidate from the next bar without a restart (its
 /// predictors are warm), and `vigil model rollback` switches it back at once; each switch
@@ -534,28 +562,12 @@ fn wait_for_line(logs: &Path, what: &str, found: impl Fn(&Value) -> bool) -> Val
 #[test]
 fn promote_and_rollback_switch_a_running_session_without_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = scratch_config(dir.path());
-    let v1 = copy_model(&dir.path().join("v1"), |t| t);
-    let v2 = copy_model(&dir.path().join("v2"), |t| {
-        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
-    });
-    let text = std::fs::read_to_string(&cfg).expect("config");
-    // The whole file in about 45 s of wall time, one bar a batch: time to act mid-run.
-    let text = text
-        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
-        .replace("speed = \"max\"", "speed = 6000000")
-        .replace("batch_size = 1024", "batch_size = 1");
-    std::fs::write(&cfg, text).expect("config");
+    let cfg = released_in_shadow(dir.path(), "");
     let change = |args: &[&str]| {
         let (code, out, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
         assert_eq!(code, 0, "{args:?}: {err}");
         (out, err)
     };
-    change(&["register", &v1, "--skip-gate"]);
-    change(&["promote", "goog_mlp", "candidate"]);
-    change(&["register", &v2, "--skip-gate"]);
-    change(&["release", "start", "goog_mlp"]);
 
     let running = common::run_on(&cfg);
     let logs = dir.path().join("logs");
@@ -644,36 +656,19 @@ fn a_promoted_candidate_whose_sharpe_decays_is_rolled_back_after_n_windows() {
 
 fn rolled_back_by_itself(rollback: &str, rule: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = scratch_config(dir.path());
-    let v1 = copy_model(&dir.path().join("v1"), |t| t);
-    let v2 = copy_model(&dir.path().join("v2"), |t| {
-        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
-    });
     let hook = vigil_testkit::HttpReceiver::start();
-    let text = std::fs::read_to_string(&cfg).expect("config");
-    let text = text
-        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
-        .replace("speed = \"max\"", "speed = 6000000")
-        .replace("batch_size = 1024", "batch_size = 1");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{text}\n[release.rollback]\n{rollback}\n\n\
-             [alerts.channels.webhook]\nurl = \"{}\"\n",
+    let cfg = released_in_shadow(
+        dir.path(),
+        &format!(
+            "[release.rollback]\n{rollback}\n\n[alerts.channels.webhook]\nurl = \"{}\"\n",
             hook.url("/hook")
         ),
-    )
-    .expect("config");
+    );
     let change = |args: &[&str]| {
         let (code, out, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
         assert_eq!(code, 0, "{args:?}: {err}");
         (out, err)
     };
-    change(&["register", &v1, "--skip-gate"]);
-    change(&["promote", "goog_mlp", "candidate"]);
-    change(&["register", &v2, "--skip-gate"]);
-    change(&["release", "start", "goog_mlp"]);
 
     let running = common::run_on(&cfg);
     let logs = dir.path().join("logs");
@@ -731,4 +726,95 @@ fn rolled_back_by_itself(rollback: &str, rule: &str) {
     {
         assert_eq!(l["context"]["model_version"], "goog_mlp@1.0.0", "{l}");
     }
+}
+
+/// The release's steps reach a running session: `vigil model release pause` (the
+/// candidate stops), `resume` (it starts afresh) and `abort` (it stops for good) go
+/// through the control API, recorded in the registry and both audits, and `/status` shows
+/// the release's state; `vigil ctl model-release` is the same command.
+#[test]
+fn release_steps_reach_a_running_session_through_the_control_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = released_in_shadow(dir.path(), "");
+    let running = common::run_on(&cfg);
+    // The Signal agent's figures on /status, once they show `want` (they come with its
+    // heartbeat, every second).
+    let status = |want: &Value| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = vigil()
+                .args(["ctl", "status", "--json", "--config"])
+                .arg(&cfg)
+                .output()
+                .expect("vigil ctl status");
+            let v = json(&String::from_utf8_lossy(&out.stdout));
+            let release = v["agents"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["agent"] == "signal"))
+                .map(|a| a["figures"]["release"]["shadow"].clone())
+                .unwrap_or(Value::Null);
+            if &release == want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "release {release}, not {want}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    status(&Value::from("running"));
+    let step = |s: &str| model(&cfg, &["release", s, "goog_mlp", "--reason", "ops"]);
+    let (code, out, err) = step("pause");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("paused by") && out.contains("(the running session)"),
+        "{out}"
+    );
+    status(&Value::from("paused"));
+    // Paused twice: refused by the registry's rules, through the session.
+    let (code, _, err) = step("pause");
+    assert_eq!(code, 2);
+    assert!(err.contains("is paused already"), "{err}");
+    let out = vigil()
+        .args([
+            "ctl",
+            "model-release",
+            "goog_mlp",
+            "resume",
+            "--reason",
+            "ops",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .expect("vigil ctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    status(&Value::from("running"));
+    let (code, _, err) = step("abort");
+    assert_eq!(code, 0, "{err}");
+    status(&Value::Null); // the candidate stopped
+    running.interrupt();
+
+    let (_, out, _) = model(&cfg, &["release", "status", "goog_mlp", "--json"]);
+    assert_eq!(json(&out)[0]["state"], "aborted");
+    let logged: Vec<String> = vigil_log_lines(&dir.path().join("logs"))
+        .iter()
+        .filter(|l| l["event"] == "model_release_changed")
+        .map(|l| l["data"]["detail"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(logged.len(), 3, "{logged:?}");
+    assert!(logged[2].contains("aborted"), "{logged:?}");
+    // The control audit has the three commands.
+    let out = vigil()
+        .args(["ctl", "audit", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("vigil ctl audit");
+    let audit = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(audit.matches("model_release").count(), 4, "{audit}");
 }

@@ -362,6 +362,7 @@ pub(super) fn build_and_start(
             cancel_all: exec.clone().recipient(),
             switch_source: data.clone().recipient(),
             switch_model: signal.clone().recipient(),
+            release_step: signal.clone().recipient(),
             quarantine: data.clone().recipient(),
             default_regime: regime.clone().recipient(),
             shutdown: data.clone().recipient(),
