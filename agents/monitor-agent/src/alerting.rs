@@ -75,6 +75,7 @@ pub const TAPPED: &[Event] = &[
     Event::DataVerified,
     Event::LogAnchorFailed,
     Event::ModelAutoRolledBack,
+    Event::ModelDrifted,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.

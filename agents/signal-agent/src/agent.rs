@@ -14,7 +14,7 @@ use vigil_messages::{
 use vigil_model::Predictor;
 
 use crate::model::ActiveModel;
-use crate::shadow::{Noted, Save, SaveFailed, Shadow, ShadowLinks, wanted};
+use crate::shadow::{DriftLinks, Noted, Save, SaveFailed, Shadow, ShadowLinks, wanted};
 use vigil_deploy::rollback::{Guard, Trigger};
 use vigil_deploy::shadow::Wanted;
 
@@ -52,6 +52,8 @@ pub struct SignalAgent {
     /// Automatic rollback: the guard over a model switched in, while the one it replaced
     /// runs beside it.
     guard: Option<Guard>,
+    /// The traded model's drift watch, and the calendar that dates its sessions.
+    drift: Option<(vigil_deploy::drift::DriftWatch, vigil_calendar::Calendar)>,
     /// The model an automatic rollback stopped.
     stopped: Option<&'static str>,
     /// Its own address, for answers from tasks it starts.
@@ -104,8 +106,25 @@ impl SignalAgent {
             started_with: model_label,
             guard: None,
             stopped: None,
+            drift: None,
             address: None,
         }
+    }
+
+    /// Watches the traded model's drift against the data it was gated on (a model loaded
+    /// from an artifact; nothing for the built-in one).
+    #[must_use]
+    pub fn with_drift(mut self, links: DriftLinks) -> Self {
+        if let Some(artifact) = self.model.artifact() {
+            let watch = vigil_deploy::drift::DriftWatch::new(
+                artifact,
+                links.baseline,
+                &links.config,
+                self.symbols.len(),
+            );
+            self.drift = Some((watch, links.calendar));
+        }
+        self
     }
 
     /// Runs a release's candidate in shadow beside the model: on the same bars, through a
@@ -336,6 +355,7 @@ impl SignalAgent {
         let mut signals = Vec::new();
         let mut production_ns = 0_i64;
         let mut trigger = None;
+        let mut drifts = Vec::new();
         let recording = self.shadow.as_ref().is_some_and(|s| s.recording);
         if recording {
             self.wanted.clear();
@@ -354,13 +374,24 @@ impl SignalAgent {
             let regime = batch.regimes.get(idx).copied().unwrap_or_default();
             let timed = (recording || self.guard.is_some()).then(|| self.core.wall.now());
             let decided = model.update(close, f64::from(regime.code()));
+            let want = match &decided {
+                Ok(Some(p)) => wanted(p),
+                Ok(None) | Err(_) => None,
+            };
+            if let Some((watch, calendar)) = self.drift.as_mut()
+                && let Some(judged) = watch.bar(
+                    calendar.bar_date(bar.ts),
+                    i,
+                    close,
+                    f64::from(regime.code()),
+                    want.map(|w| w.position),
+                )
+            {
+                drifts.push((judged, bar.ts));
+            }
             if let Some(t) = timed {
                 let ns = (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
                 production_ns += ns;
-                let want = match &decided {
-                    Ok(Some(p)) => wanted(p),
-                    Ok(None) | Err(_) => None,
-                };
                 if let Some(w) = self.wanted.get_mut(idx) {
                     *w = want;
                 }
@@ -453,6 +484,10 @@ impl SignalAgent {
         self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
         if self.shadow.is_some() {
             self.run_shadow(&batch, production_ns);
+        }
+        for (judged, at) in drifts {
+            let at = self.core.clock.stamp(at);
+            self.log_drift(&judged, at);
         }
         if let Some(trigger) = trigger {
             self.roll_back(trigger);
@@ -570,6 +605,10 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
+                if let Some(judged) = self.drift.as_ref().and_then(|(w, _)| w.judge()) {
+                    let now = self.core.clock.now();
+                    self.log_drift(&judged, now);
+                }
                 // The shadow run's last figures reach the store before the agent stops.
                 let now = self.core.clock.now();
                 let wall = self.core.wall.now();
@@ -646,6 +685,8 @@ impl Handler<vigil_messages::SwitchModel> for SignalAgent {
         }
         shadow.swap(&mut self.model, &mut self.models);
         self.warmup = self.model.warmup(&self.cfg);
+        // The drift watch was the first model's; the next start watches the new one.
+        self.drift = None;
         // Guarded while it is not the model the session started with, the one it
         // replaced running beside it for a switch back.
         self.guard = (self.model.label() != self.started_with && shadow.rollback.enabled)
@@ -666,6 +707,37 @@ impl Handler<vigil_messages::SwitchModel> for SignalAgent {
 }
 
 impl SignalAgent {
+    /// The drift judgement's lines: always `model_drift_checked`, and `model_drifted` when
+    /// something drifted.
+    fn log_drift(&mut self, judged: &vigil_deploy::drift::SessionDrift, at: vigil_core::Timestamp) {
+        let model = self.model.label();
+        let psi = judged
+            .psi
+            .iter()
+            .map(|(n, v)| format!("{n}={v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut line = LogEvent::new(at, SERVICE, Event::ModelDriftChecked)
+            .with("model", model)
+            .with("session", judged.session.to_string())
+            .with("bars", judged.bars)
+            .with("psi", psi);
+        if let Some(z) = judged.tracking_z {
+            line = line.with("tracking_z", z);
+        }
+        self.core.log.emit(line);
+        if !judged.drifted.is_empty() {
+            self.core.log.emit(
+                LogEvent::new(at, SERVICE, Event::ModelDrifted)
+                    .with("model", model)
+                    .with("session", judged.session.to_string())
+                    .with("bars", judged.bars)
+                    .with("drifted", judged.drifted.join("; ")),
+            );
+        }
+        self.core.log.flush();
+    }
+
     /// Automatic rollback: trades the model running beside the traded one again, from the
     /// next bar; the failed one stops running; the registry records it (production back to
     /// `last_stable`, the failed version retired) when its production is the failed one.

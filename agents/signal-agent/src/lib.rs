@@ -18,4 +18,4 @@ mod shadow;
 
 pub use agent::SignalAgent;
 pub use model::{ActiveModel, MODEL_VERSION};
-pub use shadow::ShadowLinks;
+pub use shadow::{DriftLinks, ShadowLinks};

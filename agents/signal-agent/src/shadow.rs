@@ -37,6 +37,24 @@ pub struct ShadowLinks {
     pub store: SharedStore,
 }
 
+/// What the session hands the agent to watch the traded model's drift.
+pub struct DriftLinks {
+    /// The traded model's features and returns on the data it was gated on.
+    pub baseline: vigil_deploy::drift::Baseline,
+    /// `[release.drift]`.
+    pub config: vigil_config::DriftConfig,
+    /// The exchange calendar: which session a bar belongs to.
+    pub calendar: Calendar,
+}
+
+impl std::fmt::Debug for DriftLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriftLinks")
+            .field("features", &self.baseline.features.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for ShadowLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShadowLinks")

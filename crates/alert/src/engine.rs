@@ -36,6 +36,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "data_verified",
     "log_anchor_failed",
     "model_rolled_back",
+    "model_drifted",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

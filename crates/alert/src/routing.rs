@@ -546,7 +546,26 @@ pub const ROUTES: &[Route] = &[
             d("Measured", "{value}"),
             d("Threshold", "{threshold}"),
         ],
-        you_need_to: "Trading goes on with {to}. Find out why {from} failed (`vigil logs --event model_auto_rolled_back`, `vigil model shadow-report`); it is retired in the registry (`vigil model show`): a fix is a new version, released again.",
+        you_need_to: "The breaker is tripped, as for every Critical alert: the session trades {to} again once a person resets it (`vigil ctl breaker reset`). Find out why {from} failed (`vigil logs --event model_auto_rolled_back`, `vigil model shadow-report`); it is retired in the registry (`vigil model show`): a fix is a new version, released again.",
+    },
+    Route {
+        event: Event::ModelDrifted,
+        when: When::Always,
+        action: Action::Happened,
+        rule: Rule::Named("model_drifted"),
+        level: LevelFrom::Fixed(Level::Warn),
+        labels: Labels::One {
+            name: "model",
+            field: "model",
+        },
+        headline: "model {model} drifted from the data it was gated on",
+        details: &[
+            d("Model", "{model}"),
+            d("Session", "{session}"),
+            d("Bars judged", "{bars}"),
+            d("Drifted", "{drifted}"),
+        ],
+        you_need_to: "Compare the market with the gate's data (`vigil logs --event model_drift_checked`); if the regime changed for good, retrain, register and release a new version; if trading on is not safe, `vigil ctl pause signal --reason …`.",
     },
     // Not an alert: the end of the trading day sends the day's summary.
     Route {

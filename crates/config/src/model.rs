@@ -56,6 +56,39 @@ pub struct ReleaseConfig {
     pub shadow: ShadowConfig,
     /// Automatic rollback after a switch to a new model.
     pub rollback: RollbackConfig,
+    /// Drift of the model traded against the data it was gated on.
+    pub drift: DriftConfig,
+}
+
+/// Drift: the traded model's input features and returns over the last bars against their
+/// distribution on the data it was gated on (recorded at registration); judged when each
+/// exchange session ends, a WARN alert when beyond these (docs/deploy.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DriftConfig {
+    /// Watch at all (needs a registered model with a baseline).
+    pub enabled: bool,
+    /// The last bars judged.
+    pub window_bars: usize,
+    /// Bars needed in the window before anything is called drift.
+    pub min_bars: usize,
+    /// A feature's population stability index above this is drift (0.25: the usual line).
+    pub max_psi: f64,
+    /// The window's mean return further than this many standard errors from the gate's
+    /// mean is drift.
+    pub max_tracking_z: f64,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_bars: 500,
+            min_bars: 100,
+            max_psi: 0.25,
+            max_tracking_z: 3.0,
+        }
+    }
 }
 
 /// Automatic rollback: after a running session switched to a new model (blue-green), the

@@ -561,6 +561,16 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     c.within("release.shadow.max_outlier_pct", sh.max_outlier_pct);
     c.within("release.shadow.cost_bps", sh.cost_bps);
     c.within("release.shadow.save_every_s", sh.save_every_s);
+    let dr = &cfg.release.drift;
+    c.within("release.drift.window_bars", dr.window_bars);
+    c.within("release.drift.min_bars", dr.min_bars);
+    c.within("release.drift.max_psi", dr.max_psi);
+    c.within("release.drift.max_tracking_z", dr.max_tracking_z);
+    c.ordered(
+        ("release.drift.min_bars", dr.min_bars),
+        Order::AtMost,
+        ("release.drift.window_bars", dr.window_bars),
+    );
     let rb = &cfg.release.rollback;
     c.within("release.rollback.window_bars", rb.window_bars);
     c.within("release.rollback.max_error_pct", rb.max_error_pct);

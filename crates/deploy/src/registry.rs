@@ -74,6 +74,8 @@ pub struct NewVersion<'a> {
     pub gate: GateRecord,
     /// The version it follows (default: the one in production).
     pub parent: Option<String>,
+    /// Its features and returns on the gate's data (JSON, [`crate::drift::Baseline`]).
+    pub drift_baseline: Option<String>,
 }
 
 /// Why a registry change is refused.
@@ -414,6 +416,7 @@ pub fn register(
         gate_skipped: skipped,
         gate_checks: checks,
         gate_result_sha256: result,
+        drift_baseline: new.drift_baseline,
     };
     Ok(RegistryWrite {
         insert: Some(entry),

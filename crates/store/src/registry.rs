@@ -67,6 +67,9 @@ pub struct ModelEntry {
     pub gate_checks: Option<String>,
     /// The SHA-256 of the gate's stored result.
     pub gate_result_sha256: Option<String>,
+    /// Its features and returns on the gate's data, as JSON (`vigil_deploy::drift`);
+    /// none when the gate was skipped.
+    pub drift_baseline: Option<String>,
 }
 
 /// One row of the registry's audit.

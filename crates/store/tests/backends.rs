@@ -503,6 +503,7 @@ async fn registry_changes_apply_whole_and_survive_reopening(place: &Place) {
         gate_skipped: gate.is_none(),
         gate_checks: gate.map(str::to_string),
         gate_result_sha256: gate.map(|_| "01".repeat(32)),
+        drift_baseline: gate.map(|_| r#"{"features":[]}"#.to_string()),
     };
     let audit = |action: &str, version: &str| ModelAudit {
         seq: 0,

@@ -185,12 +185,21 @@ pub(crate) fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         };
         (verdict.cfg, verdict.model, gate, verdict.config_sha256)
     };
+    // What it sees and does on the gate's data: the reference drift is watched against.
+    let drift_baseline = match &args.data {
+        Some(data) => match drift_baseline(&dir, data, &cfg.regime) {
+            Ok(b) => Some(b),
+            Err(e) => return Ok(refuse(&e)),
+        },
+        None => None,
+    };
     let new = NewVersion {
         artifact: &artifact,
         artifact_path: dir.display().to_string(),
         config_sha256,
         gate,
         parent: args.parent.clone(),
+        drift_baseline,
     };
     let name = artifact.manifest.name.clone();
     match change(&cfg, &name, Event::ModelRegistered, |reg| {
@@ -217,6 +226,20 @@ fn config_hash(path: Option<&Path>) -> Result<String, String> {
             vigil_config::EMBEDDED_DEFAULT.as_bytes(),
         ))),
     }
+}
+
+/// The drift baseline of the model in `dir` over the bars in `data` (JSON).
+fn drift_baseline(
+    dir: &Path,
+    data: &Path,
+    regime: &vigil_config::RegimeConfig,
+) -> Result<String, String> {
+    let (artifact, graph) = vigil_model::open(dir).map_err(|e| e.to_string())?;
+    let bars = vigil_backtest::vectorized::Bars::read(data).map_err(|e| e.to_string())?;
+    let regimes = vigil_backtest::vectorized::regimes(&bars.closes, regime);
+    let baseline = vigil_deploy::drift::baseline(&artifact, graph.as_ref(), &bars.closes, &regimes)
+        .map_err(|e| format!("{}: the drift baseline: {e}", dir.display()))?;
+    serde_json::to_string(&baseline).map_err(|e| format!("the drift baseline: {e}"))
 }
 
 /// Which change `vigil model promote | retire | rollback` makes.

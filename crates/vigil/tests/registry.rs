@@ -379,6 +379,14 @@ fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_res
     assert_eq!(started.len(), 1);
     assert_eq!(started[0]["data"]["candidate"], "goog_mlp@1.1.0");
     assert_eq!(started[0]["data"]["sessions"], 0);
+    // Registered without the gate's data: its drift is not watched, and the log says why.
+    assert!(
+        lines.iter().any(|l| l["event"] == "drift_unwatched"
+            && l["data"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("without the gate's data"))),
+        "no drift_unwatched line"
+    );
     // Only production trades: every signal and order is its.
     let traded: Vec<&Value> = lines
         .iter()
@@ -699,6 +707,8 @@ fn rolled_back_by_itself(rollback: &str, rule: &str) {
     let body = String::from_utf8_lossy(&alert.body);
     assert!(body.contains("model_rolled_back"), "{body}");
     assert!(body.contains("goog_mlp@1.1.0"), "{body}");
+    // As every Critical alert, it trips the breaker first: a person looks before trading on.
+    wait_for_line(&logs, "the breaker", |l| l["event"] == "breaker_tripped");
     running.interrupt();
 
     // The registry: production is the first version again, the candidate retired.
@@ -817,4 +827,93 @@ fn release_steps_reach_a_running_session_through_the_control_api() {
         .expect("vigil ctl audit");
     let audit = String::from_utf8_lossy(&out.stdout);
     assert_eq!(audit.matches("model_release").count(), 4, "{audit}");
+}
+
+/// Drift: a version registered with the gate's data carries its baseline; `vigil run`
+/// judges the traded model's last bars against it at every session's end
+/// (`model_drift_checked`), and beyond `[release.drift]` logs `model_drifted`, alerted
+/// through the webhook. A version registered without data is not watched, and says so.
+#[test]
+fn the_traded_models_drift_is_judged_each_session_against_its_gate_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let v1 = copy_model(&dir.path().join("v1"), |t| t);
+    let hook = vigil_testkit::HttpReceiver::start();
+    let text = std::fs::read_to_string(&cfg)
+        .expect("config")
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
+    let with = |extra: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "{text}\n{extra}\n[alerts]\n# Daily bars are stamped outside trading hours.\n\
+                 quiet_outside_trading_hours = false\n\
+                 [alerts.channels.webhook]\nurl = \"{}\"\n",
+                hook.url("/hook")
+            ),
+        )
+        .expect("config");
+    };
+    let data = repo("data/GOOG_1d.csv");
+    let rows = std::fs::read_to_string(&data)
+        .expect("data")
+        .lines()
+        .count()
+        - 1;
+    let data = data.to_str().expect("utf-8");
+    with("");
+    for args in [
+        &["register", &v1, "--skip-gate", "--data", data][..],
+        &["promote", "goog_mlp", "candidate"],
+    ] {
+        let (code, _, err) = model(&cfg, &[args, &["--reason", "drift"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let (_, out, _) = model(&cfg, &["show", "goog_mlp", "--json"]);
+    let baseline: Value = serde_json::from_str(
+        json(&out)["entry"]["drift_baseline"]
+            .as_str()
+            .expect("a baseline"),
+    )
+    .expect("baseline JSON");
+    assert_eq!(baseline["features"].as_array().map(Vec::len), Some(6));
+    let run = || {
+        let out = vigil()
+            .args(["run", "--json", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("vigil run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let logs = dir.path().join("logs");
+    let count = |event: &str| {
+        vigil_log_lines(&logs)
+            .iter()
+            .filter(|l| l["event"] == event)
+            .count()
+    };
+
+    // Limits no window reaches: every session judged, nothing drifted.
+    with("[release.drift]\nmax_psi = 100.0\nmax_tracking_z = 100.0\n");
+    run();
+    assert_eq!(count("model_drift_checked"), rows, "one per session");
+    assert_eq!(count("model_drifted"), 0);
+    assert!(hook.taken().is_empty());
+
+    // The usual limits: GOOG's first years after its listing are not its nine years.
+    with("");
+    run();
+    assert!(count("model_drifted") > 0);
+    let alert = hook
+        .next(std::time::Duration::from_secs(30))
+        .expect("the drift alert reached the webhook");
+    let body = String::from_utf8_lossy(&alert.body);
+    assert!(
+        body.contains("model_drifted") && body.contains("PSI"),
+        "{body}"
+    );
 }

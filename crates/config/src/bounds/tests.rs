@@ -132,6 +132,13 @@ max_outlier_pct = 1.0
 cost_bps = 1.0
 save_every_s = 30
 
+[release.drift]
+enabled = true
+window_bars = 500
+min_bars = 100
+max_psi = 0.25
+max_tracking_z = 3.0
+
 [release.rollback]
 enabled = true
 window_bars = 100

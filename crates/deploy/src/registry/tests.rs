@@ -64,6 +64,7 @@ pub(crate) fn new(artifact: &Artifact) -> NewVersion<'_> {
             result_sha256: "01".repeat(32),
         },
         parent: None,
+        drift_baseline: None,
     }
 }
 

@@ -296,6 +296,8 @@ pub(super) struct Inputs {
     pub(super) model: vigil_signal_agent::ActiveModel,
     /// A release's candidate, to run in shadow.
     pub(super) shadow: Option<vigil_signal_agent::ShadowLinks>,
+    /// The drift watch over the traded model.
+    pub(super) drift: Option<vigil_signal_agent::DriftLinks>,
     pub(super) done: oneshot::Sender<SessionSummary>,
 }
 
@@ -326,6 +328,7 @@ pub(super) fn build_and_start(
         board,
         model,
         shadow,
+        drift,
         done,
     } = inputs;
     let resume_after = reconciled.resume_after();
@@ -484,6 +487,10 @@ pub(super) fn build_and_start(
     );
     let signal_agent = match shadow {
         Some(links) => signal_agent.with_shadow(links),
+        None => signal_agent,
+    };
+    let signal_agent = match drift {
+        Some(links) => signal_agent.with_drift(links),
         None => signal_agent,
     };
     let regime_agent = RegimeAgent::new(

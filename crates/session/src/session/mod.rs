@@ -376,6 +376,11 @@ impl Session {
                 Ok(links) => (links, None),
                 Err(skipped) => (None, Some(skipped)),
             };
+        let (drift, drift_unwatched) =
+            match release::drift_links(&cfg, &restored.store, &model).await? {
+                Ok(links) => (links, None),
+                Err(why) => (None, Some(why)),
+            };
 
         // 2. Choose the provider and where market time starts.
         let own = opts.provider.map(|p| (p, opts.market_start));
@@ -422,6 +427,9 @@ impl Session {
         }
         if let Some(skipped) = &shadow_skipped {
             session_log.emit(skipped.line(clock.now()));
+        }
+        if let Some(why) = &drift_unwatched {
+            session_log.emit(release::drift_unwatched(clock.now(), &model, why));
         }
         if let Some(error) = &started_log.unbridged {
             session_log.emit(log::unbridged(clock.now(), error));
@@ -516,6 +524,7 @@ impl Session {
                 board: board.clone(),
                 model,
                 shadow,
+                drift,
                 done: done_tx,
             },
             boxes,

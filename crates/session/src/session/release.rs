@@ -10,7 +10,7 @@ use vigil_deploy::registry::same_artifact;
 use vigil_deploy::release::SHADOW;
 use vigil_deploy::shadow::ShadowSession;
 use vigil_log::{Event, LogEvent};
-use vigil_signal_agent::{ActiveModel, ShadowLinks};
+use vigil_signal_agent::{ActiveModel, DriftLinks, ShadowLinks};
 use vigil_store::{ReleaseState, SharedStore};
 
 /// Why a release's candidate does not run in this session.
@@ -137,4 +137,62 @@ pub(super) async fn shadow_links(
         calendar,
         store: store.clone(),
     })))
+}
+
+/// The drift watch over the traded model: its registry entry's baseline. `Err`: why it is
+/// not watched (logged as `drift_unwatched`); `Ok(None)`: `[release.drift]` is off, or the
+/// model is the built-in one.
+///
+/// # Errors
+/// The store cannot be read.
+pub(super) async fn drift_links(
+    cfg: &VigilConfig,
+    store: &SharedStore,
+    model: &ActiveModel,
+) -> Result<Result<Option<DriftLinks>, String>, vigil_store::StoreError> {
+    let Some(artifact) = model.artifact().filter(|_| cfg.release.drift.enabled) else {
+        return Ok(Ok(None));
+    };
+    let entries = store
+        .registry_entries(Some(&artifact.manifest.name))
+        .await?;
+    let Some(entry) = entries
+        .iter()
+        .find(|e| e.artifact_sha256 == artifact.sha256)
+    else {
+        return Ok(Err(
+            "not registered (`vigil model register --data …` records its baseline)".into(),
+        ));
+    };
+    let Some(json) = &entry.drift_baseline else {
+        return Ok(Err(format!(
+            "{} was registered without the gate's data: no baseline",
+            entry.version
+        )));
+    };
+    let baseline = match serde_json::from_str(json) {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Err(format!(
+                "{}'s baseline cannot be read: {e}",
+                entry.version
+            )));
+        }
+    };
+    let calendar = match cfg.calendar.calendar() {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("calendar: {e}"))),
+    };
+    Ok(Ok(Some(DriftLinks {
+        baseline,
+        config: cfg.release.drift.clone(),
+        calendar,
+    })))
+}
+
+/// The `drift_unwatched` line.
+pub(super) fn drift_unwatched(at: Timestamp, model: &ActiveModel, reason: &str) -> LogEvent {
+    LogEvent::new(at, "vigil", Event::DriftUnwatched)
+        .with("model", model.label())
+        .with("reason", reason.to_string())
 }
