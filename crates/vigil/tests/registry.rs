@@ -917,3 +917,61 @@ fn the_traded_models_drift_is_judged_each_session_against_its_gate_data() {
         "{body}"
     );
 }
+
+/// The shadow run survives `kill -9`: killed mid-run after some of its figures were saved,
+/// the next start resumes from them, and once the replay is done every bar is counted
+/// exactly once.
+#[test]
+fn a_shadow_run_killed_mid_run_resumes_and_counts_every_bar_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = released_in_shadow(dir.path(), "[release.shadow]\nsave_every_s = 1\n");
+    let rows = std::fs::read_to_string(repo("data/GOOG_1d.csv"))
+        .expect("data")
+        .lines()
+        .count()
+        - 1;
+    let running = common::run_on(&cfg);
+    // Wait until a save holds some bars, then kill without warning.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, report) = shadow_report(&cfg);
+        if report["report"]["bars"].as_u64().unwrap_or(0) >= 100 {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "no shadow figures saved");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    running.signal("-KILL");
+    let killed = running.finish();
+    assert!(!killed.status.success());
+    let (_, before) = shadow_report(&cfg);
+    let saved = before["report"]["bars"].as_u64().expect("bars");
+    assert!(saved < rows as u64, "killed before the end: {saved}");
+
+    // Restarted, at full speed to the end of the file.
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(&cfg, text.replace("speed = 6000000", "speed = \"max\"")).expect("config");
+    let out = vigil()
+        .args(["run", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("vigil run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started: Vec<Value> = vigil_log_lines(&dir.path().join("logs"))
+        .into_iter()
+        .filter(|l| l["event"] == "shadow_started")
+        .collect();
+    assert_eq!(started.len(), 2);
+    assert!(
+        started[1]["data"]["sessions"].as_u64() > Some(0),
+        "{}",
+        started[1]
+    );
+    let (_, after) = shadow_report(&cfg);
+    assert_eq!(after["report"]["bars"], rows, "{}", after["report"]);
+    assert_eq!(after["report"]["trading_sessions"], rows);
+}
