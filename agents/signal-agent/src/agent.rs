@@ -162,7 +162,7 @@ impl SignalAgent {
         }
         let now = self.core.wall.now();
         let candidate_ns = (now - t0).num_nanoseconds().unwrap_or(0);
-        if decided > 0 && shadow.recording {
+        if decided > 0 && shadow.recording && !shadow.paused {
             shadow.tracker.timed(
                 production_ns as f64 / decided as f64,
                 candidate_ns as f64 / decided as f64,
@@ -675,6 +675,13 @@ impl Handler<vigil_messages::SwitchModel> for SignalAgent {
             return Err(CommandError::Conflict(format!(
                 "the session trades {from} and runs {} beside it; {} trades from the next start",
                 shadow.label, msg.to
+            )));
+        }
+        if shadow.paused {
+            return Err(CommandError::Conflict(format!(
+                "{} is paused (release {}): it has not seen the bars since, so it is not warm; \
+                 resume the release first, or restart the session to trade it",
+                msg.to, shadow.release_id
             )));
         }
         let now = self.core.clock.now();

@@ -782,6 +782,25 @@ fn release_steps_reach_a_running_session_through_the_control_api() {
         "{out}"
     );
     status(&Value::from("paused"));
+    // A paused candidate is not warm: the session will not switch to it.
+    let out = vigil()
+        .args([
+            "ctl",
+            "switch-model",
+            "goog_mlp@1.1.0",
+            "--reason",
+            "try",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .expect("vigil ctl");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is paused") && err.contains("not warm"),
+        "{err}"
+    );
     // Paused twice: refused by the registry's rules, through the session.
     let (code, _, err) = step("pause");
     assert_eq!(code, 2);
@@ -826,7 +845,7 @@ fn release_steps_reach_a_running_session_through_the_control_api() {
         .output()
         .expect("vigil ctl audit");
     let audit = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(audit.matches("model_release").count(), 4, "{audit}");
+    assert_eq!(audit.matches("\"model_release\"").count(), 4, "{audit}");
 }
 
 /// Drift: a version registered with the gate's data carries its baseline; `vigil run`
