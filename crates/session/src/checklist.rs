@@ -490,6 +490,9 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
                             pnl.round_dp(2)
                         ),
                     ));
+                    if kind == ChecklistKind::Monthly {
+                        results.push(model_drift(&period));
+                    }
                     let count = |lvl: &str| period.iter().filter(|v| v["level"] == lvl).count();
                     results.push(check(
                         "alert_statistics",
@@ -529,6 +532,52 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
 
 /// The configured alert channels (built without network I/O; `vigil alerts test NAME` proves
 /// one end to end).
+/// The monthly "model drift detection": what the sessions' drift judgements of the period
+/// came to (`model_drift_checked`, `model_drifted`; see docs/deploy.md).
+fn model_drift(period: &[&Value]) -> CheckResult {
+    let judged = period
+        .iter()
+        .filter(|v| v["event"] == "model_drift_checked")
+        .count();
+    let drifted: Vec<&&Value> = period
+        .iter()
+        .filter(|v| v["event"] == "model_drifted")
+        .collect();
+    let unwatched = period
+        .iter()
+        .rev()
+        .find(|v| v["event"] == "drift_unwatched")
+        .and_then(|v| v["data"]["reason"].as_str());
+    match (judged, drifted.last(), unwatched) {
+        (0, _, Some(why)) => check(
+            "model_drift",
+            CheckStatus::Warn,
+            format!("the traded model's drift was not watched: {why}"),
+        ),
+        (0, _, None) => check(
+            "model_drift",
+            CheckStatus::Pass,
+            "no drift judged in the period (a model registered with the gate's data is watched)",
+        ),
+        (n, None, _) => check(
+            "model_drift",
+            CheckStatus::Pass,
+            format!("{n} session(s) judged against the gate's data, none drifted"),
+        ),
+        (n, Some(last), _) => check(
+            "model_drift",
+            CheckStatus::Warn,
+            format!(
+                "{} of {n} judged session(s) drifted; the last ({}, {}): {}",
+                drifted.len(),
+                last["data"]["model"].as_str().unwrap_or("?"),
+                last["data"]["session"].as_str().unwrap_or("?"),
+                last["data"]["drifted"].as_str().unwrap_or("?")
+            ),
+        ),
+    }
+}
+
 fn alert_channels(cfg: &VigilConfig) -> CheckResult {
     match vigil_alert::Channels::from_config(&cfg.alerts.channels) {
         Err(e) => check("alert_channels", CheckStatus::Fail, e.to_string()),
@@ -593,6 +642,39 @@ fn positions_reconciled(cfg: &VigilConfig) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_monthly_drift_check_warns_on_drift_and_on_a_model_not_watched() {
+        let line = |event: &str, data: serde_json::Value| serde_json::json!({"event": event, "data": data});
+        let checked = line("model_drift_checked", serde_json::json!({"model": "m@1"}));
+        let drifted = line(
+            "model_drifted",
+            serde_json::json!({"model": "m@1", "session": "2026-11-30", "drifted": "rsi_14: PSI 0.4 > 0.25"}),
+        );
+        let unwatched = line(
+            "drift_unwatched",
+            serde_json::json!({"reason": "no baseline"}),
+        );
+        let judge = |lines: &[&Value]| model_drift(lines);
+        assert_eq!(judge(&[]).status, CheckStatus::Pass);
+        let calm = judge(&[&checked, &checked]);
+        assert_eq!(calm.status, CheckStatus::Pass);
+        assert!(
+            calm.reason.starts_with("2 session(s) judged"),
+            "{}",
+            calm.reason
+        );
+        let moved = judge(&[&checked, &checked, &drifted]);
+        assert_eq!(moved.status, CheckStatus::Warn);
+        assert!(
+            moved.reason.contains("1 of 2") && moved.reason.contains("rsi_14"),
+            "{}",
+            moved.reason
+        );
+        let blind = judge(&[&unwatched]);
+        assert_eq!(blind.status, CheckStatus::Warn);
+        assert!(blind.reason.contains("no baseline"), "{}", blind.reason);
+    }
 
     #[test]
     fn alert_channels_warn_when_none_and_pass_naming_the_configured_ones() {
