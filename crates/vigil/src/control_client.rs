@@ -75,6 +75,17 @@ pub(crate) fn with_store<T>(
 }
 
 impl ControlArgs {
+    /// The running vigil of the config at `config` (its log.dir, its token file).
+    pub(crate) fn of_config(config: Option<PathBuf>) -> Self {
+        Self {
+            config,
+            log_dir: None,
+            control: None,
+            token_file: None,
+            ca_file: None,
+        }
+    }
+
     /// The config, or `None` after printing why it cannot be loaded.
     pub(crate) fn config(&self) -> Option<VigilConfig> {
         load_config(self.config.as_deref())

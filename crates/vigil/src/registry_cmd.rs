@@ -291,27 +291,21 @@ pub(crate) fn apply(name: &str, what: Change, args: &ChangeArgs) -> ExitCode {
 /// Blue-green: asks the session running on `cfg`, if any, to trade `label` from its next
 /// bar (the registry's change is made either way; what the session answered is printed).
 fn switch_running(args: &ChangeArgs, cfg: &VigilConfig, label: &str, who: &str) {
-    let target = crate::control_client::ControlArgs {
-        config: args.config.clone(),
-        log_dir: None,
-        control: None,
-        token_file: None,
-        ca_file: None,
-    };
-    let client = match target.locate(cfg) {
-        Ok(crate::control_client::Located::Running(c)) => c,
-        Ok(crate::control_client::Located::NotRunning(_)) => {
-            println!("vigil model: no session is running; {label} trades from the next start");
-            return;
-        }
-        Err(e) => {
-            eprintln!(
-                "vigil model: cannot look for a running session ({e}); a running session \
+    let client =
+        match crate::control_client::ControlArgs::of_config(args.config.clone()).locate(cfg) {
+            Ok(crate::control_client::Located::Running(c)) => c,
+            Ok(crate::control_client::Located::NotRunning(_)) => {
+                println!("vigil model: no session is running; {label} trades from the next start");
+                return;
+            }
+            Err(e) => {
+                eprintln!(
+                    "vigil model: cannot look for a running session ({e}); a running session \
                  trades {label} from its next start"
-            );
-            return;
-        }
-    };
+                );
+                return;
+            }
+        };
     let body = serde_json::json!({
         "command": "switch_model",
         "model": label,

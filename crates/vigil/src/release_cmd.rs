@@ -115,10 +115,24 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
     match result {
         Ok(w) => {
             println!("vigil model: {name}: {} by {who}", w.audit.detail);
+            if matches!(
+                control_target(&args).locate(&cfg),
+                Ok(crate::control_client::Located::Running(_))
+            ) {
+                println!(
+                    "vigil model: a session is running: it picks the release up at its next \
+                     start (`vigil ctl shutdown`, then `vigil run`)"
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => refuse(&e),
     }
+}
+
+/// Where the running session of `args.config` is.
+fn control_target(args: &ChangeArgs) -> crate::control_client::ControlArgs {
+    crate::control_client::ControlArgs::of_config(args.config.clone())
 }
 
 /// Sends the step to the session running on `cfg`; `None` when there is none, or it runs
@@ -130,14 +144,7 @@ fn through_session(
     step: Action,
     who: &str,
 ) -> Option<ExitCode> {
-    let target = crate::control_client::ControlArgs {
-        config: args.config.clone(),
-        log_dir: None,
-        control: None,
-        token_file: None,
-        ca_file: None,
-    };
-    let client = match target.locate(cfg) {
+    let client = match control_target(args).locate(cfg) {
         Ok(crate::control_client::Located::Running(c)) => c,
         Ok(crate::control_client::Located::NotRunning(_)) => return None,
         Err(e) => {
