@@ -273,6 +273,9 @@ pub struct StoreConfig {
     /// venue dies with the process, so there is nothing to recover, and a full-speed replay
     /// would wait on the journal.
     pub journal_paper_venue: bool,
+    /// Where `vigil model register` keeps a copy of each version's training data, named by
+    /// its SHA-256 (relative to the working directory; created when first used).
+    pub snapshots: PathBuf,
 }
 
 impl Default for StoreConfig {
@@ -281,6 +284,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("state/vigil.db"),
             url: None,
             journal_paper_venue: false,
+            snapshots: PathBuf::from("state/snapshots"),
         }
     }
 }

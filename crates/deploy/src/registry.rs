@@ -76,6 +76,8 @@ pub struct NewVersion<'a> {
     pub parent: Option<String>,
     /// Its features and returns on the gate's data (JSON, [`crate::drift::Baseline`]).
     pub drift_baseline: Option<String>,
+    /// The copy of its training data kept (a path named by its SHA-256).
+    pub training_snapshot: Option<String>,
 }
 
 /// Why a registry change is refused.
@@ -417,6 +419,7 @@ pub fn register(
         gate_checks: checks,
         gate_result_sha256: result,
         drift_baseline: new.drift_baseline,
+        training_snapshot: new.training_snapshot,
     };
     Ok(RegistryWrite {
         insert: Some(entry),

@@ -1143,8 +1143,8 @@ macro_rules! sql_backend {
                 let rows = sqlx::query(
                     "SELECT name, version, created_at, created_by, status, artifact_path, \
                      artifact_sha256, config_sha256, training_data_sha256, parent_version, \
-                     gate_skipped, gate_checks, gate_result_sha256, drift_baseline \
-                     FROM model_registry \
+                     gate_skipped, gate_checks, gate_result_sha256, drift_baseline, \
+                     training_snapshot FROM model_registry \
                      WHERE CAST($1 AS TEXT) IS NULL OR name = $1 ORDER BY id",
                 )
                 .bind(name)
@@ -1173,6 +1173,7 @@ macro_rules! sql_backend {
                             gate_checks: r.get(11),
                             gate_result_sha256: r.get(12),
                             drift_baseline: r.get(13),
+                            training_snapshot: r.get(14),
                             name,
                             version,
                         })
@@ -1238,8 +1239,9 @@ macro_rules! sql_backend {
                         "INSERT INTO model_registry (name, version, created_at, created_by, \
                          status, artifact_path, artifact_sha256, config_sha256, \
                          training_data_sha256, parent_version, gate_skipped, gate_checks, \
-                         gate_result_sha256, drift_baseline) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                         gate_result_sha256, drift_baseline, training_snapshot) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                         $15)",
                     )
                     .bind(&e.name)
                     .bind(&e.version)
@@ -1255,6 +1257,7 @@ macro_rules! sql_backend {
                     .bind(&e.gate_checks)
                     .bind(&e.gate_result_sha256)
                     .bind(&e.drift_baseline)
+                    .bind(&e.training_snapshot)
                     .execute(&mut *tx)
                     .await
                     .map_err(self.query_err("registering a model version"))?;

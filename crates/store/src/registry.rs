@@ -70,6 +70,8 @@ pub struct ModelEntry {
     /// Its features and returns on the gate's data, as JSON (`vigil_deploy::drift`);
     /// none when the gate was skipped.
     pub drift_baseline: Option<String>,
+    /// The copy of its training data kept at registration, named by its SHA-256.
+    pub training_snapshot: Option<String>,
 }
 
 /// One row of the registry's audit.

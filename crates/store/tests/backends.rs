@@ -504,6 +504,7 @@ async fn registry_changes_apply_whole_and_survive_reopening(place: &Place) {
         gate_checks: gate.map(str::to_string),
         gate_result_sha256: gate.map(|_| "01".repeat(32)),
         drift_baseline: gate.map(|_| r#"{"features":[]}"#.to_string()),
+        training_snapshot: Some(format!("state/snapshots/{}", "ef".repeat(32))),
     };
     let audit = |action: &str, version: &str| ModelAudit {
         seq: 0,

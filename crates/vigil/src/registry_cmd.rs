@@ -193,6 +193,20 @@ pub(crate) fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    // A copy of its training data, named by its hash, so that it can be trained again.
+    let training_snapshot = match training_snapshot(&artifact, &dir, &cfg.store.snapshots) {
+        Ok(Some(path)) => Some(path),
+        Ok(None) => {
+            eprintln!(
+                "vigil model register: {}: its training data was not found where the manifest \
+                 says (relative to the model's folder or one above it): no copy kept; the \
+                 manifest's SHA-256 is the record",
+                artifact.label()
+            );
+            None
+        }
+        Err(e) => return Ok(refuse(&e)),
+    };
     let new = NewVersion {
         artifact: &artifact,
         artifact_path: dir.display().to_string(),
@@ -200,6 +214,7 @@ pub(crate) fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         gate,
         parent: args.parent.clone(),
         drift_baseline,
+        training_snapshot,
     };
     let name = artifact.manifest.name.clone();
     match change(&cfg, &name, Event::ModelRegistered, |reg| {
@@ -226,6 +241,60 @@ fn config_hash(path: Option<&Path>) -> Result<String, String> {
             vigil_config::EMBEDDED_DEFAULT.as_bytes(),
         ))),
     }
+}
+
+/// Copies the training data the manifest of `artifact` names into `snapshots`, named by its
+/// SHA-256, once (a copy already there is checked, not rewritten); returns its path.
+/// `Ok(None)`: no training data named, or not found (looked for from the model's folder up).
+///
+/// # Errors
+/// The file found is not the data trained on (another SHA-256), or cannot be read or copied.
+fn training_snapshot(
+    artifact: &vigil_model::Artifact,
+    dir: &Path,
+    snapshots: &Path,
+) -> Result<Option<String>, String> {
+    let Some(training) = &artifact.manifest.training else {
+        return Ok(None);
+    };
+    let Some(data) = &training.data else {
+        return Ok(None);
+    };
+    let Some(found) = dir.ancestors().map(|a| a.join(data)).find(|p| p.is_file()) else {
+        return Ok(None);
+    };
+    let actual = crate::backtest_cmd::sha256_file(&found)?;
+    if actual != training.data_sha256 {
+        return Err(format!(
+            "{}: the training data {} is not the data it was trained on: its SHA-256 is {actual}, \
+             the manifest's {} (retrain, or name the data it was trained on)",
+            artifact.label(),
+            found.display(),
+            training.data_sha256
+        ));
+    }
+    let copy = snapshots.join(&actual);
+    if copy.is_file() {
+        let kept = crate::backtest_cmd::sha256_file(&copy)?;
+        if kept != actual {
+            return Err(format!(
+                "the snapshot {} is damaged: its SHA-256 is {kept}; move it aside and register \
+                 again",
+                copy.display()
+            ));
+        }
+    } else {
+        std::fs::create_dir_all(snapshots)
+            .map_err(|e| format!("creating {}: {e}", snapshots.display()))?;
+        // Written beside it and renamed: a crash leaves no half copy under the hash.
+        let partial = snapshots.join(format!("{actual}.partial"));
+        std::fs::copy(&found, &partial)
+            .map_err(|e| format!("copying {} to {}: {e}", found.display(), partial.display()))?;
+        std::fs::rename(&partial, &copy)
+            .map_err(|e| format!("renaming {} to {}: {e}", partial.display(), copy.display()))?;
+    }
+    let copy = std::path::absolute(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+    Ok(Some(copy.display().to_string()))
 }
 
 /// The drift baseline of the model in `dir` over the bars in `data` (JSON).
@@ -446,6 +515,10 @@ pub(crate) fn show(name: &str, selector: &str, config: Option<&Path>, json: bool
         (
             "training data sha256",
             e.training_data_sha256.clone().unwrap_or_else(none),
+        ),
+        (
+            "training data copy",
+            e.training_snapshot.clone().unwrap_or_else(none),
         ),
         ("parent", e.parent_version.clone().unwrap_or_else(none)),
         (

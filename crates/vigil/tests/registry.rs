@@ -858,9 +858,25 @@ fn the_traded_models_drift_is_judged_each_session_against_its_gate_data() {
     let cfg = scratch_config(dir.path());
     let v1 = copy_model(&dir.path().join("v1"), |t| t);
     let hook = vigil_testkit::HttpReceiver::start();
+    // The training data where the manifest says, relative to a folder above the model's:
+    // registering keeps a copy named by its SHA-256, in `[store] snapshots`.
+    std::fs::create_dir_all(dir.path().join("data")).expect("data folder");
+    std::fs::copy(
+        repo("data/GOOG_1d.csv"),
+        dir.path().join("data/GOOG_1d.csv"),
+    )
+    .expect("training data");
+    let snapshots = dir.path().join("snapshots");
     let text = std::fs::read_to_string(&cfg)
         .expect("config")
-        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
+        .replace(
+            "[store]\n",
+            &format!(
+                "[store]\nsnapshots = {:?}\n",
+                snapshots.display().to_string()
+            ),
+        );
     let with = |extra: &str| {
         std::fs::write(
             &cfg,
@@ -896,6 +912,35 @@ fn the_traded_models_drift_is_judged_each_session_against_its_gate_data() {
     )
     .expect("baseline JSON");
     assert_eq!(baseline["features"].as_array().map(Vec::len), Some(6));
+    let copy = json(&out)["entry"]["training_snapshot"]
+        .as_str()
+        .expect("a copy of the training data")
+        .to_string();
+    assert!(
+        copy.starts_with(snapshots.to_str().expect("utf-8")),
+        "{copy}"
+    );
+    let manifest = std::fs::read_to_string(Path::new(&v1).join("model.toml")).expect("manifest");
+    let name = Path::new(&copy)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name");
+    assert!(
+        manifest.contains(&format!("data_sha256 = \"{name}\"")),
+        "{copy}"
+    );
+    assert_eq!(
+        std::fs::read(&copy).expect("the copy"),
+        std::fs::read(repo("data/GOOG_1d.csv")).expect("data")
+    );
+    // Training data that is no longer what the model was trained on: refused.
+    let v2 = copy_model(&dir.path().join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+    });
+    std::fs::write(dir.path().join("data/GOOG_1d.csv"), "timestamp,close\n").expect("edit");
+    let (code, _, err) = model(&cfg, &["register", &v2, "--skip-gate", "--reason", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not the data it was trained on"), "{err}");
     let run = || {
         let out = vigil()
             .args(["run", "--json", "--config"])

@@ -65,6 +65,7 @@ pub(crate) fn new(artifact: &Artifact) -> NewVersion<'_> {
         },
         parent: None,
         drift_baseline: None,
+        training_snapshot: None,
     }
 }
 
