@@ -209,6 +209,8 @@ impl DriftWatch {
         regime: f64,
         position: Option<f64>,
     ) -> Option<SessionDrift> {
+        // Sessions only move forward (see `ShadowTracker::bar`).
+        let session = self.session.map_or(session, |s| s.max(session));
         let ended = match self.session {
             Some(s) if s != session => self.judge(),
             _ => None,

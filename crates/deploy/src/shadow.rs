@@ -279,6 +279,13 @@ impl ShadowTracker {
         production: Option<Wanted>,
         candidate: Result<Option<Wanted>, ()>,
     ) -> Option<(NaiveDate, ShadowSession)> {
+        // Sessions only move forward: a bar dated before the running session (a minute bar
+        // at midnight UTC reads as a daily bar of the next day, the one after it as the
+        // exchange's previous day) belongs to the running one.
+        let session = match &self.current {
+            Some((d, _)) if session < *d => *d,
+            _ => session,
+        };
         let ended = match &self.current {
             Some((d, _)) if *d == session => None,
             _ => self.current.replace((session, ShadowSession::default())),

@@ -224,3 +224,15 @@ fn a_slow_or_failing_candidate_fails_its_standards() {
     assert_eq!(empty.standards[1].passed, None, "{empty:#?}");
     assert!(!empty.passed);
 }
+
+#[test]
+fn sessions_only_move_forward_so_a_bar_dated_back_joins_the_running_one() {
+    let cfg = ShadowConfig::default();
+    let mut t = ShadowTracker::resume(1, &cfg, &[]);
+    assert!(t.bar(day(2), at(2, 0), 0, 10.0, None, Ok(None)).is_none());
+    // A minute bar at midnight UTC reads as the next day…
+    assert!(t.bar(day(3), at(3, 0), 0, 10.0, None, Ok(None)).is_some());
+    // …and the next minute as the exchange's previous day again: it stays on day 3.
+    assert!(t.bar(day(2), at(3, 1), 0, 10.0, None, Ok(None)).is_none());
+    assert_eq!(t.current().map(|(d, s)| (*d, s.bars)), Some((day(3), 2)));
+}
