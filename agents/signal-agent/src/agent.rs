@@ -789,18 +789,9 @@ async fn read_registry(
     store: &vigil_store::SharedStore,
     name: &str,
 ) -> Result<vigil_deploy::registry::Registry, String> {
-    let err = |e: vigil_store::StoreError| e.to_string();
-    Ok(vigil_deploy::registry::Registry {
-        name: name.to_string(),
-        entries: store.registry_entries(Some(name)).await.map_err(err)?,
-        aliases: store
-            .registry_aliases(name)
-            .await
-            .map_err(err)?
-            .into_iter()
-            .collect(),
-        releases: store.releases(name).await.map_err(err)?,
-    })
+    vigil_deploy::registry::Registry::read(&**store, name)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The registry's side of an automatic rollback, as `vigil model rollback` makes it.

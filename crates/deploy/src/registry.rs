@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use vigil_model::Artifact;
-use vigil_store::{ModelAudit, ModelEntry, ModelRelease, ModelStatus, RegistryWrite};
+use vigil_store::{
+    ModelAudit, ModelEntry, ModelRelease, ModelStatus, RegistryWrite, StateStore, StoreError,
+};
 
 /// The aliases a model's versions can have.
 pub const ALIASES: [&str; 3] = [PRODUCTION, CANDIDATE, LAST_STABLE];
@@ -175,6 +177,19 @@ pub struct ArtifactChanged {
 }
 
 impl Registry {
+    /// Model `name`'s registry as `store` holds it: versions, aliases and releases.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub async fn read(store: &dyn StateStore, name: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            name: name.to_string(),
+            entries: store.registry_entries(Some(name)).await?,
+            aliases: store.registry_aliases(name).await?.into_iter().collect(),
+            releases: store.releases(name).await?,
+        })
+    }
+
     /// The version `version`.
     pub fn entry(&self, version: &str) -> Option<&ModelEntry> {
         self.entries.iter().find(|e| e.version == version)

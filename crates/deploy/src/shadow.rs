@@ -358,6 +358,27 @@ impl ShadowTracker {
     }
 }
 
+/// A release's sessions as the store holds them ([`vigil_store::StateStore::shadow_sessions`]),
+/// read back.
+///
+/// # Errors
+/// A session's date or figures cannot be read: which, and why.
+pub fn stored(
+    rows: &[vigil_store::ShadowSessionRow],
+) -> Result<Vec<(NaiveDate, ShadowSession)>, String> {
+    rows.iter()
+        .map(|row| {
+            let date = row
+                .session
+                .parse::<NaiveDate>()
+                .map_err(|e| format!("session {:?}: {e}", row.session))?;
+            let figures = serde_json::from_str(&row.figures)
+                .map_err(|e| format!("the figures of {}: {e}", row.session))?;
+            Ok((date, figures))
+        })
+        .collect()
+}
+
 /// The resident memory of this process, bytes (Linux: `/proc/self/statm`).
 ///
 /// # Errors

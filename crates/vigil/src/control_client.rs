@@ -136,3 +136,43 @@ impl Report for Failure {
         }
     }
 }
+
+/// What the session running on a config answered a command sent by a `vigil model` change.
+#[derive(Debug)]
+pub(crate) enum Answered {
+    /// No session runs there.
+    NotRunning,
+    /// It carried the command out: its outcome.
+    Done(String),
+    /// It refused: the HTTP status and the reason.
+    Refused(u16, String),
+    /// It could not be looked for or did not answer: why.
+    Unreachable(String),
+}
+
+/// Sends the command `body` (`POST /v1/commands`) to the session running on the config at
+/// `config` (`cfg` loaded from it), if one runs.
+pub(crate) fn ask_running_session(
+    config: Option<PathBuf>,
+    cfg: &VigilConfig,
+    body: &serde_json::Value,
+) -> Answered {
+    let client = match ControlArgs::of_config(config).locate(cfg) {
+        Ok(Located::Running(c)) => c,
+        Ok(Located::NotRunning(_)) => return Answered::NotRunning,
+        Err(e) => return Answered::Unreachable(e.to_string()),
+    };
+    match client.post("/v1/commands", body) {
+        Ok(reply) if (200..300).contains(&reply.status) => Answered::Done(
+            reply
+                .json()
+                .map(|v| v["outcome"].as_str().unwrap_or("done").to_string())
+                // The outcome could not be read: what could not, in its place.
+                .unwrap_or_else(|e| e),
+        ),
+        Ok(reply) => Answered::Refused(reply.status, reply.error()),
+        Err(Failure::NotRunning(m) | Failure::NoAnswer(m) | Failure::Other(m)) => {
+            Answered::Unreachable(m)
+        }
+    }
+}

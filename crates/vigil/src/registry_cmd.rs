@@ -59,21 +59,9 @@ fn refuse(e: &dyn std::fmt::Display) -> ExitCode {
 
 /// Model `name`'s registry as the store holds it.
 pub(crate) async fn read(store: &SharedStore, name: &str) -> Result<Registry, String> {
-    let entries = store
-        .registry_entries(Some(name))
+    Registry::read(&**store, name)
         .await
-        .map_err(|e| e.to_string())?;
-    let aliases = store
-        .registry_aliases(name)
-        .await
-        .map_err(|e| e.to_string())?;
-    let releases = store.releases(name).await.map_err(|e| e.to_string())?;
-    Ok(Registry {
-        name: name.to_string(),
-        entries,
-        aliases: aliases.into_iter().collect(),
-        releases,
-    })
+        .map_err(|e| e.to_string())
 }
 
 /// Plans a change on the registry as it stands and applies it, then logs it as `event`.
@@ -360,47 +348,24 @@ pub(crate) fn apply(name: &str, what: Change, args: &ChangeArgs) -> ExitCode {
 /// Blue-green: asks the session running on `cfg`, if any, to trade `label` from its next
 /// bar (the registry's change is made either way; what the session answered is printed).
 fn switch_running(args: &ChangeArgs, cfg: &VigilConfig, label: &str, who: &str) {
-    let client =
-        match crate::control_client::ControlArgs::of_config(args.config.clone()).locate(cfg) {
-            Ok(crate::control_client::Located::Running(c)) => c,
-            Ok(crate::control_client::Located::NotRunning(_)) => {
-                println!("vigil model: no session is running; {label} trades from the next start");
-                return;
-            }
-            Err(e) => {
-                eprintln!(
-                    "vigil model: cannot look for a running session ({e}); a running session \
-                 trades {label} from its next start"
-                );
-                return;
-            }
-        };
+    use crate::control_client::{Answered, ask_running_session};
     let body = serde_json::json!({
         "command": "switch_model",
         "model": label,
         "who": who,
         "reason": args.reason,
     });
-    match client.post("/v1/commands", &body) {
-        Ok(reply) if (200..300).contains(&reply.status) => {
-            let outcome = reply
-                .json()
-                .map(|v| v["outcome"].as_str().unwrap_or("done").to_string())
-                .unwrap_or_else(|e| e);
-            println!("vigil model: the running session: {outcome}");
+    match ask_running_session(args.config.clone(), cfg, &body) {
+        Answered::NotRunning => {
+            println!("vigil model: no session is running; {label} trades from the next start");
         }
-        Ok(reply) => eprintln!(
-            "vigil model: the running session did not switch (HTTP {}): {}",
-            reply.status,
-            reply.error()
-        ),
-        Err(
-            crate::control_client::Failure::NotRunning(m)
-            | crate::control_client::Failure::NoAnswer(m)
-            | crate::control_client::Failure::Other(m),
-        ) => eprintln!(
-            "vigil model: the running session did not answer ({m}); it trades {label} from \
-             its next start"
+        Answered::Done(outcome) => println!("vigil model: the running session: {outcome}"),
+        Answered::Refused(status, error) => {
+            eprintln!("vigil model: the running session did not switch (HTTP {status}): {error}")
+        }
+        Answered::Unreachable(why) => eprintln!(
+            "vigil model: the running session could not be asked ({why}); it trades {label} \
+             from its next start"
         ),
     }
 }

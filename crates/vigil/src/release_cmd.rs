@@ -116,7 +116,7 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
         Ok(w) => {
             println!("vigil model: {name}: {} by {who}", w.audit.detail);
             if matches!(
-                control_target(&args).locate(&cfg),
+                crate::control_client::ControlArgs::of_config(args.config.clone()).locate(&cfg),
                 Ok(crate::control_client::Located::Running(_))
             ) {
                 println!(
@@ -130,11 +130,6 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
     }
 }
 
-/// Where the running session of `args.config` is.
-fn control_target(args: &ChangeArgs) -> crate::control_client::ControlArgs {
-    crate::control_client::ControlArgs::of_config(args.config.clone())
-}
-
 /// Sends the step to the session running on `cfg`; `None` when there is none, or it runs
 /// no release of `name` (the store is then changed directly).
 fn through_session(
@@ -144,14 +139,7 @@ fn through_session(
     step: Action,
     who: &str,
 ) -> Option<ExitCode> {
-    let client = match control_target(args).locate(cfg) {
-        Ok(crate::control_client::Located::Running(c)) => c,
-        Ok(crate::control_client::Located::NotRunning(_)) => return None,
-        Err(e) => {
-            eprintln!("vigil model: cannot look for a running session ({e}); changing the store");
-            return None;
-        }
-    };
+    use crate::control_client::{Answered, ask_running_session};
     let word = match step {
         Action::Pause => "pause",
         Action::Resume => "resume",
@@ -164,26 +152,21 @@ fn through_session(
         "who": who,
         "reason": args.reason,
     });
-    match client.post("/v1/commands", &body) {
-        Ok(reply) if (200..300).contains(&reply.status) => {
-            let outcome = reply
-                .json()
-                .map(|v| v["outcome"].as_str().unwrap_or("done").to_string())
-                .unwrap_or_else(|e| e);
+    match ask_running_session(args.config.clone(), cfg, &body) {
+        Answered::Done(outcome) => {
             println!("vigil model: {name}: {outcome} by {who} (the running session)");
             Some(ExitCode::SUCCESS)
         }
-        Ok(reply) if reply.status == 409 => None, // it runs no release of this model
-        Ok(reply) => Some(refuse(&format!(
-            "the running session refused (HTTP {}): {}",
-            reply.status,
-            reply.error()
+        Answered::Refused(409, _) | Answered::NotRunning => None, // it runs no release of it
+        Answered::Refused(status, error) => Some(refuse(&format!(
+            "the running session refused (HTTP {status}): {error}"
         ))),
-        Err(
-            crate::control_client::Failure::NotRunning(_)
-            | crate::control_client::Failure::NoAnswer(_)
-            | crate::control_client::Failure::Other(_),
-        ) => None,
+        Answered::Unreachable(why) => {
+            eprintln!(
+                "vigil model: the running session could not be asked ({why}); changing the store"
+            );
+            None
+        }
     }
 }
 
@@ -276,27 +259,10 @@ pub(crate) fn shadow_report(args: &ShadowReportArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return refuse(&e),
     };
-    let mut sessions: Vec<(NaiveDate, ShadowSession)> = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let date = match row.session.parse::<NaiveDate>() {
-            Ok(d) => d,
-            Err(e) => {
-                return refuse(&format!(
-                    "release {}: session {:?}: {e}",
-                    release.id, row.session
-                ));
-            }
-        };
-        match serde_json::from_str(&row.figures) {
-            Ok(f) => sessions.push((date, f)),
-            Err(e) => {
-                return refuse(&format!(
-                    "release {}: the figures of {}: {e}",
-                    release.id, row.session
-                ));
-            }
-        }
-    }
+    let sessions = match shadow::stored(&rows) {
+        Ok(s) => s,
+        Err(e) => return refuse(&format!("release {}: {e}", release.id)),
+    };
     // A date outside the calendar's range is not a session it can vouch for.
     let trading = |d: NaiveDate| matches!(calendar.is_trading_day(d), Ok(true));
     let report = shadow::report(&sessions, trading, &cfg.release.shadow);

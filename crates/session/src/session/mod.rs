@@ -188,14 +188,7 @@ async fn registered_model(
     direct: Option<vigil_signal_agent::ActiveModel>,
 ) -> Result<vigil_signal_agent::ActiveModel, SystemError> {
     use vigil_deploy::registry::{Registry, same_artifact};
-    let registry = async |name: &str| {
-        Ok::<_, SystemError>(Registry {
-            name: name.to_string(),
-            entries: store.registry_entries(Some(name)).await?,
-            aliases: store.registry_aliases(name).await?.into_iter().collect(),
-            releases: store.releases(name).await?,
-        })
-    };
+    let registry = async |name: &str| Ok::<_, SystemError>(Registry::read(store, name).await?);
     match (direct, reference) {
         (Some(model), _) => {
             if let Some(artifact) = model.artifact() {

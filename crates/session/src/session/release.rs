@@ -3,12 +3,10 @@
 //! candidate that cannot run (paused, changed since it was registered, unreadable figures)
 //! never stops production from trading: the session says why in its log and trades on.
 
-use chrono::NaiveDate;
 use vigil_config::VigilConfig;
 use vigil_core::{Level, Timestamp};
 use vigil_deploy::registry::same_artifact;
 use vigil_deploy::release::SHADOW;
-use vigil_deploy::shadow::ShadowSession;
 use vigil_log::{Event, LogEvent};
 use vigil_signal_agent::{ActiveModel, DriftLinks, ShadowLinks};
 use vigil_store::{ReleaseState, SharedStore};
@@ -103,30 +101,19 @@ pub(super) async fn shadow_links(
         Ok(c) => c,
         Err(e) => return Ok(Err(skip(format!("calendar: {e}"), Level::Error))),
     };
-    let mut stored = Vec::new();
-    for row in store.shadow_sessions(release.id).await? {
-        let parsed = row
-            .session
-            .parse::<NaiveDate>()
-            .map_err(|e| format!("session {:?}: {e}", row.session))
-            .and_then(|d| {
-                serde_json::from_str::<ShadowSession>(&row.figures)
-                    .map(|f| (d, f))
-                    .map_err(|e| format!("the figures of {}: {e}", row.session))
-            });
-        match parsed {
-            Ok(p) => stored.push(p),
-            Err(e) => {
-                return Ok(Err(skip(
-                    format!(
-                        "release {}'s stored shadow run cannot be read: {e}",
-                        release.id
-                    ),
-                    Level::Error,
-                )));
-            }
+    let rows = store.shadow_sessions(release.id).await?;
+    let stored = match vigil_deploy::shadow::stored(&rows) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Err(skip(
+                format!(
+                    "release {}'s stored shadow run cannot be read: {e}",
+                    release.id
+                ),
+                Level::Error,
+            )));
         }
-    }
+    };
     Ok(Ok(Some(ShadowLinks {
         release_id: release.id,
         model: candidate,
