@@ -52,8 +52,12 @@ pub struct SignalAgent {
     /// Automatic rollback: the guard over a model switched in, while the one it replaced
     /// runs beside it.
     guard: Option<Guard>,
-    /// The traded model's drift watch, and the calendar that dates its sessions.
-    drift: Option<(vigil_deploy::drift::DriftWatch, vigil_calendar::Calendar)>,
+    /// The traded model's drift watch.
+    drift: Option<vigil_deploy::drift::DriftWatch>,
+    /// The exchange calendar that dates the bars' sessions (for the shadow run and the
+    /// drift watch), and each bar's date in the batch (kept to reuse the allocation).
+    calendar: Option<vigil_calendar::Calendar>,
+    dates: Vec<Option<chrono::NaiveDate>>,
     /// The model an automatic rollback stopped.
     stopped: Option<&'static str>,
     /// Its own address, for answers from tasks it starts.
@@ -107,6 +111,8 @@ impl SignalAgent {
             guard: None,
             stopped: None,
             drift: None,
+            calendar: None,
+            dates: Vec::new(),
             address: None,
         }
     }
@@ -122,7 +128,8 @@ impl SignalAgent {
                 &links.config,
                 self.symbols.len(),
             );
-            self.drift = Some((watch, links.calendar));
+            self.drift = Some(watch);
+            self.calendar = Some(links.calendar);
         }
         self
     }
@@ -131,6 +138,7 @@ impl SignalAgent {
     /// simulated venue, never an order.
     #[must_use]
     pub fn with_shadow(mut self, links: ShadowLinks) -> Self {
+        self.calendar = Some(links.calendar.clone());
         self.shadow = Some(Shadow::new(links, self.symbols.len(), &self.cfg));
         self
     }
@@ -149,9 +157,11 @@ impl SignalAgent {
             };
             let regime = batch.regimes.get(idx).copied().unwrap_or_default();
             let production = self.wanted.get(idx).copied().flatten();
+            let date = self.dates.get(idx).copied().flatten();
             decided += 1;
             if let Some(n) = shadow.bar(
                 bar.ts,
+                date,
                 bar.symbol.index(),
                 close,
                 f64::from(regime.code()),
@@ -357,9 +367,12 @@ impl SignalAgent {
         let mut trigger = None;
         let mut drifts = Vec::new();
         let recording = self.shadow.as_ref().is_some_and(|s| s.recording);
+        let dating = recording || self.drift.is_some();
         if recording {
             self.wanted.clear();
             self.wanted.resize(batch.bars.len(), None);
+            self.dates.clear();
+            self.dates.resize(batch.bars.len(), None);
         }
         for (idx, bar) in batch.bars.iter().enumerate() {
             let i = bar.symbol.index();
@@ -378,9 +391,18 @@ impl SignalAgent {
                 Ok(Some(p)) => wanted(p),
                 Ok(None) | Err(_) => None,
             };
-            if let Some((watch, calendar)) = self.drift.as_mut()
+            // Dated once, for the shadow run and the drift watch.
+            let date = if dating {
+                self.calendar.as_ref().map(|c| c.bar_date(bar.ts))
+            } else {
+                None
+            };
+            if recording && let Some(d) = self.dates.get_mut(idx) {
+                *d = date;
+            }
+            if let (Some(watch), Some(date)) = (self.drift.as_mut(), date)
                 && let Some(judged) = watch.bar(
-                    calendar.bar_date(bar.ts),
+                    date,
                     i,
                     close,
                     f64::from(regime.code()),
@@ -605,7 +627,7 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
-                if let Some(judged) = self.drift.as_ref().and_then(|(w, _)| w.judge()) {
+                if let Some(judged) = self.drift.as_ref().and_then(|w| w.judge()) {
                     let now = self.core.clock.now();
                     self.log_drift(&judged, now);
                 }

@@ -98,7 +98,6 @@ pub(crate) struct Shadow {
     model: ActiveModel,
     predictors: Vec<Predictor>,
     pub(crate) tracker: ShadowTracker,
-    calendar: Calendar,
     pub(crate) store: SharedStore,
     pub(crate) saver: Option<mpsc::UnboundedSender<Save>>,
     /// Sessions that ended since the last save.
@@ -130,7 +129,6 @@ impl Shadow {
                 .collect(),
             model: links.model,
             tracker,
-            calendar: links.calendar,
             store: links.store,
             saver: None,
             pending: Vec::new(),
@@ -167,10 +165,12 @@ impl Shadow {
         self.recording = false;
     }
 
-    /// Runs the candidate on one bar beside production's `wanted`; returns what to log.
+    /// Runs the candidate on one bar of `session` (its exchange date; `None`: not dated)
+    /// beside production's `wanted`; returns what to log.
     pub(crate) fn bar(
         &mut self,
         at: Timestamp,
+        session: Option<NaiveDate>,
         symbol: usize,
         close: f64,
         regime: f64,
@@ -187,7 +187,7 @@ impl Shadow {
         if self.tracker.counted(at) {
             return None; // counted before a restart: the predictor warms on it, no more
         }
-        let session = self.calendar.bar_date(at);
+        let session = session?;
         let (candidate, failure) = match decided {
             Ok(p) => (Ok(p.as_ref().and_then(wanted)), None),
             Err(e) => (Err(()), Some(e)),

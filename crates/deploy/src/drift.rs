@@ -163,9 +163,10 @@ struct Symbol {
     position: f64,
 }
 
-/// One bar of the window: the bin of each feature (when every window was full), and the
-/// return of the position held into it.
-type Seen = (Option<Vec<u8>>, Option<f64>);
+/// One bar of the window: whether it has a bin for each feature (once every feature's
+/// window is full; the bins are in `DriftWatch::bins`), and the return of the position
+/// held into it.
+type Seen = (bool, Option<f64>);
 
 /// The live side: the last `window_bars` bars, judged when a session ends.
 #[derive(Clone, Debug)]
@@ -175,6 +176,9 @@ pub struct DriftWatch {
     symbols: Vec<Symbol>,
     session: Option<NaiveDate>,
     recent: std::collections::VecDeque<Seen>,
+    /// The bins of the window's bars that have them, one per feature, oldest first (flat:
+    /// no allocation a bar).
+    bins: std::collections::VecDeque<u8>,
     counts: Vec<[u64; BINS]>,
     returns: (u64, f64),
 }
@@ -195,6 +199,9 @@ impl DriftWatch {
             cfg: cfg.clone(),
             session: None,
             recent: std::collections::VecDeque::with_capacity(cfg.window_bars),
+            bins: std::collections::VecDeque::with_capacity(
+                cfg.window_bars * artifact.features.len(),
+            ),
             returns: (0, 0.0),
         }
     }
@@ -219,13 +226,19 @@ impl DriftWatch {
         let Some(s) = self.symbols.get_mut(symbol) else {
             return ended;
         };
-        let bins = s.set.update(close, regime).map(|values| {
-            values
+        let mut binned = false;
+        if let Some(values) = s.set.update(close, regime) {
+            binned = true;
+            for ((v, f), counts) in values
                 .iter()
                 .zip(&self.baseline.features)
-                .map(|(v, f)| bin(&f.edges, *v).min(BINS - 1) as u8)
-                .collect::<Vec<u8>>()
-        });
+                .zip(self.counts.iter_mut())
+            {
+                let b = bin(&f.edges, *v).min(BINS - 1);
+                counts[b] += 1;
+                self.bins.push_back(b as u8);
+            }
+        }
         let ret = s
             .close
             .filter(|p| *p > 0.0)
@@ -234,34 +247,28 @@ impl DriftWatch {
         if let Some(p) = position {
             s.position = p;
         }
-        if self.recent.len() == self.cfg.window_bars
-            && let Some((old_bins, old_ret)) = self.recent.pop_front()
-        {
-            self.count(old_bins.as_deref(), old_ret, false);
-        }
-        self.count(bins.as_deref(), ret, true);
-        self.recent.push_back((bins, ret));
-        ended
-    }
-
-    fn count(&mut self, bins: Option<&[u8]>, ret: Option<f64>, add: bool) {
-        for (c, b) in self.counts.iter_mut().zip(bins.unwrap_or_default()) {
-            let slot = &mut c[usize::from(*b)];
-            *slot = if add {
-                *slot + 1
-            } else {
-                slot.saturating_sub(1)
-            };
-        }
         if let Some(r) = ret {
-            if add {
-                self.returns.0 += 1;
-                self.returns.1 += r;
-            } else {
+            self.returns.0 += 1;
+            self.returns.1 += r;
+        }
+        self.recent.push_back((binned, ret));
+        if self.recent.len() > self.cfg.window_bars
+            && let Some((old_binned, old_ret)) = self.recent.pop_front()
+        {
+            if old_binned {
+                for counts in self.counts.iter_mut() {
+                    if let Some(b) = self.bins.pop_front() {
+                        let slot = &mut counts[usize::from(b)];
+                        *slot = slot.saturating_sub(1);
+                    }
+                }
+            }
+            if let Some(r) = old_ret {
                 self.returns.0 = self.returns.0.saturating_sub(1);
                 self.returns.1 -= r;
             }
         }
+        ended
     }
 
     /// The window judged now, dated by the running session (`None` before any bar).

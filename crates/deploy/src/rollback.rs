@@ -42,6 +42,10 @@ pub struct Guard {
     /// The last `window_bars` bars: failed or not, and the decision time, ns.
     recent: VecDeque<(bool, f64)>,
     failed: usize,
+    /// Of them, those slower than `max_latency_p99_ms` (counted as they come and go, so
+    /// that no bar sorts the window).
+    slow: usize,
+    slow_ns: f64,
     books: Vec<Book>,
     returns: VecDeque<f64>,
     sharpes: VecDeque<f64>,
@@ -54,6 +58,8 @@ impl Guard {
             cfg: cfg.clone(),
             recent: VecDeque::with_capacity(cfg.window_bars),
             failed: 0,
+            slow: 0,
+            slow_ns: cfg.max_latency_p99_ms * 1e6,
             books: vec![Book::default(); symbols],
             returns: VecDeque::with_capacity(cfg.sharpe_window_bars),
             sharpes: VecDeque::with_capacity(cfg.sharpe_values),
@@ -72,12 +78,14 @@ impl Guard {
         position: Option<f64>,
     ) -> Option<Trigger> {
         if self.recent.len() == self.cfg.window_bars
-            && let Some((was_failed, _)) = self.recent.pop_front()
+            && let Some((was_failed, was_ns)) = self.recent.pop_front()
         {
             self.failed -= usize::from(was_failed);
+            self.slow -= usize::from(was_ns > self.slow_ns);
         }
         self.recent.push_back((failed, decision_ns));
         self.failed += usize::from(failed);
+        self.slow += usize::from(decision_ns > self.slow_ns);
         if let Some(book) = self.books.get_mut(symbol) {
             if let Some(prev) = book.close.filter(|p| *p > 0.0) {
                 self.returns.push_back(book.position * (close / prev - 1.0));
@@ -112,11 +120,13 @@ impl Guard {
                     threshold: format!("≤ {} %", self.cfg.max_error_pct),
                 });
             }
-            let mut times: Vec<f64> = self.recent.iter().map(|(_, t)| *t).collect();
-            times.sort_by(f64::total_cmp);
-            let rank = ((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1;
-            let p99_ms = times[rank] / 1e6;
-            if p99_ms > self.cfg.max_latency_p99_ms {
+            // The p99 (the value of rank ⌈0.99 n⌉) is over the limit exactly when at least
+            // n − rank + 1 bars are; only then is the window sorted, for the message.
+            let rank = ((n as f64 * 0.99).ceil() as usize).clamp(1, n);
+            if self.slow > n - rank {
+                let mut times: Vec<f64> = self.recent.iter().map(|(_, t)| *t).collect();
+                times.sort_by(f64::total_cmp);
+                let p99_ms = times[rank - 1] / 1e6;
                 return Some(Trigger {
                     rule: "latency_p99",
                     value: format!("p99 {p99_ms:.3} ms per bar over the last {n} bars"),
