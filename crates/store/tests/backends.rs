@@ -1473,10 +1473,20 @@ async fn a_damaged_page_outside_the_journal_fails_the_integrity_check_and_is_lef
         checked.check_integrity().await.expect("check"),
         Vec::<String>::new()
     );
-    // Closed before the file is read: the last connection to close checkpoints the WAL
-    // into the file (a store dropped instead closes in the background, and under load the
-    // file could still be its first page when read).
     checked.close().await;
+    // Every page into the file before it is read: a checkpoint that truncates the WAL,
+    // asked for and checked, not left to the last connection's close (which skips it when
+    // it cannot lock the file, and then the file read is still its first page).
+    {
+        use sqlx::Row as _;
+        let pool = vigil_store::open_sqlite(&path).await.expect("pool");
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&pool)
+            .await
+            .expect("checkpoint");
+        assert_eq!(row.get::<i64, _>(0), 0, "the checkpoint was blocked");
+        pool.close().await;
+    }
     // The leaf pages from dbstat when SQLite has it, else the table's root page.
     let page = match pages.get(pages.len() / 2) {
         Some(p) => *p,
@@ -1495,6 +1505,11 @@ async fn a_damaged_page_outside_the_journal_fails_the_integrity_check_and_is_lef
     };
     let mut bytes = std::fs::read(&path).expect("read the file");
     let start = usize::try_from((page - 1) * page_size).expect("offset");
+    assert!(
+        bytes.len() >= start + 64,
+        "page {page} is not in the file ({} bytes)",
+        bytes.len()
+    );
     for (i, b) in bytes[start..start + 64].iter_mut().enumerate() {
         *b = 0xA5 ^ (i as u8);
     }
