@@ -86,6 +86,12 @@ pub struct ExecutionAgent {
     verify_to: Option<Recipient<vigil_messages::DataVerified>>,
     /// Orders held while the venue is unreachable, and the outage under way.
     outage: VenueOutage,
+    /// The book split by model version (a canary's sub-ledgers).
+    ledgers: vigil_core::SubLedgers,
+    /// Equity when they opened: their P&L adds up to equity less this.
+    ledgers_opened_equity: Decimal,
+    /// The exchange day of the last bar, for the sub-ledgers' line at each day's end.
+    ledger_day: crate::business::ExchangeDay,
 }
 
 impl std::fmt::Debug for ExecutionAgent {
@@ -139,6 +145,9 @@ impl ExecutionAgent {
             watch: None,
             verify_to: None,
             outage: VenueOutage::default(),
+            ledgers: vigil_core::SubLedgers::default(),
+            ledgers_opened_equity: Decimal::ZERO,
+            ledger_day: crate::business::ExchangeDay::default(),
         }
     }
 
@@ -237,7 +246,73 @@ impl ExecutionAgent {
             position: self.portfolio.position(symbol).quantity,
             mark: self.portfolio.mark_price(symbol),
             open_orders: self.open.views(symbol),
+            ledgers: if self.ledgers.split() {
+                self.ledgers
+                    .books()
+                    .iter()
+                    .map(|b| (b.version, b.position(symbol)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
+    }
+
+    /// The `sub_ledgers` line: each version's book, and the account's P&L they add up to.
+    fn ledgers_line(&self, ts: Timestamp) -> LogEvent {
+        let books = self
+            .ledgers
+            .books()
+            .iter()
+            .map(|b| {
+                let positions = b
+                    .positions()
+                    .map(|(i, q)| {
+                        let name = u32::try_from(i)
+                            .map_or_else(|_| "?".into(), |i| self.symbols.shared(SymbolId(i)));
+                        format!("{name}={q}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                format!(
+                    "{}: pnl={} drawdown={} max_drawdown={} fills={} slippage_bps={} \
+                     positions=[{positions}]",
+                    b.version,
+                    b.pnl.round_dp(2),
+                    b.drawdown().round_dp(2),
+                    b.max_drawdown.round_dp(2),
+                    b.fills,
+                    b.slippage_bps()
+                        .map_or_else(|| "-".to_string(), |s| format!("{s:.2}")),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        LogEvent::new(ts, SERVICE, Event::SubLedgers)
+            .with(
+                "account_pnl",
+                (self.portfolio.equity() - self.ledgers_opened_equity).round_dp(2),
+            )
+            .with("ledgers", books)
+    }
+
+    /// Opens the sub-ledgers, when none is open yet, with the book's positions as
+    /// `version`'s at their marks (P&L counts from here).
+    fn seed_ledgers(&mut self, version: &'static str) {
+        if !self.ledgers.books().is_empty() {
+            return;
+        }
+        self.ledgers.open(version);
+        for i in 0..self.symbols.len() {
+            let Ok(i) = u32::try_from(i) else { break };
+            let symbol = SymbolId(i);
+            let qty = self.portfolio.position(symbol).quantity;
+            if !qty.is_zero() {
+                self.ledgers
+                    .seed(version, symbol, qty, self.portfolio.mark_price(symbol));
+            }
+        }
+        self.ledgers_opened_equity = self.portfolio.equity();
     }
 
     /// A fatal fault: logged at CRITICAL and reported; the Monitor halts trading.
@@ -280,6 +355,10 @@ impl ExecutionAgent {
             .positions()
             .map(|(id, p)| (self.symbols.name(id).to_string(), p.quantity))
             .collect();
+        if self.ledgers.split() {
+            let line = self.ledgers_line(self.stamp());
+            self.core.log.emit(line);
+        }
         // Our last line is handed to the writer before the Monitor can close the session.
         self.core.stopped(
             self.core
@@ -376,6 +455,48 @@ impl Handler<Flow<Segment>> for ExecutionAgent {
                     }
                     act.drain_reports_then(ctx, move |act, ctx| act.finish(reason, ctx));
                 }));
+            }
+        }
+    }
+}
+
+impl Handler<vigil_messages::LedgerCross> for ExecutionAgent {
+    type Result = ();
+
+    /// A canary's opposite wants, crossed between the versions' sub-ledgers (in stream
+    /// order: before the bar's intent).
+    fn handle(&mut self, msg: vigil_messages::LedgerCross, _ctx: &mut Self::Context) {
+        let ts = self.stamp();
+        let symbol = self.symbols.shared(msg.symbol);
+        if let Some((version, _)) = msg.moves.first() {
+            self.seed_ledgers(version);
+        }
+        let moves = msg
+            .moves
+            .iter()
+            .map(|(v, q)| format!("{v}={q}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match self.ledgers.cross(msg.symbol, msg.price, &msg.moves) {
+            Ok(()) => {
+                self.ledgers
+                    .mark(msg.symbol, self.portfolio.mark_price(msg.symbol));
+                self.core.log.emit(
+                    LogEvent::new(ts, SERVICE, Event::LedgerCrossed)
+                        .trace(&msg.trace_id)
+                        .with("symbol", symbol)
+                        .with("price", msg.price)
+                        .with("moves", moves),
+                );
+            }
+            Err(error) => {
+                self.core.log.emit(
+                    LogEvent::new(ts, SERVICE, Event::LedgerCrossFailed)
+                        .trace(&msg.trace_id)
+                        .with("symbol", symbol)
+                        .with("error", error.clone()),
+                );
+                self.core.fault(format!("sub-ledgers: {error}"), false);
             }
         }
     }

@@ -27,6 +27,8 @@ pub(crate) struct OpenOrder {
     pub(crate) reference_price: Decimal,
     /// The basis of the decision, for its log lines.
     pub(crate) context: LogContext,
+    /// Each model version's share of it (a canary's), for the sub-ledgers.
+    pub(crate) allocation: Vec<(&'static str, Decimal)>,
 }
 
 /// What a fill did to the order it filled.
@@ -42,6 +44,8 @@ pub(crate) struct FillBooked {
     /// worse than the reference); zero without a reference.
     pub(crate) slippage_bps: Decimal,
     pub(crate) context: LogContext,
+    /// Each model version's share of the order (a canary's).
+    pub(crate) allocation: Vec<(&'static str, Decimal)>,
     /// The order is filled (and no longer open): its average price.
     pub(crate) completed: Option<Decimal>,
 }
@@ -114,6 +118,7 @@ impl OrderBook {
                 status: OrderStatus::New,
                 reference_price: intent.reference_price,
                 context: intent.context.clone(),
+                allocation: intent.allocation.clone(),
             },
         );
         cancels
@@ -139,6 +144,7 @@ impl OrderBook {
                 status: order.status,
                 reference_price,
                 context: LogContext::default(),
+                allocation: Vec::new(),
             },
         );
     }
@@ -191,6 +197,7 @@ impl OrderBook {
             filled: order.filled,
             slippage_bps,
             context: order.context.clone(),
+            allocation: order.allocation.clone(),
             completed,
         };
         if completed.is_some() {
@@ -262,6 +269,7 @@ mod tests {
             reference_price: dec!(100),
             cancel_open,
             context: LogContext::default(),
+            allocation: Vec::new(),
         }
     }
 

@@ -76,6 +76,7 @@ pub const TAPPED: &[Event] = &[
     Event::LogAnchorFailed,
     Event::ModelAutoRolledBack,
     Event::ModelDrifted,
+    Event::CanaryAborted,
 ];
 
 /// A delivery attempt's outcome, from a dispatcher thread.

@@ -482,11 +482,17 @@ fn export_figures(f: &Figures) {
             shadow,
             stopped,
             release,
+            canary,
             ..
         } => {
             if let Some((id, state)) = release {
                 gauge!("vigil_release_shadow_running", "release" => id.to_string())
                     .set(f64::from(u8::from(*state == "running")));
+                if let Some((step, weight, _)) = canary {
+                    let w = rust_decimal::prelude::ToPrimitive::to_f64(weight).unwrap_or(f64::NAN);
+                    gauge!("vigil_canary_weight", "release" => id.to_string()).set(w);
+                    gauge!("vigil_canary_step", "release" => id.to_string()).set(f64::from(*step));
+                }
             }
             // 1: the model traded; 0: one run beside it without trading, or stopped.
             for (label, on) in [(Some(*model), 1.0), (*shadow, 0.0), (*stopped, 0.0)] {
@@ -527,6 +533,7 @@ fn export_figures(f: &Figures) {
             slippage_bps,
             equity,
             business,
+            ledgers,
             ..
         } => {
             counter!("vigil_execution_orders_total").absolute(*orders);
@@ -545,8 +552,37 @@ fn export_figures(f: &Figures) {
             gauge!(WEEKLY_DRAWDOWN_SERIES).set(business.weekly_drawdown);
             gauge!(TRADE_EXPOSURE_SERIES).set(business.max_trade_exposure);
             gauge!("vigil_business_trades_today").set(business.trades_today as f64);
+            for b in ledgers {
+                let f = |d: &rust_decimal::Decimal| {
+                    rust_decimal::prelude::ToPrimitive::to_f64(d).unwrap_or(f64::NAN)
+                };
+                gauge!("vigil_subledger_pnl_dollars", "version" => b.version).set(f(&b.pnl));
+                gauge!("vigil_subledger_drawdown_dollars", "version" => b.version)
+                    .set(f(&b.drawdown()));
+                gauge!("vigil_subledger_max_drawdown_dollars", "version" => b.version)
+                    .set(f(&b.max_drawdown));
+                counter!("vigil_subledger_fills_total", "version" => b.version).absolute(b.fills);
+                if let Some(s) = b.slippage_bps() {
+                    gauge!("vigil_subledger_slippage_bps", "version" => b.version).set(s);
+                }
+            }
         }
     }
+}
+
+/// A sub-ledger as `/status` shows it.
+fn ledger_json(b: &vigil_core::SubLedger) -> serde_json::Value {
+    serde_json::json!({
+        "version": b.version,
+        "pnl": b.pnl.round_dp(2).to_string(),
+        "drawdown": b.drawdown().round_dp(2).to_string(),
+        "max_drawdown": b.max_drawdown.round_dp(2).to_string(),
+        "fills": b.fills,
+        "filled_quantity": b.filled_quantity.to_string(),
+        "crossed_quantity": b.crossed_quantity.to_string(),
+        "slippage_bps": b.slippage_bps(),
+        "positions": b.positions().map(|(i, q)| serde_json::json!([i, q.to_string()])).collect::<Vec<_>>(),
+    })
 }
 
 fn describe_all() {
@@ -759,9 +795,11 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             shadow,
             stopped,
             release,
+            canary,
         } => json!({
             "model": model, "shadow": shadow, "stopped": stopped,
             "release": release.map(|(id, state)| json!({"id": id, "shadow": state})),
+            "canary": canary.map(|(step, weight, state)| json!({"step": step, "weight": weight.to_string(), "state": state})),
             "signals": signals, "suppressed": suppressed, "batches": batches, "bars": bars,
             "failures": failures,
             "success_rate": if *bars > 0 { bars.saturating_sub(*failures) as f64 / *bars as f64 } else { 1.0 },
@@ -787,8 +825,10 @@ pub(crate) fn figures_json(f: &Figures) -> serde_json::Map<String, serde_json::V
             slippage_bps,
             equity,
             business,
+            ledgers,
             ..
         } => json!({
+            "ledgers": ledgers.iter().map(ledger_json).collect::<Vec<_>>(),
             "orders": orders, "filled": filled, "rejected": rejected, "cancelled": cancelled,
             "unfilled": unfilled,
             "open": open, "fills": fills, "slippage_bps": slippage_bps, "equity": equity.to_string(),

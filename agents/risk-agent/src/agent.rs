@@ -12,8 +12,8 @@ use vigil_core::{AgentId, Level, Signal, SymbolId, SymbolTable, Timestamp, Tradi
 use vigil_log::{Event, LogBuffer, LogEvent};
 use vigil_messages::{
     AgentCore, AgentWiring, BookQuery, BookSnapshot, DrawdownAnswer, DrawdownReport, Figures, Flow,
-    OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport, StopReason,
-    TradingStateRecord,
+    LedgerCross, OrderIntent, PhaseMark, RearmDrawdown, Segment, SignalBatch, StageReport,
+    StopReason, TradingStateRecord,
 };
 
 use crate::drawdown::{self, DrawdownControl};
@@ -35,6 +35,8 @@ pub struct ExecutionLinks {
     pub book: Recipient<BookQuery>,
     /// Approved intents.
     pub intents: Recipient<OrderIntent>,
+    /// A canary's crosses between versions' sub-ledgers.
+    pub crosses: Recipient<LedgerCross>,
     /// Re-arming of the drawdown control line.
     pub rearm: Recipient<RearmDrawdown>,
 }
@@ -263,6 +265,10 @@ impl RiskAgent {
             self.tally.approved += 1;
         }
         self.core.log.emit(verdict.event);
+        // The cross first: the order's allocation is what is left after it.
+        if let Some(cross) = verdict.cross {
+            self.exec.crosses.do_send(cross);
+        }
         if let Some(intent) = verdict.intent {
             self.exec.intents.do_send(intent);
         }

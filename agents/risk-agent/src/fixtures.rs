@@ -23,6 +23,7 @@ pub(crate) fn flat_book() -> BookSnapshot {
         position: dec!(0),
         mark: dec!(100),
         open_orders: vec![],
+        ledgers: Vec::new(),
     }
 }
 
@@ -56,6 +57,7 @@ pub(crate) fn signal(bar: &Bar, direction: Direction) -> Signal {
         reference_price: bar.close,
         regime: Regime::Trending,
         model_version: "ema_cross@1",
+        canary: None,
     }
 }
 

@@ -78,6 +78,7 @@ impl ForcedOrder {
                 portfolio_value: Some(self.equity),
                 ..LogContext::default()
             },
+            allocation: Vec::new(),
         };
         (event, intent)
     }

@@ -64,6 +64,44 @@ pub fn decide(
     regime: Regime,
     book: &BookSnapshot,
 ) -> Decision {
+    decide_netted(
+        cfg,
+        state,
+        &[(direction, Decimal::ONE)],
+        price,
+        regime,
+        book,
+    )
+    .0
+}
+
+/// Decides on the net of `legs` (each a direction and its share of the size, at most two: a
+/// canary's production and candidate); returns the decision and each leg's target (signed,
+/// rounded down to the step on its own; the target is their sum unless reduce-only changed
+/// it).
+pub(crate) fn decide_netted(
+    cfg: &RiskConfig,
+    state: TradingState,
+    legs: &[(Direction, Decimal)],
+    price: Decimal,
+    regime: Regime,
+    book: &BookSnapshot,
+) -> (Decision, [Decimal; 2]) {
+    let mut targets = [Decimal::ZERO; 2];
+    let decision = decide_legs(cfg, state, legs, price, regime, book, &mut targets);
+    (decision, targets)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide_legs(
+    cfg: &RiskConfig,
+    state: TradingState,
+    legs: &[(Direction, Decimal)],
+    price: Decimal,
+    regime: Regime,
+    book: &BookSnapshot,
+    targets: &mut [Decimal; 2],
+) -> Decision {
     if state == TradingState::Halted {
         return Decision::Reject {
             reason: "trading halted: circuit breaker tripped".into(),
@@ -86,8 +124,12 @@ pub fn decide(
             cfg.position_pct * book.equity / price
         }
     };
-    let size = round_down(size * factor(cfg, regime), cfg.quantity_step);
-    let mut target = direction.sign() * size;
+    let size = size * factor(cfg, regime);
+    let mut target = Decimal::ZERO;
+    for ((direction, share), t) in legs.iter().zip(targets.iter_mut()) {
+        *t = direction.sign() * round_down(size * share, cfg.quantity_step);
+        target += *t;
+    }
 
     if state == TradingState::ReduceOnly {
         let flips = !current.is_zero()

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use vigil_config::{OrderTypeConfig, RiskConfig};
 use vigil_core::{
-    ClientOrderId, Level, OrderRequest, OrderType, Side, Signal, Timestamp, TradingState,
+    CanaryLeg, ClientOrderId, Direction, LegState, Level, OrderRequest, OrderType, Side, Signal,
+    Timestamp, TradingState,
 };
 use vigil_log::{Event, LogContext, LogEvent};
-use vigil_messages::{BookSnapshot, OrderIntent};
+use vigil_messages::{BookSnapshot, LedgerCross, OrderIntent};
 
 use crate::agent::SERVICE;
-use crate::policy::{Decision, decide};
+use crate::policy::{Decision, decide_netted};
 use crate::schedule::Session;
 
 /// The kind of a rejection, for the trigger counts (a fixed, small set of labels).
@@ -71,6 +72,156 @@ pub(crate) struct Verdict {
     pub(crate) intent: Option<OrderIntent>,
     /// The rejection's reason, when rejected.
     pub(crate) rejected: Option<String>,
+    /// A canary's opposite wants, crossed between the versions before the order.
+    pub(crate) cross: Option<LedgerCross>,
+}
+
+/// The legs of `signal`: production's alone, or with a canary's candidate, each with its
+/// share of the size.
+fn legs(signal: &Signal) -> Vec<(Direction, Decimal)> {
+    match signal.canary {
+        None => vec![(signal.direction, Decimal::ONE)],
+        Some(leg) => {
+            let w = leg.weight.clamp(Decimal::ZERO, Decimal::ONE);
+            vec![(signal.direction, Decimal::ONE - w), (leg.direction, w)]
+        }
+    }
+}
+
+/// A canary's decision split between the versions: what crosses inside the account, and
+/// each version's share of the order.
+#[derive(Debug, Default)]
+struct Split {
+    moves: Vec<(&'static str, Decimal)>,
+    allocation: Vec<(&'static str, Decimal)>,
+}
+
+impl Split {
+    fn cross(&self, signal: &Signal) -> Option<LedgerCross> {
+        (!self.moves.is_empty()).then(|| LedgerCross {
+            trace_id: signal.trace_id.clone(),
+            symbol: signal.symbol,
+            price: signal.reference_price,
+            moves: self.moves.clone(),
+        })
+    }
+
+    /// The split on the approval's line: `allocation` and `crossed`, as `version=qty`.
+    fn describe(&self, event: LogEvent) -> LogEvent {
+        let text = |parts: &[(&str, Decimal)]| {
+            parts
+                .iter()
+                .map(|(v, q)| format!("{v}={q}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match (self.allocation.is_empty(), self.moves.is_empty()) {
+            (true, true) => event,
+            _ => event
+                .with("allocation", text(&self.allocation))
+                .with("crossed", text(&self.moves)),
+        }
+    }
+}
+
+/// Each version's want is its leg's target less what its sub-ledger holds; opposite wants
+/// cross at the reference price and the rest is each one's share of the order. Nothing
+/// when not a canary, when refused, or when reduce-only changed the target (the order's
+/// fills then go by the sub-ledgers' default rule).
+fn canary_split(
+    signal: &Signal,
+    book: &BookSnapshot,
+    decision: &Decision,
+    targets: [Decimal; 2],
+) -> Split {
+    let Some(leg) = signal.canary else {
+        return Split::default();
+    };
+    let target = match decision {
+        Decision::Order { target, .. } | Decision::NoChange { target } => *target,
+        Decision::Reject { .. } => return Split::default(),
+    };
+    if target != targets[0] + targets[1] {
+        return Split::default();
+    }
+    let held = |v: &str| book.ledgers.iter().find(|(x, _)| *x == v).map(|(_, q)| *q);
+    let (held_p, held_c) = if book.ledgers.is_empty() {
+        (book.position, Decimal::ZERO)
+    } else {
+        (
+            held(signal.model_version).unwrap_or_default(),
+            held(leg.model_version).unwrap_or_default(),
+        )
+    };
+    if held_p + held_c != book.position {
+        return Split::default(); // the ledgers do not cover the book: no split to trust
+    }
+    let want_p = targets[0] - held_p;
+    let want_c = targets[1] - held_c;
+    let mut split = Split::default();
+    let (mut order_p, mut order_c) = (want_p, want_c);
+    if !want_p.is_zero()
+        && !want_c.is_zero()
+        && want_p.is_sign_positive() != want_c.is_sign_positive()
+    {
+        let x = want_p.abs().min(want_c.abs());
+        let mp = if want_p.is_sign_positive() { x } else { -x };
+        split.moves = vec![(signal.model_version, mp), (leg.model_version, -mp)];
+        order_p -= mp;
+        order_c += mp;
+    }
+    if !(order_p + order_c).is_zero() {
+        split.allocation = vec![
+            (signal.model_version, order_p),
+            (leg.model_version, order_c),
+        ];
+    }
+    split
+}
+
+/// A canary aborted by handing the candidate's positions to production: they cross over at
+/// the reference price; nothing is ordered.
+fn hand_over(
+    signal: &Signal,
+    leg: &CanaryLeg,
+    book: &BookSnapshot,
+    ts: Timestamp,
+    symbol: Arc<str>,
+) -> Verdict {
+    let held = book
+        .ledgers
+        .iter()
+        .find(|(v, _)| *v == leg.model_version)
+        .map_or(Decimal::ZERO, |(_, q)| *q);
+    let event = LogEvent::new(ts, SERVICE, Event::RiskApproved)
+        .trace(&signal.trace_id)
+        .with("symbol", symbol)
+        .with("target_position", book.position)
+        .with("position", book.position)
+        .with("handed_over", held)
+        .with("from", leg.model_version)
+        .with("to", signal.model_version)
+        .with(
+            "note",
+            "canary aborted: the candidate's positions go to production; no order",
+        )
+        .context(LogContext {
+            signal_id: Some(signal.signal_id.clone()),
+            model_version: Some(signal.model_version),
+            portfolio_value: Some(book.equity),
+            ..LogContext::default()
+        });
+    Verdict {
+        event,
+        intent: None,
+        rejected: None,
+        cross: (!held.is_zero()).then(|| LedgerCross {
+            trace_id: signal.trace_id.clone(),
+            symbol: signal.symbol,
+            price: signal.reference_price,
+            moves: vec![(leg.model_version, -held), (signal.model_version, held)],
+        }),
+    }
 }
 
 /// Decides on `signal` given the book, the trading state, what the schedule allows and
@@ -88,6 +239,10 @@ pub(crate) fn on_signal(
     ts: Timestamp,
     symbol: Arc<str>,
 ) -> Verdict {
+    if let Some(leg) = signal.canary.filter(|l| l.state == LegState::HandOver) {
+        return hand_over(signal, &leg, book, ts, symbol);
+    }
+    let mut split = Split::default();
     let decision = match session {
         _ if quarantine.is_some() => Decision::Reject {
             reason: format!(
@@ -104,14 +259,16 @@ pub(crate) fn on_signal(
             } else {
                 state
             };
-            decide(
+            let (decision, targets) = decide_netted(
                 cfg,
                 state,
-                signal.direction,
+                &legs(signal),
                 signal.reference_price,
                 signal.regime,
                 book,
-            )
+            );
+            split = canary_split(signal, book, &decision, targets);
+            decision
         }
     };
     let context = LogContext {
@@ -134,6 +291,7 @@ pub(crate) fn on_signal(
                 .context(context),
             intent: None,
             rejected: Some(reason),
+            cross: None,
         },
         Decision::NoChange { target } => Verdict {
             event: LogEvent::new(ts, SERVICE, Event::RiskApproved)
@@ -146,15 +304,18 @@ pub(crate) fn on_signal(
                 .context(context),
             intent: None,
             rejected: None,
+            cross: split.cross(signal),
         },
         Decision::Order {
             side,
             quantity,
             target,
         } => {
+            // A canary's candidate being closed goes out by limit orders.
+            let closing = signal.canary.is_some_and(|l| l.state == LegState::Close);
             let (order_type, limit_price) = match pricing.order_type {
-                OrderTypeConfig::Market => (OrderType::Market, None),
-                OrderTypeConfig::Limit => {
+                OrderTypeConfig::Market if !closing => (OrderType::Market, None),
+                OrderTypeConfig::Market | OrderTypeConfig::Limit => {
                     let offset = pricing.limit_offset_bps / Decimal::from(10_000);
                     let px = match side {
                         Side::Buy => signal.reference_price * (Decimal::ONE + offset),
@@ -174,6 +335,8 @@ pub(crate) fn on_signal(
                 .with("equity", book.equity)
                 .with("trading_state", state.as_str())
                 .context(context.clone());
+            let event = split.describe(event);
+            let cross = split.cross(signal);
             let intent = OrderIntent {
                 trace_id: signal.trace_id.clone(),
                 order: OrderRequest {
@@ -188,11 +351,13 @@ pub(crate) fn on_signal(
                 reference_price: signal.reference_price,
                 cancel_open: !book.open_orders.is_empty(),
                 context,
+                allocation: split.allocation,
             };
             Verdict {
                 event,
                 intent: Some(intent),
                 rejected: None,
+                cross,
             }
         }
     }

@@ -18,6 +18,11 @@ use crate::shadow::{DriftLinks, Noted, Save, SaveFailed, Shadow, ShadowLinks, wa
 use vigil_deploy::rollback::{Guard, Trigger};
 use vigil_deploy::shadow::Wanted;
 
+mod canary;
+
+pub use canary::CanaryLinks;
+pub(crate) use canary::CanaryRun;
+
 const SERVICE: &str = "signal_agent";
 
 /// The Signal agent actor.
@@ -44,9 +49,8 @@ pub struct SignalAgent {
     cfg: SignalConfig,
     /// A release's candidate, run in shadow beside the model.
     shadow: Option<Shadow>,
-    /// What production wanted on each bar of the batch, and its decision time (for the
-    /// shadow run; kept to reuse the allocation).
-    wanted: Vec<Option<Wanted>>,
+    /// The task that writes the canary's decisions to the store, in order.
+    canary_writer: Option<tokio::sync::mpsc::UnboundedSender<canary::CanaryWrite>>,
     /// The model the session started with.
     started_with: &'static str,
     /// Automatic rollback: the guard over a model switched in, while the one it replaced
@@ -55,9 +59,8 @@ pub struct SignalAgent {
     /// The traded model's drift watch.
     drift: Option<vigil_deploy::drift::DriftWatch>,
     /// The exchange calendar that dates the bars' sessions (for the shadow run and the
-    /// drift watch), and each bar's date in the batch (kept to reuse the allocation).
+    /// drift watch).
     calendar: Option<vigil_calendar::Calendar>,
-    dates: Vec<Option<chrono::NaiveDate>>,
     /// The model an automatic rollback stopped.
     stopped: Option<&'static str>,
     /// Its own address, for answers from tasks it starts.
@@ -106,13 +109,12 @@ impl SignalAgent {
             spent_batches: 0,
             cfg: cfg.clone(),
             shadow: None,
-            wanted: Vec::new(),
+            canary_writer: None,
             started_with: model_label,
             guard: None,
             stopped: None,
             drift: None,
             calendar: None,
-            dates: Vec::new(),
             address: None,
         }
     }
@@ -143,35 +145,107 @@ impl SignalAgent {
         self
     }
 
-    /// The candidate's turn on the batch production just decided on.
-    fn run_shadow(&mut self, batch: &RegimeBatch, production_ns: i64) {
+    /// The candidate's turn on one bar production just decided on (`production`: what it
+    /// wants); a session that ended is logged and judged at once (a canary's step changes
+    /// from this bar). Returns the candidate's wanted position and its decision time.
+    fn shadow_bar(
+        &mut self,
+        bar: &vigil_core::Bar,
+        regime: vigil_core::Regime,
+        date: Option<chrono::NaiveDate>,
+        production: Option<Wanted>,
+    ) -> (Option<f64>, i64) {
+        let Some(shadow) = self.shadow.as_mut() else {
+            return (None, 0);
+        };
+        let Some(close) = bar.close.to_f64() else {
+            return (None, 0);
+        };
+        let canary = shadow.canary.trading();
+        let t = self.core.wall.now();
+        let noted = shadow.bar(
+            bar.ts,
+            date,
+            bar.symbol.index(),
+            close,
+            f64::from(regime.code()),
+            production,
+        );
+        let ns = (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
+        let position = shadow.last_position;
+        let mut trigger = None;
+        if canary {
+            // In a canary the candidate trades: the rollback guard watches it.
+            if shadow.canary_guard.is_none() && shadow.rollback.enabled {
+                shadow.canary_guard = Some(Guard::new(&shadow.rollback, self.symbols.len()));
+            }
+            if let Some(guard) = shadow.canary_guard.as_mut() {
+                trigger = guard.bar(
+                    bar.symbol.index(),
+                    close,
+                    shadow.last_failed,
+                    ns as f64,
+                    position,
+                );
+            }
+        }
+        let ts = self.core.clock.now();
+        let now = self.core.wall.now();
+        match noted {
+            None => {}
+            Some(Noted::Ended(day, figures, at)) => {
+                let at = self.core.clock.stamp(at);
+                let mut line = LogEvent::new(at, SERVICE, Event::ShadowSessionEnded)
+                    .with("release", shadow.release_id)
+                    .with("candidate", shadow.label)
+                    .with("session", day.to_string())
+                    .with("bars", figures.bars)
+                    .with("errors", figures.errors)
+                    .with("outliers", figures.outliers)
+                    .with("candidate_return", figures.candidate_return)
+                    .with("production_return", figures.production_return);
+                if let Ok(c) = figures.pairs.correlation() {
+                    line = line.with("correlation", c);
+                }
+                self.core.log.emit(line);
+                match shadow.row(day, &figures, now) {
+                    Ok(row) => shadow.pending.push(row),
+                    Err(e) => self
+                        .core
+                        .log
+                        .emit(save_failed(ts, shadow, &day.to_string(), &e)),
+                }
+                self.canary_session(day, &figures, at);
+            }
+            Some(Noted::Failed(day, e)) => {
+                self.failures += 1;
+                self.core.log.emit(
+                    LogEvent::new(ts, SERVICE, Event::ShadowModelFailed)
+                        .with("release", shadow.release_id)
+                        .with("candidate", shadow.label)
+                        .with("session", day.to_string())
+                        .with("error", e.to_string()),
+                );
+            }
+        }
+        if let Some(t) = trigger {
+            self.canary_abort(
+                &format!(
+                    "rollback guard on the candidate: {}: {} (threshold {})",
+                    t.rule, t.value, t.threshold
+                ),
+                "vigil",
+                ts,
+            );
+        }
+        (position, ns)
+    }
+
+    /// After a batch the shadow run saw: its timing, and the save when one is due.
+    fn shadow_batch_end(&mut self, production_ns: i64, candidate_ns: i64, decided: u64) {
         let Some(shadow) = self.shadow.as_mut() else {
             return;
         };
-        let t0 = self.core.wall.now();
-        let mut noted = Vec::new();
-        let mut decided = 0_u64;
-        for (idx, bar) in batch.bars.iter().enumerate() {
-            let Some(close) = bar.close.to_f64() else {
-                continue;
-            };
-            let regime = batch.regimes.get(idx).copied().unwrap_or_default();
-            let production = self.wanted.get(idx).copied().flatten();
-            let date = self.dates.get(idx).copied().flatten();
-            decided += 1;
-            if let Some(n) = shadow.bar(
-                bar.ts,
-                date,
-                bar.symbol.index(),
-                close,
-                f64::from(regime.code()),
-                production,
-            ) {
-                noted.push(n);
-            }
-        }
-        let now = self.core.wall.now();
-        let candidate_ns = (now - t0).num_nanoseconds().unwrap_or(0);
         if decided > 0 && shadow.recording && !shadow.paused {
             shadow.tracker.timed(
                 production_ns as f64 / decided as f64,
@@ -180,43 +254,7 @@ impl SignalAgent {
             );
         }
         let ts = self.core.clock.now();
-        for n in noted {
-            match n {
-                Noted::Ended(day, figures, at) => {
-                    let at = self.core.clock.stamp(at);
-                    let mut line = LogEvent::new(at, SERVICE, Event::ShadowSessionEnded)
-                        .with("release", shadow.release_id)
-                        .with("candidate", shadow.label)
-                        .with("session", day.to_string())
-                        .with("bars", figures.bars)
-                        .with("errors", figures.errors)
-                        .with("outliers", figures.outliers)
-                        .with("candidate_return", figures.candidate_return)
-                        .with("production_return", figures.production_return);
-                    if let Ok(c) = figures.pairs.correlation() {
-                        line = line.with("correlation", c);
-                    }
-                    self.core.log.emit(line);
-                    match shadow.row(day, &figures, now) {
-                        Ok(row) => shadow.pending.push(row),
-                        Err(e) => self
-                            .core
-                            .log
-                            .emit(save_failed(ts, shadow, &day.to_string(), &e)),
-                    }
-                }
-                Noted::Failed(day, e) => {
-                    self.failures += 1;
-                    self.core.log.emit(
-                        LogEvent::new(ts, SERVICE, Event::ShadowModelFailed)
-                            .with("release", shadow.release_id)
-                            .with("candidate", shadow.label)
-                            .with("session", day.to_string())
-                            .with("error", e.to_string()),
-                    );
-                }
-            }
-        }
+        let now = self.core.wall.now();
         match shadow.due(now) {
             None => {}
             Some(read) => {
@@ -353,6 +391,16 @@ impl SignalAgent {
                     };
                     (s.release_id, state)
                 }),
+                canary: self.shadow.as_ref().and_then(|s| {
+                    let c = &s.canary;
+                    let state = match c.state {
+                        _ if c.completed => "completed",
+                        vigil_core::LegState::Live => "live",
+                        vigil_core::LegState::HandOver => "hand_over",
+                        vigil_core::LegState::Close => "close",
+                    };
+                    (c.step > 0).then_some((c.step, c.weight, state))
+                }),
             },
         );
         self.spent = chrono::Duration::zero();
@@ -368,12 +416,7 @@ impl SignalAgent {
         let mut drifts = Vec::new();
         let recording = self.shadow.as_ref().is_some_and(|s| s.recording);
         let dating = recording || self.drift.is_some();
-        if recording {
-            self.wanted.clear();
-            self.wanted.resize(batch.bars.len(), None);
-            self.dates.clear();
-            self.dates.resize(batch.bars.len(), None);
-        }
+        let (mut candidate_ns, mut decided_bars) = (0_i64, 0_u64);
         for (idx, bar) in batch.bars.iter().enumerate() {
             let i = bar.symbol.index();
             let Some(model) = self.models.get_mut(i) else {
@@ -397,9 +440,6 @@ impl SignalAgent {
             } else {
                 None
             };
-            if recording && let Some(d) = self.dates.get_mut(idx) {
-                *d = date;
-            }
             if let (Some(watch), Some(date)) = (self.drift.as_mut(), date)
                 && let Some(judged) = watch.bar(
                     date,
@@ -414,9 +454,6 @@ impl SignalAgent {
             if let Some(t) = timed {
                 let ns = (self.core.wall.now() - t).num_nanoseconds().unwrap_or(0);
                 production_ns += ns;
-                if let Some(w) = self.wanted.get_mut(idx) {
-                    *w = want;
-                }
                 if let Some(guard) = self.guard.as_mut()
                     && trigger.is_none()
                 {
@@ -428,6 +465,20 @@ impl SignalAgent {
                         want.map(|w| w.position),
                     );
                 }
+            }
+            // The candidate's turn on the same bar, then (in a canary) both together.
+            let mut candidate = None;
+            if self.shadow.is_some() {
+                let (position, ns) = self.shadow_bar(bar, regime, date, want);
+                candidate = position;
+                candidate_ns += ns;
+                decided_bars += 1;
+            }
+            if self.shadow.as_ref().is_some_and(|s| s.canary.holds(i)) {
+                if let Some(signal) = self.canary_signal(bar, regime, want, candidate) {
+                    signals.push((idx, signal));
+                }
+                continue;
             }
             let prediction = match decided {
                 Ok(p) => p,
@@ -500,12 +551,13 @@ impl SignalAgent {
                     reference_price: bar.close,
                     regime,
                     model_version: self.model.label(),
+                    canary: None,
                 },
             ));
         }
         self.last_ts = batch.bars.last().map(|b| b.ts).or(self.last_ts);
         if self.shadow.is_some() {
-            self.run_shadow(&batch, production_ns);
+            self.shadow_batch_end(production_ns, candidate_ns, decided_bars);
         }
         for (judged, at) in drifts {
             let at = self.core.clock.stamp(at);
@@ -627,6 +679,30 @@ impl Handler<Flow<RegimeBatch>> for SignalAgent {
         match msg {
             Flow::Data(batch) => self.run_batch(batch),
             Flow::End(reason) => {
+                // The canary's decisions reach the store first (its writer answers a
+                // flush once every one before it is written).
+                if let Some(tx) = self.canary_writer.as_ref() {
+                    let (done, rx) = tokio::sync::oneshot::channel();
+                    if tx.send(canary::CanaryWrite::Flush(done)).is_ok() {
+                        ctx.wait(
+                            rx.into_actor(self)
+                                .map(move |_, act, ctx| act.end(reason, ctx)),
+                        );
+                        return;
+                    }
+                }
+                self.end(reason, ctx);
+            }
+        }
+    }
+}
+
+impl SignalAgent {
+    /// The flow's end once the canary's decisions are written: the drift's last
+    /// judgement, the shadow run's last figures, then the stop.
+    fn end(&mut self, reason: vigil_messages::StopReason, ctx: &mut Context<Self>) {
+        {
+            {
                 if let Some(judged) = self.drift.as_ref().and_then(|w| w.judge()) {
                     let now = self.core.clock.now();
                     self.log_drift(&judged, now);
@@ -897,12 +973,32 @@ impl Handler<vigil_messages::ReleaseStep> for SignalAgent {
             "pause" => Step::Pause,
             "resume" => Step::Resume,
             "abort" => Step::Abort,
+            "step" => return Box::pin(actix::fut::ready(self.promote_step(&msg))),
             other => {
                 return refuse(CommandError::Invalid(format!(
-                    "unknown release step {other:?}: pause, resume or abort"
+                    "unknown release step {other:?}: pause, resume, step or abort"
                 )));
             }
         };
+        if step == Step::Abort
+            && let Some(s) = self
+                .shadow
+                .as_ref()
+                .filter(|s| s.name == msg.model && s.canary.trading())
+        {
+            // A canary: unwound from the next bar, recorded by the canary's writer.
+            let candidate = s.label;
+            let now = self.core.clock.now();
+            self.canary_abort(
+                &format!("aborted by {}: {}", msg.actor, msg.reason),
+                &msg.actor,
+                now,
+            );
+            return Box::pin(actix::fut::ready(Ok(format!(
+                "the canary of {candidate} is aborted: weight 0 from the next bar, its \
+                 positions unwound by [release.canary] unwind"
+            ))));
+        }
         let Some(shadow) = self
             .shadow
             .as_ref()
@@ -963,6 +1059,45 @@ impl Handler<vigil_messages::ReleaseStep> for SignalAgent {
             act.core.log.flush();
             Ok(a.detail.clone())
         }))
+    }
+}
+
+impl SignalAgent {
+    /// An operator's "promote step": the canary moves one step on from the next bar (from
+    /// shadow to its first step, or from the last step to production), as a pass would.
+    fn promote_step(&mut self, msg: &vigil_messages::ReleaseStep) -> Result<String, CommandError> {
+        let Some(s) = self
+            .shadow
+            .as_ref()
+            .filter(|s| s.name == msg.model && s.recording)
+        else {
+            return Err(CommandError::Conflict(format!(
+                "this session runs no release of {}; `vigil model release step {}` changes \
+                 the store, and a session picks it up at its next start",
+                msg.model, msg.model
+            )));
+        };
+        if s.paused || s.canary.state != vigil_core::LegState::Live {
+            return Err(CommandError::Conflict(format!(
+                "release {} is paused or aborted: nothing to step",
+                s.release_id
+            )));
+        }
+        let now = self.core.clock.now();
+        self.canary_step(&msg.actor, &msg.reason, now);
+        self.core.log.flush();
+        let s = self.shadow.as_ref();
+        Ok(match s.map(|s| (&s.canary, s.label)) {
+            Some((c, _)) if !c.completed => format!(
+                "the canary is at step {} ({}% of capital) from the next bar",
+                c.step,
+                vigil_deploy::canary::percent(Some(c.weight))
+            ),
+            _ => format!(
+                "the canary is complete: {} trades alone from the next bar",
+                self.model.label()
+            ),
+        })
     }
 }
 

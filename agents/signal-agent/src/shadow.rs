@@ -35,6 +35,8 @@ pub struct ShadowLinks {
     pub calendar: Calendar,
     /// Where the figures go.
     pub store: SharedStore,
+    /// The release's canary: its stored step and weight, and `[release.canary]`.
+    pub canary: crate::agent::CanaryLinks,
 }
 
 /// What the session hands the agent to watch the traded model's drift.
@@ -110,6 +112,17 @@ pub(crate) struct Shadow {
     /// over; the model it replaced runs on warm, unrecorded).
     pub(crate) recording: bool,
     pub(crate) rollback: RollbackConfig,
+    /// `[release.shadow]`, for the shadow report that lets a canary start.
+    pub(crate) config: ShadowConfig,
+    /// The canary (step 0: still in shadow).
+    pub(crate) canary: crate::agent::CanaryRun,
+    /// The candidate's wanted position on the last bar it decided (None: not warm, or it
+    /// failed), for the canary's signals.
+    pub(crate) last_position: Option<f64>,
+    /// The candidate failed on the last bar it decided.
+    pub(crate) last_failed: bool,
+    /// The rollback guard over the candidate while it trades capital (a canary).
+    pub(crate) canary_guard: Option<vigil_deploy::rollback::Guard>,
 }
 
 impl Shadow {
@@ -139,6 +152,11 @@ impl Shadow {
             resumed_sessions: links.stored.len(),
             recording: true,
             rollback: links.rollback,
+            canary: crate::agent::CanaryRun::new(links.canary, symbols, &links.stored),
+            config: links.config,
+            last_position: None,
+            last_failed: false,
+            canary_guard: None,
         }
     }
 
@@ -181,6 +199,11 @@ impl Shadow {
         }
         let predictor = self.predictors.get_mut(symbol)?;
         let decided = predictor.update(close, regime);
+        self.last_position = match &decided {
+            Ok(Some(p)) => p.position,
+            Ok(None) | Err(_) => None,
+        };
+        self.last_failed = decided.is_err();
         if !self.recording {
             return None; // kept warm for a switch back
         }

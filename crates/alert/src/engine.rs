@@ -37,6 +37,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "log_anchor_failed",
     "model_rolled_back",
     "model_drifted",
+    "canary_aborted",
 ];
 
 /// A condition a source reports: the Monitor's rules, agent faults, the dead-man's switch,

@@ -26,13 +26,13 @@ pub use channels::{
     default_queue_capacity, default_timeout_ms, default_twilio_base_url,
 };
 pub use model::{
-    AfterOutage, AnomalyConfig, CalendarChoiceError, CalendarConfig, ChecklistConfig, Comparison,
-    ControlConfig, DataConfig, DeadManConfig, DrawdownControlConfig, DriftConfig, ExecutionConfig,
-    FeedConfig, FillModelConfig, InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig,
-    OpenOrdersPolicy, OrderTypeConfig, ReconcileConfig, RegimeConfig, RegimeFactors, ReleaseConfig,
-    RiskConfig, RollbackConfig, RuleConfig, RuntimeConfig, Secret, SessionConfig, ShadowConfig,
-    SignalConfig, Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind, VigilConfig,
-    default_rules, redact_url,
+    AfterOutage, AnomalyConfig, CalendarChoiceError, CalendarConfig, CanaryConfig, CanaryUnwind,
+    ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig, DrawdownControlConfig,
+    DriftConfig, ExecutionConfig, FeedConfig, FillModelConfig, InstrumentConfig, LogConfig,
+    MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, ReconcileConfig,
+    RegimeConfig, RegimeFactors, ReleaseConfig, RiskConfig, RollbackConfig, RuleConfig,
+    RuntimeConfig, Secret, SessionConfig, ShadowConfig, SignalConfig, Sizing, Speed, StoreConfig,
+    SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use secrets::{SecretFileError, check_private_file, private_file_problem, read_secret_file};

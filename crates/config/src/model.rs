@@ -58,6 +58,54 @@ pub struct ReleaseConfig {
     pub rollback: RollbackConfig,
     /// Drift of the model traded against the data it was gated on.
     pub drift: DriftConfig,
+    /// The canary by capital weight, after the shadow run.
+    pub canary: CanaryConfig,
+}
+
+/// What an aborted canary does with the candidate's positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryUnwind {
+    /// Production takes them over at the reference price; no order.
+    Production,
+    /// They are closed by limit orders (netted with production's own trades).
+    Close,
+}
+
+/// The canary: the candidate trades a growing share of capital beside production, both
+/// deciding on every bar, their targets netted into one account; each step's analysis
+/// compares their paired per-session returns (docs/deploy.md, canary).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CanaryConfig {
+    /// The candidate's share of capital at each step, in percent: increasing, ending at 100.
+    pub steps: Vec<Decimal>,
+    /// Exchange sessions a step's analysis needs before it can pass.
+    pub sessions_per_step: u32,
+    /// How much worse than production's the candidate's mean per-session return may be,
+    /// in basis points, and still pass.
+    pub margin_bps: f64,
+    /// Standard errors of the mean difference the verdict must clear: pass when the mean
+    /// less this many is above −margin; fail when the mean plus this many is below it.
+    pub confidence_z: f64,
+    /// Move on by itself when the analysis passes (from shadow too, when the shadow
+    /// report passes); otherwise wait for `vigil model release step`.
+    pub auto_promote: bool,
+    /// What an abort does with the candidate's positions.
+    pub unwind: CanaryUnwind,
+}
+
+impl Default for CanaryConfig {
+    fn default() -> Self {
+        Self {
+            steps: [5, 25, 50, 100].into_iter().map(Decimal::from).collect(),
+            sessions_per_step: 5,
+            margin_bps: 10.0,
+            confidence_z: 2.0,
+            auto_promote: true,
+            unwind: CanaryUnwind::Production,
+        }
+    }
 }
 
 /// Drift: the traded model's input features and returns over the last bars against their

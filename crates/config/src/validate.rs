@@ -1,5 +1,6 @@
 //! The validation pass: every problem, with its dotted path, before anything starts.
 
+use rust_decimal::Decimal;
 use std::fmt;
 
 use crate::bounds::Num;
@@ -571,6 +572,13 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
         Order::AtMost,
         ("release.drift.window_bars", dr.window_bars),
     );
+    let ca = &cfg.release.canary;
+    c.within("release.canary.sessions_per_step", ca.sessions_per_step);
+    c.within("release.canary.margin_bps", ca.margin_bps);
+    c.within("release.canary.confidence_z", ca.confidence_z);
+    if let Some(problem) = canary_steps_problem(&ca.steps) {
+        c.fail("release.canary.steps", problem);
+    }
     let rb = &cfg.release.rollback;
     c.within("release.rollback.window_bars", rb.window_bars);
     c.within("release.rollback.max_error_pct", rb.max_error_pct);
@@ -704,6 +712,32 @@ fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
         Order::AtMost,
         ("execution.reconcile.retry_max_ms", r.retry_max_ms),
     );
+}
+
+/// What is wrong with a canary's steps (percent): none, one outside (0, 100], one not above
+/// the one before, or a last one that is not 100.
+fn canary_steps_problem(steps: &[Decimal]) -> Option<String> {
+    let hundred = Decimal::ONE_HUNDRED;
+    if steps.is_empty() {
+        return Some("needs at least one step, the last 100 (percent of capital)".into());
+    }
+    if let Some(bad) = steps.iter().find(|s| **s <= Decimal::ZERO || **s > hundred) {
+        return Some(format!(
+            "each step must be above 0 and at most 100 (percent), got {bad}"
+        ));
+    }
+    if let Some(w) = steps.windows(2).find(|w| w[1] <= w[0]) {
+        return Some(format!(
+            "steps must increase, got {} after {} in {steps:?}",
+            w[1], w[0]
+        ));
+    }
+    match steps.last() {
+        Some(last) if *last != hundred => Some(format!(
+            "the last step must be 100 (percent: the candidate trades alone), got {last}"
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod agent;
 mod backoff;
 mod clock;
 mod ids;
+mod ledger;
 mod level;
 mod market;
 mod metric;
@@ -37,6 +38,7 @@ pub use clock::{
     seconds, span,
 };
 pub use ids::{ClientOrderId, TraceId};
+pub use ledger::{SubLedger, SubLedgers};
 pub use level::Level;
 pub use market::{
     Bar, BarError, FutureBar, FutureGuard, MarketDataEvent, Symbol, SymbolId, SymbolTable,
@@ -46,7 +48,7 @@ pub use order::{
     ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType, Side, VenueOrder,
 };
 pub use portfolio::{Portfolio, Position};
-pub use signal::{Direction, Regime, Signal};
+pub use signal::{CanaryLeg, Direction, LegState, Regime, Signal};
 pub use text::{escape_controls, escape_markup, first_control, is_control};
 
 pub use rust_decimal::Decimal;

@@ -85,6 +85,31 @@ impl fmt::Display for Regime {
     }
 }
 
+/// What a canary's candidate leg does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LegState {
+    /// Trades its share of capital.
+    Live,
+    /// Aborted: its positions go to production at the reference price, with no order.
+    HandOver,
+    /// Aborted: its positions are closed, by limit orders (netted with production's).
+    Close,
+}
+
+/// A canary's candidate in a signal: both versions decide on every bar, the candidate's
+/// target scaled by `weight` and production's by `1 − weight`, netted into one account.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct CanaryLeg {
+    /// The candidate (`ema_cross@1.1.0`).
+    pub model_version: &'static str,
+    /// The position it wants.
+    pub direction: Direction,
+    /// Its share of capital, in `[0, 1]`.
+    pub weight: Decimal,
+    /// Live, or being unwound.
+    pub state: LegState,
+}
+
 /// A model's request for a target position, the start of a decision chain.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Signal {
@@ -106,4 +131,7 @@ pub struct Signal {
     pub regime: Regime,
     /// Which model produced it (`ema_cross@1`).
     pub model_version: &'static str,
+    /// During a canary: the candidate's leg (`direction` and `model_version` are then
+    /// production's).
+    pub canary: Option<CanaryLeg>,
 }

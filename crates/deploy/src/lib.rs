@@ -13,6 +13,7 @@
 //! ([`shadow`] keeps its figures and judges them), and ends when the candidate is promoted
 //! (completed) or aborted. Its state is a row in the store, changed with the registry.
 
+pub mod canary;
 pub mod drift;
 pub mod registry;
 pub mod release;

@@ -99,6 +99,9 @@ pub fn start(
             reason: actor.reason.to_string(),
             updated_at: actor.at,
             detail: detail.clone(),
+            step: 0,
+            weight: None,
+            step_since: None,
         }),
         audit: audit(reg, actor, "release_start", &version, detail),
     })

@@ -99,6 +99,10 @@ pub enum Figures {
         /// The release whose candidate runs in shadow, and how: `running`, `paused`, or
         /// `warm` (switched: the model beside the traded one, kept for a switch back).
         release: Option<(i64, &'static str)>,
+        /// The release's canary once out of shadow: its step, the candidate's share of
+        /// capital, and `live`, `hand_over` / `close` (aborted, being unwound) or
+        /// `completed`.
+        canary: Option<(u32, Decimal, &'static str)>,
     },
     /// Risk agent: trigger counts and state.
     Risk {
@@ -136,6 +140,8 @@ pub enum Figures {
         venue: Reachability,
         /// The business figures the rules watch.
         business: BusinessFigures,
+        /// The book per model version, during and after a canary (empty otherwise).
+        ledgers: Vec<vigil_core::SubLedger>,
     },
 }
 

@@ -22,9 +22,9 @@ pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
 pub use messages::{
     Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,
     CommandError, CommandTarget, DataOutage, DataVerified, DefaultRegime, DrawdownAnswer,
-    DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, NextReport, OpenOrderView,
-    OrderIntent, PhaseMark, PositionView, QuarantineChanged, RearmDrawdown, RegimeBatch,
-    ReleaseStep, ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused,
+    DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, LedgerCross, NextReport,
+    OpenOrderView, OrderIntent, PhaseMark, PositionView, QuarantineChanged, RearmDrawdown,
+    RegimeBatch, ReleaseStep, ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused,
     SetQuarantine, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision,
     SwitchModel, SwitchSource, TradingStateRecord, VerifyData,
 };

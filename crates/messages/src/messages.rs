@@ -175,6 +175,9 @@ pub struct BookSnapshot {
     pub mark: Decimal,
     /// Open orders of the queried symbol.
     pub open_orders: Vec<OpenOrderView>,
+    /// The queried symbol's position per model version, when more than one holds a
+    /// sub-ledger (a canary); empty otherwise (the position is the one version's).
+    pub ledgers: Vec<(&'static str, Decimal)>,
 }
 
 /// Risk asks Execution for the book, in stream order.
@@ -200,6 +203,25 @@ pub struct OrderIntent {
     pub cancel_open: bool,
     /// The decision's basis, for the log lines of the rest of the chain.
     pub context: LogContext,
+    /// During a canary: each version's signed share of the order (adds up to it); its
+    /// fills are split so. Empty: the order's fills go by the sub-ledgers' default rule.
+    pub allocation: Vec<(&'static str, Decimal)>,
+}
+
+/// Risk → Execution, in stream order before the bar's intent: versions' opposite wants in
+/// one symbol, crossed inside the account at the reference price with no order (a canary's
+/// sub-ledgers; see [`vigil_core::SubLedgers::cross`]).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct LedgerCross {
+    /// The decision chain.
+    pub trace_id: TraceId,
+    /// Instrument.
+    pub symbol: SymbolId,
+    /// The price it crosses at.
+    pub price: Decimal,
+    /// (version, signed quantity), adding up to zero.
+    pub moves: Vec<(&'static str, Decimal)>,
 }
 
 /// A position as the Execution agent holds it, in a [`DrawdownReport`].

@@ -1296,8 +1296,9 @@ macro_rules! sql_backend {
                     let done = if r.id == 0 {
                         sqlx::query(
                             "INSERT INTO model_releases (name, candidate, production, stage, \
-                             state, started_at, started_by, reason, updated_at, detail) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                             state, started_at, started_by, reason, updated_at, detail, \
+                             canary_step, canary_weight, step_since) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                         )
                         .bind(&r.name)
                         .bind(&r.candidate)
@@ -1309,10 +1310,14 @@ macro_rules! sql_backend {
                         .bind(&r.reason)
                         .bind($crate::stamp(r.updated_at))
                         .bind(&r.detail)
+                        .bind(i64::from(r.step))
+                        .bind(r.weight.map(|w| w.to_string()))
+                        .bind(&r.step_since)
                     } else {
                         sqlx::query(
                             "UPDATE model_releases SET stage = $1, state = $2, updated_at = $3, \
-                             detail = $4 WHERE id = $5 AND name = $6",
+                             detail = $4, canary_step = $7, canary_weight = $8, \
+                             step_since = $9 WHERE id = $5 AND name = $6",
                         )
                         .bind(&r.stage)
                         .bind(r.state.as_str())
@@ -1320,6 +1325,9 @@ macro_rules! sql_backend {
                         .bind(&r.detail)
                         .bind(r.id)
                         .bind(&r.name)
+                        .bind(i64::from(r.step))
+                        .bind(r.weight.map(|w| w.to_string()))
+                        .bind(&r.step_since)
                     }
                     .execute(&mut *tx)
                     .await
@@ -1357,7 +1365,8 @@ macro_rules! sql_backend {
                 use sqlx::Row as _;
                 let rows = sqlx::query(
                     "SELECT id, name, candidate, production, stage, state, started_at, \
-                     started_by, reason, updated_at, detail FROM model_releases \
+                     started_by, reason, updated_at, detail, canary_step, canary_weight, step_since \
+                     FROM model_releases \
                      WHERE name = $1 ORDER BY id",
                 )
                 .bind(name)
@@ -1385,6 +1394,16 @@ macro_rules! sql_backend {
                             reason: r.get(8),
                             updated_at: self.time(what, &updated)?,
                             detail: r.get(10),
+                            step: u32::try_from(r.get::<i64, _>(11)).map_err(|_| {
+                                self.corrupt(what(), "canary_step out of range".to_string())
+                            })?,
+                            weight: match r.get::<Option<String>, _>(12) {
+                                None => None,
+                                Some(w) => Some(w.parse().map_err(|e| {
+                                    self.corrupt(what(), format!("canary_weight {w:?}: {e}"))
+                                })?),
+                            },
+                            step_since: r.get(13),
                         })
                     })
                     .collect()

@@ -177,6 +177,13 @@ pub struct ModelRelease {
     pub updated_at: DateTime<Utc>,
     /// The last change, in words.
     pub detail: String,
+    /// The canary's step: 0 in shadow, k at the k-th step.
+    pub step: u32,
+    /// The candidate's share of capital at that step (a fraction).
+    pub weight: Option<rust_decimal::Decimal>,
+    /// The last exchange session (`YYYY-MM-DD`) before the step began: its analysis counts
+    /// the sessions after it (`None`: all of them).
+    pub step_since: Option<String>,
 }
 
 /// A shadow run's figures for one exchange session, as stored.

@@ -626,6 +626,9 @@ async fn releases_and_shadow_sessions_survive_reopening(place: &Place) {
         reason: "a better model".into(),
         updated_at: at,
         detail: "shadow started".into(),
+        step: 0,
+        weight: None,
+        step_since: None,
     };
     let write = |release: &ModelRelease, action: &str| RegistryWrite {
         insert: None,

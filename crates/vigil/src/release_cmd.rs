@@ -1,4 +1,4 @@
-//! `vigil model release start | pause | resume | abort | status` and `vigil model
+//! `vigil model release start | pause | resume | step | abort | status` and `vigil model
 //! shadow-report`: a model's release, kept in the store with its registry (the rules are
 //! `vigil_deploy::release`'s), and the judgement of its shadow run against
 //! `[release.shadow]`. A `vigil run` picks a release's change up at its next start.
@@ -46,7 +46,17 @@ pub(crate) enum ReleaseCmd {
         #[command(flatten)]
         change: ChangeArgs,
     },
-    /// End the open release for good (a new release starts again from nothing).
+    /// Promote the open release one step: from shadow to the canary's first step, from a
+    /// step to the next (its share of capital), from the last (100 %) to production.
+    Step {
+        /// The model's name.
+        name: String,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// End the open release for good (a new release starts again from nothing). In a
+    /// canary the candidate's weight goes to 0 and its positions are unwound by
+    /// `[release.canary] unwind`.
     Abort {
         /// The model's name.
         name: String,
@@ -71,6 +81,27 @@ fn refuse(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
+/// What a release subcommand does.
+#[derive(Clone, Debug)]
+enum Do {
+    Start(String),
+    Act(Action),
+    Step,
+}
+
+impl Do {
+    /// The step's name in the control API (`None`: not one a session takes).
+    fn word(&self) -> Option<&'static str> {
+        match self {
+            Self::Start(_) => None,
+            Self::Act(Action::Pause) => Some("pause"),
+            Self::Act(Action::Resume) => Some("resume"),
+            Self::Act(Action::Abort) => Some("abort"),
+            Self::Step => Some("step"),
+        }
+    }
+}
+
 /// `vigil model release …`.
 pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
     let (name, args, action) = match cmd {
@@ -81,10 +112,11 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
             name,
             version,
             change,
-        } => (name, change, Err(version)),
-        ReleaseCmd::Pause { name, change } => (name, change, Ok(Action::Pause)),
-        ReleaseCmd::Resume { name, change } => (name, change, Ok(Action::Resume)),
-        ReleaseCmd::Abort { name, change } => (name, change, Ok(Action::Abort)),
+        } => (name, change, Do::Start(version)),
+        ReleaseCmd::Pause { name, change } => (name, change, Do::Act(Action::Pause)),
+        ReleaseCmd::Resume { name, change } => (name, change, Do::Act(Action::Resume)),
+        ReleaseCmd::Step { name, change } => (name, change, Do::Step),
+        ReleaseCmd::Abort { name, change } => (name, change, Do::Act(Action::Abort)),
     };
     let who = match who_from(args.who.as_deref()) {
         Ok(w) => w,
@@ -99,18 +131,28 @@ pub(crate) fn run(cmd: ReleaseCmd) -> ExitCode {
     };
     // A running session that runs this release takes the step itself (recorded in the
     // store, audited in both audits, applied to the candidate at once).
-    if let Ok(step) = action
+    if let Some(step) = action.word()
         && let Some(code) = through_session(&args, &cfg, &name, step, &who)
     {
         return code;
     }
     let event = match action {
-        Err(_) => Event::ModelReleaseStarted,
-        Ok(_) => Event::ModelReleaseChanged,
+        Do::Start(_) => Event::ModelReleaseStarted,
+        Do::Act(_) | Do::Step => Event::ModelReleaseChanged,
     };
+    // A step taken here: its analysis counts the sessions after the last one stored.
+    let since = match &action {
+        Do::Step => match last_session(&cfg, &name) {
+            Ok(s) => s,
+            Err(e) => return refuse(&e),
+        },
+        _ => None,
+    };
+    let steps = cfg.release.canary.steps.clone();
     let result = change(&cfg, &name, event, |reg| match &action {
-        Err(version) => release::start(reg, version, &actor),
-        Ok(a) => release::act(reg, *a, &actor),
+        Do::Start(version) => release::start(reg, version, &actor),
+        Do::Act(a) => release::act(reg, *a, &actor),
+        Do::Step => vigil_deploy::canary::step(reg, &steps, since.clone(), &actor),
     });
     match result {
         Ok(w) => {
@@ -136,15 +178,10 @@ fn through_session(
     args: &ChangeArgs,
     cfg: &vigil_config::VigilConfig,
     name: &str,
-    step: Action,
+    word: &str,
     who: &str,
 ) -> Option<ExitCode> {
     use crate::control_client::{Answered, ask_running_session};
-    let word = match step {
-        Action::Pause => "pause",
-        Action::Resume => "resume",
-        Action::Abort => "abort",
-    };
     let body = serde_json::json!({
         "command": "model_release",
         "model": name,
@@ -170,6 +207,21 @@ fn through_session(
     }
 }
 
+/// The last exchange session stored for `name`'s open release (`None`: none yet).
+fn last_session(cfg: &vigil_config::VigilConfig, name: &str) -> Result<Option<String>, String> {
+    with_store(cfg, async |store| {
+        let reg = read(store, name).await?;
+        let Some(open) = reg.open_release() else {
+            return Ok(None);
+        };
+        let rows = store
+            .shadow_sessions(open.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows.last().map(|r| r.session.clone()))
+    })
+}
+
 fn status(name: &str, config: Option<&Path>, json: bool) -> ExitCode {
     let Some(cfg) = load_config(config) else {
         return ExitCode::from(USAGE);
@@ -189,15 +241,23 @@ fn status(name: &str, config: Option<&Path>, json: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     println!(
-        "id  candidate            production           stage   state      started (UTC)     by         detail"
+        "id  candidate            production           stage            state      started (UTC)     by         detail"
     );
     for r in releases.iter().rev() {
+        let stage = match r.step {
+            0 => r.stage.clone(),
+            k => format!(
+                "{} {k} ({}%)",
+                r.stage,
+                vigil_deploy::canary::percent(r.weight)
+            ),
+        };
         println!(
-            "{:<3} {:<20} {:<20} {:<7} {:<10} {} {:<10} {}",
+            "{:<3} {:<20} {:<20} {:<16} {:<10} {} {:<10} {}",
             r.id,
             r.candidate,
             r.production.as_deref().unwrap_or("-"),
-            r.stage,
+            stage,
             r.state.as_str(),
             r.started_at.format("%Y-%m-%d %H:%M"),
             r.started_by,

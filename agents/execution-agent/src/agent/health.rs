@@ -65,6 +65,11 @@ impl ExecutionAgent {
                     .as_ref()
                     .map(BusinessWatch::figures)
                     .unwrap_or_default(),
+                ledgers: if self.ledgers.split() {
+                    self.ledgers.books().to_vec()
+                } else {
+                    Vec::new()
+                },
             },
         );
         self.ping_venue(ctx);

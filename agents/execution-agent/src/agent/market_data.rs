@@ -82,6 +82,14 @@ impl ExecutionAgent {
         let bar = &seg.bars[i];
         let (ts, symbol, close) = (bar.ts, bar.symbol, bar.close);
         self.portfolio.mark(symbol, close);
+        if self.ledgers.split() {
+            self.ledgers.mark(symbol, close);
+            if let Some((_, false)) = self.ledger_day.roll(ts) {
+                // A new exchange day: the books at its first bar, marked as the account.
+                let line = self.ledgers_line(self.core.clock.stamp(ts));
+                self.core.log.emit(line);
+            }
+        }
         let equity = self.portfolio.equity();
         if let Some(b) = &mut self.business {
             b.on_bar(ts, equity, &mut self.transitions);

@@ -23,6 +23,9 @@ impl ExecutionAgent {
         self.now_market = Some(intent.order.submitted_at);
         let ts = self.stamp();
         let symbol = self.symbols.shared(intent.order.symbol);
+        if let Some(version) = intent.context.model_version {
+            self.seed_ledgers(version);
+        }
         let cancels = self.open.submit(&intent);
         for id in &cancels {
             self.core.log.emit(

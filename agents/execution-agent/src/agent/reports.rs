@@ -124,6 +124,17 @@ impl ExecutionAgent {
         }
         self.fills += 1;
         let booked = self.open.fill(fill);
+        if book && !self.ledgers.books().is_empty() {
+            let (allocation, version, slippage) =
+                booked.as_ref().map_or((&[][..], None, 0.0), |o| {
+                    (
+                        o.allocation.as_slice(),
+                        o.context.model_version,
+                        rust_decimal::prelude::ToPrimitive::to_f64(&o.slippage_bps).unwrap_or(0.0),
+                    )
+                });
+            self.ledgers.fill(fill, allocation, version, slippage);
+        }
         // Journaled with the position it leaves.
         if !journaled && let Err(e) = self.journal.fill(fill, &self.symbols, &self.portfolio) {
             self.fault_fatal(format!("journal: {e}"));

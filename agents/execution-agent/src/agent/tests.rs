@@ -377,6 +377,7 @@ fn intent(signal_bar: &Bar, side: Side, quantity: Decimal) -> OrderIntent {
             model_version: Some("ema_cross@1"),
             portfolio_value: Some(dec!(100000)),
         },
+        allocation: Vec::new(),
         trace_id,
         reference_price: signal_bar.close,
         cancel_open: false,
@@ -929,6 +930,7 @@ impl Handler<DrawdownReport> for FakeRisk {
             reference_price: msg.positions[0].mark,
             cancel_open: true,
             context: LogContext::default(),
+            allocation: Vec::new(),
         }];
         let mut reports = self.reports.lock().expect("reports");
         reports.push(msg);

@@ -9,8 +9,8 @@ use vigil_core::{
 };
 use vigil_log::{LogSink, MemoryLog, Value};
 use vigil_messages::{
-    AgentFault, DataOutage, DataVerified, Heartbeat, NextReport, QuarantineChanged, RearmDrawdown,
-    SetTradingState,
+    AgentFault, DataOutage, DataVerified, Heartbeat, LedgerCross, NextReport, QuarantineChanged,
+    RearmDrawdown, SetTradingState,
 };
 use vigil_testkit::{
     Recorder, RecordingActor, logged, record_enum, text, timestamp as t, wiring, yield_until,
@@ -31,6 +31,7 @@ record_enum! {
         Report(StageReport),
         Fault(AgentFault),
         Rearm(RearmDrawdown),
+        Cross(LedgerCross),
     }
     Flow<Segment> => Segment, End;
 }
@@ -151,6 +152,7 @@ fn start_with(book: Option<Recipient<BookQuery>>) -> Harness {
             segments: exec.clone().recipient(),
             book: book.unwrap_or_else(|| fake_book.recipient()),
             intents: exec.clone().recipient(),
+            crosses: exec.clone().recipient(),
             rearm: exec.recipient(),
         },
     );

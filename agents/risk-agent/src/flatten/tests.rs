@@ -12,6 +12,7 @@ fn book(position: rust_decimal::Decimal) -> BookSnapshot {
         position,
         mark: dec!(50),
         open_orders: vec![],
+        ledgers: Vec::new(),
     }
 }
 

@@ -20,6 +20,7 @@ fn book(position: Decimal, equity: Decimal, mark: Decimal) -> BookSnapshot {
         position,
         mark,
         open_orders: vec![],
+        ledgers: Vec::new(),
     }
 }
 

@@ -335,6 +335,9 @@ async fn store_with_a_release(dir: &std::path::Path) -> vigil_store::SharedStore
                 reason: "test".into(),
                 updated_at: at,
                 detail: String::new(),
+                step: 0,
+                weight: None,
+                step_since: None,
             }),
             audit: ModelAudit {
                 seq: 0,
@@ -362,6 +365,12 @@ fn shadow_links(release_id: i64, store: vigil_store::SharedStore) -> ShadowLinks
         rollback: vigil_config::RollbackConfig::default(),
         calendar: vigil_calendar::Calendar::xnys(),
         store,
+        canary: crate::agent::CanaryLinks {
+            step: 0,
+            weight: rust_decimal::Decimal::ZERO,
+            since: None,
+            config: vigil_config::CanaryConfig::default(),
+        },
     }
 }
 

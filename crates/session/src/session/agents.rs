@@ -465,6 +465,7 @@ pub(super) fn build_and_start(
             segments: exec.clone().recipient(),
             book: exec.clone().recipient(),
             intents: exec.clone().recipient(),
+            crosses: exec.clone().recipient(),
             rearm: exec.clone().recipient(),
         },
     )

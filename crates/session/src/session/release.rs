@@ -114,6 +114,14 @@ pub(super) async fn shadow_links(
             )));
         }
     };
+    let since = match release.step_since.as_deref().map(|d| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|e| format!("release {}'s step_since {d:?}: {e}", release.id))
+    }) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => return Ok(Err(skip(e, Level::Error))),
+    };
     Ok(Ok(Some(ShadowLinks {
         release_id: release.id,
         model: candidate,
@@ -123,6 +131,12 @@ pub(super) async fn shadow_links(
         rollback: cfg.release.rollback.clone(),
         calendar,
         store: store.clone(),
+        canary: vigil_signal_agent::CanaryLinks {
+            step: release.step,
+            weight: release.weight.unwrap_or_default(),
+            since,
+            config: cfg.release.canary.clone(),
+        },
     })))
 }
 
