@@ -76,9 +76,9 @@ pub fn decide(
 }
 
 /// Decides on the net of `legs` (each a direction and its share of the size, at most two: a
-/// canary's production and candidate); returns the decision and each leg's target (signed,
-/// rounded down to the step on its own; the target is their sum unless reduce-only changed
-/// it).
+/// canary's production and candidate); returns the decision and each leg's target (the
+/// net rounded toward zero to the step; each leg after the first rounded down on its own,
+/// the first taking the rest: their sum is the target unless reduce-only changed it).
 pub(crate) fn decide_netted(
     cfg: &RiskConfig,
     state: TradingState,
@@ -125,11 +125,21 @@ fn decide_legs(
         }
     };
     let size = size * factor(cfg, regime);
-    let mut target = Decimal::ZERO;
-    for ((direction, share), t) in legs.iter().zip(targets.iter_mut()) {
+    // The net, rounded toward zero to the step; the other legs each rounded down, the
+    // first (production's) what is left, so that netting loses no step of the size.
+    let net: Decimal = legs.iter().map(|(d, share)| d.sign() * size * share).sum();
+    let magnitude = round_down(net.abs(), cfg.quantity_step);
+    let mut target = if net.is_sign_negative() {
+        -magnitude
+    } else {
+        magnitude
+    };
+    let mut rest = target;
+    for ((direction, share), t) in legs.iter().zip(targets.iter_mut()).skip(1) {
         *t = direction.sign() * round_down(size * share, cfg.quantity_step);
-        target += *t;
+        rest -= *t;
     }
+    targets[0] = rest;
 
     if state == TradingState::ReduceOnly {
         let flips = !current.is_zero()

@@ -398,6 +398,131 @@ mod tests {
         )
     }
 
+    const P: &str = "m@1.0.0";
+    const C: &str = "m@1.1.0";
+
+    /// A canary's signal (production long, the candidate `cand` at `weight`) decided on
+    /// `book` (size 50: 5 % of 100,000 at 100).
+    fn canary(cand: Direction, weight: Decimal, state: LegState, book: &BookSnapshot) -> Verdict {
+        netted(Direction::Long, cand, weight, state, book)
+    }
+
+    /// As [`canary`], production wanting `prod`.
+    fn netted(
+        prod: Direction,
+        cand: Direction,
+        weight: Decimal,
+        state: LegState,
+        book: &BookSnapshot,
+    ) -> Verdict {
+        let mut s = signal(&bars(1, 1)[0], prod);
+        s.model_version = P;
+        s.canary = Some(CanaryLeg {
+            model_version: C,
+            direction: cand,
+            weight,
+            state,
+        });
+        on_signal(
+            &RiskConfig {
+                position_pct: dec!(0.05),
+                ..RiskConfig::default()
+            },
+            Pricing {
+                order_type: OrderTypeConfig::Market,
+                limit_offset_bps: dec!(10),
+            },
+            TradingState::Active,
+            Session::Open,
+            None,
+            &s,
+            book,
+            s.at,
+            "TEST".into(),
+        )
+    }
+
+    #[test]
+    fn a_canary_nets_both_versions_and_splits_the_order_by_their_wants() {
+        // From flat: production 75 % of 50 long, the candidate 25 % short: one order of 25.
+        let v = canary(Direction::Short, dec!(0.25), LegState::Live, &flat_book());
+        let intent = v.intent.expect("approved");
+        assert_eq!(
+            (intent.order.side, intent.order.quantity),
+            (Side::Buy, dec!(25))
+        );
+        assert_eq!(intent.order.order_type, OrderType::Market);
+        // Opposite wants cross inside the account (12 of each), the rest is the order's.
+        let cross = v.cross.expect("a cross");
+        assert_eq!(cross.moves, vec![(P, dec!(12)), (C, dec!(-12))]);
+        assert_eq!(intent.allocation, vec![(P, dec!(25)), (C, dec!(0))]);
+        // Production alone held 50 long; both long at 5 %: no order, 2 cross over.
+        let book = BookSnapshot {
+            position: dec!(50),
+            ..flat_book()
+        };
+        let v = canary(Direction::Long, dec!(0.05), LegState::Live, &book);
+        assert!(v.intent.is_none());
+        let cross = v.cross.expect("a cross");
+        assert_eq!(cross.moves, vec![(P, dec!(-2)), (C, dec!(2))]);
+        assert_eq!(cross.price, dec!(100));
+        // Sub-ledgers that do not cover the book: no split to trust.
+        let book = BookSnapshot {
+            position: dec!(50),
+            ledgers: vec![(P, dec!(40)), (C, dec!(5))],
+            ..flat_book()
+        };
+        let v = canary(Direction::Short, dec!(0.5), LegState::Live, &book);
+        assert!(v.cross.is_none());
+        assert!(v.intent.expect("approved").allocation.is_empty());
+    }
+
+    #[test]
+    fn an_aborted_canary_hands_over_or_closes_by_limit_orders() {
+        let book = BookSnapshot {
+            position: dec!(50),
+            ledgers: vec![(P, dec!(25)), (C, dec!(25))],
+            ..flat_book()
+        };
+        // Hand over: the candidate's 25 cross to production; no order.
+        let v = canary(Direction::Flat, dec!(0), LegState::HandOver, &book);
+        assert!(v.intent.is_none());
+        assert_eq!(
+            v.cross.expect("a cross").moves,
+            vec![(C, dec!(-25)), (P, dec!(25))]
+        );
+        // Close, production long at weight 1: it wants 50 and holds 25 (+25); the candidate
+        // holds 25 and wants 0 (−25): all of it crosses, nothing is ordered.
+        let v = canary(Direction::Flat, dec!(0), LegState::Close, &book);
+        assert!(v.intent.is_none());
+        assert_eq!(
+            v.cross.expect("a cross").moves,
+            vec![(P, dec!(25)), (C, dec!(-25))]
+        );
+        // With production flat, the candidate's 25 go out by a limit order (the venue's
+        // order type is market: a closing unwind is limit all the same).
+        let flat = BookSnapshot {
+            position: dec!(25),
+            ledgers: vec![(P, dec!(0)), (C, dec!(25))],
+            ..flat_book()
+        };
+        let v = netted(
+            Direction::Flat,
+            Direction::Flat,
+            dec!(0),
+            LegState::Close,
+            &flat,
+        );
+        let intent = v.intent.expect("the close");
+        assert_eq!(
+            (intent.order.side, intent.order.quantity),
+            (Side::Sell, dec!(25))
+        );
+        assert_eq!(intent.order.order_type, OrderType::Limit);
+        assert_eq!(intent.order.limit_price, Some(dec!(99.9)));
+        assert_eq!(intent.allocation, vec![(P, dec!(0)), (C, dec!(-25))]);
+    }
+
     #[test]
     fn an_approved_limit_order_is_priced_off_the_reference_price() {
         let v = verdict(

@@ -362,6 +362,17 @@ impl SignalAgent {
                 .with("sessions", shadow.resumed_sessions)
                 .with("resume_after", resume_after),
         );
+        if shadow.canary.step > 0 {
+            self.core.log.emit(
+                LogEvent::new(now, SERVICE, Event::CanaryStarted)
+                    .with("release", shadow.release_id)
+                    .with("candidate", shadow.label)
+                    .with("production", shadow.production.clone())
+                    .with("step", u64::from(shadow.canary.step))
+                    .with("weight", shadow.canary.weight)
+                    .with("sessions", shadow.canary.step_sessions()),
+            );
+        }
         self.core.log.flush();
     }
 

@@ -745,6 +745,32 @@ mod tests {
     use crate::VigilConfig;
 
     #[test]
+    fn canary_steps_must_increase_and_end_at_one_hundred() {
+        use rust_decimal::Decimal;
+        let problem = |steps: &[i64]| {
+            let mut cfg = VigilConfig::embedded_default();
+            cfg.release.canary.steps = steps.iter().map(|s| Decimal::from(*s)).collect();
+            cfg.validate()
+                .err()
+                .map(|e| e.to_string())
+                .filter(|e| e.contains("release.canary.steps"))
+        };
+        assert_eq!(problem(&[5, 25, 50, 100]), None);
+        assert_eq!(problem(&[100]), None);
+        for (steps, says) in [
+            (&[][..], "at least one step"),
+            (&[5, 5, 100], "must increase, got 5 after 5"),
+            (&[50, 25, 100], "must increase, got 25 after 50"),
+            (&[5, 25, 50], "the last step must be 100"),
+            (&[0, 100], "above 0 and at most 100"),
+            (&[5, 150], "above 0 and at most 100"),
+        ] {
+            let got = problem(steps).unwrap_or_default();
+            assert!(got.contains(says), "{steps:?}: {got}");
+        }
+    }
+
+    #[test]
     fn the_built_in_rules_parse_validate_and_hold_the_seed_table() {
         use vigil_core::Level;
         let rules = crate::default_rules();

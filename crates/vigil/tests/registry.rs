@@ -314,11 +314,7 @@ fn shadow_report(cfg: &Path) -> (i32, Value) {
 fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = scratch_config(dir.path());
-    let v1 = copy_model(&dir.path().join("v1"), |t| t);
-    let v2 = copy_model(&dir.path().join("v2"), |t| {
-        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
-    });
+    let (v1, v2) = two_versions(dir.path());
     // The first 600 daily bars, then all of them.
     let all = std::fs::read_to_string(repo("data/GOOG_1d.csv")).expect("data");
     let rows = all.lines().count() - 1;
@@ -355,19 +351,7 @@ fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_res
     assert_eq!(code, 2, "one release at a time");
     assert!(err.contains("release 1 of v1.1.0-"), "{err}");
 
-    let run = || {
-        let out = vigil()
-            .args(["run", "--json", "--config"])
-            .arg(&cfg)
-            .output()
-            .expect("vigil run");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = || run_to_end(&cfg);
     with(&part, "");
     run();
     let logs = dir.path().join("logs");
@@ -523,6 +507,31 @@ fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_res
     );
 }
 
+/// `vigil run` on `cfg` to the end of its data, which must exit 0.
+fn run_to_end(cfg: &Path) {
+    let out = vigil()
+        .args(["run", "--json", "--config"])
+        .arg(cfg)
+        .output()
+        .expect("vigil run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// goog_mlp twice under `dir`: v1.0.0 as bundled, and v1.1.0 with its thresholds moved.
+fn two_versions(dir: &Path) -> (String, String) {
+    let v1 = copy_model(&dir.join("v1"), |t| t);
+    let v2 = copy_model(&dir.join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
+    });
+    (v1, v2)
+}
+
 /// Polls the log in `logs` until some line satisfies `found` (bounded: 40 s).
 fn wait_for_line(logs: &Path, what: &str, found: impl Fn(&Value) -> bool) -> Value {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(40);
@@ -540,11 +549,7 @@ fn wait_for_line(logs: &Path, what: &str, found: impl Fn(&Value) -> bool) -> Val
 /// bar a batch (time to act mid-run); `extra` is appended to the config.
 fn released_in_shadow(dir: &Path, extra: &str) -> std::path::PathBuf {
     let cfg = scratch_config(dir);
-    let v1 = copy_model(&dir.join("v1"), |t| t);
-    let v2 = copy_model(&dir.join("v2"), |t| {
-        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
-    });
+    let (v1, v2) = two_versions(dir);
     let text = std::fs::read_to_string(&cfg).expect("config");
     let text = text
         .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"")
@@ -1049,11 +1054,7 @@ fn a_shadow_run_killed_mid_run_resumes_and_counts_every_bar_once() {
 fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = scratch_config(dir.path());
-    let v1 = copy_model(&dir.path().join("v1"), |t| t);
-    let v2 = copy_model(&dir.path().join("v2"), |t| {
-        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
-    });
+    let (v1, v2) = two_versions(dir.path());
     let text = std::fs::read_to_string(&cfg)
         .expect("config")
         .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
@@ -1071,17 +1072,7 @@ fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
         let (code, _, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
         assert_eq!(code, 0, "{args:?}: {err}");
     }
-    let out = vigil()
-        .args(["run", "--json", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("vigil run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(&cfg);
     let lines = vigil_log_lines(&dir.path().join("logs"));
     let of =
         |event: &str| -> Vec<&Value> { lines.iter().filter(|l| l["event"] == event).collect() };
@@ -1165,4 +1156,185 @@ fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
             "{text}"
         );
     }
+}
+
+/// The shadow run's standards relaxed to a few sessions, the canary's analysis over three
+/// sessions with a wide margin (the good candidate passes every step).
+const CANARY_EASY: &str = "[release.shadow]\nmin_sessions = 3\nmin_correlation = 0.0\n\
+     max_latency_ratio = 1000.0\ncpu_budget_us = 1000000.0\nmax_outlier_pct = 100.0\n\n\
+     [release.canary]\nsessions_per_step = 3\nmargin_bps = 10000.0\n";
+
+/// A candidate whose rolling Sharpe values break the rollback guard (a minimum no model
+/// meets) is aborted within its step, once it has traded: a Critical `canary_aborted` through the
+/// alert engine to a loopback webhook (the breaker trips), the release aborted in the
+/// store by `vigil`, and its positions handed to production (its sub-ledger flat).
+#[test]
+fn a_candidate_that_breaks_a_rule_in_the_canary_is_aborted_and_unwound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = vigil_testkit::HttpReceiver::start();
+    let cfg = released_in_shadow(
+        dir.path(),
+        &format!(
+            "{CANARY_EASY}auto_promote = false\n\n[release.rollback]\nsharpe_window_bars = 5\n\
+             sharpe_values = 3\nmin_sharpe = 999\n\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+            hook.url("/hook")
+        ),
+    );
+    // Into the canary's third step (50 %) before the session starts (the store, audited).
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        let (code, out, err) = model(&cfg, &["release", "step", "goog_mlp", "--reason", "go"]);
+        assert_eq!(code, 0, "{err}");
+        said.push(out);
+    }
+    assert!(
+        said[0].contains("shadow -> step 1 (5% of capital)"),
+        "{said:?}"
+    );
+    assert!(
+        said[2].contains("step 2 (25%) -> step 3 (50% of capital)"),
+        "{said:?}"
+    );
+
+    let running = common::run_on(&cfg);
+    let logs = dir.path().join("logs");
+    let started = wait_for_line(&logs, "the canary's start", |l| {
+        l["event"] == "canary_started"
+    });
+    assert_eq!(started["data"]["step"], 3);
+    assert_eq!(started["data"]["weight"], 0.5);
+    let aborted = wait_for_line(&logs, "the abort", |l| l["event"] == "canary_aborted");
+    assert_eq!(aborted["level"], "CRITICAL");
+    assert_eq!(aborted["data"]["unwind"], "production");
+    assert_eq!(aborted["data"]["by"], "vigil");
+    assert!(
+        aborted["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("rollback guard on the candidate: sharpe")),
+        "{aborted}"
+    );
+    let alert = hook
+        .next(std::time::Duration::from_secs(30))
+        .expect("the alert reached the webhook");
+    let body = String::from_utf8_lossy(&alert.body);
+    assert!(body.contains("canary_aborted"), "{body}");
+    assert!(body.contains("goog_mlp@1.1.0"), "{body}");
+    wait_for_line(&logs, "the breaker", |l| l["event"] == "breaker_tripped");
+    wait_for_line(&logs, "the abort in the store", |l| {
+        l["event"] == "model_release_changed" && l["data"]["by"] == "vigil"
+    });
+    running.interrupt();
+
+    let (_, out, _) = model(&cfg, &["release", "status", "goog_mlp", "--json"]);
+    let releases = json(&out);
+    assert_eq!(releases[0]["state"], "aborted", "{releases}");
+    assert_eq!(releases[0]["step"], 3);
+    let lines = vigil_log_lines(&logs);
+    let seq = aborted["seq"].as_u64().expect("seq");
+    // After the abort: the hand-over signals, then production's alone.
+    let after: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "signal_generated" && l["seq"].as_u64() > Some(seq))
+        .collect();
+    assert!(
+        after
+            .iter()
+            .filter(|l| l["data"]["canary"].is_string())
+            .all(|l| l["data"]["canary"] == "hand_over" && l["data"]["weight"] == 0),
+        "{after:?}"
+    );
+    // Its positions went to production inside the account, at the close, with no order.
+    assert!(
+        lines.iter().any(|l| l["event"] == "ledger_crossed"
+            && l["seq"].as_u64() > Some(seq)
+            && l["data"]["moves"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("goog_mlp@1.1.0=-"))),
+        "no hand-over"
+    );
+    // The candidate holds nothing at the end.
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l["event"] == "sub_ledgers")
+        .expect("the last sub_ledgers line");
+    let books = last["data"]["ledgers"].as_str().expect("ledgers");
+    let candidate = books
+        .split(" | ")
+        .find(|b| b.starts_with("goog_mlp@1.1.0: "))
+        .expect("the candidate's book");
+    assert!(candidate.ends_with("positions=[]"), "{books}");
+}
+
+/// The step and its weight are the store's: a release stepped by hand (`vigil model
+/// release step`, the session stopped) starts there, a session stopped mid-step resumes
+/// the same step with the same weight and the sessions it counted, and nothing moves on
+/// by itself with `auto_promote = false`.
+#[test]
+fn a_canary_resumes_its_step_and_weight_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = scratch_config(dir.path());
+    let (v1, v2) = two_versions(dir.path());
+    let all = std::fs::read_to_string(repo("data/GOOG_1d.csv")).expect("data");
+    let part = dir.path().join("part.csv");
+    let head: Vec<&str> = all.lines().take(301).collect();
+    std::fs::write(&part, head.join("\n") + "\n").expect("part");
+    let text = std::fs::read_to_string(&cfg)
+        .expect("config")
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
+    let with = |data: &Path| {
+        let t = text.replace(
+            "path = \"bundled:GOOG_1d.csv\"",
+            &format!("path = {:?}", data.display().to_string()),
+        );
+        std::fs::write(&cfg, format!("{t}\n{CANARY_EASY}auto_promote = false\n")).expect("config");
+    };
+    with(&part);
+    for args in [
+        &["register", &v1, "--skip-gate"][..],
+        &["promote", "goog_mlp", "candidate"],
+        &["register", &v2, "--skip-gate"],
+        &["release", "start", "goog_mlp"],
+        &["release", "step", "goog_mlp"],
+        &["release", "step", "goog_mlp"],
+    ] {
+        let (code, _, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let run = || run_to_end(&cfg);
+    run();
+    let logs = dir.path().join("logs");
+    let started = |lines: &[Value]| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l["event"] == "canary_started")
+            .cloned()
+            .collect()
+    };
+    let first = vigil_log_lines(&logs);
+    let s = started(&first);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["data"]["step"], 2);
+    assert_eq!(s[0]["data"]["weight"], 0.25);
+    assert_eq!(s[0]["data"]["sessions"], 0);
+    let counted = first
+        .iter()
+        .filter(|l| l["event"] == "canary_session_ended")
+        .count();
+    assert!(counted > 100, "{counted}");
+    assert!(
+        first.iter().all(|l| l["event"] != "canary_stepped"),
+        "auto_promote = false: no step by itself"
+    );
+    // The restart on the whole file: the same step and weight, the sessions counted.
+    with(&repo("data/GOOG_1d.csv"));
+    run();
+    let second = vigil_log_lines(&logs);
+    let s = started(&second);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[1]["data"]["step"], 2);
+    assert_eq!(s[1]["data"]["weight"], 0.25);
+    assert_eq!(s[1]["data"]["sessions"], counted, "{}", s[1]);
+    let (_, out, _) = model(&cfg, &["release", "status", "goog_mlp"]);
+    assert!(out.contains("canary 2 (25%)"), "{out}");
 }

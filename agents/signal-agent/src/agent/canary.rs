@@ -89,7 +89,9 @@ impl CanaryRun {
         symbols: usize,
         stored: &[(NaiveDate, ShadowSession)],
     ) -> Self {
-        let diffs = stored
+        // The last stored session goes on (the tracker resumes it): judged when it ends.
+        let ended = stored.split_last().map_or(&[][..], |(_, rest)| rest);
+        let diffs = ended
             .iter()
             .filter(|(d, _)| links.step > 0 && links.since.is_none_or(|s| *d > s))
             .map(|(_, f)| f.candidate_return - f.production_return)
@@ -109,10 +111,15 @@ impl CanaryRun {
             cand: vec![None; symbols],
             emitted: vec![None; symbols],
             unwound: vec![false; symbols],
-            history: stored.to_vec(),
-            last_session: stored.last().map(|(d, _)| *d),
+            history: ended.to_vec(),
+            last_session: ended.last().map(|(d, _)| *d),
             completed: false,
         }
+    }
+
+    /// Sessions counted in the step so far.
+    pub(crate) fn step_sessions(&self) -> usize {
+        self.diffs.len()
     }
 
     /// Whether production's own signals for `symbol` wait for the canary's pass.

@@ -148,6 +148,14 @@ sharpe_window_bars = 50
 sharpe_values = 20
 min_sharpe = -3.0
 
+[release.canary]
+steps = [5, 25, 50, 100]
+sessions_per_step = 5
+margin_bps = 10.0
+confidence_z = 2.0
+auto_promote = true
+unwind = "production"
+
 [alerts]
 for = 0
 keep_firing_for = 120
@@ -326,8 +334,13 @@ fn every_numeric_key_of_the_config_has_a_bound() {
                 )
                 .replace("channels.email.timeout_ms", "channels.*.timeout_ms")
         })
-        // A rule's threshold is any finite number; the calendar checks its schedule.
-        .filter(|p| p != "monitor.rules[].value" && !p.starts_with("calendar.schedule."))
+        // A rule's threshold is any finite number; the calendar checks its schedule; the
+        // canary's steps are checked as a list (increasing, in (0, 100], ending at 100).
+        .filter(|p| {
+            p != "monitor.rules[].value"
+                && !p.starts_with("calendar.schedule.")
+                && p != "release.canary.steps[]"
+        })
         .filter(|p| !BOUNDS.iter().any(|b| b.key == p))
         .collect();
     assert!(

@@ -60,7 +60,7 @@ pub(super) async fn shadow_links(
             Level::Warn,
         )));
     }
-    if release.stage != SHADOW {
+    if release.stage != SHADOW && release.stage != vigil_deploy::canary::CANARY {
         return Ok(Err(skip(
             format!("stage {:?} is not one this vigil runs", release.stage),
             Level::Error,
