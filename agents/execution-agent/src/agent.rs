@@ -88,8 +88,6 @@ pub struct ExecutionAgent {
     outage: VenueOutage,
     /// The book split by model version (a canary's sub-ledgers).
     ledgers: vigil_core::SubLedgers,
-    /// Equity when they opened: their P&L adds up to equity less this.
-    ledgers_opened_equity: Decimal,
     /// The exchange day of the last bar, for the sub-ledgers' line at each day's end.
     ledger_day: crate::business::ExchangeDay,
 }
@@ -146,7 +144,6 @@ impl ExecutionAgent {
             verify_to: None,
             outage: VenueOutage::default(),
             ledgers: vigil_core::SubLedgers::default(),
-            ledgers_opened_equity: Decimal::ZERO,
             ledger_day: crate::business::ExchangeDay::default(),
         }
     }
@@ -180,7 +177,82 @@ impl ExecutionAgent {
             self.open.adopt(&a.order, trace_id, a.reference_price);
         }
         self.resume_after = rec.last_bar_at;
+        if let Some(state) = &rec.ledgers {
+            self.restore_ledgers(state, rec);
+        }
         self
+    }
+
+    /// The sub-ledgers as the journal last held them, aligned with the recovered book
+    /// (a difference, from a fill journaled before them or from reconciliation, is booked
+    /// to production's at the mark, and said).
+    fn restore_ledgers(&mut self, state: &str, rec: &Reconciliation) {
+        let ts = self.stamp();
+        let mut ledgers: vigil_core::SubLedgers = match serde_json::from_str(state) {
+            Ok(l) => l,
+            Err(e) => {
+                let error = format!(
+                    "the journal's sub-ledgers of book {} cannot be read ({e}); they open \
+                     again from the book, every position production's",
+                    rec.book
+                );
+                self.core.log.emit(
+                    LogEvent::new(ts, SERVICE, Event::SubLedgersRestored)
+                        .level(Level::Error)
+                        .with("book", rec.book.clone())
+                        .with("error", error.clone()),
+                );
+                self.core.fault(error, false);
+                return;
+            }
+        };
+        let positions: Vec<(SymbolId, Decimal)> = rec
+            .positions
+            .iter()
+            .map(|p| (p.symbol, p.quantity))
+            .collect();
+        let portfolio = &self.portfolio;
+        let booked = ledgers.align(&positions, |s| {
+            let m = portfolio.mark_price(s);
+            if m.is_zero() {
+                rec.positions
+                    .iter()
+                    .find(|p| p.symbol == s)
+                    .map_or(Decimal::ZERO, |p| p.avg_price)
+            } else {
+                m
+            }
+        });
+        let versions = ledgers
+            .books()
+            .iter()
+            .map(|b| b.version)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut line = LogEvent::new(ts, SERVICE, Event::SubLedgersRestored)
+            .with("book", rec.book.clone())
+            .with("versions", versions);
+        if !booked.is_empty() {
+            let text = booked
+                .iter()
+                .map(|(s, q)| format!("{}={q}", self.symbols.shared(*s)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            line = line.level(Level::Warn).with("aligned", text);
+        }
+        self.core.log.emit(line);
+        self.ledgers = ledgers;
+    }
+
+    /// Journals the sub-ledgers when they are split (after a fill or a cross changed them).
+    fn journal_ledgers(&mut self) {
+        if !self.ledgers.split() || !self.journal.is_on() {
+            return;
+        }
+        match serde_json::to_string(&self.ledgers) {
+            Ok(state) => self.journal(JournalEntry::Ledgers { state }),
+            Err(e) => self.fault(format!("sub-ledgers cannot be journaled: {e}")),
+        }
     }
 
     /// Reports to `risk`, in band, every bar at which equity is more than `line` (a
@@ -291,7 +363,7 @@ impl ExecutionAgent {
         LogEvent::new(ts, SERVICE, Event::SubLedgers)
             .with(
                 "account_pnl",
-                (self.portfolio.equity() - self.ledgers_opened_equity).round_dp(2),
+                (self.portfolio.equity() - self.ledgers.opened_equity).round_dp(2),
             )
             .with("ledgers", books)
     }
@@ -312,7 +384,7 @@ impl ExecutionAgent {
                     .seed(version, symbol, qty, self.portfolio.mark_price(symbol));
             }
         }
-        self.ledgers_opened_equity = self.portfolio.equity();
+        self.ledgers.opened_equity = self.portfolio.equity();
     }
 
     /// A fatal fault: logged at CRITICAL and reported; the Monitor halts trading.

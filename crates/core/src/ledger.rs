@@ -13,15 +13,28 @@
 //!   order: what one version sells while another buys the same bar.
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::market::SymbolId;
+
+/// A model version's label (`ema_cross@1.0.0`). An alias, so that serde reads it with
+/// [`leaked`] instead of borrowing it from the input.
+pub(crate) type Version = &'static str;
+
+/// A version's name read back (from the journal, after a restart): leaked once per
+/// version per start, as the labels of the models a session runs are.
+fn leaked<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(Box::leak(s.into_boxed_str()))
+}
 use crate::order::Fill;
 
 /// One version's books.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubLedger {
     /// The model version (`ema_cross@1.0.0`).
-    pub version: &'static str,
+    #[serde(deserialize_with = "leaked")]
+    pub version: Version,
     /// Signed quantity per symbol (by symbol index).
     positions: Vec<Decimal>,
     marks: Vec<Decimal>,
@@ -137,9 +150,11 @@ impl SubLedger {
 }
 
 /// The versions' ledgers, in the order they opened.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubLedgers {
     books: Vec<SubLedger>,
+    /// The account's equity when they opened: their P&L adds up to equity less this.
+    pub opened_equity: Decimal,
 }
 
 impl SubLedgers {
@@ -289,6 +304,51 @@ impl SubLedgers {
         }
     }
 
+    /// After a restart: makes the ledgers hold what the account holds. A symbol whose
+    /// versions' positions do not add up to the account's `positions` (a fill journaled
+    /// before the ledgers were, reconciliation with the venue) has the difference booked to
+    /// the first ledger (production's) at `mark`. Returns (symbol, quantity) of each
+    /// difference booked.
+    pub fn align(
+        &mut self,
+        positions: &[(SymbolId, Decimal)],
+        mark: impl Fn(SymbolId) -> Decimal,
+    ) -> Vec<(SymbolId, Decimal)> {
+        let Some(first) = self.books.first().map(|b| b.version) else {
+            return Vec::new();
+        };
+        let mut symbols: Vec<SymbolId> = positions.iter().map(|(s, _)| *s).collect();
+        for b in &self.books {
+            for (i, _) in b.positions() {
+                if let Ok(i) = u32::try_from(i) {
+                    symbols.push(SymbolId(i));
+                }
+            }
+        }
+        symbols.sort_by_key(|s| s.index());
+        symbols.dedup();
+        let mut booked = Vec::new();
+        for symbol in symbols {
+            let account = positions
+                .iter()
+                .find(|(s, _)| *s == symbol)
+                .map_or(Decimal::ZERO, |(_, q)| *q);
+            let held: Decimal = self.books.iter().map(|b| b.position(symbol)).sum();
+            let gap = account - held;
+            if !gap.is_zero() {
+                let price = mark(symbol);
+                let i = self.open(first);
+                self.books[i].trade(symbol, gap, price, Decimal::ZERO);
+                booked.push((symbol, gap));
+            }
+            let price = mark(symbol);
+            if !price.is_zero() {
+                self.mark(symbol, price);
+            }
+        }
+        booked
+    }
+
     /// Σ P&L over the versions.
     pub fn total_pnl(&self) -> Decimal {
         self.books.iter().map(|b| b.pnl).sum()
@@ -363,6 +423,25 @@ mod tests {
         // A cross that does not add up moves nothing.
         assert!(l.cross(s, dec!(9), &[(P, dec!(-1))]).is_err());
         assert_eq!(l.held(P, s), dec!(115));
+    }
+
+    #[test]
+    fn the_ledgers_round_trip_through_json_and_align_with_the_account() {
+        let mut l = SubLedgers::default();
+        let s = SymbolId(0);
+        l.seed(P, s, dec!(90), dec!(10));
+        l.seed(C, s, dec!(10), dec!(10));
+        l.mark(s, dec!(12));
+        let text = serde_json::to_string(&l).expect("json");
+        let mut back: SubLedgers = serde_json::from_str(&text).expect("read back");
+        assert_eq!(back, l);
+        // The account holds 95 (a sell of 5 journaled before the ledgers were): the
+        // difference goes to production at the mark; the candidate keeps its 10.
+        let booked = back.align(&[(s, dec!(95))], |_| dec!(12));
+        assert_eq!(booked, vec![(s, dec!(-5))]);
+        assert_eq!(back.held(P, s), dec!(85));
+        assert_eq!(back.held(C, s), dec!(10));
+        assert!(back.align(&[(s, dec!(95))], |_| dec!(12)).is_empty());
     }
 
     #[test]

@@ -82,6 +82,7 @@ mod tests {
             fills_journaled: 3,
             fills_recovered: 0,
             differences,
+            ledgers: None,
         }
     }
 

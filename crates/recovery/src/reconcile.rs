@@ -83,6 +83,8 @@ pub struct Reconciliation {
     pub fills_recovered: u64,
     /// Everything that differed.
     pub differences: Vec<Difference>,
+    /// The sub-ledgers as last journaled (JSON), if the book was ever split by version.
+    pub ledgers: Option<String>,
 }
 
 impl Reconciliation {
@@ -178,6 +180,7 @@ async fn open_book(
         fills_journaled: 0,
         fills_recovered: 0,
         differences,
+        ledgers: None,
     })
 }
 
@@ -397,5 +400,6 @@ async fn compare(
         fills_journaled: journal.fills.len() as u64,
         fills_recovered,
         differences,
+        ledgers: journal.book.ledgers.clone(),
     })
 }

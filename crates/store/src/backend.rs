@@ -669,6 +669,19 @@ macro_rules! sql_backend {
                         JournalEntry::Adjust(a) => {
                             self.journal_adjust(&mut tx, book, a, &now).await?;
                         }
+                        JournalEntry::Ledgers { state } => {
+                            sqlx::query(
+                                "INSERT INTO journal_ledgers (book, state, updated_at) \
+                                 VALUES ($1, $2, $3) ON CONFLICT (book) DO UPDATE SET \
+                                 state = excluded.state, updated_at = excluded.updated_at",
+                            )
+                            .bind(book)
+                            .bind(state)
+                            .bind(&now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(self.query_err("journaling the sub-ledgers"))?;
+                        }
                         JournalEntry::Mark { last_bar_at } => {
                             let moved = sqlx::query(
                                 "UPDATE journal_cash SET last_bar_at = $2 WHERE book = $1 \
@@ -895,7 +908,15 @@ macro_rules! sql_backend {
                         .await
                         .map_err(self.query_err("counting the journal's fills"))?
                         .get(0);
+                let ledgers: Option<String> =
+                    sqlx::query("SELECT state FROM journal_ledgers WHERE book = $1")
+                        .bind(book)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(self.query_err("reading the journal's sub-ledgers"))?
+                        .map(|r| r.get(0));
                 Ok($crate::JournaledBook {
+                    ledgers,
                     cash: cash
                         .map(|c| self.decimal("journal_cash.cash".into(), &c))
                         .transpose()?,

@@ -151,6 +151,12 @@ pub enum JournalEntry {
         /// The bar's time.
         last_bar_at: Timestamp,
     },
+    /// The book split by model version (a canary's sub-ledgers), as JSON, replacing the
+    /// last.
+    Ledgers {
+        /// `vigil_core::SubLedgers` as JSON.
+        state: String,
+    },
 }
 
 /// A change reconciliation made so that the book agrees with the venue.
@@ -242,6 +248,8 @@ pub struct JournaledBook {
     pub positions: Vec<(String, Decimal, Decimal)>,
     /// Fills journaled.
     pub fills: u64,
+    /// The sub-ledgers as last journaled (JSON), if the book was ever split.
+    pub ledgers: Option<String>,
 }
 
 /// The book as the fills of a transaction left it, not yet written: each symbol's last

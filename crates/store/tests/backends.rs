@@ -828,6 +828,13 @@ async fn the_journal_round_trips_with_adjustments_marks_and_the_fill_cursor(plac
                     decided_at: t("2024-01-03T15:00:00Z"),
                     ..order("b")
                 }),
+                // The sub-ledgers: the last one journaled is the one read back.
+                JournalEntry::Ledgers {
+                    state: "{\"first\":1}".into(),
+                },
+                JournalEntry::Ledgers {
+                    state: "{\"second\":2}".into(),
+                },
             ],
             t(WALL),
         )
@@ -846,6 +853,7 @@ async fn the_journal_round_trips_with_adjustments_marks_and_the_fill_cursor(plac
                 ("MSFT".into(), Decimal::from(-3), Decimal::new(41_050, 2)),
             ],
             fills: 1,
+            ledgers: Some("{\"second\":2}".into()),
         }
     );
     assert_eq!(rec.opening_cash, Some(Decimal::from(100_000)));

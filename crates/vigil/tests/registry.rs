@@ -507,6 +507,32 @@ fn a_release_runs_its_candidate_in_shadow_without_orders_and_goes_on_after_a_res
     );
 }
 
+/// A `sub_ledgers` line's versions' P&L add up to its `account_pnl` (each is rounded to the
+/// cent); returns its `ledgers` text.
+fn ledgers_add_up(line: &Value) -> &str {
+    let account: rust_decimal::Decimal = line["data"]["account_pnl"]
+        .to_string()
+        .parse()
+        .expect("account_pnl");
+    let text = line["data"]["ledgers"].as_str().expect("ledgers");
+    let sum: rust_decimal::Decimal = text
+        .split(" | ")
+        .map(|l| {
+            let pnl = l.split("pnl=").nth(1).expect("pnl");
+            pnl.split(' ')
+                .next()
+                .expect("value")
+                .parse::<rust_decimal::Decimal>()
+                .expect("decimal")
+        })
+        .sum();
+    assert!(
+        (sum - account).abs() <= rust_decimal::Decimal::new(2, 2),
+        "{account} against {sum}: {text}"
+    );
+    text
+}
+
 /// `vigil run` on `cfg` to the end of its data, which must exit 0.
 fn run_to_end(cfg: &Path) {
     let out = vigil()
@@ -1058,11 +1084,11 @@ fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
     let text = std::fs::read_to_string(&cfg)
         .expect("config")
         .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
-    let extra = "[release.shadow]\nmin_sessions = 3\nmin_correlation = 0.0\n\
-                 max_latency_ratio = 1000.0\ncpu_budget_us = 1000000.0\n\
-                 max_outlier_pct = 100.0\n\n[release.canary]\nsessions_per_step = 3\n\
-                 margin_bps = 10000.0\n\n[release.rollback]\nenabled = false\n";
-    std::fs::write(&cfg, format!("{text}\n{extra}")).expect("config");
+    std::fs::write(
+        &cfg,
+        format!("{text}\n{CANARY_EASY}\n[release.rollback]\nenabled = false\n"),
+    )
+    .expect("config");
     for args in [
         &["register", &v1, "--skip-gate"][..],
         &["promote", "goog_mlp", "candidate"],
@@ -1131,26 +1157,7 @@ fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
     let books = of("sub_ledgers");
     assert!(books.len() > 10, "{}", books.len());
     for b in &books {
-        let account: rust_decimal::Decimal = b["data"]["account_pnl"]
-            .to_string()
-            .parse()
-            .expect("account_pnl");
-        let text = b["data"]["ledgers"].as_str().expect("ledgers");
-        let sum: rust_decimal::Decimal = text
-            .split(" | ")
-            .map(|l| {
-                let pnl = l.split("pnl=").nth(1).expect("pnl");
-                pnl.split(' ')
-                    .next()
-                    .expect("value")
-                    .parse::<rust_decimal::Decimal>()
-                    .expect("decimal")
-            })
-            .sum();
-        assert!(
-            (sum - account).abs() <= rust_decimal::Decimal::new(2, 2),
-            "{account} against {sum}: {text}"
-        );
+        let text = ledgers_add_up(b);
         assert!(
             text.contains("goog_mlp@1.0.0: ") && text.contains("goog_mlp@1.1.0: "),
             "{text}"
@@ -1337,4 +1344,75 @@ fn a_canary_resumes_its_step_and_weight_after_a_restart() {
     assert_eq!(s[1]["data"]["sessions"], counted, "{}", s[1]);
     let (_, out, _) = model(&cfg, &["release", "status", "goog_mlp"]);
     assert!(out.contains("canary 2 (25%)"), "{out}");
+}
+
+/// `kill -9` in the middle of a canary trading through the broker: the restart resumes the
+/// same step with the same weight, and each version's sub-ledger as the journal last held
+/// it (aligned with the broker's book), so that they still add up to the account.
+#[test]
+fn a_canary_killed_mid_step_resumes_its_step_and_sub_ledgers() {
+    use common::broker::{BrokerProcess, goog_slice};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = goog_slice(dir.path(), 300, 20);
+    let broker = BrokerProcess::start(dir.path(), &data);
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n{}\n{CANARY_EASY}auto_promote = false\n\n[release.rollback]\nenabled = false\n",
+            broker
+                .run_sections(dir.path(), &data)
+                .replace("[signal]\n", "[signal]\nmodel = \"registry:goog_mlp\"\n"),
+            vigil_testkit::config::home_sections(dir.path(), "", ""),
+        ),
+    )
+    .expect("config");
+    let (v1, v2) = two_versions(dir.path());
+    for args in [
+        &["register", &v1, "--skip-gate"][..],
+        &["promote", "goog_mlp", "candidate"],
+        &["register", &v2, "--skip-gate"],
+        &["release", "start", "goog_mlp"],
+        &["release", "step", "goog_mlp"],
+        &["release", "step", "goog_mlp"],
+        &["release", "step", "goog_mlp"],
+    ] {
+        let (code, _, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let running = common::run_on(&cfg);
+    let logs = dir.path().join("logs");
+    // Once both versions hold a book (a day ended with the ledgers split), without warning.
+    wait_for_line(&logs, "the split book", |l| l["event"] == "sub_ledgers");
+    running.signal("-KILL");
+    let killed = running.finish();
+    assert!(!killed.status.success(), "killed before its end");
+
+    run_to_end(&cfg);
+    let lines = vigil_log_lines(&logs);
+    let started: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "canary_started")
+        .collect();
+    assert_eq!(started.len(), 2);
+    for s in &started {
+        assert_eq!(s["data"]["step"], 3, "{s}");
+        assert_eq!(s["data"]["weight"], 0.5, "{s}");
+    }
+    let restored = lines
+        .iter()
+        .find(|l| l["event"] == "sub_ledgers_restored")
+        .expect("the sub-ledgers read back");
+    assert_eq!(
+        restored["data"]["versions"], "goog_mlp@1.0.0 goog_mlp@1.1.0",
+        "{restored}"
+    );
+    // The last books of the restarted run add up to the account, across both runs.
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l["event"] == "sub_ledgers")
+        .expect("the last sub_ledgers line");
+    ledgers_add_up(last);
+    assert!(last["seq"].as_u64() > restored["seq"].as_u64());
 }

@@ -134,6 +134,7 @@ impl ExecutionAgent {
                     )
                 });
             self.ledgers.fill(fill, allocation, version, slippage);
+            self.journal_ledgers();
         }
         // Journaled with the position it leaves.
         if !journaled && let Err(e) = self.journal.fill(fill, &self.symbols, &self.portfolio) {

@@ -63,7 +63,6 @@ pub(crate) struct CanaryRecorded {
 pub(crate) struct CanaryRun {
     pub(crate) step: u32,
     pub(crate) weight: Decimal,
-    since: Option<NaiveDate>,
     /// This step's sessions: the candidate's simulated return less production's.
     diffs: Vec<f64>,
     /// Live, or being unwound after an abort.
@@ -103,7 +102,6 @@ impl CanaryRun {
             } else {
                 links.weight
             },
-            since: links.since,
             diffs,
             state: LegState::Live,
             cfg: links.config,
@@ -348,7 +346,6 @@ impl SignalAgent {
         } else {
             c.step += 1;
             c.weight = canary::weight_at(&c.cfg.steps, c.step).unwrap_or(Decimal::ONE);
-            c.since = since;
             c.diffs.clear();
         }
         let (to, weight) = if c.completed {
@@ -461,7 +458,8 @@ impl SignalAgent {
             actix::spawn(async move {
                 while let Some(w) = rx.recv().await {
                     if let CanaryWrite::Flush(done) = w {
-                        // Nobody waiting is fine: the flow ended some other way.
+                        // The flow's end waits on it; when nobody does (the agent stopped
+                        // some other way) there is nobody to tell, and nothing was lost.
                         if done.send(()).is_err() {
                             continue;
                         }
