@@ -20,8 +20,8 @@ use vigil_deploy::shadow::Wanted;
 
 mod canary;
 
-pub use canary::CanaryLinks;
 pub(crate) use canary::CanaryRun;
+pub use canary::{CanaryLinks, ReleaseLoader};
 
 const SERVICE: &str = "signal_agent";
 
@@ -49,6 +49,9 @@ pub struct SignalAgent {
     cfg: SignalConfig,
     /// A release's candidate, run in shadow beside the model.
     shadow: Option<Shadow>,
+    /// Starts a release of the traded model and loads its shadow run (a release started
+    /// while the session runs).
+    release_loader: Option<ReleaseLoader>,
     /// The task that writes the canary's decisions to the store, in order.
     canary_writer: Option<tokio::sync::mpsc::UnboundedSender<canary::CanaryWrite>>,
     /// The model the session started with.
@@ -110,6 +113,7 @@ impl SignalAgent {
             cfg: cfg.clone(),
             shadow: None,
             canary_writer: None,
+            release_loader: None,
             started_with: model_label,
             guard: None,
             stopped: None,
@@ -133,6 +137,13 @@ impl SignalAgent {
             self.drift = Some(watch);
             self.calendar = Some(links.calendar);
         }
+        self
+    }
+
+    /// Lets an operator start a release of the traded model while the session runs
+    /// (`vigil model release start`, `vigil ctl model-release NAME start`).
+    pub fn with_release_loader(mut self, loader: ReleaseLoader) -> Self {
+        self.release_loader = Some(loader);
         self
     }
 
@@ -893,6 +904,20 @@ impl SignalAgent {
     }
 }
 
+/// The log line of a registry change the agent made: its audit row's fields.
+pub(crate) fn audited(
+    at: vigil_core::Timestamp,
+    event: Event,
+    a: &vigil_store::ModelAudit,
+) -> LogEvent {
+    LogEvent::new(at, SERVICE, event)
+        .with("model", a.name.clone())
+        .with("version", a.version.clone())
+        .with("by", a.actor.clone())
+        .with("reason", a.reason.clone())
+        .with("detail", a.detail.clone())
+}
+
 /// Model `name`'s registry as the store holds it.
 async fn read_registry(
     store: &vigil_store::SharedStore,
@@ -985,9 +1010,10 @@ impl Handler<vigil_messages::ReleaseStep> for SignalAgent {
             "resume" => Step::Resume,
             "abort" => Step::Abort,
             "step" => return Box::pin(actix::fut::ready(self.promote_step(&msg))),
+            "start" => return self.start_release(&msg),
             other => {
                 return refuse(CommandError::Invalid(format!(
-                    "unknown release step {other:?}: pause, resume, step or abort"
+                    "unknown release step {other:?}: start, pause, resume, step or abort"
                 )));
             }
         };
@@ -1059,14 +1085,9 @@ impl Handler<vigil_messages::ReleaseStep> for SignalAgent {
             }
             let a = &write.audit;
             let now = act.core.clock.now();
-            act.core.log.emit(
-                LogEvent::new(now, SERVICE, Event::ModelReleaseChanged)
-                    .with("model", a.name.clone())
-                    .with("version", a.version.clone())
-                    .with("by", a.actor.clone())
-                    .with("reason", a.reason.clone())
-                    .with("detail", a.detail.clone()),
-            );
+            act.core
+                .log
+                .emit(audited(now, Event::ModelReleaseChanged, a));
             act.core.log.flush();
             Ok(a.detail.clone())
         }))
@@ -1074,6 +1095,61 @@ impl Handler<vigil_messages::ReleaseStep> for SignalAgent {
 }
 
 impl SignalAgent {
+    /// An operator starts a release of the traded model: recorded in the store, then its
+    /// candidate runs in shadow from the next bar (its predictors warm up on the bars to
+    /// come).
+    fn start_release(
+        &mut self,
+        msg: &vigil_messages::ReleaseStep,
+    ) -> ResponseActFuture<Self, Result<String, CommandError>> {
+        let refuse = |e: CommandError| -> ResponseActFuture<Self, Result<String, CommandError>> {
+            Box::pin(actix::fut::ready(Err(e)))
+        };
+        let traded = self
+            .model
+            .artifact()
+            .map(|a| a.manifest.name.clone())
+            .unwrap_or_default();
+        if traded != msg.model {
+            return refuse(CommandError::Conflict(format!(
+                "this session trades {}, not {}; the release starts in the store and runs \
+                 with a session of {}",
+                self.model.label(),
+                msg.model,
+                msg.model
+            )));
+        }
+        if let Some(s) = &self.shadow {
+            return refuse(CommandError::Conflict(format!(
+                "this session runs release {} ({}) already",
+                s.release_id, s.label
+            )));
+        }
+        let Some(loader) = self.release_loader.clone() else {
+            return refuse(CommandError::Conflict(
+                "this session cannot load a release (its model is not from the registry)".into(),
+            ));
+        };
+        let at = self.core.wall.now();
+        let started = loader(msg.actor.clone(), msg.reason.clone(), at);
+        Box::pin(started.into_actor(self).map(move |res, act, ctx| {
+            let (write, links) = res.map_err(CommandError::Invalid)?;
+            act.calendar = Some(links.calendar.clone());
+            act.shadow = Some(Shadow::new(links, act.symbols.len(), &act.cfg));
+            act.start_saver(ctx);
+            let a = &write.audit;
+            let now = act.core.clock.now();
+            act.core
+                .log
+                .emit(audited(now, Event::ModelReleaseStarted, a));
+            act.core.log.flush();
+            Ok(format!(
+                "{}; it runs in this session from the next bar",
+                a.detail
+            ))
+        }))
+    }
+
     /// An operator's "promote step": the canary moves one step on from the next bar (from
     /// shadow to its first step, or from the last step to production), as a pass would.
     fn promote_step(&mut self, msg: &vigil_messages::ReleaseStep) -> Result<String, CommandError> {
@@ -1129,12 +1205,7 @@ impl Handler<RollbackRecorded> for SignalAgent {
         let line = match msg.outcome {
             Ok(w) => {
                 let a = &w.audit;
-                LogEvent::new(now, SERVICE, Event::ModelRolledBack)
-                    .with("model", a.name.clone())
-                    .with("version", a.version.clone())
-                    .with("by", a.actor.clone())
-                    .with("reason", a.reason.clone())
-                    .with("detail", a.detail.clone())
+                audited(now, Event::ModelRolledBack, a)
             }
             Err(reason) => {
                 self.failures += 1;

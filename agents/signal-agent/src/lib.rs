@@ -16,6 +16,6 @@ mod agent;
 mod model;
 mod shadow;
 
-pub use agent::{CanaryLinks, SignalAgent};
+pub use agent::{CanaryLinks, ReleaseLoader, SignalAgent};
 pub use model::{ActiveModel, MODEL_VERSION};
 pub use shadow::{DriftLinks, ShadowLinks};

@@ -304,14 +304,14 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
                 .required(
                     "step",
                     MAX_NAME,
-                    "model_release needs a step: pause, resume, step or abort",
+                    "model_release needs a step: start, pause, resume, step or abort",
                 )?
                 .as_str()
             {
-                s @ ("pause" | "resume" | "step" | "abort") => s.to_string(),
+                s @ ("start" | "pause" | "resume" | "step" | "abort") => s.to_string(),
                 other => {
                     return Err(format!(
-                        "field \"step\": unknown step {other:?}; expected pause, resume, step or abort"
+                        "field \"step\": unknown step {other:?}; expected start, pause, resume, step or abort"
                     ));
                 }
             },

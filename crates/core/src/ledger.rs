@@ -234,14 +234,15 @@ impl SubLedgers {
     /// Books `fill`: split by `allocation` (version, signed quantity of the order: adds up
     /// to the order's signed quantity) when given, else as the module says, `version`
     /// being the order's (`None`: an order vigil did not send, or one without a model).
-    /// `slippage_bps` is the fill's, for the versions' means.
+    /// `slippage_bps` is the fill's, for the versions' means. Returns each version's
+    /// signed part of the fill.
     pub fn fill(
         &mut self,
         fill: &Fill,
         allocation: &[(&'static str, Decimal)],
         version: Option<&'static str>,
         slippage_bps: f64,
-    ) {
+    ) -> Vec<(&'static str, Decimal)> {
         let signed = fill.side.sign() * fill.quantity;
         let total: Decimal = allocation.iter().map(|(_, q)| *q).sum();
         // (version, numerator) over one denominator: multiplied before divided, so that a
@@ -254,6 +255,7 @@ impl SubLedgers {
         let mut left_qty = signed;
         let mut left_fee = fill.commission;
         let last = parts.len().saturating_sub(1);
+        let mut split = Vec::with_capacity(parts.len());
         for (k, (v, part)) in parts.iter().enumerate() {
             // The last takes what is left, so the parts add up exactly.
             let (qty, fee) = if k == last {
@@ -274,7 +276,9 @@ impl SubLedgers {
             if let Some(q) = rust_decimal::prelude::ToPrimitive::to_f64(&qty.abs()) {
                 b.slippage_bps_qty += slippage_bps * q;
             }
+            split.push((*v, qty));
         }
+        split
     }
 
     /// Without an allocation: a fill of `signed` that reduces what versions hold goes to

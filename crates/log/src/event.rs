@@ -88,7 +88,7 @@ catalogue! {
     OrderCancelRequested => "order_cancel_requested", Info, "Vigil asked the venue to cancel an order.";
     OrderCancelled => "order_cancelled", Info, "The venue cancelled an order.";
     OrderUnfilled => "order_unfilled", Warn, "A bar reached an open order's price but the venue had nothing left to fill it with: the bar traded no volume, or earlier orders took the share of its volume the venue fills (execution.max_volume_participation); the order stays open; data.order_id, symbol, reason, leaves_quantity.";
-    FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete).";
+    FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete); during a canary, data.allocation is each model version's signed part of it (version=quantity …), booked to its sub-ledger.";
     OrderFilled => "order_filled", Info, "An order is completely filled.";
     VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";
     PhaseChanged => "phase_changed", Info, "The automated trading day entered a phase (auto_start … auto_stop); data.phase and data.session.";

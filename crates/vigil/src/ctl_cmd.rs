@@ -91,12 +91,15 @@ enum CtlCmd {
         /// The model, `name@version` (as in `vigil ctl status`).
         model: String,
     },
-    /// A step of the release the session runs in shadow: `pause` (the candidate stops),
-    /// `resume` (it starts afresh) or `abort` (final); recorded in the registry and audited.
+    /// A step of the model's release in the session: `start` (its `candidate` runs in
+    /// shadow from the next bar), `pause` (the candidate stops), `resume` (it starts
+    /// afresh), `step` (the canary's next step: 5 → 25 → 50 → 100 % of capital, then
+    /// production) or `abort` (final; a canary unwinds); recorded in the registry and
+    /// audited.
     ModelRelease {
         /// The model's name.
         model: String,
-        /// `pause`, `resume` or `abort`.
+        /// `start`, `pause`, `resume`, `step` or `abort`.
         step: String,
     },
     /// Stop the session gracefully: the pipeline drains and `vigil run` exits 0.

@@ -22,7 +22,8 @@ use crate::registry_cmd::{ChangeArgs, actor, change, read};
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ReleaseCmd {
     /// Start a staging version's release in shadow: every `vigil run` of the model runs it
-    /// beside production on the same bars, through a simulated venue, without orders.
+    /// beside production on the same bars, through a simulated venue, without orders. A
+    /// running session of the model starts the `candidate`'s at once.
     Start {
         /// The model's name.
         name: String,
@@ -93,6 +94,8 @@ impl Do {
     /// The step's name in the control API (`None`: not one a session takes).
     fn word(&self) -> Option<&'static str> {
         match self {
+            // A running session starts the `candidate` (the control API names no version).
+            Self::Start(v) if v == vigil_deploy::registry::CANDIDATE => Some("start"),
             Self::Start(_) => None,
             Self::Act(Action::Pause) => Some("pause"),
             Self::Act(Action::Resume) => Some("resume"),

@@ -533,6 +533,24 @@ fn ledgers_add_up(line: &Value) -> &str {
     text
 }
 
+/// goog_mlp 1.0.0 in production and 1.1.0 released under [`CANARY_EASY`] (no rollback
+/// guard), run on the whole GOOG file; returns the config.
+fn good_canary(dir: &Path) -> std::path::PathBuf {
+    let cfg = scratch_config(dir);
+    let (v1, v2) = two_versions(dir);
+    let text = std::fs::read_to_string(&cfg)
+        .expect("config")
+        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
+    std::fs::write(
+        &cfg,
+        format!("{text}\n{CANARY_EASY}\n[release.rollback]\nenabled = false\n"),
+    )
+    .expect("config");
+    released(&cfg, &v1, &v2);
+    run_to_end(&cfg);
+    cfg
+}
+
 /// `vigil run` on `cfg` to the end of its data, which must exit 0.
 fn run_to_end(cfg: &Path) {
     let out = vigil()
@@ -546,6 +564,20 @@ fn run_to_end(cfg: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `v1` registered and promoted, `v2` registered and released (in shadow), each change
+/// with a reason.
+fn released(cfg: &Path, v1: &str, v2: &str) {
+    for args in [
+        &["register", v1, "--skip-gate"][..],
+        &["promote", "goog_mlp", "candidate"],
+        &["register", v2, "--skip-gate"],
+        &["release", "start", "goog_mlp"],
+    ] {
+        let (code, _, err) = model(cfg, &[args, &["--reason", "release"]].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
 }
 
 /// goog_mlp twice under `dir`: v1.0.0 as bundled, and v1.1.0 with its thresholds moved.
@@ -582,15 +614,7 @@ fn released_in_shadow(dir: &Path, extra: &str) -> std::path::PathBuf {
         .replace("speed = \"max\"", "speed = 6000000")
         .replace("batch_size = 1024", "batch_size = 1");
     std::fs::write(&cfg, format!("{text}\n{extra}")).expect("config");
-    for args in [
-        &["register", &v1, "--skip-gate"][..],
-        &["promote", "goog_mlp", "candidate"],
-        &["register", &v2, "--skip-gate"],
-        &["release", "start", "goog_mlp"],
-    ] {
-        let (code, _, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
-        assert_eq!(code, 0, "{args:?}: {err}");
-    }
+    released(&cfg, &v1, &v2);
     cfg
 }
 
@@ -770,13 +794,15 @@ fn rolled_back_by_itself(rollback: &str, rule: &str) {
 }
 
 /// The release's steps reach a running session: `vigil model release pause` (the
-/// candidate stops), `resume` (it starts afresh) and `abort` (it stops for good) go
-/// through the control API, recorded in the registry and both audits, and `/status` shows
-/// the release's state; `vigil ctl model-release` is the same command.
+/// candidate stops), `resume` (it starts afresh), `abort` (it stops for good), `start` (a
+/// new release's candidate runs at once) and `step` (the canary's first step) go through
+/// the control API, recorded in the registry and both audits, and `/status` shows the
+/// release's state; `vigil ctl model-release` is the same command.
 #[test]
 fn release_steps_reach_a_running_session_through_the_control_api() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = released_in_shadow(dir.path(), "");
+    // The canary moves on only when told (`step`), for the figures to be known.
+    let cfg = released_in_shadow(dir.path(), "[release.canary]\nauto_promote = false\n");
     let running = common::run_on(&cfg);
     // The Signal agent's figures on /status, once they show `want` (they come with its
     // heartbeat, every second).
@@ -858,25 +884,61 @@ fn release_steps_reach_a_running_session_through_the_control_api() {
     let (code, _, err) = step("abort");
     assert_eq!(code, 0, "{err}");
     status(&Value::Null); // the candidate stopped
+    // A new version registered while the session runs: its release starts through the
+    // session and its candidate runs in shadow at once; then the canary's first step.
+    let v3 = copy_model(&dir.path().join("v3"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.2.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.53, short = 0.47")
+    });
+    let (code, _, err) = model(&cfg, &["register", &v3, "--skip-gate", "--reason", "ops"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = step("start");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("runs in this session") && out.contains("(the running session)"),
+        "{out}"
+    );
+    status(&Value::from("running"));
+    let (code, out, err) = step("step");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("step 1 (5% of capital)"), "{out}");
+    wait_for_line(&dir.path().join("logs"), "the step in the store", |l| {
+        l["event"] == "model_release_changed"
+            && l["data"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("shadow -> step 1"))
+    });
     running.interrupt();
 
     let (_, out, _) = model(&cfg, &["release", "status", "goog_mlp", "--json"]);
-    assert_eq!(json(&out)[0]["state"], "aborted");
-    let logged: Vec<String> = vigil_log_lines(&dir.path().join("logs"))
+    let releases = json(&out);
+    assert_eq!(releases[0]["state"], "aborted", "{releases}");
+    assert_eq!(releases[1]["state"], "running", "{releases}");
+    assert_eq!(releases[1]["step"], 1, "{releases}");
+    let lines = vigil_log_lines(&dir.path().join("logs"));
+    let logged: Vec<String> = lines
         .iter()
         .filter(|l| l["event"] == "model_release_changed")
         .map(|l| l["data"]["detail"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(logged.len(), 3, "{logged:?}");
+    assert_eq!(logged.len(), 4, "{logged:?}");
     assert!(logged[2].contains("aborted"), "{logged:?}");
-    // The control audit has the three commands.
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["event"] == "shadow_started")
+            .map(|l| l["data"]["candidate"].to_string())
+            .collect::<Vec<_>>(),
+        ["\"goog_mlp@1.1.0\"", "\"goog_mlp@1.2.0\""]
+    );
+    // The control audit has the six commands (a refused one too).
     let out = vigil()
         .args(["ctl", "audit", "--json", "--config"])
         .arg(&cfg)
         .output()
         .expect("vigil ctl audit");
     let audit = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(audit.matches("\"model_release\"").count(), 4, "{audit}");
+    assert_eq!(audit.matches("\"model_release\"").count(), 6, "{audit}");
 }
 
 /// Drift: a version registered with the gate's data carries its baseline; `vigil run`
@@ -1079,27 +1141,36 @@ fn a_shadow_run_killed_mid_run_resumes_and_counts_every_bar_once() {
 #[test]
 fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = scratch_config(dir.path());
-    let (v1, v2) = two_versions(dir.path());
-    let text = std::fs::read_to_string(&cfg)
-        .expect("config")
-        .replace("model = \"ema_cross\"", "model = \"registry:goog_mlp\"");
-    std::fs::write(
-        &cfg,
-        format!("{text}\n{CANARY_EASY}\n[release.rollback]\nenabled = false\n"),
-    )
-    .expect("config");
-    for args in [
-        &["register", &v1, "--skip-gate"][..],
-        &["promote", "goog_mlp", "candidate"],
-        &["register", &v2, "--skip-gate"],
-        &["release", "start", "goog_mlp"],
-    ] {
-        let (code, _, err) = model(&cfg, &[args, &["--reason", "release"]].concat());
-        assert_eq!(code, 0, "{args:?}: {err}");
-    }
-    run_to_end(&cfg);
+    let cfg = good_canary(dir.path());
     let lines = vigil_log_lines(&dir.path().join("logs"));
+    // Deterministic: a replay of the same data, from a fresh store, decides the same.
+    let again = tempfile::tempdir().expect("tempdir");
+    good_canary(again.path());
+    let decisions = |lines: &[Value]| -> Vec<String> {
+        // Each agent's lines in its own order: the chain interleaves the agents as their
+        // lines arrive, which the scheduler decides.
+        let mut lines: Vec<&Value> = lines.iter().collect();
+        lines.sort_by_key(|l| (l["service"].to_string(), l["seq"].as_u64()));
+        lines
+            .into_iter()
+            .filter(|l| {
+                [
+                    "signal_generated",
+                    "risk_approved",
+                    "canary_session_ended",
+                    "canary_stepped",
+                    "sub_ledgers",
+                ]
+                .iter()
+                .any(|e| l["event"] == *e)
+            })
+            .map(|l| format!("{} {} {}", l["timestamp"], l["event"], l["data"]))
+            .collect()
+    };
+    assert_eq!(
+        decisions(&lines),
+        decisions(&vigil_log_lines(&again.path().join("logs")))
+    );
     let of =
         |event: &str| -> Vec<&Value> { lines.iter().filter(|l| l["event"] == event).collect() };
     let stepped: Vec<(String, String)> = of("canary_stepped")
@@ -1150,6 +1221,12 @@ fn a_good_candidate_goes_from_shadow_through_every_canary_step_to_production() {
             .as_str()
             .is_some_and(|a| a.contains("goog_mlp@1.1.0="))),
         "no order split between the versions"
+    );
+    assert!(
+        of("fill_received").iter().any(|l| l["data"]["allocation"]
+            .as_str()
+            .is_some_and(|a| a.contains("goog_mlp@1.0.0=") && a.contains("goog_mlp@1.1.0="))),
+        "no fill split between the versions"
     );
     // (Crosses, opposite wants inside the account, are not in this data's steps: the two
     // versions flip together here; vigil_core's ledger tests cover them.)

@@ -124,6 +124,8 @@ impl ExecutionAgent {
         }
         self.fills += 1;
         let booked = self.open.fill(fill);
+        // Each version's part of the fill, when the book is split (for its line).
+        let mut split = None;
         if book && !self.ledgers.books().is_empty() {
             let (allocation, version, slippage) =
                 booked.as_ref().map_or((&[][..], None, 0.0), |o| {
@@ -133,8 +135,17 @@ impl ExecutionAgent {
                         rust_decimal::prelude::ToPrimitive::to_f64(&o.slippage_bps).unwrap_or(0.0),
                     )
                 });
-            self.ledgers.fill(fill, allocation, version, slippage);
+            let parts = self.ledgers.fill(fill, allocation, version, slippage);
             self.journal_ledgers();
+            if self.ledgers.split() {
+                split = Some(
+                    parts
+                        .iter()
+                        .map(|(v, q)| format!("{v}={q}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
         }
         // Journaled with the position it leaves.
         if !journaled && let Err(e) = self.journal.fill(fill, &self.symbols, &self.portfolio) {
@@ -163,9 +174,12 @@ impl ExecutionAgent {
         }
         let mut context = order.context;
         context.portfolio_value = Some(self.portfolio.equity());
+        let mut line = LogEvent::new(ts, SERVICE, Event::FillReceived);
+        if let Some(split) = split {
+            line = line.with("allocation", split);
+        }
         self.core.log.emit(
-            LogEvent::new(ts, SERVICE, Event::FillReceived)
-                .trace(&order.trace_id)
+            line.trace(&order.trace_id)
                 .with("symbol", symbol.clone())
                 .with("side", fill.side.as_str())
                 .with("quantity", fill.quantity)

@@ -34,6 +34,24 @@ pub struct CanaryLinks {
     pub config: CanaryConfig,
 }
 
+/// Starts the release of the traded model's `candidate` in the store (as `vigil model
+/// release start` does: by `who`, for `why`, at `at`) and loads its shadow run: what the
+/// session hands the agent so that a release started while it runs begins at once.
+pub type ReleaseLoader = std::sync::Arc<
+    dyn Fn(
+            String,
+            String,
+            vigil_core::Timestamp,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<(vigil_store::RegistryWrite, crate::ShadowLinks), String>,
+                    >,
+            >,
+        > + Send
+        + Sync,
+>;
+
 /// One decision to write to the store, in order.
 #[derive(Debug)]
 pub(crate) enum CanaryWrite {
@@ -578,12 +596,7 @@ impl Handler<CanaryRecorded> for SignalAgent {
         let line = match msg.outcome {
             Ok(w) => {
                 let a = &w.audit;
-                LogEvent::new(now, SERVICE, Event::ModelReleaseChanged)
-                    .with("model", a.name.clone())
-                    .with("version", a.version.clone())
-                    .with("by", a.actor.clone())
-                    .with("reason", a.reason.clone())
-                    .with("detail", a.detail.clone())
+                super::audited(now, Event::ModelReleaseChanged, a)
             }
             Err(error) => {
                 self.failures += 1;

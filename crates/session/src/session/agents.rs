@@ -332,6 +332,8 @@ pub(super) fn build_and_start(
         done,
     } = inputs;
     let resume_after = reconciled.resume_after();
+    // Built now: the store moves to the Monitor below.
+    let loader = super::release::loader(&cfg, &restored.store, &model);
     let monitor = boxes.monitor.addr.clone();
     let exec = boxes.exec.addr.clone();
     let risk = boxes.risk.addr.clone();
@@ -488,6 +490,10 @@ pub(super) fn build_and_start(
     );
     let signal_agent = match shadow {
         Some(links) => signal_agent.with_shadow(links),
+        None => signal_agent,
+    };
+    let signal_agent = match loader {
+        Some(loader) => signal_agent.with_release_loader(loader),
         None => signal_agent,
     };
     let signal_agent = match drift {

@@ -140,6 +140,50 @@ pub(super) async fn shadow_links(
     })))
 }
 
+/// What starts a release of the traded model while the session runs (`None`: the built-in
+/// model is never released): the store's change as `vigil model release start candidate`
+/// makes it, then the shadow run it opens.
+pub(super) fn loader(
+    cfg: &VigilConfig,
+    store: &SharedStore,
+    model: &ActiveModel,
+) -> Option<vigil_signal_agent::ReleaseLoader> {
+    let name = model.artifact()?.manifest.name.clone();
+    let (cfg, store, model) = (cfg.clone(), store.clone(), model.clone());
+    Some(std::sync::Arc::new(move |who: String, why: String, at| {
+        let (cfg, store, model, name) = (cfg.clone(), store.clone(), model.clone(), name.clone());
+        Box::pin(async move {
+            let reg = vigil_deploy::registry::Registry::read(&*store, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let actor = vigil_deploy::registry::Actor {
+                who: &who,
+                reason: &why,
+                at,
+            };
+            let write =
+                vigil_deploy::release::start(&reg, vigil_deploy::registry::CANDIDATE, &actor)
+                    .map_err(|e| e.to_string())?;
+            store
+                .registry_apply(&write)
+                .await
+                .map_err(|e| e.to_string())?;
+            match shadow_links(&cfg, &store, &model).await {
+                Ok(Ok(Some(links))) => Ok((write, links)),
+                Ok(Ok(None)) => Err(format!(
+                    "{}; but no open release of {name} was found after it",
+                    write.audit.detail
+                )),
+                Ok(Err(skipped)) => Err(format!(
+                    "{}; it does not run in this session: {} (it stays started in the store)",
+                    write.audit.detail, skipped.reason
+                )),
+                Err(e) => Err(format!("{}; its shadow run: {e}", write.audit.detail)),
+            }
+        })
+    }))
+}
+
 /// The drift watch over the traded model: its registry entry's baseline. `Err`: why it is
 /// not watched (logged as `drift_unwatched`); `Ok(None)`: `[release.drift]` is off, or the
 /// model is the built-in one.
