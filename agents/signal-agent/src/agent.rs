@@ -496,22 +496,21 @@ impl SignalAgent {
                 candidate_ns += ns;
                 decided_bars += 1;
             }
+            if let Err(e) = &decided {
+                // The model failed on this bar: no signal from it, and a fault the Monitor
+                // escalates (a model that cannot run must not trade silently).
+                self.failures += 1;
+                self.core
+                    .fault(format!("model {}: {e}", self.model.label()), false);
+            }
             if self.shadow.as_ref().is_some_and(|s| s.canary.holds(i)) {
                 if let Some(signal) = self.canary_signal(bar, regime, want, candidate) {
                     signals.push((idx, signal));
                 }
                 continue;
             }
-            let prediction = match decided {
-                Ok(p) => p,
-                Err(e) => {
-                    // The model failed on this bar: no signal from it, and a fault the
-                    // Monitor escalates (a model that cannot run must not trade silently).
-                    self.failures += 1;
-                    self.core
-                        .fault(format!("model {}: {e}", self.model.label()), false);
-                    continue;
-                }
+            let Ok(prediction) = decided else {
+                continue; // failed: counted above
             };
             let Some(prediction) = prediction else {
                 continue;

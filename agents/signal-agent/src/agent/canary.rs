@@ -315,15 +315,24 @@ impl SignalAgent {
         c.last_session = Some(day);
         if c.step == 0 {
             // In shadow: the first step once the shadow report passes (when automatic).
-            if !c.cfg.auto_promote {
+            // Judged once there can be enough sessions, at every session's end for the
+            // first hundred, then every n/50-th (a report reads every session: a replay of
+            // thousands would otherwise cost their square; a live session ends one a day).
+            let n = c.history.len();
+            if !c.cfg.auto_promote
+                || n < shadow.config.min_sessions as usize
+                || (n >= 100 && n % (n / 50) != 0)
+            {
                 return;
             }
             let Some(calendar) = self.calendar.as_ref() else {
                 return;
             };
+            // A date the calendar cannot place is not counted as a session (as the report
+            // of `vigil model shadow-report` counts them).
             let report = vigil_deploy::shadow::report(
                 &c.history,
-                |d| calendar.is_trading_day(d).unwrap_or(false),
+                |d| matches!(calendar.is_trading_day(d), Ok(true)),
                 &shadow.config,
             );
             if report.passed {
