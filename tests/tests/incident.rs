@@ -182,6 +182,16 @@ fn a_weekend_format_change_fails_over_to_the_backup_and_monday_trades_on_validat
             format!("feed:{}", backup.stream_url)
         );
         subscribed(&backup).await;
+        // Short steps first: the Data agent's heartbeats (on the supervision clock) report
+        // the backup connected before the first 10-minute step could hold the source as
+        // disconnected past the rule's 60 s (a race that tripped the breaker now and then).
+        walk(
+            &run,
+            wall.now() + chrono::Duration::seconds(30),
+            chrono::Duration::seconds(5),
+            || false,
+        )
+        .await;
 
         // The switch is paged over the weekend: the notice reaches the webhook while the
         // supervision clock is still on Saturday.
