@@ -6,6 +6,7 @@
 //! quarantine ([`Quarantine`]), the phases of the day ([`Phases`]) and the pacing
 //! ([`Pacer`]). The actor reads the source, logs and sends what they return.
 
+mod clock;
 mod failover;
 mod lease;
 mod stream;
@@ -121,6 +122,14 @@ pub struct DataAgent {
     outage_links: Option<OutageLinks>,
     /// Missing bars counted when the outage began (gaps across it fail the verification).
     missing_at_outage: u64,
+    /// The generation of the phase timer (a timer of an older one does nothing).
+    phase_timer: u64,
+    /// The source's first read has come back (the phase timer waits for it).
+    source_read: bool,
+    /// The post-close work of a live session.
+    post_close: Option<Box<dyn crate::phases::PostCloseWork>>,
+    /// Post-close work waiting for its batch to be handled: (batch, session, phase time).
+    post_close_due: Vec<(u64, chrono::NaiveDate, Timestamp)>,
 }
 
 impl std::fmt::Debug for DataAgent {
@@ -183,6 +192,10 @@ impl DataAgent {
             ping_due: false,
             outage_links: None,
             missing_at_outage: 0,
+            phase_timer: 0,
+            source_read: false,
+            post_close: None,
+            post_close_due: Vec::new(),
         }
     }
 
@@ -231,7 +244,8 @@ impl DataAgent {
         self
     }
 
-    /// Drives the automated trading day: phases are marked in band as bars pass them.
+    /// Drives the automated trading day: phases are marked in band as bars pass them (and,
+    /// with a live source, when the clock reaches them with no bar).
     pub fn with_scheduler(mut self, scheduler: Scheduler) -> Self {
         self.phases.set_scheduler(scheduler);
         self
@@ -367,6 +381,7 @@ impl Actor for DataAgent {
         );
         self.heartbeat(ctx);
         self.core.heartbeat_every(ctx, Self::heartbeat);
+        self.arm_phase_clock(ctx);
         if self.core.state == AgentState::Running {
             // Restarted after a crash: the connection stands; reading goes on.
             self.pull(ctx);
@@ -417,6 +432,7 @@ impl Handler<BatchDone> for DataAgent {
     fn handle(&mut self, msg: BatchDone, ctx: &mut Self::Context) {
         self.core.taken();
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.batch_handled(msg.id, ctx);
         // Every other holder has dropped the batch by now; if not, it is simply freed.
         if let Some(bars) = std::sync::Arc::into_inner(msg.bars)
             && self.pool.len() < self.cfg.max_in_flight

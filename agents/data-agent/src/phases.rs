@@ -5,6 +5,7 @@
 //! keeps that session closed), and returns the marks with the lines to log. When the
 //! calendar cannot say (a date out of its range), automation stops rather than guess.
 
+use chrono::NaiveDate;
 use vigil_core::{Bar, Clock, Timestamp};
 use vigil_log::{Event, LogEvent};
 use vigil_messages::PhaseMark;
@@ -22,6 +23,17 @@ pub trait PremarketGate: Send {
     fn check(&mut self, at: Timestamp) -> Result<String, String>;
 }
 
+/// The post-close work (the day's report, the log's verification), run off the trading
+/// thread when a live session's post-close phase begins.
+pub trait PostCloseWork: Send {
+    /// The work for `session`, whose post-close phase began at market time `at`. Its `Ok`
+    /// is the report's one-line summary; its `Err` says what failed.
+    fn job(&mut self, session: NaiveDate, at: Timestamp) -> PostCloseJob;
+}
+
+/// One day's post-close work, run on a blocking thread.
+pub type PostCloseJob = Box<dyn FnOnce() -> Result<String, String> + Send>;
+
 /// What the bars of a batch passed.
 #[derive(Debug, Default)]
 pub(crate) struct Marked {
@@ -31,6 +43,8 @@ pub(crate) struct Marked {
     pub(crate) logs: Vec<LogEvent>,
     /// The calendar could not say: automation stopped, for this reason.
     pub(crate) failed: Option<String>,
+    /// The sessions whose post-close phase began within the batch, with its time.
+    pub(crate) post_close: Vec<(NaiveDate, Timestamp)>,
 }
 
 /// The automated day, when on, and the pre-market gate.
@@ -67,12 +81,32 @@ impl Phases {
 
     /// Finds the phases that begin within `bars`; `clock` stamps the lines.
     pub(crate) fn marks(&mut self, bars: &[Bar], clock: &dyn Clock) -> Marked {
+        self.mark_times(bars.iter().map(|b| b.ts).enumerate(), clock)
+    }
+
+    /// Finds the phases that began by `ts` with no bar (the clock's timer, a quiet live
+    /// market): each is marked before bar 0 of an empty batch.
+    pub(crate) fn marks_at(&mut self, ts: Timestamp, clock: &dyn Clock) -> Marked {
+        self.mark_times(std::iter::once((0, ts)), clock)
+    }
+
+    /// When the clock should next look for a phase (see [`Scheduler::next_due`]); `None`
+    /// when the day is not automated.
+    pub(crate) fn next_due(&self, now: Timestamp) -> Option<Timestamp> {
+        self.scheduler.as_ref()?.next_due(now)
+    }
+
+    fn mark_times(
+        &mut self,
+        times: impl Iterator<Item = (usize, Timestamp)>,
+        clock: &dyn Clock,
+    ) -> Marked {
         let Some(scheduler) = &mut self.scheduler else {
             return Marked::default();
         };
         let mut out = Marked::default();
-        for (i, bar) in bars.iter().enumerate() {
-            if let Err(e) = scheduler.marks_before(i, bar.ts, &mut out.marks) {
+        for (i, ts) in times {
+            if let Err(e) = scheduler.marks_before(i, ts, &mut out.marks) {
                 out.failed = Some(e.to_string());
                 break;
             }
@@ -83,6 +117,9 @@ impl Phases {
             .map(|m| scheduler.calendar().local_date(m.at))
             .collect();
         for (m, session) in out.marks.iter_mut().zip(&sessions) {
+            if m.phase == vigil_calendar::Phase::PostClose {
+                out.post_close.push((*session, m.at));
+            }
             if m.phase == vigil_calendar::Phase::PremarketValidation
                 && let Some(gate) = self.gate.as_mut()
             {

@@ -10,7 +10,7 @@ use crate::agent::DataAgent;
 impl Handler<ReloadCalendar> for DataAgent {
     type Result = ();
 
-    fn handle(&mut self, msg: ReloadCalendar, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: ReloadCalendar, ctx: &mut Self::Context) {
         let automated = match self.phases_mut().scheduler_mut() {
             Some(s) => {
                 s.replace(msg.calendar, msg.schedule);
@@ -28,5 +28,7 @@ impl Handler<ReloadCalendar> for DataAgent {
                 .with("automation", automated),
         );
         log.flush();
+        // The next phase may now be another, or sooner.
+        self.arm_phase_clock(ctx);
     }
 }

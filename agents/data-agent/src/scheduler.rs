@@ -41,6 +41,21 @@ impl Scheduler {
         self.started = false;
     }
 
+    /// When the next phase after `now` begins: the one the marks so far wait for, or,
+    /// before the first mark, the first after `now` (the phase in effect at the start is
+    /// marked with it, or by the first bar before it). `None` past the calendar's range.
+    pub fn next_due(&self, now: Timestamp) -> Option<Timestamp> {
+        if self.started {
+            self.next.map(|(_, at)| at)
+        } else {
+            match self.config.next_transition(&self.calendar, now) {
+                Ok(next) => next.map(|(_, at)| at),
+                // Out of the calendar's range: the next mark reports it.
+                Err(_) => Some(now),
+            }
+        }
+    }
+
     /// The last phase that began at or before `ts`, looking back over a week of days (a
     /// closed day's phase in effect is the last session's `auto_stop`).
     fn phase_in_effect(&self, ts: Timestamp) -> Result<Option<(Phase, Timestamp)>, CalendarError> {

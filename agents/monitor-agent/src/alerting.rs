@@ -152,6 +152,8 @@ pub(crate) struct Alerting {
     pub(crate) reading_requests: bool,
     /// The last session date whose summary was sent.
     pub(crate) summarized: Option<NaiveDate>,
+    /// The last session date whose pre-open digest was sent.
+    pub(crate) pre_opened: Option<NaiveDate>,
     /// The latest equity and today's P&L, for the details of every alert.
     pub(crate) equity: Option<(String, String)>,
     /// Requests read before the start, applied first.
@@ -186,6 +188,7 @@ impl Alerting {
             lines: Vec::new(),
             reading_requests: false,
             summarized: None,
+            pre_opened: None,
             equity: None,
             pending: links.pending,
             last_request: 0,

@@ -809,23 +809,41 @@ impl AlertEngine {
     /// The post-close summary of the day's notices (Low ones included: this is their
     /// digest); starts a new day. `None` when the day had none.
     pub fn day_summary(&mut self, date: NaiveDate) -> Option<Effect> {
+        self.digest(date, |n| {
+            format!("Alert summary for {date}: {n} notice{}", plural(n))
+        })
+    }
+
+    /// The digest of the notices kept since the last summary (the quiet hours: the night,
+    /// a weekend), sent before the open of the `date` session; starts a new day. `None`
+    /// when there were none.
+    pub fn pre_open_summary(&mut self, date: NaiveDate) -> Option<Effect> {
+        self.digest(date, |n| {
+            format!(
+                "Before the {date} open: {n} notice{} since the last summary",
+                plural(n)
+            )
+        })
+    }
+
+    fn digest(&mut self, date: NaiveDate, title: impl Fn(usize) -> String) -> Option<Effect> {
         if self.day.is_empty() {
             return None;
         }
         let items = std::mem::take(&mut self.day);
         Some(Effect::Notify {
             message: Message::Digest {
-                title: format!(
-                    "Alert summary for {date}: {} notice{}",
-                    items.len(),
-                    if items.len() == 1 { "" } else { "s" }
-                ),
+                title: title(items.len()),
                 date,
                 items,
             },
             channels: self.cfg.routing.digest.clone(),
         })
     }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// The exchange (New York) date of `t` (see [`vigil_core::exchange_date`]).

@@ -43,6 +43,9 @@ pub enum AlertInput {
     /// The post-close phase of this session date began (`None`: the date could not be
     /// read; the caller's market date): send the day's summary.
     PostClose(Option<NaiveDate>),
+    /// The pre-market phase of this session date began: send what the quiet hours since
+    /// the last summary kept for the digest, before the open.
+    PreOpen(Option<NaiveDate>),
 }
 
 /// What a row does with its event.
@@ -56,6 +59,12 @@ pub enum Action {
     Clear,
     /// Sends the day's summary for the session date in this field: [`AlertInput::PostClose`].
     DaySummary {
+        /// The field holding the session date (`YYYY-MM-DD`).
+        date: &'static str,
+    },
+    /// Sends the digest of the quiet hours before this session date's open:
+    /// [`AlertInput::PreOpen`].
+    PreOpenSummary {
         /// The field holding the session date (`YYYY-MM-DD`).
         date: &'static str,
     },
@@ -591,6 +600,12 @@ pub const ROUTES: &[Route] = &[
         action: Action::DaySummary { date: "session" },
         ..Route::clear(Event::PhaseChanged, "", Labels::None)
     },
+    // Not an alert: before the open, the digest of what the quiet hours kept.
+    Route {
+        when: When::FieldIs("phase", "premarket_validation"),
+        action: Action::PreOpenSummary { date: "session" },
+        ..Route::clear(Event::PhaseChanged, "", Labels::None)
+    },
 ];
 
 /// The rule a channel that fails for good raises (it has no log line of its own).
@@ -698,6 +713,9 @@ impl Route {
             },
             Action::DaySummary { date } => {
                 AlertInput::PostClose(field(ev, date).parse::<NaiveDate>().ok())
+            }
+            Action::PreOpenSummary { date } => {
+                AlertInput::PreOpen(field(ev, date).parse::<NaiveDate>().ok())
             }
         }
     }

@@ -325,6 +325,118 @@ pub fn premarket_gate(cfg: &VigilConfig, now: Timestamp) -> ChecklistReport {
     }
 }
 
+/// The post-close work inside `vigil run` (a live session, at the post-close phase): the
+/// session's closing snapshot and the day's P&L, its alert summary, and the log's
+/// verification. Reads only the log files of the last ten days, so it costs the same in
+/// the tenth month as in the first (the verification walks the whole chain).
+pub(crate) fn post_close_report(
+    cfg: &VigilConfig,
+    session: chrono::NaiveDate,
+    now: Timestamp,
+) -> ChecklistReport {
+    let mut results = Vec::new();
+    match recent_lines(&cfg.log.dir, session - Duration::days(10)) {
+        Err(e) => results.push(check(
+            "closing_snapshot",
+            CheckStatus::Fail,
+            format!("cannot read the log: {e}"),
+        )),
+        Ok(lines) => {
+            let on = |v: &&Value, day: chrono::NaiveDate| {
+                ts_of(v).is_some_and(|t| vigil_core::exchange_date(t) == day)
+            };
+            let snapshots: Vec<&Value> = lines
+                .iter()
+                .filter(|v| v["event"] == "positions_snapshot")
+                .collect();
+            let today = snapshots.iter().rposition(|v| on(v, session));
+            results.push(match today {
+                Some(i) => {
+                    let v = snapshots[i];
+                    let money = |v: &Value, k: &str| {
+                        v["data"][k]
+                            .to_string()
+                            .trim_matches('"')
+                            .parse::<rust_decimal::Decimal>()
+                            .ok()
+                    };
+                    let day = i
+                        .checked_sub(1)
+                        .and_then(|p| snapshots.get(p))
+                        .and_then(|prev| Some(money(v, "equity")? - money(prev, "equity")?));
+                    check(
+                        "closing_snapshot",
+                        CheckStatus::Pass,
+                        format!(
+                            "at {}: positions [{}], equity {}, P&L {} since the start{}",
+                            v["timestamp"].as_str().unwrap_or("?"),
+                            v["data"]["positions"].as_str().unwrap_or(""),
+                            v["data"]["equity"],
+                            v["data"]["pnl"],
+                            day.map(|d| format!(", {d} today")).unwrap_or_default()
+                        ),
+                    )
+                }
+                None => check(
+                    "closing_snapshot",
+                    CheckStatus::Fail,
+                    format!(
+                        "no closing snapshot for the {session} session: the close was not marked"
+                    ),
+                ),
+            });
+            let day: Vec<&Value> = lines.iter().filter(|v| on(v, session)).collect();
+            results.push(alert_summary(&day, &session.to_string()));
+        }
+    }
+    results.push(log_chain(cfg));
+    ChecklistReport {
+        kind: ChecklistKind::Postmarket,
+        at: now,
+        results,
+    }
+}
+
+/// The WARN, ERROR and CRITICAL lines among `lines` (`of`: which lines, for the reason).
+fn alert_summary(lines: &[&Value], of: &str) -> CheckResult {
+    let count = |lvl: &str| lines.iter().filter(|v| v["level"] == lvl).count();
+    let (w, e, c) = (count("WARN"), count("ERROR"), count("CRITICAL"));
+    check(
+        "alert_summary",
+        if e + c > 0 {
+            CheckStatus::Warn
+        } else {
+            CheckStatus::Pass
+        },
+        format!("{of}: {c} CRITICAL, {e} ERROR, {w} WARN line(s)"),
+    )
+}
+
+/// The lines of the log files opened on or after `since`, as JSON, in write order. The
+/// newest file's last line may be being written: if it does not read, it is left out;
+/// any other line that does not read fails the read, naming its file and line.
+fn recent_lines(dir: &Path, since: chrono::NaiveDate) -> Result<Vec<Value>, String> {
+    let files = vigil_log::list_log_files(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let recent: Vec<_> = files.into_iter().filter(|f| f.date >= since).collect();
+    let mut lines = Vec::new();
+    for (k, file) in recent.iter().enumerate() {
+        let text = std::fs::read_to_string(&file.path)
+            .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
+        let raw: Vec<&str> = text.lines().collect();
+        for (n, line) in raw.iter().enumerate() {
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) => lines.push(v),
+                Err(_) if k + 1 == recent.len() && n + 1 == raw.len() && !text.ends_with('\n') => {}
+                Err(e) => {
+                    return Err(format!("{}:{}: not JSON: {e}", file.path.display(), n + 1));
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
 /// Runs a checklist against the config and the log folder at `now`.
 pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> ChecklistReport {
     let mut results = Vec::new();
@@ -418,17 +530,8 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
                     )),
                     None => check("positions_snapshot", CheckStatus::Warn, "no closing snapshot in the last session (calendar.automation is off?)"),
                 });
-                    let count = |lvl: &str| session.iter().filter(|v| v["level"] == lvl).count();
-                    let (w, e, c) = (count("WARN"), count("ERROR"), count("CRITICAL"));
-                    results.push(check(
-                        "alert_summary",
-                        if e + c > 0 {
-                            CheckStatus::Warn
-                        } else {
-                            CheckStatus::Pass
-                        },
-                        format!("last session: {c} CRITICAL, {e} ERROR, {w} WARN line(s)"),
-                    ));
+                    let session: Vec<&Value> = session.iter().collect();
+                    results.push(alert_summary(&session, "last session"));
                     results.push(log_chain(cfg));
                 }
             }

@@ -5,12 +5,11 @@
 use actix::prelude::*;
 use vigil_core::{Bar, MarketDataEvent, Timestamp};
 use vigil_log::{Event, LogEvent};
-use vigil_messages::{BarBatch, StopReason};
+use vigil_messages::StopReason;
 use vigil_providers::ProviderError;
 
 use super::lease::Lease;
 use super::{DataAgent, SERVICE};
-use crate::phases::Marked;
 use crate::quarantine::Notice;
 use crate::screening::Screened;
 
@@ -71,6 +70,10 @@ impl DataAgent {
         res: Result<bool, ProviderError>,
         ctx: &mut Context<Self>,
     ) {
+        if !std::mem::replace(&mut self.source_read, true) {
+            // The first read is back: the clock may mark what the bars do not.
+            self.arm_phase_clock(ctx);
+        }
         let more = match res {
             Ok(more) => {
                 self.source.calls_ok += 1;
@@ -277,29 +280,7 @@ impl DataAgent {
         if !bars.is_empty() {
             self.last_update_at = Some(self.core.wall.now());
         }
-        let Marked {
-            marks,
-            logs,
-            failed,
-        } = self.phases.marks(&bars, self.core.clock.as_ref());
-        for line in logs {
-            self.core.log.emit(line);
-        }
-        if let Some(error) = failed {
-            let now = self.now();
-            self.core.log.emit(
-                LogEvent::new(now, SERVICE, Event::ScheduleFailed).with("error", error.clone()),
-            );
-            self.core.fault(format!("schedule: {error}"), false);
-        }
-        let id = self.next_batch_id;
-        self.next_batch_id += 1;
-        self.in_flight += 1;
-        // Bounded by flow control: at most `max_in_flight` batches are unacknowledged.
-        self.downstream.send(BarBatch {
-            id,
-            bars: std::sync::Arc::new(bars),
-            phases: marks.into(),
-        });
+        let marked = self.phases.marks(&bars, self.core.clock.as_ref());
+        self.dispatch(bars, marked);
     }
 }

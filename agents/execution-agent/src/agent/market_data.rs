@@ -68,6 +68,14 @@ impl ExecutionAgent {
                 None => return,
             }
         }
+        if seg.last {
+            // Phases after the last bar: the clock's marks with no bar (a quiet market).
+            for mark in seg.phases.iter().filter(|m| m.before >= seg.bars.len()) {
+                if mark.phase == Phase::FinalSnapshot {
+                    self.snapshot(mark.at);
+                }
+            }
+        }
         self.drain_reports_then(ctx, move |act, _| act.end_segment(seg));
     }
 

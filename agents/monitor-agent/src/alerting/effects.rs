@@ -111,6 +111,13 @@ impl Alerting {
                     out.extend(self.engine.day_summary(date));
                 }
             }
+            AlertInput::PreOpen(date) => {
+                let date = date.unwrap_or_else(|| vigil_alert::exchange_date(at.market));
+                if self.pre_opened != Some(date) {
+                    self.pre_opened = Some(date);
+                    out.extend(self.engine.pre_open_summary(date));
+                }
+            }
         }
         self.apply(out, at)
     }

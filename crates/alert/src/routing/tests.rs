@@ -284,6 +284,12 @@ fn the_post_close_phase_asks_for_the_day_summary() {
         Some(AlertInput::PostClose(None))
     );
     assert_eq!(route(&phase("open", "2024-01-16")), None);
+    assert_eq!(
+        route(&phase("premarket_validation", "2024-01-16")),
+        Some(AlertInput::PreOpen(Some(
+            NaiveDate::from_ymd_opt(2024, 1, 16).expect("date")
+        )))
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use vigil_config::{AfterOutage, Speed, VigilConfig};
 use vigil_core::{AgentId, SharedClock, SimClock, Timestamp};
 use vigil_data_agent::{
     AnomalyBounds, AnomalyWatch, CrossCheck, CrossCheckReader, DataAgent, DataAgentConfig,
-    GapWatch, OutageLinks, Pacing, PremarketGate, Scheduler,
+    GapWatch, OutageLinks, Pacing, PostCloseJob, PostCloseWork, PremarketGate, Scheduler,
 };
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks};
 use vigil_log::LogSink;
@@ -258,21 +258,56 @@ impl PremarketGate for ChecklistGate {
     fn check(&mut self, at: Timestamp) -> Result<String, String> {
         let report = crate::checklist::premarket_gate(&self.cfg, at);
         // Not being able to keep the record is itself a reason not to open.
-        let stored = report.store(&self.cfg.checklist.dir).map_err(|e| {
-            format!(
-                "cannot store the report in {}: {e}",
-                self.cfg.checklist.dir.display()
+        stored_outcome(&report, &self.cfg)
+    }
+}
+
+/// Stores `report` in `checklist.dir`: its path, or what failed (a failed check, or the
+/// report that could not be kept).
+fn stored_outcome(
+    report: &crate::checklist::ChecklistReport,
+    cfg: &VigilConfig,
+) -> Result<String, String> {
+    let stored = report.store(&cfg.checklist.dir).map_err(|e| {
+        format!(
+            "cannot store the report in {}: {e}",
+            cfg.checklist.dir.display()
+        )
+    })?;
+    if report.status() == crate::checklist::CheckStatus::Fail {
+        Err(format!(
+            "{} (report {})",
+            report.failures(),
+            stored.display()
+        ))
+    } else {
+        Ok(stored.display().to_string())
+    }
+}
+
+/// The post-close work inside `vigil run` with a live source: the report is stored; a
+/// failed check fails the job (logged at ERROR and alerted).
+struct PostCloseReport {
+    cfg: VigilConfig,
+    log: vigil_log::LogWriterHandle,
+}
+
+impl PostCloseWork for PostCloseReport {
+    fn job(&mut self, session: chrono::NaiveDate, at: Timestamp) -> PostCloseJob {
+        let cfg = self.cfg.clone();
+        let log = self.log.clone();
+        Box::new(move || {
+            // Everything logged up to the mark (the closing snapshot) on disk first.
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?
+                .block_on(log.flush())
+                .map_err(|e| format!("cannot sync the log before reading it: {e}"))?;
+            stored_outcome(
+                &crate::checklist::post_close_report(&cfg, session, at),
+                &cfg,
             )
-        })?;
-        if report.status() == crate::checklist::CheckStatus::Fail {
-            Err(format!(
-                "{} (report {})",
-                report.failures(),
-                stored.display()
-            ))
-        } else {
-            Ok(stored.display().to_string())
-        }
+        })
     }
 }
 
@@ -283,6 +318,8 @@ pub(super) struct Inputs {
     pub(super) clock: SharedClock,
     pub(super) market: SimClock,
     pub(super) sink: LogSink,
+    /// The log writer, synced before the post-close work reads the log.
+    pub(super) log: vigil_log::LogWriterHandle,
     pub(super) restored: Restored,
     pub(super) channels: vigil_alert::Channels,
     pub(super) chosen: ChosenProvider,
@@ -317,6 +354,7 @@ pub(super) fn build_and_start(
         clock,
         market,
         sink,
+        log: log_writer,
         restored,
         channels,
         chosen,
@@ -548,7 +586,11 @@ pub(super) fn build_and_start(
                 calendar(&cfg)?,
                 cfg.calendar.schedule.clone(),
             ))
-            .with_premarket_gate(Box::new(ChecklistGate { cfg: cfg.clone() }));
+            .with_premarket_gate(Box::new(ChecklistGate { cfg: cfg.clone() }))
+            .with_post_close(Box::new(PostCloseReport {
+                cfg: cfg.clone(),
+                log: log_writer.clone(),
+            }));
         risk_agent = risk_agent.with_automation();
     }
     if let Some(checked) = gap_checked(&cfg) {

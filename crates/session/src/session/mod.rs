@@ -506,6 +506,7 @@ impl Session {
                 clock: clock.clone(),
                 market,
                 sink: sink.clone(),
+                log: started_log.log.clone(),
                 restored,
                 channels,
                 chosen,

@@ -102,6 +102,29 @@ fn the_post_close_summary_goes_out_once_per_session_date() {
 }
 
 #[test]
+fn what_follows_the_summary_goes_out_before_the_next_open_once() {
+    let mut al = alerting();
+    let (friday, monday) = (
+        NaiveDate::from_ymd_opt(2024, 1, 12),
+        NaiveDate::from_ymd_opt(2024, 1, 16),
+    );
+    al.hear(raise("pnl_low", Level::Warn), at());
+    assert!(logged(&al.hear(AlertInput::PostClose(friday), at())).contains(&Event::AlertNotified));
+    // Nothing since the summary: no digest before the open.
+    let empty = al.hear(AlertInput::PreOpen(monday), at());
+    assert!(!logged(&empty).contains(&Event::AlertNotified), "{empty:?}");
+    al.hear(raise("cpu_high", Level::Warn), at());
+    let first = al.hear(AlertInput::PreOpen(monday), at());
+    assert!(
+        !logged(&first).contains(&Event::AlertNotified),
+        "once per date: {first:?}"
+    );
+    let tuesday = NaiveDate::from_ymd_opt(2024, 1, 17);
+    let next = al.hear(AlertInput::PreOpen(tuesday), at());
+    assert!(logged(&next).contains(&Event::AlertNotified), "{next:?}");
+}
+
+#[test]
 fn nothing_moves_on_a_quiet_tick() {
     let mut al = alerting();
     assert!(al.tick(at()).is_empty());
