@@ -27,7 +27,8 @@ pub fn systemd_units(binary: &str, config: &str) -> Vec<(String, String)> {
     let cfg = exec_arg(config);
     let service = format!(
         "\
-# vigil: one automated trading day. Started by vigil-start.timer; stops itself at auto_stop.
+# vigil: the automated trading day. Started by vigil-start.timer on trading days; runs until
+# stopped (SIGTERM, `vigil ctl shutdown`); the schedule closes trading at the close.
 [Unit]
 Description=vigil automated trading session
 Wants=network-online.target
@@ -37,7 +38,11 @@ StartLimitIntervalSec=1h
 StartLimitBurst=5
 
 [Service]
-Type=simple
+# vigil says READY=1 once every agent runs, and pings the watchdog only while its Monitor's
+# loop is alive and the health board is fresh: a hung vigil is restarted.
+Type=notify
+NotifyAccess=main
+WatchdogSec=60
 # Exit 0: a trading day, start. Exit 1: no session today, skip quietly. Exit 255: failed.
 ExecCondition={bin} {TRADING_DAY_CONDITION} --config {cfg}
 ExecStart={bin} run --config {cfg}
@@ -119,7 +124,9 @@ mod tests {
         assert_eq!(names, ["vigil.service", "vigil-start.timer"]);
         let service = unit(&units, "vigil.service");
         for line in [
-            "Type=simple",
+            "Type=notify",
+            "NotifyAccess=main",
+            "WatchdogSec=60",
             "ExecCondition=/usr/local/bin/vigil calendar is-trading-day --today --config /etc/vigil/vigil.toml",
             "ExecStart=/usr/local/bin/vigil run --config /etc/vigil/vigil.toml",
             "Restart=on-failure",

@@ -327,6 +327,7 @@ pub const BOUNDS: &[Bound] = &[
     closed("monitor.heartbeat_timeout_ms", ONE, DAY_MS, "ms"),
     closed("monitor.probe_interval_ms", int(10), DAY_MS, "ms"),
     closed("monitor.snapshot_interval_s", ONE, DAY_S, "s"),
+    closed("monitor.watchdog_stall_s", ONE, DAY_S, "s"),
     closed("monitor.success_rate_window_s", ONE, WEEK_S, "s"),
     closed("monitor.trade_frequency_days", ONE, int(1_000), "days"),
     closed("monitor.dead_man.silence_trading_s", ONE, WEEK_S, "s"),

@@ -1197,6 +1197,10 @@ pub struct MonitorConfig {
     /// How often the Monitor writes a `health_snapshot` line, in seconds. It is the log's
     /// pulse: the dead-man's switch relies on it when nothing else happens.
     pub snapshot_interval_s: u64,
+    /// The watchdog over the Monitor: a health board not published for longer than this
+    /// (and at least three probe intervals) is a stalled Monitor; the breaker trips, and
+    /// under systemd the watchdog pings stop. In seconds.
+    pub watchdog_stall_s: u64,
     /// Window of the API success rate, in seconds.
     pub success_rate_window_s: u64,
     /// Trading days in the rolling mean that trading frequency is compared with.
@@ -1250,6 +1254,7 @@ impl Default for MonitorConfig {
             enabled: true,
             probe_interval_ms: 5_000,
             snapshot_interval_s: 60,
+            watchdog_stall_s: 30,
             success_rate_window_s: 300,
             trade_frequency_days: 20,
             disk_path: None,
@@ -1261,6 +1266,14 @@ impl Default for MonitorConfig {
 }
 
 impl MonitorConfig {
+    /// How long the health board may go unpublished before the Monitor counts as stalled:
+    /// `watchdog_stall_s`, and at least three probe intervals.
+    pub fn watchdog_stall(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.watchdog_stall_s).max(std::time::Duration::from_millis(
+            self.probe_interval_ms.saturating_mul(3),
+        ))
+    }
+
     /// Returns the rules in force: the defaults, each replaced by a configured rule of the
     /// same name, then the configured rules with new names; disabled rules left out.
     pub fn effective_rules(&self) -> Vec<RuleConfig> {

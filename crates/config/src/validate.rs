@@ -407,6 +407,7 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
     for (key, v) in [
         ("monitor.probe_interval_ms", m.probe_interval_ms),
         ("monitor.snapshot_interval_s", m.snapshot_interval_s),
+        ("monitor.watchdog_stall_s", m.watchdog_stall_s),
         ("monitor.success_rate_window_s", m.success_rate_window_s),
         (
             "monitor.trade_frequency_days",

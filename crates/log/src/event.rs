@@ -103,6 +103,8 @@ catalogue! {
     HealthSnapshot => "health_snapshot", Info, "The Monitor's periodic pulse: agents, endpoints and key metrics. Its absence is what the dead-man's switch notices.";
     LogSilent => "log_silent", Critical, "No log line reached the disk for longer than the dead-man's window: the writer or the disk is stuck.";
     LogResumed => "log_resumed", Warn, "The log grows again after a silence; data.silent_s says how long.";
+    MonitorStalled => "monitor_stalled", Critical, "The watchdog thread found the health board not published for longer than monitor.watchdog_stall_s: the Monitor's loop has stopped. The breaker is tripped; under systemd the watchdog pings stop and systemd restarts vigil.";
+    MonitorResumed => "monitor_resumed", Warn, "The Monitor publishes the health board again after a stall; data.stalled_s says how long. The breaker stays tripped until reset.";
     LogAnchorFailed => "log_anchor_failed", Error, "The log chain's newest anchor (data.file, seq) could not be recorded in the store: `vigil logs verify` vouches for the lines after the last recorded anchor by the chain alone until one is; data.error, failures (so far this session).";
     ExternalHeartbeatFailed => "external_heartbeat_failed", Error, "The outside heartbeat URL could not be pinged; data.error says why (the URL is redacted).";
     MonitorProbeFailed => "monitor_probe_failed", Error, "The Monitor could not take a reading (system figures, disk, log folder); data.probe and data.error.";

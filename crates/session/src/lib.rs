@@ -17,6 +17,7 @@ mod drill;
 mod history;
 mod logcheck;
 mod session;
+mod watchdog;
 
 pub use bundled::{BUNDLED_FILES, bundled};
 pub use checklist::{

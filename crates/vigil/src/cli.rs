@@ -114,6 +114,21 @@ enum Cmd {
         #[command(subcommand)]
         command: DataCmd,
     },
+    /// Print the shell completion script for `vigil` (made from this command line's own
+    /// definition). Install: `vigil completions bash > /etc/bash_completion.d/vigil`, or
+    /// `zsh > ~/.zfunc/_vigil`, `fish > ~/.config/fish/completions/vigil.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (`vigil.1` and one per subcommand, `vigil-run.1` …) to a folder.
+    /// Install: `sudo vigil man --dir /usr/local/share/man/man1 && sudo mandb`.
+    Man {
+        /// The folder (made if missing).
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,6 +220,18 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Checklist { kind, config, json } => checklist(kind, config.as_deref(), json),
         Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
         Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "vigil", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Man { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("writing the manual pages to {}", dir.display()))?;
+            eprintln!("vigil: wrote the manual pages to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Config {
             command: ConfigCmd::Check { file },
         } => config_check(&file),

@@ -816,3 +816,65 @@ fn alerts_silence_reaches_a_running_vigil_and_is_listed() {
 
     run.interrupt();
 }
+
+/// Completions and manual pages come from the command line's own definition: the bash
+/// script parses and knows the subcommands; every subcommand has its page.
+#[test]
+fn completions_and_man_pages_are_made_from_the_cli() {
+    let out = vigil()
+        .args(["completions", "bash"])
+        .output()
+        .expect("vigil completions");
+    assert!(out.status.success(), "{out:?}");
+    let script = String::from_utf8(out.stdout).expect("utf-8");
+    for sub in ["run", "ctl", "checklist", "completions", "man"] {
+        assert!(script.contains(sub), "{sub} in the bash completions");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("vigil.bash");
+    std::fs::write(&file, &script).expect("write");
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .expect("bash -n");
+    assert!(syntax.status.success(), "{syntax:?}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = vigil().args(["completions", shell]).output().expect("run");
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{shell}: {out:?}"
+        );
+    }
+    assert!(
+        !vigil()
+            .args(["completions", "tcsh"])
+            .output()
+            .expect("run")
+            .status
+            .success()
+    );
+
+    let man = dir.path().join("man1");
+    let out = vigil()
+        .args(["man", "--dir"])
+        .arg(&man)
+        .output()
+        .expect("vigil man");
+    assert!(out.status.success(), "{out:?}");
+    let page = std::fs::read_to_string(man.join("vigil.1")).expect("vigil.1");
+    assert!(page.contains(".TH vigil 1"), "{page}");
+    assert!(page.contains(".SH NAME\nvigil \\-"), "{page}");
+    assert!(
+        page.contains("completions"),
+        "the subcommands are listed: {page}"
+    );
+    for sub in [
+        "vigil-run.1",
+        "vigil-ctl.1",
+        "vigil-model.1",
+        "vigil-schedule-install-systemd.1",
+    ] {
+        assert!(man.join(sub).is_file(), "{sub}");
+    }
+}

@@ -99,6 +99,7 @@ heartbeat_interval_ms = 1000
 heartbeat_timeout_ms = 30000
 probe_interval_ms = 5000
 snapshot_interval_s = 60
+watchdog_stall_s = 30
 success_rate_window_s = 300
 trade_frequency_days = 20
 dead_man = { silence_trading_s = 300, silence_closed_s = 14400, heartbeat_interval_s = 60, heartbeat_timeout_ms = 5000 }

@@ -311,6 +311,8 @@ pub struct Session {
     log_failure: Arc<std::sync::Mutex<Option<String>>>,
     /// Writes the store's identity file again at the end, with the journal's final figures.
     identity: crate::history::Keeper,
+    /// The watchdog over the Monitor (when monitoring is on).
+    watchdog: Option<crate::watchdog::Watchdog>,
 }
 
 impl Session {
@@ -480,6 +482,7 @@ impl Session {
         let (state_changes, state_writer) =
             persisters::start_state_writer(restored.store.clone(), monitor.clone().recipient());
         let halt = vigil_messages::HaltLatch::default();
+        let watchdog_halt = halt.clone();
         let log_failure = Arc::new(std::sync::Mutex::new(None));
         actix_rt::spawn(log::halt_on_log_failure(
             started_log.failures,
@@ -531,6 +534,34 @@ impl Session {
         // 8. Open the control API and listen for the operator's signals.
         let server =
             control::start_api(&cfg, board.clone(), sink.clone(), &clock, &wall, &control).await?;
+        // 9. systemd hears that the service is up; then the watchdog over the Monitor,
+        //    outside the actor system, pings it while the Monitor is alive.
+        crate::watchdog::ready();
+        let systemd = crate::watchdog::systemd_interval();
+        // A hung Monitor is a matter of physical time, like a missed heartbeat: under a
+        // simulated supervision clock (a test walking days in seconds) the watchdog is off.
+        let watchdog = if cfg.monitor.enabled && !wall.is_simulated() {
+            Some(
+                crate::watchdog::Watchdog::start(crate::watchdog::Watch {
+                    board: board.clone(),
+                    wall: wall.clone(),
+                    halt: watchdog_halt,
+                    log: sink.clone(),
+                    stall_after: cfg.monitor.watchdog_stall(),
+                    systemd,
+                })
+                .map_err(|e| {
+                    SystemError::Runtime(format!("cannot start the watchdog thread: {e}"))
+                })?,
+            )
+        } else {
+            if systemd.is_some() {
+                eprintln!(
+                    "vigil: ERROR systemd's watchdog is on but monitor.enabled = false: nothing publishes the health board, so no watchdog ping is sent and systemd will restart vigil; turn monitoring on or remove WatchdogSec"
+                );
+            }
+            None
+        };
         if opts.handle_ctrl_c {
             control::install_signals(
                 &cfg,
@@ -556,6 +587,7 @@ impl Session {
             anchor_writer: started_log.anchor_writer,
             log_failure,
             identity,
+            watchdog,
         })
     }
 
@@ -582,6 +614,12 @@ impl Session {
         let mut summary = self.done.await.map_err(|_| {
             SystemError::Runtime("the monitor stopped before reporting the session summary".into())
         })?;
+        // The Monitor has stopped publishing: the watchdog stops before it could take that
+        // for a stall.
+        crate::watchdog::stopping();
+        if let Some(dog) = self.watchdog {
+            dog.stop();
+        }
         // The error text goes to people too (the CLI prints it): no secret in it either.
         summary.error = summary.error.map(|e| self.log.redact(&e));
         // The Risk agent has stopped (the pipeline ends before the summary): its last
