@@ -108,19 +108,30 @@ fn what_follows_the_summary_goes_out_before_the_next_open_once() {
         NaiveDate::from_ymd_opt(2024, 1, 12),
         NaiveDate::from_ymd_opt(2024, 1, 16),
     );
+    let closed = Moment {
+        open: false,
+        ..at()
+    };
     al.hear(raise("pnl_low", Level::Warn), at());
     assert!(logged(&al.hear(AlertInput::PostClose(friday), at())).contains(&Event::AlertNotified));
     // Nothing since the summary: no digest before the open.
-    let empty = al.hear(AlertInput::PreOpen(monday), at());
+    let empty = al.hear(AlertInput::PreOpen(monday), closed);
     assert!(!logged(&empty).contains(&Event::AlertNotified), "{empty:?}");
-    al.hear(raise("cpu_high", Level::Warn), at());
-    let first = al.hear(AlertInput::PreOpen(monday), at());
+    al.hear(raise("cpu_high", Level::Warn), closed);
+    let first = al.hear(AlertInput::PreOpen(monday), closed);
     assert!(
         !logged(&first).contains(&Event::AlertNotified),
         "once per date: {first:?}"
     );
+    // A start in the middle of a session marks the pre-market phase too: not a pre-open
+    // digest (what was kept goes into the post-close summary).
     let tuesday = NaiveDate::from_ymd_opt(2024, 1, 17);
-    let next = al.hear(AlertInput::PreOpen(tuesday), at());
+    let mid_session = al.hear(AlertInput::PreOpen(tuesday), at());
+    assert!(
+        !logged(&mid_session).contains(&Event::AlertNotified),
+        "{mid_session:?}"
+    );
+    let next = al.hear(AlertInput::PreOpen(tuesday), closed);
     assert!(logged(&next).contains(&Event::AlertNotified), "{next:?}");
 }
 
