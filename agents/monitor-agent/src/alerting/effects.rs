@@ -111,16 +111,13 @@ impl Alerting {
                     out.extend(self.engine.day_summary(date));
                 }
             }
-            // Before the open only: a start in the middle of a session marks the pre-market
-            // phase too, and what was kept then goes into the post-close summary.
-            AlertInput::PreOpen(date) if !at.open => {
+            AlertInput::PreOpen(date) => {
                 let date = date.unwrap_or_else(|| vigil_alert::exchange_date(at.market));
                 if self.pre_opened != Some(date) {
                     self.pre_opened = Some(date);
                     out.extend(self.engine.pre_open_summary(date));
                 }
             }
-            AlertInput::PreOpen(_) => {}
         }
         self.apply(out, at)
     }
