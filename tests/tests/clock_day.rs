@@ -92,8 +92,8 @@ fn with_bar(mut bars: Vec<(Timestamp, i64)>, bar: (Timestamp, i64)) -> Vec<(Time
 struct Seen {
     /// (session, phase) → (its `at`, when the line was first read).
     phases: BTreeMap<(String, String), (Timestamp, Timestamp)>,
-    /// (session, checklist) → (the line, when first read).
-    checklists: BTreeMap<(String, String), (Value, Timestamp)>,
+    /// (session, checklist) → its first line.
+    checklists: BTreeMap<(String, String), Value>,
     /// The post-close reports: (the phase's time, when the report was there).
     reports: Vec<(Timestamp, Timestamp)>,
     /// The webhook's digests: (body, when received).
@@ -166,7 +166,7 @@ async fn live_walk(
                     let kind = v["data"]["checklist"].as_str().expect("kind").to_string();
                     seen.checklists
                         .entry((session, kind))
-                        .or_insert((v.clone(), now));
+                        .or_insert_with(|| v.clone());
                 }
                 _ => {}
             }
@@ -259,7 +259,7 @@ fn on_time(seen: &Seen, cal: &Calendar, from: Timestamp, to: Timestamp) {
 /// The post-close work of `session` ran at its post-close phase (`at`) and passed; its
 /// report names the closing snapshot and the verified log.
 fn post_close_done(seen: &Seen, session: NaiveDate, at: Timestamp) {
-    let (line, _) = seen
+    let line = seen
         .checklists
         .get(&(session.to_string(), "post_close".to_string()))
         .unwrap_or_else(|| panic!("no post-close work for {session}"));

@@ -353,17 +353,24 @@ pub(crate) fn post_close_report(
             results.push(match today {
                 Some(i) => {
                     let v = snapshots[i];
-                    let money = |v: &Value, k: &str| {
-                        v["data"][k]
-                            .to_string()
-                            .trim_matches('"')
+                    let equity = |v: &Value| {
+                        let text = v["data"]["equity"].to_string();
+                        text.trim_matches('"')
                             .parse::<rust_decimal::Decimal>()
-                            .ok()
+                            .map_err(|e| format!("equity {text} does not read: {e}"))
                     };
-                    let day = i
-                        .checked_sub(1)
-                        .and_then(|p| snapshots.get(p))
-                        .and_then(|prev| Some(money(v, "equity")? - money(prev, "equity")?));
+                    // Against the close of an earlier session (a restart within the day
+                    // writes another snapshot of the same day).
+                    let day = snapshots[..i]
+                        .iter()
+                        .rev()
+                        .find(|p| !on(p, session))
+                        .map(|prev| Ok::<_, String>(equity(v)? - equity(prev)?))
+                        .map(|d| match d {
+                            Ok(d) => format!(", {d} today"),
+                            Err(e) => format!(", today's P&L unknown: {e}"),
+                        })
+                        .unwrap_or_default();
                     check(
                         "closing_snapshot",
                         CheckStatus::Pass,
@@ -373,7 +380,7 @@ pub(crate) fn post_close_report(
                             v["data"]["positions"].as_str().unwrap_or(""),
                             v["data"]["equity"],
                             v["data"]["pnl"],
-                            day.map(|d| format!(", {d} today")).unwrap_or_default()
+                            day
                         ),
                     )
                 }
