@@ -2,26 +2,32 @@
 //! recovery`.
 //!
 //! Set-up (not timed):
-//! - a book of `FILLS` fills (default 100,000) over four symbols, one market order each,
-//!   booked through [`Portfolio`] as the Execution agent books them, and journaled as the
-//!   agent journals them (intent, accepted, fill with the position and cash after it,
-//!   filled), in transactions of 1000 entries; plus six orders still open: four accepted
-//!   limit orders, one intent the broker received but never answered (adopted on
-//!   recovery) and one intent it never received (marked failed);
-//! - the paper broker (`vigil_broker`) holding the same account: the same orders, the same
-//!   fills under the same ids, the same positions and cash. They are written into its
-//!   state file with its own store ([`vigil_broker::store::Store::commit`], the one
-//!   transaction per request the running broker makes), not by 100,000 HTTP requests and
-//!   bars: that would take minutes and measure the broker's matching, not recovery.
-//!   The broker is then started on that file, serving HTTP on 127.0.0.1.
+//! - a book of `FILLS` fills (default 10,000,000) over four symbols, one order each. The
+//!   history, all but the last `TAIL` fills (default 9,999: one fewer than the journal's
+//!   writer lets pass between two checkpoints, the most a restart reads back), is written
+//!   in bulk in SQL (an order and a fill a row, flat at the end of it), as a month of
+//!   trading would have left it, and checkpointed with `Store::journal_checkpoint` (timed
+//!   apart and reported). Writing it through `Store::journal` would take over half an hour.
+//! - the last `TAIL` fills, booked through [`Portfolio`] as the Execution agent books them,
+//!   and journaled as the agent journals them (intent, accepted, fill with the position and
+//!   cash after it, filled), in transactions of 1000 entries; plus six orders still open:
+//!   four accepted limit orders, one intent the broker received but never answered
+//!   (adopted on recovery) and one intent it never received (marked failed);
+//! - the paper broker (`vigil_broker`) holding the same account: the tail's orders and
+//!   fills under the same ids, the same positions and cash (a broker keeps the history
+//!   too, but recovery never asks for fills before the last one journaled). They are
+//!   written into its state file with its own store ([`vigil_broker::store::Store::commit`],
+//!   the one transaction per request the running broker makes). The broker is then
+//!   started on that file, serving HTTP on 127.0.0.1.
 //!
-//! Timed, `RUNS` times (default 10), each on a fresh copy of the closed journal file (the
+//! Timed, `RUNS` times (default 5), each on a fresh copy of the closed journal file (the
 //! reconciliation journals what it finds, so the file is put back between runs):
-//! `Store::open` (as a restarted process opens it), `AlpacaVenue::connect` (account and
-//! newest fill), and `reconcile` with `dry_run: false`. Each run must pass with no
-//! mismatch. Then the same with the journal file dropped from the page cache first (the
-//! machine rebooted, not just the process); then reconcile's two parts apart:
-//! `journal_recovery` on a freshly opened copy, and the venue calls it makes.
+//! `Store::open` (as a restarted process opens it), the store's history check
+//! (`journal_history`, the counts a start compares with the high-water marks),
+//! `AlpacaVenue::connect` (account and newest fill), and `reconcile` with `dry_run: false`.
+//! Each run must pass with no mismatch. Then the same with the journal file dropped from
+//! the page cache first (the machine rebooted, not just the process); then reconcile's two
+//! parts apart: `journal_recovery` on a freshly opened copy, and the venue calls it makes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,9 +42,13 @@ use vigil_core::{
 };
 use vigil_providers::{AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, fill_commission};
 use vigil_recovery::{OpenOrderPolicy, ReconcileOptions, reconcile};
-use vigil_store::{JournalEntry, JournalFill, JournalOrder, JournalStatus, StateStore as _, Store};
+use vigil_store::{
+    CHECKPOINT_EVERY_FILLS, JournalEntry, JournalFill, JournalOrder, JournalStatus,
+    StateStore as _, Store,
+};
 
 const SYMBOLS: [&str; 4] = ["GOOG", "AAPL", "MSFT", "AMZN"];
+const BOOK: &str = "broker:bench";
 const OPENING_CASH: i64 = 1_000_000;
 /// Journal entries per `Store::journal` call while setting up.
 const BATCH: usize = 1000;
@@ -93,7 +103,72 @@ struct Books {
     broker_state: PathBuf,
     book: String,
     fills: u64,
+    /// Of those, the fills after the last checkpoint.
+    tail: u64,
     journal_mb: f64,
+    /// Writing the history in SQL, and checkpointing it.
+    history_write: Duration,
+    checkpoint: Duration,
+}
+
+/// Writes `n` fills of history (orders and fills, flat at the end: each symbol's fills
+/// alternate a buy of 10 at 100 and a sale of 10 at 100.02, 0.01 commission each) into the
+/// journal at `path`, after the book's opening, in one transaction of plain SQL; returns
+/// what they moved the cash by. `n` is rounded down to a multiple of 8.
+async fn write_history(path: &Path, n: u64) -> (u64, Decimal) {
+    let n = n / 8 * 8;
+    let pool = vigil_store::open_sqlite(path)
+        .await
+        .expect("the journal's file");
+    let mut tx = pool.begin().await.expect("a transaction");
+    let symbol = format!(
+        "CASE i % 4 WHEN 0 THEN '{}' WHEN 1 THEN '{}' WHEN 2 THEN '{}' ELSE '{}' END",
+        SYMBOLS[0], SYMBOLS[1], SYMBOLS[2], SYMBOLS[3]
+    );
+    let side = "CASE (i / 4) % 2 WHEN 0 THEN 'BUY' ELSE 'SELL' END";
+    let at = "strftime('%Y-%m-%dT%H:%M:%fZ', '2023-06-01 00:00:00', '+' || i || ' seconds')";
+    let numbers =
+        format!("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})");
+    for sql in [
+        format!(
+            "INSERT INTO journal_orders (book, client_order_id, trace_id, symbol, side, \
+             quantity, order_type, limit_price, reference_price, decided_at, status, \
+             venue_order_id, filled_quantity, reason, journaled_at, updated_at) {numbers} \
+             SELECT '{BOOK}', printf('h-%09d', i), printf('t-h-%09d', i), {symbol}, {side}, \
+             '10', 'market', NULL, '100', {at}, 'filled', printf('v-%09d', i), '10', NULL, \
+             {at}, {at} FROM n"
+        ),
+        format!(
+            "INSERT INTO journal_fills (book, fill_id, client_order_id, symbol, side, \
+             quantity, price, commission, filled_at, journaled_at) {numbers} \
+             SELECT '{BOOK}', printf('hf-%09d', i), printf('h-%09d', i), {symbol}, {side}, \
+             '10', CASE (i / 4) % 2 WHEN 0 THEN '100' ELSE '100.02' END, '0.01', {at}, {at} \
+             FROM n"
+        ),
+        format!(
+            "UPDATE store_high_water SET orders = orders + {n}, fills = fills + {n} \
+             WHERE book = '{BOOK}'"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut *tx).await.expect("history");
+    }
+    // A buy and a sale of 10 a pair: +0.20 less 0.02 of commissions.
+    let flow = Decimal::new(18, 2) * Decimal::from(n / 2);
+    let cash: String = sqlx::query_scalar("SELECT cash FROM journal_cash WHERE book = $1")
+        .bind(BOOK)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("the book's cash");
+    let cash: Decimal = cash.parse().expect("cash");
+    sqlx::query("UPDATE journal_cash SET cash = $2 WHERE book = $1")
+        .bind(BOOK)
+        .bind((cash + flow).to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("cash after the history");
+    tx.commit().await.expect("history committed");
+    pool.close().await;
+    (n, flow)
 }
 
 /// One order of the set-up, at the broker and in the journal.
@@ -170,30 +245,58 @@ impl Order {
     }
 }
 
-/// Builds the journal and the broker's state file with `n` fills.
-async fn build(dir: &Path, n: u64) -> Books {
+/// Builds the journal with `n` fills, the last `tail` of them after its last checkpoint,
+/// and the broker's state file.
+async fn build(dir: &Path, n: u64, tail: u64) -> Books {
     let journal_path = dir.join("journal/vigil.db");
     let broker_state = dir.join("broker/broker.db");
-    let book = "broker:bench".to_string();
+    let book = BOOK.to_string();
     let opening = Decimal::from(OPENING_CASH);
     let broker = vigil_broker::store::Store::open(&broker_state, opening)
         .await
         .expect("broker state");
     let instance = broker.load().await.expect("broker state").instance;
-    let store = Store::open(&journal_path).await.expect("journal");
     let symbols = SymbolTable::new(SYMBOLS.iter().map(|s| Symbol::from(*s)));
+    let wall = Utc::now();
+
+    // The history: the book opened, the rows written in SQL, checkpointed.
+    let store = Store::open(&journal_path).await.expect("journal");
+    store
+        .journal(
+            &book,
+            &[JournalEntry::OpenBook {
+                cash: opening,
+                fill_cursor: None,
+            }],
+            wall,
+        )
+        .await
+        .expect("open the book");
+    closed(store).await;
+    let start = Instant::now();
+    let (history, flow) = write_history(&journal_path, n.saturating_sub(tail)).await;
+    let history_write = start.elapsed();
+    let store = Store::open(&journal_path).await.expect("journal");
+    let start = Instant::now();
+    let checkpoint = store
+        .journal_checkpoint(&book, wall)
+        .await
+        .expect("checkpoint");
+    let checkpoint_took = start.elapsed();
+    assert_eq!(
+        checkpoint.as_ref().map_or(0, |c| c.fills),
+        history,
+        "the checkpoint covers the history"
+    );
+    let n = history + tail;
 
     let mut rng = Rng(42);
-    let mut portfolio = Portfolio::new(opening);
+    let mut portfolio = Portfolio::new(opening + flow);
     let mut prices = [Decimal::from(100); 4];
-    let mut entries = vec![JournalEntry::OpenBook {
-        cash: opening,
-        fill_cursor: None,
-    }];
+    let mut entries = Vec::new();
     let mut changes = Changes::default();
-    let wall = Utc::now();
     let mut at = t0();
-    for i in 0..n {
+    for i in history..n {
         let seq = i as i64 + 1;
         let s = rng.below(4) as usize;
         let id = SymbolId(s as u32);
@@ -321,7 +424,10 @@ async fn build(dir: &Path, n: u64) -> Books {
         broker_state,
         book,
         fills: n,
+        tail,
         journal_mb,
+        history_write,
+        checkpoint: checkpoint_took,
     }
 }
 
@@ -413,6 +519,7 @@ impl Drop for Broker {
 #[derive(Clone, Copy)]
 struct Run {
     open: Duration,
+    history: Duration,
     connect: Duration,
     reconcile: Duration,
 }
@@ -437,6 +544,18 @@ async fn restart(books: &Books, url: &str, path: &Path, symbols: &SymbolTable) -
     let start = Instant::now();
     let store = Store::open(path).await.expect("open the journal");
     let open = start.elapsed();
+    let start = Instant::now();
+    let history = store
+        .journal_history()
+        .await
+        .expect("the journal's history");
+    let book = history
+        .iter()
+        .find(|h| h.book == books.book)
+        .expect("the book's history");
+    assert_eq!((book.fills, book.high_fills), (books.fills, books.fills));
+    assert_eq!(book.orders, book.high_orders);
+    let history = start.elapsed();
     let start = Instant::now();
     let venue = AlpacaVenue::connect(
         AlpacaVenueConfig {
@@ -481,6 +600,7 @@ async fn restart(books: &Books, url: &str, path: &Path, symbols: &SymbolTable) -
     closed(store).await;
     Run {
         open,
+        history,
         connect,
         reconcile,
     }
@@ -541,40 +661,55 @@ fn line(label: &str, xs: impl Iterator<Item = Duration>) {
 fn report(what: &str, runs: &[Run]) {
     println!("{what}, {} runs: median (min – max)", runs.len());
     line("Store::open", runs.iter().map(|r| r.open));
+    line("journal_history", runs.iter().map(|r| r.history));
     line("AlpacaVenue::connect", runs.iter().map(|r| r.connect));
     line("reconcile", runs.iter().map(|r| r.reconcile));
     line(
-        "open + reconcile",
-        runs.iter().map(|r| r.open + r.reconcile),
+        "open + history + reconcile",
+        runs.iter().map(|r| r.open + r.history + r.reconcile),
     );
     line(
-        "open + connect + reconcile",
-        runs.iter().map(|r| r.open + r.connect + r.reconcile),
+        "open + history + connect + reconcile",
+        runs.iter()
+            .map(|r| r.open + r.history + r.connect + r.reconcile),
     );
 }
 
 fn main() {
-    let fills = env("FILLS", 100_000).max(1);
-    let runs = env("RUNS", 10).max(1);
+    let fills = env("FILLS", 10_000_000).max(1);
+    let tail = env("TAIL", CHECKPOINT_EVERY_FILLS - 1).clamp(1, fills);
+    let runs = env("RUNS", 5).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    // KEEP=1 leaves the files for a look at them afterwards (their folder is printed).
+    let _dir = if env("KEEP", 0) == 1 {
+        println!("files kept in {}", dir.keep().display());
+        None
+    } else {
+        Some(dir)
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let start = Instant::now();
-    let books = rt.block_on(build(dir.path(), fills));
+    let books = rt.block_on(build(&root, fills, tail));
     println!(
-        "set-up: {} fills ({} journal entries) journaled and written to the broker in {:.1} s; \
+        "set-up: {} fills in {:.1} s: {} of history written in SQL in {:.1} s and checkpointed \
+         in {:.1} s, then {} after the checkpoint journaled and written to the broker; \
          journal file {:.1} MB",
         books.fills,
-        books.fills * 4 + 11,
         start.elapsed().as_secs_f64(),
+        books.fills - books.tail,
+        books.history_write.as_secs_f64(),
+        books.checkpoint.as_secs_f64(),
+        books.tail,
         books.journal_mb
     );
     let broker = Broker::start(BrokerOptions {
         listen: "127.0.0.1:0".into(),
         state: books.broker_state.clone(),
-        data: write_bars(dir.path()),
+        data: write_bars(&root),
         engine: EngineConfig {
             initial_cash: Decimal::from(OPENING_CASH),
             ..EngineConfig::default()
@@ -582,7 +717,7 @@ fn main() {
         credentials: None,
     });
     let symbols = SymbolTable::new(SYMBOLS.iter().map(|s| Symbol::from(*s)));
-    let run_path = dir.path().join("run/vigil.db");
+    let run_path = root.join("run/vigil.db");
     for (what, cold) in [
         ("page cache warm (the process restarted)", false),
         ("journal file not cached (the machine restarted)", true),
@@ -608,7 +743,7 @@ fn main() {
                 .await
                 .expect("journal_recovery");
             let took = start.elapsed();
-            assert_eq!(journal.fills.len() as u64, books.fills);
+            assert_eq!(journal.fills.len() as u64, books.tail);
             closed(store).await;
             took
         }));

@@ -213,7 +213,8 @@ pub async fn rebuild_journal(
     let journal = store.journal_recovery(book).await?;
     let mut known_orders: HashSet<String> =
         store.journal_order_ids(book).await?.into_iter().collect();
-    let known_fills: HashSet<&str> = journal.fills.iter().map(|f| f.fill_id.as_str()).collect();
+    let ids: Vec<&str> = history.fills.iter().map(|f| f.fill_id.as_str()).collect();
+    let known_fills = store.journal_known_fills(book, &ids).await?;
     let mut entries = Vec::new();
     let opened = journal.book.cash.is_none();
     // The fills that are the book's: all of them for a book opened now, else those after
@@ -228,7 +229,7 @@ pub async fn rebuild_journal(
     };
     let new_fills: Vec<&Fill> = history.fills[after..]
         .iter()
-        .filter(|f| !known_fills.contains(f.fill_id.as_str()))
+        .filter(|f| !known_fills.contains(&f.fill_id))
         .collect();
     let flows: Decimal = new_fills
         .iter()

@@ -22,8 +22,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use vigil_core::{
-    ClientOrderId, ExecutionReport, OrderStatus, Portfolio, Side, SymbolTable, Timestamp,
-    VenueOrder,
+    ClientOrderId, ExecutionReport, OrderStatus, Portfolio, SymbolTable, Timestamp, VenueOrder,
 };
 use vigil_providers::{ExecutionVenue, VenueError, VenuePosition};
 use vigil_store::{
@@ -132,7 +131,7 @@ pub async fn reconcile(
     let outcome = if journal.book.cash.is_none() {
         open_book(book, venue, symbols, &mut entries).await?
     } else {
-        compare(book, journal, venue, symbols, opts, &mut entries).await?
+        compare(store, book, journal, venue, symbols, opts, &mut entries).await?
     };
     if !opts.dry_run && !entries.is_empty() {
         store.journal(book, &entries, at).await?;
@@ -196,6 +195,7 @@ pub(crate) fn journal_status(s: OrderStatus) -> JournalStatus {
 }
 
 async fn compare(
+    store: &dyn StateStore,
     book: &str,
     journal: JournalRecovery,
     venue: &dyn ExecutionVenue,
@@ -216,16 +216,20 @@ async fn compare(
     portfolio.resync(journal_cash, held.iter().copied());
 
     // 1. Fills after the last one journaled.
-    let cursor = journal
-        .fills
-        .last()
-        .map(|f| f.fill_id.clone())
-        .or(journal.opening_fill_cursor.clone());
-    venue.resume_reports_after(cursor.as_deref());
+    venue.resume_reports_after(journal.fill_cursor());
     venue.sync_reports().await?;
     let mut reports = Vec::new();
     venue.drain_reports(&mut reports);
-    let known: HashSet<&str> = journal.fills.iter().map(|f| f.fill_id.as_str()).collect();
+    // The venue's fills after the cursor that the journal holds all the same (a venue that
+    // orders its fills otherwise), looked up by id: the journal is not read whole.
+    let candidates: Vec<&str> = reports
+        .iter()
+        .filter_map(|r| match r {
+            ExecutionReport::Fill(f) => Some(f.fill_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let known = store.journal_known_fills(book, &candidates).await?;
     let ours: HashMap<&str, &vigil_store::JournaledOrder> = journal
         .open_orders
         .iter()
@@ -238,7 +242,7 @@ async fn compare(
         let ExecutionReport::Fill(fill) = r else {
             continue;
         };
-        if known.contains(fill.fill_id.as_str()) || !taken.insert(fill.fill_id.clone()) {
+        if known.contains(&fill.fill_id) || !taken.insert(fill.fill_id.clone()) {
             continue;
         }
         fills_recovered += 1;
@@ -359,20 +363,9 @@ async fn compare(
     // 5. Cash: the journal must add up, and agree with the venue.
     let after_fills = portfolio.cash();
     if let Some(opening) = journal.opening_cash {
-        let recomputed = opening
-            + journal.cash_adjusted
-            + journal
-                .fills
-                .iter()
-                .map(|f| {
-                    let signed = match f.side {
-                        Side::Buy => f.quantity,
-                        Side::Sell => -f.quantity,
-                    };
-                    -(signed * f.price + f.commission)
-                })
-                .sum::<Decimal>()
-            + recovered_cash_flow;
+        // The checkpoint's sum and the fills after it.
+        let recomputed =
+            opening + journal.cash_adjusted + journal.fill_cash_flow() + recovered_cash_flow;
         if recomputed != after_fills {
             differences.push(Difference::JournalCash {
                 journal: after_fills,
@@ -397,7 +390,7 @@ async fn compare(
         positions,
         open_orders: adopted,
         last_bar_at: journal.last_bar_at,
-        fills_journaled: journal.fills.len() as u64,
+        fills_journaled: journal.book.fills,
         fills_recovered,
         differences,
         ledgers: journal.book.ledgers.clone(),

@@ -66,6 +66,103 @@ macro_rules! sql_backend {
                 }
             }
 
+            /// The last checkpoint of `book`'s journal.
+            async fn latest_checkpoint(
+                &self,
+                book: &str,
+            ) -> Result<Option<$crate::JournalCheckpoint>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let Some(row) = sqlx::query(
+                    "SELECT fills_through, fills, fill_cash_flow, last_fill_id, orders_through, \
+                     orders, written_at FROM journal_checkpoints WHERE book = $1 \
+                     ORDER BY fills_through DESC, orders_through DESC LIMIT 1",
+                )
+                .bind(book)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's last checkpoint"))?
+                else {
+                    return Ok(None);
+                };
+                let what = |col: &str| format!("journal_checkpoints.{col} of book {book}");
+                let count = |i: usize, col: &str| {
+                    u64::try_from(row.get::<i64, _>(i)).map_err(|e| self.corrupt(what(col), e))
+                };
+                // A checkpoint whose last fill or order is gone covers rows the journal lost:
+                // it is not trusted, and the rows are read and counted one by one.
+                let (fills_through, orders_through): (i64, i64) = (row.get(0), row.get(4));
+                let there: i64 = sqlx::query(concat!(
+                    "SELECT (SELECT COUNT(*) FROM journal_fills WHERE book = $1 AND seq = $2) \
+                     + (SELECT COUNT(*) FROM journal_orders WHERE book = $1 AND ",
+                    $order,
+                    " = $3)"
+                ))
+                .bind(book)
+                .bind(fills_through)
+                .bind(orders_through)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("checking the journal's last checkpoint"))?
+                .get(0);
+                let expected = i64::from(fills_through > 0) + i64::from(orders_through > 0);
+                if there != expected {
+                    return Ok(None);
+                }
+                Ok(Some($crate::JournalCheckpoint {
+                    fills_through: row.get(0),
+                    fills: count(1, "fills")?,
+                    fill_cash_flow: self
+                        .decimal(what("fill_cash_flow"), &row.get::<String, _>(2))?,
+                    last_fill_id: row.get(3),
+                    orders_through: row.get(4),
+                    orders: count(5, "orders")?,
+                    written_at: self.time(|| what("written_at"), &row.get::<String, _>(6))?,
+                }))
+            }
+
+            /// The orders of `book` journaled after `through` (in insertion order) and up
+            /// to `upto` (all of them when `None`).
+            async fn orders_after(
+                &self,
+                book: &str,
+                through: i64,
+                upto: Option<i64>,
+            ) -> Result<u64, $crate::StoreError> {
+                use sqlx::Row as _;
+                let n: i64 = sqlx::query(concat!(
+                    "SELECT COUNT(*) FROM journal_orders WHERE book = $1 AND ",
+                    $order,
+                    " > $2 AND ($3 IS NULL OR ",
+                    $order,
+                    " <= $3)"
+                ))
+                .bind(book)
+                .bind(through)
+                .bind(upto)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("counting the journal's orders"))?
+                .get(0);
+                u64::try_from(n)
+                    .map_err(|e| self.corrupt(format!("journal_orders count of book {book}"), e))
+            }
+
+            /// The fills of `book` journaled after the fill `through` (`journal_fills.seq`).
+            async fn fills_after(&self, book: &str, through: i64) -> Result<u64, $crate::StoreError> {
+                use sqlx::Row as _;
+                let n: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM journal_fills WHERE book = $1 AND seq > $2",
+                )
+                .bind(book)
+                .bind(through)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("counting the journal's fills"))?
+                .get(0);
+                u64::try_from(n)
+                    .map_err(|e| self.corrupt(format!("journal_fills count of book {book}"), e))
+            }
+
             fn log_entry(&self, r: &$row) -> Result<$crate::AlertLogEntry, $crate::StoreError> {
                 use sqlx::Row as _;
                 let seq: i64 = r.get(0);
@@ -771,11 +868,13 @@ macro_rules! sql_backend {
                         .decimal("journal_adjustments.after".into(), &row.get::<String, _>(1))?;
                     cash_adjusted += after - before;
                 }
+                let checkpoint = self.latest_checkpoint(book).await?;
                 let rows = sqlx::query(
                     "SELECT fill_id, client_order_id, symbol, side, quantity, price, commission \
-                     FROM journal_fills WHERE book = $1 ORDER BY seq",
+                     FROM journal_fills WHERE book = $1 AND seq > $2 ORDER BY seq",
                 )
                 .bind(book)
+                .bind(checkpoint.as_ref().map_or(0, |c| c.fills_through))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(self.query_err("reading the journal's fills"))?;
@@ -799,9 +898,139 @@ macro_rules! sql_backend {
                     cash_adjusted,
                     last_bar_at,
                     opening_fill_cursor,
+                    checkpoint,
                     fills,
                     open_orders: self.journal_open_orders(book).await?,
                 })
+            }
+
+            async fn journal_checkpoint(
+                &self,
+                book: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::JournalCheckpoint>, $crate::StoreError> {
+                use sqlx::Row as _;
+                /// Fill rows read at a time.
+                const PAGE: i64 = 10_000;
+                let previous = self.latest_checkpoint(book).await?;
+                let mut next = previous.clone().unwrap_or($crate::JournalCheckpoint {
+                    fills_through: 0,
+                    fills: 0,
+                    fill_cash_flow: rust_decimal::Decimal::ZERO,
+                    last_fill_id: None,
+                    orders_through: 0,
+                    orders: 0,
+                    written_at: at,
+                });
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT seq, fill_id, side, quantity, price, commission \
+                         FROM journal_fills WHERE book = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    )
+                    .bind(book)
+                    .bind(next.fills_through)
+                    .bind(PAGE)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(self.query_err("reading the journal's fills for a checkpoint"))?;
+                    let Some(last) = rows.last() else { break };
+                    for row in &rows {
+                        let fill_id: String = row.get(1);
+                        let what = |col: &str| format!("journal_fills.{col} of {fill_id}");
+                        next.fill_cash_flow += $crate::fill_cash_flow(
+                            self.side(what("side"), &row.get::<String, _>(2))?,
+                            self.decimal(what("quantity"), &row.get::<String, _>(3))?,
+                            self.decimal(what("price"), &row.get::<String, _>(4))?,
+                            self.decimal(what("commission"), &row.get::<String, _>(5))?,
+                        );
+                    }
+                    next.fills += rows.len() as u64;
+                    next.fills_through = last.get(0);
+                    next.last_fill_id = Some(last.get(1));
+                }
+                let newest: Option<i64> = sqlx::query(concat!(
+                    "SELECT MAX(",
+                    $order,
+                    ") FROM journal_orders WHERE book = $1"
+                ))
+                .bind(book)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("reading the journal's newest order"))?
+                .get(0);
+                if let Some(newest) = newest.filter(|n| *n > next.orders_through) {
+                    next.orders += self
+                        .orders_after(book, next.orders_through, Some(newest))
+                        .await?;
+                    next.orders_through = newest;
+                }
+                let unchanged = previous.as_ref().is_some_and(|p| {
+                    p.fills_through == next.fills_through && p.orders_through == next.orders_through
+                });
+                if unchanged || (next.fills == 0 && next.orders == 0) {
+                    return Ok(previous);
+                }
+                next.written_at = at;
+                sqlx::query(
+                    "INSERT INTO journal_checkpoints (book, fills_through, fills, \
+                     fill_cash_flow, last_fill_id, orders_through, orders, written_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(book)
+                .bind(next.fills_through)
+                .bind(i64::try_from(next.fills).map_err(|e| self.corrupt("a checkpoint's fill count".into(), e))?)
+                .bind(next.fill_cash_flow.to_string())
+                .bind(next.last_fill_id.as_deref())
+                .bind(next.orders_through)
+                .bind(i64::try_from(next.orders).map_err(|e| self.corrupt("a checkpoint's order count".into(), e))?)
+                .bind($crate::stamp(at))
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("writing a journal checkpoint"))?;
+                Ok(Some(next))
+            }
+
+            async fn journal_counts(
+                &self,
+                book: &str,
+            ) -> Result<$crate::JournalCounts, $crate::StoreError> {
+                let checkpoint = self.latest_checkpoint(book).await?;
+                let (fills_through, fills, orders_through, orders) =
+                    checkpoint.as_ref().map_or((0, 0, 0, 0), |c| {
+                        (c.fills_through, c.fills, c.orders_through, c.orders)
+                    });
+                Ok($crate::JournalCounts {
+                    orders: orders + self.orders_after(book, orders_through, None).await?,
+                    fills: fills + self.fills_after(book, fills_through).await?,
+                    checkpoint,
+                })
+            }
+
+            async fn journal_known_fills(
+                &self,
+                book: &str,
+                ids: &[&str],
+            ) -> Result<std::collections::HashSet<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let mut known = std::collections::HashSet::new();
+                for chunk in ids.chunks(500) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "SELECT fill_id FROM journal_fills WHERE book = ",
+                    );
+                    query.push_bind(book).push(" AND fill_id IN (");
+                    let mut list = query.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    query.push(")");
+                    let rows = query
+                        .build()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(self.query_err("looking up fills in the journal"))?;
+                    known.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+                }
+                Ok(known)
             }
 
             async fn journal_open_orders(
@@ -814,7 +1043,10 @@ macro_rules! sql_backend {
                     "SELECT client_order_id, trace_id, symbol, side, quantity, order_type, \
                      limit_price, reference_price, decided_at, status, venue_order_id, \
                      filled_quantity FROM journal_orders WHERE book = $1 \
-                     AND status IN ('intent', 'accepted', 'partially_filled') ORDER BY ",
+                     AND status IN ('intent', 'accepted', 'partially_filled') ORDER BY +",
+                    // `+`: SQLite would otherwise walk every order of the book in the
+                    // (book, rowid) index for the order, instead of the open ones in the
+                    // (book, status) index, and sort those few.
                     $order
                 ))
                 .bind(book)
@@ -901,13 +1133,11 @@ macro_rules! sql_backend {
                         positions.push((symbol, qty, avg));
                     }
                 }
-                let fills: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM journal_fills WHERE book = $1")
-                        .bind(book)
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(self.query_err("counting the journal's fills"))?
-                        .get(0);
+                let checkpoint = self.latest_checkpoint(book).await?;
+                let fills = checkpoint.as_ref().map_or(0, |c| c.fills)
+                    + self
+                        .fills_after(book, checkpoint.as_ref().map_or(0, |c| c.fills_through))
+                        .await?;
                 let ledgers: Option<String> =
                     sqlx::query("SELECT state FROM journal_ledgers WHERE book = $1")
                         .bind(book)
@@ -921,8 +1151,7 @@ macro_rules! sql_backend {
                         .map(|c| self.decimal("journal_cash.cash".into(), &c))
                         .transpose()?,
                     positions,
-                    fills: u64::try_from(fills)
-                        .map_err(|e| self.corrupt("journal_fills count".into(), e))?,
+                    fills,
                 })
             }
 
@@ -1000,8 +1229,6 @@ macro_rules! sql_backend {
                 use sqlx::Row as _;
                 let rows = sqlx::query(
                     "SELECT h.book, h.orders, h.fills, h.last_bar_at, \
-                     (SELECT COUNT(*) FROM journal_orders o WHERE o.book = h.book), \
-                     (SELECT COUNT(*) FROM journal_fills f WHERE f.book = h.book), \
                      (SELECT c.last_bar_at FROM journal_cash c WHERE c.book = h.book), \
                      (SELECT MAX(o.decided_at) FROM journal_orders o WHERE o.book = h.book), \
                      (SELECT COUNT(*) FROM journal_cash c WHERE c.book = h.book) \
@@ -1022,16 +1249,19 @@ macro_rules! sql_backend {
                             .map(|t| self.time(|| format!("{what} of book {book}"), &t))
                             .transpose()
                     };
-                    let mark = time(6, "journal_cash.last_bar_at")?;
-                    let decided = time(7, "journal_orders.decided_at")?;
+                    let mark = time(4, "journal_cash.last_bar_at")?;
+                    let decided = time(5, "journal_orders.decided_at")?;
+                    // Counted from the last checkpoint, not row by row: the check must not
+                    // grow with the book's history.
+                    let counts = self.journal_counts(&book).await?;
                     out.push($crate::BookHistory {
                         high_orders: count(1, "store_high_water.orders")?,
                         high_fills: count(2, "store_high_water.fills")?,
                         high_last_bar_at: time(3, "store_high_water.last_bar_at")?,
-                        orders: count(4, "journal_orders count")?,
-                        fills: count(5, "journal_fills count")?,
+                        orders: counts.orders,
+                        fills: counts.fills,
                         last_bar_at: mark.max(decided),
-                        opened: count(8, "journal_cash count")? > 0,
+                        opened: count(6, "journal_cash count")? > 0,
                         book,
                     });
                 }

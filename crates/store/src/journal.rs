@@ -205,6 +205,23 @@ pub struct RecordedFill {
     pub commission: Decimal,
 }
 
+impl RecordedFill {
+    /// What it moved the cash by: minus its signed notional and its commission.
+    pub fn cash_flow(&self) -> Decimal {
+        fill_cash_flow(self.side, self.quantity, self.price, self.commission)
+    }
+}
+
+/// What a fill moves the cash by: minus its signed notional and its commission.
+pub fn fill_cash_flow(
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    commission: Decimal,
+) -> Decimal {
+    -(side.sign() * quantity * price + commission)
+}
+
 /// Everything recovery reads back from the journal of one book.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalRecovery {
@@ -220,11 +237,74 @@ pub struct JournalRecovery {
     pub last_bar_at: Option<Timestamp>,
     /// The venue's newest fill when the book opened.
     pub opening_fill_cursor: Option<String>,
-    /// Every fill, in the order journaled.
+    /// The book's last checkpoint: the fills before it are summed there, not read.
+    pub checkpoint: Option<JournalCheckpoint>,
+    /// Every fill after the checkpoint (every fill, without one), in the order journaled.
     pub fills: Vec<RecordedFill>,
     /// The orders that are, or may be, open at the venue.
     pub open_orders: Vec<JournaledOrder>,
 }
+
+impl JournalRecovery {
+    /// The venue's id of the last fill journaled (or of its newest fill when the book
+    /// opened, before the book had one): the venue's fills after it are the ones to book.
+    pub fn fill_cursor(&self) -> Option<&str> {
+        self.fills
+            .last()
+            .map(|f| f.fill_id.as_str())
+            .or_else(|| self.checkpoint.as_ref()?.last_fill_id.as_deref())
+            .or(self.opening_fill_cursor.as_deref())
+    }
+
+    /// What every fill journaled moved the cash by: the checkpoint's sum and the fills
+    /// after it.
+    pub fn fill_cash_flow(&self) -> Decimal {
+        self.checkpoint
+            .as_ref()
+            .map_or(Decimal::ZERO, |c| c.fill_cash_flow)
+            + self
+                .fills
+                .iter()
+                .map(RecordedFill::cash_flow)
+                .sum::<Decimal>()
+    }
+}
+
+/// A checkpoint of a book's journal: how much it held through a fill and an order, and what
+/// those fills moved the cash by. Recovery sums the fills after it, not every fill ever
+/// journaled (see `docs/journal.md`, "Checkpoints").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalCheckpoint {
+    /// The last fill it covers (`journal_fills.seq`).
+    pub fills_through: i64,
+    /// Fills it covers.
+    pub fills: u64,
+    /// What they moved the cash by: minus each one's signed notional and commission.
+    pub fill_cash_flow: Decimal,
+    /// The venue's id of the last fill it covers.
+    pub last_fill_id: Option<String>,
+    /// The last order it covers (in the order the rows were inserted).
+    pub orders_through: i64,
+    /// Orders it covers.
+    pub orders: u64,
+    /// When it was written (wall clock).
+    pub written_at: DateTime<Utc>,
+}
+
+/// A book's journal as counted at its last checkpoint and after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalCounts {
+    /// The last checkpoint.
+    pub checkpoint: Option<JournalCheckpoint>,
+    /// Orders journaled.
+    pub orders: u64,
+    /// Fills journaled.
+    pub fills: u64,
+}
+
+/// How many fills the journal's writer lets pass between two checkpoints: a restart reads
+/// at most about this many fills (and one transaction's) back.
+pub const CHECKPOINT_EVERY_FILLS: u64 = 10_000;
 
 /// An order as the journal holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,8 +355,11 @@ impl AfterFills {
 pub struct JournalFailure {
     /// The error, naming the store (its file, or its URL without the password).
     pub error: String,
-    /// How many entries the failed transaction held.
+    /// How many entries the failed transaction held (0 for a checkpoint).
     pub entries: usize,
+    /// A checkpoint failed, not a commit: nothing was lost, a restart reads the fills since
+    /// the previous checkpoint.
+    pub checkpoint: bool,
 }
 
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -289,13 +372,26 @@ pub struct Journal {
 
 impl Journal {
     /// Starts the writer for `book` of `store` (either backend) on the current tokio
-    /// runtime. Every failed commit is sent to `failures`; `wall` stamps the rows. The task
-    /// ends when every [`Journal`] handle is dropped and the queue is written.
+    /// runtime. Every failed commit is sent to `failures`; `wall` stamps the rows. Every
+    /// [`CHECKPOINT_EVERY_FILLS`] fills committed, it writes a checkpoint on a task of its
+    /// own ([`StateStore::journal_checkpoint`](crate::StateStore::journal_checkpoint)); a
+    /// failed one is sent to `failures` too. The task ends when every [`Journal`] handle is
+    /// dropped, the queue is written and the checkpoint under way is done.
     pub fn start(
         store: SharedStore,
         book: String,
         wall: impl Fn() -> DateTime<Utc> + Send + 'static,
         failures: mpsc::UnboundedSender<JournalFailure>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::spawn(store, book, wall, failures, CHECKPOINT_EVERY_FILLS)
+    }
+
+    fn spawn(
+        store: SharedStore,
+        book: String,
+        wall: impl Fn() -> DateTime<Utc> + Send + 'static,
+        failures: mpsc::UnboundedSender<JournalFailure>,
+        checkpoint_every: u64,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         // Unbounded on purpose: an order never waits on a group commit, and the pipeline's
         // flow control (batches in flight) bounds what can be waiting here.
@@ -303,6 +399,9 @@ impl Journal {
         let task = tokio::spawn(async move {
             let mut entries = Vec::new();
             let mut waiters = Vec::new();
+            // Fills committed since the last checkpoint was started, and that checkpoint.
+            let mut uncheckpointed = 0u64;
+            let mut checkpoint: Option<tokio::task::JoinHandle<()>> = None;
             while let Some(first) = rx.recv().await {
                 let (entry, waiter) = first;
                 entries.push(entry);
@@ -322,6 +421,7 @@ impl Journal {
                         .send(JournalFailure {
                             error: error.clone(),
                             entries: entries.len(),
+                            checkpoint: false,
                         })
                         .is_err()
                 {
@@ -332,10 +432,49 @@ impl Journal {
                     // A waiter that gave up needs no answer.
                     drop(waiter.send(result.clone()));
                 }
+                if result.is_ok() {
+                    uncheckpointed += entries
+                        .iter()
+                        .filter(|e| matches!(e, JournalEntry::Fill(_)))
+                        .count() as u64;
+                }
+                // Checkpoint on a task of its own: it reads the rows since the last one,
+                // and no order waits on that.
+                if uncheckpointed >= checkpoint_every
+                    && checkpoint
+                        .as_ref()
+                        .is_none_or(tokio::task::JoinHandle::is_finished)
+                {
+                    uncheckpointed = 0;
+                    checkpoint = Some(tokio::spawn(write_checkpoint(
+                        store.clone(),
+                        book.clone(),
+                        wall(),
+                        failures.clone(),
+                    )));
+                }
                 entries.clear();
+            }
+            if let Some(Err(e)) = match checkpoint {
+                Some(c) => Some(c.await),
+                None => None,
+            } {
+                eprintln!("vigil: ERROR journal checkpoint task failed: {e}");
             }
         });
         (Self { tx }, task)
+    }
+
+    /// [`Journal::start`] with a checkpoint every `every` fills committed (at most one
+    /// being written at a time), instead of every [`CHECKPOINT_EVERY_FILLS`].
+    pub fn start_with_checkpoints(
+        store: SharedStore,
+        book: String,
+        wall: impl Fn() -> DateTime<Utc> + Send + 'static,
+        failures: mpsc::UnboundedSender<JournalFailure>,
+        every: u64,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::spawn(store, book, wall, failures, every.max(1))
     }
 
     /// Queues `entry`; a failure to commit it reaches the failure channel.
@@ -357,6 +496,28 @@ impl Journal {
             sent.map_err(|_| JournalStopped.to_string())?;
             wait.await
                 .map_err(|_| "the journal writer stopped before committing".to_string())?
+        }
+    }
+}
+
+/// Writes a checkpoint of `book`; a failure reaches `failures` (nothing is lost by it).
+async fn write_checkpoint(
+    store: SharedStore,
+    book: String,
+    at: DateTime<Utc>,
+    failures: mpsc::UnboundedSender<JournalFailure>,
+) {
+    if let Err(e) = store.journal_checkpoint(&book, at).await {
+        let error = e.to_string();
+        if failures
+            .send(JournalFailure {
+                error: error.clone(),
+                entries: 0,
+                checkpoint: true,
+            })
+            .is_err()
+        {
+            eprintln!("vigil: ERROR journal checkpoint failed: {error}");
         }
     }
 }

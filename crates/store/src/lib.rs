@@ -71,8 +71,9 @@ pub use identity::{
     StoreFile, StoreIdentity, after_open, before_open, identity_file, new_install_id,
 };
 pub use journal::{
-    Adjustment, Journal, JournalEntry, JournalFailure, JournalFill, JournalOrder, JournalRecovery,
-    JournalStatus, JournalStopped, JournaledBook, JournaledOrder, RecordedFill,
+    Adjustment, CHECKPOINT_EVERY_FILLS, Journal, JournalCheckpoint, JournalCounts, JournalEntry,
+    JournalFailure, JournalFill, JournalOrder, JournalRecovery, JournalStatus, JournalStopped,
+    JournaledBook, JournaledOrder, RecordedFill, fill_cash_flow,
 };
 pub use pg::{PgStore, PgTestSchema};
 pub use registry::{
@@ -275,11 +276,44 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Everything recovery needs of `book`: the book, its opening cash and adjustments, the
-    /// last bar handled, every fill and the orders that may be open.
+    /// last bar handled, its last checkpoint and every fill after it, and the orders that
+    /// may be open. What it reads does not grow with the book's history: the fills before
+    /// the checkpoint are summed there.
     ///
     /// # Errors
     /// When a read fails or a row cannot be understood.
     async fn journal_recovery(&self, book: &str) -> Result<JournalRecovery, StoreError>;
+
+    /// Writes a checkpoint of `book` at wall time `at` through its last fill and order,
+    /// summing the fills since the previous one, and returns the checkpoint in force
+    /// (the previous one when nothing was journaled since; `None` for a book with neither
+    /// fills nor orders). One book's journal has one writer: rows are only ever appended,
+    /// so the rows a checkpoint covers never change.
+    ///
+    /// # Errors
+    /// When a read or the write fails, or a fill row cannot be understood: nothing is
+    /// written then.
+    async fn journal_checkpoint(
+        &self,
+        book: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<JournalCheckpoint>, StoreError>;
+
+    /// The orders and fills `book`'s journal holds, counted from its last checkpoint.
+    ///
+    /// # Errors
+    /// When a read fails or a row cannot be understood.
+    async fn journal_counts(&self, book: &str) -> Result<JournalCounts, StoreError>;
+
+    /// Of the venue's fill ids `ids`, those `book`'s journal holds.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn journal_known_fills(
+        &self,
+        book: &str,
+        ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
 
     /// The orders of `book` that are, or may be, open at the venue (intents the venue never
     /// answered included), oldest first.

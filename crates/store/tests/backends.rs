@@ -15,10 +15,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use vigil_core::{OrderType, Side, TradingState};
 use vigil_store::{
-    Adjustment, AlertLogEntry, AlertLogQuery, AuditStart, BookHistory, Journal, JournalEntry,
-    JournalFill, JournalOrder, JournalStatus, JournaledBook, LogAnchor, LogAnchorKind,
-    NewControlCommand, PgStore, PgTestSchema, RecordedFill, RequestKind, SavedTradingState,
-    SharedStore, StateStore, Store, StoreIdentity,
+    Adjustment, AlertLogEntry, AlertLogQuery, AuditStart, BookHistory, Journal, JournalCounts,
+    JournalEntry, JournalFill, JournalOrder, JournalStatus, JournaledBook, LogAnchor,
+    LogAnchorKind, NewControlCommand, PgStore, PgTestSchema, RecordedFill, RequestKind,
+    SavedTradingState, SharedStore, StateStore, Store, StoreIdentity,
 };
 
 /// Where a test's store lives; [`Place::open`] opens it again as a restarted process would.
@@ -128,6 +128,9 @@ on_both_backends!(
     backtests_are_counted_per_model_name_across_versions_and_reopening,
     registry_changes_apply_whole_and_survive_reopening,
     releases_and_shadow_sessions_survive_reopening,
+    a_checkpoint_sums_the_fills_before_it_and_recovery_reads_only_those_after,
+    a_checkpoint_over_rows_the_journal_lost_is_not_trusted,
+    the_writer_checkpoints_every_so_many_fills,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1593,4 +1596,216 @@ async fn a_pg_store_reports_no_file_and_a_sqlite_store_its_file() {
     assert!(store.location().starts_with("postgres://"), "{store:?}");
     store.close().await;
     place.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints
+
+/// A sell of `qty` GOOG at `price` with a commission of 1.
+fn sale(order: &str, fill_id: &str, qty: i64, price: i64) -> JournalEntry {
+    JournalEntry::Fill(JournalFill {
+        side: Side::Sell,
+        quantity: Decimal::from(qty),
+        price: Decimal::from(price),
+        commission: Decimal::ONE,
+        ..match fill(order, fill_id) {
+            JournalEntry::Fill(f) => f,
+            _ => unreachable!("fill() makes a fill"),
+        }
+    })
+}
+
+async fn a_checkpoint_sums_the_fills_before_it_and_recovery_reads_only_those_after(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:checkpoints";
+    assert_eq!(
+        store.journal_checkpoint(book, t(WALL)).await.expect("none"),
+        None,
+        "nothing to checkpoint in a book never journaled"
+    );
+    store
+        .journal(
+            book,
+            &[
+                open_book(100_000, Some("F-0")),
+                JournalEntry::Intent(order("a")),
+                fill("a", "F-1"),
+                JournalEntry::Intent(order("b")),
+                sale("b", "F-2", 4, 110),
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    // Buy 10 at 101 (0.5 commission), sell 4 at 110 (1).
+    let first = Decimal::new(-10105, 1) + Decimal::from(439);
+    let cp = store
+        .journal_checkpoint(book, t("2030-01-02T00:00:00Z"))
+        .await
+        .expect("checkpoint")
+        .expect("written");
+    assert_eq!((cp.fills, cp.orders), (2, 2));
+    assert_eq!(cp.fill_cash_flow, first);
+    assert_eq!(cp.last_fill_id.as_deref(), Some("F-2"));
+    store.close().await;
+
+    // After a restart: nothing before the checkpoint is read, and it all adds up.
+    let store = place.open().await;
+    let rec = store.journal_recovery(book).await.expect("recovery");
+    assert_eq!(rec.checkpoint.as_ref(), Some(&cp));
+    assert!(rec.fills.is_empty(), "{:?}", rec.fills);
+    assert_eq!(rec.fill_cursor(), Some("F-2"));
+    assert_eq!(rec.fill_cash_flow(), first);
+    assert_eq!(rec.book.fills, 2);
+    store
+        .journal(
+            book,
+            &[JournalEntry::Intent(order("c")), sale("c", "F-3", 1, 120)],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    let rec = store.journal_recovery(book).await.expect("recovery");
+    let ids: Vec<&str> = rec.fills.iter().map(|f| f.fill_id.as_str()).collect();
+    assert_eq!(ids, ["F-3"], "only the fills after the checkpoint");
+    assert_eq!(rec.fill_cursor(), Some("F-3"));
+    assert_eq!(rec.fill_cash_flow(), first + Decimal::from(119));
+    assert_eq!(rec.book.fills, 3);
+    assert_eq!(
+        store.journal_counts(book).await.expect("counts"),
+        JournalCounts {
+            checkpoint: Some(cp.clone()),
+            orders: 3,
+            fills: 3,
+        }
+    );
+    let known = store
+        .journal_known_fills(book, &["F-1", "F-3", "F-9"])
+        .await
+        .expect("known");
+    let mut known: Vec<String> = known.into_iter().collect();
+    known.sort();
+    assert_eq!(known, ["F-1", "F-3"]);
+    assert!(
+        store
+            .journal_known_fills("broker:other", &["F-1"])
+            .await
+            .expect("known")
+            .is_empty(),
+        "books are apart"
+    );
+
+    // The next checkpoint adds to the last; with nothing new, the last one stands.
+    let next = store
+        .journal_checkpoint(book, t("2030-01-03T00:00:00Z"))
+        .await
+        .expect("checkpoint")
+        .expect("written");
+    assert_eq!((next.fills, next.orders), (3, 3));
+    assert_eq!(next.fill_cash_flow, first + Decimal::from(119));
+    let again = store
+        .journal_checkpoint(book, t("2030-01-04T00:00:00Z"))
+        .await
+        .expect("checkpoint");
+    assert_eq!(
+        again.as_ref(),
+        Some(&next),
+        "nothing new: not written again"
+    );
+    assert!(
+        store
+            .journal_recovery(book)
+            .await
+            .expect("recovery")
+            .fills
+            .is_empty()
+    );
+    // An order with no fill moves the checkpoint too.
+    store
+        .journal(book, &[JournalEntry::Intent(order("d"))], t(WALL))
+        .await
+        .expect("journal");
+    let last = store
+        .journal_checkpoint(book, t("2030-01-05T00:00:00Z"))
+        .await
+        .expect("checkpoint")
+        .expect("written");
+    assert_eq!((last.fills, last.orders), (3, 4));
+    assert_eq!(last.fills_through, next.fills_through);
+    store.close().await;
+}
+
+async fn a_checkpoint_over_rows_the_journal_lost_is_not_trusted(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:lost";
+    store
+        .journal(
+            book,
+            &[
+                open_book(100_000, None),
+                JournalEntry::Intent(order("a")),
+                fill("a", "F-1"),
+                JournalEntry::Intent(order("b")),
+                fill("b", "F-2"),
+            ],
+            t(WALL),
+        )
+        .await
+        .expect("journal");
+    store
+        .journal_checkpoint(book, t(WALL))
+        .await
+        .expect("checkpoint")
+        .expect("written");
+    store.close().await;
+    place
+        .behind_the_back("DELETE FROM journal_fills WHERE fill_id = 'F-2'")
+        .await;
+    let store = place.open().await;
+    let counts = store.journal_counts(book).await.expect("counts");
+    assert_eq!(counts.checkpoint, None, "its last fill is gone");
+    assert_eq!((counts.orders, counts.fills), (2, 1), "counted row by row");
+    let history = store.journal_history().await.expect("history");
+    let h = history.iter().find(|h| h.book == book).expect("the book");
+    assert_eq!((h.fills, h.high_fills), (1, 2), "the loss shows");
+    let rec = store.journal_recovery(book).await.expect("recovery");
+    assert_eq!(rec.checkpoint, None);
+    let ids: Vec<&str> = rec.fills.iter().map(|f| f.fill_id.as_str()).collect();
+    assert_eq!(ids, ["F-1"], "every fill that is left is read");
+    store.close().await;
+}
+
+async fn the_writer_checkpoints_every_so_many_fills(place: &Place) {
+    let store = place.open().await;
+    let book = "broker:writer";
+    let (failures, mut failed) = mpsc::unbounded_channel();
+    let (journal, task) =
+        Journal::start_with_checkpoints(store.clone(), book.into(), || t(WALL), failures, 2);
+    journal.append(open_book(100_000, None)).expect("append");
+    for i in 1..=5 {
+        let id = format!("o{i}");
+        journal
+            .append(JournalEntry::Intent(order(&id)))
+            .expect("append");
+        // One fill a commit.
+        journal
+            .append_durable(sale(&id, &format!("F-{i}"), 1, 100))
+            .await
+            .expect("committed");
+    }
+    drop(journal);
+    task.await.expect("the writer ends after its checkpoint");
+    assert!(failed.try_recv().is_err(), "nothing failed");
+    let counts = store.journal_counts(book).await.expect("counts");
+    let cp = counts.checkpoint.expect("a checkpoint was written");
+    assert!(cp.fills >= 2, "{cp:?}");
+    assert_eq!(
+        cp.fill_cash_flow,
+        Decimal::from(99) * Decimal::from(cp.fills)
+    );
+    assert_eq!((counts.orders, counts.fills), (5, 5));
+    let rec = store.journal_recovery(book).await.expect("recovery");
+    assert_eq!(rec.fill_cash_flow(), Decimal::from(5 * 99));
+    assert_eq!(rec.fills.len() as u64 + cp.fills, 5);
+    store.close().await;
 }

@@ -93,7 +93,11 @@ pub(super) fn forward_journal_failures(
     actix_rt::spawn(async move {
         while let Some(f) = failures.recv().await {
             let fault = journal_fault(&f);
-            eprintln!("vigil: CRITICAL {}", fault.error);
+            eprintln!(
+                "vigil: {} {}",
+                if fault.fatal { "CRITICAL" } else { "ERROR" },
+                fault.error
+            );
             monitor.do_send(fault);
         }
     });
@@ -101,6 +105,18 @@ pub(super) fn forward_journal_failures(
 
 /// The fault a failed journal commit is.
 fn journal_fault(f: &JournalFailure) -> AgentFault {
+    if f.checkpoint {
+        // Nothing was lost: a restart reads the fills since the previous checkpoint.
+        return AgentFault {
+            agent: AgentId::Execution,
+            error: format!(
+                "journal: a checkpoint was not written (nothing was lost; a restart reads \
+                 back to the previous one): {}",
+                f.error
+            ),
+            fatal: false,
+        };
+    }
     AgentFault {
         agent: AgentId::Execution,
         error: format!(
@@ -197,10 +213,22 @@ mod tests {
         let f = journal_fault(&JournalFailure {
             entries: 3,
             error: "disk full".into(),
+            checkpoint: false,
         });
         assert_eq!(f.agent, AgentId::Execution);
         assert!(f.fatal);
         assert_eq!(f.error, "journal: 3 entries were not committed: disk full");
+        let f = journal_fault(&JournalFailure {
+            entries: 0,
+            error: "disk full".into(),
+            checkpoint: true,
+        });
+        assert!(!f.fatal, "a checkpoint loses nothing");
+        assert!(
+            f.error.contains("checkpoint was not written"),
+            "{}",
+            f.error
+        );
     }
 
     #[actix_rt::test]
