@@ -71,6 +71,8 @@ pub struct ExecutionAgent {
     pinging: bool,
     slippage_sum_bps: f64,
     slippage_fills: u64,
+    /// From a bar's arrival to the venue's answer to the order it decided.
+    latency: crate::latency::DecisionLatency,
     /// The segment being handled: (batch, last segment), for a restart after a crash.
     in_hand: Option<(u64, bool)>,
     /// The drawdown control line's sensor, and the Risk agent that decides on a breach.
@@ -136,6 +138,7 @@ impl ExecutionAgent {
             pinging: false,
             slippage_sum_bps: 0.0,
             slippage_fills: 0,
+            latency: crate::latency::DecisionLatency::default(),
             in_hand: None,
             drawdown: None,
             journal: JournalGateway::default(),
@@ -431,15 +434,29 @@ impl ExecutionAgent {
             let line = self.ledgers_line(self.stamp());
             self.core.log.emit(line);
         }
+        let decision_latency = match self.latency.summary() {
+            Ok(summary) => summary,
+            Err(e) => {
+                self.core.fault(e, false);
+                None
+            }
+        };
+        let mut stop = self
+            .core
+            .stop_line(self.now_market, &reason)
+            .with("orders", self.orders)
+            .with("fills", self.fills)
+            .with("open_orders", self.open.len())
+            .with("equity", self.portfolio.equity());
+        if let Some(l) = decision_latency {
+            stop = stop
+                .with("decision_latency_orders", l.count)
+                .with("decision_latency_p50_us", (l.p50 * 1e6).round())
+                .with("decision_latency_p99_us", (l.p99 * 1e6).round())
+                .with("decision_latency_max_us", (l.max * 1e6).round());
+        }
         // Our last line is handed to the writer before the Monitor can close the session.
-        self.core.stopped(
-            self.core
-                .stop_line(self.now_market, &reason)
-                .with("orders", self.orders)
-                .with("fills", self.fills)
-                .with("open_orders", self.open.len())
-                .with("equity", self.portfolio.equity()),
-        );
+        self.core.stopped(stop);
         self.core.report(StageReport::Execution {
             reason: reason.clone(),
             orders: self.orders,
@@ -453,6 +470,7 @@ impl ExecutionAgent {
             commissions: self.portfolio.commissions(),
             max_drawdown: self.portfolio.max_drawdown(),
             positions,
+            decision_latency,
         });
         ctx.stop();
     }

@@ -16,6 +16,7 @@ mod agent;
 mod business;
 mod drawdown;
 mod journal_gateway;
+mod latency;
 mod order_book;
 mod venue_outage;
 

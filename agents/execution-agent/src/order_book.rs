@@ -270,6 +270,7 @@ mod tests {
             cancel_open,
             context: LogContext::default(),
             allocation: Vec::new(),
+            arrived_at: None,
         }
     }
 

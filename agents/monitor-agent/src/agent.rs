@@ -332,6 +332,7 @@ impl Handler<Heartbeat> for MonitorAgent {
             al.heard_figures(&hb.figures);
         }
         if let Some(h) = self.health.as_mut() {
+            h.heard(&hb.figures);
             h.agents.entry(hb.agent).or_default().figures = hb.figures.clone();
         }
         if let Some(ev) = self.agents.heartbeat(&hb, self.clock.now()) {

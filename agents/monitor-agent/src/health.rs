@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use actix::Recipient;
 use chrono::Duration;
-use metrics::{describe_counter, describe_gauge, gauge};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use vigil_calendar::Calendar;
 use vigil_config::MonitorConfig;
 use vigil_core::{AgentId, RuleMetric, Timestamp};
@@ -350,6 +350,27 @@ impl Health {
         }
     }
 
+    /// Records what a heartbeat measured, once, as it arrives: the decision latencies
+    /// (a histogram; the rest of the figures are exported each probe round from the
+    /// latest heartbeat).
+    pub(crate) fn heard(&self, f: &Figures) {
+        if let Figures::Execution {
+            decision_latency_s,
+            latency_dropped,
+            ..
+        } = f
+            && (!decision_latency_s.is_empty() || *latency_dropped > 0)
+        {
+            self.links.board.record(|| {
+                let h = histogram!(vigil_monitoring::DECISION_LATENCY);
+                for s in decision_latency_s {
+                    h.record(*s);
+                }
+                counter!("vigil_decision_latency_dropped_total").increment(*latency_dropped);
+            });
+        }
+    }
+
     /// Writes every metric into the board's Prometheus registry.
     pub(crate) fn export(&mut self, status: &Status, log_lines_silent_s: f64) {
         let board = self.links.board.clone();
@@ -435,7 +456,6 @@ fn secs(d: Duration) -> f64 {
 }
 
 fn export_figures(f: &Figures) {
-    use metrics::counter;
     match f {
         Figures::None => {}
         Figures::Data {
@@ -696,6 +716,16 @@ fn describe_all() {
     describe_counter!("vigil_risk_rejected_total", "Signals rejected.");
     describe_counter!("vigil_risk_triggers_total", "Rejections by kind.");
     describe_counter!("vigil_execution_orders_total", "Orders sent.");
+    describe_histogram!(
+        vigil_monitoring::DECISION_LATENCY,
+        metrics::Unit::Seconds,
+        "From a bar's arrival at the Data agent to the venue's answer to the order it decided."
+    );
+    describe_counter!(
+        "vigil_decision_latency_dropped_total",
+        "Decision latencies measured but not in the histogram (more in one heartbeat interval \
+         than a heartbeat carries; the session's quantiles still hold them)."
+    );
     describe_counter!(
         "vigil_execution_orders_filled_total",
         "Orders completely filled."

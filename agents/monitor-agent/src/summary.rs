@@ -99,6 +99,7 @@ impl SessionBook {
                 commissions,
                 max_drawdown,
                 positions,
+                decision_latency,
             } => {
                 s.stop_reason = reason.as_str().to_string();
                 if let StopReason::Failed(e) = &reason {
@@ -115,6 +116,7 @@ impl SessionBook {
                 s.commissions = commissions;
                 s.max_drawdown = max_drawdown;
                 s.positions = positions;
+                s.decision_latency = decision_latency;
                 AgentId::Execution
             }
         };

@@ -171,6 +171,7 @@ impl RegimeAgent {
             bars: batch.bars,
             regimes: regimes.into(),
             phases: batch.phases,
+            arrived_at: batch.arrived_at,
         });
     }
 }

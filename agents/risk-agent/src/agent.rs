@@ -184,9 +184,10 @@ impl RiskAgent {
                     phases,
                     due,
                     signal,
+                    arrived_at,
                 }) => {
                     self.hand_on(segment, &phases[due]);
-                    self.ask_book(signal, ctx);
+                    self.ask_book(signal, arrived_at, ctx);
                 }
             }
         }
@@ -205,7 +206,7 @@ impl RiskAgent {
     }
 
     /// Reads the book for `signal` from the Execution agent, then decides it.
-    fn ask_book(&mut self, signal: Signal, ctx: &mut Context<Self>) {
+    fn ask_book(&mut self, signal: Signal, arrived_at: Option<Timestamp>, ctx: &mut Context<Self>) {
         self.holds += 1;
         let query = self.exec.book.send(BookQuery {
             symbol: signal.symbol,
@@ -216,7 +217,7 @@ impl RiskAgent {
         ctx.spawn(query.into_actor(self).map(move |res, act, ctx| {
             act.holds -= 1;
             match res {
-                Ok(book) => act.on_signal(&signal, &book),
+                Ok(book) => act.on_signal(&signal, &book, arrived_at),
                 Err(e) => act.fault(format!(
                     "book query to execution agent failed for {}: {e}",
                     signal.trace_id
@@ -245,7 +246,7 @@ impl RiskAgent {
         }
     }
 
-    fn on_signal(&mut self, signal: &Signal, book: &BookSnapshot) {
+    fn on_signal(&mut self, signal: &Signal, book: &BookSnapshot, arrived_at: Option<Timestamp>) {
         self.take_halt();
         let verdict = signal::on_signal(
             &self.cfg,
@@ -269,7 +270,8 @@ impl RiskAgent {
         if let Some(cross) = verdict.cross {
             self.exec.crosses.do_send(cross);
         }
-        if let Some(intent) = verdict.intent {
+        if let Some(mut intent) = verdict.intent {
+            intent.arrived_at = arrived_at;
             self.exec.intents.do_send(intent);
         }
     }

@@ -79,6 +79,8 @@ impl ForcedOrder {
                 ..LogContext::default()
             },
             allocation: Vec::new(),
+            // No bar decided it.
+            arrived_at: None,
         };
         (event, intent)
     }

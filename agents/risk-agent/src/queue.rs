@@ -32,6 +32,8 @@ pub(crate) enum Step {
         phases: Arc<[PhaseMark]>,
         due: Range<usize>,
         signal: Signal,
+        /// Wall time the signal's bar arrived at the Data agent.
+        arrived_at: Option<Timestamp>,
     },
     /// The rest of a batch after its last signal; `last_bar` is the time of its last bar.
     Rest {
@@ -132,6 +134,7 @@ impl StreamQueue {
                 // The schedule as it stands at the signal's bar.
                 due: from..due_until(&batch.phases, from, idx),
                 signal,
+                arrived_at: batch.arrived_at,
             };
             *cursor = idx + 1;
             *next_signal += 1;
@@ -178,6 +181,7 @@ mod tests {
             bars,
             signals,
             phases: Arc::from([mark(0, Phase::TradingActive), mark(4, Phase::CloseOnly)]),
+            arrived_at: None,
         })
     }
 

@@ -352,6 +352,7 @@ pub(crate) fn on_signal(
                 cancel_open: !book.open_orders.is_empty(),
                 context,
                 allocation: split.allocation,
+                arrived_at: None,
             };
             Verdict {
                 event,

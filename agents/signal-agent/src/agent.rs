@@ -598,6 +598,7 @@ impl SignalAgent {
             regimes: batch.regimes,
             signals,
             phases: batch.phases,
+            arrived_at: batch.arrived_at,
         });
     }
 }

@@ -192,6 +192,7 @@ impl EmptyBatch for RegimeBatch {
             bars: Arc::new(Vec::new()),
             regimes: Arc::from([]),
             phases,
+            arrived_at: None,
         }
     }
 }
@@ -204,6 +205,7 @@ impl EmptyBatch for SignalBatch {
             regimes: Arc::from([]),
             signals: Vec::new(),
             phases,
+            arrived_at: None,
         }
     }
 }

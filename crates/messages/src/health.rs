@@ -142,8 +142,18 @@ pub enum Figures {
         business: BusinessFigures,
         /// The book per model version, during and after a canary (empty otherwise).
         ledgers: Vec<vigil_core::SubLedger>,
+        /// The decision latencies measured since the previous heartbeat, in seconds (bar
+        /// arrival → the venue's answer to the order; at most
+        /// [`LATENCY_SAMPLES_PER_HEARTBEAT`], the rest counted in `latency_dropped`).
+        decision_latency_s: Vec<f64>,
+        /// Latencies measured since the previous heartbeat beyond those sent.
+        latency_dropped: u64,
     },
 }
+
+/// The most decision latencies one heartbeat carries: a full-speed replay decides far more
+/// orders a second than a live session, and the heartbeat must stay small.
+pub const LATENCY_SAMPLES_PER_HEARTBEAT: usize = 4096;
 
 /// Business metrics, computed by the Execution agent on the market clock.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -18,15 +18,17 @@ mod skeleton;
 mod timer;
 
 pub use agent_core::{AgentCore, AgentWiring, Downstream, EmptyBatch};
-pub use health::{Backlogs, BusinessFigures, Figures, Ping, Reachability};
+pub use health::{
+    Backlogs, BusinessFigures, Figures, LATENCY_SAMPLES_PER_HEARTBEAT, Ping, Reachability,
+};
 pub use messages::{
     Action, AgentFault, BarBatch, BatchDone, BookQuery, BookSnapshot, CancelAll, Command,
     CommandError, CommandTarget, DataOutage, DataVerified, DefaultRegime, DrawdownAnswer,
-    DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, LedgerCross, NextReport,
-    OpenOrderView, OrderIntent, PhaseMark, PositionView, QuarantineChanged, RearmDrawdown,
-    RegimeBatch, ReleaseStep, ReloadCalendar, RestrictTrading, Segment, SessionSummary, SetPaused,
-    SetQuarantine, SetTradingState, Shutdown, SignalBatch, StageReport, StopReason, Supervision,
-    SwitchModel, SwitchSource, TradingStateRecord, VerifyData,
+    DrawdownReport, Flatten, Flow, HaltLatch, Heartbeat, InjectPanic, LatencySummary, LedgerCross,
+    NextReport, OpenOrderView, OrderIntent, PhaseMark, PositionView, QuarantineChanged,
+    RearmDrawdown, RegimeBatch, ReleaseStep, ReloadCalendar, RestrictTrading, Segment,
+    SessionSummary, SetPaused, SetQuarantine, SetTradingState, Shutdown, SignalBatch, StageReport,
+    StopReason, Supervision, SwitchModel, SwitchSource, TradingStateRecord, VerifyData,
 };
 pub use skeleton::{batch_dropped, rebuilt};
 pub use timer::run_every;

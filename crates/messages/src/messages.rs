@@ -80,6 +80,10 @@ pub struct BarBatch {
     pub bars: Arc<Vec<Bar>>,
     /// Schedule phases that begin within the batch (usually none).
     pub phases: Arc<[PhaseMark]>,
+    /// Wall time the bars arrived (the source's read came back, or a paced replay let
+    /// them go): where the decision latency is measured from. `None` for a batch of
+    /// clock marks with no bar.
+    pub arrived_at: Option<Timestamp>,
 }
 
 /// Bars with the regime of each, Regime → Signal.
@@ -93,6 +97,8 @@ pub struct RegimeBatch {
     pub regimes: Arc<[Regime]>,
     /// Schedule phases that begin within the batch.
     pub phases: Arc<[PhaseMark]>,
+    /// Wall time the bars arrived at the Data agent.
+    pub arrived_at: Option<Timestamp>,
 }
 
 /// Bars, regimes and the signals they produced, Signal → Risk.
@@ -108,6 +114,8 @@ pub struct SignalBatch {
     pub signals: Vec<(usize, Signal)>,
     /// Schedule phases that begin within the batch.
     pub phases: Arc<[PhaseMark]>,
+    /// Wall time the bars arrived at the Data agent.
+    pub arrived_at: Option<Timestamp>,
 }
 
 /// A run of bars for the Execution agent (and the venue), Risk → Execution. Risk cuts a
@@ -206,6 +214,10 @@ pub struct OrderIntent {
     /// During a canary: each version's signed share of the order (adds up to it); its
     /// fills are split so. Empty: the order's fills go by the sub-ledgers' default rule.
     pub allocation: Vec<(&'static str, Decimal)>,
+    /// Wall time the bar that decided it arrived at the Data agent; `None` for an order
+    /// no bar decided (a flatten, a drawdown step). The decision latency runs from here
+    /// to the venue's answer.
+    pub arrived_at: Option<Timestamp>,
 }
 
 /// Risk → Execution, in stream order before the bar's intent: versions' opposite wants in
@@ -370,7 +382,27 @@ pub enum StageReport {
         max_drawdown: Decimal,
         /// Non-flat positions at the end: (symbol, quantity).
         positions: Vec<(String, Decimal)>,
+        /// The decision latencies of the session (bar arrival → the venue's answer).
+        decision_latency: Option<LatencySummary>,
     },
+}
+
+/// Quantiles of a session's decision latencies (from a bar's arrival at the Data agent to
+/// the venue's answer to the order it decided), in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencySummary {
+    /// Orders measured.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// The longest.
+    pub max: f64,
 }
 
 /// An agent reports an error to the Monitor.
@@ -872,6 +904,8 @@ pub struct SessionSummary {
     pub trading_state: TradingState,
     /// Open positions at the end.
     pub positions: Vec<(String, Decimal)>,
+    /// The decision latencies (none when no order was decided by a bar).
+    pub decision_latency: Option<LatencySummary>,
 }
 
 impl SessionSummary {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use parking_lot::RwLock;
 use serde::Serialize;
 use vigil_core::Timestamp;
@@ -128,11 +130,33 @@ impl Default for HealthBoard {
     }
 }
 
+/// The histogram of decision latencies (a bar's arrival → the venue's answer), seconds.
+pub const DECISION_LATENCY: &str = "vigil_decision_latency_seconds";
+
+/// Its buckets, seconds: 10 µs to 10 s.
+pub const DECISION_LATENCY_BUCKETS: [f64; 19] = [
+    0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_2, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+    0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
 impl HealthBoard {
     /// Creates an empty board with its own metrics registry (not the process-global one:
     /// two sessions in one process keep separate figures).
     pub fn new() -> Self {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let builder = PrometheusBuilder::new();
+        // Served as a histogram with these buckets (seconds), not as a summary.
+        let builder = match builder.set_buckets_for_metric(
+            Matcher::Full(DECISION_LATENCY.to_string()),
+            &DECISION_LATENCY_BUCKETS,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                // Only an empty bucket list is refused, and the list is not empty.
+                eprintln!("vigil: ERROR {DECISION_LATENCY} buckets refused: {e}");
+                PrometheusBuilder::new()
+            }
+        };
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         Self {
             status: Arc::new(RwLock::new(Status::default())),

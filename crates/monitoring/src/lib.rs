@@ -5,6 +5,8 @@ mod board;
 mod rules;
 mod system;
 
-pub use board::{AgentView, EndpointView, HealthBoard, Status};
+pub use board::{
+    AgentView, DECISION_LATENCY, DECISION_LATENCY_BUCKETS, EndpointView, HealthBoard, Status,
+};
 pub use rules::{ActiveBreach, MetricId, RuleEngine, Transition};
 pub use system::{SampleError, SystemSample, SystemSampler, free_space};

@@ -30,5 +30,7 @@ pub use session::{
     append_to_log, read_secret, reconcile_now, run, run_with,
 };
 pub use vigil_config::VigilConfig;
-pub use vigil_messages::{Action, Command, CommandError, CommandTarget, SessionSummary};
+pub use vigil_messages::{
+    Action, Command, CommandError, CommandTarget, LatencySummary, SessionSummary,
+};
 pub use vigil_providers::{DataProvider, MarketDataEvent, ProviderError, ProviderHealth};

@@ -25,6 +25,18 @@ fn bars(s: &vigil_session::SessionSummary) -> String {
     }
 }
 
+/// The decision latency line: from a bar's arrival to the venue's answer.
+fn latency(l: &vigil_session::LatencySummary) -> String {
+    let us = |s: f64| format!("{:.0} µs", s * 1e6);
+    format!(
+        "p50 {}, p99 {}, max {} from a bar's arrival to the venue's answer ({} orders)",
+        us(l.p50),
+        us(l.p99),
+        us(l.max),
+        l.count
+    )
+}
+
 /// Prints the summary for a person.
 pub(crate) fn print_text(o: &SessionOutcome) {
     let s = &o.summary;
@@ -74,6 +86,9 @@ pub(crate) fn print_text(o: &SessionOutcome) {
             .collect();
         println!("  positions       {}", p.join(", "));
     }
+    if let Some(l) = &s.decision_latency {
+        println!("  decision        {}", latency(l));
+    }
     println!(
         "  wall time       {:.3} s ({:.0} bars/s)",
         o.wall_seconds,
@@ -117,6 +132,14 @@ pub(crate) fn print_json(o: &SessionOutcome) -> anyhow::Result<()> {
         "max_drawdown": s.max_drawdown.to_string(),
         "trading_state": s.trading_state.as_str(),
         "positions": s.positions.iter().map(|(k, q)| serde_json::json!({"symbol": k, "quantity": q.to_string()})).collect::<Vec<_>>(),
+        "decision_latency": s.decision_latency.map(|l| serde_json::json!({
+            "count": l.count,
+            "p50_us": l.p50 * 1e6,
+            "p90_us": l.p90 * 1e6,
+            "p99_us": l.p99 * 1e6,
+            "p999_us": l.p999 * 1e6,
+            "max_us": l.max * 1e6,
+        })),
         "wall_seconds": o.wall_seconds,
         "bars_per_second": o.bars_per_second(),
         "log_file": o.log_file.display().to_string(),

@@ -171,8 +171,18 @@ fn run_json_reports_the_default_session() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
     assert_eq!(v["bars"], 2148);
     assert_eq!(v["stop_reason"], "end_of_data");
-    assert!(v["orders"].as_u64().expect("orders") > 0);
+    let orders = v["orders"].as_u64().expect("orders");
+    assert!(orders > 0);
     assert!(v["final_equity"].is_string(), "money is exact text");
+    // Every order a bar decided, measured from the bar's arrival to the venue's answer.
+    let l = &v["decision_latency"];
+    let count = l["count"].as_u64().expect("latencies measured");
+    assert!(count > 0 && count <= orders, "{l} for {orders} orders");
+    let us = |k: &str| l[k].as_f64().expect(k);
+    assert!(
+        0.0 < us("p50_us") && us("p50_us") <= us("p99_us") && us("p99_us") <= us("max_us") * 1.02,
+        "{l}"
+    );
 }
 
 #[test]

@@ -518,3 +518,57 @@ fn a_non_loopback_control_address_without_tls_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn the_decision_latency_of_a_paced_session_is_a_histogram_on_metrics() {
+    let env = Env::new();
+    let mut run = Running::start(&["run".as_ref(), "--config".as_ref(), env.cfg.as_os_str()]);
+    let addr = run.control.clone().expect("control address printed");
+    run.wait_for("vigil: ready to trade");
+    let token = token(&env.token_file());
+    // Orders come every few bars; each is measured from its bar's arrival to the venue's
+    // answer, and served as a histogram once a heartbeat brings it to the Monitor.
+    let count = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("vigil_decision_latency_seconds_count "))
+            .map_or(0, |n| n.trim().parse().expect("a count"))
+    };
+    let end = Instant::now() + PATIENCE;
+    let metrics = loop {
+        let (code, metrics) = http_call(&addr, "GET", "/metrics", Some(&token), None);
+        assert_eq!(code, 200, "{metrics}");
+        if count(&metrics) >= 3 {
+            break metrics;
+        }
+        assert!(
+            Instant::now() < end,
+            "no decision latency after {PATIENCE:?}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metrics.contains("# TYPE vigil_decision_latency_seconds histogram"),
+        "{metrics}"
+    );
+    // Cumulative buckets from 10 µs to 10 s; every order is within 10 s of its bar here.
+    let bucket = |le: &str| -> u64 {
+        let prefix = format!("vigil_decision_latency_seconds_bucket{{le=\"{le}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no bucket {le}:\n{metrics}"))
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    assert!(bucket("0.00001") <= bucket("0.001"));
+    assert_eq!(bucket("10"), bucket("+Inf"), "{metrics}");
+    assert_eq!(bucket("+Inf"), count(&metrics));
+    let out = run.interrupt();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("from a bar's arrival to the venue's answer"),
+        "{summary}"
+    );
+}

@@ -66,7 +66,7 @@ impl DataAgent {
             market.advance_to(last.at);
         }
         if !marked.marks.is_empty() || marked.failed.is_some() {
-            self.dispatch(Vec::new(), marked);
+            self.dispatch(Vec::new(), marked, None);
             self.core.log.flush();
         }
         self.arm_phase_clock(ctx);
@@ -133,7 +133,12 @@ impl DataAgent {
 
     /// Logs what `marked` says, sends `bars` downstream with its marks, and queues the
     /// post-close work they reach for when the batch is handled.
-    pub(super) fn dispatch(&mut self, bars: Vec<vigil_core::Bar>, marked: Marked) {
+    pub(super) fn dispatch(
+        &mut self,
+        bars: Vec<vigil_core::Bar>,
+        marked: Marked,
+        arrived_at: Option<vigil_core::Timestamp>,
+    ) {
         let Marked {
             marks,
             logs,
@@ -164,6 +169,7 @@ impl DataAgent {
             id,
             bars: std::sync::Arc::new(bars),
             phases: marks.into(),
+            arrived_at,
         });
     }
 }

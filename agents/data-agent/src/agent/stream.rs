@@ -120,6 +120,8 @@ impl DataAgent {
             self.end(reason, ctx);
             return;
         }
+        // Where the decision latency starts: the bars are here.
+        let arrived = self.core.wall.now();
         let mut bars: Vec<Bar> = self.pool.pop().unwrap_or_default();
         bars.clear();
         if self.provider_rejects {
@@ -146,7 +148,7 @@ impl DataAgent {
         } else if let Some(due) = self.pacer.due(bars[0].ts, self.core.wall.now()) {
             self.send_at(due, bars, more, ctx);
         } else {
-            self.send(bars);
+            self.send(bars, arrived);
             self.after_send(more, ctx);
         }
     }
@@ -169,7 +171,9 @@ impl DataAgent {
     /// Sends `bars` when the wall clock reaches `due` (a paced replay).
     fn send_at(&mut self, due: Timestamp, bars: Vec<Bar>, more: bool, ctx: &mut Context<Self>) {
         self.wait_then(due, ctx, move |act, ctx| {
-            act.send(bars);
+            // A paced replay's bar arrives when it is let go.
+            let arrived = act.core.wall.now();
+            act.send(bars, arrived);
             act.after_send(more, ctx);
         });
     }
@@ -268,7 +272,7 @@ impl DataAgent {
         any
     }
 
-    fn send(&mut self, bars: Vec<Bar>) {
+    fn send(&mut self, bars: Vec<Bar>, arrived: Timestamp) {
         if let Some(market) = &self.market {
             for bar in &bars {
                 market.advance_to(bar.ts);
@@ -281,6 +285,6 @@ impl DataAgent {
             self.last_update_at = Some(self.core.wall.now());
         }
         let marked = self.phases.marks(&bars, self.core.clock.as_ref());
-        self.dispatch(bars, marked);
+        self.dispatch(bars, marked, Some(arrived));
     }
 }

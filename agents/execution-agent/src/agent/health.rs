@@ -46,6 +46,7 @@ impl ExecutionAgent {
     }
 
     pub(super) fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let (decision_latency_s, latency_dropped) = self.latency.take_fresh();
         self.core.heartbeat(
             self.orders,
             Figures::Execution {
@@ -70,6 +71,8 @@ impl ExecutionAgent {
                 } else {
                     Vec::new()
                 },
+                decision_latency_s,
+                latency_dropped,
             },
         );
         self.ping_venue(ctx);

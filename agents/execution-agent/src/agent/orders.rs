@@ -70,6 +70,7 @@ impl ExecutionAgent {
         };
         let venue = self.venue.clone();
         let calls = cancels.len() as u64 + 1;
+        let arrived = intent.arrived_at;
         // The venue is down: the order waits (journaled) for it to come back.
         let hold = self.outage.is_down();
         let fut = async move {
@@ -105,6 +106,14 @@ impl ExecutionAgent {
                         return;
                     }
                 };
+                // The venue answered: the decision is there.
+                if ack.is_ok()
+                    && let Some(at) = arrived
+                {
+                    let took = act.core.wall.now() - at;
+                    act.latency
+                        .record(took.num_nanoseconds().unwrap_or(i64::MAX) as f64 / 1e9);
+                }
                 let failed = cancel_errors.len() as u64 + u64::from(ack.is_err());
                 act.venue_link.calls_failed += failed;
                 act.venue_link.calls_ok += calls - failed;

@@ -381,6 +381,7 @@ fn intent(signal_bar: &Bar, side: Side, quantity: Decimal) -> OrderIntent {
         trace_id,
         reference_price: signal_bar.close,
         cancel_open: false,
+        arrived_at: None,
     }
 }
 
@@ -931,6 +932,7 @@ impl Handler<DrawdownReport> for FakeRisk {
             cancel_open: true,
             context: LogContext::default(),
             allocation: Vec::new(),
+            arrived_at: None,
         }];
         let mut reports = self.reports.lock().expect("reports");
         reports.push(msg);

@@ -376,6 +376,7 @@ fn execution_report(reason: StopReason) -> StageReport {
         commissions: dec!(12.5),
         max_drawdown: dec!(0.031),
         positions: vec![("TEST".into(), dec!(10))],
+        decision_latency: None,
     }
 }
 
@@ -445,6 +446,7 @@ async fn the_stage_reports_fold_into_the_session_summary() {
             max_drawdown: dec!(0.031),
             trading_state: TradingState::ReduceOnly,
             positions: vec![("TEST".into(), dec!(10))],
+            decision_latency: None,
         }
     );
     assert_eq!(summary.pnl(), dec!(1234.5));

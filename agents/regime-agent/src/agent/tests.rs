@@ -126,6 +126,7 @@ async fn a_batch_produces_one_regime_per_bar_from_that_symbols_history() {
         id: 7,
         bars: bars.clone(),
         phases: Arc::from([]),
+        arrived_at: None,
     }));
     h.seen
         .wait_until("the regime batch", |got| {
@@ -182,11 +183,13 @@ async fn regime_changed_is_logged_with_symbol_from_and_to_when_the_label_changes
         id: 0,
         bars: Arc::new(bars.clone()),
         phases: Arc::from([]),
+        arrived_at: None,
     }));
     h.addr.do_send(Flow::Data(BarBatch {
         id: 1,
         bars: Arc::new(second.clone()),
         phases: Arc::from([]),
+        arrived_at: None,
     }));
     h.seen
         .wait_until("two regime batches", |got| {
@@ -227,6 +230,7 @@ async fn end_is_forwarded_behind_the_data_and_a_regime_stage_report_is_sent() {
         id: 0,
         bars: Arc::new(bars),
         phases: Arc::from([]),
+        arrived_at: None,
     }));
     let reason = StopReason::Failed("GOOG.csv:9: bad row".into());
     h.addr.do_send(Flow::End(reason.clone()));

@@ -118,6 +118,7 @@ fn batch(id: u64, bars: Arc<Vec<Bar>>, signals: &[(usize, Direction)]) -> Flow<S
         regimes,
         signals,
         phases: Arc::from([]),
+        arrived_at: None,
     })
 }
 

@@ -63,6 +63,7 @@ fn regime_batch(id: u64, bars: Vec<Bar>, regime: Regime) -> Flow<RegimeBatch> {
         bars: Arc::new(bars),
         regimes,
         phases: Arc::from([]),
+        arrived_at: None,
     })
 }
 
