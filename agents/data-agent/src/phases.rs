@@ -105,18 +105,23 @@ impl Phases {
             return Marked::default();
         };
         let mut out = Marked::default();
+        // The marks whose phase had already ended when they were marked: a later mark came
+        // with them, for the same bar or clock time (a start or a wake-up in the session).
+        let mut caught_up = Vec::new();
         for (i, ts) in times {
+            let from = out.marks.len();
             if let Err(e) = scheduler.marks_before(i, ts, &mut out.marks) {
                 out.failed = Some(e.to_string());
                 break;
             }
+            caught_up.extend((from + 1..out.marks.len()).map(|k| k - 1));
         }
         let sessions: Vec<_> = out
             .marks
             .iter()
             .map(|m| scheduler.calendar().local_date(m.at))
             .collect();
-        for (m, session) in out.marks.iter_mut().zip(&sessions) {
+        for (k, (m, session)) in out.marks.iter_mut().zip(&sessions).enumerate() {
             if m.phase == vigil_calendar::Phase::PostClose {
                 out.post_close.push((*session, m.at));
             }
@@ -139,12 +144,14 @@ impl Phases {
                     }
                 });
             }
-            out.logs.push(
-                LogEvent::new(clock.stamp(m.at), SERVICE, Event::PhaseChanged)
-                    .with("phase", m.phase.as_str())
-                    .with("session", session.to_string())
-                    .with("at", m.at),
-            );
+            let mut line = LogEvent::new(clock.stamp(m.at), SERVICE, Event::PhaseChanged)
+                .with("phase", m.phase.as_str())
+                .with("session", session.to_string())
+                .with("at", m.at);
+            if caught_up.contains(&k) {
+                line = line.with("caught_up", true);
+            }
+            out.logs.push(line);
         }
         if out.failed.is_some() {
             // Out of the calendar's range: stop automating rather than guess.
@@ -213,6 +220,42 @@ mod tests {
                 Event::ChecklistFailed,
                 Event::PhaseChanged,
                 Event::PhaseChanged
+            ]
+        );
+        // A start in the session: the pre-market phase had ended when it was marked.
+        let caught_up = |l: &LogEvent| l.get("caught_up").is_some();
+        assert!(caught_up(&out.logs[1]), "{:?}", out.logs[1]);
+        assert!(!caught_up(&out.logs[2]), "{:?}", out.logs[2]);
+    }
+
+    #[test]
+    fn phases_marked_on_time_one_by_one_are_not_caught_up() {
+        let clock = SimClock::starting_at(t("2024-11-29T14:20:00Z"));
+        let mut phases = Phases::default();
+        phases.set_scheduler(Scheduler::new(Calendar::xnys(), ScheduleConfig::default()));
+        // The clock's marks, each just after its phase began, then the first bar.
+        let mut logs = phases.marks_at(t("2024-11-29T14:15:05Z"), &clock).logs;
+        logs.extend(phases.marks_at(t("2024-11-29T14:25:05Z"), &clock).logs);
+        logs.extend(phases.marks(&[bar("2024-11-29T14:30:00Z")], &clock).logs);
+        let marked: Vec<(String, bool)> = logs
+            .iter()
+            .filter(|l| l.event == Event::PhaseChanged)
+            .map(|l| {
+                (
+                    match l.get("phase") {
+                        Some(vigil_log::Value::Str(p)) => p.to_string(),
+                        other => format!("{other:?}"),
+                    },
+                    l.get("caught_up").is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                ("auto_start".to_string(), false),
+                ("premarket_validation".to_string(), false),
+                ("trading_active".to_string(), false),
             ]
         );
     }

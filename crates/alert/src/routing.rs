@@ -115,6 +115,8 @@ pub enum When {
     Flag(&'static str),
     /// This field reads as this text.
     FieldIs(&'static str, &'static str),
+    /// This field reads as this text, and the flag (third) is not `true`.
+    FieldIsUnless(&'static str, &'static str, &'static str),
 }
 
 /// One fact in an alert's details: a name and a template for its value.
@@ -600,9 +602,11 @@ pub const ROUTES: &[Route] = &[
         action: Action::DaySummary { date: "session" },
         ..Route::clear(Event::PhaseChanged, "", Labels::None)
     },
-    // Not an alert: before the open, the digest of what the quiet hours kept.
+    // Not an alert: before the open, the digest of what the quiet hours kept. A pre-market
+    // phase marked once the open had begun (a start or a wake-up in the session) sends
+    // none: what was kept waits for the day's summary.
     Route {
-        when: When::FieldIs("phase", "premarket_validation"),
+        when: When::FieldIsUnless("phase", "premarket_validation", "caught_up"),
         action: Action::PreOpenSummary { date: "session" },
         ..Route::clear(Event::PhaseChanged, "", Labels::None)
     },
@@ -667,6 +671,9 @@ impl Route {
             When::LevelIs(level) => ev.level == level,
             When::Flag(key) => matches!(ev.get(key), Some(Value::Bool(true))),
             When::FieldIs(key, text) => field(ev, key) == text,
+            When::FieldIsUnless(key, text, flag) => {
+                field(ev, key) == text && !matches!(ev.get(flag), Some(Value::Bool(true)))
+            }
         }
     }
 

@@ -91,7 +91,7 @@ catalogue! {
     FillReceived => "fill_received", Info, "The venue reported an execution (partial or complete); during a canary, data.allocation is each model version's signed part of it (version=quantity …), booked to its sub-ledger.";
     OrderFilled => "order_filled", Info, "An order is completely filled.";
     VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";
-    PhaseChanged => "phase_changed", Info, "The automated trading day entered a phase (auto_start … auto_stop); data.phase and data.session.";
+    PhaseChanged => "phase_changed", Info, "The automated trading day entered a phase (auto_start … auto_stop); data.phase and data.session; data.caught_up when the phase had already ended as it was marked (a start or a wake-up in the session: no pre-open digest then).";
     PositionsSnapshot => "positions_snapshot", Info, "The final position snapshot of a session (at the close): positions, cash, equity.";
     ScheduleFailed => "schedule_failed", Error, "The automation schedule could not be computed (date outside the calendar); automation is off.";
     CalendarReloaded => "calendar_reloaded", Warn, "Calendar overrides or phase times were reloaded at runtime: who, and what changed.";

@@ -290,6 +290,11 @@ fn the_post_close_phase_asks_for_the_day_summary() {
             NaiveDate::from_ymd_opt(2024, 1, 16).expect("date")
         )))
     );
+    // Marked once the session had begun (a start at 11:00): no digest "before the open".
+    assert_eq!(
+        route(&phase("premarket_validation", "2024-01-16").with("caught_up", true)),
+        None
+    );
 }
 
 #[test]
