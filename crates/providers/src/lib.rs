@@ -35,7 +35,9 @@ pub use csv_reader::{
     CsvBarReader, CsvError, CsvReplayProvider, CsvSource, MAX_LINE_BYTES, parse_timestamp,
 };
 pub use failover::{Failover, Failure, Recovered, Switch, SwitchCheck, Switched};
-pub use paper::{FillModel, PaperVenue, PaperVenueConfig, bar_fill_price, fill_commission};
+pub use paper::{
+    CLOSED_ORDERS_KEPT, FillModel, PaperVenue, PaperVenueConfig, bar_fill_price, fill_commission,
+};
 pub use synth::{SynthSpec, write_bars};
 pub use traits::{
     Account, DataProvider, ExecutionVenue, ProviderError, ProviderHealth, VenueError, VenuePosition,

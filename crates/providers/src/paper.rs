@@ -1,7 +1,7 @@
 //! An in-process venue that fills market and limit orders on bar data, with slippage,
 //! commission and a cap on the share of a bar's volume it may take.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -73,6 +73,11 @@ impl Default for PaperVenueConfig {
 /// but left nothing to take gets an [`ExecutionReport::Unfilled`]. An order never fills on a bar at or before the last bar the venue had seen
 /// when it arrived. Short sales are allowed and there is no buying-power check: the venue
 /// models execution, not a broker's risk limits.
+///
+/// It keeps its open orders and the last [`CLOSED_ORDERS_KEPT`] closed ones (filled,
+/// cancelled or rejected): a month of orders does not stay in memory (the journal keeps
+/// them when `store.journal_paper_venue` is on). A resubmitted id it still keeps gets the
+/// same answer as before; one it forgot is a new order.
 #[derive(Debug)]
 pub struct PaperVenue {
     config: PaperVenueConfig,
@@ -80,13 +85,21 @@ pub struct PaperVenue {
     state: Mutex<State>,
 }
 
+/// How many closed orders (filled, cancelled, rejected) the paper venue keeps, for a
+/// resubmission's answer and a lookup by id; older ones are forgotten.
+pub const CLOSED_ORDERS_KEPT: usize = 10_000;
+
 #[derive(Debug)]
 struct State {
     /// The venue's own book.
     portfolio: Portfolio,
-    /// Every order ever submitted, rejected ones included, in submission order.
-    orders: Vec<Order>,
-    by_id: HashMap<ClientOrderId, usize>,
+    /// The orders it knows, by client order id: every open one, and the last
+    /// [`CLOSED_ORDERS_KEPT`] closed ones.
+    orders: HashMap<ClientOrderId, Order>,
+    /// The closed orders kept, oldest first.
+    closed: VecDeque<ClientOrderId>,
+    /// Orders submitted, rejected ones included (the submission order).
+    submitted: u64,
     /// Per symbol, indexed by `SymbolId`.
     symbols: Vec<SymbolState>,
     reports: Vec<ExecutionReport>,
@@ -96,8 +109,8 @@ struct State {
 
 #[derive(Debug, Default)]
 struct SymbolState {
-    /// Indices into `State::orders` of the open orders, in submission order.
-    open: Vec<usize>,
+    /// The open orders, in submission order.
+    open: Vec<ClientOrderId>,
     last_bar: Option<Bar>,
     /// Volume of the last bar still available to fills; `None`: no cap (its volume is
     /// unknown).
@@ -106,6 +119,8 @@ struct SymbolState {
 
 #[derive(Debug)]
 struct Order {
+    /// Its place in the submission order.
+    seq: u64,
     request: OrderRequest,
     ack: OrderAck,
     status: OrderStatus,
@@ -114,6 +129,15 @@ struct Order {
     limit: Option<Decimal>,
     /// The symbol's last bar when the order arrived: only later bars may fill it.
     after: Option<Timestamp>,
+}
+
+/// Forgets the closed orders beyond the last [`CLOSED_ORDERS_KEPT`].
+fn forget_closed(orders: &mut HashMap<ClientOrderId, Order>, closed: &mut VecDeque<ClientOrderId>) {
+    while closed.len() > CLOSED_ORDERS_KEPT {
+        if let Some(id) = closed.pop_front() {
+            orders.remove(&id);
+        }
+    }
 }
 
 /// The price an order of `side` (with `limit`, `None` for a market order) gets on `bar`,
@@ -228,6 +252,12 @@ impl Book<'_> {
 }
 
 impl State {
+    /// `id` has closed: kept among the last [`CLOSED_ORDERS_KEPT`] closed orders.
+    fn closed(&mut self, id: ClientOrderId) {
+        self.closed.push_back(id);
+        forget_closed(&mut self.orders, &mut self.closed);
+    }
+
     fn symbol_mut(&mut self, symbol: SymbolId) -> &mut SymbolState {
         let i = symbol.index();
         if i >= self.symbols.len() {
@@ -267,8 +297,9 @@ impl PaperVenue {
             clock,
             state: Mutex::new(State {
                 portfolio,
-                orders: Vec::new(),
-                by_id: HashMap::new(),
+                orders: HashMap::new(),
+                closed: VecDeque::new(),
+                submitted: 0,
                 symbols: Vec::new(),
                 reports: Vec::new(),
                 next_order: 0,
@@ -299,10 +330,9 @@ impl ExecutionVenue for PaperVenue {
     async fn submit_order(&self, request: &OrderRequest) -> Result<OrderAck, VenueError> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        if let Some(&existing) = state.by_id.get(&request.client_order_id) {
+        if let Some(order) = state.orders.get(&request.client_order_id) {
             // Nothing new is created: a refusal is answered again, anything else is a
             // duplicate (never an acceptance).
-            let order = &state.orders[existing];
             return Ok(match &order.ack {
                 OrderAck::Accepted { venue_order_id } => OrderAck::Duplicate {
                     venue_order_id: venue_order_id.clone(),
@@ -312,21 +342,28 @@ impl ExecutionVenue for PaperVenue {
                 other => other.clone(),
             });
         }
+        state.submitted += 1;
+        let seq = state.submitted;
         let symbol = state.symbol_mut(request.symbol);
         let last_bar = symbol.last_bar;
-        let index = state.orders.len();
+        let id = request.client_order_id.clone();
         if let Some(reason) = rejection(request, last_bar.as_ref()) {
             let ack = OrderAck::Rejected { reason };
-            // Kept so that a resubmission gets the same answer.
-            state.orders.push(Order {
-                request: request.clone(),
-                ack: ack.clone(),
-                status: OrderStatus::Rejected,
-                filled: Decimal::ZERO,
-                limit: None,
-                after: None,
-            });
-            state.by_id.insert(request.client_order_id.clone(), index);
+            // Kept (as long as closed orders are) so that a resubmission gets the same
+            // answer.
+            state.orders.insert(
+                id.clone(),
+                Order {
+                    seq,
+                    request: request.clone(),
+                    ack: ack.clone(),
+                    status: OrderStatus::Rejected,
+                    filled: Decimal::ZERO,
+                    limit: None,
+                    after: None,
+                },
+            );
+            state.closed(id);
             return Ok(ack);
         }
         state.next_order += 1;
@@ -338,6 +375,7 @@ impl ExecutionVenue for PaperVenue {
             OrderType::Limit => request.limit_price,
         };
         let mut order = Order {
+            seq,
             request: request.clone(),
             ack: ack.clone(),
             status: OrderStatus::Accepted,
@@ -366,21 +404,22 @@ impl ExecutionVenue for PaperVenue {
                 }
             }
         }
-        if order.status.is_open() {
-            state.symbols[request.symbol.index()].open.push(index);
+        let open = order.status.is_open();
+        state.orders.insert(id.clone(), order);
+        if open {
+            state.symbols[request.symbol.index()].open.push(id);
+        } else {
+            state.closed(id);
         }
-        state.orders.push(order);
-        state.by_id.insert(request.client_order_id.clone(), index);
         Ok(ack)
     }
 
     async fn cancel_order(&self, id: &ClientOrderId) -> Result<(), VenueError> {
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        let Some(&index) = state.by_id.get(id) else {
+        let Some(order) = state.orders.get_mut(id) else {
             return Err(self.unknown_order(id));
         };
-        let order = &mut state.orders[index];
         if !order.status.is_open() {
             // Filled, cancelled or rejected already: nothing left to cancel.
             return Ok(());
@@ -388,9 +427,10 @@ impl ExecutionVenue for PaperVenue {
         order.status = OrderStatus::Cancelled;
         let symbol = order.request.symbol;
         let open = &mut state.symbols[symbol.index()].open;
-        if let Some(at) = open.iter().position(|&i| i == index) {
+        if let Some(at) = open.iter().position(|o| o == id) {
             open.remove(at);
         }
+        state.closed(id.clone());
         state.reports.push(ExecutionReport::Cancelled {
             client_order_id: id.clone(),
             reason: "cancelled by request".into(),
@@ -401,10 +441,14 @@ impl ExecutionVenue for PaperVenue {
 
     async fn open_orders(&self) -> Result<Vec<VenueOrder>, VenueError> {
         let state = self.state.lock();
-        Ok(state
+        let mut open: Vec<&Order> = state
             .orders
-            .iter()
+            .values()
             .filter(|o| o.status.is_open())
+            .collect();
+        open.sort_unstable_by_key(|o| o.seq);
+        Ok(open
+            .into_iter()
             .map(|o| VenueOrder {
                 request: o.request.clone(),
                 status: o.status,
@@ -457,8 +501,12 @@ impl ExecutionVenue for PaperVenue {
                 next_fill: &mut state.next_fill,
             };
             let orders = &mut state.orders;
-            symbol.open.retain(|&index| {
-                let order = &mut orders[index];
+            let closed = &mut state.closed;
+            symbol.open.retain(|id| {
+                let Some(order) = orders.get_mut(id) else {
+                    // Every open order is kept: nothing to fill.
+                    return false;
+                };
                 if order.after.is_some_and(|after| bar.ts <= after) {
                     return true;
                 }
@@ -468,8 +516,13 @@ impl ExecutionVenue for PaperVenue {
                         *left -= filled;
                     }
                 }
-                order.status.is_open()
+                let open = order.status.is_open();
+                if !open {
+                    closed.push_back(id.clone());
+                }
+                open
             });
+            forget_closed(orders, closed);
         }
         symbol.volume_left = volume_left;
         state.portfolio.mark(bar.symbol, bar.close);
@@ -837,6 +890,59 @@ mod tests {
         assert!(fills(&venue).is_empty());
         venue.on_market_data(&flat(0, 3, dec!(12)));
         assert_eq!(fills(&venue)[0].price, dec!(12));
+    }
+
+    #[tokio::test]
+    async fn closed_orders_leave_memory_and_open_ones_stay() {
+        let (venue, _) = venue(PaperVenueConfig {
+            fill_model: FillModel::SignalBarClose,
+            ..free()
+        });
+        venue.on_market_data(&flat(0, 1, dec!(10)));
+        // Far below the market: open throughout.
+        let resting = order("resting", 0, Side::Buy, dec!(1), Some(dec!(1)));
+        venue.submit_order(&resting).await.expect("resting");
+        // Each fills at once at the last close, and closes.
+        let n = CLOSED_ORDERS_KEPT + 100;
+        for i in 0..n {
+            let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+            let ack = venue
+                .submit_order(&order(&format!("o{i}"), 0, side, dec!(1), None))
+                .await
+                .expect("submit");
+            assert!(matches!(ack, OrderAck::Accepted { .. }), "{ack:?}");
+        }
+        assert_eq!(fills(&venue).len(), n);
+        assert_eq!(
+            venue.state.lock().orders.len(),
+            CLOSED_ORDERS_KEPT + 1,
+            "the open order and the last closed ones, no more"
+        );
+        let open = venue.open_orders().await.expect("open");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].request, resting);
+        // The newest closed order is still known: a resubmission is a duplicate.
+        let newest = order(&format!("o{}", n - 1), 0, Side::Sell, dec!(1), None);
+        assert!(matches!(
+            venue.submit_order(&newest).await.expect("again"),
+            OrderAck::Duplicate {
+                status: OrderStatus::Filled,
+                ..
+            }
+        ));
+        // The oldest were forgotten (the journal keeps them): unknown to a cancel.
+        assert!(
+            venue
+                .cancel_order(&ClientOrderId::from("o1"))
+                .await
+                .is_err()
+        );
+        venue
+            .cancel_order(&resting.client_order_id)
+            .await
+            .expect("cancel");
+        assert!(venue.open_orders().await.expect("open").is_empty());
+        assert!(venue.state.lock().orders.len() <= CLOSED_ORDERS_KEPT);
     }
 
     #[tokio::test]
