@@ -27,6 +27,9 @@ sed -e 's/^line_pct = .*/line_pct = "0.99"/' \
     -e "s/^fast_span = .*/fast_span = $fast/" \
     -e "s/^slow_span = .*/slow_span = $slow/" config/vigil.toml > "$work/vigil.toml"
 printf '\n[store]\npath = "%s/state/vigil.db"\n' "$work" >> "$work/vigil.toml"
+# The weekly drawdown rule (CRITICAL: it trips the breaker) off: the random walk falls 5% in
+# a week now and then, and a tripped breaker would stop the orders measured here.
+printf '\n[[monitor.rules]]\nname = "weekly_drawdown_high"\nmetric = "weekly_drawdown_ratio"\nop = ">"\nvalue = 0.05\nlevel = "CRITICAL"\nenabled = false\n' >> "$work/vigil.toml"
 field() { printf '%s\n' "$1" | tr ',{}' '\n\n\n' | sed -n "s/.*\"$2\": *\([0-9.]*\).*/\1/p" | head -1; }
 declare -a p50s p99s
 for i in $(seq "$runs"); do
