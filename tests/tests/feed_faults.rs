@@ -301,6 +301,77 @@ fn an_abrupt_disconnect_is_an_outage_then_reconnect_verify_and_resume() {
     risk_approved_nothing_during_the_outage(&log);
 }
 
+/// A restart in the middle of an outage: the breaker the outage tripped is saved with the
+/// state before it; the next process starts halted, reconnects, and at the first good bars
+/// verifies the books and lifts the halt (`data_verify`), as it would have without the
+/// restart.
+#[test]
+fn an_outage_halt_saved_before_a_restart_is_lifted_by_the_verification_after_it() {
+    let rig = Rig::new();
+    let (first, mut sent) = actix_rt::System::new().block_on(async {
+        let run = Running::start(rig.cfg.clone(), &rig.wall).await;
+        let mut tail = LogTail::new(&rig.logs);
+        let mut sent = 0;
+        subscribed(&rig.feed).await;
+        trade(&run, &rig, &mut tail, &mut sent, WARM_UP).await;
+        let dropped = rig.feed.call("POST", "/_faults/disconnect?abrupt=true");
+        assert_eq!(dropped["disconnected"], 1, "{dropped}");
+        let (_, tripped) = until("breaker_tripped", || {
+            tail.find(|v| v["event"] == "breaker_tripped")
+        })
+        .await;
+        assert_eq!(tripped["data"]["actor"], "data_outage", "{tripped}");
+        // Stopped during the outage (the source still down for it).
+        (run.finish().await, sent)
+    });
+    assert_eq!(first.summary.trading_state, TradingState::Halted);
+
+    let outcome = actix_rt::System::new().block_on(async {
+        let mut tail = LogTail::new(&rig.logs);
+        let before = tail.poll().len();
+        let run = Running::start(rig.cfg.clone(), &rig.wall).await;
+        // The first session's lines come first: look after them.
+        let (restored_at, restored) = walk_until_after(
+            &run,
+            &mut tail,
+            before - 1,
+            rig.wall.now() + chrono::Duration::seconds(30),
+            |v| v["event"] == "trading_state_changed" && v["data"]["actor"] == "restored",
+        )
+        .await;
+        assert_eq!(restored["data"]["to"], "halted", "{restored}");
+        assert!(
+            restored["data"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("a data outage's halt")),
+            "{restored}"
+        );
+        subscribed(&rig.feed).await;
+        trade(&run, &rig, &mut tail, &mut sent, 20).await;
+        let by = rig.wall.now() + chrono::Duration::seconds(60);
+        let (_, recovered) = walk_until_after(&run, &mut tail, restored_at, by, |v| {
+            v["event"] == "data_recovered"
+        })
+        .await;
+        assert_eq!(recovered["level"], "WARN", "{recovered}");
+        let (_, verified) = walk_until_after(&run, &mut tail, restored_at, by, |v| {
+            v["event"] == "data_verified"
+        })
+        .await;
+        assert_eq!(verified["data"]["passed"], true, "{verified}");
+        let (_, reset) = walk_until_after(&run, &mut tail, restored_at, by, |v| {
+            v["event"] == "breaker_reset"
+        })
+        .await;
+        assert_eq!(reset["data"]["actor"], "data_verify", "{reset}");
+        trade(&run, &rig, &mut tail, &mut sent, 20).await;
+        run.finish().await
+    });
+    assert_eq!(outcome.summary.trading_state, TradingState::Active);
+    let log = vigil_tests::read_log(&outcome.log_dir);
+    risk_approved_nothing_during_the_outage(&log);
+}
+
 /// A slow feed (each bar held 100 ms): the bars still come and are traded on; nothing
 /// trips.
 #[test]

@@ -224,6 +224,22 @@ impl DataAgent {
         self
     }
 
+    /// A data outage that began at wall time `since` in the previous process is still under
+    /// way (its halt was saved with the trading state): the first good bars end it and are
+    /// verified, as they would have been without the restart. Needs
+    /// [`Self::with_outage_handling`] first; without it the halt waits for an operator.
+    pub fn with_outage_resumed(mut self, since: Timestamp) -> Self {
+        if !self.sources.resume_outage(since) {
+            self.core.fault(
+                "a data outage's halt was saved, but reconnecting is off: an operator resets \
+                 the breaker"
+                    .to_string(),
+                false,
+            );
+        }
+        self
+    }
+
     /// Fails the source in use when more than `max_pct` percent of its last `window`
     /// messages were rejected (a streaming provider's; 0: off).
     pub fn with_parse_error_rate(mut self, window: usize, max_pct: f64) -> Self {

@@ -63,6 +63,11 @@ pub struct RiskAgent {
     saved: Option<tokio::sync::mpsc::UnboundedSender<TradingStateRecord>>,
     /// The state a previous process saved, announced when the agent starts.
     restored: Option<TradingStateRecord>,
+    /// The saved outage's halt could not be restored: said once the agent runs.
+    restore_error: Option<String>,
+    /// The last record saved (or restored): saved again when only the outage's halt
+    /// changes.
+    last_saved: Option<TradingStateRecord>,
     /// The breaker's fast path from the Monitor.
     halt: vigil_messages::HaltLatch,
     drawdown: DrawdownControl,
@@ -110,6 +115,8 @@ impl RiskAgent {
             last_ts: None,
             saved: None,
             restored: None,
+            restore_error: None,
+            last_saved: None,
             halt: vigil_messages::HaltLatch::default(),
             drawdown: DrawdownControl::default(),
             ending: None,
@@ -131,9 +138,12 @@ impl RiskAgent {
         saved: tokio::sync::mpsc::UnboundedSender<TradingStateRecord>,
     ) -> Self {
         if let Some(r) = &restored {
-            self.trading = TradingControl::new(r.state);
+            let (trading, dropped) = TradingControl::restored(r.state, r.outage_hold.as_deref());
+            self.trading = trading;
+            self.restore_error = dropped;
         }
-        self.restored = restored;
+        self.restored = restored.clone();
+        self.last_saved = restored;
         self.saved = Some(saved);
         self
     }
@@ -347,7 +357,12 @@ impl RiskAgent {
     /// re-arm the drawdown line when trading is active again, save it. Returns whether
     /// anything changed.
     fn record(&mut self, now: Timestamp, change: Option<StateChange>) -> bool {
+        let hold_changed = self.trading.take_hold_changed();
         let Some(change) = change else {
+            // The state stands, but the outage's halt changed: saved all the same.
+            if hold_changed && let Some(last) = self.last_saved.clone() {
+                self.save(now, last);
+            }
             return false;
         };
         // Before anything else: the Monitor reads it to know a trip found the breaker
@@ -359,28 +374,43 @@ impl RiskAgent {
             self.core.log.emit(event);
         }
         self.core.log.flush();
-        if let Some(saved) = &self.saved {
-            let record = TradingStateRecord {
-                state: change.to,
-                actor: change.actor,
-                reason: change.reason,
-                at: self.core.wall.now(),
-            };
-            if saved.send(record).is_err() {
-                let error = "the trading state cannot be saved: its writer has stopped; \
-                             a restart would not remember this change"
-                    .to_string();
-                self.core.log.emit(
-                    LogEvent::new(now, SERVICE, Event::AgentFailed)
-                        .level(Level::Critical)
-                        .with("agent", "risk")
-                        .with("error", error.clone()),
-                );
-                self.core.log.flush();
-                self.core.fault(error, false);
-            }
-        }
+        let record = TradingStateRecord {
+            state: change.to,
+            actor: change.actor,
+            reason: change.reason,
+            at: self.core.wall.now(),
+            outage_hold: None,
+        };
+        self.save(now, record);
         true
+    }
+
+    /// Saves `record` with the outage's halt as it stands now.
+    fn save(&mut self, now: Timestamp, mut record: TradingStateRecord) {
+        record.outage_hold = match self.trading.hold_json() {
+            Ok(hold) => hold,
+            Err(e) => {
+                // Saved without it: after a restart the halt waits for an operator.
+                self.core.fault(e, false);
+                None
+            }
+        };
+        self.last_saved = Some(record.clone());
+        if let Some(saved) = &self.saved
+            && saved.send(record).is_err()
+        {
+            let error = "the trading state cannot be saved: its writer has stopped; \
+                         a restart would not remember this change"
+                .to_string();
+            self.core.log.emit(
+                LogEvent::new(now, SERVICE, Event::AgentFailed)
+                    .level(Level::Critical)
+                    .with("agent", "risk")
+                    .with("error", error.clone()),
+            );
+            self.core.log.flush();
+            self.core.fault(error, false);
+        }
     }
 }
 
@@ -393,6 +423,9 @@ impl Actor for RiskAgent {
         let now = self.core.clock.now();
         if let Some(r) = self.restored.take() {
             self.core.log.emit(trading_state::restored_event(&r, now));
+        }
+        if let Some(error) = self.restore_error.take() {
+            self.core.fault(error, false);
         }
         // At the same instant as the restored state's line.
         self.core.started(

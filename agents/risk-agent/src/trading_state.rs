@@ -58,14 +58,22 @@ pub(crate) fn restored_event(r: &TradingStateRecord, now: Timestamp) -> LogEvent
         .with(
             "reason",
             format!(
-                "saved by the previous process: set by {} at {}: {}",
-                r.actor, r.at, r.reason
+                "saved by the previous process: set by {} at {}: {}{}",
+                r.actor,
+                r.at,
+                r.reason,
+                if r.outage_hold.is_some() {
+                    "; a data outage's halt: the verification once the data is back lifts it"
+                } else {
+                    ""
+                }
             ),
         )
 }
 
-/// A halt for a data outage.
-#[derive(Debug)]
+/// A halt for a data outage; saved with the trading state (as JSON) so that the
+/// verification after a restart lifts it as it would have without the restart.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct OutageHold {
     /// The state before it, restored when the verification passes.
     before: TradingState,
@@ -125,6 +133,8 @@ fn rank(state: TradingState) -> u8 {
 pub(crate) struct TradingControl {
     state: TradingState,
     outage_hold: Option<OutageHold>,
+    /// The outage's halt changed since [`Self::take_hold_changed`] was last asked.
+    hold_changed: bool,
 }
 
 impl TradingControl {
@@ -133,7 +143,56 @@ impl TradingControl {
         Self {
             state,
             outage_hold: None,
+            hold_changed: false,
         }
+    }
+
+    /// Starts in the saved `state`, with the outage's halt saved with it (`hold`, the JSON
+    /// of [`Self::hold_json`]). A hold that cannot be read is dropped, and said: the state
+    /// stays (a halt then waits for an operator).
+    pub(crate) fn restored(state: TradingState, hold: Option<&str>) -> (Self, Option<String>) {
+        let mut control = Self::new(state);
+        let Some(text) = hold else {
+            return (control, None);
+        };
+        match serde_json::from_str::<OutageHold>(text) {
+            Ok(h) if state == TradingState::Halted => {
+                control.outage_hold = Some(h);
+                (control, None)
+            }
+            Ok(_) => (
+                control,
+                Some(format!(
+                    "an outage's halt was saved with the state {}, not halted: dropped",
+                    state.as_str()
+                )),
+            ),
+            Err(e) => (
+                control,
+                Some(format!(
+                    "the outage's halt saved with the trading state cannot be read ({e}): \
+                     dropped, an operator resets the breaker: {text}"
+                )),
+            ),
+        }
+    }
+
+    /// The outage's halt as saved with the trading state (JSON); `None` when there is none.
+    ///
+    /// # Errors
+    /// When it cannot be written as JSON.
+    pub(crate) fn hold_json(&self) -> Result<Option<String>, String> {
+        self.outage_hold
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| format!("the outage's halt cannot be written: {e}"))
+    }
+
+    /// Whether the outage's halt changed since the last call (it is saved then, even when
+    /// the state did not change).
+    pub(crate) fn take_hold_changed(&mut self) -> bool {
+        std::mem::take(&mut self.hold_changed)
     }
 
     /// The state now.
@@ -154,8 +213,10 @@ impl TradingControl {
             if from == TradingState::Halted && state != TradingState::Halted {
                 // Reset meanwhile (an operator): the outage's halt is over.
                 self.outage_hold = None;
+                self.hold_changed = true;
             } else if state != TradingState::Active && !is_outage_actor(&actor) {
                 hold.others.push(format!("{actor} ({reason})"));
+                self.hold_changed = true;
             }
         }
         if from == state {
@@ -198,6 +259,7 @@ impl TradingControl {
                 operator: operator_resumes,
                 others,
             });
+            self.hold_changed = true;
         }
         self.update(TradingState::Halted, "data_outage".into(), reason)
     }
@@ -206,6 +268,7 @@ impl TradingControl {
     /// it passed, `after_outage` allows it, and nothing else asked for a halt meanwhile.
     pub(crate) fn data_verified(&mut self, passed: bool, report: &str) -> Verification {
         let hold = self.outage_hold.take();
+        self.hold_changed |= hold.is_some();
         let (resume, action) = match &hold {
             None => (
                 None,
@@ -317,6 +380,52 @@ mod tests {
         );
         assert_eq!(change.reason, "the data is back and verified: all clear");
         assert_eq!(c.state(), TradingState::ReduceOnly);
+    }
+
+    #[test]
+    fn an_outage_halt_saved_before_a_restart_is_lifted_by_the_verification_after_it() {
+        let mut c = TradingControl::new(TradingState::ReduceOnly);
+        assert_eq!(c.hold_json(), Ok(None));
+        c.outage(false, "no source".into()).expect("tripped");
+        assert!(c.take_hold_changed(), "the new halt is saved");
+        assert!(!c.take_hold_changed());
+        // Another halt while halted changes no state, but the hold: saved too.
+        assert_eq!(ask(&mut c, TradingState::Halted, "alert:data_stale"), None);
+        assert!(
+            !c.take_hold_changed(),
+            "the outage's own alert is not another halt"
+        );
+        let saved = c.hold_json().expect("json").expect("a hold");
+
+        // The restarted process: the verification lifts it to the state before.
+        let (mut after, dropped) = TradingControl::restored(TradingState::Halted, Some(&saved));
+        assert_eq!(dropped, None);
+        let v = after.data_verified(true, "all clear");
+        assert!(v.resumes, "{}", v.action);
+        assert_eq!(after.state(), TradingState::ReduceOnly);
+        assert!(
+            after.take_hold_changed(),
+            "the lifted hold is saved as gone"
+        );
+        assert_eq!(after.hold_json(), Ok(None));
+
+        // What another actor asked before the restart still keeps it tripped after.
+        ask(&mut c, TradingState::Halted, "ops");
+        assert!(c.take_hold_changed());
+        let saved = c.hold_json().expect("json").expect("a hold");
+        let (mut after, _) = TradingControl::restored(TradingState::Halted, Some(&saved));
+        let v = after.data_verified(true, "all clear");
+        assert!(
+            !v.resumes && v.action.contains("also asked meanwhile by ops"),
+            "{}",
+            v.action
+        );
+
+        // A hold that cannot be read is dropped and said; the halt stays for an operator.
+        let (mut after, dropped) = TradingControl::restored(TradingState::Halted, Some("{"));
+        assert!(dropped.is_some_and(|e| e.contains("cannot be read")));
+        assert!(!after.data_verified(true, "ok").resumes);
+        assert_eq!(after.state(), TradingState::Halted);
     }
 
     #[test]

@@ -847,6 +847,9 @@ pub struct TradingStateRecord {
     pub reason: String,
     /// When (wall clock).
     pub at: Timestamp,
+    /// The halt of a data outage under way (the Risk agent's JSON), saved with the state so
+    /// that the verification after a restart can lift it; `None` when there is none.
+    pub outage_hold: Option<String>,
 }
 
 /// The figures of a finished session, assembled by the Monitor from the stage reports.

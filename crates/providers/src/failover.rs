@@ -213,6 +213,22 @@ impl<S: Source> Failover<S> {
         self.reconnect = Some(Reconnect { initial, max });
     }
 
+    /// An outage that began at wall time `since` in an earlier process is still under way
+    /// (its halt was saved): the first good bars end it, as they would have without the
+    /// restart ([`Self::bars_arrived`] then reports it). Needs reconnecting on
+    /// ([`Self::set_reconnect`]), without which there is no outage; says whether it took.
+    pub fn resume_outage(&mut self, since: Timestamp) -> bool {
+        let Some(r) = self.reconnect else {
+            return false;
+        };
+        self.outage.get_or_insert_with(|| Outage {
+            since,
+            backoff: Backoff::new(r.initial, r.max),
+            attempts: 0,
+        });
+        true
+    }
+
     /// The name of the source in use.
     pub fn name(&self) -> &str {
         &self.name
@@ -485,6 +501,23 @@ mod tests {
             f.source_failed("refused".into(), at(0)),
             Failure::Fatal("refused".into())
         );
+    }
+
+    #[test]
+    fn an_outage_of_an_earlier_process_ends_at_the_first_good_bars() {
+        let mut f = Failover::new(Feed("primary"));
+        assert!(!f.resume_outage(at(0)), "no outage without reconnecting");
+        f.set_reconnect(Duration::from_secs(1), Duration::from_secs(8));
+        assert!(f.resume_outage(at(0)));
+        assert!(f.in_outage());
+        assert_eq!(
+            f.bars_arrived(at(90)),
+            Some(Recovered {
+                outage_s: 90,
+                attempts: 0
+            })
+        );
+        assert!(!f.in_outage());
     }
 
     #[test]

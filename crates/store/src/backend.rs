@@ -624,7 +624,10 @@ macro_rules! sql_backend {
                 use sqlx::Row as _;
                 use vigil_core::TradingState;
                 let row =
-                    sqlx::query("SELECT state, actor, reason, at FROM trading_state WHERE id = 1")
+                    sqlx::query(
+                        "SELECT state, actor, reason, at, outage_hold FROM trading_state \
+                         WHERE id = 1",
+                    )
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(self.query_err("reading the trading state"))?;
@@ -647,6 +650,7 @@ macro_rules! sql_backend {
                     actor: row.get(1),
                     reason: row.get(2),
                     at: self.time(|| "trading_state.at".into(), &at)?,
+                    outage_hold: row.get(4),
                 }))
             }
 
@@ -655,15 +659,17 @@ macro_rules! sql_backend {
                 saved: &$crate::SavedTradingState,
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
-                    "INSERT INTO trading_state (id, state, actor, reason, at) \
-                     VALUES (1, $1, $2, $3, $4) \
+                    "INSERT INTO trading_state (id, state, actor, reason, at, outage_hold) \
+                     VALUES (1, $1, $2, $3, $4, $5) \
                      ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-                     actor = excluded.actor, reason = excluded.reason, at = excluded.at",
+                     actor = excluded.actor, reason = excluded.reason, at = excluded.at, \
+                     outage_hold = excluded.outage_hold",
                 )
                 .bind(saved.state.as_str())
                 .bind(&saved.actor)
                 .bind(&saved.reason)
                 .bind($crate::stamp(saved.at))
+                .bind(saved.outage_hold.as_deref())
                 .execute(&self.pool)
                 .await
                 .map_err(self.query_err("saving the trading state"))?;

@@ -14,4 +14,7 @@ pub struct SavedTradingState {
     pub reason: String,
     /// When (wall clock).
     pub at: DateTime<Utc>,
+    /// The halt of a data outage under way, as the Risk agent writes it (JSON); `None`
+    /// when there is none.
+    pub outage_hold: Option<String>,
 }

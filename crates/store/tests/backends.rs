@@ -373,11 +373,13 @@ async fn the_trading_state_survives_reopening(place: &Place) {
         actor: "ops".into(),
         reason: "runaway losses".into(),
         at: t("2030-01-01T00:00:00Z"),
+        outage_hold: None,
     };
     store.save_trading_state(&saved).await.expect("save");
     store
         .save_trading_state(&SavedTradingState {
             reason: "still runaway".into(),
+            outage_hold: Some(r#"{"before":"active"}"#.into()),
             ..saved.clone()
         })
         .await
@@ -389,6 +391,7 @@ async fn the_trading_state_survives_reopening(place: &Place) {
         back,
         SavedTradingState {
             reason: "still runaway".into(),
+            outage_hold: Some(r#"{"before":"active"}"#.into()),
             ..saved
         }
     );

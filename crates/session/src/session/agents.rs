@@ -494,6 +494,13 @@ pub(super) fn build_and_start(
         exec_agent
     };
 
+    // A data outage's halt saved by the previous process: the verification once the data is
+    // back lifts it, as it would have without the restart.
+    let outage_since = reconciled
+        .trading_state
+        .as_ref()
+        .filter(|s| s.outage_hold.is_some())
+        .map(|s| s.at);
     let mut risk_agent = RiskAgent::new(
         cfg.risk.clone(),
         cfg.execution.order_type,
@@ -579,6 +586,9 @@ pub(super) fn build_and_start(
                 reconnect_max: Duration::from_millis(feed.reconnect_max_ms),
                 operator_resumes: feed.after_outage == AfterOutage::Operator,
             });
+    }
+    if let Some(since) = outage_since {
+        data_agent = data_agent.with_outage_resumed(since);
     }
     if cfg.calendar.automation {
         data_agent = data_agent

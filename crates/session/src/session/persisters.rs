@@ -167,6 +167,7 @@ fn saved_state(r: TradingStateRecord) -> SavedTradingState {
         actor: r.actor,
         reason: r.reason,
         at: r.at,
+        outage_hold: r.outage_hold,
     }
 }
 
@@ -177,6 +178,7 @@ pub(super) fn state_record(s: SavedTradingState) -> TradingStateRecord {
         actor: s.actor,
         reason: s.reason,
         at: s.at,
+        outage_hold: s.outage_hold,
     }
 }
 
@@ -250,6 +252,7 @@ mod tests {
                 actor: "operator".into(),
                 reason: reason.into(),
                 at: at(),
+                outage_hold: None,
             })
             .expect("the writer runs");
         }

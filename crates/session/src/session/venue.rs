@@ -155,6 +155,8 @@ pub(super) fn restriction(
             mismatches()
         ),
         at,
+        // Not halted before (else nothing is saved here): no outage's halt to keep.
+        outage_hold: None,
     })
 }
 
@@ -296,6 +298,7 @@ mod tests {
             actor: "operator".into(),
             reason: "test".into(),
             at: at(),
+            outage_hold: None,
         }
     }
 
