@@ -79,6 +79,9 @@ pub struct DataAgent {
     sources: Failover<Box<dyn DataProvider>>,
     /// Where a provider lent to a read comes back to if the read is dropped.
     home: Home,
+    /// Where the standby source being probed before a switch back comes back to if the
+    /// probe is dropped (a restart of the agent): reclaimed at the next heartbeat.
+    probe_home: Home,
     symbols: SymbolTable,
     /// The replay's market clock, advanced to each bar as it passes.
     market: Option<SimClock>,
@@ -166,6 +169,7 @@ impl DataAgent {
             provider_live: provider.live(),
             sources: Failover::new(provider),
             home: Arc::new(Mutex::new(None)),
+            probe_home: Arc::new(Mutex::new(None)),
             cfg,
             symbols,
             market,
@@ -334,10 +338,15 @@ impl DataAgent {
         if self.core.state != AgentState::Starting {
             self.ping_source(ctx);
         }
-        // Once the backup in use has run its stable period, the primary is tried again
-        // (after the read in flight).
+        // A probe dropped by a restart: its source stands by again, tried later.
+        let dropped = self.probe_home.lock().take();
+        if let Some(source) = dropped {
+            self.sources.probe_failed(source, self.core.wall.now());
+        }
+        // Once the backup in use has run its stable period, the primary is probed, and
+        // tried again if it answers (after the read in flight).
         if !self.ended && self.sources.tick(self.core.wall.now()) {
-            self.pull(ctx);
+            self.probe_switch_back(ctx);
         }
     }
 

@@ -375,6 +375,38 @@ impl<S: Source> Failover<S> {
         true
     }
 
+    /// The switch back [`Self::tick`] asked for, with the primary taken out of the standby
+    /// list to be probed (connected and pinged) before the switch is made: the backup in
+    /// use goes on meanwhile. `None` when no switch back waits.
+    pub fn take_switch_back_probe(&mut self) -> Option<(Switch, S)> {
+        if self.pending.as_ref().is_none_or(|p| p.actor != SWITCH_BACK) {
+            return None;
+        }
+        let switch = self.pending.take()?;
+        let i = self.standby.iter().position(|p| p.name() == switch.to)?;
+        let source = self.standby.remove(i)?;
+        Some((switch, source))
+    }
+
+    /// The probe of the primary answered: it stands by again, and the switch back is made
+    /// after the read in flight ([`Self::take_switch`]).
+    pub fn probe_passed(&mut self, switch: Switch, source: S) {
+        self.standby.push_front(source);
+        self.pending = Some(switch);
+    }
+
+    /// The probe of the primary failed at wall time `now`: it stands by again, the backup
+    /// stays in use, and the primary is tried after a period twice as long, as after a
+    /// switch back that failed.
+    pub fn probe_failed(&mut self, source: S, now: Timestamp) {
+        self.standby.push_front(source);
+        if let Some(sb) = &mut self.switch_back {
+            sb.trial = false;
+            sb.current = (sb.current * 2).min(SWITCH_BACK_MAX);
+            sb.due = Some(later(now, span(sb.current)));
+        }
+    }
+
     /// Whether a switch to the source named `name` can be made.
     pub fn check_switch(&self, name: &str) -> SwitchCheck {
         if name == self.name {
@@ -589,6 +621,40 @@ mod tests {
         f.bars_arrived(at(183));
         switched(f.source_failed("later".into(), at(200)));
         assert!(f.tick(at(260)));
+    }
+
+    #[test]
+    fn the_primary_is_probed_before_the_switch_back_and_a_failed_probe_doubles_the_period() {
+        let mut f = sources(&["b1"]);
+        f.set_switch_back(Duration::from_secs(60));
+        switched(f.source_failed("x".into(), at(0)));
+        assert!(f.tick(at(60)));
+        let (switch, primary) = f.take_switch_back_probe().expect("a probe");
+        assert_eq!(primary, Feed("primary"));
+        assert_eq!(
+            f.take_switch(at(60)),
+            None,
+            "no switch while the probe runs"
+        );
+        assert_eq!(f.name(), "b1", "the backup goes on");
+        // Down still: back to standby, tried again after twice the period.
+        f.probe_failed(primary, at(61));
+        assert_eq!(f.take_switch_back_probe(), None);
+        assert!(!f.tick(at(61 + 119)));
+        assert!(f.tick(at(61 + 120)));
+        let (switch_again, primary) = f.take_switch_back_probe().expect("a probe");
+        assert_eq!(switch_again.to, switch.to);
+        // Up: the switch back is made after the read.
+        f.probe_passed(switch_again, primary);
+        let s = f.take_switch(at(182)).expect("the switch back");
+        assert_eq!((s.from.as_str(), s.to.as_str()), ("b1", "primary"));
+        // An operator's switch is not probed.
+        f.request_switch(Switch {
+            to: "b1".into(),
+            actor: "ops".into(),
+            reason: "drill".into(),
+        });
+        assert_eq!(f.take_switch_back_probe(), None);
     }
 
     #[test]

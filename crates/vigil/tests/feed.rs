@@ -384,6 +384,71 @@ fn vigil_run_fails_over_to_the_backup_feed_when_the_primary_s_format_changes() {
     );
 }
 
+/// After a failover, the switch back to the primary is tried only once the primary answers
+/// a probe: with the primary feed gone, each probe fails (`data_source_probed`, WARN), the
+/// backup stays in use and keeps trading, and the next probe waits twice as long.
+#[test]
+fn the_primary_is_probed_before_the_switch_back_and_a_dead_one_is_not_switched_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut primary = FeedProcess::start(dir.path());
+    let mut backup = FeedProcess::start(dir.path());
+    let cfg = feed_config(dir.path(), &primary.stream_url, &[&backup.stream_url]);
+    // Back to the primary after a second on the backup.
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(
+        &cfg,
+        text.replacen(
+            "max_rejected_in_a_row = 3\n",
+            "max_rejected_in_a_row = 3\nswitch_back_after_s = 1\n",
+            1,
+        ),
+    )
+    .expect("config");
+    let run = run_on(&cfg);
+    primary.wait_for("subscribed to [\"GOOG\"]");
+    assert_eq!(primary.post("/_feed/step?n=40")["sent"], 40);
+    wait_for_event(dir.path(), "order_submitted");
+    primary.post("/_faults/format?kind=strings");
+    primary.wait_for("fault format");
+    assert_eq!(primary.post("/_feed/step?n=3")["sent"], 3);
+    let switched = wait_for_event(dir.path(), "data_source_switched");
+    assert_eq!(switched["data"]["actor"], "failover");
+    backup.wait_for("subscribed to [\"GOOG\"]");
+    // The primary is gone for good.
+    drop(primary);
+    let probed = wait_for_event(dir.path(), "data_source_probed");
+    assert_eq!(probed["level"], "WARN", "{probed:#}");
+    assert_eq!(probed["data"]["passed"], false, "{probed:#}");
+    assert_eq!(
+        probed["data"]["in_use"],
+        format!("feed:{}", backup.stream_url),
+        "{probed:#}"
+    );
+    // The backup stays in use and its bars are traded on.
+    assert_eq!(backup.post("/_feed/step?n=150")["sent"], 150);
+    let after = probed["seq"].as_u64().expect("seq");
+    wait_for_line(dir.path(), "signal_generated", |l| {
+        l["seq"].as_u64().is_some_and(|seq| seq > after)
+    });
+    run.signal("-TERM");
+    let out = run.finish();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = common::vigil_log_lines(&dir.path().join("logs"));
+    let switches: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["event"] == "data_source_switched")
+        .collect();
+    assert_eq!(
+        switches.len(),
+        1,
+        "never switched back to a dead primary: {switches:#?}"
+    );
+}
+
 /// `vigil drill data-format-change` against a running stack: with a backup feed it reports
 /// the failover, without one the breaker; every check passes either way.
 #[test]

@@ -51,6 +51,61 @@ impl DataAgent {
     }
 
     /// Pings the source now if it is idle, or before the next fetch otherwise.
+    /// Probes the primary before the switch back [`Failover::tick`] asked for: connects it
+    /// and pings it while the backup goes on. Answered: the switch is made after the read
+    /// in flight. Not: the backup stays, and the primary is tried after twice the period.
+    pub(super) fn probe_switch_back(&mut self, ctx: &mut Context<Self>) {
+        let Some((switch, primary)) = self.sources.take_switch_back_probe() else {
+            return;
+        };
+        let mut lease = Lease::new(primary, &self.probe_home);
+        let wall = self.core.wall.clone();
+        let fut = async move {
+            let t0 = wall.now();
+            let res = match lease.get().connect().await {
+                Ok(()) => lease.get().ping().await,
+                Err(e) => Err(e),
+            };
+            let took = wall.now() - t0;
+            (lease.give_back(), res, took)
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |(primary, res, took), act, ctx| {
+                    let Some(primary) = primary else {
+                        return;
+                    };
+                    let now = act.now();
+                    let mut line = LogEvent::new(now, SERVICE, Event::DataSourceProbed)
+                        .with("provider", primary.name().to_string())
+                        .with("in_use", act.sources.name().to_string())
+                        .with("took_ms", took.num_milliseconds());
+                    match res {
+                        Ok(()) => {
+                            act.core.log.emit(line.with("passed", true));
+                            act.core.log.flush();
+                            act.sources.probe_passed(switch, primary);
+                            act.pull(ctx);
+                        }
+                        Err(e) => {
+                            line = line
+                        .level(vigil_core::Level::Warn)
+                        .with("passed", false)
+                        .with("error", e.to_string())
+                        .with(
+                            "action",
+                            "the backup stays in use; the primary is tried again after twice \
+                             the period",
+                        );
+                            act.core.log.emit(line);
+                            act.core.log.flush();
+                            act.sources.probe_failed(primary, act.core.wall.now());
+                        }
+                    }
+                }),
+        );
+    }
+
     pub(super) fn ping_source(&mut self, ctx: &mut Context<Self>) {
         if self.ended || self.core.state == AgentState::Failed {
             return;
