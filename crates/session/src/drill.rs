@@ -1,4 +1,15 @@
-//! Drills: an incident rehearsed against a running stack (`vigil drill`).
+//! Drills: an incident rehearsed against a running stack (`vigil drill`). Each faults the
+//! `vigil feed` process the running vigil reads (`[data.feed]`) through its control API,
+//! watches vigil's log, and judges what it sees by plain functions of the log lines, with
+//! the measured detection and alert-delivery times in the details.
+//!
+//! `data-source-down` ([`data_source_down`]): the feed drops every connection without a
+//! close frame (the data side of a network loss); vigil must detect the outage, halt (or
+//! fail over), tell a person, and once the feed delivers again verify the books and resume
+//! on its own, with no order decided in between.
+//!
+//! `price-jump` ([`price_jump`]): the next bar of the first instrument jumps; vigil must
+//! quarantine the symbol, tell a person, and send no order in it while it is held.
 //!
 //! `data-format-change`, the weekend incident: the running vigil reads its bars from a
 //! `vigil feed` process (`[data.feed]`). The drill switches that feed to a changed message
@@ -84,48 +95,50 @@ const FIRST_BAD: &str = "the first bad message is an ERROR line with its payload
 const REACTION: &str = "failover or the breaker";
 const NO_LATE_ORDER: &str = "no order on unvalidated data";
 
-/// Runs `data-format-change` against the stack of `cfg` (loaded from `config`, named in
-/// messages) and returns its checks.
-///
-/// # Errors
-/// [`DrillError`] when the drill cannot run: no feed in the config, its secret or vigil's
-/// log folder unreadable, or the feed's control API failing.
-pub fn data_format_change(
-    cfg: &VigilConfig,
-    config: &Path,
-    opts: &DrillOptions,
-) -> Result<Vec<DrillCheck>, DrillError> {
-    let feed = cfg.data.feed.as_ref().ok_or_else(|| DrillError::NoFeed {
-        config: config.to_path_buf(),
-    })?;
-    let control = match &opts.feed_control {
-        Some(c) => c.trim_end_matches('/').to_string(),
-        None => control_of(&feed.url)?,
-    };
-    let secret = crate::read_secret("data.feed.secret_file", &feed.secret_file)?;
-    let auth = [
-        ("APCA-API-KEY-ID", feed.key_id.clone()),
-        ("APCA-API-SECRET-KEY", secret),
-    ];
-    let log_dir = cfg.log.dir.clone();
-    let patience = Duration::from_secs(opts.timeout_s);
+/// The running stack a drill works on: the feed's control API and vigil's log folder.
+struct Stack {
+    control: String,
+    auth: [(&'static str, String); 2],
+    agent: ureq::Agent,
+    log_dir: PathBuf,
+    patience: Duration,
+}
 
-    // What vigil had before the fault.
-    let before = log_lines(&log_dir)?;
-    let seen_until = last_seen(&before);
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    let post = |path: &str| -> Result<Value, DrillError> {
-        let url = format!("{control}{path}");
+impl Stack {
+    fn new(cfg: &VigilConfig, config: &Path, opts: &DrillOptions) -> Result<Self, DrillError> {
+        let feed = cfg.data.feed.as_ref().ok_or_else(|| DrillError::NoFeed {
+            config: config.to_path_buf(),
+        })?;
+        let control = match &opts.feed_control {
+            Some(c) => c.trim_end_matches('/').to_string(),
+            None => control_of(&feed.url)?,
+        };
+        let secret = crate::read_secret("data.feed.secret_file", &feed.secret_file)?;
+        Ok(Self {
+            control,
+            auth: [
+                ("APCA-API-KEY-ID", feed.key_id.clone()),
+                ("APCA-API-SECRET-KEY", secret),
+            ],
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build()
+                .new_agent(),
+            log_dir: cfg.log.dir.clone(),
+            patience: Duration::from_secs(opts.timeout_s),
+        })
+    }
+
+    /// POSTs `path` to the feed's control API; its JSON answer.
+    fn post(&self, path: &str) -> Result<Value, DrillError> {
+        let url = format!("{}{path}", self.control);
         let failed = |problem: String| DrillError::Feed {
             url: url.clone(),
             problem,
         };
-        let mut req = agent.post(&url);
-        for (k, v) in &auth {
+        let mut req = self.agent.post(&url);
+        for (k, v) in &self.auth {
             req = req.header(*k, v.as_str());
         }
         let mut res = req.send_empty().map_err(|e| failed(e.to_string()))?;
@@ -138,36 +151,412 @@ pub fn data_format_change(
             return Err(failed(format!("{status} {body}")));
         }
         serde_json::from_str(&body).map_err(|e| failed(format!("not JSON ({e}): {body}")))
-    };
-
-    let t0 = Instant::now();
-    post("/_faults/format?kind=renamed")?;
-    if opts.step > 0 {
-        post(&format!("/_feed/step?n={}", opts.step))?;
     }
-    let first_bad = wait(&log_dir, before.len(), patience, |l| {
-        l["event"] == "data_parse_failed"
-    })?;
+
+    fn lines(&self) -> Result<Vec<Value>, DrillError> {
+        log_lines(&self.log_dir)
+    }
+
+    /// The first line after the first `skip` that `pred` accepts, within the patience.
+    fn wait(
+        &self,
+        skip: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Option<Value>, DrillError> {
+        wait(&self.log_dir, skip, self.patience, pred)
+    }
+
+    /// Steps the feed `n` bars (a feed under `--manual`); nothing for 0.
+    fn step(&self, n: u32) -> Result<(), DrillError> {
+        if n > 0 {
+            self.post(&format!("/_feed/step?n={n}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `data-format-change` against the stack of `cfg` (loaded from `config`, named in
+/// messages) and returns its checks.
+///
+/// # Errors
+/// [`DrillError`] when the drill cannot run: no feed in the config, its secret or vigil's
+/// log folder unreadable, or the feed's control API failing.
+pub fn data_format_change(
+    cfg: &VigilConfig,
+    config: &Path,
+    opts: &DrillOptions,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let stack = Stack::new(cfg, config, opts)?;
+    // What vigil had before the fault.
+    let before = stack.lines()?;
+    let seen_until = last_seen(&before);
+    let t0 = Instant::now();
+    stack.post("/_faults/format?kind=renamed")?;
+    stack.step(opts.step)?;
+    let first_bad = stack.wait(before.len(), |l| l["event"] == "data_parse_failed")?;
     let mut checks = vec![first_bad_check(
         first_bad.as_ref(),
         t0.elapsed(),
         opts.timeout_s,
     )];
-    let reaction = wait(&log_dir, before.len(), patience, |l| {
+    let reaction = stack.wait(before.len(), |l| {
         l["event"] == "data_source_switched" || l["event"] == "breaker_tripped"
     })?;
     checks.push(reaction_check(reaction.as_ref(), opts.timeout_s));
     let switched = reaction
         .as_ref()
         .is_some_and(|r| r["event"] == "data_source_switched");
-    let after = log_lines(&log_dir)?;
+    let after = stack.lines()?;
     checks.push(late_order_check(
         after.get(before.len()..).unwrap_or_default(),
         &seen_until,
         switched,
     ));
-    post("/_faults/clear")?;
+    stack.post("/_faults/clear")?;
     Ok(checks)
+}
+
+const DETECTED: &str = "the loss is detected";
+const TOLD: &str = "a person is told";
+const RESUMED: &str = "trading resumes after the books are verified";
+const NOTHING_DECIDED: &str = "no order while the data was down";
+
+/// Runs `data-source-down` against the stack of `cfg` (see the module's documentation):
+/// the feed drops its connections, then (after the detection) delivers `opts.step` bars.
+///
+/// # Errors
+/// As [`data_format_change`].
+pub fn data_source_down(
+    cfg: &VigilConfig,
+    config: &Path,
+    opts: &DrillOptions,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let stack = Stack::new(cfg, config, opts)?;
+    let before = stack.lines()?.len();
+    let t0 = Instant::now();
+    stack.post("/_faults/disconnect?abrupt=true")?;
+    let detected = stack.wait(before, |l| {
+        l["event"] == "data_outage" || l["event"] == "data_source_switched"
+    })?;
+    let detected_after = t0.elapsed();
+    let mut checks = vec![detected_check(
+        detected.as_ref(),
+        detected_after,
+        opts.timeout_s,
+    )];
+    let rule = detected
+        .as_ref()
+        .and_then(|l| l["event"].as_str())
+        .unwrap_or("data_outage")
+        .to_string();
+    checks.push(told(&stack, before, &rule, t0, opts.timeout_s)?);
+    let switched = rule == "data_source_switched";
+    if !switched {
+        // The feed delivers again: vigil reconnects on its own, then verifies.
+        let reconnected = stack.wait(before, |l| l["event"] == "data_source_connected")?;
+        if reconnected.is_some() {
+            stack.step(opts.step)?;
+        }
+        let resumed = stack.wait(before, |l| {
+            l["event"] == "breaker_reset" && l["data"]["actor"] == "data_verify"
+        })?;
+        let verified = stack
+            .lines()?
+            .into_iter()
+            .skip(before)
+            .find(|l| l["event"] == "data_verified");
+        checks.push(resumed_check(
+            verified.as_ref(),
+            resumed.as_ref(),
+            t0.elapsed(),
+            opts.timeout_s,
+        ));
+    }
+    let after = stack.lines()?;
+    checks.push(nothing_decided_check(
+        after.get(before..).unwrap_or_default(),
+        switched,
+    ));
+    stack.post("/_faults/clear")?;
+    Ok(checks)
+}
+
+const QUARANTINED: &str = "the jump is quarantined";
+const NO_ORDER_IN_IT: &str = "no order in the symbol while it is held";
+
+/// Runs `price-jump` against the stack of `cfg`: the next bar of its first instrument moves
+/// `pct` percent, and the feed is stepped `opts.step` bars.
+///
+/// # Errors
+/// As [`data_format_change`].
+pub fn price_jump(
+    cfg: &VigilConfig,
+    config: &Path,
+    opts: &DrillOptions,
+    pct: rust_decimal::Decimal,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let stack = Stack::new(cfg, config, opts)?;
+    let symbol = cfg
+        .data
+        .instruments
+        .first()
+        .map(|i| i.symbol.to_string())
+        .unwrap_or_default();
+    let before = stack.lines()?.len();
+    let t0 = Instant::now();
+    stack.post(&format!("/_faults/spike?symbol={symbol}&pct={pct}"))?;
+    stack.step(opts.step)?;
+    let held = stack.wait(before, |l| {
+        l["event"] == "symbol_quarantined" && l["data"]["symbol"] == symbol.as_str()
+    })?;
+    let mut checks = vec![quarantined_check(
+        &symbol,
+        held.as_ref(),
+        t0.elapsed(),
+        opts.timeout_s,
+    )];
+    checks.push(told(
+        &stack,
+        before,
+        "symbol_quarantined",
+        t0,
+        opts.timeout_s,
+    )?);
+    let after = stack.lines()?;
+    checks.push(no_order_while_held_check(
+        after.get(before..).unwrap_or_default(),
+        &symbol,
+    ));
+    stack.post("/_faults/clear")?;
+    Ok(checks)
+}
+
+fn detected_check(line: Option<&Value>, after: Duration, timeout_s: u64) -> DrillCheck {
+    match line {
+        Some(l) => DrillCheck {
+            name: DETECTED,
+            passed: l["level"] == "CRITICAL" || l["event"] == "data_source_switched",
+            detail: format!(
+                "{} ({}) {} ms after the fault",
+                l["event"].as_str().unwrap_or("?"),
+                l["level"].as_str().unwrap_or("?"),
+                after.as_millis()
+            ),
+        },
+        None => DrillCheck {
+            name: DETECTED,
+            passed: false,
+            detail: format!("neither data_outage nor data_source_switched within {timeout_s} s"),
+        },
+    }
+}
+
+/// Check: the alert of `rule` fired after the first `skip` lines and a channel took it
+/// (`alert_delivered`); the time from the fault (`t0`) to that delivery.
+fn told(
+    stack: &Stack,
+    skip: usize,
+    rule: &str,
+    t0: Instant,
+    timeout_s: u64,
+) -> Result<DrillCheck, DrillError> {
+    let firing = stack.wait(skip, |l| {
+        l["event"] == "alert_firing" && l["data"]["rule"] == rule
+    })?;
+    let fired_after = t0.elapsed();
+    let Some(id) = firing
+        .as_ref()
+        .and_then(|l| l["data"]["id"].as_str())
+        .map(str::to_string)
+    else {
+        return Ok(DrillCheck {
+            name: TOLD,
+            passed: false,
+            detail: format!("no {rule} alert fired within {timeout_s} s"),
+        });
+    };
+    // Delivered by a channel, or held back by the alerting policy (the first of either).
+    let outcome = stack.wait(skip, |l| {
+        (l["event"] == "alert_delivered" || l["event"] == "alert_suppressed")
+            && l["data"]["id"] == id.as_str()
+    })?;
+    let delivered = outcome
+        .as_ref()
+        .filter(|l| l["event"] == "alert_delivered")
+        .cloned();
+    // Not delivered: held back, or handed to no channel?
+    let held = if delivered.is_none() {
+        stack.lines()?.into_iter().skip(skip).find(|l| {
+            (l["event"] == "alert_suppressed" || l["event"] == "alert_notified")
+                && l["data"]["id"] == id.as_str()
+        })
+    } else {
+        None
+    };
+    if let Some(l) = &held
+        && l["data"]["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("low severity"))
+    {
+        // The routing's policy: a LOW alert goes out in the day's digest, not at once.
+        return Ok(DrillCheck {
+            name: TOLD,
+            passed: true,
+            detail: format!(
+                "the {rule} alert ({id}) fired {} ms after the fault; LOW severity: kept for \
+                 the daily digest",
+                fired_after.as_millis()
+            ),
+        });
+    }
+    let why = held
+        .map(|l| {
+            format!(
+                "; {}: {}",
+                l["event"].as_str().unwrap_or("?"),
+                truncate(&l["data"].to_string(), 200)
+            )
+        })
+        .unwrap_or_default();
+    Ok(match delivered {
+        Some(l) => DrillCheck {
+            name: TOLD,
+            passed: true,
+            detail: format!(
+                "the {rule} alert ({id}) delivered through {} {} ms after the fault",
+                l["data"]["channel"].as_str().unwrap_or("?"),
+                t0.elapsed().as_millis()
+            ),
+        },
+        None => DrillCheck {
+            name: TOLD,
+            passed: false,
+            detail: format!(
+                "the {rule} alert ({id}) fired but no channel took it within {timeout_s} s \
+                 (is [alerts.channels] configured for its severity?){why}"
+            ),
+        },
+    })
+}
+
+fn resumed_check(
+    verified: Option<&Value>,
+    reset: Option<&Value>,
+    after: Duration,
+    timeout_s: u64,
+) -> DrillCheck {
+    match (verified, reset) {
+        (Some(_), Some(_)) => DrillCheck {
+            name: RESUMED,
+            passed: true,
+            detail: format!(
+                "data_verified passed and breaker_reset by data_verify {} ms after the fault",
+                after.as_millis()
+            ),
+        },
+        (Some(v), None) => DrillCheck {
+            name: RESUMED,
+            passed: false,
+            detail: format!(
+                "data_verified {}: {}",
+                if v["data"]["passed"] == true {
+                    "passed"
+                } else {
+                    "failed"
+                },
+                truncate(v["data"]["action"].as_str().unwrap_or("?"), 160)
+            ),
+        },
+        (None, _) => DrillCheck {
+            name: RESUMED,
+            passed: false,
+            detail: format!(
+                "no data_verified within {timeout_s} s of the feed delivering again (is it \
+                 stepped, or is reconnecting on?)"
+            ),
+        },
+    }
+}
+
+/// No order approved between the trip and the reset (with a backup: nothing to judge, the
+/// backup's bars are validated in their turn).
+fn nothing_decided_check(since: &[Value], switched: bool) -> DrillCheck {
+    if switched {
+        return DrillCheck {
+            name: NOTHING_DECIDED,
+            passed: true,
+            detail: "a backup feed took over: its bars are validated in their turn".into(),
+        };
+    }
+    let tripped = since.iter().position(|l| l["event"] == "breaker_tripped");
+    let reset = since.iter().position(|l| l["event"] == "breaker_reset");
+    let approved: Vec<&str> = match tripped {
+        Some(from) => since[from..reset.unwrap_or(since.len()).max(from)]
+            .iter()
+            .filter(|l| l["event"] == "risk_approved")
+            .filter_map(|l| l["timestamp"].as_str())
+            .collect(),
+        None => Vec::new(),
+    };
+    DrillCheck {
+        name: NOTHING_DECIDED,
+        passed: tripped.is_some() && approved.is_empty(),
+        detail: match (tripped, approved.is_empty()) {
+            (None, _) => "the breaker did not trip".into(),
+            (Some(_), true) => "nothing approved between the trip and the reset".into(),
+            (Some(_), false) => format!("approved while halted: {}", approved.join(", ")),
+        },
+    }
+}
+
+fn quarantined_check(
+    symbol: &str,
+    line: Option<&Value>,
+    after: Duration,
+    timeout_s: u64,
+) -> DrillCheck {
+    match line {
+        Some(l) => DrillCheck {
+            name: QUARANTINED,
+            passed: true,
+            detail: format!(
+                "{symbol} held {} ms after the fault: {}",
+                after.as_millis(),
+                truncate(l["data"]["reason"].as_str().unwrap_or("?"), 160)
+            ),
+        },
+        None => DrillCheck {
+            name: QUARANTINED,
+            passed: false,
+            detail: format!("no symbol_quarantined for {symbol} within {timeout_s} s"),
+        },
+    }
+}
+
+fn no_order_while_held_check(since: &[Value], symbol: &str) -> DrillCheck {
+    let held = since
+        .iter()
+        .position(|l| l["event"] == "symbol_quarantined" && l["data"]["symbol"] == symbol);
+    let released = since
+        .iter()
+        .position(|l| l["event"] == "symbol_released" && l["data"]["symbol"] == symbol);
+    let orders: Vec<&str> = match held {
+        Some(from) => since[from..released.unwrap_or(since.len()).max(from)]
+            .iter()
+            .filter(|l| l["event"] == "order_submitted" && l["data"]["symbol"] == symbol)
+            .filter_map(|l| l["timestamp"].as_str())
+            .collect(),
+        None => Vec::new(),
+    };
+    DrillCheck {
+        name: NO_ORDER_IN_IT,
+        passed: held.is_some() && orders.is_empty(),
+        detail: match (held, orders.is_empty()) {
+            (None, _) => format!("{symbol} was not held"),
+            (Some(_), true) => format!("no {symbol} order while it was held"),
+            (Some(_), false) => format!("{symbol} orders while held: {}", orders.join(", ")),
+        },
+    }
 }
 
 /// The market time of the newest bar vigil had (its Data agent's lines and its orders).
@@ -397,6 +786,41 @@ mod tests {
         );
         assert!(late_order_check(&since, &seen, true).passed);
         assert!(late_order_check(&since[..1], &seen, false).passed);
+    }
+
+    #[test]
+    fn an_approval_while_halted_or_an_order_in_a_held_symbol_fails_its_drill() {
+        let ev = |event: &str, t: &str| json!({"event": event, "timestamp": t, "data": {"symbol": "GOOG"}});
+        let ok = [
+            ev("breaker_tripped", "1"),
+            ev("data_verified", "2"),
+            ev("breaker_reset", "3"),
+            ev("risk_approved", "4"),
+        ];
+        assert!(nothing_decided_check(&ok, false).passed);
+        let bad = [ev("breaker_tripped", "1"), ev("risk_approved", "2")];
+        let c = nothing_decided_check(&bad, false);
+        assert!(!c.passed);
+        assert_eq!(c.detail, "approved while halted: 2");
+        assert!(
+            !nothing_decided_check(&[], false).passed,
+            "no trip, no pass"
+        );
+        assert!(
+            nothing_decided_check(&[], true).passed,
+            "a backup took over"
+        );
+
+        let held = [
+            ev("symbol_quarantined", "1"),
+            ev("order_submitted", "2"),
+            ev("symbol_released", "3"),
+        ];
+        let c = no_order_while_held_check(&held, "GOOG");
+        assert!(!c.passed);
+        assert_eq!(c.detail, "GOOG orders while held: 2");
+        assert!(no_order_while_held_check(&held[..1], "GOOG").passed);
+        assert!(!no_order_while_held_check(&[], "GOOG").passed, "never held");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`Session::start`] inside a running actix system, with a [`SessionControl`] to send
 //!   commands (pause, breaker) and stop it: for tests and embedding.
 //! - [`bundled`]: the market data compiled into the binary.
-//! - [`data_format_change`]: a drill rehearsing an incident against a running stack.
+//! - [`data_format_change`], [`data_source_down`], [`price_jump`]: drills rehearsing an
+//!   incident against a running stack.
 //!
 //! Threads: the five pipeline agents share one arbiter by default (see
 //! `runtime.isolate_agents`); the Monitor and the log writer each have their own, so a
@@ -23,7 +24,9 @@ pub use bundled::{BUNDLED_FILES, bundled};
 pub use checklist::{
     CheckResult, CheckStatus, ChecklistKind, ChecklistReport, premarket_gate, run_checklist,
 };
-pub use drill::{DrillCheck, DrillError, DrillOptions, data_format_change};
+pub use drill::{
+    DrillCheck, DrillError, DrillOptions, data_format_change, data_source_down, price_jump,
+};
 pub use logcheck::{AnchorSource, LogCheck, LogCheckError, verify_log};
 pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
