@@ -142,6 +142,20 @@ async fn paged(hook: &HttpReceiver, got: &mut Vec<Received>, rule: &str, severit
     .await
 }
 
+/// Drops the session's feed connection without a close frame: a data outage, the breaker
+/// tripped by `data_outage`. Returns the outage's line and its index.
+async fn cut_the_feed(rig: &Rig, tail: &mut LogTail) -> (usize, Value) {
+    let dropped = rig.feed.call("POST", "/_faults/disconnect?abrupt=true");
+    assert_eq!(dropped["disconnected"], 1, "{dropped}");
+    let outage = until("data_outage", || tail.find(|v| v["event"] == "data_outage")).await;
+    let (_, tripped) = until("breaker_tripped", || {
+        tail.find(|v| v["event"] == "breaker_tripped")
+    })
+    .await;
+    assert_eq!(tripped["data"]["actor"], "data_outage", "{tripped}");
+    outage
+}
+
 /// After a data outage (the log line at `outage_at`): vigil reconnects on the simulated
 /// clock after `reconnect_initial_ms` (not before), the next bars come, the books are
 /// verified, and the breaker is reset by `data_verify`.
@@ -275,16 +289,8 @@ fn an_abrupt_disconnect_is_an_outage_then_reconnect_verify_and_resume() {
         subscribed(&rig.feed).await;
         trade(&run, &rig, &mut tail, &mut sent, WARM_UP).await;
 
-        let dropped = rig.feed.call("POST", "/_faults/disconnect?abrupt=true");
-        assert_eq!(dropped["disconnected"], 1, "{dropped}");
-        let (outage_at, outage) =
-            until("data_outage", || tail.find(|v| v["event"] == "data_outage")).await;
+        let (outage_at, outage) = cut_the_feed(&rig, &mut tail).await;
         assert_eq!(outage["level"], "CRITICAL", "{outage}");
-        let (_, tripped) = until("breaker_tripped", || {
-            tail.find(|v| v["event"] == "breaker_tripped")
-        })
-        .await;
-        assert_eq!(tripped["data"]["actor"], "data_outage", "{tripped}");
         let mut got = Vec::new();
         paged(&rig.hook, &mut got, "data_outage", "critical").await;
         assert_eq!(
@@ -314,13 +320,7 @@ fn an_outage_halt_saved_before_a_restart_is_lifted_by_the_verification_after_it(
         let mut sent = 0;
         subscribed(&rig.feed).await;
         trade(&run, &rig, &mut tail, &mut sent, WARM_UP).await;
-        let dropped = rig.feed.call("POST", "/_faults/disconnect?abrupt=true");
-        assert_eq!(dropped["disconnected"], 1, "{dropped}");
-        let (_, tripped) = until("breaker_tripped", || {
-            tail.find(|v| v["event"] == "breaker_tripped")
-        })
-        .await;
-        assert_eq!(tripped["data"]["actor"], "data_outage", "{tripped}");
+        cut_the_feed(&rig, &mut tail).await;
         // Stopped during the outage (the source still down for it).
         (run.finish().await, sent)
     });

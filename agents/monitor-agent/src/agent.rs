@@ -327,12 +327,13 @@ impl Handler<StoreFailed> for MonitorAgent {
 impl Handler<Heartbeat> for MonitorAgent {
     type Result = ();
 
-    fn handle(&mut self, hb: Heartbeat, _ctx: &mut Self::Context) {
+    fn handle(&mut self, mut hb: Heartbeat, _ctx: &mut Self::Context) {
         if let Some(al) = self.alerting.as_mut() {
             al.heard_figures(&hb.figures);
         }
         if let Some(h) = self.health.as_mut() {
-            h.heard(&hb.figures);
+            // Takes the measurements out: the figures kept are the latest state only.
+            h.heard(&mut hb.figures);
             h.agents.entry(hb.agent).or_default().figures = hb.figures.clone();
         }
         if let Some(ev) = self.agents.heartbeat(&hb, self.clock.now()) {

@@ -350,10 +350,10 @@ impl Health {
         }
     }
 
-    /// Records what a heartbeat measured, once, as it arrives: the decision latencies
-    /// (a histogram; the rest of the figures are exported each probe round from the
-    /// latest heartbeat).
-    pub(crate) fn heard(&self, f: &Figures) {
+    /// Records what a heartbeat measured, once, as it arrives, and takes it out of `f`: the
+    /// decision latencies (a histogram; the rest of the figures are exported each probe
+    /// round from the latest heartbeat).
+    pub(crate) fn heard(&self, f: &mut Figures) {
         if let Figures::Execution {
             decision_latency_s,
             latency_dropped,
@@ -361,12 +361,14 @@ impl Health {
         } = f
             && (!decision_latency_s.is_empty() || *latency_dropped > 0)
         {
+            let samples = std::mem::take(decision_latency_s);
+            let dropped = std::mem::take(latency_dropped);
             self.links.board.record(|| {
                 let h = histogram!(vigil_monitoring::DECISION_LATENCY);
-                for s in decision_latency_s {
+                for s in &samples {
                     h.record(*s);
                 }
-                counter!("vigil_decision_latency_dropped_total").increment(*latency_dropped);
+                counter!("vigil_decision_latency_dropped_total").increment(dropped);
             });
         }
     }

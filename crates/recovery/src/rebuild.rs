@@ -233,7 +233,7 @@ pub async fn rebuild_journal(
         .collect();
     let flows: Decimal = new_fills
         .iter()
-        .map(|f| -(f.side.sign() * f.quantity * f.price + f.commission))
+        .map(|f| vigil_store::fill_cash_flow(f.side, f.quantity, f.price, f.commission))
         .sum();
     let mut portfolio = if opened {
         let opening = history.account.cash - flows;

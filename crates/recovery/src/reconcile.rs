@@ -247,7 +247,8 @@ async fn compare(
         }
         fills_recovered += 1;
         portfolio.apply_fill(fill);
-        recovered_cash_flow -= fill.side.sign() * fill.quantity * fill.price + fill.commission;
+        recovered_cash_flow +=
+            vigil_store::fill_cash_flow(fill.side, fill.quantity, fill.price, fill.commission);
         entries.push(fill_entry(fill, symbols.shared(fill.symbol), &portfolio));
         differences.push(Difference::fill(
             fill,

@@ -431,12 +431,7 @@ fn the_primary_is_probed_before_the_switch_back_and_a_dead_one_is_not_switched_t
         l["seq"].as_u64().is_some_and(|seq| seq > after)
     });
     run.signal("-TERM");
-    let out = run.finish();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.finish_ok();
     let log = common::vigil_log_lines(&dir.path().join("logs"));
     let switches: Vec<&Value> = log
         .iter()
@@ -588,10 +583,5 @@ fn the_data_source_down_and_price_jump_drills_pass_against_a_running_stack() {
         "{bodies:#?}"
     );
     run.signal("-TERM");
-    let out = run.finish();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run.finish_ok();
 }

@@ -9,32 +9,39 @@ use std::time::{Duration, Instant};
 
 use common::{scratch_config, vigil};
 
-#[test]
-fn vigil_run_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = scratch_config(dir.path());
-    // A paced replay of the bundled daily bars: five years a second, a few seconds long.
+/// `vigil run` on the scratch config in `dir`, paced at `speed`, as systemd starts it with
+/// `WatchdogSec=1` (a ping every half second while the board is fresh): the notification
+/// socket it reports to, and the process.
+fn under_systemd(dir: &std::path::Path, speed: &str) -> (UnixDatagram, std::process::Child) {
+    let config = scratch_config(dir);
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(
         &config,
-        text.replace("speed = \"max\"", "speed = 157680000"),
+        text.replace("speed = \"max\"", &format!("speed = {speed}")),
     )
     .expect("config");
-    let socket_path = dir.path().join("notify.sock");
+    let socket_path = dir.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).expect("bind the notification socket");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut child = vigil()
+    let child = vigil()
         .args(["run", "--config"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &socket_path)
-        // systemd's WatchdogSec=1: a ping every half second while the board is fresh.
         .env("WATCHDOG_USEC", "1000000")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn vigil");
+    (socket, child)
+}
+
+#[test]
+fn vigil_run_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A paced replay of the bundled daily bars: five years a second, a few seconds long.
+    let (socket, mut child) = under_systemd(dir.path(), "157680000");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let mut got = Vec::new();
     let mut buf = [0u8; 512];
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -64,21 +71,8 @@ fn vigil_run_tells_systemd_it_is_ready_pings_the_watchdog_and_says_when_it_stops
 #[test]
 fn a_frozen_vigil_goes_silent_to_the_watchdog_and_pings_again_when_thawed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = scratch_config(dir.path());
     // A paced replay of the bundled daily bars lasting about a minute.
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(&config, text.replace("speed = \"max\"", "speed = 5000000")).expect("config");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).expect("bind the notification socket");
-    let mut child = vigil()
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "1000000")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn vigil");
+    let (socket, mut child) = under_systemd(dir.path(), "5000000");
     let pid = child.id().to_string();
     let signal = |sig: &str| {
         let out = std::process::Command::new("kill")
