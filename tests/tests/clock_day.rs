@@ -98,6 +98,8 @@ struct Seen {
     reports: Vec<(Timestamp, Timestamp)>,
     /// The webhook's digests: (body, when received).
     digests: Vec<(Value, Timestamp)>,
+    /// The webhook's day reports: (body, when received).
+    day_reports: Vec<(Value, Timestamp)>,
 }
 
 /// Where the walk looks besides the log.
@@ -162,8 +164,11 @@ async fn live_walk(
                     let first = seen.phases.insert((session, phase), (at, now));
                     assert!(first.is_none(), "a phase marked twice: {v}");
                 }
-                "checklist_completed" | "checklist_failed" => {
-                    let kind = v["data"]["checklist"].as_str().expect("kind").to_string();
+                "checklist_completed" | "checklist_failed" | "day_report_written" => {
+                    let kind = v["data"]["checklist"]
+                        .as_str()
+                        .unwrap_or("day_report")
+                        .to_string();
                     seen.checklists
                         .entry((session, kind))
                         .or_insert_with(|| v.clone());
@@ -172,8 +177,18 @@ async fn live_walk(
             }
         }
         read = lines.len();
+        let take = |seen: &mut Seen| {
+            for r in hook.taken() {
+                let body = r.json();
+                if body["kind"] == "digest" {
+                    seen.digests.push((body, now));
+                } else if body["kind"] == "report" {
+                    seen.day_reports.push((body, now));
+                }
+            }
+        };
         // The post-close work runs on a thread of its own in real time: its report is
-        // written with no supervision time passing.
+        // written, and the day report delivered, with no supervision time passing.
         for at in post_close.drain(..) {
             let report = reports.join(format!("postmarket-{}.json", at.format("%Y%m%dT%H%M%SZ")));
             until(
@@ -182,15 +197,16 @@ async fn live_walk(
             )
             .await;
             seen.reports.push((at, now));
+            let session = vigil_core::exchange_date(at).to_string();
+            until(&format!("the day report of {session}"), || {
+                take(&mut seen);
+                seen.day_reports
+                    .iter()
+                    .any(|(b, _)| b["report"]["date"] == session.as_str())
+                    .then_some(())
+            })
+            .await;
         }
-        let take = |seen: &mut Seen| {
-            for r in hook.taken() {
-                let body = r.json();
-                if body["kind"] == "digest" {
-                    seen.digests.push((body, now));
-                }
-            }
-        };
         take(&mut seen);
         // A digest due by now is delivered (in real time) before the clock moves on and
         // the next bars are sent.
@@ -289,6 +305,40 @@ fn post_close_done(seen: &Seen, session: NaiveDate, at: Timestamp) {
         named("alert_summary")["reason"]
             .as_str()
             .is_some_and(|r| r.starts_with(&session.to_string()))
+    );
+    // The day report: written (text, JSON, the chart) and delivered through the digest's
+    // channel (the webhook), by the time the post-close report was there.
+    let written = seen
+        .checklists
+        .get(&(session.to_string(), "day_report".to_string()))
+        .unwrap_or_else(|| panic!("no day report for {session}"));
+    let file = |key: &str| written["data"][key].as_str().expect("a file").to_string();
+    let day: Value = serde_json::from_str(&std::fs::read_to_string(file("json")).expect("json"))
+        .expect("the day report's JSON");
+    assert_eq!(day["session"], session.to_string());
+    assert!(day["close"]["equity"].is_string(), "{day}");
+    assert!(
+        day["curve"].as_array().is_some_and(|c| c.len() > 10),
+        "a curve of the day's bars: {day}"
+    );
+    let png = std::fs::read(file("chart")).expect("the chart");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (body, delivered) = seen
+        .day_reports
+        .iter()
+        .find(|(b, _)| b["report"]["date"] == session.to_string())
+        .unwrap_or_else(|| panic!("the day report of {session} was not delivered"));
+    assert_eq!(body["report"]["headline"], written["data"]["headline"]);
+    assert!(
+        body["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Fills and slippage")),
+        "{body}"
+    );
+    assert_eq!(body["report"]["images"][0]["bytes"], png.len());
+    assert!(
+        *delivered <= at + LATE,
+        "{session}: delivered by {delivered}"
     );
 }
 

@@ -67,7 +67,7 @@ fn a_holiday_week_and_an_early_close_drive_the_phases_and_the_risk_state() {
     cfg.signal.fast_span = 3;
     cfg.signal.slow_span = 8;
     cfg.risk.regime_size_factor.volatile = rust_decimal::Decimal::ONE;
-    let outcome = run(SessionOptions::new(cfg)).expect("session runs");
+    let outcome = run(SessionOptions::new(cfg.clone())).expect("session runs");
     assert_eq!(outcome.summary.error, None);
     // Mon–Wed 390 bars, Thursday none, Friday 210, Monday 390.
     assert_eq!(outcome.summary.bars, 3 * 390 + 210 + 390);
@@ -167,6 +167,46 @@ fn a_holiday_week_and_an_early_close_drive_the_phases_and_the_risk_state() {
             .any(|v| ts(v) == "2024-11-29T18:00:00Z".parse::<Timestamp>().expect("ts")),
         "{snap:?}"
     );
+
+    // Wednesday's day report, made from this log as `vigil run` makes it after the close.
+    let wednesday = NaiveDate::from_ymd_opt(2024, 11, 27).expect("date");
+    let (checks, written) =
+        vigil_session::post_close(&cfg, wednesday, "2024-11-27T21:05:00Z".parse().expect("ts"));
+    let written = written.expect("the day report is written");
+    let day: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written.json).expect("json")).expect("json");
+    let on_wednesday = |event: &str| {
+        events(&log, event)
+            .iter()
+            .filter(|v| vigil_core::exchange_date(ts(v)) == wednesday)
+            .count()
+    };
+    // One point a minute of the session, its fills and orders those of the log.
+    assert_eq!(day["curve"].as_array().expect("curve").len(), 390, "{day}");
+    assert_eq!(day["curve"][0][0], "09:30");
+    assert_eq!(day["curve"][389][0], "15:59");
+    assert_eq!(
+        day["fills"].as_array().expect("fills").len(),
+        on_wednesday("fill_received")
+    );
+    assert!(on_wednesday("fill_received") > 0, "the data makes trades");
+    assert_eq!(day["orders"]["sent"], on_wednesday("order_submitted"));
+    assert_eq!(
+        day["slippage"]["fills_with_reference"],
+        on_wednesday("fill_received"),
+        "every fill's decision is in the log"
+    );
+    assert!(day["day_pnl"].is_string(), "against Tuesday's close: {day}");
+    assert!(
+        day["max_drawdown"].as_f64().is_some_and(|d| d > 0.0),
+        "{day}"
+    );
+    assert_eq!(
+        checks.results.len(),
+        day["checks"].as_array().expect("checks").len()
+    );
+    let png = std::fs::read(written.chart.expect("a chart")).expect("png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }
 
 #[test]

@@ -48,5 +48,5 @@ pub use crosscheck::{
 };
 pub use gaps::{Gap, GapError, GapWatch};
 pub use pacing::Pacing;
-pub use phases::{PostCloseJob, PostCloseWork, PremarketGate};
+pub use phases::{DayReportFiles, PostCloseJob, PostCloseOutcome, PostCloseWork, PremarketGate};
 pub use scheduler::Scheduler;

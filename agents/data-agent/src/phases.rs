@@ -23,16 +23,38 @@ pub trait PremarketGate: Send {
     fn check(&mut self, at: Timestamp) -> Result<String, String>;
 }
 
-/// The post-close work (the day's report, the log's verification), run off the trading
-/// thread when a live session's post-close phase begins.
+/// The post-close work (the day's checks and report, the log's verification), run off the
+/// trading thread when a live session's post-close phase begins.
 pub trait PostCloseWork: Send {
-    /// The work for `session`, whose post-close phase began at market time `at`. Its `Ok`
-    /// is the report's one-line summary; its `Err` says what failed.
+    /// The work for `session`, whose post-close phase began at market time `at`.
     fn job(&mut self, session: NaiveDate, at: Timestamp) -> PostCloseJob;
 }
 
 /// One day's post-close work, run on a blocking thread.
-pub type PostCloseJob = Box<dyn FnOnce() -> Result<String, String> + Send>;
+pub type PostCloseJob = Box<dyn FnOnce() -> PostCloseOutcome + Send>;
+
+/// What one day's post-close work found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostCloseOutcome {
+    /// The checks: where their report is stored (`Ok`), or what failed.
+    pub checks: Result<String, String>,
+    /// The day report (logged as `day_report_written`, which sends it), or why it could
+    /// not be made (a failure of the checks).
+    pub report: Result<DayReportFiles, String>,
+}
+
+/// Where a day report was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayReportFiles {
+    /// Its one-line summary.
+    pub headline: String,
+    /// The text.
+    pub text: String,
+    /// The JSON.
+    pub json: String,
+    /// The equity and drawdown chart (PNG), when the day had a curve.
+    pub chart: Option<String>,
+}
 
 /// What the bars of a batch passed.
 #[derive(Debug, Default)]

@@ -66,6 +66,8 @@ pub struct ExecutionAgent {
     fills: u64,
     /// Business metrics and their rules (None with monitoring off).
     business: Option<BusinessWatch>,
+    /// The day's equity curve, logged at the close for the day report.
+    curve: crate::day_curve::DayCurve,
     transitions: Vec<Transition>,
     venue_link: Reachability,
     pinging: bool,
@@ -133,6 +135,7 @@ impl ExecutionAgent {
             unfilled: 0,
             fills: 0,
             business: None,
+            curve: crate::day_curve::DayCurve::default(),
             transitions: Vec::new(),
             venue_link: Reachability::default(),
             pinging: false,

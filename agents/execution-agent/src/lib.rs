@@ -14,6 +14,7 @@
 
 mod agent;
 mod business;
+mod day_curve;
 mod drawdown;
 mod journal_gateway;
 mod latency;

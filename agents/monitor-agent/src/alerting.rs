@@ -59,6 +59,7 @@ pub const TAPPED: &[Event] = &[
     Event::BreakerReset,
     Event::ChecklistFailed,
     Event::ChecklistCompleted,
+    Event::DayReportWritten,
     Event::PhaseChanged,
     Event::AgentCrashed,
     Event::DrawdownControlEngaged,

@@ -1,11 +1,13 @@
 //! `email`: SMTP through lettre's blocking transport, one connection per message, plain-text
-//! body from the template. A digest is one email.
+//! body from the template. A digest is one email. A report with pictures is
+//! `multipart/related`: the plain text and an HTML version of it (the text, then each
+//! picture inline by its content id), then the PNGs.
 
 use std::fmt;
 use std::time::Duration;
 
-use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
@@ -101,18 +103,64 @@ impl EmailChannel {
         let mut builder = lettre::Message::builder()
             .from(self.from.clone())
             .subject(rendered.subject)
-            .header(ContentType::TEXT_PLAIN)
             .user_agent(concat!("vigil/", env!("CARGO_PKG_VERSION")).to_string());
         for to in &self.to {
             builder = builder.to(to.clone());
         }
-        builder
-            .body(rendered.text)
-            .map_err(|e| DeliveryError::Build {
-                channel: "email".into(),
-                reason: e.to_string(),
-            })
+        let built = match message {
+            Message::Report(r) if !r.images.is_empty() => {
+                let png = ContentType::parse("image/png").map_err(|e| DeliveryError::Build {
+                    channel: "email".into(),
+                    reason: format!("image/png: {e}"),
+                })?;
+                let mut related =
+                    MultiPart::related().multipart(MultiPart::alternative_plain_html(
+                        rendered.text.clone(),
+                        report_html(&rendered.text, &r.images),
+                    ));
+                for image in &r.images {
+                    related = related.singlepart(
+                        Attachment::new_inline(image.name.clone())
+                            .body(image.png.clone(), png.clone()),
+                    );
+                }
+                builder.multipart(related)
+            }
+            _ => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(rendered.text),
+            ),
+        };
+        built.map_err(|e| DeliveryError::Build {
+            channel: "email".into(),
+            reason: e.to_string(),
+        })
     }
+}
+
+/// The HTML part of a report: its text as it is (monospace), then each picture by its
+/// content id.
+fn report_html(text: &str, images: &[crate::model::Image]) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut html = format!(
+        "<!DOCTYPE html><html><body><pre style=\"font-family:monospace\">{}</pre>",
+        escape(text)
+    );
+    for image in images {
+        html.push_str(&format!(
+            "<p><img src=\"cid:{}\" alt=\"{}\" style=\"max-width:100%\"></p>",
+            escape(&image.name),
+            escape(&image.alt)
+        ));
+    }
+    html.push_str("</body></html>");
+    html
 }
 
 impl Channel for EmailChannel {

@@ -826,6 +826,15 @@ impl AlertEngine {
         })
     }
 
+    /// The end-of-day report, to the digest's channels. It is not a notice about an alert:
+    /// no silence, quiet period or grouping holds it back.
+    pub fn day_report(&self, report: crate::model::Report) -> Effect {
+        Effect::Notify {
+            message: Message::Report(Box::new(report)),
+            channels: self.cfg.routing.digest.clone(),
+        }
+    }
+
     fn digest(&mut self, date: NaiveDate, title: impl Fn(usize) -> String) -> Option<Effect> {
         if self.day.is_empty() {
             return None;

@@ -77,7 +77,8 @@ pub use engine::{
 };
 pub use error::AlertError;
 pub use model::{
-    AlertStatus, Channel, DeliveryError, Message, MessageKind, Notification, Severity,
+    AlertStatus, Channel, DeliveryError, Image, Message, MessageKind, Notification, Report,
+    Severity,
 };
 pub use pagerduty::{PagerDutyChannel, pagerduty_severity};
 pub use registry::{CHANNEL_NAMES, Channels, build_channels};

@@ -117,6 +117,8 @@ pub enum Message {
         /// The alerts, oldest first.
         items: Vec<Notification>,
     },
+    /// The end-of-day report, sent after the close through the digest's channels.
+    Report(Box<Report>),
     /// `vigil alerts test CHANNEL`: proves the channel works end to end.
     Test {
         /// The channel's name.
@@ -124,6 +126,33 @@ pub enum Message {
         /// When the test was asked for.
         at: DateTime<Utc>,
     },
+}
+
+/// The end-of-day report as a channel delivers it: its text whole, its pictures for the
+/// channels that can show them (email, inline), and where it is stored.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Report {
+    /// The exchange session it covers.
+    pub date: NaiveDate,
+    /// One line: the day's P&L, fills and drawdown.
+    pub headline: String,
+    /// The report as plain text (no subject line).
+    pub text: String,
+    /// Pictures (the equity and drawdown chart), in order.
+    pub images: Vec<Image>,
+    /// The report's files on the vigil host.
+    pub files: Vec<String>,
+}
+
+/// A picture a report carries.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Image {
+    /// A short name, also its content id in an email (`equity`).
+    pub name: String,
+    /// What it shows, for readers that do not load pictures.
+    pub alt: String,
+    /// The PNG's bytes.
+    pub png: Vec<u8>,
 }
 
 /// The kind of a [`Message`], for logs and metrics.
@@ -136,15 +165,18 @@ pub enum MessageKind {
     Digest,
     /// [`Message::Test`].
     Test,
+    /// [`Message::Report`].
+    Report,
 }
 
 impl MessageKind {
-    /// Lower-case name: `alert`, `digest` or `test` (the webhook's `kind`).
+    /// Lower-case name: `alert`, `digest`, `test` or `report` (the webhook's `kind`).
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Alert => "alert",
             MessageKind::Digest => "digest",
             MessageKind::Test => "test",
+            MessageKind::Report => "report",
         }
     }
 }
@@ -162,6 +194,7 @@ impl Message {
             Message::Alert(_) => MessageKind::Alert,
             Message::Digest { .. } => MessageKind::Digest,
             Message::Test { .. } => MessageKind::Test,
+            Message::Report(_) => MessageKind::Report,
         }
     }
 
@@ -169,7 +202,7 @@ impl Message {
     pub fn alert_id(&self) -> Option<&str> {
         match self {
             Message::Alert(n) => Some(&n.alert_id),
-            Message::Digest { .. } | Message::Test { .. } => None,
+            Message::Digest { .. } | Message::Test { .. } | Message::Report(_) => None,
         }
     }
 }

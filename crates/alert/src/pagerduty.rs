@@ -107,7 +107,7 @@ pub fn event(routing_key: &str, source: &str, message: &Message) -> Option<Value
             },
             "client": "vigil",
         })),
-        Message::Digest { .. } => None,
+        Message::Digest { .. } | Message::Report(_) => None,
     }
 }
 

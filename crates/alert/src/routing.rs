@@ -46,6 +46,23 @@ pub enum AlertInput {
     /// The pre-market phase of this session date began: send what the quiet hours since
     /// the last summary kept for the digest, before the open.
     PreOpen(Option<NaiveDate>),
+    /// The day's report was written: send it.
+    DayReport(ReportFiles),
+}
+
+/// Where a written day report is, as its `day_report_written` line says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// The session it covers (`None`: the date could not be read; the caller's market date).
+    pub date: Option<NaiveDate>,
+    /// Its one-line summary.
+    pub headline: String,
+    /// The report as text.
+    pub text: String,
+    /// The equity and drawdown chart (PNG); empty when there is none.
+    pub chart: String,
+    /// The report as JSON.
+    pub json: String,
 }
 
 /// What a row does with its event.
@@ -68,6 +85,9 @@ pub enum Action {
         /// The field holding the session date (`YYYY-MM-DD`).
         date: &'static str,
     },
+    /// Sends the day report whose files the event names (fields `session`, `headline`,
+    /// `text`, `chart`, `json`): [`AlertInput::DayReport`].
+    DayReport,
 }
 
 /// The name of the rule a row raises or clears.
@@ -602,6 +622,12 @@ pub const ROUTES: &[Route] = &[
         action: Action::DaySummary { date: "session" },
         ..Route::clear(Event::PhaseChanged, "", Labels::None)
     },
+    // Not an alert: the day's report, once written after the close.
+    Route {
+        when: When::Always,
+        action: Action::DayReport,
+        ..Route::clear(Event::DayReportWritten, "", Labels::None)
+    },
     // Not an alert: before the open, the digest of what the quiet hours kept. A pre-market
     // phase marked once the open had begun (a start or a wake-up in the session) sends
     // none: what was kept waits for the day's summary.
@@ -724,6 +750,13 @@ impl Route {
             Action::PreOpenSummary { date } => {
                 AlertInput::PreOpen(field(ev, date).parse::<NaiveDate>().ok())
             }
+            Action::DayReport => AlertInput::DayReport(ReportFiles {
+                date: field(ev, "session").parse::<NaiveDate>().ok(),
+                headline: field(ev, "headline"),
+                text: field(ev, "text"),
+                chart: field(ev, "chart"),
+                json: field(ev, "json"),
+            }),
         }
     }
 }

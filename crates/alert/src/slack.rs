@@ -84,6 +84,13 @@ pub fn payload(message: &Message) -> Value {
             let body = rendered.text.lines().skip(1).collect::<Vec<_>>().join("\n");
             blocks.push(section(&escape(&body)));
         }
+        Message::Report(_) => {
+            // The report's columns line up in a code block.
+            let lines: Vec<String> = rendered.text.lines().skip(2).map(escape).collect();
+            for chunk in chunk_lines(&lines, SECTION_MAX_CHARS - 8) {
+                blocks.push(section(&format!("```{chunk}```")));
+            }
+        }
     }
     json!({ "text": rendered.text, "blocks": blocks })
 }

@@ -61,7 +61,7 @@ pub fn payload(message: &Message) -> Value {
     let rendered = render(message);
     let color = match message {
         Message::Alert(n) => color(n),
-        Message::Digest { .. } | Message::Test { .. } => "Default",
+        Message::Digest { .. } | Message::Test { .. } | Message::Report(_) => "Default",
     };
     let mut body = vec![json!({
         "type": "TextBlock",
@@ -83,6 +83,15 @@ pub fn payload(message: &Message) -> Value {
                     &template::digest_item(*date, n).replace("\n  ", "\n\n"),
                 ));
             }
+        }
+        Message::Report(_) => {
+            let rest: Vec<&str> = rendered.text.lines().skip(2).collect();
+            body.push(json!({
+                "type": "TextBlock",
+                "text": rest.join("\n\n"),
+                "fontType": "Monospace",
+                "wrap": true,
+            }));
         }
         Message::Test { .. } => {
             let rest = rendered

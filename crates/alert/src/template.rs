@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::America::New_York;
 
-use crate::model::{AlertStatus, Message, Notification};
+use crate::model::{AlertStatus, Message, Notification, Report};
 
 /// A message rendered as text.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -47,6 +47,26 @@ pub fn render(message: &Message) -> Rendered {
         Message::Alert(n) => render_alert(n),
         Message::Digest { title, date, items } => render_digest(title, *date, items),
         Message::Test { channel, at } => render_test(channel, *at),
+        Message::Report(r) => render_report(r),
+    }
+}
+
+/// `Day report: 2024-01-16: P&L +1,234.50, 12 fills, max drawdown 0.41%`.
+pub(crate) fn report_subject(r: &Report) -> String {
+    format!("Day report: {}: {}", r.date, r.headline)
+}
+
+fn render_report(r: &Report) -> Rendered {
+    let subject = report_subject(r);
+    let mut lines = vec![subject.clone(), String::new()];
+    lines.extend(r.text.trim_end().lines().map(str::to_string));
+    if !r.files.is_empty() {
+        lines.push(String::new());
+        lines.push(format!("Stored: {}", r.files.join(", ")));
+    }
+    Rendered {
+        subject,
+        text: join_lines(lines),
     }
 }
 
@@ -260,6 +280,7 @@ pub fn sms_text(message: &Message) -> String {
             "vigil test message for the channel \"{channel}\", sent at {}. Nothing needs to be done.",
             format_et(*at)
         ),
+        Message::Report(r) => report_subject(r),
     };
     truncate_chars(&text, SMS_MAX_CHARS)
 }
@@ -289,6 +310,7 @@ pub fn spoken_text(message: &Message) -> String {
                 "This is a test call from vigil for the channel {channel}. Nothing needs to be done."
             )
         }
+        Message::Report(r) => format!("Vigil. Day report for {}. {}.", r.date, r.headline),
     }
 }
 

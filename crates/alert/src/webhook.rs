@@ -75,6 +75,8 @@ impl Channel for WebhookChannel {
 /// - `{"kind":"alert","subject","text","alert":{<Notification>}}`
 /// - `{"kind":"digest","subject","text","digest":{"title","date","items":[<Notification>…]}}`
 /// - `{"kind":"test","subject","text","test":{"channel","at"}}`
+/// - `{"kind":"report","subject","text","report":{"date","headline","text","files","images":[{"name","alt","bytes"}…]}}`
+///   (the pictures are named, not sent: they are in the files)
 pub fn envelope(message: &Message) -> Value {
     let rendered = render(message);
     let kind = message.kind().as_str();
@@ -85,6 +87,16 @@ pub fn envelope(message: &Message) -> Value {
             json!({ "title": title, "date": date, "items": items }),
         ),
         Message::Test { channel, at } => ("test", json!({ "channel": channel, "at": at })),
+        Message::Report(r) => (
+            "report",
+            json!({
+                "date": r.date,
+                "headline": r.headline,
+                "text": r.text,
+                "files": r.files,
+                "images": r.images.iter().map(|i| json!({ "name": i.name, "alt": i.alt, "bytes": i.png.len() })).collect::<Vec<_>>(),
+            }),
+        ),
     };
     let mut out = json!({
         "kind": kind,

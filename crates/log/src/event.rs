@@ -94,11 +94,13 @@ catalogue! {
     VenueError => "venue_error", Error, "A venue call failed (unreachable, bad response).";
     PhaseChanged => "phase_changed", Info, "The automated trading day entered a phase (auto_start … auto_stop); data.phase and data.session; data.caught_up when the phase had already ended as it was marked (a start or a wake-up in the session: no pre-open digest then).";
     PositionsSnapshot => "positions_snapshot", Info, "The final position snapshot of a session (at the close): positions, cash, equity.";
+    EquityCurve => "equity_curve", Info, "The session's equity curve, logged with the closing snapshot for the day report: data.session, points (HH:MM=equity in New York time, the last bar of each minute since this process saw the day's first bar), max_drawdown (the deepest fall from the day's running peak, every bar measured, as a ratio), bars.";
     ScheduleFailed => "schedule_failed", Error, "The automation schedule could not be computed (date outside the calendar); automation is off.";
     CalendarReloaded => "calendar_reloaded", Warn, "Calendar overrides or phase times were reloaded at runtime: who, and what changed.";
     ConfigReloadFailed => "config_reload_failed", Error, "A config reload was refused (every problem listed); the running calendar stays.";
     ChecklistCompleted => "checklist_completed", Info, "A checklist ran and nothing failed; data.report names the stored report.";
     ChecklistFailed => "checklist_failed", Error, "A checklist check failed; before the open, trading does not open that session.";
+    DayReportWritten => "day_report_written", Info, "The end-of-day report of a session was written after its close (P&L, trades, fills and slippage, drawdown, alerts, checks) and goes to alerts.routing.digest: data.session, headline, text, json, chart (the equity and drawdown PNG; empty when the day had no curve).";
     ThresholdBreached => "threshold_breached", Warn, "A monitoring rule fired: data.rule, metric, label, value, threshold, op, for_s, since; logged at the rule's level.";
     ThresholdRecovered => "threshold_recovered", Info, "A firing monitoring rule's condition cleared: data.rule, metric, value, threshold, breached_s.";
     HealthSnapshot => "health_snapshot", Info, "The Monitor's periodic pulse: agents, endpoints and key metrics. Its absence is what the dead-man's switch notices.";

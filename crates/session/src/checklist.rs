@@ -327,15 +327,18 @@ pub fn premarket_gate(cfg: &VigilConfig, now: Timestamp) -> ChecklistReport {
 
 /// The post-close work inside `vigil run` (a live session, at the post-close phase): the
 /// session's closing snapshot and the day's P&L, its alert summary, and the log's
-/// verification. Reads only the log files of the last ten days, so it costs the same in
-/// the tenth month as in the first (the verification walks the whole chain).
-pub(crate) fn post_close_report(
+/// verification; then the day report from the same lines (see [`crate::DayReport`]),
+/// written into `checklist.dir`. Reads only the log files of the last ten days, so it
+/// costs the same in the tenth month as in the first (the verification walks the whole
+/// chain).
+pub fn post_close(
     cfg: &VigilConfig,
     session: chrono::NaiveDate,
     now: Timestamp,
-) -> ChecklistReport {
+) -> (ChecklistReport, Result<crate::WrittenReport, String>) {
     let mut results = Vec::new();
-    match recent_lines(&cfg.log.dir, session - Duration::days(10)) {
+    let read = recent_lines(&cfg.log.dir, session - Duration::days(10));
+    match &read {
         Err(e) => results.push(check(
             "closing_snapshot",
             CheckStatus::Fail,
@@ -397,11 +400,17 @@ pub(crate) fn post_close_report(
         }
     }
     results.push(log_chain(cfg));
-    ChecklistReport {
+    let day = match &read {
+        Ok(lines) => crate::DayReport::from_lines(session, now, lines, results.clone())
+            .write(&cfg.checklist.dir),
+        Err(e) => Err(format!("cannot read the log: {e}")),
+    };
+    let checks = ChecklistReport {
         kind: ChecklistKind::Postmarket,
         at: now,
         results,
-    }
+    };
+    (checks, day)
 }
 
 /// The WARN, ERROR and CRITICAL lines among `lines` (`of`: which lines, for the reason).

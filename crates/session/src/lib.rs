@@ -14,6 +14,7 @@
 
 mod bundled;
 mod checklist;
+mod day_report;
 mod drill;
 mod history;
 mod logcheck;
@@ -22,8 +23,10 @@ mod watchdog;
 
 pub use bundled::{BUNDLED_FILES, bundled};
 pub use checklist::{
-    CheckResult, CheckStatus, ChecklistKind, ChecklistReport, premarket_gate, run_checklist,
+    CheckResult, CheckStatus, ChecklistKind, ChecklistReport, post_close, premarket_gate,
+    run_checklist,
 };
+pub use day_report::{DayFill, DayReport, WrittenReport};
 pub use drill::{
     DrillCheck, DrillError, DrillOptions, data_format_change, data_source_down, price_jump,
 };

@@ -54,6 +54,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Make a session's end-of-day report again from the log (as `vigil run` does after
+    /// the close): P&L, trades, fills and slippage, drawdown, alerts, the post-close checks;
+    /// written into checklist.dir as day-DATE.txt, .json and .png (the equity and drawdown
+    /// chart). Exit 1 when a post-close check failed.
+    DayReport {
+        /// The exchange session (YYYY-MM-DD); default: today's, New York time.
+        #[arg(long)]
+        session: Option<chrono::NaiveDate>,
+        /// Config (log folder, checklist folder); default: embedded.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Query the trading log, follow a decision chain, verify the hash chain.
     Logs(crate::logs::LogsArgs),
     /// The running session's health: readiness, agents, endpoints, firing rules.
@@ -218,6 +233,11 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Alerts { command } => crate::alerts_cmd::run(command),
         Cmd::Ctl(args) => crate::ctl_cmd::run(args),
         Cmd::Checklist { kind, config, json } => checklist(kind, config.as_deref(), json),
+        Cmd::DayReport {
+            session,
+            config,
+            json,
+        } => day_report(session, config.as_deref(), json),
         Cmd::Calendar { command } => crate::calendar_cmd::calendar(command),
         Cmd::Schedule { command } => crate::calendar_cmd::schedule(command),
         Cmd::Completions { shell } => {
@@ -278,6 +298,44 @@ fn checklist(kind: KindArg, config: Option<&Path>, json: bool) -> anyhow::Result
         .with_context(|| format!("storing the report in {}", cfg.checklist.dir.display()))?;
     eprintln!("vigil: report stored in {}", stored.display());
     Ok(if report.status() == CheckStatus::Fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn day_report(
+    session: Option<chrono::NaiveDate>,
+    config: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use vigil_session::CheckStatus;
+    let cfg = VigilConfig::load_or_default(config)?;
+    let now = vigil_core::Clock::now(&vigil_core::SystemClock);
+    let session = session.unwrap_or_else(|| vigil_core::exchange_date(now));
+    let (checks, report) = vigil_session::post_close(&cfg, session, now);
+    let report =
+        report.map_err(|e| anyhow::anyhow!("the day report of the {session} session: {e}"))?;
+    if json {
+        print!(
+            "{}",
+            std::fs::read_to_string(&report.json)
+                .with_context(|| { format!("reading {}", report.json.display()) })?
+        );
+    } else {
+        print!(
+            "{}",
+            std::fs::read_to_string(&report.text)
+                .with_context(|| { format!("reading {}", report.text.display()) })?
+        );
+    }
+    let mut files = vec![
+        report.text.display().to_string(),
+        report.json.display().to_string(),
+    ];
+    files.extend(report.chart.map(|c| c.display().to_string()));
+    eprintln!("vigil: day report written: {}", files.join(", "));
+    Ok(if checks.status() == CheckStatus::Fail {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

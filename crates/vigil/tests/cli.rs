@@ -555,6 +555,53 @@ fn sighup_reloads_calendar_overrides_and_logs_who_and_what() {
 }
 
 #[test]
+fn day_report_writes_a_sessions_report_from_the_log_and_fails_an_unaccounted_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::create_dir_all(dir.path().join("logs")).expect("logs");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             [log]\ndir = \"{logs}\"\n[checklist]\ndir = \"{reports}\"\n",
+            logs = dir.path().join("logs").display(),
+            reports = dir.path().join("reports").display()
+        ),
+    )
+    .expect("write");
+    let out = vigil()
+        .args(["day-report", "--session", "2024-01-16", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // No close in an empty log: the day is not accounted for.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("Day report for the 2024-01-16 session"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no closing snapshot in the log"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("closing_snapshot fail"), "{stdout}");
+    let written = dir.path().join("reports").join("day-2024-01-16.txt");
+    assert_eq!(std::fs::read_to_string(&written).expect("written"), stdout);
+    assert!(stderr.contains("day-2024-01-16.json"), "{stderr}");
+    let bad = vigil()
+        .args(["day-report", "--session", "2024-13-01"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a bad date is refused by the parser"
+    );
+}
+
+#[test]
 fn a_failing_checklist_exits_non_zero_and_is_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("c.toml");

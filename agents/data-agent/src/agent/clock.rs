@@ -17,7 +17,7 @@ use vigil_core::{Level, Timestamp};
 use vigil_log::{Event, LogEvent};
 
 use super::{DataAgent, SERVICE};
-use crate::phases::{Marked, PostCloseWork};
+use crate::phases::{Marked, PostCloseOutcome, PostCloseWork};
 
 /// How long after a phase begins the clock marks it when no bar has: the last bar of the
 /// minute before arrives just after the minute ends.
@@ -108,13 +108,31 @@ impl DataAgent {
                 Err(e) => Err(format!("cannot start the post-close thread: {e}")),
                 Ok(_) => rx
                     .await
-                    .map_err(|_| "the post-close thread ended without a report".to_string())
-                    .and_then(|r| r),
+                    .map_err(|_| "the post-close thread ended without a report".to_string()),
             }
         };
         ctx.spawn(task.into_actor(self).map(move |res, act, _| {
             let now = act.now();
-            let line = match res {
+            let outcome = res.unwrap_or_else(|e| PostCloseOutcome {
+                checks: Err(e.clone()),
+                report: Err(e),
+            });
+            let checks = match (outcome.checks, &outcome.report) {
+                (Ok(_), Err(e)) => Err(format!("day report: {e}")),
+                (Err(f), Err(e)) if f != *e => Err(format!("{f}; day report: {e}")),
+                (checks, _) => checks,
+            };
+            if let Ok(files) = outcome.report {
+                act.core.log.emit(
+                    LogEvent::new(now, SERVICE, Event::DayReportWritten)
+                        .with("session", session.to_string())
+                        .with("headline", files.headline)
+                        .with("text", files.text)
+                        .with("json", files.json)
+                        .with("chart", files.chart.unwrap_or_default()),
+                );
+            }
+            let line = match checks {
                 Ok(report) => LogEvent::new(now, SERVICE, Event::ChecklistCompleted)
                     .with("checklist", "post_close")
                     .with("session", session.to_string())

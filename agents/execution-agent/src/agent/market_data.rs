@@ -13,7 +13,8 @@ use super::{ExecutionAgent, SERVICE};
 use crate::drawdown::Breach;
 
 impl ExecutionAgent {
-    /// Logs the book as it stands at the close: positions, cash, equity.
+    /// Logs the book as it stands at the close (positions, cash, equity) and the day's
+    /// equity curve.
     fn snapshot(&mut self, at: Timestamp) {
         let positions = self
             .portfolio
@@ -29,6 +30,15 @@ impl ExecutionAgent {
                 .with("pnl", self.portfolio.pnl())
                 .with("open_orders", self.open.len()),
         );
+        if let Some(curve) = self.curve.line(vigil_core::exchange_date(at)) {
+            self.core.log.emit(
+                LogEvent::new(self.core.clock.stamp(at), SERVICE, Event::EquityCurve)
+                    .with("session", curve.session.to_string())
+                    .with("points", curve.points)
+                    .with("max_drawdown", curve.max_drawdown)
+                    .with("bars", curve.bars),
+            );
+        }
     }
 
     /// Handles `seg` from bar `from` on. A bar beyond the drawdown control line hands the
@@ -99,6 +109,7 @@ impl ExecutionAgent {
             }
         }
         let equity = self.portfolio.equity();
+        self.curve.on_bar(ts, equity);
         if let Some(b) = &mut self.business {
             b.on_bar(ts, equity, &mut self.transitions);
         }

@@ -118,6 +118,25 @@ impl Alerting {
                     out.extend(self.engine.pre_open_summary(date));
                 }
             }
+            AlertInput::DayReport(files) => {
+                let date = files
+                    .date
+                    .unwrap_or_else(|| vigil_alert::exchange_date(at.market));
+                let (report, unread) = read_report(&files, date);
+                let mut steps: Vec<Step> = unread
+                    .into_iter()
+                    .map(|error| {
+                        Step::Log(
+                            LogEvent::new(at.market, SERVICE, Event::MonitorProbeFailed)
+                                .level(Level::Error)
+                                .with("probe", "day_report")
+                                .with("error", error),
+                        )
+                    })
+                    .collect();
+                steps.extend(self.apply(vec![self.engine.day_report(report)], at));
+                return steps;
+            }
         }
         self.apply(out, at)
     }
@@ -232,6 +251,12 @@ impl Alerting {
                 None,
             ),
             Notice::Test { .. } => ("test".into(), "LOW".into(), None, None),
+            Notice::Report(r) => (
+                format!("day report of {}", r.date),
+                "LOW".into(),
+                None,
+                None,
+            ),
         };
         let message = Arc::new(message);
         let (deliveries, used, unrouted) = self.deliveries(&message, channels);
@@ -369,3 +394,50 @@ impl Alerting {
 
 #[cfg(test)]
 mod tests;
+
+/// The day report whose files `files` names, read for the channels. What cannot be read is
+/// said in the report's text (it is still sent: the headline and the file names tell the
+/// person where to look) and returned, one error each, for the log.
+fn read_report(
+    files: &vigil_alert::routing::ReportFiles,
+    date: chrono::NaiveDate,
+) -> (vigil_alert::Report, Vec<String>) {
+    let mut unread = Vec::new();
+    let text = match std::fs::read_to_string(&files.text) {
+        Ok(text) => text,
+        Err(e) => {
+            let error = format!("cannot read the day report {}: {e}", files.text);
+            unread.push(error.clone());
+            format!("{error}\n")
+        }
+    };
+    let mut images = Vec::new();
+    let mut text = text;
+    if !files.chart.is_empty() {
+        match std::fs::read(&files.chart) {
+            Ok(png) => images.push(vigil_alert::Image {
+                name: "equity".into(),
+                alt: format!("equity and drawdown on {date}"),
+                png,
+            }),
+            Err(e) => {
+                let error = format!("cannot read the day report's chart {}: {e}", files.chart);
+                text.push_str(&format!("\n{error}\n"));
+                unread.push(error);
+            }
+        }
+    }
+    let stored = [&files.json, &files.text, &files.chart];
+    let report = vigil_alert::Report {
+        date,
+        headline: files.headline.clone(),
+        text,
+        images,
+        files: stored
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .cloned()
+            .collect(),
+    };
+    (report, unread)
+}

@@ -385,3 +385,23 @@ fn routed_events_lists_each_event_once() {
         1
     );
 }
+
+#[test]
+fn a_written_day_report_is_sent_with_its_files() {
+    let written = ev("data_agent", Event::DayReportWritten)
+        .with("session", "2024-01-16")
+        .with("headline", "P&L +1 today")
+        .with("text", "/r/day-2024-01-16.txt")
+        .with("json", "/r/day-2024-01-16.json")
+        .with("chart", "");
+    assert_eq!(
+        route(&written),
+        Some(AlertInput::DayReport(crate::routing::ReportFiles {
+            date: NaiveDate::from_ymd_opt(2024, 1, 16),
+            headline: "P&L +1 today".into(),
+            text: "/r/day-2024-01-16.txt".into(),
+            chart: String::new(),
+            json: "/r/day-2024-01-16.json".into(),
+        }))
+    );
+}

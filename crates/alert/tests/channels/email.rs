@@ -86,6 +86,60 @@ fn sends_a_digest_as_one_email() {
     assert!(server.drain().is_empty(), "one email for the whole digest");
 }
 
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[test]
+fn sends_a_day_report_with_its_chart_inline() {
+    let Some(server) = SmtpServer::start("sends_a_day_report_with_its_chart_inline") else {
+        return;
+    };
+    let email = EmailChannel::new(&config(server.port, &["desk@vigil.test"])).expect("channel");
+    let message = Message::Report(Box::new(vigil_alert::Report {
+        date: NaiveDate::from_ymd_opt(2024, 1, 16).expect("date"),
+        headline: "P&L +1,234.50, 12 fills, max drawdown 0.41%".into(),
+        text: "P&L today    +1,234.50\nFills        12 <all>\n".into(),
+        images: vec![vigil_alert::Image {
+            name: "equity".into(),
+            alt: "equity and drawdown".into(),
+            png: PNG.to_vec(),
+        }],
+        files: vec!["/var/lib/vigil/day-2024-01-16.json".into()],
+    }));
+    email.deliver(&message).expect("accepted by the server");
+
+    let got = server.next_message();
+    assert_eq!(
+        got["subject"],
+        "Day report: 2024-01-16: P&L +1,234.50, 12 fills, max drawdown 0.41%"
+    );
+    assert_eq!(got["content_type"], "multipart/related");
+    let body = got["body"]
+        .as_str()
+        .expect("a text part")
+        .replace("\r\n", "\n");
+    assert_eq!(body.trim_end(), render(&message).text.trim_end());
+    let html = got["html"].as_str().expect("an HTML part");
+    assert!(html.contains("<img src=\"cid:equity\""), "{html}");
+    assert!(html.contains("12 &lt;all&gt;"), "escaped: {html}");
+    assert_eq!(
+        got["images"],
+        serde_json::json!([{
+            "content_type": "image/png",
+            "cid": "<equity>",
+            "disposition": "inline",
+            "bytes": PNG.len(),
+            "png_signature": true,
+        }])
+    );
+}
+
 #[test]
 fn smtp_4xx_is_transient_and_5xx_is_not() {
     let Some(server) = SmtpServer::start("smtp_4xx_is_transient_and_5xx_is_not") else {

@@ -292,6 +292,14 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         msg = BytesParser(policy=policy.default).parsebytes(envelope.content)
         body = msg.get_body(preferencelist=('plain',))
+        html = msg.get_body(preferencelist=('html',))
+        images = [{
+            'content_type': part.get_content_type(),
+            'cid': str(part['Content-ID']),
+            'disposition': part.get_content_disposition(),
+            'bytes': len(part.get_content()),
+            'png_signature': part.get_content()[:8] == b'\x89PNG\r\n\x1a\n',
+        } for part in msg.walk() if part.get_content_maintype() == 'image']
         print(json.dumps({
             'mail_from': envelope.mail_from,
             'rcpt_tos': envelope.rcpt_tos,
@@ -300,6 +308,8 @@ class Handler:
             'subject': str(msg['Subject']),
             'content_type': msg.get_content_type(),
             'body': body.get_content() if body is not None else None,
+            'html': html.get_content() if html is not None else None,
+            'images': images,
         }), flush=True)
         return '250 Message accepted'
 

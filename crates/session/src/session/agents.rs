@@ -15,7 +15,8 @@ use vigil_config::{AfterOutage, Speed, VigilConfig};
 use vigil_core::{AgentId, SharedClock, SimClock, Timestamp};
 use vigil_data_agent::{
     AnomalyBounds, AnomalyWatch, CrossCheck, CrossCheckReader, DataAgent, DataAgentConfig,
-    GapWatch, OutageLinks, Pacing, PostCloseJob, PostCloseWork, PremarketGate, Scheduler,
+    DayReportFiles, GapWatch, OutageLinks, Pacing, PostCloseJob, PostCloseOutcome, PostCloseWork,
+    PremarketGate, Scheduler,
 };
 use vigil_execution_agent::{ExecutionAgent, ReconcileLinks};
 use vigil_log::LogSink;
@@ -298,15 +299,30 @@ impl PostCloseWork for PostCloseReport {
         let log = self.log.clone();
         Box::new(move || {
             // Everything logged up to the mark (the closing snapshot) on disk first.
-            tokio::runtime::Builder::new_current_thread()
+            let synced = tokio::runtime::Builder::new_current_thread()
                 .build()
-                .map_err(|e| format!("cannot start the async runtime: {e}"))?
-                .block_on(log.flush())
-                .map_err(|e| format!("cannot sync the log before reading it: {e}"))?;
-            stored_outcome(
-                &crate::checklist::post_close_report(&cfg, session, at),
-                &cfg,
-            )
+                .map_err(|e| format!("cannot start the async runtime: {e}"))
+                .and_then(|rt| {
+                    rt.block_on(log.flush())
+                        .map_err(|e| format!("cannot sync the log before reading it: {e}"))
+                });
+            if let Err(e) = synced {
+                return PostCloseOutcome {
+                    checks: Err(e.clone()),
+                    report: Err(e),
+                };
+            }
+            let (checks, report) = crate::checklist::post_close(&cfg, session, at);
+            let path = |p: &std::path::Path| p.display().to_string();
+            PostCloseOutcome {
+                checks: stored_outcome(&checks, &cfg),
+                report: report.map(|w| DayReportFiles {
+                    headline: w.headline,
+                    text: path(&w.text),
+                    json: path(&w.json),
+                    chart: w.chart.as_deref().map(path),
+                }),
+            }
         })
     }
 }

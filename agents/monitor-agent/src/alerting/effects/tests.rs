@@ -251,3 +251,70 @@ fn the_tap_carries_every_routed_event_the_monitor_does_not_find_itself() {
         );
     }
 }
+
+fn report_files(dir: &std::path::Path, chart: bool) -> vigil_alert::routing::ReportFiles {
+    let text = dir.join("day-2024-01-16.txt");
+    std::fs::write(&text, "Day report for the 2024-01-16 session\n").expect("text");
+    let png = dir.join("day-2024-01-16.png");
+    if chart {
+        std::fs::write(&png, b"\x89PNG\r\n\x1a\n").expect("png");
+    }
+    vigil_alert::routing::ReportFiles {
+        date: NaiveDate::from_ymd_opt(2024, 1, 16),
+        headline: "P&L +1 today, 0 fills, 0 alerts".into(),
+        text: text.display().to_string(),
+        chart: png.display().to_string(),
+        json: dir.join("day-2024-01-16.json").display().to_string(),
+    }
+}
+
+#[test]
+fn a_written_day_report_is_read_with_its_chart_for_the_channels() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = report_files(dir.path(), true);
+    let date = files.date.expect("date");
+    let (report, unread) = read_report(&files, date);
+    assert!(unread.is_empty(), "{unread:?}");
+    assert_eq!(report.text, "Day report for the 2024-01-16 session\n");
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].name, "equity");
+    assert_eq!(report.images[0].png, b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        report.files,
+        vec![files.json.clone(), files.text, files.chart]
+    );
+    // Heard: handed to the digest's channels (none configured here: the log says so).
+    let steps = alerting().hear(AlertInput::DayReport(report_files(dir.path(), true)), at());
+    let notified = steps.iter().find_map(|s| match s {
+        Step::Log(ev) if ev.event == Event::AlertNotified => Some(ev),
+        _ => None,
+    });
+    assert_eq!(
+        notified
+            .and_then(|ev| ev.get("status"))
+            .map(ToString::to_string),
+        Some("day report of 2024-01-16".into())
+    );
+}
+
+#[test]
+fn a_day_report_whose_chart_is_gone_is_sent_saying_so_and_logged() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = report_files(dir.path(), false);
+    let (report, unread) = read_report(&files, files.date.expect("date"));
+    assert_eq!(unread.len(), 1);
+    assert!(
+        unread[0].contains("cannot read the day report's chart"),
+        "{unread:?}"
+    );
+    assert!(report.text.contains("cannot read the day report's chart"));
+    assert!(report.images.is_empty());
+    let steps = alerting().hear(AlertInput::DayReport(files), at());
+    let events = logged(&steps);
+    assert_eq!(
+        events.first(),
+        Some(&Event::MonitorProbeFailed),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::AlertNotified), "{events:?}");
+}
