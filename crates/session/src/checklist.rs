@@ -635,17 +635,94 @@ pub fn run_checklist(kind: ChecklistKind, cfg: &VigilConfig, now: Timestamp) -> 
                 Err(e) => check("resource_usage", CheckStatus::Fail, e),
             });
             results.push(log_chain(cfg));
-            results.push(check(
-                "dr_drill",
-                CheckStatus::Warn,
-                "reminder: rehearse disaster recovery — restore config and logs on a spare machine, start a session, verify the log",
-            ));
+            results.push(drill_check(cfg, now, kind == ChecklistKind::Monthly));
         }
     }
     ChecklistReport {
         kind,
         at: now,
         results,
+    }
+}
+
+/// How long a monthly drill stands.
+const DRILL_DAYS: i64 = 31;
+
+/// The disaster-recovery drill: a `vigil drill all` that passed in the last
+/// [`DRILL_DAYS`] days, from the store. Monthly a missing one fails; weekly it warns.
+fn drill_check(cfg: &VigilConfig, now: Timestamp, monthly: bool) -> CheckResult {
+    let missing = if monthly {
+        CheckStatus::Fail
+    } else {
+        CheckStatus::Warn
+    };
+    if cfg.store.url.is_none() && !cfg.store.path.exists() {
+        return check(
+            "dr_drill",
+            missing,
+            format!(
+                "no store at {}: no drill on record; run `vigil drill all` against a running stack",
+                cfg.store.path.display()
+            ),
+        );
+    }
+    let since = now - Duration::days(DRILL_DAYS);
+    let read = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| {
+            rt.block_on(async {
+                let store = vigil_store::open_store(&cfg.store)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let runs = store
+                    .drill_runs_since(since)
+                    .await
+                    .map_err(|e| e.to_string());
+                store.close().await;
+                runs
+            })
+        });
+    let runs = match read {
+        Ok(runs) => runs,
+        Err(e) => {
+            return check(
+                "dr_drill",
+                CheckStatus::Fail,
+                format!("cannot read the drills: {e}"),
+            );
+        }
+    };
+    let score = |r: &vigil_store::DrillRun| {
+        format!(
+            "`vigil drill {}` at {}: {} of {} checks",
+            r.drill,
+            r.finished_at.format("%Y-%m-%d %H:%M UTC"),
+            r.checks_passed,
+            r.checks_total
+        )
+    };
+    match runs.iter().rev().find(|r| r.drill == "all" && r.passed) {
+        Some(r) => check(
+            "dr_drill",
+            CheckStatus::Pass,
+            format!(
+                "the monthly drill passed: {}; {} drill run(s) in the last {DRILL_DAYS} days",
+                score(r),
+                runs.len()
+            ),
+        ),
+        None => check(
+            "dr_drill",
+            missing,
+            format!(
+                "no `vigil drill all` passed in the last {DRILL_DAYS} days{}; run it against a running stack",
+                runs.last()
+                    .map(|r| format!(" (last run: {})", score(r)))
+                    .unwrap_or_default()
+            ),
+        ),
     }
 }
 
@@ -761,6 +838,70 @@ fn positions_reconciled(cfg: &VigilConfig) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_monthly_checklist_fails_without_a_passed_monthly_drill_in_31_days() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut cfg = VigilConfig::default();
+        cfg.store.path = dir.path().join("vigil.db");
+        let now: Timestamp = "2026-12-05T12:00:00Z".parse().expect("ts");
+        let judged =
+            |cfg: &VigilConfig| (drill_check(cfg, now, true), drill_check(cfg, now, false));
+        let (monthly, weekly) = judged(&cfg);
+        assert_eq!(monthly.status, CheckStatus::Fail, "{}", monthly.reason);
+        assert!(
+            monthly.reason.starts_with("no store at"),
+            "{}",
+            monthly.reason
+        );
+        assert_eq!(weekly.status, CheckStatus::Warn);
+        let record = |drill: &str, days_ago: i64, passed: bool| {
+            let finished_at = now - Duration::days(days_ago);
+            let run = vigil_store::DrillRun {
+                drill: drill.into(),
+                started_at: finished_at - Duration::minutes(3),
+                finished_at,
+                passed,
+                checks_passed: if passed { 11 } else { 9 },
+                checks_total: 11,
+                report: "{}".into(),
+            };
+            let store_cfg = cfg.store.clone();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async move {
+                    let store = vigil_store::open_store(&store_cfg).await.expect("store");
+                    store.record_drill(&run).await.expect("record");
+                    store.close().await;
+                });
+        };
+        // Passed 40 days ago, a single class passed since, the last `all` failed: not enough.
+        record("all", 40, true);
+        record("price-jump", 10, true);
+        record("all", 3, false);
+        let (monthly, weekly) = judged(&cfg);
+        assert_eq!(monthly.status, CheckStatus::Fail, "{}", monthly.reason);
+        assert!(
+            monthly
+                .reason
+                .contains("(last run: `vigil drill all` at 2026-12-02 12:00 UTC: 9 of 11 checks)"),
+            "{}",
+            monthly.reason
+        );
+        assert_eq!(weekly.status, CheckStatus::Warn);
+        record("all", 30, true);
+        let (monthly, _) = judged(&cfg);
+        assert_eq!(monthly.status, CheckStatus::Pass, "{}", monthly.reason);
+        assert!(
+            monthly.reason.starts_with(
+                "the monthly drill passed: `vigil drill all` at 2026-11-05 12:00 UTC: 11 of 11 checks; 3 drill run(s)"
+            ),
+            "{}",
+            monthly.reason
+        );
+    }
 
     #[test]
     fn the_monthly_drift_check_warns_on_drift_and_on_a_model_not_watched() {

@@ -91,6 +91,101 @@ pub enum DrillError {
     },
 }
 
+/// What one class of a drill came to: its checks, or why it could not run.
+#[derive(Clone, Debug)]
+pub struct DrillClass {
+    /// The class (`price-jump`).
+    pub class: &'static str,
+    /// Its checks, or why it could not run (then it failed).
+    pub checks: Result<Vec<DrillCheck>, String>,
+}
+
+impl DrillClass {
+    /// Whether it ran and every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks
+            .as_ref()
+            .is_ok_and(|c| !c.is_empty() && c.iter().all(|c| c.passed))
+    }
+}
+
+/// The score of a drill's classes: checks passed and run (a class that could not run
+/// counts as one failed check), classes passed and run.
+pub fn drill_score(classes: &[DrillClass]) -> (u64, u64, usize, usize) {
+    let (mut passed, mut total) = (0, 0);
+    for c in classes {
+        match &c.checks {
+            Ok(checks) => {
+                passed += checks.iter().filter(|c| c.passed).count() as u64;
+                total += checks.len() as u64;
+            }
+            Err(_) => total += 1,
+        }
+    }
+    let classes_passed = classes.iter().filter(|c| c.passed()).count();
+    (passed, total, classes_passed, classes.len())
+}
+
+/// Records a drill run of `drill` (a class, or `all`) in the store of `cfg`: its score, and
+/// its report as JSON. Returns the report.
+///
+/// # Errors
+/// When the store cannot be opened or written (the message names it).
+pub fn record_drill(
+    cfg: &VigilConfig,
+    drill: &str,
+    started_at: vigil_core::Timestamp,
+    finished_at: vigil_core::Timestamp,
+    classes: &[DrillClass],
+) -> Result<Value, String> {
+    let (checks_passed, checks_total, classes_passed, classes_total) = drill_score(classes);
+    let report = serde_json::json!({
+        "drill": drill,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "passed": classes_passed == classes_total && classes_total > 0,
+        "score": {
+            "checks_passed": checks_passed, "checks_total": checks_total,
+            "classes_passed": classes_passed, "classes_total": classes_total,
+        },
+        "classes": classes.iter().map(|c| match &c.checks {
+            Ok(checks) => serde_json::json!({
+                "class": c.class,
+                "passed": c.passed(),
+                "checks": checks.iter().map(|k| serde_json::json!({
+                    "name": k.name, "passed": k.passed, "detail": k.detail,
+                })).collect::<Vec<_>>(),
+            }),
+            Err(e) => serde_json::json!({ "class": c.class, "passed": false, "error": e }),
+        }).collect::<Vec<_>>(),
+    });
+    let run = vigil_store::DrillRun {
+        drill: drill.to_string(),
+        started_at,
+        finished_at,
+        passed: report["passed"] == true,
+        checks_passed,
+        checks_total,
+        report: report.to_string(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let store = vigil_store::open_store(&cfg.store)
+            .await
+            .map_err(|e| format!("cannot open the store to record the drill: {e}"))?;
+        let recorded = store
+            .record_drill(&run)
+            .await
+            .map_err(|e| format!("cannot record the drill in the store: {e}"));
+        store.close().await;
+        recorded
+    })?;
+    Ok(report)
+}
+
 const FIRST_BAD: &str = "the first bad message is an ERROR line with its payload";
 const REACTION: &str = "failover or the breaker";
 const NO_LATE_ORDER: &str = "no order on unvalidated data";

@@ -1392,6 +1392,67 @@ macro_rules! sql_backend {
                 u64::try_from(n).map_err(|e| self.corrupt(format!("the backtests of {model}"), e))
             }
 
+            async fn record_drill(&self, run: &$crate::DrillRun) -> Result<(), $crate::StoreError> {
+                let count = |n: u64| {
+                    i64::try_from(n)
+                        .map_err(|e| self.corrupt(format!("the drill run {}", run.drill), e))
+                };
+                sqlx::query(
+                    "INSERT INTO drill_runs (drill, started_at, finished_at, passed, \
+                     checks_passed, checks_total, report) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&run.drill)
+                .bind($crate::stamp(run.started_at))
+                .bind($crate::stamp(run.finished_at))
+                .bind(i64::from(run.passed))
+                .bind(count(run.checks_passed)?)
+                .bind(count(run.checks_total)?)
+                .bind(&run.report)
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err("recording a drill"))?;
+                Ok(())
+            }
+
+            async fn drill_runs_since(
+                &self,
+                since: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<$crate::DrillRun>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT drill, started_at, finished_at, passed, checks_passed, \
+                     checks_total, report FROM drill_runs WHERE finished_at >= $1 ORDER BY id",
+                )
+                .bind($crate::stamp(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the drills"))?;
+                rows.iter()
+                    .map(|r| {
+                        let drill: String = r.get(0);
+                        let what = || format!("the drill run {drill}");
+                        let at = |i: usize| {
+                            let text: String = r.get(i);
+                            chrono::DateTime::parse_from_rfc3339(&text)
+                                .map(|t| t.with_timezone(&chrono::Utc))
+                                .map_err(|e| self.corrupt(what(), e))
+                        };
+                        let count = |i: usize| {
+                            u64::try_from(r.get::<i64, _>(i)).map_err(|e| self.corrupt(what(), e))
+                        };
+                        Ok($crate::DrillRun {
+                            started_at: at(1)?,
+                            finished_at: at(2)?,
+                            passed: r.get::<i64, _>(3) != 0,
+                            checks_passed: count(4)?,
+                            checks_total: count(5)?,
+                            report: r.get(6),
+                            drill,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn registry_entries(
                 &self,
                 name: Option<&str>,

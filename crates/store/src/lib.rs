@@ -35,6 +35,8 @@
 //!   [`StateStore::thin_log_anchors`];
 //! - the backtests run on each model, append-only, for the deflated Sharpe ratio's trial
 //!   count: [`StateStore::record_backtest`];
+//! - the drills run against a running stack, append-only: [`StateStore::record_drill`],
+//!   [`StateStore::drill_runs_since`];
 //! - the model registry: each registered version, the aliases and the audit of every
 //!   change, changed whole by [`StateStore::registry_apply`] (see `registry.rs`);
 //!   the releases, changed with it, and each shadow run's figures per session.
@@ -46,6 +48,7 @@ mod alerts;
 mod anchors;
 mod backend;
 mod control;
+mod drills;
 mod identity;
 mod journal;
 mod pg;
@@ -66,6 +69,7 @@ use vigil_config::StoreConfig;
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
 pub use anchors::{LogAnchor, LogAnchorKind};
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
+pub use drills::DrillRun;
 pub use identity::{
     BookHistory, IDENTITY_NOTE, IdentityBook, IdentityError, IdentityFile, JournalRebuild,
     StoreFile, StoreIdentity, after_open, before_open, identity_file, new_install_id,
@@ -373,6 +377,18 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
         command: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Records a `vigil drill` run.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn record_drill(&self, run: &DrillRun) -> Result<(), StoreError>;
+
+    /// The drill runs that finished at or after `since`, oldest first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn drill_runs_since(&self, since: DateTime<Utc>) -> Result<Vec<DrillRun>, StoreError>;
 
     /// The registered versions of model `name` (of every model when `None`), oldest first.
     ///

@@ -126,6 +126,7 @@ on_both_backends!(
     a_sound_store_passes_the_integrity_check,
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
     backtests_are_counted_per_model_name_across_versions_and_reopening,
+    drill_runs_come_back_since_a_time_across_reopening,
     registry_changes_apply_whole_and_survive_reopening,
     releases_and_shadow_sessions_survive_reopening,
     a_checkpoint_sums_the_fills_before_it_and_recovery_reads_only_those_after,
@@ -487,6 +488,45 @@ async fn backtests_are_counted_per_model_name_across_versions_and_reopening(plac
             .await
             .expect("record"),
         4
+    );
+    store.close().await;
+}
+
+async fn drill_runs_come_back_since_a_time_across_reopening(place: &Place) {
+    let store = place.open().await;
+    let run = |drill: &str, at: &str, passed: bool| vigil_store::DrillRun {
+        drill: drill.into(),
+        started_at: t(at) - chrono::Duration::minutes(2),
+        finished_at: t(at),
+        passed,
+        checks_passed: if passed { 10 } else { 7 },
+        checks_total: 10,
+        report: format!("{{\"drill\":\"{drill}\"}}"),
+    };
+    let runs = [
+        run("all", "2026-10-01T10:00:00Z", true),
+        run("price-jump", "2026-11-20T10:00:00Z", true),
+        run("all", "2026-12-01T10:00:00Z", false),
+    ];
+    for r in &runs {
+        store.record_drill(r).await.expect("record");
+    }
+    store.close().await;
+    let store = place.open().await;
+    assert_eq!(
+        store
+            .drill_runs_since(t("2026-11-04T00:00:00Z"))
+            .await
+            .expect("read"),
+        runs[1..]
+    );
+    assert_eq!(
+        store
+            .drill_runs_since(t("2026-12-01T10:00:00Z"))
+            .await
+            .expect("read"),
+        runs[2..],
+        "finished at the bound: included"
     );
     store.close().await;
 }

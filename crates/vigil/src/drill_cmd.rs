@@ -1,19 +1,22 @@
 //! `vigil drill <class>`: an incident rehearsed against a running stack (the drills
 //! themselves: `vigil_session::{data_format_change, data_source_down, price_jump}`). Prints a
-//! PASS / FAIL line per check, with the measured detection and alert-delivery times. Exit
-//! codes: 0 every check passed, 1 a check failed, 2 the drill could not run.
+//! PASS / FAIL line per check, with the measured detection and alert-delivery times, and
+//! records the run in the store. `vigil drill all` is the monthly drill: every class in
+//! turn, scored. Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not
+//! run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rust_decimal::Decimal;
+use vigil_core::Clock as _;
 use vigil_session::{
-    DrillCheck, DrillError, DrillOptions, VigilConfig, data_format_change, data_source_down,
-    price_jump,
+    DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, data_format_change,
+    data_source_down, drill_score, price_jump, record_drill,
 };
 
 /// The drills.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Drill {
     /// The data feed changes its message format (the weekend incident).
     DataFormatChange,
@@ -23,6 +26,9 @@ pub(crate) enum Drill {
     /// The next bar of the first instrument jumps: quarantined, a person told, no order in
     /// it while held.
     PriceJump,
+    /// The monthly drill: every class in turn (data-source-down, price-jump, then
+    /// data-format-change, which may leave the breaker tripped), scored and stored.
+    All,
 }
 
 impl Drill {
@@ -31,10 +37,43 @@ impl Drill {
             Self::DataFormatChange => "data-format-change",
             Self::DataSourceDown => "data-source-down",
             Self::PriceJump => "price-jump",
+            Self::All => "all",
         }
     }
 }
 
+/// One class of drill (what [`Drill`] names, `all` expanded).
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    DataFormatChange,
+    DataSourceDown,
+    PriceJump,
+}
+
+impl Drill {
+    /// The classes this drill runs, in order: for `all`, the ones that heal on their own
+    /// first.
+    fn classes(self) -> Vec<(Class, &'static str)> {
+        let all = [
+            Drill::DataSourceDown,
+            Drill::PriceJump,
+            Drill::DataFormatChange,
+        ];
+        let class = |d: Drill| match d {
+            Drill::DataFormatChange => Some(Class::DataFormatChange),
+            Drill::DataSourceDown => Some(Class::DataSourceDown),
+            Drill::PriceJump => Some(Class::PriceJump),
+            Drill::All => None,
+        };
+        match class(self) {
+            Some(c) => vec![(c, self.name())],
+            None => all
+                .into_iter()
+                .filter_map(|d| Some((class(d)?, d.name())))
+                .collect(),
+        }
+    }
+}
 /// `vigil drill` arguments.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DrillArgs {
@@ -61,7 +100,7 @@ pub(crate) struct DrillArgs {
 
 pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let opts = DrillOptions {
-        feed_control: args.feed_control,
+        feed_control: args.feed_control.clone(),
         step: args.step,
         timeout_s: args.timeout_s,
     };
@@ -73,33 +112,83 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let checks: Result<Vec<DrillCheck>, DrillError> = match args.drill {
-        Drill::DataFormatChange => data_format_change(&cfg, &args.config, &opts),
-        Drill::DataSourceDown => data_source_down(&cfg, &args.config, &opts),
-        Drill::PriceJump => price_jump(&cfg, &args.config, &opts, args.jump_pct),
-    };
-    let checks = match checks {
-        Ok(checks) => checks,
-        Err(e) => {
-            eprintln!("vigil drill {name}: {e}");
-            return Ok(ExitCode::from(2));
+    let one = |class: Class| -> Result<Vec<DrillCheck>, DrillError> {
+        match class {
+            Class::DataFormatChange => data_format_change(&cfg, &args.config, &opts),
+            Class::DataSourceDown => data_source_down(&cfg, &args.config, &opts),
+            Class::PriceJump => price_jump(&cfg, &args.config, &opts, args.jump_pct),
         }
     };
-    println!("vigil drill {name}");
-    for c in &checks {
-        println!(
-            "  {} {}: {}",
-            if c.passed { "PASS" } else { "FAIL" },
-            c.name,
-            c.detail
-        );
+    let clock = vigil_core::SystemClock;
+    let started = clock.now();
+    let mut classes = Vec::new();
+    for (class, class_name) in args.drill.classes() {
+        if args.drill == Drill::All {
+            eprintln!("vigil drill all: {class_name} …");
+        }
+        match one(class) {
+            Ok(checks) => classes.push(DrillClass {
+                class: class_name,
+                checks: Ok(checks),
+            }),
+            // One class alone that cannot run is not a drill run: nothing to record.
+            Err(e) if args.drill != Drill::All => {
+                eprintln!("vigil drill {name}: {e}");
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => classes.push(DrillClass {
+                class: class_name,
+                checks: Err(e.to_string()),
+            }),
+        }
     }
-    let failed = checks.iter().filter(|c| !c.passed).count();
-    if failed == 0 {
-        println!("result: PASS ({} checks)", checks.len());
+    let finished = clock.now();
+    println!("vigil drill {name}");
+    for class in &classes {
+        if args.drill == Drill::All {
+            println!(
+                "{} {}",
+                if class.passed() { "PASS" } else { "FAIL" },
+                class.class
+            );
+        }
+        match &class.checks {
+            Ok(checks) => {
+                for c in checks {
+                    println!(
+                        "  {} {}: {}",
+                        if c.passed { "PASS" } else { "FAIL" },
+                        c.name,
+                        c.detail
+                    );
+                }
+            }
+            Err(e) => println!("  FAIL the drill runs: {e}"),
+        }
+    }
+    let (passed, total, classes_passed, classes_total) = drill_score(&classes);
+    let stored = record_drill(&cfg, name, started, finished, &classes);
+    if args.drill == Drill::All {
+        println!("score: {passed} of {total} checks, {classes_passed} of {classes_total} classes");
+    }
+    let recorded = match stored {
+        Ok(_) => {
+            eprintln!("vigil drill {name}: recorded in the store");
+            true
+        }
+        Err(e) => {
+            println!("NOT RECORDED: {e}");
+            false
+        }
+    };
+    if passed == total && classes_passed == classes_total && recorded {
+        println!("result: PASS ({total} checks)");
         Ok(ExitCode::SUCCESS)
+    } else if passed == total && classes_passed == classes_total {
+        println!("result: FAIL (every check passed, but the run is not recorded)");
+        Ok(ExitCode::from(1))
     } else {
-        println!("result: FAIL ({failed} of {} checks)", checks.len());
+        println!("result: FAIL ({} of {total} checks)", total - passed);
         Ok(ExitCode::from(1))
     }
 }

@@ -510,11 +510,12 @@ fn the_data_format_change_drill_passes_against_a_running_stack() {
     }
 }
 
-/// `vigil drill data-source-down`, then `vigil drill price-jump`, against a running stack
-/// whose alerts go to a webhook on loopback: every check passes, and the report gives the
-/// measured detection and delivery times.
+/// `vigil drill all`, the monthly drill, against a running stack whose alerts go to a
+/// webhook on loopback: data-source-down, price-jump and data-format-change in turn; every
+/// check passes, the report gives the measured detection and delivery times and the score,
+/// the run is in the store, and the monthly checklist finds it.
 #[test]
-fn the_data_source_down_and_price_jump_drills_pass_against_a_running_stack() {
+fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut feed = FeedProcess::start(dir.path());
     let hook = vigil_testkit::HttpReceiver::start();
@@ -525,53 +526,63 @@ fn the_data_source_down_and_price_jump_drills_pass_against_a_running_stack() {
         hook.url("/hook")
     ));
     std::fs::write(&cfg, text).expect("config");
+    let monthly = || {
+        let out = vigil()
+            .args(["checklist", "monthly", "--json", "--config"])
+            .arg(&cfg)
+            .output()
+            .expect("run vigil checklist");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "dr_drill")
+            .cloned()
+            .expect("the drill check")
+    };
     let run = run_on(&cfg);
     feed.wait_for("subscribed to [\"GOOG\"]");
     assert_eq!(feed.post("/_feed/step?n=40")["sent"], 40);
     wait_for_event(dir.path(), "order_submitted");
-    let drill = |class: &str| -> String {
-        let out = vigil()
-            .args(["drill", class, "--config"])
-            .arg(&cfg)
-            .args(["--step", "5", "--timeout-s", "20"])
-            .output()
-            .expect("run vigil drill");
-        let report = String::from_utf8_lossy(&out.stdout).to_string();
-        eprintln!("{report}");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{report}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        report
-    };
+    // No drill on record yet.
+    assert_eq!(monthly()["status"], "fail");
 
-    let report = drill("data-source-down");
-    assert!(report.contains("result: PASS (4 checks)"), "{report}");
+    let out = vigil()
+        .args(["drill", "all", "--config"])
+        .arg(&cfg)
+        .args(["--step", "5", "--timeout-s", "20"])
+        .output()
+        .expect("run vigil drill");
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("{report}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
+        "PASS data-source-down\n",
         "PASS the loss is detected: data_outage (CRITICAL) ",
         "PASS a person is told: the data_outage alert (",
         "PASS trading resumes after the books are verified: data_verified passed",
         "PASS no order while the data was down: nothing approved between the trip and the reset",
-    ] {
-        assert!(report.contains(line), "{line:?} in {report}");
-    }
-
-    let report = drill("price-jump");
-    assert!(report.contains("result: PASS (3 checks)"), "{report}");
-    for line in [
+        "PASS price-jump\n",
         "PASS the jump is quarantined: GOOG held ",
         // LOW by the routing table: it goes out in the day's digest.
         "PASS a person is told: the symbol_quarantined alert (",
+        "LOW severity: kept for the daily digest",
         "PASS no order in the symbol while it is held: no GOOG order while it was held",
+        "PASS data-format-change\n",
+        "PASS the first bad message is an ERROR line with its payload",
+        "PASS failover or the breaker: breaker tripped",
+        "PASS no order on unvalidated data",
+        "score: 10 of 10 checks, 3 of 3 classes\n",
+        "result: PASS (10 checks)",
     ] {
         assert!(report.contains(line), "{line:?} in {report}");
     }
-    assert!(
-        report.contains("LOW severity: kept for the daily digest"),
-        "{report}"
-    );
     // The outage went through the webhook.
     let bodies: Vec<String> = hook
         .taken()
@@ -581,6 +592,15 @@ fn the_data_source_down_and_price_jump_drills_pass_against_a_running_stack() {
     assert!(
         bodies.iter().any(|b| b.contains("data_outage")),
         "{bodies:#?}"
+    );
+    // On record: the monthly checklist passes its drill check with the score.
+    let drill = monthly();
+    assert_eq!(drill["status"], "pass", "{drill}");
+    assert!(
+        drill["reason"].as_str().is_some_and(|r| r
+            .starts_with("the monthly drill passed: `vigil drill all` at ")
+            && r.contains(": 10 of 10 checks; 1 drill run(s)")),
+        "{drill}"
     );
     run.signal("-TERM");
     run.finish_ok();
