@@ -81,6 +81,10 @@ pub enum DrillError {
         /// Why.
         error: vigil_log::QueryError,
     },
+    /// The running vigil's control API cannot be reached, or refused the fault (fault
+    /// injection off: `[control] fault_injection = true` on a rehearsal stack only).
+    #[error("the control API: {0}")]
+    Control(String),
     /// The feed's control API refused or failed a request.
     #[error("POST {url}: {problem}")]
     Feed {
@@ -190,31 +194,49 @@ const FIRST_BAD: &str = "the first bad message is an ERROR line with its payload
 const REACTION: &str = "failover or the breaker";
 const NO_LATE_ORDER: &str = "no order on unvalidated data";
 
-/// The running stack a drill works on: the feed's control API and vigil's log folder.
+/// The running stack a drill works on: the feed's control API (when the drill needs it, or
+/// the config has one) and vigil's log folder.
 struct Stack {
-    control: String,
-    auth: [(&'static str, String); 2],
+    /// The feed's control address and its credentials.
+    feed: Option<(String, [(&'static str, String); 2])>,
     agent: ureq::Agent,
     log_dir: PathBuf,
     patience: Duration,
 }
 
 impl Stack {
+    /// A stack whose feed the drill faults: `[data.feed]` is required.
     fn new(cfg: &VigilConfig, config: &Path, opts: &DrillOptions) -> Result<Self, DrillError> {
-        let feed = cfg.data.feed.as_ref().ok_or_else(|| DrillError::NoFeed {
-            config: config.to_path_buf(),
-        })?;
-        let control = match &opts.feed_control {
-            Some(c) => c.trim_end_matches('/').to_string(),
-            None => control_of(&feed.url)?,
+        let stack = Self::any(cfg, opts)?;
+        if stack.feed.is_none() {
+            return Err(DrillError::NoFeed {
+                config: config.to_path_buf(),
+            });
+        }
+        Ok(stack)
+    }
+
+    /// A stack with or without a feed (one is stepped when there is).
+    fn any(cfg: &VigilConfig, opts: &DrillOptions) -> Result<Self, DrillError> {
+        let feed = match &cfg.data.feed {
+            None => None,
+            Some(feed) => {
+                let control = match &opts.feed_control {
+                    Some(c) => c.trim_end_matches('/').to_string(),
+                    None => control_of(&feed.url)?,
+                };
+                let secret = crate::read_secret("data.feed.secret_file", &feed.secret_file)?;
+                Some((
+                    control,
+                    [
+                        ("APCA-API-KEY-ID", feed.key_id.clone()),
+                        ("APCA-API-SECRET-KEY", secret),
+                    ],
+                ))
+            }
         };
-        let secret = crate::read_secret("data.feed.secret_file", &feed.secret_file)?;
         Ok(Self {
-            control,
-            auth: [
-                ("APCA-API-KEY-ID", feed.key_id.clone()),
-                ("APCA-API-SECRET-KEY", secret),
-            ],
+            feed,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(10)))
@@ -227,13 +249,19 @@ impl Stack {
 
     /// POSTs `path` to the feed's control API; its JSON answer.
     fn post(&self, path: &str) -> Result<Value, DrillError> {
-        let url = format!("{}{path}", self.control);
+        let Some((control, auth)) = &self.feed else {
+            return Err(DrillError::Feed {
+                url: path.to_string(),
+                problem: "no [data.feed] to send it to".into(),
+            });
+        };
+        let url = format!("{control}{path}");
         let failed = |problem: String| DrillError::Feed {
             url: url.clone(),
             problem,
         };
         let mut req = self.agent.post(&url);
-        for (k, v) in &self.auth {
+        for (k, v) in auth {
             req = req.header(*k, v.as_str());
         }
         let mut res = req.send_empty().map_err(|e| failed(e.to_string()))?;
@@ -261,9 +289,9 @@ impl Stack {
         wait(&self.log_dir, skip, self.patience, pred)
     }
 
-    /// Steps the feed `n` bars (a feed under `--manual`); nothing for 0.
+    /// Steps the feed `n` bars (a feed under `--manual`); nothing for 0 or without a feed.
     fn step(&self, n: u32) -> Result<(), DrillError> {
-        if n > 0 {
+        if n > 0 && self.feed.is_some() {
             self.post(&format!("/_feed/step?n={n}"))?;
         }
         Ok(())
@@ -423,6 +451,260 @@ pub fn price_jump(
         &symbol,
     ));
     stack.post("/_faults/clear")?;
+    Ok(checks)
+}
+
+/// Sends `inject_panic` for `agent`, `times` times, through the running vigil's control API.
+fn inject_panic(cfg: &VigilConfig, agent: &str, times: u32, drill: &str) -> Result<(), DrillError> {
+    command(
+        cfg,
+        serde_json::json!({
+            "command": "inject_panic",
+            "agent": agent,
+            "times": times,
+            "reason": format!("vigil drill {drill}"),
+            "who": "drill",
+        }),
+    )
+}
+
+/// Sends an operator command (`body`) to the running vigil's control API, found as
+/// `vigil ctl` finds it (`control.addr` in the log folder, the token file).
+fn command(cfg: &VigilConfig, body: Value) -> Result<(), DrillError> {
+    use vigil_control::client::{Failure, Located, Target};
+    let client = match Target::default()
+        .locate(cfg)
+        .map_err(|e| DrillError::Control(e.to_string()))?
+    {
+        Located::Running(c) => c,
+        Located::NotRunning(why) => return Err(DrillError::Control(why)),
+    };
+    let reply = client.post("/v1/commands", &body).map_err(|f| {
+        DrillError::Control(match f {
+            Failure::NotRunning(e) | Failure::NoAnswer(e) | Failure::Other(e) => e,
+        })
+    })?;
+    if reply.status != 200 {
+        return Err(DrillError::Control(format!(
+            "{} refused (HTTP {}): {}",
+            body["command"].as_str().unwrap_or("?"),
+            reply.status,
+            reply.error()
+        )));
+    }
+    Ok(())
+}
+
+const CAUGHT: &str = "the crash is caught";
+const RESTARTED: &str = "the agent is restarted and rebuilt";
+const GOES_ON: &str = "trading goes on";
+
+/// Runs `agent-crash`: one panic in `agent` (through the control API's `inject_panic`); the
+/// supervisor must catch it, a person be told, the agent restart and rebuild, and trading
+/// go on (no breaker).
+///
+/// # Errors
+/// [`DrillError`] when the drill cannot run: the log folder unreadable, the control API not
+/// reachable or refusing (fault injection off).
+pub fn agent_crash(
+    cfg: &VigilConfig,
+    opts: &DrillOptions,
+    agent: &str,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let stack = Stack::any(cfg, opts)?;
+    let before = stack.lines()?.len();
+    let t0 = Instant::now();
+    inject_panic(cfg, agent, 1, "agent-crash")?;
+    let of_agent = |l: &Value, event: &str| l["event"] == event && l["data"]["agent"] == agent;
+    let crashed = stack.wait(before, |l| of_agent(l, "agent_crashed"))?;
+    let crashed_after = t0.elapsed();
+    let mut checks = vec![match &crashed {
+        Some(l) => DrillCheck {
+            name: CAUGHT,
+            passed: true,
+            detail: format!(
+                "agent_crashed ({agent}) {} ms after the fault: {}",
+                crashed_after.as_millis(),
+                truncate(l["data"]["panic"].as_str().unwrap_or("?"), 120)
+            ),
+        },
+        None => DrillCheck {
+            name: CAUGHT,
+            passed: false,
+            detail: format!("no agent_crashed for {agent} within {} s", opts.timeout_s),
+        },
+    }];
+    checks.push(told(&stack, before, "agent_crashed", t0, opts.timeout_s)?);
+    let restarted = stack.wait(before, |l| of_agent(l, "agent_restarted"))?;
+    let restarted_after = t0.elapsed();
+    let rebuilt = stack
+        .lines()?
+        .into_iter()
+        .skip(before)
+        .find(|l| of_agent(l, "agent_rebuilt"));
+    checks.push(match restarted {
+        Some(_) => DrillCheck {
+            name: RESTARTED,
+            passed: true,
+            detail: format!(
+                "agent_restarted ({agent}) {} ms after the fault{}",
+                restarted_after.as_millis(),
+                rebuilt
+                    .map(|l| format!(
+                        "; rebuilt from {}",
+                        truncate(l["data"]["rebuilt"].as_str().unwrap_or("?"), 120)
+                    ))
+                    .unwrap_or_default()
+            ),
+        },
+        None => DrillCheck {
+            name: RESTARTED,
+            passed: false,
+            detail: format!("no agent_restarted for {agent} within {} s", opts.timeout_s),
+        },
+    });
+    // Bars after the restart reach the agent again.
+    stack.step(opts.step)?;
+    let after = stack.lines()?;
+    let halted =
+        after.get(before..).unwrap_or_default().iter().find(|l| {
+            l["event"] == "breaker_tripped" || l["event"] == "restart_intensity_exceeded"
+        });
+    checks.push(match halted {
+        None => DrillCheck {
+            name: GOES_ON,
+            passed: true,
+            detail: "no breaker trip and no crash loop after one crash".into(),
+        },
+        Some(l) => DrillCheck {
+            name: GOES_ON,
+            passed: false,
+            detail: format!(
+                "{} after one crash: {}",
+                l["event"].as_str().unwrap_or("?"),
+                truncate(&l["data"].to_string(), 160)
+            ),
+        },
+    });
+    Ok(checks)
+}
+
+const LOOP_DETECTED: &str = "the crash loop is detected";
+const HALTED: &str = "trading halts";
+const NOTHING_AFTER: &str = "no order approved after the halt";
+
+/// Runs `crash-loop`: one panic more than `[monitor.supervision] max_restarts` in `agent`;
+/// the supervisor must see the loop (`restart_intensity_exceeded`), trip the breaker, a
+/// person be told, and nothing be approved after. Then the drill resets the breaker it
+/// caused (`breaker_reset`, audited as the drill's), so that the stack is whole again for
+/// the next drill; a refused reset is a failed check.
+///
+/// # Errors
+/// As [`agent_crash`].
+pub fn crash_loop(
+    cfg: &VigilConfig,
+    opts: &DrillOptions,
+    agent: &str,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let stack = Stack::any(cfg, opts)?;
+    let before = stack.lines()?.len();
+    let t0 = Instant::now();
+    let times = cfg.monitor.supervision.max_restarts + 1;
+    inject_panic(cfg, agent, times, "crash-loop")?;
+    let exceeded = stack.wait(before, |l| {
+        l["event"] == "restart_intensity_exceeded" && l["data"]["agent"] == agent
+    })?;
+    let mut checks = vec![match &exceeded {
+        Some(_) => DrillCheck {
+            name: LOOP_DETECTED,
+            passed: true,
+            detail: format!(
+                "restart_intensity_exceeded ({agent}, {times} panics) {} ms after the fault",
+                t0.elapsed().as_millis()
+            ),
+        },
+        None => DrillCheck {
+            name: LOOP_DETECTED,
+            passed: false,
+            detail: format!(
+                "no restart_intensity_exceeded for {agent} within {} s of {times} panics",
+                opts.timeout_s
+            ),
+        },
+    }];
+    checks.push(told(
+        &stack,
+        before,
+        "restart_intensity_exceeded",
+        t0,
+        opts.timeout_s,
+    )?);
+    // The Monitor asks the Risk agent to trip the breaker; a crashed Risk agent (the
+    // default) takes it when it is restarted, at the longest backoff.
+    let backoff = Duration::from_millis(cfg.monitor.supervision.backoff_max_ms);
+    let tripped = wait(&stack.log_dir, before, stack.patience + backoff, |l| {
+        l["event"] == "breaker_tripped"
+    })?;
+    checks.push(match &tripped {
+        Some(l) => DrillCheck {
+            name: HALTED,
+            passed: true,
+            detail: format!(
+                "breaker_tripped by {} {} ms after the fault",
+                l["data"]["actor"].as_str().unwrap_or("?"),
+                t0.elapsed().as_millis()
+            ),
+        },
+        None => DrillCheck {
+            name: HALTED,
+            passed: false,
+            detail: format!(
+                "no breaker_tripped within {} s ({} s and the longest restart backoff)",
+                (stack.patience + backoff).as_secs(),
+                opts.timeout_s
+            ),
+        },
+    });
+    // Bars after the halt: signals may come, nothing is approved.
+    stack.step(opts.step)?;
+    let after = stack.lines()?;
+    let since = after.get(before..).unwrap_or_default();
+    let from = since.iter().position(|l| l["event"] == "breaker_tripped");
+    let approved = from
+        .map(|i| {
+            since[i..]
+                .iter()
+                .filter(|l| l["event"] == "risk_approved")
+                .count()
+        })
+        .unwrap_or_default();
+    checks.push(DrillCheck {
+        name: NOTHING_AFTER,
+        passed: from.is_some() && approved == 0,
+        detail: match from {
+            None => "the breaker never tripped".into(),
+            Some(_) if approved == 0 => "nothing approved after the trip".into(),
+            Some(_) => format!("{approved} order(s) approved after the trip"),
+        },
+    });
+    if tripped.is_some() {
+        let reset = command(
+            cfg,
+            serde_json::json!({
+                "command": "breaker_reset",
+                "reason": "vigil drill crash-loop: the rehearsal is over",
+                "who": "drill",
+            }),
+        );
+        checks.push(DrillCheck {
+            name: "the drill puts the breaker back",
+            passed: reset.is_ok(),
+            detail: match reset {
+                Ok(()) => "breaker reset by the drill".into(),
+                Err(e) => format!("reset it by hand (`vigil ctl breaker reset`): {e}"),
+            },
+        });
+    }
     Ok(checks)
 }
 

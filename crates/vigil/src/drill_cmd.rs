@@ -1,5 +1,6 @@
 //! `vigil drill <class>`: an incident rehearsed against a running stack (the drills
-//! themselves: `vigil_session::{data_format_change, data_source_down, price_jump}`). Prints a
+//! themselves: `vigil_session::{data_format_change, data_source_down, price_jump,
+//! agent_crash, crash_loop}`). Prints a
 //! PASS / FAIL line per check, with the measured detection and alert-delivery times, and
 //! records the run in the store. `vigil drill all` is the monthly drill: every class in
 //! turn, scored. Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not
@@ -11,8 +12,8 @@ use std::process::ExitCode;
 use rust_decimal::Decimal;
 use vigil_core::Clock as _;
 use vigil_session::{
-    DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, data_format_change,
-    data_source_down, drill_score, price_jump, record_drill,
+    DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, agent_crash, crash_loop,
+    data_format_change, data_source_down, drill_score, price_jump, record_drill,
 };
 
 /// The drills.
@@ -26,8 +27,17 @@ pub(crate) enum Drill {
     /// The next bar of the first instrument jumps: quarantined, a person told, no order in
     /// it while held.
     PriceJump,
-    /// The monthly drill: every class in turn (data-source-down, price-jump, then
-    /// data-format-change, which may leave the breaker tripped), scored and stored.
+    /// One panic in an agent (`--agent`, default signal), through the control API (needs
+    /// `[control] fault_injection = true`: a rehearsal stack): caught, told, restarted and
+    /// rebuilt, trading goes on.
+    AgentCrash,
+    /// One panic more than `[monitor.supervision] max_restarts` in an agent (`--agent`,
+    /// default risk): the loop detected, the breaker tripped, told, nothing approved after;
+    /// the drill then resets the breaker.
+    CrashLoop,
+    /// The monthly drill: every class in turn (data-source-down, price-jump, agent-crash,
+    /// crash-loop, then data-format-change, which may leave the breaker tripped), scored and
+    /// stored.
     All,
 }
 
@@ -37,6 +47,8 @@ impl Drill {
             Self::DataFormatChange => "data-format-change",
             Self::DataSourceDown => "data-source-down",
             Self::PriceJump => "price-jump",
+            Self::AgentCrash => "agent-crash",
+            Self::CrashLoop => "crash-loop",
             Self::All => "all",
         }
     }
@@ -48,6 +60,8 @@ enum Class {
     DataFormatChange,
     DataSourceDown,
     PriceJump,
+    AgentCrash,
+    CrashLoop,
 }
 
 impl Drill {
@@ -57,12 +71,16 @@ impl Drill {
         let all = [
             Drill::DataSourceDown,
             Drill::PriceJump,
+            Drill::AgentCrash,
+            Drill::CrashLoop,
             Drill::DataFormatChange,
         ];
         let class = |d: Drill| match d {
             Drill::DataFormatChange => Some(Class::DataFormatChange),
             Drill::DataSourceDown => Some(Class::DataSourceDown),
             Drill::PriceJump => Some(Class::PriceJump),
+            Drill::AgentCrash => Some(Class::AgentCrash),
+            Drill::CrashLoop => Some(Class::CrashLoop),
             Drill::All => None,
         };
         match class(self) {
@@ -74,6 +92,7 @@ impl Drill {
         }
     }
 }
+
 /// `vigil drill` arguments.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DrillArgs {
@@ -96,6 +115,10 @@ pub(crate) struct DrillArgs {
     /// `price-jump`: how far the bar jumps, in percent.
     #[arg(long, default_value = "30")]
     jump_pct: Decimal,
+    /// `agent-crash` and `crash-loop`: the agent to crash (data, regime, signal, risk,
+    /// execution); default: signal for a crash, risk for a loop.
+    #[arg(long)]
+    agent: Option<String>,
 }
 
 pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
@@ -117,6 +140,10 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             Class::DataFormatChange => data_format_change(&cfg, &args.config, &opts),
             Class::DataSourceDown => data_source_down(&cfg, &args.config, &opts),
             Class::PriceJump => price_jump(&cfg, &args.config, &opts, args.jump_pct),
+            Class::AgentCrash => {
+                agent_crash(&cfg, &opts, args.agent.as_deref().unwrap_or("signal"))
+            }
+            Class::CrashLoop => crash_loop(&cfg, &opts, args.agent.as_deref().unwrap_or("risk")),
         }
     };
     let clock = vigil_core::SystemClock;

@@ -511,7 +511,8 @@ fn the_data_format_change_drill_passes_against_a_running_stack() {
 }
 
 /// `vigil drill all`, the monthly drill, against a running stack whose alerts go to a
-/// webhook on loopback: data-source-down, price-jump and data-format-change in turn; every
+/// webhook on loopback: data-source-down, price-jump, agent-crash, crash-loop and
+/// data-format-change in turn; every
 /// check passes, the report gives the measured detection and delivery times and the score,
 /// the run is in the store, and the monthly checklist finds it.
 #[test]
@@ -520,7 +521,14 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
     let mut feed = FeedProcess::start(dir.path());
     let hook = vigil_testkit::HttpReceiver::start();
     let cfg = feed_config(dir.path(), &feed.stream_url, &[]);
-    let mut text = std::fs::read_to_string(&cfg).expect("config");
+    // A rehearsal stack: the agent drills inject panics through the control API.
+    let mut text = std::fs::read_to_string(&cfg).expect("config").replace(
+        "address = \"127.0.0.1:0\"\n",
+        "address = \"127.0.0.1:0\"\nfault_injection = true\n",
+    );
+    // A crashed agent is back within 2 s at most (the crash loop's halt waits for it).
+    text.push_str("\n[monitor.supervision]\nbackoff_max_ms = 2000\n");
+    assert!(text.contains("fault_injection = true"));
     text.push_str(&format!(
         "\n[alerts.channels.webhook]\nurl = \"{}\"\n",
         hook.url("/hook")
@@ -574,12 +582,23 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
         "PASS a person is told: the symbol_quarantined alert (",
         "LOW severity: kept for the daily digest",
         "PASS no order in the symbol while it is held: no GOOG order while it was held",
+        "PASS agent-crash\n",
+        "PASS the crash is caught: agent_crashed (signal) ",
+        "PASS a person is told: the agent_crashed alert (",
+        "PASS the agent is restarted and rebuilt: agent_restarted (signal) ",
+        "PASS trading goes on: no breaker trip and no crash loop after one crash",
+        "PASS crash-loop\n",
+        "PASS the crash loop is detected: restart_intensity_exceeded (risk, 4 panics) ",
+        "PASS a person is told: the restart_intensity_exceeded alert (",
+        "PASS trading halts: breaker_tripped by supervisor ",
+        "PASS no order approved after the halt: nothing approved after the trip",
+        "PASS the drill puts the breaker back: breaker reset by the drill",
         "PASS data-format-change\n",
         "PASS the first bad message is an ERROR line with its payload",
         "PASS failover or the breaker: breaker tripped",
         "PASS no order on unvalidated data",
-        "score: 10 of 10 checks, 3 of 3 classes\n",
-        "result: PASS (10 checks)",
+        "score: 19 of 19 checks, 5 of 5 classes\n",
+        "result: PASS (19 checks)",
     ] {
         assert!(report.contains(line), "{line:?} in {report}");
     }
@@ -599,7 +618,7 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
     assert!(
         drill["reason"].as_str().is_some_and(|r| r
             .starts_with("the monthly drill passed: `vigil drill all` at ")
-            && r.contains(": 10 of 10 checks; 1 drill run(s)")),
+            && r.contains(": 19 of 19 checks; 1 drill run(s)")),
         "{drill}"
     );
     run.signal("-TERM");
