@@ -81,6 +81,26 @@ pub enum DrillError {
         /// Why.
         error: vigil_log::QueryError,
     },
+    /// The config trades through no broker (`[execution] venue = "alpaca"` with
+    /// `broker_url`): the broker drills have nothing to fault.
+    #[error("{}: the venue is not a broker ([execution] venue = \"alpaca\", broker_url): the broker drills need one", config.display())]
+    NoBroker {
+        /// The config file.
+        config: PathBuf,
+    },
+    /// The broker's fault API refused or failed a request.
+    #[error("{method} {url}: {problem}")]
+    Broker {
+        /// GET, POST or DELETE.
+        method: &'static str,
+        /// The request's URL.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// The drill needs something the stack has not shown yet.
+    #[error("{0}")]
+    NotReady(String),
     /// The running vigil's control API cannot be reached, or refused the fault (fault
     /// injection off: `[control] fault_injection = true` on a rehearsal stack only).
     #[error("the control API: {0}")]
@@ -705,6 +725,320 @@ pub fn crash_loop(
             },
         });
     }
+    Ok(checks)
+}
+
+/// The broker the running vigil trades through (`vigil broker`, or one with its fault API).
+struct Broker {
+    url: String,
+    auth: [(&'static str, String); 2],
+    agent: ureq::Agent,
+}
+
+impl Broker {
+    fn of(cfg: &VigilConfig, config: &Path) -> Result<Self, DrillError> {
+        let e = &cfg.execution;
+        let (Some(url), Some(key), Some(secret)) = (
+            e.broker_url
+                .as_ref()
+                .filter(|_| e.venue == vigil_config::VenueKind::Alpaca),
+            &e.broker_key_id,
+            &e.broker_secret_file,
+        ) else {
+            return Err(DrillError::NoBroker {
+                config: config.to_path_buf(),
+            });
+        };
+        let secret = crate::read_secret("execution.broker_secret_file", secret)?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_string(),
+            auth: [
+                ("APCA-API-KEY-ID", key.clone()),
+                ("APCA-API-SECRET-KEY", secret),
+            ],
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build()
+                .new_agent(),
+        })
+    }
+
+    /// `method` `path` (under `/v2`) with a JSON `body`; the JSON answer (`null` for none).
+    fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, DrillError> {
+        let url = format!("{}/v2{path}", self.url);
+        let failed = |problem: String| DrillError::Broker {
+            method,
+            url: url.clone(),
+            problem,
+        };
+        let sent = match method {
+            "GET" => {
+                let mut req = self.agent.get(&url);
+                for (k, v) in &self.auth {
+                    req = req.header(*k, v.as_str());
+                }
+                req.call()
+            }
+            "DELETE" => {
+                let mut req = self.agent.delete(&url);
+                for (k, v) in &self.auth {
+                    req = req.header(*k, v.as_str());
+                }
+                req.call()
+            }
+            _ => {
+                let mut req = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/json");
+                for (k, v) in &self.auth {
+                    req = req.header(*k, v.as_str());
+                }
+                req.send(body.map_or_else(|| "{}".to_string(), Value::to_string))
+            }
+        };
+        let mut res = sent.map_err(|e| failed(e.to_string()))?;
+        let status = res.status().as_u16();
+        let text = res
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| failed(format!("reading the answer: {e}")))?;
+        if !(200..300).contains(&status) {
+            return Err(failed(format!("{status} {text}")));
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| failed(format!("not JSON ({e}): {text}")))
+    }
+}
+
+const HELD: &str = "orders are held while the broker is down";
+const RESUMED_RECONCILED: &str = "the held orders go out and the books are reconciled";
+const ONCE: &str = "every order reaches the broker once";
+
+/// Runs `broker-down`: the broker answers 503 to every trading call (`/v2/_faults/down`)
+/// while the feed is stepped; vigil must hold its orders (`orders_paused`), tell a person,
+/// and once the broker is back (the drill clears the fault when the hold is seen) send the
+/// held orders still wanted, reconcile (`trigger = venue_returned`), and never send one
+/// twice.
+///
+/// # Errors
+/// [`DrillError`] when the drill cannot run: no broker, its secret or the log unreadable,
+/// the broker's fault API failing.
+pub fn broker_down(
+    cfg: &VigilConfig,
+    config: &Path,
+    opts: &DrillOptions,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let broker = Broker::of(cfg, config)?;
+    let stack = Stack::any(cfg, opts)?;
+    let before = stack.lines()?.len();
+    let t0 = Instant::now();
+    broker.call("POST", "/_faults/down", Some(&serde_json::json!({})))?;
+    // Bars one at a time, so that an order is decided while the broker is down; the hold
+    // is timed from the first order the outage met.
+    let mut bars = 0;
+    let held = (|| {
+        let deadline = Instant::now() + stack.patience;
+        loop {
+            if stack.feed.is_some() && bars < opts.step.max(1) * 10 {
+                stack.step(1)?;
+                bars += 1;
+            }
+            let paused = wait(&stack.log_dir, before, Duration::from_millis(500), |l| {
+                l["event"] == "orders_paused"
+            })?;
+            if paused.is_some() || Instant::now() >= deadline {
+                return Ok::<_, DrillError>(paused);
+            }
+        }
+    })();
+    let held_after = t0.elapsed();
+    // Whatever was seen, the broker comes back.
+    let cleared = broker.call("DELETE", "/_faults", None);
+    let held = held?;
+    cleared?;
+    let mut checks = vec![match &held {
+        Some(l) => DrillCheck {
+            name: HELD,
+            passed: true,
+            detail: format!(
+                "orders_paused {} ms after the fault ({bars} bar(s) stepped until an order was decided): {}",
+                held_after.as_millis(),
+                truncate(l["data"]["error"].as_str().unwrap_or("?"), 120)
+            ),
+        },
+        None => DrillCheck {
+            name: HELD,
+            passed: false,
+            detail: format!(
+                "no orders_paused within {} s (was an order decided while the broker was down?)",
+                opts.timeout_s
+            ),
+        },
+    }];
+    checks.push(told(&stack, before, "orders_paused", t0, opts.timeout_s)?);
+    let resumed = stack.wait(before, |l| l["event"] == "orders_resumed")?;
+    let reconciled = stack.wait(before, |l| {
+        l["event"] == "reconciliation_completed" && l["data"]["trigger"] == "venue_returned"
+    })?;
+    checks.push(match (&resumed, &reconciled) {
+        (Some(r), Some(_)) => DrillCheck {
+            name: RESUMED_RECONCILED,
+            passed: true,
+            detail: format!(
+                "orders_resumed ({} sent, {} withdrawn) and reconciled on return, {} ms after the fault",
+                r["data"]["sent"],
+                r["data"]["withdrawn"],
+                t0.elapsed().as_millis()
+            ),
+        },
+        _ => DrillCheck {
+            name: RESUMED_RECONCILED,
+            passed: false,
+            detail: format!(
+                "within {} s: orders_resumed {}, reconciliation on return {}",
+                opts.timeout_s,
+                if resumed.is_some() { "seen" } else { "not seen" },
+                if reconciled.is_some() { "seen" } else { "not seen" }
+            ),
+        },
+    });
+    let orders = broker.call("GET", "/orders?status=all&limit=500", None)?;
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for o in orders.as_array().map(Vec::as_slice).unwrap_or_default() {
+        if let Some(id) = o["client_order_id"].as_str() {
+            *seen.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    let twice: Vec<&String> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id)
+        .collect();
+    checks.push(DrillCheck {
+        name: ONCE,
+        passed: twice.is_empty() && !seen.is_empty(),
+        detail: if seen.is_empty() {
+            "the broker lists no order".into()
+        } else if twice.is_empty() {
+            format!(
+                "{} client order id(s) at the broker, none twice",
+                seen.len()
+            )
+        } else {
+            format!("sent more than once: {twice:?}")
+        },
+    });
+    Ok(checks)
+}
+
+const DRIFT_FOUND: &str = "the trade behind vigil's back is found";
+const RESTRICTED: &str = "trading is restricted until a person looks";
+
+/// Runs `broker-drift`: a trade made at the broker outside vigil
+/// (`/v2/_faults/manual_trade`, `qty` shares of the first instrument at its last price);
+/// vigil must find it (`reconciliation_mismatch`), tell a person, and restrict trading
+/// (`[execution.reconcile] on_mismatch`) until an operator resets it. The drill leaves it
+/// so: a real mismatch is for a person to judge.
+///
+/// # Errors
+/// As [`broker_down`]; also when vigil has not priced the symbol yet.
+pub fn broker_drift(
+    cfg: &VigilConfig,
+    config: &Path,
+    opts: &DrillOptions,
+    qty: rust_decimal::Decimal,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let broker = Broker::of(cfg, config)?;
+    let stack = Stack::any(cfg, opts)?;
+    let symbol = cfg
+        .data
+        .instruments
+        .first()
+        .map(|i| i.symbol.to_string())
+        .unwrap_or_default();
+    let lines = stack.lines()?;
+    let price = lines
+        .iter()
+        .rev()
+        .filter(|l| l["data"]["symbol"] == symbol.as_str())
+        .find_map(|l| {
+            let p = &l["data"]["price"];
+            p.as_str()
+                .map(str::to_string)
+                .or_else(|| p.is_number().then(|| p.to_string()))
+        })
+        .ok_or_else(|| {
+            DrillError::NotReady(format!(
+                "no price of {symbol} in vigil's log yet: let it trade first"
+            ))
+        })?;
+    let before = lines.len();
+    let t0 = Instant::now();
+    broker.call(
+        "POST",
+        "/_faults/manual_trade",
+        Some(&serde_json::json!({
+            "symbol": symbol, "qty": qty.to_string(), "side": "buy", "price": price,
+        })),
+    )?;
+    // A bar moves the broker's clock and vigil's polling on.
+    stack.step(opts.step)?;
+    let found = stack.wait(before, |l| l["event"] == "reconciliation_mismatch")?;
+    let mut checks = vec![match &found {
+        Some(l) => DrillCheck {
+            name: DRIFT_FOUND,
+            passed: true,
+            detail: format!(
+                "reconciliation_mismatch (CRITICAL) {} ms after the trade: {}",
+                t0.elapsed().as_millis(),
+                truncate(&l["data"].to_string(), 160)
+            ),
+        },
+        None => DrillCheck {
+            name: DRIFT_FOUND,
+            passed: false,
+            detail: format!(
+                "no reconciliation_mismatch within {} s of a manual {qty} {symbol} at {price}",
+                opts.timeout_s
+            ),
+        },
+    }];
+    checks.push(told(
+        &stack,
+        before,
+        "reconciliation_mismatch",
+        t0,
+        opts.timeout_s,
+    )?);
+    let restricted = stack.wait(before, |l| {
+        l["event"] == "trading_state_changed"
+            && (l["data"]["to"] == "reduce_only" || l["data"]["to"] == "halted")
+    })?;
+    checks.push(match &restricted {
+        Some(l) => DrillCheck {
+            name: RESTRICTED,
+            passed: true,
+            detail: format!(
+                "trading {} by {}; reset it after checking the broker (`vigil ctl breaker reset`)",
+                l["data"]["to"].as_str().unwrap_or("?"),
+                l["data"]["actor"].as_str().unwrap_or("?")
+            ),
+        },
+        None => DrillCheck {
+            name: RESTRICTED,
+            passed: false,
+            detail: format!("trading was not restricted within {} s", opts.timeout_s),
+        },
+    });
     Ok(checks)
 }
 

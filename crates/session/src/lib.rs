@@ -28,8 +28,8 @@ pub use checklist::{
 };
 pub use day_report::{DayFill, DayReport, WrittenReport};
 pub use drill::{
-    DrillCheck, DrillClass, DrillError, DrillOptions, agent_crash, crash_loop, data_format_change,
-    data_source_down, drill_score, price_jump, record_drill,
+    DrillCheck, DrillClass, DrillError, DrillOptions, agent_crash, broker_down, broker_drift,
+    crash_loop, data_format_change, data_source_down, drill_score, price_jump, record_drill,
 };
 pub use logcheck::{AnchorSource, LogCheck, LogCheckError, verify_log};
 pub use session::{

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 use rust_decimal::Decimal;
 use vigil_core::Clock as _;
 use vigil_session::{
-    DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, agent_crash, crash_loop,
-    data_format_change, data_source_down, drill_score, price_jump, record_drill,
+    DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, agent_crash, broker_down,
+    broker_drift, crash_loop, data_format_change, data_source_down, drill_score, price_jump,
+    record_drill,
 };
 
 /// The drills.
@@ -35,9 +36,16 @@ pub(crate) enum Drill {
     /// default risk): the loop detected, the breaker tripped, told, nothing approved after;
     /// the drill then resets the breaker.
     CrashLoop,
+    /// The broker answers 503 to every trading call (`[execution] venue = "alpaca"`, a
+    /// broker with the fault API: `vigil broker`): orders held, told, then sent once and
+    /// the books reconciled when it is back.
+    BrokerDown,
+    /// A trade at the broker behind vigil's back (`--trade-qty` shares of the first
+    /// instrument): found, told, trading restricted until a person resets it.
+    BrokerDrift,
     /// The monthly drill: every class in turn (data-source-down, price-jump, agent-crash,
-    /// crash-loop, then data-format-change, which may leave the breaker tripped), scored and
-    /// stored.
+    /// crash-loop, with a broker broker-down and broker-drift, then data-format-change,
+    /// which may leave the breaker tripped), scored and stored.
     All,
 }
 
@@ -49,6 +57,8 @@ impl Drill {
             Self::PriceJump => "price-jump",
             Self::AgentCrash => "agent-crash",
             Self::CrashLoop => "crash-loop",
+            Self::BrokerDown => "broker-down",
+            Self::BrokerDrift => "broker-drift",
             Self::All => "all",
         }
     }
@@ -62,6 +72,8 @@ enum Class {
     PriceJump,
     AgentCrash,
     CrashLoop,
+    BrokerDown,
+    BrokerDrift,
 }
 
 impl Drill {
@@ -73,6 +85,8 @@ impl Drill {
             Drill::PriceJump,
             Drill::AgentCrash,
             Drill::CrashLoop,
+            Drill::BrokerDown,
+            Drill::BrokerDrift,
             Drill::DataFormatChange,
         ];
         let class = |d: Drill| match d {
@@ -81,6 +95,8 @@ impl Drill {
             Drill::PriceJump => Some(Class::PriceJump),
             Drill::AgentCrash => Some(Class::AgentCrash),
             Drill::CrashLoop => Some(Class::CrashLoop),
+            Drill::BrokerDown => Some(Class::BrokerDown),
+            Drill::BrokerDrift => Some(Class::BrokerDrift),
             Drill::All => None,
         };
         match class(self) {
@@ -119,6 +135,9 @@ pub(crate) struct DrillArgs {
     /// execution); default: signal for a crash, risk for a loop.
     #[arg(long)]
     agent: Option<String>,
+    /// `broker-drift`: the shares of the trade made behind vigil's back.
+    #[arg(long, default_value = "1")]
+    trade_qty: Decimal,
 }
 
 pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
@@ -144,12 +163,23 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
                 agent_crash(&cfg, &opts, args.agent.as_deref().unwrap_or("signal"))
             }
             Class::CrashLoop => crash_loop(&cfg, &opts, args.agent.as_deref().unwrap_or("risk")),
+            Class::BrokerDown => broker_down(&cfg, &args.config, &opts),
+            Class::BrokerDrift => broker_drift(&cfg, &args.config, &opts, args.trade_qty),
         }
     };
     let clock = vigil_core::SystemClock;
     let started = clock.now();
     let mut classes = Vec::new();
+    let mut skipped = Vec::new();
+    let broker = cfg.execution.venue == vigil_config::VenueKind::Alpaca;
     for (class, class_name) in args.drill.classes() {
+        if args.drill == Drill::All
+            && !broker
+            && matches!(class, Class::BrokerDown | Class::BrokerDrift)
+        {
+            skipped.push(class_name);
+            continue;
+        }
         if args.drill == Drill::All {
             eprintln!("vigil drill all: {class_name} …");
         }
@@ -192,6 +222,9 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => println!("  FAIL the drill runs: {e}"),
         }
+    }
+    for class_name in skipped {
+        println!("SKIP {class_name}: the venue is the in-process paper venue (no broker to fault)");
     }
     let (passed, total, classes_passed, classes_total) = drill_score(&classes);
     let stored = record_drill(&cfg, name, started, finished, &classes);

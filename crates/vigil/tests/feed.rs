@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::broker::BrokerProcess;
 use common::feed::{FeedProcess, KEY_ID, PATIENCE, SECRET, wait_for_event, wait_for_line};
 use common::{repo, run_on, vigil};
 use serde_json::Value;
@@ -593,6 +594,8 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
         "PASS trading halts: breaker_tripped by supervisor ",
         "PASS no order approved after the halt: nothing approved after the trip",
         "PASS the drill puts the breaker back: breaker reset by the drill",
+        "SKIP broker-down: the venue is the in-process paper venue",
+        "SKIP broker-drift: the venue is the in-process paper venue",
         "PASS data-format-change\n",
         "PASS the first bad message is an ERROR line with its payload",
         "PASS failover or the breaker: breaker tripped",
@@ -621,6 +624,67 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
             && r.contains(": 19 of 19 checks; 1 drill run(s)")),
         "{drill}"
     );
+    run.signal("-TERM");
+    run.finish_ok();
+}
+
+/// `vigil drill broker-down` and `vigil drill broker-drift` against a stack that trades
+/// through the `vigil broker` process, its bars from a `vigil feed` process, its alerts to a
+/// webhook: every check passes, with the measured times.
+#[test]
+fn the_broker_drills_pass_against_a_stack_trading_through_the_broker_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut feed = FeedProcess::start(dir.path());
+    let broker = BrokerProcess::start(dir.path(), &repo("data/GOOG_1d.csv"));
+    let hook = vigil_testkit::HttpReceiver::start();
+    let cfg = feed_config(dir.path(), &feed.stream_url, &[]);
+    let mut text = std::fs::read_to_string(&cfg).expect("config");
+    text.push_str(&broker.execution_sections(dir.path()));
+    text.push_str(&format!(
+        "\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+        hook.url("/hook")
+    ));
+    std::fs::write(&cfg, text).expect("config");
+    let run = run_on(&cfg);
+    feed.wait_for("subscribed to [\"GOOG\"]");
+    assert_eq!(feed.post("/_feed/step?n=40")["sent"], 40);
+    wait_for_event(dir.path(), "fill_received");
+    let drill = |class: &str| -> String {
+        let out = vigil()
+            .args(["drill", class, "--config"])
+            .arg(&cfg)
+            .args(["--step", "5", "--timeout-s", "20"])
+            .output()
+            .expect("run vigil drill");
+        let report = String::from_utf8_lossy(&out.stdout).to_string();
+        eprintln!("{report}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    };
+    let report = drill("broker-down");
+    for line in [
+        "PASS orders are held while the broker is down: orders_paused ",
+        "PASS a person is told: the orders_paused alert (",
+        "PASS the held orders go out and the books are reconciled: orders_resumed (",
+        "PASS every order reaches the broker once: ",
+        "result: PASS (4 checks)",
+    ] {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
+    let report = drill("broker-drift");
+    for line in [
+        "PASS the trade behind vigil's back is found: reconciliation_mismatch (CRITICAL) ",
+        "PASS a person is told: the reconciliation_mismatch alert (",
+        "PASS trading is restricted until a person looks: trading reduce_only by ",
+        "result: PASS (3 checks)",
+    ] {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
     run.signal("-TERM");
     run.finish_ok();
 }
