@@ -1,8 +1,9 @@
 //! The backtest report (issue 21 point 7): one self-contained HTML page, with no network
 //! reference, that shows the equity curve and the drawdown curve of each layer, the
 //! walk-forward folds' in- and out-of-sample Sharpe ratios and the gate's checks. The charts
-//! are drawn by `plotters` as inline SVG (the browser renders their text: no font is read
-//! here); the tables are plain HTML. Every text the caller gives is escaped. Long curves are
+//! are drawn by `plotters` as inline SVG (the browser renders their text; its layout uses
+//! the font the day report's chart embeds, [`vigil_session::chart_font`]); the tables are
+//! plain HTML. Every text the caller gives is escaped. Long curves are
 //! thinned to at most [`MAX_POINTS`] points a layer, keeping each bucket's first, lowest and
 //! highest point and the last point, so a million-bar run gives a small page and its worst
 //! drawdown still shows.
@@ -177,6 +178,8 @@ pub fn downsample(points: &[(DateTime<Utc>, f64)], max: usize) -> Vec<(DateTime<
 
 /// Renders the report page.
 pub fn render(input: &ReportInput<'_>) -> Result<String, ReportError> {
+    // plotters lays the SVG's text out with the embedded font (the browser draws it).
+    vigil_session::chart_font().map_err(|e| chart_error("report")(&e))?;
     let mut equity = Vec::with_capacity(input.layers.len());
     let mut drawdowns = Vec::with_capacity(input.layers.len());
     let mut layer_rows = Vec::with_capacity(input.layers.len());

@@ -14,6 +14,8 @@ use crate::checklist::{CheckResult, CheckStatus};
 
 mod chart;
 
+pub use chart::chart_font;
+
 /// One fill of the day, with its slippage against the price its decision used.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DayFill {

@@ -940,6 +940,128 @@ pub fn broker_down(
     Ok(checks)
 }
 
+const BROKER_LOST: &str = "the broker's loss is seen too";
+const VERIFIED_AGAINST_BROKER: &str =
+    "the books are reconciled with the broker before trading resumes";
+
+/// Runs `network-loss`: every connection at once. The broker answers 503 to every trading
+/// call and the feed drops its connections without a close frame; vigil must detect the
+/// data outage and tell a person, see the broker's loss too (its calls fail), and once
+/// the network is back (the broker first, then the feed delivering) reconnect, reconcile
+/// the books with the broker and verify (`[data] after_outage = "verify"`) before trading
+/// resumes on its own, with no order decided in between.
+///
+/// # Errors
+/// As [`broker_down`]; also without `[data.feed]`.
+pub fn network_loss(
+    cfg: &VigilConfig,
+    config: &Path,
+    opts: &DrillOptions,
+) -> Result<Vec<DrillCheck>, DrillError> {
+    let broker = Broker::of(cfg, config)?;
+    let stack = Stack::new(cfg, config, opts)?;
+    let before = stack.lines()?.len();
+    let t0 = Instant::now();
+    broker.call("POST", "/_faults/down", Some(&serde_json::json!({})))?;
+    if let Err(e) = stack.post("/_faults/disconnect?abrupt=true") {
+        broker.call("DELETE", "/_faults", None)?;
+        return Err(e);
+    }
+    let seen = (|| {
+        let detected = stack.wait(before, |l| {
+            l["event"] == "data_outage" || l["event"] == "data_source_switched"
+        })?;
+        let detected_after = t0.elapsed();
+        let told = told(&stack, before, "data_outage", t0, opts.timeout_s)?;
+        let lost = stack.wait(before, |l| {
+            l["event"] == "venue_error" || l["event"] == "orders_paused"
+        })?;
+        Ok::<_, DrillError>((detected, detected_after, told, lost, t0.elapsed()))
+    })();
+    // The network comes back, the broker first: whatever was seen.
+    let cleared = broker.call("DELETE", "/_faults", None);
+    let (detected, detected_after, told, lost, lost_after) = seen?;
+    cleared?;
+    let mut checks = vec![detected_check(
+        detected.as_ref(),
+        detected_after,
+        opts.timeout_s,
+    )];
+    checks.push(told);
+    checks.push(match &lost {
+        Some(l) => DrillCheck {
+            name: BROKER_LOST,
+            passed: true,
+            detail: format!(
+                "{} {} ms after the fault: {}",
+                l["event"].as_str().unwrap_or("?"),
+                lost_after.as_millis(),
+                truncate(l["data"]["error"].as_str().unwrap_or("?"), 120)
+            ),
+        },
+        None => DrillCheck {
+            name: BROKER_LOST,
+            passed: false,
+            detail: format!(
+                "no venue_error or orders_paused within {} s of the broker going down",
+                opts.timeout_s
+            ),
+        },
+    });
+    // Then the feed delivers: vigil reconnects on its own, reconciles and verifies.
+    let outage_at = stack
+        .lines()?
+        .iter()
+        .skip(before)
+        .position(|l| l["event"] == "data_outage")
+        .map(|i| before + i);
+    let reconnected = stack.wait(before, |l| l["event"] == "data_source_connected")?;
+    if reconnected.is_some() {
+        stack.step(opts.step)?;
+    }
+    let resumed = stack.wait(before, |l| {
+        l["event"] == "breaker_reset" && l["data"]["actor"] == "data_verify"
+    })?;
+    let after = stack.lines()?;
+    let since = after.get(before..).unwrap_or_default();
+    let verified = since.iter().find(|l| l["event"] == "data_verified");
+    checks.push(resumed_check(
+        verified,
+        resumed.as_ref(),
+        t0.elapsed(),
+        opts.timeout_s,
+    ));
+    // A reconciliation after the outage began and before the reset.
+    let reset_at = since
+        .iter()
+        .position(|l| l["event"] == "breaker_reset" && l["data"]["actor"] == "data_verify")
+        .map(|i| before + i);
+    let reconciled = match (outage_at, reset_at) {
+        (Some(from), Some(to)) => after[from..to]
+            .iter()
+            .find(|l| l["event"] == "reconciliation_completed"),
+        _ => None,
+    };
+    checks.push(match reconciled {
+        Some(l) => DrillCheck {
+            name: VERIFIED_AGAINST_BROKER,
+            passed: true,
+            detail: format!(
+                "reconciliation_completed (trigger {}) before the breaker was reset",
+                l["data"]["trigger"].as_str().unwrap_or("?")
+            ),
+        },
+        None => DrillCheck {
+            name: VERIFIED_AGAINST_BROKER,
+            passed: false,
+            detail: "no reconciliation with the broker between the outage and the reset".into(),
+        },
+    });
+    checks.push(nothing_decided_check(since, false));
+    stack.post("/_faults/clear")?;
+    Ok(checks)
+}
+
 const DRIFT_FOUND: &str = "the trade behind vigil's back is found";
 const RESTRICTED: &str = "trading is restricted until a person looks";
 

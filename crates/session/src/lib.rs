@@ -26,10 +26,11 @@ pub use checklist::{
     CheckResult, CheckStatus, ChecklistKind, ChecklistReport, post_close, premarket_gate,
     run_checklist,
 };
-pub use day_report::{DayFill, DayReport, WrittenReport};
+pub use day_report::{DayFill, DayReport, WrittenReport, chart_font};
 pub use drill::{
     DrillCheck, DrillClass, DrillError, DrillOptions, agent_crash, broker_down, broker_drift,
-    crash_loop, data_format_change, data_source_down, drill_score, price_jump, record_drill,
+    crash_loop, data_format_change, data_source_down, drill_score, network_loss, price_jump,
+    record_drill,
 };
 pub use logcheck::{AnchorSource, LogCheck, LogCheckError, verify_log};
 pub use session::{

@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use vigil_core::Clock as _;
 use vigil_session::{
     DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, agent_crash, broker_down,
-    broker_drift, crash_loop, data_format_change, data_source_down, drill_score, price_jump,
-    record_drill,
+    broker_drift, crash_loop, data_format_change, data_source_down, drill_score, network_loss,
+    price_jump, record_drill,
 };
 
 /// The drills.
@@ -40,11 +40,16 @@ pub(crate) enum Drill {
     /// broker with the fault API: `vigil broker`): orders held, told, then sent once and
     /// the books reconciled when it is back.
     BrokerDown,
+    /// Every connection lost at once: the broker down and the feed's connections dropped
+    /// (a broker venue and `[data.feed]`): detected, told, the broker's loss seen, then
+    /// reconnected, reconciled with the broker and verified before trading resumes.
+    NetworkLoss,
     /// A trade at the broker behind vigil's back (`--trade-qty` shares of the first
     /// instrument): found, told, trading restricted until a person resets it.
     BrokerDrift,
     /// The monthly drill: every class in turn (data-source-down, price-jump, agent-crash,
-    /// crash-loop, with a broker broker-down and broker-drift, then data-format-change,
+    /// crash-loop, with a broker broker-down, network-loss and broker-drift, then
+    /// data-format-change,
     /// which may leave the breaker tripped), scored and stored.
     All,
 }
@@ -59,6 +64,7 @@ impl Drill {
             Self::CrashLoop => "crash-loop",
             Self::BrokerDown => "broker-down",
             Self::BrokerDrift => "broker-drift",
+            Self::NetworkLoss => "network-loss",
             Self::All => "all",
         }
     }
@@ -74,6 +80,7 @@ enum Class {
     CrashLoop,
     BrokerDown,
     BrokerDrift,
+    NetworkLoss,
 }
 
 impl Drill {
@@ -86,6 +93,7 @@ impl Drill {
             Drill::AgentCrash,
             Drill::CrashLoop,
             Drill::BrokerDown,
+            Drill::NetworkLoss,
             Drill::BrokerDrift,
             Drill::DataFormatChange,
         ];
@@ -97,6 +105,7 @@ impl Drill {
             Drill::CrashLoop => Some(Class::CrashLoop),
             Drill::BrokerDown => Some(Class::BrokerDown),
             Drill::BrokerDrift => Some(Class::BrokerDrift),
+            Drill::NetworkLoss => Some(Class::NetworkLoss),
             Drill::All => None,
         };
         match class(self) {
@@ -165,6 +174,7 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             Class::CrashLoop => crash_loop(&cfg, &opts, args.agent.as_deref().unwrap_or("risk")),
             Class::BrokerDown => broker_down(&cfg, &args.config, &opts),
             Class::BrokerDrift => broker_drift(&cfg, &args.config, &opts, args.trade_qty),
+            Class::NetworkLoss => network_loss(&cfg, &args.config, &opts),
         }
     };
     let clock = vigil_core::SystemClock;
@@ -175,7 +185,10 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     for (class, class_name) in args.drill.classes() {
         if args.drill == Drill::All
             && !broker
-            && matches!(class, Class::BrokerDown | Class::BrokerDrift)
+            && matches!(
+                class,
+                Class::BrokerDown | Class::BrokerDrift | Class::NetworkLoss
+            )
         {
             skipped.push(class_name);
             continue;

@@ -596,6 +596,7 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
         "PASS the drill puts the breaker back: breaker reset by the drill",
         "SKIP broker-down: the venue is the in-process paper venue",
         "SKIP broker-drift: the venue is the in-process paper venue",
+        "SKIP network-loss: the venue is the in-process paper venue",
         "PASS data-format-change\n",
         "PASS the first bad message is an ERROR line with its payload",
         "PASS failover or the breaker: breaker tripped",
@@ -628,7 +629,7 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
     run.finish_ok();
 }
 
-/// `vigil drill broker-down` and `vigil drill broker-drift` against a stack that trades
+/// `vigil drill broker-down`, `network-loss` and `broker-drift` against a stack that trades
 /// through the `vigil broker` process, its bars from a `vigil feed` process, its alerts to a
 /// webhook: every check passes, with the measured times.
 #[test]
@@ -673,6 +674,18 @@ fn the_broker_drills_pass_against_a_stack_trading_through_the_broker_process() {
         "PASS the held orders go out and the books are reconciled: orders_resumed (",
         "PASS every order reaches the broker once: ",
         "result: PASS (4 checks)",
+    ] {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
+    let report = drill("network-loss");
+    for line in [
+        "PASS the loss is detected: data_outage (CRITICAL) ",
+        "PASS a person is told: the data_outage alert (",
+        "PASS the broker's loss is seen too: venue_error ",
+        "PASS trading resumes after the books are verified: data_verified passed",
+        "PASS the books are reconciled with the broker before trading resumes: reconciliation_completed (trigger ",
+        "PASS no order while the data was down",
+        "result: PASS (6 checks)",
     ] {
         assert!(report.contains(line), "{line:?} in {report}");
     }

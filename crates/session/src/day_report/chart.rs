@@ -15,8 +15,11 @@ const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
 const FONT: &[u8] = include_bytes!("../../assets/Lato-Regular.ttf");
 
-/// Registers the font once per process; its error, if it failed, every time.
-fn font() -> Result<(), String> {
+/// Registers the embedded font as plotters' `sans-serif`, once per process; its error, if
+/// it failed, every time. Every chart of the workspace calls it before drawing: with the
+/// `ab_glyph` feature plotters lays text out with a registered font only (the backtest
+/// report's SVG included).
+pub fn chart_font() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -40,7 +43,7 @@ fn minutes(t: &str) -> Option<f64> {
 /// When the curve has no readable point, or plotters or the encoder fail (with their
 /// message).
 pub(super) fn draw(report: &DayReport) -> Result<Vec<u8>, String> {
-    font()?;
+    chart_font()?;
     let points: Vec<(f64, f64)> = report
         .curve
         .iter()
