@@ -395,25 +395,7 @@ pub fn data_source_down(
     checks.push(told(&stack, before, &rule, t0, opts.timeout_s)?);
     let switched = rule == "data_source_switched";
     if !switched {
-        // The feed delivers again: vigil reconnects on its own, then verifies.
-        let reconnected = stack.wait(before, |l| l["event"] == "data_source_connected")?;
-        if reconnected.is_some() {
-            stack.step(opts.step)?;
-        }
-        let resumed = stack.wait(before, |l| {
-            l["event"] == "breaker_reset" && l["data"]["actor"] == "data_verify"
-        })?;
-        let verified = stack
-            .lines()?
-            .into_iter()
-            .skip(before)
-            .find(|l| l["event"] == "data_verified");
-        checks.push(resumed_check(
-            verified.as_ref(),
-            resumed.as_ref(),
-            t0.elapsed(),
-            opts.timeout_s,
-        ));
+        checks.push(verified_after_outage(&stack, before, opts, t0)?);
     }
     let after = stack.lines()?;
     checks.push(nothing_decided_check(
@@ -1015,22 +997,9 @@ pub fn network_loss(
         .skip(before)
         .position(|l| l["event"] == "data_outage")
         .map(|i| before + i);
-    let reconnected = stack.wait(before, |l| l["event"] == "data_source_connected")?;
-    if reconnected.is_some() {
-        stack.step(opts.step)?;
-    }
-    let resumed = stack.wait(before, |l| {
-        l["event"] == "breaker_reset" && l["data"]["actor"] == "data_verify"
-    })?;
+    checks.push(verified_after_outage(&stack, before, opts, t0)?);
     let after = stack.lines()?;
     let since = after.get(before..).unwrap_or_default();
-    let verified = since.iter().find(|l| l["event"] == "data_verified");
-    checks.push(resumed_check(
-        verified,
-        resumed.as_ref(),
-        t0.elapsed(),
-        opts.timeout_s,
-    ));
     // A reconciliation after the outage began and before the reset.
     let reset_at = since
         .iter()
@@ -1270,6 +1239,34 @@ fn told(
             ),
         },
     })
+}
+
+/// After a data outage the feed delivers again: vigil reconnects on its own (the feed is
+/// then stepped), verifies and lifts the halt; the check of that (see [`resumed_check`]).
+fn verified_after_outage(
+    stack: &Stack,
+    before: usize,
+    opts: &DrillOptions,
+    t0: Instant,
+) -> Result<DrillCheck, DrillError> {
+    let reconnected = stack.wait(before, |l| l["event"] == "data_source_connected")?;
+    if reconnected.is_some() {
+        stack.step(opts.step)?;
+    }
+    let resumed = stack.wait(before, |l| {
+        l["event"] == "breaker_reset" && l["data"]["actor"] == "data_verify"
+    })?;
+    let verified = stack
+        .lines()?
+        .into_iter()
+        .skip(before)
+        .find(|l| l["event"] == "data_verified");
+    Ok(resumed_check(
+        verified.as_ref(),
+        resumed.as_ref(),
+        t0.elapsed(),
+        opts.timeout_s,
+    ))
 }
 
 fn resumed_check(

@@ -48,7 +48,7 @@ pub(crate) enum Drill {
     /// instrument): found, told, trading restricted until a person resets it.
     BrokerDrift,
     /// The monthly drill: every class in turn (data-source-down, price-jump, agent-crash,
-    /// crash-loop, with a broker broker-down, network-loss and broker-drift, then
+    /// crash-loop, with a broker broker-down, broker-drift and network-loss, then
     /// data-format-change,
     /// which may leave the breaker tripped), scored and stored.
     All,
@@ -93,8 +93,8 @@ impl Drill {
             Drill::AgentCrash,
             Drill::CrashLoop,
             Drill::BrokerDown,
-            Drill::NetworkLoss,
             Drill::BrokerDrift,
+            Drill::NetworkLoss,
             Drill::DataFormatChange,
         ];
         let class = |d: Drill| match d {
