@@ -1,7 +1,13 @@
-//! Drills: an incident rehearsed against a running stack (`vigil drill`). Each faults the
-//! `vigil feed` process the running vigil reads (`[data.feed]`) through its control API,
-//! watches vigil's log, and judges what it sees by plain functions of the log lines, with
-//! the measured detection and alert-delivery times in the details.
+//! Drills: an incident rehearsed against a running stack (`vigil drill`). Each faults a
+//! part of it through that part's own control API (the `vigil feed` process the running
+//! vigil reads, `[data.feed]`; the broker it trades through, `vigil broker`'s
+//! `/v2/_faults`; vigil's control API, `inject_panic`), watches vigil's log, and judges what
+//! it sees by plain functions of the log lines, with the measured detection and
+//! alert-delivery times in the details. Every run is recorded in the store
+//! ([`record_drill`]); `vigil drill all` is the monthly drill over every class.
+//!
+//! The other classes: [`agent_crash`], [`crash_loop`], [`broker_down`], [`broker_drift`],
+//! [`network_loss`] (their documents say what each checks).
 //!
 //! `data-source-down` ([`data_source_down`]): the feed drops every connection without a
 //! close frame (the data side of a network loss); vigil must detect the outage, halt (or

@@ -1,8 +1,6 @@
 //! `vigil drill <class>`: an incident rehearsed against a running stack (the drills
-//! themselves: `vigil_session::{data_format_change, data_source_down, price_jump,
-//! agent_crash, crash_loop}`). Prints a
-//! PASS / FAIL line per check, with the measured detection and alert-delivery times, and
-//! records the run in the store. `vigil drill all` is the monthly drill: every class in
+//! themselves are in `vigil_session::drill`). Prints a PASS / FAIL line per check, with the
+//! measured detection and alert-delivery times, and records the run in the store. `vigil drill all` is the monthly drill: every class in
 //! turn, scored. Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not
 //! run.
 
@@ -49,8 +47,7 @@ pub(crate) enum Drill {
     BrokerDrift,
     /// The monthly drill: every class in turn (data-source-down, price-jump, agent-crash,
     /// crash-loop, with a broker broker-down, broker-drift and network-loss, then
-    /// data-format-change,
-    /// which may leave the breaker tripped), scored and stored.
+    /// data-format-change, which may leave the breaker tripped), scored and stored.
     All,
 }
 
