@@ -43,6 +43,22 @@ pub struct PostCloseOutcome {
     pub report: Result<DayReportFiles, String>,
 }
 
+impl PostCloseOutcome {
+    /// What to log: the checks' outcome, failed too when the day report could not be made
+    /// (a day not reported is not accounted for), and the report's files when it was.
+    pub fn judged(self) -> (Result<String, String>, Option<DayReportFiles>) {
+        match (self.checks, self.report) {
+            (checks, Ok(files)) => (checks, Some(files)),
+            (Ok(stored), Err(e)) => (
+                Err(format!("day report: {e} (the checks passed: {stored})")),
+                None,
+            ),
+            (Err(f), Err(e)) if f == e => (Err(f), None),
+            (Err(f), Err(e)) => (Err(format!("{f}; day report: {e}")), None),
+        }
+    }
+}
+
 /// Where a day report was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DayReportFiles {
@@ -210,6 +226,49 @@ mod tests {
             close: dec!(1),
             volume: None,
         }
+    }
+
+    #[test]
+    fn a_day_report_that_cannot_be_made_fails_the_post_close_work() {
+        let files = DayReportFiles {
+            headline: "P&L +1 today".into(),
+            text: "/r/day.txt".into(),
+            json: "/r/day.json".into(),
+            chart: None,
+        };
+        let outcome = |checks: Result<&str, &str>, report: Result<DayReportFiles, &str>| {
+            PostCloseOutcome {
+                checks: checks.map(str::to_string).map_err(str::to_string),
+                report: report.map_err(str::to_string),
+            }
+            .judged()
+        };
+        assert_eq!(
+            outcome(Ok("/r/post.json"), Ok(files.clone())),
+            (Ok("/r/post.json".into()), Some(files.clone()))
+        );
+        assert_eq!(
+            outcome(Err("logs_verified: broken"), Ok(files.clone())),
+            (Err("logs_verified: broken".into()), Some(files))
+        );
+        assert_eq!(
+            outcome(Ok("/r/post.json"), Err("disk full")),
+            (
+                Err("day report: disk full (the checks passed: /r/post.json)".into()),
+                None
+            )
+        );
+        assert_eq!(
+            outcome(Err("no thread"), Err("no thread")),
+            (Err("no thread".into()), None)
+        );
+        assert_eq!(
+            outcome(Err("closing_snapshot: none"), Err("disk full")),
+            (
+                Err("closing_snapshot: none; day report: disk full".into()),
+                None
+            )
+        );
     }
 
     #[test]

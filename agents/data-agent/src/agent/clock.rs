@@ -117,12 +117,8 @@ impl DataAgent {
                 checks: Err(e.clone()),
                 report: Err(e),
             });
-            let checks = match (outcome.checks, &outcome.report) {
-                (Ok(_), Err(e)) => Err(format!("day report: {e}")),
-                (Err(f), Err(e)) if f != *e => Err(format!("{f}; day report: {e}")),
-                (checks, _) => checks,
-            };
-            if let Ok(files) = outcome.report {
+            let (checks, report) = outcome.judged();
+            if let Some(files) = report {
                 act.core.log.emit(
                     LogEvent::new(now, SERVICE, Event::DayReportWritten)
                         .with("session", session.to_string())
