@@ -667,23 +667,12 @@ fn drill_check(cfg: &VigilConfig, now: Timestamp, monthly: bool) -> CheckResult 
         );
     }
     let since = now - Duration::days(DRILL_DAYS);
-    let read = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-        .and_then(|rt| {
-            rt.block_on(async {
-                let store = vigil_store::open_store(&cfg.store)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let runs = store
-                    .drill_runs_since(since)
-                    .await
-                    .map_err(|e| e.to_string());
-                store.close().await;
-                runs
-            })
-        });
+    let read = crate::with_store(cfg, async |store| {
+        store
+            .drill_runs_since(since)
+            .await
+            .map_err(|e| e.to_string())
+    });
     let runs = match read {
         Ok(runs) => runs,
         Err(e) => {

@@ -198,21 +198,13 @@ pub fn record_drill(
         checks_total,
         report: report.to_string(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        let store = vigil_store::open_store(&cfg.store)
-            .await
-            .map_err(|e| format!("cannot open the store to record the drill: {e}"))?;
-        let recorded = store
+    crate::with_store(cfg, async |store| {
+        store
             .record_drill(&run)
             .await
-            .map_err(|e| format!("cannot record the drill in the store: {e}"));
-        store.close().await;
-        recorded
-    })?;
+            .map_err(|e| format!("cannot record the drill in the store: {e}"))
+    })
+    .map_err(|e| format!("the drill is not recorded: {e}"))?;
     Ok(report)
 }
 

@@ -19,6 +19,7 @@ mod drill;
 mod history;
 mod logcheck;
 mod session;
+mod store_access;
 mod watchdog;
 
 pub use bundled::{BUNDLED_FILES, bundled};
@@ -37,6 +38,7 @@ pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
     append_to_log, read_secret, reconcile_now, run, run_with,
 };
+pub use store_access::with_store;
 pub use vigil_config::VigilConfig;
 pub use vigil_messages::{
     Action, Command, CommandError, CommandTarget, LatencySummary, SessionSummary,

@@ -55,24 +55,7 @@ pub(crate) fn load_config(path: Option<&Path>) -> Option<VigilConfig> {
     }
 }
 
-/// Runs `f` on the configured store, on a runtime of its own.
-pub(crate) fn with_store<T>(
-    cfg: &VigilConfig,
-    f: impl AsyncFnOnce(&vigil_store::SharedStore) -> Result<T, String>,
-) -> Result<T, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("the store's runtime: {e}"))?;
-    runtime.block_on(async {
-        let store = vigil_store::open_store(&cfg.store)
-            .await
-            .map_err(|e| e.to_string())?;
-        let out = f(&store).await;
-        store.close().await;
-        out
-    })
-}
+pub(crate) use vigil_session::with_store;
 
 impl ControlArgs {
     /// The running vigil of the config at `config` (its log.dir, its token file).
