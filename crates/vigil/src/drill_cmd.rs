@@ -67,51 +67,34 @@ impl Drill {
     }
 }
 
-/// One class of drill (what [`Drill`] names, `all` expanded).
-#[derive(Debug, Clone, Copy)]
-enum Class {
-    DataFormatChange,
-    DataSourceDown,
-    PriceJump,
-    AgentCrash,
-    CrashLoop,
-    BrokerDown,
-    BrokerDrift,
-    NetworkLoss,
-}
+/// The classes `vigil drill all` runs, in order: the ones that heal on their own first.
+const MONTHLY: [Drill; 8] = [
+    Drill::DataSourceDown,
+    Drill::PriceJump,
+    Drill::AgentCrash,
+    Drill::CrashLoop,
+    Drill::BrokerDown,
+    Drill::BrokerDrift,
+    Drill::NetworkLoss,
+    Drill::DataFormatChange,
+];
 
 impl Drill {
-    /// The classes this drill runs, in order: for `all`, the ones that heal on their own
-    /// first.
-    fn classes(self) -> Vec<(Class, &'static str)> {
-        let all = [
-            Drill::DataSourceDown,
-            Drill::PriceJump,
-            Drill::AgentCrash,
-            Drill::CrashLoop,
-            Drill::BrokerDown,
-            Drill::BrokerDrift,
-            Drill::NetworkLoss,
-            Drill::DataFormatChange,
-        ];
-        let class = |d: Drill| match d {
-            Drill::DataFormatChange => Some(Class::DataFormatChange),
-            Drill::DataSourceDown => Some(Class::DataSourceDown),
-            Drill::PriceJump => Some(Class::PriceJump),
-            Drill::AgentCrash => Some(Class::AgentCrash),
-            Drill::CrashLoop => Some(Class::CrashLoop),
-            Drill::BrokerDown => Some(Class::BrokerDown),
-            Drill::BrokerDrift => Some(Class::BrokerDrift),
-            Drill::NetworkLoss => Some(Class::NetworkLoss),
-            Drill::All => None,
-        };
-        match class(self) {
-            Some(c) => vec![(c, self.name())],
-            None => all
-                .into_iter()
-                .filter_map(|d| Some((class(d)?, d.name())))
-                .collect(),
+    /// The classes this drill runs: itself, or for `all` [`MONTHLY`].
+    fn classes(self) -> Vec<Drill> {
+        if self == Drill::All {
+            MONTHLY.to_vec()
+        } else {
+            vec![self]
         }
+    }
+
+    /// Whether it faults the broker (skipped by `all` on the paper venue).
+    fn needs_broker(self) -> bool {
+        matches!(
+            self,
+            Drill::BrokerDown | Drill::BrokerDrift | Drill::NetworkLoss
+        )
     }
 }
 
@@ -160,18 +143,20 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let one = |class: Class| -> Result<Vec<DrillCheck>, DrillError> {
+    let one = |class: Drill| -> Result<Vec<DrillCheck>, DrillError> {
         match class {
-            Class::DataFormatChange => data_format_change(&cfg, &args.config, &opts),
-            Class::DataSourceDown => data_source_down(&cfg, &args.config, &opts),
-            Class::PriceJump => price_jump(&cfg, &args.config, &opts, args.jump_pct),
-            Class::AgentCrash => {
+            Drill::DataFormatChange => data_format_change(&cfg, &args.config, &opts),
+            Drill::DataSourceDown => data_source_down(&cfg, &args.config, &opts),
+            Drill::PriceJump => price_jump(&cfg, &args.config, &opts, args.jump_pct),
+            Drill::AgentCrash => {
                 agent_crash(&cfg, &opts, args.agent.as_deref().unwrap_or("signal"))
             }
-            Class::CrashLoop => crash_loop(&cfg, &opts, args.agent.as_deref().unwrap_or("risk")),
-            Class::BrokerDown => broker_down(&cfg, &args.config, &opts),
-            Class::BrokerDrift => broker_drift(&cfg, &args.config, &opts, args.trade_qty),
-            Class::NetworkLoss => network_loss(&cfg, &args.config, &opts),
+            Drill::CrashLoop => crash_loop(&cfg, &opts, args.agent.as_deref().unwrap_or("risk")),
+            Drill::BrokerDown => broker_down(&cfg, &args.config, &opts),
+            Drill::BrokerDrift => broker_drift(&cfg, &args.config, &opts, args.trade_qty),
+            Drill::NetworkLoss => network_loss(&cfg, &args.config, &opts),
+            // `classes` expands it: never one class.
+            Drill::All => Err(DrillError::NotReady("`all` is a list of drills".into())),
         }
     };
     let clock = vigil_core::SystemClock;
@@ -179,14 +164,9 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let mut classes = Vec::new();
     let mut skipped = Vec::new();
     let broker = cfg.execution.venue == vigil_config::VenueKind::Alpaca;
-    for (class, class_name) in args.drill.classes() {
-        if args.drill == Drill::All
-            && !broker
-            && matches!(
-                class,
-                Class::BrokerDown | Class::BrokerDrift | Class::NetworkLoss
-            )
-        {
+    for class in args.drill.classes() {
+        let class_name = class.name();
+        if args.drill == Drill::All && !broker && class.needs_broker() {
             skipped.push(class_name);
             continue;
         }
