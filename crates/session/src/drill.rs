@@ -278,11 +278,9 @@ impl Stack {
             url: url.clone(),
             problem,
         };
-        let mut req = self.agent.post(&url);
-        for (k, v) in auth {
-            req = req.header(*k, v.as_str());
-        }
-        let mut res = req.send_empty().map_err(|e| failed(e.to_string()))?;
+        let mut res = with_auth(self.agent.post(&url), auth)
+            .send_empty()
+            .map_err(|e| failed(e.to_string()))?;
         let status = res.status().as_u16();
         let body = res
             .body_mut()
@@ -419,12 +417,7 @@ pub fn price_jump(
     pct: rust_decimal::Decimal,
 ) -> Result<Vec<DrillCheck>, DrillError> {
     let stack = Stack::new(cfg, config, opts)?;
-    let symbol = cfg
-        .data
-        .instruments
-        .first()
-        .map(|i| i.symbol.to_string())
-        .unwrap_or_default();
+    let symbol = first_symbol(cfg);
     let before = stack.lines()?.len();
     let t0 = Instant::now();
     stack.post(&format!("/_faults/spike?symbol={symbol}&pct={pct}"))?;
@@ -518,22 +511,18 @@ pub fn agent_crash(
     let of_agent = |l: &Value, event: &str| l["event"] == event && l["data"]["agent"] == agent;
     let crashed = stack.wait(before, |l| of_agent(l, "agent_crashed"))?;
     let crashed_after = t0.elapsed();
-    let mut checks = vec![match &crashed {
-        Some(l) => DrillCheck {
-            name: CAUGHT,
-            passed: true,
-            detail: format!(
+    let mut checks = vec![seen_check(
+        CAUGHT,
+        crashed.as_ref(),
+        |l| {
+            format!(
                 "agent_crashed ({agent}) {} ms after the fault: {}",
                 crashed_after.as_millis(),
                 truncate(l["data"]["panic"].as_str().unwrap_or("?"), 120)
-            ),
+            )
         },
-        None => DrillCheck {
-            name: CAUGHT,
-            passed: false,
-            detail: format!("no agent_crashed for {agent} within {} s", opts.timeout_s),
-        },
-    }];
+        || format!("no agent_crashed for {agent} within {} s", opts.timeout_s),
+    )];
     checks.push(told(&stack, before, "agent_crashed", t0, opts.timeout_s)?);
     let restarted = stack.wait(before, |l| of_agent(l, "agent_restarted"))?;
     let restarted_after = t0.elapsed();
@@ -542,11 +531,11 @@ pub fn agent_crash(
         .into_iter()
         .skip(before)
         .find(|l| of_agent(l, "agent_rebuilt"));
-    checks.push(match restarted {
-        Some(_) => DrillCheck {
-            name: RESTARTED,
-            passed: true,
-            detail: format!(
+    checks.push(seen_check(
+        RESTARTED,
+        restarted.as_ref(),
+        |_| {
+            format!(
                 "agent_restarted ({agent}) {} ms after the fault{}",
                 restarted_after.as_millis(),
                 rebuilt
@@ -555,14 +544,10 @@ pub fn agent_crash(
                         truncate(l["data"]["rebuilt"].as_str().unwrap_or("?"), 120)
                     ))
                     .unwrap_or_default()
-            ),
+            )
         },
-        None => DrillCheck {
-            name: RESTARTED,
-            passed: false,
-            detail: format!("no agent_restarted for {agent} within {} s", opts.timeout_s),
-        },
-    });
+        || format!("no agent_restarted for {agent} within {} s", opts.timeout_s),
+    ));
     // Bars after the restart reach the agent again.
     stack.step(opts.step)?;
     let after = stack.lines()?;
@@ -614,24 +599,22 @@ pub fn crash_loop(
     let exceeded = stack.wait(before, |l| {
         l["event"] == "restart_intensity_exceeded" && l["data"]["agent"] == agent
     })?;
-    let mut checks = vec![match &exceeded {
-        Some(_) => DrillCheck {
-            name: LOOP_DETECTED,
-            passed: true,
-            detail: format!(
+    let mut checks = vec![seen_check(
+        LOOP_DETECTED,
+        exceeded.as_ref(),
+        |_| {
+            format!(
                 "restart_intensity_exceeded ({agent}, {times} panics) {} ms after the fault",
                 t0.elapsed().as_millis()
-            ),
+            )
         },
-        None => DrillCheck {
-            name: LOOP_DETECTED,
-            passed: false,
-            detail: format!(
+        || {
+            format!(
                 "no restart_intensity_exceeded for {agent} within {} s of {times} panics",
                 opts.timeout_s
-            ),
+            )
         },
-    }];
+    )];
     checks.push(told(
         &stack,
         before,
@@ -645,26 +628,24 @@ pub fn crash_loop(
     let tripped = wait(&stack.log_dir, before, stack.patience + backoff, |l| {
         l["event"] == "breaker_tripped"
     })?;
-    checks.push(match &tripped {
-        Some(l) => DrillCheck {
-            name: HALTED,
-            passed: true,
-            detail: format!(
+    checks.push(seen_check(
+        HALTED,
+        tripped.as_ref(),
+        |l| {
+            format!(
                 "breaker_tripped by {} {} ms after the fault",
                 l["data"]["actor"].as_str().unwrap_or("?"),
                 t0.elapsed().as_millis()
-            ),
+            )
         },
-        None => DrillCheck {
-            name: HALTED,
-            passed: false,
-            detail: format!(
+        || {
+            format!(
                 "no breaker_tripped within {} s ({} s and the longest restart backoff)",
                 (stack.patience + backoff).as_secs(),
                 opts.timeout_s
-            ),
+            )
         },
-    });
+    ));
     // Bars after the halt: signals may come, nothing is approved.
     stack.step(opts.step)?;
     let after = stack.lines()?;
@@ -706,6 +687,26 @@ pub fn crash_loop(
         });
     }
     Ok(checks)
+}
+
+/// `req` with the API key headers (the feed's and the broker's are Alpaca-shaped).
+fn with_auth<B>(
+    mut req: ureq::RequestBuilder<B>,
+    auth: &[(&'static str, String)],
+) -> ureq::RequestBuilder<B> {
+    for (k, v) in auth {
+        req = req.header(*k, v.as_str());
+    }
+    req
+}
+
+/// The first instrument of `cfg`, the one the drills fault.
+fn first_symbol(cfg: &VigilConfig) -> String {
+    cfg.data
+        .instruments
+        .first()
+        .map(|i| i.symbol.to_string())
+        .unwrap_or_default()
 }
 
 /// The broker the running vigil trades through (`vigil broker`, or one with its fault API).
@@ -758,30 +759,11 @@ impl Broker {
             problem,
         };
         let sent = match method {
-            "GET" => {
-                let mut req = self.agent.get(&url);
-                for (k, v) in &self.auth {
-                    req = req.header(*k, v.as_str());
-                }
-                req.call()
-            }
-            "DELETE" => {
-                let mut req = self.agent.delete(&url);
-                for (k, v) in &self.auth {
-                    req = req.header(*k, v.as_str());
-                }
-                req.call()
-            }
-            _ => {
-                let mut req = self
-                    .agent
-                    .post(&url)
-                    .header("Content-Type", "application/json");
-                for (k, v) in &self.auth {
-                    req = req.header(*k, v.as_str());
-                }
-                req.send(body.map_or_else(|| "{}".to_string(), Value::to_string))
-            }
+            "GET" => with_auth(self.agent.get(&url), &self.auth).call(),
+            "DELETE" => with_auth(self.agent.delete(&url), &self.auth).call(),
+            _ => with_auth(self.agent.post(&url), &self.auth)
+                .header("Content-Type", "application/json")
+                .send(body.map_or_else(|| "{}".to_string(), Value::to_string)),
         };
         let mut res = sent.map_err(|e| failed(e.to_string()))?;
         let status = res.status().as_u16();
@@ -845,25 +827,23 @@ pub fn broker_down(
     let cleared = broker.call("DELETE", "/_faults", None);
     let held = held?;
     cleared?;
-    let mut checks = vec![match &held {
-        Some(l) => DrillCheck {
-            name: HELD,
-            passed: true,
-            detail: format!(
+    let mut checks = vec![seen_check(
+        HELD,
+        held.as_ref(),
+        |l| {
+            format!(
                 "orders_paused {} ms after the fault ({bars} bar(s) stepped until an order was decided): {}",
                 held_after.as_millis(),
                 truncate(l["data"]["error"].as_str().unwrap_or("?"), 120)
-            ),
+            )
         },
-        None => DrillCheck {
-            name: HELD,
-            passed: false,
-            detail: format!(
+        || {
+            format!(
                 "no orders_paused within {} s (was an order decided while the broker was down?)",
                 opts.timeout_s
-            ),
+            )
         },
-    }];
+    )];
     checks.push(told(&stack, before, "orders_paused", t0, opts.timeout_s)?);
     let resumed = stack.wait(before, |l| l["event"] == "orders_resumed")?;
     let reconciled = stack.wait(before, |l| {
@@ -968,26 +948,24 @@ pub fn network_loss(
         opts.timeout_s,
     )];
     checks.push(told);
-    checks.push(match &lost {
-        Some(l) => DrillCheck {
-            name: BROKER_LOST,
-            passed: true,
-            detail: format!(
+    checks.push(seen_check(
+        BROKER_LOST,
+        lost.as_ref(),
+        |l| {
+            format!(
                 "{} {} ms after the fault: {}",
                 l["event"].as_str().unwrap_or("?"),
                 lost_after.as_millis(),
                 truncate(l["data"]["error"].as_str().unwrap_or("?"), 120)
-            ),
+            )
         },
-        None => DrillCheck {
-            name: BROKER_LOST,
-            passed: false,
-            detail: format!(
+        || {
+            format!(
                 "no venue_error or orders_paused within {} s of the broker going down",
                 opts.timeout_s
-            ),
+            )
         },
-    });
+    ));
     // Then the feed delivers: vigil reconnects on its own, reconciles and verifies.
     let outage_at = stack
         .lines()?
@@ -1009,21 +987,17 @@ pub fn network_loss(
             .find(|l| l["event"] == "reconciliation_completed"),
         _ => None,
     };
-    checks.push(match reconciled {
-        Some(l) => DrillCheck {
-            name: VERIFIED_AGAINST_BROKER,
-            passed: true,
-            detail: format!(
+    checks.push(seen_check(
+        VERIFIED_AGAINST_BROKER,
+        reconciled,
+        |l| {
+            format!(
                 "reconciliation_completed (trigger {}) before the breaker was reset",
                 l["data"]["trigger"].as_str().unwrap_or("?")
-            ),
+            )
         },
-        None => DrillCheck {
-            name: VERIFIED_AGAINST_BROKER,
-            passed: false,
-            detail: "no reconciliation with the broker between the outage and the reset".into(),
-        },
-    });
+        || "no reconciliation with the broker between the outage and the reset".into(),
+    ));
     checks.push(nothing_decided_check(since, false));
     stack.post("/_faults/clear")?;
     Ok(checks)
@@ -1048,12 +1022,7 @@ pub fn broker_drift(
 ) -> Result<Vec<DrillCheck>, DrillError> {
     let broker = Broker::of(cfg, config)?;
     let stack = Stack::any(cfg, opts)?;
-    let symbol = cfg
-        .data
-        .instruments
-        .first()
-        .map(|i| i.symbol.to_string())
-        .unwrap_or_default();
+    let symbol = first_symbol(cfg);
     let lines = stack.lines()?;
     let price = lines
         .iter()
@@ -1082,25 +1051,23 @@ pub fn broker_drift(
     // A bar moves the broker's clock and vigil's polling on.
     stack.step(opts.step)?;
     let found = stack.wait(before, |l| l["event"] == "reconciliation_mismatch")?;
-    let mut checks = vec![match &found {
-        Some(l) => DrillCheck {
-            name: DRIFT_FOUND,
-            passed: true,
-            detail: format!(
+    let mut checks = vec![seen_check(
+        DRIFT_FOUND,
+        found.as_ref(),
+        |l| {
+            format!(
                 "reconciliation_mismatch (CRITICAL) {} ms after the trade: {}",
                 t0.elapsed().as_millis(),
                 truncate(&l["data"].to_string(), 160)
-            ),
+            )
         },
-        None => DrillCheck {
-            name: DRIFT_FOUND,
-            passed: false,
-            detail: format!(
+        || {
+            format!(
                 "no reconciliation_mismatch within {} s of a manual {qty} {symbol} at {price}",
                 opts.timeout_s
-            ),
+            )
         },
-    }];
+    )];
     checks.push(told(
         &stack,
         before,
@@ -1112,23 +1079,41 @@ pub fn broker_drift(
         l["event"] == "trading_state_changed"
             && (l["data"]["to"] == "reduce_only" || l["data"]["to"] == "halted")
     })?;
-    checks.push(match &restricted {
-        Some(l) => DrillCheck {
-            name: RESTRICTED,
-            passed: true,
-            detail: format!(
+    checks.push(seen_check(
+        RESTRICTED,
+        restricted.as_ref(),
+        |l| {
+            format!(
                 "trading {} by {}; reset it after checking the broker (`vigil ctl breaker reset`)",
                 l["data"]["to"].as_str().unwrap_or("?"),
                 l["data"]["actor"].as_str().unwrap_or("?")
-            ),
+            )
+        },
+        || format!("trading was not restricted within {} s", opts.timeout_s),
+    ));
+    Ok(checks)
+}
+
+/// A check that holds when `line` was seen: `seen` says what it showed, `missed` why it
+/// failed.
+fn seen_check(
+    name: &'static str,
+    line: Option<&Value>,
+    seen: impl FnOnce(&Value) -> String,
+    missed: impl FnOnce() -> String,
+) -> DrillCheck {
+    match line {
+        Some(l) => DrillCheck {
+            name,
+            passed: true,
+            detail: seen(l),
         },
         None => DrillCheck {
-            name: RESTRICTED,
+            name,
             passed: false,
-            detail: format!("trading was not restricted within {} s", opts.timeout_s),
+            detail: missed(),
         },
-    });
-    Ok(checks)
+    }
 }
 
 fn detected_check(line: Option<&Value>, after: Duration, timeout_s: u64) -> DrillCheck {
@@ -1218,25 +1203,23 @@ fn told(
             )
         })
         .unwrap_or_default();
-    Ok(match delivered {
-        Some(l) => DrillCheck {
-            name: TOLD,
-            passed: true,
-            detail: format!(
+    Ok(seen_check(
+        TOLD,
+        delivered.as_ref(),
+        |l| {
+            format!(
                 "the {rule} alert ({id}) delivered through {} {} ms after the fault",
                 l["data"]["channel"].as_str().unwrap_or("?"),
                 t0.elapsed().as_millis()
-            ),
+            )
         },
-        None => DrillCheck {
-            name: TOLD,
-            passed: false,
-            detail: format!(
+        || {
+            format!(
                 "the {rule} alert ({id}) fired but no channel took it within {timeout_s} s \
                  (is [alerts.channels] configured for its severity?){why}"
-            ),
+            )
         },
-    })
+    ))
 }
 
 /// After a data outage the feed delivers again: vigil reconnects on its own (the feed is
@@ -1343,22 +1326,18 @@ fn quarantined_check(
     after: Duration,
     timeout_s: u64,
 ) -> DrillCheck {
-    match line {
-        Some(l) => DrillCheck {
-            name: QUARANTINED,
-            passed: true,
-            detail: format!(
+    seen_check(
+        QUARANTINED,
+        line,
+        |l| {
+            format!(
                 "{symbol} held {} ms after the fault: {}",
                 after.as_millis(),
                 truncate(l["data"]["reason"].as_str().unwrap_or("?"), 160)
-            ),
+            )
         },
-        None => DrillCheck {
-            name: QUARANTINED,
-            passed: false,
-            detail: format!("no symbol_quarantined for {symbol} within {timeout_s} s"),
-        },
-    }
+        || format!("no symbol_quarantined for {symbol} within {timeout_s} s"),
+    )
 }
 
 fn no_order_while_held_check(since: &[Value], symbol: &str) -> DrillCheck {
