@@ -345,29 +345,16 @@ pub fn post_close(
             format!("cannot read the log: {e}"),
         )),
         Ok(lines) => {
-            let on = |v: &&Value, day: chrono::NaiveDate| {
-                ts_of(v).is_some_and(|t| vigil_core::exchange_date(t) == day)
-            };
-            let snapshots: Vec<&Value> = lines
-                .iter()
-                .filter(|v| v["event"] == "positions_snapshot")
-                .collect();
-            let today = snapshots.iter().rposition(|v| on(v, session));
+            let (today, previous) = crate::day_report::closing_snapshots(lines, session);
             results.push(match today {
-                Some(i) => {
-                    let v = snapshots[i];
+                Some(v) => {
                     let equity = |v: &Value| {
                         let text = v["data"]["equity"].to_string();
                         text.trim_matches('"')
                             .parse::<rust_decimal::Decimal>()
                             .map_err(|e| format!("equity {text} does not read: {e}"))
                     };
-                    // Against the close of an earlier session (a restart within the day
-                    // writes another snapshot of the same day).
-                    let day = snapshots[..i]
-                        .iter()
-                        .rev()
-                        .find(|p| !on(p, session))
+                    let day = previous
                         .map(|prev| Ok::<_, String>(equity(v)? - equity(prev)?))
                         .map(|d| match d {
                             Ok(d) => format!(", {d} today"),
@@ -395,7 +382,10 @@ pub fn post_close(
                     ),
                 ),
             });
-            let day: Vec<&Value> = lines.iter().filter(|v| on(v, session)).collect();
+            let day: Vec<&Value> = lines
+                .iter()
+                .filter(|v| crate::day_report::on_day(v, session))
+                .collect();
             results.push(alert_summary(&day, &session.to_string()));
         }
     }

@@ -84,6 +84,38 @@ pub struct WrittenReport {
     pub chart: Option<PathBuf>,
 }
 
+/// Whether the line `v` is stamped on exchange date `session`.
+pub(crate) fn on_day(v: &Value, session: NaiveDate) -> bool {
+    v["timestamp"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| vigil_core::exchange_date(t.with_timezone(&chrono::Utc)) == session)
+}
+
+/// The last closing snapshot (`positions_snapshot`) of `session` among `lines`, and the
+/// last one of an earlier session before it (a restart within the day writes another
+/// snapshot of the same day: the day's P&L is against the earlier session's close).
+pub(crate) fn closing_snapshots(
+    lines: &[Value],
+    session: NaiveDate,
+) -> (Option<&Value>, Option<&Value>) {
+    let snapshots: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "positions_snapshot")
+        .collect();
+    match snapshots.iter().rposition(|v| on_day(v, session)) {
+        None => (None, None),
+        Some(i) => (
+            Some(snapshots[i]),
+            snapshots[..i]
+                .iter()
+                .rev()
+                .find(|p| !on_day(p, session))
+                .copied(),
+        ),
+    }
+}
+
 fn dec(v: &Value) -> Option<Decimal> {
     match v {
         Value::String(s) => s.parse().ok(),
@@ -105,21 +137,9 @@ impl DayReport {
         lines: &[Value],
         checks: Vec<CheckResult>,
     ) -> Self {
-        let on_day = |v: &Value| {
-            v["timestamp"]
-                .as_str()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .is_some_and(|t| {
-                    vigil_core::exchange_date(t.with_timezone(&chrono::Utc)) == session
-                })
-        };
-        let snapshots: Vec<&Value> = lines
-            .iter()
-            .filter(|v| v["event"] == "positions_snapshot")
-            .collect();
-        let today = snapshots.iter().rposition(|v| on_day(v));
-        let close = today.and_then(|i| {
-            let d = &snapshots[i]["data"];
+        let (today, previous) = closing_snapshots(lines, session);
+        let close = today.and_then(|v| {
+            let d = &v["data"];
             Some((
                 dec(&d["equity"])?,
                 dec(&d["cash"])?,
@@ -127,11 +147,10 @@ impl DayReport {
                 dec(&d["pnl"])?,
             ))
         });
-        let day_pnl = today.and_then(|i| {
-            let prev = snapshots[..i].iter().rev().find(|p| !on_day(p))?;
-            Some(dec(&snapshots[i]["data"]["equity"])? - dec(&prev["data"]["equity"])?)
-        });
-        let day: Vec<&Value> = lines.iter().filter(|v| on_day(v)).collect();
+        let day_pnl = today
+            .zip(previous)
+            .and_then(|(v, prev)| Some(dec(&v["data"]["equity"])? - dec(&prev["data"]["equity"])?));
+        let day: Vec<&Value> = lines.iter().filter(|v| on_day(v, session)).collect();
         let curve_line = day.iter().rev().find(|v| v["event"] == "equity_curve");
         let curve = curve_line
             .map(|v| {
