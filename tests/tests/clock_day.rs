@@ -112,6 +112,18 @@ struct Watch<'a> {
     digests_due: &'a [(Timestamp, &'a str)],
 }
 
+/// A timer waits for a phase of the day, [`GRACE`] after it begins: the Data agent's
+/// phase clock is set.
+fn phase_clock_set(wall: &SimClock) -> bool {
+    let (cal, schedule) = (Calendar::xnys(), vigil_calendar::ScheduleConfig::default());
+    wall.deadlines().into_iter().any(|d| {
+        let begins = d - GRACE;
+        schedule
+            .next_transition(&cal, begins - Duration::seconds(1))
+            .is_ok_and(|next| next.is_some_and(|(_, at)| at == begins))
+    })
+}
+
 /// Walks the supervision clock from now to `end` in [`STEP`]s, the feed stepped like a
 /// live one: each bar is sent in the step it falls in, none after its time. Records when
 /// each phase, checklist and digest was first seen.
@@ -129,7 +141,7 @@ async fn live_walk(
         digests_due,
     } = watch;
     let mut seen = Seen::default();
-    let (mut sent, mut read) = (0, 0);
+    let (mut sent, mut read, mut armed) = (0, 0, false);
     let mut post_close = Vec::new();
     while run.wall.now() < end {
         let horizon = run.wall.now() + STEP;
@@ -140,6 +152,19 @@ async fn live_walk(
         if due > 0 {
             assert_eq!(feed.step(due), due as u64);
             sent += due;
+        }
+        if !armed {
+            // The Data agent sets its phase clock once the feed's first read is back (the
+            // bars it brought are marked by their own times first). The walk does not wait
+            // for bars to be read: on a busy machine the feed's thread may write the first
+            // ones while the walk is hours ahead, and every phase until then would be
+            // marked at once, late (CI failed so; a first read held back 300 ms fails all
+            // three tests without this wait, and passes with it).
+            until("the Data agent's phase clock", || {
+                phase_clock_set(&run.wall).then_some(())
+            })
+            .await;
+            armed = true;
         }
         walk(run, horizon, STEP, || false).await;
         let now = run.wall.now();

@@ -170,7 +170,8 @@ impl MonitorAgent {
         let Some(st) = self.status(self.wall.now()) else {
             return;
         };
-        self.log.emit(snapshot(&st, self.clock.now()));
+        let equity = self.health.as_ref().and_then(Health::equity);
+        self.log.emit(snapshot(&st, equity, self.clock.now()));
         self.log.flush();
     }
 
@@ -432,16 +433,28 @@ impl Handler<Command> for MonitorAgent {
     fn handle(&mut self, cmd: Command, _ctx: &mut Self::Context) -> Self::Result {
         let name = cmd.action.name();
         let (actor, reason) = (cmd.actor.clone(), cmd.reason.clone());
+        let freeze = match cmd.action {
+            vigil_messages::Action::InjectFreeze { seconds } => {
+                Some(Duration::from_secs(u64::from(seconds)))
+            }
+            _ => None,
+        };
         self.log.emit(received(&cmd, self.clock.now()));
         self.log.flush();
         let answer = match self.links.route(cmd) {
             Ok(fut) => fut,
             Err(e) => Box::pin(async move { Err(e) }),
         };
-        Box::pin(answer.into_actor(self).map(move |res, act, _ctx| {
+        Box::pin(answer.into_actor(self).map(move |res, act, ctx| {
             act.log
                 .emit(answered(&res, name, actor, reason, act.clock.now()));
             act.log.flush();
+            if let (Ok(_), Some(hang)) = (&res, freeze) {
+                // Fault injection (a rehearsal stack only): once the answer is out, this
+                // thread hangs in wall-clock time, as a Monitor stuck in a handler would.
+                // No clock of ours can stand in for a blocked thread.
+                ctx.run_later(Duration::ZERO, move |_, _| std::thread::sleep(hang));
+            }
             res
         }))
     }

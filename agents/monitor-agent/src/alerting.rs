@@ -62,6 +62,7 @@ pub const TAPPED: &[Event] = &[
     Event::DayReportWritten,
     Event::PhaseChanged,
     Event::AgentCrashed,
+    Event::MonitorStalled,
     Event::DrawdownControlEngaged,
     Event::DrawdownControlRearmed,
     Event::ReconciliationMismatch,
@@ -75,6 +76,8 @@ pub const TAPPED: &[Event] = &[
     Event::DataRecovered,
     Event::DataVerified,
     Event::LogAnchorFailed,
+    Event::FleetPublishFailed,
+    Event::FleetPublishRecovered,
     Event::ModelAutoRolledBack,
     Event::ModelDrifted,
     Event::CanaryAborted,
@@ -87,12 +90,7 @@ pub(crate) struct Delivered(pub(crate) DeliveryOutcome);
 
 /// The log level an alert at `severity` is logged at.
 pub(crate) fn level_of(severity: Severity) -> Level {
-    match severity {
-        Severity::Low => Level::Info,
-        Severity::Medium => Level::Warn,
-        Severity::High => Level::Error,
-        Severity::Critical => Level::Critical,
-    }
+    severity.level()
 }
 
 /// A line of the notification log.
@@ -292,20 +290,10 @@ impl Alerting {
         let mut unrouted = Vec::new();
         let mut out = Vec::new();
         for c in channels {
-            if !configured.contains(c) {
+            let Some(route) = configured.route(c, &self.config.routing.escalation) else {
                 unrouted.push(c.clone());
                 continue;
-            }
-            let route: Vec<String> = std::iter::once(c.clone())
-                .chain(
-                    self.config
-                        .routing
-                        .escalation
-                        .iter()
-                        .filter(|e| *e != c && configured.contains(e))
-                        .cloned(),
-                )
-                .collect();
+            };
             used.push(c.clone());
             out.push(Delivery::new(Arc::clone(message), route));
         }

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use vigil_config::{AlertsConfig, MonitorConfig, Secret, WebhookConfig, WebhookUrlConfig};
 use vigil_core::{Clock, Level, SimClock};
 use vigil_log::{Event, LogBuffer, LogEvent, LogSink, MemoryLog};
+use vigil_messages::{SessionSummary, StageReport, StopReason};
 use vigil_testkit::{HttpReceiver, Received, logged, timestamp as t};
 
 use crate::{AlertLinks, Logged, MonitorAgent};
@@ -25,15 +26,28 @@ fn slack(url: String) -> WebhookUrlConfig {
 }
 
 fn start(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog) {
-    let (addr, log, _) = start_at(cfg);
+    let (addr, log, _, _) = start_closing(cfg);
     (addr, log)
 }
 
 fn start_at(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog, SimClock) {
+    let (addr, log, wall, _) = start_closing(cfg);
+    (addr, log, wall)
+}
+
+/// As [`start_at`], with the receiver of the session's summary.
+fn start_closing(
+    cfg: AlertsConfig,
+) -> (
+    Addr<MonitorAgent>,
+    MemoryLog,
+    SimClock,
+    oneshot::Receiver<SessionSummary>,
+) {
     let wall = SimClock::starting_at(t("2030-01-01T00:00:00Z"));
     let market = SimClock::starting_at(t("2024-01-16T15:00:00Z"));
     let (sink, log) = LogSink::memory();
-    let (done, _) = oneshot::channel();
+    let (done, summary) = oneshot::channel();
     let nobody = vigil_testkit::Recorder::<crate::test_links::Sent>::new();
     let channels = vigil_alert::Channels::from_config(&cfg.channels).expect("channels");
     let agent = MonitorAgent::new(
@@ -52,7 +66,7 @@ fn start_at(cfg: AlertsConfig) -> (Addr<MonitorAgent>, MemoryLog, SimClock) {
         restored: None,
         pending: Vec::new(),
     });
-    (agent.start(), log, wall)
+    (agent.start(), log, wall, summary)
 }
 
 fn breach(rule: &str) -> Logged {
@@ -204,4 +218,67 @@ async fn an_agent_fault_alerts_once_per_hold_down_and_again_after_it() {
     assert_eq!(logged(&log, Event::AlertResolved).len(), 1);
     addr.send(fault()).await.expect("sent");
     assert_eq!(fired(), 2, "a fault after the hold-down is told again");
+}
+
+/// The notices held for the day's digest go out when the session ends, and the session's
+/// `session_stopped` line comes after them: it is the session's last line.
+#[actix_rt::test]
+async fn the_closing_digest_is_logged_before_the_sessions_last_line() {
+    let (addr, log, _, mut summary) = start_closing(AlertsConfig::default());
+    // An INFO breach is a Low alert: it waits for the digest.
+    let mut low = breach("disk_low");
+    low.0 = low.0.level(Level::Info);
+    addr.send(low).await.expect("sent");
+    for report in [
+        StageReport::Data {
+            bars: 1,
+            rejected: 0,
+            parse_errors: 0,
+            first: None,
+            last: None,
+            source: "csv:TEST.csv".into(),
+        },
+        StageReport::Regime { changes: 0 },
+        StageReport::Signal {
+            signals: 0,
+            suppressed: 0,
+        },
+        StageReport::Risk {
+            approved: 0,
+            rejected: 0,
+            state: vigil_core::TradingState::Active,
+        },
+        StageReport::Execution {
+            reason: StopReason::Interrupted,
+            orders: 0,
+            filled: 0,
+            venue_rejects: 0,
+            cancelled: 0,
+            fills: 0,
+            initial_cash: rust_decimal::Decimal::ONE_HUNDRED,
+            equity: rust_decimal::Decimal::ONE_HUNDRED,
+            cash: rust_decimal::Decimal::ONE_HUNDRED,
+            commissions: rust_decimal::Decimal::ZERO,
+            max_drawdown: rust_decimal::Decimal::ZERO,
+            positions: Vec::new(),
+            decision_latency: None,
+        },
+    ] {
+        addr.send(report).await.expect("report");
+    }
+    tokio::time::timeout(WAIT, &mut summary)
+        .await
+        .expect("the session closes within 10 s")
+        .expect("the summary");
+    let events: Vec<Event> = log.events().iter().map(|e| e.event).collect();
+    let suppressed = events
+        .iter()
+        .position(|e| *e == Event::AlertSuppressed)
+        .expect("the Low alert was held for the digest");
+    let digest = events
+        .iter()
+        .rposition(|e| *e == Event::AlertNotified)
+        .expect("the digest went out at the close");
+    assert!(suppressed < digest, "{events:?}");
+    assert_eq!(events.last(), Some(&Event::SessionStopped), "{events:?}");
 }

@@ -236,6 +236,21 @@ impl MonitorLinks {
                 }
                 Box::pin(async move { Ok(format!("{times} panic(s) injected into {agent}")) })
             }
+            Action::InjectFreeze { seconds } => {
+                if !links.fault_injection {
+                    return Err(CommandError::Invalid(
+                        "fault injection is off; it is for tests only ([control] fault_injection = true)"
+                            .into(),
+                    ));
+                }
+                // The hang itself comes after the answer (`MonitorAgent`'s handler).
+                Box::pin(async move {
+                    Ok(format!(
+                        "the monitor hangs for {seconds} s: its loop, the health board and the \
+                         outside heartbeat stop"
+                    ))
+                })
+            }
         })
     }
 }

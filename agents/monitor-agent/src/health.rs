@@ -179,6 +179,14 @@ impl Health {
     /// `/status`): by the wall clock once a live source reports (the market clock stops with
     /// its data, at Friday's last bar over a weekend), else by the market clock (a replay's
     /// simulated day).
+    /// The account's equity as the Execution agent last reported it.
+    pub(crate) fn equity(&self) -> Option<rust_decimal::Decimal> {
+        match &self.agents.get(&AgentId::Execution)?.figures {
+            Figures::Execution { equity, .. } => Some(*equity),
+            _ => None,
+        }
+    }
+
     pub(crate) fn hours_open(&self, market_now: Timestamp, wall_now: Timestamp) -> bool {
         self.market_open(if self.live_since.is_some() {
             wall_now
@@ -764,6 +772,47 @@ fn describe_all() {
         "Largest exposure a single fill added today, over equity."
     );
     describe_gauge!("vigil_business_trades_today", "Fills today.");
+    describe_gauge!(
+        "vigil_release_shadow_running",
+        "1 while the open release's candidate runs in shadow beside production, else 0."
+    );
+    describe_gauge!(
+        "vigil_canary_weight",
+        "Share of capital the canary's candidate trades at its current step, 0..1."
+    );
+    describe_gauge!("vigil_canary_step", "The canary's current step, from 1.");
+    describe_gauge!(
+        "vigil_subledger_pnl_dollars",
+        "Profit and loss of one model version's sub-ledger."
+    );
+    describe_gauge!(
+        "vigil_subledger_drawdown_dollars",
+        "Drawdown of one model version's sub-ledger from its peak."
+    );
+    describe_gauge!(
+        "vigil_subledger_max_drawdown_dollars",
+        "Largest drawdown one model version's sub-ledger has had."
+    );
+    describe_counter!(
+        "vigil_subledger_fills_total",
+        "Fills booked to one model version's sub-ledger."
+    );
+    describe_gauge!(
+        "vigil_subledger_slippage_bps",
+        "Mean signed slippage of one model version's fills, basis points."
+    );
+    describe_counter!(
+        "vigil_alerts_fired_total",
+        "Alerts that started firing, by severity."
+    );
+    describe_counter!(
+        "vigil_alert_deliveries_total",
+        "Notices handed to a channel, by channel and outcome."
+    );
+    describe_counter!(
+        "vigil_alert_store_errors_total",
+        "Times the alert state or notification log could not be saved or read."
+    );
 }
 
 /// Builds the status from the Monitor's view.

@@ -536,3 +536,64 @@ fn the_ping_reports_a_refusal_or_an_unreachable_url_without_revealing_it() {
     assert!(err.starts_with("request failed"), "{err}");
     assert!(!err.contains("abc-uuid"), "{err}");
 }
+
+/// Every series the workspace writes under a literal name has a description, so that
+/// `/metrics` gives it a `# HELP` line (Prometheus' linter rejects a series without one).
+/// Read off the sources: a series only seen when an alert fires or a canary runs is
+/// missing from a quiet session's scrape.
+#[test]
+fn every_series_written_by_name_is_described() {
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read a source folder") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                if !matches!(name, "tests" | "target" | "benches") {
+                    sources(&path, out);
+                }
+            } else if name.ends_with(".rs") && !name.ends_with("tests.rs") {
+                out.push(path);
+            }
+        }
+    }
+    /// The `vigil_…` names right after `macro!(` in `text`; `described` picks the
+    /// `describe_…!` forms, otherwise the writing forms.
+    fn names(text: &str, described: bool) -> Vec<String> {
+        let mut found = Vec::new();
+        for kind in ["counter!(", "gauge!(", "histogram!("] {
+            for (at, _) in text.match_indices(kind) {
+                let is_describe = text[..at].ends_with("describe_");
+                if is_describe != described {
+                    continue;
+                }
+                let rest = text[at + kind.len()..].trim_start();
+                if let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next())
+                    && name.starts_with("vigil_")
+                {
+                    found.push(name.to_string());
+                }
+            }
+        }
+        found
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    sources(&root.join("agents"), &mut files);
+    sources(&root.join("crates"), &mut files);
+    let (mut written, mut described) = (Vec::new(), Vec::new());
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read a source");
+        written.extend(names(&text, false).into_iter().map(|n| (n, file.clone())));
+        described.extend(names(&text, true));
+    }
+    assert!(written.len() > 40, "the scan found the series: {written:?}");
+    let missing: Vec<_> = written
+        .iter()
+        .filter(|(n, _)| !described.contains(n))
+        .map(|(n, f)| format!("{n} ({})", f.display()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "series without a description: {missing:#?}"
+    );
+}

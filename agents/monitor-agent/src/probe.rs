@@ -261,7 +261,12 @@ impl Health {
 }
 
 /// The log's pulse: a line with the key figures, whether or not anything else happens.
-pub(crate) fn snapshot(st: &Status, stamp: Timestamp) -> LogEvent {
+/// `equity` is the Execution agent's latest, when it has reported one.
+pub(crate) fn snapshot(
+    st: &Status,
+    equity: Option<rust_decimal::Decimal>,
+    stamp: Timestamp,
+) -> LogEvent {
     let reasons = st.not_ready();
     let mut ev = LogEvent::new(stamp, SERVICE, Event::HealthSnapshot)
         .with("ready", reasons.is_empty())
@@ -286,6 +291,9 @@ pub(crate) fn snapshot(st: &Status, stamp: Timestamp) -> LogEvent {
         );
     if !reasons.is_empty() {
         ev = ev.with("not_ready", reasons.join("; "));
+    }
+    if let Some(equity) = equity {
+        ev = ev.with("equity", equity);
     }
     for key in ["cpu_usage_ratio", "memory_usage_ratio", "disk_free_bytes"] {
         if let Some(v) = st.metrics.get(key) {

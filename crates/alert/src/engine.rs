@@ -26,6 +26,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "alert_undeliverable",
     "agent_crashed",
     "restart_intensity_exceeded",
+    "monitor_stalled",
     "drawdown_control_engaged",
     "reconciliation_mismatch",
     "orders_paused",
@@ -35,6 +36,12 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "data_outage",
     "data_verified",
     "log_anchor_failed",
+    "fleet_unreachable",
+    "fleet_node_lost",
+    "fleet_lines_missing",
+    "fleet_chain_broken",
+    "fleet_stream_stalled",
+    "fleet_watch_blind",
     "model_rolled_back",
     "model_drifted",
     "canary_aborted",
@@ -655,7 +662,11 @@ impl AlertEngine {
                 _ => a.you_need_to.clone(),
             },
             runbook: format!("{base}/{}.md", a.rule),
-            dashboard: self.cfg.dashboard_url.clone(),
+            dashboard: self
+                .cfg
+                .dashboard_url
+                .as_ref()
+                .map(|u| u.replace("{alert}", &a.id)),
             repeats: 0,
             labels: a.labels.clone(),
         }
@@ -860,3 +871,53 @@ pub use vigil_core::exchange_date;
 
 #[cfg(test)]
 mod tests;
+
+/// What a person sees of a saved engine state (`vigil alerts list --json`, the dashboard):
+/// the active alerts and the silences still in force at `now`, as JSON.
+///
+/// # Errors
+/// The saved state is not readable as an [`EngineState`].
+pub fn saved_view(
+    cfg: &AlertsConfig,
+    state: &str,
+    now: Timestamp,
+) -> Result<(Vec<serde_json::Value>, Vec<serde_json::Value>), serde_json::Error> {
+    let state: EngineState = serde_json::from_str(state)?;
+    let mut engine = AlertEngine::new(cfg.clone());
+    engine.restore(state);
+    let alerts = engine
+        .active()
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "id": a.id,
+                "severity": a.severity,
+                "phase": a.phase,
+                "rule": a.rule,
+                "service": a.service,
+                "labels": a.labels,
+                "event": a.event,
+                "since": a.since,
+                "cleared_at": a.cleared_at,
+                "acked": a.acked.as_ref().map(|(who, at)| serde_json::json!({"by": who, "at": at})),
+                "fingerprint": a.fingerprint,
+            })
+        })
+        .collect();
+    let silences = engine
+        .silences(now)
+        .into_iter()
+        .filter(|s| s.ends > now)
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id,
+                "matchers": s.matchers,
+                "starts": s.starts,
+                "ends": s.ends,
+                "created_by": s.created_by,
+                "reason": s.reason,
+            })
+        })
+        .collect();
+    Ok((alerts, silences))
+}

@@ -73,7 +73,7 @@ pub use dispatch::{Delivery, DeliveryOutcome, DispatchConfig, Dispatcher, NextSt
 pub use email::EmailChannel;
 pub use engine::{
     Alert, AlertEngine, BUILT_IN_RULES, Effect, EngineError, EngineState, NoticeMark, Phase, Raise,
-    Silence, Suppression, exchange_date, fingerprint,
+    Silence, Suppression, exchange_date, fingerprint, saved_view,
 };
 pub use error::AlertError;
 pub use model::{

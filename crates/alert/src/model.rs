@@ -32,6 +32,17 @@ impl Severity {
             Severity::Critical => "CRITICAL",
         }
     }
+
+    /// The log level an alert at this severity is logged at.
+    pub fn level(self) -> vigil_core::Level {
+        use vigil_core::Level;
+        match self {
+            Severity::Low => Level::Info,
+            Severity::Medium => Level::Warn,
+            Severity::High => Level::Error,
+            Severity::Critical => Level::Critical,
+        }
+    }
 }
 
 impl fmt::Display for Severity {

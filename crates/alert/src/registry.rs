@@ -78,6 +78,25 @@ impl Channels {
         self.by_name.contains_key(name)
     }
 
+    /// The route of a notice that starts on channel `first`: `first`, then every channel of
+    /// `escalation` that is configured, in order (the dispatcher tries the next when one
+    /// fails for good). `None` when `first` is not configured.
+    pub fn route(&self, first: &str, escalation: &[String]) -> Option<Vec<String>> {
+        if !self.contains(first) {
+            return None;
+        }
+        Some(
+            std::iter::once(first.to_string())
+                .chain(
+                    escalation
+                        .iter()
+                        .filter(|e| *e != first && self.contains(e))
+                        .cloned(),
+                )
+                .collect(),
+        )
+    }
+
     /// The configured channels' names, sorted.
     pub fn names(&self) -> Vec<&str> {
         self.by_name.keys().map(String::as_str).collect()

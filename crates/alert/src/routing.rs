@@ -297,6 +297,23 @@ pub const ROUTES: &[Route] = &[
         you_need_to: "The agent restarts by itself. Read the panic in the log and report it; if it crashes again, expect restart_intensity_exceeded and a halt.",
     },
     Route {
+        event: Event::MonitorStalled,
+        when: When::Always,
+        action: Action::Happened,
+        rule: Rule::Named("monitor_stalled"),
+        // Told once the Monitor runs again (it sends every alert); while it hangs, the
+        // outside heartbeat's silence is what pages.
+        level: LevelFrom::Fixed(Level::Critical),
+        labels: Labels::None,
+        headline: "the monitor hung for {stalled_s} s: trading halted",
+        details: &[
+            d("Stalled for", "{stalled_s} s"),
+            d("Action", "{action}"),
+            d("Why", "{reason}"),
+        ],
+        you_need_to: "Find what held the Monitor (standard error, `vigil logs --since 1h --level warn`, the host's load); alerts and the outside heartbeat were silent meanwhile. When it is understood, `vigil ctl breaker reset --reason …`.",
+    },
+    Route {
         event: Event::RestartIntensityExceeded,
         when: When::Always,
         action: Action::Happened,
@@ -344,6 +361,147 @@ pub const ROUTES: &[Route] = &[
             d("Failures this session", "{failures}"),
         ],
         you_need_to: "Check the store (disk, database server); until anchors are recorded again, `vigil logs verify` cannot detect lines cut from the end of the log or re-hashed.",
+    },
+    Route {
+        event: Event::FleetPublishFailed,
+        when: When::Always,
+        action: Action::Raise,
+        rule: Rule::Named("fleet_unreachable"),
+        level: LevelFrom::Fixed(Level::Error),
+        labels: Labels::None,
+        headline: "this node cannot publish to the fleet ({url}): {error}",
+        details: &[d("Error", "{error}"), d("Lines waiting", "{backlog}")],
+        you_need_to: "Trading goes on; the fleet monitor does not see this node until it publishes again. Check the NATS server and the network to it (`nats-server` status, `vigil fleet status`); the node catches up from its log by itself.",
+    },
+    Route::clear(
+        Event::FleetPublishRecovered,
+        "fleet_unreachable",
+        Labels::None,
+    ),
+    // The fleet's central monitor (`vigil fleet watch`): what it finds about the nodes.
+    Route {
+        event: Event::FleetNodeLost,
+        when: When::Always,
+        action: Action::Raise,
+        rule: Rule::Named("fleet_node_lost"),
+        level: LevelFrom::Logged,
+        labels: Labels::One {
+            name: "node",
+            field: "node",
+        },
+        headline: "fleet node {node} is lost: its lease ran out {lease_age_s} s ago (lease {lease_s} s)",
+        details: &[
+            d("Node", "{node}"),
+            d("Last line", "seq {last_seq} {last_event}"),
+        ],
+        you_need_to: "Nobody watches this node's trading now. Reach its host (`systemctl status vigil`, `vigil status` there); if the host is gone, check its broker account directly for open positions and orders, and flatten them at the broker if the node cannot come back.",
+    },
+    Route::clear(
+        Event::FleetNodeBack,
+        "fleet_node_lost",
+        Labels::One {
+            name: "node",
+            field: "node",
+        },
+    ),
+    Route::clear(
+        Event::FleetNodeStopped,
+        "fleet_node_lost",
+        Labels::One {
+            name: "node",
+            field: "node",
+        },
+    ),
+    Route {
+        event: Event::FleetLinesMissing,
+        when: When::Always,
+        action: Action::Happened,
+        rule: Rule::Named("fleet_lines_missing"),
+        level: LevelFrom::Logged,
+        labels: Labels::One {
+            name: "node",
+            field: "node",
+        },
+        headline: "{count} line(s) of fleet node {node}'s log are missing from the stream (seq {from} to {to})",
+        details: &[d("Node", "{node}"), d("Missing", "seq {from} to {to}")],
+        you_need_to: "Read the missing lines in the node's own log (`vigil logs query --dir …` on its host); if its retention removed them, note the hole. Check that the node's NATS link was not down longer than its log retention.",
+    },
+    Route {
+        event: Event::FleetChainBroken,
+        when: When::Always,
+        action: Action::Happened,
+        rule: Rule::Named("fleet_chain_broken"),
+        level: LevelFrom::Logged,
+        labels: Labels::One {
+            name: "node",
+            field: "node",
+        },
+        headline: "fleet node {node}'s log chain is broken at seq {seq}: {why}",
+        details: &[
+            d("Node", "{node}"),
+            d("Line", "seq {seq}"),
+            d("Why", "{why}"),
+        ],
+        you_need_to: "Run `vigil logs verify` on the node's host: a changed log, or two processes publishing under one `[fleet] node` name. Give every node its own name; treat an edited log as an incident.",
+    },
+    Route {
+        event: Event::FleetStreamStalled,
+        when: When::Always,
+        action: Action::Raise,
+        rule: Rule::Named("fleet_stream_stalled"),
+        level: LevelFrom::Logged,
+        labels: Labels::One {
+            name: "node",
+            field: "node",
+        },
+        headline: "the fleet monitor is {behind_s} s behind fleet node {node} (read seq {seen_seq}, the node published {lease_seq})",
+        details: &[
+            d("Node", "{node}"),
+            d("Read up to", "seq {seen_seq}"),
+            d("Published up to", "seq {lease_seq}"),
+        ],
+        you_need_to: "Check the NATS server (JetStream's store, its limits) and this monitor's host; `vigil fleet status` shows each node's lag.",
+    },
+    Route::clear(
+        Event::FleetStreamResumed,
+        "fleet_stream_stalled",
+        Labels::One {
+            name: "node",
+            field: "node",
+        },
+    ),
+    Route {
+        event: Event::FleetWatchFailed,
+        when: When::Always,
+        action: Action::Raise,
+        rule: Rule::Named("fleet_watch_blind"),
+        level: LevelFrom::Logged,
+        labels: Labels::None,
+        headline: "the fleet monitor cannot read NATS ({url}): {error}",
+        details: &[d("Error", "{error}")],
+        you_need_to: "Until it reads NATS again nobody watches the fleet from here: a node that dies is not seen. Bring the NATS server back (`nats-server` status, its JetStream store); the nodes trade on and catch up by themselves.",
+    },
+    Route::clear(
+        Event::FleetWatchRecovered,
+        "fleet_watch_blind",
+        Labels::None,
+    ),
+    // A node's own alert, once for the fleet however many nodes fire it.
+    Route {
+        event: Event::FleetNodeAlert,
+        when: When::FieldIs("status", "firing"),
+        action: Action::Raise,
+        rule: Rule::Field("rule"),
+        level: LevelFrom::Logged,
+        labels: Labels::Written("labels"),
+        headline: "{headline} (on {nodes})",
+        details: &[d("Nodes", "{nodes}"), d("Headline", "{headline}")],
+        you_need_to: "Follow the rule's runbook on each node named; the node's own alert carries the details.",
+    },
+    Route {
+        when: When::FieldIs("status", "resolved"),
+        rule: Rule::Field("rule"),
+        ..Route::clear(Event::FleetNodeAlert, "", Labels::Written("labels"))
     },
     // The same event clears the alert when it says `recovered = true`.
     Route {

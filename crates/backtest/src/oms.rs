@@ -11,7 +11,7 @@ use std::str::FromStr as _;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use serde::Serialize;
-use vigil_config::{FillModelConfig, InstrumentConfig, Sizing, Speed, VigilConfig};
+use vigil_config::{FillModelConfig, InstrumentConfig, Sizing, Speed, VenueKind, VigilConfig};
 use vigil_session::{SessionOptions, SessionSummary};
 
 use crate::vectorized::{Bars, Run};
@@ -65,8 +65,11 @@ pub struct OmsRun {
     pub summary: SessionSummary,
 }
 
-/// `cfg` made to replay `data` with `model` as fast as it goes, logging to `work`; in
-/// parity mode also: fills at the signal bar's close, no costs, unlimited liquidity, one
+/// `cfg` made to replay `data` with `model` as fast as it goes, logging to `work`, and
+/// cut off from everything outside: a live config's feed, cross-check source and broker
+/// are dropped (the bars come from `data`, the orders go to the in-process paper venue),
+/// no alert is sent and no heartbeat pinged, the checklists go to `work`; in parity mode
+/// also: fills at the signal bar's close, no costs, unlimited liquidity, one
 /// unit, shorts allowed, no drawdown control.
 pub fn session_config(
     cfg: &VigilConfig,
@@ -98,6 +101,14 @@ pub fn session_config(
     cfg.store.path = work.join("state.db");
     cfg.store.url = None;
     cfg.control.enabled = false;
+    // A backtest of the live config must not read the live feed, trade at the broker,
+    // page the desk or tell the dead man's switch that the live process is alive.
+    cfg.data.feed = None;
+    cfg.data.cross_check = None;
+    cfg.execution.venue = VenueKind::Paper;
+    cfg.alerts.enabled = false;
+    cfg.monitor.dead_man.heartbeat_url = None;
+    cfg.checklist.dir = work.join("checklists");
     if parity {
         cfg.execution.fill_model = FillModelConfig::SignalBarClose;
         cfg.execution.slippage_bps = Decimal::ZERO;

@@ -32,7 +32,9 @@ pub struct AlertsConfig {
     /// Where a runbook link points: `docs/runbooks` (the default), or a URL prefix such as
     /// `https://wiki.example.com/vigil/runbooks`; `<rule>.md` is appended.
     pub runbook_base: String,
-    /// A dashboard link put in every notice, when set.
+    /// A dashboard link put in every notice, when set; `{alert}` in it becomes the alert's
+    /// id, so that vigil's own dashboard opens the page of that alert:
+    /// `https://HOST:PORT/ui/#alert/{alert}`.
     pub dashboard_url: Option<String>,
     /// The channels for each severity, and the order of escalation.
     pub routing: RoutingConfig,

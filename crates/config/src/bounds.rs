@@ -432,6 +432,7 @@ pub const BOUNDS: &[Bound] = &[
     ),
     closed("alerts.channels.*.timeout_ms", ONE, int(300_000), "ms"),
     closed("alerts.channels.email.port", ONE, int(65_535), ""),
+    closed("fleet.lease_s", int(3), int(3600), "s"),
 ];
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 mod alerts;
 mod bounds;
 mod channels;
+mod fleet;
 mod model;
 mod parse;
 mod secrets;
@@ -25,6 +26,7 @@ pub use channels::{
     default_delivery_attempts, default_pagerduty_events_url, default_pagerduty_source,
     default_queue_capacity, default_timeout_ms, default_twilio_base_url,
 };
+pub use fleet::FleetConfig;
 pub use model::{
     AfterOutage, AnomalyConfig, CalendarChoiceError, CalendarConfig, CanaryConfig, CanaryUnwind,
     ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig, DrawdownControlConfig,

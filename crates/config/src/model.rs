@@ -45,6 +45,8 @@ pub struct VigilConfig {
     pub store: StoreConfig,
     /// Releasing a model: the shadow run's standards.
     pub release: ReleaseConfig,
+    /// This node's place in a fleet over NATS JetStream; absent: an island.
+    pub fleet: Option<crate::FleetConfig>,
 }
 
 /// Releasing a model (docs/deploy.md).
@@ -237,6 +239,10 @@ pub struct ControlConfig {
     /// refused at start when group or others may read it. Default: `control.token` in the
     /// store's folder (`state/control.token`). Relative to the working directory.
     pub token_file: Option<PathBuf>,
+    /// A second token's file, made the same way, for the read-only role: it reads every
+    /// `GET` endpoint and the dashboard, and is refused every command (403). Unset: no
+    /// read-only token. Must not be `token_file`.
+    pub read_token_file: Option<PathBuf>,
     /// The server's certificate chain (PEM): with `tls_key`, the API is served over HTTPS.
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of `tls_cert`.
@@ -244,8 +250,9 @@ pub struct ControlConfig {
     /// Accept plain HTTP on a non-loopback address (the token then crosses the network in
     /// clear text). Logged at CRITICAL and printed at every start.
     pub allow_insecure_remote: bool,
-    /// Testing only: honour `inject_panic` commands (an agent panics in a handler, to
-    /// exercise supervision). Never on in production.
+    /// Testing only, a rehearsal stack: honour `inject_panic` (an agent panics in a
+    /// handler) and `inject_freeze` (the Monitor's thread hangs) commands, to exercise
+    /// supervision, and allow `vigil run --clock-start`. Never on in production.
     pub fault_injection: bool,
 }
 
@@ -255,6 +262,7 @@ impl Default for ControlConfig {
             enabled: true,
             address: "127.0.0.1:0".into(),
             token_file: None,
+            read_token_file: None,
             tls_cert: None,
             tls_key: None,
             allow_insecure_remote: false,

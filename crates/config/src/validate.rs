@@ -215,6 +215,27 @@ pub(crate) fn collect(cfg: &VigilConfig) -> Vec<ConfigIssue> {
             ("data.feed.reconnect_initial_ms", f.reconnect_initial_ms),
         );
     }
+    if let Some(f) = &cfg.fleet {
+        match f.url.strip_prefix("nats://") {
+            Some(rest)
+                if rest.rsplit_once(':').is_some_and(|(host, port)| {
+                    !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                }) => {}
+            _ => c.fail(
+                "fleet.url",
+                format!("must be nats://HOST:PORT, got {:?}", f.url),
+            ),
+        }
+        for (key, name) in [("fleet.node", &f.node), ("fleet.stream", &f.stream)] {
+            if !crate::fleet::plain_name(name) {
+                c.fail(
+                    key,
+                    format!("must be 1 to 64 letters, digits, '-' or '_', got {name:?}"),
+                );
+            }
+        }
+        c.within("fleet.lease_s", f.lease_s);
+    }
     if let Some(x) = &cfg.data.cross_check {
         match &cfg.data.feed {
             None => c.fail(
@@ -649,6 +670,20 @@ fn check_control(cfg: &VigilConfig, c: &mut Checker) {
     {
         c.fail("control.token_file", "must not be empty".into());
     }
+    if let Some(read) = &k.read_token_file {
+        if read.as_os_str().is_empty() {
+            c.fail("control.read_token_file", "must not be empty".into());
+        } else if *read == cfg.control_token_file() {
+            c.fail(
+                "control.read_token_file",
+                format!(
+                    "{} is also the operator's token file (control.token_file): the read-only \
+                     token needs a file of its own",
+                    read.display()
+                ),
+            );
+        }
+    }
     match k.address.parse::<std::net::SocketAddr>() {
         Ok(addr) if !addr.ip().is_loopback() && !tls && !k.allow_insecure_remote => c.fail(
             "control.address",
@@ -844,6 +879,55 @@ mod tests {
              broker_key_id = \"k\"\nbroker_secret_file = \"s\"\n"
         ));
         assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn the_fleet_section_is_validated_naming_each_key() {
+        let issues = |text: &str| -> Vec<String> {
+            let text = format!(
+                "[data]\ninstruments = [{{ symbol = \"X\", path = \"bundled:GOOG_1d.csv\" }}]\n{text}"
+            );
+            match VigilConfig::from_toml_str(&text, "t") {
+                Ok(_) => Vec::new(),
+                Err(e) => e.issues.iter().map(ToString::to_string).collect(),
+            }
+        };
+        let ok = "[fleet]\nurl = \"nats://127.0.0.1:4222\"\nnode = \"host-a_1\"\n";
+        assert!(issues(ok).is_empty(), "{:?}", issues(ok));
+        let f = VigilConfig::from_toml_str(
+            &format!(
+                "[data]\ninstruments = [{{ symbol = \"X\", path = \"bundled:GOOG_1d.csv\" }}]\n{ok}"
+            ),
+            "t",
+        )
+        .expect("valid")
+        .fleet
+        .expect("on");
+        assert_eq!((f.stream.as_str(), f.lease_s), ("VIGIL_FLEET", 15));
+        assert!(
+            VigilConfig::embedded_default().fleet.is_none(),
+            "an island by default"
+        );
+        assert_eq!(
+            issues(
+                "[fleet]\nurl = \"http://127.0.0.1:4222\"\nnode = \"a.b\"\nstream = \"\"\n\
+                 lease_s = 1\n"
+            ),
+            vec![
+                "fleet.url: must be nats://HOST:PORT, got \"http://127.0.0.1:4222\"".to_string(),
+                "fleet.node: must be 1 to 64 letters, digits, '-' or '_', got \"a.b\"".to_string(),
+                "fleet.stream: must be 1 to 64 letters, digits, '-' or '_', got \"\"".to_string(),
+                issues("[fleet]\nurl = \"nats://h:1\"\nnode = \"n\"\nlease_s = 1\n")[0].clone(),
+            ]
+        );
+        assert!(
+            issues("[fleet]\nurl = \"nats://h:1\"\nnode = \"n\"\nlease_s = 1\n")[0]
+                .starts_with("fleet.lease_s: ")
+        );
+        assert!(
+            issues("[fleet]\nurl = \"nats://h:1\"\nnode = \"n\"\nleas_s = 5\n")[0]
+                .starts_with("fleet.leas_s: unknown field `leas_s`")
+        );
     }
 
     #[test]

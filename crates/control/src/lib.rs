@@ -13,7 +13,11 @@
 //!   (invalid), 409 (conflict), 503 (unavailable). Each command is recorded in the store's
 //!   audit before it is carried out, completed with the answer, and logged
 //!   (`control_command`). A repeated `request_id` is answered from the audit, not run again.
-//! - `POST /v1/token/rotate`: a new token, written atomically; only it is accepted after.
+//! - `POST /v1/token/rotate`: a new token, written atomically; only it is accepted after
+//!   (and every dashboard session ends).
+//! - `/ui/`: the operations dashboard, with its own login session (`dashboard`,
+//!   docs/dashboard.md). A read-only token (`control.read_token_file`) reads every `GET`
+//!   endpoint and the dashboard, and is refused every command (403).
 //! - HTTPS with `[control] tls_cert` / `tls_key`. A non-loopback address without TLS is
 //!   refused unless `allow_insecure_remote` is set, which is logged CRITICAL at every start.
 //!
@@ -22,6 +26,7 @@
 //! [`client`] is the other end: how the `vigil` command finds a running vigil and talks to it.
 
 pub mod client;
+mod dashboard;
 mod request;
 mod server;
 mod tls;

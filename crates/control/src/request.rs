@@ -9,7 +9,7 @@ use vigil_core::AgentId;
 use vigil_messages::{Action, CommandTarget};
 
 /// The commands `POST /v1/commands` takes, as `Action::name` spells them.
-pub const COMMANDS: [&str; 14] = [
+pub const COMMANDS: [&str; 15] = [
     "pause",
     "resume",
     "breaker_trip",
@@ -24,9 +24,10 @@ pub const COMMANDS: [&str; 14] = [
     "model_release",
     "shutdown",
     "inject_panic",
+    "inject_freeze",
 ];
 
-const COMMAND_FIELDS: [&str; 10] = [
+const COMMAND_FIELDS: [&str; 11] = [
     "command",
     "model",
     "step",
@@ -34,6 +35,7 @@ const COMMAND_FIELDS: [&str; 10] = [
     "source",
     "symbol",
     "times",
+    "seconds",
     "reason",
     "who",
     "request_id",
@@ -44,6 +46,8 @@ const MAX_TEXT: usize = 1000;
 const MAX_NAME: usize = 200;
 const MAX_REQUEST_ID: usize = 128;
 const MAX_PANICS: u64 = 100;
+/// The longest hang `inject_freeze` asks of the Monitor, in seconds.
+const MAX_FREEZE_S: u64 = 600;
 
 /// A well-formed command request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -240,7 +244,20 @@ fn panic_action(f: &Fields, command: &str) -> Result<Action, String> {
 
 /// Reads a `POST /v1/commands` body.
 pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
-    let f = Fields::parse(body, &COMMAND_FIELDS)?;
+    command_fields(Fields::parse(body, &COMMAND_FIELDS)?)
+}
+
+/// Reads a command from the dashboard: the body without `who`, which is the session's.
+pub(crate) fn dashboard_command(body: &[u8], who: &str) -> Result<CommandRequest, String> {
+    let mut f = Fields::parse(body, &COMMAND_FIELDS)?;
+    if f.has("who") {
+        return Err("field \"who\": the dashboard's commands are signed by its login".into());
+    }
+    f.0.insert("who".into(), Value::from(who));
+    command_fields(f)
+}
+
+fn command_fields(f: Fields) -> Result<CommandRequest, String> {
     let command = f.required(
         "command",
         MAX_NAME,
@@ -253,6 +270,7 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
         "switch_model" => &["model"],
         "model_release" => &["model", "step"],
         "inject_panic" => &["agent", "times"],
+        "inject_freeze" => &["seconds"],
         "breaker_trip" | "breaker_reset" | "cancel_all" | "flatten" | "default_regime"
         | "shutdown" => &[],
         other => {
@@ -262,9 +280,11 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             ));
         }
     };
-    if let Some(extra) = ["agent", "source", "times", "symbol", "model", "step"]
-        .into_iter()
-        .find(|k| f.has(k) && !uses.contains(k))
+    if let Some(extra) = [
+        "agent", "source", "times", "seconds", "symbol", "model", "step",
+    ]
+    .into_iter()
+    .find(|k| f.has(k) && !uses.contains(k))
     {
         return Err(format!(
             "field {extra:?} does not apply to {command}{}",
@@ -326,6 +346,22 @@ pub(crate) fn command_request(body: &[u8]) -> Result<CommandRequest, String> {
             MAX_NAME,
             "release needs the symbol to release from quarantine",
         )?),
+        "inject_freeze" => {
+            let v = f.0.get("seconds").ok_or_else(|| {
+                "missing field \"seconds\": inject_freeze needs how long the Monitor hangs"
+                    .to_string()
+            })?;
+            let seconds = v
+                .as_u64()
+                .filter(|n| (1..=MAX_FREEZE_S).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "field \"seconds\" must be a whole number from 1 to {MAX_FREEZE_S}, got {v}"
+                    )
+                })?;
+            Action::InjectFreeze { seconds }
+        }
         _ => panic_action(&f, &command)?,
     };
     Ok(CommandRequest {

@@ -71,6 +71,8 @@ pub struct ControlOptions {
     wall: SharedClock,
     commands: Option<(Recipient<Command>, SharedStore)>,
     command_timeout: Duration,
+    read_token_file: Option<PathBuf>,
+    ui: crate::dashboard::UiOptions,
 }
 
 impl std::fmt::Debug for ControlOptions {
@@ -106,6 +108,8 @@ impl ControlOptions {
             wall: Arc::new(SystemClock),
             commands: None,
             command_timeout: COMMAND_TIMEOUT,
+            read_token_file: None,
+            ui: crate::dashboard::UiOptions::default(),
         }
     }
 
@@ -122,6 +126,10 @@ impl ControlOptions {
             _ => None,
         };
         opts.allow_insecure_remote = c.allow_insecure_remote;
+        opts.read_token_file = c.read_token_file.clone();
+        opts.ui = crate::dashboard::UiOptions {
+            config: Some(Arc::new(cfg.clone())),
+        };
         opts.log_level = cfg
             .log
             .service_levels
@@ -171,46 +179,72 @@ pub struct ControlServer {
     tls: bool,
 }
 
+/// Who a token or a dashboard session speaks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The control token: everything.
+    Operator,
+    /// The read-only token (`control.read_token_file`): every read, no command.
+    Viewer,
+}
+
 /// What every worker shares.
-struct State {
-    board: HealthBoard,
+pub(crate) struct State {
+    pub(crate) board: HealthBoard,
     token: RwLock<Token>,
+    read_token: Option<Token>,
+    pub(crate) ui: crate::dashboard::Ui,
     token_file: PathBuf,
     log: LogSink,
     log_level: Level,
     clock: SharedClock,
-    wall: SharedClock,
+    pub(crate) wall: SharedClock,
     monitor: Option<Recipient<Command>>,
-    audit: Option<SharedStore>,
+    pub(crate) audit: Option<SharedStore>,
     command_timeout: Duration,
 }
 
 impl State {
-    fn event(&self, event: Event) -> LogEvent {
+    pub(crate) fn event(&self, event: Event) -> LogEvent {
         LogEvent::new(self.clock.now(), SERVICE, event)
     }
 
     /// An event about one request: who sent it, and what.
-    fn about(&self, event: Event, req: &HttpRequest) -> LogEvent {
+    pub(crate) fn about(&self, event: Event, req: &HttpRequest) -> LogEvent {
         self.event(event)
             .with("remote", remote(req.peer_addr()))
             .with("method", req.method().to_string())
             .with("path", req.path().to_string())
     }
 
-    fn emit(&self, ev: LogEvent) {
+    pub(crate) fn emit(&self, ev: LogEvent) {
         let mut out = LogBuffer::new(self.log.clone(), SERVICE, self.log_level);
         out.emit(ev);
         out.flush();
     }
 
-    fn count(&self, outcome: &'static str) {
+    pub(crate) fn count(&self, outcome: &'static str) {
         self.board
             .record(|| metrics::counter!(REQUESTS_TOTAL, "outcome" => outcome).increment(1));
     }
 
-    /// `Ok` when the request carries the token, else why not (never the token itself).
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), &'static str> {
+    /// The role of a presented token, if it is one of ours (compared in constant time).
+    pub(crate) fn role_of(&self, presented: &[u8]) -> Option<Role> {
+        if self.token.read().matches(presented) {
+            Some(Role::Operator)
+        } else if self
+            .read_token
+            .as_ref()
+            .is_some_and(|t| t.matches(presented))
+        {
+            Some(Role::Viewer)
+        } else {
+            None
+        }
+    }
+
+    /// The role of the request's bearer token, else why not (never the token itself).
+    fn authorize(&self, headers: &HeaderMap) -> Result<Role, &'static str> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err("no Authorization header");
         };
@@ -220,11 +254,7 @@ impl State {
             return Err("the Authorization header is not a Bearer token");
         }
         let presented = bytes[scheme.len()..].trim_ascii();
-        if self.token.read().matches(presented) {
-            Ok(())
-        } else {
-            Err("wrong token")
-        }
+        self.role_of(presented).ok_or("wrong token")
     }
 }
 
@@ -240,7 +270,7 @@ fn outcome(status: StatusCode) -> &'static str {
     }
 }
 
-fn remote(peer: Option<SocketAddr>) -> String {
+pub(crate) fn remote(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "unknown".to_string(), |a| a.to_string())
 }
 
@@ -285,6 +315,11 @@ impl ControlServer {
             .collect::<Vec<_>>();
         let plain_remote = plain_remote(&addrs, opts.tls.is_some(), opts.allow_insecure_remote)?;
         let token = load_or_create_token(&opts.token_file)?;
+        let read_token = opts
+            .read_token_file
+            .as_deref()
+            .map(load_or_create_token)
+            .transpose()?;
         let tls = opts.tls.as_ref().map(server_config).transpose()?;
         let (monitor, audit) = opts
             .commands
@@ -292,6 +327,8 @@ impl ControlServer {
         let state = web::Data::new(State {
             board: opts.board,
             token: RwLock::new(token),
+            read_token,
+            ui: crate::dashboard::Ui::new(opts.ui, opts.tls.is_some()),
             token_file: opts.token_file,
             log: opts.log,
             log_level: opts.log_level,
@@ -331,6 +368,7 @@ impl ControlServer {
                     Method::POST,
                     web::post().to(rotate),
                 ))
+                .configure(crate::dashboard::routes)
                 .default_service(web::to(not_found))
         })
         .workers(1)
@@ -415,7 +453,24 @@ async fn authenticate(
             HttpResponse::InternalServerError().json(json!({"error": "control state missing"})),
         ));
     };
-    if let Err(why) = state.authorize(req.headers()) {
+    // The dashboard authenticates by its session cookie (crate::dashboard).
+    let checked = if crate::dashboard::is_ui(req.path()) {
+        Ok(Role::Operator)
+    } else {
+        state.authorize(req.headers())
+    };
+    if checked == Ok(Role::Viewer) && req.method() != Method::GET {
+        state.count("unauthorized");
+        state.emit(
+            state
+                .about(Event::ControlUnauthorized, req.request())
+                .with("why", "the read-only token cannot act"),
+        );
+        return Ok(req.into_response(HttpResponse::Forbidden().json(json!({
+            "error": "forbidden: the read-only token (control.read_token_file) cannot act; use the control token"
+        }))));
+    }
+    if let Err(why) = checked {
         state.count("unauthorized");
         state.emit(
             state
@@ -475,15 +530,22 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn status(state: web::Data<State>) -> HttpResponse {
+    status_json(&state)
+}
+
+/// `/status`: the board, with `ready` and `not_ready`.
+pub(crate) fn status_json(state: &State) -> HttpResponse {
+    match status_value(state) {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => HttpResponse::InternalServerError().json(json!({ "error": e })),
+    }
+}
+
+/// The board as `/status` shows it, with `ready` and `not_ready`.
+pub(crate) fn status_value(state: &State) -> Result<Value, String> {
     let st = state.board.status();
     let ready = st.not_ready();
-    let mut v = match serde_json::to_value(&st) {
-        Ok(v) => v,
-        Err(e) => {
-            return HttpResponse::InternalServerError()
-                .json(json!({"error": format!("cannot encode the status: {e}")}));
-        }
-    };
+    let mut v = serde_json::to_value(&st).map_err(|e| format!("cannot encode the status: {e}"))?;
     if let Some(m) = v.as_object_mut() {
         m.insert(
             "ready".into(),
@@ -491,7 +553,7 @@ async fn status(state: web::Data<State>) -> HttpResponse {
         );
         m.insert("not_ready".into(), json!(ready));
     }
-    HttpResponse::Ok().json(v)
+    Ok(v)
 }
 
 async fn metrics(state: web::Data<State>) -> HttpResponse {
@@ -508,7 +570,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// A malformed request: 400 with the reason, logged.
-fn invalid(state: &State, req: &HttpRequest, error: String) -> HttpResponse {
+pub(crate) fn invalid(state: &State, req: &HttpRequest, error: String) -> HttpResponse {
     state.emit(
         state
             .about(Event::ControlRequestInvalid, req)
@@ -579,6 +641,16 @@ async fn command(req: HttpRequest, body: web::Bytes, state: web::Data<State>) ->
         Ok(p) => p,
         Err(e) => return invalid(&state, &req, e),
     };
+    run_command(&req, &state, parsed).await
+}
+
+/// Carries out a well-formed command, for the API and the dashboard alike: recorded in the
+/// audit first, sent to the Monitor, answered, logged and completed in the audit.
+pub(crate) async fn run_command(
+    req: &HttpRequest,
+    state: &State,
+    parsed: CommandRequest,
+) -> HttpResponse {
     let (Some(monitor), Some(audit)) = (&state.monitor, &state.audit) else {
         return HttpResponse::ServiceUnavailable()
             .json(json!({"ok": false, "error": "this server takes no commands"}));
@@ -658,7 +730,7 @@ async fn command(req: HttpRequest, body: web::Bytes, state: web::Data<State>) ->
         .finish_control_command(seq, state.wall.now(), ok, code.as_u16(), &text)
         .await
     {
-        audit_failed(&state, name, seq, &e, &mut body);
+        audit_failed(state, name, seq, &e, &mut body);
     }
     HttpResponse::build(code).json(body)
 }
@@ -729,11 +801,18 @@ async fn rotate(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     })
     .await;
     let (code, ok, text) = match replaced {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            true,
-            format!("a new token is in {file}; the old one is no longer accepted"),
-        ),
+        Ok(Ok(())) => {
+            // A rotated token may have leaked: the dashboard sessions it opened end too.
+            let ended = state.ui.end_sessions();
+            (
+                StatusCode::OK,
+                true,
+                format!(
+                    "a new token is in {file}; the old one is no longer accepted ({ended} \
+                     dashboard session(s) ended)"
+                ),
+            )
+        }
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, false, e.to_string()),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -88,6 +88,42 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock's pace from a chosen instant: the wall time moved by a fixed offset.
+/// `vigil run --clock-start` runs a rehearsal stack on it, so that a drill that needs
+/// trading hours (a quiet feed is judged only then) can run at any hour.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    offset: Duration,
+}
+
+impl ShiftedClock {
+    /// A clock that reads `start` now and moves on with the wall.
+    pub fn starting_at(start: Timestamp) -> Self {
+        Self {
+            offset: start - Utc::now(),
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        later(Utc::now(), self.offset)
+    }
+
+    fn stamp(&self, _market_time: Timestamp) -> Timestamp {
+        self.now()
+    }
+
+    fn sleep_until(&self, deadline: Timestamp) -> Sleep {
+        let wait = (deadline - self.now()).to_std().unwrap_or_default();
+        Box::pin(tokio::time::sleep(wait))
+    }
+
+    fn is_simulated(&self) -> bool {
+        false
+    }
+}
+
 /// A clock that moves only when told to: by a test, or by the replay driving a backtest.
 ///
 /// Cloning gives another handle to the same clock. Time never moves backwards: an
@@ -194,6 +230,17 @@ impl SimClock {
     /// Returns the number of timers waiting for a later time.
     pub fn pending_timers(&self) -> usize {
         self.inner.timers.lock().len()
+    }
+
+    /// Returns the deadlines the timers wait for, earliest first (a test may wait until
+    /// an agent has set the timer it expects).
+    pub fn deadlines(&self) -> Vec<Timestamp> {
+        self.inner
+            .timers
+            .lock()
+            .keys()
+            .map(|(ns, _)| from_ns(*ns))
+            .collect()
     }
 
     /// Returns the earliest deadline a timer is waiting for, if any.
@@ -319,6 +366,20 @@ mod tests {
     }
 
     #[test]
+    fn a_shifted_clock_reads_its_start_and_moves_on_with_the_wall() {
+        let start = t("2026-12-01T15:00:00Z");
+        let c = ShiftedClock::starting_at(start);
+        let (a, b) = (c.now(), c.now());
+        assert!(a >= start && a < start + seconds(60), "{a}");
+        assert!(b >= a);
+        assert_eq!(
+            c.stamp(t("2024-01-01T00:00:00Z")).date_naive(),
+            a.date_naive()
+        );
+        assert!(!c.is_simulated());
+    }
+
+    #[test]
     fn sim_clock_never_moves_backwards() {
         let c = SimClock::starting_at(t("2024-01-01T00:00:00Z"));
         assert!(c.advance_to(t("2024-01-02T00:00:00Z")));
@@ -356,8 +417,10 @@ mod tests {
         let mut cx = Context::from_waker(waker);
         assert!(sleep.as_mut().poll(&mut cx).is_pending());
         assert_eq!(c.pending_timers(), 1);
+        assert_eq!(c.deadlines(), [t("2024-01-01T01:00:00Z")]);
         drop(sleep);
         assert_eq!(c.pending_timers(), 0);
+        assert!(c.deadlines().is_empty());
     }
 
     #[test]

@@ -34,8 +34,8 @@ mod text;
 pub use agent::{AgentId, AgentState, TradingState};
 pub use backoff::Backoff;
 pub use clock::{
-    Clock, SharedClock, SimClock, Sleep, SystemClock, Timestamp, exchange_date, later, millis,
-    seconds, span,
+    Clock, SharedClock, ShiftedClock, SimClock, Sleep, SystemClock, Timestamp, exchange_date,
+    later, millis, seconds, span,
 };
 pub use ids::{ClientOrderId, TraceId};
 pub use ledger::{SubLedger, SubLedgers};

@@ -41,7 +41,8 @@ pub use redact::{REDACTED, Redactor};
 pub use sink::{LogBuffer, LogSink, MemoryLog};
 pub use tracing_layer::{BridgeError, VigilTracingLayer, WIRE_TARGETS};
 pub use verify::{
-    AnchorSet, Problem, ProblemKind, VerifyOptions, VerifyReport, verify_dir, verify_dir_with,
+    AnchorSet, LineLink, Problem, ProblemKind, VerifyOptions, VerifyReport, line_link, verify_dir,
+    verify_dir_with,
 };
 pub use writer::{
     GENESIS_HASH, LogTap, LogWriter, LogWriterError, LogWriterHandle, WriterOptions, WriterStats,

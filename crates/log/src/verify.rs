@@ -57,6 +57,41 @@ pub(crate) fn parse_chained(line: &str) -> Option<Chained<'_>> {
     })
 }
 
+/// The chain fields of one line read on its own (a line received from elsewhere: the fleet
+/// monitor checks every node's lines as they arrive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineLink {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The hash of the line before it.
+    pub prev_hash: String,
+    /// Its own hash (or HMAC, in a keyed chain).
+    pub hash: String,
+    /// The chain is keyed (the line carries an HMAC).
+    pub keyed: bool,
+    /// Its content matches its hash: `Some(false)` means edited (or, keyed, the key is
+    /// another's); `None` for a keyed line when no key was given.
+    pub intact: Option<bool>,
+}
+
+/// Reads one line's chain fields and checks its content against its hash (its HMAC with
+/// `key`, in a keyed chain); `None` when it is not a complete chained line.
+pub fn line_link(line: &str, key: Option<&ChainKey>) -> Option<LineLink> {
+    let c = parse_chained(line.trim_end_matches(['\n', '\r']))?;
+    let intact = match (key, c.keyed) {
+        (_, false) => Some(digest_hex(None, c.body.as_bytes()) == c.hash.as_bytes()),
+        (Some(key), true) => Some(digest_hex(Some(key), c.body.as_bytes()) == c.hash.as_bytes()),
+        (None, true) => None,
+    };
+    Some(LineLink {
+        seq: c.seq,
+        prev_hash: c.prev_hash.to_string(),
+        hash: c.hash.to_string(),
+        keyed: c.keyed,
+        intact,
+    })
+}
+
 /// What is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProblemKind {
@@ -640,5 +675,40 @@ mod tests {
         assert_eq!(c.prev_hash, "0".repeat(64));
         assert!(c.body.ends_with(&format!("\"{}\"", "0".repeat(64))));
         assert!(parse_chained(&line[..line.len() - 5]).is_none());
+    }
+
+    #[test]
+    fn a_line_on_its_own_is_read_and_checked_against_its_hash() {
+        let body = format!(
+            "{{\"event\":\"x\",\"seq\":3,\"prev_hash\":\"{}\"",
+            "b".repeat(64)
+        );
+        let line = |tag: &str, key: Option<&ChainKey>| {
+            let digest = digest_hex(key, body.as_bytes());
+            let hex = std::str::from_utf8(&digest).expect("hex").to_string();
+            format!("{body},\"{tag}\":\"{hex}\"}}\n")
+        };
+        let plain = line("hash", None);
+        let l = line_link(&plain, None).expect("a chained line");
+        assert_eq!((l.seq, l.keyed, l.intact), (3, false, Some(true)));
+        assert_eq!(l.prev_hash, "b".repeat(64));
+        let edited = plain.replacen("\"x\"", "\"y\"", 1);
+        assert_eq!(
+            line_link(&edited, None).expect("chained").intact,
+            Some(false)
+        );
+        let key = ChainKey::new(&[7u8; 32]).expect("key");
+        let keyed = line("hmac", Some(&key));
+        assert_eq!(line_link(&keyed, None).expect("chained").intact, None);
+        assert_eq!(
+            line_link(&keyed, Some(&key)).expect("chained").intact,
+            Some(true)
+        );
+        let other = ChainKey::new(&[8u8; 32]).expect("key");
+        assert_eq!(
+            line_link(&keyed, Some(&other)).expect("chained").intact,
+            Some(false)
+        );
+        assert!(line_link("{\"event\":\"x\"}", None).is_none());
     }
 }

@@ -472,6 +472,13 @@ pub enum Action {
         /// How many panics.
         times: u32,
     },
+    /// Testing only (`[control] fault_injection = true`): the Monitor's thread hangs for
+    /// `seconds` after answering, as a Monitor stuck in a handler would: its loop, the
+    /// health board and the outside heartbeat stop; the watchdog must notice.
+    InjectFreeze {
+        /// How long the Monitor hangs.
+        seconds: u32,
+    },
 }
 
 impl Action {
@@ -492,6 +499,7 @@ impl Action {
             Action::ModelRelease { .. } => "model_release",
             Action::Shutdown => "shutdown",
             Action::InjectPanic { .. } => "inject_panic",
+            Action::InjectFreeze { .. } => "inject_freeze",
         }
     }
 
@@ -504,6 +512,7 @@ impl Action {
             | Action::Release(name)
             | Action::SwitchModel(name) => Some(name.clone()),
             Action::InjectPanic { agent, times } => Some(format!("{agent} x{times}")),
+            Action::InjectFreeze { seconds } => Some(format!("monitor {seconds} s")),
             Action::ModelRelease { model, step } => Some(format!("{model} {step}")),
             _ => None,
         }

@@ -179,7 +179,13 @@ pub(crate) fn disk_check(cfg: &VigilConfig) -> CheckResult {
     }
 }
 
+/// How long the pre-market check waits for a feed to accept a connection.
+const FEED_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn data_sources(cfg: &VigilConfig) -> CheckResult {
+    if let Some(feed) = &cfg.data.feed {
+        return feeds_reachable(feed);
+    }
     let mut problems = Vec::new();
     for inst in &cfg.data.instruments {
         if let Some(name) = inst.path.strip_prefix(BUNDLED_PREFIX) {
@@ -208,6 +214,62 @@ fn data_sources(cfg: &VigilConfig) -> CheckResult {
     } else {
         check("data_sources", CheckStatus::Fail, problems.join("; "))
     }
+}
+
+/// With `[data.feed]` the bars come from the feed, not from files: each feed (the primary
+/// and its backups) must have its secret readable and accept a TCP connection (no login:
+/// a feed that allows one stream per key is not disturbed while vigil runs). The primary
+/// down with a backup up warns; every feed down fails.
+fn feeds_reachable(primary: &vigil_config::FeedConfig) -> CheckResult {
+    let feeds: Vec<&vigil_config::FeedConfig> = std::iter::once(primary)
+        .chain(primary.backups.iter())
+        .collect();
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    for (i, feed) in feeds.iter().enumerate() {
+        let name = if i == 0 { "feed" } else { "backup" };
+        let res = crate::read_secret("data.feed.secret_file", &feed.secret_file)
+            .map_err(|e| e.to_string())
+            .and_then(|_| reach(&feed.url));
+        match res {
+            Ok(ms) => up.push(format!("{name} {} answers ({ms} ms)", feed.url)),
+            Err(e) => down.push((i, format!("{name} {}: {e}", feed.url))),
+        }
+    }
+    let text = up
+        .iter()
+        .cloned()
+        .chain(down.iter().map(|(_, d)| d.clone()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let status = if up.is_empty() {
+        CheckStatus::Fail
+    } else if down.is_empty() {
+        CheckStatus::Pass
+    } else {
+        CheckStatus::Warn
+    };
+    check("data_sources", status, text)
+}
+
+/// Milliseconds to open a TCP connection to a `ws://HOST:PORT/…` URL's address.
+fn reach(url: &str) -> Result<u128, String> {
+    use std::net::ToSocketAddrs as _;
+    let rest = url.strip_prefix("ws://").ok_or("not a ws:// URL")?;
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let addrs: Vec<_> = host
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .collect();
+    let t0 = std::time::Instant::now();
+    let mut last = format!("{host}: no address");
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, FEED_CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(t0.elapsed().as_millis()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 fn log_writable(cfg: &VigilConfig) -> CheckResult {
@@ -817,6 +879,49 @@ fn positions_reconciled(cfg: &VigilConfig) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_a_feed_the_data_check_reaches_each_feed_instead_of_reading_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("feed.secret");
+        vigil_testkit::write_secret_file(&secret, "s3cret\n");
+        let open = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let up = format!("ws://{}/stream", open.local_addr().expect("addr"));
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("ws://{}/stream", l.local_addr().expect("addr"))
+        };
+        let feed = |url: &str, backups: Vec<vigil_config::FeedConfig>| {
+            let mut f: vigil_config::FeedConfig = toml::from_str(&format!(
+                "url = \"{url}\"\nkey_id = \"k\"\nsecret_file = \"{}\"",
+                secret.display()
+            ))
+            .expect("a feed section");
+            f.backups = backups;
+            f
+        };
+        let ok = feeds_reachable(&feed(&up, Vec::new()));
+        assert_eq!(ok.status, CheckStatus::Pass, "{}", ok.reason);
+        assert!(
+            ok.reason.starts_with(&format!("feed {up} answers (")),
+            "{}",
+            ok.reason
+        );
+        let warn = feeds_reachable(&feed(&closed, vec![feed(&up, Vec::new())]));
+        assert_eq!(warn.status, CheckStatus::Warn, "{}", warn.reason);
+        assert!(
+            warn.reason.contains(&format!("feed {closed}: 127.0.0.1:")),
+            "{}",
+            warn.reason
+        );
+        let fail = feeds_reachable(&feed(&closed, Vec::new()));
+        assert_eq!(fail.status, CheckStatus::Fail, "{}", fail.reason);
+        let mut no_secret = feed(&up, Vec::new());
+        no_secret.secret_file = dir.path().join("absent.secret");
+        let fail = feeds_reachable(&no_secret);
+        assert_eq!(fail.status, CheckStatus::Fail);
+        assert!(fail.reason.contains("absent.secret"), "{}", fail.reason);
+    }
 
     #[test]
     fn the_monthly_checklist_fails_without_a_passed_monthly_drill_in_31_days() {

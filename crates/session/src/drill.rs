@@ -7,7 +7,8 @@
 //! ([`record_drill`]); `vigil drill all` is the monthly drill over every class.
 //!
 //! The other classes: [`agent_crash`], [`crash_loop`], [`broker_down`], [`broker_drift`],
-//! [`network_loss`] (their documents say what each checks).
+//! [`network_loss`], [`stale_data`], [`process_frozen`] (their documents say what each
+//! checks).
 //!
 //! `data-source-down` ([`data_source_down`]): the feed drops every connection without a
 //! close frame (the data side of a network loss); vigil must detect the outage, halt (or
@@ -32,6 +33,9 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+mod silence;
+pub use silence::{process_frozen, stale_data};
 
 use serde_json::Value;
 use vigil_config::VigilConfig;
@@ -107,6 +111,10 @@ pub enum DrillError {
     /// The drill needs something the stack has not shown yet.
     #[error("{0}")]
     NotReady(String),
+    /// The class does not apply to this stack now (a quiet feed outside trading hours):
+    /// `vigil drill all` skips it, saying why.
+    #[error("{0}")]
+    NotApplicable(String),
     /// The running vigil's control API cannot be reached, or refused the fault (fault
     /// injection off: `[control] fault_injection = true` on a rehearsal stack only).
     #[error("the control API: {0}")]
@@ -464,6 +472,24 @@ fn inject_panic(cfg: &VigilConfig, agent: &str, times: u32, drill: &str) -> Resu
 /// Sends an operator command (`body`) to the running vigil's control API, found as
 /// `vigil ctl` finds it (`control.addr` in the log folder, the token file).
 fn command(cfg: &VigilConfig, body: Value) -> Result<(), DrillError> {
+    let what = format!("{} refused", body["command"].as_str().unwrap_or("?"));
+    control(cfg, &what, |c| c.post("/v1/commands", &body)).map(|_| ())
+}
+
+/// The running vigil's `/v1/status`, found as `vigil ctl` finds it.
+fn status(cfg: &VigilConfig) -> Result<Value, DrillError> {
+    let reply = control(cfg, "GET /v1/status", |c| c.get("/v1/status"))?;
+    reply.json().map_err(DrillError::Control)
+}
+
+/// One call to the running vigil's control API; anything but 200 is an error naming `what`.
+fn control(
+    cfg: &VigilConfig,
+    what: &str,
+    call: impl FnOnce(
+        &vigil_control::client::Client,
+    ) -> Result<vigil_control::client::Reply, vigil_control::client::Failure>,
+) -> Result<vigil_control::client::Reply, DrillError> {
     use vigil_control::client::{Failure, Located, Target};
     let client = match Target::default()
         .locate(cfg)
@@ -472,20 +498,19 @@ fn command(cfg: &VigilConfig, body: Value) -> Result<(), DrillError> {
         Located::Running(c) => c,
         Located::NotRunning(why) => return Err(DrillError::Control(why)),
     };
-    let reply = client.post("/v1/commands", &body).map_err(|f| {
+    let reply = call(&client).map_err(|f| {
         DrillError::Control(match f {
             Failure::NotRunning(e) | Failure::NoAnswer(e) | Failure::Other(e) => e,
         })
     })?;
     if reply.status != 200 {
         return Err(DrillError::Control(format!(
-            "{} refused (HTTP {}): {}",
-            body["command"].as_str().unwrap_or("?"),
+            "{what} (HTTP {}): {}",
             reply.status,
             reply.error()
         )));
     }
-    Ok(())
+    Ok(reply)
 }
 
 const CAUGHT: &str = "the crash is caught";
@@ -649,44 +674,55 @@ pub fn crash_loop(
     // Bars after the halt: signals may come, nothing is approved.
     stack.step(opts.step)?;
     let after = stack.lines()?;
-    let since = after.get(before..).unwrap_or_default();
+    checks.push(approved_after_trip(
+        NOTHING_AFTER,
+        after.get(before..).unwrap_or_default(),
+    ));
+    if tripped.is_some() {
+        checks.push(put_breaker_back(cfg, "crash-loop"));
+    }
+    Ok(checks)
+}
+
+/// Check `name`: no order approved from the first `breaker_tripped` of `since` on.
+fn approved_after_trip(name: &'static str, since: &[Value]) -> DrillCheck {
     let from = since.iter().position(|l| l["event"] == "breaker_tripped");
-    let approved = from
-        .map(|i| {
-            since[i..]
-                .iter()
-                .filter(|l| l["event"] == "risk_approved")
-                .count()
-        })
-        .unwrap_or_default();
-    checks.push(DrillCheck {
-        name: NOTHING_AFTER,
+    let approved = from.map_or(0, |i| {
+        since[i..]
+            .iter()
+            .filter(|l| l["event"] == "risk_approved")
+            .count()
+    });
+    DrillCheck {
+        name,
         passed: from.is_some() && approved == 0,
         detail: match from {
             None => "the breaker never tripped".into(),
             Some(_) if approved == 0 => "nothing approved after the trip".into(),
             Some(_) => format!("{approved} order(s) approved after the trip"),
         },
-    });
-    if tripped.is_some() {
-        let reset = command(
-            cfg,
-            serde_json::json!({
-                "command": "breaker_reset",
-                "reason": "vigil drill crash-loop: the rehearsal is over",
-                "who": "drill",
-            }),
-        );
-        checks.push(DrillCheck {
-            name: "the drill puts the breaker back",
-            passed: reset.is_ok(),
-            detail: match reset {
-                Ok(()) => "breaker reset by the drill".into(),
-                Err(e) => format!("reset it by hand (`vigil ctl breaker reset`): {e}"),
-            },
-        });
     }
-    Ok(checks)
+}
+
+/// The drill resets the breaker it caused (`breaker_reset`, audited as the drill's), so
+/// that the stack is whole again for the next drill; a refused reset fails the check.
+fn put_breaker_back(cfg: &VigilConfig, drill: &str) -> DrillCheck {
+    let reset = command(
+        cfg,
+        serde_json::json!({
+            "command": "breaker_reset",
+            "reason": format!("vigil drill {drill}: the rehearsal is over"),
+            "who": "drill",
+        }),
+    );
+    DrillCheck {
+        name: "the drill puts the breaker back",
+        passed: reset.is_ok(),
+        detail: match reset {
+            Ok(()) => "breaker reset by the drill".into(),
+            Err(e) => format!("reset it by hand (`vigil ctl breaker reset`): {e}"),
+        },
+    }
 }
 
 /// `req` with the API key headers (the feed's and the broker's are Alpaca-shaped).

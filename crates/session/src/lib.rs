@@ -31,12 +31,12 @@ pub use day_report::{DayFill, DayReport, WrittenReport, chart_font};
 pub use drill::{
     DrillCheck, DrillClass, DrillError, DrillOptions, agent_crash, broker_down, broker_drift,
     crash_loop, data_format_change, data_source_down, drill_score, network_loss, price_jump,
-    record_drill,
+    process_frozen, record_drill, stale_data,
 };
 pub use logcheck::{AnchorSource, LogCheck, LogCheckError, verify_log};
 pub use session::{
     CONTROL_ADDR_FILE, Session, SessionControl, SessionOptions, SessionOutcome, SystemError,
-    append_to_log, read_secret, reconcile_now, run, run_with,
+    WatchSummary, append_to_log, fleet_watch, read_secret, reconcile_now, run, run_with,
 };
 pub use store_access::with_store;
 pub use vigil_config::VigilConfig;

@@ -1392,6 +1392,86 @@ macro_rules! sql_backend {
                 u64::try_from(n).map_err(|e| self.corrupt(format!("the backtests of {model}"), e))
             }
 
+            async fn record_backtest_report(
+                &self,
+                report: &$crate::BacktestReport,
+                page: &str,
+            ) -> Result<u64, $crate::StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO backtest_reports (model, version, command, data, data_sha256, \
+                     at, verdict, summary, html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     RETURNING id",
+                )
+                .bind(&report.model)
+                .bind(&report.version)
+                .bind(&report.command)
+                .bind(&report.data)
+                .bind(&report.data_sha256)
+                .bind($crate::stamp(report.at))
+                .bind(&report.verdict)
+                .bind(&report.summary)
+                .bind(page)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err("recording a backtest report"))?;
+                let id: i64 = sqlx::Row::get(&row, 0);
+                u64::try_from(id).map_err(|e| self.corrupt("a backtest report's id".into(), e))
+            }
+
+            async fn backtest_reports(
+                &self,
+                limit: u64,
+            ) -> Result<Vec<(u64, $crate::BacktestReport)>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows = sqlx::query(
+                    "SELECT id, model, version, command, data, data_sha256, at, verdict, summary \
+                     FROM backtest_reports ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the backtest reports"))?;
+                rows.iter()
+                    .map(|r| {
+                        let id: i64 = r.get(0);
+                        let what = || format!("the backtest report {id}");
+                        let at: String = r.get(6);
+                        let at = chrono::DateTime::parse_from_rfc3339(&at)
+                            .map(|t| t.with_timezone(&chrono::Utc))
+                            .map_err(|e| self.corrupt(what(), e))?;
+                        Ok((
+                            u64::try_from(id).map_err(|e| self.corrupt(what(), e))?,
+                            $crate::BacktestReport {
+                                model: r.get(1),
+                                version: r.get(2),
+                                command: r.get(3),
+                                data: r.get(4),
+                                data_sha256: r.get(5),
+                                at,
+                                verdict: r.get(7),
+                                summary: r.get(8),
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn backtest_report_page(
+                &self,
+                id: u64,
+            ) -> Result<Option<String>, $crate::StoreError> {
+                let Ok(id) = i64::try_from(id) else {
+                    return Ok(None);
+                };
+                let row = sqlx::query("SELECT html FROM backtest_reports WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(self.query_err("reading a backtest report's page"))?;
+                Ok(row.map(|r| sqlx::Row::get(&r, 0)))
+            }
+
             async fn record_drill(&self, run: &$crate::DrillRun) -> Result<(), $crate::StoreError> {
                 let count = |n: u64| {
                     i64::try_from(n)

@@ -34,7 +34,9 @@
 //!   [`StateStore::log_anchors`], [`StateStore::log_chains`],
 //!   [`StateStore::thin_log_anchors`];
 //! - the backtests run on each model, append-only, for the deflated Sharpe ratio's trial
-//!   count: [`StateStore::record_backtest`];
+//!   count: [`StateStore::record_backtest`]; and each run's report with its page:
+//!   [`StateStore::record_backtest_report`], [`StateStore::backtest_reports`],
+//!   [`StateStore::backtest_report_page`];
 //! - the drills run against a running stack, append-only: [`StateStore::record_drill`],
 //!   [`StateStore::drill_runs_since`];
 //! - the model registry: each registered version, the aliases and the audit of every
@@ -47,6 +49,7 @@
 mod alerts;
 mod anchors;
 mod backend;
+mod backtests;
 mod control;
 mod drills;
 mod identity;
@@ -68,6 +71,7 @@ use vigil_config::StoreConfig;
 
 pub use alerts::{AlertLogEntry, AlertLogQuery, AlertRequest, RequestKind, StoredAlertState};
 pub use anchors::{LogAnchor, LogAnchorKind};
+pub use backtests::BacktestReport;
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
 pub use drills::DrillRun;
 pub use identity::{
@@ -377,6 +381,30 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
         command: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Records the report of a `vigil backtest` or `vigil gate` run with its page (HTML);
+    /// returns the report's id.
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn record_backtest_report(
+        &self,
+        report: &BacktestReport,
+        page: &str,
+    ) -> Result<u64, StoreError>;
+
+    /// The newest `limit` backtest reports (without their pages) with their ids, newest
+    /// first.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn backtest_reports(&self, limit: u64) -> Result<Vec<(u64, BacktestReport)>, StoreError>;
+
+    /// The page of backtest report `id`, if there is one.
+    ///
+    /// # Errors
+    /// When the read fails.
+    async fn backtest_report_page(&self, id: u64) -> Result<Option<String>, StoreError>;
 
     /// Records a `vigil drill` run.
     ///

@@ -127,6 +127,7 @@ on_both_backends!(
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
     backtests_are_counted_per_model_name_across_versions_and_reopening,
     drill_runs_come_back_since_a_time_across_reopening,
+    backtest_reports_come_back_newest_first_with_their_pages,
     registry_changes_apply_whole_and_survive_reopening,
     releases_and_shadow_sessions_survive_reopening,
     a_checkpoint_sums_the_fills_before_it_and_recovery_reads_only_those_after,
@@ -527,6 +528,59 @@ async fn drill_runs_come_back_since_a_time_across_reopening(place: &Place) {
             .expect("read"),
         runs[2..],
         "finished at the bound: included"
+    );
+    store.close().await;
+}
+
+async fn backtest_reports_come_back_newest_first_with_their_pages(place: &Place) {
+    let store = place.open().await;
+    let report =
+        |version: &str, command: &str, verdict: Option<&str>| vigil_store::BacktestReport {
+            model: "goog_mlp".into(),
+            version: version.into(),
+            command: command.into(),
+            data: "data/GOOG_1d.csv".into(),
+            data_sha256: "ab".repeat(32),
+            at: t("2026-12-04T10:00:00Z"),
+            verdict: verdict.map(str::to_string),
+            summary: format!("{{\"version\":\"{version}\"}}"),
+        };
+    let first = report("1.0.0", "backtest", None);
+    let second = report("1.1.0", "gate", Some("failed"));
+    let a = store
+        .record_backtest_report(&first, "<html>one</html>")
+        .await
+        .expect("record");
+    let b = store
+        .record_backtest_report(&second, "<html>two ünïcode</html>")
+        .await
+        .expect("record");
+    assert!(b > a);
+    store.close().await;
+    let store = place.open().await;
+    assert_eq!(
+        store.backtest_reports(10).await.expect("read"),
+        [(b, second.clone()), (a, first)]
+    );
+    assert_eq!(
+        store.backtest_reports(1).await.expect("read"),
+        [(b, second)]
+    );
+    assert_eq!(
+        store
+            .backtest_report_page(b)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("<html>two ünïcode</html>")
+    );
+    assert_eq!(
+        store.backtest_report_page(b + 100).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.backtest_report_page(u64::MAX).await.expect("read"),
+        None
     );
     store.close().await;
 }

@@ -17,9 +17,7 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use vigil_alert::{
-    AlertCommand, AlertEngine, CHANNEL_NAMES, Channels, EngineState, Message, SilenceRequest,
-};
+use vigil_alert::{AlertCommand, CHANNEL_NAMES, Channels, Message, SilenceRequest};
 use vigil_config::{StoreConfig, VigilConfig, redact_url};
 use vigil_log::{parse_duration, parse_since};
 use vigil_store::{
@@ -266,30 +264,13 @@ fn list(args: &StoreArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let view = match saved {
         Some(saved) => {
-            let state: EngineState = serde_json::from_str(&saved.state).with_context(|| {
-                format!(
-                    "store {}: the saved alert state is not readable",
-                    target.name()
-                )
-            })?;
-            let mut engine = AlertEngine::new(cfg.alerts.clone());
-            engine.restore(state);
-            let alerts: Vec<Value> = engine.active().into_iter().map(alert_json).collect();
-            let silences: Vec<Value> = engine
-                .silences(now)
-                .into_iter()
-                .filter(|s| s.ends > now)
-                .map(|s| {
-                    json!({
-                        "id": s.id,
-                        "matchers": s.matchers,
-                        "starts": s.starts,
-                        "ends": s.ends,
-                        "created_by": s.created_by,
-                        "reason": s.reason,
-                    })
-                })
-                .collect();
+            let (alerts, silences) = vigil_alert::saved_view(&cfg.alerts, &saved.state, now)
+                .with_context(|| {
+                    format!(
+                        "store {}: the saved alert state is not readable",
+                        target.name()
+                    )
+                })?;
             Some((saved.saved_at, alerts, silences))
         }
         None => None,
@@ -330,22 +311,6 @@ fn list(args: &StoreArgs, json_out: bool) -> anyhow::Result<ExitCode> {
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
-}
-
-fn alert_json(a: &vigil_alert::Alert) -> Value {
-    json!({
-        "id": a.id,
-        "severity": a.severity,
-        "phase": a.phase,
-        "rule": a.rule,
-        "service": a.service,
-        "labels": a.labels,
-        "event": a.event,
-        "since": a.since,
-        "cleared_at": a.cleared_at,
-        "acked": a.acked.as_ref().map(|(who, at)| json!({"by": who, "at": at})),
-        "fingerprint": a.fingerprint,
-    })
 }
 
 /// A JSON string field as text (`-` when absent).

@@ -262,11 +262,21 @@ pub(crate) fn run_cmd(args: BacktestArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_text(&loaded, &args.run.data, &layers);
     }
+    let page = match crate::report::page(&loaded, &args.run.data, &layers, &[]) {
+        Ok(p) => p,
+        Err(e) => return Ok(refuse("backtest", &e)),
+    };
     if let Some(path) = &args.report {
-        crate::report::write(path, &loaded, &args.run.data, &layers, &[])?;
+        crate::report::write(path, &page)?;
         if !args.json {
             println!("  report written to {}", path.display());
         }
+    }
+    let summary = json!({ "backtest": document(&loaded, &args.run.data, &layers) });
+    match crate::report::record(&loaded, "backtest", &args.run.data, None, &summary, &page) {
+        Ok(id) if !args.json => println!("  report {id} stored (the dashboard's Reports page)"),
+        Ok(_) => {}
+        Err(e) => return Ok(refuse("backtest", &e)),
     }
     Ok(ExitCode::SUCCESS)
 }

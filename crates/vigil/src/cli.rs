@@ -106,6 +106,11 @@ enum Cmd {
     ///
     /// Exit codes: 0 every check passed, 1 a check failed, 2 the drill could not run.
     Drill(crate::drill_cmd::DrillArgs),
+    /// The fleet of vigil nodes over NATS JetStream: each node's lease and newest line.
+    Fleet {
+        #[command(subcommand)]
+        command: crate::fleet_cmd::FleetCmd,
+    },
     /// Backtest a model artifact on a bars file through the vectorized layer, the OMS layer
     /// (the real agents and the paper venue), or both side by side: every metric, an
     /// in-sample / out-of-sample split, walk-forward folds and bias probes, ratios withheld
@@ -177,6 +182,12 @@ struct RunArgs {
     /// past is decided or sent again. Refused when nothing was lost. See docs/recovery.md.
     #[arg(long)]
     rebuild_journal_from_broker: bool,
+    /// A rehearsal stack's clock: run the session's wall clock from this time (RFC 3339,
+    /// `2026-12-01T10:00:00-05:00`) at the wall's pace, so that drills that need trading
+    /// hours run at any hour (see docs/feed.md, drills). Refused unless the config has
+    /// `[control] fault_injection = true`: never on a stack that trades for real.
+    #[arg(long, value_name = "TIME")]
+    clock_start: Option<vigil_core::Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -225,6 +236,7 @@ pub(crate) fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Feed(args) => crate::feed_cmd::run(args),
         Cmd::Reconcile(args) => crate::reconcile_cmd::run(args),
         Cmd::Drill(args) => crate::drill_cmd::run(args),
+        Cmd::Fleet { command } => crate::fleet_cmd::run(command),
         Cmd::Backtest(args) => crate::backtest_cmd::run_cmd(args),
         Cmd::Gate(args) => crate::gate_cmd::run_cmd(args),
         Cmd::Model { command } => crate::model_cmd::run(command),
@@ -411,12 +423,23 @@ fn run_cmd(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{e}");
         return Ok(ExitCode::from(2));
     }
-    let opts = SessionOptions {
+    let mut opts = SessionOptions {
         handle_ctrl_c: true,
         config_path: args.config.clone(),
         rebuild_journal: args.rebuild_journal_from_broker,
         ..SessionOptions::new(config)
     };
+    if let Some(start) = args.clock_start {
+        if !opts.config.control.fault_injection {
+            eprintln!(
+                "vigil run: --clock-start is for a rehearsal stack: the config must say \
+                 [control] fault_injection = true"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        eprintln!("vigil: rehearsal clock: the session's wall clock starts at {start}");
+        opts.supervision_clock = std::sync::Arc::new(vigil_core::ShiftedClock::starting_at(start));
+    }
     let outcome = match run(opts) {
         Ok(o) => o,
         // Refused: the store lost its history. Its own code, so that a supervisor that

@@ -12,7 +12,7 @@ use vigil_core::Clock as _;
 use vigil_session::{
     DrillCheck, DrillClass, DrillError, DrillOptions, VigilConfig, agent_crash, broker_down,
     broker_drift, crash_loop, data_format_change, data_source_down, drill_score, network_loss,
-    price_jump, record_drill,
+    price_jump, process_frozen, record_drill, stale_data,
 };
 
 /// The drills.
@@ -26,6 +26,10 @@ pub(crate) enum Drill {
     /// The next bar of the first instrument jumps: quarantined, a person told, no order in
     /// it while held.
     PriceJump,
+    /// The feed stays connected and sends nothing, in trading hours by the running vigil's
+    /// clock (else skipped): `data_stale` fires, a person told, trading halts, the rule
+    /// recovers when bars come again; the drill then resets the breaker.
+    StaleData,
     /// One panic in an agent (`--agent`, default signal), through the control API (needs
     /// `[control] fault_injection = true`: a rehearsal stack): caught, told, restarted and
     /// rebuilt, trading goes on.
@@ -34,6 +38,11 @@ pub(crate) enum Drill {
     /// default risk): the loop detected, the breaker tripped, told, nothing approved after;
     /// the drill then resets the breaker.
     CrashLoop,
+    /// The Monitor hangs (`inject_freeze`, fault injection on): the outside heartbeat goes
+    /// silent (the drill listens on `[monitor.dead_man] heartbeat_url`, on loopback), the
+    /// watchdog sees the hang and halts trading, a person told, the pings come back; the
+    /// drill then resets the breaker.
+    ProcessFrozen,
     /// The broker answers 503 to every trading call (`[execution] venue = "alpaca"`, a
     /// broker with the fault API: `vigil broker`): orders held, told, then sent once and
     /// the books reconciled when it is back.
@@ -45,9 +54,10 @@ pub(crate) enum Drill {
     /// A trade at the broker behind vigil's back (`--trade-qty` shares of the first
     /// instrument): found, told, trading restricted until a person resets it.
     BrokerDrift,
-    /// The monthly drill: every class in turn (data-source-down, price-jump, agent-crash,
-    /// crash-loop, with a broker broker-down, broker-drift and network-loss, then
-    /// data-format-change, which may leave the breaker tripped), scored and stored.
+    /// The monthly drill: every class in turn (data-source-down, price-jump, stale-data,
+    /// agent-crash, crash-loop, process-frozen, with a broker broker-down, broker-drift and
+    /// network-loss, then data-format-change, which may leave the breaker tripped), scored
+    /// and stored.
     All,
 }
 
@@ -57,8 +67,10 @@ impl Drill {
             Self::DataFormatChange => "data-format-change",
             Self::DataSourceDown => "data-source-down",
             Self::PriceJump => "price-jump",
+            Self::StaleData => "stale-data",
             Self::AgentCrash => "agent-crash",
             Self::CrashLoop => "crash-loop",
+            Self::ProcessFrozen => "process-frozen",
             Self::BrokerDown => "broker-down",
             Self::BrokerDrift => "broker-drift",
             Self::NetworkLoss => "network-loss",
@@ -68,11 +80,13 @@ impl Drill {
 }
 
 /// The classes `vigil drill all` runs, in order: the ones that heal on their own first.
-const MONTHLY: [Drill; 8] = [
+const MONTHLY: [Drill; 10] = [
     Drill::DataSourceDown,
     Drill::PriceJump,
+    Drill::StaleData,
     Drill::AgentCrash,
     Drill::CrashLoop,
+    Drill::ProcessFrozen,
     Drill::BrokerDown,
     Drill::BrokerDrift,
     Drill::NetworkLoss,
@@ -148,6 +162,8 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             Drill::DataFormatChange => data_format_change(&cfg, &args.config, &opts),
             Drill::DataSourceDown => data_source_down(&cfg, &args.config, &opts),
             Drill::PriceJump => price_jump(&cfg, &args.config, &opts, args.jump_pct),
+            Drill::StaleData => stale_data(&cfg, &args.config, &opts),
+            Drill::ProcessFrozen => process_frozen(&cfg, &opts),
             Drill::AgentCrash => {
                 agent_crash(&cfg, &opts, args.agent.as_deref().unwrap_or("signal"))
             }
@@ -167,7 +183,10 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     for class in args.drill.classes() {
         let class_name = class.name();
         if args.drill == Drill::All && !broker && class.needs_broker() {
-            skipped.push(class_name);
+            skipped.push((
+                class_name,
+                "the venue is the in-process paper venue (no broker to fault)".to_string(),
+            ));
             continue;
         }
         if args.drill == Drill::All {
@@ -178,6 +197,9 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
                 class: class_name,
                 checks: Ok(checks),
             }),
+            Err(DrillError::NotApplicable(why)) if args.drill == Drill::All => {
+                skipped.push((class_name, why));
+            }
             // One class alone that cannot run is not a drill run: nothing to record.
             Err(e) if args.drill != Drill::All => {
                 eprintln!("vigil drill {name}: {e}");
@@ -213,8 +235,8 @@ pub(crate) fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             Err(e) => println!("  FAIL the drill runs: {e}"),
         }
     }
-    for class_name in skipped {
-        println!("SKIP {class_name}: the venue is the in-process paper venue (no broker to fault)");
+    for (class_name, why) in skipped {
+        println!("SKIP {class_name}: {why}");
     }
     let (passed, total, classes_passed, classes_total) = drill_score(&classes);
     let stored = record_drill(&cfg, name, started, finished, &classes);

@@ -158,9 +158,18 @@ pub(crate) fn judge_model(args: &GateArgs) -> anyhow::Result<Result<Verdict, Exi
         );
     }
     println!("  result stored in {}", out.display());
+    let page = match crate::report::page(&loaded, &args.data, &layers, &checks) {
+        Ok(p) => p,
+        Err(e) => return Ok(refuse("gate", &e)),
+    };
     if let Some(path) = &args.report {
-        crate::report::write(path, &loaded, &args.data, &layers, &checks)?;
+        crate::report::write(path, &page)?;
         println!("  report written to {}", path.display());
+    }
+    let verdict = if passed { "passed" } else { "failed" };
+    match crate::report::record(&loaded, "gate", &args.data, Some(verdict), &artifact, &page) {
+        Ok(id) => println!("  report {id} stored (the dashboard's Reports page)"),
+        Err(e) => return Ok(refuse("gate", &e)),
     }
 
     if !args.no_log {

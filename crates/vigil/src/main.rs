@@ -15,6 +15,7 @@ mod control_client;
 mod ctl_cmd;
 mod drill_cmd;
 mod feed_cmd;
+mod fleet_cmd;
 mod gate_cmd;
 mod logs;
 mod model_cmd;

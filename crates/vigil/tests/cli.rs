@@ -354,8 +354,13 @@ fn logs_verify_is_clean_then_names_the_edited_line() {
         .expect("log file");
     let text = std::fs::read_to_string(&file).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
-    let edited = lines[10].replacen("\"INFO\"", "\"WARN\"", 1);
-    lines[10] = &edited;
+    // The first INFO line from the 11th on (a host alert, low disk say, may put a WARN
+    // line anywhere in the session).
+    let at = (10..lines.len())
+        .find(|&i| lines[i].contains("\"level\":\"INFO\""))
+        .expect("an INFO line from the 11th on");
+    let edited = lines[at].replacen("\"INFO\"", "\"WARN\"", 1);
+    lines[at] = &edited;
     std::fs::write(&file, lines.join("\n") + "\n").expect("write");
     let bad = vigil()
         .args(["logs", "verify", "--dir"])
@@ -366,8 +371,9 @@ fn logs_verify_is_clean_then_names_the_edited_line() {
     let report = String::from_utf8_lossy(&bad.stdout);
     assert!(
         report.contains(&format!(
-            "{}:11: content does not match its hash",
-            file.display()
+            "{}:{}: content does not match its hash",
+            file.display(),
+            at + 1
         )),
         "{report}"
     );
@@ -650,12 +656,15 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = dir.path().join("logs");
     let cfg = dir.path().join("vigil.toml");
-    // Probe often so the test does not wait for the 5 s default.
+    // Probe often so the test does not wait for the 5 s default. A disk_low rule no disk
+    // passes fires an alert, so that the alerting series are in the scrape promtool lints.
     std::fs::write(
         &cfg,
         format!(
             "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
              [monitor]\nprobe_interval_ms = 100\nheartbeat_interval_ms = 100\n\
+             [[monitor.rules]]\nname = \"disk_low\"\nmetric = \"disk_free_bytes\"\n\
+             op = \"<\"\nvalue = 1e18\nlevel = \"WARN\"\n\
              [store]\npath = \"{}\"\n",
             dir.path().join("state/vigil.db").display()
         ),
@@ -735,9 +744,11 @@ fn health_endpoints_status_and_a_promtool_clean_metrics_scrape() {
         "{text}"
     );
 
+    common::feed::wait_for_event(dir.path(), "alert_firing");
     let (code, metrics) = http_get(&addr, "/metrics", &token);
     assert_eq!(code, 200);
     for name in [
+        "# TYPE vigil_alerts_fired_total counter",
         "vigil_agent_up{agent=\"signal\"} 1",
         "vigil_ready 1",
         "# TYPE vigil_data_bars_total counter",

@@ -464,19 +464,10 @@ fn the_data_format_change_drill_passes_against_a_running_stack() {
         assert_eq!(primary.post("/_feed/step?n=40")["sent"], 40);
         wait_for_event(dir.path(), "order_submitted");
 
-        let out = vigil()
-            .args(["drill", "data-format-change", "--config"])
-            .arg(&cfg)
-            .args(["--step", "5", "--timeout-s", "20"])
-            .output()
-            .expect("run vigil drill");
-        let report = String::from_utf8_lossy(&out.stdout);
-        eprintln!("{report}");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{report}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        let report = drill_passes(
+            &cfg,
+            "data-format-change",
+            &["--step", "5", "--timeout-s", "20"],
         );
         assert!(report.contains("result: PASS (3 checks)"), "{report}");
         assert!(
@@ -527,7 +518,10 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
         "address = \"127.0.0.1:0\"\n",
         "address = \"127.0.0.1:0\"\nfault_injection = true\n",
     );
-    // A crashed agent is back within 2 s at most (the crash loop's halt waits for it).
+    // A crashed agent is back within 2 s at most (the crash loop's halt waits for it); a
+    // hung Monitor is seen within 2 s; the outside heartbeat, which the process-frozen
+    // drill hears, every second.
+    text.push_str(&rehearsal_monitor(&free_loopback_port()));
     text.push_str("\n[monitor.supervision]\nbackoff_max_ms = 2000\n");
     assert!(text.contains("fault_injection = true"));
     text.push_str(&format!(
@@ -550,68 +544,61 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
             .cloned()
             .expect("the drill check")
     };
-    let run = run_on(&cfg);
+    // A Saturday by the stack's clock: the quiet-feed drill is skipped, saying why.
+    let run = run_at(&cfg, "2026-11-28T12:00:00-05:00");
     feed.wait_for("subscribed to [\"GOOG\"]");
     assert_eq!(feed.post("/_feed/step?n=40")["sent"], 40);
     wait_for_event(dir.path(), "order_submitted");
     // No drill on record yet.
     assert_eq!(monthly()["status"], "fail");
 
-    let out = vigil()
-        .args(["drill", "all", "--config"])
-        .arg(&cfg)
-        .args(["--step", "5", "--timeout-s", "20"])
-        .output()
-        .expect("run vigil drill");
-    let report = String::from_utf8_lossy(&out.stdout).to_string();
-    eprintln!("{report}");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = drill_passes(&cfg, "all", &["--step", "5", "--timeout-s", "20"]);
+    says_all(
+        &report,
+        &[
+            "PASS data-source-down\n",
+            "PASS the loss is detected: data_outage (CRITICAL) ",
+            "PASS a person is told: the data_outage alert (",
+            "PASS trading resumes after the books are verified: data_verified passed",
+            "PASS no order while the data was down: nothing approved between the trip and the reset",
+            "PASS price-jump\n",
+            "PASS the jump is quarantined: GOOG held ",
+            // LOW by the routing table: it goes out in the day's digest.
+            "PASS a person is told: the symbol_quarantined alert (",
+            "LOW severity: kept for the daily digest",
+            "PASS no order in the symbol while it is held: no GOOG order while it was held",
+            "PASS agent-crash\n",
+            "PASS the crash is caught: agent_crashed (signal) ",
+            "PASS a person is told: the agent_crashed alert (",
+            "PASS the agent is restarted and rebuilt: agent_restarted (signal) ",
+            "PASS trading goes on: no breaker trip and no crash loop after one crash",
+            "PASS crash-loop\n",
+            "PASS the crash loop is detected: restart_intensity_exceeded (risk, 4 panics) ",
+            "PASS a person is told: the restart_intensity_exceeded alert (",
+            "PASS trading halts: breaker_tripped by supervisor ",
+            "PASS no order approved after the halt: nothing approved after the trip",
+            "PASS the drill puts the breaker back: breaker reset by the drill",
+            "PASS process-frozen\n",
+            "PASS the outside heartbeat is heard: pings arrive at 127.0.0.1:",
+            "PASS the watchdog sees the hang: monitor_stalled (CRITICAL) ",
+            "PASS the outside heartbeat goes silent: ",
+            "PASS the heartbeat comes back: a ping ",
+            "PASS trading halts: breaker_tripped by ",
+            "PASS a person is told: the monitor_stalled alert (",
+            "SKIP stale-data: the exchange is closed by the running vigil's clock (2026-11-28T",
+            "SKIP broker-down: the venue is the in-process paper venue",
+            "SKIP broker-drift: the venue is the in-process paper venue",
+            "SKIP network-loss: the venue is the in-process paper venue",
+            "PASS data-format-change\n",
+            "PASS the first bad message is an ERROR line with its payload",
+            "PASS failover or the breaker: breaker tripped",
+            "PASS no order on unvalidated data",
+            "score: 26 of 26 checks, 6 of 6 classes\n",
+            "result: PASS (26 checks)",
+        ],
     );
-    for line in [
-        "PASS data-source-down\n",
-        "PASS the loss is detected: data_outage (CRITICAL) ",
-        "PASS a person is told: the data_outage alert (",
-        "PASS trading resumes after the books are verified: data_verified passed",
-        "PASS no order while the data was down: nothing approved between the trip and the reset",
-        "PASS price-jump\n",
-        "PASS the jump is quarantined: GOOG held ",
-        // LOW by the routing table: it goes out in the day's digest.
-        "PASS a person is told: the symbol_quarantined alert (",
-        "LOW severity: kept for the daily digest",
-        "PASS no order in the symbol while it is held: no GOOG order while it was held",
-        "PASS agent-crash\n",
-        "PASS the crash is caught: agent_crashed (signal) ",
-        "PASS a person is told: the agent_crashed alert (",
-        "PASS the agent is restarted and rebuilt: agent_restarted (signal) ",
-        "PASS trading goes on: no breaker trip and no crash loop after one crash",
-        "PASS crash-loop\n",
-        "PASS the crash loop is detected: restart_intensity_exceeded (risk, 4 panics) ",
-        "PASS a person is told: the restart_intensity_exceeded alert (",
-        "PASS trading halts: breaker_tripped by supervisor ",
-        "PASS no order approved after the halt: nothing approved after the trip",
-        "PASS the drill puts the breaker back: breaker reset by the drill",
-        "SKIP broker-down: the venue is the in-process paper venue",
-        "SKIP broker-drift: the venue is the in-process paper venue",
-        "SKIP network-loss: the venue is the in-process paper venue",
-        "PASS data-format-change\n",
-        "PASS the first bad message is an ERROR line with its payload",
-        "PASS failover or the breaker: breaker tripped",
-        "PASS no order on unvalidated data",
-        "score: 19 of 19 checks, 5 of 5 classes\n",
-        "result: PASS (19 checks)",
-    ] {
-        assert!(report.contains(line), "{line:?} in {report}");
-    }
     // The outage went through the webhook.
-    let bodies: Vec<String> = hook
-        .taken()
-        .iter()
-        .map(|r| String::from_utf8_lossy(&r.body).to_string())
-        .collect();
+    let bodies = bodies_of(&hook);
     assert!(
         bodies.iter().any(|b| b.contains("data_outage")),
         "{bodies:#?}"
@@ -622,11 +609,161 @@ fn the_monthly_drill_runs_every_class_against_a_running_stack_and_is_on_record()
     assert!(
         drill["reason"].as_str().is_some_and(|r| r
             .starts_with("the monthly drill passed: `vigil drill all` at ")
-            && r.contains(": 19 of 19 checks; 1 drill run(s)")),
+            && r.contains(": 26 of 26 checks; 1 drill run(s)")),
         "{drill}"
     );
     run.signal("-TERM");
     run.finish_ok();
+}
+
+/// A free port of 127.0.0.1 (bound, then let go) for a server started later.
+fn free_loopback_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+/// The `[monitor]` of a rehearsal stack: probes every 500 ms, a hung Monitor seen after
+/// 2 s, the outside heartbeat pinged every second at `heartbeat` (where the
+/// process-frozen drill listens).
+fn rehearsal_monitor(heartbeat: &str) -> String {
+    format!(
+        "\n[monitor]\nprobe_interval_ms = 500\nwatchdog_stall_s = 2\n\
+         [monitor.dead_man]\nheartbeat_url = \"http://{heartbeat}/ping/rehearsal\"\n\
+         heartbeat_interval_s = 1\nheartbeat_timeout_ms = 500\n"
+    )
+}
+
+/// `vigil run --config CFG --json --clock-start AT`: a rehearsal stack's clock.
+fn run_at(cfg: &std::path::Path, at: &str) -> common::Running {
+    let mut args = common::run_args(cfg);
+    args.push(std::ffi::OsStr::new("--clock-start"));
+    args.push(std::ffi::OsStr::new(at));
+    common::Running::start(&args)
+}
+
+/// `vigil drill stale-data` and `process-frozen` on a rehearsal stack whose clock runs in
+/// a session (Tuesday 10:00 New York, by `--clock-start`), its bars from a `vigil feed`
+/// that sends one every 200 ms by itself, `data_stale` at 2 s, alerts to a webhook: every
+/// check passes with its measured times, and the stack trades on after both.
+#[test]
+fn the_quiet_feed_and_the_frozen_monitor_drills_pass_on_a_stack_in_trading_hours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut feed = FeedProcess::paced(dir.path(), 200);
+    let hook = vigil_testkit::HttpReceiver::start();
+    let cfg = feed_config(dir.path(), &feed.stream_url, &[]);
+    let mut text = std::fs::read_to_string(&cfg).expect("config").replace(
+        "address = \"127.0.0.1:0\"\n",
+        "address = \"127.0.0.1:0\"\nfault_injection = true\n",
+    );
+    assert!(text.contains("fault_injection = true"));
+    text.push_str(&rehearsal_monitor(&free_loopback_port()));
+    text.push_str(
+        "\n[[monitor.rules]]\nname = \"data_stale\"\nmetric = \"data_staleness_seconds\"\n\
+         op = \">\"\nvalue = 2\nlevel = \"CRITICAL\"\n",
+    );
+    text.push_str(&format!(
+        "\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+        hook.url("/hook")
+    ));
+    std::fs::write(&cfg, text).expect("config");
+    // Without fault injection the rehearsal clock is refused.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, feed_config_text(&cfg)).expect("config");
+    let out = vigil()
+        .args(["run", "--config"])
+        .arg(&plain)
+        .args(["--clock-start", "2026-12-01T10:00:00-05:00"])
+        .output()
+        .expect("run vigil run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fault_injection = true"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let run = run_at(&cfg, "2026-12-01T10:00:00-05:00");
+    feed.wait_for("subscribed to [\"GOOG\"]");
+    wait_for_event(dir.path(), "order_submitted");
+    let drill = |class: &str| drill_passes(&cfg, class, &["--step", "0", "--timeout-s", "15"]);
+    let stale = drill("stale-data");
+    says_all(
+        &stale,
+        &[
+            "PASS the silence is caught: data_stale (CRITICAL) ",
+            "PASS a person is told: the data_stale alert (",
+            "PASS trading halts: breaker_tripped by alert:data_stale ",
+            "PASS the data flows again: data_stale recovered ",
+            "PASS no order while the data was stale: nothing approved after the trip",
+            "PASS the drill puts the breaker back: breaker reset by the drill",
+            "result: PASS (6 checks)",
+        ],
+    );
+    let frozen = drill("process-frozen");
+    says_all(
+        &frozen,
+        &[
+            "PASS the outside heartbeat is heard: pings arrive at 127.0.0.1:",
+            "PASS the watchdog sees the hang: monitor_stalled (CRITICAL) ",
+            "PASS the outside heartbeat goes silent: ",
+            "PASS the heartbeat comes back: a ping ",
+            "PASS trading halts: breaker_tripped by ",
+            "PASS a person is told: the monitor_stalled alert (",
+            "PASS the drill puts the breaker back: breaker reset by the drill",
+            "result: PASS (7 checks)",
+        ],
+    );
+    // Both reached a person through the webhook.
+    let bodies = bodies_of(&hook);
+    for rule in ["data_stale", "monitor_stalled"] {
+        assert!(
+            bodies.iter().any(|b| b.contains(rule)),
+            "{rule}: {bodies:#?}"
+        );
+    }
+    run.signal("-TERM");
+    run.finish_ok();
+}
+
+/// The bodies the webhook received so far, as text.
+fn bodies_of(hook: &vigil_testkit::HttpReceiver) -> Vec<String> {
+    hook.taken()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).to_string())
+        .collect()
+}
+
+/// Every one of `lines` is in `report`.
+fn says_all(report: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(report.contains(line), "{line:?} in {report}");
+    }
+}
+
+/// `vigil drill CLASS --config CFG ARGS…`, which must exit 0; its report.
+fn drill_passes(cfg: &std::path::Path, class: &str, args: &[&str]) -> String {
+    let out = vigil()
+        .args(["drill", class, "--config"])
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run vigil drill");
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("{report}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+/// The config at `cfg` without `fault_injection`.
+fn feed_config_text(cfg: &std::path::Path) -> String {
+    std::fs::read_to_string(cfg)
+        .expect("config")
+        .replace("fault_injection = true\n", "")
 }
 
 /// `vigil drill broker-down`, `broker-drift` and `network-loss` against a stack that trades
@@ -650,54 +787,41 @@ fn the_broker_drills_pass_against_a_stack_trading_through_the_broker_process() {
     feed.wait_for("subscribed to [\"GOOG\"]");
     assert_eq!(feed.post("/_feed/step?n=40")["sent"], 40);
     wait_for_event(dir.path(), "order_submitted");
-    let drill = |class: &str| -> String {
-        let out = vigil()
-            .args(["drill", class, "--config"])
-            .arg(&cfg)
-            .args(["--step", "5", "--timeout-s", "20"])
-            .output()
-            .expect("run vigil drill");
-        let report = String::from_utf8_lossy(&out.stdout).to_string();
-        eprintln!("{report}");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{report}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        report
-    };
+    let drill = |class: &str| drill_passes(&cfg, class, &["--step", "5", "--timeout-s", "20"]);
     let report = drill("broker-down");
-    for line in [
-        "PASS orders are held while the broker is down: orders_paused ",
-        "PASS a person is told: the orders_paused alert (",
-        "PASS the held orders go out and the books are reconciled: orders_resumed (",
-        "PASS every order reaches the broker once: ",
-        "result: PASS (4 checks)",
-    ] {
-        assert!(report.contains(line), "{line:?} in {report}");
-    }
+    says_all(
+        &report,
+        &[
+            "PASS orders are held while the broker is down: orders_paused ",
+            "PASS a person is told: the orders_paused alert (",
+            "PASS the held orders go out and the books are reconciled: orders_resumed (",
+            "PASS every order reaches the broker once: ",
+            "result: PASS (4 checks)",
+        ],
+    );
     let report = drill("broker-drift");
-    for line in [
-        "PASS the trade behind vigil's back is found: reconciliation_mismatch (CRITICAL) ",
-        "PASS a person is told: the reconciliation_mismatch alert (",
-        "PASS trading is restricted until a person looks: trading reduce_only by ",
-        "result: PASS (3 checks)",
-    ] {
-        assert!(report.contains(line), "{line:?} in {report}");
-    }
+    says_all(
+        &report,
+        &[
+            "PASS the trade behind vigil's back is found: reconciliation_mismatch (CRITICAL) ",
+            "PASS a person is told: the reconciliation_mismatch alert (",
+            "PASS trading is restricted until a person looks: trading reduce_only by ",
+            "result: PASS (3 checks)",
+        ],
+    );
     let report = drill("network-loss");
-    for line in [
-        "PASS the loss is detected: data_outage (CRITICAL) ",
-        "PASS a person is told: the data_outage alert (",
-        "PASS the broker's loss is seen too: venue_error ",
-        "PASS trading resumes after the books are verified: data_verified passed",
-        "PASS the books are reconciled with the broker before trading resumes: reconciliation_completed (trigger ",
-        "PASS no order while the data was down",
-        "result: PASS (6 checks)",
-    ] {
-        assert!(report.contains(line), "{line:?} in {report}");
-    }
+    says_all(
+        &report,
+        &[
+            "PASS the loss is detected: data_outage (CRITICAL) ",
+            "PASS a person is told: the data_outage alert (",
+            "PASS the broker's loss is seen too: venue_error ",
+            "PASS trading resumes after the books are verified: data_verified passed",
+            "PASS the books are reconciled with the broker before trading resumes: reconciliation_completed (trigger ",
+            "PASS no order while the data was down",
+            "result: PASS (6 checks)",
+        ],
+    );
     run.signal("-TERM");
     run.finish_ok();
 }

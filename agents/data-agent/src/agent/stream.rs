@@ -70,8 +70,12 @@ impl DataAgent {
         res: Result<bool, ProviderError>,
         ctx: &mut Context<Self>,
     ) {
-        if !std::mem::replace(&mut self.source_read, true) {
-            // The first read is back: the clock may mark what the bars do not.
+        // The first read is back: the clock may mark what the bars do not, once the bars it
+        // brought are marked by their own times (a timer set before would count from a
+        // schedule that has not seen them: the close and post-close of a backlog's day
+        // would wait for the phase after them).
+        let first_read = !std::mem::replace(&mut self.source_read, true);
+        if first_read && res.is_err() {
             self.arm_phase_clock(ctx);
         }
         let more = match res {
@@ -150,6 +154,9 @@ impl DataAgent {
         } else {
             self.send(bars, arrived);
             self.after_send(more, ctx);
+        }
+        if first_read {
+            self.arm_phase_clock(ctx);
         }
     }
 

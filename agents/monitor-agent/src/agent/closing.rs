@@ -1,4 +1,4 @@
-//! Closing the session: the last log line, the alerts the session still owes, the
+//! Closing the session: the alerts the session still owes, its last log line, the
 //! dispatcher's and the store's last work, then the summary handed over and the actor
 //! stopped.
 
@@ -20,25 +20,28 @@ const DELIVERY_DRAIN: Duration = Duration::from_secs(10);
 struct CloseNow;
 
 impl MonitorAgent {
-    /// Logs the session's last line, then drains alerting and hands the summary over.
+    /// Hands over what the session's alerting still owes (the day's summary of the notices
+    /// held for it), logs the session's last line after it, then drains alerting and hands
+    /// the summary over. Only the channels' delivery reports can follow `session_stopped`.
     pub(super) fn close_session(&mut self, ctx: &mut Context<Self>) {
+        let at = self.moment();
+        if let Some(al) = self.alerting.as_mut() {
+            let steps = al.closing_summary(at);
+            self.run(steps);
+        }
         self.log.emit(self.book.stopped_event(self.clock.as_ref()));
         self.log.flush();
         self.drain_alerts(ctx);
     }
 
-    /// Sends what the session's alerting still owes (the day's summary), waits for the
-    /// dispatcher to deliver what it holds, then finishes the close (see [`CloseNow`]).
+    /// Waits for the dispatcher to deliver what it holds, then finishes the close (see
+    /// [`CloseNow`]).
     fn drain_alerts(&mut self, ctx: &mut Context<Self>) {
-        let at = self.moment();
         let Some(al) = self.alerting.as_mut() else {
             self.finish_close(ctx);
             return;
         };
-        let steps = al.closing_summary(at);
-        let dispatcher = al.dispatcher.take();
-        self.run(steps);
-        let Some(dispatcher) = dispatcher else {
+        let Some(dispatcher) = al.dispatcher.take() else {
             ctx.address().do_send(CloseNow);
             return;
         };

@@ -81,10 +81,14 @@ fn the_pulse_line_says_why_vigil_is_not_ready() {
         t("2030-01-01T00:00:01Z"),
         t("2024-01-16T15:00:00Z"),
     );
-    let ev = snapshot(&st, t("2024-01-16T15:00:00Z"));
+    let ev = snapshot(&st, None, t("2024-01-16T15:00:00Z"));
     assert_eq!(ev.event, Event::HealthSnapshot);
     assert_eq!(ev.get("ready"), Some(&Value::Bool(false)));
     assert!(ev.get("not_ready").is_some());
+    assert!(ev.get("equity").is_none(), "no figure from Execution yet");
+    let equity = rust_decimal::Decimal::new(1_012_345, 2);
+    let ev = snapshot(&st, Some(equity), t("2024-01-16T15:00:00Z"));
+    assert_eq!(ev.get("equity"), Some(&Value::Dec(equity)));
 }
 
 #[test]

@@ -409,3 +409,29 @@ fn state_survives_a_restart_without_repaging() {
         .expect("silence");
     assert_eq!(s.id, "s-2", "ids continue");
 }
+
+#[test]
+fn the_dashboard_link_opens_the_page_of_the_alert() {
+    let mut e = engine(|c| {
+        c.dashboard_url = Some("https://vigil.local:8443/ui/#alert/{alert}".into());
+    });
+    let mut out = Vec::new();
+    e.raise(at(0), true, raise("cpu_high", Level::Error), &mut out);
+    let links: Vec<(String, Option<String>)> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify {
+                message: Message::Alert(n),
+                ..
+            } => Some((n.alert_id.clone(), n.dashboard.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(links.len(), 1, "{out:?}");
+    let (id, link) = &links[0];
+    assert!(id.starts_with("a-"));
+    assert_eq!(
+        link.as_deref(),
+        Some(format!("https://vigil.local:8443/ui/#alert/{id}").as_str())
+    );
+}

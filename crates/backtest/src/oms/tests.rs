@@ -75,3 +75,34 @@ fn a_fill_line_is_read_exactly_or_refused() {
             .contains("data.side")
     );
 }
+
+/// A live config's outside world is cut off: the backtest reads its bars file, trades the
+/// paper venue, sends no alert and pings no dead man's switch.
+#[test]
+fn a_live_config_backtests_on_its_file_and_the_paper_venue_alone() {
+    let mut live = VigilConfig::embedded_default();
+    let feed: vigil_config::FeedConfig = toml::from_str(
+        "url = \"ws://feed.example:9000/stream\"\nkey_id = \"k\"\nsecret_file = \"/s\"",
+    )
+    .expect("feed");
+    live.data.feed = Some(feed);
+    live.execution.venue = VenueKind::Alpaca;
+    live.monitor.dead_man =
+        toml::from_str("heartbeat_url = \"https://hc.example/ping/abc\"").expect("dead man");
+    assert!(live.monitor.dead_man.heartbeat_url.is_some());
+    let work = Path::new("/tmp/work");
+    let cfg = session_config(
+        &live,
+        Path::new("models/m"),
+        Path::new("data/GOOG_1d.csv"),
+        work,
+        false,
+    );
+    assert!(cfg.data.feed.is_none() && cfg.data.cross_check.is_none());
+    assert_eq!(cfg.data.instruments[0].symbol, "GOOG");
+    assert!(matches!(cfg.execution.venue, VenueKind::Paper));
+    assert!(!cfg.alerts.enabled && !cfg.control.enabled);
+    assert!(cfg.monitor.dead_man.heartbeat_url.is_none());
+    assert_eq!(cfg.checklist.dir, work.join("checklists"));
+    assert_eq!(cfg.store.path, work.join("state.db"));
+}

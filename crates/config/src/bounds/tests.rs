@@ -149,6 +149,11 @@ sharpe_window_bars = 50
 sharpe_values = 20
 min_sharpe = -3.0
 
+[fleet]
+url = "nats://127.0.0.1:4222"
+node = "n"
+lease_s = 15
+
 [release.canary]
 steps = [5, 25, 50, 100]
 sessions_per_step = 5

@@ -54,6 +54,10 @@ fn every_command_reads_into_its_action() {
                 times: 1,
             },
         ),
+        (
+            r#""command":"inject_freeze","seconds":12"#,
+            Action::InjectFreeze { seconds: 12 },
+        ),
     ] {
         let got = ok(&format!("{{{body},{base}}}"));
         assert_eq!(got.action, action, "{body}");
@@ -100,6 +104,18 @@ fn every_refusal_names_the_field() {
             "unknown field \"colour\"",
         ),
         (r#"{"reason":"r","who":"w"}"#, "missing field \"command\""),
+        (
+            r#"{"command":"inject_freeze","reason":"r","who":"w"}"#,
+            "missing field \"seconds\"",
+        ),
+        (
+            r#"{"command":"inject_freeze","seconds":0,"reason":"r","who":"w"}"#,
+            "field \"seconds\" must be a whole number from 1 to 600, got 0",
+        ),
+        (
+            r#"{"command":"inject_panic","agent":"risk","seconds":3,"reason":"r","who":"w"}"#,
+            "field \"seconds\" does not apply to inject_panic",
+        ),
         (
             r#"{"command":"explode","reason":"r","who":"w"}"#,
             "unknown command \"explode\"",

@@ -38,7 +38,7 @@ fn service_level(cfg: &VigilConfig, service: &str) -> Level {
 
 /// The key of a keyed log chain, read from `log.hmac_key_file`, and its text (for the log
 /// to redact).
-fn log_key(cfg: &VigilConfig) -> Result<Option<(ChainKey, String)>, SystemError> {
+pub(super) fn log_key(cfg: &VigilConfig) -> Result<Option<(ChainKey, String)>, SystemError> {
     let Some(path) = &cfg.log.hmac_key_file else {
         return Ok(None);
     };
@@ -116,12 +116,9 @@ pub(super) fn start(
         &cfg.log.dir,
         wall.clone(),
         WriterOptions {
-            flush_interval: Duration::from_millis(cfg.log.flush_interval_ms),
-            max_file_bytes: cfg.log.max_file_mb.saturating_mul(1024 * 1024),
-            secrets,
             tap,
-            key: key.map(|(key, _)| key),
             reports: Some(reports),
+            ..writer_options(cfg, secrets, key.map(|(key, _)| key))
         },
     )?;
     let arbiter = Arbiter::new();
@@ -331,6 +328,23 @@ pub(super) async fn halt_on_log_failure(
     }
 }
 
+/// The options of `cfg`'s log writer (flush interval, file size, the secrets to redact, the
+/// chain's key), without a tap or reports.
+pub(super) fn writer_options(
+    cfg: &VigilConfig,
+    secrets: Vec<String>,
+    key: Option<ChainKey>,
+) -> WriterOptions {
+    WriterOptions {
+        flush_interval: Duration::from_millis(cfg.log.flush_interval_ms),
+        max_file_bytes: cfg.log.max_file_mb.saturating_mul(1024 * 1024),
+        secrets,
+        tap: None,
+        key,
+        reports: None,
+    }
+}
+
 /// Appends `events` to the log of `cfg` (its folder, its chain and key) from outside a
 /// session, as `vigil gate` records its verdict: the same writer, so the lines are chained,
 /// redacted and fsynced like a session's.
@@ -348,14 +362,7 @@ pub fn append_to_log(cfg: &VigilConfig, events: Vec<LogEvent>) -> Result<(), Sys
         let writer = LogWriter::open(
             &cfg.log.dir,
             Arc::new(vigil_core::SystemClock),
-            WriterOptions {
-                flush_interval: Duration::from_millis(cfg.log.flush_interval_ms),
-                max_file_bytes: cfg.log.max_file_mb.saturating_mul(1024 * 1024),
-                secrets,
-                tap: None,
-                key: key.map(|(key, _)| key),
-                reports: None,
-            },
+            writer_options(cfg, secrets, key.map(|(key, _)| key)),
         )?;
         let log = writer.start_on(&Arbiter::current());
         log.sink().send(events);

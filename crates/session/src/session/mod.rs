@@ -19,6 +19,8 @@
 
 mod agents;
 mod control;
+mod fleet_commands;
+mod fleet_watch;
 mod log;
 mod persisters;
 mod provider;
@@ -43,6 +45,7 @@ use vigil_monitoring::HealthBoard;
 use vigil_providers::DataProvider;
 
 use self::agents::{Launcher, Mailboxes};
+pub use self::fleet_watch::{WatchSummary, fleet_watch};
 pub use self::log::append_to_log;
 use self::log::locked;
 pub use self::provider::read_secret;
@@ -313,6 +316,10 @@ pub struct Session {
     identity: crate::history::Keeper,
     /// The watchdog over the Monitor (when monitoring is on).
     watchdog: Option<crate::watchdog::Watchdog>,
+    /// The fleet publisher (with `[fleet]`).
+    fleet: Option<vigil_fleet::Publisher>,
+    /// The fleet commands' listener (with `[fleet] command_token_file`).
+    fleet_commands: Option<fleet_commands::Listener>,
 }
 
 impl Session {
@@ -562,6 +569,25 @@ impl Session {
             }
             None
         };
+        // 10. The fleet: this node's log published to NATS JetStream, on a thread of its
+        //     own (trading never waits for it; NATS down is alerted, never fatal).
+        let fleet = match &cfg.fleet {
+            Some(f) => Some(
+                vigil_fleet::Publisher::start(
+                    f.clone(),
+                    cfg.log.dir.clone(),
+                    sink.clone(),
+                    wall.clone(),
+                )
+                .map_err(|e| {
+                    SystemError::Runtime(format!("cannot start the fleet publisher: {e}"))
+                })?,
+            ),
+            None => None,
+        };
+        let fleet_commands =
+            fleet_commands::start(&cfg, control.commands.clone(), sink.clone(), wall.clone())
+                .await?;
         if opts.handle_ctrl_c {
             control::install_signals(
                 &cfg,
@@ -588,6 +614,8 @@ impl Session {
             log_failure,
             identity,
             watchdog,
+            fleet,
+            fleet_commands,
         })
     }
 
@@ -614,6 +642,10 @@ impl Session {
         let mut summary = self.done.await.map_err(|_| {
             SystemError::Runtime("the monitor stopped before reporting the session summary".into())
         })?;
+        // No fleet command is taken once the Monitor has stopped.
+        if let Some(listener) = self.fleet_commands {
+            listener.stop().await;
+        }
         // The Monitor has stopped publishing: the watchdog stops before it could take that
         // for a stall.
         crate::watchdog::stopping();
@@ -670,6 +702,11 @@ impl Session {
                 "vigil: ERROR: the log's stop anchor was still being recorded after 10 s; \
                  `vigil logs verify` will take the end of this session as unanchored"
             ),
+        }
+        // The fleet gets the session's last lines (the stop included) while NATS answers
+        // within a few seconds; what it does not get waits in the log for the next start.
+        if let Some(fleet) = self.fleet {
+            fleet.stop(Duration::from_secs(5));
         }
         // A dead log writer fails the session whatever else happened.
         if let Some(error) = locked(&self.log_failure).clone() {

@@ -23,13 +23,24 @@ pub(crate) struct FeedProcess {
 }
 
 impl FeedProcess {
+    /// A feed under `--manual`: bars go out only when stepped.
     pub(crate) fn start(dir: &std::path::Path) -> Self {
+        Self::start_with(dir, &["--manual"])
+    }
+
+    /// A feed that sends a bar every `interval_ms` by itself, as a live one does.
+    pub(crate) fn paced(dir: &std::path::Path, interval_ms: u64) -> Self {
+        Self::start_with(dir, &["--interval-ms", &interval_ms.to_string()])
+    }
+
+    fn start_with(dir: &std::path::Path, pacing: &[&str]) -> Self {
         let secret = dir.join("feed.secret");
         vigil_testkit::write_secret_file(&secret, format!("{SECRET}\n"));
         let mut child = vigil()
             .args(["feed", "--listen", "127.0.0.1:0", "--csv"])
             .arg(repo("data/GOOG_1d.csv"))
-            .args(["--manual", "--key-id", KEY_ID, "--secret-file"])
+            .args(pacing)
+            .args(["--key-id", KEY_ID, "--secret-file"])
             .arg(&secret)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -56,7 +67,8 @@ impl FeedProcess {
         feed.stream_url = word("ws://");
         feed.control_url = word("http://");
         assert!(
-            ready.contains("serving GOOG from ") && ready.contains("a bar per step"),
+            ready.contains("serving GOOG from ")
+                && (ready.contains("a bar per step") || ready.contains("a bar every ")),
             "{ready}"
         );
         feed

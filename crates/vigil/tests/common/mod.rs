@@ -76,6 +76,26 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(args: &[&std::ffi::OsStr]) -> Self {
+        let mut run = Self::spawn(args);
+        let line = run.wait_for("vigil: control address ");
+        run.control = line
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string);
+        run.wait_for("stops it gracefully");
+        run
+    }
+
+    /// Another long-running command than `vigil run` (no control address): started, and
+    /// given back once its standard error says `ready`.
+    pub(crate) fn start_until(args: &[&std::ffi::OsStr], ready: &str) -> Self {
+        let mut run = Self::spawn(args);
+        run.wait_for(ready);
+        run
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr]) -> Self {
         let mut child = vigil()
             .args(args)
             .stdout(Stdio::piped())
@@ -91,22 +111,14 @@ impl Running {
             }
         });
         let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut run = Self {
+        Self {
             child,
             lines,
             done,
             guard,
             control: None,
             seen: Vec::new(),
-        };
-        let line = run.wait_for("vigil: control address ");
-        run.control = line
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_string);
-        run.wait_for("stops it gracefully");
-        run
+        }
     }
 
     /// Reads standard error until a line contains `needle`, and returns that line.
@@ -196,12 +208,13 @@ pub(crate) fn token(file: &Path) -> String {
 
 /// Every line of every log file in `dir`, file by file (one file in these tests).
 pub(crate) fn vigil_log_lines(dir: &Path) -> Vec<serde_json::Value> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    // The log files only (not the fleet's cursor beside them), in the order written.
+    let Ok(files) = vigil_log::list_log_files(dir) else {
         return Vec::new();
     };
     let mut lines = Vec::new();
-    for e in entries.flatten() {
-        if let Ok(text) = std::fs::read_to_string(e.path()) {
+    for f in files {
+        if let Ok(text) = std::fs::read_to_string(&f.path) {
             lines.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
         }
     }
