@@ -64,6 +64,36 @@ address = "127.0.0.1:0"
     )
 }
 
+/// `[[monitor.rules]]` turning off the rules on the test machine's own CPU, memory and
+/// disk. A test that counts what reached a webhook is about the session, not the machine
+/// it runs on: a CI disk with less than 10 GB free fires `disk_low` in every session, and
+/// its notice would be the first at the webhook.
+pub const HOST_RULES_OFF: &str = r#"
+[[monitor.rules]]
+name = "cpu_high"
+metric = "cpu_usage_ratio"
+op = ">"
+value = 0.8
+level = "WARN"
+enabled = false
+
+[[monitor.rules]]
+name = "memory_high"
+metric = "memory_usage_ratio"
+op = ">"
+value = 0.9
+level = "CRITICAL"
+enabled = false
+
+[[monitor.rules]]
+name = "disk_low"
+metric = "disk_free_bytes"
+op = "<"
+value = 10e9
+level = "WARN"
+enabled = false
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

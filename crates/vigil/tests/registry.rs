@@ -723,7 +723,8 @@ fn rolled_back_by_itself(rollback: &str, rule: &str) {
     let cfg = released_in_shadow(
         dir.path(),
         &format!(
-            "[release.rollback]\n{rollback}\n\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+            "[release.rollback]\n{rollback}\n{}\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+            vigil_testkit::config::HOST_RULES_OFF,
             hook.url("/hook")
         ),
     );
@@ -975,8 +976,9 @@ fn the_traded_models_drift_is_judged_each_session_against_its_gate_data() {
             &cfg,
             format!(
                 "{text}\n{extra}\n[alerts]\n# Daily bars are stamped outside trading hours.\n\
-                 quiet_outside_trading_hours = false\n\
+                 quiet_outside_trading_hours = false\n{}\n\
                  [alerts.channels.webhook]\nurl = \"{}\"\n",
+                vigil_testkit::config::HOST_RULES_OFF,
                 hook.url("/hook")
             ),
         )
@@ -1059,7 +1061,12 @@ fn the_traded_models_drift_is_judged_each_session_against_its_gate_data() {
     run();
     assert_eq!(count("model_drift_checked"), rows, "one per session");
     assert_eq!(count("model_drifted"), 0);
-    assert!(hook.taken().is_empty());
+    let sent: Vec<String> = hook
+        .taken()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).to_string())
+        .collect();
+    assert!(sent.is_empty(), "nothing drifted, nothing sent: {sent:#?}");
 
     // The usual limits: GOOG's first years after its listing are not its nine years.
     with("");
@@ -1260,7 +1267,8 @@ fn a_candidate_that_breaks_a_rule_in_the_canary_is_aborted_and_unwound() {
         dir.path(),
         &format!(
             "{CANARY_EASY}auto_promote = false\n\n[release.rollback]\nsharpe_window_bars = 5\n\
-             sharpe_values = 3\nmin_sharpe = 999\n\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+             sharpe_values = 3\nmin_sharpe = 999\n{}\n[alerts.channels.webhook]\nurl = \"{}\"\n",
+            vigil_testkit::config::HOST_RULES_OFF,
             hook.url("/hook")
         ),
     );
