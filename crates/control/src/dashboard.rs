@@ -18,7 +18,7 @@
 //!   probe round the page has not seen, so the page updates without reloading.
 //! - The pages' data: `/ui/api/status` (the board, the automated day's phase), `alerts`,
 //!   `log` (filters and traces), `positions` (the journaled books), `models`, `drills`,
-//!   `checklists`, `backtests`, and `/ui/reports/day-DATE.{txt,png}` and
+//!   `checklists`, `backtests`, `fleet` (every node of `[fleet]`, read from NATS), and `/ui/reports/day-DATE.{txt,png}` and
 //!   `/ui/reports/backtest-ID.html` (see `reports`).
 
 use std::collections::HashMap;
@@ -168,13 +168,28 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             "/ui/api/models/promote",
             web::post().to(reports::api_promote),
         )
+        .route("/ui/api/fleet", web::get().to(fleet::api_fleet))
         .route("/ui/api/drills", web::get().to(reports::api_drills))
         .route("/ui/api/backtests", web::get().to(reports::api_backtests))
         .route("/ui/api/checklists", web::get().to(reports::api_checklists))
         .route("/ui/reports/{name}", web::get().to(reports::report_file));
 }
 
+mod fleet;
 mod reports;
+
+/// A page's data that cannot be read: 503 saying what and why, logged
+/// (`dashboard_read_failed`; counted as every answer is, by its status).
+pub(crate) fn unavailable(state: &State, what: &str, e: impl std::fmt::Display) -> HttpResponse {
+    let error = format!("{what}: {e}");
+    state.emit(
+        state
+            .event(Event::DashboardReadFailed)
+            .with("what", what.to_string())
+            .with("error", error.clone()),
+    );
+    HttpResponse::ServiceUnavailable().json(json!({ "error": error }))
+}
 
 const INDEX_HTML: &str = include_str!("../assets/dashboard/index.html");
 const LOGIN_HTML: &str = include_str!("../assets/dashboard/login.html");
@@ -462,6 +477,10 @@ async fn session_info(req: HttpRequest, state: web::Data<State>) -> HttpResponse
                 "role": role_name(s.role),
                 "csrf": s.csrf,
                 "expires": s.expires,
+                // This node's name in its fleet: the page shows the fleet view.
+                "fleet": state.ui.opts.config.as_ref()
+                    .and_then(|c| c.fleet.as_ref())
+                    .map(|f| f.node.clone()),
             })),
         Err(r) => *r,
     }

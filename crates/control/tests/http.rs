@@ -836,3 +836,106 @@ async fn unusable_token_and_tls_files_and_a_taken_address_are_clear_errors() {
     );
     first.stop().await;
 }
+
+/// A dashboard session's cookie: `POST /ui/login` with `token`.
+async fn ui_login(base: &str, token: &str) -> String {
+    let (url, token) = (format!("{base}/ui/login"), token.to_string());
+    actix_web::rt::task::spawn_blocking(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        let res = agent
+            .post(&url)
+            .send_form([("token", token.as_str()), ("who", "test")])
+            .expect("login");
+        assert_eq!(res.status().as_u16(), 303);
+        res.headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_string()
+    })
+    .await
+    .expect("client thread")
+}
+
+/// `GET url` with a dashboard session's cookie.
+async fn ui_get(url: String, cookie: String) -> (u16, Value) {
+    actix_web::rt::task::spawn_blocking(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .new_agent();
+        let mut res = agent
+            .get(&url)
+            .header("Cookie", &cookie)
+            .call()
+            .expect("an answer");
+        let body = res.body_mut().read_to_string().expect("body");
+        (
+            res.status().as_u16(),
+            serde_json::from_str(&body).expect("JSON"),
+        )
+    })
+    .await
+    .expect("client thread")
+}
+
+/// The dashboard's fleet view: a session without `[fleet]` says so; one whose NATS cannot
+/// be reached answers 503 naming the fleet, and logs `dashboard_read_failed`.
+#[actix_rt::test]
+async fn the_fleet_view_says_no_fleet_and_a_nats_it_cannot_reach_is_503_and_logged() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    for fleet in [
+        String::new(),
+        format!("[fleet]\nurl = \"nats://127.0.0.1:{port}\"\nnode = \"node-1\"\n"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = vigil_config::VigilConfig::from_toml_str(
+            &format!(
+                "[data]\ninstruments = [{{ symbol = \"X\", path = \"x.csv\" }}]\n\
+                 [store]\npath = \"{}\"\n[control]\naddress = \"127.0.0.1:0\"\n{fleet}",
+                dir.path().join("state/vigil.db").display()
+            ),
+            "test",
+        )
+        .expect("config");
+        let (sink, log) = LogSink::memory();
+        let server =
+            ControlServer::start(ControlOptions::from_config(&cfg, HealthBoard::new(), sink))
+                .expect("start");
+        let token = read_token(&dir.path().join("state/control.token"))
+            .expect("token")
+            .expose()
+            .to_string();
+        let cookie = ui_login(&server.url(), &token).await;
+        let (code, fleet_view) = ui_get(format!("{}/ui/api/fleet", server.url()), cookie).await;
+        if fleet.is_empty() {
+            assert_eq!(code, 200, "{fleet_view}");
+            assert_eq!(fleet_view, json!({ "configured": false }));
+        } else {
+            assert_eq!(code, 503, "{fleet_view}");
+            let error = fleet_view["error"].as_str().expect("an error");
+            assert!(
+                error.starts_with("the fleet cannot be read from NATS: nats://127.0.0.1:"),
+                "{error}"
+            );
+            let logged: Vec<_> = log
+                .events()
+                .into_iter()
+                .filter(|e| e.event.name() == "dashboard_read_failed")
+                .collect();
+            assert_eq!(logged.len(), 1);
+            assert_eq!(field(&logged[0], "error"), error);
+        }
+        server.stop().await;
+    }
+}

@@ -7,118 +7,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::browser::{self, Driver, screenshots, shot, text_of, until};
 use common::feed::{FeedProcess, KEY_ID, wait_for_event};
 use common::vigil;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::Value;
-use vigil_testkit::{PATIENCE, config};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a free port of 127.0.0.1, and the browser profile folder it is given;
-/// when dropped, chromedriver and every browser process of that profile are killed (a
-/// killed chromedriver leaves its browser running otherwise).
-struct Driver {
-    child: Child,
-    url: String,
-    profile: tempfile::TempDir,
-}
-
-impl Driver {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + PATIENCE;
-        while ureq::get(&format!("{url}/status")).call().is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not answer");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().expect("a browser profile folder");
-        Self {
-            child,
-            url,
-            profile,
-        }
-    }
-
-    /// Chromium's `--user-data-dir` argument: the profile this driver cleans up.
-    fn profile_arg(&self) -> String {
-        format!("--user-data-dir={}", self.profile.path().display())
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if self.child.kill().is_ok() {
-            self.child.wait().expect("reap chromedriver");
-        }
-        // pkill exits 1 when nothing matched (the browser quit with its session).
-        let killed = Command::new("pkill")
-            .args(["-KILL", "-f"])
-            .arg(self.profile_arg())
-            .status();
-        match killed {
-            Ok(s) if s.code().is_some_and(|c| c <= 1) => {}
-            other => eprintln!(
-                "the browser of {} may still run: {other:?}",
-                self.profile_arg()
-            ),
-        }
-    }
-}
-
-/// Polls `f` (bounded by [`PATIENCE`]) until it gives `Some`.
-async fn until<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "the page never showed {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn text_of(c: &Client, css: &str) -> Option<String> {
-    c.find(Locator::Css(css)).await.ok()?.text().await.ok()
-}
-
-async fn shot(c: &Client, dir: &Path, name: &str) {
-    let png = c.screenshot().await.expect("screenshot");
-    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
-    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
-}
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
-    std::fs::create_dir_all(&dir).expect("screenshot folder");
-    dir
-}
+use vigil_testkit::config;
 
 #[test]
 fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_trace() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        vigil_testkit::skip_or_require(
-            "no Debian chromium and chromedriver (apt-get install chromium chromium-driver): the dashboard's browser test",
-        );
+    if !browser::present("the dashboard's browser test") {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -215,49 +115,66 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
     );
     let shots = screenshots();
     let driver = Driver::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    // The WebDriver client's TLS (unused on loopback HTTP) needs a crypto provider chosen.
-    if rustls::crypto::ring::default_provider()
-        .install_default()
-        .is_err()
-    {
-        eprintln!("a rustls crypto provider was installed already");
-    }
+    let rt = browser::runtime();
     rt.block_on(async {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=420,900", driver.profile_arg()],
-            }),
-        );
-        let c = ClientBuilder::rustls()
-            .expect("tls")
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await
-            .expect("a browser session");
+        let c = driver.client().await;
 
         // Not logged in: the login page; a wrong token is refused on the page.
         c.goto(&format!("{base}/ui/")).await.expect("open");
-        assert!(c.current_url().await.expect("url").path().ends_with("/ui/login"));
-        c.find(Locator::Id("token")).await.expect("token field").send_keys("wrong").await.expect("type");
-        c.find(Locator::Id("login-button")).await.expect("button").click().await.expect("click");
-        let refused = until("the wrong-token error", || async { text_of(&c, "#login-error").await }).await;
+        assert!(
+            c.current_url()
+                .await
+                .expect("url")
+                .path()
+                .ends_with("/ui/login")
+        );
+        c.find(Locator::Id("token"))
+            .await
+            .expect("token field")
+            .send_keys("wrong")
+            .await
+            .expect("type");
+        c.find(Locator::Id("login-button"))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("click");
+        let refused = until("the wrong-token error", || async {
+            text_of(&c, "#login-error").await
+        })
+        .await;
         assert!(refused.contains("Wrong token"), "{refused}");
         shot(&c, &shots, "01-login-refused").await;
 
         // The operator's token, asked for by a link to a page (as an alert's link is): the
         // login goes on to that page. Then the overview, live.
         c.goto(&format!("{base}/ui/#reports")).await.expect("open");
-        assert!(c.current_url().await.expect("url").path().ends_with("/ui/login"));
-        c.find(Locator::Id("token")).await.expect("token field").send_keys(token.trim()).await.expect("type");
-        c.find(Locator::Id("who")).await.expect("who").send_keys("e2e").await.expect("type");
-        c.find(Locator::Id("login-button")).await.expect("button").click().await.expect("click");
+        assert!(
+            c.current_url()
+                .await
+                .expect("url")
+                .path()
+                .ends_with("/ui/login")
+        );
+        c.find(Locator::Id("token"))
+            .await
+            .expect("token field")
+            .send_keys(token.trim())
+            .await
+            .expect("type");
+        c.find(Locator::Id("who"))
+            .await
+            .expect("who")
+            .send_keys("e2e")
+            .await
+            .expect("type");
+        c.find(Locator::Id("login-button"))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("click");
         let landed = until("the page asked for", || async {
             let url = c.current_url().await.ok()?;
             (url.path() == "/ui/").then(|| url.fragment().unwrap_or_default().to_string())
@@ -271,9 +188,13 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
             (url.path() == "/ui/" && url.fragment() == Some("log")).then_some(())
         })
         .await;
-        c.goto(&format!("{base}/ui/#overview")).await.expect("overview");
+        c.goto(&format!("{base}/ui/#overview"))
+            .await
+            .expect("overview");
         until("the trading state", || async {
-            text_of(&c, "#trading-state").await.filter(|t| t == "active")
+            text_of(&c, "#trading-state")
+                .await
+                .filter(|t| t == "active")
         })
         .await;
         until("the live stream", || async {
@@ -281,27 +202,47 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
         })
         .await;
         let phase = text_of(&c, "#phase").await.expect("the phase");
-        assert!(phase.starts_with("phase ") && phase.contains(" · next "), "{phase}");
+        assert!(
+            phase.starts_with("phase ") && phase.contains(" · next "),
+            "{phase}"
+        );
         let agents = text_of(&c, "#agents").await.expect("agents table");
         for agent in ["data", "signal", "risk", "execution"] {
             assert!(agents.contains(agent), "{agent} in {agents}");
         }
         // The session cookie: HttpOnly, SameSite=Strict (Secure only under TLS).
-        let cookie = c.get_named_cookie("vigil_session").await.expect("the session cookie");
+        let cookie = c
+            .get_named_cookie("vigil_session")
+            .await
+            .expect("the session cookie");
         assert_eq!(cookie.http_only(), Some(true));
         assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
         shot(&c, &shots, "02-overview").await;
 
         // Trip the breaker from the page: audited, and the page shows it halted.
-        c.find(Locator::Id("breaker-reason")).await.expect("reason").send_keys("e2e drill").await.expect("type");
-        c.find(Locator::Id("breaker-trip")).await.expect("trip").click().await.expect("click");
+        c.find(Locator::Id("breaker-reason"))
+            .await
+            .expect("reason")
+            .send_keys("e2e drill")
+            .await
+            .expect("type");
+        c.find(Locator::Id("breaker-trip"))
+            .await
+            .expect("trip")
+            .click()
+            .await
+            .expect("click");
         until("trading halted", || async {
-            text_of(&c, "#trading-state").await.filter(|t| t == "halted")
+            text_of(&c, "#trading-state")
+                .await
+                .filter(|t| t == "halted")
         })
         .await;
         // The breaker_tripped alert is among those firing, linked to its page.
         until("the alert firing on the overview", || async {
-            text_of(&c, "#firing").await.filter(|t| t.contains("breaker_tripped"))
+            text_of(&c, "#firing")
+                .await
+                .filter(|t| t.contains("breaker_tripped"))
         })
         .await;
         shot(&c, &shots, "03-halted").await;
@@ -318,40 +259,77 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
         .await;
         ack.click().await.expect("ack");
         let acked = until("the acknowledgement", || async {
-            text_of(&c, "#ack-result").await.filter(|t| t.contains("recorded as request #"))
+            text_of(&c, "#ack-result")
+                .await
+                .filter(|t| t.contains("recorded as request #"))
         })
         .await;
         assert!(acked.contains("acknowledgement of a-"), "{acked}");
         until("the alert shown acknowledged by the dashboard", || async {
             c.refresh().await.ok()?;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            text_of(&c, "#alerts .acked").await.filter(|t| t == "by dashboard:e2e")
+            text_of(&c, "#alerts .acked")
+                .await
+                .filter(|t| t == "by dashboard:e2e")
         })
         .await;
         shot(&c, &shots, "04-alerts").await;
 
         // Silence a rule from the page: recorded like `vigil alerts silence`.
-        c.find(Locator::Id("silence-rule")).await.expect("rule").send_keys("cpu_high").await.expect("type");
-        c.find(Locator::Id("silence-reason")).await.expect("reason").send_keys("e2e maintenance").await.expect("type");
-        c.find(Locator::Id("silence-button")).await.expect("silence").click().await.expect("click");
+        c.find(Locator::Id("silence-rule"))
+            .await
+            .expect("rule")
+            .send_keys("cpu_high")
+            .await
+            .expect("type");
+        c.find(Locator::Id("silence-reason"))
+            .await
+            .expect("reason")
+            .send_keys("e2e maintenance")
+            .await
+            .expect("type");
+        c.find(Locator::Id("silence-button"))
+            .await
+            .expect("silence")
+            .click()
+            .await
+            .expect("click");
         let silenced = until("the silence recorded", || async {
-            text_of(&c, "#silence-result").await.filter(|t| t.contains("recorded as request #"))
+            text_of(&c, "#silence-result")
+                .await
+                .filter(|t| t.contains("recorded as request #"))
         })
         .await;
         assert!(silenced.starts_with("silence for 2 h"), "{silenced}");
         until("the silence in force", || async {
             c.refresh().await.ok()?;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            text_of(&c, "#silences").await.filter(|t| t.contains("cpu_high") && t.contains("e2e maintenance"))
+            text_of(&c, "#silences")
+                .await
+                .filter(|t| t.contains("cpu_high") && t.contains("e2e maintenance"))
         })
         .await;
 
         // Reset it from the overview.
-        c.goto(&format!("{base}/ui/#overview")).await.expect("overview");
-        c.find(Locator::Id("breaker-reason")).await.expect("reason").send_keys("e2e over").await.expect("type");
-        c.find(Locator::Id("breaker-reset")).await.expect("reset").click().await.expect("click");
+        c.goto(&format!("{base}/ui/#overview"))
+            .await
+            .expect("overview");
+        c.find(Locator::Id("breaker-reason"))
+            .await
+            .expect("reason")
+            .send_keys("e2e over")
+            .await
+            .expect("type");
+        c.find(Locator::Id("breaker-reset"))
+            .await
+            .expect("reset")
+            .click()
+            .await
+            .expect("click");
         until("trading active again", || async {
-            text_of(&c, "#trading-state").await.filter(|t| t == "active")
+            text_of(&c, "#trading-state")
+                .await
+                .filter(|t| t == "active")
         })
         .await;
 
@@ -360,27 +338,41 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
         // The oldest trace on the page (the newest first): its decision is complete (the
         // newest one's Risk line may not be written yet).
         let link = until("a trace link", || async {
-            c.find_all(Locator::Css("a.trace")).await.ok().and_then(|mut all| all.pop())
+            c.find_all(Locator::Css("a.trace"))
+                .await
+                .ok()
+                .and_then(|mut all| all.pop())
         })
         .await;
         shot(&c, &shots, "05-log").await;
         link.click().await.expect("open the trace");
         let steps = until("the trace's steps", || async {
-            text_of(&c, "#trace-steps").await.filter(|t| t.contains("signal_generated"))
+            text_of(&c, "#trace-steps")
+                .await
+                .filter(|t| t.contains("signal_generated"))
         })
         .await;
-        assert!(steps.contains("risk_approved") || steps.contains("risk_rejected"), "{steps}");
+        assert!(
+            steps.contains("risk_approved") || steps.contains("risk_rejected"),
+            "{steps}"
+        );
         shot(&c, &shots, "05-trace").await;
 
         // The positions page draws its chart with the vendored uPlot.
-        c.goto(&format!("{base}/ui/#positions")).await.expect("positions");
+        c.goto(&format!("{base}/ui/#positions"))
+            .await
+            .expect("positions");
         until("the account's equity", || async {
-            text_of(&c, "#account").await.filter(|t| t.contains("equity") && t.contains("fills"))
+            text_of(&c, "#account")
+                .await
+                .filter(|t| t.contains("equity") && t.contains("fills"))
         })
         .await;
         // The equity followed live, drawn by the vendored uPlot (under the page's CSP).
         until("the equity chart", || async {
-            c.find(Locator::Css("#equity-chart .uplot canvas")).await.ok()
+            c.find(Locator::Css("#equity-chart .uplot canvas"))
+                .await
+                .ok()
         })
         .await;
         until("the journaled books", || async {
@@ -397,38 +389,58 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
             c.find(Locator::Css("button.promote")).await.ok()
         })
         .await;
-        c.find(Locator::Id("model-reason")).await.expect("reason").send_keys("e2e promote").await.expect("type");
+        c.find(Locator::Id("model-reason"))
+            .await
+            .expect("reason")
+            .send_keys("e2e promote")
+            .await
+            .expect("type");
         promote.click().await.expect("promote");
         let promoted = until("the promotion", || async {
-            text_of(&c, "#release-result").await.filter(|t| t.contains("the running session:"))
+            text_of(&c, "#release-result")
+                .await
+                .filter(|t| t.contains("the running session:"))
         })
         .await;
         assert!(promoted.contains("promoted by dashboard:e2e"), "{promoted}");
         until("the version in production", || async {
-            text_of(&c, "#models").await.filter(|t| t.contains("production"))
+            text_of(&c, "#models")
+                .await
+                .filter(|t| t.contains("production"))
         })
         .await;
         shot(&c, &shots, "07-models").await;
         // Reports (the checklist run above).
-        c.goto(&format!("{base}/ui/#reports")).await.expect("reports");
+        c.goto(&format!("{base}/ui/#reports"))
+            .await
+            .expect("reports");
         let lists = until("the premarket checklist", || async {
-            text_of(&c, "#checklists").await.filter(|t| t.contains("premarket"))
+            text_of(&c, "#checklists")
+                .await
+                .filter(|t| t.contains("premarket"))
         })
         .await;
         assert!(lists.contains("disk"), "{lists}");
         until("the drills table", || async {
-            text_of(&c, "#drills").await.filter(|t| t.contains("no drill on record"))
+            text_of(&c, "#drills")
+                .await
+                .filter(|t| t.contains("no drill on record"))
         })
         .await;
         // The backtest and the gate, newest first, with their figures and pages.
         let runs = until("the backtests table", || async {
-            text_of(&c, "#backtests").await.filter(|t| t.contains("gate on"))
+            text_of(&c, "#backtests")
+                .await
+                .filter(|t| t.contains("gate on"))
         })
         .await;
         let (gate_row, backtest_row) = runs
             .split_once("backtest on")
             .unwrap_or_else(|| panic!("no backtest row: {runs}"));
-        assert!(gate_row.contains("@1.0.0") && gate_row.contains("oms:"), "{runs}");
+        assert!(
+            gate_row.contains("@1.0.0") && gate_row.contains("oms:"),
+            "{runs}"
+        );
         assert!(backtest_row.contains("vectorized:"), "{runs}");
         shot(&c, &shots, "08-reports").await;
         let page = c
@@ -439,9 +451,13 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
             .await
             .expect("href")
             .expect("a link");
-        c.goto(&format!("{base}{page}")).await.expect("the gate's page");
+        c.goto(&format!("{base}{page}"))
+            .await
+            .expect("the gate's page");
         let body = until("the gate's page", || async {
-            text_of(&c, "body").await.filter(|t| t.contains("@1.0.0 on "))
+            text_of(&c, "body")
+                .await
+                .filter(|t| t.contains("@1.0.0 on "))
         })
         .await;
         assert!(body.to_lowercase().contains("gate"), "{body}");
@@ -468,24 +484,9 @@ fn an_operator_logs_in_trips_and_resets_the_breaker_acks_an_alert_and_opens_a_tr
 
     // Outside the browser: a POST without the CSRF token, and the read-only token's
     // session, are refused.
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .new_agent();
+    let agent = browser::agent();
     let login = |t: &str| -> (String, String) {
-        let res = agent
-            .post(&format!("{base}/ui/login"))
-            .send_form([("token", t.trim()), ("who", "script")])
-            .expect("login");
-        assert_eq!(res.status().as_u16(), 303);
-        let cookie = res
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_string();
+        let cookie = browser::session_cookie(&agent, &base, t, "script");
         let mut info = agent
             .get(&format!("{base}/ui/api/session"))
             .header("Cookie", &cookie)

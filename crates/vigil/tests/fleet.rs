@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::browser;
 use common::feed::{FeedProcess, KEY_ID, wait_for_event};
 use common::vigil;
 use futures_util::StreamExt as _;
@@ -386,6 +387,20 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
         );
         assert!(n["view"]["lag_s"].as_f64().is_some_and(|l| l < 5.0), "{n}");
     }
+    // A node's dashboard shows the whole fleet (over HTTP, and in a browser when installed).
+    let dashboard = Dashboard::open(
+        nodes[0].as_ref().expect("node-1"),
+        &dir.path().join("node-1"),
+    );
+    for name in names {
+        dashboard.shows(name, "up", "fleet-up");
+    }
+    let fleet = dashboard.fleet();
+    assert_eq!(fleet["node"], "node-1", "{fleet}");
+    for n in fleet["nodes"].as_array().expect("nodes") {
+        assert_eq!(n["view"]["ready"], true, "{n}");
+        assert!(n["pnl"].is_string(), "a P&L from the monitor's view: {n}");
+    }
 
     // NATS dies and comes back mid-session: the monitor says so once and reads on; the nodes
     // catch up from their logs; no live node is taken for lost meanwhile (checked below, as
@@ -457,6 +472,7 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
         states,
         [("node-1", "up"), ("node-2", "lost"), ("node-3", "up")]
     );
+    dashboard.shows("node-2", "lost", "fleet-lost");
 
     // The fleet's kill switch reaches every live node; the dead one is reported down.
     let out = vigil()
@@ -600,6 +616,26 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
             l["event"] == "fleet_node_stopped" && l["data"]["node"] == name
         });
     }
+    // The monitor reads each stopped node's whole log: its view comes to end at the node's
+    // last line (its lease may say "stopped" before the last lines are read).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, v) = fleet_status(&watch_cfg);
+        let behind: Vec<&Value> = v
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter(|n| n["state"] == "stopped" && n["view"]["seq"] != n["last_seq"])
+            .collect();
+        if behind.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the monitor never read a stopped node's last line: {behind:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = watch.interrupt();
     assert!(
         out.status.success(),
@@ -636,12 +672,87 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
         .filter(|l| l["event"] == "fleet_watch_failed")
         .count();
     assert_eq!(outages, 1, "one NATS outage, said once");
-    // The monitor read each stopped node's whole log: its view ends at the node's last line.
-    let (_, v) = fleet_status(&watch_cfg);
-    for n in v.as_array().expect("nodes") {
-        if n["state"] == "stopped" {
-            assert_eq!(n["view"]["seq"], n["last_seq"], "{n}");
+    drop(nodes);
+}
+
+/// A node's dashboard, logged in with its control token: over HTTP always, and in a real
+/// browser when chromium and chromedriver are installed (SKIPPED loudly when not).
+struct Dashboard {
+    base: String,
+    cookie: String,
+    agent: ureq::Agent,
+    browser: Option<(browser::Driver, tokio::runtime::Runtime, fantoccini::Client)>,
+}
+
+impl Dashboard {
+    fn open(run: &common::Running, home: &Path) -> Self {
+        let base = format!("http://{}", run.control.clone().expect("control address"));
+        let token = std::fs::read_to_string(home.join("state/control.token")).expect("token");
+        let agent = browser::agent();
+        let cookie = browser::session_cookie(&agent, &base, &token, "fleet-test");
+        let browser = browser::present("the dashboard's fleet view in a browser").then(|| {
+            let driver = browser::Driver::start();
+            let rt = browser::runtime();
+            let c = rt.block_on(async {
+                let c = driver.client().await;
+                browser::log_in(&c, &base, &token).await;
+                c
+            });
+            (driver, rt, c)
+        });
+        Self {
+            base,
+            cookie,
+            agent,
+            browser,
         }
     }
-    drop(nodes);
+
+    /// `/ui/api/fleet`, as the page reads it.
+    fn fleet(&self) -> Value {
+        let mut res = self
+            .agent
+            .get(&format!("{}/ui/api/fleet", self.base))
+            .header("Cookie", &self.cookie)
+            .call()
+            .expect("/ui/api/fleet");
+        let body = res.body_mut().read_to_string().expect("body");
+        assert_eq!(res.status().as_u16(), 200, "{body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    /// Waits (bounded) until the fleet view shows `node` in `state`: in the API, then on the
+    /// page in the browser, which is then saved as screenshot `shot`.
+    fn shows(&self, node: &str, state: &str, shot: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let fleet = self.fleet();
+            let seen = fleet["nodes"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n["node"] == node && n["state"] == state));
+            if seen {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dashboard never showed {node} {state}: {fleet}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if let Some((_, rt, c)) = &self.browser {
+            rt.block_on(async {
+                c.goto(&format!("{}/ui/#fleet", self.base))
+                    .await
+                    .expect("the fleet page");
+                let css = format!("tr.fleet-{state}[data-node=\"{node}\"]");
+                let row = browser::until(&css, || async {
+                    c.find(fantoccini::Locator::Css(&css)).await.ok()
+                })
+                .await;
+                let text = row.text().await.expect("the row's text");
+                assert!(text.contains(state), "{text}");
+                browser::shot(c, &browser::screenshots(), shot).await;
+            });
+        }
+    }
 }

@@ -206,7 +206,7 @@ enum Kill {
     /// At a random point after it is up.
     Anywhere,
     /// As soon as an order is seen working at the broker (or at a random point if none
-    /// shows within 3 s). Then, every other time, the broker's market moves on while vigil
+    /// shows within 10 s). Then, every other time, the broker's market moves on while vigil
     /// is down (the order fills behind its back); otherwise the order is still working at
     /// the next start.
     WhileWorking,
@@ -230,7 +230,8 @@ fn crash_loop(kills: usize, how: Kill, pg: Option<&PgTestSchema>) {
                 // run must first have reconciled and adopted it).
                 let before = open_at_broker(&broker);
                 std::thread::sleep(Duration::from_millis(ms / 10));
-                let deadline = Instant::now() + Duration::from_secs(3);
+                // Bounded, and long enough for a start on a loaded machine.
+                let deadline = Instant::now() + Duration::from_secs(10);
                 // A bounded poll of the broker (a child process: no simulated clock).
                 while open_at_broker(&broker).is_subset(&before) && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
@@ -246,8 +247,10 @@ fn crash_loop(kills: usize, how: Kill, pg: Option<&PgTestSchema>) {
             String::from_utf8_lossy(&out.stderr)
         );
         if how == Kill::WhileWorking && !open_at_broker(&broker).is_empty() {
-            // Every other time the order is still working at the next start, to be adopted.
-            if behind_back_tries == left_working {
+            // Every other time the order is still working at the next start, to be adopted;
+            // until one has filled behind its back, every time (a slow start may see few
+            // orders working).
+            if behind_back == 0 || behind_back_tries == left_working {
                 behind_back_tries += 1;
                 behind_back += market_moves_on(&broker);
             } else {

@@ -462,6 +462,50 @@ async function loadTrace(id) {
   if (!lines.length) $("#trace-steps tbody").appendChild(row(["", "", "no line with this trace id", ""]));
 }
 
+// ---- fleet --------------------------------------------------------------------------
+
+let fleetTimer = null;
+
+function fleetChain(v) {
+  if (!v) return "no monitor";
+  if (v.broken || v.missing) return `${v.broken} broken · ${v.missing} missing`;
+  return `intact · ${v.lines} lines`;
+}
+
+async function loadFleet() {
+  const f = await getJson("/ui/api/fleet");
+  const body = $("#fleet tbody");
+  if (!f.configured) {
+    $("#fleet-summary").textContent = "this node is in no fleet";
+    body.replaceChildren();
+    return;
+  }
+  const counts = {};
+  for (const n of f.nodes) counts[n.state] = (counts[n.state] || 0) + 1;
+  $("#fleet-summary").textContent = `${f.nodes.length} nodes · ` +
+    Object.entries(counts).map(([state, c]) => `${c} ${state}`).join(" · ");
+  body.replaceChildren(...f.nodes.map((n) => {
+    const v = n.view;
+    const alerts = Object.values((v && v.alerts) || {});
+    const tr = row([
+      n.node + (n.node === f.node ? " (this node)" : ""),
+      `${n.state} · renewed ${n.lease_age_s} s ago (lease ${n.lease_s} s)`,
+      !v || v.ready === null ? "—" : v.ready ? "ready" : "not ready",
+      (v && v.trading_state) || "—",
+      n.pnl === null || n.pnl === undefined ? "—" : n.pnl,
+      alerts.length ? alerts.map((a) => `${a.severity} ${a.rule}: ${a.headline}`).join("\n") : "none",
+      v && typeof v.lag_s === "number" ? `${v.lag_s.toFixed(2)} s` : "—",
+      fleetChain(v),
+      `#${n.last_seq ?? "—"} ${n.last_event || ""} ${n.last_at || ""}`,
+    ]);
+    tr.className = "fleet-" + n.state;
+    tr.dataset.node = n.node;
+    return tr;
+  }));
+  if (!f.nodes.length) body.appendChild(row(["no node has published a lease yet", "", "", "", "", "", "", "", ""]));
+  $("#fleet-note").textContent = `${f.url} · stream ${f.stream} · read ${new Date().toLocaleTimeString()}`;
+}
+
 // ---- pages --------------------------------------------------------------------------
 
 async function show() {
@@ -473,6 +517,11 @@ async function show() {
     if (name === "positions") await loadPositions();
     if (name === "models") await loadModels();
     if (name === "reports") await loadReports();
+    clearInterval(fleetTimer);
+    if (name === "fleet") {
+      await loadFleet();
+      fleetTimer = setInterval(() => loadFleet().catch((e) => { $("#fleet-note").textContent = "Cannot load: " + e.message; }), 5000);
+    }
     if (name === "alerts") await loadAlerts(page === "alert" ? decodeURIComponent(arg || "") : null);
     if (name === "log") {
       await loadLog();
@@ -487,6 +536,7 @@ async function start() {
   session = await getJson("/ui/api/session");
   document.body.classList.toggle("viewer", session.role !== "operator");
   $("#logout").title = `logged in as ${session.who} (${session.role})`;
+  $("#nav-fleet").hidden = !session.fleet;
   $("#breaker-trip").addEventListener("click", () => breaker("breaker_trip"));
   $("#breaker-reset").addEventListener("click", () => breaker("breaker_reset"));
   $("#silence-form").addEventListener("submit", silence);

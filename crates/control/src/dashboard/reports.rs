@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{action_body, blocking_answer, record_request, require};
+use super::{action_body, blocking_answer, record_request, require, unavailable};
 use crate::server::{State, invalid};
 
 /// The longest silence the page sets, in hours (a week).
@@ -19,10 +19,6 @@ const DRILLS_SHOWN: usize = 20;
 const DAY_REPORTS_SHOWN: usize = 10;
 /// The backtest and gate runs shown (the newest).
 const BACKTESTS_SHOWN: u64 = 30;
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> HttpResponse {
-    HttpResponse::ServiceUnavailable().json(json!({"error": format!("{what}: {e}")}))
-}
 
 /// Every registered model: its versions (with the gate's checks at registration), aliases,
 /// and releases; the last open release with its shadow report against
@@ -36,7 +32,7 @@ pub(super) async fn api_models(req: HttpRequest, state: web::Data<State>) -> Htt
     };
     let entries = match store.registry_entries(None).await {
         Ok(e) => e,
-        Err(e) => return unavailable("the registry cannot be read", e),
+        Err(e) => return unavailable(&state, "the registry cannot be read", e),
     };
     let mut by_name: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for e in &entries {
@@ -57,16 +53,22 @@ pub(super) async fn api_models(req: HttpRequest, state: web::Data<State>) -> Htt
     for (name, versions) in by_name {
         let aliases = match store.registry_aliases(&name).await {
             Ok(a) => a,
-            Err(e) => return unavailable(&format!("{name}'s aliases"), e),
+            Err(e) => return unavailable(&state, &format!("{name}'s aliases"), e),
         };
         let releases = match store.releases(&name).await {
             Ok(r) => r,
-            Err(e) => return unavailable(&format!("{name}'s releases"), e),
+            Err(e) => return unavailable(&state, &format!("{name}'s releases"), e),
         };
         let shadow = match releases.iter().rev().find(|r| r.state.is_open()) {
             None => Value::Null,
             Some(open) => match store.shadow_sessions(open.id).await {
-                Err(e) => return unavailable(&format!("release {}'s shadow figures", open.id), e),
+                Err(e) => {
+                    return unavailable(
+                        &state,
+                        &format!("release {}'s shadow figures", open.id),
+                        e,
+                    );
+                }
                 Ok(rows) => match (vigil_deploy::shadow::stored(&rows), &calendar) {
                     (Err(e), _) => json!({"error": e}),
                     (_, Err(e)) => json!({"error": format!("calendar: {e}")}),
@@ -103,7 +105,7 @@ pub(super) async fn api_drills(req: HttpRequest, state: web::Data<State>) -> Htt
     let since = vigil_core::later(state.wall.now(), -chrono::Duration::days(400));
     let runs = match store.drill_runs_since(since).await {
         Ok(r) => r,
-        Err(e) => return unavailable("the drill runs cannot be read", e),
+        Err(e) => return unavailable(&state, "the drill runs cannot be read", e),
     };
     let runs: Vec<Value> = runs
         .iter()
@@ -210,7 +212,7 @@ pub(super) async fn api_backtests(req: HttpRequest, state: web::Data<State>) -> 
     };
     let runs = match store.backtest_reports(BACKTESTS_SHOWN).await {
         Ok(r) => r,
-        Err(e) => return unavailable("the backtest reports cannot be read", e),
+        Err(e) => return unavailable(&state, "the backtest reports cannot be read", e),
     };
     let runs: Vec<Value> = runs.iter().map(|(id, r)| backtest_row(*id, r)).collect();
     HttpResponse::Ok().json(json!({ "runs": runs }))
@@ -292,7 +294,7 @@ async fn backtest_page(id: u64, state: &State) -> HttpResponse {
         return HttpResponse::NotFound().json(json!({"error": "this server has no store"}));
     };
     match store.backtest_report_page(id).await {
-        Err(e) => unavailable(&format!("backtest report {id}"), e),
+        Err(e) => unavailable(state, &format!("backtest report {id}"), e),
         Ok(None) => {
             HttpResponse::NotFound().json(json!({"error": format!("no backtest report {id}")}))
         }
@@ -381,11 +383,11 @@ pub(super) async fn api_promote(
         );
     }
     let Some(store) = &state.audit else {
-        return unavailable("promote", "this server has no store");
+        return unavailable(&state, "promote", "this server has no store");
     };
     let reg = match vigil_deploy::registry::Registry::read(&**store, &b.model).await {
         Ok(r) => r,
-        Err(e) => return unavailable(&format!("{}'s registry", b.model), e),
+        Err(e) => return unavailable(&state, &format!("{}'s registry", b.model), e),
     };
     let who = format!("dashboard:{}", s.who);
     let actor = vigil_deploy::registry::Actor {
@@ -400,7 +402,7 @@ pub(super) async fn api_promote(
         }
     };
     if let Err(e) = store.registry_apply(&write).await {
-        return unavailable("the promotion cannot be recorded", e);
+        return unavailable(&state, "the promotion cannot be recorded", e);
     }
     let a = &write.audit;
     state.emit(

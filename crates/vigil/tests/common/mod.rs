@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses some of them
 
 pub(crate) mod broker;
+pub(crate) mod browser;
 pub(crate) mod feed;
 
 use std::io::{BufRead, BufReader};
