@@ -236,13 +236,92 @@ fn page_with(status: actix_web::http::StatusCode, html: String) -> HttpResponse 
         .body(html)
 }
 
-async fn asset(name: web::Path<String>) -> HttpResponse {
-    match asset_named(&name) {
-        Some((body, kind)) => HttpResponse::Ok()
-            .content_type(kind)
+/// An asset as served: its ETag (a hash of its content) and its gzip form, made once
+/// (`None` if it could not be made: the asset goes out plain).
+struct Packed {
+    etag: String,
+    gzip: Option<web::Bytes>,
+}
+
+/// The packed form of every asset, by name, made at the first request for one.
+fn packed(name: &str) -> Option<&'static Packed> {
+    static PACKED: std::sync::OnceLock<HashMap<&'static str, Packed>> = std::sync::OnceLock::new();
+    PACKED
+        .get_or_init(|| {
+            ASSETS
+                .iter()
+                .filter_map(|name| {
+                    let (body, _) = asset_named(name)?;
+                    let digest = sha2::Digest::finalize(
+                        <sha2::Sha256 as sha2::Digest>::new_with_prefix(body),
+                    );
+                    let etag = format!("\"{}\"", hex::encode(&digest[..8]));
+                    Some((
+                        *name,
+                        Packed {
+                            etag,
+                            gzip: gzip(body.as_bytes()).map(web::Bytes::from),
+                        },
+                    ))
+                })
+                .collect()
+        })
+        .get(name)
+}
+
+/// The names [`asset_named`] knows.
+const ASSETS: [&str; 5] = [
+    "app.js",
+    "login.js",
+    "app.css",
+    "uPlot.iife.min.js",
+    "uPlot.min.css",
+];
+
+/// `bytes` gzipped, at the best compression (once per asset and process).
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    match enc.write_all(bytes).and_then(|()| enc.finish()) {
+        Ok(out) => Some(out),
+        Err(e) => {
+            eprintln!("vigil: WARN the dashboard's assets go out without gzip: {e}");
+            None
+        }
+    }
+}
+
+/// An asset: revalidated at each use (`no-cache`) by its ETag, so a return visit costs a
+/// `304` and no bytes; gzipped for a browser that takes it (a phone's link is slow).
+async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
+    let (Some((body, kind)), Some(packed)) = (asset_named(&name), packed(&name)) else {
+        return HttpResponse::NotFound().json(json!({"error": format!("no asset {name:?}")}));
+    };
+    let header_has = |h: header::HeaderName, needle: &str| {
+        req.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().split(';').next() == Some(needle))
+            })
+    };
+    if header_has(header::IF_NONE_MATCH, &packed.etag) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, packed.etag.clone()))
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(body),
-        None => HttpResponse::NotFound().json(json!({"error": format!("no asset {name:?}")})),
+            .finish();
+    }
+    let mut res = HttpResponse::Ok();
+    res.content_type(kind)
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, packed.etag.clone()))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    match &packed.gzip {
+        Some(gz) if header_has(header::ACCEPT_ENCODING, "gzip") => res
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(gz.clone()),
+        _ => res.body(body),
     }
 }
 

@@ -939,3 +939,64 @@ async fn the_fleet_view_says_no_fleet_and_a_nats_it_cannot_reach_is_503_and_logg
         server.stop().await;
     }
 }
+
+/// The dashboard's assets: gzipped for a browser that takes it, and a `304` with no body
+/// for one that holds the same version (its ETag).
+#[actix_rt::test]
+async fn dashboard_assets_go_out_gzipped_and_revalidate_to_a_304() {
+    let h = Harness::start().await;
+    let url = h.url("/ui/assets/app.js");
+    let (plain, gz, etag, again) = actix_web::rt::task::spawn_blocking(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut plain = agent.get(&url).call().expect("plain");
+        assert_eq!(plain.status().as_u16(), 200);
+        assert!(plain.headers().get("content-encoding").is_none());
+        let etag = plain
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .expect("an ETag")
+            .to_string();
+        let plain = plain.body_mut().read_to_vec().expect("body");
+        let mut gz = agent
+            .get(&url)
+            .header("Accept-Encoding", "br, gzip;q=0.9")
+            .call()
+            .expect("gzip");
+        assert_eq!(
+            gz.headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            Some("gzip")
+        );
+        let gz = gz.body_mut().read_to_vec().expect("body");
+        let again = agent
+            .get(&url)
+            .header("If-None-Match", &etag)
+            .call()
+            .expect("revalidate");
+        let again = (
+            again.status().as_u16(),
+            again.into_body().read_to_vec().expect("body").len(),
+        );
+        (plain, gz, etag, again)
+    })
+    .await
+    .expect("client thread");
+    assert!(
+        gz.len() * 2 < plain.len(),
+        "{} of {}",
+        gz.len(),
+        plain.len()
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped)
+        .expect("gunzip");
+    assert_eq!(unzipped, plain);
+    assert!(etag.starts_with('"') && etag.len() == 18, "{etag}");
+    assert_eq!(again, (304, 0));
+    h.stop().await;
+}

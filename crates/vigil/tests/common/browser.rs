@@ -75,9 +75,10 @@ impl Drop for Driver {
         if self.child.kill().is_ok() {
             self.child.wait().expect("reap chromedriver");
         }
-        // pkill exits 1 when nothing matched (the browser quit with its session).
+        // pkill exits 1 when nothing matched (the browser quit with its session); `--`, for
+        // the pattern starts with dashes (without it pkill refused it and browsers leaked).
         let killed = Command::new("pkill")
-            .args(["-KILL", "-f"])
+            .args(["-KILL", "-f", "--"])
             .arg(self.profile_arg())
             .status();
         match killed {
