@@ -29,6 +29,9 @@ pub const ACTIONS: &[(&str, &[&str])] = &[
     ("reset", &["breaker_reset"]),
     ("cancel-all", &["cancel_all"]),
     ("flatten", &["flatten"]),
+    // The rolling release's step (`vigil fleet release`): the model named by the command's
+    // argument starts its release (its `candidate`) on the node.
+    ("release", &["model_release_start"]),
 ];
 
 /// The control actions of command `name`.
@@ -51,6 +54,9 @@ pub fn steps(name: &str) -> Result<&'static [&'static str], String> {
 pub struct FleetCommand {
     /// One of [`ACTIONS`].
     pub command: String,
+    /// What a command needs besides (`release`: the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argument: Option<String>,
     /// Who asks.
     pub who: String,
     /// Why.

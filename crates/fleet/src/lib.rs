@@ -15,6 +15,9 @@
 //!   node's lines with a durable consumer, checks each node's chain and sequence, watches
 //!   the leases, and says what it finds as log lines its caller routes to alerts:
 //!   `vigil fleet watch`.
+//! - **A rolling release** ([`rollout::run`]): a model's release started on one node at a
+//!   time, the next only once the last one's canary completed and it is healthy:
+//!   `vigil fleet release`.
 //! - **The fleet's status** ([`status::read`]) reads every node's lease, its newest line and
 //!   the central monitor's view of it: `vigil fleet status`.
 
@@ -22,6 +25,7 @@ pub mod commands;
 pub mod monitor;
 mod nats;
 pub mod publisher;
+pub mod rollout;
 pub mod status;
 mod tail;
 pub mod watch;

@@ -31,6 +31,18 @@ pub(crate) enum FleetCmd {
     /// Exit codes: 0 every node carried it out, 1 a node was down, stopped, without a token
     /// or refused, 2 usage or NATS errors.
     Command(CommandArgs),
+    /// A rolling release: the model's release (each node's `candidate`, as `vigil model
+    /// release start` starts it) on one node at a time, in the order given. A node's turn
+    /// comes when it is healthy (its lease up; `vigil fleet watch` reads it ready, trading
+    /// `active`, no High or Critical alert); its release runs there through the shadow run
+    /// and every canary step, judged by the node; the next node starts once its canary
+    /// completed and it is healthy still. The first failure stops the rollout: a node
+    /// unhealthy, a start refused, a canary or a release aborted, a node lost, or no verdict
+    /// within --timeout-s. Each node's outcome is logged in `fleet-commands` of `[log] dir`.
+    ///
+    /// Exit codes: 0 every node released, 1 the rollout stopped at a node, 2 usage or NATS
+    /// errors.
+    Release(ReleaseArgs),
     /// The fleet's central monitor: reads every node's lines from the stream with a durable
     /// consumer, checks each node's hash chain and sequence, watches the leases, and alerts
     /// through the config's `[alerts]` channels when a node is lost, its lines go missing,
@@ -56,6 +68,7 @@ pub(crate) fn run(cmd: FleetCmd) -> anyhow::Result<ExitCode> {
         FleetCmd::Status { config, json } => (config, json),
         FleetCmd::Watch { config, consumer } => return watch(config, consumer),
         FleetCmd::Command(args) => return command_nodes(args),
+        FleetCmd::Release(args) => return release_nodes(args),
     };
     let Some(cfg) = load_config(config.as_deref()) else {
         return Ok(ExitCode::from(USAGE));
@@ -194,41 +207,22 @@ struct Sent {
 
 fn command_nodes(a: CommandArgs) -> anyhow::Result<ExitCode> {
     use vigil_fleet::commands::{self, FleetCommand, Outcome};
+    if a.command == "release" {
+        eprintln!(
+            "vigil fleet command: a release goes node by node: `vigil fleet release MODEL --node …`"
+        );
+        return Ok(ExitCode::from(USAGE));
+    }
     if let Err(e) = commands::steps(&a.command) {
         eprintln!("vigil fleet command: {e}");
         return Ok(ExitCode::from(USAGE));
     }
-    // A node's name is a subject token and a file name here: nothing else gets through.
-    if let Some(bad) = a.nodes.iter().find(|n| {
-        n.is_empty()
-            || n.len() > 64
-            || !n
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }) {
-        eprintln!(
-            "vigil fleet command: --node {bad:?}: a node's name is 1 to 64 letters, digits, '-' or '_'"
-        );
-        return Ok(ExitCode::from(USAGE));
-    }
-    let Some(cfg) = load_config(a.config.as_deref()) else {
+    let Some(Commander { cfg, fleet, tokens }) =
+        commander("vigil fleet command", &a.nodes, a.config.as_deref())
+    else {
         return Ok(ExitCode::from(USAGE));
     };
-    let Some(fleet) = cfg.fleet.clone() else {
-        eprintln!("vigil fleet command: the config has no [fleet] section: see docs/fleet.md");
-        return Ok(ExitCode::from(USAGE));
-    };
-    let Some(tokens) = fleet.command_tokens_dir.clone() else {
-        eprintln!(
-            "vigil fleet command: [fleet] command_tokens_dir is not set: the folder of each \
-             node's <node>.token"
-        );
-        return Ok(ExitCode::from(USAGE));
-    };
-    let who = a
-        .who
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into());
+    let who = who_asks(a.who);
     let wall = vigil_core::SystemClock;
     let now = vigil_core::Clock::now(&wall);
     let request_id = format!("fleet-{}-{}", now.timestamp_micros(), std::process::id());
@@ -276,6 +270,7 @@ fn command_nodes(a: CommandArgs) -> anyhow::Result<ExitCode> {
             };
             let cmd = FleetCommand {
                 command: a.command.clone(),
+                argument: None,
                 who: who.clone(),
                 reason: a.reason.clone(),
                 request_id: request_id.clone(),
@@ -309,7 +304,7 @@ fn command_nodes(a: CommandArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // The commander's own record: one line per node in its log.
-    let events: Vec<vigil_log::LogEvent> = sent
+    let events = sent
         .iter()
         .map(|s| {
             vigil_log::LogEvent::new(now, "vigil", vigil_log::Event::FleetCommandSent)
@@ -327,16 +322,7 @@ fn command_nodes(a: CommandArgs) -> anyhow::Result<ExitCode> {
                 .with("detail", s.detail.clone())
         })
         .collect();
-    // A folder of its own: a `vigil fleet watch` on the same config writes `[log] dir`, and
-    // two writers on one folder would fork its chain.
-    let mut record = cfg.clone();
-    record.log.dir = cfg.log.dir.join("fleet-commands");
-    if let Err(e) = vigil_session::append_to_log(&record, events) {
-        eprintln!(
-            "vigil fleet command: ERROR the outcomes were not recorded in {}: {e}",
-            record.log.dir.display()
-        );
-    }
+    record("vigil fleet command", &cfg, events);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&sent)?);
     } else {
@@ -354,4 +340,169 @@ fn command_nodes(a: CommandArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         },
     )
+}
+
+/// The commander's side of a fleet: its config, `[fleet]`, and the folder of the nodes'
+/// tokens; `None` (said on stderr as `what`) when a `--node` name or the config will not do.
+struct Commander {
+    cfg: vigil_config::VigilConfig,
+    fleet: vigil_config::FleetConfig,
+    tokens: PathBuf,
+}
+
+fn commander(what: &str, nodes: &[String], config: Option<&std::path::Path>) -> Option<Commander> {
+    // A node's name is a subject token and a file name here: nothing else gets through.
+    if let Some(bad) = nodes.iter().find(|n| {
+        n.is_empty()
+            || n.len() > 64
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        eprintln!("{what}: --node {bad:?}: a node's name is 1 to 64 letters, digits, '-' or '_'");
+        return None;
+    }
+    let cfg = load_config(config)?;
+    let Some(fleet) = cfg.fleet.clone() else {
+        eprintln!("{what}: the config has no [fleet] section: see docs/fleet.md");
+        return None;
+    };
+    let Some(tokens) = fleet.command_tokens_dir.clone() else {
+        eprintln!(
+            "{what}: [fleet] command_tokens_dir is not set: the folder of each node's <node>.token"
+        );
+        return None;
+    };
+    Some(Commander { cfg, fleet, tokens })
+}
+
+fn who_asks(who: Option<String>) -> String {
+    who.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into())
+}
+
+/// Appends the commander's lines to its own log: `fleet-commands` in `[log] dir` (a folder of
+/// its own: a `vigil fleet watch` on the same config writes `[log] dir`, and two writers on
+/// one folder would fork its chain).
+fn record(what: &str, cfg: &vigil_config::VigilConfig, events: Vec<vigil_log::LogEvent>) {
+    let mut record = cfg.clone();
+    record.log.dir = cfg.log.dir.join("fleet-commands");
+    if let Err(e) = vigil_session::append_to_log(&record, events) {
+        eprintln!(
+            "{what}: ERROR the outcomes were not recorded in {}: {e}",
+            record.log.dir.display()
+        );
+    }
+}
+
+/// The arguments of `vigil fleet release`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReleaseArgs {
+    /// The model: each node starts the release of its `candidate` (its newest staging
+    /// version, registered on that node).
+    model: String,
+    /// A node, in the order of the rollout (repeat for each).
+    #[arg(long = "node", required = true)]
+    nodes: Vec<String>,
+    /// Why (kept in every node's audit and log).
+    #[arg(long)]
+    reason: String,
+    /// Who asks (default: $USER).
+    #[arg(long)]
+    who: Option<String>,
+    /// How long one node's release may take, from its start to its canary's last step, in
+    /// seconds (a canary over daily sessions takes days: run the rollout where it can wait).
+    #[arg(long, default_value_t = 86_400 * 30)]
+    timeout_s: u64,
+    /// The commander's config: `[fleet]` (url, stream, command_tokens_dir), `[log]`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn release_nodes(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
+    const WHAT: &str = "vigil fleet release";
+    let Some(Commander { cfg, fleet, tokens }) = commander(WHAT, &a.nodes, a.config.as_deref())
+    else {
+        return Ok(ExitCode::from(USAGE));
+    };
+    let wall = vigil_core::SystemClock;
+    let now = || vigil_core::Clock::now(&wall);
+    let plan = vigil_fleet::rollout::Plan {
+        url: fleet.url.clone(),
+        stream: fleet.stream.clone(),
+        model: a.model.clone(),
+        nodes: a.nodes.clone(),
+        who: who_asks(a.who),
+        reason: a.reason.clone(),
+        request_id: format!(
+            "release-{}-{}",
+            now().timestamp_micros(),
+            std::process::id()
+        ),
+        per_node: std::time::Duration::from_secs(a.timeout_s),
+    };
+    let token = |node: &str| {
+        vigil_session::read_secret(
+            "fleet.command_tokens_dir",
+            &tokens.join(format!("{node}.token")),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let quiet = a.json;
+    let said = |line: &str| {
+        if !quiet {
+            eprintln!("vigil fleet release: {line}");
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let results = match rt.block_on(vigil_fleet::rollout::run(&plan, token, now, said)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{WHAT}: {e}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    let events = results
+        .iter()
+        .map(|r| {
+            vigil_log::LogEvent::new(now(), "vigil", vigil_log::Event::FleetReleaseStep)
+                .level(if r.outcome == "released" {
+                    vigil_core::Level::Warn
+                } else {
+                    vigil_core::Level::Error
+                })
+                .with("node", r.node.clone())
+                .with("model", plan.model.clone())
+                .with("who", plan.who.clone())
+                .with("reason", plan.reason.clone())
+                .with("request_id", plan.request_id.clone())
+                .with("outcome", r.outcome)
+                .with("detail", r.detail.clone())
+                .with("took_s", r.took_s.unwrap_or(0.0))
+        })
+        .collect();
+    record(WHAT, &cfg, events);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &results {
+            println!(
+                "{:<20} {:<12} {:>8} {}",
+                r.node,
+                r.outcome,
+                r.took_s.map_or("—".into(), |t| format!("{t:.1}s")),
+                r.detail
+            );
+        }
+    }
+    Ok(if results.iter().all(|r| r.outcome == "released") {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -73,6 +73,21 @@ impl Drop for Nats {
     }
 }
 
+/// A scratch folder and a `nats-server -js` of the test's own in it, with its URL; `None`
+/// (SKIPPED, or a failure where the tools are required) without `nats-server`.
+fn nats_or_skip(what: &str) -> Option<(tempfile::TempDir, Nats, String)> {
+    if !Path::new(NATS_SERVER).exists() {
+        vigil_testkit::skip_or_require(&format!(
+            "no nats-server (apt-get install nats-server): {what}"
+        ));
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let nats = Nats::start(port, &dir.path().join("jetstream"));
+    Some((dir, nats, format!("nats://127.0.0.1:{port}")))
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -141,16 +156,9 @@ async fn stream_lines(url: &str) -> Vec<(String, String, Value)> {
 
 #[test]
 fn a_node_publishes_its_whole_log_through_a_nats_outage_without_gap_or_duplicate() {
-    if !Path::new(NATS_SERVER).exists() {
-        vigil_testkit::skip_or_require(
-            "no nats-server (apt-get install nats-server): the fleet's NATS test",
-        );
+    let Some((dir, mut nats, url)) = nats_or_skip("the fleet's NATS test") else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut nats = Nats::start(port, &dir.path().join("jetstream"));
-    let url = format!("nats://127.0.0.1:{port}");
+    };
     let feed = FeedProcess::paced(dir.path(), 50);
     let secret = dir.path().join("feed.secret");
     let cfg = dir.path().join("vigil.toml");
@@ -273,16 +281,9 @@ fn wait_watch(logs: &Path, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
 
 #[test]
 fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_within_its_lease() {
-    if !Path::new(NATS_SERVER).exists() {
-        vigil_testkit::skip_or_require(
-            "no nats-server (apt-get install nats-server): the fleet's three-node test",
-        );
+    let Some((dir, mut nats, url)) = nats_or_skip("the fleet's three-node test") else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut nats = Nats::start(port, &dir.path().join("jetstream"));
-    let url = format!("nats://127.0.0.1:{port}");
+    };
     const LEASE_S: u64 = 3;
 
     // Each node's command secret, and the commander's copy of each.
@@ -486,17 +487,7 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
     let sent: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(1), "a node was down: {sent}");
-    let outcomes: Vec<(&str, &str)> = sent
-        .as_array()
-        .expect("outcomes")
-        .iter()
-        .map(|s| {
-            (
-                s["node"].as_str().unwrap_or(""),
-                s["outcome"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let outcomes = outcomes_of(&sent);
     assert_eq!(
         outcomes,
         [("node-1", "ok"), ("node-2", "down"), ("node-3", "ok")],
@@ -755,4 +746,229 @@ impl Dashboard {
             });
         }
     }
+}
+
+/// The registry's shadow and canary standards a test's few sessions meet (as in the
+/// registry tests).
+const CANARY_EASY: &str = "[release.shadow]\nmin_sessions = 3\nmin_correlation = 0.0\n\
+     max_latency_ratio = 1000.0\ncpu_budget_us = 1000000.0\nmax_outlier_pct = 100.0\n\n\
+     [release.canary]\nsessions_per_step = 3\nmargin_bps = 10000.0\n";
+
+/// A rolling release over three nodes, each trading goog_mlp 1.0.0 from its own registry
+/// with 1.1.0 registered beside it: node-1 runs the release through its shadow run and
+/// every canary step; then node-2, whose rollback guard no model meets, aborts its canary:
+/// the rollout stops there and node-3 is never touched.
+#[test]
+fn a_release_rolls_node_by_node_and_stops_at_the_first_node_whose_canary_fails() {
+    let Some((dir, _nats, url)) = nats_or_skip("the fleet's rolling release test") else {
+        return;
+    };
+    let tokens = dir.path().join("tokens");
+    std::fs::create_dir_all(&tokens).expect("tokens");
+    let v1 = common::copy_model(&dir.path().join("v1"), |t| t);
+    let v2 = common::copy_model(&dir.path().join("v2"), |t| {
+        t.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+            .replace("long = 0.55, short = 0.45", "long = 0.52, short = 0.48")
+    });
+    // node-2's steps last long enough for its guard to trip within the first.
+    let guard_trips = CANARY_EASY.replace("sessions_per_step = 3", "sessions_per_step = 40")
+        + "\n[release.rollback]\nsharpe_window_bars = 5\nsharpe_values = 3\nmin_sharpe = 999\n";
+    let node_cfg = |name: &str, release: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).expect("node home");
+        let token = format!("{name}-secret-0123456789abcdef");
+        for file in [
+            home.join("fleet.token"),
+            tokens.join(format!("{name}.token")),
+        ] {
+            std::fs::write(&file, &token).expect("secret");
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("mode");
+        }
+        let cfg = home.join("vigil.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+                 speed = 6000000\nbatch_size = 1\n\n[signal]\nmodel = \"registry:goog_mlp\"\n\n\
+                 [monitor]\nprobe_interval_ms = 300\nsnapshot_interval_s = 1\n\
+                 {home}\n[fleet]\nurl = \"{url}\"\nnode = \"{name}\"\nlease_s = 3\n\
+                 command_token_file = \"{token}\"\n\n{release}{rules}",
+                home = config::home_sections(&home, "", ""),
+                token = home.join("fleet.token").display(),
+                rules = config::HOST_RULES_OFF,
+            ),
+        )
+        .expect("node config");
+        // Its own registry: 1.0.0 in production, 1.1.0 registered (the `candidate`).
+        for args in [
+            &["register", v1.as_str(), "--skip-gate"][..],
+            &["promote", "goog_mlp", "candidate"],
+            &["register", v2.as_str(), "--skip-gate"],
+        ] {
+            let out = vigil()
+                .arg("model")
+                .args(args)
+                .args(["--reason", "rollout"])
+                .arg("--config")
+                .arg(&cfg)
+                .output()
+                .expect("vigil model");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        cfg
+    };
+    let cfgs = [
+        node_cfg("node-1", CANARY_EASY),
+        node_cfg("node-2", &guard_trips),
+        node_cfg("node-3", CANARY_EASY),
+    ];
+    let nodes: Vec<_> = cfgs.iter().map(|c| common::run_on(c)).collect();
+
+    // The central monitor, whose view of each node is the rollout's health check.
+    let watch_home = dir.path().join("watch");
+    std::fs::create_dir_all(&watch_home).expect("watch home");
+    let watch_cfg = watch_home.join("watch.toml");
+    std::fs::write(
+        &watch_cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             {home}\n[fleet]\nurl = \"{url}\"\nnode = \"central\"\n\
+             command_tokens_dir = \"{tokens}\"\n",
+            home = config::home_sections(&watch_home, "", ""),
+            tokens = tokens.display(),
+        ),
+    )
+    .expect("watch config");
+    let watch = common::Running::start_until(
+        &[
+            "fleet".as_ref(),
+            "watch".as_ref(),
+            "--config".as_ref(),
+            watch_cfg.as_os_str(),
+        ],
+        "fleet watch: reading VIGIL_FLEET",
+    );
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, v) = fleet_status(&watch_cfg);
+        let ready = v.as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|n| n["state"] == "up" && n["view"]["ready"] == true)
+                .count()
+        });
+        if ready == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "3 ready nodes never: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let out = vigil()
+        .args([
+            "fleet",
+            "release",
+            "goog_mlp",
+            "--node",
+            "node-1",
+            "--node",
+            "node-2",
+            "--node",
+            "node-3",
+            "--reason",
+            "v1.1.0",
+            "--who",
+            "ops",
+            "--timeout-s",
+            "30",
+            "--json",
+            "--config",
+        ])
+        .arg(&watch_cfg)
+        .output()
+        .expect("vigil fleet release");
+    let results: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{results:#}");
+    eprintln!("the rolling release: {results}");
+    let outcomes = outcomes_of(&results);
+    assert_eq!(
+        outcomes,
+        [
+            ("node-1", "released"),
+            ("node-2", "failed"),
+            ("node-3", "not_reached")
+        ],
+        "{results:#}"
+    );
+    assert!(
+        results[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("goog_mlp@1.1.0")),
+        "{results:#}"
+    );
+    assert!(
+        results[1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("canary_aborted")),
+        "{results:#}"
+    );
+    // Each node's log: node-1 took the start (audited, remote fleet) and completed its
+    // canary; node-2 took it and aborted; node-3 was never sent anything.
+    let started = |name: &str| {
+        common::vigil_log_lines(&dir.path().join(name).join("logs"))
+            .iter()
+            .filter(|l| {
+                l["event"] == "control_command"
+                    && l["data"]["remote"] == "fleet"
+                    && l["data"]["command"] == "model_release"
+                    && l["data"]["ok"] == true
+            })
+            .count()
+    };
+    assert_eq!(
+        [started("node-1"), started("node-2"), started("node-3")],
+        [1, 1, 0]
+    );
+    common::feed::wait_for_line(&dir.path().join("node-1"), "canary_completed", |l| {
+        l["data"]["candidate"] == "goog_mlp@1.1.0"
+    });
+    common::feed::wait_for_line(&dir.path().join("node-2"), "canary_aborted", |_| true);
+    // The commander's log: a line per node.
+    let steps: Vec<String> = watch_lines(&watch_home.join("logs/fleet-commands"))
+        .iter()
+        .filter(|l| l["event"] == "fleet_release_step")
+        .map(|l| format!("{} {}", l["data"]["node"], l["data"]["outcome"]))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "\"node-1\" \"released\"",
+            "\"node-2\" \"failed\"",
+            "\"node-3\" \"not_reached\""
+        ]
+    );
+    for run in nodes {
+        run.interrupt();
+    }
+    watch.interrupt();
+}
+
+/// Each node's name and outcome, from a JSON list of them (`--json` of `vigil fleet command`
+/// and `vigil fleet release`).
+fn outcomes_of(v: &Value) -> Vec<(&str, &str)> {
+    v.as_array()
+        .expect("a list of outcomes")
+        .iter()
+        .map(|r| {
+            (
+                r["node"].as_str().unwrap_or(""),
+                r["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
 }

@@ -103,15 +103,22 @@ pub(super) async fn start(
     Ok(Some(Listener { stop, task }))
 }
 
-/// The control action of a step of [`commands::ACTIONS`].
-fn action(step: &str) -> Option<Action> {
-    match step {
-        "breaker_trip" => Some(Action::TripBreaker),
-        "breaker_reset" => Some(Action::ResetBreaker),
-        "cancel_all" => Some(Action::CancelAll),
-        "flatten" => Some(Action::Flatten),
-        _ => None,
-    }
+/// The control action of a step of [`commands::ACTIONS`], with the command's argument.
+fn action(step: &str, argument: Option<&str>) -> Result<Action, String> {
+    Ok(match step {
+        "breaker_trip" => Action::TripBreaker,
+        "breaker_reset" => Action::ResetBreaker,
+        "cancel_all" => Action::CancelAll,
+        "flatten" => Action::Flatten,
+        "model_release_start" => match argument {
+            Some(model) if !model.trim().is_empty() => Action::ModelRelease {
+                model: model.trim().to_string(),
+                step: "start".into(),
+            },
+            _ => return Err(format!("{step}: which model? (the command's argument)")),
+        },
+        _ => return Err(format!("{step}: not a control action")),
+    })
 }
 
 /// Carries out each step of `cmd`, in order, audited and logged; stops at the first that fails.
@@ -137,17 +144,20 @@ async fn carry_out(
         }
     };
     for step in steps {
-        let Some(action) = action(step) else {
-            reply.ok = false;
-            reply.error = Some(format!("{step}: not a control action"));
-            return reply;
+        let action = match action(step, cmd.argument.as_deref()) {
+            Ok(a) => a,
+            Err(e) => {
+                reply.ok = false;
+                reply.error = Some(e);
+                return reply;
+            }
         };
         let record = NewControlCommand {
             at: wall.now(),
             who: cmd.who.clone(),
             remote: "fleet".into(),
-            command: (*step).to_string(),
-            argument: None,
+            command: action.name().to_string(),
+            argument: action.argument(),
             reason: cmd.reason.clone(),
             request_id: Some(format!("{}:{step}", cmd.request_id)),
         };
@@ -173,6 +183,7 @@ async fn carry_out(
                 return reply;
             }
         };
+        let (name, argument) = (action.name(), action.argument());
         let sent = monitor
             .send(Command::new(action, cmd.who.clone(), cmd.reason.clone()))
             .timeout(STEP_TIMEOUT)
@@ -182,13 +193,16 @@ async fn carry_out(
             Ok(Err(e)) => (false, e.to_string()),
             Err(e) => (false, format!("the Monitor did not answer: {e}")),
         };
+        let mut line = LogEvent::new(wall.now(), "vigil", Event::ControlCommand)
+            .level(if ok { Level::Warn } else { Level::Error })
+            .with("who", cmd.who.clone())
+            .with("remote", "fleet")
+            .with("command", name);
+        if let Some(arg) = argument {
+            line = line.with("argument", arg);
+        }
         sink.send(vec![
-            LogEvent::new(wall.now(), "vigil", Event::ControlCommand)
-                .level(if ok { Level::Warn } else { Level::Error })
-                .with("who", cmd.who.clone())
-                .with("remote", "fleet")
-                .with("command", *step)
-                .with("reason", cmd.reason.clone())
+            line.with("reason", cmd.reason.clone())
                 .with("ok", ok)
                 .with(if ok { "outcome" } else { "error" }, text.clone())
                 .with("audit_seq", seq)
@@ -216,4 +230,30 @@ async fn carry_out(
         }
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_is_a_control_action_and_a_release_names_its_model() {
+        assert_eq!(action("flatten", None), Ok(Action::Flatten));
+        assert_eq!(
+            action("model_release_start", Some(" goog_mlp ")),
+            Ok(Action::ModelRelease {
+                model: "goog_mlp".into(),
+                step: "start".into()
+            })
+        );
+        assert!(action("model_release_start", None).is_err_and(|e| e.contains("which model")));
+        assert!(action("model_release_start", Some(" ")).is_err());
+        assert!(action("shutdown", None).is_err_and(|e| e.contains("not a control action")));
+        // Every step of every fleet command is one.
+        for (_, steps) in commands::ACTIONS {
+            for step in *steps {
+                assert!(action(step, Some("m")).is_ok(), "{step}");
+            }
+        }
+    }
 }
