@@ -533,7 +533,9 @@ async function show() {
 }
 
 async function start() {
-  session = await getJson("/ui/api/session");
+  // Both at once: on a phone's link each round trip is what the page waits for.
+  const [who, status] = await Promise.all([getJson("/ui/api/session"), getJson("/ui/api/status")]);
+  session = who;
   document.body.classList.toggle("viewer", session.role !== "operator");
   $("#logout").title = `logged in as ${session.who} (${session.role})`;
   $("#nav-fleet").hidden = !session.fleet;
@@ -546,7 +548,7 @@ async function start() {
     if (id) location.hash = "#trace/" + encodeURIComponent(id); else { location.hash = "#log"; loadLog(); }
   });
   window.addEventListener("hashchange", show);
-  renderStatus(await getJson("/ui/api/status"));
+  renderStatus(status);
   connect();
   await show();
 }
