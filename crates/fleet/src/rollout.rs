@@ -239,10 +239,11 @@ async fn one_node(
         Outcome::Down { why } => return failed(format!("the node is down: {why}"), None),
     }
     let took = || Some((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-    let deadline = started + plan.per_node;
+    // No deadline past what the clock can hold (a --timeout-s of centuries).
+    let deadline = started.checked_add(plan.per_node);
     let mut last_check = Instant::now();
     let candidate = loop {
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return failed(
                 format!(
                     "no verdict within {} s (its canary still runs there)",
