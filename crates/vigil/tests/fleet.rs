@@ -289,18 +289,11 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
     // Each node's command secret, and the commander's copy of each.
     let tokens = dir.path().join("tokens");
     std::fs::create_dir_all(&tokens).expect("tokens");
-    let secret = |path: &Path, text: &str| {
-        std::fs::write(path, text).expect("secret");
-        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .expect("mode");
-    };
     // Three nodes, each replaying its bars at a bar a second, each publishing its log.
     let node_cfg = |name: &str| {
         let home = dir.path().join(name);
         std::fs::create_dir_all(&home).expect("node home");
-        let token = format!("{name}-secret-0123456789abcdef");
-        secret(&home.join("fleet.token"), &token);
-        secret(&tokens.join(format!("{name}.token")), &token);
+        node_secret(&home, &tokens, name);
         let cfg = home.join("vigil.toml");
         std::fs::write(
             &cfg,
@@ -325,31 +318,16 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
     // The central monitor, alerting to a webhook.
     let hook = vigil_testkit::HttpReceiver::start();
     let watch_home = dir.path().join("watch");
-    std::fs::create_dir_all(&watch_home).expect("watch home");
-    let watch_cfg = watch_home.join("watch.toml");
-    std::fs::write(
-        &watch_cfg,
-        format!(
-            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
-             {home}\n[fleet]\nurl = \"{url}\"\nnode = \"central\"\n\
-             command_tokens_dir = \"{tokens}\"\n\n\
-             [alerts.channels.webhook]\nurl = \"{hook}\"\n",
-            home = config::home_sections(&watch_home, "", ""),
-            hook = hook.url("/hook"),
-            tokens = tokens.display(),
+    let (watch_cfg, watch) = start_watch(
+        &watch_home,
+        &url,
+        &tokens,
+        &format!(
+            "[alerts.channels.webhook]\nurl = \"{}\"\n",
+            hook.url("/hook")
         ),
-    )
-    .expect("watch config");
-    let watch_logs = watch_home.join("logs");
-    let watch = common::Running::start_until(
-        &[
-            "fleet".as_ref(),
-            "watch".as_ref(),
-            "--config".as_ref(),
-            watch_cfg.as_os_str(),
-        ],
-        "fleet watch: reading VIGIL_FLEET",
     );
+    let watch_logs = watch_home.join("logs");
 
     // Every node is seen, its chain checked, and its view (ready, trading state, P&L) is in
     // `vigil fleet status`.
@@ -551,7 +529,7 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
     // Another node's secret opens nothing: each node has its own.
     let forged = dir.path().join("forged");
     std::fs::create_dir_all(&forged).expect("forged tokens");
-    secret(
+    vigil_testkit::write_secret_file(
         &forged.join("node-3.token"),
         "node-1-secret-0123456789abcdef",
     );
@@ -776,15 +754,7 @@ fn a_release_rolls_node_by_node_and_stops_at_the_first_node_whose_canary_fails()
     let node_cfg = |name: &str, release: &str| {
         let home = dir.path().join(name);
         std::fs::create_dir_all(&home).expect("node home");
-        let token = format!("{name}-secret-0123456789abcdef");
-        for file in [
-            home.join("fleet.token"),
-            tokens.join(format!("{name}.token")),
-        ] {
-            std::fs::write(&file, &token).expect("secret");
-            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .expect("mode");
-        }
+        node_secret(&home, &tokens, name);
         let cfg = home.join("vigil.toml");
         std::fs::write(
             &cfg,
@@ -831,28 +801,7 @@ fn a_release_rolls_node_by_node_and_stops_at_the_first_node_whose_canary_fails()
 
     // The central monitor, whose view of each node is the rollout's health check.
     let watch_home = dir.path().join("watch");
-    std::fs::create_dir_all(&watch_home).expect("watch home");
-    let watch_cfg = watch_home.join("watch.toml");
-    std::fs::write(
-        &watch_cfg,
-        format!(
-            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
-             {home}\n[fleet]\nurl = \"{url}\"\nnode = \"central\"\n\
-             command_tokens_dir = \"{tokens}\"\n",
-            home = config::home_sections(&watch_home, "", ""),
-            tokens = tokens.display(),
-        ),
-    )
-    .expect("watch config");
-    let watch = common::Running::start_until(
-        &[
-            "fleet".as_ref(),
-            "watch".as_ref(),
-            "--config".as_ref(),
-            watch_cfg.as_os_str(),
-        ],
-        "fleet watch: reading VIGIL_FLEET",
-    );
+    let (watch_cfg, watch) = start_watch(&watch_home, &url, &tokens, "");
     let deadline = Instant::now() + PATIENCE;
     loop {
         let (_, v) = fleet_status(&watch_cfg);
@@ -971,4 +920,41 @@ fn outcomes_of(v: &Value) -> Vec<(&str, &str)> {
             )
         })
         .collect()
+}
+
+/// Node `name`'s command secret, in its `home` (`fleet.token`) and in the commander's
+/// `tokens` folder (`<name>.token`).
+fn node_secret(home: &Path, tokens: &Path, name: &str) {
+    let token = format!("{name}-secret-0123456789abcdef");
+    vigil_testkit::write_secret_file(&home.join("fleet.token"), &token);
+    vigil_testkit::write_secret_file(&tokens.join(format!("{name}.token")), &token);
+}
+
+/// The central monitor (`vigil fleet watch`) in `home`, reading the fleet at `url`, the
+/// commander of the nodes whose secrets are in `tokens`; `extra` ends its config. Returns
+/// its config and the running process, once it reads the stream.
+fn start_watch(home: &Path, url: &str, tokens: &Path, extra: &str) -> (PathBuf, common::Running) {
+    std::fs::create_dir_all(home).expect("watch home");
+    let cfg = home.join("watch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ninstruments = [{{ symbol = \"GOOG\", path = \"bundled:GOOG_1d.csv\" }}]\n\
+             {sections}\n[fleet]\nurl = \"{url}\"\nnode = \"central\"\n\
+             command_tokens_dir = \"{tokens}\"\n\n{extra}",
+            sections = config::home_sections(home, "", ""),
+            tokens = tokens.display(),
+        ),
+    )
+    .expect("watch config");
+    let run = common::Running::start_until(
+        &[
+            "fleet".as_ref(),
+            "watch".as_ref(),
+            "--config".as_ref(),
+            cfg.as_os_str(),
+        ],
+        "fleet watch: reading VIGIL_FLEET",
+    );
+    (cfg, run)
 }
