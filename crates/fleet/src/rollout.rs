@@ -142,9 +142,10 @@ pub async fn run(
         .get_stream(&plan.stream)
         .await
         .map_err(|e| format!("the stream {}: {e}", plan.stream))?;
+    let link = Link { client, stream };
     let mut out: Vec<NodeResult> = Vec::new();
     for (i, node) in plan.nodes.iter().enumerate() {
-        let r = one_node(plan, i, node, &client, &stream, &token, &now, &said).await;
+        let r = one_node(plan, i, node, &link, &token, &now, &said).await;
         said(&format!("{}: {} {}", r.node, r.outcome, r.detail));
         let failed = r.outcome != "released";
         out.push(r);
@@ -176,13 +177,18 @@ async fn status_of(
         .ok_or_else(|| "no lease in the fleet: not a node of it".to_string())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The NATS side of a rollout: commands go through the client, verdicts come from the stream.
+struct Link {
+    client: async_nats::Client,
+    stream: jetstream::stream::Stream,
+}
+
+/// Node `i` of the plan's turn: health, the start, the verdict, health again.
 async fn one_node(
     plan: &Plan,
     i: usize,
     node: &str,
-    client: &async_nats::Client,
-    stream: &jetstream::stream::Stream,
+    link: &Link,
     token: &impl Fn(&str) -> Result<String, String>,
     now: &impl Fn() -> vigil_core::Timestamp,
     said: &impl Fn(&str),
@@ -202,7 +208,8 @@ async fn one_node(
         Err(e) => return failed(e, None),
     };
     // Its log from now on, read before the start is sent so that no verdict is missed.
-    let lines = stream
+    let lines = link
+        .stream
         .create_consumer(consumer::pull::Config {
             description: Some(format!("vigil fleet release: {node}'s log")),
             filter_subject: kind_subject(node, "log"),
@@ -225,7 +232,7 @@ async fn one_node(
         token,
     };
     let started = Instant::now();
-    match commands::send(client, node, &cmd, Duration::from_secs(10)).await {
+    match commands::send(&link.client, node, &cmd, Duration::from_secs(10)).await {
         Outcome::Answered(r) if r.ok => said(&format!("{node}: started: {}", r.steps.join("; "))),
         Outcome::Answered(r) => {
             return failed(
