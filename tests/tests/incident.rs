@@ -5,7 +5,7 @@
 //! A real session reads real feeds (`vigil_feed::FeedServer` on 127.0.0.1, stepped by hand)
 //! and alerts a real webhook on 127.0.0.1. The market clock follows the bars; the
 //! supervision clock (heartbeats, the Monitor, alerting, log flushing) is a `SimClock` the
-//! test moves from Friday 15:59 ET through the weekend to Monday 09:15 ET, letting the
+//! test moves from Friday 15:58 ET through the weekend to Monday 09:15 ET, letting the
 //! agents run between steps. No test sleeps for behaviour: every wait is for an actual log
 //! line, notice or feed answer, bounded in real time.
 //!
@@ -17,8 +17,9 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use serde_json::Value;
+use vigil_config::VigilConfig;
 use vigil_core::{Clock as _, SimClock, Timestamp};
-use vigil_testkit::{HttpReceiver, Received};
+use vigil_testkit::{HttpReceiver, PATIENCE, Received, settle};
 use vigil_tests::sim::{
     Feed, LogTail, MAX_REJECTED, Running, SYMBOL, config, et, minutes, notices,
     risk_approved_nothing_during_the_outage, subscribed, ts, until, walk, walk_until, write_bars,
@@ -68,11 +69,54 @@ impl Bars {
     }
 }
 
+/// Where the supervision clock starts on Friday: just before the close-only phase, which
+/// this desk's config sets one minute before the close (see [`weekend_config`]).
+///
+/// The phase timer is set once the source's first read is back, and it marks at once a
+/// phase whose time the clock has passed. With the default close-only (15:50) and a start
+/// at 15:59, a first read that brought only the first of Friday's bars (as CI's load made
+/// it) had close-only marked at once, ahead of the rest: the bars of 14:01 to 15:49 were
+/// handled as close-only, and Friday traded nothing. That is right for a live session
+/// (at 15:59 the session is close-only, whatever the bars' age) and wrong for a compressed
+/// replay, so this replay starts before any phase it could pass.
+fn friday_start() -> Timestamp {
+    et(friday(), 15, 58) + chrono::Duration::seconds(30)
+}
+
+/// The session's config for the weekend: close-only from 15:59 (see [`friday_start`]).
+fn weekend_config(dir: &Path, primary: &str, backups: &[&str], webhook: &str) -> VigilConfig {
+    let mut cfg = config(dir, primary, backups, webhook);
+    cfg.calendar.schedule.close_only_minutes_before_close = 1;
+    // The weekend is replayed compressed: each feed is stepped ahead of the simulated
+    // clock (Friday's last bars after 15:58, Monday's before the open), which a live feed
+    // never is; allow a day rather than reject them as from the future.
+    cfg.data.future_tolerance_s = 86_400;
+    cfg
+}
+
 /// Friday: the session trades on the primary's good bars, and the supervision clock moves
-/// past the close (16:00 ET), letting the pipeline work through them.
-async fn friday_close(primary: &Feed, bars: &Bars, run: &Running) {
+/// past the close (16:00 ET), letting the pipeline work through them. The clock passes
+/// 15:59 (close-only) only once the bars have closed the session themselves at 16:00 (the
+/// Risk agent's `trading_state_changed`, which the clock, before 15:59, cannot have
+/// caused), so every bar of the day was handled in the phase it belongs to. Until then it
+/// moves in small steps, bounded in real time: the log is flushed on the supervision clock.
+async fn friday_close(primary: &Feed, bars: &Bars, run: &Running, tail: &mut LogTail) {
     subscribed(primary).await;
     assert_eq!(primary.step(bars.friday.len()), bars.friday.len() as u64);
+    let limit = et(friday(), 15, 59) + chrono::Duration::seconds(4);
+    let closed = |v: &Value| {
+        v["event"] == "trading_state_changed" && v["data"]["reason"] == "final_snapshot phase"
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while tail.find(closed).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Friday's bars did not close the session at 16:00 within {PATIENCE:?}"
+        );
+        let next = (run.wall.now() + chrono::Duration::milliseconds(50)).min(limit);
+        walk(run, next, chrono::Duration::milliseconds(50), || false).await;
+        settle().await;
+    }
     walk(
         run,
         et(friday(), 16, 5),
@@ -140,23 +184,19 @@ fn a_weekend_format_change_fails_over_to_the_backup_and_monday_trades_on_validat
     let primary = Feed::start(primary_csv);
     let backup = Feed::start(backup_csv);
     let hook = HttpReceiver::start();
-    let mut cfg = config(
+    let cfg = weekend_config(
         dir.path(),
         &primary.stream_url,
         &[&backup.stream_url],
         &hook.url("/hook"),
     );
-    // The weekend is replayed compressed: each feed is stepped ahead of the simulated
-    // clock (Friday's last bars at 15:59, Monday's before the open), which a live feed
-    // never is; allow a day rather than reject them as from the future.
-    cfg.data.future_tolerance_s = 86_400;
-    let wall = SimClock::starting_at(et(friday(), 15, 59));
+    let wall = SimClock::starting_at(friday_start());
     let logs = dir.path().join("logs");
 
     let (outcome, switch_notice_at) = actix_rt::System::new().block_on(async {
         let run = Running::start(cfg, &wall).await;
         let mut tail = LogTail::new(&logs);
-        friday_close(&primary, &bars, &run).await;
+        friday_close(&primary, &bars, &run, &mut tail).await;
 
         // Saturday morning: the format changes.
         walk(
@@ -366,18 +406,14 @@ fn a_weekend_format_change_without_a_backup_trips_the_breaker_and_pages_before_m
     Bars::write(&csv, &times);
     let primary = Feed::start(csv);
     let hook = HttpReceiver::start();
-    let mut cfg = config(dir.path(), &primary.stream_url, &[], &hook.url("/hook"));
-    // The weekend is replayed compressed: each feed is stepped ahead of the simulated
-    // clock (Friday's last bars at 15:59, Monday's before the open), which a live feed
-    // never is; allow a day rather than reject them as from the future.
-    cfg.data.future_tolerance_s = 86_400;
-    let wall = SimClock::starting_at(et(friday(), 15, 59));
+    let cfg = weekend_config(dir.path(), &primary.stream_url, &[], &hook.url("/hook"));
+    let wall = SimClock::starting_at(friday_start());
     let logs = dir.path().join("logs");
 
     let (outcome, critical_at) = actix_rt::System::new().block_on(async {
         let run = Running::start(cfg, &wall).await;
         let mut tail = LogTail::new(&logs);
-        friday_close(&primary, &bars, &run).await;
+        friday_close(&primary, &bars, &run, &mut tail).await;
         walk(
             &run,
             et(friday(), 16, 5) + chrono::Duration::hours(18),
