@@ -191,7 +191,8 @@ impl ExecutionAgent {
 
     /// The sub-ledgers as the journal last held them, aligned with the recovered book
     /// (a difference, from a fill journaled before them or from reconciliation, is booked
-    /// to production's at the mark, and said).
+    /// to production's at the mark, and the cash it really moved, its price against the
+    /// mark and its commission, settled to production's too; both said).
     fn restore_ledgers(&mut self, state: &str, rec: &Reconciliation) {
         let ts = self.stamp();
         let mut ledgers: vigil_core::SubLedgers = match serde_json::from_str(state) {
@@ -229,6 +230,9 @@ impl ExecutionAgent {
                 m
             }
         });
+        // What the aligned difference really cost: the versions' P&L adds up to the
+        // account's again.
+        let settled = ledgers.settle(self.portfolio.cash());
         let versions = ledgers
             .books()
             .iter()
@@ -245,6 +249,9 @@ impl ExecutionAgent {
                 .collect::<Vec<_>>()
                 .join(" ");
             line = line.level(Level::Warn).with("aligned", text);
+        }
+        if !settled.is_zero() {
+            line = line.level(Level::Warn).with("settled_cash", settled);
         }
         self.core.log.emit(line);
         self.ledgers = ledgers;
