@@ -29,7 +29,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigil_core::Timestamp;
+use vigil_core::{Level, Timestamp};
 use vigil_log::Event;
 use vigil_store::RequestKind;
 
@@ -178,17 +178,32 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 mod fleet;
 mod reports;
 
-/// A page's data that cannot be read: 503 saying what and why, logged
-/// (`dashboard_read_failed`; counted as every answer is, by its status).
+/// A request whose data cannot be read, or whose action cannot be recorded: 503 saying
+/// what and why, logged (`dashboard_request_failed`; counted as every answer is, by its
+/// status).
 pub(crate) fn unavailable(state: &State, what: &str, e: impl std::fmt::Display) -> HttpResponse {
     let error = format!("{what}: {e}");
+    log_failure(state, what, &error, 503, Level::Warn);
+    HttpResponse::ServiceUnavailable().json(json!({ "error": error }))
+}
+
+/// A request vigil itself failed (no randomness for a session, a worker that died): 500
+/// saying what and why, logged at ERROR (`dashboard_request_failed`).
+pub(crate) fn failed(state: &State, what: &str, e: impl std::fmt::Display) -> HttpResponse {
+    let error = format!("{what}: {e}");
+    log_failure(state, what, &error, 500, Level::Error);
+    HttpResponse::InternalServerError().json(json!({ "error": error }))
+}
+
+fn log_failure(state: &State, what: &str, error: &str, status: u16, level: Level) {
     state.emit(
         state
-            .event(Event::DashboardReadFailed)
+            .event(Event::DashboardRequestFailed)
+            .level(level)
             .with("what", what.to_string())
-            .with("error", error.clone()),
+            .with("error", error.to_string())
+            .with("status", u64::from(status)),
     );
-    HttpResponse::ServiceUnavailable().json(json!({ "error": error }))
 }
 
 const INDEX_HTML: &str = include_str!("../assets/dashboard/index.html");
@@ -481,8 +496,7 @@ async fn login(
     let (id, csrf) = match (random_hex(), random_hex()) {
         (Ok(id), Ok(csrf)) => (id, csrf),
         (Err(e), _) | (_, Err(e)) => {
-            return HttpResponse::InternalServerError()
-                .json(json!({"error": format!("cannot open a session: {e}")}));
+            return failed(&state, "cannot open a session", e);
         }
     };
     let expires = vigil_core::later(state.wall.now(), chrono::Duration::hours(SESSION_HOURS));
@@ -571,7 +585,7 @@ async fn api_status(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     }
     match ui_status(&state) {
         Ok(v) => HttpResponse::Ok().json(v),
-        Err(e) => HttpResponse::InternalServerError().json(json!({ "error": e })),
+        Err(e) => failed(&state, "the board cannot be read", e),
     }
 }
 
@@ -652,15 +666,13 @@ async fn api_alerts(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let saved = match store.alert_state().await {
         Ok(s) => s,
         Err(e) => {
-            return HttpResponse::ServiceUnavailable()
-                .json(json!({"error": format!("the store cannot be read: {e}")}));
+            return unavailable(&state, "the store cannot be read", e);
         }
     };
     let pending = match store.pending_requests().await {
         Ok(p) => p,
         Err(e) => {
-            return HttpResponse::ServiceUnavailable()
-                .json(json!({"error": format!("the store cannot be read: {e}")}));
+            return unavailable(&state, "the store cannot be read", e);
         }
     };
     let Some(saved) = saved else {
@@ -681,8 +693,7 @@ async fn api_alerts(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             "saved_at": saved.saved_at,
             "pending": pending,
         })),
-        Err(e) => HttpResponse::InternalServerError()
-            .json(json!({"error": format!("the saved alert state is not readable: {e}")})),
+        Err(e) => failed(&state, "the saved alert state is not readable", e),
     }
 }
 
@@ -729,8 +740,11 @@ pub(crate) async fn record_request(
     what: &str,
 ) -> HttpResponse {
     let Some(store) = &state.audit else {
-        return HttpResponse::ServiceUnavailable()
-            .json(json!({"error": "this server has no store to record the request in"}));
+        return unavailable(
+            state,
+            what,
+            "this server has no store to record the request in",
+        );
     };
     let kind = match command {
         vigil_alert::AlertCommand::Ack { .. } => RequestKind::Ack,
@@ -759,25 +773,26 @@ pub(crate) async fn record_request(
                 "outcome": format!("{what} recorded as request #{seq}; the Monitor applies it at its next look"),
             }))
         }
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(json!({"ok": false, "error": format!("the request cannot be recorded: {e}")})),
+        Err(e) => {
+            let error = format!("{what}: the request cannot be recorded: {e}");
+            log_failure(state, what, &error, 503, Level::Warn);
+            HttpResponse::ServiceUnavailable().json(json!({"ok": false, "error": error}))
+        }
     }
 }
 
 /// The answer of blocking work run off the server's thread: `ok` with its value, 503 with
-/// its error (naming `what`), 500 when the worker itself failed.
+/// its error (naming `what`), 500 when the worker itself failed; both logged.
 pub(crate) fn blocking_answer<T, E: std::fmt::Display>(
+    state: &State,
     done: Result<Result<T, E>, actix_web::error::BlockingError>,
     what: &str,
     ok: impl FnOnce(T) -> HttpResponse,
 ) -> HttpResponse {
     match done {
         Ok(Ok(v)) => ok(v),
-        Ok(Err(e)) => {
-            HttpResponse::ServiceUnavailable().json(json!({"error": format!("{what}: {e}")}))
-        }
-        Err(e) => HttpResponse::InternalServerError()
-            .json(json!({"error": format!("{what}: the worker failed: {e}")})),
+        Ok(Err(e)) => unavailable(state, what, e),
+        Err(e) => failed(state, what, format!("the worker failed: {e}")),
     }
 }
 
@@ -853,9 +868,14 @@ async fn api_log(
         }
     })
     .await;
-    blocking_answer(read, "the log cannot be read", |(lines, unreadable)| {
-        HttpResponse::Ok().json(json!({ "lines": lines, "unreadable": unreadable }))
-    })
+    blocking_answer(
+        &state,
+        read,
+        "the log cannot be read",
+        |(lines, unreadable)| {
+            HttpResponse::Ok().json(json!({ "lines": lines, "unreadable": unreadable }))
+        },
+    )
 }
 
 async fn api_positions(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
@@ -868,8 +888,7 @@ async fn api_positions(req: HttpRequest, state: web::Data<State>) -> HttpRespons
     let books = match store.journal_books().await {
         Ok(b) => b,
         Err(e) => {
-            return HttpResponse::ServiceUnavailable()
-                .json(json!({"error": format!("the journal cannot be read: {e}")}));
+            return unavailable(&state, "the journal cannot be read", e);
         }
     };
     let mut out = Vec::new();
@@ -886,8 +905,7 @@ async fn api_positions(req: HttpRequest, state: web::Data<State>) -> HttpRespons
                     .unwrap_or_else(|e| json!({"error": format!("the journaled sub-ledgers are not JSON: {e}")}))),
             })),
             Err(e) => {
-                return HttpResponse::ServiceUnavailable()
-                    .json(json!({"error": format!("book {name}: {e}")}));
+                return unavailable(&state, &format!("book {name}"), e);
             }
         }
     }

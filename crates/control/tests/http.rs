@@ -886,7 +886,7 @@ async fn ui_get(url: String, cookie: String) -> (u16, Value) {
 }
 
 /// The dashboard's fleet view: a session without `[fleet]` says so; one whose NATS cannot
-/// be reached answers 503 naming the fleet, and logs `dashboard_read_failed`.
+/// be reached answers 503 naming the fleet, and logs `dashboard_request_failed`.
 #[actix_rt::test]
 async fn the_fleet_view_says_no_fleet_and_a_nats_it_cannot_reach_is_503_and_logged() {
     // A port nothing listens on.
@@ -931,13 +931,62 @@ async fn the_fleet_view_says_no_fleet_and_a_nats_it_cannot_reach_is_503_and_logg
             let logged: Vec<_> = log
                 .events()
                 .into_iter()
-                .filter(|e| e.event.name() == "dashboard_read_failed")
+                .filter(|e| e.event.name() == "dashboard_request_failed")
                 .collect();
             assert_eq!(logged.len(), 1);
             assert_eq!(field(&logged[0], "error"), error);
         }
         server.stop().await;
     }
+}
+
+/// A day report that is there but cannot be read (a folder in its place) answers 503
+/// naming it, and is logged as `dashboard_request_failed` with its status: no failing
+/// answer of the dashboard goes unlogged.
+#[actix_rt::test]
+async fn a_report_that_cannot_be_read_is_503_and_logged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reports = dir.path().join("reports");
+    std::fs::create_dir_all(reports.join("day-2026-12-04.txt")).expect("a folder as a report");
+    let cfg = vigil_config::VigilConfig::from_toml_str(
+        &format!(
+            "[data]\ninstruments = [{{ symbol = \"X\", path = \"x.csv\" }}]\n\
+             [store]\npath = \"{}\"\n[control]\naddress = \"127.0.0.1:0\"\n\
+             [checklist]\ndir = \"{}\"\n",
+            dir.path().join("state/vigil.db").display(),
+            reports.display()
+        ),
+        "test",
+    )
+    .expect("config");
+    let (sink, log) = LogSink::memory();
+    let server = ControlServer::start(ControlOptions::from_config(&cfg, HealthBoard::new(), sink))
+        .expect("start");
+    let token = read_token(&dir.path().join("state/control.token"))
+        .expect("token")
+        .expose()
+        .to_string();
+    let cookie = ui_login(&server.url(), &token).await;
+    let (code, answer) = ui_get(
+        format!("{}/ui/reports/day-2026-12-04.txt", server.url()),
+        cookie,
+    )
+    .await;
+    assert_eq!(code, 503, "{answer}");
+    let error = answer["error"].as_str().expect("an error");
+    assert!(
+        error.starts_with("day-2026-12-04.txt cannot be read: "),
+        "{error}"
+    );
+    let logged: Vec<_> = log
+        .events()
+        .into_iter()
+        .filter(|e| e.event.name() == "dashboard_request_failed")
+        .collect();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(field(&logged[0], "error"), error);
+    assert_eq!(field(&logged[0], "status"), "503");
+    server.stop().await;
 }
 
 /// The dashboard's assets: gzipped for a browser that takes it, and a `304` with no body

@@ -49,7 +49,7 @@ catalogue! {
     CommandRefused => "command_refused", Warn, "An operator or rule command was refused; data.error says why.";
     ControlCommand => "control_command", Warn, "An operator's command over the control API (or a fleet command: remote `fleet`) was carried out or refused: data.who, command, argument, reason, remote, status, outcome or error; kept in the store's audit (data.audit_seq).";
     ControlUnauthorized => "control_unauthorized", Warn, "A control API request without a valid bearer token was refused (401): data.remote, method, path, why; the presented token is never logged.";
-    DashboardReadFailed => "dashboard_read_failed", Warn, "A dashboard page's data could not be read (503): data.what (the registry, the drill runs, the fleet from NATS …), error.";
+    DashboardRequestFailed => "dashboard_request_failed", Warn, "A dashboard request could not be answered: its data could not be read or its action recorded (503), or vigil itself failed (500, at ERROR); data.what (the registry, the drill runs, the fleet from NATS, the journal …), error, status.";
     ControlLogin => "control_login", Info, "A dashboard login (/ui/login): data.who, role (operator or viewer), remote.";
     ControlRequestInvalid => "control_request_invalid", Warn, "An authenticated control API request was malformed (400): data.remote, method, path, error.";
     ControlTokenRotated => "control_token_rotated", Warn, "The control API's bearer token was replaced; only the new one is accepted: data.who, remote, file.";

@@ -136,7 +136,7 @@ pub(super) async fn api_checklists(req: HttpRequest, state: web::Data<State>) ->
         return HttpResponse::Ok().json(json!({"checklists": [], "day_reports": []}));
     };
     let read = web::block(move || read_reports(&dir)).await;
-    blocking_answer(read, "the checklist folder cannot be read", |v| {
+    blocking_answer(&state, read, "the checklist folder cannot be read", |v| {
         HttpResponse::Ok().json(v)
     })
 }
@@ -344,7 +344,7 @@ pub(super) async fn report_file(
     {
         return HttpResponse::NotFound().json(json!({"error": format!("no {name}")}));
     }
-    blocking_answer(read, &format!("{name} cannot be read"), |bytes| {
+    blocking_answer(&state, read, &format!("{name} cannot be read"), |bytes| {
         HttpResponse::Ok()
             .content_type(kind)
             .insert_header((header::CACHE_CONTROL, "no-cache"))
