@@ -125,6 +125,25 @@ impl Report {
         ]);
     }
 
+    fn lease_failed(&self, node: &str, error: &str) {
+        eprintln!("vigil: WARN fleet: the lease of {node} was not renewed: {error}");
+        self.log.send(vec![
+            LogEvent::new(self.wall.now(), SERVICE, Event::FleetLeaseFailed)
+                .level(Level::Warn)
+                .with("node", node.to_string())
+                .with("bucket", crate::LEASE_BUCKET)
+                .with("error", error.to_string()),
+        ]);
+    }
+
+    fn lease_renewed(&self, node: &str, failed: Duration) {
+        self.log.send(vec![
+            LogEvent::new(self.wall.now(), SERVICE, Event::FleetLeaseRenewed)
+                .with("node", node.to_string())
+                .with("failed_s", failed.as_secs()),
+        ]);
+    }
+
     fn recovered(&self, published: u64, outage: Duration) {
         self.log.send(vec![
             LogEvent::new(self.wall.now(), SERVICE, Event::FleetPublishRecovered)
@@ -163,6 +182,7 @@ async fn run(
     let mut lease_due = Instant::now();
     let mut last_seq = None;
     let mut outage: Option<Outage> = None;
+    let mut lease_failing: Option<Instant> = None;
     let mut backoff = Duration::from_millis(250);
     loop {
         let stopping = control.stopping.load(Ordering::Acquire);
@@ -217,11 +237,35 @@ async fn run(
         }
         if outage.is_none() && Instant::now() >= lease_due {
             lease_due = Instant::now() + lease_every;
-            renew(&js, &mut bucket, &cfg, &wall, last_seq, false).await;
+            let renewed = renew(&js, &mut bucket, &cfg, &wall, last_seq, false).await;
+            lease_failing = lease_outcome(&report, &cfg.node, renewed, lease_failing);
         }
     }
     if outage.is_none() {
-        renew(&js, &mut bucket, &cfg, &wall, last_seq, true).await;
+        let renewed = renew(&js, &mut bucket, &cfg, &wall, last_seq, true).await;
+        lease_outcome(&report, &cfg.node, renewed, lease_failing);
+    }
+}
+
+/// Reports a renewal's outcome: the first failure of a streak and the renewal that ends
+/// it. Returns since when the lease has been failing, if it still is.
+fn lease_outcome(
+    report: &Report,
+    node: &str,
+    renewed: Result<(), String>,
+    failing: Option<Instant>,
+) -> Option<Instant> {
+    match (renewed, failing) {
+        (Ok(()), None) => None,
+        (Ok(()), Some(since)) => {
+            report.lease_renewed(node, since.elapsed());
+            None
+        }
+        (Err(e), None) => {
+            report.lease_failed(node, &e);
+            Some(Instant::now())
+        }
+        (Err(_), Some(since)) => Some(since),
     }
 }
 
@@ -256,6 +300,10 @@ async fn publish<'a>(
 
 /// Renews the node's lease: its name, when, the newest line the stream holds, and
 /// whether it stopped (a node that stops says so; one that dies lets its lease run out).
+///
+/// # Errors
+/// The bucket cannot be had or the lease cannot be put (it is tried again at the next
+/// renewal; the lines flow meanwhile).
 async fn renew(
     js: &async_nats::jetstream::Context,
     bucket: &mut Option<async_nats::jetstream::kv::Store>,
@@ -263,18 +311,11 @@ async fn renew(
     wall: &SharedClock,
     seq: Option<u64>,
     stopped: bool,
-) {
-    if bucket.is_none() {
-        match nats::lease_bucket(js, Duration::from_secs(cfg.lease_s)).await {
-            Ok(b) => *bucket = Some(b),
-            Err(e) => {
-                // The lines flow: the lease is tried again at the next renewal.
-                eprintln!("vigil: WARN fleet: {e}");
-                return;
-            }
-        }
-    }
-    let Some(b) = bucket else { return };
+) -> Result<(), String> {
+    let b = match bucket {
+        Some(b) => b,
+        None => bucket.insert(nats::lease_bucket(js, Duration::from_secs(cfg.lease_s)).await?),
+    };
     let value = serde_json::json!({
         "node": cfg.node,
         "at": wall.now(),
@@ -283,10 +324,8 @@ async fn renew(
         "stopped": stopped,
     });
     if let Err(e) = b.put(&cfg.node, value.to_string().into()).await {
-        eprintln!(
-            "vigil: WARN fleet: the lease of {} was not renewed: {e}",
-            cfg.node
-        );
         *bucket = None;
+        return Err(e.to_string());
     }
+    Ok(())
 }

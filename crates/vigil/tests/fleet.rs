@@ -259,6 +259,74 @@ fn a_node_publishes_its_whole_log_through_a_nats_outage_without_gap_or_duplicate
     drop(feed);
 }
 
+/// A lease that cannot be renewed while the lines still publish (here a stream squatting
+/// the bucket's name, holding none of its keys) is logged on the node once, at WARN, with
+/// why; once the bucket is mended the renewal is logged too, and the node stops as
+/// `stopped` in the fleet's status.
+#[test]
+fn a_lease_that_cannot_be_renewed_is_logged_once_and_so_is_its_renewal() {
+    use async_nats::jetstream::stream;
+    let Some((dir, _nats, url)) = nats_or_skip("the fleet lease's test") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bucket_stream = format!("KV_{}", vigil_fleet::LEASE_BUCKET);
+    let js = rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("connect"));
+        js.create_stream(stream::Config {
+            name: bucket_stream.clone(),
+            subjects: vec!["not.the.leases.>".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("the squatting stream");
+        js
+    });
+    let feed = FeedProcess::paced(dir.path(), 50);
+    let secret = dir.path().join("feed.secret");
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{feed}\n[signal]\nfast_span = 3\nslow_span = 8\n\n{home}\n\
+             [fleet]\nurl = \"{url}\"\nnode = \"node-a\"\nlease_s = 3\n",
+            feed = config::feed_sections("GOOG", &feed.stream_url, KEY_ID, &secret, ""),
+            home = config::home_sections(dir.path(), "", ""),
+        ),
+    )
+    .expect("config");
+    let run = common::run_on(&cfg);
+    let failed = wait_for_event(dir.path(), "fleet_lease_failed");
+    assert_eq!(failed["level"], "WARN", "{failed}");
+    assert_eq!(failed["data"]["node"], "node-a", "{failed}");
+    assert_eq!(
+        failed["data"]["bucket"],
+        vigil_fleet::LEASE_BUCKET,
+        "{failed}"
+    );
+    // The lines publish meanwhile.
+    assert!(!rt.block_on(stream_lines(&url)).is_empty());
+
+    // The bucket mended: the next renewal makes it and puts the lease.
+    rt.block_on(js.delete_stream(&bucket_stream))
+        .expect("the squatter removed");
+    let renewed = wait_for_event(dir.path(), "fleet_lease_renewed");
+    assert_eq!(renewed["data"]["node"], "node-a", "{renewed}");
+    let out = run.interrupt();
+    assert!(out.status.success());
+    let log = common::vigil_log_lines(&dir.path().join("logs"));
+    let count = |event: &str| log.iter().filter(|l| l["event"] == event).count();
+    assert_eq!(count("fleet_lease_failed"), 1, "once until renewed");
+    assert_eq!(count("fleet_lease_renewed"), 1);
+    let (code, v) = fleet_status(&cfg);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v[0]["state"], "stopped", "{v}");
+    drop(feed);
+}
+
 /// The lines of the fleet monitor's log in `logs`.
 fn watch_lines(logs: &Path) -> Vec<Value> {
     common::vigil_log_lines(logs)
