@@ -1,5 +1,6 @@
 //! The agent's health: the heartbeat to the Monitor with its figures, and the venue's
-//! round trip, pinged off the order path.
+//! round trip, pinged off the order path; after each ping that answers, the venue's reports
+//! since the last bar are booked.
 
 use actix::prelude::*;
 use vigil_core::AgentState;
@@ -22,7 +23,7 @@ impl ExecutionAgent {
             let res = venue.ping().await;
             (res, wall.now() - t0)
         };
-        ctx.spawn(fut.into_actor(self).map(|(res, took), act, _ctx| {
+        ctx.spawn(fut.into_actor(self).map(|(res, took), act, ctx| {
             act.pinging = false;
             let was_up = act.venue_link.up;
             match res {
@@ -32,6 +33,7 @@ impl ExecutionAgent {
                     act.venue_link.error = None;
                     act.venue_link.latency_s =
                         Some(took.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                    act.book_between_bars(ctx);
                 }
                 Err(e) => {
                     act.venue_link.up = false;
@@ -43,6 +45,19 @@ impl ExecutionAgent {
                 }
             }
         }));
+    }
+
+    /// Books what the venue reported since the last bar. Reports are otherwise booked at
+    /// the end of each batch of bars and after each order; a live venue's fills also come
+    /// while no bar does (the feed down, a quiet market), and the book must not wait for
+    /// the next bar to hold them. An in-process venue reports only at bars, whose batch
+    /// books them: it has nothing left here. Not while the venue is down (its return
+    /// books and reconciles) or the agent is not running.
+    fn book_between_bars(&mut self, ctx: &mut Context<Self>) {
+        if self.outage.is_down() || self.core.state != AgentState::Running {
+            return;
+        }
+        self.drain_reports_then(ctx, |act, _| act.core.log.flush());
     }
 
     pub(super) fn heartbeat(&mut self, ctx: &mut Context<Self>) {

@@ -903,6 +903,50 @@ async fn a_fill_for_an_untracked_order_is_booked_logged_as_an_error_and_reported
     assert!(!faults[0].fatal);
 }
 
+/// A live venue's fill that comes while no bar does (the feed down, a quiet market) is
+/// booked at the next heartbeat's ping, not at the next bar.
+#[actix_rt::test]
+async fn a_fill_reported_between_bars_is_booked_at_the_next_heartbeat() {
+    let h = start();
+    let bars = four_bars();
+    h.addr.do_send(segment(0, &bars, 0..2, false));
+    book(&h).await;
+    let ack = h
+        .venue
+        .submit_order(&OrderRequest {
+            client_order_id: ClientOrderId::from("manual-2"),
+            symbol: SymbolId(0),
+            side: Side::Buy,
+            quantity: dec!(4),
+            order_type: OrderType::Market,
+            limit_price: None,
+            submitted_at: bars[1].ts,
+        })
+        .await
+        .expect("submit");
+    assert!(matches!(ack, OrderAck::Accepted { .. }));
+    // The venue fills it on its own; no bar reaches the agent.
+    h.venue.on_market_data(&bars[2]);
+    assert_eq!(
+        book(&h).await.position,
+        dec!(0),
+        "not booked before a heartbeat"
+    );
+    h.wall.advance_by(chrono::Duration::seconds(1));
+    vigil_testkit::yield_until("the fill booked", || {
+        !logged(&h.log, Event::FillReceived).is_empty()
+    })
+    .await;
+    assert_eq!(book(&h).await.position, dec!(4));
+    let fills = logged(&h.log, Event::FillReceived);
+    assert_eq!(fills.len(), 1);
+    assert_eq!(text(&fills[0], "order_id"), "manual-2");
+    // The next bars book nothing twice.
+    h.addr.do_send(segment(0, &bars, 2..4, true));
+    assert_eq!(book(&h).await.position, dec!(4));
+    assert_eq!(logged(&h.log, Event::FillReceived).len(), 1);
+}
+
 /// Stands in for the Risk agent: keeps each drawdown report and answers the first
 /// with an order that closes the position.
 struct FakeRisk {
