@@ -799,16 +799,9 @@ fn the_broker_drills_pass_against_a_stack_trading_through_the_broker_process() {
             "result: PASS (4 checks)",
         ],
     );
-    let report = drill("broker-drift");
-    says_all(
-        &report,
-        &[
-            "PASS the trade behind vigil's back is found: reconciliation_mismatch (CRITICAL) ",
-            "PASS a person is told: the reconciliation_mismatch alert (",
-            "PASS trading is restricted until a person looks: trading reduce_only by ",
-            "result: PASS (3 checks)",
-        ],
-    );
+    // network-loss before broker-drift: the drift's manual fill comes while no bar does
+    // after the feed's return, and is found only if fills are booked between bars (this
+    // order failed 8 of 9 runs before they were).
     let report = drill("network-loss");
     says_all(
         &report,
@@ -820,6 +813,16 @@ fn the_broker_drills_pass_against_a_stack_trading_through_the_broker_process() {
             "PASS the books are reconciled with the broker before trading resumes: reconciliation_completed (trigger ",
             "PASS no order while the data was down",
             "result: PASS (6 checks)",
+        ],
+    );
+    let report = drill("broker-drift");
+    says_all(
+        &report,
+        &[
+            "PASS the trade behind vigil's back is found: reconciliation_mismatch (CRITICAL) ",
+            "PASS a person is told: the reconciliation_mismatch alert (",
+            "PASS trading is restricted until a person looks: trading reduce_only by ",
+            "result: PASS (3 checks)",
         ],
     );
     run.signal("-TERM");
