@@ -43,6 +43,9 @@ StartLimitBurst=5
 Type=notify
 NotifyAccess=main
 WatchdogSec=60
+# READY=1 comes after the journal's recovery and the reconciliation with the broker; a
+# broker slow to answer at 09:15 must not get vigil killed at systemd's default 90 s.
+TimeoutStartSec=300
 # Exit 0: a trading day, start. Exit 1: no session today, skip quietly. Exit 255: failed.
 ExecCondition={bin} {TRADING_DAY_CONDITION} --config {cfg}
 ExecStart={bin} run --config {cfg}
@@ -127,6 +130,7 @@ mod tests {
             "Type=notify",
             "NotifyAccess=main",
             "WatchdogSec=60",
+            "TimeoutStartSec=300",
             "ExecCondition=/usr/local/bin/vigil calendar is-trading-day --today --config /etc/vigil/vigil.toml",
             "ExecStart=/usr/local/bin/vigil run --config /etc/vigil/vigil.toml",
             "Restart=on-failure",
