@@ -181,13 +181,15 @@ fn run(watch: Watch, mut stop: tokio::sync::oneshot::Receiver<()>) {
     }
     let period = vigil_core::span(period.max(Duration::from_millis(100)));
     let mut judge = Judge::default();
+    let mut ping_failing = None;
     runtime.block_on(async {
         loop {
             let now = watch.wall.now();
             match judge.look(watch.board.status().updated_at, now, stall_after) {
                 Look::Fresh => {
                     if watch.systemd.is_some() {
-                        notify(&[sd_notify::NotifyState::Watchdog], "WATCHDOG=1");
+                        let sent = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                        ping_failing = pinged(&watch.log, now, sent, ping_failing);
                     }
                 }
                 Look::Stalled(age) => stalled(&watch, now, age),
@@ -206,6 +208,42 @@ fn run(watch: Watch, mut stop: tokio::sync::oneshot::Receiver<()>) {
             }
         }
     });
+}
+
+/// Tells the log what a watchdog ping did: the first failure of a streak (at ERROR, and on
+/// standard error) and the ping that ends it; one line each, not one per ping. Returns since
+/// when the pings have been failing, if they still are.
+fn pinged(
+    log: &LogSink,
+    now: Timestamp,
+    sent: std::io::Result<()>,
+    failing: Option<Timestamp>,
+) -> Option<Timestamp> {
+    match (sent, failing) {
+        (Ok(()), None) => None,
+        (Ok(()), Some(since)) => {
+            log.send(vec![
+                LogEvent::new(now, SERVICE, Event::WatchdogPingRecovered)
+                    .with("failed_s", (now - since).num_seconds()),
+            ]);
+            None
+        }
+        (Err(e), None) => {
+            eprintln!("vigil: ERROR cannot tell systemd WATCHDOG=1: {e}");
+            log.send(vec![
+                LogEvent::new(now, SERVICE, Event::WatchdogPingFailed)
+                    .level(Level::Error)
+                    .with("error", e.to_string())
+                    .with(
+                        "action",
+                        "systemd restarts vigil when WatchdogSec passes without a ping; check \
+                         NOTIFY_SOCKET and the unit's NotifyAccess",
+                    ),
+            ]);
+            Some(now)
+        }
+        (Err(_), Some(since)) => Some(since),
+    }
 }
 
 /// The board is older than the limit: the Monitor's loop has stopped.
@@ -239,6 +277,41 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().expect("ts")
+    }
+
+    #[test]
+    fn a_failing_ping_is_logged_once_until_one_goes_through() {
+        let (log, lines) = LogSink::memory();
+        let t0 = t("2024-01-16T14:30:00Z");
+        let refused = || Err(std::io::Error::other("connection refused"));
+        let mut failing = pinged(&log, t0, Ok(()), None);
+        assert_eq!(failing, None);
+        for k in 0..3 {
+            failing = pinged(
+                &log,
+                t0 + chrono::Duration::seconds(k * 30),
+                refused(),
+                failing,
+            );
+        }
+        assert_eq!(failing, Some(t0));
+        failing = pinged(&log, t0 + chrono::Duration::seconds(120), Ok(()), failing);
+        assert_eq!(failing, None);
+        let got = lines.events();
+        let events: Vec<&str> = got.iter().map(|e| e.event.name()).collect();
+        assert_eq!(events, ["watchdog_ping_failed", "watchdog_ping_recovered"]);
+        assert_eq!(got[0].level, Level::Error);
+        assert!(
+            got[0]
+                .get("error")
+                .is_some_and(|e| e.to_string().contains("connection refused")),
+            "{:?}",
+            got[0]
+        );
+        assert_eq!(
+            got[1].get("failed_s").map(ToString::to_string),
+            Some("120".to_string())
+        );
     }
 
     #[test]
