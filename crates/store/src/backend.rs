@@ -58,6 +58,13 @@ macro_rules! sql_backend {
                     .map_err(|e| self.corrupt(what, format!("bad decimal {text:?}: {e}")))
             }
 
+            /// A FIX sequence number as the database holds it (a signed 64-bit integer).
+            fn fix_seq(&self, session: &str, seq: u64) -> Result<i64, $crate::StoreError> {
+                i64::try_from(seq).map_err(|e| {
+                    self.corrupt(format!("the FIX session {session}"), format!("sequence number {seq}: {e}"))
+                })
+            }
+
             fn side(&self, what: String, text: &str) -> Result<vigil_core::Side, $crate::StoreError> {
                 match text {
                     "BUY" => Ok(vigil_core::Side::Buy),
@@ -1533,6 +1540,162 @@ macro_rules! sql_backend {
                     .collect()
             }
 
+
+            async fn fix_sequences(
+                &self,
+                session: &str,
+            ) -> Result<Option<$crate::FixSequences>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let Some(row) = sqlx::query(
+                    "SELECT next_sender, next_target, created_at FROM fix_sessions \
+                     WHERE session = $1",
+                )
+                .bind(session)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_err("reading a FIX session's sequence numbers"))?
+                else {
+                    return Ok(None);
+                };
+                let what = || format!("the FIX session {session}");
+                let seq = |i: usize| {
+                    u64::try_from(row.get::<i64, _>(i)).map_err(|e| self.corrupt(what(), e))
+                };
+                let created: String = row.get(2);
+                Ok(Some($crate::FixSequences {
+                    next_sender: seq(0)?,
+                    next_target: seq(1)?,
+                    created_at: self.time(what, &created)?,
+                }))
+            }
+
+            async fn fix_set_sequences(
+                &self,
+                session: &str,
+                next_sender: u64,
+                next_target: u64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                let what = "setting a FIX session's sequence numbers";
+                sqlx::query(
+                    "INSERT INTO fix_sessions (session, next_sender, next_target, created_at, \
+                     updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (session) DO UPDATE \
+                     SET next_sender = excluded.next_sender, \
+                     next_target = excluded.next_target, updated_at = excluded.updated_at",
+                )
+                .bind(session)
+                .bind(self.fix_seq(session, next_sender)?)
+                .bind(self.fix_seq(session, next_target)?)
+                .bind($crate::stamp(at))
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err(what))?;
+                Ok(())
+            }
+
+            async fn fix_sent(
+                &self,
+                session: &str,
+                message: &$crate::FixSentMessage,
+                next_sender: u64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                let what = "keeping a message a FIX session sent";
+                let mut tx = self.pool.begin().await.map_err(self.query_err(what))?;
+                sqlx::query(
+                    "INSERT INTO fix_sent (session, seq, msg_type, frame) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (session, seq) DO UPDATE SET msg_type = excluded.msg_type, \
+                     frame = excluded.frame",
+                )
+                .bind(session)
+                .bind(self.fix_seq(session, message.seq)?)
+                .bind(&message.msg_type)
+                .bind(&message.frame)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err(what))?;
+                let moved = sqlx::query(
+                    "UPDATE fix_sessions SET next_sender = $2, updated_at = $3 WHERE session = $1",
+                )
+                .bind(session)
+                .bind(self.fix_seq(session, next_sender)?)
+                .bind($crate::stamp(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err(what))?;
+                if moved.rows_affected() != 1 {
+                    return Err(self.corrupt(
+                        format!("the FIX session {session}"),
+                        "it has no sequence numbers: the message was not kept",
+                    ));
+                }
+                tx.commit().await.map_err(self.query_err(what))?;
+                Ok(())
+            }
+
+            async fn fix_sent_range(
+                &self,
+                session: &str,
+                begin: u64,
+                end: u64,
+                limit: usize,
+            ) -> Result<Vec<$crate::FixSentMessage>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT seq, msg_type, frame FROM fix_sent WHERE session = $1 \
+                     AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+                )
+                .bind(session)
+                .bind(i64::try_from(begin).unwrap_or(i64::MAX))
+                .bind(i64::try_from(end).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the messages a FIX session sent"))?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::FixSentMessage {
+                            seq: u64::try_from(r.get::<i64, _>(0)).map_err(|e| {
+                                self.corrupt(format!("a message of the FIX session {session}"), e)
+                            })?,
+                            msg_type: r.get(1),
+                            frame: r.get(2),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn fix_reset(
+                &self,
+                session: &str,
+                next_sender: u64,
+                next_target: u64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                let what = "resetting a FIX session";
+                let mut tx = self.pool.begin().await.map_err(self.query_err(what))?;
+                sqlx::query("DELETE FROM fix_sent WHERE session = $1")
+                    .bind(session)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err(what))?;
+                sqlx::query(
+                    "INSERT INTO fix_sessions (session, next_sender, next_target, created_at, \
+                     updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (session) DO UPDATE \
+                     SET next_sender = excluded.next_sender, \
+                     next_target = excluded.next_target, created_at = excluded.created_at, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(session)
+                .bind(self.fix_seq(session, next_sender)?)
+                .bind(self.fix_seq(session, next_target)?)
+                .bind($crate::stamp(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_err(what))?;
+                tx.commit().await.map_err(self.query_err(what))?;
+                Ok(())
+            }
             async fn registry_entries(
                 &self,
                 name: Option<&str>,

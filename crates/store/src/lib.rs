@@ -52,6 +52,7 @@ mod backend;
 mod backtests;
 mod control;
 mod drills;
+mod fix;
 mod identity;
 mod journal;
 mod pg;
@@ -74,6 +75,7 @@ pub use anchors::{LogAnchor, LogAnchorKind};
 pub use backtests::BacktestReport;
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
 pub use drills::DrillRun;
+pub use fix::{FixSentMessage, FixSequences};
 pub use identity::{
     BookHistory, IDENTITY_NOTE, IdentityBook, IdentityError, IdentityFile, JournalRebuild,
     StoreFile, StoreIdentity, after_open, before_open, identity_file, new_install_id,
@@ -417,6 +419,67 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// # Errors
     /// When the read fails or a row cannot be understood.
     async fn drill_runs_since(&self, since: DateTime<Utc>) -> Result<Vec<DrillRun>, StoreError>;
+
+    /// FIX session `session`'s sequence numbers (`None`: a session never started here).
+    ///
+    /// # Errors
+    /// When the read fails or the row cannot be understood.
+    async fn fix_sequences(&self, session: &str) -> Result<Option<FixSequences>, StoreError>;
+
+    /// Sets FIX session `session`'s sequence numbers at `at` (the session begins here when
+    /// it has no row yet).
+    ///
+    /// # Errors
+    /// When the write fails.
+    async fn fix_set_sequences(
+        &self,
+        session: &str,
+        next_sender: u64,
+        next_target: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Keeps `message`, sent by FIX session `session`, and moves its next sender sequence
+    /// number to `next_sender`, in one transaction: a message on the wire is always one the
+    /// counterparty can ask for again. A message with the same sequence number is replaced.
+    ///
+    /// # Errors
+    /// When the write fails (neither is kept), or the session has no row
+    /// ([`Self::fix_set_sequences`] first).
+    async fn fix_sent(
+        &self,
+        session: &str,
+        message: &FixSentMessage,
+        next_sender: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The messages FIX session `session` sent with sequence numbers `begin..=end`, in order,
+    /// at most `limit` (a ResendRequest's range; the numbers missing were not kept: admin
+    /// messages, which a resend gap-fills).
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn fix_sent_range(
+        &self,
+        session: &str,
+        begin: u64,
+        end: u64,
+        limit: usize,
+    ) -> Result<Vec<FixSentMessage>, StoreError>;
+
+    /// Resets FIX session `session` at `at`: its sent messages are dropped and its sequence
+    /// numbers set, in one transaction (a SequenceReset or a logon with ResetSeqNumFlag).
+    ///
+    /// # Errors
+    /// When the write fails (nothing changes).
+    async fn fix_reset(
+        &self,
+        session: &str,
+        next_sender: u64,
+        next_target: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// The registered versions of model `name` (of every model when `None`), oldest first.
     ///

@@ -127,6 +127,7 @@ on_both_backends!(
     log_anchors_come_back_per_chain_in_order_and_old_flushes_are_thinned,
     backtests_are_counted_per_model_name_across_versions_and_reopening,
     drill_runs_come_back_since_a_time_across_reopening,
+    a_fix_session_keeps_its_sequences_and_sent_messages_across_reopening,
     backtest_reports_come_back_newest_first_with_their_pages,
     registry_changes_apply_whole_and_survive_reopening,
     releases_and_shadow_sessions_survive_reopening,
@@ -528,6 +529,115 @@ async fn drill_runs_come_back_since_a_time_across_reopening(place: &Place) {
             .expect("read"),
         runs[2..],
         "finished at the bound: included"
+    );
+    store.close().await;
+}
+
+async fn a_fix_session_keeps_its_sequences_and_sent_messages_across_reopening(place: &Place) {
+    use vigil_store::{FixSentMessage, FixSequences};
+    let session = "FIX.4.4:VIGIL->BROKER";
+    let store = place.open().await;
+    assert_eq!(store.fix_sequences(session).await.expect("read"), None);
+    let sent = |seq: u64, msg_type: &str| FixSentMessage {
+        seq,
+        msg_type: msg_type.into(),
+        // Bytes a text column would mangle: SOH, and one that is not UTF-8.
+        frame: format!("8=FIX.4.4\u{1}35={msg_type}\u{1}34={seq}\u{1}\u{ff}")
+            .into_bytes()
+            .into_iter()
+            .chain([0xff, 0x00])
+            .collect(),
+    };
+    let no_row = store
+        .fix_sent(session, &sent(1, "A"), 2, t("2026-12-04T14:00:00Z"))
+        .await
+        .expect_err("a session without sequence numbers keeps nothing");
+    assert!(
+        no_row.to_string().contains("FIX.4.4:VIGIL->BROKER"),
+        "{no_row}"
+    );
+    assert!(
+        store
+            .fix_sent_range(session, 1, 10, 100)
+            .await
+            .expect("read")
+            .is_empty(),
+        "nothing of the refused write was kept"
+    );
+    store
+        .fix_set_sequences(session, 1, 1, t("2026-12-04T14:00:00Z"))
+        .await
+        .expect("begin");
+    for (seq, kind) in [(1, "A"), (2, "D"), (4, "F")] {
+        store
+            .fix_sent(
+                session,
+                &sent(seq, kind),
+                seq + 1,
+                t("2026-12-04T14:01:00Z"),
+            )
+            .await
+            .expect("keep");
+    }
+    store
+        .fix_set_sequences(session, 5, 7, t("2026-12-04T14:02:00Z"))
+        .await
+        .expect("set");
+    store.close().await;
+
+    let store = place.open().await;
+    assert_eq!(
+        store.fix_sequences(session).await.expect("read"),
+        Some(FixSequences {
+            next_sender: 5,
+            next_target: 7,
+            created_at: t("2026-12-04T14:00:00Z"),
+        })
+    );
+    assert_eq!(
+        store
+            .fix_sent_range(session, 2, 4, 100)
+            .await
+            .expect("read"),
+        [sent(2, "D"), sent(4, "F")],
+        "3 was not kept: a resend gap-fills it"
+    );
+    assert_eq!(
+        store
+            .fix_sent_range(session, 1, u64::MAX, 2)
+            .await
+            .expect("read"),
+        [sent(1, "A"), sent(2, "D")],
+        "a page at most `limit` long"
+    );
+    assert!(
+        store
+            .fix_sent_range("FIX.4.4:VIGIL->OTHER", 1, 10, 100)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // A reset drops what was sent and starts the sequences again.
+    store
+        .fix_reset(session, 1, 1, t("2026-12-05T14:00:00Z"))
+        .await
+        .expect("reset");
+    store.close().await;
+    let store = place.open().await;
+    assert_eq!(
+        store.fix_sequences(session).await.expect("read"),
+        Some(FixSequences {
+            next_sender: 1,
+            next_target: 1,
+            created_at: t("2026-12-05T14:00:00Z"),
+        })
+    );
+    assert!(
+        store
+            .fix_sent_range(session, 1, 10, 100)
+            .await
+            .expect("read")
+            .is_empty()
     );
     store.close().await;
 }
