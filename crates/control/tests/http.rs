@@ -885,6 +885,37 @@ async fn ui_get(url: String, cookie: String) -> (u16, Value) {
     .expect("client thread")
 }
 
+/// A control server with its store under `dir` (`extra` ends its config), its log, and the
+/// session cookie of a login with its token.
+async fn ui_server(dir: &Path, extra: &str) -> (ControlServer, MemoryLog, String) {
+    let cfg = vigil_config::VigilConfig::from_toml_str(
+        &format!(
+            "[data]\ninstruments = [{{ symbol = \"X\", path = \"x.csv\" }}]\n\
+             [store]\npath = \"{}\"\n[control]\naddress = \"127.0.0.1:0\"\n{extra}",
+            dir.join("state/vigil.db").display()
+        ),
+        "test",
+    )
+    .expect("config");
+    let (sink, log) = LogSink::memory();
+    let server = ControlServer::start(ControlOptions::from_config(&cfg, HealthBoard::new(), sink))
+        .expect("start");
+    let token = read_token(&dir.join("state/control.token"))
+        .expect("token")
+        .expose()
+        .to_string();
+    let cookie = ui_login(&server.url(), &token).await;
+    (server, log, cookie)
+}
+
+/// The `dashboard_request_failed` lines of `log`.
+fn request_failures(log: &MemoryLog) -> Vec<vigil_log::LogEvent> {
+    log.events()
+        .into_iter()
+        .filter(|e| e.event.name() == "dashboard_request_failed")
+        .collect()
+}
+
 /// The dashboard's fleet view: a session without `[fleet]` says so; one whose NATS cannot
 /// be reached answers 503 naming the fleet, and logs `dashboard_request_failed`.
 #[actix_rt::test]
@@ -899,24 +930,7 @@ async fn the_fleet_view_says_no_fleet_and_a_nats_it_cannot_reach_is_503_and_logg
         format!("[fleet]\nurl = \"nats://127.0.0.1:{port}\"\nnode = \"node-1\"\n"),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = vigil_config::VigilConfig::from_toml_str(
-            &format!(
-                "[data]\ninstruments = [{{ symbol = \"X\", path = \"x.csv\" }}]\n\
-                 [store]\npath = \"{}\"\n[control]\naddress = \"127.0.0.1:0\"\n{fleet}",
-                dir.path().join("state/vigil.db").display()
-            ),
-            "test",
-        )
-        .expect("config");
-        let (sink, log) = LogSink::memory();
-        let server =
-            ControlServer::start(ControlOptions::from_config(&cfg, HealthBoard::new(), sink))
-                .expect("start");
-        let token = read_token(&dir.path().join("state/control.token"))
-            .expect("token")
-            .expose()
-            .to_string();
-        let cookie = ui_login(&server.url(), &token).await;
+        let (server, log, cookie) = ui_server(dir.path(), &fleet).await;
         let (code, fleet_view) = ui_get(format!("{}/ui/api/fleet", server.url()), cookie).await;
         if fleet.is_empty() {
             assert_eq!(code, 200, "{fleet_view}");
@@ -928,11 +942,7 @@ async fn the_fleet_view_says_no_fleet_and_a_nats_it_cannot_reach_is_503_and_logg
                 error.starts_with("the fleet cannot be read from NATS: nats://127.0.0.1:"),
                 "{error}"
             );
-            let logged: Vec<_> = log
-                .events()
-                .into_iter()
-                .filter(|e| e.event.name() == "dashboard_request_failed")
-                .collect();
+            let logged = request_failures(&log);
             assert_eq!(logged.len(), 1);
             assert_eq!(field(&logged[0], "error"), error);
         }
@@ -948,25 +958,11 @@ async fn a_report_that_cannot_be_read_is_503_and_logged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let reports = dir.path().join("reports");
     std::fs::create_dir_all(reports.join("day-2026-12-04.txt")).expect("a folder as a report");
-    let cfg = vigil_config::VigilConfig::from_toml_str(
-        &format!(
-            "[data]\ninstruments = [{{ symbol = \"X\", path = \"x.csv\" }}]\n\
-             [store]\npath = \"{}\"\n[control]\naddress = \"127.0.0.1:0\"\n\
-             [checklist]\ndir = \"{}\"\n",
-            dir.path().join("state/vigil.db").display(),
-            reports.display()
-        ),
-        "test",
+    let (server, log, cookie) = ui_server(
+        dir.path(),
+        &format!("[checklist]\ndir = \"{}\"\n", reports.display()),
     )
-    .expect("config");
-    let (sink, log) = LogSink::memory();
-    let server = ControlServer::start(ControlOptions::from_config(&cfg, HealthBoard::new(), sink))
-        .expect("start");
-    let token = read_token(&dir.path().join("state/control.token"))
-        .expect("token")
-        .expose()
-        .to_string();
-    let cookie = ui_login(&server.url(), &token).await;
+    .await;
     let (code, answer) = ui_get(
         format!("{}/ui/reports/day-2026-12-04.txt", server.url()),
         cookie,
@@ -978,11 +974,7 @@ async fn a_report_that_cannot_be_read_is_503_and_logged() {
         error.starts_with("day-2026-12-04.txt cannot be read: "),
         "{error}"
     );
-    let logged: Vec<_> = log
-        .events()
-        .into_iter()
-        .filter(|e| e.event.name() == "dashboard_request_failed")
-        .collect();
+    let logged = request_failures(&log);
     assert_eq!(logged.len(), 1);
     assert_eq!(field(&logged[0], "error"), error);
     assert_eq!(field(&logged[0], "status"), "503");

@@ -159,19 +159,7 @@ fn a_node_publishes_its_whole_log_through_a_nats_outage_without_gap_or_duplicate
     let Some((dir, mut nats, url)) = nats_or_skip("the fleet's NATS test") else {
         return;
     };
-    let feed = FeedProcess::paced(dir.path(), 50);
-    let secret = dir.path().join("feed.secret");
-    let cfg = dir.path().join("vigil.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{feed}\n[signal]\nfast_span = 3\nslow_span = 8\n\n[monitor]\nprobe_interval_ms = 300\n\
-             {home}\n[fleet]\nurl = \"{url}\"\nnode = \"node-a\"\nlease_s = 3\n",
-            feed = config::feed_sections("GOOG", &feed.stream_url, KEY_ID, &secret, ""),
-            home = config::home_sections(dir.path(), "", ""),
-        ),
-    )
-    .expect("config");
+    let (feed, cfg) = node_a(dir.path(), &url);
     let run = common::run_on(&cfg);
     wait_for_event(dir.path(), "order_submitted");
 
@@ -285,19 +273,7 @@ fn a_lease_that_cannot_be_renewed_is_logged_once_and_so_is_its_renewal() {
         .expect("the squatting stream");
         js
     });
-    let feed = FeedProcess::paced(dir.path(), 50);
-    let secret = dir.path().join("feed.secret");
-    let cfg = dir.path().join("vigil.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{feed}\n[signal]\nfast_span = 3\nslow_span = 8\n\n{home}\n\
-             [fleet]\nurl = \"{url}\"\nnode = \"node-a\"\nlease_s = 3\n",
-            feed = config::feed_sections("GOOG", &feed.stream_url, KEY_ID, &secret, ""),
-            home = config::home_sections(dir.path(), "", ""),
-        ),
-    )
-    .expect("config");
+    let (feed, cfg) = node_a(dir.path(), &url);
     let run = common::run_on(&cfg);
     let failed = wait_for_event(dir.path(), "fleet_lease_failed");
     assert_eq!(failed["level"], "WARN", "{failed}");
@@ -359,9 +335,7 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
     std::fs::create_dir_all(&tokens).expect("tokens");
     // Three nodes, each replaying its bars at a bar a second, each publishing its log.
     let node_cfg = |name: &str| {
-        let home = dir.path().join(name);
-        std::fs::create_dir_all(&home).expect("node home");
-        node_secret(&home, &tokens, name);
+        let home = node_home(dir.path(), &tokens, name);
         let cfg = home.join("vigil.toml");
         std::fs::write(
             &cfg,
@@ -820,9 +794,7 @@ fn a_release_rolls_node_by_node_and_stops_at_the_first_node_whose_canary_fails()
     let guard_trips = CANARY_EASY.replace("sessions_per_step = 3", "sessions_per_step = 40")
         + "\n[release.rollback]\nsharpe_window_bars = 5\nsharpe_values = 3\nmin_sharpe = 999\n";
     let node_cfg = |name: &str, release: &str| {
-        let home = dir.path().join(name);
-        std::fs::create_dir_all(&home).expect("node home");
-        node_secret(&home, &tokens, name);
+        let home = node_home(dir.path(), &tokens, name);
         let cfg = home.join("vigil.toml");
         std::fs::write(
             &cfg,
@@ -990,12 +962,34 @@ fn outcomes_of(v: &Value) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Node `name`'s command secret, in its `home` (`fleet.token`) and in the commander's
-/// `tokens` folder (`<name>.token`).
-fn node_secret(home: &Path, tokens: &Path, name: &str) {
+/// A node's home under `dir`, made, with its fleet command secret (`fleet.token`) and the
+/// commander's copy in `tokens`.
+fn node_home(dir: &Path, tokens: &Path, name: &str) -> PathBuf {
+    let home = dir.join(name);
+    std::fs::create_dir_all(&home).expect("node home");
     let token = format!("{name}-secret-0123456789abcdef");
     vigil_testkit::write_secret_file(&home.join("fleet.token"), &token);
     vigil_testkit::write_secret_file(&tokens.join(format!("{name}.token")), &token);
+    home
+}
+
+/// The node `node-a` in `dir`, trading a paced feed and publishing to the fleet at `url`
+/// with a 3 s lease: the feed and its config.
+fn node_a(dir: &Path, url: &str) -> (FeedProcess, PathBuf) {
+    let feed = FeedProcess::paced(dir, 50);
+    let secret = dir.join("feed.secret");
+    let cfg = dir.join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{feed}\n[signal]\nfast_span = 3\nslow_span = 8\n\n[monitor]\nprobe_interval_ms = 300\n\
+             {home}\n[fleet]\nurl = \"{url}\"\nnode = \"node-a\"\nlease_s = 3\n",
+            feed = config::feed_sections("GOOG", &feed.stream_url, KEY_ID, &secret, ""),
+            home = config::home_sections(dir, "", ""),
+        ),
+    )
+    .expect("config");
+    (feed, cfg)
 }
 
 /// The central monitor (`vigil fleet watch`) in `home`, reading the fleet at `url`, the

@@ -859,6 +859,25 @@ async fn a_replacing_intent_cancels_the_open_order_of_its_symbol_first() {
     ));
 }
 
+/// A market order made at the venue behind the agent's back (someone used the account by
+/// hand), accepted there.
+async fn manual_order(h: &Harness, id: &str, side: Side, quantity: Decimal, at: Timestamp) {
+    let ack = h
+        .venue
+        .submit_order(&OrderRequest {
+            client_order_id: ClientOrderId::from(id),
+            symbol: SymbolId(0),
+            side,
+            quantity,
+            order_type: OrderType::Market,
+            limit_price: None,
+            submitted_at: at,
+        })
+        .await
+        .expect("submit");
+    assert!(matches!(ack, OrderAck::Accepted { .. }));
+}
+
 #[actix_rt::test]
 async fn a_fill_for_an_untracked_order_is_booked_logged_as_an_error_and_reported() {
     let h = start();
@@ -866,20 +885,7 @@ async fn a_fill_for_an_untracked_order_is_booked_logged_as_an_error_and_reported
     h.addr.do_send(segment(0, &bars, 0..2, false));
     book(&h).await;
     // An order the agent never sent (someone used the account by hand).
-    let ack = h
-        .venue
-        .submit_order(&OrderRequest {
-            client_order_id: ClientOrderId::from("manual-1"),
-            symbol: SymbolId(0),
-            side: Side::Sell,
-            quantity: dec!(3),
-            order_type: OrderType::Market,
-            limit_price: None,
-            submitted_at: bars[1].ts,
-        })
-        .await
-        .expect("submit");
-    assert!(matches!(ack, OrderAck::Accepted { .. }));
+    manual_order(&h, "manual-1", Side::Sell, dec!(3), bars[1].ts).await;
     h.addr.do_send(segment(0, &bars, 2..4, true));
     assert_eq!(
         book(&h).await.position,
@@ -911,20 +917,7 @@ async fn a_fill_reported_between_bars_is_booked_at_the_next_heartbeat() {
     let bars = four_bars();
     h.addr.do_send(segment(0, &bars, 0..2, false));
     book(&h).await;
-    let ack = h
-        .venue
-        .submit_order(&OrderRequest {
-            client_order_id: ClientOrderId::from("manual-2"),
-            symbol: SymbolId(0),
-            side: Side::Buy,
-            quantity: dec!(4),
-            order_type: OrderType::Market,
-            limit_price: None,
-            submitted_at: bars[1].ts,
-        })
-        .await
-        .expect("submit");
-    assert!(matches!(ack, OrderAck::Accepted { .. }));
+    manual_order(&h, "manual-2", Side::Buy, dec!(4), bars[1].ts).await;
     // The venue fills it on its own; no bar reaches the agent.
     h.venue.on_market_data(&bars[2]);
     assert_eq!(
