@@ -95,18 +95,26 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `vigil fleet status --json` on `cfg`: (exit code, nodes).
-fn fleet_status(cfg: &Path) -> (i32, Value) {
+/// `vigil fleet ARGS --json --config CFG`: (exit code, its JSON; standard error as a string
+/// when standard output is not JSON).
+fn fleet_json(args: &[&str], cfg: &Path) -> (i32, Value) {
     let out = vigil()
-        .args(["fleet", "status", "--json", "--config"])
+        .arg("fleet")
+        .args(args)
+        .args(["--json", "--config"])
         .arg(cfg)
         .output()
-        .expect("vigil fleet status");
+        .expect("vigil fleet");
     (
         out.status.code().unwrap_or(-1),
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out.stderr).to_string())),
     )
+}
+
+/// `vigil fleet status --json` on `cfg`: (exit code, nodes).
+fn fleet_status(cfg: &Path) -> (i32, Value) {
+    fleet_json(&["status"], cfg)
 }
 
 /// Every message of the stream: (subject, message id, the line).
@@ -496,17 +504,13 @@ fn three_nodes_the_central_monitor_and_the_kill_switch_a_sigkilled_node_is_lost_
     dashboard.shows("node-2", "lost", "fleet-lost");
 
     // The fleet's kill switch reaches every live node; the dead one is reported down.
-    let out = vigil()
-        .args([
-            "fleet", "command", "kill", "--all", "--reason", "drill", "--who", "ops", "--json",
-            "--config",
-        ])
-        .arg(&watch_cfg)
-        .output()
-        .expect("vigil fleet command");
-    let sent: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(1), "a node was down: {sent}");
+    let (code, sent) = fleet_json(
+        &[
+            "command", "kill", "--all", "--reason", "drill", "--who", "ops",
+        ],
+        &watch_cfg,
+    );
+    assert_eq!(code, 1, "a node was down: {sent}");
     let outcomes = outcomes_of(&sent);
     assert_eq!(
         outcomes,
@@ -857,9 +861,8 @@ fn a_release_rolls_node_by_node_and_stops_at_the_first_node_whose_canary_fails()
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    let out = vigil()
-        .args([
-            "fleet",
+    let (code, results) = fleet_json(
+        &[
             "release",
             "goog_mlp",
             "--node",
@@ -874,15 +877,10 @@ fn a_release_rolls_node_by_node_and_stops_at_the_first_node_whose_canary_fails()
             "ops",
             "--timeout-s",
             "30",
-            "--json",
-            "--config",
-        ])
-        .arg(&watch_cfg)
-        .output()
-        .expect("vigil fleet release");
-    let results: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(1), "{results:#}");
+        ],
+        &watch_cfg,
+    );
+    assert_eq!(code, 1, "{results:#}");
     eprintln!("the rolling release: {results}");
     let outcomes = outcomes_of(&results);
     assert_eq!(
