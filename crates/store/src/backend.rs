@@ -1696,6 +1696,105 @@ macro_rules! sql_backend {
                 tx.commit().await.map_err(self.query_err(what))?;
                 Ok(())
             }
+
+            async fn fix_execution(
+                &self,
+                session: &str,
+                e: &$crate::FixExecution,
+            ) -> Result<Option<u64>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let what = "keeping an execution a FIX session received";
+                // One statement (no read then write in a transaction, which SQLite refuses
+                // while the session's sequence numbers are being written): the next ordinal
+                // and the row, or nothing for an ExecID kept before.
+                let kept = sqlx::query(
+                    "INSERT INTO fix_executions (session, ordinal, exec_id, cl_ord_id, exec_type, \
+                     ord_status, symbol, side, last_qty, last_px, cum_qty, leaves_qty, \
+                     commission, transact_time, text) \
+                     SELECT $1, COALESCE(MAX(ordinal), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     $10, $11, $12, $13, $14 FROM fix_executions WHERE session = $1 \
+                     ON CONFLICT (session, exec_id) DO NOTHING",
+                )
+                .bind(session)
+                .bind(&e.exec_id)
+                .bind(&e.cl_ord_id)
+                .bind(&e.exec_type)
+                .bind(&e.ord_status)
+                .bind(&e.symbol)
+                .bind(&e.side)
+                .bind(e.last_qty.to_string())
+                .bind(e.last_px.to_string())
+                .bind(e.cum_qty.to_string())
+                .bind(e.leaves_qty.to_string())
+                .bind(e.commission.to_string())
+                .bind($crate::stamp(e.transact_time))
+                .bind(e.text.as_deref())
+                .execute(&self.pool)
+                .await
+                .map_err(self.query_err(what))?;
+                if kept.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let ordinal: i64 = sqlx::query(
+                    "SELECT ordinal FROM fix_executions WHERE session = $1 AND exec_id = $2",
+                )
+                .bind(session)
+                .bind(&e.exec_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(self.query_err(what))?
+                .get(0);
+                Ok(Some(u64::try_from(ordinal).map_err(|err| {
+                    self.corrupt(format!("the FIX session {session}"), err)
+                })?))
+            }
+
+            async fn fix_executions(
+                &self,
+                session: &str,
+                after: u64,
+            ) -> Result<Vec<$crate::FixExecution>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT ordinal, exec_id, cl_ord_id, exec_type, ord_status, symbol, side, \
+                     last_qty, last_px, cum_qty, leaves_qty, commission, transact_time, text \
+                     FROM fix_executions WHERE session = $1 AND ordinal > $2 ORDER BY ordinal",
+                )
+                .bind(session)
+                .bind(i64::try_from(after).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err("reading the executions a FIX session received"))?;
+                rows.iter()
+                    .map(|r| {
+                        let exec_id: String = r.get(1);
+                        let what = || format!("execution {exec_id} of the FIX session {session}");
+                        let dec = |i: usize, name: &str| {
+                            let text: String = r.get(i);
+                            self.decimal(format!("{} ({name})", what()), &text)
+                        };
+                        let at: String = r.get(12);
+                        Ok($crate::FixExecution {
+                            ordinal: u64::try_from(r.get::<i64, _>(0))
+                                .map_err(|e| self.corrupt(what(), e))?,
+                            cl_ord_id: r.get(2),
+                            exec_type: r.get(3),
+                            ord_status: r.get(4),
+                            symbol: r.get(5),
+                            side: r.get(6),
+                            last_qty: dec(7, "LastQty")?,
+                            last_px: dec(8, "LastPx")?,
+                            cum_qty: dec(9, "CumQty")?,
+                            leaves_qty: dec(10, "LeavesQty")?,
+                            commission: dec(11, "Commission")?,
+                            transact_time: self.time(what, &at)?,
+                            text: r.get(13),
+                            exec_id: exec_id.clone(),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn registry_entries(
                 &self,
                 name: Option<&str>,

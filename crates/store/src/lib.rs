@@ -75,7 +75,7 @@ pub use anchors::{LogAnchor, LogAnchorKind};
 pub use backtests::BacktestReport;
 pub use control::{AuditStart, ControlAuditEntry, NewControlCommand};
 pub use drills::DrillRun;
-pub use fix::{FixSentMessage, FixSequences};
+pub use fix::{FixExecution, FixSentMessage, FixSequences};
 pub use identity::{
     BookHistory, IDENTITY_NOTE, IdentityBook, IdentityError, IdentityFile, JournalRebuild,
     StoreFile, StoreIdentity, after_open, before_open, identity_file, new_install_id,
@@ -480,6 +480,28 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
         next_target: u64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Keeps `execution`, received by FIX session `session`, unless one with its ExecID is
+    /// kept already: returns its ordinal when it is new, `None` for a duplicate (a resend).
+    ///
+    /// # Errors
+    /// When the write fails (nothing is kept).
+    async fn fix_execution(
+        &self,
+        session: &str,
+        execution: &FixExecution,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// The executions FIX session `session` received after ordinal `after` (0: all), in
+    /// order of arrival.
+    ///
+    /// # Errors
+    /// When the read fails or a row cannot be understood.
+    async fn fix_executions(
+        &self,
+        session: &str,
+        after: u64,
+    ) -> Result<Vec<FixExecution>, StoreError>;
 
     /// The registered versions of model `name` (of every model when `None`), oldest first.
     ///

@@ -128,6 +128,7 @@ on_both_backends!(
     backtests_are_counted_per_model_name_across_versions_and_reopening,
     drill_runs_come_back_since_a_time_across_reopening,
     a_fix_session_keeps_its_sequences_and_sent_messages_across_reopening,
+    a_fix_execution_is_kept_once_by_exec_id_in_order_of_arrival,
     backtest_reports_come_back_newest_first_with_their_pages,
     registry_changes_apply_whole_and_survive_reopening,
     releases_and_shadow_sessions_survive_reopening,
@@ -638,6 +639,74 @@ async fn a_fix_session_keeps_its_sequences_and_sent_messages_across_reopening(pl
             .await
             .expect("read")
             .is_empty()
+    );
+    store.close().await;
+}
+
+async fn a_fix_execution_is_kept_once_by_exec_id_in_order_of_arrival(place: &Place) {
+    use rust_decimal_macros::dec;
+    use vigil_store::FixExecution;
+    let session = "FIX.4.4:VIGIL->BROKER";
+    let exec = |id: &str, last: rust_decimal::Decimal, cum: rust_decimal::Decimal| FixExecution {
+        ordinal: 0,
+        exec_id: id.into(),
+        cl_ord_id: "c-1".into(),
+        exec_type: "F".into(),
+        ord_status: if cum == dec!(150) { "2" } else { "1" }.into(),
+        symbol: "GOOG".into(),
+        side: "1".into(),
+        last_qty: last,
+        last_px: dec!(1234.56789012),
+        cum_qty: cum,
+        leaves_qty: dec!(150) - cum,
+        commission: dec!(0.35),
+        transact_time: t("2026-12-04T14:30:00.123Z"),
+        text: (id == "E2").then(|| "the rest".to_string()),
+    };
+    let store = place.open().await;
+    assert_eq!(
+        store
+            .fix_execution(session, &exec("E1", dec!(100), dec!(100)))
+            .await
+            .expect("keep"),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .fix_execution(session, &exec("E1", dec!(100), dec!(100)))
+            .await
+            .expect("keep"),
+        None,
+        "a resend of the same ExecID is a duplicate"
+    );
+    assert_eq!(
+        store
+            .fix_execution("FIX.4.4:VIGIL->OTHER", &exec("E1", dec!(100), dec!(100)))
+            .await
+            .expect("keep"),
+        Some(1),
+        "ExecIDs are per session"
+    );
+    assert_eq!(
+        store
+            .fix_execution(session, &exec("E2", dec!(50), dec!(150)))
+            .await
+            .expect("keep"),
+        Some(2)
+    );
+    store.close().await;
+    let store = place.open().await;
+    let held = store.fix_executions(session, 0).await.expect("read");
+    let mut want = vec![
+        exec("E1", dec!(100), dec!(100)),
+        exec("E2", dec!(50), dec!(150)),
+    ];
+    want[0].ordinal = 1;
+    want[1].ordinal = 2;
+    assert_eq!(held, want);
+    assert_eq!(
+        store.fix_executions(session, 1).await.expect("read"),
+        want[1..]
     );
     store.close().await;
 }
