@@ -312,6 +312,25 @@ pub const BOUNDS: &[Bound] = &[
     closed("execution.limit_offset_bps", ZERO, int(1_000), "bps"),
     closed("execution.broker_poll_interval_ms", ONE, int(60_000), "ms"),
     closed("execution.broker_timeout_ms", int(100), int(60_000), "ms"),
+    closed("execution.fix.heartbeat_s", ONE, int(300), "s"),
+    closed(
+        "execution.fix.reconnect_initial_ms",
+        int(10),
+        int(600_000),
+        "ms",
+    ),
+    closed(
+        "execution.fix.reconnect_max_ms",
+        int(10),
+        int(3_600_000),
+        "ms",
+    ),
+    closed(
+        "execution.fix.reply_timeout_ms",
+        int(100),
+        int(120_000),
+        "ms",
+    ),
     noted(
         closed("execution.reconcile.interval_s", ZERO, DAY_S, "s"),
         "0: only at start and after an outage",

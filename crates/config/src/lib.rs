@@ -30,11 +30,12 @@ pub use fleet::FleetConfig;
 pub use model::{
     AfterOutage, AnomalyConfig, CalendarChoiceError, CalendarConfig, CanaryConfig, CanaryUnwind,
     ChecklistConfig, Comparison, ControlConfig, DataConfig, DeadManConfig, DrawdownControlConfig,
-    DriftConfig, ExecutionConfig, FeedConfig, FillModelConfig, InstrumentConfig, LogConfig,
-    MismatchPolicy, MonitorConfig, OpenOrdersPolicy, OrderTypeConfig, ReconcileConfig,
-    RegimeConfig, RegimeFactors, ReleaseConfig, RiskConfig, RollbackConfig, RuleConfig,
-    RuntimeConfig, Secret, SessionConfig, ShadowConfig, SignalConfig, Sizing, Speed, StoreConfig,
-    SupervisionConfig, VenueKind, VigilConfig, default_rules, redact_url,
+    DriftConfig, ExecutionConfig, FeedConfig, FillModelConfig, FixConfig, FixPositions,
+    FixTimeInForce, InstrumentConfig, LogConfig, MismatchPolicy, MonitorConfig, OpenOrdersPolicy,
+    OrderTypeConfig, ReconcileConfig, RegimeConfig, RegimeFactors, ReleaseConfig, RiskConfig,
+    RollbackConfig, RuleConfig, RuntimeConfig, Secret, SessionConfig, ShadowConfig, SignalConfig,
+    Sizing, Speed, StoreConfig, SupervisionConfig, VenueKind, VigilConfig, default_rules,
+    redact_url,
 };
 pub use model::{BUNDLED_PREFIX, DEFAULT_TOKEN_FILE_NAME};
 pub use secrets::{SecretFileError, check_private_file, private_file_problem, read_secret_file};

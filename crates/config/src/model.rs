@@ -1074,6 +1074,15 @@ pub enum VenueKind {
     /// A broker speaking Alpaca's trading API v2 over HTTP: the paper broker process
     /// (`vigil broker`) or Alpaca's paper endpoint.
     Alpaca,
+    /// A broker's order gateway speaking FIX 4.4 (`[execution.fix]`).
+    Fix,
+}
+
+impl VenueKind {
+    /// The venue outlives the process (a broker): its book is kept and reconciled.
+    pub fn is_external(self) -> bool {
+        !matches!(self, Self::Paper)
+    }
 }
 
 /// The Execution agent and the paper venue.
@@ -1110,6 +1119,79 @@ pub struct ExecutionConfig {
     /// Reconciliation with a broker (`venue = "alpaca"`): at start, on an interval, and
     /// when the broker comes back after an outage.
     pub reconcile: ReconcileConfig,
+    /// The FIX session (`venue = "fix"`).
+    pub fix: FixConfig,
+}
+
+/// `[execution.fix]`: the FIX 4.4 session to a broker's order gateway (docs/broker.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FixConfig {
+    /// The gateway's `host:port`.
+    pub address: Option<String>,
+    /// SenderCompID (49): vigil's side, as the broker set the session up.
+    pub sender_comp_id: Option<String>,
+    /// TargetCompID (56): the broker's side.
+    pub target_comp_id: Option<String>,
+    /// Username (553) on the Logon; with `password_file`.
+    pub username: Option<String>,
+    /// The file holding the Password (554), trimmed; read at start, redacted from logs.
+    pub password_file: Option<PathBuf>,
+    /// Account (1) on every order, and the account positions are asked for.
+    pub account: Option<String>,
+    /// HeartBtInt (108), in seconds.
+    pub heartbeat_s: u64,
+    /// The first wait before logging on again after the session ended, in milliseconds
+    /// (doubled at each failure, with jitter).
+    pub reconnect_initial_ms: u64,
+    /// The longest wait between two logons, in milliseconds.
+    pub reconnect_max_ms: u64,
+    /// How long an answer (an order's acknowledgement, a cancel, a status, the positions)
+    /// is waited for, in milliseconds.
+    pub reply_timeout_ms: u64,
+    /// TimeInForce (59) of every order.
+    pub time_in_force: FixTimeInForce,
+    /// Where positions come from: the broker's PositionReports, or the executions.
+    pub positions: FixPositions,
+}
+
+impl Default for FixConfig {
+    fn default() -> Self {
+        Self {
+            address: None,
+            sender_comp_id: None,
+            target_comp_id: None,
+            username: None,
+            password_file: None,
+            account: None,
+            heartbeat_s: 30,
+            reconnect_initial_ms: 500,
+            reconnect_max_ms: 30_000,
+            reply_timeout_ms: 5000,
+            time_in_force: FixTimeInForce::Day,
+            positions: FixPositions::Counterparty,
+        }
+    }
+}
+
+/// `[execution.fix] time_in_force`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixTimeInForce {
+    /// Until the close.
+    Day,
+    /// Until cancelled.
+    Gtc,
+}
+
+/// `[execution.fix] positions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixPositions {
+    /// Asked of the broker with RequestForPositions (AN).
+    Counterparty,
+    /// Added up from the executions this session received.
+    Executions,
 }
 
 /// `[execution.reconcile]`: the broker is the source of truth (see docs/recovery.md).
@@ -1182,6 +1264,7 @@ impl Default for ExecutionConfig {
             order_type: OrderTypeConfig::Market,
             limit_offset_bps: Decimal::from(5),
             reconcile: ReconcileConfig::default(),
+            fix: FixConfig::default(),
         }
     }
 }

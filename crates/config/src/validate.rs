@@ -706,7 +706,12 @@ fn check_control(cfg: &VigilConfig, c: &mut Checker) {
 
 /// The broker keys, checked when orders go to a broker (`venue = "alpaca"`).
 fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
+    check_fix_figures(e, c);
+    if e.venue == VenueKind::Fix {
+        check_fix(e, c);
+    }
     if e.venue != VenueKind::Alpaca {
+        check_reconcile(e, c);
         return;
     }
     match e.broker_url.as_deref() {
@@ -720,25 +725,24 @@ fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
         ),
         Some(_) => {}
     }
-    match (&e.broker_key_id, &e.broker_secret_file) {
-        (Some(_), None) => c.fail(
-            "execution.broker_secret_file",
-            "is required with broker_key_id".into(),
-        ),
-        (None, Some(_)) => c.fail(
-            "execution.broker_key_id",
-            "is required with broker_secret_file".into(),
-        ),
-        (Some(id), Some(_)) if id.trim().is_empty() => {
-            c.fail("execution.broker_key_id", "must not be empty".into())
-        }
-        _ => {}
-    }
+    credentials(
+        c,
+        ("execution.broker_key_id", &e.broker_key_id),
+        ("execution.broker_secret_file", &e.broker_secret_file),
+    );
     c.within(
         "execution.broker_poll_interval_ms",
         e.broker_poll_interval_ms,
     );
     c.within("execution.broker_timeout_ms", e.broker_timeout_ms);
+    check_reconcile(e, c);
+}
+
+/// `[execution.reconcile]`, checked for every broker.
+fn check_reconcile(e: &ExecutionConfig, c: &mut Checker) {
+    if !e.venue.is_external() {
+        return;
+    }
     let r = &e.reconcile;
     c.within("execution.reconcile.interval_s", r.interval_s);
     c.within("execution.reconcile.retry_initial_ms", r.retry_initial_ms);
@@ -747,6 +751,86 @@ fn check_broker(e: &ExecutionConfig, c: &mut Checker) {
         ("execution.reconcile.retry_initial_ms", r.retry_initial_ms),
         Order::AtMost,
         ("execution.reconcile.retry_max_ms", r.retry_max_ms),
+    );
+}
+
+/// A name and the file of its secret: both or neither, and the name not blank.
+fn credentials(
+    c: &mut Checker,
+    (name_key, name): (&str, &Option<String>),
+    (file_key, file): (&str, &Option<std::path::PathBuf>),
+) {
+    let short = |key: &str| key.rsplit('.').next().unwrap_or(key).to_string();
+    match (name, file) {
+        (Some(_), None) => c.fail(file_key, format!("is required with {}", short(name_key))),
+        (None, Some(_)) => c.fail(name_key, format!("is required with {}", short(file_key))),
+        (Some(n), Some(_)) if n.trim().is_empty() => c.fail(name_key, "must not be empty".into()),
+        _ => {}
+    }
+}
+
+/// `[execution.fix]`, checked when orders go to a FIX gateway (`venue = "fix"`).
+fn check_fix(e: &ExecutionConfig, c: &mut Checker) {
+    let f = &e.fix;
+    match f.address.as_deref() {
+        None => c.fail(
+            "execution.fix.address",
+            "is required with venue = \"fix\" (the gateway's host:port)".into(),
+        ),
+        Some(a) => {
+            let port = a
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            match port {
+                Some((host, Ok(p))) if !host.is_empty() && p > 0 => {}
+                _ => c.fail(
+                    "execution.fix.address",
+                    format!("expected host:port such as 127.0.0.1:9880, got {a:?}"),
+                ),
+            }
+        }
+    }
+    for (key, value) in [
+        ("execution.fix.sender_comp_id", &f.sender_comp_id),
+        ("execution.fix.target_comp_id", &f.target_comp_id),
+    ] {
+        match value.as_deref() {
+            None => c.fail(key, "is required with venue = \"fix\"".into()),
+            Some(v)
+                if v.is_empty() || v.len() > 64 || !v.chars().all(|ch| ch.is_ascii_graphic()) =>
+            {
+                c.fail(
+                    key,
+                    format!("must be 1 to 64 printable characters without spaces, got {v:?}"),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    credentials(
+        c,
+        ("execution.fix.username", &f.username),
+        ("execution.fix.password_file", &f.password_file),
+    );
+    if let Some(a) = &f.account
+        && a.trim().is_empty()
+    {
+        c.fail("execution.fix.account", "must not be empty".into());
+    }
+}
+
+/// `[execution.fix]`'s figures, checked whatever the venue (a mistake is caught before the
+/// day the venue changes).
+fn check_fix_figures(e: &ExecutionConfig, c: &mut Checker) {
+    let f = &e.fix;
+    c.within("execution.fix.heartbeat_s", f.heartbeat_s);
+    c.within("execution.fix.reconnect_initial_ms", f.reconnect_initial_ms);
+    c.within("execution.fix.reconnect_max_ms", f.reconnect_max_ms);
+    c.within("execution.fix.reply_timeout_ms", f.reply_timeout_ms);
+    c.ordered(
+        ("execution.fix.reconnect_initial_ms", f.reconnect_initial_ms),
+        Order::AtMost,
+        ("execution.fix.reconnect_max_ms", f.reconnect_max_ms),
     );
 }
 
@@ -803,6 +887,55 @@ mod tests {
         ] {
             let got = problem(steps).unwrap_or_default();
             assert!(got.contains(says), "{steps:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_fix_venue_needs_its_session_named_and_a_password_file_with_a_username() {
+        let problems = |edit: &dyn Fn(&mut crate::FixConfig)| {
+            let mut cfg = VigilConfig::embedded_default();
+            cfg.execution.venue = crate::VenueKind::Fix;
+            cfg.execution.fix.address = Some("127.0.0.1:9880".into());
+            cfg.execution.fix.sender_comp_id = Some("VIGIL".into());
+            cfg.execution.fix.target_comp_id = Some("BROKER".into());
+            edit(&mut cfg.execution.fix);
+            cfg.validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(problems(&|_| {}), "", "a complete session is valid");
+        for (edit, says) in [
+            (
+                &(|f: &mut crate::FixConfig| f.address = None) as &dyn Fn(&mut crate::FixConfig),
+                "execution.fix.address: is required",
+            ),
+            (
+                &|f| f.address = Some("gateway".into()),
+                "expected host:port",
+            ),
+            (&|f| f.address = Some("h:0".into()), "expected host:port"),
+            (
+                &|f| f.sender_comp_id = None,
+                "execution.fix.sender_comp_id: is required",
+            ),
+            (&|f| f.target_comp_id = Some("A B".into()), "without spaces"),
+            (
+                &|f| f.username = Some("u".into()),
+                "execution.fix.password_file: is required",
+            ),
+            (
+                &|f| f.password_file = Some("p".into()),
+                "execution.fix.username: is required",
+            ),
+            (&|f| f.heartbeat_s = 0, "execution.fix.heartbeat_s"),
+            (
+                &|f| f.reconnect_initial_ms = 60_000,
+                "execution.fix.reconnect_initial_ms",
+            ),
+        ] {
+            let got = problems(edit);
+            assert!(got.contains(says), "{says}: {got}");
         }
     }
 

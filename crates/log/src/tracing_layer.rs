@@ -60,6 +60,11 @@ fn level(l: &tracing::Level) -> Option<Level> {
 /// up whatever `log.min_level` says. A name matches its crate and every module in it.
 pub const WIRE_TARGETS: &[&str] = &[
     "ureq",
+    "ironfix_engine",
+    "ironfix_session",
+    "ironfix_transport",
+    "ironfix_tagvalue",
+    "ironfix_store",
     "ureq_proto",
     "rustls",
     "tokio_rustls",

@@ -846,7 +846,7 @@ fn alert_channels(cfg: &VigilConfig) -> CheckResult {
 /// it trades (see docs/recovery.md).
 fn positions_reconciled(cfg: &VigilConfig) -> CheckResult {
     const NAME: &str = "positions_reconciled";
-    if cfg.execution.venue != vigil_config::VenueKind::Alpaca {
+    if !cfg.execution.venue.is_external() {
         return check(
             NAME,
             CheckStatus::Pass,

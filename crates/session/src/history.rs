@@ -33,11 +33,18 @@ use vigil_store::{
 use crate::session::SystemError;
 
 /// The book of a broker that outlives the process: `broker:<broker_url>`.
+/// For a FIX gateway, `broker:fix://<address>/<SenderCompID>-><TargetCompID>`.
 pub(crate) fn broker_book(cfg: &VigilConfig) -> String {
-    format!(
-        "broker:{}",
-        cfg.execution.broker_url.as_deref().unwrap_or_default()
-    )
+    let e = &cfg.execution;
+    match e.venue {
+        vigil_config::VenueKind::Fix => format!(
+            "broker:fix://{}/{}->{}",
+            e.fix.address.as_deref().unwrap_or_default(),
+            e.fix.sender_comp_id.as_deref().unwrap_or_default(),
+            e.fix.target_comp_id.as_deref().unwrap_or_default()
+        ),
+        _ => format!("broker:{}", e.broker_url.as_deref().unwrap_or_default()),
+    }
 }
 
 /// Only books of a venue that outlives the process are kept and checked: the in-process
@@ -175,7 +182,7 @@ fn read_log(dir: &Path, book: &str) -> Result<LogMemory, SystemError> {
 /// check fails, or when the identity file cannot be read; [`SystemError::Store`] when the
 /// store cannot be opened or read.
 pub(crate) async fn open_store(cfg: &VigilConfig, rebuild: bool) -> Result<Opened, SystemError> {
-    let external = cfg.execution.venue == vigil_config::VenueKind::Alpaca;
+    let external = cfg.execution.venue.is_external();
     let identity_path = vigil_store::identity_file(&cfg.store, &cfg.log.dir);
     let location = match &cfg.store.url {
         Some(url) => vigil_config::redact_url(url.expose()),

@@ -43,6 +43,7 @@
 mod client;
 pub mod config;
 mod files;
+pub mod fix;
 mod http;
 mod logs;
 mod macros;

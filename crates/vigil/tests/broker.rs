@@ -171,18 +171,7 @@ fn a_vigil_run_trades_through_the_broker_process_and_ends_with_its_book() {
             )
         })
         .collect();
-    let ours: Vec<(String, Decimal)> = summary["positions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            (
-                p["symbol"].as_str().unwrap_or_default().to_string(),
-                dec(&p["quantity"]),
-            )
-        })
-        .collect();
-    assert_eq!(theirs, ours);
+    assert_eq!(theirs, common::crash::positions_of(&summary));
     assert_eq!(dec(&account["equity"]), dec(&summary["final_equity"]));
 }
 

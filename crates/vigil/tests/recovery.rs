@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::broker::{BrokerProcess, dec, goog_slice};
-use common::{Running, run_args, vigil, vigil_log_lines};
+use common::crash::{delays, journal_fills, positions_of, reconcile};
+use common::{Running, run_args, vigil_log_lines};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use vigil_store::PgTestSchema;
@@ -52,24 +53,6 @@ retry_max_ms = 400
     )
     .expect("write config");
     cfg
-}
-
-/// `vigil reconcile --json` against the broker.
-fn reconcile(cfg: &Path) -> (i32, Value) {
-    let out = vigil()
-        .args(["reconcile", "--json", "--config"])
-        .arg(cfg)
-        .output()
-        .expect("run vigil reconcile");
-    let code = out.status.code().unwrap_or(-1);
-    let body = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "vigil reconcile printed no JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (code, body)
 }
 
 /// The broker's fills, orders, account and positions.
@@ -134,43 +117,6 @@ fn client_order_ids_once(b: &BrokerBook) -> Vec<&str> {
     let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "a client order id twice: {ids:?}");
     ids
-}
-
-/// The fill ids the journal holds for the broker's book.
-fn journal_fill_ids(dir: &Path, pg: Option<&PgTestSchema>) -> HashSet<String> {
-    let store = vigil_config::StoreConfig {
-        path: dir.join("state/vigil.db"),
-        url: pg.map(|s| vigil_config::Secret::new(s.url())),
-        ..vigil_config::StoreConfig::default()
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let store = vigil_store::open_store(&store)
-            .await
-            .expect("open the store");
-        let books = store.journal_books().await.expect("books");
-        assert_eq!(books.len(), 1, "one broker book: {books:?}");
-        let rec = store.journal_recovery(&books[0]).await.expect("journal");
-        store.close().await;
-        rec.fills.into_iter().map(|f| f.fill_id).collect()
-    })
-}
-
-/// A pseudo-random delay in [lo, hi) ms from a seeded xorshift: different points each kill,
-/// the same points each run.
-fn delays(n: usize, lo: u64, hi: u64) -> Vec<u64> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            lo + x % (hi - lo)
-        })
-        .collect()
 }
 
 /// The client order ids of the broker's open orders.
@@ -268,7 +214,11 @@ fn crash_loop(kills: usize, how: Kill, pg: Option<&PgTestSchema>) {
     let ids = client_order_ids_once(&b);
     assert!(ids.len() >= 5, "too few orders to mean anything: {ids:?}");
     // Every broker fill is in the journal.
-    let journaled = journal_fill_ids(dir.path(), pg);
+    let journaled: HashSet<String> = journal_fills(dir.path(), pg)
+        .1
+        .into_iter()
+        .map(|f| f.fill_id)
+        .collect();
     if pg.is_some() {
         assert!(
             !dir.path().join("state/vigil.db").exists(),
@@ -390,21 +340,6 @@ fn events(dir: &Path, name: &str) -> Vec<Value> {
     vigil_log_lines(&dir.join("logs"))
         .into_iter()
         .filter(|l| l["event"] == name)
-        .collect()
-}
-
-fn positions_of(summary: &Value) -> Vec<(String, Decimal)> {
-    summary["positions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            (
-                p["symbol"].as_str().unwrap_or_default().to_string(),
-                dec(&p["quantity"]),
-            )
-        })
-        .filter(|(_, q)| !q.is_zero())
         .collect()
 }
 
@@ -586,6 +521,5 @@ fn orders_are_held_through_a_broker_outage_and_sent_once_when_it_returns() {
     assert_eq!(positions_of(&summary), b.positions);
     assert_eq!(dec(&summary["final_cash"]), b.cash);
     assert_eq!(summary["trading_state"], "active", "{summary:#}");
-    let journaled = journal_fill_ids(dir.path(), None);
-    assert_eq!(journaled.len(), b.fills.len());
+    assert_eq!(journal_fills(dir.path(), None).1.len(), b.fills.len());
 }

@@ -93,6 +93,7 @@ commission_min = "0"
 max_volume_participation = "1"
 limit_offset_bps = "5"
 reconcile = { interval_s = 60, retry_initial_ms = 500, retry_max_ms = 30000 }
+fix = { heartbeat_s = 30, reconnect_initial_ms = 500, reconnect_max_ms = 30000, reply_timeout_ms = 5000 }
 
 [monitor]
 heartbeat_interval_ms = 1000

@@ -201,7 +201,7 @@ fn unknown_volume_effect(venue: VenueKind) -> &'static str {
             "no volume column: fills are not capped by volume \
              (execution.max_volume_participation does not apply)"
         }
-        VenueKind::Alpaca => "no volume column: the broker fills by its own data",
+        VenueKind::Alpaca | VenueKind::Fix => "no volume column: the broker fills by its own data",
     }
 }
 

@@ -392,7 +392,14 @@ impl Session {
 
         // 3. Choose the venue, and read what the log and the broker remember before this
         //    session writes to the log.
-        let venue = venue::open_venue(&cfg, &chosen.symbols, clock.clone(), read).await?;
+        let venue = venue::open_venue(
+            &cfg,
+            &chosen.symbols,
+            clock.clone(),
+            restored.store.clone(),
+            read,
+        )
+        .await?;
         let evidence = opened.evidence(&cfg, &*venue, &chosen.symbols).await?;
 
         // 4. Start the log, with every secret known so far to redact.

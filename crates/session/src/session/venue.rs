@@ -8,8 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_config::{FillModelConfig, MismatchPolicy, OpenOrdersPolicy, VenueKind, VigilConfig};
+use vigil_config::{
+    FillModelConfig, FixPositions, FixTimeInForce, MismatchPolicy, OpenOrdersPolicy, VenueKind,
+    VigilConfig,
+};
 use vigil_core::{FutureGuard, SharedClock, SymbolTable, SystemClock, Timestamp, TradingState};
+use vigil_fix::{FixVenue, FixVenueConfig, PositionSource, TimeInForce};
 use vigil_log::LogBuffer;
 use vigil_providers::{
     AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig,
@@ -32,24 +36,26 @@ pub(super) async fn open_venue(
     cfg: &VigilConfig,
     symbols: &SymbolTable,
     clock: SharedClock,
+    store: Arc<dyn StateStore>,
     read: &mut Vec<String>,
 ) -> Result<Arc<dyn ExecutionVenue>, SystemError> {
     let secret = broker_secret(cfg)?;
     read.extend(secret.clone());
-    venue(cfg, symbols, clock, secret).await
+    venue(cfg, symbols, clock, store, secret).await
 }
 
-/// The broker's API secret, read from `execution.broker_secret_file` (trimmed), when orders
-/// go to a broker with credentials.
+/// The broker's secret, read at start (trimmed), when orders go to a broker with
+/// credentials: the API secret (`execution.broker_secret_file`) or the FIX password
+/// (`execution.fix.password_file`).
 fn broker_secret(cfg: &VigilConfig) -> Result<Option<String>, SystemError> {
     let e = &cfg.execution;
-    e.broker_secret_file
-        .as_ref()
-        .filter(|_| e.venue == VenueKind::Alpaca)
-        .map(|path| {
-            read_secret("execution.broker_secret_file", path)
-                .map_err(|e| SystemError::Venue(e.to_string()))
-        })
+    let (key, file) = match e.venue {
+        VenueKind::Paper => return Ok(None),
+        VenueKind::Alpaca => ("execution.broker_secret_file", &e.broker_secret_file),
+        VenueKind::Fix => ("execution.fix.password_file", &e.fix.password_file),
+    };
+    file.as_ref()
+        .map(|path| read_secret(key, path).map_err(|e| SystemError::Venue(e.to_string())))
         .transpose()
 }
 
@@ -57,6 +63,7 @@ async fn venue(
     cfg: &VigilConfig,
     symbols: &SymbolTable,
     clock: SharedClock,
+    store: Arc<dyn StateStore>,
     secret: Option<String>,
 ) -> Result<Arc<dyn ExecutionVenue>, SystemError> {
     let e = &cfg.execution;
@@ -89,12 +96,41 @@ async fn venue(
                 .map_err(|err| SystemError::Venue(err.to_string()))?;
             Ok(Arc::new(venue))
         }
+        VenueKind::Fix => {
+            let f = &e.fix;
+            let config = FixVenueConfig {
+                name: "fix".into(),
+                address: f.address.clone().unwrap_or_default(),
+                sender_comp_id: f.sender_comp_id.clone().unwrap_or_default(),
+                target_comp_id: f.target_comp_id.clone().unwrap_or_default(),
+                credentials: f.username.clone().zip(secret),
+                account: f.account.clone(),
+                heartbeat: Duration::from_secs(f.heartbeat_s),
+                reconnect_initial: Duration::from_millis(f.reconnect_initial_ms),
+                reconnect_max: Duration::from_millis(f.reconnect_max_ms),
+                reply_timeout: Duration::from_millis(f.reply_timeout_ms),
+                time_in_force: match f.time_in_force {
+                    FixTimeInForce::Day => TimeInForce::Day,
+                    FixTimeInForce::Gtc => TimeInForce::GoodTillCancel,
+                },
+                positions: match f.positions {
+                    FixPositions::Counterparty => PositionSource::Counterparty,
+                    FixPositions::Executions => PositionSource::Executions,
+                },
+                opening_cash: cfg.session.initial_cash,
+            };
+            let wall: SharedClock = Arc::new(SystemClock);
+            let venue = FixVenue::connect(config, symbols.clone(), store, wall)
+                .await
+                .map_err(|err| SystemError::Venue(err.to_string()))?;
+            Ok(Arc::new(venue))
+        }
     }
 }
 
 /// The venue outlives the process (a broker), so its book is kept and reconciled.
 pub(super) fn is_external(cfg: &VigilConfig) -> bool {
-    cfg.execution.venue == VenueKind::Alpaca
+    cfg.execution.venue.is_external()
 }
 
 /// What the start reconciled: the proof that the books were compared with the broker's
@@ -250,7 +286,8 @@ pub fn reconcile_now(cfg: &VigilConfig) -> Result<Reconciliation, SystemError> {
     if !is_external(cfg) {
         return Err(SystemError::Venue(
             "execution.venue is \"paper\": the in-process paper venue lives and dies with \
-             `vigil run`, there is no broker to reconcile with; set venue = \"alpaca\""
+             `vigil run`, there is no broker to reconcile with; set venue = \"alpaca\" or \
+             \"fix\""
                 .into(),
         ));
     }
@@ -262,7 +299,14 @@ pub fn reconcile_now(cfg: &VigilConfig) -> Result<Reconciliation, SystemError> {
         let store = vigil_store::open_store(&cfg.store).await?;
         let symbols = symbol_table(cfg);
         let clock: SharedClock = Arc::new(SystemClock);
-        let venue = venue(cfg, &symbols, clock.clone(), broker_secret(cfg)?).await?;
+        let venue = venue(
+            cfg,
+            &symbols,
+            clock.clone(),
+            store.clone(),
+            broker_secret(cfg)?,
+        )
+        .await?;
         let book = crate::history::broker_book(cfg);
         let rec = reconcile(
             &*store,

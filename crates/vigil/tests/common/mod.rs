@@ -5,6 +5,7 @@
 
 pub(crate) mod broker;
 pub(crate) mod browser;
+pub(crate) mod crash;
 pub(crate) mod feed;
 
 use std::io::{BufRead, BufReader};
