@@ -13,7 +13,7 @@
 //! (OrderStatusRequest) and which orders are open (OrderMassStatusRequest), and books, once,
 //! what the counterparty filled that no report brought (a `status:` execution).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use ironfix_core::message::RawMessage;
 use ironfix_core::types::CompId;
 use ironfix_engine::application::{Application, RejectReason, SessionId};
-use ironfix_engine::{Connection, Initiator, OutboundMessage, SendOutcome, StoreFailurePolicy};
+use ironfix_engine::{
+    Connection, FrameObserver, Initiator, Observation, OutboundMessage, SendOutcome,
+    StoreFailurePolicy,
+};
 use ironfix_session::SessionConfigBuilder;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
@@ -132,7 +135,8 @@ struct Waits {
     /// By the ClOrdID of an OrderCancelRequest: `Err` when refused.
     cancels: HashMap<String, oneshot::Sender<Result<(), Refusal>>>,
     /// By the ClOrdID asked about.
-    status: HashMap<String, oneshot::Sender<Result<ExecReport, String>>>,
+    /// By OrdStatusReqID: the ClOrdID asked about, and where the answer goes.
+    status: HashMap<String, (String, Answer<ExecReport>)>,
     /// By MassStatusReqID: the reports so far.
     mass: HashMap<String, MassWait>,
     /// By PosReqID: how many reports the ack announced, the reports so far.
@@ -229,6 +233,9 @@ struct Inner {
     waits: Mutex<Waits>,
     /// What went wrong outside any call, reported once by the next ping.
     problems: Mutex<Vec<String>>,
+    /// The id (ClOrdID, MassStatusReqID, PosReqID) of each request by the MsgSeqNum it went
+    /// out under: a BusinessMessageReject names the message it refuses by number only.
+    sent_ids: Mutex<BTreeMap<u64, String>>,
     next_id: AtomicU64,
     /// Reports read since the start, for the debug view.
     received: AtomicU64,
@@ -381,6 +388,7 @@ impl FixVenue {
             reports: Mutex::new(Vec::new()),
             waits: Mutex::new(Waits::default()),
             problems: Mutex::new(Vec::new()),
+            sent_ids: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(seed),
             received: AtomicU64::new(0),
             cfg,
@@ -390,6 +398,9 @@ impl FixVenue {
         });
         let initiator = Initiator::new(config, app)
             .with_store(Arc::new(sessions))
+            .with_frame_observer(Arc::new(SentIds {
+                inner: inner.clone(),
+            }))
             .with_store_failure_policy(StoreFailurePolicy::CloseSession)
             .with_connect_timeout(inner.cfg.reply_timeout);
         let (first_tx, first_rx) = oneshot::channel();
@@ -657,20 +668,19 @@ impl Inner {
         let id = request.client_order_id.as_str().to_string();
         let symbol = self.symbol_of(request.symbol).unwrap_or_default();
         let (tx, rx) = oneshot::channel();
-        self.waits.lock().status.insert(id.clone(), tx);
-        let what = format!("OrderStatusRequest for {id}");
-        let msg = wire::status(
-            &request.client_order_id,
-            &symbol,
-            request.side,
-            &self.request_id("status"),
-        );
+        let asked = self.request_id("status");
+        self.waits
+            .lock()
+            .status
+            .insert(asked.clone(), (id.clone(), tx));
+        let what = format!("OrderStatusRequest {asked} for {id}");
+        let msg = wire::status(&request.client_order_id, &symbol, request.side, &asked);
         if let Err(e) = self.send(msg, &what).await {
-            self.waits.lock().status.remove(&id);
+            self.waits.lock().status.remove(&asked);
             return Err(e);
         }
         let answer = self.answer(rx, &what).await;
-        self.waits.lock().status.remove(&id);
+        self.waits.lock().status.remove(&asked);
         answer?.map_err(|e| self.bad(format!("{what}: {e}")))
     }
 
@@ -980,7 +990,16 @@ impl Inner {
             }
             return;
         }
-        if let Some(tx) = w.status.remove(&r.cl_ord_id) {
+        // By the request's id where the counterparty echoes it, else by the order's.
+        let asked = match &r.status_req_id {
+            Some(id) if w.status.contains_key(id) => Some(id.clone()),
+            _ => w
+                .status
+                .iter()
+                .find(|(_, (order, _))| *order == r.cl_ord_id)
+                .map(|(id, _)| id.clone()),
+        };
+        if let Some((_, tx)) = asked.and_then(|id| w.status.remove(&id)) {
             tell(tx, Ok(r.clone()));
         }
     }
@@ -1183,7 +1202,12 @@ impl Inner {
 
     fn on_business_reject(&self, r: BusinessReject) {
         let why = r.why();
-        let id = r.ref_id.clone().unwrap_or_default();
+        let by_seq = r
+            .ref_seq
+            .as_deref()
+            .and_then(|n| n.parse::<u64>().ok())
+            .and_then(|n| self.sent_ids.lock().remove(&n));
+        let id = r.ref_id.clone().or(by_seq).unwrap_or_default();
         let mut w = self.waits.lock();
         if let Some(tx) = w.acks.remove(&id) {
             tell(
@@ -1205,7 +1229,7 @@ impl Inner {
             );
             return;
         }
-        if let Some(tx) = w.status.remove(&id) {
+        if let Some((_, tx)) = w.status.remove(&id) {
             tell(tx, Err(why));
             return;
         }
@@ -1324,6 +1348,44 @@ fn status_of(ord_status: &str) -> OrderStatus {
         "8" => OrderStatus::Rejected,
         "A" => OrderStatus::New,
         _ => OrderStatus::Accepted,
+    }
+}
+
+/// Notes the id of every request as it goes out, by its MsgSeqNum (the frame's tags 34, 35
+/// and 11, 584 or 710), before any byte of it is written.
+struct SentIds {
+    inner: Arc<Inner>,
+}
+
+/// The most requests remembered by number.
+const SENT_IDS_KEPT: usize = 4096;
+
+impl FrameObserver for SentIds {
+    fn on_inbound(&self, _: &[u8], _: &Observation<'_>) {}
+
+    fn on_outbound(&self, frame: &[u8], _: &Observation<'_>) {
+        let (mut seq, mut kind, mut id) = (None, None, None);
+        for field in frame.split(|b| *b == 1) {
+            let Some(eq) = field.iter().position(|b| *b == b'=') else {
+                continue;
+            };
+            let (tag, value) = (&field[..eq], &field[eq + 1..]);
+            match tag {
+                b"34" => seq = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()),
+                b"35" => kind = Some(value),
+                // An OrderStatusRequest is answered by its OrdStatusReqID (790), which
+                // follows its ClOrdID.
+                b"11" | b"584" | b"710" | b"790" => id = std::str::from_utf8(value).ok(),
+                _ => {}
+            }
+        }
+        if let (Some(seq), Some(b"D" | b"F" | b"H" | b"AF" | b"AN"), Some(id)) = (seq, kind, id) {
+            let mut ids = self.inner.sent_ids.lock();
+            ids.insert(seq, id.to_string());
+            while ids.len() > SENT_IDS_KEPT {
+                ids.pop_first();
+            }
+        }
     }
 }
 

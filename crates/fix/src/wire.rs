@@ -255,6 +255,8 @@ pub struct ExecReport {
     pub text: Option<String>,
     /// OrdRejReason (103).
     pub ord_rej_reason: Option<String>,
+    /// OrdStatusReqID (790): the status request this answers.
+    pub status_req_id: Option<String>,
     /// MassStatusReqID (584): the answer to a mass status request.
     pub mass_status_id: Option<String>,
     /// TotNumReports (911).
@@ -314,6 +316,7 @@ impl ExecReport {
             transact_time: f.time_opt(60)?,
             text: f.opt(58).map(str::to_string),
             ord_rej_reason: f.opt(103).map(str::to_string),
+            status_req_id: f.opt(790).map(str::to_string),
             mass_status_id: f.opt(584).map(str::to_string),
             total_reports: f.opt(911).and_then(|v| v.parse().ok()),
             poss_dup: raw.get_field_str(43) == Some("Y"),

@@ -109,6 +109,11 @@ fn filled(reports: &[ExecutionReport], id: &str) -> Decimal {
 
 /// How many messages of `msg_type` from vigil the acceptor's message log holds.
 fn acceptor_received(acceptor: &Counterparty, msg_type: &str) -> usize {
+    logged(acceptor, msg_type, "VIGIL")
+}
+
+/// How many messages of `msg_type` sent by `sender` the acceptor's message log holds.
+fn logged(acceptor: &Counterparty, msg_type: &str, sender: &str) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir(acceptor.dir.join("log")).expect("the acceptor's log") {
         let path = entry.expect("a log file").path();
@@ -119,7 +124,7 @@ fn acceptor_received(acceptor: &Counterparty, msg_type: &str) -> usize {
         let kind = format!("\u{1}35={msg_type}\u{1}");
         n += text
             .lines()
-            .filter(|l| l.contains(&kind) && l.contains("\u{1}49=VIGIL\u{1}"))
+            .filter(|l| l.contains(&kind) && l.contains(&format!("\u{1}49={sender}\u{1}")))
             .count();
     }
     n
@@ -510,4 +515,89 @@ async fn a_report_lost_in_a_crash_is_booked_once_from_the_orders_status() {
     venue.drain_reports(&mut again);
     assert!(again.is_empty(), "{again:?}");
     venue.ping().await.expect("nothing more to say");
+}
+
+/// A NewOrderSingle frame as the engine files it: header, body, checksum.
+fn new_order_frame(seq: u64, body: &str) -> Vec<u8> {
+    let sent = chrono::Utc::now().format("%Y%m%d-%H:%M:%S%.3f");
+    let body = format!("35=D\u{1}49=VIGIL\u{1}56=QFACC\u{1}34={seq}\u{1}52={sent}\u{1}{body}");
+    let head = format!("8=FIX.4.4\u{1}9={}\u{1}{body}", body.len());
+    let sum = head.bytes().map(u32::from).sum::<u32>() % 256;
+    format!("{head}10={sum:03}\u{1}").into_bytes()
+}
+
+/// A crash between filing a message and writing it leaves the counterparty a number short:
+/// it asks for it at the next logon, and vigil resends it from its store (PossDup). A
+/// gateway that keeps no positions refuses the request with a BusinessMessageReject: a
+/// clear error, at once.
+#[tokio::test]
+async fn the_counterparty_asks_vigil_to_resend_what_a_crash_left_unwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(acceptor) = Counterparty::start(&dir.path().join("acceptor"), &["--no-positions"])
+    else {
+        return;
+    };
+    let kept = store(dir.path()).await;
+    let session = "FIX.4.4:VIGIL->QFACC";
+    let venue = connect(config(&acceptor), kept.clone()).await;
+    let t0 = Instant::now();
+    let err = venue
+        .positions()
+        .await
+        .expect_err("no positions at this gateway");
+    assert!(
+        matches!(&err, VenueError::BadResponse { reason, .. }
+            if reason.contains("refused our AN") && reason.contains("unsupported message type")),
+        "{err}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "answered, not timed out"
+    );
+    venue.ping().await.expect("the session is still up");
+    drop(venue);
+
+    // Filed under the next number, never written: the crash came in between.
+    let s = kept
+        .fix_sequences(session)
+        .await
+        .expect("read")
+        .expect("kept");
+    let frame = new_order_frame(
+        s.next_sender,
+        "11=g-2\u{1}1=ACC-1\u{1}21=1\u{1}55=GOOG\u{1}54=1\u{1}60=20190304-15:31:00.000\u{1}\
+         38=3\u{1}40=2\u{1}44=25\u{1}59=0\u{1}",
+    );
+    let filed = vigil_store::FixSentMessage {
+        seq: s.next_sender,
+        msg_type: "D".into(),
+        frame,
+    };
+    kept.fix_sent(session, &filed, s.next_sender + 1, s.created_at)
+        .await
+        .expect("file it");
+
+    let venue = connect(config(&acceptor), kept).await;
+    let mut seen = Vec::new();
+    reports_until(&venue, &mut seen, "g-2 filled after its resend", |r| {
+        filled(r, "g-2") == dec!(3)
+    })
+    .await;
+    assert!(
+        logged(&acceptor, "2", "QFACC") >= 1,
+        "the acceptor asked for a resend"
+    );
+    let orders = acceptor.events("order");
+    let g2: Vec<&serde_json::Value> = orders.iter().filter(|o| o["clordid"] == "g-2").collect();
+    assert_eq!(g2.len(), 1, "{orders:?}");
+    assert_eq!(g2[0]["possdup"], true, "resent as a possible duplicate");
+    let order = venue
+        .order(&ClientOrderId::from("g-2"))
+        .await
+        .expect("status")
+        .expect("known, as vigil filed it");
+    assert_eq!(
+        (order.status, order.filled_quantity),
+        (OrderStatus::Filled, dec!(3))
+    );
 }

@@ -248,6 +248,7 @@ struct Options {
   Dec commission;
   Dec cash = Dec::raw(100000 * SCALE);
   bool hold = false;
+  bool noPositions = false;  // answer RequestForPositions with a BusinessMessageReject
   std::string dict;  // optional FIX44.xml; none by default (Debian ships none)
 };
 
@@ -418,7 +419,7 @@ class Counterparty : public FIX::Application {
     else if (type == "F") onCancel(msg);
     else if (type == "H") onStatus(msg);
     else if (type == "AF") onMassStatus(msg);
-    else if (type == "AN") onPositions(msg);
+    else if (type == "AN" && !m_opt.noPositions) onPositions(msg);
     else throw FIX::UnsupportedMessageType();
   }
 
@@ -850,6 +851,7 @@ class Counterparty : public FIX::Application {
             << "usage: acceptor --port P --dir D [--sender QFACC] [--target VIGIL]\n"
                "                [--username U --password-file F] [--market-price 100]\n"
                "                [--partial-above 0] [--commission 0] [--cash 100000] [--hold]\n"
+               "                [--no-positions]\n"
                "                [--dict FIX44.xml]\n";
   exit(2);
 }
@@ -879,6 +881,7 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--commission") o.commission = decArg(a, val());
     else if (a == "--cash") o.cash = decArg(a, val());
     else if (a == "--hold") o.hold = true;
+    else if (a == "--no-positions") o.noPositions = true;
     else if (a == "--dict") o.dict = val();
     else usage("unknown argument " + a);
   }
