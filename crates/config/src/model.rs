@@ -1153,6 +1153,12 @@ pub struct FixConfig {
     pub time_in_force: FixTimeInForce,
     /// Where positions come from: the broker's PositionReports, or the executions.
     pub positions: FixPositions,
+    /// SenderCompID of a drop copy session (with `positions = "executions"`): the broker
+    /// copies on it every execution of the account, trades made elsewhere included, and
+    /// positions and cash add those up. Same address and credentials as the order session.
+    pub drop_copy_sender_comp_id: Option<String>,
+    /// TargetCompID of the drop copy session.
+    pub drop_copy_target_comp_id: Option<String>,
 }
 
 impl Default for FixConfig {
@@ -1170,6 +1176,8 @@ impl Default for FixConfig {
             reply_timeout_ms: 5000,
             time_in_force: FixTimeInForce::Day,
             positions: FixPositions::Counterparty,
+            drop_copy_sender_comp_id: None,
+            drop_copy_target_comp_id: None,
         }
     }
 }

@@ -790,11 +790,34 @@ fn check_fix(e: &ExecutionConfig, c: &mut Checker) {
             }
         }
     }
-    for (key, value) in [
-        ("execution.fix.sender_comp_id", &f.sender_comp_id),
-        ("execution.fix.target_comp_id", &f.target_comp_id),
+    let drop_copy = f.drop_copy_sender_comp_id.is_some() || f.drop_copy_target_comp_id.is_some();
+    if drop_copy && f.positions != crate::FixPositions::Executions {
+        c.fail(
+            "execution.fix.drop_copy_sender_comp_id",
+            "a drop copy is read only with positions = \"executions\" (with \"counterparty\" \
+             the broker reports the positions itself)"
+                .into(),
+        );
+    }
+    for (key, value, required) in [
+        ("execution.fix.sender_comp_id", &f.sender_comp_id, true),
+        ("execution.fix.target_comp_id", &f.target_comp_id, true),
+        (
+            "execution.fix.drop_copy_sender_comp_id",
+            &f.drop_copy_sender_comp_id,
+            drop_copy,
+        ),
+        (
+            "execution.fix.drop_copy_target_comp_id",
+            &f.drop_copy_target_comp_id,
+            drop_copy,
+        ),
     ] {
         match value.as_deref() {
+            None if !required => {}
+            None if key.contains("drop_copy") => {
+                c.fail(key, "is required with the other drop_copy CompID".into())
+            }
             None => c.fail(key, "is required with venue = \"fix\"".into()),
             Some(v)
                 if v.is_empty() || v.len() > 64 || !v.chars().all(|ch| ch.is_ascii_graphic()) =>
@@ -905,6 +928,15 @@ mod tests {
                 .unwrap_or_default()
         };
         assert_eq!(problems(&|_| {}), "", "a complete session is valid");
+        assert_eq!(
+            problems(&|f| {
+                f.positions = crate::FixPositions::Executions;
+                f.drop_copy_sender_comp_id = Some("VIGILDC".into());
+                f.drop_copy_target_comp_id = Some("BROKERDC".into());
+            }),
+            "",
+            "with a drop copy"
+        );
         for (edit, says) in [
             (
                 &(|f: &mut crate::FixConfig| f.address = None) as &dyn Fn(&mut crate::FixConfig),
@@ -927,6 +959,17 @@ mod tests {
             (
                 &|f| f.password_file = Some("p".into()),
                 "execution.fix.username: is required",
+            ),
+            (
+                &|f| f.drop_copy_sender_comp_id = Some("VIGILDC".into()),
+                "a drop copy is read only with positions = \"executions\"",
+            ),
+            (
+                &|f| {
+                    f.positions = crate::FixPositions::Executions;
+                    f.drop_copy_sender_comp_id = Some("VIGILDC".into());
+                },
+                "execution.fix.drop_copy_target_comp_id: is required with the other",
             ),
             (&|f| f.heartbeat_s = 0, "execution.fix.heartbeat_s"),
             (

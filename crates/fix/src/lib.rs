@@ -16,5 +16,5 @@ mod venue;
 pub mod wire;
 
 pub use store::SessionStore;
-pub use venue::{FixError, FixVenue, FixVenueConfig, PositionSource};
+pub use venue::{DropCopy, FixError, FixVenue, FixVenueConfig, PositionSource};
 pub use wire::TimeInForce;

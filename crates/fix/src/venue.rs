@@ -84,6 +84,26 @@ pub struct FixVenueConfig {
     /// The account's cash before the first execution this session keeps: FIX carries no
     /// balance, so the cash is this plus what the executions moved.
     pub opening_cash: Decimal,
+    /// A drop copy session, on which the broker copies every execution of the account
+    /// (those of trades made elsewhere too): with [`PositionSource::Executions`], positions
+    /// and cash add up its executions rather than this session's.
+    pub drop_copy: Option<DropCopy>,
+}
+
+/// The drop copy session's CompIDs (same address and credentials as the order session).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropCopy {
+    /// SenderCompID (49) of vigil's side of the drop copy session.
+    pub sender_comp_id: String,
+    /// TargetCompID (56): the broker's drop copy side.
+    pub target_comp_id: String,
+}
+
+impl DropCopy {
+    /// The drop copy session's name in the store.
+    pub fn session(&self) -> String {
+        format!("FIX.4.4:{}->{}", self.sender_comp_id, self.target_comp_id)
+    }
 }
 
 impl std::fmt::Debug for FixVenueConfig {
@@ -212,13 +232,32 @@ impl Book {
     }
 }
 
-/// The session's link, as the supervisor last saw it.
+/// A session's link, as its supervisor last saw it.
 struct Link {
     conn: Option<Connection>,
     /// Why it is down (while `conn` is none).
     why: String,
     /// Logons tried since the last that held.
     attempts: u64,
+}
+
+impl Link {
+    fn new() -> Self {
+        Self {
+            conn: None,
+            why: "not logged on yet".into(),
+            attempts: 0,
+        }
+    }
+}
+
+/// Which of the venue's sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Orders and their executions.
+    Orders,
+    /// Copies of every execution of the account.
+    DropCopy,
 }
 
 struct Inner {
@@ -228,7 +267,11 @@ struct Inner {
     wall: SharedClock,
     symbols: SymbolTable,
     link: Mutex<Link>,
+    /// The drop copy session's link (unused without one).
+    copy_link: Mutex<Link>,
     book: Mutex<Book>,
+    /// The trades the drop copy brought, kept once by ExecID, in order of arrival.
+    copies: Mutex<Vec<FixExecution>>,
     reports: Mutex<Vec<ExecutionReport>>,
     waits: Mutex<Waits>,
     /// What went wrong outside any call, reported once by the next ping.
@@ -318,19 +361,7 @@ impl FixVenue {
             reason,
         };
         let session = cfg.session();
-        let config = SessionConfigBuilder::new()
-            .sender_comp_id(
-                CompId::new(&cfg.sender_comp_id)
-                    .map_err(|e| bad(format!("SenderCompID {:?}: {e}", cfg.sender_comp_id)))?,
-            )
-            .target_comp_id(
-                CompId::new(&cfg.target_comp_id)
-                    .map_err(|e| bad(format!("TargetCompID {:?}: {e}", cfg.target_comp_id)))?,
-            )
-            .begin_string("FIX.4.4")
-            .heartbeat_interval(cfg.heartbeat)
-            .build()
-            .map_err(|e| bad(format!("the session's settings: {e}")))?;
+        let config = session_config(&cfg, &cfg.sender_comp_id, &cfg.target_comp_id).map_err(bad)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("vigil-fix")
@@ -340,12 +371,21 @@ impl FixVenue {
         let kept = store.clone();
         let at = wall.clone();
         let name = session.clone();
-        let (sessions, executions, sent) = runtime
+        let copy_name = cfg.drop_copy.as_ref().map(DropCopy::session);
+        let at2 = wall.clone();
+        let (sessions, executions, sent, copy_state) = runtime
             .spawn(async move {
                 let s = SessionStore::open(kept.clone(), &name, at).await?;
                 let e = kept.fix_executions(&name, 0).await?;
                 let d = sent_orders(&*kept, &name).await?;
-                Ok::<_, vigil_store::StoreError>((s, e, d))
+                let c = match &copy_name {
+                    Some(n) => Some((
+                        SessionStore::open(kept.clone(), n, at2).await?,
+                        kept.fix_executions(n, 0).await?,
+                    )),
+                    None => None,
+                };
+                Ok::<_, vigil_store::StoreError>((s, e, d, c))
             })
             .await
             .map_err(|e| bad(format!("the store's task failed: {e}")))?
@@ -353,6 +393,10 @@ impl FixVenue {
                 venue: venue.clone(),
                 source,
             })?;
+        let (copy_sessions, copies) = match copy_state {
+            Some((s, c)) => (Some(s), c),
+            None => (None, Vec::new()),
+        };
         let mut book = Book::default();
         for e in executions {
             book.take(e);
@@ -379,12 +423,10 @@ impl FixVenue {
             store,
             wall,
             symbols,
-            link: Mutex::new(Link {
-                conn: None,
-                why: "not logged on yet".into(),
-                attempts: 0,
-            }),
+            link: Mutex::new(Link::new()),
+            copy_link: Mutex::new(Link::new()),
             book: Mutex::new(book),
+            copies: Mutex::new(copies),
             reports: Mutex::new(Vec::new()),
             waits: Mutex::new(Waits::default()),
             problems: Mutex::new(Vec::new()),
@@ -404,10 +446,30 @@ impl FixVenue {
             .with_store_failure_policy(StoreFailurePolicy::CloseSession)
             .with_connect_timeout(inner.cfg.reply_timeout);
         let (first_tx, first_rx) = oneshot::channel();
-        runtime.spawn(supervise(inner.clone(), initiator, first_tx));
-        let first = first_rx.await.unwrap_or_else(|_| {
+        runtime.spawn(supervise(inner.clone(), initiator, first_tx, Role::Orders));
+        let mut first = first_rx.await.unwrap_or_else(|_| {
             Err("the session's supervisor ended before the first logon".into())
         });
+        if let (Some(dc), Some(copy_store), Ok(())) = (&inner.cfg.drop_copy, copy_sessions, &first)
+        {
+            let config =
+                session_config(&inner.cfg, &dc.sender_comp_id, &dc.target_comp_id).map_err(bad)?;
+            let copier = Initiator::new(
+                config,
+                Arc::new(CopyApp {
+                    inner: inner.clone(),
+                }),
+            )
+            .with_store(Arc::new(copy_store))
+            .with_store_failure_policy(StoreFailurePolicy::CloseSession)
+            .with_connect_timeout(inner.cfg.reply_timeout);
+            let (tx, rx) = oneshot::channel();
+            runtime.spawn(supervise(inner.clone(), copier, tx, Role::DropCopy));
+            first = rx
+                .await
+                .unwrap_or_else(|_| Err("the drop copy's supervisor ended".into()))
+                .map_err(|e| format!("the drop copy session: {e}"));
+        }
         if let Err(reason) = first {
             runtime.shutdown_background();
             return Err(FixError::Logon {
@@ -437,12 +499,28 @@ impl FixVenue {
     }
 }
 
+/// A FIX 4.4 session's settings between `sender` and `target`.
+fn session_config(
+    cfg: &FixVenueConfig,
+    sender: &str,
+    target: &str,
+) -> Result<ironfix_engine::SessionConfig, String> {
+    SessionConfigBuilder::new()
+        .sender_comp_id(CompId::new(sender).map_err(|e| format!("SenderCompID {sender:?}: {e}"))?)
+        .target_comp_id(CompId::new(target).map_err(|e| format!("TargetCompID {target:?}: {e}"))?)
+        .begin_string("FIX.4.4")
+        .heartbeat_interval(cfg.heartbeat)
+        .build()
+        .map_err(|e| format!("the session's settings: {e}"))
+}
+
 /// Logs on, waits for the session to end, and logs on again, until the venue is dropped.
 /// The first logon's outcome goes to `first`; a first logon that fails ends it.
-async fn supervise(
+async fn supervise<A: Application + 'static>(
     inner: Arc<Inner>,
-    initiator: Initiator<App>,
+    initiator: Initiator<A>,
     first: oneshot::Sender<Result<(), String>>,
+    role: Role,
 ) {
     let mut first = Some(first);
     let mut backoff = inner.cfg.reconnect_initial;
@@ -451,22 +529,32 @@ async fn supervise(
             Ok(conn) => {
                 backoff = inner.cfg.reconnect_initial;
                 {
-                    let mut link = inner.link.lock();
+                    let mut link = inner.link_of(role).lock();
                     link.conn = Some(conn.clone());
                     link.attempts = 0;
                 }
+                tracing::info!(
+                    target: "vigil_fix",
+                    session = %inner.session_of(role),
+                    address = %inner.cfg.address,
+                    next_sender = conn.next_sender_seq(),
+                    next_target = conn.next_target_seq(),
+                    "FIX session logged on"
+                );
                 if let Some(f) = first.take()
                     && f.send(Ok(())).is_err()
                 {
                     return;
                 }
-                tokio::spawn(catch_up(inner.clone()));
+                if role == Role::Orders {
+                    tokio::spawn(catch_up(inner.clone()));
+                }
                 conn.wait_closed().await;
                 let why = match conn.close_reason() {
                     Some(r) => format!("the session ended: {r:?}"),
                     None => "the session ended".into(),
                 };
-                inner.down(why);
+                inner.down(why, role);
             }
             Err(e) => {
                 let why = format!("logon to {} failed: {e}", inner.cfg.address);
@@ -474,10 +562,21 @@ async fn supervise(
                     tell(f, Err(why));
                     return;
                 }
-                inner.down(why);
+                inner.down(why, role);
             }
         }
         let wait = jittered(backoff, inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let (why, attempts) = {
+            let link = inner.link_of(role).lock();
+            (link.why.clone(), link.attempts)
+        };
+        tracing::warn!(
+            target: "vigil_fix",
+            session = %inner.session_of(role),
+            attempts,
+            wait_ms = wait.as_millis() as u64,
+            "{why}: logging on again"
+        );
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(inner.cfg.reconnect_max);
     }
@@ -540,12 +639,29 @@ impl Inner {
         self.problems.lock().push(what);
     }
 
-    fn down(&self, why: String) {
-        let mut link = self.link.lock();
+    fn link_of(&self, role: Role) -> &Mutex<Link> {
+        match role {
+            Role::Orders => &self.link,
+            Role::DropCopy => &self.copy_link,
+        }
+    }
+
+    fn session_of(&self, role: Role) -> String {
+        match (role, &self.cfg.drop_copy) {
+            (Role::DropCopy, Some(dc)) => dc.session(),
+            _ => self.session.clone(),
+        }
+    }
+
+    fn down(&self, why: String, role: Role) {
+        let mut link = self.link_of(role).lock();
         link.conn = None;
         link.attempts += 1;
         link.why = why;
         drop(link);
+        if role == Role::DropCopy {
+            return;
+        }
         // Every answer waited for is not coming on this session.
         let mut w = self.waits.lock();
         w.acks.clear();
@@ -799,11 +915,20 @@ impl Inner {
             .collect()
     }
 
+    /// The trades positions and cash add up: the drop copy's where there is one, else this
+    /// session's.
+    fn account_trades(&self) -> Vec<FixExecution> {
+        if self.cfg.drop_copy.is_some() {
+            return self.copies.lock().clone();
+        }
+        self.book.lock().trades().cloned().collect()
+    }
+
     /// The positions the executions add up to: `(quantity, average price)` by symbol.
     fn executed_positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
-        let book = self.book.lock();
+        let trades = self.account_trades();
         let mut held: Vec<(String, Decimal, Decimal)> = Vec::new();
-        for e in book.trades() {
+        for e in &trades {
             let signed = if e.side == "1" {
                 e.last_qty
             } else {
@@ -830,7 +955,6 @@ impl Inner {
                 *avg = Decimal::ZERO;
             }
         }
-        drop(book);
         held.into_iter()
             .filter(|(_, q, _)| *q != Decimal::ZERO)
             .map(|(symbol, quantity, avg_price)| {
@@ -849,14 +973,12 @@ impl Inner {
     }
 
     fn account(&self) -> Account {
-        let book = self.book.lock();
         let mut cash = self.cfg.opening_cash;
-        for e in book.trades() {
+        for e in &self.account_trades() {
             let notional = e.last_qty * e.last_px;
             cash += if e.side == "1" { -notional } else { notional };
             cash -= e.commission;
         }
-        drop(book);
         let held: Decimal = self
             .executed_positions()
             .map(|p| p.iter().map(|p| p.quantity * p.avg_price).sum())
@@ -864,6 +986,72 @@ impl Inner {
         Account {
             cash,
             equity: cash + held,
+        }
+    }
+
+    /// With a drop copy: waits (up to the reply timeout) until it holds every fill this
+    /// session booked, order by order, so that positions read from it are not behind the
+    /// books; fails when its session is down or it stays behind.
+    async fn copies_caught_up(&self) -> Result<(), VenueError> {
+        let Some(dc) = &self.cfg.drop_copy else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + self.cfg.reply_timeout;
+        loop {
+            {
+                let link = self.copy_link.lock();
+                if link.conn.as_ref().is_none_or(|c| c.is_closed()) {
+                    return Err(self.unreachable(format!(
+                        "the drop copy session {} is not logged on ({}; logons tried since: {})",
+                        dc.session(),
+                        link.why,
+                        link.attempts
+                    )));
+                }
+            }
+            let behind: Vec<String> = {
+                let copied = filled_by_order(self.copies.lock().iter());
+                let book = self.book.lock();
+                filled_by_order(book.trades())
+                    .into_iter()
+                    .filter(|(order, qty)| copied.get(order).copied().unwrap_or_default() < *qty)
+                    .map(|(order, _)| order)
+                    .collect()
+            };
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(self.unreachable(format!(
+                    "the drop copy session {} is behind: it has not copied the fills of {}",
+                    dc.session(),
+                    behind.join(", ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Keeps a trade the drop copy brought (once by ExecID).
+    async fn on_copy(&self, r: ExecReport) {
+        let Some(dc) = &self.cfg.drop_copy else {
+            return;
+        };
+        if !r.is_trade() {
+            return;
+        }
+        let e = self.execution(&r, r.exec_id.clone(), r.last_qty, r.last_px, r.commission);
+        match self.store.fix_execution(&dc.session(), &e).await {
+            Ok(Some(ordinal)) => {
+                let mut e = e;
+                e.ordinal = ordinal;
+                self.copies.lock().push(e);
+            }
+            Ok(None) => {}
+            Err(err) => self.problem(format!(
+                "the drop copy's execution {} could not be kept in the store: {err}",
+                e.exec_id
+            )),
         }
     }
 
@@ -1334,6 +1522,15 @@ async fn sent_orders(
     }
 }
 
+/// Quantity filled by ClOrdID.
+fn filled_by_order<'a>(trades: impl Iterator<Item = &'a FixExecution>) -> HashMap<String, Decimal> {
+    let mut out = HashMap::new();
+    for e in trades {
+        *out.entry(e.cl_ord_id.clone()).or_default() += e.last_qty;
+    }
+    out
+}
+
 /// Vigil's status for a report's OrdStatus (39).
 fn status_of_report(r: &ExecReport) -> OrderStatus {
     status_of(&r.ord_status)
@@ -1389,6 +1586,60 @@ impl FrameObserver for SentIds {
     }
 }
 
+impl Inner {
+    /// Username and Password on a Logon, when configured.
+    fn credentials(&self, message: &mut OutboundMessage) {
+        if message.msg_type() == &ironfix_core::MsgType::Logon
+            && let Some((user, password)) = &self.cfg.credentials
+        {
+            message.push_str(553, user).push_str(554, password);
+        }
+    }
+}
+
+/// The drop copy session's callbacks: its trades are kept; it sends nothing of its own.
+struct CopyApp {
+    inner: Arc<Inner>,
+}
+
+#[async_trait]
+impl Application for CopyApp {
+    async fn on_create(&self, _: &SessionId) {}
+
+    async fn on_logon(&self, _: &SessionId) {}
+
+    async fn on_logout(&self, _: &SessionId) {}
+
+    async fn to_admin(&self, message: &mut OutboundMessage, _: &SessionId) {
+        self.inner.credentials(message);
+    }
+
+    async fn from_admin(&self, _: &RawMessage<'_>, _: &SessionId) -> Result<(), RejectReason> {
+        Ok(())
+    }
+
+    async fn to_app(&self, _: &mut OutboundMessage, _: &SessionId) {}
+
+    async fn from_app(&self, message: &RawMessage<'_>, _: &SessionId) -> Result<(), RejectReason> {
+        if message.msg_type().as_str() != "8" {
+            // A drop copy carries executions; anything else is not vigil's to act on.
+            return Ok(());
+        }
+        match ExecReport::read(message) {
+            Ok(r) => {
+                self.inner.on_copy(r).await;
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.inner
+                    .problem(format!("a drop copy message cannot be read: {why}"));
+                Err(RejectReason::new(99, why))
+            }
+        }
+    }
+}
+
 /// The session's callbacks.
 struct App {
     inner: Arc<Inner>,
@@ -1404,11 +1655,7 @@ impl Application for App {
 
     /// Username and Password on the Logon, when configured.
     async fn to_admin(&self, message: &mut OutboundMessage, _: &SessionId) {
-        if message.msg_type() == &ironfix_core::MsgType::Logon
-            && let Some((user, password)) = &self.inner.cfg.credentials
-        {
-            message.push_str(553, user).push_str(554, password);
-        }
+        self.inner.credentials(message);
     }
 
     async fn from_admin(&self, _: &RawMessage<'_>, _: &SessionId) -> Result<(), RejectReason> {
@@ -1512,7 +1759,12 @@ impl ExecutionVenue for FixVenue {
         match self.inner.cfg.positions {
             PositionSource::Executions => {
                 self.inner.conn()?;
-                self.inner.executed_positions()
+                let inner = self.inner.clone();
+                self.on_session(async move {
+                    inner.copies_caught_up().await?;
+                    inner.executed_positions()
+                })
+                .await
             }
             PositionSource::Counterparty => {
                 let inner = self.inner.clone();
@@ -1525,7 +1777,12 @@ impl ExecutionVenue for FixVenue {
     /// The cash the executions moved from the opening cash (FIX carries no balance).
     async fn account(&self) -> Result<Account, VenueError> {
         self.inner.conn()?;
-        Ok(self.inner.account())
+        let inner = self.inner.clone();
+        self.on_session(async move {
+            inner.copies_caught_up().await?;
+            Ok(inner.account())
+        })
+        .await
     }
 
     /// The session is logged on (its heartbeats and test requests watch the line), and

@@ -13,7 +13,7 @@ use vigil_core::{
     ClientOrderId, ExecutionReport, OrderAck, OrderRequest, OrderStatus, OrderType, SharedClock,
     Side, Symbol, SymbolId, SymbolTable, SystemClock,
 };
-use vigil_fix::{FixError, FixVenue, FixVenueConfig, PositionSource, TimeInForce};
+use vigil_fix::{DropCopy, FixError, FixVenue, FixVenueConfig, PositionSource, TimeInForce};
 use vigil_providers::{ExecutionVenue, VenueError};
 use vigil_store::{StateStore, Store};
 use vigil_testkit::fix::Counterparty;
@@ -43,6 +43,7 @@ fn config(acceptor: &Counterparty) -> FixVenueConfig {
         time_in_force: TimeInForce::Day,
         positions: PositionSource::Counterparty,
         opening_cash: OPENING_CASH,
+        drop_copy: None,
     }
 }
 
@@ -599,5 +600,106 @@ async fn the_counterparty_asks_vigil_to_resend_what_a_crash_left_unwritten() {
     assert_eq!(
         (order.status, order.filled_quantity),
         (OrderStatus::Filled, dec!(3))
+    );
+}
+
+/// With a drop copy, positions and cash add up every execution of the account the broker
+/// copies on it, a trade made by hand at the broker included, and a restart recovers the
+/// copies sent while vigil was down by resend.
+#[tokio::test]
+async fn with_a_drop_copy_positions_and_cash_include_a_trade_made_by_hand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(acceptor) = Counterparty::start(
+        &dir.path().join("acceptor"),
+        &[
+            "--drop-copy-target",
+            "VIGILDC",
+            "--market-price",
+            "50",
+            "--manual-qty",
+            "7",
+            "--manual-price",
+            "40",
+        ],
+    ) else {
+        return;
+    };
+    let kept = store(dir.path()).await;
+    let mut cfg = config(&acceptor);
+    cfg.positions = PositionSource::Executions;
+    cfg.drop_copy = Some(DropCopy {
+        sender_comp_id: "VIGILDC".into(),
+        target_comp_id: "QFACC".into(),
+    });
+    let venue = connect(cfg.clone(), kept.clone()).await;
+    let ack = venue
+        .submit_order(&order("d-1", "GOOG", Side::Buy, dec!(10), None))
+        .await
+        .expect("submit");
+    assert!(matches!(ack, OrderAck::Accepted { .. }), "{ack:?}");
+    let mut seen = Vec::new();
+    reports_until(&venue, &mut seen, "d-1 filled", |r| {
+        filled(r, "d-1") == dec!(10)
+    })
+    .await;
+    // Read from the copies, once they hold the fill the order session brought.
+    let held = |p: Vec<vigil_providers::VenuePosition>| {
+        p.iter().map(|p| (p.symbol, p.quantity)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        held(venue.positions().await.expect("positions")),
+        [(sym("GOOG"), dec!(10))]
+    );
+    assert_eq!(
+        venue.account().await.expect("account").cash,
+        OPENING_CASH - dec!(500)
+    );
+
+    // A trade made by hand at the broker: on the drop copy only.
+    acceptor.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while held(venue.positions().await.expect("positions")) != [(sym("GOOG"), dec!(17))] {
+        assert!(Instant::now() < deadline, "the manual trade never showed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cash = OPENING_CASH - dec!(500) - dec!(280);
+    assert_eq!(venue.account().await.expect("account").cash, cash);
+    let mut none = Vec::new();
+    venue.drain_reports(&mut none);
+    assert!(
+        none.is_empty(),
+        "not vigil's order: not booked as a fill: {none:?}"
+    );
+
+    // Another while vigil is down: its copy comes by resend at the next logon.
+    drop(venue);
+    acceptor.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acceptor.events("drop_copy").len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the acceptor made no second manual trade"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let venue = connect(cfg, kept).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while held(venue.positions().await.expect("positions")) != [(sym("GOOG"), dec!(24))] {
+        assert!(
+            Instant::now() < deadline,
+            "the copy sent while vigil was down never came"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let cash = cash - dec!(280);
+    assert_eq!(venue.account().await.expect("account").cash, cash);
+    assert_eq!(
+        acceptor.events("book").last().expect("the acceptor's book")["cash"],
+        cash.normalize().to_string(),
+        "the broker's cash is vigil's"
+    );
+    assert!(
+        logged(&acceptor, "2", "VIGILDC") >= 1,
+        "the drop copy asked for a resend"
     );
 }

@@ -250,16 +250,24 @@ struct Options {
   bool hold = false;
   bool noPositions = false;  // answer RequestForPositions with a BusinessMessageReject
   std::string dict;  // optional FIX44.xml; none by default (Debian ships none)
+  // Drop copy session (FIX.4.4, SenderCompID = sender, TargetCompID = dropCopyTarget); off when
+  // empty. SIGHUP then books a trade "made by hand at the broker" (see README.md).
+  std::string dropCopyTarget;
+  std::string manualSymbol = "GOOG";
+  Dec manualQty = Dec::raw(7 * SCALE);
+  std::optional<Dec> manualPrice;  // --market-price when not given
 };
 
 std::atomic<bool> g_stop(false);
 std::atomic<bool> g_release(false);
 std::atomic<int> g_toggleHold(0);
+std::atomic<int> g_manual(0);
 
 extern "C" void onSignal(int sig) {
   if (sig == SIGTERM || sig == SIGINT) g_stop.store(true);
   else if (sig == SIGUSR1) g_release.store(true);
   else if (sig == SIGUSR2) g_toggleHold.fetch_add(1);
+  else if (sig == SIGHUP) g_manual.fetch_add(1);
 }
 
 void say(const std::string& line) {
@@ -350,8 +358,8 @@ struct Position {
 
 class Counterparty : public FIX::Application {
  public:
-  Counterparty(const Options& o, const FIX::SessionID& sid)
-      : m_opt(o), m_sid(sid), m_hold(o.hold), m_cash(o.cash) {
+  Counterparty(const Options& o, const FIX::SessionID& sid, std::optional<FIX::SessionID> dcSid)
+      : m_opt(o), m_sid(sid), m_dcSid(std::move(dcSid)), m_hold(o.hold), m_cash(o.cash) {
     m_startMs = nowNs() / 1000000LL;
     m_journal.open(o.dir + "/book.jsonl", std::ios::out | std::ios::app);
     if (!m_journal) throw std::runtime_error("cannot open " + o.dir + "/book.jsonl");
@@ -379,11 +387,46 @@ class Counterparty : public FIX::Application {
     }
     size_t sent = 0;
     for (FIX::Message& m : out) {
-      if (FIX::Session::sendToTarget(m, m_sid)) ++sent;
+      if (send(m)) ++sent;
     }
     FIX::Session* s = FIX::Session::lookupSession(m_sid);
     say("release: " + std::to_string(out.size()) + " fill(s), " + std::to_string(sent) +
         " handed to the session (logged on: " + (s && s->isLoggedOn() ? "yes" : "no") + ")");
+  }
+
+  // SIGHUP (only with a drop copy session): a trade made by hand at the broker. A new order
+  // MANUAL-<n> (buy --manual-qty --manual-symbol at --manual-price, market) is filled in full
+  // into the book, and its report goes out on the drop copy session only: vigil never sent that
+  // order. Built under the book's lock and sent after it is released, as in release().
+  void manualTrade() {
+    if (!m_dcSid) return;
+    std::vector<FIX::Message> out;
+    std::string clordid;
+    {
+      std::lock_guard<std::mutex> l(m_mu);
+      do {
+        clordid = "MANUAL-" + std::to_string(++m_manualN);
+      } while (m_orders.count(clordid) || m_alias.count(clordid));
+      Order o;
+      o.clordid = clordid;
+      o.orderId = "O" + std::to_string(++m_orderN);
+      o.symbol = m_opt.manualSymbol;
+      o.side = "1";
+      o.ordType = "1";
+      o.qty = m_opt.manualQty;
+      o.fillPx = m_opt.manualPrice ? *m_opt.manualPrice : m_opt.marketPrice;
+      m_orderSeq.push_back(clordid);
+      Order& ord = m_orders[clordid] = o;
+      fill(ord, ord.qty, out, /*manual=*/true);
+    }
+    size_t sent = 0;
+    for (FIX::Message& m : out) {
+      if (sendDropCopy(m)) ++sent;
+    }
+    FIX::Session* s = FIX::Session::lookupSession(*m_dcSid);
+    say("manual trade " + clordid + ": " + std::to_string(out.size()) + " fill(s), " +
+        std::to_string(sent) + " handed to the drop copy session (logged on: " +
+        (s && s->isLoggedOn() ? "yes" : "no") + ")");
   }
 
   // --- FIX::Application
@@ -408,7 +451,9 @@ class Counterparty : public FIX::Application {
     say("logon credentials accepted");
   }
 
-  void fromApp(const FIX::Message& msg, const FIX::SessionID&) override {
+  void fromApp(const FIX::Message& msg, const FIX::SessionID& sid) override {
+    // The drop copy session only sends: any application message on it is refused (35=j 380=3).
+    if (m_dcSid && sid == *m_dcSid) throw FIX::UnsupportedMessageType();
     const std::string type = msg.getHeader().getField(35);
     bool possdup = msg.getHeader().isSetField(43) && msg.getHeader().getField(43) == "Y";
     std::lock_guard<std::mutex> l(m_mu);
@@ -424,9 +469,11 @@ class Counterparty : public FIX::Application {
   }
 
  private:
-  // --- helpers (all called with m_mu held)
+  // --- helpers (all called with m_mu held, except journal, send and sendDropCopy)
 
+  // Its own lock, taken last: the drop copy lines are written after m_mu is released.
   void journal(const std::string& line) {
+    std::lock_guard<std::mutex> l(m_journalMu);
     m_journal << line << '\n';
     m_journal.flush();
   }
@@ -440,7 +487,31 @@ class Counterparty : public FIX::Application {
     return fmtUtcMs(t);
   }
 
-  void send(FIX::Message& m) { FIX::Session::sendToTarget(m, m_sid); }
+  // Sends on the order session. With a drop copy session, an ExecutionReport other than a
+  // status reply (150=I) is then also sent there, as a copy with the same body (same ExecID).
+  bool send(FIX::Message& m) {
+    std::optional<FIX::Message> copy;
+    if (m_dcSid && m.getHeader().isSetField(35) && m.getHeader().getField(35) == "8" &&
+        !(m.isSetField(150) && m.getField(150) == "I"))
+      copy = m;  // taken before sending fills in the order session's header
+    bool ok = FIX::Session::sendToTarget(m, m_sid);
+    if (copy) sendDropCopy(*copy);
+    return ok;
+  }
+
+  // Sends on the drop copy session; QuickFIX stores it (under the next MsgSeqNum) when that
+  // session is not logged on, for its ResendRequest. Journals a drop_copy line.
+  bool sendDropCopy(FIX::Message& m) {
+    const std::string execId = m.isSetField(17) ? m.getField(17) : "";
+    const std::string clordid = m.isSetField(11) ? m.getField(11) : "";
+    const std::string execType = m.isSetField(150) ? m.getField(150) : "";
+    bool ok = FIX::Session::sendToTarget(m, *m_dcSid);
+    if (ok) {
+      journal("{\"event\":\"drop_copy\",\"exec_id\":" + jstr(execId) + ",\"clordid\":" +
+              jstr(clordid) + ",\"exec_type\":" + jstr(execType) + "}");
+    }
+    return ok;
+  }
 
   static FIX::Message newMsg(const char* type) {
     FIX::Message m;
@@ -455,6 +526,7 @@ class Counterparty : public FIX::Application {
     std::optional<Dec> qty, price;
     Dec lastQty, lastPx, cum, leaves, avg, commission;
     bool isFill = false;
+    bool manual = false;    // the SIGHUP trade: journaled with "drop_copy": true
     std::string rejReason;  // 103
     std::vector<std::pair<int, std::string>> extra;
   };
@@ -497,7 +569,9 @@ class Counterparty : public FIX::Application {
       << ",\"last_qty\":" << jstr(fmtDec(e.isFill ? e.lastQty : Dec()))
       << ",\"last_px\":" << jstr(fmtDec(e.isFill ? e.lastPx : Dec()))
       << ",\"cum_qty\":" << jstr(fmtDec(e.cum)) << ",\"leaves_qty\":" << jstr(fmtDec(e.leaves))
-      << ",\"commission\":" << jstr(fmtDec(e.isFill ? e.commission : Dec())) << "}";
+      << ",\"commission\":" << jstr(fmtDec(e.isFill ? e.commission : Dec()));
+    if (e.manual) j << ",\"drop_copy\":true";
+    j << "}";
     journal(j.str());
     return m;
   }
@@ -522,7 +596,7 @@ class Counterparty : public FIX::Application {
 
   // Fill `q` of `o` at its fill price; updates the order, the position and the cash, and
   // journals the report and the book. The report is appended to `out` (sent by the caller).
-  void fill(Order& o, Dec q, std::vector<FIX::Message>& out) {
+  void fill(Order& o, Dec q, std::vector<FIX::Message>& out, bool manual = false) {
     if (q.v <= 0) return;
     Dec px = o.fillPx;
     o.cum = add(o.cum, q);
@@ -553,6 +627,7 @@ class Counterparty : public FIX::Application {
     e.lastQty = q;
     e.lastPx = px;
     e.commission = comm;
+    e.manual = manual;
     out.push_back(buildEr(e, &o));
 
     std::ostringstream j;
@@ -833,12 +908,14 @@ class Counterparty : public FIX::Application {
 
   const Options m_opt;
   const FIX::SessionID m_sid;
+  const std::optional<FIX::SessionID> m_dcSid;  // the drop copy session, if any
   std::mutex m_mu;
+  std::mutex m_journalMu;
   bool m_hold;
   Dec m_cash;
   int64_t m_startMs = 0;
   int64_t m_marketTime = 0;
-  uint64_t m_execN = 0, m_orderN = 0, m_posRptN = 0;
+  uint64_t m_execN = 0, m_orderN = 0, m_posRptN = 0, m_manualN = 0;
   std::map<std::string, Order> m_orders;
   std::vector<std::string> m_orderSeq;
   std::map<std::string, std::string> m_alias;  // a cancel's ClOrdID -> the order's
@@ -852,6 +929,8 @@ class Counterparty : public FIX::Application {
                "                [--username U --password-file F] [--market-price 100]\n"
                "                [--partial-above 0] [--commission 0] [--cash 100000] [--hold]\n"
                "                [--no-positions]\n"
+               "                [--drop-copy-target T [--manual-symbol GOOG] [--manual-qty 7]\n"
+               "                 [--manual-price P]]\n"
                "                [--dict FIX44.xml]\n";
   exit(2);
 }
@@ -864,6 +943,7 @@ Dec decArg(const std::string& name, const std::string& v) {
 
 Options parseArgs(int argc, char** argv) {
   Options o;
+  bool manualGiven = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -883,8 +963,19 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--hold") o.hold = true;
     else if (a == "--no-positions") o.noPositions = true;
     else if (a == "--dict") o.dict = val();
+    else if (a == "--drop-copy-target") o.dropCopyTarget = val();
+    else if (a == "--manual-symbol") { o.manualSymbol = val(); manualGiven = true; }
+    else if (a == "--manual-qty") { o.manualQty = decArg(a, val()); manualGiven = true; }
+    else if (a == "--manual-price") { o.manualPrice = decArg(a, val()); manualGiven = true; }
     else usage("unknown argument " + a);
   }
+  if (manualGiven && o.dropCopyTarget.empty())
+    usage("--manual-symbol/--manual-qty/--manual-price need --drop-copy-target");
+  if (!o.dropCopyTarget.empty() && o.dropCopyTarget == o.target)
+    usage("--drop-copy-target must differ from --target");
+  if (o.manualSymbol.empty()) usage("--manual-symbol is empty");
+  if (o.manualQty.v <= 0) usage("--manual-qty must be > 0");
+  if (o.manualPrice && o.manualPrice->v <= 0) usage("--manual-price must be > 0");
   if (o.port <= 0 || o.port > 65535) usage("--port is required");
   if (o.dir.empty()) usage("--dir is required");
   if (o.username.empty() != o.passwordFile.empty())
@@ -912,16 +1003,19 @@ int main(int argc, char** argv) {
 
   // The signals are blocked in every thread QuickFIX starts and taken by this one only.
   signal(SIGPIPE, SIG_IGN);
+  // SIGHUP is taken only with a drop copy session; otherwise it keeps its default action.
+  std::vector<int> sigs = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
+  if (!opt.dropCopyTarget.empty()) sigs.push_back(SIGHUP);
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+  for (int s : sigs) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = onSignal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+  for (int s : sigs) sigaction(s, &sa, nullptr);
 
   std::ostringstream cfg;
   cfg << "[DEFAULT]\n"
@@ -947,12 +1041,20 @@ int main(int argc, char** argv) {
       << "BeginString=FIX.4.4\n"
       << "SenderCompID=" << opt.sender << "\n"
       << "TargetCompID=" << opt.target << "\n";
+  if (!opt.dropCopyTarget.empty()) {
+    cfg << "[SESSION]\n"
+        << "BeginString=FIX.4.4\n"
+        << "SenderCompID=" << opt.sender << "\n"
+        << "TargetCompID=" << opt.dropCopyTarget << "\n";
+  }
 
   try {
     std::istringstream in(cfg.str());
     FIX::SessionSettings settings(in);
     FIX::SessionID sid("FIX.4.4", opt.sender, opt.target);
-    Counterparty app(opt, sid);
+    std::optional<FIX::SessionID> dcSid;
+    if (!opt.dropCopyTarget.empty()) dcSid = FIX::SessionID("FIX.4.4", opt.sender, opt.dropCopyTarget);
+    Counterparty app(opt, sid, dcSid);
     FIX::FileStoreFactory store(settings);
     MaskingLogFactory logs(opt.dir + "/log");
     FIX::SocketAcceptor acceptor(app, store, settings, logs);
@@ -962,12 +1064,14 @@ int main(int argc, char** argv) {
     say(std::string("credentials: ") +
         (opt.checkCredentials ? "required (username " + opt.username + ")" : "not checked"));
     say(std::string("data dictionary: ") + (opt.dict.empty() ? "none" : opt.dict));
+    if (!opt.dropCopyTarget.empty()) say("drop copy session: " + dcSid->toString());
     say("acceptor listening on 127.0.0.1:" + std::to_string(opt.port));
 
     while (!g_stop.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       for (int n = g_toggleHold.exchange(0); n > 0; --n) app.toggleHold();
       if (g_release.exchange(false)) app.release();
+      for (int n = g_manual.exchange(0); n > 0; --n) app.manualTrade();
     }
     say("stopping");
     acceptor.stop();

@@ -13,7 +13,7 @@ use vigil_config::{
     VigilConfig,
 };
 use vigil_core::{FutureGuard, SharedClock, SymbolTable, SystemClock, Timestamp, TradingState};
-use vigil_fix::{FixVenue, FixVenueConfig, PositionSource, TimeInForce};
+use vigil_fix::{DropCopy, FixVenue, FixVenueConfig, PositionSource, TimeInForce};
 use vigil_log::LogBuffer;
 use vigil_providers::{
     AlpacaVenue, AlpacaVenueConfig, ExecutionVenue, FillModel, PaperVenue, PaperVenueConfig,
@@ -118,6 +118,14 @@ async fn venue(
                     FixPositions::Executions => PositionSource::Executions,
                 },
                 opening_cash: cfg.session.initial_cash,
+                drop_copy: f
+                    .drop_copy_sender_comp_id
+                    .clone()
+                    .zip(f.drop_copy_target_comp_id.clone())
+                    .map(|(sender_comp_id, target_comp_id)| DropCopy {
+                        sender_comp_id,
+                        target_comp_id,
+                    }),
             };
             let wall: SharedClock = Arc::new(SystemClock);
             let venue = FixVenue::connect(config, symbols.clone(), store, wall)
