@@ -437,6 +437,7 @@ impl FixVenue {
         });
         let app = Arc::new(App {
             inner: inner.clone(),
+            role: Role::Orders,
         });
         let initiator = Initiator::new(config, app)
             .with_store(Arc::new(sessions))
@@ -456,8 +457,9 @@ impl FixVenue {
                 session_config(&inner.cfg, &dc.sender_comp_id, &dc.target_comp_id).map_err(bad)?;
             let copier = Initiator::new(
                 config,
-                Arc::new(CopyApp {
+                Arc::new(App {
                     inner: inner.clone(),
+                    role: Role::DropCopy,
                 }),
             )
             .with_store(Arc::new(copy_store))
@@ -516,9 +518,9 @@ fn session_config(
 
 /// Logs on, waits for the session to end, and logs on again, until the venue is dropped.
 /// The first logon's outcome goes to `first`; a first logon that fails ends it.
-async fn supervise<A: Application + 'static>(
+async fn supervise(
     inner: Arc<Inner>,
-    initiator: Initiator<A>,
+    initiator: Initiator<App>,
     first: oneshot::Sender<Result<(), String>>,
     role: Role,
 ) {
@@ -1597,52 +1599,11 @@ impl Inner {
     }
 }
 
-/// The drop copy session's callbacks: its trades are kept; it sends nothing of its own.
-struct CopyApp {
-    inner: Arc<Inner>,
-}
-
-#[async_trait]
-impl Application for CopyApp {
-    async fn on_create(&self, _: &SessionId) {}
-
-    async fn on_logon(&self, _: &SessionId) {}
-
-    async fn on_logout(&self, _: &SessionId) {}
-
-    async fn to_admin(&self, message: &mut OutboundMessage, _: &SessionId) {
-        self.inner.credentials(message);
-    }
-
-    async fn from_admin(&self, _: &RawMessage<'_>, _: &SessionId) -> Result<(), RejectReason> {
-        Ok(())
-    }
-
-    async fn to_app(&self, _: &mut OutboundMessage, _: &SessionId) {}
-
-    async fn from_app(&self, message: &RawMessage<'_>, _: &SessionId) -> Result<(), RejectReason> {
-        if message.msg_type().as_str() != "8" {
-            // A drop copy carries executions; anything else is not vigil's to act on.
-            return Ok(());
-        }
-        match ExecReport::read(message) {
-            Ok(r) => {
-                self.inner.on_copy(r).await;
-                Ok(())
-            }
-            Err(e) => {
-                let why = e.to_string();
-                self.inner
-                    .problem(format!("a drop copy message cannot be read: {why}"));
-                Err(RejectReason::new(99, why))
-            }
-        }
-    }
-}
-
-/// The session's callbacks.
+/// A session's callbacks: the order session's, or the drop copy's (whose trades are kept;
+/// it sends nothing of its own).
 struct App {
     inner: Arc<Inner>,
+    role: Role,
 }
 
 #[async_trait]
@@ -1666,6 +1627,23 @@ impl Application for App {
 
     async fn from_app(&self, message: &RawMessage<'_>, _: &SessionId) -> Result<(), RejectReason> {
         let inner = &self.inner;
+        if self.role == Role::DropCopy {
+            if message.msg_type().as_str() != "8" {
+                // A drop copy carries executions; anything else is not vigil's to act on.
+                return Ok(());
+            }
+            return match ExecReport::read(message) {
+                Ok(r) => {
+                    inner.on_copy(r).await;
+                    Ok(())
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    inner.problem(format!("a drop copy message cannot be read: {why}"));
+                    Err(RejectReason::new(99, why))
+                }
+            };
+        }
         let unreadable = |e: wire::Unreadable| {
             let why = e.to_string();
             inner.problem(format!(
