@@ -280,6 +280,8 @@ struct Inner {
     /// out under: a BusinessMessageReject names the message it refuses by number only.
     sent_ids: Mutex<BTreeMap<u64, String>>,
     next_id: AtomicU64,
+    /// The venue is being dropped: its sessions are not logged on again.
+    stopping: std::sync::atomic::AtomicBool,
     /// Reports read since the start, for the debug view.
     received: AtomicU64,
 }
@@ -287,7 +289,60 @@ struct Inner {
 /// An [`ExecutionVenue`] speaking FIX 4.4 as an initiator.
 pub struct FixVenue {
     inner: Arc<Inner>,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: SessionRuntime,
+}
+
+/// The sessions' runtime, shut down without waiting when dropped (from async code too,
+/// where a plain drop would panic): the sessions end with their sockets, and the
+/// counterparty keeps what this side sent (the next logon resumes it).
+struct SessionRuntime(Option<tokio::runtime::Runtime>);
+
+/// How long a venue being dropped waits for the counterparty to answer its Logout.
+const LOGOUT_WAIT: Duration = Duration::from_secs(2);
+
+impl Drop for FixVenue {
+    /// Logs the sessions out (a graceful end the counterparty acknowledges, waited for up to
+    /// [`LOGOUT_WAIT`]), then stops their runtime. The wait runs on a thread of its own, as
+    /// the venue may be dropped on an async thread.
+    fn drop(&mut self) {
+        let runtime = SessionRuntime(self.runtime.0.take());
+        let inner = self.inner.clone();
+        let logout = move || {
+            if let Some(rt) = runtime.handle() {
+                rt.block_on(inner.log_out());
+            }
+            drop(runtime);
+        };
+        match std::thread::Builder::new()
+            .name("vigil-fix-logout".into())
+            .spawn(logout)
+        {
+            Ok(thread) => {
+                if thread.join().is_err() {
+                    tracing::error!(target: "vigil_fix", "the FIX logout thread panicked");
+                }
+            }
+            // The closure, and the runtime with it, was dropped: no Logout was sent.
+            Err(e) => tracing::error!(
+                target: "vigil_fix",
+                "cannot start the FIX logout thread ({e}): the sessions end without a Logout"
+            ),
+        }
+    }
+}
+
+impl Drop for SessionRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl SessionRuntime {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
 }
 
 impl std::fmt::Debug for FixVenue {
@@ -297,16 +352,6 @@ impl std::fmt::Debug for FixVenue {
             .field("session", &self.inner.session)
             .field("received", &self.inner.received.load(Ordering::Relaxed))
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for FixVenue {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            // Not waited for: the session ends with its socket, and the counterparty keeps
-            // what this side sent (the next logon resumes it).
-            rt.shutdown_background();
-        }
     }
 }
 
@@ -362,18 +407,23 @@ impl FixVenue {
         };
         let session = cfg.session();
         let config = session_config(&cfg, &cfg.sender_comp_id, &cfg.target_comp_id).map_err(bad)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("vigil-fix")
-            .enable_all()
-            .build()
-            .map_err(|e| bad(format!("cannot start the session's runtime: {e}")))?;
+        let runtime = SessionRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("vigil-fix")
+                .enable_all()
+                .build()
+                .map_err(|e| bad(format!("cannot start the session's runtime: {e}")))?,
+        ));
+        let Some(rt) = runtime.handle().cloned() else {
+            return Err(bad("the session's runtime is gone".into()));
+        };
         let kept = store.clone();
         let at = wall.clone();
         let name = session.clone();
         let copy_name = cfg.drop_copy.as_ref().map(DropCopy::session);
         let at2 = wall.clone();
-        let (sessions, executions, sent, copy_state) = runtime
+        let (sessions, executions, sent, copy_state) = rt
             .spawn(async move {
                 let s = SessionStore::open(kept.clone(), &name, at).await?;
                 let e = kept.fix_executions(&name, 0).await?;
@@ -432,6 +482,7 @@ impl FixVenue {
             problems: Mutex::new(Vec::new()),
             sent_ids: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(seed),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             received: AtomicU64::new(0),
             cfg,
         });
@@ -447,7 +498,7 @@ impl FixVenue {
             .with_store_failure_policy(StoreFailurePolicy::CloseSession)
             .with_connect_timeout(inner.cfg.reply_timeout);
         let (first_tx, first_rx) = oneshot::channel();
-        runtime.spawn(supervise(inner.clone(), initiator, first_tx, Role::Orders));
+        rt.spawn(supervise(inner.clone(), initiator, first_tx, Role::Orders));
         let mut first = first_rx.await.unwrap_or_else(|_| {
             Err("the session's supervisor ended before the first logon".into())
         });
@@ -466,24 +517,20 @@ impl FixVenue {
             .with_store_failure_policy(StoreFailurePolicy::CloseSession)
             .with_connect_timeout(inner.cfg.reply_timeout);
             let (tx, rx) = oneshot::channel();
-            runtime.spawn(supervise(inner.clone(), copier, tx, Role::DropCopy));
+            rt.spawn(supervise(inner.clone(), copier, tx, Role::DropCopy));
             first = rx
                 .await
                 .unwrap_or_else(|_| Err("the drop copy's supervisor ended".into()))
                 .map_err(|e| format!("the drop copy session: {e}"));
         }
         if let Err(reason) = first {
-            runtime.shutdown_background();
             return Err(FixError::Logon {
                 venue: inner.cfg.name.clone(),
                 address: inner.cfg.address.clone(),
                 reason,
             });
         }
-        Ok(Self {
-            inner,
-            runtime: Some(runtime),
-        })
+        Ok(Self { inner, runtime })
     }
 
     /// Runs `f` on the session's runtime.
@@ -491,7 +538,7 @@ impl FixVenue {
         &self,
         f: impl Future<Output = Result<T, VenueError>> + Send + 'static,
     ) -> Result<T, VenueError> {
-        let Some(rt) = &self.runtime else {
+        let Some(rt) = self.runtime.handle() else {
             return Err(self.inner.unreachable("the venue is closing".into()));
         };
         rt.spawn(f).await.map_err(|e| {
@@ -557,6 +604,9 @@ async fn supervise(
                     None => "the session ended".into(),
                 };
                 inner.down(why, role);
+                if inner.stopping.load(Ordering::Acquire) {
+                    return;
+                }
             }
             Err(e) => {
                 let why = format!("logon to {} failed: {e}", inner.cfg.address);
@@ -639,6 +689,29 @@ impl Inner {
 
     fn problem(&self, what: String) {
         self.problems.lock().push(what);
+    }
+
+    /// Logs the sessions out, each acknowledged or [`LOGOUT_WAIT`] passed, and stops their
+    /// supervisors.
+    async fn log_out(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let conns: Vec<Connection> = [&self.link, &self.copy_link]
+            .into_iter()
+            .filter_map(|l| l.lock().conn.take())
+            .collect();
+        for c in conns {
+            if c.logout().await.is_ok()
+                && tokio::time::timeout(LOGOUT_WAIT, c.wait_closed())
+                    .await
+                    .is_err()
+            {
+                tracing::warn!(
+                    target: "vigil_fix",
+                    session = ?c.session_id(),
+                    "no answer to the Logout in {LOGOUT_WAIT:?}: the line is closed"
+                );
+            }
+        }
     }
 
     fn link_of(&self, role: Role) -> &Mutex<Link> {
@@ -729,14 +802,16 @@ impl Inner {
             });
         };
         let id = order.client_order_id.as_str().to_string();
-        self.book.lock().orders.insert(
-            id.clone(),
-            Known {
+        // A resubmission (a duplicate) leaves what is known of the order as it is.
+        self.book
+            .lock()
+            .orders
+            .entry(id.clone())
+            .or_insert_with(|| Known {
                 request: order.clone(),
                 status: OrderStatus::New,
                 order_id: String::new(),
-            },
-        );
+            });
         let (tx, rx) = oneshot::channel();
         self.waits.lock().acks.insert(id.clone(), tx);
         let msg = wire::new_order(
@@ -1122,6 +1197,10 @@ impl Inner {
 
     /// What a report says of its order.
     fn learn(&self, r: &ExecReport) {
+        if r.exec_type == "8" && r.ord_rej_reason.as_deref() == Some("6") {
+            // A duplicate ClOrdID refused: the order held under it is unchanged.
+            return;
+        }
         let order = r.order();
         let mut book = self.book.lock();
         if let Some(k) = book.orders.get_mut(order) {
@@ -1840,6 +1919,21 @@ impl ExecutionVenue for FixVenue {
         let inner = self.inner.clone();
         self.on_session(async move { inner.mass_status().await.map(|_| ()) })
             .await
+    }
+
+    /// Logs both sessions out, each acknowledged or [`LOGOUT_WAIT`] passed; no session is
+    /// logged on again.
+    async fn close(&self) {
+        let inner = self.inner.clone();
+        let closed = self
+            .on_session(async move {
+                inner.log_out().await;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = closed {
+            tracing::error!(target: "vigil_fix", "the FIX sessions' logout failed: {e}");
+        }
     }
 
     async fn newest_fill_id(&self) -> Result<Option<String>, VenueError> {

@@ -353,6 +353,11 @@ async fn a_fill_cut_by_a_disconnect_is_recovered_by_resend_and_a_restart_resumes
         .expect("read")
         .expect("the session's sequence numbers are kept");
     drop(venue);
+    assert_eq!(
+        acceptor_received(&acceptor, "5"),
+        1,
+        "the venue dropped logged out, and was acknowledged before it returned"
+    );
     acceptor.signal("-USR1");
     let deadline = Instant::now() + Duration::from_secs(10);
     while acceptor

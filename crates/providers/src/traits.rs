@@ -261,4 +261,9 @@ pub trait ExecutionVenue: Send + Sync {
 
     /// Shows a simulated venue the market. Real venues have their own prices and ignore it.
     fn on_market_data(&self, _bar: &Bar) {}
+
+    /// Ends the venue's connection gracefully (a FIX session's Logout, acknowledged), once
+    /// nothing more will be asked of it; calls after it fail as the venue unreachable.
+    /// Venues without a connection of their own have nothing to end.
+    async fn close(&self) {}
 }

@@ -251,6 +251,14 @@ fn crash_loop(kills: usize) {
         .count();
     assert!(resends > 0, "vigil asked for no resend");
     assert!(!messages.contains("\u{1}141=Y\u{1}"), "no sequence reset");
+    let logouts = messages
+        .lines()
+        .filter(|l| l.contains("\u{1}35=5\u{1}") && l.contains("\u{1}49=VIGIL\u{1}"))
+        .count();
+    assert!(
+        logouts >= 2,
+        "the run to the end and `vigil reconcile` logged out: {logouts}"
+    );
     let events = std::fs::read_dir(acceptor.dir.join("log"))
         .expect("the acceptor's log")
         .map(|e| e.expect("a log file").path())

@@ -320,6 +320,17 @@ pub struct Session {
     fleet: Option<vigil_fleet::Publisher>,
     /// The fleet commands' listener (with `[fleet] command_token_file`).
     fleet_commands: Option<fleet_commands::Listener>,
+    /// Where the orders went: its connection is ended once the Execution agent stopped.
+    venue: OpenVenue,
+}
+
+/// The session's venue, named in the session's debug view.
+struct OpenVenue(Arc<dyn vigil_providers::ExecutionVenue>);
+
+impl std::fmt::Debug for OpenVenue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OpenVenue").field(&self.0.name()).finish()
+    }
 }
 
 impl Session {
@@ -527,7 +538,7 @@ impl Session {
                 restored,
                 channels,
                 chosen,
-                venue,
+                venue: venue.clone(),
                 reconciled,
                 journal,
                 state_changes,
@@ -623,6 +634,7 @@ impl Session {
             watchdog,
             fleet,
             fleet_commands,
+            venue: OpenVenue(venue),
         })
     }
 
@@ -679,6 +691,13 @@ impl Session {
                     "vigil: CRITICAL the journal was still being written after 10 s; its last entries may be lost"
                 ),
             }
+        }
+        // Nothing more goes to the venue: a broker's session ends gracefully (a FIX Logout).
+        if tokio::time::timeout(Duration::from_secs(10), self.venue.0.close())
+            .await
+            .is_err()
+        {
+            eprintln!("vigil: ERROR: the venue's connection was still closing after 10 s");
         }
         // The identity file records what the journal holds now: a store that later holds
         // less lost it.

@@ -328,9 +328,11 @@ pub fn reconcile_now(cfg: &VigilConfig) -> Result<Reconciliation, SystemError> {
             clock.now(),
         )
         .await
-        .map_err(|e| SystemError::Venue(e.to_string()))?;
+        .map_err(|e| SystemError::Venue(e.to_string()));
+        // The venue's session ends before the store it keeps its state in.
+        venue.close().await;
         store.close().await;
-        Ok(rec)
+        rec
     })
 }
 
