@@ -302,7 +302,7 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(2);
 
 impl Drop for FixVenue {
     /// Logs the sessions out (a graceful end the counterparty acknowledges, waited for up to
-    /// [`LOGOUT_WAIT`]), then stops their runtime. The wait runs on a thread of its own, as
+    /// 2 s), then stops their runtime. The wait runs on a thread of its own, as
     /// the venue may be dropped on an async thread.
     fn drop(&mut self) {
         let runtime = SessionRuntime(self.runtime.0.take());
@@ -1921,7 +1921,7 @@ impl ExecutionVenue for FixVenue {
             .await
     }
 
-    /// Logs both sessions out, each acknowledged or [`LOGOUT_WAIT`] passed; no session is
+    /// Logs both sessions out, each acknowledged or 2 s passed; no session is
     /// logged on again.
     async fn close(&self) {
         let inner = self.inner.clone();
