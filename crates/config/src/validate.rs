@@ -791,6 +791,15 @@ fn check_fix(e: &ExecutionConfig, c: &mut Checker) {
         }
     }
     let drop_copy = f.drop_copy_sender_comp_id.is_some() || f.drop_copy_target_comp_id.is_some();
+    if drop_copy
+        && f.drop_copy_sender_comp_id == f.sender_comp_id
+        && f.drop_copy_target_comp_id == f.target_comp_id
+    {
+        c.fail(
+            "execution.fix.drop_copy_sender_comp_id",
+            "the drop copy session must differ from the order session (other CompIDs)".into(),
+        );
+    }
     if drop_copy && f.positions != crate::FixPositions::Executions {
         c.fail(
             "execution.fix.drop_copy_sender_comp_id",

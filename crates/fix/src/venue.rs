@@ -574,9 +574,19 @@ async fn supervise(
     let mut first = Some(first);
     let mut backoff = inner.cfg.reconnect_initial;
     loop {
+        if inner.stopping.load(Ordering::Acquire) {
+            return;
+        }
         match initiator.connect(inner.cfg.address.as_str()).await {
             Ok(conn) => {
                 backoff = inner.cfg.reconnect_initial;
+                if inner.stopping.load(Ordering::Acquire) {
+                    // Closed while this logon was under way: it ends at once.
+                    if conn.logout().await.is_ok() {
+                        conn.wait_closed().await;
+                    }
+                    return;
+                }
                 {
                     let mut link = inner.link_of(role).lock();
                     link.conn = Some(conn.clone());
@@ -687,7 +697,9 @@ impl Inner {
         }
     }
 
+    /// Something went wrong outside any call: logged now, and reported by the next ping.
     fn problem(&self, what: String) {
+        tracing::error!(target: "vigil_fix", session = %self.session, "{what}");
         self.problems.lock().push(what);
     }
 
@@ -1157,6 +1169,8 @@ impl Inner {
                         tell(tx, Ack::Rejected { reason, duplicate });
                     }
                     // Refused after it was accepted, or an answer nobody waits for.
+                    // A late duplicate-ClOrdID refusal says nothing of the order held.
+                    None if r.ord_rej_reason.as_deref() == Some("6") => {}
                     None if r.cl_ord_id != "NONE" && self.keep(&r).await => {
                         self.queue_closed(&order, format!("rejected: {reason}"), &r);
                     }
@@ -1184,6 +1198,19 @@ impl Inner {
                 self.acked(&r);
                 self.on_trade(r).await;
             }
+            // A trade busted or corrected: vigil does not rebook it; a person must.
+            "G" | "H" => self.problem(format!(
+                "the counterparty {} execution {} of order {order} (ExecRefID {}): the books \
+                 still hold the trade as it was first reported; check it with the broker and \
+                 correct the position by hand",
+                if r.exec_type == "H" {
+                    "busted"
+                } else {
+                    "corrected"
+                },
+                r.exec_id,
+                r.exec_ref_id.as_deref().unwrap_or("none")
+            )),
             _ => self.acked(&r),
         }
     }
@@ -1251,10 +1278,11 @@ impl Inner {
             if r.cl_ord_id != "NONE" {
                 reports.push(r.clone());
             }
-            let total = r.total_reports.unwrap_or(0);
-            if (reports.len() as u64 >= total || total == 0)
-                && let Some(done) = done.take()
-            {
+            // The last report says so (912); where the count (911) is given, it suffices.
+            let complete = r.last_report
+                || r.total_reports
+                    .is_some_and(|total| reports.len() as u64 >= total);
+            if complete && let Some(done) = done.take() {
                 tell(done, Ok(std::mem::take(reports)));
             }
             return;
@@ -1324,9 +1352,13 @@ impl Inner {
             }
             Ok(None) => false,
             Err(err) => {
+                // Asked about again at the next logon, whose status check books it.
+                if let Some(k) = self.book.lock().orders.get_mut(&e.cl_ord_id) {
+                    k.status = OrderStatus::Accepted;
+                }
                 self.problem(format!(
                     "execution {} of order {} could not be kept in the store, so it is not \
-                     booked: {err}",
+                     booked yet (the order's status is asked for at the next logon): {err}",
                     e.exec_id, e.cl_ord_id
                 ));
                 false

@@ -182,7 +182,6 @@ impl<'m, 'a> Fields<'m, 'a> {
         self.opt(tag)
             .map(|v| {
                 Decimal::from_str_exact(v)
-                    .or_else(|_| v.parse::<Decimal>())
                     .map_err(|e| self.bad(format!("tag {tag} = {v:?} is not a number: {e}")))
             })
             .transpose()
@@ -255,6 +254,10 @@ pub struct ExecReport {
     pub text: Option<String>,
     /// OrdRejReason (103).
     pub ord_rej_reason: Option<String>,
+    /// ExecRefID (19): the execution a bust or correction refers to.
+    pub exec_ref_id: Option<String>,
+    /// LastRptRequested (912) = Y: the last report of a mass status.
+    pub last_report: bool,
     /// OrdStatusReqID (790): the status request this answers.
     pub status_req_id: Option<String>,
     /// MassStatusReqID (584): the answer to a mass status request.
@@ -312,15 +315,34 @@ impl ExecReport {
             cum_qty: f.dec(14)?,
             leaves_qty: f.dec(151)?,
             avg_px: f.dec_opt(6)?.unwrap_or_default(),
-            commission: f.dec_opt(12)?.unwrap_or_default(),
+            commission: commission(&f)?,
             transact_time: f.time_opt(60)?,
             text: f.opt(58).map(str::to_string),
             ord_rej_reason: f.opt(103).map(str::to_string),
             status_req_id: f.opt(790).map(str::to_string),
+            exec_ref_id: f.opt(19).map(str::to_string),
+            last_report: f.opt(912) == Some("Y"),
             mass_status_id: f.opt(584).map(str::to_string),
             total_reports: f.opt(911).and_then(|v| v.parse().ok()),
             poss_dup: raw.get_field_str(43) == Some("Y"),
         })
+    }
+}
+
+/// Commission (12) as an amount, by its CommType (13): `3` (or none) absolute, `1` per unit
+/// of LastQty, `2` a percentage of the fill's notional.
+fn commission(f: &Fields<'_, '_>) -> Result<Decimal, Unreadable> {
+    let Some(c) = f.dec_opt(12)? else {
+        return Ok(Decimal::ZERO);
+    };
+    let qty = f.dec_opt(32)?.unwrap_or_default();
+    match f.opt(13) {
+        None | Some("3") => Ok(c),
+        Some("1") => Ok(c * qty),
+        Some("2") => Ok(c * qty * f.dec_opt(31)?.unwrap_or_default() / Decimal::ONE_HUNDRED),
+        Some(other) => Err(f.bad(format!(
+            "CommType (13) {other:?} is not one vigil can turn into an amount"
+        ))),
     }
 }
 
