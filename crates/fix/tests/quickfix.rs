@@ -108,29 +108,6 @@ fn filled(reports: &[ExecutionReport], id: &str) -> Decimal {
         .sum()
 }
 
-/// How many messages of `msg_type` from vigil the acceptor's message log holds.
-fn acceptor_received(acceptor: &Counterparty, msg_type: &str) -> usize {
-    logged(acceptor, msg_type, "VIGIL")
-}
-
-/// How many messages of `msg_type` sent by `sender` the acceptor's message log holds.
-fn logged(acceptor: &Counterparty, msg_type: &str, sender: &str) -> usize {
-    let mut n = 0;
-    for entry in std::fs::read_dir(acceptor.dir.join("log")).expect("the acceptor's log") {
-        let path = entry.expect("a log file").path();
-        if !path.to_string_lossy().ends_with("messages.current.log") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("read the message log");
-        let kind = format!("\u{1}35={msg_type}\u{1}");
-        n += text
-            .lines()
-            .filter(|l| l.contains(&kind) && l.contains(&format!("\u{1}49={sender}\u{1}")))
-            .count();
-    }
-    n
-}
-
 fn fill_ids(reports: &[ExecutionReport]) -> Vec<String> {
     reports
         .iter()
@@ -338,7 +315,7 @@ async fn a_fill_cut_by_a_disconnect_is_recovered_by_resend_and_a_restart_resumes
         "each of the acceptor's fills booked once, by its ExecID"
     );
     assert!(
-        acceptor_received(&acceptor, "2") >= 1,
+        acceptor.logged("2", "VIGIL") >= 1,
         "the rest of the fill came by a ResendRequest of vigil's"
     );
 
@@ -354,7 +331,7 @@ async fn a_fill_cut_by_a_disconnect_is_recovered_by_resend_and_a_restart_resumes
         .expect("the session's sequence numbers are kept");
     drop(venue);
     assert_eq!(
-        acceptor_received(&acceptor, "5"),
+        acceptor.logged("5", "VIGIL"),
         1,
         "the venue dropped logged out, and was acknowledged before it returned"
     );
@@ -491,11 +468,7 @@ async fn a_report_lost_in_a_crash_is_booked_once_from_the_orders_status() {
         filled(r, "w-1") == dec!(4)
     })
     .await;
-    assert_eq!(
-        acceptor_received(&acceptor, "2"),
-        0,
-        "no resend could bring it"
-    );
+    assert_eq!(acceptor.logged("2", "VIGIL"), 0, "no resend could bring it");
     let ExecutionReport::Fill(f) = &seen[0] else {
         panic!("{seen:?}");
     };
@@ -590,7 +563,7 @@ async fn the_counterparty_asks_vigil_to_resend_what_a_crash_left_unwritten() {
     })
     .await;
     assert!(
-        logged(&acceptor, "2", "QFACC") >= 1,
+        acceptor.logged("2", "QFACC") >= 1,
         "the acceptor asked for a resend"
     );
     let orders = acceptor.events("order");
@@ -704,7 +677,7 @@ async fn with_a_drop_copy_positions_and_cash_include_a_trade_made_by_hand() {
         "the broker's cash is vigil's"
     );
     assert!(
-        logged(&acceptor, "2", "VIGILDC") >= 1,
+        acceptor.logged("2", "VIGILDC") >= 1,
         "the drop copy asked for a resend"
     );
 }

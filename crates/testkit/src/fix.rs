@@ -157,6 +157,29 @@ impl Counterparty {
             .collect()
     }
 
+    /// QuickFIX's own logs of every session, one of `kind` (`messages` or `event`) as one
+    /// text.
+    pub fn quickfix_log(&self, kind: &str) -> String {
+        let ending = format!("{kind}.current.log");
+        std::fs::read_dir(self.dir.join("log"))
+            .expect("the acceptor's log")
+            .map(|e| e.expect("a log file").path())
+            .filter(|p| p.to_string_lossy().ends_with(&ending))
+            .map(|p| std::fs::read_to_string(p).expect("read the acceptor's log"))
+            .collect()
+    }
+
+    /// How many messages of `msg_type` sent by `sender` (its SenderCompID) the acceptor
+    /// logged.
+    pub fn logged(&self, msg_type: &str, sender: &str) -> usize {
+        let kind = format!("\u{1}35={msg_type}\u{1}");
+        let from = format!("\u{1}49={sender}\u{1}");
+        self.quickfix_log("messages")
+            .lines()
+            .filter(|l| l.contains(&kind) && l.contains(&from))
+            .count()
+    }
+
     /// Sends it `signal` (`-USR1`: fill every resting order; `-USR2`: toggle holding).
     ///
     /// # Panics

@@ -229,42 +229,27 @@ fn crash_loop(kills: usize) {
 
     // The session resumed its sequence numbers across every kill: no reset, and QuickFIX
     // never saw a number too low.
-    let messages = std::fs::read_dir(acceptor.dir.join("log"))
-        .expect("the acceptor's log")
-        .map(|e| e.expect("a log file").path())
-        .filter(|p| p.to_string_lossy().ends_with("messages.current.log"))
-        .map(|p| std::fs::read_to_string(p).expect("read"))
-        .collect::<String>();
-    let logons = messages
-        .lines()
-        .filter(|l| l.contains("\u{1}35=A\u{1}") && l.contains("\u{1}49=VIGIL\u{1}"))
-        .count();
+    let logons = acceptor.logged("A", "VIGIL");
     assert!(logons > kills, "a logon per run: {logons}");
     assert!(
         filled_while_down > 0,
         "no order filled while vigil was down"
     );
     // What filled while vigil was down came by resend at its next logon.
-    let resends = messages
-        .lines()
-        .filter(|l| l.contains("\u{1}35=2\u{1}") && l.contains("\u{1}49=VIGIL\u{1}"))
-        .count();
+    let resends = acceptor.logged("2", "VIGIL");
     assert!(resends > 0, "vigil asked for no resend");
-    assert!(!messages.contains("\u{1}141=Y\u{1}"), "no sequence reset");
-    let logouts = messages
-        .lines()
-        .filter(|l| l.contains("\u{1}35=5\u{1}") && l.contains("\u{1}49=VIGIL\u{1}"))
-        .count();
+    assert!(
+        !acceptor
+            .quickfix_log("messages")
+            .contains("\u{1}141=Y\u{1}"),
+        "no sequence reset"
+    );
+    let logouts = acceptor.logged("5", "VIGIL");
     assert!(
         logouts >= 2,
         "the run to the end and `vigil reconcile` logged out: {logouts}"
     );
-    let events = std::fs::read_dir(acceptor.dir.join("log"))
-        .expect("the acceptor's log")
-        .map(|e| e.expect("a log file").path())
-        .filter(|p| p.to_string_lossy().ends_with("event.current.log"))
-        .map(|p| std::fs::read_to_string(p).expect("read"))
-        .collect::<String>();
+    let events = acceptor.quickfix_log("event");
     assert!(!events.contains("MsgSeqNum too low"), "{events}");
 
     // The password never reached vigil's log.
