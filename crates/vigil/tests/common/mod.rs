@@ -65,9 +65,14 @@ pub(crate) fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::
 
 /// A `vigil run` in the background, read from its ready line on, with a watchdog that
 /// SIGKILLs it after 60 s so a regression cannot hang the suite.
+///
+/// Its standard output and error are read from the start on threads of their own: a pipe
+/// nobody reads fills (64 KiB), and then the next write blocks vigil. A test that injects
+/// panics under `RUST_BACKTRACE=1` (as CI sets) fills it in three panics.
 pub(crate) struct Running {
     child: std::process::Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
     done: std::sync::mpsc::Sender<()>,
     guard: std::thread::JoinHandle<()>,
     /// The control address it printed, without the scheme (`127.0.0.1:PORT`).
@@ -112,10 +117,17 @@ impl Running {
                 eprintln!("watchdog: vigil did not stop within 60 s; killed: {killed:?}");
             }
         });
-        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let lines = stderr_lines(&mut child);
+        let mut out = child.stdout.take().expect("stdout piped");
+        let stdout = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut out, &mut all).expect("read vigil's stdout");
+            all
+        });
         Self {
             child,
             lines,
+            stdout,
             done,
             guard,
             control: None,
@@ -126,11 +138,12 @@ impl Running {
     /// Reads standard error until a line contains `needle`, and returns that line.
     pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         loop {
-            let line = self
-                .lines
-                .next()
-                .expect("vigil kept running")
-                .expect("read");
+            let line = self.lines.recv().unwrap_or_else(|_| {
+                panic!(
+                    "vigil ended before {needle:?}; its standard error:\n{}",
+                    self.seen.join("\n")
+                )
+            });
             self.seen.push(line.clone());
             if line.contains(needle) {
                 return line;
@@ -154,11 +167,11 @@ impl Running {
 
     /// Stops it with Ctrl-C, checks that it exited cleanly, and returns its output with
     /// everything it wrote to standard error from the start.
-    pub(crate) fn interrupt_with_stderr(mut self) -> (std::process::Output, String) {
+    pub(crate) fn interrupt_with_stderr(self) -> (std::process::Output, String) {
         self.signal("-INT");
-        let mut all = std::mem::take(&mut self.seen);
-        all.extend(self.lines.by_ref().map_while(Result::ok));
-        (self.finish_ok(), all.join("\n"))
+        let out = self.finish_ok();
+        let all = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out, all)
     }
 
     /// Waits for it to end and checks that it exited 0.
@@ -173,11 +186,20 @@ impl Running {
         out
     }
 
-    pub(crate) fn finish(self) -> std::process::Output {
-        let out = self.child.wait_with_output().expect("wait");
+    /// Waits for it to end: its exit status, its standard output, and everything it wrote
+    /// to standard error from the start.
+    pub(crate) fn finish(mut self) -> std::process::Output {
+        let status = self.child.wait().expect("wait");
         self.done.send(()).expect("watchdog alive");
         self.guard.join().expect("watchdog");
-        out
+        // The reader ends with the pipe, once vigil (and anything it spawned) closed it.
+        let mut all = std::mem::take(&mut self.seen);
+        all.extend(self.lines.iter());
+        std::process::Output {
+            status,
+            stdout: self.stdout.join().expect("stdout reader"),
+            stderr: all.join("\n").into_bytes(),
+        }
     }
 }
 
