@@ -1153,6 +1153,11 @@ pub struct FixConfig {
     pub time_in_force: FixTimeInForce,
     /// Where positions come from: the broker's PositionReports, or the executions.
     pub positions: FixPositions,
+    /// With `positions = "counterparty"`: the PosTypes (703) whose amounts in a
+    /// PositionReport add up to the position now (`["SOD", "TQ"]` for a broker that reports
+    /// the start of day and the day's trades apart). Empty: each report must carry one
+    /// amount, and one with several is refused rather than guessed at.
+    pub position_types: Vec<String>,
     /// SenderCompID of a drop copy session (with `positions = "executions"`): the broker
     /// copies on it every execution of the account, trades made elsewhere included, and
     /// positions and cash add those up. Same address and credentials as the order session.
@@ -1176,6 +1181,7 @@ impl Default for FixConfig {
             reply_timeout_ms: 5000,
             time_in_force: FixTimeInForce::Day,
             positions: FixPositions::Counterparty,
+            position_types: Vec::new(),
             drop_copy_sender_comp_id: None,
             drop_copy_target_comp_id: None,
         }

@@ -849,6 +849,25 @@ fn check_fix(e: &ExecutionConfig, c: &mut Checker) {
     {
         c.fail("execution.fix.account", "must not be empty".into());
     }
+    if !f.position_types.is_empty() && f.positions != crate::FixPositions::Counterparty {
+        c.fail(
+            "execution.fix.position_types",
+            "applies only with positions = \"counterparty\" (the broker's PositionReports)".into(),
+        );
+    }
+    for (i, t) in f.position_types.iter().enumerate() {
+        if t.is_empty() || t.len() > 4 || !t.chars().all(|ch| ch.is_ascii_uppercase()) {
+            c.fail(
+                "execution.fix.position_types",
+                format!("a PosType (703) is 1 to 4 capital letters such as SOD or TQ, got {t:?}"),
+            );
+        } else if f.position_types[..i].contains(t) {
+            c.fail(
+                "execution.fix.position_types",
+                format!("{t} is listed twice (it would be counted twice)"),
+            );
+        }
+    }
 }
 
 /// `[execution.fix]`'s figures, checked whatever the venue (a mistake is caught before the
@@ -938,6 +957,11 @@ mod tests {
         };
         assert_eq!(problems(&|_| {}), "", "a complete session is valid");
         assert_eq!(
+            problems(&|f| f.position_types = vec!["SOD".into(), "TQ".into()]),
+            "",
+            "with the position types that add up"
+        );
+        assert_eq!(
             problems(&|f| {
                 f.positions = crate::FixPositions::Executions;
                 f.drop_copy_sender_comp_id = Some("VIGILDC".into());
@@ -979,6 +1003,21 @@ mod tests {
                     f.drop_copy_sender_comp_id = Some("VIGILDC".into());
                 },
                 "execution.fix.drop_copy_target_comp_id: is required with the other",
+            ),
+            (
+                &|f| f.position_types = vec!["SOD".into(), "tq".into()],
+                "execution.fix.position_types: a PosType (703) is 1 to 4 capital letters",
+            ),
+            (
+                &|f| f.position_types = vec!["SOD".into(), "SOD".into()],
+                "SOD is listed twice",
+            ),
+            (
+                &|f| {
+                    f.positions = crate::FixPositions::Executions;
+                    f.position_types = vec!["TQ".into()];
+                },
+                "execution.fix.position_types: applies only with positions = \"counterparty\"",
             ),
             (&|f| f.heartbeat_s = 0, "execution.fix.heartbeat_s"),
             (

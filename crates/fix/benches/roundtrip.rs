@@ -44,6 +44,7 @@ async fn main() {
         reply_timeout: Duration::from_secs(5),
         time_in_force: TimeInForce::Day,
         positions: PositionSource::Executions,
+        position_types: Vec::new(),
         opening_cash: dec!(100000),
         drop_copy: None,
     };

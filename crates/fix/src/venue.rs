@@ -81,6 +81,9 @@ pub struct FixVenueConfig {
     pub time_in_force: TimeInForce,
     /// Where positions come from.
     pub positions: PositionSource,
+    /// With [`PositionSource::Counterparty`], the PosTypes (703) of a PositionReport whose
+    /// amounts add up to the position now; empty: each report must carry one amount.
+    pub position_types: Vec<String>,
     /// The account's cash before the first execution this session keeps: FIX carries no
     /// balance, so the cash is this plus what the executions moved.
     pub opening_cash: Decimal,
@@ -118,6 +121,7 @@ impl std::fmt::Debug for FixVenueConfig {
                 &self.credentials.as_ref().map(|(u, _)| u.as_str()),
             )
             .field("positions", &self.positions)
+            .field("position_types", &self.position_types)
             .finish_non_exhaustive()
     }
 }
@@ -453,19 +457,30 @@ impl FixVenue {
         }
         // Every order sent that no execution closed is asked about after the logon: a
         // report the engine lost in a crash is not lost to the books.
+        let mut unreadable = Vec::new();
         for frame in &sent {
-            if let Some(request) = sent_order(&frame.frame, &symbols) {
-                let id = request.client_order_id.as_str().to_string();
-                let status = book.closed.get(&id).copied().unwrap_or(OrderStatus::New);
-                book.orders.insert(
-                    id,
-                    Known {
-                        request,
-                        status,
-                        order_id: String::new(),
-                    },
-                );
-            }
+            let request = match sent_order(&frame.frame, &symbols) {
+                Ok(Some(request)) => request,
+                Ok(None) => continue,
+                Err(e) => {
+                    unreadable.push(format!(
+                        "the NewOrderSingle sent as {} cannot be read back from the store \
+                         ({e}): its executions are not asked for after a logon",
+                        frame.seq
+                    ));
+                    continue;
+                }
+            };
+            let id = request.client_order_id.as_str().to_string();
+            let status = book.closed.get(&id).copied().unwrap_or(OrderStatus::New);
+            book.orders.insert(
+                id,
+                Known {
+                    request,
+                    status,
+                    order_id: String::new(),
+                },
+            );
         }
         let seed = u64::try_from(wall.now().timestamp_millis()).unwrap_or(0);
         let inner = Arc::new(Inner {
@@ -486,6 +501,9 @@ impl FixVenue {
             received: AtomicU64::new(0),
             cfg,
         });
+        for why in unreadable {
+            inner.problem(why);
+        }
         let app = Arc::new(App {
             inner: inner.clone(),
             role: Role::Orders,
@@ -986,22 +1004,26 @@ impl Inner {
         };
         self.waits.lock().positions.remove(&id);
         let reports = answer?.map_err(|e| self.bad(format!("{what}: {e}")))?;
-        reports
-            .into_iter()
-            .filter(|r| r.quantity != Decimal::ZERO)
-            .map(|r| {
-                Ok(VenuePosition {
-                    symbol: self.symbols.id(&r.symbol).ok_or_else(|| {
-                        self.bad(format!(
-                            "a position is in {}, a symbol this session does not trade",
-                            r.symbol
-                        ))
-                    })?,
-                    quantity: r.quantity,
-                    avg_price: r.price,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in reports {
+            let quantity = r
+                .quantity(&self.cfg.position_types)
+                .map_err(|e| self.bad(format!("{what}: {e}")))?;
+            if quantity == Decimal::ZERO {
+                continue;
+            }
+            out.push(VenuePosition {
+                symbol: self.symbols.id(&r.symbol).ok_or_else(|| {
+                    self.bad(format!(
+                        "a position is in {}, a symbol this session does not trade",
+                        r.symbol
+                    ))
+                })?,
+                quantity,
+                avg_price: r.price,
+            });
+        }
+        Ok(out)
     }
 
     /// The trades positions and cash add up: the drop copy's where there is one, else this
@@ -1503,11 +1525,17 @@ impl Inner {
 
     fn on_business_reject(&self, r: BusinessReject) {
         let why = r.why();
-        let by_seq = r
-            .ref_seq
-            .as_deref()
-            .and_then(|n| n.parse::<u64>().ok())
-            .and_then(|n| self.sent_ids.lock().remove(&n));
+        let by_seq = match r.ref_seq.as_deref().map(str::parse::<u64>) {
+            Some(Ok(n)) => self.sent_ids.lock().remove(&n),
+            Some(Err(e)) => {
+                self.problem(format!(
+                    "a BusinessMessageReject's RefSeqNum (45) {:?} is not a number: {e}",
+                    r.ref_seq
+                ));
+                None
+            }
+            None => None,
+        };
         let id = r.ref_id.clone().or(by_seq).unwrap_or_default();
         let mut w = self.waits.lock();
         if let Some(tx) = w.acks.remove(&id) {
@@ -1573,6 +1601,18 @@ impl Inner {
         }
     }
 
+    fn fail_positions(&self, request_id: &str, e: &wire::Unreadable) {
+        if let Some(tx) = self
+            .waits
+            .lock()
+            .positions
+            .get_mut(request_id)
+            .and_then(|p| p.done.take())
+        {
+            tell(tx, Err(format!("a PositionReport cannot be read: {e}")));
+        }
+    }
+
     fn on_position(&self, r: PositionReport) {
         let mut w = self.waits.lock();
         if let Some(p) = w.positions.get_mut(&r.request_id) {
@@ -1585,32 +1625,44 @@ impl Inner {
     }
 }
 
-/// The order a NewOrderSingle frame vigil sent states (`None`: not one of vigil's, or in a
-/// symbol this session does not trade).
-fn sent_order(frame: &[u8], symbols: &SymbolTable) -> Option<OrderRequest> {
+/// The order a NewOrderSingle frame vigil sent states (`Ok(None)`: in a symbol this session
+/// does not trade).
+///
+/// # Errors
+/// A field missing or unreadable, named.
+fn sent_order(frame: &[u8], symbols: &SymbolTable) -> Result<Option<OrderRequest>, String> {
     let text = String::from_utf8_lossy(frame);
     let field = |tag: &str| {
         text.split('\u{1}')
             .find_map(|f| f.strip_prefix(tag).and_then(|v| v.strip_prefix('=')))
+            .ok_or_else(|| format!("tag {tag} is missing"))
+    };
+    let number = |tag: &str| {
+        let v = field(tag)?;
+        Decimal::from_str_exact(v).map_err(|e| format!("tag {tag} = {v:?} is not a number: {e}"))
+    };
+    let Some(symbol) = symbols.id(field("55")?) else {
+        return Ok(None);
     };
     let (order_type, limit_price) = match field("40")? {
-        "2" => (OrderType::Limit, Some(field("44")?.parse().ok()?)),
+        "2" => (OrderType::Limit, Some(number("44")?)),
         _ => (OrderType::Market, None),
     };
-    Some(OrderRequest {
+    let time = field("60")?;
+    Ok(Some(OrderRequest {
         client_order_id: ClientOrderId::from(field("11")?),
-        symbol: symbols.id(field("55")?)?,
+        symbol,
         side: match field("54")? {
             "1" => Side::Buy,
             _ => Side::Sell,
         },
-        quantity: field("38")?.parse().ok()?,
+        quantity: number("38")?,
         order_type,
         limit_price,
-        submitted_at: chrono::NaiveDateTime::parse_from_str(field("60")?, "%Y%m%d-%H:%M:%S%.f")
-            .ok()?
+        submitted_at: chrono::NaiveDateTime::parse_from_str(time, "%Y%m%d-%H:%M:%S%.f")
+            .map_err(|e| format!("tag 60 = {time:?} is not a UTCTimestamp: {e}"))?
             .and_utc(),
-    })
+    }))
 }
 
 /// Every NewOrderSingle session `session` sent that the store keeps, in order.
@@ -1782,7 +1834,14 @@ impl Application for App {
             },
             "AP" => match PositionReport::read(message) {
                 Ok(r) => inner.on_position(r),
-                Err(e) => return unreadable(e),
+                Err(e) => {
+                    // The request it answers fails now, naming why, rather than at its
+                    // timeout.
+                    if let Some(id) = message.get_field_str(710) {
+                        inner.fail_positions(id, &e);
+                    }
+                    return unreadable(e);
+                }
             },
             other => {
                 inner.problem(format!(

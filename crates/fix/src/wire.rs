@@ -187,6 +187,15 @@ impl<'m, 'a> Fields<'m, 'a> {
             .transpose()
     }
 
+    fn count_opt(&self, tag: u32) -> Result<Option<u64>, Unreadable> {
+        self.opt(tag)
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| self.bad(format!("tag {tag} = {v:?} is not a count: {e}")))
+            })
+            .transpose()
+    }
+
     fn dec(&self, tag: u32) -> Result<Decimal, Unreadable> {
         self.dec_opt(tag)?
             .ok_or_else(|| self.bad(format!("tag {tag} is missing")))
@@ -323,7 +332,7 @@ impl ExecReport {
             exec_ref_id: f.opt(19).map(str::to_string),
             last_report: f.opt(912) == Some("Y"),
             mass_status_id: f.opt(584).map(str::to_string),
-            total_reports: f.opt(911).and_then(|v| v.parse().ok()),
+            total_reports: f.count_opt(911)?,
             poss_dup: raw.get_field_str(43) == Some("Y"),
         })
     }
@@ -465,10 +474,20 @@ pub struct PositionReport {
     pub total: Option<u64>,
     /// Symbol (55).
     pub symbol: String,
-    /// Long less short quantity (704, 705).
-    pub quantity: Decimal,
+    /// The NoPositions group (702): one amount per position type.
+    pub amounts: Vec<PositionAmount>,
     /// SettlPrice (730): the average price, as counterparties that offer it report it.
     pub price: Decimal,
+}
+
+/// One entry of a PositionReport's NoPositions group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PositionAmount {
+    /// PosType (703): `SOD` start of day, `TQ` transactions, `FIN` end of day, ... (`None`:
+    /// the counterparty sent 704/705 without one).
+    pub pos_type: Option<String>,
+    /// LongQty (704) less ShortQty (705).
+    pub quantity: Decimal,
 }
 
 impl PositionReport {
@@ -478,13 +497,95 @@ impl PositionReport {
     /// A field missing or not a number.
     pub fn read(raw: &RawMessage<'_>) -> Result<Self, Unreadable> {
         let f = Fields::new(raw, "PositionReport", 710);
+        let mut amounts: Vec<PositionAmount> = Vec::new();
+        for field in raw.field_slice() {
+            let value = || {
+                std::str::from_utf8(field.value)
+                    .map_err(|e| f.bad(format!("tag {} is not text: {e}", field.tag)))
+            };
+            let number = |v: &str| {
+                Decimal::from_str_exact(v)
+                    .map_err(|e| f.bad(format!("tag {} = {v:?} is not a number: {e}", field.tag)))
+            };
+            match field.tag {
+                // PosType opens an entry of the group.
+                703 => amounts.push(PositionAmount {
+                    pos_type: Some(value()?.to_string()),
+                    quantity: Decimal::ZERO,
+                }),
+                704 | 705 => {
+                    let v = value()?;
+                    let q = if v.is_empty() {
+                        Decimal::ZERO
+                    } else {
+                        number(v)?
+                    };
+                    if amounts.is_empty() {
+                        amounts.push(PositionAmount {
+                            pos_type: None,
+                            quantity: Decimal::ZERO,
+                        });
+                    }
+                    if let Some(last) = amounts.last_mut() {
+                        last.quantity += if field.tag == 704 { q } else { -q };
+                    }
+                }
+                _ => {}
+            }
+        }
         Ok(Self {
             request_id: f.text(710)?.to_string(),
-            total: f.opt(727).and_then(|v| v.parse().ok()),
+            total: f.count_opt(727)?,
             symbol: f.text(55)?.to_string(),
-            quantity: f.dec_opt(704)?.unwrap_or_default() - f.dec_opt(705)?.unwrap_or_default(),
+            amounts,
             price: f.dec_opt(730)?.unwrap_or_default(),
         })
+    }
+
+    /// The position now: the report's one amount when `types` is empty, else the sum of the
+    /// amounts of those types (a broker that reports `SOD` and `TQ` apart has
+    /// `["SOD", "TQ"]`).
+    ///
+    /// # Errors
+    /// Several amounts and no `types` to choose between them, or amounts of which none has
+    /// one of `types`: which is the position now is the operator's to say, not vigil's to
+    /// guess.
+    pub fn quantity(&self, types: &[String]) -> Result<Decimal, String> {
+        let found = || {
+            self.amounts
+                .iter()
+                .map(|a| a.pos_type.as_deref().unwrap_or("(none)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if types.is_empty() {
+            return match self.amounts.as_slice() {
+                [] => Ok(Decimal::ZERO),
+                [one] => Ok(one.quantity),
+                _ => Err(format!(
+                    "the position in {} is reported as {} amounts of position types {}: set \
+                     [execution.fix] position_types to those that add up to the position now",
+                    self.symbol,
+                    self.amounts.len(),
+                    found()
+                )),
+            };
+        }
+        let mut chosen = self
+            .amounts
+            .iter()
+            .filter(|a| a.pos_type.as_ref().is_some_and(|t| types.contains(t)))
+            .peekable();
+        if chosen.peek().is_none() && !self.amounts.is_empty() {
+            return Err(format!(
+                "the position in {} is reported with position types {}, none of \
+                 [execution.fix] position_types = [{}]",
+                self.symbol,
+                found(),
+                types.join(", ")
+            ));
+        }
+        Ok(chosen.map(|a| a.quantity).sum())
     }
 }
 
@@ -510,14 +611,7 @@ impl PositionsAck {
         let f = Fields::new(raw, "RequestForPositionsAck", 710);
         Ok(Self {
             request_id: f.text(710)?.to_string(),
-            total: f
-                .opt(727)
-                .map(|v| {
-                    v.parse()
-                        .map_err(|e| f.bad(format!("tag 727 = {v:?}: {e}")))
-                })
-                .transpose()?
-                .unwrap_or(0),
+            total: f.count_opt(727)?.unwrap_or(0),
             result: f.text(728)?.to_string(),
             text: f.opt(58).map(str::to_string),
         })
@@ -541,6 +635,72 @@ mod tests {
                 .expect("time")
                 .to_utc(),
         }
+    }
+
+    /// A whole frame of `body` (`tag=value` fields split by `|`), with its BodyLength and
+    /// CheckSum.
+    fn frame(body: &str) -> Vec<u8> {
+        let body = format!("{}\u{1}", body.trim_end_matches('|').replace('|', "\u{1}"));
+        let mut m = format!("8=FIX.4.4\u{1}9={}\u{1}{body}", body.len()).into_bytes();
+        let sum = m.iter().map(|b| u32::from(*b)).sum::<u32>() % 256;
+        m.extend(format!("10={sum:03}\u{1}").bytes());
+        m
+    }
+
+    fn position(groups: &str) -> Result<PositionReport, Unreadable> {
+        let m = frame(&format!(
+            "35=AP|34=7|49=B|56=V|52=20190304-15:30:00|721=P1|710=pos-1|727=1|55=GOOG|730=101.5|{groups}"
+        ));
+        let raw = ironfix_tagvalue::Decoder::new(&m)
+            .decode()
+            .expect("decodes");
+        PositionReport::read(&raw)
+    }
+
+    #[test]
+    fn a_position_report_is_read_entry_by_entry_of_its_group() {
+        let one = position("702=1|703=TQ|704=15|705=0").expect("reads");
+        assert_eq!(one.symbol, "GOOG");
+        assert_eq!(one.total, Some(1));
+        assert_eq!(one.price, dec!(101.5));
+        assert_eq!(one.quantity(&[]), Ok(dec!(15)));
+        let short = position("702=1|703=TQ|704=0|705=2.5").expect("reads");
+        assert_eq!(short.quantity(&[]), Ok(dec!(-2.5)));
+        let untyped = position("704=3").expect("reads");
+        assert_eq!(untyped.quantity(&[]), Ok(dec!(3)));
+        assert_eq!(position("").expect("reads").quantity(&[]), Ok(dec!(0)));
+
+        // A broker that reports the start of day and the day's trades apart.
+        let split = position("702=2|703=SOD|704=10|705=0|703=TQ|704=0|705=4").expect("reads");
+        let types = |t: &[&str]| t.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert_eq!(split.quantity(&types(&["SOD", "TQ"])), Ok(dec!(6)));
+        assert_eq!(split.quantity(&types(&["TQ"])), Ok(dec!(-4)));
+        let guess = split.quantity(&[]).expect_err("two amounts, no choice");
+        assert!(
+            guess.contains("SOD, TQ") && guess.contains("position_types"),
+            "{guess}"
+        );
+        let none = split.quantity(&types(&["FIN"])).expect_err("no FIN");
+        assert!(none.contains("SOD, TQ") && none.contains("[FIN]"), "{none}");
+    }
+
+    #[test]
+    fn a_position_or_a_count_that_is_not_a_number_is_named() {
+        let e = position("702=1|703=TQ|704=1e3").expect_err("not a decimal");
+        assert!(
+            e.to_string().contains("PositionReport 34=7 710=pos-1"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("tag 704 = \"1e3\""), "{e}");
+        let m = frame("35=AP|34=8|710=pos-2|727=two|55=GOOG|702=1|703=TQ|704=1");
+        let raw = ironfix_tagvalue::Decoder::new(&m)
+            .decode()
+            .expect("decodes");
+        let e = PositionReport::read(&raw).expect_err("727 not a count");
+        assert!(
+            e.to_string().contains("tag 727 = \"two\" is not a count"),
+            "{e}"
+        );
     }
 
     fn field(m: &OutboundMessage, tag: u32) -> Option<String> {

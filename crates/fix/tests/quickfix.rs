@@ -42,6 +42,7 @@ fn config(acceptor: &Counterparty) -> FixVenueConfig {
         reply_timeout: Duration::from_secs(5),
         time_in_force: TimeInForce::Day,
         positions: PositionSource::Counterparty,
+        position_types: Vec::new(),
         opening_cash: OPENING_CASH,
         drop_copy: None,
     }
@@ -424,6 +425,70 @@ async fn the_logon_carries_the_password_and_a_wrong_one_is_refused() {
         !format!("{venue:?}").contains("s3cret"),
         "the password is not in the venue's debug view"
     );
+}
+
+/// A broker that reports a position as two amounts, held at the start of the day (SOD) and
+/// traded since (TQ): read without `position_types` it is refused, naming the types, never
+/// guessed at; with `["SOD", "TQ"]` the two add up to the position now.
+#[tokio::test]
+async fn positions_reported_by_type_are_added_up_as_configured_and_never_guessed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(acceptor) = Counterparty::start(
+        &dir.path().join("acceptor"),
+        &["--start-of-day", "GOOG=40", "--market-price", "50"],
+    ) else {
+        return;
+    };
+    let kept = store(dir.path()).await;
+    let venue = connect(config(&acceptor), kept.clone()).await;
+    let mut seen = Vec::new();
+    venue
+        .submit_order(&order("sod-1", "GOOG", Side::Sell, dec!(15), None))
+        .await
+        .expect("submit");
+    reports_until(&venue, &mut seen, "sod-1 filled", |r| {
+        filled(r, "sod-1") == dec!(15)
+    })
+    .await;
+
+    let err = venue
+        .positions()
+        .await
+        .expect_err("two amounts and no choice between them");
+    let why = err.to_string();
+    assert!(
+        matches!(err, VenueError::BadResponse { .. })
+            && why.contains("GOOG")
+            && why.contains("SOD, TQ")
+            && why.contains("position_types"),
+        "{why}"
+    );
+    venue.close().await;
+    drop(venue);
+
+    let mut cfg = config(&acceptor);
+    cfg.position_types = vec!["SOD".into(), "TQ".into()];
+    let venue = connect(cfg.clone(), kept.clone()).await;
+    let positions = venue.positions().await.expect("positions");
+    assert_eq!(
+        positions
+            .iter()
+            .map(|p| (p.symbol, p.quantity))
+            .collect::<Vec<_>>(),
+        [(sym("GOOG"), dec!(25))],
+        "40 held at the start less 15 sold"
+    );
+    venue.close().await;
+    drop(venue);
+
+    cfg.position_types = vec!["FIN".into()];
+    let venue = connect(cfg, kept).await;
+    let why = venue
+        .positions()
+        .await
+        .expect_err("none of the configured types")
+        .to_string();
+    assert!(why.contains("none of") && why.contains("[FIN]"), "{why}");
 }
 
 /// The engine saves the next expected sequence number before it hands a message over: a

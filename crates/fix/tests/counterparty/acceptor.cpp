@@ -249,6 +249,10 @@ struct Options {
   Dec cash = Dec::raw(100000 * SCALE);
   bool hold = false;
   bool noPositions = false;  // answer RequestForPositions with a BusinessMessageReject
+  // --start-of-day SYMBOL=QTY (repeatable): a position held since before the session, at the
+  // market price. PositionReports then give every position as two amounts, SOD (held at the
+  // start) and TQ (traded since), as brokers that report them apart do.
+  std::vector<std::pair<std::string, Dec>> startOfDay;
   std::string dict;  // optional FIX44.xml; none by default (Debian ships none)
   // Drop copy session (FIX.4.4, SenderCompID = sender, TargetCompID = dropCopyTarget); off when
   // empty. SIGHUP then books a trade "made by hand at the broker" (see README.md).
@@ -363,6 +367,10 @@ class Counterparty : public FIX::Application {
     m_startMs = nowNs() / 1000000LL;
     m_journal.open(o.dir + "/book.jsonl", std::ios::out | std::ios::app);
     if (!m_journal) throw std::runtime_error("cannot open " + o.dir + "/book.jsonl");
+    for (const auto& kv : o.startOfDay) {
+      m_positions[kv.first] = Position{kv.second, o.marketPrice};
+      m_sod[kv.first] = kv.second;
+    }
   }
 
   // SIGUSR2
@@ -866,7 +874,7 @@ class Counterparty : public FIX::Application {
     const std::string account = msg.isSetField(1) && !msg.getField(1).empty() ? msg.getField(1) : "VIGIL";
     std::vector<std::pair<std::string, Position>> held;
     for (const auto& kv : m_positions)
-      if (kv.second.qty.v != 0) held.push_back(kv);
+      if (kv.second.qty.v != 0 || m_sod.count(kv.first)) held.push_back(kv);
     const std::string total = std::to_string(held.size());
 
     std::vector<FIX::Message> out;
@@ -896,11 +904,23 @@ class Counterparty : public FIX::Application {
       r.setField(730, fmtDec(p.avg));
       r.setField(731, "1");
       r.setField(734, fmtDec(p.avg));
-      FIX::Group g(702, 703);
-      g.setField(703, "TQ");
-      g.setField(704, fmtDec(p.qty.v > 0 ? p.qty : Dec()));
-      g.setField(705, fmtDec(p.qty.v < 0 ? neg(p.qty) : Dec()));
-      r.addGroup(g);
+      // One amount (TQ: the whole position), or SOD and TQ apart with --start-of-day.
+      std::vector<std::pair<std::string, Dec>> amounts;
+      if (m_opt.startOfDay.empty()) {
+        amounts.emplace_back("TQ", p.qty);
+      } else {
+        auto sod = m_sod.find(kv.first);
+        Dec start = sod == m_sod.end() ? Dec() : sod->second;
+        amounts.emplace_back("SOD", start);
+        amounts.emplace_back("TQ", sub(p.qty, start));
+      }
+      for (const auto& a : amounts) {
+        FIX::Group g(702, 703);
+        g.setField(703, a.first);
+        g.setField(704, fmtDec(a.second.v > 0 ? a.second : Dec()));
+        g.setField(705, fmtDec(a.second.v < 0 ? neg(a.second) : Dec()));
+        r.addGroup(g);
+      }
       out.push_back(r);
     }
     for (auto& m : out) send(m);
@@ -920,6 +940,7 @@ class Counterparty : public FIX::Application {
   std::vector<std::string> m_orderSeq;
   std::map<std::string, std::string> m_alias;  // a cancel's ClOrdID -> the order's
   std::map<std::string, Position> m_positions;
+  std::map<std::string, Dec> m_sod;  // --start-of-day
   std::ofstream m_journal;
 };
 
@@ -928,7 +949,7 @@ class Counterparty : public FIX::Application {
             << "usage: acceptor --port P --dir D [--sender QFACC] [--target VIGIL]\n"
                "                [--username U --password-file F] [--market-price 100]\n"
                "                [--partial-above 0] [--commission 0] [--cash 100000] [--hold]\n"
-               "                [--no-positions]\n"
+               "                [--no-positions] [--start-of-day SYMBOL=QTY ...]\n"
                "                [--drop-copy-target T [--manual-symbol GOOG] [--manual-qty 7]\n"
                "                 [--manual-price P]]\n"
                "                [--dict FIX44.xml]\n";
@@ -962,6 +983,12 @@ Options parseArgs(int argc, char** argv) {
     else if (a == "--cash") o.cash = decArg(a, val());
     else if (a == "--hold") o.hold = true;
     else if (a == "--no-positions") o.noPositions = true;
+    else if (a == "--start-of-day") {
+      std::string v = val();
+      size_t eq = v.find('=');
+      if (eq == 0 || eq == std::string::npos) usage("--start-of-day wants SYMBOL=QTY, got " + v);
+      o.startOfDay.emplace_back(v.substr(0, eq), decArg(a, v.substr(eq + 1)));
+    }
     else if (a == "--dict") o.dict = val();
     else if (a == "--drop-copy-target") o.dropCopyTarget = val();
     else if (a == "--manual-symbol") { o.manualSymbol = val(); manualGiven = true; }

@@ -117,6 +117,7 @@ async fn venue(
                     FixPositions::Counterparty => PositionSource::Counterparty,
                     FixPositions::Executions => PositionSource::Executions,
                 },
+                position_types: f.position_types.clone(),
                 opening_cash: cfg.session.initial_cash,
                 drop_copy: f
                     .drop_copy_sender_comp_id
