@@ -280,6 +280,10 @@ struct Inner {
     waits: Mutex<Waits>,
     /// What went wrong outside any call, reported once by the next ping.
     problems: Mutex<Vec<String>>,
+    /// Logons logged while no `tracing` subscriber was set (`vigil run` logs on before its
+    /// log starts): written by the first ping after one is, so that the log shows where
+    /// each session resumed.
+    unlogged: Mutex<Vec<String>>,
     /// The id (ClOrdID, MassStatusReqID, PosReqID) of each request by the MsgSeqNum it went
     /// out under: a BusinessMessageReject names the message it refuses by number only.
     sent_ids: Mutex<BTreeMap<u64, String>>,
@@ -495,6 +499,7 @@ impl FixVenue {
             reports: Mutex::new(Vec::new()),
             waits: Mutex::new(Waits::default()),
             problems: Mutex::new(Vec::new()),
+            unlogged: Mutex::new(Vec::new()),
             sent_ids: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(seed),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -618,6 +623,19 @@ async fn supervise(
                     next_target = conn.next_target_seq(),
                     "FIX session logged on"
                 );
+                if !tracing::dispatcher::has_been_set() {
+                    let mut unlogged = inner.unlogged.lock();
+                    if unlogged.len() < UNLOGGED_KEPT {
+                        unlogged.push(format!(
+                            "FIX session {} logged on to {} before the log started \
+                             (next sender seq {}, next target seq {})",
+                            inner.session_of(role),
+                            inner.cfg.address,
+                            conn.next_sender_seq(),
+                            conn.next_target_seq()
+                        ));
+                    }
+                }
                 if let Some(f) = first.take()
                     && f.send(Ok(())).is_err()
                 {
@@ -661,6 +679,9 @@ async fn supervise(
         backoff = (backoff * 2).min(inner.cfg.reconnect_max);
     }
 }
+
+/// The most logons kept for the log while it has not started.
+const UNLOGGED_KEPT: usize = 16;
 
 /// `base` plus up to a quarter more, spread by `salt` (so that many vigils do not log on
 /// again in step).
@@ -1936,6 +1957,11 @@ impl ExecutionVenue for FixVenue {
     /// The session is logged on (its heartbeats and test requests watch the line), and
     /// nothing went wrong since the last ping; what did is reported once.
     async fn ping(&self) -> Result<(), VenueError> {
+        if tracing::dispatcher::has_been_set() {
+            for line in std::mem::take(&mut *self.inner.unlogged.lock()) {
+                tracing::info!(target: "vigil_fix", "{line}");
+            }
+        }
         self.inner.conn()?;
         let problems = std::mem::take(&mut *self.inner.problems.lock());
         if problems.is_empty() {

@@ -252,21 +252,34 @@ fn crash_loop(kills: usize) {
     let events = acceptor.quickfix_log("event");
     assert!(!events.contains("MsgSeqNum too low"), "{events}");
 
-    // The password never reached vigil's log.
+    // The password never reached vigil's log; the logon each run made before its log
+    // started is in it, with the sequence numbers it resumed at.
     let mut starts = 0;
+    let mut early_logons = 0;
     for line in vigil_log_lines(&dir.path().join("logs")) {
         let text = line.to_string();
         assert!(!text.contains(PASSWORD), "the password in the log: {text}");
+        if line["event"] == "library_log"
+            && line["data"]["target"] == "vigil_fix"
+            && line["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("logged on to") && m.contains("next sender seq"))
+        {
+            early_logons += 1;
+        }
         if line["event"] == "reconciliation_completed" && line["data"]["trigger"] == "start" {
             starts += 1;
             assert_eq!(line["data"]["passed"], true, "{line:#}");
         }
     }
     assert!(starts > kills / 2, "restarts reconciled: {starts}");
+    // A run killed before its first venue ping never wrote it; the run to the end did.
+    assert!(early_logons >= 1, "no start's logon in the log");
     eprintln!(
         "FIX crash loop: {kills} kills, {starts} reconciliations at start, {} orders, {} fills \
          ({from_status} booked from a status), filled while vigil was down {filled_while_down}, \
-         {logons} logons, {resends} resend requests, duplicates 0, fills lost 0, took \
+         {logons} logons ({early_logons} in vigil's log from before it started), {resends} \
+         resend requests, duplicates 0, fills lost 0, took \
          {:.1} s",
         orders.len(),
         sent.len(),
