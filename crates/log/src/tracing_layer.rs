@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
@@ -137,6 +137,38 @@ static GLOBAL: OnceLock<RwLock<Option<Arc<VigilTracingLayer>>>> = OnceLock::new(
 /// Whether the process-wide subscriber and `log` bridge could be installed (once).
 static INSTALLED: OnceLock<Result<(), BridgeError>> = OnceLock::new();
 
+/// Library events that came while a session's log was being waited for
+/// ([`VigilTracingLayer::hold_until_installed`]), written by the layer installed next;
+/// `None` while nothing waits.
+static HELD: Mutex<Option<Held>> = Mutex::new(None);
+
+/// The most events held for a log that has not started; later ones are counted.
+const HELD_KEPT: usize = 256;
+
+#[derive(Default)]
+struct Held {
+    events: Vec<(Level, String, Fields)>,
+    dropped: u64,
+}
+
+/// Installs the process-wide subscriber and `log` bridge, once.
+fn install_process_wide() -> Result<(), BridgeError> {
+    INSTALLED
+        .get_or_init(|| {
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::layer::SubscriberExt::with(
+                    tracing_subscriber::registry(),
+                    GlobalBridge,
+                ),
+            )
+            .map_err(|e| BridgeError::Subscriber(e.to_string()))?;
+            // `log::trace!` then costs one comparison: nothing at TRACE is written.
+            tracing_log::LogTracer::init_with_filter(tracing_log::log::LevelFilter::Debug)
+                .map_err(|e| BridgeError::Logger(e.to_string()))
+        })
+        .clone()
+}
+
 /// Why the process-wide bridge could not be installed: the embedding program has its own.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BridgeError {
@@ -158,10 +190,13 @@ impl<S: Subscriber> Layer<S> for GlobalBridge {
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        GLOBAL
-            .get()
-            .and_then(|slot| slot.read().as_ref().map(|layer| layer.wants(metadata)))
-            .unwrap_or(false)
+        if let Some(slot) = GLOBAL.get()
+            && let Some(layer) = slot.read().as_ref()
+        {
+            return layer.wants(metadata);
+        }
+        // Held at the lowest level any log writes; the layer installed filters again.
+        written(metadata, Level::Debug).is_some() && HELD.lock().is_some()
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
@@ -173,8 +208,35 @@ impl<S: Subscriber> Layer<S> for GlobalBridge {
             && let Some(layer) = slot.read().as_ref()
         {
             Layer::<S>::on_event(layer.as_ref(), event, ctx);
+            return;
         }
+        let mut held = HELD.lock();
+        let Some(held) = held.as_mut() else {
+            return;
+        };
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let Some(lvl) = written(meta, Level::Debug) else {
+            return;
+        };
+        if held.events.len() >= HELD_KEPT {
+            held.dropped += 1;
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        held.events.push((lvl, meta.target().to_string(), fields));
     }
+}
+
+/// The level an event is written at, if it is at or above `min_level`: never TRACE, and from
+/// INFO up for [`WIRE_TARGETS`].
+fn written(metadata: &Metadata<'_>, min_level: Level) -> Option<Level> {
+    level(metadata.level()).filter(|lvl| wanted(*lvl, metadata.target(), min_level))
+}
+
+fn wanted(lvl: Level, target: &str, min_level: Level) -> bool {
+    lvl >= min_level && (lvl >= Level::Info || !on_the_wire(target))
 }
 
 impl VigilTracingLayer {
@@ -186,29 +248,64 @@ impl VigilTracingLayer {
     /// # Errors
     /// Fails when the embedding program has installed a `tracing` subscriber or a `log`
     /// logger of its own; add a `VigilTracingLayer` to that subscriber instead.
+    ///
+    /// What was held since [`VigilTracingLayer::hold_until_installed`] is written first,
+    /// each line marked `held`.
     pub fn install_global(self) -> Result<(), BridgeError> {
+        let layer = Arc::new(self);
+        if let Some(held) = HELD.lock().take() {
+            layer.write_held(held);
+        }
         let slot = GLOBAL.get_or_init(|| RwLock::new(None));
-        *slot.write() = Some(Arc::new(self));
-        INSTALLED
-            .get_or_init(|| {
-                tracing::subscriber::set_global_default(
-                    tracing_subscriber::layer::SubscriberExt::with(
-                        tracing_subscriber::registry(),
-                        GlobalBridge,
-                    ),
-                )
-                .map_err(|e| BridgeError::Subscriber(e.to_string()))?;
-                // `log::trace!` then costs one comparison: nothing at TRACE is written.
-                tracing_log::LogTracer::init_with_filter(tracing_log::log::LevelFilter::Debug)
-                    .map_err(|e| BridgeError::Logger(e.to_string()))
-            })
-            .clone()
+        *slot.write() = Some(layer);
+        install_process_wide()
+    }
+
+    /// Holds what libraries log from now until the next [`VigilTracingLayer::install_global`]
+    /// (at most 256 events): a session does work before its log starts (the store opens,
+    /// a broker session logs on), and what it logs then belongs in that log. Installs the
+    /// process-wide subscriber if it is not yet; where that fails nothing is held, and
+    /// `install_global` returns why.
+    pub fn hold_until_installed() {
+        if install_process_wide().is_ok() {
+            HELD.lock().get_or_insert_with(Held::default);
+        }
     }
 
     /// Stops routing process-wide events to any session (at session end).
     pub fn uninstall_global() {
         if let Some(slot) = GLOBAL.get() {
             *slot.write() = None;
+        }
+    }
+
+    fn write_held(&self, held: Held) {
+        let mut lines: Vec<LogEvent> = held
+            .events
+            .into_iter()
+            .filter(|(lvl, target, _)| wanted(*lvl, target, self.min_level))
+            .map(|(lvl, target, fields)| {
+                self.line(lvl, target, fields)
+                    .with("held", "logged before this log started")
+            })
+            .collect();
+        if held.dropped > 0 {
+            lines.push(
+                LogEvent::new(self.clock.now(), "library", Event::LibraryLog)
+                    .level(Level::Warn)
+                    .with("target", "vigil_log")
+                    .with(
+                        "message",
+                        format!(
+                            "{} library events logged before this log started were not kept \
+                             (the first {HELD_KEPT} are above)",
+                            held.dropped
+                        ),
+                    ),
+            );
+        }
+        if !lines.is_empty() {
+            self.sink.send(lines);
         }
     }
 }
@@ -227,23 +324,27 @@ impl VigilTracingLayer {
     /// Tells whether an event is written: at or above the configured level, never TRACE,
     /// and from INFO up for [`WIRE_TARGETS`].
     fn wants(&self, metadata: &Metadata<'_>) -> bool {
-        level(metadata.level()).is_some_and(|lvl| {
-            lvl >= self.min_level && (lvl >= Level::Info || !on_the_wire(metadata.target()))
-        })
+        written(metadata, self.min_level).is_some()
     }
 
     fn forward(&self, event: &TracingEvent<'_>) {
         // A `log` record arrives as an event of target "log", its own target in fields.
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let Some(lvl) = level(meta.level()).filter(|_| self.wants(meta)) else {
+        let Some(lvl) = written(meta, self.min_level) else {
             return;
         };
         let mut fields = Fields::default();
         event.record(&mut fields);
+        self.sink
+            .send(vec![self.line(lvl, meta.target().to_string(), fields)]);
+    }
+
+    /// The `library_log` line of an event.
+    fn line(&self, lvl: Level, target: String, fields: Fields) -> LogEvent {
         let mut ev = LogEvent::new(self.clock.now(), "library", Event::LibraryLog)
             .level(lvl)
-            .with("target", meta.target().to_string())
+            .with("target", target)
             .with("message", fields.message);
         if !fields.extra.is_empty() {
             let joined = fields
@@ -254,7 +355,7 @@ impl VigilTracingLayer {
                 .join(" ");
             ev = ev.with("fields", Value::from(joined));
         }
-        self.sink.send(vec![ev]);
+        ev
     }
 }
 

@@ -261,9 +261,11 @@ fn crash_loop(kills: usize) {
         assert!(!text.contains(PASSWORD), "the password in the log: {text}");
         if line["event"] == "library_log"
             && line["data"]["target"] == "vigil_fix"
-            && line["data"]["message"]
+            && line["data"]["message"] == "FIX session logged on"
+            && line["data"]["held"].is_string()
+            && line["data"]["fields"]
                 .as_str()
-                .is_some_and(|m| m.contains("logged on to") && m.contains("next sender seq"))
+                .is_some_and(|f| f.contains("next_sender=") && f.contains("next_target="))
         {
             early_logons += 1;
         }
@@ -273,7 +275,6 @@ fn crash_loop(kills: usize) {
         }
     }
     assert!(starts > kills / 2, "restarts reconciled: {starts}");
-    // A run killed before its first venue ping never wrote it; the run to the end did.
     assert!(early_logons >= 1, "no start's logon in the log");
     eprintln!(
         "FIX crash loop: {kills} kills, {starts} reconciliations at start, {} orders, {} fills \

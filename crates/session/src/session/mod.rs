@@ -8,8 +8,9 @@
 //! 2. [`provider`]: choose the data provider and where market time starts;
 //! 3. [`venue`]: choose the venue; the log's and the broker's memory (`Evidence`) is read
 //!    before the log starts;
-//! 4. [`log`]: start the log writer, its anchors and the library-log bridge, and settle the
-//!    store's history against the evidence;
+//! 4. [`log`]: start the log writer, its anchors and the library-log bridge (which writes
+//!    what libraries logged since the start, held for it), and settle the store's history
+//!    against the evidence;
 //! 5. [`venue`] again: the journal is reconciled with a broker into a `Reconciled`, without
 //!    which no agent can be built (reconcile before trading);
 //! 6. [`persisters`]: the execution journal and the trading-state writer;
@@ -362,6 +363,9 @@ impl Session {
     ) -> Result<Self, SystemError> {
         let cfg = opts.config;
         cfg.validate()?;
+        // What libraries log before the log starts (a broker session's logon, with the
+        // sequence numbers it resumed at) is held for it, and written when it starts.
+        VigilTracingLayer::hold_until_installed();
         // The model, loaded and checked (manifest, hashes, graph) before anything starts;
         // a registry reference once the store is open (step 1).
         let reference = cfg.signal.registry_reference();
