@@ -32,7 +32,7 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 use vigil_core::{
     ClientOrderId, ExecutionReport, Fill, OrderAck, OrderRequest, OrderStatus, OrderType,
-    SharedClock, Side, SymbolId, SymbolTable, VenueOrder,
+    Portfolio, SharedClock, Side, SymbolId, SymbolTable, VenueOrder,
 };
 use vigil_providers::{Account, ExecutionVenue, VenueError, VenuePosition};
 use vigil_store::{FixExecution, StateStore};
@@ -280,10 +280,6 @@ struct Inner {
     waits: Mutex<Waits>,
     /// What went wrong outside any call, reported once by the next ping.
     problems: Mutex<Vec<String>>,
-    /// Logons logged while no `tracing` subscriber was set (`vigil run` logs on before its
-    /// log starts): written by the first ping after one is, so that the log shows where
-    /// each session resumed.
-    unlogged: Mutex<Vec<String>>,
     /// The id (ClOrdID, MassStatusReqID, PosReqID) of each request by the MsgSeqNum it went
     /// out under: a BusinessMessageReject names the message it refuses by number only.
     sent_ids: Mutex<BTreeMap<u64, String>>,
@@ -499,7 +495,6 @@ impl FixVenue {
             reports: Mutex::new(Vec::new()),
             waits: Mutex::new(Waits::default()),
             problems: Mutex::new(Vec::new()),
-            unlogged: Mutex::new(Vec::new()),
             sent_ids: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(seed),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -623,19 +618,6 @@ async fn supervise(
                     next_target = conn.next_target_seq(),
                     "FIX session logged on"
                 );
-                if !tracing::dispatcher::has_been_set() {
-                    let mut unlogged = inner.unlogged.lock();
-                    if unlogged.len() < UNLOGGED_KEPT {
-                        unlogged.push(format!(
-                            "FIX session {} logged on to {} before the log started \
-                             (next sender seq {}, next target seq {})",
-                            inner.session_of(role),
-                            inner.cfg.address,
-                            conn.next_sender_seq(),
-                            conn.next_target_seq()
-                        ));
-                    }
-                }
                 if let Some(f) = first.take()
                     && f.send(Ok(())).is_err()
                 {
@@ -679,9 +661,6 @@ async fn supervise(
         backoff = (backoff * 2).min(inner.cfg.reconnect_max);
     }
 }
-
-/// The most logons kept for the log while it has not started.
-const UNLOGGED_KEPT: usize = 16;
 
 /// `base` plus up to a quarter more, spread by `salt` (so that many vigils do not log on
 /// again in step).
@@ -1056,69 +1035,52 @@ impl Inner {
         self.book.lock().trades().cloned().collect()
     }
 
-    /// The positions the executions add up to: `(quantity, average price)` by symbol.
-    fn executed_positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
-        let trades = self.account_trades();
-        let mut held: Vec<(String, Decimal, Decimal)> = Vec::new();
-        for e in &trades {
-            let signed = if e.side == "1" {
-                e.last_qty
-            } else {
-                -e.last_qty
-            };
-            let i = match held.iter().position(|(s, _, _)| *s == e.symbol) {
-                Some(i) => i,
+    /// The book the executions add up to from the opening cash, as vigil's own books add
+    /// fills up ([`Portfolio::apply_fill`]).
+    ///
+    /// # Errors
+    /// A position left open in a symbol this session does not trade.
+    fn executed_book(&self) -> Result<Portfolio, VenueError> {
+        let mut book = Portfolio::new(self.cfg.opening_cash);
+        let mut elsewhere: HashMap<String, Decimal> = HashMap::new();
+        for e in &self.account_trades() {
+            match self.fill_of(e) {
+                Some(fill) => book.apply_fill(&fill),
                 None => {
-                    held.push((e.symbol.clone(), Decimal::ZERO, Decimal::ZERO));
-                    held.len() - 1
+                    let signed = if e.side == "1" {
+                        e.last_qty
+                    } else {
+                        -e.last_qty
+                    };
+                    *elsewhere.entry(e.symbol.clone()).or_default() += signed;
                 }
-            };
-            let (_, q, avg) = &mut held[i];
-            let after = *q + signed;
-            if *q == Decimal::ZERO || (q.is_sign_positive() == signed.is_sign_positive()) {
-                // Opening or adding: the average moves.
-                *avg = (*avg * q.abs() + e.last_px * signed.abs()) / after.abs();
-            } else if after != Decimal::ZERO && after.is_sign_positive() != q.is_sign_positive() {
-                // Through zero: the rest opens at this price.
-                *avg = e.last_px;
-            }
-            *q = after;
-            if *q == Decimal::ZERO {
-                *avg = Decimal::ZERO;
             }
         }
-        held.into_iter()
-            .filter(|(_, q, _)| *q != Decimal::ZERO)
-            .map(|(symbol, quantity, avg_price)| {
-                Ok(VenuePosition {
-                    symbol: self.symbols.id(&symbol).ok_or_else(|| {
-                        self.bad(format!(
-                            "the executions hold a position in {symbol}, a symbol this session \
-                             does not trade"
-                        ))
-                    })?,
-                    quantity,
-                    avg_price,
-                })
-            })
-            .collect()
+        match elsewhere.into_iter().find(|(_, q)| !q.is_zero()) {
+            Some((symbol, _)) => Err(self.bad(format!(
+                "the executions hold a position in {symbol}, a symbol this session does not trade"
+            ))),
+            None => Ok(book),
+        }
     }
 
-    fn account(&self) -> Account {
-        let mut cash = self.cfg.opening_cash;
-        for e in &self.account_trades() {
-            let notional = e.last_qty * e.last_px;
-            cash += if e.side == "1" { -notional } else { notional };
-            cash -= e.commission;
-        }
-        let held: Decimal = self
-            .executed_positions()
-            .map(|p| p.iter().map(|p| p.quantity * p.avg_price).sum())
-            .unwrap_or_default();
-        Account {
-            cash,
-            equity: cash + held,
-        }
+    /// The positions the executions add up to, at their average price.
+    fn executed_positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
+        Ok(VenuePosition::held_in(&self.executed_book()?))
+    }
+
+    /// Cash from the opening cash and the executions; equity values what they hold at its
+    /// average price (FIX carries no marks).
+    fn account(&self) -> Result<Account, VenueError> {
+        let book = self.executed_book()?;
+        let held: Decimal = book
+            .positions()
+            .map(|(_, p)| p.quantity * p.avg_price)
+            .sum();
+        Ok(Account {
+            cash: book.cash(),
+            equity: book.cash() + held,
+        })
     }
 
     /// With a drop copy: waits (up to the reply timeout) until it holds every fill this
@@ -1949,7 +1911,7 @@ impl ExecutionVenue for FixVenue {
         let inner = self.inner.clone();
         self.on_session(async move {
             inner.copies_caught_up().await?;
-            Ok(inner.account())
+            inner.account()
         })
         .await
     }
@@ -1957,11 +1919,6 @@ impl ExecutionVenue for FixVenue {
     /// The session is logged on (its heartbeats and test requests watch the line), and
     /// nothing went wrong since the last ping; what did is reported once.
     async fn ping(&self) -> Result<(), VenueError> {
-        if tracing::dispatcher::has_been_set() {
-            for line in std::mem::take(&mut *self.inner.unlogged.lock()) {
-                tracing::info!(target: "vigil_fix", "{line}");
-            }
-        }
         self.inner.conn()?;
         let problems = std::mem::take(&mut *self.inner.problems.lock());
         if problems.is_empty() {

@@ -458,16 +458,7 @@ impl ExecutionVenue for PaperVenue {
     }
 
     async fn positions(&self) -> Result<Vec<VenuePosition>, VenueError> {
-        let state = self.state.lock();
-        Ok(state
-            .portfolio
-            .positions()
-            .map(|(symbol, p)| VenuePosition {
-                symbol,
-                quantity: p.quantity,
-                avg_price: p.avg_price,
-            })
-            .collect())
+        Ok(VenuePosition::held_in(&self.state.lock().portfolio))
     }
 
     async fn account(&self) -> Result<Account, VenueError> {

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use vigil_core::{
-    Bar, ClientOrderId, ExecutionReport, MarketDataEvent, OrderAck, OrderRequest, Symbol, SymbolId,
-    Timestamp, VenueOrder,
+    Bar, ClientOrderId, ExecutionReport, MarketDataEvent, OrderAck, OrderRequest, Portfolio,
+    Symbol, SymbolId, Timestamp, VenueOrder,
 };
 
 /// Why a data provider failed.
@@ -153,6 +153,19 @@ pub struct VenuePosition {
     pub quantity: Decimal,
     /// Average entry price.
     pub avg_price: Decimal,
+}
+
+impl VenuePosition {
+    /// The open positions of `book`, at their average price.
+    pub fn held_in(book: &Portfolio) -> Vec<Self> {
+        book.positions()
+            .map(|(symbol, p)| Self {
+                symbol,
+                quantity: p.quantity,
+                avg_price: p.avg_price,
+            })
+            .collect()
+    }
 }
 
 /// The account as the venue holds it.
