@@ -134,7 +134,7 @@ catalogue! {
     FleetNodeAlert => "fleet_node_alert", Warn, "A node's alert fired or resolved, as the fleet monitor sees it, logged at the alert's level: data.rule, labels, status (firing, resolved), nodes (every node it fires on now), node (the one that said so), headline. One central alert per rule and labels, however many nodes fire it.";
     ExternalHeartbeatFailed => "external_heartbeat_failed", Error, "The outside heartbeat URL could not be pinged; data.error says why (the URL is redacted).";
     MonitorProbeFailed => "monitor_probe_failed", Error, "The Monitor could not take a reading (system figures, disk, log folder); data.probe and data.error.";
-    LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own.";
+    LibraryLog => "library_log", Info, "A library logged through `tracing`; data.target names it, the level is its own; data.held marks one logged before the log started.";
     AlertFiring => "alert_firing", Warn, "An alert started firing: data.id, rule, severity, service, labels, headline; logged at its severity (LOW INFO, MEDIUM WARN, HIGH ERROR, CRITICAL CRITICAL).";
     AlertResolved => "alert_resolved", Info, "A firing alert's condition cleared past its hold-down: data.id, rule, firing_s.";
     AlertSuppressed => "alert_suppressed", Info, "A notice was not sent: data.why is silenced (by whom, why), inhibited, grouped (with the count), acknowledged, or digest (Low waits for the day's summary).";
